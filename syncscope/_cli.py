@@ -1,0 +1,283 @@
+"""
+The runner: ``python -m syncscope [options] script.py [args]`` runs the program as ``python``
+would, with syncscope installed first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import os
+import runpy
+import signal
+import sys
+import types
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from ._config import ALL_KINDS
+from ._console import FORMATS
+
+
+_DESCRIPTION = """\
+Run a Python program with threading's and queue's synchronization primitives (Lock, RLock,
+Condition, Semaphore, BoundedSemaphore, Event, Barrier, Queue, LifoQueue, PriorityQueue,
+SimpleQueue) replaced by instrumented ones: every operation on them is reported, one line each
+("lock acquired by Thread-2"). The program runs exactly as with plain `python`: same sys.argv,
+__name__ == "__main__", sys.path[0], standard input, output, exit status and tracebacks.
+
+By default only primitives created by the program's own code are reported, not those the
+standard library or installed packages create for themselves (use --all for those).
+"""
+
+_EPILOG = """\
+examples:
+  python -m syncscope examples/lock.py
+  python -m syncscope --format json -o sync.log -m mypackage.worker --jobs 4
+  python -m syncscope --kinds lock,queue -c "import threading; threading.Lock().acquire()"
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not argparse's usage block: the user's terminal belongs to their program.
+        self.exit(2, f"syncscope: error: {message} (see python -m syncscope --help)\n")
+
+
+def _kinds(value: str) -> frozenset[str]:
+    chosen = frozenset(part.strip() for part in value.split(",") if part.strip())
+    unknown = sorted(chosen - ALL_KINDS)
+    if not chosen or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown kind {unknown[0] if unknown else value!r}: "
+            f"choose from {','.join(sorted(ALL_KINDS))}"
+        )
+    return chosen
+
+
+def _parser() -> _Parser:
+    parser = _Parser(
+        prog="python -m syncscope",
+        usage="%(prog)s [options] (script.py | -m module | -c code) [args ...]",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="console",
+        help="how to write each operation: console (the article's words, the default), "
+        "json (one object a line) or logfmt",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the lines to FILE instead of standard error",
+    )
+    parser.add_argument(
+        "--kinds",
+        type=_kinds,
+        metavar="KINDS",
+        help="watch only these kinds, comma-separated: " + ",".join(sorted(ALL_KINDS)),
+    )
+    parser.add_argument(
+        "--all",
+        dest="include_library",
+        action="store_true",
+        help="also watch primitives created by the standard library and installed packages",
+    )
+    parser.add_argument(
+        "-q",
+        "--no-lines",
+        dest="lines",
+        action="store_false",
+        help="write no per-operation lines",
+    )
+    parser.add_argument(
+        "--hide-items",
+        action="store_true",
+        help="keep queue items (which may be private data) out of the output",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    return parser
+
+
+# Options that take a value, so the value is not mistaken for the program.
+_VALUE_OPTIONS = frozenset({"--format", "-o", "--output", "--kinds"})
+
+
+def _split(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split into syncscope's options and the program (``script args``, ``-m mod args``...)."""
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--":
+            return list(argv[:index]), list(argv[index + 1 :])
+        if arg in ("-m", "-c") or not arg.startswith("-") or arg == "-":
+            return list(argv[:index]), list(argv[index:])
+        if arg in _VALUE_OPTIONS:
+            index += 1
+        index += 1
+    return list(argv), []
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``python -m syncscope`` and of the ``syncscope`` command."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    own, program = _split(args)
+    parser = _parser()
+    options = parser.parse_args(own)
+    if options.version:
+        from . import __version__
+
+        print(f"syncscope {__version__}")
+        return
+    if not program:
+        parser.error("no program given: name a script, -m module or -c code")
+    run = _runner(parser, program)
+
+    from . import _api
+
+    try:
+        _api.install(
+            lines=options.lines,
+            format=options.format,
+            output=options.output,
+            kinds=options.kinds,
+            include_library=options.include_library,
+        )
+    except OSError as exc:
+        parser.error(f"cannot write to {options.output!r}: {exc.strerror}")
+    _keep_order_with_program_output()
+    atexit.register(_exit_like_python)
+    _run_as_main(run)
+
+
+def _runner(parser: _Parser, program: list[str]) -> Callable[[], None]:
+    """Check the target now (a bad one is a usage error) and return how to run it."""
+    first, rest = program[0], program[1:]
+    if first == "-m":
+        if not rest:
+            parser.error("argument -m: expected a module name")
+        module, args = rest[0], rest[1:]
+
+        def run_module() -> None:
+            sys.argv = [module, *args]  # runpy puts the module's file in sys.argv[0]
+            sys.path[0] = os.getcwd()
+            runpy._run_module_as_main(module, alter_argv=True)  # type: ignore[attr-defined]
+
+        return run_module
+    if first == "-c":
+        if not rest:
+            parser.error("argument -c: expected the code to run")
+        code, args = rest[0], rest[1:]
+
+        def run_code() -> None:
+            sys.argv = ["-c", *args]
+            sys.path[0] = ""
+            _exec_in_main(compile(code, "<string>", "exec"), "<string>")
+
+        return run_code
+    path = first
+    if not os.path.exists(path):
+        parser.error(f"can't open file {path!r}: no such file or directory")
+    if os.path.isdir(path) or not _is_source(path):
+
+        def run_path() -> None:  # a directory or zip with __main__.py
+            sys.argv = [path, *rest]
+            sys.path[0] = path
+            runpy.run_path(path, run_name="__main__")
+
+        return run_path
+    try:
+        with open(path, "rb") as file:
+            source = file.read()
+        code = compile(source, os.path.abspath(path), "exec", dont_inherit=True)
+    except OSError as exc:
+        parser.error(f"can't open file {path!r}: {exc.strerror}")
+    except SyntaxError:
+        code = None  # raised again when run, so it prints as python prints it
+
+    def run_script() -> None:
+        sys.argv = [path, *rest]
+        sys.path[0] = os.path.dirname(os.path.realpath(path))
+        if code is None:
+            compile(source, os.path.abspath(path), "exec", dont_inherit=True)
+        _exec_in_main(code, os.path.abspath(path))
+
+    return run_script
+
+
+def _is_source(path: str) -> bool:
+    import zipfile
+
+    return not zipfile.is_zipfile(path)
+
+
+def _exec_in_main(code: types.CodeType | None, filename: str) -> None:
+    main_module = types.ModuleType("__main__")
+    main_module.__dict__.update(
+        {"__file__": filename, "__builtins__": __builtins__, "__cached__": None}
+    )
+    if filename == "<string>":
+        del main_module.__file__
+    sys.modules["__main__"] = main_module
+    exec(code, main_module.__dict__)
+
+
+_interrupted = False
+
+
+def _run_as_main(run: Callable[[], None]) -> None:
+    global _interrupted
+    try:
+        run()
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        # Print the traceback as python would, without syncscope's own frames in it.
+        sys.excepthook(type(exc), exc, _without_own_frames(exc.__traceback__))
+        if isinstance(exc, KeyboardInterrupt):
+            _interrupted = True  # python dies by SIGINT after finalising: so do we
+        sys.exit(1)
+
+
+def _without_own_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
+    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(here):
+        tb = tb.tb_next
+    return tb
+
+
+def _exit_like_python() -> None:
+    if _interrupted:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def _keep_order_with_program_output() -> None:
+    """
+    Make the program's stdout line-buffered when it shares a file or pipe with our lines.
+
+    Otherwise a block-buffered stdout would come out after lines about things that happened
+    later. Partial lines stay buffered, so a line is never split by ours.
+    """
+    from ._config import state
+
+    ours = next((sink.fd for sink in state.sinks if hasattr(sink, "fd")), None)
+    if ours is None:
+        return
+    try:
+        shared = os.path.samestat(os.fstat(1), os.fstat(ours))
+    except OSError:
+        return
+    stdout = sys.stdout
+    if shared and stdout is not None and not getattr(stdout, "line_buffering", True):
+        with contextlib.suppress(Exception):  # a replaced stdout keeps its own buffering
+            stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]

@@ -1,0 +1,323 @@
+"""
+Condition, Semaphore, BoundedSemaphore, Event and Barrier: their methods wrapped on the class.
+
+These are Python classes, so their methods are replaced on the class itself: ``isinstance``,
+subclasses (the user's and the standard library's), pickling and ``copy`` keep working, and
+objects created before install are left alone because they were never registered as watched.
+Each wrapper is a plain function with the wrapped one's signature: measured here, a
+``wrapt.FunctionWrapper`` on a class costs about ten times a plain function per call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ._config import state
+from ._events import Primitive, SyncEvent, emit, guard, perf_counter_ns
+from ._locks import proxy_for
+from ._registry import saved
+from ._sites import call_site
+from ._tracking import primitive_of, watch_new
+
+
+_original_rlock = saved["threading"]["RLock"]
+
+#: (class, method name, replacement) for every method this module wraps.
+Wrapper = tuple[type, str, Callable[..., Any]]
+
+
+def watched(obj: object) -> Primitive | None:
+    """The Primitive to report ``obj``'s operation under, or None to pass straight through."""
+    if not state.active or guard.busy:
+        return None
+    return primitive_of(obj)
+
+
+def blocking_call(
+    primitive: Primitive,
+    op: str,
+    site: tuple[str, int, str],
+    call: Callable[[], Any],
+) -> tuple[Any, int]:
+    """Run a blocking original with nothing nested recorded; report and re-raise its errors."""
+    guard.busy = True
+    start = perf_counter_ns()
+    try:
+        result = call()
+    except BaseException as exc:
+        guard.busy = False
+        emit(
+            SyncEvent(
+                primitive, op, _error_outcome(exc), site, perf_counter_ns() - start, error=exc
+            )
+        )
+        raise
+    guard.busy = False
+    return result, perf_counter_ns() - start
+
+
+def _error_outcome(exc: BaseException) -> str:
+    if isinstance(exc, threading.BrokenBarrierError):
+        return "broken"
+    return "error"
+
+
+def silent(call: Callable[[], Any]) -> Any:
+    """Run an original with nothing nested recorded."""
+    guard.busy = True
+    try:
+        return call()
+    finally:
+        guard.busy = False
+
+
+def wrappers() -> list[Wrapper]:
+    """Build the replacement methods, each closing over the original it wraps."""
+    result: list[Wrapper] = []
+    result += _condition_wrappers()
+    result += _semaphore_wrappers()
+    result += _event_wrappers()
+    result += _barrier_wrappers()
+    return result
+
+
+def _condition_wrappers() -> list[Wrapper]:
+    cls = threading.Condition
+    init, wait, wait_for = cls.__init__, cls.wait, cls.wait_for
+    notify, notify_all = cls.notify, cls.notify_all
+
+    def __init__(self: Any, lock: Any = None) -> None:
+        primitive = watch_new(self, "condition")
+        if primitive is not None:
+            # A watched Condition's lock reports as the Condition: "condition acquired by ...".
+            # Condition copies lock.acquire/release onto itself, so wrapping the lock is the
+            # only way to see cond.acquire() and `with cond:`.
+            lock = proxy_for(_original_rlock() if lock is None else lock, primitive)
+            primitive.lock = getattr(lock, "_syncscope_primitive", None)
+        init(self, lock)
+
+    def wait_(self: Any, timeout: Any = None) -> Any:
+        primitive = watched(self)
+        if primitive is None or not silent(self._is_owned):
+            return wait(self, timeout)  # not watched, or the real wait raises RuntimeError
+        site = call_site()
+        emit(SyncEvent(primitive, "wait", "waiting", site))
+        notified, waited = blocking_call(primitive, "wait", site, lambda: wait(self, timeout))
+        emit(SyncEvent(primitive, "wait", "woken" if notified else "timeout", site, waited))
+        return notified
+
+    def wait_for_(self: Any, predicate: Any, timeout: Any = None) -> Any:
+        primitive = watched(self)
+        if primitive is None:
+            return wait_for(self, predicate, timeout)
+        site = call_site()
+        emit(SyncEvent(primitive, "wait_for", "waiting", site))
+        result, waited = blocking_call(
+            primitive, "wait_for", site, lambda: wait_for(self, predicate, timeout)
+        )
+        emit(SyncEvent(primitive, "wait_for", "woken" if result else "timeout", site, waited))
+        return result
+
+    def notify_(self: Any, n: Any = 1) -> None:
+        primitive = watched(self)
+        if primitive is None:
+            return notify(self, n)  # type: ignore[no-any-return]
+        site = call_site()
+        waiting = len(getattr(self, "_waiters", ()))
+        try:
+            silent(lambda: notify(self, n))
+        except BaseException as exc:
+            emit(SyncEvent(primitive, "notify", "error", site, error=exc))
+            raise
+        woken = min(n, waiting) if isinstance(n, int) else waiting
+        emit(SyncEvent(primitive, "notify", "notified", site, count=woken))
+        return None
+
+    def notify_all_(self: Any) -> None:
+        primitive = watched(self)
+        if primitive is None:
+            return notify_all(self)  # type: ignore[no-any-return]
+        site = call_site()
+        waiting = len(getattr(self, "_waiters", ()))
+        try:
+            silent(lambda: notify_all(self))  # it calls notify(): that one stays silent
+        except BaseException as exc:
+            emit(SyncEvent(primitive, "notify_all", "error", site, error=exc))
+            raise
+        emit(SyncEvent(primitive, "notify_all", "notified", site, count=waiting))
+        return None
+
+    return [
+        (cls, "__init__", __init__),
+        (cls, "wait", wait_),
+        (cls, "wait_for", wait_for_),
+        (cls, "notify", notify_),
+        (cls, "notify_all", notify_all_),
+    ]
+
+
+def _semaphore_wrappers() -> list[Wrapper]:
+    sem, bounded = threading.Semaphore, threading.BoundedSemaphore
+    init, bounded_init = sem.__init__, bounded.__init__
+    acquire, release, bounded_release = sem.acquire, sem.release, bounded.release
+
+    def __init__(self: Any, value: Any = 1) -> None:
+        watch_new(self, "semaphore")
+        init(self, value)
+
+    def bounded_init_(self: Any, value: Any = 1) -> None:
+        watch_new(self, "semaphore")
+        bounded_init(self, value)
+
+    def acquire_(self: Any, blocking: Any = True, timeout: Any = None) -> Any:
+        primitive = watched(self)
+        if primitive is None:
+            return acquire(self, blocking, timeout)
+        site = call_site()
+        waited = None
+        if blocking:
+            got = silent(lambda: acquire(self, False))
+            if not got:
+                emit(SyncEvent(primitive, "acquire", "waiting", site))
+                got, waited = blocking_call(
+                    primitive, "acquire", site, lambda: acquire(self, True, timeout)
+                )
+        else:
+            try:
+                got = silent(lambda: acquire(self, blocking, timeout))
+            except BaseException as exc:
+                emit(SyncEvent(primitive, "acquire", "error", site, error=exc))
+                raise
+        if got:
+            emit(SyncEvent(primitive, "acquire", "acquired", site, waited))
+        else:
+            emit(SyncEvent(primitive, "acquire", "timeout" if blocking else "busy", site, waited))
+        return got
+
+    def make_release(original: Callable[..., Any], is_bounded: bool) -> Callable[..., Any]:
+        def release_(self: Any, n: Any = 1) -> None:
+            primitive = watched(self)
+            if primitive is None:
+                return original(self, n)  # type: ignore[no-any-return]
+            site = call_site()
+            try:
+                will_succeed = n >= 1 and (not is_bounded or self._value + n <= self._initial_value)
+            except Exception:
+                will_succeed = False
+            if not will_succeed:  # let the real release raise, and report that
+                try:
+                    silent(lambda: original(self, n))
+                except BaseException as exc:
+                    emit(SyncEvent(primitive, "release", "error", site, count=n, error=exc))
+                    raise
+                return None
+            # Say "released" first: a waiter woken by this release reports after it.
+            emit(SyncEvent(primitive, "release", "released", site, count=n))
+            silent(lambda: original(self, n))
+            return None
+
+        release_.__name__ = release_.__qualname__ = "release"
+        return release_
+
+    return [
+        (sem, "__init__", __init__),
+        (sem, "acquire", acquire_),
+        # Semaphore.__enter__ is the original acquire function itself, bound at class creation.
+        (sem, "__enter__", acquire_),
+        (sem, "release", make_release(release, is_bounded=False)),
+        (bounded, "__init__", bounded_init_),
+        (bounded, "release", make_release(bounded_release, is_bounded=True)),
+    ]
+
+
+def _event_wrappers() -> list[Wrapper]:
+    cls = threading.Event
+    init, set_, clear, wait = cls.__init__, cls.set, cls.clear, cls.wait
+
+    def __init__(self: Any) -> None:
+        watch_new(self, "event")
+        init(self)
+
+    def set_wrapper(self: Any) -> None:
+        primitive = watched(self)
+        if primitive is not None:
+            # Before the real set: the waiters it wakes report after it.
+            emit(SyncEvent(primitive, "set", "set", call_site()))
+            return silent(lambda: set_(self))  # type: ignore[no-any-return]
+        return set_(self)  # type: ignore[no-any-return]
+
+    def clear_wrapper(self: Any) -> None:
+        primitive = watched(self)
+        if primitive is not None:
+            emit(SyncEvent(primitive, "clear", "cleared", call_site()))
+            return silent(lambda: clear(self))  # type: ignore[no-any-return]
+        return clear(self)  # type: ignore[no-any-return]
+
+    def wait_wrapper(self: Any, timeout: Any = None) -> Any:
+        primitive = watched(self)
+        if primitive is None:
+            return wait(self, timeout)
+        site = call_site()
+        if self.is_set():
+            result = silent(lambda: wait(self, timeout))
+            emit(SyncEvent(primitive, "wait", "set" if result else "timeout", site, 0))
+            return result
+        emit(SyncEvent(primitive, "wait", "waiting", site))
+        result, waited = blocking_call(primitive, "wait", site, lambda: wait(self, timeout))
+        emit(SyncEvent(primitive, "wait", "woken" if result else "timeout", site, waited))
+        return result
+
+    set_wrapper.__name__ = set_wrapper.__qualname__ = "set"
+    clear_wrapper.__name__ = clear_wrapper.__qualname__ = "clear"
+    wait_wrapper.__name__ = wait_wrapper.__qualname__ = "wait"
+    return [
+        (cls, "__init__", __init__),
+        (cls, "set", set_wrapper),
+        (cls, "clear", clear_wrapper),
+        (cls, "wait", wait_wrapper),
+    ]
+
+
+def _barrier_wrappers() -> list[Wrapper]:
+    cls = threading.Barrier
+    init, wait, abort, reset = cls.__init__, cls.wait, cls.abort, cls.reset
+
+    def __init__(self: Any, parties: Any, action: Any = None, timeout: Any = None) -> None:
+        watch_new(self, "barrier")
+        init(self, parties, action, timeout)
+
+    def wait_wrapper(self: Any, timeout: Any = None) -> Any:
+        primitive = watched(self)
+        if primitive is None:
+            return wait(self, timeout)
+        site = call_site()
+        emit(SyncEvent(primitive, "wait", "waiting", site, count=self.n_waiting + 1))
+        index, waited = blocking_call(primitive, "wait", site, lambda: wait(self, timeout))
+        emit(SyncEvent(primitive, "wait", "passed", site, waited, count=index))
+        return index
+
+    def abort_wrapper(self: Any) -> None:
+        primitive = watched(self)
+        if primitive is None:
+            return abort(self)  # type: ignore[no-any-return]
+        emit(SyncEvent(primitive, "abort", "aborted", call_site()))
+        return silent(lambda: abort(self))  # type: ignore[no-any-return]
+
+    def reset_wrapper(self: Any) -> None:
+        primitive = watched(self)
+        if primitive is None:
+            return reset(self)  # type: ignore[no-any-return]
+        emit(SyncEvent(primitive, "reset", "reset", call_site()))
+        return silent(lambda: reset(self))  # type: ignore[no-any-return]
+
+    wait_wrapper.__name__ = wait_wrapper.__qualname__ = "wait"
+    abort_wrapper.__name__ = abort_wrapper.__qualname__ = "abort"
+    reset_wrapper.__name__ = reset_wrapper.__qualname__ = "reset"
+    return [
+        (cls, "__init__", __init__),
+        (cls, "wait", wait_wrapper),
+        (cls, "abort", abort_wrapper),
+        (cls, "reset", reset_wrapper),
+    ]

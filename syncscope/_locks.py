@@ -1,0 +1,243 @@
+"""
+Lock and RLock: proxies around the C locks, and the factories that hand them out.
+
+``_thread.lock`` cannot be subclassed and cannot be patched, so ``threading.Lock`` and
+``threading.RLock`` are replaced by factories. A lock created by the user's code comes back
+wrapped in a proxy; one created by the standard library or a package comes back raw, with no
+cost at all.
+
+The proxies are plain ``__slots__`` classes rather than ``wrapt`` object proxies: measured
+here, a wrapt proxy costs several times a plain method call on every acquire and release, and
+this is the hottest path of a threaded program.
+"""
+
+from __future__ import annotations
+
+import _thread
+import threading
+from types import FrameType
+from typing import Any
+
+from ._compat import LOCK_IS_A_CLASS
+from ._config import state
+from ._events import Primitive, SyncEvent, emit, guard, perf_counter_ns
+from ._registry import saved
+from ._sites import call_site, creator_frame
+from ._tracking import new_primitive, should_watch
+
+
+_original_lock = saved["threading"]["Lock"]
+_original_rlock = saved["threading"]["RLock"]
+_TIMEOUT_MAX = threading.TIMEOUT_MAX
+_LockType = _thread.LockType
+
+
+def _trylock_first(blocking: Any, timeout: Any) -> bool:
+    """
+    Whether a non-blocking attempt may precede a blocking acquire without changing behaviour.
+
+    Only for arguments the real acquire accepts: ``acquire(timeout=-100)`` must still raise
+    ValueError even when the lock is free.
+    """
+    if not blocking:
+        return False
+    if timeout == -1:
+        return True
+    return type(timeout) in (int, float) and 0 <= timeout <= _TIMEOUT_MAX
+
+
+def _observed_acquire(lock: Any, primitive: Primitive, blocking: Any, timeout: Any) -> Any:
+    site = call_site()
+    waited = None
+    try:
+        if _trylock_first(blocking, timeout):
+            got = lock.acquire(False)
+            if not got:
+                emit(SyncEvent(primitive, "acquire", "waiting", site))
+                start = perf_counter_ns()
+                got = lock.acquire(True, timeout)
+                waited = perf_counter_ns() - start
+        else:
+            start = perf_counter_ns()
+            got = lock.acquire(blocking, timeout)
+            if blocking:
+                waited = perf_counter_ns() - start
+    except BaseException as exc:
+        emit(SyncEvent(primitive, "acquire", "error", site, error=exc))
+        raise
+    if got:
+        depth = lock._recursion_count() if primitive.kind != "lock" else None
+        emit(SyncEvent(primitive, "acquire", "acquired", site, waited, count=depth))
+    else:
+        emit(SyncEvent(primitive, "acquire", "timeout" if blocking else "busy", site, waited))
+    return got
+
+
+def _observed_release(lock: Any, primitive: Primitive, owned: bool) -> None:
+    site = call_site()
+    if not owned:  # the real release raises RuntimeError: report that, not a release
+        try:
+            lock.release()
+        except BaseException as exc:
+            emit(SyncEvent(primitive, "release", "error", site, error=exc))
+            raise
+        return
+    depth = lock._recursion_count() - 1 if primitive.kind != "lock" else None
+    # Say "released" before the real release, or another thread's "acquired" can come first.
+    emit(SyncEvent(primitive, "release", "released", site, count=depth))
+    lock.release()
+
+
+class _Proxy:
+    """What the Lock and RLock proxies share: behave as the lock they wrap, report acquires."""
+
+    __slots__ = ("__weakref__", "_syncscope_lock", "_syncscope_primitive")
+
+    def __init__(self, lock: Any, primitive: Primitive) -> None:
+        self._syncscope_lock = lock
+        self._syncscope_primitive = primitive
+
+    def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
+        if not state.active or guard.busy:
+            return self._syncscope_lock.acquire(blocking, timeout)
+        return _observed_acquire(self._syncscope_lock, self._syncscope_primitive, blocking, timeout)
+
+    def __enter__(self) -> Any:
+        if not state.active or guard.busy:
+            return self._syncscope_lock.__enter__()
+        return _observed_acquire(self._syncscope_lock, self._syncscope_primitive, True, -1)
+
+    def _at_fork_reinit(self) -> None:
+        self._syncscope_lock._at_fork_reinit()
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # isinstance(proxy, type(original_lock)) stays true
+        return type(self._syncscope_lock)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # copy and pickle fail exactly as they do on the lock itself.
+        return self._syncscope_lock.__reduce_ex__(protocol)
+
+    def __repr__(self) -> str:
+        return repr(self._syncscope_lock)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._syncscope_lock, name)
+
+
+class _LockProxy(_Proxy):
+    """A ``_thread.lock`` that reports its operations."""
+
+    __slots__ = ()
+
+    def release(self) -> None:
+        lock = self._syncscope_lock
+        if not state.active or guard.busy:
+            return lock.release()  # type: ignore[no-any-return]
+        return _observed_release(lock, self._syncscope_primitive, lock.locked())
+
+    def __exit__(self, *exc_info: object) -> None:
+        lock = self._syncscope_lock
+        if not state.active or guard.busy:
+            return lock.release()  # type: ignore[no-any-return]
+        return _observed_release(lock, self._syncscope_primitive, lock.locked())
+
+    def locked(self) -> bool:
+        return self._syncscope_lock.locked()  # type: ignore[no-any-return]
+
+    # The deprecated aliases of _thread.lock.
+    acquire_lock = _Proxy.acquire
+    release_lock = release
+    locked_lock = locked
+
+    def _is_owned(self) -> bool:
+        # Condition's own fallback, done on the wrapped lock: without it, Condition would probe
+        # with acquire(False) through the proxy and every notify() would show a failed acquire.
+        lock = self._syncscope_lock
+        if lock.acquire(False):
+            lock.release()
+            return False
+        return True
+
+
+class _RLockProxy(_Proxy):
+    """An RLock that reports its operations; also speaks the protocol Condition relies on."""
+
+    __slots__ = ()
+
+    def release(self) -> None:
+        lock = self._syncscope_lock
+        if not state.active or guard.busy:
+            return lock.release()  # type: ignore[no-any-return]
+        return _observed_release(lock, self._syncscope_primitive, lock._is_owned())
+
+    def __exit__(self, *exc_info: object) -> None:
+        lock = self._syncscope_lock
+        if not state.active or guard.busy:
+            return lock.release()  # type: ignore[no-any-return]
+        return _observed_release(lock, self._syncscope_primitive, lock._is_owned())
+
+    def _is_owned(self) -> bool:
+        return self._syncscope_lock._is_owned()  # type: ignore[no-any-return]
+
+    def _release_save(self) -> Any:
+        return self._syncscope_lock._release_save()
+
+    def _acquire_restore(self, saved_state: Any) -> None:
+        self._syncscope_lock._acquire_restore(saved_state)
+
+    def _recursion_count(self) -> int:
+        return self._syncscope_lock._recursion_count()  # type: ignore[no-any-return]
+
+
+PROXY_TYPES = (_LockProxy, _RLockProxy)
+
+
+def proxy_for(lock: Any, primitive: Primitive) -> Any:
+    """Wrap a raw Lock or RLock so its operations are reported as ``primitive``'s."""
+    if type(lock) in PROXY_TYPES:
+        return lock
+    if type(lock) is _LockType:
+        return _LockProxy(lock, primitive)
+    if hasattr(lock, "_release_save") and hasattr(lock, "_recursion_count"):
+        return _RLockProxy(lock, primitive)
+    return lock  # a lock-like object of the user's own: leave it alone
+
+
+def _wrap_new(lock: Any, kind: str, type_name: str, frame: FrameType | None) -> Any:
+    if not should_watch(kind, frame):
+        return lock
+    primitive = new_primitive(kind, type_name, frame)
+    return _RLockProxy(lock, primitive) if kind == "rlock" else _LockProxy(lock, primitive)
+
+
+def RLock(*args: Any, **kwargs: Any) -> Any:
+    """Instrumented stand-in for ``threading.RLock``."""
+    return _wrap_new(_original_rlock(*args, **kwargs), "rlock", "RLock", creator_frame(2))
+
+
+if LOCK_IS_A_CLASS:
+
+    class _LockMeta(type):
+        # threading.Lock is a class on 3.13+: isinstance() against it must keep working for
+        # raw locks and proxies alike.
+        def __instancecheck__(cls, obj: object) -> bool:
+            return isinstance(obj, _LockType)
+
+        def __subclasscheck__(cls, sub: type) -> bool:
+            return issubclass(sub, _LockType)
+
+    class Lock(metaclass=_LockMeta):  # type: ignore[no-redef]
+        """Instrumented stand-in for ``threading.Lock``."""
+
+        __slots__ = ()
+
+        def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+            lock = _original_lock(*args, **kwargs)
+            return _wrap_new(lock, "lock", "Lock", creator_frame(2))
+
+else:
+
+    def Lock(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+        """Instrumented stand-in for ``threading.Lock``."""
+        return _wrap_new(_original_lock(*args, **kwargs), "lock", "Lock", creator_frame(2))

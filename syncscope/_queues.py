@@ -1,0 +1,296 @@
+"""
+Queue, LifoQueue, PriorityQueue (methods wrapped on the class) and SimpleQueue (a subclass of
+the C type, handed out only to the user's code).
+
+A queue reports queue operations ("61 put to queue by Thread-1"), never the traffic of the
+mutex and Conditions inside it. A successful put is reported from inside ``_put``, that is while
+the queue's mutex is held, so that no consumer can report getting an item before the producer
+has reported putting it.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable
+from typing import Any
+
+from ._compat import QUEUE_HAS_SHUTDOWN
+from ._conditions import Wrapper, blocking_call, silent, watched
+from ._config import state
+from ._events import Primitive, SyncEvent, emit, guard, perf_counter_ns, safe_repr
+from ._registry import save_method, saved, saved_methods
+from ._sites import call_site, creator_frame
+from ._tracking import new_primitive, primitive_of, should_watch, watch, watch_new
+
+
+_Full, _Empty = queue.Full, queue.Empty
+_ShutDown = getattr(queue, "ShutDown", None)
+
+
+class _PendingPut:
+    """A put in progress on this thread, waiting for ``_put`` to say it happened."""
+
+    __slots__ = ("item", "queue", "site", "start")
+
+    def __init__(
+        self, q: Any, site: tuple[str, int, str], item: str | None, start: int | None
+    ) -> None:
+        self.queue = q
+        self.site = site
+        self.item = item
+        self.start = start
+
+
+def _item_text(item: Any) -> str | None:
+    return None if state.options.hide_items else safe_repr(item, state.options.item_repr_limit)
+
+
+def _failure(op: str, exc: BaseException, block: Any, timeout: Any) -> str:
+    if isinstance(exc, _Full):
+        return "full" if not block or timeout is None else "timeout"
+    if isinstance(exc, _Empty):
+        return "empty" if not block or timeout is None else "timeout"
+    if _ShutDown is not None and isinstance(exc, _ShutDown):
+        return "shutdown"
+    return "error"
+
+
+def _qsize(q: Any) -> int | None:
+    try:
+        return silent(q.qsize)  # type: ignore[no-any-return]
+    except Exception:
+        return None
+
+
+def _make_put_hook(original: Callable[..., Any]) -> Callable[..., Any]:
+    def _put(self: Any, item: Any) -> None:
+        original(self, item)
+        pending = getattr(guard, "pending_put", None)
+        if pending is None or pending.queue is not self:
+            return
+        guard.pending_put = None  # a subclass's _put calling super()._put reports once
+        primitive = primitive_of(self)
+        if primitive is None:
+            return
+        waited = None if pending.start is None else perf_counter_ns() - pending.start
+        emit(
+            SyncEvent(
+                primitive,
+                "put",
+                "put",
+                pending.site,
+                waited,
+                item=pending.item,
+                qsize=self._qsize(),
+            )
+        )
+
+    return _put
+
+
+def hook_put(cls: type) -> None:
+    """Report puts from inside ``_put`` of ``cls`` (or of the class it inherits it from)."""
+    owner = next((c for c in cls.__mro__ if "_put" in vars(c)), None)
+    if owner is None or (owner, "_put") in saved_methods:
+        return
+    original = save_method(owner, "_put")
+    hook = _make_put_hook(original)
+    hook.__qualname__ = f"{owner.__qualname__}._put"
+    hook.__wrapped__ = original  # type: ignore[attr-defined]
+    type.__setattr__(owner, "_put", hook)
+
+
+def wrappers() -> list[Wrapper]:
+    cls = queue.Queue
+    init, put, get, task_done, join = cls.__init__, cls.put, cls.get, cls.task_done, cls.join
+
+    def __init__(self: Any, maxsize: Any = 0) -> None:
+        if watch_new(self, "queue") is not None:
+            hook_put(type(self))  # no-op unless a user subclass brings its own _put
+        init(self, maxsize)
+
+    def put_wrapper(self: Any, item: Any, block: Any = True, timeout: Any = None) -> None:
+        primitive = watched(self)
+        if primitive is None:
+            return put(self, item, block, timeout)  # type: ignore[no-any-return]
+        site = call_site()
+        text = _item_text(item)
+        blocks = bool(block) and 0 < self.maxsize <= (_qsize(self) or 0)
+        if blocks:
+            emit(SyncEvent(primitive, "put", "waiting", site, item=text))
+        guard.pending_put = _PendingPut(self, site, text, perf_counter_ns() if blocks else None)
+        guard.busy = True
+        try:
+            put(self, item, block, timeout)
+        except BaseException as exc:
+            guard.busy = False
+            guard.pending_put = None
+            outcome = _failure("put", exc, block, timeout)
+            emit(SyncEvent(primitive, "put", outcome, site, item=text, error=exc))
+            raise
+        guard.busy = False
+        guard.pending_put = None
+        return None
+
+    def get_wrapper(self: Any, block: Any = True, timeout: Any = None) -> Any:
+        primitive = watched(self)
+        if primitive is None:
+            return get(self, block, timeout)
+        site = call_site()
+        blocks = bool(block) and not _qsize(self)
+        if blocks:
+            emit(SyncEvent(primitive, "get", "waiting", site))
+        guard.busy = True
+        start = perf_counter_ns()
+        try:
+            item = get(self, block, timeout)
+        except BaseException as exc:
+            guard.busy = False
+            waited = perf_counter_ns() - start
+            outcome = _failure("get", exc, block, timeout)
+            emit(SyncEvent(primitive, "get", outcome, site, waited, error=exc))
+            raise
+        guard.busy = False
+        waited = perf_counter_ns() - start if blocks else None
+        emit(
+            SyncEvent(
+                primitive, "get", "got", site, waited, item=_item_text(item), qsize=_qsize(self)
+            )
+        )
+        return item
+
+    def task_done_wrapper(self: Any) -> None:
+        primitive = watched(self)
+        if primitive is None:
+            return task_done(self)  # type: ignore[no-any-return]
+        site = call_site()
+        if self.unfinished_tasks <= 0:  # the real one raises ValueError: report that
+            try:
+                silent(lambda: task_done(self))
+            except BaseException as exc:
+                emit(SyncEvent(primitive, "task_done", "error", site, error=exc))
+                raise
+            return None
+        # Before the real call: a join() it releases reports after it.
+        emit(SyncEvent(primitive, "task_done", "done", site, count=self.unfinished_tasks - 1))
+        silent(lambda: task_done(self))
+        return None
+
+    def join_wrapper(self: Any) -> None:
+        primitive = watched(self)
+        if primitive is None:
+            return join(self)  # type: ignore[no-any-return]
+        site = call_site()
+        blocks = self.unfinished_tasks > 0
+        if blocks:
+            emit(SyncEvent(primitive, "join", "waiting", site, count=self.unfinished_tasks))
+        _, waited = blocking_call(primitive, "join", site, lambda: join(self))
+        emit(SyncEvent(primitive, "join", "joined", site, waited if blocks else None))
+        return None
+
+    result: list[Wrapper] = [
+        (cls, "__init__", __init__),
+        (cls, "put", put_wrapper),
+        (cls, "get", get_wrapper),
+        (cls, "task_done", task_done_wrapper),
+        (cls, "join", join_wrapper),
+    ]
+    if QUEUE_HAS_SHUTDOWN:
+        shutdown = cls.shutdown
+
+        def shutdown_wrapper(self: Any, immediate: Any = False) -> None:
+            primitive = watched(self)
+            if primitive is None:
+                return shutdown(self, immediate)  # type: ignore[no-any-return]
+            site = call_site()
+            silent(lambda: shutdown(self, immediate))
+            emit(SyncEvent(primitive, "shutdown", "shutdown", site, count=int(bool(immediate))))
+            return None
+
+        result.append((cls, "shutdown", shutdown_wrapper))
+    return result
+
+
+_OriginalSimpleQueue: Any = saved["queue"]["SimpleQueue"]
+
+
+class SimpleQueue(_OriginalSimpleQueue):  # type: ignore[misc]
+    """
+    Instrumented stand-in for ``queue.SimpleQueue``.
+
+    The standard library's own callers (``ThreadPoolExecutor``...) get the original C type.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        frame = creator_frame(2)
+        if not should_watch("queue", frame):
+            if cls is SimpleQueue:
+                return _OriginalSimpleQueue(*args, **kwargs)
+            return super().__new__(cls, *args, **kwargs)
+        obj = super().__new__(cls, *args, **kwargs)
+        watch(obj, new_primitive("queue", cls.__name__, frame))
+        return obj
+
+    def put(self, item: Any, block: Any = True, timeout: Any = None) -> None:
+        primitive = watched(self)
+        if primitive is not None:
+            _report_simple_put(self, primitive, item)
+        return super().put(item, block, timeout)  # type: ignore[no-any-return]
+
+    def put_nowait(self, item: Any) -> None:
+        primitive = watched(self)
+        if primitive is not None:
+            _report_simple_put(self, primitive, item)
+        return super().put_nowait(item)  # type: ignore[no-any-return]
+
+    def get(self, block: Any = True, timeout: Any = None) -> Any:
+        primitive = watched(self)
+        if primitive is None:
+            return super().get(block, timeout)
+        return _observed_simple_get(
+            self, primitive, lambda: super(SimpleQueue, self).get(block, timeout), block, timeout
+        )
+
+    def get_nowait(self) -> Any:
+        primitive = watched(self)
+        if primitive is None:
+            return super().get_nowait()
+        return _observed_simple_get(self, primitive, super().get_nowait, False, None)
+
+
+SimpleQueue.__module__ = _OriginalSimpleQueue.__module__
+SimpleQueue.__qualname__ = _OriginalSimpleQueue.__qualname__
+
+
+def _report_simple_put(q: Any, primitive: Primitive, item: Any) -> None:
+    # SimpleQueue.put never blocks nor fails: report before it, so the get comes after.
+    emit(
+        SyncEvent(
+            primitive, "put", "put", call_site(), None, item=_item_text(item), qsize=q.qsize() + 1
+        )
+    )
+
+
+def _observed_simple_get(
+    q: Any, primitive: Primitive, call: Callable[[], Any], block: Any, timeout: Any
+) -> Any:
+    site = call_site()
+    blocks = bool(block) and q.empty()
+    if blocks:
+        emit(SyncEvent(primitive, "get", "waiting", site))
+    start = perf_counter_ns()
+    try:
+        item = call()
+    except BaseException as exc:
+        waited = perf_counter_ns() - start
+        emit(
+            SyncEvent(
+                primitive, "get", _failure("get", exc, block, timeout), site, waited, error=exc
+            )
+        )
+        raise
+    waited = perf_counter_ns() - start if blocks else None
+    emit(SyncEvent(primitive, "get", "got", site, waited, item=_item_text(item), qsize=q.qsize()))
+    return item

@@ -1,0 +1,82 @@
+"""
+The saved originals of everything syncscope replaces, first one wins.
+
+Only the standard library is imported here, so that any module (ours, a test, a user) can get
+an uninstrumented primitive even while the instrumentation is installed.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any
+
+
+#: What syncscope replaces in each module, in the order it patches them.
+PATCHED_NAMES: dict[str, tuple[str, ...]] = {
+    "threading": (
+        "Lock",
+        "RLock",
+        "Condition",
+        "Semaphore",
+        "BoundedSemaphore",
+        "Event",
+        "Barrier",
+    ),
+    "queue": ("Queue", "LifoQueue", "PriorityQueue", "SimpleQueue"),
+}
+
+_MODULES = {"threading": threading, "queue": queue}
+
+#: module name -> attribute name -> the original object, filled once at import.
+saved: dict[str, dict[str, Any]] = {}
+
+for _module_name, _names in PATCHED_NAMES.items():
+    for _name in _names:
+        saved.setdefault(_module_name, {}).setdefault(_name, getattr(_MODULES[_module_name], _name))
+
+#: (class, method name) -> (original function, whether it was in the class's own __dict__).
+saved_methods: dict[tuple[type, str], tuple[Any, bool]] = {}
+
+
+def get_original(module: str, name: str) -> Any:
+    """
+    Return the object that ``module.name`` held before syncscope was imported.
+
+    Args:
+        module: ``"threading"`` or ``"queue"``.
+        name: an attribute syncscope replaces, such as ``"Lock"`` or ``"Queue"``.
+
+    Returns:
+        The original factory or class, never instrumented.
+
+    Raises:
+        KeyError: if syncscope does not replace that name.
+
+    .. versionadded:: 0.1.0
+    """
+    try:
+        return saved[module][name]
+    except KeyError:
+        raise KeyError(f"syncscope does not replace {module}.{name}") from None
+
+
+def module(name: str) -> Any:
+    return _MODULES[name]
+
+
+def save_method(cls: type, name: str) -> Any:
+    """
+    Remember ``cls.name`` before it is wrapped; return the function to call.
+
+    Read from ``vars(cls)`` and not ``getattr`` so that restoring can tell an inherited method
+    (to delete again) from one the class defines itself (to put back).
+    """
+    own = name in vars(cls)
+    original = vars(cls)[name] if own else getattr(cls, name)
+    saved_methods.setdefault((cls, name), (original, own))
+    return saved_methods[(cls, name)][0]
+
+
+# Raw primitives for syncscope's own use: never instrumented, whatever is installed.
+allocate_lock = saved["threading"]["Lock"]
