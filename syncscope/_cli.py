@@ -141,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from . import _api
 
+    # atexit runs last-registered first: this one must be the very last thing to run.
+    atexit.register(_exit_like_python)
     try:
         _api.install(
             lines=options.lines,
@@ -152,7 +154,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except OSError as exc:
         parser.error(f"cannot write to {options.output!r}: {exc.strerror}")
     _keep_order_with_program_output()
-    atexit.register(_exit_like_python)
+    # After the program's own atexit handlers (registered later, so run earlier): flush and
+    # close every output.
+    atexit.register(_api.uninstall)
     _run_as_main(run)
 
 

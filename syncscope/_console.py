@@ -162,6 +162,9 @@ def event_fields(event: SyncEvent) -> dict[str, Any]:
         fields["qsize"] = event.qsize
     if event.error is not None:
         fields["error"] = _error(event)
+    if event.trace_id is not None:
+        fields["trace_id"] = f"{event.trace_id:032x}"
+        fields["span_id"] = f"{event.span_id:016x}"
     return fields
 
 

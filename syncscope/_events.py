@@ -87,14 +87,17 @@ class SyncEvent:
         "file",
         "function",
         "item",
+        "item_id",
         "line",
         "op",
         "outcome",
         "primitive",
         "qsize",
+        "span_id",
         "thread_id",
         "thread_name",
         "time_ns",
+        "trace_id",
         "waited_ns",
     )
 
@@ -107,7 +110,8 @@ class SyncEvent:
         waited_ns: int | None = None,
         *,
         count: int | None = None,
-        item: Any = None,
+        item: str | None = None,
+        item_id: int | None = None,
         qsize: int | None = None,
         error: BaseException | None = None,
     ) -> None:
@@ -118,11 +122,15 @@ class SyncEvent:
         self.waited_ns = waited_ns
         self.count = count
         self.item = item
+        self.item_id = item_id
         self.qsize = qsize
         self.error = error
         self.thread_id = ident = get_ident()
         self.thread_name = thread_name(ident)
         self.time_ns = time_ns()
+        # Set by the span sink, which runs before the others, so log lines can name their span.
+        self.trace_id: int | None = None
+        self.span_id: int | None = None
 
     @property
     def blocking_begin(self) -> bool:

@@ -30,14 +30,13 @@ _ShutDown = getattr(queue, "ShutDown", None)
 class _PendingPut:
     """A put in progress on this thread, waiting for ``_put`` to say it happened."""
 
-    __slots__ = ("item", "queue", "site", "start")
+    __slots__ = ("item", "item_id", "queue", "site", "start")
 
-    def __init__(
-        self, q: Any, site: tuple[str, int, str], item: str | None, start: int | None
-    ) -> None:
+    def __init__(self, q: Any, site: tuple[str, int, str], item: Any, start: int | None) -> None:
         self.queue = q
         self.site = site
-        self.item = item
+        self.item = _item_text(item)
+        self.item_id = id(item)
         self.start = start
 
 
@@ -81,6 +80,7 @@ def _make_put_hook(original: Callable[..., Any]) -> Callable[..., Any]:
                 pending.site,
                 waited,
                 item=pending.item,
+                item_id=pending.item_id,
                 qsize=self._qsize(),
             )
         )
@@ -118,7 +118,7 @@ def wrappers() -> list[Wrapper]:
         blocks = bool(block) and 0 < self.maxsize <= (_qsize(self) or 0)
         if blocks:
             emit(SyncEvent(primitive, "put", "waiting", site, item=text))
-        guard.pending_put = _PendingPut(self, site, text, perf_counter_ns() if blocks else None)
+        guard.pending_put = _PendingPut(self, site, item, perf_counter_ns() if blocks else None)
         guard.busy = True
         try:
             put(self, item, block, timeout)
@@ -154,7 +154,14 @@ def wrappers() -> list[Wrapper]:
         waited = perf_counter_ns() - start if blocks else None
         emit(
             SyncEvent(
-                primitive, "get", "got", site, waited, item=_item_text(item), qsize=_qsize(self)
+                primitive,
+                "get",
+                "got",
+                site,
+                waited,
+                item=_item_text(item),
+                item_id=id(item),
+                qsize=_qsize(self),
             )
         )
         return item
@@ -268,7 +275,14 @@ def _report_simple_put(q: Any, primitive: Primitive, item: Any) -> None:
     # SimpleQueue.put never blocks nor fails: report before it, so the get comes after.
     emit(
         SyncEvent(
-            primitive, "put", "put", call_site(), None, item=_item_text(item), qsize=q.qsize() + 1
+            primitive,
+            "put",
+            "put",
+            call_site(),
+            None,
+            item=_item_text(item),
+            item_id=id(item),
+            qsize=q.qsize() + 1,
         )
     )
 
@@ -292,5 +306,16 @@ def _observed_simple_get(
         )
         raise
     waited = perf_counter_ns() - start if blocks else None
-    emit(SyncEvent(primitive, "get", "got", site, waited, item=_item_text(item), qsize=q.qsize()))
+    emit(
+        SyncEvent(
+            primitive,
+            "get",
+            "got",
+            site,
+            waited,
+            item=_item_text(item),
+            item_id=id(item),
+            qsize=q.qsize(),
+        )
+    )
     return item

@@ -125,8 +125,7 @@ def find_or_build_jaeger() -> str | None:
     result = subprocess.run(
         [str(BUILD_SCRIPT)],
         cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
         check=False,
     )
