@@ -1,0 +1,102 @@
+"""
+Shared fixtures: every test leaves threading and queue exactly as it found them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import syncscope
+from syncscope._registry import PATCHED_NAMES, get_original
+
+
+REPO = Path(__file__).resolve().parent.parent
+MODULES = {"threading": threading, "queue": queue}
+
+
+@pytest.fixture(autouse=True)
+def _uninstall_after_each_test() -> Iterator[None]:
+    yield
+    syncscope.uninstall()
+    for module_name, names in PATCHED_NAMES.items():
+        for name in names:
+            assert getattr(MODULES[module_name], name) is get_original(module_name, name), (
+                f"{module_name}.{name} was left patched"
+            )
+
+
+class Capture:
+    """Installs syncscope with JSON lines to a file, and reads them back."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def install(self, **options: Any) -> None:
+        syncscope.install(format="json", output=str(self.path), **options)
+
+    def events(self) -> list[dict[str, Any]]:
+        text = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
+        return [json.loads(line) for line in text.splitlines()]
+
+    def messages(self) -> list[str]:
+        return [event["event"] for event in self.events()]
+
+
+@pytest.fixture
+def capture(tmp_path: Path) -> Capture:
+    return Capture(tmp_path / "events.jsonl")
+
+
+def run_syncscope(
+    *args: str,
+    input: str | None = None,
+    cwd: Path | str | None = None,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+    merge_stderr: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m syncscope ARGS`` in a subprocess, as a user would."""
+    return run_python(
+        "-m",
+        "syncscope",
+        *args,
+        input=input,
+        cwd=cwd,
+        timeout=timeout,
+        env=env,
+        merge_stderr=merge_stderr,
+    )
+
+
+def run_python(
+    *args: str,
+    input: str | None = None,
+    cwd: Path | str | None = None,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+    merge_stderr: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})}
+    full_env.pop("PYTHONPATH", None)
+    return subprocess.run(
+        [sys.executable, *args],
+        input=input,
+        cwd=cwd,
+        env=full_env,
+        capture_output=not merge_stderr,
+        stdout=subprocess.PIPE if merge_stderr else None,
+        stderr=subprocess.STDOUT if merge_stderr else None,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
