@@ -46,7 +46,9 @@ def _trylock_first(blocking: Any, timeout: Any) -> bool:
     return type(timeout) in (int, float) and 0 <= timeout <= _TIMEOUT_MAX
 
 
-def _observed_acquire(lock: Any, primitive: Primitive, blocking: Any, timeout: Any) -> Any:
+def _observed_acquire(
+    lock: Any, primitive: Primitive, reentrant: bool, blocking: Any, timeout: Any
+) -> Any:
     site = call_site()
     waited = None
     try:
@@ -66,14 +68,14 @@ def _observed_acquire(lock: Any, primitive: Primitive, blocking: Any, timeout: A
         emit(SyncEvent(primitive, "acquire", "error", site, error=exc))
         raise
     if got:
-        depth = lock._recursion_count() if primitive.kind != "lock" else None
+        depth = lock._recursion_count() if reentrant else None
         emit(SyncEvent(primitive, "acquire", "acquired", site, waited, count=depth))
     else:
         emit(SyncEvent(primitive, "acquire", "timeout" if blocking else "busy", site, waited))
     return got
 
 
-def _observed_release(lock: Any, primitive: Primitive, owned: bool) -> None:
+def _observed_release(lock: Any, primitive: Primitive, reentrant: bool, owned: bool) -> None:
     site = call_site()
     if not owned:  # the real release raises RuntimeError: report that, not a release
         try:
@@ -82,7 +84,7 @@ def _observed_release(lock: Any, primitive: Primitive, owned: bool) -> None:
             emit(SyncEvent(primitive, "release", "error", site, error=exc))
             raise
         return
-    depth = lock._recursion_count() - 1 if primitive.kind != "lock" else None
+    depth = lock._recursion_count() - 1 if reentrant else None
     # Say "released" before the real release, or another thread's "acquired" can come first.
     emit(SyncEvent(primitive, "release", "released", site, count=depth))
     lock.release()
@@ -92,6 +94,7 @@ class _Proxy:
     """What the Lock and RLock proxies share: behave as the lock they wrap, report acquires."""
 
     __slots__ = ("__weakref__", "_syncscope_lock", "_syncscope_primitive")
+    _reentrant = False
 
     def __init__(self, lock: Any, primitive: Primitive) -> None:
         self._syncscope_lock = lock
@@ -100,12 +103,16 @@ class _Proxy:
     def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
         if not state.active or guard.busy:
             return self._syncscope_lock.acquire(blocking, timeout)
-        return _observed_acquire(self._syncscope_lock, self._syncscope_primitive, blocking, timeout)
+        return _observed_acquire(
+            self._syncscope_lock, self._syncscope_primitive, self._reentrant, blocking, timeout
+        )
 
     def __enter__(self) -> Any:
         if not state.active or guard.busy:
             return self._syncscope_lock.__enter__()
-        return _observed_acquire(self._syncscope_lock, self._syncscope_primitive, True, -1)
+        return _observed_acquire(
+            self._syncscope_lock, self._syncscope_primitive, self._reentrant, True, -1
+        )
 
     def _at_fork_reinit(self) -> None:
         self._syncscope_lock._at_fork_reinit()
@@ -134,13 +141,13 @@ class _LockProxy(_Proxy):
         lock = self._syncscope_lock
         if not state.active or guard.busy:
             return lock.release()  # type: ignore[no-any-return]
-        return _observed_release(lock, self._syncscope_primitive, lock.locked())
+        return _observed_release(lock, self._syncscope_primitive, False, lock.locked())
 
     def __exit__(self, *exc_info: object) -> None:
         lock = self._syncscope_lock
         if not state.active or guard.busy:
             return lock.release()  # type: ignore[no-any-return]
-        return _observed_release(lock, self._syncscope_primitive, lock.locked())
+        return _observed_release(lock, self._syncscope_primitive, False, lock.locked())
 
     def locked(self) -> bool:
         return self._syncscope_lock.locked()  # type: ignore[no-any-return]
@@ -164,18 +171,19 @@ class _RLockProxy(_Proxy):
     """An RLock that reports its operations; also speaks the protocol Condition relies on."""
 
     __slots__ = ()
+    _reentrant = True
 
     def release(self) -> None:
         lock = self._syncscope_lock
         if not state.active or guard.busy:
             return lock.release()  # type: ignore[no-any-return]
-        return _observed_release(lock, self._syncscope_primitive, lock._is_owned())
+        return _observed_release(lock, self._syncscope_primitive, True, lock._is_owned())
 
     def __exit__(self, *exc_info: object) -> None:
         lock = self._syncscope_lock
         if not state.active or guard.busy:
             return lock.release()  # type: ignore[no-any-return]
-        return _observed_release(lock, self._syncscope_primitive, lock._is_owned())
+        return _observed_release(lock, self._syncscope_primitive, True, lock._is_owned())
 
     def _is_owned(self) -> bool:
         return self._syncscope_lock._is_owned()  # type: ignore[no-any-return]

@@ -13,7 +13,7 @@ from typing import Any
 from . import _conditions, _locks, _queues
 from ._config import Options, config_lock, state
 from ._registry import PATCHED_NAMES, module, save_method, saved, saved_methods
-from ._sites import is_library_file
+from ._sites import is_library_file, reset_names
 
 
 class SyncscopeWarning(RuntimeWarning):
@@ -69,11 +69,13 @@ def install(options: Options) -> None:
                 state.options = options
             return
         state.options = options
+        reset_names()
         _patch_methods()
         for (module_name, name), replacement in _replacements().items():
             setattr(module(module_name), name, replacement)
         state.installed = True
-    early = _early_imports()
+    early = [name for name in _early_imports() if name not in _warned_early]
+    _warned_early.update(early)
     if early:
         warnings.warn(
             "these names were imported before syncscope was installed and are not watched: "
@@ -105,6 +107,10 @@ def uninstall() -> None:
             SyncscopeWarning,
             stacklevel=3,
         )
+
+
+# Names already warned about: each is said once per process, not at every install.
+_warned_early: set[str] = set()
 
 
 def _early_imports() -> list[str]:

@@ -130,6 +130,12 @@ def assigned_name(frame: FrameType | None) -> str | None:
     return match.group("name")
 
 
+def reset_names() -> None:
+    """Start naming afresh: each install gives ``lock``, not ``lock#7``, to its first lock."""
+    _name_counters.clear()
+    _names_taken.clear()
+
+
 def unique_name(wanted: str | None, kind: str) -> str:
     """``wanted`` the first time, then ``wanted#2``...; ``kind#N`` when nothing could be read."""
     if wanted is None:

@@ -65,6 +65,14 @@ def watch_new(obj: object, kind: str, depth: int = 3) -> Primitive | None:
     frame = creator_frame(depth)
     if not should_watch(kind, frame):
         return None
+    # A user subclass's __init__ calling super().__init__(): name it where it is created.
+    while (
+        frame is not None
+        and frame.f_code.co_name == "__init__"
+        and frame.f_back is not None
+        and frame.f_locals.get("self") is obj
+    ):
+        frame = frame.f_back
     primitive = new_primitive(kind, type(obj).__name__, frame)
     watch(obj, primitive)
     return primitive

@@ -100,3 +100,64 @@ def run_python(
         timeout=timeout,
         check=False,
     )
+
+
+class Latch:
+    """A one-shot signal built on a raw lock: never instrumented, whatever is installed."""
+
+    def __init__(self) -> None:
+        self._lock = get_original("threading", "Lock")()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        if self._lock.locked():
+            self._lock.release()
+
+    def wait(self, timeout: float = 5) -> None:
+        assert self._lock.acquire(timeout=timeout), "latch not set in time"
+        self._lock.release()
+
+
+class SignalSink:
+    """A sink that sets a latch when an event matching a predicate is emitted."""
+
+    def __init__(self) -> None:
+        self._watches: list[tuple[Any, Latch]] = []
+
+    def when(self, predicate: Any) -> Latch:
+        latch = Latch()
+        self._watches.append((predicate, latch))
+        return latch
+
+    def handle(self, event: Any) -> None:
+        for predicate, latch in self._watches:
+            if predicate(event):
+                latch.set()
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def signals() -> SignalSink:
+    """Latches set by events; call ``add_signal_sink`` after installing."""
+    return SignalSink()
+
+
+def add_sink(sink: Any) -> None:
+    from syncscope._config import config_lock, set_sinks, state
+
+    with config_lock:
+        set_sinks((*state.sinks, sink))
+
+
+def start_thread(target: Any, *args: Any, name: str | None = None) -> Any:
+    """A thread that syncscope does not see being created (its internals are library code)."""
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def join(thread: Any, timeout: float = 5) -> None:
+    thread.join(timeout)
+    assert not thread.is_alive(), f"{thread.name} did not finish in time"

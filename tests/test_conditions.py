@@ -1,0 +1,329 @@
+"""Condition, Semaphore, BoundedSemaphore, Event and Barrier under syncscope."""
+
+from __future__ import annotations
+
+import copy
+import os
+import pickle
+import threading
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import syncscope
+from syncscope._locks import PROXY_TYPES
+
+from .conftest import Capture, SignalSink, add_sink, join, start_thread
+
+
+class TestCondition:
+    def test_producer_consumer_in_the_articles_words(
+        self, capture: Capture, signals: SignalSink
+    ) -> None:
+        """The article's condition example reads as the article prints it by hand."""
+        capture.install()
+        add_sink(signals)
+        condition = threading.Condition()
+        integers: list[int] = []
+        waiting = signals.when(lambda e: e.op == "wait" and e.outcome == "waiting")
+
+        def consume() -> None:
+            with condition:
+                while not integers:
+                    condition.wait(timeout=5)
+                integers.pop()
+
+        consumer = start_thread(consume, name="Thread-2")
+        waiting.wait()
+        with condition:
+            integers.append(159)
+            condition.notify()
+        join(consumer)
+        assert [
+            "condition acquired by Thread-2",
+            "condition wait by Thread-2",
+            "condition acquired by MainThread",
+            "condition notified by MainThread",
+            "condition released by MainThread",
+            "condition woken by Thread-2",
+            "condition released by Thread-2",
+        ] == [m.split(" after ")[0] for m in capture.messages()]
+
+    def test_notify_without_waiters_and_notify_all(self, capture: Capture) -> None:
+        """notify says how many it woke; notify_all is one event, not one per notify."""
+        capture.install()
+        cond = threading.Condition()
+        with cond:
+            cond.notify()
+            cond.notify_all()
+        assert [
+            "condition cond acquired by MainThread",
+            "condition cond notified by MainThread (nobody waiting)",
+            "condition cond notified all by MainThread (nobody waiting)",
+            "condition cond released by MainThread",
+        ] == capture.messages()
+
+    def test_wait_timeout_and_wait_for(self, capture: Capture) -> None:
+        """A timed-out wait and a satisfied wait_for are reported with their outcome."""
+        capture.install()
+        cond = threading.Condition()
+        with cond:
+            assert cond.wait(0.001) is False
+            assert cond.wait_for(lambda: True, timeout=1) is True
+        outcomes = [(e["op"], e["outcome"]) for e in capture.events()]
+        assert ("wait", "timeout") in outcomes
+        assert ("wait_for", "woken") in outcomes
+
+    def test_notify_on_an_unowned_condition(self, capture: Capture) -> None:
+        """RuntimeError as without syncscope, and no spurious acquire from the ownership test."""
+        capture.install()
+        cond = threading.Condition(threading.Lock())
+        with pytest.raises(RuntimeError, match="un-acquired lock"):
+            cond.notify()
+        with pytest.raises(RuntimeError, match="un-acquired lock"):
+            cond.wait()
+        assert ["error"] == [e["outcome"] for e in capture.events()]
+
+    @pytest.mark.parametrize("lock_kind", ["instrumented", "plain", "rlock"])
+    def test_condition_given_a_lock(self, lock_kind: str, signals: SignalSink) -> None:
+        """Condition(lock) works with an instrumented lock, a plain one and an RLock."""
+        plain = syncscope.get_original("threading", "Lock")()
+        syncscope.install(output=os.devnull)
+        add_sink(signals)
+        lock = {
+            "instrumented": threading.Lock,
+            "plain": lambda: plain,
+            "rlock": threading.RLock,
+        }[lock_kind]()
+        cond = threading.Condition(lock)
+        waiting = signals.when(lambda e: e.op == "wait" and e.outcome == "waiting")
+        result: list[bool] = []
+
+        def waiter() -> None:
+            with cond:
+                result.append(cond.wait(timeout=5))
+
+        thread = start_thread(waiter)
+        waiting.wait()
+        with cond:
+            cond.notify()
+        join(thread)
+        assert [True] == result
+        assert not cond._is_owned()
+
+    def test_wait_releases_a_twice_held_rlock(self, signals: SignalSink) -> None:
+        """wait() on an RLock held twice releases it fully, so another thread can take it."""
+        syncscope.install(output=os.devnull)
+        add_sink(signals)
+        cond = threading.Condition(threading.RLock())
+        waiting = signals.when(lambda e: e.op == "wait" and e.outcome == "waiting")
+        took: list[bool] = []
+
+        def waiter() -> None:
+            with cond, cond:
+                cond.wait(timeout=5)
+
+        thread = start_thread(waiter)
+        waiting.wait()
+        with cond:  # possible only if wait() released both levels
+            took.append(True)
+            cond.notify()
+        join(thread)
+        assert [True] == took
+
+    def test_subclass(self, capture: Capture) -> None:
+        """A user subclass of Condition is watched and keeps its own behaviour."""
+        capture.install()
+
+        class Flagged(threading.Condition):
+            def __init__(self) -> None:
+                super().__init__()
+                self.flag = False
+
+            def raise_flag(self) -> None:
+                with self:
+                    self.flag = True
+                    self.notify_all()
+
+        flagged = Flagged()
+        flagged.raise_flag()
+        assert flagged.flag
+        assert "condition flagged acquired by MainThread" == capture.messages()[0]
+        assert type(flagged._lock) in PROXY_TYPES
+
+
+class TestSemaphore:
+    def test_acquire_release_and_contention(self, capture: Capture, signals: SignalSink) -> None:
+        """A semaphore reports acquires, waits and releases, in that order."""
+        capture.install()
+        add_sink(signals)
+        semaphore = threading.Semaphore(1)
+        waiting = signals.when(lambda e: e.outcome == "waiting")
+        semaphore.acquire()
+        thread = start_thread(lambda: (semaphore.acquire(timeout=5), semaphore.release()))
+        waiting.wait()
+        semaphore.release()
+        join(thread)
+        assert ["acquired", "waiting", "released", "acquired", "released"] == [
+            e["outcome"] for e in capture.events()
+        ]
+
+    def test_with_statement_is_seen(self, capture: Capture) -> None:
+        """`with semaphore:` is reported (Semaphore.__enter__ is bound to the base acquire)."""
+        capture.install()
+        semaphore = threading.BoundedSemaphore(2)
+        with semaphore:
+            pass
+        assert [
+            "semaphore acquired by MainThread",
+            "semaphore released by MainThread",
+        ] == capture.messages()
+
+    def test_bounded_over_release(self, capture: Capture) -> None:
+        """ValueError as without syncscope; reported as a failed release, not a release."""
+        capture.install()
+        semaphore = threading.BoundedSemaphore(1)
+        with pytest.raises(ValueError, match="released too many times"):
+            semaphore.release()
+        assert ["error"] == [e["outcome"] for e in capture.events()]
+
+    def test_release_n(self, capture: Capture) -> None:
+        """release(n) is one event that says n."""
+        capture.install()
+        semaphore = threading.Semaphore(0)
+        semaphore.release(3)
+        assert ["semaphore released 3 by MainThread"] == capture.messages()
+
+    def test_non_blocking_with_timeout_raises(self) -> None:
+        """acquire(False, timeout) raises ValueError as without syncscope."""
+        syncscope.install(output=os.devnull)
+        with pytest.raises(ValueError, match="can't specify timeout"):
+            threading.Semaphore().acquire(False, 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["acquire", "try", "release", "release2"]), max_size=30))
+def test_semaphore_equivalence(operations: list[str]) -> None:
+    """Any single-threaded sequence of operations gives the same results with and without."""
+
+    def play(semaphore: threading.Semaphore) -> list[object]:
+        results: list[object] = []
+        for operation in operations:
+            try:
+                if operation == "acquire":
+                    results.append(semaphore.acquire(timeout=0))
+                elif operation == "try":
+                    results.append(semaphore.acquire(False))
+                elif operation == "release":
+                    results.append(semaphore.release())
+                else:
+                    results.append(semaphore.release(2))
+            except ValueError as exc:
+                results.append(("ValueError", str(exc)))
+        return results
+
+    expected = play(threading.BoundedSemaphore(3))
+    syncscope.install(output=os.devnull)
+    try:
+        actual = play(threading.BoundedSemaphore(3))
+    finally:
+        syncscope.uninstall()
+    assert expected == actual
+
+
+class TestEvent:
+    def test_set_clear_and_wait(self, capture: Capture, signals: SignalSink) -> None:
+        """set, clear and wait are reported; set comes before the wake-up it causes."""
+        capture.install()
+        add_sink(signals)
+        event = threading.Event()
+        waiting = signals.when(lambda e: e.outcome == "waiting")
+        thread = start_thread(lambda: event.wait(timeout=5), name="Thread-2")
+        waiting.wait()
+        event.set()
+        join(thread)
+        event.clear()
+        assert [
+            "event wait by Thread-2",
+            "event set by MainThread",
+            "event woken by Thread-2",
+            "event cleared by MainThread",
+        ] == [m.split(" after ")[0] for m in capture.messages()]
+
+    def test_wait_timeout_and_already_set(self, capture: Capture) -> None:
+        """A wait that times out and one on a set event return as without syncscope."""
+        capture.install()
+        event = threading.Event()
+        assert event.wait(0.001) is False
+        event.set()
+        assert event.wait() is True
+        assert ["waiting", "timeout", "set", "set"] == [e["outcome"] for e in capture.events()]
+
+    def test_copy_behaves_as_the_original(self) -> None:
+        """copy.copy of an Event works as without syncscope and is not the same primitive."""
+        syncscope.install(output=os.devnull)
+        event = threading.Event()
+        duplicate = copy.copy(event)
+        assert type(duplicate) is threading.Event
+        assert syncscope._api.describe_primitive(duplicate) is None
+        with pytest.raises(TypeError):
+            pickle.dumps(event)
+
+
+class TestBarrier:
+    def test_parties_meet(self, capture: Capture) -> None:
+        """Every party reports its wait and its passage."""
+        capture.install()
+        barrier = threading.Barrier(2)
+        thread = start_thread(lambda: barrier.wait(timeout=5))
+        barrier.wait(timeout=5)
+        join(thread)
+        outcomes = sorted(e["outcome"] for e in capture.events())
+        assert ["passed", "passed", "waiting", "waiting"] == outcomes
+
+    def test_abort_breaks_waiters(self, capture: Capture, signals: SignalSink) -> None:
+        """abort() is reported, and a waiter gets BrokenBarrierError as without syncscope."""
+        capture.install()
+        add_sink(signals)
+        barrier = threading.Barrier(2)
+        waiting = signals.when(lambda e: e.outcome == "waiting")
+        errors: list[type] = []
+
+        def wait() -> None:
+            try:
+                barrier.wait(timeout=5)
+            except threading.BrokenBarrierError as exc:
+                errors.append(type(exc))
+
+        thread = start_thread(wait)
+        waiting.wait()
+        barrier.abort()
+        join(thread)
+        barrier.reset()
+        assert [threading.BrokenBarrierError] == errors
+        assert ["waiting", "aborted", "broken", "reset"] == [e["outcome"] for e in capture.events()]
+
+
+def test_subclasses_of_event_semaphore_and_barrier(capture: Capture) -> None:
+    """User subclasses are watched and named after their variable."""
+    capture.install()
+
+    class Gate(threading.Event):
+        pass
+
+    class Pool(threading.Semaphore):
+        pass
+
+    class Meeting(threading.Barrier):
+        pass
+
+    gate = Gate()
+    pool = Pool(1)
+    meeting = Meeting(1)
+    gate.set()
+    with pool:
+        pass
+    meeting.wait()
+    names = {e["name"] for e in capture.events()}
+    assert {"gate", "pool", "meeting"} == names

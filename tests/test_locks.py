@@ -1,0 +1,341 @@
+"""Lock and RLock: the proxies behave as the originals and report every operation."""
+
+from __future__ import annotations
+
+import copy
+import gc
+import os
+import pickle
+import signal
+import threading
+import weakref
+
+import pytest
+
+import syncscope
+from syncscope._locks import PROXY_TYPES
+
+from .conftest import Capture, SignalSink, add_sink, join, start_thread
+
+
+original_lock = syncscope.get_original("threading", "Lock")
+original_rlock = syncscope.get_original("threading", "RLock")
+
+
+def _outcome(exc_info: pytest.ExceptionInfo[BaseException]) -> tuple[type, str]:
+    return type(exc_info.value), str(exc_info.value)
+
+
+class TestLockEvents:
+    def test_acquire_release_in_the_articles_words(self, capture: Capture) -> None:
+        """acquire and release of a named lock read as in the article."""
+        capture.install()
+        lock = threading.Lock()
+        lock.acquire()
+        lock.release()
+        with lock:
+            pass
+        assert [
+            "lock acquired by MainThread",
+            "lock released by MainThread",
+            "lock acquired by MainThread",
+            "lock released by MainThread",
+        ] == capture.messages()
+
+    def test_event_fields(self, capture: Capture) -> None:
+        """Each event carries the primitive, the thread, the call site and a timestamp."""
+        capture.install()
+        file_lock = threading.Lock()
+        created = file_lock_line = _line_of("file_lock = threading.Lock()")
+        with file_lock:
+            pass
+        event = capture.events()[0]
+        assert "lock" == event["kind"]
+        assert "file_lock" == event["name"]
+        assert __file__ == event["file"]
+        assert "test_event_fields" == event["function"]
+        assert event["created_at"].endswith(f"test_locks.py:{created}")
+        assert threading.get_ident() == event["thread_id"]
+        assert "MainThread" == event["thread"]
+        assert "acquired" == event["outcome"]
+        assert event["timestamp"].startswith("20")
+        assert file_lock_line == created
+
+    def test_contended_acquire_reports_the_wait(
+        self, capture: Capture, signals: SignalSink
+    ) -> None:
+        """A blocked acquire says it waits, then says how long it waited once it got the lock."""
+        capture.install()
+        add_sink(signals)
+        lock = threading.Lock()
+        waiting = signals.when(lambda e: e.outcome == "waiting")
+        lock.acquire()
+        worker = start_thread(lambda: (lock.acquire(), lock.release()), name="Worker")
+        waiting.wait()
+        lock.release()
+        join(worker)
+        events = capture.events()
+        assert [
+            ("acquired", "MainThread"),
+            ("waiting", "Worker"),
+            ("released", "MainThread"),
+            ("acquired", "Worker"),
+            ("released", "Worker"),
+        ] == [(e["outcome"], e["thread"]) for e in events]
+        assert events[3]["waited_ms"] > 0
+        assert "lock wait by Worker" == events[1]["event"]
+
+    def test_released_is_reported_before_the_next_thread_acquires(self, capture: Capture) -> None:
+        """In the log, no thread acquires a lock before its holder has reported the release."""
+        capture.install()
+        lock = threading.Lock()
+
+        def work() -> None:
+            for _ in range(300):
+                with lock:
+                    pass
+
+        workers = [start_thread(work) for _ in range(3)]
+        for worker in workers:
+            join(worker, timeout=30)
+        holder = None
+        for event in capture.events():
+            if event["outcome"] == "acquired":
+                assert holder is None, f"{event['thread']} acquired while {holder} held the lock"
+                holder = event["thread"]
+            elif event["outcome"] == "released":
+                assert holder == event["thread"]
+                holder = None
+
+    def test_failed_attempts(self, capture: Capture) -> None:
+        """Non-blocking failure and timeout are reported with their outcome."""
+        capture.install()
+        lock = threading.Lock()
+        lock.acquire()
+        assert lock.acquire(False) is False
+        assert lock.acquire(timeout=0.01) is False
+        assert ["acquired", "busy", "waiting", "timeout"] == [
+            e["outcome"] for e in capture.events()
+        ]
+
+    def test_releasing_an_unlocked_lock(self, capture: Capture) -> None:
+        """RuntimeError as from the original, reported as a failed release, not a release."""
+        capture.install()
+        with pytest.raises(RuntimeError) as original:
+            original_lock().release()
+        with pytest.raises(RuntimeError) as ours:
+            threading.Lock().release()
+        assert _outcome(original) == _outcome(ours)
+        assert ["error"] == [e["outcome"] for e in capture.events()]
+
+
+def _line_of(text: str) -> int:
+    with open(__file__, encoding="utf-8") as source:
+        for number, line in enumerate(source, 1):
+            if text in line and "_line_of" not in line:
+                return number
+    raise AssertionError(text)
+
+
+@pytest.mark.parametrize("factory_name", ["Lock", "RLock"])
+class TestDropIn:
+    def test_argument_errors_pass_through(self, factory_name: str) -> None:
+        """Bad arguments raise what the original raises, with the same message."""
+        original = syncscope.get_original("threading", factory_name)()
+        syncscope.install(output=os.devnull)
+        ours = getattr(threading, factory_name)()
+        assert type(ours) in PROXY_TYPES
+        for args, kwargs in [((False, 1), {}), ((), {"timeout": -100}), ((), {"timeout": 1e300})]:
+            with pytest.raises(Exception) as expected:
+                original.acquire(*args, **kwargs)
+            with pytest.raises(Exception) as actual:
+                ours.acquire(*args, **kwargs)
+            assert _outcome(expected) == _outcome(actual)
+
+    def test_identity_repr_and_isinstance(self, factory_name: str) -> None:
+        """repr, isinstance and the with-statement result match the original."""
+        original = syncscope.get_original("threading", factory_name)()
+        syncscope.install(output=os.devnull)
+        ours = getattr(threading, factory_name)()
+        assert isinstance(ours, type(original))
+        assert (
+            repr(original).split(" at ")[0].split(" owner")[0]
+            == repr(ours).split(" at ")[0].split(" owner")[0]
+        )
+        with original as expected, ours as actual:
+            assert expected == actual
+
+    def test_copy_and_pickle_fail_as_on_the_original(self, factory_name: str) -> None:
+        """copy.copy, copy.deepcopy and pickle raise exactly what they raise on the original."""
+        original = syncscope.get_original("threading", factory_name)()
+        syncscope.install(output=os.devnull)
+        ours = getattr(threading, factory_name)()
+        for operation in (copy.copy, copy.deepcopy, pickle.dumps):
+            with pytest.raises(Exception) as expected:
+                operation(original)
+            with pytest.raises(Exception) as actual:
+                operation(ours)
+            assert _outcome(expected) == _outcome(actual)
+
+    def test_dropped_lock_is_collected(self, factory_name: str) -> None:
+        """syncscope keeps no reference to the locks it watches."""
+        syncscope.install(output=os.devnull)
+        lock = getattr(threading, factory_name)()
+        with lock:
+            pass
+        ref = weakref.ref(lock)
+        del lock
+        gc.collect()
+        assert ref() is None
+
+    def test_at_fork_reinit(self, factory_name: str) -> None:
+        """_at_fork_reinit resets a held lock, as threading does after fork."""
+        syncscope.install(output=os.devnull)
+        lock = getattr(threading, factory_name)()
+        lock.acquire()
+        lock._at_fork_reinit()
+        assert lock.acquire(False)
+        lock.release()
+
+
+class TestRLock:
+    def test_reentrancy_is_reported_with_depth(self, capture: Capture) -> None:
+        """Nested acquires and releases report their depth."""
+        capture.install()
+        rlock = threading.RLock()
+        with rlock, rlock:
+            pass
+        assert [
+            "rlock acquired by MainThread",
+            "rlock acquired by MainThread (depth 2)",
+            "rlock released by MainThread (depth 1)",
+            "rlock released by MainThread",
+        ] == capture.messages()
+
+    def test_release_by_a_non_owner(self, capture: Capture) -> None:
+        """RuntimeError as from the original, and the lock stays held by its owner."""
+        capture.install()
+        rlock = threading.RLock()
+        rlock.acquire()
+        errors: list[tuple[type, str]] = []
+
+        def release() -> None:
+            try:
+                rlock.release()
+            except RuntimeError as exc:
+                errors.append((type(exc), str(exc)))
+
+        join(start_thread(release))
+        original = original_rlock()
+        with pytest.raises(RuntimeError) as expected:
+            original.release()
+        assert [_outcome(expected)] == errors
+        assert rlock._is_owned()
+        rlock.release()
+
+    def test_condition_protocol(self) -> None:
+        """_is_owned, _release_save and _acquire_restore behave as on the C RLock."""
+        syncscope.install(output=os.devnull)
+        rlock = threading.RLock()
+        assert not rlock._is_owned()
+        rlock.acquire()
+        rlock.acquire()
+        assert rlock._is_owned()
+        assert 2 == rlock._recursion_count()
+        state = rlock._release_save()
+        assert not rlock._is_owned()
+        rlock._acquire_restore(state)
+        assert 2 == rlock._recursion_count()
+        rlock.release()
+        rlock.release()
+
+
+class TestWhatIsWatched:
+    def test_locks_created_before_install_are_left_alone(self, capture: Capture) -> None:
+        """A lock created before install stays the original type and is not reported."""
+        before = threading.Lock()
+        capture.install()
+        assert type(before) is type(original_lock())
+        with before:
+            pass
+        assert [] == capture.events()
+
+    def test_library_locks_are_raw(self, capture: Capture) -> None:
+        """Locks the standard library creates for itself are not wrapped at all."""
+        import queue
+
+        capture.install()
+        q = queue.Queue()
+        assert type(q.mutex) is type(original_lock())
+        thread = start_thread(lambda: None)
+        join(thread)
+        assert [] == capture.events()
+
+    def test_include_library(self, capture: Capture) -> None:
+        """With include_library, the standard library's own primitives are reported too."""
+        import queue
+
+        capture.install(include_library=True)
+        q = queue.Queue()
+        assert type(q.mutex) in PROXY_TYPES
+        join(start_thread(lambda: None))
+        assert any(e["kind"] == "event" for e in capture.events())
+
+    def test_lock_as_class_attribute(self, capture: Capture) -> None:
+        """A lock stored on a class and used through instances is reported under its name."""
+        capture.install()
+
+        class Account:
+            lock = threading.Lock()
+
+        first, second = Account(), Account()
+        with first.lock:
+            pass
+        with second.lock:
+            pass
+        assert ["lock"] * 4 == [e["name"] for e in capture.events()]
+
+    def test_kinds_filter(self, capture: Capture) -> None:
+        """Only the kinds asked for are watched."""
+        capture.install(kinds=["rlock"])
+        assert type(threading.Lock()) is type(original_lock())
+        assert type(threading.RLock()) in PROXY_TYPES
+
+
+class TestInterrupts:
+    def test_keyboard_interrupt_during_a_blocked_acquire(self, capture: Capture) -> None:
+        """Ctrl-C in a blocked acquire raises KeyboardInterrupt, and reporting goes on after."""
+        capture.install()
+        lock = threading.Lock()
+        lock.acquire()
+        main = threading.main_thread().ident
+        assert main is not None
+
+        def interrupt() -> None:
+            signal.pthread_kill(main, signal.SIGINT)
+
+        with pytest.raises(KeyboardInterrupt):
+            start_thread(interrupt)
+            lock.acquire(timeout=10)
+        lock.release()
+        with lock:
+            pass
+        assert ["acquired", "released"] == [e["outcome"] for e in capture.events()][-2:]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_child_keeps_working(capture: Capture) -> None:
+    """After os.fork the child uses watched locks and reports, and exits normally."""
+    capture.install()
+    lock = threading.Lock()
+    pid = os.fork()
+    if pid == 0:  # the child: exit with 0 only if everything works
+        try:
+            with lock:
+                pass
+            code = 0 if lock.acquire(False) else 1
+        finally:
+            os._exit(locals().get("code", 2))
+    _, status = os.waitpid(pid, 0)
+    assert 0 == os.waitstatus_to_exitcode(status)
+    assert ["acquired", "released", "acquired"] == [e["outcome"] for e in capture.events()]
