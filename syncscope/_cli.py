@@ -242,8 +242,10 @@ def _run_as_main(run: Callable[[], None]) -> None:
     except SystemExit:
         raise
     except BaseException as exc:
-        # Print the traceback as python would, without syncscope's own frames in it.
-        sys.excepthook(type(exc), exc, _without_own_frames(exc.__traceback__))
+        # Print the traceback as python would, without syncscope's own frames in it (the
+        # default hook prints the exception's own __traceback__, so that is what to trim).
+        exc.__traceback__ = _without_own_frames(exc.__traceback__)
+        sys.excepthook(type(exc), exc, exc.__traceback__)
         if isinstance(exc, KeyboardInterrupt):
             _interrupted = True  # python dies by SIGINT after finalising: so do we
         sys.exit(1)

@@ -1,0 +1,256 @@
+"""Queue, LifoQueue, PriorityQueue and SimpleQueue under syncscope."""
+
+from __future__ import annotations
+
+import copy
+import os
+import queue
+import threading
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import syncscope
+
+from .conftest import Capture, SignalSink, add_sink, join, start_thread
+
+
+class TestQueue:
+    def test_put_and_get_in_the_articles_words(self, capture: Capture) -> None:
+        """put, get and task_done read as in the article, naming the item."""
+        capture.install()
+        queue_ = queue.Queue()  # named after its variable
+        queue_.put(61)
+        assert 61 == queue_.get()
+        queue_.task_done()
+        queue_.join()
+        assert [
+            "61 put to queue queue_ by MainThread",
+            "61 got from queue queue_ by MainThread",
+            "task done on queue queue_ by MainThread (0 unfinished)",
+            "queue queue_ joined by MainThread",
+        ] == capture.messages()
+        put = capture.events()[0]
+        assert ("61", 1) == (put["item"], put["qsize"])
+
+    def test_no_inner_lock_traffic(self, capture: Capture) -> None:
+        """A queue's own mutex and Conditions are never reported, even with include_library."""
+        capture.install(include_library=True)
+        q = queue.Queue()
+        q.put(1)
+        q.get()
+        assert {"queue"} == {e["kind"] for e in capture.events()}
+
+    def test_a_get_never_comes_before_its_put(self, capture: Capture) -> None:
+        """In the log, every item is put before it is got, whatever the interleaving."""
+        capture.install()
+        q = queue.Queue(maxsize=3)
+        count = 300
+
+        def produce() -> None:
+            for number in range(count):
+                q.put(number, timeout=5)
+
+        def consume() -> None:
+            for _ in range(count):
+                q.get(timeout=5)
+
+        threads = [start_thread(produce), start_thread(consume)]
+        for thread in threads:
+            join(thread, timeout=30)
+        seen_put: set[str] = set()
+        for event in capture.events():
+            if event["outcome"] == "put":
+                seen_put.add(event["item"])
+            elif event["outcome"] == "got":
+                assert event["item"] in seen_put, f"{event['item']} got before it was put"
+
+    def test_blocking_get_reports_the_wait(self, capture: Capture, signals: SignalSink) -> None:
+        """A get on an empty queue says it waits, then how long it waited."""
+        capture.install()
+        add_sink(signals)
+        q = queue.Queue()
+        waiting = signals.when(lambda e: e.outcome == "waiting")
+        thread = start_thread(lambda: q.get(timeout=5), name="Thread-2")
+        waiting.wait()
+        q.put(6)
+        join(thread)
+        messages = capture.messages()
+        assert "queue q empty, get waits by Thread-2" == messages[0]
+        assert messages[2].startswith("6 got from queue q by Thread-2 after ")
+
+    def test_full_empty_and_timeouts(self, capture: Capture) -> None:
+        """Full and Empty are raised as without syncscope, and reported."""
+        capture.install()
+        q = queue.Queue(maxsize=1)
+        q.put_nowait("a")
+        with pytest.raises(queue.Full):
+            q.put_nowait("b")
+        with pytest.raises(queue.Full):
+            q.put("b", timeout=0.001)
+        q.get_nowait()
+        with pytest.raises(queue.Empty):
+            q.get_nowait()
+        with pytest.raises(queue.Empty):
+            q.get(timeout=0.001)
+        assert ["put", "full", "waiting", "timeout", "got", "empty", "waiting", "timeout"] == [
+            e["outcome"] for e in capture.events()
+        ]
+
+    def test_negative_timeout_still_raises(self) -> None:
+        """get(timeout=-1) raises ValueError even when an item is there, as without syncscope."""
+        syncscope.install(output=os.devnull)
+        q = queue.Queue()
+        q.put(1)
+        with pytest.raises(ValueError, match="non-negative"):
+            q.get(timeout=-1)
+        assert 1 == q.get_nowait()
+
+    def test_task_done_too_many_times(self, capture: Capture) -> None:
+        """ValueError as without syncscope, reported as a failure."""
+        capture.install()
+        q = queue.Queue()
+        with pytest.raises(ValueError, match="too many times"):
+            q.task_done()
+        assert ["error"] == [e["outcome"] for e in capture.events()]
+
+    def test_lifo_and_priority_orders(self, capture: Capture) -> None:
+        """LifoQueue and PriorityQueue keep their order and are reported as queues."""
+        capture.install()
+        lifo, priority = queue.LifoQueue(), queue.PriorityQueue()
+        for number in (2, 1, 3):
+            lifo.put(number)
+            priority.put(number)
+        assert [3, 1, 2] == [lifo.get() for _ in range(3)]
+        assert [1, 2, 3] == [priority.get() for _ in range(3)]
+        types = {e["type"] for e in capture.events()}
+        assert {"LifoQueue", "PriorityQueue"} == types
+
+    def test_subclass_with_its_own_storage(self, capture: Capture) -> None:
+        """A user subclass overriding _put/_get works and each put is reported once."""
+        capture.install()
+
+        class Doubling(queue.Queue):
+            def _put(self, item: int) -> None:
+                super()._put(item * 2)
+
+        doubling = Doubling()
+        doubling.put(3)
+        assert 6 == doubling.get()
+        assert [
+            "3 put to queue doubling by MainThread",
+            "6 got from queue doubling by MainThread",
+        ] == (capture.messages())
+
+    def test_unrepresentable_items(self, capture: Capture) -> None:
+        """An item whose repr raises or is huge never breaks the program."""
+        capture.install()
+
+        class Hostile:
+            def __repr__(self) -> str:
+                raise RuntimeError("no repr")
+
+        q = queue.Queue()
+        q.put(Hostile())
+        q.put("x" * 10_000)
+        q.get()
+        items = [e["item"] for e in capture.events()]
+        assert items[0].startswith("<Hostile object, repr failed")
+        assert len(items[1]) <= 80
+
+    def test_hide_items(self, capture: Capture) -> None:
+        """With hide_items, no item value reaches the output."""
+        capture.install(hide_items=True)
+        q = queue.Queue()
+        q.put("secret")
+        q.get()
+        assert "secret" not in capture.path.read_text()
+
+    def test_copy_behaves_as_the_original(self) -> None:
+        """copy.copy of a queue behaves as without syncscope (it shares the storage)."""
+        syncscope.install(output=os.devnull)
+        q = queue.Queue()
+        duplicate = copy.copy(q)
+        duplicate.put(1)
+        assert 1 == q.get_nowait()
+        assert "_put" not in vars(q)
+
+    @pytest.mark.skipif(not hasattr(queue.Queue, "shutdown"), reason="Queue.shutdown is 3.13+")
+    def test_shutdown(self, capture: Capture) -> None:
+        """shutdown() is reported and puts after it raise ShutDown."""
+        capture.install()
+        q = queue.Queue()
+        q.put(1)
+        q.shutdown(immediate=True)
+        with pytest.raises(queue.ShutDown):
+            q.put(2)
+        assert ["put", "shutdown", "shutdown"] == [e["outcome"] for e in capture.events()]
+
+
+class TestSimpleQueue:
+    def test_put_and_get(self, capture: Capture) -> None:
+        """SimpleQueue's put and get are reported, and its type looks the same."""
+        capture.install()
+        simple = queue.SimpleQueue()
+        simple.put(61)
+        assert 61 == simple.get(timeout=5)
+        with pytest.raises(queue.Empty):
+            simple.get_nowait()
+        assert ["put", "got", "empty"] == [e["outcome"] for e in capture.events()]
+        assert repr(simple).startswith("<_queue.SimpleQueue object at")
+
+    def test_library_callers_get_the_original_type(self) -> None:
+        """ThreadPoolExecutor's internal SimpleQueue is the untouched C type."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        syncscope.install(output=os.devnull)
+        original = syncscope.get_original("queue", "SimpleQueue")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            assert type(pool._work_queue) is original
+            assert 4 == pool.submit(lambda: 2 + 2).result(timeout=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(["Queue", "LifoQueue", "PriorityQueue"]),
+    st.lists(st.one_of(st.integers(0, 9), st.sampled_from(["get", "done"])), max_size=30),
+)
+def test_queue_equivalence(kind: str, operations: list[object]) -> None:
+    """Any single-threaded sequence of operations gives the same results with and without."""
+
+    def play(q: queue.Queue[int]) -> list[object]:
+        results: list[object] = []
+        for operation in operations:
+            try:
+                if operation == "get":
+                    results.append(q.get_nowait())
+                elif operation == "done":
+                    results.append(q.task_done())
+                else:
+                    assert isinstance(operation, int)
+                    results.append(q.put_nowait(operation))
+            except (queue.Empty, queue.Full, ValueError) as exc:
+                results.append(type(exc).__name__)
+            results.append(q.qsize())
+        return results
+
+    expected = play(getattr(queue, kind)(maxsize=4))
+    syncscope.install(output=os.devnull)
+    try:
+        actual = play(getattr(queue, kind)(maxsize=4))
+    finally:
+        syncscope.uninstall()
+    assert expected == actual
+
+
+def test_queues_created_before_install_still_work() -> None:
+    """A queue created before install keeps working, unreported, through install and uninstall."""
+    before = queue.Queue()
+    syncscope.install(output=os.devnull)
+    before.put(1)
+    thread = threading.Thread(target=lambda: before.put(before.get(timeout=5) + 1))
+    thread.start()
+    join(thread)
+    syncscope.uninstall()
+    assert 2 == before.get_nowait()
