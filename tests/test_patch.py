@@ -51,7 +51,7 @@ class TestInstall:
         """`from threading import Lock` in a module imported after install gets ours."""
         syncscope.install(output=os.devnull)
         module = types.ModuleType("late")
-        exec("from threading import Lock\nlock = Lock()", module.__dict__)  # noqa: S102
+        exec("from threading import Lock\nlock = Lock()", module.__dict__)
         assert syncscope._api.describe_primitive(module.lock) is not None
 
     def test_uninstall_restores_originals_by_identity(self) -> None:
@@ -132,7 +132,7 @@ def test_early_from_import_is_reported_once(tmp_path: object) -> None:
     """A user module that did `from threading import Lock` before install is named, once."""
     module = types.ModuleType("early_user_module")
     module.__file__ = "/somewhere/early_user_module.py"
-    exec("from threading import Lock", module.__dict__)  # noqa: S102
+    exec("from threading import Lock", module.__dict__)
     sys.modules["early_user_module"] = module
     try:
         with pytest.warns(syncscope.SyncscopeWarning, match="early_user_module.Lock"):
