@@ -9,6 +9,7 @@ import os
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,7 +92,9 @@ def run_python(
     return subprocess.run(
         [sys.executable, *args],
         input=input,
-        cwd=cwd,
+        # Not the checkout: `python -m` puts the working directory first on sys.path, and the
+        # tests must run the installed syncscope.
+        cwd=tempfile.gettempdir() if cwd is None else cwd,
         env=full_env,
         capture_output=not merge_stderr,
         stdout=subprocess.PIPE if merge_stderr else None,

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, SpanContext
 
-from tests.support.jaeger import GO_MISSING_REASON, JaegerServer, find_or_build_jaeger
+from tests.support.jaeger import JaegerServer, find_or_build_jaeger, unavailable_reason
 
 
 # The first run on a machine builds Jaeger from source (about 4 minutes on 2
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.timeout(1800)
 def jaeger() -> Iterator[JaegerServer]:
     binary = find_or_build_jaeger()
     if binary is None:
-        pytest.skip(GO_MISSING_REASON)
+        pytest.skip(unavailable_reason())
     with JaegerServer(binary) as server:
         yield server
 
