@@ -339,3 +339,17 @@ def test_fork_child_keeps_working(capture: Capture) -> None:
     _, status = os.waitpid(pid, 0)
     assert 0 == os.waitstatus_to_exitcode(status)
     assert ["acquired", "released", "acquired"] == [e["outcome"] for e in capture.events()]
+
+
+@pytest.mark.skipif(
+    not isinstance(syncscope.get_original("threading", "Lock"), type),
+    reason="threading.Lock is a class from 3.13 on",
+)
+def test_isinstance_against_threading_lock() -> None:
+    """On 3.13+, isinstance(x, threading.Lock) holds for raw and instrumented locks alike."""
+    raw = threading.Lock()
+    syncscope.install(output=os.devnull)
+    ours = threading.Lock()
+    assert isinstance(ours, threading.Lock)
+    assert isinstance(raw, threading.Lock)
+    assert not isinstance(object(), threading.Lock)
