@@ -171,6 +171,7 @@ def _runner(parser: _Parser, program: list[str]) -> Callable[[], None]:
         def run_module() -> None:
             sys.argv = [module, *args]  # runpy puts the module's file in sys.argv[0]
             sys.path[0] = os.getcwd()
+            _count_as_users(module)
             runpy._run_module_as_main(module, alter_argv=True)  # type: ignore[attr-defined]
 
         return run_module
@@ -213,6 +214,24 @@ def _runner(parser: _Parser, program: list[str]) -> Callable[[], None]:
         _exec_in_main(code, os.path.abspath(path))
 
     return run_script
+
+
+def _count_as_users(module: str) -> None:
+    """The package run with -m is the user's code even when it is installed in site-packages."""
+    import importlib.util
+
+    from ._sites import add_user_path
+
+    try:
+        spec = importlib.util.find_spec(module.partition(".")[0])
+    except (ImportError, ValueError):
+        return  # runpy reports it as python would
+    if spec is None:
+        return
+    for location in spec.submodule_search_locations or ():
+        add_user_path(location)
+    if spec.origin and not spec.submodule_search_locations:
+        add_user_path(spec.origin)
 
 
 def _is_source(path: str) -> bool:

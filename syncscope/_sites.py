@@ -60,7 +60,21 @@ def is_library_file(filename: str) -> bool:
     if filename.startswith("<"):  # -c code, stdin, exec'd strings: the user's
         return False
     absolute = os.path.abspath(filename)
+    if _user_prefixes and absolute.startswith(_user_prefixes):
+        return False
     return absolute.startswith(_LIBRARY_PREFIXES) or absolute.startswith(_SYNCSCOPE_DIR + os.sep)
+
+
+# Installed packages that are the user's all the same (the package run with ``-m``).
+_user_prefixes: tuple[str, ...] = ()
+
+
+def add_user_path(path: str) -> None:
+    """Count a package directory or a module file as the user's, even inside site-packages."""
+    global _user_prefixes
+    prefix = os.path.abspath(path) + (os.sep if os.path.isdir(path) else "")
+    _user_prefixes = (*_user_prefixes, prefix)
+    _library_code.clear()
 
 
 def is_library_code(code: CodeType) -> bool:

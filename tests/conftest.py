@@ -87,8 +87,9 @@ def run_python(
     env: dict[str, str] | None = None,
     merge_stderr: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})}
+    full_env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
     full_env.pop("PYTHONPATH", None)
+    full_env.update(env or {})
     return subprocess.run(
         [sys.executable, *args],
         input=input,

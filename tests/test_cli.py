@@ -234,3 +234,15 @@ def test_lines_stay_in_order_with_the_programs_output(tmp_path: Path) -> None:
         ]
     assert expected == lines
     assert sys.executable
+
+
+def test_dash_m_package_in_site_packages_is_the_users(tmp_path: Path) -> None:
+    """A package run with -m is reported even when it lives where installed packages live."""
+    site = tmp_path / "lib" / "site-packages"
+    (site / "app").mkdir(parents=True)
+    (site / "app" / "__init__.py").write_text("")
+    (site / "app" / "main.py").write_text(
+        "import threading\nlock = threading.Lock()\nwith lock:\n    pass\n"
+    )
+    result = run_syncscope("-m", "app.main", env={"PYTHONPATH": str(site)})
+    assert "lock acquired by MainThread" in result.stderr
