@@ -1,0 +1,203 @@
+"""
+Per-operation cost of syncscope, as ratios to the uninstrumented primitive measured in the
+same process run.
+
+    python benchmarks/ops.py                      # table on stdout
+    python benchmarks/ops.py --json out.json      # and the figures as JSON
+    python benchmarks/ops.py --baseline old.json  # flag figures worse by more than --margin
+
+Each mode installs syncscope with different outputs; "bare" is the original primitive and
+the denominator of every ratio. Timings on a shared 2-core machine are noisy: each figure is
+the best of several repeats, and comparisons against a baseline use a margin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import queue
+import sys
+import threading
+import timeit
+from collections.abc import Callable
+from typing import Any
+
+import syncscope
+
+
+Workload = Callable[[], Callable[[], None]]
+
+
+def lock_pair() -> Callable[[], None]:
+    lock = threading.Lock()
+
+    def run() -> None:
+        lock.acquire()
+        lock.release()
+
+    return run
+
+
+def lock_with() -> Callable[[], None]:
+    lock = threading.Lock()
+
+    def run() -> None:
+        with lock:
+            pass
+
+    return run
+
+
+def rlock_pair() -> Callable[[], None]:
+    rlock = threading.RLock()
+
+    def run() -> None:
+        rlock.acquire()
+        rlock.release()
+
+    return run
+
+
+def semaphore_pair() -> Callable[[], None]:
+    semaphore = threading.Semaphore(2)
+
+    def run() -> None:
+        semaphore.acquire()
+        semaphore.release()
+
+    return run
+
+
+def event_set_wait_clear() -> Callable[[], None]:
+    event = threading.Event()
+
+    def run() -> None:
+        event.set()
+        event.wait()
+        event.clear()
+
+    return run
+
+
+def queue_put_get() -> Callable[[], None]:
+    q: queue.Queue[int] = queue.Queue()
+
+    def run() -> None:
+        q.put(1)
+        q.get()
+
+    return run
+
+
+def condition_round_trip() -> Callable[[], None]:
+    """One notify/wait round trip between two threads (ping-pong under one Condition)."""
+    condition = threading.Condition()
+    turn = [0]
+    stop = [False]
+
+    def partner() -> None:
+        with condition:
+            while not stop[0]:
+                while turn[0] != 1 and not stop[0]:
+                    condition.wait()
+                turn[0] = 0
+                condition.notify()
+
+    thread = threading.Thread(target=partner, daemon=True)
+    thread.start()
+
+    def run() -> None:
+        with condition:
+            turn[0] = 1
+            condition.notify()
+            while turn[0] != 0:
+                condition.wait()
+
+    return run
+
+
+WORKLOADS: dict[str, tuple[Workload, int]] = {
+    "Lock acquire+release": (lock_pair, 200_000),
+    "Lock with": (lock_with, 200_000),
+    "RLock acquire+release": (rlock_pair, 200_000),
+    "Semaphore acquire+release": (semaphore_pair, 100_000),
+    "Event set+wait+clear": (event_set_wait_clear, 100_000),
+    "Queue put+get": (queue_put_get, 50_000),
+    "Condition wait/notify round trip": (condition_round_trip, 5_000),
+}
+
+MODES: dict[str, dict[str, Any] | None] = {
+    "bare": None,
+    "installed, nothing listening": {"lines": False},
+    "console lines": {"output": os.devnull},
+    "json lines": {"output": os.devnull, "format": "json"},
+}
+
+
+def measure(workload: Workload, number: int, mode: dict[str, Any] | None, repeat: int) -> float:
+    """Best time per operation in nanoseconds."""
+    if mode is not None:
+        syncscope.install(**mode)
+    try:
+        run = workload()
+        # Lines are much slower: fewer iterations keep the run short without changing the mean.
+        count = number if mode is None or not mode.get("output") else max(number // 20, 200)
+        best = min(timeit.repeat(run, number=count, repeat=repeat))
+        return best / count * 1e9
+    finally:
+        syncscope.uninstall()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--baseline", metavar="FILE", help="compare with a saved JSON run")
+    parser.add_argument("--margin", type=float, default=0.25, help="worse by more than this")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    width = max(len(name) for name in WORKLOADS)
+    print(f"{'operation':<{width}}  " + "  ".join(f"{mode:>28}" for mode in MODES))
+    for name, (workload, number) in WORKLOADS.items():
+        row: dict[str, dict[str, float]] = {}
+        bare = measure(workload, number, None, args.repeat)
+        for mode, options in MODES.items():
+            ns = bare if options is None else measure(workload, number, options, args.repeat)
+            row[mode] = {"ns": round(ns, 1), "ratio": round(ns / bare, 2)}
+        results[name] = row
+        cells = [f"{row[m]['ns']:>10.0f} ns {row[m]['ratio']:>8.2f}x      " for m in MODES]
+        print(f"{name:<{width}}  " + "  ".join(cells))
+
+    report = {
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "results": results,
+    }
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump(report, file, indent=2)
+    if args.baseline:
+        with open(args.baseline, encoding="utf-8") as file:
+            baseline = json.load(file)["results"]
+        worse = [
+            f"{name} / {mode}: {old['ratio']}x -> {new['ratio']}x"
+            for name, row in results.items()
+            for mode, new in row.items()
+            if (old := baseline.get(name, {}).get(mode))
+            and new["ratio"] > old["ratio"] * (1 + args.margin)
+        ]
+        print(
+            f"\nworse than the baseline by more than {args.margin:.0%}:"
+            if worse
+            else "\nno figure worse than the baseline."
+        )
+        for line in worse:
+            print("  " + line)
+
+
+if __name__ == "__main__":
+    main()
