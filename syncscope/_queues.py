@@ -221,7 +221,21 @@ def wrappers() -> list[Wrapper]:
 _OriginalSimpleQueue: Any = saved["queue"]["SimpleQueue"]
 
 
-class SimpleQueue(_OriginalSimpleQueue):  # type: ignore[misc]
+class _SimpleQueueType(type):
+    # Library callers get the original C type: isinstance(x, queue.SimpleQueue) must still
+    # hold for their queues while queue.SimpleQueue is this subclass.
+    def __instancecheck__(cls, obj: object) -> bool:
+        if cls is SimpleQueue:
+            return isinstance(obj, _OriginalSimpleQueue)
+        return super().__instancecheck__(obj)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        if cls is SimpleQueue:
+            return issubclass(sub, _OriginalSimpleQueue)
+        return super().__subclasscheck__(sub)
+
+
+class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ignore[misc]
     """
     Instrumented stand-in for ``queue.SimpleQueue``.
 
@@ -266,7 +280,12 @@ class SimpleQueue(_OriginalSimpleQueue):  # type: ignore[misc]
             return super().get_nowait()
         return _observed_simple_get(self, primitive, super().get_nowait, False, None)
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # The original's own refusal, word for word (the subclass would name itself).
+        raise TypeError(f"cannot pickle '{_ORIGINAL_NAME}' object")
 
+
+_ORIGINAL_NAME = f"{_OriginalSimpleQueue.__module__}.{_OriginalSimpleQueue.__qualname__}"
 SimpleQueue.__module__ = _OriginalSimpleQueue.__module__
 SimpleQueue.__qualname__ = _OriginalSimpleQueue.__qualname__
 

@@ -200,6 +200,23 @@ class TestSimpleQueue:
         assert ["put", "got", "empty"] == [e["outcome"] for e in capture.events()]
         assert repr(simple).startswith("<_queue.SimpleQueue object at")
 
+    def test_isinstance_copy_and_pickle(self) -> None:
+        """isinstance holds for ours and the library's; copy and pickle fail as on the original."""
+        import pickle
+
+        original = syncscope.get_original("queue", "SimpleQueue")()
+        syncscope.install(output=os.devnull)
+        ours = queue.SimpleQueue()
+        assert isinstance(ours, queue.SimpleQueue)
+        assert isinstance(original, queue.SimpleQueue)
+        assert not isinstance(queue.Queue(), queue.SimpleQueue)
+        for operation in (copy.copy, copy.deepcopy, pickle.dumps):
+            with pytest.raises(TypeError) as expected:
+                operation(original)
+            with pytest.raises(TypeError) as actual:
+                operation(ours)
+            assert str(expected.value) == str(actual.value)
+
     def test_library_callers_get_the_original_type(self) -> None:
         """ThreadPoolExecutor's internal SimpleQueue is the untouched C type."""
         from concurrent.futures import ThreadPoolExecutor
