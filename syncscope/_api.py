@@ -4,7 +4,7 @@ The public functions: install, uninstall, name. Re-exported from ``syncscope``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from . import _patch
@@ -27,6 +27,19 @@ def install(
     kinds: Iterable[str] | None = None,
     include_library: bool = False,
     hide_items: bool = False,
+    spans: bool = False,
+    exporter: str | None = None,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: str | Mapping[str, str] | None = None,
+    service_name: str | None = None,
+    jaeger_file: str | None = None,
+    span_items: bool = False,
+    flush_timeout: float = 5.0,
+    min_span_ms: float = 0.0,
+    max_trace_spans: int = 10_000,
+    span_buffer: int = 65_536,
+    run_name: str | None = None,
 ) -> None:
     """
     Replace threading's and queue's primitives with instrumented ones, and start reporting.
@@ -43,12 +56,55 @@ def install(
         include_library: also watch primitives that the standard library and installed
             packages create (the Event in every Thread, logging's lock...).
         hide_items: keep queue items out of the output.
+        spans: also make an OpenTelemetry span of every operation (see ``syncscope._spans``
+            for the span model). OpenTelemetry is imported only then, on a thread of
+            syncscope's own. The arguments below apply only with ``spans=True``.
+        exporter: where spans go, comma-separated: ``otlp``, ``console``, ``none``; None
+            reads ``OTEL_TRACES_EXPORTER`` (default ``otlp``, or ``none`` when
+            ``jaeger_file`` is given). A global SDK TracerProvider set by the program takes
+            the place of ``otlp`` and ``console``.
+        endpoint: the OTLP endpoint (``http://host:4317``); None reads
+            ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``/``OTEL_EXPORTER_OTLP_ENDPOINT``.
+        protocol: ``grpc`` or ``http/protobuf``; None reads ``OTEL_EXPORTER_OTLP_PROTOCOL``,
+            else guesses from the endpoint (port 4318 means HTTP), else ``grpc``.
+        headers: OTLP headers, as a mapping or ``"k=v,k2=v2"``; None reads
+            ``OTEL_EXPORTER_OTLP_HEADERS``.
+        service_name: the ``service.name``; None reads ``OTEL_SERVICE_NAME``, then
+            ``OTEL_RESOURCE_ATTRIBUTES``, else ``syncscope <run_name>``.
+        jaeger_file: also write the spans to this file as Jaeger's trace JSON, which the
+            Jaeger UI opens without a server.
+        span_items: put queue items (their repr) into the spans.
+        flush_timeout: at exit, wait at most this many seconds for the last spans to go out.
+        min_span_ms: send only spans at least this long (waits, holds), and the spans they
+            link to; 0 sends all.
+        max_trace_spans: start a new trace after this many spans.
+        span_buffer: how many spans may wait for export; more are dropped and counted.
+        run_name: what the run span and the default service name call the program; the
+            script's name by default.
 
     Raises:
-        ValueError: for an unknown format or kind.
+        ValueError: for an unknown format or kind, or a bad span argument.
 
     .. versionadded:: 0.1.0
     """
+    span_settings = None
+    if spans:
+        from ._spans import span_options
+
+        span_settings = span_options(
+            exporter=exporter,
+            endpoint=endpoint,
+            protocol=protocol,
+            headers=headers,
+            service_name=service_name,
+            jaeger_file=jaeger_file,
+            span_items=span_items,
+            flush_timeout=flush_timeout,
+            min_span_ms=min_span_ms,
+            max_trace_spans=max_trace_spans,
+            span_buffer=span_buffer,
+            run_name=run_name,
+        )
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
     chosen = ALL_KINDS if kinds is None else frozenset(kinds)
@@ -59,6 +115,11 @@ def install(
         )
     options = Options(kinds=chosen, include_library=include_library, hide_items=hide_items)
     sinks: tuple[Sink, ...] = (ConsoleSink(format, output),) if lines else ()
+    if span_settings is not None:
+        from ._spans import SpanSink
+
+        # First: it sets the trace and span ids that the log lines carry.
+        sinks = (SpanSink(span_settings), *sinks)
     _patch.install(options)
     with config_lock:
         old = state.sinks

@@ -9,12 +9,13 @@ import argparse
 import atexit
 import contextlib
 import os
+import re
 import runpy
 import signal
 import sys
 import types
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ._config import ALL_KINDS
 from ._console import FORMATS
@@ -101,12 +102,138 @@ def _parser() -> _Parser:
         action="store_true",
         help="keep queue items (which may be private data) out of the output",
     )
+    _add_span_arguments(parser)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     return parser
 
 
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds from 0 to 3600, got {value!r}")
+    return number
+
+
+def _milliseconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected milliseconds >= 0, got {value!r}")
+    return number
+
+
+def _count(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+def _endpoint(value: str) -> str:
+    if value and not _looks_like_endpoint(value):
+        raise argparse.ArgumentTypeError(
+            f"expected an endpoint such as http://localhost:4317, got {value!r}"
+        )
+    return value
+
+
+_ENDPOINT = re.compile(r"^(https?://)?[\w.\-]+(:\d+)?(/\S*)?$")
+
+
+def _looks_like_endpoint(value: str) -> bool:
+    return "://" in value or (
+        ":" in value and not value.endswith(".py") and bool(_ENDPOINT.match(value))
+    )
+
+
+def _add_span_arguments(parser: _Parser) -> None:
+    group = parser.add_argument_group(
+        "spans",
+        "Also make an OpenTelemetry span of every operation, built and exported off the "
+        "program's threads. Any of --otlp, --console-spans, --jaeger-file (or "
+        "OTEL_TRACES_EXPORTER=otlp) switches spans on; the OTEL_EXPORTER_OTLP_* variables, "
+        "OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are honoured, the options win.",
+    )
+    group.add_argument(
+        "--otlp",
+        nargs="?",
+        const="",
+        type=_endpoint,
+        metavar="ENDPOINT",
+        help="export spans over OTLP, to ENDPOINT (give it as --otlp=ENDPOINT, default "
+        "from OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4317)",
+    )
+    group.add_argument(
+        "--protocol",
+        choices=("grpc", "http/protobuf"),
+        help="the OTLP protocol (default from OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf "
+        "for port 4318 and grpc otherwise)",
+    )
+    group.add_argument(
+        "--jaeger-file",
+        metavar="FILE",
+        help="write the spans to FILE as Jaeger's trace JSON (the Jaeger UI opens it)",
+    )
+    group.add_argument(
+        "--console-spans", action="store_true", help="write one line per span to standard error"
+    )
+    group.add_argument("--service-name", metavar="NAME", help="the service.name of the spans")
+    group.add_argument(
+        "--span-items",
+        action="store_true",
+        help="put queue items (which may be private data) into the spans",
+    )
+    group.add_argument(
+        "--flush-timeout",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="at exit, wait at most this long for the last spans to go out (default 5)",
+    )
+    group.add_argument(
+        "--min-span-ms",
+        type=_milliseconds,
+        default=0.0,
+        metavar="MS",
+        help="send only waits and holds at least this long, and what they link to "
+        "(default 0: every span)",
+    )
+    group.add_argument(
+        "--spans-per-trace",
+        type=_count,
+        default=10_000,
+        metavar="N",
+        help="start a new trace after N spans, so that Jaeger's UI stays usable (default 10000)",
+    )
+    group.add_argument(
+        "--span-buffer",
+        type=_count,
+        default=65_536,
+        metavar="N",
+        help="spans that may wait for export; more are dropped and counted (default 65536)",
+    )
+
+
 # Options that take a value, so the value is not mistaken for the program.
-_VALUE_OPTIONS = frozenset({"--format", "-o", "--output", "--kinds"})
+_VALUE_OPTIONS = frozenset(
+    {
+        "--format",
+        "-o",
+        "--output",
+        "--kinds",
+        "--protocol",
+        "--jaeger-file",
+        "--service-name",
+        "--flush-timeout",
+        "--min-span-ms",
+        "--spans-per-trace",
+        "--span-buffer",
+    }
+)
 
 
 def _split(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -120,6 +247,8 @@ def _split(argv: Sequence[str]) -> tuple[list[str], list[str]]:
             return list(argv[:index]), list(argv[index:])
         if arg in _VALUE_OPTIONS:
             index += 1
+        elif arg == "--otlp" and index + 1 < len(argv) and _looks_like_endpoint(argv[index + 1]):
+            index += 1  # its optional value
         index += 1
     return list(argv), []
 
@@ -150,14 +279,52 @@ def main(argv: Sequence[str] | None = None) -> None:
             output=options.output,
             kinds=options.kinds,
             include_library=options.include_library,
+            **_span_arguments(options, program),
         )
     except OSError as exc:
         parser.error(f"cannot write to {options.output!r}: {exc.strerror}")
+    except ValueError as exc:
+        parser.error(str(exc))
     _keep_order_with_program_output()
     # After the program's own atexit handlers (registered later, so run earlier): flush and
     # close every output.
     atexit.register(_api.uninstall)
     _run_as_main(run)
+
+
+def _span_arguments(options: argparse.Namespace, program: list[str]) -> dict[str, Any]:
+    """install()'s span arguments; spans are on when an option or OTEL_TRACES_EXPORTER asks."""
+    chosen = []
+    if options.otlp is not None:
+        chosen.append("otlp")
+    if options.console_spans:
+        chosen.append("console")
+    from_env = {
+        name.strip().lower() for name in os.environ.get("OTEL_TRACES_EXPORTER", "").split(",")
+    }
+    if not chosen and options.jaeger_file is None and not from_env & {"otlp", "console"}:
+        return {}
+    first = program[0]
+    if first == "-m":
+        run_name = program[1]
+    elif first == "-c":
+        run_name = "-c"
+    else:
+        run_name = os.path.basename(os.path.normpath(first))
+    return {
+        "spans": True,
+        "exporter": ",".join(chosen) if chosen else None,
+        "endpoint": options.otlp or None,
+        "protocol": options.protocol,
+        "service_name": options.service_name,
+        "jaeger_file": options.jaeger_file,
+        "span_items": options.span_items,
+        "flush_timeout": options.flush_timeout,
+        "min_span_ms": options.min_span_ms,
+        "max_trace_spans": options.spans_per_trace,
+        "span_buffer": options.span_buffer,
+        "run_name": run_name,
+    }
 
 
 def _runner(parser: _Parser, program: list[str]) -> Callable[[], None]:
