@@ -228,6 +228,7 @@ class _Segment:
         "end_ns",
         "index",
         "previous",
+        "previous_threads",
         "run_span_id",
         "start_ns",
         "threads",
@@ -242,7 +243,9 @@ class _Segment:
         self.count = 0
         self.start_ns = _time_ns()
         self.end_ns: int | None = None
-        self.previous = previous
+        # Only the ids of the trace before: not a chain of every trace of the run.
+        self.previous = None if previous is None else (previous.trace_id, previous.run_span_id)
+        self.previous_threads = {} if previous is None else previous.threads
 
 
 class _Hold:
@@ -416,7 +419,6 @@ class SpanSink:
     def _rotate(self) -> _Segment:
         old = self._segment
         old.end_ns = _time_ns()
-        old.previous = None  # keep one trace back, not the whole chain
         new = self._segment = _Segment(old.index + 1, old, self._rand)
         return new
 
@@ -725,11 +727,30 @@ def _preload(options: SpanOptions) -> None:
 
     if "otlp" in options.exporters:
         if options.protocol == "grpc":
-            import opentelemetry.exporter.otlp.proto.grpc.trace_exporter
+            _import_grpc_exporter()
         else:
             import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
     if options.jaeger_file is not None or "console" in options.exporters:
         from . import exporters  # noqa: F401
+
+
+def _import_grpc_exporter() -> None:
+    """
+    Import the gRPC exporter with gRPC's C core logging only errors.
+
+    Otherwise it writes an INFO line to standard error whenever a collector goes away. The
+    variable is read once, when gRPC starts: it is set only for that moment, only when the
+    program has not imported gRPC itself, and only when the user did not set it.
+    """
+    if "grpc" in sys.modules or "GRPC_VERBOSITY" in os.environ:
+        import opentelemetry.exporter.otlp.proto.grpc.trace_exporter
+
+        return
+    os.environ["GRPC_VERBOSITY"] = "ERROR"
+    try:
+        import opentelemetry.exporter.otlp.proto.grpc.trace_exporter  # noqa: F401
+    finally:
+        os.environ.pop("GRPC_VERBOSITY", None)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -892,6 +913,22 @@ def _install_context_hooks(sink: SpanSink) -> None:
     submit._syncscope_hook = True  # type: ignore[attr-defined]
     type.__setattr__(pool, "submit", submit)
 
+    # Our last spans go to the program's global TracerProvider, if it set one: flush them
+    # before it shuts down (at its exit hook, registered after ours, so run before ours).
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    original_shutdown = save_method(TracerProvider, "shutdown")
+
+    def shutdown(self: Any) -> None:
+        sink = _context_sink
+        if sink is not None and getattr(otel_trace, "_TRACER_PROVIDER", None) is self:
+            sink.close()
+        return original_shutdown(self)  # type: ignore[no-any-return]
+
+    functools.update_wrapper(shutdown, original_shutdown)
+    type.__setattr__(TracerProvider, "shutdown", shutdown)
+
 
 def _is_pool_worker(thread: Any) -> bool:
     # A pool's worker threads run many tasks: each task carries its own parent instead.
@@ -943,7 +980,7 @@ class _Builder:
         self.sampled = TraceFlags(TraceFlags.SAMPLED)
         self.error_status = Status
         self.ERROR = StatusCode.ERROR
-        self.resource = _resource(options)
+        self.own_resource = self.resource = _resource(options)
         self.scope = InstrumentationScope("syncscope", _version())
         self.span_items = options.span_items
         self.min_ns = int(options.min_span_ms * 1_000_000)
@@ -972,6 +1009,9 @@ class _Builder:
     # Records -> spans --------------------------------------------------------------------
 
     def build(self, records: list[tuple[Any, ...]]) -> None:
+        # Spans that go to the program's TracerProvider belong to its service.
+        provider = _program_provider()
+        self.resource = self.own_resource if provider is None else provider.resource
         for record in records:
             kind = record[0]
             if kind == _OP:
@@ -1170,11 +1210,11 @@ class _Builder:
             run_end = max(run_end, thread.end)
             links = []
             if previous is not None:
-                before = previous.threads.get(thread.ident)
+                before = segment.previous_threads.get(thread.ident)
                 if before is not None:
                     links.append(
                         self.Link(
-                            self._context(previous.trace_id, before),
+                            self._context(previous[0], before),
                             {"syncscope.link": "previous trace"},
                         )
                     )
@@ -1200,7 +1240,7 @@ class _Builder:
         if previous is not None:
             run_links.append(
                 self.Link(
-                    self._context(previous.trace_id, previous.run_span_id),
+                    self._context(previous[0], previous[1]),
                     {"syncscope.link": "previous trace"},
                 )
             )
@@ -1255,6 +1295,14 @@ class _Builder:
         remote = self.sink._remote
         if remote is not None:
             remote.finish()
+
+
+def _program_provider() -> Any:
+    """The global SDK TracerProvider, when the program has set one; None otherwise."""
+    provider = getattr(sys.modules.get("opentelemetry.trace"), "_TRACER_PROVIDER", None)
+    if provider is None or not hasattr(provider, "_active_span_processor"):
+        return None
+    return provider
 
 
 def hold_place(hold: _Hold) -> tuple[int, int, _Segment | None]:
@@ -1441,21 +1489,14 @@ class _Sender:
             self.done.release()
 
     def _provider_processor(self) -> Any:
-        tracer_provider = sys.modules.get("opentelemetry.trace")
-        provider = getattr(tracer_provider, "_TRACER_PROVIDER", None)
+        provider = _program_provider()
         if provider is None:
             return None
-        processor = getattr(provider, "_active_span_processor", None)
-        if processor is None:
-            return None
+        processor = provider._active_span_processor
         if not self.provider_hooked:
             self.provider_hooked = True
             self.target = "the program's TracerProvider"
             self.provider = provider
-            # Registered now, so it runs before the provider's own shutdown at exit.
-            import atexit
-
-            atexit.register(self.sink.close)
         return processor
 
     def _export(self, batch: list[Any]) -> tuple[bool, str | None]:
