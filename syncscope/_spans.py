@@ -227,11 +227,11 @@ class _Segment:
         "count",
         "end_ns",
         "index",
+        "places",
         "previous",
-        "previous_threads",
+        "previous_places",
         "run_span_id",
         "start_ns",
-        "threads",
         "trace_id",
     )
 
@@ -239,13 +239,15 @@ class _Segment:
         self.index = index
         self.trace_id = _trace_id(rand)
         self.run_span_id = _span_id(rand)
-        self.threads: dict[int, int] = {}
+        #: thread ident -> (trace id, the thread's span id, this segment): made once per thread,
+        #: so that a span costs no allocation for its place.
+        self.places: dict[int, tuple[int, int, _Segment | None]] = {}
         self.count = 0
         self.start_ns = _time_ns()
         self.end_ns: int | None = None
         # Only the ids of the trace before: not a chain of every trace of the run.
         self.previous = None if previous is None else (previous.trace_id, previous.run_span_id)
-        self.previous_threads = {} if previous is None else previous.threads
+        self.previous_places = {} if previous is None else previous.places
 
 
 class _Hold:
@@ -280,7 +282,7 @@ class _Pending:
         prim: Primitive,
         span_id: int,
         place: tuple[int, int, _Segment | None],
-        links: list[tuple[int, int, str]],
+        links: tuple[tuple[int, int, str], ...],
         reopen: tuple[Primitive, int] | None,
         start_event: SyncEvent,
     ) -> None:
@@ -411,10 +413,10 @@ class SpanSink:
         if seg.count >= self.options.max_trace_spans:
             seg = self._rotate()
         seg.count += 1
-        thread_span = seg.threads.get(ident)
-        if thread_span is None:
-            thread_span = seg.threads[ident] = _span_id(self._rand)
-        return seg.trace_id, thread_span, seg
+        place = seg.places.get(ident)
+        if place is None:
+            place = seg.places[ident] = (seg.trace_id, _span_id(self._rand), seg)
+        return place
 
     def _rotate(self) -> _Segment:
         old = self._segment
@@ -439,8 +441,8 @@ class SpanSink:
         ident = event.thread_id
         rand = self._rand
 
+        links: tuple[tuple[int, int, str], ...] = ()
         if outcome == "waiting":
-            links: list[tuple[int, int, str]] = []
             reopen = None
             if op == "acquire":
                 links = self._holder_links(prim.id, ident)
@@ -472,29 +474,28 @@ class SpanSink:
         else:
             span_id = _span_id(rand)
             place = self._place(ident, parent)
-            links = []
 
         kind = prim.kind
         if op in ("wait", "wait_for") and outcome in ("woken", "set"):
             signal = self._signals.get(prim.id)
             if signal is not None:
-                links.append(signal)
+                links = (*links, signal)
         elif op == "get" and outcome == "got":
             put = self._take_put(prim, event.item_id)
             if put is not None:
-                links.append((put[0], put[1], "put"))
+                links = (*links, (put[0], put[1], "put"))
         elif op == "join" and outcome == "joined":
             signal = self._signals.get(prim.id)
             if signal is not None:
-                links.append(signal)
+                links = (*links, signal)
         elif op == "acquire" and outcome == "acquired" and pending is not None and not links:
             # The holder acquired the lock just as this wait began: link to the release
             # that let this thread in.
             last = self._last_hold.get(prim.id)
             if last is not None:
-                links.append((last[0], last[1], "holder"))
+                links = ((last[0], last[1], "holder"),)
 
-        self._append((_OP, event, span_id, place, tuple(links[:_MAX_LINKS])))
+        self._append((_OP, event, span_id, place, links))
         event.trace_id, event.span_id = place[0], span_id
 
         if op == "acquire":
@@ -510,15 +511,15 @@ class SpanSink:
             lock_prim, depth = pending.reopen
             self._open_hold(lock_prim, ident, event, parent, depth)
 
-    def _holder_links(self, prim_id: int, ident: int) -> list[tuple[int, int, str]]:
+    def _holder_links(self, prim_id: int, ident: int) -> tuple[tuple[int, int, str], ...]:
         holders = self._holds.get(prim_id)
         if not holders:
-            return []
-        return [
+            return ()
+        return tuple(
             (hold.trace_id, hold.span_id, "holder")
             for hold in list(holders.values())[:_MAX_LINKS]
             if hold.ident != ident
-        ]
+        )
 
     def _open_hold(
         self,
@@ -801,7 +802,7 @@ def _make_current_span_reader() -> Callable[[], tuple[int, int] | None]:
         from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
         from opentelemetry.trace.propagation import _SPAN_KEY
 
-        runtime = otel_context._RUNTIME_CONTEXT  # type: ignore[attr-defined]
+        runtime = otel_context._RUNTIME_CONTEXT
         if type(runtime) is not ContextVarsRuntimeContext:
             raise TypeError("another runtime context")
         var_get = runtime._current_context.get
@@ -809,7 +810,7 @@ def _make_current_span_reader() -> Callable[[], tuple[int, int] | None]:
 
         def read() -> tuple[int, int] | None:
             # The context is a dict: an empty one (no span anywhere) costs one lookup.
-            span = var_get().get(span_key)
+            span: Any = var_get().get(span_key)
             if span is None:
                 return None
             ctx = span.get_span_context()
@@ -990,13 +991,12 @@ class _Builder:
         self.done_below = 0
         self.local: list[Any] = []  # file and console exporters: called on this thread
         self.out: list[Any] = []
+        self.file_exporter: Any = None
         if options.jaeger_file is not None:
             from .exporters import JaegerJsonFileExporter
 
             self.file_exporter = JaegerJsonFileExporter(options.jaeger_file)
             self.local.append(self.file_exporter)
-        else:
-            self.file_exporter = None
         if "console" in options.exporters:
             from .exporters import ConsoleSpanExporter
 
@@ -1054,18 +1054,30 @@ class _Builder:
         place: tuple[int, int, _Segment | None],
         links: tuple[tuple[int, int, str], ...],
     ) -> None:
-        prim = event.primitive
-        op = event.op
         end = event.time_ns
         waited = event.waited_ns
         start = end - waited if waited else end
         if end <= start:
             end = start + 1  # Jaeger flags a zero-length span as a clock problem
+        args = (event, span_id, place, links, start, end)
+        self._take(self._op_span, args, span_id, place, event, start, end, links)
+
+    def _op_span(
+        self,
+        event: SyncEvent,
+        span_id: int,
+        place: tuple[int, int, _Segment | None],
+        links: tuple[tuple[int, int, str], ...],
+        start: int,
+        end: int,
+    ) -> Any:
+        prim = event.primitive
+        op = event.op
         attributes = self._base_attributes(event, prim)
         attributes["syncscope.op"] = op
         attributes["syncscope.outcome"] = event.outcome
         if op in _BLOCKING_OPS:
-            attributes["syncscope.waited_ms"] = round((waited or 0) / 1e6, 3)
+            attributes["syncscope.waited_ms"] = round((event.waited_ns or 0) / 1e6, 3)
         if event.count is not None:
             attributes["syncscope.count"] = event.count
         if event.qsize is not None:
@@ -1080,18 +1092,22 @@ class _Builder:
             if event.outcome in ("error", "broken"):
                 status = self.error_status(self.ERROR, attributes["syncscope.error"])
         name = f"{prim.type_name}.{op} {prim.name}"
-        duration = end - start
-        keep = duration >= self.min_ns
-        self._emit(name, span_id, place, start, end, attributes, links, status, keep)
+        return self._span(name, span_id, place, start, end, attributes, links, status)
 
     def _hold(self, hold: _Hold, release: SyncEvent | None, reason: str) -> None:
-        prim = hold.prim
-        acquired = hold.event
-        start = acquired.time_ns
+        start = hold.event.time_ns
         end = release.time_ns if release is not None else self.sink._close_ns
         if end <= start:
             end = start + 1
-        attributes = self._base_attributes(acquired, prim)
+        args = (hold, release, reason, start, end)
+        place = hold_place(hold)
+        self._take(self._hold_span, args, hold.span_id, place, hold.event, start, end, ())
+
+    def _hold_span(
+        self, hold: _Hold, release: SyncEvent | None, reason: str, start: int, end: int
+    ) -> Any:
+        prim = hold.prim
+        attributes = self._base_attributes(hold.event, prim)
         attributes["syncscope.op"] = "hold"
         attributes["syncscope.held_ms"] = round((end - start) / 1e6, 3)
         outcome = reason
@@ -1102,24 +1118,62 @@ class _Builder:
                 attributes["syncscope.released_by"] = release.thread_name
         attributes["syncscope.outcome"] = outcome
         name = f"{prim.type_name}.hold {prim.name}"
-        keep = end - start >= self.min_ns
-        self._emit(name, hold.span_id, hold_place(hold), start, end, attributes, (), None, keep)
+        return self._span(name, hold.span_id, hold_place(hold), start, end, attributes, (), None)
 
     def _wait_at_exit(self, pending: _Pending) -> None:
         event = pending.start_event
-        prim = pending.prim
         start = event.time_ns
         end = max(self.sink._close_ns, start + 1)
+        args = (pending, start, end)
+        place = pending.place
+        self._take(self._wait_span, args, pending.span_id, place, event, start, end, pending.links)
+
+    def _wait_span(self, pending: _Pending, start: int, end: int) -> Any:
+        event = pending.start_event
+        prim = pending.prim
         attributes = self._base_attributes(event, prim)
         attributes["syncscope.op"] = event.op
         attributes["syncscope.outcome"] = "still waiting at exit"
         attributes["syncscope.waited_ms"] = round((end - start) / 1e6, 3)
         name = f"{prim.type_name}.{event.op} {prim.name}"
-        keep = end - start >= self.min_ns
-        links = tuple(pending.links[:_MAX_LINKS])
-        self._emit(name, pending.span_id, pending.place, start, end, attributes, links, None, keep)
+        span_id, place, links = pending.span_id, pending.place, pending.links
+        return self._span(name, span_id, place, start, end, attributes, links, None)
 
-    def _emit(
+    def _take(
+        self,
+        build: Callable[..., Any],
+        args: tuple[Any, ...],
+        span_id: int,
+        place: tuple[int, int, _Segment | None],
+        event: SyncEvent,
+        start: int,
+        end: int,
+        links: tuple[tuple[int, int, str], ...],
+    ) -> None:
+        """Send the span (built now), or park it unbuilt when shorter than ``min_span_ms``."""
+        thread = None
+        segment = place[2]
+        if segment is not None:
+            thread = self._thread_span(
+                segment, place[1], event.thread_id, event.thread_name, start, end
+            )
+        if end - start < self.min_ns:
+            self._park(span_id, (build, args, thread))
+            return
+        if thread is not None:
+            thread.used = True
+        self.out.append(build(*args))
+        if links and self.parked:
+            # Short spans that this one links to go out after all.
+            for _trace, target, _why in links:
+                parked = self.parked.pop(target, None)
+                if parked is not None:
+                    parked_build, parked_args, parked_thread = parked
+                    if parked_thread is not None:
+                        parked_thread.used = True
+                    self.out.append(parked_build(*parked_args))
+
+    def _span(
         self,
         name: str,
         span_id: int,
@@ -1129,16 +1183,12 @@ class _Builder:
         attributes: dict[str, Any],
         links: tuple[tuple[int, int, str], ...],
         status: Any,
-        keep: bool,
-    ) -> None:
-        trace_id, parent_id, segment = place
-        thread = None
-        if segment is not None:
-            thread = self._thread_span(segment, parent_id, attributes, start, end)
+    ) -> Any:
+        trace_id, parent_id, _segment = place
         kwargs: dict[str, Any] = {}
         if status is not None:
             kwargs["status"] = status
-        span = self.ReadableSpan(
+        return self.ReadableSpan(
             name,
             context=self._context(trace_id, span_id),
             parent=self._context(trace_id, parent_id),
@@ -1151,30 +1201,16 @@ class _Builder:
             instrumentation_scope=self.scope,
             **kwargs,
         )
-        if not keep:
-            self._park(span_id, span, thread)
-            return
-        if thread is not None:
-            thread.used = True
-        self.out.append(span)
-        if links and self.parked:
-            for _trace, target, _why in links:
-                parked = self.parked.pop(target, None)
-                if parked is not None:
-                    span_obj, parked_thread = parked
-                    if parked_thread is not None:
-                        parked_thread.used = True
-                    self.out.append(span_obj)
 
-    def _park(self, span_id: int, span: Any, thread: _ThreadSpan | None) -> None:
-        """Keep a short span a while, in case a long one links to it."""
+    def _park(self, span_id: int, entry: tuple[Any, ...]) -> None:
+        """Keep a short span (unbuilt) a while, in case a long one links to it."""
         parked = self.parked
         if len(parked) >= 4096:
             del parked[next(iter(parked))]
-        parked[span_id] = (span, thread)
+        parked[span_id] = entry
 
     def _thread_span(
-        self, segment: _Segment, span_id: int, attributes: dict[str, Any], start: int, end: int
+        self, segment: _Segment, span_id: int, ident: int, name: str, start: int, end: int
     ) -> _ThreadSpan | None:
         spans = self.segments.get(segment.index)
         if spans is None:
@@ -1188,9 +1224,7 @@ class _Builder:
             spans = self.segments[segment.index] = _SegmentSpans(segment)
         thread = spans.threads.get(span_id)
         if thread is None:
-            thread = spans.threads[span_id] = _ThreadSpan(
-                attributes["thread.id"], attributes["thread.name"], span_id, start, end
-            )
+            thread = spans.threads[span_id] = _ThreadSpan(ident, name, span_id, start, end)
         else:
             thread.start = min(thread.start, start)
             thread.end = max(thread.end, end)
@@ -1210,11 +1244,11 @@ class _Builder:
             run_end = max(run_end, thread.end)
             links = []
             if previous is not None:
-                before = segment.previous_threads.get(thread.ident)
+                before = segment.previous_places.get(thread.ident)
                 if before is not None:
                     links.append(
                         self.Link(
-                            self._context(previous[0], before),
+                            self._context(previous[0], before[1]),
                             {"syncscope.link": "previous trace"},
                         )
                     )
@@ -1349,6 +1383,7 @@ def _make_otlp_exporter(options: SpanOptions) -> Any:
     protocol, url = options.protocol, options.endpoint
     assert url is not None
     headers = dict(options.headers) if options.headers is not None else None
+    exporter: Any
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
