@@ -67,6 +67,11 @@ def _run(tmp_path: Path, source: str, *args: str, name: str = "prog.py", **env: 
     )
 
 
+def _span_lines(stderr: str) -> list[str]:
+    """What the span export said at exit (other parts of syncscope may report too)."""
+    return [line for line in stderr.splitlines() if re.match(r"syncscope: \d+ of \d+ spans", line)]
+
+
 def _by_name(spans: list[ReceivedSpan]) -> dict[str, list[ReceivedSpan]]:
     found: dict[str, list[ReceivedSpan]] = {}
     for span in spans:
@@ -203,7 +208,7 @@ class TestExport:
             assert 3 == result.returncode
             assert "ran\n" == result.stdout
             assert elapsed < 1 + 4, elapsed
-            (line,) = result.stderr.splitlines()
+            (line,) = _span_lines(result.stderr)
             assert re.fullmatch(r"syncscope: 202 of 202 spans not exported to .*", line), line
 
     def test_uncaught_exception_still_flushes(self, tmp_path: Path, receiver: Any) -> None:
@@ -251,7 +256,7 @@ class TestExport:
         assert 0 == run.returncode
         assert run.stdout.endswith("done\n")
         assert elapsed < 1 + 4, elapsed
-        (line,) = run.stderr.splitlines()
+        (line,) = _span_lines(run.stderr)
         match = re.fullmatch(r"syncscope: (\d+) of (\d+) spans not exported to (.*): (.*)", line)
         assert match, line
         lost, total = int(match[1]), int(match[2])
@@ -409,7 +414,8 @@ def test_program_spans_and_tracer_provider(tmp_path: Path) -> None:
             check=False,
         )
         assert 0 == result.returncode, result.stderr
-        assert "" == result.stderr
+        assert [] == _span_lines(result.stderr)
+        assert "Traceback" not in result.stderr
         # The program's threads ended: none of ours is seen.
         assert "1\n" == result.stdout
         spans = receiver.wait_for_spans(1 + 4 * 2 + 2)
@@ -650,3 +656,47 @@ def _split(argv: list[str]) -> tuple[list[str], list[str]]:
     from syncscope._cli import _split as split
 
     return split(argv)
+
+
+class TestInProcess:
+    def test_install_and_uninstall_restore_the_hooks(self, tmp_path: Path) -> None:
+        """install(spans=True) writes spans, and uninstall puts every hooked method back."""
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        from opentelemetry.sdk.trace import TracerProvider
+
+        import syncscope
+
+        originals = (
+            vars(threading.Thread)["start"],
+            vars(ThreadPoolExecutor)["submit"],
+            vars(TracerProvider)["shutdown"],
+        )
+        trace_file = tmp_path / "trace.json"
+        syncscope.install(lines=False, spans=True, exporter="none", jaeger_file=str(trace_file))
+        lock = threading.Lock()
+        with lock:
+            pass
+        assert vars(threading.Thread)["start"] is not originals[0]
+        syncscope.uninstall()
+        assert originals == (
+            vars(threading.Thread)["start"],
+            vars(ThreadPoolExecutor)["submit"],
+            vars(TracerProvider)["shutdown"],
+        )
+        (trace,) = json.loads(trace_file.read_text())["data"]
+        names = sorted(span["operationName"] for span in trace["spans"])
+        assert ["Lock.acquire lock", "Lock.hold lock", "run ", "thread MainThread"] == [
+            name if not name.startswith("run ") else "run " for name in names
+        ]
+
+    def test_bad_arguments_raise_before_patching(self) -> None:
+        """A bad span argument is a ValueError, and nothing is installed."""
+        import syncscope
+
+        with pytest.raises(ValueError, match="unsupported trace exporter 'zipkin'"):
+            syncscope.install(spans=True, exporter="zipkin")
+        with pytest.raises(ValueError, match="bad flush_timeout"):
+            syncscope.install(spans=True, exporter="none", flush_timeout=-1)
+        assert not syncscope.is_installed()
