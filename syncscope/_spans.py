@@ -208,14 +208,6 @@ def parse_exporters(value: str) -> tuple[str, ...]:
     return tuple(name for name in names if name != "none")
 
 
-def env_wants_spans() -> bool:
-    """Whether ``OTEL_TRACES_EXPORTER`` names an exporter syncscope has (``otlp``, ``console``)."""
-    try:
-        return bool(exporters_from_env(()))
-    except ValueError:
-        return False
-
-
 # --------------------------------------------------------------------------------------------
 # Program-thread state
 
@@ -1100,7 +1092,7 @@ class _Builder:
         if end <= start:
             end = start + 1
         args = (hold, release, reason, start, end)
-        place = hold_place(hold)
+        place = _hold_place(hold)
         self._take(self._hold_span, args, hold.span_id, place, hold.event, start, end, ())
 
     def _hold_span(
@@ -1118,7 +1110,7 @@ class _Builder:
                 attributes["syncscope.released_by"] = release.thread_name
         attributes["syncscope.outcome"] = outcome
         name = f"{prim.type_name}.hold {prim.name}"
-        return self._span(name, hold.span_id, hold_place(hold), start, end, attributes, (), None)
+        return self._span(name, hold.span_id, _hold_place(hold), start, end, attributes, (), None)
 
     def _wait_at_exit(self, pending: _Pending) -> None:
         event = pending.start_event
@@ -1339,7 +1331,7 @@ def _program_provider() -> Any:
     return provider
 
 
-def hold_place(hold: _Hold) -> tuple[int, int, _Segment | None]:
+def _hold_place(hold: _Hold) -> tuple[int, int, _Segment | None]:
     return hold.trace_id, hold.parent_id, hold.segment
 
 

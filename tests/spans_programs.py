@@ -152,8 +152,9 @@ class Interactive:
 
     def _read(self, name: str) -> None:
         stream = getattr(self.process, name)
-        for line in stream:
-            self.lines.put((name, line))
+        with stream:
+            for line in stream:
+                self.lines.put((name, line))
         self.lines.put((name, None))
 
     def wait_for(self, stream: str, text: str, timeout: float = 20) -> None:
@@ -197,6 +198,8 @@ class Interactive:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
 
 
 def run_contention(directory: Path, args: list[str]) -> Run:
