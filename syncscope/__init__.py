@@ -9,9 +9,15 @@ line (and an OpenTelemetry span), without touching the program::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._api import install, is_installed, name, uninstall
 from ._patch import SyncscopeWarning
 from ._registry import get_original
+
+
+if TYPE_CHECKING:
+    from .testing import record
 
 
 __all__ = [
@@ -20,13 +26,19 @@ __all__ = [
     "install",
     "is_installed",
     "name",
+    "record",
     "uninstall",
 ]
 
 
-def __getattr__(attr: str) -> str:
+def __getattr__(attr: str) -> Any:
     if attr == "__version__":
         from importlib.metadata import version
 
         return version("syncscope")
+    if attr == "record":
+        # Imported on first use: the diagnosis modules are not needed to run with lines only.
+        from .testing import record
+
+        return record
     raise AttributeError(f"module 'syncscope' has no attribute {attr!r}")

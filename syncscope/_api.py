@@ -5,7 +5,7 @@ The public functions: install, uninstall, name. Re-exported from ``syncscope``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _patch
 from ._config import ALL_KINDS, Options, config_lock, set_sinks, state
@@ -15,6 +15,9 @@ from ._locks import PROXY_TYPES
 from ._sites import site_of, unique_name, user_frame
 from ._tracking import primitive_of, watch
 
+
+if TYPE_CHECKING:
+    from ._recorder import DiagnosisOptions
 
 T = TypeVar("T")
 
@@ -40,6 +43,14 @@ def install(
     max_trace_spans: int = 10_000,
     span_buffer: int = 65_536,
     run_name: str | None = None,
+    stats: bool = False,
+    report: bool = False,
+    report_json: str | None = None,
+    detect_deadlocks: bool = False,
+    deadlock_exit: int | None = None,
+    hang_timeout: float = 0.0,
+    long_hold_ms: float | None = None,
+    long_wait_ms: float | None = None,
 ) -> None:
     """
     Replace threading's and queue's primitives with instrumented ones, and start reporting.
@@ -81,9 +92,25 @@ def install(
         span_buffer: how many spans may wait for export; more are dropped and counted.
         run_name: what the run span and the default service name call the program; the
             script's name by default.
+        stats: gather statistics per primitive and per call site (see ``syncscope.report``).
+        report: write the report (statistics and findings) to standard error when syncscope
+            is uninstalled (the runner does that at exit). Implies ``stats``.
+        report_json: also write the report as JSON to this file (at exit, and at once when a
+            deadlock or a hang is found). Implies ``stats``.
+        detect_deadlocks: watch for deadlocks (threads blocked in a cycle, reported within a
+            second) and for lock-order inversions (reported when first seen).
+        deadlock_exit: after reporting a deadlock, end the process with this exit status
+            (``os._exit``, after closing every output). Needs ``detect_deadlocks``.
+        hang_timeout: with ``detect_deadlocks``, report a hang when nothing happened for this
+            many seconds while every thread is blocked; 0 never.
+        long_hold_ms: report every hold of a lock, rlock, semaphore or Condition lock that
+            lasts at least this long.
+        long_wait_ms: report every wait for a lock, rlock, semaphore, Condition lock or for
+            room in a full queue that lasts at least this long.
 
     Raises:
-        ValueError: for an unknown format or kind, or a bad span argument.
+        ValueError: for an unknown format or kind, or a bad span or diagnosis argument.
+        OSError: when ``output`` or ``report_json`` cannot be written.
 
     .. versionadded:: 0.1.0
     """
@@ -113,8 +140,24 @@ def install(
         raise ValueError(
             f"unknown kind {sorted(unknown)[0]!r}: choose from {', '.join(sorted(ALL_KINDS))}"
         )
+    diagnosis = _diagnosis_options(
+        stats=stats,
+        report=report,
+        report_json=report_json,
+        detect_deadlocks=detect_deadlocks,
+        deadlock_exit=deadlock_exit,
+        hang_timeout=hang_timeout,
+        long_hold_ms=long_hold_ms,
+        long_wait_ms=long_wait_ms,
+    )
     options = Options(kinds=chosen, include_library=include_library, hide_items=hide_items)
-    sinks: tuple[Sink, ...] = (ConsoleSink(format, output),) if lines else ()
+    console = ConsoleSink(format, output) if lines else None
+    sinks: tuple[Sink, ...] = (console,) if console is not None else ()
+    if diagnosis is not None:
+        from ._recorder import Recorder
+
+        # Last: a slow spot's line comes after the line of the operation that was slow.
+        sinks = (*sinks, Recorder(diagnosis, console))
     if span_settings is not None:
         from ._spans import SpanSink
 
@@ -126,6 +169,47 @@ def install(
         set_sinks(sinks)
     for sink in old:
         sink.close()
+
+
+def _diagnosis_options(
+    *,
+    stats: bool,
+    report: bool,
+    report_json: str | None,
+    detect_deadlocks: bool,
+    deadlock_exit: int | None,
+    hang_timeout: float,
+    long_hold_ms: float | None,
+    long_wait_ms: float | None,
+) -> DiagnosisOptions | None:
+    """The diagnosis sink's options, or None when nothing asks for it; checks the values."""
+    if deadlock_exit is not None:
+        if not detect_deadlocks:
+            raise ValueError("deadlock_exit needs detect_deadlocks")
+        if isinstance(deadlock_exit, bool) or not 1 <= deadlock_exit <= 255:
+            raise ValueError(
+                f"deadlock_exit must be an exit status from 1 to 255, got {deadlock_exit!r}"
+            )
+    if not hang_timeout >= 0:
+        raise ValueError(f"hang_timeout must be a number of seconds >= 0, got {hang_timeout!r}")
+    for name, value in (("long_hold_ms", long_hold_ms), ("long_wait_ms", long_wait_ms)):
+        if value is not None and not 0 < value < float("inf"):
+            raise ValueError(f"{name} must be a number of milliseconds > 0, got {value!r}")
+    stats = stats or report or bool(report_json)
+    if not (stats or detect_deadlocks or long_hold_ms or long_wait_ms):
+        return None
+    from ._recorder import DiagnosisOptions
+
+    return DiagnosisOptions(
+        stats=stats,
+        report=report,
+        report_json=report_json,
+        detect_deadlocks=detect_deadlocks,
+        deadlock_exit=deadlock_exit,
+        hang_timeout=hang_timeout,
+        long_hold_ms=long_hold_ms,
+        long_wait_ms=long_wait_ms,
+    )
 
 
 def uninstall() -> None:

@@ -237,6 +237,13 @@ class ConsoleSink:
         else:
             self._logger.msg(describe(event), **event_fields(event))
 
+    def note(self, message: str, **fields: Any) -> None:
+        """Write a line that is not an operation (a slow spot...), among the others."""
+        if self._fmt == "console":
+            self._logger.msg(message)
+        else:
+            self._logger.msg(message, **fields)
+
     def close(self) -> None:
         self._writer.close()
 

@@ -1,0 +1,373 @@
+"""
+Deadlocks that happen, and hangs: a watchdog thread that reads the hold tracker's state.
+
+The watchdog is started with ``_thread.start_new_thread``, so ``threading.enumerate()`` does
+not see it and the program's shutdown never waits for it. Every :data:`INTERVAL` seconds it
+looks at who waits for what:
+
+* **Deadlock**: the threads blocked in an acquire (lock, rlock, semaphore, Condition lock)
+  whose every holder is itself such a thread. They can never go on. They are reported once
+  they have been seen so on two checks in a row, that is within half a second. Left out:
+  waits with a timeout (read from the waiting call's ``timeout`` argument; they end by
+  themselves), a Lock taken a second time by its own holder and locks or semaphores that were
+  ever released by another thread than the one that took them (those are signals: another
+  thread may release them), and semaphores nobody else holds.
+* **Hang**: no event at all for ``hang_timeout`` seconds, at least one thread waiting in a
+  watched operation without a timeout, and every other thread also blocked (in a watched
+  wait, or somewhere inside ``threading``, ``queue`` or ``concurrent.futures``, such as
+  ``Thread.join``). A thread running the program's own code (computing, sleeping, reading a
+  socket) may still feed the waiters, so then it is no hang. Reported once per run.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from ._events import guard, thread_name
+from ._findings import BlockedThread, Deadlock, Hang, HeldBy, Ref, stack_of
+from ._holds import Holds, Snapshot, Wait
+from ._registry import allocate_lock
+from ._sites import _SYNCSCOPE_DIR, _is_machinery
+
+
+#: Seconds between two checks.
+INTERVAL = 0.2
+
+_perf_counter_ns = time.perf_counter_ns
+_time_ns = time.time_ns
+_FUTURES_DIR = os.path.join(os.path.dirname(os.path.abspath(threading.__file__)), "concurrent")
+
+
+def stuck_threads(snapshot: Snapshot, bounded: Callable[[int], bool]) -> dict[int, tuple[int, ...]]:
+    """
+    The threads that can never go on, each with the threads that hold what it waits for.
+
+    A greatest fixed point: start from every thread blocked in an acquire that others hold,
+    drop those with a holder that is not itself stuck (it may release), until nothing moves;
+    then drop waits with a timeout (``bounded``) and repeat.
+    """
+    holders: dict[int, tuple[int, ...]] = {}
+    for ident in snapshot.waiting:
+        found = snapshot.holders(ident)
+        if found is not None:
+            holders[ident] = found
+    stuck = set(holders)
+    checked_bounds = False
+    while True:
+        changed = True
+        while changed:
+            changed = False
+            for ident in list(stuck):
+                if any(holder not in stuck for holder in holders[ident]):
+                    stuck.discard(ident)
+                    changed = True
+        if checked_bounds or not stuck:
+            break
+        checked_bounds = True
+        timed = {ident for ident in stuck if bounded(ident)}
+        if not timed:
+            break
+        stuck -= timed
+    return {ident: holders[ident] for ident in stuck}
+
+
+def cycles(stuck: dict[int, tuple[int, ...]], order: Callable[[int], Any]) -> list[list[int]]:
+    """
+    Split the stuck threads into deadlocks: each list starts with its cycle (each thread
+    waiting for the next, the last for the first), then the threads blocked behind it.
+    """
+    result = []
+    remaining = set(stuck)
+
+    def step(ident: int) -> int:
+        return next(holder for holder in stuck[ident] if holder in stuck)
+
+    while remaining:
+        start = min(remaining, key=order)
+        path: list[int] = []
+        seen: dict[int, int] = {}
+        node = start
+        while node not in seen:
+            seen[node] = len(path)
+            path.append(node)
+            node = step(node)
+        cycle = path[seen[node] :]
+        members = set(cycle)
+        behind = []
+        for ident in sorted(remaining - members, key=order):
+            chain, node = {ident}, step(ident)
+            while node not in members and node not in chain:
+                chain.add(node)
+                node = step(node)
+            if node in members:
+                behind.append(ident)
+        result.append(cycle + behind)
+        remaining -= members | set(behind)
+    return result
+
+
+def wait_timeout(frame: FrameType | None, kind: str) -> float | None:
+    """
+    The timeout of the blocking call a thread is in, read from syncscope's wrapper frame;
+    None when it waits for ever (or when it cannot be read).
+    """
+    for _ in range(12):
+        if frame is None:
+            return None
+        code = frame.f_code
+        if (
+            code.co_filename.startswith(_SYNCSCOPE_DIR)
+            and "timeout" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+        ):
+            try:
+                local = frame.f_locals
+                if not local.get("blocking", True) or not local.get("block", True):
+                    return 0.0
+                timeout = local.get("timeout")
+                if timeout is None and kind == "barrier":
+                    timeout = getattr(local.get("self"), "_timeout", None)
+            except Exception:
+                return None
+            if timeout is None or (isinstance(timeout, (int, float)) and timeout < 0):
+                return None
+            try:
+                return float(timeout)
+            except (TypeError, ValueError):
+                return None
+        frame = frame.f_back
+    return None
+
+
+def blocked_outside(frame: FrameType | None) -> bool:
+    """A thread whose innermost Python frame is synchronization machinery: it waits."""
+    if frame is None:
+        return True
+    code = frame.f_code
+    return _is_machinery(code) or code.co_filename.startswith(_FUTURES_DIR)
+
+
+class Watchdog:
+    """The thread that checks for deadlocks and hangs; reports through the callbacks."""
+
+    def __init__(
+        self,
+        holds: Holds,
+        progress: Callable[[], int],
+        on_deadlock: Callable[[Deadlock], None] | None,
+        on_hang: Callable[[Hang], None] | None,
+        hang_timeout: float = 0.0,
+        interval: float = INTERVAL,
+    ) -> None:
+        self._holds = holds
+        self._progress = progress
+        self._on_deadlock = on_deadlock
+        self._on_hang = on_hang
+        self._hang_timeout_ns = int(hang_timeout * 1e9)
+        self._interval = interval
+        self._suspects: set[Wait] = set()
+        self._last_progress = -1
+        self._progress_since = _perf_counter_ns()
+        self._hang_reported = False
+        self.errors = 0
+        self.ident: int | None = None
+        self._stop = allocate_lock()
+        self._stop.acquire()
+        self._stopped = allocate_lock()
+        self._stopped.acquire()
+        self._running = True
+        _thread.start_new_thread(self._run, ())
+
+    def _run(self) -> None:
+        guard.busy = True  # nothing this thread does is recorded
+        self.ident = _thread.get_ident()
+        try:
+            while not self._stop.acquire(timeout=self._interval):
+                try:
+                    self.check()
+                except Exception as exc:  # a detector must never take the program down
+                    self.errors += 1
+                    if self.errors == 1:
+                        _warn(f"the deadlock watchdog failed: {exc!r}")
+        finally:
+            self._stopped.release()
+
+    def stop(self) -> None:
+        """Stop the thread and wait (briefly) for it; harmless from the watchdog itself."""
+        if not self._running:
+            return
+        self._running = False
+        self._stop.release()
+        if _thread.get_ident() != self.ident:
+            self._stopped.acquire(timeout=2 * self._interval + 1)
+
+    # -- the checks --------------------------------------------------------------------------
+
+    def check(self, confirm: bool = True) -> list[Deadlock]:
+        """
+        One look; returns (and reports) new deadlocks. ``confirm=False`` reports one at once
+        instead of at its second sighting.
+        """
+        found: list[Deadlock] = []
+        mono = _perf_counter_ns()
+        progress = self._progress()
+        if progress != self._last_progress:
+            self._last_progress = progress
+            self._progress_since = mono
+        if not self._holds.waiting:
+            self._suspects = set()
+            return found
+        snapshot = self._holds.snapshot()
+        now = _time_ns()  # the events' clock, for how long things have been held and waited
+        frames: dict[int, FrameType] | None = None
+        if self._on_deadlock is not None:
+            frames = sys._current_frames()
+            found = self._check_deadlocks(snapshot, frames, now, confirm)
+        quiet_ns = mono - self._progress_since
+        if (
+            self._on_hang is not None
+            and self._hang_timeout_ns
+            and not self._hang_reported
+            and quiet_ns >= self._hang_timeout_ns
+        ):
+            hang = self._check_hang(snapshot, frames or sys._current_frames(), now, quiet_ns)
+            if hang is not None:
+                self._hang_reported = True
+                for wait in snapshot.waiting.values():
+                    wait.reported = True
+                self._on_hang(hang)
+        return found
+
+    def _check_deadlocks(
+        self, snapshot: Snapshot, frames: dict[int, FrameType], now: int, confirm: bool
+    ) -> list[Deadlock]:
+        waiting = snapshot.waiting
+
+        def bounded(ident: int) -> bool:
+            if ident not in frames:
+                return True  # gone: not blocked any more
+            return wait_timeout(frames[ident], waiting[ident].primitive.kind) is not None
+
+        stuck = stuck_threads(snapshot, bounded)
+        suspects = {waiting[ident] for ident in stuck}
+        confirmed = suspects if not confirm else suspects & self._suspects
+        self._suspects = suspects
+        found = []
+        for group in cycles(stuck, lambda ident: waiting[ident].since_ns):
+            waits = [waiting[ident] for ident in group]
+            if any(wait not in confirmed for wait in waits) or all(w.reported for w in waits):
+                continue
+            for wait in waits:
+                wait.reported = True
+            cycle_length = _cycle_length(group, stuck)
+            threads = tuple(
+                _blocked_thread(ident, snapshot, frames.get(ident), now) for ident in group
+            )
+            deadlock = Deadlock(threads, cycle_length)
+            found.append(deadlock)
+            if self._on_deadlock is not None:
+                self._on_deadlock(deadlock)
+        return found
+
+    def _check_hang(
+        self, snapshot: Snapshot, frames: dict[int, FrameType], now: int, quiet_ns: int
+    ) -> Hang | None:
+        waiting = snapshot.waiting
+        subjects = []
+        others = []
+        for ident, frame in frames.items():
+            if ident == self.ident:
+                continue
+            wait = waiting.get(ident)
+            if wait is not None:
+                if wait_timeout(frame, wait.primitive.kind) is not None:
+                    return None  # it wakes up by itself
+                subjects.append(ident)
+            elif blocked_outside(frame):
+                if not frame.f_code.co_filename.startswith(_SYNCSCOPE_DIR):
+                    others.append(ident)  # syncscope's own threads are not the program's
+            else:
+                return None  # running the program's code: it may still feed the waiters
+        if not subjects or all(waiting[ident].reported for ident in subjects):
+            return None  # nobody waits, or a deadlock report already named them
+        threads = [_blocked_thread(ident, snapshot, frames.get(ident), now) for ident in subjects]
+        threads.sort(key=lambda thread: -(thread.waiting_ns or 0))
+        threads += [_outside_thread(ident, snapshot, frames[ident], now) for ident in others]
+        holds = tuple(
+            HeldBy(
+                hold.thread_name,
+                Ref.of(hold.primitive),
+                hold.site,
+                now - hold.since_ns,
+                ident not in frames,
+            )
+            for ident, held in snapshot.held.items()
+            for hold in held
+        )
+        return Hang(quiet_ns, tuple(threads), holds)
+
+
+def _cycle_length(group: list[int], stuck: dict[int, tuple[int, ...]]) -> int:
+    """How many of ``group`` (cycle first) form the cycle."""
+    first = group[0]
+    length = 1
+    node = next(h for h in stuck[first] if h in stuck)
+    while node != first and length < len(group):
+        length += 1
+        node = next(h for h in stuck[node] if h in stuck)
+    return length
+
+
+def _holds_of(ident: int, snapshot: Snapshot, now: int) -> tuple[tuple[Ref, Any, int], ...]:
+    return tuple(
+        (Ref.of(hold.primitive), hold.site, now - hold.since_ns)
+        for hold in snapshot.held.get(ident, ())
+    )
+
+
+def _blocked_thread(
+    ident: int, snapshot: Snapshot, frame: FrameType | None, now: int
+) -> BlockedThread:
+    wait = snapshot.waiting[ident]
+    holders = snapshot.holders(ident) or ()
+    names = []
+    for holder in holders:
+        held = snapshot.held.get(holder, ())
+        names.append(held[0].thread_name if held else thread_name(holder))
+    return BlockedThread(
+        wait.thread_name,
+        ident,
+        Ref.of(wait.primitive),
+        wait.op,
+        wait.site,
+        now - wait.since_ns,
+        tuple(names),
+        _holds_of(ident, snapshot, now),
+        stack_of(frame),
+    )
+
+
+def _outside_thread(ident: int, snapshot: Snapshot, frame: FrameType, now: int) -> BlockedThread:
+    return BlockedThread(
+        thread_name(ident),
+        ident,
+        None,
+        None,
+        None,
+        None,
+        (),
+        _holds_of(ident, snapshot, now),
+        stack_of(frame),
+    )
+
+
+def _warn(message: str) -> None:
+    with contextlib.suppress(OSError):
+        os.write(2, f"syncscope: {message}\n".encode("utf-8", "backslashreplace"))

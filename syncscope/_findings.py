@@ -1,0 +1,443 @@
+"""
+What the diagnosis finds: lock-order inversions, deadlocks, hangs and slow spots, as frozen
+records that read as text (for the terminal) and as plain dicts (for the JSON report).
+
+A record never refers to live objects: primitives are copied into :class:`Ref` and stacks
+into ``(file, line, function)`` tuples when the finding is made.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from ._console import format_duration
+from ._events import Primitive
+from ._sites import _is_machinery, is_library_code
+
+
+Site = tuple[str, int, str]
+#: One frame of a stack: file, line, function.
+Frame = tuple[str, int, str]
+
+#: Frames kept of a stack, innermost user frame included.
+STACK_LIMIT = 8
+
+
+def short_path(path: str) -> str:
+    """``path`` relative to the working directory when it is inside it, else unchanged."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive, on Windows
+        return path
+    return path if relative.startswith(os.pardir) else relative
+
+
+def where(site: Site | None) -> str:
+    """``x.py:12 in run``."""
+    if site is None:
+        return "an unknown place"
+    file, line, function = site
+    return f"{short_path(file)}:{line} in {function}"
+
+
+def stack_of(frame: FrameType | None, limit: int = STACK_LIMIT) -> tuple[Frame, ...]:
+    """
+    The user's part of a stack, outermost first, at most ``limit`` frames: frames of the
+    standard library, installed packages and syncscope are left out, so the stack ends where
+    the user's code called in. A stack with no frame of the user's keeps the library's.
+    """
+    while frame is not None and _is_machinery(frame.f_code):
+        frame = frame.f_back
+    users: list[Frame] = []
+    others: list[Frame] = []
+    while frame is not None and len(users) < limit:
+        code = frame.f_code
+        entry = (code.co_filename, frame.f_lineno, code.co_name)
+        if not is_library_code(code):
+            users.append(entry)
+        elif len(others) < limit:
+            others.append(entry)
+        frame = frame.f_back
+    frames = users or others
+    frames.reverse()
+    return tuple(frames)
+
+
+def format_stack(frames: tuple[Frame, ...], indent: str) -> list[str]:
+    """The frames as ``traceback`` prints them, most recent call last."""
+    lines = []
+    for file, line, function in frames:
+        lines.append(f'{indent}File "{file}", line {line}, in {function}')
+        source = linecache.getline(file, line).strip()
+        if source:
+            lines.append(f"{indent}  {source}")
+    return lines
+
+
+def _site_dict(site: Site | None) -> dict[str, Any] | None:
+    if site is None:
+        return None
+    return {"file": site[0], "line": site[1], "function": site[2]}
+
+
+def _stack_list(frames: tuple[Frame, ...]) -> list[dict[str, Any]]:
+    return [{"file": f, "line": line, "function": fn} for f, line, fn in frames]
+
+
+def _seconds(ns: int | float) -> float:
+    return round(ns / 1e9, 6)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A primitive as it was when a finding named it."""
+
+    name: str
+    kind: str
+    type_name: str
+    file: str
+    line: int
+    id: int
+
+    @classmethod
+    def of(cls, primitive: Primitive) -> Ref:
+        return cls(
+            primitive.name,
+            primitive.kind,
+            primitive.type_name,
+            primitive.file,
+            primitive.line,
+            primitive.id,
+        )
+
+    @property
+    def label(self) -> str:
+        """``lock file_lock``, or ``lock#2`` when the name says nothing more than the kind."""
+        name = self.name
+        if name == self.kind or name.startswith(self.kind + "#"):
+            return name
+        return f"{self.kind} {name}"
+
+    @property
+    def created_at(self) -> str:
+        return f"{short_path(self.file)}:{self.line}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "type": self.type_name,
+            "created_at": f"{self.file}:{self.line}",
+            "id": self.id,
+        }
+
+
+@dataclass(frozen=True)
+class Taken:
+    """One edge of the lock-order graph: ``then`` taken while ``first`` was held."""
+
+    thread: str
+    first: Ref
+    first_site: Site
+    then: Ref
+    then_site: Site
+    #: Where ``then`` was taken, outermost first.
+    stack: tuple[Frame, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "thread": self.thread,
+            "held": self.first.to_dict(),
+            "held_taken_at": _site_dict(self.first_site),
+            "acquired": self.then.to_dict(),
+            "acquired_at": _site_dict(self.then_site),
+            "stack": _stack_list(self.stack),
+        }
+
+
+@dataclass(frozen=True)
+class Inversion:
+    """
+    Locks taken in an order that can deadlock: each edge's ``then`` is the next edge's
+    ``first``, and the last edge's ``then`` is the first edge's ``first``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    edges: tuple[Taken, ...]
+    #: Two locks created at the same place (two objects of one class) nested both ways.
+    same_site: bool = False
+    #: What was running when it was found (the pytest plugin puts the test's id here).
+    context: str | None = field(default=None, compare=False)
+
+    @property
+    def locks(self) -> tuple[Ref, ...]:
+        return tuple(edge.first for edge in self.edges)
+
+    def text(self) -> str:
+        locks = self.locks
+        if self.same_site:
+            head = (
+                f"syncscope: possible deadlock: two {locks[0].kind}s created at "
+                f"{locks[0].created_at} are taken in both orders ({locks[0].label}, "
+                f"{locks[1].label})"
+            )
+        else:
+            names = ", ".join(ref.label for ref in locks[:-1]) + f" and {locks[-1].label}"
+            head = f"syncscope: possible deadlock: lock-order inversion between {names}"
+        lines = [
+            head,
+            "  (these orders form a cycle: threads running them at the same time can deadlock)",
+        ]
+        for edge in self.edges:
+            lines.append(
+                f"  {edge.thread} took {edge.first.label} at {where(edge.first_site)}, "
+                f"then {edge.then.label} at {where(edge.then_site)}"
+            )
+            lines += format_stack(edge.stack, "      ")
+        if not self.same_site:
+            lines.append(
+                "  created at: " + ", ".join(f"{ref.label} {ref.created_at}" for ref in locks)
+            )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "locks": [ref.to_dict() for ref in self.locks],
+            "same_site": self.same_site,
+            "edges": [edge.to_dict() for edge in self.edges],
+            "context": self.context,
+        }
+
+
+@dataclass(frozen=True)
+class BlockedThread:
+    """One thread in a deadlock or a hang: what it waits for, what it holds, its stack."""
+
+    name: str
+    ident: int
+    #: The watched primitive it waits for; None when it is blocked in something unwatched.
+    waits_for: Ref | None
+    op: str | None
+    wait_site: Site | None
+    waiting_ns: int | None
+    #: The threads holding what it waits for.
+    held_by: tuple[str, ...]
+    #: (primitive, where it was taken, for how long in ns).
+    holds: tuple[tuple[Ref, Site, int], ...]
+    stack: tuple[Frame, ...]
+
+    def lines(self, behind: bool = False) -> list[str]:
+        if self.waits_for is None:
+            where_now = where(self.stack[-1]) if self.stack else "an unknown place"
+            head = f'  "{self.name}" is blocked outside syncscope\'s view, at {where_now}'
+        else:
+            verb = _WAIT_VERBS.get((self.waits_for.kind, self.op or ""), "waits for")
+            head = (
+                f'  "{self.name}" {verb} {self.waits_for.label} at {where(self.wait_site)}'
+                f" (for {format_duration(self.waiting_ns or 0)})"
+            )
+            if self.held_by:
+                holders = ", ".join(f'"{name}"' for name in self.held_by)
+                head += f", held by {holders}"
+            if behind:
+                head += " (blocked behind the deadlock)"
+        lines = [head]
+        for ref, site, held_ns in self.holds:
+            lines.append(
+                f"    holds {ref.label}, taken at {where(site)} ({format_duration(held_ns)} ago)"
+            )
+        if self.stack:
+            lines.append("    stack (most recent call last):")
+            lines += format_stack(self.stack, "      ")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "thread": self.name,
+            "thread_id": self.ident,
+            "waits_for": None if self.waits_for is None else self.waits_for.to_dict(),
+            "op": self.op,
+            "wait_site": _site_dict(self.wait_site),
+            "waiting_s": None if self.waiting_ns is None else _seconds(self.waiting_ns),
+            "held_by": list(self.held_by),
+            "holds": [
+                {"primitive": ref.to_dict(), "taken_at": _site_dict(site), "held_s": _seconds(ns)}
+                for ref, site, ns in self.holds
+            ],
+            "stack": _stack_list(self.stack),
+        }
+
+
+_WAIT_VERBS = {
+    ("queue", "get"): "waits for an item from",
+    ("queue", "put"): "waits for room in",
+    ("queue", "join"): "waits for every task of",
+    ("event", "wait"): "waits for",
+    ("condition", "wait"): "waits for a notify on",
+    ("condition", "wait_for"): "waits for a notify on",
+    ("barrier", "wait"): "waits at",
+}
+
+
+@dataclass(frozen=True)
+class Deadlock:
+    """
+    Threads that wait for each other and can never go on.
+
+    ``threads[:cycle]`` form the cycle, each waiting for what the next one holds; the rest
+    wait for something a thread of the cycle holds.
+
+    .. versionadded:: 0.1.0
+    """
+
+    threads: tuple[BlockedThread, ...]
+    cycle: int
+    context: str | None = field(default=None, compare=False)
+
+    def text(self) -> str:
+        count = self.cycle
+        if count == 1:
+            head = "syncscope: deadlock: a thread waits for a lock it holds itself"
+        else:
+            head = f"syncscope: deadlock: {count} threads wait for each other and will never go on"
+        lines = [head]
+        for index, thread in enumerate(self.threads):
+            lines += thread.lines(behind=index >= self.cycle)
+        refs: dict[int, Ref] = {}
+        for thread in self.threads:
+            if thread.waits_for is not None:
+                refs.setdefault(thread.waits_for.id, thread.waits_for)
+            for ref, _, _ in thread.holds:
+                refs.setdefault(ref.id, ref)
+        lines.append(
+            "  created at: " + ", ".join(f"{ref.label} {ref.created_at}" for ref in refs.values())
+        )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "threads": [thread.to_dict() for thread in self.threads],
+            "cycle": self.cycle,
+            "context": self.context,
+        }
+
+
+@dataclass(frozen=True)
+class HeldBy:
+    """A hold named in a hang report."""
+
+    thread: str
+    primitive: Ref
+    site: Site
+    held_ns: int
+    finished: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "thread": self.thread,
+            "primitive": self.primitive.to_dict(),
+            "taken_at": _site_dict(self.site),
+            "held_s": _seconds(self.held_ns),
+            "thread_finished": self.finished,
+        }
+
+
+@dataclass(frozen=True)
+class Hang:
+    """
+    No progress for a while, and every thread blocked: who waits on what, who holds what.
+
+    .. versionadded:: 0.1.0
+    """
+
+    after_ns: int
+    threads: tuple[BlockedThread, ...]
+    holds: tuple[HeldBy, ...]
+    context: str | None = field(default=None, compare=False)
+
+    def text(self) -> str:
+        lines = [
+            f"syncscope: hang: no progress for {format_duration(self.after_ns)}, and every "
+            "thread is blocked"
+        ]
+        for thread in self.threads:
+            lines += thread.lines()
+        if self.holds:
+            lines.append("  held:")
+            for held in self.holds:
+                gone = f" ({held.thread} has finished)" if held.finished else ""
+                lines.append(
+                    f'    {held.primitive.label} by "{held.thread}", taken at {where(held.site)}'
+                    f"{gone}"
+                )
+        else:
+            lines.append("  no watched lock or semaphore is held")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "after_s": _seconds(self.after_ns),
+            "threads": [thread.to_dict() for thread in self.threads],
+            "holds": [held.to_dict() for held in self.holds],
+            "context": self.context,
+        }
+
+
+@dataclass(frozen=True)
+class SlowSpot:
+    """
+    A hold or a wait over its threshold.
+
+    ``what`` is ``hold`` (``site`` is where the primitive was taken) or ``wait`` (``site`` is
+    where the thread waited; ``holder`` and ``holder_site`` say who held it then).
+
+    .. versionadded:: 0.1.0
+    """
+
+    what: str
+    primitive: Ref
+    thread: str
+    site: Site
+    duration_ns: int
+    holder: str | None = None
+    holder_site: Site | None = None
+    context: str | None = field(default=None, compare=False)
+
+    @property
+    def duration_s(self) -> float:
+        return self.duration_ns / 1e9
+
+    def text(self) -> str:
+        label = self.primitive.label
+        took = format_duration(self.duration_ns)
+        if self.what == "hold":
+            return f"{label} held {took} by {self.thread} (acquired at {_short_site(self.site)})"
+        if self.primitive.kind == "queue":
+            return f"{label} full: put waited {took} by {self.thread} at {_short_site(self.site)}"
+        text = f"{label} waited {took} by {self.thread} at {_short_site(self.site)}"
+        if self.holder is not None:
+            text += f" (held by {self.holder}, acquired at {_short_site(self.holder_site)})"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "what": self.what,
+            "primitive": self.primitive.to_dict(),
+            "thread": self.thread,
+            "site": _site_dict(self.site),
+            "duration_s": _seconds(self.duration_ns),
+            "holder": self.holder,
+            "holder_site": _site_dict(self.holder_site),
+            "context": self.context,
+        }
+
+
+def _short_site(site: Site | None) -> str:
+    if site is None:
+        return "an unknown place"
+    return f"{short_path(site[0])}:{site[1]}"

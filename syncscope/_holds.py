@@ -1,0 +1,305 @@
+"""
+Who holds what and who waits on what, kept up to date from the events.
+
+The deadlock watchdog, the lock-order graph, the hold times and the slow-spot thresholds all
+read this one state, so that "held" means the same thing everywhere:
+
+* a successful acquire of a lock, rlock, semaphore or a Condition's lock starts a hold; an
+  RLock's re-entry does not (``count``, the depth, is above 1), its last release ends it;
+* a Lock may be released by another thread than the one that took it: the hold ends all the
+  same, and the lock is marked as *handed off* (used as a signal, not as a mutex), which keeps
+  it out of deadlock cycles;
+* a semaphore's permits are holds of the threads that took them; a release by a thread that
+  holds none returns the oldest permit and marks the semaphore as handed off too;
+* ``Condition.wait`` gives its lock up without lock events: its "waiting" event parks the
+  thread's hold of the Condition's lock, and its end event takes it back.
+
+The state is written by the program's threads (each mostly its own entries, inside the
+instrumented operation) and read by the watchdog thread through :meth:`Holds.snapshot`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from ._events import Primitive, SyncEvent
+
+
+#: Kinds with one holder at a time (a semaphore has permits instead).
+OWNED_KINDS = frozenset({"lock", "rlock", "condition"})
+#: Operations after which a Condition takes back the lock it gave up to wait.
+CONDITION_WAITS = frozenset({"wait", "wait_for"})
+
+Site = tuple[str, int, str]
+
+#: Handed-off primitives remembered (a program may make a new signal lock per task).
+MAX_HANDOFF = 10_000
+
+
+class Hold:
+    """
+    One thread holding one primitive (one permit, for a semaphore), since the event that
+    took it. Times are the events' ``time_ns``: no clock is read on the hot path.
+    """
+
+    __slots__ = ("event", "held", "primitive", "since_ns", "site_tally", "tally", "thread_id")
+
+    def __init__(self, primitive: Primitive, event: SyncEvent, held: list[Hold]) -> None:
+        self.primitive = primitive
+        self.event = event
+        self.thread_id = event.thread_id
+        self.since_ns = event.time_ns
+        #: The holder's list of holds, to leave it without looking it up.
+        self.held = held
+        #: The statistics to add the hold time to, set by the statistics (if any).
+        self.tally: Any = None
+        self.site_tally: Any = None
+
+    @property
+    def thread_name(self) -> str:
+        return self.event.thread_name
+
+    @property
+    def site(self) -> Site:
+        """Where it was taken."""
+        event = self.event
+        return (event.file, event.line, event.function)
+
+    def __repr__(self) -> str:
+        return f"<Hold {self.primitive.label} by {self.thread_name}>"
+
+
+class Wait:
+    """One thread blocked in one operation, since its "waiting" event."""
+
+    __slots__ = ("blocker", "event", "reported")
+
+    def __init__(self, event: SyncEvent, blocker: Hold | None) -> None:
+        self.event = event
+        #: For an acquire: the hold that was in the way when the wait began (a lock's owner).
+        self.blocker = blocker
+        #: Set once a deadlock or hang report has named this wait.
+        self.reported = False
+
+    @property
+    def primitive(self) -> Primitive:
+        return self.event.primitive
+
+    @property
+    def op(self) -> str:
+        return self.event.op
+
+    @property
+    def thread_name(self) -> str:
+        return self.event.thread_name
+
+    @property
+    def since_ns(self) -> int:
+        return self.event.time_ns
+
+    @property
+    def site(self) -> Site:
+        event = self.event
+        return (event.file, event.line, event.function)
+
+    def __repr__(self) -> str:
+        return f"<Wait {self.op} {self.primitive.label} by {self.thread_name}>"
+
+
+class Holds:
+    """The current holds and waits of every thread, from the events."""
+
+    def __init__(self) -> None:
+        #: thread id -> its holds, oldest first.
+        self.held: dict[int, list[Hold]] = {}
+        #: thread id -> the operation it is blocked in.
+        self.waiting: dict[int, Wait] = {}
+        #: Locks, rlocks and Condition locks -> their holder's hold.
+        self.owner: dict[Primitive, Hold] = {}
+        #: Semaphores -> the permits taken and not given back, oldest first.
+        self.permits: dict[Primitive, list[Hold]] = {}
+        #: thread id -> the hold its Condition.wait gave up for the time of the wait.
+        self.parked: dict[int, Hold] = {}
+        #: Primitives released by a thread that did not take them: signals, not mutexes.
+        #: An ordered set (a dict), the oldest forgotten past MAX_HANDOFF.
+        self.handoff: dict[Primitive, None] = {}
+
+    # -- program side: called from the sink, on the thread of the event --------------------
+
+    def begin_wait(self, event: SyncEvent) -> Wait:
+        blocker = self.owner.get(event.primitive) if event.op == "acquire" else None
+        wait = self.waiting[event.thread_id] = Wait(event, blocker)
+        return wait
+
+    def acquired(self, event: SyncEvent) -> Hold | None:
+        """Start a hold; None for an RLock re-entry (or a kind that is not held)."""
+        count = event.count
+        if count is not None and count > 1:
+            return None
+        primitive = event.primitive
+        kind = primitive.kind
+        if kind not in OWNED_KINDS:
+            return self._permit(event, primitive) if kind == "semaphore" else None
+        held = self.held.get(event.thread_id)
+        if held is None:
+            held = self.held[event.thread_id] = []
+        hold = Hold(primitive, event, held)
+        stale = self.owner.get(primitive)
+        if stale is not None:  # its release was not seen: forget it, it is not held
+            self._drop(stale)
+        self.owner[primitive] = hold
+        held.append(hold)
+        return hold
+
+    def _permit(self, event: SyncEvent, primitive: Primitive) -> Hold:
+        held = self.held.get(event.thread_id)
+        if held is None:
+            held = self.held[event.thread_id] = []
+        hold = Hold(primitive, event, held)
+        permits = self.permits.get(primitive)
+        if permits is None:
+            permits = self.permits[primitive] = []
+        permits.append(hold)
+        held.append(hold)
+        return hold
+
+    def released(self, event: SyncEvent) -> Hold | None:
+        """End the hold a release ends (none for an inner RLock release); return it."""
+        count = event.count
+        if count is not None and count > 0:
+            return None
+        primitive = event.primitive
+        hold = self.owner.pop(primitive, None)
+        if hold is None:
+            return None
+        if hold.thread_id != event.thread_id:
+            self._handed_off(primitive)
+        # Not contextlib.suppress: on this path its cost would double the method's.
+        try:  # noqa: SIM105
+            hold.held.remove(hold)
+        except ValueError:  # gone already, by a racing stale drop
+            pass
+        return hold
+
+    def returned(self, event: SyncEvent) -> list[Hold]:
+        """A semaphore's release: end the permits it gives back; return them."""
+        primitive = event.primitive
+        permits = self.permits.get(primitive)
+        if not permits:
+            return []
+        ident = event.thread_id
+        ended = []
+        for _ in range(event.count or 1):
+            mine = next((h for h in reversed(permits) if h.thread_id == ident), None)
+            if mine is None:
+                if not permits:
+                    break
+                mine = permits[0]  # a permit given back for another thread
+                self._handed_off(primitive)
+            permits.remove(mine)
+            with contextlib.suppress(ValueError):
+                mine.held.remove(mine)
+            ended.append(mine)
+        if not permits:
+            self.permits.pop(primitive, None)
+        return ended
+
+    def _handed_off(self, primitive: Primitive) -> None:
+        handoff = self.handoff
+        if primitive not in handoff:
+            handoff[primitive] = None
+            if len(handoff) > MAX_HANDOFF:
+                with contextlib.suppress(Exception):  # another thread evicted it first
+                    del handoff[next(iter(handoff))]
+
+    def park(self, event: SyncEvent) -> Hold | None:
+        """A Condition.wait begins: the thread gives its hold of the Condition's lock up."""
+        lock = event.primitive.lock
+        if lock is None:
+            return None
+        hold = self.owner.get(lock)
+        if hold is None or hold.thread_id != event.thread_id:
+            return None
+        del self.owner[lock]
+        with contextlib.suppress(ValueError):
+            hold.held.remove(hold)
+        self.parked[event.thread_id] = hold
+        return hold
+
+    def unpark(self, event: SyncEvent) -> Hold | None:
+        """A Condition.wait ended: the thread holds the Condition's lock again, from now."""
+        hold = self.parked.pop(event.thread_id, None)
+        if hold is None:
+            return None
+        hold.since_ns = event.time_ns
+        stale = self.owner.get(hold.primitive)
+        if stale is not None:
+            self._drop(stale)
+        self.owner[hold.primitive] = hold
+        hold.held.append(hold)
+        return hold
+
+    def _drop(self, hold: Hold) -> None:
+        if self.owner.get(hold.primitive) is hold:
+            del self.owner[hold.primitive]
+        with contextlib.suppress(ValueError):
+            hold.held.remove(hold)
+
+    # -- watchdog side ---------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """A consistent-enough copy for another thread to read at leisure."""
+        for _ in range(10):
+            try:
+                return Snapshot(
+                    {ident: tuple(held) for ident, held in list(self.held.items()) if held},
+                    dict(self.waiting),
+                    dict(self.owner),
+                    {p: tuple(permits) for p, permits in list(self.permits.items()) if permits},
+                    frozenset(list(self.handoff)),
+                )
+            except RuntimeError:  # a dict changed size while being copied: try again
+                continue
+        return Snapshot({}, {}, {}, {}, frozenset())
+
+
+class Snapshot:
+    """Holds and waits at one moment, as the watchdog reads them."""
+
+    __slots__ = ("handoff", "held", "owner", "permits", "waiting")
+
+    def __init__(
+        self,
+        held: dict[int, tuple[Hold, ...]],
+        waiting: dict[int, Wait],
+        owner: dict[Primitive, Hold],
+        permits: dict[Primitive, tuple[Hold, ...]],
+        handoff: frozenset[Primitive],
+    ) -> None:
+        self.held = held
+        self.waiting = waiting
+        self.owner = owner
+        self.permits = permits
+        self.handoff = handoff
+
+    def holders(self, ident: int) -> tuple[int, ...] | None:
+        """
+        The threads whose release would let ``ident``'s acquire through; None when that is
+        not a question of holders (not an acquire, a signal, nobody else holds it).
+        """
+        wait = self.waiting.get(ident)
+        if wait is None or wait.op != "acquire":
+            return None
+        primitive = wait.primitive
+        if primitive in self.handoff:
+            return None
+        if primitive.kind == "semaphore":
+            others = tuple(
+                {h.thread_id for h in self.permits.get(primitive, ()) if h.thread_id != ident}
+            )
+            return others or None
+        hold = self.owner.get(primitive)
+        if hold is None or hold.thread_id == ident:
+            return None  # free by now, or a Lock taken twice by one thread (another may free it)
+        return (hold.thread_id,)

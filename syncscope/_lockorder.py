@@ -1,0 +1,165 @@
+"""
+The lock-order graph, lockdep-style: deadlocks that could happen, found in runs that did not
+deadlock.
+
+Every time a thread takes a lock while it holds others, each held lock gets an edge to the new
+one. Locks are grouped into *classes* by creation site (file and line), so the per-object locks
+of one class count as one, as in the Linux kernel's lockdep: an edge is stored once per pair of
+classes, with the first place and stack it was seen at. A new edge that closes a cycle is an
+inversion, reported once per set of classes.
+
+Decisions:
+
+* Locks, RLocks and Condition locks take part; semaphores do not (a semaphore is often a
+  signal, released by another thread than the one that took it, so "holding" it says little).
+* An RLock's re-entry is no acquisition (the hold tracker does not start a hold for it).
+* A non-blocking acquire (``acquire(False)``) adds no edge: it cannot wait, so it cannot close a
+  deadlock, and trying a lock out of order is the usual way to avoid one. An acquire with a
+  timeout does add one (it can still wait, just not for ever).
+* Two locks of one class (created at the same line) nested in each other add no class edge.
+  When two *objects* of one class are taken in both orders (``a.lock`` then ``b.lock`` in one
+  place, ``b.lock`` then ``a.lock`` in another: the classic transfer between two accounts),
+  that is reported as a same-site inversion. Object pairs are remembered up to a limit.
+
+The hot path (an acquire while holding another lock) costs one dictionary lookup per held lock
+once the edge is known; a new edge takes a lock of our own, captures a short stack and searches
+the (small) class graph for a path back.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from collections.abc import Callable
+from types import CodeType, FrameType
+
+from ._events import Primitive
+from ._findings import Inversion, Ref, Site, Taken, stack_of
+from ._holds import Hold
+from ._locks import _observed_acquire
+from ._registry import allocate_lock
+
+
+Key = tuple[str, int]
+
+#: Object pairs of one class remembered for same-site inversions.
+MAX_PAIRS = 100_000
+
+_OBSERVED_ACQUIRE: CodeType = _observed_acquire.__code__
+
+
+def _was_blocking() -> bool:
+    """Whether the acquire being reported (on this thread, a few frames up) could block."""
+    frame: FrameType | None = sys._getframe(1)
+    for _ in range(10):
+        if frame is None:
+            break
+        if frame.f_code is _OBSERVED_ACQUIRE:
+            return bool(frame.f_locals.get("blocking", True))
+        frame = frame.f_back
+    return True  # a Semaphore or Condition path, or an unknown caller: count it
+
+
+class LockOrder:
+    """The class graph and the inversions found in it."""
+
+    def __init__(self, found: Callable[[Inversion], None]) -> None:
+        self._found = found
+        #: class -> classes taken while holding it -> the first time that was seen.
+        self._after: dict[Key, dict[Key, Taken]] = {}
+        #: (id of the held object, id of the taken object) -> first time, for one-class pairs.
+        self._pairs: dict[tuple[int, int], Taken] = {}
+        self._reported: set[frozenset[Key]] = set()
+        self._lock = allocate_lock()
+
+    def taking(self, primitive: Primitive, thread: str, site: Site, held: list[Hold]) -> None:
+        """
+        A thread holding ``held`` takes ``primitive`` at ``site``: called when a blocking
+        acquire starts to wait (so a deadlock's own order counts too) and when one succeeds.
+        """
+        if primitive.kind == "semaphore":
+            return
+        key = (primitive.file, primitive.line)
+        after = self._after
+        for before in held:
+            other = before.primitive
+            if other is primitive or other.kind == "semaphore":
+                continue
+            other_key = (other.file, other.line)
+            if other_key == key:
+                if (other.id, primitive.id) not in self._pairs:
+                    self._same_site(before, primitive, thread, site, key)
+                continue
+            known = after.get(other_key)
+            if known is None or key not in known:
+                self._new_edge(before, primitive, thread, site, other_key, key)
+
+    def _taken(self, before: Hold, primitive: Primitive, thread: str, site: Site) -> Taken:
+        return Taken(
+            thread,
+            Ref.of(before.primitive),
+            before.site,
+            Ref.of(primitive),
+            site,
+            stack_of(sys._getframe(1)),
+        )
+
+    def _new_edge(
+        self, before: Hold, primitive: Primitive, thread: str, site: Site, before_key: Key, key: Key
+    ) -> None:
+        if not _was_blocking():
+            return
+        with self._lock:
+            known = self._after.setdefault(before_key, {})
+            if key in known:
+                return
+            edge = known[key] = self._taken(before, primitive, thread, site)
+            path = self._path(key, before_key)
+            if path is None:
+                return
+            cycle = frozenset((before_key, key, *((e.then.file, e.then.line) for e in path)))
+            if cycle in self._reported:
+                return
+            self._reported.add(cycle)
+        self._found(Inversion((*path, edge)))
+
+    def _path(self, start: Key, goal: Key) -> list[Taken] | None:
+        """The shortest chain of edges from ``start`` to ``goal``, if there is one."""
+        came_from: dict[Key, tuple[Key, Taken] | None] = {start: None}
+        todo = deque([start])
+        while todo:
+            node = todo.popleft()
+            for following, edge in self._after.get(node, {}).items():
+                if following in came_from:
+                    continue
+                came_from[following] = (node, edge)
+                if following == goal:
+                    path = []
+                    step = came_from[following]
+                    while step is not None:
+                        previous, taken = step
+                        path.append(taken)
+                        step = came_from[previous]
+                    path.reverse()
+                    return path
+                todo.append(following)
+        return None
+
+    def _same_site(
+        self, before: Hold, primitive: Primitive, thread: str, site: Site, key: Key
+    ) -> None:
+        if not _was_blocking():
+            return
+        first, then = before.primitive.id, primitive.id
+        with self._lock:
+            if (first, then) in self._pairs:
+                return
+            edge = self._taken(before, primitive, thread, site)
+            if len(self._pairs) < MAX_PAIRS:
+                self._pairs[(first, then)] = edge
+            reverse = self._pairs.get((then, first))
+            cycle = frozenset((key,))
+            if reverse is None or cycle in self._reported:
+                return
+            self._reported.add(cycle)
+        self._found(Inversion((reverse, edge), same_site=True))

@@ -1,0 +1,362 @@
+"""
+The diagnosis sink: one sink that keeps the hold tracker, the statistics, the lock-order graph
+and the deadlock watchdog fed, and keeps what they find.
+
+One sink rather than four so that each event is looked at once and "held" means the same to
+all of them. It writes findings as they are found (to standard error, or among the lines for
+slow spots), the exit report when it is closed, and, when a deadlock is found, the JSON report
+at once and, if asked, ends the process with a status of its own.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import datetime
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from ._config import config_lock, set_sinks, state
+from ._console import _FdWriter
+from ._deadlock import Watchdog
+from ._events import SyncEvent, guard
+from ._findings import Deadlock, Hang, Inversion, Ref, SlowSpot
+from ._holds import CONDITION_WAITS, Hold, Holds, Wait
+from ._lockorder import LockOrder
+from ._registry import allocate_lock
+from ._stats import Stats
+
+
+if TYPE_CHECKING:
+    from ._console import ConsoleSink
+
+_perf_counter_ns = time.perf_counter_ns
+
+#: Exit status of ``--deadlock-exit`` when none is given.
+DEADLOCK_EXIT_STATUS = 3
+#: Slow spots kept (all are written; past this they are only counted).
+MAX_SLOW = 1000
+#: Operations whose long wait is contention (a slow spot), not a thread waiting for work.
+_CONTENTION_OPS = frozenset({"acquire", "put"})
+
+
+@dataclass(frozen=True)
+class DiagnosisOptions:
+    """What the diagnosis sink does; see :func:`syncscope.install` for each."""
+
+    stats: bool = True
+    report: bool = False
+    report_json: str | None = None
+    detect_deadlocks: bool = True
+    deadlock_exit: int | None = None
+    hang_timeout: float = 0.0
+    long_hold_ms: float | None = None
+    long_wait_ms: float | None = None
+    #: Write each finding to standard error when it is found.
+    echo: bool = True
+    #: Keep the last N events (0: none).
+    keep_events: int = 0
+
+
+_stderr: _FdWriter | None = None
+
+
+def stderr_writer() -> _FdWriter:
+    """One writer for standard error, shared, so that reports never interleave mid-line."""
+    global _stderr
+    if _stderr is None:
+        _stderr = _FdWriter(2, owns_fd=False)
+    return _stderr
+
+
+class Recorder:
+    """The diagnosis sink. ``handle`` runs on the program's threads; keep it cheap."""
+
+    def __init__(self, options: DiagnosisOptions, console: ConsoleSink | None = None) -> None:
+        self.options = options
+        if options.report_json:
+            # A bad path is an error now, not at exit when nothing can be done about it.
+            with open(options.report_json, "w", encoding="utf-8"):
+                pass
+        self.holds = Holds()
+        self.stats: Stats | None = Stats() if options.stats else None
+        self.lockorder = LockOrder(self._inversion) if options.detect_deadlocks else None
+        self.inversions: list[Inversion] = []
+        self.deadlocks: list[Deadlock] = []
+        self.hangs: list[Hang] = []
+        self.slow: list[SlowSpot] = []
+        self.slow_dropped = 0
+        self.events: deque[SyncEvent] | None = (
+            deque(maxlen=options.keep_events) if options.keep_events else None
+        )
+        #: What is running now, copied into each finding (the pytest plugin sets a test id).
+        self.context: str | None = None
+        #: Called with each new finding, on the thread that found it.
+        self.listeners: list[Callable[[object], None]] = []
+        self.progress = 0
+        self.started_ns = _perf_counter_ns()
+        self.stopped_ns: int | None = None
+        self._long_hold_ns = _ns(options.long_hold_ms)
+        self._long_wait_ns = _ns(options.long_wait_ms)
+        self._console = console
+        if console is not None and console.fd == 2:
+            self._out = console._writer  # one lock for both: our blocks never split a line
+        else:
+            self._out = stderr_writer()
+        self._pid = os.getpid()
+        self._lock = allocate_lock()
+        self._closed = False
+        self.watchdog: Watchdog | None = None
+        if options.detect_deadlocks:
+            self.watchdog = Watchdog(
+                self.holds,
+                lambda: self.progress,
+                self._deadlock,
+                self._hang,
+                hang_timeout=options.hang_timeout,
+            )
+
+    # -- program side ------------------------------------------------------------------------
+
+    def handle(self, event: SyncEvent) -> None:
+        self.progress += 1
+        if self.events is not None:
+            self.events.append(event)
+        holds = self.holds
+        op = event.op
+        outcome = event.outcome
+        if outcome == "waiting":
+            self._begin_wait(event)
+            return
+        wait = holds.waiting.pop(event.thread_id, None) if holds.waiting else None
+        stats = self.stats
+        if op == "acquire" and outcome == "acquired":  # the hot path: keep it short
+            hold = holds.acquired(event)
+            if hold is not None and self.lockorder is not None and len(hold.held) > 1:
+                self.lockorder.taking(hold.primitive, hold.thread_name, hold.site, hold.held)
+            if stats is not None:
+                stats.acquired(event, hold)
+        elif op == "release" and outcome == "released":
+            if event.primitive.kind == "semaphore":
+                for hold in holds.returned(event):
+                    self._hold_ended(hold, event.time_ns)
+            else:
+                hold = holds.released(event)
+                if hold is not None:
+                    self._hold_ended(hold, event.time_ns)
+            return
+        else:
+            if op in CONDITION_WAITS and event.primitive.kind == "condition":
+                holds.unpark(event)
+            if stats is not None:
+                stats.handle(event)
+        long_wait = self._long_wait_ns
+        if (
+            long_wait is not None
+            and event.waited_ns is not None
+            and event.waited_ns >= long_wait
+            and op in _CONTENTION_OPS
+        ):
+            self._slow_wait(event, wait)
+
+    def _begin_wait(self, event: SyncEvent) -> None:
+        holds = self.holds
+        holds.begin_wait(event)
+        if event.op == "acquire":
+            held = holds.held.get(event.thread_id)
+            if held and self.lockorder is not None:
+                site = (event.file, event.line, event.function)
+                self.lockorder.taking(event.primitive, event.thread_name, site, held)
+        elif event.op in CONDITION_WAITS and event.primitive.kind == "condition":
+            parked = holds.park(event)
+            if parked is not None:
+                self._hold_ended(parked, event.time_ns)
+
+    def _hold_ended(self, hold: Hold, end_ns: int) -> None:
+        held_ns = end_ns - hold.since_ns
+        if held_ns < 0:  # the wall clock went back
+            held_ns = 0
+        if self.stats is not None:
+            self.stats.hold_ended(hold, held_ns)
+        if self._long_hold_ns is not None and held_ns >= self._long_hold_ns:
+            self._slow(
+                SlowSpot("hold", Ref.of(hold.primitive), hold.thread_name, hold.site, held_ns)
+            )
+
+    def _slow_wait(self, event: SyncEvent, wait: Wait | None) -> None:
+        blocker = wait.blocker if wait is not None else None
+        self._slow(
+            SlowSpot(
+                "wait",
+                Ref.of(event.primitive),
+                event.thread_name,
+                (event.file, event.line, event.function),
+                event.waited_ns or 0,
+                holder=None if blocker is None else blocker.thread_name,
+                holder_site=None if blocker is None else blocker.site,
+            )
+        )
+
+    # -- findings ----------------------------------------------------------------------------
+
+    def _stamp(self, finding: Any) -> Any:
+        return finding if self.context is None else replace(finding, context=self.context)
+
+    def _tell(self, finding: object) -> None:
+        for listener in list(self.listeners):
+            with contextlib.suppress(Exception):
+                listener(finding)
+
+    def _slow(self, spot: SlowSpot) -> None:
+        spot = self._stamp(spot)
+        with self._lock:
+            if len(self.slow) < MAX_SLOW:
+                self.slow.append(spot)
+            else:
+                self.slow_dropped += 1
+        if self.options.echo:
+            text = spot.text()
+            if self._console is not None:
+                self._console.note(
+                    text,
+                    timestamp=datetime.datetime.now(datetime.UTC).isoformat(),
+                    finding=f"long_{spot.what}",
+                    kind=spot.primitive.kind,
+                    name=spot.primitive.name,
+                    thread=spot.thread,
+                    file=spot.site[0],
+                    line=spot.site[1],
+                    duration_ms=round(spot.duration_ns / 1e6, 3),
+                )
+            else:
+                self._out.msg(f"syncscope: {text}")
+        self._tell(spot)
+
+    def _inversion(self, inversion: Inversion) -> None:
+        inversion = self._stamp(inversion)
+        with self._lock:
+            self.inversions.append(inversion)
+        if self.options.echo:
+            self._out.msg(inversion.text())
+        self._tell(inversion)
+
+    def _deadlock(self, deadlock: Deadlock) -> None:
+        deadlock = self._stamp(deadlock)
+        with self._lock:
+            self.deadlocks.append(deadlock)
+        exiting = self.options.deadlock_exit is not None
+        self._write_json()  # first: once the text is out, the file says the same
+        if self.options.echo or exiting:
+            tail = ""
+            if exiting:
+                tail = f"\nsyncscope: ending the program with status {self.options.deadlock_exit}"
+            self._out.msg(deadlock.text() + tail)
+        self._tell(deadlock)
+        if exiting:
+            self._abort(self.options.deadlock_exit or DEADLOCK_EXIT_STATUS)
+
+    def _hang(self, hang: Hang) -> None:
+        hang = self._stamp(hang)
+        with self._lock:
+            self.hangs.append(hang)
+        self._write_json()
+        if self.options.echo:
+            self._out.msg(hang.text())
+        self._tell(hang)
+
+    def _abort(self, status: int) -> None:
+        """After a deadlock: close every output (so the report and spans get out), then exit."""
+        try:
+            got = config_lock.acquire(timeout=1)
+            try:
+                sinks = state.sinks
+                set_sinks(())
+            finally:
+                if got:
+                    config_lock.release()
+            for sink in sinks:
+                with contextlib.suppress(Exception):
+                    sink.close()
+            _flush_standard_streams(timeout=1.0)
+        finally:
+            os._exit(status)
+
+    # -- reading and closing -----------------------------------------------------------------
+
+    def check_now(self) -> list[Deadlock]:
+        """Look for deadlocks now, from the calling thread; report and return new ones."""
+        if self.watchdog is None:
+            return []
+        was_busy = guard.busy
+        guard.busy = True
+        try:
+            return self.watchdog.check(confirm=False)
+        finally:
+            guard.busy = was_busy
+
+    @property
+    def duration_ns(self) -> int:
+        end = self.stopped_ns if self.stopped_ns is not None else _perf_counter_ns()
+        return end - self.started_ns
+
+    def close(self) -> None:
+        """Stop the watchdog; write the exit report (text and JSON) when asked to."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stopped_ns = _perf_counter_ns()
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        if os.getpid() != self._pid:
+            return  # a forked child: the parent writes the report
+        was_busy = guard.busy
+        guard.busy = True
+        try:
+            if self.options.report:
+                from .report import Report
+
+                self._out.msg(Report.of(self).text())
+            self._write_json()
+        finally:
+            guard.busy = was_busy
+
+    def _write_json(self) -> None:
+        path = self.options.report_json
+        if not path or os.getpid() != self._pid:
+            return
+        from .report import Report
+
+        try:
+            data = Report.of(self).to_json()
+            temporary = f"{path}.{os.getpid()}.tmp"
+            with open(temporary, "w", encoding="utf-8") as file:
+                file.write(data)
+            os.replace(temporary, path)
+        except OSError as exc:
+            self._out.msg(f"syncscope: cannot write the JSON report to {path!r}: {exc}")
+
+
+def _ns(milliseconds: float | None) -> int | None:
+    return None if milliseconds is None else int(milliseconds * 1e6)
+
+
+def _flush_standard_streams(timeout: float) -> None:
+    """Flush stdout and stderr from a helper thread: a flush may block, the exit must not."""
+    done = allocate_lock()
+    done.acquire()
+
+    def flush() -> None:
+        try:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+        finally:
+            done.release()
+
+    _thread.start_new_thread(flush, ())
+    done.acquire(timeout=timeout)

@@ -1,0 +1,639 @@
+"""
+Statistics per primitive and per call site, in the manner of mutrace and the kernel's
+lock_stat: plain integer updates on every event, figures computed only when asked.
+
+Two kinds of waiting are kept apart, because they mean different things:
+
+* *contention* (``wait_*``): an acquire of a lock, rlock, semaphore or Condition lock that had
+  to wait because another thread held it. This is what costs, and what the report ranks by.
+* *waiting for a signal* (``waited_*``): ``Condition.wait``, ``Event.wait``, ``Barrier.wait``,
+  ``Queue.join``; and for queues the time blocked on a full queue (``put``) or an empty one
+  (``get``). A worker idle on an empty queue is not a problem of the queue.
+
+Mean, max and p99 of contention are over the acquisitions that waited (the 99th percentile
+comes from a log-scale histogram with 8 buckets per power of two, so it is exact to 12.5%).
+
+Thread safety: counters are updated without a lock of our own. The updates of a lock's
+counters on "acquired" and "released" happen while the program holds that lock, and the rest
+are single bytecode-level ``+=`` on ints, which the GIL does not interleave in practice. On a
+free-threaded build, counts of concurrent operations may come out a little low.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._events import Primitive, SyncEvent
+from ._findings import Ref
+from ._holds import Hold
+
+
+#: Primitives with statistics of their own; more are pooled per creation site.
+MAX_PRIMITIVES = 10_000
+
+_INT_FIELDS = (
+    # Locks, rlocks, semaphores, Condition locks.
+    "acquisitions",
+    "contended",
+    "owner_changes",
+    "timeouts",
+    "failed",
+    "wait_total",
+    "wait_max",
+    "holds",
+    "hold_total",
+    "hold_max",
+    # Condition / Event / Barrier waits, Queue.join.
+    "waits",
+    "wait_timeouts",
+    "waited_total",
+    "waited_max",
+    "notifies",
+    "woken",
+    "sets",
+    "broken",
+    # Queues.
+    "puts",
+    "gets",
+    "max_size",
+    "full_waits",
+    "full_total",
+    "empty_waits",
+    "empty_total",
+    "rejected",
+    "task_done",
+    "unfinished",
+    "errors",
+    "last_owner",
+)
+
+
+class Tally:
+    """Counters of one primitive, or of one call site of it."""
+
+    __slots__ = (*_INT_FIELDS, "function", "histogram", "sites")
+
+    acquisitions: int
+    contended: int
+    owner_changes: int
+    timeouts: int
+    failed: int
+    wait_total: int
+    wait_max: int
+    holds: int
+    hold_total: int
+    hold_max: int
+    waits: int
+    wait_timeouts: int
+    waited_total: int
+    waited_max: int
+    notifies: int
+    woken: int
+    sets: int
+    broken: int
+    puts: int
+    gets: int
+    max_size: int
+    full_waits: int
+    full_total: int
+    empty_waits: int
+    empty_total: int
+    rejected: int
+    task_done: int
+    unfinished: int
+    errors: int
+    last_owner: int
+
+    def __init__(self, function: str = "") -> None:
+        for name in _INT_FIELDS:
+            setattr(self, name, 0)
+        self.function = function
+        #: Contention waits by log-scale bucket (see :func:`bucket`); primitives only.
+        self.histogram: dict[int, int] | None = None
+        #: (file, line) -> Tally of the operations called from there; primitives only.
+        self.sites: dict[tuple[str, int], Tally] | None = None
+
+
+def bucket(ns: int) -> int:
+    """The histogram bucket of a wait: 8 per power of two, in increasing order of time."""
+    bits = ns.bit_length()
+    if bits <= 4:
+        return ns
+    return (bits << 3) | ((ns >> (bits - 4)) & 7)
+
+
+def bucket_ceiling(index: int) -> int:
+    """The largest wait, in ns, that falls in bucket ``index``."""
+    if index < 16:
+        return index
+    bits, step = index >> 3, index & 7
+    return ((9 + step) << (bits - 4)) - 1
+
+
+def percentile(histogram: dict[int, int] | None, count: int, fraction: float) -> int:
+    """The wait that ``fraction`` of the ``count`` waits did not exceed (a bucket's ceiling)."""
+    if not histogram or not count:
+        return 0
+    rank = max(1, -int(-fraction * count // 1))
+    seen = 0
+    for index in sorted(histogram):
+        seen += histogram[index]
+        if seen >= rank:
+            return bucket_ceiling(index)
+    return bucket_ceiling(max(histogram))
+
+
+class Stats:
+    """Gathers the counters; :meth:`summary` turns them into :class:`PrimitiveStats`."""
+
+    def __init__(self) -> None:
+        self._tallies: dict[Primitive, Tally] = {}
+        #: Past MAX_PRIMITIVES, one pool per creation site: (kind, file, line) -> _Pool.
+        self._pools: dict[tuple[str, str, int], _Pool] = {}
+
+    def tally(self, primitive: Primitive) -> Tally:
+        tally = self._tallies.get(primitive)
+        if tally is not None:
+            return tally
+        if len(self._tallies) < MAX_PRIMITIVES:
+            tally = self._tallies[primitive] = Tally()
+            tally.sites = {}
+            return tally
+        return self._pool(primitive).tally
+
+    def _pool(self, primitive: Primitive) -> _Pool:
+        key = (primitive.kind, primitive.file, primitive.line)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = _Pool(primitive)
+        if primitive.id > pool.newest:  # ids grow: this counts each primitive once, or less
+            pool.newest = primitive.id
+            pool.instances += 1
+        return pool
+
+    def acquired(self, event: SyncEvent, hold: Hold | None) -> None:
+        """Count a successful acquire; point ``hold`` at the tallies its hold time goes to."""
+        primitive = event.primitive
+        tally = self._tallies.get(primitive)
+        if tally is None:
+            tally = self.tally(primitive)
+        key = (event.file, event.line)
+        site = tally.sites.get(key)  # type: ignore[union-attr]
+        if site is None:
+            site = tally.sites[key] = Tally(event.function)  # type: ignore[index]
+        tally.acquisitions += 1
+        site.acquisitions += 1
+        count = event.count
+        if count is None or count == 1:
+            ident = event.thread_id
+            if tally.last_owner != ident:
+                if tally.last_owner:
+                    tally.owner_changes += 1
+                tally.last_owner = ident
+        waited = event.waited_ns
+        if waited is not None:
+            _contended(tally, site, waited)
+        if hold is not None:
+            hold.tally = tally
+            hold.site_tally = site
+
+    def handle(self, event: SyncEvent) -> None:
+        """Count one event (the "waiting" ones are not counted: their end is)."""
+        tally = self.tally(event.primitive)
+        sites = tally.sites
+        key = (event.file, event.line)
+        site = sites.get(key)  # type: ignore[union-attr]
+        if site is None:
+            site = sites[key] = Tally(event.function)  # type: ignore[index]
+        op = event.op
+        outcome = event.outcome
+        waited = event.waited_ns
+        if op == "acquire":
+            if outcome == "acquired":
+                tally.acquisitions += 1
+                site.acquisitions += 1
+                if event.count is None or event.count == 1:
+                    ident = event.thread_id
+                    if tally.last_owner != ident:
+                        if tally.last_owner:
+                            tally.owner_changes += 1
+                        tally.last_owner = ident
+                if waited is not None:
+                    _contended(tally, site, waited)
+            elif outcome == "timeout":
+                tally.timeouts += 1
+                site.timeouts += 1
+                if waited is not None:
+                    _contended(tally, site, waited)
+            elif outcome == "busy":
+                tally.failed += 1
+                site.failed += 1
+            else:
+                tally.errors += 1
+        elif op == "put":
+            if outcome == "put":
+                tally.puts += 1
+                site.puts += 1
+                tally.unfinished += 1
+                size = event.qsize
+                if size is not None and size > tally.max_size:
+                    tally.max_size = size
+                if waited is not None:
+                    tally.full_waits += 1
+                    tally.full_total += waited
+                    site.full_waits += 1
+                    site.full_total += waited
+            elif outcome in ("full", "timeout"):
+                tally.rejected += 1
+                site.rejected += 1
+            else:
+                tally.errors += 1
+        elif op == "get":
+            if outcome == "got":
+                tally.gets += 1
+                site.gets += 1
+            elif outcome in ("empty", "timeout"):
+                tally.rejected += 1
+                site.rejected += 1
+            else:
+                tally.errors += 1
+            if waited is not None and outcome in ("got", "timeout"):
+                tally.empty_waits += 1
+                tally.empty_total += waited
+                site.empty_waits += 1
+                site.empty_total += waited
+        elif op in ("wait", "wait_for", "join"):
+            tally.waits += 1
+            site.waits += 1
+            if outcome == "timeout":
+                tally.wait_timeouts += 1
+                site.wait_timeouts += 1
+            elif outcome == "broken":
+                tally.broken += 1
+            elif outcome == "error":
+                tally.errors += 1
+            if waited:
+                tally.waited_total += waited
+                site.waited_total += waited
+                if waited > tally.waited_max:
+                    tally.waited_max = waited
+                if waited > site.waited_max:
+                    site.waited_max = waited
+        elif op in ("notify", "notify_all"):
+            tally.notifies += 1
+            site.notifies += 1
+            tally.woken += event.count or 0
+        elif op == "set":
+            tally.sets += 1
+            site.sets += 1
+        elif op == "task_done":
+            if outcome == "done":
+                tally.task_done += 1
+                site.task_done += 1
+                if event.count is not None:
+                    tally.unfinished = event.count
+            else:
+                tally.errors += 1
+
+    def hold_ended(self, hold: Hold, held_ns: int) -> None:
+        tally = hold.tally
+        site = hold.site_tally
+        if tally is None or site is None:  # taken before these statistics began
+            return
+        tally.holds += 1
+        tally.hold_total += held_ns
+        if held_ns > tally.hold_max:
+            tally.hold_max = held_ns
+        site.holds += 1
+        site.hold_total += held_ns
+        if held_ns > site.hold_max:
+            site.hold_max = held_ns
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def find(self, primitive: Primitive) -> PrimitiveStats | None:
+        tally = self._tallies.get(primitive)
+        if tally is not None:
+            return PrimitiveStats.of(primitive, tally)
+        pool = self._pools.get((primitive.kind, primitive.file, primitive.line))
+        if pool is None:
+            return None
+        return PrimitiveStats.of(pool.primitive, pool.tally, instances=pool.instances)
+
+    def summary(self) -> list[PrimitiveStats]:
+        """Every primitive seen, as frozen figures (a pooled class as one entry)."""
+        result = [PrimitiveStats.of(p, t) for p, t in list(self._tallies.items())]
+        for pool in list(self._pools.values()):
+            result.append(PrimitiveStats.of(pool.primitive, pool.tally, instances=pool.instances))
+        return result
+
+
+class _Pool:
+    """The primitives of one creation site past the limit, counted together."""
+
+    __slots__ = ("instances", "newest", "primitive", "tally")
+
+    def __init__(self, primitive: Primitive) -> None:
+        self.primitive = primitive
+        self.tally = Tally()
+        self.tally.sites = {}
+        self.newest = 0
+        self.instances = 0
+
+
+def _contended(tally: Tally, site: Tally, waited: int) -> None:
+    tally.contended += 1
+    tally.wait_total += waited
+    if waited > tally.wait_max:
+        tally.wait_max = waited
+    histogram = tally.histogram
+    if histogram is None:
+        histogram = tally.histogram = {}
+    index = bucket(waited)
+    histogram[index] = histogram.get(index, 0) + 1
+    site.contended += 1
+    site.wait_total += waited
+    if waited > site.wait_max:
+        site.wait_max = waited
+
+
+def _s(ns: int | float) -> float:
+    return round(ns / 1e9, 9)
+
+
+#: Figures shown per kind in dicts and tables (the others stay 0 for that kind).
+_LOCK_FIGURES = (
+    "acquisitions",
+    "contended",
+    "owner_changes",
+    "timeouts",
+    "failed",
+    "total_wait_s",
+    "mean_wait_s",
+    "max_wait_s",
+    "p99_wait_s",
+    "holds",
+    "total_hold_s",
+    "mean_hold_s",
+    "max_hold_s",
+)
+_WAIT_FIGURES = ("waits", "wait_timeouts", "total_waited_s", "max_waited_s")
+_KIND_FIGURES: dict[str, tuple[str, ...]] = {
+    "lock": _LOCK_FIGURES,
+    "rlock": _LOCK_FIGURES,
+    "semaphore": _LOCK_FIGURES,
+    "condition": (*_LOCK_FIGURES, *_WAIT_FIGURES, "notifies", "woken"),
+    "event": (*_WAIT_FIGURES, "sets"),
+    "barrier": (*_WAIT_FIGURES, "broken"),
+    "queue": (
+        "puts",
+        "gets",
+        "max_size",
+        "full_waits",
+        "blocked_full_s",
+        "empty_waits",
+        "blocked_empty_s",
+        "rejected",
+        "task_done",
+        "unfinished",
+        *_WAIT_FIGURES,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SiteStats:
+    """
+    The figures of one primitive at one call site (where the operation was called).
+
+    .. versionadded:: 0.1.0
+    """
+
+    file: str
+    line: int
+    function: str
+    acquisitions: int = 0
+    contended: int = 0
+    timeouts: int = 0
+    failed: int = 0
+    total_wait_s: float = 0.0
+    max_wait_s: float = 0.0
+    holds: int = 0
+    total_hold_s: float = 0.0
+    max_hold_s: float = 0.0
+    waits: int = 0
+    wait_timeouts: int = 0
+    total_waited_s: float = 0.0
+    max_waited_s: float = 0.0
+    notifies: int = 0
+    sets: int = 0
+    puts: int = 0
+    gets: int = 0
+    full_waits: int = 0
+    blocked_full_s: float = 0.0
+    empty_waits: int = 0
+    blocked_empty_s: float = 0.0
+    rejected: int = 0
+    task_done: int = 0
+
+    @property
+    def operations(self) -> int:
+        return (
+            self.acquisitions
+            + self.timeouts
+            + self.failed
+            + self.waits
+            + self.notifies
+            + self.sets
+            + self.puts
+            + self.gets
+            + self.rejected
+            + self.task_done
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            key: value
+            for key, value in self.__dict__.items()
+            if key in ("file", "line", "function") or value
+        }
+
+
+@dataclass(frozen=True)
+class PrimitiveStats:
+    """
+    The figures of one primitive (times in seconds). Returned by ``rec.stats(...)``.
+
+    Contention (``contended``, ``*_wait_s``) counts acquisitions that had to wait for another
+    thread; mean, max and p99 are over those waits. Hold times run from an acquire to the
+    release that frees the primitive (an RLock's outermost pair; a Condition's hold stops while
+    it waits). ``waits``/``*_waited_s`` are Condition, Event and Barrier waits and
+    ``Queue.join``; ``blocked_full_s``/``blocked_empty_s`` the time queue puts and gets spent
+    blocked. ``unfinished`` is ``Queue.unfinished_tasks`` as last seen.
+
+    .. versionadded:: 0.1.0
+    """
+
+    primitive: Ref
+    #: More than 1 for the primitives of one creation site pooled past the limit.
+    instances: int = 1
+    acquisitions: int = 0
+    contended: int = 0
+    owner_changes: int = 0
+    timeouts: int = 0
+    failed: int = 0
+    total_wait_s: float = 0.0
+    mean_wait_s: float = 0.0
+    max_wait_s: float = 0.0
+    p99_wait_s: float = 0.0
+    holds: int = 0
+    total_hold_s: float = 0.0
+    mean_hold_s: float = 0.0
+    max_hold_s: float = 0.0
+    waits: int = 0
+    wait_timeouts: int = 0
+    total_waited_s: float = 0.0
+    max_waited_s: float = 0.0
+    notifies: int = 0
+    woken: int = 0
+    sets: int = 0
+    broken: int = 0
+    puts: int = 0
+    gets: int = 0
+    max_size: int = 0
+    full_waits: int = 0
+    blocked_full_s: float = 0.0
+    empty_waits: int = 0
+    blocked_empty_s: float = 0.0
+    rejected: int = 0
+    task_done: int = 0
+    unfinished: int | None = None
+    errors: int = 0
+    sites: tuple[SiteStats, ...] = field(default=(), repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.primitive.name
+
+    @property
+    def kind(self) -> str:
+        return self.primitive.kind
+
+    @property
+    def attempts(self) -> int:
+        """Acquisitions plus acquires that timed out."""
+        return self.acquisitions + self.timeouts
+
+    @property
+    def contended_ratio(self) -> float:
+        """The share of acquire attempts that had to wait, from 0 to 1."""
+        return self.contended / self.attempts if self.attempts else 0.0
+
+    @property
+    def operations(self) -> int:
+        return sum(site.operations for site in self.sites)
+
+    def top_site(self) -> SiteStats | None:
+        """Where it cost most: the site with the most contention, else the busiest one."""
+        if not self.sites:
+            return None
+        return max(
+            self.sites,
+            key=lambda s: (s.total_wait_s, s.total_hold_s, s.blocked_full_s, s.operations),
+        )
+
+    @classmethod
+    def of(cls, primitive: Primitive, tally: Tally, instances: int = 1) -> PrimitiveStats:
+        t = tally
+        contended = t.contended
+        sites = tuple(
+            SiteStats(
+                file,
+                line,
+                s.function,
+                acquisitions=s.acquisitions,
+                contended=s.contended,
+                timeouts=s.timeouts,
+                failed=s.failed,
+                total_wait_s=_s(s.wait_total),
+                max_wait_s=_s(s.wait_max),
+                holds=s.holds,
+                total_hold_s=_s(s.hold_total),
+                max_hold_s=_s(s.hold_max),
+                waits=s.waits,
+                wait_timeouts=s.wait_timeouts,
+                total_waited_s=_s(s.waited_total),
+                max_waited_s=_s(s.waited_max),
+                notifies=s.notifies,
+                sets=s.sets,
+                puts=s.puts,
+                gets=s.gets,
+                full_waits=s.full_waits,
+                blocked_full_s=_s(s.full_total),
+                empty_waits=s.empty_waits,
+                blocked_empty_s=_s(s.empty_total),
+                rejected=s.rejected,
+                task_done=s.task_done,
+            )
+            for (file, line), s in list((t.sites or {}).items())
+        )
+        has_task_done = primitive.kind == "queue" and primitive.type_name != "SimpleQueue"
+        return cls(
+            Ref.of(primitive),
+            instances=instances,
+            acquisitions=t.acquisitions,
+            contended=contended,
+            owner_changes=t.owner_changes,
+            timeouts=t.timeouts,
+            failed=t.failed,
+            total_wait_s=_s(t.wait_total),
+            mean_wait_s=_s(t.wait_total / contended) if contended else 0.0,
+            max_wait_s=_s(t.wait_max),
+            p99_wait_s=_s(min(percentile(t.histogram, contended, 0.99), t.wait_max)),
+            holds=t.holds,
+            total_hold_s=_s(t.hold_total),
+            mean_hold_s=_s(t.hold_total / t.holds) if t.holds else 0.0,
+            max_hold_s=_s(t.hold_max),
+            waits=t.waits,
+            wait_timeouts=t.wait_timeouts,
+            total_waited_s=_s(t.waited_total),
+            max_waited_s=_s(t.waited_max),
+            notifies=t.notifies,
+            woken=t.woken,
+            sets=t.sets,
+            broken=t.broken,
+            puts=t.puts,
+            gets=t.gets,
+            max_size=t.max_size,
+            full_waits=t.full_waits,
+            blocked_full_s=_s(t.full_total),
+            empty_waits=t.empty_waits,
+            blocked_empty_s=_s(t.empty_total),
+            rejected=t.rejected,
+            task_done=t.task_done,
+            unfinished=max(t.unfinished, 0) if has_task_done else None,
+            errors=t.errors,
+            sites=sites,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The figures that apply to its kind, and its call sites, busiest first."""
+        data: dict[str, Any] = self.primitive.to_dict()
+        if self.instances > 1:
+            data["instances"] = self.instances
+        for name in _KIND_FIGURES.get(self.kind, ()):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        if self.kind in ("lock", "rlock", "semaphore", "condition"):
+            data["contended_ratio"] = round(self.contended_ratio, 4)
+        if self.errors:
+            data["errors"] = self.errors
+        ranked = sorted(
+            self.sites,
+            key=lambda s: (s.total_wait_s, s.total_hold_s, s.operations),
+            reverse=True,
+        )
+        data["sites"] = [site.to_dict() for site in ranked]
+        return data
