@@ -103,6 +103,7 @@ def _parser() -> _Parser:
         help="keep queue items (which may be private data) out of the output",
     )
     _add_span_arguments(parser)
+    _add_diagnosis_arguments(parser)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     return parser
 
@@ -218,9 +219,112 @@ def _add_span_arguments(parser: _Parser) -> None:
     )
 
 
+def _exit_status(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 255:
+        raise argparse.ArgumentTypeError(f"expected an exit status from 1 to 255, got {value!r}")
+    return int(value)
+
+
+def _threshold(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not 0 < number < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected milliseconds > 0, got {value!r}")
+    return number
+
+
+def _add_diagnosis_arguments(parser: _Parser) -> None:
+    from ._recorder import DEADLOCK_EXIT_STATUS
+
+    group = parser.add_argument_group(
+        "diagnosis",
+        "Find what is wrong: statistics per primitive and per call site, deadlocks (threads "
+        "blocked in a cycle, reported within a second with each thread's holds, wait and "
+        "stack), hangs (no progress while every thread is blocked), lock-order inversions "
+        "(locks taken in orders that can deadlock, reported even when the run did not) and "
+        "slow spots. Deadlock, hang and inversion detection is on by default; the report is "
+        "on by default with -q. Findings and the report go to standard error.",
+    )
+    group.add_argument(
+        "--report",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="at exit, write a report: the primitives that cost the most waiting (a table), "
+        "then every finding (default: on with -q, off otherwise)",
+    )
+    group.add_argument(
+        "--report-json",
+        metavar="FILE",
+        help="write the report as JSON to FILE, at exit and at once when a deadlock or a hang "
+        "is found",
+    )
+    group.add_argument(
+        "--deadlock-exit",
+        nargs="?",
+        const=DEADLOCK_EXIT_STATUS,
+        type=_exit_status,
+        metavar="STATUS",
+        help="after reporting a deadlock, end the program with exit status STATUS "
+        f"(default {DEADLOCK_EXIT_STATUS}; give it as --deadlock-exit=STATUS)",
+    )
+    group.add_argument(
+        "--hang-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="report a hang after SECONDS without any operation while every thread is "
+        "blocked (default 10; 0 never)",
+    )
+    group.add_argument(
+        "--long-hold-ms",
+        type=_threshold,
+        metavar="MS",
+        help="report each hold of a lock, rlock, semaphore or Condition lock of MS or more",
+    )
+    group.add_argument(
+        "--long-wait-ms",
+        type=_threshold,
+        metavar="MS",
+        help="report each wait of MS or more for a lock, rlock, semaphore, Condition lock or "
+        "for room in a full queue",
+    )
+    group.add_argument(
+        "--no-deadlock-detection",
+        dest="detect_deadlocks",
+        action="store_false",
+        help="do not look for deadlocks, hangs and lock-order inversions",
+    )
+
+
+def _diagnosis_arguments(parser: _Parser, options: argparse.Namespace) -> dict[str, Any]:
+    """install()'s diagnosis arguments, with the runner's defaults."""
+    if not options.detect_deadlocks:
+        for given, name in (
+            (options.deadlock_exit, "--deadlock-exit"),
+            (options.hang_timeout, "--hang-timeout"),
+        ):
+            if given is not None:
+                parser.error(f"{name} cannot be used with --no-deadlock-detection")
+    report = options.report if options.report is not None else not options.lines
+    return {
+        "report": report,
+        "report_json": options.report_json,
+        "detect_deadlocks": options.detect_deadlocks,
+        "deadlock_exit": options.deadlock_exit,
+        "hang_timeout": 10.0 if options.hang_timeout is None else options.hang_timeout,
+        "long_hold_ms": options.long_hold_ms,
+        "long_wait_ms": options.long_wait_ms,
+    }
+
+
 # Options that take a value, so the value is not mistaken for the program.
 _VALUE_OPTIONS = frozenset(
     {
+        "--report-json",
+        "--hang-timeout",
+        "--long-hold-ms",
+        "--long-wait-ms",
         "--format",
         "-o",
         "--output",
@@ -236,6 +340,13 @@ _VALUE_OPTIONS = frozenset(
 )
 
 
+def _takes_optional_value(option: str, following: str) -> bool:
+    """Whether an option whose value is optional takes ``following`` as its value."""
+    if option == "--otlp":
+        return _looks_like_endpoint(following)
+    return option == "--deadlock-exit" and following.isdigit()
+
+
 def _split(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     """Split into syncscope's options and the program (``script args``, ``-m mod args``...)."""
     index = 0
@@ -247,7 +358,7 @@ def _split(argv: Sequence[str]) -> tuple[list[str], list[str]]:
             return list(argv[:index]), list(argv[index:])
         if arg in _VALUE_OPTIONS:
             index += 1
-        elif arg == "--otlp" and index + 1 < len(argv) and _looks_like_endpoint(argv[index + 1]):
+        elif index + 1 < len(argv) and _takes_optional_value(arg, argv[index + 1]):
             index += 1  # its optional value
         index += 1
     return list(argv), []
@@ -280,9 +391,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             kinds=options.kinds,
             include_library=options.include_library,
             **_span_arguments(options, program),
+            **_diagnosis_arguments(parser, options),
         )
     except OSError as exc:
-        parser.error(f"cannot write to {options.output!r}: {exc.strerror}")
+        parser.error(f"cannot write to {exc.filename or options.output!r}: {exc.strerror}")
     except ValueError as exc:
         parser.error(str(exc))
     _keep_order_with_program_output()

@@ -1,0 +1,360 @@
+"""Deadlocks that happen and hangs: the watchdog's logic, in-process and with real threads."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import syncscope
+from syncscope._deadlock import blocked_outside, cycles, stuck_threads, wait_timeout
+from syncscope._findings import Deadlock, Hang
+from syncscope._holds import Holds
+from syncscope._recorder import DEADLOCK_EXIT_STATUS
+
+from .conftest import Latch, add_sink, join, run_syncscope, start_thread
+from .support.events import acquired, primitive, waiting
+from .support.process import read_until, script, start_syncscope, stop
+
+
+def never(_ident: int) -> bool:
+    return False
+
+
+def holds_with(*steps: tuple[str, Any, int]) -> Holds:
+    """Feed ('take'|'wait', primitive, thread) steps to a fresh tracker."""
+    holds = Holds()
+    for step, prim, thread in steps:
+        if step == "take":
+            holds.acquired(acquired(prim, thread=thread))
+        else:
+            holds.begin_wait(waiting(prim, thread=thread))
+    return holds
+
+
+class TestStuckThreads:
+    def test_two_thread_cycle(self) -> None:
+        """Each waits for the lock the other holds: both are stuck, in one cycle."""
+        a, b = primitive("lock", "a"), primitive("lock", "b")
+        holds = holds_with(("take", a, 1), ("take", b, 2), ("wait", b, 1), ("wait", a, 2))
+        stuck = stuck_threads(holds.snapshot(), never)
+        assert {1: (2,), 2: (1,)} == stuck
+        assert [[1, 2]] == cycles(stuck, lambda ident: ident)
+
+    def test_waiting_for_a_running_thread(self) -> None:
+        """A thread waiting for a lock whose holder runs is not stuck."""
+        a = primitive("lock", "a")
+        holds = holds_with(("take", a, 1), ("wait", a, 2))
+        assert {} == stuck_threads(holds.snapshot(), never)
+
+    def test_blocked_behind_a_cycle(self) -> None:
+        """A third thread waiting for a lock of the cycle is stuck too, listed after it."""
+        a, b = primitive("lock", "a"), primitive("lock", "b")
+        holds = holds_with(
+            ("take", a, 1), ("take", b, 2), ("wait", b, 1), ("wait", a, 2), ("wait", a, 3)
+        )
+        stuck = stuck_threads(holds.snapshot(), never)
+        assert {1, 2, 3} == set(stuck)
+        assert [[1, 2, 3]] == cycles(stuck, lambda ident: ident)
+
+    def test_waits_with_a_timeout_are_left_out(self) -> None:
+        """A cycle in which one wait has a timeout ends by itself: nothing is stuck."""
+        a, b = primitive("lock", "a"), primitive("lock", "b")
+        holds = holds_with(("take", a, 1), ("take", b, 2), ("wait", b, 1), ("wait", a, 2))
+        assert {} == stuck_threads(holds.snapshot(), lambda ident: ident == 2)
+
+    def test_semaphore_needs_every_holder_stuck(self) -> None:
+        """A semaphore wait is stuck only when every other holder of a permit is stuck."""
+        sem, a = primitive("semaphore", "pool"), primitive("lock", "a")
+        cycle = holds_with(("take", sem, 1), ("take", a, 2), ("wait", a, 1), ("wait", sem, 2))
+        assert {1, 2} == set(stuck_threads(cycle.snapshot(), never))
+        cycle.acquired(acquired(sem, thread=3))  # a running thread also holds a permit
+        assert {} == stuck_threads(cycle.snapshot(), never)
+
+    def test_own_lock_and_signals_are_no_cycle(self) -> None:
+        """A Lock taken twice by one thread, or a lock used as a signal: left to the hang check."""
+        own, signal = primitive("lock", "own"), primitive("lock", "signal")
+        holds = holds_with(("take", own, 1), ("wait", own, 1), ("take", signal, 2))
+        holds.handoff[signal] = None
+        holds.acquired(acquired(signal, thread=3))
+        holds.begin_wait(waiting(signal, thread=4))
+        assert {} == stuck_threads(holds.snapshot(), never)
+
+    def test_two_separate_deadlocks(self) -> None:
+        """Two independent cycles are two deadlocks."""
+        a, b, c, d = (primitive("lock", name) for name in "abcd")
+        holds = holds_with(
+            ("take", a, 1),
+            ("take", b, 2),
+            ("wait", b, 1),
+            ("wait", a, 2),
+            ("take", c, 3),
+            ("take", d, 4),
+            ("wait", d, 3),
+            ("wait", c, 4),
+        )
+        groups = cycles(stuck_threads(holds.snapshot(), never), lambda ident: ident)
+        assert [[1, 2], [3, 4]] == groups
+
+
+class TestFrames:
+    def test_timeout_read_from_the_waiting_call(self) -> None:
+        """The timeout of a blocked acquire is read from its frame; none when it has none."""
+        with syncscope.record(echo=False):
+            lock = threading.Lock()
+            blocked = _Blocked()
+            add_sink(blocked)
+            lock.acquire()
+            timed = start_thread(acquire_with_timeout, lock, 5.0)
+            blocked.latch.wait()
+            frame = sys._current_frames()[timed.ident]  # type: ignore[index]
+            assert 5.0 == wait_timeout(frame, "lock")
+            blocked.latch = Latch()
+            lock.release()
+            join(timed)
+            lock.acquire()
+            forever = start_thread(acquire_with_timeout, lock, -1)
+            blocked.latch.wait()
+            assert wait_timeout(sys._current_frames()[forever.ident], "lock") is None  # type: ignore[index]
+            lock.release()
+            join(forever)
+
+    def test_machinery_frames(self) -> None:
+        """A thread whose innermost frame is in threading is blocked; user code is not."""
+        assert not blocked_outside(sys._getframe())
+        assert blocked_outside(None)
+
+
+class TestRealDeadlock:
+    def test_found_reported_and_broken(self, capfd: pytest.CaptureFixture[str]) -> None:
+        """Two threads deadlock: the watchdog reports both, their holds, waits and stacks."""
+        found = Latch()
+        with syncscope.record() as rec:
+            rec._recorder.listeners.append(
+                lambda finding: found.set() if isinstance(finding, Deadlock) else None
+            )
+            lock_a = threading.Lock()
+            lock_b = threading.Lock()
+            both = threading.Barrier(2)
+            first = start_thread(cross, lock_a, lock_b, both, name="first")
+            second = start_thread(cross, lock_b, lock_a, both, name="second")
+            found.wait(timeout=5)
+            [deadlock] = rec.deadlocks
+            # Break it: let each blocked acquire through, without events.
+            lock_a._syncscope_lock.release()  # type: ignore[attr-defined]
+            join(second)
+            lock_b._syncscope_lock.release()  # type: ignore[attr-defined]
+            join(first)
+        assert 2 == deadlock.cycle
+        threads = {thread.name: thread for thread in deadlock.threads}
+        assert {"first", "second"} == set(threads)
+        first_thread = threads["first"]
+        assert first_thread.waits_for is not None
+        assert "lock_b" == first_thread.waits_for.name
+        assert ("second",) == first_thread.held_by
+        assert ["lock_a"] == [ref.name for ref, _, _ in first_thread.holds]
+        assert first_thread.stack[-1][2] == "cross"
+        err = capfd.readouterr().err
+        assert "syncscope: deadlock: 2 threads wait for each other" in err
+        assert '"first" waits for lock lock_b' in err
+        assert "holds lock lock_a, taken at" in err
+        assert "in cross" in err
+
+    def test_check_now(self) -> None:
+        """check_deadlocks() finds a deadlock at once, without waiting for a second look."""
+        with syncscope.record(echo=False) as rec:
+            lock_a = threading.Lock()
+            lock_b = threading.Lock()
+            both = threading.Barrier(2)
+            blocked = _Blocked(count=2)
+            add_sink(blocked)
+            first = start_thread(cross, lock_a, lock_b, both)
+            second = start_thread(cross, lock_b, lock_a, both)
+            blocked.latch.wait()
+            new = rec.check_deadlocks()
+            assert 1 == len(rec.deadlocks)
+            assert new in ([], rec.deadlocks)  # [] if the watchdog was there first
+            assert [] == rec.check_deadlocks()  # already reported
+            lock_a._syncscope_lock.release()  # type: ignore[attr-defined]
+            join(second)
+            lock_b._syncscope_lock.release()  # type: ignore[attr-defined]
+            join(first)
+        assert 1 == len(rec.deadlocks)
+
+    def test_no_deadlock_on_contention(self) -> None:
+        """Threads that wait for each other's locks but get them in the end: nothing."""
+        with syncscope.record(echo=False) as rec:
+            lock = threading.Lock()
+            blocked = _Blocked()
+            add_sink(blocked)
+            lock.acquire()
+            waiter = start_thread(acquire_with_timeout, lock, -1)
+            blocked.latch.wait()
+            assert [] == rec.check_deadlocks()
+            lock.release()
+            join(waiter)
+        assert [] == rec.deadlocks
+
+
+class TestHang:
+    def test_event_nobody_sets(self) -> None:
+        """Every thread blocked, one on an Event nobody sets: a hang, reported once."""
+        reported = Latch()
+        unwatched = threading.Event()  # created before record(): its wait is not watched
+        with syncscope.record(hang_timeout=0.3, echo=False) as rec:
+            ready = threading.Event()
+
+            def on_finding(finding: object) -> None:
+                if isinstance(finding, Hang):
+                    reported.set()
+                    ready.set()  # on the watchdog's thread: unblock everyone
+                    unwatched.set()
+
+            rec._recorder.listeners.append(on_finding)
+            waiter = start_thread(ready.wait, name="waiter")
+            assert unwatched.wait(timeout=10)
+            reported.wait()
+            join(waiter)
+        [hang] = rec.hangs
+        names = [thread.name for thread in hang.threads]
+        assert "waiter" == names[0]
+        assert hang.threads[0].waits_for is not None
+        assert "ready" == hang.threads[0].waits_for.name
+        assert "MainThread" in names
+        assert "waits for event ready" in hang.text()
+        assert hang.after_ns >= 0.3e9
+
+
+class _Blocked:
+    """A sink whose latch opens when ``count`` acquires have started to wait."""
+
+    def __init__(self, count: int = 1) -> None:
+        self.latch = Latch()
+        self._left = count
+
+    def handle(self, event: Any) -> None:
+        if event.outcome == "waiting" and event.op == "acquire":
+            self._left -= 1
+            if self._left <= 0:
+                self.latch.set()
+
+    def close(self) -> None:
+        pass
+
+
+def acquire_with_timeout(lock: threading.Lock, timeout: float) -> None:
+    if lock.acquire(timeout=timeout):
+        lock.release()
+
+
+def cross(first: threading.Lock, second: threading.Lock, both: threading.Barrier) -> None:
+    first.acquire()
+    both.wait(timeout=5)
+    second.acquire()  # released by the test, never by this thread
+
+
+DEADLOCK = """
+    import threading
+
+    accounts_lock = threading.Lock()
+    audit_lock = threading.Lock()
+    both_in = threading.Barrier(2)
+
+    def transfer():
+        with accounts_lock:
+            both_in.wait()
+            with audit_lock:
+                pass
+
+    def audit():
+        with audit_lock:
+            both_in.wait()
+            with accounts_lock:
+                pass
+
+    threads = [
+        threading.Thread(target=transfer, name="transfer"),
+        threading.Thread(target=audit, name="audit"),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+"""
+
+
+class TestRunner:
+    def test_deadlock_exit(self, tmp_path: Path) -> None:
+        """--deadlock-exit: the report within a second, then the distinct exit status."""
+        program = script(tmp_path, DEADLOCK)
+        result = run_syncscope("--deadlock-exit", "-q", str(program), timeout=30)
+        assert DEADLOCK_EXIT_STATUS == result.returncode == 3, result.stderr
+        err = result.stderr
+        assert "syncscope: deadlock: 2 threads wait for each other and will never go on" in err
+        assert '"transfer" waits for lock audit_lock at ' in err
+        assert 'held by "audit"' in err
+        assert "holds lock accounts_lock, taken at " in err
+        assert "prog.py:9 in transfer" in err  # where it took accounts_lock
+        assert "prog.py:11 in transfer" in err  # where it waits
+        assert '"audit" waits for lock accounts_lock at ' in err
+        assert "with audit_lock:" in err  # the stack shows the source line
+        assert "syncscope: ending the program with status 3" in err
+        assert "Deadlocks (1):" in err  # the exit report, written before exiting
+        waited = [float(w) for w in re.findall(r"\(for ([\d.]+) ms\)", err)]
+        assert waited
+        assert all(ms < 1000 for ms in waited), err
+
+    def test_deadlock_exit_status_of_choice(self, tmp_path: Path) -> None:
+        """--deadlock-exit=STATUS picks the status."""
+        program = script(tmp_path, DEADLOCK)
+        result = run_syncscope("--deadlock-exit=9", "-q", "--no-report", str(program))
+        assert 9 == result.returncode, result.stderr
+
+    def test_deadlock_reported_while_it_lasts(self, tmp_path: Path) -> None:
+        """Without --deadlock-exit the program stays deadlocked; the report is out already."""
+        program = script(tmp_path, DEADLOCK)
+        out = tmp_path / "report.json"
+        process = start_syncscope("--report-json", str(out), str(program))
+        try:
+            err = read_until(process, "syncscope: deadlock:", "created at:")
+            assert process.poll() is None  # still deadlocked
+            assert '"transfer" waits for lock audit_lock' in err
+            assert 1 == len(json.loads(out.read_text())["deadlocks"])
+        finally:
+            stop(process)
+
+    def test_hang_on_an_event(self, tmp_path: Path) -> None:
+        """An Event nobody sets: after --hang-timeout, who waits on what and who holds what."""
+        program = script(
+            tmp_path,
+            """
+            import threading
+
+            config_ready = threading.Event()
+            config_lock = threading.Lock()
+
+            def loader():
+                config_lock.acquire()  # and never released, nor is the event set
+                config_ready.wait()
+
+            threading.Thread(target=loader, name="loader").start()
+            config_ready.wait()
+            """,
+        )
+        process = start_syncscope("-q", "--hang-timeout", "0.5", str(program))
+        try:
+            err = read_until(process, "syncscope: hang:", "held:", "taken at")
+            assert process.poll() is None
+        finally:
+            stop(process)
+        assert "syncscope: hang: no progress for " in err
+        assert '"MainThread" waits for event config_ready at ' in err
+        assert '"loader" waits for event config_ready at ' in err
+        assert 'lock config_lock by "loader", taken at ' in err
+        assert "prog.py:8 in loader" in err
+        assert "deadlock" not in err

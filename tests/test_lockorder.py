@@ -1,0 +1,251 @@
+"""The lock-order graph: inversions found lockdep-style, in runs that did not deadlock."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import syncscope
+from syncscope._findings import Inversion
+from syncscope._recorder import DiagnosisOptions, Recorder
+
+from .conftest import REPO, join, run_syncscope, start_thread
+from .support.events import FILE, acquired, primitive, released, waiting
+from .support.process import script
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    rec = Recorder(DiagnosisOptions(stats=False, detect_deadlocks=True, echo=False))
+    yield rec
+    rec.close()
+
+
+def nest(rec: Recorder, outer: object, inner: object, thread: int, line: int) -> None:
+    """``thread`` takes ``outer`` at ``line``, then ``inner`` at ``line + 1``, releases both."""
+    rec.handle(acquired(outer, thread=thread, line=line))  # type: ignore[arg-type]
+    rec.handle(acquired(inner, thread=thread, line=line + 1))  # type: ignore[arg-type]
+    rec.handle(released(inner, thread=thread))  # type: ignore[arg-type]
+    rec.handle(released(outer, thread=thread))  # type: ignore[arg-type]
+
+
+class TestClasses:
+    def test_two_locks_in_both_orders(self, recorder: Recorder) -> None:
+        """a then b in one thread, b then a in another: one inversion, with both places."""
+        a, b = primitive("lock", "a", line=1), primitive("lock", "b", line=2)
+        nest(recorder, a, b, thread=1, line=10)
+        assert [] == recorder.inversions
+        nest(recorder, b, a, thread=2, line=20)
+        [inversion] = recorder.inversions
+        assert not inversion.same_site
+        assert ["a", "b"] == [ref.name for ref in inversion.locks]
+        first, second = inversion.edges
+        assert ("T1", "a", 10, "b", 11) == (
+            first.thread,
+            first.first.name,
+            first.first_site[1],
+            first.then.name,
+            first.then_site[1],
+        )
+        assert ("T2", "b", 20, "a", 21) == (
+            second.thread,
+            second.first.name,
+            second.first_site[1],
+            second.then.name,
+            second.then_site[1],
+        )
+        text = inversion.text()
+        assert "lock-order inversion between lock a and lock b" in text
+        assert f"T1 took lock a at {FILE}:10 in work, then lock b at {FILE}:11 in work" in text
+
+    def test_reported_once(self, recorder: Recorder) -> None:
+        """The same inversion seen again is not reported again."""
+        a, b = primitive("lock", "a", line=1), primitive("lock", "b", line=2)
+        for _ in range(3):
+            nest(recorder, a, b, thread=1, line=10)
+            nest(recorder, b, a, thread=2, line=20)
+        assert 1 == len(recorder.inversions)
+
+    def test_three_lock_cycle(self, recorder: Recorder) -> None:
+        """a->b, b->c, c->a: a cycle of three edges, each edge's 'then' the next's 'first'."""
+        a, b, c = (primitive("lock", name, line=n) for n, name in enumerate("abc", 1))
+        nest(recorder, a, b, thread=1, line=10)
+        nest(recorder, b, c, thread=2, line=20)
+        assert [] == recorder.inversions
+        nest(recorder, c, a, thread=3, line=30)
+        [inversion] = recorder.inversions
+        edges = inversion.edges
+        assert 3 == len(edges)
+        for edge, following in zip(edges, edges[1:] + edges[:1], strict=True):
+            assert edge.then.name == following.first.name
+
+    def test_consistent_order_is_fine(self, recorder: Recorder) -> None:
+        """Many threads taking the same locks in the same order: nothing."""
+        a, b, c = (primitive("lock", name, line=n) for n, name in enumerate("abc", 1))
+        for thread in range(1, 5):
+            nest(recorder, a, b, thread=thread, line=10)
+            nest(recorder, b, c, thread=thread, line=20)
+            nest(recorder, a, c, thread=thread, line=30)
+        assert [] == recorder.inversions
+
+    def test_rlock_reentry_adds_no_edge(self, recorder: Recorder) -> None:
+        """Taking an RLock again while holding another lock is no new order."""
+        r, a = primitive("rlock", "r", line=1), primitive("lock", "a", line=2)
+        recorder.handle(acquired(r, count=1))
+        recorder.handle(acquired(a))
+        recorder.handle(acquired(r, count=2))
+        recorder.handle(released(r, count=1))
+        recorder.handle(released(a))
+        recorder.handle(released(r, count=0))
+        nest(recorder, r, a, thread=2, line=10)
+        assert [] == recorder.inversions
+
+    def test_semaphores_take_no_part(self, recorder: Recorder) -> None:
+        """Semaphores are often signals: they make no edges."""
+        a, sem = primitive("lock", "a", line=1), primitive("semaphore", "s", line=2)
+        nest(recorder, a, sem, thread=1, line=10)
+        nest(recorder, sem, a, thread=2, line=20)
+        assert [] == recorder.inversions
+
+    def test_order_counts_when_the_wait_begins(self, recorder: Recorder) -> None:
+        """The acquire that blocks (a deadlock in the making) adds its edge already."""
+        a, b = primitive("lock", "a", line=1), primitive("lock", "b", line=2)
+        recorder.handle(acquired(a, thread=1, line=10))
+        recorder.handle(acquired(b, thread=2, line=20))
+        recorder.handle(waiting(b, thread=1, line=11))
+        recorder.handle(waiting(a, thread=2, line=21))
+        [inversion] = recorder.inversions
+        assert {"a", "b"} == {ref.name for ref in inversion.locks}
+
+
+class TestSameSite:
+    def test_two_objects_of_one_class_in_both_orders(self, recorder: Recorder) -> None:
+        """Two locks created at one line, nested both ways: a same-site inversion."""
+        x, y = primitive("lock", "lock", line=5), primitive("lock", "lock#2", line=5)
+        nest(recorder, x, y, thread=1, line=10)
+        assert [] == recorder.inversions
+        nest(recorder, y, x, thread=2, line=20)
+        [inversion] = recorder.inversions
+        assert inversion.same_site
+        assert "two locks created at" in inversion.text()
+        assert ":5 are taken in both orders" in inversion.text()
+
+    def test_one_class_in_one_order(self, recorder: Recorder) -> None:
+        """Objects of one class always nested in the same direction: nothing."""
+        nodes = [primitive("lock", f"node{n}", line=5) for n in range(4)]
+        for parent, child in itertools.pairwise(nodes):
+            nest(recorder, parent, child, thread=1, line=10)
+        assert [] == recorder.inversions
+
+
+class TestWithThreads:
+    def test_inversion_without_deadlock(self) -> None:
+        """Two threads, run one after the other, in opposite orders: found, with sites."""
+        with syncscope.record(echo=False) as rec:
+            first_lock = threading.Lock()
+            second_lock = threading.Lock()
+            join(start_thread(take_both, first_lock, second_lock))
+            join(start_thread(take_both, second_lock, first_lock))
+        [inversion] = rec.inversions
+        assert isinstance(inversion, Inversion)
+        assert ["first_lock", "second_lock"] == [ref.name for ref in inversion.locks]
+        for edge in inversion.edges:
+            assert __file__ == edge.then_site[0]
+            assert "take_both" == edge.then_site[2]
+            assert edge.stack[-1][2] == "take_both"
+
+    def test_try_lock_out_of_order_is_fine(self) -> None:
+        """Taking a lock out of order without blocking (acquire(False)) cannot deadlock."""
+        with syncscope.record(echo=False) as rec:
+            first_lock = threading.Lock()
+            second_lock = threading.Lock()
+            join(start_thread(take_both, first_lock, second_lock))
+            with second_lock:
+                assert first_lock.acquire(False)
+                first_lock.release()
+        assert [] == rec.inversions
+
+    def test_found_inversions_are_written(self, capfd: pytest.CaptureFixture[str]) -> None:
+        """With echo, an inversion is written to standard error when it is found."""
+        with syncscope.record() as rec:
+            first_lock = threading.Lock()
+            second_lock = threading.Lock()
+            take_both(first_lock, second_lock)
+            take_both(second_lock, first_lock)
+        assert 1 == len(rec.inversions)
+        err = capfd.readouterr().err
+        assert "syncscope: possible deadlock: lock-order inversion" in err
+        assert "lock first_lock" in err
+
+
+def take_both(outer: threading.Lock, inner: threading.Lock) -> None:
+    with outer, inner:
+        pass
+
+
+class TestRunner:
+    def test_inversion_that_did_not_deadlock(self, tmp_path: Path) -> None:
+        """A program whose threads take two locks in opposite orders, one after the other."""
+        program = script(
+            tmp_path,
+            """
+            import threading
+
+            class Store:
+                def __init__(self):
+                    self.index_lock = threading.Lock()
+                    self.data_lock = threading.Lock()
+
+                def write(self):
+                    with self.index_lock:
+                        with self.data_lock:
+                            pass
+
+                def compact(self):
+                    with self.data_lock:
+                        with self.index_lock:
+                            pass
+
+            store = Store()
+            for job in (store.write, store.compact):
+                thread = threading.Thread(target=job)
+                thread.start()
+                thread.join()
+            print("done")
+            """,
+        )
+        result = run_syncscope(str(program))
+        assert 0 == result.returncode, result.stderr
+        err = result.stderr
+        head = "syncscope: possible deadlock: lock-order inversion between lock index_lock and "
+        assert head + "lock data_lock" in err
+        assert "took lock index_lock at " in err
+        assert "prog.py:10 in write, then lock data_lock at " in err
+        assert "prog.py:11 in write" in err
+        assert "took lock data_lock at " in err
+        assert "prog.py:15 in compact, then lock index_lock at " in err
+        assert "prog.py:16 in compact" in err
+        created = r"created at: lock index_lock \S*prog\.py:6, lock data_lock \S*prog\.py:7"
+        assert re.search(created, err)
+        assert 1 == err.count("syncscope: possible deadlock")
+        assert "deadlock: " not in err.replace("possible deadlock: ", "")
+
+    def test_repository_example(self) -> None:
+        """examples/deadlock_order.py: reported by name, in the exit report with -q."""
+        result = run_syncscope("-q", str(REPO / "examples" / "deadlock_order.py"))
+        assert 0 == result.returncode
+        assert "1 lock-order inversion, no deadlock, no hang" in result.stderr
+        assert "between lock lock_a and lock lock_b" in result.stderr
+
+    def test_off_with_no_deadlock_detection(self) -> None:
+        """--no-deadlock-detection: no lock-order checks either."""
+        result = run_syncscope(
+            "-q", "--no-deadlock-detection", str(REPO / "examples" / "deadlock_order.py")
+        )
+        assert "no lock-order inversion" in result.stderr
+        assert "syncscope: possible" not in result.stderr

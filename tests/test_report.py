@@ -1,0 +1,329 @@
+"""The report: the terminal table and the JSON, from the recorder's figures and findings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from syncscope._findings import Ref, SlowSpot
+from syncscope._recorder import DiagnosisOptions, Recorder
+from syncscope.report import FORMAT, Report
+
+from .conftest import REPO, run_syncscope
+from .support.events import FILE, acquired, event, primitive, released, waiting
+
+
+MS = 1_000_000
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    rec = Recorder(DiagnosisOptions(stats=True, detect_deadlocks=True, echo=False))
+    yield rec
+    rec.close()
+
+
+def busy_run(rec: Recorder) -> None:
+    """A hot lock, two quiet ones, an inversion between the quiet ones, a queue, an event."""
+    hot = primitive("lock", "hot_lock", line=3)
+    quiet_a, quiet_b = primitive("lock", "quiet_a", line=4), primitive("lock", "quiet_b", line=5)
+    clock = 0
+    for thread in (1, 2, 3, 4):
+        rec.handle(waiting(hot, thread=thread, line=30, at=clock))
+        clock += 10 * MS
+        rec.handle(acquired(hot, thread=thread, line=30, waited_ns=10 * MS, at=clock))
+        rec.handle(released(hot, thread=thread, at=clock + MS))
+    for outer, inner, thread in ((quiet_a, quiet_b, 5), (quiet_b, quiet_a, 6)):
+        rec.handle(acquired(outer, thread=thread, line=40))
+        rec.handle(acquired(inner, thread=thread, line=41))
+        rec.handle(released(inner, thread=thread))
+        rec.handle(released(outer, thread=thread))
+    jobs = primitive("queue", "jobs", line=6)
+    rec.handle(event(jobs, "put", "put", qsize=1))
+    rec.handle(event(jobs, "get", "got", waited_ns=3 * MS))
+    ready = primitive("event", "ready", line=7)
+    rec.handle(event(ready, "wait", "woken", waited_ns=2 * MS))
+    rec.handle(event(ready, "set", "set"))
+
+
+class TestText:
+    def test_hot_lock_tops_the_table(self, recorder: Recorder) -> None:
+        """The most waited-for lock comes first, with its figures and where it was waited on."""
+        busy_run(recorder)
+        text = Report.of(recorder).text()
+        lines = text.splitlines()
+        start = lines.index("Locks, by time spent waiting for them:")
+        header, first_row, note = lines[start + 1 : start + 4]
+        for column in ("name", "kind", "created at", "acquired", "contended", "p99 wait"):
+            assert column in header
+        assert first_row.split()[:2] == ["hot_lock", "lock"]
+        assert "app.py:3" in first_row
+        assert "100.0%" in first_row
+        assert "40.0 ms" in first_row  # total wait
+        assert "most waited at" in note
+        assert ":30 in work: 4 of 4 waits" in note
+
+    def test_headline_and_sections(self, recorder: Recorder) -> None:
+        """The headline counts the findings; each kind of primitive has its table."""
+        busy_run(recorder)
+        recorder._slow(
+            SlowSpot(
+                "hold", Ref.of(primitive("lock", "file_lock")), "T2", (FILE, 12, "f"), 250 * MS
+            )
+        )
+        text = Report.of(recorder).text()
+        assert text.startswith("syncscope report: ")
+        assert (
+            "5 primitives used; 1 lock-order inversion, no deadlock, no hang, 1 slow spot" in text
+        )
+        assert "Queues (" in text
+        assert "Waiting for a signal (" in text
+        assert "Lock-order inversions (1):" in text
+        assert (
+            "  possible deadlock: lock-order inversion between lock quiet_a and lock quiet_b"
+            in text
+        )
+        assert "Slow spots (1):" in text
+        assert "lock file_lock held 250.0 ms by T2 (acquired at /src/app.py:12)" in text
+
+    def test_long_tables_are_cut(self, recorder: Recorder) -> None:
+        """Past the top rows, a line says how many more there are."""
+        for line in range(20):
+            lock = primitive("lock", f"lock{line}", line=line + 100)
+            recorder.handle(acquired(lock))
+            recorder.handle(released(lock))
+        text = Report.of(recorder).text(top=5)
+        assert "  ... and 15 more (none contended)" in text
+
+    def test_nothing_used(self, recorder: Recorder) -> None:
+        """A run that used no primitive says so in one line."""
+        assert 1 == len(Report.of(recorder).text().splitlines())
+        assert "no primitive used" in Report.of(recorder).text()
+
+
+class TestJson:
+    def test_fields(self, recorder: Recorder) -> None:
+        """The JSON has the format, a summary, the primitives (costliest first), the findings."""
+        busy_run(recorder)
+        data = json.loads(Report.of(recorder).to_json())
+        assert FORMAT == data["format"]
+        assert {
+            "primitives": 5,
+            "contended": 1,
+            "inversions": 1,
+            "deadlocks": 0,
+            "hangs": 0,
+            "slow": 0,
+        } == data["summary"]
+        hot = data["primitives"][0]
+        assert "hot_lock" == hot["name"]
+        assert f"{FILE}:3" == hot["created_at"]
+        assert 4 == hot["contended"]
+        assert 1.0 == hot["contended_ratio"]
+        assert 0.04 == pytest.approx(hot["total_wait_s"])
+        assert 30 == hot["sites"][0]["line"]
+        [inversion] = data["inversions"]
+        assert ["quiet_a", "quiet_b"] == [lock["name"] for lock in inversion["locks"]]
+        assert 40 == inversion["edges"][0]["held_taken_at"]["line"]
+        queue = next(p for p in data["primitives"] if p["name"] == "jobs")
+        assert {"puts", "gets", "max_size", "blocked_empty_s", "unfinished"} <= set(queue)
+
+    def test_written_at_close(self, tmp_path: Path) -> None:
+        """report_json is created at once (a bad path fails early) and written at close."""
+        path = tmp_path / "report.json"
+        rec = Recorder(DiagnosisOptions(report_json=str(path), detect_deadlocks=False))
+        assert path.exists()
+        busy_run(rec)
+        rec.close()
+        assert 5 == json.loads(path.read_text())["summary"]["primitives"]
+        with pytest.raises(OSError):
+            Recorder(DiagnosisOptions(report_json=str(tmp_path / "no" / "such.json")))
+
+
+def _script(tmp_path: Path, source: str, name: str = "prog.py") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return path
+
+
+HOT_LOCK = """
+    import threading, time
+
+    hot_lock = threading.Lock()
+    quiet_a = threading.Lock()
+    quiet_b = threading.RLock()
+    start = threading.Barrier(4)
+
+    def work():
+        start.wait()
+        for _ in range(40):
+            with hot_lock:
+                time.sleep(0.0005)  # the program's work, done while holding the lock
+
+    with quiet_a:
+        pass
+    with quiet_b:
+        pass
+    workers = [threading.Thread(target=work) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+"""
+
+
+class TestRunner:
+    def test_hot_lock_tops_the_exit_report(self, tmp_path: Path) -> None:
+        """-q: the report is on by default, and the one hot lock among quiet ones tops it."""
+        script = _script(tmp_path, HOT_LOCK)
+        result = run_syncscope("-q", str(script))
+        assert 0 == result.returncode, result.stderr
+        lines = result.stderr.splitlines()
+        assert lines[0].startswith("syncscope report: ")
+        assert "no lock-order inversion, no deadlock, no hang" in lines[0]
+        start = lines.index("Locks, by time spent waiting for them:")
+        first_row = lines[start + 2]
+        assert ["hot_lock", "lock"] == first_row.split()[:2]
+        assert "prog.py:4" in first_row
+        assert "160" in first_row  # acquisitions
+        assert "most waited at" in lines[start + 3]
+        assert "prog.py:12 in work" in lines[start + 3]
+        rows = [line.split()[0] for line in lines[start + 2 :] if line.startswith("  q")]
+        assert {"quiet_a", "quiet_b"} == set(rows)
+
+    def test_report_switches(self, tmp_path: Path) -> None:
+        """No report with lines (unless --report); none with -q --no-report."""
+        script = _script(tmp_path, "import threading\nwith threading.Lock():\n    pass\n")
+        assert "syncscope report" not in run_syncscope(str(script)).stderr
+        assert "syncscope report" in run_syncscope("--report", str(script)).stderr
+        assert "" == run_syncscope("-q", "--no-report", str(script)).stderr
+
+    def test_report_json(self, tmp_path: Path) -> None:
+        """--report-json writes the JSON report at exit."""
+        script = _script(tmp_path, HOT_LOCK)
+        out = tmp_path / "report.json"
+        result = run_syncscope("-q", "--no-report", "--report-json", str(out), str(script))
+        assert 0 == result.returncode, result.stderr
+        data = json.loads(out.read_text())
+        assert "hot_lock" == data["primitives"][0]["name"]
+        assert data["primitives"][0]["contended"] > 0
+        assert str(script) + ":4" == data["primitives"][0]["created_at"]
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["--deadlock-exit=0"], "expected an exit status from 1 to 255, got '0'"),
+            (["--deadlock-exit=x"], "expected an exit status from 1 to 255"),
+            (["--hang-timeout", "-1"], "expected seconds from 0 to 3600"),
+            (["--long-hold-ms", "0"], "expected milliseconds > 0, got '0'"),
+            (["--long-wait-ms", "soon"], "expected milliseconds > 0, got 'soon'"),
+            (["--report-json", "/nonexistent/dir/r.json"], "cannot write to '/nonexistent/dir"),
+            (["--no-deadlock-detection", "--deadlock-exit"], "cannot be used with"),
+            (["--no-deadlock-detection", "--hang-timeout", "2"], "cannot be used with"),
+        ],
+    )
+    def test_bad_values(self, args: list[str], message: str) -> None:
+        """Every bad diagnosis value is a one-line error with exit status 2."""
+        result = run_syncscope(*args, "-c", "pass")
+        assert 2 == result.returncode
+        assert 1 == len(result.stderr.splitlines()), result.stderr
+        assert message in result.stderr
+
+    def test_help_has_the_diagnosis_group(self) -> None:
+        """--help lists the diagnosis options."""
+        out = run_syncscope("--help").stdout
+        for option in (
+            "--report",
+            "--report-json",
+            "--deadlock-exit",
+            "--hang-timeout",
+            "--long-hold-ms",
+            "--long-wait-ms",
+            "--no-deadlock-detection",
+        ):
+            assert option in out
+
+
+POOL_PIPELINE = """
+    import concurrent.futures, queue, threading
+
+    results = queue.Queue(maxsize=4)
+    cache_lock = threading.RLock()
+    total_lock = threading.Lock()
+    cache = {}
+    done = threading.Event()
+    changed = threading.Condition()
+    totals = [0, 0]
+
+    def square(n):
+        with cache_lock:
+            with cache_lock:
+                cache[n] = n * n
+        with total_lock:
+            totals[0] += 1
+        return n * n
+
+    def consume():
+        while True:
+            item = results.get()
+            if item is None:
+                results.task_done()
+                break
+            with changed:
+                totals[1] += item
+                changed.notify_all()
+            results.task_done()
+        done.set()
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        for value in pool.map(square, range(300)):
+            with cache_lock:
+                with total_lock:
+                    pass
+            results.put(value)
+    results.put(None)
+    results.join()
+    done.wait()
+    consumer.join()
+    print(totals)
+"""
+
+
+def test_nothing_false_on_clean_programs(tmp_path: Path) -> None:
+    """The examples and a thread-pool pipeline: no inversion, deadlock, hang or error."""
+    programs = sorted(
+        str(path)
+        for path in (REPO / "examples").glob("*.py")
+        if path.name != "deadlock_order.py"  # its inversion is the point (see test_lockorder)
+    )
+    programs.append(str(_script(tmp_path, POOL_PIPELINE)))
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    env.pop("PYTHONPATH", None)
+    running = [
+        subprocess.Popen(
+            [sys.executable, "-m", "syncscope", "-q", "--hang-timeout", "1", program],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tempfile.gettempdir(),
+            env=env,
+        )
+        for program in programs
+    ]
+    for program, process in zip(programs, running, strict=True):
+        _, err = process.communicate(timeout=60)
+        assert 0 == process.returncode, (program, err)
+        lines = err.splitlines()
+        assert lines[0].startswith("syncscope report: "), (program, err)
+        assert lines[0].endswith("; no lock-order inversion, no deadlock, no hang"), (program, err)
+        assert not [line for line in lines if line.startswith("syncscope: ")], (program, err)
