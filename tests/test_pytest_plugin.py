@@ -1,0 +1,214 @@
+"""The pytest plugin, tried on small suites of its own in a separate pytest process."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import pytest
+
+
+pytest_plugins = ["pytester"]
+
+
+def _plugin() -> list[str]:
+    """Load the plugin by name unless the installed entry point loads it already."""
+    installed = importlib.metadata.entry_points(group="pytest11", name="syncscope")
+    return [] if installed else ["-p", "syncscope.pytest_plugin"]
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(*_plugin(), "-p", "no:cacheprovider", *args, timeout=60)
+
+
+INVERSION_SUITE = """
+    import threading
+
+    cache_lock = threading.Lock()
+    store_lock = threading.Lock()
+
+    def test_reads():
+        with cache_lock:
+            with store_lock:
+                pass
+
+    def test_writes():
+        with store_lock:
+            with cache_lock:
+                pass
+
+    def test_unrelated():
+        pass
+"""
+
+
+def test_does_nothing_without_the_option(pytester: pytest.Pytester) -> None:
+    """Without --syncscope: nothing patched, no diagnosis imported, no summary."""
+    pytester.makepyfile(
+        """
+        import sys
+        import threading
+
+        import syncscope
+
+        def test_untouched():
+            assert threading.Lock is syncscope.get_original("threading", "Lock")
+            assert "syncscope._recorder" not in sys.modules
+            assert "structlog" not in sys.modules
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+    assert "= syncscope =" not in result.stdout.str()
+
+
+def test_summary(pytester: pytest.Pytester) -> None:
+    """--syncscope instruments the test files and summarises contention and findings."""
+    pytester.makepyfile(INVERSION_SUITE)
+    result = run(pytester, "--syncscope")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*= syncscope =*",
+            "syncscope report: *, 2 primitives used; 1 lock-order inversion, no deadlock, no hang",
+            "Locks, by time spent waiting for them:",
+            "*cache_lock*lock*test_summary.py:3*",
+            "Lock-order inversions (1):",
+            "*lock-order inversion between lock cache_lock and lock store_lock",
+        ]
+    )
+
+
+def test_fail_on_inversion(pytester: pytest.Pytester) -> None:
+    """--syncscope-fail-on-inversion fails the test in which the inversion appeared."""
+    pytester.makepyfile(INVERSION_SUITE)
+    result = run(pytester, "--syncscope-fail-on-inversion")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_writes _*",
+            "syncscope: possible deadlock: lock-order inversion between lock cache_lock *",
+            "*MainThread took lock store_lock at *test_fail_on_inversion.py:12 in test_writes*",
+            "FAILED *::test_writes - syncscope: possible deadlock*",
+        ]
+    )
+
+
+def test_fail_on_deadlock(pytester: pytest.Pytester) -> None:
+    """--syncscope-fail-on-deadlock fails a test whose threads deadlocked (it got past them)."""
+    pytester.makepyfile(
+        """
+        import threading
+
+        def test_deadlocks():
+            left = threading.Lock()
+            right = threading.Lock()
+            both = threading.Barrier(2)
+
+            def cross(first, second):
+                with first:
+                    both.wait(timeout=5)
+                    with second:
+                        pass
+
+            threads = [
+                threading.Thread(target=cross, args=(left, right), daemon=True),
+                threading.Thread(target=cross, args=(right, left), daemon=True),
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=0.3)  # they deadlock: go on without them
+
+        def test_fine():
+            pass
+        """
+    )
+    result = run(pytester, "--syncscope-fail-on-deadlock")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "syncscope: deadlock: 2 threads wait for each other and will never go on",
+            "FAILED *::test_deadlocks - syncscope: deadlock*",
+        ]
+    )
+
+
+def test_max_wait(pytester: pytest.Pytester) -> None:
+    """--syncscope-max-wait-ms fails a test that waited longer than that for a lock."""
+    pytester.makepyfile(
+        """
+        import threading
+        import time
+
+        def test_slow_lock():
+            lock = threading.Lock()
+            taken = threading.Event()
+
+            def hold():
+                with lock:
+                    taken.set()
+                    time.sleep(0.2)
+
+            thread = threading.Thread(target=hold)
+            thread.start()
+            taken.wait(timeout=5)
+            with lock:
+                pass
+            thread.join(timeout=5)
+
+        def test_quick_lock():
+            with threading.Lock():
+                pass
+        """
+    )
+    result = run(pytester, "--syncscope-max-wait-ms=50")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "syncscope: wait over the limit: lock waited * ms by MainThread at "
+            "test_max_wait.py:16 (held by Thread-1 (hold), acquired at test_max_wait.py:9)",
+            "FAILED *::test_slow_lock - syncscope: wait over the limit*",
+        ]
+    )
+
+
+def test_ini_options(pytester: pytest.Pytester) -> None:
+    """The ini options do what the command-line ones do."""
+    pytester.makeini("[pytest]\nsyncscope = true\nsyncscope_fail_on_inversion = true\n")
+    pytester.makepyfile(INVERSION_SUITE)
+    result = run(pytester)
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*= syncscope =*"])
+
+
+def test_bad_max_wait(pytester: pytest.Pytester) -> None:
+    """A bad threshold in the ini file is a usage error."""
+    pytester.makeini("[pytest]\nsyncscope_max_wait_ms = soon\n")
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*syncscope: max wait must be milliseconds > 0, got 'soon'*"])
+
+
+@pytest.mark.parametrize("option", [[], ["--syncscope"]])
+def test_recorder_fixture(pytester: pytest.Pytester, option: list[str]) -> None:
+    """syncscope_recorder records the test it is used in, with or without --syncscope."""
+    pytester.makepyfile(
+        """
+        import threading
+
+        def test_first(syncscope_recorder):
+            lock = threading.Lock()
+            for _ in range(3):
+                with lock:
+                    pass
+            assert 3 == syncscope_recorder.stats(lock).acquisitions
+            assert not syncscope_recorder.contended(lock)
+            assert [] == syncscope_recorder.inversions
+
+        def test_second(syncscope_recorder):
+            assert [] == syncscope_recorder.primitives()
+        """
+    )
+    result = run(pytester, *option)
+    result.assert_outcomes(passed=2)
