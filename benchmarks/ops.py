@@ -133,6 +133,8 @@ MODES: dict[str, dict[str, Any] | None] = {
     "installed, nothing listening": {"lines": False},
     "console lines": {"output": os.devnull},
     "json lines": {"output": os.devnull, "format": "json"},
+    # What the runner does with -q: statistics for the report, deadlock and inversion checks.
+    "-q: stats + deadlock checks": {"lines": False, "stats": True, "detect_deadlocks": True},
 }
 
 

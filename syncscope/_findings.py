@@ -16,7 +16,7 @@ from typing import Any
 
 from ._console import format_duration
 from ._events import Primitive
-from ._sites import _is_machinery, is_library_code
+from ._sites import _LIBRARY_PREFIXES, _is_machinery, is_library_code
 
 
 Site = tuple[str, int, str]
@@ -26,14 +26,25 @@ Frame = tuple[str, int, str]
 #: Frames kept of a stack, innermost user frame included.
 STACK_LIMIT = 8
 
+# site-packages lies inside the standard library's directory: try it first.
+_LONGEST_FIRST = sorted(_LIBRARY_PREFIXES, key=len, reverse=True)
+
 
 def short_path(path: str) -> str:
-    """``path`` relative to the working directory when it is inside it, else unchanged."""
+    """
+    ``path`` relative to the working directory when it is inside it, relative to its
+    ``site-packages`` or standard library directory when it is in one, else unchanged.
+    """
     try:
         relative = os.path.relpath(path)
     except ValueError:  # another drive, on Windows
         return path
-    return path if relative.startswith(os.pardir) else relative
+    if not relative.startswith(os.pardir):
+        return relative
+    for prefix in _LONGEST_FIRST:
+        if path.startswith(prefix):
+            return path[len(prefix) :]
+    return path
 
 
 def where(site: Site | None) -> str:
