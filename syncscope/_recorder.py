@@ -242,7 +242,7 @@ class Recorder:
         with self._lock:
             self.inversions.append(inversion)
         if self.options.echo:
-            self._out.msg(inversion.text())
+            self._write(inversion.text(), "inversion", inversion.to_dict)
         self._tell(inversion)
 
     def _deadlock(self, deadlock: Deadlock) -> None:
@@ -255,7 +255,7 @@ class Recorder:
             tail = ""
             if exiting:
                 tail = f"\nsyncscope: ending the program with status {self.options.deadlock_exit}"
-            self._out.msg(deadlock.text() + tail)
+            self._write(deadlock.text() + tail, "deadlock", deadlock.to_dict)
         self._tell(deadlock)
         if exiting:
             self._abort(self.options.deadlock_exit or DEADLOCK_EXIT_STATUS)
@@ -266,8 +266,26 @@ class Recorder:
             self.hangs.append(hang)
         self._write_json()
         if self.options.echo:
-            self._out.msg(hang.text())
+            self._write(hang.text(), "hang", hang.to_dict)
         self._tell(hang)
+
+    def _write(self, text: str, finding: str, data: Callable[[], dict[str, Any]]) -> None:
+        """
+        A block of text to standard error; when JSON or logfmt lines go there, one line of
+        that format instead (its first line as the event, the rest as a field), so that the
+        stream stays machine-readable.
+        """
+        console = self._console
+        if console is not None and console.fd == 2 and console._fmt != "console":
+            headline = text.split("\n", 1)[0].removeprefix("syncscope: ")
+            console.note(
+                headline,
+                timestamp=datetime.datetime.now(datetime.UTC).isoformat(),
+                finding=finding,
+                details=data(),
+            )
+        else:
+            self._out.msg(text)
 
     def _abort(self, status: int) -> None:
         """After a deadlock: close every output (so the report and spans get out), then exit."""
@@ -320,7 +338,8 @@ class Recorder:
             if self.options.report:
                 from .report import Report
 
-                self._out.msg(Report.of(self).text())
+                report = Report.of(self)
+                self._write(report.text(), "report", report.to_dict)
             self._write_json()
         finally:
             guard.busy = was_busy

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -249,3 +250,16 @@ class TestRunner:
         )
         assert "no lock-order inversion" in result.stderr
         assert "syncscope: possible" not in result.stderr
+
+    def test_json_lines_stay_json(self) -> None:
+        """With --format json on standard error, an inversion is one JSON line too."""
+        result = run_syncscope(
+            "--format", "json", "--report", str(REPO / "examples" / "deadlock_order.py")
+        )
+        assert 0 == result.returncode
+        lines = [json.loads(line) for line in result.stderr.splitlines()]
+        [inversion] = [line for line in lines if line.get("finding") == "inversion"]
+        assert inversion["event"].startswith("possible deadlock: lock-order inversion between")
+        assert ["lock_a", "lock_b"] == [lock["name"] for lock in inversion["details"]["locks"]]
+        [report] = [line for line in lines if line.get("finding") == "report"]
+        assert 1 == report["details"]["summary"]["inversions"]
