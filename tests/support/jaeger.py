@@ -33,6 +33,7 @@ def unavailable_reason() -> str:
     """Why find_or_build_jaeger() returned None, for pytest.skip."""
     return os.environ.get("SYNCSCOPE_JAEGER_SKIP") or GO_MISSING_REASON
 
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / ".ci" / "build-jaeger"
 
