@@ -226,10 +226,8 @@ class Watchdog:
             return found
         snapshot = self._holds.snapshot()
         now = _time_ns()  # the events' clock, for how long things have been held and waited
-        frames: dict[int, FrameType] | None = None
         if self._on_deadlock is not None:
-            frames = sys._current_frames()
-            found = self._check_deadlocks(snapshot, frames, now, confirm)
+            found = self._check_deadlocks(snapshot, now, confirm)
         quiet_ns = mono - self._progress_since
         if (
             self._on_hang is not None
@@ -237,7 +235,7 @@ class Watchdog:
             and not self._hang_reported
             and quiet_ns >= self._hang_timeout_ns
         ):
-            hang = self._check_hang(snapshot, frames or sys._current_frames(), now, quiet_ns)
+            hang = self._check_hang(snapshot, sys._current_frames(), now, quiet_ns)
             if hang is not None:
                 self._hang_reported = True
                 for wait in snapshot.waiting.values():
@@ -245,12 +243,13 @@ class Watchdog:
                 self._on_hang(hang)
         return found
 
-    def _check_deadlocks(
-        self, snapshot: Snapshot, frames: dict[int, FrameType], now: int, confirm: bool
-    ) -> list[Deadlock]:
+    def _check_deadlocks(self, snapshot: Snapshot, now: int, confirm: bool) -> list[Deadlock]:
         waiting = snapshot.waiting
+        frames: dict[int, FrameType] = {}
 
         def bounded(ident: int) -> bool:
+            if not frames:  # only read when a cycle is suspected: most checks find none
+                frames.update(sys._current_frames())
             if ident not in frames:
                 return True  # gone: not blocked any more
             return wait_timeout(frames[ident], waiting[ident].primitive.kind) is not None
