@@ -42,6 +42,16 @@ class TestInstall:
         assert 2 == outer.stats(lock).acquisitions
         assert 1 == inner.stats(lock).acquisitions
 
+    def test_install_alone_adds_no_diagnosis(self) -> None:
+        """install() keeps the diagnosis off unless asked: nothing listens with lines off."""
+        syncscope.install(lines=False)
+        assert () == state.sinks
+        assert not state.active
+        syncscope.install(lines=False, detect_deadlocks=True)
+        [recorder] = state.sinks
+        assert recorder.stats is None  # type: ignore[attr-defined]
+        assert recorder.watchdog is not None  # type: ignore[attr-defined]
+
     def test_same_function_as_syncscope_record(self) -> None:
         """syncscope.record is syncscope.testing.record."""
         assert syncscope.record is record
