@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from syncscope.report import FORMAT, Report
 
 from .conftest import REPO, run_syncscope
 from .support.events import FILE, acquired, event, primitive, released, waiting
+from .support.process import script
 
 
 MS = 1_000_000
@@ -148,12 +148,6 @@ class TestJson:
             Recorder(DiagnosisOptions(report_json=str(tmp_path / "no" / "such.json")))
 
 
-def _script(tmp_path: Path, source: str, name: str = "prog.py") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(source), encoding="utf-8")
-    return path
-
-
 HOT_LOCK = """
     import threading, time
 
@@ -183,8 +177,8 @@ HOT_LOCK = """
 class TestRunner:
     def test_hot_lock_tops_the_exit_report(self, tmp_path: Path) -> None:
         """-q: the report is on by default, and the one hot lock among quiet ones tops it."""
-        script = _script(tmp_path, HOT_LOCK)
-        result = run_syncscope("-q", str(script))
+        program = script(tmp_path, HOT_LOCK)
+        result = run_syncscope("-q", str(program))
         assert 0 == result.returncode, result.stderr
         lines = result.stderr.splitlines()
         assert lines[0].startswith("syncscope report: ")
@@ -201,21 +195,21 @@ class TestRunner:
 
     def test_report_switches(self, tmp_path: Path) -> None:
         """No report with lines (unless --report); none with -q --no-report."""
-        script = _script(tmp_path, "import threading\nwith threading.Lock():\n    pass\n")
-        assert "syncscope report" not in run_syncscope(str(script)).stderr
-        assert "syncscope report" in run_syncscope("--report", str(script)).stderr
-        assert "" == run_syncscope("-q", "--no-report", str(script)).stderr
+        program = script(tmp_path, "import threading\nwith threading.Lock():\n    pass\n")
+        assert "syncscope report" not in run_syncscope(str(program)).stderr
+        assert "syncscope report" in run_syncscope("--report", str(program)).stderr
+        assert "" == run_syncscope("-q", "--no-report", str(program)).stderr
 
     def test_report_json(self, tmp_path: Path) -> None:
         """--report-json writes the JSON report at exit."""
-        script = _script(tmp_path, HOT_LOCK)
+        program = script(tmp_path, HOT_LOCK)
         out = tmp_path / "report.json"
-        result = run_syncscope("-q", "--no-report", "--report-json", str(out), str(script))
+        result = run_syncscope("-q", "--no-report", "--report-json", str(out), str(program))
         assert 0 == result.returncode, result.stderr
         data = json.loads(out.read_text())
         assert "hot_lock" == data["primitives"][0]["name"]
         assert data["primitives"][0]["contended"] > 0
-        assert str(script) + ":4" == data["primitives"][0]["created_at"]
+        assert str(program) + ":4" == data["primitives"][0]["created_at"]
 
     @pytest.mark.parametrize(
         ("args", "message"),
@@ -306,7 +300,7 @@ def test_nothing_false_on_clean_programs(tmp_path: Path) -> None:
         for path in (REPO / "examples").glob("*.py")
         if path.name != "deadlock_order.py"  # its inversion is the point (see test_lockorder)
     )
-    programs.append(str(_script(tmp_path, POOL_PIPELINE)))
+    programs.append(str(script(tmp_path, POOL_PIPELINE)))
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
     env.pop("PYTHONPATH", None)
     running = [

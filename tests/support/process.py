@@ -7,6 +7,7 @@ import selectors
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -62,8 +63,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def script(tmp_path: Path, source: str, name: str = "prog.py") -> Path:
-    import textwrap
-
+    """Write a test program (indented source is dedented) and return its path."""
     path = tmp_path / name
     path.write_text(textwrap.dedent(source), encoding="utf-8")
     return path
