@@ -375,6 +375,15 @@ class SpanSink:
         self.setup_error: str | None = None
         _preload(options)
         self._current_span_of = _make_current_span_reader()
+        # The builder (and the exporting thread it starts) is made here, not on the worker:
+        # a short program can end before the worker gets to it, and from 3.12 on no thread
+        # can be started once the interpreter is shutting down.
+        self._builder: _Builder | None = None
+        try:
+            self._builder = _Builder(self)
+        except Exception as exc:
+            self.setup_error = _one_line(exc)
+            self._stopped = True
         _live_sinks.add(self)
         _register_fork_handler()
         _thread.start_new_thread(self._worker_main, ())
@@ -669,15 +678,9 @@ class SpanSink:
     def _worker_main(self) -> None:
         guard.busy = True  # nothing this thread does is recorded
         _our_threads.add(_thread.get_ident())
-        builder = None
+        builder = self._builder
         try:
-            try:
-                builder = _Builder(self)
-            except Exception as exc:
-                self.setup_error = _one_line(exc)
-                with self._lock:
-                    self._stopped = True
-                    self._records.clear()
+            if builder is None:  # setting up failed: nothing to build, say so at exit
                 return
             while not self._abandon:
                 self._doorbell.acquire(timeout=_INTERVAL)
