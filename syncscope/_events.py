@@ -56,11 +56,7 @@ class Primitive:
 
     @property
     def label(self) -> str:
-        """``lock`` when the name says nothing more than the kind, else ``lock file_lock``."""
-        name = self.name
-        if name == self.kind or name.startswith(self.kind + "#"):
-            return name
-        return f"{self.kind} {name}"
+        return label(self.kind, self.name)
 
     @property
     def created_at(self) -> str:
@@ -68,6 +64,13 @@ class Primitive:
 
     def __repr__(self) -> str:
         return f"<Primitive {self.kind} {self.name!r} #{self.id} at {self.created_at}>"
+
+
+def label(kind: str, name: str) -> str:
+    """``lock`` when the name says nothing more than the kind, else ``lock file_lock``."""
+    if name == kind or name.startswith(kind + "#"):
+        return name
+    return f"{kind} {name}"
 
 
 class SyncEvent:

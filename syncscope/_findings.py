@@ -15,7 +15,7 @@ from types import FrameType
 from typing import Any
 
 from ._console import format_duration
-from ._events import Primitive
+from ._events import Primitive, label
 from ._sites import _LIBRARY_PREFIXES, _is_machinery, is_library_code
 
 
@@ -127,11 +127,7 @@ class Ref:
 
     @property
     def label(self) -> str:
-        """``lock file_lock``, or ``lock#2`` when the name says nothing more than the kind."""
-        name = self.name
-        if name == self.kind or name.startswith(self.kind + "#"):
-            return name
-        return f"{self.kind} {name}"
+        return label(self.kind, self.name)
 
     @property
     def created_at(self) -> str:
