@@ -135,6 +135,15 @@ MODES: dict[str, dict[str, Any] | None] = {
     "json lines": {"output": os.devnull, "format": "json"},
     # What the runner does with -q: statistics for the report, deadlock and inversion checks.
     "-q: stats + deadlock checks": {"lines": False, "stats": True, "detect_deadlocks": True},
+    # Every span built off the program's threads, to a dead OTLP endpoint: what the program
+    # pays whatever the collector does (measured on its own thread, the GIL shared).
+    "spans, collector down": {
+        "lines": False,
+        "spans": True,
+        "endpoint": "http://127.0.0.1:9",
+        "protocol": "http/protobuf",
+        "flush_timeout": 0.1,
+    },
 }
 
 
@@ -145,7 +154,8 @@ def measure(workload: Workload, number: int, mode: dict[str, Any] | None, repeat
     try:
         run = workload()
         # Lines are much slower: fewer iterations keep the run short without changing the mean.
-        count = number if mode is None or not mode.get("output") else max(number // 20, 200)
+        slow = mode is not None and (mode.get("output") or mode.get("spans"))
+        count = max(number // 20, 200) if slow else number
         best = min(timeit.repeat(run, number=count, repeat=repeat))
         return best / count * 1e9
     finally:
