@@ -479,17 +479,20 @@ def _runner(parser: _Parser, program: list[str]) -> Callable[[], None]:
     try:
         with open(path, "rb") as file:
             source = file.read()
-        code = compile(source, os.path.abspath(path), "exec", dont_inherit=True)
+        compiled: types.CodeType | None = compile(
+            source, os.path.abspath(path), "exec", dont_inherit=True
+        )
     except OSError as exc:
         parser.error(f"can't open file {path!r}: {exc.strerror}")
     except SyntaxError:
-        code = None  # raised again when run, so it prints as python prints it
+        compiled = None  # raised again when run, so it prints as python prints it
 
     def run_script() -> None:
         sys.argv = [path, *rest]
         sys.path[0] = os.path.dirname(os.path.realpath(path))
+        code = compiled
         if code is None:
-            compile(source, os.path.abspath(path), "exec", dont_inherit=True)
+            code = compile(source, os.path.abspath(path), "exec", dont_inherit=True)
         _exec_in_main(code, os.path.abspath(path))
 
     return run_script
@@ -519,7 +522,7 @@ def _is_source(path: str) -> bool:
     return not zipfile.is_zipfile(path)
 
 
-def _exec_in_main(code: types.CodeType | None, filename: str) -> None:
+def _exec_in_main(code: types.CodeType, filename: str) -> None:
     main_module = types.ModuleType("__main__")
     main_module.__dict__.update(
         {"__file__": filename, "__builtins__": __builtins__, "__cached__": None}

@@ -123,7 +123,7 @@ def _condition_wrappers() -> list[Wrapper]:
     def notify_(self: Any, n: Any = 1) -> None:
         primitive = watched(self)
         if primitive is None:
-            return notify(self, n)  # type: ignore[no-any-return]
+            return notify(self, n)
         site = call_site()
         waiting = len(getattr(self, "_waiters", ()))
         try:
@@ -138,7 +138,7 @@ def _condition_wrappers() -> list[Wrapper]:
     def notify_all_(self: Any) -> None:
         primitive = watched(self)
         if primitive is None:
-            return notify_all(self)  # type: ignore[no-any-return]
+            return notify_all(self)
         site = call_site()
         waiting = len(getattr(self, "_waiters", ()))
         try:
@@ -246,14 +246,14 @@ def _event_wrappers() -> list[Wrapper]:
             # Before the real set: the waiters it wakes report after it.
             emit(SyncEvent(primitive, "set", "set", call_site()))
             return silent(lambda: set_(self))  # type: ignore[no-any-return]
-        return set_(self)  # type: ignore[no-any-return]
+        return set_(self)
 
     def clear_wrapper(self: Any) -> None:
         primitive = watched(self)
         if primitive is not None:
             emit(SyncEvent(primitive, "clear", "cleared", call_site()))
             return silent(lambda: clear(self))  # type: ignore[no-any-return]
-        return clear(self)  # type: ignore[no-any-return]
+        return clear(self)
 
     def wait_wrapper(self: Any, timeout: Any = None) -> Any:
         primitive = watched(self)
@@ -301,14 +301,14 @@ def _barrier_wrappers() -> list[Wrapper]:
     def abort_wrapper(self: Any) -> None:
         primitive = watched(self)
         if primitive is None:
-            return abort(self)  # type: ignore[no-any-return]
+            return abort(self)
         emit(SyncEvent(primitive, "abort", "aborted", call_site()))
         return silent(lambda: abort(self))  # type: ignore[no-any-return]
 
     def reset_wrapper(self: Any) -> None:
         primitive = watched(self)
         if primitive is None:
-            return reset(self)  # type: ignore[no-any-return]
+            return reset(self)
         emit(SyncEvent(primitive, "reset", "reset", call_site()))
         return silent(lambda: reset(self))  # type: ignore[no-any-return]
 

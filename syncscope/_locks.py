@@ -241,7 +241,7 @@ if LOCK_IS_A_CLASS:
         def __subclasscheck__(cls, sub: type) -> bool:
             return issubclass(sub, _LockType)
 
-    class Lock(metaclass=_LockMeta):  # type: ignore[no-redef]
+    class Lock(metaclass=_LockMeta):
         """Instrumented stand-in for ``threading.Lock``."""
 
         __slots__ = ()
@@ -252,6 +252,6 @@ if LOCK_IS_A_CLASS:
 
 else:
 
-    def Lock(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+    def Lock(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]
         """Instrumented stand-in for ``threading.Lock``."""
         return _wrap_new(_original_lock(*args, **kwargs), "lock", "Lock", creator_frame(2))

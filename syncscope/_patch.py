@@ -6,6 +6,7 @@ every original back, exactly, by identity.
 from __future__ import annotations
 
 import functools
+import queue
 import sys
 import warnings
 from typing import Any
@@ -37,7 +38,7 @@ def _patch_methods() -> None:
         original = save_method(cls, name)
         functools.update_wrapper(wrapper, original)
         type.__setattr__(cls, name, wrapper)
-    for cls in (_queues.queue.Queue, _queues.queue.LifoQueue, _queues.queue.PriorityQueue):
+    for cls in (queue.Queue, queue.LifoQueue, queue.PriorityQueue):
         _queues.hook_put(cls)
 
 

@@ -112,7 +112,7 @@ def wrappers() -> list[Wrapper]:
     def put_wrapper(self: Any, item: Any, block: Any = True, timeout: Any = None) -> None:
         primitive = watched(self)
         if primitive is None:
-            return put(self, item, block, timeout)  # type: ignore[no-any-return]
+            return put(self, item, block, timeout)
         site = call_site()
         text = _item_text(item)
         blocks = bool(block) and 0 < self.maxsize <= (_qsize(self) or 0)
@@ -151,14 +151,14 @@ def wrappers() -> list[Wrapper]:
             emit(SyncEvent(primitive, "get", outcome, site, waited, error=exc))
             raise
         guard.busy = False
-        waited = perf_counter_ns() - start if blocks else None
+        waited_ns = perf_counter_ns() - start if blocks else None
         emit(
             SyncEvent(
                 primitive,
                 "get",
                 "got",
                 site,
-                waited,
+                waited_ns,
                 item=_item_text(item),
                 item_id=id(item),
                 qsize=_qsize(self),
@@ -169,7 +169,7 @@ def wrappers() -> list[Wrapper]:
     def task_done_wrapper(self: Any) -> None:
         primitive = watched(self)
         if primitive is None:
-            return task_done(self)  # type: ignore[no-any-return]
+            return task_done(self)
         site = call_site()
         if self.unfinished_tasks <= 0:  # the real one raises ValueError: report that
             try:
@@ -186,7 +186,7 @@ def wrappers() -> list[Wrapper]:
     def join_wrapper(self: Any) -> None:
         primitive = watched(self)
         if primitive is None:
-            return join(self)  # type: ignore[no-any-return]
+            return join(self)
         site = call_site()
         blocks = self.unfinished_tasks > 0
         if blocks:
@@ -203,7 +203,7 @@ def wrappers() -> list[Wrapper]:
         (cls, "join", join_wrapper),
     ]
     if QUEUE_HAS_SHUTDOWN:
-        shutdown = cls.shutdown
+        shutdown = cls.shutdown  # type: ignore[attr-defined]
 
         def shutdown_wrapper(self: Any, immediate: Any = False) -> None:
             primitive = watched(self)
@@ -324,14 +324,14 @@ def _observed_simple_get(
             )
         )
         raise
-    waited = perf_counter_ns() - start if blocks else None
+    waited_ns = perf_counter_ns() - start if blocks else None
     emit(
         SyncEvent(
             primitive,
             "get",
             "got",
             site,
-            waited,
+            waited_ns,
             item=_item_text(item),
             item_id=id(item),
             qsize=q.qsize(),
