@@ -10,7 +10,7 @@ read this one state, so that "held" means the same thing everywhere:
   same, and the lock is marked as *handed off* (used as a signal, not as a mutex), which keeps
   it out of deadlock cycles;
 * a semaphore's permits are holds of the threads that took them; a release by a thread that
-  holds none returns the oldest permit and marks the semaphore as handed off too;
+  holds none returns the oldest permit (if any) and marks the semaphore as handed off too;
 * ``Condition.wait`` gives its lock up without lock events: its "waiting" event parks the
   thread's hold of the Condition's lock, and its end event takes it back.
 
@@ -187,16 +187,19 @@ class Holds:
         primitive = event.primitive
         permits = self.permits.get(primitive)
         if not permits:
+            # Nobody holds a permit: this release signals (a Semaphore(0) as an event), and
+            # the permits taken after it are not holds that their takers could give back.
+            self._handed_off(primitive)
             return []
         ident = event.thread_id
         ended = []
         for _ in range(event.count or 1):
             mine = next((h for h in reversed(permits) if h.thread_id == ident), None)
             if mine is None:
+                self._handed_off(primitive)  # given for another thread, or out of nothing
                 if not permits:
                     break
                 mine = permits[0]  # a permit given back for another thread
-                self._handed_off(primitive)
             permits.remove(mine)
             with contextlib.suppress(ValueError):
                 mine.held.remove(mine)

@@ -18,7 +18,7 @@ from syncscope._holds import Holds
 from syncscope._recorder import DEADLOCK_EXIT_STATUS
 
 from .conftest import Latch, add_sink, join, run_syncscope, start_thread
-from .support.events import acquired, primitive, waiting
+from .support.events import acquired, primitive, released, waiting
 from .support.process import read_until, script, start_syncscope, stop
 
 
@@ -83,6 +83,18 @@ class TestStuckThreads:
         holds.handoff[signal] = None
         holds.acquired(acquired(signal, thread=3))
         holds.begin_wait(waiting(signal, thread=4))
+        assert {} == stuck_threads(holds.snapshot(), never)
+
+    def test_semaphore_signalled_before_anyone_holds_a_permit(self) -> None:
+        """A release(n) while nobody holds a permit marks a Semaphore(0) as a signal: no cycle."""
+        sem = primitive("semaphore", "items")
+        holds = Holds()
+        assert [] == holds.returned(released(sem, thread=3, count=2))
+        assert sem in holds.handoff
+        holds.acquired(acquired(sem, thread=1))
+        holds.acquired(acquired(sem, thread=2))
+        holds.begin_wait(waiting(sem, thread=1))
+        holds.begin_wait(waiting(sem, thread=2))
         assert {} == stuck_threads(holds.snapshot(), never)
 
     def test_two_separate_deadlocks(self) -> None:
@@ -186,6 +198,24 @@ class TestRealDeadlock:
             join(first)
         assert 1 == len(rec.deadlocks)
 
+    def test_semaphore_zero_as_a_signal(self) -> None:
+        """Two consumers of a Semaphore(0), each blocked after taking a permit a producer gave."""
+        with syncscope.record(echo=False) as rec:
+            items = threading.Semaphore(0)
+            one_each = threading.Barrier(2)
+            blocked = _Blocked(count=2)
+            add_sink(blocked)
+            consumers = [start_thread(take_two, items, one_each) for _ in range(2)]
+            blocked.latch.wait()  # both wait for their first permit
+            blocked.latch, blocked._left = Latch(), 2
+            items.release(2)  # by a thread that holds none
+            blocked.latch.wait()  # each took one and waits for its second
+            assert [] == rec.check_deadlocks()
+            items.release(2)
+            for consumer in consumers:
+                join(consumer)
+        assert [] == rec.deadlocks
+
     def test_no_deadlock_on_contention(self) -> None:
         """Threads that wait for each other's locks but get them in the end: nothing."""
         with syncscope.record(echo=False) as rec:
@@ -250,6 +280,12 @@ class _Blocked:
 def acquire_with_timeout(lock: threading.Lock, timeout: float) -> None:
     if lock.acquire(timeout=timeout):
         lock.release()
+
+
+def take_two(items: threading.Semaphore, one_each: threading.Barrier) -> None:
+    items.acquire()
+    one_each.wait(timeout=5)  # one permit each, then both wait for a second
+    items.acquire()
 
 
 def cross(first: threading.Lock, second: threading.Lock, both: threading.Barrier) -> None:
