@@ -150,7 +150,9 @@ def install(
         long_hold_ms=long_hold_ms,
         long_wait_ms=long_wait_ms,
     )
-    options = Options(kinds=chosen, include_library=include_library, hide_items=hide_items)
+    # Rendering items costs time on the program's threads: only when an output shows them.
+    show_items = not hide_items and (lines or span_items)
+    options = Options(kinds=chosen, include_library=include_library, hide_items=not show_items)
     console = ConsoleSink(format, output) if lines else None
     sinks: tuple[Sink, ...] = (console,) if console is not None else ()
     if diagnosis is not None:

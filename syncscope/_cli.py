@@ -390,6 +390,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             output=options.output,
             kinds=options.kinds,
             include_library=options.include_library,
+            hide_items=options.hide_items,
             **_span_arguments(options, program),
             **_diagnosis_arguments(parser, options),
         )
