@@ -191,7 +191,11 @@ def _semaphore_wrappers() -> list[Wrapper]:
                 emit(SyncEvent(primitive, "acquire", "error", site, error=exc))
                 raise
         if got:
-            emit(SyncEvent(primitive, "acquire", "acquired", site, waited))
+            try:
+                emit(SyncEvent(primitive, "acquire", "acquired", site, waited))
+            except BaseException:  # acquire() raises: give the permit back
+                silent(lambda: release(self))
+                raise
         else:
             emit(SyncEvent(primitive, "acquire", "timeout" if blocking else "busy", site, waited))
         return got
@@ -213,9 +217,12 @@ def _semaphore_wrappers() -> list[Wrapper]:
                     emit(SyncEvent(primitive, "release", "error", site, count=n, error=exc))
                     raise
                 return None
-            # Say "released" first: a waiter woken by this release reports after it.
-            emit(SyncEvent(primitive, "release", "released", site, count=n))
-            silent(lambda: original(self, n))
+            # Say "released" first: a waiter woken by this release reports after it; and
+            # release whatever happens while saying it.
+            try:
+                emit(SyncEvent(primitive, "release", "released", site, count=n))
+            finally:
+                silent(lambda: original(self, n))
             return None
 
         release_.__name__ = release_.__qualname__ = "release"

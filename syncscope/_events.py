@@ -7,12 +7,13 @@ sink listens the interception code never gets here: it checks ``state.active`` f
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import itertools
 import sys
 import threading
 import time
-from typing import Any, Protocol
+from typing import Protocol
 
 from ._config import counters, state
 
@@ -174,6 +175,8 @@ class _Guard(threading.local):
     busy = False
     #: A Queue.put in progress, for the hook in ``_put`` to report (see _queues).
     pending_put: object = None
+    #: An exception to raise once the operation in progress is complete (see _queues).
+    deferred: BaseException | None = None
 
 
 # A raw ``_thread._local`` subclass would do too; ``threading.local`` is the same C type.
@@ -190,6 +193,13 @@ def emit(event: SyncEvent) -> None:
                 sink.handle(event)
             except Exception as exc:  # a sink must never break the program it watches
                 _sink_failed(sink, exc)
+    except KeyboardInterrupt:
+        # Ctrl-C landed in our code, most often between the real operation and the program
+        # getting its result. Raised here, it would leave a lock held or an item lost. Deliver
+        # it again instead, as a fresh SIGINT: it is raised as soon as the operation returns.
+        if get_ident() != threading.main_thread().ident:
+            raise
+        _thread.interrupt_main()
     finally:
         guard.busy = was_busy
 
@@ -202,19 +212,3 @@ def _sink_failed(sink: object, exc: Exception) -> None:
             sys.__stderr__.write(  # type: ignore[union-attr]
                 f"syncscope: an output failed and its events are lost: {exc!r}\n"
             )
-
-
-def safe_repr(obj: Any, limit: int) -> str:
-    """``repr(obj)`` cut to ``limit`` characters; never raises, whatever ``__repr__`` does."""
-    try:
-        text = repr(obj)
-    except Exception as exc:
-        try:
-            return f"<{type(obj).__name__} object, repr failed: {type(exc).__name__}>"
-        except Exception:
-            return "<object, repr failed>"
-    if not isinstance(text, str):
-        return "<object, repr is not a str>"
-    if len(text) > limit:
-        return text[: max(limit - 1, 1)] + "…"
-    return text

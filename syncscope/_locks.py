@@ -68,8 +68,14 @@ def _observed_acquire(
         emit(SyncEvent(primitive, "acquire", "error", site, error=exc))
         raise
     if got:
-        depth = lock._recursion_count() if reentrant else None
-        emit(SyncEvent(primitive, "acquire", "acquired", site, waited, count=depth))
+        try:
+            depth = lock._recursion_count() if reentrant else None
+            emit(SyncEvent(primitive, "acquire", "acquired", site, waited, count=depth))
+        except BaseException:
+            # An exception in our code after the real acquire (a signal handler's): the
+            # caller sees acquire() raise, so it must not be left holding the lock.
+            lock.release()
+            raise
     else:
         emit(SyncEvent(primitive, "acquire", "timeout" if blocking else "busy", site, waited))
     return got
@@ -85,9 +91,12 @@ def _observed_release(lock: Any, primitive: Primitive, reentrant: bool, owned: b
             raise
         return
     depth = lock._recursion_count() - 1 if reentrant else None
-    # Say "released" before the real release, or another thread's "acquired" can come first.
-    emit(SyncEvent(primitive, "release", "released", site, count=depth))
-    lock.release()
+    # Say "released" before the real release, or another thread's "acquired" can come first;
+    # and release whatever happens while saying it.
+    try:
+        emit(SyncEvent(primitive, "release", "released", site, count=depth))
+    finally:
+        lock.release()
 
 
 class _Proxy:

@@ -17,8 +17,9 @@ from typing import Any
 from ._compat import QUEUE_HAS_SHUTDOWN
 from ._conditions import Wrapper, blocking_call, silent, watched
 from ._config import state
-from ._events import Primitive, SyncEvent, emit, guard, perf_counter_ns, safe_repr
+from ._events import Primitive, SyncEvent, emit, guard, perf_counter_ns
 from ._registry import save_method, saved, saved_methods
+from ._reprs import safe_repr
 from ._sites import call_site, creator_frame
 from ._tracking import new_primitive, primitive_of, should_watch, watch, watch_new
 
@@ -32,11 +33,13 @@ class _PendingPut:
 
     __slots__ = ("item", "item_id", "queue", "site", "start")
 
-    def __init__(self, q: Any, site: tuple[str, int, str], item: Any, start: int | None) -> None:
+    def __init__(
+        self, q: Any, site: tuple[str, int, str], text: str | None, item_id: int, start: int | None
+    ) -> None:
         self.queue = q
         self.site = site
-        self.item = _item_text(item)
-        self.item_id = id(item)
+        self.item = text
+        self.item_id = item_id
         self.start = start
 
 
@@ -55,8 +58,10 @@ def _failure(op: str, exc: BaseException, block: Any, timeout: Any) -> str:
 
 
 def _qsize(q: Any) -> int | None:
+    # Without the queue's mutex: qsize() would take the very lock the queue's users contend
+    # for, once more per operation. The size is a report, not a decision.
     try:
-        return silent(q.qsize)  # type: ignore[no-any-return]
+        return silent(q._qsize)  # type: ignore[no-any-return]
     except Exception:
         return None
 
@@ -71,19 +76,24 @@ def _make_put_hook(original: Callable[..., Any]) -> Callable[..., Any]:
         primitive = primitive_of(self)
         if primitive is None:
             return
-        waited = None if pending.start is None else perf_counter_ns() - pending.start
-        emit(
-            SyncEvent(
-                primitive,
-                "put",
-                "put",
-                pending.site,
-                waited,
-                item=pending.item,
-                item_id=pending.item_id,
-                qsize=self._qsize(),
+        try:
+            waited = None if pending.start is None else perf_counter_ns() - pending.start
+            emit(
+                SyncEvent(
+                    primitive,
+                    "put",
+                    "put",
+                    pending.site,
+                    waited,
+                    item=pending.item,
+                    item_id=pending.item_id,
+                    qsize=self._qsize(),
+                )
             )
-        )
+        except BaseException as exc:
+            # The item is in the deque: put() must still count it and wake a getter, or the
+            # queue is left inconsistent. The exception is raised once put() has returned.
+            guard.deferred = exc
 
     return _put
 
@@ -118,7 +128,8 @@ def wrappers() -> list[Wrapper]:
         blocks = bool(block) and 0 < self.maxsize <= (_qsize(self) or 0)
         if blocks:
             emit(SyncEvent(primitive, "put", "waiting", site, item=text))
-        guard.pending_put = _PendingPut(self, site, item, perf_counter_ns() if blocks else None)
+        start = perf_counter_ns() if blocks else None
+        guard.pending_put = _PendingPut(self, site, text, id(item), start)
         guard.busy = True
         try:
             put(self, item, block, timeout)
@@ -130,6 +141,9 @@ def wrappers() -> list[Wrapper]:
             raise
         guard.busy = False
         guard.pending_put = None
+        deferred, guard.deferred = guard.deferred, None
+        if deferred is not None:
+            raise deferred
         return None
 
     def get_wrapper(self: Any, block: Any = True, timeout: Any = None) -> Any:

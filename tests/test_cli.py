@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import textwrap
@@ -246,3 +247,41 @@ def test_dash_m_package_in_site_packages_is_the_users(tmp_path: Path) -> None:
     )
     result = run_syncscope("-m", "app.main", env={"PYTHONPATH": str(site)})
     assert "lock acquired by MainThread" in result.stderr
+
+
+def test_hide_items_keeps_items_out_of_the_lines(tmp_path: Path) -> None:
+    """--hide-items: the queue lines do not show the items."""
+    script = _script(tmp_path, "import queue\nq = queue.Queue()\nq.put('SECRET')\nq.get()\n")
+    shown = run_syncscope(str(script)).stderr
+    hidden = run_syncscope("--hide-items", str(script)).stderr
+    assert "'SECRET' put to queue q by MainThread" in shown
+    assert "SECRET" not in hidden
+    assert "item put to queue q by MainThread" in hidden
+
+
+def test_ctrl_c_never_leaves_a_lock_held(tmp_path: Path) -> None:
+    """A KeyboardInterrupt landing in syncscope's own code does not leave the lock held."""
+    script = _script(
+        tmp_path,
+        """
+        import _thread, os, signal, threading
+        lock = threading.Lock()
+        started = _thread.allocate_lock()
+        started.acquire()
+        def interrupt():
+            started.acquire(timeout=10)
+            os.kill(os.getpid(), signal.SIGINT)
+        _thread.start_new_thread(interrupt, ())
+        try:
+            for n in range(10_000_000):
+                with lock:
+                    pass
+                if n == 100:
+                    started.release()
+        except KeyboardInterrupt:
+            print("locked after interrupt:", lock.locked())
+        """,
+    )
+    for _ in range(3):
+        result = run_syncscope("-o", os.devnull, str(script), timeout=60)
+        assert "locked after interrupt: False\n" == result.stdout, result.stderr
