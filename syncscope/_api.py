@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import _patch
 from ._config import ALL_KINDS, Options, config_lock, set_sinks, state
 from ._console import FORMATS, ConsoleSink
-from ._events import Primitive, Sink
+from ._events import Primitive, Sink, sink_failed
 from ._locks import PROXY_TYPES
 from ._sites import site_of, unique_name, user_frame
 from ._tracking import primitive_of, watch
@@ -169,8 +169,7 @@ def install(
     with config_lock:
         old = state.sinks
         set_sinks(sinks)
-    for sink in old:
-        sink.close()
+    close_sinks(old)
 
 
 def _diagnosis_options(
@@ -225,9 +224,19 @@ def uninstall() -> None:
     with config_lock:
         old = state.sinks
         set_sinks(())
-    for sink in old:
-        sink.close()
-    _patch.uninstall()
+    try:
+        close_sinks(old)
+    finally:
+        _patch.uninstall()
+
+
+def close_sinks(sinks: Iterable[Sink]) -> None:
+    """Close each sink; one that fails does not keep the others from flushing."""
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception as exc:  # at exit: say it, never raise into the program's shutdown
+            sink_failed(sink, exc)
 
 
 def is_installed() -> bool:

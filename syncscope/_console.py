@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import errno
 import os
 from typing import Any
 
@@ -189,11 +188,10 @@ class _FdWriter:
                     data = data[written:]
             except InterruptedError:
                 pass
-            except OSError as exc:
-                # A closed pipe or full disk must not break the program: stop writing.
+            except OSError:
+                # A closed pipe, a full disk, a non-blocking stderr that is full: none of it may
+                # break the program. Stop writing.
                 self.broken = True
-                if exc.errno not in (errno.EPIPE, errno.EBADF):
-                    raise
 
     info = debug = warning = error = critical = log = msg
 

@@ -192,7 +192,7 @@ def emit(event: SyncEvent) -> None:
             try:
                 sink.handle(event)
             except Exception as exc:  # a sink must never break the program it watches
-                _sink_failed(sink, exc)
+                sink_failed(sink, exc)
     except KeyboardInterrupt:
         # Ctrl-C landed in our code, most often between the real operation and the program
         # getting its result. Raised here, it would leave a lock held or an item lost. Deliver
@@ -204,7 +204,7 @@ def emit(event: SyncEvent) -> None:
         guard.busy = was_busy
 
 
-def _sink_failed(sink: object, exc: Exception) -> None:
+def sink_failed(sink: object, exc: Exception) -> None:
     counters.sink_errors += 1
     if counters.first_sink_error is None:
         counters.first_sink_error = f"{type(sink).__name__}: {exc!r}"

@@ -179,3 +179,29 @@ def test_fallback_names_and_creation_site(capture: object) -> None:
             pass
     names = [e["name"] for e in capture.events()][::2]
     assert ["lock#1", "lock#2"] == names
+
+
+def test_a_failing_output_does_not_stop_uninstall() -> None:
+    """A sink that fails to close does not keep the others from closing or the originals back."""
+    from syncscope._config import config_lock, set_sinks, state
+
+    closed: list[str] = []
+
+    class Failing:
+        def handle(self, event: object) -> None: ...
+
+        def close(self) -> None:
+            raise OSError("disk full")
+
+    class Fine:
+        def handle(self, event: object) -> None: ...
+
+        def close(self) -> None:
+            closed.append("fine")
+
+    syncscope.install(lines=False)
+    with config_lock:
+        set_sinks((*state.sinks, Failing(), Fine()))
+    syncscope.uninstall()
+    assert ["fine"] == closed
+    assert not syncscope.is_installed()
