@@ -11,7 +11,11 @@ looks at who waits for what:
   waits with a timeout (read from the waiting call's ``timeout`` argument; they end by
   themselves), a Lock taken a second time by its own holder and locks or semaphores that were
   ever released by another thread than the one that took them (those are signals: another
-  thread may release them), and semaphores nobody else holds.
+  thread may release them), and semaphores nobody else holds. A Lock or a semaphore not yet
+  seen released by another thread is held by whoever took it last, yet any thread may release
+  it: a cycle through one is reported only while every other thread is blocked too (as for a
+  hang); a cycle through RLocks only (and Conditions over one) is reported whatever the
+  others do.
 * **Hang**: no event at all for ``hang_timeout`` seconds, at least one thread waiting in a
   watched operation without a timeout, and every other thread also blocked (in a watched
   wait, or somewhere inside ``threading``, ``queue`` or ``concurrent.futures``, such as
@@ -27,11 +31,11 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from types import FrameType
 from typing import Any
 
-from ._events import guard, thread_name
+from ._events import Primitive, guard, thread_name
 from ._findings import BlockedThread, Deadlock, Hang, HeldBy, Ref, stack_of
 from ._holds import Holds, Snapshot, Wait
 from ._registry import allocate_lock
@@ -154,6 +158,49 @@ def blocked_outside(frame: FrameType | None) -> bool:
     return _is_machinery(code) or code.co_filename.startswith(_FUTURES_DIR)
 
 
+def is_ours(frame: FrameType | None) -> bool:
+    """A thread syncscope started (its outermost frame is syncscope's): not the program's."""
+    outermost = None
+    while frame is not None:
+        outermost = frame
+        frame = frame.f_back
+    if outermost is None:
+        return False
+    code = outermost.f_code
+    # A thread's target is a function; a main thread starts in a module (ours, if run as a file).
+    return code.co_name != "<module>" and code.co_filename.startswith(_SYNCSCOPE_DIR)
+
+
+#: How a thread stands, for the hang check and for cycles through ownerless primitives.
+WAITING, OUTSIDE, RUNNING, OURS = "waiting", "outside", "running", "ours"
+
+
+def standing(frame: FrameType, wait: Wait | None) -> str:
+    """
+    ``WAITING``: in a watched operation without a timeout; ``OUTSIDE``: blocked in the
+    machinery (``Thread.join``, an unwatched Event...); ``RUNNING``: anything else, including a
+    wait that ends by itself (it may then feed the others); ``OURS``: one of syncscope's
+    threads.
+    """
+    if is_ours(frame):
+        return OURS
+    if wait is not None:
+        return WAITING if wait_timeout(frame, wait.primitive.kind) is None else RUNNING
+    return OUTSIDE if blocked_outside(frame) else RUNNING
+
+
+def ownerless(primitive: Primitive, snapshot: Snapshot) -> bool:
+    """
+    Whether any thread may release ``primitive`` (a Lock, a Condition's Lock, a semaphore), so
+    that the thread seen holding it need not be the one to let its waiters through.
+    """
+    if primitive.kind == "semaphore":
+        return True
+    hold = snapshot.owner.get(primitive)
+    # An RLock's acquire reports its depth, a Lock's none (a Condition's lock is either).
+    return hold is None or hold.event.count is None
+
+
 class Watchdog:
     """The thread that checks for deadlocks and hangs; reports through the callbacks."""
 
@@ -263,9 +310,15 @@ class Watchdog:
             waits = [waiting[ident] for ident in group]
             if any(wait not in confirmed for wait in waits) or all(w.reported for w in waits):
                 continue
+            cycle_length = _cycle_length(group, stuck)
+            if any(
+                ownerless(wait.primitive, snapshot) for wait in waits[:cycle_length]
+            ) and not self._all_blocked(frames, waiting, stuck):
+                # A Lock or a semaphore is held by whoever took it last, but any thread may
+                # release it: while one runs, the cycle may be a signal not yet given.
+                continue
             for wait in waits:
                 wait.reported = True
-            cycle_length = _cycle_length(group, stuck)
             threads = tuple(
                 _blocked_thread(ident, snapshot, frames.get(ident), now) for ident in group
             )
@@ -274,6 +327,19 @@ class Watchdog:
             if self._on_deadlock is not None:
                 self._on_deadlock(deadlock)
         return found
+
+    def _all_blocked(
+        self, frames: dict[int, FrameType], waiting: dict[int, Wait], stuck: Container[int]
+    ) -> bool:
+        """Whether every thread of the program but the ``stuck`` ones is blocked for good."""
+        if not frames:
+            frames.update(sys._current_frames())
+        return not any(
+            ident != self.ident
+            and ident not in stuck
+            and standing(frame, waiting.get(ident)) == RUNNING
+            for ident, frame in frames.items()
+        )
 
     def _check_hang(
         self, snapshot: Snapshot, frames: dict[int, FrameType], now: int, quiet_ns: int
@@ -284,16 +350,13 @@ class Watchdog:
         for ident, frame in frames.items():
             if ident == self.ident:
                 continue
-            wait = waiting.get(ident)
-            if wait is not None:
-                if wait_timeout(frame, wait.primitive.kind) is not None:
-                    return None  # it wakes up by itself
+            state = standing(frame, waiting.get(ident))
+            if state == RUNNING:
+                return None  # it may still feed the waiters (or wakes up by itself)
+            if state == WAITING:
                 subjects.append(ident)
-            elif blocked_outside(frame):
-                if not frame.f_code.co_filename.startswith(_SYNCSCOPE_DIR):
-                    others.append(ident)  # syncscope's own threads are not the program's
-            else:
-                return None  # running the program's code: it may still feed the waiters
+            elif state == OUTSIDE and not frame.f_code.co_filename.startswith(_SYNCSCOPE_DIR):
+                others.append(ident)  # not one inside syncscope (check_deadlocks()'s caller)
         if not subjects or all(waiting[ident].reported for ident in subjects):
             return None  # nobody waits, or a deadlock report already named them
         threads = [_blocked_thread(ident, snapshot, frames.get(ident), now) for ident in subjects]

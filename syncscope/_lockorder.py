@@ -11,7 +11,9 @@ inversion, reported once per set of classes.
 Decisions:
 
 * Locks, RLocks and Condition locks take part; semaphores do not (a semaphore is often a
-  signal, released by another thread than the one that took it, so "holding" it says little).
+  signal, released by another thread than the one that took it, so "holding" it says little),
+  nor do locks seen released by another thread than the one that took them, for the same
+  reason (as the held lock of an edge; what was taken before that was seen stays).
 * An RLock's re-entry is no acquisition (the hold tracker does not start a hold for it).
 * A non-blocking acquire (``acquire(False)``) adds no edge: it cannot wait, so it cannot close a
   deadlock, and trying a lock out of order is the usual way to avoid one. An acquire with a
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from types import CodeType, FrameType
 
 from ._events import Primitive
@@ -63,8 +65,12 @@ def _was_blocking() -> bool:
 class LockOrder:
     """The class graph and the inversions found in it."""
 
-    def __init__(self, found: Callable[[Inversion], None]) -> None:
+    def __init__(
+        self, found: Callable[[Inversion], None], handoff: Container[Primitive] = ()
+    ) -> None:
         self._found = found
+        #: Locks known to be released by other threads than their takers: signals, not mutexes.
+        self._handoff = handoff
         #: class -> classes taken while holding it -> the first time that was seen.
         self._after: dict[Key, dict[Key, Taken]] = {}
         #: (id of the held object, id of the taken object) -> first time, for one-class pairs.
@@ -81,9 +87,10 @@ class LockOrder:
             return
         key = (primitive.file, primitive.line)
         after = self._after
+        handoff = self._handoff
         for before in held:
             other = before.primitive
-            if other is primitive or other.kind == "semaphore":
+            if other is primitive or other.kind == "semaphore" or other in handoff:
                 continue
             other_key = (other.file, other.line)
             if other_key == key:

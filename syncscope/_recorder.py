@@ -85,7 +85,9 @@ class Recorder:
                 pass
         self.holds = Holds()
         self.stats: Stats | None = Stats() if options.stats else None
-        self.lockorder = LockOrder(self._inversion) if options.detect_deadlocks else None
+        self.lockorder = (
+            LockOrder(self._inversion, self.holds.handoff) if options.detect_deadlocks else None
+        )
         self.inversions: list[Inversion] = []
         self.deadlocks: list[Deadlock] = []
         self.hangs: list[Hang] = []

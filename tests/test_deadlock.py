@@ -143,9 +143,12 @@ class TestFrames:
 
 
 class TestRealDeadlock:
+    @pytest.mark.timeout(10, method="signal")  # bounds the wait below, with no timer thread
     def test_found_reported_and_broken(self, capfd: pytest.CaptureFixture[str]) -> None:
         """Two threads deadlock: the watchdog reports both, their holds, waits and stacks."""
-        found = Latch()
+        # Created before record(): waiting on it, this thread is blocked in the machinery, for
+        # good as far as the watchdog can tell (a Lock's cycle is only reported then).
+        found = threading.Event()
         with syncscope.record() as rec:
             rec._recorder.listeners.append(
                 lambda finding: found.set() if isinstance(finding, Deadlock) else None
@@ -155,7 +158,7 @@ class TestRealDeadlock:
             both = threading.Barrier(2)
             first = start_thread(cross, lock_a, lock_b, both, name="first")
             second = start_thread(cross, lock_b, lock_a, both, name="second")
-            found.wait(timeout=5)
+            found.wait()
             [deadlock] = rec.deadlocks
             # Break it: let each blocked acquire through, without events.
             lock_a._syncscope_lock.release()  # type: ignore[attr-defined]
@@ -214,6 +217,27 @@ class TestRealDeadlock:
             items.release(2)
             for consumer in consumers:
                 join(consumer)
+        assert [] == rec.deadlocks
+
+    def test_lock_as_a_signal_while_another_thread_runs(self) -> None:
+        """A cycle through a Lock that a running third thread will release is no deadlock."""
+        with syncscope.record(echo=False) as rec:
+            done = threading.Lock()
+            data = threading.Lock()
+            both = threading.Barrier(2)
+            go = Latch()
+            blocked = _Blocked(count=2)
+            add_sink(blocked)
+            holder = start_thread(cross, done, data, both, name="holder")
+            taker = start_thread(cross, data, done, both, name="taker")
+            signaller = start_thread(release_when, go, done, name="signaller")
+            blocked.latch.wait()  # each waits for what the other took: a cycle, on the face of it
+            assert [] == rec.check_deadlocks()  # the signaller runs: it may release done
+            go.set()
+            join(signaller)
+            join(taker)
+            data.release()  # the taker's, which it never releases
+            join(holder)
         assert [] == rec.deadlocks
 
     def test_no_deadlock_on_contention(self) -> None:
@@ -282,6 +306,11 @@ def acquire_with_timeout(lock: threading.Lock, timeout: float) -> None:
         lock.release()
 
 
+def release_when(go: Latch, lock: threading.Lock) -> None:
+    go.wait()
+    lock.release()
+
+
 def take_two(items: threading.Semaphore, one_each: threading.Barrier) -> None:
     items.acquire()
     one_each.wait(timeout=5)  # one permit each, then both wait for a second
@@ -344,6 +373,20 @@ class TestRunner:
         waited = [float(w) for w in re.findall(r"\(for ([\d.]+) ms\)", err)]
         assert waited
         assert all(ms < 1000 for ms in waited), err
+
+    def test_rlock_cycle_while_another_thread_runs(self, tmp_path: Path) -> None:
+        """RLocks are released by their owners only: their cycle is reported, whatever runs."""
+        program = script(
+            tmp_path,
+            DEADLOCK.replace("threading.Lock()", "threading.RLock()").replace(
+                "for thread in threads:\n        thread.join()",
+                "threading.Event().wait(60)  # waits, but ends by itself: it counts as running",
+            ),
+        )
+        assert "RLock()" in program.read_text() and "join()" not in program.read_text()
+        result = run_syncscope("--deadlock-exit", "-q", "--no-report", str(program), timeout=30)
+        assert DEADLOCK_EXIT_STATUS == result.returncode, result.stderr
+        assert '"transfer" waits for rlock audit_lock at ' in result.stderr
 
     def test_deadlock_exit_status_of_choice(self, tmp_path: Path) -> None:
         """--deadlock-exit=STATUS picks the status."""

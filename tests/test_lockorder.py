@@ -113,6 +113,15 @@ class TestClasses:
         nest(recorder, sem, a, thread=2, line=20)
         assert [] == recorder.inversions
 
+    def test_locks_used_as_signals_take_no_part(self, recorder: Recorder) -> None:
+        """A lock once released by another thread than its taker is a signal: no edge from it."""
+        signal, a = primitive("lock", "signal", line=1), primitive("lock", "a", line=2)
+        recorder.handle(acquired(signal, thread=1))
+        recorder.handle(released(signal, thread=2))
+        nest(recorder, signal, a, thread=1, line=10)
+        nest(recorder, a, signal, thread=2, line=20)
+        assert [] == recorder.inversions
+
     def test_order_counts_when_the_wait_begins(self, recorder: Recorder) -> None:
         """The acquire that blocks (a deadlock in the making) adds its edge already."""
         a, b = primitive("lock", "a", line=1), primitive("lock", "b", line=2)
