@@ -19,8 +19,9 @@ looks at who waits for what:
 * **Hang**: no event at all for ``hang_timeout`` seconds, at least one thread waiting in a
   watched operation without a timeout, and every other thread also blocked (in a watched
   wait, or somewhere inside ``threading``, ``queue`` or ``concurrent.futures``, such as
-  ``Thread.join``). A thread running the program's own code (computing, sleeping, reading a
-  socket) may still feed the waiters, so then it is no hang. Reported once per run.
+  ``Thread.join``), and none of them with a timeout. A thread running the program's own code
+  (computing, sleeping, reading a socket) or waiting with a timeout (a ``threading.Timer``)
+  may still feed the waiters, so then it is no hang. Reported once per run.
 """
 
 from __future__ import annotations
@@ -151,11 +152,35 @@ def wait_timeout(frame: FrameType | None, kind: str) -> float | None:
 
 
 def blocked_outside(frame: FrameType | None) -> bool:
-    """A thread whose innermost Python frame is synchronization machinery: it waits."""
+    """
+    A thread whose innermost Python frame is synchronization machinery, waiting for good: not
+    with a timeout (``threading.Timer``, ``Event.wait(5)``, ``join(5)``, ``get(timeout=5)``:
+    it wakes up by itself, and may then feed the others).
+    """
     if frame is None:
         return True
     code = frame.f_code
-    return _is_machinery(code) or code.co_filename.startswith(_FUTURES_DIR)
+    if not (_is_machinery(code) or code.co_filename.startswith(_FUTURES_DIR)):
+        return False
+    return machinery_timeout(frame) is None
+
+
+def machinery_timeout(frame: FrameType) -> float | None:
+    """
+    The timeout of the wait a machinery frame is in (``Condition.wait``, ``Event.wait``,
+    ``Thread.join``, a lock's acquire in ``threading``...), read from its ``timeout`` local;
+    0 for a non-blocking call; None when it waits for ever (or it cannot be read).
+    """
+    try:
+        local = frame.f_locals
+        if local.get("blocking", True) is False or local.get("block", True) is False:
+            return 0.0
+        timeout = local.get("timeout")
+    except Exception:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+        return None  # None, or -1: for ever
+    return float(timeout)
 
 
 def is_ours(frame: FrameType | None) -> bool:

@@ -59,10 +59,14 @@ def stack_of(frame: FrameType | None, limit: int = STACK_LIMIT) -> tuple[Frame, 
     """
     The user's part of a stack, outermost first, at most ``limit`` frames: frames of the
     standard library, installed packages and syncscope are left out, so the stack ends where
-    the user's code called in. A stack with no frame of the user's keeps the library's.
+    the user's code called in. A stack with no frame of the user's keeps the library's, and
+    one of machinery only (a ``threading.Timer``'s thread) keeps its innermost frames.
     """
+    innermost = frame
     while frame is not None and _is_machinery(frame.f_code):
         frame = frame.f_back
+    if frame is None:
+        frame = innermost
     users: list[Frame] = []
     others: list[Frame] = []
     while frame is not None and len(users) < limit:

@@ -13,13 +13,19 @@ import pytest
 
 import syncscope
 from syncscope._deadlock import blocked_outside, cycles, stuck_threads, wait_timeout
-from syncscope._findings import Deadlock, Hang
+from syncscope._findings import Deadlock, Hang, stack_of
 from syncscope._holds import Holds
 from syncscope._recorder import DEADLOCK_EXIT_STATUS
 
 from .conftest import Latch, add_sink, join, run_syncscope, start_thread
 from .support.events import acquired, primitive, released, waiting
 from .support.process import read_until, script, start_syncscope, stop
+
+
+#: For tests whose threads must all look blocked for good: pytest-timeout's timer thread would be
+#: one that runs (it waits with a timeout), so the timeout is a signal, which also bounds the
+#: waits without a timeout these tests need the watchdog to see.
+endless = pytest.mark.timeout(10, method="signal")
 
 
 def never(_ident: int) -> bool:
@@ -141,9 +147,45 @@ class TestFrames:
         assert not blocked_outside(sys._getframe())
         assert blocked_outside(None)
 
+    @pytest.mark.parametrize(("timeout", "for_good"), [(5.0, False), (None, True)])
+    def test_machinery_wait_with_a_timeout(self, timeout: float | None, for_good: bool) -> None:
+        """A thread in an unwatched Condition.wait with a timeout ends it by itself: not blocked."""
+        cond = threading.Condition()
+        entered = Latch()
+
+        def wait() -> None:
+            with cond:
+                entered.set()
+                cond.wait(timeout)
+
+        thread = start_thread(wait)
+        entered.wait()
+        assert cond.acquire(timeout=5)  # got once the thread's wait has given it up
+        try:
+            assert for_good == blocked_outside(sys._current_frames()[thread.ident])  # type: ignore[index]
+            cond.notify()
+        finally:
+            cond.release()
+        join(thread)
+
+    def test_stack_of_machinery_only(self) -> None:
+        """A thread with no frame outside threading (a Timer's) still shows its innermost frames."""
+        stacks = []
+        done = Latch()
+
+        def record_the_caller() -> None:
+            stacks.append(stack_of(sys._getframe(1)))  # Thread.run, then threading's bootstrap
+            done.set()
+
+        thread = start_thread(record_the_caller)
+        done.wait()
+        join(thread)
+        [stack] = stacks
+        assert stack and ("run", threading.__file__) == (stack[-1][2], stack[-1][0])
+
 
 class TestRealDeadlock:
-    @pytest.mark.timeout(10, method="signal")  # bounds the wait below, with no timer thread
+    @endless
     def test_found_reported_and_broken(self, capfd: pytest.CaptureFixture[str]) -> None:
         """Two threads deadlock: the watchdog reports both, their holds, waits and stacks."""
         # Created before record(): waiting on it, this thread is blocked in the machinery, for
@@ -180,6 +222,7 @@ class TestRealDeadlock:
         assert "holds lock lock_a, taken at" in err
         assert "in cross" in err
 
+    @endless
     def test_check_now(self) -> None:
         """check_deadlocks() finds a deadlock at once, without waiting for a second look."""
         with syncscope.record(echo=False) as rec:
@@ -256,6 +299,7 @@ class TestRealDeadlock:
 
 
 class TestHang:
+    @endless
     def test_event_nobody_sets(self) -> None:
         """Every thread blocked, one on an Event nobody sets: a hang, reported once."""
         reported = Latch()
@@ -271,7 +315,7 @@ class TestHang:
 
             rec._recorder.listeners.append(on_finding)
             waiter = start_thread(ready.wait, name="waiter")
-            assert unwatched.wait(timeout=10)
+            unwatched.wait()  # a wait with a timeout would be no hang: it ends by itself
             reported.wait()
             join(waiter)
         [hang] = rec.hangs
@@ -283,16 +327,42 @@ class TestHang:
         assert "waits for event ready" in hang.text()
         assert hang.after_ns >= 0.3e9
 
+    @endless
+    def test_timer_is_no_hang(self) -> None:
+        """A threading.Timer waits with a timeout: whoever waits for it is not hung."""
+        with syncscope.record(hang_timeout=1e-9, echo=False) as rec:
+            watchdog = rec._recorder.watchdog
+            assert watchdog is not None
+            ready = threading.Event()
+            blocked = _Blocked(op="wait")
+            add_sink(blocked)
+            timer = threading.Timer(60, ready.set)
+            timer.start()
+            waiter = start_thread(ready.wait, name="waiter")
+            blocked.latch.wait()
+            watchdog.check()  # notes the progress so far
+            watchdog.check()  # quiet since: looks for a hang
+            assert [] == rec.hangs
+            timer.cancel()
+            join(timer)
+            watchdog.check()
+            watchdog.check()
+            [hang] = rec.hangs  # with the timer gone, nobody can set the event
+            ready.set()
+            join(waiter)
+        assert ["waiter"] == [thread.name for thread in hang.threads]
+
 
 class _Blocked:
-    """A sink whose latch opens when ``count`` acquires have started to wait."""
+    """A sink whose latch opens when ``count`` operations ``op`` have started to wait."""
 
-    def __init__(self, count: int = 1) -> None:
+    def __init__(self, count: int = 1, op: str = "acquire") -> None:
         self.latch = Latch()
         self._left = count
+        self._op = op
 
     def handle(self, event: Any) -> None:
-        if event.outcome == "waiting" and event.op == "acquire":
+        if event.outcome == "waiting" and event.op == self._op:
             self._left -= 1
             if self._left <= 0:
                 self.latch.set()
