@@ -248,6 +248,9 @@ class Watchdog:
         self._last_progress = -1
         self._progress_since = _perf_counter_ns()
         self._hang_reported = False
+        #: Tells threads that are not the program's (a test runner's timer): they neither
+        #: release its locks nor feed its waiters, so they are left out of the checks.
+        self.bystander: Callable[[int], bool] | None = None
         self.errors = 0
         self.ident: int | None = None
         self._stop = allocate_lock()
@@ -359,10 +362,12 @@ class Watchdog:
         """Whether every thread of the program but the ``stuck`` ones is blocked for good."""
         if not frames:
             frames.update(sys._current_frames())
+        bystander = self.bystander
         return not any(
             ident != self.ident
             and ident not in stuck
             and standing(frame, waiting.get(ident)) == RUNNING
+            and not (bystander is not None and bystander(ident))
             for ident, frame in frames.items()
         )
 
@@ -372,8 +377,9 @@ class Watchdog:
         waiting = snapshot.waiting
         subjects = []
         others = []
+        bystander = self.bystander
         for ident, frame in frames.items():
-            if ident == self.ident:
+            if ident == self.ident or (bystander is not None and bystander(ident)):
                 continue
             state = standing(frame, waiting.get(ident))
             if state == RUNNING:

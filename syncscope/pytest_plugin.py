@@ -144,7 +144,22 @@ def syncscope_recorder(request: pytest.FixtureRequest) -> Iterator[Recording]:
     # Under --syncscope the session's recorder already writes each finding once.
     echo = _SESSION_KEY not in request.config.stash
     with record(echo=echo) as recording:
+        watchdog = recording._recorder.watchdog
+        if watchdog is not None:
+            watchdog.bystander = _timeout_timer
         yield recording
+
+
+def _timeout_timer(ident: int) -> bool:
+    """
+    Whether a thread is pytest-timeout's timer (its ``thread`` method): it waits with a
+    timeout, so it would count as a thread that runs, and no deadlock through a Lock would be
+    reported while it is there; but all it will ever do is end the run.
+    """
+    import threading
+
+    thread = getattr(threading, "_active", {}).get(ident)
+    return thread is not None and thread.name.startswith("pytest_timeout ")
 
 
 class _Session:
@@ -164,6 +179,8 @@ class _Session:
         if self._installed_here:
             _api.install(lines=False)
         self.recorder = Recorder(DiagnosisOptions(stats=True, long_wait_ms=max_wait_ms))
+        if self.recorder.watchdog is not None:
+            self.recorder.watchdog.bystander = _timeout_timer
         with config_lock:
             set_sinks((*state.sinks, self.recorder))
         #: How many of each list of findings were already given to a test.

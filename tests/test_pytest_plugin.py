@@ -93,37 +93,46 @@ def test_fail_on_inversion(pytester: pytest.Pytester) -> None:
     )
 
 
-def test_fail_on_deadlock(pytester: pytest.Pytester) -> None:
+DEADLOCK_SUITE = """
+    import threading
+
+    def test_deadlocks():
+        left = threading.Lock()
+        right = threading.Lock()
+        both = threading.Barrier(2)
+
+        def cross(first, second):
+            with first:
+                both.wait(timeout=5)
+                with second:
+                    pass
+
+        threads = [
+            threading.Thread(target=cross, args=(left, right), daemon=True),
+            threading.Thread(target=cross, args=(right, left), daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=0.3)  # they deadlock: go on without them
+
+    def test_fine():
+        pass
+"""
+
+
+@pytest.mark.parametrize(
+    "timeout",
+    [
+        pytest.param([], id="alone"),
+        # Its timer thread waits with a timeout: no thread of the program's, all the same.
+        pytest.param(["--timeout=60", "--timeout-method=thread"], id="pytest-timeout-thread"),
+    ],
+)
+def test_fail_on_deadlock(pytester: pytest.Pytester, timeout: list[str]) -> None:
     """--syncscope-fail-on-deadlock fails a test whose threads deadlocked (it got past them)."""
-    pytester.makepyfile(
-        """
-        import threading
-
-        def test_deadlocks():
-            left = threading.Lock()
-            right = threading.Lock()
-            both = threading.Barrier(2)
-
-            def cross(first, second):
-                with first:
-                    both.wait(timeout=5)
-                    with second:
-                        pass
-
-            threads = [
-                threading.Thread(target=cross, args=(left, right), daemon=True),
-                threading.Thread(target=cross, args=(right, left), daemon=True),
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=0.3)  # they deadlock: go on without them
-
-        def test_fine():
-            pass
-        """
-    )
-    result = run(pytester, "--syncscope-fail-on-deadlock")
+    pytester.makepyfile(DEADLOCK_SUITE)
+    result = run(pytester, "--syncscope-fail-on-deadlock", *timeout)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -212,3 +221,36 @@ def test_recorder_fixture(pytester: pytest.Pytester, option: list[str]) -> None:
     )
     result = run(pytester, *option)
     result.assert_outcomes(passed=2)
+
+
+def test_recorder_fixture_under_pytest_timeout(pytester: pytest.Pytester) -> None:
+    """The fixture's check_deadlocks() finds a Lock deadlock beside pytest-timeout's timer."""
+    pytester.makepyfile(
+        """
+        import threading
+
+        def test_deadlocks(syncscope_recorder):
+            left = threading.Lock()
+            right = threading.Lock()
+            both = threading.Barrier(2)
+
+            def cross(first, second):
+                with first:
+                    both.wait(timeout=5)
+                    with second:
+                        pass
+
+            threads = [
+                threading.Thread(target=cross, args=(left, right), daemon=True),
+                threading.Thread(target=cross, args=(right, left), daemon=True),
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=0.3)  # they deadlock: go on without them
+            syncscope_recorder.check_deadlocks()
+            assert 1 == len(syncscope_recorder.deadlocks)
+        """
+    )
+    result = run(pytester, "--timeout=60", "--timeout-method=thread")
+    result.assert_outcomes(passed=1)
