@@ -274,6 +274,13 @@ class Watchdog:
         finally:
             self._stopped.release()
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child, where the thread does not exist: stopped, and nothing to wait for."""
+        self._running = False
+        self.ident = None
+        self._stop = allocate_lock()
+        self._stopped = allocate_lock()
+
     def stop(self) -> None:
         """Stop the thread and wait (briefly) for it; harmless from the watchdog itself."""
         if not self._running:

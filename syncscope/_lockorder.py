@@ -78,6 +78,10 @@ class LockOrder:
         self._reported: set[frozenset[Key]] = set()
         self._lock = allocate_lock()
 
+    def after_fork_in_child(self) -> None:
+        """A fork while another thread updated the graph leaves our lock held in the child."""
+        self._lock = allocate_lock()
+
     def taking(self, primitive: Primitive, thread: str, site: Site, held: list[Hold]) -> None:
         """
         A thread holding ``held`` takes ``primitive`` at ``site``: called when a blocking

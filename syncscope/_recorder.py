@@ -16,6 +16,7 @@ import datetime
 import os
 import sys
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -122,6 +123,20 @@ class Recorder:
                 self._hang,
                 hang_timeout=options.hang_timeout,
             )
+        _register_fork_handler()
+        _live_recorders.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        """
+        Only the forking thread goes on in a child: the watchdog's thread is not there to wait
+        for (closing would wait for it in vain), and a lock of ours another thread held at the
+        fork would stay held for ever.
+        """
+        self._lock = allocate_lock()
+        if self.lockorder is not None:
+            self.lockorder.after_fork_in_child()
+        if self.watchdog is not None:
+            self.watchdog.after_fork_in_child()
 
     # -- program side ------------------------------------------------------------------------
 
@@ -360,6 +375,25 @@ class Recorder:
             os.replace(temporary, path)
         except OSError as exc:
             self._out.msg(f"syncscope: cannot write the JSON report to {path!r}: {exc}")
+
+
+#: The recorders alive, for the fork handler (registered once: handlers cannot be removed).
+_live_recorders: weakref.WeakSet[Recorder] = weakref.WeakSet()
+_fork_handler_registered = False
+
+
+def _register_fork_handler() -> None:
+    global _fork_handler_registered
+    if _fork_handler_registered or not hasattr(os, "register_at_fork"):
+        return
+    _fork_handler_registered = True
+
+    def after_in_child() -> None:
+        for recorder in list(_live_recorders):
+            with contextlib.suppress(Exception):  # the child must run whatever happens here
+                recorder._after_fork_in_child()
+
+    os.register_at_fork(after_in_child=after_in_child)
 
 
 def _ns(milliseconds: float | None) -> int | None:
