@@ -160,9 +160,11 @@ def blocked_outside(frame: FrameType | None) -> bool:
     if frame is None:
         return True
     code = frame.f_code
-    if not (_is_machinery(code) or code.co_filename.startswith(_FUTURES_DIR)):
+    try:
+        machinery = _is_machinery(code) or code.co_filename.startswith(_FUTURES_DIR)
+    except OSError:  # a relative file name, and the working directory is gone: not ours
         return False
-    return machinery_timeout(frame) is None
+    return machinery and machinery_timeout(frame) is None
 
 
 def machinery_timeout(frame: FrameType) -> float | None:
@@ -353,10 +355,15 @@ class Watchdog:
                 # release it: while one runs, the cycle may be a signal not yet given.
                 continue
             for wait in waits:
-                wait.reported = True
-            threads = tuple(
-                _blocked_thread(ident, snapshot, frames.get(ident), now) for ident in group
-            )
+                wait.reported = True  # at once: check_deadlocks() may be looking too
+            try:
+                threads = tuple(
+                    _blocked_thread(ident, snapshot, frames.get(ident), now) for ident in group
+                )
+            except BaseException:
+                for wait in waits:  # not reported after all: the next look tries again
+                    wait.reported = False
+                raise
             deadlock = Deadlock(threads, cycle_length)
             found.append(deadlock)
             if self._on_deadlock is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import linecache
 import os
 from dataclasses import dataclass, field
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
 
 from ._console import format_duration
@@ -37,7 +37,7 @@ def short_path(path: str) -> str:
     """
     try:
         relative = os.path.relpath(path)
-    except ValueError:  # another drive, on Windows
+    except (ValueError, OSError):  # another drive, on Windows; the working directory is gone
         return path
     if not relative.startswith(os.pardir):
         return relative
@@ -63,7 +63,7 @@ def stack_of(frame: FrameType | None, limit: int = STACK_LIMIT) -> tuple[Frame, 
     one of machinery only (a ``threading.Timer``'s thread) keeps its innermost frames.
     """
     innermost = frame
-    while frame is not None and _is_machinery(frame.f_code):
+    while frame is not None and _machinery(frame.f_code):
         frame = frame.f_back
     if frame is None:
         frame = innermost
@@ -72,7 +72,7 @@ def stack_of(frame: FrameType | None, limit: int = STACK_LIMIT) -> tuple[Frame, 
     while frame is not None and len(users) < limit:
         code = frame.f_code
         entry = (code.co_filename, frame.f_lineno, code.co_name)
-        if not is_library_code(code):
+        if not _library(code):
             users.append(entry)
         elif len(others) < limit:
             others.append(entry)
@@ -80,6 +80,20 @@ def stack_of(frame: FrameType | None, limit: int = STACK_LIMIT) -> tuple[Frame, 
     frames = users or others
     frames.reverse()
     return tuple(frames)
+
+
+def _machinery(code: CodeType) -> bool:
+    try:
+        return _is_machinery(code)
+    except OSError:  # a relative file name, and the working directory is gone
+        return False
+
+
+def _library(code: CodeType) -> bool:
+    try:
+        return is_library_code(code)
+    except OSError:
+        return False
 
 
 def format_stack(frames: tuple[Frame, ...], indent: str) -> list[str]:

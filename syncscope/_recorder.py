@@ -237,29 +237,35 @@ class Recorder:
             else:
                 self.slow_dropped += 1
         if self.options.echo:
-            text = spot.text()
-            if self._console is not None:
-                self._console.note(
-                    text,
-                    timestamp=datetime.datetime.now(datetime.UTC).isoformat(),
-                    finding=f"long_{spot.what}",
-                    kind=spot.primitive.kind,
-                    name=spot.primitive.name,
-                    thread=spot.thread,
-                    file=spot.site[0],
-                    line=spot.site[1],
-                    duration_ms=round(spot.duration_ns / 1e6, 3),
-                )
-            else:
-                self._out.msg(f"syncscope: {text}")
+            try:
+                self._echo_slow(spot)
+            except Exception as exc:  # a finding must not cost the program an event
+                self._cannot_write("a long " + spot.what, exc)
         self._tell(spot)
+
+    def _echo_slow(self, spot: SlowSpot) -> None:
+        text = spot.text()
+        if self._console is not None:
+            self._console.note(
+                text,
+                timestamp=datetime.datetime.now(datetime.UTC).isoformat(),
+                finding=f"long_{spot.what}",
+                kind=spot.primitive.kind,
+                name=spot.primitive.name,
+                thread=spot.thread,
+                file=spot.site[0],
+                line=spot.site[1],
+                duration_ms=round(spot.duration_ns / 1e6, 3),
+            )
+        else:
+            self._out.msg(f"syncscope: {text}")
 
     def _inversion(self, inversion: Inversion) -> None:
         inversion = self._stamp(inversion)
         with self._lock:
             self.inversions.append(inversion)
         if self.options.echo:
-            self._write(inversion.text(), "inversion", inversion.to_dict)
+            self._write_finding("inversion", inversion.text, inversion.to_dict)
         self._tell(inversion)
 
     def _deadlock(self, deadlock: Deadlock) -> None:
@@ -267,15 +273,17 @@ class Recorder:
         with self._lock:
             self.deadlocks.append(deadlock)
         exiting = self.options.deadlock_exit is not None
-        self._write_json()  # first: once the text is out, the file says the same
-        if self.options.echo or exiting:
-            tail = ""
-            if exiting:
-                tail = f"\nsyncscope: ending the program with status {self.options.deadlock_exit}"
-            self._write(deadlock.text() + tail, "deadlock", deadlock.to_dict)
-        self._tell(deadlock)
+        tail = ""
         if exiting:
-            self._abort(self.options.deadlock_exit or DEADLOCK_EXIT_STATUS)
+            tail = f"\nsyncscope: ending the program with status {self.options.deadlock_exit}"
+        try:
+            self._write_json()  # first: once the text is out, the file says the same
+            if self.options.echo or exiting:
+                self._write_finding("deadlock", lambda: deadlock.text() + tail, deadlock.to_dict)
+            self._tell(deadlock)
+        finally:  # whatever failed above, --deadlock-exit ends the program
+            if exiting:
+                self._abort(self.options.deadlock_exit or DEADLOCK_EXIT_STATUS)
 
     def _hang(self, hang: Hang) -> None:
         hang = self._stamp(hang)
@@ -283,8 +291,20 @@ class Recorder:
             self.hangs.append(hang)
         self._write_json()
         if self.options.echo:
-            self._write(hang.text(), "hang", hang.to_dict)
+            self._write_finding("hang", hang.text, hang.to_dict)
         self._tell(hang)
+
+    def _write_finding(
+        self, finding: str, text: Callable[[], str], data: Callable[[], dict[str, Any]]
+    ) -> None:
+        """:meth:`_write`, and if the finding cannot be put into words, at least that it was."""
+        try:
+            self._write(text(), finding, data)
+        except Exception as exc:
+            self._cannot_write(f"a {finding}", exc)
+
+    def _cannot_write(self, what: str, exc: Exception) -> None:
+        self._out.msg(f"syncscope: found {what}, but could not write it out: {exc!r}")
 
     def _write(self, text: str, finding: str, data: Callable[[], dict[str, Any]]) -> None:
         """
@@ -353,10 +373,13 @@ class Recorder:
         guard.busy = True
         try:
             if self.options.report:
-                from .report import Report
+                try:
+                    from .report import Report
 
-                report = Report.of(self)
-                self._write(report.text(), "report", report.to_dict)
+                    report = Report.of(self)
+                    self._write(report.text(), "report", report.to_dict)
+                except Exception as exc:  # the JSON report may still get out
+                    self._out.msg(f"syncscope: cannot write the report: {exc!r}")
             self._write_json()
         finally:
             guard.busy = was_busy
@@ -373,7 +396,7 @@ class Recorder:
             with open(temporary, "w", encoding="utf-8") as file:
                 file.write(data)
             os.replace(temporary, path)
-        except OSError as exc:
+        except Exception as exc:  # not only OSError: a finding must never be lost to it
             self._out.msg(f"syncscope: cannot write the JSON report to {path!r}: {exc}")
 
 

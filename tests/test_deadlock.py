@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import textwrap
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,9 @@ import pytest
 
 import syncscope
 from syncscope._deadlock import blocked_outside, cycles, stuck_threads, wait_timeout
-from syncscope._findings import Deadlock, Hang, stack_of
+from syncscope._findings import Deadlock, Hang, short_path, stack_of
 from syncscope._holds import Holds
-from syncscope._recorder import DEADLOCK_EXIT_STATUS
+from syncscope._recorder import DEADLOCK_EXIT_STATUS, DiagnosisOptions, Recorder
 
 from .conftest import Latch, add_sink, join, run_syncscope, start_thread
 from .support.events import acquired, primitive, released, waiting
@@ -351,6 +352,58 @@ class TestHang:
             ready.set()
             join(waiter)
         assert ["waiter"] == [thread.name for thread in hang.threads]
+
+
+class TestWritingNeverFails:
+    def test_short_path_without_a_working_directory(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A file name stays as it is when the working directory is gone (relpath raises)."""
+        gone = tmp_path / "gone"
+        gone.mkdir()
+        monkeypatch.chdir(gone)
+        gone.rmdir()
+        assert "/src/app.py" == short_path("/src/app.py")
+
+    def test_a_finding_that_cannot_be_written(
+        self, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        """A deadlock whose text or JSON fails is still kept, told and said to be found."""
+
+        def fail(*_args: object) -> Any:
+            raise RuntimeError("no words for it")
+
+        monkeypatch.setattr(Deadlock, "text", fail)
+        monkeypatch.setattr("syncscope.report.Report.of", fail)
+        told: list[object] = []
+        recorder = Recorder(DiagnosisOptions(report_json=str(tmp_path / "r.json")))
+        recorder.listeners.append(told.append)
+        try:
+            recorder._deadlock(Deadlock((), 2))
+        finally:
+            recorder.close()
+        assert 1 == len(recorder.deadlocks) == len(told)
+        err = capfd.readouterr().err
+        assert "syncscope: found a deadlock, but could not write it out: RuntimeError(" in err
+        assert "cannot write the JSON report" in err
+
+    def test_deadlock_exit_without_a_working_directory(self, tmp_path: Path) -> None:
+        """The program's working directory removed: the deadlock is reported, the program ended."""
+        program = script(
+            tmp_path,
+            textwrap.dedent(DEADLOCK).replace(
+                "import threading\n",
+                "import os, tempfile, threading\n\n"
+                "os.chdir(tempfile.mkdtemp())\nos.rmdir(os.getcwd())\n",
+                1,
+            ),
+        )
+        assert "os.rmdir" in program.read_text()
+        result = run_syncscope("--deadlock-exit", "-q", str(program), timeout=30)
+        assert DEADLOCK_EXIT_STATUS == result.returncode, result.stderr
+        assert "syncscope: deadlock: 2 threads wait for each other" in result.stderr
+        assert "Deadlocks (1):" in result.stderr
+        assert "failed" not in result.stderr
 
 
 class _Blocked:
