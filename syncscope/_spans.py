@@ -74,6 +74,9 @@ _DEPTH_KINDS = frozenset({"rlock", "condition"})
 _MAX_LINKS = 8
 #: Remembered puts waiting for their get, per process (oldest forgotten first).
 _MAX_PUTS = 100_000
+#: Primitives whose last hold and last signal are remembered, for links (oldest forgotten
+#: first): a program may make a lock or an Event per task, and they are keyed by id, not held.
+_MAX_REMEMBERED = 10_000
 #: Spans per OTLP export request.
 BATCH_SIZE = 512
 #: How often the worker looks at the buffer when the program is quiet, in seconds.
@@ -503,7 +506,7 @@ class SpanSink:
             if outcome == "acquired" and kind in _HOLD_KINDS:
                 self._open_hold(prim, ident, event, parent, event.count)
         elif op in ("notify", "notify_all", "set", "task_done"):
-            self._signals[prim.id] = (place[0], span_id, op)
+            _remember(self._signals, prim.id, (place[0], span_id, op))
         elif op == "clear":
             self._signals.pop(prim.id, None)
         elif op == "put" and outcome == "put":
@@ -577,7 +580,7 @@ class SpanSink:
         del holders[hold.ident]
         if not holders:
             self._holds.pop(hold.prim.id, None)
-        self._last_hold[hold.prim.id] = (hold.trace_id, hold.span_id)
+        _remember(self._last_hold, hold.prim.id, (hold.trace_id, hold.span_id))
         self._append((_HOLD, hold, event, reason))
 
     def _remember_put(
@@ -752,6 +755,13 @@ def _import_grpc_exporter() -> None:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _remember(memory: dict[int, Any], key: int, value: Any) -> None:
+    """``memory[key] = value``, forgetting the oldest key once there are _MAX_REMEMBERED."""
+    if key not in memory and len(memory) >= _MAX_REMEMBERED:
+        del memory[next(iter(memory))]
+    memory[key] = value
 
 
 _fork_handler_registered = False

@@ -702,3 +702,27 @@ class TestInProcess:
         with pytest.raises(ValueError, match="bad flush_timeout"):
             syncscope.install(spans=True, exporter="none", flush_timeout=-1)
         assert not syncscope.is_installed()
+
+    def test_per_primitive_memory_is_bounded(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Last holds and signals of many short-lived primitives: the oldest are forgotten."""
+        import threading
+
+        import syncscope
+        from syncscope._config import state
+        from syncscope._tracking import primitive_of
+
+        monkeypatch.setattr(_spans, "_MAX_REMEMBERED", 50)
+        syncscope.install(lines=False, spans=True, exporter="none")
+        try:
+            [sink] = [s for s in state.sinks if isinstance(s, _spans.SpanSink)]
+            for _ in range(200):
+                lock = threading.Lock()
+                with lock:
+                    pass
+                event = threading.Event()
+                event.set()
+            assert 50 == len(sink._last_hold) == len(sink._signals)
+            newest = primitive_of(event)
+            assert newest is not None and newest.id in sink._signals  # still there to link to
+        finally:
+            syncscope.uninstall()
