@@ -21,7 +21,8 @@ Decisions:
 * Two locks of one class (created at the same line) nested in each other add no class edge.
   When two *objects* of one class are taken in both orders (``a.lock`` then ``b.lock`` in one
   place, ``b.lock`` then ``a.lock`` in another: the classic transfer between two accounts),
-  that is reported as a same-site inversion. Object pairs are remembered up to a limit.
+  that is reported as a same-site inversion. Object pairs are remembered up to a limit, by
+  their places only: the stack is shown for the second order, the one that closed the cycle.
 
 The hot path (an acquire while holding another lock) costs one dictionary lookup per held lock
 once the edge is known; a new edge takes a lock of our own, captures a short stack and searches
@@ -44,8 +45,14 @@ from ._registry import allocate_lock
 
 Key = tuple[str, int]
 
-#: Object pairs of one class remembered for same-site inversions.
-MAX_PAIRS = 100_000
+#: Object pairs of one class remembered for same-site inversions (each a few hundred bytes).
+#: Past this, pairs are only looked up: one taken in the reverse order of a remembered pair
+#: is still found, new pairs are no longer remembered.
+MAX_PAIRS = 20_000
+
+#: A remembered pair: the thread, the held lock and where it was taken, the lock taken and
+#: where; the stack is taken only when an inversion is reported.
+Pair = tuple[str, Primitive, Site, Primitive, Site]
 
 _OBSERVED_ACQUIRE: CodeType = _observed_acquire.__code__
 
@@ -74,7 +81,7 @@ class LockOrder:
         #: class -> classes taken while holding it -> the first time that was seen.
         self._after: dict[Key, dict[Key, Taken]] = {}
         #: (id of the held object, id of the taken object) -> first time, for one-class pairs.
-        self._pairs: dict[tuple[int, int], Taken] = {}
+        self._pairs: dict[tuple[int, int], Pair] = {}
         self._reported: set[frozenset[Key]] = set()
         self._lock = allocate_lock()
 
@@ -98,7 +105,10 @@ class LockOrder:
                 continue
             other_key = (other.file, other.line)
             if other_key == key:
-                if (other.id, primitive.id) not in self._pairs:
+                pairs = self._pairs
+                if (other.id, primitive.id) not in pairs and (
+                    len(pairs) < MAX_PAIRS or (primitive.id, other.id) in pairs
+                ):
                     self._same_site(before, primitive, thread, site, key)
                 continue
             known = after.get(other_key)
@@ -159,18 +169,24 @@ class LockOrder:
     def _same_site(
         self, before: Hold, primitive: Primitive, thread: str, site: Site, key: Key
     ) -> None:
-        if not _was_blocking():
-            return
+        cycle = frozenset((key,))
+        if cycle in self._reported or not _was_blocking():
+            return  # reported once per class: its further pairs need not be remembered
         first, then = before.primitive.id, primitive.id
         with self._lock:
-            if (first, then) in self._pairs:
+            pairs = self._pairs
+            if (first, then) in pairs:
                 return
-            edge = self._taken(before, primitive, thread, site)
-            if len(self._pairs) < MAX_PAIRS:
-                self._pairs[(first, then)] = edge
-            reverse = self._pairs.get((then, first))
-            cycle = frozenset((key,))
-            if reverse is None or cycle in self._reported:
+            reverse = pairs.get((then, first))
+            if reverse is None:
+                if len(pairs) < MAX_PAIRS:
+                    pairs[(first, then)] = (thread, before.primitive, before.site, primitive, site)
+                return
+            if cycle in self._reported:
                 return
             self._reported.add(cycle)
-        self._found(Inversion((reverse, edge), same_site=True))
+        edge = self._taken(before, primitive, thread, site)
+        earlier = Taken(
+            reverse[0], Ref.of(reverse[1]), reverse[2], Ref.of(reverse[3]), reverse[4], ()
+        )
+        self._found(Inversion((earlier, edge), same_site=True))

@@ -145,6 +145,51 @@ class TestSameSite:
         assert "two locks created at" in inversion.text()
         assert ":5 are taken in both orders" in inversion.text()
 
+    def test_pairs_keep_places_not_stacks(self, recorder: Recorder) -> None:
+        """A remembered pair holds its places only; the report still names both orders."""
+        x, y = primitive("lock", "lock", line=5), primitive("lock", "lock#2", line=5)
+        nest(recorder, x, y, thread=1, line=10)
+        assert recorder.lockorder is not None
+        [(_, remembered)] = recorder.lockorder._pairs.items()
+        assert not any(isinstance(part, tuple) and len(part) == 8 for part in remembered)
+        nest(recorder, y, x, thread=2, line=20)
+        [inversion] = recorder.inversions
+        earlier, later = inversion.edges
+        assert ("T1", "lock", 10, "lock#2", 11) == (
+            earlier.thread,
+            earlier.first.name,
+            earlier.first_site[1],
+            earlier.then.name,
+            earlier.then_site[1],
+        )
+        assert () == earlier.stack  # taken when it is reported, for the order that closes it
+        assert ("T2", 20, 21) == (later.thread, later.first_site[1], later.then_site[1])
+        assert later.stack
+
+    def test_pairs_past_the_limit(
+        self, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Past MAX_PAIRS new pairs cost nothing, but a remembered one is still checked."""
+        monkeypatch.setattr("syncscope._lockorder.MAX_PAIRS", 2)
+        nodes = [primitive("lock", f"node{n}", line=5) for n in range(5)]
+        nest(recorder, nodes[0], nodes[1], thread=1, line=10)
+        nest(recorder, nodes[1], nodes[2], thread=1, line=10)
+        stacks = []
+        monkeypatch.setattr(
+            "syncscope._lockorder.stack_of", lambda frame: stacks.append(frame) or ()
+        )
+        nest(recorder, nodes[2], nodes[3], thread=1, line=10)
+        nest(recorder, nodes[3], nodes[4], thread=1, line=10)
+        assert recorder.lockorder is not None
+        assert 2 == len(recorder.lockorder._pairs)
+        assert [] == stacks  # no stack taken, nothing remembered
+        nest(recorder, nodes[3], nodes[2], thread=2, line=20)  # its pair was not remembered
+        assert [] == recorder.inversions
+        nest(recorder, nodes[1], nodes[0], thread=2, line=20)
+        assert 1 == len(stacks)  # for the report
+        [inversion] = recorder.inversions
+        assert ["node0", "node1"] == [ref.name for ref in inversion.locks]
+
     def test_one_class_in_one_order(self, recorder: Recorder) -> None:
         """Objects of one class always nested in the same direction: nothing."""
         nodes = [primitive("lock", f"node{n}", line=5) for n in range(4)]
