@@ -181,10 +181,12 @@ class _Session:
         self.recorder = Recorder(DiagnosisOptions(stats=True, long_wait_ms=max_wait_ms))
         if self.recorder.watchdog is not None:
             self.recorder.watchdog.bystander = _timeout_timer
+        #: Test id -> the findings that fail it, as they are found. Not read back from the
+        #: recorder's lists: those stop growing (slow spots past 1,000), the session does not.
+        self._failures: dict[str, list[Any]] = {}
+        self.recorder.listeners.append(self._heard)
         with config_lock:
             set_sinks((*state.sinks, self.recorder))
-        #: How many of each list of findings were already given to a test.
-        self._claimed = {"inversions": 0, "deadlocks": 0, "slow": 0}
 
     def stop(self) -> None:
         from syncscope import _api
@@ -223,27 +225,29 @@ class _Session:
             report.outcome = "failed"
             report.longrepr = text
 
-    def _problems(self, nodeid: str) -> list[str]:
-        recorder = self.recorder
-        problems = []
-        for name, wanted in (
-            ("inversions", self._fail_on_inversion),
-            ("deadlocks", self._fail_on_deadlock),
-            ("slow", self._fail_on_wait),
+    def _heard(self, finding: object) -> None:
+        """A listener of the recorder: keep a finding that fails the test it was found in."""
+        from syncscope._findings import Deadlock, Inversion, SlowSpot
+
+        context = getattr(finding, "context", None)
+        if context is None:
+            return
+        if (
+            (isinstance(finding, Inversion) and self._fail_on_inversion)
+            or (isinstance(finding, Deadlock) and self._fail_on_deadlock)
+            or (isinstance(finding, SlowSpot) and self._fail_on_wait and finding.what == "wait")
         ):
-            found = getattr(recorder, name)
-            new = found[self._claimed[name] :]
-            self._claimed[name] = len(found)
-            if not wanted:
-                continue
-            for finding in new:
-                if finding.context != nodeid:
-                    continue
-                if name == "slow":
-                    if finding.what == "wait":
-                        problems.append(f"syncscope: wait over the limit: {finding.text()}")
-                else:
-                    problems.append(finding.text())
+            self._failures.setdefault(context, []).append(finding)
+
+    def _problems(self, nodeid: str) -> list[str]:
+        from syncscope._findings import SlowSpot
+
+        problems = []
+        for finding in self._failures.pop(nodeid, ()):
+            if isinstance(finding, SlowSpot):
+                problems.append(f"syncscope: wait over the limit: {finding.text()}")
+            else:
+                problems.append(finding.text())
         return problems
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

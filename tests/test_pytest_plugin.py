@@ -181,6 +181,33 @@ def test_max_wait(pytester: pytest.Pytester) -> None:
     )
 
 
+def test_max_wait_after_many_slow_spots(pytester: pytest.Pytester) -> None:
+    """A long wait fails its test however many the tests before it had (the report keeps 1000)."""
+    pytester.makepyfile(
+        """
+        import threading
+
+        def timed_out_acquires(count):
+            lock = threading.Lock()
+            with lock:
+                for _ in range(count):
+                    assert not lock.acquire(timeout=0.001)  # waits 1 ms, then gives up
+
+        def test_many():
+            timed_out_acquires(1100)
+
+        def test_one_more():
+            timed_out_acquires(1)
+
+        def test_none():
+            pass
+        """
+    )
+    result = run(pytester, "--syncscope-max-wait-ms=0.5")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["FAILED *::test_one_more - syncscope: wai*"])
+
+
 def test_ini_options(pytester: pytest.Pytester) -> None:
     """The ini options do what the command-line ones do."""
     pytester.makeini("[pytest]\nsyncscope = true\nsyncscope_fail_on_inversion = true\n")
