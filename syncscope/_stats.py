@@ -199,29 +199,24 @@ class Stats:
             hold.site_tally = site
 
     def handle(self, event: SyncEvent) -> None:
-        """Count one event (the "waiting" ones are not counted: their end is)."""
+        """
+        Count one event (the "waiting" ones are not counted: their end is). A successful
+        acquire is counted by :meth:`acquired`, which the recorder calls with its hold.
+        """
+        op = event.op
+        outcome = event.outcome
+        if op == "acquire" and outcome == "acquired":
+            self.acquired(event, None)
+            return
         tally = self.tally(event.primitive)
         sites = tally.sites
         key = (event.file, event.line)
         site = sites.get(key)  # type: ignore[union-attr]
         if site is None:
             site = sites[key] = Tally(event.function)  # type: ignore[index]
-        op = event.op
-        outcome = event.outcome
         waited = event.waited_ns
         if op == "acquire":
-            if outcome == "acquired":
-                tally.acquisitions += 1
-                site.acquisitions += 1
-                if event.count is None or event.count == 1:
-                    ident = event.thread_id
-                    if tally.last_owner != ident:
-                        if tally.last_owner:
-                            tally.owner_changes += 1
-                        tally.last_owner = ident
-                if waited is not None:
-                    _contended(tally, site, waited)
-            elif outcome == "timeout":
+            if outcome == "timeout":
                 tally.timeouts += 1
                 site.timeouts += 1
                 if waited is not None:

@@ -85,6 +85,16 @@ class TestLockFigures:
         assert 0.005 == pytest.approx(s.total_hold_s)
         assert 2 / 3 == pytest.approx(s.contended_ratio)
 
+    def test_handle_counts_an_acquire_as_acquired_does(self) -> None:
+        """Stats.handle given a successful acquire counts it once, as Stats.acquired would."""
+        lock = primitive("lock")
+        stats = _stats.Stats()
+        stats.handle(acquired(lock, thread=1, line=10))
+        stats.handle(acquired(lock, thread=2, line=10, waited_ns=3 * MS))
+        s = stats.find(lock)
+        assert s is not None
+        assert (2, 1, 1, 0) == (s.acquisitions, s.contended, s.owner_changes, s.errors)
+
     def test_per_call_site(self, recorder: Recorder) -> None:
         """Each call site has its own figures; the top site is where it was waited on most."""
         lock = primitive("lock")
