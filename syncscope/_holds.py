@@ -15,7 +15,9 @@ read this one state, so that "held" means the same thing everywhere:
   thread's hold of the Condition's lock, and its end event takes it back.
 
 The state is written by the program's threads (each mostly its own entries, inside the
-instrumented operation) and read by the watchdog thread through :meth:`Holds.snapshot`.
+instrumented operation) and read by the watchdog thread through :meth:`Holds.snapshot`. A
+semaphore's permits are the exception: several threads take and give them back at once, so
+their list is changed under a lock of our own.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import contextlib
 from typing import Any
 
 from ._events import Primitive, SyncEvent
+from ._registry import allocate_lock
 
 
 #: Kinds with one holder at a time (a semaphore has permits instead).
@@ -124,6 +127,12 @@ class Holds:
         #: Primitives released by a thread that did not take them: signals, not mutexes.
         #: An ordered set (a dict), the oldest forgotten past MAX_HANDOFF.
         self.handoff: dict[Primitive, None] = {}
+        #: Guards ``permits``: a semaphore's permits change on several threads at once.
+        self._permits_lock = allocate_lock()
+
+    def after_fork_in_child(self) -> None:
+        """A fork while another thread changed the permits leaves their lock held in the child."""
+        self._permits_lock = allocate_lock()
 
     # -- program side: called from the sink, on the thread of the event --------------------
 
@@ -157,10 +166,11 @@ class Holds:
         if held is None:
             held = self.held[event.thread_id] = []
         hold = Hold(primitive, event, held)
-        permits = self.permits.get(primitive)
-        if permits is None:
-            permits = self.permits[primitive] = []
-        permits.append(hold)
+        with self._permits_lock:
+            permits = self.permits.get(primitive)
+            if permits is None:
+                permits = self.permits[primitive] = []
+            permits.append(hold)
         held.append(hold)
         return hold
 
@@ -185,27 +195,29 @@ class Holds:
     def returned(self, event: SyncEvent) -> list[Hold]:
         """A semaphore's release: end the permits it gives back; return them."""
         primitive = event.primitive
-        permits = self.permits.get(primitive)
-        if not permits:
-            # Nobody holds a permit: this release signals (a Semaphore(0) as an event), and
-            # the permits taken after it are not holds that their takers could give back.
-            self._handed_off(primitive)
-            return []
         ident = event.thread_id
         ended = []
-        for _ in range(event.count or 1):
-            mine = next((h for h in reversed(permits) if h.thread_id == ident), None)
-            if mine is None:
-                self._handed_off(primitive)  # given for another thread, or out of nothing
-                if not permits:
-                    break
-                mine = permits[0]  # a permit given back for another thread
-            permits.remove(mine)
-            with contextlib.suppress(ValueError):
-                mine.held.remove(mine)
-            ended.append(mine)
-        if not permits:
-            self.permits.pop(primitive, None)
+        with self._permits_lock:
+            permits = self.permits.get(primitive)
+            if not permits:
+                # Nobody holds a permit: this release signals (a Semaphore(0) as an event),
+                # and the permits taken after it are not holds their takers could give back.
+                self._handed_off(primitive)
+                return []
+            for _ in range(event.count or 1):
+                mine = next((h for h in reversed(permits) if h.thread_id == ident), None)
+                if mine is None:
+                    self._handed_off(primitive)  # given for another thread, or out of nothing
+                    if not permits:
+                        break
+                    mine = permits[0]  # a permit given back for another thread
+                permits.remove(mine)
+                ended.append(mine)
+            if not permits:
+                del self.permits[primitive]
+        for hold in ended:
+            with contextlib.suppress(ValueError):  # gone already, by a racing stale drop
+                hold.held.remove(hold)
         return ended
 
     def _handed_off(self, primitive: Primitive) -> None:

@@ -133,6 +133,7 @@ class Recorder:
         fork would stay held for ever.
         """
         self._lock = allocate_lock()
+        self.holds.after_fork_in_child()
         if self.lockorder is not None:
             self.lockorder.after_fork_in_child()
         if self.watchdog is not None:

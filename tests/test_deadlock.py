@@ -121,6 +121,36 @@ class TestStuckThreads:
         assert [[1, 2], [3, 4]] == groups
 
 
+class TestConcurrentPermits:
+    def test_permits_taken_and_given_back_on_many_threads(self) -> None:
+        """Permits of one semaphore taken and released at once on 8 threads: none lost or mixed."""
+        holds = Holds()
+        sem = primitive("semaphore", "pool")
+        go = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def work(ident: int) -> None:
+            try:
+                go.wait(timeout=5)
+                for _ in range(1000):
+                    holds.acquired(acquired(sem, thread=ident))
+                    assert 1 == len(holds.returned(released(sem, thread=ident, count=1)))
+            except BaseException as exc:
+                errors.append(exc)
+
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads as often as possible
+        try:
+            threads = [start_thread(work, ident) for ident in range(1, 9)]
+            for thread in threads:
+                join(thread, timeout=60)
+        finally:
+            sys.setswitchinterval(interval)
+        assert [] == errors
+        assert {} == holds.permits
+        assert sem not in holds.handoff  # each gave back its own permit
+
+
 class TestFrames:
     def test_timeout_read_from_the_waiting_call(self) -> None:
         """The timeout of a blocked acquire is read from its frame; none when it has none."""

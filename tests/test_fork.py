@@ -56,12 +56,15 @@ class TestInProcess:
         with syncscope.record(echo=False) as rec:
             recorder = rec._recorder
             assert recorder.lockorder is not None
-            with recorder._lock, recorder.lockorder._lock:
-                order = recorder.lockorder
+            holds, order = recorder.holds, recorder.lockorder
+            with recorder._lock, order._lock, holds._permits_lock:
                 answer = in_child(
-                    lambda: (recorder._lock.acquire(timeout=1), order._lock.acquire(timeout=1))
+                    lambda: tuple(
+                        lock.acquire(timeout=1)
+                        for lock in (recorder._lock, order._lock, holds._permits_lock)
+                    )
                 )
-        assert "(True, True)" == answer
+        assert "(True, True, True)" == answer
 
 
 class TestRunner:
