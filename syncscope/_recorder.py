@@ -360,12 +360,17 @@ class Recorder:
         end = self.stopped_ns if self.stopped_ns is not None else _perf_counter_ns()
         return end - self.started_ns
 
+    def stop_clock(self) -> None:
+        """The run is over (the outputs are being closed): its duration ends now."""
+        if self.stopped_ns is None:
+            self.stopped_ns = _perf_counter_ns()
+
     def close(self) -> None:
         """Stop the watchdog; write the exit report (text and JSON) when asked to."""
         if self._closed:
             return
         self._closed = True
-        self.stopped_ns = _perf_counter_ns()
+        self.stop_clock()
         if self.watchdog is not None:
             self.watchdog.stop()
         if os.getpid() != self._pid:
@@ -418,6 +423,18 @@ def _register_fork_handler() -> None:
                 recorder._after_fork_in_child()
 
     os.register_at_fork(after_in_child=after_in_child)
+
+
+def stop_clocks() -> None:
+    """
+    Called by an output that is closed before the recorders and may take long to (the spans'
+    flush): the run of the recorders being closed with it (no longer among the outputs) ended
+    when closing began, not when their turn came.
+    """
+    current = state.sinks
+    for recorder in list(_live_recorders):
+        if not recorder._closed and recorder not in current:
+            recorder.stop_clock()
 
 
 def _ns(milliseconds: float | None) -> int | None:

@@ -210,6 +210,11 @@ class TestExport:
             assert elapsed < 1 + 4, elapsed
             (line,) = _span_lines(result.stderr)
             assert re.fullmatch(r"syncscope: 202 of 202 spans not exported to .*", line), line
+            # The report times the run, not the flush that came after it.
+            found = re.search(r"syncscope report: ([\d.]+) (µs|ms|s),", result.stderr)
+            assert found is not None, result.stderr
+            scale = {"µs": 1e-6, "ms": 1e-3, "s": 1.0}[found[2]]
+            assert float(found[1]) * scale < 1.0, found[0]
 
     def test_uncaught_exception_still_flushes(self, tmp_path: Path, receiver: Any) -> None:
         """A program dying of an exception keeps its traceback and status; its spans arrive."""
@@ -702,6 +707,29 @@ class TestInProcess:
         with pytest.raises(ValueError, match="bad flush_timeout"):
             syncscope.install(spans=True, exporter="none", flush_timeout=-1)
         assert not syncscope.is_installed()
+
+    def test_report_time_ends_before_the_flush(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The recorders being closed stop their clock when the spans' flush begins."""
+        import syncscope
+        from syncscope._config import state
+        from syncscope._recorder import Recorder
+
+        closed_at: list[int] = []
+        close = _spans.SpanSink.close
+
+        def close_and_note(sink: _spans.SpanSink) -> None:
+            close(sink)
+            closed_at.append(time.perf_counter_ns())
+
+        monkeypatch.setattr(_spans.SpanSink, "close", close_and_note)
+        syncscope.install(lines=False, spans=True, exporter="none", stats=True)
+        [first] = [s for s in state.sinks if isinstance(s, Recorder)]
+        syncscope.install(lines=False, spans=True, exporter="none", stats=True)  # a re-install
+        [second] = [s for s in state.sinks if isinstance(s, Recorder)]
+        assert first.stopped_ns is not None and first.stopped_ns < closed_at[0]
+        assert second.stopped_ns is None  # the new one's run goes on
+        syncscope.uninstall()
+        assert second.stopped_ns is not None and second.stopped_ns < closed_at[1]
 
     def test_per_primitive_memory_is_bounded(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Last holds and signals of many short-lived primitives: the oldest are forgotten."""
