@@ -704,6 +704,7 @@ class SpanSink:
             self.setup_error = self.setup_error or f"span worker failed: {_one_line(exc)}"
         finally:
             _forget_dummy_thread()
+            _our_threads.discard(_thread.get_ident())  # a program's thread may get the ident
             self._builder_done.release()
 
     def _after_fork_in_child(self) -> None:
@@ -973,7 +974,10 @@ class _SegmentSpans:
 
 
 class _Builder:
-    """Lives on the worker: imports OpenTelemetry, builds spans, feeds the exporters."""
+    """
+    Made on the installing thread, then lives on the worker: imports OpenTelemetry, builds
+    spans, feeds the exporters.
+    """
 
     def __init__(self, sink: SpanSink) -> None:
         self.sink = sink
@@ -1464,7 +1468,8 @@ class _Sender:
         self.done.acquire()
         self.finishing = False
         self.provider_hooked = False
-        _our_threads.add(_thread.get_ident())
+        # Not this thread: the sender is made on the installing thread, the program's own, whose
+        # logging must stay as it was. The sending thread counts itself in.
         _thread.start_new_thread(self._main, ())
 
     def put(self, spans: list[Any]) -> None:
@@ -1530,6 +1535,7 @@ class _Sender:
                     return
         finally:
             _forget_dummy_thread()
+            _our_threads.discard(_thread.get_ident())  # a program's thread may get the ident
             self.done.release()
 
     def _provider_processor(self) -> Any:

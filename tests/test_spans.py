@@ -708,6 +708,29 @@ class TestInProcess:
             syncscope.install(spans=True, exporter="none", flush_timeout=-1)
         assert not syncscope.is_installed()
 
+    def test_program_logging_stays_on_the_installing_thread(self) -> None:
+        """Only syncscope's own threads are silenced: the program's loggers work on its own."""
+        import logging
+
+        import syncscope
+
+        syncscope.install(
+            lines=False,
+            spans=True,
+            exporter="otlp",
+            endpoint=f"http://127.0.0.1:{_free_port()}",
+            protocol="http/protobuf",
+            flush_timeout=0.1,
+        )
+        try:
+            logger = logging.getLogger("opentelemetry.sdk.trace")
+            assert "isEnabledFor" in vars(logger)  # quieted for syncscope's threads
+            assert logger.isEnabledFor(logging.WARNING)  # yet not for this one
+        finally:
+            syncscope.uninstall()
+        # Threads that ended take their ident out: a program's new thread may be given it.
+        assert _spans._our_threads <= set(sys._current_frames())
+
     def test_report_time_ends_before_the_flush(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """The recorders being closed stop their clock when the spans' flush begins."""
         import syncscope
