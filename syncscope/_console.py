@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-import weakref
 from typing import Any
 
 from ._events import SyncEvent
+from ._fork import reset_after_fork
 from ._registry import allocate_lock
 
 
@@ -168,19 +168,6 @@ def event_fields(event: SyncEvent) -> dict[str, Any]:
     return fields
 
 
-# Every writer's lock is freed in a forked child (a thread of the parent may have held it);
-# one handler for all, since a handler per writer would keep each writer alive for ever.
-_writers: weakref.WeakSet[_FdWriter] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for writer in list(_writers):
-        writer._lock._at_fork_reinit()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 class _FdWriter:
     """structlog's "logger": writes each rendered line with one ``os.write``, under our own lock."""
 
@@ -189,7 +176,10 @@ class _FdWriter:
         self._owns_fd = owns_fd
         self._lock = allocate_lock()  # the original: never instrumented
         self.broken = False
-        _writers.add(self)
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock._at_fork_reinit()  # a thread of the parent may have held it
 
     def msg(self, line: str) -> None:
         data = (line + "\n").encode("utf-8", "backslashreplace")

@@ -27,6 +27,7 @@ from ._console import _FdWriter
 from ._deadlock import Watchdog
 from ._events import SyncEvent, guard
 from ._findings import Deadlock, Hang, Inversion, Ref, SlowSpot
+from ._fork import reset_after_fork
 from ._holds import CONDITION_WAITS, Hold, Holds, Wait
 from ._lockorder import LockOrder
 from ._registry import allocate_lock
@@ -123,7 +124,7 @@ class Recorder:
                 self._hang,
                 hang_timeout=options.hang_timeout,
             )
-        _register_fork_handler()
+        reset_after_fork(self)
         _live_recorders.add(self)
 
     def _after_fork_in_child(self) -> None:
@@ -406,23 +407,8 @@ class Recorder:
             self._out.msg(f"syncscope: cannot write the JSON report to {path!r}: {exc}")
 
 
-#: The recorders alive, for the fork handler (registered once: handlers cannot be removed).
+#: The recorders alive, for stop_clocks().
 _live_recorders: weakref.WeakSet[Recorder] = weakref.WeakSet()
-_fork_handler_registered = False
-
-
-def _register_fork_handler() -> None:
-    global _fork_handler_registered
-    if _fork_handler_registered or not hasattr(os, "register_at_fork"):
-        return
-    _fork_handler_registered = True
-
-    def after_in_child() -> None:
-        for recorder in list(_live_recorders):
-            with contextlib.suppress(Exception):  # the child must run whatever happens here
-                recorder._after_fork_in_child()
-
-    os.register_at_fork(after_in_child=after_in_child)
 
 
 def stop_clocks() -> None:

@@ -55,6 +55,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._events import Primitive, SyncEvent, guard
+from ._fork import reset_after_fork
 from ._registry import allocate_lock, save_method
 
 
@@ -333,7 +334,6 @@ _task_parent = _TaskParent()
 _thread_parents: dict[int, tuple[weakref.ref[Any], tuple[int, int]]] = {}
 #: The sink that reads the program's spans for Thread.start and executor.submit.
 _context_sink: SpanSink | None = None
-_live_sinks: weakref.WeakSet[SpanSink] = weakref.WeakSet()
 
 
 class SpanSink:
@@ -387,8 +387,7 @@ class SpanSink:
         except Exception as exc:
             self.setup_error = _one_line(exc)
             self._stopped = True
-        _live_sinks.add(self)
-        _register_fork_handler()
+        reset_after_fork(self)
         _thread.start_new_thread(self._worker_main, ())
         _install_context_hooks(self)
 
@@ -767,22 +766,6 @@ def _remember(memory: dict[int, Any], key: int, value: Any) -> None:
     if key not in memory and len(memory) >= _MAX_REMEMBERED:
         del memory[next(iter(memory))]
     memory[key] = value
-
-
-_fork_handler_registered = False
-
-
-def _register_fork_handler() -> None:
-    global _fork_handler_registered
-    if _fork_handler_registered or not hasattr(os, "register_at_fork"):
-        return
-    _fork_handler_registered = True
-
-    def after_in_child() -> None:
-        for sink in list(_live_sinks):
-            sink._after_fork_in_child()
-
-    os.register_at_fork(after_in_child=after_in_child)
 
 
 def _forget_dummy_thread() -> None:
