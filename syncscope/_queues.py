@@ -60,8 +60,9 @@ def _failure(op: str, exc: BaseException, block: Any, timeout: Any) -> str:
 def _qsize(q: Any) -> int | None:
     # Without the queue's mutex: qsize() would take the very lock the queue's users contend
     # for, once more per operation. The size is a report, not a decision.
+    # (SimpleQueue has no _qsize; its qsize() takes no Python-level lock.)
     try:
-        return silent(q._qsize)  # type: ignore[no-any-return]
+        return silent(getattr(q, "_qsize", None) or q.qsize)  # type: ignore[no-any-return]
     except Exception:
         return None
 
@@ -150,35 +151,7 @@ def wrappers() -> list[Wrapper]:
         primitive = watched(self)
         if primitive is None:
             return get(self, block, timeout)
-        site = call_site()
-        blocks = bool(block) and not _qsize(self)
-        if blocks:
-            emit(SyncEvent(primitive, "get", "waiting", site))
-        guard.busy = True
-        start = perf_counter_ns()
-        try:
-            item = get(self, block, timeout)
-        except BaseException as exc:
-            guard.busy = False
-            waited = perf_counter_ns() - start
-            outcome = _failure("get", exc, block, timeout)
-            emit(SyncEvent(primitive, "get", outcome, site, waited, error=exc))
-            raise
-        guard.busy = False
-        waited_ns = perf_counter_ns() - start if blocks else None
-        emit(
-            SyncEvent(
-                primitive,
-                "get",
-                "got",
-                site,
-                waited_ns,
-                item=_item_text(item),
-                item_id=id(item),
-                qsize=_qsize(self),
-            )
-        )
-        return item
+        return observed_get(self, primitive, lambda: get(self, block, timeout), block, timeout)
 
     def task_done_wrapper(self: Any) -> None:
         primitive = watched(self)
@@ -284,7 +257,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
         primitive = watched(self)
         if primitive is None:
             return super().get(block, timeout)
-        return _observed_simple_get(
+        return observed_get(
             self, primitive, lambda: super(SimpleQueue, self).get(block, timeout), block, timeout
         )
 
@@ -292,7 +265,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
         primitive = watched(self)
         if primitive is None:
             return super().get_nowait()
-        return _observed_simple_get(self, primitive, super().get_nowait, False, None)
+        return observed_get(self, primitive, super().get_nowait, False, None)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         # The original's own refusal, word for word (the subclass would name itself).
@@ -320,35 +293,29 @@ def _report_simple_put(q: Any, primitive: Primitive, item: Any) -> None:
     )
 
 
-def _observed_simple_get(
+def observed_get(
     q: Any, primitive: Primitive, call: Callable[[], Any], block: Any, timeout: Any
 ) -> Any:
+    """Run a get (``call``) of any queue kind, and report it: waiting, got, or why not."""
     site = call_site()
-    blocks = bool(block) and q.empty()
+    blocks = bool(block) and not _qsize(q)
     if blocks:
         emit(SyncEvent(primitive, "get", "waiting", site))
+    guard.busy = True  # the queue's own mutex and Conditions are not the user's business
     start = perf_counter_ns()
     try:
         item = call()
     except BaseException as exc:
-        waited = perf_counter_ns() - start
-        emit(
-            SyncEvent(
-                primitive, "get", _failure("get", exc, block, timeout), site, waited, error=exc
-            )
-        )
+        guard.busy = False
+        outcome = _failure("get", exc, block, timeout)
+        emit(SyncEvent(primitive, "get", outcome, site, perf_counter_ns() - start, error=exc))
         raise
+    guard.busy = False
     waited_ns = perf_counter_ns() - start if blocks else None
+    text = _item_text(item)
     emit(
         SyncEvent(
-            primitive,
-            "get",
-            "got",
-            site,
-            waited_ns,
-            item=_item_text(item),
-            item_id=id(item),
-            qsize=q.qsize(),
+            primitive, "get", "got", site, waited_ns, item=text, item_id=id(item), qsize=_qsize(q)
         )
     )
     return item
