@@ -133,6 +133,8 @@ MODES: dict[str, dict[str, Any] | None] = {
     "installed, nothing listening": {"lines": False},
     "console lines": {"output": os.devnull},
     "json lines": {"output": os.devnull, "format": "json"},
+    # Counts, wait and hold times, nothing else: the lean path (-q --no-deadlock-detection).
+    "statistics only": {"lines": False, "stats": True, "detect_deadlocks": False},
     # What the runner does with -q: statistics for the report, deadlock and inversion checks.
     "-q: stats + deadlock checks": {"lines": False, "stats": True, "detect_deadlocks": True},
     # Every span built off the program's threads, to a dead OTLP endpoint: what the program

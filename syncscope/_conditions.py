@@ -16,6 +16,7 @@ from typing import Any
 
 from ._config import state
 from ._events import Primitive, SyncEvent, emit, guard, perf_counter_ns
+from ._lean import park, unpark
 from ._locks import proxy_for
 from ._registry import saved
 from ._sites import call_site
@@ -104,7 +105,12 @@ def _condition_wrappers() -> list[Wrapper]:
             return wait(self, timeout)  # not watched, or the real wait raises RuntimeError
         site = call_site()
         emit(SyncEvent(primitive, "wait", "waiting", site))
-        notified, waited = blocking_call(primitive, "wait", site, lambda: wait(self, timeout))
+        lean, lock = state.lean, self._lock
+        park(lock, lean)
+        try:
+            notified, waited = blocking_call(primitive, "wait", site, lambda: wait(self, timeout))
+        finally:
+            unpark(lock, lean)
         emit(SyncEvent(primitive, "wait", "woken" if notified else "timeout", site, waited))
         return notified
 
@@ -114,9 +120,14 @@ def _condition_wrappers() -> list[Wrapper]:
             return wait_for(self, predicate, timeout)
         site = call_site()
         emit(SyncEvent(primitive, "wait_for", "waiting", site))
-        result, waited = blocking_call(
-            primitive, "wait_for", site, lambda: wait_for(self, predicate, timeout)
-        )
+        lean, lock = state.lean, self._lock
+        park(lock, lean)
+        try:
+            result, waited = blocking_call(
+                primitive, "wait_for", site, lambda: wait_for(self, predicate, timeout)
+            )
+        finally:
+            unpark(lock, lean)
         emit(SyncEvent(primitive, "wait_for", "woken" if result else "timeout", site, waited))
         return result
 

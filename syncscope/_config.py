@@ -16,6 +16,7 @@ from ._registry import allocate_lock
 
 if TYPE_CHECKING:
     from ._events import Sink
+    from ._stats import Stats
 
 #: Every kind syncscope can watch, by the word it prints.
 ALL_KINDS: frozenset[str] = frozenset(
@@ -37,7 +38,7 @@ class Options:
 
 
 class _State:
-    __slots__ = ("active", "installed", "options", "sinks")
+    __slots__ = ("active", "installed", "lean", "options", "sinks")
 
     def __init__(self) -> None:
         #: True while at least one sink listens: the hot path reads only this.
@@ -45,6 +46,9 @@ class _State:
         self.installed = False
         self.options = Options()
         self.sinks: tuple[Sink, ...] = ()
+        #: The statistics, when they are all that listens: lock proxies then count in place
+        #: of reporting events (see _lean).
+        self.lean: Stats | None = None
 
 
 state = _State()
@@ -63,5 +67,9 @@ counters = _Counters()
 
 
 def set_sinks(sinks: tuple[Sink, ...]) -> None:
+    # Lean first off, last on: a proxy that sees it set can rely on the sinks it goes with.
+    state.lean = None
     state.sinks = sinks
     state.active = bool(sinks)
+    lean_stats = getattr(sinks[0], "lean_stats", None) if len(sinks) == 1 else None
+    state.lean = lean_stats() if lean_stats is not None else None

@@ -21,8 +21,10 @@ from typing import Any
 from ._compat import LOCK_IS_A_CLASS
 from ._config import state
 from ._events import Primitive, SyncEvent, emit, guard, perf_counter_ns
+from ._lean import acquire_slowly, adopt, hold_ended
 from ._registry import saved
 from ._sites import call_site, creator_frame
+from ._stats import Tally
 from ._tracking import new_primitive, should_watch
 
 
@@ -81,7 +83,9 @@ def _observed_acquire(
     return got
 
 
-def _observed_release(lock: Any, primitive: Primitive, reentrant: bool, owned: bool) -> None:
+def _observed_release(proxy: Any, reentrant: bool, owned: bool) -> None:
+    lock = proxy._syncscope_lock
+    primitive = proxy._syncscope_primitive
     site = call_site()
     if not owned:  # the real release raises RuntimeError: report that, not a release
         try:
@@ -91,6 +95,8 @@ def _observed_release(lock: Any, primitive: Primitive, reentrant: bool, owned: b
             raise
         return
     depth = lock._recursion_count() - 1 if reentrant else None
+    if not depth:
+        proxy._syncscope_since = 0  # a hold lean statistics began ends unseen by them
     # Say "released" before the real release, or another thread's "acquired" can come first;
     # and release whatever happens while saying it.
     try:
@@ -100,31 +106,54 @@ def _observed_release(lock: Any, primitive: Primitive, reentrant: bool, owned: b
 
 
 class _Proxy:
-    """What the Lock and RLock proxies share: behave as the lock they wrap, report acquires."""
+    """
+    What the Lock and RLock proxies share: behave as the lock they wrap, report operations.
 
-    __slots__ = ("__weakref__", "_syncscope_lock", "_syncscope_primitive")
+    Acquire and release start with a lean path, taken when the statistics are all that
+    listens (see _lean). It is written out in each method rather than called, because a call
+    would cost more than the counting does; the rest is the same for both proxies.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_syncscope_lock",
+        "_syncscope_primitive",
+        "_syncscope_since",
+        "_syncscope_tally",
+    )
     _reentrant = False
 
     def __init__(self, lock: Any, primitive: Primitive) -> None:
         self._syncscope_lock = lock
         self._syncscope_primitive = primitive
+        #: perf_counter_ns() when the current hold began under lean statistics, else 0.
+        self._syncscope_since = 0
+        #: This primitive's tally in the lean statistics, once it has been counted there.
+        self._syncscope_tally: Tally | None = None
 
-    def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
+    def _acquire(self, blocking: Any, timeout: Any) -> Any:
+        """An acquire to count as lean statistics do when they may wait, or to report."""
+        stats = state.lean
+        if stats is not None:
+            tally = self._syncscope_tally
+            if tally is None or tally.owner is not stats:
+                tally = adopt(self, stats)
+            return acquire_slowly(self, tally, blocking, timeout)
         if not state.active or guard.busy:
             return self._syncscope_lock.acquire(blocking, timeout)
         return _observed_acquire(
             self._syncscope_lock, self._syncscope_primitive, self._reentrant, blocking, timeout
         )
 
-    def __enter__(self) -> Any:
-        if not state.active or guard.busy:
-            return self._syncscope_lock.__enter__()
-        return _observed_acquire(
-            self._syncscope_lock, self._syncscope_primitive, self._reentrant, True, -1
-        )
+    def _release(self) -> None:
+        """A release to report as an event."""
+        lock = self._syncscope_lock
+        owned = lock._is_owned() if self._reentrant else lock.locked()
+        return _observed_release(self, self._reentrant, owned)
 
     def _at_fork_reinit(self) -> None:
         self._syncscope_lock._at_fork_reinit()
+        self._syncscope_since = 0
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:  # isinstance(proxy, type(original_lock)) stays true
@@ -147,23 +176,73 @@ class _LockProxy(_Proxy):
 
     __slots__ = ()
 
+    def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
+        tally = self._syncscope_tally
+        if tally is not None and tally.owner is state.lean and timeout == -1:
+            lock = self._syncscope_lock
+            if lock.acquire(False):  # uncontended: count it, stamp the hold, done
+                try:
+                    self._syncscope_since = perf_counter_ns()
+                    tally.acquisitions += 1
+                except BaseException:  # a signal handler's exception: acquire() raises
+                    lock.release()
+                    raise
+                return True
+        if state.lean is None and (not state.active or guard.busy):
+            return self._syncscope_lock.acquire(blocking, timeout)
+        return self._acquire(blocking, timeout)
+
+    def __enter__(self) -> Any:
+        tally = self._syncscope_tally
+        if tally is not None and tally.owner is state.lean:
+            lock = self._syncscope_lock
+            if lock.acquire(False):
+                try:
+                    self._syncscope_since = perf_counter_ns()
+                    tally.acquisitions += 1
+                except BaseException:
+                    lock.release()
+                    raise
+                return True
+        if state.lean is None and (not state.active or guard.busy):
+            return self._syncscope_lock.__enter__()
+        return self._acquire(True, -1)
+
     def release(self) -> None:
-        lock = self._syncscope_lock
-        if not state.active or guard.busy:
-            return lock.release()  # type: ignore[no-any-return]
-        return _observed_release(lock, self._syncscope_primitive, False, lock.locked())
+        since = self._syncscope_since
+        if since:  # a hold that lean statistics stamped ends: _lean.hold_ended, written out
+            held = perf_counter_ns() - since
+            self._syncscope_since = 0
+            tally = self._syncscope_tally
+            if tally is not None:
+                tally.holds += 1
+                tally.hold_total += held
+                if held > tally.hold_max:
+                    tally.hold_max = held
+        if state.lean is not None or not state.active or guard.busy:
+            return self._syncscope_lock.release()  # type: ignore[no-any-return]
+        return self._release()
 
     def __exit__(self, *exc_info: object) -> None:
-        lock = self._syncscope_lock
-        if not state.active or guard.busy:
-            return lock.release()  # type: ignore[no-any-return]
-        return _observed_release(lock, self._syncscope_primitive, False, lock.locked())
+        since = self._syncscope_since
+        if since:
+            held = perf_counter_ns() - since
+            self._syncscope_since = 0
+            tally = self._syncscope_tally
+            if tally is not None:
+                tally.holds += 1
+                tally.hold_total += held
+                if held > tally.hold_max:
+                    tally.hold_max = held
+        if state.lean is not None or not state.active or guard.busy:
+            return self._syncscope_lock.release()  # type: ignore[no-any-return]
+        return self._release()
 
     def locked(self) -> bool:
         return self._syncscope_lock.locked()  # type: ignore[no-any-return]
 
     # The deprecated aliases of _thread.lock.
-    acquire_lock = _Proxy.acquire
+    acquire_lock = acquire
     release_lock = release
     locked_lock = locked
 
@@ -176,6 +255,14 @@ class _LockProxy(_Proxy):
             return False
         return True
 
+    # Condition's own fallbacks too, done on the wrapped lock: giving the lock up to wait and
+    # taking it back are part of the wait, not operations of their own.
+    def _release_save(self) -> None:
+        self._syncscope_lock.release()
+
+    def _acquire_restore(self, saved_state: Any) -> None:
+        self._syncscope_lock.acquire()
+
 
 class _RLockProxy(_Proxy):
     """An RLock that reports its operations; also speaks the protocol Condition relies on."""
@@ -183,17 +270,54 @@ class _RLockProxy(_Proxy):
     __slots__ = ()
     _reentrant = True
 
+    def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
+        tally = self._syncscope_tally
+        if tally is not None and tally.owner is state.lean and timeout == -1:
+            lock = self._syncscope_lock
+            if lock.acquire(False):  # uncontended, or reentered
+                try:
+                    if not self._syncscope_since:  # the outermost acquire
+                        self._syncscope_since = perf_counter_ns()
+                    tally.acquisitions += 1
+                except BaseException:
+                    lock.release()
+                    raise
+                return True
+        if state.lean is None and (not state.active or guard.busy):
+            return self._syncscope_lock.acquire(blocking, timeout)
+        return self._acquire(blocking, timeout)
+
+    def __enter__(self) -> Any:
+        tally = self._syncscope_tally
+        if tally is not None and tally.owner is state.lean:
+            lock = self._syncscope_lock
+            if lock.acquire(False):
+                try:
+                    if not self._syncscope_since:
+                        self._syncscope_since = perf_counter_ns()
+                    tally.acquisitions += 1
+                except BaseException:
+                    lock.release()
+                    raise
+                return True
+        if state.lean is None and (not state.active or guard.busy):
+            return self._syncscope_lock.__enter__()
+        return self._acquire(True, -1)
+
     def release(self) -> None:
-        lock = self._syncscope_lock
-        if not state.active or guard.busy:
-            return lock.release()  # type: ignore[no-any-return]
-        return _observed_release(lock, self._syncscope_primitive, True, lock._is_owned())
+        # Only the owner's outermost release ends the hold (another thread's release raises).
+        if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
+            hold_ended(self)
+        if state.lean is not None or not state.active or guard.busy:
+            return self._syncscope_lock.release()  # type: ignore[no-any-return]
+        return self._release()
 
     def __exit__(self, *exc_info: object) -> None:
-        lock = self._syncscope_lock
-        if not state.active or guard.busy:
-            return lock.release()  # type: ignore[no-any-return]
-        return _observed_release(lock, self._syncscope_primitive, True, lock._is_owned())
+        if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
+            hold_ended(self)
+        if state.lean is not None or not state.active or guard.busy:
+            return self._syncscope_lock.release()  # type: ignore[no-any-return]
+        return self._release()
 
     def _is_owned(self) -> bool:
         return self._syncscope_lock._is_owned()  # type: ignore[no-any-return]

@@ -127,6 +127,24 @@ class Recorder:
         reset_after_fork(self)
         _live_recorders.add(self)
 
+    def lean_stats(self) -> Stats | None:
+        """
+        The statistics, when they are all this sink keeps: then lock proxies may count in
+        place of reporting events (see _lean). Anything that needs every event, its call site
+        or each thread's holds (deadlock and lock-order checks, long holds and waits, the kept
+        events) rules it out.
+        """
+        if (
+            self.stats is None
+            or self.watchdog is not None
+            or self.lockorder is not None
+            or self.events is not None
+            or self._long_hold_ns is not None
+            or self._long_wait_ns is not None
+        ):
+            return None
+        return self.stats
+
     def _after_fork_in_child(self) -> None:
         """
         Only the forking thread goes on in a child: the watchdog's thread is not there to wait

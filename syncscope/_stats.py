@@ -72,7 +72,7 @@ _INT_FIELDS = (
 class Tally:
     """Counters of one primitive, or of one call site of it."""
 
-    __slots__ = (*_INT_FIELDS, "function", "histogram", "sites")
+    __slots__ = (*_INT_FIELDS, "function", "histogram", "owner", "sites")
 
     acquisitions: int
     contended: int
@@ -113,6 +113,8 @@ class Tally:
         self.histogram: dict[int, int] | None = None
         #: (file, line) -> Tally of the operations called from there; primitives only.
         self.sites: dict[tuple[str, int], Tally] | None = None
+        #: The Stats it belongs to: a lock proxy keeps its tally and checks this (see _lean).
+        self.owner: Stats | None = None
 
 
 def bucket(ns: int) -> int:
@@ -159,6 +161,7 @@ class Stats:
         if len(self._tallies) < MAX_PRIMITIVES:
             tally = self._tallies[primitive] = Tally()
             tally.sites = {}
+            tally.owner = self
             return tally
         return self._pool(primitive).tally
 
@@ -167,6 +170,7 @@ class Stats:
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = _Pool(primitive)
+            pool.tally.owner = self
         if primitive.id > pool.newest:  # ids grow: this counts each primitive once, or less
             pool.newest = primitive.id
             pool.instances += 1
@@ -193,7 +197,7 @@ class Stats:
                 tally.last_owner = ident
         waited = event.waited_ns
         if waited is not None:
-            _contended(tally, site, waited)
+            count_contended(tally, site, waited)
         if hold is not None:
             hold.tally = tally
             hold.site_tally = site
@@ -220,7 +224,7 @@ class Stats:
                 tally.timeouts += 1
                 site.timeouts += 1
                 if waited is not None:
-                    _contended(tally, site, waited)
+                    count_contended(tally, site, waited)
             elif outcome == "busy":
                 tally.failed += 1
                 site.failed += 1
@@ -337,7 +341,19 @@ class _Pool:
         self.instances = 0
 
 
-def _contended(tally: Tally, site: Tally, waited: int) -> None:
+def site_tally(tally: Tally, file: str, line: int, function: str) -> Tally:
+    """The tally of one call site of ``tally``'s primitive, made on first use."""
+    sites = tally.sites
+    if sites is None:
+        sites = tally.sites = {}
+    site = sites.get((file, line))
+    if site is None:
+        site = sites[(file, line)] = Tally(function)
+    return site
+
+
+def count_contended(tally: Tally, site: Tally, waited: int) -> None:
+    """Count an acquisition that had to wait ``waited`` ns for another thread."""
     tally.contended += 1
     tally.wait_total += waited
     if waited > tally.wait_max:
