@@ -9,8 +9,10 @@ Split in two halves so that the traced program never waits for OpenTelemetry:
   lock. Nothing of OpenTelemetry is imported or called there, except reading the program's
   current span once OpenTelemetry is loaded.
 * A worker started with ``_thread.start_new_thread`` (invisible to ``threading.enumerate()``)
-  imports OpenTelemetry, turns records into ``ReadableSpan`` objects and hands them to the
-  exporters; remote exports run on a second such thread, so a slow or dead collector only
+  imports OpenTelemetry and turns records into spans: written straight to OTLP's wire format
+  when syncscope's OTLP exporter is all that takes them (see _otlp: a tenth of the SDK's
+  cost), else ``ReadableSpan`` objects for the program's TracerProvider, the Jaeger file and
+  the console. Remote exports run on a second such thread, so a slow or dead collector only
   ever fills (and overflows) the bounded buffers.
 
 The span model, as it reads in Jaeger:
@@ -56,6 +58,8 @@ from urllib.parse import urlsplit
 
 from ._events import Primitive, SyncEvent, guard
 from ._fork import reset_after_fork
+from ._otlp import EncodedSpans, SpanEncoder, accept_encoded_spans
+from ._otlp import attributes as otlp_attributes
 from ._registry import allocate_lock, save_method
 
 
@@ -82,6 +86,8 @@ _MAX_REMEMBERED = 10_000
 BATCH_SIZE = 512
 #: How often the worker looks at the buffer when the program is quiet, in seconds.
 _INTERVAL = 0.25
+
+_HOLD_OP = (("syncscope.op", "hold"),)
 
 # Record types: one record is one span.
 _OP = 0
@@ -998,7 +1004,15 @@ class _Builder:
 
             self.local.append(ConsoleSpanExporter())
         otlp = _make_otlp_exporter(options) if "otlp" in options.exporters else None
-        sink._remote = _Sender(sink, otlp)
+        #: Spans written straight to OTLP's wire format, when our OTLP exporter is all that
+        #: takes them (see _otlp); else SDK ReadableSpans.
+        self.encoder: SpanEncoder | None = None
+        if otlp is not None and not self.local:
+            self.encoder = SpanEncoder(
+                self.own_resource.attributes, self.scope.name, self.scope.version or ""
+            )
+        self.wire = False
+        sink._remote = _Sender(sink, otlp, self.encoder)
         _quiet_loggers()
         _forget_dummy_thread()
 
@@ -1008,6 +1022,8 @@ class _Builder:
         # Spans that go to the program's TracerProvider belong to its service.
         provider = _program_provider()
         self.resource = self.own_resource if provider is None else provider.resource
+        # The program's provider, once set, takes ReadableSpans from then on.
+        self.wire = self.encoder is not None and provider is None
         for record in records:
             kind = record[0]
             if kind == _OP:
@@ -1069,26 +1085,28 @@ class _Builder:
     ) -> Any:
         prim = event.primitive
         op = event.op
-        attributes = self._base_attributes(event, prim)
-        attributes["syncscope.op"] = op
-        attributes["syncscope.outcome"] = event.outcome
+        constant = (("syncscope.op", op), ("syncscope.outcome", event.outcome))
+        variable: list[tuple[str, Any]] = []
         if op in _BLOCKING_OPS:
-            attributes["syncscope.waited_ms"] = round((event.waited_ns or 0) / 1e6, 3)
+            variable.append(("syncscope.waited_ms", round((event.waited_ns or 0) / 1e6, 3)))
         if event.count is not None:
-            attributes["syncscope.count"] = event.count
+            variable.append(("syncscope.count", event.count))
         if event.qsize is not None:
-            attributes["syncscope.queue.size"] = event.qsize
+            variable.append(("syncscope.queue.size", event.qsize))
         if self.span_items and event.item is not None:
-            attributes["syncscope.queue.item"] = event.item
-        status = None
+            variable.append(("syncscope.queue.item", event.item))
+        error = None
         if event.error is not None:
             from ._console import _error
 
-            attributes["syncscope.error"] = _error(event)
+            message = _error(event)
+            variable.append(("syncscope.error", message))
             if event.outcome in ("error", "broken"):
-                status = self.error_status(self.ERROR, attributes["syncscope.error"])
+                error = message
         name = f"{prim.type_name}.{op} {prim.name}"
-        return self._span(name, span_id, place, start, end, attributes, links, status)
+        return self._span(
+            name, span_id, place, start, end, event, prim, constant, variable, links, error
+        )
 
     def _hold(self, hold: _Hold, release: SyncEvent | None, reason: str) -> None:
         start = hold.event.time_ns
@@ -1103,18 +1121,19 @@ class _Builder:
         self, hold: _Hold, release: SyncEvent | None, reason: str, start: int, end: int
     ) -> Any:
         prim = hold.prim
-        attributes = self._base_attributes(hold.event, prim)
-        attributes["syncscope.op"] = "hold"
-        attributes["syncscope.held_ms"] = round((end - start) / 1e6, 3)
+        variable: list[tuple[str, Any]] = [("syncscope.held_ms", round((end - start) / 1e6, 3))]
         outcome = reason
         if release is not None:
-            attributes["syncscope.released_at"] = f"{release.file}:{release.line}"
+            variable.append(("syncscope.released_at", f"{release.file}:{release.line}"))
             if release.thread_id != hold.ident:
                 outcome = "released by another thread"
-                attributes["syncscope.released_by"] = release.thread_name
-        attributes["syncscope.outcome"] = outcome
+                variable.append(("syncscope.released_by", release.thread_name))
+        variable.append(("syncscope.outcome", outcome))
         name = f"{prim.type_name}.hold {prim.name}"
-        return self._span(name, hold.span_id, _hold_place(hold), start, end, attributes, (), None)
+        place = _hold_place(hold)
+        return self._span(
+            name, hold.span_id, place, start, end, hold.event, prim, _HOLD_OP, variable, (), None
+        )
 
     def _wait_at_exit(self, pending: _Pending) -> None:
         event = pending.start_event
@@ -1127,13 +1146,13 @@ class _Builder:
     def _wait_span(self, pending: _Pending, start: int, end: int) -> Any:
         event = pending.start_event
         prim = pending.prim
-        attributes = self._base_attributes(event, prim)
-        attributes["syncscope.op"] = event.op
-        attributes["syncscope.outcome"] = "still waiting at exit"
-        attributes["syncscope.waited_ms"] = round((end - start) / 1e6, 3)
+        constant = (("syncscope.op", event.op), ("syncscope.outcome", "still waiting at exit"))
+        variable = [("syncscope.waited_ms", round((end - start) / 1e6, 3))]
         name = f"{prim.type_name}.{event.op} {prim.name}"
         span_id, place, links = pending.span_id, pending.place, pending.links
-        return self._span(name, span_id, place, start, end, attributes, links, None)
+        return self._span(
+            name, span_id, place, start, end, event, prim, constant, variable, links, None
+        )
 
     def _take(
         self,
@@ -1176,14 +1195,52 @@ class _Builder:
         place: tuple[int, int, _Segment | None],
         start: int,
         end: int,
-        attributes: dict[str, Any],
+        event: SyncEvent,
+        prim: Primitive,
+        constant: tuple[tuple[str, Any], ...],
+        variable: list[tuple[str, Any]],
         links: tuple[tuple[int, int, str], ...],
-        status: Any,
+        error: str | None,
     ) -> Any:
+        """
+        One span of an operation: its thread's, call site's and primitive's attributes, then
+        ``constant`` (few distinct values: encoded once) and ``variable`` ones.
+        """
         trace_id, parent_id, _segment = place
+        encoder = self.encoder
+        if self.wire and encoder is not None:
+            ident, thread = event.thread_id, event.thread_name
+            file, line, function = event.file, event.line, event.function
+            blobs = (
+                encoder.cached((ident, thread), (("thread.id", ident), ("thread.name", thread))),
+                encoder.cached(
+                    (file, line, function),
+                    (
+                        ("code.function.name", function),
+                        ("code.file.path", file),
+                        ("code.line.number", line),
+                    ),
+                ),
+                encoder.cached(
+                    prim,
+                    (
+                        ("syncscope.kind", prim.kind),
+                        ("syncscope.type", prim.type_name),
+                        ("syncscope.name", prim.name),
+                        ("syncscope.primitive_id", prim.id),
+                        ("syncscope.created_at", prim.created_at),
+                    ),
+                ),
+                encoder.cached(constant, constant),
+                otlp_attributes(9, variable),
+            )
+            return encoder.span(name, trace_id, span_id, parent_id, start, end, blobs, links, error)
+        attributes = self._base_attributes(event, prim)
+        attributes.update(constant)
+        attributes.update(variable)
         kwargs: dict[str, Any] = {}
-        if status is not None:
-            kwargs["status"] = status
+        if error is not None:
+            kwargs["status"] = self.error_status(self.ERROR, error)
         return self.ReadableSpan(
             name,
             context=self._context(trace_id, span_id),
@@ -1196,6 +1253,35 @@ class _Builder:
             end_time=end,
             instrumentation_scope=self.scope,
             **kwargs,
+        )
+
+    def _plain_span(
+        self,
+        name: str,
+        trace_id: int,
+        span_id: int,
+        parent_id: int | None,
+        start: int,
+        end: int,
+        attributes: dict[str, Any],
+        links: list[tuple[int, int, str]],
+    ) -> Any:
+        """A run or thread span."""
+        encoder = self.encoder
+        if self.wire and encoder is not None:
+            blob = otlp_attributes(9, attributes)
+            return encoder.span(name, trace_id, span_id, parent_id, start, end, (blob,), links)
+        return self.ReadableSpan(
+            name,
+            context=self._context(trace_id, span_id),
+            parent=None if parent_id is None else self._context(trace_id, parent_id),
+            resource=self.resource,
+            attributes=attributes,
+            links=self._links(tuple(links)),
+            kind=self.internal,
+            start_time=start,
+            end_time=end,
+            instrumentation_scope=self.scope,
         )
 
     def _park(self, span_id: int, entry: tuple[Any, ...]) -> None:
@@ -1242,54 +1328,40 @@ class _Builder:
             if previous is not None:
                 before = segment.previous_places.get(thread.ident)
                 if before is not None:
-                    links.append(
-                        self.Link(
-                            self._context(previous[0], before[1]),
-                            {"syncscope.link": "previous trace"},
-                        )
-                    )
+                    links.append((previous[0], before[1], "previous trace"))
             self.out.append(
-                self.ReadableSpan(
+                self._plain_span(
                     f"thread {thread.name}",
-                    context=self._context(trace_id, thread.span_id),
-                    parent=self._context(trace_id, segment.run_span_id),
-                    resource=self.resource,
-                    attributes={
+                    trace_id,
+                    thread.span_id,
+                    segment.run_span_id,
+                    thread.start,
+                    max(thread.end, thread.start + 1),
+                    {
                         "thread.id": thread.ident,
                         "thread.name": thread.name,
                         "syncscope.trace_part": segment.index + 1,
                     },
-                    links=links,
-                    kind=self.internal,
-                    start_time=thread.start,
-                    end_time=max(thread.end, thread.start + 1),
-                    instrumentation_scope=self.scope,
+                    links,
                 )
             )
         run_links = []
         if previous is not None:
-            run_links.append(
-                self.Link(
-                    self._context(previous[0], previous[1]),
-                    {"syncscope.link": "previous trace"},
-                )
-            )
+            run_links.append((previous[0], previous[1], "previous trace"))
         self.out.append(
-            self.ReadableSpan(
+            self._plain_span(
                 f"run {self.sink.options.run_name}",
-                context=self._context(trace_id, segment.run_span_id),
-                parent=None,
-                resource=self.resource,
-                attributes={
+                trace_id,
+                segment.run_span_id,
+                None,
+                run_start,
+                max(run_end, run_start + 1),
+                {
                     "process.pid": os.getpid(),
                     "syncscope.trace_part": segment.index + 1,
                     "syncscope.spans": segment.count,
                 },
-                links=run_links,
-                kind=self.internal,
-                start_time=run_start,
-                end_time=max(run_end, run_start + 1),
-                instrumentation_scope=self.scope,
+                run_links,
             )
         )
 
@@ -1383,12 +1455,14 @@ def _make_otlp_exporter(options: SpanOptions) -> Any:
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
+        accept_encoded_spans("opentelemetry.exporter.otlp.proto.grpc.trace_exporter")
         exporter = OTLPSpanExporter(endpoint=url, headers=headers)
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
             OTLPSpanExporter as HttpExporter,
         )
 
+        accept_encoded_spans("opentelemetry.exporter.otlp.proto.http.trace_exporter")
         exporter = HttpExporter(endpoint=url, headers=headers)
     exporter._syncscope_target = f"{url} ({protocol})"
     return exporter
@@ -1436,9 +1510,10 @@ class _Sender:
     its span processor), else our own OTLP exporter, else nothing.
     """
 
-    def __init__(self, sink: SpanSink, exporter: Any) -> None:
+    def __init__(self, sink: SpanSink, exporter: Any, encoder: SpanEncoder | None) -> None:
         self.sink = sink
         self.exporter = exporter
+        self.encoder = encoder
         self.target = getattr(exporter, "_syncscope_target", "the program's TracerProvider")
         self.lock = allocate_lock()
         self.batches: deque[list[Any]] = deque()
@@ -1535,7 +1610,7 @@ class _Sender:
     def _export(self, batch: list[Any]) -> tuple[bool, str | None]:
         try:
             processor = self._provider_processor()
-            if processor is not None:
+            if processor is not None and type(batch[0]) is not bytes:
                 for span in batch:
                     processor.on_end(span)
                 return True, None
@@ -1543,7 +1618,10 @@ class _Sender:
                 return True, None
             from opentelemetry.sdk.trace.export import SpanExportResult
 
-            result = self.exporter.export(batch)
+            to_export: Any = batch
+            if self.encoder is not None and type(batch[0]) is bytes:
+                to_export = EncodedSpans(self.encoder.request(batch), len(batch))
+            result = self.exporter.export(to_export)
             if result is SpanExportResult.SUCCESS:
                 return True, None
             return False, "the collector did not accept them"
