@@ -164,7 +164,7 @@ def install(
         from ._spans import SpanSink
 
         # First: it sets the trace and span ids that the log lines carry.
-        sinks = (SpanSink(span_settings), *sinks)
+        sinks = (SpanSink(span_settings, ids_now=console is not None), *sinks)
     _patch.install(options)
     with config_lock:
         old = state.sinks

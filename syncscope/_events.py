@@ -130,7 +130,8 @@ class SyncEvent:
         self.qsize = qsize
         self.error = error
         self.thread_id = ident = get_ident()
-        self.thread_name = thread_name(ident)
+        thread = _active_threads.get(ident)  # thread_name(), written out
+        self.thread_name = thread._name if thread is not None else f"Thread-{ident}"
         self.time_ns = time_ns()
         # Set by the span sink, which runs before the others, so log lines can name their span.
         self.trace_id: int | None = None

@@ -105,7 +105,21 @@ def site_of(frame: FrameType | None) -> tuple[str, int, str]:
 
 def call_site(depth: int = 2) -> tuple[str, int, str]:
     """``(file, line, function)`` of the user's call into an instrumented operation."""
-    return site_of(user_frame(depth + 1))
+    # user_frame() and site_of(), written out: this runs for every reported operation.
+    try:
+        frame: FrameType | None = _getframe(depth)
+    except ValueError:
+        return ("<unknown>", 0, "<unknown>")
+    verdicts = _machinery_code
+    while frame is not None:
+        code = frame.f_code
+        verdict = verdicts.get(code)
+        if verdict is None:
+            verdict = _is_machinery(code)
+        if not verdict:
+            return (code.co_filename, frame.f_lineno, code.co_name)
+        frame = frame.f_back
+    return ("<unknown>", 0, "<unknown>")
 
 
 def creator_frame(depth: int = 2) -> FrameType | None:

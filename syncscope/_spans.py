@@ -351,8 +351,13 @@ class SpanSink:
     the worker.
     """
 
-    def __init__(self, options: SpanOptions) -> None:
+    def __init__(self, options: SpanOptions, ids_now: bool = True) -> None:
         self.options = options
+        #: Pair events up on the program's threads, as they happen: only needed when log
+        #: lines carry the ids. Otherwise events wait in ``_events`` and the worker pairs
+        #: them, so the program's threads only append.
+        self._ids_now = ids_now
+        self._events: deque[tuple[SyncEvent, tuple[int, int] | None]] = deque()
         self._rng = random.Random()
         self._rand = self._rng.getrandbits
         self._lock = allocate_lock()
@@ -408,9 +413,33 @@ class SpanSink:
             parent = current()
             if parent is None and self._propagated:
                 parent = _inherited_parent(event.thread_id)
-        with self._lock:
-            if not self._stopped:
-                self._dispatch(event, parent)
+        if self._ids_now:
+            with self._lock:
+                if not self._stopped:
+                    self._dispatch(event, parent)
+            return
+        events = self._events
+        if len(events) >= self._capacity:
+            # The worker is behind: pair here, in order, rather than lose an event (the span
+            # buffer drops and counts whole spans) or let the queue grow.
+            with self._lock:
+                if not self._stopped:
+                    self._pair_waiting()
+                    self._dispatch(event, parent)
+            return
+        events.append((event, parent))  # atomic: no lock needed against the worker's popleft
+        if len(events) == self._ring_at:
+            with contextlib.suppress(RuntimeError):  # already rung
+                self._doorbell.release()
+
+    def _pair_waiting(self) -> None:
+        """Pair the events the program's threads left (the worker's part, under the lock)."""
+        events = self._events
+        pop = events.popleft
+        dispatch = self._dispatch
+        for _ in range(len(events)):
+            event, parent = pop()
+            dispatch(event, parent)
 
     def _place(
         self, ident: int, parent: tuple[int, int] | None
@@ -631,6 +660,7 @@ class SpanSink:
             _context_sink = None
         deadline = _monotonic() + max(self.options.flush_timeout, 0.0)
         with self._lock:
+            self._pair_waiting()
             self._stopped = True
             self._close_ns = _time_ns()
             for pending in self._pending.values():
@@ -698,6 +728,8 @@ class SpanSink:
                 self._doorbell.acquire(timeout=_INTERVAL)
                 closing = self._closing
                 with self._lock:
+                    if not self._stopped:
+                        self._pair_waiting()
                     records, self._records = self._records, []
                 if records:
                     builder.build(records)
@@ -718,6 +750,7 @@ class SpanSink:
         self._stopped = True
         self._closed = True
         self._records = []
+        self._events = deque()
 
 
 def _preload(options: SpanOptions) -> None:

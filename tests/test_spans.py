@@ -772,6 +772,8 @@ class TestInProcess:
                     pass
                 event = threading.Event()
                 event.set()
+            with sink._lock:  # what the worker would do next: pair the events up
+                sink._pair_waiting()
             assert 50 == len(sink._last_hold) == len(sink._signals)
             newest = primitive_of(event)
             assert newest is not None and newest.id in sink._signals  # still there to link to
