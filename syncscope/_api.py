@@ -41,7 +41,7 @@ def install(
     flush_timeout: float = 5.0,
     min_span_ms: float = 0.0,
     max_trace_spans: int = 10_000,
-    span_buffer: int = 65_536,
+    span_buffer: int = 16_384,
     run_name: str | None = None,
     stats: bool = False,
     report: bool = False,

@@ -213,9 +213,9 @@ def _add_span_arguments(parser: _Parser) -> None:
     group.add_argument(
         "--span-buffer",
         type=_count,
-        default=65_536,
+        default=16_384,
         metavar="N",
-        help="spans that may wait for export; more are dropped and counted (default 65536)",
+        help="spans that may wait for export; more are dropped and counted (default 16384)",
     )
 
 

@@ -84,6 +84,8 @@ _MAX_PUTS = 100_000
 _MAX_REMEMBERED = 10_000
 #: Spans per OTLP export request.
 BATCH_SIZE = 512
+#: Events waiting for the worker to pair them, at most.
+_MAX_UNPAIRED = 4096
 #: How often the worker looks at the buffer when the program is quiet, in seconds.
 _INTERVAL = 0.25
 
@@ -110,7 +112,7 @@ class SpanOptions:
     flush_timeout: float = 5.0
     min_span_ms: float = 0.0
     max_trace_spans: int = 10_000
-    buffer_size: int = 65_536
+    buffer_size: int = 16_384
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,6 +366,9 @@ class SpanSink:
         self._records: list[tuple[Any, ...]] = []
         self._capacity = max(int(options.buffer_size), 1)
         self._ring_at = min(BATCH_SIZE, self._capacity)
+        # Unpaired events are many times a span's size: past this many the program's thread
+        # pairs them itself (see handle).
+        self._events_capacity = min(_MAX_UNPAIRED, self._capacity)
         self._stopped = False
         self._closed = False
         self.stats = _Stats()
@@ -419,7 +424,7 @@ class SpanSink:
                     self._dispatch(event, parent)
             return
         events = self._events
-        if len(events) >= self._capacity:
+        if len(events) >= self._events_capacity:
             # The worker is behind: pair here, in order, rather than lose an event (the span
             # buffer drops and counts whole spans) or let the queue grow.
             with self._lock:
@@ -1057,8 +1062,13 @@ class _Builder:
         self.resource = self.own_resource if provider is None else provider.resource
         # The program's provider, once set, takes ReadableSpans from then on.
         self.wire = self.encoder is not None and provider is None
+        remote = self.sink._remote
         for record in records:
             kind = record[0]
+            if remote is not None and remote.full() and kind != _WAIT_AT_EXIT:
+                # The collector is behind (or gone): drop now, rather than build to drop.
+                self.sink.stats.buffer_dropped += 1
+                continue
             if kind == _OP:
                 self._op(record[1], record[2], record[3], record[4])
             elif kind == _HOLD:
@@ -1571,6 +1581,9 @@ class _Sender:
             self.batches.append(spans)
             self.queued += len(spans)
         self.ring()
+
+    def full(self) -> bool:
+        return self.queued + self.in_flight >= self.limit
 
     def ring(self) -> None:
         with contextlib.suppress(RuntimeError):
