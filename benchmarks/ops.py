@@ -20,9 +20,12 @@ import platform
 import queue
 import sys
 import threading
+import time
 import timeit
 from collections.abc import Callable
 from typing import Any
+
+from _receiver import Receiver  # benchmarks/ is the script's directory: on sys.path
 
 import syncscope
 
@@ -137,8 +140,15 @@ MODES: dict[str, dict[str, Any] | None] = {
     "statistics only": {"lines": False, "stats": True, "detect_deadlocks": False},
     # What the runner does with -q: statistics for the report, deadlock and inversion checks.
     "-q: stats + deadlock checks": {"lines": False, "stats": True, "detect_deadlocks": True},
-    # Every span built off the program's threads, to a dead OTLP endpoint: what the program
-    # pays whatever the collector does (measured on its own thread, the GIL shared).
+    # Every span exported over OTLP/HTTP to a receiver in another process (endpoint filled in
+    # by main()); the flush at uninstall is outside the timing, the spans received are checked.
+    "spans, live receiver": {
+        "lines": False,
+        "spans": True,
+        "protocol": "http/protobuf",
+        "flush_timeout": 30,
+    },
+    # The same to a dead OTLP endpoint: what the program pays whatever the collector does.
     "spans, collector down": {
         "lines": False,
         "spans": True,
@@ -149,8 +159,15 @@ MODES: dict[str, dict[str, Any] | None] = {
 }
 
 
-def measure(workload: Workload, number: int, mode: dict[str, Any] | None, repeat: int) -> float:
-    """Best time per operation in nanoseconds."""
+def measure(
+    workload: Workload, number: int, mode: dict[str, Any] | None, repeat: int
+) -> tuple[float, float]:
+    """
+    Best wall time and best CPU time of the measuring thread per operation, in nanoseconds.
+
+    They differ when syncscope's own threads (the span worker and exporter) take the GIL:
+    the CPU time is what lands on the program's thread, the wall time what the program waits.
+    """
     if mode is not None:
         syncscope.install(**mode)
     try:
@@ -158,8 +175,12 @@ def measure(workload: Workload, number: int, mode: dict[str, Any] | None, repeat
         # Lines are much slower: fewer iterations keep the run short without changing the mean.
         slow = mode is not None and (mode.get("output") or mode.get("spans"))
         count = max(number // 20, 200) if slow else number
-        best = min(timeit.repeat(run, number=count, repeat=repeat))
-        return best / count * 1e9
+        walls, cpus = [], []
+        for _ in range(repeat):
+            cpu = time.thread_time_ns()
+            walls.append(timeit.timeit(run, number=count))
+            cpus.append(time.thread_time_ns() - cpu)
+        return min(walls) / count * 1e9, min(cpus) / count
     finally:
         syncscope.uninstall()
 
@@ -173,17 +194,35 @@ def main() -> None:
     args = parser.parse_args()
 
     results: dict[str, dict[str, dict[str, float]]] = {}
-    width = max(len(name) for name in WORKLOADS)
-    print(f"{'operation':<{width}}  " + "  ".join(f"{mode:>28}" for mode in MODES))
-    for name, (workload, number) in WORKLOADS.items():
-        row: dict[str, dict[str, float]] = {}
-        bare = measure(workload, number, None, args.repeat)
-        for mode, options in MODES.items():
-            ns = bare if options is None else measure(workload, number, options, args.repeat)
-            row[mode] = {"ns": round(ns, 1), "ratio": round(ns / bare, 2)}
-        results[name] = row
-        cells = [f"{row[m]['ns']:>10.0f} ns {row[m]['ratio']:>8.2f}x      " for m in MODES]
-        print(f"{name:<{width}}  " + "  ".join(cells))
+    received = 0
+    with Receiver(count_spans=True) as receiver:
+        live = MODES["spans, live receiver"]
+        assert live is not None
+        live["endpoint"] = receiver.endpoint
+        for name, (workload, number) in WORKLOADS.items():
+            row: dict[str, dict[str, float]] = {}
+            bare, _ = measure(workload, number, None, args.repeat)
+            for mode, options in MODES.items():
+                if options is None:
+                    ns = cpu = bare
+                else:
+                    ns, cpu = measure(workload, number, options, args.repeat)
+                row[mode] = {
+                    "ns": round(ns, 1),
+                    "ratio": round(ns / bare, 2),
+                    # Added on the program's own thread: its CPU time over the bare wall time.
+                    "thread_ns_added": round(cpu - bare, 1),
+                }
+            results[name] = row
+            print(f"\n{name} (bare: {bare:.0f} ns)")
+            for mode in MODES:
+                cell = row[mode]
+                print(
+                    f"  {mode:<32} {cell['ns']:>10.0f} ns {cell['ratio']:>8.2f}x"
+                    f"   {cell['thread_ns_added']:>9.0f} ns added on its thread"
+                )
+        received = receiver.spans
+    print(f"\nspans received by the live receiver: {received:,}")
 
     report = {
         "python": sys.version.split()[0],
@@ -213,5 +252,5 @@ def main() -> None:
             print("  " + line)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the receiver's process is spawned: it imports this module
     main()

@@ -65,6 +65,7 @@ from ._registry import allocate_lock, save_method
 
 _active_threads: dict[int, Any] = threading._active  # type: ignore[attr-defined]
 _monotonic = time.monotonic
+_sleep = time.sleep
 _time_ns = time.time_ns
 
 PROTOCOLS = ("grpc", "http/protobuf")
@@ -86,6 +87,8 @@ _MAX_REMEMBERED = 10_000
 BATCH_SIZE = 512
 #: Events waiting for the worker to pair them, at most.
 _MAX_UNPAIRED = 4096
+#: Events paired or spans built between two offers of the GIL to the program's threads.
+_SLICE = 64
 #: How often the worker looks at the buffer when the program is quiet, in seconds.
 _INTERVAL = 0.25
 
@@ -437,12 +440,13 @@ class SpanSink:
             with contextlib.suppress(RuntimeError):  # already rung
                 self._doorbell.release()
 
-    def _pair_waiting(self) -> None:
+    def _pair_waiting(self, limit: int | None = None) -> None:
         """Pair the events the program's threads left (the worker's part, under the lock)."""
         events = self._events
         pop = events.popleft
         dispatch = self._dispatch
-        for _ in range(len(events)):
+        count = len(events) if limit is None else min(limit, len(events))
+        for _ in range(count):
             event, parent = pop()
             dispatch(event, parent)
 
@@ -732,9 +736,14 @@ class SpanSink:
             while not self._abandon:
                 self._doorbell.acquire(timeout=_INTERVAL)
                 closing = self._closing
+                # In slices, giving the GIL back in between (see _give_way).
+                for _ in range(len(self._events) // _SLICE + 1):
+                    with self._lock:
+                        if self._stopped:
+                            break
+                        self._pair_waiting(_SLICE)
+                    _give_way()
                 with self._lock:
-                    if not self._stopped:
-                        self._pair_waiting()
                     records, self._records = self._records, []
                 if records:
                     builder.build(records)
@@ -756,6 +765,15 @@ class SpanSink:
         self._closed = True
         self._records = []
         self._events = deque()
+
+
+def _give_way() -> None:
+    """
+    Let the program's threads have the GIL. A thread that wakes up (a lock handed over, a
+    Condition notified) waits for the GIL, and a busy thread keeps it for the whole switch
+    interval, 5 ms: the worker giving it up every slice keeps that wait short.
+    """
+    _sleep(0)
 
 
 def _preload(options: SpanOptions) -> None:
@@ -1063,7 +1081,9 @@ class _Builder:
         # The program's provider, once set, takes ReadableSpans from then on.
         self.wire = self.encoder is not None and provider is None
         remote = self.sink._remote
-        for record in records:
+        for index, record in enumerate(records, 1):
+            if not index % _SLICE:
+                _give_way()
             kind = record[0]
             if remote is not None and remote.full() and kind != _WAIT_AT_EXIT:
                 # The collector is behind (or gone): drop now, rather than build to drop.
