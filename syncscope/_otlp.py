@@ -37,11 +37,14 @@ _VARINT, _FIXED64, _LENGTH = 0, 1, 2
 _MAX_CACHED = 10_000
 
 
+_ONE_BYTE = [bytes((n,)) for n in range(0x80)]
+
+
 def varint(value: int) -> bytes:
     """A protobuf varint; negative numbers as their 64-bit two's complement, as int64 wants."""
+    if 0 <= value < 0x80:
+        return _ONE_BYTE[value]
     value &= 0xFFFF_FFFF_FFFF_FFFF
-    if value < 0x80:
-        return bytes((value,))
     out = bytearray()
     while value >= 0x80:
         out.append(value & 0x7F | 0x80)
@@ -79,10 +82,45 @@ def key_value(key: str, value: object) -> bytes:
     return _length_delimited(1, key.encode("utf-8")) + _length_delimited(2, any_value(value))
 
 
+#: key -> its encoded ``KeyValue.key`` field, for the keys of the attributes made per span.
+_keys: dict[str, bytes] = {}
+_FLOAT_VALUE = _length_delimited(2, b"")[:1] + varint(9) + _tag(4, _FIXED64)
+_STRING_VALUE, _INT_VALUE = _tag(1, _LENGTH), _tag(3, _VARINT)
+_VALUE_FIELD = _tag(2, _LENGTH)
+
+
+def _attribute(field: int, key: str, value: object) -> bytes:
+    """One repeated ``KeyValue`` field; floats, ints and strings without the general path."""
+    encoded_key = _keys.get(key)
+    if encoded_key is None:
+        if len(_keys) >= _MAX_CACHED:
+            _keys.clear()
+        encoded_key = _keys[key] = _length_delimited(1, key.encode("utf-8"))
+    kind = type(value)
+    if kind is float:
+        body = encoded_key + _FLOAT_VALUE + _pack_double(value)
+    elif kind is int:
+        number = _INT_VALUE + varint(value)  # type: ignore[arg-type]
+        body = encoded_key + _VALUE_FIELD + _ONE_BYTE[len(number)] + number
+    elif kind is str:
+        text = value.encode("utf-8", "surrogatepass")  # type: ignore[attr-defined]
+        string = _STRING_VALUE + varint(len(text)) + text
+        body = encoded_key + _VALUE_FIELD + varint(len(string)) + string
+    else:
+        body = encoded_key + _length_delimited(2, any_value(value))
+    return _tag(field, _LENGTH) + varint(len(body)) + body
+
+
 def attributes(field: int, mapping: Mapping[str, object] | Iterable[tuple[str, object]]) -> bytes:
     """Each pair as one repeated ``KeyValue`` field ``field`` (9 in a Span, 4 in a Link)."""
-    items = mapping.items() if isinstance(mapping, Mapping) else mapping
-    return b"".join(_length_delimited(field, key_value(k, v)) for k, v in items)
+    items: Iterable[tuple[str, object]]
+    if isinstance(mapping, list | tuple):  # the attributes made per span: first, and fast
+        items = mapping
+    elif isinstance(mapping, Mapping):
+        items = mapping.items()
+    else:
+        items = mapping
+    return b"".join([_attribute(field, key, value) for key, value in items])
 
 
 # Span fields.
