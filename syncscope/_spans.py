@@ -3,11 +3,13 @@ OpenTelemetry spans: the span model, the links, and the export pipeline.
 
 Split in two halves so that the traced program never waits for OpenTelemetry:
 
-* On the program's thread, :meth:`SpanSink.handle` only pairs events up (a wait with its end,
-  an acquire with its release), draws random span and trace ids, sets them on the event (so
-  log lines carry them) and appends one small record per span to a bounded buffer under a raw
-  lock. Nothing of OpenTelemetry is imported or called there, except reading the program's
-  current span once OpenTelemetry is loaded.
+* On the program's thread, :meth:`SpanSink.handle` reads the program's current span and
+  appends the event to a bounded queue; the worker pairs the events up (a wait with its end,
+  an acquire with its release), draws random span and trace ids and makes one small record
+  per span. When log lines are written too, they carry the span ids, so the pairing happens
+  at once on the program's thread instead, under a raw lock. Nothing of OpenTelemetry is
+  imported or called on the program's threads, except reading the current span once
+  OpenTelemetry is loaded.
 * A worker started with ``_thread.start_new_thread`` (invisible to ``threading.enumerate()``)
   imports OpenTelemetry and turns records into spans: written straight to OTLP's wire format
   when syncscope's OTLP exporter is all that takes them (see _otlp: a tenth of the SDK's
