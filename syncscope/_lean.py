@@ -45,7 +45,7 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
     wait, the timeout or the failure at the caller's site.
     """
     lock = proxy._syncscope_lock
-    if not _valid_blocking(blocking, timeout):
+    if timeout != -1 and not trylock_first(blocking, timeout):
         return lock.acquire(blocking, timeout)  # raises as the real acquire does
     if lock.acquire(False):
         _acquired(proxy, tally, None)
@@ -82,12 +82,17 @@ def _acquired(proxy: Any, tally: Tally, site: Tally | None) -> None:
         site.acquisitions += 1
 
 
-def _valid_blocking(blocking: Any, timeout: Any) -> bool:
-    """Whether the real acquire accepts these arguments (else it raises: let it)."""
-    if timeout == -1:
-        return True
+def trylock_first(blocking: Any, timeout: Any) -> bool:
+    """
+    Whether a non-blocking attempt may precede a blocking acquire without changing behaviour.
+
+    Only for arguments the real acquire accepts: ``acquire(timeout=-100)`` must still raise
+    ValueError even when the lock is free.
+    """
     if not blocking:
         return False
+    if timeout == -1:
+        return True
     return type(timeout) in (int, float) and 0 <= timeout <= _TIMEOUT_MAX
 
 

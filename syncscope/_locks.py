@@ -14,14 +14,13 @@ this is the hottest path of a threaded program.
 from __future__ import annotations
 
 import _thread
-import threading
 from types import FrameType
 from typing import Any
 
 from ._compat import LOCK_IS_A_CLASS
 from ._config import state
 from ._events import Primitive, SyncEvent, emit, guard, perf_counter_ns
-from ._lean import acquire_slowly, adopt, hold_ended
+from ._lean import acquire_slowly, adopt, hold_ended, trylock_first
 from ._registry import saved
 from ._sites import call_site, creator_frame
 from ._stats import Tally
@@ -30,22 +29,7 @@ from ._tracking import new_primitive, should_watch
 
 _original_lock = saved["threading"]["Lock"]
 _original_rlock = saved["threading"]["RLock"]
-_TIMEOUT_MAX = threading.TIMEOUT_MAX
 _LockType = _thread.LockType
-
-
-def _trylock_first(blocking: Any, timeout: Any) -> bool:
-    """
-    Whether a non-blocking attempt may precede a blocking acquire without changing behaviour.
-
-    Only for arguments the real acquire accepts: ``acquire(timeout=-100)`` must still raise
-    ValueError even when the lock is free.
-    """
-    if not blocking:
-        return False
-    if timeout == -1:
-        return True
-    return type(timeout) in (int, float) and 0 <= timeout <= _TIMEOUT_MAX
 
 
 def _observed_acquire(
@@ -54,7 +38,7 @@ def _observed_acquire(
     site = call_site()
     waited = None
     try:
-        if _trylock_first(blocking, timeout):
+        if trylock_first(blocking, timeout):
             got = lock.acquire(False)
             if not got:
                 emit(SyncEvent(primitive, "acquire", "waiting", site))
