@@ -77,16 +77,12 @@ def any_value(value: object) -> bytes:
     return _length_delimited(1, str(value).encode("utf-8", "surrogatepass"))
 
 
-def key_value(key: str, value: object) -> bytes:
-    """A ``KeyValue`` message's body."""
-    return _length_delimited(1, key.encode("utf-8")) + _length_delimited(2, any_value(value))
-
-
 #: key -> its encoded ``KeyValue.key`` field, for the keys of the attributes made per span.
 _keys: dict[str, bytes] = {}
-_FLOAT_VALUE = _length_delimited(2, b"")[:1] + varint(9) + _tag(4, _FIXED64)
-_STRING_VALUE, _INT_VALUE = _tag(1, _LENGTH), _tag(3, _VARINT)
+#: KeyValue.value, and the AnyValue fields: a double is always 9 bytes long.
 _VALUE_FIELD = _tag(2, _LENGTH)
+_FLOAT_VALUE = _VALUE_FIELD + varint(9) + _tag(4, _FIXED64)
+_STRING_VALUE, _INT_VALUE = _tag(1, _LENGTH), _tag(3, _VARINT)
 
 
 def _attribute(field: int, key: str, value: object) -> bytes:
