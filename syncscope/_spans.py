@@ -53,7 +53,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -1303,21 +1303,8 @@ class _Builder:
         attributes = self._base_attributes(event, prim)
         attributes.update(constant)
         attributes.update(variable)
-        kwargs: dict[str, Any] = {}
-        if error is not None:
-            kwargs["status"] = self.error_status(self.ERROR, error)
-        return self.ReadableSpan(
-            name,
-            context=self._context(trace_id, span_id),
-            parent=self._context(trace_id, parent_id),
-            resource=self.resource,
-            attributes=attributes,
-            links=self._links(links),
-            kind=self.internal,
-            start_time=start,
-            end_time=end,
-            instrumentation_scope=self.scope,
-            **kwargs,
+        return self._plain_span(
+            name, trace_id, span_id, parent_id, start, end, attributes, links, error
         )
 
     def _plain_span(
@@ -1329,13 +1316,19 @@ class _Builder:
         start: int,
         end: int,
         attributes: dict[str, Any],
-        links: list[tuple[int, int, str]],
+        links: Sequence[tuple[int, int, str]],
+        error: str | None = None,
     ) -> Any:
-        """A run or thread span."""
+        """A span from its attributes as they are: a run or thread span, or an SDK span."""
         encoder = self.encoder
         if self.wire and encoder is not None:
             blob = otlp_attributes(9, attributes)
-            return encoder.span(name, trace_id, span_id, parent_id, start, end, (blob,), links)
+            return encoder.span(
+                name, trace_id, span_id, parent_id, start, end, (blob,), links, error
+            )
+        kwargs: dict[str, Any] = {}
+        if error is not None:
+            kwargs["status"] = self.error_status(self.ERROR, error)
         return self.ReadableSpan(
             name,
             context=self._context(trace_id, span_id),
@@ -1347,6 +1340,7 @@ class _Builder:
             start_time=start,
             end_time=end,
             instrumentation_scope=self.scope,
+            **kwargs,
         )
 
     def _park(self, span_id: int, entry: tuple[Any, ...]) -> None:
