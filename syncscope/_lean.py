@@ -25,6 +25,7 @@ import threading
 from typing import Any
 
 from ._events import perf_counter_ns
+from ._gil import acquire_contended
 from ._sites import call_site
 from ._stats import Stats, Tally, count_contended, site_tally
 
@@ -57,7 +58,7 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
         site.failed += 1
         return False
     start = perf_counter_ns()
-    got = lock.acquire(True, timeout)
+    got = acquire_contended(lock, timeout)
     waited = perf_counter_ns() - start
     if got:
         try:

@@ -106,3 +106,28 @@ class SimpleQueueTests(Instrumented, test_queue.BaseSimpleQueueTest, unittest.Te
     def setUp(self) -> None:
         self.type2test = queue.SimpleQueue
         super().setUp()
+
+
+class Idle:
+    """Installed with nothing listening: the proxies' pass-through paths (see _gil)."""
+
+    def setUp(self) -> None:
+        syncscope.install(lines=False, include_library=True)
+        assert type(threading.Lock()) in PROXY_TYPES
+        super().setUp()  # type: ignore[misc]
+
+    def tearDown(self) -> None:
+        super().tearDown()  # type: ignore[misc]
+        syncscope.uninstall()
+
+
+class IdleLockTests(Idle, lock_tests.LockTests):
+    locktype = _patched(threading, "Lock")
+
+
+class IdleRLockTests(Idle, lock_tests.RLockTests):
+    locktype = _patched(threading, "RLock")
+
+
+class IdleConditionTests(Idle, lock_tests.ConditionTests):
+    condtype = _patched(threading, "Condition")

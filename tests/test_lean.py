@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 import syncscope
+from syncscope import get_original
 from syncscope._config import state
+from syncscope._gil import acquire_contended
 from syncscope._locks import PROXY_TYPES
 from syncscope._stats import PrimitiveStats
 from syncscope.testing import Recording
@@ -121,7 +123,7 @@ class TestFigures:
 
         lock.acquire()
         thread = start_thread(waiter)
-        wait_until_blocked(thread, "acquire_slowly")
+        wait_until_blocked(thread, "acquire_contended")
         held.set()
         lock.release()
         join(thread)
@@ -248,3 +250,30 @@ LeanRLockTests = _lean(type("R", (lock_tests.RLockTests,), {"locktype": _patched
 LeanConditionTests = _lean(
     type("C", (lock_tests.ConditionTests,), {"condtype": _patched("Condition")})
 )
+
+
+class TestContendedAcquire:
+    """_gil.acquire_contended: the GIL given away a few times, then a real wait."""
+
+    def test_gets_a_lock_released_meanwhile(self) -> None:
+        lock = get_original("threading", "Lock")()
+        lock.acquire()
+        released = Latch()
+
+        def release() -> None:
+            lock.release()
+            released.set()
+
+        thread = start_thread(release)
+        assert acquire_contended(lock) is True
+        released.wait()
+        join(thread)
+        assert lock.locked()
+
+    def test_times_out_as_the_lock_does(self) -> None:
+        lock = get_original("threading", "Lock")()
+        lock.acquire()
+        assert acquire_contended(lock, 0.01) is False
+        assert acquire_contended(lock, 0) is False
+        with pytest.raises(ValueError):
+            acquire_contended(lock, -5)
