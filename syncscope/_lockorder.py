@@ -49,6 +49,8 @@ Key = tuple[str, int]
 #: Past this, pairs are only looked up: one taken in the reverse order of a remembered pair
 #: is still found, new pairs are no longer remembered.
 MAX_PAIRS = 20_000
+#: Holds of a thread looked at when it takes one more: its innermost ones.
+MAX_DEPTH = 48
 
 #: A remembered pair: the thread, the held lock and where it was taken, the lock taken and
 #: where; the stack is taken only when an inversion is reported.
@@ -99,7 +101,10 @@ class LockOrder:
         key = (primitive.file, primitive.line)
         after = self._after
         handoff = self._handoff
-        for before in held:
+        # The innermost holds only, as the kernel's lockdep does (MAX_LOCK_DEPTH): a thread that
+        # holds thousands (as_completed() takes every future's Condition at once) would make
+        # each acquire cost as much as all of them.
+        for before in held[-MAX_DEPTH:]:
             other = before.primitive
             if other is primitive or other.kind == "semaphore" or other in handoff:
                 continue

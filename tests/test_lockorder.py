@@ -190,6 +190,28 @@ class TestSameSite:
         [inversion] = recorder.inversions
         assert ["node0", "node1"] == [ref.name for ref in inversion.locks]
 
+    def test_only_the_innermost_holds_count(self, recorder: Recorder) -> None:
+        """
+        Past MAX_DEPTH holds only the innermost are looked at, as in the kernel's lockdep, so
+        that a thread holding thousands of locks does not pay for all of them on each acquire.
+        An inversion with an outer lock is still found, through the orders that led inward.
+        """
+        from syncscope._lockorder import MAX_DEPTH
+
+        outer = [primitive("lock", f"outer{n}", line=100 + n) for n in range(MAX_DEPTH + 2)]
+        last = primitive("lock", "last", line=1)
+        for lock in outer:
+            recorder.handle(acquired(lock, thread=1, line=10))  # type: ignore[arg-type]
+        recorder.handle(acquired(last, thread=1, line=11))  # type: ignore[arg-type]
+        for lock in [last, *reversed(outer)]:
+            recorder.handle(released(lock, thread=1))  # type: ignore[arg-type]
+        assert recorder.lockorder is not None
+        taken_after_first = recorder.lockorder._after[(outer[0].file, outer[0].line)]
+        assert (last.file, last.line) not in taken_after_first  # too deep to be looked at
+        nest(recorder, last, outer[0], thread=2, line=20)
+        [inversion] = recorder.inversions
+        assert {"last", "outer0"} <= {ref.name for ref in inversion.locks}
+
     def test_one_class_in_one_order(self, recorder: Recorder) -> None:
         """Objects of one class always nested in the same direction: nothing."""
         nodes = [primitive("lock", f"node{n}", line=5) for n in range(4)]
