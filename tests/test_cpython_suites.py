@@ -14,7 +14,7 @@ import os
 import queue
 import threading
 import unittest
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -29,8 +29,11 @@ test_queue = pytest.importorskip("test.test_queue", reason="CPython's test packa
 class Instrumented:
     """Install before each test, uninstall after it; check the types really are ours."""
 
+    #: An output listening: the reporting paths run.
+    install_options: ClassVar[dict[str, Any]] = {"output": os.devnull}
+
     def setUp(self) -> None:
-        syncscope.install(output=os.devnull, include_library=True)
+        syncscope.install(**self.install_options, include_library=True)
         probe = threading.Lock()
         assert type(probe) in PROXY_TYPES, "threading.Lock() did not give an instrumented lock"
         super().setUp()  # type: ignore[misc]
@@ -108,17 +111,10 @@ class SimpleQueueTests(Instrumented, test_queue.BaseSimpleQueueTest, unittest.Te
         super().setUp()
 
 
-class Idle:
+class Idle(Instrumented):
     """Installed with nothing listening: the proxies' pass-through paths (see _gil)."""
 
-    def setUp(self) -> None:
-        syncscope.install(lines=False, include_library=True)
-        assert type(threading.Lock()) in PROXY_TYPES
-        super().setUp()  # type: ignore[misc]
-
-    def tearDown(self) -> None:
-        super().tearDown()  # type: ignore[misc]
-        syncscope.uninstall()
+    install_options: ClassVar[dict[str, Any]] = {"lines": False}
 
 
 class IdleLockTests(Idle, lock_tests.LockTests):
