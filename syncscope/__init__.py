@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._api import install, is_installed, name, uninstall
-from ._patch import SyncscopeWarning
-from ._registry import get_original
+from ._core.registry import get_original
+from ._intercept.patch import SyncscopeWarning
 
 
 if TYPE_CHECKING:

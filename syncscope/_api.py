@@ -7,17 +7,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import _patch
-from ._config import ALL_KINDS, Options, config_lock, set_sinks, state
-from ._console import FORMATS, ConsoleSink
-from ._events import Primitive, Sink, sink_failed
-from ._locks import PROXY_TYPES
-from ._sites import site_of, unique_name, user_frame
-from ._tracking import primitive_of, watch
+from ._core.dispatch import close_sinks
+from ._core.event import Primitive, Sink
+from ._core.sites import site_of, unique_name, user_frame
+from ._core.state import ALL_KINDS, Options, config_lock, set_sinks, state
+from ._core.tracking import primitive_of, watch
+from ._intercept import patch as _patch
+from ._intercept.locks import PROXY_TYPES
+from ._sinks.lines import FORMATS, ConsoleSink
 
 
 if TYPE_CHECKING:
-    from ._recorder import DiagnosisOptions
+    from ._sinks.recorder import DiagnosisOptions
 
 T = TypeVar("T")
 
@@ -67,7 +68,7 @@ def install(
         include_library: also watch primitives that the standard library and installed
             packages create (the Event in every Thread, logging's lock...).
         hide_items: keep queue items out of the output.
-        spans: also make an OpenTelemetry span of every operation (see ``syncscope._spans``
+        spans: also make an OpenTelemetry span of every operation (see ``syncscope._sinks.spans``
             for the span model). OpenTelemetry is imported only then, on a thread of
             syncscope's own. The arguments below apply only with ``spans=True``.
         exporter: where spans go, comma-separated: ``otlp``, ``console``, ``none``; None
@@ -116,7 +117,7 @@ def install(
     """
     span_settings = None
     if spans:
-        from ._spans import span_options
+        from ._sinks.spans.sink import span_options
 
         span_settings = span_options(
             exporter=exporter,
@@ -156,12 +157,12 @@ def install(
     console = ConsoleSink(format, output) if lines else None
     sinks: tuple[Sink, ...] = (console,) if console is not None else ()
     if diagnosis is not None:
-        from ._recorder import Recorder
+        from ._sinks.recorder import Recorder
 
         # Last: a slow spot's line comes after the line of the operation that was slow.
         sinks = (*sinks, Recorder(diagnosis, console))
     if span_settings is not None:
-        from ._spans import SpanSink
+        from ._sinks.spans.sink import SpanSink
 
         # First: it sets the trace and span ids that the log lines carry.
         sinks = (SpanSink(span_settings, ids_now=console is not None), *sinks)
@@ -199,7 +200,7 @@ def _diagnosis_options(
     stats = stats or report or bool(report_json)
     if not (stats or detect_deadlocks or long_hold_ms or long_wait_ms):
         return None
-    from ._recorder import DiagnosisOptions
+    from ._sinks.recorder import DiagnosisOptions
 
     return DiagnosisOptions(
         stats=stats,
@@ -228,15 +229,6 @@ def uninstall() -> None:
         close_sinks(old)
     finally:
         _patch.uninstall()
-
-
-def close_sinks(sinks: Iterable[Sink]) -> None:
-    """Close each sink; one that fails does not keep the others from flushing."""
-    for sink in sinks:
-        try:
-            sink.close()
-        except Exception as exc:  # at exit: say it, never raise into the program's shutdown
-            sink_failed(sink, exc)
 
 
 def is_installed() -> bool:

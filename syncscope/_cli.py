@@ -17,8 +17,8 @@ import types
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from ._config import ALL_KINDS
-from ._console import FORMATS
+from ._core.state import ALL_KINDS
+from ._sinks.lines import FORMATS
 
 
 _DESCRIPTION = """\
@@ -236,7 +236,7 @@ def _threshold(value: str) -> float:
 
 
 def _add_diagnosis_arguments(parser: _Parser) -> None:
-    from ._recorder import DEADLOCK_EXIT_STATUS
+    from ._sinks.recorder import DEADLOCK_EXIT_STATUS
 
     group = parser.add_argument_group(
         "diagnosis",
@@ -503,7 +503,7 @@ def _count_as_users(module: str) -> None:
     """The package run with -m is the user's code even when it is installed in site-packages."""
     import importlib.util
 
-    from ._sites import add_user_path
+    from ._core.sites import add_user_path
 
     try:
         spec = importlib.util.find_spec(module.partition(".")[0])
@@ -576,7 +576,7 @@ def _keep_order_with_program_output() -> None:
     Otherwise a block-buffered stdout would come out after lines about things that happened
     later. Partial lines stay buffered, so a line is never split by ours.
     """
-    from ._config import state
+    from ._core.state import state
 
     ours = next((sink.fd for sink in state.sinks if hasattr(sink, "fd")), None)
     if ours is None:

@@ -35,7 +35,7 @@ from typing import Any
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from . import _api
-from ._patch import SyncscopeWarning
+from ._intercept.patch import SyncscopeWarning
 
 
 __all__ = ["SyncscopeInstrumentor"]

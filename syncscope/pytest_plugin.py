@@ -169,8 +169,8 @@ class _Session:
         self, fail_on_inversion: bool, fail_on_deadlock: bool, max_wait_ms: float | None
     ) -> None:
         from syncscope import _api
-        from syncscope._config import config_lock, set_sinks, state
-        from syncscope._recorder import DiagnosisOptions, Recorder
+        from syncscope._core.state import config_lock, set_sinks, state
+        from syncscope._sinks.recorder import DiagnosisOptions, Recorder
 
         self._fail_on_inversion = fail_on_inversion
         self._fail_on_deadlock = fail_on_deadlock
@@ -190,7 +190,7 @@ class _Session:
 
     def stop(self) -> None:
         from syncscope import _api
-        from syncscope._config import config_lock, set_sinks, state
+        from syncscope._core.state import config_lock, set_sinks, state
 
         with config_lock:
             set_sinks(tuple(sink for sink in state.sinks if sink is not self.recorder))
@@ -227,7 +227,7 @@ class _Session:
 
     def _heard(self, finding: object) -> None:
         """A listener of the recorder: keep a finding that fails the test it was found in."""
-        from syncscope._findings import Deadlock, Inversion, SlowSpot
+        from syncscope._sinks.findings import Deadlock, Inversion, SlowSpot
 
         context = getattr(finding, "context", None)
         if context is None:
@@ -240,7 +240,7 @@ class _Session:
             self._failures.setdefault(context, []).append(finding)
 
     def _problems(self, nodeid: str) -> list[str]:
-        from syncscope._findings import SlowSpot
+        from syncscope._sinks.findings import SlowSpot
 
         problems = []
         for finding in self._failures.pop(nodeid, ()):

@@ -24,11 +24,11 @@ from dataclasses import replace
 from typing import Any
 
 from . import _api
-from ._config import config_lock, set_sinks, state
-from ._events import SyncEvent
-from ._findings import Deadlock, Hang, Inversion, Ref, SlowSpot
-from ._recorder import Recorder
-from ._stats import PrimitiveStats, SiteStats
+from ._core.event import SyncEvent
+from ._core.state import config_lock, set_sinks, state
+from ._sinks.findings import Deadlock, Hang, Inversion, Ref, SlowSpot
+from ._sinks.recorder import Recorder
+from ._sinks.stats import PrimitiveStats, SiteStats
 
 
 __all__ = [

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import syncscope
-from syncscope._registry import PATCHED_NAMES, get_original
+from syncscope._core.registry import PATCHED_NAMES, get_original
 
 
 REPO = Path(__file__).resolve().parent.parent
@@ -149,7 +149,7 @@ def signals() -> SignalSink:
 
 
 def add_sink(sink: Any) -> None:
-    from syncscope._config import config_lock, set_sinks, state
+    from syncscope._core.state import config_lock, set_sinks, state
 
     with config_lock:
         set_sinks((*state.sinks, sink))

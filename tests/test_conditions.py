@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import syncscope
-from syncscope._locks import PROXY_TYPES
+from syncscope._intercept.locks import PROXY_TYPES
 
 from .conftest import Capture, SignalSink, add_sink, join, start_thread
 

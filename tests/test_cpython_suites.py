@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import pytest
 
 import syncscope
-from syncscope._locks import PROXY_TYPES
+from syncscope._intercept.locks import PROXY_TYPES
 
 
 lock_tests = pytest.importorskip("test.lock_tests", reason="CPython's test package is missing")

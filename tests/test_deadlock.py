@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 import syncscope
-from syncscope._deadlock import blocked_outside, cycles, stuck_threads, wait_timeout
-from syncscope._findings import Deadlock, Hang, short_path, stack_of
-from syncscope._holds import Holds
-from syncscope._recorder import DEADLOCK_EXIT_STATUS, DiagnosisOptions, Recorder
+from syncscope._core.holds import Holds
+from syncscope._sinks.deadlock import blocked_outside, cycles, stuck_threads
+from syncscope._sinks.findings import Deadlock, Hang, short_path, stack_of
+from syncscope._sinks.recorder import DEADLOCK_EXIT_STATUS, DiagnosisOptions, Recorder
 
 from .conftest import Latch, add_sink, join, run_syncscope, start_thread
 from .support.events import acquired, primitive, released, waiting
@@ -96,7 +96,7 @@ class TestStuckThreads:
         """A release(n) while nobody holds a permit marks a Semaphore(0) as a signal: no cycle."""
         sem = primitive("semaphore", "items")
         holds = Holds()
-        assert [] == holds.returned(released(sem, thread=3, count=2))
+        assert [] == holds.returned(released(sem, thread=3, permits=2))
         assert sem in holds.handoff
         holds.acquired(acquired(sem, thread=1))
         holds.acquired(acquired(sem, thread=2))
@@ -134,7 +134,7 @@ class TestConcurrentPermits:
                 go.wait(timeout=5)
                 for _ in range(1000):
                     holds.acquired(acquired(sem, thread=ident))
-                    assert 1 == len(holds.returned(released(sem, thread=ident, count=1)))
+                    assert 1 == len(holds.returned(released(sem, thread=ident, permits=1)))
             except BaseException as exc:
                 errors.append(exc)
 
@@ -152,8 +152,8 @@ class TestConcurrentPermits:
 
 
 class TestFrames:
-    def test_timeout_read_from_the_waiting_call(self) -> None:
-        """The timeout of a blocked acquire is read from its frame; none when it has none."""
+    def test_the_waiting_event_carries_the_timeout(self) -> None:
+        """A blocked acquire says how long it may wait (None: for ever); no frame is read."""
         with syncscope.record(echo=False):
             lock = threading.Lock()
             blocked = _Blocked()
@@ -161,15 +161,14 @@ class TestFrames:
             lock.acquire()
             timed = start_thread(acquire_with_timeout, lock, 5.0)
             blocked.latch.wait()
-            frame = sys._current_frames()[timed.ident]  # type: ignore[index]
-            assert 5.0 == wait_timeout(frame, "lock")
+            assert 5.0 == blocked.event.timeout
             blocked.latch = Latch()
             lock.release()
             join(timed)
             lock.acquire()
             forever = start_thread(acquire_with_timeout, lock, -1)
             blocked.latch.wait()
-            assert wait_timeout(sys._current_frames()[forever.ident], "lock") is None  # type: ignore[index]
+            assert blocked.event.timeout is None
             lock.release()
             join(forever)
 
@@ -443,9 +442,12 @@ class _Blocked:
         self.latch = Latch()
         self._left = count
         self._op = op
+        #: The last operation that started to wait.
+        self.event: Any = None
 
     def handle(self, event: Any) -> None:
         if event.outcome == "waiting" and event.op == self._op:
+            self.event = event
             self._left -= 1
             if self._left <= 0:
                 self.latch.set()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from syncscope._holds import Holds
+from syncscope._core.holds import Holds
 
 from .support.events import acquired, event, primitive, released, waiting
 
@@ -26,12 +26,12 @@ class TestLocks:
         """An RLock's inner acquire and release change nothing; the last release ends it."""
         holds = Holds()
         rlock = primitive("rlock")
-        outer = holds.acquired(acquired(rlock, count=1))
+        outer = holds.acquired(acquired(rlock, depth=1))
         assert outer is not None
-        assert holds.acquired(acquired(rlock, count=2)) is None
-        assert holds.released(released(rlock, count=1)) is None
+        assert holds.acquired(acquired(rlock, depth=2)) is None
+        assert holds.released(released(rlock, depth=1)) is None
         assert [outer] == holds.held[1]
-        assert outer is holds.released(released(rlock, count=0))
+        assert outer is holds.released(released(rlock, depth=0))
 
     def test_lock_released_by_another_thread_is_a_handoff(self) -> None:
         """A Lock released by another thread ends the hold and marks the lock as a signal."""
@@ -65,7 +65,7 @@ class TestSemaphores:
         first = holds.acquired(acquired(sem, thread=1))
         second = holds.acquired(acquired(sem, thread=2))
         assert [first, second] == holds.permits[sem]
-        assert [second] == holds.returned(released(sem, thread=2, count=1))
+        assert [second] == holds.returned(released(sem, thread=2, permits=1))
         assert [first] == holds.permits[sem]
         assert sem not in holds.handoff
 
@@ -74,7 +74,7 @@ class TestSemaphores:
         holds = Holds()
         sem = primitive("semaphore")
         first = holds.acquired(acquired(sem, thread=1))
-        assert [first] == holds.returned(released(sem, thread=3, count=1))
+        assert [first] == holds.returned(released(sem, thread=3, permits=1))
         assert sem in holds.handoff
         assert sem not in holds.permits
 
@@ -84,7 +84,7 @@ class TestSemaphores:
         sem = primitive("semaphore")
         for _ in range(3):
             holds.acquired(acquired(sem, thread=1))
-        assert 2 == len(holds.returned(released(sem, thread=1, count=2)))
+        assert 2 == len(holds.returned(released(sem, thread=1, permits=2)))
         assert 1 == len(holds.permits[sem])
 
 
@@ -94,7 +94,7 @@ class TestConditionWait:
         holds = Holds()
         cond = primitive("condition")
         cond.lock = cond
-        hold = holds.acquired(acquired(cond, count=1))
+        hold = holds.acquired(acquired(cond, depth=1))
         assert hold is not None
         assert hold is holds.park(waiting(cond, "wait"))
         assert cond not in holds.owner

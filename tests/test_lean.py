@@ -15,10 +15,10 @@ import pytest
 
 import syncscope
 from syncscope import get_original
-from syncscope._config import state
-from syncscope._gil import acquire_contended
-from syncscope._locks import PROXY_TYPES
-from syncscope._stats import PrimitiveStats
+from syncscope._core.state import state
+from syncscope._intercept.gil import acquire_contended
+from syncscope._intercept.locks import PROXY_TYPES
+from syncscope._sinks.stats import PrimitiveStats
 from syncscope.testing import Recording
 
 from .conftest import Latch, join, start_thread

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import syncscope
-from syncscope._findings import Inversion
-from syncscope._recorder import DiagnosisOptions, Recorder
+from syncscope._sinks.findings import Inversion
+from syncscope._sinks.recorder import DiagnosisOptions, Recorder
 
 from .conftest import REPO, join, run_syncscope, start_thread
 from .support.events import FILE, acquired, primitive, released, waiting
@@ -97,12 +97,12 @@ class TestClasses:
     def test_rlock_reentry_adds_no_edge(self, recorder: Recorder) -> None:
         """Taking an RLock again while holding another lock is no new order."""
         r, a = primitive("rlock", "r", line=1), primitive("lock", "a", line=2)
-        recorder.handle(acquired(r, count=1))
+        recorder.handle(acquired(r, depth=1))
         recorder.handle(acquired(a))
-        recorder.handle(acquired(r, count=2))
-        recorder.handle(released(r, count=1))
+        recorder.handle(acquired(r, depth=2))
+        recorder.handle(released(r, depth=1))
         recorder.handle(released(a))
-        recorder.handle(released(r, count=0))
+        recorder.handle(released(r, depth=0))
         nest(recorder, r, a, thread=2, line=10)
         assert [] == recorder.inversions
 
@@ -170,13 +170,13 @@ class TestSameSite:
         self, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """Past MAX_PAIRS new pairs cost nothing, but a remembered one is still checked."""
-        monkeypatch.setattr("syncscope._lockorder.MAX_PAIRS", 2)
+        monkeypatch.setattr("syncscope._sinks.lockorder.MAX_PAIRS", 2)
         nodes = [primitive("lock", f"node{n}", line=5) for n in range(5)]
         nest(recorder, nodes[0], nodes[1], thread=1, line=10)
         nest(recorder, nodes[1], nodes[2], thread=1, line=10)
         stacks = []
         monkeypatch.setattr(
-            "syncscope._lockorder.stack_of", lambda frame: stacks.append(frame) or ()
+            "syncscope._sinks.lockorder.stack_of", lambda frame: stacks.append(frame) or ()
         )
         nest(recorder, nodes[2], nodes[3], thread=1, line=10)
         nest(recorder, nodes[3], nodes[4], thread=1, line=10)
@@ -196,7 +196,7 @@ class TestSameSite:
         that a thread holding thousands of locks does not pay for all of them on each acquire.
         An inversion with an outer lock is still found, through the orders that led inward.
         """
-        from syncscope._lockorder import MAX_DEPTH
+        from syncscope._sinks.lockorder import MAX_DEPTH
 
         outer = [primitive("lock", f"outer{n}", line=100 + n) for n in range(MAX_DEPTH + 2)]
         last = primitive("lock", "last", line=1)

@@ -13,7 +13,7 @@ import weakref
 import pytest
 
 import syncscope
-from syncscope._locks import PROXY_TYPES
+from syncscope._intercept.locks import PROXY_TYPES
 
 from .conftest import Capture, SignalSink, add_sink, join, start_thread
 

@@ -1,5 +1,6 @@
 """
-Spans written straight to OTLP's wire format (syncscope._otlp): what the encoder writes is
+Spans written straight to OTLP's wire format (syncscope._sinks.spans.otlp): what the encoder
+writes is
 what protobuf reads, and a run exports the same spans whichever way they are encoded.
 """
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from syncscope._otlp import EncodedSpans, SpanEncoder, accept_encoded_spans, varint
+from syncscope._sinks.spans.otlp import EncodedSpans, SpanEncoder, accept_encoded_spans, varint
 from tests.support.otlp import (
     OtlpGrpcReceiver,
     OtlpHttpReceiver,

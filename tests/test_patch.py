@@ -12,7 +12,7 @@ import warnings
 import pytest
 
 import syncscope
-from syncscope._registry import PATCHED_NAMES
+from syncscope._core.registry import PATCHED_NAMES
 
 
 MODULES = {"threading": threading, "queue": queue}
@@ -183,7 +183,7 @@ def test_fallback_names_and_creation_site(capture: object) -> None:
 
 def test_a_failing_output_does_not_stop_uninstall() -> None:
     """A sink that fails to close does not keep the others from closing or the originals back."""
-    from syncscope._config import config_lock, set_sinks, state
+    from syncscope._core.state import config_lock, set_sinks, state
 
     closed: list[str] = []
 

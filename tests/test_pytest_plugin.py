@@ -52,7 +52,7 @@ def test_does_nothing_without_the_option(pytester: pytest.Pytester) -> None:
 
         def test_untouched():
             assert threading.Lock is syncscope.get_original("threading", "Lock")
-            assert "syncscope._recorder" not in sys.modules
+            assert "syncscope._sinks.recorder" not in sys.modules
             assert "structlog" not in sys.modules
         """
     )

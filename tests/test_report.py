@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from syncscope._findings import Ref, SlowSpot
-from syncscope._recorder import DiagnosisOptions, Recorder
+from syncscope._sinks.findings import Ref, SlowSpot
+from syncscope._sinks.recorder import DiagnosisOptions, Recorder
 from syncscope.report import FORMAT, Report
 
 from .conftest import REPO, run_syncscope

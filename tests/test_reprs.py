@@ -6,7 +6,7 @@ import dataclasses
 import datetime
 from typing import NamedTuple
 
-from syncscope._reprs import safe_repr
+from syncscope._core.reprs import safe_repr
 
 
 @dataclasses.dataclass

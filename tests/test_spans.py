@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from syncscope import _spans
+from syncscope._sinks.spans import sink as _spans
 from tests.support.otlp import OtlpGrpcReceiver, OtlpHttpReceiver, ReceivedSpan
 
 from .spans_programs import (
@@ -734,8 +734,8 @@ class TestInProcess:
     def test_report_time_ends_before_the_flush(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """The recorders being closed stop their clock when the spans' flush begins."""
         import syncscope
-        from syncscope._config import state
-        from syncscope._recorder import Recorder
+        from syncscope._core.state import state
+        from syncscope._sinks.recorder import Recorder
 
         closed_at: list[int] = []
         close = _spans.SpanSink.close
@@ -759,8 +759,8 @@ class TestInProcess:
         import threading
 
         import syncscope
-        from syncscope._config import state
-        from syncscope._tracking import primitive_of
+        from syncscope._core.state import state
+        from syncscope._core.tracking import primitive_of
 
         monkeypatch.setattr(_spans, "_MAX_REMEMBERED", 50)
         syncscope.install(lines=False, spans=True, exporter="none")

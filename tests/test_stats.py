@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import syncscope
-from syncscope import _stats
-from syncscope._recorder import DiagnosisOptions, Recorder
-from syncscope._stats import bucket, bucket_ceiling, percentile
+from syncscope._core.tally import bucket, bucket_ceiling, percentile
+from syncscope._sinks import stats as _stats
+from syncscope._sinks.recorder import DiagnosisOptions, Recorder
 
 from .conftest import Latch, add_sink, join, run_syncscope, start_thread
 from .support.events import acquired, event, primitive, released, waiting
@@ -115,10 +115,10 @@ class TestLockFigures:
     def test_rlock_reentry(self, recorder: Recorder) -> None:
         """Every acquire of an RLock counts; one hold runs from the first to the last release."""
         rlock = primitive("rlock")
-        recorder.handle(acquired(rlock, count=1, at=0))
-        recorder.handle(acquired(rlock, count=2, at=1 * MS))
-        recorder.handle(released(rlock, count=1, at=2 * MS))
-        recorder.handle(released(rlock, count=0, at=3 * MS))
+        recorder.handle(acquired(rlock, depth=1, at=0))
+        recorder.handle(acquired(rlock, depth=2, at=1 * MS))
+        recorder.handle(released(rlock, depth=1, at=2 * MS))
+        recorder.handle(released(rlock, depth=0, at=3 * MS))
         s = stats_of(recorder, rlock)
         assert 2 == s.acquisitions
         assert 1 == s.holds
@@ -129,13 +129,13 @@ class TestLockFigures:
         """A Condition's hold is cut while it waits; waits, timeouts and notifies count."""
         cond = primitive("condition")
         cond.lock = cond
-        recorder.handle(acquired(cond, count=1, at=0))
+        recorder.handle(acquired(cond, depth=1, at=0))
         recorder.handle(waiting(cond, "wait", at=1 * MS))
         recorder.handle(event(cond, "wait", "woken", waited_ns=50 * MS, at=51 * MS))
-        recorder.handle(released(cond, count=0, at=53 * MS))
+        recorder.handle(released(cond, depth=0, at=53 * MS))
         recorder.handle(waiting(cond, "wait_for", thread=2))
         recorder.handle(event(cond, "wait_for", "timeout", thread=2, waited_ns=MS))
-        recorder.handle(event(cond, "notify", "notified", count=1))
+        recorder.handle(event(cond, "notify", "notified", waiters=1))
         s = stats_of(recorder, cond)
         assert 2 == s.holds
         assert 0.002 == pytest.approx(s.max_hold_s)
@@ -150,8 +150,8 @@ class TestLockFigures:
         sem = primitive("semaphore")
         recorder.handle(acquired(sem, thread=1, at=0))
         recorder.handle(acquired(sem, thread=2, at=1 * MS))
-        recorder.handle(released(sem, thread=2, count=1, at=3 * MS))
-        recorder.handle(released(sem, thread=1, count=1, at=10 * MS))
+        recorder.handle(released(sem, thread=2, permits=1, at=3 * MS))
+        recorder.handle(released(sem, thread=1, permits=1, at=10 * MS))
         s = stats_of(recorder, sem)
         assert 2 == s.holds
         assert 0.010 == pytest.approx(s.max_hold_s)
@@ -189,7 +189,7 @@ class TestSignals:
         recorder.handle(event(jobs, "put", "put", qsize=2, waited_ns=4 * MS))
         recorder.handle(event(jobs, "put", "full"))
         recorder.handle(event(jobs, "get", "got", qsize=1))
-        recorder.handle(event(jobs, "task_done", "done", count=1))
+        recorder.handle(event(jobs, "task_done", "done", unfinished=1))
         recorder.handle(event(jobs, "get", "got", qsize=0))
         recorder.handle(event(jobs, "get", "got", qsize=0, waited_ns=6 * MS))
         recorder.handle(event(jobs, "get", "empty"))

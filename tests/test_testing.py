@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import syncscope
-from syncscope._config import state
+from syncscope._core.state import state
 from syncscope.testing import PrimitiveStats, Recording, record
 
 

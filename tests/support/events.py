@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from syncscope._events import Primitive, SyncEvent
+from syncscope._core.event import Primitive, SyncEvent
 
 
 FILE = "/src/app.py"
@@ -33,14 +33,28 @@ def event(
     thread: int = 1,
     line: int = 10,
     waited_ns: int | None = None,
-    count: int | None = None,
+    timeout: float | None = None,
+    depth: int | None = None,
+    permits: int | None = None,
+    waiters: int | None = None,
+    unfinished: int | None = None,
     qsize: int | None = None,
     at: int | None = None,
     function: str = "work",
 ) -> SyncEvent:
     """An event of thread ``thread`` (named ``T<thread>``) at ``FILE:line``, at time ``at``."""
     result = SyncEvent(
-        prim, op, outcome, (FILE, line, function), waited_ns, count=count, qsize=qsize
+        prim,
+        op,  # type: ignore[arg-type]
+        outcome,  # type: ignore[arg-type]
+        (FILE, line, function),
+        waited_ns,
+        timeout=timeout,
+        depth=depth,
+        permits=permits,
+        waiters=waiters,
+        unfinished=unfinished,
+        qsize=qsize,
     )
     result.thread_id = thread
     result.thread_name = f"T{thread}"

@@ -16,26 +16,26 @@ import datetime
 import os
 import sys
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ._config import config_lock, set_sinks, state
-from ._console import _FdWriter
-from ._deadlock import Watchdog
-from ._events import SyncEvent, guard
-from ._findings import Deadlock, Hang, Inversion, Ref, SlowSpot
-from ._fork import reset_after_fork
-from ._holds import CONDITION_WAITS, Hold, Holds, Wait
-from ._lockorder import LockOrder
-from ._registry import allocate_lock
-from ._stats import Stats
+from .._core.dispatch import close_sinks, guard
+from .._core.event import SyncEvent
+from .._core.fork import reset_after_fork
+from .._core.holds import CONDITION_WAITS, Hold, Holds, Wait
+from .._core.output import FdWriter
+from .._core.registry import allocate_lock
+from .._core.state import config_lock, set_sinks, state
+from .deadlock import Watchdog
+from .findings import Deadlock, Hang, Inversion, Ref, SlowSpot
+from .lockorder import LockOrder
+from .stats import Stats
 
 
 if TYPE_CHECKING:
-    from ._console import ConsoleSink
+    from .lines import ConsoleSink
 
 _perf_counter_ns = time.perf_counter_ns
 
@@ -65,14 +65,14 @@ class DiagnosisOptions:
     keep_events: int = 0
 
 
-_stderr: _FdWriter | None = None
+_stderr: FdWriter | None = None
 
 
-def stderr_writer() -> _FdWriter:
+def stderr_writer() -> FdWriter:
     """One writer for standard error, shared, so that reports never interleave mid-line."""
     global _stderr
     if _stderr is None:
-        _stderr = _FdWriter(2, owns_fd=False)
+        _stderr = FdWriter(2, owns_fd=False)
     return _stderr
 
 
@@ -125,7 +125,6 @@ class Recorder:
                 hang_timeout=options.hang_timeout,
             )
         reset_after_fork(self)
-        _live_recorders.add(self)
 
     def lean_stats(self) -> Stats | None:
         """
@@ -174,7 +173,12 @@ class Recorder:
         stats = self.stats
         if op == "acquire" and outcome == "acquired":  # the hot path: keep it short
             hold = holds.acquired(event)
-            if hold is not None and self.lockorder is not None and len(hold.held) > 1:
+            if (
+                hold is not None
+                and self.lockorder is not None
+                and len(hold.held) > 1
+                and event.timeout != 0  # a trylock cannot deadlock: no order (as lockdep)
+            ):
                 self.lockorder.taking(hold.primitive, hold.thread_name, hold.site, hold.held)
             if stats is not None:
                 stats.acquired(event, hold)
@@ -354,9 +358,7 @@ class Recorder:
             finally:
                 if got:
                     config_lock.release()
-            for sink in sinks:
-                with contextlib.suppress(Exception):
-                    sink.close()
+            close_sinks(sinks)
             _flush_standard_streams(timeout=1.0)
         finally:
             os._exit(status)
@@ -423,22 +425,6 @@ class Recorder:
             os.replace(temporary, path)
         except Exception as exc:  # not only OSError: a finding must never be lost to it
             self._out.msg(f"syncscope: cannot write the JSON report to {path!r}: {exc}")
-
-
-#: The recorders alive, for stop_clocks().
-_live_recorders: weakref.WeakSet[Recorder] = weakref.WeakSet()
-
-
-def stop_clocks() -> None:
-    """
-    Called by an output that is closed before the recorders and may take long to (the spans'
-    flush): the run of the recorders being closed with it (no longer among the outputs) ended
-    when closing began, not when their turn came.
-    """
-    current = state.sinks
-    for recorder in list(_live_recorders):
-        if not recorder._closed and recorder not in current:
-            recorder.stop_clock()
 
 
 def _ns(milliseconds: float | None) -> int | None:

@@ -7,15 +7,10 @@ sink listens the interception code never gets here: it checks ``state.active`` f
 
 from __future__ import annotations
 
-import _thread
-import contextlib
 import itertools
-import sys
 import threading
 import time
-from typing import Protocol
-
-from ._config import counters, state
+from typing import Literal, Protocol
 
 
 _active_threads = threading._active  # type: ignore[attr-defined]
@@ -74,57 +69,145 @@ def label(kind: str, name: str) -> str:
     return f"{kind} {name}"
 
 
+#: What was called.
+Op = Literal[
+    "acquire",
+    "release",
+    "wait",
+    "wait_for",
+    "notify",
+    "notify_all",
+    "set",
+    "clear",
+    "abort",
+    "reset",
+    "put",
+    "get",
+    "task_done",
+    "join",
+    "shutdown",
+]
+#: How it went. ``waiting`` is the start of an operation that has to block.
+Outcome = Literal[
+    "waiting",
+    "acquired",
+    "released",
+    "busy",
+    "timeout",
+    "error",
+    "notified",
+    "woken",
+    "passed",
+    "broken",
+    "set",
+    "cleared",
+    "aborted",
+    "reset",
+    "put",
+    "got",
+    "full",
+    "empty",
+    "done",
+    "joined",
+    "shutdown",
+]
+#: Operations that may block, and so may begin with a ``waiting`` event.
+BLOCKING_OPS: frozenset[str] = frozenset({"acquire", "wait", "wait_for", "get", "put", "join"})
+
+
+def wait_limit(blocking: object, timeout: object) -> float | None:
+    """
+    How long a call with these arguments may block, in seconds: None for as long as it takes,
+    0 for not at all. Arguments the real call rejects count as "for ever": it raises anyway.
+    """
+    if not blocking:
+        return 0.0
+    if timeout is None or isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        return None
+    return None if timeout < 0 else float(timeout)
+
+
 class SyncEvent:
     """
     One observed operation.
 
-    ``op`` is what was called (``acquire``, ``release``, ``wait``, ``wait_for``, ``notify``,
-    ``notify_all``, ``set``, ``clear``, ``abort``, ``reset``, ``put``, ``get``,
-    ``task_done``, ``join``, ``shutdown``) and ``outcome`` how it went. A blocking operation
-    that has to wait is reported twice: once with outcome ``waiting`` when it starts to
-    block, and once at its end with ``waited_ns`` set.
+    ``op`` is what was called and ``outcome`` how it went (both checked by mypy against
+    :data:`Op` and :data:`Outcome`). A blocking operation that has to wait is reported twice:
+    once with outcome ``waiting`` when it starts to block, and once at its end with
+    ``waited_ns`` set.
+
+    Attributes:
+        timeout: for an operation that may block, how long it may (:func:`wait_limit`):
+            None for ever, 0 for a non-blocking attempt.
+        depth: an RLock's (or a Condition's RLock's) depth after the acquire or release.
+        permits: the permits a semaphore's ``release(n)`` gives back.
+        waiters: the waiters a ``notify`` woke, or a ``notify_all`` found.
+        arrivals: a Barrier's threads arrived with this one (``waiting``), or the index it
+            got (``passed``).
+        unfinished: a queue's unfinished tasks after ``task_done``, or when ``join`` began.
+        immediate: a queue's ``shutdown(immediate=True)``.
+        trace_id, span_id: the span the operation belongs to, when spans are made with ids
+            that log lines must carry: set by the span pairing, which sees the event first.
     """
 
     __slots__ = (
-        "count",
+        "arrivals",
+        "depth",
         "error",
         "file",
         "function",
+        "immediate",
         "item",
         "item_id",
         "line",
         "op",
         "outcome",
+        "permits",
         "primitive",
         "qsize",
         "span_id",
         "thread_id",
         "thread_name",
         "time_ns",
+        "timeout",
         "trace_id",
+        "unfinished",
         "waited_ns",
+        "waiters",
     )
 
     def __init__(
         self,
         primitive: Primitive,
-        op: str,
-        outcome: str,
+        op: Op,
+        outcome: Outcome,
         site: tuple[str, int, str],
         waited_ns: int | None = None,
         *,
-        count: int | None = None,
+        timeout: float | None = None,
+        depth: int | None = None,
+        permits: int | None = None,
+        waiters: int | None = None,
+        arrivals: int | None = None,
+        unfinished: int | None = None,
+        immediate: bool = False,
         item: str | None = None,
         item_id: int | None = None,
         qsize: int | None = None,
         error: BaseException | None = None,
     ) -> None:
         self.primitive = primitive
-        self.op = op
-        self.outcome = outcome
+        self.op: Op = op
+        self.outcome: Outcome = outcome
         self.file, self.line, self.function = site
         self.waited_ns = waited_ns
-        self.count = count
+        self.timeout = timeout
+        self.depth = depth
+        self.permits = permits
+        self.waiters = waiters
+        self.arrivals = arrivals
+        self.unfinished = unfinished
+        self.immediate = immediate
         self.item = item
         self.item_id = item_id
         self.qsize = qsize
@@ -133,13 +216,29 @@ class SyncEvent:
         thread = _active_threads.get(ident)  # thread_name(), written out
         self.thread_name = thread._name if thread is not None else f"Thread-{ident}"
         self.time_ns = time_ns()
-        # Set by the span sink, which runs before the others, so log lines can name their span.
         self.trace_id: int | None = None
         self.span_id: int | None = None
 
     @property
     def blocking_begin(self) -> bool:
         return self.outcome == "waiting"
+
+    @property
+    def count(self) -> int | None:
+        """The one number the json and logfmt lines show as ``count`` (whichever applies)."""
+        for value in (self.depth, self.permits, self.waiters, self.arrivals, self.unfinished):
+            if value is not None:
+                return value
+        return int(self.immediate) if self.op == "shutdown" else None
+
+    @property
+    def error_text(self) -> str:
+        """The error an operation raised, as a line shows it (its outcome if none)."""
+        error = self.error
+        if error is None:
+            return self.outcome
+        text = str(error)
+        return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
     def __repr__(self) -> str:
         return (
@@ -168,48 +267,3 @@ def thread_name(ident: int) -> str:
     if thread is not None:
         return thread._name  # type: ignore[no-any-return]
     return f"Thread-{ident}"
-
-
-class _Guard(threading.local):
-    """Per-thread re-entrancy flag: set while an instrumented operation or a sink runs."""
-
-    busy = False
-    #: A Queue.put in progress, for the hook in ``_put`` to report (see _queues).
-    pending_put: object = None
-    #: An exception to raise once the operation in progress is complete (see _queues).
-    deferred: BaseException | None = None
-
-
-# A raw ``_thread._local`` subclass would do too; ``threading.local`` is the same C type.
-guard = _Guard()
-
-
-def emit(event: SyncEvent) -> None:
-    """Hand ``event`` to every sink. Nothing a sink does is recorded, and no sink error escapes."""
-    was_busy = guard.busy
-    guard.busy = True
-    try:
-        for sink in state.sinks:
-            try:
-                sink.handle(event)
-            except Exception as exc:  # a sink must never break the program it watches
-                sink_failed(sink, exc)
-    except KeyboardInterrupt:
-        # Ctrl-C landed in our code, most often between the real operation and the program
-        # getting its result. Raised here, it would leave a lock held or an item lost. Deliver
-        # it again instead, as a fresh SIGINT: it is raised as soon as the operation returns.
-        if get_ident() != threading.main_thread().ident:
-            raise
-        _thread.interrupt_main()
-    finally:
-        guard.busy = was_busy
-
-
-def sink_failed(sink: object, exc: Exception) -> None:
-    counters.sink_errors += 1
-    if counters.first_sink_error is None:
-        counters.first_sink_error = f"{type(sink).__name__}: {exc!r}"
-        with contextlib.suppress(Exception):  # stderr may be closed: nothing left to tell
-            sys.__stderr__.write(  # type: ignore[union-attr]
-                f"syncscope: an output failed and its events are lost: {exc!r}\n"
-            )

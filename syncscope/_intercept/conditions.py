@@ -14,13 +14,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._config import state
-from ._events import Primitive, SyncEvent, emit, guard, perf_counter_ns
-from ._lean import park, unpark
-from ._locks import proxy_for
-from ._registry import saved
-from ._sites import call_site
-from ._tracking import primitive_of, watch_new
+from .._core.dispatch import emit, guard
+from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
+from .._core.registry import saved
+from .._core.sites import call_site
+from .._core.state import state
+from .._core.tracking import primitive_of, watch_new
+from .lean import park, unpark
+from .locks import proxy_for
 
 
 _original_rlock = saved["threading"]["RLock"]
@@ -38,7 +39,7 @@ def watched(obj: object) -> Primitive | None:
 
 def blocking_call(
     primitive: Primitive,
-    op: str,
+    op: Op,
     site: tuple[str, int, str],
     call: Callable[[], Any],
 ) -> tuple[Any, int]:
@@ -59,7 +60,7 @@ def blocking_call(
     return result, perf_counter_ns() - start
 
 
-def _error_outcome(exc: BaseException) -> str:
+def _error_outcome(exc: BaseException) -> Outcome:
     if isinstance(exc, threading.BrokenBarrierError):
         return "broken"
     return "error"
@@ -104,7 +105,7 @@ def _condition_wrappers() -> list[Wrapper]:
         if primitive is None or not silent(self._is_owned):
             return wait(self, timeout)  # not watched, or the real wait raises RuntimeError
         site = call_site()
-        emit(SyncEvent(primitive, "wait", "waiting", site))
+        emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
         lean, lock = state.lean, self._lock
         park(lock, lean)
         try:
@@ -119,7 +120,7 @@ def _condition_wrappers() -> list[Wrapper]:
         if primitive is None:
             return wait_for(self, predicate, timeout)
         site = call_site()
-        emit(SyncEvent(primitive, "wait_for", "waiting", site))
+        emit(SyncEvent(primitive, "wait_for", "waiting", site, timeout=wait_limit(True, timeout)))
         lean, lock = state.lean, self._lock
         park(lock, lean)
         try:
@@ -143,7 +144,7 @@ def _condition_wrappers() -> list[Wrapper]:
             emit(SyncEvent(primitive, "notify", "error", site, error=exc))
             raise
         woken = min(n, waiting) if isinstance(n, int) else waiting
-        emit(SyncEvent(primitive, "notify", "notified", site, count=woken))
+        emit(SyncEvent(primitive, "notify", "notified", site, waiters=woken))
         return None
 
     def notify_all_(self: Any) -> None:
@@ -157,7 +158,7 @@ def _condition_wrappers() -> list[Wrapper]:
         except BaseException as exc:
             emit(SyncEvent(primitive, "notify_all", "error", site, error=exc))
             raise
-        emit(SyncEvent(primitive, "notify_all", "notified", site, count=waiting))
+        emit(SyncEvent(primitive, "notify_all", "notified", site, waiters=waiting))
         return None
 
     return [
@@ -187,11 +188,12 @@ def _semaphore_wrappers() -> list[Wrapper]:
         if primitive is None:
             return acquire(self, blocking, timeout)
         site = call_site()
+        limit = wait_limit(blocking, timeout)
         waited = None
         if blocking:
             got = silent(lambda: acquire(self, False))
             if not got:
-                emit(SyncEvent(primitive, "acquire", "waiting", site))
+                emit(SyncEvent(primitive, "acquire", "waiting", site, timeout=limit))
                 got, waited = blocking_call(
                     primitive, "acquire", site, lambda: acquire(self, True, timeout)
                 )
@@ -203,7 +205,7 @@ def _semaphore_wrappers() -> list[Wrapper]:
                 raise
         if got:
             try:
-                emit(SyncEvent(primitive, "acquire", "acquired", site, waited))
+                emit(SyncEvent(primitive, "acquire", "acquired", site, waited, timeout=limit))
             except BaseException:  # acquire() raises: give the permit back
                 silent(lambda: release(self))
                 raise
@@ -225,13 +227,13 @@ def _semaphore_wrappers() -> list[Wrapper]:
                 try:
                     silent(lambda: original(self, n))
                 except BaseException as exc:
-                    emit(SyncEvent(primitive, "release", "error", site, count=n, error=exc))
+                    emit(SyncEvent(primitive, "release", "error", site, permits=n, error=exc))
                     raise
                 return None
             # Say "released" first: a waiter woken by this release reports after it; and
             # release whatever happens while saying it.
             try:
-                emit(SyncEvent(primitive, "release", "released", site, count=n))
+                emit(SyncEvent(primitive, "release", "released", site, permits=n))
             finally:
                 silent(lambda: original(self, n))
             return None
@@ -282,7 +284,7 @@ def _event_wrappers() -> list[Wrapper]:
             result = silent(lambda: wait(self, timeout))
             emit(SyncEvent(primitive, "wait", "set" if result else "timeout", site, 0))
             return result
-        emit(SyncEvent(primitive, "wait", "waiting", site))
+        emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
         result, waited = blocking_call(primitive, "wait", site, lambda: wait(self, timeout))
         emit(SyncEvent(primitive, "wait", "woken" if result else "timeout", site, waited))
         return result
@@ -311,9 +313,14 @@ def _barrier_wrappers() -> list[Wrapper]:
         if primitive is None:
             return wait(self, timeout)
         site = call_site()
-        emit(SyncEvent(primitive, "wait", "waiting", site, count=self.n_waiting + 1))
+        limit = wait_limit(True, self._timeout if timeout is None else timeout)
+        emit(
+            SyncEvent(
+                primitive, "wait", "waiting", site, timeout=limit, arrivals=self.n_waiting + 1
+            )
+        )
         index, waited = blocking_call(primitive, "wait", site, lambda: wait(self, timeout))
-        emit(SyncEvent(primitive, "wait", "passed", site, waited, count=index))
+        emit(SyncEvent(primitive, "wait", "passed", site, waited, arrivals=index))
         return index
 
     def abort_wrapper(self: Any) -> None:

@@ -11,10 +11,12 @@ import sys
 import warnings
 from typing import Any
 
-from . import _conditions, _locks, _queues
-from ._config import Options, config_lock, state
-from ._registry import PATCHED_NAMES, module, save_method, saved, saved_methods
-from ._sites import is_library_file, reset_names
+from .._core.registry import PATCHED_NAMES, module, save_method, saved, saved_methods
+from .._core.sites import is_library_file, reset_names
+from .._core.state import Options, config_lock, state
+from . import conditions as _conditions
+from . import locks as _locks
+from . import queues as _queues
 
 
 class SyncscopeWarning(RuntimeWarning):

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from types import CodeType, FrameType
 from typing import Any
 
-from ._console import format_duration
-from ._events import Primitive, label
-from ._sites import _LIBRARY_PREFIXES, _is_machinery, is_library_code
+from .._core.event import Primitive, label
+from .._core.output import format_duration
+from .._core.sites import LIBRARY_PREFIXES, is_library_code, is_machinery
 
 
 Site = tuple[str, int, str]
@@ -27,7 +27,7 @@ Frame = tuple[str, int, str]
 STACK_LIMIT = 8
 
 # site-packages lies inside the standard library's directory: try it first.
-_LONGEST_FIRST = sorted(_LIBRARY_PREFIXES, key=len, reverse=True)
+_LONGEST_FIRST = sorted(LIBRARY_PREFIXES, key=len, reverse=True)
 
 
 def short_path(path: str) -> str:
@@ -84,7 +84,7 @@ def stack_of(frame: FrameType | None, limit: int = STACK_LIMIT) -> tuple[Frame, 
 
 def _machinery(code: CodeType) -> bool:
     try:
-        return _is_machinery(code)
+        return is_machinery(code)
     except OSError:  # a relative file name, and the working directory is gone
         return False
 

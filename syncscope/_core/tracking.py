@@ -14,9 +14,9 @@ import weakref
 from types import FrameType
 from typing import Any
 
-from ._config import state
-from ._events import Primitive
-from ._sites import assigned_name, creator_frame, is_library_code, site_of, unique_name
+from .event import Primitive
+from .sites import assigned_name, creator_frame, is_library_code, site_of, unique_name
+from .state import state
 
 
 #: id(instance) -> (its Primitive, a weak reference that removes the entry when it dies).

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ._registry import allocate_lock
+from .registry import allocate_lock
 
 
 if TYPE_CHECKING:
-    from ._events import Sink
-    from ._stats import Stats
+    from .event import Sink
+    from .tally import TallyBook
 
 #: Every kind syncscope can watch, by the word it prints.
 ALL_KINDS: frozenset[str] = frozenset(
@@ -48,7 +48,7 @@ class _State:
         self.sinks: tuple[Sink, ...] = ()
         #: The statistics, when they are all that listens: lock proxies then count in place
         #: of reporting events (see _lean).
-        self.lean: Stats | None = None
+        self.lean: TallyBook | None = None
 
 
 state = _State()

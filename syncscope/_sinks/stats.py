@@ -24,126 +24,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._events import Primitive, SyncEvent
-from ._findings import Ref
-from ._holds import Hold
+from .._core.event import Primitive, SyncEvent
+from .._core.holds import Hold
+from .._core.tally import Tally, count_contended, percentile
+from .findings import Ref
 
 
 #: Primitives with statistics of their own; more are pooled per creation site.
 MAX_PRIMITIVES = 10_000
-
-_INT_FIELDS = (
-    # Locks, rlocks, semaphores, Condition locks.
-    "acquisitions",
-    "contended",
-    "owner_changes",
-    "timeouts",
-    "failed",
-    "wait_total",
-    "wait_max",
-    "holds",
-    "hold_total",
-    "hold_max",
-    # Condition / Event / Barrier waits, Queue.join.
-    "waits",
-    "wait_timeouts",
-    "waited_total",
-    "waited_max",
-    "notifies",
-    "woken",
-    "sets",
-    "broken",
-    # Queues.
-    "puts",
-    "gets",
-    "max_size",
-    "full_waits",
-    "full_total",
-    "empty_waits",
-    "empty_total",
-    "rejected",
-    "task_done",
-    "unfinished",
-    "errors",
-    "last_owner",
-)
-
-
-class Tally:
-    """Counters of one primitive, or of one call site of it."""
-
-    __slots__ = (*_INT_FIELDS, "function", "histogram", "owner", "sites")
-
-    acquisitions: int
-    contended: int
-    owner_changes: int
-    timeouts: int
-    failed: int
-    wait_total: int
-    wait_max: int
-    holds: int
-    hold_total: int
-    hold_max: int
-    waits: int
-    wait_timeouts: int
-    waited_total: int
-    waited_max: int
-    notifies: int
-    woken: int
-    sets: int
-    broken: int
-    puts: int
-    gets: int
-    max_size: int
-    full_waits: int
-    full_total: int
-    empty_waits: int
-    empty_total: int
-    rejected: int
-    task_done: int
-    unfinished: int
-    errors: int
-    last_owner: int
-
-    def __init__(self, function: str = "") -> None:
-        for name in _INT_FIELDS:
-            setattr(self, name, 0)
-        self.function = function
-        #: Contention waits by log-scale bucket (see :func:`bucket`); primitives only.
-        self.histogram: dict[int, int] | None = None
-        #: (file, line) -> Tally of the operations called from there; primitives only.
-        self.sites: dict[tuple[str, int], Tally] | None = None
-        #: The Stats it belongs to: a lock proxy keeps its tally and checks this (see _lean).
-        self.owner: Stats | None = None
-
-
-def bucket(ns: int) -> int:
-    """The histogram bucket of a wait: 8 per power of two, in increasing order of time."""
-    bits = ns.bit_length()
-    if bits <= 4:
-        return ns
-    return (bits << 3) | ((ns >> (bits - 4)) & 7)
-
-
-def bucket_ceiling(index: int) -> int:
-    """The largest wait, in ns, that falls in bucket ``index``."""
-    if index < 16:
-        return index
-    bits, step = index >> 3, index & 7
-    return ((9 + step) << (bits - 4)) - 1
-
-
-def percentile(histogram: dict[int, int] | None, count: int, fraction: float) -> int:
-    """The wait that ``fraction`` of the ``count`` waits did not exceed (a bucket's ceiling)."""
-    if not histogram or not count:
-        return 0
-    rank = max(1, -int(-fraction * count // 1))
-    seen = 0
-    for index in sorted(histogram):
-        seen += histogram[index]
-        if seen >= rank:
-            return bucket_ceiling(index)
-    return bucket_ceiling(max(histogram))
 
 
 class Stats:
@@ -188,8 +76,8 @@ class Stats:
             site = tally.sites[key] = Tally(event.function)  # type: ignore[index]
         tally.acquisitions += 1
         site.acquisitions += 1
-        count = event.count
-        if count is None or count == 1:
+        depth = event.depth
+        if depth is None or depth == 1:
             ident = event.thread_id
             if tally.last_owner != ident:
                 if tally.last_owner:
@@ -275,14 +163,12 @@ class Stats:
             if waited:
                 tally.waited_total += waited
                 site.waited_total += waited
-                if waited > tally.waited_max:
-                    tally.waited_max = waited
-                if waited > site.waited_max:
-                    site.waited_max = waited
+                tally.waited_max = max(tally.waited_max, waited)
+                site.waited_max = max(site.waited_max, waited)
         elif op in ("notify", "notify_all"):
             tally.notifies += 1
             site.notifies += 1
-            tally.woken += event.count or 0
+            tally.woken += event.waiters or 0
         elif op == "set":
             tally.sets += 1
             site.sets += 1
@@ -290,8 +176,8 @@ class Stats:
             if outcome == "done":
                 tally.task_done += 1
                 site.task_done += 1
-                if event.count is not None:
-                    tally.unfinished = event.count
+                if event.unfinished is not None:
+                    tally.unfinished = event.unfinished
             else:
                 tally.errors += 1
 
@@ -302,12 +188,10 @@ class Stats:
             return
         tally.holds += 1
         tally.hold_total += held_ns
-        if held_ns > tally.hold_max:
-            tally.hold_max = held_ns
+        tally.hold_max = max(tally.hold_max, held_ns)
         site.holds += 1
         site.hold_total += held_ns
-        if held_ns > site.hold_max:
-            site.hold_max = held_ns
+        site.hold_max = max(site.hold_max, held_ns)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -339,34 +223,6 @@ class _Pool:
         self.tally.sites = {}
         self.newest = 0
         self.instances = 0
-
-
-def site_tally(tally: Tally, file: str, line: int, function: str) -> Tally:
-    """The tally of one call site of ``tally``'s primitive, made on first use."""
-    sites = tally.sites
-    if sites is None:
-        sites = tally.sites = {}
-    site = sites.get((file, line))
-    if site is None:
-        site = sites[(file, line)] = Tally(function)
-    return site
-
-
-def count_contended(tally: Tally, site: Tally, waited: int) -> None:
-    """Count an acquisition that had to wait ``waited`` ns for another thread."""
-    tally.contended += 1
-    tally.wait_total += waited
-    if waited > tally.wait_max:
-        tally.wait_max = waited
-    histogram = tally.histogram
-    if histogram is None:
-        histogram = tally.histogram = {}
-    index = bucket(waited)
-    histogram[index] = histogram.get(index, 0) + 1
-    site.contended += 1
-    site.wait_total += waited
-    if waited > site.wait_max:
-        site.wait_max = waited
 
 
 def _s(ns: int | float) -> float:

@@ -5,7 +5,7 @@ The deadlock watchdog, the lock-order graph, the hold times and the slow-spot th
 read this one state, so that "held" means the same thing everywhere:
 
 * a successful acquire of a lock, rlock, semaphore or a Condition's lock starts a hold; an
-  RLock's re-entry does not (``count``, the depth, is above 1), its last release ends it;
+  RLock's re-entry does not (its ``depth`` is above 1), its last release ends it;
 * a Lock may be released by another thread than the one that took it: the hold ends all the
   same, and the lock is marked as *handed off* (used as a signal, not as a mutex), which keeps
   it out of deadlock cycles;
@@ -25,8 +25,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from ._events import Primitive, SyncEvent
-from ._registry import allocate_lock
+from .event import Primitive, SyncEvent
+from .registry import allocate_lock
 
 
 #: Kinds with one holder at a time (a semaphore has permits instead).
@@ -143,8 +143,8 @@ class Holds:
 
     def acquired(self, event: SyncEvent) -> Hold | None:
         """Start a hold; None for an RLock re-entry (or a kind that is not held)."""
-        count = event.count
-        if count is not None and count > 1:
+        depth = event.depth
+        if depth is not None and depth > 1:
             return None
         primitive = event.primitive
         kind = primitive.kind
@@ -176,8 +176,8 @@ class Holds:
 
     def released(self, event: SyncEvent) -> Hold | None:
         """End the hold a release ends (none for an inner RLock release); return it."""
-        count = event.count
-        if count is not None and count > 0:
+        depth = event.depth
+        if depth is not None and depth > 0:
             return None
         primitive = event.primitive
         hold = self.owner.pop(primitive, None)
@@ -204,7 +204,7 @@ class Holds:
                 # and the permits taken after it are not holds their takers could give back.
                 self._handed_off(primitive)
                 return []
-            for _ in range(event.count or 1):
+            for _ in range(event.permits or 1):
                 mine = next((h for h in reversed(permits) if h.thread_id == ident), None)
                 if mine is None:
                     self._handed_off(primitive)  # given for another thread, or out of nothing

@@ -58,11 +58,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._events import Primitive, SyncEvent, guard
-from ._fork import reset_after_fork
-from ._otlp import EncodedSpans, SpanEncoder, accept_encoded_spans
-from ._otlp import attributes as otlp_attributes
-from ._registry import allocate_lock, save_method
+from ..._core.dispatch import guard
+from ..._core.event import Primitive, SyncEvent
+from ..._core.fork import reset_after_fork
+from ..._core.registry import allocate_lock, save_method
+from .otlp import EncodedSpans, SpanEncoder, accept_encoded_spans
+from .otlp import attributes as otlp_attributes
 
 
 _active_threads: dict[int, Any] = threading._active  # type: ignore[attr-defined]
@@ -549,7 +550,7 @@ class SpanSink:
 
         if op == "acquire":
             if outcome == "acquired" and kind in _HOLD_KINDS:
-                self._open_hold(prim, ident, event, parent, event.count)
+                self._open_hold(prim, ident, event, parent, event.depth)
         elif op in ("notify", "notify_all", "set", "task_done"):
             _remember(self._signals, prim.id, (place[0], span_id, op))
         elif op == "clear":
@@ -597,10 +598,10 @@ class SpanSink:
         hold = holders.get(ident)
         if hold is None:  # released by another thread than the acquirer: the oldest holder's
             hold = next(iter(holders.values()))
-        if prim.kind in _DEPTH_KINDS and event.count is not None:
-            depth = event.count
+        if prim.kind in _DEPTH_KINDS and event.depth is not None:
+            depth = event.depth
         elif prim.kind == "semaphore":
-            depth = hold.depth - (event.count or 1)
+            depth = hold.depth - (event.permits or 1)
         else:
             depth = hold.depth - 1
         if depth > 0:
@@ -662,10 +663,6 @@ class SpanSink:
         if self._closed:
             return
         self._closed = True
-        recorder = sys.modules.get("syncscope._recorder")
-        if recorder is not None:  # the flush below is no part of the run the report times
-            with contextlib.suppress(Exception):
-                recorder.stop_clocks()
         global _context_sink
         if _context_sink is self:
             _context_sink = None
@@ -1162,9 +1159,7 @@ class _Builder:
             variable.append(("syncscope.queue.item", event.item))
         error = None
         if event.error is not None:
-            from ._console import _error
-
-            message = _error(event)
+            message = event.error_text
             variable.append(("syncscope.error", message))
             if event.outcome in ("error", "broken"):
                 error = message

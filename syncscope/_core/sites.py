@@ -18,8 +18,9 @@ from types import CodeType, FrameType
 
 _getframe = sys._getframe
 
+# The package's directory (this module is one level below it).
+SYNCSCOPE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Frames in these files are the machinery, never the place a user called from.
-_SYNCSCOPE_DIR = os.path.dirname(os.path.abspath(__file__))
 _MACHINERY_FILES = frozenset({os.path.abspath(threading.__file__), os.path.abspath(queue.__file__)})
 
 
@@ -36,19 +37,19 @@ def _library_prefixes() -> tuple[str, ...]:
     return tuple(sorted(prefixes))
 
 
-_LIBRARY_PREFIXES = _library_prefixes()
+LIBRARY_PREFIXES = _library_prefixes()
 
 # One verdict per code object: computed once, then a dict lookup.
 _machinery_code: dict[CodeType, bool] = {}
 _library_code: dict[CodeType, bool] = {}
 
 
-def _is_machinery(code: CodeType) -> bool:
+def is_machinery(code: CodeType) -> bool:
     verdict = _machinery_code.get(code)
     if verdict is None:
         filename = code.co_filename
         absolute = os.path.abspath(filename) if not filename.startswith("<") else filename
-        verdict = absolute in _MACHINERY_FILES or absolute.startswith(_SYNCSCOPE_DIR + os.sep)
+        verdict = absolute in _MACHINERY_FILES or absolute.startswith(SYNCSCOPE_DIR + os.sep)
         _machinery_code[code] = verdict
     return verdict
 
@@ -62,7 +63,7 @@ def is_library_file(filename: str) -> bool:
     absolute = os.path.abspath(filename)
     if _user_prefixes and absolute.startswith(_user_prefixes):
         return False
-    return absolute.startswith(_LIBRARY_PREFIXES) or absolute.startswith(_SYNCSCOPE_DIR + os.sep)
+    return absolute.startswith(LIBRARY_PREFIXES) or absolute.startswith(SYNCSCOPE_DIR + os.sep)
 
 
 # Installed packages that are the user's all the same (the package run with ``-m``).
@@ -91,7 +92,7 @@ def user_frame(depth: int = 2) -> FrameType | None:
         frame: FrameType | None = _getframe(depth)
     except ValueError:
         return None
-    while frame is not None and _is_machinery(frame.f_code):
+    while frame is not None and is_machinery(frame.f_code):
         frame = frame.f_back
     return frame
 
@@ -115,7 +116,7 @@ def call_site(depth: int = 2) -> tuple[str, int, str]:
         code = frame.f_code
         verdict = verdicts.get(code)
         if verdict is None:
-            verdict = _is_machinery(code)
+            verdict = is_machinery(code)
         if not verdict:
             return (code.co_filename, frame.f_lineno, code.co_name)
         frame = frame.f_back
@@ -133,7 +134,7 @@ def creator_frame(depth: int = 2) -> FrameType | None:
         frame: FrameType | None = _getframe(depth)
     except ValueError:
         return None
-    while frame is not None and frame.f_code.co_filename.startswith(_SYNCSCOPE_DIR + os.sep):
+    while frame is not None and frame.f_code.co_filename.startswith(SYNCSCOPE_DIR + os.sep):
         frame = frame.f_back
     return frame
 

@@ -34,13 +34,11 @@ from __future__ import annotations
 import sys
 from collections import deque
 from collections.abc import Callable, Container
-from types import CodeType, FrameType
 
-from ._events import Primitive
-from ._findings import Inversion, Ref, Site, Taken, stack_of
-from ._holds import Hold
-from ._locks import _observed_acquire
-from ._registry import allocate_lock
+from .._core.event import Primitive
+from .._core.holds import Hold
+from .._core.registry import allocate_lock
+from .findings import Inversion, Ref, Site, Taken, stack_of
 
 
 Key = tuple[str, int]
@@ -55,20 +53,6 @@ MAX_DEPTH = 48
 #: A remembered pair: the thread, the held lock and where it was taken, the lock taken and
 #: where; the stack is taken only when an inversion is reported.
 Pair = tuple[str, Primitive, Site, Primitive, Site]
-
-_OBSERVED_ACQUIRE: CodeType = _observed_acquire.__code__
-
-
-def _was_blocking() -> bool:
-    """Whether the acquire being reported (on this thread, a few frames up) could block."""
-    frame: FrameType | None = sys._getframe(1)
-    for _ in range(10):
-        if frame is None:
-            break
-        if frame.f_code is _OBSERVED_ACQUIRE:
-            return bool(frame.f_locals.get("blocking", True))
-        frame = frame.f_back
-    return True  # a Semaphore or Condition path, or an unknown caller: count it
 
 
 class LockOrder:
@@ -95,6 +79,7 @@ class LockOrder:
         """
         A thread holding ``held`` takes ``primitive`` at ``site``: called when a blocking
         acquire starts to wait (so a deadlock's own order counts too) and when one succeeds.
+        A non-blocking attempt (a trylock) is no order: it cannot deadlock, as in lockdep.
         """
         if primitive.kind == "semaphore":
             return
@@ -133,8 +118,6 @@ class LockOrder:
     def _new_edge(
         self, before: Hold, primitive: Primitive, thread: str, site: Site, before_key: Key, key: Key
     ) -> None:
-        if not _was_blocking():
-            return
         with self._lock:
             known = self._after.setdefault(before_key, {})
             if key in known:
@@ -175,7 +158,7 @@ class LockOrder:
         self, before: Hold, primitive: Primitive, thread: str, site: Site, key: Key
     ) -> None:
         cycle = frozenset((key,))
-        if cycle in self._reported or not _was_blocking():
+        if cycle in self._reported:
             return  # reported once per class: its further pairs need not be remembered
         first, then = before.primitive.id, primitive.id
         with self._lock:

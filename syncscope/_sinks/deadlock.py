@@ -36,11 +36,12 @@ from collections.abc import Callable, Container
 from types import FrameType
 from typing import Any
 
-from ._events import Primitive, guard, thread_name
-from ._findings import BlockedThread, Deadlock, Hang, HeldBy, Ref, stack_of
-from ._holds import Holds, Snapshot, Wait
-from ._registry import allocate_lock
-from ._sites import _SYNCSCOPE_DIR, _is_machinery
+from .._core.dispatch import guard
+from .._core.event import Primitive, thread_name
+from .._core.holds import Holds, Snapshot, Wait
+from .._core.registry import allocate_lock
+from .._core.sites import SYNCSCOPE_DIR, is_machinery
+from .findings import BlockedThread, Deadlock, Hang, HeldBy, Ref, stack_of
 
 
 #: Seconds between two checks.
@@ -119,38 +120,6 @@ def cycles(stuck: dict[int, tuple[int, ...]], order: Callable[[int], Any]) -> li
     return result
 
 
-def wait_timeout(frame: FrameType | None, kind: str) -> float | None:
-    """
-    The timeout of the blocking call a thread is in, read from syncscope's wrapper frame;
-    None when it waits for ever (or when it cannot be read).
-    """
-    for _ in range(12):
-        if frame is None:
-            return None
-        code = frame.f_code
-        if (
-            code.co_filename.startswith(_SYNCSCOPE_DIR)
-            and "timeout" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
-        ):
-            try:
-                local = frame.f_locals
-                if not local.get("blocking", True) or not local.get("block", True):
-                    return 0.0
-                timeout = local.get("timeout")
-                if timeout is None and kind == "barrier":
-                    timeout = getattr(local.get("self"), "_timeout", None)
-            except Exception:
-                return None
-            if timeout is None or (isinstance(timeout, (int, float)) and timeout < 0):
-                return None
-            try:
-                return float(timeout)
-            except (TypeError, ValueError):
-                return None
-        frame = frame.f_back
-    return None
-
-
 def blocked_outside(frame: FrameType | None) -> bool:
     """
     A thread whose innermost Python frame is synchronization machinery, waiting for good: not
@@ -161,7 +130,7 @@ def blocked_outside(frame: FrameType | None) -> bool:
         return True
     code = frame.f_code
     try:
-        machinery = _is_machinery(code) or code.co_filename.startswith(_FUTURES_DIR)
+        machinery = is_machinery(code) or code.co_filename.startswith(_FUTURES_DIR)
     except OSError:  # a relative file name, and the working directory is gone: not ours
         return False
     return machinery and machinery_timeout(frame) is None
@@ -195,7 +164,7 @@ def is_ours(frame: FrameType | None) -> bool:
         return False
     code = outermost.f_code
     # A thread's target is a function; a main thread starts in a module (ours, if run as a file).
-    return code.co_name != "<module>" and code.co_filename.startswith(_SYNCSCOPE_DIR)
+    return code.co_name != "<module>" and code.co_filename.startswith(SYNCSCOPE_DIR)
 
 
 #: How a thread stands, for the hang check and for cycles through ownerless primitives.
@@ -212,7 +181,7 @@ def standing(frame: FrameType, wait: Wait | None) -> str:
     if is_ours(frame):
         return OURS
     if wait is not None:
-        return WAITING if wait_timeout(frame, wait.primitive.kind) is None else RUNNING
+        return WAITING if wait.event.timeout is None else RUNNING
     return OUTSIDE if blocked_outside(frame) else RUNNING
 
 
@@ -225,7 +194,7 @@ def ownerless(primitive: Primitive, snapshot: Snapshot) -> bool:
         return True
     hold = snapshot.owner.get(primitive)
     # An RLock's acquire reports its depth, a Lock's none (a Condition's lock is either).
-    return hold is None or hold.event.count is None
+    return hold is None or hold.event.depth is None
 
 
 class Watchdog:
@@ -336,7 +305,7 @@ class Watchdog:
                 frames.update(sys._current_frames())
             if ident not in frames:
                 return True  # gone: not blocked any more
-            return wait_timeout(frames[ident], waiting[ident].primitive.kind) is not None
+            return waiting[ident].event.timeout is not None
 
         stuck = stuck_threads(snapshot, bounded)
         suspects = {waiting[ident] for ident in stuck}
@@ -400,7 +369,7 @@ class Watchdog:
                 return None  # it may still feed the waiters (or wakes up by itself)
             if state == WAITING:
                 subjects.append(ident)
-            elif state == OUTSIDE and not frame.f_code.co_filename.startswith(_SYNCSCOPE_DIR):
+            elif state == OUTSIDE and not frame.f_code.co_filename.startswith(SYNCSCOPE_DIR):
                 others.append(ident)  # not one inside syncscope (check_deadlocks()'s caller)
         if not subjects or all(waiting[ident].reported for ident in subjects):
             return None  # nobody waits, or a deadlock report already named them

@@ -8,14 +8,12 @@ the traced program may use structlog itself.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
 from typing import Any
 
-from ._events import SyncEvent
-from ._fork import reset_after_fork
-from ._registry import allocate_lock
+from .._core.event import SyncEvent
+from .._core.output import FdWriter, format_duration
 
 
 FORMATS = ("console", "json", "logfmt")
@@ -33,22 +31,22 @@ def describe(event: SyncEvent) -> str:
     if primitive.kind == "queue":
         return _describe_queue(event, label, thread, waited)
     if outcome == "waiting":
-        arrived = f" ({event.count} arrived)" if primitive.kind == "barrier" else ""
+        arrived = f" ({event.arrivals} arrived)" if primitive.kind == "barrier" else ""
         return f"{label} {op if op == 'wait_for' else 'wait'} by {thread}{arrived}"
     if outcome == "error":
-        return f"{label} {op} failed by {thread}: {_error(event)}"
+        return f"{label} {op} failed by {thread}: {event.error_text}"
     if op == "acquire":
         if outcome == "acquired":
-            depth = f" (depth {event.count})" if event.count and event.count > 1 else ""
+            depth = f" (depth {event.depth})" if event.depth and event.depth > 1 else ""
             return f"{label} acquired by {thread}{depth}{waited}"
         if outcome == "busy":
             return f"{label} busy, acquire failed by {thread}"
         return f"{label} acquire timed out by {thread}{waited}"
     if op == "release":
-        if primitive.kind == "rlock" and event.count:
-            return f"{label} released by {thread} (depth {event.count})"
-        if primitive.kind == "semaphore" and event.count and event.count > 1:
-            return f"{label} released {event.count} by {thread}"
+        if primitive.kind == "rlock" and event.depth:
+            return f"{label} released by {thread} (depth {event.depth})"
+        if primitive.kind == "semaphore" and event.permits and event.permits > 1:
+            return f"{label} released {event.permits} by {thread}"
         return f"{label} released by {thread}"
     if op in ("wait", "wait_for"):
         if outcome == "woken":
@@ -61,10 +59,10 @@ def describe(event: SyncEvent) -> str:
             return f"{label} broken for {thread}{waited}"
         return f"{label} {op} timed out by {thread}{waited}"
     if op == "notify":
-        woken = "" if event.count == 1 else f" ({_waiters(event.count)})"
+        woken = "" if event.waiters == 1 else f" ({_waiters(event.waiters)})"
         return f"{label} notified by {thread}{woken}"
     if op == "notify_all":
-        return f"{label} notified all by {thread} ({_waiters(event.count)})"
+        return f"{label} notified all by {thread} ({_waiters(event.waiters)})"
     return f"{label} {outcome} by {thread}"
 
 
@@ -80,7 +78,7 @@ def _describe_queue(event: SyncEvent, label: str, thread: str, waited: str) -> s
             return f"{item} not put to {label} by {thread}: queue full"
         if outcome == "timeout":
             return f"{item} not put to {label} by {thread}: timed out{waited}"
-        return f"{item} not put to {label} by {thread}: {_error(event)}"
+        return f"{item} not put to {label} by {thread}: {event.error_text}"
     if op == "get":
         if outcome == "got":
             return f"{item} got from {label} by {thread}{waited}"
@@ -90,19 +88,19 @@ def _describe_queue(event: SyncEvent, label: str, thread: str, waited: str) -> s
             return f"nothing got from {label} by {thread}: queue empty"
         if outcome == "timeout":
             return f"nothing got from {label} by {thread}: timed out{waited}"
-        return f"nothing got from {label} by {thread}: {_error(event)}"
+        return f"nothing got from {label} by {thread}: {event.error_text}"
     if op == "task_done":
         if outcome == "error":
-            return f"task done on {label} failed by {thread}: {_error(event)}"
-        return f"task done on {label} by {thread} ({event.count} unfinished)"
+            return f"task done on {label} failed by {thread}: {event.error_text}"
+        return f"task done on {label} by {thread} ({event.unfinished} unfinished)"
     if op == "join":
         if outcome == "waiting":
-            return f"{label} join waits by {thread} ({event.count} unfinished)"
+            return f"{label} join waits by {thread} ({event.unfinished} unfinished)"
         if outcome == "joined":
             return f"{label} joined by {thread}{waited}"
-        return f"{label} join failed by {thread}: {_error(event)}"
+        return f"{label} join failed by {thread}: {event.error_text}"
     if op == "shutdown":
-        return f"{label} shut down by {thread}{' (immediate)' if event.count else ''}"
+        return f"{label} shut down by {thread}{' (immediate)' if event.immediate else ''}"
     return f"{label} {op} {outcome} by {thread}"
 
 
@@ -112,26 +110,10 @@ def _waited(event: SyncEvent) -> str:
     return f" after {format_duration(event.waited_ns)}"
 
 
-def format_duration(ns: int) -> str:
-    if ns < 1_000_000:
-        return f"{ns / 1000:.0f} \u00b5s"
-    if ns < 1_000_000_000:
-        return f"{ns / 1_000_000:.1f} ms"
-    return f"{ns / 1_000_000_000:.2f} s"
-
-
 def _waiters(count: int | None) -> str:
     if not count:
         return "nobody waiting"
     return "1 waiter" if count == 1 else f"{count} waiters"
-
-
-def _error(event: SyncEvent) -> str:
-    error = event.error
-    if error is None:
-        return event.outcome
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def event_fields(event: SyncEvent) -> dict[str, Any]:
@@ -161,48 +143,11 @@ def event_fields(event: SyncEvent) -> dict[str, Any]:
     if event.qsize is not None:
         fields["qsize"] = event.qsize
     if event.error is not None:
-        fields["error"] = _error(event)
+        fields["error"] = event.error_text
     if event.trace_id is not None:
         fields["trace_id"] = f"{event.trace_id:032x}"
         fields["span_id"] = f"{event.span_id:016x}"
     return fields
-
-
-class _FdWriter:
-    """structlog's "logger": writes each rendered line with one ``os.write``, under our own lock."""
-
-    def __init__(self, fd: int, owns_fd: bool) -> None:
-        self._fd = fd
-        self._owns_fd = owns_fd
-        self._lock = allocate_lock()  # the original: never instrumented
-        self.broken = False
-        reset_after_fork(self)
-
-    def _after_fork_in_child(self) -> None:
-        self._lock._at_fork_reinit()  # a thread of the parent may have held it
-
-    def msg(self, line: str) -> None:
-        data = (line + "\n").encode("utf-8", "backslashreplace")
-        with self._lock:
-            if self.broken:
-                return
-            try:
-                while data:
-                    written = os.write(self._fd, data)
-                    data = data[written:]
-            except InterruptedError:
-                pass
-            except OSError:
-                # A closed pipe, a full disk, a non-blocking stderr that is full: none of it may
-                # break the program. Stop writing.
-                self.broken = True
-
-    info = debug = warning = error = critical = log = msg
-
-    def close(self) -> None:
-        if self._owns_fd:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
 
 
 class ConsoleSink:
@@ -214,10 +159,10 @@ class ConsoleSink:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
         if output is None:
-            self._writer = _FdWriter(2, owns_fd=False)
+            self._writer = FdWriter(2, owns_fd=False)
         else:
             fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-            self._writer = _FdWriter(fd, owns_fd=True)
+            self._writer = FdWriter(fd, owns_fd=True)
         self.fd = self._writer._fd
         renderer: Any
         if fmt == "console":

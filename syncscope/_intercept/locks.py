@@ -17,15 +17,16 @@ import _thread
 from types import FrameType
 from typing import Any
 
-from ._compat import LOCK_IS_A_CLASS
-from ._config import state
-from ._events import Primitive, SyncEvent, emit, guard, perf_counter_ns
-from ._gil import acquire_contended
-from ._lean import acquire_slowly, adopt, hold_ended, trylock_first
-from ._registry import saved
-from ._sites import call_site, creator_frame
-from ._stats import Tally
-from ._tracking import new_primitive, should_watch
+from .._core.compat import LOCK_IS_A_CLASS
+from .._core.dispatch import emit, guard
+from .._core.event import Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
+from .._core.registry import saved
+from .._core.sites import call_site, creator_frame
+from .._core.state import state
+from .._core.tally import Tally
+from .._core.tracking import new_primitive, should_watch
+from .gil import acquire_contended
+from .lean import acquire_slowly, adopt, hold_ended, trylock_first
 
 
 _original_lock = saved["threading"]["Lock"]
@@ -37,12 +38,13 @@ def _observed_acquire(
     lock: Any, primitive: Primitive, reentrant: bool, blocking: Any, timeout: Any
 ) -> Any:
     site = call_site()
+    limit = wait_limit(blocking, timeout)
     waited = None
     try:
         if trylock_first(blocking, timeout):
             got = lock.acquire(False)
             if not got:
-                emit(SyncEvent(primitive, "acquire", "waiting", site))
+                emit(SyncEvent(primitive, "acquire", "waiting", site, timeout=limit))
                 start = perf_counter_ns()
                 got = acquire_contended(lock, timeout)
                 waited = perf_counter_ns() - start
@@ -52,19 +54,24 @@ def _observed_acquire(
             if blocking:
                 waited = perf_counter_ns() - start
     except BaseException as exc:
-        emit(SyncEvent(primitive, "acquire", "error", site, error=exc))
+        emit(SyncEvent(primitive, "acquire", "error", site, timeout=limit, error=exc))
         raise
     if got:
         try:
             depth = lock._recursion_count() if reentrant else None
-            emit(SyncEvent(primitive, "acquire", "acquired", site, waited, count=depth))
+            emit(
+                SyncEvent(
+                    primitive, "acquire", "acquired", site, waited, timeout=limit, depth=depth
+                )
+            )
         except BaseException:
             # An exception in our code after the real acquire (a signal handler's): the
             # caller sees acquire() raise, so it must not be left holding the lock.
             lock.release()
             raise
     else:
-        emit(SyncEvent(primitive, "acquire", "timeout" if blocking else "busy", site, waited))
+        outcome: Outcome = "timeout" if blocking else "busy"
+        emit(SyncEvent(primitive, "acquire", outcome, site, waited, timeout=limit))
     return got
 
 
@@ -85,7 +92,7 @@ def _observed_release(proxy: Any, reentrant: bool, owned: bool) -> None:
     # Say "released" before the real release, or another thread's "acquired" can come first;
     # and release whatever happens while saying it.
     try:
-        emit(SyncEvent(primitive, "release", "released", site, count=depth))
+        emit(SyncEvent(primitive, "release", "released", site, depth=depth))
     finally:
         lock.release()
 
@@ -207,8 +214,7 @@ class _LockProxy(_Proxy):
             if tally is not None:
                 tally.holds += 1
                 tally.hold_total += held
-                if held > tally.hold_max:
-                    tally.hold_max = held
+                tally.hold_max = max(tally.hold_max, held)
         if state.lean is not None or not state.active or guard.busy:
             return self._syncscope_lock.release()  # type: ignore[no-any-return]
         return self._release()
@@ -222,8 +228,7 @@ class _LockProxy(_Proxy):
             if tally is not None:
                 tally.holds += 1
                 tally.hold_total += held
-                if held > tally.hold_max:
-                    tally.hold_max = held
+                tally.hold_max = max(tally.hold_max, held)
         if state.lean is not None or not state.active or guard.busy:
             return self._syncscope_lock.release()  # type: ignore[no-any-return]
         return self._release()

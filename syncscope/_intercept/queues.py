@@ -14,14 +14,15 @@ import queue
 from collections.abc import Callable
 from typing import Any
 
-from ._compat import QUEUE_HAS_SHUTDOWN
-from ._conditions import Wrapper, blocking_call, silent, watched
-from ._config import state
-from ._events import Primitive, SyncEvent, emit, guard, perf_counter_ns
-from ._registry import save_method, saved, saved_methods
-from ._reprs import safe_repr
-from ._sites import call_site, creator_frame
-from ._tracking import new_primitive, primitive_of, should_watch, watch, watch_new
+from .._core.compat import QUEUE_HAS_SHUTDOWN
+from .._core.dispatch import emit, guard
+from .._core.event import Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
+from .._core.registry import save_method, saved, saved_methods
+from .._core.reprs import safe_repr
+from .._core.sites import call_site, creator_frame
+from .._core.state import state
+from .._core.tracking import new_primitive, primitive_of, should_watch, watch, watch_new
+from .conditions import Wrapper, blocking_call, silent, watched
 
 
 _Full, _Empty = queue.Full, queue.Empty
@@ -47,7 +48,7 @@ def _item_text(item: Any) -> str | None:
     return None if state.options.hide_items else safe_repr(item, state.options.item_repr_limit)
 
 
-def _failure(op: str, exc: BaseException, block: Any, timeout: Any) -> str:
+def _failure(op: str, exc: BaseException, block: Any, timeout: Any) -> Outcome:
     if isinstance(exc, _Full):
         return "full" if not block or timeout is None else "timeout"
     if isinstance(exc, _Empty):
@@ -128,7 +129,8 @@ def wrappers() -> list[Wrapper]:
         text = _item_text(item)
         blocks = bool(block) and 0 < self.maxsize <= (_qsize(self) or 0)
         if blocks:
-            emit(SyncEvent(primitive, "put", "waiting", site, item=text))
+            limit = wait_limit(block, timeout)
+            emit(SyncEvent(primitive, "put", "waiting", site, timeout=limit, item=text))
         start = perf_counter_ns() if blocks else None
         guard.pending_put = _PendingPut(self, site, text, id(item), start)
         guard.busy = True
@@ -166,7 +168,7 @@ def wrappers() -> list[Wrapper]:
                 raise
             return None
         # Before the real call: a join() it releases reports after it.
-        emit(SyncEvent(primitive, "task_done", "done", site, count=self.unfinished_tasks - 1))
+        emit(SyncEvent(primitive, "task_done", "done", site, unfinished=self.unfinished_tasks - 1))
         silent(lambda: task_done(self))
         return None
 
@@ -177,7 +179,7 @@ def wrappers() -> list[Wrapper]:
         site = call_site()
         blocks = self.unfinished_tasks > 0
         if blocks:
-            emit(SyncEvent(primitive, "join", "waiting", site, count=self.unfinished_tasks))
+            emit(SyncEvent(primitive, "join", "waiting", site, unfinished=self.unfinished_tasks))
         _, waited = blocking_call(primitive, "join", site, lambda: join(self))
         emit(SyncEvent(primitive, "join", "joined", site, waited if blocks else None))
         return None
@@ -198,7 +200,7 @@ def wrappers() -> list[Wrapper]:
                 return shutdown(self, immediate)  # type: ignore[no-any-return]
             site = call_site()
             silent(lambda: shutdown(self, immediate))
-            emit(SyncEvent(primitive, "shutdown", "shutdown", site, count=int(bool(immediate))))
+            emit(SyncEvent(primitive, "shutdown", "shutdown", site, immediate=bool(immediate)))
             return None
 
         result.append((cls, "shutdown", shutdown_wrapper))
@@ -300,7 +302,7 @@ def observed_get(
     site = call_site()
     blocks = bool(block) and not _qsize(q)
     if blocks:
-        emit(SyncEvent(primitive, "get", "waiting", site))
+        emit(SyncEvent(primitive, "get", "waiting", site, timeout=wait_limit(block, timeout)))
     guard.busy = True  # the queue's own mutex and Conditions are not the user's business
     start = perf_counter_ns()
     try:

@@ -24,16 +24,16 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ._events import perf_counter_ns
-from ._gil import acquire_contended
-from ._sites import call_site
-from ._stats import Stats, Tally, count_contended, site_tally
+from .._core.event import perf_counter_ns
+from .._core.sites import call_site
+from .._core.tally import Tally, TallyBook, count_contended, site_tally
+from .gil import acquire_contended
 
 
 _TIMEOUT_MAX = threading.TIMEOUT_MAX
 
 
-def adopt(proxy: Any, stats: Stats) -> Tally:
+def adopt(proxy: Any, stats: TallyBook) -> Tally:
     """Point ``proxy`` at its tally in ``stats`` (its first operation under them)."""
     tally = stats.tally(proxy._syncscope_primitive)
     proxy._syncscope_tally = tally
@@ -111,16 +111,15 @@ def hold_ended(proxy: Any) -> None:
     if tally is not None:
         tally.holds += 1
         tally.hold_total += held
-        if held > tally.hold_max:
-            tally.hold_max = held
+        tally.hold_max = max(tally.hold_max, held)
 
 
-def park(lock: Any, stats: Stats | None) -> None:
+def park(lock: Any, stats: TallyBook | None) -> None:
     """A Condition on ``lock`` starts waiting: its lock's hold stops (and resumes on unpark)."""
     if stats is not None and hasattr(lock, "_syncscope_since"):
         hold_ended(lock)
 
 
-def unpark(lock: Any, stats: Stats | None) -> None:
+def unpark(lock: Any, stats: TallyBook | None) -> None:
     if stats is not None and hasattr(lock, "_syncscope_since"):
         lock._syncscope_since = perf_counter_ns()

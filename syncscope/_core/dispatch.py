@@ -1,0 +1,84 @@
+"""
+The dispatcher: an intercepted operation's event goes to every sink that listens, and nothing
+a sink does is recorded or escapes into the program.
+
+When no sink listens the interception never gets here: it checks ``state.active`` first.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import sys
+import threading
+from collections.abc import Iterable
+
+from .event import Sink, SyncEvent, get_ident
+from .state import counters, state
+
+
+class _Guard(threading.local):
+    """Per-thread re-entrancy flag: set while an instrumented operation or a sink runs."""
+
+    busy = False
+    #: A Queue.put in progress, for the hook in ``_put`` to report (see _queues).
+    pending_put: object = None
+    #: An exception to raise once the operation in progress is complete (see _queues).
+    deferred: BaseException | None = None
+
+
+# A raw ``_thread._local`` subclass would do too; ``threading.local`` is the same C type.
+guard = _Guard()
+
+
+def emit(event: SyncEvent) -> None:
+    """Hand ``event`` to every sink. Nothing a sink does is recorded, and no sink error escapes."""
+    was_busy = guard.busy
+    guard.busy = True
+    try:
+        for sink in state.sinks:
+            try:
+                sink.handle(event)
+            except Exception as exc:  # a sink must never break the program it watches
+                sink_failed(sink, exc)
+    except KeyboardInterrupt:
+        # Ctrl-C landed in our code, most often between the real operation and the program
+        # getting its result. Raised here, it would leave a lock held or an item lost. Deliver
+        # it again instead, as a fresh SIGINT: it is raised as soon as the operation returns.
+        if get_ident() != threading.main_thread().ident:
+            raise
+        _thread.interrupt_main()
+    finally:
+        guard.busy = was_busy
+
+
+def close_sinks(sinks: Iterable[Sink]) -> None:
+    """
+    Close each sink in turn; one that fails does not keep the others from flushing.
+
+    The run they watched ended when closing began, not when each one's turn came (a span
+    flush may take seconds): every sink with a ``stop_clock`` is told so first.
+    """
+    sinks = tuple(sinks)
+    for sink in sinks:
+        stop_clock = getattr(sink, "stop_clock", None)
+        if stop_clock is not None:
+            try:
+                stop_clock()
+            except Exception as exc:
+                sink_failed(sink, exc)
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception as exc:  # at exit: say it, never raise into the program's shutdown
+            sink_failed(sink, exc)
+
+
+def sink_failed(sink: object, exc: Exception) -> None:
+    counters.sink_errors += 1
+    if counters.first_sink_error is None:
+        counters.first_sink_error = f"{type(sink).__name__}: {exc!r}"
+        with contextlib.suppress(Exception):  # stderr may be closed: nothing left to tell
+            sys.__stderr__.write(  # type: ignore[union-attr]
+                f"syncscope: an output failed and its events are lost: {exc!r}\n"
+            )

@@ -1,0 +1,161 @@
+"""
+The counters of one primitive and of each of its call sites, and the rules that update them.
+
+They live in the core because two layers write them: the statistics sink, from events, and
+the lean paths of the interception, in place, when the statistics are all that listens. The
+figures are computed from them only when asked (see ``_sinks.stats``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+
+if TYPE_CHECKING:
+    from .event import Primitive
+
+
+class TallyBook(Protocol):
+    """What the lean paths count into: the tally of each primitive, made on first use."""
+
+    def tally(self, primitive: Primitive) -> Tally: ...
+
+
+_INT_FIELDS = (
+    # Locks, rlocks, semaphores, Condition locks.
+    "acquisitions",
+    "contended",
+    "owner_changes",
+    "timeouts",
+    "failed",
+    "wait_total",
+    "wait_max",
+    "holds",
+    "hold_total",
+    "hold_max",
+    # Condition / Event / Barrier waits, Queue.join.
+    "waits",
+    "wait_timeouts",
+    "waited_total",
+    "waited_max",
+    "notifies",
+    "woken",
+    "sets",
+    "broken",
+    # Queues.
+    "puts",
+    "gets",
+    "max_size",
+    "full_waits",
+    "full_total",
+    "empty_waits",
+    "empty_total",
+    "rejected",
+    "task_done",
+    "unfinished",
+    "errors",
+    "last_owner",
+)
+
+
+class Tally:
+    """Counters of one primitive, or of one call site of it."""
+
+    __slots__ = (*_INT_FIELDS, "function", "histogram", "owner", "sites")
+
+    acquisitions: int
+    contended: int
+    owner_changes: int
+    timeouts: int
+    failed: int
+    wait_total: int
+    wait_max: int
+    holds: int
+    hold_total: int
+    hold_max: int
+    waits: int
+    wait_timeouts: int
+    waited_total: int
+    waited_max: int
+    notifies: int
+    woken: int
+    sets: int
+    broken: int
+    puts: int
+    gets: int
+    max_size: int
+    full_waits: int
+    full_total: int
+    empty_waits: int
+    empty_total: int
+    rejected: int
+    task_done: int
+    unfinished: int
+    errors: int
+    last_owner: int
+
+    def __init__(self, function: str = "") -> None:
+        for name in _INT_FIELDS:
+            setattr(self, name, 0)
+        self.function = function
+        #: Contention waits by log-scale bucket (see :func:`bucket`); primitives only.
+        self.histogram: dict[int, int] | None = None
+        #: (file, line) -> Tally of the operations called from there; primitives only.
+        self.sites: dict[tuple[str, int], Tally] | None = None
+        #: The book it belongs to: a lock proxy keeps its tally and checks this (see lean).
+        self.owner: TallyBook | None = None
+
+
+def bucket(ns: int) -> int:
+    """The histogram bucket of a wait: 8 per power of two, in increasing order of time."""
+    bits = ns.bit_length()
+    if bits <= 4:
+        return ns
+    return (bits << 3) | ((ns >> (bits - 4)) & 7)
+
+
+def bucket_ceiling(index: int) -> int:
+    """The largest wait, in ns, that falls in bucket ``index``."""
+    if index < 16:
+        return index
+    bits, step = index >> 3, index & 7
+    return ((9 + step) << (bits - 4)) - 1
+
+
+def percentile(histogram: dict[int, int] | None, count: int, fraction: float) -> int:
+    """The wait that ``fraction`` of the ``count`` waits did not exceed (a bucket's ceiling)."""
+    if not histogram or not count:
+        return 0
+    rank = max(1, -int(-fraction * count // 1))
+    seen = 0
+    for index in sorted(histogram):
+        seen += histogram[index]
+        if seen >= rank:
+            return bucket_ceiling(index)
+    return bucket_ceiling(max(histogram))
+
+
+def site_tally(tally: Tally, file: str, line: int, function: str) -> Tally:
+    """The tally of one call site of ``tally``'s primitive, made on first use."""
+    sites = tally.sites
+    if sites is None:
+        sites = tally.sites = {}
+    site = sites.get((file, line))
+    if site is None:
+        site = sites[(file, line)] = Tally(function)
+    return site
+
+
+def count_contended(tally: Tally, site: Tally, waited: int) -> None:
+    """Count an acquisition that had to wait ``waited`` ns for another thread."""
+    tally.contended += 1
+    tally.wait_total += waited
+    tally.wait_max = max(tally.wait_max, waited)
+    histogram = tally.histogram
+    if histogram is None:
+        histogram = tally.histogram = {}
+    index = bucket(waited)
+    histogram[index] = histogram.get(index, 0) + 1
+    site.contended += 1
+    site.wait_total += waited
+    site.wait_max = max(site.wait_max, waited)

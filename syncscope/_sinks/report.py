@@ -1,0 +1,307 @@
+"""
+The report of a run (public as ``syncscope.report``): the primitives that cost the most
+waiting, and what was found (lock-order inversions, deadlocks, hangs, slow spots), as a
+terminal table and as JSON.
+
+``python -m syncscope --report script.py`` writes the text to standard error at exit (it is on
+by default with ``-q``), ``--report-json FILE`` the JSON. From Python::
+
+    with syncscope.record() as rec:
+        ...
+    print(syncscope.report.Report.of(rec).text())
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .._core.output import format_duration
+from .findings import Deadlock, Hang, Inversion, SlowSpot, short_path
+from .stats import PrimitiveStats
+
+
+__all__ = ["FORMAT", "Report"]
+
+#: The ``format`` field of the JSON report; changes when a field changes meaning.
+FORMAT = "syncscope-report/1"
+
+_LOCK_KINDS = ("lock", "rlock", "semaphore", "condition")
+_WAIT_KINDS = ("condition", "event", "barrier")
+_PREFIX = "syncscope: "
+
+
+@dataclass(frozen=True)
+class Report:
+    """
+    Everything a report shows, frozen at one moment.
+
+    .. versionadded:: 0.1.0
+    """
+
+    primitives: tuple[PrimitiveStats, ...]
+    inversions: tuple[Inversion, ...]
+    deadlocks: tuple[Deadlock, ...]
+    hangs: tuple[Hang, ...]
+    slow: tuple[SlowSpot, ...]
+    slow_dropped: int
+    duration_s: float
+
+    @classmethod
+    def of(cls, source: Any) -> Report:
+        """The report of a recorder, or of what ``syncscope.record()`` gave."""
+        recorder = getattr(source, "_recorder", source)
+        stats = recorder.stats.summary() if recorder.stats is not None else []
+        return cls(
+            tuple(sorted(stats, key=_cost, reverse=True)),
+            tuple(recorder.inversions),
+            tuple(recorder.deadlocks),
+            tuple(recorder.hangs),
+            tuple(recorder.slow),
+            recorder.slow_dropped,
+            recorder.duration_ns / 1e9,
+        )
+
+    # -- JSON ----------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "duration_s": round(self.duration_s, 6),
+            "summary": {
+                "primitives": len(self.primitives),
+                "contended": sum(1 for p in self.primitives if p.contended),
+                "inversions": len(self.inversions),
+                "deadlocks": len(self.deadlocks),
+                "hangs": len(self.hangs),
+                "slow": len(self.slow) + self.slow_dropped,
+            },
+            "primitives": [p.to_dict() for p in self.primitives],
+            "inversions": [i.to_dict() for i in self.inversions],
+            "deadlocks": [d.to_dict() for d in self.deadlocks],
+            "hangs": [h.to_dict() for h in self.hangs],
+            "slow": [s.to_dict() for s in self.slow],
+            "slow_dropped": self.slow_dropped,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    # -- text ----------------------------------------------------------------------------------
+
+    def headline(self) -> str:
+        found = [
+            _count(len(self.inversions), "lock-order inversion"),
+            _count(len(self.deadlocks), "deadlock"),
+            _count(len(self.hangs), "hang"),
+        ]
+        if self.slow or self.slow_dropped:
+            found.append(_count(len(self.slow) + self.slow_dropped, "slow spot"))
+        return (
+            f"syncscope report: {format_duration(int(self.duration_s * 1e9))}, "
+            f"{_count(len(self.primitives), 'primitive')} used; " + ", ".join(found)
+        )
+
+    def text(self, top: int = 10) -> str:
+        """The report for a terminal: the ``top`` rows of each table, then every finding."""
+        lines = [self.headline()]
+        lines += self._locks_table(top)
+        lines += self._waits_table(top)
+        lines += self._queues_table(top)
+        for title, findings in (
+            ("Lock-order inversions", self.inversions),
+            ("Deadlocks", self.deadlocks),
+            ("Hangs", self.hangs),
+        ):
+            if findings:
+                lines += ["", f"{title} ({len(findings)}):"]
+                for finding in findings:
+                    text = finding.text()
+                    text = text[len(_PREFIX) :] if text.startswith(_PREFIX) else text
+                    lines += ["  " + line for line in text.splitlines()]
+        if self.slow:
+            total = len(self.slow) + self.slow_dropped
+            lines += ["", f"Slow spots ({total}):"]
+            lines += ["  " + spot.text() for spot in self.slow[:top]]
+            if total > top:
+                lines.append(f"  ... and {total - top} more")
+        return "\n".join(lines)
+
+    def _locks_table(self, top: int) -> list[str]:
+        rows = [
+            p
+            for p in self.primitives
+            if p.kind in _LOCK_KINDS and (p.acquisitions or p.timeouts or p.failed)
+        ]
+        if not rows:
+            return []
+        table = [
+            (
+                "name",
+                "kind",
+                "created at",
+                "acquired",
+                "contended",
+                "total wait",
+                "max wait",
+                "p99 wait",
+                "max hold",
+            )
+        ]
+        notes: dict[int, str] = {}
+        for p in rows[:top]:
+            table.append(
+                (
+                    _name(p),
+                    p.kind,
+                    p.primitive.created_at,
+                    f"{p.acquisitions:,}",
+                    f"{p.contended_ratio:.1%}",
+                    _duration(p.total_wait_s),
+                    _duration(p.max_wait_s),
+                    _duration(p.p99_wait_s),
+                    _duration(p.max_hold_s),
+                )
+            )
+            site = p.top_site()
+            if site is not None and site.contended:
+                notes[len(table) - 1] = (
+                    f"    most waited at {short_path(site.file)}:{site.line} in {site.function}: "
+                    f"{site.contended:,} of {p.contended:,} waits, "
+                    f"{_duration(site.total_wait_s)} in all"
+                )
+            elif site is not None and p.holds:
+                notes[len(table) - 1] = (
+                    f"    mostly taken at {short_path(site.file)}:{site.line} in {site.function}"
+                )
+        lines = ["", "Locks, by time spent waiting for them:"]
+        lines += _render(table, right=range(3, 9), notes=notes)
+        lines += _more(rows, top, lambda p: p.contended > 0, "contended")
+        return lines
+
+    def _waits_table(self, top: int) -> list[str]:
+        rows = [
+            p
+            for p in self.primitives
+            if p.kind in _WAIT_KINDS and (p.waits or p.notifies or p.sets)
+        ]
+        if not rows:
+            return []
+        rows.sort(key=lambda p: (p.total_waited_s, p.waits), reverse=True)
+        table = [
+            (
+                "name",
+                "kind",
+                "created at",
+                "waits",
+                "timeouts",
+                "total waited",
+                "max waited",
+                "signals",
+            )
+        ]
+        for p in rows[:top]:
+            signals = p.sets if p.kind == "event" else p.notifies
+            table.append(
+                (
+                    _name(p),
+                    p.kind,
+                    p.primitive.created_at,
+                    f"{p.waits:,}",
+                    f"{p.wait_timeouts:,}",
+                    _duration(p.total_waited_s),
+                    _duration(p.max_waited_s),
+                    f"{signals:,}" if p.kind != "barrier" else "-",
+                )
+            )
+        lines = ["", "Waiting for a signal (Condition.wait, Event.wait, Barrier.wait):"]
+        lines += _render(table, right=range(3, 8))
+        lines += _more(rows, top, lambda p: p.total_waited_s > 0, "that waited")
+        return lines
+
+    def _queues_table(self, top: int) -> list[str]:
+        rows = [
+            p for p in self.primitives if p.kind == "queue" and (p.puts or p.gets or p.rejected)
+        ]
+        if not rows:
+            return []
+        rows.sort(key=lambda p: (p.blocked_full_s, p.blocked_empty_s, p.puts), reverse=True)
+        table = [
+            (
+                "name",
+                "type",
+                "created at",
+                "puts",
+                "gets",
+                "max size",
+                "blocked full",
+                "blocked empty",
+                "unfinished",
+            )
+        ]
+        for p in rows[:top]:
+            table.append(
+                (
+                    _name(p),
+                    p.primitive.type_name,
+                    p.primitive.created_at,
+                    f"{p.puts:,}",
+                    f"{p.gets:,}",
+                    f"{p.max_size:,}",
+                    _duration(p.blocked_full_s),
+                    _duration(p.blocked_empty_s),
+                    "-" if p.unfinished is None else f"{p.unfinished:,}",
+                )
+            )
+        lines = ["", "Queues (blocked full: producers waited for room; empty: consumers idle):"]
+        lines += _render(table, right=range(3, 9))
+        lines += _more(rows, top, lambda p: p.blocked_full_s > 0, "blocked full")
+        return lines
+
+
+def _cost(p: PrimitiveStats) -> tuple[float, ...]:
+    return (p.total_wait_s, p.blocked_full_s, p.max_hold_s, p.total_waited_s, p.acquisitions)
+
+
+def _count(number: int, noun: str) -> str:
+    if number == 0:
+        return f"no {noun}"
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _name(p: PrimitiveStats) -> str:
+    name = p.name if len(p.name) <= 24 else p.name[:23] + "…"
+    return f"{name} (x{p.instances})" if p.instances > 1 else name
+
+
+def _duration(seconds: float) -> str:
+    return format_duration(round(seconds * 1e9)) if seconds > 0 else "-"
+
+
+def _more(rows: Sequence[PrimitiveStats], top: int, hot: Any, adjective: str) -> list[str]:
+    rest = rows[top:]
+    if not rest:
+        return []
+    busy = sum(1 for p in rest if hot(p))
+    detail = f"{busy} of them {adjective}" if busy else f"none {adjective}"
+    return [f"  ... and {len(rest)} more ({detail})"]
+
+
+def _render(
+    table: Sequence[tuple[str, ...]], right: range, notes: dict[int, str] | None = None
+) -> list[str]:
+    widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]
+    lines = []
+    for index, row in enumerate(table):
+        cells = [
+            cell.rjust(widths[column]) if column in right else cell.ljust(widths[column])
+            for column, cell in enumerate(row)
+        ]
+        lines.append(("  " + "  ".join(cells)).rstrip())
+        if notes and index in notes:
+            lines.append(notes[index])
+    return lines
