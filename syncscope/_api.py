@@ -117,7 +117,7 @@ def install(
     """
     span_settings = None
     if spans:
-        from ._sinks.spans.sink import span_options
+        from ._sinks.spans.options import span_options
 
         span_settings = span_options(
             exporter=exporter,

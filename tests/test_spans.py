@@ -14,7 +14,10 @@ from typing import Any
 
 import pytest
 
+from syncscope._sinks.spans import options as span_opts
+from syncscope._sinks.spans import pairing as span_pairing
 from syncscope._sinks.spans import sink as _spans
+from syncscope._sinks.spans import workers as span_workers
 from tests.support.otlp import OtlpGrpcReceiver, OtlpHttpReceiver, ReceivedSpan
 
 from .spans_programs import (
@@ -635,13 +638,13 @@ class TestOptions:
             monkeypatch.delenv(name, raising=False)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        assert expected == _spans.resolve_otlp(endpoint, protocol)
+        assert expected == span_opts.resolve_otlp(endpoint, protocol)
 
     def test_headers(self) -> None:
         """OTLP headers parse from the OTEL_EXPORTER_OTLP_HEADERS syntax."""
-        assert {"api-key": "a b", "x": "1"} == _spans.parse_headers("Api-Key=a%20b, x=1")
+        assert {"api-key": "a b", "x": "1"} == span_opts.parse_headers("Api-Key=a%20b, x=1")
         with pytest.raises(ValueError, match="bad OTLP header"):
-            _spans.parse_headers("novalue")
+            span_opts.parse_headers("novalue")
 
     def test_no_opentelemetry_without_spans(self) -> None:
         """Without spans, running a program does not import OpenTelemetry at all."""
@@ -729,7 +732,7 @@ class TestInProcess:
         finally:
             syncscope.uninstall()
         # Threads that ended take their ident out: a program's new thread may be given it.
-        assert _spans._our_threads <= set(sys._current_frames())
+        assert span_workers.our_threads <= set(sys._current_frames())
 
     def test_report_time_ends_before_the_flush(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """The recorders being closed stop their clock when the spans' flush begins."""
@@ -762,7 +765,7 @@ class TestInProcess:
         from syncscope._core.state import state
         from syncscope._core.tracking import primitive_of
 
-        monkeypatch.setattr(_spans, "_MAX_REMEMBERED", 50)
+        monkeypatch.setattr(span_pairing, "MAX_REMEMBERED", 50)
         syncscope.install(lines=False, spans=True, exporter="none")
         try:
             [sink] = [s for s in state.sinks if isinstance(s, _spans.SpanSink)]
@@ -774,8 +777,9 @@ class TestInProcess:
                 event.set()
             with sink._lock:  # what the worker would do next: pair the events up
                 sink._pair_waiting()
-            assert 50 == len(sink._last_hold) == len(sink._signals)
+            pairing = sink._pairing
+            assert 50 == len(pairing._last_hold) == len(pairing._signals)
             newest = primitive_of(event)
-            assert newest is not None and newest.id in sink._signals  # still there to link to
+            assert newest is not None and newest.id in pairing._signals  # still there to link to
         finally:
             syncscope.uninstall()

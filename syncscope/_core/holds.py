@@ -46,7 +46,16 @@ class Hold:
     took it. Times are the events' ``time_ns``: no clock is read on the hot path.
     """
 
-    __slots__ = ("event", "held", "primitive", "since_ns", "site_tally", "tally", "thread_id")
+    __slots__ = (
+        "event",
+        "held",
+        "primitive",
+        "since_ns",
+        "site_tally",
+        "span",
+        "tally",
+        "thread_id",
+    )
 
     def __init__(self, primitive: Primitive, event: SyncEvent, held: list[Hold]) -> None:
         self.primitive = primitive
@@ -58,6 +67,8 @@ class Hold:
         #: The statistics to add the hold time to, set by the statistics (if any).
         self.tally: Any = None
         self.site_tally: Any = None
+        #: The span of this hold, set by the span pairing (if any).
+        self.span: Any = None
 
     @property
     def thread_name(self) -> str:

@@ -1,0 +1,382 @@
+"""
+Events into span records: a wait with its end, an acquire with its release, a get with its
+put, and the ids and links of each span.
+
+Who holds what is not decided here: the pairing feeds every event to its own
+:class:`~syncscope._core.holds.Holds`, the one model the report, the watchdog and the
+lock-order check read too, and a hold span is exactly the life of one of its holds (from the
+acquire, or the end of a ``Condition.wait``, to the release, the start of a wait, or exit).
+A semaphore's permits are holds of their takers, an RLock has one hold from its first
+acquire to its last release, and a hold whose release was never seen ends when the next
+owner's acquire shows it was gone.
+
+The pairing runs under the sink's lock, on the worker (or on the program's thread when log
+lines need the ids at once), and only makes small records: the builder turns them into spans.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ..._core.event import BLOCKING_OPS, Primitive, SyncEvent
+from ..._core.holds import Hold, Holds
+
+
+_time_ns = time.time_ns
+
+# Record types: one record is one span.
+OP = 0
+HOLD = 1
+WAIT_AT_EXIT = 2
+
+#: Links of one wait to the holders in its way, at most.
+MAX_LINKS = 8
+#: Remembered puts waiting for their get, per process (oldest forgotten first).
+MAX_PUTS = 100_000
+#: Primitives whose last hold and last signal are remembered, for links (oldest forgotten
+#: first): a program may make a lock or an Event per task, and they are keyed by id, not held.
+MAX_REMEMBERED = 10_000
+
+#: A link: trace id, span id, and why (``holder``, ``notify``, ``put``...).
+Link = tuple[int, int, str]
+#: Where a span goes: trace id, parent span id, and the trace part it counts in (None under a
+#: span of the program's own).
+Place = tuple[int, int, "Segment | None"]
+
+
+class Segment:
+    """One trace of the run: its ids, and the span of each thread in it."""
+
+    __slots__ = (
+        "count",
+        "end_ns",
+        "index",
+        "places",
+        "previous",
+        "previous_places",
+        "run_span_id",
+        "start_ns",
+        "trace_id",
+    )
+
+    def __init__(self, index: int, previous: Segment | None, rand: Callable[[int], int]) -> None:
+        self.index = index
+        self.trace_id = trace_id(rand)
+        self.run_span_id = span_id(rand)
+        #: thread ident -> (trace id, the thread's span id, this segment): made once per thread,
+        #: so that a span costs no allocation for its place.
+        self.places: dict[int, Place] = {}
+        self.count = 0
+        self.start_ns = _time_ns()
+        self.end_ns: int | None = None
+        # Only the ids of the trace before: not a chain of every trace of the run.
+        self.previous = None if previous is None else (previous.trace_id, previous.run_span_id)
+        self.previous_places = {} if previous is None else previous.places
+
+
+class HoldSpan:
+    """The span of one hold of the model: it starts at ``event`` (an acquire, a wait's end)."""
+
+    __slots__ = ("event", "ident", "parent_id", "prim", "segment", "span_id", "trace_id")
+
+    def __init__(self, hold: Hold, event: SyncEvent, place: Place, span_id: int) -> None:
+        self.prim = hold.primitive
+        self.event = event
+        self.ident = hold.thread_id
+        self.trace_id, self.parent_id, self.segment = place
+        self.span_id = span_id
+
+    @property
+    def place(self) -> Place:
+        return self.trace_id, self.parent_id, self.segment
+
+
+class PendingWait:
+    """A wait in progress on one thread: the span id it got, and what it carries to its end."""
+
+    __slots__ = ("links", "place", "prim", "span_id", "start_event")
+
+    def __init__(
+        self,
+        prim: Primitive,
+        span_id: int,
+        place: Place,
+        links: tuple[Link, ...],
+        start_event: SyncEvent,
+    ) -> None:
+        self.prim = prim
+        self.span_id = span_id
+        self.place = place
+        self.links = links
+        self.start_event = start_event
+
+
+def span_id(rand: Callable[[int], int]) -> int:
+    return rand(64) or 1
+
+
+def trace_id(rand: Callable[[int], int]) -> int:
+    # Keep the high half non-zero: Jaeger shortens such trace ids to 16 digits otherwise.
+    return (rand(64) | 1 << 63) << 64 | rand(64)
+
+
+def remember(memory: dict[int, Any], key: int, value: Any) -> None:
+    """``memory[key] = value``, forgetting the oldest key once there are MAX_REMEMBERED."""
+    if key not in memory and len(memory) >= MAX_REMEMBERED:
+        del memory[next(iter(memory))]
+    memory[key] = value
+
+
+class SpanPairing:
+    """
+    The pairing state of one span sink. :meth:`pair` takes events in the order they happened
+    and calls ``append`` with one record per span:
+
+    * ``(OP, event, span_id, place, links)``: an operation (a wait lasts until ``event``);
+    * ``(HOLD, hold_span, end_event or None, reason)``: a hold that ended;
+    * ``(WAIT_AT_EXIT, pending_wait)``: a wait still blocked when the run ended.
+    """
+
+    def __init__(
+        self,
+        rand: Callable[[int], int],
+        max_trace_spans: int,
+        append: Callable[[tuple[Any, ...]], None],
+    ) -> None:
+        self._rand = rand
+        self._max_trace_spans = max_trace_spans
+        self._append = append
+        self.holds = Holds()
+        self.segment = Segment(0, None, rand)
+        self._pending: dict[int, PendingWait] = {}
+        #: Primitive id -> the span of the hold that ended last (a wait that began as it was
+        #: released links to it).
+        self._last_hold: dict[int, tuple[int, int]] = {}
+        self._signals: dict[int, Link] = {}
+        self._puts: dict[tuple[int, int], deque[tuple[int, int]]] = {}
+
+    # -- places --------------------------------------------------------------------------------
+
+    def place(self, ident: int, parent: tuple[int, int] | None) -> Place:
+        """Trace id and parent span id for a new span of thread ``ident``; counts it."""
+        if parent is not None:
+            return parent[0], parent[1], None
+        seg = self.segment
+        if seg.count >= self._max_trace_spans:
+            seg = self._rotate()
+        seg.count += 1
+        place = seg.places.get(ident)
+        if place is None:
+            place = seg.places[ident] = (seg.trace_id, span_id(self._rand), seg)
+        return place
+
+    def _rotate(self) -> Segment:
+        old = self.segment
+        old.end_ns = _time_ns()
+        new = self.segment = Segment(old.index + 1, old, self._rand)
+        return new
+
+    # -- the events ----------------------------------------------------------------------------
+
+    def pair(self, event: SyncEvent, parent: tuple[int, int] | None) -> None:
+        """Pair one event; set its ``trace_id`` and ``span_id`` (for the log lines)."""
+        op = event.op
+        outcome = event.outcome
+        prim = event.primitive
+        ident = event.thread_id
+        holds = self.holds
+
+        if outcome == "waiting":
+            self._begin_wait(event, parent)
+            return
+
+        if holds.waiting:
+            holds.waiting.pop(ident, None)
+        if op == "release" and outcome == "released" and self._release(event):
+            return
+        # A release that ends no hold (acquired before syncscope saw it): a point span.
+
+        pending = self._pending.pop(ident, None) if op in BLOCKING_OPS else None
+        if pending is not None and pending.prim is not prim:
+            pending = None
+        links: tuple[Link, ...] = ()
+        if pending is not None:
+            new_span_id = pending.span_id
+            place = pending.place
+            links = pending.links
+        else:
+            new_span_id = span_id(self._rand)
+            place = self.place(ident, parent)
+
+        if op in ("wait", "wait_for") and outcome in ("woken", "set"):
+            signal = self._signals.get(prim.id)
+            if signal is not None:
+                links = (*links, signal)
+        elif op == "get" and outcome == "got":
+            put = self._take_put(prim, event.item_id)
+            if put is not None:
+                links = (*links, (put[0], put[1], "put"))
+        elif op == "join" and outcome == "joined":
+            signal = self._signals.get(prim.id)
+            if signal is not None:
+                links = (*links, signal)
+        elif op == "acquire" and outcome == "acquired" and pending is not None and not links:
+            # The holder released the lock just as this wait began: link to the release
+            # that let this thread in.
+            last = self._last_hold.get(prim.id)
+            if last is not None:
+                links = ((last[0], last[1], "holder"),)
+
+        self._append((OP, event, new_span_id, place, links))
+        event.trace_id, event.span_id = place[0], new_span_id
+
+        if op == "acquire":
+            if outcome == "acquired":
+                self._drop_stale(prim, event)
+                hold = holds.acquired(event)
+                if hold is not None:
+                    self._open(hold, event, parent)
+        elif op in ("notify", "notify_all", "set", "task_done"):
+            remember(self._signals, prim.id, (place[0], new_span_id, op))
+        elif op == "clear":
+            self._signals.pop(prim.id, None)
+        elif op == "put" and outcome == "put":
+            self._remember_put(prim, event.item_id, place[0], new_span_id)
+        if op in ("wait", "wait_for") and prim.kind == "condition" and prim.lock is not None:
+            if ident in holds.parked:
+                self._drop_stale(prim.lock, event)
+            hold = holds.unpark(event)
+            if hold is not None:  # the lock is the thread's again: a new hold span
+                self._open(hold, event, parent)
+
+    def _begin_wait(self, event: SyncEvent, parent: tuple[int, int] | None) -> None:
+        prim = event.primitive
+        ident = event.thread_id
+        holds = self.holds
+        links: tuple[Link, ...] = ()
+        if event.op == "acquire":
+            links = self._holder_links(prim, ident)
+        elif event.op in ("wait", "wait_for") and prim.kind == "condition":
+            # The lock is given up while waiting: its hold ends, and a new one begins after.
+            parked = holds.park(event)
+            if parked is not None:
+                self._end(parked, event, "wait")
+        holds.begin_wait(event)
+        place = self.place(ident, parent)
+        new_span_id = span_id(self._rand)
+        self._pending[ident] = PendingWait(prim, new_span_id, place, links, event)
+        event.trace_id, event.span_id = place[0], new_span_id
+
+    def _release(self, event: SyncEvent) -> bool:
+        """End the holds a release ends; False when it belongs to no hold the model knows."""
+        holds = self.holds
+        prim = event.primitive
+        if prim.kind == "semaphore":
+            ended = holds.returned(event)
+        else:
+            released = holds.released(event)
+            if released is not None:
+                ended = [released]
+            else:
+                # An RLock's inner release ends no hold: it belongs to the one still open.
+                owner = holds.owner.get(prim)
+                if owner is None or owner.thread_id != event.thread_id:
+                    return False
+                ended = []
+                self._name_span(event, owner)
+        if ended:
+            self._name_span(event, ended[0])  # the line says which hold it ended
+        for hold in ended:
+            self._end(hold, event, "released")
+        return bool(ended) or prim.kind != "semaphore"
+
+    @staticmethod
+    def _name_span(event: SyncEvent, hold: Hold) -> None:
+        span: HoldSpan | None = hold.span
+        if span is not None:
+            event.trace_id, event.span_id = span.trace_id, span.span_id
+
+    def _drop_stale(self, prim: Primitive, event: SyncEvent) -> None:
+        """
+        An acquire succeeds while the model still has an owner: that owner's release was not
+        seen (the lock was taken before syncscope watched it), and the model forgets the hold
+        (see Holds.acquired). Its span ends here too, saying so.
+        """
+        depth = event.depth
+        if depth is not None and depth > 1:
+            return  # an RLock re-entered: nothing is forgotten
+        stale = self.holds.owner.get(prim)
+        if stale is not None:
+            self._end(stale, event, "release not seen")
+
+    def _open(self, hold: Hold, event: SyncEvent, parent: tuple[int, int] | None) -> None:
+        place = self.place(hold.thread_id, parent)
+        hold.span = HoldSpan(hold, event, place, span_id(self._rand))
+
+    def _end(self, hold: Hold, event: SyncEvent | None, reason: str) -> None:
+        span = hold.span
+        if span is None:
+            return
+        hold.span = None  # ended once, whatever ends it again
+        remember(self._last_hold, span.prim.id, (span.trace_id, span.span_id))
+        self._append((HOLD, span, event, reason))
+
+    def _holder_links(self, prim: Primitive, ident: int) -> tuple[Link, ...]:
+        holds = self.holds
+        if prim.kind == "semaphore":
+            holders: tuple[Hold, ...] = tuple(holds.permits.get(prim, ()))
+        else:
+            owner = holds.owner.get(prim)
+            holders = () if owner is None else (owner,)
+        links = []
+        for hold in holders:
+            span = hold.span
+            if span is not None and hold.thread_id != ident:
+                links.append((span.trace_id, span.span_id, "holder"))
+                if len(links) == MAX_LINKS:
+                    break
+        return tuple(links)
+
+    def _remember_put(
+        self, prim: Primitive, item_id: int | None, trace_id: int, span_id: int
+    ) -> None:
+        if item_id is None:
+            return
+        puts = self._puts
+        key = (prim.id, item_id)
+        queue_of = puts.get(key)
+        if queue_of is None:
+            if len(puts) >= MAX_PUTS:
+                del puts[next(iter(puts))]
+            queue_of = puts[key] = deque()
+        queue_of.append((trace_id, span_id))
+
+    def _take_put(self, prim: Primitive, item_id: int | None) -> tuple[int, int] | None:
+        if item_id is None:
+            return None
+        key = (prim.id, item_id)
+        queue_of = self._puts.get(key)
+        if not queue_of:
+            return None
+        # The same object put twice (small ints...): a LIFO queue gives back the newest.
+        found = queue_of.pop() if prim.type_name == "LifoQueue" else queue_of.popleft()
+        if not queue_of:
+            del self._puts[key]
+        return found
+
+    # -- the end -------------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """The run ended: every wait still blocked and every hold still open becomes a span."""
+        for pending in self._pending.values():
+            self._append((WAIT_AT_EXIT, pending))
+        self._pending.clear()
+        holds = self.holds
+        for held in list(holds.held.values()):
+            for hold in list(held):
+                self._end(hold, None, "held at exit")
+        for hold in list(holds.parked.values()):  # given up to wait, and still waiting
+            hold.span = None
