@@ -11,7 +11,10 @@ Why the JSON trace-event format and not Perfetto's protobuf: it opens unchanged 
 UI, in ``chrome://tracing`` and in Catapult-based viewers, Python writes it without a
 dependency, and a person can read it. Flows use the v1 events (``s``/``f`` with ``bp: "e"``)
 bound to the enclosing slice: v2's ``bind_id`` allows one arrow per slice end, and a
-``notify_all`` wakes several waits.
+``notify_all`` wakes several waits. The Perfetto UI binds an arrow only to a slice that begins
+after the arrow's source slice began, and a wait begins before what ends it: so each arrow
+ends on a short ``woken: <why>`` slice (category ``woken``, at most 1 µs) nested at the end of
+the wait it ended.
 """
 
 from __future__ import annotations
@@ -204,11 +207,13 @@ def bound(timeline: Timeline, limit: int) -> None:
     essential_instants = [i for i in timeline.instants if i.cause or i.cat == "finding"]
     optional_instants = [i for i in timeline.instants if not (i.cause or i.cat == "finding")]
     essential = len(essential_slices) + len(essential_instants) + 2 * len(timeline.flows)
-    room = limit - fixed - essential
     optional = len(optional_slices) + len(optional_instants)
-    if optional <= room:
+    if optional <= limit - fixed - essential:
         return
-    keep = max(room, 0)
+    # The counters of what is aggregated take room too: a quarter of it at most.
+    buckets = max(1, min(BUCKETS, (limit // 4) // max(len(timeline.tracks), 1)))
+    width = max(span // buckets + 1, 1)
+    keep = max(limit - fixed - essential - buckets * len(timeline.tracks), 0)
     ranked: list[Slice | Instant] = sorted(
         [*optional_slices, *optional_instants],
         key=lambda n: n.end_ns - n.start_ns if isinstance(n, Slice) else 0,
@@ -333,10 +338,25 @@ def trace_events(timeline: Timeline, options: TimelineOptions) -> dict[str, Any]
             "tid": i.track.index, "ts": us(i.ns), "args": i.args,
         }  # fmt: skip
         timed.append((i.ns, 0, entry))
+    woken: set[int] = set()
     for number, flow in enumerate(timeline.flows, 1):
         src, dst = flow.source, flow.target
         src_ns = _bind_start(src)
-        dst_ns = _bind_end(dst) if isinstance(dst, Slice) else dst.ns
+        if isinstance(dst, Slice):
+            # The arrow ends on a short "woken" slice at the end of the wait, inside it: the
+            # Perfetto UI binds an arrow only to a slice that begins after the arrow's source.
+            length = max(1, min(1000, (dst.end_ns - dst.start_ns) // 4))
+            dst_ns = dst.end_ns - length // 2 if length >= 2 else dst.end_ns - length
+            if id(dst) not in woken:
+                woken.add(id(dst))
+                entry = {
+                    "ph": "X", "name": f"woken: {flow.why}", "cat": "woken", "pid": pid,
+                    "tid": dst.track.index, "ts": us(dst.end_ns - length),
+                    "dur": round(length / 1000, 3), "args": {"by": flow.why},
+                }  # fmt: skip
+                timed.append((dst.end_ns - length, 0, entry))
+        else:
+            dst_ns = dst.ns
         common = {"cat": "flow", "name": flow.why, "id": number, "pid": pid}
         timed.append((src_ns, 1, {"ph": "s", "tid": src.track.index, "ts": us(src_ns), **common}))
         timed.append(
@@ -371,14 +391,6 @@ def _bind_start(node: Node) -> int:
     if isinstance(node, Slice):
         return node.start_ns + 1 if node.end_ns - node.start_ns >= 2 else node.start_ns
     return node.ns
-
-
-def _bind_end(node: Any) -> int:
-    """Where a flow enters a wait: just before it ends, when it is sure to be the innermost
-    open slice of its thread (a blocked thread does nothing else)."""
-    end: int = node.end_ns
-    start: int = node.start_ns
-    return end - 1 if end - start >= 2 else start
 
 
 def write_trace(path: str, timeline: Timeline, options: TimelineOptions) -> None:
