@@ -52,6 +52,8 @@ def install(
     hang_timeout: float = 0.0,
     long_hold_ms: float | None = None,
     long_wait_ms: float | None = None,
+    timeline: str | None = None,
+    html: str | None = None,
 ) -> None:
     """
     Replace threading's and queue's primitives with instrumented ones, and start reporting.
@@ -108,6 +110,11 @@ def install(
             lasts at least this long.
         long_wait_ms: report every wait for a lock, rlock, semaphore, Condition lock or for
             room in a full queue that lasts at least this long.
+        timeline: at exit, write a per-thread timeline of holds, waits and what let each
+            wait go on to this file, in the Chrome/Perfetto trace-event format (gzipped when
+            the name ends in ``.gz``); see ``syncscope._sinks.timeline``.
+        html: at exit, write a self-contained HTML report (the report's tables, the
+            findings and a timeline) to this file. Implies ``stats``.
 
     Raises:
         ValueError: for an unknown format or kind, or a bad span or diagnosis argument.
@@ -142,7 +149,7 @@ def install(
             f"unknown kind {sorted(unknown)[0]!r}: choose from {', '.join(sorted(ALL_KINDS))}"
         )
     diagnosis = _diagnosis_options(
-        stats=stats,
+        stats=stats or bool(html),
         report=report,
         report_json=report_json,
         detect_deadlocks=detect_deadlocks,
@@ -161,6 +168,10 @@ def install(
 
         # Last: a slow spot's line comes after the line of the operation that was slow.
         sinks = (*sinks, Recorder(diagnosis, console))
+    if timeline or html:  # last: it takes the recorder's findings when that is closed
+        from ._sinks.timeline.sink import timeline_sink
+
+        sinks = (*sinks, timeline_sink(timeline, html, sinks, run_name))
     if span_settings is not None:
         from ._sinks.spans.sink import SpanSink
 

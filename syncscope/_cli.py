@@ -104,8 +104,47 @@ def _parser() -> _Parser:
     )
     _add_span_arguments(parser)
     _add_diagnosis_arguments(parser)
+    _add_timeline_arguments(parser)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     return parser
+
+
+def _add_timeline_arguments(parser: _Parser) -> None:
+    group = parser.add_argument_group(
+        "timeline", "See it: files written at exit, to open in a browser or in Perfetto."
+    )
+    group.add_argument(
+        "--timeline",
+        metavar="FILE",
+        help="write a per-thread timeline of holds, waits and what let each wait go on "
+        "(arrows) in the Chrome/Perfetto trace-event format (gzipped if FILE ends in .gz); "
+        "open it at https://ui.perfetto.dev or with vizviewer",
+    )
+    group.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write a self-contained HTML report: the report's tables, the findings and a "
+        "timeline of the busiest stretch of the run",
+    )
+
+
+def _timeline_arguments(
+    options: argparse.Namespace, program: list[str], others: dict[str, Any]
+) -> dict[str, Any]:
+    chosen = {"timeline": options.timeline, "html": options.html}
+    if (options.timeline or options.html) and "run_name" not in others:
+        chosen["run_name"] = _run_name(program)
+    return chosen
+
+
+def _run_name(program: list[str]) -> str:
+    """What the program is called: the script's file name, the module, or ``-c``."""
+    first = program[0]
+    if first == "-m":
+        return program[1]
+    if first == "-c":
+        return "-c"
+    return os.path.basename(os.path.normpath(first))
 
 
 def _seconds(value: str) -> float:
@@ -336,6 +375,8 @@ _VALUE_OPTIONS = frozenset(
         "--min-span-ms",
         "--spans-per-trace",
         "--span-buffer",
+        "--timeline",
+        "--html",
     }
 )
 
@@ -383,6 +424,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     # atexit runs last-registered first: this one must be the very last thing to run.
     atexit.register(_exit_like_python)
+    spans = _span_arguments(options, program)
     try:
         _api.install(
             lines=options.lines,
@@ -391,8 +433,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             kinds=options.kinds,
             include_library=options.include_library,
             hide_items=options.hide_items,
-            **_span_arguments(options, program),
+            **spans,
             **_diagnosis_arguments(parser, options),
+            **_timeline_arguments(options, program, spans),
         )
     except OSError as exc:
         parser.error(f"cannot write to {exc.filename or options.output!r}: {exc.strerror}")
@@ -417,13 +460,7 @@ def _span_arguments(options: argparse.Namespace, program: list[str]) -> dict[str
     }
     if not chosen and options.jaeger_file is None and not from_env & {"otlp", "console"}:
         return {}
-    first = program[0]
-    if first == "-m":
-        run_name = program[1]
-    elif first == "-c":
-        run_name = "-c"
-    else:
-        run_name = os.path.basename(os.path.normpath(first))
+    run_name = _run_name(program)
     return {
         "spans": True,
         "exporter": ",".join(chosen) if chosen else None,

@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import _api
+from ._core.dispatch import close_sinks
 from ._core.event import SyncEvent
 from ._core.state import config_lock, set_sinks, state
 from ._sinks.findings import Deadlock, Hang, Inversion, Ref, SlowSpot
@@ -140,6 +141,8 @@ def record(
     long_wait_ms: float | None = None,
     events: int = 10_000,
     echo: bool = True,
+    timeline: str | None = None,
+    html: str | None = None,
 ) -> Iterator[Recording]:
     """
     Record statistics and findings for the duration of a ``with`` block.
@@ -154,6 +157,10 @@ def record(
         long_wait_ms: record waits for a lock (or for room in a queue) at least this long.
         events: keep the last this many events for :attr:`Recording.events`; 0 none.
         echo: also write each finding to standard error when it is found.
+        timeline: at the end, write the block's timeline to this file (see ``--timeline``).
+        html: at the end, write the block's HTML report to this file (see ``--html``).
+
+    .. versionchanged:: 0.2.0 ``timeline`` and ``html``.
 
     .. versionadded:: 0.1.0
     """
@@ -175,13 +182,18 @@ def record(
     if installed_here:
         _api.install(lines=False)
     recorder = Recorder(options)
+    ours: tuple[Any, ...] = (recorder,)
+    if timeline or html:
+        from ._sinks.timeline.sink import timeline_sink
+
+        ours = (recorder, timeline_sink(timeline, html, ours, None))
     with config_lock:
-        set_sinks((*state.sinks, recorder))
+        set_sinks((*state.sinks, *ours))
     try:
         yield Recording(recorder)
     finally:
         with config_lock:
-            set_sinks(tuple(sink for sink in state.sinks if sink is not recorder))
-        recorder.close()
+            set_sinks(tuple(sink for sink in state.sinks if sink not in ours))
+        close_sinks(ours)
         if installed_here:
             _api.uninstall()

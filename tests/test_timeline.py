@@ -1,0 +1,180 @@
+"""The timeline (--timeline) and the HTML report (--html), from real runs of python -m syncscope."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import syncscope
+from syncscope._sinks.timeline.model import replay
+from syncscope._sinks.timeline.sink import TimelineOptions, trace_events
+
+
+HERE = Path(__file__).parent
+MIXED = HERE / "timeline_programs" / "mixed.py"
+EXAMPLES = HERE.parent / "examples"
+#: A wait that ended because something let it go, and the arrow that must lead into it.
+EXPECTED_FLOWS = {
+    ("event-waiter", "Event.wait ready"): "set",
+    ("consumer", "Queue.get jobs"): "put",
+    ("producer", "Queue.put jobs"): "get made room",
+    ("joiner", "Queue.join jobs"): "task_done",
+    ("cond-waiter", "Condition.wait cond"): "notify",
+    ("contender", "wait for lock"): "release",
+}
+
+
+def run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "syncscope", *map(str, args)],
+        check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def load(path: Path) -> dict[str, Any]:
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as file:
+        return json.load(file)  # type: ignore[no-any-return]
+
+
+class Trace:
+    """A trace-event file, indexed."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.events = data["traceEvents"]
+        self.threads = {
+            e["tid"]: e["args"]["name"] for e in self.events if e.get("name") == "thread_name"
+        }
+        self.slices = [e for e in self.events if e["ph"] == "X"]
+        self.waits = [e for e in self.slices if e["cat"] == "wait"]
+        self.woken = [e for e in self.slices if e["cat"] == "woken"]
+        self.starts = {e["id"]: e for e in self.events if e["ph"] == "s"}
+        self.ends = [e for e in self.events if e["ph"] == "f"]
+
+    def flows_into(self, wait: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            f for f in self.ends
+            if f["tid"] == wait["tid"] and wait["ts"] <= f["ts"] <= wait["ts"] + wait["dur"]
+        ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Trace, Path, str]:
+    where = tmp_path_factory.mktemp("mixed")
+    result = run("-q", "--timeline", "t.json.gz", "--html", "r.html", MIXED, cwd=where)
+    assert 0 == result.returncode, result.stderr
+    return Trace(load(where / "t.json.gz")), where / "r.html", result.stderr
+
+
+class TestTrace:
+    def test_one_track_per_thread_named_as_the_thread(self, mixed: tuple[Trace, Path, str]) -> None:
+        """Every thread that used a primitive has one track, under its name."""
+        trace = mixed[0]
+        names = sorted(trace.threads.values())
+        assert len(names) == len(set(names))
+        assert {"MainThread", "consumer", "producer", "joiner", "cond-waiter", "contender",
+                "holder", "event-waiter"} == set(names)  # fmt: skip
+
+    def test_every_wait_has_its_arrow(self, mixed: tuple[Trace, Path, str]) -> None:
+        """Each wait the program made certain has a slice, and one arrow from its cause."""
+        trace = mixed[0]
+        for (thread, name), why in EXPECTED_FLOWS.items():
+            waits = [
+                w for w in trace.waits if trace.threads[w["tid"]] == thread and w["name"] == name
+            ]
+            assert 1 == len(waits), (thread, name)
+            flows = trace.flows_into(waits[0])
+            assert [why] == [f["name"] for f in flows], (thread, name)
+            start = trace.starts[flows[0]["id"]]
+            assert start["ts"] <= flows[0]["ts"]
+        released = [w for w in trace.waits if w["args"].get("outcome") not in ("timeout",)]
+        for wait in released:
+            assert trace.flows_into(wait), wait
+
+    def test_durations_are_the_waited_times(self, mixed: tuple[Trace, Path, str]) -> None:
+        """A wait slice lasts what the operation reported as waited; a hold what was held."""
+        trace = mixed[0]
+        for wait in trace.waits:
+            assert abs(wait["dur"] - wait["args"]["waited_ms"] * 1000) < 0.01
+        holds = [s for s in trace.slices if s["cat"] == "hold"]
+        assert any(trace.threads[h["tid"]] == "holder" for h in holds)
+        for hold in holds:
+            assert abs(hold["dur"] - hold["args"]["held_ms"] * 1000) < 0.01
+
+    def test_lock_wait_names_its_holder(self, mixed: tuple[Trace, Path, str]) -> None:
+        trace = mixed[0]
+        (wait,) = [w for w in trace.waits if w["name"] == "wait for lock"]
+        assert "holder" == wait["args"]["holder"]
+        assert wait["args"]["site"].endswith("in contender")
+
+    def test_counters_and_instants(self, mixed: tuple[Trace, Path, str]) -> None:
+        """Queue sizes are a counter track; notify, set and task_done are instants."""
+        trace = mixed[0]
+        counters = {e["name"] for e in trace.events if e["ph"] == "C"}
+        assert "queue jobs size" in counters
+        instants = {e["name"] for e in trace.events if e["ph"] == "i"}
+        assert {"set event ready", "notify condition cond", "task_done queue jobs"} <= instants
+        assert ["complete: nothing aggregated"] == trace.data["metadata"]["notes"]
+
+    def test_findings_are_marked_on_their_threads(self, tmp_path: Path) -> None:
+        """The lock-order inversion of the example is an instant on both threads' tracks."""
+        result = run("-q", "--timeline", "t.json", EXAMPLES / "deadlock_order.py", cwd=tmp_path)
+        assert 0 == result.returncode, result.stderr
+        trace = Trace(load(tmp_path / "t.json"))
+        marks = [e for e in trace.events if e.get("cat") == "finding"]
+        assert {"Thread-1", "Thread-2"} == {trace.threads[m["tid"]] for m in marks}
+        assert {"INVERSION"} == {m["name"] for m in marks}
+
+
+class TestSize:
+    def test_uncontended_operations_are_aggregated(self, tmp_path: Path) -> None:
+        """Past the limit, holds nobody waited for become a per-thread counter, and the
+        metadata says so; the trace stays under the limit."""
+        with syncscope.record(events=20_000) as rec:
+            import threading
+
+            lock = threading.Lock()
+            for _ in range(5_000):
+                with lock:
+                    pass
+        events = rec.events
+        timeline = replay(events, events[0].time_ns, events[-1].time_ns + 1)
+        assert 5_000 == len([s for s in timeline.slices if s.cat == "hold"])
+        data = trace_events(timeline, TimelineOptions(max_trace_events=1_000))
+        assert len(data["traceEvents"]) <= 1_000
+        assert any("aggregated" in note for note in data["metadata"]["notes"])
+        counters = {e["name"] for e in data["traceEvents"] if e["ph"] == "C"}
+        assert "MainThread: uncontended operations aggregated" in counters
+        assert 5_000 == sum(
+            e["args"]["value"]
+            for e in data["traceEvents"]
+            if e["ph"] == "C" and e["name"].startswith("MainThread")
+        ) + len([e for e in data["traceEvents"] if e["ph"] == "X"])
+
+
+class TestOptions:
+    def test_bad_path_is_an_error_at_start(self, tmp_path: Path) -> None:
+        result = run("--timeline", tmp_path / "no" / "t.json", "-c", "pass", cwd=tmp_path)
+        assert 2 == result.returncode
+        assert "cannot write" in result.stderr
+
+    def test_record_writes_both(self, tmp_path: Path) -> None:
+        """syncscope.record() writes the timeline and the HTML report at the block's end."""
+        import threading
+
+        with syncscope.record(timeline=str(tmp_path / "t.json"), html=str(tmp_path / "r.html")):
+            ev = threading.Event()
+            ev.set()
+            ev.wait(timeout=5)
+        trace = Trace(load(tmp_path / "t.json"))
+        assert "MainThread" in trace.threads.values()
+        assert "syncscope-data" in (tmp_path / "r.html").read_text(encoding="utf-8")
