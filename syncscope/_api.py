@@ -5,55 +5,53 @@ The public functions: install, uninstall, name. Re-exported from ``syncscope``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from ._core.dispatch import close_sinks
 from ._core.event import Primitive, Sink
 from ._core.sites import site_of, unique_name, user_frame
-from ._core.state import ALL_KINDS, Options, config_lock, set_sinks, state
+from ._core.state import Options, config_lock, set_sinks, state
 from ._core.tracking import primitive_of, watch
 from ._intercept import patch as _patch
 from ._intercept.locks import PROXY_TYPES
-from ._sinks.lines import FORMATS, ConsoleSink
+from ._settings import Settings
+from ._sinks.lines import ConsoleSink
 
-
-if TYPE_CHECKING:
-    from ._sinks.recorder import DiagnosisOptions
 
 T = TypeVar("T")
 
 
 def install(
     *,
-    lines: bool = True,
-    format: str = "console",
-    output: str | None = None,
-    kinds: Iterable[str] | None = None,
-    include_library: bool = False,
-    hide_items: bool = False,
-    spans: bool = False,
-    exporter: str | None = None,
-    endpoint: str | None = None,
-    protocol: str | None = None,
-    headers: str | Mapping[str, str] | None = None,
-    service_name: str | None = None,
-    jaeger_file: str | None = None,
-    span_items: bool = False,
-    flush_timeout: float = 5.0,
-    min_span_ms: float = 0.0,
-    max_trace_spans: int = 10_000,
-    span_buffer: int = 16_384,
-    run_name: str | None = None,
-    stats: bool = False,
-    report: bool = False,
-    report_json: str | None = None,
-    detect_deadlocks: bool = False,
-    deadlock_exit: int | None = None,
-    hang_timeout: float = 0.0,
-    long_hold_ms: float | None = None,
-    long_wait_ms: float | None = None,
-    timeline: str | None = None,
-    html: str | None = None,
+    lines: bool = Settings.lines,
+    format: str = Settings.format,
+    output: str | None = Settings.output,
+    kinds: Iterable[str] | None = Settings.kinds,
+    include_library: bool = Settings.include_library,
+    hide_items: bool = Settings.hide_items,
+    spans: bool = Settings.spans,
+    exporter: str | None = Settings.exporter,
+    endpoint: str | None = Settings.endpoint,
+    protocol: str | None = Settings.protocol,
+    headers: str | Mapping[str, str] | None = Settings.headers,
+    service_name: str | None = Settings.service_name,
+    jaeger_file: str | None = Settings.jaeger_file,
+    span_items: bool = Settings.span_items,
+    flush_timeout: float = Settings.flush_timeout,
+    min_span_ms: float = Settings.min_span_ms,
+    max_trace_spans: int = Settings.max_trace_spans,
+    span_buffer: int = Settings.span_buffer,
+    run_name: str | None = Settings.run_name,
+    stats: bool = Settings.stats,
+    report: bool = Settings.report,
+    report_json: str | None = Settings.report_json,
+    detect_deadlocks: bool = Settings.detect_deadlocks,
+    deadlock_exit: int | None = Settings.deadlock_exit,
+    hang_timeout: float = Settings.hang_timeout,
+    long_hold_ms: float | None = Settings.long_hold_ms,
+    long_wait_ms: float | None = Settings.long_wait_ms,
+    timeline: str | None = Settings.timeline,
+    html: str | None = Settings.html,
 ) -> None:
     """
     Replace threading's and queue's primitives with instrumented ones, and start reporting.
@@ -105,7 +103,7 @@ def install(
         deadlock_exit: after reporting a deadlock, end the process with this exit status
             (``os._exit``, after closing every output). Needs ``detect_deadlocks``.
         hang_timeout: with ``detect_deadlocks``, report a hang when nothing happened for this
-            many seconds while every thread is blocked; 0 never.
+            many seconds while threads are blocked (default 10); 0 never.
         long_hold_ms: report every hold of a lock, rlock, semaphore or Condition lock that
             lasts at least this long.
         long_wait_ms: report every wait for a lock, rlock, semaphore, Condition lock or for
@@ -122,11 +120,15 @@ def install(
 
     .. versionadded:: 0.1.0
     """
-    span_settings = None
-    if spans:
-        from ._sinks.spans.options import span_options
-
-        span_settings = span_options(
+    install_settings(
+        Settings(
+            lines=lines,
+            format=format,
+            output=output,
+            kinds=kinds,
+            include_library=include_library,
+            hide_items=hide_items,
+            spans=spans,
             exporter=exporter,
             endpoint=endpoint,
             protocol=protocol,
@@ -139,39 +141,46 @@ def install(
             max_trace_spans=max_trace_spans,
             span_buffer=span_buffer,
             run_name=run_name,
+            stats=stats,
+            report=report,
+            report_json=report_json,
+            detect_deadlocks=detect_deadlocks,
+            deadlock_exit=deadlock_exit,
+            hang_timeout=hang_timeout,
+            long_hold_ms=long_hold_ms,
+            long_wait_ms=long_wait_ms,
+            timeline=timeline,
+            html=html,
         )
-    if format not in FORMATS:
-        raise ValueError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
-    chosen = ALL_KINDS if kinds is None else frozenset(kinds)
-    unknown = chosen - ALL_KINDS
-    if unknown:
-        raise ValueError(
-            f"unknown kind {sorted(unknown)[0]!r}: choose from {', '.join(sorted(ALL_KINDS))}"
-        )
-    diagnosis = _diagnosis_options(
-        stats=stats or bool(html),
-        report=report,
-        report_json=report_json,
-        detect_deadlocks=detect_deadlocks,
-        deadlock_exit=deadlock_exit,
-        hang_timeout=hang_timeout,
-        long_hold_ms=long_hold_ms,
-        long_wait_ms=long_wait_ms,
     )
+
+
+def install_settings(settings: Settings) -> None:
+    """:func:`install` with its arguments as one record (the runner's way in)."""
+    settings = settings.checked()
+    span_settings = settings.spans_options()
+    diagnosis = settings.diagnosis()
     # Rendering items costs time on the program's threads: only when an output shows them.
-    show_items = not hide_items and (lines or span_items)
-    options = Options(kinds=chosen, include_library=include_library, hide_items=not show_items)
-    console = ConsoleSink(format, output) if lines else None
+    show_items = not settings.hide_items and (settings.lines or settings.span_items)
+    options = Options(
+        kinds=settings.watched_kinds,
+        include_library=settings.include_library,
+        hide_items=not show_items,
+    )
+    console = ConsoleSink(settings.format, settings.output) if settings.lines else None
     sinks: tuple[Sink, ...] = (console,) if console is not None else ()
     if diagnosis is not None:
         from ._sinks.recorder import Recorder
 
         # Last: a slow spot's line comes after the line of the operation that was slow.
         sinks = (*sinks, Recorder(diagnosis, console))
-    if timeline or html:  # last: it takes the recorder's findings when that is closed
+    if settings.timeline or settings.html:  # last: it takes the recorder's findings at close
         from ._sinks.timeline.sink import timeline_sink
 
-        sinks = (*sinks, timeline_sink(timeline, html, sinks, run_name))
+        sinks = (
+            *sinks,
+            timeline_sink(settings.timeline, settings.html, sinks, settings.run_name),
+        )
     if span_settings is not None:
         from ._sinks.spans.sink import SpanSink
 
@@ -182,47 +191,6 @@ def install(
         old = state.sinks
         set_sinks(sinks)
     close_sinks(old)
-
-
-def _diagnosis_options(
-    *,
-    stats: bool,
-    report: bool,
-    report_json: str | None,
-    detect_deadlocks: bool,
-    deadlock_exit: int | None,
-    hang_timeout: float,
-    long_hold_ms: float | None,
-    long_wait_ms: float | None,
-) -> DiagnosisOptions | None:
-    """The diagnosis sink's options, or None when nothing asks for it; checks the values."""
-    if deadlock_exit is not None:
-        if not detect_deadlocks:
-            raise ValueError("deadlock_exit needs detect_deadlocks")
-        if isinstance(deadlock_exit, bool) or not 1 <= deadlock_exit <= 255:
-            raise ValueError(
-                f"deadlock_exit must be an exit status from 1 to 255, got {deadlock_exit!r}"
-            )
-    if not hang_timeout >= 0:
-        raise ValueError(f"hang_timeout must be a number of seconds >= 0, got {hang_timeout!r}")
-    for name, value in (("long_hold_ms", long_hold_ms), ("long_wait_ms", long_wait_ms)):
-        if value is not None and not 0 < value < float("inf"):
-            raise ValueError(f"{name} must be a number of milliseconds > 0, got {value!r}")
-    stats = stats or report or bool(report_json)
-    if not (stats or detect_deadlocks or long_hold_ms or long_wait_ms):
-        return None
-    from ._sinks.recorder import DiagnosisOptions
-
-    return DiagnosisOptions(
-        stats=stats,
-        report=report,
-        report_json=report_json,
-        detect_deadlocks=detect_deadlocks,
-        deadlock_exit=deadlock_exit,
-        hang_timeout=hang_timeout,
-        long_hold_ms=long_hold_ms,
-        long_wait_ms=long_wait_ms,
-    )
 
 
 def uninstall() -> None:

@@ -11,14 +11,15 @@ import contextlib
 import os
 import re
 import runpy
+import shutil
 import signal
 import sys
+import textwrap
 import types
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from ._core.state import ALL_KINDS
-from ._sinks.lines import FORMATS
+from ._settings import GROUPS, Settings, add_arguments, flags_taking_a_value, settings_of
 
 
 _DESCRIPTION = """\
@@ -40,21 +41,42 @@ examples:
 """
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """
+    Every text wrapped to the terminal's width, paragraphs kept, indented lines (examples)
+    left as they are; options and their help in two columns.
+    """
+
+    def __init__(self, prog: str) -> None:
+        width = min(shutil.get_terminal_size().columns, 100) - 2
+        super().__init__(prog, max_help_position=32, width=width)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out = []
+        for paragraph in text.split("\n\n"):
+            if paragraph.startswith(" ") or "\n " in paragraph:
+                out.append(paragraph.rstrip("\n"))
+            else:
+                out.append(
+                    textwrap.fill(
+                        " ".join(paragraph.split()),
+                        width,
+                        initial_indent=indent,
+                        subsequent_indent=indent,
+                    )
+                )
+        return "\n\n".join(out) + "\n"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, not argparse's usage block: the user's terminal belongs to their program.
         self.exit(2, f"syncscope: error: {message} (see python -m syncscope --help)\n")
 
 
-def _kinds(value: str) -> frozenset[str]:
-    chosen = frozenset(part.strip() for part in value.split(",") if part.strip())
-    unknown = sorted(chosen - ALL_KINDS)
-    if not chosen or unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown kind {unknown[0] if unknown else value!r}: "
-            f"choose from {','.join(sorted(ALL_KINDS))}"
-        )
-    return chosen
+#: Where the runner's defaults are not the API's: it looks for deadlocks unless told not to,
+#: and writes the report when there are no lines (``--report`` not given: None).
+RUNNER_DEFAULTS = {"detect_deadlocks": True, "report": None}
 
 
 def _parser() -> _Parser:
@@ -63,78 +85,29 @@ def _parser() -> _Parser:
         usage="%(prog)s [options] (script.py | -m module | -c code) [args ...]",
         description=_DESCRIPTION,
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
-    parser.add_argument(
-        "--format",
-        choices=FORMATS,
-        default="console",
-        help="how to write each operation: console (the article's words, the default), "
-        "json (one object a line) or logfmt",
+    groups = {
+        name: parser.add_argument_group(name, text)
+        for name, text in GROUPS.items()
+        if text is not None
+    }
+    add_arguments(parser, groups, RUNNER_DEFAULTS)
+    spans = groups["spans"]
+    spans.add_argument(
+        "--otlp",
+        nargs="?",
+        const="",
+        type=_endpoint,
+        metavar="ENDPOINT",
+        help="export spans over OTLP, to ENDPOINT (give it as --otlp=ENDPOINT, default "
+        "from OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4317)",
     )
-    parser.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        help="write the lines to FILE instead of standard error",
+    spans.add_argument(
+        "--console-spans", action="store_true", help="write one line per span to standard error"
     )
-    parser.add_argument(
-        "--kinds",
-        type=_kinds,
-        metavar="KINDS",
-        help="watch only these kinds, comma-separated: " + ",".join(sorted(ALL_KINDS)),
-    )
-    parser.add_argument(
-        "--all",
-        dest="include_library",
-        action="store_true",
-        help="also watch primitives created by the standard library and installed packages",
-    )
-    parser.add_argument(
-        "-q",
-        "--no-lines",
-        dest="lines",
-        action="store_false",
-        help="write no per-operation lines",
-    )
-    parser.add_argument(
-        "--hide-items",
-        action="store_true",
-        help="keep queue items (which may be private data) out of the output",
-    )
-    _add_span_arguments(parser)
-    _add_diagnosis_arguments(parser)
-    _add_timeline_arguments(parser)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     return parser
-
-
-def _add_timeline_arguments(parser: _Parser) -> None:
-    group = parser.add_argument_group(
-        "timeline", "See it: files written at exit, to open in a browser or in Perfetto."
-    )
-    group.add_argument(
-        "--timeline",
-        metavar="FILE",
-        help="write a per-thread timeline of holds, waits and what let each wait go on "
-        "(arrows) in the Chrome/Perfetto trace-event format (gzipped if FILE ends in .gz); "
-        "open it at https://ui.perfetto.dev or with vizviewer",
-    )
-    group.add_argument(
-        "--html",
-        metavar="FILE",
-        help="write a self-contained HTML report: the report's tables, the findings and a "
-        "timeline of the busiest stretch of the run",
-    )
-
-
-def _timeline_arguments(
-    options: argparse.Namespace, program: list[str], others: dict[str, Any]
-) -> dict[str, Any]:
-    chosen = {"timeline": options.timeline, "html": options.html}
-    if (options.timeline or options.html) and "run_name" not in others:
-        chosen["run_name"] = _run_name(program)
-    return chosen
 
 
 def _run_name(program: list[str]) -> str:
@@ -145,32 +118,6 @@ def _run_name(program: list[str]) -> str:
     if first == "-c":
         return "-c"
     return os.path.basename(os.path.normpath(first))
-
-
-def _seconds(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not 0 <= number <= 3600:
-        raise argparse.ArgumentTypeError(f"expected seconds from 0 to 3600, got {value!r}")
-    return number
-
-
-def _milliseconds(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not 0 <= number < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected milliseconds >= 0, got {value!r}")
-    return number
-
-
-def _count(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
-    return int(value)
 
 
 def _endpoint(value: str) -> str:
@@ -190,195 +137,25 @@ def _looks_like_endpoint(value: str) -> bool:
     )
 
 
-def _add_span_arguments(parser: _Parser) -> None:
-    group = parser.add_argument_group(
-        "spans",
-        "Also make an OpenTelemetry span of every operation, built and exported off the "
-        "program's threads. Any of --otlp, --console-spans, --jaeger-file (or "
-        "OTEL_TRACES_EXPORTER=otlp) switches spans on; the OTEL_EXPORTER_OTLP_* variables, "
-        "OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are honoured, the options win.",
-    )
-    group.add_argument(
-        "--otlp",
-        nargs="?",
-        const="",
-        type=_endpoint,
-        metavar="ENDPOINT",
-        help="export spans over OTLP, to ENDPOINT (give it as --otlp=ENDPOINT, default "
-        "from OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4317)",
-    )
-    group.add_argument(
-        "--protocol",
-        choices=("grpc", "http/protobuf"),
-        help="the OTLP protocol (default from OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf "
-        "for port 4318 and grpc otherwise)",
-    )
-    group.add_argument(
-        "--jaeger-file",
-        metavar="FILE",
-        help="write the spans to FILE as Jaeger's trace JSON (the Jaeger UI opens it)",
-    )
-    group.add_argument(
-        "--console-spans", action="store_true", help="write one line per span to standard error"
-    )
-    group.add_argument("--service-name", metavar="NAME", help="the service.name of the spans")
-    group.add_argument(
-        "--span-items",
-        action="store_true",
-        help="put queue items (which may be private data) into the spans",
-    )
-    group.add_argument(
-        "--flush-timeout",
-        type=_seconds,
-        default=5.0,
-        metavar="SECONDS",
-        help="at exit, wait at most this long for the last spans to go out (default 5)",
-    )
-    group.add_argument(
-        "--min-span-ms",
-        type=_milliseconds,
-        default=0.0,
-        metavar="MS",
-        help="send only waits and holds at least this long, and what they link to "
-        "(default 0: every span)",
-    )
-    group.add_argument(
-        "--spans-per-trace",
-        type=_count,
-        default=10_000,
-        metavar="N",
-        help="start a new trace after N spans, so that Jaeger's UI stays usable (default 10000)",
-    )
-    group.add_argument(
-        "--span-buffer",
-        type=_count,
-        default=16_384,
-        metavar="N",
-        help="spans that may wait for export; more are dropped and counted (default 16384)",
-    )
-
-
-def _exit_status(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= 255:
-        raise argparse.ArgumentTypeError(f"expected an exit status from 1 to 255, got {value!r}")
-    return int(value)
-
-
-def _threshold(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = 0.0
-    if not 0 < number < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected milliseconds > 0, got {value!r}")
-    return number
-
-
-def _add_diagnosis_arguments(parser: _Parser) -> None:
-    from ._sinks.recorder import DEADLOCK_EXIT_STATUS
-
-    group = parser.add_argument_group(
-        "diagnosis",
-        "Find what is wrong: statistics per primitive and per call site, deadlocks (threads "
-        "blocked in a cycle, reported within a second with each thread's holds, wait and "
-        "stack), hangs (no progress while every thread is blocked), lock-order inversions "
-        "(locks taken in orders that can deadlock, reported even when the run did not) and "
-        "slow spots. Deadlock, hang and inversion detection is on by default; the report is "
-        "on by default with -q. Findings and the report go to standard error.",
-    )
-    group.add_argument(
-        "--report",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="at exit, write a report: the primitives that cost the most waiting (a table), "
-        "then every finding (default: on with -q, off otherwise)",
-    )
-    group.add_argument(
-        "--report-json",
-        metavar="FILE",
-        help="write the report as JSON to FILE, at exit and at once when a deadlock or a hang "
-        "is found",
-    )
-    group.add_argument(
-        "--deadlock-exit",
-        nargs="?",
-        const=DEADLOCK_EXIT_STATUS,
-        type=_exit_status,
-        metavar="STATUS",
-        help="after reporting a deadlock, end the program with exit status STATUS "
-        f"(default {DEADLOCK_EXIT_STATUS}; give it as --deadlock-exit=STATUS)",
-    )
-    group.add_argument(
-        "--hang-timeout",
-        type=_seconds,
-        metavar="SECONDS",
-        help="report a hang after SECONDS without any operation while every thread is "
-        "blocked (default 10; 0 never)",
-    )
-    group.add_argument(
-        "--long-hold-ms",
-        type=_threshold,
-        metavar="MS",
-        help="report each hold of a lock, rlock, semaphore or Condition lock of MS or more",
-    )
-    group.add_argument(
-        "--long-wait-ms",
-        type=_threshold,
-        metavar="MS",
-        help="report each wait of MS or more for a lock, rlock, semaphore, Condition lock or "
-        "for room in a full queue",
-    )
-    group.add_argument(
-        "--no-deadlock-detection",
-        dest="detect_deadlocks",
-        action="store_false",
-        help="do not look for deadlocks, hangs and lock-order inversions",
-    )
-
-
-def _diagnosis_arguments(parser: _Parser, options: argparse.Namespace) -> dict[str, Any]:
-    """install()'s diagnosis arguments, with the runner's defaults."""
+def _settings(
+    parser: _Parser, options: argparse.Namespace, own: list[str], program: list[str]
+) -> Settings:
+    """The settings the command line (``own``, then ``program``) asks for."""
+    values = dict(vars(options))
     if not options.detect_deadlocks:
-        for given, name in (
-            (options.deadlock_exit, "--deadlock-exit"),
-            (options.hang_timeout, "--hang-timeout"),
-        ):
-            if given is not None:
-                parser.error(f"{name} cannot be used with --no-deadlock-detection")
-    report = options.report if options.report is not None else not options.lines
-    return {
-        "report": report,
-        "report_json": options.report_json,
-        "detect_deadlocks": options.detect_deadlocks,
-        "deadlock_exit": options.deadlock_exit,
-        "hang_timeout": 10.0 if options.hang_timeout is None else options.hang_timeout,
-        "long_hold_ms": options.long_hold_ms,
-        "long_wait_ms": options.long_wait_ms,
-    }
+        for flag in ("--deadlock-exit", "--hang-timeout"):
+            if any(arg == flag or arg.startswith(flag + "=") for arg in own):
+                parser.error(f"{flag} cannot be used with --no-deadlock-detection")
+    if options.report is None:
+        values["report"] = not options.lines
+    values.update(_span_arguments(options))
+    if values.get("spans") or options.timeline or options.html:
+        values["run_name"] = _run_name(program)
+    return settings_of(values)
 
 
 # Options that take a value, so the value is not mistaken for the program.
-_VALUE_OPTIONS = frozenset(
-    {
-        "--report-json",
-        "--hang-timeout",
-        "--long-hold-ms",
-        "--long-wait-ms",
-        "--format",
-        "-o",
-        "--output",
-        "--kinds",
-        "--protocol",
-        "--jaeger-file",
-        "--service-name",
-        "--flush-timeout",
-        "--min-span-ms",
-        "--spans-per-trace",
-        "--span-buffer",
-        "--timeline",
-        "--html",
-    }
-)
+_VALUE_OPTIONS = flags_taking_a_value()
 
 
 def _takes_optional_value(option: str, following: str) -> bool:
@@ -424,19 +201,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     # atexit runs last-registered first: this one must be the very last thing to run.
     atexit.register(_exit_like_python)
-    spans = _span_arguments(options, program)
     try:
-        _api.install(
-            lines=options.lines,
-            format=options.format,
-            output=options.output,
-            kinds=options.kinds,
-            include_library=options.include_library,
-            hide_items=options.hide_items,
-            **spans,
-            **_diagnosis_arguments(parser, options),
-            **_timeline_arguments(options, program, spans),
-        )
+        _api.install_settings(_settings(parser, options, own, program))
     except OSError as exc:
         parser.error(f"cannot write to {exc.filename or options.output!r}: {exc.strerror}")
     except ValueError as exc:
@@ -448,8 +214,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     _run_as_main(run)
 
 
-def _span_arguments(options: argparse.Namespace, program: list[str]) -> dict[str, Any]:
-    """install()'s span arguments; spans are on when an option or OTEL_TRACES_EXPORTER asks."""
+def _span_arguments(options: argparse.Namespace) -> dict[str, Any]:
+    """The span settings; spans are on when an option or OTEL_TRACES_EXPORTER asks."""
     chosen = []
     if options.otlp is not None:
         chosen.append("otlp")
@@ -460,20 +226,10 @@ def _span_arguments(options: argparse.Namespace, program: list[str]) -> dict[str
     }
     if not chosen and options.jaeger_file is None and not from_env & {"otlp", "console"}:
         return {}
-    run_name = _run_name(program)
     return {
         "spans": True,
         "exporter": ",".join(chosen) if chosen else None,
         "endpoint": options.otlp or None,
-        "protocol": options.protocol,
-        "service_name": options.service_name,
-        "jaeger_file": options.jaeger_file,
-        "span_items": options.span_items,
-        "flush_timeout": options.flush_timeout,
-        "min_span_ms": options.min_span_ms,
-        "max_trace_spans": options.spans_per_trace,
-        "span_buffer": options.span_buffer,
-        "run_name": run_name,
     }
 
 

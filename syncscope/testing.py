@@ -27,6 +27,7 @@ from . import _api
 from ._core.dispatch import close_sinks
 from ._core.event import SyncEvent
 from ._core.state import config_lock, set_sinks, state
+from ._settings import Settings
 from ._sinks.findings import Deadlock, Hang, Inversion, Ref, SlowSpot
 from ._sinks.recorder import Recorder
 from ._sinks.stats import PrimitiveStats, SiteStats
@@ -136,13 +137,13 @@ class Recording:
 def record(
     *,
     detect_deadlocks: bool = True,
-    hang_timeout: float = 0.0,
-    long_hold_ms: float | None = None,
-    long_wait_ms: float | None = None,
+    hang_timeout: float = Settings.hang_timeout,
+    long_hold_ms: float | None = Settings.long_hold_ms,
+    long_wait_ms: float | None = Settings.long_wait_ms,
     events: int = 10_000,
     echo: bool = True,
-    timeline: str | None = None,
-    html: str | None = None,
+    timeline: str | None = Settings.timeline,
+    html: str | None = Settings.html,
 ) -> Iterator[Recording]:
     """
     Record statistics and findings for the duration of a ``with`` block.
@@ -153,6 +154,8 @@ def record(
     Args:
         detect_deadlocks: run the deadlock watchdog and the lock-order checks.
         hang_timeout: report a hang after this many seconds without progress; 0 never.
+
+    Without ``detect_deadlocks``, the defaults are :func:`syncscope.install`'s.
         long_hold_ms: record holds at least this long as slow spots.
         long_wait_ms: record waits for a lock (or for room in a queue) at least this long.
         events: keep the last this many events for :attr:`Recording.events`; 0 none.
@@ -160,19 +163,21 @@ def record(
         timeline: at the end, write the block's timeline to this file (see ``--timeline``).
         html: at the end, write the block's HTML report to this file (see ``--html``).
 
-    .. versionchanged:: 0.2.0 ``timeline`` and ``html``.
+    .. versionchanged:: 0.2.0 ``timeline`` and ``html``; ``hang_timeout`` defaults to 10
+       seconds, as everywhere else.
 
     .. versionadded:: 0.1.0
     """
-    diagnosis = _api._diagnosis_options(
-        stats=True,
-        report=False,
-        report_json=None,
-        detect_deadlocks=detect_deadlocks,
-        deadlock_exit=None,
-        hang_timeout=hang_timeout,
-        long_hold_ms=long_hold_ms,
-        long_wait_ms=long_wait_ms,
+    diagnosis = (
+        Settings(
+            stats=True,
+            detect_deadlocks=detect_deadlocks,
+            hang_timeout=hang_timeout,
+            long_hold_ms=long_hold_ms,
+            long_wait_ms=long_wait_ms,
+        )
+        .checked()
+        .diagnosis()
     )
     assert diagnosis is not None
     if events < 0:

@@ -14,9 +14,10 @@ import pytest
 
 import syncscope
 from syncscope._core.holds import Holds
+from syncscope._settings import DEADLOCK_EXIT_STATUS
 from syncscope._sinks.deadlock import blocked_outside, cycles, stuck_threads
 from syncscope._sinks.findings import Deadlock, Hang, short_path, stack_of
-from syncscope._sinks.recorder import DEADLOCK_EXIT_STATUS, DiagnosisOptions, Recorder
+from syncscope._sinks.recorder import DiagnosisOptions, Recorder
 
 from .conftest import Latch, add_sink, join, run_syncscope, start_thread
 from .support.events import acquired, primitive, released, waiting

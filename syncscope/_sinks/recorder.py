@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 
 _perf_counter_ns = time.perf_counter_ns
 
-#: Exit status of ``--deadlock-exit`` when none is given.
-DEADLOCK_EXIT_STATUS = 3
 #: Slow spots kept (all are written; past this they are only counted).
 MAX_SLOW = 1000
 #: Operations whose long wait is contention (a slow spot), not a thread waiting for work.
@@ -306,8 +304,8 @@ class Recorder:
                 self._write_finding("deadlock", lambda: deadlock.text() + tail, deadlock.to_dict)
             self._tell(deadlock)
         finally:  # whatever failed above, --deadlock-exit ends the program
-            if exiting:
-                self._abort(self.options.deadlock_exit or DEADLOCK_EXIT_STATUS)
+            if self.options.deadlock_exit is not None:
+                self._abort(self.options.deadlock_exit)
 
     def _hang(self, hang: Hang) -> None:
         hang = self._stamp(hang)

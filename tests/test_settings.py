@@ -1,0 +1,75 @@
+"""Every option is defined once: install(), record(), the runner and their defaults agree."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import fields
+
+import pytest
+
+import syncscope
+from syncscope import _cli
+from syncscope._settings import DEFAULTS, Settings, flags_taking_a_value
+from syncscope.testing import record
+
+
+class TestOneDefinition:
+    def test_install_takes_every_setting_with_its_default(self) -> None:
+        """install()'s keywords are the settings' fields, with the same defaults."""
+        parameters = inspect.signature(syncscope.install).parameters
+        assert [f.name for f in fields(Settings)] == list(parameters)
+        assert DEFAULTS == {name: p.default for name, p in parameters.items()}
+
+    def test_record_shares_the_defaults(self) -> None:
+        """record()'s diagnosis keywords default as install()'s do (hang_timeout was 0 there)."""
+        parameters = inspect.signature(record.__wrapped__).parameters  # type: ignore[attr-defined]
+        for name in ("hang_timeout", "long_hold_ms", "long_wait_ms", "timeline", "html"):
+            assert DEFAULTS[name] == parameters[name].default
+
+    def test_the_runner_offers_every_flagged_setting(self) -> None:
+        """Each setting with flags is an option of the runner, with the setting's default."""
+        parser = _cli._parser()
+        given = {action.dest: action for action in parser._actions}
+        for item in fields(Settings):
+            if not item.metadata["flags"]:
+                continue
+            action = given[item.name]
+            assert set(item.metadata["flags"]) <= set(action.option_strings)
+            assert _cli.RUNNER_DEFAULTS.get(item.name, item.default) == action.default
+
+    def test_values_are_not_taken_for_the_program(self) -> None:
+        """A flag with a value keeps it: `--hang-timeout 3 script.py` runs script.py."""
+        assert "--hang-timeout" in flags_taking_a_value()
+        assert "-q" not in flags_taking_a_value()
+        own, program = _cli._split(["--hang-timeout", "3", "-q", "script.py", "-v"])
+        assert (["--hang-timeout", "3", "-q"], ["script.py", "-v"]) == (own, program)
+
+
+class TestChecks:
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            ({"format": "xml"}, "unknown format 'xml'"),
+            ({"kinds": ["lock", "mutex"]}, "unknown kind 'mutex'"),
+            ({"hang_timeout": -1}, "hang_timeout must be"),
+            ({"hang_timeout": float("nan")}, "hang_timeout must be"),
+            ({"long_wait_ms": 0}, "long_wait_ms must be"),
+            ({"deadlock_exit": 3}, "deadlock_exit needs detect_deadlocks"),
+            ({"deadlock_exit": 0, "detect_deadlocks": True}, "exit status from 1 to 255"),
+        ],
+    )
+    def test_bad_values_name_themselves(self, kwargs: dict[str, object], message: str) -> None:
+        """The same check for install() and the runner: a ValueError naming the setting."""
+        with pytest.raises(ValueError, match=message):
+            Settings(**kwargs).checked()  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=message):
+            syncscope.install(**kwargs)  # type: ignore[arg-type]
+        assert not syncscope.is_installed()
+
+    def test_diagnosis_only_when_asked(self) -> None:
+        """No diagnosis sink unless something needs one; the report and HTML imply stats."""
+        assert Settings().diagnosis() is None
+        report = Settings(report=True).diagnosis()
+        assert report is not None and report.stats
+        html = Settings(html="r.html").diagnosis()
+        assert html is not None and html.stats and not html.detect_deadlocks
