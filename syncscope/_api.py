@@ -12,6 +12,7 @@ from ._core.event import Primitive, Sink
 from ._core.sites import site_of, unique_name, user_frame
 from ._core.state import Options, config_lock, set_sinks, state
 from ._core.tracking import primitive_of, watch
+from ._intercept import context as _context
 from ._intercept import patch as _patch
 from ._intercept.locks import PROXY_TYPES
 from ._settings import Settings
@@ -186,6 +187,7 @@ def install_settings(settings: Settings) -> None:
 
         # First: it sets the trace and span ids that the log lines carry.
         sinks = (SpanSink(span_settings, ids_now=console is not None), *sinks)
+        _context.install()  # the program's span, carried into its threads and pool tasks
     _patch.install(options)
     with config_lock:
         old = state.sinks
@@ -207,6 +209,7 @@ def uninstall() -> None:
     try:
         close_sinks(old)
     finally:
+        _context.uninstall()
         _patch.uninstall()
 
 

@@ -55,9 +55,9 @@ import random
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
+from ..._core import context as program_context
 from ..._core.dispatch import guard
 from ..._core.event import SyncEvent
 from ..._core.fork import reset_after_fork
@@ -106,9 +106,6 @@ class SpanSink:
         self.stats = SpanCounts()
         # Only touched under self._lock.
         self._pairing = SpanPairing(self._rand, options.max_trace_spans, self._append)
-        # Read on every event: the program's current span, once OpenTelemetry's API is loaded.
-        self._current_span_of: Callable[[], tuple[int, int] | None] | None = None
-        self._propagated = False
         # Worker hand-over.
         self._doorbell = allocate_lock()
         self._doorbell.acquire()
@@ -122,6 +119,7 @@ class SpanSink:
         self.remote: Sender | None = None
         self.setup_error: str | None = None
         _preload(options)
+        # Read on every event: the program's current span.
         self._current_span_of = context.make_current_span_reader()
         # The builder (and the exporting thread it starts) is made here, not on the worker:
         # a short program can end before the worker gets to it, and from 3.12 on no thread
@@ -135,19 +133,17 @@ class SpanSink:
             self._stopped = True
         reset_after_fork(self)
         _thread.start_new_thread(self._worker_main, ())
-        context.install_context_hooks(self)
+        program_context.follow(self._current_span_of)
+        self._unhook_provider = context.flush_before_provider_shutdown(self.close)
 
     # -- program side ------------------------------------------------------------------------
 
     def handle(self, event: SyncEvent) -> None:
         if self._stopped:
             return
-        current = self._current_span_of
-        parent = None
-        if current is not None:
-            parent = current()
-            if parent is None and self._propagated:
-                parent = context.inherited_parent(event.thread_id)
+        parent = self._current_span_of()
+        if parent is None and program_context.following.propagated:
+            parent = program_context.inherited_parent(event.thread_id)
         if self._ids_now:
             with self._lock:
                 if not self._stopped:
@@ -194,7 +190,8 @@ class SpanSink:
         if self._closed:
             return
         self._closed = True
-        context.forget(self)
+        program_context.unfollow(self._current_span_of)
+        self._unhook_provider()
         deadline = _monotonic() + max(self.options.flush_timeout, 0.0)
         with self._lock:
             self._pair_waiting()

@@ -1,0 +1,94 @@
+"""
+Context propagation: the program's current span is carried into the threads it starts and the
+pool tasks it submits (see ``_core.context``), as the OpenTelemetry threading instrumentation
+does it: ``wrapt`` function wrappers on ``Thread.start`` and ``ThreadPoolExecutor.submit``,
+the latter put in place by a post-import hook, so that a program that never uses
+``concurrent.futures`` never imports it. Only while spans follow the program's context.
+
+These are cold paths: wrapt's generality costs nothing that matters here (the lock proxies,
+on the hot path, stay hand-written). wrapt is imported only when this is installed: its import
+takes over 100 ms (it brings asyncio in), a price only worth paying with spans on.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+from typing import Any
+
+from .._core import context
+
+
+#: (owner, attribute, the wrapper wrapt installed), to take each back at uninstall.
+_installed: list[tuple[Any, str, Any]] = []
+_active = False
+_hook_registered = False
+
+
+def _start(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    parent = context.current_parent()
+    if parent is not None and not _is_pool_worker(instance):
+        context.remember_thread(instance, parent)
+    return wrapped(*args, **kwargs)
+
+
+def _submit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    parent = context.current_parent()
+    if parent is None or not args:
+        return wrapped(*args, **kwargs)
+    fn, *rest = args
+    task = functools.wraps(fn)(functools.partial(context.run_under, parent, fn))
+    return wrapped(task, *rest, **kwargs)
+
+
+def _is_pool_worker(thread: Any) -> bool:
+    # A pool's worker threads run many tasks: each task carries its own parent instead.
+    module = sys.modules.get("concurrent.futures.thread")
+    return module is not None and getattr(thread, "_target", None) is getattr(
+        module, "_worker", None
+    )
+
+
+def _wrap(owner: Any, path: str, wrapper: Any) -> None:
+    import wrapt
+
+    handle = wrapt.wrap_function_wrapper(owner, path, wrapper)
+    _installed.append((owner, path, handle))
+
+
+def _hook_pool(module: Any) -> None:
+    if _active:  # the hook cannot be taken back: it does nothing once uninstalled
+        _wrap(module, "ThreadPoolExecutor.submit", _submit)
+
+
+def install() -> None:
+    """Carry the program's span into new threads and pool tasks. Idempotent."""
+    global _active, _hook_registered
+    if _active:
+        return
+    import wrapt
+
+    _active = True
+    _wrap(threading, "Thread.start", _start)
+    if not _hook_registered:  # runs now if the module is imported already
+        _hook_registered = True
+        wrapt.register_post_import_hook(_hook_pool, "concurrent.futures.thread")
+    elif "concurrent.futures.thread" in sys.modules:
+        _hook_pool(sys.modules["concurrent.futures.thread"])
+
+
+def uninstall() -> None:
+    """Take every wrapper back, newest first."""
+    global _active
+    if not _active:
+        return
+    import wrapt
+
+    _active = False
+    while _installed:
+        owner, path, handle = _installed.pop()
+        try:
+            wrapt.unwrap_object(owner, path, handle)
+        except Exception:  # something wrapped it after us: leave both in place
+            continue

@@ -1,0 +1,51 @@
+"""Context propagation: wrapt wrappers on Thread.start and submit, there only with spans on."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import syncscope
+
+
+ORIGINAL_START = threading.Thread.start
+ORIGINAL_SUBMIT = ThreadPoolExecutor.submit
+
+
+class TestWrappers:
+    def test_wrapped_with_spans_and_put_back_at_uninstall(self) -> None:
+        """Spans on: both are wrapt wrappers; after uninstall, the originals by identity."""
+        import wrapt
+
+        syncscope.install(lines=False, spans=True, exporter="none")
+        try:
+            assert isinstance(vars(threading.Thread)["start"], wrapt.FunctionWrapper)
+            assert isinstance(vars(ThreadPoolExecutor)["submit"], wrapt.FunctionWrapper)
+            assert ORIGINAL_START is vars(threading.Thread)["start"].__wrapped__
+        finally:
+            syncscope.uninstall()
+        assert ORIGINAL_START is vars(threading.Thread)["start"]
+        assert ORIGINAL_SUBMIT is vars(ThreadPoolExecutor)["submit"]
+
+    def test_a_second_install_wraps_once(self) -> None:
+        """Install, uninstall, install: one layer of wrapper, never two."""
+        for _ in range(2):
+            syncscope.install(lines=False, spans=True, exporter="none")
+            syncscope.uninstall()
+        syncscope.install(lines=False, spans=True, exporter="none")
+        try:
+            start = vars(threading.Thread)["start"]
+            assert ORIGINAL_START is start.__wrapped__
+            assert ORIGINAL_SUBMIT is vars(ThreadPoolExecutor)["submit"].__wrapped__
+        finally:
+            syncscope.uninstall()
+        assert ORIGINAL_START is vars(threading.Thread)["start"]
+
+    def test_without_spans_nothing_is_wrapped(self) -> None:
+        """Lines only: Thread.start and submit stay as they are."""
+        syncscope.install(lines=False, stats=True)
+        try:
+            assert ORIGINAL_START is vars(threading.Thread)["start"]
+            assert ORIGINAL_SUBMIT is vars(ThreadPoolExecutor)["submit"]
+        finally:
+            syncscope.uninstall()
