@@ -4,13 +4,15 @@ The public functions: install, uninstall, name. Re-exported from ``syncscope``.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from ._core.dispatch import close_sinks
 from ._core.event import Primitive, Sink
 from ._core.sites import site_of, unique_name, user_frame
-from ._core.state import Options, config_lock, set_sinks, state
+from ._core.state import Options, config_lock, counters, set_sinks, state
 from ._core.tracking import primitive_of, watch
 from ._intercept import context as _context
 from ._intercept import patch as _patch
@@ -208,9 +210,21 @@ def uninstall() -> None:
         set_sinks(())
     try:
         close_sinks(old)
+        _say_lost_events()
     finally:
         _context.uninstall()
         _patch.uninstall()
+
+
+def _say_lost_events() -> None:
+    """An output that failed lost events (its first error was said then): say how many."""
+    lost, counters.sink_errors = counters.sink_errors, 0
+    if lost:
+        with contextlib.suppress(Exception):  # stderr may be closed: nothing left to tell
+            sys.__stderr__.write(  # type: ignore[union-attr]
+                f"syncscope: {lost} operations were lost to an output that failed "
+                f"(the first: {counters.first_sink_error})\n"
+            )
 
 
 def is_installed() -> bool:

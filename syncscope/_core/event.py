@@ -220,10 +220,6 @@ class SyncEvent:
         self.span_id: int | None = None
 
     @property
-    def blocking_begin(self) -> bool:
-        return self.outcome == "waiting"
-
-    @property
     def count(self) -> int | None:
         """The one number the json and logfmt lines show as ``count`` (whichever applies)."""
         for value in (self.depth, self.permits, self.waiters, self.arrivals, self.unfinished):

@@ -71,7 +71,6 @@ def finding_text(finding: object) -> str:
         return repr(finding)
 
 
-WAIT_OPS = frozenset({"acquire", "wait", "wait_for", "get", "put", "join"})
 #: Outcomes of a wait that ended because something let it go (not a timeout or an error).
 RELEASED_OUTCOMES = frozenset({"acquired", "woken", "set", "got", "put", "joined", "passed"})
 

@@ -1,0 +1,170 @@
+"""The console wording of each operation, and the dispatch that brings events to the sinks."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from syncscope._core.dispatch import emit, guard
+from syncscope._core.state import counters, set_sinks
+from syncscope._sinks.lines import describe, event_fields
+
+from .support.events import event, primitive
+
+
+LOCK = primitive("lock", "file_lock")
+RLOCK = primitive("rlock")
+SEM = primitive("semaphore", "slots")
+COND = primitive("condition", "integers_cond")
+EVENT = primitive("event", "ready")
+BARRIER = primitive("barrier", "start")
+QUEUE = primitive("queue", "integers_queue")
+
+
+def line(prim: Any, op: str, outcome: str, **fields: Any) -> str:
+    return describe(event(prim, op, outcome, thread=2, **fields))
+
+
+class TestWording:
+    @pytest.mark.parametrize(
+        ("text", "prim", "op", "outcome", "fields"),
+        [
+            ("lock file_lock acquired by T2", LOCK, "acquire", "acquired", {}),
+            ("lock file_lock wait by T2", LOCK, "acquire", "waiting", {}),
+            (
+                "lock file_lock acquired by T2 after 41 µs",
+                LOCK,
+                "acquire",
+                "acquired",
+                {"waited_ns": 41_000},
+            ),
+            ("lock file_lock busy, acquire failed by T2", LOCK, "acquire", "busy", {}),
+            ("lock file_lock released by T2", LOCK, "release", "released", {}),
+            ("rlock acquired by T2 (depth 2)", RLOCK, "acquire", "acquired", {"depth": 2}),
+            ("rlock released by T2 (depth 1)", RLOCK, "release", "released", {"depth": 1}),
+            ("semaphore slots released 3 by T2", SEM, "release", "released", {"permits": 3}),
+            ("condition integers_cond notified by T2", COND, "notify", "notified", {"waiters": 1}),
+            (
+                "condition integers_cond notified by T2 (nobody waiting)",
+                COND,
+                "notify",
+                "notified",
+                {"waiters": 0},
+            ),
+            (
+                "condition integers_cond notified all by T2 (2 waiters)",
+                COND,
+                "notify_all",
+                "notified",
+                {"waiters": 2},
+            ),
+            ("condition integers_cond wait by T2", COND, "wait", "waiting", {}),
+            ("event ready wait by T2 (already set)", EVENT, "wait", "set", {}),
+            (
+                "task done on queue integers_queue by T2 (0 unfinished)",
+                QUEUE,
+                "task_done",
+                "done",
+                {"unfinished": 0},
+            ),
+            (
+                "queue integers_queue join waits by T2 (3 unfinished)",
+                QUEUE,
+                "join",
+                "waiting",
+                {"unfinished": 3},
+            ),
+            ("queue integers_queue empty, get waits by T2", QUEUE, "get", "waiting", {}),
+        ],
+    )
+    def test_the_articles_words(
+        self, text: str, prim: Any, op: str, outcome: str, fields: dict[str, Any]
+    ) -> None:
+        """Each operation reads as the article writes it by hand, with its named figures."""
+        assert text == line(prim, op, outcome, **fields)
+
+    def test_barrier_arrivals(self) -> None:
+        """A Barrier wait says how many have arrived (a field of its own, not a count)."""
+        made = event(BARRIER, "wait", "waiting", thread=2)
+        made.arrivals = 2
+        assert "barrier start wait by T2 (2 arrived)" == describe(made)
+
+    def test_json_keeps_its_count_field(self) -> None:
+        """The structured lines keep the one `count` users read: depth, permits or waiters."""
+        assert 2 == event_fields(event(RLOCK, "acquire", "acquired", depth=2))["count"]
+        assert 3 == event_fields(event(SEM, "release", "released", permits=3))["count"]
+        assert "count" not in event_fields(event(LOCK, "acquire", "acquired"))
+
+
+class _Recording:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, bool]] = []
+
+    def handle(self, item: Any) -> None:
+        self.seen.append((item.op, guard.busy))
+
+    def close(self) -> None:
+        pass
+
+
+class _Failing:
+    def handle(self, item: Any) -> None:
+        raise RuntimeError("disk full")
+
+    def close(self) -> None:
+        pass
+
+
+class TestDispatch:
+    def test_every_sink_in_order_with_the_guard_set(self) -> None:
+        """Each sink gets the event in turn, with the re-entrancy guard set, then cleared."""
+        first, second = _Recording(), _Recording()
+        set_sinks((first, second))
+        try:
+            emit(event(LOCK, "acquire", "acquired"))
+        finally:
+            set_sinks(())
+        assert [("acquire", True)] == first.seen == second.seen
+        assert not guard.busy
+
+    def test_a_failing_sink_is_counted_and_the_others_go_on(
+        self, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        """A sink that raises loses its events, counted; the program and the others go on."""
+        after = _Recording()
+        before = counters.sink_errors
+        set_sinks((_Failing(), after))
+        try:
+            emit(event(LOCK, "acquire", "acquired"))
+            emit(event(LOCK, "release", "released"))
+        finally:
+            set_sinks(())
+        assert 2 == counters.sink_errors - before
+        assert ["acquire", "release"] == [op for op, _busy in after.seen]
+        counters.sink_errors = before
+
+    def test_the_guard_is_per_thread(self) -> None:
+        """Another thread's operation is reported while this one is inside a sink."""
+        seen = []
+
+        class Nested:
+            def handle(self, item: Any) -> None:
+                seen.append(item.op)
+                if item.op == "acquire":
+                    other = threading.Thread(
+                        target=emit, args=(event(LOCK, "release", "released"),)
+                    )
+                    other.start()
+                    other.join(5)
+
+            def close(self) -> None:
+                pass
+
+        set_sinks((Nested(),))
+        try:
+            emit(event(LOCK, "acquire", "acquired"))
+        finally:
+            set_sinks(())
+        assert ["acquire", "release"] == seen
