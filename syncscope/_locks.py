@@ -17,7 +17,6 @@ import _thread
 from types import FrameType
 from typing import Any
 
-from ._compat import LOCK_IS_A_CLASS
 from ._config import state
 from ._events import Primitive, SyncEvent, emit, guard, perf_counter_ns
 from ._gil import acquire_contended
@@ -352,33 +351,57 @@ def _wrap_new(lock: Any, kind: str, type_name: str, frame: FrameType | None) -> 
     return _RLockProxy(lock, primitive) if kind == "rlock" else _LockProxy(lock, primitive)
 
 
-def RLock(*args: Any, **kwargs: Any) -> Any:
+class _StandInMeta(type):
+    """
+    The metaclass of the Lock and RLock stand-ins.
+
+    A stand-in is a class, not a function: a class does not bind as a method, so
+    ``class Map: lock_class = threading.Lock`` then ``self.lock_class()`` works as it does with
+    the builtin (werkzeug does this). ``isinstance`` against it answers for the raw lock type.
+    """
+
+    _syncscope_original: Any
+    _syncscope_type: Any
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, cls._syncscope_type)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, cls._syncscope_type)
+
+    def __repr__(cls) -> str:
+        return repr(cls._syncscope_original)
+
+
+def _look_like(stand_in: Any, original: Any) -> None:
+    """Give a stand-in the original's names, so introspection sees the original."""
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        value = getattr(original, attribute, None)
+        if value is not None:
+            type.__setattr__(stand_in, attribute, value)
+
+
+class RLock(metaclass=_StandInMeta):
     """Instrumented stand-in for ``threading.RLock``."""
-    return _wrap_new(_original_rlock(*args, **kwargs), "rlock", "RLock", creator_frame(2))
+
+    __slots__ = ()
+    _syncscope_original = _original_rlock
+    _syncscope_type = type(_original_rlock())
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        return _wrap_new(_original_rlock(*args, **kwargs), "rlock", "RLock", creator_frame(2))
 
 
-if LOCK_IS_A_CLASS:
+class Lock(metaclass=_StandInMeta):
+    """Instrumented stand-in for ``threading.Lock`` (a function before 3.13, then a class)."""
 
-    class _LockMeta(type):
-        # threading.Lock is a class on 3.13+: isinstance() against it must keep working for
-        # raw locks and proxies alike.
-        def __instancecheck__(cls, obj: object) -> bool:
-            return isinstance(obj, _LockType)
+    __slots__ = ()
+    _syncscope_original = _original_lock
+    _syncscope_type = _LockType
 
-        def __subclasscheck__(cls, sub: type) -> bool:
-            return issubclass(sub, _LockType)
-
-    class Lock(metaclass=_LockMeta):
-        """Instrumented stand-in for ``threading.Lock``."""
-
-        __slots__ = ()
-
-        def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-            lock = _original_lock(*args, **kwargs)
-            return _wrap_new(lock, "lock", "Lock", creator_frame(2))
-
-else:
-
-    def Lock(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]
-        """Instrumented stand-in for ``threading.Lock``."""
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         return _wrap_new(_original_lock(*args, **kwargs), "lock", "Lock", creator_frame(2))
+
+
+_look_like(RLock, _original_rlock)
+_look_like(Lock, _original_lock)

@@ -1,0 +1,81 @@
+"""
+Drop-in fidelity on real code: what real projects do with threading, run under syncscope.
+
+Each class is one way a real project broke under syncscope, checked on the real case.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+
+import pytest
+
+import syncscope
+
+from .conftest import run_python, run_syncscope
+
+
+class TestStandInsDoNotBind:
+    """The Lock and RLock stand-ins behave as the originals when kept as class attributes."""
+
+    def test_class_attribute_called_through_self(self) -> None:
+        """`lock_class = threading.Lock` then `self.lock_class()` works (werkzeug's URL map)."""
+        syncscope.install(output=os.devnull)
+
+        class Map:
+            lock_class = threading.Lock
+            rlock_class = threading.RLock
+
+        lock, rlock = Map().lock_class(), Map().rlock_class()
+        with lock, rlock:
+            assert lock.locked()
+        assert not lock.locked()
+
+    def test_stand_ins_look_like_the_originals(self) -> None:
+        """__module__, __name__, __qualname__ and repr are the originals'."""
+        lock, rlock = threading.Lock, threading.RLock
+        syncscope.install(output=os.devnull)
+        for original, stand_in in ((lock, threading.Lock), (rlock, threading.RLock)):
+            assert original is not stand_in
+            for attribute in ("__module__", "__name__", "__qualname__"):
+                assert getattr(original, attribute) == getattr(stand_in, attribute)
+            assert repr(original) == repr(stand_in)
+
+    def test_isinstance_against_the_stand_ins(self) -> None:
+        """isinstance() against the stand-ins answers for raw and instrumented locks."""
+        raw_lock, raw_rlock = threading.Lock(), threading.RLock()
+        syncscope.install(output=os.devnull)
+        lock, rlock = threading.Lock(), threading.RLock()
+        assert isinstance(lock, threading.Lock)
+        assert isinstance(raw_lock, threading.Lock)
+        assert isinstance(rlock, threading.RLock)
+        assert isinstance(raw_rlock, threading.RLock)
+        assert not isinstance(rlock, threading.Lock)
+        assert not isinstance(object(), threading.Lock)
+
+    def test_cpython_threading_all(self) -> None:
+        """CPython's test_threading MiscTestCase (it checks threading.__all__) passes."""
+        result = run_syncscope(
+            "-q", "-m", "unittest", "test.test_threading.MiscTestCase", merge_stderr=True
+        )
+        assert 0 == result.returncode, result.stdout
+        assert "OK" in result.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec("flask") is None, reason="flask is not installed")
+class TestFlask:
+    def test_flask_app_under_syncscope(self) -> None:
+        """flask.Flask() builds its URL map (a Lock kept as a class attribute) and serves."""
+        code = (
+            "import flask\n"
+            "app = flask.Flask('x')\n"
+            "app.add_url_rule('/', 'hi', lambda: 'hi')\n"
+            "print(app.test_client().get('/').data.decode())\n"
+        )
+        expected = run_python("-c", code)
+        for args in ((), ("-q",), ("--no-lines",), ("--all",)):
+            actual = run_syncscope(*args, "-c", code)
+            assert 0 == actual.returncode, actual.stderr
+            assert expected.stdout == actual.stdout == "hi\n"
