@@ -463,7 +463,11 @@ def _runner(parser: _Parser, program: list[str]) -> Callable[[], None]:
         def run_code() -> None:
             sys.argv = ["-c", *args]
             sys.path[0] = ""
-            _exec_in_main(compile(code, "<string>", "exec"), "<string>")
+            compiled = compile(code, "<string>", "exec")
+            from ._sites import add_source
+
+            add_source(compiled, code)  # no file to read the primitives' names from
+            _exec_in_main(compiled, "<string>")
 
         return run_code
     path = first

@@ -16,7 +16,14 @@ from typing import Any
 
 from ._config import state
 from ._events import Primitive
-from ._sites import assigned_name, creator_frame, is_library_code, site_of, unique_name
+from ._sites import (
+    assigned_name,
+    creation_column,
+    creator_frame,
+    is_library_code,
+    site_of,
+    unique_name,
+)
 
 
 #: id(instance) -> (its Primitive, a weak reference that removes the entry when it dies).
@@ -40,7 +47,8 @@ def should_watch(kind: str, frame: FrameType | None) -> bool:
 
 def new_primitive(kind: str, type_name: str, frame: FrameType | None) -> Primitive:
     file, line, function = site_of(frame)
-    return Primitive(kind, type_name, unique_name(assigned_name(frame), kind), file, line, function)
+    name = unique_name(assigned_name(frame), kind)
+    return Primitive(kind, type_name, name, file, line, function, creation_column(frame))
 
 
 def watch(obj: object, primitive: Primitive) -> None:

@@ -7,8 +7,12 @@ Each class is one way a real project broke under syncscope, checked on the real 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import textwrap
 import threading
+from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -79,3 +83,72 @@ class TestFlask:
             actual = run_syncscope(*args, "-c", code)
             assert 0 == actual.returncode, actual.stderr
             assert expected.stdout == actual.stdout == "hi\n"
+
+
+def _names(lines: str) -> list[str]:
+    """The primitive names in JSON lines, in order of first appearance."""
+    names: list[str] = []
+    for line in lines.splitlines():
+        if line.startswith("{"):
+            name = json.loads(line)["name"]
+            if name not in names:
+                names.append(name)
+    return names
+
+
+class TestNamesFromTheSource:
+    """Primitives are named after what the creating statement assigns them to."""
+
+    SOURCE = textwrap.dedent(
+        """\
+        import threading
+        a = threading.Lock(); b = threading.Lock()
+        ready, done = threading.Event(), threading.Event()
+        class C:
+            def __init__(self): self.guard = threading.Lock()
+        c = C()
+        x: threading.RLock = threading.RLock()
+        cond = threading.Condition(threading.Lock())
+        for each in (a, b, c.guard, x, cond):
+            with each: pass
+        ready.set(); done.set()
+        """
+    )
+    EXPECTED: ClassVar[list[str]] = ["a", "b", "guard", "x", "cond", "ready", "done"]
+
+    def test_script(self, tmp_path: Path) -> None:
+        """Two on one line, tuple assignments and one-line functions get their own names."""
+        script = tmp_path / "names.py"
+        script.write_text(self.SOURCE, encoding="utf-8")
+        result = run_syncscope("--format", "json", str(script), merge_stderr=True)
+        assert 0 == result.returncode, result.stdout
+        assert self.EXPECTED == _names(result.stdout)
+
+    def test_dash_c(self) -> None:
+        """Code given with -c is read for names too."""
+        result = run_syncscope("--format", "json", "-c", self.SOURCE, merge_stderr=True)
+        assert 0 == result.returncode, result.stdout
+        assert self.EXPECTED == _names(result.stdout)
+
+    def test_inversion_between_two_locks_of_one_line(self, tmp_path: Path) -> None:
+        """Two locks created on one line are two lock classes: their inversion is named right."""
+        script = tmp_path / "inversion.py"
+        script.write_text(
+            textwrap.dedent(
+                """\
+                import threading
+                a = threading.Lock(); b = threading.Lock()
+                def one():
+                    with a:
+                        with b: pass
+                t = threading.Thread(target=one); t.start(); t.join(5)
+                with b:
+                    with a: pass
+                """
+            ),
+            encoding="utf-8",
+        )
+        result = run_syncscope("-q", str(script), merge_stderr=True)
+        assert 0 == result.returncode, result.stdout
+        assert "lock-order inversion between lock a and lock b" in result.stdout
+        assert "are taken in both orders" not in result.stdout  # not one class taken twice
