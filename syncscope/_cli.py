@@ -391,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             kinds=options.kinds,
             include_library=options.include_library,
             hide_items=options.hide_items,
-            **_span_arguments(options, program),
+            **_span_arguments(parser, options, program),
             **_diagnosis_arguments(parser, options),
         )
     except OSError as exc:
@@ -405,16 +405,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     _run_as_main(run)
 
 
-def _span_arguments(options: argparse.Namespace, program: list[str]) -> dict[str, Any]:
+def _span_arguments(
+    parser: _Parser, options: argparse.Namespace, program: list[str]
+) -> dict[str, Any]:
     """install()'s span arguments; spans are on when an option or OTEL_TRACES_EXPORTER asks."""
     chosen = []
     if options.otlp is not None:
         chosen.append("otlp")
     if options.console_spans:
         chosen.append("console")
-    from_env = {
-        name.strip().lower() for name in os.environ.get("OTEL_TRACES_EXPORTER", "").split(",")
-    }
+    from ._spans import exporters_from_env
+
+    try:  # a typo (`otpl`) is an error whether or not it is the only name given
+        from_env = set(exporters_from_env(()))
+    except ValueError as exc:
+        parser.error(f"OTEL_TRACES_EXPORTER: {exc}")
     if not chosen and options.jaeger_file is None and not from_env & {"otlp", "console"}:
         return {}
     first = program[0]
@@ -474,6 +479,7 @@ def _runner(parser: _Parser, program: list[str]) -> Callable[[], None]:
     if not os.path.exists(path):
         parser.error(f"can't open file {path!r}: no such file or directory")
     if os.path.isdir(path) or not _is_source(path):
+        _check_main_module(path)
 
         def run_path() -> None:  # a directory or zip with __main__.py
             sys.argv = [path, *rest]
@@ -501,6 +507,22 @@ def _runner(parser: _Parser, program: list[str]) -> Callable[[], None]:
         _exec_in_main(code, os.path.abspath(path))
 
     return run_script
+
+
+def _check_main_module(path: str) -> None:
+    """A directory or zip without ``__main__``: python's one line and status, not runpy's."""
+    import pkgutil
+
+    importer = pkgutil.get_importer(path)
+    try:
+        found = importer is not None and importer.find_spec("__main__") is not None
+    except Exception:
+        found = False
+    if not found:
+        # python names the path joined to the working directory, not normalised.
+        where = os.path.join(os.getcwd(), path)
+        sys.stderr.write(f"{sys.executable}: can't find '__main__' module in {where!r}\n")
+        sys.exit(1)
 
 
 def _count_as_users(module: str) -> None:

@@ -152,3 +152,42 @@ class TestNamesFromTheSource:
         assert 0 == result.returncode, result.stdout
         assert "lock-order inversion between lock a and lock b" in result.stdout
         assert "are taken in both orders" not in result.stdout  # not one class taken twice
+
+
+class TestBadTargetsAndSettings:
+    """Bad input gets python's message, or one clear line, never a traceback."""
+
+    @pytest.mark.parametrize("given", ["empty", "./empty/"])
+    def test_directory_without_main(self, tmp_path: Path, given: str) -> None:
+        """A directory without __main__.py: python's one line and status 1."""
+        (tmp_path / "empty").mkdir()
+        expected = run_python(given, cwd=tmp_path)
+        actual = run_syncscope(given, cwd=tmp_path)
+        assert 1 == expected.returncode == actual.returncode
+        assert "can't find '__main__' module" in expected.stderr
+        assert expected.stderr == actual.stderr
+
+    def test_directory_with_main_still_runs(self, tmp_path: Path) -> None:
+        """A directory with __main__.py runs as python runs it."""
+        (tmp_path / "app").mkdir()
+        (tmp_path / "app" / "__main__.py").write_text("print('ran')\n", encoding="utf-8")
+        result = run_syncscope("--no-lines", "app", cwd=tmp_path)
+        assert (0, "ran\n") == (result.returncode, result.stdout)
+
+    @pytest.mark.parametrize("value", ["otpl", "bogus", "otlp,bogus"])
+    def test_unknown_traces_exporter(self, value: str) -> None:
+        """OTEL_TRACES_EXPORTER with a name syncscope lacks: one line, status 2."""
+        result = run_syncscope(
+            "-c", "print('ran')", env={"OTEL_TRACES_EXPORTER": value}, merge_stderr=True
+        )
+        assert 2 == result.returncode
+        assert [
+            "syncscope: error: OTEL_TRACES_EXPORTER: unsupported trace exporter "
+            f"'{value.rsplit(',', maxsplit=1)[-1]}': choose from otlp, console, none "
+            "(see python -m syncscope --help)"
+        ] == result.stdout.splitlines()
+
+    def test_no_traces_exporter(self) -> None:
+        """OTEL_TRACES_EXPORTER=none runs the program without spans."""
+        result = run_syncscope("-c", "print('ran')", env={"OTEL_TRACES_EXPORTER": "none"})
+        assert (0, "ran\n") == (result.returncode, result.stdout)
