@@ -96,6 +96,26 @@ def user_frame(depth: int = 2) -> FrameType | None:
     return frame
 
 
+def owner_frame(frame: FrameType | None) -> FrameType | None:
+    """
+    The frame a creation belongs to: ``frame``, or for generated code, the code calling it.
+
+    Code in files named ``<...>`` (attrs' and dataclasses' generated ``__init__``, strings a
+    library exec'd) is nobody's own: what it creates belongs to whoever called it. The
+    program's own ``-c`` code and standard input run in ``__main__``'s namespace, and are
+    the program's.
+    """
+    main = getattr(sys.modules.get("__main__"), "__dict__", None)
+    while frame is not None and frame.f_back is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith("<") or filename.startswith("<frozen"):
+            break
+        if frame.f_globals is main:
+            break
+        frame = frame.f_back
+    return frame
+
+
 def site_of(frame: FrameType | None) -> tuple[str, int, str]:
     if frame is None:
         return ("<unknown>", 0, "<unknown>")

@@ -191,3 +191,73 @@ class TestBadTargetsAndSettings:
         """OTEL_TRACES_EXPORTER=none runs the program without spans."""
         result = run_syncscope("-c", "print('ran')", env={"OTEL_TRACES_EXPORTER": "none"})
         assert (0, "ran\n") == (result.returncode, result.stdout)
+
+
+class TestGeneratedCode:
+    """A primitive created in generated code (``<...>`` files) belongs to its caller."""
+
+    LIBRARY = textwrap.dedent(
+        """\
+        import dataclasses
+        import threading
+
+        @dataclasses.dataclass
+        class Holder:
+            lock: object = dataclasses.field(default_factory=threading.Lock)
+
+        def internal():
+            return Holder()
+        """
+    )
+    ATTRS_LIBRARY = textwrap.dedent(
+        """\
+        import threading
+        import attr
+
+        @attr.s
+        class AttrsHolder:
+            lock = attr.ib(factory=threading.Lock)
+
+        def internal_attrs():
+            return AttrsHolder()
+        """
+    )
+    PROGRAM = textwrap.dedent(
+        """\
+        import genlib
+        mine = genlib.Holder()
+        theirs = genlib.internal()
+        for holder in (mine, theirs):
+            with holder.lock:
+                pass
+        """
+    )
+
+    def _run(self, tmp_path: Path, library: str, program: str) -> list[dict[str, object]]:
+        # A directory named site-packages on the path counts as installed packages.
+        packages = tmp_path / "site-packages"
+        packages.mkdir()
+        (packages / "genlib.py").write_text(library, encoding="utf-8")
+        (tmp_path / "main.py").write_text(program, encoding="utf-8")
+        result = run_syncscope(
+            "--format", "json", "main.py", cwd=tmp_path, env={"PYTHONPATH": str(packages)}
+        )
+        assert 0 == result.returncode, result.stderr
+        return [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+
+    def test_dataclass_default_factory(self, tmp_path: Path) -> None:
+        """The user's instance of a library dataclass is watched, the library's own is not."""
+        events = self._run(tmp_path, self.LIBRARY, self.PROGRAM)
+        assert {(tmp_path / "main.py").as_posix() + ":2"} == {e["created_at"] for e in events}
+        assert ["acquired", "released"] == [e["outcome"] for e in events]
+
+    def test_attrs_factory(self, tmp_path: Path) -> None:
+        """The same for attrs' generated __init__; the name is read from its generated source."""
+        pytest.importorskip("attr")
+        program = self.PROGRAM.replace("Holder()", "AttrsHolder()").replace(
+            "internal()", "internal_attrs()"
+        )
+        events = self._run(tmp_path, self.ATTRS_LIBRARY, program)
+        assert {(tmp_path / "main.py").as_posix() + ":2"} == {e["created_at"] for e in events}
+        assert {"lock"} == {e["name"] for e in events}
+        assert ["acquired", "released"] == [e["outcome"] for e in events]
