@@ -22,7 +22,7 @@ from ._events import Primitive, SyncEvent, emit, guard, perf_counter_ns
 from ._gil import acquire_contended
 from ._lean import acquire_slowly, adopt, hold_ended, trylock_first
 from ._registry import saved
-from ._sites import call_site, creator_frame
+from ._sites import call_site, creator_frame, unique_name
 from ._stats import Tally
 from ._tracking import new_primitive, should_watch
 
@@ -331,6 +331,14 @@ class _RLockProxy(_Proxy):
 
 
 PROXY_TYPES = (_LockProxy, _RLockProxy)
+LOCK_TYPE = _LockType
+RLOCK_TYPE = type(_original_rlock())
+
+
+def adopt_lock(lock: Any, kind: str, type_name: str, name: str, file: str, line: int) -> Any:
+    """A proxy for a lock created before install, named ``name``, made at ``file:line``."""
+    primitive = Primitive(kind, type_name, unique_name(name, kind), file, line, "<module>")
+    return _RLockProxy(lock, primitive) if kind == "rlock" else _LockProxy(lock, primitive)
 
 
 def proxy_for(lock: Any, primitive: Primitive) -> Any:

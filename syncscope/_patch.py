@@ -14,7 +14,7 @@ from typing import Any
 from . import _conditions, _locks, _queues
 from ._config import Options, config_lock, state
 from ._registry import PATCHED_NAMES, module, save_method, saved, saved_methods
-from ._sites import is_library_file, reset_names
+from ._sites import is_library_file, reset_names, statement_line
 
 
 class SyncscopeWarning(RuntimeWarning):
@@ -75,13 +75,16 @@ def install(options: Options) -> None:
         for (module_name, name), replacement in _replacements().items():
             setattr(module(module_name), name, replacement)
         state.installed = True
-    early = [name for name in _early_imports() if name not in _warned_early]
+        early = _adopt_early_imports()
+    early = [name for name in early if name not in _warned_early]
     _warned_early.update(early)
     if early:
         warnings.warn(
-            "these names were imported before syncscope was installed and are not watched: "
+            "taken from threading or queue before syncscope was installed, watched from now "
+            "on: "
             + ", ".join(early)
-            + " (install syncscope earlier, or use threading.Lock() through the module)",
+            + "; a primitive those modules put in an object or a class before then is not "
+            "watched (install syncscope earlier to watch it)",
             SyncscopeWarning,
             stacklevel=3,
         )
@@ -100,6 +103,7 @@ def uninstall() -> None:
             else:
                 not_ours.append(f"{module_name}.{name}")
         not_ours += _restore_methods()
+        _restore_adopted()
         state.installed = False
     if not_ours:
         warnings.warn(
@@ -114,22 +118,53 @@ def uninstall() -> None:
 _warned_early: set[str] = set()
 
 
-def _early_imports() -> list[str]:
-    """User modules holding an original factory under a module-level name, found by identity."""
-    originals = {
-        id(saved[module_name][name]): f"{module_name}.{name}"
-        for module_name, name in (
-            ("threading", "Lock"),
-            ("threading", "RLock"),
-            ("queue", "SimpleQueue"),
-        )
+#: (module, attribute, what it held) for each module-level name install() took over.
+_adopted: list[tuple[Any, str, Any]] = []
+
+
+def _adopt_early_imports() -> list[str]:
+    """
+    Watch what user modules imported before install took from ``threading`` and ``queue``.
+
+    A module-level name bound to an original factory (``from threading import Lock``) is bound
+    to the stand-in, and a module-level Lock or RLock created at import is wrapped in a proxy
+    around the very same lock: holders of the old reference still share the lock, only their
+    operations through it go unreported. pytest imports a project while reading its
+    ``filterwarnings`` (a warning class of the project), before any plugin can install.
+    Returns the names taken over, ``module.name``.
+    """
+    stand_ins = {
+        id(saved[module_name][name]): replacement
+        for (module_name, name), replacement in _replacements().items()
     }
-    found = []
+    lock_kinds = {_locks.LOCK_TYPE: ("lock", "Lock"), _locks.RLOCK_TYPE: ("rlock", "RLock")}
+    taken = []
     for mod_name, mod in list(sys.modules.items()):
         filename = getattr(mod, "__file__", None)
         if not filename or mod_name in PATCHED_NAMES or is_library_file(filename):
             continue
         for attr, value in list(vars(mod).items()):
-            if id(value) in originals and not attr.startswith("__"):
-                found.append(f"{mod_name}.{attr}")
-    return sorted(found)
+            if attr.startswith("__"):
+                continue
+            replacement = stand_ins.get(id(value))
+            if replacement is None:
+                kind = lock_kinds.get(type(value))
+                if kind is None or kind[0] not in state.options.kinds:
+                    continue
+                line = statement_line(filename, attr, mod.__dict__)
+                replacement = _locks.adopt_lock(value, *kind, attr, filename, line)
+            setattr(mod, attr, replacement)
+            _adopted.append((mod, attr, value))
+            taken.append(f"{mod_name}.{attr}")
+    return sorted(taken)
+
+
+def _restore_adopted() -> None:
+    for mod, attr, value in reversed(_adopted):
+        current = vars(mod).get(attr)
+        ours = type(current) in _locks.PROXY_TYPES or any(
+            current is replacement for replacement in _replacements().values()
+        )
+        if ours:  # what the module bound since then is the module's business
+            setattr(mod, attr, value)
+    _adopted.clear()

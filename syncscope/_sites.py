@@ -236,6 +236,12 @@ def _span_of(code: CodeType, offset: int) -> _Span | None:
     return span
 
 
+def statement_line(filename: str, name: str, module_globals: dict[str, object]) -> int:
+    """The first line of ``filename`` that assigns a call's result to ``name`` (0 if none)."""
+    names = _names_of_file(filename, module_globals)
+    return min((span[0] for span, bound in names.items() if bound == name), default=0)
+
+
 def _names_of_file(filename: str, module_globals: dict[str, object]) -> dict[_Span, str]:
     names = _names_by_file.get(filename)
     if names is None:

@@ -261,3 +261,81 @@ class TestGeneratedCode:
         assert {(tmp_path / "main.py").as_posix() + ":2"} == {e["created_at"] for e in events}
         assert {"lock"} == {e["name"] for e in events}
         assert ["acquired", "released"] == [e["outcome"] for e in events]
+
+
+class TestPytestProjects:
+    """A real pytest project with ``filterwarnings = error``, imported by its own ini."""
+
+    INI = textwrap.dedent(
+        """\
+        [pytest]
+        filterwarnings =
+            error
+            ignore::myproj.MyWarning
+        """
+    )
+    PACKAGE = textwrap.dedent(
+        """\
+        from threading import Lock, RLock
+
+        class MyWarning(UserWarning):
+            pass
+
+        pools_lock = Lock()
+
+        class Pool:
+            def __init__(self):
+                self.pool_guard = RLock()
+        """
+    )
+    TESTS = textwrap.dedent(
+        """\
+        import myproj
+
+        def test_pool():
+            with myproj.pools_lock:
+                pool = myproj.Pool()
+                with pool.pool_guard:
+                    pass
+        """
+    )
+
+    @pytest.fixture
+    def project(self, tmp_path: Path) -> Path:
+        (tmp_path / "pytest.ini").write_text(self.INI, encoding="utf-8")
+        (tmp_path / "myproj").mkdir()
+        (tmp_path / "myproj" / "__init__.py").write_text(self.PACKAGE, encoding="utf-8")
+        (tmp_path / "tests").mkdir()
+        (tmp_path / "tests" / "test_pool.py").write_text(self.TESTS, encoding="utf-8")
+        return tmp_path
+
+    def test_plain(self, project: Path) -> None:
+        """The project's tests pass under plain pytest (the baseline)."""
+        result = run_python("-m", "pytest", "-p", "no:cacheprovider", cwd=project)
+        assert 0 == result.returncode, result.stdout + result.stderr
+        assert "1 passed" in result.stdout
+
+    def test_under_the_runner(self, project: Path) -> None:
+        """`python -m syncscope -m pytest`: no rewrite warning aborts it; the locks are seen."""
+        result = run_syncscope(
+            "-q", "-m", "pytest", "-p", "no:cacheprovider", cwd=project, merge_stderr=True
+        )
+        assert 0 == result.returncode, result.stdout
+        assert "1 passed" in result.stdout
+        assert "cannot be rewritten" not in result.stdout
+        assert "pools_lock" in result.stdout
+        assert "pool_guard" in result.stdout
+
+    def test_under_the_plugin(self, project: Path) -> None:
+        """`pytest --syncscope`: start-up survives, and locks of the early import are seen."""
+        result = run_python(
+            "-m", "pytest", "--syncscope", "-p", "no:cacheprovider", cwd=project, merge_stderr=True
+        )
+        assert 0 == result.returncode, result.stdout
+        assert "1 passed" in result.stdout
+        summary = result.stdout.split("syncscope", 1)[1]
+        assert "pools_lock" in summary
+        assert "pool_guard" in summary
+        header = result.stdout.split("collected", 1)[0]
+        assert "myproj.pools_lock" in header
+        assert "myproj.RLock" in header
