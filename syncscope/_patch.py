@@ -75,16 +75,13 @@ def install(options: Options) -> None:
         for (module_name, name), replacement in _replacements().items():
             setattr(module(module_name), name, replacement)
         state.installed = True
-        early = _adopt_early_imports()
-    early = [name for name in early if name not in _warned_early]
+    early = [name for name in _early_imports() if name not in _warned_early]
     _warned_early.update(early)
     if early:
         warnings.warn(
-            "taken from threading or queue before syncscope was installed, watched from now "
-            "on: "
+            "these names were imported before syncscope was installed and are not watched: "
             + ", ".join(early)
-            + "; a primitive those modules put in an object or a class before then is not "
-            "watched (install syncscope earlier to watch it)",
+            + " (install syncscope earlier, or use threading.Lock() through the module)",
             SyncscopeWarning,
             stacklevel=3,
         )
@@ -122,7 +119,7 @@ _warned_early: set[str] = set()
 _adopted: list[tuple[Any, str, Any]] = []
 
 
-def _adopt_early_imports() -> list[str]:
+def adopt_early_imports() -> list[str]:
     """
     Watch what user modules imported before install took from ``threading`` and ``queue``.
 
@@ -130,9 +127,13 @@ def _adopt_early_imports() -> list[str]:
     to the stand-in, and a module-level Lock or RLock created at import is wrapped in a proxy
     around the very same lock: holders of the old reference still share the lock, only their
     operations through it go unreported. pytest imports a project while reading its
-    ``filterwarnings`` (a warning class of the project), before any plugin can install.
-    Returns the names taken over, ``module.name``.
+    ``filterwarnings`` (a warning class of the project), before any plugin can install: the
+    plugin calls this right after installing. Not done by every install(): a module may keep
+    an original on purpose (``get_original``), and only the plugin knows that what came
+    before it is the project under test. Returns the names taken over, ``module.name``.
     """
+    if not state.installed:
+        return []
     stand_ins = {
         id(saved[module_name][name]): replacement
         for (module_name, name), replacement in _replacements().items()
@@ -168,3 +169,24 @@ def _restore_adopted() -> None:
         if ours:  # what the module bound since then is the module's business
             setattr(mod, attr, value)
     _adopted.clear()
+
+
+def _early_imports() -> list[str]:
+    """User modules holding an original factory under a module-level name, found by identity."""
+    originals = {
+        id(saved[module_name][name]): f"{module_name}.{name}"
+        for module_name, name in (
+            ("threading", "Lock"),
+            ("threading", "RLock"),
+            ("queue", "SimpleQueue"),
+        )
+    }
+    found = []
+    for mod_name, mod in list(sys.modules.items()):
+        filename = getattr(mod, "__file__", None)
+        if not filename or mod_name in PATCHED_NAMES or is_library_file(filename):
+            continue
+        for attr, value in list(vars(mod).items()):
+            if id(value) in originals and not attr.startswith("__"):
+                found.append(f"{mod_name}.{attr}")
+    return sorted(found)

@@ -182,6 +182,7 @@ class _Session:
     ) -> None:
         from syncscope import _api
         from syncscope._config import config_lock, set_sinks, state
+        from syncscope._patch import adopt_early_imports
         from syncscope._recorder import DiagnosisOptions, Recorder
 
         self._fail_on_inversion = fail_on_inversion
@@ -196,7 +197,19 @@ class _Session:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 _api.install(lines=False)
-            self.notes = [f"syncscope: {warning.message}" for warning in caught]
+            taken = adopt_early_imports()
+            self.notes = [
+                f"syncscope: {warning.message}"
+                for warning in caught
+                if not (taken and "imported before syncscope" in str(warning.message))
+            ]
+            if taken:
+                self.notes.append(
+                    "syncscope: taken from threading before this plugin could install, "
+                    "watched from now on: " + ", ".join(taken) + "; a primitive those "
+                    "modules put in an object or a class before then is not watched "
+                    "(python -m syncscope -m pytest installs before anything is imported)"
+                )
         self.recorder = Recorder(DiagnosisOptions(stats=True, long_wait_ms=max_wait_ms))
         if self.recorder.watchdog is not None:
             self.recorder.watchdog.bystander = _timeout_timer
