@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from ._config import ALL_KINDS
 from ._console import FORMATS
+from ._tracebacks import hide_frames_in_chain
 
 
 _DESCRIPTION = """\
@@ -572,18 +573,11 @@ def _run_as_main(run: Callable[[], None]) -> None:
     except BaseException as exc:
         # Print the traceback as python would, without syncscope's own frames in it (the
         # default hook prints the exception's own __traceback__, so that is what to trim).
-        exc.__traceback__ = _without_own_frames(exc.__traceback__)
+        hide_frames_in_chain(exc)
         sys.excepthook(type(exc), exc, exc.__traceback__)
         if isinstance(exc, KeyboardInterrupt):
             _interrupted = True  # python dies by SIGINT after finalising: so do we
         sys.exit(1)
-
-
-def _without_own_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
-    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(here):
-        tb = tb.tb_next
-    return tb
 
 
 def _exit_like_python() -> None:

@@ -24,6 +24,7 @@ from ._lean import acquire_slowly, adopt, hold_ended, trylock_first
 from ._registry import saved
 from ._sites import call_site, creator_frame, unique_name
 from ._stats import Tally
+from ._tracebacks import hide_frames
 from ._tracking import new_primitive, should_watch
 
 
@@ -161,71 +162,87 @@ class _LockProxy(_Proxy):
     __slots__ = ()
 
     def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
-        tally = self._syncscope_tally
-        if tally is not None and tally.owner is state.lean and timeout == -1:
-            lock = self._syncscope_lock
-            if lock.acquire(False):  # uncontended: count it, stamp the hold, done
-                try:
-                    self._syncscope_since = perf_counter_ns()
-                    tally.acquisitions += 1
-                except BaseException:  # a signal handler's exception: acquire() raises
-                    lock.release()
-                    raise
-                return True
-        if state.lean is None and (not state.active or guard.busy):
-            lock = self._syncscope_lock
-            if timeout == -1 and blocking:  # see _gil: no convoy behind a preempted holder
-                return lock.acquire(False) or acquire_contended(lock)
-            return lock.acquire(blocking, timeout)
-        return self._acquire(blocking, timeout)
+        try:
+            tally = self._syncscope_tally
+            if tally is not None and tally.owner is state.lean and timeout == -1:
+                lock = self._syncscope_lock
+                if lock.acquire(False):  # uncontended: count it, stamp the hold, done
+                    try:
+                        self._syncscope_since = perf_counter_ns()
+                        tally.acquisitions += 1
+                    except BaseException:  # a signal handler's exception: acquire() raises
+                        lock.release()
+                        raise
+                    return True
+            if state.lean is None and (not state.active or guard.busy):
+                lock = self._syncscope_lock
+                if timeout == -1 and blocking:  # see _gil: no convoy behind a preempted holder
+                    return lock.acquire(False) or acquire_contended(lock)
+                return lock.acquire(blocking, timeout)
+            return self._acquire(blocking, timeout)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     # Not `__enter__ = acquire`: measured 28 ns slower a `with`, with nothing listening.
     def __enter__(self) -> Any:
-        tally = self._syncscope_tally
-        if tally is not None and tally.owner is state.lean:
-            lock = self._syncscope_lock
-            if lock.acquire(False):
-                try:
-                    self._syncscope_since = perf_counter_ns()
-                    tally.acquisitions += 1
-                except BaseException:
-                    lock.release()
-                    raise
-                return True
-        if state.lean is None and (not state.active or guard.busy):
-            lock = self._syncscope_lock
-            return lock.acquire(False) or acquire_contended(lock)
-        return self._acquire(True, -1)
+        try:
+            tally = self._syncscope_tally
+            if tally is not None and tally.owner is state.lean:
+                lock = self._syncscope_lock
+                if lock.acquire(False):
+                    try:
+                        self._syncscope_since = perf_counter_ns()
+                        tally.acquisitions += 1
+                    except BaseException:
+                        lock.release()
+                        raise
+                    return True
+            if state.lean is None and (not state.active or guard.busy):
+                lock = self._syncscope_lock
+                return lock.acquire(False) or acquire_contended(lock)
+            return self._acquire(True, -1)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def release(self) -> None:
-        since = self._syncscope_since
-        if since:  # a hold that lean statistics stamped ends: _lean.hold_ended, written out
-            held = perf_counter_ns() - since
-            self._syncscope_since = 0
-            tally = self._syncscope_tally
-            if tally is not None:
-                tally.holds += 1
-                tally.hold_total += held
-                if held > tally.hold_max:
-                    tally.hold_max = held
-        if state.lean is not None or not state.active or guard.busy:
-            return self._syncscope_lock.release()  # type: ignore[no-any-return]
-        return self._release()
+        try:
+            since = self._syncscope_since
+            if since:  # a hold that lean statistics stamped ends: _lean.hold_ended, written out
+                held = perf_counter_ns() - since
+                self._syncscope_since = 0
+                tally = self._syncscope_tally
+                if tally is not None:
+                    tally.holds += 1
+                    tally.hold_total += held
+                    if held > tally.hold_max:
+                        tally.hold_max = held
+            if state.lean is not None or not state.active or guard.busy:
+                return self._syncscope_lock.release()  # type: ignore[no-any-return]
+            return self._release()
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def __exit__(self, *exc_info: object) -> None:
-        since = self._syncscope_since
-        if since:
-            held = perf_counter_ns() - since
-            self._syncscope_since = 0
-            tally = self._syncscope_tally
-            if tally is not None:
-                tally.holds += 1
-                tally.hold_total += held
-                if held > tally.hold_max:
-                    tally.hold_max = held
-        if state.lean is not None or not state.active or guard.busy:
-            return self._syncscope_lock.release()  # type: ignore[no-any-return]
-        return self._release()
+        try:
+            since = self._syncscope_since
+            if since:
+                held = perf_counter_ns() - since
+                self._syncscope_since = 0
+                tally = self._syncscope_tally
+                if tally is not None:
+                    tally.holds += 1
+                    tally.hold_total += held
+                    if held > tally.hold_max:
+                        tally.hold_max = held
+            if state.lean is not None or not state.active or guard.busy:
+                return self._syncscope_lock.release()  # type: ignore[no-any-return]
+            return self._release()
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def locked(self) -> bool:
         return self._syncscope_lock.locked()  # type: ignore[no-any-return]
@@ -260,57 +277,73 @@ class _RLockProxy(_Proxy):
     _reentrant = True
 
     def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
-        tally = self._syncscope_tally
-        if tally is not None and tally.owner is state.lean and timeout == -1:
-            lock = self._syncscope_lock
-            if lock.acquire(False):  # uncontended, or reentered
-                try:
-                    if not self._syncscope_since:  # the outermost acquire
-                        self._syncscope_since = perf_counter_ns()
-                    tally.acquisitions += 1
-                except BaseException:
-                    lock.release()
-                    raise
-                return True
-        if state.lean is None and (not state.active or guard.busy):
-            lock = self._syncscope_lock
-            if timeout == -1 and blocking:  # see _gil: no convoy behind a preempted holder
-                return lock.acquire(False) or acquire_contended(lock)
-            return lock.acquire(blocking, timeout)
-        return self._acquire(blocking, timeout)
+        try:
+            tally = self._syncscope_tally
+            if tally is not None and tally.owner is state.lean and timeout == -1:
+                lock = self._syncscope_lock
+                if lock.acquire(False):  # uncontended, or reentered
+                    try:
+                        if not self._syncscope_since:  # the outermost acquire
+                            self._syncscope_since = perf_counter_ns()
+                        tally.acquisitions += 1
+                    except BaseException:
+                        lock.release()
+                        raise
+                    return True
+            if state.lean is None and (not state.active or guard.busy):
+                lock = self._syncscope_lock
+                if timeout == -1 and blocking:  # see _gil: no convoy behind a preempted holder
+                    return lock.acquire(False) or acquire_contended(lock)
+                return lock.acquire(blocking, timeout)
+            return self._acquire(blocking, timeout)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def __enter__(self) -> Any:
-        tally = self._syncscope_tally
-        if tally is not None and tally.owner is state.lean:
-            lock = self._syncscope_lock
-            if lock.acquire(False):
-                try:
-                    if not self._syncscope_since:
-                        self._syncscope_since = perf_counter_ns()
-                    tally.acquisitions += 1
-                except BaseException:
-                    lock.release()
-                    raise
-                return True
-        if state.lean is None and (not state.active or guard.busy):
-            lock = self._syncscope_lock
-            return lock.acquire(False) or acquire_contended(lock)
-        return self._acquire(True, -1)
+        try:
+            tally = self._syncscope_tally
+            if tally is not None and tally.owner is state.lean:
+                lock = self._syncscope_lock
+                if lock.acquire(False):
+                    try:
+                        if not self._syncscope_since:
+                            self._syncscope_since = perf_counter_ns()
+                        tally.acquisitions += 1
+                    except BaseException:
+                        lock.release()
+                        raise
+                    return True
+            if state.lean is None and (not state.active or guard.busy):
+                lock = self._syncscope_lock
+                return lock.acquire(False) or acquire_contended(lock)
+            return self._acquire(True, -1)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def release(self) -> None:
         # Only the owner's outermost release ends the hold (another thread's release raises).
-        if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
-            hold_ended(self)
-        if state.lean is not None or not state.active or guard.busy:
-            return self._syncscope_lock.release()  # type: ignore[no-any-return]
-        return self._release()
+        try:
+            if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
+                hold_ended(self)
+            if state.lean is not None or not state.active or guard.busy:
+                return self._syncscope_lock.release()  # type: ignore[no-any-return]
+            return self._release()
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
-            hold_ended(self)
-        if state.lean is not None or not state.active or guard.busy:
-            return self._syncscope_lock.release()  # type: ignore[no-any-return]
-        return self._release()
+        try:
+            if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
+                hold_ended(self)
+            if state.lean is not None or not state.active or guard.busy:
+                return self._syncscope_lock.release()  # type: ignore[no-any-return]
+            return self._release()
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def _is_owned(self) -> bool:
         return self._syncscope_lock._is_owned()  # type: ignore[no-any-return]
@@ -397,7 +430,11 @@ class RLock(metaclass=_StandInMeta):
     _syncscope_type = type(_original_rlock())
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        return _wrap_new(_original_rlock(*args, **kwargs), "rlock", "RLock", creator_frame(2))
+        try:
+            return _wrap_new(_original_rlock(*args, **kwargs), "rlock", "RLock", creator_frame(2))
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
 
 class Lock(metaclass=_StandInMeta):
@@ -408,7 +445,11 @@ class Lock(metaclass=_StandInMeta):
     _syncscope_type = _LockType
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        return _wrap_new(_original_lock(*args, **kwargs), "lock", "Lock", creator_frame(2))
+        try:
+            return _wrap_new(_original_lock(*args, **kwargs), "lock", "Lock", creator_frame(2))
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
 
 _look_like(RLock, _original_rlock)

@@ -339,3 +339,55 @@ class TestPytestProjects:
         header = result.stdout.split("collected", 1)[0]
         assert "myproj.pools_lock" in header
         assert "myproj.RLock" in header
+
+
+_TRACEBACKS = textwrap.dedent(
+    """\
+    import queue, signal, threading, traceback
+
+    def show(action):
+        try:
+            action()
+        except BaseException:
+            traceback.print_exc(file=sys.stdout)
+
+    def interrupted(block):
+        signal.signal(signal.SIGALRM, signal.default_int_handler)
+        signal.setitimer(signal.ITIMER_REAL, 0.05)  # it can only end by the interrupt
+        block()
+
+    import sys
+    held = threading.Lock()
+    held.acquire()
+    show(lambda: queue.Queue().get(timeout=0.01))
+    show(lambda: queue.LifoQueue(1).put_nowait(1) or queue.LifoQueue(1).get_nowait())
+    show(lambda: queue.SimpleQueue().get(timeout=0.01))
+    show(lambda: threading.Lock().release())
+    show(lambda: threading.RLock().release())
+    show(lambda: threading.BoundedSemaphore().release())
+    show(lambda: threading.Barrier(2, timeout=0.01).wait())
+    show(lambda: threading.Condition().wait())
+    show(lambda: threading.Condition().notify())
+    show(lambda: interrupted(held.acquire))
+    show(lambda: interrupted(lambda: held.acquire(timeout=5)))
+    show(lambda: interrupted(queue.Queue().get))
+    show(lambda: interrupted(threading.Event().wait))
+    queue.Queue().get(timeout=0.01)
+    """
+)
+
+
+class TestTracebacks:
+    """The frames a user sees from inside a primitive are the ones plain Python shows."""
+
+    @pytest.mark.parametrize("args", [("-o", os.devnull), ("--no-lines",), ("-q",)])
+    def test_same_as_python(self, tmp_path: Path, args: tuple[str, ...]) -> None:
+        """Caught and printed, or uncaught: no frame of syncscope, every frame of python's."""
+        script = tmp_path / "tracebacks.py"
+        script.write_text(_TRACEBACKS, encoding="utf-8")
+        expected = run_python(str(script))
+        actual = run_syncscope(*args, str(script))
+        assert 1 == expected.returncode == actual.returncode
+        assert 13 == expected.stdout.count("Traceback")
+        assert expected.stdout == actual.stdout
+        assert expected.stderr == actual.stderr.split("syncscope report")[0]
