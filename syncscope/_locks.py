@@ -108,7 +108,12 @@ class _Proxy:
     )
     _reentrant = False
 
-    def __init__(self, lock: Any, primitive: Primitive) -> None:
+    def __init__(self, lock: Any = None, primitive: Primitive | None = None) -> None:
+        if lock is None or primitive is None:
+            # type(lock)() refuses as type(raw_lock)() does: CPython's
+            # test_threading.test_disallow_instantiation checks type(threading.Lock())().
+            cls = type(self)
+            raise TypeError(f"cannot create '{cls.__module__}.{cls.__name__}' instances")
         self._syncscope_lock = lock
         self._syncscope_primitive = primitive
         #: perf_counter_ns() when the current hold began under lean statistics, else 0.
