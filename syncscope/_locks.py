@@ -418,6 +418,18 @@ class _StandInMeta(type):
     def __repr__(cls) -> str:
         return repr(cls._syncscope_original)
 
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> Any:
+        # Neither the lock type nor the factory functions can be subclassed (CPython's
+        # test_lock_no_subclass): neither can the stand-ins.
+        for base in bases:
+            if isinstance(base, _StandInMeta):
+                original = base._syncscope_original
+                raise TypeError(
+                    f"type '{original.__module__}.{original.__qualname__}' is not an "
+                    "acceptable base type"
+                )
+        return super().__new__(mcs, name, bases, namespace)
+
 
 def _look_like(stand_in: Any, original: Any) -> None:
     """Give a stand-in the original's names, so introspection sees the original."""

@@ -59,14 +59,26 @@ class TestStandInsDoNotBind:
         assert not isinstance(rlock, threading.Lock)
         assert not isinstance(object(), threading.Lock)
 
+    def test_no_subclasses(self) -> None:
+        """Like the lock type and the factories, the stand-ins cannot be subclassed."""
+        originals = (threading.Lock, threading.RLock)
+        syncscope.install(output=os.devnull)
+        for base in (*originals, threading.Lock, threading.RLock):
+            with pytest.raises(TypeError):
+
+                class Sub(base):  # type: ignore[valid-type,misc]
+                    pass
+
     def test_cpython_threading_introspection(self) -> None:
-        """CPython's checks of threading.__all__ and of type(Lock())() pass under the shim."""
+        """CPython's checks of threading.__all__, type(Lock())() and subclassing pass."""
         result = run_syncscope(
             "-q",
             "-m",
             "unittest",
-            "test.test_threading.MiscTestCase",
-            "test.test_threading.ThreadTests.test_disallow_instantiation",
+            "test.test_threading",
+            # Those of each Python version that look at the stand-ins themselves.
+            *("-k", "test__all__", "-k", "test_disallow_instantiation"),
+            *("-k", "test_lock_no_subclass", "-k", "test_lock_no_args"),
             merge_stderr=True,
         )
         assert 0 == result.returncode, result.stdout
