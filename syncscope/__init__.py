@@ -5,6 +5,9 @@ Every operation on ``threading``'s and ``queue``'s synchronization primitives be
 line (and an OpenTelemetry span), without touching the program::
 
     python -m syncscope script.py
+
+PYTEST_DONT_REWRITE: ``python -m syncscope -m pytest`` imports syncscope before pytest, which
+would otherwise warn that it cannot rewrite it (fatal under ``filterwarnings = error``).
 """
 
 from __future__ import annotations

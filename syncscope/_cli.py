@@ -19,6 +19,7 @@ import types
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from ._core.tracebacks import hide_frames_in_chain
 from ._settings import GROUPS, Settings, add_arguments, flags_taking_a_value, settings_of
 
 
@@ -148,7 +149,7 @@ def _settings(
                 parser.error(f"{flag} cannot be used with --no-deadlock-detection")
     if options.report is None:
         values["report"] = not options.lines
-    values.update(_span_arguments(options))
+    values.update(_span_arguments(parser, options))
     if values.get("spans") or options.timeline or options.html:
         values["run_name"] = _run_name(program)
     return settings_of(values)
@@ -214,16 +215,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     _run_as_main(run)
 
 
-def _span_arguments(options: argparse.Namespace) -> dict[str, Any]:
+def _span_arguments(parser: _Parser, options: argparse.Namespace) -> dict[str, Any]:
     """The span settings; spans are on when an option or OTEL_TRACES_EXPORTER asks."""
     chosen = []
     if options.otlp is not None:
         chosen.append("otlp")
     if options.console_spans:
         chosen.append("console")
-    from_env = {
-        name.strip().lower() for name in os.environ.get("OTEL_TRACES_EXPORTER", "").split(",")
-    }
+    from ._sinks.spans.options import exporters_from_env
+
+    try:  # a typo (`otpl`) is an error whether or not it is the only name given
+        from_env = set(exporters_from_env(()))
+    except ValueError as exc:
+        parser.error(f"OTEL_TRACES_EXPORTER: {exc}")
     if not chosen and options.jaeger_file is None and not from_env & {"otlp", "console"}:
         return {}
     return {
@@ -256,13 +260,18 @@ def _runner(parser: _Parser, program: list[str]) -> Callable[[], None]:
         def run_code() -> None:
             sys.argv = ["-c", *args]
             sys.path[0] = ""
-            _exec_in_main(compile(code, "<string>", "exec"), "<string>")
+            compiled = compile(code, "<string>", "exec")
+            from ._core.sites import add_source
+
+            add_source(compiled, code)  # no file to read the primitives' names from
+            _exec_in_main(compiled, "<string>")
 
         return run_code
     path = first
     if not os.path.exists(path):
         parser.error(f"can't open file {path!r}: no such file or directory")
     if os.path.isdir(path) or not _is_source(path):
+        _check_main_module(path)
 
         def run_path() -> None:  # a directory or zip with __main__.py
             sys.argv = [path, *rest]
@@ -290,6 +299,22 @@ def _runner(parser: _Parser, program: list[str]) -> Callable[[], None]:
         _exec_in_main(code, os.path.abspath(path))
 
     return run_script
+
+
+def _check_main_module(path: str) -> None:
+    """A directory or zip without ``__main__``: python's one line and status, not runpy's."""
+    import pkgutil
+
+    importer = pkgutil.get_importer(path)
+    try:
+        found = importer is not None and importer.find_spec("__main__") is not None
+    except Exception:
+        found = False
+    if not found:
+        # python names the path joined to the working directory, not normalised.
+        where = os.path.join(os.getcwd(), path)
+        sys.stderr.write(f"{sys.executable}: can't find '__main__' module in {where!r}\n")
+        sys.exit(1)
 
 
 def _count_as_users(module: str) -> None:
@@ -339,18 +364,11 @@ def _run_as_main(run: Callable[[], None]) -> None:
     except BaseException as exc:
         # Print the traceback as python would, without syncscope's own frames in it (the
         # default hook prints the exception's own __traceback__, so that is what to trim).
-        exc.__traceback__ = _without_own_frames(exc.__traceback__)
+        hide_frames_in_chain(exc)
         sys.excepthook(type(exc), exc, exc.__traceback__)
         if isinstance(exc, KeyboardInterrupt):
             _interrupted = True  # python dies by SIGINT after finalising: so do we
         sys.exit(1)
-
-
-def _without_own_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
-    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(here):
-        tb = tb.tb_next
-    return tb
 
 
 def _exit_like_python() -> None:

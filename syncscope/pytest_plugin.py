@@ -1,10 +1,15 @@
 """
 The pytest plugin, registered under the ``pytest11`` entry point as ``syncscope``.
 
-``pytest --syncscope`` installs syncscope before the test files are imported, watches the
-primitives the tests and the code under test create (the test files and the project's code
-are the user's; pytest, its plugins and installed packages are libraries and are not watched),
-and adds a contention summary and every finding to the terminal summary.
+``pytest --syncscope`` installs syncscope before the conftest and test files are imported,
+watches the primitives the tests and the code under test create (the test files and the
+project's code are the user's; pytest, its plugins and installed packages are libraries and are
+not watched), and adds a contention summary and every finding to the terminal summary.
+
+pytest may import the project before any plugin runs: reading the ini's ``filterwarnings``
+imports the warning classes it names. syncscope then takes over the names those modules took
+with ``from threading import Lock`` and the locks they created at module level, and says so in
+the header of the run (not as a warning, which ``filterwarnings = error`` would make fatal).
 
 Options (each also switches syncscope on; each has an ini equivalent, the command line wins):
 
@@ -30,6 +35,7 @@ loaded into every pytest run of every environment syncscope is installed in.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -117,6 +123,8 @@ def _start(config: pytest.Config) -> None:
     session = _Session(fail_on_inversion, fail_on_deadlock, max_wait_ms)
     config.stash[_SESSION_KEY] = session
     config.pluginmanager.register(session, "syncscope-session")
+    # pytest_unconfigure is not called when start-up fails after this: clean up then too.
+    config.add_cleanup(lambda: _stop(config))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -130,6 +138,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _stop(config)
+
+
+def _stop(config: pytest.Config) -> None:
     session = config.stash.get(_SESSION_KEY, None)
     if session is not None:
         del config.stash[_SESSION_KEY]
@@ -170,14 +182,34 @@ class _Session:
     ) -> None:
         from syncscope import _api
         from syncscope._core.state import config_lock, set_sinks, state
+        from syncscope._intercept.patch import adopt_early_imports
         from syncscope._sinks.recorder import DiagnosisOptions, Recorder
 
         self._fail_on_inversion = fail_on_inversion
         self._fail_on_deadlock = fail_on_deadlock
         self._fail_on_wait = max_wait_ms is not None
         self._installed_here = not state.installed
+        #: What install() had to say (modules imported before it): shown in the header.
+        self.notes: list[str] = []
         if self._installed_here:
-            _api.install(lines=False)
+            # Caught, not raised: under `filterwarnings = error` a warning here would abort
+            # pytest's start-up with the patches installed.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                _api.install(lines=False)
+            taken = adopt_early_imports()
+            self.notes = [
+                f"syncscope: {warning.message}"
+                for warning in caught
+                if not (taken and "imported before syncscope" in str(warning.message))
+            ]
+            if taken:
+                self.notes.append(
+                    "syncscope: taken from threading before this plugin could install, "
+                    "watched from now on: " + ", ".join(taken) + "; a primitive those "
+                    "modules put in an object or a class before then is not watched "
+                    "(python -m syncscope -m pytest installs before anything is imported)"
+                )
         self.recorder = Recorder(DiagnosisOptions(stats=True, long_wait_ms=max_wait_ms))
         if self.recorder.watchdog is not None:
             self.recorder.watchdog.bystander = _timeout_timer
@@ -197,6 +229,9 @@ class _Session:
         self.recorder.close()
         if self._installed_here:
             _api.uninstall()
+
+    def pytest_report_header(self) -> list[str]:
+        return self.notes
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, None, None]:

@@ -169,14 +169,24 @@ class TestArticleOutput:
         """examples/condition.py shows the article's condition lines."""
         result = run_syncscope(str(REPO / "examples" / "condition.py"), merge_stderr=True)
         assert 0 == result.returncode
+        lines = result.stdout.splitlines()
         for line in (
             "condition acquired by Thread-1",
-            "condition notified by Thread-1",
             "condition released by Thread-1",
             "condition acquired by Thread-2",
-            "condition wait by Thread-2",
+            "condition released by Thread-2",
         ):
-            assert line in result.stdout.splitlines()
+            assert line in lines
+        # Whether the consumer ever has to wait depends on the schedule: on a loaded machine
+        # it may find an integer every time. Then every notify finds nobody waiting; when it
+        # does wait, a notify finds it waiting and wakes it.
+        notified = "condition notified by Thread-1"
+        assert notified in lines or f"{notified} (nobody waiting)" in lines
+        if "condition wait by Thread-2" in lines:
+            assert notified in lines
+            assert any(line.startswith("condition woken by Thread-2") for line in lines)
+        else:
+            assert notified not in lines
 
     def test_output_file_json_and_logfmt(self, tmp_path: Path) -> None:
         """-o writes the lines to a file; json and logfmt carry the structured fields."""

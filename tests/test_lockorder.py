@@ -206,7 +206,9 @@ class TestSameSite:
         for lock in [last, *reversed(outer)]:
             recorder.handle(released(lock, thread=1))  # type: ignore[arg-type]
         assert recorder.lockorder is not None
-        taken_after_first = recorder.lockorder._after[(outer[0].file, outer[0].line)]
+        taken_after_first = recorder.lockorder._after[
+            (outer[0].file, outer[0].line, outer[0].column)
+        ]
         assert (last.file, last.line) not in taken_after_first  # too deep to be looked at
         nest(recorder, last, outer[0], thread=2, line=20)
         [inversion] = recorder.inversions

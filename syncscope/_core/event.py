@@ -32,14 +32,23 @@ class Primitive:
         name: a readable name, from the variable it was assigned to where that can be read.
         id: a number unique in this process (not ``id()``, which is reused).
         file, line, function: where it was created.
+        column: the column of the call that created it, so that two primitives created on
+            one line are two creation sites (0 when unknown).
         lock: for a Condition, the Primitive its acquire/release report under (its own when it
             made its lock, the user lock's when given one); None otherwise.
     """
 
-    __slots__ = ("file", "function", "id", "kind", "line", "lock", "name", "type_name")
+    __slots__ = ("column", "file", "function", "id", "kind", "line", "lock", "name", "type_name")
 
     def __init__(
-        self, kind: str, type_name: str, name: str, file: str, line: int, function: str
+        self,
+        kind: str,
+        type_name: str,
+        name: str,
+        file: str,
+        line: int,
+        function: str,
+        column: int = 0,
     ) -> None:
         self.kind = kind
         self.type_name = type_name
@@ -48,6 +57,7 @@ class Primitive:
         self.file = file
         self.line = line
         self.function = function
+        self.column = column
         self.lock: Primitive | None = None
 
     @property

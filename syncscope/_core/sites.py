@@ -4,11 +4,11 @@ Where things happen: call sites, creation sites, names, and what counts as the u
 
 from __future__ import annotations
 
+import ast
 import itertools
 import linecache
 import os
 import queue
-import re
 import sys
 import sysconfig
 import threading
@@ -97,6 +97,26 @@ def user_frame(depth: int = 2) -> FrameType | None:
     return frame
 
 
+def owner_frame(frame: FrameType | None) -> FrameType | None:
+    """
+    The frame a creation belongs to: ``frame``, or for generated code, the code calling it.
+
+    Code in files named ``<...>`` (attrs' and dataclasses' generated ``__init__``, strings a
+    library exec'd) is nobody's own: what it creates belongs to whoever called it. The
+    program's own ``-c`` code and standard input run in ``__main__``'s namespace, and are
+    the program's.
+    """
+    main = getattr(sys.modules.get("__main__"), "__dict__", None)
+    while frame is not None and frame.f_back is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith("<") or filename.startswith("<frozen"):
+            break
+        if frame.f_globals is main:
+            break
+        frame = frame.f_back
+    return frame
+
+
 def site_of(frame: FrameType | None) -> tuple[str, int, str]:
     if frame is None:
         return ("<unknown>", 0, "<unknown>")
@@ -139,24 +159,147 @@ def creator_frame(depth: int = 2) -> FrameType | None:
     return frame
 
 
-# `self.lock = threading.Lock()`, `integers_cond: Condition = threading.Condition(...)`.
-_ASSIGNMENT = re.compile(
-    r"^\s*(?:[A-Za-z_][\w]*\.)*(?P<name>[A-Za-z_]\w*)\s*(?::[^=]+)?=\s*"
-    r"(?:[A-Za-z_][\w]*\.)*(?P<callee>[A-Za-z_]\w*)\s*\("
-)
 _name_counters: dict[str, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
 _names_taken: dict[str, int] = defaultdict(int)
 
+#: Span of a call -> the name its result is bound to, per source file. A span is
+#: ``(line, end line, column, end column)``, as ``CodeType.co_positions()`` gives it.
+_Span = tuple[int, int, int, int]
+_names_by_file: dict[str, dict[_Span, str]] = {}
+#: (code, instruction offset) -> the name read there: one AST lookup per creating call.
+_names_by_call: dict[tuple[CodeType, int], str | None] = {}
+#: Code without a file (the ``-c`` program) -> its source's names.
+_names_by_code: dict[CodeType, dict[_Span, str]] = {}
+
+
+def add_source(code: CodeType, source: str) -> None:
+    """Read names in ``code`` (and the functions in it) from ``source``: code with no file."""
+    names = _names_in(source)
+    pending = [code]
+    while pending:
+        current = pending.pop()
+        _names_by_code[current] = names
+        pending += [const for const in current.co_consts if isinstance(const, CodeType)]
+
 
 def assigned_name(frame: FrameType | None) -> str | None:
-    """The variable or attribute a constructor call's result is assigned to, where readable."""
+    """
+    The variable or attribute a constructor call's result is assigned to, where readable.
+
+    Read from the AST of the statement, matched by the position of the call being made: two
+    primitives created on one line, tuple assignments and one-line functions get their own
+    names.
+    """
     if frame is None:
         return None
-    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno, frame.f_globals)
-    match = _ASSIGNMENT.match(line)
-    if match is None:
-        return None
-    return match.group("name")
+    code = frame.f_code
+    key = (code, frame.f_lasti)
+    try:
+        return _names_by_call[key]
+    except KeyError:
+        pass
+    name = None
+    span = _span_of(code, frame.f_lasti)
+    if span is not None:
+        names = _names_by_code.get(code)
+        if names is None:
+            names = _names_of_file(code.co_filename, frame.f_globals)
+        name = names.get(span)
+    _names_by_call[key] = name
+    return name
+
+
+def creation_column(frame: FrameType | None) -> int:
+    """The column of the call ``frame`` is making (0 when unknown)."""
+    if frame is None:
+        return 0
+    span = _span_of(frame.f_code, frame.f_lasti)
+    return 0 if span is None else span[2]
+
+
+_spans: dict[tuple[CodeType, int], _Span | None] = {}
+
+
+def _span_of(code: CodeType, offset: int) -> _Span | None:
+    key = (code, offset)
+    try:
+        return _spans[key]
+    except KeyError:
+        pass
+    span: _Span | None = None
+    if offset >= 0:
+        position = next(itertools.islice(code.co_positions(), offset // 2, None), None)
+        if position is not None:
+            line, end_line, column, end_column = position
+            if line is not None and end_line is not None and column is not None:
+                span = (line, end_line, column, -1 if end_column is None else end_column)
+    _spans[key] = span
+    return span
+
+
+def statement_line(filename: str, name: str, module_globals: dict[str, object]) -> int:
+    """The first line of ``filename`` that assigns a call's result to ``name`` (0 if none)."""
+    names = _names_of_file(filename, module_globals)
+    return min((span[0] for span, bound in names.items() if bound == name), default=0)
+
+
+def _names_of_file(filename: str, module_globals: dict[str, object]) -> dict[_Span, str]:
+    names = _names_by_file.get(filename)
+    if names is None:
+        source = "".join(linecache.getlines(filename, module_globals))
+        names = _names_by_file[filename] = _names_in(source)
+    return names
+
+
+def _names_in(source: str) -> dict[_Span, str]:
+    """Every call in ``source`` whose result is assigned to a name: its span -> the name."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return {}
+    names: dict[_Span, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            _bind(node.targets[0], node.value, names)
+        elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+            _bind(node.target, node.value, names)
+    return names
+
+
+def _bind(target: ast.expr, value: ast.expr, names: dict[_Span, str]) -> None:
+    if isinstance(target, (ast.Tuple, ast.List)):
+        # `ready, done = Event(), Event()`: pair them up, when they pair.
+        if isinstance(value, (ast.Tuple, ast.List)) and len(target.elts) == len(value.elts):
+            for each_target, each_value in zip(target.elts, value.elts, strict=True):
+                _bind(each_target, each_value, names)
+        return
+    name = _target_name(target)
+    if name is None:
+        return
+    values = [value]
+    while values:
+        current = values.pop()
+        if isinstance(current, ast.Call):
+            end_line, end_column = current.end_lineno, current.end_col_offset
+            if end_line is not None and end_column is not None:
+                names[(current.lineno, end_line, current.col_offset, end_column)] = name
+            # `cond = Condition(Lock())`: the lock made for the condition is named after it.
+            values += current.args
+            values += [keyword.value for keyword in current.keywords]
+        elif isinstance(current, ast.IfExp):  # `Lock() if one else RLock()`
+            values += [current.body, current.orelse]
+        elif isinstance(current, ast.BoolOp):  # `lock or Lock()`
+            values += current.values
+
+
+def _target_name(target: ast.expr) -> str | None:
+    while isinstance(target, (ast.Subscript, ast.Starred)):  # `locks[key] = Lock()`: locks
+        target = target.value
+    if isinstance(target, ast.Name):
+        return target.id
+    if isinstance(target, ast.Attribute):  # `self.lock = Lock()`: lock
+        return target.attr
+    return None
 
 
 def reset_names() -> None:

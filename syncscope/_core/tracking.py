@@ -15,7 +15,15 @@ from types import FrameType
 from typing import Any
 
 from .event import Primitive
-from .sites import assigned_name, creator_frame, is_library_code, site_of, unique_name
+from .sites import (
+    assigned_name,
+    creation_column,
+    creator_frame,
+    is_library_code,
+    owner_frame,
+    site_of,
+    unique_name,
+)
 from .state import state
 
 
@@ -35,12 +43,16 @@ def should_watch(kind: str, frame: FrameType | None) -> bool:
         return False
     if state.options.include_library:
         return True
+    frame = owner_frame(frame)
     return frame is not None and not is_library_code(frame.f_code)
 
 
 def new_primitive(kind: str, type_name: str, frame: FrameType | None) -> Primitive:
-    file, line, function = site_of(frame)
-    return Primitive(kind, type_name, unique_name(assigned_name(frame), kind), file, line, function)
+    # Named from the creating statement, even generated; placed where its owner created it.
+    name = unique_name(assigned_name(frame), kind)
+    owner = owner_frame(frame)
+    file, line, function = site_of(owner)
+    return Primitive(kind, type_name, name, file, line, function, creation_column(owner))
 
 
 def watch(obj: object, primitive: Primitive) -> None:

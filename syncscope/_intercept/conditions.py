@@ -19,6 +19,7 @@ from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns, wa
 from .._core.registry import saved
 from .._core.sites import call_site
 from .._core.state import state
+from .._core.tracebacks import hide_frames
 from .._core.tracking import primitive_of, watch_new
 from .lean import park, unpark
 from .locks import proxy_for
@@ -91,75 +92,98 @@ def _condition_wrappers() -> list[Wrapper]:
     notify, notify_all = cls.notify, cls.notify_all
 
     def __init__(self: Any, lock: Any = None) -> None:
-        primitive = watch_new(self, "condition")
-        if primitive is not None:
-            # A watched Condition's lock reports as the Condition: "condition acquired by ...".
-            # Condition copies lock.acquire/release onto itself, so wrapping the lock is the
-            # only way to see cond.acquire() and `with cond:`.
-            lock = proxy_for(_original_rlock() if lock is None else lock, primitive)
-            primitive.lock = getattr(lock, "_syncscope_primitive", None)
-        init(self, lock)
+        try:
+            primitive = watch_new(self, "condition")
+            if primitive is not None:
+                # A watched Condition's lock reports as the Condition: "condition acquired by ...".
+                # Condition copies lock.acquire/release onto itself, so wrapping the lock is the
+                # only way to see cond.acquire() and `with cond:`.
+                lock = proxy_for(_original_rlock() if lock is None else lock, primitive)
+                primitive.lock = getattr(lock, "_syncscope_primitive", None)
+            init(self, lock)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def wait_(self: Any, timeout: Any = None) -> Any:
-        primitive = watched(self)
-        if primitive is None or not silent(self._is_owned):
-            return wait(self, timeout)  # not watched, or the real wait raises RuntimeError
-        site = call_site()
-        emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
-        lean, lock = state.lean, self._lock
-        park(lock, lean)
         try:
-            notified, waited = blocking_call(primitive, "wait", site, lambda: wait(self, timeout))
-        finally:
-            unpark(lock, lean)
-        emit(SyncEvent(primitive, "wait", "woken" if notified else "timeout", site, waited))
-        return notified
+            primitive = watched(self)
+            if primitive is None or not silent(self._is_owned):
+                return wait(self, timeout)  # not watched, or the real wait raises RuntimeError
+            site = call_site()
+            emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
+            lean, lock = state.lean, self._lock
+            park(lock, lean)
+            try:
+                notified, waited = blocking_call(
+                    primitive, "wait", site, lambda: wait(self, timeout)
+                )
+            finally:
+                unpark(lock, lean)
+            emit(SyncEvent(primitive, "wait", "woken" if notified else "timeout", site, waited))
+            return notified
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def wait_for_(self: Any, predicate: Any, timeout: Any = None) -> Any:
-        primitive = watched(self)
-        if primitive is None:
-            return wait_for(self, predicate, timeout)
-        site = call_site()
-        emit(SyncEvent(primitive, "wait_for", "waiting", site, timeout=wait_limit(True, timeout)))
-        lean, lock = state.lean, self._lock
-        park(lock, lean)
         try:
-            result, waited = blocking_call(
-                primitive, "wait_for", site, lambda: wait_for(self, predicate, timeout)
-            )
-        finally:
-            unpark(lock, lean)
-        emit(SyncEvent(primitive, "wait_for", "woken" if result else "timeout", site, waited))
-        return result
+            primitive = watched(self)
+            if primitive is None:
+                return wait_for(self, predicate, timeout)
+            site = call_site()
+            limit = wait_limit(True, timeout)
+            emit(SyncEvent(primitive, "wait_for", "waiting", site, timeout=limit))
+            lean, lock = state.lean, self._lock
+            park(lock, lean)
+            try:
+                result, waited = blocking_call(
+                    primitive, "wait_for", site, lambda: wait_for(self, predicate, timeout)
+                )
+            finally:
+                unpark(lock, lean)
+            emit(SyncEvent(primitive, "wait_for", "woken" if result else "timeout", site, waited))
+            return result
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def notify_(self: Any, n: Any = 1) -> None:
-        primitive = watched(self)
-        if primitive is None:
-            return notify(self, n)
-        site = call_site()
-        waiting = len(getattr(self, "_waiters", ()))
         try:
-            silent(lambda: notify(self, n))
+            primitive = watched(self)
+            if primitive is None:
+                return notify(self, n)
+            site = call_site()
+            waiting = len(getattr(self, "_waiters", ()))
+            try:
+                silent(lambda: notify(self, n))
+            except BaseException as exc:
+                emit(SyncEvent(primitive, "notify", "error", site, error=exc))
+                raise
+            woken = min(n, waiting) if isinstance(n, int) else waiting
+            emit(SyncEvent(primitive, "notify", "notified", site, waiters=woken))
+            return None
         except BaseException as exc:
-            emit(SyncEvent(primitive, "notify", "error", site, error=exc))
+            hide_frames(exc)  # the program's traceback, not ours
             raise
-        woken = min(n, waiting) if isinstance(n, int) else waiting
-        emit(SyncEvent(primitive, "notify", "notified", site, waiters=woken))
-        return None
 
     def notify_all_(self: Any) -> None:
-        primitive = watched(self)
-        if primitive is None:
-            return notify_all(self)
-        site = call_site()
-        waiting = len(getattr(self, "_waiters", ()))
         try:
-            silent(lambda: notify_all(self))  # it calls notify(): that one stays silent
+            primitive = watched(self)
+            if primitive is None:
+                return notify_all(self)
+            site = call_site()
+            waiting = len(getattr(self, "_waiters", ()))
+            try:
+                silent(lambda: notify_all(self))  # it calls notify(): that one stays silent
+            except BaseException as exc:
+                emit(SyncEvent(primitive, "notify_all", "error", site, error=exc))
+                raise
+            emit(SyncEvent(primitive, "notify_all", "notified", site, waiters=waiting))
+            return None
         except BaseException as exc:
-            emit(SyncEvent(primitive, "notify_all", "error", site, error=exc))
+            hide_frames(exc)  # the program's traceback, not ours
             raise
-        emit(SyncEvent(primitive, "notify_all", "notified", site, waiters=waiting))
-        return None
 
     return [
         (cls, "__init__", __init__),
@@ -176,67 +200,87 @@ def _semaphore_wrappers() -> list[Wrapper]:
     acquire, release, bounded_release = sem.acquire, sem.release, bounded.release
 
     def __init__(self: Any, value: Any = 1) -> None:
-        watch_new(self, "semaphore")
-        init(self, value)
+        try:
+            watch_new(self, "semaphore")
+            init(self, value)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def bounded_init_(self: Any, value: Any = 1) -> None:
-        watch_new(self, "semaphore")
-        bounded_init(self, value)
+        try:
+            watch_new(self, "semaphore")
+            bounded_init(self, value)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def acquire_(self: Any, blocking: Any = True, timeout: Any = None) -> Any:
-        primitive = watched(self)
-        if primitive is None:
-            return acquire(self, blocking, timeout)
-        site = call_site()
-        limit = wait_limit(blocking, timeout)
-        waited = None
-        if blocking:
-            got = silent(lambda: acquire(self, False))
-            if not got:
-                emit(SyncEvent(primitive, "acquire", "waiting", site, timeout=limit))
-                got, waited = blocking_call(
-                    primitive, "acquire", site, lambda: acquire(self, True, timeout)
+        try:
+            primitive = watched(self)
+            if primitive is None:
+                return acquire(self, blocking, timeout)
+            site = call_site()
+            limit = wait_limit(blocking, timeout)
+            waited = None
+            if blocking:
+                got = silent(lambda: acquire(self, False))
+                if not got:
+                    emit(SyncEvent(primitive, "acquire", "waiting", site, timeout=limit))
+                    got, waited = blocking_call(
+                        primitive, "acquire", site, lambda: acquire(self, True, timeout)
+                    )
+            else:
+                try:
+                    got = silent(lambda: acquire(self, blocking, timeout))
+                except BaseException as exc:
+                    emit(SyncEvent(primitive, "acquire", "error", site, error=exc))
+                    raise
+            if got:
+                try:
+                    emit(SyncEvent(primitive, "acquire", "acquired", site, waited, timeout=limit))
+                except BaseException:  # acquire() raises: give the permit back
+                    silent(lambda: release(self))
+                    raise
+            else:
+                emit(
+                    SyncEvent(primitive, "acquire", "timeout" if blocking else "busy", site, waited)
                 )
-        else:
-            try:
-                got = silent(lambda: acquire(self, blocking, timeout))
-            except BaseException as exc:
-                emit(SyncEvent(primitive, "acquire", "error", site, error=exc))
-                raise
-        if got:
-            try:
-                emit(SyncEvent(primitive, "acquire", "acquired", site, waited, timeout=limit))
-            except BaseException:  # acquire() raises: give the permit back
-                silent(lambda: release(self))
-                raise
-        else:
-            emit(SyncEvent(primitive, "acquire", "timeout" if blocking else "busy", site, waited))
-        return got
+            return got
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def make_release(original: Callable[..., Any], is_bounded: bool) -> Callable[..., Any]:
         def release_(self: Any, n: Any = 1) -> None:
-            primitive = watched(self)
-            if primitive is None:
-                return original(self, n)  # type: ignore[no-any-return]
-            site = call_site()
             try:
-                will_succeed = n >= 1 and (not is_bounded or self._value + n <= self._initial_value)
-            except Exception:
-                will_succeed = False
-            if not will_succeed:  # let the real release raise, and report that
+                primitive = watched(self)
+                if primitive is None:
+                    return original(self, n)  # type: ignore[no-any-return]
+                site = call_site()
                 try:
+                    will_succeed = n >= 1 and (
+                        not is_bounded or self._value + n <= self._initial_value
+                    )
+                except Exception:
+                    will_succeed = False
+                if not will_succeed:  # let the real release raise, and report that
+                    try:
+                        silent(lambda: original(self, n))
+                    except BaseException as exc:
+                        emit(SyncEvent(primitive, "release", "error", site, permits=n, error=exc))
+                        raise
+                    return None
+                # Say "released" first: a waiter woken by this release reports after it; and
+                # release whatever happens while saying it.
+                try:
+                    emit(SyncEvent(primitive, "release", "released", site, permits=n))
+                finally:
                     silent(lambda: original(self, n))
-                except BaseException as exc:
-                    emit(SyncEvent(primitive, "release", "error", site, permits=n, error=exc))
-                    raise
                 return None
-            # Say "released" first: a waiter woken by this release reports after it; and
-            # release whatever happens while saying it.
-            try:
-                emit(SyncEvent(primitive, "release", "released", site, permits=n))
-            finally:
-                silent(lambda: original(self, n))
-            return None
+            except BaseException as exc:
+                hide_frames(exc)  # the program's traceback, not ours
+                raise
 
         release_.__name__ = release_.__qualname__ = "release"
         return release_
@@ -257,37 +301,53 @@ def _event_wrappers() -> list[Wrapper]:
     init, set_, clear, wait = cls.__init__, cls.set, cls.clear, cls.wait
 
     def __init__(self: Any) -> None:
-        watch_new(self, "event")
-        init(self)
+        try:
+            watch_new(self, "event")
+            init(self)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def set_wrapper(self: Any) -> None:
-        primitive = watched(self)
-        if primitive is not None:
-            # Before the real set: the waiters it wakes report after it.
-            emit(SyncEvent(primitive, "set", "set", call_site()))
-            return silent(lambda: set_(self))  # type: ignore[no-any-return]
-        return set_(self)
+        try:
+            primitive = watched(self)
+            if primitive is not None:
+                # Before the real set: the waiters it wakes report after it.
+                emit(SyncEvent(primitive, "set", "set", call_site()))
+                return silent(lambda: set_(self))  # type: ignore[no-any-return]
+            return set_(self)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def clear_wrapper(self: Any) -> None:
-        primitive = watched(self)
-        if primitive is not None:
-            emit(SyncEvent(primitive, "clear", "cleared", call_site()))
-            return silent(lambda: clear(self))  # type: ignore[no-any-return]
-        return clear(self)
+        try:
+            primitive = watched(self)
+            if primitive is not None:
+                emit(SyncEvent(primitive, "clear", "cleared", call_site()))
+                return silent(lambda: clear(self))  # type: ignore[no-any-return]
+            return clear(self)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def wait_wrapper(self: Any, timeout: Any = None) -> Any:
-        primitive = watched(self)
-        if primitive is None:
-            return wait(self, timeout)
-        site = call_site()
-        if self.is_set():
-            result = silent(lambda: wait(self, timeout))
-            emit(SyncEvent(primitive, "wait", "set" if result else "timeout", site, 0))
+        try:
+            primitive = watched(self)
+            if primitive is None:
+                return wait(self, timeout)
+            site = call_site()
+            if self.is_set():
+                result = silent(lambda: wait(self, timeout))
+                emit(SyncEvent(primitive, "wait", "set" if result else "timeout", site, 0))
+                return result
+            emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
+            result, waited = blocking_call(primitive, "wait", site, lambda: wait(self, timeout))
+            emit(SyncEvent(primitive, "wait", "woken" if result else "timeout", site, waited))
             return result
-        emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
-        result, waited = blocking_call(primitive, "wait", site, lambda: wait(self, timeout))
-        emit(SyncEvent(primitive, "wait", "woken" if result else "timeout", site, waited))
-        return result
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     set_wrapper.__name__ = set_wrapper.__qualname__ = "set"
     clear_wrapper.__name__ = clear_wrapper.__qualname__ = "clear"
@@ -305,37 +365,50 @@ def _barrier_wrappers() -> list[Wrapper]:
     init, wait, abort, reset = cls.__init__, cls.wait, cls.abort, cls.reset
 
     def __init__(self: Any, parties: Any, action: Any = None, timeout: Any = None) -> None:
-        watch_new(self, "barrier")
-        init(self, parties, action, timeout)
+        try:
+            watch_new(self, "barrier")
+            init(self, parties, action, timeout)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def wait_wrapper(self: Any, timeout: Any = None) -> Any:
-        primitive = watched(self)
-        if primitive is None:
-            return wait(self, timeout)
-        site = call_site()
-        limit = wait_limit(True, self._timeout if timeout is None else timeout)
-        emit(
-            SyncEvent(
-                primitive, "wait", "waiting", site, timeout=limit, arrivals=self.n_waiting + 1
-            )
-        )
-        index, waited = blocking_call(primitive, "wait", site, lambda: wait(self, timeout))
-        emit(SyncEvent(primitive, "wait", "passed", site, waited, arrivals=index))
-        return index
+        try:
+            primitive = watched(self)
+            if primitive is None:
+                return wait(self, timeout)
+            site = call_site()
+            limit = wait_limit(True, self._timeout if timeout is None else timeout)
+            arrivals = self.n_waiting + 1
+            emit(SyncEvent(primitive, "wait", "waiting", site, timeout=limit, arrivals=arrivals))
+            index, waited = blocking_call(primitive, "wait", site, lambda: wait(self, timeout))
+            emit(SyncEvent(primitive, "wait", "passed", site, waited, arrivals=index))
+            return index
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def abort_wrapper(self: Any) -> None:
-        primitive = watched(self)
-        if primitive is None:
-            return abort(self)
-        emit(SyncEvent(primitive, "abort", "aborted", call_site()))
-        return silent(lambda: abort(self))  # type: ignore[no-any-return]
+        try:
+            primitive = watched(self)
+            if primitive is None:
+                return abort(self)
+            emit(SyncEvent(primitive, "abort", "aborted", call_site()))
+            return silent(lambda: abort(self))  # type: ignore[no-any-return]
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def reset_wrapper(self: Any) -> None:
-        primitive = watched(self)
-        if primitive is None:
-            return reset(self)
-        emit(SyncEvent(primitive, "reset", "reset", call_site()))
-        return silent(lambda: reset(self))  # type: ignore[no-any-return]
+        try:
+            primitive = watched(self)
+            if primitive is None:
+                return reset(self)
+            emit(SyncEvent(primitive, "reset", "reset", call_site()))
+            return silent(lambda: reset(self))  # type: ignore[no-any-return]
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     wait_wrapper.__name__ = wait_wrapper.__qualname__ = "wait"
     abort_wrapper.__name__ = abort_wrapper.__qualname__ = "abort"

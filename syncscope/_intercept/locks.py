@@ -17,13 +17,13 @@ import _thread
 from types import FrameType
 from typing import Any
 
-from .._core.compat import LOCK_IS_A_CLASS
 from .._core.dispatch import emit, guard
 from .._core.event import Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
 from .._core.registry import saved
-from .._core.sites import call_site, creator_frame
+from .._core.sites import call_site, creator_frame, unique_name
 from .._core.state import state
 from .._core.tally import Tally
+from .._core.tracebacks import hide_frames
 from .._core.tracking import new_primitive, should_watch
 from .gil import acquire_contended
 from .lean import acquire_slowly, adopt, hold_ended, trylock_first
@@ -115,7 +115,12 @@ class _Proxy:
     )
     _reentrant = False
 
-    def __init__(self, lock: Any, primitive: Primitive) -> None:
+    def __init__(self, lock: Any = None, primitive: Primitive | None = None) -> None:
+        if lock is None or primitive is None:
+            # type(lock)() refuses as type(raw_lock)() does: CPython's
+            # test_threading.test_disallow_instantiation checks type(threading.Lock())().
+            cls = type(self)
+            raise TypeError(f"cannot create '{cls.__module__}.{cls.__name__}' instances")
         self._syncscope_lock = lock
         self._syncscope_primitive = primitive
         #: perf_counter_ns() when the current hold began under lean statistics, else 0.
@@ -169,69 +174,87 @@ class _LockProxy(_Proxy):
     __slots__ = ()
 
     def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
-        tally = self._syncscope_tally
-        if tally is not None and tally.owner is state.lean and timeout == -1:
-            lock = self._syncscope_lock
-            if lock.acquire(False):  # uncontended: count it, stamp the hold, done
-                try:
-                    self._syncscope_since = perf_counter_ns()
-                    tally.acquisitions += 1
-                except BaseException:  # a signal handler's exception: acquire() raises
-                    lock.release()
-                    raise
-                return True
-        if state.lean is None and (not state.active or guard.busy):
-            lock = self._syncscope_lock
-            if timeout == -1 and blocking:  # see _gil: no convoy behind a preempted holder
-                return lock.acquire(False) or acquire_contended(lock)
-            return lock.acquire(blocking, timeout)
-        return self._acquire(blocking, timeout)
+        try:
+            tally = self._syncscope_tally
+            if tally is not None and tally.owner is state.lean and timeout == -1:
+                lock = self._syncscope_lock
+                if lock.acquire(False):  # uncontended: count it, stamp the hold, done
+                    try:
+                        self._syncscope_since = perf_counter_ns()
+                        tally.acquisitions += 1
+                    except BaseException:  # a signal handler's exception: acquire() raises
+                        lock.release()
+                        raise
+                    return True
+            if state.lean is None and (not state.active or guard.busy):
+                lock = self._syncscope_lock
+                if timeout == -1 and blocking:  # see _gil: no convoy behind a preempted holder
+                    return lock.acquire(False) or acquire_contended(lock)
+                return lock.acquire(blocking, timeout)
+            return self._acquire(blocking, timeout)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     # Not `__enter__ = acquire`: measured 28 ns slower a `with`, with nothing listening.
     def __enter__(self) -> Any:
-        tally = self._syncscope_tally
-        if tally is not None and tally.owner is state.lean:
-            lock = self._syncscope_lock
-            if lock.acquire(False):
-                try:
-                    self._syncscope_since = perf_counter_ns()
-                    tally.acquisitions += 1
-                except BaseException:
-                    lock.release()
-                    raise
-                return True
-        if state.lean is None and (not state.active or guard.busy):
-            lock = self._syncscope_lock
-            return lock.acquire(False) or acquire_contended(lock)
-        return self._acquire(True, -1)
+        try:
+            tally = self._syncscope_tally
+            if tally is not None and tally.owner is state.lean:
+                lock = self._syncscope_lock
+                if lock.acquire(False):
+                    try:
+                        self._syncscope_since = perf_counter_ns()
+                        tally.acquisitions += 1
+                    except BaseException:
+                        lock.release()
+                        raise
+                    return True
+            if state.lean is None and (not state.active or guard.busy):
+                lock = self._syncscope_lock
+                return lock.acquire(False) or acquire_contended(lock)
+            return self._acquire(True, -1)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def release(self) -> None:
-        since = self._syncscope_since
-        if since:  # a hold that lean statistics stamped ends: _lean.hold_ended, written out
-            held = perf_counter_ns() - since
-            self._syncscope_since = 0
-            tally = self._syncscope_tally
-            if tally is not None:
-                tally.holds += 1
-                tally.hold_total += held
-                tally.hold_max = max(tally.hold_max, held)
-        if state.lean is not None or not state.active or guard.busy:
-            return self._syncscope_lock.release()  # type: ignore[no-any-return]
-        return self._release()
+        try:
+            since = self._syncscope_since
+            if since:  # a hold that lean statistics stamped ends: _lean.hold_ended, written out
+                held = perf_counter_ns() - since
+                self._syncscope_since = 0
+                tally = self._syncscope_tally
+                if tally is not None:
+                    tally.holds += 1
+                    tally.hold_total += held
+                    if held > tally.hold_max:
+                        tally.hold_max = held
+            if state.lean is not None or not state.active or guard.busy:
+                return self._syncscope_lock.release()  # type: ignore[no-any-return]
+            return self._release()
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def __exit__(self, *exc_info: object) -> None:
-        since = self._syncscope_since
-        if since:
-            held = perf_counter_ns() - since
-            self._syncscope_since = 0
-            tally = self._syncscope_tally
-            if tally is not None:
-                tally.holds += 1
-                tally.hold_total += held
-                tally.hold_max = max(tally.hold_max, held)
-        if state.lean is not None or not state.active or guard.busy:
-            return self._syncscope_lock.release()  # type: ignore[no-any-return]
-        return self._release()
+        try:
+            since = self._syncscope_since
+            if since:
+                held = perf_counter_ns() - since
+                self._syncscope_since = 0
+                tally = self._syncscope_tally
+                if tally is not None:
+                    tally.holds += 1
+                    tally.hold_total += held
+                    if held > tally.hold_max:
+                        tally.hold_max = held
+            if state.lean is not None or not state.active or guard.busy:
+                return self._syncscope_lock.release()  # type: ignore[no-any-return]
+            return self._release()
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def locked(self) -> bool:
         return self._syncscope_lock.locked()  # type: ignore[no-any-return]
@@ -266,57 +289,73 @@ class _RLockProxy(_Proxy):
     _reentrant = True
 
     def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
-        tally = self._syncscope_tally
-        if tally is not None and tally.owner is state.lean and timeout == -1:
-            lock = self._syncscope_lock
-            if lock.acquire(False):  # uncontended, or reentered
-                try:
-                    if not self._syncscope_since:  # the outermost acquire
-                        self._syncscope_since = perf_counter_ns()
-                    tally.acquisitions += 1
-                except BaseException:
-                    lock.release()
-                    raise
-                return True
-        if state.lean is None and (not state.active or guard.busy):
-            lock = self._syncscope_lock
-            if timeout == -1 and blocking:  # see _gil: no convoy behind a preempted holder
-                return lock.acquire(False) or acquire_contended(lock)
-            return lock.acquire(blocking, timeout)
-        return self._acquire(blocking, timeout)
+        try:
+            tally = self._syncscope_tally
+            if tally is not None and tally.owner is state.lean and timeout == -1:
+                lock = self._syncscope_lock
+                if lock.acquire(False):  # uncontended, or reentered
+                    try:
+                        if not self._syncscope_since:  # the outermost acquire
+                            self._syncscope_since = perf_counter_ns()
+                        tally.acquisitions += 1
+                    except BaseException:
+                        lock.release()
+                        raise
+                    return True
+            if state.lean is None and (not state.active or guard.busy):
+                lock = self._syncscope_lock
+                if timeout == -1 and blocking:  # see _gil: no convoy behind a preempted holder
+                    return lock.acquire(False) or acquire_contended(lock)
+                return lock.acquire(blocking, timeout)
+            return self._acquire(blocking, timeout)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def __enter__(self) -> Any:
-        tally = self._syncscope_tally
-        if tally is not None and tally.owner is state.lean:
-            lock = self._syncscope_lock
-            if lock.acquire(False):
-                try:
-                    if not self._syncscope_since:
-                        self._syncscope_since = perf_counter_ns()
-                    tally.acquisitions += 1
-                except BaseException:
-                    lock.release()
-                    raise
-                return True
-        if state.lean is None and (not state.active or guard.busy):
-            lock = self._syncscope_lock
-            return lock.acquire(False) or acquire_contended(lock)
-        return self._acquire(True, -1)
+        try:
+            tally = self._syncscope_tally
+            if tally is not None and tally.owner is state.lean:
+                lock = self._syncscope_lock
+                if lock.acquire(False):
+                    try:
+                        if not self._syncscope_since:
+                            self._syncscope_since = perf_counter_ns()
+                        tally.acquisitions += 1
+                    except BaseException:
+                        lock.release()
+                        raise
+                    return True
+            if state.lean is None and (not state.active or guard.busy):
+                lock = self._syncscope_lock
+                return lock.acquire(False) or acquire_contended(lock)
+            return self._acquire(True, -1)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def release(self) -> None:
         # Only the owner's outermost release ends the hold (another thread's release raises).
-        if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
-            hold_ended(self)
-        if state.lean is not None or not state.active or guard.busy:
-            return self._syncscope_lock.release()  # type: ignore[no-any-return]
-        return self._release()
+        try:
+            if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
+                hold_ended(self)
+            if state.lean is not None or not state.active or guard.busy:
+                return self._syncscope_lock.release()  # type: ignore[no-any-return]
+            return self._release()
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
-            hold_ended(self)
-        if state.lean is not None or not state.active or guard.busy:
-            return self._syncscope_lock.release()  # type: ignore[no-any-return]
-        return self._release()
+        try:
+            if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
+                hold_ended(self)
+            if state.lean is not None or not state.active or guard.busy:
+                return self._syncscope_lock.release()  # type: ignore[no-any-return]
+            return self._release()
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def _is_owned(self) -> bool:
         return self._syncscope_lock._is_owned()  # type: ignore[no-any-return]
@@ -337,6 +376,14 @@ class _RLockProxy(_Proxy):
 
 
 PROXY_TYPES = (_LockProxy, _RLockProxy)
+LOCK_TYPE = _LockType
+RLOCK_TYPE = type(_original_rlock())
+
+
+def adopt_lock(lock: Any, kind: str, type_name: str, name: str, file: str, line: int) -> Any:
+    """A proxy for a lock created before install, named ``name``, made at ``file:line``."""
+    primitive = Primitive(kind, type_name, unique_name(name, kind), file, line, "<module>")
+    return _RLockProxy(lock, primitive) if kind == "rlock" else _LockProxy(lock, primitive)
 
 
 def proxy_for(lock: Any, primitive: Primitive) -> Any:
@@ -357,33 +404,77 @@ def _wrap_new(lock: Any, kind: str, type_name: str, frame: FrameType | None) -> 
     return _RLockProxy(lock, primitive) if kind == "rlock" else _LockProxy(lock, primitive)
 
 
-def RLock(*args: Any, **kwargs: Any) -> Any:
+class _StandInMeta(type):
+    """
+    The metaclass of the Lock and RLock stand-ins.
+
+    A stand-in is a class, not a function: a class does not bind as a method, so
+    ``class Map: lock_class = threading.Lock`` then ``self.lock_class()`` works as it does with
+    the builtin (werkzeug does this). ``isinstance`` against it answers for the raw lock type.
+    """
+
+    _syncscope_original: Any
+    _syncscope_type: Any
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, cls._syncscope_type)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, cls._syncscope_type)
+
+    def __repr__(cls) -> str:
+        return repr(cls._syncscope_original)
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> Any:
+        # Neither the lock type nor the factory functions can be subclassed (CPython's
+        # test_lock_no_subclass): neither can the stand-ins.
+        for base in bases:
+            if isinstance(base, _StandInMeta):
+                original = base._syncscope_original
+                raise TypeError(
+                    f"type '{original.__module__}.{original.__qualname__}' is not an "
+                    "acceptable base type"
+                )
+        return super().__new__(mcs, name, bases, namespace)
+
+
+def _look_like(stand_in: Any, original: Any) -> None:
+    """Give a stand-in the original's names, so introspection sees the original."""
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        value = getattr(original, attribute, None)
+        if value is not None:
+            type.__setattr__(stand_in, attribute, value)
+
+
+class RLock(metaclass=_StandInMeta):
     """Instrumented stand-in for ``threading.RLock``."""
-    return _wrap_new(_original_rlock(*args, **kwargs), "rlock", "RLock", creator_frame(2))
+
+    __slots__ = ()
+    _syncscope_original = _original_rlock
+    _syncscope_type = type(_original_rlock())
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return _wrap_new(_original_rlock(*args, **kwargs), "rlock", "RLock", creator_frame(2))
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
 
-if LOCK_IS_A_CLASS:
+class Lock(metaclass=_StandInMeta):
+    """Instrumented stand-in for ``threading.Lock`` (a function before 3.13, then a class)."""
 
-    class _LockMeta(type):
-        # threading.Lock is a class on 3.13+: isinstance() against it must keep working for
-        # raw locks and proxies alike.
-        def __instancecheck__(cls, obj: object) -> bool:
-            return isinstance(obj, _LockType)
+    __slots__ = ()
+    _syncscope_original = _original_lock
+    _syncscope_type = _LockType
 
-        def __subclasscheck__(cls, sub: type) -> bool:
-            return issubclass(sub, _LockType)
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return _wrap_new(_original_lock(*args, **kwargs), "lock", "Lock", creator_frame(2))
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
-    class Lock(metaclass=_LockMeta):
-        """Instrumented stand-in for ``threading.Lock``."""
 
-        __slots__ = ()
-
-        def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-            lock = _original_lock(*args, **kwargs)
-            return _wrap_new(lock, "lock", "Lock", creator_frame(2))
-
-else:
-
-    def Lock(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]
-        """Instrumented stand-in for ``threading.Lock``."""
-        return _wrap_new(_original_lock(*args, **kwargs), "lock", "Lock", creator_frame(2))
+_look_like(RLock, _original_rlock)
+_look_like(Lock, _original_lock)

@@ -6,17 +6,28 @@ every original back, exactly, by identity.
 from __future__ import annotations
 
 import functools
+import os
 import queue
 import sys
 import warnings
 from typing import Any
 
 from .._core.registry import PATCHED_NAMES, module, save_method, saved, saved_methods
-from .._core.sites import is_library_file, reset_names
+from .._core.sites import SYNCSCOPE_DIR, is_library_file, reset_names, statement_line
 from .._core.state import Options, config_lock, state
 from . import conditions as _conditions
 from . import locks as _locks
 from . import queues as _queues
+
+
+def _outside_syncscope() -> int:
+    """The ``stacklevel`` of the first caller outside syncscope: where a warning belongs."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(SYNCSCOPE_DIR + os.sep):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 class SyncscopeWarning(RuntimeWarning):
@@ -67,7 +78,7 @@ def install(options: Options) -> None:
                 warnings.warn(
                     "syncscope is already installed; its options were changed",
                     SyncscopeWarning,
-                    stacklevel=3,
+                    stacklevel=_outside_syncscope(),
                 )
                 state.options = options
             return
@@ -85,7 +96,7 @@ def install(options: Options) -> None:
             + ", ".join(early)
             + " (install syncscope earlier, or use threading.Lock() through the module)",
             SyncscopeWarning,
-            stacklevel=3,
+            stacklevel=_outside_syncscope(),
         )
 
 
@@ -102,18 +113,75 @@ def uninstall() -> None:
             else:
                 not_ours.append(f"{module_name}.{name}")
         not_ours += _restore_methods()
+        _restore_adopted()
         state.installed = False
     if not_ours:
         warnings.warn(
             "left in place because something else replaced them after syncscope: "
             + ", ".join(not_ours),
             SyncscopeWarning,
-            stacklevel=3,
+            stacklevel=_outside_syncscope(),
         )
 
 
 # Names already warned about: each is said once per process, not at every install.
 _warned_early: set[str] = set()
+
+
+#: (module, attribute, what it held) for each module-level name install() took over.
+_adopted: list[tuple[Any, str, Any]] = []
+
+
+def adopt_early_imports() -> list[str]:
+    """
+    Watch what user modules imported before install took from ``threading`` and ``queue``.
+
+    A module-level name bound to an original factory (``from threading import Lock``) is bound
+    to the stand-in, and a module-level Lock or RLock created at import is wrapped in a proxy
+    around the very same lock: holders of the old reference still share the lock, only their
+    operations through it go unreported. pytest imports a project while reading its
+    ``filterwarnings`` (a warning class of the project), before any plugin can install: the
+    plugin calls this right after installing. Not done by every install(): a module may keep
+    an original on purpose (``get_original``), and only the plugin knows that what came
+    before it is the project under test. Returns the names taken over, ``module.name``.
+    """
+    if not state.installed:
+        return []
+    stand_ins = {
+        id(saved[module_name][name]): replacement
+        for (module_name, name), replacement in _replacements().items()
+    }
+    lock_kinds = {_locks.LOCK_TYPE: ("lock", "Lock"), _locks.RLOCK_TYPE: ("rlock", "RLock")}
+    taken = []
+    for mod_name, mod in list(sys.modules.items()):
+        filename = getattr(mod, "__file__", None)
+        if not filename or mod_name in PATCHED_NAMES or is_library_file(filename):
+            continue
+        for attr, value in list(vars(mod).items()):
+            if attr.startswith("__"):
+                continue
+            replacement = stand_ins.get(id(value))
+            if replacement is None:
+                kind = lock_kinds.get(type(value))
+                if kind is None or kind[0] not in state.options.kinds:
+                    continue
+                line = statement_line(filename, attr, mod.__dict__)
+                replacement = _locks.adopt_lock(value, *kind, attr, filename, line)
+            setattr(mod, attr, replacement)
+            _adopted.append((mod, attr, value))
+            taken.append(f"{mod_name}.{attr}")
+    return sorted(taken)
+
+
+def _restore_adopted() -> None:
+    for mod, attr, value in reversed(_adopted):
+        current = vars(mod).get(attr)
+        ours = type(current) in _locks.PROXY_TYPES or any(
+            current is replacement for replacement in _replacements().values()
+        )
+        if ours:  # what the module bound since then is the module's business
+            setattr(mod, attr, value)
+    _adopted.clear()
 
 
 def _early_imports() -> list[str]:

@@ -21,6 +21,7 @@ from .._core.registry import save_method, saved, saved_methods
 from .._core.reprs import safe_repr
 from .._core.sites import call_site, creator_frame
 from .._core.state import state
+from .._core.tracebacks import hide_frames
 from .._core.tracking import new_primitive, primitive_of, should_watch, watch, watch_new
 from .conditions import Wrapper, blocking_call, silent, watched
 
@@ -37,11 +38,15 @@ class _PendingPut:
     def __init__(
         self, q: Any, site: tuple[str, int, str], text: str | None, item_id: int, start: int | None
     ) -> None:
-        self.queue = q
-        self.site = site
-        self.item = text
-        self.item_id = item_id
-        self.start = start
+        try:
+            self.queue = q
+            self.site = site
+            self.item = text
+            self.item_id = item_id
+            self.start = start
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
 
 def _item_text(item: Any) -> str | None:
@@ -70,32 +75,36 @@ def _qsize(q: Any) -> int | None:
 
 def _make_put_hook(original: Callable[..., Any]) -> Callable[..., Any]:
     def _put(self: Any, item: Any) -> None:
-        original(self, item)
-        pending = getattr(guard, "pending_put", None)
-        if pending is None or pending.queue is not self:
-            return
-        guard.pending_put = None  # a subclass's _put calling super()._put reports once
-        primitive = primitive_of(self)
-        if primitive is None:
-            return
         try:
-            waited = None if pending.start is None else perf_counter_ns() - pending.start
-            emit(
-                SyncEvent(
-                    primitive,
-                    "put",
-                    "put",
-                    pending.site,
-                    waited,
-                    item=pending.item,
-                    item_id=pending.item_id,
-                    qsize=self._qsize(),
+            original(self, item)
+            pending = getattr(guard, "pending_put", None)
+            if pending is None or pending.queue is not self:
+                return
+            guard.pending_put = None  # a subclass's _put calling super()._put reports once
+            primitive = primitive_of(self)
+            if primitive is None:
+                return
+            try:
+                waited = None if pending.start is None else perf_counter_ns() - pending.start
+                emit(
+                    SyncEvent(
+                        primitive,
+                        "put",
+                        "put",
+                        pending.site,
+                        waited,
+                        item=pending.item,
+                        item_id=pending.item_id,
+                        qsize=self._qsize(),
+                    )
                 )
-            )
+            except BaseException as exc:
+                # The item is in the deque: put() must still count it and wake a getter, or the
+                # queue is left inconsistent. The exception is raised once put() has returned.
+                guard.deferred = exc
         except BaseException as exc:
-            # The item is in the deque: put() must still count it and wake a getter, or the
-            # queue is left inconsistent. The exception is raised once put() has returned.
-            guard.deferred = exc
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     return _put
 
@@ -117,72 +126,98 @@ def wrappers() -> list[Wrapper]:
     init, put, get, task_done, join = cls.__init__, cls.put, cls.get, cls.task_done, cls.join
 
     def __init__(self: Any, maxsize: Any = 0) -> None:
-        if watch_new(self, "queue") is not None:
-            hook_put(type(self))  # no-op unless a user subclass brings its own _put
-        init(self, maxsize)
+        try:
+            if watch_new(self, "queue") is not None:
+                hook_put(type(self))  # no-op unless a user subclass brings its own _put
+            init(self, maxsize)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def put_wrapper(self: Any, item: Any, block: Any = True, timeout: Any = None) -> None:
-        primitive = watched(self)
-        if primitive is None:
-            return put(self, item, block, timeout)
-        site = call_site()
-        text = _item_text(item)
-        blocks = bool(block) and 0 < self.maxsize <= (_qsize(self) or 0)
-        if blocks:
-            limit = wait_limit(block, timeout)
-            emit(SyncEvent(primitive, "put", "waiting", site, timeout=limit, item=text))
-        start = perf_counter_ns() if blocks else None
-        guard.pending_put = _PendingPut(self, site, text, id(item), start)
-        guard.busy = True
         try:
-            put(self, item, block, timeout)
-        except BaseException as exc:
+            primitive = watched(self)
+            if primitive is None:
+                return put(self, item, block, timeout)
+            site = call_site()
+            text = _item_text(item)
+            blocks = bool(block) and 0 < self.maxsize <= (_qsize(self) or 0)
+            if blocks:
+                limit = wait_limit(block, timeout)
+                emit(SyncEvent(primitive, "put", "waiting", site, timeout=limit, item=text))
+            start = perf_counter_ns() if blocks else None
+            guard.pending_put = _PendingPut(self, site, text, id(item), start)
+            guard.busy = True
+            try:
+                put(self, item, block, timeout)
+            except BaseException as exc:
+                guard.busy = False
+                guard.pending_put = None
+                outcome = _failure("put", exc, block, timeout)
+                emit(SyncEvent(primitive, "put", outcome, site, item=text, error=exc))
+                raise
             guard.busy = False
             guard.pending_put = None
-            outcome = _failure("put", exc, block, timeout)
-            emit(SyncEvent(primitive, "put", outcome, site, item=text, error=exc))
+            deferred, guard.deferred = guard.deferred, None
+            if deferred is not None:
+                raise deferred
+            return None
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
             raise
-        guard.busy = False
-        guard.pending_put = None
-        deferred, guard.deferred = guard.deferred, None
-        if deferred is not None:
-            raise deferred
-        return None
 
     def get_wrapper(self: Any, block: Any = True, timeout: Any = None) -> Any:
-        primitive = watched(self)
-        if primitive is None:
-            return get(self, block, timeout)
-        return observed_get(self, primitive, lambda: get(self, block, timeout), block, timeout)
+        try:
+            primitive = watched(self)
+            if primitive is None:
+                return get(self, block, timeout)
+            return observed_get(self, primitive, lambda: get(self, block, timeout), block, timeout)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def task_done_wrapper(self: Any) -> None:
-        primitive = watched(self)
-        if primitive is None:
-            return task_done(self)
-        site = call_site()
-        if self.unfinished_tasks <= 0:  # the real one raises ValueError: report that
-            try:
-                silent(lambda: task_done(self))
-            except BaseException as exc:
-                emit(SyncEvent(primitive, "task_done", "error", site, error=exc))
-                raise
+        try:
+            primitive = watched(self)
+            if primitive is None:
+                return task_done(self)
+            site = call_site()
+            if self.unfinished_tasks <= 0:  # the real one raises ValueError: report that
+                try:
+                    silent(lambda: task_done(self))
+                except BaseException as exc:
+                    emit(SyncEvent(primitive, "task_done", "error", site, error=exc))
+                    raise
+                return None
+            # Before the real call: a join() it releases reports after it.
+            emit(
+                SyncEvent(
+                    primitive, "task_done", "done", site, unfinished=self.unfinished_tasks - 1
+                )
+            )
+            silent(lambda: task_done(self))
             return None
-        # Before the real call: a join() it releases reports after it.
-        emit(SyncEvent(primitive, "task_done", "done", site, unfinished=self.unfinished_tasks - 1))
-        silent(lambda: task_done(self))
-        return None
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def join_wrapper(self: Any) -> None:
-        primitive = watched(self)
-        if primitive is None:
-            return join(self)
-        site = call_site()
-        blocks = self.unfinished_tasks > 0
-        if blocks:
-            emit(SyncEvent(primitive, "join", "waiting", site, unfinished=self.unfinished_tasks))
-        _, waited = blocking_call(primitive, "join", site, lambda: join(self))
-        emit(SyncEvent(primitive, "join", "joined", site, waited if blocks else None))
-        return None
+        try:
+            primitive = watched(self)
+            if primitive is None:
+                return join(self)
+            site = call_site()
+            blocks = self.unfinished_tasks > 0
+            if blocks:
+                emit(
+                    SyncEvent(primitive, "join", "waiting", site, unfinished=self.unfinished_tasks)
+                )
+            _, waited = blocking_call(primitive, "join", site, lambda: join(self))
+            emit(SyncEvent(primitive, "join", "joined", site, waited if blocks else None))
+            return None
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     result: list[Wrapper] = [
         (cls, "__init__", __init__),
@@ -195,13 +230,17 @@ def wrappers() -> list[Wrapper]:
         shutdown = cls.shutdown  # type: ignore[attr-defined]
 
         def shutdown_wrapper(self: Any, immediate: Any = False) -> None:
-            primitive = watched(self)
-            if primitive is None:
-                return shutdown(self, immediate)  # type: ignore[no-any-return]
-            site = call_site()
-            silent(lambda: shutdown(self, immediate))
-            emit(SyncEvent(primitive, "shutdown", "shutdown", site, immediate=bool(immediate)))
-            return None
+            try:
+                primitive = watched(self)
+                if primitive is None:
+                    return shutdown(self, immediate)  # type: ignore[no-any-return]
+                site = call_site()
+                silent(lambda: shutdown(self, immediate))
+                emit(SyncEvent(primitive, "shutdown", "shutdown", site, immediate=bool(immediate)))
+                return None
+            except BaseException as exc:
+                hide_frames(exc)  # the program's traceback, not ours
+                raise
 
         result.append((cls, "shutdown", shutdown_wrapper))
     return result
@@ -234,44 +273,72 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
     __slots__ = ()
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        frame = creator_frame(2)
-        if not should_watch("queue", frame):
-            if cls is SimpleQueue:
-                return _OriginalSimpleQueue(*args, **kwargs)
-            return super().__new__(cls, *args, **kwargs)
-        obj = super().__new__(cls, *args, **kwargs)
-        watch(obj, new_primitive("queue", cls.__name__, frame))
-        return obj
+        try:
+            frame = creator_frame(2)
+            if not should_watch("queue", frame):
+                if cls is SimpleQueue:
+                    return _OriginalSimpleQueue(*args, **kwargs)
+                return super().__new__(cls, *args, **kwargs)
+            obj = super().__new__(cls, *args, **kwargs)
+            watch(obj, new_primitive("queue", cls.__name__, frame))
+            return obj
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def put(self, item: Any, block: Any = True, timeout: Any = None) -> None:
-        primitive = watched(self)
-        if primitive is not None:
-            _report_simple_put(self, primitive, item)
-        return super().put(item, block, timeout)  # type: ignore[no-any-return]
+        try:
+            primitive = watched(self)
+            if primitive is not None:
+                _report_simple_put(self, primitive, item)
+            return super().put(item, block, timeout)  # type: ignore[no-any-return]
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def put_nowait(self, item: Any) -> None:
-        primitive = watched(self)
-        if primitive is not None:
-            _report_simple_put(self, primitive, item)
-        return super().put_nowait(item)  # type: ignore[no-any-return]
+        try:
+            primitive = watched(self)
+            if primitive is not None:
+                _report_simple_put(self, primitive, item)
+            return super().put_nowait(item)  # type: ignore[no-any-return]
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def get(self, block: Any = True, timeout: Any = None) -> Any:
-        primitive = watched(self)
-        if primitive is None:
-            return super().get(block, timeout)
-        return observed_get(
-            self, primitive, lambda: super(SimpleQueue, self).get(block, timeout), block, timeout
-        )
+        try:
+            primitive = watched(self)
+            if primitive is None:
+                return super().get(block, timeout)
+            return observed_get(
+                self,
+                primitive,
+                lambda: super(SimpleQueue, self).get(block, timeout),
+                block,
+                timeout,
+            )
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def get_nowait(self) -> Any:
-        primitive = watched(self)
-        if primitive is None:
-            return super().get_nowait()
-        return observed_get(self, primitive, super().get_nowait, False, None)
+        try:
+            primitive = watched(self)
+            if primitive is None:
+                return super().get_nowait()
+            return observed_get(self, primitive, super().get_nowait, False, None)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         # The original's own refusal, word for word (the subclass would name itself).
-        raise TypeError(f"cannot pickle '{_ORIGINAL_NAME}' object")
+        try:
+            raise TypeError(f"cannot pickle '{_ORIGINAL_NAME}' object")
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
 
 
 _ORIGINAL_NAME = f"{_OriginalSimpleQueue.__module__}.{_OriginalSimpleQueue.__qualname__}"

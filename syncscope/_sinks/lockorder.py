@@ -41,7 +41,7 @@ from .._core.registry import allocate_lock
 from .findings import Inversion, Ref, Site, Taken, stack_of
 
 
-Key = tuple[str, int]
+Key = tuple[str, int, int]
 
 #: Object pairs of one class remembered for same-site inversions (each a few hundred bytes).
 #: Past this, pairs are only looked up: one taken in the reverse order of a remembered pair
@@ -83,7 +83,7 @@ class LockOrder:
         """
         if primitive.kind == "semaphore":
             return
-        key = (primitive.file, primitive.line)
+        key = (primitive.file, primitive.line, primitive.column)
         after = self._after
         handoff = self._handoff
         # The innermost holds only, as the kernel's lockdep does (MAX_LOCK_DEPTH): a thread that
@@ -93,7 +93,7 @@ class LockOrder:
             other = before.primitive
             if other is primitive or other.kind == "semaphore" or other in handoff:
                 continue
-            other_key = (other.file, other.line)
+            other_key = (other.file, other.line, other.column)
             if other_key == key:
                 pairs = self._pairs
                 if (other.id, primitive.id) not in pairs and (
@@ -123,17 +123,18 @@ class LockOrder:
             if key in known:
                 return
             edge = known[key] = self._taken(before, primitive, thread, site)
-            path = self._path(key, before_key)
-            if path is None:
+            found = self._path(key, before_key)
+            if found is None:
                 return
-            cycle = frozenset((before_key, key, *((e.then.file, e.then.line) for e in path)))
+            path, keys = found
+            cycle = frozenset((before_key, key, *keys))
             if cycle in self._reported:
                 return
             self._reported.add(cycle)
         self._found(Inversion((*path, edge)))
 
-    def _path(self, start: Key, goal: Key) -> list[Taken] | None:
-        """The shortest chain of edges from ``start`` to ``goal``, if there is one."""
+    def _path(self, start: Key, goal: Key) -> tuple[list[Taken], list[Key]] | None:
+        """The shortest chain of edges from ``start`` to ``goal``, and the classes it visits."""
         came_from: dict[Key, tuple[Key, Taken] | None] = {start: None}
         todo = deque([start])
         while todo:
@@ -143,14 +144,15 @@ class LockOrder:
                     continue
                 came_from[following] = (node, edge)
                 if following == goal:
-                    path = []
+                    path, keys = [], [following]
                     step = came_from[following]
                     while step is not None:
                         previous, taken = step
                         path.append(taken)
+                        keys.append(previous)
                         step = came_from[previous]
                     path.reverse()
-                    return path
+                    return path, keys
                 todo.append(following)
         return None
 

@@ -1,0 +1,410 @@
+"""
+Drop-in fidelity on real code: what real projects do with threading, run under syncscope.
+
+Each class is one way a real project broke under syncscope, checked on the real case.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import textwrap
+import threading
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+import syncscope
+
+from .conftest import run_python, run_syncscope
+
+
+class TestStandInsDoNotBind:
+    """The Lock and RLock stand-ins behave as the originals when kept as class attributes."""
+
+    def test_class_attribute_called_through_self(self) -> None:
+        """`lock_class = threading.Lock` then `self.lock_class()` works (werkzeug's URL map)."""
+        syncscope.install(output=os.devnull)
+
+        class Map:
+            lock_class = threading.Lock
+            rlock_class = threading.RLock
+
+        lock, rlock = Map().lock_class(), Map().rlock_class()
+        with lock, rlock:
+            assert lock.locked()
+        assert not lock.locked()
+
+    def test_stand_ins_look_like_the_originals(self) -> None:
+        """__module__, __name__, __qualname__ and repr are the originals'."""
+        lock, rlock = threading.Lock, threading.RLock
+        syncscope.install(output=os.devnull)
+        for original, stand_in in ((lock, threading.Lock), (rlock, threading.RLock)):
+            assert original is not stand_in
+            for attribute in ("__module__", "__name__", "__qualname__"):
+                assert getattr(original, attribute) == getattr(stand_in, attribute)
+            assert repr(original) == repr(stand_in)
+
+    def test_isinstance_against_the_stand_ins(self) -> None:
+        """isinstance() against the stand-ins answers for raw and instrumented locks."""
+        raw_lock, raw_rlock = threading.Lock(), threading.RLock()
+        syncscope.install(output=os.devnull)
+        lock, rlock = threading.Lock(), threading.RLock()
+        assert isinstance(lock, threading.Lock)
+        assert isinstance(raw_lock, threading.Lock)
+        assert isinstance(rlock, threading.RLock)
+        assert isinstance(raw_rlock, threading.RLock)
+        assert not isinstance(rlock, threading.Lock)
+        assert not isinstance(object(), threading.Lock)
+
+    def test_no_subclasses(self) -> None:
+        """Like the lock type and the factories, the stand-ins cannot be subclassed."""
+        originals = (threading.Lock, threading.RLock)
+        syncscope.install(output=os.devnull)
+        for base in (*originals, threading.Lock, threading.RLock):
+            with pytest.raises(TypeError):
+
+                class Sub(base):  # type: ignore[valid-type,misc]
+                    pass
+
+    def test_cpython_threading_introspection(self) -> None:
+        """CPython's checks of threading.__all__, type(Lock())() and subclassing pass."""
+        result = run_syncscope(
+            "-q",
+            "-m",
+            "unittest",
+            "test.test_threading",
+            # Those of each Python version that look at the stand-ins themselves.
+            *("-k", "test__all__", "-k", "test_disallow_instantiation"),
+            *("-k", "test_lock_no_subclass", "-k", "test_lock_no_args"),
+            merge_stderr=True,
+        )
+        assert 0 == result.returncode, result.stdout
+        assert "OK" in result.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec("flask") is None, reason="flask is not installed")
+class TestFlask:
+    def test_flask_app_under_syncscope(self) -> None:
+        """flask.Flask() builds its URL map (a Lock kept as a class attribute) and serves."""
+        code = (
+            "import flask\n"
+            "app = flask.Flask('x')\n"
+            "app.add_url_rule('/', 'hi', lambda: 'hi')\n"
+            "print(app.test_client().get('/').data.decode())\n"
+        )
+        expected = run_python("-c", code)
+        for args in ((), ("-q",), ("--no-lines",), ("--all",)):
+            actual = run_syncscope(*args, "-c", code)
+            assert 0 == actual.returncode, actual.stderr
+            assert expected.stdout == actual.stdout == "hi\n"
+
+
+def _names(lines: str) -> list[str]:
+    """The primitive names in JSON lines, in order of first appearance."""
+    names: list[str] = []
+    for line in lines.splitlines():
+        if line.startswith("{"):
+            name = json.loads(line)["name"]
+            if name not in names:
+                names.append(name)
+    return names
+
+
+class TestNamesFromTheSource:
+    """Primitives are named after what the creating statement assigns them to."""
+
+    SOURCE = textwrap.dedent(
+        """\
+        import threading
+        a = threading.Lock(); b = threading.Lock()
+        ready, done = threading.Event(), threading.Event()
+        class C:
+            def __init__(self): self.guard = threading.Lock()
+        c = C()
+        x: threading.RLock = threading.RLock()
+        cond = threading.Condition(threading.Lock())
+        for each in (a, b, c.guard, x, cond):
+            with each: pass
+        ready.set(); done.set()
+        """
+    )
+    EXPECTED: ClassVar[list[str]] = ["a", "b", "guard", "x", "cond", "ready", "done"]
+
+    def test_script(self, tmp_path: Path) -> None:
+        """Two on one line, tuple assignments and one-line functions get their own names."""
+        script = tmp_path / "names.py"
+        script.write_text(self.SOURCE, encoding="utf-8")
+        result = run_syncscope("--format", "json", str(script), merge_stderr=True)
+        assert 0 == result.returncode, result.stdout
+        assert self.EXPECTED == _names(result.stdout)
+
+    def test_dash_c(self) -> None:
+        """Code given with -c is read for names too."""
+        result = run_syncscope("--format", "json", "-c", self.SOURCE, merge_stderr=True)
+        assert 0 == result.returncode, result.stdout
+        assert self.EXPECTED == _names(result.stdout)
+
+    def test_inversion_between_two_locks_of_one_line(self, tmp_path: Path) -> None:
+        """Two locks created on one line are two lock classes: their inversion is named right."""
+        script = tmp_path / "inversion.py"
+        script.write_text(
+            textwrap.dedent(
+                """\
+                import threading
+                a = threading.Lock(); b = threading.Lock()
+                def one():
+                    with a:
+                        with b: pass
+                t = threading.Thread(target=one); t.start(); t.join(5)
+                with b:
+                    with a: pass
+                """
+            ),
+            encoding="utf-8",
+        )
+        result = run_syncscope("-q", str(script), merge_stderr=True)
+        assert 0 == result.returncode, result.stdout
+        assert "lock-order inversion between lock a and lock b" in result.stdout
+        assert "are taken in both orders" not in result.stdout  # not one class taken twice
+
+
+class TestBadTargetsAndSettings:
+    """Bad input gets python's message, or one clear line, never a traceback."""
+
+    @pytest.mark.parametrize("given", ["empty", "./empty/"])
+    def test_directory_without_main(self, tmp_path: Path, given: str) -> None:
+        """A directory without __main__.py: python's one line and status 1."""
+        (tmp_path / "empty").mkdir()
+        expected = run_python(given, cwd=tmp_path)
+        actual = run_syncscope(given, cwd=tmp_path)
+        assert 1 == expected.returncode == actual.returncode
+        assert "can't find '__main__' module" in expected.stderr
+        assert expected.stderr == actual.stderr
+
+    def test_directory_with_main_still_runs(self, tmp_path: Path) -> None:
+        """A directory with __main__.py runs as python runs it."""
+        (tmp_path / "app").mkdir()
+        (tmp_path / "app" / "__main__.py").write_text("print('ran')\n", encoding="utf-8")
+        result = run_syncscope("--no-lines", "app", cwd=tmp_path)
+        assert (0, "ran\n") == (result.returncode, result.stdout)
+
+    @pytest.mark.parametrize("value", ["otpl", "bogus", "otlp,bogus"])
+    def test_unknown_traces_exporter(self, value: str) -> None:
+        """OTEL_TRACES_EXPORTER with a name syncscope lacks: one line, status 2."""
+        result = run_syncscope(
+            "-c", "print('ran')", env={"OTEL_TRACES_EXPORTER": value}, merge_stderr=True
+        )
+        assert 2 == result.returncode
+        assert [
+            "syncscope: error: OTEL_TRACES_EXPORTER: unsupported trace exporter "
+            f"'{value.rsplit(',', maxsplit=1)[-1]}': choose from otlp, console, none "
+            "(see python -m syncscope --help)"
+        ] == result.stdout.splitlines()
+
+    def test_no_traces_exporter(self) -> None:
+        """OTEL_TRACES_EXPORTER=none runs the program without spans."""
+        result = run_syncscope("-c", "print('ran')", env={"OTEL_TRACES_EXPORTER": "none"})
+        assert (0, "ran\n") == (result.returncode, result.stdout)
+
+
+class TestGeneratedCode:
+    """A primitive created in generated code (``<...>`` files) belongs to its caller."""
+
+    LIBRARY = textwrap.dedent(
+        """\
+        import dataclasses
+        import threading
+
+        @dataclasses.dataclass
+        class Holder:
+            lock: object = dataclasses.field(default_factory=threading.Lock)
+
+        def internal():
+            return Holder()
+        """
+    )
+    ATTRS_LIBRARY = textwrap.dedent(
+        """\
+        import threading
+        import attr
+
+        @attr.s
+        class AttrsHolder:
+            lock = attr.ib(factory=threading.Lock)
+
+        def internal_attrs():
+            return AttrsHolder()
+        """
+    )
+    PROGRAM = textwrap.dedent(
+        """\
+        import genlib
+        mine = genlib.Holder()
+        theirs = genlib.internal()
+        for holder in (mine, theirs):
+            with holder.lock:
+                pass
+        """
+    )
+
+    def _run(self, tmp_path: Path, library: str, program: str) -> list[dict[str, object]]:
+        # A directory named site-packages on the path counts as installed packages.
+        packages = tmp_path / "site-packages"
+        packages.mkdir()
+        (packages / "genlib.py").write_text(library, encoding="utf-8")
+        (tmp_path / "main.py").write_text(program, encoding="utf-8")
+        result = run_syncscope(
+            "--format", "json", "main.py", cwd=tmp_path, env={"PYTHONPATH": str(packages)}
+        )
+        assert 0 == result.returncode, result.stderr
+        return [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+
+    def test_dataclass_default_factory(self, tmp_path: Path) -> None:
+        """The user's instance of a library dataclass is watched, the library's own is not."""
+        events = self._run(tmp_path, self.LIBRARY, self.PROGRAM)
+        assert {(tmp_path / "main.py").as_posix() + ":2"} == {e["created_at"] for e in events}
+        assert ["acquired", "released"] == [e["outcome"] for e in events]
+
+    def test_attrs_factory(self, tmp_path: Path) -> None:
+        """The same for attrs' generated __init__; the name is read from its generated source."""
+        pytest.importorskip("attr")
+        program = self.PROGRAM.replace("Holder()", "AttrsHolder()").replace(
+            "internal()", "internal_attrs()"
+        )
+        events = self._run(tmp_path, self.ATTRS_LIBRARY, program)
+        assert {(tmp_path / "main.py").as_posix() + ":2"} == {e["created_at"] for e in events}
+        assert {"lock"} == {e["name"] for e in events}
+        assert ["acquired", "released"] == [e["outcome"] for e in events]
+
+
+class TestPytestProjects:
+    """A real pytest project with ``filterwarnings = error``, imported by its own ini."""
+
+    INI = textwrap.dedent(
+        """\
+        [pytest]
+        filterwarnings =
+            error
+            ignore::myproj.MyWarning
+        """
+    )
+    PACKAGE = textwrap.dedent(
+        """\
+        from threading import Lock, RLock
+
+        class MyWarning(UserWarning):
+            pass
+
+        pools_lock = Lock()
+
+        class Pool:
+            def __init__(self):
+                self.pool_guard = RLock()
+        """
+    )
+    TESTS = textwrap.dedent(
+        """\
+        import myproj
+
+        def test_pool():
+            with myproj.pools_lock:
+                pool = myproj.Pool()
+                with pool.pool_guard:
+                    pass
+        """
+    )
+
+    @pytest.fixture
+    def project(self, tmp_path: Path) -> Path:
+        (tmp_path / "pytest.ini").write_text(self.INI, encoding="utf-8")
+        (tmp_path / "myproj").mkdir()
+        (tmp_path / "myproj" / "__init__.py").write_text(self.PACKAGE, encoding="utf-8")
+        (tmp_path / "tests").mkdir()
+        (tmp_path / "tests" / "test_pool.py").write_text(self.TESTS, encoding="utf-8")
+        return tmp_path
+
+    def test_plain(self, project: Path) -> None:
+        """The project's tests pass under plain pytest (the baseline)."""
+        result = run_python("-m", "pytest", "-p", "no:cacheprovider", cwd=project)
+        assert 0 == result.returncode, result.stdout + result.stderr
+        assert "1 passed" in result.stdout
+
+    def test_under_the_runner(self, project: Path) -> None:
+        """`python -m syncscope -m pytest`: no rewrite warning aborts it; the locks are seen."""
+        result = run_syncscope(
+            "-q", "-m", "pytest", "-p", "no:cacheprovider", cwd=project, merge_stderr=True
+        )
+        assert 0 == result.returncode, result.stdout
+        assert "1 passed" in result.stdout
+        assert "cannot be rewritten" not in result.stdout
+        assert "pools_lock" in result.stdout
+        assert "pool_guard" in result.stdout
+
+    def test_under_the_plugin(self, project: Path) -> None:
+        """`pytest --syncscope`: start-up survives, and locks of the early import are seen."""
+        result = run_python(
+            "-m", "pytest", "--syncscope", "-p", "no:cacheprovider", cwd=project, merge_stderr=True
+        )
+        assert 0 == result.returncode, result.stdout
+        assert "1 passed" in result.stdout
+        summary = result.stdout.split("syncscope", 1)[1]
+        assert "pools_lock" in summary
+        assert "pool_guard" in summary
+        header = result.stdout.split("collected", 1)[0]
+        assert "myproj.pools_lock" in header
+        assert "myproj.RLock" in header
+
+
+_TRACEBACKS = textwrap.dedent(
+    """\
+    import queue, signal, threading, traceback
+
+    def show(action):
+        try:
+            action()
+        except BaseException:
+            traceback.print_exc(file=sys.stdout)
+
+    def interrupted(block):
+        signal.signal(signal.SIGALRM, signal.default_int_handler)
+        signal.setitimer(signal.ITIMER_REAL, 0.05)  # it can only end by the interrupt
+        block()
+
+    import sys
+    held = threading.Lock()
+    held.acquire()
+    show(lambda: queue.Queue().get(timeout=0.01))
+    show(lambda: queue.LifoQueue(1).put_nowait(1) or queue.LifoQueue(1).get_nowait())
+    show(lambda: queue.SimpleQueue().get(timeout=0.01))
+    show(lambda: threading.Lock().release())
+    show(lambda: threading.RLock().release())
+    show(lambda: threading.BoundedSemaphore().release())
+    show(lambda: threading.Barrier(2, timeout=0.01).wait())
+    show(lambda: threading.Condition().wait())
+    show(lambda: threading.Condition().notify())
+    show(lambda: interrupted(held.acquire))
+    show(lambda: interrupted(lambda: held.acquire(timeout=5)))
+    show(lambda: interrupted(queue.Queue().get))
+    show(lambda: interrupted(threading.Event().wait))
+    queue.Queue().get(timeout=0.01)
+    """
+)
+
+
+class TestTracebacks:
+    """The frames a user sees from inside a primitive are the ones plain Python shows."""
+
+    @pytest.mark.parametrize("args", [("-o", os.devnull), ("--no-lines",), ("-q",)])
+    def test_same_as_python(self, tmp_path: Path, args: tuple[str, ...]) -> None:
+        """Caught and printed, or uncaught: no frame of syncscope, every frame of python's."""
+        script = tmp_path / "tracebacks.py"
+        script.write_text(_TRACEBACKS, encoding="utf-8")
+        expected = run_python(str(script))
+        actual = run_syncscope(*args, str(script))
+        assert 1 == expected.returncode == actual.returncode
+        assert 13 == expected.stdout.count("Traceback")
+        assert expected.stdout == actual.stdout
+        assert expected.stderr == actual.stderr.split("syncscope report")[0]
