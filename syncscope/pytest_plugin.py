@@ -23,9 +23,16 @@ Options (each also switches syncscope on; each has an ini equivalent, the comman
 * ``--syncscope-max-wait-ms=MS`` (ini ``syncscope_max_wait_ms``): the same for a wait of MS or
   more for a lock, rlock, semaphore, Condition lock or for room in a full queue.
 
+* ``--syncscope-timeline=FILE`` and ``--syncscope-html=FILE`` (ini ``syncscope_timeline``,
+  ``syncscope_html``): the session's timeline and HTML report, written at its end; with
+  ``--syncscope-per-test`` (ini ``syncscope_per_test``), one of each per test, the test's id
+  put into FILE's name before its extension.
+
+The terminal summary names the test during which each finding was made.
+
 The ``syncscope_recorder`` fixture gives a test a :class:`syncscope.testing.Recording` of what
-happened during that test (it installs syncscope for the test when ``--syncscope`` is not
-given; then only primitives created during the test are watched).
+happened during that test. It works without ``--syncscope`` too: it then installs syncscope
+for that test, and only primitives created during the test are watched.
 
 Without any of these options the plugin does nothing and imports nothing of syncscope: it is
 loaded into every pytest run of every environment syncscope is installed in.
@@ -77,7 +84,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail a test that waits MS or more for a lock or for room in a queue "
         "(implies --syncscope)",
     )
+    group.addoption(
+        "--syncscope-timeline",
+        default=None,
+        metavar="FILE",
+        help="write a per-thread timeline (Chrome/Perfetto trace JSON, gzipped if FILE ends in "
+        ".gz) of the session, or of each test with --syncscope-per-test (implies --syncscope)",
+    )
+    group.addoption(
+        "--syncscope-html",
+        default=None,
+        metavar="FILE",
+        help="write a self-contained HTML report of the session, or of each test with "
+        "--syncscope-per-test (implies --syncscope)",
+    )
+    group.addoption(
+        "--syncscope-per-test",
+        action="store_true",
+        default=None,
+        help="one timeline and HTML report per test: FILE's name gets the test's id",
+    )
     parser.addini("syncscope", "like --syncscope", type="bool", default=False)
+    parser.addini("syncscope_timeline", "like --syncscope-timeline", default="")
+    parser.addini("syncscope_html", "like --syncscope-html", default="")
+    parser.addini("syncscope_per_test", "like --syncscope-per-test", type="bool")
     parser.addini("syncscope_fail_on_inversion", "like --syncscope-fail-on-inversion", type="bool")
     parser.addini("syncscope_fail_on_deadlock", "like --syncscope-fail-on-deadlock", type="bool")
     parser.addini("syncscope_max_wait_ms", "like --syncscope-max-wait-ms", default="")
@@ -117,10 +147,15 @@ def _start(config: pytest.Config) -> None:
     fail_on_inversion = bool(_setting(config, "syncscope_fail_on_inversion"))
     fail_on_deadlock = bool(_setting(config, "syncscope_fail_on_deadlock"))
     max_wait_ms = _max_wait_ms(config)
-    enabled = bool(_setting(config, "syncscope"))
+    files = _Files(
+        _setting(config, "syncscope_timeline") or None,
+        _setting(config, "syncscope_html") or None,
+        bool(_setting(config, "syncscope_per_test")),
+    )
+    enabled = bool(_setting(config, "syncscope")) or files.timeline or files.html
     if not (enabled or fail_on_inversion or fail_on_deadlock or max_wait_ms is not None):
         return
-    session = _Session(fail_on_inversion, fail_on_deadlock, max_wait_ms)
+    session = _Session(fail_on_inversion, fail_on_deadlock, max_wait_ms, files)
     config.stash[_SESSION_KEY] = session
     config.pluginmanager.register(session, "syncscope-session")
     # pytest_unconfigure is not called when start-up fails after this: clean up then too.
@@ -174,11 +209,43 @@ def _timeout_timer(ident: int) -> bool:
     return thread is not None and thread.name.startswith("pytest_timeout ")
 
 
+class _Files:
+    """The timeline and HTML report asked for, of the session or of each test."""
+
+    def __init__(self, timeline: str | None, html: str | None, per_test: bool) -> None:
+        self.timeline = timeline
+        self.html = html
+        self.per_test = per_test
+
+    def of_test(self, nodeid: str) -> tuple[str | None, str | None]:
+        """The files of one test: its id, made a file name, before each name's extension."""
+        import re
+
+        slug = re.sub(r"[^\w.-]+", "_", nodeid).strip("_")[:150]
+        return _with_slug(self.timeline, slug), _with_slug(self.html, slug)
+
+
+def _with_slug(path: str | None, slug: str) -> str | None:
+    if path is None:
+        return None
+    import os
+
+    directory, name = os.path.split(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)  # a folder of files, one a test
+    stem, dot, extension = name.partition(".")
+    return os.path.join(directory, f"{stem}-{slug}{dot}{extension}")
+
+
 class _Session:
     """syncscope for a whole pytest run: the recorder, and the findings of each test."""
 
     def __init__(
-        self, fail_on_inversion: bool, fail_on_deadlock: bool, max_wait_ms: float | None
+        self,
+        fail_on_inversion: bool,
+        fail_on_deadlock: bool,
+        max_wait_ms: float | None,
+        files: _Files,
     ) -> None:
         from syncscope import _api
         from syncscope._core.state import config_lock, set_sinks, state
@@ -213,20 +280,27 @@ class _Session:
         self.recorder = Recorder(DiagnosisOptions(stats=True, long_wait_ms=max_wait_ms))
         if self.recorder.watchdog is not None:
             self.recorder.watchdog.bystander = _timeout_timer
+        self.files = files
+        self._sinks: tuple[Any, ...] = (self.recorder,)
+        if (files.timeline or files.html) and not files.per_test:
+            from syncscope._sinks.timeline.sink import timeline_sink
+
+            self._sinks += (timeline_sink(files.timeline, files.html, self._sinks, "pytest"),)
         #: Test id -> the findings that fail it, as they are found. Not read back from the
         #: recorder's lists: those stop growing (slow spots past 1,000), the session does not.
         self._failures: dict[str, list[Any]] = {}
         self.recorder.listeners.append(self._heard)
         with config_lock:
-            set_sinks((*state.sinks, self.recorder))
+            set_sinks((*state.sinks, *self._sinks))
 
     def stop(self) -> None:
         from syncscope import _api
+        from syncscope._core.dispatch import close_sinks
         from syncscope._core.state import config_lock, set_sinks, state
 
         with config_lock:
-            set_sinks(tuple(sink for sink in state.sinks if sink is not self.recorder))
-        self.recorder.close()
+            set_sinks(tuple(sink for sink in state.sinks if sink not in self._sinks))
+        close_sinks(self._sinks)
         if self._installed_here:
             _api.uninstall()
 
@@ -237,7 +311,15 @@ class _Session:
     def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, None, None]:
         self.recorder.context = item.nodeid
         try:
-            yield
+            if self.files.per_test and (self.files.timeline or self.files.html):
+                from syncscope.testing import record
+
+                # The session's recorder finds and reports; this one only draws the test.
+                timeline, html = self.files.of_test(item.nodeid)
+                with record(detect_deadlocks=False, echo=False, timeline=timeline, html=html):
+                    yield
+            else:
+                yield
         finally:
             self.recorder.context = None
 
@@ -291,3 +373,26 @@ class _Session:
         terminalreporter.section("syncscope")
         for line in Report.of(self.recorder).text().splitlines():
             terminalreporter.write_line(line)
+        found_in = _found_in(self.recorder)
+        if found_in:
+            terminalreporter.write_line("")
+            terminalreporter.write_line("syncscope: found during")
+            for line in found_in:
+                terminalreporter.write_line(f"  {line}")
+
+
+def _found_in(recorder: Any) -> list[str]:
+    """One line per finding made during a test: the test's id, and the finding's first line."""
+    lines = []
+    for kind, findings in (
+        ("deadlock", recorder.deadlocks),
+        ("hang", recorder.hangs),
+        ("inversion", recorder.inversions),
+        ("slow", recorder.slow),
+    ):
+        for finding in list(findings):
+            context = getattr(finding, "context", None)
+            if context is not None:
+                headline = finding.text().split("\n", 1)[0].removeprefix("syncscope: ")
+                lines.append(f"{context}: {kind}: {headline}")
+    return lines

@@ -281,3 +281,49 @@ def test_recorder_fixture_under_pytest_timeout(pytester: pytest.Pytester) -> Non
     )
     result = run(pytester, "--timeout=60", "--timeout-method=thread")
     result.assert_outcomes(passed=1)
+
+
+def test_summary_names_the_test_of_each_finding(pytester: pytest.Pytester) -> None:
+    """Without any fail-on option, the summary still says during which test it was found."""
+    pytester.makepyfile(INVERSION_SUITE)
+    result = run(pytester, "--syncscope")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "syncscope: found during",
+            "  test_summary_names_the_test_of_each_finding.py::test_writes: inversion: "
+            "*lock-order inversion between lock cache_lock and lock store_lock*",
+        ]
+    )
+
+
+def test_timeline_and_html_of_the_session(pytester: pytest.Pytester) -> None:
+    """--syncscope-timeline and --syncscope-html write the session's files at its end."""
+    import json
+
+    pytester.makepyfile(INVERSION_SUITE)
+    result = run(pytester, "--syncscope-timeline=trace.json", "--syncscope-html=report.html")
+    result.assert_outcomes(passed=3)
+    trace = json.loads((pytester.path / "trace.json").read_text())
+    names = {e["name"] for e in trace["traceEvents"] if e.get("ph") == "X"}
+    assert {"hold lock cache_lock", "hold lock store_lock"} <= names
+    html = (pytester.path / "report.html").read_text()
+    assert "cache_lock" in html and "<html" in html.lower()
+
+
+def test_timeline_per_test(pytester: pytest.Pytester) -> None:
+    """--syncscope-per-test: one file per test, named after its id, with that test's holds."""
+    import json
+
+    pytester.makepyfile(INVERSION_SUITE)
+    result = run(pytester, "--syncscope-timeline=out/trace.json", "--syncscope-per-test")
+    result.assert_outcomes(passed=3)
+    written = sorted(p.name for p in (pytester.path / "out").iterdir())
+    assert [
+        "trace-test_timeline_per_test.py_test_reads.json",
+        "trace-test_timeline_per_test.py_test_unrelated.json",
+        "trace-test_timeline_per_test.py_test_writes.json",
+    ] == written
+    reads = json.loads((pytester.path / "out" / written[0]).read_text())
+    holds = [e for e in reads["traceEvents"] if e.get("ph") == "X" and e["name"].startswith("hold")]
+    assert 2 == len(holds)
