@@ -314,7 +314,8 @@ def _event_wrappers() -> list[Wrapper]:
             if primitive is not None:
                 # Before the real set: the waiters it wakes report after it.
                 emit(SyncEvent(primitive, "set", "set", call_site()))
-                return silent(lambda: set_(self))  # type: ignore[no-any-return]
+                silent(lambda: set_(self))
+                return None
             return set_(self)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -325,7 +326,8 @@ def _event_wrappers() -> list[Wrapper]:
             primitive = watched(self)
             if primitive is not None:
                 emit(SyncEvent(primitive, "clear", "cleared", call_site()))
-                return silent(lambda: clear(self))  # type: ignore[no-any-return]
+                silent(lambda: clear(self))
+                return None
             return clear(self)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -394,7 +396,8 @@ def _barrier_wrappers() -> list[Wrapper]:
             if primitive is None:
                 return abort(self)
             emit(SyncEvent(primitive, "abort", "aborted", call_site()))
-            return silent(lambda: abort(self))  # type: ignore[no-any-return]
+            silent(lambda: abort(self))
+            return None
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -405,7 +408,8 @@ def _barrier_wrappers() -> list[Wrapper]:
             if primitive is None:
                 return reset(self)
             emit(SyncEvent(primitive, "reset", "reset", call_site()))
-            return silent(lambda: reset(self))  # type: ignore[no-any-return]
+            silent(lambda: reset(self))
+            return None
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise

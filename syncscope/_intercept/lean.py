@@ -9,6 +9,11 @@ tally and stamps the time the hold began. Everything else (a wait, a timeout, a 
 non-blocking attempt) comes here, where the call site is looked up and the contention counted
 as the event path would.
 
+What it counts is the one hold model's rules (``_core.holds``), inlined: a hold begins at the
+acquire that takes the lock (an RLock's outermost), ends at the release that frees it, and a
+Condition's wait cuts it in two (``park``/``unpark`` below); ``tests/test_lean.py`` pins its
+figures to the event path's, which goes through the model, on the same program.
+
 The figures are the event path's, with two differences, both for acquisitions that did not
 wait: they are counted for their primitive but not for their call site (per-site figures cover
 the operations that waited, timed out or failed, which is where the report looks), and they

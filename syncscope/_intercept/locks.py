@@ -231,7 +231,8 @@ class _LockProxy(_Proxy):
                     if held > tally.hold_max:
                         tally.hold_max = held
             if state.lean is not None or not state.active or guard.busy:
-                return self._syncscope_lock.release()  # type: ignore[no-any-return]
+                self._syncscope_lock.release()
+                return None
             return self._release()
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -250,7 +251,8 @@ class _LockProxy(_Proxy):
                     if held > tally.hold_max:
                         tally.hold_max = held
             if state.lean is not None or not state.active or guard.busy:
-                return self._syncscope_lock.release()  # type: ignore[no-any-return]
+                self._syncscope_lock.release()
+                return None
             return self._release()
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -340,7 +342,8 @@ class _RLockProxy(_Proxy):
             if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
                 hold_ended(self)
             if state.lean is not None or not state.active or guard.busy:
-                return self._syncscope_lock.release()  # type: ignore[no-any-return]
+                self._syncscope_lock.release()
+                return None
             return self._release()
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -351,7 +354,8 @@ class _RLockProxy(_Proxy):
             if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
                 hold_ended(self)
             if state.lean is not None or not state.active or guard.busy:
-                return self._syncscope_lock.release()  # type: ignore[no-any-return]
+                self._syncscope_lock.release()
+                return None
             return self._release()
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours

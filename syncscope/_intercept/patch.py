@@ -10,6 +10,7 @@ import os
 import queue
 import sys
 import warnings
+from types import FrameType
 from typing import Any
 
 from .._core.registry import PATCHED_NAMES, module, save_method, saved, saved_methods
@@ -22,10 +23,10 @@ from . import queues as _queues
 
 def _outside_syncscope() -> int:
     """The ``stacklevel`` of the first caller outside syncscope: where a warning belongs."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     level = 1
     while frame is not None and frame.f_code.co_filename.startswith(SYNCSCOPE_DIR + os.sep):
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
         level += 1
     return level
 
