@@ -180,6 +180,16 @@ class TestTheReadme:
             scripts = [word for word in shlex.split(example.command) if word.endswith(".py")]
             assert all((REPO / script).is_file() for script in scripts), example.id
 
+    def test_listed_options_exist(self) -> None:
+        """Every option the README's option lists name is one --help documents."""
+        text = README.read_text(encoding="utf-8")
+        listed = set()
+        for block in re.findall(r"```text\n(.*?)```", text, flags=re.DOTALL):
+            listed |= set(re.findall(r"(?<![\w-])--[a-z][\w-]*", block))
+        assert listed
+        help_text = "\n".join(run("python -m syncscope --help"))
+        assert [] == sorted(option for option in listed if option not in help_text)
+
 
 class TestMatching:
     def test_masks(self) -> None:
