@@ -8,6 +8,11 @@ by Thread-2", ...) come from syncscope.
 No network is used: the page bodies are made up, and the output file lives in
 a temporary directory that is removed at the end.
 
+Thread-2 starts once Thread-1 is done, so every run prints the same lines and
+neither thread ever finds the lock taken. Start both before joining either and
+they overlap: then a thread that finds the lock taken also prints "lock wait by
+Thread-2" when it starts waiting, and "lock acquired by Thread-2 after 41 µs".
+
 Run it with:
 
     python -m syncscope examples/lock.py
@@ -83,9 +88,10 @@ def main():
     ):
         t1 = FetchUrls(urls1, f, lock)
         t2 = FetchUrls(urls2, f, lock)
+        # One after the other, so that every run prints the same lines (see above).
         t1.start()
-        t2.start()
         t1.join()
+        t2.start()
         t2.join()
 
 

@@ -4,6 +4,13 @@ The Producer puts N random integers into the queue, then None to say it is
 done. The Consumer gets items, calls task_done() for each one and stops at
 None. The main thread waits with join() until every item has been processed.
 
+The Consumer starts once the Producer is done, so every run prints the same
+lines and no get() ever finds the queue empty. Start both before joining either
+and a get() may find the queue empty and wait: syncscope then also prints
+"queue integers_queue empty, get waits by Thread-2" and says how long the get
+waited ("158 got from queue integers_queue by Thread-2 after 918 µs"); join()
+may also have to wait for the last task_done().
+
 The program prints only what it does with the items ("61 popped from queue by
 Thread-2"); the queue lines ("61 put to queue by Thread-1", "61 got from queue
 by Thread-2") come from syncscope.
@@ -22,13 +29,10 @@ import queue
 import random
 import sys
 import threading
-import time
 
 
 N = 5
 SEED = int(os.environ.get("SYNCSCOPE_EXAMPLES_SEED", "2011"))
-# Short pause between two integers, so the consumer often has to wait.
-PAUSE = 0.001
 
 
 def print_line(line):
@@ -59,7 +63,6 @@ class Producer(threading.Thread):
         for _ in range(N):
             integer = random.randint(0, 256)
             self.queue.put(integer)
-            time.sleep(PAUSE)
         self.queue.put(None)
 
 
@@ -95,11 +98,12 @@ def main():
     integers_queue = queue.Queue()
     t1 = Producer(integers_queue)
     t2 = Consumer(integers_queue)
+    # One after the other, so that every run prints the same lines (see above).
     t1.start()
-    t2.start()
     t1.join()
-    integers_queue.join()
+    t2.start()
     t2.join()
+    integers_queue.join()
 
 
 if __name__ == "__main__":
