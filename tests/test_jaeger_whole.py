@@ -145,6 +145,19 @@ def test_busy_program_arrives_whole(jaeger: JaegerServer, tmp_path: Path) -> Non
         numbers = sorted(int(re.search(r" part (\d+) ", name)[1]) for name in runs)  # type: ignore[index]
         assert list(range(1, len(runs) + 1)) == numbers
     _parents_hold_their_children(traces)
+    _links_stay_in_their_part(traces)
+
+
+def _links_stay_in_their_part(traces: list[dict[str, Any]]) -> None:
+    """A link from an operation (not a part's run or thread span) stays in its trace part."""
+    for trace in traces:
+        ids = {span["spanID"] for span in trace["spans"]}
+        for span in trace["spans"]:
+            if span["operationName"].startswith(("run ", "thread ")):
+                continue
+            for ref in span["references"]:
+                if ref["refType"] == "FOLLOWS_FROM":
+                    assert ref["spanID"] in ids, span["operationName"]
 
 
 DEADLOCK = """\

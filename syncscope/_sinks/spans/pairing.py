@@ -177,9 +177,10 @@ class SpanPairing:
     pressure the sink gives up the others, folded into summary spans, never these.
 
     A new trace part begins after ``max_trace_spans`` spans at a moment when no thread holds
-    or waits for anything, so that no wait, hold or holder link crosses the cut; a program
-    that is never quiet is cut anyway at twice that count, and the part's thread and run
-    spans then wait for its open spans to end (see :class:`Segment`).
+    anything, so that no hold and no link from a wait to its holder crosses the cut (a
+    program that never lets go is cut anyway at twice that count); waits in progress stay in
+    their part, whose thread and run spans wait for its open spans to end (see
+    :class:`Segment`).
     """
 
     def __init__(
@@ -203,8 +204,9 @@ class SpanPairing:
         self._puts: dict[tuple[int, int], deque[tuple[int, int]]] = {}
         #: Primitive id -> how many threads wait for it now (a signal that wakes one matters).
         self._waiters: dict[int, int] = {}
-        #: Waits in progress plus hold spans open: the run is quiet when there are none.
-        self.open = 0
+        #: Hold spans open: a new trace part begins when there are none, so that no wait
+        #: links to a holder in another part.
+        self.holding = 0
         #: Parts that were cut, whose thread and run spans have not gone out yet.
         self.cut: list[Segment] = []
 
@@ -216,7 +218,7 @@ class SpanPairing:
             return parent[0], parent[1], None
         seg = self.segment
         if seg.count >= self._max_trace_spans and (
-            not self.open or seg.count >= 2 * self._max_trace_spans
+            self._quiet() or seg.count >= 2 * self._max_trace_spans
         ):
             seg = self._rotate()
         seg.count += 1
@@ -224,6 +226,15 @@ class SpanPairing:
         if place is None:
             place = seg.places[ident] = (seg.trace_id, span_id(self._rand), seg)
         return place
+
+    def _quiet(self) -> bool:
+        """
+        No thread holds anything, and no acquire waits for a holder it has not been linked to
+        yet (whose acquire is still to be paired): a cut now splits no holder link.
+        """
+        if self.holding:
+            return False
+        return all(p.links or p.start_event.op != "acquire" for p in self._pending.values())
 
     def _rotate(self) -> Segment:
         old = self.segment
@@ -242,13 +253,13 @@ class SpanPairing:
             self.cut = [seg for seg in cut if seg.closed < seg.opened]
         return done
 
-    def _opened(self, place: Place) -> None:
-        self.open += 1
+    @staticmethod
+    def _opened(place: Place) -> None:
         if place[2] is not None:
             place[2].opened += 1
 
-    def _closed(self, place: Place) -> None:
-        self.open -= 1
+    @staticmethod
+    def _closed(place: Place) -> None:
         if place[2] is not None:
             place[2].closed += 1
 
@@ -340,6 +351,8 @@ class SpanPairing:
                 hold = holds.acquired(event)
                 if hold is not None:
                     self._open(hold, event, parent)
+                    if prim.id in self._waiters:
+                        self._late_holder(hold, ident)
         elif op in ("notify", "notify_all", "set", "task_done"):
             remember(self._signals, prim.id, (place[0], new_span_id, op))
         elif op == "clear":
@@ -424,6 +437,7 @@ class SpanPairing:
         place = self.place(hold.thread_id, parent)
         hold.span = HoldSpan(hold, event, place, span_id(self._rand))
         self._opened(place)
+        self.holding += 1
 
     def _end(self, hold: Hold, event: SyncEvent | None, reason: str) -> None:
         span = hold.span
@@ -431,8 +445,27 @@ class SpanPairing:
             return
         hold.span = None  # ended once, whatever ends it again
         self._closed(span.place)
+        self.holding -= 1
         remember(self._last_hold, span.prim.id, (span.trace_id, span.span_id))
         self._append((HOLD, span, event, reason, span.contended or event is None))
+
+    def _late_holder(self, hold: Hold, ident: int) -> None:
+        """
+        An acquire paired after another thread's wait for the same lock began: the waiting
+        thread found it taken by this one (the holder's event was emitted after the waiter's),
+        so the wait links to this hold, as it would have, had the events come in order.
+        """
+        span = hold.span
+        if span is None:
+            return
+        prim = hold.primitive
+        for pending in self._pending.values():
+            event = pending.start_event
+            if pending.prim is prim and not pending.links and event.op == "acquire":
+                if event.thread_id == ident:
+                    continue
+                pending.links = ((span.trace_id, span.span_id, "holder"),)
+                span.contended = True
 
     def _holder_links(self, prim: Primitive, ident: int) -> tuple[Link, ...]:
         holds = self.holds
@@ -516,4 +549,5 @@ class SpanPairing:
         for hold in list(holds.parked.values()):  # given up to wait, and still waiting
             if hold.span is not None:
                 self._closed(hold.span.place)
+                self.holding -= 1
             hold.span = None

@@ -42,7 +42,7 @@ The span model, as it reads in Jaeger:
 * When the program has a current OpenTelemetry span (also one carried into a thread it
   started, or into a thread-pool task it submitted), ours are children of that span instead.
 * Large runs are cut: after ``max_trace_spans`` spans (10,000 by default) a new trace begins,
-  at a moment when no thread holds or waits for anything (see ``pairing``), with a new run
+  at a moment when no thread holds anything (see ``pairing``), with a new run
   span, titled with its part number and time range, and new thread spans, each linked to its
   counterpart in the previous trace.
 * Under pressure (the worker or the collector behind), spans that do not matter (an operation
