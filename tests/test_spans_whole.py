@@ -154,3 +154,48 @@ def test_sigterm_flushes(tmp_path: Path, receiver: Any) -> None:
     assert (4, 4, 0) == (line["made"], line["sent"], line["dropped"]), line
     names = sorted(span.name for span in receiver.wait_for_spans(4))
     assert ["Lock.acquire lock", "Lock.hold lock", "run prog.py", "thread MainThread"] == names
+
+
+def test_put_on_a_full_queue_links_to_the_get_that_made_room(tmp_path: Path, receiver: Any) -> None:
+    """
+    A put blocked on a full queue links to the get that made room; an acquire is listed
+    before its hold, to the microsecond; the run span says how long syncscope's start took.
+    """
+    source = """\
+        import queue, sys, threading
+        q = queue.Queue(1)
+        q.put(1)
+        t = threading.Thread(target=q.put, args=(2,), name="putter")
+        t.start()
+        sys.stdin.readline()
+        q.get()
+        t.join(5)
+        lock = threading.Lock()
+        with lock:
+            pass
+    """
+    script = write_program(tmp_path, source, "prog.py")
+    args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol, "--no-report"]
+    process = Interactive([*args, str(script)])
+    try:
+        process.wait_for("stderr", "put of 2 waits by putter")
+        process.send("go\n")
+        run = process.finish()
+    finally:
+        process.kill()
+    assert 0 == run.returncode, run.stderr
+    line = span_line(run.stderr)
+    spans = receiver.wait_for_spans(line["sent"])
+    by_name: dict[str, list[Any]] = {}
+    for span in spans:
+        by_name.setdefault(span.name, []).append(span)
+    (get,) = by_name["Queue.get q"]
+    blocked = [s for s in by_name["Queue.put q"] if s.attributes["thread.name"] == "putter"]
+    (put,) = blocked
+    assert {get.span_id} == {link.span_id for link in put.links}
+    assert f"room {get.span_id}" == put.attributes["syncscope.links"]
+    (acquire,) = by_name["Lock.acquire lock"]
+    (hold,) = by_name["Lock.hold lock"]
+    assert acquire.start_ns // 1000 < hold.start_ns // 1000
+    (run_span,) = by_name["run prog.py"]
+    assert float(run_span.attributes["syncscope.startup_ms"]) > 0  # type: ignore[arg-type]

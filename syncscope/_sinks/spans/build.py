@@ -252,6 +252,10 @@ class Builder:
         end = event.time_ns
         waited = event.waited_ns
         start = end - waited if waited else end
+        if event.op == "acquire":
+            # At least a microsecond, ending as the hold begins: Jaeger keeps microseconds, and
+            # an acquire starting in the same one as its hold could be listed after it.
+            start = min(start, end - 1000)
         if end <= start:
             end = start + 1  # Jaeger flags a zero-length span as a clock problem
         finding = keep if isinstance(keep, str) else None

@@ -28,7 +28,8 @@ The span model, as it reads in Jaeger:
   under each thread span the spans of the operations that thread did.
 * A blocking operation (``Lock.acquire``, ``Condition.wait``, ``Event.wait``, ``Barrier.wait``,
   ``Queue.get``/``put``/``join``...) is a span whose duration is the time it blocked (start =
-  end - blocked time; an operation that did not block lasts 1 ns).
+  end - blocked time; an operation that did not block lasts 1 ns, an acquire 1 µs, so that
+  Jaeger, which keeps microseconds, lists it before its hold).
 * A successful acquire of a lock, rlock, semaphore or condition also opens a *hold* span
   (``Lock.hold lock``) that ends at the matching release: one per thread from the first
   acquire to the last release of an RLock; a Condition's hold is cut while it waits (the
