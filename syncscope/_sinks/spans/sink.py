@@ -318,9 +318,24 @@ class SpanSink:
         self._signals = {}
 
     def _fatal_signal(self, number: int, frame: Any) -> None:
-        """Flush, then die of the signal as the program would have."""
+        """
+        Flush, then die of the signal as the program would have. The flush runs on a thread
+        of its own, waited for within the flush timeout: the handler may have interrupted
+        this thread inside the sink, holding the sink's lock.
+        """
+        done = allocate_lock()
+        done.acquire()
+
+        def flush() -> None:
+            try:
+                with contextlib.suppress(BaseException):
+                    self.close()
+            finally:
+                done.release()
+
         with contextlib.suppress(BaseException):
-            self.close()
+            _thread.start_new_thread(flush, ())
+            done.acquire(timeout=max(self.options.flush_timeout, 0.0) + GRACE)
         signal.signal(number, signal.SIG_DFL)
         os.kill(os.getpid(), number)
 
