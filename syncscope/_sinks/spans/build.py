@@ -133,7 +133,7 @@ class Builder:
             if not keep and remote is not None and remote.full():
                 # The collector is behind (or gone): a summary, rather than build to drop.
                 self.summaries.add(record)
-                self.sink.stats.aggregated += 1
+                self.sink.stats.aggregated_late += 1  # this thread's own count: no lock
                 continue
             if kind == OP:
                 self._op(record[1], record[2], record[3], record[4], keep)

@@ -43,6 +43,7 @@ class SpanCounts:
 
     __slots__ = (
         "aggregated",
+        "aggregated_late",
         "buffer_dropped",
         "exported",
         "failed_exports",
@@ -59,7 +60,9 @@ class SpanCounts:
     )
 
     def __init__(self) -> None:
+        #: Summed up by the sink (under its lock), and by the builder (on its thread).
         self.aggregated = 0
+        self.aggregated_late = 0
         self.summaries = 0
         self.filtered = 0
         self.unbuilt = 0

@@ -413,9 +413,10 @@ class SpanSink:
                 )
             if why:
                 text += f" ({'; '.join(why)})"
-            if stats.aggregated:
+            aggregated = stats.aggregated + stats.aggregated_late
+            if aggregated:
                 text += (
-                    f"; {stats.aggregated:,} operations nobody waited on summed up in "
+                    f"; {aggregated:,} operations nobody waited on summed up in "
                     f"{stats.summaries:,} summary spans"
                 )
             if stats.filtered:
