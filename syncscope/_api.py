@@ -188,7 +188,12 @@ def install_settings(settings: Settings) -> None:
         from ._sinks.spans.sink import SpanSink
 
         # First: it sets the trace and span ids that the log lines carry.
-        sinks = (SpanSink(span_settings, ids_now=console is not None), *sinks)
+        span_sink = SpanSink(span_settings, ids_now=console is not None)
+        if diagnosis is not None:  # findings become error spans
+            for sink in sinks:
+                if isinstance(sink, Recorder):
+                    sink.listeners.append(span_sink.on_finding)
+        sinks = (span_sink, *sinks)
         _context.install()  # the program's span, carried into its threads and pool tasks
     _patch.install(options)
     with config_lock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -19,8 +20,9 @@ from . import send
 from .options import SpanOptions
 from .otlp import SpanEncoder
 from .otlp import attributes as otlp_attributes
-from .pairing import HOLD, OP, WAIT_AT_EXIT, HoldSpan, PendingWait, Segment
-from .send import BATCH_SIZE, Sender, make_otlp_exporter, program_provider
+from .pairing import FINDING, HOLD, OP, HoldSpan, PendingWait, Segment, span_id
+from .send import BATCH_SIZE, Sender, program_provider
+from .summary import Bucket, Summaries, summary_attributes, summary_name
 from .workers import forget_dummy_thread, give_way, quiet_loggers
 
 
@@ -50,11 +52,13 @@ class _ThreadSpan:
 
 
 class SegmentSpans:
-    __slots__ = ("segment", "threads")
+    __slots__ = ("findings", "findings_end", "segment", "threads")
 
     def __init__(self, segment: Segment) -> None:
         self.segment = segment
         self.threads: dict[int, _ThreadSpan] = {}
+        self.findings = False
+        self.findings_end = 0
 
 
 class Builder:
@@ -81,11 +85,12 @@ class Builder:
         self.own_resource = self.resource = _resource(options)
         self.scope = InstrumentationScope("syncscope", _version())
         self.span_items = options.span_items
-        self.min_ns = int(options.min_span_ms * 1_000_000)
-        self.parked: dict[int, Any] = {}
         self.segments: dict[int, SegmentSpans] = {}
-        #: Traces below this index are complete: their run and thread spans went out.
-        self.done_below = 0
+        #: Trace parts whose run and thread spans went out.
+        self.done: set[int] = set()
+        #: Spans not built because the sender is behind (see build).
+        self.summaries = Summaries()
+        self._rand = random.Random().getrandbits
         self.local: list[Any] = []  # file and console exporters: called on this thread
         self.out: list[Any] = []
         self.file_exporter: Any = None
@@ -98,11 +103,11 @@ class Builder:
             from .exporters import ConsoleSpanExporter
 
             self.local.append(ConsoleSpanExporter())
-        otlp = make_otlp_exporter(options) if "otlp" in options.exporters else None
+        otlp = "otlp" in options.exporters
         #: Spans written straight to OTLP's wire format, when our OTLP exporter is all that
         #: takes them (see _otlp); else SDK ReadableSpans.
         self.encoder: SpanEncoder | None = None
-        if otlp is not None and not self.local:
+        if otlp and not self.local:
             self.encoder = SpanEncoder(
                 self.own_resource.attributes, self.scope.name, self.scope.version or ""
             )
@@ -124,14 +129,18 @@ class Builder:
             if not index % SLICE:
                 give_way()
             kind = record[0]
-            if remote is not None and remote.full() and kind != WAIT_AT_EXIT:
-                # The collector is behind (or gone): drop now, rather than build to drop.
-                self.sink.stats.buffer_dropped += 1
+            keep = record[-1]
+            if not keep and remote is not None and remote.full():
+                # The collector is behind (or gone): a summary, rather than build to drop.
+                self.summaries.add(record)
+                self.sink.stats.aggregated_late += 1  # this thread's own count: no lock
                 continue
             if kind == OP:
-                self._op(record[1], record[2], record[3], record[4])
+                self._op(record[1], record[2], record[3], record[4], keep)
             elif kind == HOLD:
-                self._hold(record[1], record[2], record[3])
+                self._hold(record[1], record[2], record[3], keep)
+            elif kind == FINDING:
+                self._finding(record[1], record[2], record[3], record[4])
             else:
                 self._wait_at_exit(record[1])
             if len(self.out) >= BATCH_SIZE:
@@ -146,6 +155,77 @@ class Builder:
             self.Link(self._context(trace_id, span_id), {"syncscope.link": why})
             for trace_id, span_id, why in links
         ]
+
+    # Summaries, findings, trace parts --------------------------------------------------------
+
+    def summarize(self, buckets: list[Bucket]) -> None:
+        """The summary spans of the sink's buckets and the builder's own, then ship."""
+        summaries = self.summaries
+        summaries.merge(buckets)
+        for bucket in summaries.take():
+            trace_id, parent_id, segment = bucket.place
+            start, end = bucket.start, max(bucket.end, bucket.start + 1)
+            if segment is not None:
+                event = bucket.event
+                thread = self._thread_span(
+                    segment, parent_id, event.thread_id, event.thread_name, start, end
+                )
+                if thread is not None:
+                    thread.used = True
+            self.out.append(
+                self._plain_span(
+                    summary_name(bucket),
+                    trace_id,
+                    span_id(self._rand),
+                    parent_id,
+                    start,
+                    end,
+                    summary_attributes(bucket),
+                    (),
+                )
+            )
+            self.sink.stats.summaries += 1
+        self.ship()
+
+    def finish_parts(self, parts: list[Segment]) -> None:
+        """Trace parts that were cut, whose spans all went out: their thread and run spans."""
+        for segment in parts:
+            spans = self.segments.pop(segment.index, None)
+            self.done.add(segment.index)
+            if spans is not None:
+                self._finish_segment(spans)
+        self.ship()
+
+    def _finding(
+        self,
+        title: str,
+        attributes: dict[str, Any],
+        links: tuple[tuple[int, int, str], ...],
+        segment: Segment,
+    ) -> None:
+        """A finding (deadlock, hang, inversion, slow spot): an error span under the run span."""
+        now = int(attributes.pop("syncscope.finding.at_ns", 0) or _time_ns())
+        start = int(attributes.pop("syncscope.finding.since_ns", now) or now)
+        spans = self.segments.get(segment.index)
+        if spans is None and segment.index not in self.done:
+            spans = self.segments[segment.index] = SegmentSpans(segment)
+        if spans is not None:
+            spans.findings = True
+            spans.findings_end = max(spans.findings_end, now, start + 1)
+        attributes.update(_link_attributes(links))
+        self.out.append(
+            self._plain_span(
+                title,
+                segment.trace_id,
+                span_id(self._rand),
+                segment.run_span_id,
+                min(start, now),
+                max(now, start + 1),
+                attributes,
+                links,
+                title,
+            )
+        )
 
     def _base_attributes(self, event: SyncEvent, prim: Primitive) -> dict[str, Any]:
         return {
@@ -167,13 +247,19 @@ class Builder:
         span_id: int,
         place: tuple[int, int, Segment | None],
         links: tuple[tuple[int, int, str], ...],
+        keep: bool | str = False,
     ) -> None:
         end = event.time_ns
         waited = event.waited_ns
         start = end - waited if waited else end
+        if event.op == "acquire":
+            # At least a microsecond, ending as the hold begins: Jaeger keeps microseconds, and
+            # an acquire starting in the same one as its hold could be listed after it.
+            start = min(start, end - 1000)
         if end <= start:
             end = start + 1  # Jaeger flags a zero-length span as a clock problem
-        args = (event, span_id, place, links, start, end)
+        finding = keep if isinstance(keep, str) else None
+        args = (event, span_id, place, links, start, end, finding)
         self._take(self._op_span, args, span_id, place, event, start, end, links)
 
     def _op_span(
@@ -184,6 +270,7 @@ class Builder:
         links: tuple[tuple[int, int, str], ...],
         start: int,
         end: int,
+        finding: str | None = None,
     ) -> Any:
         prim = event.primitive
         op = event.op
@@ -203,12 +290,18 @@ class Builder:
             variable.append(("syncscope.error", message))
             if event.outcome in ("error", "broken"):
                 error = message
+        if finding is not None:
+            error = finding
+        if links:
+            variable.extend(_link_attributes(links).items())
         name = f"{prim.type_name}.{op} {prim.name}"
         return self._span(
             name, span_id, place, start, end, event, prim, constant, variable, links, error
         )
 
-    def _hold(self, hold: HoldSpan, release: SyncEvent | None, reason: str) -> None:
+    def _hold(
+        self, hold: HoldSpan, release: SyncEvent | None, reason: str, keep: bool = False
+    ) -> None:
         start = hold.event.time_ns
         end = release.time_ns if release is not None else self.sink.close_ns
         if end <= start:
@@ -229,10 +322,15 @@ class Builder:
                 outcome = "released by another thread"
                 variable.append(("syncscope.released_by", release.thread_name))
         variable.append(("syncscope.outcome", outcome))
+        if hold.contended:
+            variable.append(("syncscope.made_others_wait", True))
+        error = None
+        if release is None and hold.contended:
+            error = "held at exit while another thread waited for it"
         name = f"{prim.type_name}.hold {prim.name}"
         place = hold.place
         return self._span(
-            name, hold.span_id, place, start, end, hold.event, prim, _HOLD_OP, variable, (), None
+            name, hold.span_id, place, start, end, hold.event, prim, _HOLD_OP, variable, (), error
         )
 
     def _wait_at_exit(self, pending: PendingWait) -> None:
@@ -247,11 +345,14 @@ class Builder:
         event = pending.start_event
         prim = pending.prim
         constant = (("syncscope.op", event.op), ("syncscope.outcome", "still waiting at exit"))
-        variable = [("syncscope.waited_ms", round((end - start) / 1e6, 3))]
+        variable: list[tuple[str, Any]] = [("syncscope.waited_ms", round((end - start) / 1e6, 3))]
+        if pending.links:
+            variable.extend(_link_attributes(pending.links).items())
         name = f"{prim.type_name}.{event.op} {prim.name}"
         span_id, place, links = pending.span_id, pending.place, pending.links
+        error = pending.error or "still waiting when the program ended"
         return self._span(
-            name, span_id, place, start, end, event, prim, constant, variable, links, None
+            name, span_id, place, start, end, event, prim, constant, variable, links, error
         )
 
     def _take(
@@ -265,28 +366,15 @@ class Builder:
         end: int,
         links: tuple[tuple[int, int, str], ...],
     ) -> None:
-        """Send the span (built now), or park it unbuilt when shorter than ``min_span_ms``."""
-        thread = None
+        """Build the span, and count it in its thread's span."""
         segment = place[2]
         if segment is not None:
             thread = self._thread_span(
                 segment, place[1], event.thread_id, event.thread_name, start, end
             )
-        if end - start < self.min_ns:
-            self._park(span_id, (build, args, thread))
-            return
-        if thread is not None:
-            thread.used = True
+            if thread is not None:
+                thread.used = True
         self.out.append(build(*args))
-        if links and self.parked:
-            # Short spans that this one links to go out after all.
-            for _trace, target, _why in links:
-                parked = self.parked.pop(target, None)
-                if parked is not None:
-                    parked_build, parked_args, parked_thread = parked
-                    if parked_thread is not None:
-                        parked_thread.used = True
-                    self.out.append(parked_build(*parked_args))
 
     def _span(
         self,
@@ -378,25 +466,13 @@ class Builder:
             **kwargs,
         )
 
-    def _park(self, span_id: int, entry: tuple[Any, ...]) -> None:
-        """Keep a short span (unbuilt) a while, in case a long one links to it."""
-        parked = self.parked
-        if len(parked) >= 4096:
-            del parked[next(iter(parked))]
-        parked[span_id] = entry
-
     def _thread_span(
         self, segment: Segment, span_id: int, ident: int, name: str, start: int, end: int
     ) -> _ThreadSpan | None:
         spans = self.segments.get(segment.index)
         if spans is None:
-            if segment.index < self.done_below:
-                return None  # a hold that outlived its trace: its thread span is out already
-            # A new trace begins: the earlier ones are complete.
-            for index in sorted(self.segments):
-                if index < segment.index:
-                    self._finish_segment(self.segments.pop(index))
-            self.done_below = segment.index
+            if segment.index in self.done:
+                return None  # a span that outlived its part: its thread span is out already
             spans = self.segments[segment.index] = SegmentSpans(segment)
         thread = spans.threads.get(span_id)
         if thread is None:
@@ -413,9 +489,10 @@ class Builder:
         run_start = segment.start_ns
         run_end = segment.end_ns or self.sink.close_ns or _time_ns()
         used = [thread for thread in spans.threads.values() if thread.used]
-        if not used:
+        if not used and not spans.findings:
             return
         for thread in used:
+            thread.start, thread.end = _micro_floor(thread.start), _micro_ceil(thread.end)
             run_start = min(run_start, thread.start)
             run_end = max(run_end, thread.end)
             links = []
@@ -430,7 +507,7 @@ class Builder:
                     thread.span_id,
                     segment.run_span_id,
                     thread.start,
-                    max(thread.end, thread.start + 1),
+                    max(thread.end, thread.start + 1000),
                     {
                         "thread.id": thread.ident,
                         "thread.name": thread.name,
@@ -442,19 +519,28 @@ class Builder:
         run_links = []
         if previous is not None:
             run_links.append((previous[0], previous[1], "previous trace"))
+        run_end = max(run_end, spans.findings_end)
+        run_start, run_end = _micro_floor(run_start), _micro_ceil(max(run_end, run_start + 1))
+        name = f"run {self.sink.options.run_name}"
+        if segment.index or segment.end_ns is not None:  # one of several parts: say which
+            name += f" part {segment.index + 1} {_clock(run_start)}-{_clock(run_end)}"
+        attributes: dict[str, Any] = {
+            "process.pid": os.getpid(),
+            "syncscope.trace_part": segment.index + 1,
+            "syncscope.spans": segment.count,
+        }
+        startup = getattr(self.sink, "startup_ns", 0)
+        if startup and not segment.index:
+            attributes["syncscope.startup_ms"] = round(startup / 1e6, 3)
         self.out.append(
             self._plain_span(
-                f"run {self.sink.options.run_name}",
+                name,
                 trace_id,
                 segment.run_span_id,
                 None,
                 run_start,
-                max(run_end, run_start + 1),
-                {
-                    "process.pid": os.getpid(),
-                    "syncscope.trace_part": segment.index + 1,
-                    "syncscope.spans": segment.count,
-                },
+                run_end,
+                attributes,
                 run_links,
             )
         )
@@ -480,9 +566,10 @@ class Builder:
             remote.ring()
 
     def finish(self) -> None:
+        self.summarize([])
         for index in sorted(self.segments):
             self._finish_segment(self.segments.pop(index))
-        self.done_below = sys.maxsize
+            self.done.add(index)
         self.ship()
         if self.file_exporter is not None:
             with contextlib.suppress(Exception):
@@ -491,6 +578,32 @@ class Builder:
         remote = self.remote
         if remote is not None:
             remote.finish()
+
+
+def _micro_floor(time_ns: int) -> int:
+    return time_ns - time_ns % 1000
+
+
+def _micro_ceil(time_ns: int) -> int:
+    """
+    Up to the microsecond. Jaeger keeps microseconds: a thread or run span rounded out to
+    them still holds its children there (else Jaeger's UI reports clock skew).
+    """
+    return -(-time_ns // 1000) * 1000
+
+
+def _clock(time_ns: int) -> str:
+    """Wall-clock time of day, to the millisecond: a part's title says when it was."""
+    seconds, ns = divmod(time_ns, 1_000_000_000)
+    return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{ns // 1_000_000:03d}"
+
+
+def _link_attributes(links: Sequence[tuple[int, int, str]]) -> dict[str, Any]:
+    """
+    Why each link is there, in the span's own attributes: Jaeger keeps link attributes
+    nowhere its UI shows them.
+    """
+    return {"syncscope.links": ", ".join(f"{why} {target:016x}" for _t, target, why in links)}
 
 
 def _version() -> str:

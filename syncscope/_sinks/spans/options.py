@@ -24,6 +24,8 @@ class SpanOptions:
 
     exporters: tuple[str, ...] = ("otlp",)
     protocol: str = "grpc"
+    #: Neither given nor told by the port (4317, 4318) or path: the endpoint's answer decides.
+    protocol_guessed: bool = False
     endpoint: str | None = None
     headers: Mapping[str, str] | None = None
     service_name: str | None = None
@@ -119,6 +121,16 @@ def _guess_protocol(url: str) -> str:
     return "grpc"
 
 
+def _protocol_guessed(url: str, protocol: str | None) -> bool:
+    env = os.environ
+    if protocol or env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "").strip():
+        return False
+    if env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip():
+        return False
+    parts = urlsplit(url)
+    return parts.port not in (4317, 4318) and not parts.path.rstrip("/").endswith("/v1/traces")
+
+
 def exporters_from_env(default: tuple[str, ...]) -> tuple[str, ...]:
     """``OTEL_TRACES_EXPORTER`` as a tuple of the exporters syncscope has; ``default`` if unset."""
     value = os.environ.get("OTEL_TRACES_EXPORTER", "").strip()
@@ -159,9 +171,10 @@ def span_options(
         exporters = parse_exporters(exporter)
     if endpoint is not None and "otlp" not in exporters:
         exporters = (*exporters, "otlp")
-    resolved_protocol, url = "grpc", None
+    resolved_protocol, url, guessed = "grpc", None, False
     if "otlp" in exporters:
         resolved_protocol, url = resolve_otlp(endpoint, protocol)
+        guessed = _protocol_guessed(url, protocol)
     elif protocol is not None and protocol not in PROTOCOLS:
         raise ValueError(
             f"unsupported OTLP protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}"
@@ -191,6 +204,7 @@ def span_options(
     return SpanOptions(
         exporters=exporters,
         protocol=resolved_protocol,
+        protocol_guessed=guessed,
         endpoint=url,
         headers=parsed_headers,
         service_name=service_name,

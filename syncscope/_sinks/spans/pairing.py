@@ -31,7 +31,16 @@ _time_ns = time.time_ns
 OP = 0
 HOLD = 1
 WAIT_AT_EXIT = 2
+FINDING = 3
 
+#: Outcomes that make an operation's span matter, whether it blocked or not.
+_NOTABLE = frozenset({"timeout", "error", "broken", "busy", "aborted"})
+#: Operations that may wake a thread waiting on the same primitive.
+_SIGNALS = frozenset(
+    {"notify", "notify_all", "set", "put", "get", "task_done", "release", "abort", "reset"}
+)
+#: An operation that took this long blocked, whether or not it said it would (ns).
+_BLOCKED_NS = 100_000
 #: Links of one wait to the holders in its way, at most.
 MAX_LINKS = 8
 #: Remembered puts waiting for their get, per process (oldest forgotten first).
@@ -48,12 +57,20 @@ Place = tuple[int, int, "Segment | None"]
 
 
 class Segment:
-    """One trace of the run: its ids, and the span of each thread in it."""
+    """
+    One trace of the run: its ids, and the span of each thread in it.
+
+    ``opened`` counts the spans placed in it that stay open a while (waits, holds), ``closed``
+    those of them that ended: a part that was cut is complete, and its thread and run spans
+    can go out, once the two are equal (so that no child ends after its parent).
+    """
 
     __slots__ = (
+        "closed",
         "count",
         "end_ns",
         "index",
+        "opened",
         "places",
         "previous",
         "previous_places",
@@ -70,6 +87,8 @@ class Segment:
         #: so that a span costs no allocation for its place.
         self.places: dict[int, Place] = {}
         self.count = 0
+        self.opened = 0
+        self.closed = 0
         self.start_ns = _time_ns()
         self.end_ns: int | None = None
         # Only the ids of the trace before: not a chain of every trace of the run.
@@ -80,9 +99,20 @@ class Segment:
 class HoldSpan:
     """The span of one hold of the model: it starts at ``event`` (an acquire, a wait's end)."""
 
-    __slots__ = ("event", "ident", "parent_id", "prim", "segment", "span_id", "trace_id")
+    __slots__ = (
+        "contended",
+        "event",
+        "ident",
+        "parent_id",
+        "prim",
+        "segment",
+        "span_id",
+        "trace_id",
+    )
 
     def __init__(self, hold: Hold, event: SyncEvent, place: Place, span_id: int) -> None:
+        #: Another thread waited for it: the span is never given up for a summary.
+        self.contended = False
         self.prim = hold.primitive
         self.event = event
         self.ident = hold.thread_id
@@ -97,7 +127,7 @@ class HoldSpan:
 class PendingWait:
     """A wait in progress on one thread: the span id it got, and what it carries to its end."""
 
-    __slots__ = ("links", "place", "prim", "span_id", "start_event")
+    __slots__ = ("error", "links", "place", "prim", "span_id", "start_event")
 
     def __init__(
         self,
@@ -112,6 +142,8 @@ class PendingWait:
         self.place = place
         self.links = links
         self.start_event = start_event
+        #: Set when a finding (a deadlock, a hang) names this wait: its span is an error.
+        self.error: str | None = None
 
 
 def span_id(rand: Callable[[int], int]) -> int:
@@ -135,9 +167,20 @@ class SpanPairing:
     The pairing state of one span sink. :meth:`pair` takes events in the order they happened
     and calls ``append`` with one record per span:
 
-    * ``(OP, event, span_id, place, links)``: an operation (a wait lasts until ``event``);
-    * ``(HOLD, hold_span, end_event or None, reason)``: a hold that ended;
-    * ``(WAIT_AT_EXIT, pending_wait)``: a wait still blocked when the run ended.
+    * ``(OP, event, span_id, place, links, keep)``: an operation (a wait lasts until ``event``);
+    * ``(HOLD, hold_span, end_event or None, reason, keep)``: a hold that ended;
+    * ``(WAIT_AT_EXIT, pending_wait, True)``: a wait still blocked when the run ended.
+
+    ``keep`` (always the last item; an error text when a finding named the wait) says the
+    span matters: the operation blocked, failed,
+    or woke or let in a thread that waited; the hold made another thread wait. Under
+    pressure the sink gives up the others, folded into summary spans, never these.
+
+    A new trace part begins after ``max_trace_spans`` spans at a moment when no thread holds
+    anything, so that no hold and no link from a wait to its holder crosses the cut (a
+    program that never lets go is cut anyway at twice that count); waits in progress stay in
+    their part, whose thread and run spans wait for its open spans to end (see
+    :class:`Segment`).
     """
 
     def __init__(
@@ -156,7 +199,16 @@ class SpanPairing:
         #: released links to it).
         self._last_hold: dict[int, tuple[int, int]] = {}
         self._signals: dict[int, Link] = {}
+        #: Queue id -> the last get, which a put blocked on a full queue links to.
+        self._room: dict[int, Link] = {}
         self._puts: dict[tuple[int, int], deque[tuple[int, int]]] = {}
+        #: Primitive id -> how many threads wait for it now (a signal that wakes one matters).
+        self._waiters: dict[int, int] = {}
+        #: Hold spans open: a new trace part begins when there are none, so that no wait
+        #: links to a holder in another part.
+        self.holding = 0
+        #: Parts that were cut, whose thread and run spans have not gone out yet.
+        self.cut: list[Segment] = []
 
     # -- places --------------------------------------------------------------------------------
 
@@ -165,7 +217,9 @@ class SpanPairing:
         if parent is not None:
             return parent[0], parent[1], None
         seg = self.segment
-        if seg.count >= self._max_trace_spans:
+        if seg.count >= self._max_trace_spans and (
+            self._quiet() or seg.count >= 2 * self._max_trace_spans
+        ):
             seg = self._rotate()
         seg.count += 1
         place = seg.places.get(ident)
@@ -173,11 +227,50 @@ class SpanPairing:
             place = seg.places[ident] = (seg.trace_id, span_id(self._rand), seg)
         return place
 
+    def _quiet(self) -> bool:
+        """
+        No thread holds anything, and no acquire waits for a holder it has not been linked to
+        yet (whose acquire is still to be paired): a cut now splits no holder link.
+        """
+        if self.holding:
+            return False
+        return all(p.links or p.start_event.op != "acquire" for p in self._pending.values())
+
     def _rotate(self) -> Segment:
         old = self.segment
         old.end_ns = _time_ns()
         new = self.segment = Segment(old.index + 1, old, self._rand)
+        self.cut.append(old)
         return new
+
+    def complete_parts(self) -> list[Segment]:
+        """The parts cut whose open spans all ended (call under the lock the pairing runs in)."""
+        cut = self.cut
+        if not cut:
+            return []
+        done = [seg for seg in cut if seg.closed >= seg.opened]
+        if done:
+            self.cut = [seg for seg in cut if seg.closed < seg.opened]
+        return done
+
+    @staticmethod
+    def _opened(place: Place) -> None:
+        if place[2] is not None:
+            place[2].opened += 1
+
+    @staticmethod
+    def _closed(place: Place) -> None:
+        if place[2] is not None:
+            place[2].closed += 1
+
+    def _unwait(self, pending: PendingWait) -> None:
+        self._closed(pending.place)
+        key = pending.prim.id
+        left = self._waiters.get(key, 1) - 1
+        if left > 0:
+            self._waiters[key] = left
+        else:
+            self._waiters.pop(key, None)
 
     # -- the events ----------------------------------------------------------------------------
 
@@ -200,8 +293,21 @@ class SpanPairing:
         # A release that ends no hold (acquired before syncscope saw it): a point span.
 
         pending = self._pending.pop(ident, None) if op in BLOCKING_OPS else None
-        if pending is not None and pending.prim is not prim:
-            pending = None
+        if pending is not None:
+            self._unwait(pending)
+            if pending.prim is not prim:
+                pending = None
+        # A span matters when the operation blocked or failed, or when it is a signal that may
+        # have woken a thread waiting for it: those are never given up for a summary. (Not every
+        # lock use while a thread waits: the running thread may take the lock a thousand
+        # times while a waiter waits for the GIL; the holds in a waiter's way are marked when
+        # it links to them.)
+        keep: bool | str = (
+            pending is not None
+            or (event.waited_ns or 0) >= _BLOCKED_NS
+            or outcome in _NOTABLE
+            or (op in _SIGNALS and prim.id in self._waiters)
+        )
         links: tuple[Link, ...] = ()
         if pending is not None:
             new_span_id = pending.span_id
@@ -219,6 +325,10 @@ class SpanPairing:
             put = self._take_put(prim, event.item_id)
             if put is not None:
                 links = (*links, (put[0], put[1], "put"))
+        elif op == "put" and outcome == "put" and pending is not None:
+            room = self._room.get(prim.id)
+            if room is not None:  # blocked on a full queue: the get that made room
+                links = (*links, room)
         elif op == "join" and outcome == "joined":
             signal = self._signals.get(prim.id)
             if signal is not None:
@@ -230,7 +340,9 @@ class SpanPairing:
             if last is not None:
                 links = ((last[0], last[1], "holder"),)
 
-        self._append((OP, event, new_span_id, place, links))
+        if pending is not None and pending.error is not None:
+            keep = pending.error  # a finding named this wait: an error span
+        self._append((OP, event, new_span_id, place, links, keep))
         event.trace_id, event.span_id = place[0], new_span_id
 
         if op == "acquire":
@@ -239,12 +351,16 @@ class SpanPairing:
                 hold = holds.acquired(event)
                 if hold is not None:
                     self._open(hold, event, parent)
+                    if prim.id in self._waiters:
+                        self._late_holder(hold, ident)
         elif op in ("notify", "notify_all", "set", "task_done"):
             remember(self._signals, prim.id, (place[0], new_span_id, op))
         elif op == "clear":
             self._signals.pop(prim.id, None)
         elif op == "put" and outcome == "put":
             self._remember_put(prim, event.item_id, place[0], new_span_id)
+        elif op == "get" and outcome == "got":
+            remember(self._room, prim.id, (place[0], new_span_id, "room"))
         if op in ("wait", "wait_for") and prim.kind == "condition" and prim.lock is not None:
             if ident in holds.parked:
                 self._drop_stale(prim.lock, event)
@@ -267,7 +383,12 @@ class SpanPairing:
         holds.begin_wait(event)
         place = self.place(ident, parent)
         new_span_id = span_id(self._rand)
+        old = self._pending.get(ident)
+        if old is not None:  # its end was never seen
+            self._unwait(old)
         self._pending[ident] = PendingWait(prim, new_span_id, place, links, event)
+        self._opened(place)
+        self._waiters[prim.id] = self._waiters.get(prim.id, 0) + 1
         event.trace_id, event.span_id = place[0], new_span_id
 
     def _release(self, event: SyncEvent) -> bool:
@@ -315,14 +436,36 @@ class SpanPairing:
     def _open(self, hold: Hold, event: SyncEvent, parent: tuple[int, int] | None) -> None:
         place = self.place(hold.thread_id, parent)
         hold.span = HoldSpan(hold, event, place, span_id(self._rand))
+        self._opened(place)
+        self.holding += 1
 
     def _end(self, hold: Hold, event: SyncEvent | None, reason: str) -> None:
         span = hold.span
         if span is None:
             return
         hold.span = None  # ended once, whatever ends it again
+        self._closed(span.place)
+        self.holding -= 1
         remember(self._last_hold, span.prim.id, (span.trace_id, span.span_id))
-        self._append((HOLD, span, event, reason))
+        self._append((HOLD, span, event, reason, span.contended or event is None))
+
+    def _late_holder(self, hold: Hold, ident: int) -> None:
+        """
+        An acquire paired after another thread's wait for the same lock began: the waiting
+        thread found it taken by this one (the holder's event was emitted after the waiter's),
+        so the wait links to this hold, as it would have, had the events come in order.
+        """
+        span = hold.span
+        if span is None:
+            return
+        prim = hold.primitive
+        for pending in self._pending.values():
+            event = pending.start_event
+            if pending.prim is prim and not pending.links and event.op == "acquire":
+                if event.thread_id == ident:
+                    continue
+                pending.links = ((span.trace_id, span.span_id, "holder"),)
+                span.contended = True
 
     def _holder_links(self, prim: Primitive, ident: int) -> tuple[Link, ...]:
         holds = self.holds
@@ -335,6 +478,7 @@ class SpanPairing:
         for hold in holders:
             span = hold.span
             if span is not None and hold.thread_id != ident:
+                span.contended = True
                 links.append((span.trace_id, span.span_id, "holder"))
                 if len(links) == MAX_LINKS:
                     break
@@ -367,16 +511,43 @@ class SpanPairing:
             del self._puts[key]
         return found
 
+    # -- findings ------------------------------------------------------------------------------
+
+    def finding(self, title: str, attributes: dict[str, Any], threads: tuple[int, ...]) -> None:
+        """
+        A finding (deadlock, hang, inversion, slow spot) about ``threads``: their waits become
+        error spans, and the finding's own error span links to those waits and their holds.
+        Appends ``(FINDING, title, attributes, links, segment, True)``.
+        """
+        links: list[Link] = []
+        for ident in threads:
+            pending = self._pending.get(ident)
+            if pending is not None:
+                pending.error = title
+                links.append((pending.place[0], pending.span_id, "blocked"))
+            for hold in self.holds.held.get(ident, ()):
+                span = hold.span
+                if span is not None:
+                    span.contended = True
+                    links.append((span.trace_id, span.span_id, "holds"))
+        segment = self.segment
+        self._append((FINDING, title, attributes, tuple(links[: 4 * MAX_LINKS]), segment, True))
+
     # -- the end -------------------------------------------------------------------------------
 
     def finish(self) -> None:
         """The run ended: every wait still blocked and every hold still open becomes a span."""
         for pending in self._pending.values():
-            self._append((WAIT_AT_EXIT, pending))
+            self._closed(pending.place)
+            self._append((WAIT_AT_EXIT, pending, True))
         self._pending.clear()
+        self._waiters.clear()
         holds = self.holds
         for held in list(holds.held.values()):
             for hold in list(held):
                 self._end(hold, None, "held at exit")
         for hold in list(holds.parked.values()):  # given up to wait, and still waiting
+            if hold.span is not None:
+                self._closed(hold.span.place)
+                self.holding -= 1
             hold.span = None

@@ -17,30 +17,56 @@ from ..._core.dispatch import guard
 from ..._core.registry import allocate_lock
 from .options import SpanOptions
 from .otlp import EncodedSpans, SpanEncoder, accept_encoded_spans
+from .probe import PROBE_TIMEOUT, probe
 from .workers import INTERVAL, forget_dummy_thread, one_line, our_threads, quiet_loggers
 
 
 _monotonic = time.monotonic
 #: Spans per OTLP export request.
 BATCH_SIZE = 512
+#: Seconds between two probes of an endpoint that did not answer.
+REPROBE_EVERY = 2.0
+#: Seconds without an answer from the endpoint after which it is probed before an export.
+QUIET_BEFORE_PROBE = 1.0
 
 
 class SpanCounts:
-    """What became of the spans: each is counted once, in one of these."""
+    """
+    What became of the spans: each is counted once, in one of these.
+
+    Spans made = ``shipped`` (built and handed to the exporters) + ``buffer_dropped`` +
+    ``unbuilt``; of the shipped ones, each is ``exported``, ``queue_dropped``, failed
+    (``failed_spans``) or ``unsent``. Operations folded into summary spans (``aggregated``,
+    into ``summaries`` spans) and spans shorter than ``--min-span-ms`` (``filtered``) are not
+    spans made: they are said apart.
+    """
 
     __slots__ = (
+        "aggregated",
+        "aggregated_late",
         "buffer_dropped",
         "exported",
         "failed_exports",
         "failed_first",
         "failed_spans",
         "file_dropped",
+        "filtered",
         "queue_dropped",
+        "refused_spans",
         "shipped",
+        "summaries",
+        "unbuilt",
         "unsent",
     )
 
     def __init__(self) -> None:
+        #: Summed up by the sink (under its lock), and by the builder (on its thread).
+        self.aggregated = 0
+        self.aggregated_late = 0
+        self.summaries = 0
+        self.filtered = 0
+        self.unbuilt = 0
+        self.refused_spans = 0
         self.buffer_dropped = 0
         self.shipped = 0
         self.exported = 0
@@ -68,9 +94,11 @@ class Owner(Protocol):
     abandoned: bool
 
 
-def make_otlp_exporter(options: SpanOptions) -> Any:
-    protocol, url = options.protocol, options.endpoint
+def make_otlp_exporter(options: SpanOptions, protocol: str | None = None) -> Any:
+    protocol, url = protocol or options.protocol, options.endpoint
     assert url is not None
+    if protocol != options.protocol:
+        url = _url_for(url, protocol)
     headers = dict(options.headers) if options.headers is not None else None
     exporter: Any
     if protocol == "grpc":
@@ -94,18 +122,34 @@ class Sender:
     Exports batches on its own thread, from a bounded queue.
 
     The target is the program's global SDK TracerProvider when it has set one (our spans go to
-    its span processor), else our own OTLP exporter, else nothing.
+    its span processor), else our own OTLP exporter, else nothing. The OTLP exporter is made
+    on this thread after a probe of the endpoint (see ``probe``): a dead or wrong endpoint is
+    found once, said once, and its spans are counted as refused without an export that
+    waits; it is probed again now and then, and once more at exit, in case it came up.
     """
 
-    def __init__(self, sink: Owner, exporter: Any, encoder: SpanEncoder | None) -> None:
+    def __init__(self, sink: Owner, otlp: bool, encoder: SpanEncoder | None) -> None:
         self.sink = sink
-        self.exporter = exporter
+        options = sink.options
+        self.otlp = otlp
+        self.exporter: Any = None
+        self.protocol = options.protocol
         self.encoder = encoder
-        self.target = getattr(exporter, "_syncscope_target", "the program's TracerProvider")
+        self.target = (
+            f"{options.endpoint} ({options.protocol})" if otlp else "the program's TracerProvider"
+        )
+        #: Why the endpoint cannot take spans, while it cannot.
+        self.dead: str | None = None
+        self._probed_at = 0.0
+        self._answered_at = 0.0
         self.lock = allocate_lock()
         self.batches: deque[list[Any]] = deque()
         self.queued = 0
-        self.limit = max(sink.options.buffer_size, BATCH_SIZE)
+        # Past ``limit`` spans waiting to go out, the builder sums up the spans that do not
+        # matter (the export is behind: building them would only cost the program the GIL);
+        # spans that matter may queue up to ``hard_limit``, then they are dropped too.
+        self.limit = max(options.buffer_size // 8, BATCH_SIZE)
+        self.hard_limit = 4 * max(options.buffer_size, BATCH_SIZE)
         self.in_flight = 0
         self.doorbell = allocate_lock()
         self.doorbell.acquire()
@@ -119,7 +163,7 @@ class Sender:
 
     def put(self, spans: list[Any]) -> None:
         with self.lock:
-            if self.queued + len(spans) > self.limit:
+            if self.queued + len(spans) > self.hard_limit:
                 self.sink.stats.queue_dropped += len(spans)
                 return
             self.batches.append(spans)
@@ -127,6 +171,7 @@ class Sender:
         self.ring()
 
     def full(self) -> bool:
+        """Past the soft limit: only spans that matter are built (see Builder.build)."""
         return self.queued + self.in_flight >= self.limit
 
     def ring(self) -> None:
@@ -140,10 +185,32 @@ class Sender:
     def wait_done(self, deadline: float) -> bool:
         return bool(self.done.acquire(timeout=max(deadline - _monotonic(), 0.0)))
 
-    def abandon(self) -> None:
-        """The flush time is up: count what is left, and cut the export in progress short."""
+    def gone(self) -> str | None:
+        """
+        At exit, with spans still going out: why the endpoint cannot take them, if it cannot
+        (asked on the closing thread while the sending one may be stuck in retries).
+        """
+        if not self.otlp or (self.exporter is None and self.dead is None):
+            return self.dead
+        options = self.sink.options
+        assert options.endpoint is not None
+        with contextlib.suppress(Exception):
+            self.dead = probe(options.endpoint, self.protocol, False, PROBE_TIMEOUT / 2)[1]
+        return self.dead
+
+    def abandon(self, refused: bool = False) -> None:
+        """
+        The flush time is up, or the endpoint is gone: count what is left (as refused, or
+        unsent), and cut the export in progress short.
+        """
+        stats = self.sink.stats
         with self.lock:
-            self.sink.stats.unsent += self.queued + self.in_flight
+            left = self.queued + self.in_flight
+            if refused:
+                stats.refused_spans += left
+                stats.failed_first = stats.failed_first or self.dead
+            else:
+                stats.unsent += left
             self.batches.clear()
             self.queued = 0
             self.in_flight = 0
@@ -153,13 +220,49 @@ class Sender:
             with contextlib.suppress(Exception):
                 exporter.shutdown()
 
+    # -- the endpoint ------------------------------------------------------------------------
+
+    def _connect(self, timeout: float = PROBE_TIMEOUT) -> None:
+        """Probe the endpoint; make the exporter once it answers."""
+        options = self.sink.options
+        assert options.endpoint is not None
+        self._probed_at = _monotonic()
+        try:
+            protocol, why = probe(
+                options.endpoint, self.protocol, options.protocol_guessed, timeout
+            )
+        except Exception as exc:
+            protocol, why = self.protocol, one_line(exc)
+        self.dead = why
+        if why is None:
+            self._answered_at = self._probed_at
+        if why is not None or self.exporter is not None:
+            return
+        try:
+            self.protocol = protocol
+            self.exporter = make_otlp_exporter(options, protocol)
+            self.target = self.exporter._syncscope_target
+        except Exception as exc:
+            self.dead = f"cannot make the OTLP exporter: {one_line(exc)}"
+        finally:
+            quiet_loggers()
+            forget_dummy_thread()
+
     def _main(self) -> None:
         guard.busy = True
         our_threads.add(_thread.get_ident())
         try:
+            if self.otlp:
+                self._connect()
             while True:
                 self.doorbell.acquire(timeout=INTERVAL * 4)
                 finishing = self.finishing
+                if self.otlp and self.dead is not None:
+                    # Once more at exit, briefly; else now and then.
+                    if finishing:
+                        self._connect(timeout=0.25)
+                    elif _monotonic() - self._probed_at > REPROBE_EVERY:
+                        self._connect()
                 while True:
                     with self.lock:
                         if not self.batches:
@@ -204,8 +307,14 @@ class Sender:
                 for span in batch:
                     processor.on_end(span)
                 return True, None
-            if self.exporter is None:
+            if not self.otlp:
                 return True, None
+            if self.dead is None and _monotonic() - self._answered_at > QUIET_BEFORE_PROBE:
+                # Quiet a while: is the endpoint still there? Asked now, that costs one
+                # connection; found out by the export, its retries until the flush timeout.
+                self._connect()
+            if self.dead is not None or self.exporter is None:
+                return False, self.dead or "no exporter"
             from opentelemetry.sdk.trace.export import SpanExportResult
 
             to_export: Any = batch
@@ -213,18 +322,27 @@ class Sender:
                 to_export = EncodedSpans(self.encoder.request(batch), len(batch))
             result = self.exporter.export(to_export)
             if result is SpanExportResult.SUCCESS:
+                self._answered_at = _monotonic()
                 return True, None
-            return False, "the collector did not accept them"
+            error = "the collector did not accept them"
         except Exception as exc:
-            return False, one_line(exc)
+            error = one_line(exc)
         finally:
             quiet_loggers()
             forget_dummy_thread()
+        if self.otlp:  # gone away, or never listened: find out now, not batch after batch
+            self._connect()
+            if self.dead is not None:
+                error = self.dead
+        return False, error
 
     def _count(self, batch: list[Any], ok: bool, error: str | None) -> None:
         stats = self.sink.stats
         if ok:
             stats.exported += len(batch)
+        elif self.dead is not None:  # refused, not answered, wrong protocol: said once
+            stats.refused_spans += len(batch)
+            stats.failed_first = stats.failed_first or error
         else:
             stats.failed_exports += 1
             stats.failed_spans += len(batch)
@@ -238,3 +356,12 @@ class Sender:
         if self.exporter is not None:
             with contextlib.suppress(Exception):
                 self.exporter.shutdown()
+
+
+def _url_for(url: str, protocol: str) -> str:
+    """The URL for ``protocol`` once a probe found it: HTTP posts to ``/v1/traces``."""
+    from urllib.parse import urlsplit
+
+    if protocol == "http/protobuf" and urlsplit(url).path in ("", "/"):
+        return url.rstrip("/") + "/v1/traces"
+    return url

@@ -28,7 +28,8 @@ The span model, as it reads in Jaeger:
   under each thread span the spans of the operations that thread did.
 * A blocking operation (``Lock.acquire``, ``Condition.wait``, ``Event.wait``, ``Barrier.wait``,
   ``Queue.get``/``put``/``join``...) is a span whose duration is the time it blocked (start =
-  end - blocked time; an operation that did not block lasts 1 ns).
+  end - blocked time; an operation that did not block lasts 1 ns, an acquire 1 µs, so that
+  Jaeger, which keeps microseconds, lists it before its hold).
 * A successful acquire of a lock, rlock, semaphore or condition also opens a *hold* span
   (``Lock.hold lock``) that ends at the matching release: one per thread from the first
   acquire to the last release of an RLock; a Condition's hold is cut while it waits (the
@@ -42,8 +43,18 @@ The span model, as it reads in Jaeger:
 * When the program has a current OpenTelemetry span (also one carried into a thread it
   started, or into a thread-pool task it submitted), ours are children of that span instead.
 * Large runs are cut: after ``max_trace_spans`` spans (10,000 by default) a new trace begins,
-  with a new run span and new thread spans, each linked to its counterpart in the previous
-  trace.
+  at a moment when no thread holds anything (see ``pairing``), with a new run
+  span, titled with its part number and time range, and new thread spans, each linked to its
+  counterpart in the previous trace.
+* Under pressure (the worker or the collector behind), spans that do not matter (an operation
+  that did not block, a hold nobody waited for) are folded into summary spans, one per thread,
+  primitive and operation per interval (see ``summary``); spans of operations that blocked and
+  of holds that made others wait are kept. ``min_span_ms`` filters before anything is buffered.
+* Findings of the diagnosis (deadlock, hang, inversion, slow spot) become error spans under
+  the run span, linked to the waits and holds involved; those waits are errors too, and so is
+  every wait still blocked at exit.
+* ``os._exit`` is wrapped while the sink is open, and a fatal ``SIGTERM``/``SIGHUP`` the
+  program leaves alone is caught: both flush (within the flush timeout) before the end.
 """
 
 from __future__ import annotations
@@ -52,10 +63,12 @@ import _thread
 import contextlib
 import os
 import random
+import signal
 import sys
+import threading
 import time
 from collections import deque
-from typing import Any
+from typing import Any, NoReturn
 
 from ..._core import context as program_context
 from ..._core.dispatch import guard
@@ -65,8 +78,9 @@ from ..._core.registry import allocate_lock
 from . import context
 from .build import SLICE, Builder
 from .options import SpanOptions
-from .pairing import SpanPairing
+from .pairing import HOLD, OP, SpanPairing
 from .send import BATCH_SIZE, Sender, SpanCounts
+from .summary import Summaries
 from .workers import INTERVAL, forget_dummy_thread, give_way, one_line, our_threads
 
 
@@ -74,6 +88,15 @@ _monotonic = time.monotonic
 _time_ns = time.time_ns
 #: Events waiting for the worker to pair them, at most.
 MAX_UNPAIRED = 4096
+#: Seconds the exit waits for the export before asking whether the endpoint is still there.
+GRACE = 0.3
+#: Spans shorter than ``min_span_ms`` kept a while (unbuilt) in case a longer one links to them.
+MAX_PARKED = 4096
+#: Signals whose default action ends the process: caught (when the program leaves them alone)
+#: to flush first.
+FATAL_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 class SpanSink:
@@ -86,6 +109,7 @@ class SpanSink:
     """
 
     def __init__(self, options: SpanOptions, ids_now: bool = True) -> None:
+        started_ns = _time_ns()
         self.options = options
         #: Pair events up on the program's threads, as they happen: only needed when log
         #: lines carry the ids. Otherwise events wait in ``_events`` and the worker pairs
@@ -97,6 +121,13 @@ class SpanSink:
         self._lock = allocate_lock()
         self._records: list[tuple[Any, ...]] = []
         self._capacity = max(int(options.buffer_size), 1)
+        #: Past this many records waiting, spans that do not matter become summaries; those that
+        #: matter may wait up to ``_hard`` (then they are dropped, and counted).
+        self._soft = max(self._capacity // 4, 1)
+        self._hard = 4 * self._capacity
+        self._summaries = Summaries()
+        self._min_ns = int(options.min_span_ms * 1_000_000)
+        self._parked: dict[int, tuple[Any, ...]] = {}
         self._ring_at = min(BATCH_SIZE, self._capacity)
         # Unpaired events are many times a span's size: past this many the program's thread
         # pairs them itself (see handle).
@@ -135,6 +166,12 @@ class SpanSink:
         _thread.start_new_thread(self._worker_main, ())
         program_context.follow(self._current_span_of)
         self._unhook_provider = context.flush_before_provider_shutdown(self.close)
+        self._hook_exits()
+        # The run span starts when the program's code does: syncscope's own start-up (mostly
+        # importing the exporter) is left out, and said in the run span's attributes.
+        now = _time_ns()
+        self.startup_ns = now - started_ns
+        self._pairing.segment.start_ns = now
 
     # -- program side ------------------------------------------------------------------------
 
@@ -174,14 +211,129 @@ class SpanSink:
             pair(event, parent)
 
     def _append(self, record: tuple[Any, ...]) -> None:
+        """One span record from the pairing (under the lock): filter, fold, keep or drop it."""
+        keep = record[-1]
+        if self._min_ns and record[0] <= HOLD and _duration(record) < self._min_ns:
+            self._park(record)
+            return
         records = self._records
-        if len(records) >= self._capacity:
+        count = len(records)
+        if count >= self._soft and not keep:
+            # The worker is behind: a summary, rather than a span that nobody waited on.
+            self._summaries.add(record)
+            self.stats.aggregated += 1
+            return
+        if count >= self._hard:
             self.stats.buffer_dropped += 1
             return
+        if self._parked and record[0] == OP and record[4]:
+            # Short spans that this one links to go out after all.
+            for _trace, target, _why in record[4]:
+                parked = self._parked.pop(target, None)
+                if parked is not None:
+                    records.append(parked)
         records.append(record)
         if len(records) == self._ring_at:
             with contextlib.suppress(RuntimeError):  # already rung
                 self._doorbell.release()
+
+    def _park(self, record: tuple[Any, ...]) -> None:
+        """Keep a short span a while, unbuilt, in case a longer one links to it."""
+        parked = self._parked
+        if len(parked) >= MAX_PARKED:
+            del parked[next(iter(parked))]
+            self.stats.filtered += 1
+        span_id = record[2] if record[0] == OP else record[1].span_id
+        parked[span_id] = record
+
+    # -- findings ----------------------------------------------------------------------------
+
+    def on_finding(self, finding: object) -> None:
+        """
+        A finding of the diagnosis (a listener of the recorder, on the thread that found it):
+        an error span linked to the spans involved, and their waits marked as errors.
+        """
+        if self._stopped:
+            return
+        kind = type(finding).__name__
+        text = getattr(finding, "text", None)
+        title = kind.lower()
+        try:
+            full = str(text() if callable(text) else finding)
+            title = full.split("\n", 1)[0].removeprefix("syncscope: ")
+        except Exception:
+            full = title
+        threads = getattr(finding, "threads", ())
+        idents = tuple(t.ident for t in threads if getattr(t, "ident", None) is not None)
+        waited = [t.waiting_ns for t in threads if getattr(t, "waiting_ns", None)]
+        waited.append(getattr(finding, "duration_ns", 0) or 0)
+        now = _time_ns()
+        attributes: dict[str, Any] = {
+            "syncscope.finding": kind.lower(),
+            "syncscope.finding.text": full,
+            "syncscope.finding.since_ns": now - max(waited),
+            "syncscope.finding.at_ns": now,
+        }
+        with self._lock:
+            if not self._stopped:
+                self._pairing.finding(title, attributes, idents)
+        with contextlib.suppress(RuntimeError):
+            self._doorbell.release()
+
+    # -- exits that skip atexit ---------------------------------------------------------------
+
+    def _hook_exits(self) -> None:
+        """Wrap ``os._exit``; catch fatal signals the program has not taken (main thread only)."""
+        self._os_exit = original = os._exit
+        sink = self
+
+        def _exit(status: int) -> NoReturn:
+            with contextlib.suppress(BaseException):  # the program ends as it asked, whatever
+                sink.close()
+            original(status)
+
+        _exit.__wrapped__ = original  # type: ignore[attr-defined]
+        self._exit_wrapper = _exit
+        os._exit = _exit
+        self._signals: dict[int, Any] = {}
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for number in FATAL_SIGNALS:
+            with contextlib.suppress(Exception):
+                if signal.getsignal(number) is signal.SIG_DFL:
+                    signal.signal(number, self._fatal_signal)
+                    self._signals[number] = signal.SIG_DFL
+
+    def _unhook_exits(self) -> None:
+        if getattr(os, "_exit", None) is getattr(self, "_exit_wrapper", None):
+            os._exit = self._os_exit
+        for number, previous in getattr(self, "_signals", {}).items():
+            with contextlib.suppress(Exception):
+                if signal.getsignal(number) == self._fatal_signal:
+                    signal.signal(number, previous)
+        self._signals = {}
+
+    def _fatal_signal(self, number: int, frame: Any) -> None:
+        """
+        Flush, then die of the signal as the program would have. The flush runs on a thread
+        of its own, waited for within the flush timeout: the handler may have interrupted
+        this thread inside the sink, holding the sink's lock.
+        """
+        done = allocate_lock()
+        done.acquire()
+
+        def flush() -> None:
+            try:
+                with contextlib.suppress(BaseException):
+                    self.close()
+            finally:
+                done.release()
+
+        with contextlib.suppress(BaseException):
+            _thread.start_new_thread(flush, ())
+            done.acquire(timeout=max(self.options.flush_timeout, 0.0) + GRACE)
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
 
     # -- closing -----------------------------------------------------------------------------
 
@@ -192,48 +344,81 @@ class SpanSink:
         self._closed = True
         program_context.unfollow(self._current_span_of)
         self._unhook_provider()
+        self._unhook_exits()
         deadline = _monotonic() + max(self.options.flush_timeout, 0.0)
         with self._lock:
             self._pair_waiting()
             self._stopped = True
             self.close_ns = _time_ns()
-            self._capacity = sys.maxsize  # what is still open at exit is never dropped
+            # What is still open at exit is never dropped.
+            self._capacity = self._soft = self._hard = sys.maxsize
             self._pairing.finish()
+            self.stats.filtered += len(self._parked)
+            self._parked = {}
             self._closing = True
         with contextlib.suppress(RuntimeError):
             self._doorbell.release()
         done = self._builder_done.acquire(timeout=max(deadline - _monotonic(), 0.0))
         remote = self.remote
+        refused = False
         if remote is not None and done:
-            done = remote.wait_done(deadline)
+            done = remote.wait_done(min(deadline, _monotonic() + GRACE))
+            if not done and remote.gone() is not None:
+                refused = True  # gone: the exporter's retries would wait out the flush timeout
+            elif not done:
+                done = remote.wait_done(deadline)
         if not done:
             self.abandoned = True
-            self.stats.unsent += len(self._records)
+            self.stats.unbuilt += len(self._records)
             if remote is not None:
-                remote.abandon()
+                remote.abandon(refused)
         self._report()
 
     def _report(self) -> None:
+        """
+        One line on standard error when spans went to an OTLP endpoint or any were lost: how
+        many were made, sent, dropped and why, and how many operations became summaries.
+        """
         stats = self.stats
         parts = []
+        made = stats.shipped + stats.buffer_dropped + stats.unbuilt
+        refused = stats.refused_spans
         lost = stats.buffer_dropped + stats.queue_dropped + stats.failed_spans + stats.unsent
+        lost += stats.unbuilt + refused
         if self.setup_error is not None:
             parts.append(f"spans are off: {self.setup_error}")
-        elif lost:
-            total = stats.shipped + stats.buffer_dropped
+        elif lost or (
+            self.remote is not None and self.remote.otlp and not self.remote.provider_hooked
+        ):
+            where = f" to {self.remote.target}" if self.remote is not None else ""
+            text = f"spans: {made:,} made, {stats.exported:,} sent{where}, {lost:,} dropped"
             why = []
             if stats.buffer_dropped or stats.queue_dropped:
-                why.append(f"{stats.buffer_dropped + stats.queue_dropped} dropped (buffer full)")
-            if stats.failed_exports:
+                why.append(f"{stats.buffer_dropped + stats.queue_dropped:,} buffer full")
+            if refused:
+                why.append(f"{refused:,} endpoint refused: {stats.failed_first}")
+            if stats.failed_spans:
                 exports = "export" if stats.failed_exports == 1 else "exports"
-                why.append(f"{stats.failed_spans} in {stats.failed_exports} failed {exports}")
-            if stats.unsent:
                 why.append(
-                    f"{stats.unsent} unsent after the {self.options.flush_timeout:g} s "
-                    "flush timeout"
+                    f"{stats.failed_spans:,} in {stats.failed_exports} failed {exports}: "
+                    f"{stats.failed_first}"
                 )
-            where = f" to {self.remote.target}" if self.remote is not None else ""
-            parts.append(f"{lost} of {total} spans not exported{where}: {', '.join(why)}")
+            if stats.unsent or stats.unbuilt:
+                why.append(
+                    f"{stats.unsent + stats.unbuilt:,} timed out after the "
+                    f"{self.options.flush_timeout:g} s flush timeout"
+                )
+            if why:
+                text += f" ({'; '.join(why)})"
+            aggregated = stats.aggregated + stats.aggregated_late
+            if aggregated:
+                text += (
+                    f"; {aggregated:,} operations nobody waited on summed up in "
+                    f"{stats.summaries:,} summary spans"
+                )
+            if stats.filtered:
+                text += f"; {stats.filtered:,} spans under {self.options.min_span_ms:g} ms left out"
+            parts.append(text)
         if stats.file_dropped:
             parts.append(
                 f"{stats.file_dropped} spans left out of {self.options.jaeger_file} (size limit)"
@@ -266,8 +451,14 @@ class SpanSink:
                     give_way()
                 with self._lock:
                     records, self._records = self._records, []
+                    buckets = self._summaries.take()
+                    parts = self._pairing.complete_parts()
                 if records:
                     builder.build(records)
+                if buckets or builder.summaries.buckets:
+                    builder.summarize(buckets)
+                if parts:
+                    builder.finish_parts(parts)
                 if closing:
                     builder.finish()
                     break
@@ -288,6 +479,16 @@ class SpanSink:
         self._events = deque()
 
 
+def _duration(record: tuple[Any, ...]) -> int:
+    """How long the span of an OP or HOLD record lasts, in ns (a hold open at exit: for ever)."""
+    if record[0] == OP:
+        return record[1].waited_ns or 0
+    release = record[2]
+    if release is None:
+        return sys.maxsize
+    return int(release.time_ns - record[1].event.time_ns)
+
+
 def _preload(options: SpanOptions) -> None:
     """
     Import what the worker needs, here on the installing thread, before the program runs.
@@ -303,9 +504,10 @@ def _preload(options: SpanOptions) -> None:
     import opentelemetry.trace
 
     if "otlp" in options.exporters:
-        if options.protocol == "grpc":
+        # A guessed protocol may turn out to be either (see probe).
+        if options.protocol == "grpc" or options.protocol_guessed:
             _import_grpc_exporter()
-        else:
+        if options.protocol != "grpc" or options.protocol_guessed:
             import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
     if options.jaeger_file is not None or "console" in options.exporters:
         from . import exporters  # noqa: F401

@@ -1,0 +1,106 @@
+"""
+Summaries: under pressure, the spans that do not matter (operations that did not block, holds
+nobody waited for) are folded into one span per thread, primitive and operation per interval,
+"Lock.acquire lock x 1,234, none waited", rather than lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .pairing import HOLD, OP
+
+
+class Bucket:
+    """The operations of one thread on one primitive, folded together."""
+
+    __slots__ = ("count", "end", "event", "op", "place", "prim", "start", "total_ns")
+
+    def __init__(self, event: Any, prim: Any, op: str, place: Any, start: int, end: int) -> None:
+        self.event = event
+        self.prim = prim
+        self.op = op
+        self.place = place
+        self.count = 0
+        self.start = start
+        self.end = end
+        self.total_ns = 0
+
+
+class Summaries:
+    """Records folded into buckets, until :meth:`take` hands them to the builder."""
+
+    __slots__ = ("buckets",)
+
+    def __init__(self) -> None:
+        self.buckets: dict[tuple[int, int, int, str], Bucket] = {}
+
+    def add(self, record: tuple[Any, ...]) -> None:
+        """Fold one OP or HOLD record (never a wait at exit: that one is always kept)."""
+        if record[0] == OP:
+            event, place = record[1], record[3]
+            prim, op = event.primitive, event.op
+            end = event.time_ns
+            start = end - (event.waited_ns or 0)
+        else:
+            assert record[0] == HOLD
+            hold, release = record[1], record[2]
+            event, place, prim, op = hold.event, hold.place, hold.prim, "hold"
+            start, end = event.time_ns, release.time_ns
+        key = (place[0], place[1], prim.id, op)
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            bucket = self.buckets[key] = Bucket(event, prim, op, place, start, end)
+        bucket.count += 1
+        bucket.total_ns += end - start
+        bucket.start = min(bucket.start, start)
+        bucket.end = max(bucket.end, end)
+
+    def take(self) -> list[Bucket]:
+        buckets = list(self.buckets.values())
+        self.buckets = {}
+        return buckets
+
+    def merge(self, buckets: list[Bucket]) -> None:
+        for other in buckets:
+            key = (other.place[0], other.place[1], other.prim.id, other.op)
+            bucket = self.buckets.get(key)
+            if bucket is None:
+                self.buckets[key] = other
+                continue
+            bucket.count += other.count
+            bucket.total_ns += other.total_ns
+            bucket.start = min(bucket.start, other.start)
+            bucket.end = max(bucket.end, other.end)
+
+
+def summary_name(bucket: Bucket) -> str:
+    prim = bucket.prim
+    if bucket.op == "hold":
+        tail = "nobody waited"
+    elif bucket.op == "release":
+        tail = "nobody waiting"
+    else:
+        tail = "none waited"
+    return f"{prim.type_name}.{bucket.op} {prim.name} x {bucket.count:,}, {tail}"
+
+
+def summary_attributes(bucket: Bucket) -> dict[str, Any]:
+    event, prim = bucket.event, bucket.prim
+    return {
+        "thread.id": event.thread_id,
+        "thread.name": event.thread_name,
+        "code.function.name": event.function,
+        "code.file.path": event.file,
+        "code.line.number": event.line,
+        "syncscope.kind": prim.kind,
+        "syncscope.type": prim.type_name,
+        "syncscope.name": prim.name,
+        "syncscope.primitive_id": prim.id,
+        "syncscope.created_at": prim.created_at,
+        "syncscope.op": bucket.op,
+        "syncscope.outcome": "summary",
+        "syncscope.summary.count": bucket.count,
+        "syncscope.summary.waited": 0,
+        "syncscope.summary.total_ms": round(bucket.total_ns / 1e6, 3),
+    }

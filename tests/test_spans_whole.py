@@ -1,0 +1,201 @@
+"""
+Spans under pressure and at the edges, against real OTLP receivers: the exit line's counts
+are what the receiver got, operations nobody waited on are summed up rather than lost, the
+protocol of an endpoint is found when its port does not say, and a fatal signal flushes.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.otlp import OtlpGrpcReceiver, OtlpHttpReceiver
+
+from .spans_programs import Interactive, write_program
+from .test_spans import _run, span_line
+
+
+@pytest.fixture(
+    params=[
+        pytest.param((OtlpGrpcReceiver, "grpc"), id="grpc"),
+        pytest.param((OtlpHttpReceiver, "http/protobuf"), id="http"),
+    ]
+)
+def receiver(request: pytest.FixtureRequest) -> Iterator[Any]:
+    cls, protocol = request.param
+    with cls() as server:
+        server.protocol = protocol
+        yield server
+
+
+BUSY = """\
+import threading
+lock = threading.Lock()
+def work():
+    for _ in range(3000):
+        with lock:
+            pass
+threads = [threading.Thread(target=work) for _ in range(3)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+"""
+
+
+class TestAccounting:
+    """The exit line against what a receiver got."""
+
+    def test_small_buffer_sums_up_and_counts_exactly(self, tmp_path: Path, receiver: Any) -> None:
+        """
+        With a buffer far too small, operations nobody waited on become summary spans; every
+        lock use is a span or in a summary, and the receiver got what the line says was sent.
+        """
+        args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
+        result = _run(tmp_path, BUSY, "-q", *args, "--span-buffer=64")
+        assert 0 == result.returncode, result.stderr
+        line = span_line(result.stderr)
+        assert 0 == line["dropped"], line
+        assert line["aggregated"] > 0, line
+        spans = receiver.wait_for_spans(line["sent"])
+        assert line["sent"] == len(spans)
+        summaries = [
+            span for span in spans if span.attributes.get("syncscope.outcome") == "summary"
+        ]
+        assert line["summaries"] == len(summaries)
+        summed = sum(int(span.attributes["syncscope.summary.count"]) for span in summaries)  # type: ignore[call-overload]
+        assert line["aggregated"] == summed
+        acquires = [span for span in spans if span.name.startswith("Lock.acquire")]
+        in_acquires = sum(
+            int(span.attributes.get("syncscope.summary.count", 1))  # type: ignore[call-overload]
+            for span in acquires
+        )
+        assert 3 * 3000 == in_acquires
+        for span in summaries:
+            assert re.fullmatch(
+                r"Lock\.(acquire|hold) lock x [\d,]+, nobody waited|"
+                r"Lock\.acquire lock x [\d,]+, none waited",
+                span.name,
+            ), span.name
+
+    def test_min_span_ms_filters_before_the_buffer(self, tmp_path: Path, receiver: Any) -> None:
+        """Short spans are left out before they take room, and the line says how many."""
+        args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
+        result = _run(tmp_path, BUSY, "-q", *args, "--span-buffer=64", "--min-span-ms=50")
+        assert 0 == result.returncode, result.stderr
+        line = span_line(result.stderr)
+        assert 0 == line["dropped"], line
+        assert line["filtered"] > 0, line
+        spans = receiver.wait_for_spans(line["sent"])
+        assert line["sent"] == len(spans)
+
+
+class TestEndpoint:
+    """An endpoint's protocol and death, found once."""
+
+    def test_protocol_found_when_the_port_does_not_say(self, tmp_path: Path, receiver: Any) -> None:
+        """A custom port and no --protocol: the endpoint's answer decides, and spans arrive."""
+        endpoint = f"http://127.0.0.1:{receiver.port}"
+        result = _run(
+            tmp_path, "import threading\nthreading.Event().set()\n", "-q", f"--otlp={endpoint}"
+        )
+        assert 0 == result.returncode, result.stderr
+        line = span_line(result.stderr)
+        assert (3, 3, 0) == (line["made"], line["sent"], line["dropped"]), line
+        assert line["target"].endswith(f"({receiver.protocol})"), line
+        assert 3 == len(receiver.wait_for_spans(3))
+
+    def test_protocol_mismatch_is_said(self, tmp_path: Path, receiver: Any) -> None:
+        """The wrong --protocol for the endpoint: said once, and the exit does not wait."""
+        wrong = "grpc" if receiver.protocol == "http/protobuf" else "http/protobuf"
+        endpoint = f"http://127.0.0.1:{receiver.port}"
+        result = _run(
+            tmp_path,
+            "import threading\nthreading.Event().set()\n",
+            "-q",
+            f"--otlp={endpoint}",
+            f"--protocol={wrong}",
+        )
+        assert 0 == result.returncode, result.stderr
+        line = span_line(result.stderr)
+        assert (3, 0, 3) == (line["made"], line["sent"], line["dropped"]), line
+        assert "protocol mismatch" in line["why"], line
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_flushes(tmp_path: Path, receiver: Any) -> None:
+    """A program killed by SIGTERM, which it leaves alone, sends its spans, then dies of it."""
+    source = """\
+        import sys, threading
+        lock = threading.Lock()
+        with lock:
+            pass
+        print("ready", flush=True)
+        sys.stdin.readline()
+    """
+    script = write_program(tmp_path, source, "prog.py")
+    process = Interactive(
+        ["-q", f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol, str(script)]
+    )
+    try:
+        process.wait_for("stdout", "ready")
+        process.process.send_signal(signal.SIGTERM)
+        run = process.finish()
+    finally:
+        process.kill()
+    assert -signal.SIGTERM == run.returncode, run.stderr
+    line = span_line(run.stderr)
+    assert (4, 4, 0) == (line["made"], line["sent"], line["dropped"]), line
+    names = sorted(span.name for span in receiver.wait_for_spans(4))
+    assert ["Lock.acquire lock", "Lock.hold lock", "run prog.py", "thread MainThread"] == names
+
+
+def test_put_on_a_full_queue_links_to_the_get_that_made_room(tmp_path: Path, receiver: Any) -> None:
+    """
+    A put blocked on a full queue links to the get that made room; an acquire is listed
+    before its hold, to the microsecond; the run span says how long syncscope's start took.
+    """
+    source = """\
+        import queue, sys, threading
+        q = queue.Queue(1)
+        q.put(1)
+        t = threading.Thread(target=q.put, args=(2,), name="putter")
+        t.start()
+        sys.stdin.readline()
+        q.get()
+        t.join(5)
+        lock = threading.Lock()
+        with lock:
+            pass
+    """
+    script = write_program(tmp_path, source, "prog.py")
+    args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol, "--no-report"]
+    process = Interactive([*args, str(script)])
+    try:
+        process.wait_for("stderr", "put of 2 waits by putter")
+        process.send("go\n")
+        run = process.finish()
+    finally:
+        process.kill()
+    assert 0 == run.returncode, run.stderr
+    line = span_line(run.stderr)
+    spans = receiver.wait_for_spans(line["sent"])
+    by_name: dict[str, list[Any]] = {}
+    for span in spans:
+        by_name.setdefault(span.name, []).append(span)
+    (get,) = by_name["Queue.get q"]
+    blocked = [s for s in by_name["Queue.put q"] if s.attributes["thread.name"] == "putter"]
+    (put,) = blocked
+    assert {get.span_id} == {link.span_id for link in put.links}
+    assert f"room {get.span_id}" == put.attributes["syncscope.links"]
+    (acquire,) = by_name["Lock.acquire lock"]
+    (hold,) = by_name["Lock.hold lock"]
+    assert acquire.start_ns // 1000 < hold.start_ns // 1000
+    (run_span,) = by_name["run prog.py"]
+    assert float(run_span.attributes["syncscope.startup_ms"]) > 0  # type: ignore[arg-type]
