@@ -50,6 +50,7 @@ def install(
     detect_deadlocks: bool = False,
     deadlock_exit: int | None = None,
     hang_timeout: float = 0.0,
+    deadlock_grace: float = 1.0,
     long_hold_ms: float | None = None,
     long_wait_ms: float | None = None,
     timeline: str | None = None,
@@ -105,7 +106,12 @@ def install(
         deadlock_exit: after reporting a deadlock, end the process with this exit status
             (``os._exit``, after closing every output). Needs ``detect_deadlocks``.
         hang_timeout: with ``detect_deadlocks``, report a hang when nothing happened for this
-            many seconds while every thread is blocked; 0 never.
+            many seconds while every thread is blocked, or when threads waiting without a
+            timeout saw nothing happen to what they wait for for as long; 0 never.
+        deadlock_grace: with ``detect_deadlocks``, how long a cycle through a plain Lock or
+            a semaphore must last while other threads run before it is reported (also a
+            thread waiting for a Lock it holds, and one waiting for a signal while holding
+            the lock the signallers wait for), in seconds.
         long_hold_ms: report every hold of a lock, rlock, semaphore or Condition lock that
             lasts at least this long.
         long_wait_ms: report every wait for a lock, rlock, semaphore, Condition lock or for
@@ -155,6 +161,7 @@ def install(
         detect_deadlocks=detect_deadlocks,
         deadlock_exit=deadlock_exit,
         hang_timeout=hang_timeout,
+        deadlock_grace=deadlock_grace,
         long_hold_ms=long_hold_ms,
         long_wait_ms=long_wait_ms,
     )
@@ -194,6 +201,7 @@ def _diagnosis_options(
     hang_timeout: float,
     long_hold_ms: float | None,
     long_wait_ms: float | None,
+    deadlock_grace: float = 1.0,
 ) -> DiagnosisOptions | None:
     """The diagnosis sink's options, or None when nothing asks for it; checks the values."""
     if deadlock_exit is not None:
@@ -205,6 +213,8 @@ def _diagnosis_options(
             )
     if not hang_timeout >= 0:
         raise ValueError(f"hang_timeout must be a number of seconds >= 0, got {hang_timeout!r}")
+    if not 0 <= deadlock_grace < float("inf"):
+        raise ValueError(f"deadlock_grace must be a number of seconds >= 0, got {deadlock_grace!r}")
     for name, value in (("long_hold_ms", long_hold_ms), ("long_wait_ms", long_wait_ms)):
         if value is not None and not 0 < value < float("inf"):
             raise ValueError(f"{name} must be a number of milliseconds > 0, got {value!r}")
@@ -220,6 +230,7 @@ def _diagnosis_options(
         detect_deadlocks=detect_deadlocks,
         deadlock_exit=deadlock_exit,
         hang_timeout=hang_timeout,
+        deadlock_grace=deadlock_grace,
         long_hold_ms=long_hold_ms,
         long_wait_ms=long_wait_ms,
     )

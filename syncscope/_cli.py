@@ -305,7 +305,7 @@ def _add_diagnosis_arguments(parser: _Parser) -> None:
         const=DEADLOCK_EXIT_STATUS,
         type=_exit_status,
         metavar="STATUS",
-        help="after reporting a deadlock, end the program with exit status STATUS "
+        help="after reporting a deadlock or a hang, end the program with exit status STATUS "
         f"(default {DEADLOCK_EXIT_STATUS}; give it as --deadlock-exit=STATUS)",
     )
     group.add_argument(
@@ -314,6 +314,14 @@ def _add_diagnosis_arguments(parser: _Parser) -> None:
         metavar="SECONDS",
         help="report a hang after SECONDS without any operation while every thread is "
         "blocked (default 10; 0 never)",
+    )
+    group.add_argument(
+        "--deadlock-grace",
+        type=_seconds,
+        metavar="SECONDS",
+        help="report a cycle through a plain Lock or a semaphore while other threads run, a "
+        "thread waiting for a Lock it holds, or one waiting for a signal while holding the "
+        "lock the signallers wait for, once it has lasted SECONDS (default 1)",
     )
     group.add_argument(
         "--long-hold-ms",
@@ -342,6 +350,7 @@ def _diagnosis_arguments(parser: _Parser, options: argparse.Namespace) -> dict[s
         for given, name in (
             (options.deadlock_exit, "--deadlock-exit"),
             (options.hang_timeout, "--hang-timeout"),
+            (options.deadlock_grace, "--deadlock-grace"),
         ):
             if given is not None:
                 parser.error(f"{name} cannot be used with --no-deadlock-detection")
@@ -352,6 +361,7 @@ def _diagnosis_arguments(parser: _Parser, options: argparse.Namespace) -> dict[s
         "detect_deadlocks": options.detect_deadlocks,
         "deadlock_exit": options.deadlock_exit,
         "hang_timeout": 10.0 if options.hang_timeout is None else options.hang_timeout,
+        "deadlock_grace": 1.0 if options.deadlock_grace is None else options.deadlock_grace,
         "long_hold_ms": options.long_hold_ms,
         "long_wait_ms": options.long_wait_ms,
     }

@@ -16,8 +16,9 @@ Decisions:
   reason (as the held lock of an edge; what was taken before that was seen stays).
 * An RLock's re-entry is no acquisition (the hold tracker does not start a hold for it).
 * A non-blocking acquire (``acquire(False)``) adds no edge: it cannot wait, so it cannot close a
-  deadlock, and trying a lock out of order is the usual way to avoid one. An acquire with a
-  timeout does add one (it can still wait, just not for ever).
+  deadlock, and trying a lock out of order is the usual way to avoid one. Nor does an acquire
+  with a timeout: it can wait, but not for ever, and backing off when it times out is the
+  other usual way.
 * Two locks of one class (created at the same line) nested in each other add no class edge.
   When two *objects* of one class are taken in both orders (``a.lock`` then ``b.lock`` in one
   place, ``b.lock`` then ``a.lock`` in another: the classic transfer between two accounts),

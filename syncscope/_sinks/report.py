@@ -50,10 +50,15 @@ class Report:
     slow: tuple[SlowSpot, ...]
     slow_dropped: int
     duration_s: float
+    #: The findings were written out when found: the text lists each in one line.
+    echoed: bool = False
 
     @classmethod
-    def of(cls, source: Any) -> Report:
-        """The report of a recorder, or of what ``syncscope.record()`` gave."""
+    def of(cls, source: Any, echoed: bool = False) -> Report:
+        """
+        The report of a recorder, or of what ``syncscope.record()`` gave; ``echoed``: its
+        findings were written out in full when found (the text then lists each in one line).
+        """
         recorder = getattr(source, "_recorder", source)
         stats = recorder.stats.summary() if recorder.stats is not None else []
         return cls(
@@ -64,6 +69,7 @@ class Report:
             tuple(recorder.slow),
             recorder.slow_dropped,
             recorder.duration_ns / 1e9,
+            echoed=echoed,
         )
 
     # -- JSON ----------------------------------------------------------------------------------
@@ -122,7 +128,10 @@ class Report:
                 for finding in findings:
                     text = finding.text()
                     text = text[len(_PREFIX) :] if text.startswith(_PREFIX) else text
-                    lines += ["  " + line for line in text.splitlines()]
+                    if self.echoed:  # in full above already: its head only
+                        lines.append(f"  {text.splitlines()[0]} (written in full when found)")
+                    else:
+                        lines += ["  " + line for line in text.splitlines()]
         if self.slow:
             total = len(self.slow) + self.slow_dropped
             lines += ["", f"Slow spots ({total}):"]
