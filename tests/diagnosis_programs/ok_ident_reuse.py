@@ -1,34 +1,28 @@
-"""Correct: a thread takes a Lock as a signal and exits; a later thread (same ident) releases it."""
+"""Correct: a thread takes a Lock and exits; the next threads (same ident) must not inherit it."""
 
 import threading
 
 started = threading.Lock()
 first = threading.Lock()
-second = threading.Lock()
 
 
 def take_signal():
     started.acquire()  # released by another thread, after this one has exited
 
 
-def nest():
+def use_first():
+    with first:  # no order with `started`: this thread does not hold it
+        pass
+
+
+def release_then_nest():
+    started.release()
     with first:
-        with second:
+        with started:
             pass
 
 
-def nest_backwards_after_release():
-    started.release()
-    with second:
-        pass
-    with first:
-        pass
-
-
-thread = threading.Thread(target=take_signal, name="taker")
-thread.start()
-thread.join()
-for target in (nest, nest_backwards_after_release):
+for target in (take_signal, use_first, release_then_nest):
     thread = threading.Thread(target=target, name=target.__name__)
     thread.start()
     thread.join()
