@@ -122,3 +122,13 @@ class TestCorrectPrograms:
         for word in ("deadlock:", "hang:", "possible deadlock", "inversion between"):
             assert word not in err, err
         assert "no lock-order inversion, no deadlock, no hang" in err
+
+    def test_guarded_inversion_is_named_so(self) -> None:
+        """Both orders always under one gate: reported as guarded, not as an inversion."""
+        status, err = _run("ok_guarded_inversion")
+        assert 0 == status, err
+        assert (
+            "syncscope: guarded lock order: lock alpha and lock beta are taken in both orders, "
+            "always under lock gate (cannot deadlock while every path takes lock gate first)"
+        ) in err
+        assert "1 guarded lock order" in err

@@ -119,6 +119,7 @@ class TestJson:
             "primitives": 5,
             "contended": 1,
             "inversions": 1,
+            "guarded_inversions": 0,
             "deadlocks": 0,
             "hangs": 0,
             "slow": 0,

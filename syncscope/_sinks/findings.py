@@ -198,6 +198,9 @@ class Inversion:
     same_site: bool = False
     #: What was running when it was found (the pytest plugin puts the test's id here).
     context: str | None = field(default=None, compare=False)
+    #: A lock held at every sighting of every order of the cycle: it cannot deadlock while
+    #: every path takes it first.
+    guarded_by: Ref | None = None
 
     @property
     def locks(self) -> tuple[Ref, ...]:
@@ -205,6 +208,20 @@ class Inversion:
 
     def text(self) -> str:
         locks = self.locks
+        if self.guarded_by is not None:
+            names = ", ".join(ref.label for ref in locks[:-1]) + f" and {locks[-1].label}"
+            gate = self.guarded_by.label
+            head = (
+                f"syncscope: guarded lock order: {names} are taken in both orders, always "
+                f"under {gate} (cannot deadlock while every path takes {gate} first)"
+            )
+            lines = [head]
+            for edge in self.edges:
+                lines.append(
+                    f"  {edge.thread} took {edge.first.label} at {where(edge.first_site)}, "
+                    f"then {edge.then.label} at {where(edge.then_site)}"
+                )
+            return "\n".join(lines)
         if self.same_site:
             head = (
                 f"syncscope: possible deadlock: two {locks[0].kind}s created at "
@@ -235,6 +252,7 @@ class Inversion:
             "locks": [ref.to_dict() for ref in self.locks],
             "same_site": self.same_site,
             "edges": [edge.to_dict() for edge in self.edges],
+            "guarded_by": None if self.guarded_by is None else self.guarded_by.to_dict(),
             "context": self.context,
         }
 

@@ -81,7 +81,8 @@ class Report:
             "summary": {
                 "primitives": len(self.primitives),
                 "contended": sum(1 for p in self.primitives if p.contended),
-                "inversions": len(self.inversions),
+                "inversions": sum(1 for i in self.inversions if i.guarded_by is None),
+                "guarded_inversions": sum(1 for i in self.inversions if i.guarded_by is not None),
                 "deadlocks": len(self.deadlocks),
                 "hangs": len(self.hangs),
                 "slow": len(self.slow) + self.slow_dropped,
@@ -100,11 +101,14 @@ class Report:
     # -- text ----------------------------------------------------------------------------------
 
     def headline(self) -> str:
+        guarded = sum(1 for i in self.inversions if i.guarded_by is not None)
         found = [
-            _count(len(self.inversions), "lock-order inversion"),
+            _count(len(self.inversions) - guarded, "lock-order inversion"),
             _count(len(self.deadlocks), "deadlock"),
             _count(len(self.hangs), "hang"),
         ]
+        if guarded:
+            found.append(_count(guarded, "guarded lock order"))
         if self.slow or self.slow_dropped:
             found.append(_count(len(self.slow) + self.slow_dropped, "slow spot"))
         return (
@@ -119,7 +123,11 @@ class Report:
         lines += self._waits_table(top)
         lines += self._queues_table(top)
         for title, findings in (
-            ("Lock-order inversions", self.inversions),
+            ("Lock-order inversions", [i for i in self.inversions if i.guarded_by is None]),
+            (
+                "Guarded lock orders (both orders, always under one lock)",
+                [i for i in self.inversions if i.guarded_by is not None],
+            ),
             ("Deadlocks", self.deadlocks),
             ("Hangs", self.hangs),
         ):
