@@ -136,6 +136,9 @@ class Recorder:
             )
             self._hook = hook_thread_deaths(self.holds)
         reset_after_fork(self)
+        # A valid (empty) report from the start: a program that ends with os._exit() never
+        # closes this sink, and the file must say what was found, nothing included.
+        self._write_json()
 
     def lean_stats(self) -> Stats | None:
         """
@@ -197,6 +200,8 @@ class Recorder:
                 self.lockorder.taking(hold.primitive, hold.thread_name, hold.site, hold.held)
             if stats is not None:
                 stats.acquired(event, hold)
+                if wait is not None and wait.blocker is not None and event.waited_ns:
+                    stats.blocked_by(event.primitive, wait.blocker, event.waited_ns)
         elif op == "release" and outcome == "released":
             if event.primitive.kind == "semaphore":
                 for hold in holds.returned(event):
@@ -305,6 +310,7 @@ class Recorder:
         inversion = self._stamp(inversion)
         with self._lock:
             self.inversions.append(inversion)
+        self._write_json()  # now: a program may end with os._exit()
         if self.options.echo:
             self._write_finding("inversion", inversion.text, inversion.to_dict)
         self._tell(inversion)
