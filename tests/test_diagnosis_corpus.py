@@ -77,6 +77,16 @@ BUGS: dict[str, tuple[str, ...]] = {
         'held by "job-1", "job-3" (exited)',
         'its permits are held by threads that have exited: "job-1" at leaked_permits.py:15',
     ),
+    "pool_starvation": (
+        "syncscope: deadlock: pool starvation: 2 busy workers, each waiting for a task queued "
+        "behind it on the same pool",
+        "ThreadPoolExecutor with max_workers=2",
+        "queued: child() submitted at pool_starvation.py:22 in parent",
+        '"ThreadPoolExecutor-0_0" waits for the result of future child() at '
+        "pool_starvation.py:23 in parent",
+        '"ThreadPoolExecutor-0_1" waits for the result of future child() at '
+        "pool_starvation.py:23 in parent",
+    ),
 }
 
 CORRECT = sorted(path.stem for path in PROGRAMS.glob("ok_*.py"))

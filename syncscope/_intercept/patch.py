@@ -15,6 +15,7 @@ from .._core.registry import PATCHED_NAMES, module, save_method, saved, saved_me
 from .._core.sites import is_library_file, reset_names
 from .._core.state import Options, config_lock, state
 from . import conditions as _conditions
+from . import futures as _futures
 from . import locks as _locks
 from . import queues as _queues
 
@@ -77,6 +78,7 @@ def install(options: Options) -> None:
         for (module_name, name), replacement in _replacements().items():
             setattr(module(module_name), name, replacement)
         state.installed = True
+        _futures.install()
     early = [name for name in _early_imports() if name not in _warned_early]
     _warned_early.update(early)
     if early:
@@ -102,6 +104,7 @@ def uninstall() -> None:
             else:
                 not_ours.append(f"{module_name}.{name}")
         not_ours += _restore_methods()
+        _futures.uninstall()
         state.installed = False
     if not_ours:
         warnings.warn(

@@ -43,12 +43,27 @@ from types import FrameType
 from typing import Any
 
 from .._core.dispatch import guard
-from .._core.event import Primitive, thread_name
-from .._core.holds import Hold, Holds, Snapshot, Wait
+from .._core.event import Primitive
+from .._core.holds import Holds, Snapshot, Wait
+from .._core.pools import size as pool_size
 from .._core.registry import allocate_lock
 from .._core.sites import SYNCSCOPE_DIR, is_machinery
-from .findings import BlockedThread, Deadlock, Hang, HeldBy, Ref, stack_of
-from .hangs import causes, could_feed, hang_subjects, held_while_waiting, self_deadlocks
+from .blocked import (
+    blocked_thread,
+    created,
+    held_by,
+    loose_note,
+    outside_thread,
+)
+from .findings import Deadlock, Hang, where
+from .hangs import (
+    causes,
+    could_feed,
+    hang_subjects,
+    held_while_waiting,
+    self_deadlocks,
+    starved_pools,
+)
 from .traces import Traces
 
 
@@ -357,7 +372,7 @@ class Watchdog:
                 newest = max(w.since_ns for w in waits[:cycle_length])
                 if now - newest < self._grace_ns:
                     continue
-                note = _loose_note(loose, now - newest)
+                note = loose_note(loose, now - newest)
             deadlock = self._report(snapshot, now, group, frames, cycle_length, note=note)
             if deadlock is not None:
                 found.append(deadlock)
@@ -366,6 +381,22 @@ class Watchdog:
         grace = 0 if final else self._grace_ns
         for ident in self_deadlocks(snapshot, frames, now, grace):
             deadlock = self._report(snapshot, now, [ident], frames, 1, kind="self")
+            if deadlock is not None:
+                found.append(deadlock)
+        for pool, starved in starved_pools(snapshot, now, grace):
+            group = [worker for worker, _ in starved]
+            queued = ", ".join(
+                dict.fromkeys(
+                    f"{task.function}() submitted at {where(created(snapshot.waiting[worker]))}"
+                    for worker, task in starved
+                )
+            )
+            note = (
+                f"{type(pool).__name__} with max_workers={pool_size(pool)}: each of its "
+                f"workers runs a task that waits for a task still queued behind it on the "
+                f"same pool; queued: {queued}"
+            )
+            deadlock = self._report(snapshot, now, group, frames, len(group), "pool", note)
             if deadlock is not None:
                 found.append(deadlock)
         return found
@@ -386,7 +417,7 @@ class Watchdog:
             wait.reported = True  # at once: check_deadlocks() may be looking too
         try:
             threads = tuple(
-                _blocked_thread(ident, snapshot, frames.get(ident), now, itself=kind == "self")
+                blocked_thread(ident, snapshot, frames.get(ident), now, itself=kind == "self")
                 for ident in group
             )
         except BaseException:
@@ -473,12 +504,12 @@ class Watchdog:
             snapshot.waiting[ident].reported = True
         threads = []
         for ident in subjects:
-            thread = _blocked_thread(ident, snapshot, frames.get(ident), now)
+            thread = blocked_thread(ident, snapshot, frames.get(ident), now)
             wait = snapshot.waiting[ident]
             threads.append(replace(thread, cause=causes(wait, snapshot, self._traces)))
         threads.sort(key=lambda thread: -(thread.waiting_ns or 0))
         oldest = max(thread.waiting_ns or 0 for thread in threads)
-        return Hang(oldest, tuple(threads), _held_by(snapshot, frames, now), others_run=True)
+        return Hang(oldest, tuple(threads), held_by(snapshot, frames, now), others_run=True)
 
     def _all_blocked(
         self, frames: dict[int, FrameType], waiting: dict[int, Wait], stuck: Container[int]
@@ -514,10 +545,10 @@ class Watchdog:
                 others.append(ident)  # not one inside syncscope (check_deadlocks()'s caller)
         if not subjects or all(waiting[ident].reported for ident in subjects):
             return None  # nobody waits, or a deadlock report already named them
-        threads = [_blocked_thread(ident, snapshot, frames.get(ident), now) for ident in subjects]
+        threads = [blocked_thread(ident, snapshot, frames.get(ident), now) for ident in subjects]
         threads.sort(key=lambda thread: -(thread.waiting_ns or 0))
-        threads += [_outside_thread(ident, snapshot, frames[ident], now) for ident in others]
-        holds = _held_by(snapshot, frames, now)
+        threads += [outside_thread(ident, snapshot, frames[ident], now) for ident in others]
+        holds = held_by(snapshot, frames, now)
         threads = [
             replace(thread, cause=causes(snapshot.waiting[thread.ident], snapshot, self._traces))
             if self._traces is not None and thread.ident in snapshot.waiting
@@ -550,38 +581,6 @@ def _long_timed(frame: FrameType, wait: Wait | None, within_ns: int) -> bool:
     return timeout is not None and timeout * 1e9 >= within_ns
 
 
-def _held_by(snapshot: Snapshot, frames: dict[int, FrameType], now: int) -> tuple[HeldBy, ...]:
-    """Every hold, of live threads and of threads that have exited."""
-    live = tuple(
-        HeldBy(hold.thread_name, Ref.of(hold.primitive), hold.site, now - hold.since_ns, False)
-        for ident, held in snapshot.held.items()
-        if ident in frames
-        for hold in held
-    )
-    gone = {
-        id(hold): hold
-        for hold in (*snapshot.owner.values(), *(h for p in snapshot.permits.values() for h in p))
-        if hold.exited
-    }
-    return live + tuple(
-        HeldBy(hold.thread_name, Ref.of(hold.primitive), hold.site, now - hold.since_ns, True)
-        for hold in gone.values()
-    )
-
-
-def _loose_note(loose: list[Wait], lasted_ns: int) -> str:
-    """The one line a cycle through a Lock or a semaphore gets."""
-    names = ", ".join(
-        f"{w.primitive.label} is a "
-        + ("semaphore" if w.primitive.kind == "semaphore" else "plain Lock")
-        for w in loose
-    )
-    return (
-        f"{names}: another thread could release it, but none did in "
-        f"{lasted_ns / 1e9:.1f} s while other threads ran"
-    )
-
-
 def _cycle_length(group: list[int], stuck: dict[int, tuple[int, ...]]) -> int:
     """How many of ``group`` (cycle first) form the cycle."""
     first = group[0]
@@ -591,64 +590,6 @@ def _cycle_length(group: list[int], stuck: dict[int, tuple[int, ...]]) -> int:
         length += 1
         node = next(h for h in stuck[node] if h in stuck)
     return length
-
-
-def _holds_of(ident: int, snapshot: Snapshot, now: int) -> tuple[tuple[Ref, Any, int], ...]:
-    return tuple(
-        (Ref.of(hold.primitive), hold.site, now - hold.since_ns)
-        for hold in snapshot.held.get(ident, ())
-    )
-
-
-def _blocked_thread(
-    ident: int, snapshot: Snapshot, frame: FrameType | None, now: int, itself: bool = False
-) -> BlockedThread:
-    wait = snapshot.waiting[ident]
-    holders = snapshot.holders(ident) or ()
-    names = []
-    for holder in holders:
-        held = snapshot.held.get(holder, ())
-        names.append(held[0].thread_name if held else thread_name(holder))
-    exited = False
-    if itself:
-        names = [wait.thread_name]
-    elif not names and wait.op == "acquire":
-        gone = [h for h in _holds_of_primitive(snapshot, wait.primitive) if h.exited]
-        names = list(dict.fromkeys(h.thread_name for h in gone))
-        exited = bool(gone)
-    return BlockedThread(
-        wait.thread_name,
-        ident,
-        Ref.of(wait.primitive),
-        wait.op,
-        wait.site,
-        now - wait.since_ns,
-        tuple(names),
-        _holds_of(ident, snapshot, now),
-        stack_of(frame),
-        holders_exited=exited,
-    )
-
-
-def _holds_of_primitive(snapshot: Snapshot, primitive: Primitive) -> tuple[Hold, ...]:
-    if primitive.kind == "semaphore":
-        return snapshot.permits.get(primitive, ())
-    hold = snapshot.owner.get(primitive)
-    return () if hold is None else (hold,)
-
-
-def _outside_thread(ident: int, snapshot: Snapshot, frame: FrameType, now: int) -> BlockedThread:
-    return BlockedThread(
-        thread_name(ident),
-        ident,
-        None,
-        None,
-        None,
-        None,
-        (),
-        _holds_of(ident, snapshot, now),
-        stack_of(frame),
-    )
 
 
 def _warn(message: str) -> None:

@@ -335,6 +335,7 @@ _WAIT_VERBS = {
     ("condition", "wait"): "waits for a notify on",
     ("condition", "wait_for"): "waits for a notify on",
     ("barrier", "wait"): "waits at",
+    ("future", "wait"): "waits for the result of",
 }
 
 
@@ -370,7 +371,10 @@ class Deadlock:
                 f"holding {held}, which the threads that could wake it wait for"
             )
         elif self.kind == "pool":
-            head = "syncscope: deadlock: a pool's tasks wait for tasks queued behind them"
+            head = (
+                f"syncscope: deadlock: pool starvation: {count} busy workers, each waiting "
+                "for a task queued behind it on the same pool"
+            )
         elif count == 1:
             head = "syncscope: deadlock: a thread waits for a lock it holds itself"
         else:

@@ -18,6 +18,8 @@ does not stop a report. A thread in a wait with a timeout as long as the hang ti
 * **Held while waiting**: a thread waiting without a timeout for a signal (Condition, Event,
   queue) while it holds a lock, and threads blocked without a timeout on that lock; nothing
   has happened to the signal for the grace period and no other running thread could give it.
+* **Pool starvation**: every worker of a saturated ``ThreadPoolExecutor`` waiting without a
+  timeout for a Future whose task is still queued on that same pool, for the grace period.
 * **Hang**: threads blocked without a timeout on a signal nothing has touched for the hang
   timeout, or on a lock or semaphore whose holders have all exited.
 """
@@ -27,9 +29,11 @@ from __future__ import annotations
 import linecache
 from collections.abc import Iterable
 from types import FrameType
+from typing import Any
 
 from .._core.event import Primitive, SyncEvent
 from .._core.holds import Life, Snapshot, Wait
+from .._core.pools import Task, size, tasks, workers
 from .findings import where
 from .traces import TRACED_KINDS, Traces
 
@@ -240,3 +244,30 @@ def _exited_holders(wait: Wait, snapshot: Snapshot) -> tuple[str, ...]:
 
 def _at(event: SyncEvent) -> str:
     return where((event.file, event.line, event.function))
+
+
+def starved_pools(
+    snapshot: Snapshot, now: int, grace_ns: int
+) -> list[tuple[Any, list[tuple[int, Task]]]]:
+    """Pools whose every worker waits for a task queued behind it: (pool, [(worker, task)])."""
+    found: dict[int, tuple[Any, list[tuple[int, Task]]]] = {}
+    for ident, wait in snapshot.waiting.items():
+        if (
+            wait.reported
+            or wait.primitive.kind != "future"
+            or wait.event.timeout is not None
+            or now - wait.since_ns < grace_ns
+        ):
+            continue
+        task = tasks.get(wait.primitive)
+        pool = task.pool() if task is not None else None
+        if task is None or pool is None or not task.queued() or ident not in workers(pool):
+            continue
+        found.setdefault(id(pool), (pool, []))[1].append((ident, task))
+    result = []
+    for pool, waits in found.values():
+        waiting = {ident for ident, _ in waits}
+        busy = workers(pool)
+        if len(busy) >= size(pool) and waiting.issuperset(busy):
+            result.append((pool, waits))
+    return result

@@ -26,8 +26,10 @@ from .._core.holds import Holds, Life
 MAX_TRACES = 10_000
 #: Threads remembered per trace and per role.
 MAX_THREADS = 64
-#: Kinds a thread waits on for a signal, not for a holder.
-TRACED_KINDS = frozenset({"event", "condition", "queue", "barrier", "future"})
+#: Kinds a thread waits on for a signal, not for a holder. Not Futures: the thread that will
+#: complete one (a pool's worker running its task) does nothing to it a trace would see; a
+#: Future is a question for the pool-starvation check.
+TRACED_KINDS = frozenset({"event", "condition", "queue", "barrier"})
 
 
 class Trace:
