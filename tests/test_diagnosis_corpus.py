@@ -122,6 +122,17 @@ class TestBugs:
         assert 1 == len(data["deadlocks"])
         assert "cycle" == data["deadlocks"][0]["kind"]
 
+    def test_found_before_os_exit(self, tmp_path: Path) -> None:
+        """Without --deadlock-exit: found while it lasts, before the program's os._exit()."""
+        out = tmp_path / "report.json"
+        result = run_syncscope(
+            "-q", "--report-json", str(out), "deadlock_before_os_exit.py", cwd=PROGRAMS
+        )
+        assert 0 == result.returncode, result.stderr
+        assert '"forward" waits for lock second at deadlock_before_os_exit.py:14' in result.stderr
+        assert '"backward" waits for lock first at deadlock_before_os_exit.py:21' in result.stderr
+        assert 1 == json.loads(out.read_text())["summary"]["deadlocks"]
+
 
 class TestCorrectPrograms:
     @pytest.mark.parametrize("name", CORRECT)

@@ -142,8 +142,13 @@ def hang_subjects(snapshot: Snapshot, traces: Traces, now: int, timeout_ns: int)
             continue
         if wait.primitive.kind in TRACED_KINDS and wait.op != "acquire":
             last = traces.last_ns(wait.primitive)
-            if last is None or now - last >= timeout_ns:
-                found.append(ident)
+            if last is not None and now - last < timeout_ns:
+                continue
+            # A queue's idle consumers (a pool waiting for work) are no hang by themselves:
+            # only with a cause (its producers, or its consumers, have all exited).
+            if wait.primitive.kind == "queue" and not causes(wait, snapshot, traces):
+                continue
+            found.append(ident)
         elif holders_exited(snapshot, wait):
             found.append(ident)
     return found
@@ -213,6 +218,8 @@ def causes(wait: Wait, snapshot: Snapshot, traces: Traces) -> tuple[str, ...]:
             return ()
         if wait.op == "get":
             return _all_exited(trace.putters.values(), f"put into {label}")
+        if not trace.getters:
+            return (f"no thread has ever taken an item from {label}",)
         return _all_exited(trace.getters.values(), f"took from {label}")
     return ()
 
