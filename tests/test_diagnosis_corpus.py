@@ -133,6 +133,14 @@ class TestBugs:
         assert '"backward" waits for lock first at deadlock_before_os_exit.py:21' in result.stderr
         assert 1 == json.loads(out.read_text())["summary"]["deadlocks"]
 
+    def test_a_cycle_in_place_at_exit(self) -> None:
+        """The program ends while a cycle is in place: the exit report does not miss it."""
+        result = run_syncscope("-q", "deadlock_at_exit.py", cwd=PROGRAMS)
+        assert 0 == result.returncode, result.stderr
+        assert "no deadlock" not in result.stderr
+        assert '"forward" waits for lock second at deadlock_at_exit.py:13' in result.stderr
+        assert "Deadlocks (1):" in result.stderr
+
 
 class TestCorrectPrograms:
     @pytest.mark.parametrize("name", CORRECT)
