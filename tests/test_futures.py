@@ -6,6 +6,7 @@ import concurrent.futures
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import _base as futures_base
+from pathlib import Path
 
 import syncscope
 
@@ -39,6 +40,12 @@ class TestPatching:
             assert all(a is not b for a, b in zip(current(), ORIGINALS, strict=True))
         finally:
             syncscope.uninstall()
+        assert all(a is b for a, b in zip(current(), ORIGINALS, strict=True))
+
+    def test_restored_under_the_span_hooks(self, tmp_path: Path) -> None:
+        """With spans on, submit is wrapped twice; uninstall peels both, no warning."""
+        syncscope.install(lines=False, detect_deadlocks=True, jaeger_file=str(tmp_path / "t.json"))
+        syncscope.uninstall()
         assert all(a is b for a, b in zip(current(), ORIGINALS, strict=True))
 
     def test_a_wait_is_reported_at_the_programs_line(self) -> None:

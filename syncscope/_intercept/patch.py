@@ -103,8 +103,8 @@ def uninstall() -> None:
                 setattr(mod, name, saved[module_name][name])
             else:
                 not_ours.append(f"{module_name}.{name}")
+        _futures.uninstall()  # first: it wraps on top of what _restore_methods puts back
         not_ours += _restore_methods()
-        _futures.uninstall()
         state.installed = False
     if not_ours:
         warnings.warn(
