@@ -5,12 +5,13 @@ over a snapshot of the hold model and the traces (the watchdog in ``deadlock`` a
 Real programs are never idle (a heartbeat, a ``join(0.5)`` loop, a pool's idle workers), so
 these rules do not wait for every thread to block. They look at the blocked threads and at
 what they wait for, and at the running threads only to ask whether one of them could still
-feed the waits. A running thread *could* when it holds a watched lock or permit, or when it
+feed the waits. A running thread *could* when it holds a watched lock or permit, when it
 ever did anything to what they wait for (set, clear, notify, put, get), or when it runs the
 program's code in the function that created it (``main()`` computing before it puts the
-first item); one that did none of these (a heartbeat, a ``join(0.5)`` loop) is unrelated and
-does not stop a report. A thread in a wait with a timeout as long as the hang timeout (a
-``threading.Timer``) could feed them when it wakes, and stops it too.
+first item) or in code that names it (``done.set()`` after a long computation). One that did
+none of these (a heartbeat, a ``join(0.5)`` loop) is unrelated and does not stop a report. A
+thread in a wait with a timeout as long as the hang timeout (a ``threading.Timer``) could
+feed them when it wakes, and stops it too.
 
 * **Self-deadlock**: a thread blocked without a timeout on a plain Lock it holds, taken by a
   ``with`` statement or by a caller of the waiting frame (a mutex, then: a Lock taken once
@@ -21,7 +22,9 @@ does not stop a report. A thread in a wait with a timeout as long as the hang ti
 * **Pool starvation**: every worker of a saturated ``ThreadPoolExecutor`` waiting without a
   timeout for a Future whose task is still queued on that same pool, for the grace period.
 * **Hang**: threads blocked without a timeout on a signal nothing has touched for the hang
-  timeout, or on a lock or semaphore whose holders have all exited.
+  timeout, or on a lock or semaphore whose holders have all exited. A queue's waiters count
+  only with a cause: a ``get`` whose producers have all exited, a ``put`` or ``join`` whose
+  consumers have (or that nobody ever took from); idle consumers are a pool waiting for work.
 """
 
 from __future__ import annotations
@@ -165,7 +168,8 @@ def could_feed(
     """
     Whether running thread ``ident`` could still feed waits on ``primitives``: it holds a
     watched lock or permit, or did something to one of them, or it runs (not in a wait of
-    the machinery, such as a ``join(0.5)`` loop) in the function that created one of them.
+    the machinery, such as a ``join(0.5)`` loop) in the function that created one of them or
+    in code that names one of them (the variable or attribute it was assigned to).
     """
     if snapshot.held.get(ident):
         return True
@@ -175,12 +179,23 @@ def could_feed(
     if in_machinery:
         return False
     creators = {(p.file, p.function) for p in primitives}
+    names = {_variable(p) for p in primitives} - {None}
     while frame is not None:
         code = frame.f_code
         if (code.co_filename, code.co_name) in creators:
             return True
+        if names and not names.isdisjoint(
+            (*code.co_names, *code.co_varnames, *code.co_freevars, *code.co_cellvars)
+        ):
+            return True  # its code names it (``done.set()`` after a long computation)
         frame = frame.f_back
     return False
+
+
+def _variable(primitive: Primitive) -> str | None:
+    """The variable or attribute a primitive was assigned to, when its name says."""
+    name = primitive.name.split("#", 1)[0]
+    return None if name == primitive.kind or not name.isidentifier() else name
 
 
 def causes(wait: Wait, snapshot: Snapshot, traces: Traces) -> tuple[str, ...]:
