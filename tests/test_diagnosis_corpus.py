@@ -77,6 +77,11 @@ BUGS: dict[str, tuple[str, ...]] = {
         'held by "job-1", "job-3" (exited)',
         'its permits are held by threads that have exited: "job-1" at leaked_permits.py:15',
     ),
+    "lost_wakeup_join_watchdog": (
+        "syncscope: hang: 1 thread blocked for good",
+        '"worker" waits for event start_signal at lost_wakeup_join_watchdog.py:15 in worker',
+        "nobody has set event start_signal",
+    ),
     "pool_starvation": (
         "syncscope: deadlock: pool starvation: 2 busy workers, each waiting for a task queued "
         "behind it on the same pool",

@@ -568,14 +568,23 @@ def _in_machinery(frame: FrameType, wait: Wait | None) -> bool:
         return False
 
 
+#: The machinery frames of Thread.join (3.11, 3.12; 3.13 joins in C under ``join``).
+_JOINS = frozenset({"join", "_wait_for_tstate_lock"})
+
+
 def _long_timed(frame: FrameType, wait: Wait | None, within_ns: int) -> bool:
-    """A thread in a wait with a timeout of ``within_ns`` or more."""
+    """
+    A thread in a wait with a timeout of ``within_ns`` or more. Not ``Thread.join(timeout)``:
+    a watchdog joining with a timeout waits for a thread to end, and feeds nobody meanwhile.
+    """
     if wait is not None:
         timeout = wait.event.timeout
     else:
         try:
             machinery = is_machinery(frame.f_code)
         except OSError:
+            return False
+        if machinery and frame.f_code.co_name in _JOINS:
             return False
         timeout = machinery_timeout(frame) if machinery else None
     return timeout is not None and timeout * 1e9 >= within_ns
