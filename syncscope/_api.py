@@ -51,6 +51,7 @@ def install(
     detect_deadlocks: bool = Settings.detect_deadlocks,
     deadlock_exit: int | None = Settings.deadlock_exit,
     hang_timeout: float = Settings.hang_timeout,
+    deadlock_grace: float = Settings.deadlock_grace,
     long_hold_ms: float | None = Settings.long_hold_ms,
     long_wait_ms: float | None = Settings.long_wait_ms,
     timeline: str | None = Settings.timeline,
@@ -106,7 +107,12 @@ def install(
         deadlock_exit: after reporting a deadlock, end the process with this exit status
             (``os._exit``, after closing every output). Needs ``detect_deadlocks``.
         hang_timeout: with ``detect_deadlocks``, report a hang when nothing happened for this
-            many seconds while threads are blocked (default 10); 0 never.
+            many seconds while every thread is blocked, or when threads waiting without a
+            timeout saw nothing happen to what they wait for for as long (default 10); 0 never.
+        deadlock_grace: with ``detect_deadlocks``, how long a cycle through a plain Lock or
+            a semaphore must last while other threads run before it is reported (also a
+            thread waiting for a Lock it holds, and one waiting for a signal while holding the
+            lock the signallers wait for), in seconds.
         long_hold_ms: report every hold of a lock, rlock, semaphore or Condition lock that
             lasts at least this long.
         long_wait_ms: report every wait for a lock, rlock, semaphore, Condition lock or for
@@ -150,6 +156,7 @@ def install(
             detect_deadlocks=detect_deadlocks,
             deadlock_exit=deadlock_exit,
             hang_timeout=hang_timeout,
+            deadlock_grace=deadlock_grace,
             long_hold_ms=long_hold_ms,
             long_wait_ms=long_wait_ms,
             timeline=timeline,

@@ -144,7 +144,7 @@ def _settings(
     """The settings the command line (``own``, then ``program``) asks for."""
     values = dict(vars(options))
     if not options.detect_deadlocks:
-        for flag in ("--deadlock-exit", "--hang-timeout"):
+        for flag in ("--deadlock-exit", "--hang-timeout", "--deadlock-grace"):
             if any(arg == flag or arg.startswith(flag + "=") for arg in own):
                 parser.error(f"{flag} cannot be used with --no-deadlock-detection")
     if options.report is None:

@@ -35,9 +35,11 @@ GROUPS = {
     "OTEL_TRACES_EXPORTER=otlp) switches spans on; the OTEL_EXPORTER_OTLP_* variables, "
     "OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are honoured, the options win.",
     "diagnosis": "Find what is wrong: statistics per primitive and per call site, deadlocks "
-    "(threads blocked in a cycle, with each thread's holds, wait and stack), hangs (no "
-    "progress while threads are blocked), lock-order inversions (locks taken in orders that "
-    "can deadlock, reported even when the run did not) and slow spots. Deadlock, hang and "
+    "(threads blocked in a cycle, with each thread's holds, wait and stack; through a plain "
+    "Lock or a semaphore once it has lasted --deadlock-grace while other threads run), hangs "
+    "(threads waiting without a timeout for what nothing touches), lock-order inversions "
+    "(locks taken in orders that can deadlock, reported even when the run did not) and slow "
+    "spots. Deadlock, hang and "
     "inversion detection is on by default in the runner; the report is on by default with "
     "-q. Findings and the report go to standard error.",
     "timeline": "See it: files written at exit, to open in a browser or in Perfetto.",
@@ -260,8 +262,19 @@ class Settings:
         group="diagnosis",
         type=_seconds,
         metavar="SECONDS",
-        help="report a hang after SECONDS without any operation while threads are blocked "
-        "(default 10; 0 never)",
+        help="report a hang after SECONDS without any operation while every thread is "
+        "blocked, or when threads waiting without a timeout saw nothing happen to what they "
+        "wait for for as long (default 10; 0 never)",
+    )
+    deadlock_grace: float = _option(
+        1.0,
+        "--deadlock-grace",
+        group="diagnosis",
+        type=_seconds,
+        metavar="SECONDS",
+        help="report a cycle through a plain Lock or a semaphore while other threads run, a "
+        "thread waiting for a Lock it holds, or one waiting for a signal while holding the "
+        "lock the signallers wait for, once it has lasted SECONDS (default 1)",
     )
     long_hold_ms: float | None = _option(
         None,
@@ -316,6 +329,10 @@ class Settings:
                 raise ValueError(
                     f"deadlock_exit must be an exit status from 1 to 255, got {status!r}"
                 )
+        if not _number(self.deadlock_grace) or not 0 <= self.deadlock_grace < float("inf"):
+            raise ValueError(
+                f"deadlock_grace must be a number of seconds >= 0, got {self.deadlock_grace!r}"
+            )
         if not _number(self.hang_timeout) or not self.hang_timeout >= 0:
             raise ValueError(
                 f"hang_timeout must be a number of seconds >= 0, got {self.hang_timeout!r}"
@@ -344,6 +361,7 @@ class Settings:
             detect_deadlocks=self.detect_deadlocks,
             deadlock_exit=self.deadlock_exit,
             hang_timeout=self.hang_timeout,
+            deadlock_grace=self.deadlock_grace,
             long_hold_ms=self.long_hold_ms,
             long_wait_ms=self.long_wait_ms,
         )

@@ -15,7 +15,9 @@ Options (each also switches syncscope on; each has an ini equivalent, the comman
 
 * ``--syncscope`` (ini ``syncscope = true``)
 * ``--syncscope-fail-on-inversion`` (ini ``syncscope_fail_on_inversion``): a test during which
-  a lock-order inversion is found fails, with the inversion as its failure.
+  a lock-order inversion is found fails, with the inversion as its failure. An inversion
+  guarded by a common lock (every sighting of both orders held it) fails the test only with
+  ``--syncscope-fail-on-guarded-inversion`` (ini ``syncscope_fail_on_guarded_inversion``).
 * ``--syncscope-fail-on-deadlock`` (ini ``syncscope_fail_on_deadlock``): the same for a
   deadlock. Only a test that gets past the deadlock can fail (its threads deadlocked, and it
   joined them with a timeout); one whose own thread is in the deadlock blocks until a timeout
@@ -71,6 +73,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail a test during which a lock-order inversion is found (implies --syncscope)",
     )
     group.addoption(
+        "--syncscope-fail-on-guarded-inversion",
+        action="store_true",
+        default=None,
+        help="with --syncscope-fail-on-inversion, fail on inversions guarded by a common lock too",
+    )
+    group.addoption(
         "--syncscope-fail-on-deadlock",
         action="store_true",
         default=None,
@@ -109,6 +117,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("syncscope_html", "like --syncscope-html", default="")
     parser.addini("syncscope_per_test", "like --syncscope-per-test", type="bool")
     parser.addini("syncscope_fail_on_inversion", "like --syncscope-fail-on-inversion", type="bool")
+    parser.addini(
+        "syncscope_fail_on_guarded_inversion",
+        "like --syncscope-fail-on-guarded-inversion",
+        type="bool",
+    )
     parser.addini("syncscope_fail_on_deadlock", "like --syncscope-fail-on-deadlock", type="bool")
     parser.addini("syncscope_max_wait_ms", "like --syncscope-max-wait-ms", default="")
 
@@ -156,6 +169,7 @@ def _start(config: pytest.Config) -> None:
     if not (enabled or fail_on_inversion or fail_on_deadlock or max_wait_ms is not None):
         return
     session = _Session(fail_on_inversion, fail_on_deadlock, max_wait_ms, files)
+    session.fail_on_guarded = bool(_setting(config, "syncscope_fail_on_guarded_inversion"))
     config.stash[_SESSION_KEY] = session
     config.pluginmanager.register(session, "syncscope-session")
     # pytest_unconfigure is not called when start-up fails after this: clean up then too.
@@ -253,6 +267,8 @@ class _Session:
         from syncscope._sinks.recorder import DiagnosisOptions, Recorder
 
         self._fail_on_inversion = fail_on_inversion
+        #: Guarded inversions (a common lock held at every sighting) fail a test only if asked.
+        self.fail_on_guarded = False
         self._fail_on_deadlock = fail_on_deadlock
         self._fail_on_wait = max_wait_ms is not None
         self._installed_here = not state.installed
@@ -350,7 +366,11 @@ class _Session:
         if context is None:
             return
         if (
-            (isinstance(finding, Inversion) and self._fail_on_inversion)
+            (
+                isinstance(finding, Inversion)
+                and self._fail_on_inversion
+                and (finding.guarded_by is None or self.fail_on_guarded)
+            )
             or (isinstance(finding, Deadlock) and self._fail_on_deadlock)
             or (isinstance(finding, SlowSpot) and self._fail_on_wait and finding.what == "wait")
         ):

@@ -93,8 +93,22 @@ class Recording:
 
     @property
     def inversions(self) -> list[Inversion]:
-        """Lock-order inversions found (locks taken in orders that can deadlock)."""
-        return list(self._recorder.inversions)
+        """
+        Lock-order inversions found (locks taken in orders that can deadlock).
+
+        .. versionchanged:: Unreleased
+           Inversions guarded by a common lock are left out: see :attr:`guarded_inversions`.
+        """
+        return [i for i in self._recorder.inversions if i.guarded_by is None]
+
+    @property
+    def guarded_inversions(self) -> list[Inversion]:
+        """
+        Locks taken in both orders, but always while holding one common lock (``guarded_by``).
+
+        .. versionadded:: Unreleased
+        """
+        return [i for i in self._recorder.inversions if i.guarded_by is not None]
 
     @property
     def deadlocks(self) -> list[Deadlock]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from syncscope._core.holds import Holds
 
 from .support.events import acquired, event, primitive, released, waiting
@@ -145,3 +147,43 @@ class TestWaits:
         assert snapshot.holders(6) is None
         assert snapshot.holders(7) is None
         assert snapshot.holders(99) is None
+
+
+class TestThreadExits:
+    def test_holds_of_an_exited_thread_are_not_inherited(self) -> None:
+        """A thread's end marks its holds exited; the next thread with its ident holds nothing."""
+        holds = Holds(track_exits=True)
+        lock, sem = primitive("lock"), primitive("semaphore")
+        idents: list[int] = []
+
+        def take() -> None:
+            ident = threading.get_ident()
+            idents.append(ident)
+            holds.acquired(acquired(lock, thread=ident))
+            holds.acquired(acquired(sem, thread=ident))
+
+        thread = threading.Thread(target=take)
+        thread.start()
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+        [ident] = idents
+        assert ident not in holds.held
+        assert holds.owner[lock].exited
+        assert [True] == [hold.exited for hold in holds.permits[sem]]
+
+        def reuse() -> None:  # the same ident, as Linux would give it to the next thread
+            holds.acquired(acquired(primitive("lock", "other"), thread=ident))
+            holds.returned(released(sem, thread=ident, permits=1))
+
+        thread = threading.Thread(target=reuse)
+        thread.start()
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+        assert holds.owner[lock].exited  # still "held by the exited thread"
+        assert sem in holds.handoff  # given back by a thread that did not take it
+        assert holds.snapshot().holders(ident) is None
+
+    def test_replays_track_no_exits(self) -> None:
+        """Without track_exits (a replay of recorded events) no thread life is kept."""
+        holds = Holds()
+        assert holds.life(1, "T1") is None

@@ -341,3 +341,43 @@ class TestRunner:
         assert ["lock_a", "lock_b"] == [lock["name"] for lock in inversion["details"]["locks"]]
         [report] = [line for line in lines if line.get("finding") == "report"]
         assert 1 == report["details"]["summary"]["inversions"]
+
+
+def nest_under(rec: Recorder, gate: object, outer: object, inner: object, thread: int) -> None:
+    """``thread`` takes ``gate``, then nests ``outer`` and ``inner`` under it."""
+    rec.handle(acquired(gate, thread=thread, line=5))  # type: ignore[arg-type]
+    nest(rec, outer, inner, thread=thread, line=10 * thread)
+    rec.handle(released(gate, thread=thread))  # type: ignore[arg-type]
+
+
+class TestGuarded:
+    def test_both_orders_under_one_gate(self, recorder: Recorder) -> None:
+        """Every sighting of both orders held the gate: a guarded inversion, named so."""
+        gate, a, b = (primitive("lock", name, line=n) for n, name in enumerate("gab", 1))
+        for _ in range(3):
+            nest_under(recorder, gate, a, b, thread=1)
+            nest_under(recorder, gate, b, a, thread=2)
+        [inversion] = recorder.inversions
+        assert inversion.guarded_by is not None
+        assert "g" == inversion.guarded_by.name
+        assert "cannot deadlock while every path takes lock g first" in inversion.text()
+        assert "g" == inversion.to_dict()["guarded_by"]["name"]
+
+    def test_a_later_sighting_without_the_gate(self, recorder: Recorder) -> None:
+        """One sighting of an order without the gate: the inversion is reported, unguarded."""
+        gate, a, b = (primitive("lock", name, line=n) for n, name in enumerate("gab", 1))
+        nest_under(recorder, gate, a, b, thread=1)
+        nest_under(recorder, gate, b, a, thread=2)
+        nest(recorder, b, a, thread=3, line=40)
+        guarded, unguarded = recorder.inversions
+        assert guarded.guarded_by is not None
+        assert unguarded.guarded_by is None
+        assert "possible deadlock: lock-order inversion between" in unguarded.text()
+
+    def test_different_gates_guard_nothing(self, recorder: Recorder) -> None:
+        """Each order under a gate of its own: no common lock, an ordinary inversion."""
+        g1, g2, a, b = (primitive("lock", name, line=n) for n, name in enumerate("xyab", 1))
+        nest_under(recorder, g1, a, b, thread=1)
+        nest_under(recorder, g2, b, a, thread=2)
+        [inversion] = recorder.inversions
+        assert inversion.guarded_by is None

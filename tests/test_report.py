@@ -119,6 +119,7 @@ class TestJson:
             "primitives": 5,
             "contended": 1,
             "inversions": 1,
+            "guarded_inversions": 0,
             "deadlocks": 0,
             "hangs": 0,
             "slow": 0,
@@ -322,3 +323,55 @@ def test_nothing_false_on_clean_programs(tmp_path: Path) -> None:
         assert lines[0].startswith("syncscope report: "), (program, err)
         assert lines[0].endswith("; no lock-order inversion, no deadlock, no hang"), (program, err)
         assert not [line for line in lines if line.startswith("syncscope: ")], (program, err)
+
+
+class TestWhoMadeOthersWait:
+    def test_holders_and_longest_holds(self, recorder: Recorder) -> None:
+        """Each lock names the holders its waits waited for, and its longest holds."""
+        lock = primitive("lock", "db_lock", line=3)
+        recorder.handle(acquired(lock, thread=1, line=40, at=1_000_000_000))
+        recorder.handle(waiting(lock, thread=2, line=50, at=1_100_000_000))
+        recorder.handle(released(lock, thread=1, at=3_000_000_000))
+        recorder.handle(
+            acquired(lock, thread=2, line=50, waited_ns=1_900_000_000, at=3_000_000_000)
+        )
+        recorder.handle(released(lock, thread=2, at=3_001_000_000))
+        [figures] = Report.of(recorder).primitives
+        [holder] = figures.made_wait
+        assert ("T1", 40, 1, 1.9) == (holder.thread, holder.line, holder.waits, holder.total_wait_s)
+        assert "T1" == figures.longest_holds[0].thread
+        assert 2.0 == figures.longest_holds[0].max_s
+        text = Report.of(recorder).text()
+        assert 'made others wait: "T1", holding it from ' in text
+        assert f"{FILE}:40 in work: 1 wait, 1.90 s in all" in text
+        assert 'longest holds: 2.00 s by "T1"' in text
+        assert "T1" == Report.of(recorder).to_dict()["primitives"][0]["made_wait"][0]["thread"]
+
+    def test_waits_in_progress_are_counted(self, recorder: Recorder) -> None:
+        """Waits still blocked when the report is made (a deadlock's exit) are counted."""
+        lock = primitive("lock", "stuck_lock", line=3)
+        recorder.handle(acquired(lock, thread=1, line=40))
+        recorder.handle(waiting(lock, thread=2, line=50))
+        [figures] = Report.of(recorder).primitives
+        assert 1 == figures.in_progress
+        assert "1 wait still in progress at exit, the longest for " in Report.of(recorder).text()
+
+
+class TestJsonAlwaysWritten:
+    def test_program_ending_with_os_exit(self, tmp_path: Path) -> None:
+        """--report-json: a valid report even when the program ends with os._exit()."""
+        program = script(
+            tmp_path,
+            """
+            import os, threading
+            lock = threading.Lock()
+            with lock:
+                pass
+            os._exit(0)
+            """,
+        )
+        out = tmp_path / "report.json"
+        result = run_syncscope("-q", "--report-json", str(out), str(program))
+        assert 0 == result.returncode, result.stderr
+        data = json.loads(out.read_text())
+        assert 0 == data["summary"]["deadlocks"]

@@ -18,11 +18,22 @@ The state is written by the program's threads (each mostly its own entries, insi
 instrumented operation) and read by the watchdog thread through :meth:`Holds.snapshot`. A
 semaphore's permits are the exception: several threads take and give them back at once, so
 their list is changed under a lock of our own.
+
+Thread idents are reused (on Linux a thread started after another ended usually gets its
+ident), so a tracker that follows a live program (``track_exits``) notices each thread's end:
+a per-thread token in a ``_thread._local`` dies with its thread, and its weak reference's
+callback, which runs on the ending thread, takes the thread's holds out of ``held``. They stay
+where they are held (``owner``, ``permits``) marked ``exited``: "held by X (exited)". A new
+thread with the same ident starts with no holds. A replay of recorded events (the spans, the
+timeline) runs on one thread and leaves ``track_exits`` off.
 """
 
 from __future__ import annotations
 
+import _thread
 import contextlib
+import itertools
+import weakref
 from typing import Any
 
 from .event import Primitive, SyncEvent
@@ -48,6 +59,7 @@ class Hold:
 
     __slots__ = (
         "event",
+        "exited",
         "held",
         "primitive",
         "since_ns",
@@ -69,6 +81,8 @@ class Hold:
         self.site_tally: Any = None
         #: The span of this hold, set by the span pairing (if any).
         self.span: Any = None
+        #: Its thread has ended without giving it back (with ``track_exits``).
+        self.exited = False
 
     @property
     def thread_name(self) -> str:
@@ -81,7 +95,43 @@ class Hold:
         return (event.file, event.line, event.function)
 
     def __repr__(self) -> str:
-        return f"<Hold {self.primitive.label} by {self.thread_name}>"
+        gone = " (exited)" if self.exited else ""
+        return f"<Hold {self.primitive.label} by {self.thread_name}{gone}>"
+
+
+class Life:
+    """
+    One thread from its first tracked hold to its end (an ident may serve several lives).
+
+    Attributes:
+        serial: unique in the process.
+        exited: it has ended.
+        error: for a thread that died of an exception: its text and the innermost user site
+            it was raised at (set by the diagnosis sink's ``threading.excepthook``).
+    """
+
+    __slots__ = ("error", "exited", "ident", "name", "serial")
+
+    _serials = itertools.count(1)
+
+    def __init__(self, ident: int, name: str) -> None:
+        self.ident = ident
+        self.name = name
+        self.serial = next(self._serials)
+        self.exited = False
+        self.error: tuple[str, Site | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Life {self.name} #{self.serial}{' (exited)' if self.exited else ''}>"
+
+
+class _Token:
+    """Lives in a thread's ``_thread._local`` slot; its death tells that the thread ended."""
+
+    __slots__ = ("__weakref__", "life")
+
+    def __init__(self, life: Life) -> None:
+        self.life = life
 
 
 class Wait:
@@ -124,7 +174,7 @@ class Wait:
 class Holds:
     """The current holds and waits of every thread, from the events."""
 
-    def __init__(self) -> None:
+    def __init__(self, track_exits: bool = False) -> None:
         #: thread id -> its holds, oldest first.
         self.held: dict[int, list[Hold]] = {}
         #: thread id -> the operation it is blocked in.
@@ -140,6 +190,12 @@ class Holds:
         self.handoff: dict[Primitive, None] = {}
         #: Guards ``permits``: a semaphore's permits change on several threads at once.
         self._permits_lock = allocate_lock()
+        #: With ``track_exits``: each thread's token (see the module's docstring).
+        self._local: Any = _thread._local() if track_exits else None
+        #: id(token) -> the weak reference whose callback sees the thread end.
+        self._watch: dict[int, weakref.ref[_Token]] = {}
+        #: Lives that ended, the most recent last (bounded: a program may run many threads).
+        self.ended: dict[int, Life] = {}
 
     def after_fork_in_child(self) -> None:
         """A fork while another thread changed the permits leaves their lock held in the child."""
@@ -164,6 +220,8 @@ class Holds:
         held = self.held.get(event.thread_id)
         if held is None:
             held = self.held[event.thread_id] = []
+            if self._local is not None:
+                self.life(event.thread_id, event.thread_name)
         hold = Hold(primitive, event, held)
         stale = self.owner.get(primitive)
         if stale is not None:  # its release was not seen: forget it, it is not held
@@ -176,6 +234,8 @@ class Holds:
         held = self.held.get(event.thread_id)
         if held is None:
             held = self.held[event.thread_id] = []
+            if self._local is not None:
+                self.life(event.thread_id, event.thread_name)
         hold = Hold(primitive, event, held)
         with self._permits_lock:
             permits = self.permits.get(primitive)
@@ -216,7 +276,9 @@ class Holds:
                 self._handed_off(primitive)
                 return []
             for _ in range(event.permits or 1):
-                mine = next((h for h in reversed(permits) if h.thread_id == ident), None)
+                mine = next(
+                    (h for h in reversed(permits) if h.thread_id == ident and not h.exited), None
+                )
                 if mine is None:
                     self._handed_off(primitive)  # given for another thread, or out of nothing
                     if not permits:
@@ -230,6 +292,50 @@ class Holds:
             with contextlib.suppress(ValueError):  # gone already, by a racing stale drop
                 hold.held.remove(hold)
         return ended
+
+    # -- thread lives ----------------------------------------------------------------------
+
+    def life(self, ident: int, name: str) -> Life | None:
+        """
+        The calling thread's life (``ident`` and ``name`` are its own), registered at its first
+        call; None without ``track_exits``.
+        """
+        local = self._local
+        if local is None:
+            return None
+        token = getattr(local, "token", None)
+        if token is not None:
+            return token.life  # type: ignore[no-any-return]
+        life = Life(ident, name)
+        token = local.token = _Token(life)
+        key = id(token)
+
+        def ended(_ref: object, key: int = key, life: Life = life) -> None:
+            self._watch.pop(key, None)
+            self.exited(life)
+
+        self._watch[key] = weakref.ref(token, ended)
+        return life
+
+    def exited(self, life: Life) -> None:
+        """
+        Thread ``life`` has ended (called on it, as it ends): its holds stay where they are
+        held, marked ``exited``; its ident starts afresh for the next thread to get it.
+        """
+        life.exited = True
+        ident = life.ident
+        held = self.held.pop(ident, None)
+        for hold in held or ():
+            hold.exited = True
+        parked = self.parked.pop(ident, None)
+        if parked is not None:
+            parked.exited = True
+        self.waiting.pop(ident, None)
+        ended = self.ended
+        ended[life.serial] = life
+        if len(ended) > MAX_HANDOFF:
+            with contextlib.suppress(Exception):
+                del ended[next(iter(ended))]
 
     def _handed_off(self, primitive: Primitive) -> None:
         handoff = self.handoff
@@ -322,10 +428,16 @@ class Snapshot:
             return None
         if primitive.kind == "semaphore":
             others = tuple(
-                {h.thread_id for h in self.permits.get(primitive, ()) if h.thread_id != ident}
+                {
+                    h.thread_id
+                    for h in self.permits.get(primitive, ())
+                    if h.thread_id != ident and not h.exited
+                }
             )
             return others or None
         hold = self.owner.get(primitive)
-        if hold is None or hold.thread_id == ident:
-            return None  # free by now, or a Lock taken twice by one thread (another may free it)
+        if hold is None or hold.thread_id == ident or hold.exited:
+            # Free by now, a Lock taken twice by one thread (another may free it), or held by
+            # a thread that has exited (its ident may be another thread's now).
+            return None
         return (hold.thread_id,)

@@ -18,10 +18,9 @@ import threading
 from typing import Any
 
 from .._core import context
+from .wrapping import wrap
 
 
-#: (owner, attribute, the wrapper wrapt installed), to take each back at uninstall.
-_installed: list[tuple[Any, str, Any]] = []
 _active = False
 _hook_registered = False
 
@@ -50,16 +49,9 @@ def _is_pool_worker(thread: Any) -> bool:
     )
 
 
-def _wrap(owner: Any, path: str, wrapper: Any) -> None:
-    import wrapt
-
-    handle = wrapt.wrap_function_wrapper(owner, path, wrapper)
-    _installed.append((owner, path, handle))
-
-
 def _hook_pool(module: Any) -> None:
     if _active:  # the hook cannot be taken back: it does nothing once uninstalled
-        _wrap(module, "ThreadPoolExecutor.submit", _submit)
+        wrap(module, "ThreadPoolExecutor.submit", _submit)
 
 
 def install() -> None:
@@ -70,7 +62,7 @@ def install() -> None:
     import wrapt
 
     _active = True
-    _wrap(threading, "Thread.start", _start)
+    wrap(threading, "Thread.start", _start)
     if not _hook_registered:  # runs now if the module is imported already
         _hook_registered = True
         wrapt.register_post_import_hook(_hook_pool, "concurrent.futures.thread")
@@ -79,16 +71,6 @@ def install() -> None:
 
 
 def uninstall() -> None:
-    """Take every wrapper back, newest first."""
+    """Stop carrying spans: the wrappers come off with the others (see ``wrapping``)."""
     global _active
-    if not _active:
-        return
-    import wrapt
-
     _active = False
-    while _installed:
-        owner, path, handle = _installed.pop()
-        try:
-            wrapt.unwrap_object(owner, path, handle)
-        except Exception:  # something wrapped it after us: leave both in place
-            continue

@@ -17,8 +17,10 @@ from .._core.registry import PATCHED_NAMES, module, save_method, saved, saved_me
 from .._core.sites import SYNCSCOPE_DIR, is_library_file, reset_names, statement_line
 from .._core.state import Options, config_lock, state
 from . import conditions as _conditions
+from . import futures as _futures
 from . import locks as _locks
 from . import queues as _queues
+from .wrapping import unwrap_all
 
 
 def _outside_syncscope() -> int:
@@ -89,6 +91,7 @@ def install(options: Options) -> None:
         for (module_name, name), replacement in _replacements().items():
             setattr(module(module_name), name, replacement)
         state.installed = True
+        _futures.install()
     early = [name for name in _early_imports() if name not in _warned_early]
     _warned_early.update(early)
     if early:
@@ -113,6 +116,8 @@ def uninstall() -> None:
                 setattr(mod, name, saved[module_name][name])
             else:
                 not_ours.append(f"{module_name}.{name}")
+        _futures.uninstall()
+        unwrap_all()  # first: the wrappers sit on top of what _restore_methods puts back
         not_ours += _restore_methods()
         _restore_adopted()
         state.installed = False

@@ -6,22 +6,27 @@ not see it and the program's shutdown never waits for it. Every :data:`INTERVAL`
 looks at who waits for what:
 
 * **Deadlock**: the threads blocked in an acquire (lock, rlock, semaphore, Condition lock)
-  whose every holder is itself such a thread. They can never go on. They are reported once
-  they have been seen so on two checks in a row, that is within half a second. Left out:
-  waits with a timeout (read from the waiting call's ``timeout`` argument; they end by
-  themselves), a Lock taken a second time by its own holder and locks or semaphores that were
-  ever released by another thread than the one that took them (those are signals: another
-  thread may release them), and semaphores nobody else holds. A Lock or a semaphore not yet
-  seen released by another thread is held by whoever took it last, yet any thread may release
-  it: a cycle through one is reported only while every other thread is blocked too (as for a
-  hang); a cycle through RLocks only (and Conditions over one) is reported whatever the
-  others do.
+  whose every holder is itself such a thread. They can never go on. Left out: waits with a
+  timeout (the waiting event's ``timeout``; they end by themselves), a Lock taken a second
+  time by its own holder (see the self-deadlock below) and locks or semaphores that were ever
+  released by another thread than the one that took them (those are signals: another thread
+  may release them), and semaphores nobody else holds. A cycle through RLocks only (and
+  Conditions over one) is reported at its second sighting, within half a second: only their
+  holders can release them. A cycle through a plain Lock or a semaphore, which any thread may
+  release, is reported at its second sighting when every other thread is blocked too, and
+  otherwise once it has lasted the grace period (``grace``, 1 s by default) with none of its
+  waits ended, whatever the other threads do (as the JVM's, go-deadlock's and lockdep's
+  detectors do); its report says in one line that another thread could have released it.
+* **Self-deadlock**, **held while waiting** and **hangs while other threads run**: see
+  ``hangs``, whose rules this watchdog applies after the grace period (the first two, as
+  deadlocks) or the hang timeout (the last).
 * **Hang**: no event at all for ``hang_timeout`` seconds, at least one thread waiting in a
   watched operation without a timeout, and every other thread also blocked (in a watched
   wait, or somewhere inside ``threading``, ``queue`` or ``concurrent.futures``, such as
-  ``Thread.join``), and none of them with a timeout. A thread running the program's own code
-  (computing, sleeping, reading a socket) or waiting with a timeout (a ``threading.Timer``)
-  may still feed the waiters, so then it is no hang. Reported once per run.
+  ``Thread.join``), and none of them with a timeout.
+
+When the program ends (the sink is closed) one last look reports any cycle still in place,
+grace or not, so that the exit report never says "no deadlock" while one is.
 """
 
 from __future__ import annotations
@@ -33,15 +38,33 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Container
+from dataclasses import replace
 from types import FrameType
 from typing import Any
 
 from .._core.dispatch import guard
-from .._core.event import Primitive, thread_name
+from .._core.event import Primitive
 from .._core.holds import Holds, Snapshot, Wait
+from .._core.pools import size as pool_size
 from .._core.registry import allocate_lock
 from .._core.sites import SYNCSCOPE_DIR, is_machinery
-from .findings import BlockedThread, Deadlock, Hang, HeldBy, Ref, stack_of
+from .blocked import (
+    blocked_thread,
+    created,
+    held_by,
+    loose_note,
+    outside_thread,
+)
+from .findings import Deadlock, Hang, where
+from .hangs import (
+    causes,
+    could_feed,
+    hang_subjects,
+    held_while_waiting,
+    self_deadlocks,
+    starved_pools,
+)
+from .traces import Traces
 
 
 #: Seconds between two checks.
@@ -208,8 +231,12 @@ class Watchdog:
         on_hang: Callable[[Hang], None] | None,
         hang_timeout: float = 0.0,
         interval: float = INTERVAL,
+        grace: float = 1.0,
+        traces: Traces | None = None,
     ) -> None:
         self._holds = holds
+        self._grace_ns = int(grace * 1e9)
+        self._traces = traces
         self._progress = progress
         self._on_deadlock = on_deadlock
         self._on_hang = on_hang
@@ -263,10 +290,11 @@ class Watchdog:
 
     # -- the checks --------------------------------------------------------------------------
 
-    def check(self, confirm: bool = True) -> list[Deadlock]:
+    def check(self, confirm: bool = True, final: bool = False) -> list[Deadlock]:
         """
         One look; returns (and reports) new deadlocks. ``confirm=False`` reports one at once
-        instead of at its second sighting.
+        instead of at its second sighting; ``final`` (the last look, at exit) does not wait
+        for the grace period either.
         """
         found: list[Deadlock] = []
         mono = _perf_counter_ns()
@@ -279,8 +307,11 @@ class Watchdog:
             return found
         snapshot = self._holds.snapshot()
         now = _time_ns()  # the events' clock, for how long things have been held and waited
+        frames: dict[int, FrameType] = {}
         if self._on_deadlock is not None:
-            found = self._check_deadlocks(snapshot, now, confirm)
+            found = self._check_deadlocks(snapshot, now, confirm, frames, final)
+        if self._traces is not None and not final and self._on_deadlock is not None:
+            found += self._check_running(snapshot, now, frames)
         quiet_ns = mono - self._progress_since
         if (
             self._on_hang is not None
@@ -294,11 +325,26 @@ class Watchdog:
                 for wait in snapshot.waiting.values():
                     wait.reported = True
                 self._on_hang(hang)
+        if (
+            self._on_hang is not None
+            and self._traces is not None
+            and self._hang_timeout_ns
+            and not final
+        ):
+            hang = self._check_hang_running(snapshot, now, frames)
+            if hang is not None:
+                self._on_hang(hang)
         return found
 
-    def _check_deadlocks(self, snapshot: Snapshot, now: int, confirm: bool) -> list[Deadlock]:
+    def _check_deadlocks(
+        self,
+        snapshot: Snapshot,
+        now: int,
+        confirm: bool,
+        frames: dict[int, FrameType],
+        final: bool = False,
+    ) -> list[Deadlock]:
         waiting = snapshot.waiting
-        frames: dict[int, FrameType] = {}
 
         def bounded(ident: int) -> bool:
             if not frames:  # only read when a cycle is suspected: most checks find none
@@ -317,27 +363,153 @@ class Watchdog:
             if any(wait not in confirmed for wait in waits) or all(w.reported for w in waits):
                 continue
             cycle_length = _cycle_length(group, stuck)
-            if any(
-                ownerless(wait.primitive, snapshot) for wait in waits[:cycle_length]
-            ) and not self._all_blocked(frames, waiting, stuck):
+            loose = [w for w in waits[:cycle_length] if ownerless(w.primitive, snapshot)]
+            note = None
+            if loose and not final and not self._all_blocked(frames, waiting, stuck):
                 # A Lock or a semaphore is held by whoever took it last, but any thread may
-                # release it: while one runs, the cycle may be a signal not yet given.
-                continue
-            for wait in waits:
-                wait.reported = True  # at once: check_deadlocks() may be looking too
-            try:
-                threads = tuple(
-                    _blocked_thread(ident, snapshot, frames.get(ident), now) for ident in group
+                # release it: while others run, the cycle is a deadlock once it has lasted the
+                # grace period with none of its waits ended.
+                newest = max(w.since_ns for w in waits[:cycle_length])
+                if now - newest < self._grace_ns:
+                    continue
+                note = loose_note(loose, now - newest)
+            deadlock = self._report(snapshot, now, group, frames, cycle_length, note=note)
+            if deadlock is not None:
+                found.append(deadlock)
+        if not frames:
+            frames.update(sys._current_frames())
+        grace = 0 if final else self._grace_ns
+        for ident in self_deadlocks(snapshot, frames, now, grace):
+            deadlock = self._report(snapshot, now, [ident], frames, 1, kind="self")
+            if deadlock is not None:
+                found.append(deadlock)
+        for pool, starved in starved_pools(snapshot, now, grace):
+            group = [worker for worker, _ in starved]
+            queued = ", ".join(
+                dict.fromkeys(
+                    f"{task.function}() submitted at {where(created(snapshot.waiting[worker]))}"
+                    for worker, task in starved
                 )
-            except BaseException:
-                for wait in waits:  # not reported after all: the next look tries again
-                    wait.reported = False
-                raise
-            deadlock = Deadlock(threads, cycle_length)
-            found.append(deadlock)
-            if self._on_deadlock is not None:
-                self._on_deadlock(deadlock)
+            )
+            note = (
+                f"{type(pool).__name__} with max_workers={pool_size(pool)}: each of its "
+                f"workers runs a task that waits for a task still queued behind it on the "
+                f"same pool; queued: {queued}"
+            )
+            deadlock = self._report(snapshot, now, group, frames, len(group), "pool", note)
+            if deadlock is not None:
+                found.append(deadlock)
         return found
+
+    def _report(
+        self,
+        snapshot: Snapshot,
+        now: int,
+        group: list[int],
+        frames: dict[int, FrameType],
+        cycle: int,
+        kind: str = "cycle",
+        note: str | None = None,
+    ) -> Deadlock | None:
+        """Build and report a deadlock of the threads ``group`` (None if gone meanwhile)."""
+        waits = [snapshot.waiting[ident] for ident in group]
+        for wait in waits:
+            wait.reported = True  # at once: check_deadlocks() may be looking too
+        try:
+            threads = tuple(
+                blocked_thread(ident, snapshot, frames.get(ident), now, itself=kind == "self")
+                for ident in group
+            )
+        except BaseException:
+            for wait in waits:  # not reported after all: the next look tries again
+                wait.reported = False
+            raise
+        deadlock = Deadlock(threads, cycle, kind=kind, note=note)
+        if self._on_deadlock is not None:
+            self._on_deadlock(deadlock)
+        return deadlock
+
+    def _unrelated_run(
+        self,
+        snapshot: Snapshot,
+        frames: dict[int, FrameType],
+        skip: set[int],
+        primitives: set[Primitive],
+        within_ns: int,
+    ) -> bool | None:
+        """
+        Whether no running thread but those in ``skip`` could feed waits on ``primitives``;
+        None when no other thread runs at all (the hang check for a still program applies).
+        A thread in a wait that ends by itself after ``within_ns`` or later (a
+        ``threading.Timer``) may feed them then: a short one (a ``join(0.5)`` loop, a
+        heartbeat) is a thread that keeps running.
+        """
+        assert self._traces is not None
+        bystander = self.bystander
+        running = False
+        for ident, frame in frames.items():
+            if (
+                ident in skip
+                or ident == self.ident
+                or (bystander is not None and bystander(ident))
+                or standing(frame, snapshot.waiting.get(ident)) != RUNNING
+            ):
+                continue
+            running = True
+            wait = snapshot.waiting.get(ident)
+            if _long_timed(frame, wait, within_ns) or could_feed(
+                ident, frame, snapshot, self._traces, primitives, _in_machinery(frame, wait)
+            ):
+                return False
+        return True if running else None
+
+    def _check_running(
+        self, snapshot: Snapshot, now: int, frames: dict[int, FrameType]
+    ) -> list[Deadlock]:
+        """Threads waiting for a signal, holding a lock those who could give it wait for."""
+        assert self._traces is not None
+        found: list[Deadlock] = []
+        candidates = held_while_waiting(snapshot, self._traces, now, self._grace_ns)
+        if not candidates:
+            return found
+        if not frames:
+            frames.update(sys._current_frames())
+        for ident, blocked in candidates:
+            group = [ident, *blocked]
+            primitive = snapshot.waiting[ident].primitive
+            if not self._unrelated_run(snapshot, frames, set(group), {primitive}, self._grace_ns):
+                continue
+            deadlock = self._report(snapshot, now, group, frames, len(group), kind="held")
+            if deadlock is not None:
+                found.append(deadlock)
+        return found
+
+    def _check_hang_running(
+        self, snapshot: Snapshot, now: int, frames: dict[int, FrameType]
+    ) -> Hang | None:
+        """Threads blocked for good on signals nothing touches, while unrelated threads run."""
+        assert self._traces is not None
+        subjects = hang_subjects(snapshot, self._traces, now, self._hang_timeout_ns)
+        if not subjects:
+            return None
+        if not frames:
+            frames.update(sys._current_frames())
+        subjects = [ident for ident in subjects if ident in frames]
+        primitives = {snapshot.waiting[ident].primitive for ident in subjects}
+        if not subjects or not self._unrelated_run(
+            snapshot, frames, set(subjects), primitives, self._hang_timeout_ns
+        ):
+            return None  # fed, maybe, or nothing runs: then it is the other hang check's
+        for ident in subjects:
+            snapshot.waiting[ident].reported = True
+        threads = []
+        for ident in subjects:
+            thread = blocked_thread(ident, snapshot, frames.get(ident), now)
+            wait = snapshot.waiting[ident]
+            threads.append(replace(thread, cause=causes(wait, snapshot, self._traces)))
+        threads.sort(key=lambda thread: -(thread.waiting_ns or 0))
+        oldest = max(thread.waiting_ns or 0 for thread in threads)
+        return Hang(oldest, tuple(threads), held_by(snapshot, frames, now), others_run=True)
 
     def _all_blocked(
         self, frames: dict[int, FrameType], waiting: dict[int, Wait], stuck: Container[int]
@@ -373,21 +545,49 @@ class Watchdog:
                 others.append(ident)  # not one inside syncscope (check_deadlocks()'s caller)
         if not subjects or all(waiting[ident].reported for ident in subjects):
             return None  # nobody waits, or a deadlock report already named them
-        threads = [_blocked_thread(ident, snapshot, frames.get(ident), now) for ident in subjects]
+        threads = [blocked_thread(ident, snapshot, frames.get(ident), now) for ident in subjects]
         threads.sort(key=lambda thread: -(thread.waiting_ns or 0))
-        threads += [_outside_thread(ident, snapshot, frames[ident], now) for ident in others]
-        holds = tuple(
-            HeldBy(
-                hold.thread_name,
-                Ref.of(hold.primitive),
-                hold.site,
-                now - hold.since_ns,
-                ident not in frames,
-            )
-            for ident, held in snapshot.held.items()
-            for hold in held
-        )
+        threads += [outside_thread(ident, snapshot, frames[ident], now) for ident in others]
+        holds = held_by(snapshot, frames, now)
+        threads = [
+            replace(thread, cause=causes(snapshot.waiting[thread.ident], snapshot, self._traces))
+            if self._traces is not None and thread.ident in snapshot.waiting
+            else thread
+            for thread in threads
+        ]
         return Hang(quiet_ns, tuple(threads), holds)
+
+
+def _in_machinery(frame: FrameType, wait: Wait | None) -> bool:
+    """In a wait (timed: the thread counts as running) rather than in the program's code."""
+    if wait is not None:
+        return True
+    try:
+        return is_machinery(frame.f_code)
+    except OSError:
+        return False
+
+
+#: The machinery frames of Thread.join (3.11, 3.12; 3.13 joins in C under ``join``).
+_JOINS = frozenset({"join", "_wait_for_tstate_lock"})
+
+
+def _long_timed(frame: FrameType, wait: Wait | None, within_ns: int) -> bool:
+    """
+    A thread in a wait with a timeout of ``within_ns`` or more. Not ``Thread.join(timeout)``:
+    a watchdog joining with a timeout waits for a thread to end, and feeds nobody meanwhile.
+    """
+    if wait is not None:
+        timeout = wait.event.timeout
+    else:
+        try:
+            machinery = is_machinery(frame.f_code)
+        except OSError:
+            return False
+        if machinery and frame.f_code.co_name in _JOINS:
+            return False
+        timeout = machinery_timeout(frame) if machinery else None
+    return timeout is not None and timeout * 1e9 >= within_ns
 
 
 def _cycle_length(group: list[int], stuck: dict[int, tuple[int, ...]]) -> int:
@@ -399,49 +599,6 @@ def _cycle_length(group: list[int], stuck: dict[int, tuple[int, ...]]) -> int:
         length += 1
         node = next(h for h in stuck[node] if h in stuck)
     return length
-
-
-def _holds_of(ident: int, snapshot: Snapshot, now: int) -> tuple[tuple[Ref, Any, int], ...]:
-    return tuple(
-        (Ref.of(hold.primitive), hold.site, now - hold.since_ns)
-        for hold in snapshot.held.get(ident, ())
-    )
-
-
-def _blocked_thread(
-    ident: int, snapshot: Snapshot, frame: FrameType | None, now: int
-) -> BlockedThread:
-    wait = snapshot.waiting[ident]
-    holders = snapshot.holders(ident) or ()
-    names = []
-    for holder in holders:
-        held = snapshot.held.get(holder, ())
-        names.append(held[0].thread_name if held else thread_name(holder))
-    return BlockedThread(
-        wait.thread_name,
-        ident,
-        Ref.of(wait.primitive),
-        wait.op,
-        wait.site,
-        now - wait.since_ns,
-        tuple(names),
-        _holds_of(ident, snapshot, now),
-        stack_of(frame),
-    )
-
-
-def _outside_thread(ident: int, snapshot: Snapshot, frame: FrameType, now: int) -> BlockedThread:
-    return BlockedThread(
-        thread_name(ident),
-        ident,
-        None,
-        None,
-        None,
-        None,
-        (),
-        _holds_of(ident, snapshot, now),
-        stack_of(frame),
-    )
 
 
 def _warn(message: str) -> None:

@@ -198,6 +198,9 @@ class Inversion:
     same_site: bool = False
     #: What was running when it was found (the pytest plugin puts the test's id here).
     context: str | None = field(default=None, compare=False)
+    #: A lock held at every sighting of every order of the cycle: it cannot deadlock while
+    #: every path takes it first.
+    guarded_by: Ref | None = None
 
     @property
     def locks(self) -> tuple[Ref, ...]:
@@ -205,6 +208,20 @@ class Inversion:
 
     def text(self) -> str:
         locks = self.locks
+        if self.guarded_by is not None:
+            names = ", ".join(ref.label for ref in locks[:-1]) + f" and {locks[-1].label}"
+            gate = self.guarded_by.label
+            head = (
+                f"syncscope: guarded lock order: {names} are taken in both orders, always "
+                f"under {gate} (cannot deadlock while every path takes {gate} first)"
+            )
+            lines = [head]
+            for edge in self.edges:
+                lines.append(
+                    f"  {edge.thread} took {edge.first.label} at {where(edge.first_site)}, "
+                    f"then {edge.then.label} at {where(edge.then_site)}"
+                )
+            return "\n".join(lines)
         if self.same_site:
             head = (
                 f"syncscope: possible deadlock: two {locks[0].kind}s created at "
@@ -235,6 +252,7 @@ class Inversion:
             "locks": [ref.to_dict() for ref in self.locks],
             "same_site": self.same_site,
             "edges": [edge.to_dict() for edge in self.edges],
+            "guarded_by": None if self.guarded_by is None else self.guarded_by.to_dict(),
             "context": self.context,
         }
 
@@ -255,6 +273,10 @@ class BlockedThread:
     #: (primitive, where it was taken, for how long in ns).
     holds: tuple[tuple[Ref, Site, int], ...]
     stack: tuple[Frame, ...]
+    #: What can be told of why nothing lets it go on (a hang's cause), one line per fact.
+    cause: tuple[str, ...] = ()
+    #: The holders of what it waits for have exited.
+    holders_exited: bool = False
 
     def lines(self, behind: bool = False) -> list[str]:
         if self.waits_for is None:
@@ -266,12 +288,18 @@ class BlockedThread:
                 f'  "{self.name}" {verb} {self.waits_for.label} at {where(self.wait_site)}'
                 f" (for {format_duration(self.waiting_ns or 0)})"
             )
-            if self.held_by:
+            own = next((site for ref, site, _ in self.holds if ref == self.waits_for), None)
+            if self.held_by == (self.name,) and own is not None:
+                head += f", which it took itself at {where(own)}"
+            elif self.held_by:
                 holders = ", ".join(f'"{name}"' for name in self.held_by)
                 head += f", held by {holders}"
+                if self.holders_exited:
+                    head += " (exited)"
             if behind:
                 head += " (blocked behind the deadlock)"
         lines = [head]
+        lines += [f"    {line}" for line in self.cause]
         for ref, site, held_ns in self.holds:
             lines.append(
                 f"    holds {ref.label}, taken at {where(site)} ({format_duration(held_ns)} ago)"
@@ -295,6 +323,7 @@ class BlockedThread:
                 for ref, site, ns in self.holds
             ],
             "stack": _stack_list(self.stack),
+            "cause": list(self.cause),
         }
 
 
@@ -306,6 +335,7 @@ _WAIT_VERBS = {
     ("condition", "wait"): "waits for a notify on",
     ("condition", "wait_for"): "waits for a notify on",
     ("barrier", "wait"): "waits at",
+    ("future", "wait"): "waits for the result of",
 }
 
 
@@ -323,14 +353,35 @@ class Deadlock:
     threads: tuple[BlockedThread, ...]
     cycle: int
     context: str | None = field(default=None, compare=False)
+    #: ``cycle`` (threads each waiting for what the next holds), ``self`` (a thread waiting
+    #: for a Lock it holds), ``held`` (a thread waiting for a signal while holding a lock that
+    #: the threads that could give the signal wait for) or ``pool`` (a pool's task waiting for
+    #: a task queued behind it).
+    kind: str = "cycle"
+    #: One more line under the head: why it is a deadlock when it might look like none.
+    note: str | None = None
 
     def text(self) -> str:
         count = self.cycle
-        if count == 1:
+        first = self.threads[0]
+        if self.kind == "held" and first.waits_for is not None:
+            held = ", ".join(ref.label for ref, _, _ in first.holds)
+            head = (
+                f'syncscope: deadlock: "{first.name}" waits on {first.waits_for.label} while '
+                f"holding {held}, which the threads that could wake it wait for"
+            )
+        elif self.kind == "pool":
+            head = (
+                f"syncscope: deadlock: pool starvation: {count} busy workers, each waiting "
+                "for a task queued behind it on the same pool"
+            )
+        elif count == 1:
             head = "syncscope: deadlock: a thread waits for a lock it holds itself"
         else:
             head = f"syncscope: deadlock: {count} threads wait for each other and will never go on"
         lines = [head]
+        if self.note:
+            lines.append(f"  ({self.note})")
         for index, thread in enumerate(self.threads):
             lines += thread.lines(behind=index >= self.cycle)
         refs: dict[int, Ref] = {}
@@ -348,6 +399,8 @@ class Deadlock:
         return {
             "threads": [thread.to_dict() for thread in self.threads],
             "cycle": self.cycle,
+            "kind": self.kind,
+            "note": self.note,
             "context": self.context,
         }
 
@@ -384,18 +437,27 @@ class Hang:
     threads: tuple[BlockedThread, ...]
     holds: tuple[HeldBy, ...]
     context: str | None = field(default=None, compare=False)
+    #: Other threads of the program still ran (none of them ever fed these waiters).
+    others_run: bool = False
 
     def text(self) -> str:
-        lines = [
-            f"syncscope: hang: no progress for {format_duration(self.after_ns)}, and every "
-            "thread is blocked"
-        ]
+        took = format_duration(self.after_ns)
+        if self.others_run:
+            count = sum(1 for thread in self.threads if thread.waits_for is not None)
+            head = (
+                f"syncscope: hang: {count} thread{'s' if count != 1 else ''} blocked for good: "
+                f"nothing has happened to what they wait for in {took} (other threads run, "
+                "but none of them ever fed these waits)"
+            )
+        else:
+            head = f"syncscope: hang: no progress for {took}, and every thread is blocked"
+        lines = [head]
         for thread in self.threads:
             lines += thread.lines()
         if self.holds:
             lines.append("  held:")
             for held in self.holds:
-                gone = f" ({held.thread} has finished)" if held.finished else ""
+                gone = " (exited)" if held.finished else ""
                 lines.append(
                     f'    {held.primitive.label} by "{held.thread}", taken at {where(held.site)}'
                     f"{gone}"
@@ -409,6 +471,7 @@ class Hang:
             "after_s": _seconds(self.after_ns),
             "threads": [thread.to_dict() for thread in self.threads],
             "holds": [held.to_dict() for held in self.holds],
+            "others_run": self.others_run,
             "context": self.context,
         }
 

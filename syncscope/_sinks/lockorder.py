@@ -16,13 +16,20 @@ Decisions:
   reason (as the held lock of an edge; what was taken before that was seen stays).
 * An RLock's re-entry is no acquisition (the hold tracker does not start a hold for it).
 * A non-blocking acquire (``acquire(False)``) adds no edge: it cannot wait, so it cannot close a
-  deadlock, and trying a lock out of order is the usual way to avoid one. An acquire with a
-  timeout does add one (it can still wait, just not for ever).
+  deadlock, and trying a lock out of order is the usual way to avoid one. Nor does an acquire
+  with a timeout: it can wait, but not for ever, and backing off when it times out is the
+  other usual way.
 * Two locks of one class (created at the same line) nested in each other add no class edge.
   When two *objects* of one class are taken in both orders (``a.lock`` then ``b.lock`` in one
   place, ``b.lock`` then ``a.lock`` in another: the classic transfer between two accounts),
   that is reported as a same-site inversion. Object pairs are remembered up to a limit, by
   their places only: the stack is shown for the second order, the one that closed the cycle.
+
+* **Guarded** inversions: each edge keeps the classes of the other locks held every time it
+  was seen (the first time's, narrowed by each later one). When the edges of a cycle were all
+  seen under one common lock, the cycle cannot deadlock while every path takes that gate
+  first: it is reported as guarded, apart from the others. Should a later occurrence run
+  without the gate, the cycle is reported again, unguarded.
 
 The hot path (an acquire while holding another lock) costs one dictionary lookup per held lock
 once the edge is known; a new edge takes a lock of our own, captures a short stack and searches
@@ -42,6 +49,8 @@ from .findings import Inversion, Ref, Site, Taken, stack_of
 
 
 Key = tuple[str, int, int]
+#: A creation line: what guards are kept by.
+Line = tuple[str, int]
 
 #: Object pairs of one class remembered for same-site inversions (each a few hundred bytes).
 #: Past this, pairs are only looked up: one taken in the reverse order of a remembered pair
@@ -69,6 +78,10 @@ class LockOrder:
         #: (id of the held object, id of the taken object) -> first time, for one-class pairs.
         self._pairs: dict[tuple[int, int], Pair] = {}
         self._reported: set[frozenset[Key]] = set()
+        #: (held class, taken class) -> the classes (and a lock of each) held at every sighting.
+        self._guards: dict[tuple[Line, Line], dict[Line, Primitive]] = {}
+        #: Cycles reported as guarded -> their edges, to report again should the guard fail.
+        self._guarded: dict[frozenset[Key], tuple[Taken, ...]] = {}
         self._lock = allocate_lock()
 
     def after_fork_in_child(self) -> None:
@@ -94,6 +107,10 @@ class LockOrder:
             if other is primitive or other.kind == "semaphore" or other in handoff:
                 continue
             other_key = (other.file, other.line, other.column)
+            # Guards are kept by creation line (the graph's keys add the column).
+            guards = self._guards.get((other_key[:2], key[:2])) if self._guards else None
+            if guards:
+                self._narrow(guards, held, other_key[:2], key[:2])
             if other_key == key:
                 pairs = self._pairs
                 if (other.id, primitive.id) not in pairs and (
@@ -103,7 +120,7 @@ class LockOrder:
                 continue
             known = after.get(other_key)
             if known is None or key not in known:
-                self._new_edge(before, primitive, thread, site, other_key, key)
+                self._new_edge(before, primitive, thread, site, other_key, key, held)
 
     def _taken(self, before: Hold, primitive: Primitive, thread: str, site: Site) -> Taken:
         return Taken(
@@ -116,13 +133,28 @@ class LockOrder:
         )
 
     def _new_edge(
-        self, before: Hold, primitive: Primitive, thread: str, site: Site, before_key: Key, key: Key
+        self,
+        before: Hold,
+        primitive: Primitive,
+        thread: str,
+        site: Site,
+        before_key: Key,
+        key: Key,
+        held: list[Hold],
     ) -> None:
         with self._lock:
             known = self._after.setdefault(before_key, {})
             if key in known:
                 return
             edge = known[key] = self._taken(before, primitive, thread, site)
+            guards = {
+                (p.file, p.line): p
+                for p in (hold.primitive for hold in held)
+                if p is not primitive and p is not before.primitive and p.kind != "semaphore"
+            }
+            guards.pop(before_key[:2], None)
+            guards.pop(key[:2], None)
+            self._guards[(before_key[:2], key[:2])] = guards
             found = self._path(key, before_key)
             if found is None:
                 return
@@ -131,7 +163,51 @@ class LockOrder:
             if cycle in self._reported:
                 return
             self._reported.add(cycle)
-        self._found(Inversion((*path, edge)))
+            edges = (*path, edge)
+            gate = self._gate(edges)
+            if gate is not None:
+                self._guarded[cycle] = edges
+        self._found(Inversion(edges, guarded_by=None if gate is None else Ref.of(gate)))
+
+    def _gate(self, edges: tuple[Taken, ...]) -> Primitive | None:
+        """A lock held at every sighting of every edge, if there is one."""
+        common: dict[Line, Primitive] | None = None
+        for taken in edges:
+            empty: dict[Line, Primitive] = {}
+            guards = self._guards.get(
+                ((taken.first.file, taken.first.line), (taken.then.file, taken.then.line)), empty
+            )
+            common = (
+                dict(guards) if common is None else {k: p for k, p in common.items() if k in guards}
+            )
+            if not common:
+                return None
+        return None if not common else next(iter(common.values()))
+
+    def _narrow(
+        self, guards: dict[Line, Primitive], held: list[Hold], first: Line, then: Line
+    ) -> None:
+        """Another sighting of the edge ``first`` -> ``then`` with ``held``: narrow its guards."""
+        now = {(h.primitive.file, h.primitive.line) for h in held}
+        gone = [k for k in guards if k not in now]
+        if not gone:
+            return
+        lost = []
+        with self._lock:
+            for k in gone:
+                guards.pop(k, None)
+            for cycle, edges in list(self._guarded.items()):
+                if (
+                    any(
+                        (e.first.file, e.first.line) == first and (e.then.file, e.then.line) == then
+                        for e in edges
+                    )
+                    and self._gate(edges) is None
+                ):
+                    del self._guarded[cycle]
+                    lost.append(edges)
+        for edges in lost:  # unguarded after all
+            self._found(Inversion(edges))
 
     def _path(self, start: Key, goal: Key) -> tuple[list[Taken], list[Key]] | None:
         """The shortest chain of edges from ``start`` to ``goal``, and the classes it visits."""

@@ -32,6 +32,8 @@ from .deadlock import Watchdog
 from .findings import Deadlock, Hang, Inversion, Ref, SlowSpot
 from .lockorder import LockOrder
 from .stats import Stats
+from .threads import hook_thread_deaths
+from .traces import TRACED_KINDS, Traces
 
 
 if TYPE_CHECKING:
@@ -55,6 +57,10 @@ class DiagnosisOptions:
     detect_deadlocks: bool = True
     deadlock_exit: int | None = None
     hang_timeout: float = 0.0
+    #: How long a cycle through a Lock or a semaphore (which any thread may release) must last
+    #: while other threads run before it is a deadlock; also self-deadlocks and the threads
+    #: waiting for a signal while holding the lock the signallers wait for.
+    deadlock_grace: float = 1.0
     long_hold_ms: float | None = None
     long_wait_ms: float | None = None
     #: Write each finding to standard error when it is found.
@@ -83,7 +89,9 @@ class Recorder:
             # A bad path is an error now, not at exit when nothing can be done about it.
             with open(options.report_json, "w", encoding="utf-8"):
                 pass
-        self.holds = Holds()
+        # Thread exits matter to a watchdog looking at a live program: the ident is reused.
+        self.holds = Holds(track_exits=options.detect_deadlocks)
+        self.traces = Traces(self.holds) if options.detect_deadlocks else None
         self.stats: Stats | None = Stats() if options.stats else None
         self.lockorder = (
             LockOrder(self._inversion, self.holds.handoff) if options.detect_deadlocks else None
@@ -121,8 +129,14 @@ class Recorder:
                 self._deadlock,
                 self._hang,
                 hang_timeout=options.hang_timeout,
+                grace=options.deadlock_grace,
+                traces=self.traces,
             )
+            self._hook = hook_thread_deaths(self.holds)
         reset_after_fork(self)
+        # A valid (empty) report from the start: a program that ends with os._exit() never
+        # closes this sink, and the file must say what was found, nothing included.
+        self._write_json()
 
     def lean_stats(self) -> Stats | None:
         """
@@ -165,6 +179,8 @@ class Recorder:
         op = event.op
         outcome = event.outcome
         if outcome == "waiting":
+            if self.traces is not None and event.primitive.kind in TRACED_KINDS:
+                self.traces.touch(event)
             self._begin_wait(event)
             return
         wait = holds.waiting.pop(event.thread_id, None) if holds.waiting else None
@@ -175,11 +191,15 @@ class Recorder:
                 hold is not None
                 and self.lockorder is not None
                 and len(hold.held) > 1
-                and event.timeout != 0  # a trylock cannot deadlock: no order (as lockdep)
+                # A trylock or a timed acquire cannot deadlock for ever: no order (a trylock
+                # is none in lockdep either; backing off after a timeout is the usual way out).
+                and event.timeout is None
             ):
                 self.lockorder.taking(hold.primitive, hold.thread_name, hold.site, hold.held)
             if stats is not None:
                 stats.acquired(event, hold)
+                if wait is not None and wait.blocker is not None and event.waited_ns:
+                    stats.blocked_by(event.primitive, wait.blocker, event.waited_ns)
         elif op == "release" and outcome == "released":
             if event.primitive.kind == "semaphore":
                 for hold in holds.returned(event):
@@ -190,6 +210,8 @@ class Recorder:
                     self._hold_ended(hold, event.time_ns)
             return
         else:
+            if self.traces is not None and event.primitive.kind in TRACED_KINDS:
+                self.traces.touch(event)
             if op in CONDITION_WAITS and event.primitive.kind == "condition":
                 holds.unpark(event)
             if stats is not None:
@@ -208,7 +230,7 @@ class Recorder:
         holds.begin_wait(event)
         if event.op == "acquire":
             held = holds.held.get(event.thread_id)
-            if held and self.lockorder is not None:
+            if held and self.lockorder is not None and event.timeout is None:
                 site = (event.file, event.line, event.function)
                 self.lockorder.taking(event.primitive, event.thread_name, site, held)
         elif event.op in CONDITION_WAITS and event.primitive.kind == "condition":
@@ -286,6 +308,7 @@ class Recorder:
         inversion = self._stamp(inversion)
         with self._lock:
             self.inversions.append(inversion)
+        self._write_json()  # now: a program may end with os._exit()
         if self.options.echo:
             self._write_finding("inversion", inversion.text, inversion.to_dict)
         self._tell(inversion)
@@ -296,7 +319,7 @@ class Recorder:
             self.deadlocks.append(deadlock)
         exiting = self.options.deadlock_exit is not None
         tail = ""
-        if exiting:
+        if exiting and not self._closed:
             tail = f"\nsyncscope: ending the program with status {self.options.deadlock_exit}"
         try:
             self._write_json()  # first: once the text is out, the file says the same
@@ -304,17 +327,26 @@ class Recorder:
                 self._write_finding("deadlock", lambda: deadlock.text() + tail, deadlock.to_dict)
             self._tell(deadlock)
         finally:  # whatever failed above, --deadlock-exit ends the program
-            if self.options.deadlock_exit is not None:
+            if self.options.deadlock_exit is not None and not self._closed:
+                # (when closing, the program ends anyway)
                 self._abort(self.options.deadlock_exit)
 
     def _hang(self, hang: Hang) -> None:
         hang = self._stamp(hang)
         with self._lock:
             self.hangs.append(hang)
-        self._write_json()
-        if self.options.echo:
-            self._write_finding("hang", hang.text, hang.to_dict)
-        self._tell(hang)
+        exiting = self.options.deadlock_exit is not None and not self._closed
+        tail = f"\nsyncscope: ending the program with status {self.options.deadlock_exit}"
+        try:
+            self._write_json()
+            if self.options.echo or exiting:
+                self._write_finding(
+                    "hang", lambda: hang.text() + (tail if exiting else ""), hang.to_dict
+                )
+            self._tell(hang)
+        finally:  # threads blocked for good: --deadlock-exit ends the program as for a deadlock
+            if exiting and self.options.deadlock_exit is not None:
+                self._abort(self.options.deadlock_exit)
 
     def _write_finding(
         self, finding: str, text: Callable[[], str], data: Callable[[], dict[str, Any]]
@@ -392,16 +424,22 @@ class Recorder:
         self.stop_clock()
         if self.watchdog is not None:
             self.watchdog.stop()
+            self._hook.restore()
         if os.getpid() != self._pid:
             return  # a forked child: the parent writes the report
         was_busy = guard.busy
         guard.busy = True
         try:
+            if self.watchdog is not None:
+                # A cycle still in place at exit is a deadlock, grace or not: the report must
+                # not say "no deadlock" while one is.
+                with contextlib.suppress(Exception):
+                    self.watchdog.check(confirm=False, final=True)
             if self.options.report:
                 try:
                     from .report import Report
 
-                    report = Report.of(self)
+                    report = Report.of(self, echoed=self.options.echo)
                     self._write(report.text(), "report", report.to_dict)
                 except Exception as exc:  # the JSON report may still get out
                     self._out.msg(f"syncscope: cannot write the report: {exc!r}")

@@ -16,12 +16,13 @@ by default with ``-q``), ``--report-json FILE`` the JSON. From Python::
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .._core.output import format_duration
-from .findings import Deadlock, Hang, Inversion, SlowSpot, short_path
+from .findings import Deadlock, Hang, Inversion, Ref, SlowSpot, short_path
 from .stats import PrimitiveStats
 
 
@@ -50,12 +51,18 @@ class Report:
     slow: tuple[SlowSpot, ...]
     slow_dropped: int
     duration_s: float
+    #: The findings were written out when found: the text lists each in one line.
+    echoed: bool = False
 
     @classmethod
-    def of(cls, source: Any) -> Report:
-        """The report of a recorder, or of what ``syncscope.record()`` gave."""
+    def of(cls, source: Any, echoed: bool = False) -> Report:
+        """
+        The report of a recorder, or of what ``syncscope.record()`` gave; ``echoed``: its
+        findings were written out in full when found (the text then lists each in one line).
+        """
         recorder = getattr(source, "_recorder", source)
         stats = recorder.stats.summary() if recorder.stats is not None else []
+        stats = _with_waits_in_progress(stats, recorder)
         return cls(
             tuple(sorted(stats, key=_cost, reverse=True)),
             tuple(recorder.inversions),
@@ -64,6 +71,7 @@ class Report:
             tuple(recorder.slow),
             recorder.slow_dropped,
             recorder.duration_ns / 1e9,
+            echoed=echoed,
         )
 
     # -- JSON ----------------------------------------------------------------------------------
@@ -75,7 +83,8 @@ class Report:
             "summary": {
                 "primitives": len(self.primitives),
                 "contended": sum(1 for p in self.primitives if p.contended),
-                "inversions": len(self.inversions),
+                "inversions": sum(1 for i in self.inversions if i.guarded_by is None),
+                "guarded_inversions": sum(1 for i in self.inversions if i.guarded_by is not None),
                 "deadlocks": len(self.deadlocks),
                 "hangs": len(self.hangs),
                 "slow": len(self.slow) + self.slow_dropped,
@@ -94,11 +103,14 @@ class Report:
     # -- text ----------------------------------------------------------------------------------
 
     def headline(self) -> str:
+        guarded = sum(1 for i in self.inversions if i.guarded_by is not None)
         found = [
-            _count(len(self.inversions), "lock-order inversion"),
+            _count(len(self.inversions) - guarded, "lock-order inversion"),
             _count(len(self.deadlocks), "deadlock"),
             _count(len(self.hangs), "hang"),
         ]
+        if guarded:
+            found.append(_count(guarded, "guarded lock order"))
         if self.slow or self.slow_dropped:
             found.append(_count(len(self.slow) + self.slow_dropped, "slow spot"))
         return (
@@ -113,7 +125,11 @@ class Report:
         lines += self._waits_table(top)
         lines += self._queues_table(top)
         for title, findings in (
-            ("Lock-order inversions", self.inversions),
+            ("Lock-order inversions", [i for i in self.inversions if i.guarded_by is None]),
+            (
+                "Guarded lock orders (both orders, always under one lock)",
+                [i for i in self.inversions if i.guarded_by is not None],
+            ),
             ("Deadlocks", self.deadlocks),
             ("Hangs", self.hangs),
         ):
@@ -122,7 +138,10 @@ class Report:
                 for finding in findings:
                     text = finding.text()
                     text = text[len(_PREFIX) :] if text.startswith(_PREFIX) else text
-                    lines += ["  " + line for line in text.splitlines()]
+                    if self.echoed:  # in full above already: its head only
+                        lines.append(f"  {text.splitlines()[0]} (written in full when found)")
+                    else:
+                        lines += ["  " + line for line in text.splitlines()]
         if self.slow:
             total = len(self.slow) + self.slow_dropped
             lines += ["", f"Slow spots ({total}):"]
@@ -135,7 +154,7 @@ class Report:
         rows = [
             p
             for p in self.primitives
-            if p.kind in _LOCK_KINDS and (p.acquisitions or p.timeouts or p.failed)
+            if p.kind in _LOCK_KINDS and (p.acquisitions or p.timeouts or p.failed or p.in_progress)
         ]
         if not rows:
             return []
@@ -152,7 +171,7 @@ class Report:
                 "max hold",
             )
         ]
-        notes: dict[int, str] = {}
+        notes: dict[int, list[str]] = {}
         for p in rows[:top]:
             table.append(
                 (
@@ -168,15 +187,35 @@ class Report:
                 )
             )
             site = p.top_site()
+            row = notes[len(table) - 1] = []
             if site is not None and site.contended:
-                notes[len(table) - 1] = (
+                row.append(
                     f"    most waited at {short_path(site.file)}:{site.line} in {site.function}: "
                     f"{site.contended:,} of {p.contended:,} waits, "
                     f"{_duration(site.total_wait_s)} in all"
                 )
             elif site is not None and p.holds:
-                notes[len(table) - 1] = (
+                row.append(
                     f"    mostly taken at {short_path(site.file)}:{site.line} in {site.function}"
+                )
+            for holder in p.made_wait:
+                row.append(
+                    f'    made others wait: "{holder.thread}", holding it from '
+                    f"{short_path(holder.file)}:{holder.line} in {holder.function}: "
+                    f"{_count(holder.waits, 'wait')}, {_duration(holder.total_wait_s)} in all"
+                )
+            if p.contended and p.longest_holds:
+                row.append(
+                    "    longest holds: "
+                    + ", ".join(
+                        f'{_duration(h.max_s)} by "{h.thread}" from {short_path(h.file)}:{h.line}'
+                        for h in p.longest_holds
+                    )
+                )
+            if p.in_progress:
+                row.append(
+                    f"    {p.in_progress:,} wait{'s' if p.in_progress != 1 else ''} still in "
+                    f"progress at exit, the longest for {_duration(p.in_progress_max_s)}"
                 )
         lines = ["", "Locks, by time spent waiting for them:"]
         lines += _render(table, right=range(3, 9), notes=notes)
@@ -263,6 +302,34 @@ class Report:
         return lines
 
 
+def _with_waits_in_progress(stats: list[PrimitiveStats], recorder: Any) -> list[PrimitiveStats]:
+    """Count the waits still in progress (the program ended while they waited)."""
+    holds = getattr(recorder, "holds", None)
+    if holds is None or not holds.waiting:
+        return stats
+    now = time.time_ns()
+    pending: dict[int, tuple[Any, int, int]] = {}
+    for wait in list(holds.waiting.values()):
+        primitive = wait.primitive
+        count, longest = pending.get(primitive.id, (None, 0, 0))[1:]
+        pending[primitive.id] = (primitive, count + 1, max(longest, now - wait.since_ns))
+    result = []
+    for figures in stats:
+        found = pending.pop(figures.primitive.id, None)
+        if found is not None:
+            figures = replace(  # noqa: PLW2901 (the same row, with its waits in progress)
+                figures, in_progress=found[1], in_progress_max_s=round(found[2] / 1e9, 9)
+            )
+        result.append(figures)
+    for primitive, count, longest in pending.values():
+        result.append(
+            PrimitiveStats(
+                Ref.of(primitive), in_progress=count, in_progress_max_s=round(longest / 1e9, 9)
+            )
+        )
+    return result
+
+
 def _cost(p: PrimitiveStats) -> tuple[float, ...]:
     return (p.total_wait_s, p.blocked_full_s, p.max_hold_s, p.total_waited_s, p.acquisitions)
 
@@ -292,7 +359,7 @@ def _more(rows: Sequence[PrimitiveStats], top: int, hot: Any, adjective: str) ->
 
 
 def _render(
-    table: Sequence[tuple[str, ...]], right: range, notes: dict[int, str] | None = None
+    table: Sequence[tuple[str, ...]], right: range, notes: dict[int, list[str]] | None = None
 ) -> list[str]:
     widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]
     lines = []
@@ -303,5 +370,5 @@ def _render(
         ]
         lines.append(("  " + "  ".join(cells)).rstrip())
         if notes and index in notes:
-            lines.append(notes[index])
+            lines += notes[index]
     return lines

@@ -32,6 +32,10 @@ from .findings import Ref
 
 #: Primitives with statistics of their own; more are pooled per creation site.
 MAX_PRIMITIVES = 10_000
+#: Holders (thread and site) that made others wait, remembered per primitive.
+MAX_BLOCKERS = 64
+#: Holders shown per primitive, and record holds kept.
+KEEP_LONGEST = 3
 
 
 class Stats:
@@ -41,6 +45,11 @@ class Stats:
         self._tallies: dict[Primitive, Tally] = {}
         #: Past MAX_PRIMITIVES, one pool per creation site: (kind, file, line) -> _Pool.
         self._pools: dict[tuple[str, str, int], _Pool] = {}
+        #: Who made others wait, as lock_stat's contending-with points: per primitive,
+        #: (holder's thread, where it took it) -> [waits it caused, their total ns, max ns].
+        self._blockers: dict[Primitive, dict[tuple[str, str, int, str], list[int]]] = {}
+        #: Per primitive, the last few record holds: (ns, thread, file, line, function).
+        self._longest: dict[Primitive, list[tuple[int, str, str, int, str]]] = {}
 
     def tally(self, primitive: Primitive) -> Tally:
         tally = self._tallies.get(primitive)
@@ -181,6 +190,21 @@ class Stats:
             else:
                 tally.errors += 1
 
+    def blocked_by(self, primitive: Primitive, holder: Hold, waited_ns: int) -> None:
+        """A contended acquire waited ``waited_ns`` for ``holder`` (a rare path: no hurry)."""
+        if primitive not in self._blockers and len(self._blockers) >= MAX_PRIMITIVES:
+            return
+        per = self._blockers.setdefault(primitive, {})
+        key = (holder.thread_name, *holder.site)
+        counts = per.get(key)
+        if counts is None:
+            if len(per) >= MAX_BLOCKERS:
+                return
+            counts = per[key] = [0, 0, 0]
+        counts[0] += 1
+        counts[1] += waited_ns
+        counts[2] = max(counts[2], waited_ns)
+
     def hold_ended(self, hold: Hold, held_ns: int) -> None:
         tally = hold.tally
         site = hold.site_tally
@@ -188,6 +212,15 @@ class Stats:
             return
         tally.holds += 1
         tally.hold_total += held_ns
+        if held_ns >= tally.hold_max and held_ns:  # a record: who held it, and where
+            record = (held_ns, hold.thread_name, *hold.site)
+            longest = self._longest.get(hold.primitive)
+            if longest is None:
+                if len(self._longest) < MAX_PRIMITIVES:
+                    self._longest[hold.primitive] = [record]
+            else:
+                longest.append(record)
+                del longest[:-KEEP_LONGEST]
         tally.hold_max = max(tally.hold_max, held_ns)
         site.holds += 1
         site.hold_total += held_ns
@@ -195,10 +228,28 @@ class Stats:
 
     # -- reading ---------------------------------------------------------------------------
 
+    def holders(self, primitive: Primitive) -> tuple[tuple[Holder, ...], tuple[Holder, ...]]:
+        """Who made others wait for ``primitive`` (most waiting first), and its longest holds."""
+        blockers = sorted(
+            (
+                Holder(thread, file, line, function, waits=n, total_wait_s=_s(total), max_s=_s(top))
+                for (thread, file, line, function), (n, total, top) in list(
+                    self._blockers.get(primitive, {}).items()
+                )
+            ),
+            key=lambda h: h.total_wait_s,
+            reverse=True,
+        )
+        longest = tuple(
+            Holder(thread, file, line, function, max_s=_s(ns))
+            for ns, thread, file, line, function in reversed(self._longest.get(primitive, []))
+        )
+        return tuple(blockers[:KEEP_LONGEST]), longest
+
     def find(self, primitive: Primitive) -> PrimitiveStats | None:
         tally = self._tallies.get(primitive)
         if tally is not None:
-            return PrimitiveStats.of(primitive, tally)
+            return PrimitiveStats.of(primitive, tally, holders=self.holders(primitive))
         pool = self._pools.get((primitive.kind, primitive.file, primitive.line))
         if pool is None:
             return None
@@ -206,7 +257,9 @@ class Stats:
 
     def summary(self) -> list[PrimitiveStats]:
         """Every primitive seen, as frozen figures (a pooled class as one entry)."""
-        result = [PrimitiveStats.of(p, t) for p, t in list(self._tallies.items())]
+        result = [
+            PrimitiveStats.of(p, t, holders=self.holders(p)) for p, t in list(self._tallies.items())
+        ]
         for pool in list(self._pools.values()):
             result.append(PrimitiveStats.of(pool.primitive, pool.tally, instances=pool.instances))
         return result
@@ -267,6 +320,28 @@ _KIND_FIGURES: dict[str, tuple[str, ...]] = {
         *_WAIT_FIGURES,
     ),
 }
+
+
+@dataclass(frozen=True)
+class Holder:
+    """
+    A thread and the place it took a primitive at: one that made others wait (``waits``
+    acquires waited ``total_wait_s`` for it, ``max_s`` at most), or one of its longest holds
+    (``max_s``).
+
+    .. versionadded:: Unreleased
+    """
+
+    thread: str
+    file: str
+    line: int
+    function: str
+    waits: int = 0
+    total_wait_s: float = 0.0
+    max_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if value or key == "line"}
 
 
 @dataclass(frozen=True)
@@ -378,6 +453,14 @@ class PrimitiveStats:
     unfinished: int | None = None
     errors: int = 0
     sites: tuple[SiteStats, ...] = field(default=(), repr=False)
+    #: Who made others wait for it, most waiting caused first (lock_stat's contending-with).
+    made_wait: tuple[Holder, ...] = field(default=(), repr=False)
+    #: Its longest holds, longest first.
+    longest_holds: tuple[Holder, ...] = field(default=(), repr=False)
+    #: Waits for it still in progress when the report was made (Ctrl-C, a deadlock's exit),
+    #: and the longest of them so far.
+    in_progress: int = 0
+    in_progress_max_s: float = 0.0
 
     @property
     def name(self) -> str:
@@ -411,7 +494,13 @@ class PrimitiveStats:
         )
 
     @classmethod
-    def of(cls, primitive: Primitive, tally: Tally, instances: int = 1) -> PrimitiveStats:
+    def of(
+        cls,
+        primitive: Primitive,
+        tally: Tally,
+        instances: int = 1,
+        holders: tuple[tuple[Holder, ...], tuple[Holder, ...]] = ((), ()),
+    ) -> PrimitiveStats:
         t = tally
         contended = t.contended
         sites = tuple(
@@ -482,6 +571,8 @@ class PrimitiveStats:
             unfinished=max(t.unfinished, 0) if has_task_done else None,
             errors=t.errors,
             sites=sites,
+            made_wait=holders[0],
+            longest_holds=holders[1],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -503,4 +594,11 @@ class PrimitiveStats:
             reverse=True,
         )
         data["sites"] = [site.to_dict() for site in ranked]
+        if self.made_wait:
+            data["made_wait"] = [holder.to_dict() for holder in self.made_wait]
+        if self.longest_holds:
+            data["longest_holds"] = [holder.to_dict() for holder in self.longest_holds]
+        if self.in_progress:
+            data["in_progress"] = self.in_progress
+            data["in_progress_max_s"] = self.in_progress_max_s
         return data

@@ -1,0 +1,169 @@
+"""
+``concurrent.futures``: waits on a Future (``result()``, ``exception()``, ``wait()``,
+``as_completed()``) observed as waits at the program's line, and ``ThreadPoolExecutor.submit``
+noted, so that a pool whose workers all wait for tasks queued behind them is a deadlock the
+watchdog can name.
+
+A program may never import ``concurrent.futures``: it is patched at install if it is imported
+already, else by a post-import hook (wrapt's, as the OpenTelemetry instrumentations do), and
+restored at uninstall. Cold paths: wrapt's function wrappers are fine here.
+
+A Future is watched when the program's own code submits it or waits on it: its Primitive
+(kind ``future``) is named after the function submitted, created where it was submitted.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .._core.dispatch import emit, guard
+from .._core.event import Primitive, SyncEvent, wait_limit
+from .._core.pools import register
+from .._core.sites import call_site, is_library_file
+from .._core.state import state
+from .._core.tracking import primitive_of, watch
+from .conditions import blocking_call
+from .wrapping import wrap
+
+
+_MODULE = "concurrent.futures"
+#: (owner, name, original) of everything patched, to restore.
+_patched: list[tuple[Any, str, Any]] = []
+_hooked = False
+
+
+def install() -> None:
+    """Patch now if ``concurrent.futures`` is imported, else when it is."""
+    global _hooked
+    import wrapt  # here, not at import: it takes tens of ms (it brings asyncio)
+
+    if _MODULE in sys.modules:
+        _patch(sys.modules[_MODULE])
+    elif not _hooked:
+        _hooked = True
+        wrapt.register_post_import_hook(_patch, _MODULE)
+
+
+def uninstall() -> None:
+    """The wrappers come off with the others (see ``wrapping``); patch again next time."""
+    _patched.clear()
+
+
+def _patch(module: Any) -> None:
+    if not state.installed or _patched:
+        return
+    base = sys.modules["concurrent.futures._base"]
+    from concurrent.futures import thread  # imported by concurrent.futures on demand
+
+    targets: list[tuple[Any, str, Callable[..., Any]]] = [
+        (base.Future, "result", _future_wait),
+        (base.Future, "exception", _future_wait),
+        (thread.ThreadPoolExecutor, "submit", _submit),
+        (module, "wait", _wait_many),
+        (base, "wait", _wait_many),
+        (module, "as_completed", _as_completed),
+        (base, "as_completed", _as_completed),
+    ]
+    for owner, name, wrapper in targets:
+        original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+        _patched.append((owner, name, original))
+        wrap(owner, name, wrapper)
+
+
+def _active() -> bool:
+    return state.active and not guard.busy
+
+
+def _primitive(future: Any, site: tuple[str, int, str]) -> Primitive | None:
+    primitive = primitive_of(future)
+    if primitive is None and not is_library_file(site[0]):
+        primitive = Primitive("future", type(future).__name__, "future", *site)
+        watch(future, primitive)
+    return primitive
+
+
+def _submit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    future = wrapped(*args, **kwargs)
+    if not _active():
+        return future
+    site = call_site()
+    if is_library_file(site[0]):
+        return future
+    fn = args[0] if args else kwargs.get("fn")
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    primitive = Primitive("future", type(future).__name__, f"{name}()", *site)
+    watch(future, primitive)
+    register(primitive, future, instance, name)
+    return future
+
+
+def _future_wait(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    if not _active() or instance.done():
+        return wrapped(*args, **kwargs)
+    site = call_site()
+    primitive = _primitive(instance, site)
+    if primitive is None:
+        return wrapped(*args, **kwargs)
+    timeout = args[0] if args else kwargs.get("timeout")
+    emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
+    result, waited = blocking_call(primitive, "wait", site, lambda: wrapped(*args, **kwargs))
+    emit(SyncEvent(primitive, "wait", "woken", site, waited))
+    return result
+
+
+def _first_pending(futures: Any, site: tuple[str, int, str]) -> Primitive | None:
+    for future in list(futures):
+        if not future.done():
+            return _primitive(future, site)
+    return None
+
+
+def _wait_many(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    if not _active():
+        return wrapped(*args, **kwargs)
+    site = call_site()
+    futures = args[0] if args else kwargs.get("fs", ())
+    futures = list(futures)
+    primitive = _first_pending(futures, site)
+    if primitive is None:
+        return wrapped(futures, *args[1:], **kwargs)
+    timeout = args[1] if len(args) > 1 else kwargs.get("timeout")
+    emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
+    result, waited = blocking_call(
+        primitive, "wait", site, lambda: wrapped(futures, *args[1:], **kwargs)
+    )
+    emit(SyncEvent(primitive, "wait", "woken", site, waited))
+    return result
+
+
+def _as_completed(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    if not _active():
+        return wrapped(*args, **kwargs)
+    site = call_site()
+    futures = list(args[0] if args else kwargs.get("fs", ()))
+    timeout = args[1] if len(args) > 1 else kwargs.get("timeout")
+    return _completing(wrapped(futures, *args[1:], **kwargs), futures, site, timeout)
+
+
+def _completing(
+    inner: Iterator[Any], futures: list[Any], site: tuple[str, int, str], timeout: Any
+) -> Iterator[Any]:
+    """``as_completed``'s iterator, each blocking ``next`` reported as a wait."""
+    while True:
+        primitive = _first_pending(futures, site) if _active() else None
+        if primitive is None:
+            try:
+                yield next(inner)
+            except StopIteration:
+                return
+            continue
+        emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
+        try:
+            done, waited = blocking_call(primitive, "wait", site, lambda: next(inner))
+        except StopIteration:
+            return
+        emit(SyncEvent(primitive, "wait", "woken", site, waited))
+        futures = [f for f in futures if f is not done]
+        yield done

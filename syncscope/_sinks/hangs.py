@@ -1,0 +1,295 @@
+"""
+The rules that find threads blocked for good while other threads still run, as pure functions
+over a snapshot of the hold model and the traces (the watchdog in ``deadlock`` applies them).
+
+Real programs are never idle (a heartbeat, a ``join(0.5)`` loop, a pool's idle workers), so
+these rules do not wait for every thread to block. They look at the blocked threads and at
+what they wait for, and at the running threads only to ask whether one of them could still
+feed the waits. A running thread *could* when it holds a watched lock or permit, when it
+ever did anything to what they wait for (set, clear, notify, put, get), or when it runs the
+program's code in the function that created it (``main()`` computing before it puts the
+first item) or in code that names it (``done.set()`` after a long computation). One that did
+none of these (a heartbeat, a ``join(0.5)`` loop) is unrelated and does not stop a report. A
+thread in a wait with a timeout as long as the hang timeout (a ``threading.Timer``) could
+feed them when it wakes, and stops it too.
+
+* **Self-deadlock**: a thread blocked without a timeout on a plain Lock it holds, taken by a
+  ``with`` statement or by a caller of the waiting frame (a mutex, then: a Lock taken once
+  and then again in the same frame may be a one-shot signal that another thread releases).
+* **Held while waiting**: a thread waiting without a timeout for a signal (Condition, Event,
+  queue) while it holds a lock, and threads blocked without a timeout on that lock; nothing
+  has happened to the signal for the grace period and no other running thread could give it.
+* **Pool starvation**: every worker of a saturated ``ThreadPoolExecutor`` waiting without a
+  timeout for a Future whose task is still queued on that same pool, for the grace period.
+* **Hang**: threads blocked without a timeout on a signal nothing has touched for the hang
+  timeout, or on a lock or semaphore whose holders have all exited. A queue's waiters count
+  only with a cause: a ``get`` whose producers have all exited, a ``put`` or ``join`` whose
+  consumers have (or that nobody ever took from); idle consumers are a pool waiting for work.
+"""
+
+from __future__ import annotations
+
+import linecache
+from collections.abc import Iterable
+from types import FrameType
+from typing import Any
+
+from .._core.event import Primitive, SyncEvent
+from .._core.holds import Life, Snapshot, Wait
+from .._core.pools import Task, size, tasks, workers
+from .findings import where
+from .traces import TRACED_KINDS, Traces
+
+
+def holders_exited(snapshot: Snapshot, wait: Wait) -> bool:
+    """An acquire waiting for a primitive whose every holder has exited."""
+    if wait.op != "acquire":
+        return False
+    primitive = wait.primitive
+    if primitive.kind == "semaphore":
+        permits = snapshot.permits.get(primitive, ())
+        return bool(permits) and all(hold.exited for hold in permits)
+    hold = snapshot.owner.get(primitive)
+    return hold is not None and hold.exited
+
+
+def self_deadlocks(
+    snapshot: Snapshot, frames: dict[int, FrameType], now: int, grace_ns: int
+) -> list[int]:
+    """The threads blocked on a plain Lock they hold as a mutex, for at least the grace."""
+    found = []
+    for ident, wait in snapshot.waiting.items():
+        primitive = wait.primitive
+        if (
+            wait.reported
+            or wait.op != "acquire"
+            or wait.event.timeout is not None
+            or primitive.kind not in ("lock", "condition")
+            or primitive in snapshot.handoff
+            or now - wait.since_ns < grace_ns
+        ):
+            continue
+        hold = snapshot.owner.get(primitive)
+        if hold is None or hold.thread_id != ident or hold.exited or hold.event.depth is not None:
+            continue
+        if _taken_by_with(hold.site) or _taken_by_a_caller(frames.get(ident), wait, hold.site):
+            found.append(ident)
+    return found
+
+
+def _taken_by_with(site: tuple[str, int, str]) -> bool:
+    source = linecache.getline(site[0], site[1]).lstrip()
+    return source.startswith(("with ", "async with "))
+
+
+def _taken_by_a_caller(frame: FrameType | None, wait: Wait, site: tuple[str, int, str]) -> bool:
+    """Whether a frame that called the waiting one (not the waiting frame) took the lock."""
+    file, _, function = wait.site
+    while frame is not None and not (
+        frame.f_code.co_filename == file and frame.f_code.co_name == function
+    ):
+        frame = frame.f_back
+    if frame is None:
+        return False
+    frame = frame.f_back
+    while frame is not None:
+        code = frame.f_code
+        if code.co_filename == site[0] and code.co_name == site[2]:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def held_while_waiting(
+    snapshot: Snapshot, traces: Traces, now: int, grace_ns: int
+) -> list[tuple[int, list[int]]]:
+    """
+    Threads waiting without a timeout for a signal while holding locks that other threads
+    wait for without a timeout, each with those threads; all for at least the grace, and the
+    signal untouched for as long.
+    """
+    waiting = snapshot.waiting
+    found = []
+    for ident, wait in waiting.items():
+        if (
+            wait.reported
+            or wait.op == "acquire"
+            or wait.event.timeout is not None
+            or wait.primitive.kind not in TRACED_KINDS
+            or now - wait.since_ns < grace_ns
+            or not snapshot.held.get(ident)
+        ):
+            continue
+        last = traces.last_ns(wait.primitive)
+        if last is not None and now - last < grace_ns:
+            continue
+        blocked = [
+            other
+            for other, theirs in waiting.items()
+            if other != ident
+            and theirs.op == "acquire"
+            and theirs.event.timeout is None
+            and now - theirs.since_ns >= grace_ns
+            and snapshot.holders(other) == (ident,)
+        ]
+        if blocked:
+            found.append((ident, blocked))
+    return found
+
+
+def hang_subjects(snapshot: Snapshot, traces: Traces, now: int, timeout_ns: int) -> list[int]:
+    """The threads blocked without a timeout on what nothing touched for the hang timeout."""
+    found = []
+    for ident, wait in snapshot.waiting.items():
+        if wait.reported or wait.event.timeout is not None or now - wait.since_ns < timeout_ns:
+            continue
+        if wait.primitive.kind in TRACED_KINDS and wait.op != "acquire":
+            last = traces.last_ns(wait.primitive)
+            if last is not None and now - last < timeout_ns:
+                continue
+            # A queue's idle consumers (a pool waiting for work) are no hang by themselves:
+            # only with a cause (its producers, or its consumers, have all exited).
+            if wait.primitive.kind == "queue" and not causes(wait, snapshot, traces):
+                continue
+            found.append(ident)
+        elif holders_exited(snapshot, wait):
+            found.append(ident)
+    return found
+
+
+def could_feed(
+    ident: int,
+    frame: FrameType | None,
+    snapshot: Snapshot,
+    traces: Traces,
+    primitives: Iterable[Primitive],
+    in_machinery: bool,
+) -> bool:
+    """
+    Whether running thread ``ident`` could still feed waits on ``primitives``: it holds a
+    watched lock or permit, or did something to one of them, or it runs (not in a wait of
+    the machinery, such as a ``join(0.5)`` loop) in the function that created one of them or
+    in code that names one of them (the variable or attribute it was assigned to).
+    """
+    if snapshot.held.get(ident):
+        return True
+    primitives = tuple(primitives)
+    if any(traces.operated(ident, primitive) for primitive in primitives):
+        return True
+    if in_machinery:
+        return False
+    creators = {(p.file, p.function) for p in primitives}
+    names = {_variable(p) for p in primitives} - {None}
+    while frame is not None:
+        code = frame.f_code
+        if (code.co_filename, code.co_name) in creators:
+            return True
+        if names and not names.isdisjoint(
+            (*code.co_names, *code.co_varnames, *code.co_freevars, *code.co_cellvars)
+        ):
+            return True  # its code names it (``done.set()`` after a long computation)
+        frame = frame.f_back
+    return False
+
+
+def _variable(primitive: Primitive) -> str | None:
+    """The variable or attribute a primitive was assigned to, when its name says."""
+    name = primitive.name.split("#", 1)[0]
+    return None if name == primitive.kind or not name.isidentifier() else name
+
+
+def causes(wait: Wait, snapshot: Snapshot, traces: Traces) -> tuple[str, ...]:
+    """What can be told of why nothing let ``wait`` go on."""
+    primitive = wait.primitive
+    kind = primitive.kind
+    if wait.op == "acquire":
+        return _exited_holders(wait, snapshot)
+    trace = traces.get(primitive)
+    label = primitive.label
+    if kind == "event":
+        if trace is None or trace.was_set is None:
+            return (f"nobody has set {label}",)
+        was_set, cleared = trace.was_set, trace.cleared
+        if cleared is not None and cleared.time_ns >= was_set.time_ns:
+            before = " before it waited" if cleared.time_ns <= wait.since_ns else ""
+            return (
+                f'{label} was set at {_at(was_set)} by "{was_set.thread_name}" and cleared at '
+                f'{_at(cleared)} by "{cleared.thread_name}"{before}: the set was lost',
+            )
+        return ()
+    if kind == "condition":
+        notified = trace.notified if trace is not None else None
+        if notified is None:
+            return (f"nobody has notified {label}",)
+        if notified.time_ns <= wait.since_ns:
+            woke = " (it found no waiter)" if not notified.waiters else ""
+            return (
+                f'the last notify, at {_at(notified)} by "{notified.thread_name}", came '
+                f"before it waited{woke}: the wake-up was lost",
+            )
+        return ()
+    if kind == "queue":
+        if trace is None:
+            return ()
+        if wait.op == "get":
+            return _all_exited(trace.putters.values(), f"put into {label}")
+        if not trace.getters:
+            return (f"no thread has ever taken an item from {label}",)
+        return _all_exited(trace.getters.values(), f"took from {label}")
+    return ()
+
+
+def _all_exited(found: Iterable[Life], did: str) -> tuple[str, ...]:
+    lives = list(found)
+    if not lives or not all(life.exited for life in lives):
+        return ()
+    names = ", ".join(f'"{life.name}"' for life in lives)
+    lines = [f"every thread that {did} has exited: {names}"]
+    for life in lives:
+        if life.error is not None:
+            text, site = life.error
+            lines.append(f'"{life.name}" died of {text} at {where(site)}')
+    return tuple(lines)
+
+
+def _exited_holders(wait: Wait, snapshot: Snapshot) -> tuple[str, ...]:
+    if not holders_exited(snapshot, wait):
+        return ()
+    primitive = wait.primitive
+    if primitive.kind == "semaphore":
+        permits = snapshot.permits.get(primitive, ())
+        taken = ", ".join(f'"{h.thread_name}" at {where(h.site)}' for h in permits)
+        return (f"its permits are held by threads that have exited: {taken}",)
+    hold = snapshot.owner[primitive]
+    return (f'it is held by "{hold.thread_name}", which has exited; taken at {where(hold.site)}',)
+
+
+def _at(event: SyncEvent) -> str:
+    return where((event.file, event.line, event.function))
+
+
+def starved_pools(
+    snapshot: Snapshot, now: int, grace_ns: int
+) -> list[tuple[Any, list[tuple[int, Task]]]]:
+    """Pools whose every worker waits for a task queued behind it: (pool, [(worker, task)])."""
+    found: dict[int, tuple[Any, list[tuple[int, Task]]]] = {}
+    for ident, wait in snapshot.waiting.items():
+        if (
+            wait.reported
+            or wait.primitive.kind != "future"
+            or wait.event.timeout is not None
+            or now - wait.since_ns < grace_ns
+        ):
+            continue
+        task = tasks.get(wait.primitive)
+        pool = task.pool() if task is not None else None
+        if task is None or pool is None or not task.queued() or ident not in workers(pool):
+            continue
+        found.setdefault(id(pool), (pool, []))[1].append((ident, task))
+    result = []
+    for pool, waits in found.values():
+        waiting = {ident for ident, _ in waits}
+        busy = workers(pool)
+        if len(busy) >= size(pool) and waiting.issuperset(busy):
+            result.append((pool, waits))
+    return result

@@ -1,0 +1,112 @@
+"""
+What happened last to each Event, Condition, queue and Barrier: the evidence a hang report
+gives for its cause, and what tells a stuck group of threads from one that is still fed.
+
+Locks are not traced here (their hot path stays as it is): their story is the hold model's.
+For the others the diagnosis sink calls :meth:`Traces.touch` with every event, on the
+program's thread. Each trace keeps the time of the last operation (a waiter's "waiting" event
+included), who did anything to it but wait (the threads that could feed its waiters), the last
+``set``, ``clear`` and ``notify``, and the threads that took items out of a queue and put
+items in (as :class:`~syncscope._core.holds.Life`, so that "they have all exited" can be told
+on Linux, where idents are reused).
+
+Bounded: past :data:`MAX_TRACES` primitives the oldest trace is forgotten (its primitive then
+counts as never touched), past :data:`MAX_THREADS` a trace's oldest thread is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from .._core.event import Primitive, SyncEvent
+from .._core.holds import Holds, Life
+
+
+#: Primitives traced at once.
+MAX_TRACES = 10_000
+#: Threads remembered per trace and per role.
+MAX_THREADS = 64
+#: Kinds a thread waits on for a signal, not for a holder. Not Futures: the thread that will
+#: complete one (a pool's worker running its task) does nothing to it a trace would see; a
+#: Future is a question for the pool-starvation check.
+TRACED_KINDS = frozenset({"event", "condition", "queue", "barrier"})
+
+
+class Trace:
+    """The recent history of one primitive."""
+
+    __slots__ = ("cleared", "getters", "last_ns", "notified", "operators", "putters", "was_set")
+
+    def __init__(self) -> None:
+        self.last_ns = 0
+        #: Idents of the threads that did anything to it but wait.
+        self.operators: dict[int, None] = {}
+        self.was_set: SyncEvent | None = None
+        self.cleared: SyncEvent | None = None
+        self.notified: SyncEvent | None = None
+        #: Queues: life serial -> the life, for the threads that got and put items.
+        self.getters: dict[int, Life] = {}
+        self.putters: dict[int, Life] = {}
+
+
+def _remember(into: dict[int, object], key: int, value: object) -> None:
+    if key in into:
+        return
+    into[key] = value
+    if len(into) > MAX_THREADS:
+        with contextlib.suppress(Exception):  # another thread evicted it first
+            del into[next(iter(into))]
+
+
+class Traces:
+    """Every traced primitive's :class:`Trace`."""
+
+    def __init__(self, holds: Holds) -> None:
+        self._holds = holds
+        self._traces: dict[Primitive, Trace] = {}
+
+    def get(self, primitive: Primitive) -> Trace | None:
+        return self._traces.get(primitive)
+
+    def last_ns(self, primitive: Primitive) -> int | None:
+        """When it was last operated on (the events' clock); None when not known."""
+        trace = self._traces.get(primitive)
+        return None if trace is None else trace.last_ns
+
+    def operated(self, ident: int, primitive: Primitive) -> bool:
+        """Whether thread ``ident`` did anything to ``primitive`` but wait on it."""
+        trace = self._traces.get(primitive)
+        return trace is not None and ident in trace.operators
+
+    def touch(self, event: SyncEvent) -> None:
+        """Record ``event`` (of a traced kind), on the thread that made it."""
+        primitive = event.primitive
+        traces = self._traces
+        trace = traces.get(primitive)
+        if trace is None:
+            trace = traces[primitive] = Trace()
+            if len(traces) > MAX_TRACES:
+                with contextlib.suppress(Exception):
+                    del traces[next(iter(traces))]
+        trace.last_ns = event.time_ns
+        outcome = event.outcome
+        if outcome == "waiting":
+            return
+        op = event.op
+        if op not in ("wait", "wait_for", "join") or primitive.kind == "barrier":
+            _remember(trace.operators, event.thread_id, None)  # type: ignore[arg-type]
+        if op == "set":
+            trace.was_set = event
+        elif op == "clear":
+            trace.cleared = event
+        elif op in ("notify", "notify_all"):
+            trace.notified = event
+        elif op == "get" and outcome == "got":
+            self._role(trace.getters, event)
+        elif op == "put" and outcome == "put":
+            self._role(trace.putters, event)
+
+    def _role(self, into: dict[int, Life], event: SyncEvent) -> None:
+        life = self._holds.life(event.thread_id, event.thread_name)
+        if life is not None:
+            _remember(into, life.serial, life)  # type: ignore[arg-type]

@@ -1,0 +1,76 @@
+"""concurrent.futures: waits on Futures observed at the program's line, patched and restored."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import _base as futures_base
+from pathlib import Path
+
+import syncscope
+
+from .conftest import run_python
+
+
+ORIGINALS = (
+    futures_base.Future.result,
+    futures_base.Future.exception,
+    ThreadPoolExecutor.submit,
+    concurrent.futures.wait,
+    concurrent.futures.as_completed,
+)
+
+
+def current() -> tuple[object, ...]:
+    return (
+        futures_base.Future.result,
+        futures_base.Future.exception,
+        ThreadPoolExecutor.submit,
+        concurrent.futures.wait,
+        concurrent.futures.as_completed,
+    )
+
+
+class TestPatching:
+    def test_patched_and_restored(self) -> None:
+        """install() wraps the waits and submit; uninstall() puts the very originals back."""
+        syncscope.install(lines=False, detect_deadlocks=True)
+        try:
+            assert all(a is not b for a, b in zip(current(), ORIGINALS, strict=True))
+        finally:
+            syncscope.uninstall()
+        assert all(a is b for a, b in zip(current(), ORIGINALS, strict=True))
+
+    def test_restored_under_the_span_hooks(self, tmp_path: Path) -> None:
+        """With spans on, submit is wrapped twice; uninstall peels both, no warning."""
+        syncscope.install(lines=False, detect_deadlocks=True, jaeger_file=str(tmp_path / "t.json"))
+        syncscope.uninstall()
+        assert all(a is b for a, b in zip(current(), ORIGINALS, strict=True))
+
+    def test_a_wait_is_reported_at_the_programs_line(self) -> None:
+        """future.result() that blocks: a waiting event and its end, at the caller's line."""
+        release = syncscope.get_original("threading", "Lock")()
+        release.acquire()
+        with syncscope.record() as rec:
+            pool = ThreadPoolExecutor(max_workers=1)
+            future = pool.submit(release.acquire, True, 5)
+            waiter = threading.Thread(target=release.release)
+            waiter.start()
+            assert future.result(timeout=5) is True
+            waiter.join(timeout=5)
+            pool.shutdown()
+        assert not waiter.is_alive()
+        del rec  # nothing to assert on the recording: the patch must not break the result
+
+    def test_patched_in_a_program(self) -> None:
+        """Under the runner, a program's Future.result is the wrapped one."""
+        code = (
+            "import syncscope\n"
+            "syncscope.install(lines=False)\n"
+            "import concurrent.futures._base as base\n"
+            "print(type(vars(base.Future)['result']).__name__)\n"
+        )
+        result = run_python("-c", code)
+        assert 0 == result.returncode, result.stderr
+        assert "FunctionWrapper" == result.stdout.strip()

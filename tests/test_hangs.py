@@ -1,0 +1,89 @@
+"""The rules for threads blocked for good while others run, on synthetic events (no threads)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from syncscope._sinks.hangs import causes, hang_subjects, held_while_waiting, holders_exited
+from syncscope._sinks.recorder import DiagnosisOptions, Recorder
+
+from .support.events import acquired, event, primitive, waiting
+
+
+SECOND = 1_000_000_000
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    rec = Recorder(DiagnosisOptions(stats=False, detect_deadlocks=True, echo=False))
+    yield rec
+    rec.close()
+
+
+def at(seconds: float) -> int:
+    return int(seconds * SECOND)
+
+
+class TestCauses:
+    def test_event_set_and_cleared_before_the_wait(self, recorder: Recorder) -> None:
+        """The set was lost: set and cleared, then the waiter came."""
+        ready = primitive("event", "ready")
+        recorder.handle(event(ready, "set", "set", thread=2, line=16, at=at(1)))
+        recorder.handle(event(ready, "clear", "cleared", thread=2, line=17, at=at(1.1)))
+        recorder.handle(waiting(ready, "wait", thread=1, line=23, at=at(1.2)))
+        snapshot = recorder.holds.snapshot()
+        assert recorder.traces is not None
+        [line] = causes(snapshot.waiting[1], snapshot, recorder.traces)
+        assert "event ready was set at " in line and "before it waited" in line
+        assert [1] == hang_subjects(snapshot, recorder.traces, at(3.3), at(2))
+        assert [] == hang_subjects(snapshot, recorder.traces, at(2.0), at(2))
+
+    def test_notify_before_anyone_waited(self, recorder: Recorder) -> None:
+        """The only notify found no waiter: the wake-up was lost."""
+        done = primitive("condition", "done")
+        recorder.handle(event(done, "notify", "notified", thread=2, waiters=0, at=at(1)))
+        recorder.handle(waiting(done, "wait", thread=1, at=at(1.5)))
+        snapshot = recorder.holds.snapshot()
+        assert recorder.traces is not None
+        [line] = causes(snapshot.waiting[1], snapshot, recorder.traces)
+        assert "came before it waited (it found no waiter)" in line
+
+    def test_idle_consumers_are_no_hang(self, recorder: Recorder) -> None:
+        """A get on a queue nobody put into yet has no cause: a pool waiting for work."""
+        jobs = primitive("queue", "jobs")
+        recorder.handle(waiting(jobs, "get", thread=1, at=at(1)))
+        snapshot = recorder.holds.snapshot()
+        assert recorder.traces is not None
+        assert () == causes(snapshot.waiting[1], snapshot, recorder.traces)
+        assert [] == hang_subjects(snapshot, recorder.traces, at(10), at(2))
+
+
+class TestHeldWhileWaiting:
+    def test_waiter_holds_the_lock_its_signaller_waits_for(self, recorder: Recorder) -> None:
+        """T1 waits on a Condition holding L; T2 waits for L: found after the grace period."""
+        lock, cond = primitive("lock", "state"), primitive("condition", "items")
+        recorder.handle(acquired(lock, thread=1, at=at(1)))
+        recorder.handle(waiting(cond, "wait", thread=1, at=at(1.1)))
+        recorder.handle(waiting(lock, thread=2, at=at(1.2)))
+        snapshot = recorder.holds.snapshot()
+        assert recorder.traces is not None
+        assert [] == held_while_waiting(snapshot, recorder.traces, at(1.5), at(1))
+        assert [(1, [2])] == held_while_waiting(snapshot, recorder.traces, at(2.3), at(1))
+
+
+class TestExitedHolders:
+    def test_lock_of_an_exited_thread(self, recorder: Recorder) -> None:
+        """A wait for a lock whose holder exited: no holder to wait for, a hang's cause."""
+        lock = primitive("lock", "gone")
+        hold = recorder.holds.acquired(acquired(lock, thread=5, at=at(1)))
+        assert hold is not None
+        hold.exited = True
+        recorder.handle(waiting(lock, thread=1, at=at(2)))
+        snapshot = recorder.holds.snapshot()
+        assert holders_exited(snapshot, snapshot.waiting[1])
+        assert snapshot.holders(1) is None
+        assert recorder.traces is not None
+        [line] = causes(snapshot.waiting[1], snapshot, recorder.traces)
+        assert 'it is held by "T5", which has exited' in line
