@@ -22,7 +22,7 @@ from .otlp import SpanEncoder
 from .otlp import attributes as otlp_attributes
 from .pairing import FINDING, HOLD, OP, HoldSpan, PendingWait, Segment, span_id
 from .send import BATCH_SIZE, Sender, program_provider
-from .summary import Bucket, Summaries, summary_attributes, summary_name
+from .summary import Bucket, Summaries, base_attributes, summary_attributes, summary_name
 from .workers import forget_dummy_thread, give_way, quiet_loggers
 
 
@@ -227,20 +227,6 @@ class Builder:
             )
         )
 
-    def _base_attributes(self, event: SyncEvent, prim: Primitive) -> dict[str, Any]:
-        return {
-            "thread.id": event.thread_id,
-            "thread.name": event.thread_name,
-            "code.function.name": event.function,
-            "code.file.path": event.file,
-            "code.line.number": event.line,
-            "syncscope.kind": prim.kind,
-            "syncscope.type": prim.type_name,
-            "syncscope.name": prim.name,
-            "syncscope.primitive_id": prim.id,
-            "syncscope.created_at": prim.created_at,
-        }
-
     def _op(
         self,
         event: SyncEvent,
@@ -423,7 +409,7 @@ class Builder:
                 otlp_attributes(9, variable),
             )
             return encoder.span(name, trace_id, span_id, parent_id, start, end, blobs, links, error)
-        attributes = self._base_attributes(event, prim)
+        attributes = base_attributes(event, prim)
         attributes.update(constant)
         attributes.update(variable)
         return self._plain_span(

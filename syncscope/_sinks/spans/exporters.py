@@ -1,20 +1,6 @@
 """
-Span exporters that need no collector: Jaeger's trace JSON in a file, and one line per span.
-
-Both are ordinary OpenTelemetry ``SpanExporter``\\ s, so they also work with a
-``TracerProvider`` of your own::
-
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from syncscope.exporters import JaegerJsonFileExporter
-
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(JaegerJsonFileExporter("trace.json")))
-
-The file is written when the exporter shuts down (or on ``force_flush``). The Jaeger UI opens
-it without a server: *Search*, then *Upload*/*JSON File* (or drop the file on the page).
-
-.. versionadded:: 0.1.0
+The span exporters that need no collector, public as ``syncscope.exporters`` (see there):
+Jaeger's trace JSON in a file, and one line per span.
 """
 
 from __future__ import annotations

@@ -85,8 +85,8 @@ def summary_name(bucket: Bucket) -> str:
     return f"{prim.type_name}.{bucket.op} {prim.name} x {bucket.count:,}, {tail}"
 
 
-def summary_attributes(bucket: Bucket) -> dict[str, Any]:
-    event, prim = bucket.event, bucket.prim
+def base_attributes(event: Any, prim: Any) -> dict[str, Any]:
+    """The attributes every span of an operation has: its thread, call site and primitive."""
     return {
         "thread.id": event.thread_id,
         "thread.name": event.thread_name,
@@ -98,6 +98,12 @@ def summary_attributes(bucket: Bucket) -> dict[str, Any]:
         "syncscope.name": prim.name,
         "syncscope.primitive_id": prim.id,
         "syncscope.created_at": prim.created_at,
+    }
+
+
+def summary_attributes(bucket: Bucket) -> dict[str, Any]:
+    return {
+        **base_attributes(bucket.event, bucket.prim),
         "syncscope.op": bucket.op,
         "syncscope.outcome": "summary",
         "syncscope.summary.count": bucket.count,
