@@ -36,6 +36,7 @@ import itertools
 import weakref
 from typing import Any
 
+from . import leanholds
 from .event import Primitive, SyncEvent
 from .registry import allocate_lock
 
@@ -174,7 +175,10 @@ class Wait:
 class Holds:
     """The current holds and waits of every thread, from the events."""
 
-    def __init__(self, track_exits: bool = False) -> None:
+    def __init__(self, track_exits: bool = False, lean: bool = False) -> None:
+        #: Also the Lock and RLock holds the proxies keep themselves (see _core/leanholds):
+        #: the live program's model, not a replay's.
+        self.lean = lean
         #: thread id -> its holds, oldest first.
         self.held: dict[int, list[Hold]] = {}
         #: thread id -> the operation it is blocked in.
@@ -255,7 +259,7 @@ class Holds:
         if hold is None:
             return None
         if hold.thread_id != event.thread_id:
-            self._handed_off(primitive)
+            self.handed_off(primitive)
         # Not contextlib.suppress: on this path its cost would double the method's.
         try:  # noqa: SIM105
             hold.held.remove(hold)
@@ -273,14 +277,14 @@ class Holds:
             if not permits:
                 # Nobody holds a permit: this release signals (a Semaphore(0) as an event),
                 # and the permits taken after it are not holds their takers could give back.
-                self._handed_off(primitive)
+                self.handed_off(primitive)
                 return []
             for _ in range(event.permits or 1):
                 mine = next(
                     (h for h in reversed(permits) if h.thread_id == ident and not h.exited), None
                 )
                 if mine is None:
-                    self._handed_off(primitive)  # given for another thread, or out of nothing
+                    self.handed_off(primitive)  # given for another thread, or out of nothing
                     if not permits:
                         break
                     mine = permits[0]  # a permit given back for another thread
@@ -337,7 +341,7 @@ class Holds:
             with contextlib.suppress(Exception):
                 del ended[next(iter(ended))]
 
-    def _handed_off(self, primitive: Primitive) -> None:
+    def handed_off(self, primitive: Primitive) -> None:
         handoff = self.handoff
         if primitive not in handoff:
             handoff[primitive] = None
@@ -384,7 +388,7 @@ class Holds:
         """A consistent-enough copy for another thread to read at leisure."""
         for _ in range(10):
             try:
-                return Snapshot(
+                snapshot = Snapshot(
                     {ident: tuple(held) for ident, held in list(self.held.items()) if held},
                     dict(self.waiting),
                     dict(self.owner),
@@ -393,7 +397,53 @@ class Holds:
                 )
             except RuntimeError:  # a dict changed size while being copied: try again
                 continue
+            if self.lean:
+                self._add_lean(snapshot)
+            return snapshot
         return Snapshot({}, {}, {}, {}, frozenset())
+
+    def _add_lean(self, snapshot: Snapshot) -> None:
+        """Add the holds the lock proxies keep themselves, as the model's holds."""
+        for holds in list(leanholds.lingering.values()):  # threads that ended holding some
+            for hold in lean_chain(holds):
+                snapshot.owner.setdefault(hold.primitive, hold)
+        for ident, holds in list(leanholds.threads.items()):
+            chain = lean_chain(holds)
+            if not chain:
+                continue
+            snapshot.held[ident] = (*snapshot.held.get(ident, ()), *chain)
+            for hold in chain:
+                snapshot.owner[hold.primitive] = hold
+
+    def held_by(self, ident: int) -> list[Hold]:
+        """Thread ``ident``'s holds, oldest first: the model's and the proxies' own."""
+        held = list(self.held.get(ident, ()))
+        if self.lean:
+            holds = leanholds.threads.get(ident)
+            if holds is not None:
+                held.extend(lean_chain(holds))
+        return held
+
+
+def lean_chain(holds: leanholds.ThreadHolds) -> list[Hold]:
+    """The lean holds of one thread, oldest first, as the model's holds."""
+    held: list[Hold] = []
+    for proxy in reversed(leanholds.chain_of(holds)):
+        hold = Hold(proxy._syncscope_primitive, leanholds.lean_event(proxy, holds), held)
+        hold.exited = holds.exited
+        held.append(hold)
+    return held
+
+
+def lean_hold_of(proxy: Any) -> Hold | None:
+    """The hold of ``proxy`` its proxy keeps itself, if it is held."""
+    holds = proxy._syncscope_holder
+    if holds is None:
+        return None
+    for hold in lean_chain(holds):
+        if hold.primitive is proxy._syncscope_primitive:
+            return hold
+    return None
 
 
 class Snapshot:

@@ -16,6 +16,7 @@ from .registry import allocate_lock
 
 if TYPE_CHECKING:
     from .event import Sink
+    from .leanholds import LeanDiagnosis
     from .tally import TallyBook
 
 #: Every kind syncscope can watch, by the word it prints.
@@ -38,7 +39,7 @@ class Options:
 
 
 class _State:
-    __slots__ = ("active", "installed", "lean", "options", "sinks")
+    __slots__ = ("active", "diagnosis", "installed", "lean", "options", "sinks")
 
     def __init__(self) -> None:
         #: True while at least one sink listens: the hot path reads only this.
@@ -49,6 +50,9 @@ class _State:
         #: The statistics, when they are all that listens: lock proxies then count in place
         #: of reporting events (see _lean).
         self.lean: TallyBook | None = None
+        #: With ``lean``, when ``-q``'s deadlock and lock-order checks listen too: what the
+        #: lock proxies tell of waits and new chains of held locks (see _core/leanholds).
+        self.diagnosis: LeanDiagnosis | None = None
 
 
 state = _State()
@@ -69,7 +73,13 @@ counters = _Counters()
 def set_sinks(sinks: tuple[Sink, ...]) -> None:
     # Lean first off, last on: a proxy that sees it set can rely on the sinks it goes with.
     state.lean = None
+    state.diagnosis = None
     state.sinks = sinks
     state.active = bool(sinks)
-    lean_stats = getattr(sinks[0], "lean_stats", None) if len(sinks) == 1 else None
-    state.lean = lean_stats() if lean_stats is not None else None
+    sink = sinks[0] if len(sinks) == 1 else None
+    lean_stats = getattr(sink, "lean_stats", None)
+    stats = lean_stats() if lean_stats is not None else None
+    if stats is not None:
+        lean_diagnosis = getattr(sink, "lean_diagnosis", None)
+        state.diagnosis = lean_diagnosis() if lean_diagnosis is not None else None
+    state.lean = stats

@@ -27,10 +27,14 @@ more than everything they do.
 from __future__ import annotations
 
 import threading
+from _thread import get_ident
+from types import FrameType
 from typing import Any
 
-from .._core.event import perf_counter_ns
-from .._core.sites import call_site
+from .._core.event import perf_counter_ns, wait_limit
+from .._core.leanholds import local, seen_chains, this_thread, unlink
+from .._core.sites import call_site, creator_frame
+from .._core.state import state
 from .._core.tally import Tally, TallyBook, count_contended, site_tally
 from .gil import acquire_contended
 
@@ -53,8 +57,14 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
     lock = proxy._syncscope_lock
     if timeout != -1 and not trylock_first(blocking, timeout):
         return lock.acquire(blocking, timeout)  # raises as the real acquire does
+    # A trylock or a timed acquire cannot deadlock for ever: no lock order (see _lockorder).
+    ordered = bool(blocking) and timeout == -1
     if lock.acquire(False):
-        _acquired(proxy, tally, None)
+        try:
+            _acquired(proxy, tally, None, ordered)
+        except BaseException:  # a signal handler's exception: acquire() raises, lock free
+            lock.release()
+            raise
         return True
     file, line, function = call_site()
     site = site_tally(tally, file, line, function)
@@ -62,12 +72,19 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
         tally.failed += 1
         site.failed += 1
         return False
+    diagnosis = state.diagnosis
+    wait = diagnosis.wait_begins(proxy, wait_limit(blocking, timeout)) if diagnosis else None
     start = perf_counter_ns()
-    got = acquire_contended(lock, timeout)
-    waited = perf_counter_ns() - start
+    got = False
+    try:
+        got = acquire_contended(lock, timeout)
+    finally:
+        waited = perf_counter_ns() - start
+        if wait is not None:
+            diagnosis.wait_ends(wait, got, waited)  # type: ignore[union-attr]
     if got:
         try:
-            _acquired(proxy, tally, site)
+            _acquired(proxy, tally, site, ordered)
             count_contended(tally, site, waited)
             tally.owner_changes += 1  # it waited for another thread: a hand-off
         except BaseException:  # a signal handler's exception: acquire() raises, lock free
@@ -80,9 +97,11 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
     return got
 
 
-def _acquired(proxy: Any, tally: Tally, site: Tally | None) -> None:
+def _acquired(proxy: Any, tally: Tally, site: Tally | None, ordered: bool) -> None:
     if not proxy._syncscope_since:  # an RLock's outermost acquire, or any Lock's
         proxy._syncscope_since = perf_counter_ns()
+        if state.diagnosis is not None:
+            push(proxy, creator_frame(1), ordered)
     tally.acquisitions += 1
     if site is not None:
         site.acquisitions += 1
@@ -112,6 +131,8 @@ def hold_ended(proxy: Any) -> None:
         return
     held = perf_counter_ns() - since
     proxy._syncscope_since = 0
+    if proxy._syncscope_holder is not None:
+        pop(proxy)
     tally = proxy._syncscope_tally
     if tally is not None:
         tally.holds += 1
@@ -128,3 +149,62 @@ def park(lock: Any, stats: TallyBook | None) -> None:
 def unpark(lock: Any, stats: TallyBook | None) -> None:
     if stats is not None and hasattr(lock, "_syncscope_since"):
         lock._syncscope_since = perf_counter_ns()
+        if state.diagnosis is not None:
+            push(lock, None, False)  # taken back where it was first taken
+
+
+# -- lean holds: the chain of each thread's holds (see _core/leanholds) -----------------------
+
+
+def push(proxy: Any, frame: FrameType | None, ordered: bool) -> None:
+    """
+    The calling thread now holds ``proxy``: on top of its chain. ``frame``: where it was taken
+    (None: keep the place noted before). ``ordered``: a blocking acquire with no time limit,
+    whose order counts. The proxies' fast paths do the same, written out.
+    """
+    holds = local.holds or this_thread()
+    below = proxy._syncscope_below = holds.top
+    holds.top = proxy
+    proxy._syncscope_holder = holds
+    if frame is not None:
+        proxy._syncscope_code = frame.f_code
+        proxy._syncscope_lasti = frame.f_lasti
+    if below is not None:
+        nested(proxy, below, ordered)
+
+
+def nested(proxy: Any, below: Any, ordered: bool) -> None:
+    """``proxy`` was pushed on ``below``: its chain's key, checked for order if new."""
+    # A chain's key: the ids of the primitives in it, oldest first, as nested pairs.
+    prev = (
+        below._syncscope_chain
+        if below._syncscope_below is not None
+        else below._syncscope_primitive.id
+    )
+    chain = proxy._syncscope_chain = (prev, proxy._syncscope_primitive.id)
+    if ordered and chain not in seen_chains:
+        diagnosis = state.diagnosis
+        if diagnosis is not None:
+            diagnosis.new_chain(proxy, chain)
+
+
+def pop(proxy: Any) -> None:
+    """``proxy``'s hold ends: out of its holder's chain (a release, or a Condition's wait)."""
+    holds = proxy._syncscope_holder
+    proxy._syncscope_holder = None
+    if holds is None:
+        return
+    if holds.top is proxy:
+        holds.top = proxy._syncscope_below
+    else:
+        unlink(proxy, holds)
+    proxy._syncscope_below = None
+    if holds.ident != get_ident():
+        handed_off(proxy)
+
+
+def handed_off(proxy: Any) -> None:
+    """A thread released a Lock another took: a signal, not a mutex (see _core.holds)."""
+    diagnosis = state.diagnosis
+    if diagnosis is not None:
+        diagnosis.handed_off(proxy)

@@ -14,11 +14,15 @@ this is the hottest path of a threaded program.
 from __future__ import annotations
 
 import _thread
+import sys
+from _thread import get_ident
 from types import FrameType
 from typing import Any
 
 from .._core.dispatch import emit, guard
 from .._core.event import Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
+from .._core.leanholds import local as lean_local
+from .._core.leanholds import this_thread
 from .._core.registry import saved
 from .._core.sites import call_site, creator_frame, unique_name
 from .._core.state import state
@@ -26,12 +30,13 @@ from .._core.tally import Tally
 from .._core.tracebacks import hide_frames
 from .._core.tracking import new_primitive, should_watch
 from .gil import acquire_contended
-from .lean import acquire_slowly, adopt, hold_ended, trylock_first
+from .lean import acquire_slowly, adopt, hold_ended, nested, pop, push, trylock_first
 
 
 _original_lock = saved["threading"]["Lock"]
 _original_rlock = saved["threading"]["RLock"]
 _LockType = _thread.LockType
+_getframe = sys._getframe
 
 
 def _observed_acquire(
@@ -89,6 +94,8 @@ def _observed_release(proxy: Any, reentrant: bool, owned: bool) -> None:
     depth = lock._recursion_count() - 1 if reentrant else None
     if not depth:
         proxy._syncscope_since = 0  # a hold lean statistics began ends unseen by them
+        if proxy._syncscope_holder is not None:
+            pop(proxy)
     # Say "released" before the real release, or another thread's "acquired" can come first;
     # and release whatever happens while saying it.
     try:
@@ -108,6 +115,11 @@ class _Proxy:
 
     __slots__ = (
         "__weakref__",
+        "_syncscope_below",
+        "_syncscope_chain",
+        "_syncscope_code",
+        "_syncscope_holder",
+        "_syncscope_lasti",
         "_syncscope_lock",
         "_syncscope_primitive",
         "_syncscope_since",
@@ -127,6 +139,14 @@ class _Proxy:
         self._syncscope_since = 0
         #: This primitive's tally in the lean statistics, once it has been counted there.
         self._syncscope_tally: Tally | None = None
+        # Its lean hold, while the diagnosis is lean (see _core/leanholds): the holder's
+        # ThreadHolds, the proxy that holder took before it, the key of that chain, and
+        # the code and instruction that took it.
+        self._syncscope_holder: Any = None
+        self._syncscope_below: Any = None
+        self._syncscope_chain: Any = None
+        self._syncscope_code: Any = None
+        self._syncscope_lasti = 0
 
     def _acquire(self, blocking: Any, timeout: Any) -> Any:
         """An acquire to count as lean statistics do when they may wait, or to report."""
@@ -151,6 +171,7 @@ class _Proxy:
     def _at_fork_reinit(self) -> None:
         self._syncscope_lock._at_fork_reinit()
         self._syncscope_since = 0
+        self._syncscope_holder = self._syncscope_below = None
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:  # isinstance(proxy, type(original_lock)) stays true
@@ -182,6 +203,16 @@ class _LockProxy(_Proxy):
                     try:
                         self._syncscope_since = perf_counter_ns()
                         tally.acquisitions += 1
+                        if state.diagnosis is not None:  # _lean.push, written out
+                            holds = lean_local.holds or this_thread()
+                            below = self._syncscope_below = holds.top
+                            holds.top = self
+                            self._syncscope_holder = holds
+                            frame = _getframe(1)
+                            self._syncscope_code = frame.f_code
+                            self._syncscope_lasti = frame.f_lasti
+                            if below is not None:
+                                nested(self, below, blocking)
                     except BaseException:  # a signal handler's exception: acquire() raises
                         lock.release()
                         raise
@@ -206,6 +237,16 @@ class _LockProxy(_Proxy):
                     try:
                         self._syncscope_since = perf_counter_ns()
                         tally.acquisitions += 1
+                        if state.diagnosis is not None:
+                            holds = lean_local.holds or this_thread()
+                            below = self._syncscope_below = holds.top
+                            holds.top = self
+                            self._syncscope_holder = holds
+                            frame = _getframe(1)
+                            self._syncscope_code = frame.f_code
+                            self._syncscope_lasti = frame.f_lasti
+                            if below is not None:
+                                nested(self, below, True)
                     except BaseException:
                         lock.release()
                         raise
@@ -230,6 +271,15 @@ class _LockProxy(_Proxy):
                     tally.hold_total += held
                     if held > tally.hold_max:
                         tally.hold_max = held
+                holds = self._syncscope_holder
+                if holds is not None:  # _lean.pop, written out
+                    self._syncscope_holder = None
+                    if holds.top is self and holds.ident == get_ident():
+                        holds.top = self._syncscope_below
+                        self._syncscope_below = None
+                    else:
+                        self._syncscope_holder = holds
+                        pop(self)
             if state.lean is not None or not state.active or guard.busy:
                 self._syncscope_lock.release()
                 return None
@@ -250,6 +300,15 @@ class _LockProxy(_Proxy):
                     tally.hold_total += held
                     if held > tally.hold_max:
                         tally.hold_max = held
+                holds = self._syncscope_holder
+                if holds is not None:
+                    self._syncscope_holder = None
+                    if holds.top is self and holds.ident == get_ident():
+                        holds.top = self._syncscope_below
+                        self._syncscope_below = None
+                    else:
+                        self._syncscope_holder = holds
+                        pop(self)
             if state.lean is not None or not state.active or guard.busy:
                 self._syncscope_lock.release()
                 return None
@@ -299,6 +358,8 @@ class _RLockProxy(_Proxy):
                     try:
                         if not self._syncscope_since:  # the outermost acquire
                             self._syncscope_since = perf_counter_ns()
+                            if state.diagnosis is not None:
+                                push(self, _getframe(1), bool(blocking))
                         tally.acquisitions += 1
                     except BaseException:
                         lock.release()
@@ -323,6 +384,8 @@ class _RLockProxy(_Proxy):
                     try:
                         if not self._syncscope_since:
                             self._syncscope_since = perf_counter_ns()
+                            if state.diagnosis is not None:
+                                push(self, _getframe(1), True)
                         tally.acquisitions += 1
                     except BaseException:
                         lock.release()

@@ -30,6 +30,7 @@ from .._core.registry import allocate_lock
 from .._core.state import config_lock, set_sinks, state
 from .deadlock import Watchdog
 from .findings import Deadlock, Hang, Inversion, Ref, SlowSpot
+from .lean_checks import LeanChecks
 from .lockorder import LockOrder
 from .stats import Stats
 from .threads import hook_thread_deaths
@@ -90,7 +91,7 @@ class Recorder:
             with open(options.report_json, "w", encoding="utf-8"):
                 pass
         # Thread exits matter to a watchdog looking at a live program: the ident is reused.
-        self.holds = Holds(track_exits=options.detect_deadlocks)
+        self.holds = Holds(track_exits=options.detect_deadlocks, lean=options.detect_deadlocks)
         self.traces = Traces(self.holds) if options.detect_deadlocks else None
         self.stats: Stats | None = Stats() if options.stats else None
         self.lockorder = (
@@ -122,10 +123,11 @@ class Recorder:
         self._lock = allocate_lock()
         self._closed = False
         self.watchdog: Watchdog | None = None
+        self._lean_checks: LeanChecks | None = None
         if options.detect_deadlocks:
             self.watchdog = Watchdog(
                 self.holds,
-                lambda: self.progress,
+                self._progress_now,
                 self._deadlock,
                 self._hang,
                 hang_timeout=options.hang_timeout,
@@ -140,21 +142,38 @@ class Recorder:
 
     def lean_stats(self) -> Stats | None:
         """
-        The statistics, when they are all this sink keeps: then lock proxies may count in
-        place of reporting events (see _lean). Anything that needs every event, its call site
-        or each thread's holds (deadlock and lock-order checks, long holds and waits, the kept
-        events) rules it out.
+        The statistics, when the proxies may count in place of reporting events (see _lean):
+        when they are all this sink keeps, or they and the deadlock and lock-order checks
+        (which then get their holds from the proxies: see :meth:`lean_diagnosis`). Anything
+        that needs every event or its call site (long holds and waits, the kept events)
+        rules it out.
         """
         if (
             self.stats is None
-            or self.watchdog is not None
-            or self.lockorder is not None
             or self.events is not None
             or self._long_hold_ns is not None
             or self._long_wait_ns is not None
         ):
             return None
         return self.stats
+
+    def lean_diagnosis(self) -> LeanChecks | None:
+        """What the lock proxies call on the lean path when the checks listen (see _lean)."""
+        if self.watchdog is None and self.lockorder is None:
+            return None
+        if self._lean_checks is None:
+            self._lean_checks = LeanChecks(
+                self.holds, self.lockorder, self.stats, self._count_progress
+            )
+        return self._lean_checks
+
+    def _count_progress(self) -> None:
+        self.progress += 1
+
+    def _progress_now(self) -> int:
+        """Operations seen so far: events, and what the lean paths counted in place."""
+        stats = self.stats
+        return self.progress + (stats.operations() if stats is not None else 0)
 
     def _after_fork_in_child(self) -> None:
         """

@@ -62,6 +62,14 @@ class Stats:
             return tally
         return self._pool(primitive).tally
 
+    def operations(self) -> int:
+        """How many operations were counted: the watchdog's sign that the program moves."""
+        tallies = [*list(self._tallies.values()), *(p.tally for p in list(self._pools.values()))]
+        return sum(
+            t.acquisitions + t.waits + t.notifies + t.sets + t.puts + t.gets + t.task_done
+            for t in tallies
+        )
+
     def _pool(self, primitive: Primitive) -> _Pool:
         key = (primitive.kind, primitive.file, primitive.line)
         pool = self._pools.get(key)

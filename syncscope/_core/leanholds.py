@@ -1,0 +1,240 @@
+"""
+Lean holds: who holds which Lock and RLock while ``-q``'s diagnosis listens, kept in the locks.
+
+The deadlock watchdog and the lock-order graph need each thread's holds; building an event and
+a :class:`~syncscope._core.holds.Hold` for every acquire costs fifty times the acquire. So
+while the diagnosis is lean (``state.diagnosis`` set), a Lock or RLock proxy keeps its own hold,
+as the kernel's lockdep keeps a task's held locks: the proxy points at its holder's
+:class:`ThreadHolds` and at the proxy held just before it by that thread (``below``), so each
+thread's holds are a chain from its ``top``, and it notes where it was taken (the caller's code
+and instruction, turned into a line only when asked). Pushing and popping that chain is all an
+uncontended acquire and release add to the statistics' lean path.
+
+Nothing else reads the chains on the hot path. They are turned into the model's ``Hold``
+objects (:func:`holds_of`, :func:`hold_of`) only when someone asks: the watchdog's snapshot,
+a contended acquire naming its blocker, and the lock-order check of a chain of held locks not
+seen before (the chain's key is the ids of the locks in it, as lockdep caches a validated
+chain by its hash: a known chain adds no new order, nor narrows a guard).
+
+The fields a proxy carries for this (``_syncscope_holder``, ``_syncscope_below``,
+``_syncscope_chain``, ``_syncscope_code``, ``_syncscope_lasti``) are written by the proxies'
+fast paths in ``_intercept/locks.py`` and read here.
+"""
+
+from __future__ import annotations
+
+import _thread
+import os
+import threading
+import time
+import weakref
+from types import CodeType
+from typing import Any, Protocol
+
+from .event import Primitive, SyncEvent
+
+
+_active_threads: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
+
+#: Threads that ended with lean holds still held, kept (bounded) so they read "(exited)".
+MAX_LINGERING = 1_000
+
+
+class ThreadHolds:
+    """One thread's lean holds: the top of its chain, newest first."""
+
+    __slots__ = ("__weakref__", "exited", "ident", "name", "top")
+
+    def __init__(self, ident: int, name: str) -> None:
+        self.ident = ident
+        #: The thread's name when first seen (kept for when it has exited).
+        self.name = name
+        #: The proxy this thread took last and still holds, or None.
+        self.top: Any = None
+        self.exited = False
+
+    def thread_name(self) -> str:
+        thread = None if self.exited else _active_threads.get(self.ident)
+        return thread._name if thread is not None else self.name  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"<ThreadHolds {self.name}{' (exited)' if self.exited else ''}>"
+
+
+class _Token:
+    """Lives in the thread's local storage: its end, on the ending thread, marks the exit."""
+
+    __slots__ = ("__weakref__",)
+
+
+class _Local(_thread._local):
+    holds: ThreadHolds | None = None
+    token: _Token | None = None
+
+
+#: The calling thread's ThreadHolds (``local.holds``; None until its first lean acquire).
+local = _Local()
+#: ident -> the ThreadHolds of the live thread with that ident.
+threads: dict[int, ThreadHolds] = {}
+#: Threads that ended holding something: id -> ThreadHolds (oldest forgotten first).
+lingering: dict[int, ThreadHolds] = {}
+#: Chains of held locks already checked for order (see the module's docstring).
+seen_chains: set[Any] = set()
+_watch: dict[int, weakref.ref[_Token]] = {}
+
+
+def this_thread() -> ThreadHolds:
+    """The calling thread's ThreadHolds, made at its first lean acquire."""
+    holds = local.holds
+    if holds is not None:
+        return holds
+    ident = _thread.get_ident()
+    thread = _active_threads.get(ident)
+    holds = ThreadHolds(ident, thread._name if thread is not None else f"Thread-{ident}")  # type: ignore[attr-defined]
+    token = _Token()
+    key = id(token)
+
+    def ended(_ref: object, key: int = key, holds: ThreadHolds = holds) -> None:
+        _watch.pop(key, None)
+        holds.exited = True
+        if threads.get(holds.ident) is holds:
+            del threads[holds.ident]
+        if holds.top is not None:
+            lingering[id(holds)] = holds
+            if len(lingering) > MAX_LINGERING:
+                lingering.pop(next(iter(lingering)), None)
+
+    _watch[key] = weakref.ref(token, ended)
+    local.token = token
+    local.holds = holds
+    threads[ident] = holds
+    return holds
+
+
+def unlink(proxy: Any, holds: ThreadHolds) -> None:
+    """
+    Take ``proxy`` out of ``holds``'s chain wherever it is (a release out of order, or by
+    another thread); the chains of the holds above it no longer include it.
+    """
+    above = None
+    current = holds.top
+    while current is not None and current is not proxy:
+        above = current
+        current = current._syncscope_below
+    if current is None:
+        return
+    below = proxy._syncscope_below
+    if above is None:
+        holds.top = below
+    else:
+        above._syncscope_below = below
+        # The chain keys above it named it: recompute them, or a chain that was never checked
+        # could pass for one that was.
+        rechain(holds)
+
+
+def rechain(holds: ThreadHolds) -> None:
+    """Recompute the chain keys of ``holds``'s chain from the bottom up."""
+    chain: Any = None
+    for proxy in reversed(chain_of(holds)):
+        key = proxy._syncscope_primitive.id
+        chain = key if chain is None else (chain, key)
+        proxy._syncscope_chain = chain
+
+
+def chain_of(holds: ThreadHolds) -> list[Any]:
+    """The proxies ``holds`` holds, newest first."""
+    proxies: list[Any] = []
+    current = holds.top
+    while current is not None and len(proxies) < 10_000:
+        proxies.append(current)
+        current = current._syncscope_below
+    return proxies
+
+
+def forget() -> None:
+    """A new diagnosis begins: no chain is known to it yet."""
+    seen_chains.clear()
+
+
+def after_fork_in_child() -> None:
+    """Only the forking thread goes on in a child: the others' holds are nobody's."""
+    me = _thread.get_ident()
+    for ident in list(threads):
+        if ident != me:
+            holds = threads.pop(ident)
+            holds.exited = True
+    lingering.clear()
+
+
+# -- turning lean holds into the model's holds, when asked -------------------------------------
+
+
+def _line(code: CodeType, lasti: int) -> int:
+    line = code.co_firstlineno
+    for start, end, number in code.co_lines():
+        if start <= lasti < end:
+            return number if number is not None else line
+        if number is not None:
+            line = number
+    return line
+
+
+def site_of(proxy: Any) -> tuple[str, int, str]:
+    """Where ``proxy``'s hold was taken: the caller of its acquire."""
+    code = proxy._syncscope_code
+    if code is None:
+        return ("<unknown>", 0, "<unknown>")
+    return (code.co_filename, _line(code, proxy._syncscope_lasti), code.co_name)
+
+
+def lean_event(proxy: Any, holds: ThreadHolds) -> SyncEvent:
+    """The acquire event the event path would have made for ``proxy``'s current hold."""
+    primitive: Primitive = proxy._syncscope_primitive
+    event = SyncEvent.__new__(SyncEvent)
+    event.primitive = primitive
+    event.op = "acquire"
+    event.outcome = "acquired"
+    event.file, event.line, event.function = site_of(proxy)
+    for name in (
+        "waited_ns",
+        "timeout",
+        "permits",
+        "waiters",
+        "arrivals",
+        "unfinished",
+        "item",
+        "item_id",
+        "qsize",
+        "error",
+        "trace_id",
+        "span_id",
+    ):
+        setattr(event, name, None)
+    event.immediate = False
+    event.depth = 1 if proxy._reentrant else None
+    event.thread_id = holds.ident
+    event.thread_name = holds.thread_name()
+    since = proxy._syncscope_since
+    event.time_ns = time.time_ns() - max(0, time.perf_counter_ns() - since) if since else 0
+    return event
+
+
+class LeanDiagnosis(Protocol):
+    """What the lock proxies tell the diagnosis when its path is lean (``state.diagnosis``)."""
+
+    def new_chain(self, proxy: Any, chain: Any) -> None:
+        """The calling thread took ``proxy`` (pushed already) holding a chain not seen yet."""
+
+    def wait_begins(self, proxy: Any, timeout: float | None) -> Any:
+        """A blocking acquire of ``proxy`` is about to wait; returns what ``wait_ends`` takes."""
+
+    def wait_ends(self, wait: Any, got: bool, waited_ns: int) -> None:
+        """The wait ``wait_begins`` announced is over (``got``: the lock was taken)."""
+
+    def handed_off(self, proxy: Any) -> None:
+        """A thread released ``proxy``, a Lock another thread took."""
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=after_fork_in_child)

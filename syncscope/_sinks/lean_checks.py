@@ -1,0 +1,92 @@
+"""
+The diagnosis' lean path: what the Lock and RLock proxies tell it when ``-q``'s checks listen.
+
+With the statistics, the deadlock watchdog and the lock-order check listening and nothing
+else, lock proxies keep their holds themselves (see ``_core/leanholds``) and only call here for
+what is rare: an acquire that must wait (the watchdog's "who waits on whom", and the order of
+the wait, which a deadlock's own acquires make), an acquire holding a chain of locks never seen
+before (the lock-order graph, lockdep's chain cache), and a Lock released by another thread
+than its taker (a signal, not a mutex). Everything here runs on the program's thread, with
+nothing it does recorded.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .._core import leanholds
+from .._core.dispatch import guard
+from .._core.event import SyncEvent
+from .._core.holds import Holds, Wait, lean_chain, lean_hold_of
+from .._core.sites import call_site
+
+
+if TYPE_CHECKING:
+    from .lockorder import LockOrder
+    from .stats import Stats
+
+
+class LeanChecks:
+    """The diagnosis sink's side of :class:`~syncscope._core.leanholds.LeanDiagnosis`."""
+
+    def __init__(
+        self, holds: Holds, lockorder: LockOrder | None, stats: Stats | None, progress: Any
+    ) -> None:
+        self._holds = holds
+        self._lockorder = lockorder
+        self._stats = stats
+        #: Called with each wait's start and end: the watchdog's sign of life.
+        self._progress = progress
+        leanholds.forget()  # a new lock-order graph: no chain is known to it
+
+    def new_chain(self, proxy: Any, chain: Any) -> None:
+        was_busy = guard.busy
+        guard.busy = True
+        try:
+            leanholds.seen_chains.add(chain)
+            lockorder = self._lockorder
+            holds = proxy._syncscope_holder
+            if lockorder is None or holds is None:
+                return
+            held = [*self._holds.held.get(holds.ident, ()), *lean_chain(holds)]
+            if len(held) > 1:
+                taken = held[-1]
+                lockorder.taking(taken.primitive, taken.thread_name, call_site(), held)
+        finally:
+            guard.busy = was_busy
+
+    def wait_begins(self, proxy: Any, timeout: float | None) -> Wait:
+        was_busy = guard.busy
+        guard.busy = True
+        try:
+            site = call_site()
+            event = SyncEvent(
+                proxy._syncscope_primitive, "acquire", "waiting", site, timeout=timeout
+            )
+            self._progress()
+            holds = self._holds
+            wait = holds.waiting[event.thread_id] = Wait(event, lean_hold_of(proxy))
+            if self._lockorder is not None and timeout is None:
+                held = holds.held_by(event.thread_id)
+                if held:
+                    self._lockorder.taking(event.primitive, event.thread_name, site, held)
+            return wait
+        finally:
+            guard.busy = was_busy
+
+    def wait_ends(self, wait: Wait, got: bool, waited_ns: int) -> None:
+        was_busy = guard.busy
+        guard.busy = True
+        try:
+            self._progress()
+            holds = self._holds
+            if holds.waiting.get(wait.event.thread_id) is wait:
+                del holds.waiting[wait.event.thread_id]
+            blocker = wait.blocker
+            if got and blocker is not None and waited_ns and self._stats is not None:
+                self._stats.blocked_by(wait.primitive, blocker, waited_ns)
+        finally:
+            guard.busy = was_busy
+
+    def handed_off(self, proxy: Any) -> None:
+        self._holds.handed_off(proxy._syncscope_primitive)
