@@ -1,0 +1,231 @@
+"""
+The lean path of -q's diagnosis: lock proxies keep their holds as per-thread chains, and the
+deadlock watchdog and the lock-order check must find what they find on the event path.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import syncscope
+from syncscope._core.state import state
+from syncscope.testing import Recording
+
+from .conftest import Latch, join, start_thread
+
+
+def lean_recording() -> Any:
+    """The runner's -q: statistics and checks, no events kept: the lean path."""
+    return syncscope.record(detect_deadlocks=True, events=0, echo=False, hang_timeout=0)
+
+
+def full_recording() -> Any:
+    """The same checks through the event path: keeping events rules the lean path out."""
+    return syncscope.record(detect_deadlocks=True, events=10, echo=False, hang_timeout=0)
+
+
+@pytest.fixture
+def lean() -> Iterator[Recording]:
+    with lean_recording() as rec:
+        assert state.diagnosis is not None, "the lean diagnosis is not on"
+        yield rec
+
+
+def held(rec: Recording, thread: threading.Thread | None = None) -> list[str]:
+    """The names of what ``thread`` (default: this one) holds, oldest first, per the model."""
+    ident = (thread or threading.current_thread()).ident
+    snapshot = rec._recorder.holds.snapshot()
+    return [hold.primitive.name for hold in snapshot.held.get(ident or 0, ())]
+
+
+def inversion_sites(rec: Recording) -> list[list[tuple[str, int, str, int]]]:
+    return [
+        sorted(
+            (edge.first.name, edge.first_site[1], edge.then.name, edge.then_site[1])
+            for edge in inversion.edges
+        )
+        for inversion in rec.inversions
+    ]
+
+
+def a_then_b_then_b_then_a() -> None:
+    a = threading.Lock()
+    b = threading.RLock()
+
+    def one() -> None:
+        with a:
+            with b:
+                pass
+
+    def two() -> None:
+        b.acquire()
+        a.acquire()
+        a.release()
+        b.release()
+
+    join(start_thread(one))
+    join(start_thread(two))
+
+
+class TestSameFindingsAsTheEventPath:
+    @pytest.mark.parametrize("recording", [lean_recording, full_recording])
+    def test_an_inversion_with_where_each_lock_was_taken(
+        self, recording: Callable[[], Any]
+    ) -> None:
+        with recording() as rec:
+            a_then_b_then_b_then_a()
+        lines = a_then_b_then_b_then_a.__code__.co_firstlineno
+        assert inversion_sites(rec) == [
+            sorted([("a", lines + 5, "b", lines + 6), ("b", lines + 10, "a", lines + 11)])
+        ]
+
+    def test_lean_and_event_paths_agree(self) -> None:
+        with lean_recording() as lean:
+            a_then_b_then_b_then_a()
+        with full_recording() as full:
+            a_then_b_then_b_then_a()
+        assert inversion_sites(lean) == inversion_sites(full) != []
+
+    def test_a_known_chain_is_checked_once_and_still_reported_once(self, lean: Recording) -> None:
+        a, b = threading.Lock(), threading.Lock()
+        for _ in range(100):
+            with a, b:
+                pass
+        with b, a:
+            pass
+        assert len(lean.inversions) == 1
+
+    def test_a_trylock_adds_no_order(self, lean: Recording) -> None:
+        a, b = threading.Lock(), threading.Lock()
+        with a:
+            assert b.acquire(False)
+            b.release()
+        with b, a:
+            pass
+        assert lean.inversions == []
+
+
+class TestDeadlock:
+    def test_found_with_holders_and_where_they_took_their_locks(self, lean: Recording) -> None:
+        a, b = threading.Lock(), threading.Lock()
+        both = threading.Barrier(2, timeout=5)
+        stuck = [Latch(), Latch()]
+
+        def one() -> None:
+            a.acquire()  # left held: the test breaks the deadlock by releasing it
+            both.wait()
+            stuck[0].set()
+            with b:
+                pass
+
+        def two() -> None:
+            with b:
+                both.wait()
+                stuck[1].set()
+                with a:
+                    pass
+
+        t1, t2 = start_thread(one), start_thread(two)
+        for latch in stuck:
+            latch.wait(5)
+        try:
+            found: list[Any] = []
+            for _ in range(500):  # until both are seen waiting (no event to wait for)
+                # The watchdog's own look may find it first: check_deadlocks() returns new ones.
+                found = lean.check_deadlocks() or lean.deadlocks
+                if found:
+                    break
+                threading.Event().wait(0.01)
+            assert len(found) == 1
+            text = found[0].text()
+            here = "tests/test_lean_diagnosis.py"
+            assert f"holds lock a, taken at {here}:{one.__code__.co_firstlineno + 1}" in text
+            assert f"holds lock b, taken at {here}:{two.__code__.co_firstlineno + 1}" in text
+        finally:
+            a.release()  # a plain Lock: any thread may release it, and end the deadlock
+            join(t2)
+            join(t1)
+
+
+class TestChains:
+    def test_out_of_order_releases(self, lean: Recording) -> None:
+        a = threading.Lock()
+        b = threading.Lock()
+        c = threading.Lock()
+        d = threading.Lock()
+        a.acquire()
+        b.acquire()
+        c.acquire()
+        assert held(lean) == ["a", "b", "c"]
+        b.release()  # from the middle
+        assert held(lean) == ["a", "c"]
+        d.acquire()
+        a.release()  # from the bottom
+        assert held(lean) == ["c", "d"]
+        c.release()
+        d.release()
+        assert held(lean) == []
+
+    def test_random_sequences_match_a_plain_list(self, lean: Recording) -> None:
+        """Whatever the order of acquires and releases, the chain is what is held."""
+        rng = random.Random(7)
+        locks = [threading.Lock() if i % 2 else threading.RLock() for i in range(6)]
+        expected: list[Any] = []
+        for _ in range(400):
+            free = [lock for lock in locks if lock not in expected]
+            if free and (not expected or rng.random() < 0.55):
+                lock = rng.choice(free)
+                lock.acquire()
+                expected.append(lock)
+            else:
+                lock = rng.choice(expected)
+                lock.release()
+                expected.remove(lock)
+            assert held(lean) == [lean.stats(lock).name for lock in expected]
+        for lock in expected:
+            lock.release()
+
+    def test_rlock_reentry_is_one_hold(self, lean: Recording) -> None:
+        r = threading.RLock()
+        with r, r, r:
+            assert held(lean) == ["r"]
+        assert held(lean) == []
+
+    def test_a_lock_released_by_another_thread_is_a_signal(self, lean: Recording) -> None:
+        signal = threading.Lock()
+        signal.acquire()
+        join(start_thread(signal.release))
+        snapshot = lean._recorder.holds.snapshot()
+        assert [p.name for p in snapshot.handoff] == ["signal"]
+        assert held(lean) == []
+
+    def test_a_condition_wait_gives_its_lock_up(self, lean: Recording) -> None:
+        cond = threading.Condition()
+        waiting, go = Latch(), Latch()
+
+        def waiter() -> None:
+            with cond:
+                waiting.set()
+                cond.wait(5)
+
+        thread = start_thread(waiter)
+        waiting.wait(5)
+        with cond:  # the waiter is in wait(): it gave the lock up
+            assert held(lean, thread) == []
+            assert held(lean) == ["cond"]
+            cond.notify()
+        join(thread)
+        go.set()
+
+    def test_a_thread_that_ends_holding_a_lock(self, lean: Recording) -> None:
+        kept = threading.Lock()
+        join(start_thread(kept.acquire))
+        snapshot = lean._recorder.holds.snapshot()
+        (hold,) = [h for p, h in snapshot.owner.items() if p.name == "kept"]
+        assert hold.exited
+        kept.release()
