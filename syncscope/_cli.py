@@ -212,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # After the program's own atexit handlers (registered later, so run earlier): flush and
     # close every output.
     atexit.register(_api.uninstall)
+    _api.program_starts()
     _run_as_main(run)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import os
 import sys
 import time
 from collections import deque
@@ -102,6 +103,7 @@ def make_otlp_exporter(options: SpanOptions, protocol: str | None = None) -> Any
     headers = dict(options.headers) if options.headers is not None else None
     exporter: Any
     if protocol == "grpc":
+        import_grpc_exporter()
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         accept_encoded_spans("opentelemetry.exporter.otlp.proto.grpc.trace_exporter")
@@ -356,6 +358,25 @@ class Sender:
         if self.exporter is not None:
             with contextlib.suppress(Exception):
                 self.exporter.shutdown()
+
+
+def import_grpc_exporter() -> None:
+    """
+    Import the gRPC exporter with gRPC's C core logging only errors.
+
+    Otherwise it writes an INFO line to standard error whenever a collector goes away. The
+    variable is read once, when gRPC starts: it is set only for that moment, only when the
+    program has not imported gRPC itself, and only when the user did not set it.
+    """
+    if "grpc" in sys.modules or "GRPC_VERBOSITY" in os.environ:
+        import opentelemetry.exporter.otlp.proto.grpc.trace_exporter
+
+        return
+    os.environ["GRPC_VERBOSITY"] = "ERROR"
+    try:
+        import opentelemetry.exporter.otlp.proto.grpc.trace_exporter  # noqa: F401
+    finally:
+        os.environ.pop("GRPC_VERBOSITY", None)
 
 
 def _url_for(url: str, protocol: str) -> str:
