@@ -160,8 +160,14 @@ class Sender:
         self.finishing = False
         self.provider_hooked = False
         # Not this thread: the sender is made on the installing thread, the program's own, whose
-        # logging must stay as it was. The sending thread counts itself in.
-        _thread.start_new_thread(self._main, ())
+        # logging must stay as it was. The sending thread counts itself in. A thread the sink
+        # started early, if it has one (see SpareThread).
+        spare = getattr(sink, "spare_thread", None)
+        if spare is not None:
+            sink.spare_thread = None  # type: ignore[attr-defined]
+            spare.start(self._main)
+        else:
+            _thread.start_new_thread(self._main, ())
 
     def put(self, spans: list[Any]) -> None:
         with self.lock:

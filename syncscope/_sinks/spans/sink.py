@@ -81,7 +81,14 @@ from .options import SpanOptions
 from .pairing import HOLD, OP, SpanPairing
 from .send import BATCH_SIZE, Sender, SpanCounts, import_grpc_exporter
 from .summary import Summaries
-from .workers import INTERVAL, forget_dummy_thread, give_way, one_line, our_threads
+from .workers import (
+    INTERVAL,
+    SpareThread,
+    forget_dummy_thread,
+    give_way,
+    one_line,
+    our_threads,
+)
 
 
 _monotonic = time.monotonic
@@ -156,6 +163,8 @@ class SpanSink:
         # OpenTelemetry is imported on the worker, after the program has started (see
         # _worker_main): the program's first line does not wait for it.
         self._builder: Builder | None = None
+        #: The sending thread, started now, while threads still can be (see SpareThread).
+        self.spare_thread: SpareThread | None = SpareThread()
         reset_after_fork(self)
         _thread.start_new_thread(self._worker_main, ())
         program_context.follow(self._current_span_of)
@@ -490,6 +499,10 @@ class SpanSink:
                 self.setup_error = one_line(exc)
                 self._stopped = True
             return None
+        finally:
+            spare, self.spare_thread = self.spare_thread, None
+            if spare is not None:  # not taken by a sender
+                spare.cancel()
         self.remote = builder.remote
         return builder
 
