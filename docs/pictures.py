@@ -16,23 +16,49 @@ from playwright.sync_api import sync_playwright
 
 
 ROOT = Path(__file__).resolve().parent.parent
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def main() -> None:
     work = Path(tempfile.mkdtemp())
     subprocess.run(
-        [sys.executable, "-m", "syncscope", "-q", "--timeline", "t.json", "--html", "r.html",
-         str(ROOT / "examples" / "condition.py")],
-        cwd=work, check=True, capture_output=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "syncscope",
+            "-q",
+            "--timeline",
+            "t.json",
+            "--html",
+            "r.html",
+            str(ROOT / "examples" / "condition.py"),
+        ],
+        cwd=work,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     viewer = subprocess.Popen(
-        [str(Path(sys.executable).parent / "vizviewer"), "--server_only", "--port", str(port),
-         str(work / "t.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(Path(sys.executable).parent / "vizviewer"),
+            "--server_only",
+            "--port",
+            str(port),
+            str(work / "t.json"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         with sync_playwright() as p:

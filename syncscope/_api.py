@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from ._core.dispatch import close_sinks
+from ._core.dispatch import close_sinks, sink_failed
 from ._core.event import Primitive, Sink
 from ._core.sites import site_of, unique_name, user_frame
 from ._core.state import Options, config_lock, counters, set_sinks, state
@@ -207,6 +207,20 @@ def install_settings(settings: Settings) -> None:
         old = state.sinks
         set_sinks(sinks)
     close_sinks(old)
+
+
+def program_starts() -> None:
+    """
+    The runner is about to run the program's code: outputs that time the run (the run span)
+    start it now, leaving syncscope's own start-up out.
+    """
+    for sink in state.sinks:
+        starts = getattr(sink, "program_starts", None)
+        if starts is not None:
+            try:
+                starts()
+            except Exception as exc:  # a sink must never break the program it watches
+                sink_failed(sink, exc)
 
 
 def uninstall() -> None:

@@ -11,10 +11,7 @@ import contextlib
 import os
 import re
 import runpy
-import shutil
-import signal
 import sys
-import textwrap
 import types
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -49,10 +46,12 @@ class _HelpFormatter(argparse.HelpFormatter):
     """
 
     def __init__(self, prog: str) -> None:
-        width = min(shutil.get_terminal_size().columns, 100) - 2
+        width = min(_terminal_columns(), 100) - 2
         super().__init__(prog, max_help_position=32, width=width)
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
         out = []
         for paragraph in text.split("\n\n"):
             if paragraph.startswith(" ") or "\n " in paragraph:
@@ -67,6 +66,19 @@ class _HelpFormatter(argparse.HelpFormatter):
                     )
                 )
         return "\n\n".join(out) + "\n"
+
+
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``, without importing shutil (start-up time)."""
+    with contextlib.suppress(ValueError):
+        columns = int(os.environ.get("COLUMNS", "0"))
+        if columns > 0:
+            return columns
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        if columns > 0:
+            return columns
+    return 80
 
 
 class _Parser(argparse.ArgumentParser):
@@ -212,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # After the program's own atexit handlers (registered later, so run earlier): flush and
     # close every output.
     atexit.register(_api.uninstall)
+    _api.program_starts()
     _run_as_main(run)
 
 
@@ -222,12 +235,14 @@ def _span_arguments(parser: _Parser, options: argparse.Namespace) -> dict[str, A
         chosen.append("otlp")
     if options.console_spans:
         chosen.append("console")
-    from ._sinks.spans.options import exporters_from_env
+    from_env: set[str] = set()
+    if os.environ.get("OTEL_TRACES_EXPORTER", "").strip():  # else no need to load the module
+        from ._sinks.spans.options import exporters_from_env
 
-    try:  # a typo (`otpl`) is an error whether or not it is the only name given
-        from_env = set(exporters_from_env(()))
-    except ValueError as exc:
-        parser.error(f"OTEL_TRACES_EXPORTER: {exc}")
+        try:  # a typo (`otpl`) is an error whether or not it is the only name given
+            from_env = set(exporters_from_env(()))
+        except ValueError as exc:
+            parser.error(f"OTEL_TRACES_EXPORTER: {exc}")
     if not chosen and options.jaeger_file is None and not from_env & {"otlp", "console"}:
         return {}
     return {
@@ -373,6 +388,8 @@ def _run_as_main(run: Callable[[], None]) -> None:
 
 def _exit_like_python() -> None:
     if _interrupted:
+        import signal
+
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()

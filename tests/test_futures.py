@@ -64,13 +64,15 @@ class TestPatching:
         del rec  # nothing to assert on the recording: the patch must not break the result
 
     def test_patched_in_a_program(self) -> None:
-        """Under the runner, a program's Future.result is the wrapped one."""
+        """Imported after install, Future.result is wrapped (by the post-import hook)."""
         code = (
-            "import syncscope\n"
+            "import sys, syncscope\n"
             "syncscope.install(lines=False)\n"
+            "assert 'concurrent.futures' not in sys.modules\n"
             "import concurrent.futures._base as base\n"
-            "print(type(vars(base.Future)['result']).__name__)\n"
+            "result = vars(base.Future)['result']\n"
+            "print(type(result).__name__, result.__qualname__, hasattr(result, '__wrapped__'))\n"
         )
         result = run_python("-c", code)
         assert 0 == result.returncode, result.stderr
-        assert "FunctionWrapper" == result.stdout.strip()
+        assert "function Future.result True" == result.stdout.strip()

@@ -199,3 +199,30 @@ def test_put_on_a_full_queue_links_to_the_get_that_made_room(tmp_path: Path, rec
     assert acquire.start_ns // 1000 < hold.start_ns // 1000
     (run_span,) = by_name["run prog.py"]
     assert float(run_span.attributes["syncscope.startup_ms"]) > 0  # type: ignore[arg-type]
+
+
+def test_the_run_span_starts_when_the_programs_code_does(tmp_path: Path, receiver: Any) -> None:
+    """
+    The run span covers the program's code from its first line, and what it leaves out (its
+    ``syncscope.startup_ms``) is syncscope's own start-up, in this process, before it.
+    """
+    import time
+
+    source = """\
+        import time
+        print(time.time_ns())
+        import threading
+        with threading.Lock():
+            pass
+    """
+    spawned = time.time_ns()
+    run = _run(tmp_path, source, f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol)
+    assert 0 == run.returncode, run.stderr
+    first_line = int(run.stdout.split()[0])
+    line = span_line(run.stderr)
+    spans = receiver.wait_for_spans(line["sent"])
+    (run_span,) = [span for span in spans if span.name == "run prog.py"]
+    assert run_span.start_ns <= first_line
+    startup_ns = float(run_span.attributes["syncscope.startup_ms"]) * 1e6  # type: ignore[arg-type]
+    assert 0 < startup_ns
+    assert spawned <= run_span.start_ns - startup_ns + 1000  # rounded to the microsecond

@@ -1,13 +1,10 @@
 """
 Context propagation: the program's current span is carried into the threads it starts and the
 pool tasks it submits (see ``_core.context``), as the OpenTelemetry threading instrumentation
-does it: ``wrapt`` function wrappers on ``Thread.start`` and ``ThreadPoolExecutor.submit``,
-the latter put in place by a post-import hook, so that a program that never uses
-``concurrent.futures`` never imports it. Only while spans follow the program's context.
-
-These are cold paths: wrapt's generality costs nothing that matters here (the lock proxies,
-on the hot path, stay hand-written). wrapt is imported only when this is installed: its import
-takes over 100 ms (it brings asyncio in), a price only worth paying with spans on.
+does it: function wrappers on ``Thread.start`` and ``ThreadPoolExecutor.submit``, the latter
+put in place by a post-import hook, so that a program that never uses ``concurrent.futures``
+never imports it. Only while spans follow the program's context. Both are syncscope's own
+(see ``_core.hooks``): wrapt's import alone takes tens of milliseconds.
 """
 
 from __future__ import annotations
@@ -18,6 +15,7 @@ import threading
 from typing import Any
 
 from .._core import context
+from .._core.hooks import when_imported
 from .wrapping import wrap
 
 
@@ -59,13 +57,11 @@ def install() -> None:
     global _active, _hook_registered
     if _active:
         return
-    import wrapt
-
     _active = True
     wrap(threading, "Thread.start", _start)
     if not _hook_registered:  # runs now if the module is imported already
         _hook_registered = True
-        wrapt.register_post_import_hook(_hook_pool, "concurrent.futures.thread")
+        when_imported("concurrent.futures.thread", _hook_pool)
     elif "concurrent.futures.thread" in sys.modules:
         _hook_pool(sys.modules["concurrent.futures.thread"])
 

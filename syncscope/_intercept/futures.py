@@ -5,8 +5,8 @@ noted, so that a pool whose workers all wait for tasks queued behind them is a d
 watchdog can name.
 
 A program may never import ``concurrent.futures``: it is patched at install if it is imported
-already, else by a post-import hook (wrapt's, as the OpenTelemetry instrumentations do), and
-restored at uninstall. Cold paths: wrapt's function wrappers are fine here.
+already, else by a post-import hook (see ``_core.hooks``), and restored at uninstall. Cold
+paths: plain function wrappers are fine here.
 
 A Future is watched when the program's own code submits it or waits on it: its Primitive
 (kind ``future``) is named after the function submitted, created where it was submitted.
@@ -20,6 +20,7 @@ from typing import Any
 
 from .._core.dispatch import emit, guard
 from .._core.event import Primitive, SyncEvent, wait_limit
+from .._core.hooks import when_imported
 from .._core.pools import register
 from .._core.sites import call_site, is_library_file
 from .._core.state import state
@@ -37,13 +38,11 @@ _hooked = False
 def install() -> None:
     """Patch now if ``concurrent.futures`` is imported, else when it is."""
     global _hooked
-    import wrapt  # here, not at import: it takes tens of ms (it brings asyncio)
-
     if _MODULE in sys.modules:
         _patch(sys.modules[_MODULE])
     elif not _hooked:
         _hooked = True
-        wrapt.register_post_import_hook(_patch, _MODULE)
+        when_imported(_MODULE, _patch)
 
 
 def uninstall() -> None:

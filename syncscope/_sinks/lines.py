@@ -3,7 +3,9 @@ The log-line sink: each event becomes one structlog event, rendered in the artic
 (``lock acquired by Thread-2``), as JSON, or as logfmt, and written as one ``write()``.
 
 structlog is configured here through a private logger, never through ``structlog.configure``:
-the traced program may use structlog itself.
+the traced program may use structlog itself. The console format is the sentence alone, written
+straight to the writer: structlog is imported only for JSON and logfmt (its import takes tens
+of milliseconds, asyncio among it, before the program's first line).
 """
 
 from __future__ import annotations
@@ -154,8 +156,6 @@ class ConsoleSink:
     """Writes one line per event; ``fmt`` is ``console``, ``json`` or ``logfmt``."""
 
     def __init__(self, fmt: str = "console", output: str | None = None) -> None:
-        import structlog
-
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
         if output is None:
@@ -164,36 +164,35 @@ class ConsoleSink:
             fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
             self._writer = FdWriter(fd, owns_fd=True)
         self.fd = self._writer._fd
-        renderer: Any
+        self._fmt = fmt
         if fmt == "console":
-            renderer = _render_message
-        elif fmt == "json":
+            self._write = self._writer.msg
+            return
+        import structlog
+
+        renderer: Any
+        if fmt == "json":
             renderer = structlog.processors.JSONRenderer(sort_keys=False)
         else:
             renderer = structlog.processors.LogfmtRenderer(
                 key_order=["timestamp", "event"], drop_missing=True
             )
-        self._fmt = fmt
         self._logger = structlog.wrap_logger(
             self._writer, processors=[renderer], context_class=dict
         ).bind()
 
     def handle(self, event: SyncEvent) -> None:
         if self._fmt == "console":
-            self._logger.msg(describe(event))
+            self._write(describe(event))
         else:
             self._logger.msg(describe(event), **event_fields(event))
 
     def note(self, message: str, **fields: Any) -> None:
         """Write a line that is not an operation (a slow spot...), among the others."""
         if self._fmt == "console":
-            self._logger.msg(message)
+            self._write(message)
         else:
             self._logger.msg(message, **fields)
 
     def close(self) -> None:
         self._writer.close()
-
-
-def _render_message(_logger: Any, _method: str, event_dict: dict[str, Any]) -> str:
-    return str(event_dict["event"])

@@ -6,12 +6,51 @@ own TracerProvider shuts down.
 
 from __future__ import annotations
 
-import contextlib
+import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..._core.hooks import unwrap_function, when_imported, wrap_function
 
-def make_current_span_reader() -> Callable[[], tuple[int, int] | None]:
+
+Reader = Callable[[], "tuple[int, int] | None"]
+
+
+def make_lazy_reader(swap: Callable[[Reader], None]) -> Reader:
+    """
+    A reader that answers None (there is no current span) until OpenTelemetry's API is
+    loaded, by the program or by the span worker, then hands ``swap`` the real reader.
+
+    So that nothing of OpenTelemetry is imported before the program runs: until then, reading
+    the current span costs one dictionary lookup.
+    """
+    modules = sys.modules
+
+    def read() -> tuple[int, int] | None:
+        if "opentelemetry.trace" not in modules or not _loaded(
+            "opentelemetry.trace", "opentelemetry.context"
+        ):
+            return None
+        try:
+            real = make_current_span_reader()
+        except Exception:  # not loaded after all: ask again next time
+            return None
+        swap(real)
+        return real()
+
+    return read
+
+
+def _loaded(*names: str) -> bool:
+    """Whether each module is imported completely (not half-way, by another thread)."""
+    for name in names:
+        spec = getattr(sys.modules.get(name), "__spec__", None)
+        if spec is None or getattr(spec, "_initializing", False):
+            return False
+    return True
+
+
+def make_current_span_reader() -> Reader:
     """A fast reader of the program's current span as ``(trace_id, span_id)``, or None."""
     from opentelemetry import context as otel_context
     from opentelemetry import trace as otel_trace
@@ -52,22 +91,31 @@ def flush_before_provider_shutdown(close: Callable[[], None]) -> Callable[[], No
     """
     Our last spans go to the program's global TracerProvider, if it set one: flush them (call
     ``close``) before it shuts down (at its exit hook, registered after ours, so run before
-    ours). Returns what takes the hook back.
+    ours). Hooked when the program imports the SDK (at once if it has): a program without it
+    never loads it. Returns what takes the hook back.
     """
-    import wrapt
-    from opentelemetry import trace as otel_trace
+    hooked: list[tuple[Any, Callable[..., Any]]] = []
+    active = True
 
     def shutdown(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        otel_trace = sys.modules.get("opentelemetry.trace")
         if getattr(otel_trace, "_TRACER_PROVIDER", None) is instance:
             close()
         return wrapped(*args, **kwargs)
 
-    target, path = "opentelemetry.sdk.trace", "TracerProvider.shutdown"
-    handle = wrapt.wrap_function_wrapper(target, path, shutdown)
+    def hook(module: Any) -> None:
+        if active:
+            provider = module.TracerProvider
+            hooked.append((provider, wrap_function(provider, "shutdown", shutdown)))
+
+    when_imported("opentelemetry.sdk.trace", hook)
 
     def unhook() -> None:
+        nonlocal active
+        active = False
         # Something that wrapped it after us keeps both in place.
-        with contextlib.suppress(Exception):
-            wrapt.unwrap_object(target, path, handle)
+        for provider, stand_in in hooked:
+            unwrap_function(provider, "shutdown", stand_in)
+        hooked.clear()
 
     return unhook

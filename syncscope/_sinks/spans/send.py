@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import os
 import sys
 import time
 from collections import deque
@@ -102,6 +103,7 @@ def make_otlp_exporter(options: SpanOptions, protocol: str | None = None) -> Any
     headers = dict(options.headers) if options.headers is not None else None
     exporter: Any
     if protocol == "grpc":
+        import_grpc_exporter()
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         accept_encoded_spans("opentelemetry.exporter.otlp.proto.grpc.trace_exporter")
@@ -158,8 +160,14 @@ class Sender:
         self.finishing = False
         self.provider_hooked = False
         # Not this thread: the sender is made on the installing thread, the program's own, whose
-        # logging must stay as it was. The sending thread counts itself in.
-        _thread.start_new_thread(self._main, ())
+        # logging must stay as it was. The sending thread counts itself in. A thread the sink
+        # started early, if it has one (see SpareThread).
+        spare = getattr(sink, "spare_thread", None)
+        if spare is not None:
+            sink.spare_thread = None  # type: ignore[attr-defined]
+            spare.start(self._main)
+        else:
+            _thread.start_new_thread(self._main, ())
 
     def put(self, spans: list[Any]) -> None:
         with self.lock:
@@ -356,6 +364,25 @@ class Sender:
         if self.exporter is not None:
             with contextlib.suppress(Exception):
                 self.exporter.shutdown()
+
+
+def import_grpc_exporter() -> None:
+    """
+    Import the gRPC exporter with gRPC's C core logging only errors.
+
+    Otherwise it writes an INFO line to standard error whenever a collector goes away. The
+    variable is read once, when gRPC starts: it is set only for that moment, only when the
+    program has not imported gRPC itself, and only when the user did not set it.
+    """
+    if "grpc" in sys.modules or "GRPC_VERBOSITY" in os.environ:
+        import opentelemetry.exporter.otlp.proto.grpc.trace_exporter
+
+        return
+    os.environ["GRPC_VERBOSITY"] = "ERROR"
+    try:
+        import opentelemetry.exporter.otlp.proto.grpc.trace_exporter  # noqa: F401
+    finally:
+        os.environ.pop("GRPC_VERBOSITY", None)
 
 
 def _url_for(url: str, protocol: str) -> str:

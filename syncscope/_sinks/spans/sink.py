@@ -79,9 +79,16 @@ from . import context
 from .build import SLICE, Builder
 from .options import SpanOptions
 from .pairing import HOLD, OP, SpanPairing
-from .send import BATCH_SIZE, Sender, SpanCounts
+from .send import BATCH_SIZE, Sender, SpanCounts, import_grpc_exporter
 from .summary import Summaries
-from .workers import INTERVAL, forget_dummy_thread, give_way, one_line, our_threads
+from .workers import (
+    INTERVAL,
+    SpareThread,
+    forget_dummy_thread,
+    give_way,
+    one_line,
+    our_threads,
+)
 
 
 _monotonic = time.monotonic
@@ -149,29 +156,41 @@ class SpanSink:
         self.close_ns = 0
         self.remote: Sender | None = None
         self.setup_error: str | None = None
-        _preload(options)
-        # Read on every event: the program's current span.
-        self._current_span_of = context.make_current_span_reader()
-        # The builder (and the exporting thread it starts) is made here, not on the worker:
-        # a short program can end before the worker gets to it, and from 3.12 on no thread
-        # can be started once the interpreter is shutting down.
+        # Read on every event: the program's current span (None until OpenTelemetry is
+        # loaded, by the program or by the worker: see make_lazy_reader).
+        self._current_span_of = context.make_lazy_reader(self._follow)
+        _before_the_program(options)
+        # OpenTelemetry is imported on the worker, after the program has started (see
+        # _worker_main): the program's first line does not wait for it.
         self._builder: Builder | None = None
-        try:
-            self._builder = Builder(self)
-            self.remote = self._builder.remote
-        except Exception as exc:
-            self.setup_error = one_line(exc)
-            self._stopped = True
+        #: The sending thread, started now, while threads still can be (see SpareThread).
+        self.spare_thread: SpareThread | None = SpareThread()
         reset_after_fork(self)
         _thread.start_new_thread(self._worker_main, ())
         program_context.follow(self._current_span_of)
         self._unhook_provider = context.flush_before_provider_shutdown(self.close)
         self._hook_exits()
-        # The run span starts when the program's code does: syncscope's own start-up (mostly
-        # importing the exporter) is left out, and said in the run span's attributes.
+        self._started_ns = started_ns
+        self.startup_ns = 0
+        # Until the runner says when the program's code starts (program_starts): now.
+        self._pairing.segment.start_ns = _time_ns()
+
+    def program_starts(self) -> None:
+        """
+        The program's code starts now (the runner calls this just before running it): the run
+        span starts here, and syncscope's own start-up before it is said in its attributes.
+        """
         now = _time_ns()
-        self.startup_ns = now - started_ns
-        self._pairing.segment.start_ns = now
+        with self._lock:
+            self.startup_ns = now - self._started_ns
+            self._pairing.segment.start_ns = now
+
+    def _follow(self, reader: context.Reader) -> None:
+        """OpenTelemetry is loaded: read the program's current span with ``reader`` now."""
+        if self._closed:
+            return
+        program_context.follow(reader)
+        self._current_span_of = reader
 
     # -- program side ------------------------------------------------------------------------
 
@@ -435,8 +454,8 @@ class SpanSink:
     def _worker_main(self) -> None:
         guard.busy = True  # nothing this thread does is recorded
         our_threads.add(_thread.get_ident())
-        builder = self._builder
         try:
+            builder = self._builder = self._make_builder()
             if builder is None:  # setting up failed: nothing to build, say so at exit
                 return
             while not self.abandoned:
@@ -470,6 +489,23 @@ class SpanSink:
             our_threads.discard(_thread.get_ident())  # a program's thread may get the ident
             self._builder_done.release()
 
+    def _make_builder(self) -> Builder | None:
+        """Import OpenTelemetry and make the builder (and the exporting thread it starts)."""
+        try:
+            _preload(self.options)
+            builder = Builder(self)
+        except Exception as exc:
+            with self._lock:
+                self.setup_error = one_line(exc)
+                self._stopped = True
+            return None
+        finally:
+            spare, self.spare_thread = self.spare_thread, None
+            if spare is not None:  # not taken by a sender
+                spare.cancel()
+        self.remote = builder.remote
+        return builder
+
     def _after_fork_in_child(self) -> None:
         # The worker did not survive the fork: the child records nothing.
         self._lock = allocate_lock()
@@ -489,44 +525,34 @@ def _duration(record: tuple[Any, ...]) -> int:
     return int(release.time_ns - record[1].event.time_ns)
 
 
+def _before_the_program(options: SpanOptions) -> None:
+    """
+    Import, on the installing thread, the one part of OpenTelemetry that starts threads at
+    import: the SDK's logs module (which the gRPC exporter imports) runs ``Resource.create()``
+    in a class body, on a thread pool. Imported on the worker, its threads would show in the
+    program's ``threading.enumerate()``, and once the program has ended (a short program, the
+    worker still importing) the pool refuses to start at all.
+    """
+    if "otlp" in options.exporters and (options.protocol == "grpc" or options.protocol_guessed):
+        import opentelemetry.sdk._logs  # noqa: F401
+
+
 def _preload(options: SpanOptions) -> None:
     """
-    Import what the worker needs, here on the installing thread, before the program runs.
-
-    Importing the SDK and exporters runs ``Resource.create()``, which starts (and joins) a
-    thread pool: done during the run, the program could see those threads, and done after
-    the program ended (a short program, the worker still importing) it fails, because
-    thread pools refuse work once the interpreter shuts down.
+    Import what the worker needs, on the worker (see _before_the_program for the exception).
+    Only the exporter a protocol was chosen for: when it is guessed, the sender imports the
+    one the probe finds (see send). The resource is made without ``Resource.create()`` (see
+    build), for the same reason as above.
     """
     import opentelemetry.sdk.resources
     import opentelemetry.sdk.trace
     import opentelemetry.sdk.trace.export
     import opentelemetry.trace
 
-    if "otlp" in options.exporters:
-        # A guessed protocol may turn out to be either (see probe).
-        if options.protocol == "grpc" or options.protocol_guessed:
-            _import_grpc_exporter()
-        if options.protocol != "grpc" or options.protocol_guessed:
+    if "otlp" in options.exporters and not options.protocol_guessed:
+        if options.protocol == "grpc":
+            import_grpc_exporter()
+        else:
             import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
     if options.jaeger_file is not None or "console" in options.exporters:
         from . import exporters  # noqa: F401
-
-
-def _import_grpc_exporter() -> None:
-    """
-    Import the gRPC exporter with gRPC's C core logging only errors.
-
-    Otherwise it writes an INFO line to standard error whenever a collector goes away. The
-    variable is read once, when gRPC starts: it is set only for that moment, only when the
-    program has not imported gRPC itself, and only when the user did not set it.
-    """
-    if "grpc" in sys.modules or "GRPC_VERBOSITY" in os.environ:
-        import opentelemetry.exporter.otlp.proto.grpc.trace_exporter
-
-        return
-    os.environ["GRPC_VERBOSITY"] = "ERROR"
-    try:
-        import opentelemetry.exporter.otlp.proto.grpc.trace_exporter  # noqa: F401
-    finally:
-        os.environ.pop("GRPC_VERBOSITY", None)

@@ -6,6 +6,7 @@ What syncscope's own span threads share: they stay out of the program's sight
 from __future__ import annotations
 
 import _thread
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,37 @@ _active_threads: dict[int, Any] = threading._active  # type: ignore[attr-defined
 _sleep = time.sleep
 #: How often a worker looks for work when the program is quiet, in seconds.
 INTERVAL = 0.25
+
+
+class SpareThread:
+    """
+    A raw thread started now, to run a function given later: from 3.12 on no thread can start
+    once the interpreter shuts down, and the span worker may only get to starting the sending
+    thread after a short program has ended.
+    """
+
+    def __init__(self) -> None:
+        from ..._core.registry import allocate_lock
+
+        self._go = allocate_lock()
+        self._go.acquire()
+        self._target: Callable[[], None] | None = None
+        _thread.start_new_thread(self._run, ())
+
+    def _run(self) -> None:
+        self._go.acquire()
+        target = self._target
+        if target is not None:
+            target()
+
+    def start(self, target: Callable[[], None]) -> None:
+        self._target = target
+        self._go.release()
+
+    def cancel(self) -> None:
+        """Not needed after all: the thread ends."""
+        with contextlib.suppress(RuntimeError):
+            self._go.release()
 
 
 def give_way() -> None:

@@ -1,0 +1,179 @@
+"""
+Post-import hooks and function wrappers (``_core.hooks``), and what start-up leaves unimported.
+
+The hooks replace wrapt's at start-up: a program that never imports ``concurrent.futures``
+never pays for them, and the modules they wait for import exactly as before.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncscope._core.hooks import unwrap_function, when_imported, wrap_function
+
+from .conftest import run_syncscope
+
+
+@pytest.fixture
+def module_dir(tmp_path: Path) -> Any:
+    sys.path.insert(0, str(tmp_path))
+    yield tmp_path
+    sys.path.remove(str(tmp_path))
+
+
+def write_module(directory: Path, name: str, body: str = "") -> None:
+    (directory / f"{name}.py").write_text(f"import sys\nstarted = True\n{body}\nlast = True\n")
+
+
+class TestWhenImported:
+    def test_runs_once_after_the_import_completes(self, module_dir: Path) -> None:
+        """The callback sees the whole module; the module keeps its own loader."""
+        write_module(module_dir, "hooked_later")
+        seen: list[Any] = []
+        when_imported("hooked_later", seen.append)
+        assert [] == seen
+        import hooked_later  # type: ignore[import-not-found]
+
+        assert [hooked_later] == seen
+        assert hooked_later.last
+        assert "_HookLoader" not in type(hooked_later.__loader__).__name__
+        assert hooked_later.__spec__.loader is hooked_later.__loader__
+        assert not any(type(f).__name__ == "_Finder" for f in sys.meta_path)
+        del sys.modules["hooked_later"]
+        import hooked_later  # again: the hook does not run twice
+
+        assert 1 == len(seen)
+        del sys.modules["hooked_later"]
+
+    def test_runs_at_once_when_already_imported(self) -> None:
+        seen: list[Any] = []
+        when_imported("threading", seen.append)
+        assert [threading] == seen
+
+    def test_a_failing_callback_does_not_fail_the_import(self, module_dir: Path) -> None:
+        write_module(module_dir, "hooked_failing")
+
+        def fail(module: Any) -> None:
+            raise RuntimeError("hook failed")
+
+        seen: list[Any] = []
+        when_imported("hooked_failing", fail)
+        when_imported("hooked_failing", seen.append)
+        import hooked_failing  # type: ignore[import-not-found]
+
+        assert [hooked_failing] == seen
+        del sys.modules["hooked_failing"]
+
+    def test_an_import_error_passes_through(self, module_dir: Path) -> None:
+        """A module that fails to import fails as it would, and the callback does not run."""
+        write_module(module_dir, "hooked_broken", "raise ValueError('broken module')")
+        seen: list[Any] = []
+        when_imported("hooked_broken", seen.append)
+        with pytest.raises(ValueError, match="broken module"):
+            import hooked_broken  # type: ignore[import-not-found]  # noqa: F401
+        assert [] == seen
+        assert "hooked_broken" not in sys.modules
+
+
+class Base:
+    def work(self, x: int, *, y: int = 0) -> tuple[Any, ...]:
+        """Docstring of work."""
+        return (self, x, y)
+
+
+class TestWrapFunction:
+    def test_a_method_binds_and_sees_its_instance(self) -> None:
+        calls: list[tuple[Any, Any, Any]] = []
+
+        def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            calls.append((instance, args, kwargs))
+            return wrapped(*args, **kwargs)
+
+        original = Base.__dict__["work"]
+        stand_in = wrap_function(Base, "work", wrapper)
+        try:
+            obj = Base()
+            assert (obj, 1, 2) == obj.work(1, y=2)
+            assert (obj, 3, 0) == Base.work(obj, 3)
+            assert [(obj, (1,), {"y": 2}), (obj, (3,), {})] == calls
+            assert (stand_in.__name__, stand_in.__qualname__, stand_in.__doc__) == (
+                "work",
+                "Base.work",
+                "Docstring of work.",
+            )
+            assert stand_in.__wrapped__ is original  # type: ignore[attr-defined]
+        finally:
+            assert unwrap_function(Base, "work", stand_in)
+        assert Base.__dict__["work"] is original
+
+    def test_taken_off_newest_first(self) -> None:
+        """Two layers come off in the reverse order; the older one cannot go first."""
+        order: list[str] = []
+
+        def layer(name: str) -> Any:
+            def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+                order.append(name)
+                return wrapped(*args, **kwargs)
+
+            return wrapper
+
+        original = Base.__dict__["work"]
+        inner = wrap_function(Base, "work", layer("inner"))
+        outer = wrap_function(Base, "work", layer("outer"))
+        obj = Base()
+        assert (obj, 1, 0) == obj.work(1)
+        assert ["outer", "inner"] == order
+        assert not unwrap_function(Base, "work", inner)  # someone is on top: left in place
+        assert Base.__dict__["work"] is outer
+        assert unwrap_function(Base, "work", outer)
+        assert unwrap_function(Base, "work", inner)
+        assert Base.__dict__["work"] is original
+
+    def test_a_module_function(self) -> None:
+        import json
+
+        def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            assert instance is None
+            return "wrapped " + wrapped(*args, **kwargs)
+
+        original = json.dumps
+        stand_in = wrap_function(json, "dumps", wrapper)
+        try:
+            assert 'wrapped {"a": 1}' == json.dumps({"a": 1})
+        finally:
+            assert unwrap_function(json, "dumps", stand_in)
+        assert json.dumps is original
+
+
+#: Printed by the program as its first line: which of these modules syncscope loaded for it.
+PROBE = (
+    "import sys; print(sorted(m for m in ('wrapt', 'asyncio', 'opentelemetry', 'structlog',"
+    " 'concurrent.futures', 'grpc', 'google.protobuf') if m in sys.modules))"
+)
+
+
+class TestStartup:
+    def test_quiet_mode_loads_nothing_heavy_before_the_program(self) -> None:
+        """-q: no wrapt, asyncio, OpenTelemetry, structlog or concurrent.futures."""
+        result = run_syncscope("-q", "-c", PROBE)
+        assert 0 == result.returncode, result.stderr
+        assert "[]" == result.stdout.strip()
+
+    def test_console_lines_do_not_load_structlog(self) -> None:
+        """The console format is rendered by syncscope itself: structlog is not needed."""
+        result = run_syncscope("-c", PROBE)
+        assert 0 == result.returncode, result.stderr
+        assert "[]" == result.stdout.strip()
+
+    def test_otlp_exporters_load_after_the_program_starts(self) -> None:
+        """--otlp over HTTP: the SDK and the exporter are the span worker's, not start-up's."""
+        result = run_syncscope(
+            "-q", "--otlp=http://127.0.0.1:9", "--protocol", "http/protobuf", "-c", PROBE
+        )
+        assert 0 == result.returncode, result.stderr
+        assert "[]" == result.stdout.strip()
