@@ -20,6 +20,11 @@ class TallyBook(Protocol):
 
     def tally(self, primitive: Primitive) -> Tally: ...
 
+    def longest_hold(
+        self, primitive: Primitive, held_ns: int, thread: str, site: tuple[str, int, str]
+    ) -> None:
+        """A hold of ``primitive`` as long as its longest so far: who, and where it was taken."""
+
 
 _INT_FIELDS = (
     # Locks, rlocks, semaphores, Condition locks.

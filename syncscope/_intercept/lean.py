@@ -33,6 +33,7 @@ from typing import Any
 
 from .._core.event import perf_counter_ns, wait_limit
 from .._core.leanholds import local, seen_chains, this_thread, unlink
+from .._core.leanholds import site_of as lean_site
 from .._core.sites import call_site, creator_frame
 from .._core.state import state
 from .._core.tally import Tally, TallyBook, count_contended, site_tally
@@ -137,7 +138,18 @@ def hold_ended(proxy: Any) -> None:
     if tally is not None:
         tally.holds += 1
         tally.hold_total += held
-        tally.hold_max = max(tally.hold_max, held)
+        if held > tally.hold_max:
+            tally.hold_max = held
+            if proxy._syncscope_holder is not None:
+                longest_hold(proxy, tally, held)
+
+
+def longest_hold(proxy: Any, tally: Tally, held: int) -> None:
+    """A lean hold (which knows where it was taken) as long as the longest: tell the book."""
+    holds = proxy._syncscope_holder
+    book = tally.owner
+    if book is not None and holds is not None:
+        book.longest_hold(proxy._syncscope_primitive, held, holds.thread_name(), lean_site(proxy))
 
 
 def park(lock: Any, stats: TallyBook | None) -> None:

@@ -30,7 +30,16 @@ from .._core.tally import Tally
 from .._core.tracebacks import hide_frames
 from .._core.tracking import new_primitive, should_watch
 from .gil import acquire_contended
-from .lean import acquire_slowly, adopt, hold_ended, nested, pop, push, trylock_first
+from .lean import (
+    acquire_slowly,
+    adopt,
+    hold_ended,
+    longest_hold,
+    nested,
+    pop,
+    push,
+    trylock_first,
+)
 
 
 _original_lock = saved["threading"]["Lock"]
@@ -266,12 +275,14 @@ class _LockProxy(_Proxy):
                 held = perf_counter_ns() - since
                 self._syncscope_since = 0
                 tally = self._syncscope_tally
+                holds = self._syncscope_holder
                 if tally is not None:
                     tally.holds += 1
                     tally.hold_total += held
                     if held > tally.hold_max:
                         tally.hold_max = held
-                holds = self._syncscope_holder
+                        if holds is not None:  # a lean hold knows where it was taken
+                            longest_hold(self, tally, held)
                 if holds is not None:  # _lean.pop, written out
                     self._syncscope_holder = None
                     if holds.top is self and holds.ident == get_ident():
@@ -295,12 +306,14 @@ class _LockProxy(_Proxy):
                 held = perf_counter_ns() - since
                 self._syncscope_since = 0
                 tally = self._syncscope_tally
+                holds = self._syncscope_holder
                 if tally is not None:
                     tally.holds += 1
                     tally.hold_total += held
                     if held > tally.hold_max:
                         tally.hold_max = held
-                holds = self._syncscope_holder
+                        if holds is not None:  # a lean hold knows where it was taken
+                            longest_hold(self, tally, held)
                 if holds is not None:
                     self._syncscope_holder = None
                     if holds.top is self and holds.ident == get_ident():

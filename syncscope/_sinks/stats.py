@@ -221,18 +221,23 @@ class Stats:
         tally.holds += 1
         tally.hold_total += held_ns
         if held_ns >= tally.hold_max and held_ns:  # a record: who held it, and where
-            record = (held_ns, hold.thread_name, *hold.site)
-            longest = self._longest.get(hold.primitive)
-            if longest is None:
-                if len(self._longest) < MAX_PRIMITIVES:
-                    self._longest[hold.primitive] = [record]
-            else:
-                longest.append(record)
-                del longest[:-KEEP_LONGEST]
+            self.longest_hold(hold.primitive, held_ns, hold.thread_name, hold.site)
         tally.hold_max = max(tally.hold_max, held_ns)
         site.holds += 1
         site.hold_total += held_ns
         site.hold_max = max(site.hold_max, held_ns)
+
+    def longest_hold(
+        self, primitive: Primitive, held_ns: int, thread: str, site: tuple[str, int, str]
+    ) -> None:
+        record = (held_ns, thread, *site)
+        longest = self._longest.get(primitive)
+        if longest is None:
+            if len(self._longest) < MAX_PRIMITIVES:
+                self._longest[primitive] = [record]
+        else:
+            longest.append(record)
+            del longest[:-KEEP_LONGEST]
 
     # -- reading ---------------------------------------------------------------------------
 
