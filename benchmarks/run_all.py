@@ -31,7 +31,7 @@ def main() -> None:
     quick = args.quick
     runs = {
         "ops": ["ops.py", *(["--repeat", "1"] if quick else [])],
-        "endtoend": ["endtoend.py", *(["--repeat", "1", "--scale", "0.1"] if quick else [])],
+        "endtoend": ["endtoend.py", *(["--quick"] if quick else [])],
         "memory": ["memory.py", *(["--ops", "200000"] if quick else [])],
         "export_rate": ["export_rate.py", *(["--seconds", "2"] if quick else [])],
     }
