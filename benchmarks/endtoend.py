@@ -255,15 +255,50 @@ def run_once(
     cell.seconds.append(seconds)
 
 
-def format_ratio(cell: Cell | None, plain: Cell | None) -> str:
-    if cell is None:
+def format_figures(name: str, figures: dict[str, Any] | None) -> str:
+    if figures is None:
         return "skipped"
-    if cell.error:
-        return cell.error
-    if cell is plain:
-        return f"{cell.best:.2f} s" if cell.best is not None else "-"
-    ratio = cell.ratio(plain)
-    return "-" if ratio is None else f"{ratio:.1f}x"
+    if figures.get("error"):
+        return str(figures["error"])
+    if name == "python":
+        return "-" if figures["seconds"] is None else f"{figures['seconds']:.2f} s"
+    return "-" if figures["ratio"] is None else f"{figures['ratio']:.1f}x"
+
+
+def shown_runners(data: dict[str, Any]) -> list[Runner]:
+    """The runners of a run, measured or skipped, in the table's order."""
+    names = set(data["skipped"])
+    for row in data["results"].values():
+        names.update(row)
+    return [runner for runner in RUNNERS if runner.name in names]
+
+
+def print_results(data: dict[str, Any]) -> None:
+    """The table of a run, from its JSON figures (a run just made or a saved one)."""
+    before, after = data.get("load_before"), data.get("load_after")
+    load = f", load {before[0]:g} before, {after[0]:g} after" if before and after else ""
+    print(
+        f"python {data['python']}, {data['cpus']} CPUs{load}; "
+        f"whole process, best of {data['repeat']}, scale {data['scale']:g}: "
+        "plain python's seconds, then each runner's time as a multiple of it"
+    )
+    if data.get("note"):
+        print(data["note"])
+    shown = shown_runners(data)
+    rows = []
+    for workload, row in data["results"].items():
+        cells = [format_figures(runner.name, row.get(runner.name)) for runner in shown]
+        rows.append([data["workloads"].get(workload, workload), *cells])
+    print_table(["workload", *(runner.label for runner in shown)], rows)
+    for workload, row in data["results"].items():
+        spans = row.get("syncscope spans", {})
+        if spans.get("spans_received") is not None:
+            print(
+                f"syncscope spans, {workload}: {spans['spans_received']:,} spans received; "
+                f"{spans['span_note']}"
+            )
+    for name, why in data["skipped"].items():
+        print(f"{name}: skipped, {why}")
 
 
 def print_table(header: list[str], rows: list[list[str]]) -> None:
@@ -314,6 +349,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--baseline", metavar="FILE", help="a saved --json run to compare each ratio with"
     )
+    parser.add_argument(
+        "--show", metavar="FILE", help="print the table of a saved --json run, and run nothing"
+    )
+    parser.add_argument(
+        "--note", help="a word on the machine or its load, kept in the JSON and printed"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best counts")
     parser.add_argument(
         "--workloads",
@@ -353,6 +394,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.show:
+        print_results(json.loads(Path(args.show).read_text()))
+        return
     if args.all:
         SYNCSCOPE.append("--all")
     workloads: list[str] = args.workloads
@@ -398,34 +442,10 @@ def main() -> None:
             receiver.stop()
     load_after = load_average()
 
-    shown = [runner for runner in RUNNERS if runner.name in args.runners]
-    load = f"load {load_before[0]:g} before, {load_after[0]:g} after" if load_after else ""
-    print(
-        f"python {platform.python_version()}, {os.cpu_count()} CPUs, {load}; "
-        f"whole process, best of {args.repeat}, scale {args.scale:g}: "
-        "plain python's seconds, then each runner's time as a multiple of it"
-    )
-    header = ["workload", *(runner.label for runner in shown)]
-    rows = []
-    for workload in workloads:
-        row = cells[workload]
-        plain = row.get("python")
-        label = WORKLOADS[workload]
-        rows.append([label, *(format_ratio(row.get(runner.name), plain) for runner in shown)])
-    print_table(header, rows)
-    for workload in workloads:
-        cell = cells[workload].get("syncscope spans")
-        if cell is not None and cell.spans_received is not None:
-            print(
-                f"syncscope spans, {workload}: {cell.spans_received:,} spans received; "
-                f"{cell.span_note}"
-            )
-    for name, why in skipped.items():
-        print(f"{name}: skipped, {why}")
-
     data = results_json(args, cells, skipped, started, load_before, load_after)
+    print_results(data)
     if args.baseline:
-        compare(json.loads(Path(args.baseline).read_text()), data, shown)
+        compare(json.loads(Path(args.baseline).read_text()), data)
     if args.json:
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
 
@@ -464,6 +484,7 @@ def results_json(
         "system": platform.system(),
         "cpu": cpu_model(),
         "cpus": os.cpu_count(),
+        "note": args.note,
         # 1, 5 and 15 minute load averages: a figure taken under load says so.
         "load_before": load_before,
         "load_after": load_after,
@@ -479,12 +500,20 @@ def results_json(
     }
 
 
-def compare(saved: dict[str, Any], now: dict[str, Any], shown: list[Runner]) -> None:
+def compare(saved: dict[str, Any], now: dict[str, Any]) -> None:
     """Each ratio now beside the saved one, as now/saved (above 1: slower than then)."""
     print(
         f"\nagainst the baseline (python {saved.get('python')}, load {saved.get('load_before')}, "
         f"scale {saved.get('scale')}): ratio now / ratio then"
     )
+    if saved.get("note"):
+        print(f"the baseline's note: {saved['note']}")
+    if (saved.get("scale"), saved.get("all")) != (now["scale"], now["all"]):
+        print(
+            f"not alike: scale {now['scale']:g} now, {saved.get('scale')} then; --all "
+            f"{now['all']} now, {saved.get('all')} then: fixed costs weigh differently"
+        )
+    shown = shown_runners(now)
     header = ["workload", *(runner.label for runner in shown[1:])]
     rows = []
     for workload, row in now["results"].items():

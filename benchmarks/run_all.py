@@ -5,8 +5,8 @@ Every benchmark, one after the other, each printing its table and writing its JS
     python benchmarks/run_all.py --out DIR --quick
 
 ``--quick`` shortens each (fewer repeats, smaller scale, fewer operations) to check that all
-of them run; the figures of a quick run are rougher. A full run takes about 25 minutes here,
-most of it the contended-counter workload under the slowest runners.
+of them run; the figures of a quick run are rougher. A full run takes tens of minutes on
+a 2-core machine, most of it the end-to-end table.
 """
 
 from __future__ import annotations
