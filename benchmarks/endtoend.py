@@ -1,21 +1,25 @@
 """
-End-to-end cost of running whole threaded programs under syncscope and under two profilers,
-as wall-clock ratios to plain python measured in the same run.
+End-to-end cost of running whole threaded programs under syncscope and under other tools, as
+wall-clock ratios to plain python measured side by side in the same run.
 
-    python benchmarks/endtoend.py                       # table on stdout
-    python benchmarks/endtoend.py --repeat 1 --workloads jobs,fanout
+    python benchmarks/endtoend.py                       # the table: workloads x runners
+    python benchmarks/endtoend.py --quick               # one short run of each, to check
+    python benchmarks/endtoend.py --workloads jobs --runners "syncscope -q,yappi"
     python benchmarks/endtoend.py --json out.json       # and the figures as JSON
+    python benchmarks/endtoend.py --json benchmarks/baseline-endtoend.json   # new baseline
+    python benchmarks/endtoend.py --baseline benchmarks/baseline-endtoend.json
 
 Each workload in benchmarks/workloads/ runs as a subprocess under each runner; the time is the
 whole process, from start to exit (interpreter start-up, the report, flushing spans or writing
-a trace file included). Each figure is the best of --repeat runs, and the runners take turns
-within each repeat so that machine noise hits all of them alike.
+a trace file or a profile included). Each figure is the best of --repeat runs; within a repeat
+the runners take turns on each workload, starting one further along each time, so that machine
+noise hits all of them alike.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib.metadata
 import json
 import os
 import platform
@@ -30,57 +34,121 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 WORKLOAD_DIR = HERE / "workloads"
-WORKLOADS = ("counter", "jobs", "bounded_buffer", "fanout")
-SYNCSCOPE = [sys.executable, "-m", "syncscope", "-q"]
+
+#: Workload -> the row's label. The first five are the table's rows by default.
+WORKLOADS = {
+    "one_lock": "4 threads, one Lock, nothing else",
+    "counter": "4 threads, 200,000 counted increments",
+    "jobs": "job queue, semaphore, results lock",
+    "bounded_buffer": "bounded buffer on a Condition",
+    "realistic": "short realistic program",
+    "fanout": "ThreadPoolExecutor fan-out",
+}
+DEFAULT_WORKLOADS = ("one_lock", "counter", "jobs", "bounded_buffer", "realistic")
+SYNCSCOPE = [sys.executable, "-m", "syncscope"]
+
+
+def ddtrace_env(capture_pct: int, tmp: Path) -> dict[str, str]:
+    """ddtrace's lock profiler alone, its profile written to a file, nothing sent anywhere."""
+    return {
+        "DD_PROFILING_ENABLED": "true",
+        "DD_PROFILING_LOCK_ENABLED": "true",
+        "DD_PROFILING_CAPTURE_PCT": str(capture_pct),
+        "DD_PROFILING_STACK_ENABLED": "false",
+        "DD_PROFILING_MEMORY_ENABLED": "false",
+        "DD_PROFILING_HEAP_ENABLED": "false",
+        "DD_PROFILING_EXCEPTION_ENABLED": "false",
+        # Written at exit (and every 60 s) as out.PID.N.pprof instead of uploaded.
+        "DD_PROFILING_OUTPUT_PPROF": str(tmp / "out"),
+        # No tracer, and none of the products ddtrace-run starts beside the profiler (symbol
+        # upload, code origin, feature flags, telemetry, remote configuration, crash tracking).
+        "DD_TRACE_ENABLED": "false",
+        "DD_SYMBOL_DATABASE_UPLOAD_ENABLED": "false",
+        "DD_CODE_ORIGIN_FOR_SPANS_ENABLED": "false",
+        "DD_EXPERIMENTAL_FLAGGING_PROVIDER_ENABLED": "false",
+        "DD_INSTRUMENTATION_TELEMETRY_ENABLED": "false",
+        "DD_REMOTE_CONFIGURATION_ENABLED": "false",
+        "DD_CRASHTRACKING_ENABLED": "false",
+        # What still asks the agent for its /info asks a socket that does not exist, rather
+        # than localhost:8126.
+        "DD_TRACE_AGENT_URL": f"unix://{tmp / 'no-agent.sock'}",
+    }
 
 
 @dataclass
 class Runner:
     name: str
-    #: Modules that must be importable for this runner to run.
+    #: The column's heading.
+    label: str
+    #: Distributions that must be installed for this runner to run.
     needs: tuple[str, ...]
     #: Whether the runner exports spans to the receiver.
     spans: bool = False
+    #: A file (glob pattern in the run's directory) the runner must leave, not empty: what it
+    #: wrote. Its size goes into the JSON.
+    writes: str | None = None
 
-    def command(self, workload: Path, scale: str, out_file: Path, endpoint: str) -> list[str]:
-        """The full command line; ``out_file`` is where a profiler may write its output."""
+    def command(
+        self, workload: Path, scale: str, tmp: Path, endpoint: str
+    ) -> tuple[list[str], dict[str, str]]:
+        """The full command line, and what it adds to the environment."""
         program = [str(workload), scale]
         match self.name:
             case "python":
-                return [sys.executable, *program]
+                return [sys.executable, *program], {}
             case "syncscope stats":
                 # Statistics only (counts, wait and hold times) and the report at exit. Not
                 # --no-report: with neither report nor checks, nothing would listen.
-                return [*SYNCSCOPE, "--no-deadlock-detection", *program]
+                return [*SYNCSCOPE, "-q", "--no-deadlock-detection", *program], {}
             case "syncscope -q":
                 # The runner's quiet default: statistics, report, deadlock and order checks.
-                return [*SYNCSCOPE, *program]
+                return [*SYNCSCOPE, "-q", *program], {}
+            case "syncscope lines":
+                # The runner's default (a line per operation, deadlock and order checks, no
+                # report), the lines going to a file rather than to a terminal.
+                return [*SYNCSCOPE, "-o", str(tmp / "lines.log"), *program], {}
+            case "syncscope json":
+                json_lines = ["--format", "json", "-o", str(tmp / "lines.log")]
+                return [*SYNCSCOPE, *json_lines, *program], {}
             case "syncscope spans":
                 # Every span exported, nothing else; flushed before the process exits.
                 otlp = [f"--otlp={endpoint}", "--protocol", "http/protobuf"]
-                return [*SYNCSCOPE, "--no-report", "--no-deadlock-detection", *otlp, *program]
+                quiet = ["-q", "--no-report", "--no-deadlock-detection"]
+                return [*SYNCSCOPE, *quiet, *otlp, *program], {}
             case "viztracer":
                 # viztracer traces every thread by default; its circular buffer keeps the last
                 # 1,000,000 entries (--tracer_entries), so the file it writes is bounded.
-                out = str(out_file.with_suffix(".json"))
-                return [sys.executable, "-m", "viztracer", "--quiet", "-o", out, *program]
+                out = str(tmp / "out.json")
+                return [sys.executable, "-m", "viztracer", "--quiet", "-o", out, *program], {}
             case "yappi":
                 # yappi profiles all threads unless -s, with the CPU clock by default.
-                return [sys.executable, "-m", "yappi", "-o", str(out_file), *program]
+                return [sys.executable, "-m", "yappi", "-o", str(tmp / "out"), *program], {}
+            case "ddtrace 1%" | "ddtrace 100%":
+                # ddtrace-run, as a user starts it; it puts its bootstrap on PYTHONPATH and
+                # execs the python it finds for the first argument.
+                run = "from ddtrace.commands.ddtrace_run import main; main()"
+                capture_pct = 1 if self.name == "ddtrace 1%" else 100
+                command = [sys.executable, "-c", run, sys.executable, *program]
+                return command, ddtrace_env(capture_pct, tmp)
         raise ValueError(self.name)
 
 
 RUNNERS = (
-    Runner("python", ()),
-    Runner("syncscope stats", ("syncscope",)),
-    Runner("syncscope -q", ("syncscope",)),
+    Runner("python", "python", ()),
+    Runner("syncscope stats", "stats", ("syncscope",)),
+    Runner("syncscope -q", "-q", ("syncscope",)),
+    Runner("syncscope lines", "lines", ("syncscope",), writes="lines.log"),
+    Runner("syncscope json", "json", ("syncscope",), writes="lines.log"),
     Runner(
         "syncscope spans",
-        ("syncscope", "opentelemetry.exporter.otlp.proto.http", "opentelemetry.proto"),
+        "spans",
+        ("syncscope", "opentelemetry-exporter-otlp-proto-http", "opentelemetry-proto"),
         spans=True,
     ),
-    Runner("viztracer", ("viztracer",)),
-    Runner("yappi", ("yappi",)),
+    Runner("viztracer", "VizTracer", ("viztracer",), writes="out.json"),
+    Runner("yappi", "yappi", ("yappi",), writes="out"),
+    Runner("ddtrace 1%", "ddtrace lock 1%", ("ddtrace",), writes="out.*.pprof"),
+    Runner("ddtrace 100%", "ddtrace lock 100%", ("ddtrace",), writes="out.*.pprof"),
 )
 
 
@@ -93,27 +161,34 @@ class Cell:
     #: Spans the receiver got during the fastest run, and syncscope's last word on them.
     spans_received: int | None = None
     span_note: str | None = None
+    #: Bytes of the file the runner wrote, in the fastest run.
+    output_bytes: int | None = None
 
     @property
     def best(self) -> float | None:
         return None if self.error or not self.seconds else min(self.seconds)
 
-
-def missing_module(names: tuple[str, ...]) -> str | None:
-    for name in names:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except ModuleNotFoundError:  # a parent package is missing
-            found = False
-        if not found:
-            return name
-    return None
+    def ratio(self, plain: Cell | None) -> float | None:
+        best, base = self.best, plain.best if plain is not None else None
+        return best / base if best is not None and base else None
 
 
-def clean_env() -> dict[str, str]:
-    # An OTEL_* variable in the caller's environment would switch spans on or redirect them in
-    # runs that are meant to have none, or send them elsewhere.
-    return {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+def version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def clean_env(extra: dict[str, str]) -> dict[str, str]:
+    # An OTEL_* or DD_* variable in the caller's environment would switch spans or a profiler
+    # on in runs that are meant to have none, or send what they make elsewhere.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OTEL_", "DD_", "DATADOG_"))
+    }
+    return env | extra
 
 
 def last_syncscope_line(stderr: str) -> str | None:
@@ -131,8 +206,8 @@ def run_once(
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         endpoint = receiver.endpoint if receiver is not None else ""
-        command = runner.command(
-            WORKLOAD_DIR / f"{workload}.py", str(args.scale), Path(tmp) / "out", endpoint
+        command, env = runner.command(
+            WORKLOAD_DIR / f"{workload}.py", str(args.scale), Path(tmp), endpoint
         )
         spans_before = receiver.spans if runner.spans else 0
         start = time.perf_counter()
@@ -144,13 +219,15 @@ def run_once(
                 text=True,
                 timeout=args.timeout,
                 cwd=tmp,
-                env=clean_env(),
+                env=clean_env(env),
                 check=False,
             )
         except subprocess.TimeoutExpired:
             cell.error = f"timeout {args.timeout:g} s"
             return
         seconds = time.perf_counter() - start
+        written = sorted(Path(tmp).glob(runner.writes)) if runner.writes else []
+        output_bytes = sum(path.stat().st_size for path in written)
     output = done.stdout.strip().splitlines()
     result = output[-1] if output else ""
     if done.returncode != 0:
@@ -163,34 +240,126 @@ def run_once(
         cell.error = "wrong output"
         print(f"  {workload} under {runner.name} printed {result!r}", file=sys.stderr)
         return
+    # A tool that wrote nothing did not do what it is measured for.
+    if runner.writes and not output_bytes:
+        cell.error = "wrote nothing"
+        print(f"  {workload} under {runner.name} left no {runner.writes}", file=sys.stderr)
+        return
     fastest = cell.best is None or seconds < cell.best
-    if runner.spans and fastest:
-        cell.spans_received = receiver.spans - spans_before
-        cell.span_note = last_syncscope_line(done.stderr) or "syncscope: no span lost"
+    if fastest:
+        if runner.spans:
+            cell.spans_received = receiver.spans - spans_before
+            cell.span_note = last_syncscope_line(done.stderr) or "syncscope: no span lost"
+        if runner.writes:
+            cell.output_bytes = output_bytes
     cell.seconds.append(seconds)
 
 
-def format_cell(cell: Cell | None, plain: Cell | None) -> str:
-    if cell is None:
+def format_figures(name: str, figures: dict[str, Any] | None) -> str:
+    if figures is None:
         return "skipped"
-    if cell.error:
-        return cell.error
-    best = cell.best
-    if best is None:
-        return "-"
-    base = plain.best if plain is not None else None
-    ratio = f"{best / base:.1f}x" if base else "?"
-    return f"{best:.2f} s {ratio:>6}"
+    if figures.get("error"):
+        return str(figures["error"])
+    if name == "python":
+        return "-" if figures["seconds"] is None else f"{figures['seconds']:.2f} s"
+    return "-" if figures["ratio"] is None else f"{figures['ratio']:.1f}x"
 
 
-def main() -> None:
+def shown_runners(data: dict[str, Any]) -> list[Runner]:
+    """The runners of a run, measured or skipped, in the table's order."""
+    names = set(data["skipped"])
+    for row in data["results"].values():
+        names.update(row)
+    return [runner for runner in RUNNERS if runner.name in names]
+
+
+def print_results(data: dict[str, Any]) -> None:
+    """The table of a run, from its JSON figures (a run just made or a saved one)."""
+    before, after = data.get("load_before"), data.get("load_after")
+    load = f", load {before[0]:g} before, {after[0]:g} after" if before and after else ""
+    print(
+        f"python {data['python']}, {data['cpus']} CPUs{load}; "
+        f"whole process, best of {data['repeat']}, scale {data['scale']:g}: "
+        "plain python's seconds, then each runner's time as a multiple of it"
+    )
+    if data.get("note"):
+        print(data["note"])
+    shown = shown_runners(data)
+    rows = []
+    for workload, row in data["results"].items():
+        cells = [format_figures(runner.name, row.get(runner.name)) for runner in shown]
+        rows.append([data["workloads"].get(workload, workload), *cells])
+    print_table(["workload", *(runner.label for runner in shown)], rows)
+    for workload, row in data["results"].items():
+        spans = row.get("syncscope spans", {})
+        if spans.get("spans_received") is not None:
+            print(
+                f"syncscope spans, {workload}: {spans['spans_received']:,} spans received; "
+                f"{spans['span_note']}"
+            )
+    for name, why in data["skipped"].items():
+        print(f"{name}: skipped, {why}")
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    """A Markdown table, its columns aligned."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        first, *rest = cells
+        aligned = [f"{first:<{widths[0]}}"]
+        aligned += [f"{cell:>{width}}" for cell, width in zip(rest, widths[1:], strict=True)]
+        return "| " + " | ".join(aligned) + " |"
+
+    print(line(header))
+    print("| " + " | ".join(["-" * widths[0], *("-" * (w - 1) + ":" for w in widths[1:])]) + " |")
+    for row in rows:
+        print(line(row))
+
+
+def load_average() -> list[float] | None:
+    try:
+        return [round(load, 2) for load in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def cpu_model() -> str | None:
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or None
+    models = [line for line in cpuinfo.splitlines() if line.startswith("model name")]
+    return models[0].split(":", 1)[1].strip() if models else None
+
+
+def git_commit() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return None
+    return done.stdout.strip() or None
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument(
+        "--baseline", metavar="FILE", help="a saved --json run to compare each ratio with"
+    )
+    parser.add_argument(
+        "--show", metavar="FILE", help="print the table of a saved --json run, and run nothing"
+    )
+    parser.add_argument(
+        "--note", help="a word on the machine or its load, kept in the JSON and printed"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best counts")
     parser.add_argument(
         "--workloads",
-        default=",".join(WORKLOADS),
-        help=f"comma-separated, from {','.join(WORKLOADS)} (default: all)",
+        default=",".join(DEFAULT_WORKLOADS),
+        help=f"comma-separated, from {','.join(WORKLOADS)} (default: all but fanout)",
     )
     parser.add_argument(
         "--runners",
@@ -198,6 +367,9 @@ def main() -> None:
         help="comma-separated runner names (default: all; python always runs)",
     )
     parser.add_argument("--scale", type=float, default=1.0, help="passed to each workload")
+    parser.add_argument(
+        "--quick", action="store_true", help="--repeat 1 --scale 0.1: to check that all run"
+    )
     parser.add_argument(
         "--all",
         action="store_true",
@@ -207,26 +379,35 @@ def main() -> None:
         "--timeout", type=float, default=900, help="seconds before a run is killed (default 900)"
     )
     args = parser.parse_args()
-    if args.all:
-        SYNCSCOPE.append("--all")
-
-    workloads = [name.strip() for name in args.workloads.split(",") if name.strip()]
-    for name in workloads:
+    if args.quick:
+        args.repeat, args.scale = 1, 0.1
+    args.workloads = [name.strip() for name in args.workloads.split(",") if name.strip()]
+    for name in args.workloads:
         if name not in WORKLOADS:
             parser.error(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
-    wanted = {name.strip() for name in args.runners.split(",")} | {"python"}
-    unknown = wanted - {runner.name for runner in RUNNERS}
+    args.runners = {name.strip() for name in args.runners.split(",")} | {"python"}
+    unknown = args.runners - {runner.name for runner in RUNNERS}
     if unknown:
         parser.error(f"unknown runner {sorted(unknown)}")
+    return args
 
+
+def main() -> None:
+    args = parse_args()
+    if args.show:
+        print_results(json.loads(Path(args.show).read_text()))
+        return
+    if args.all:
+        SYNCSCOPE.append("--all")
+    workloads: list[str] = args.workloads
     runners: list[Runner] = []
     skipped: dict[str, str] = {}
     for runner in RUNNERS:
-        if runner.name not in wanted:
+        if runner.name not in args.runners:
             continue
-        missing = missing_module(runner.needs)
-        if missing is not None:
-            skipped[runner.name] = f"{missing} is not importable"
+        missing = [name for name in runner.needs if version(name) is None]
+        if missing:
+            skipped[runner.name] = f"{missing[0]} is not installed"
         else:
             runners.append(runner)
 
@@ -237,76 +418,113 @@ def main() -> None:
 
         receiver = Receiver(count_spans=True)
 
+    load_before = load_average()
+    started = time.strftime("%Y-%m-%d %H:%M:%S %z")
     cells = {workload: {runner.name: Cell() for runner in runners} for workload in workloads}
     expected: dict[str, str] = {}
     try:
-        for repeat in range(1, args.repeat + 1):
+        for repeat in range(args.repeat):
             for workload in workloads:
-                for runner in runners:
+                turn = repeat % len(runners)
+                for runner in runners[turn:] + runners[:turn]:
                     cell = cells[workload][runner.name]
                     if cell.error:  # failed once: a figure from the other runs would mislead
                         continue
                     run_once(runner, workload, args, receiver, expected, cell)
                     took = f"{cell.seconds[-1]:.2f} s" if not cell.error else cell.error
                     print(
-                        f"[{repeat}/{args.repeat}] {workload:<15} {runner.name:<16} {took}",
+                        f"[{repeat + 1}/{args.repeat}] {workload:<15} {runner.name:<16} {took}",
                         file=sys.stderr,
                         flush=True,
                     )
     finally:
         if receiver is not None:
             receiver.stop()
+    load_after = load_average()
 
-    names = [runner.name for runner in RUNNERS if runner.name in wanted]
-    print(
-        f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"best of {args.repeat}, scale {args.scale:g}: seconds and slowdown vs python"
-    )
-    width = max(len(name) for name in [*workloads, "workload"])
-    column = 18
-    print(f"{'workload':<{width}}  " + "  ".join(f"{name:>{column}}" for name in names))
-    for workload in workloads:
-        plain = cells[workload].get("python")
-        row = [format_cell(cells[workload].get(name), plain) for name in names]
-        print(f"{workload:<{width}}  " + "  ".join(f"{cell:>{column}}" for cell in row))
-    for workload in workloads:
-        cell = cells[workload].get("syncscope spans")
-        if cell is not None and cell.spans_received is not None:
-            print(
-                f"syncscope spans, {workload}: {cell.spans_received:,} spans received; "
-                f"{cell.span_note}"
-            )
-    for name, why in skipped.items():
-        print(f"{name}: skipped, {why}")
-
+    data = results_json(args, cells, skipped, started, load_before, load_after)
+    print_results(data)
+    if args.baseline:
+        compare(json.loads(Path(args.baseline).read_text()), data)
     if args.json:
-        results: dict[str, Any] = {}
-        for workload in workloads:
-            plain_best = cells[workload]["python"].best
-            results[workload] = {}
-            for name, cell in cells[workload].items():
-                best = cell.best
-                figures: dict[str, Any] = {
-                    "seconds": None if best is None else round(best, 3),
-                    "ratio": round(best / plain_best, 2) if best and plain_best else None,
-                    "runs": [round(seconds, 3) for seconds in cell.seconds],
-                }
-                if cell.error:
-                    figures["error"] = cell.error
-                if cell.spans_received is not None:
-                    figures["spans_received"] = cell.spans_received
-                    figures["span_note"] = cell.span_note
-                results[workload][name] = figures
-        data = {
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "cpus": os.cpu_count(),
-            "repeat": args.repeat,
-            "scale": args.scale,
-            "results": results,
-            "skipped": skipped,
-        }
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
+
+
+def results_json(
+    args: argparse.Namespace,
+    cells: dict[str, dict[str, Cell]],
+    skipped: dict[str, str],
+    started: str,
+    load_before: list[float] | None,
+    load_after: list[float] | None,
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for workload, row in cells.items():
+        results[workload] = {}
+        for name, cell in row.items():
+            best, ratio = cell.best, cell.ratio(row["python"])
+            figures: dict[str, Any] = {
+                "seconds": None if best is None else round(best, 3),
+                "ratio": None if ratio is None else round(ratio, 2),
+                "runs": [round(seconds, 3) for seconds in cell.seconds],
+            }
+            if cell.error:
+                figures["error"] = cell.error
+            if cell.spans_received is not None:
+                figures["spans_received"] = cell.spans_received
+                figures["span_note"] = cell.span_note
+            if cell.output_bytes is not None:
+                figures["output_bytes"] = cell.output_bytes
+            results[workload][name] = figures
+    tools = ("syncscope", "viztracer", "yappi", "ddtrace", "opentelemetry-sdk")
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "machine": platform.machine(),
+        "system": platform.system(),
+        "cpu": cpu_model(),
+        "cpus": os.cpu_count(),
+        "note": args.note,
+        # 1, 5 and 15 minute load averages: a figure taken under load says so.
+        "load_before": load_before,
+        "load_after": load_after,
+        "started": started,
+        "commit": git_commit(),
+        "versions": {tool: version(tool) for tool in tools},
+        "repeat": args.repeat,
+        "scale": args.scale,
+        "all": args.all,
+        "workloads": {workload: WORKLOADS[workload] for workload in cells},
+        "results": results,
+        "skipped": skipped,
+    }
+
+
+def compare(saved: dict[str, Any], now: dict[str, Any]) -> None:
+    """Each ratio now beside the saved one, as now/saved (above 1: slower than then)."""
+    print(
+        f"\nagainst the baseline (python {saved.get('python')}, load {saved.get('load_before')}, "
+        f"scale {saved.get('scale')}): ratio now / ratio then"
+    )
+    if saved.get("note"):
+        print(f"the baseline's note: {saved['note']}")
+    if (saved.get("scale"), saved.get("all")) != (now["scale"], now["all"]):
+        print(
+            f"not alike: scale {now['scale']:g} now, {saved.get('scale')} then; --all "
+            f"{now['all']} now, {saved.get('all')} then: fixed costs weigh differently"
+        )
+    shown = shown_runners(now)
+    header = ["workload", *(runner.label for runner in shown[1:])]
+    rows = []
+    for workload, row in now["results"].items():
+        then = saved.get("results", {}).get(workload, {})
+        cells = []
+        for runner in shown[1:]:
+            new = row.get(runner.name, {}).get("ratio")
+            old = then.get(runner.name, {}).get("ratio")
+            cells.append(f"{new / old:.2f}" if new and old else "-")
+        rows.append([WORKLOADS[workload], *cells])
+    print_table(header, rows)
 
 
 if __name__ == "__main__":
