@@ -38,7 +38,7 @@ class Options:
 
 
 class _State:
-    __slots__ = ("active", "installed", "lean", "options", "sinks")
+    __slots__ = ("active", "diagnosis", "installed", "lean", "options", "sinks")
 
     def __init__(self) -> None:
         #: True while at least one sink listens: the hot path reads only this.
@@ -49,6 +49,8 @@ class _State:
         #: The statistics, when they are all that listens: lock proxies then count in place
         #: of reporting events (see _lean).
         self.lean: TallyBook | None = None
+        #: The lean diagnosis' hold tracking, when -q's checks listen; see _intercept/lean.py.
+        self.diagnosis: object | None = None
 
 
 state = _State()
