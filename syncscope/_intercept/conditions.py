@@ -276,7 +276,7 @@ def _semaphore_wrappers() -> list[Wrapper]:
             lean = state.lean
             if lean is not None and state.diagnosis is None:  # permits are holds: see _lean
                 entry = watches.get(id(self))
-                if entry is None or guard.busy:
+                if entry is None or (state.options.include_library and guard.busy):
                     return acquire(self, blocking, timeout)
                 tally = entry.tally
                 if tally is None or tally.owner is not lean:
@@ -333,15 +333,34 @@ def _semaphore_wrappers() -> list[Wrapper]:
                 lean = state.lean
                 if lean is not None and state.diagnosis is None:  # permits are holds: see _lean
                     entry = watches.get(id(self))
-                    if entry is None or guard.busy:
+                    if entry is None or (state.options.include_library and guard.busy):
                         return original(self, n)  # type: ignore[no-any-return]
                     if (n == 1 or (isinstance(n, int) and n > 1)) and (
                         not is_bounded or self._value + n <= self._initial_value
                     ):
-                        if entry.permits:
+                        permits = entry.permits
+                        if permits:
                             tally = entry.tally
                             if tally is not None and tally.owner is lean:  # else not theirs
-                                permits_returned(entry, tally, n)
+                                # Mostly the caller's own permit, taken last: _lean's rule
+                                # for it, written out; any other case goes there.
+                                try:
+                                    mine = permits[-1]
+                                except IndexError:  # given back meanwhile by another thread
+                                    mine = None
+                                if n == 1 and mine is not None and mine[0] == get_ident():
+                                    held = perf_counter_ns() - mine[1]
+                                    try:
+                                        permits.remove(mine)
+                                    except ValueError:  # taken by a release for us meanwhile
+                                        permits_returned(entry, tally, n)
+                                    else:
+                                        tally.holds += 1
+                                        tally.hold_total += held
+                                        if held > tally.hold_max:  # noqa: PLR1730 (no call)
+                                            tally.hold_max = held
+                                elif mine is not None:
+                                    permits_returned(entry, tally, n)
                         if state.options.include_library:  # its Condition is watched too
                             return hidden(original, self, n)  # type: ignore[no-any-return]
                         return original(self, n)  # type: ignore[no-any-return]

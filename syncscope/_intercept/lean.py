@@ -22,6 +22,16 @@ thread).
 
 The fast paths themselves are in the proxies (``_locks``), inline: a function call would cost
 more than everything they do.
+
+The class-based primitives (Condition, Semaphore, BoundedSemaphore, Event, the queues) count in
+place too, in their wrappers (``_conditions``, ``_queues``): see the section below. The same two
+differences hold for them (what did not wait counts for its primitive only), and two more: a
+queue's ``max_size`` is read just after each lean put, outside the queue's lock, and operations
+made inside another primitive's methods (a Queue subclass's ``_put`` setting an Event) are
+counted where the event path, busy with the outer operation, leaves them out; the library's own
+(``include_library``) stay out on both paths. Barrier waits, ``Queue.join``, ``shutdown`` and
+Barrier's ``abort``/``reset`` always take the event path: a Barrier wait cannot tell beforehand
+whether it will wait, the others are rare.
 """
 
 from __future__ import annotations
