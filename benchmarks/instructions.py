@@ -1,17 +1,22 @@
 """
 Instructions per operation, counted by callgrind: repeatable whatever else the machine does.
 
-    python benchmarks/instructions.py [--iterations N]
+    python benchmarks/instructions.py [--iterations N] [--modes bare,statistics] [--jobs 2]
 
-Each mode runs a loop of N iterations (a Lock acquire+release, a ``with lock``, a Semaphore
-acquire+release, a Queue put+get) under ``valgrind --tool=callgrind``, and once with no
-iteration; the difference divided by N is what one iteration costs, printed beside its ratio
-to the uninstrumented loop measured in the same run. Needs valgrind.
+One process per mode runs, for each primitive's operation in turn, a loop of no iteration and
+a loop of N iterations under ``valgrind --tool=callgrind``, each between two calls of
+``os.getppid()``, at which callgrind writes out what it counted so far (``--dump-before``). The
+difference of the two loops divided by N is what one iteration costs; it is printed beside its
+ratio to the uninstrumented iteration (``bare``), counted the same way. Only operations made by
+one thread are counted: a wait for another thread costs whatever the scheduler makes it.
+Needs valgrind.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import glob
 import os
 import shutil
 import subprocess
@@ -19,70 +24,121 @@ import sys
 import tempfile
 
 
-LOOP = """
-import queue, sys, threading
-mode, n = sys.argv[1], int(sys.argv[2])
-import syncscope
-options = {
+#: name -> (setup, one iteration), both statements run in the loop's globals.
+WORKLOADS: dict[str, tuple[str, str]] = {
+    "Lock acquire+release": ("p = threading.Lock()", "p.acquire(); p.release()"),
+    "Lock with": ("p = threading.Lock()", "with p: pass"),
+    "RLock acquire+release": ("p = threading.RLock()", "p.acquire(); p.release()"),
+    "Semaphore acquire+release": ("p = threading.Semaphore(2)", "p.acquire(); p.release()"),
+    "Semaphore with": ("p = threading.Semaphore(2)", "with p: pass"),
+    "BoundedSemaphore acquire+release": (
+        "p = threading.BoundedSemaphore(2)",
+        "p.acquire(); p.release()",
+    ),
+    "Event set+wait+clear": ("p = threading.Event()", "p.set(); p.wait(); p.clear()"),
+    "Event wait (set)": ("p = threading.Event(); p.set()", "p.wait()"),
+    "Condition notify": ("p = threading.Condition()", "with p: p.notify()"),
+    "Condition notify_all": ("p = threading.Condition()", "with p: p.notify_all()"),
+    "Barrier(1) wait": ("p = threading.Barrier(1)", "p.wait()"),
+    "Queue put+get": ("p = queue.Queue()", "p.put(1); p.get()"),
+    "Queue put_nowait+get_nowait": ("p = queue.Queue(4)", "p.put_nowait(1); p.get_nowait()"),
+    "Queue put+get+task_done": ("p = queue.Queue()", "p.put(1); p.get(); p.task_done()"),
+    "LifoQueue put+get": ("p = queue.LifoQueue()", "p.put(1); p.get()"),
+    "SimpleQueue put+get": ("p = queue.SimpleQueue()", "p.put(1); p.get()"),
+}
+
+#: mode -> the options syncscope.install is given (None: not installed).
+MODES: dict[str, dict[str, object] | None] = {
     "bare": None,
-    "nothing listening": dict(lines=False),
-    "statistics only": dict(lines=False, stats=True),
-    "-q (statistics and checks)": dict(lines=False, stats=True, detect_deadlocks=True),
-}[mode]
+    "nothing listening": {"lines": False},
+    "statistics": {"lines": False, "stats": True, "detect_deadlocks": False},
+    "-q (statistics and checks)": {"lines": False, "stats": True, "detect_deadlocks": True},
+}
+
+PROGRAM = """
+import os, queue, sys, threading
+import syncscope
+options, n = {options!r}, {iterations}
 if options is not None:
     syncscope.install(**options)
-lock, sem, q = threading.Lock(), threading.Semaphore(), queue.Queue()
-for _ in range(n):
-    lock.acquire(); lock.release()
-    with lock:
-        pass
-    sem.acquire(); sem.release()
-    q.put(1); q.get()
+for setup, body in {workloads!r}:
+    exec(setup)
+    exec("def loop(n):\\n    for _ in range(n):\\n        " + body)
+    os.getppid()
+    loop(0)
+    os.getppid()
+    loop(n)
+os.getppid()
 if options is not None:
     syncscope.uninstall()
 """
-MODES = ("bare", "nothing listening", "statistics only", "-q (statistics and checks)")
 
 
-def instructions(script: str, mode: str, iterations: int) -> int:
+def count(mode: str, iterations: int, names: list[str]) -> dict[str, int]:
+    """Instructions per iteration of each workload in ``names``, under ``mode``."""
+    workloads = [WORKLOADS[name] for name in names]
     with tempfile.TemporaryDirectory() as directory:
+        script = os.path.join(directory, "loop.py")
+        with open(script, "w", encoding="utf-8") as file:
+            file.write(
+                PROGRAM.format(options=MODES[mode], iterations=iterations, workloads=workloads)
+            )
         out = os.path.join(directory, "callgrind.out")
         subprocess.run(
             [
                 "valgrind",
                 "--tool=callgrind",
+                "--dump-before=getppid",
                 f"--callgrind-out-file={out}",
                 sys.executable,
                 script,
-                mode,
-                str(iterations),
             ],
             check=True,
             capture_output=True,
         )
-        with open(out, encoding="utf-8") as file:
-            for line in file:
-                if line.startswith(("summary:", "totals:")):
-                    return int(line.split()[1])
-    raise RuntimeError("callgrind wrote no total")
+        parts = sorted(glob.glob(out + ".*"), key=lambda path: int(path.rsplit(".", 1)[1]))
+        totals = [_total(path) for path in parts]
+    # Part 1 is the start-up; then, per workload, its empty loop and its N-iteration loop.
+    if len(totals) != 1 + 2 * len(names):
+        raise RuntimeError(f"{mode}: {len(totals)} parts, expected {1 + 2 * len(names)}")
+    return {
+        name: (totals[2 + 2 * i] - totals[1 + 2 * i]) // iterations for i, name in enumerate(names)
+    }
+
+
+def _total(path: str) -> int:
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise RuntimeError(f"callgrind wrote no total in {path}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--iterations", type=int, default=3000)
+    parser.add_argument("--iterations", type=int, default=2000)
+    parser.add_argument("--modes", help="comma-separated modes (default: all)")
+    parser.add_argument("--workloads", help="comma-separated workloads (default: all)")
+    parser.add_argument("--jobs", type=int, default=2, help="valgrind processes at once")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("instructions.py: valgrind is not installed")
-    with tempfile.TemporaryDirectory() as directory:
-        script = os.path.join(directory, "loop.py")
-        with open(script, "w", encoding="utf-8") as file:
-            file.write(LOOP)
-        bare = None
-        for mode in MODES:
-            start = instructions(script, mode, 0)
-            per = (instructions(script, mode, args.iterations) - start) // args.iterations
-            bare = bare or per
-            print(f"  {mode:30} {per:>9,} instructions an iteration  {per / bare:5.2f}x")
+    modes = args.modes.split(",") if args.modes else list(MODES)
+    names = args.workloads.split(",") if args.workloads else list(WORKLOADS)
+    if "bare" not in modes:
+        modes.insert(0, "bare")
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        futures = {mode: pool.submit(count, mode, args.iterations, names) for mode in modes}
+        counts = {mode: future.result() for mode, future in futures.items()}
+    width = max(map(len, names))
+    print(f"{'instructions an iteration':{width}}" + "".join(f"  {mode:>16.16}" for mode in modes))
+    for name in names:
+        bare = counts["bare"][name]
+        cells = [f"{bare:>16,}"]
+        for mode in modes[1:]:
+            per = counts[mode][name]
+            cells.append(f"{per:>8,} {per / bare:6.2f}x")
+        print(f"{name:{width}}" + "".join(f"  {cell:>16}" for cell in cells))
 
 
 if __name__ == "__main__":

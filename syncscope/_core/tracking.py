@@ -5,7 +5,8 @@ Lock and RLock proxies carry their Primitive themselves. Instances of the Python
 (Condition, Semaphore, Event, Barrier, the queues) are looked up by ``id()`` in a side table
 that holds only a weak reference to them: nothing is added to their ``__dict__``, so ``copy``,
 ``pickle`` and ``vars()`` see exactly what they would see without syncscope, and nothing keeps
-them alive.
+them alive. The side table's entry also keeps what the lean statistics count in place for
+the instance (its tally, a semaphore's permits: see ``_intercept.lean``), which dies with it.
 """
 
 from __future__ import annotations
@@ -25,16 +26,33 @@ from .sites import (
     unique_name,
 )
 from .state import state
+from .tally import Tally
 
 
-#: id(instance) -> (its Primitive, a weak reference that removes the entry when it dies).
-_watched: dict[int, tuple[Primitive, weakref.ref[Any]]] = {}
+class Watch:
+    """One watched class-based instance: its Primitive, and what lean statistics keep of it."""
+
+    __slots__ = ("permits", "primitive", "ref", "tally")
+
+    def __init__(self, primitive: Primitive, ref: weakref.ref[Any]) -> None:
+        self.primitive = primitive
+        #: A weak reference whose callback removes the entry when the instance dies.
+        self.ref = ref
+        #: Its tally in the lean statistics, once it has been counted there (see lean).
+        self.tally: Tally | None = None
+        #: A semaphore's permits taken under lean statistics and not given back, oldest first:
+        #: (thread ident, perf_counter_ns() when taken).
+        self.permits: list[tuple[int, int]] = []
+
+
+#: id(instance) -> its Watch. Read on every operation of a class-based primitive.
+watches: dict[int, Watch] = {}
 
 
 def primitive_of(obj: object) -> Primitive | None:
     """The Primitive of a watched class-based instance; None when it is not watched."""
-    entry = _watched.get(id(obj))
-    return None if entry is None else entry[0]
+    entry = watches.get(id(obj))
+    return None if entry is None else entry.primitive
 
 
 def should_watch(kind: str, frame: FrameType | None) -> bool:
@@ -59,9 +77,9 @@ def watch(obj: object, primitive: Primitive) -> None:
     key = id(obj)
 
     def forget(_ref: object, key: int = key) -> None:
-        _watched.pop(key, None)
+        watches.pop(key, None)
 
-    _watched[key] = (primitive, weakref.ref(obj, forget))
+    watches[key] = Watch(primitive, weakref.ref(obj, forget))
 
 
 def watch_new(obj: object, kind: str, depth: int = 3) -> Primitive | None:
@@ -72,7 +90,7 @@ def watch_new(obj: object, kind: str, depth: int = 3) -> Primitive | None:
     calling ``Semaphore.__init__``, a user subclass calling ``super().__init__``) finds the
     object already registered and leaves it as it is.
     """
-    if id(obj) in _watched:
+    if id(obj) in watches:
         return None
     frame = creator_frame(depth)
     if not should_watch(kind, frame):

@@ -1,6 +1,10 @@
 """
 Condition, Semaphore, BoundedSemaphore, Event and Barrier: their methods wrapped on the class.
 
+With lean statistics (``state.lean``), an operation that does not wait is counted in place in
+its primitive's tally, first thing in each wrapper; everything else goes on to the event path
+below it (see ``_lean``).
+
 These are Python classes, so their methods are replaced on the class itself: ``isinstance``,
 subclasses (the user's and the standard library's), pickling and ``copy`` keep working, and
 objects created before install are left alone because they were never registered as watched.
@@ -15,13 +19,28 @@ from collections.abc import Callable
 from typing import Any
 
 from .._core.dispatch import emit, guard
-from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
+from .._core.event import (
+    Op,
+    Outcome,
+    Primitive,
+    SyncEvent,
+    get_ident,
+    perf_counter_ns,
+    wait_limit,
+)
 from .._core.registry import saved
 from .._core.sites import call_site
 from .._core.state import state
 from .._core.tracebacks import hide_frames
-from .._core.tracking import primitive_of, watch_new
-from .lean import park, unpark
+from .._core.tracking import primitive_of, watch_new, watches
+from .lean import (
+    adopt_watch,
+    hidden,
+    park,
+    permits_returned,
+    semaphore_acquire_slowly,
+    unpark,
+)
 from .locks import proxy_for
 
 
@@ -150,6 +169,23 @@ def _condition_wrappers() -> list[Wrapper]:
 
     def notify_(self: Any, n: Any = 1) -> None:
         try:
+            lean = state.lean
+            if lean is not None and state.diagnosis is None:  # see _lean: traces
+                entry = watches.get(id(self))
+                if entry is None or guard.busy:
+                    return notify(self, n)
+                tally = entry.tally
+                if tally is None or tally.owner is not lean:
+                    tally = adopt_watch(entry, lean)
+                waiting = len(self._waiters)
+                try:
+                    notify(self, n)
+                except BaseException as exc:
+                    emit(SyncEvent(entry.primitive, "notify", "error", call_site(), error=exc))
+                    raise
+                tally.notifies += 1
+                tally.woken += min(n, waiting) if isinstance(n, int) else waiting
+                return None
             primitive = watched(self)
             if primitive is None:
                 return notify(self, n)
@@ -169,6 +205,26 @@ def _condition_wrappers() -> list[Wrapper]:
 
     def notify_all_(self: Any) -> None:
         try:
+            lean = state.lean
+            if lean is not None and state.diagnosis is None:  # see _lean: traces
+                entry = watches.get(id(self))
+                if entry is None or guard.busy:
+                    return notify_all(self)
+                tally = entry.tally
+                if tally is None or tally.owner is not lean:
+                    tally = adopt_watch(entry, lean)
+                waiting = len(self._waiters)
+                guard.busy = True
+                try:
+                    notify_all(self)  # it calls notify(): that one stays silent
+                except BaseException as exc:
+                    guard.busy = False
+                    emit(SyncEvent(entry.primitive, "notify_all", "error", call_site(), error=exc))
+                    raise
+                guard.busy = False
+                tally.notifies += 1
+                tally.woken += waiting
+                return None
             primitive = watched(self)
             if primitive is None:
                 return notify_all(self)
@@ -217,6 +273,26 @@ def _semaphore_wrappers() -> list[Wrapper]:
 
     def acquire_(self: Any, blocking: Any = True, timeout: Any = None) -> Any:
         try:
+            lean = state.lean
+            if lean is not None and state.diagnosis is None:  # permits are holds: see _lean
+                entry = watches.get(id(self))
+                if entry is None or (state.options.include_library and guard.busy):
+                    return acquire(self, blocking, timeout)
+                tally = entry.tally
+                if tally is None or tally.owner is not lean:
+                    tally = adopt_watch(entry, lean)
+                # A permit at once: a hold begins (Semaphore.acquire checks no timeout then).
+                if (blocking or timeout is None) and acquire(self, False):
+                    try:
+                        entry.permits.append((get_ident(), perf_counter_ns()))
+                        tally.acquisitions += 1
+                    except BaseException:  # a signal handler's exception: acquire() raises
+                        release(self)
+                        raise
+                    return True
+                return semaphore_acquire_slowly(
+                    self, entry, tally, acquire, release, blocking, timeout
+                )
             primitive = watched(self)
             if primitive is None:
                 return acquire(self, blocking, timeout)
@@ -254,6 +330,41 @@ def _semaphore_wrappers() -> list[Wrapper]:
     def make_release(original: Callable[..., Any], is_bounded: bool) -> Callable[..., Any]:
         def release_(self: Any, n: Any = 1) -> None:
             try:
+                lean = state.lean
+                if lean is not None and state.diagnosis is None:  # permits are holds: see _lean
+                    entry = watches.get(id(self))
+                    if entry is None or (state.options.include_library and guard.busy):
+                        return original(self, n)  # type: ignore[no-any-return]
+                    if (n == 1 or (isinstance(n, int) and n > 1)) and (
+                        not is_bounded or self._value + n <= self._initial_value
+                    ):
+                        permits = entry.permits
+                        if permits:
+                            tally = entry.tally
+                            if tally is not None and tally.owner is lean:  # else not theirs
+                                # Mostly the caller's own permit, taken last: _lean's rule
+                                # for it, written out; any other case goes there.
+                                try:
+                                    mine = permits[-1]
+                                except IndexError:  # given back meanwhile by another thread
+                                    mine = None
+                                if n == 1 and mine is not None and mine[0] == get_ident():
+                                    held = perf_counter_ns() - mine[1]
+                                    try:
+                                        permits.remove(mine)
+                                    except ValueError:  # taken by a release for us meanwhile
+                                        permits_returned(entry, tally, n)
+                                    else:
+                                        tally.holds += 1
+                                        tally.hold_total += held
+                                        if held > tally.hold_max:  # noqa: PLR1730 (no call)
+                                            tally.hold_max = held
+                                elif mine is not None:
+                                    permits_returned(entry, tally, n)
+                        if state.options.include_library:  # its Condition is watched too
+                            return hidden(original, self, n)  # type: ignore[no-any-return]
+                        return original(self, n)  # type: ignore[no-any-return]
+                    # A release that raises: the event path says so.
                 primitive = watched(self)
                 if primitive is None:
                     return original(self, n)  # type: ignore[no-any-return]
@@ -310,6 +421,18 @@ def _event_wrappers() -> list[Wrapper]:
 
     def set_wrapper(self: Any) -> None:
         try:
+            lean = state.lean
+            if lean is not None and state.diagnosis is None:  # see _lean: traces
+                entry = watches.get(id(self))
+                if entry is None or guard.busy:
+                    return set_(self)
+                tally = entry.tally
+                if tally is None or tally.owner is not lean:
+                    tally = adopt_watch(entry, lean)
+                tally.sets += 1
+                if state.options.include_library:  # its Condition is watched too: hide it
+                    return hidden(set_, self)  # type: ignore[no-any-return]
+                return set_(self)
             primitive = watched(self)
             if primitive is not None:
                 # Before the real set: the waiters it wakes report after it.
@@ -323,6 +446,8 @@ def _event_wrappers() -> list[Wrapper]:
 
     def clear_wrapper(self: Any) -> None:
         try:
+            if state.lean is not None and state.diagnosis is None:  # no clear counted
+                return clear(self)
             primitive = watched(self)
             if primitive is not None:
                 emit(SyncEvent(primitive, "clear", "cleared", call_site()))
@@ -335,6 +460,21 @@ def _event_wrappers() -> list[Wrapper]:
 
     def wait_wrapper(self: Any, timeout: Any = None) -> Any:
         try:
+            lean = state.lean
+            if lean is not None and state.diagnosis is None:  # see _lean: traces
+                entry = watches.get(id(self))
+                if entry is None or guard.busy:
+                    return wait(self, timeout)
+                # Set: it returns at once, whatever the timeout. Cleared meanwhile, the attempt
+                # fails at once and the event path below waits as asked.
+                if self._flag and (
+                    hidden(wait, self, 0) if state.options.include_library else wait(self, 0)
+                ):
+                    tally = entry.tally
+                    if tally is None or tally.owner is not lean:
+                        tally = adopt_watch(entry, lean)
+                    tally.waits += 1
+                    return True
             primitive = watched(self)
             if primitive is None:
                 return wait(self, timeout)

@@ -22,21 +22,35 @@ thread).
 
 The fast paths themselves are in the proxies (``_locks``), inline: a function call would cost
 more than everything they do.
+
+The class-based primitives (Condition, Semaphore, BoundedSemaphore, Event, the queues) count in
+place too, in their wrappers (``_conditions``, ``_queues``): see the section below. The same two
+differences hold for them (what did not wait counts for its primitive only), and two more: a
+queue's ``max_size`` is read just after each lean put, outside the queue's lock, and operations
+made inside another primitive's methods (a Queue subclass's ``_put`` setting an Event) are
+counted where the event path, busy with the outer operation, leaves them out; the library's own
+(``include_library``) stay out on both paths. Barrier waits, ``Queue.join``, ``shutdown`` and
+Barrier's ``abort``/``reset`` always take the event path: a Barrier wait cannot tell beforehand
+whether it will wait, the others are rare.
 """
 
 from __future__ import annotations
 
 import threading
 from _thread import get_ident
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from .._core.dispatch import guard
 from .._core.event import perf_counter_ns, wait_limit
 from .._core.leanholds import local, seen_chains, this_thread, unlink
 from .._core.leanholds import site_of as lean_site
+from .._core.registry import allocate_lock
 from .._core.sites import call_site, creator_frame
 from .._core.state import state
 from .._core.tally import Tally, TallyBook, count_contended, site_tally
+from .._core.tracking import Watch
 from .gil import acquire_contended
 
 
@@ -220,3 +234,142 @@ def handed_off(proxy: Any) -> None:
     diagnosis = state.diagnosis
     if diagnosis is not None:
         diagnosis.handed_off(proxy)
+
+
+# -- the class-based primitives ----------------------------------------------------------------
+#
+# Condition, Semaphore, Event and the queues keep their tally in their tracking entry (a
+# Watch): their wrappers (``_conditions``, ``_queues``) count an operation that does not wait
+# there, in place, and send anything that waits, times out or fails down the event path, which
+# the statistics count from the events as before (a wait also needs its "waiting" event: the
+# deadlock watchdog sees waits, and the report the waits still in progress at exit). Each fast
+# path is a non-blocking attempt (a trylock, a put or get with block=False, a wait that finds
+# the event set): it cannot wait unseen.
+#
+# Semaphores are the exception: their permits are holds, counted here by the hold model's rules
+# (``Holds.returned``, written for lean counting), so even their waits stay off the event path
+# while the statistics are lean: an acquire that waited is counted at its call site as a
+# lock's is. When the diagnosis tracks holds (``state.diagnosis``), semaphores take the event
+# path whole, and so do the others: the hang check reads what happened last to each Event,
+# Condition and queue from their events (``_sinks/traces``), its evidence for a hang's cause.
+
+_adopting = allocate_lock()
+
+
+def adopt_watch(entry: Watch, stats: TallyBook) -> Tally:
+    """Point ``entry`` at its tally in ``stats`` (its first operation under them)."""
+    with _adopting:  # two threads' first operations at once: one tally, no permit forgotten
+        tally = entry.tally
+        if tally is None or tally.owner is not stats:
+            tally = stats.tally(entry.primitive)
+            # Permits taken before these statistics began are not theirs to count (the event
+            # path's holds of an earlier recording are not either).
+            entry.permits = []
+            entry.tally = tally
+        return tally
+
+
+def hidden(call: Callable[..., Any], *args: Any) -> Any:
+    """
+    Call an original whose own primitives are watched too (``include_library``): what it does
+    to them is part of the operation, as on the event path. Without ``include_library`` the
+    library's primitives are not watched: the lean paths call the original straight away.
+    """
+    guard.busy = True
+    try:
+        return call(*args)
+    finally:
+        guard.busy = False
+
+
+def permit_taken(entry: Watch, tally: Tally, site: Tally | None = None) -> None:
+    """A semaphore's acquire got a permit: a hold of the calling thread begins."""
+    entry.permits.append((get_ident(), perf_counter_ns()))
+    tally.acquisitions += 1
+    if site is not None:
+        site.acquisitions += 1
+
+
+def permits_returned(entry: Watch, tally: Tally, n: Any) -> None:
+    """
+    A semaphore's ``release(n)``, before the real one: end the holds it gives back, by the hold
+    model's rules (``Holds.returned``): the caller's newest permit for each, else (a release for
+    another thread) the oldest one; none when no permit is out (the semaphore signals).
+    """
+    permits = entry.permits
+    ident = get_ident()
+    now = perf_counter_ns()
+    while n > 0 and permits:
+        try:
+            mine = permits[-1]  # mostly: the caller's own, taken last
+        except IndexError:  # given back meanwhile by another thread
+            return
+        if mine[0] != ident:
+            for permit in reversed(permits):
+                if permit[0] == ident:
+                    mine = permit
+                    break
+            else:  # none of the caller's: a release for another thread, the oldest permit
+                try:
+                    mine = permits[0]
+                except IndexError:
+                    return
+        try:
+            permits.remove(mine)
+        except ValueError:  # another thread's release for us took it first: look again
+            continue
+        n -= 1
+        held = now - mine[1]
+        tally.holds += 1
+        tally.hold_total += held
+        if held > tally.hold_max:
+            tally.hold_max = held
+
+
+def semaphore_acquire_slowly(
+    sem: Any,
+    entry: Watch,
+    tally: Tally,
+    acquire: Callable[..., Any],
+    release: Callable[..., Any],
+    blocking: Any,
+    timeout: Any,
+) -> Any:
+    """
+    A semaphore's acquire whose attempt to take a permit at once failed, or a non-blocking one
+    given a timeout (the real acquire raises): acquire as asked, and count the wait, the
+    timeout, the failure or the error at the caller's site, as the event path's statistics do.
+    """
+    file, line, function = call_site()
+    site = site_tally(tally, file, line, function)
+    if not blocking and timeout is None:  # the attempt was the whole call
+        tally.failed += 1
+        site.failed += 1
+        return False
+    start = perf_counter_ns()
+    guard.busy = True  # the semaphore's own Condition is not the user's business
+    try:
+        got = acquire(sem, blocking, timeout)
+    except BaseException:
+        guard.busy = False
+        tally.errors += 1
+        raise
+    guard.busy = False
+    waited = perf_counter_ns() - start
+    if got:
+        try:
+            permit_taken(entry, tally, site)
+        except BaseException:  # a signal handler's exception: acquire() raises, permit back
+            release(sem)
+            raise
+        if blocking:
+            count_contended(tally, site, waited)
+            tally.owner_changes += 1  # it waited for another thread's release: a hand-off
+    elif blocking:
+        tally.timeouts += 1
+        site.timeouts += 1
+        count_contended(tally, site, waited)
+    else:
+        tally.failed += 1
+        site.failed += 1
+    return got

@@ -6,28 +6,72 @@ A queue reports queue operations ("61 put to queue by Thread-1"), never the traf
 mutex and Conditions inside it. A successful put is reported from inside ``_put``, that is while
 the queue's mutex is held, so that no consumer can report getting an item before the producer
 has reported putting it.
+
+With lean statistics (``state.lean``), a put or get that can be done at once is done without
+blocking (``block=False``) and counted in place in the queue's tally; one that would have to
+wait, or fails, goes on to the event path as before (see ``_lean``).
 """
 
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from .._core.compat import QUEUE_HAS_SHUTDOWN
 from .._core.dispatch import emit, guard
-from .._core.event import Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
+from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
 from .._core.registry import save_method, saved, saved_methods
 from .._core.reprs import safe_repr
 from .._core.sites import call_site, creator_frame
 from .._core.state import state
+from .._core.tally import Tally, TallyBook
 from .._core.tracebacks import hide_frames
-from .._core.tracking import new_primitive, primitive_of, should_watch, watch, watch_new
+from .._core.tracking import (
+    Watch,
+    new_primitive,
+    primitive_of,
+    should_watch,
+    watch,
+    watch_new,
+    watches,
+)
 from .conditions import Wrapper, blocking_call, silent, watched
+from .lean import adopt_watch, hidden
 
 
 _Full, _Empty = queue.Full, queue.Empty
 _ShutDown = getattr(queue, "ShutDown", None)
+_TIMEOUT_MAX = threading.TIMEOUT_MAX
+
+
+def _at_once(block: Any, timeout: Any) -> bool:
+    """
+    Whether a put or get with these arguments may first be tried with ``block=False``: when it
+    can be done at once, the real call does it whatever the timeout, unless it rejects the
+    timeout (``get(timeout=-1)`` raises ValueError on a queue with items, as SimpleQueue's get
+    does on a timeout too large). The wrappers test ``not block or timeout is None`` first.
+    """
+    if not block or timeout is None:
+        return True
+    return type(timeout) in (int, float) and 0 <= timeout <= _TIMEOUT_MAX
+
+
+def _lean_failed(
+    entry: Watch, op: Op, exc: BaseException, block: Any, timeout: Any, item: Any
+) -> None:
+    """A put or get tried at once failed otherwise than full or empty: the event path's report."""
+    text = _item_text(item) if op == "put" else None
+    outcome = _failure(op, exc, block, timeout)
+    emit(SyncEvent(entry.primitive, op, outcome, call_site(), item=text, error=exc))
+
+
+def _lean_tally(entry: Watch, lean: TallyBook) -> Tally:
+    tally = entry.tally
+    if tally is None or tally.owner is not lean:
+        tally = adopt_watch(entry, lean)
+    return tally
 
 
 class _PendingPut:
@@ -136,6 +180,32 @@ def wrappers() -> list[Wrapper]:
 
     def put_wrapper(self: Any, item: Any, block: Any = True, timeout: Any = None) -> None:
         try:
+            lean = state.lean
+            if lean is not None and state.diagnosis is None:  # see _lean: traces
+                entry = watches.get(id(self))
+                if entry is None or guard.busy:
+                    return put(self, item, block, timeout)
+                if not block or timeout is None or _at_once(block, timeout):
+                    try:
+                        if state.options.include_library:  # its Conditions are watched too
+                            hidden(put, self, item, False)
+                        else:
+                            put(self, item, False)
+                    except _Full:  # it would have to wait, or fail: the event path says so
+                        pass
+                    except BaseException as exc:
+                        _lean_failed(entry, "put", exc, block, timeout, item)
+                        raise
+                    else:
+                        tally = entry.tally
+                        if tally is None or tally.owner is not lean:
+                            tally = adopt_watch(entry, lean)
+                        tally.puts += 1
+                        tally.unfinished += 1
+                        size = self._qsize()  # just after the put, not under the queue's lock
+                        if size > tally.max_size:  # noqa: PLR1730 (no call: the hot path)
+                            tally.max_size = size
+                        return None
             primitive = watched(self)
             if primitive is None:
                 return put(self, item, block, timeout)
@@ -168,6 +238,28 @@ def wrappers() -> list[Wrapper]:
 
     def get_wrapper(self: Any, block: Any = True, timeout: Any = None) -> Any:
         try:
+            lean = state.lean
+            if lean is not None and state.diagnosis is None:  # see _lean: traces
+                entry = watches.get(id(self))
+                if entry is None or guard.busy:
+                    return get(self, block, timeout)
+                if not block or timeout is None or _at_once(block, timeout):
+                    try:
+                        if state.options.include_library:  # its Conditions are watched too
+                            item = hidden(get, self, False)
+                        else:
+                            item = get(self, False)
+                    except _Empty:  # it would have to wait, or fail: the event path says so
+                        pass
+                    except BaseException as exc:
+                        _lean_failed(entry, "get", exc, block, timeout, None)
+                        raise
+                    else:
+                        tally = entry.tally
+                        if tally is None or tally.owner is not lean:
+                            tally = adopt_watch(entry, lean)
+                        tally.gets += 1
+                        return item
             primitive = watched(self)
             if primitive is None:
                 return get(self, block, timeout)
@@ -178,6 +270,21 @@ def wrappers() -> list[Wrapper]:
 
     def task_done_wrapper(self: Any) -> None:
         try:
+            lean = state.lean
+            if lean is not None and state.diagnosis is None:  # see _lean: traces
+                entry = watches.get(id(self))
+                if entry is None or guard.busy:
+                    return task_done(self)
+                unfinished = self.unfinished_tasks - 1
+                if unfinished >= 0:  # else the real one raises ValueError: the event path
+                    if state.options.include_library:  # its Condition is watched too
+                        hidden(task_done, self)
+                    else:
+                        task_done(self)
+                    tally = _lean_tally(entry, lean)
+                    tally.task_done += 1
+                    tally.unfinished = unfinished
+                    return None
             primitive = watched(self)
             if primitive is None:
                 return task_done(self)
@@ -288,6 +395,10 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
 
     def put(self, item: Any, block: Any = True, timeout: Any = None) -> None:
         try:
+            lean = state.lean
+            if lean is not None and state.diagnosis is None:  # see _lean: traces
+                _lean_simple_put(self, lean)
+                return super().put(item, block, timeout)  # type: ignore[no-any-return]
             primitive = watched(self)
             if primitive is not None:
                 _report_simple_put(self, primitive, item)
@@ -298,6 +409,10 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
 
     def put_nowait(self, item: Any) -> None:
         try:
+            lean = state.lean
+            if lean is not None and state.diagnosis is None:  # see _lean: traces
+                _lean_simple_put(self, lean)
+                return super().put_nowait(item)  # type: ignore[no-any-return]
             primitive = watched(self)
             if primitive is not None:
                 _report_simple_put(self, primitive, item)
@@ -308,6 +423,18 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
 
     def get(self, block: Any = True, timeout: Any = None) -> Any:
         try:
+            lean = state.lean
+            if lean is not None and state.diagnosis is None and _at_once(block, timeout):
+                entry = watches.get(id(self))
+                if entry is None or guard.busy:
+                    return super().get(block, timeout)
+                try:
+                    item = super().get(False)
+                except _Empty:  # it would have to wait, or fail: the event path says so
+                    pass
+                else:
+                    _lean_tally(entry, lean).gets += 1
+                    return item
             primitive = watched(self)
             if primitive is None:
                 return super().get(block, timeout)
@@ -324,6 +451,18 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
 
     def get_nowait(self) -> Any:
         try:
+            lean = state.lean
+            if lean is not None and state.diagnosis is None:  # see _lean: traces
+                entry = watches.get(id(self))
+                if entry is None or guard.busy:
+                    return super().get_nowait()
+                try:
+                    item = super().get_nowait()
+                except _Empty:  # the event path says so
+                    pass
+                else:
+                    _lean_tally(entry, lean).gets += 1
+                    return item
             primitive = watched(self)
             if primitive is None:
                 return super().get_nowait()
@@ -344,6 +483,18 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
 _ORIGINAL_NAME = f"{_OriginalSimpleQueue.__module__}.{_OriginalSimpleQueue.__qualname__}"
 SimpleQueue.__module__ = _OriginalSimpleQueue.__module__
 SimpleQueue.__qualname__ = _OriginalSimpleQueue.__qualname__
+
+
+def _lean_simple_put(q: Any, lean: TallyBook) -> None:
+    # Counted before the put, as the event path reports it: SimpleQueue.put never blocks.
+    entry = watches.get(id(q))
+    if entry is None or guard.busy:
+        return
+    tally = _lean_tally(entry, lean)
+    tally.puts += 1
+    tally.unfinished += 1
+    size = q.qsize() + 1
+    tally.max_size = max(tally.max_size, size)
 
 
 def _report_simple_put(q: Any, primitive: Primitive, item: Any) -> None:

@@ -1,0 +1,454 @@
+"""
+Lean statistics for the class-based primitives: Condition, Semaphore, BoundedSemaphore, Event,
+Barrier and the queues count the operations that do not wait in place. The figures must be the
+event path's, and the primitives must stay drop-ins.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+import unittest
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import syncscope
+from syncscope._core.state import state
+from syncscope._sinks.stats import PrimitiveStats
+from syncscope.testing import Recording
+
+from .conftest import Latch, join, start_thread
+from .test_lean import full_recording, lean_recording
+
+
+lock_tests = pytest.importorskip("test.lock_tests", reason="CPython's test package is missing")
+test_queue = pytest.importorskip("test.test_queue", reason="CPython's test package is missing")
+
+
+@pytest.fixture
+def lean() -> Iterator[Recording]:
+    with lean_recording() as rec:
+        assert state.lean is not None, "the lean path is not on"
+        yield rec
+
+
+#: Every counter the statistics keep for a primitive, but its owner changes (not checked on
+#: the lean path) and its times (which differ from run to run).
+COUNTERS = (
+    "acquisitions",
+    "holds",
+    "contended",
+    "timeouts",
+    "failed",
+    "waits",
+    "wait_timeouts",
+    "notifies",
+    "woken",
+    "sets",
+    "broken",
+    "puts",
+    "gets",
+    "max_size",
+    "full_waits",
+    "empty_waits",
+    "rejected",
+    "task_done",
+    "unfinished",
+    "errors",
+)
+
+
+def figures(s: PrimitiveStats) -> dict[str, Any]:
+    return {name: getattr(s, name) for name in COUNTERS}
+
+
+def program() -> dict[str, Any]:
+    """Every operation of every class-based primitive, waiting or not, failing or not."""
+    sem, bsem = threading.Semaphore(2), threading.BoundedSemaphore(1)
+    event, cond, barrier = threading.Event(), threading.Condition(), threading.Barrier(1)
+    q, lifo, simple = queue.Queue(2), queue.LifoQueue(), queue.SimpleQueue()
+
+    for _ in range(3):
+        with sem:
+            assert sem.acquire() is True
+            sem.release()
+    assert sem.acquire(timeout=5) is True
+    sem.release(1)
+    sem.release(2)  # with no permit out: a signal, no hold ends
+    assert sem.acquire(False) is True
+    with pytest.raises(ValueError):
+        sem.acquire(False, 1)
+    with pytest.raises(ValueError):
+        sem.release(0)
+
+    assert bsem.acquire() is True
+    assert bsem.acquire(False) is False
+    assert bsem.acquire(timeout=0.001) is False  # contended, timed out
+    bsem.release()
+    with pytest.raises(ValueError):
+        bsem.release()
+    taken, given = Latch(), Latch()
+
+    def take_and_wait() -> None:
+        bsem.acquire()
+        taken.set()
+        given.wait()
+
+    thread = start_thread(take_and_wait)
+    taken.wait()
+    bsem.release()  # another thread's permit: its hold ends
+    given.set()
+    join(thread)
+
+    def give_back_when_blocked() -> None:
+        waiting_on(bsem._cond)  # type: ignore[attr-defined]
+        bsem.release()
+
+    bsem.acquire()
+    thread = start_thread(give_back_when_blocked)
+    assert bsem.acquire(timeout=5) is True  # contended, got it
+    join(thread)
+    bsem.release()
+
+    event.set()
+    assert event.wait() is True
+    assert event.wait(0) is True
+    assert event.is_set()
+    event.clear()
+    assert event.wait(0.001) is False
+    event.set()
+    event.set()
+
+    with cond:
+        cond.notify()
+        cond.notify(3)
+        cond.notify_all()
+        assert cond.wait(0.001) is False
+        assert cond.wait_for(lambda: True) is True
+    with pytest.raises(RuntimeError):
+        cond.notify()
+    with pytest.raises(RuntimeError):
+        cond.notify_all()
+
+    assert barrier.wait() == 0
+    barrier.reset()
+    barrier.abort()
+    with pytest.raises(threading.BrokenBarrierError):
+        barrier.wait()
+
+    q.put(1)
+    q.put_nowait(2)
+    with pytest.raises(queue.Full):
+        q.put_nowait(3)
+    with pytest.raises(queue.Full):
+        q.put(3, timeout=0.001)
+    assert q.get() == 1
+    with pytest.raises(ValueError):
+        q.put(3, timeout=-1)  # rejected even with room
+    with pytest.raises(ValueError):
+        q.get(timeout=-1)  # rejected even with an item in the queue
+    assert q.get(timeout=5) == 2
+    with pytest.raises(queue.Empty):
+        q.get_nowait()
+    with pytest.raises(queue.Empty):
+        q.get(timeout=0.001)
+    q.task_done()
+    q.task_done()
+    with pytest.raises(ValueError):
+        q.task_done()
+    q.join()
+
+    lifo.put(1)
+    lifo.put(2, timeout=1)
+    assert lifo.get(block=False) == 2
+    assert lifo.get(True, 0) == 1
+
+    simple.put(1)
+    simple.put_nowait(2)
+    simple.put(3, block=False, timeout=-1)  # SimpleQueue.put ignores both
+    assert simple.get() == 1
+    assert simple.get(timeout=1) == 2
+    assert simple.get_nowait() == 3
+    with pytest.raises(queue.Empty):
+        simple.get_nowait()
+    with pytest.raises(queue.Empty):
+        simple.get(timeout=0.001)
+    simple.put(4)
+    with pytest.raises(ValueError):
+        simple.get(timeout=-1)
+    return {
+        "sem": sem,
+        "bsem": bsem,
+        "event": event,
+        "cond": cond,
+        "barrier": barrier,
+        "queue": q,
+        "lifo": lifo,
+        "simple": simple,
+    }
+
+
+def waiting_on(cond: Any, timeout: float = 5) -> None:
+    """Until a thread waits on ``cond``, a library primitive's own Condition (no event says so)."""
+    deadline = time.monotonic() + timeout
+    while not cond._waiters:
+        assert time.monotonic() < deadline, "no thread waited in time"
+        time.sleep(0.001)
+
+
+class TestFigures:
+    def test_the_same_figures_as_the_event_path(self) -> None:
+        """The program gives the same counts either way, primitive by primitive."""
+        with lean_recording() as lean:
+            assert state.lean is not None
+            lean_prims = program()
+        with full_recording() as full:
+            assert state.lean is None
+            full_prims = program()
+        lean_figures = {name: figures(lean.stats(p)) for name, p in lean_prims.items()}
+        full_figures = {name: figures(full.stats(p)) for name, p in full_prims.items()}
+        for name in lean_prims:
+            assert lean_figures[name] == full_figures[name], name
+        # Not an empty comparison: every kind did something.
+        assert (8, 7) == (lean_figures["sem"]["acquisitions"], lean_figures["sem"]["holds"])
+        assert (4, 2, 1, 1) == tuple(
+            lean_figures["bsem"][name]
+            for name in ("acquisitions", "contended", "timeouts", "failed")
+        )
+        assert lean_figures["bsem"]["holds"] == 4
+
+    def test_operations_that_do_not_wait_are_counted_in_place(self, lean: Recording) -> None:
+        """No call site looked up, no event made: their sites are not counted."""
+        sem, event, cond = threading.Semaphore(), threading.Event(), threading.Condition()
+        q, simple = queue.Queue(), queue.SimpleQueue()
+        with sem:
+            pass
+        event.set()
+        event.wait()
+        with cond:
+            cond.notify()
+        q.put(1)
+        q.get()
+        q.task_done()
+        simple.put(1)
+        simple.get()
+        for primitive in (sem, event, cond, q, simple):
+            assert lean.stats(primitive).sites == (), primitive
+        assert (1, 1) == (lean.stats(sem).acquisitions, lean.stats(sem).holds)
+        assert (1, 1) == (lean.stats(event).sets, lean.stats(event).waits)
+        assert 1 == lean.stats(cond).notifies
+        assert (1, 1, 1, 0) == (
+            lean.stats(q).puts,
+            lean.stats(q).gets,
+            lean.stats(q).task_done,
+            lean.stats(q).unfinished,
+        )
+
+    def test_operations_that_wait_are_counted_at_their_site(self, lean: Recording) -> None:
+        """A wait, a timeout, a failure: where it happened is in the figures."""
+        sem, event, q = threading.Semaphore(0), threading.Event(), queue.Queue()
+        assert sem.acquire(timeout=0.001) is False
+        line_sem = _line() - 1
+        assert event.wait(0.001) is False
+        line_event = _line() - 1
+        with pytest.raises(queue.Empty):
+            q.get(timeout=0.001)
+        line_queue = _line() - 1
+        assert [(s.line, s.timeouts) for s in lean.stats(sem).sites] == [(line_sem, 1)]
+        assert [(s.line, s.wait_timeouts) for s in lean.stats(event).sites] == [(line_event, 1)]
+        assert [(s.line, s.rejected) for s in lean.stats(q).sites] == [(line_queue, 1)]
+
+    def test_a_semaphore_hold_covers_the_hold(self, lean: Recording) -> None:
+        """A permit held around a known pause is at least that long."""
+        sem = threading.Semaphore(3)
+        with sem:
+            start = time.perf_counter()
+            while time.perf_counter() - start < 0.02:
+                pass
+        s = lean.stats(sem)
+        assert 1 == s.holds
+        assert s.max_hold_s >= 0.02
+
+    def test_a_release_ends_the_callers_newest_permit(self, lean: Recording) -> None:
+        """Nested permits of one thread: the inner release ends the inner, shorter hold."""
+        sem = threading.Semaphore(2)
+        with sem:
+            with sem:
+                pass
+            start = time.perf_counter()
+            while time.perf_counter() - start < 0.02:
+                pass
+        s = lean.stats(sem)
+        assert 2 == s.holds
+        assert s.total_hold_s - s.max_hold_s < 0.02, "the inner release ended the outer hold"
+
+    def test_release_of_several_permits(self, lean: Recording) -> None:
+        """release(n) ends up to n holds; a release with no permit out ends none."""
+        sem = threading.Semaphore(3)
+        for _ in range(3):
+            sem.acquire()
+        sem.release(2)
+        assert 2 == lean.stats(sem).holds
+        sem.release(2)
+        assert 3 == lean.stats(sem).holds
+        sem.release()
+        assert 3 == lean.stats(sem).holds
+
+    def test_permits_taken_before_the_statistics_began_are_not_theirs(self) -> None:
+        sem = None
+        with lean_recording():
+            sem = threading.Semaphore()
+            sem.acquire()
+        with lean_recording() as rec:
+            assert state.lean is not None
+            sem.release()
+            with sem:
+                pass
+            assert (1, 1) == (rec.stats(sem).acquisitions, rec.stats(sem).holds)
+
+    def test_semaphores_take_the_event_path_when_the_diagnosis_tracks_holds(
+        self, lean: Recording
+    ) -> None:
+        """With hold tracking for the diagnosis set, permits are its business: events."""
+        sem = threading.Semaphore()
+        state.diagnosis = object()
+        try:
+            with sem:
+                pass
+        finally:
+            state.diagnosis = None
+        s = lean.stats(sem)
+        assert 1 == s.acquisitions
+        assert [site.acquisitions for site in s.sites] == [1]
+
+    def test_a_queue_item_put_while_a_get_waits(self, lean: Recording) -> None:
+        """A get that has to wait takes the event path: its wait is counted."""
+        q: queue.Queue[int] = queue.Queue()
+        got: list[int] = []
+        thread = start_thread(lambda: got.append(q.get(timeout=5)))
+        waiting_on(q.not_empty)
+        q.put(7)
+        join(thread)
+        s = lean.stats(q)
+        assert got == [7]
+        assert (1, 1, 1) == (s.puts, s.gets, s.empty_waits)
+        assert s.blocked_empty_s > 0
+
+
+class TestDropIn:
+    def test_nested_operations_stay_hidden(self, lean: Recording) -> None:
+        """A watched Condition's notify_all calls notify: one notify is counted, not two."""
+        cond = threading.Condition()
+        with cond:
+            cond.notify_all()
+        assert (1, 0) == (lean.stats(cond).notifies, lean.stats(cond).woken)
+
+    def test_internals_of_the_library_are_not_counted(self) -> None:
+        """With every primitive watched, an Event's own Condition is not the user's."""
+        syncscope.install(lines=False, include_library=True)
+        with lean_recording() as rec:
+            assert state.lean is not None
+            event, q = threading.Event(), queue.Queue()
+            event.set()
+            q.put(1)
+            q.get()
+            conditions = [p for p in rec.primitives() if p.kind == "condition"]
+            assert [p.notifies for p in conditions] == [0] * len(conditions)
+            assert 1 == rec.stats(event).sets
+
+    def test_errors_are_the_originals(self, lean: Recording) -> None:
+        sem = threading.BoundedSemaphore()
+        with pytest.raises(ValueError, match="can't specify timeout for non-blocking acquire"):
+            sem.acquire(False, 1)
+        with pytest.raises(ValueError, match="Semaphore released too many times"):
+            sem.release()
+        q: queue.Queue[int] = queue.Queue(1)
+        q.put(1)
+        with pytest.raises(queue.Full):
+            q.put(2, block=False)
+        with pytest.raises(ValueError, match="'timeout' must be a non-negative number"):
+            q.get(timeout=-1)
+        assert q.get(timeout=threading.TIMEOUT_MAX) == 1
+        with pytest.raises(ValueError, match="task_done"):
+            q.task_done()
+            q.task_done()
+        cond = threading.Condition()
+        with pytest.raises(RuntimeError, match="cannot notify on un-acquired lock"):
+            cond.notify()
+        s = lean.stats(sem)
+        assert (0, 1) == (s.acquisitions, s.errors)
+
+
+def _line() -> int:
+    return sys._getframe(1).f_lineno
+
+
+def _lean(cls: type) -> type:
+    """A CPython test class run with lean statistics listening, every primitive watched."""
+
+    def setUp(self: Any) -> None:
+        syncscope.install(lines=False, include_library=True)
+        self._recording = lean_recording()
+        self._recording.__enter__()
+        assert state.lean is not None
+        cls.setUp(self)
+
+    def tearDown(self: Any) -> None:
+        cls.tearDown(self)
+        self._recording.__exit__(None, None, None)
+        syncscope.uninstall()
+
+    return type(f"Lean{cls.__name__}", (cls,), {"setUp": setUp, "tearDown": tearDown})
+
+
+def _patched(module: Any, name: str) -> Callable[..., Any]:
+    def create(*args: Any, **kwargs: Any) -> Any:
+        return getattr(module, name)(*args, **kwargs)
+
+    return staticmethod(create)  # type: ignore[return-value]
+
+
+LeanEventTests = _lean(
+    type("E", (lock_tests.EventTests,), {"eventtype": _patched(threading, "Event")})
+)
+LeanSemaphoreTests = _lean(
+    type("S", (lock_tests.SemaphoreTests,), {"semtype": _patched(threading, "Semaphore")})
+)
+LeanBoundedSemaphoreTests = _lean(
+    type(
+        "B",
+        (lock_tests.BoundedSemaphoreTests,),
+        {"semtype": _patched(threading, "BoundedSemaphore")},
+    )
+)
+LeanBarrierTests = _lean(
+    type("Ba", (lock_tests.BarrierTests,), {"barriertype": _patched(threading, "Barrier")})
+)
+LeanQueueTests = _lean(type("Q", (test_queue.QueueTest, unittest.TestCase), {"queue": queue}))
+LeanLifoQueueTests = _lean(
+    type("LQ", (test_queue.LifoQueueTest, unittest.TestCase), {"queue": queue})
+)
+LeanPriorityQueueTests = _lean(
+    type("PQ", (test_queue.PriorityQueueTest, unittest.TestCase), {"queue": queue})
+)
+LeanFailingQueueTests = _lean(
+    type("FQ", (test_queue.FailingQueueTest, unittest.TestCase), {"queue": queue})
+)
+
+
+def _simple_queue_setup(self: Any) -> None:
+    self.type2test = queue.SimpleQueue
+    test_queue.BaseSimpleQueueTest.setUp(self)
+
+
+LeanSimpleQueueTests = _lean(
+    type(
+        "SQ",
+        (test_queue.BaseSimpleQueueTest, unittest.TestCase),
+        {"queue": queue, "setUp": _simple_queue_setup},
+    )
+)
