@@ -229,3 +229,59 @@ class TestChains:
         (hold,) = [h for p, h in snapshot.owner.items() if p.name == "kept"]
         assert hold.exited
         kept.release()
+
+
+class TestSemaphores:
+    def test_a_deadlock_through_a_semaphores_permit(self, lean: Recording) -> None:
+        sem = threading.Semaphore(1)
+        lock = threading.Lock()
+        both = threading.Barrier(2, timeout=5)
+
+        def one() -> None:
+            sem.acquire()  # left held: the test ends the deadlock by releasing it
+            both.wait()
+            with lock:
+                pass
+
+        def two() -> None:
+            with lock:
+                both.wait()
+                with sem:
+                    pass
+
+        t1, t2 = start_thread(one), start_thread(two)
+        try:
+            found: list[Any] = []
+            for _ in range(500):  # until both are seen waiting (no event to wait for)
+                found = lean.check_deadlocks() or lean.deadlocks
+                if found:
+                    break
+                threading.Event().wait(0.01)
+            assert len(found) == 1
+            here = "tests/test_lean_diagnosis.py"
+            text = found[0].text()
+            assert f"holds semaphore sem, taken at {here}:{one.__code__.co_firstlineno + 1}" in text
+            assert f"holds lock, taken at {here}:{two.__code__.co_firstlineno + 1}" in text
+        finally:
+            sem.release()  # any thread may give a permit back
+            join(t2)
+            join(t1)
+
+    def test_a_release_with_no_permit_out_is_a_signal(self, lean: Recording) -> None:
+        ready = threading.Semaphore(0)
+        ready.release()
+        assert ready.acquire(timeout=5)
+        snapshot = lean._recorder.holds.snapshot()
+        assert [p.name for p in snapshot.handoff] == ["ready"]
+
+    def test_permits_held_are_holds_of_their_takers(self, lean: Recording) -> None:
+        pool = threading.BoundedSemaphore(3)
+        pool.acquire()
+        pool.acquire()
+        snapshot = lean._recorder.holds.snapshot()
+        (permits,) = snapshot.permits.values()
+        me = threading.get_ident()
+        assert [hold.thread_id for hold in permits] == [me, me]
+        pool.release()
+        pool.release()
+        assert lean._recorder.holds.snapshot().permits == {}

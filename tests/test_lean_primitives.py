@@ -310,20 +310,19 @@ class TestFigures:
                 pass
             assert (1, 1) == (rec.stats(sem).acquisitions, rec.stats(sem).holds)
 
-    def test_semaphores_take_the_event_path_when_the_diagnosis_tracks_holds(
-        self, lean: Recording
-    ) -> None:
-        """With hold tracking for the diagnosis set, permits are its business: events."""
-        sem = threading.Semaphore()
-        state.diagnosis = object()
-        try:
+    def test_with_the_checks_on_only_waits_and_holds_stay_lean(self) -> None:
+        """
+        Under -q's checks, semaphores stay lean (their permits are holds the watchdog reads),
+        and an Event's set is an event again: the hang check reads what happened last to it.
+        """
+        with syncscope.record(detect_deadlocks=True, events=0, echo=False) as rec:
+            assert state.diagnosis is not None
+            sem, flag = threading.Semaphore(), threading.Event()
             with sem:
                 pass
-        finally:
-            state.diagnosis = None
-        s = lean.stats(sem)
-        assert 1 == s.acquisitions
-        assert [site.acquisitions for site in s.sites] == [1]
+            flag.set()
+        assert [site.acquisitions for site in rec.stats(sem).sites] == []
+        assert [site.sets for site in rec.stats(flag).sites] == [1]
 
     def test_a_queue_item_put_while_a_get_waits(self, lean: Recording) -> None:
         """A get that has to wait takes the event path: its wait is counted."""

@@ -414,6 +414,19 @@ class Holds:
             snapshot.held[ident] = (*snapshot.held.get(ident, ()), *chain)
             for hold in chain:
                 snapshot.owner[hold.primitive] = hold
+        for key, watch in list(leanholds.permit_holders.items()):
+            permits = lean_permits(watch)
+            if not permits:  # none out now: forget it until its next lean permit
+                if not watch.permits:
+                    leanholds.permit_holders.pop(key, None)
+                continue
+            snapshot.permits[watch.primitive] = (
+                *snapshot.permits.get(watch.primitive, ()),
+                *permits,
+            )
+            for hold in permits:
+                if not hold.exited:
+                    snapshot.held[hold.thread_id] = (*snapshot.held.get(hold.thread_id, ()), hold)
 
     def held_by(self, ident: int) -> list[Hold]:
         """Thread ``ident``'s holds, oldest first: the model's and the proxies' own."""
@@ -433,6 +446,26 @@ def lean_chain(holds: leanholds.ThreadHolds) -> list[Hold]:
         hold.exited = holds.exited
         held.append(hold)
     return held
+
+
+def lean_permits(watch: Any) -> list[Hold]:
+    """A semaphore's permits taken on the lean path, as the model's holds, oldest first."""
+    if watch.ref() is None:  # the semaphore is gone
+        return []
+    primitive = watch.primitive
+    holds: list[Hold] = []
+    for permit in list(watch.permits):
+        ident, since = permit[0], permit[1]
+        code, lasti = (permit[2], permit[3]) if len(permit) > 3 else (None, 0)
+        thread = leanholds._active_threads.get(ident)
+        name = thread._name if thread is not None else f"Thread-{ident}"  # type: ignore[attr-defined]
+        event = leanholds.acquired_event(
+            primitive, leanholds.where(code, lasti), None, ident, name, since
+        )
+        hold = Hold(primitive, event, [])
+        hold.exited = thread is None
+        holds.append(hold)
+    return holds
 
 
 def lean_hold_of(proxy: Any) -> Hold | None:

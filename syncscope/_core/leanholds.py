@@ -80,6 +80,9 @@ threads: dict[int, ThreadHolds] = {}
 lingering: dict[int, ThreadHolds] = {}
 #: Chains of held locks already checked for order (see the module's docstring).
 seen_chains: set[Any] = set()
+#: Semaphores whose permits were taken on the lean path: id(their Watch) -> the Watch, whose
+#: ``permits`` are (ident, perf_counter_ns, code, instruction) (see _intercept/lean).
+permit_holders: dict[int, Any] = {}
 _watch: dict[int, weakref.ref[_Token]] = {}
 
 
@@ -182,20 +185,42 @@ def _line(code: CodeType, lasti: int) -> int:
 
 def site_of(proxy: Any) -> tuple[str, int, str]:
     """Where ``proxy``'s hold was taken: the caller of its acquire."""
-    code = proxy._syncscope_code
+    return where(proxy._syncscope_code, proxy._syncscope_lasti)
+
+
+def where(code: CodeType | None, lasti: int) -> tuple[str, int, str]:
+    """The site of an instruction: file, line, function."""
     if code is None:
         return ("<unknown>", 0, "<unknown>")
-    return (code.co_filename, _line(code, proxy._syncscope_lasti), code.co_name)
+    return (code.co_filename, _line(code, lasti), code.co_name)
 
 
 def lean_event(proxy: Any, holds: ThreadHolds) -> SyncEvent:
     """The acquire event the event path would have made for ``proxy``'s current hold."""
-    primitive: Primitive = proxy._syncscope_primitive
+    return acquired_event(
+        proxy._syncscope_primitive,
+        site_of(proxy),
+        1 if proxy._reentrant else None,
+        holds.ident,
+        holds.thread_name(),
+        proxy._syncscope_since,
+    )
+
+
+def acquired_event(
+    primitive: Primitive,
+    site: tuple[str, int, str],
+    depth: int | None,
+    ident: int,
+    thread_name: str,
+    since: int,
+) -> SyncEvent:
+    """An acquire event made after the fact, for a hold the event path did not see begin."""
     event = SyncEvent.__new__(SyncEvent)
     event.primitive = primitive
     event.op = "acquire"
     event.outcome = "acquired"
-    event.file, event.line, event.function = site_of(proxy)
+    event.file, event.line, event.function = site
     for name in (
         "waited_ns",
         "timeout",
@@ -212,10 +237,9 @@ def lean_event(proxy: Any, holds: ThreadHolds) -> SyncEvent:
     ):
         setattr(event, name, None)
     event.immediate = False
-    event.depth = 1 if proxy._reentrant else None
-    event.thread_id = holds.ident
-    event.thread_name = holds.thread_name()
-    since = proxy._syncscope_since
+    event.depth = depth
+    event.thread_id = ident
+    event.thread_name = thread_name
     event.time_ns = time.time_ns() - max(0, time.perf_counter_ns() - since) if since else 0
     return event
 
@@ -226,14 +250,17 @@ class LeanDiagnosis(Protocol):
     def new_chain(self, proxy: Any, chain: Any) -> None:
         """The calling thread took ``proxy`` (pushed already) holding a chain not seen yet."""
 
-    def wait_begins(self, proxy: Any, timeout: float | None) -> Any:
-        """A blocking acquire of ``proxy`` is about to wait; returns what ``wait_ends`` takes."""
+    def wait_begins(self, primitive: Primitive, timeout: float | None, proxy: Any) -> Any:
+        """
+        A blocking acquire of ``primitive`` is about to wait (``proxy``: its lock proxy, for a
+        Lock or RLock, else None); returns what ``wait_ends`` takes.
+        """
 
     def wait_ends(self, wait: Any, got: bool, waited_ns: int) -> None:
         """The wait ``wait_begins`` announced is over (``got``: the lock was taken)."""
 
-    def handed_off(self, proxy: Any) -> None:
-        """A thread released ``proxy``, a Lock another thread took."""
+    def handed_off(self, primitive: Primitive) -> None:
+        """A thread released a Lock another took, or a semaphore's permit it did not take."""
 
 
 if hasattr(os, "register_at_fork"):

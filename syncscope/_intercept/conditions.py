@@ -14,6 +14,7 @@ Each wrapper is a plain function with the wrapped one's signature: measured here
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -37,14 +38,17 @@ from .lean import (
     adopt_watch,
     hidden,
     park,
+    permit_held,
     permits_returned,
     semaphore_acquire_slowly,
+    signalled,
     unpark,
 )
 from .locks import proxy_for
 
 
 _original_rlock = saved["threading"]["RLock"]
+_getframe = sys._getframe
 
 #: (class, method name, replacement) for every method this module wraps.
 Wrapper = tuple[type, str, Callable[..., Any]]
@@ -274,7 +278,7 @@ def _semaphore_wrappers() -> list[Wrapper]:
     def acquire_(self: Any, blocking: Any = True, timeout: Any = None) -> Any:
         try:
             lean = state.lean
-            if lean is not None and state.diagnosis is None:  # permits are holds: see _lean
+            if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or (state.options.include_library and guard.busy):
                     return acquire(self, blocking, timeout)
@@ -284,7 +288,10 @@ def _semaphore_wrappers() -> list[Wrapper]:
                 # A permit at once: a hold begins (Semaphore.acquire checks no timeout then).
                 if (blocking or timeout is None) and acquire(self, False):
                     try:
-                        entry.permits.append((get_ident(), perf_counter_ns()))
+                        if state.diagnosis is None:
+                            entry.permits.append((get_ident(), perf_counter_ns()))
+                        else:  # a hold the watchdog reads: where it was taken (see _lean)
+                            permit_held(entry, _getframe(1))
                         tally.acquisitions += 1
                     except BaseException:  # a signal handler's exception: acquire() raises
                         release(self)
@@ -331,7 +338,7 @@ def _semaphore_wrappers() -> list[Wrapper]:
         def release_(self: Any, n: Any = 1) -> None:
             try:
                 lean = state.lean
-                if lean is not None and state.diagnosis is None:  # permits are holds: see _lean
+                if lean is not None:
                     entry = watches.get(id(self))
                     if entry is None or (state.options.include_library and guard.busy):
                         return original(self, n)  # type: ignore[no-any-return]
@@ -361,6 +368,8 @@ def _semaphore_wrappers() -> list[Wrapper]:
                                             tally.hold_max = held
                                 elif mine is not None:
                                     permits_returned(entry, tally, n)
+                        elif state.diagnosis is not None:  # no permit out: a signal
+                            signalled(entry)
                         if state.options.include_library:  # its Condition is watched too
                             return hidden(original, self, n)  # type: ignore[no-any-return]
                         return original(self, n)  # type: ignore[no-any-return]

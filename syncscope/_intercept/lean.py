@@ -44,7 +44,7 @@ from typing import Any
 
 from .._core.dispatch import guard
 from .._core.event import perf_counter_ns, wait_limit
-from .._core.leanholds import local, seen_chains, this_thread, unlink
+from .._core.leanholds import local, permit_holders, seen_chains, this_thread, unlink
 from .._core.leanholds import site_of as lean_site
 from .._core.registry import allocate_lock
 from .._core.sites import call_site, creator_frame
@@ -88,7 +88,11 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
         site.failed += 1
         return False
     diagnosis = state.diagnosis
-    wait = diagnosis.wait_begins(proxy, wait_limit(blocking, timeout)) if diagnosis else None
+    wait = (
+        diagnosis.wait_begins(proxy._syncscope_primitive, wait_limit(blocking, timeout), proxy)
+        if diagnosis
+        else None
+    )
     start = perf_counter_ns()
     got = False
     try:
@@ -233,7 +237,7 @@ def handed_off(proxy: Any) -> None:
     """A thread released a Lock another took: a signal, not a mutex (see _core.holds)."""
     diagnosis = state.diagnosis
     if diagnosis is not None:
-        diagnosis.handed_off(proxy)
+        diagnosis.handed_off(proxy._syncscope_primitive)
 
 
 # -- the class-based primitives ----------------------------------------------------------------
@@ -284,10 +288,30 @@ def hidden(call: Callable[..., Any], *args: Any) -> Any:
 
 def permit_taken(entry: Watch, tally: Tally, site: Tally | None = None) -> None:
     """A semaphore's acquire got a permit: a hold of the calling thread begins."""
-    entry.permits.append((get_ident(), perf_counter_ns()))
+    if state.diagnosis is None:
+        entry.permits.append((get_ident(), perf_counter_ns()))
+    else:
+        permit_held(entry, creator_frame(1))
     tally.acquisitions += 1
     if site is not None:
         site.acquisitions += 1
+
+
+def permit_held(entry: Watch, frame: FrameType | None) -> None:
+    """
+    With the checks on, a permit is a hold the watchdog reads (see ``Holds.snapshot``): it
+    notes where it was taken, and the semaphore is listed where the watchdog looks.
+    """
+    code, lasti = (frame.f_code, frame.f_lasti) if frame is not None else (None, 0)
+    entry.permits.append((get_ident(), perf_counter_ns(), code, lasti))  # type: ignore[arg-type]
+    permit_holders[id(entry)] = entry
+
+
+def signalled(entry: Watch) -> None:
+    """A release that gives back no permit of the caller's: the semaphore is a signal."""
+    diagnosis = state.diagnosis
+    if diagnosis is not None:
+        diagnosis.handed_off(entry.primitive)
 
 
 def permits_returned(entry: Watch, tally: Tally, n: Any) -> None:
@@ -310,6 +334,7 @@ def permits_returned(entry: Watch, tally: Tally, n: Any) -> None:
                     mine = permit
                     break
             else:  # none of the caller's: a release for another thread, the oldest permit
+                signalled(entry)
                 try:
                     mine = permits[0]
                 except IndexError:
@@ -346,16 +371,25 @@ def semaphore_acquire_slowly(
         tally.failed += 1
         site.failed += 1
         return False
+    diagnosis = state.diagnosis
+    wait = (
+        diagnosis.wait_begins(entry.primitive, wait_limit(blocking, timeout), None)
+        if diagnosis is not None and blocking
+        else None
+    )
     start = perf_counter_ns()
     guard.busy = True  # the semaphore's own Condition is not the user's business
+    got = False
     try:
         got = acquire(sem, blocking, timeout)
     except BaseException:
-        guard.busy = False
         tally.errors += 1
         raise
-    guard.busy = False
-    waited = perf_counter_ns() - start
+    finally:
+        guard.busy = False
+        waited = perf_counter_ns() - start
+        if wait is not None:
+            diagnosis.wait_ends(wait, got, waited)  # type: ignore[union-attr]
     if got:
         try:
             permit_taken(entry, tally, site)

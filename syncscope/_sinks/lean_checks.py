@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._core import leanholds
 from .._core.dispatch import guard
-from .._core.event import SyncEvent
+from .._core.event import Primitive, SyncEvent
 from .._core.holds import Holds, Wait, lean_chain, lean_hold_of
 from .._core.sites import call_site
 
@@ -55,17 +55,16 @@ class LeanChecks:
         finally:
             guard.busy = was_busy
 
-    def wait_begins(self, proxy: Any, timeout: float | None) -> Wait:
+    def wait_begins(self, primitive: Primitive, timeout: float | None, proxy: Any) -> Wait:
         was_busy = guard.busy
         guard.busy = True
         try:
             site = call_site()
-            event = SyncEvent(
-                proxy._syncscope_primitive, "acquire", "waiting", site, timeout=timeout
-            )
+            event = SyncEvent(primitive, "acquire", "waiting", site, timeout=timeout)
             self._progress()
             holds = self._holds
-            wait = holds.waiting[event.thread_id] = Wait(event, lean_hold_of(proxy))
+            blocker = lean_hold_of(proxy) if proxy is not None else None
+            wait = holds.waiting[event.thread_id] = Wait(event, blocker)
             if self._lockorder is not None and timeout is None:
                 held = holds.held_by(event.thread_id)
                 if held:
@@ -88,5 +87,5 @@ class LeanChecks:
         finally:
             guard.busy = was_busy
 
-    def handed_off(self, proxy: Any) -> None:
-        self._holds.handed_off(proxy._syncscope_primitive)
+    def handed_off(self, primitive: Primitive) -> None:
+        self._holds.handed_off(primitive)
