@@ -18,6 +18,7 @@ import pytest
 
 import syncscope
 from syncscope._core.state import state
+from syncscope._core.tracking import primitive_of
 from syncscope._sinks.stats import PrimitiveStats
 from syncscope.testing import Recording
 
@@ -310,19 +311,29 @@ class TestFigures:
                 pass
             assert (1, 1) == (rec.stats(sem).acquisitions, rec.stats(sem).holds)
 
-    def test_with_the_checks_on_only_waits_and_holds_stay_lean(self) -> None:
+    def test_with_the_checks_on_the_hang_check_still_hears_of_them(self) -> None:
         """
-        Under -q's checks, semaphores stay lean (their permits are holds the watchdog reads),
-        and an Event's set is an event again: the hang check reads what happened last to it.
+        Under -q's checks too, operations that do not wait count in place; the hang check is
+        told what happened last to each Event, Condition and queue, and where it was set.
         """
         with syncscope.record(detect_deadlocks=True, events=0, echo=False) as rec:
             assert state.diagnosis is not None
-            sem, flag = threading.Semaphore(), threading.Event()
+            sem, flag, q = threading.Semaphore(), threading.Event(), queue.Queue()
             with sem:
                 pass
             flag.set()
+            line = sys._getframe().f_lineno - 1
+            q.put(1)
+            q.get()
         assert [site.acquisitions for site in rec.stats(sem).sites] == []
-        assert [site.sets for site in rec.stats(flag).sites] == [1]
+        assert [site.sets for site in rec.stats(flag).sites] == []
+        traces = rec._recorder.traces
+        assert traces is not None
+        flag_trace, queue_trace = traces.get(primitive_of(flag)), traces.get(primitive_of(q))
+        assert flag_trace is not None and flag_trace.was_set is not None
+        assert (flag_trace.was_set.op, flag_trace.was_set.line) == ("set", line)
+        assert queue_trace is not None
+        assert len(queue_trace.putters) == len(queue_trace.getters) == 1
 
     def test_a_queue_item_put_while_a_get_waits(self, lean: Recording) -> None:
         """A get that has to wait takes the event path: its wait is counted."""

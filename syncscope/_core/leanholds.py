@@ -31,7 +31,7 @@ import weakref
 from types import CodeType
 from typing import Any, Protocol
 
-from .event import Primitive, SyncEvent
+from .event import Op, Outcome, Primitive, SyncEvent
 
 
 _active_threads: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
@@ -258,6 +258,9 @@ class LeanDiagnosis(Protocol):
 
     def wait_ends(self, wait: Any, got: bool, waited_ns: int) -> None:
         """The wait ``wait_begins`` announced is over (``got``: the lock was taken)."""
+
+    def touched(self, primitive: Primitive, op: Op, outcome: Outcome) -> None:
+        """An Event, Condition or queue operation the lean path counted in place."""
 
     def handed_off(self, primitive: Primitive) -> None:
         """A thread released a Lock another took, or a semaphore's permit it did not take."""

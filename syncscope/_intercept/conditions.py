@@ -42,6 +42,7 @@ from .lean import (
     permits_returned,
     semaphore_acquire_slowly,
     signalled,
+    touched,
     unpark,
 )
 from .locks import proxy_for
@@ -174,7 +175,7 @@ def _condition_wrappers() -> list[Wrapper]:
     def notify_(self: Any, n: Any = 1) -> None:
         try:
             lean = state.lean
-            if lean is not None and state.diagnosis is None:  # see _lean: traces
+            if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
                     return notify(self, n)
@@ -189,6 +190,8 @@ def _condition_wrappers() -> list[Wrapper]:
                     raise
                 tally.notifies += 1
                 tally.woken += min(n, waiting) if isinstance(n, int) else waiting
+                if state.diagnosis is not None:
+                    touched(entry.primitive, "notify", "notified")
                 return None
             primitive = watched(self)
             if primitive is None:
@@ -210,7 +213,7 @@ def _condition_wrappers() -> list[Wrapper]:
     def notify_all_(self: Any) -> None:
         try:
             lean = state.lean
-            if lean is not None and state.diagnosis is None:  # see _lean: traces
+            if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
                     return notify_all(self)
@@ -228,6 +231,8 @@ def _condition_wrappers() -> list[Wrapper]:
                 guard.busy = False
                 tally.notifies += 1
                 tally.woken += waiting
+                if state.diagnosis is not None:
+                    touched(entry.primitive, "notify_all", "notified")
                 return None
             primitive = watched(self)
             if primitive is None:
@@ -431,7 +436,7 @@ def _event_wrappers() -> list[Wrapper]:
     def set_wrapper(self: Any) -> None:
         try:
             lean = state.lean
-            if lean is not None and state.diagnosis is None:  # see _lean: traces
+            if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
                     return set_(self)
@@ -439,6 +444,8 @@ def _event_wrappers() -> list[Wrapper]:
                 if tally is None or tally.owner is not lean:
                     tally = adopt_watch(entry, lean)
                 tally.sets += 1
+                if state.diagnosis is not None:
+                    touched(entry.primitive, "set", "set")
                 if state.options.include_library:  # its Condition is watched too: hide it
                     return hidden(set_, self)  # type: ignore[no-any-return]
                 return set_(self)
@@ -455,7 +462,11 @@ def _event_wrappers() -> list[Wrapper]:
 
     def clear_wrapper(self: Any) -> None:
         try:
-            if state.lean is not None and state.diagnosis is None:  # no clear counted
+            if state.lean is not None:  # the statistics count no clear
+                if state.diagnosis is not None:  # the hang check's evidence does
+                    primitive = primitive_of(self)
+                    if primitive is not None and not guard.busy:
+                        touched(primitive, "clear", "cleared")
                 return clear(self)
             primitive = watched(self)
             if primitive is not None:
@@ -470,7 +481,7 @@ def _event_wrappers() -> list[Wrapper]:
     def wait_wrapper(self: Any, timeout: Any = None) -> Any:
         try:
             lean = state.lean
-            if lean is not None and state.diagnosis is None:  # see _lean: traces
+            if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
                     return wait(self, timeout)
@@ -483,6 +494,8 @@ def _event_wrappers() -> list[Wrapper]:
                     if tally is None or tally.owner is not lean:
                         tally = adopt_watch(entry, lean)
                     tally.waits += 1
+                    if state.diagnosis is not None:
+                        touched(entry.primitive, "wait", "woken")
                     return True
             primitive = watched(self)
             if primitive is None:

@@ -43,7 +43,7 @@ from types import FrameType
 from typing import Any
 
 from .._core.dispatch import guard
-from .._core.event import perf_counter_ns, wait_limit
+from .._core.event import Op, Outcome, Primitive, perf_counter_ns, wait_limit
 from .._core.leanholds import local, permit_holders, seen_chains, this_thread, unlink
 from .._core.leanholds import site_of as lean_site
 from .._core.registry import allocate_lock
@@ -253,9 +253,10 @@ def handed_off(proxy: Any) -> None:
 # Semaphores are the exception: their permits are holds, counted here by the hold model's rules
 # (``Holds.returned``, written for lean counting), so even their waits stay off the event path
 # while the statistics are lean: an acquire that waited is counted at its call site as a
-# lock's is. When the diagnosis tracks holds (``state.diagnosis``), semaphores take the event
-# path whole, and so do the others: the hang check reads what happened last to each Event,
-# Condition and queue from their events (``_sinks/traces``), its evidence for a hang's cause.
+# lock's is. With the checks on (``state.diagnosis``), a permit also notes its taker and where
+# it was taken, for the watchdog (``permit_held``), a wait is announced to it, and an Event,
+# Condition or queue operation done in place is told to the hang check (``touched``), whose
+# evidence is what happened last to each of them.
 
 _adopting = allocate_lock()
 
@@ -305,6 +306,16 @@ def permit_held(entry: Watch, frame: FrameType | None) -> None:
     code, lasti = (frame.f_code, frame.f_lasti) if frame is not None else (None, 0)
     entry.permits.append((get_ident(), perf_counter_ns(), code, lasti))  # type: ignore[arg-type]
     permit_holders[id(entry)] = entry
+
+
+def touched(primitive: Primitive, op: Op, outcome: Outcome) -> None:
+    """
+    With the checks on, an Event, Condition or queue operation done on the lean path: the hang
+    check still hears of it, its evidence of what happened last (see _sinks/traces).
+    """
+    diagnosis = state.diagnosis
+    if diagnosis is not None:
+        diagnosis.touched(primitive, op, outcome)
 
 
 def signalled(entry: Watch) -> None:

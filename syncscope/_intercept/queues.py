@@ -38,7 +38,7 @@ from .._core.tracking import (
     watches,
 )
 from .conditions import Wrapper, blocking_call, silent, watched
-from .lean import adopt_watch, hidden
+from .lean import adopt_watch, hidden, touched
 
 
 _Full, _Empty = queue.Full, queue.Empty
@@ -181,7 +181,7 @@ def wrappers() -> list[Wrapper]:
     def put_wrapper(self: Any, item: Any, block: Any = True, timeout: Any = None) -> None:
         try:
             lean = state.lean
-            if lean is not None and state.diagnosis is None:  # see _lean: traces
+            if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
                     return put(self, item, block, timeout)
@@ -205,6 +205,8 @@ def wrappers() -> list[Wrapper]:
                         size = self._qsize()  # just after the put, not under the queue's lock
                         if size > tally.max_size:  # noqa: PLR1730 (no call: the hot path)
                             tally.max_size = size
+                        if state.diagnosis is not None:
+                            touched(entry.primitive, "put", "put")
                         return None
             primitive = watched(self)
             if primitive is None:
@@ -239,7 +241,7 @@ def wrappers() -> list[Wrapper]:
     def get_wrapper(self: Any, block: Any = True, timeout: Any = None) -> Any:
         try:
             lean = state.lean
-            if lean is not None and state.diagnosis is None:  # see _lean: traces
+            if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
                     return get(self, block, timeout)
@@ -259,6 +261,8 @@ def wrappers() -> list[Wrapper]:
                         if tally is None or tally.owner is not lean:
                             tally = adopt_watch(entry, lean)
                         tally.gets += 1
+                        if state.diagnosis is not None:
+                            touched(entry.primitive, "get", "got")
                         return item
             primitive = watched(self)
             if primitive is None:
@@ -271,7 +275,7 @@ def wrappers() -> list[Wrapper]:
     def task_done_wrapper(self: Any) -> None:
         try:
             lean = state.lean
-            if lean is not None and state.diagnosis is None:  # see _lean: traces
+            if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
                     return task_done(self)
@@ -284,6 +288,8 @@ def wrappers() -> list[Wrapper]:
                     tally = _lean_tally(entry, lean)
                     tally.task_done += 1
                     tally.unfinished = unfinished
+                    if state.diagnosis is not None:
+                        touched(entry.primitive, "task_done", "done")
                     return None
             primitive = watched(self)
             if primitive is None:
@@ -396,7 +402,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
     def put(self, item: Any, block: Any = True, timeout: Any = None) -> None:
         try:
             lean = state.lean
-            if lean is not None and state.diagnosis is None:  # see _lean: traces
+            if lean is not None and state.diagnosis is None:  # SimpleQueue: not traced lean
                 _lean_simple_put(self, lean)
                 return super().put(item, block, timeout)  # type: ignore[no-any-return]
             primitive = watched(self)
@@ -410,7 +416,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
     def put_nowait(self, item: Any) -> None:
         try:
             lean = state.lean
-            if lean is not None and state.diagnosis is None:  # see _lean: traces
+            if lean is not None and state.diagnosis is None:  # SimpleQueue: not traced lean
                 _lean_simple_put(self, lean)
                 return super().put_nowait(item)  # type: ignore[no-any-return]
             primitive = watched(self)
@@ -452,7 +458,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
     def get_nowait(self) -> Any:
         try:
             lean = state.lean
-            if lean is not None and state.diagnosis is None:  # see _lean: traces
+            if lean is not None and state.diagnosis is None:  # SimpleQueue: not traced lean
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
                     return super().get_nowait()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._core import leanholds
 from .._core.dispatch import guard
-from .._core.event import Primitive, SyncEvent
+from .._core.event import Op, Outcome, Primitive, SyncEvent
 from .._core.holds import Holds, Wait, lean_chain, lean_hold_of
 from .._core.sites import call_site
 
@@ -24,15 +24,26 @@ from .._core.sites import call_site
 if TYPE_CHECKING:
     from .lockorder import LockOrder
     from .stats import Stats
+    from .traces import Traces
+
+#: Operations whose call site a trace keeps (see ``Trace``: the last set, clear, notify).
+_SITED = frozenset({"set", "clear", "notify", "notify_all"})
+_NOWHERE = ("<unknown>", 0, "<unknown>")
 
 
 class LeanChecks:
     """The diagnosis sink's side of :class:`~syncscope._core.leanholds.LeanDiagnosis`."""
 
     def __init__(
-        self, holds: Holds, lockorder: LockOrder | None, stats: Stats | None, progress: Any
+        self,
+        holds: Holds,
+        lockorder: LockOrder | None,
+        stats: Stats | None,
+        traces: Traces | None,
+        progress: Any,
     ) -> None:
         self._holds = holds
+        self._traces = traces
         self._lockorder = lockorder
         self._stats = stats
         #: Called with each wait's start and end: the watchdog's sign of life.
@@ -84,6 +95,20 @@ class LeanChecks:
             blocker = wait.blocker
             if got and blocker is not None and waited_ns and self._stats is not None:
                 self._stats.blocked_by(wait.primitive, blocker, waited_ns)
+        finally:
+            guard.busy = was_busy
+
+    def touched(self, primitive: Primitive, op: Op, outcome: Outcome) -> None:
+        traces = self._traces
+        if traces is None:
+            return
+        was_busy = guard.busy
+        guard.busy = True
+        try:
+            # Where a set, clear or notify was made is a hang report's evidence; where an
+            # item went in or out is not (the trace keeps who, not where).
+            site = call_site() if op in _SITED else _NOWHERE
+            traces.touch(SyncEvent(primitive, op, outcome, site))
         finally:
             guard.busy = was_busy
 

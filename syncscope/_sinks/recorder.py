@@ -163,7 +163,7 @@ class Recorder:
             return None
         if self._lean_checks is None:
             self._lean_checks = LeanChecks(
-                self.holds, self.lockorder, self.stats, self._count_progress
+                self.holds, self.lockorder, self.stats, self.traces, self._count_progress
             )
         return self._lean_checks
 
