@@ -163,6 +163,8 @@ def install(
             html=html,
         )
     )
+    # Called from the program's own code: its code is running already.
+    program_starts()
 
 
 def install_settings(settings: Settings) -> None:

@@ -253,10 +253,18 @@ def _names_of_file(filename: str, module_globals: dict[str, object]) -> dict[_Sp
 
 def _names_in(source: str) -> dict[_Span, str]:
     """Every call in ``source`` whose result is assigned to a name: its span -> the name."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return {}
+    for attempt in range(2):
+        try:
+            tree = ast.parse(source)
+            break
+        except (SyntaxError, ValueError, RecursionError):
+            return {}
+        except SystemError:
+            # CPython 3.11's AST conversion keeps its recursion depth in state that threads
+            # share: another thread parsing at the same moment can fail this one ("AST
+            # constructor recursion depth mismatch"). Names are a nicety: once more, then none.
+            if attempt:
+                return {}
     names: dict[_Span, str] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign):

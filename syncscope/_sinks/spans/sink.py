@@ -106,6 +106,10 @@ FATAL_SIGNALS = tuple(
 )
 
 
+#: Longest the worker waits for the program to start before it sets up anyway.
+GO_TIMEOUT = 5.0
+
+
 class SpanSink:
     """
     Turns events into spans. See the module docstring for the model.
@@ -166,6 +170,10 @@ class SpanSink:
         #: The sending thread, started now, while threads still can be (see SpareThread).
         self.spare_thread: SpareThread | None = SpareThread()
         reset_after_fork(self)
+        # The worker imports OpenTelemetry: not before the program's code starts (the runner
+        # says when, see program_starts), so that the import is never the program's wait.
+        self._go = allocate_lock()
+        self._go.acquire()
         _thread.start_new_thread(self._worker_main, ())
         program_context.follow(self._current_span_of)
         self._unhook_provider = context.flush_before_provider_shutdown(self.close)
@@ -184,6 +192,12 @@ class SpanSink:
         with self._lock:
             self.startup_ns = now - self._started_ns
             self._pairing.segment.start_ns = now
+        self._let_go()
+
+    def _let_go(self) -> None:
+        """Let the worker set up (once the program runs, or when closing before it did)."""
+        with contextlib.suppress(RuntimeError):  # let go already
+            self._go.release()
 
     def _follow(self, reader: context.Reader) -> None:
         """OpenTelemetry is loaded: read the program's current span with ``reader`` now."""
@@ -358,6 +372,7 @@ class SpanSink:
 
     def close(self) -> None:
         """Stop recording, flush within ``flush_timeout`` seconds, and say what was lost."""
+        self._let_go()
         if self._closed:
             return
         self._closed = True
@@ -455,6 +470,7 @@ class SpanSink:
         guard.busy = True  # nothing this thread does is recorded
         our_threads.add(_thread.get_ident())
         try:
+            self._go.acquire(timeout=GO_TIMEOUT)
             builder = self._builder = self._make_builder()
             if builder is None:  # setting up failed: nothing to build, say so at exit
                 return
