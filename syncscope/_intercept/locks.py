@@ -92,22 +92,24 @@ def _observed_acquire(
 def _observed_release(proxy: Any, reentrant: bool, owned: bool) -> None:
     lock = proxy._syncscope_lock
     primitive = proxy._syncscope_primitive
-    site = call_site()
     if not owned:  # the real release raises RuntimeError: report that, not a release
+        site = call_site()
         try:
             lock.release()
         except BaseException as exc:
             emit(SyncEvent(primitive, "release", "error", site, error=exc))
             raise
         return
-    depth = lock._recursion_count() - 1 if reentrant else None
-    if not depth:
-        proxy._syncscope_since = 0  # a hold lean statistics began ends unseen by them
-        if proxy._syncscope_holder is not None:
-            pop(proxy)
     # Say "released" before the real release, or another thread's "acquired" can come first;
-    # and release whatever happens while saying it.
+    # and release whatever happens meanwhile (a Ctrl-C landing in our code must not leave the
+    # lock held: the with statement that called us will not call __exit__ again).
     try:
+        site = call_site()
+        depth = lock._recursion_count() - 1 if reentrant else None
+        if not depth:
+            proxy._syncscope_since = 0  # a hold lean statistics began ends unseen by them
+            if proxy._syncscope_holder is not None:
+                pop(proxy)
         emit(SyncEvent(primitive, "release", "released", site, depth=depth))
     finally:
         lock.release()
@@ -272,25 +274,29 @@ class _LockProxy(_Proxy):
         try:
             since = self._syncscope_since
             if since:  # a hold that lean statistics stamped ends: _lean.hold_ended, written out
-                held = perf_counter_ns() - since
-                self._syncscope_since = 0
-                tally = self._syncscope_tally
-                holds = self._syncscope_holder
-                if tally is not None:
-                    tally.holds += 1
-                    tally.hold_total += held
-                    if held > tally.hold_max:
-                        tally.hold_max = held
-                        if holds is not None:  # a lean hold knows where it was taken
-                            longest_hold(self, tally, held)
-                if holds is not None:  # _lean.pop, written out
-                    self._syncscope_holder = None
-                    if holds.top is self and holds.ident == get_ident():
-                        holds.top = self._syncscope_below
-                        self._syncscope_below = None
-                    else:
-                        self._syncscope_holder = holds
-                        pop(self)
+                try:
+                    held = perf_counter_ns() - since
+                    self._syncscope_since = 0
+                    tally = self._syncscope_tally
+                    holds = self._syncscope_holder
+                    if tally is not None:
+                        tally.holds += 1
+                        tally.hold_total += held
+                        if held > tally.hold_max:
+                            tally.hold_max = held
+                            if holds is not None:  # a lean hold knows where it was taken
+                                longest_hold(self, tally, held)
+                    if holds is not None:  # _lean.pop, written out
+                        self._syncscope_holder = None
+                        if holds.top is self and holds.ident == get_ident():
+                            holds.top = self._syncscope_below
+                            self._syncscope_below = None
+                        else:
+                            self._syncscope_holder = holds
+                            pop(self)
+                except BaseException:  # Ctrl-C before the real release: release still
+                    self._syncscope_lock.release()
+                    raise
             if state.lean is not None or not state.active or guard.busy:
                 self._syncscope_lock.release()
                 return None
@@ -303,25 +309,29 @@ class _LockProxy(_Proxy):
         try:
             since = self._syncscope_since
             if since:
-                held = perf_counter_ns() - since
-                self._syncscope_since = 0
-                tally = self._syncscope_tally
-                holds = self._syncscope_holder
-                if tally is not None:
-                    tally.holds += 1
-                    tally.hold_total += held
-                    if held > tally.hold_max:
-                        tally.hold_max = held
-                        if holds is not None:  # a lean hold knows where it was taken
-                            longest_hold(self, tally, held)
-                if holds is not None:
-                    self._syncscope_holder = None
-                    if holds.top is self and holds.ident == get_ident():
-                        holds.top = self._syncscope_below
-                        self._syncscope_below = None
-                    else:
-                        self._syncscope_holder = holds
-                        pop(self)
+                try:
+                    held = perf_counter_ns() - since
+                    self._syncscope_since = 0
+                    tally = self._syncscope_tally
+                    holds = self._syncscope_holder
+                    if tally is not None:
+                        tally.holds += 1
+                        tally.hold_total += held
+                        if held > tally.hold_max:
+                            tally.hold_max = held
+                            if holds is not None:  # a lean hold knows where it was taken
+                                longest_hold(self, tally, held)
+                    if holds is not None:
+                        self._syncscope_holder = None
+                        if holds.top is self and holds.ident == get_ident():
+                            holds.top = self._syncscope_below
+                            self._syncscope_below = None
+                        else:
+                            self._syncscope_holder = holds
+                            pop(self)
+                except BaseException:  # Ctrl-C before the real release: release still
+                    self._syncscope_lock.release()
+                    raise
             if state.lean is not None or not state.active or guard.busy:
                 self._syncscope_lock.release()
                 return None
@@ -416,7 +426,11 @@ class _RLockProxy(_Proxy):
         # Only the owner's outermost release ends the hold (another thread's release raises).
         try:
             if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
-                hold_ended(self)
+                try:
+                    hold_ended(self)
+                except BaseException:  # Ctrl-C before the real release: release still
+                    self._syncscope_lock.release()
+                    raise
             if state.lean is not None or not state.active or guard.busy:
                 self._syncscope_lock.release()
                 return None
@@ -428,7 +442,11 @@ class _RLockProxy(_Proxy):
     def __exit__(self, *exc_info: object) -> None:
         try:
             if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
-                hold_ended(self)
+                try:
+                    hold_ended(self)
+                except BaseException:  # Ctrl-C before the real release: release still
+                    self._syncscope_lock.release()
+                    raise
             if state.lean is not None or not state.active or guard.busy:
                 self._syncscope_lock.release()
                 return None
