@@ -12,6 +12,9 @@ nothing it does recorded.
 
 from __future__ import annotations
 
+import threading
+from _thread import get_ident
+from time import time_ns
 from typing import TYPE_CHECKING, Any
 
 from .._core import leanholds
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
 
 #: Operations whose call site a trace keeps (see ``Trace``: the last set, clear, notify).
 _SITED = frozenset({"set", "clear", "notify", "notify_all"})
-_NOWHERE = ("<unknown>", 0, "<unknown>")
+_active_threads = threading._active  # type: ignore[attr-defined]
 
 
 class LeanChecks:
@@ -107,8 +110,13 @@ class LeanChecks:
         try:
             # Where a set, clear or notify was made is a hang report's evidence; where an
             # item went in or out is not (the trace keeps who, not where).
-            site = call_site() if op in _SITED else _NOWHERE
-            traces.touch(SyncEvent(primitive, op, outcome, site))
+            if op in _SITED:
+                traces.touch(SyncEvent(primitive, op, outcome, call_site()))
+                return
+            ident = get_ident()
+            thread = _active_threads.get(ident)
+            name = thread._name if thread is not None else f"Thread-{ident}"
+            traces.touched(primitive, op, outcome, ident, name, time_ns())
         finally:
             guard.busy = was_busy
 

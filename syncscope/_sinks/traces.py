@@ -80,7 +80,31 @@ class Traces:
 
     def touch(self, event: SyncEvent) -> None:
         """Record ``event`` (of a traced kind), on the thread that made it."""
-        primitive = event.primitive
+        self.touched(
+            event.primitive,
+            event.op,
+            event.outcome,
+            event.thread_id,
+            event.thread_name,
+            event.time_ns,
+            event,
+        )
+
+    def touched(
+        self,
+        primitive: Primitive,
+        op: str,
+        outcome: str,
+        ident: int,
+        thread_name: str,
+        time_ns: int,
+        event: SyncEvent | None = None,
+    ) -> None:
+        """
+        Record an operation on the thread that made it: ``event`` is kept for a set, clear or
+        notify (where it was made is a hang report's evidence); the lean path gives none for
+        the others.
+        """
         traces = self._traces
         trace = traces.get(primitive)
         if trace is None:
@@ -88,13 +112,11 @@ class Traces:
             if len(traces) > MAX_TRACES:
                 with contextlib.suppress(Exception):
                     del traces[next(iter(traces))]
-        trace.last_ns = event.time_ns
-        outcome = event.outcome
+        trace.last_ns = time_ns
         if outcome == "waiting":
             return
-        op = event.op
         if op not in ("wait", "wait_for", "join") or primitive.kind == "barrier":
-            _remember(trace.operators, event.thread_id, None)  # type: ignore[arg-type]
+            _remember(trace.operators, ident, None)  # type: ignore[arg-type]
         if op == "set":
             trace.was_set = event
         elif op == "clear":
@@ -102,11 +124,11 @@ class Traces:
         elif op in ("notify", "notify_all"):
             trace.notified = event
         elif op == "get" and outcome == "got":
-            self._role(trace.getters, event)
+            self._role(trace.getters, ident, thread_name)
         elif op == "put" and outcome == "put":
-            self._role(trace.putters, event)
+            self._role(trace.putters, ident, thread_name)
 
-    def _role(self, into: dict[int, Life], event: SyncEvent) -> None:
-        life = self._holds.life(event.thread_id, event.thread_name)
+    def _role(self, into: dict[int, Life], ident: int, thread_name: str) -> None:
+        life = self._holds.life(ident, thread_name)
         if life is not None:
             _remember(into, life.serial, life)  # type: ignore[arg-type]
