@@ -27,8 +27,10 @@ ARGUMENTS = ("-q", "--deadlock-exit", "--hang-timeout", "2")
 BUGS: dict[str, tuple[str, ...]] = {
     "cycle_two_heartbeat": (
         "syncscope: deadlock: 2 threads wait for each other and will never go on",
-        "lock accounts is a plain Lock, lock ledger is a plain Lock: another thread could "
-        "release it",
+        # Listed from the thread that began to wait first: which of the two that is, is a race.
+        "lock accounts is a plain Lock",
+        "lock ledger is a plain Lock",
+        "another thread could release it",
         '"transfer" waits for lock ledger at cycle_two_heartbeat.py:19 in transfer',
         'held by "audit"',
         '"audit" waits for lock accounts at cycle_two_heartbeat.py:26 in audit',
