@@ -455,15 +455,14 @@ def lean_permits(watch: Any) -> list[Hold]:
     primitive = watch.primitive
     holds: list[Hold] = []
     for permit in list(watch.permits):
-        ident, since = permit[0], permit[1]
-        code, lasti = (permit[2], permit[3]) if len(permit) > 3 else (None, 0)
-        thread = leanholds._active_threads.get(ident)
-        name = thread._name if thread is not None else f"Thread-{ident}"  # type: ignore[attr-defined]
+        if len(permit) < 5:  # taken before the checks listened: where and by whom unknown
+            continue
+        ident, since, code, lasti, taker = permit
         event = leanholds.acquired_event(
-            primitive, leanholds.where(code, lasti), None, ident, name, since
+            primitive, leanholds.where(code, lasti), None, ident, taker.thread_name(), since
         )
         hold = Hold(primitive, event, [])
-        hold.exited = thread is None
+        hold.exited = taker.exited
         holds.append(hold)
     return holds
 

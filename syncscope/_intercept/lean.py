@@ -304,7 +304,9 @@ def permit_held(entry: Watch, frame: FrameType | None) -> None:
     notes where it was taken, and the semaphore is listed where the watchdog looks.
     """
     code, lasti = (frame.f_code, frame.f_lasti) if frame is not None else (None, 0)
-    entry.permits.append((get_ident(), perf_counter_ns(), code, lasti))  # type: ignore[arg-type]
+    # The taker's ThreadHolds, which knows when it has exited (its ident may be reused).
+    holds = local.holds or this_thread()
+    entry.permits.append((holds.ident, perf_counter_ns(), code, lasti, holds))  # type: ignore[arg-type]
     permit_holders[id(entry)] = entry
 
 
