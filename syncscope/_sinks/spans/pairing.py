@@ -342,6 +342,11 @@ class SpanPairing:
 
         if pending is not None and pending.error is not None:
             keep = pending.error  # a finding named this wait: an error span
+        if links and place[2] is not None:
+            # A part cut while threads held locks (past twice its size, the cut does not wait
+            # for a quiet moment) leaves some waits' holders in the part before: a link there
+            # would leave the tree Jaeger draws. The link stays within its part.
+            links = tuple(link for link in links if link[0] == place[0])
         self._append((OP, event, new_span_id, place, links, keep))
         event.trace_id, event.span_id = place[0], new_span_id
 
