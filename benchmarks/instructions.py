@@ -6,7 +6,8 @@ Instructions per operation, counted by callgrind: repeatable whatever else the m
 Each mode runs a loop of N iterations (a Lock acquire+release, a ``with lock``, a Semaphore
 acquire+release, a Queue put+get) under ``valgrind --tool=callgrind``, and once with no
 iteration; the difference divided by N is what one iteration costs, printed beside its ratio
-to the uninstrumented loop measured in the same run. Needs valgrind.
+to the uninstrumented loop measured in the same run. The line modes write their lines to
+``os.devnull`` (eight lines an iteration), and say what one line costs too. Needs valgrind.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import tempfile
 
 
 LOOP = """
-import queue, sys, threading
+import os, queue, sys, threading
 mode, n = sys.argv[1], int(sys.argv[2])
 import syncscope
 options = {
@@ -28,6 +29,9 @@ options = {
     "nothing listening": dict(lines=False),
     "statistics only": dict(lines=False, stats=True),
     "-q (statistics and checks)": dict(lines=False, stats=True, detect_deadlocks=True),
+    "console lines": dict(format="console", output=os.devnull),
+    "json lines": dict(format="json", output=os.devnull),
+    "logfmt lines": dict(format="logfmt", output=os.devnull),
 }[mode]
 if options is not None:
     syncscope.install(**options)
@@ -41,7 +45,17 @@ for _ in range(n):
 if options is not None:
     syncscope.uninstall()
 """
-MODES = ("bare", "nothing listening", "statistics only", "-q (statistics and checks)")
+MODES = (
+    "bare",
+    "nothing listening",
+    "statistics only",
+    "-q (statistics and checks)",
+    "console lines",
+    "json lines",
+    "logfmt lines",
+)
+#: Lines an iteration writes in the line modes: two per acquire+release, two per put+get.
+LINES_PER_ITERATION = 8
 
 
 def instructions(script: str, mode: str, iterations: int) -> int:
@@ -70,7 +84,11 @@ def instructions(script: str, mode: str, iterations: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--iterations", type=int, default=3000)
+    parser.add_argument("--modes", help="comma-separated modes to run (default: all)")
     args = parser.parse_args()
+    modes = MODES if args.modes is None else tuple(args.modes.split(","))
+    if "bare" not in modes:
+        modes = ("bare", *modes)
     if shutil.which("valgrind") is None:
         sys.exit("instructions.py: valgrind is not installed")
     with tempfile.TemporaryDirectory() as directory:
@@ -78,11 +96,15 @@ def main() -> None:
         with open(script, "w", encoding="utf-8") as file:
             file.write(LOOP)
         bare = None
-        for mode in MODES:
+        for mode in modes:
             start = instructions(script, mode, 0)
             per = (instructions(script, mode, args.iterations) - start) // args.iterations
             bare = bare or per
-            print(f"  {mode:30} {per:>9,} instructions an iteration  {per / bare:5.2f}x")
+            text = f"  {mode:30} {per:>9,} instructions an iteration  {per / bare:6.2f}x"
+            if mode.endswith(" lines"):
+                extra = (per - bare) // LINES_PER_ITERATION
+                text += f"  ({extra:,} more a line)"
+            print(text)
 
 
 if __name__ == "__main__":
