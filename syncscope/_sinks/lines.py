@@ -35,7 +35,19 @@ def describe(event: SyncEvent) -> str:
     label = primitive.label
     thread = event.thread_name
     op, outcome = event.op, event.outcome
-    waited = _waited(event)
+    waited_ns = event.waited_ns
+    waited = f" after {format_duration(waited_ns)}" if waited_ns and outcome != "waiting" else ""
+    if op == "acquire" and outcome == "acquired":  # the commonest two first
+        depth = event.depth
+        if depth and depth > 1:
+            return f"{label} acquired by {thread} (depth {depth}){waited}"
+        return f"{label} acquired by {thread}{waited}"
+    if op == "release" and outcome == "released":
+        if event.depth and primitive.kind == "rlock":
+            return f"{label} released by {thread} (depth {event.depth})"
+        if event.permits and event.permits > 1 and primitive.kind == "semaphore":
+            return f"{label} released {event.permits} by {thread}"
+        return f"{label} released by {thread}"
     if primitive.kind == "queue":
         return _describe_queue(event, label, thread, waited)
     if outcome == "waiting":
@@ -44,9 +56,6 @@ def describe(event: SyncEvent) -> str:
     if outcome == "error":
         return f"{label} {op} failed by {thread}: {event.error_text}"
     if op == "acquire":
-        if outcome == "acquired":
-            depth = f" (depth {event.depth})" if event.depth and event.depth > 1 else ""
-            return f"{label} acquired by {thread}{depth}{waited}"
         if outcome == "busy":
             return f"{label} busy, acquire failed by {thread}"
         return f"{label} acquire timed out by {thread}{waited}"
@@ -110,12 +119,6 @@ def _describe_queue(event: SyncEvent, label: str, thread: str, waited: str) -> s
     if op == "shutdown":
         return f"{label} shut down by {thread}{' (immediate)' if event.immediate else ''}"
     return f"{label} {op} {outcome} by {thread}"
-
-
-def _waited(event: SyncEvent) -> str:
-    if not event.waited_ns or event.outcome == "waiting":
-        return ""
-    return f" after {format_duration(event.waited_ns)}"
 
 
 def _waiters(count: int | None) -> str:
