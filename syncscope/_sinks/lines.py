@@ -303,9 +303,16 @@ class ConsoleSink:
     def _json_line(self, event: SyncEvent) -> str:
         head = f'{{"timestamp": "{self._timestamp(event.time_ns)}", {self._fixed_part(event, True)}'
         message = encode_basestring_ascii(describe(event))
+        # Most lines have none of the fields after ``function``: said without building them
+        # (``count`` is there when one of its five sources is, or for a shutdown).
         if (
             event.waited_ns is None
-            and event.count is None
+            and event.depth is None
+            and event.permits is None
+            and event.waiters is None
+            and event.arrivals is None
+            and event.unfinished is None
+            and event.op != "shutdown"
             and event.item is None
             and event.qsize is None
             and event.error is None
