@@ -20,7 +20,7 @@ import os
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from .._core.event import Primitive, SyncEvent
+from .._core.event import SyncEvent
 from .._core.output import FdWriter, format_duration
 
 
@@ -232,8 +232,6 @@ class ConsoleSink:
         #: (primitive, its name, op, outcome, thread id, thread name, file, line, function)
         #: -> the fields from ``kind`` to ``function``, rendered.
         self._fixed: dict[tuple[object, ...], str] = {}
-        #: Each primitive's label, with the name it was made from (a primitive may be renamed).
-        self._labels: dict[Primitive, tuple[str, str]] = {}
 
     def handle(self, event: SyncEvent) -> None:
         if self._fmt == "console":
