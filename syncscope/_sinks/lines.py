@@ -178,11 +178,12 @@ class _Timestamps:
     second rendered once a second.
     """
 
-    __slots__ = ("second", "text")
+    __slots__ = ("last",)
 
     def __init__(self) -> None:
-        self.second = -1.0
-        self.text = ""
+        #: The last second rendered and its text, as one tuple: threads share it, and another
+        #: thread may replace it between any two of this one's steps.
+        self.last = (-1.0, "")
 
     def __call__(self, ns: int) -> str:
         # datetime's own rounding: the float's fraction of a second, to the microsecond, half
@@ -195,12 +196,13 @@ class _Timestamps:
         elif micro < 0:
             micro += 1_000_000
             second -= 1.0
-        if second != self.second:
-            self.text = datetime.datetime.fromtimestamp(second, _UTC).isoformat()[:-6]
-            self.second = second
+        last = self.last
+        if last[0] != second:
+            text = datetime.datetime.fromtimestamp(second, _UTC).isoformat()[:-6]
+            self.last = last = (second, text)
         if micro:
-            return f"{self.text}.{micro:06d}+00:00"
-        return self.text + "+00:00"
+            return f"{last[1]}.{micro:06d}+00:00"
+        return last[1] + "+00:00"
 
 
 def _logfmt_value(value: object) -> str:
