@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from syncscope._core.dispatch import emit, guard
 from syncscope._core.state import counters, set_sinks
-from syncscope._sinks.lines import describe, event_fields
+from syncscope._sinks.lines import ConsoleSink, describe, event_fields
 
 from .support.events import event, primitive
 
@@ -168,3 +169,130 @@ class TestDispatch:
         finally:
             set_sinks(())
         assert ["acquire", "release"] == seen
+
+
+def _structlog_line(fmt: str, event: Any) -> str:
+    """The line structlog's renderer makes of an event's fields: what the sink must write."""
+    import structlog
+
+    fields = {**event_fields(event), "event": describe(event)}
+    if fmt == "json":
+        return str(structlog.processors.JSONRenderer(sort_keys=False)(None, "msg", fields))
+    renderer = structlog.processors.LogfmtRenderer(
+        key_order=["timestamp", "event"], drop_missing=True
+    )
+    return str(renderer(None, "msg", fields))
+
+
+def _written_lines(path: Any) -> list[str]:
+    return [line for line in path.read_text(encoding="utf-8").split("\n") if line]
+
+
+AWKWARD = [
+    "plain",
+    'say "hi"',
+    "a b",
+    "a=b",
+    "back\\slash",
+    "back\\slash and space",
+    "new\nline",
+    "tab\there",
+    "naïve ☃",
+    "\x00\x1f",
+    "emoji 🧵",
+    "=",
+    '"',
+    "",
+]
+
+
+class TestRendering:
+    """The sink's lines, built without structlog's processor chain, are structlog's lines."""
+
+    def _events(self) -> list[Any]:
+        awkward_lock = primitive("lock", 'db lock="x"\\', file="/src/my app=1.py")
+        made = [
+            event(LOCK, "acquire", "acquired"),
+            event(LOCK, "acquire", "acquired", waited_ns=41_123),
+            event(LOCK, "release", "released", thread=3, line=99, function="<lambda>"),
+            event(RLOCK, "acquire", "acquired", depth=2),
+            event(SEM, "release", "released", permits=3),
+            event(COND, "notify_all", "notified", waiters=0),
+            event(QUEUE, "get", "got", qsize=4, waited_ns=1_999_999_999),
+            event(QUEUE, "task_done", "done", unfinished=0),
+            event(awkward_lock, "acquire", "timeout", waited_ns=5, function='f "x"'),
+        ]
+        for text in AWKWARD:
+            put = event(QUEUE, "put", "put", qsize=1)
+            put.item = text
+            put.thread_name = text or "T"
+            made.append(put)
+        failed = event(LOCK, "release", "error")
+        failed.error = RuntimeError('release unlocked lock "x"\nsecond line')
+        made.append(failed)
+        traced = event(LOCK, "acquire", "acquired")
+        traced.trace_id, traced.span_id = 2**127 + 5, 7
+        made.append(traced)
+        # Timestamps where datetime's rounding to the microsecond matters: on a whole second,
+        # just below one, half a microsecond, and ordinary ones.
+        for at in (
+            1_700_000_000_000_000_000,
+            1_700_000_000_999_999_600,
+            1_700_000_000_999_999_400,
+            1_700_000_000_000_000_500,
+            1_700_000_001_000_000_499,
+            1_764_543_953_969_961_123,
+            1_000_000,
+        ):
+            made.append(event(LOCK, "acquire", "acquired", at=at))
+        return made
+
+    @pytest.mark.parametrize("fmt", ["json", "logfmt"])
+    def test_lines_are_what_structlog_renders(self, fmt: str, tmp_path: Any) -> None:
+        """Every field and escape, and the timestamp to the microsecond, as structlog writes."""
+        made = self._events()
+        out = tmp_path / "lines"
+        sink = ConsoleSink(fmt, str(out))
+        for each in made:
+            sink.handle(each)
+            sink.handle(each)  # the second time from what the sink kept
+        sink.close()
+        expected = [_structlog_line(fmt, each) for each in made for _ in range(2)]
+        assert expected == _written_lines(out)
+
+    def test_a_renamed_primitive_is_written_with_its_new_name(self, tmp_path: Any) -> None:
+        """`syncscope.name()` after some lines: the later lines carry the new name."""
+        renamed = primitive("lock")
+        out = tmp_path / "lines"
+        sink = ConsoleSink("json", str(out))
+        sink.handle(event(renamed, "acquire", "acquired"))
+        renamed.name = "db_lock"
+        sink.handle(event(renamed, "acquire", "acquired"))
+        sink.close()
+        names = [json.loads(line)["name"] for line in _written_lines(out)]
+        assert ["lock", "db_lock"] == names
+
+    def test_console_lines_are_the_descriptions(self, tmp_path: Any) -> None:
+        """A console line is the sentence and a newline, non-UTF-8 text escaped, not lost."""
+        out = tmp_path / "lines"
+        sink = ConsoleSink("console", str(out))
+        made = self._events()
+        for each in made:
+            sink.handle(each)
+        sink.close()
+        expected = "".join(describe(each) + "\n" for each in made)
+        assert expected == out.read_text(encoding="utf-8")
+
+    @pytest.mark.parametrize("fmt", ["json", "logfmt"])
+    def test_notes_keep_their_fields(self, fmt: str, tmp_path: Any) -> None:
+        """A note (a slow spot, a finding) is written with its own fields, nested ones too."""
+        out = tmp_path / "lines"
+        sink = ConsoleSink(fmt, str(out))
+        sink.note("lock x held for 2 ms", finding="long_hold", details={"a": [1, "b"]})
+        sink.close()
+        (written,) = _written_lines(out)
+        if fmt == "json":
+            expected = {"finding": "long_hold", "details": {"a": [1, "b"]}}
+            assert {**expected, "event": "lock x held for 2 ms"} == json.loads(written)
+        else:
+            assert written.startswith('event="lock x held for 2 ms" finding=long_hold')

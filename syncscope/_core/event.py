@@ -38,7 +38,19 @@ class Primitive:
             made its lock, the user lock's when given one); None otherwise.
     """
 
-    __slots__ = ("column", "file", "function", "id", "kind", "line", "lock", "name", "type_name")
+    __slots__ = (
+        "_label",
+        "_label_of",
+        "column",
+        "file",
+        "function",
+        "id",
+        "kind",
+        "line",
+        "lock",
+        "name",
+        "type_name",
+    )
 
     def __init__(
         self,
@@ -59,10 +71,15 @@ class Primitive:
         self.function = function
         self.column = column
         self.lock: Primitive | None = None
+        self._label = label(kind, name)
+        self._label_of = name  # the name the label was made from: it may be renamed
 
     @property
     def label(self) -> str:
-        return label(self.kind, self.name)
+        if self._label_of is not self.name:
+            self._label = label(self.kind, self.name)
+            self._label_of = self.name
+        return self._label
 
     @property
     def created_at(self) -> str:
@@ -193,7 +210,8 @@ class SyncEvent:
         outcome: Outcome,
         site: tuple[str, int, str],
         waited_ns: int | None = None,
-        *,
+        # Not keyword-only, though always passed by keyword: a keyword-only parameter's
+        # default is looked up in a dict on every call, a positional one's is not.
         timeout: float | None = None,
         depth: int | None = None,
         permits: int | None = None,

@@ -1,17 +1,25 @@
 """
-The log-line sink: each event becomes one structlog event, rendered in the article's words
-(``lock acquired by Thread-2``), as JSON, or as logfmt, and written as one ``write()``.
+The log-line sink: each event becomes one line, in the article's words (``lock acquired by
+Thread-2``), as JSON, or as logfmt, written with one ``write()``.
 
-structlog is configured here through a private logger, never through ``structlog.configure``:
-the traced program may use structlog itself. The console format is the sentence alone, written
-straight to the writer: structlog is imported only for JSON and logfmt (its import takes tens
-of milliseconds, asyncio among it, before the program's first line).
+The lines are structlog's: JSON as its ``JSONRenderer`` writes it (the fields, then
+``event``), logfmt as its ``LogfmtRenderer(key_order=["timestamp", "event"],
+drop_missing=True)`` does. An operation's line is built here without structlog's processor
+chain, which adds nothing to these renderers but its cost on the program's thread: the parts
+that stay the same from one operation to the next (primitive, operation, thread, call site)
+are rendered once and kept, and the line is written with one ``os.write``. Notes (a slow spot,
+a finding) go through structlog, configured through a private logger, never through
+``structlog.configure``: the traced program may use structlog itself. structlog is imported at
+the first note, not before the program's first line (its import takes tens of milliseconds,
+asyncio among it).
 """
 
 from __future__ import annotations
 
 import datetime
+import math
 import os
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from .._core.event import SyncEvent
@@ -29,7 +37,19 @@ def describe(event: SyncEvent) -> str:
     label = primitive.label
     thread = event.thread_name
     op, outcome = event.op, event.outcome
-    waited = _waited(event)
+    waited_ns = event.waited_ns
+    waited = f" after {format_duration(waited_ns)}" if waited_ns and outcome != "waiting" else ""
+    if op == "acquire" and outcome == "acquired":  # the commonest two first
+        depth = event.depth
+        if depth and depth > 1:
+            return f"{label} acquired by {thread} (depth {depth}){waited}"
+        return f"{label} acquired by {thread}{waited}"
+    if op == "release" and outcome == "released":
+        if event.depth and primitive.kind == "rlock":
+            return f"{label} released by {thread} (depth {event.depth})"
+        if event.permits and event.permits > 1 and primitive.kind == "semaphore":
+            return f"{label} released {event.permits} by {thread}"
+        return f"{label} released by {thread}"
     if primitive.kind == "queue":
         return _describe_queue(event, label, thread, waited)
     if outcome == "waiting":
@@ -38,9 +58,6 @@ def describe(event: SyncEvent) -> str:
     if outcome == "error":
         return f"{label} {op} failed by {thread}: {event.error_text}"
     if op == "acquire":
-        if outcome == "acquired":
-            depth = f" (depth {event.depth})" if event.depth and event.depth > 1 else ""
-            return f"{label} acquired by {thread}{depth}{waited}"
         if outcome == "busy":
             return f"{label} busy, acquire failed by {thread}"
         return f"{label} acquire timed out by {thread}{waited}"
@@ -106,12 +123,6 @@ def _describe_queue(event: SyncEvent, label: str, thread: str, waited: str) -> s
     return f"{label} {op} {outcome} by {thread}"
 
 
-def _waited(event: SyncEvent) -> str:
-    if not event.waited_ns or event.outcome == "waiting":
-        return ""
-    return f" after {format_duration(event.waited_ns)}"
-
-
 def _waiters(count: int | None) -> str:
     if not count:
         return "nobody waiting"
@@ -152,6 +163,60 @@ def event_fields(event: SyncEvent) -> dict[str, Any]:
     return fields
 
 
+#: Kept renderings: past this many, the cache starts afresh (a program with ever new threads).
+_CACHE_LIMIT = 4096
+
+
+def _json_value(value: object) -> str:
+    """One field's value as ``json.dumps`` writes it (the fields are str, int and float)."""
+    if isinstance(value, str):
+        return encode_basestring_ascii(value)
+    return repr(value)
+
+
+class _Timestamps:
+    """
+    ``datetime.fromtimestamp(ns / 1e9, UTC).isoformat()``, exactly, with the part up to the
+    second rendered once a second.
+    """
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        #: The last second rendered and its text, as one tuple: threads share it, and another
+        #: thread may replace it between any two of this one's steps.
+        self.last = (-1.0, "")
+
+    def __call__(self, ns: int) -> str:
+        # datetime's own rounding: the float's fraction of a second, to the microsecond, half
+        # to even, carried into the second when it rounds up to a whole one.
+        fraction, second = math.modf(ns / 1e9)
+        micro = round(fraction * 1e6)
+        if micro >= 1_000_000:
+            micro -= 1_000_000
+            second += 1.0
+        elif micro < 0:
+            micro += 1_000_000
+            second -= 1.0
+        last = self.last
+        if last[0] != second:
+            text = datetime.datetime.fromtimestamp(second, _UTC).isoformat()[:-6]
+            self.last = last = (second, text)
+        if micro:
+            return f"{last[1]}.{micro:06d}+00:00"
+        return last[1] + "+00:00"
+
+
+def _logfmt_value(value: object) -> str:
+    """One value as structlog's ``LogfmtRenderer`` writes it."""
+    text = str(value)
+    quote = " " in text or "=" in text or '"' in text
+    if quote and "\\" in text:
+        text = text.replace("\\", "\\\\")
+    text = text.replace('"', '\\"').replace("\n", "\\n")
+    return f'"{text}"' if quote else text
+
+
 class ConsoleSink:
     """Writes one line per event; ``fmt`` is ``console``, ``json`` or ``logfmt``."""
 
@@ -165,34 +230,131 @@ class ConsoleSink:
             self._writer = FdWriter(fd, owns_fd=True)
         self.fd = self._writer._fd
         self._fmt = fmt
-        if fmt == "console":
-            self._write = self._writer.msg
-            return
-        import structlog
-
-        renderer: Any
-        if fmt == "json":
-            renderer = structlog.processors.JSONRenderer(sort_keys=False)
-        else:
-            renderer = structlog.processors.LogfmtRenderer(
-                key_order=["timestamp", "event"], drop_missing=True
-            )
-        self._logger = structlog.wrap_logger(
-            self._writer, processors=[renderer], context_class=dict
-        ).bind()
+        self._json = fmt == "json"
+        self._logger: Any = None  # structlog's, for notes: made at the first one
+        self._timestamp = _Timestamps()
+        #: (primitive, its name, op, outcome, thread id, thread name, file, line, function)
+        #: -> the fields from ``kind`` to ``function``, rendered.
+        self._fixed: dict[tuple[object, ...], str] = {}
 
     def handle(self, event: SyncEvent) -> None:
         if self._fmt == "console":
-            self._write(describe(event))
+            self._writer.msg(describe(event))
+        elif self._json:
+            self._writer.msg(self._json_line(event))
         else:
-            self._logger.msg(describe(event), **event_fields(event))
+            self._writer.msg(self._logfmt_line(event))
+
+    def _fixed_part(self, event: SyncEvent, json: bool) -> str:
+        primitive = event.primitive
+        key = (
+            primitive,
+            primitive.name,
+            event.op,
+            event.outcome,
+            event.thread_id,
+            event.thread_name,
+            event.file,
+            event.line,
+            event.function,
+        )
+        fixed = self._fixed.get(key)
+        if fixed is None:
+            fields = {
+                "kind": primitive.kind,
+                "type": primitive.type_name,
+                "name": primitive.name,
+                "primitive_id": primitive.id,
+                "created_at": primitive.created_at,
+                "op": event.op,
+                "outcome": event.outcome,
+                "thread": event.thread_name,
+                "thread_id": event.thread_id,
+                "file": event.file,
+                "line": event.line,
+                "function": event.function,
+            }
+            if json:
+                fixed = ", ".join(f'"{key}": {_json_value(value)}' for key, value in fields.items())
+            else:
+                fixed = " ".join(f"{key}={_logfmt_value(value)}" for key, value in fields.items())
+            if len(self._fixed) >= _CACHE_LIMIT:
+                self._fixed.clear()
+            self._fixed[key] = fixed
+        return fixed
+
+    def _varying(self, event: SyncEvent) -> list[tuple[str, object]]:
+        """The fields after ``function`` that this event has, in their order."""
+        varying: list[tuple[str, object]] = []
+        if event.waited_ns is not None:
+            varying.append(("waited_ms", round(event.waited_ns / 1e6, 3)))
+        count = event.count
+        if count is not None:
+            varying.append(("count", count))
+        if event.item is not None:
+            varying.append(("item", event.item))
+        if event.qsize is not None:
+            varying.append(("qsize", event.qsize))
+        if event.error is not None:
+            varying.append(("error", event.error_text))
+        if event.trace_id is not None:
+            varying.append(("trace_id", f"{event.trace_id:032x}"))
+            varying.append(("span_id", f"{event.span_id:016x}"))
+        return varying
+
+    def _json_line(self, event: SyncEvent) -> str:
+        head = f'{{"timestamp": "{self._timestamp(event.time_ns)}", {self._fixed_part(event, True)}'
+        message = encode_basestring_ascii(describe(event))
+        # Most lines have none of the fields after ``function``: said without building them
+        # (``count`` is there when one of its five sources is, or for a shutdown).
+        if (
+            event.waited_ns is None
+            and event.depth is None
+            and event.permits is None
+            and event.waiters is None
+            and event.arrivals is None
+            and event.unfinished is None
+            and event.op != "shutdown"
+            and event.item is None
+            and event.qsize is None
+            and event.error is None
+            and event.trace_id is None
+        ):
+            return f'{head}, "event": {message}}}'
+        rest = "".join(f', "{key}": {_json_value(value)}' for key, value in self._varying(event))
+        return f'{head}{rest}, "event": {message}}}'
+
+    def _logfmt_line(self, event: SyncEvent) -> str:
+        line = (
+            f"timestamp={self._timestamp(event.time_ns)} event={_logfmt_value(describe(event))} "
+            + self._fixed_part(event, False)
+        )
+        for key, value in self._varying(event):
+            line += f" {key}={_logfmt_value(value)}"
+        return line
 
     def note(self, message: str, **fields: Any) -> None:
         """Write a line that is not an operation (a slow spot...), among the others."""
         if self._fmt == "console":
-            self._write(message)
-        else:
-            self._logger.msg(message, **fields)
+            self._writer.msg(message)
+            return
+        logger = self._logger
+        if logger is None:
+            logger = self._logger = _structlog_logger(self._fmt, self._writer)
+        logger.msg(message, **fields)
 
     def close(self) -> None:
         self._writer.close()
+
+
+def _structlog_logger(fmt: str, writer: FdWriter) -> Any:
+    import structlog
+
+    renderer: Any
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer(sort_keys=False)
+    else:
+        renderer = structlog.processors.LogfmtRenderer(
+            key_order=["timestamp", "event"], drop_missing=True
+        )
+    return structlog.wrap_logger(writer, processors=[renderer], context_class=dict).bind()
