@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from .stats import Stats
     from .traces import Traces
 
+#: Chains of held locks remembered as checked (a few hundred bytes each): a program that
+#: nests a new lock object each time makes a new chain each time.
+MAX_CHAINS = 100_000
 #: Operations whose call site a trace keeps (see ``Trace``: the last set, clear, notify).
 _SITED = frozenset({"set", "clear", "notify", "notify_all"})
 _active_threads = threading._active  # type: ignore[attr-defined]
@@ -57,7 +60,10 @@ class LeanChecks:
         was_busy = guard.busy
         guard.busy = True
         try:
-            leanholds.seen_chains.add(chain)
+            seen = leanholds.seen_chains
+            if len(seen) >= MAX_CHAINS:  # chains of per-object locks: checked again, not kept
+                seen.clear()
+            seen.add(chain)
             lockorder = self._lockorder
             holds = proxy._syncscope_holder
             if lockorder is None or holds is None:
