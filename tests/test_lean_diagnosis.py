@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -41,6 +42,17 @@ def held(rec: Recording, thread: threading.Thread | None = None) -> list[str]:
     ident = (thread or threading.current_thread()).ident
     snapshot = rec._recorder.holds.snapshot()
     return [hold.primitive.name for hold in snapshot.held.get(ident or 0, ())]
+
+
+def deadlocks_found(rec: Recording, timeout: float = 5) -> list[Any]:
+    """The deadlocks found, once the threads are seen waiting (there is no event to wait for)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        # The watchdog's own look may find it first: check_deadlocks() returns new ones only.
+        found = rec.check_deadlocks() or rec.deadlocks
+        if found or time.monotonic() > deadline:
+            return found
+        threading.Event().wait(0.01)
 
 
 def inversion_sites(rec: Recording) -> list[list[tuple[str, int, str, int]]]:
@@ -134,13 +146,7 @@ class TestDeadlock:
         for latch in stuck:
             latch.wait(5)
         try:
-            found: list[Any] = []
-            for _ in range(500):  # until both are seen waiting (no event to wait for)
-                # The watchdog's own look may find it first: check_deadlocks() returns new ones.
-                found = lean.check_deadlocks() or lean.deadlocks
-                if found:
-                    break
-                threading.Event().wait(0.01)
+            found = deadlocks_found(lean)
             assert len(found) == 1
             text = found[0].text()
             here = "tests/test_lean_diagnosis.py"
@@ -251,12 +257,7 @@ class TestSemaphores:
 
         t1, t2 = start_thread(one), start_thread(two)
         try:
-            found: list[Any] = []
-            for _ in range(500):  # until both are seen waiting (no event to wait for)
-                found = lean.check_deadlocks() or lean.deadlocks
-                if found:
-                    break
-                threading.Event().wait(0.01)
+            found = deadlocks_found(lean)
             assert len(found) == 1
             here = "tests/test_lean_diagnosis.py"
             text = found[0].text()
