@@ -250,10 +250,16 @@ class LeanDiagnosis(Protocol):
     def new_chain(self, proxy: Any, chain: Any) -> None:
         """The calling thread took ``proxy`` (pushed already) holding a chain not seen yet."""
 
-    def wait_begins(self, primitive: Primitive, timeout: float | None, proxy: Any) -> Any:
+    def wait_begins(
+        self,
+        primitive: Primitive,
+        site: tuple[str, int, str],
+        timeout: float | None,
+        proxy: Any,
+    ) -> Any:
         """
-        A blocking acquire of ``primitive`` is about to wait (``proxy``: its lock proxy, for a
-        Lock or RLock, else None); returns what ``wait_ends`` takes.
+        A blocking acquire of ``primitive`` at ``site`` is about to wait (``proxy``: its lock
+        proxy, for a Lock or RLock, else None); returns what ``wait_ends`` takes.
         """
 
     def wait_ends(self, wait: Any, got: bool, waited_ns: int) -> None:

@@ -89,7 +89,9 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
         return False
     diagnosis = state.diagnosis
     wait = (
-        diagnosis.wait_begins(proxy._syncscope_primitive, wait_limit(blocking, timeout), proxy)
+        diagnosis.wait_begins(
+            proxy._syncscope_primitive, (file, line, function), wait_limit(blocking, timeout), proxy
+        )
         if diagnosis
         else None
     )
@@ -386,7 +388,9 @@ def semaphore_acquire_slowly(
         return False
     diagnosis = state.diagnosis
     wait = (
-        diagnosis.wait_begins(entry.primitive, wait_limit(blocking, timeout), None)
+        diagnosis.wait_begins(
+            entry.primitive, (file, line, function), wait_limit(blocking, timeout), None
+        )
         if diagnosis is not None and blocking
         else None
     )

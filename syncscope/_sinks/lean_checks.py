@@ -75,11 +75,16 @@ class LeanChecks:
         finally:
             guard.busy = was_busy
 
-    def wait_begins(self, primitive: Primitive, timeout: float | None, proxy: Any) -> Wait:
+    def wait_begins(
+        self,
+        primitive: Primitive,
+        site: tuple[str, int, str],
+        timeout: float | None,
+        proxy: Any,
+    ) -> Wait:
         was_busy = guard.busy
         guard.busy = True
         try:
-            site = call_site()
             event = SyncEvent(primitive, "acquire", "waiting", site, timeout=timeout)
             self._progress()
             holds = self._holds
