@@ -335,6 +335,40 @@ class TestFigures:
         assert queue_trace is not None
         assert len(queue_trace.putters) == len(queue_trace.getters) == 1
 
+    def test_a_notify_keeps_how_many_it_woke(self) -> None:
+        """
+        Under -q, a notify counted in place still says whether it found a waiter: a hang
+        report calls a wake-up lost "(it found no waiter)" only when it found none.
+        """
+        with syncscope.record(detect_deadlocks=True, events=0, echo=False) as rec:
+            cond = threading.Condition()
+            woke = threading.Event()
+
+            def waiter() -> None:
+                with cond:
+                    cond.wait(timeout=5)
+                woke.set()
+
+            thread = threading.Thread(target=waiter)
+            thread.start()
+            waiting_on(cond)
+            traces = rec._recorder.traces
+            assert traces is not None
+            with cond:
+                cond.notify()
+            line = sys._getframe().f_lineno - 1
+            assert woke.wait(timeout=5)
+            thread.join(timeout=5)
+            notified = traces.get(primitive_of(cond)).notified  # type: ignore[union-attr]
+            assert notified is not None
+            assert (notified.op, notified.waiters, notified.line) == ("notify", 1, line)
+            assert notified.thread_name == threading.current_thread().name
+            with cond:
+                cond.notify_all()
+            notified = traces.get(primitive_of(cond)).notified  # type: ignore[union-attr]
+            assert notified is not None
+            assert (notified.op, notified.waiters) == ("notify_all", 0)
+
     def test_a_queue_item_put_while_a_get_waits(self, lean: Recording) -> None:
         """A get that has to wait takes the event path: its wait is counted."""
         q: queue.Queue[int] = queue.Queue()

@@ -28,7 +28,7 @@ import os
 import threading
 import time
 import weakref
-from types import CodeType
+from types import CodeType, FrameType
 from typing import Any, Protocol
 
 from .event import Op, Outcome, Primitive, SyncEvent
@@ -265,8 +265,18 @@ class LeanDiagnosis(Protocol):
     def wait_ends(self, wait: Any, got: bool, waited_ns: int) -> None:
         """The wait ``wait_begins`` announced is over (``got``: the lock was taken)."""
 
-    def touched(self, primitive: Primitive, op: Op, outcome: Outcome) -> None:
-        """An Event, Condition or queue operation the lean path counted in place."""
+    def touched(
+        self,
+        primitive: Primitive,
+        op: Op,
+        outcome: Outcome,
+        frame: FrameType | None,
+        waiters: int | None,
+    ) -> None:
+        """
+        An Event, Condition or queue operation the lean path counted in place: ``frame`` is
+        its caller's, ``waiters`` how many a notify woke.
+        """
 
     def handed_off(self, primitive: Primitive) -> None:
         """A thread released a Lock another took, or a semaphore's permit it did not take."""

@@ -188,10 +188,11 @@ def _condition_wrappers() -> list[Wrapper]:
                 except BaseException as exc:
                     emit(SyncEvent(entry.primitive, "notify", "error", call_site(), error=exc))
                     raise
+                woken = min(n, waiting) if isinstance(n, int) else waiting
                 tally.notifies += 1
-                tally.woken += min(n, waiting) if isinstance(n, int) else waiting
+                tally.woken += woken
                 if state.diagnosis is not None:
-                    touched(entry.primitive, "notify", "notified")
+                    touched(entry.primitive, "notify", "notified", woken)
                 return None
             primitive = watched(self)
             if primitive is None:
@@ -232,7 +233,7 @@ def _condition_wrappers() -> list[Wrapper]:
                 tally.notifies += 1
                 tally.woken += waiting
                 if state.diagnosis is not None:
-                    touched(entry.primitive, "notify_all", "notified")
+                    touched(entry.primitive, "notify_all", "notified", waiting)
                 return None
             primitive = watched(self)
             if primitive is None:

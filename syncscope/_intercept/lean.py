@@ -36,6 +36,7 @@ whether it will wait, the others are rare.
 
 from __future__ import annotations
 
+import sys
 import threading
 from _thread import get_ident
 from collections.abc import Callable
@@ -55,6 +56,9 @@ from .gil import acquire_contended
 
 
 _TIMEOUT_MAX = threading.TIMEOUT_MAX
+_getframe = sys._getframe
+#: Operations whose call site the hang check keeps (see _sinks/traces).
+_SITED = frozenset({"set", "clear", "notify", "notify_all"})
 
 
 def adopt(proxy: Any, stats: TallyBook) -> Tally:
@@ -312,14 +316,17 @@ def permit_held(entry: Watch, frame: FrameType | None) -> None:
     permit_holders[id(entry)] = entry
 
 
-def touched(primitive: Primitive, op: Op, outcome: Outcome) -> None:
+def touched(primitive: Primitive, op: Op, outcome: Outcome, waiters: int | None = None) -> None:
     """
     With the checks on, an Event, Condition or queue operation done on the lean path: the hang
-    check still hears of it, its evidence of what happened last (see _sinks/traces).
+    check still hears of it, its evidence of what happened last (see _sinks/traces). Called
+    by the primitive's wrapper, whose caller made the operation: its frame goes along, for
+    where a set, clear or notify was made (``waiters``: how many a notify woke).
     """
     diagnosis = state.diagnosis
     if diagnosis is not None:
-        diagnosis.touched(primitive, op, outcome)
+        frame = _getframe(2) if op in _SITED else None
+        diagnosis.touched(primitive, op, outcome, frame, waiters)
 
 
 def signalled(entry: Watch) -> None:

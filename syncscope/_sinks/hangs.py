@@ -38,7 +38,7 @@ from .._core.event import Primitive, SyncEvent
 from .._core.holds import Life, Snapshot, Wait
 from .._core.pools import Task, size, tasks, workers
 from .findings import where
-from .traces import TRACED_KINDS, Traces
+from .traces import TRACED_KINDS, Mark, Traces
 
 
 def holders_exited(snapshot: Snapshot, wait: Wait) -> bool:
@@ -264,7 +264,7 @@ def _exited_holders(wait: Wait, snapshot: Snapshot) -> tuple[str, ...]:
     return (f'it is held by "{hold.thread_name}", which has exited; taken at {where(hold.site)}',)
 
 
-def _at(event: SyncEvent) -> str:
+def _at(event: SyncEvent | Mark) -> str:
     return where((event.file, event.line, event.function))
 
 

@@ -15,13 +15,15 @@ from __future__ import annotations
 import threading
 from _thread import get_ident
 from time import time_ns
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from .._core import leanholds
 from .._core.dispatch import guard
 from .._core.event import Op, Outcome, Primitive, SyncEvent
 from .._core.holds import Holds, Wait, lean_chain, lean_hold_of
-from .._core.sites import call_site
+from .._core.sites import call_site, is_machinery
+from .traces import Mark
 
 
 if TYPE_CHECKING:
@@ -112,22 +114,35 @@ class LeanChecks:
         finally:
             guard.busy = was_busy
 
-    def touched(self, primitive: Primitive, op: Op, outcome: Outcome) -> None:
+    def touched(
+        self,
+        primitive: Primitive,
+        op: Op,
+        outcome: Outcome,
+        frame: FrameType | None,
+        waiters: int | None,
+    ) -> None:
         traces = self._traces
         if traces is None:
             return
         was_busy = guard.busy
         guard.busy = True
         try:
-            # Where a set, clear or notify was made is a hang report's evidence; where an
-            # item went in or out is not (the trace keeps who, not where).
-            if op in _SITED:
-                traces.touch(SyncEvent(primitive, op, outcome, call_site()))
-                return
             ident = get_ident()
             thread = _active_threads.get(ident)
             name = thread._name if thread is not None else f"Thread-{ident}"
-            traces.touched(primitive, op, outcome, ident, name, time_ns())
+            now = time_ns()
+            # Where a set, clear or notify was made is a hang report's evidence; where an
+            # item went in or out is not (the trace keeps who, not where).
+            mark = None
+            if op in _SITED:
+                while frame is not None and is_machinery(frame.f_code):
+                    frame = frame.f_back
+                if frame is None:
+                    mark = Mark(op, None, 0, name, now, waiters)
+                else:
+                    mark = Mark(op, frame.f_code, frame.f_lasti, name, now, waiters)
+            traces.touched(primitive, op, outcome, ident, name, now, mark)
         finally:
             guard.busy = was_busy
 

@@ -17,9 +17,11 @@ counts as never touched), past :data:`MAX_THREADS` a trace's oldest thread is.
 from __future__ import annotations
 
 import contextlib
+from types import CodeType
 
 from .._core.event import Primitive, SyncEvent
 from .._core.holds import Holds, Life
+from .._core.leanholds import where
 
 
 #: Primitives traced at once.
@@ -32,6 +34,43 @@ MAX_THREADS = 64
 TRACED_KINDS = frozenset({"event", "condition", "queue", "barrier"})
 
 
+class Mark:
+    """
+    A set, clear or notify counted on the lean path: who made it, when, and where, kept as
+    the caller's code and instruction (turned into a line only when a report asks).
+    """
+
+    __slots__ = ("_code", "_lasti", "op", "thread_name", "time_ns", "waiters")
+
+    def __init__(
+        self,
+        op: str,
+        code: CodeType | None,
+        lasti: int,
+        thread_name: str,
+        time_ns: int,
+        waiters: int | None,
+    ) -> None:
+        self.op = op
+        self._code = code
+        self._lasti = lasti
+        self.thread_name = thread_name
+        self.time_ns = time_ns
+        self.waiters = waiters
+
+    @property
+    def file(self) -> str:
+        return where(self._code, self._lasti)[0]
+
+    @property
+    def line(self) -> int:
+        return where(self._code, self._lasti)[1]
+
+    @property
+    def function(self) -> str:
+        return where(self._code, self._lasti)[2]
+
+
 class Trace:
     """The recent history of one primitive."""
 
@@ -41,9 +80,9 @@ class Trace:
         self.last_ns = 0
         #: Idents of the threads that did anything to it but wait.
         self.operators: dict[int, None] = {}
-        self.was_set: SyncEvent | None = None
-        self.cleared: SyncEvent | None = None
-        self.notified: SyncEvent | None = None
+        self.was_set: SyncEvent | Mark | None = None
+        self.cleared: SyncEvent | Mark | None = None
+        self.notified: SyncEvent | Mark | None = None
         #: Queues: life serial -> the life, for the threads that got and put items.
         self.getters: dict[int, Life] = {}
         self.putters: dict[int, Life] = {}
@@ -98,12 +137,12 @@ class Traces:
         ident: int,
         thread_name: str,
         time_ns: int,
-        event: SyncEvent | None = None,
+        event: SyncEvent | Mark | None = None,
     ) -> None:
         """
         Record an operation on the thread that made it: ``event`` is kept for a set, clear or
-        notify (where it was made is a hang report's evidence); the lean path gives none for
-        the others.
+        notify (where it was made is a hang report's evidence: the lean path gives a
+        :class:`Mark`); the lean path gives none for the others.
         """
         traces = self._traces
         trace = traces.get(primitive)
