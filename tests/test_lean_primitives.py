@@ -325,15 +325,21 @@ class TestFigures:
             line = sys._getframe().f_lineno - 1
             q.put(1)
             q.get()
+            simple: queue.SimpleQueue[int] = queue.SimpleQueue()
+            simple.put(1)
+            simple.get()
         assert [site.acquisitions for site in rec.stats(sem).sites] == []
         assert [site.sets for site in rec.stats(flag).sites] == []
+        assert (rec.stats(simple).puts, rec.stats(simple).gets) == (1, 1)
+        assert [site.gets for site in rec.stats(simple).sites] == []
         traces = rec._recorder.traces
         assert traces is not None
         flag_trace, queue_trace = traces.get(primitive_of(flag)), traces.get(primitive_of(q))
         assert flag_trace is not None and flag_trace.was_set is not None
         assert (flag_trace.was_set.op, flag_trace.was_set.line) == ("set", line)
-        assert queue_trace is not None
-        assert len(queue_trace.putters) == len(queue_trace.getters) == 1
+        for trace in (queue_trace, traces.get(primitive_of(simple))):
+            assert trace is not None
+            assert len(trace.putters) == len(trace.getters) == 1
 
     def test_a_notify_keeps_how_many_it_woke(self) -> None:
         """

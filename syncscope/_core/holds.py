@@ -37,7 +37,7 @@ import weakref
 from typing import Any
 
 from . import leanholds
-from .event import Primitive, SyncEvent
+from .event import Primitive, SyncEvent, thread_name
 from .registry import allocate_lock
 
 
@@ -299,10 +299,10 @@ class Holds:
 
     # -- thread lives ----------------------------------------------------------------------
 
-    def life(self, ident: int, name: str) -> Life | None:
+    def life(self, ident: int, name: str | None) -> Life | None:
         """
-        The calling thread's life (``ident`` and ``name`` are its own), registered at its first
-        call; None without ``track_exits``.
+        The calling thread's life (``ident`` and ``name`` are its own; None: looked up when
+        needed), registered at its first call; None without ``track_exits``.
         """
         local = self._local
         if local is None:
@@ -310,7 +310,7 @@ class Holds:
         token = getattr(local, "token", None)
         if token is not None:
             return token.life  # type: ignore[no-any-return]
-        life = Life(ident, name)
+        life = Life(ident, name if name is not None else thread_name(ident))
         token = local.token = _Token(life)
         key = id(token)
 

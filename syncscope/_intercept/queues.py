@@ -402,7 +402,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
     def put(self, item: Any, block: Any = True, timeout: Any = None) -> None:
         try:
             lean = state.lean
-            if lean is not None and state.diagnosis is None:  # SimpleQueue: not traced lean
+            if lean is not None:
                 _lean_simple_put(self, lean)
                 return super().put(item, block, timeout)  # type: ignore[no-any-return]
             primitive = watched(self)
@@ -416,7 +416,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
     def put_nowait(self, item: Any) -> None:
         try:
             lean = state.lean
-            if lean is not None and state.diagnosis is None:  # SimpleQueue: not traced lean
+            if lean is not None:
                 _lean_simple_put(self, lean)
                 return super().put_nowait(item)  # type: ignore[no-any-return]
             primitive = watched(self)
@@ -430,7 +430,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
     def get(self, block: Any = True, timeout: Any = None) -> Any:
         try:
             lean = state.lean
-            if lean is not None and state.diagnosis is None and _at_once(block, timeout):
+            if lean is not None and _at_once(block, timeout):
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
                     return super().get(block, timeout)
@@ -440,6 +440,8 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                     pass
                 else:
                     _lean_tally(entry, lean).gets += 1
+                    if state.diagnosis is not None:
+                        touched(entry.primitive, "get", "got")
                     return item
             primitive = watched(self)
             if primitive is None:
@@ -458,7 +460,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
     def get_nowait(self) -> Any:
         try:
             lean = state.lean
-            if lean is not None and state.diagnosis is None:  # SimpleQueue: not traced lean
+            if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
                     return super().get_nowait()
@@ -468,6 +470,8 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                     pass
                 else:
                     _lean_tally(entry, lean).gets += 1
+                    if state.diagnosis is not None:
+                        touched(entry.primitive, "get", "got")
                     return item
             primitive = watched(self)
             if primitive is None:
@@ -501,6 +505,8 @@ def _lean_simple_put(q: Any, lean: TallyBook) -> None:
     tally.unfinished += 1
     size = q.qsize() + 1
     tally.max_size = max(tally.max_size, size)
+    if state.diagnosis is not None:
+        touched(entry.primitive, "put", "put")
 
 
 def _report_simple_put(q: Any, primitive: Primitive, item: Any) -> None:

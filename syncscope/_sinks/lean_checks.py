@@ -125,26 +125,22 @@ class LeanChecks:
         traces = self._traces
         if traces is None:
             return
-        was_busy = guard.busy
-        guard.busy = True
-        try:
-            ident = get_ident()
-            thread = _active_threads.get(ident)
-            name = thread._name if thread is not None else f"Thread-{ident}"
-            now = time_ns()
-            # Where a set, clear or notify was made is a hang report's evidence; where an
-            # item went in or out is not (the trace keeps who, not where).
-            mark = None
-            if op in _SITED:
-                while frame is not None and is_machinery(frame.f_code):
-                    frame = frame.f_back
-                if frame is None:
-                    mark = Mark(op, None, 0, name, now, waiters)
-                else:
-                    mark = Mark(op, frame.f_code, frame.f_lasti, name, now, waiters)
-            traces.touched(primitive, op, outcome, ident, name, now, mark)
-        finally:
-            guard.busy = was_busy
+        # Nothing here takes a primitive syncscope watches: no guard needed.
+        ident = get_ident()
+        now = time_ns()
+        if op not in _SITED:  # where an item went in or out is not evidence; who is
+            traces.touched(primitive, op, outcome, ident, None, now)
+            return
+        # Where a set, clear or notify was made is a hang report's evidence.
+        thread = _active_threads.get(ident)
+        name = thread._name if thread is not None else f"Thread-{ident}"
+        while frame is not None and is_machinery(frame.f_code):
+            frame = frame.f_back
+        if frame is None:
+            mark = Mark(op, None, 0, name, now, waiters)
+        else:
+            mark = Mark(op, frame.f_code, frame.f_lasti, name, now, waiters)
+        traces.touched(primitive, op, outcome, ident, name, now, mark)
 
     def handed_off(self, primitive: Primitive) -> None:
         self._holds.handed_off(primitive)

@@ -74,7 +74,17 @@ class Mark:
 class Trace:
     """The recent history of one primitive."""
 
-    __slots__ = ("cleared", "getters", "last_ns", "notified", "operators", "putters", "was_set")
+    __slots__ = (
+        "cleared",
+        "getter",
+        "getters",
+        "last_ns",
+        "notified",
+        "operators",
+        "putter",
+        "putters",
+        "was_set",
+    )
 
     def __init__(self) -> None:
         self.last_ns = 0
@@ -86,6 +96,9 @@ class Trace:
         #: Queues: life serial -> the life, for the threads that got and put items.
         self.getters: dict[int, Life] = {}
         self.putters: dict[int, Life] = {}
+        #: The last thread to get and to put: known already when it does so again.
+        self.getter: Life | None = None
+        self.putter: Life | None = None
 
 
 def _remember(into: dict[int, object], key: int, value: object) -> None:
@@ -135,14 +148,15 @@ class Traces:
         op: str,
         outcome: str,
         ident: int,
-        thread_name: str,
+        thread_name: str | None,
         time_ns: int,
         event: SyncEvent | Mark | None = None,
     ) -> None:
         """
         Record an operation on the thread that made it: ``event`` is kept for a set, clear or
         notify (where it was made is a hang report's evidence: the lean path gives a
-        :class:`Mark`); the lean path gives none for the others.
+        :class:`Mark`); the lean path gives none for the others, nor the thread's name
+        (looked up only for a thread new to a queue).
         """
         traces = self._traces
         trace = traces.get(primitive)
@@ -154,7 +168,9 @@ class Traces:
         trace.last_ns = time_ns
         if outcome == "waiting":
             return
-        if op not in ("wait", "wait_for", "join") or primitive.kind == "barrier":
+        if ident not in trace.operators and (
+            op not in ("wait", "wait_for", "join") or primitive.kind == "barrier"
+        ):
             _remember(trace.operators, ident, None)  # type: ignore[arg-type]
         if op == "set":
             trace.was_set = event
@@ -163,11 +179,16 @@ class Traces:
         elif op in ("notify", "notify_all"):
             trace.notified = event
         elif op == "get" and outcome == "got":
-            self._role(trace.getters, ident, thread_name)
+            life = trace.getter
+            if life is None or life.ident != ident or life.exited:  # else: known already
+                trace.getter = self._role(trace.getters, ident, thread_name)
         elif op == "put" and outcome == "put":
-            self._role(trace.putters, ident, thread_name)
+            life = trace.putter
+            if life is None or life.ident != ident or life.exited:
+                trace.putter = self._role(trace.putters, ident, thread_name)
 
-    def _role(self, into: dict[int, Life], ident: int, thread_name: str) -> None:
+    def _role(self, into: dict[int, Life], ident: int, thread_name: str | None) -> Life | None:
         life = self._holds.life(ident, thread_name)
         if life is not None:
             _remember(into, life.serial, life)  # type: ignore[arg-type]
+        return life
