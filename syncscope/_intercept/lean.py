@@ -156,8 +156,14 @@ def hold_ended(proxy: Any) -> None:
         return
     held = perf_counter_ns() - since
     proxy._syncscope_since = 0
-    if proxy._syncscope_holder is not None:
-        pop(proxy)
+    holds = proxy._syncscope_holder
+    if holds is not None:
+        if holds.top is proxy and holds.ident == get_ident():  # pop(), its common case
+            proxy._syncscope_holder = None
+            holds.top = proxy._syncscope_below
+            proxy._syncscope_below = None
+        else:
+            pop(proxy)
     tally = proxy._syncscope_tally
     if tally is not None:
         tally.holds += 1

@@ -37,7 +37,6 @@ from .lean import (
     longest_hold,
     nested,
     pop,
-    push,
     trylock_first,
 )
 
@@ -381,8 +380,16 @@ class _RLockProxy(_Proxy):
                     try:
                         if not self._syncscope_since:  # the outermost acquire
                             self._syncscope_since = perf_counter_ns()
-                            if state.diagnosis is not None:
-                                push(self, _getframe(1), bool(blocking))
+                            if state.diagnosis is not None:  # _lean.push, written out
+                                holds = lean_local.holds or this_thread()
+                                below = self._syncscope_below = holds.top
+                                holds.top = self
+                                self._syncscope_holder = holds
+                                frame = _getframe(1)
+                                self._syncscope_code = frame.f_code
+                                self._syncscope_lasti = frame.f_lasti
+                                if below is not None:
+                                    nested(self, below, bool(blocking))
                         tally.acquisitions += 1
                     except BaseException:
                         lock.release()
@@ -405,10 +412,18 @@ class _RLockProxy(_Proxy):
                 lock = self._syncscope_lock
                 if lock.acquire(False):
                     try:
-                        if not self._syncscope_since:
+                        if not self._syncscope_since:  # the outermost acquire
                             self._syncscope_since = perf_counter_ns()
-                            if state.diagnosis is not None:
-                                push(self, _getframe(1), True)
+                            if state.diagnosis is not None:  # _lean.push, written out
+                                holds = lean_local.holds or this_thread()
+                                below = self._syncscope_below = holds.top
+                                holds.top = self
+                                self._syncscope_holder = holds
+                                frame = _getframe(1)
+                                self._syncscope_code = frame.f_code
+                                self._syncscope_lasti = frame.f_lasti
+                                if below is not None:
+                                    nested(self, below, True)
                         tally.acquisitions += 1
                     except BaseException:
                         lock.release()
