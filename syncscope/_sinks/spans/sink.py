@@ -46,10 +46,14 @@ The span model, as it reads in Jaeger:
   at a moment when no thread holds anything (see ``pairing``), with a new run
   span, titled with its part number and time range, and new thread spans, each linked to its
   counterpart in the previous trace.
-* Under pressure (the worker or the collector behind), spans that do not matter (an operation
-  that did not block, a hold nobody waited for) are folded into summary spans, one per thread,
-  primitive and operation per interval (see ``summary``); spans of operations that blocked and
-  of holds that made others wait are kept. ``min_span_ms`` filters before anything is buffered.
+* Under pressure (the worker behind: events or spans piling up for it; or the collector
+  behind), spans that do not matter (an operation that did not block, a hold nobody waited
+  for) are folded into summary spans, one per thread, primitive and operation per interval
+  (see ``summary``); spans of operations that blocked and of holds that made others wait are
+  kept. An uncontended Lock or RLock use is then only counted, without a span record (see
+  ``pairing``'s light holds); a wait that begins just after such a hold ended links to
+  nothing rather than to a span that is not sent. ``min_span_ms`` filters before anything is
+  buffered.
 * Findings of the diagnosis (deadlock, hang, inversion, slow spot) become error spans under
   the run span, linked to the waits and holds involved; those waits are errors too, and so is
   every wait still blocked at exit.
@@ -95,6 +99,9 @@ _monotonic = time.monotonic
 _time_ns = time.time_ns
 #: Events waiting for the worker to pair them, at most.
 MAX_UNPAIRED = 4096
+#: Past this many events waiting for the worker, it is behind (see _pressed): well above what
+#: waits for it to wake up (BATCH_SIZE), when all goes well.
+BACKLOG = MAX_UNPAIRED // 2
 #: Seconds the exit waits for the export before asking whether the endpoint is still there.
 GRACE = 0.3
 #: Spans shorter than ``min_span_ms`` kept a while (unbuilt) in case a longer one links to them.
@@ -147,7 +154,14 @@ class SpanSink:
         self._closed = False
         self.stats = SpanCounts()
         # Only touched under self._lock.
-        self._pairing = SpanPairing(self._rand, options.max_trace_spans, self._append)
+        self._pairing = SpanPairing(
+            self._rand,
+            options.max_trace_spans,
+            self._append,
+            # Folding without the records only when nothing needs each span's ids (log lines)
+            # nor its length (min_span_ms).
+            *(() if ids_now or self._min_ns else (self._summaries, self._pressed, self.stats)),
+        )
         # Worker hand-over.
         self._doorbell = allocate_lock()
         self._doorbell.acquire()
@@ -243,6 +257,13 @@ class SpanSink:
             event, parent = pop()
             pair(event, parent)
 
+    def _pressed(self) -> bool:
+        """
+        The worker is behind: many events wait for it, or many spans for it to build. Spans
+        that do not matter become summaries then.
+        """
+        return len(self._records) >= self._soft or len(self._events) >= BACKLOG
+
     def _append(self, record: tuple[Any, ...]) -> None:
         """One span record from the pairing (under the lock): filter, fold, keep or drop it."""
         keep = record[-1]
@@ -251,7 +272,7 @@ class SpanSink:
             return
         records = self._records
         count = len(records)
-        if count >= self._soft and not keep:
+        if not keep and (count >= self._soft or len(self._events) >= BACKLOG):
             # The worker is behind: a summary, rather than a span that nobody waited on.
             self._summaries.add(record)
             self.stats.aggregated += 1
