@@ -47,7 +47,7 @@ The span model, as it reads in Jaeger:
   span, titled with its part number and time range, and new thread spans, each linked to its
   counterpart in the previous trace.
 * Under pressure (the worker behind: events or spans piling up for it; the collector behind;
-  or more than 5,000 a second of them on average), spans that do not matter (an operation
+  or more than 2,000 a second of them on average), spans that do not matter (an operation
   that did not block, a hold nobody waited for) are folded into summary spans, one per
   thread, primitive and operation per interval (see ``summary``); spans of operations that
   blocked and of holds that made others wait are kept. An uncontended Lock or RLock use is
@@ -105,7 +105,7 @@ BACKLOG = MAX_UNPAIRED // 2
 #: Spans of operations nobody waited on made a second at most, on average (and at most this
 #: many at once): past it they are summed up. A short program has all of them; a busy one
 #: does not pay the GIL to build hundreds of thousands nobody will read one by one.
-SPANS_PER_SECOND = 5_000
+SPANS_PER_SECOND = 2_000
 #: Seconds the exit waits for the export before asking whether the endpoint is still there.
 GRACE = 0.3
 #: Spans shorter than ``min_span_ms`` kept a while (unbuilt) in case a longer one links to them.
