@@ -125,3 +125,128 @@ class TestSummaries:
         names = sorted(summary_name(bucket) for bucket in buckets)
         assert ["Lock.acquire lock x 3, none waited", "Lock.hold lock x 3, nobody waited"] == names
         assert [] == summaries.take()
+
+
+def _script(seed: int, steps: int = 400) -> list[Any]:
+    """
+    Three threads taking a Lock and an RLock in a random but possible order: some block,
+    some re-enter the RLock, some hold both.
+    """
+    rng = random.Random(seed)
+    locks = [primitive("lock", "a"), primitive("rlock", "b")]
+    owner: dict[int, int] = {}
+    depth = {0: 0, 1: 0}
+    held: dict[int, list[int]] = {1: [], 2: [], 3: []}
+    waits: dict[int, int] = {}
+    events: list[Any] = []
+
+    def take(thread: int, which: int, waited: int | None) -> None:
+        owner[which] = thread
+        depth[which] += 1
+        held[thread].append(which)
+        kind = {"depth": depth[which]} if which == 1 else {}
+        events.append(acquired(locks[which], thread=thread, waited_ns=waited, **kind))
+
+    for _ in range(steps):
+        free = [t for t in held if t not in waits]
+        if not free:  # a deadlock: its waits and holds are still there at the end
+            break
+        thread = rng.choice(free)
+        if held[thread] and rng.random() < 0.5:
+            which = held[thread].pop()
+            depth[which] -= 1
+            kind = {"depth": depth[which]} if which == 1 else {}
+            events.append(released(locks[which], thread=thread, **kind))
+            if depth[which] == 0:
+                del owner[which]
+                waiter = next((t for t, w in waits.items() if w == which), None)
+                if waiter is not None:
+                    del waits[waiter]
+                    take(waiter, which, 5_000_000)
+            continue
+        which = rng.randrange(2)
+        if owner.get(which, thread) == thread:
+            take(thread, which, rng.choice([None, 1_000, 200_000]))
+        else:
+            waits[thread] = which
+            events.append(waiting(locks[which], thread=thread))
+    return events
+
+
+def _outcome(light: bool, events: list[Any]) -> tuple[Any, ...]:
+    """Pair ``events`` under pressure: what is kept, and what is summed up."""
+    kept: list[tuple[Any, ...]] = []
+    summaries = Summaries()
+    counts = type("Counts", (), {"aggregated": 0})()
+
+    def append(record: tuple[Any, ...]) -> None:
+        if record[-1] or record[0] not in (OP, HOLD):
+            kept.append(record)
+        else:
+            summaries.add(record)
+            counts.aggregated += 1
+
+    rand = random.Random(1).getrandbits
+    if light:
+        pairing = SpanPairing(rand, 50, append, summaries, lambda: True, counts)
+    else:
+        pairing = SpanPairing(rand, 50, append)
+    for item in events:
+        pairing.pair(item, None)
+    pairing.finish()
+    names: dict[int, tuple[str, int]] = {}
+    for record in kept:
+        if record[0] == OP:
+            names[record[2]] = ("op", id(record[1]))
+        elif record[0] == HOLD:
+            names[record[1].span_id] = ("hold", id(record[1].event))
+    spans = []
+    for record in kept:
+        if record[0] == OP:
+            links = {names[link[1]] for link in record[4] if link[1] in names}
+            spans.append(("op", id(record[1]), record[3][2].index, frozenset(links), record[-1]))
+        elif record[0] == HOLD:
+            hold = record[1]
+            end = id(record[2]) if record[2] is not None else None
+            spans.append(("hold", id(hold.event), hold.segment.index, end, record[3]))
+        else:
+            spans.append(("wait at exit", id(record[1].start_event)))
+    # The holds still open at exit come in the order of their threads: any order.
+    at_exit = sorted(span for span in spans if span[-1] == "held at exit")
+    spans = [span for span in spans if span[-1] != "held at exit"] + at_exit
+    folded = sorted(
+        (b.place[2].index, b.event.thread_id, b.prim.name, b.op, b.count, b.total_ns, b.start)
+        for b in summaries.take()
+    )
+    segments = (pairing.segment.index, pairing.segment.count, pairing.holding)
+    return spans, folded, counts.aggregated, segments
+
+
+class TestLightHolds:
+    """Under pressure, uncontended lock uses skip the hold model: nothing kept changes."""
+
+    def test_uncontended_uses_are_only_counted(self) -> None:
+        """Acquire and hold are summed up, and no record is made for them."""
+        lock = primitive("lock")
+        events = [acquired(lock), released(lock), acquired(lock), released(lock)]
+        spans, folded, aggregated, _ = _outcome(True, events)
+        assert [] == spans
+        assert 4 == aggregated
+        assert [("acquire", 2), ("hold", 2)] == [(b[3], b[4]) for b in folded]
+
+    def test_a_lock_held_when_a_wait_begins_becomes_a_kept_hold(self) -> None:
+        """The hold a thread waits for is made then, from its acquire, and the wait links it."""
+        lock = primitive("lock")
+        first = acquired(lock, thread=1)
+        events = [first, waiting(lock, thread=2), released(lock, thread=1)]
+        events.append(acquired(lock, thread=2, waited_ns=5_000_000))
+        spans, _folded, aggregated, _ = _outcome(True, events)
+        assert ("hold", id(first), 0, id(events[2]), "released") == spans[0]
+        assert frozenset({("hold", id(first))}) == spans[1][3]
+        assert 1 == aggregated  # only the first acquire
+
+    def test_same_spans_summaries_and_cuts_as_the_full_model(self) -> None:
+        """Random interleavings: kept spans, their links, summaries and trace parts agree."""
+        for seed in range(40):
+            events = _script(seed)
+            assert _outcome(False, events) == _outcome(True, events), seed

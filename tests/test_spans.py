@@ -109,6 +109,40 @@ def _links(span: ReceivedSpan) -> set[str]:
     return {link.span_id for link in span.links}
 
 
+class TestBusy:
+    """A program far busier than spans are worth: most uses are summed up, none lost."""
+
+    def test_uncontended_uses_are_summed_up_and_counted(
+        self, tmp_path: Path, receiver: Any
+    ) -> None:
+        """
+        20,000 lock uses nobody waits on: not a span each, but every one is in a summary
+        span's count, and the exit line's counts are what the receiver got.
+        """
+        source = """
+            import threading
+            lock = threading.Lock()
+            for _ in range(20000):
+                with lock:
+                    pass
+            print("done")
+        """
+        run = _run(tmp_path, source, "-q", *_otlp_args(receiver))
+        assert 0 == run.returncode, run.stderr
+        assert "done\n" == run.stdout
+        line = span_line(run.stderr)
+        assert 0 == line["dropped"]
+        spans = receiver.wait_for_spans(line["made"])
+        assert line["made"] == len(spans)
+        summaries = [s for s in spans if s.attributes.get("syncscope.outcome") == "summary"]
+        assert line["summaries"] == len(summaries)
+        assert line["aggregated"] == sum(s.attributes["syncscope.summary.count"] for s in summaries)
+        single = [s for s in spans if s.name in ("Lock.acquire lock", "Lock.hold lock")]
+        # Acquire and hold per use: each a span or counted in a summary; most summed up.
+        assert 2 * 20000 == len(single) + line["aggregated"]
+        assert line["aggregated"] > len(single)
+
+
 class TestContention:
     """The CONTENTION program: every kind of operation, with certain waits."""
 

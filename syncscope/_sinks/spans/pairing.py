@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ..._core.event import BLOCKING_OPS, Primitive, SyncEvent
 from ..._core.holds import Hold, Holds
@@ -48,6 +48,10 @@ MAX_PUTS = 100_000
 #: Primitives whose last hold and last signal are remembered, for links (oldest forgotten
 #: first): a program may make a lock or an Event per task, and they are keyed by id, not held.
 MAX_REMEMBERED = 10_000
+
+#: Kinds whose uncontended uses are folded without the hold model under pressure (see
+#: SpanPairing's "light holds").
+_LIGHT_KINDS = frozenset({"lock", "rlock"})
 
 #: A link: trace id, span id, and why (``holder``, ``notify``, ``put``...).
 Link = tuple[int, int, str]
@@ -146,6 +150,12 @@ class PendingWait:
         self.error: str | None = None
 
 
+class Folder(Protocol):
+    """Where spans that do not matter are counted under pressure (``summary.Summaries``)."""
+
+    def fold(self, place: Any, prim: Any, op: str, event: Any, start: int, end: int) -> None: ...
+
+
 def span_id(rand: Callable[[int], int]) -> int:
     return rand(64) or 1
 
@@ -160,6 +170,10 @@ def remember(memory: dict[int, Any], key: int, value: Any) -> None:
     if key not in memory and len(memory) >= MAX_REMEMBERED:
         del memory[next(iter(memory))]
     memory[key] = value
+
+
+def _never() -> bool:
+    return False
 
 
 class SpanPairing:
@@ -188,8 +202,19 @@ class SpanPairing:
         rand: Callable[[int], int],
         max_trace_spans: int,
         append: Callable[[tuple[Any, ...]], None],
+        fold: Folder | None = None,
+        pressed: Callable[[], bool] | None = None,
+        counts: Any = None,
     ) -> None:
         self._rand = rand
+        #: Under pressure (``pressed()``), uncontended lock uses are counted into ``fold``
+        #: straight away, and in ``counts.aggregated`` (see _light_acquire).
+        self._fold = fold if pressed is not None and counts is not None else None
+        self._pressed: Callable[[], bool] = pressed or _never
+        self._counts = counts
+        #: Lock or RLock -> (its acquire, the place of its hold): held by a thread that nobody
+        #: waited for yet, not in ``holds`` (see _light_acquire).
+        self._light: dict[Primitive, tuple[SyncEvent, Place]] = {}
         self._max_trace_spans = max_trace_spans
         self._append = append
         self.holds = Holds()
@@ -276,9 +301,23 @@ class SpanPairing:
 
     def pair(self, event: SyncEvent, parent: tuple[int, int] | None) -> None:
         """Pair one event; set its ``trace_id`` and ``span_id`` (for the log lines)."""
-        op = event.op
-        outcome = event.outcome
         prim = event.primitive
+        light = self._light
+        if light:
+            if prim in light and self._light_release(event):
+                return
+            if prim.lock in light:
+                self._materialize(prim.lock)
+        outcome = event.outcome
+        if (
+            outcome == "acquired"
+            and parent is None
+            and self._fold is not None
+            and prim.kind in _LIGHT_KINDS
+            and self._light_acquire(event)
+        ):
+            return
+        op = event.op
         ident = event.thread_id
         holds = self.holds
 
@@ -516,6 +555,102 @@ class SpanPairing:
             del self._puts[key]
         return found
 
+    # -- light holds -----------------------------------------------------------------------------
+
+    # Under pressure, an acquire of a Lock or RLock that did not block, which nobody waits
+    # for, is counted into its summary and the lock held lightly (``_light``), outside the
+    # model; its owner's release, still under pressure, counts the hold: nothing is made.
+    # Any other event on it (a wait for it, a Condition's wait over it, a release by another
+    # thread, a re-entry), a finding or the end first make it the model's hold with the span
+    # it would have had: what is kept (waits, holds in their way, links) is the same.
+
+    def _light_acquire(self, event: SyncEvent) -> bool:
+        """An uncontended acquire under pressure: counted, and the lock held lightly."""
+        depth = event.depth
+        if depth is not None and depth != 1:
+            return False
+        prim = event.primitive
+        ident = event.thread_id
+        waited = event.waited_ns or 0
+        if (
+            waited >= _BLOCKED_NS
+            or event.op != "acquire"
+            or ident in self._pending
+            or prim in self.holds.owner
+            or not self._pressed()
+        ):
+            return False
+        if prim.id in self._waiters:
+            for pending in self._pending.values():  # a waiter to link to this hold: a span
+                if pending.prim is prim and not pending.links:
+                    return False
+        waiting = self.holds.waiting
+        if waiting:
+            waiting.pop(ident, None)
+        seg = self.segment
+        if seg.count + 1 < self._max_trace_spans:  # no cut at either span: place() inlined
+            seg.count += 2
+            place = seg.places.get(ident)
+            if place is None:
+                place = seg.places[ident] = (seg.trace_id, span_id(self._rand), seg)
+            hold_place = place
+        else:
+            place = self.place(ident, None)
+            hold_place = self.place(ident, None)
+        end = event.time_ns
+        self._fold.fold(place, prim, "acquire", event, end - waited, end)  # type: ignore[union-attr]
+        self._counts.aggregated += 1
+        if hold_place[2] is not None:
+            hold_place[2].opened += 1
+        self.holding += 1
+        self._light[prim] = (event, hold_place)
+        return True
+
+    def _light_release(self, event: SyncEvent) -> bool:
+        """
+        An event on a lightly held lock: its owner's last release under pressure is counted,
+        and True; anything else makes the hold the model's first, and False.
+        """
+        prim = event.primitive
+        acquire, place = self._light[prim]
+        depth = event.depth
+        if (
+            event.op != "release"
+            or event.outcome != "released"
+            or event.thread_id != acquire.thread_id
+            or (depth is not None and depth != 0)
+            or not self._pressed()
+        ):
+            self._materialize(prim)
+            return False
+        del self._light[prim]
+        waiting = self.holds.waiting
+        if waiting:
+            waiting.pop(event.thread_id, None)
+        if place[2] is not None:
+            place[2].closed += 1
+        self.holding -= 1
+        # No span of this hold: a wait that begins now links to nothing rather than to it.
+        self._last_hold.pop(prim.id, None)
+        fold = self._fold
+        fold.fold(place, prim, "hold", acquire, acquire.time_ns, event.time_ns)  # type: ignore[union-attr]
+        self._counts.aggregated += 1
+        return True
+
+    def _materialize(self, prim: Primitive) -> None:
+        """A lightly held lock becomes the model's hold, with its span, from its acquire."""
+        acquire, place = self._light.pop(prim)
+        hold = self.holds.acquired(acquire)
+        assert hold is not None  # a Lock or RLock at depth 1
+        held = hold.held
+        if len(held) > 1 and held[-2].since_ns > hold.since_ns:
+            held.sort(key=_since)  # in the order they were taken, as if made then
+        hold.span = HoldSpan(hold, acquire, place, span_id(self._rand))
+
+    def _materialize_all(self) -> None:
+        for prim in list(self._light):
+            self._materialize(prim)
+
     # -- findings ------------------------------------------------------------------------------
 
     def finding(self, title: str, attributes: dict[str, Any], threads: tuple[int, ...]) -> None:
@@ -524,6 +659,7 @@ class SpanPairing:
         error spans, and the finding's own error span links to those waits and their holds.
         Appends ``(FINDING, title, attributes, links, segment, True)``.
         """
+        self._materialize_all()
         links: list[Link] = []
         for ident in threads:
             pending = self._pending.get(ident)
@@ -542,6 +678,7 @@ class SpanPairing:
 
     def finish(self) -> None:
         """The run ended: every wait still blocked and every hold still open becomes a span."""
+        self._materialize_all()
         for pending in self._pending.values():
             self._closed(pending.place)
             self._append((WAIT_AT_EXIT, pending, True))
@@ -556,3 +693,7 @@ class SpanPairing:
                 self._closed(hold.span.place)
                 self.holding -= 1
             hold.span = None
+
+
+def _since(hold: Hold) -> int:
+    return hold.since_ns

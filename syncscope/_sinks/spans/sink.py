@@ -46,10 +46,14 @@ The span model, as it reads in Jaeger:
   at a moment when no thread holds anything (see ``pairing``), with a new run
   span, titled with its part number and time range, and new thread spans, each linked to its
   counterpart in the previous trace.
-* Under pressure (the worker or the collector behind), spans that do not matter (an operation
-  that did not block, a hold nobody waited for) are folded into summary spans, one per thread,
-  primitive and operation per interval (see ``summary``); spans of operations that blocked and
-  of holds that made others wait are kept. ``min_span_ms`` filters before anything is buffered.
+* Under pressure (the worker behind: events or spans piling up for it; the collector behind;
+  or more than 2,000 a second of them on average), spans that do not matter (an operation
+  that did not block, a hold nobody waited for) are folded into summary spans, one per
+  thread, primitive and operation per interval (see ``summary``); spans of operations that
+  blocked and of holds that made others wait are kept. An uncontended Lock or RLock use is
+  then only counted, without a span record (see ``pairing``'s light holds); a wait that
+  begins just after such a hold ended links to nothing rather than to a span that is not
+  sent. ``min_span_ms`` filters before anything is buffered.
 * Findings of the diagnosis (deadlock, hang, inversion, slow spot) become error spans under
   the run span, linked to the waits and holds involved; those waits are errors too, and so is
   every wait still blocked at exit.
@@ -95,6 +99,13 @@ _monotonic = time.monotonic
 _time_ns = time.time_ns
 #: Events waiting for the worker to pair them, at most.
 MAX_UNPAIRED = 4096
+#: Past this many events waiting for the worker, it is behind (see _pressed): well above what
+#: waits for it to wake up (BATCH_SIZE), when all goes well.
+BACKLOG = MAX_UNPAIRED // 2
+#: Spans of operations nobody waited on made a second at most, on average (and at most this
+#: many at once): past it they are summed up. A short program has all of them; a busy one
+#: does not pay the GIL to build hundreds of thousands nobody will read one by one.
+SPANS_PER_SECOND = 2_000
 #: Seconds the exit waits for the export before asking whether the endpoint is still there.
 GRACE = 0.3
 #: Spans shorter than ``min_span_ms`` kept a while (unbuilt) in case a longer one links to them.
@@ -135,6 +146,9 @@ class SpanSink:
         #: Past this many records waiting, spans that do not matter become summaries; those that
         #: matter may wait up to ``_hard`` (then they are dropped, and counted).
         self._soft = max(self._capacity // 4, 1)
+        #: Spans nobody waited on that may still be made now (see SPANS_PER_SECOND).
+        self._allowance = SPANS_PER_SECOND
+        self._allowance_at = _monotonic()
         self._hard = 4 * self._capacity
         self._summaries = Summaries()
         self._min_ns = int(options.min_span_ms * 1_000_000)
@@ -147,7 +161,14 @@ class SpanSink:
         self._closed = False
         self.stats = SpanCounts()
         # Only touched under self._lock.
-        self._pairing = SpanPairing(self._rand, options.max_trace_spans, self._append)
+        self._pairing = SpanPairing(
+            self._rand,
+            options.max_trace_spans,
+            self._append,
+            # Folding without the records only when nothing needs each span's ids (log lines)
+            # nor its length (min_span_ms).
+            *(() if ids_now or self._min_ns else (self._summaries, self._pressed, self.stats)),
+        )
         # Worker hand-over.
         self._doorbell = allocate_lock()
         self._doorbell.acquire()
@@ -243,6 +264,15 @@ class SpanSink:
             event, parent = pop()
             pair(event, parent)
 
+    def _pressed(self) -> bool:
+        """
+        The worker is behind: many events wait for it, or many spans for it to build. Spans
+        that do not matter become summaries then.
+        """
+        return (
+            self._allowance <= 0 or len(self._records) >= self._soft or len(self._events) >= BACKLOG
+        )
+
     def _append(self, record: tuple[Any, ...]) -> None:
         """One span record from the pairing (under the lock): filter, fold, keep or drop it."""
         keep = record[-1]
@@ -251,11 +281,13 @@ class SpanSink:
             return
         records = self._records
         count = len(records)
-        if count >= self._soft and not keep:
-            # The worker is behind: a summary, rather than a span that nobody waited on.
-            self._summaries.add(record)
-            self.stats.aggregated += 1
-            return
+        if not keep:
+            if self._allowance <= 0 or count >= self._soft or len(self._events) >= BACKLOG:
+                # The worker is behind: a summary, rather than a span that nobody waited on.
+                self._summaries.add(record)
+                self.stats.aggregated += 1
+                return
+            self._allowance -= 1
         if count >= self._hard:
             self.stats.buffer_dropped += 1
             return
@@ -477,6 +509,8 @@ class SpanSink:
             while not self.abandoned:
                 self._doorbell.acquire(timeout=INTERVAL)
                 closing = self._closing
+                with self._lock:
+                    self._allow()
                 # In slices, giving the GIL back in between (see give_way).
                 for _ in range(len(self._events) // SLICE + 1):
                     with self._lock:
@@ -504,6 +538,14 @@ class SpanSink:
             forget_dummy_thread()
             our_threads.discard(_thread.get_ident())  # a program's thread may get the ident
             self._builder_done.release()
+
+    def _allow(self) -> None:
+        """Spans nobody waited on that may be made: SPANS_PER_SECOND since (under the lock)."""
+        now = _monotonic()
+        more = int((now - self._allowance_at) * SPANS_PER_SECOND)
+        if more > 0:
+            self._allowance_at = now
+            self._allowance = min(self._allowance + more, SPANS_PER_SECOND)
 
     def _make_builder(self) -> Builder | None:
         """Import OpenTelemetry and make the builder (and the exporting thread it starts)."""

@@ -39,22 +39,29 @@ class Summaries:
         """Fold one OP or HOLD record (never a wait at exit: that one is always kept)."""
         if record[0] == OP:
             event, place = record[1], record[3]
-            prim, op = event.primitive, event.op
             end = event.time_ns
-            start = end - (event.waited_ns or 0)
+            self.fold(place, event.primitive, event.op, event, end - (event.waited_ns or 0), end)
         else:
             assert record[0] == HOLD
             hold, release = record[1], record[2]
-            event, place, prim, op = hold.event, hold.place, hold.prim, "hold"
-            start, end = event.time_ns, release.time_ns
+            self.fold(
+                hold.place, hold.prim, "hold", hold.event, hold.event.time_ns, release.time_ns
+            )
+
+    def fold(self, place: Any, prim: Any, op: str, event: Any, start: int, end: int) -> None:
+        """
+        Count one operation (or hold) of ``op`` on ``prim`` from ``start`` to ``end`` (ns), in
+        the bucket of its thread's span ``place``; ``event`` names the thread and the site.
+        """
         key = (place[0], place[1], prim.id, op)
         bucket = self.buckets.get(key)
         if bucket is None:
             bucket = self.buckets[key] = Bucket(event, prim, op, place, start, end)
+        else:
+            bucket.start = min(bucket.start, start)
+            bucket.end = max(bucket.end, end)
         bucket.count += 1
         bucket.total_ns += end - start
-        bucket.start = min(bucket.start, start)
-        bucket.end = max(bucket.end, end)
 
     def take(self) -> list[Bucket]:
         buckets = list(self.buckets.values())
