@@ -51,7 +51,7 @@ _getframe = sys._getframe
 def _observed_acquire(
     lock: Any, primitive: Primitive, reentrant: bool, blocking: Any, timeout: Any
 ) -> Any:
-    site = call_site()
+    site = call_site(4)  # call_site, this, _acquire, acquire or __enter__, the caller
     limit = wait_limit(blocking, timeout)
     waited = None
     try:
@@ -93,7 +93,7 @@ def _observed_release(proxy: Any, reentrant: bool, owned: bool) -> None:
     lock = proxy._syncscope_lock
     primitive = proxy._syncscope_primitive
     if not owned:  # the real release raises RuntimeError: report that, not a release
-        site = call_site()
+        site = call_site(4)  # call_site, this, _release, release or __exit__, the caller
         try:
             lock.release()
         except BaseException as exc:
@@ -104,7 +104,7 @@ def _observed_release(proxy: Any, reentrant: bool, owned: bool) -> None:
     # and release whatever happens meanwhile (a Ctrl-C landing in our code must not leave the
     # lock held: the with statement that called us will not call __exit__ again).
     try:
-        site = call_site()
+        site = call_site(4)  # call_site, this, _release, release or __exit__, the caller
         depth = lock._recursion_count() - 1 if reentrant else None
         if not depth:
             proxy._syncscope_since = 0  # a hold lean statistics began ends unseen by them
