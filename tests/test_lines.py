@@ -279,9 +279,32 @@ class TestRendering:
         made = self._events()
         for each in made:
             sink.handle(each)
+            sink.handle(each)  # the second time from what the sink kept
         sink.close()
-        expected = "".join(describe(each) + "\n" for each in made)
+        expected = "".join(describe(each) + "\n" for each in made for _ in range(2))
         assert expected == out.read_text(encoding="utf-8")
+
+    @pytest.mark.parametrize("fmt", ["console", "json", "logfmt"])
+    def test_renamed_threads_and_primitives_are_written_anew(self, fmt: str, tmp_path: Any) -> None:
+        """A kept line never outlives the names it was made of: the thread's or the lock's."""
+        renamed = primitive("lock")
+        out = tmp_path / "lines"
+        sink = ConsoleSink(fmt, str(out))
+        made = []
+        for thread_name, lock_name in [("T1", "lock"), ("worker", "lock"), ("worker", "db")]:
+            renamed.name = lock_name
+            for op, outcome in [("acquire", "acquired"), ("release", "released")]:
+                each = event(renamed, op, outcome)
+                each.thread_name = thread_name
+                sink.handle(each)
+                made.append(describe(each))
+        sink.close()
+        written = _written_lines(out)
+        if fmt == "console":
+            assert made == written
+        elif fmt == "json":
+            assert made == [json.loads(line)["event"] for line in written]
+        assert "lock db released by worker" == made[-1]
 
     @pytest.mark.parametrize("fmt", ["json", "logfmt"])
     def test_notes_keep_their_fields(self, fmt: str, tmp_path: Any) -> None:

@@ -236,14 +236,86 @@ class ConsoleSink:
         #: (primitive, its name, op, outcome, thread id, thread name, file, line, function)
         #: -> the fields from ``kind`` to ``function``, rendered.
         self._fixed: dict[tuple[object, ...], str] = {}
+        #: The same key -> a JSON line after its timestamp, encoded: the line of an event
+        #: with none of the fields after ``function``, whose sentence the key decides.
+        self._json_tails: dict[tuple[object, ...], bytes] = {}
+        #: (primitive, its name, thread name, op, outcome, depth, permits) -> the console
+        #: line, encoded, of an acquire or release that neither waited nor failed.
+        self._console_lines: dict[tuple[object, ...], bytes] = {}
+        if fmt == "console":
+            self.handle = self._console_line  # type: ignore[method-assign]
+        elif fmt == "json":
+            self.handle = self._json_line_out  # type: ignore[method-assign]
 
     def handle(self, event: SyncEvent) -> None:
-        if self._fmt == "console":
-            self._writer.msg(describe(event))
-        elif self._json:
-            self._writer.msg(self._json_line(event))
+        self._writer.msg(self._logfmt_line(event))
+
+    def _console_line(self, event: SyncEvent) -> None:
+        op = event.op
+        # An acquire's or a release's sentence is decided by these, unless it waited or failed
+        # (no other field of the event applies to them).
+        if op in {"acquire", "release"} and event.waited_ns is None and event.error is None:
+            primitive = event.primitive
+            key = (
+                primitive,
+                primitive.name,
+                event.thread_name,
+                op,
+                event.outcome,
+                event.depth,
+                event.permits,
+            )
+            lines = self._console_lines
+            data = lines.get(key)
+            if data is None:
+                data = (describe(event) + "\n").encode("utf-8", "backslashreplace")
+                if len(lines) >= _CACHE_LIMIT:
+                    lines.clear()
+                lines[key] = data
+            self._writer.write(data)
         else:
-            self._writer.msg(self._logfmt_line(event))
+            self._writer.msg(describe(event))
+
+    def _json_line_out(self, event: SyncEvent) -> None:
+        # Most lines have none of the fields after ``function``: their sentence is decided by
+        # the fixed fields, and the whole line after its timestamp is kept (``count`` is there
+        # when one of its five sources is, or for a shutdown).
+        if (
+            event.waited_ns is None
+            and event.depth is None
+            and event.permits is None
+            and event.waiters is None
+            and event.arrivals is None
+            and event.unfinished is None
+            and event.op != "shutdown"
+            and event.item is None
+            and event.qsize is None
+            and event.error is None
+            and event.trace_id is None
+        ):
+            primitive = event.primitive
+            key = (
+                primitive,
+                primitive.name,
+                event.op,
+                event.outcome,
+                event.thread_id,
+                event.thread_name,
+                event.file,
+                event.line,
+                event.function,
+            )
+            tails = self._json_tails
+            tail = tails.get(key)
+            if tail is None:
+                message = encode_basestring_ascii(describe(event))
+                tail = f'", {self._fixed_part(event, True)}, "event": {message}}}\n'.encode()
+                if len(tails) >= _CACHE_LIMIT:
+                    tails.clear()
+                tails[key] = tail
+            self._writer.write(b'{"timestamp": "' + self._timestamp(event.time_ns).encode() + tail)
+        else:
+            self._writer.msg(self._json_line(event))
 
     def _fixed_part(self, event: SyncEvent, json: bool) -> str:
         primitive = event.primitive
