@@ -319,3 +319,27 @@ class TestRendering:
             assert {**expected, "event": "lock x held for 2 ms"} == json.loads(written)
         else:
             assert written.startswith('event="lock x held for 2 ms" finding=long_hold')
+
+
+def test_timestamps_are_datetimes_to_the_microsecond() -> None:
+    """The kept second and the cheap fraction give datetime's text, rounding and carry alike."""
+    import datetime
+    import random
+
+    from syncscope._sinks.lines import _Timestamps
+
+    text = _Timestamps().text
+    pick = random.Random(13)
+    base = 1_764_543_953_000_000_000
+    times = [base + pick.randrange(3_000_000_000) for _ in range(20_000)]
+    # Near whole microseconds and whole seconds, where the float's rounding decides.
+    times += [
+        base + s * 1_000_000_000 + us * 1000 + d
+        for s in range(3)
+        for us in (0, 1, 999_999)
+        for d in range(-600, 601, 50)
+    ]
+    times += [0, 1, 999, 1_000_000, 5 * 10**17, -1, -1_500_000_000, -1_500_000_000_400]
+    times.sort()
+    for ns in times:
+        assert datetime.datetime.fromtimestamp(ns / 1e9, datetime.UTC).isoformat() == text(ns)

@@ -183,13 +183,25 @@ class _Timestamps:
     __slots__ = ("last",)
 
     def __init__(self) -> None:
-        #: The last second rendered and its text, as one tuple: threads share it, and another
-        #: thread may replace it between any two of this one's steps.
+        #: The last second rendered and its text with the dot after it, as one tuple: threads
+        #: share it, and another thread may replace it between any two of this one's steps.
         self.last = (-1.0, "")
 
-    def __call__(self, ns: int) -> str:
+    def text(self, ns: int) -> str:
         # datetime's own rounding: the float's fraction of a second, to the microsecond, half
-        # to even, carried into the second when it rounds up to a whole one.
+        # to even. For a time after 1970 the float's floor is modf's whole part, and the
+        # fraction the same exact difference: the usual case, within a second already
+        # rendered and not on a whole microsecond, as cheaply as Python allows.
+        seconds = ns / 1e9
+        second = seconds // 1.0
+        micro = round((seconds - second) * 1e6)
+        last = self.last
+        if last[0] == second and 0 < micro < 1_000_000:
+            return last[1] + str(1_000_000 + micro)[1:] + "+00:00"
+        return self._text(ns)
+
+    def _text(self, ns: int) -> str:
+        """:meth:`text` for any time: the micro carried into the second when it rounds up."""
         fraction, second = math.modf(ns / 1e9)
         micro = round(fraction * 1e6)
         if micro >= 1_000_000:
@@ -199,12 +211,15 @@ class _Timestamps:
             micro += 1_000_000
             second -= 1.0
         last = self.last
-        if last[0] != second:
-            text = datetime.datetime.fromtimestamp(second, _UTC).isoformat()[:-6]
-            self.last = last = (second, text)
+        if last[0] == second:
+            text = last[1]
+        else:
+            text = datetime.datetime.fromtimestamp(second, _UTC).isoformat()[:-6] + "."
+            if second >= 0:  # before 1970 the floor is not modf's whole part: never kept
+                self.last = (second, text)
         if micro:
-            return f"{last[1]}.{micro:06d}+00:00"
-        return last[1] + "+00:00"
+            return f"{text}{micro:06d}+00:00"
+        return text[:-1] + "+00:00"
 
 
 def _logfmt_value(value: object) -> str:
@@ -232,7 +247,7 @@ class ConsoleSink:
         self._fmt = fmt
         self._json = fmt == "json"
         self._logger: Any = None  # structlog's, for notes: made at the first one
-        self._timestamp = _Timestamps()
+        self._timestamp = _Timestamps().text
         #: (primitive, its name, op, outcome, thread id, thread name, file, line, function)
         #: -> the fields from ``kind`` to ``function``, rendered.
         self._fixed: dict[tuple[object, ...], str] = {}
