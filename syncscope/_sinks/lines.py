@@ -251,8 +251,8 @@ class ConsoleSink:
         #: (primitive, its name, op, outcome, thread id, thread name, file, line, function)
         #: -> the fields from ``kind`` to ``function``, rendered.
         self._fixed: dict[tuple[object, ...], str] = {}
-        #: The same key -> a JSON line after its timestamp, encoded: the line of an event
-        #: with none of the fields after ``function``, whose sentence the key decides.
+        #: The same key and the depth -> a JSON line after its timestamp, encoded: the line
+        #: of an event with no field after ``function`` but the depth, which the key decides.
         self._json_tails: dict[tuple[object, ...], bytes] = {}
         #: (primitive, its name, thread name, op, outcome, depth, permits) -> the console
         #: line, encoded, of an acquire or release that neither waited nor failed.
@@ -292,12 +292,12 @@ class ConsoleSink:
             self._writer.msg(describe(event))
 
     def _json_line_out(self, event: SyncEvent) -> None:
-        # Most lines have none of the fields after ``function``: their sentence is decided by
-        # the fixed fields, and the whole line after its timestamp is kept (``count`` is there
-        # when one of its five sources is, or for a shutdown).
+        # Most lines have none of the fields after ``function`` but an RLock's depth (as
+        # ``count``): their sentence is decided by the fixed fields and the depth, and the
+        # whole line after its timestamp is kept (``count`` is there when one of its five
+        # sources is, or for a shutdown).
         if (
             event.waited_ns is None
-            and event.depth is None
             and event.permits is None
             and event.waiters is None
             and event.arrivals is None
@@ -319,12 +319,17 @@ class ConsoleSink:
                 event.file,
                 event.line,
                 event.function,
+                event.depth,
             )
             tails = self._json_tails
             tail = tails.get(key)
             if tail is None:
+                fixed = self._fixed_part(event, True)
+                rest = "".join(
+                    f', "{name}": {_json_value(value)}' for name, value in self._varying(event)
+                )
                 message = encode_basestring_ascii(describe(event))
-                tail = f'", {self._fixed_part(event, True)}, "event": {message}}}\n'.encode()
+                tail = f'", {fixed}{rest}, "event": {message}}}\n'.encode()
                 if len(tails) >= _CACHE_LIMIT:
                     tails.clear()
                 tails[key] = tail
