@@ -233,6 +233,12 @@ class TestRendering:
         traced = event(LOCK, "acquire", "acquired")
         traced.trace_id, traced.span_id = 2**127 + 5, 7
         made.append(traced)
+        for immediate in (False, True):  # a shutdown's count is whether it was immediate
+            shutdown = event(QUEUE, "shutdown", "shutdown")
+            shutdown.immediate = immediate
+            made.append(shutdown)
+        made.append(event(BARRIER, "wait", "waiting"))
+        made[-1].arrivals = 2
         # Timestamps where datetime's rounding to the microsecond matters: on a whole second,
         # just below one, half a microsecond, and ordinary ones.
         for at in (

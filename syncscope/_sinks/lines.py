@@ -395,25 +395,38 @@ class ConsoleSink:
         return varying
 
     def _json_line(self, event: SyncEvent) -> str:
+        """Any event's JSON line: the fields after ``function`` said as :meth:`_varying` does."""
         head = f'{{"timestamp": "{self._timestamp(event.time_ns)}", {self._fixed_part(event, True)}'
         message = encode_basestring_ascii(describe(event))
-        # Most lines have none of the fields after ``function``: said without building them
-        # (``count`` is there when one of its five sources is, or for a shutdown).
-        if (
-            event.waited_ns is None
-            and event.depth is None
-            and event.permits is None
-            and event.waiters is None
-            and event.arrivals is None
-            and event.unfinished is None
-            and event.op != "shutdown"
-            and event.item is None
-            and event.qsize is None
-            and event.error is None
-            and event.trace_id is None
-        ):
-            return f'{head}, "event": {message}}}'
-        rest = "".join(f', "{key}": {_json_value(value)}' for key, value in self._varying(event))
+        # _varying() and _json_value(), written out: a list of pairs and a call per field
+        # cost more than the line's other parts together.
+        rest = ""
+        waited_ns = event.waited_ns
+        if waited_ns is not None:
+            rest += f', "waited_ms": {round(waited_ns / 1e6, 3)!r}'
+        count = event.depth  # SyncEvent.count, written out
+        if count is None:
+            count = event.permits
+            if count is None:
+                count = event.waiters
+                if count is None:
+                    count = event.arrivals
+                    if count is None:
+                        count = event.unfinished
+                        if count is None and event.op == "shutdown":
+                            count = int(event.immediate)
+        if count is not None:
+            rest += f', "count": {count!r}'
+        item = event.item
+        if item is not None:
+            rest += f', "item": {encode_basestring_ascii(item)}'
+        qsize = event.qsize
+        if qsize is not None:
+            rest += f', "qsize": {qsize!r}'
+        if event.error is not None:
+            rest += f', "error": {encode_basestring_ascii(event.error_text)}'
+        if event.trace_id is not None:
+            rest += f', "trace_id": "{event.trace_id:032x}", "span_id": "{event.span_id:016x}"'
         return f'{head}{rest}, "event": {message}}}'
 
     def _logfmt_line(self, event: SyncEvent) -> str:
