@@ -72,7 +72,7 @@ for setup, body in {workloads!r}:
     loop(0)
     os.getppid()
     loop(n)
-os.getppid()
+    os.getppid()
 if options is not None:
     syncscope.uninstall()
 """
@@ -102,11 +102,12 @@ def count(mode: str, iterations: int, names: list[str]) -> dict[str, int]:
         )
         parts = sorted(glob.glob(out + ".*"), key=lambda path: int(path.rsplit(".", 1)[1]))
         totals = [_total(path) for path in parts]
-    # Part 1 is the start-up; then, per workload, its empty loop and its N-iteration loop.
-    if len(totals) != 1 + 2 * len(names):
-        raise RuntimeError(f"{mode}: {len(totals)} parts, expected {1 + 2 * len(names)}")
+    # Per workload: its setup (after the start-up or the previous loop), its empty loop, and
+    # its N-iteration loop, each ended by a dump: a setup never counts in a loop.
+    if len(totals) != 3 * len(names):
+        raise RuntimeError(f"{mode}: {len(totals)} parts, expected {3 * len(names)}")
     return {
-        name: (totals[2 + 2 * i] - totals[1 + 2 * i]) // iterations for i, name in enumerate(names)
+        name: (totals[3 * i + 2] - totals[3 * i + 1]) // iterations for i, name in enumerate(names)
     }
 
 

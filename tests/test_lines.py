@@ -233,6 +233,12 @@ class TestRendering:
         traced = event(LOCK, "acquire", "acquired")
         traced.trace_id, traced.span_id = 2**127 + 5, 7
         made.append(traced)
+        for immediate in (False, True):  # a shutdown's count is whether it was immediate
+            shutdown = event(QUEUE, "shutdown", "shutdown")
+            shutdown.immediate = immediate
+            made.append(shutdown)
+        made.append(event(BARRIER, "wait", "waiting"))
+        made[-1].arrivals = 2
         # Timestamps where datetime's rounding to the microsecond matters: on a whole second,
         # just below one, half a microsecond, and ordinary ones.
         for at in (
@@ -279,9 +285,32 @@ class TestRendering:
         made = self._events()
         for each in made:
             sink.handle(each)
+            sink.handle(each)  # the second time from what the sink kept
         sink.close()
-        expected = "".join(describe(each) + "\n" for each in made)
+        expected = "".join(describe(each) + "\n" for each in made for _ in range(2))
         assert expected == out.read_text(encoding="utf-8")
+
+    @pytest.mark.parametrize("fmt", ["console", "json", "logfmt"])
+    def test_renamed_threads_and_primitives_are_written_anew(self, fmt: str, tmp_path: Any) -> None:
+        """A kept line never outlives the names it was made of: the thread's or the lock's."""
+        renamed = primitive("lock")
+        out = tmp_path / "lines"
+        sink = ConsoleSink(fmt, str(out))
+        made = []
+        for thread_name, lock_name in [("T1", "lock"), ("worker", "lock"), ("worker", "db")]:
+            renamed.name = lock_name
+            for op, outcome in [("acquire", "acquired"), ("release", "released")]:
+                each = event(renamed, op, outcome)
+                each.thread_name = thread_name
+                sink.handle(each)
+                made.append(describe(each))
+        sink.close()
+        written = _written_lines(out)
+        if fmt == "console":
+            assert made == written
+        elif fmt == "json":
+            assert made == [json.loads(line)["event"] for line in written]
+        assert "lock db released by worker" == made[-1]
 
     @pytest.mark.parametrize("fmt", ["json", "logfmt"])
     def test_notes_keep_their_fields(self, fmt: str, tmp_path: Any) -> None:
@@ -296,3 +325,27 @@ class TestRendering:
             assert {**expected, "event": "lock x held for 2 ms"} == json.loads(written)
         else:
             assert written.startswith('event="lock x held for 2 ms" finding=long_hold')
+
+
+def test_timestamps_are_datetimes_to_the_microsecond() -> None:
+    """The kept second and the cheap fraction give datetime's text, rounding and carry alike."""
+    import datetime
+    import random
+
+    from syncscope._sinks.lines import _Timestamps
+
+    text = _Timestamps().text
+    pick = random.Random(13)
+    base = 1_764_543_953_000_000_000
+    times = [base + pick.randrange(3_000_000_000) for _ in range(20_000)]
+    # Near whole microseconds and whole seconds, where the float's rounding decides.
+    times += [
+        base + s * 1_000_000_000 + us * 1000 + d
+        for s in range(3)
+        for us in (0, 1, 999_999)
+        for d in range(-600, 601, 50)
+    ]
+    times += [0, 1, 999, 1_000_000, 5 * 10**17, -1, -1_500_000_000, -1_500_000_000_400]
+    times.sort()
+    for ns in times:
+        assert datetime.datetime.fromtimestamp(ns / 1e9, datetime.UTC).isoformat() == text(ns)

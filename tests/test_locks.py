@@ -353,3 +353,48 @@ def test_isinstance_against_threading_lock() -> None:
     assert isinstance(ours, threading.Lock)
     assert isinstance(raw, threading.Lock)
     assert not isinstance(object(), threading.Lock)
+
+
+class TestCallSites:
+    """Each line names the user's call: the function and line that called, never syncscope's."""
+
+    def test_two_functions_alike_each_get_their_own_site(self, capture: Capture) -> None:
+        """The same instruction in two functions of one shape: two sites, each one's own line."""
+        capture.install()
+        lock = threading.Lock()
+
+        def first() -> None:
+            lock.acquire()
+            lock.release()
+
+        def second() -> None:
+            lock.acquire()
+            lock.release()
+
+        for call in (first, second, first, second):
+            call()
+        sites = [(e["function"], e["line"]) for e in capture.events()]
+        first_line = first.__code__.co_firstlineno
+        second_line = second.__code__.co_firstlineno
+        expected_first = [("first", first_line + 1), ("first", first_line + 2)]
+        expected_second = [("second", second_line + 1), ("second", second_line + 2)]
+        assert (expected_first + expected_second) * 2 == sites
+
+    def test_through_threading_the_site_is_the_users(self, capture: Capture) -> None:
+        """`with cond:` on a Condition over a user's lock: the site is the with, not threading."""
+        capture.install()
+        lock = threading.Lock()
+        cond = threading.Condition(lock)
+        with cond:
+            line = _this_line()
+        functions = {e["function"] for e in capture.events()}
+        lines = {e["line"] for e in capture.events()}
+        assert {"test_through_threading_the_site_is_the_users"} == functions
+        assert {line - 1} == lines
+
+
+def _this_line() -> int:
+    """The line of the caller's call."""
+    import sys
+
+    return sys._getframe(1).f_lineno

@@ -52,6 +52,26 @@ def emit(event: SyncEvent) -> None:
         guard.busy = was_busy
 
 
+def emit_fresh(event: SyncEvent) -> None:
+    """
+    :func:`emit`, for a caller that has just seen the guard down on this thread (it checked
+    ``guard.busy``): one look at the thread-local guard less, on every reported operation.
+    """
+    guard.busy = True
+    try:
+        for sink in state.sinks:
+            try:
+                sink.handle(event)
+            except Exception as exc:  # a sink must never break the program it watches
+                sink_failed(sink, exc)
+    except KeyboardInterrupt:
+        if get_ident() != threading.main_thread().ident:
+            raise
+        _thread.interrupt_main()  # see emit
+    finally:
+        guard.busy = False
+
+
 def close_sinks(sinks: Iterable[Sink]) -> None:
     """
     Close each sink in turn; one that fails does not keep the others from flushing.

@@ -35,14 +35,18 @@ class FdWriter:
         self._lock._at_fork_reinit()  # a thread of the parent may have held it
 
     def msg(self, line: str) -> None:
-        data = (line + "\n").encode("utf-8", "backslashreplace")
+        self.write((line + "\n").encode("utf-8", "backslashreplace"))
+
+    def write(self, data: bytes) -> None:
+        """Write ``data``, a whole line or block ending with its newline, with one write."""
         with self._lock:
             if self.broken:
                 return
             try:
-                while data:
-                    written = os.write(self._fd, data)
+                written = os.write(self._fd, data)
+                while written < len(data):  # only a non-blocking or interrupted output splits
                     data = data[written:]
+                    written = os.write(self._fd, data)
             except InterruptedError:
                 pass
             except OSError:

@@ -124,23 +124,46 @@ def site_of(frame: FrameType | None) -> tuple[str, int, str]:
     return (code.co_filename, frame.f_lineno, code.co_name)
 
 
+#: Per source file: whether its frames are the machinery (as :func:`is_machinery` says). Keyed
+#: by the file name, whose hash a string keeps, not by the code object, whose hash is computed
+#: afresh at every lookup.
+_machinery_files: dict[str, bool] = {}
+#: Instruction offset -> (code, the call site there), the last one seen at that offset: a
+#: site's line is computed once, not from the line table at every operation.
+_sites: dict[int, tuple[CodeType, tuple[str, int, str]]] = {}
+_UNKNOWN_SITE = ("<unknown>", 0, "<unknown>")
+
+
 def call_site(depth: int = 2) -> tuple[str, int, str]:
-    """``(file, line, function)`` of the user's call into an instrumented operation."""
+    """
+    ``(file, line, function)`` of the user's call into an instrumented operation: the first
+    frame outside threading, queue and syncscope, ``depth`` frames up.
+
+    Each frame looked at costs a frame object: a caller that knows how many of syncscope's
+    own frames lie above it passes the depth of the first frame that may be the user's.
+    """
     # user_frame() and site_of(), written out: this runs for every reported operation.
     try:
         frame: FrameType | None = _getframe(depth)
     except ValueError:
-        return ("<unknown>", 0, "<unknown>")
-    verdicts = _machinery_code
+        return _UNKNOWN_SITE
+    verdicts = _machinery_files
     while frame is not None:
         code = frame.f_code
-        verdict = verdicts.get(code)
+        filename = code.co_filename
+        verdict = verdicts.get(filename)
         if verdict is None:
-            verdict = is_machinery(code)
+            verdict = verdicts[filename] = is_machinery(code)
         if not verdict:
-            return (code.co_filename, frame.f_lineno, code.co_name)
+            lasti = frame.f_lasti
+            known = _sites.get(lasti)
+            if known is not None and known[0] is code:
+                return known[1]
+            site = (filename, frame.f_lineno, code.co_name)
+            _sites[lasti] = (code, site)
+            return site
         frame = frame.f_back
-    return ("<unknown>", 0, "<unknown>")
+    return _UNKNOWN_SITE
 
 
 def creator_frame(depth: int = 2) -> FrameType | None:

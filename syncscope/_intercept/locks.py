@@ -19,7 +19,7 @@ from _thread import get_ident
 from types import FrameType
 from typing import Any
 
-from .._core.dispatch import emit, guard
+from .._core.dispatch import emit_fresh, guard
 from .._core.event import Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
 from .._core.leanholds import local as lean_local
 from .._core.leanholds import this_thread
@@ -50,14 +50,18 @@ _getframe = sys._getframe
 def _observed_acquire(
     lock: Any, primitive: Primitive, reentrant: bool, blocking: Any, timeout: Any
 ) -> Any:
-    site = call_site()
-    limit = wait_limit(blocking, timeout)
+    site = call_site(4)  # call_site, this, _acquire, acquire or __enter__, the caller
+    # The usual call, acquire() or `with`, decided without a call; any other by the helpers.
+    plain = blocking is True and timeout == -1
+    limit = None if plain else wait_limit(blocking, timeout)
     waited = None
+    # The events are made with their fields in order: positional arguments cost less. The
+    # guard is down here (see _Proxy._acquire), so the events go out with emit_fresh.
     try:
-        if trylock_first(blocking, timeout):
+        if plain or trylock_first(blocking, timeout):
             got = lock.acquire(False)
             if not got:
-                emit(SyncEvent(primitive, "acquire", "waiting", site, timeout=limit))
+                emit_fresh(SyncEvent(primitive, "acquire", "waiting", site, None, limit))
                 start = perf_counter_ns()
                 got = acquire_contended(lock, timeout)
                 waited = perf_counter_ns() - start
@@ -67,16 +71,12 @@ def _observed_acquire(
             if blocking:
                 waited = perf_counter_ns() - start
     except BaseException as exc:
-        emit(SyncEvent(primitive, "acquire", "error", site, timeout=limit, error=exc))
+        emit_fresh(SyncEvent(primitive, "acquire", "error", site, timeout=limit, error=exc))
         raise
     if got:
         try:
             depth = lock._recursion_count() if reentrant else None
-            emit(
-                SyncEvent(
-                    primitive, "acquire", "acquired", site, waited, timeout=limit, depth=depth
-                )
-            )
+            emit_fresh(SyncEvent(primitive, "acquire", "acquired", site, waited, limit, depth))
         except BaseException:
             # An exception in our code after the real acquire (a signal handler's): the
             # caller sees acquire() raise, so it must not be left holding the lock.
@@ -84,7 +84,7 @@ def _observed_acquire(
             raise
     else:
         outcome: Outcome = "timeout" if blocking else "busy"
-        emit(SyncEvent(primitive, "acquire", outcome, site, waited, timeout=limit))
+        emit_fresh(SyncEvent(primitive, "acquire", outcome, site, waited, limit))
     return got
 
 
@@ -92,24 +92,24 @@ def _observed_release(proxy: Any, reentrant: bool, owned: bool) -> None:
     lock = proxy._syncscope_lock
     primitive = proxy._syncscope_primitive
     if not owned:  # the real release raises RuntimeError: report that, not a release
-        site = call_site()
+        site = call_site(4)  # call_site, this, _release, release or __exit__, the caller
         try:
             lock.release()
         except BaseException as exc:
-            emit(SyncEvent(primitive, "release", "error", site, error=exc))
+            emit_fresh(SyncEvent(primitive, "release", "error", site, error=exc))
             raise
         return
     # Say "released" before the real release, or another thread's "acquired" can come first;
     # and release whatever happens meanwhile (a Ctrl-C landing in our code must not leave the
     # lock held: the with statement that called us will not call __exit__ again).
     try:
-        site = call_site()
+        site = call_site(4)  # call_site, this, _release, release or __exit__, the caller
         depth = lock._recursion_count() - 1 if reentrant else None
         if not depth:
             proxy._syncscope_since = 0  # a hold lean statistics began ends unseen by them
             if proxy._syncscope_holder is not None:
                 pop(proxy)
-        emit(SyncEvent(primitive, "release", "released", site, depth=depth))
+        emit_fresh(SyncEvent(primitive, "release", "released", site, None, None, depth))
     finally:
         lock.release()
 

@@ -183,13 +183,25 @@ class _Timestamps:
     __slots__ = ("last",)
 
     def __init__(self) -> None:
-        #: The last second rendered and its text, as one tuple: threads share it, and another
-        #: thread may replace it between any two of this one's steps.
+        #: The last second rendered and its text with the dot after it, as one tuple: threads
+        #: share it, and another thread may replace it between any two of this one's steps.
         self.last = (-1.0, "")
 
-    def __call__(self, ns: int) -> str:
+    def text(self, ns: int) -> str:
         # datetime's own rounding: the float's fraction of a second, to the microsecond, half
-        # to even, carried into the second when it rounds up to a whole one.
+        # to even. For a time after 1970 the float's floor is modf's whole part, and the
+        # fraction the same exact difference: the usual case, within a second already
+        # rendered and not on a whole microsecond, as cheaply as Python allows.
+        seconds = ns / 1e9
+        second = seconds // 1.0
+        micro = round((seconds - second) * 1e6)
+        last = self.last
+        if last[0] == second and 0 < micro < 1_000_000:
+            return last[1] + str(1_000_000 + micro)[1:] + "+00:00"
+        return self._text(ns)
+
+    def _text(self, ns: int) -> str:
+        """:meth:`text` for any time: the micro carried into the second when it rounds up."""
         fraction, second = math.modf(ns / 1e9)
         micro = round(fraction * 1e6)
         if micro >= 1_000_000:
@@ -199,12 +211,15 @@ class _Timestamps:
             micro += 1_000_000
             second -= 1.0
         last = self.last
-        if last[0] != second:
-            text = datetime.datetime.fromtimestamp(second, _UTC).isoformat()[:-6]
-            self.last = last = (second, text)
+        if last[0] == second:
+            text = last[1]
+        else:
+            text = datetime.datetime.fromtimestamp(second, _UTC).isoformat()[:-6] + "."
+            if second >= 0:  # before 1970 the floor is not modf's whole part: never kept
+                self.last = (second, text)
         if micro:
-            return f"{last[1]}.{micro:06d}+00:00"
-        return last[1] + "+00:00"
+            return f"{text}{micro:06d}+00:00"
+        return text[:-1] + "+00:00"
 
 
 def _logfmt_value(value: object) -> str:
@@ -232,18 +247,95 @@ class ConsoleSink:
         self._fmt = fmt
         self._json = fmt == "json"
         self._logger: Any = None  # structlog's, for notes: made at the first one
-        self._timestamp = _Timestamps()
+        self._timestamp = _Timestamps().text
         #: (primitive, its name, op, outcome, thread id, thread name, file, line, function)
         #: -> the fields from ``kind`` to ``function``, rendered.
         self._fixed: dict[tuple[object, ...], str] = {}
+        #: The same key and the depth -> a JSON line after its timestamp, encoded: the line
+        #: of an event with no field after ``function`` but the depth, which the key decides.
+        self._json_tails: dict[tuple[object, ...], bytes] = {}
+        #: (primitive, its name, thread name, op, outcome, depth, permits) -> the console
+        #: line, encoded, of an acquire or release that neither waited nor failed.
+        self._console_lines: dict[tuple[object, ...], bytes] = {}
+        if fmt == "console":
+            self.handle = self._console_line  # type: ignore[method-assign]
+        elif fmt == "json":
+            self.handle = self._json_line_out  # type: ignore[method-assign]
 
     def handle(self, event: SyncEvent) -> None:
-        if self._fmt == "console":
-            self._writer.msg(describe(event))
-        elif self._json:
-            self._writer.msg(self._json_line(event))
+        self._writer.msg(self._logfmt_line(event))
+
+    def _console_line(self, event: SyncEvent) -> None:
+        op = event.op
+        # An acquire's or a release's sentence is decided by these, unless it waited or failed
+        # (no other field of the event applies to them).
+        if op in {"acquire", "release"} and event.waited_ns is None and event.error is None:
+            primitive = event.primitive
+            key = (
+                primitive,
+                primitive.name,
+                event.thread_name,
+                op,
+                event.outcome,
+                event.depth,
+                event.permits,
+            )
+            lines = self._console_lines
+            data = lines.get(key)
+            if data is None:
+                data = (describe(event) + "\n").encode("utf-8", "backslashreplace")
+                if len(lines) >= _CACHE_LIMIT:
+                    lines.clear()
+                lines[key] = data
+            self._writer.write(data)
         else:
-            self._writer.msg(self._logfmt_line(event))
+            self._writer.msg(describe(event))
+
+    def _json_line_out(self, event: SyncEvent) -> None:
+        # Most lines have none of the fields after ``function`` but an RLock's depth (as
+        # ``count``): their sentence is decided by the fixed fields and the depth, and the
+        # whole line after its timestamp is kept (``count`` is there when one of its five
+        # sources is, or for a shutdown).
+        if (
+            event.waited_ns is None
+            and event.permits is None
+            and event.waiters is None
+            and event.arrivals is None
+            and event.unfinished is None
+            and event.op != "shutdown"
+            and event.item is None
+            and event.qsize is None
+            and event.error is None
+            and event.trace_id is None
+        ):
+            primitive = event.primitive
+            key = (
+                primitive,
+                primitive.name,
+                event.op,
+                event.outcome,
+                event.thread_id,
+                event.thread_name,
+                event.file,
+                event.line,
+                event.function,
+                event.depth,
+            )
+            tails = self._json_tails
+            tail = tails.get(key)
+            if tail is None:
+                fixed = self._fixed_part(event, True)
+                rest = "".join(
+                    f', "{name}": {_json_value(value)}' for name, value in self._varying(event)
+                )
+                message = encode_basestring_ascii(describe(event))
+                tail = f'", {fixed}{rest}, "event": {message}}}\n'.encode()
+                if len(tails) >= _CACHE_LIMIT:
+                    tails.clear()
+                tails[key] = tail
+            self._writer.write(b'{"timestamp": "' + self._timestamp(event.time_ns).encode() + tail)
+        else:
+            self._writer.msg(self._json_line(event))
 
     def _fixed_part(self, event: SyncEvent, json: bool) -> str:
         primitive = event.primitive
@@ -303,25 +395,38 @@ class ConsoleSink:
         return varying
 
     def _json_line(self, event: SyncEvent) -> str:
+        """Any event's JSON line: the fields after ``function`` said as :meth:`_varying` does."""
         head = f'{{"timestamp": "{self._timestamp(event.time_ns)}", {self._fixed_part(event, True)}'
         message = encode_basestring_ascii(describe(event))
-        # Most lines have none of the fields after ``function``: said without building them
-        # (``count`` is there when one of its five sources is, or for a shutdown).
-        if (
-            event.waited_ns is None
-            and event.depth is None
-            and event.permits is None
-            and event.waiters is None
-            and event.arrivals is None
-            and event.unfinished is None
-            and event.op != "shutdown"
-            and event.item is None
-            and event.qsize is None
-            and event.error is None
-            and event.trace_id is None
-        ):
-            return f'{head}, "event": {message}}}'
-        rest = "".join(f', "{key}": {_json_value(value)}' for key, value in self._varying(event))
+        # _varying() and _json_value(), written out: a list of pairs and a call per field
+        # cost more than the line's other parts together.
+        rest = ""
+        waited_ns = event.waited_ns
+        if waited_ns is not None:
+            rest += f', "waited_ms": {round(waited_ns / 1e6, 3)!r}'
+        count = event.depth  # SyncEvent.count, written out
+        if count is None:
+            count = event.permits
+            if count is None:
+                count = event.waiters
+                if count is None:
+                    count = event.arrivals
+                    if count is None:
+                        count = event.unfinished
+                        if count is None and event.op == "shutdown":
+                            count = int(event.immediate)
+        if count is not None:
+            rest += f', "count": {count!r}'
+        item = event.item
+        if item is not None:
+            rest += f', "item": {encode_basestring_ascii(item)}'
+        qsize = event.qsize
+        if qsize is not None:
+            rest += f', "qsize": {qsize!r}'
+        if event.error is not None:
+            rest += f', "error": {encode_basestring_ascii(event.error_text)}'
+        if event.trace_id is not None:
+            rest += f', "trace_id": "{event.trace_id:032x}", "span_id": "{event.span_id:016x}"'
         return f'{head}{rest}, "event": {message}}}'
 
     def _logfmt_line(self, event: SyncEvent) -> str:

@@ -225,7 +225,8 @@ class Recorder:
                     self._hold_ended(hold, event.time_ns)
             else:
                 hold = holds.released(event)
-                if hold is not None:
+                # A hold's end matters to the statistics and the long-hold check only.
+                if hold is not None and (stats is not None or self._long_hold_ns is not None):
                     self._hold_ended(hold, event.time_ns)
             return
         else:
