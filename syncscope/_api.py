@@ -18,7 +18,6 @@ from ._intercept import context as _context
 from ._intercept import patch as _patch
 from ._intercept.locks import PROXY_TYPES
 from ._settings import Settings
-from ._sinks.lines import ConsoleSink
 
 
 T = TypeVar("T")
@@ -179,7 +178,11 @@ def install_settings(settings: Settings) -> None:
         include_library=settings.include_library,
         hide_items=not show_items,
     )
-    console = ConsoleSink(settings.format, settings.output) if settings.lines else None
+    console = None
+    if settings.lines:
+        from ._sinks.lines import ConsoleSink  # not needed by -q: not loaded then
+
+        console = ConsoleSink(settings.format, settings.output)
     sinks: tuple[Sink, ...] = (console,) if console is not None else ()
     if diagnosis is not None:
         from ._sinks.recorder import Recorder

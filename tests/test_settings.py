@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import inspect
-from dataclasses import fields
 
 import pytest
 
 import syncscope
 from syncscope import _cli
+from syncscope._core.records import fields
 from syncscope._settings import DEFAULTS, Settings, flags_taking_a_value
 from syncscope.testing import record
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .._core.output import format_duration
+from .figures import PrimitiveStats
 from .findings import Deadlock, Hang, Inversion, Ref, SlowSpot, short_path
-from .stats import PrimitiveStats
 
 
 __all__ = ["FORMAT", "Report"]
