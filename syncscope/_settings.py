@@ -427,6 +427,23 @@ def add_arguments(
         )
 
 
+def switches() -> dict[str, tuple[str, bool]]:
+    """
+    The runner's flags that take no value, each with the setting it sets and to what: what a
+    command line of them means needs no parser (``--report`` has ``--no-report`` too).
+    """
+    found = {}
+    for item in fields(Settings):
+        action = item.metadata["argparse"].get("action")
+        for flag in item.metadata["flags"]:
+            if action in ("store_true", "store_false"):
+                found[flag] = (item.name, action == "store_true")
+            elif action == "BooleanOptionalAction":
+                found[flag] = (item.name, True)
+                found["--no-" + flag.removeprefix("--")] = (item.name, False)
+    return found
+
+
 def flags_taking_a_value() -> frozenset[str]:
     """The runner's flags that take a value, so that the value is not taken for the program."""
     found = set()

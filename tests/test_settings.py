@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 import syncscope
-from syncscope import _cli
+from syncscope import _cli, _settings
 from syncscope._core.records import fields
 from syncscope._settings import DEFAULTS, Settings, flags_taking_a_value
 from syncscope.testing import record
@@ -43,6 +43,20 @@ class TestOneDefinition:
         assert "-q" not in flags_taking_a_value()
         own, program = _cli._split(["--hang-timeout", "3", "-q", "script.py", "-v"])
         assert (["--hang-timeout", "3", "-q"], ["script.py", "-v"]) == (own, program)
+
+    def test_switches_read_without_the_parser_mean_what_the_parser_says(self) -> None:
+        """`-q`, `--all`, `--no-report`... are read without argparse, to the same options."""
+        switches = [*_settings.switches(), "--console-spans", "--version"]
+        assert {"-q", "--no-lines", "--all", "--report", "--no-report"} <= set(switches)
+        for own in ([], *([flag] for flag in switches), switches, ["-q", "--all", "-q"]):
+            parsed = vars(_cli._parser().parse_args(own))
+            assert parsed == vars(_cli._parse(own)), own
+
+    def test_formats_are_the_line_sinks(self) -> None:
+        """The settings check the format without loading the line sink: the same formats."""
+        from syncscope._sinks.lines import FORMATS
+
+        assert FORMATS == _settings.FORMATS
 
 
 class TestChecks:
