@@ -24,6 +24,7 @@ from ._settings import (
     flags_taking_a_value,
     settings_of,
     switches,
+    value_options,
 )
 
 
@@ -128,9 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     spans = groups["spans"]
     spans.add_argument(
         "--otlp",
-        nargs="?",
-        const="",
-        type=_endpoint_argument,
+        **_OTLP,
         metavar="ENDPOINT",
         help="export spans over OTLP, to ENDPOINT (give it as --otlp=ENDPOINT, default "
         "from OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4317)",
@@ -153,9 +152,9 @@ def _run_name(program: list[str]) -> str:
 
 
 def _endpoint_argument(value: str) -> str:
-    import argparse  # only argparse calls this
-
     if value and not _looks_like_endpoint(value):
+        import argparse  # its error: argparse reads what the runner cannot
+
         raise argparse.ArgumentTypeError(
             f"expected an endpoint such as http://localhost:4317, got {value!r}"
         )
@@ -216,30 +215,71 @@ def _split(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 #: The runner's own flags that take no value, and what each sets (the settings' are added).
 _RUNNER_SWITCHES = {"--console-spans": ("console_spans", True), "--version": ("version", True)}
+#: How the runner reads ``--otlp``.
+_OTLP: dict[str, Any] = {"nargs": "?", "const": "", "type": _endpoint_argument}
 #: What the runner's own options are when not given.
 _RUNNER_OPTIONS = {"otlp": None, "console_spans": False, "version": False}
 
 
 def _parse(own: list[str]) -> argparse.Namespace:
     """
-    The options, as the parser gives them. A command line of plain switches (``-q``,
-    ``--all``, ``--no-report``... each spelt out in full) is read without building the parser,
-    which costs more than a program's start-up should: anything else goes to argparse.
+    The options, as the parser gives them.
+
+    Building the parser costs more than a program's start-up should, so the usual command
+    lines are read without it: switches (``-q``, ``--all``, ``--no-report``), and options
+    with a value given as ``--name=value`` or ``--name value`` (``-o FILE``), each spelt out
+    in full, each value valid. Anything else (an abbreviation, ``--help``, a bad value: all
+    that argparse has words for) goes to argparse.
     """
+    parsed = _read_plainly(own)
+    if parsed is None:
+        return _parser().parse_args(own)
+    return types.SimpleNamespace(**parsed)  # type: ignore[return-value]  # read as a Namespace
+
+
+def _read_plainly(own: list[str]) -> dict[str, Any] | None:
+    """``own`` as argparse would read it, or None where argparse must do the reading."""
     known = switches()
+    valued = {**value_options(), "--otlp": ("otlp", _OTLP)}
     values = {
         item.name: RUNNER_DEFAULTS.get(item.name, item.default)
         for item in fields(Settings)
         if item.metadata["flags"]
     }
     values.update(_RUNNER_OPTIONS)
-    for arg in own:
+    index = 0
+    while index < len(own):
+        arg = own[index]
+        index += 1
         switch = known.get(arg) or _RUNNER_SWITCHES.get(arg)
-        if switch is None:
-            return _parser().parse_args(own)
-        values[switch[0]] = switch[1]
-    options = types.SimpleNamespace(**values)
-    return options  # type: ignore[return-value]  # what code reads of a Namespace
+        if switch is not None:
+            values[switch[0]] = switch[1]
+            continue
+        name, equals, value = arg.partition("=")
+        option = valued.get(name)
+        if option is None or (equals and not name.startswith("--")):
+            return None
+        dest, spec = option
+        following = own[index] if index < len(own) else None
+        if not equals:
+            if following is not None and not following.startswith("-"):
+                value = following
+                index += 1
+            elif "const" in spec:  # an optional value, not given
+                values[dest] = spec["const"]
+                continue
+            else:
+                return None
+        convert = spec.get("type")
+        if convert is not None:
+            try:
+                value = convert(value)
+            except Exception:
+                return None
+        if "choices" in spec and value not in spec["choices"]:
+            return None
+        values[dest] = value
+    return values
 
 
 def main(argv: Sequence[str] | None = None) -> None:

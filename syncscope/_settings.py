@@ -444,6 +444,16 @@ def switches() -> dict[str, tuple[str, bool]]:
     return found
 
 
+def value_options() -> dict[str, tuple[str, Mapping[str, Any]]]:
+    """The runner's flags that take a value: the setting of each, and how argparse reads it."""
+    return {
+        flag: (item.name, item.metadata["argparse"])
+        for item in fields(Settings)
+        if "action" not in item.metadata["argparse"]
+        for flag in item.metadata["flags"]
+    }
+
+
 def flags_taking_a_value() -> frozenset[str]:
     """The runner's flags that take a value, so that the value is not taken for the program."""
     found = set()

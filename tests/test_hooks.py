@@ -153,7 +153,7 @@ class TestWrapFunction:
 #: Printed by the program as its first line: which of these modules syncscope loaded for it.
 PROBE = (
     "import sys; print(sorted(m for m in ('wrapt', 'asyncio', 'opentelemetry', 'structlog',"
-    " 'concurrent.futures', 'grpc', 'google.protobuf') if m in sys.modules))"
+    " 'concurrent.futures', 'grpc', 'google.protobuf', 'argparse') if m in sys.modules))"
 )
 
 
@@ -204,7 +204,10 @@ class TestStartup:
         assert "[]" == result.stdout.strip()
 
     def test_otlp_exporters_load_after_the_program_starts(self) -> None:
-        """--otlp over HTTP: the SDK and the exporter are the span worker's, not start-up's."""
+        """
+        --otlp over HTTP: the SDK and the exporter are the span worker's, not start-up's; the
+        options are read without argparse.
+        """
         result = run_syncscope(
             "-q", "--otlp=http://127.0.0.1:9", "--protocol", "http/protobuf", "-c", PROBE
         )
