@@ -387,7 +387,7 @@ class Watchdog:
             if deadlock is not None:
                 found.append(deadlock)
         for pool, starved in starved_pools(snapshot, now, grace):
-            from .findings import where
+            from .refs import where
 
             group = [worker for worker, _ in starved]
             queued = ", ".join(

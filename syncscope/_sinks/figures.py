@@ -12,7 +12,7 @@ from typing import Any
 
 from .._core.event import Primitive
 from .._core.tally import Tally, percentile
-from .findings import Ref
+from .refs import Ref
 
 
 def seconds(ns: int | float) -> float:

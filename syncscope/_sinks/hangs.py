@@ -264,7 +264,7 @@ def _exited_holders(wait: Wait, snapshot: Snapshot) -> tuple[str, ...]:
 
 
 def _where(site: tuple[str, int, str] | None) -> str:
-    from .findings import where  # imported when a finding is made, not at start-up
+    from .refs import where  # imported when a finding is made, not at start-up
 
     return where(site)
 

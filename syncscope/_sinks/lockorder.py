@@ -73,8 +73,8 @@ Pair = tuple[str, Primitive, Site, Primitive, Site]
 
 
 def stack_of(frame: FrameType) -> tuple[tuple[str, int, str], ...]:
-    """findings.stack_of, imported when first needed."""
-    from .findings import stack_of
+    """refs.stack_of, imported when first needed."""
+    from .refs import stack_of
 
     return stack_of(frame)
 
