@@ -12,6 +12,10 @@ hits them alike): *start*, from just before the process is spawned to the progra
 line; *total*, the whole process, exit included (the report, flushing spans). Both are also
 given as milliseconds over plain ``python``, measured in the same run.
 
+``--instructions`` also counts, once per runner under callgrind, the instructions of the whole
+process (*Mtotal*) and of a run whose program ends at its first line (*Mstart*: the program is
+``posix._exit(0)``), in millions: the figures to trust on a busy machine.
+
 ``PYTHONDONTWRITEBYTECODE`` is unset for the runs: without ``.pyc`` files every import would
 be compiled again each time, which is not what a user's start-up costs. A first untimed run of
 each runner writes them.

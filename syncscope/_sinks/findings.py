@@ -17,11 +17,11 @@ from .refs import (
     Frame,
     Ref,
     Site,
-    _seconds,
-    _site_dict,
-    _stack_list,
     format_stack,
+    rounded_seconds,
     short_path,
+    site_dict,
+    stack_list,
     stack_of,
     where,
 )
@@ -62,10 +62,10 @@ class Taken:
         return {
             "thread": self.thread,
             "held": self.first.to_dict(),
-            "held_taken_at": _site_dict(self.first_site),
+            "held_taken_at": site_dict(self.first_site),
             "acquired": self.then.to_dict(),
-            "acquired_at": _site_dict(self.then_site),
-            "stack": _stack_list(self.stack),
+            "acquired_at": site_dict(self.then_site),
+            "stack": stack_list(self.stack),
         }
 
 
@@ -200,14 +200,18 @@ class BlockedThread:
             "thread_id": self.ident,
             "waits_for": None if self.waits_for is None else self.waits_for.to_dict(),
             "op": self.op,
-            "wait_site": _site_dict(self.wait_site),
-            "waiting_s": None if self.waiting_ns is None else _seconds(self.waiting_ns),
+            "wait_site": site_dict(self.wait_site),
+            "waiting_s": None if self.waiting_ns is None else rounded_seconds(self.waiting_ns),
             "held_by": list(self.held_by),
             "holds": [
-                {"primitive": ref.to_dict(), "taken_at": _site_dict(site), "held_s": _seconds(ns)}
+                {
+                    "primitive": ref.to_dict(),
+                    "taken_at": site_dict(site),
+                    "held_s": rounded_seconds(ns),
+                }
                 for ref, site, ns in self.holds
             ],
-            "stack": _stack_list(self.stack),
+            "stack": stack_list(self.stack),
             "cause": list(self.cause),
         }
 
@@ -304,8 +308,8 @@ class HeldBy:
         return {
             "thread": self.thread,
             "primitive": self.primitive.to_dict(),
-            "taken_at": _site_dict(self.site),
-            "held_s": _seconds(self.held_ns),
+            "taken_at": site_dict(self.site),
+            "held_s": rounded_seconds(self.held_ns),
             "thread_finished": self.finished,
         }
 
@@ -353,7 +357,7 @@ class Hang:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "after_s": _seconds(self.after_ns),
+            "after_s": rounded_seconds(self.after_ns),
             "threads": [thread.to_dict() for thread in self.threads],
             "holds": [held.to_dict() for held in self.holds],
             "others_run": self.others_run,
@@ -402,10 +406,10 @@ class SlowSpot:
             "what": self.what,
             "primitive": self.primitive.to_dict(),
             "thread": self.thread,
-            "site": _site_dict(self.site),
-            "duration_s": _seconds(self.duration_ns),
+            "site": site_dict(self.site),
+            "duration_s": rounded_seconds(self.duration_ns),
             "holder": self.holder,
-            "holder_site": _site_dict(self.holder_site),
+            "holder_site": site_dict(self.holder_site),
             "context": self.context,
         }
 

@@ -106,17 +106,20 @@ def format_stack(frames: tuple[Frame, ...], indent: str) -> list[str]:
     return lines
 
 
-def _site_dict(site: Site | None) -> dict[str, Any] | None:
+def site_dict(site: Site | None) -> dict[str, Any] | None:
+    """A site as the JSON report writes it."""
     if site is None:
         return None
     return {"file": site[0], "line": site[1], "function": site[2]}
 
 
-def _stack_list(frames: tuple[Frame, ...]) -> list[dict[str, Any]]:
+def stack_list(frames: tuple[Frame, ...]) -> list[dict[str, Any]]:
+    """A stack as the JSON report writes it."""
     return [{"file": f, "line": line, "function": fn} for f, line, fn in frames]
 
 
-def _seconds(ns: int | float) -> float:
+def rounded_seconds(ns: int | float) -> float:
+    """Nanoseconds as seconds, to the microsecond (the findings' JSON)."""
     return round(ns / 1e9, 6)
 
 
