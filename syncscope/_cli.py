@@ -161,12 +161,13 @@ def _endpoint_argument(value: str) -> str:
     return value
 
 
-_ENDPOINT = re.compile(r"^(https?://)?[\w.\-]+(:\d+)?(/\S*)?$")
+#: Compiled at its first use (re's cache), not at start-up.
+_ENDPOINT = r"^(https?://)?[\w.\-]+(:\d+)?(/\S*)?$"
 
 
 def _looks_like_endpoint(value: str) -> bool:
     return "://" in value or (
-        ":" in value and not value.endswith(".py") and bool(_ENDPOINT.match(value))
+        ":" in value and not value.endswith(".py") and bool(re.match(_ENDPOINT, value))
     )
 
 
