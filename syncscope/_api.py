@@ -14,11 +14,9 @@ from ._core.event import Primitive, Sink
 from ._core.sites import site_of, unique_name, user_frame
 from ._core.state import Options, config_lock, counters, set_sinks, state
 from ._core.tracking import primitive_of, watch
-from ._intercept import context as _context
 from ._intercept import patch as _patch
 from ._intercept.locks import PROXY_TYPES
 from ._settings import Settings
-from ._sinks.lines import ConsoleSink
 
 
 T = TypeVar("T")
@@ -179,7 +177,11 @@ def install_settings(settings: Settings) -> None:
         include_library=settings.include_library,
         hide_items=not show_items,
     )
-    console = ConsoleSink(settings.format, settings.output) if settings.lines else None
+    console = None
+    if settings.lines:
+        from ._sinks.lines import ConsoleSink  # not needed by -q: not loaded then
+
+        console = ConsoleSink(settings.format, settings.output)
     sinks: tuple[Sink, ...] = (console,) if console is not None else ()
     if diagnosis is not None:
         from ._sinks.recorder import Recorder
@@ -203,6 +205,8 @@ def install_settings(settings: Settings) -> None:
                 if isinstance(sink, Recorder):
                     sink.listeners.append(span_sink.on_finding)
         sinks = (span_sink, *sinks)
+        from ._intercept import context as _context
+
         _context.install()  # the program's span, carried into its threads and pool tasks
     _patch.install(options)
     with config_lock:
@@ -240,7 +244,9 @@ def uninstall() -> None:
         close_sinks(old)
         _say_lost_events()
     finally:
-        _context.uninstall()
+        _context = sys.modules.get("syncscope._intercept.context")  # loaded only for spans
+        if _context is not None:
+            _context.uninstall()
         _patch.uninstall()
 
 

@@ -5,7 +5,6 @@ would, with syncscope installed first.
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import contextlib
 import os
@@ -14,10 +13,23 @@ import runpy
 import sys
 import types
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from ._core.records import fields
 from ._core.tracebacks import hide_frames_in_chain
-from ._settings import GROUPS, Settings, add_arguments, flags_taking_a_value, settings_of
+from ._settings import (
+    GROUPS,
+    Settings,
+    add_arguments,
+    flags_taking_a_value,
+    settings_of,
+    switches,
+    value_options,
+)
+
+
+if TYPE_CHECKING:
+    import argparse
 
 
 _DESCRIPTION = """\
@@ -39,35 +51,6 @@ examples:
 """
 
 
-class _HelpFormatter(argparse.HelpFormatter):
-    """
-    Every text wrapped to the terminal's width, paragraphs kept, indented lines (examples)
-    left as they are; options and their help in two columns.
-    """
-
-    def __init__(self, prog: str) -> None:
-        width = min(_terminal_columns(), 100) - 2
-        super().__init__(prog, max_help_position=32, width=width)
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        import textwrap
-
-        out = []
-        for paragraph in text.split("\n\n"):
-            if paragraph.startswith(" ") or "\n " in paragraph:
-                out.append(paragraph.rstrip("\n"))
-            else:
-                out.append(
-                    textwrap.fill(
-                        " ".join(paragraph.split()),
-                        width,
-                        initial_indent=indent,
-                        subsequent_indent=indent,
-                    )
-                )
-        return "\n\n".join(out) + "\n"
-
-
 def _terminal_columns() -> int:
     """``shutil.get_terminal_size().columns``, without importing shutil (start-up time)."""
     with contextlib.suppress(ValueError):
@@ -81,18 +64,55 @@ def _terminal_columns() -> int:
     return 80
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # One line, not argparse's usage block: the user's terminal belongs to their program.
-        self.exit(2, f"syncscope: error: {message} (see python -m syncscope --help)\n")
-
-
 #: Where the runner's defaults are not the API's: it looks for deadlocks unless told not to,
 #: and writes the report when there are no lines (``--report`` not given: None).
 RUNNER_DEFAULTS = {"detect_deadlocks": True, "report": None}
 
 
-def _parser() -> _Parser:
+def _error(message: str) -> NoReturn:
+    """A usage error, as the parser reports one: one line on standard error, status 2."""
+    # One line, not argparse's usage block: the user's terminal belongs to their program.
+    with contextlib.suppress(AttributeError, OSError):  # as argparse writes it
+        sys.stderr.write(f"syncscope: error: {message} (see python -m syncscope --help)\n")
+    sys.exit(2)
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The runner's argparse parser (built only when the command line needs parsing)."""
+    import argparse
+
+    class _HelpFormatter(argparse.HelpFormatter):
+        """
+        Every text wrapped to the terminal's width, paragraphs kept, indented lines (examples)
+        left as they are; options and their help in two columns.
+        """
+
+        def __init__(self, prog: str) -> None:
+            width = min(_terminal_columns(), 100) - 2
+            super().__init__(prog, max_help_position=32, width=width)
+
+        def _fill_text(self, text: str, width: int, indent: str) -> str:
+            import textwrap
+
+            out = []
+            for paragraph in text.split("\n\n"):
+                if paragraph.startswith(" ") or "\n " in paragraph:
+                    out.append(paragraph.rstrip("\n"))
+                else:
+                    out.append(
+                        textwrap.fill(
+                            " ".join(paragraph.split()),
+                            width,
+                            initial_indent=indent,
+                            subsequent_indent=indent,
+                        )
+                    )
+            return "\n\n".join(out) + "\n"
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            _error(message)
+
     parser = _Parser(
         prog="python -m syncscope",
         usage="%(prog)s [options] (script.py | -m module | -c code) [args ...]",
@@ -109,9 +129,7 @@ def _parser() -> _Parser:
     spans = groups["spans"]
     spans.add_argument(
         "--otlp",
-        nargs="?",
-        const="",
-        type=_endpoint,
+        **_OTLP,
         metavar="ENDPOINT",
         help="export spans over OTLP, to ENDPOINT (give it as --otlp=ENDPOINT, default "
         "from OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4317)",
@@ -133,35 +151,36 @@ def _run_name(program: list[str]) -> str:
     return os.path.basename(os.path.normpath(first))
 
 
-def _endpoint(value: str) -> str:
+def _endpoint_argument(value: str) -> str:
     if value and not _looks_like_endpoint(value):
+        import argparse  # its error: argparse reads what the runner cannot
+
         raise argparse.ArgumentTypeError(
             f"expected an endpoint such as http://localhost:4317, got {value!r}"
         )
     return value
 
 
-_ENDPOINT = re.compile(r"^(https?://)?[\w.\-]+(:\d+)?(/\S*)?$")
+#: Compiled at its first use (re's cache), not at start-up.
+_ENDPOINT = r"^(https?://)?[\w.\-]+(:\d+)?(/\S*)?$"
 
 
 def _looks_like_endpoint(value: str) -> bool:
     return "://" in value or (
-        ":" in value and not value.endswith(".py") and bool(_ENDPOINT.match(value))
+        ":" in value and not value.endswith(".py") and bool(re.match(_ENDPOINT, value))
     )
 
 
-def _settings(
-    parser: _Parser, options: argparse.Namespace, own: list[str], program: list[str]
-) -> Settings:
+def _settings(options: argparse.Namespace, own: list[str], program: list[str]) -> Settings:
     """The settings the command line (``own``, then ``program``) asks for."""
     values = dict(vars(options))
     if not options.detect_deadlocks:
         for flag in ("--deadlock-exit", "--hang-timeout", "--deadlock-grace"):
             if any(arg == flag or arg.startswith(flag + "=") for arg in own):
-                parser.error(f"{flag} cannot be used with --no-deadlock-detection")
+                _error(f"{flag} cannot be used with --no-deadlock-detection")
     if options.report is None:
         values["report"] = not options.lines
-    values.update(_span_arguments(parser, options))
+    values.update(_span_arguments(options))
     if values.get("spans") or options.timeline or options.html:
         values["run_name"] = _run_name(program)
     return settings_of(values)
@@ -195,31 +214,99 @@ def _split(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return list(argv), []
 
 
+#: The runner's own flags that take no value, and what each sets (the settings' are added).
+_RUNNER_SWITCHES = {"--console-spans": ("console_spans", True), "--version": ("version", True)}
+#: How the runner reads ``--otlp``.
+_OTLP: dict[str, Any] = {"nargs": "?", "const": "", "type": _endpoint_argument}
+#: What the runner's own options are when not given.
+_RUNNER_OPTIONS = {"otlp": None, "console_spans": False, "version": False}
+
+
+def _parse(own: list[str]) -> argparse.Namespace:
+    """
+    The options, as the parser gives them.
+
+    Building the parser costs more than a program's start-up should, so the usual command
+    lines are read without it: switches (``-q``, ``--all``, ``--no-report``), and options
+    with a value given as ``--name=value`` or ``--name value`` (``-o FILE``), each spelt out
+    in full, each value valid. Anything else (an abbreviation, ``--help``, a bad value: all
+    that argparse has words for) goes to argparse.
+    """
+    parsed = _read_plainly(own)
+    if parsed is None:
+        return _parser().parse_args(own)
+    return types.SimpleNamespace(**parsed)  # type: ignore[return-value]  # read as a Namespace
+
+
+def _read_plainly(own: list[str]) -> dict[str, Any] | None:
+    """``own`` as argparse would read it, or None where argparse must do the reading."""
+    known = switches()
+    valued = {**value_options(), "--otlp": ("otlp", _OTLP)}
+    values = {
+        item.name: RUNNER_DEFAULTS.get(item.name, item.default)
+        for item in fields(Settings)
+        if item.metadata["flags"]
+    }
+    values.update(_RUNNER_OPTIONS)
+    index = 0
+    while index < len(own):
+        arg = own[index]
+        index += 1
+        switch = known.get(arg) or _RUNNER_SWITCHES.get(arg)
+        if switch is not None:
+            values[switch[0]] = switch[1]
+            continue
+        name, equals, value = arg.partition("=")
+        option = valued.get(name)
+        if option is None or (equals and not name.startswith("--")):
+            return None
+        dest, spec = option
+        following = own[index] if index < len(own) else None
+        if not equals:
+            if following is not None and not following.startswith("-"):
+                value = following
+                index += 1
+            elif "const" in spec:  # an optional value, not given
+                values[dest] = spec["const"]
+                continue
+            else:
+                return None
+        convert = spec.get("type")
+        if convert is not None:
+            try:
+                value = convert(value)
+            except Exception:
+                return None
+        if "choices" in spec and value not in spec["choices"]:
+            return None
+        values[dest] = value
+    return values
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``python -m syncscope`` and of the ``syncscope`` command."""
     args = sys.argv[1:] if argv is None else list(argv)
     own, program = _split(args)
-    parser = _parser()
-    options = parser.parse_args(own)
+    options = _parse(own)
     if options.version:
         from . import __version__
 
         print(f"syncscope {__version__}")
         return
     if not program:
-        parser.error("no program given: name a script, -m module or -c code")
-    run = _runner(parser, program)
+        _error("no program given: name a script, -m module or -c code")
+    run = _runner(program)
 
     from . import _api
 
     # atexit runs last-registered first: this one must be the very last thing to run.
     atexit.register(_exit_like_python)
     try:
-        _api.install_settings(_settings(parser, options, own, program))
+        _api.install_settings(_settings(options, own, program))
     except OSError as exc:
-        parser.error(f"cannot write to {exc.filename or options.output!r}: {exc.strerror}")
+        _error(f"cannot write to {exc.filename or options.output!r}: {exc.strerror}")
     except ValueError as exc:
-        parser.error(str(exc))
+        _error(str(exc))
     _keep_order_with_program_output()
     # After the program's own atexit handlers (registered later, so run earlier): flush and
     # close every output.
@@ -228,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _run_as_main(run)
 
 
-def _span_arguments(parser: _Parser, options: argparse.Namespace) -> dict[str, Any]:
+def _span_arguments(options: argparse.Namespace) -> dict[str, Any]:
     """The span settings; spans are on when an option or OTEL_TRACES_EXPORTER asks."""
     chosen = []
     if options.otlp is not None:
@@ -242,7 +329,7 @@ def _span_arguments(parser: _Parser, options: argparse.Namespace) -> dict[str, A
         try:  # a typo (`otpl`) is an error whether or not it is the only name given
             from_env = set(exporters_from_env(()))
         except ValueError as exc:
-            parser.error(f"OTEL_TRACES_EXPORTER: {exc}")
+            _error(f"OTEL_TRACES_EXPORTER: {exc}")
     if not chosen and options.jaeger_file is None and not from_env & {"otlp", "console"}:
         return {}
     return {
@@ -252,12 +339,12 @@ def _span_arguments(parser: _Parser, options: argparse.Namespace) -> dict[str, A
     }
 
 
-def _runner(parser: _Parser, program: list[str]) -> Callable[[], None]:
+def _runner(program: list[str]) -> Callable[[], None]:
     """Check the target now (a bad one is a usage error) and return how to run it."""
     first, rest = program[0], program[1:]
     if first == "-m":
         if not rest:
-            parser.error("argument -m: expected a module name")
+            _error("argument -m: expected a module name")
         module, args = rest[0], rest[1:]
 
         def run_module() -> None:
@@ -269,7 +356,7 @@ def _runner(parser: _Parser, program: list[str]) -> Callable[[], None]:
         return run_module
     if first == "-c":
         if not rest:
-            parser.error("argument -c: expected the code to run")
+            _error("argument -c: expected the code to run")
         code, args = rest[0], rest[1:]
 
         def run_code() -> None:
@@ -284,7 +371,7 @@ def _runner(parser: _Parser, program: list[str]) -> Callable[[], None]:
         return run_code
     path = first
     if not os.path.exists(path):
-        parser.error(f"can't open file {path!r}: no such file or directory")
+        _error(f"can't open file {path!r}: no such file or directory")
     if os.path.isdir(path) or not _is_source(path):
         _check_main_module(path)
 
@@ -301,7 +388,7 @@ def _runner(parser: _Parser, program: list[str]) -> Callable[[], None]:
             source, os.path.abspath(path), "exec", dont_inherit=True
         )
     except OSError as exc:
-        parser.error(f"can't open file {path!r}: {exc.strerror}")
+        _error(f"can't open file {path!r}: {exc.strerror}")
     except SyntaxError:
         compiled = None  # raised again when run, so it prints as python prints it
 

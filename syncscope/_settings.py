@@ -10,19 +10,22 @@ is built from the fields' ``flags``. The span options' ``OTEL_*`` resolution is
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from ._core.records import field, fields, record
 from ._core.state import ALL_KINDS
-from ._sinks.lines import FORMATS
 
 
 if TYPE_CHECKING:
+    import argparse
+
     from ._sinks.recorder import DiagnosisOptions
     from ._sinks.spans.options import SpanOptions
+
+#: The line formats (those of ``_sinks.lines``, which is imported only to write lines).
+FORMATS = ("console", "json", "logfmt")
 
 #: The exit status of ``--deadlock-exit`` without a value.
 DEADLOCK_EXIT_STATUS = 3
@@ -49,11 +52,17 @@ GROUPS = {
 # -- what the command line accepts (one-line errors, in the option's own words) -------------
 
 
+def _argument_error(message: str) -> Exception:
+    import argparse  # these run only while argparse parses: it is loaded
+
+    return argparse.ArgumentTypeError(message)
+
+
 def _kinds(value: str) -> frozenset[str]:
     chosen = frozenset(part.strip() for part in value.split(",") if part.strip())
     unknown = sorted(chosen - ALL_KINDS)
     if not chosen or unknown:
-        raise argparse.ArgumentTypeError(
+        raise _argument_error(
             f"unknown kind {unknown[0] if unknown else value!r}: "
             f"choose from {','.join(sorted(ALL_KINDS))}"
         )
@@ -66,7 +75,7 @@ def _seconds(value: str) -> float:
     except ValueError:
         number = -1.0
     if not 0 <= number <= 3600:
-        raise argparse.ArgumentTypeError(f"expected seconds from 0 to 3600, got {value!r}")
+        raise _argument_error(f"expected seconds from 0 to 3600, got {value!r}")
     return number
 
 
@@ -76,7 +85,7 @@ def _milliseconds(value: str) -> float:
     except ValueError:
         number = -1.0
     if not 0 <= number < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected milliseconds >= 0, got {value!r}")
+        raise _argument_error(f"expected milliseconds >= 0, got {value!r}")
     return number
 
 
@@ -86,19 +95,19 @@ def _threshold(value: str) -> float:
     except ValueError:
         number = 0.0
     if not 0 < number < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected milliseconds > 0, got {value!r}")
+        raise _argument_error(f"expected milliseconds > 0, got {value!r}")
     return number
 
 
 def _count(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+        raise _argument_error(f"expected a whole number >= 1, got {value!r}")
     return int(value)
 
 
 def _exit_status(value: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 255:
-        raise argparse.ArgumentTypeError(f"expected an exit status from 1 to 255, got {value!r}")
+        raise _argument_error(f"expected an exit status from 1 to 255, got {value!r}")
     return int(value)
 
 
@@ -116,7 +125,7 @@ def _option(
     )
 
 
-@dataclass(frozen=True)
+@record
 class Settings:
     """
     Everything syncscope can be asked to do; see :func:`syncscope.install` for each field.
@@ -226,7 +235,7 @@ class Settings:
         False,
         "--report",
         group="diagnosis",
-        action=argparse.BooleanOptionalAction,
+        action="BooleanOptionalAction",  # argparse's, given to it by add_arguments
         help="at exit, write a report: the primitives that cost the most waiting (a table), "
         "then every finding (default: on with -q, off otherwise)",
     )
@@ -408,10 +417,41 @@ def add_arguments(
             continue
         target: Any = groups.get(item.metadata["group"], parser)
         kwargs = dict(item.metadata["argparse"])
+        if kwargs.get("action") == "BooleanOptionalAction":
+            import argparse
+
+            kwargs["action"] = argparse.BooleanOptionalAction
         default = runner_defaults.get(item.name, item.default)
         target.add_argument(
             *flags, dest=item.name, default=default, help=item.metadata["help"], **kwargs
         )
+
+
+def switches() -> dict[str, tuple[str, bool]]:
+    """
+    The runner's flags that take no value, each with the setting it sets and to what: what a
+    command line of them means needs no parser (``--report`` has ``--no-report`` too).
+    """
+    found = {}
+    for item in fields(Settings):
+        action = item.metadata["argparse"].get("action")
+        for flag in item.metadata["flags"]:
+            if action in ("store_true", "store_false"):
+                found[flag] = (item.name, action == "store_true")
+            elif action == "BooleanOptionalAction":
+                found[flag] = (item.name, True)
+                found["--no-" + flag.removeprefix("--")] = (item.name, False)
+    return found
+
+
+def value_options() -> dict[str, tuple[str, Mapping[str, Any]]]:
+    """The runner's flags that take a value: the setting of each, and how argparse reads it."""
+    return {
+        flag: (item.name, item.metadata["argparse"])
+        for item in fields(Settings)
+        if "action" not in item.metadata["argparse"]
+        for flag in item.metadata["flags"]
+    }
 
 
 def flags_taking_a_value() -> frozenset[str]:

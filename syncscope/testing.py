@@ -20,17 +20,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any
 
 from . import _api
 from ._core.dispatch import close_sinks
 from ._core.event import SyncEvent
+from ._core.records import replace
 from ._core.state import config_lock, set_sinks, state
 from ._settings import Settings
+from ._sinks.figures import PrimitiveStats, SiteStats
 from ._sinks.findings import Deadlock, Hang, Inversion, Ref, SlowSpot
 from ._sinks.recorder import Recorder
-from ._sinks.stats import PrimitiveStats, SiteStats
 
 
 __all__ = [

@@ -153,16 +153,49 @@ class TestWrapFunction:
 #: Printed by the program as its first line: which of these modules syncscope loaded for it.
 PROBE = (
     "import sys; print(sorted(m for m in ('wrapt', 'asyncio', 'opentelemetry', 'structlog',"
-    " 'concurrent.futures', 'grpc', 'google.protobuf') if m in sys.modules))"
+    " 'concurrent.futures', 'grpc', 'google.protobuf', 'argparse') if m in sys.modules))"
+)
+
+
+#: What -q needs only at exit, when something is found, or to parse a command line that is
+#: more than plain switches: none of it is loaded before the program's first line.
+QUIET_PROBE = (
+    "import sys; print(sorted(m for m in ('wrapt', 'asyncio', 'opentelemetry', 'structlog',"
+    " 'concurrent.futures', 'grpc', 'google.protobuf', 'dataclasses', 'inspect', 'argparse',"
+    " 'gettext', 'locale', 'json', 'datetime', 'syncscope._sinks.findings',"
+    " 'syncscope._sinks.figures', 'syncscope._sinks.report', 'syncscope._sinks.lines')"
+    " if m in sys.modules))"
 )
 
 
 class TestStartup:
     def test_quiet_mode_loads_nothing_heavy_before_the_program(self) -> None:
-        """-q: no wrapt, asyncio, OpenTelemetry, structlog or concurrent.futures."""
-        result = run_syncscope("-q", "-c", PROBE)
+        """
+        -q: no wrapt, asyncio, OpenTelemetry, structlog or concurrent.futures; and none of
+        dataclasses (inspect), argparse, the findings, the report or the line sink.
+        """
+        result = run_syncscope("-q", "--all", "--no-report", "--report", "-c", QUIET_PROBE)
         assert 0 == result.returncode, result.stderr
         assert "[]" == result.stdout.strip()
+        assert "syncscope report:" in result.stderr  # the report is still written, at exit
+
+    def test_the_report_and_findings_still_load_when_needed(self) -> None:
+        """What start-up leaves out is there when the program nests locks, and at exit."""
+        program = (
+            "import sys, threading\n"
+            "a, b = threading.Lock(), threading.Lock()\n"
+            "with a:\n"
+            "    with b:\n"
+            "        pass\n"
+            "with b:\n"
+            "    with a:\n"
+            "        pass\n"
+            "print('findings' in str(sorted(sys.modules)))\n"
+        )
+        result = run_syncscope("-q", "-c", program)
+        assert 0 == result.returncode, result.stderr
+        assert "True" == result.stdout.strip()
+        assert "lock-order inversion" in result.stderr
 
     def test_console_lines_do_not_load_structlog(self) -> None:
         """The console format is rendered by syncscope itself: structlog is not needed."""
@@ -171,7 +204,10 @@ class TestStartup:
         assert "[]" == result.stdout.strip()
 
     def test_otlp_exporters_load_after_the_program_starts(self) -> None:
-        """--otlp over HTTP: the SDK and the exporter are the span worker's, not start-up's."""
+        """
+        --otlp over HTTP: the SDK and the exporter are the span worker's, not start-up's; the
+        options are read without argparse.
+        """
         result = run_syncscope(
             "-q", "--otlp=http://127.0.0.1:9", "--protocol", "http/protobuf", "-c", PROBE
         )

@@ -18,7 +18,7 @@ from syncscope import get_original
 from syncscope._core.state import state
 from syncscope._intercept.gil import acquire_contended
 from syncscope._intercept.locks import PROXY_TYPES
-from syncscope._sinks.stats import PrimitiveStats
+from syncscope._sinks.figures import PrimitiveStats
 from syncscope.testing import Recording
 
 from .conftest import Latch, join, start_thread

@@ -19,7 +19,7 @@ import pytest
 import syncscope
 from syncscope._core.state import state
 from syncscope._core.tracking import primitive_of
-from syncscope._sinks.stats import PrimitiveStats
+from syncscope._sinks.figures import PrimitiveStats
 from syncscope.testing import Recording
 
 from .conftest import Latch, join, start_thread

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import inspect
-from dataclasses import fields
 
 import pytest
 
 import syncscope
-from syncscope import _cli
+from syncscope import _cli, _settings
+from syncscope._core.records import fields
 from syncscope._settings import DEFAULTS, Settings, flags_taking_a_value
 from syncscope.testing import record
 
@@ -43,6 +43,79 @@ class TestOneDefinition:
         assert "-q" not in flags_taking_a_value()
         own, program = _cli._split(["--hang-timeout", "3", "-q", "script.py", "-v"])
         assert (["--hang-timeout", "3", "-q"], ["script.py", "-v"]) == (own, program)
+
+    def test_switches_read_without_the_parser_mean_what_the_parser_says(self) -> None:
+        """`-q`, `--all`, `--no-report`... are read without argparse, to the same options."""
+        switches = [*_settings.switches(), "--console-spans", "--version"]
+        assert {"-q", "--no-lines", "--all", "--report", "--no-report"} <= set(switches)
+        for own in ([], *([flag] for flag in switches), switches, ["-q", "--all", "-q"]):
+            parsed = vars(_cli._parser().parse_args(own))
+            assert parsed == vars(_cli._parse(own)), own
+
+    @pytest.mark.parametrize(
+        "own",
+        [
+            ["--format", "json"],
+            ["--format=logfmt", "-o", "out.log"],
+            ["--output=a b", "--kinds", "lock,queue", "--hide-items"],
+            ["--otlp"],
+            ["--otlp", "-q"],
+            ["--otlp=http://127.0.0.1:4318", "--protocol", "http/protobuf", "-q"],
+            ["--otlp", "localhost:4317", "--service-name", "svc", "--span-items"],
+            ["--otlp="],
+            ["--flush-timeout", "0.5", "--min-span-ms=2", "--spans-per-trace", "7"],
+            ["--span-buffer=64", "--jaeger-file", "t.json", "--console-spans"],
+            ["--report-json", "r.json", "--deadlock-exit", "--hang-timeout", "3"],
+            ["--deadlock-exit=9", "--deadlock-grace", "0", "--long-hold-ms", "1.5"],
+            ["--long-wait-ms=2", "--timeline", "t.gz", "--html", "r.html", "--no-report"],
+            ["-o", ""],
+            ["--format", "json", "--format", "console"],
+        ],
+    )
+    def test_values_read_without_the_parser_mean_what_the_parser_says(self, own: list[str]) -> None:
+        """Options with valid values are read without argparse, to the same options."""
+        assert _cli._read_plainly(own) is not None
+        assert vars(_cli._parser().parse_args(own)) == vars(_cli._parse(own))
+
+    @pytest.mark.parametrize(
+        "own",
+        [
+            ["--format", "xml"],
+            ["--format"],
+            ["--kinds", "mutex"],
+            ["--hang-timeout", "-1"],
+            ["--hang-timeout=-1"],
+            ["--deadlock-exit", "-1"],
+            ["--otlp=not an endpoint"],
+            ["--outp", "x"],
+            ["-ox"],
+            ["-o=x"],
+            ["-qh"],
+            ["--help"],
+            ["--span-buffer", "0"],
+            ["--output", "-q"],
+        ],
+    )
+    def test_what_the_parser_has_words_for_goes_to_the_parser(
+        self, own: list[str], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Bad values, abbreviations, help: argparse reads them, with its own words."""
+        assert _cli._read_plainly(own) is None
+        try:
+            expected: object = vars(_cli._parser().parse_args(own))
+        except SystemExit as exc:
+            expected = (exc.code, capsys.readouterr())
+        try:
+            got: object = vars(_cli._parse(own))
+        except SystemExit as exc:
+            got = (exc.code, capsys.readouterr())
+        assert expected == got
+
+    def test_formats_are_the_line_sinks(self) -> None:
+        """The settings check the format without loading the line sink: the same formats."""
+        from syncscope._sinks.lines import FORMATS
+
+        assert FORMATS == _settings.FORMATS
 
 
 class TestChecks:

@@ -13,6 +13,7 @@ import pytest
 import syncscope
 from syncscope._core.tally import bucket, bucket_ceiling, percentile
 from syncscope._sinks import stats as _stats
+from syncscope._sinks.figures import PrimitiveStats
 from syncscope._sinks.recorder import DiagnosisOptions, Recorder
 
 from .conftest import Latch, add_sink, join, run_syncscope, start_thread
@@ -30,7 +31,7 @@ def recorder() -> Iterator[Recorder]:
     rec.close()
 
 
-def stats_of(rec: Recorder, prim: object) -> _stats.PrimitiveStats:
+def stats_of(rec: Recorder, prim: object) -> PrimitiveStats:
     assert rec.stats is not None
     found = rec.stats.find(prim)  # type: ignore[arg-type]
     assert found is not None

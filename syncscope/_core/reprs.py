@@ -10,7 +10,6 @@ dataclasses and named tuples are rendered field by field; anything else is shown
 
 from __future__ import annotations
 
-import dataclasses
 from types import FunctionType
 from typing import Any
 
@@ -47,7 +46,10 @@ def _render(obj: Any, limit: int, depth: int) -> str:
         return repr(obj[:limit]) + ("\u2026" if len(obj) > limit else "")
     if depth <= 0:
         return "\u2026"
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+    # dataclasses.is_dataclass(obj), without importing dataclasses for programs that use none.
+    if hasattr(cls, "__dataclass_fields__") and not isinstance(obj, type):
+        import dataclasses
+
         fields = [
             f"{field.name}={_render(getattr(obj, field.name), limit, depth - 1)}"
             for field in dataclasses.fields(obj)

@@ -8,12 +8,11 @@ happen on every instrumented operation); writes happen under :data:`config_lock`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
+from .records import record
 from .registry import allocate_lock
 
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .event import Sink
     from .leanholds import LeanDiagnosis
@@ -25,7 +24,7 @@ ALL_KINDS: frozenset[str] = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@record
 class Options:
     """What to watch. Decided at install; a primitive's fate is decided once, at creation."""
 
@@ -61,10 +60,12 @@ state = _State()
 config_lock = allocate_lock()
 
 
-@dataclass
 class _Counters:
-    sink_errors: int = 0
-    first_sink_error: str | None = field(default=None)
+    __slots__ = ("first_sink_error", "sink_errors")
+
+    def __init__(self) -> None:
+        self.sink_errors = 0
+        self.first_sink_error: str | None = None
 
 
 counters = _Counters()

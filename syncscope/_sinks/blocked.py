@@ -7,15 +7,21 @@ of the hold model.
 from __future__ import annotations
 
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._core.event import Primitive, thread_name
 from .._core.holds import Hold, Snapshot, Wait
-from .findings import BlockedThread, HeldBy, Ref, stack_of
+
+
+# The findings' records are imported when a finding is made, not at start-up (see findings).
+if TYPE_CHECKING:
+    from .findings import BlockedThread, HeldBy, Ref
 
 
 def held_by(snapshot: Snapshot, frames: dict[int, FrameType], now: int) -> tuple[HeldBy, ...]:
     """Every hold, of live threads and of threads that have exited."""
+    from .findings import HeldBy, Ref
+
     live = tuple(
         HeldBy(hold.thread_name, Ref.of(hold.primitive), hold.site, now - hold.since_ns, False)
         for ident, held in snapshot.held.items()
@@ -52,6 +58,8 @@ def loose_note(loose: list[Wait], lasted_ns: int) -> str:
 
 
 def holds_of(ident: int, snapshot: Snapshot, now: int) -> tuple[tuple[Ref, Any, int], ...]:
+    from .findings import Ref
+
     return tuple(
         (Ref.of(hold.primitive), hold.site, now - hold.since_ns)
         for hold in snapshot.held.get(ident, ())
@@ -61,6 +69,8 @@ def holds_of(ident: int, snapshot: Snapshot, now: int) -> tuple[tuple[Ref, Any, 
 def blocked_thread(
     ident: int, snapshot: Snapshot, frame: FrameType | None, now: int, itself: bool = False
 ) -> BlockedThread:
+    from .findings import BlockedThread, Ref, stack_of
+
     wait = snapshot.waiting[ident]
     holders = snapshot.holders(ident) or ()
     names = []
@@ -96,6 +106,8 @@ def holds_of_primitive(snapshot: Snapshot, primitive: Primitive) -> tuple[Hold, 
 
 
 def outside_thread(ident: int, snapshot: Snapshot, frame: FrameType, now: int) -> BlockedThread:
+    from .findings import BlockedThread, stack_of
+
     return BlockedThread(
         thread_name(ident),
         ident,

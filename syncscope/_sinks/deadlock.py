@@ -38,9 +38,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Container
-from dataclasses import replace
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._core.dispatch import guard
 from .._core.event import Primitive
@@ -55,7 +54,6 @@ from .blocked import (
     loose_note,
     outside_thread,
 )
-from .findings import Deadlock, Hang, where
 from .hangs import (
     causes,
     could_feed,
@@ -65,6 +63,11 @@ from .hangs import (
     starved_pools,
 )
 from .traces import Traces
+
+
+# The findings' records are imported when a finding is made, not at start-up (see findings).
+if TYPE_CHECKING:
+    from .findings import Deadlock, Hang
 
 
 #: Seconds between two checks.
@@ -384,6 +387,8 @@ class Watchdog:
             if deadlock is not None:
                 found.append(deadlock)
         for pool, starved in starved_pools(snapshot, now, grace):
+            from .refs import where
+
             group = [worker for worker, _ in starved]
             queued = ", ".join(
                 dict.fromkeys(
@@ -412,6 +417,8 @@ class Watchdog:
         note: str | None = None,
     ) -> Deadlock | None:
         """Build and report a deadlock of the threads ``group`` (None if gone meanwhile)."""
+        from .findings import Deadlock
+
         waits = [snapshot.waiting[ident] for ident in group]
         for wait in waits:
             wait.reported = True  # at once: check_deadlocks() may be looking too
@@ -488,6 +495,10 @@ class Watchdog:
         self, snapshot: Snapshot, now: int, frames: dict[int, FrameType]
     ) -> Hang | None:
         """Threads blocked for good on signals nothing touches, while unrelated threads run."""
+        from dataclasses import replace
+
+        from .findings import Hang
+
         assert self._traces is not None
         subjects = hang_subjects(snapshot, self._traces, now, self._hang_timeout_ns)
         if not subjects:
@@ -529,6 +540,10 @@ class Watchdog:
     def _check_hang(
         self, snapshot: Snapshot, frames: dict[int, FrameType], now: int, quiet_ns: int
     ) -> Hang | None:
+        from dataclasses import replace
+
+        from .findings import Hang
+
         waiting = snapshot.waiting
         subjects = []
         others = []

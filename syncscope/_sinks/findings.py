@@ -8,157 +8,42 @@ into ``(file, line, function)`` tuples when the finding is made.
 
 from __future__ import annotations
 
-import linecache
-import os
 from dataclasses import dataclass, field
-from types import CodeType, FrameType
 from typing import Any
 
-from .._core.event import Primitive, label
 from .._core.output import format_duration
-from .._core.sites import LIBRARY_PREFIXES, is_library_code, is_machinery
+from .refs import (
+    STACK_LIMIT,
+    Frame,
+    Ref,
+    Site,
+    format_stack,
+    rounded_seconds,
+    short_path,
+    site_dict,
+    stack_list,
+    stack_of,
+    where,
+)
 
 
-Site = tuple[str, int, str]
-#: One frame of a stack: file, line, function.
-Frame = tuple[str, int, str]
-
-#: Frames kept of a stack, innermost user frame included.
-STACK_LIMIT = 8
-
-# site-packages lies inside the standard library's directory: try it first.
-_LONGEST_FIRST = sorted(LIBRARY_PREFIXES, key=len, reverse=True)
-
-
-def short_path(path: str) -> str:
-    """
-    ``path`` relative to the working directory when it is inside it, relative to its
-    ``site-packages`` or standard library directory when it is in one, else unchanged.
-    """
-    try:
-        relative = os.path.relpath(path)
-    except (ValueError, OSError):  # another drive, on Windows; the working directory is gone
-        return path
-    if not relative.startswith(os.pardir):
-        return relative
-    for prefix in _LONGEST_FIRST:
-        if path.startswith(prefix):
-            return path[len(prefix) :]
-    return path
-
-
-def where(site: Site | None) -> str:
-    """``x.py:12 in run``."""
-    if site is None:
-        return "an unknown place"
-    file, line, function = site
-    return f"{short_path(file)}:{line} in {function}"
-
-
-def stack_of(frame: FrameType | None, limit: int = STACK_LIMIT) -> tuple[Frame, ...]:
-    """
-    The user's part of a stack, outermost first, at most ``limit`` frames: frames of the
-    standard library, installed packages and syncscope are left out, so the stack ends where
-    the user's code called in. A stack with no frame of the user's keeps the library's, and
-    one of machinery only (a ``threading.Timer``'s thread) keeps its innermost frames.
-    """
-    innermost = frame
-    while frame is not None and _machinery(frame.f_code):
-        frame = frame.f_back
-    if frame is None:
-        frame = innermost
-    users: list[Frame] = []
-    others: list[Frame] = []
-    while frame is not None and len(users) < limit:
-        code = frame.f_code
-        entry = (code.co_filename, frame.f_lineno, code.co_name)
-        if not _library(code):
-            users.append(entry)
-        elif len(others) < limit:
-            others.append(entry)
-        frame = frame.f_back
-    frames = users or others
-    frames.reverse()
-    return tuple(frames)
-
-
-def _machinery(code: CodeType) -> bool:
-    try:
-        return is_machinery(code)
-    except OSError:  # a relative file name, and the working directory is gone
-        return False
-
-
-def _library(code: CodeType) -> bool:
-    try:
-        return is_library_code(code)
-    except OSError:
-        return False
-
-
-def format_stack(frames: tuple[Frame, ...], indent: str) -> list[str]:
-    """The frames as ``traceback`` prints them, most recent call last."""
-    lines = []
-    for file, line, function in frames:
-        lines.append(f'{indent}File "{file}", line {line}, in {function}')
-        source = linecache.getline(file, line).strip()
-        if source:
-            lines.append(f"{indent}  {source}")
-    return lines
-
-
-def _site_dict(site: Site | None) -> dict[str, Any] | None:
-    if site is None:
-        return None
-    return {"file": site[0], "line": site[1], "function": site[2]}
-
-
-def _stack_list(frames: tuple[Frame, ...]) -> list[dict[str, Any]]:
-    return [{"file": f, "line": line, "function": fn} for f, line, fn in frames]
-
-
-def _seconds(ns: int | float) -> float:
-    return round(ns / 1e9, 6)
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A primitive as it was when a finding named it."""
-
-    name: str
-    kind: str
-    type_name: str
-    file: str
-    line: int
-    id: int
-
-    @classmethod
-    def of(cls, primitive: Primitive) -> Ref:
-        return cls(
-            primitive.name,
-            primitive.kind,
-            primitive.type_name,
-            primitive.file,
-            primitive.line,
-            primitive.id,
-        )
-
-    @property
-    def label(self) -> str:
-        return label(self.kind, self.name)
-
-    @property
-    def created_at(self) -> str:
-        return f"{short_path(self.file)}:{self.line}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "type": self.type_name,
-            "created_at": f"{self.file}:{self.line}",
-            "id": self.id,
-        }
+__all__ = [
+    "STACK_LIMIT",
+    "BlockedThread",
+    "Deadlock",
+    "Frame",
+    "Hang",
+    "HeldBy",
+    "Inversion",
+    "Ref",
+    "Site",
+    "SlowSpot",
+    "Taken",
+    "format_stack",
+    "short_path",
+    "stack_of",
+    "where",
+]
 
 
 @dataclass(frozen=True)
@@ -177,10 +62,10 @@ class Taken:
         return {
             "thread": self.thread,
             "held": self.first.to_dict(),
-            "held_taken_at": _site_dict(self.first_site),
+            "held_taken_at": site_dict(self.first_site),
             "acquired": self.then.to_dict(),
-            "acquired_at": _site_dict(self.then_site),
-            "stack": _stack_list(self.stack),
+            "acquired_at": site_dict(self.then_site),
+            "stack": stack_list(self.stack),
         }
 
 
@@ -315,14 +200,18 @@ class BlockedThread:
             "thread_id": self.ident,
             "waits_for": None if self.waits_for is None else self.waits_for.to_dict(),
             "op": self.op,
-            "wait_site": _site_dict(self.wait_site),
-            "waiting_s": None if self.waiting_ns is None else _seconds(self.waiting_ns),
+            "wait_site": site_dict(self.wait_site),
+            "waiting_s": None if self.waiting_ns is None else rounded_seconds(self.waiting_ns),
             "held_by": list(self.held_by),
             "holds": [
-                {"primitive": ref.to_dict(), "taken_at": _site_dict(site), "held_s": _seconds(ns)}
+                {
+                    "primitive": ref.to_dict(),
+                    "taken_at": site_dict(site),
+                    "held_s": rounded_seconds(ns),
+                }
                 for ref, site, ns in self.holds
             ],
-            "stack": _stack_list(self.stack),
+            "stack": stack_list(self.stack),
             "cause": list(self.cause),
         }
 
@@ -419,8 +308,8 @@ class HeldBy:
         return {
             "thread": self.thread,
             "primitive": self.primitive.to_dict(),
-            "taken_at": _site_dict(self.site),
-            "held_s": _seconds(self.held_ns),
+            "taken_at": site_dict(self.site),
+            "held_s": rounded_seconds(self.held_ns),
             "thread_finished": self.finished,
         }
 
@@ -468,7 +357,7 @@ class Hang:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "after_s": _seconds(self.after_ns),
+            "after_s": rounded_seconds(self.after_ns),
             "threads": [thread.to_dict() for thread in self.threads],
             "holds": [held.to_dict() for held in self.holds],
             "others_run": self.others_run,
@@ -517,10 +406,10 @@ class SlowSpot:
             "what": self.what,
             "primitive": self.primitive.to_dict(),
             "thread": self.thread,
-            "site": _site_dict(self.site),
-            "duration_s": _seconds(self.duration_ns),
+            "site": site_dict(self.site),
+            "duration_s": rounded_seconds(self.duration_ns),
             "holder": self.holder,
-            "holder_site": _site_dict(self.holder_site),
+            "holder_site": site_dict(self.holder_site),
             "context": self.context,
         }
 

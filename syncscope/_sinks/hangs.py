@@ -37,7 +37,6 @@ from typing import Any
 from .._core.event import Primitive, SyncEvent
 from .._core.holds import Life, Snapshot, Wait
 from .._core.pools import Task, size, tasks, workers
-from .findings import where
 from .traces import TRACED_KINDS, Mark, Traces
 
 
@@ -248,7 +247,7 @@ def _all_exited(found: Iterable[Life], did: str) -> tuple[str, ...]:
     for life in lives:
         if life.error is not None:
             text, site = life.error
-            lines.append(f'"{life.name}" died of {text} at {where(site)}')
+            lines.append(f'"{life.name}" died of {text} at {_where(site)}')
     return tuple(lines)
 
 
@@ -258,14 +257,20 @@ def _exited_holders(wait: Wait, snapshot: Snapshot) -> tuple[str, ...]:
     primitive = wait.primitive
     if primitive.kind == "semaphore":
         permits = snapshot.permits.get(primitive, ())
-        taken = ", ".join(f'"{h.thread_name}" at {where(h.site)}' for h in permits)
+        taken = ", ".join(f'"{h.thread_name}" at {_where(h.site)}' for h in permits)
         return (f"its permits are held by threads that have exited: {taken}",)
     hold = snapshot.owner[primitive]
-    return (f'it is held by "{hold.thread_name}", which has exited; taken at {where(hold.site)}',)
+    return (f'it is held by "{hold.thread_name}", which has exited; taken at {_where(hold.site)}',)
+
+
+def _where(site: tuple[str, int, str] | None) -> str:
+    from .refs import where  # imported when a finding is made, not at start-up
+
+    return where(site)
 
 
 def _at(event: SyncEvent | Mark) -> str:
-    return where((event.file, event.line, event.function))
+    return _where((event.file, event.line, event.function))
 
 
 def starved_pools(

@@ -41,11 +41,17 @@ from __future__ import annotations
 import sys
 from collections import deque
 from collections.abc import Callable, Container
+from types import FrameType
 
 from .._core.event import Primitive
 from .._core.holds import Hold
 from .._core.registry import allocate_lock
-from .findings import Inversion, Ref, Site, Taken, stack_of
+
+
+# The findings' records are imported when an order is first seen, not at start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .findings import Inversion, Taken
 
 
 Key = tuple[str, int, int]
@@ -59,9 +65,18 @@ MAX_PAIRS = 20_000
 #: Holds of a thread looked at when it takes one more: its innermost ones.
 MAX_DEPTH = 48
 
+#: Where a lock was taken: file, line, function (findings.Site).
+Site = tuple[str, int, str]
 #: A remembered pair: the thread, the held lock and where it was taken, the lock taken and
 #: where; the stack is taken only when an inversion is reported.
 Pair = tuple[str, Primitive, Site, Primitive, Site]
+
+
+def stack_of(frame: FrameType) -> tuple[tuple[str, int, str], ...]:
+    """refs.stack_of, imported when first needed."""
+    from .refs import stack_of
+
+    return stack_of(frame)
 
 
 class LockOrder:
@@ -123,6 +138,8 @@ class LockOrder:
                 self._new_edge(before, primitive, thread, site, other_key, key, held)
 
     def _taken(self, before: Hold, primitive: Primitive, thread: str, site: Site) -> Taken:
+        from .findings import Ref, Taken
+
         return Taken(
             thread,
             Ref.of(before.primitive),
@@ -142,6 +159,9 @@ class LockOrder:
         key: Key,
         held: list[Hold],
     ) -> None:
+        # Before our lock is taken: an import never waits under it.
+        from .findings import Inversion, Ref
+
         with self._lock:
             known = self._after.setdefault(before_key, {})
             if key in known:
@@ -206,6 +226,9 @@ class LockOrder:
                 ):
                     del self._guarded[cycle]
                     lost.append(edges)
+        if lost:
+            from .findings import Inversion
+
         for edges in lost:  # unguarded after all
             self._found(Inversion(edges))
 
@@ -251,6 +274,8 @@ class LockOrder:
             if cycle in self._reported:
                 return
             self._reported.add(cycle)
+        from .findings import Inversion, Ref, Taken
+
         edge = self._taken(before, primitive, thread, site)
         earlier = Taken(
             reverse[0], Ref.of(reverse[1]), reverse[2], Ref.of(reverse[3]), reverse[4], ()

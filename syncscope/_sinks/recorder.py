@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import _thread
 import contextlib
-import datetime
 import os
 import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .._core.dispatch import close_sinks, guard
@@ -26,10 +24,10 @@ from .._core.event import SyncEvent
 from .._core.fork import reset_after_fork
 from .._core.holds import CONDITION_WAITS, Hold, Holds, Wait
 from .._core.output import FdWriter
+from .._core.records import record
 from .._core.registry import allocate_lock
 from .._core.state import config_lock, set_sinks, state
 from .deadlock import Watchdog
-from .findings import Deadlock, Hang, Inversion, Ref, SlowSpot
 from .lean_checks import LeanChecks
 from .lockorder import LockOrder
 from .stats import Stats
@@ -38,6 +36,7 @@ from .traces import TRACED_KINDS, Traces
 
 
 if TYPE_CHECKING:
+    from .findings import Deadlock, Hang, Inversion, SlowSpot
     from .lines import ConsoleSink
 
 _perf_counter_ns = time.perf_counter_ns
@@ -48,7 +47,7 @@ MAX_SLOW = 1000
 _CONTENTION_OPS = frozenset({"acquire", "put"})
 
 
-@dataclass(frozen=True)
+@record
 class DiagnosisOptions:
     """What the diagnosis sink does; see :func:`syncscope.install` for each."""
 
@@ -265,11 +264,15 @@ class Recorder:
         if self.stats is not None:
             self.stats.hold_ended(hold, held_ns)
         if self._long_hold_ns is not None and held_ns >= self._long_hold_ns:
+            from .findings import Ref, SlowSpot  # when first found, not at start-up
+
             self._slow(
                 SlowSpot("hold", Ref.of(hold.primitive), hold.thread_name, hold.site, held_ns)
             )
 
     def _slow_wait(self, event: SyncEvent, wait: Wait | None) -> None:
+        from .findings import Ref, SlowSpot  # when first found, not at start-up
+
         blocker = wait.blocker if wait is not None else None
         self._slow(
             SlowSpot(
@@ -286,6 +289,8 @@ class Recorder:
     # -- findings ----------------------------------------------------------------------------
 
     def _stamp(self, finding: Any) -> Any:
+        from dataclasses import replace  # a finding is one: imported with it
+
         return finding if self.context is None else replace(finding, context=self.context)
 
     def _tell(self, finding: object) -> None:
@@ -310,6 +315,8 @@ class Recorder:
     def _echo_slow(self, spot: SlowSpot) -> None:
         text = spot.text()
         if self._console is not None:
+            import datetime
+
             self._console.note(
                 text,
                 timestamp=datetime.datetime.now(datetime.UTC).isoformat(),
@@ -388,6 +395,8 @@ class Recorder:
         """
         console = self._console
         if console is not None and console.fd == 2 and console._fmt != "console":
+            import datetime
+
             headline = text.split("\n", 1)[0].removeprefix("syncscope: ")
             console.note(
                 headline,

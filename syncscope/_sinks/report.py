@@ -5,15 +5,18 @@ and the findings, as a terminal table and as JSON.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._core.output import format_duration
-from .findings import Deadlock, Hang, Inversion, Ref, SlowSpot, short_path
-from .stats import PrimitiveStats
+from .figures import PrimitiveStats
+from .refs import Ref, short_path
+
+
+if TYPE_CHECKING:  # a report of a run that found nothing needs no finding's class
+    from .findings import Deadlock, Hang, Inversion, SlowSpot
 
 
 __all__ = ["FORMAT", "Report"]
@@ -88,6 +91,8 @@ class Report:
         }
 
     def to_json(self) -> str:
+        import json  # only for --report-json: not loaded to write the text
+
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
     # -- text ----------------------------------------------------------------------------------

@@ -21,13 +21,14 @@ free-threaded build, counts of concurrent operations may come out a little low.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from .._core.event import Primitive, SyncEvent
 from .._core.holds import Hold
-from .._core.tally import Tally, count_contended, percentile
-from .findings import Ref
+from .._core.tally import Tally, count_contended
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .figures import Holder, PrimitiveStats
 
 
 #: Primitives with statistics of their own; more are pooled per creation site.
@@ -243,6 +244,9 @@ class Stats:
 
     def holders(self, primitive: Primitive) -> tuple[tuple[Holder, ...], tuple[Holder, ...]]:
         """Who made others wait for ``primitive`` (most waiting first), and its longest holds."""
+        from .figures import Holder
+        from .figures import seconds as _s
+
         blockers = sorted(
             (
                 Holder(thread, file, line, function, waits=n, total_wait_s=_s(total), max_s=_s(top))
@@ -260,6 +264,8 @@ class Stats:
         return tuple(blockers[:KEEP_LONGEST]), longest
 
     def find(self, primitive: Primitive) -> PrimitiveStats | None:
+        from .figures import PrimitiveStats
+
         tally = self._tallies.get(primitive)
         if tally is not None:
             return PrimitiveStats.of(primitive, tally, holders=self.holders(primitive))
@@ -270,6 +276,8 @@ class Stats:
 
     def summary(self) -> list[PrimitiveStats]:
         """Every primitive seen, as frozen figures (a pooled class as one entry)."""
+        from .figures import PrimitiveStats
+
         result = [
             PrimitiveStats.of(p, t, holders=self.holders(p)) for p, t in list(self._tallies.items())
         ]
@@ -289,329 +297,3 @@ class _Pool:
         self.tally.sites = {}
         self.newest = 0
         self.instances = 0
-
-
-def _s(ns: int | float) -> float:
-    return round(ns / 1e9, 9)
-
-
-#: Figures shown per kind in dicts and tables (the others stay 0 for that kind).
-_LOCK_FIGURES = (
-    "acquisitions",
-    "contended",
-    "owner_changes",
-    "timeouts",
-    "failed",
-    "total_wait_s",
-    "mean_wait_s",
-    "max_wait_s",
-    "p99_wait_s",
-    "holds",
-    "total_hold_s",
-    "mean_hold_s",
-    "max_hold_s",
-)
-_WAIT_FIGURES = ("waits", "wait_timeouts", "total_waited_s", "max_waited_s")
-_KIND_FIGURES: dict[str, tuple[str, ...]] = {
-    "lock": _LOCK_FIGURES,
-    "rlock": _LOCK_FIGURES,
-    "semaphore": _LOCK_FIGURES,
-    "condition": (*_LOCK_FIGURES, *_WAIT_FIGURES, "notifies", "woken"),
-    "event": (*_WAIT_FIGURES, "sets"),
-    "barrier": (*_WAIT_FIGURES, "broken"),
-    "queue": (
-        "puts",
-        "gets",
-        "max_size",
-        "full_waits",
-        "blocked_full_s",
-        "empty_waits",
-        "blocked_empty_s",
-        "rejected",
-        "task_done",
-        "unfinished",
-        *_WAIT_FIGURES,
-    ),
-}
-
-
-@dataclass(frozen=True)
-class Holder:
-    """
-    A thread and the place it took a primitive at: one that made others wait (``waits``
-    acquires waited ``total_wait_s`` for it, ``max_s`` at most), or one of its longest holds
-    (``max_s``).
-
-    .. versionadded:: Unreleased
-    """
-
-    thread: str
-    file: str
-    line: int
-    function: str
-    waits: int = 0
-    total_wait_s: float = 0.0
-    max_s: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {key: value for key, value in self.__dict__.items() if value or key == "line"}
-
-
-@dataclass(frozen=True)
-class SiteStats:
-    """
-    The figures of one primitive at one call site (where the operation was called).
-
-    .. versionadded:: 0.1.0
-    """
-
-    file: str
-    line: int
-    function: str
-    acquisitions: int = 0
-    contended: int = 0
-    timeouts: int = 0
-    failed: int = 0
-    total_wait_s: float = 0.0
-    max_wait_s: float = 0.0
-    holds: int = 0
-    total_hold_s: float = 0.0
-    max_hold_s: float = 0.0
-    waits: int = 0
-    wait_timeouts: int = 0
-    total_waited_s: float = 0.0
-    max_waited_s: float = 0.0
-    notifies: int = 0
-    sets: int = 0
-    puts: int = 0
-    gets: int = 0
-    full_waits: int = 0
-    blocked_full_s: float = 0.0
-    empty_waits: int = 0
-    blocked_empty_s: float = 0.0
-    rejected: int = 0
-    task_done: int = 0
-
-    @property
-    def operations(self) -> int:
-        return (
-            self.acquisitions
-            + self.timeouts
-            + self.failed
-            + self.waits
-            + self.notifies
-            + self.sets
-            + self.puts
-            + self.gets
-            + self.rejected
-            + self.task_done
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            key: value
-            for key, value in self.__dict__.items()
-            if key in ("file", "line", "function") or value
-        }
-
-
-@dataclass(frozen=True)
-class PrimitiveStats:
-    """
-    The figures of one primitive (times in seconds). Returned by ``rec.stats(...)``.
-
-    Contention (``contended``, ``*_wait_s``) counts acquisitions that had to wait for another
-    thread; mean, max and p99 are over those waits. Hold times run from an acquire to the
-    release that frees the primitive (an RLock's outermost pair; a Condition's hold stops while
-    it waits). ``waits``/``*_waited_s`` are Condition, Event and Barrier waits and
-    ``Queue.join``; ``blocked_full_s``/``blocked_empty_s`` the time queue puts and gets spent
-    blocked. ``unfinished`` is ``Queue.unfinished_tasks`` as last seen.
-
-    .. versionadded:: 0.1.0
-    """
-
-    primitive: Ref
-    #: More than 1 for the primitives of one creation site pooled past the limit.
-    instances: int = 1
-    acquisitions: int = 0
-    contended: int = 0
-    owner_changes: int = 0
-    timeouts: int = 0
-    failed: int = 0
-    total_wait_s: float = 0.0
-    mean_wait_s: float = 0.0
-    max_wait_s: float = 0.0
-    p99_wait_s: float = 0.0
-    holds: int = 0
-    total_hold_s: float = 0.0
-    mean_hold_s: float = 0.0
-    max_hold_s: float = 0.0
-    waits: int = 0
-    wait_timeouts: int = 0
-    total_waited_s: float = 0.0
-    max_waited_s: float = 0.0
-    notifies: int = 0
-    woken: int = 0
-    sets: int = 0
-    broken: int = 0
-    puts: int = 0
-    gets: int = 0
-    max_size: int = 0
-    full_waits: int = 0
-    blocked_full_s: float = 0.0
-    empty_waits: int = 0
-    blocked_empty_s: float = 0.0
-    rejected: int = 0
-    task_done: int = 0
-    unfinished: int | None = None
-    errors: int = 0
-    sites: tuple[SiteStats, ...] = field(default=(), repr=False)
-    #: Who made others wait for it, most waiting caused first (lock_stat's contending-with).
-    made_wait: tuple[Holder, ...] = field(default=(), repr=False)
-    #: Its longest holds, longest first.
-    longest_holds: tuple[Holder, ...] = field(default=(), repr=False)
-    #: Waits for it still in progress when the report was made (Ctrl-C, a deadlock's exit),
-    #: and the longest of them so far.
-    in_progress: int = 0
-    in_progress_max_s: float = 0.0
-
-    @property
-    def name(self) -> str:
-        return self.primitive.name
-
-    @property
-    def kind(self) -> str:
-        return self.primitive.kind
-
-    @property
-    def attempts(self) -> int:
-        """Acquisitions plus acquires that timed out."""
-        return self.acquisitions + self.timeouts
-
-    @property
-    def contended_ratio(self) -> float:
-        """The share of acquire attempts that had to wait, from 0 to 1."""
-        return self.contended / self.attempts if self.attempts else 0.0
-
-    @property
-    def operations(self) -> int:
-        return sum(site.operations for site in self.sites)
-
-    def top_site(self) -> SiteStats | None:
-        """Where it cost most: the site with the most contention, else the busiest one."""
-        if not self.sites:
-            return None
-        return max(
-            self.sites,
-            key=lambda s: (s.total_wait_s, s.total_hold_s, s.blocked_full_s, s.operations),
-        )
-
-    @classmethod
-    def of(
-        cls,
-        primitive: Primitive,
-        tally: Tally,
-        instances: int = 1,
-        holders: tuple[tuple[Holder, ...], tuple[Holder, ...]] = ((), ()),
-    ) -> PrimitiveStats:
-        t = tally
-        contended = t.contended
-        sites = tuple(
-            SiteStats(
-                file,
-                line,
-                s.function,
-                acquisitions=s.acquisitions,
-                contended=s.contended,
-                timeouts=s.timeouts,
-                failed=s.failed,
-                total_wait_s=_s(s.wait_total),
-                max_wait_s=_s(s.wait_max),
-                holds=s.holds,
-                total_hold_s=_s(s.hold_total),
-                max_hold_s=_s(s.hold_max),
-                waits=s.waits,
-                wait_timeouts=s.wait_timeouts,
-                total_waited_s=_s(s.waited_total),
-                max_waited_s=_s(s.waited_max),
-                notifies=s.notifies,
-                sets=s.sets,
-                puts=s.puts,
-                gets=s.gets,
-                full_waits=s.full_waits,
-                blocked_full_s=_s(s.full_total),
-                empty_waits=s.empty_waits,
-                blocked_empty_s=_s(s.empty_total),
-                rejected=s.rejected,
-                task_done=s.task_done,
-            )
-            for (file, line), s in list((t.sites or {}).items())
-        )
-        has_task_done = primitive.kind == "queue" and primitive.type_name != "SimpleQueue"
-        return cls(
-            Ref.of(primitive),
-            instances=instances,
-            acquisitions=t.acquisitions,
-            contended=contended,
-            owner_changes=t.owner_changes,
-            timeouts=t.timeouts,
-            failed=t.failed,
-            total_wait_s=_s(t.wait_total),
-            mean_wait_s=_s(t.wait_total / contended) if contended else 0.0,
-            max_wait_s=_s(t.wait_max),
-            p99_wait_s=_s(min(percentile(t.histogram, contended, 0.99), t.wait_max)),
-            holds=t.holds,
-            total_hold_s=_s(t.hold_total),
-            mean_hold_s=_s(t.hold_total / t.holds) if t.holds else 0.0,
-            max_hold_s=_s(t.hold_max),
-            waits=t.waits,
-            wait_timeouts=t.wait_timeouts,
-            total_waited_s=_s(t.waited_total),
-            max_waited_s=_s(t.waited_max),
-            notifies=t.notifies,
-            woken=t.woken,
-            sets=t.sets,
-            broken=t.broken,
-            puts=t.puts,
-            gets=t.gets,
-            max_size=t.max_size,
-            full_waits=t.full_waits,
-            blocked_full_s=_s(t.full_total),
-            empty_waits=t.empty_waits,
-            blocked_empty_s=_s(t.empty_total),
-            rejected=t.rejected,
-            task_done=t.task_done,
-            unfinished=max(t.unfinished, 0) if has_task_done else None,
-            errors=t.errors,
-            sites=sites,
-            made_wait=holders[0],
-            longest_holds=holders[1],
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The figures that apply to its kind, and its call sites, busiest first."""
-        data: dict[str, Any] = self.primitive.to_dict()
-        if self.instances > 1:
-            data["instances"] = self.instances
-        for name in _KIND_FIGURES.get(self.kind, ()):
-            value = getattr(self, name)
-            if value is not None:
-                data[name] = value
-        if self.kind in ("lock", "rlock", "semaphore", "condition"):
-            data["contended_ratio"] = round(self.contended_ratio, 4)
-        if self.errors:
-            data["errors"] = self.errors
-        ranked = sorted(
-            self.sites,
-            key=lambda s: (s.total_wait_s, s.total_hold_s, s.operations),
-            reverse=True,
-        )
-        data["sites"] = [site.to_dict() for site in ranked]
-        if self.made_wait:
-            data["made_wait"] = [holder.to_dict() for holder in self.made_wait]
-        if self.longest_holds:
-            data["longest_holds"] = [holder.to_dict() for holder in self.longest_holds]
-        if self.in_progress:
-            data["in_progress"] = self.in_progress
-            data["in_progress_max_s"] = self.in_progress_max_s
-        return data

@@ -10,15 +10,16 @@ import math
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from ..._core.records import record
 
 
 PROTOCOLS = ("grpc", "http/protobuf")
 EXPORTERS = ("otlp", "console", "none")
 
 
-@dataclass(frozen=True)
+@record
 class SpanOptions:
     """Everything about spans, decided at install (see :func:`syncscope.install`)."""
 

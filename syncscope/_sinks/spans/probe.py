@@ -8,9 +8,13 @@ request speaks HTTP; a gRPC server answers with HTTP/2 frames or nothing).
 
 from __future__ import annotations
 
-import socket
-import ssl
 from urllib.parse import urlsplit
+
+
+# socket and ssl are imported by the sending thread when it probes, not at start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
 
 
 #: Seconds for the connection, and again for the answer.
@@ -26,6 +30,8 @@ def probe(
 
     With ``guessed`` (the protocol was not given), the answer decides it.
     """
+    import socket
+
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
     tls = parts.scheme == "https"
@@ -43,6 +49,8 @@ def probe(
         return protocol, f"cannot connect to {where}: {exc.strerror or exc}"
     try:
         if tls:
+            import ssl
+
             context = ssl.create_default_context()
             try:
                 with context.wrap_socket(sock, server_hostname=host):
