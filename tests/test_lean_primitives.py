@@ -141,6 +141,8 @@ def program() -> dict[str, Any]:
     with pytest.raises(threading.BrokenBarrierError):
         barrier.wait()
 
+    blocking = _blocking_waits()
+
     q.put(1)
     q.put_nowait(2)
     with pytest.raises(queue.Full):
@@ -190,6 +192,74 @@ def program() -> dict[str, Any]:
         "queue": q,
         "lifo": lifo,
         "simple": simple,
+        **blocking,
+    }
+
+
+def _blocking_waits() -> dict[str, Any]:
+    """Barrier, Condition and Event waits that block, pass, time out and break."""
+    barrier, timed, aborted = threading.Barrier(2), threading.Barrier(2), threading.Barrier(2)
+    cond, event = threading.Condition(), threading.Event()
+
+    thread = start_thread(barrier.wait)  # one of the two waits for the other
+    assert barrier.wait(timeout=5) in (0, 1)
+    join(thread)
+    thread = start_thread(barrier.wait, 5)
+    waiting_on(barrier._cond)  # type: ignore[attr-defined]
+    assert barrier.wait(5) == 1  # the last arriver: it did not wait
+    join(thread)
+
+    with pytest.raises(threading.BrokenBarrierError):
+        timed.wait(0.001)  # times out: the barrier breaks
+    with pytest.raises(threading.BrokenBarrierError):
+        timed.wait()  # broken already
+
+    broken: list[BaseException] = []
+
+    def wait_to_be_broken() -> None:
+        try:
+            aborted.wait(5)
+        except threading.BrokenBarrierError as exc:
+            broken.append(exc)
+
+    thread = start_thread(wait_to_be_broken)
+    waiting_on(aborted._cond)  # type: ignore[attr-defined]
+    aborted.abort()
+    join(thread)
+    assert len(broken) == 1
+
+    ready: list[int] = []
+
+    def notify_when_waiting() -> None:
+        waiting_on(cond)
+        with cond:
+            ready.append(1)
+            cond.notify()
+
+    with cond:
+        thread = start_thread(notify_when_waiting)
+        assert cond.wait(5) is True
+        join(thread)
+        ready.clear()
+        thread = start_thread(notify_when_waiting)
+        assert cond.wait_for(lambda: ready, 5) == [1]
+        join(thread)
+        assert cond.wait_for(lambda: False, 0.001) is False
+        assert cond.wait(0) is False
+
+    def set_when_waiting() -> None:
+        waiting_on(event._cond)  # type: ignore[attr-defined]
+        event.set()
+
+    thread = start_thread(set_when_waiting)
+    assert event.wait(5) is True
+    join(thread)
+    return {
+        "barrier2": barrier,
+        "timed barrier": timed,
+        "aborted barrier": aborted,
+        "cond2": cond,
+        "event2": event,
     }
 
 
@@ -221,6 +291,14 @@ class TestFigures:
             for name in ("acquisitions", "contended", "timeouts", "failed")
         )
         assert lean_figures["bsem"]["holds"] == 4
+        assert lean_figures["barrier2"]["waits"] == 4
+        assert (2, 2) == (
+            lean_figures["timed barrier"]["waits"],
+            lean_figures["timed barrier"]["broken"],
+        )
+        assert lean_figures["aborted barrier"]["broken"] == 1
+        assert (4, 2) == (lean_figures["cond2"]["waits"], lean_figures["cond2"]["wait_timeouts"])
+        assert lean_figures["event2"]["waits"] == 1
 
     def test_operations_that_do_not_wait_are_counted_in_place(self, lean: Recording) -> None:
         """No call site looked up, no event made: their sites are not counted."""
@@ -262,6 +340,22 @@ class TestFigures:
         assert [(s.line, s.timeouts) for s in lean.stats(sem).sites] == [(line_sem, 1)]
         assert [(s.line, s.wait_timeouts) for s in lean.stats(event).sites] == [(line_event, 1)]
         assert [(s.line, s.rejected) for s in lean.stats(q).sites] == [(line_queue, 1)]
+
+    def test_a_barriers_last_arriver_did_not_wait(self, lean: Recording) -> None:
+        """The thread that lets the others go is counted for the barrier, not at its site."""
+        barrier = threading.Barrier(2)
+
+        def first() -> None:
+            barrier.wait(5)
+
+        thread = start_thread(first)
+        waiting_on(barrier._cond)  # type: ignore[attr-defined]
+        assert barrier.wait(5) == 1
+        join(thread)
+        s = lean.stats(barrier)
+        assert s.waits == 2
+        assert [(site.function, site.waits) for site in s.sites] == [("first", 1)]
+        assert s.max_waited_s > 0
 
     def test_a_semaphore_hold_covers_the_hold(self, lean: Recording) -> None:
         """A permit held around a known pause is at least that long."""
@@ -340,6 +434,49 @@ class TestFigures:
         for trace in (queue_trace, traces.get(primitive_of(simple))):
             assert trace is not None
             assert len(trace.putters) == len(trace.getters) == 1
+
+    def test_with_the_checks_on_waits_for_a_signal_are_announced(self) -> None:
+        """
+        Under -q, a Barrier, Condition or Event wait counted in place is still one the
+        watchdog sees while it lasts, at its call site, and the hang check hears of it.
+        """
+        with syncscope.record(detect_deadlocks=True, events=0, echo=False) as rec:
+            assert state.diagnosis is not None
+            barrier, cond, event = threading.Barrier(2), threading.Condition(), threading.Event()
+            waiting = rec._recorder.holds.waiting
+            traces = rec._recorder.traces
+            assert traces is not None
+
+            def wait_on_all() -> None:
+                barrier.wait(5)
+                with cond:
+                    cond.wait_for(event.is_set, 5)
+                event.wait(5)
+
+            thread = start_thread(wait_on_all)
+            seen = []
+            for primitive, latch in (
+                (barrier, barrier._cond),  # type: ignore[attr-defined]
+                (cond, cond),
+            ):
+                waiting_on(latch)
+                wait = waiting[thread.ident]
+                seen.append((wait.primitive, wait.op, wait.site[2], wait.event.timeout))
+                assert traces.last_ns(primitive_of(primitive)) is not None
+                if primitive is barrier:
+                    barrier.wait(5)
+                else:
+                    with cond:
+                        event.set()
+                        cond.notify()
+            join(thread)
+            assert thread.ident not in waiting
+        assert seen == [
+            (primitive_of(barrier), "wait", "wait_on_all", 5.0),
+            (primitive_of(cond), "wait_for", "wait_on_all", 5.0),
+        ]
+        assert (rec.stats(barrier).waits, rec.stats(cond).waits) == (2, 1)
+        assert ident_in(traces.get(primitive_of(barrier)), thread.ident)
 
     def test_a_notify_keeps_how_many_it_woke(self) -> None:
         """
@@ -433,6 +570,11 @@ class TestDropIn:
         assert (0, 1) == (s.acquisitions, s.errors)
 
 
+def ident_in(trace: Any, ident: int | None) -> bool:
+    """Whether the thread ``ident`` is among those that did something to a traced primitive."""
+    return trace is not None and ident in trace.operators
+
+
 def _line() -> int:
     return sys._getframe(1).f_lineno
 
@@ -474,6 +616,9 @@ LeanBoundedSemaphoreTests = _lean(
         (lock_tests.BoundedSemaphoreTests,),
         {"semtype": _patched(threading, "BoundedSemaphore")},
     )
+)
+LeanConditionTests = _lean(
+    type("C", (lock_tests.ConditionTests,), {"condtype": _patched(threading, "Condition")})
 )
 LeanBarrierTests = _lean(
     type("Ba", (lock_tests.BarrierTests,), {"barriertype": _patched(threading, "Barrier")})

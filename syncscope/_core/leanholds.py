@@ -256,10 +256,12 @@ class LeanDiagnosis(Protocol):
         site: tuple[str, int, str],
         timeout: float | None,
         proxy: Any,
+        op: Op = "acquire",
     ) -> Any:
         """
         A blocking acquire of ``primitive`` at ``site`` is about to wait (``proxy``: its lock
-        proxy, for a Lock or RLock, else None); returns what ``wait_ends`` takes.
+        proxy, for a Lock or RLock, else None), or a wait for a signal (``op``: "wait" or
+        "wait_for" of a Condition, Event or Barrier); returns what ``wait_ends`` takes.
         """
 
     def wait_ends(self, wait: Any, got: bool, waited_ns: int) -> None:

@@ -36,11 +36,13 @@ from .._core.tracebacks import hide_frames
 from .._core.tracking import primitive_of, watch_new, watches
 from .lean import (
     adopt_watch,
+    barrier_wait,
     hidden,
     park,
     permit_held,
     permits_returned,
     semaphore_acquire_slowly,
+    signal_wait,
     signalled,
     touched,
     unpark,
@@ -131,6 +133,27 @@ def _condition_wrappers() -> list[Wrapper]:
 
     def wait_(self: Any, timeout: Any = None) -> Any:
         try:
+            lean = state.lean
+            if lean is not None:
+                entry = watches.get(id(self))
+                if entry is None or guard.busy or not silent(self._is_owned):
+                    return wait(self, timeout)  # or the real wait raises RuntimeError
+                tally = entry.tally
+                if tally is None or tally.owner is not lean:
+                    tally = adopt_watch(entry, lean)
+                lock = self._lock
+                park(lock, lean)
+                try:
+                    return signal_wait(
+                        entry.primitive,
+                        tally,
+                        "wait",
+                        wait,
+                        (self, timeout),
+                        wait_limit(True, timeout),
+                    )
+                finally:
+                    unpark(lock, lean)
             primitive = watched(self)
             if primitive is None or not silent(self._is_owned):
                 return wait(self, timeout)  # not watched, or the real wait raises RuntimeError
@@ -152,6 +175,27 @@ def _condition_wrappers() -> list[Wrapper]:
 
     def wait_for_(self: Any, predicate: Any, timeout: Any = None) -> Any:
         try:
+            lean = state.lean
+            if lean is not None:
+                entry = watches.get(id(self))
+                if entry is None or guard.busy:
+                    return wait_for(self, predicate, timeout)
+                tally = entry.tally
+                if tally is None or tally.owner is not lean:
+                    tally = adopt_watch(entry, lean)
+                lock = self._lock
+                park(lock, lean)
+                try:
+                    return signal_wait(
+                        entry.primitive,
+                        tally,
+                        "wait_for",
+                        wait_for,
+                        (self, predicate, timeout),
+                        wait_limit(True, timeout),
+                    )
+                finally:
+                    unpark(lock, lean)
             primitive = watched(self)
             if primitive is None:
                 return wait_for(self, predicate, timeout)
@@ -498,6 +542,12 @@ def _event_wrappers() -> list[Wrapper]:
                     if state.diagnosis is not None:
                         touched(entry.primitive, "wait", "woken")
                     return True
+                tally = entry.tally
+                if tally is None or tally.owner is not lean:
+                    tally = adopt_watch(entry, lean)
+                return signal_wait(
+                    entry.primitive, tally, "wait", wait, (self, timeout), wait_limit(True, timeout)
+                )
             primitive = watched(self)
             if primitive is None:
                 return wait(self, timeout)
@@ -539,6 +589,15 @@ def _barrier_wrappers() -> list[Wrapper]:
 
     def wait_wrapper(self: Any, timeout: Any = None) -> Any:
         try:
+            lean = state.lean
+            if lean is not None:
+                entry = watches.get(id(self))
+                if entry is None or guard.busy:
+                    return wait(self, timeout)
+                tally = entry.tally
+                if tally is None or tally.owner is not lean:
+                    tally = adopt_watch(entry, lean)
+                return barrier_wait(self, entry.primitive, tally, wait, timeout)
             primitive = watched(self)
             if primitive is None:
                 return wait(self, timeout)

@@ -29,9 +29,9 @@ differences hold for them (what did not wait counts for its primitive only), and
 queue's ``max_size`` is read just after each lean put, outside the queue's lock, and operations
 made inside another primitive's methods (a Queue subclass's ``_put`` setting an Event) are
 counted where the event path, busy with the outer operation, leaves them out; the library's own
-(``include_library``) stay out on both paths. Barrier waits, ``Queue.join``, ``shutdown`` and
-Barrier's ``abort``/``reset`` always take the event path: a Barrier wait cannot tell beforehand
-whether it will wait, the others are rare.
+(``include_library``) stay out on both paths. Condition, Event and Barrier waits that block
+are counted here too, when they end (see "waits that block" below); ``Queue.join``,
+``shutdown`` and Barrier's ``abort``/``reset`` always take the event path: they are rare.
 """
 
 from __future__ import annotations
@@ -256,11 +256,12 @@ def handed_off(proxy: Any) -> None:
 #
 # Condition, Semaphore, Event and the queues keep their tally in their tracking entry (a
 # Watch): their wrappers (``_conditions``, ``_queues``) count an operation that does not wait
-# there, in place, and send anything that waits, times out or fails down the event path, which
-# the statistics count from the events as before (a wait also needs its "waiting" event: the
-# deadlock watchdog sees waits, and the report the waits still in progress at exit). Each fast
-# path is a non-blocking attempt (a trylock, a put or get with block=False, a wait that finds
-# the event set): it cannot wait unseen.
+# there, in place, and send a queue operation that waits, times out or fails down the event
+# path, which the statistics count from the events as before (a wait also needs its "waiting"
+# event: the deadlock watchdog sees waits, and the report the waits still in progress at exit).
+# Each fast path is a non-blocking attempt (a trylock, a put or get with block=False, a wait
+# that finds the event set): it cannot wait unseen. Waits for a signal (Condition, Event,
+# Barrier) stay off the event path: see the last section.
 #
 # Semaphores are the exception: their permits are holds, counted here by the hold model's rules
 # (``Holds.returned``, written for lean counting), so even their waits stay off the event path
@@ -437,3 +438,127 @@ def semaphore_acquire_slowly(
         tally.failed += 1
         site.failed += 1
     return got
+
+
+# -- waits that block: Barrier, Condition and Event waits --------------------------------------
+#
+# They wait for a signal, not for a holder: no hold begins, so they are counted here in one go
+# when they end, as the statistics count their "wait" events (``waits``, ``wait_timeouts``,
+# ``broken``, ``errors``, the time waited); what waited, timed out or failed also at its call
+# site, looked up once. With the checks on, a wait is announced to the watchdog first (its
+# "waiting"), and its end told to the hang check (``touched``), as its events would.
+
+
+def signal_wait(
+    primitive: Primitive,
+    tally: Tally,
+    op: Op,
+    call: Callable[..., Any],
+    args: tuple[Any, ...],
+    limit: float | None,
+) -> Any:
+    """
+    A Condition or Event wait (``op``: "wait" or "wait_for"): ``call(*args)``, with nothing it
+    does counted (the event path's ``blocking_call``), and its wait counted at the caller's site.
+    """
+    file, line, function = call_site()
+    site = site_tally(tally, file, line, function)
+    diagnosis = state.diagnosis
+    wait = (
+        diagnosis.wait_begins(primitive, (file, line, function), limit, None, op)
+        if diagnosis is not None
+        else None
+    )
+    start = perf_counter_ns()
+    guard.busy = True
+    try:
+        result = call(*args)
+    except BaseException:
+        guard.busy = False
+        _wait_ended(primitive, tally, site, op, "error", perf_counter_ns() - start, wait)
+        raise
+    guard.busy = False
+    outcome: Outcome = "woken" if result else "timeout"
+    _wait_ended(primitive, tally, site, op, outcome, perf_counter_ns() - start, wait)
+    return result
+
+
+def barrier_wait(
+    barrier: Any, primitive: Primitive, tally: Tally, call: Callable[..., Any], timeout: Any
+) -> Any:
+    """
+    A Barrier's wait. Only its last arriver (the index ``parties - 1``) did not wait: it is
+    counted for the barrier only, the others (and a broken barrier's) at their site too. With
+    the checks on, a wait is announced unless the barrier looks one arrival short of passing
+    (read without its lock: two threads arriving at once may both announce theirs, and a thread
+    that arrives just after the passing one, taking it for the last, waits unannounced).
+    """
+    diagnosis = state.diagnosis
+    wait = None
+    where = None
+    if diagnosis is not None:
+        parties = barrier._parties
+        if barrier.n_waiting + 1 < parties or parties < 1:
+            where = call_site()
+            limit = wait_limit(True, barrier._timeout if timeout is None else timeout)
+            wait = diagnosis.wait_begins(primitive, where, limit, None, "wait")
+    start = perf_counter_ns()
+    guard.busy = True  # the barrier's Condition, and the action the last arriver runs
+    try:
+        index = call(barrier, timeout)
+    except BaseException as exc:
+        guard.busy = False
+        waited = perf_counter_ns() - start
+        outcome: Outcome = "broken" if isinstance(exc, threading.BrokenBarrierError) else "error"
+        _wait_ended(
+            primitive,
+            tally,
+            site_tally(tally, *(where or call_site())),
+            "wait",
+            outcome,
+            waited,
+            wait,
+        )
+        raise
+    guard.busy = False
+    waited = perf_counter_ns() - start
+    site = None
+    if index != barrier._parties - 1:  # it waited for the others
+        site = site_tally(tally, *(where or call_site()))
+    _wait_ended(primitive, tally, site, "wait", "passed", waited, wait)
+    return index
+
+
+def _wait_ended(
+    primitive: Primitive,
+    tally: Tally,
+    site: Tally | None,
+    op: Op,
+    outcome: Outcome,
+    waited: int,
+    wait: Any,
+) -> None:
+    tally.waits += 1
+    if waited:
+        tally.waited_total += waited
+        if waited > tally.waited_max:
+            tally.waited_max = waited
+    if outcome == "timeout":
+        tally.wait_timeouts += 1
+    elif outcome == "broken":
+        tally.broken += 1
+    elif outcome == "error":
+        tally.errors += 1
+    if site is not None:
+        site.waits += 1
+        if outcome == "timeout":
+            site.wait_timeouts += 1
+        if waited:
+            site.waited_total += waited
+            if waited > site.waited_max:
+                site.waited_max = waited
+    diagnosis = state.diagnosis
+    if diagnosis is not None:
+        if wait is not None:
+            diagnosis.wait_ends(wait, outcome != "error", waited)
+        diagnosis.touched(primitive, op, outcome, None, None)

@@ -83,12 +83,18 @@ class LeanChecks:
         site: tuple[str, int, str],
         timeout: float | None,
         proxy: Any,
+        op: Op = "acquire",
     ) -> Wait:
         was_busy = guard.busy
         guard.busy = True
         try:
-            event = SyncEvent(primitive, "acquire", "waiting", site, timeout=timeout)
+            event = SyncEvent(primitive, op, "waiting", site, timeout=timeout)
             self._progress()
+            if op != "acquire":  # a wait for a signal: no holder, no lock order
+                if self._traces is not None:
+                    self._traces.touch(event)
+                wait = self._holds.waiting[event.thread_id] = Wait(event, None)
+                return wait
             holds = self._holds
             blocker = lean_hold_of(proxy) if proxy is not None else None
             wait = holds.waiting[event.thread_id] = Wait(event, blocker)
