@@ -489,19 +489,17 @@ def barrier_wait(
     """
     A Barrier's wait. Only its last arriver (the index ``parties - 1``) did not wait: it is
     counted for the barrier only, the others (and a broken barrier's) at their site too. With
-    the checks on, a wait is announced unless the barrier looks one arrival short of passing
-    (read without its lock: two threads arriving at once may both announce theirs, and a thread
-    that arrives just after the passing one, taking it for the last, waits unannounced).
+    the checks on, every wait is announced: whether this arrival is the last cannot be told
+    before it is made without the barrier's lock (a thread arriving as the barrier drains would
+    take itself for the last and wait unannounced, unseen by the watchdog).
     """
     diagnosis = state.diagnosis
     wait = None
     where = None
     if diagnosis is not None:
-        parties = barrier._parties
-        if barrier.n_waiting + 1 < parties or parties < 1:
-            where = call_site()
-            limit = wait_limit(True, barrier._timeout if timeout is None else timeout)
-            wait = diagnosis.wait_begins(primitive, where, limit, None, "wait")
+        where = call_site()
+        limit = wait_limit(True, barrier._timeout if timeout is None else timeout)
+        wait = diagnosis.wait_begins(primitive, where, limit, None, "wait")
     start = perf_counter_ns()
     guard.busy = True  # the barrier's Condition, and the action the last arriver runs
     try:
