@@ -6,6 +6,7 @@ event path's, and the primitives must stay drop-ins.
 
 from __future__ import annotations
 
+import _thread
 import queue
 import sys
 import threading
@@ -511,6 +512,27 @@ class TestFigures:
             notified = traces.get(primitive_of(cond)).notified  # type: ignore[union-attr]
             assert notified is not None
             assert (notified.op, notified.waiters) == ("notify_all", 0)
+
+    def test_a_set_called_from_c_code(self) -> None:
+        """
+        Under -q an Event's set called with no Python caller (a thread's target, started with
+        _thread) happens; the hang check's evidence has no site for it.
+        """
+        with syncscope.record(detect_deadlocks=True, events=0, echo=False):
+            ready = threading.Event()
+            _thread.start_new_thread(ready.set, ())
+            assert ready.wait(timeout=5)
+
+    def test_an_rlock_hold_is_among_the_longest(self) -> None:
+        """Under -q an RLock's outermost hold, like a Lock's, is listed with where it was taken."""
+        with syncscope.record(detect_deadlocks=True, events=0, echo=False) as rec:
+            rlock = threading.RLock()
+            with rlock:
+                line = sys._getframe().f_lineno - 1
+                with rlock:
+                    pass
+        [holder] = rec.stats(rlock).longest_holds
+        assert (holder.thread, holder.line) == (threading.current_thread().name, line)
 
     def test_a_queue_item_put_while_a_get_waits(self, lean: Recording) -> None:
         """A get that has to wait takes the event path: its wait is counted."""

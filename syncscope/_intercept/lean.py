@@ -45,7 +45,14 @@ from typing import Any
 
 from .._core.dispatch import guard
 from .._core.event import Op, Outcome, Primitive, perf_counter_ns, wait_limit
-from .._core.leanholds import local, permit_holders, seen_chains, this_thread, unlink
+from .._core.leanholds import (
+    ThreadHolds,
+    local,
+    permit_holders,
+    seen_chains,
+    this_thread,
+    unlink,
+)
 from .._core.leanholds import site_of as lean_site
 from .._core.registry import allocate_lock
 from .._core.sites import call_site, creator_frame
@@ -170,15 +177,17 @@ def hold_ended(proxy: Any) -> None:
         tally.hold_total += held
         if held > tally.hold_max:
             tally.hold_max = held
-            if proxy._syncscope_holder is not None:
-                longest_hold(proxy, tally, held)
+            if holds is not None:  # a lean hold knows where it was taken
+                longest_hold(proxy, tally, held, holds)
 
 
-def longest_hold(proxy: Any, tally: Tally, held: int) -> None:
-    """A lean hold (which knows where it was taken) as long as the longest: tell the book."""
-    holds = proxy._syncscope_holder
+def longest_hold(proxy: Any, tally: Tally, held: int, holds: ThreadHolds) -> None:
+    """
+    A lean hold of ``holds``'s thread (which knows where it was taken) as long as the longest:
+    tell the book.
+    """
     book = tally.owner
-    if book is not None and holds is not None:
+    if book is not None:
         book.longest_hold(proxy._syncscope_primitive, held, holds.thread_name(), lean_site(proxy))
 
 
@@ -332,7 +341,9 @@ def touched(primitive: Primitive, op: Op, outcome: Outcome, waiters: int | None 
     """
     diagnosis = state.diagnosis
     if diagnosis is not None:
-        frame = _getframe(2) if op in _SITED else None
+        # The wrapper's caller; none when C code called the wrapper (a thread's target,
+        # an atexit callback), where _getframe(2) would raise.
+        frame = _getframe(1).f_back if op in _SITED else None
         diagnosis.touched(primitive, op, outcome, frame, waiters)
 
 

@@ -284,7 +284,7 @@ class _LockProxy(_Proxy):
                         if held > tally.hold_max:
                             tally.hold_max = held
                             if holds is not None:  # a lean hold knows where it was taken
-                                longest_hold(self, tally, held)
+                                longest_hold(self, tally, held, holds)
                     if holds is not None:  # _lean.pop, written out
                         self._syncscope_holder = None
                         if holds.top is self and holds.ident == get_ident():
@@ -319,7 +319,7 @@ class _LockProxy(_Proxy):
                         if held > tally.hold_max:
                             tally.hold_max = held
                             if holds is not None:  # a lean hold knows where it was taken
-                                longest_hold(self, tally, held)
+                                longest_hold(self, tally, held, holds)
                     if holds is not None:
                         self._syncscope_holder = None
                         if holds.top is self and holds.ident == get_ident():
