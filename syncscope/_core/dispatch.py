@@ -7,13 +7,12 @@ When no sink listens the interception never gets here: it checks ``state.active`
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import sys
 import threading
 from collections.abc import Iterable
 
-from .event import Sink, SyncEvent, get_ident
+from .event import Sink, SyncEvent
 from .state import counters, state
 
 
@@ -41,13 +40,10 @@ def emit(event: SyncEvent) -> None:
                 sink.handle(event)
             except Exception as exc:  # a sink must never break the program it watches
                 sink_failed(sink, exc)
-    except KeyboardInterrupt:
-        # Ctrl-C landed in our code, most often between the real operation and the program
-        # getting its result. Raised here, it would leave a lock held or an item lost. Deliver
-        # it again instead, as a fresh SIGINT: it is raised as soon as the operation returns.
-        if get_ident() != threading.main_thread().ident:
-            raise
-        _thread.interrupt_main()
+    # A Ctrl-C landing here goes on up as it came: the operation's wrapper sees it and puts
+    # right what it must (a lock taken is released again, a lock released stays released).
+    # It cannot be put off until the operation returns: a signal made pending again (with
+    # _thread.interrupt_main) is raised as the very call that makes it pending returns.
     finally:
         guard.busy = was_busy
 
@@ -64,11 +60,7 @@ def emit_fresh(event: SyncEvent) -> None:
                 sink.handle(event)
             except Exception as exc:  # a sink must never break the program it watches
                 sink_failed(sink, exc)
-    except KeyboardInterrupt:
-        if get_ident() != threading.main_thread().ident:
-            raise
-        _thread.interrupt_main()  # see emit
-    finally:
+    finally:  # a Ctrl-C goes on up as it came (see emit)
         guard.busy = False
 
 
