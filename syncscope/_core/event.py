@@ -210,8 +210,8 @@ class SyncEvent:
         outcome: Outcome,
         site: tuple[str, int, str],
         waited_ns: int | None = None,
-        # Not keyword-only, though always passed by keyword: a keyword-only parameter's
-        # default is looked up in a dict on every call, a positional one's is not.
+        # Not keyword-only: a keyword-only parameter's default is looked up in a dict on every
+        # call, a positional one's is not (and the lock paths pass these three positionally).
         timeout: float | None = None,
         depth: int | None = None,
         permits: int | None = None,

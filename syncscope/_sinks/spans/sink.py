@@ -266,7 +266,8 @@ class SpanSink:
 
     def _pressed(self) -> bool:
         """
-        The worker is behind: many events wait for it, or many spans for it to build. Spans
+        Under pressure: the worker is behind (many events wait for it, or many spans for it to
+        build), or the allowance of spans nobody waited on is spent (SPANS_PER_SECOND). Spans
         that do not matter become summaries then.
         """
         return (
@@ -282,8 +283,8 @@ class SpanSink:
         records = self._records
         count = len(records)
         if not keep:
-            if self._allowance <= 0 or count >= self._soft or len(self._events) >= BACKLOG:
-                # The worker is behind: a summary, rather than a span that nobody waited on.
+            if self._pressed():
+                # A summary, rather than a span that nobody waited on.
                 self._summaries.add(record)
                 self.stats.aggregated += 1
                 return
@@ -544,7 +545,9 @@ class SpanSink:
         now = _monotonic()
         more = int((now - self._allowance_at) * SPANS_PER_SECOND)
         if more > 0:
-            self._allowance_at = now
+            # Moved on by what was given, not to now: the fraction left over counts next time
+            # (a worker waking every millisecond would otherwise get one span a wake-up).
+            self._allowance_at += more / SPANS_PER_SECOND
             self._allowance = min(self._allowance + more, SPANS_PER_SECOND)
 
     def _make_builder(self) -> Builder | None:
