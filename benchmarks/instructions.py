@@ -48,6 +48,15 @@ WORKLOADS: dict[str, tuple[str, str]] = {
     "Queue put+get+task_done": ("p = queue.Queue()", "p.put(1); p.get(); p.task_done()"),
     "LifoQueue put+get": ("p = queue.LifoQueue()", "p.put(1); p.get()"),
     "SimpleQueue put+get": ("p = queue.SimpleQueue()", "p.put(1); p.get()"),
+    # A get or put that would wait: it times out at once (the blocking path, no other thread).
+    "Queue get(timeout=0) (empty)": (
+        "p = queue.Queue()",
+        "try: p.get(timeout=0)\n        except queue.Empty: pass",
+    ),
+    "Queue put(timeout=0) (full)": (
+        "p = queue.Queue(1); p.put(0)",
+        "try: p.put(1, timeout=0)\n        except queue.Full: pass",
+    ),
 }
 
 #: mode -> the options syncscope.install is given (None: not installed).
@@ -81,8 +90,14 @@ if options is not None:
 """
 
 
-def count(mode: str, iterations: int, names: list[str]) -> dict[str, int]:
-    """Instructions per iteration of each workload in ``names``, under ``mode``."""
+def count(
+    mode: str, iterations: int, names: list[str], program_thread: bool = False
+) -> dict[str, int]:
+    """
+    Instructions per iteration of each workload in ``names``, under ``mode``; with
+    ``program_thread``, those of the program's thread only (not the deadlock watchdog's,
+    whose periodic checks make a ``-q`` figure vary from run to run by thousands).
+    """
     workloads = [WORKLOADS[name] for name in names]
     with tempfile.TemporaryDirectory() as directory:
         script = os.path.join(directory, "loop.py")
@@ -96,6 +111,7 @@ def count(mode: str, iterations: int, names: list[str]) -> dict[str, int]:
                 "valgrind",
                 "--tool=callgrind",
                 "--dump-before=getppid",
+                *(["--separate-threads=yes"] if program_thread else []),
                 f"--callgrind-out-file={out}",
                 sys.executable,
                 script,
@@ -103,7 +119,12 @@ def count(mode: str, iterations: int, names: list[str]) -> dict[str, int]:
             check=True,
             capture_output=True,
         )
-        parts = sorted(glob.glob(out + ".*"), key=lambda path: int(path.rsplit(".", 1)[1]))
+        if program_thread:  # one file a dump and a thread: out.<dump>-<thread>, 01 the main
+            found = glob.glob(out + ".*-01")
+            parts = sorted(found, key=lambda path: int(path.rsplit(".", 1)[1].split("-")[0]))
+        else:
+            found = glob.glob(out + ".*")
+            parts = sorted(found, key=lambda path: int(path.rsplit(".", 1)[1]))
         totals = [_total(path) for path in parts]
     # Per workload: its setup (after the start-up or the previous loop), its empty loop, and
     # its N-iteration loop, each ended by a dump: a setup never counts in a loop.
@@ -128,6 +149,11 @@ def main() -> None:
     parser.add_argument("--modes", help="comma-separated modes (default: all)")
     parser.add_argument("--workloads", help="comma-separated workloads (default: all)")
     parser.add_argument("--jobs", type=int, default=2, help="valgrind processes at once")
+    parser.add_argument(
+        "--program-thread",
+        action="store_true",
+        help="count the program's thread only, not syncscope's own threads (the watchdog's)",
+    )
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("instructions.py: valgrind is not installed")
@@ -136,7 +162,10 @@ def main() -> None:
     if "bare" not in modes:
         modes.insert(0, "bare")
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        futures = {mode: pool.submit(count, mode, args.iterations, names) for mode in modes}
+        futures = {
+            mode: pool.submit(count, mode, args.iterations, names, args.program_thread)
+            for mode in modes
+        }
         counts = {mode: future.result() for mode, future in futures.items()}
     width = max(map(len, names))
     print(f"{'instructions an iteration':{width}}" + "".join(f"  {mode:>16.16}" for mode in modes))

@@ -462,7 +462,7 @@ class TestFigures:
             ):
                 waiting_on(latch)
                 wait = waiting[thread.ident]
-                seen.append((wait.primitive, wait.op, wait.site[2], wait.event.timeout))
+                seen.append((wait.primitive, wait.op, wait.site[2], wait.timeout))
                 assert traces.last_ns(primitive_of(primitive)) is not None
                 if primitive is barrier:
                     barrier.wait(5)

@@ -136,37 +136,62 @@ class _Token:
 
 
 class Wait:
-    """One thread blocked in one operation, since its "waiting" event."""
+    """
+    One thread blocked in one operation, since its "waiting" event (or, on the lean path, its
+    announcement): what the watchdog, the hang check and the report read of it, no more.
+    """
 
-    __slots__ = ("blocker", "event", "reported")
+    __slots__ = (
+        "blocker",
+        "op",
+        "primitive",
+        "reported",
+        "since_ns",
+        "site",
+        "thread_id",
+        "thread_name",
+        "timeout",
+    )
 
-    def __init__(self, event: SyncEvent, blocker: Hold | None) -> None:
-        self.event = event
+    def __init__(
+        self,
+        primitive: Primitive,
+        op: str,
+        site: Site,
+        thread_id: int,
+        thread_name: str,
+        since_ns: int,
+        timeout: float | None,
+        blocker: Hold | None,
+    ) -> None:
+        self.primitive = primitive
+        self.op = op
+        #: Where the wait was made.
+        self.site = site
+        self.thread_id = thread_id
+        self.thread_name = thread_name
+        #: When it began (``time.time_ns``, an event's clock).
+        self.since_ns = since_ns
+        #: How long it may last, in seconds (None: for as long as it takes).
+        self.timeout = timeout
         #: For an acquire: the hold that was in the way when the wait began (a lock's owner).
         self.blocker = blocker
         #: Set once a deadlock or hang report has named this wait.
         self.reported = False
 
-    @property
-    def primitive(self) -> Primitive:
-        return self.event.primitive
-
-    @property
-    def op(self) -> str:
-        return self.event.op
-
-    @property
-    def thread_name(self) -> str:
-        return self.event.thread_name
-
-    @property
-    def since_ns(self) -> int:
-        return self.event.time_ns
-
-    @property
-    def site(self) -> Site:
-        event = self.event
-        return (event.file, event.line, event.function)
+    @classmethod
+    def of(cls, event: SyncEvent, blocker: Hold | None) -> Wait:
+        """The wait a "waiting" event begins."""
+        return cls(
+            event.primitive,
+            event.op,
+            (event.file, event.line, event.function),
+            event.thread_id,
+            event.thread_name,
+            event.time_ns,
+            event.timeout,
+            blocker,
+        )
 
     def __repr__(self) -> str:
         return f"<Wait {self.op} {self.primitive.label} by {self.thread_name}>"
@@ -209,7 +234,7 @@ class Holds:
 
     def begin_wait(self, event: SyncEvent) -> Wait:
         blocker = self.owner.get(event.primitive) if event.op == "acquire" else None
-        wait = self.waiting[event.thread_id] = Wait(event, blocker)
+        wait = self.waiting[event.thread_id] = Wait.of(event, blocker)
         return wait
 
     def acquired(self, event: SyncEvent) -> Hold | None:
@@ -472,8 +497,10 @@ def lean_hold_of(proxy: Any) -> Hold | None:
     holds = proxy._syncscope_holder
     if holds is None:
         return None
-    for hold in lean_chain(holds):
-        if hold.primitive is proxy._syncscope_primitive:
+    for held in leanholds.chain_of(holds):
+        if held is proxy:
+            hold = Hold(proxy._syncscope_primitive, leanholds.lean_event(proxy, holds), [])
+            hold.exited = holds.exited
             return hold
     return None
 

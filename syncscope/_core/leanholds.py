@@ -267,6 +267,12 @@ class LeanDiagnosis(Protocol):
     def wait_ends(self, wait: Any, got: bool, waited_ns: int) -> None:
         """The wait ``wait_begins`` announced is over (``got``: the lock was taken)."""
 
+    def signal_ended(self, wait: Any, outcome: Outcome) -> None:
+        """
+        The wait for a signal ``wait_begins`` announced is over, with ``outcome``: what
+        ``wait_ends`` and then ``touched`` would do, in one call.
+        """
+
     def touched(
         self,
         primitive: Primitive,

@@ -569,5 +569,6 @@ def _wait_ended(
     diagnosis = state.diagnosis
     if diagnosis is not None:
         if wait is not None:
-            diagnosis.wait_ends(wait, outcome != "error", waited)
-        diagnosis.touched(primitive, op, outcome, None, None)
+            diagnosis.signal_ended(wait, outcome)
+        else:  # the checks began during the wait
+            diagnosis.touched(primitive, op, outcome, None, None)

@@ -207,7 +207,7 @@ def standing(frame: FrameType, wait: Wait | None) -> str:
     if is_ours(frame):
         return OURS
     if wait is not None:
-        return WAITING if wait.event.timeout is None else RUNNING
+        return WAITING if wait.timeout is None else RUNNING
     return OUTSIDE if blocked_outside(frame) else RUNNING
 
 
@@ -354,7 +354,7 @@ class Watchdog:
                 frames.update(sys._current_frames())
             if ident not in frames:
                 return True  # gone: not blocked any more
-            return waiting[ident].event.timeout is not None
+            return waiting[ident].timeout is not None
 
         stuck = stuck_threads(snapshot, bounded)
         suspects = {waiting[ident] for ident in stuck}
@@ -593,7 +593,7 @@ def _long_timed(frame: FrameType, wait: Wait | None, within_ns: int) -> bool:
     a watchdog joining with a timeout waits for a thread to end, and feeds nobody meanwhile.
     """
     if wait is not None:
-        timeout = wait.event.timeout
+        timeout = wait.timeout
     else:
         try:
             machinery = is_machinery(frame.f_code)

@@ -62,7 +62,7 @@ def self_deadlocks(
         if (
             wait.reported
             or wait.op != "acquire"
-            or wait.event.timeout is not None
+            or wait.timeout is not None
             or primitive.kind not in ("lock", "condition")
             or primitive in snapshot.handoff
             or now - wait.since_ns < grace_ns
@@ -113,7 +113,7 @@ def held_while_waiting(
         if (
             wait.reported
             or wait.op == "acquire"
-            or wait.event.timeout is not None
+            or wait.timeout is not None
             or wait.primitive.kind not in TRACED_KINDS
             or now - wait.since_ns < grace_ns
             or not snapshot.held.get(ident)
@@ -127,7 +127,7 @@ def held_while_waiting(
             for other, theirs in waiting.items()
             if other != ident
             and theirs.op == "acquire"
-            and theirs.event.timeout is None
+            and theirs.timeout is None
             and now - theirs.since_ns >= grace_ns
             and snapshot.holders(other) == (ident,)
         ]
@@ -140,7 +140,7 @@ def hang_subjects(snapshot: Snapshot, traces: Traces, now: int, timeout_ns: int)
     """The threads blocked without a timeout on what nothing touched for the hang timeout."""
     found = []
     for ident, wait in snapshot.waiting.items():
-        if wait.reported or wait.event.timeout is not None or now - wait.since_ns < timeout_ns:
+        if wait.reported or wait.timeout is not None or now - wait.since_ns < timeout_ns:
             continue
         if wait.primitive.kind in TRACED_KINDS and wait.op != "acquire":
             last = traces.last_ns(wait.primitive)
@@ -282,7 +282,7 @@ def starved_pools(
         if (
             wait.reported
             or wait.primitive.kind != "future"
-            or wait.event.timeout is not None
+            or wait.timeout is not None
             or now - wait.since_ns < grace_ns
         ):
             continue

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._core import leanholds
 from .._core.dispatch import guard
-from .._core.event import Op, Outcome, Primitive, SyncEvent
+from .._core.event import Op, Outcome, Primitive
 from .._core.holds import Holds, Wait, lean_chain, lean_hold_of
 from .._core.sites import call_site, is_machinery
 from .traces import Mark
@@ -48,14 +48,14 @@ class LeanChecks:
         lockorder: LockOrder | None,
         stats: Stats | None,
         traces: Traces | None,
-        progress: Any,
     ) -> None:
         self._holds = holds
         self._traces = traces
         self._lockorder = lockorder
         self._stats = stats
-        #: Called with each wait's start and end: the watchdog's sign of life.
-        self._progress = progress
+        #: Each wait's start and end: the watchdog's sign of life (see the recorder's
+        #: ``_progress_now``).
+        self.progress = 0
         leanholds.forget()  # a new lock-order graph: no chain is known to it
 
     def new_chain(self, proxy: Any, chain: Any) -> None:
@@ -85,40 +85,65 @@ class LeanChecks:
         proxy: Any,
         op: Op = "acquire",
     ) -> Wait:
+        # A wait record, not an event: who, where, since when, for how long at most.
+        ident = get_ident()
+        thread = _active_threads.get(ident)  # thread_name(), written out
+        name = thread._name if thread is not None else f"Thread-{ident}"
+        now = time_ns()
+        self.progress += 1
+        if op != "acquire":  # a wait for a signal: no holder, no lock order
+            # Nothing here takes a primitive syncscope watches: no guard needed.
+            traces = self._traces
+            if traces is not None:
+                traces.touched(primitive, op, "waiting", ident, name, now)
+            wait = self._holds.waiting[ident] = Wait(
+                primitive, op, site, ident, name, now, timeout, None
+            )
+            return wait
         was_busy = guard.busy
         guard.busy = True
         try:
-            event = SyncEvent(primitive, op, "waiting", site, timeout=timeout)
-            self._progress()
-            if op != "acquire":  # a wait for a signal: no holder, no lock order
-                if self._traces is not None:
-                    self._traces.touch(event)
-                wait = self._holds.waiting[event.thread_id] = Wait(event, None)
-                return wait
             holds = self._holds
             blocker = lean_hold_of(proxy) if proxy is not None else None
-            wait = holds.waiting[event.thread_id] = Wait(event, blocker)
+            wait = holds.waiting[ident] = Wait(
+                primitive, op, site, ident, name, now, timeout, blocker
+            )
             if self._lockorder is not None and timeout is None:
-                held = holds.held_by(event.thread_id)
+                held = holds.held_by(ident)
                 if held:
-                    self._lockorder.taking(event.primitive, event.thread_name, site, held)
+                    self._lockorder.taking(primitive, name, site, held)
             return wait
         finally:
             guard.busy = was_busy
 
     def wait_ends(self, wait: Wait, got: bool, waited_ns: int) -> None:
-        was_busy = guard.busy
-        guard.busy = True
-        try:
-            self._progress()
-            holds = self._holds
-            if holds.waiting.get(wait.event.thread_id) is wait:
-                del holds.waiting[wait.event.thread_id]
-            blocker = wait.blocker
-            if got and blocker is not None and waited_ns and self._stats is not None:
+        self.progress += 1
+        waiting = self._holds.waiting
+        ident = wait.thread_id
+        if waiting.get(ident) is wait:
+            del waiting[ident]
+        blocker = wait.blocker
+        if got and blocker is not None and waited_ns and self._stats is not None:
+            was_busy = guard.busy
+            guard.busy = True
+            try:
                 self._stats.blocked_by(wait.primitive, blocker, waited_ns)
-        finally:
-            guard.busy = was_busy
+            finally:
+                guard.busy = was_busy
+
+    def signal_ended(self, wait: Wait, outcome: Outcome) -> None:
+        """
+        A wait for a signal (``wait_begins`` with an op other than "acquire") ended: the
+        watchdog's and the hang check's side of its end (``wait_ends`` and ``touched`` in one).
+        """
+        self.progress += 1
+        waiting = self._holds.waiting
+        ident = wait.thread_id
+        if waiting.get(ident) is wait:
+            del waiting[ident]
+        traces = self._traces
+        if traces is not None:  # no primitive syncscope watches is taken: no guard needed
+            traces.touched(wait.primitive, wait.op, outcome, ident, None, time_ns())
 
     def touched(
         self,

@@ -161,18 +161,18 @@ class Recorder:
         if self.watchdog is None and self.lockorder is None:
             return None
         if self._lean_checks is None:
-            self._lean_checks = LeanChecks(
-                self.holds, self.lockorder, self.stats, self.traces, self._count_progress
-            )
+            self._lean_checks = LeanChecks(self.holds, self.lockorder, self.stats, self.traces)
         return self._lean_checks
-
-    def _count_progress(self) -> None:
-        self.progress += 1
 
     def _progress_now(self) -> int:
         """Operations seen so far: events, and what the lean paths counted in place."""
         stats = self.stats
-        return self.progress + (stats.operations() if stats is not None else 0)
+        lean = self._lean_checks
+        return (
+            self.progress
+            + (stats.operations() if stats is not None else 0)
+            + (lean.progress if lean is not None else 0)
+        )
 
     def _after_fork_in_child(self) -> None:
         """
