@@ -36,6 +36,9 @@ from .event import Op, Outcome, Primitive, SyncEvent
 
 _active_threads: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
 
+#: Operations whose caller the hang check keeps as evidence (where the last set, clear or
+#: notify was made): the lean path hands their frame to ``LeanDiagnosis.touched``.
+SITED_OPS = frozenset({"set", "clear", "notify", "notify_all"})
 #: Threads that ended with lean holds still held, kept (bounded) so they read "(exited)".
 MAX_LINGERING = 1_000
 

@@ -46,6 +46,7 @@ from typing import Any
 from .._core.dispatch import guard
 from .._core.event import Op, Outcome, Primitive, perf_counter_ns, wait_limit
 from .._core.leanholds import (
+    SITED_OPS,
     ThreadHolds,
     local,
     permit_holders,
@@ -64,8 +65,6 @@ from .gil import acquire_contended
 
 _TIMEOUT_MAX = threading.TIMEOUT_MAX
 _getframe = sys._getframe
-#: Operations whose call site the hang check keeps (see _sinks/traces).
-_SITED = frozenset({"set", "clear", "notify", "notify_all"})
 
 
 def adopt(proxy: Any, stats: TallyBook) -> Tally:
@@ -343,7 +342,7 @@ def touched(primitive: Primitive, op: Op, outcome: Outcome, waiters: int | None 
     if diagnosis is not None:
         # The wrapper's caller; none when C code called the wrapper (a thread's target,
         # an atexit callback), where _getframe(2) would raise.
-        frame = _getframe(1).f_back if op in _SITED else None
+        frame = _getframe(1).f_back if op in SITED_OPS else None
         diagnosis.touched(primitive, op, outcome, frame, waiters)
 
 

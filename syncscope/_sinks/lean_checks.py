@@ -12,7 +12,6 @@ nothing it does recorded.
 
 from __future__ import annotations
 
-import threading
 from _thread import get_ident
 from time import time_ns
 from types import FrameType
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._core import leanholds
 from .._core.dispatch import guard
-from .._core.event import Op, Outcome, Primitive
+from .._core.event import Op, Outcome, Primitive, thread_name
 from .._core.holds import Holds, Wait, lean_chain, lean_hold_of
 from .._core.sites import call_site, is_machinery
 from .traces import Mark
@@ -34,9 +33,6 @@ if TYPE_CHECKING:
 #: Chains of held locks remembered as checked (a few hundred bytes each): a program that
 #: nests a new lock object each time makes a new chain each time.
 MAX_CHAINS = 100_000
-#: Operations whose call site a trace keeps (see ``Trace``: the last set, clear, notify).
-_SITED = frozenset({"set", "clear", "notify", "notify_all"})
-_active_threads = threading._active  # type: ignore[attr-defined]
 
 
 class LeanChecks:
@@ -87,8 +83,7 @@ class LeanChecks:
     ) -> Wait:
         # A wait record, not an event: who, where, since when, for how long at most.
         ident = get_ident()
-        thread = _active_threads.get(ident)  # thread_name(), written out
-        name = thread._name if thread is not None else f"Thread-{ident}"
+        name = thread_name(ident)
         now = time_ns()
         self.progress += 1
         if op != "acquire":  # a wait for a signal: no holder, no lock order
@@ -117,11 +112,7 @@ class LeanChecks:
             guard.busy = was_busy
 
     def wait_ends(self, wait: Wait, got: bool, waited_ns: int) -> None:
-        self.progress += 1
-        waiting = self._holds.waiting
-        ident = wait.thread_id
-        if waiting.get(ident) is wait:
-            del waiting[ident]
+        self._ended(wait)
         blocker = wait.blocker
         if got and blocker is not None and waited_ns and self._stats is not None:
             was_busy = guard.busy
@@ -136,14 +127,17 @@ class LeanChecks:
         A wait for a signal (``wait_begins`` with an op other than "acquire") ended: the
         watchdog's and the hang check's side of its end (``wait_ends`` and ``touched`` in one).
         """
-        self.progress += 1
-        waiting = self._holds.waiting
-        ident = wait.thread_id
-        if waiting.get(ident) is wait:
-            del waiting[ident]
+        self._ended(wait)
         traces = self._traces
         if traces is not None:  # no primitive syncscope watches is taken: no guard needed
-            traces.touched(wait.primitive, wait.op, outcome, ident, None, time_ns())
+            traces.touched(wait.primitive, wait.op, outcome, wait.thread_id, None, time_ns())
+
+    def _ended(self, wait: Wait) -> None:
+        """``wait`` is over: a sign of life, and no longer among the watchdog's waits."""
+        self.progress += 1
+        waiting = self._holds.waiting
+        if waiting.get(wait.thread_id) is wait:
+            del waiting[wait.thread_id]
 
     def touched(
         self,
@@ -159,12 +153,11 @@ class LeanChecks:
         # Nothing here takes a primitive syncscope watches: no guard needed.
         ident = get_ident()
         now = time_ns()
-        if op not in _SITED:  # where an item went in or out is not evidence; who is
+        if op not in leanholds.SITED_OPS:  # where an item went in or out is not evidence
             traces.touched(primitive, op, outcome, ident, None, now)
             return
         # Where a set, clear or notify was made is a hang report's evidence.
-        thread = _active_threads.get(ident)
-        name = thread._name if thread is not None else f"Thread-{ident}"
+        name = thread_name(ident)
         while frame is not None and is_machinery(frame.f_code):
             frame = frame.f_back
         if frame is None:
