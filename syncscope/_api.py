@@ -27,6 +27,7 @@ def install(
     lines: bool = Settings.lines,
     format: str = Settings.format,
     output: str | None = Settings.output,
+    buffer_output: bool = Settings.buffer_output,
     kinds: Iterable[str] | None = Settings.kinds,
     include_library: bool = Settings.include_library,
     hide_items: bool = Settings.hide_items,
@@ -65,6 +66,12 @@ def install(
         lines: write one line per operation.
         format: ``"console"`` (the article's words), ``"json"`` or ``"logfmt"``.
         output: a file to write the lines to; standard error when None.
+        buffer_output: buffer the lines written to ``output`` and write them from a thread
+            of syncscope's, at most 0.05 s later and at the latest when syncscope is
+            uninstalled, the process forks or calls ``os._exit`` (the runner's way: one
+            write a line made a short threaded program twice as slow). A file that is also
+            the program's standard output or error, or a terminal, is written a line at a
+            time regardless.
         kinds: watch only these kinds (``lock``, ``rlock``, ``condition``, ``semaphore``,
             ``event``, ``barrier``, ``queue``); all when None.
         include_library: also watch primitives that the standard library and installed
@@ -132,6 +139,7 @@ def install(
             lines=lines,
             format=format,
             output=output,
+            buffer_output=buffer_output,
             kinds=kinds,
             include_library=include_library,
             hide_items=hide_items,
@@ -181,7 +189,7 @@ def install_settings(settings: Settings) -> None:
     if settings.lines:
         from ._sinks.lines import ConsoleSink  # not needed by -q: not loaded then
 
-        console = ConsoleSink(settings.format, settings.output)
+        console = ConsoleSink(settings.format, settings.output, settings.buffer_output)
     sinks: tuple[Sink, ...] = (console,) if console is not None else ()
     if diagnosis is not None:
         from ._sinks.recorder import Recorder

@@ -181,6 +181,7 @@ def _settings(options: argparse.Namespace, own: list[str], program: list[str]) -
     if options.report is None:
         values["report"] = not options.lines
     values.update(_span_arguments(options))
+    values["buffer_output"] = True  # the whole process is ours to flush at its end
     if values.get("spans") or options.timeline or options.html:
         values["run_name"] = _run_name(program)
     return settings_of(values)

@@ -146,6 +146,9 @@ class Settings:
     output: str | None = _option(
         None, "-o", "--output", metavar="FILE", help="write the lines to FILE, not standard error"
     )
+    #: Buffer the lines written to ``output`` (the runner's way; see _core/output). The API
+    #: writes each line at once: a caller may read the file while the program runs.
+    buffer_output: bool = _option(False)
     kinds: Iterable[str] | None = _option(
         None,
         "--kinds",

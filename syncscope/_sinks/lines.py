@@ -235,14 +235,17 @@ def _logfmt_value(value: object) -> str:
 class ConsoleSink:
     """Writes one line per event; ``fmt`` is ``console``, ``json`` or ``logfmt``."""
 
-    def __init__(self, fmt: str = "console", output: str | None = None) -> None:
+    def __init__(
+        self, fmt: str = "console", output: str | None = None, buffered: bool = False
+    ) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
         if output is None:
             self._writer = FdWriter(2, owns_fd=False)
         else:
             fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-            self._writer = FdWriter(fd, owns_fd=True)
+            # Buffered, when asked (the runner), unless the program writes to it too.
+            self._writer = FdWriter(fd, owns_fd=True, buffered=buffered)
         self.fd = self._writer._fd
         self._fmt = fmt
         self._json = fmt == "json"

@@ -1,0 +1,148 @@
+"""
+The runner's lines to a file of their own (``-o FILE``) are buffered and written by a thread of
+syncscope's (see _core/output): every line still arrives, once, in order, whatever way the
+program ends, and soon enough to be read while the program runs. Output the program writes to
+as well is written a line at a time, as before.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from syncscope._core.output import FdWriter
+
+from .conftest import run_syncscope
+
+
+def _lock_lines(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line.startswith("lock ")]
+
+
+def _program(tmp_path: Path, body: str) -> Path:
+    script = tmp_path / "program.py"
+    script.write_text(
+        "import os, sys, threading\n"
+        "lock = threading.Lock()\n"
+        "def work(n):\n"
+        "    for _ in range(n):\n"
+        "        with lock:\n"
+        "            pass\n" + body
+    )
+    return script
+
+
+class TestEveryLineArrives:
+    def test_os_exit_from_a_thread(self, tmp_path: Path) -> None:
+        """os._exit skips every clean-up, but not the lines buffered before it."""
+        out = tmp_path / "lines.log"
+        script = _program(
+            tmp_path,
+            "work(500)\n"
+            "def end():\n"
+            "    work(3)\n"
+            "    os._exit(7)\n"
+            "t = threading.Thread(target=end)\n"
+            "t.start()\n"
+            "t.join(30)\n"
+            "raise SystemExit('not reached')\n",
+        )
+        result = run_syncscope("-o", str(out), str(script))
+        assert 7 == result.returncode, result.stderr
+        assert 2 * 503 == len(_lock_lines(out))
+
+    def test_a_fork_writes_each_line_once(self, tmp_path: Path) -> None:
+        """The parent's buffered lines are not written again by the child, and come first."""
+        out = tmp_path / "lines.log"
+        script = _program(
+            tmp_path,
+            "work(300)\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    lock.acquire(); lock.release()\n"
+            "    os._exit(0)\n"
+            "_, status = os.waitpid(pid, 0)\n"
+            "work(2)\n"
+            "sys.exit(os.waitstatus_to_exitcode(status))\n",
+        )
+        result = run_syncscope("-o", str(out), str(script))
+        assert 0 == result.returncode, result.stderr
+        lines = _lock_lines(out)
+        assert 2 * 303 == len(lines)
+        # The 600 lines made before the fork are the file's first 600.
+        assert all("MainThread" in line for line in lines[:600])
+
+    def test_an_exception_and_its_exit_status(self, tmp_path: Path) -> None:
+        out = tmp_path / "lines.log"
+        script = _program(tmp_path, "work(250)\nraise KeyError('boom')\n")
+        result = run_syncscope("-o", str(out), str(script))
+        assert 1 == result.returncode
+        assert "KeyError: 'boom'" in result.stderr
+        assert 500 == len(_lock_lines(out))
+
+    def test_lines_are_in_the_file_while_the_program_waits(self, tmp_path: Path) -> None:
+        """A program stuck (here on its standard input) has its last lines on disk already."""
+        out = tmp_path / "lines.log"
+        script = _program(
+            tmp_path,
+            "work(40)\nprint('ready', flush=True)\nsys.stdin.readline()\n",
+        )
+        env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+        env.pop("PYTHONPATH", None)
+        with subprocess.Popen(
+            [sys.executable, "-m", "syncscope", "-o", str(out), str(script)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=tempfile.gettempdir(),
+            env=env,
+        ) as process:
+            try:
+                assert process.stdout is not None and process.stdin is not None
+                assert "ready\n" == process.stdout.readline()
+                # Written within the flush interval (0.05 s); allow a loaded machine 30 s.
+                deadline = time.monotonic() + 30
+                while len(_lock_lines(out)) < 80 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert 80 == len(_lock_lines(out))
+                process.stdin.write("\n")
+                process.stdin.close()
+                assert 0 == process.wait(timeout=30)
+            finally:
+                process.kill()
+
+
+class TestSharedOutputIsNotBuffered:
+    def test_lines_stay_in_order_with_the_programs_own(self, tmp_path: Path) -> None:
+        """``-o /dev/stderr`` is the program's standard error: each line is written at once."""
+        script = _program(
+            tmp_path,
+            "for i in range(3):\n"
+            "    work(1)\n"
+            "    print(f'program {i}', file=sys.stderr, flush=True)\n",
+        )
+        result = run_syncscope("-o", "/dev/stderr", str(script), merge_stderr=True)
+        assert 0 == result.returncode, result.stdout
+        lines = [
+            line for line in result.stdout.splitlines() if line.startswith(("lock ", "program"))
+        ]
+        expected = []
+        for i in range(3):
+            expected += ["acquired", "released", f"program {i}"]
+        assert expected == [
+            line if line.startswith("program") else line.split()[-3] for line in lines
+        ]
+
+    def test_a_terminal_or_standard_error_is_written_at_once(self, tmp_path: Path) -> None:
+        """The writer decides by the file itself: a file of its own is buffered, stderr not."""
+        own = os.open(tmp_path / "own.log", os.O_WRONLY | os.O_CREAT)
+        try:
+            assert FdWriter(own, owns_fd=False, buffered=True).buffered
+        finally:
+            os.close(own)
+        assert not FdWriter(2, owns_fd=False, buffered=True).buffered
+        assert not FdWriter(os.open(os.devnull, os.O_WRONLY), owns_fd=True, buffered=True).buffered
