@@ -69,6 +69,10 @@ MODES: dict[str, dict[str, object] | None] = {
     "console lines": {"format": "console", "output": os.devnull},
     "json lines": {"format": "json", "output": os.devnull},
     "logfmt lines": {"format": "logfmt", "output": os.devnull},
+    # As the runner writes to `-o FILE`: appended to a buffer that a thread of syncscope's
+    # writes out (not counted with --program-thread). The file is a temporary one.
+    "console lines to a file": {"format": "console", "output": "{tmp}", "buffer_output": True},
+    "json lines to a file": {"format": "json", "output": "{tmp}", "buffer_output": True},
 }
 
 PROGRAM = """
@@ -101,10 +105,11 @@ def count(
     workloads = [WORKLOADS[name] for name in names]
     with tempfile.TemporaryDirectory() as directory:
         script = os.path.join(directory, "loop.py")
+        options = MODES[mode]
+        if options is not None and options.get("output") == "{tmp}":
+            options = {**options, "output": os.path.join(directory, "lines.log")}
         with open(script, "w", encoding="utf-8") as file:
-            file.write(
-                PROGRAM.format(options=MODES[mode], iterations=iterations, workloads=workloads)
-            )
+            file.write(PROGRAM.format(options=options, iterations=iterations, workloads=workloads))
         out = os.path.join(directory, "callgrind.out")
         subprocess.run(
             [

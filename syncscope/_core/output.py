@@ -48,10 +48,14 @@ class FdWriter:
         self._fd = fd
         self._owns_fd = owns_fd
         self._lock = allocate_lock()  # the original: never instrumented
+        #: Held while buffered lines are written out (the program's threads may append
+        #: meanwhile, under ``_lock``): whoever takes the buffer first writes it first.
+        self._writing = allocate_lock()
         self.broken = False
         #: Lines appended and not yet written; None: every line is written at once.
         self._pending: list[bytes] | None = [] if buffered and not shares_output(fd) else None
         self._pending_size = 0
+        self._closed = False
         #: Rung when the first line is buffered; ``_now`` when the buffer is full or closes.
         self._bell = allocate_lock()
         self._bell.acquire()
@@ -69,6 +73,7 @@ class FdWriter:
 
     def _after_fork_in_child(self) -> None:
         self._lock._at_fork_reinit()  # a thread of the parent may have held it
+        self._writing._at_fork_reinit()
         for rung in (self._bell, self._now):
             rung._at_fork_reinit()
             rung.acquire()
@@ -88,7 +93,7 @@ class FdWriter:
                 self._write(data)
             return
         with self._lock:
-            if self.broken:  # closed, or the output failed
+            if self._closed or self.broken:
                 return
             was_empty = not pending
             pending.append(data)
@@ -100,20 +105,27 @@ class FdWriter:
             with contextlib.suppress(RuntimeError):  # already rung
                 (self._now if full else self._bell).release()
 
-    def flush(self) -> None:
-        """Write what is buffered now."""
-        if self._pending is not None:
-            with self._lock:
-                self._write_pending()
-
-    def _write_pending(self) -> None:
-        """Write the buffered lines in one go; the lock is held."""
-        pending = self._pending
-        if pending:  # None (not buffered) or empty: nothing to write
-            data = b"".join(pending)
-            pending.clear()
-            self._pending_size = 0
-            self._write(data)
+    def flush(self, timeout: float = -1) -> None:
+        """
+        Write what is buffered now, in one go. With a ``timeout``, give up after that long
+        (a process ending from a signal handler may have interrupted a thread in ``write``).
+        """
+        if self._pending is None or not self._writing.acquire(timeout=timeout):
+            return
+        try:
+            if not self._lock.acquire(timeout=timeout):
+                return
+            try:
+                pending = self._pending
+                data = b"".join(pending)
+                pending.clear()
+                self._pending_size = 0
+            finally:
+                self._lock.release()
+            if data:
+                self._write(data)
+        finally:
+            self._writing.release()
 
     def _write(self, data: bytes) -> None:
         if self.broken:
@@ -134,7 +146,9 @@ class FdWriter:
 
     def close(self) -> None:
         with self._lock:
-            self._write_pending()
+            self._closed = True  # a line after this (a daemon thread's) is not written
+        self.flush()
+        with self._lock:
             if self._owns_fd:
                 # A line after this (a daemon thread's) is not written: the fd may be reused
                 # by then for one of the program's files.
@@ -192,8 +206,7 @@ class _Flusher:
                 writer = self._writer()
                 if writer is None or self._stopping:
                     return
-                with writer._lock:
-                    writer._write_pending()
+                writer.flush()
                 del writer
         finally:
             self._done.release()
@@ -217,7 +230,7 @@ _exit_wrapper: Any = None
 def flush_all() -> None:
     for writer in list(_buffered):
         with contextlib.suppress(Exception):
-            writer.flush()
+            writer.flush(timeout=1.0)
 
 
 def _hook_exit() -> None:
