@@ -16,7 +16,7 @@ from pathlib import Path
 
 from syncscope._core.output import FdWriter
 
-from .conftest import run_syncscope
+from .conftest import run_python, run_syncscope
 
 
 def _lock_lines(path: Path) -> list[str]:
@@ -114,6 +114,22 @@ class TestEveryLineArrives:
                 assert 0 == process.wait(timeout=30)
             finally:
                 process.kill()
+
+    def test_the_api_without_uninstall(self, tmp_path: Path) -> None:
+        """install(buffer_output=True) and nothing else: the lines are written at exit."""
+        out = tmp_path / "lines.log"
+        script = tmp_path / "program.py"
+        script.write_text(
+            "import sys, threading, syncscope\n"
+            "syncscope.install(output=sys.argv[1], buffer_output=True)\n"
+            "lock = threading.Lock()\n"
+            "for _ in range(100):\n"
+            "    with lock:\n"
+            "        pass\n"
+        )
+        result = run_python(str(script), str(out))
+        assert 0 == result.returncode, result.stderr
+        assert 200 == len(_lock_lines(out))
 
 
 class TestSharedOutputIsNotBuffered:

@@ -17,6 +17,7 @@ it twice).
 from __future__ import annotations
 
 import _thread
+import atexit
 import contextlib
 import os
 import stat
@@ -225,6 +226,7 @@ class _Flusher:
 _buffered: weakref.WeakSet[FdWriter] = weakref.WeakSet()
 _os_exit: Any = None
 _exit_wrapper: Any = None
+_at_exit = False
 
 
 def flush_all() -> None:
@@ -234,8 +236,14 @@ def flush_all() -> None:
 
 
 def _hook_exit() -> None:
-    """Wrap ``os._exit`` (once): it ends the process without closing anything."""
-    global _os_exit, _exit_wrapper
+    """
+    Wrap ``os._exit`` (once): it ends the process without closing anything. And flush at
+    exit, for a writer nobody closes (``install(buffer_output=True)`` without ``uninstall()``).
+    """
+    global _os_exit, _exit_wrapper, _at_exit
+    if not _at_exit:
+        _at_exit = True
+        atexit.register(flush_all)
     if _os_exit is not None:
         return
     _os_exit = original = os._exit
