@@ -51,7 +51,9 @@ def probe(
         if tls:
             import ssl
 
-            context = ssl.create_default_context()
+            from .post import tls_context
+
+            context = tls_context()
             try:
                 with context.wrap_socket(sock, server_hostname=host):
                     pass

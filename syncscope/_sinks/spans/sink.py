@@ -83,7 +83,7 @@ from . import context
 from .build import SLICE, Builder
 from .options import SpanOptions
 from .pairing import HOLD, OP, SpanPairing
-from .send import BATCH_SIZE, Sender, SpanCounts, import_grpc_exporter
+from .send import BATCH_SIZE, Sender, SpanCounts, import_grpc_exporter, sends_itself
 from .summary import Summaries
 from .workers import (
     INTERVAL,
@@ -613,7 +613,7 @@ def _preload(options: SpanOptions) -> None:
     if "otlp" in options.exporters and not options.protocol_guessed:
         if options.protocol == "grpc":
             import_grpc_exporter()
-        else:
+        elif not sends_itself(options):
             import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
     if options.jaeger_file is not None or "console" in options.exporters:
         from . import exporters  # noqa: F401
