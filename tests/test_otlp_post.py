@@ -7,10 +7,12 @@ said in the exit line, https with the CA given, and that ``requests`` is never i
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import shutil
 import ssl
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -151,10 +153,11 @@ def test_spans_go_out_with_the_variables_headers_and_gzip(
     assert lowered["authorization"] == "Bearer abc"
     assert "x-ignored" not in lowered  # the traces variable wins over the general one
     assert lowered["user-agent"].startswith("OTel-OTLP-Exporter-Python")
-    # Sent without the SDK's exporter and its HTTP stack.
+    # Sent without the SDK's exporter and its HTTP stack, and built without the SDK.
     imported = _imported(done.stderr)
     assert "syncscope._sinks.spans.post" in imported
     assert not imported & {"requests", "urllib3", "opentelemetry.exporter.otlp.proto.http"}
+    assert not imported & {"opentelemetry.trace", "opentelemetry.sdk.trace"}
 
 
 def test_unavailable_is_retried_after_the_servers_hint(
@@ -227,3 +230,44 @@ def test_https_with_the_ca_given(tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
         server.thread.join(timeout=10)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"OTEL_RESOURCE_ATTRIBUTES": "team=sync, deployment.environment = a%20b,bad,=x"},
+        {"OTEL_RESOURCE_ATTRIBUTES": "service.name=from-attributes,k=v=w"},
+        {"OTEL_RESOURCE_ATTRIBUTES": "service.name=a", "OTEL_SERVICE_NAME": "from-env"},
+    ],
+)
+def test_the_resource_made_without_the_sdk_is_the_sdks(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What our spans carry as their resource is what the SDK's own detectors would say."""
+    from opentelemetry.sdk import resources
+
+    from syncscope._sinks.spans.build import _version, resource_attributes
+    from syncscope._sinks.spans.options import SpanOptions
+
+    for name in ("OTEL_RESOURCE_ATTRIBUTES", "OTEL_SERVICE_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    options = SpanOptions(run_name="prog.py")
+    from_env = resources.OTELResourceDetector().detect()
+    name = str(from_env.attributes.get("service.name", "") or "") or "syncscope prog.py"
+    ours = resources.Resource(
+        {
+            "service.name": name,
+            "process.pid": os.getpid(),
+            "process.runtime.name": sys.implementation.name,
+            "process.runtime.version": ".".join(map(str, sys.version_info[:3])),
+        }
+    )
+    expected = resources._DEFAULT_RESOURCE.merge(from_env).merge(ours)
+    assert resource_attributes(options) == dict(expected.attributes)
+    import importlib.metadata
+
+    assert _version() == importlib.metadata.version("syncscope")
+    assert _version("opentelemetry-sdk") == importlib.metadata.version("opentelemetry-sdk")

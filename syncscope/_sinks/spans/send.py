@@ -98,9 +98,9 @@ class Owner(Protocol):
 
 def sends_itself(options: SpanOptions) -> bool:
     """
-    Whether OTLP over HTTP goes out through our own sender (see ``post``): when our OTLP
-    exporter is all that takes the spans (they are encoded then, see Builder) and nothing
-    calls for the SDK's exporter.
+    Whether our spans are encoded by hand (see Builder: when our OTLP exporter is all that
+    takes them) and nothing calls for the SDK's HTTP exporter: over HTTP our own sender sends
+    them then (see ``post``), and the SDK is imported only if the program sets a provider.
     """
     return (
         options.jaeger_file is None

@@ -605,10 +605,11 @@ def _preload(options: SpanOptions) -> None:
     one the probe finds (see send). The resource is made without ``Resource.create()`` (see
     build), for the same reason as above.
     """
-    import opentelemetry.sdk.resources
-    import opentelemetry.sdk.trace
-    import opentelemetry.sdk.trace.export
-    import opentelemetry.trace
+    if not sends_itself(options):
+        import opentelemetry.sdk.resources
+        import opentelemetry.sdk.trace
+        import opentelemetry.sdk.trace.export
+        import opentelemetry.trace
 
     if "otlp" in options.exporters and not options.protocol_guessed:
         if options.protocol == "grpc":
