@@ -52,12 +52,16 @@ class _Handler(BaseHTTPRequestHandler):
             server.received.append(
                 (self.path, {k.lower(): v for k, v in self.headers.items()}, body, status)
             )
+            server.clients.append(self.client_address[1])
         self.send_response(status)
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", "0")
         for name, value in extra.items():
             self.send_header(name, value)
         self.end_headers()
+        # A collector that drops idle connections without a word: the next export finds it
+        # closed.
+        self.close_connection = server.hang_up
 
 
 class Collector(ThreadingHTTPServer):
@@ -72,6 +76,8 @@ class Collector(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.answers: list[tuple[int, dict[str, str]]] = []
         self.received: list[tuple[str, dict[str, str], bytes, int]] = []
+        self.clients: list[int] = []
+        self.hang_up = False
         self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05})
 
     @property
@@ -158,6 +164,39 @@ def test_spans_go_out_with_the_variables_headers_and_gzip(
     assert "syncscope._sinks.spans.post" in imported
     assert not imported & {"requests", "urllib3", "opentelemetry.exporter.otlp.proto.http"}
     assert not imported & {"opentelemetry.trace", "opentelemetry.sdk.trace"}
+
+
+BUSY_PROGRAM = """
+import threading
+lock = threading.Lock()
+for _ in range(700):
+    with lock:
+        pass
+print("done")
+"""
+
+
+@pytest.mark.parametrize("hang_up", [False, True], ids=["kept alive", "closed by the server"])
+def test_batches_share_one_connection_or_open_another(
+    tmp_path: Path, collector: Collector, hang_up: bool
+) -> None:
+    collector.hang_up = hang_up
+    script = tmp_path / "busy.py"
+    script.write_text(BUSY_PROGRAM)
+    url = f"http://127.0.0.1:{collector.port}/v1/traces"
+    done = run_syncscope(
+        "-q", "--no-report", f"--otlp={url}", "--protocol", "http/protobuf", str(script)
+    )
+    assert done.returncode == 0, done.stderr
+    line = _exit_line(done.stderr)
+    made = int(re.search(r"spans: ([\d,]+) made", line).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert f"{made:,} sent" in line and "0 dropped" in line, line
+    assert len(collector.spans()) == made
+    assert len(collector.received) >= 2  # more than one batch
+    if hang_up:
+        assert len(set(collector.clients)) == len(collector.clients)
+    else:
+        assert len(set(collector.clients)) == 1
 
 
 def test_unavailable_is_retried_after_the_servers_hint(

@@ -211,14 +211,15 @@ class HttpSender:
         reader = sock.makefile("rb")
         try:
             while True:
-                status, reason, headers = _read_head(reader)
+                status, reason, headers, http10 = _read_head(reader)
                 if not 100 <= status < 200:
                     break
             keep = _read_body(reader, status, headers)
         finally:
             reader.close()
-        if not keep or headers.get("connection", "").lower() == "close":
-            self._drop()
+        connection = headers.get("connection", "").lower()
+        if not keep or connection == "close" or (http10 and connection != "keep-alive"):
+            self._drop()  # an HTTP/1.0 server closes after its answer unless it says otherwise
         return status, reason, _retry_after(headers.get("retry-after"))
 
     def _connect(self, timeout: float) -> socket.socket:
@@ -259,8 +260,8 @@ class HttpSender:
             self._drop()
 
 
-def _read_head(reader: object) -> tuple[int, str, dict[str, str]]:
-    """The status line and the headers (lower-cased names) of one response."""
+def _read_head(reader: object) -> tuple[int, str, dict[str, str], bool]:
+    """The status, the reason, the headers (lower-cased names) and whether it is HTTP/1.0."""
     readline = reader.readline  # type: ignore[attr-defined]
     line = readline(65537)
     if not line:
@@ -273,7 +274,7 @@ def _read_head(reader: object) -> tuple[int, str, dict[str, str]]:
     for _ in range(200):
         line = readline(65537)
         if line in (b"\r\n", b"\n", b""):
-            return status, reason, headers
+            return status, reason, headers, parts[0] == "HTTP/1.0"
         name, _sep, value = line.decode("latin-1").partition(":")
         headers[name.strip().lower()] = value.strip()
     raise ConnectionError("too many headers in the answer")
