@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -90,8 +91,9 @@ def quiet_loggers() -> None:
     the program's own use of these loggers is unchanged (and no log record is even made on
     ours, which would register a ``_DummyThread`` for it).
     """
-    import logging
-
+    logging = sys.modules.get("logging")
+    if logging is None:
+        return  # no logger anywhere yet (importing logging would cost the program 10 ms)
     for name, logger in list(logging.Logger.manager.loggerDict.items()):
         if not isinstance(logger, logging.Logger) or not name.startswith(_QUIET_PREFIXES):
             continue
@@ -104,7 +106,7 @@ def quiet_loggers() -> None:
                 return False
             return _original(level)
 
-        logger.isEnabledFor = is_enabled_for  # type: ignore[method-assign]
+        logger.isEnabledFor = is_enabled_for
 
 
 #: Idents of the worker threads: what they log is ours to silence.
