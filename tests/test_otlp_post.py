@@ -310,3 +310,30 @@ def test_the_resource_made_without_the_sdk_is_the_sdks(
 
     assert _version() == importlib.metadata.version("syncscope")
     assert _version("opentelemetry-sdk") == importlib.metadata.version("opentelemetry-sdk")
+
+
+def test_spans_stay_on_when_the_program_imports_logging_as_the_worker_starts(
+    tmp_path: Path, collector: Collector
+) -> None:
+    """
+    The worker checks the loggers as it sets up, while the program's first line may be
+    importing logging (``concurrent.futures`` does): it must wait for that import, not read a
+    half-made module and turn spans off. (A race: each run had a one-in-two chance to hit it.)
+    """
+    script = tmp_path / "futures.py"
+    script.write_text(
+        "import concurrent.futures, threading\n"
+        "lock = threading.Lock()\n"
+        "with lock:\n"
+        "    pass\n"
+        "print('done')\n"
+    )
+    url = f"http://127.0.0.1:{collector.port}/v1/traces"
+    for _ in range(4):
+        done = run_syncscope(
+            "-q", "--no-report", f"--otlp={url}", "--protocol", "http/protobuf", str(script)
+        )
+        assert done.returncode == 0, done.stderr
+        assert "spans are off" not in done.stderr
+        assert "0 dropped" in _exit_line(done.stderr)
+    assert collector.spans().count("Lock.hold lock") == 4

@@ -91,9 +91,12 @@ def quiet_loggers() -> None:
     the program's own use of these loggers is unchanged (and no log record is even made on
     ours, which would register a ``_DummyThread`` for it).
     """
-    logging = sys.modules.get("logging")
-    if logging is None:
+    if "logging" not in sys.modules:
         return  # no logger anywhere yet (importing logging would cost the program 10 ms)
+    # Imported all the same: the program's thread may be importing it right now (a
+    # ``concurrent.futures`` import does), and the import waits until it is complete.
+    import logging
+
     for name, logger in list(logging.Logger.manager.loggerDict.items()):
         if not isinstance(logger, logging.Logger) or not name.startswith(_QUIET_PREFIXES):
             continue
@@ -106,7 +109,7 @@ def quiet_loggers() -> None:
                 return False
             return _original(level)
 
-        logger.isEnabledFor = is_enabled_for
+        logger.isEnabledFor = is_enabled_for  # type: ignore[method-assign]
 
 
 #: Idents of the worker threads: what they log is ours to silence.
