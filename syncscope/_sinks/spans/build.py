@@ -70,20 +70,10 @@ class Builder:
     def __init__(self, sink: Owner) -> None:
         self.sink = sink
         options = sink.options
-        from opentelemetry.sdk.trace import ReadableSpan
-        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-        from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
-        from opentelemetry.trace.span import TraceFlags
-
-        self.ReadableSpan = ReadableSpan
-        self.SpanContext = SpanContext
-        self.Link = Link
-        self.internal = SpanKind.INTERNAL
-        self.sampled = TraceFlags(TraceFlags.SAMPLED)
-        self.error_status = Status
-        self.ERROR = StatusCode.ERROR
-        self.own_resource = self.resource = _resource(options)
-        self.scope = InstrumentationScope("syncscope", _version())
+        self.own_attributes = resource_attributes(options)
+        self.version = _version()
+        #: The SDK's classes, once imported (see _load_sdk).
+        self.sdk = False
         self.span_items = options.span_items
         self.segments: dict[int, SegmentSpans] = {}
         #: Trace parts whose run and thread spans went out.
@@ -108,22 +98,53 @@ class Builder:
         #: takes them (see _otlp); else SDK ReadableSpans.
         self.encoder: SpanEncoder | None = None
         if otlp and not self.local:
-            self.encoder = SpanEncoder(
-                self.own_resource.attributes, self.scope.name, self.scope.version or ""
-            )
-        self.wire = False
+            self.encoder = SpanEncoder(self.own_attributes, "syncscope", self.version)
+        else:
+            self._load_sdk()
+        self.wire = self.encoder is not None
         self.remote = Sender(sink, otlp, self.encoder)
         quiet_loggers()
         forget_dummy_thread()
 
+    def _load_sdk(self) -> None:
+        """
+        Import what SDK spans are made of: only when spans go to the program's TracerProvider
+        (it has imported the SDK then), or to the file or console exporters. Spans encoded by
+        hand for OTLP need none of it, and the imports (``opentelemetry.trace``, the SDK's
+        trace and resources modules) cost about 150 ms of the program's GIL.
+        """
+        if self.sdk:
+            return
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import ReadableSpan
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+        from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
+        from opentelemetry.trace.span import TraceFlags
+
+        self.ReadableSpan = ReadableSpan
+        self.SpanContext = SpanContext
+        self.Link = Link
+        self.internal = SpanKind.INTERNAL
+        self.sampled = TraceFlags(TraceFlags.SAMPLED)
+        self.error_status = Status
+        self.ERROR = StatusCode.ERROR
+        self.own_resource = self.resource = Resource(self.own_attributes)
+        self.scope = InstrumentationScope("syncscope", self.version)
+        self.sdk = True
+
+    def _choose(self) -> None:
+        """Encoded spans, or SDK spans: the program's TracerProvider, once set, takes these."""
+        provider = program_provider()
+        self.wire = self.encoder is not None and provider is None
+        if not self.wire:
+            self._load_sdk()
+            # Spans that go to the program's TracerProvider belong to its service.
+            self.resource = self.own_resource if provider is None else provider.resource
+
     # Records -> spans --------------------------------------------------------------------
 
     def build(self, records: list[tuple[Any, ...]]) -> None:
-        # Spans that go to the program's TracerProvider belong to its service.
-        provider = program_provider()
-        self.resource = self.own_resource if provider is None else provider.resource
-        # The program's provider, once set, takes ReadableSpans from then on.
-        self.wire = self.encoder is not None and provider is None
+        self._choose()
         remote = self.remote
         for index, record in enumerate(records, 1):
             if not index % SLICE:
@@ -160,6 +181,7 @@ class Builder:
 
     def summarize(self, buckets: list[Bucket]) -> None:
         """The summary spans of the sink's buckets and the builder's own, then ship."""
+        self._choose()
         summaries = self.summaries
         summaries.merge(buckets)
         for bucket in summaries.take():
@@ -189,6 +211,7 @@ class Builder:
 
     def finish_parts(self, parts: list[Segment]) -> None:
         """Trace parts that were cut, whose spans all went out: their thread and run spans."""
+        self._choose()
         for segment in parts:
             spans = self.segments.pop(segment.index, None)
             self.done.add(segment.index)
@@ -552,7 +575,7 @@ class Builder:
             remote.ring()
 
     def finish(self) -> None:
-        self.summarize([])
+        self.summarize([])  # chooses the kind of spans too
         for index in sorted(self.segments):
             self._finish_segment(self.segments.pop(index))
             self.done.add(index)
@@ -592,31 +615,71 @@ def _link_attributes(links: Sequence[tuple[int, int, str]]) -> dict[str, Any]:
     return {"syncscope.links": ", ".join(f"{why} {target:016x}" for _t, target, why in links)}
 
 
-def _version() -> str:
+def _version(distribution: str = "syncscope") -> str:
+    """
+    The installed version, from the distribution's ``METADATA`` found on ``sys.path``:
+    ``importlib.metadata`` would cost 30 ms and the ``email`` package to import.
+    """
+    prefix = distribution.replace("-", "_").lower() + "-"
+    for entry in sys.path:
+        try:
+            names = [
+                name
+                for name in os.listdir(entry or ".")
+                if name.lower().startswith(prefix) and name.endswith(".dist-info")
+            ]
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(entry or ".", name, "METADATA")
+            with contextlib.suppress(OSError), open(path, encoding="utf-8") as file:
+                for line in file:
+                    if line.startswith("Version:"):
+                        return line.partition(":")[2].strip()
+                    if not line.strip():
+                        break
     try:
         from importlib.metadata import version
 
-        return version("syncscope")
+        return version(distribution)
     except Exception:
         return "0"
 
 
-def _resource(options: SpanOptions) -> Any:
+def resource_attributes(options: SpanOptions) -> dict[str, Any]:
     """
-    The SDK's attributes, then ``OTEL_RESOURCE_ATTRIBUTES``/``OTEL_SERVICE_NAME``, then ours.
+    What the SDK's default resource says, then ``OTEL_RESOURCE_ATTRIBUTES`` and
+    ``OTEL_SERVICE_NAME`` as its ``OTELResourceDetector`` reads them, then ours: the resource
+    of our spans, made without importing the SDK (its resources module costs ~90 ms; a test
+    checks the two agree).
 
     Not ``Resource.create()``: it runs the detectors on a thread pool, whose threads the
     program would see (and which refuses to start during interpreter shutdown).
     """
-    from opentelemetry.sdk import resources
+    from urllib.parse import unquote
 
-    from_env = resources.OTELResourceDetector().detect()
+    try:
+        from opentelemetry.sdk.version import __version__ as sdk_version
+    except ImportError:
+        sdk_version = _version("opentelemetry-sdk")
+    attributes: dict[str, Any] = {
+        "telemetry.sdk.language": "python",
+        "telemetry.sdk.name": "opentelemetry",
+        "telemetry.sdk.version": sdk_version,
+    }
+    for item in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            attributes[key.strip()] = unquote(value.strip())
+    from_env = os.environ.get("OTEL_SERVICE_NAME")
+    if from_env:
+        attributes["service.name"] = from_env
     name = options.service_name or os.environ.get("OTEL_SERVICE_NAME", "").strip()
     if not name:
-        name = str(from_env.attributes.get("service.name", "") or "")
+        name = str(attributes.get("service.name", "") or "")
     if not name:
         name = f"syncscope {options.run_name}"
-    ours = resources.Resource(
+    attributes.update(
         {
             "service.name": name,
             "process.pid": os.getpid(),
@@ -624,5 +687,4 @@ def _resource(options: SpanOptions) -> Any:
             "process.runtime.version": ".".join(map(str, sys.version_info[:3])),
         }
     )
-    base = getattr(resources, "_DEFAULT_RESOURCE", None) or resources.Resource.get_empty()
-    return base.merge(from_env).merge(ours)
+    return attributes

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from .post import ascii_host
+
 
 # socket and ssl are imported by the sending thread when it probes, not at start-up.
 TYPE_CHECKING = False
@@ -38,7 +40,7 @@ def probe(
     port = parts.port or (443 if tls else 80)
     where = f"{host}:{port}"
     try:
-        sock = socket.create_connection((host, port), timeout=timeout)
+        sock = socket.create_connection((ascii_host(host), port), timeout=timeout)
     except ConnectionRefusedError:
         return protocol, f"connection refused by {where}"
     except TimeoutError:
@@ -51,7 +53,9 @@ def probe(
         if tls:
             import ssl
 
-            context = ssl.create_default_context()
+            from .post import tls_context
+
+            context = tls_context()
             try:
                 with context.wrap_socket(sock, server_hostname=host):
                     pass

@@ -18,6 +18,7 @@ from ..._core.dispatch import guard
 from ..._core.registry import allocate_lock
 from .options import SpanOptions
 from .otlp import EncodedSpans, SpanEncoder, accept_encoded_spans
+from .post import ExportError, HttpSender, needs_the_exporter
 from .probe import PROBE_TIMEOUT, probe
 from .workers import INTERVAL, forget_dummy_thread, one_line, our_threads, quiet_loggers
 
@@ -95,14 +96,35 @@ class Owner(Protocol):
     abandoned: bool
 
 
-def make_otlp_exporter(options: SpanOptions, protocol: str | None = None) -> Any:
+def sends_itself(options: SpanOptions) -> bool:
+    """
+    Whether our spans are encoded by hand (see Builder: when our OTLP exporter is all that
+    takes them) and nothing calls for the SDK's HTTP exporter: over HTTP our own sender sends
+    them then (see ``post``), and the SDK is imported only if the program sets a provider.
+    """
+    return (
+        options.jaeger_file is None
+        and "console" not in options.exporters
+        and options.endpoint is not None
+        and needs_the_exporter(options.endpoint) is None
+    )
+
+
+def make_otlp_exporter(options: SpanOptions, protocol: str | None = None, own: bool = False) -> Any:
+    """
+    The exporter for ``protocol``: with ``own`` (the spans come encoded already), our own
+    :class:`~.post.HttpSender` for HTTP unless the SDK's exporter is needed for what it alone
+    does (see ``post``); else the SDK's OTLP exporter, which takes our encoded batches too.
+    """
     protocol, url = protocol or options.protocol, options.endpoint
     assert url is not None
     if protocol != options.protocol:
         url = _url_for(url, protocol)
     headers = dict(options.headers) if options.headers is not None else None
     exporter: Any
-    if protocol == "grpc":
+    if protocol != "grpc" and own and needs_the_exporter(url) is None:
+        exporter = HttpSender(url, headers)
+    elif protocol == "grpc":
         import_grpc_exporter()
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
@@ -159,6 +181,7 @@ class Sender:
         self.done.acquire()
         self.finishing = False
         self.provider_hooked = False
+        self.post_error = ""
         # Not this thread: the sender is made on the installing thread, the program's own, whose
         # logging must stay as it was. The sending thread counts itself in. A thread the sink
         # started early, if it has one (see SpareThread).
@@ -248,7 +271,7 @@ class Sender:
             return
         try:
             self.protocol = protocol
-            self.exporter = make_otlp_exporter(options, protocol)
+            self.exporter = make_otlp_exporter(options, protocol, own=self.encoder is not None)
             self.target = self.exporter._syncscope_target
         except Exception as exc:
             self.dead = f"cannot make the OTLP exporter: {one_line(exc)}"
@@ -323,21 +346,42 @@ class Sender:
                 self._connect()
             if self.dead is not None or self.exporter is None:
                 return False, self.dead or "no exporter"
-            from opentelemetry.sdk.trace.export import SpanExportResult
+            if type(self.exporter) is HttpSender:
+                if self._post(batch):
+                    return True, None
+                error = self.post_error
+            else:
+                from opentelemetry.sdk.trace.export import SpanExportResult
 
-            to_export: Any = batch
-            if self.encoder is not None and type(batch[0]) is bytes:
-                to_export = EncodedSpans(self.encoder.request(batch), len(batch))
-            result = self.exporter.export(to_export)
-            if result is SpanExportResult.SUCCESS:
-                self._answered_at = _monotonic()
-                return True, None
-            error = "the collector did not accept them"
+                to_export: Any = batch
+                if self.encoder is not None and type(batch[0]) is bytes:
+                    to_export = EncodedSpans(self.encoder.request(batch), len(batch))
+                result = self.exporter.export(to_export)
+                if result is SpanExportResult.SUCCESS:
+                    self._answered_at = _monotonic()
+                    return True, None
+                error = "the collector did not accept them"
         except Exception as exc:
             error = one_line(exc)
         finally:
             quiet_loggers()
             forget_dummy_thread()
+        return self._failed(error)
+
+    def _post(self, batch: list[Any]) -> bool:
+        """Send an encoded batch with our own HTTP sender; else say why in ``post_error``."""
+        if self.encoder is None or type(batch[0]) is not bytes:
+            self.post_error = "spans not encoded for OTLP"
+            return False
+        try:
+            self.exporter.send(self.encoder.request(batch))
+        except ExportError as exc:
+            self.post_error = str(exc)
+            return False
+        self._answered_at = _monotonic()
+        return True
+
+    def _failed(self, error: str) -> tuple[bool, str | None]:
         if self.otlp:  # gone away, or never listened: find out now, not batch after batch
             self._connect()
             if self.dead is not None:

@@ -83,7 +83,7 @@ from . import context
 from .build import SLICE, Builder
 from .options import SpanOptions
 from .pairing import HOLD, OP, SpanPairing
-from .send import BATCH_SIZE, Sender, SpanCounts, import_grpc_exporter
+from .send import BATCH_SIZE, Sender, SpanCounts, import_grpc_exporter, sends_itself
 from .summary import Summaries
 from .workers import (
     INTERVAL,
@@ -172,6 +172,8 @@ class SpanSink:
         # Worker hand-over.
         self._doorbell = allocate_lock()
         self._doorbell.acquire()
+        #: The program's threads rang for the events waiting (the worker clears it on waking).
+        self._rung = False
         self._builder_done = allocate_lock()
         self._builder_done.acquire()
         self._closing = False
@@ -250,7 +252,11 @@ class SpanSink:
                     self._pairing.pair(event, parent)
             return
         events.append((event, parent))  # atomic: no lock needed against the worker's popleft
-        if len(events) == self._ring_at:
+        # Not ``==``: another thread may append between this append and the test, and a ring
+        # missed leaves the worker asleep for INTERVAL while the program's threads end up
+        # pairing thousands of events themselves, under the lock.
+        if len(events) >= self._ring_at and not self._rung:
+            self._rung = True
             with contextlib.suppress(RuntimeError):  # already rung
                 self._doorbell.release()
 
@@ -509,6 +515,7 @@ class SpanSink:
                 return
             while not self.abandoned:
                 self._doorbell.acquire(timeout=INTERVAL)
+                self._rung = False
                 closing = self._closing
                 with self._lock:
                     self._allow()
@@ -605,15 +612,16 @@ def _preload(options: SpanOptions) -> None:
     one the probe finds (see send). The resource is made without ``Resource.create()`` (see
     build), for the same reason as above.
     """
-    import opentelemetry.sdk.resources
-    import opentelemetry.sdk.trace
-    import opentelemetry.sdk.trace.export
-    import opentelemetry.trace
+    if not sends_itself(options):
+        import opentelemetry.sdk.resources
+        import opentelemetry.sdk.trace
+        import opentelemetry.sdk.trace.export
+        import opentelemetry.trace
 
     if "otlp" in options.exporters and not options.protocol_guessed:
         if options.protocol == "grpc":
             import_grpc_exporter()
-        else:
+        elif not sends_itself(options):
             import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
     if options.jaeger_file is not None or "console" in options.exporters:
         from . import exporters  # noqa: F401

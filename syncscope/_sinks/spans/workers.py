@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -90,6 +91,10 @@ def quiet_loggers() -> None:
     the program's own use of these loggers is unchanged (and no log record is even made on
     ours, which would register a ``_DummyThread`` for it).
     """
+    if "logging" not in sys.modules:
+        return  # no logger anywhere yet (importing logging would cost the program 10 ms)
+    # Imported all the same: the program's thread may be importing it right now (a
+    # ``concurrent.futures`` import does), and the import waits until it is complete.
     import logging
 
     for name, logger in list(logging.Logger.manager.loggerDict.items()):

@@ -1,0 +1,344 @@
+"""
+OTLP over HTTP/1.1 with protobuf bodies, sent with nothing but a socket.
+
+Why not the SDK's HTTP exporter: our spans are encoded already (see ``otlp``), so the exporter
+would only be a transport, and it is an expensive one to load on the program's interpreter:
+importing it takes about 250 ms of CPU (``requests`` and ``urllib3`` most of it, then the SDK's
+trace, metrics and resources modules), and making it another 100 ms, all while the program
+runs and wants the GIL. On a program of a third of a second that is most of what spans cost.
+``http.client`` would still pull in the ``email`` package (about 50 ms): an OTLP export is one
+POST with a length and one answer, which a socket does.
+
+What is kept of the exporter's behaviour (opentelemetry-exporter-otlp-proto-http 1.x), read from
+its source: the same variables, ``OTEL_EXPORTER_OTLP_TRACES_*`` first, then
+``OTEL_EXPORTER_OTLP_*``: ``HEADERS`` (added to ``--otlp-headers``, which win), ``TIMEOUT`` (in
+seconds, 10 by default: one export, retries included), ``COMPRESSION`` (gzip, deflate or none),
+``CERTIFICATE`` (the CA for https), ``CLIENT_CERTIFICATE``/``CLIENT_KEY``; its headers
+(``Content-Type: application/x-protobuf``, its ``User-Agent``); a kept-alive connection retried
+once at once when it went stale; retries of 429, 502, 503 and 504 and of connection errors,
+after ``2**n`` seconds (20% jitter) or the server's ``Retry-After`` in seconds, at most 6
+attempts, never past the timeout; ``shutdown`` cuts a back-off short.
+
+What it does not do, and when the exporter is used instead (see :func:`needs_the_exporter`):
+proxies (``requests`` honours ``HTTPS_PROXY`` and friends) and the exporter's credential
+provider entry points.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import math
+import os
+import random
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from .options import parse_headers
+
+
+# socket and ssl are imported by the sending thread, not at start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    import ssl
+
+
+_RETRYABLE = frozenset((429, 502, 503, 504))
+_MAX_ATTEMPTS = 6
+_DEFAULT_TIMEOUT = 10.0
+_JITTER = 0.2
+_USER_AGENT = "OTel-OTLP-Exporter-Python/syncscope"
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+_CREDENTIAL_VARIABLES = (
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER",
+)
+
+
+def _env(name: str) -> str | None:
+    """``OTEL_EXPORTER_OTLP_TRACES_<name>``, else ``OTEL_EXPORTER_OTLP_<name>``, else None."""
+    environ = os.environ
+    value = environ.get(f"OTEL_EXPORTER_OTLP_TRACES_{name}") or environ.get(
+        f"OTEL_EXPORTER_OTLP_{name}"
+    )
+    return value.strip() if value and value.strip() else None
+
+
+def needs_the_exporter(url: str) -> str | None:
+    """Why the SDK's HTTP exporter must send to ``url`` rather than :class:`HttpSender`, if so."""
+    environ = os.environ
+    for name in _CREDENTIAL_VARIABLES:
+        if environ.get(name, "").strip():
+            return f"{name} is set"
+    host = (urlsplit(url).hostname or "").lower()
+    no_proxy = (environ.get("no_proxy") or environ.get("NO_PROXY") or "").strip()
+    bypassed = no_proxy == "*" or any(
+        host == entry or host.endswith("." + entry.lstrip("."))
+        for entry in (part.strip().lower() for part in no_proxy.split(","))
+        if entry
+    )
+    if bypassed:
+        return None
+    for name in _PROXY_VARIABLES:
+        if (environ.get(name) or environ.get(name.upper()) or "").strip():
+            return f"a proxy is set ({name})"
+    return None
+
+
+def ascii_host(host: str) -> Any:
+    """
+    The host as bytes when it is ASCII: ``getaddrinfo`` encodes a str with the ``idna`` codec,
+    whose import (with ``stringprep`` and ``unicodedata``) would cost the program 6 ms.
+    (``Any``: ``getaddrinfo`` takes bytes, though ``create_connection`` is typed for str.)
+    """
+    return host.encode("ascii") if host.isascii() else host
+
+
+def tls_context() -> ssl.SSLContext:
+    """
+    The TLS context for the endpoint, as the exporters make it: the system's CAs, or
+    ``OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE``; the client's certificate and key if given.
+    """
+    import ssl
+
+    context = ssl.create_default_context(cafile=_env("CERTIFICATE"))
+    client_cert = _env("CLIENT_CERTIFICATE")
+    if client_cert is not None:
+        context.load_cert_chain(client_cert, _env("CLIENT_KEY"))
+    return context
+
+
+class ExportError(Exception):
+    """An export that did not go through: why, in one line."""
+
+
+class HttpSender:
+    """
+    POSTs encoded ``ExportTraceServiceRequest`` bodies to one OTLP/HTTP endpoint, over one
+    kept-alive connection. Used by one thread at a time; :meth:`shutdown` may come from another.
+    """
+
+    def __init__(self, url: str, headers: Mapping[str, str] | None = None) -> None:
+        parts = urlsplit(url)
+        self.url = url
+        self.tls = parts.scheme == "https"
+        self.host = parts.hostname or "localhost"
+        self.port = parts.port or (443 if self.tls else 80)
+        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        netloc_host = f"[{self.host}]" if ":" in self.host else self.host
+        default_port = self.port == (443 if self.tls else 80)
+        host_header = netloc_host if default_port else f"{netloc_host}:{self.port}"
+        timeout = _env("TIMEOUT")
+        try:
+            self.timeout = float(timeout) if timeout is not None else _DEFAULT_TIMEOUT
+        except ValueError:
+            self.timeout = _DEFAULT_TIMEOUT
+        compression = (_env("COMPRESSION") or "none").lower()
+        self.compression = compression if compression in ("gzip", "deflate") else None
+        merged = {"content-type": "application/x-protobuf", "user-agent": _USER_AGENT}
+        with contextlib.suppress(ValueError):  # the exporter skips what it cannot parse too
+            merged.update(parse_headers(_env("HEADERS")) or {})
+        merged.update({key.lower(): value for key, value in (headers or {}).items()})
+        if self.compression is not None:
+            merged.setdefault("content-encoding", self.compression)
+        merged.pop("content-length", None)
+        merged.pop("host", None)
+        lines = [f"POST {self.path} HTTP/1.1", f"Host: {host_header}"]
+        lines += [f"{key}: {value}" for key, value in merged.items()]
+        self._head = "\r\n".join(lines).encode("latin-1", "replace")
+        self._context: ssl.SSLContext | None = None
+        self._sock: socket.socket | None = None
+        self._closed = False
+        # Released by shutdown(): ends a back-off at once.
+        self._stop = _thread.allocate_lock()
+        self._stop.acquire()
+
+    # -- one export ----------------------------------------------------------------------------
+
+    def send(self, body: bytes) -> None:
+        """Send one request body; retry as the exporter does; ExportError says why it failed."""
+        if self._closed:
+            raise ExportError("the sender is shut down")
+        data = self._compress(body)
+        deadline = time.monotonic() + self.timeout
+        error = "no attempt made"
+        for attempt in range(_MAX_ATTEMPTS):
+            backoff = 2**attempt * random.uniform(1 - _JITTER, 1 + _JITTER)
+            try:
+                status, reason, retry_after = self._post(data, deadline)
+            except OSError as exc:
+                error = _describe(exc, self.host, self.port)
+            else:
+                if 200 <= status < 400:
+                    return
+                error = f"HTTP {status} {reason}".strip()
+                if status not in _RETRYABLE:
+                    raise ExportError(error)
+                if retry_after is not None:
+                    backoff = retry_after
+            if self._closed:
+                break
+            if attempt + 1 == _MAX_ATTEMPTS or backoff > deadline - time.monotonic():
+                break
+            if self._stop.acquire(timeout=backoff):
+                break  # shut down meanwhile
+        raise ExportError(error)
+
+    def _compress(self, body: bytes) -> bytes:
+        if self.compression == "gzip":
+            import gzip
+
+            return gzip.compress(body, mtime=0)
+        if self.compression == "deflate":
+            import zlib
+
+            return zlib.compress(body)
+        return body
+
+    def _post(self, data: bytes, deadline: float) -> tuple[int, str, float | None]:
+        """One POST: on a kept-alive connection, then (once, at once) on a new one."""
+        reused = self._sock is not None
+        try:
+            return self._post_once(data, deadline)
+        except OSError:
+            self._drop()
+            if not reused or self._closed or deadline - time.monotonic() <= 0:
+                raise
+        return self._post_once(data, deadline)
+
+    def _post_once(self, data: bytes, deadline: float) -> tuple[int, str, float | None]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"timed out after {self.timeout:g} s")
+        sock = self._sock
+        if sock is None:
+            sock = self._sock = self._connect(remaining)
+        sock.settimeout(remaining)
+        sock.sendall(self._head + f"\r\ncontent-length: {len(data)}\r\n\r\n".encode("ascii") + data)
+        reader = sock.makefile("rb")
+        try:
+            while True:
+                status, reason, headers, http10 = _read_head(reader)
+                if not 100 <= status < 200:
+                    break
+            keep = _read_body(reader, status, headers)
+        finally:
+            reader.close()
+        connection = headers.get("connection", "").lower()
+        if not keep or connection == "close" or (http10 and connection != "keep-alive"):
+            self._drop()  # an HTTP/1.0 server closes after its answer unless it says otherwise
+        return status, reason, _retry_after(headers.get("retry-after"))
+
+    def _connect(self, timeout: float) -> socket.socket:
+        import socket
+
+        sock = socket.create_connection((ascii_host(self.host), self.port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not self.tls:
+            return sock
+        try:
+            return self._tls_context().wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._context is None:
+            self._context = tls_context()
+        return self._context
+
+    def _drop(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def shutdown(self) -> None:
+        """No more exports: end a back-off and close the connection (from any thread)."""
+        self._closed = True
+        with contextlib.suppress(RuntimeError):  # released already
+            self._stop.release()
+        sock = self._sock
+        if sock is not None:
+            import socket
+
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            self._drop()
+
+
+def _read_head(reader: object) -> tuple[int, str, dict[str, str], bool]:
+    """The status, the reason, the headers (lower-cased names) and whether it is HTTP/1.0."""
+    readline = reader.readline  # type: ignore[attr-defined]
+    line = readline(65537)
+    if not line:
+        raise ConnectionResetError("the server closed the connection without an answer")
+    parts = line.decode("latin-1").split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise ConnectionError(f"not an HTTP/1.x answer: {line[:40]!r}")
+    status, reason = int(parts[1]), parts[2].strip() if len(parts) > 2 else ""
+    headers: dict[str, str] = {}
+    for _ in range(200):
+        line = readline(65537)
+        if line in (b"\r\n", b"\n", b""):
+            return status, reason, headers, parts[0] == "HTTP/1.0"
+        name, _sep, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    raise ConnectionError("too many headers in the answer")
+
+
+def _read_body(reader: object, status: int, headers: dict[str, str]) -> bool:
+    """Read (and drop) the answer's body; whether the connection may be used again."""
+    read, readline = reader.read, reader.readline  # type: ignore[attr-defined]
+    if status in (204, 304):
+        return True
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        while True:
+            size_line = readline(65537)
+            if not size_line:
+                raise ConnectionResetError("the answer ended mid-chunk")
+            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return True
+            if len(read(size + 2)) < size + 2:
+                raise ConnectionResetError("the answer ended mid-chunk")
+    length = headers.get("content-length")
+    if length is not None and length.isdigit():
+        if len(read(int(length))) < int(length):
+            raise ConnectionResetError("the answer ended early")
+        return True
+    read()  # to the end: the server closes
+    return False
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds; an HTTP date is left to the usual back-off."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
+def _describe(exc: OSError, host: str, port: int) -> str:
+    import socket
+
+    where = f"{host}:{port}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {where}"
+    if isinstance(exc, TimeoutError):
+        return f"no answer from {where} in time"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve {host}: {exc.strerror or exc}"
+    text = str(exc).strip().splitlines()
+    detail = text[0] if text else type(exc).__name__
+    if type(exc).__module__ == "ssl" or type(exc).__name__.startswith("SSL"):
+        return f"TLS with {where} failed: {detail}"
+    return f"{type(exc).__name__} from {where}: {detail}"
