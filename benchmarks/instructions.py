@@ -69,6 +69,19 @@ MODES: dict[str, dict[str, object] | None] = {
     "console lines": {"format": "console", "output": os.devnull},
     "json lines": {"format": "json", "output": os.devnull},
     "logfmt lines": {"format": "logfmt", "output": os.devnull},
+    # Spans only, as the runner's `-q --no-report --no-deadlock-detection --otlp=...` makes
+    # them, exported over HTTP to a loopback port nothing listens on (the exports fail, and
+    # are counted: only the program's thread's share is meant to be read, --program-thread).
+    "spans": {
+        "lines": False,
+        "report": False,
+        "detect_deadlocks": False,
+        "spans": True,
+        "exporter": "otlp",
+        "endpoint": "http://127.0.0.1:9",
+        "protocol": "http/protobuf",
+        "flush_timeout": 0,
+    },
 }
 
 PROGRAM = """

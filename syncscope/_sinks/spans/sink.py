@@ -79,10 +79,12 @@ from ..._core.dispatch import guard
 from ..._core.event import SyncEvent
 from ..._core.fork import reset_after_fork
 from ..._core.registry import allocate_lock
+from ..._core.state import Records
 from . import context
 from .build import SLICE, Builder
 from .options import SpanOptions
 from .pairing import HOLD, OP, SpanPairing
+from .records import event_of
 from .send import BATCH_SIZE, Sender, SpanCounts, import_grpc_exporter
 from .summary import Summaries
 from .workers import (
@@ -137,7 +139,9 @@ class SpanSink:
         #: lines carry the ids. Otherwise events wait in ``_events`` and the worker pairs
         #: them, so the program's threads only append.
         self._ids_now = ids_now
-        self._events: deque[tuple[SyncEvent, tuple[int, int] | None]] = deque()
+        #: Events, as ``(event, parent)``, and the Lock and RLock proxies' records (see
+        #: ``lean_records``), in the order they happened.
+        self._events: deque[tuple[Any, ...]] = deque()
         self._rng = random.Random()
         self._rand = self._rng.getrandbits
         self._lock = allocate_lock()
@@ -254,6 +258,22 @@ class SpanSink:
             with contextlib.suppress(RuntimeError):  # already rung
                 self._doorbell.release()
 
+    def lean_records(self) -> Records | None:
+        """
+        Where the Lock and RLock proxies may record what they do, when this sink is all that
+        listens (see ``_core/state.set_sinks``): the buffer the worker pairs events from, so
+        that records and events keep one order. Not when the pairing happens at once (log
+        lines need each event's ids), nor once stopped.
+        """
+        if self._ids_now or self._stopped:
+            return None
+        return Records(self._events, self._events_capacity, self._ring_at, self._ring)
+
+    def _ring(self) -> None:
+        """Wake the worker (the buffer has a batch waiting)."""
+        with contextlib.suppress(RuntimeError):  # already rung
+            self._doorbell.release()
+
     def _pair_waiting(self, limit: int | None = None) -> None:
         """Pair the events the program's threads left (the worker's part, under the lock)."""
         events = self._events
@@ -261,8 +281,11 @@ class SpanSink:
         pair = self._pairing.pair
         count = len(events) if limit is None else min(limit, len(events))
         for _ in range(count):
-            event, parent = pop()
-            pair(event, parent)
+            item = pop()
+            if len(item) == 2:
+                pair(item[0], item[1])
+            else:  # a record of the record path
+                pair(event_of(item), None)
 
     def _pressed(self) -> bool:
         """
@@ -573,7 +596,7 @@ class SpanSink:
         self._stopped = True
         self._closed = True
         self._records = []
-        self._events = deque()
+        self._events.clear()  # the proxies' records may still go there: none are kept
 
 
 def _duration(record: tuple[Any, ...]) -> int:
