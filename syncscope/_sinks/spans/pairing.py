@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from ..._core.event import BLOCKING_OPS, Primitive, SyncEvent
 from ..._core.holds import Hold, Holds
+from .ids import span_id, trace_id
 
 
 _time_ns = time.time_ns
@@ -154,15 +155,6 @@ class Folder(Protocol):
     """Where spans that do not matter are counted under pressure (``summary.Summaries``)."""
 
     def fold(self, place: Any, prim: Any, op: str, event: Any, start: int, end: int) -> None: ...
-
-
-def span_id(rand: Callable[[int], int]) -> int:
-    return rand(64) or 1
-
-
-def trace_id(rand: Callable[[int], int]) -> int:
-    # Keep the high half non-zero: Jaeger shortens such trace ids to 16 digits otherwise.
-    return (rand(64) | 1 << 63) << 64 | rand(64)
 
 
 def remember(memory: dict[int, Any], key: int, value: Any) -> None:
@@ -607,33 +599,39 @@ class SpanPairing:
         return True
 
     def _light_release(self, event: SyncEvent) -> bool:
-        """
-        An event on a lightly held lock: its owner's last release under pressure is counted,
-        and True; anything else makes the hold the model's first, and False.
-        """
+        """An event on a lightly held lock: True if it was its light release (see below)."""
         prim = event.primitive
-        acquire, place = self._light[prim]
-        depth = event.depth
         if (
-            event.op != "release"
-            or event.outcome != "released"
-            or event.thread_id != acquire.thread_id
-            or (depth is not None and depth != 0)
-            or not self._pressed()
+            event.op == "release"
+            and event.outcome == "released"
+            and self.released_lightly(prim, event.thread_id, event.depth, event.time_ns)
         ):
-            self._materialize(prim)
+            return True
+        self._materialize(prim)  # anything else makes the hold the model's first
+        return False
+
+    def released_lightly(self, prim: Primitive, ident: int, depth: int | None, end: int) -> bool:
+        """
+        Thread ``ident`` releases ``prim`` to ``depth`` at ``end``: True if that is the owner's
+        last release of a light hold under pressure (counted), else False and nothing changed.
+        """
+        light = self._light.get(prim)
+        if light is None:
+            return False
+        acquire, place = light
+        if ident != acquire.thread_id or (depth is not None and depth != 0) or not self._pressed():
             return False
         del self._light[prim]
         waiting = self.holds.waiting
         if waiting:
-            waiting.pop(event.thread_id, None)
+            waiting.pop(ident, None)
         if place[2] is not None:
             place[2].closed += 1
         self.holding -= 1
         # No span of this hold: a wait that begins now links to nothing rather than to it.
         self._last_hold.pop(prim.id, None)
         fold = self._fold
-        fold.fold(place, prim, "hold", acquire, acquire.time_ns, event.time_ns)  # type: ignore[union-attr]
+        fold.fold(place, prim, "hold", acquire, acquire.time_ns, end)  # type: ignore[union-attr]
         self._counts.aggregated += 1
         return True
 

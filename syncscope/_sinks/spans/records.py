@@ -7,12 +7,18 @@ and instruction here, once per instruction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import CodeType
 from typing import Any
 
 from ..._core.event import SyncEvent
 from ..._core.leanholds import where as site_at
 from ..._core.state import RECORD_ACQUIRED
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .pairing import SpanPairing
 
 
 Site = tuple[str, int, str]
@@ -55,3 +61,21 @@ def event_of(record: tuple[Any, ...]) -> SyncEvent:
     event.time_ns = time_ns
     event.trace_id = event.span_id = None
     return event
+
+
+def drain(pairing: SpanPairing, pop: Callable[[], tuple[Any, ...]], count: int) -> None:
+    """
+    Pair ``count`` items of the sink's buffer, taken with ``pop``: events as ``(event,
+    parent)``, and records. A record's event is made only when the pairing needs one: not for
+    the release that ends a light hold under pressure.
+    """
+    pair = pairing.pair
+    released_lightly = pairing.released_lightly
+    for _ in range(count):
+        item = pop()
+        if len(item) == 2:
+            pair(item[0], item[1])
+        elif item[2] == RECORD_ACQUIRED or not released_lightly(
+            item[1]._syncscope_primitive, item[0].ident, item[6], item[3]
+        ):
+            pair(event_of(item), None)

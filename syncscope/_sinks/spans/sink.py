@@ -84,7 +84,7 @@ from . import context
 from .build import SLICE, Builder
 from .options import SpanOptions
 from .pairing import HOLD, OP, SpanPairing
-from .records import event_of
+from .records import drain
 from .send import BATCH_SIZE, Sender, SpanCounts, import_grpc_exporter
 from .summary import Summaries
 from .workers import (
@@ -277,15 +277,8 @@ class SpanSink:
     def _pair_waiting(self, limit: int | None = None) -> None:
         """Pair the events the program's threads left (the worker's part, under the lock)."""
         events = self._events
-        pop = events.popleft
-        pair = self._pairing.pair
         count = len(events) if limit is None else min(limit, len(events))
-        for _ in range(count):
-            item = pop()
-            if len(item) == 2:
-                pair(item[0], item[1])
-            else:  # a record of the record path
-                pair(event_of(item), None)
+        drain(self._pairing, events.popleft, count)
 
     def _pressed(self) -> bool:
         """
