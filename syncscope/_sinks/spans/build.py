@@ -17,11 +17,11 @@ from typing import Any, Protocol
 
 from ..._core.event import BLOCKING_OPS, Primitive, SyncEvent
 from . import send
-from .ids import span_id
 from .options import SpanOptions
 from .otlp import SpanEncoder
 from .otlp import attributes as otlp_attributes
-from .pairing import FINDING, HOLD, OP, HoldSpan, PendingWait, Segment
+from .pairing import FINDING, HOLD, OP, HoldSpan, PendingWait
+from .segments import Segment, span_id
 from .send import BATCH_SIZE, Sender, program_provider
 from .summary import Bucket, Summaries, base_attributes, summary_attributes, summary_name
 from .workers import forget_dummy_thread, give_way, quiet_loggers

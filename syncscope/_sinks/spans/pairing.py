@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from ..._core.event import BLOCKING_OPS, Primitive, SyncEvent
 from ..._core.holds import Hold, Holds
-from .ids import span_id, trace_id
+from .segments import Place, Segment, span_id
 
 
 _time_ns = time.time_ns
@@ -56,49 +56,6 @@ _LIGHT_KINDS = frozenset({"lock", "rlock"})
 
 #: A link: trace id, span id, and why (``holder``, ``notify``, ``put``...).
 Link = tuple[int, int, str]
-#: Where a span goes: trace id, parent span id, and the trace part it counts in (None under a
-#: span of the program's own).
-Place = tuple[int, int, "Segment | None"]
-
-
-class Segment:
-    """
-    One trace of the run: its ids, and the span of each thread in it.
-
-    ``opened`` counts the spans placed in it that stay open a while (waits, holds), ``closed``
-    those of them that ended: a part that was cut is complete, and its thread and run spans
-    can go out, once the two are equal (so that no child ends after its parent).
-    """
-
-    __slots__ = (
-        "closed",
-        "count",
-        "end_ns",
-        "index",
-        "opened",
-        "places",
-        "previous",
-        "previous_places",
-        "run_span_id",
-        "start_ns",
-        "trace_id",
-    )
-
-    def __init__(self, index: int, previous: Segment | None, rand: Callable[[int], int]) -> None:
-        self.index = index
-        self.trace_id = trace_id(rand)
-        self.run_span_id = span_id(rand)
-        #: thread ident -> (trace id, the thread's span id, this segment): made once per thread,
-        #: so that a span costs no allocation for its place.
-        self.places: dict[int, Place] = {}
-        self.count = 0
-        self.opened = 0
-        self.closed = 0
-        self.start_ns = _time_ns()
-        self.end_ns: int | None = None
-        # Only the ids of the trace before: not a chain of every trace of the run.
-        self.previous = None if previous is None else (previous.trace_id, previous.run_span_id)
-        self.previous_places = {} if previous is None else previous.places
 
 
 class HoldSpan:
@@ -206,7 +163,7 @@ class SpanPairing:
         self._counts = counts
         #: Lock or RLock -> (its acquire, the place of its hold): held by a thread that nobody
         #: waited for yet, not in ``holds`` (see _light_acquire).
-        self._light: dict[Primitive, tuple[SyncEvent, Place]] = {}
+        self._light: dict[Primitive, tuple[Any, Place]] = {}
         self._max_trace_spans = max_trace_spans
         self._append = append
         self.holds = Holds()
@@ -558,15 +515,25 @@ class SpanPairing:
 
     def _light_acquire(self, event: SyncEvent) -> bool:
         """An uncontended acquire under pressure: counted, and the lock held lightly."""
-        depth = event.depth
-        if depth is not None and depth != 1:
+        if event.op != "acquire":
             return False
-        prim = event.primitive
-        ident = event.thread_id
         waited = event.waited_ns or 0
+        return self.acquired_lightly(event.primitive, event.thread_id, event.depth, waited, event)
+
+    def acquired_lightly(
+        self, prim: Primitive, ident: int, depth: int | None, waited: int, acquire: Any
+    ) -> bool:
+        """
+        Thread ``ident`` took ``prim`` (to ``depth``, after ``waited`` ns): True if that made a
+        light hold (counted), else False and nothing changed. ``acquire`` is its event, or
+        what stands for it (``thread_id``, ``time_ns``, and ``event()`` when it is needed).
+        """
         if (
-            waited >= _BLOCKED_NS
-            or event.op != "acquire"
+            (depth is not None and depth != 1)
+            or self._fold is None
+            or prim.kind not in _LIGHT_KINDS
+            or prim in self._light
+            or waited >= _BLOCKED_NS
             or ident in self._pending
             or prim in self.holds.owner
             or not self._pressed()
@@ -589,13 +556,14 @@ class SpanPairing:
         else:
             place = self.place(ident, None)
             hold_place = self.place(ident, None)
-        end = event.time_ns
-        self._fold.fold(place, prim, "acquire", event, end - waited, end)  # type: ignore[union-attr]
+        end = acquire.time_ns
+        self._fold.fold(place, prim, "acquire", acquire, end - waited, end)
+
         self._counts.aggregated += 1
         if hold_place[2] is not None:
             hold_place[2].opened += 1
         self.holding += 1
-        self._light[prim] = (event, hold_place)
+        self._light[prim] = (acquire, hold_place)
         return True
 
     def _light_release(self, event: SyncEvent) -> bool:
@@ -638,6 +606,8 @@ class SpanPairing:
     def _materialize(self, prim: Primitive) -> None:
         """A lightly held lock becomes the model's hold, with its span, from its acquire."""
         acquire, place = self._light.pop(prim)
+        if type(acquire) is not SyncEvent:  # a record's stand-in: its event, made now
+            acquire = acquire.event()
         hold = self.holds.acquired(acquire)
         assert hold is not None  # a Lock or RLock at depth 1
         held = hold.held

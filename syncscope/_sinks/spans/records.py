@@ -63,19 +63,58 @@ def event_of(record: tuple[Any, ...]) -> SyncEvent:
     return event
 
 
+class Acquired:
+    """
+    What stands for an acquire's event while the pairing holds the lock lightly (under
+    pressure, see ``SpanPairing.acquired_lightly``): its event is made only if the hold
+    becomes a span after all, and its summary reads the rest from the record when built.
+    """
+
+    __slots__ = ("record", "thread_id", "time_ns")
+    op = "acquire"
+    outcome = "acquired"
+
+    def __init__(self, record: tuple[Any, ...]) -> None:
+        self.record = record
+        self.thread_id: int = record[0].ident
+        self.time_ns: int = record[3]
+
+    def event(self) -> SyncEvent:
+        return event_of(self.record)
+
+    @property
+    def thread_name(self) -> str:
+        return self.record[0].thread_name()  # type: ignore[no-any-return]
+
+    @property
+    def file(self) -> str:
+        return site_of(self.record[4], self.record[5])[0]
+
+    @property
+    def line(self) -> int:
+        return site_of(self.record[4], self.record[5])[1]
+
+    @property
+    def function(self) -> str:
+        return site_of(self.record[4], self.record[5])[2]
+
+
 def drain(pairing: SpanPairing, pop: Callable[[], tuple[Any, ...]], count: int) -> None:
     """
     Pair ``count`` items of the sink's buffer, taken with ``pop``: events as ``(event,
     parent)``, and records. A record's event is made only when the pairing needs one: not for
-    the release that ends a light hold under pressure.
+    a use of a lock held lightly under pressure (its acquire and its release only counted).
     """
     pair = pairing.pair
+    acquired_lightly = pairing.acquired_lightly
     released_lightly = pairing.released_lightly
     for _ in range(count):
         item = pop()
         if len(item) == 2:
             pair(item[0], item[1])
-        elif item[2] == RECORD_ACQUIRED or not released_lightly(
-            item[1]._syncscope_primitive, item[0].ident, item[6], item[3]
-        ):
+        elif item[2] == RECORD_ACQUIRED:
+            prim = item[1]._syncscope_primitive
+            if not acquired_lightly(prim, item[0].ident, item[6], 0, Acquired(item)):
+                pair(event_of(item), None)
+        elif not released_lightly(item[1]._syncscope_primitive, item[0].ident, item[6], item[3]):
             pair(event_of(item), None)

@@ -9,7 +9,10 @@ accounting), ``context`` (the program's current span, carried into threads and t
 Split in two halves so that the traced program never waits for OpenTelemetry:
 
 * On the program's thread, :meth:`SpanSink.handle` reads the program's current span and
-  appends the event to a bounded queue; the worker pairs the events up (a wait with its end,
+  appends the event to a bounded queue; when this sink is all that listens, a Lock or RLock's
+  uncontended acquire and release append a compact record to the same queue instead, with
+  no event made (see ``lean_records``; the worker makes the event of it, or under pressure
+  only counts it); the worker pairs the events up (a wait with its end,
   an acquire with its release), draws random span and trace ids and makes one small record
   per span. When log lines are written too, they carry the span ids, so the pairing happens
   at once on the program's thread instead, under a raw lock. Nothing of OpenTelemetry is
@@ -79,7 +82,7 @@ from ..._core.dispatch import guard
 from ..._core.event import SyncEvent
 from ..._core.fork import reset_after_fork
 from ..._core.registry import allocate_lock
-from ..._core.state import Records
+from ..._core.state import Records, state
 from . import context
 from .build import SLICE, Builder
 from .options import SpanOptions
@@ -589,7 +592,9 @@ class SpanSink:
         self._stopped = True
         self._closed = True
         self._records = []
-        self._events.clear()  # the proxies' records may still go there: none are kept
+        self._events.clear()
+        if state.records is not None and state.records.buffer is self._events:
+            state.records = None  # the proxies record nothing more for a worker that is gone
 
 
 def _duration(record: tuple[Any, ...]) -> int:
