@@ -435,6 +435,7 @@ class SpanSink:
         with self._lock:
             self._pair_waiting()
             self._stopped = True
+            self._stop_records()
             self.close_ns = _time_ns()
             # What is still open at exit is never dropped.
             self._capacity = self._soft = self._hard = sys.maxsize
@@ -593,8 +594,17 @@ class SpanSink:
         self._closed = True
         self._records = []
         self._events.clear()
-        if state.records is not None and state.records.buffer is self._events:
-            state.records = None  # the proxies record nothing more for a worker that is gone
+        self._stop_records()  # the proxies record nothing more for a worker that is gone
+
+    def _stop_records(self) -> None:
+        """
+        The proxies stop recording into this sink's buffer, which nobody drains any more (a
+        close before uninstall: ``os._exit``, a signal, the program's provider shutting down):
+        their operations take the event path, which a stopped sink ignores, as before.
+        """
+        records = state.records
+        if records is not None and records.buffer is self._events:
+            state.records = None
 
 
 def _duration(record: tuple[Any, ...]) -> int:
