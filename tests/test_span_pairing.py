@@ -202,12 +202,16 @@ def _as_records(events: list[Any]) -> list[tuple[Any, ...]]:
     acquire that did not wait and each release, the event (with its parent) for the rest.
     """
     items: list[tuple[Any, ...]] = []
+    # One proxy a lock, one ThreadHolds a thread, as the proxies record them.
+    proxies: dict[int, _Proxy] = {}
+    threads: dict[int, _Holds] = {}
     for item in events:
         if item.outcome in ("acquired", "released") and not item.waited_ns:
             op = RECORD_ACQUIRED if item.outcome == "acquired" else RECORD_RELEASED
             site = (item.file, item.line, item.function)
-            proxy = _Proxy(item.primitive)
-            items.append((_Holds(item.thread_id), proxy, op, item.time_ns, site, -1, item.depth))
+            proxy = proxies.setdefault(item.primitive.id, _Proxy(item.primitive))
+            holds = threads.setdefault(item.thread_id, _Holds(item.thread_id))
+            items.append((holds, proxy, op, item.time_ns, site, -1, item.depth))
         else:
             items.append((item, None))
     return items
@@ -233,7 +237,7 @@ def _outcome(light: bool, events: list[Any], records: bool = False) -> tuple[Any
         pairing = SpanPairing(rand, 50, append)
     if records:  # through the sink's buffer, as the worker drains it
         buffer = deque(_as_records(events))
-        drain(pairing, buffer.popleft, len(buffer))
+        drain(pairing, buffer, len(buffer))
     else:
         for item in events:
             pairing.pair(item, None)

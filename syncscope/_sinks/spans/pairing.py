@@ -521,12 +521,20 @@ class SpanPairing:
         return self.acquired_lightly(event.primitive, event.thread_id, event.depth, waited, event)
 
     def acquired_lightly(
-        self, prim: Primitive, ident: int, depth: int | None, waited: int, acquire: Any
+        self,
+        prim: Primitive,
+        ident: int,
+        depth: int | None,
+        waited: int,
+        acquire: Any,
+        released: int | None = None,
     ) -> bool:
         """
         Thread ``ident`` took ``prim`` (to ``depth``, after ``waited`` ns): True if that made a
         light hold (counted), else False and nothing changed. ``acquire`` is its event, or
         what stands for it (``thread_id``, ``time_ns``, and ``event()`` when it is needed).
+        ``released``: the time of the owner's last release, the very next thing paired (a
+        record's): the hold is counted too, as ``released_lightly`` would, in one go.
         """
         if (
             (depth is not None and depth != 1)
@@ -558,7 +566,11 @@ class SpanPairing:
             hold_place = self.place(ident, None)
         end = acquire.time_ns
         self._fold.fold(place, prim, "acquire", acquire, end - waited, end)
-
+        if released is not None:  # held and let go: opened and closed, held and not
+            self._last_hold.pop(prim.id, None)
+            self._fold.fold(hold_place, prim, "hold", acquire, end, released)
+            self._counts.aggregated += 2
+            return True
         self._counts.aggregated += 1
         if hold_place[2] is not None:
             hold_place[2].opened += 1

@@ -7,7 +7,7 @@ and instruction here, once per instruction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
 from types import CodeType
 from typing import Any
 
@@ -99,22 +99,42 @@ class Acquired:
         return site_of(self.record[4], self.record[5])[2]
 
 
-def drain(pairing: SpanPairing, pop: Callable[[], tuple[Any, ...]], count: int) -> None:
+def drain(pairing: SpanPairing, buffer: deque[tuple[Any, ...]], count: int) -> None:
     """
-    Pair ``count`` items of the sink's buffer, taken with ``pop``: events as ``(event,
-    parent)``, and records. A record's event is made only when the pairing needs one: not for
-    a use of a lock held lightly under pressure (its acquire and its release only counted).
+    Pair the first ``count`` items of the sink's ``buffer``: events as ``(event, parent)``,
+    and records. A record's event is made only when the pairing needs one: not for a use of a
+    lock held lightly under pressure (its acquire and its release only counted; in one go
+    when the release is the next item, as it mostly is).
     """
+    pop = buffer.popleft
     pair = pairing.pair
     acquired_lightly = pairing.acquired_lightly
     released_lightly = pairing.released_lightly
-    for _ in range(count):
+    left = count
+    while left > 0:
         item = pop()
+        left -= 1
         if len(item) == 2:
             pair(item[0], item[1])
         elif item[2] == RECORD_ACQUIRED:
             prim = item[1]._syncscope_primitive
-            if not acquired_lightly(prim, item[0].ident, item[6], 0, Acquired(item)):
+            ident = item[0].ident
+            depth = item[6]
+            stand_in = Acquired(item)
+            if left and (depth is None or depth == 1):
+                after = buffer[0]  # the same thread's release of it, to depth 0?
+                if (
+                    len(after) == 7
+                    and after[1] is item[1]
+                    and after[2] != RECORD_ACQUIRED
+                    and not after[6]
+                    and after[0].ident == ident
+                    and acquired_lightly(prim, ident, depth, 0, stand_in, after[3])
+                ):
+                    pop()
+                    left -= 1
+                    continue
+            if not acquired_lightly(prim, ident, depth, 0, stand_in):
                 pair(event_of(item), None)
         elif not released_lightly(item[1]._syncscope_primitive, item[0].ident, item[6], item[3]):
             pair(event_of(item), None)

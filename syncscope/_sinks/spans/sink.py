@@ -281,7 +281,7 @@ class SpanSink:
         """Pair the events the program's threads left (the worker's part, under the lock)."""
         events = self._events
         count = len(events) if limit is None else min(limit, len(events))
-        drain(self._pairing, events.popleft, count)
+        drain(self._pairing, events, count)
 
     def _pressed(self) -> bool:
         """
