@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from ..._core.event import BLOCKING_OPS, Primitive, SyncEvent
 from ..._core.holds import Hold, Holds
-from .segments import Place, Segment, span_id
+from .segments import HoldSpan, Link, PendingWait, Place, Segment, span_id
 
 
 _time_ns = time.time_ns
@@ -54,64 +54,15 @@ MAX_REMEMBERED = 10_000
 #: SpanPairing's "light holds").
 _LIGHT_KINDS = frozenset({"lock", "rlock"})
 
-#: A link: trace id, span id, and why (``holder``, ``notify``, ``put``...).
-Link = tuple[int, int, str]
-
-
-class HoldSpan:
-    """The span of one hold of the model: it starts at ``event`` (an acquire, a wait's end)."""
-
-    __slots__ = (
-        "contended",
-        "event",
-        "ident",
-        "parent_id",
-        "prim",
-        "segment",
-        "span_id",
-        "trace_id",
-    )
-
-    def __init__(self, hold: Hold, event: SyncEvent, place: Place, span_id: int) -> None:
-        #: Another thread waited for it: the span is never given up for a summary.
-        self.contended = False
-        self.prim = hold.primitive
-        self.event = event
-        self.ident = hold.thread_id
-        self.trace_id, self.parent_id, self.segment = place
-        self.span_id = span_id
-
-    @property
-    def place(self) -> Place:
-        return self.trace_id, self.parent_id, self.segment
-
-
-class PendingWait:
-    """A wait in progress on one thread: the span id it got, and what it carries to its end."""
-
-    __slots__ = ("error", "links", "place", "prim", "span_id", "start_event")
-
-    def __init__(
-        self,
-        prim: Primitive,
-        span_id: int,
-        place: Place,
-        links: tuple[Link, ...],
-        start_event: SyncEvent,
-    ) -> None:
-        self.prim = prim
-        self.span_id = span_id
-        self.place = place
-        self.links = links
-        self.start_event = start_event
-        #: Set when a finding (a deadlock, a hang) names this wait: its span is an error.
-        self.error: str | None = None
-
 
 class Folder(Protocol):
     """Where spans that do not matter are counted under pressure (``summary.Summaries``)."""
 
     def fold(self, place: Any, prim: Any, op: str, event: Any, start: int, end: int) -> None: ...
+
+    def fold_uses(
+        self, place: Any, prim: Any, acquire: Any, uses: list[tuple[int, int]]
+    ) -> None: ...
 
 
 def remember(memory: dict[int, Any], key: int, value: Any) -> None:
@@ -589,6 +540,33 @@ class SpanPairing:
             return True
         self._materialize(prim)  # anything else makes the hold the model's first
         return False
+
+    def used_lightly_again(
+        self, prim: Primitive, ident: int, acquire: Any, uses: list[tuple[int, int]]
+    ) -> int:
+        """
+        More uses of ``prim`` by thread ``ident`` (``(acquired, released)`` times), next in
+        the buffer after one ``acquired_lightly(..., released)`` counted: nothing happened in
+        between, so each is counted as that one was while the pressure lasts and no cut is
+        due. How many were counted (the rest are paired one by one).
+        """
+        seg = self.segment
+        place = seg.places.get(ident)
+        fold = self._fold
+        if place is None or fold is None:
+            return 0
+        done = 0
+        limit = self._max_trace_spans
+        pressed = self._pressed
+        for _ in uses:
+            if seg.count + 1 >= limit or not pressed():  # a cut due, or the pressure gone
+                break
+            seg.count += 2
+            done += 1
+        if done:
+            fold.fold_uses(place, prim, acquire, uses[:done])
+            self._counts.aggregated += 2 * done
+        return done
 
     def released_lightly(self, prim: Primitive, ident: int, depth: int | None, end: int) -> bool:
         """

@@ -133,8 +133,54 @@ def drain(pairing: SpanPairing, buffer: deque[tuple[Any, ...]], count: int) -> N
                 ):
                     pop()
                     left -= 1
+                    left = _more_uses(pairing, buffer, left, item, stand_in)
                     continue
             if not acquired_lightly(prim, ident, depth, 0, stand_in):
                 pair(event_of(item), None)
         elif not released_lightly(item[1]._syncscope_primitive, item[0].ident, item[6], item[3]):
             pair(event_of(item), None)
+
+
+#: Uses of one lock counted together at most.
+RUN = 256
+
+
+def _more_uses(
+    pairing: SpanPairing, buffer: deque[tuple[Any, ...]], left: int, item: Any, stand_in: Any
+) -> int:
+    """
+    After a use of a lock counted in one go: the same thread's next uses of it, acquire and
+    release records one after another, counted together while the pairing takes them. The
+    uses it leaves go back to the front of the buffer, to be paired one by one. Returns how
+    many items are left to drain.
+    """
+    holds, proxy = item[0], item[1]
+    taken: list[tuple[Any, ...]] = []
+    uses: list[tuple[int, int]] = []
+    pop = buffer.popleft
+    while left >= 2 and len(uses) < RUN:
+        first = buffer[0]
+        if (
+            len(first) != 7
+            or first[1] is not proxy
+            or first[0] is not holds
+            or first[2] != RECORD_ACQUIRED
+            or (first[6] is not None and first[6] != 1)
+        ):
+            break
+        second = buffer[1]
+        if len(second) != 7 or second[1] is not proxy or second[0] is not holds or second[6]:
+            break
+        if second[2] == RECORD_ACQUIRED:
+            break
+        taken.append(pop())
+        taken.append(pop())
+        left -= 2
+        uses.append((first[3], second[3]))
+    if not uses:
+        return left
+    done = pairing.used_lightly_again(proxy._syncscope_primitive, holds.ident, stand_in, uses)
+    for record in reversed(taken[2 * done :]):
+        buffer.appendleft(record)
+        left += 1
+    return left

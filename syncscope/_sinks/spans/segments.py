@@ -1,9 +1,15 @@
-"""Trace parts (segments) of a run, and the span and trace ids, drawn at random."""
+"""
+Trace parts (segments) of a run, the spans that stay open a while (holds, waits) and the span
+and trace ids, drawn at random.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+
+from ..._core.event import Primitive, SyncEvent
+from ..._core.holds import Hold
 
 
 _time_ns = time.time_ns
@@ -11,6 +17,8 @@ _time_ns = time.time_ns
 #: Where a span goes: trace id, parent span id, and the trace part it counts in (None under a
 #: span of the program's own).
 Place = tuple[int, int, "Segment | None"]
+#: A link: trace id, span id, and why (``holder``, ``notify``, ``put``...).
+Link = tuple[int, int, str]
 
 
 def span_id(rand: Callable[[int], int]) -> int:
@@ -60,3 +68,53 @@ class Segment:
         # Only the ids of the trace before: not a chain of every trace of the run.
         self.previous = None if previous is None else (previous.trace_id, previous.run_span_id)
         self.previous_places = {} if previous is None else previous.places
+
+
+class HoldSpan:
+    """The span of one hold of the model: it starts at ``event`` (an acquire, a wait's end)."""
+
+    __slots__ = (
+        "contended",
+        "event",
+        "ident",
+        "parent_id",
+        "prim",
+        "segment",
+        "span_id",
+        "trace_id",
+    )
+
+    def __init__(self, hold: Hold, event: SyncEvent, place: Place, span_id: int) -> None:
+        #: Another thread waited for it: the span is never given up for a summary.
+        self.contended = False
+        self.prim = hold.primitive
+        self.event = event
+        self.ident = hold.thread_id
+        self.trace_id, self.parent_id, self.segment = place
+        self.span_id = span_id
+
+    @property
+    def place(self) -> Place:
+        return self.trace_id, self.parent_id, self.segment
+
+
+class PendingWait:
+    """A wait in progress on one thread: the span id it got, and what it carries to its end."""
+
+    __slots__ = ("error", "links", "place", "prim", "span_id", "start_event")
+
+    def __init__(
+        self,
+        prim: Primitive,
+        span_id: int,
+        place: Place,
+        links: tuple[Link, ...],
+        start_event: SyncEvent,
+    ) -> None:
+        self.prim = prim
+        self.span_id = span_id
+        self.place = place
+        self.links = links
+        self.start_event = start_event
+        #: Set when a finding (a deadlock, a hang) names this wait: its span is an error.
+        self.error: str | None = None
