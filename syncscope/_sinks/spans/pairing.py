@@ -541,6 +541,10 @@ class SpanPairing:
         self._materialize(prim)  # anything else makes the hold the model's first
         return False
 
+    def room_for_uses(self) -> int:
+        """How many uses ``used_lightly_again`` may count before a cut may be due."""
+        return max((self._max_trace_spans - 1 - self.segment.count) // 2, 0)
+
     def used_lightly_again(
         self, prim: Primitive, ident: int, acquire: Any, uses: list[tuple[int, int]]
     ) -> int:

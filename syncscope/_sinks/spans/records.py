@@ -158,7 +158,8 @@ def _more_uses(
     taken: list[tuple[Any, ...]] = []
     uses: list[tuple[int, int]] = []
     pop = buffer.popleft
-    while left >= 2 and len(uses) < RUN:
+    most = min(RUN, pairing.room_for_uses())  # none gathered only to go back
+    while left >= 2 and len(uses) < most:
         first = buffer[0]
         if (
             len(first) != 7
