@@ -361,6 +361,8 @@ class SpanSink:
         }
         with self._lock:
             if not self._stopped:
+                # What happened before it first: the waits it names may not be paired yet.
+                self._pair_waiting()
                 self._pairing.finding(title, attributes, idents)
         with contextlib.suppress(RuntimeError):
             self._doorbell.release()
