@@ -73,6 +73,19 @@ MODES: dict[str, dict[str, object] | None] = {
     # writes out (not counted with --program-thread). The file is a temporary one.
     "console lines to a file": {"format": "console", "output": "{tmp}", "buffer_output": True},
     "json lines to a file": {"format": "json", "output": "{tmp}", "buffer_output": True},
+    # Spans only, as the runner's `-q --no-report --no-deadlock-detection --otlp=...` makes
+    # them, exported over HTTP to a loopback port nothing listens on (the exports fail, and
+    # are counted: only the program's thread's share is meant to be read, --program-thread).
+    "spans": {
+        "lines": False,
+        "report": False,
+        "detect_deadlocks": False,
+        "spans": True,
+        "exporter": "otlp",
+        "endpoint": "http://127.0.0.1:9",
+        "protocol": "http/protobuf",
+        "flush_timeout": 0,
+    },
 }
 
 PROGRAM = """

@@ -6,9 +6,12 @@ holder whose acquire is paired after its waiter's wait began.
 from __future__ import annotations
 
 import random
+from collections import deque
 from typing import Any
 
+from syncscope._core.state import RECORD_ACQUIRED, RECORD_RELEASED
 from syncscope._sinks.spans.pairing import HOLD, OP, WAIT_AT_EXIT, SpanPairing
+from syncscope._sinks.spans.records import drain
 from syncscope._sinks.spans.summary import Summaries, summary_name
 
 from .support.events import acquired, event, primitive, released, waiting
@@ -173,7 +176,48 @@ def _script(seed: int, steps: int = 400) -> list[Any]:
     return events
 
 
-def _outcome(light: bool, events: list[Any]) -> tuple[Any, ...]:
+def _key(event: Any) -> tuple[Any, ...]:
+    """An event by what it says (the record path makes its events afresh, on the worker)."""
+    return (event.thread_id, event.time_ns, event.op, event.outcome, event.file, event.line)
+
+
+class _Holds:
+    """The part of a thread's lean ``ThreadHolds`` a record carries: who."""
+
+    def __init__(self, ident: int) -> None:
+        self.ident = ident
+
+    def thread_name(self) -> str:
+        return f"T{self.ident}"
+
+
+class _Proxy:
+    def __init__(self, prim: Any) -> None:
+        self._syncscope_primitive = prim
+
+
+def _as_records(events: list[Any]) -> list[tuple[Any, ...]]:
+    """
+    What the record path puts in the sink's buffer for ``events``: a record for each
+    acquire that did not wait and each release, the event (with its parent) for the rest.
+    """
+    items: list[tuple[Any, ...]] = []
+    # One proxy a lock, one ThreadHolds a thread, as the proxies record them.
+    proxies: dict[int, _Proxy] = {}
+    threads: dict[int, _Holds] = {}
+    for item in events:
+        if item.outcome in ("acquired", "released") and not item.waited_ns:
+            op = RECORD_ACQUIRED if item.outcome == "acquired" else RECORD_RELEASED
+            site = (item.file, item.line, item.function)
+            proxy = proxies.setdefault(item.primitive.id, _Proxy(item.primitive))
+            holds = threads.setdefault(item.thread_id, _Holds(item.thread_id))
+            items.append((holds, proxy, op, item.time_ns, site, -1, item.depth))
+        else:
+            items.append((item, None))
+    return items
+
+
+def _outcome(light: bool, events: list[Any], records: bool = False) -> tuple[Any, ...]:
     """Pair ``events`` under pressure: what is kept, and what is summed up."""
     kept: list[tuple[Any, ...]] = []
     summaries = Summaries()
@@ -191,31 +235,46 @@ def _outcome(light: bool, events: list[Any]) -> tuple[Any, ...]:
         pairing = SpanPairing(rand, 50, append, summaries, lambda: True, counts)
     else:
         pairing = SpanPairing(rand, 50, append)
-    for item in events:
-        pairing.pair(item, None)
+    if records:  # through the sink's buffer, as the worker drains it
+        buffer = deque(_as_records(events))
+        drain(pairing, buffer, len(buffer))
+    else:
+        for item in events:
+            pairing.pair(item, None)
     pairing.finish()
-    names: dict[int, tuple[str, int]] = {}
+    names: dict[int, tuple[Any, ...]] = {}
     for record in kept:
         if record[0] == OP:
-            names[record[2]] = ("op", id(record[1]))
+            names[record[2]] = ("op", _key(record[1]))
         elif record[0] == HOLD:
-            names[record[1].span_id] = ("hold", id(record[1].event))
+            names[record[1].span_id] = ("hold", _key(record[1].event))
     spans = []
     for record in kept:
         if record[0] == OP:
+            event = record[1]
             links = {names[link[1]] for link in record[4] if link[1] in names}
-            spans.append(("op", id(record[1]), record[3][2].index, frozenset(links), record[-1]))
+            what = (_key(event), event.function, event.thread_name, event.depth, event.waited_ns)
+            spans.append(("op", what, record[3][2].index, frozenset(links), record[-1]))
         elif record[0] == HOLD:
             hold = record[1]
-            end = id(record[2]) if record[2] is not None else None
-            spans.append(("hold", id(hold.event), hold.segment.index, end, record[3]))
+            end = _key(record[2]) if record[2] is not None else None
+            spans.append(("hold", _key(hold.event), hold.segment.index, end, record[3]))
         else:
-            spans.append(("wait at exit", id(record[1].start_event)))
+            spans.append(("wait at exit", _key(record[1].start_event)))
     # The holds still open at exit come in the order of their threads: any order.
     at_exit = sorted(span for span in spans if span[-1] == "held at exit")
     spans = [span for span in spans if span[-1] != "held at exit"] + at_exit
     folded = sorted(
-        (b.place[2].index, b.event.thread_id, b.prim.name, b.op, b.count, b.total_ns, b.start)
+        (
+            b.place[2].index,
+            _key(b.event),
+            b.event.thread_name,
+            b.prim.name,
+            b.op,
+            b.count,
+            b.total_ns,
+            b.start,
+        )
         for b in summaries.take()
     )
     segments = (pairing.segment.index, pairing.segment.count, pairing.holding)
@@ -232,7 +291,7 @@ class TestLightHolds:
         spans, folded, aggregated, _ = _outcome(True, events)
         assert [] == spans
         assert 4 == aggregated
-        assert [("acquire", 2), ("hold", 2)] == [(b[3], b[4]) for b in folded]
+        assert [("acquire", 2), ("hold", 2)] == [(b[4], b[5]) for b in folded]
 
     def test_a_lock_held_when_a_wait_begins_becomes_a_kept_hold(self) -> None:
         """The hold a thread waits for is made then, from its acquire, and the wait links it."""
@@ -241,8 +300,8 @@ class TestLightHolds:
         events = [first, waiting(lock, thread=2), released(lock, thread=1)]
         events.append(acquired(lock, thread=2, waited_ns=5_000_000))
         spans, _folded, aggregated, _ = _outcome(True, events)
-        assert ("hold", id(first), 0, id(events[2]), "released") == spans[0]
-        assert frozenset({("hold", id(first))}) == spans[1][3]
+        assert ("hold", _key(first), 0, _key(events[2]), "released") == spans[0]
+        assert frozenset({("hold", _key(first))}) == spans[1][3]
         assert 1 == aggregated  # only the first acquire
 
     def test_same_spans_summaries_and_cuts_as_the_full_model(self) -> None:
@@ -250,3 +309,27 @@ class TestLightHolds:
         for seed in range(40):
             events = _script(seed)
             assert _outcome(False, events) == _outcome(True, events), seed
+
+
+class TestRecordPath:
+    """
+    The Lock and RLock proxies' records, paired by the worker, make what their events would
+    have: the same kept spans, links, summaries, counts and trace parts, with or without
+    pressure.
+    """
+
+    def test_records_pair_as_their_events(self) -> None:
+        for seed in range(40):
+            events = _script(seed)
+            for light in (False, True):
+                by_events = _outcome(light, events)
+                assert by_events == _outcome(light, events, records=True), (seed, light)
+
+    def test_a_light_release_record_needs_no_event(self) -> None:
+        """Under pressure, acquire and hold are summed up from the records alone."""
+        lock = primitive("lock")
+        events = [acquired(lock), released(lock), acquired(lock), released(lock)]
+        spans, folded, aggregated, _ = _outcome(True, events, records=True)
+        assert [] == spans
+        assert 4 == aggregated
+        assert [("acquire", 2), ("hold", 2)] == [(b[4], b[5]) for b in folded]

@@ -461,7 +461,15 @@ with tracer.start_as_current_span("request"):
 """
 
 
-def test_program_spans_and_tracer_provider(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "mode",
+    [
+        pytest.param(("-q",), id="with-report"),
+        # Spans alone: the locks' record path, which leaves a program's own span to events.
+        pytest.param(("-q", "--no-report", "--no-deadlock-detection"), id="spans-alone"),
+    ],
+)
+def test_program_spans_and_tracer_provider(tmp_path: Path, mode: tuple[str, ...]) -> None:
     """Our spans go to the program's TracerProvider, under its current span, across threads."""
     with OtlpHttpReceiver() as receiver:
         script = write_program(tmp_path, PROGRAM_WITH_TRACER, "app.py")
@@ -472,7 +480,7 @@ def test_program_spans_and_tracer_provider(tmp_path: Path) -> None:
                 sys.executable,
                 "-m",
                 "syncscope",
-                "-q",
+                *mode,
                 f"--otlp=http://127.0.0.1:{_free_port()}",
                 str(script),
                 receiver.traces_endpoint,

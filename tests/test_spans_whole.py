@@ -96,6 +96,93 @@ class TestAccounting:
         assert line["sent"] == len(spans)
 
 
+SPANS_ALONE = ("-q", "--no-report", "--no-deadlock-detection")
+
+
+class TestRecordPath:
+    """
+    With spans alone, a Lock or RLock's uncontended uses are records that syncscope's worker
+    pairs: what arrives is what the events made, and the exit line still counts exactly.
+    """
+
+    def test_busy_program_counts_exactly(self, tmp_path: Path, receiver: Any) -> None:
+        """Every lock use is a span or in a summary; the receiver got what the line says."""
+        args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
+        result = _run(tmp_path, BUSY, *SPANS_ALONE, *args, "--span-buffer=64")
+        assert 0 == result.returncode, result.stderr
+        line = span_line(result.stderr)
+        assert 0 == line["dropped"], line
+        assert line["aggregated"] > 0, line
+        spans = receiver.wait_for_spans(line["sent"])
+        assert line["sent"] == len(spans)
+        summaries = [s for s in spans if s.attributes.get("syncscope.outcome") == "summary"]
+        assert line["summaries"] == len(summaries)
+        summed = sum(int(s.attributes["syncscope.summary.count"]) for s in summaries)  # type: ignore[call-overload]
+        assert line["aggregated"] == summed
+        for prefix in ("Lock.acquire", "Lock.hold"):
+            counted = sum(
+                int(s.attributes.get("syncscope.summary.count", 1))  # type: ignore[call-overload]
+                for s in spans
+                if s.name.startswith(prefix)
+            )
+            assert 3 * 3000 == counted, prefix
+
+    def test_holds_waits_links_and_sites(self, tmp_path: Path, receiver: Any) -> None:
+        """
+        A Condition over a recorded Lock, an RLock re-entered: the holds, the wait's link to
+        its notify and each span's call site are what the event path makes.
+        """
+        source = """\
+            import threading
+            lock = threading.Lock()
+            cond = threading.Condition(lock)
+            ready = threading.Event()
+            def waiter():
+                with cond:
+                    ready.set()
+                    cond.wait(5)
+            thread = threading.Thread(target=waiter, name="waiter")
+            thread.start()
+            ready.wait(5)
+            with cond:
+                cond.notify()
+            thread.join(5)
+            r = threading.RLock()
+            with r:
+                r.acquire()
+                r.release()
+        """
+        args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
+        result = _run(tmp_path, source, *SPANS_ALONE, *args)
+        assert 0 == result.returncode, result.stderr
+        line = span_line(result.stderr)
+        assert (0, 0) == (line["dropped"], line["aggregated"]), line
+        spans = receiver.wait_for_spans(line["sent"])
+        by_name: dict[str, list[Any]] = {}
+        for span in spans:
+            by_name.setdefault(span.name, []).append(span)
+        (wait,) = by_name["Condition.wait cond"]
+        (notify,) = by_name["Condition.notify cond"]
+        assert {notify.span_id} == {link.span_id for link in wait.links}
+        acquires = by_name["Lock.acquire lock"]
+        where = sorted(
+            (s.attributes["thread.name"], s.attributes["code.line.number"]) for s in acquires
+        )
+        assert [("MainThread", 12), ("waiter", 6)] == where
+        # The waiter's hold is cut by its wait: one before, one after; the notifier's one.
+        holds = by_name["Lock.hold lock"]
+        assert 3 == len(holds)
+        assert ["waiter", "waiter"] == sorted(
+            s.attributes["thread.name"]
+            for s in holds
+            if s.attributes["thread.name"] != "MainThread"
+        )
+        rlock_acquires = by_name["RLock.acquire r"]
+        assert [16, 17] == sorted(s.attributes["code.line.number"] for s in rlock_acquires)
+        (rlock_hold,) = by_name["RLock.hold r"]
+        assert 16 == rlock_hold.attributes["code.line.number"]
+
+
 class TestEndpoint:
     """An endpoint's protocol and death, found once."""
 

@@ -8,6 +8,9 @@ happen on every instrumented operation); writes happen under :data:`config_lock`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from .records import record
 from .registry import allocate_lock
 
@@ -37,8 +40,40 @@ class Options:
     item_repr_limit: int = 80
 
 
+#: A record's operation (see :class:`Records`).
+RECORD_ACQUIRED = 0
+RECORD_RELEASED = 1
+
+
+class Records:
+    """
+    Where a Lock or RLock proxy records an uncontended acquire or release, when the span sink
+    is all that listens (``state.records``): the sink's ordered buffer, shared with the events
+    of every other primitive, so that one order holds for all of them.
+
+    A record is a tuple ``(holds, proxy, op, time_ns, where, lasti, depth)``: the thread's
+    lean ``ThreadHolds``, the proxy, ``RECORD_ACQUIRED`` or ``RECORD_RELEASED``, the time,
+    the caller's code object and instruction (or, for a caller that is not the program's own
+    code, its call site as ``(file, line, function)`` and -1), and an RLock's depth after the
+    operation (None for a Lock). The sink's worker turns it into the event the event path
+    would have made, or folds it straight into a summary.
+    """
+
+    __slots__ = ("buffer", "capacity", "ring", "ring_at")
+
+    def __init__(self, buffer: Any, capacity: int, ring_at: int, ring: Callable[[], None]) -> None:
+        #: The ordered buffer (a deque) the sink's worker drains.
+        self.buffer = buffer
+        #: Past this many waiting in ``buffer``, the proxies take the event path instead (the
+        #: worker is behind: the sink pairs on the program's thread, as for any event).
+        self.capacity = capacity
+        #: When ``buffer`` reaches this length, ``ring()`` wakes the worker.
+        self.ring_at = ring_at
+        self.ring = ring
+
+
 class _State:
-    __slots__ = ("active", "diagnosis", "installed", "lean", "options", "sinks")
+    __slots__ = ("active", "diagnosis", "installed", "lean", "options", "records", "sinks")
 
     def __init__(self) -> None:
         #: True while at least one sink listens: the hot path reads only this.
@@ -52,6 +87,9 @@ class _State:
         #: With ``lean``, when ``-q``'s deadlock and lock-order checks listen too: what the
         #: lock proxies tell of waits and new chains of held locks (see _core/leanholds).
         self.diagnosis: LeanDiagnosis | None = None
+        #: With the span sink alone (no log lines, nothing else that needs each event), where
+        #: Lock and RLock proxies record what they do instead of reporting events.
+        self.records: Records | None = None
 
 
 state = _State()
@@ -75,6 +113,7 @@ def set_sinks(sinks: tuple[Sink, ...]) -> None:
     # Lean first off, last on: a proxy that sees it set can rely on the sinks it goes with.
     state.lean = None
     state.diagnosis = None
+    state.records = None
     state.sinks = sinks
     state.active = bool(sinks)
     sink = sinks[0] if len(sinks) == 1 else None
@@ -84,3 +123,5 @@ def set_sinks(sinks: tuple[Sink, ...]) -> None:
         lean_diagnosis = getattr(sink, "lean_diagnosis", None)
         state.diagnosis = lean_diagnosis() if lean_diagnosis is not None else None
     state.lean = stats
+    lean_records = getattr(sink, "lean_records", None)
+    state.records = lean_records() if lean_records is not None else None

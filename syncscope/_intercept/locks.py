@@ -19,12 +19,12 @@ from _thread import get_ident
 from types import FrameType
 from typing import Any
 
-from .._core.dispatch import emit_fresh, guard
-from .._core.event import Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
+from .._core.dispatch import guard
+from .._core.event import Primitive, perf_counter_ns
 from .._core.leanholds import local as lean_local
 from .._core.leanholds import this_thread
 from .._core.registry import saved
-from .._core.sites import call_site, creator_frame, unique_name
+from .._core.sites import creator_frame, unique_name
 from .._core.state import state
 from .._core.tally import Tally
 from .._core.tracebacks import hide_frames
@@ -37,7 +37,12 @@ from .lean import (
     longest_hold,
     nested,
     pop,
-    trylock_first,
+)
+from .lockpaths import (
+    observed_acquire,
+    observed_release,
+    recorded_acquire,
+    recorded_release,
 )
 
 
@@ -45,73 +50,6 @@ _original_lock = saved["threading"]["Lock"]
 _original_rlock = saved["threading"]["RLock"]
 _LockType = _thread.LockType
 _getframe = sys._getframe
-
-
-def _observed_acquire(
-    lock: Any, primitive: Primitive, reentrant: bool, blocking: Any, timeout: Any
-) -> Any:
-    site = call_site(4)  # call_site, this, _acquire, acquire or __enter__, the caller
-    # The usual call, acquire() or `with`, decided without a call; any other by the helpers.
-    plain = blocking is True and timeout == -1
-    limit = None if plain else wait_limit(blocking, timeout)
-    waited = None
-    # The events are made with their fields in order: positional arguments cost less. The
-    # guard is down here (see _Proxy._acquire), so the events go out with emit_fresh.
-    try:
-        if plain or trylock_first(blocking, timeout):
-            got = lock.acquire(False)
-            if not got:
-                emit_fresh(SyncEvent(primitive, "acquire", "waiting", site, None, limit))
-                start = perf_counter_ns()
-                got = acquire_contended(lock, timeout)
-                waited = perf_counter_ns() - start
-        else:
-            start = perf_counter_ns()
-            got = lock.acquire(blocking, timeout)
-            if blocking:
-                waited = perf_counter_ns() - start
-    except BaseException as exc:
-        emit_fresh(SyncEvent(primitive, "acquire", "error", site, timeout=limit, error=exc))
-        raise
-    if got:
-        try:
-            depth = lock._recursion_count() if reentrant else None
-            emit_fresh(SyncEvent(primitive, "acquire", "acquired", site, waited, limit, depth))
-        except BaseException:
-            # An exception in our code after the real acquire (a signal handler's): the
-            # caller sees acquire() raise, so it must not be left holding the lock.
-            lock.release()
-            raise
-    else:
-        outcome: Outcome = "timeout" if blocking else "busy"
-        emit_fresh(SyncEvent(primitive, "acquire", outcome, site, waited, limit))
-    return got
-
-
-def _observed_release(proxy: Any, reentrant: bool, owned: bool) -> None:
-    lock = proxy._syncscope_lock
-    primitive = proxy._syncscope_primitive
-    if not owned:  # the real release raises RuntimeError: report that, not a release
-        site = call_site(4)  # call_site, this, _release, release or __exit__, the caller
-        try:
-            lock.release()
-        except BaseException as exc:
-            emit_fresh(SyncEvent(primitive, "release", "error", site, error=exc))
-            raise
-        return
-    # Say "released" before the real release, or another thread's "acquired" can come first;
-    # and release whatever happens meanwhile (a Ctrl-C landing in our code must not leave the
-    # lock held: the with statement that called us will not call __exit__ again).
-    try:
-        site = call_site(4)  # call_site, this, _release, release or __exit__, the caller
-        depth = lock._recursion_count() - 1 if reentrant else None
-        if not depth:
-            proxy._syncscope_since = 0  # a hold lean statistics began ends unseen by them
-            if proxy._syncscope_holder is not None:
-                pop(proxy)
-        emit_fresh(SyncEvent(primitive, "release", "released", site, None, None, depth))
-    finally:
-        lock.release()
 
 
 class _Proxy:
@@ -168,7 +106,7 @@ class _Proxy:
             return acquire_slowly(self, tally, blocking, timeout)
         if not state.active or guard.busy:
             return self._syncscope_lock.acquire(blocking, timeout)
-        return _observed_acquire(
+        return observed_acquire(
             self._syncscope_lock, self._syncscope_primitive, self._reentrant, blocking, timeout
         )
 
@@ -176,7 +114,7 @@ class _Proxy:
         """A release to report as an event."""
         lock = self._syncscope_lock
         owned = lock._is_owned() if self._reentrant else lock.locked()
-        return _observed_release(self, self._reentrant, owned)
+        return observed_release(self, self._reentrant, owned)
 
     def _at_fork_reinit(self) -> None:
         self._syncscope_lock._at_fork_reinit()
@@ -232,6 +170,9 @@ class _LockProxy(_Proxy):
                 if timeout == -1 and blocking:  # see _gil: no convoy behind a preempted holder
                     return lock.acquire(False) or acquire_contended(lock)
                 return lock.acquire(blocking, timeout)
+            records = state.records
+            if records is not None:  # the span sink alone: see recorded_acquire
+                return recorded_acquire(self, records, blocking, timeout)
             return self._acquire(blocking, timeout)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -264,6 +205,9 @@ class _LockProxy(_Proxy):
             if state.lean is None and (not state.active or guard.busy):
                 lock = self._syncscope_lock
                 return lock.acquire(False) or acquire_contended(lock)
+            records = state.records
+            if records is not None:
+                return recorded_acquire(self, records, True, -1)
             return self._acquire(True, -1)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -299,6 +243,9 @@ class _LockProxy(_Proxy):
             if state.lean is not None or not state.active or guard.busy:
                 self._syncscope_lock.release()
                 return None
+            records = state.records
+            if records is not None:  # the span sink alone: see recorded_release
+                return recorded_release(self, records)
             return self._release()
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -334,6 +281,9 @@ class _LockProxy(_Proxy):
             if state.lean is not None or not state.active or guard.busy:
                 self._syncscope_lock.release()
                 return None
+            records = state.records
+            if records is not None:  # the span sink alone: see recorded_release
+                return recorded_release(self, records)
             return self._release()
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -400,6 +350,9 @@ class _RLockProxy(_Proxy):
                 if timeout == -1 and blocking:  # see _gil: no convoy behind a preempted holder
                     return lock.acquire(False) or acquire_contended(lock)
                 return lock.acquire(blocking, timeout)
+            records = state.records
+            if records is not None:  # the span sink alone: see recorded_acquire
+                return recorded_acquire(self, records, blocking, timeout)
             return self._acquire(blocking, timeout)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -432,6 +385,9 @@ class _RLockProxy(_Proxy):
             if state.lean is None and (not state.active or guard.busy):
                 lock = self._syncscope_lock
                 return lock.acquire(False) or acquire_contended(lock)
+            records = state.records
+            if records is not None:
+                return recorded_acquire(self, records, True, -1)
             return self._acquire(True, -1)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -449,6 +405,9 @@ class _RLockProxy(_Proxy):
             if state.lean is not None or not state.active or guard.busy:
                 self._syncscope_lock.release()
                 return None
+            records = state.records
+            if records is not None:  # the span sink alone: see recorded_release
+                return recorded_release(self, records)
             return self._release()
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -465,6 +424,9 @@ class _RLockProxy(_Proxy):
             if state.lean is not None or not state.active or guard.busy:
                 self._syncscope_lock.release()
                 return None
+            records = state.records
+            if records is not None:  # the span sink alone: see recorded_release
+                return recorded_release(self, records)
             return self._release()
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours

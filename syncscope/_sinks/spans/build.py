@@ -20,7 +20,8 @@ from . import send
 from .options import SpanOptions
 from .otlp import SpanEncoder
 from .otlp import attributes as otlp_attributes
-from .pairing import FINDING, HOLD, OP, HoldSpan, PendingWait, Segment, span_id
+from .pairing import FINDING, HOLD, OP
+from .segments import HoldSpan, PendingWait, Segment, span_id
 from .send import BATCH_SIZE, Sender, program_provider
 from .summary import Bucket, Summaries, base_attributes, summary_attributes, summary_name
 from .workers import forget_dummy_thread, give_way, quiet_loggers

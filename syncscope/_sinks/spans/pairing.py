@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from ..._core.event import BLOCKING_OPS, Primitive, SyncEvent
 from ..._core.holds import Hold, Holds
+from .segments import HoldSpan, Link, PendingWait, Place, Segment, span_id
 
 
 _time_ns = time.time_ns
@@ -53,116 +54,15 @@ MAX_REMEMBERED = 10_000
 #: SpanPairing's "light holds").
 _LIGHT_KINDS = frozenset({"lock", "rlock"})
 
-#: A link: trace id, span id, and why (``holder``, ``notify``, ``put``...).
-Link = tuple[int, int, str]
-#: Where a span goes: trace id, parent span id, and the trace part it counts in (None under a
-#: span of the program's own).
-Place = tuple[int, int, "Segment | None"]
-
-
-class Segment:
-    """
-    One trace of the run: its ids, and the span of each thread in it.
-
-    ``opened`` counts the spans placed in it that stay open a while (waits, holds), ``closed``
-    those of them that ended: a part that was cut is complete, and its thread and run spans
-    can go out, once the two are equal (so that no child ends after its parent).
-    """
-
-    __slots__ = (
-        "closed",
-        "count",
-        "end_ns",
-        "index",
-        "opened",
-        "places",
-        "previous",
-        "previous_places",
-        "run_span_id",
-        "start_ns",
-        "trace_id",
-    )
-
-    def __init__(self, index: int, previous: Segment | None, rand: Callable[[int], int]) -> None:
-        self.index = index
-        self.trace_id = trace_id(rand)
-        self.run_span_id = span_id(rand)
-        #: thread ident -> (trace id, the thread's span id, this segment): made once per thread,
-        #: so that a span costs no allocation for its place.
-        self.places: dict[int, Place] = {}
-        self.count = 0
-        self.opened = 0
-        self.closed = 0
-        self.start_ns = _time_ns()
-        self.end_ns: int | None = None
-        # Only the ids of the trace before: not a chain of every trace of the run.
-        self.previous = None if previous is None else (previous.trace_id, previous.run_span_id)
-        self.previous_places = {} if previous is None else previous.places
-
-
-class HoldSpan:
-    """The span of one hold of the model: it starts at ``event`` (an acquire, a wait's end)."""
-
-    __slots__ = (
-        "contended",
-        "event",
-        "ident",
-        "parent_id",
-        "prim",
-        "segment",
-        "span_id",
-        "trace_id",
-    )
-
-    def __init__(self, hold: Hold, event: SyncEvent, place: Place, span_id: int) -> None:
-        #: Another thread waited for it: the span is never given up for a summary.
-        self.contended = False
-        self.prim = hold.primitive
-        self.event = event
-        self.ident = hold.thread_id
-        self.trace_id, self.parent_id, self.segment = place
-        self.span_id = span_id
-
-    @property
-    def place(self) -> Place:
-        return self.trace_id, self.parent_id, self.segment
-
-
-class PendingWait:
-    """A wait in progress on one thread: the span id it got, and what it carries to its end."""
-
-    __slots__ = ("error", "links", "place", "prim", "span_id", "start_event")
-
-    def __init__(
-        self,
-        prim: Primitive,
-        span_id: int,
-        place: Place,
-        links: tuple[Link, ...],
-        start_event: SyncEvent,
-    ) -> None:
-        self.prim = prim
-        self.span_id = span_id
-        self.place = place
-        self.links = links
-        self.start_event = start_event
-        #: Set when a finding (a deadlock, a hang) names this wait: its span is an error.
-        self.error: str | None = None
-
 
 class Folder(Protocol):
     """Where spans that do not matter are counted under pressure (``summary.Summaries``)."""
 
     def fold(self, place: Any, prim: Any, op: str, event: Any, start: int, end: int) -> None: ...
 
-
-def span_id(rand: Callable[[int], int]) -> int:
-    return rand(64) or 1
-
-
-def trace_id(rand: Callable[[int], int]) -> int:
-    # Keep the high half non-zero: Jaeger shortens such trace ids to 16 digits otherwise.
-    return (rand(64) | 1 << 63) << 64 | rand(64)
+    def fold_uses(
+        self, place: Any, prim: Any, acquire: Any, uses: list[tuple[int, int]]
+    ) -> None: ...
 
 
 def remember(memory: dict[int, Any], key: int, value: Any) -> None:
@@ -214,7 +114,7 @@ class SpanPairing:
         self._counts = counts
         #: Lock or RLock -> (its acquire, the place of its hold): held by a thread that nobody
         #: waited for yet, not in ``holds`` (see _light_acquire).
-        self._light: dict[Primitive, tuple[SyncEvent, Place]] = {}
+        self._light: dict[Primitive, tuple[Any, Place]] = {}
         self._max_trace_spans = max_trace_spans
         self._append = append
         self.holds = Holds()
@@ -566,15 +466,33 @@ class SpanPairing:
 
     def _light_acquire(self, event: SyncEvent) -> bool:
         """An uncontended acquire under pressure: counted, and the lock held lightly."""
-        depth = event.depth
-        if depth is not None and depth != 1:
+        if event.op != "acquire":
             return False
-        prim = event.primitive
-        ident = event.thread_id
         waited = event.waited_ns or 0
+        return self.acquired_lightly(event.primitive, event.thread_id, event.depth, waited, event)
+
+    def acquired_lightly(
+        self,
+        prim: Primitive,
+        ident: int,
+        depth: int | None,
+        waited: int,
+        acquire: Any,
+        released: int | None = None,
+    ) -> bool:
+        """
+        Thread ``ident`` took ``prim`` (to ``depth``, after ``waited`` ns): True if that made a
+        light hold (counted), else False and nothing changed. ``acquire`` is its event, or
+        what stands for it (``thread_id``, ``time_ns``, and ``event()`` when it is needed).
+        ``released``: the time of the owner's last release, the very next thing paired (a
+        record's): the hold is counted too, as ``released_lightly`` would, in one go.
+        """
         if (
-            waited >= _BLOCKED_NS
-            or event.op != "acquire"
+            (depth is not None and depth != 1)
+            or self._fold is None
+            or prim.kind not in _LIGHT_KINDS
+            or prim in self._light
+            or waited >= _BLOCKED_NS
             or ident in self._pending
             or prim in self.holds.owner
             or not self._pressed()
@@ -597,49 +515,93 @@ class SpanPairing:
         else:
             place = self.place(ident, None)
             hold_place = self.place(ident, None)
-        end = event.time_ns
-        self._fold.fold(place, prim, "acquire", event, end - waited, end)  # type: ignore[union-attr]
+        end = acquire.time_ns
+        self._fold.fold(place, prim, "acquire", acquire, end - waited, end)
+        if released is not None:  # held and let go: opened and closed, held and not
+            self._last_hold.pop(prim.id, None)
+            self._fold.fold(hold_place, prim, "hold", acquire, end, released)
+            self._counts.aggregated += 2
+            return True
         self._counts.aggregated += 1
         if hold_place[2] is not None:
             hold_place[2].opened += 1
         self.holding += 1
-        self._light[prim] = (event, hold_place)
+        self._light[prim] = (acquire, hold_place)
         return True
 
     def _light_release(self, event: SyncEvent) -> bool:
-        """
-        An event on a lightly held lock: its owner's last release under pressure is counted,
-        and True; anything else makes the hold the model's first, and False.
-        """
+        """An event on a lightly held lock: True if it was its light release (see below)."""
         prim = event.primitive
-        acquire, place = self._light[prim]
-        depth = event.depth
         if (
-            event.op != "release"
-            or event.outcome != "released"
-            or event.thread_id != acquire.thread_id
-            or (depth is not None and depth != 0)
-            or not self._pressed()
+            event.op == "release"
+            and event.outcome == "released"
+            and self.released_lightly(prim, event.thread_id, event.depth, event.time_ns)
         ):
-            self._materialize(prim)
+            return True
+        self._materialize(prim)  # anything else makes the hold the model's first
+        return False
+
+    def room_for_uses(self) -> int:
+        """How many uses ``used_lightly_again`` may count before a cut may be due."""
+        return max((self._max_trace_spans - 1 - self.segment.count) // 2, 0)
+
+    def used_lightly_again(
+        self, prim: Primitive, ident: int, acquire: Any, uses: list[tuple[int, int]]
+    ) -> int:
+        """
+        More uses of ``prim`` by thread ``ident`` (``(acquired, released)`` times), next in
+        the buffer after one ``acquired_lightly(..., released)`` counted: nothing happened in
+        between, so each is counted as that one was while the pressure lasts and no cut is
+        due. How many were counted (the rest are paired one by one).
+        """
+        seg = self.segment
+        place = seg.places.get(ident)
+        fold = self._fold
+        if place is None or fold is None:
+            return 0
+        done = 0
+        limit = self._max_trace_spans
+        pressed = self._pressed
+        for _ in uses:
+            if seg.count + 1 >= limit or not pressed():  # a cut due, or the pressure gone
+                break
+            seg.count += 2
+            done += 1
+        if done:
+            fold.fold_uses(place, prim, acquire, uses[:done])
+            self._counts.aggregated += 2 * done
+        return done
+
+    def released_lightly(self, prim: Primitive, ident: int, depth: int | None, end: int) -> bool:
+        """
+        Thread ``ident`` releases ``prim`` to ``depth`` at ``end``: True if that is the owner's
+        last release of a light hold under pressure (counted), else False and nothing changed.
+        """
+        light = self._light.get(prim)
+        if light is None:
+            return False
+        acquire, place = light
+        if ident != acquire.thread_id or (depth is not None and depth != 0) or not self._pressed():
             return False
         del self._light[prim]
         waiting = self.holds.waiting
         if waiting:
-            waiting.pop(event.thread_id, None)
+            waiting.pop(ident, None)
         if place[2] is not None:
             place[2].closed += 1
         self.holding -= 1
         # No span of this hold: a wait that begins now links to nothing rather than to it.
         self._last_hold.pop(prim.id, None)
         fold = self._fold
-        fold.fold(place, prim, "hold", acquire, acquire.time_ns, event.time_ns)  # type: ignore[union-attr]
+        fold.fold(place, prim, "hold", acquire, acquire.time_ns, end)  # type: ignore[union-attr]
         self._counts.aggregated += 1
         return True
 
     def _materialize(self, prim: Primitive) -> None:
         """A lightly held lock becomes the model's hold, with its span, from its acquire."""
         acquire, place = self._light.pop(prim)
+        if type(acquire) is not SyncEvent:  # a record's stand-in: its event, made now
+            acquire = acquire.event()
         hold = self.holds.acquired(acquire)
         assert hold is not None  # a Lock or RLock at depth 1
         held = hold.held

@@ -9,7 +9,10 @@ accounting), ``context`` (the program's current span, carried into threads and t
 Split in two halves so that the traced program never waits for OpenTelemetry:
 
 * On the program's thread, :meth:`SpanSink.handle` reads the program's current span and
-  appends the event to a bounded queue; the worker pairs the events up (a wait with its end,
+  appends the event to a bounded queue; when this sink is all that listens, a Lock or RLock's
+  uncontended acquire and release append a compact record to the same queue instead, with
+  no event made (see ``lean_records``; the worker makes the event of it, or under pressure
+  only counts it); the worker pairs the events up (a wait with its end,
   an acquire with its release), draws random span and trace ids and makes one small record
   per span. When log lines are written too, they carry the span ids, so the pairing happens
   at once on the program's thread instead, under a raw lock. Nothing of OpenTelemetry is
@@ -79,10 +82,12 @@ from ..._core.dispatch import guard
 from ..._core.event import SyncEvent
 from ..._core.fork import reset_after_fork
 from ..._core.registry import allocate_lock
+from ..._core.state import Records, state
 from . import context
 from .build import SLICE, Builder
 from .options import SpanOptions
 from .pairing import HOLD, OP, SpanPairing
+from .records import drain
 from .send import BATCH_SIZE, Sender, SpanCounts, import_grpc_exporter, sends_itself
 from .summary import Summaries
 from .workers import (
@@ -137,7 +142,9 @@ class SpanSink:
         #: lines carry the ids. Otherwise events wait in ``_events`` and the worker pairs
         #: them, so the program's threads only append.
         self._ids_now = ids_now
-        self._events: deque[tuple[SyncEvent, tuple[int, int] | None]] = deque()
+        #: Events, as ``(event, parent)``, and the Lock and RLock proxies' records (see
+        #: ``lean_records``), in the order they happened.
+        self._events: deque[tuple[Any, ...]] = deque()
         self._rng = random.Random()
         self._rand = self._rng.getrandbits
         self._lock = allocate_lock()
@@ -260,15 +267,27 @@ class SpanSink:
             with contextlib.suppress(RuntimeError):  # already rung
                 self._doorbell.release()
 
+    def lean_records(self) -> Records | None:
+        """
+        Where the Lock and RLock proxies may record what they do, when this sink is all that
+        listens (see ``_core/state.set_sinks``): the buffer the worker pairs events from, so
+        that records and events keep one order. Not when the pairing happens at once (log
+        lines need each event's ids), nor once stopped.
+        """
+        if self._ids_now or self._stopped:
+            return None
+        return Records(self._events, self._events_capacity, self._ring_at, self._ring)
+
+    def _ring(self) -> None:
+        """Wake the worker (the buffer has a batch waiting)."""
+        with contextlib.suppress(RuntimeError):  # already rung
+            self._doorbell.release()
+
     def _pair_waiting(self, limit: int | None = None) -> None:
         """Pair the events the program's threads left (the worker's part, under the lock)."""
         events = self._events
-        pop = events.popleft
-        pair = self._pairing.pair
         count = len(events) if limit is None else min(limit, len(events))
-        for _ in range(count):
-            event, parent = pop()
-            pair(event, parent)
+        drain(self._pairing, events, count)
 
     def _pressed(self) -> bool:
         """
@@ -348,6 +367,8 @@ class SpanSink:
         }
         with self._lock:
             if not self._stopped:
+                # What happened before it first: the waits it names may not be paired yet.
+                self._pair_waiting()
                 self._pairing.finding(title, attributes, idents)
         with contextlib.suppress(RuntimeError):
             self._doorbell.release()
@@ -422,6 +443,7 @@ class SpanSink:
         with self._lock:
             self._pair_waiting()
             self._stopped = True
+            self._stop_records()
             self.close_ns = _time_ns()
             # What is still open at exit is never dropped.
             self._capacity = self._soft = self._hard = sys.maxsize
@@ -580,7 +602,18 @@ class SpanSink:
         self._stopped = True
         self._closed = True
         self._records = []
-        self._events = deque()
+        self._events.clear()
+        self._stop_records()  # the proxies record nothing more for a worker that is gone
+
+    def _stop_records(self) -> None:
+        """
+        The proxies stop recording into this sink's buffer, which nobody drains any more (a
+        close before uninstall: ``os._exit``, a signal, the program's provider shutting down):
+        their operations take the event path, which a stopped sink ignores, as before.
+        """
+        records = state.records
+        if records is not None and records.buffer is self._events:
+            state.records = None
 
 
 def _duration(record: tuple[Any, ...]) -> int:

@@ -63,6 +63,31 @@ class Summaries:
         bucket.count += 1
         bucket.total_ns += end - start
 
+    def fold_uses(self, place: Any, prim: Any, acquire: Any, uses: list[tuple[int, int]]) -> None:
+        """
+        Uses of a lock that did not wait, as ``(acquired, released)`` times: each an acquire
+        and a hold, as :meth:`fold` counts them, the two buckets looked up once.
+        """
+        first = uses[0][0]
+        self.fold(place, prim, "acquire", acquire, first, first)
+        self.fold(place, prim, "hold", acquire, first, uses[0][1])
+        acquires = self.buckets[(place[0], place[1], prim.id, "acquire")]
+        holds = self.buckets[(place[0], place[1], prim.id, "hold")]
+        earliest, latest_start, latest_end, held = first, first, uses[0][1], 0
+        for start, end in uses[1:]:
+            held += end - start
+            earliest = min(earliest, start)  # the clock may step back
+            latest_start = max(latest_start, start)
+            latest_end = max(latest_end, end)
+        count = len(uses) - 1
+        acquires.count += count
+        holds.count += count
+        holds.total_ns += held
+        acquires.start = min(acquires.start, earliest)
+        holds.start = min(holds.start, earliest)
+        acquires.end = max(acquires.end, latest_start)
+        holds.end = max(holds.end, latest_end)
+
     def take(self) -> list[Bucket]:
         buckets = list(self.buckets.values())
         self.buckets = {}

@@ -1,0 +1,195 @@
+"""
+The paths a Lock or RLock proxy takes when something listens other than the lean statistics:
+the event path (an event per operation, for every sink) and, when the span sink alone
+listens, the record path (a record per uncontended operation, see ``_core/state.Records``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from _thread import get_ident
+from typing import Any
+
+from .._core.context import following, inherited_parent
+from .._core.dispatch import emit_fresh
+from .._core.event import Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
+from .._core.leanholds import local as lean_local
+from .._core.leanholds import this_thread
+from .._core.sites import _machinery_files, call_site
+from .._core.state import RECORD_ACQUIRED, RECORD_RELEASED, Records
+from .gil import acquire_contended
+from .lean import pop, trylock_first
+
+
+_getframe = sys._getframe
+_time_ns = time.time_ns
+
+
+def observed_acquire(
+    lock: Any, primitive: Primitive, reentrant: bool, blocking: Any, timeout: Any
+) -> Any:
+    site = call_site(4)  # call_site, this, _acquire, acquire or __enter__, the caller
+    # The usual call, acquire() or `with`, decided without a call; any other by the helpers.
+    plain = blocking is True and timeout == -1
+    limit = None if plain else wait_limit(blocking, timeout)
+    waited = None
+    # The events are made with their fields in order: positional arguments cost less. The
+    # guard is down here (see _Proxy._acquire), so the events go out with emit_fresh.
+    try:
+        if plain or trylock_first(blocking, timeout):
+            got = lock.acquire(False)
+            if not got:
+                emit_fresh(SyncEvent(primitive, "acquire", "waiting", site, None, limit))
+                start = perf_counter_ns()
+                got = acquire_contended(lock, timeout)
+                waited = perf_counter_ns() - start
+        else:
+            start = perf_counter_ns()
+            got = lock.acquire(blocking, timeout)
+            if blocking:
+                waited = perf_counter_ns() - start
+    except BaseException as exc:
+        emit_fresh(SyncEvent(primitive, "acquire", "error", site, timeout=limit, error=exc))
+        raise
+    if got:
+        try:
+            depth = lock._recursion_count() if reentrant else None
+            emit_fresh(SyncEvent(primitive, "acquire", "acquired", site, waited, limit, depth))
+        except BaseException:
+            # An exception in our code after the real acquire (a signal handler's): the
+            # caller sees acquire() raise, so it must not be left holding the lock.
+            lock.release()
+            raise
+    else:
+        outcome: Outcome = "timeout" if blocking else "busy"
+        emit_fresh(SyncEvent(primitive, "acquire", outcome, site, waited, limit))
+    return got
+
+
+def observed_release(proxy: Any, reentrant: bool, owned: bool) -> None:
+    lock = proxy._syncscope_lock
+    primitive = proxy._syncscope_primitive
+    if not owned:  # the real release raises RuntimeError: report that, not a release
+        site = call_site(4)  # call_site, this, _release, release or __exit__, the caller
+        try:
+            lock.release()
+        except BaseException as exc:
+            emit_fresh(SyncEvent(primitive, "release", "error", site, error=exc))
+            raise
+        return
+    # Say "released" before the real release, or another thread's "acquired" can come first;
+    # and release whatever happens meanwhile (a Ctrl-C landing in our code must not leave the
+    # lock held: the with statement that called us will not call __exit__ again).
+    try:
+        site = call_site(4)  # call_site, this, _release, release or __exit__, the caller
+        depth = lock._recursion_count() - 1 if reentrant else None
+        if not depth:
+            proxy._syncscope_since = 0  # a hold lean statistics began ends unseen by them
+            if proxy._syncscope_holder is not None:
+                pop(proxy)
+        emit_fresh(SyncEvent(primitive, "release", "released", site, None, None, depth))
+    finally:
+        lock.release()
+
+
+# -- the record path: the span sink alone listens (state.records) -----------------------------
+#
+# An uncontended acquire (blocking, no time limit) and a release by the owner only append a
+# record to the span sink's ordered buffer (see _core/state.Records): the sink's worker makes
+# the event of it. An acquire's record goes in after the real acquire, a release's before the
+# real release, so the buffer has the holds in the order they happened. Everything else (an
+# acquire that has to wait, a timed or non-blocking one, a release that raises, an operation
+# under a span of the program's own, a buffer the worker has let fill up) takes the event
+# path, into the same buffer.
+
+
+def program_span() -> bool:
+    """Whether the program has a current span of its own here (our spans go under it then)."""
+    reader = following.reader
+    if reader is None:
+        return False
+    try:
+        parent = reader()
+        if parent is None and following.propagated:
+            parent = inherited_parent(get_ident())
+    except Exception:  # a foreign runtime context: the event path decides
+        return True
+    return parent is not None
+
+
+def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) -> Any:
+    buffer = records.buffer
+    count = len(buffer)
+    lock = proxy._syncscope_lock
+    if (
+        timeout != -1
+        or not blocking
+        or count >= records.capacity
+        or program_span()
+        or not lock.acquire(False)
+    ):
+        return observed_acquire(
+            lock, proxy._syncscope_primitive, proxy._reentrant, blocking, timeout
+        )
+    try:
+        frame = _getframe(2)  # this, acquire or __enter__, the caller
+        code = frame.f_code
+        if _machinery_files.get(code.co_filename) is False:
+            where: Any = code
+            lasti = frame.f_lasti
+        else:  # threading's own code (a Condition's __enter__), or a file not seen yet
+            where = call_site(3)
+            lasti = -1
+        buffer.append(
+            (
+                lean_local.holds or this_thread(),
+                proxy,
+                RECORD_ACQUIRED,
+                _time_ns(),
+                where,
+                lasti,
+                lock._recursion_count() if proxy._reentrant else None,
+            )
+        )
+        if not (count + 1) % records.ring_at:
+            records.ring()
+    except BaseException:  # a signal handler's exception: acquire() raises, lock free
+        lock.release()
+        raise
+    return True
+
+
+def recorded_release(proxy: Any, records: Records) -> None:
+    lock = proxy._syncscope_lock
+    reentrant = proxy._reentrant
+    owned = lock._is_owned() if reentrant else lock.locked()
+    buffer = records.buffer
+    count = len(buffer)
+    if not owned or count >= records.capacity or program_span():
+        return observed_release(proxy, reentrant, owned)
+    try:  # recorded before the real release, which happens whatever happens meanwhile
+        frame = _getframe(2)  # this, release or __exit__, the caller
+        code = frame.f_code
+        if _machinery_files.get(code.co_filename) is False:
+            where: Any = code
+            lasti = frame.f_lasti
+        else:
+            where = call_site(3)
+            lasti = -1
+        buffer.append(
+            (
+                lean_local.holds or this_thread(),
+                proxy,
+                RECORD_RELEASED,
+                _time_ns(),
+                where,
+                lasti,
+                lock._recursion_count() - 1 if reentrant else None,
+            )
+        )
+        if not (count + 1) % records.ring_at:
+            records.ring()
+    finally:
+        lock.release()
+    return None

@@ -1,0 +1,187 @@
+"""
+Records into events: what a Lock or RLock proxy recorded on the record path (see
+``_core/state.Records``) becomes, on the worker, the event the event path would have made on
+the program's thread, with the same fields: its call site is resolved from the caller's code
+and instruction here, once per instruction.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from types import CodeType
+from typing import Any
+
+from ..._core.event import SyncEvent
+from ..._core.leanholds import where as site_at
+from ..._core.state import RECORD_ACQUIRED
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .pairing import SpanPairing
+
+
+Site = tuple[str, int, str]
+
+#: Instruction offset -> (code, its site): the last one seen at that offset (as in _core.sites).
+_sites: dict[int, tuple[CodeType, Site]] = {}
+
+
+def site_of(where: Any, lasti: int) -> Site:
+    """The call site of a record: its ``where`` and ``lasti`` (see ``Records``)."""
+    if lasti < 0:
+        return where  # type: ignore[no-any-return]
+    known = _sites.get(lasti)
+    if known is not None and known[0] is where:
+        return known[1]
+    site = site_at(where, lasti)
+    _sites[lasti] = (where, site)
+    return site
+
+
+def event_of(record: tuple[Any, ...]) -> SyncEvent:
+    """The event the event path would have made of ``record``."""
+    holds, proxy, op, time_ns, where, lasti, depth = record
+    event = SyncEvent.__new__(SyncEvent)
+    event.primitive = proxy._syncscope_primitive
+    if op == RECORD_ACQUIRED:
+        event.op = "acquire"
+        event.outcome = "acquired"
+    else:
+        event.op = "release"
+        event.outcome = "released"
+    event.file, event.line, event.function = site_of(where, lasti)
+    event.waited_ns = event.timeout = event.permits = event.waiters = None
+    event.arrivals = event.unfinished = event.item = event.item_id = event.qsize = None
+    event.error = None
+    event.immediate = False
+    event.depth = depth
+    event.thread_id = holds.ident
+    event.thread_name = holds.thread_name()
+    event.time_ns = time_ns
+    event.trace_id = event.span_id = None
+    return event
+
+
+class Acquired:
+    """
+    What stands for an acquire's event while the pairing holds the lock lightly (under
+    pressure, see ``SpanPairing.acquired_lightly``): its event is made only if the hold
+    becomes a span after all, and its summary reads the rest from the record when built.
+    """
+
+    __slots__ = ("record", "thread_id", "time_ns")
+    op = "acquire"
+    outcome = "acquired"
+
+    def __init__(self, record: tuple[Any, ...]) -> None:
+        self.record = record
+        self.thread_id: int = record[0].ident
+        self.time_ns: int = record[3]
+
+    def event(self) -> SyncEvent:
+        return event_of(self.record)
+
+    @property
+    def thread_name(self) -> str:
+        return self.record[0].thread_name()  # type: ignore[no-any-return]
+
+    @property
+    def file(self) -> str:
+        return site_of(self.record[4], self.record[5])[0]
+
+    @property
+    def line(self) -> int:
+        return site_of(self.record[4], self.record[5])[1]
+
+    @property
+    def function(self) -> str:
+        return site_of(self.record[4], self.record[5])[2]
+
+
+def drain(pairing: SpanPairing, buffer: deque[tuple[Any, ...]], count: int) -> None:
+    """
+    Pair the first ``count`` items of the sink's ``buffer``: events as ``(event, parent)``,
+    and records. A record's event is made only when the pairing needs one: not for a use of a
+    lock held lightly under pressure (its acquire and its release only counted; in one go
+    when the release is the next item, as it mostly is).
+    """
+    pop = buffer.popleft
+    pair = pairing.pair
+    acquired_lightly = pairing.acquired_lightly
+    released_lightly = pairing.released_lightly
+    left = count
+    while left > 0:
+        item = pop()
+        left -= 1
+        if len(item) == 2:
+            pair(item[0], item[1])
+        elif item[2] == RECORD_ACQUIRED:
+            prim = item[1]._syncscope_primitive
+            ident = item[0].ident
+            depth = item[6]
+            stand_in = Acquired(item)
+            if left and (depth is None or depth == 1):
+                after = buffer[0]  # the same thread's release of it, to depth 0?
+                if (
+                    len(after) == 7
+                    and after[1] is item[1]
+                    and after[2] != RECORD_ACQUIRED
+                    and not after[6]
+                    and after[0].ident == ident
+                    and acquired_lightly(prim, ident, depth, 0, stand_in, after[3])
+                ):
+                    pop()
+                    left -= 1
+                    left = _more_uses(pairing, buffer, left, item, stand_in)
+                    continue
+            if not acquired_lightly(prim, ident, depth, 0, stand_in):
+                pair(event_of(item), None)
+        elif not released_lightly(item[1]._syncscope_primitive, item[0].ident, item[6], item[3]):
+            pair(event_of(item), None)
+
+
+#: Uses of one lock counted together at most.
+RUN = 256
+
+
+def _more_uses(
+    pairing: SpanPairing, buffer: deque[tuple[Any, ...]], left: int, item: Any, stand_in: Any
+) -> int:
+    """
+    After a use of a lock counted in one go: the same thread's next uses of it, acquire and
+    release records one after another, counted together while the pairing takes them. The
+    uses it leaves go back to the front of the buffer, to be paired one by one. Returns how
+    many items are left to drain.
+    """
+    holds, proxy = item[0], item[1]
+    taken: list[tuple[Any, ...]] = []
+    uses: list[tuple[int, int]] = []
+    pop = buffer.popleft
+    most = min(RUN, pairing.room_for_uses())  # none gathered only to go back
+    while left >= 2 and len(uses) < most:
+        first = buffer[0]
+        if (
+            len(first) != 7
+            or first[1] is not proxy
+            or first[0] is not holds
+            or first[2] != RECORD_ACQUIRED
+            or (first[6] is not None and first[6] != 1)
+        ):
+            break
+        second = buffer[1]
+        if len(second) != 7 or second[1] is not proxy or second[0] is not holds or second[6]:
+            break
+        if second[2] == RECORD_ACQUIRED:
+            break
+        taken.append(pop())
+        taken.append(pop())
+        left -= 2
+        uses.append((first[3], second[3]))
+    if not uses:
+        return left
+    done = pairing.used_lightly_again(proxy._syncscope_primitive, holds.ident, stand_in, uses)
+    for record in reversed(taken[2 * done :]):
+        buffer.appendleft(record)
+        left += 1
+    return left
