@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import sys
 import time
-from _thread import get_ident
 from typing import Any
 
-from .._core.context import following, inherited_parent
+from .._core.context import current_parent
 from .._core.dispatch import emit_fresh
 from .._core.event import Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
 from .._core.leanholds import local as lean_local
@@ -106,16 +105,7 @@ def observed_release(proxy: Any, reentrant: bool, owned: bool) -> None:
 
 def program_span() -> bool:
     """Whether the program has a current span of its own here (our spans go under it then)."""
-    reader = following.reader
-    if reader is None:
-        return False
-    try:
-        parent = reader()
-        if parent is None and following.propagated:
-            parent = inherited_parent(get_ident())
-    except Exception:  # a foreign runtime context: the event path decides
-        return True
-    return parent is not None
+    return current_parent() is not None
 
 
 def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) -> Any:
