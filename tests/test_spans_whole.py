@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import signal
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -313,3 +314,172 @@ def test_the_run_span_starts_when_the_programs_code_does(tmp_path: Path, receive
     startup_ns = float(run_span.attributes["syncscope.startup_ms"]) * 1e6  # type: ignore[arg-type]
     assert 0 < startup_ns
     assert spawned <= run_span.start_ns - startup_ns + 1000  # rounded to the microsecond
+
+
+# A program's prelude for the uses counted in place: keeps a lock of its own busy until the
+# span sink counts uses in place (past its allowance), then takes ``lock`` on line 15 and
+# makes sure that use is one counted in place (it may just have stopped counting: again).
+COUNTED_PRELUDE = """\
+import sys, threading, time
+from syncscope._core.state import state
+
+busy = threading.Lock()
+uses = 0
+
+def take_counted(lock):
+    global uses
+    for _ in range(1000):
+        while not state.records.counting:
+            with busy:
+                uses += 1
+            if uses > 5_000_000:
+                sys.exit("never counted in place")
+        lock.acquire()
+        if lock._syncscope_primitive in state.records.taken:
+            return
+        lock.release()
+    sys.exit("no use counted in place")
+
+def wait_until_blocked(thread):
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(thread.ident)
+        if frame is not None and frame.f_code.co_name == "acquire_contended":
+            return
+        time.sleep(0.001)
+    sys.exit("the waiter never blocked")
+"""
+#: The line of ``lock.acquire()`` in COUNTED_PRELUDE.
+COUNTED_LINE = 15
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[Any]:
+    with OtlpHttpReceiver() as server:
+        yield server
+
+
+def _counted_run(tmp_path: Path, receiver: Any, body: str) -> tuple[dict[str, Any], list[Any], int]:
+    """Run COUNTED_PRELUDE + ``body`` with spans alone: the exit line, the spans, the busy uses."""
+    source = COUNTED_PRELUDE + textwrap.dedent(body) + "print(uses)\n"
+    args = [f"--otlp={receiver.endpoint}", "--protocol", "http/protobuf"]
+    result = _run(tmp_path, source, *SPANS_ALONE, *args)
+    assert 0 == result.returncode, result.stderr
+    line = span_line(result.stderr)
+    assert 0 == line["dropped"], line
+    spans = receiver.wait_for_spans(line["sent"])
+    assert line["sent"] == len(spans)
+    summaries = [s for s in spans if s.attributes.get("syncscope.outcome") == "summary"]
+    assert line["summaries"] == len(summaries)
+    assert line["aggregated"] == sum(_count(s) for s in summaries)
+    return line, spans, int(result.stdout.split()[-1])
+
+
+def _count(span: Any) -> int:
+    """How many operations a span stands for: a summary's count, else one."""
+    return int(span.attributes.get("syncscope.summary.count", 1))
+
+
+def _counts(spans: list[Any], name: str) -> dict[str, int]:
+    """Operations per thread in the spans named ``name`` and their summaries."""
+    found: dict[str, int] = {}
+    for span in spans:
+        if span.name == name or span.name.startswith(name + " x "):
+            thread = str(span.attributes["thread.name"])
+            found[thread] = found.get(thread, 0) + _count(span)
+    return found
+
+
+class TestCountedInPlace:
+    """
+    Past the allowance, a Lock or RLock use nobody waits for is counted in place, with no
+    record: whatever else then happens to the lock still finds its hold, and every use is
+    in a span or a summary's count.
+    """
+
+    def test_a_counted_hold_that_makes_a_thread_wait_is_a_span(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        body = """\
+            lock = threading.Lock()
+            def waiter():
+                with lock:
+                    pass
+            take_counted(lock)
+            thread = threading.Thread(target=waiter, name="waiter")
+            thread.start()
+            wait_until_blocked(thread)
+            lock.release()
+            thread.join(10)
+        """
+        _line, spans, uses = _counted_run(tmp_path, http_receiver, body)
+        holds = [
+            s
+            for s in spans
+            if s.name == "Lock.hold lock" and s.attributes["thread.name"] == "MainThread"
+        ]
+        (hold,) = holds
+        assert COUNTED_LINE == hold.attributes["code.line.number"]
+        (waited,) = [
+            s
+            for s in spans
+            if s.name == "Lock.acquire lock" and s.attributes["thread.name"] == "waiter"
+        ]
+        assert hold.span_id in {link.span_id for link in waited.links}
+        assert hold.start_ns <= waited.start_ns < waited.end_ns <= hold.end_ns + 1_000_000
+        assert {"MainThread": 1, "waiter": 1} == _counts(spans, "Lock.hold lock")
+        # The busy lock's uses: each acquire and each hold a span or in a summary's count.
+        assert {"MainThread": uses} == _counts(spans, "Lock.acquire busy")
+        assert {"MainThread": uses} == _counts(spans, "Lock.hold busy")
+
+    def test_a_condition_wait_cuts_a_counted_hold(self, tmp_path: Path, http_receiver: Any) -> None:
+        body = """\
+            lock = threading.Lock()
+            cond = threading.Condition(lock)
+            ready = threading.Event()
+            def waiter():
+                take_counted(lock)
+                ready.set()
+                cond.wait(10)
+                lock.release()
+            thread = threading.Thread(target=waiter, name="waiter")
+            thread.start()
+            ready.wait(10)
+            with cond:
+                cond.notify()
+            thread.join(10)
+        """
+        _line, spans, uses = _counted_run(tmp_path, http_receiver, body)
+        (wait,) = [s for s in spans if s.name == "Condition.wait cond"]
+        (notify,) = [s for s in spans if s.name == "Condition.notify cond"]
+        assert {notify.span_id} == {link.span_id for link in wait.links}
+        # The waiter's hold is cut in two by its wait; none is lost or counted twice.
+        assert {"waiter": 2, "MainThread": 1} == _counts(spans, "Lock.hold lock")
+        assert {"waiter": 1, "MainThread": 1} == _counts(spans, "Lock.acquire lock")
+        assert uses == sum(_counts(spans, "Lock.acquire busy").values())
+
+    def test_counted_holds_at_exit_reentered_and_released_elsewhere(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        body = """\
+            r = threading.RLock()
+            take_counted(r)
+            r.acquire()  # re-entered: the hold is recorded first
+            r.release()
+            r.release()
+            signal = threading.Lock()
+            take_counted(signal)
+            releaser = threading.Thread(target=signal.release, name="releaser")
+            releaser.start()
+            releaser.join(10)
+            held = threading.Lock()
+            take_counted(held)  # still held at exit
+        """
+        _line, spans, uses = _counted_run(tmp_path, http_receiver, body)
+        assert {"MainThread": 1} == _counts(spans, "RLock.hold r")
+        assert {"MainThread": 2} == _counts(spans, "RLock.acquire r")
+        assert {"MainThread": 1} == _counts(spans, "Lock.hold signal")
+        (at_exit,) = [s for s in spans if s.name == "Lock.hold held"]
+        assert COUNTED_LINE == at_exit.attributes["code.line.number"]
+        assert "held at exit" == at_exit.attributes["syncscope.outcome"]
+        assert uses == sum(_counts(spans, "Lock.acquire busy").values())

@@ -46,7 +46,7 @@ MAX_LINGERING = 1_000
 class ThreadHolds:
     """One thread's lean holds: the top of its chain, newest first."""
 
-    __slots__ = ("__weakref__", "exited", "ident", "name", "top")
+    __slots__ = ("__weakref__", "exited", "ident", "name", "top", "uses")
 
     def __init__(self, ident: int, name: str) -> None:
         self.ident = ident
@@ -55,6 +55,8 @@ class ThreadHolds:
         #: The proxy this thread took last and still holds, or None.
         self.top: Any = None
         self.exited = False
+        #: Proxy -> this thread's :class:`Uses` of it counted in place (spans under pressure).
+        self.uses: dict[Any, Uses] = {}
 
     def thread_name(self) -> str:
         thread = None if self.exited else _active_threads.get(self.ident)
@@ -62,6 +64,30 @@ class ThreadHolds:
 
     def __repr__(self) -> str:
         return f"<ThreadHolds {self.name}{' (exited)' if self.exited else ''}>"
+
+
+class Uses:
+    """
+    One thread's uses of one lock that nobody waited for, counted in place while the span sink
+    is under pressure (see ``_core/state.Records``). Only that thread writes ``count``,
+    ``held_ns`` and ``last_ns``; the sink's worker reads them and keeps what it has summed
+    (``summed``, ``summed_ns``), so that each use is summed up once.
+    """
+
+    __slots__ = ("count", "first", "gone", "held_ns", "last_ns", "summed", "summed_at", "summed_ns")
+
+    def __init__(self, first: tuple[Any, ...]) -> None:
+        #: The record of the first use's acquire: its thread, lock and call site.
+        self.first = first
+        self.count = 0
+        self.held_ns = 0
+        self.last_ns = first[3]
+        self.summed = 0
+        self.summed_ns = 0
+        #: When the last use summed ended (ns).
+        self.summed_at = first[3]
+        #: Set by the thread when it forgets these (see ``_intercept/lockpaths.new_uses``).
+        self.gone = False
 
 
 class _Token:

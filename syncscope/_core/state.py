@@ -59,9 +59,17 @@ class Records:
     would have made, or folds it straight into a summary.
     """
 
-    __slots__ = ("buffer", "capacity", "ring", "ring_at")
+    __slots__ = ("buffer", "capacity", "counted", "counting", "ring", "ring_at", "taken")
 
-    def __init__(self, buffer: Any, capacity: int, ring_at: int, ring: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        buffer: Any,
+        capacity: int,
+        ring_at: int,
+        ring: Callable[[], None],
+        taken: dict[Any, tuple[Any, ...]] | None = None,
+        counted: Any = None,
+    ) -> None:
         #: The ordered buffer (a deque) the sink's worker drains.
         self.buffer = buffer
         #: Past this many waiting in ``buffer``, the proxies take the event path instead (the
@@ -70,6 +78,16 @@ class Records:
         #: When ``buffer`` reaches this length, ``ring()`` wakes the worker.
         self.ring_at = ring_at
         self.ring = ring
+        #: Under pressure (the sink sets ``counting``), a use of a lock nobody waits for is
+        #: counted in place, recording nothing: its acquire's record waits here, by primitive,
+        #: until its owner's release counts the use, or anything else that happens to the lock
+        #: (a wait for it, a Condition's wait over it, a release by another thread, the end)
+        #: takes the record out first and puts it in the buffer, where it would have been
+        #: (see ``_intercept/lockpaths.claim``). ``dict.pop`` decides which of the two gets it.
+        self.taken: dict[Any, tuple[Any, ...]] = {} if taken is None else taken
+        #: The uses counted in place (``_core/leanholds.Uses``), which the sink's worker sums.
+        self.counted = counted
+        self.counting = False
 
 
 class _State:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import sys
 import time
+from _thread import get_ident
 from typing import Any
 
-from .._core.context import current_parent
+from .._core.context import current_parent, following
 from .._core.dispatch import emit_fresh
 from .._core.event import Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
+from .._core.leanholds import ThreadHolds, Uses, this_thread
 from .._core.leanholds import local as lean_local
-from .._core.leanholds import this_thread
 from .._core.sites import _machinery_files, call_site
 from .._core.state import RECORD_ACQUIRED, RECORD_RELEASED, Records
 from .gil import acquire_contended
@@ -22,6 +23,8 @@ from .lean import pop, trylock_first
 
 
 _getframe = sys._getframe
+#: Locks one thread keeps counted uses of, past which it forgets those already summed.
+MAX_USES = 256
 _time_ns = time.time_ns
 
 
@@ -116,9 +119,13 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
         timeout != -1
         or not blocking
         or count >= records.capacity
-        or program_span()
+        or (following.reader is not None and program_span())
         or not lock.acquire(False)
     ):
+        if records.taken:  # whoever holds it now: its hold goes in before this wait
+            claim(records, proxy._syncscope_primitive)
+        if count >= records.capacity and records.counted is not None:
+            records.counting = True  # the worker is behind: count uses in place from now on
         return observed_acquire(
             lock, proxy._syncscope_primitive, proxy._reentrant, blocking, timeout
         )
@@ -131,6 +138,8 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
         else:  # threading's own code (a Condition's __enter__), or a file not seen yet
             where = call_site(3)
             lasti = -1
+        if records.taken:  # an RLock re-entered while its hold is counted: that goes first
+            claim(records, proxy._syncscope_primitive)
         buffer.append(
             (
                 lean_local.holds or this_thread(),
@@ -156,7 +165,7 @@ def recorded_release(proxy: Any, records: Records) -> None:
     owned = lock._is_owned() if reentrant else lock.locked()
     buffer = records.buffer
     count = len(buffer)
-    if not owned or count >= records.capacity or program_span():
+    if not owned or count >= records.capacity or (following.reader is not None and program_span()):
         return observed_release(proxy, reentrant, owned)
     try:  # recorded before the real release, which happens whatever happens meanwhile
         frame = _getframe(2)  # this, release or __exit__, the caller
@@ -183,3 +192,93 @@ def recorded_release(proxy: Any, records: Records) -> None:
     finally:
         lock.release()
     return None
+
+
+# -- uses counted in place: the record path under pressure (Records.counting) ------------------
+#
+# A use of a lock that nobody waits for records nothing: its acquire's record waits in
+# ``Records.taken`` and its owner's release counts the use in the thread's ``Uses``. Whatever
+# else happens to the lock first takes the record out into the buffer (``claim``), and the
+# use goes on as a recorded one. The proxies call these first, and take their usual path
+# when they answer False.
+
+
+def counted_acquire(proxy: Any, records: Records) -> bool:
+    """A blocking acquire without a time limit: True if it took the lock, to be counted."""
+    if following.reader is not None and program_span():
+        return False  # under the program's own span: its child, recorded
+    lock = proxy._syncscope_lock
+    reentrant = proxy._reentrant
+    if reentrant and lock._is_owned():
+        return False  # re-entered: recorded, after the hold's record
+    # All but the store before the acquire: the less this thread does holding the lock, the
+    # less often the interpreter hands the GIL to another thread that then finds it taken.
+    frame = _getframe(2)  # this, acquire or __enter__, the caller
+    code = frame.f_code
+    if _machinery_files.get(code.co_filename) is False:
+        where: Any = code
+        lasti = frame.f_lasti
+    else:  # threading's own code (a Condition's __enter__), or a file not seen yet
+        where = call_site(3)
+        lasti = -1
+    record = (
+        lean_local.holds or this_thread(),
+        proxy,
+        RECORD_ACQUIRED,
+        _time_ns(),
+        where,
+        lasti,
+        1 if reentrant else None,
+    )
+    if not lock.acquire(False):
+        return False  # it waits: an event, after the holder's record (see claim)
+    records.taken[proxy._syncscope_primitive] = record
+    return True
+
+
+def counted_release(proxy: Any, records: Records) -> bool:
+    """A release: True if it ended a use counted in place (the lock released, then counted)."""
+    record = records.taken.pop(proxy._syncscope_primitive, None)
+    if record is None:
+        return False
+    lock = proxy._syncscope_lock
+    holds = record[0]
+    if lock._recursion_count() != 1 if proxy._reentrant else holds.ident != get_ident():
+        # Released by another thread (a Lock as a signal), or not the last release: the
+        # hold goes into the buffer, and this release is recorded after it.
+        records.buffer.append(record)
+        return False
+    lock.release()  # first (see counted_acquire); only this thread writes its counts
+    now = _time_ns()
+    use = holds.uses.get(proxy)
+    if use is None:
+        use = new_uses(holds, proxy, record, records)
+    use.count += 1
+    use.held_ns += now - record[3]
+    use.last_ns = now
+    return True
+
+
+def claim(records: Records, primitive: Primitive) -> None:
+    """
+    A hold of ``primitive`` counted in place (see ``Records.taken``) is wanted after all:
+    something else happens to the lock. Its acquire's record goes into the buffer now, before
+    what happens, and its release will be recorded.
+    """
+    record = records.taken.pop(primitive, None)
+    if record is not None:
+        records.buffer.append(record)
+
+
+def new_uses(holds: ThreadHolds, proxy: Any, record: tuple[Any, ...], records: Records) -> Uses:
+    """The first use of ``proxy`` by the thread of ``holds`` counted in place."""
+    uses = holds.uses
+    if len(uses) >= MAX_USES:
+        # Only this thread writes its counts: what the worker has summed can go.
+        for other_proxy, other in list(uses.items()):
+            if other.summed == other.count:
+                del uses[other_proxy]
+                other.gone = True
+    use = uses[proxy] = Uses(record)
+    records.counted.append(use)
+    return use

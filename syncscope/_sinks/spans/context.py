@@ -16,38 +16,26 @@ from ..._core.hooks import unwrap_function, when_imported, wrap_function
 Reader = Callable[[], "tuple[int, int] | None"]
 
 
-def make_lazy_reader(swap: Callable[[Reader], None]) -> Reader:
-    """
-    A reader that answers None (there is no current span) until OpenTelemetry's API is
-    loaded, by the program or by the span worker, then hands ``swap`` the real reader.
+def no_span() -> tuple[int, int] | None:
+    """The program's current span while OpenTelemetry is not loaded: there is none."""
+    return None
 
-    So that nothing of OpenTelemetry is imported before the program runs: until then, reading
-    the current span costs one dictionary lookup.
-    """
-    modules = sys.modules
 
-    def read() -> tuple[int, int] | None:
-        if "opentelemetry.trace" not in modules or not _loaded(
-            "opentelemetry.trace", "opentelemetry.context"
-        ):
-            return None
+def follow_when_loaded(swap: Callable[[Reader], None]) -> None:
+    """
+    Hand ``swap`` a reader of the program's current span once OpenTelemetry's trace API is
+    imported, by the program or by the span worker (at once if it is already). Until then the
+    program can have no span, and nothing of OpenTelemetry is imported for asking.
+    """
+
+    def loaded(_module: Any) -> None:
         try:
-            real = make_current_span_reader()
-        except Exception:  # not loaded after all: ask again next time
-            return None
-        swap(real)
-        return real()
+            reader = make_current_span_reader()
+        except Exception:  # an OpenTelemetry we cannot read: no parents rather than a failure
+            return
+        swap(reader)
 
-    return read
-
-
-def _loaded(*names: str) -> bool:
-    """Whether each module is imported completely (not half-way, by another thread)."""
-    for name in names:
-        spec = getattr(sys.modules.get(name), "__spec__", None)
-        if spec is None or getattr(spec, "_initializing", False):
-            return False
-    return True
+    when_imported("opentelemetry.trace", loaded)
 
 
 def make_current_span_reader() -> Reader:

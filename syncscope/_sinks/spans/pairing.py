@@ -64,6 +64,10 @@ class Folder(Protocol):
         self, place: Any, prim: Any, acquire: Any, uses: list[tuple[int, int]]
     ) -> None: ...
 
+    def fold_counted(
+        self, place: Any, prim: Any, acquire: Any, count: int, held_ns: int, start: int, end: int
+    ) -> None: ...
+
 
 def remember(memory: dict[int, Any], key: int, value: Any) -> None:
     """``memory[key] = value``, forgetting the oldest key once there are MAX_REMEMBERED."""
@@ -110,6 +114,9 @@ class SpanPairing:
         #: Under pressure (``pressed()``), uncontended lock uses are counted into ``fold``
         #: straight away, and in ``counts.aggregated`` (see _light_acquire).
         self._fold = fold if pressed is not None and counts is not None else None
+        #: Whether spans that do not matter may be folded (not when each span's ids or
+        #: length are needed).
+        self.folds = self._fold is not None
         self._pressed: Callable[[], bool] = pressed or _never
         self._counts = counts
         #: Lock or RLock -> (its acquire, the place of its hold): held by a thread that nobody
@@ -571,6 +578,21 @@ class SpanPairing:
             fold.fold_uses(place, prim, acquire, uses[:done])
             self._counts.aggregated += 2 * done
         return done
+
+    def counted_uses(
+        self, prim: Primitive, acquire: Any, count: int, held_ns: int, start: int, end: int
+    ) -> None:
+        """
+        ``count`` uses of ``prim`` that nobody waited for, by the thread of ``acquire`` (the
+        first one's stand-in), counted in place between ``start`` and ``end`` (ns) and held
+        ``held_ns`` in all: summed up as their acquires and holds would have been.
+        """
+        fold = self._fold
+        assert fold is not None  # counting in place only happens when folding does
+        place = self.place(acquire.thread_id, None)  # counts one of the 2 * count
+        place[2].count += 2 * count - 1  # type: ignore[union-attr]  # not a parent's place
+        fold.fold_counted(place, prim, acquire, count, held_ns, start, end)
+        self._counts.aggregated += 2 * count
 
     def released_lightly(self, prim: Primitive, ident: int, depth: int | None, end: int) -> bool:
         """

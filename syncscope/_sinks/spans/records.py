@@ -12,6 +12,7 @@ from types import CodeType
 from typing import Any
 
 from ..._core.event import SyncEvent
+from ..._core.leanholds import Uses
 from ..._core.leanholds import where as site_at
 from ..._core.state import RECORD_ACQUIRED
 
@@ -185,3 +186,33 @@ def _more_uses(
         buffer.appendleft(record)
         left += 1
     return left
+
+
+def sum_counted(pairing: SpanPairing, counted: deque[Uses]) -> None:
+    """
+    Sum up what each thread counted in place since last time (see ``_core/state.Records``),
+    and forget the counts of threads that ended, or that forgot them, once all is summed.
+    """
+    for _ in range(len(counted)):
+        use = counted.popleft()
+        # Read before the count: once its thread has ended, the count read after is its last.
+        over = use.gone or use.first[0].exited
+        count = use.count  # read once: the thread may count on meanwhile
+        new = count - use.summed
+        if new:
+            held_ns = use.held_ns
+            end = use.last_ns
+            first = use.first
+            pairing.counted_uses(
+                first[1]._syncscope_primitive,
+                Acquired(first),
+                new,
+                held_ns - use.summed_ns,
+                use.summed_at,
+                end,
+            )
+            use.summed = count
+            use.summed_ns = held_ns
+            use.summed_at = end
+        if not over:
+            counted.append(use)

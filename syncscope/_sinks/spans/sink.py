@@ -50,11 +50,12 @@ The span model, as it reads in Jaeger:
   span, titled with its part number and time range, and new thread spans, each linked to its
   counterpart in the previous trace.
 * Under pressure (the worker behind: events or spans piling up for it; the collector behind;
-  or more than 2,000 a second of them on average), spans that do not matter (an operation
-  that did not block, a hold nobody waited for) are folded into summary spans, one per
+  or past 2,000 of them, more than 500 a second on average), spans that do not matter (an
+  operation that did not block, a hold nobody waited for) are folded into summary spans, one per
   thread, primitive and operation per interval (see ``summary``); spans of operations that
   blocked and of holds that made others wait are kept. An uncontended Lock or RLock use is
-  then only counted, without a span record (see ``pairing``'s light holds); a wait that
+  then only counted, without a span record (see ``pairing``'s light holds), and with spans
+  alone counted in place by the proxies (``_core/state.Records.taken``); a wait that
   begins just after such a hold ended links to nothing rather than to a span that is not
   sent. ``min_span_ms`` filters before anything is buffered.
 * Findings of the diagnosis (deadlock, hang, inversion, slow spot) become error spans under
@@ -79,15 +80,17 @@ from typing import Any, NoReturn
 
 from ..._core import context as program_context
 from ..._core.dispatch import guard
-from ..._core.event import SyncEvent
+from ..._core.event import Primitive, SyncEvent
 from ..._core.fork import reset_after_fork
+from ..._core.leanholds import Uses
 from ..._core.registry import allocate_lock
 from ..._core.state import Records, state
 from . import context
 from .build import SLICE, Builder
+from .exitline import exit_line
 from .options import SpanOptions
 from .pairing import HOLD, OP, SpanPairing
-from .records import drain
+from .records import drain, sum_counted
 from .send import BATCH_SIZE, Sender, SpanCounts, import_grpc_exporter, sends_itself
 from .summary import Summaries
 from .workers import (
@@ -107,10 +110,13 @@ MAX_UNPAIRED = 4096
 #: Past this many events waiting for the worker, it is behind (see _pressed): well above what
 #: waits for it to wake up (BATCH_SIZE), when all goes well.
 BACKLOG = MAX_UNPAIRED // 2
-#: Spans of operations nobody waited on made a second at most, on average (and at most this
-#: many at once): past it they are summed up. A short program has all of them; a busy one
-#: does not pay the GIL to build hundreds of thousands nobody will read one by one.
-SPANS_PER_SECOND = 2_000
+#: Spans of operations nobody waited on made at most at once, then a second on average: past
+#: that they are summed up. A short program has all of them; a busy one does not pay the GIL
+#: to build hundreds of thousands nobody will read one by one.
+SPANS_AT_ONCE = 2_000
+SPANS_PER_SECOND = 500
+#: A Condition's waits, which give its lock up (see handle).
+CONDITION_WAITS = frozenset({"wait", "wait_for"})
 #: Seconds the exit waits for the export before asking whether the endpoint is still there.
 GRACE = 0.3
 #: Spans shorter than ``min_span_ms`` kept a while (unbuilt) in case a longer one links to them.
@@ -145,6 +151,11 @@ class SpanSink:
         #: Events, as ``(event, parent)``, and the Lock and RLock proxies' records (see
         #: ``lean_records``), in the order they happened.
         self._events: deque[tuple[Any, ...]] = deque()
+        #: Holds of locks counted in place under pressure, and the uses counted (see
+        #: ``Records.taken``): the record path's, made once (see ``lean_records``).
+        self._taken: dict[Primitive, tuple[Any, ...]] = {}
+        self._counted: deque[Uses] = deque()
+        self._lean: Records | None = None
         self._rng = random.Random()
         self._rand = self._rng.getrandbits
         self._lock = allocate_lock()
@@ -154,7 +165,7 @@ class SpanSink:
         #: matter may wait up to ``_hard`` (then they are dropped, and counted).
         self._soft = max(self._capacity // 4, 1)
         #: Spans nobody waited on that may still be made now (see SPANS_PER_SECOND).
-        self._allowance = SPANS_PER_SECOND
+        self._allowance = SPANS_AT_ONCE
         self._allowance_at = _monotonic()
         self._hard = 4 * self._capacity
         self._summaries = Summaries()
@@ -190,9 +201,9 @@ class SpanSink:
         self.close_ns = 0
         self.remote: Sender | None = None
         self.setup_error: str | None = None
-        # Read on every event: the program's current span (None until OpenTelemetry is
-        # loaded, by the program or by the worker: see make_lazy_reader).
-        self._current_span_of = context.make_lazy_reader(self._follow)
+        # Read on every event: the program's current span (none until OpenTelemetry is
+        # loaded, by the program or by the worker: see follow_when_loaded).
+        self._current_span_of: context.Reader = context.no_span
         _before_the_program(options)
         # OpenTelemetry is imported on the worker, after the program has started (see
         # _worker_main): the program's first line does not wait for it.
@@ -205,7 +216,7 @@ class SpanSink:
         self._go = allocate_lock()
         self._go.acquire()
         _thread.start_new_thread(self._worker_main, ())
-        program_context.follow(self._current_span_of)
+        context.follow_when_loaded(self._follow)
         self._unhook_provider = context.flush_before_provider_shutdown(self.close)
         self._hook_exits()
         self._started_ns = started_ns
@@ -250,6 +261,14 @@ class SpanSink:
                     self._pairing.pair(event, parent)
             return
         events = self._events
+        taken = self._taken
+        if taken:  # a hold counted in place that this event concerns goes in first
+            prim = event.primitive
+            held = taken.pop(prim, None)
+            if held is None and prim.lock is not None and event.op in CONDITION_WAITS:
+                held = taken.pop(prim.lock, None)
+            if held is not None:
+                events.append(held)
         if len(events) >= self._events_capacity:
             # The worker is behind: pair here, in order, rather than lose an event (the span
             # buffer drops and counts whole spans) or let the queue grow.
@@ -276,7 +295,17 @@ class SpanSink:
         """
         if self._ids_now or self._stopped:
             return None
-        return Records(self._events, self._events_capacity, self._ring_at, self._ring)
+        if self._lean is None:
+            self._lean = Records(
+                self._events,
+                self._events_capacity,
+                self._ring_at,
+                self._ring,
+                self._taken,
+                # Uses are counted in place only where they may be summed up (see folds).
+                self._counted if self._pairing.folds else None,
+            )
+        return self._lean
 
     def _ring(self) -> None:
         """Wake the worker (the buffer has a batch waiting)."""
@@ -295,9 +324,10 @@ class SpanSink:
         build), or the allowance of spans nobody waited on is spent (SPANS_PER_SECOND). Spans
         that do not matter become summaries then.
         """
-        return (
-            self._allowance <= 0 or len(self._records) >= self._soft or len(self._events) >= BACKLOG
-        )
+        return self._allowance <= 0 or self._pressed_by_backlog()
+
+    def _pressed_by_backlog(self) -> bool:
+        return len(self._records) >= self._soft or len(self._events) >= BACKLOG
 
     def _append(self, record: tuple[Any, ...]) -> None:
         """One span record from the pairing (under the lock): filter, fold, keep or drop it."""
@@ -441,9 +471,11 @@ class SpanSink:
         self._unhook_exits()
         deadline = _monotonic() + max(self.options.flush_timeout, 0.0)
         with self._lock:
-            self._pair_waiting()
             self._stopped = True
             self._stop_records()
+            self._claim_all()
+            self._pair_waiting()
+            self._sum_counted()
             self.close_ns = _time_ns()
             # What is still open at exit is never dropped.
             self._capacity = self._soft = self._hard = sys.maxsize
@@ -470,59 +502,13 @@ class SpanSink:
         self._report()
 
     def _report(self) -> None:
-        """
-        One line on standard error when spans went to an OTLP endpoint or any were lost: how
-        many were made, sent, dropped and why, and how many operations became summaries.
-        """
-        stats = self.stats
-        parts = []
-        made = stats.shipped + stats.buffer_dropped + stats.unbuilt
-        refused = stats.refused_spans
-        lost = stats.buffer_dropped + stats.queue_dropped + stats.failed_spans + stats.unsent
-        lost += stats.unbuilt + refused
-        if self.setup_error is not None:
-            parts.append(f"spans are off: {self.setup_error}")
-        elif lost or (
-            self.remote is not None and self.remote.otlp and not self.remote.provider_hooked
-        ):
-            where = f" to {self.remote.target}" if self.remote is not None else ""
-            text = f"spans: {made:,} made, {stats.exported:,} sent{where}, {lost:,} dropped"
-            why = []
-            if stats.buffer_dropped or stats.queue_dropped:
-                why.append(f"{stats.buffer_dropped + stats.queue_dropped:,} buffer full")
-            if refused:
-                why.append(f"{refused:,} endpoint refused: {stats.failed_first}")
-            if stats.failed_spans:
-                exports = "export" if stats.failed_exports == 1 else "exports"
-                why.append(
-                    f"{stats.failed_spans:,} in {stats.failed_exports} failed {exports}: "
-                    f"{stats.failed_first}"
-                )
-            if stats.unsent or stats.unbuilt:
-                why.append(
-                    f"{stats.unsent + stats.unbuilt:,} timed out after the "
-                    f"{self.options.flush_timeout:g} s flush timeout"
-                )
-            if why:
-                text += f" ({'; '.join(why)})"
-            aggregated = stats.aggregated + stats.aggregated_late
-            if aggregated:
-                text += (
-                    f"; {aggregated:,} operations nobody waited on summed up in "
-                    f"{stats.summaries:,} summary spans"
-                )
-            if stats.filtered:
-                text += f"; {stats.filtered:,} spans under {self.options.min_span_ms:g} ms left out"
-            parts.append(text)
-        if stats.file_dropped:
-            parts.append(
-                f"{stats.file_dropped} spans left out of {self.options.jaeger_file} (size limit)"
-            )
-        if parts:
+        """The exit line (see ``exit_line``), on standard error, when there is one."""
+        line = exit_line(self.stats, self.options, self.remote, self.setup_error)
+        if line is not None:
             with contextlib.suppress(Exception):  # stderr may be closed: nothing left to tell
                 stream = sys.stderr if sys.stderr is not None else sys.__stderr__
                 assert stream is not None
-                stream.write("syncscope: " + "; ".join(parts) + "\n")
+                stream.write(line)
                 stream.flush()
 
     # -- worker ------------------------------------------------------------------------------
@@ -541,6 +527,7 @@ class SpanSink:
                 closing = self._closing
                 with self._lock:
                     self._allow()
+                    self._count_in_place()
                 # In slices, giving the GIL back in between (see give_way).
                 for _ in range(len(self._events) // SLICE + 1):
                     with self._lock:
@@ -549,6 +536,8 @@ class SpanSink:
                         self._pair_waiting(SLICE)
                     give_way()
                 with self._lock:
+                    self._count_in_place()  # the drain may have spent the allowance
+                    self._sum_counted()
                     records, self._records = self._records, []
                     buckets = self._summaries.take()
                     parts = self._pairing.complete_parts()
@@ -569,6 +558,32 @@ class SpanSink:
             our_threads.discard(_thread.get_ident())  # a program's thread may get the ident
             self._builder_done.release()
 
+    def _count_in_place(self) -> None:
+        """
+        Whether the proxies count uses nobody waits for in place (see ``Records.taken``):
+        from when the pressure is on until a quarter of a second's allowance is back.
+        """
+        lean = self._lean
+        if lean is None or not self._pairing.folds:
+            return
+        if lean.counting:
+            lean.counting = self._allowance < SPANS_PER_SECOND // 4 or self._pressed_by_backlog()
+        else:
+            lean.counting = self._pressed()
+
+    def _sum_counted(self) -> None:
+        """Sum up the uses counted in place since last time (under the lock)."""
+        if self._counted:
+            sum_counted(self._pairing, self._counted)
+
+    def _claim_all(self) -> None:
+        """The end: the holds counted in place go into the buffer, as held at exit."""
+        taken = self._taken
+        for prim in list(taken):
+            held = taken.pop(prim, None)
+            if held is not None:
+                self._events.append(held)
+
     def _allow(self) -> None:
         """Spans nobody waited on that may be made: SPANS_PER_SECOND since (under the lock)."""
         now = _monotonic()
@@ -577,7 +592,7 @@ class SpanSink:
             # Moved on by what was given, not to now: the fraction left over counts next time
             # (a worker waking every millisecond would otherwise get one span a wake-up).
             self._allowance_at += more / SPANS_PER_SECOND
-            self._allowance = min(self._allowance + more, SPANS_PER_SECOND)
+            self._allowance = min(self._allowance + more, SPANS_AT_ONCE)
 
     def _make_builder(self) -> Builder | None:
         """Import OpenTelemetry and make the builder (and the exporting thread it starts)."""
@@ -603,6 +618,8 @@ class SpanSink:
         self._closed = True
         self._records = []
         self._events.clear()
+        self._taken.clear()
+        self._counted.clear()
         self._stop_records()  # the proxies record nothing more for a worker that is gone
 
     def _stop_records(self) -> None:

@@ -88,6 +88,24 @@ class Summaries:
         acquires.end = max(acquires.end, latest_start)
         holds.end = max(holds.end, latest_end)
 
+    def fold_counted(
+        self, place: Any, prim: Any, acquire: Any, count: int, held_ns: int, start: int, end: int
+    ) -> None:
+        """
+        ``count`` uses of a lock counted in place (see ``_core/state.Records``) from ``start``
+        to ``end``, held ``held_ns`` in all: as many acquires and holds.
+        """
+        self.fold(place, prim, "acquire", acquire, start, start)
+        self.fold(place, prim, "hold", acquire, start, start)
+        key = (place[0], place[1], prim.id)
+        acquires = self.buckets[(*key, "acquire")]
+        holds = self.buckets[(*key, "hold")]
+        acquires.count += count - 1
+        holds.count += count - 1
+        holds.total_ns += held_ns
+        for bucket in (acquires, holds):
+            bucket.end = max(bucket.end, end)
+
     def take(self) -> list[Bucket]:
         buckets = list(self.buckets.values())
         self.buckets = {}
