@@ -232,7 +232,11 @@ def counted_acquire(proxy: Any, records: Records) -> bool:
     )
     if not lock.acquire(False):
         return False  # it waits: an event, after the holder's record (see claim)
-    records.taken[proxy._syncscope_primitive] = record
+    try:
+        records.taken[proxy._syncscope_primitive] = record
+    except BaseException:  # a signal handler's exception: acquire() raises, lock free
+        lock.release()
+        raise
     return True
 
 
@@ -243,9 +247,14 @@ def counted_release(proxy: Any, records: Records) -> bool:
         return False
     lock = proxy._syncscope_lock
     holds = record[0]
-    if lock._recursion_count() != 1 if proxy._reentrant else holds.ident != get_ident():
-        # Released by another thread (a Lock as a signal), or not the last release: the
-        # hold goes into the buffer, and this release is recorded after it.
+    if (
+        lock._recursion_count() != 1
+        if proxy._reentrant
+        else holds.ident != get_ident() or holds.exited
+    ):
+        # Released by another thread (a Lock as a signal; one with the ident of the thread
+        # that took it and ended), or not the last release: the hold goes into the buffer,
+        # and this release is recorded after it.
         records.buffer.append(record)
         return False
     lock.release()  # first (see counted_acquire); only this thread writes its counts
