@@ -59,7 +59,16 @@ class Records:
     would have made, or folds it straight into a summary.
     """
 
-    __slots__ = ("buffer", "capacity", "counted", "counting", "ring", "ring_at", "taken")
+    __slots__ = (
+        "budget",
+        "buffer",
+        "capacity",
+        "counted",
+        "counting",
+        "ring",
+        "ring_at",
+        "taken",
+    )
 
     def __init__(
         self,
@@ -88,6 +97,9 @@ class Records:
         #: The uses counted in place (``_core/leanholds.Uses``), which the sink's worker sums.
         self.counted = counted
         self.counting = False
+        #: Uses that may still be recorded before ``counting`` turns itself on (the sink sets
+        #: it from its allowance, so that counting does not wait for its worker to wake).
+        self.budget = 0
 
 
 class _State:

@@ -305,6 +305,7 @@ class SpanSink:
                 # Uses are counted in place only where they may be summed up (see folds).
                 self._counted if self._pairing.folds else None,
             )
+            self._lean.budget = self._allowance // 2  # a use is two spans
         return self._lean
 
     def _ring(self) -> None:
@@ -567,7 +568,9 @@ class SpanSink:
         if lean is None or not self._pairing.folds:
             return
         if lean.counting:
-            lean.counting = self._allowance < SPANS_PER_SECOND // 4 or self._pressed_by_backlog()
+            if self._allowance >= SPANS_PER_SECOND // 4 and not self._pressed_by_backlog():
+                lean.budget = self._allowance // 2  # a use is two spans
+                lean.counting = False
         else:
             lean.counting = self._pressed()
 
