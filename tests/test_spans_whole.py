@@ -361,7 +361,9 @@ def http_receiver() -> Iterator[Any]:
 
 def _counted_run(tmp_path: Path, receiver: Any, body: str) -> tuple[dict[str, Any], list[Any], int]:
     """Run COUNTED_PRELUDE + ``body`` with spans alone: the exit line, the spans, the busy uses."""
-    source = COUNTED_PRELUDE + textwrap.dedent(body) + "print(uses)\n"
+    # Then uses in volume, most counted in place: each one in a summary's count or a span.
+    more = "for _ in range(20_000):\n    with busy:\n        uses += 1\nprint(uses)\n"
+    source = COUNTED_PRELUDE + textwrap.dedent(body) + more
     args = [f"--otlp={receiver.endpoint}", "--protocol", "http/protobuf"]
     result = _run(tmp_path, source, *SPANS_ALONE, *args)
     assert 0 == result.returncode, result.stderr
@@ -426,7 +428,8 @@ class TestCountedInPlace:
             if s.name == "Lock.acquire lock" and s.attributes["thread.name"] == "waiter"
         ]
         assert hold.span_id in {link.span_id for link in waited.links}
-        assert hold.start_ns <= waited.start_ns < waited.end_ns <= hold.end_ns + 1_000_000
+        # The wait began while the hold lasted, and ended after it (when the waiter woke).
+        assert hold.start_ns <= waited.start_ns < hold.end_ns <= waited.end_ns
         assert {"MainThread": 1, "waiter": 1} == _counts(spans, "Lock.hold lock")
         # The busy lock's uses: each acquire and each hold a span or in a summary's count.
         assert {"MainThread": uses} == _counts(spans, "Lock.acquire busy")
@@ -483,3 +486,82 @@ class TestCountedInPlace:
         assert COUNTED_LINE == at_exit.attributes["code.line.number"]
         assert "held at exit" == at_exit.attributes["syncscope.outcome"]
         assert uses == sum(_counts(spans, "Lock.acquire busy").values())
+
+
+class TestTheRecordsRace:
+    """
+    The owner of a use counted in place and whoever else needs its hold race for its record:
+    exactly one of them has it, and the buffer has it before anything that came after.
+    """
+
+    @staticmethod
+    def _lock() -> tuple[Any, Any]:
+        from collections import deque
+
+        from syncscope import get_original
+        from syncscope._core.event import Primitive
+        from syncscope._core.state import Records
+        from syncscope._intercept.locks import adopt_lock
+
+        records = Records(deque(), 1_000, 1_000, lambda: None, {}, deque())
+        records.counting = True
+        proxy = adopt_lock(get_original("threading", "Lock")(), "lock", "Lock", "lock", __file__, 1)
+        assert isinstance(proxy._syncscope_primitive, Primitive)
+        return records, proxy
+
+    @staticmethod
+    def _acquire(proxy: Any, records: Any) -> bool:
+        from syncscope._intercept.lockpaths import counted_acquire
+
+        return counted_acquire(proxy, records)  # called as a proxy method would be
+
+    def test_the_owner_counts_when_nothing_else_happened(self) -> None:
+        from syncscope._intercept.lockpaths import counted_release
+
+        records, proxy = self._lock()
+        assert self._acquire(proxy, records)
+        assert proxy._syncscope_primitive in records.taken
+        assert counted_release(proxy, records)
+        assert not proxy._syncscope_lock.locked()
+        assert (0, {}) == (len(records.buffer), records.taken)
+        ((use),) = records.counted
+        assert 1 == use.count
+
+    def test_a_claim_takes_the_record_and_the_release_is_recorded(self) -> None:
+        from syncscope._intercept.lockpaths import counted_release
+
+        records, proxy = self._lock()
+        assert self._acquire(proxy, records)
+        records.claim(proxy._syncscope_primitive, waits=True)
+        assert [proxy] == [record[1] for record in records.buffer]
+        assert not counted_release(proxy, records)  # the usual path records it
+        assert proxy._syncscope_lock.locked()
+        assert not records.counted
+
+    def test_a_wait_before_the_record_was_there_has_the_use_recorded(self) -> None:
+        """A thread found the lock taken before its holder's record: the use is recorded."""
+        from syncscope._intercept.lockpaths import counted_release
+
+        records, proxy = self._lock()
+        records.claim(proxy._syncscope_primitive, waits=True)  # nothing there yet: WANTED
+        assert self._acquire(proxy, records)
+        assert [proxy] == [record[1] for record in records.buffer]
+        assert {} == records.taken
+        assert not counted_release(proxy, records)
+        assert not records.counted
+
+    def test_a_release_by_another_thread_records_the_hold_first(self) -> None:
+        import threading
+
+        from syncscope._intercept.lockpaths import counted_release
+
+        records, proxy = self._lock()
+        assert self._acquire(proxy, records)
+        answers: list[bool] = []
+        thread = threading.Thread(target=lambda: answers.append(counted_release(proxy, records)))
+        thread.start()
+        thread.join(10)
+        assert [False] == answers
+        assert [proxy] == [record[1] for record in records.buffer]
+        assert {} == records.taken
+        assert proxy._syncscope_lock.locked()  # the usual path releases it, and records that

@@ -45,6 +45,11 @@ RECORD_ACQUIRED = 0
 RECORD_RELEASED = 1
 
 
+#: In ``Records.taken``: a thread found the lock taken before its holder had put its record
+#: there; that holder records its use instead of counting it.
+WANTED = ("wanted",)
+
+
 class Records:
     """
     Where a Lock or RLock proxy records an uncontended acquire or release, when the span sink
@@ -100,6 +105,27 @@ class Records:
         #: Uses that may still be recorded before ``counting`` turns itself on (the sink sets
         #: it from its allowance, so that counting does not wait for its worker to wake).
         self.budget = 0
+
+    def claim(self, primitive: Any, waits: bool = False) -> None:
+        """
+        A hold of ``primitive`` counted in place (see ``taken``) is wanted after all:
+        something else happens to the lock. Its acquire's record goes into the buffer now,
+        before what happens, and its release will be recorded. ``waits``: the caller found
+        the lock taken, and marks it WANTED if its holder has not put its record there yet.
+
+        Read and deleted with subscripts, the append right after: under the GIL no other
+        thread runs in between (see ``_intercept/lockpaths``, the owner's side).
+        """
+        taken = self.taken
+        try:
+            record = taken[primitive]
+        except KeyError:
+            if waits and self.counting:
+                taken.setdefault(primitive, WANTED)
+            return
+        if record is not WANTED:
+            del taken[primitive]
+            self.buffer.append(record)
 
 
 class _State:

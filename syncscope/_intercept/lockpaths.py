@@ -17,7 +17,7 @@ from .._core.event import Outcome, Primitive, SyncEvent, perf_counter_ns, wait_l
 from .._core.leanholds import ThreadHolds, Uses, this_thread
 from .._core.leanholds import local as lean_local
 from .._core.sites import _machinery_files, call_site
-from .._core.state import RECORD_ACQUIRED, RECORD_RELEASED, Records
+from .._core.state import RECORD_ACQUIRED, RECORD_RELEASED, WANTED, Records
 from .gil import acquire_contended
 from .lean import pop, trylock_first
 
@@ -122,8 +122,8 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
         or (following.reader is not None and program_span())
         or not lock.acquire(False)
     ):
-        if records.taken:  # whoever holds it now: its hold goes in before this wait
-            claim(records, proxy._syncscope_primitive)
+        if records.counted is not None:  # whoever holds it now: its hold goes in first
+            records.claim(proxy._syncscope_primitive, waits=True)
         if count >= records.capacity and records.counted is not None:
             records.counting = True  # the worker is behind: count uses in place from now on
         return observed_acquire(
@@ -139,7 +139,7 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
             where = call_site(3)
             lasti = -1
         if records.taken:  # an RLock re-entered while its hold is counted: that goes first
-            claim(records, proxy._syncscope_primitive)
+            records.claim(proxy._syncscope_primitive)
         buffer.append(
             (
                 lean_local.holds or this_thread(),
@@ -166,6 +166,9 @@ def recorded_release(proxy: Any, records: Records) -> None:
     lock = proxy._syncscope_lock
     reentrant = proxy._reentrant
     owned = lock._is_owned() if reentrant else lock.locked()
+    taken = records.taken
+    if taken and owned and taken.get(proxy._syncscope_primitive) is WANTED:
+        del taken[proxy._syncscope_primitive]  # this hold was recorded: nothing is wanted
     buffer = records.buffer
     count = len(buffer)
     if not owned or count >= records.capacity or (following.reader is not None and program_span()):
@@ -204,6 +207,12 @@ def recorded_release(proxy: Any, records: Records) -> None:
 # else happens to the lock first takes the record out into the buffer (``claim``), and the
 # use goes on as a recorded one. The proxies call these first, and take their usual path
 # when they answer False.
+#
+# The owner and a claimer race for the record. Under the GIL another thread runs, and a
+# signal handler, only where a call returns (or a function starts, or a loop jumps back):
+# so each side reads and deletes the record with subscripts, and calls nothing in between
+# but what must come next (the release, the append to the buffer), which runs before any
+# other thread can. A free-threaded build does not count in place (see the span sink).
 
 
 def counted_acquire(proxy: Any, records: Records) -> bool:
@@ -214,8 +223,8 @@ def counted_acquire(proxy: Any, records: Records) -> bool:
     reentrant = proxy._reentrant
     if reentrant and lock._is_owned():
         return False  # re-entered: recorded, after the hold's record
-    # All but the store before the acquire: the less this thread does holding the lock, the
-    # less often the interpreter hands the GIL to another thread that then finds it taken.
+    # What can be, before the acquire: the less this thread does holding the lock, the less
+    # often the interpreter hands the GIL to another thread that then finds it taken.
     frame = _getframe(2)  # this, acquire or __enter__, the caller
     code = frame.f_code
     if _machinery_files.get(code.co_filename) is False:
@@ -224,19 +233,18 @@ def counted_acquire(proxy: Any, records: Records) -> bool:
     else:  # threading's own code (a Condition's __enter__), or a file not seen yet
         where = call_site(3)
         lasti = -1
-    record = (
-        lean_local.holds or this_thread(),
-        proxy,
-        RECORD_ACQUIRED,
-        _time_ns(),
-        where,
-        lasti,
-        1 if reentrant else None,
-    )
+    holds = lean_local.holds or this_thread()
     if not lock.acquire(False):
         return False  # it waits: an event, after the holder's record (see claim)
     try:
-        records.taken[proxy._syncscope_primitive] = record
+        record = (holds, proxy, RECORD_ACQUIRED, _time_ns(), where, lasti, 1 if reentrant else None)
+        taken = records.taken
+        prim = proxy._syncscope_primitive
+        if taken.setdefault(prim, record) is not record:
+            # A thread found it taken before the record was there (or a hold's release was
+            # never seen): this use is recorded, after that thread's wait.
+            taken.pop(prim, None)
+            records.buffer.append(record)
     except BaseException:  # a signal handler's exception: acquire() raises, lock free
         lock.release()
         raise
@@ -245,23 +253,32 @@ def counted_acquire(proxy: Any, records: Records) -> bool:
 
 def counted_release(proxy: Any, records: Records) -> bool:
     """A release: True if it ended a use counted in place (the lock released, then counted)."""
-    record = records.taken.pop(proxy._syncscope_primitive, None)
-    if record is None:
-        return False
     lock = proxy._syncscope_lock
+    if proxy._reentrant:
+        if lock._recursion_count() != 1:
+            return False  # not the last release, or not the owner's: the usual path
+        ident = 0
+    else:
+        ident = get_ident()
+    taken = records.taken
+    prim = proxy._syncscope_primitive
+    # From here to the release, no call returns before it (see above).
+    try:
+        record = taken[prim]
+    except KeyError:
+        return False
+    if record is WANTED:
+        return False
     holds = record[0]
-    if (
-        lock._recursion_count() != 1
-        if proxy._reentrant
-        else holds.ident != get_ident() or holds.exited
-    ):
+    if ident and (holds.ident != ident or holds.exited):
         # Released by another thread (a Lock as a signal; one with the ident of the thread
-        # that took it and ended), or not the last release: the hold goes into the buffer,
-        # and this release is recorded after it.
+        # that took it and ended): the hold goes into the buffer, and this release after it.
+        del taken[prim]
         records.buffer.append(record)
         return False
-    lock.release()  # first (see counted_acquire); only this thread writes its counts
-    now = _time_ns()
+    del taken[prim]
+    lock.release()
+    now = _time_ns()  # only this thread writes its counts: no hurry now
     use = holds.uses.get(proxy)
     if use is None:
         use = new_uses(holds, proxy, record, records)
@@ -269,17 +286,6 @@ def counted_release(proxy: Any, records: Records) -> bool:
     use.held_ns += now - record[3]
     use.last_ns = now
     return True
-
-
-def claim(records: Records, primitive: Primitive) -> None:
-    """
-    A hold of ``primitive`` counted in place (see ``Records.taken``) is wanted after all:
-    something else happens to the lock. Its acquire's record goes into the buffer now, before
-    what happens, and its release will be recorded.
-    """
-    record = records.taken.pop(primitive, None)
-    if record is not None:
-        records.buffer.append(record)
 
 
 def new_uses(holds: ThreadHolds, proxy: Any, record: tuple[Any, ...], records: Records) -> Uses:
@@ -291,6 +297,7 @@ def new_uses(holds: ThreadHolds, proxy: Any, record: tuple[Any, ...], records: R
             if other.summed == other.count:
                 del uses[other_proxy]
                 other.gone = True
-    use = uses[proxy] = Uses(record)
-    records.counted.append(use)
+    use = Uses(record)
+    records.counted.append(use)  # first: never in the thread's uses but not the worker's
+    uses[proxy] = use
     return use

@@ -39,7 +39,6 @@ from .lean import (
     pop,
 )
 from .lockpaths import (
-    claim,
     counted_acquire,
     counted_release,
     observed_acquire,
@@ -332,7 +331,7 @@ class _LockProxy(_Proxy):
     def _release_save(self) -> None:
         records = state.records
         if records is not None and records.taken:  # a hold counted in place goes in first
-            claim(records, self._syncscope_primitive)
+            records.claim(self._syncscope_primitive)
         self._syncscope_lock.release()
 
     def _acquire_restore(self, saved_state: Any) -> None:
@@ -480,7 +479,7 @@ class _RLockProxy(_Proxy):
     def _release_save(self) -> Any:
         records = state.records
         if records is not None and records.taken:  # a hold counted in place goes in first
-            claim(records, self._syncscope_primitive)
+            records.claim(self._syncscope_primitive)
         return self._syncscope_lock._release_save()
 
     def _acquire_restore(self, saved_state: Any) -> None:

@@ -589,8 +589,11 @@ class SpanPairing:
         """
         fold = self._fold
         assert fold is not None  # counting in place only happens when folding does
-        place = self.place(acquire.thread_id, None)  # counts one of the 2 * count
-        place[2].count += 2 * count - 1  # type: ignore[union-attr]  # not a parent's place
+        # One summary's worth towards a cut, not 2 * count: spans make parts, and a cut due by
+        # count alone would come while holds are open (see place).
+        place = self.place(acquire.thread_id, None)
+        # A wait that begins after these links to nothing rather than to an older hold.
+        self._last_hold.pop(prim.id, None)
         fold.fold_counted(place, prim, acquire, count, held_ns, start, end)
         self._counts.aggregated += 2 * count
 

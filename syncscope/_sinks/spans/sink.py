@@ -104,6 +104,8 @@ from .workers import (
 
 
 _monotonic = time.monotonic
+#: False on a free-threaded build running without the GIL (3.13+).
+_gil_enabled = getattr(sys, "_is_gil_enabled", lambda: True)
 _time_ns = time.time_ns
 #: Events waiting for the worker to pair them, at most.
 MAX_UNPAIRED = 4096
@@ -261,14 +263,12 @@ class SpanSink:
                     self._pairing.pair(event, parent)
             return
         events = self._events
-        taken = self._taken
-        if taken:  # a hold counted in place that this event concerns goes in first
+        lean = self._lean
+        if lean is not None and self._taken:  # a hold counted in place it concerns goes first
             prim = event.primitive
-            held = taken.pop(prim, None)
-            if held is None and prim.lock is not None and event.op in CONDITION_WAITS:
-                held = taken.pop(prim.lock, None)
-            if held is not None:
-                events.append(held)
+            lean.claim(prim)
+            if prim.lock is not None and event.op in CONDITION_WAITS:
+                lean.claim(prim.lock)
         if len(events) >= self._events_capacity:
             # The worker is behind: pair here, in order, rather than lose an event (the span
             # buffer drops and counts whole spans) or let the queue grow.
@@ -302,8 +302,9 @@ class SpanSink:
                 self._ring_at,
                 self._ring,
                 self._taken,
-                # Uses are counted in place only where they may be summed up (see folds).
-                self._counted if self._pairing.folds else None,
+                # Uses are counted in place only where they may be summed up (see folds),
+                # and where the GIL orders the owner and a claimer (see lockpaths).
+                self._counted if self._pairing.folds and _gil_enabled() else None,
             )
             self._lean.budget = self._allowance // 2  # a use is two spans
         return self._lean
@@ -581,11 +582,10 @@ class SpanSink:
 
     def _claim_all(self) -> None:
         """The end: the holds counted in place go into the buffer, as held at exit."""
-        taken = self._taken
-        for prim in list(taken):
-            held = taken.pop(prim, None)
-            if held is not None:
-                self._events.append(held)
+        lean = self._lean
+        if lean is not None:
+            for prim in list(self._taken):
+                lean.claim(prim)
 
     def _allow(self) -> None:
         """Spans nobody waited on that may be made: SPANS_PER_SECOND since (under the lock)."""
