@@ -593,3 +593,24 @@ class TestRunner:
         assert 'lock config_lock by "loader", taken at ' in err
         assert "prog.py:8 in loader" in err
         assert "deadlock" not in err
+
+
+def test_current_frames_leaves_the_collector_as_it_found_it() -> None:
+    """
+    The watchdog reads other threads' frames with the collector off for the call before 3.12
+    (CPython gh-106883: a collection inside ``sys._current_frames()`` could deadlock the
+    program); the program's own setting is what it finds afterwards, on or off.
+    """
+    import gc
+
+    from syncscope._core.compat import current_frames
+
+    was = gc.isenabled()
+    try:
+        for setting in (True, False):
+            (gc.enable if setting else gc.disable)()
+            frames = current_frames()
+            assert setting == gc.isenabled()
+            assert sys._getframe() is frames[threading.get_ident()].f_back
+    finally:
+        (gc.enable if was else gc.disable)()

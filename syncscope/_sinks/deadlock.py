@@ -34,13 +34,13 @@ from __future__ import annotations
 import _thread
 import contextlib
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Container
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from .._core.compat import current_frames
 from .._core.dispatch import guard
 from .._core.event import Primitive
 from .._core.holds import Holds, Snapshot, Wait
@@ -322,7 +322,7 @@ class Watchdog:
             and not self._hang_reported
             and quiet_ns >= self._hang_timeout_ns
         ):
-            hang = self._check_hang(snapshot, sys._current_frames(), now, quiet_ns)
+            hang = self._check_hang(snapshot, current_frames(), now, quiet_ns)
             if hang is not None:
                 self._hang_reported = True
                 for wait in snapshot.waiting.values():
@@ -351,7 +351,7 @@ class Watchdog:
 
         def bounded(ident: int) -> bool:
             if not frames:  # only read when a cycle is suspected: most checks find none
-                frames.update(sys._current_frames())
+                frames.update(current_frames())
             if ident not in frames:
                 return True  # gone: not blocked any more
             return waiting[ident].timeout is not None
@@ -380,7 +380,7 @@ class Watchdog:
             if deadlock is not None:
                 found.append(deadlock)
         if not frames:
-            frames.update(sys._current_frames())
+            frames.update(current_frames())
         grace = 0 if final else self._grace_ns
         for ident in self_deadlocks(snapshot, frames, now, grace):
             deadlock = self._report(snapshot, now, [ident], frames, 1, kind="self")
@@ -480,7 +480,7 @@ class Watchdog:
         if not candidates:
             return found
         if not frames:
-            frames.update(sys._current_frames())
+            frames.update(current_frames())
         for ident, blocked in candidates:
             group = [ident, *blocked]
             primitive = snapshot.waiting[ident].primitive
@@ -504,7 +504,7 @@ class Watchdog:
         if not subjects:
             return None
         if not frames:
-            frames.update(sys._current_frames())
+            frames.update(current_frames())
         subjects = [ident for ident in subjects if ident in frames]
         primitives = {snapshot.waiting[ident].primitive for ident in subjects}
         if not subjects or not self._unrelated_run(
@@ -527,7 +527,7 @@ class Watchdog:
     ) -> bool:
         """Whether every thread of the program but the ``stuck`` ones is blocked for good."""
         if not frames:
-            frames.update(sys._current_frames())
+            frames.update(current_frames())
         bystander = self.bystander
         return not any(
             ident != self.ident
