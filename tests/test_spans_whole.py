@@ -550,6 +550,16 @@ class TestTheRecordsRace:
         assert not counted_release(proxy, records)
         assert not records.counted
 
+    def test_a_hold_whose_release_was_never_seen_goes_first(self) -> None:
+        records, proxy = self._lock()
+        assert self._acquire(proxy, records)
+        stale = records.taken[proxy._syncscope_primitive]
+        proxy._syncscope_lock.release()  # not through the proxy: syncscope never sees it
+        assert self._acquire(proxy, records)
+        assert stale is records.buffer[0]
+        assert [proxy, proxy] == [record[1] for record in records.buffer]
+        assert {} == records.taken
+
     def test_a_release_by_another_thread_records_the_hold_first(self) -> None:
         import threading
 

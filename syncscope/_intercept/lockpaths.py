@@ -240,10 +240,14 @@ def counted_acquire(proxy: Any, records: Records) -> bool:
         record = (holds, proxy, RECORD_ACQUIRED, _time_ns(), where, lasti, 1 if reentrant else None)
         taken = records.taken
         prim = proxy._syncscope_primitive
-        if taken.setdefault(prim, record) is not record:
-            # A thread found it taken before the record was there (or a hold's release was
-            # never seen): this use is recorded, after that thread's wait.
-            taken.pop(prim, None)
+        found = taken.setdefault(prim, record)
+        if found is not record:
+            # A thread found it taken before the record was there: this use is recorded,
+            # after that thread's wait. (Or a hold whose release was never seen: it goes
+            # first, and ends as such.)
+            found = taken.pop(prim, WANTED)  # unless a claimer took it meanwhile
+            if found is not WANTED:
+                records.buffer.append(found)
             records.buffer.append(record)
     except BaseException:  # a signal handler's exception: acquire() raises, lock free
         lock.release()
