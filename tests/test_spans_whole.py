@@ -550,6 +550,29 @@ class TestTheRecordsRace:
         assert not counted_release(proxy, records)
         assert not records.counted
 
+    def test_a_summary_starts_at_its_first_use_not_at_the_last_summary(self) -> None:
+        """A lock used again after a while: its next summary covers that use, not the gap."""
+        from syncscope._intercept.lockpaths import counted_release
+        from syncscope._sinks.spans.records import sum_counted
+
+        summed: list[tuple[int, int, int]] = []
+
+        class Pairing:
+            def counted_uses(self, prim: Any, acquire: Any, count: int, *times: int) -> None:
+                summed.append((count, times[1], times[2]))
+
+        records, proxy = self._lock()
+        starts = []
+        for _ in range(2):
+            assert self._acquire(proxy, records)
+            starts.append(records.taken[proxy._syncscope_primitive][3])
+            assert counted_release(proxy, records)
+            sum_counted(Pairing(), records.counted)  # type: ignore[arg-type]
+        (first_count, first_start, first_end), (count, start, end) = summed
+        assert (1, 1) == (first_count, count)
+        assert starts == [first_start, start]
+        assert first_end <= start <= end
+
     def test_a_hold_whose_release_was_never_seen_goes_first(self) -> None:
         records, proxy = self._lock()
         assert self._acquire(proxy, records)

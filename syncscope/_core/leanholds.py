@@ -74,7 +74,7 @@ class Uses:
     (``summed``, ``summed_ns``), so that each use is summed up once.
     """
 
-    __slots__ = ("count", "first", "gone", "held_ns", "last_ns", "summed", "summed_at", "summed_ns")
+    __slots__ = ("count", "first", "gone", "held_ns", "last_ns", "since_ns", "summed", "summed_ns")
 
     def __init__(self, first: tuple[Any, ...]) -> None:
         #: The record of the first use's acquire: its thread, lock and call site.
@@ -84,8 +84,9 @@ class Uses:
         self.last_ns = first[3]
         self.summed = 0
         self.summed_ns = 0
-        #: When the last use summed ended (ns).
-        self.summed_at = first[3]
+        #: When the first use not summed yet began (ns): the thread sets it when it counts a
+        #: use with nothing left to sum, so a summary does not cover the time before it.
+        self.since_ns = first[3]
         #: Set by the thread when it forgets these (see ``_intercept/lockpaths.new_uses``).
         self.gone = False
 

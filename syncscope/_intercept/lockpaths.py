@@ -286,6 +286,8 @@ def counted_release(proxy: Any, records: Records) -> bool:
     use = holds.uses.get(proxy)
     if use is None:
         use = new_uses(holds, proxy, record, records)
+    if use.count == use.summed:  # the first use since the worker summed: its start
+        use.since_ns = record[3]
     use.count += 1
     use.held_ns += now - record[3]
     use.last_ns = now

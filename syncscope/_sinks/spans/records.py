@@ -208,11 +208,10 @@ def sum_counted(pairing: SpanPairing, counted: deque[Uses]) -> None:
                 Acquired(first),
                 new,
                 held_ns - use.summed_ns,
-                use.summed_at,
+                use.since_ns,
                 end,
             )
             use.summed = count
             use.summed_ns = held_ns
-            use.summed_at = end
         if not over:
             counted.append(use)
