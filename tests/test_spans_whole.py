@@ -503,7 +503,7 @@ class TestTheRecordsRace:
         from syncscope._core.state import Records
         from syncscope._intercept.locks import adopt_lock
 
-        records = Records(deque(), 1_000, 1_000, lambda: None, {}, deque())
+        records = Records(deque(), 1_000, 1_000, lambda: None, deque())
         records.counting = True
         proxy = adopt_lock(get_original("threading", "Lock")(), "lock", "Lock", "lock", __file__, 1)
         assert isinstance(proxy._syncscope_primitive, Primitive)
@@ -598,3 +598,45 @@ class TestTheRecordsRace:
         assert [proxy] == [record[1] for record in records.buffer]
         assert {} == records.taken
         assert proxy._syncscope_lock.locked()  # the usual path releases it, and records that
+
+
+def test_no_use_is_counted_in_place_without_the_gil(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """
+    A build running without the GIL gives no order between a use's owner and a thread that
+    claims its record: there, uses past the allowance are recorded and summed by the worker.
+    """
+    import threading
+
+    import syncscope
+    from syncscope._core.state import state
+    from syncscope._sinks.spans import sink as span_sink
+
+    monkeypatch.setattr(span_sink, "_gil_enabled", lambda: False)
+    syncscope.install(
+        lines=False,
+        report=False,
+        detect_deadlocks=False,
+        spans=True,
+        exporter="none",
+        jaeger_file=str(tmp_path / "trace.json"),
+    )
+    try:
+        records = state.records
+        assert records is not None and records.counted is None
+        (sink,) = state.sinks
+        lock = threading.Lock()
+        for _ in range(10_000):  # past the buffer and the allowance
+            with lock:
+                pass
+        with sink._lock:  # what the worker decides when it wakes, the allowance spent
+            sink._allowance = 0
+            sink._count_in_place()
+        assert not records.counting
+        for _ in range(1_000):
+            with lock:
+                pass
+        assert {} == records.taken
+    finally:
+        syncscope.uninstall()

@@ -81,7 +81,6 @@ class Records:
         capacity: int,
         ring_at: int,
         ring: Callable[[], None],
-        taken: dict[Any, tuple[Any, ...]] | None = None,
         counted: Any = None,
     ) -> None:
         #: The ordered buffer (a deque) the sink's worker drains.
@@ -97,9 +96,10 @@ class Records:
         #: until its owner's release counts the use, or anything else that happens to the lock
         #: (a wait for it, a Condition's wait over it, a release by another thread, the end)
         #: takes the record out first and puts it in the buffer, where it would have been
-        #: (see ``_intercept/lockpaths.claim``). ``dict.pop`` decides which of the two gets it.
-        self.taken: dict[Any, tuple[Any, ...]] = {} if taken is None else taken
-        #: The uses counted in place (``_core/leanholds.Uses``), which the sink's worker sums.
+        #: (``claim``; the owner's side is ``_intercept/lockpaths.counted_release``).
+        self.taken: dict[Any, tuple[Any, ...]] = {}
+        #: The uses counted in place (``_core/leanholds.Uses``), which the sink's worker sums;
+        #: None where uses are not counted in place.
         self.counted = counted
         self.counting = False
         #: Uses that may still be recorded before ``counting`` turns itself on (the sink sets

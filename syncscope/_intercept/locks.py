@@ -146,15 +146,6 @@ class _LockProxy(_Proxy):
 
     def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
         try:
-            records = state.records
-            if (
-                records is not None
-                and records.counting
-                and timeout == -1
-                and blocking
-                and counted_acquire(self, records)
-            ):
-                return True
             tally = self._syncscope_tally
             if tally is not None and tally.owner is state.lean and timeout == -1:
                 lock = self._syncscope_lock
@@ -176,12 +167,20 @@ class _LockProxy(_Proxy):
                         lock.release()
                         raise
                     return True
+            records = state.records
+            if (  # the span sink alone, under pressure: see counted_acquire
+                records is not None
+                and records.counting
+                and timeout == -1
+                and blocking
+                and counted_acquire(self, records)
+            ):
+                return True
             if state.lean is None and (not state.active or guard.busy):
                 lock = self._syncscope_lock
                 if timeout == -1 and blocking:  # see _gil: no convoy behind a preempted holder
                     return lock.acquire(False) or acquire_contended(lock)
                 return lock.acquire(blocking, timeout)
-            records = state.records
             if records is not None:  # the span sink alone: see recorded_acquire
                 return recorded_acquire(self, records, blocking, timeout)
             return self._acquire(blocking, timeout)
@@ -192,9 +191,6 @@ class _LockProxy(_Proxy):
     # Not `__enter__ = acquire`: measured 28 ns slower a `with`, with nothing listening.
     def __enter__(self) -> Any:
         try:
-            records = state.records
-            if records is not None and records.counting and counted_acquire(self, records):
-                return True
             tally = self._syncscope_tally
             if tally is not None and tally.owner is state.lean:
                 lock = self._syncscope_lock
@@ -216,10 +212,12 @@ class _LockProxy(_Proxy):
                         lock.release()
                         raise
                     return True
+            records = state.records
+            if records is not None and records.counting and counted_acquire(self, records):
+                return True  # the span sink alone, under pressure: see counted_acquire
             if state.lean is None and (not state.active or guard.busy):
                 lock = self._syncscope_lock
                 return lock.acquire(False) or acquire_contended(lock)
-            records = state.records
             if records is not None:
                 return recorded_acquire(self, records, True, -1)
             return self._acquire(True, -1)
@@ -229,9 +227,6 @@ class _LockProxy(_Proxy):
 
     def release(self) -> None:
         try:
-            records = state.records
-            if records is not None and records.taken and counted_release(self, records):
-                return None
             since = self._syncscope_since
             if since:  # a hold that lean statistics stamped ends: _lean.hold_ended, written out
                 try:
@@ -257,10 +252,15 @@ class _LockProxy(_Proxy):
                 except BaseException:  # Ctrl-C before the real release: release still
                     self._syncscope_lock.release()
                     raise
-            if state.lean is not None or not state.active or guard.busy:
+            if state.lean is not None:
                 self._syncscope_lock.release()
                 return None
             records = state.records
+            if records is not None and records.taken and counted_release(self, records):
+                return None  # the span sink alone, a use counted in place: see counted_release
+            if not state.active or guard.busy:
+                self._syncscope_lock.release()
+                return None
             if records is not None:  # the span sink alone: see recorded_release
                 return recorded_release(self, records)
             return self._release()
@@ -270,9 +270,6 @@ class _LockProxy(_Proxy):
 
     def __exit__(self, *exc_info: object) -> None:
         try:
-            records = state.records
-            if records is not None and records.taken and counted_release(self, records):
-                return None
             since = self._syncscope_since
             if since:
                 try:
@@ -298,10 +295,15 @@ class _LockProxy(_Proxy):
                 except BaseException:  # Ctrl-C before the real release: release still
                     self._syncscope_lock.release()
                     raise
-            if state.lean is not None or not state.active or guard.busy:
+            if state.lean is not None:
                 self._syncscope_lock.release()
                 return None
             records = state.records
+            if records is not None and records.taken and counted_release(self, records):
+                return None  # the span sink alone, a use counted in place: see counted_release
+            if not state.active or guard.busy:
+                self._syncscope_lock.release()
+                return None
             if records is not None:  # the span sink alone: see recorded_release
                 return recorded_release(self, records)
             return self._release()
@@ -346,15 +348,6 @@ class _RLockProxy(_Proxy):
 
     def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
         try:
-            records = state.records
-            if (
-                records is not None
-                and records.counting
-                and timeout == -1
-                and blocking
-                and counted_acquire(self, records)
-            ):
-                return True
             tally = self._syncscope_tally
             if tally is not None and tally.owner is state.lean and timeout == -1:
                 lock = self._syncscope_lock
@@ -377,12 +370,20 @@ class _RLockProxy(_Proxy):
                         lock.release()
                         raise
                     return True
+            records = state.records
+            if (  # the span sink alone, under pressure: see counted_acquire
+                records is not None
+                and records.counting
+                and timeout == -1
+                and blocking
+                and counted_acquire(self, records)
+            ):
+                return True
             if state.lean is None and (not state.active or guard.busy):
                 lock = self._syncscope_lock
                 if timeout == -1 and blocking:  # see _gil: no convoy behind a preempted holder
                     return lock.acquire(False) or acquire_contended(lock)
                 return lock.acquire(blocking, timeout)
-            records = state.records
             if records is not None:  # the span sink alone: see recorded_acquire
                 return recorded_acquire(self, records, blocking, timeout)
             return self._acquire(blocking, timeout)
@@ -392,9 +393,6 @@ class _RLockProxy(_Proxy):
 
     def __enter__(self) -> Any:
         try:
-            records = state.records
-            if records is not None and records.counting and counted_acquire(self, records):
-                return True
             tally = self._syncscope_tally
             if tally is not None and tally.owner is state.lean:
                 lock = self._syncscope_lock
@@ -417,10 +415,12 @@ class _RLockProxy(_Proxy):
                         lock.release()
                         raise
                     return True
+            records = state.records
+            if records is not None and records.counting and counted_acquire(self, records):
+                return True  # the span sink alone, under pressure: see counted_acquire
             if state.lean is None and (not state.active or guard.busy):
                 lock = self._syncscope_lock
                 return lock.acquire(False) or acquire_contended(lock)
-            records = state.records
             if records is not None:
                 return recorded_acquire(self, records, True, -1)
             return self._acquire(True, -1)
@@ -431,19 +431,21 @@ class _RLockProxy(_Proxy):
     def release(self) -> None:
         # Only the owner's outermost release ends the hold (another thread's release raises).
         try:
-            records = state.records
-            if records is not None and records.taken and counted_release(self, records):
-                return None
             if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
                 try:
                     hold_ended(self)
                 except BaseException:  # Ctrl-C before the real release: release still
                     self._syncscope_lock.release()
                     raise
-            if state.lean is not None or not state.active or guard.busy:
+            if state.lean is not None:
                 self._syncscope_lock.release()
                 return None
             records = state.records
+            if records is not None and records.taken and counted_release(self, records):
+                return None  # the span sink alone, a use counted in place: see counted_release
+            if not state.active or guard.busy:
+                self._syncscope_lock.release()
+                return None
             if records is not None:  # the span sink alone: see recorded_release
                 return recorded_release(self, records)
             return self._release()
@@ -453,19 +455,21 @@ class _RLockProxy(_Proxy):
 
     def __exit__(self, *exc_info: object) -> None:
         try:
-            records = state.records
-            if records is not None and records.taken and counted_release(self, records):
-                return None
             if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
                 try:
                     hold_ended(self)
                 except BaseException:  # Ctrl-C before the real release: release still
                     self._syncscope_lock.release()
                     raise
-            if state.lean is not None or not state.active or guard.busy:
+            if state.lean is not None:
                 self._syncscope_lock.release()
                 return None
             records = state.records
+            if records is not None and records.taken and counted_release(self, records):
+                return None  # the span sink alone, a use counted in place: see counted_release
+            if not state.active or guard.busy:
+                self._syncscope_lock.release()
+                return None
             if records is not None:  # the span sink alone: see recorded_release
                 return recorded_release(self, records)
             return self._release()

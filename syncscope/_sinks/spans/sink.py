@@ -80,9 +80,8 @@ from typing import Any, NoReturn
 
 from ..._core import context as program_context
 from ..._core.dispatch import guard
-from ..._core.event import Primitive, SyncEvent
+from ..._core.event import SyncEvent
 from ..._core.fork import reset_after_fork
-from ..._core.leanholds import Uses
 from ..._core.registry import allocate_lock
 from ..._core.state import Records, state
 from . import context
@@ -153,10 +152,7 @@ class SpanSink:
         #: Events, as ``(event, parent)``, and the Lock and RLock proxies' records (see
         #: ``lean_records``), in the order they happened.
         self._events: deque[tuple[Any, ...]] = deque()
-        #: Holds of locks counted in place under pressure, and the uses counted (see
-        #: ``Records.taken``): the record path's, made once (see ``lean_records``).
-        self._taken: dict[Primitive, tuple[Any, ...]] = {}
-        self._counted: deque[Uses] = deque()
+        #: Where the proxies record, and count uses in place (see ``lean_records``).
         self._lean: Records | None = None
         self._rng = random.Random()
         self._rand = self._rng.getrandbits
@@ -264,7 +260,7 @@ class SpanSink:
             return
         events = self._events
         lean = self._lean
-        if lean is not None and self._taken:  # a hold counted in place it concerns goes first
+        if lean is not None and lean.taken:  # a hold counted in place it concerns goes first
             prim = event.primitive
             lean.claim(prim)
             if prim.lock is not None and event.op in CONDITION_WAITS:
@@ -301,10 +297,9 @@ class SpanSink:
                 self._events_capacity,
                 self._ring_at,
                 self._ring,
-                self._taken,
                 # Uses are counted in place only where they may be summed up (see folds),
                 # and where the GIL orders the owner and a claimer (see lockpaths).
-                self._counted if self._pairing.folds and _gil_enabled() else None,
+                deque() if self._pairing.folds and _gil_enabled() else None,
             )
             self._lean.budget = self._allowance // 2  # a use is two spans
         return self._lean
@@ -566,7 +561,7 @@ class SpanSink:
         from when the pressure is on until a quarter of a second's allowance is back.
         """
         lean = self._lean
-        if lean is None or not self._pairing.folds:
+        if lean is None or lean.counted is None:  # not where uses are counted in place
             return
         if lean.counting:
             if self._allowance >= SPANS_PER_SECOND // 4 and not self._pressed_by_backlog():
@@ -577,14 +572,15 @@ class SpanSink:
 
     def _sum_counted(self) -> None:
         """Sum up the uses counted in place since last time (under the lock)."""
-        if self._counted:
-            sum_counted(self._pairing, self._counted)
+        lean = self._lean
+        if lean is not None and lean.counted:
+            sum_counted(self._pairing, lean.counted)
 
     def _claim_all(self) -> None:
         """The end: the holds counted in place go into the buffer, as held at exit."""
         lean = self._lean
         if lean is not None:
-            for prim in list(self._taken):
+            for prim in list(lean.taken):
                 lean.claim(prim)
 
     def _allow(self) -> None:
@@ -621,8 +617,10 @@ class SpanSink:
         self._closed = True
         self._records = []
         self._events.clear()
-        self._taken.clear()
-        self._counted.clear()
+        if self._lean is not None:
+            self._lean.taken.clear()
+            if self._lean.counted is not None:
+                self._lean.counted.clear()
         self._stop_records()  # the proxies record nothing more for a worker that is gone
 
     def _stop_records(self) -> None:
