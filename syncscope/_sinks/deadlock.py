@@ -38,7 +38,6 @@ import threading
 import time
 from collections.abc import Callable, Container
 from types import FrameType
-from typing import TYPE_CHECKING, Any
 
 from .._core.compat import current_frames
 from .._core.dispatch import guard
@@ -66,7 +65,10 @@ from .traces import Traces
 
 
 # The findings' records are imported when a finding is made, not at start-up (see findings).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .findings import Deadlock, Hang
 
 
@@ -495,8 +497,7 @@ class Watchdog:
         self, snapshot: Snapshot, now: int, frames: dict[int, FrameType]
     ) -> Hang | None:
         """Threads blocked for good on signals nothing touches, while unrelated threads run."""
-        from dataclasses import replace
-
+        from .._core.records import replace
         from .findings import Hang
 
         assert self._traces is not None
@@ -540,8 +541,7 @@ class Watchdog:
     def _check_hang(
         self, snapshot: Snapshot, frames: dict[int, FrameType], now: int, quiet_ns: int
     ) -> Hang | None:
-        from dataclasses import replace
-
+        from .._core.records import replace
         from .findings import Hang
 
         waiting = snapshot.waiting

@@ -7,12 +7,15 @@ program runs: this module is imported then, not at start-up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from .._core.event import Primitive
+from .._core.records import field, record
 from .._core.tally import Tally, percentile
 from .refs import Ref
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def seconds(ns: int | float) -> float:
@@ -60,7 +63,7 @@ _KIND_FIGURES: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Holder:
     """
     A thread and the place it took a primitive at: one that made others wait (``waits``
@@ -82,7 +85,7 @@ class Holder:
         return {key: value for key, value in self.__dict__.items() if value or key == "line"}
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class SiteStats:
     """
     The figures of one primitive at one call site (where the operation was called).
@@ -140,7 +143,7 @@ class SiteStats:
         }
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class PrimitiveStats:
     """
     The figures of one primitive (times in seconds). Returned by ``rec.stats(...)``.

@@ -8,10 +8,8 @@ into ``(file, line, function)`` tuples when the finding is made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from .._core.output import format_duration
+from .._core.records import field, record
 from .refs import (
     STACK_LIMIT,
     Frame,
@@ -25,6 +23,11 @@ from .refs import (
     stack_of,
     where,
 )
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 __all__ = [
@@ -46,7 +49,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Taken:
     """One edge of the lock-order graph: ``then`` taken while ``first`` was held."""
 
@@ -69,7 +72,7 @@ class Taken:
         }
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Inversion:
     """
     Locks taken in an order that can deadlock: each edge's ``then`` is the next edge's
@@ -142,7 +145,7 @@ class Inversion:
         }
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class BlockedThread:
     """One thread in a deadlock or a hang: what it waits for, what it holds, its stack."""
 
@@ -228,7 +231,7 @@ _WAIT_VERBS = {
 }
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Deadlock:
     """
     Threads that wait for each other and can never go on.
@@ -294,7 +297,7 @@ class Deadlock:
         }
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class HeldBy:
     """A hold named in a hang report."""
 
@@ -314,7 +317,7 @@ class HeldBy:
         }
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Hang:
     """
     No progress for a while, and every thread blocked: who waits on what, who holds what.
@@ -365,7 +368,7 @@ class Hang:
         }
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class SlowSpot:
     """
     A hold or a wait over its threshold.

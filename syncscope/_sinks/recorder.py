@@ -17,7 +17,6 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from .._core.dispatch import close_sinks, guard
 from .._core.event import SyncEvent
@@ -35,7 +34,10 @@ from .threads import hook_thread_deaths
 from .traces import TRACED_KINDS, Traces
 
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .findings import Deadlock, Hang, Inversion, SlowSpot
     from .lines import ConsoleSink
 
@@ -289,7 +291,7 @@ class Recorder:
     # -- findings ----------------------------------------------------------------------------
 
     def _stamp(self, finding: Any) -> Any:
-        from dataclasses import replace  # a finding is one: imported with it
+        from .._core.records import replace
 
         return finding if self.context is None else replace(finding, context=self.context)
 

@@ -3,19 +3,22 @@ Where things are, as the findings and the report's figures say it: :class:`Ref` 
 as it was when named), short paths, call sites and the user's part of a stack.
 
 Apart from the findings themselves, so that the report of a run that found nothing does not
-define every kind of finding (each a dataclass) on its way out.
+define every kind of finding (each a frozen record) on its way out.
 """
 
 from __future__ import annotations
 
-import linecache
 import os
-from dataclasses import dataclass
 from types import CodeType, FrameType
-from typing import Any
 
 from .._core.event import Primitive, label
+from .._core.records import record
 from .._core.sites import LIBRARY_PREFIXES, is_library_code, is_machinery
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 Site = tuple[str, int, str]
@@ -97,6 +100,8 @@ def _library(code: CodeType) -> bool:
 
 def format_stack(frames: tuple[Frame, ...], indent: str) -> list[str]:
     """The frames as ``traceback`` prints them, most recent call last."""
+    import linecache  # here: it imports tokenize and re, and only findings show stacks
+
     lines = []
     for file, line, function in frames:
         lines.append(f'{indent}File "{file}", line {line}, in {function}')
@@ -123,7 +128,7 @@ def rounded_seconds(ns: int | float) -> float:
     return round(ns / 1e9, 6)
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Ref:
     """A primitive as it was when a finding named it."""
 

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
 
 from .._core.output import format_duration
+from .._core.records import record, replace
 from .figures import PrimitiveStats
 from .refs import Ref, short_path
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 if TYPE_CHECKING:  # a report of a run that found nothing needs no finding's class
@@ -29,7 +33,7 @@ _WAIT_KINDS = ("condition", "event", "barrier")
 _PREFIX = "syncscope: "
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Report:
     """
     Everything a report shows, frozen at one moment.
