@@ -12,14 +12,15 @@ would otherwise warn that it cannot rewrite it (fatal under ``filterwarnings = e
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from ._api import install, is_installed, name, uninstall
 from ._core.registry import get_original
 from ._intercept.patch import SyncscopeWarning
 
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .testing import record
 
 

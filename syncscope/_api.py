@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
 
 from ._core.dispatch import close_sinks, sink_failed
 from ._core.event import Primitive, Sink
@@ -19,7 +18,11 @@ from ._intercept.locks import PROXY_TYPES
 from ._settings import Settings
 
 
-T = TypeVar("T")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 
 def install(

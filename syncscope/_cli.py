@@ -8,12 +8,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import re
 import runpy
 import sys
 import types
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._core.records import fields
 from ._core.tracebacks import hide_frames_in_chain
@@ -28,8 +26,10 @@ from ._settings import (
 )
 
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from typing import Any, NoReturn
 
 
 _DESCRIPTION = """\
@@ -166,9 +166,13 @@ _ENDPOINT = r"^(https?://)?[\w.\-]+(:\d+)?(/\S*)?$"
 
 
 def _looks_like_endpoint(value: str) -> bool:
-    return "://" in value or (
-        ":" in value and not value.endswith(".py") and bool(re.match(_ENDPOINT, value))
-    )
+    if "://" in value:
+        return True
+    if ":" not in value or value.endswith(".py"):
+        return False
+    import re  # here: re costs start-up, and most command lines never get this far
+
+    return bool(re.match(_ENDPOINT, value))
 
 
 def _settings(options: argparse.Namespace, own: list[str], program: list[str]) -> Settings:
@@ -439,9 +443,14 @@ def _count_as_users(module: str) -> None:
 
 
 def _is_source(path: str) -> bool:
-    import zipfile
+    """Not a zip: python's own test (its zip import hook, loaded already; zipfile costs 20 ms)."""
+    import zipimport
 
-    return not zipfile.is_zipfile(path)
+    try:
+        zipimport.zipimporter(path)
+    except zipimport.ZipImportError:
+        return True
+    return False
 
 
 def _exec_in_main(code: types.CodeType, filename: str) -> None:

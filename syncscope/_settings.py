@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
 
 from ._core.records import field, fields, record
 from ._core.state import ALL_KINDS
 
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from typing import Any
 
     from ._sinks.recorder import DiagnosisOptions
     from ._sinks.spans.options import SpanOptions

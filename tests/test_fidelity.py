@@ -11,6 +11,7 @@ import json
 import os
 import textwrap
 import threading
+import zipfile
 from pathlib import Path
 from typing import ClassVar
 
@@ -190,6 +191,36 @@ class TestBadTargetsAndSettings:
         (tmp_path / "app" / "__main__.py").write_text("print('ran')\n", encoding="utf-8")
         result = run_syncscope("--no-lines", "app", cwd=tmp_path)
         assert (0, "ran\n") == (result.returncode, result.stdout)
+
+    def test_zip_apps_run_as_python_runs_them(self, tmp_path: Path) -> None:
+        """
+        A zip app runs its __main__.py, a zip without one gets python's line and status, and
+        a script is a script even when its name ends in .pyz.
+        """
+        import zipapp
+
+        (tmp_path / "app").mkdir()
+        (tmp_path / "app" / "__main__.py").write_text(
+            "import sys, threading\n"
+            "lock = threading.Lock()\n"
+            "with lock:\n"
+            "    print('ran', sys.argv[1:])\n",
+            encoding="utf-8",
+        )
+        zipapp.create_archive(tmp_path / "app", tmp_path / "app.pyz")
+        with zipfile.ZipFile(tmp_path / "bare.zip", "w") as bare:
+            bare.writestr("other.py", "print('not run')\n")
+        (tmp_path / "script.pyz").write_text("print('a script')\n", encoding="utf-8")
+        for args in (["app.pyz", "x"], ["bare.zip"], ["script.pyz"]):
+            expected = run_python(*args, cwd=tmp_path)
+            actual = run_syncscope("-q", "--no-report", *args, cwd=tmp_path)
+            assert (expected.returncode, expected.stdout, expected.stderr) == (
+                actual.returncode,
+                actual.stdout,
+                actual.stderr,
+            )
+        watched = run_syncscope("app.pyz", cwd=tmp_path)
+        assert "lock acquired by MainThread" in watched.stderr  # named from the zip's source
 
     @pytest.mark.parametrize("value", ["otpl", "bogus", "otlp,bogus"])
     def test_unknown_traces_exporter(self, value: str) -> None:

@@ -17,7 +17,7 @@ import pytest
 from syncscope._core import hooks
 from syncscope._core.hooks import unwrap_function, when_imported, wrap_function
 
-from .conftest import run_syncscope
+from .conftest import run_python, run_syncscope
 
 
 @pytest.fixture
@@ -172,7 +172,67 @@ QUIET_PROBE = (
 )
 
 
+#: Modules a program that imports only threading and queue does not load, and syncscope must
+#: not load for it either, neither before its first line nor at exit: together they are most
+#: of what start-up used to cost (typing alone about 10 ms; dataclasses brings inspect, ast,
+#: dis, enum and re; linecache brings tokenize and re).
+LIGHT_MODULES = (
+    "typing",
+    "re",
+    "enum",
+    "ast",
+    "dataclasses",
+    "inspect",
+    "linecache",
+    "tokenize",
+    "sysconfig",
+    "json",
+)
+
+#: A program that makes, names and uses a primitive of every kind, from a thread.
+EVERY_KIND = (
+    "import queue, threading\n"
+    "lock, rlock, cond = threading.Lock(), threading.RLock(), threading.Condition()\n"
+    "sem, event, q = threading.Semaphore(2), threading.Event(), queue.Queue()\n"
+    "barrier = threading.Barrier(1)\n"
+    "def work():\n"
+    "    with lock, rlock, sem:\n"
+    "        q.put(1)\n"
+    "    with cond:\n"
+    "        cond.notify_all()\n"
+    "    barrier.wait(timeout=10)\n"
+    "    event.set()\n"
+    "worker = threading.Thread(target=work)\n"
+    "worker.start()\n"
+    "assert event.wait(timeout=10) and q.get(timeout=10) == 1\n"
+    "worker.join(timeout=10)\n"
+)
+
+
+def imported_modules(stderr: str) -> set[str]:
+    """The modules ``python -X importtime`` says were imported."""
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
 class TestStartup:
+    @pytest.mark.parametrize("mode", [["-q"], [], ["--format", "json"]])
+    def test_a_run_loads_none_of_the_heavy_standard_modules(self, mode: list[str]) -> None:
+        """
+        From start-up to the report at exit, a run of a program that uses every kind of
+        primitive loads none of typing, re, dataclasses, ast... unless the program does.
+        """
+        plain = run_python("-X", "importtime", "-c", EVERY_KIND)
+        assert 0 == plain.returncode, plain.stderr
+        watched = run_python("-X", "importtime", "-m", "syncscope", *mode, "-c", EVERY_KIND)
+        assert 0 == watched.returncode, watched.stderr
+        assert "lock" in watched.stderr + watched.stdout  # it was watched, and reported
+        added = imported_modules(watched.stderr) - imported_modules(plain.stderr)
+        assert [] == sorted(added.intersection(LIGHT_MODULES))
+
     def test_quiet_mode_loads_nothing_heavy_before_the_program(self) -> None:
         """
         -q: no wrapt, asyncio, OpenTelemetry, structlog or concurrent.futures; and none of

@@ -10,7 +10,13 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from typing import Literal, Protocol
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal, Protocol
+else:
+    Protocol = object  # a protocol is for type checkers; importing typing costs start-up
 
 
 _active_threads = threading._active  # type: ignore[attr-defined]
@@ -96,48 +102,51 @@ def label(kind: str, name: str) -> str:
     return f"{kind} {name}"
 
 
-#: What was called.
-Op = Literal[
-    "acquire",
-    "release",
-    "wait",
-    "wait_for",
-    "notify",
-    "notify_all",
-    "set",
-    "clear",
-    "abort",
-    "reset",
-    "put",
-    "get",
-    "task_done",
-    "join",
-    "shutdown",
-]
-#: How it went. ``waiting`` is the start of an operation that has to block.
-Outcome = Literal[
-    "waiting",
-    "acquired",
-    "released",
-    "busy",
-    "timeout",
-    "error",
-    "notified",
-    "woken",
-    "passed",
-    "broken",
-    "set",
-    "cleared",
-    "aborted",
-    "reset",
-    "put",
-    "got",
-    "full",
-    "empty",
-    "done",
-    "joined",
-    "shutdown",
-]
+if TYPE_CHECKING:
+    #: What was called.
+    Op = Literal[
+        "acquire",
+        "release",
+        "wait",
+        "wait_for",
+        "notify",
+        "notify_all",
+        "set",
+        "clear",
+        "abort",
+        "reset",
+        "put",
+        "get",
+        "task_done",
+        "join",
+        "shutdown",
+    ]
+    #: How it went. ``waiting`` is the start of an operation that has to block.
+    Outcome = Literal[
+        "waiting",
+        "acquired",
+        "released",
+        "busy",
+        "timeout",
+        "error",
+        "notified",
+        "woken",
+        "passed",
+        "broken",
+        "set",
+        "cleared",
+        "aborted",
+        "reset",
+        "put",
+        "got",
+        "full",
+        "empty",
+        "done",
+        "joined",
+        "shutdown",
+    ]
+else:
+    Op = Outcome = str
 #: Operations that may block, and so may begin with a ``waiting`` event.
 BLOCKING_OPS: frozenset[str] = frozenset({"acquire", "wait", "wait_for", "get", "put", "join"})
 

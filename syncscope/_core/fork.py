@@ -12,7 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import weakref
-from typing import Any
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 _objects: weakref.WeakSet[Any] = weakref.WeakSet()

@@ -34,11 +34,15 @@ import _thread
 import contextlib
 import itertools
 import weakref
-from typing import Any
 
 from . import leanholds
 from .event import Primitive, SyncEvent, thread_name
 from .registry import allocate_lock
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 #: Kinds with one holder at a time (a semaphore has permits instead).

@@ -29,9 +29,15 @@ import threading
 import time
 import weakref
 from types import CodeType, FrameType
-from typing import Any, Protocol
 
 from .event import Op, Outcome, Primitive, SyncEvent
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # a protocol is for type checkers; importing typing costs start-up
 
 
 _active_threads: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]

@@ -22,10 +22,14 @@ import contextlib
 import os
 import stat
 import weakref
-from typing import Any, NoReturn
 
 from .fork import reset_after_fork
 from .registry import allocate_lock
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 
 #: Longest a buffered line waits before it is written, in seconds.

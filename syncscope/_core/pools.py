@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from typing import Any
 
 from .event import Primitive
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Task:

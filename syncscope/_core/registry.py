@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 #: What syncscope replaces in each module, in the order it patches them.

@@ -11,7 +11,11 @@ dataclasses and named tuples are rendered field by field; anything else is shown
 from __future__ import annotations
 
 from types import FunctionType
-from typing import Any
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 _SCALARS = (int, float, complex, bool, type(None))

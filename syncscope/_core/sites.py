@@ -4,16 +4,18 @@ Where things happen: call sites, creation sites, names, and what counts as the u
 
 from __future__ import annotations
 
-import ast
 import itertools
-import linecache
 import os
 import queue
 import sys
-import sysconfig
 import threading
 from collections import defaultdict
 from types import CodeType, FrameType
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .sourcenames import Span
 
 
 _getframe = sys._getframe
@@ -25,12 +27,12 @@ _MACHINERY_FILES = frozenset({os.path.abspath(threading.__file__), os.path.abspa
 
 
 def _library_prefixes() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    prefixes = {
-        os.path.abspath(paths[key]) + os.sep
-        for key in ("stdlib", "platstdlib", "purelib", "platlib")
-        if key in paths
-    }
+    # The standard library's directory and the site-packages, as sysconfig.get_paths() gives
+    # them, without importing sysconfig (its configuration data is read at start-up).
+    import site
+
+    prefixes = {os.path.dirname(os.path.abspath(os.__file__)) + os.sep}
+    prefixes.update(os.path.abspath(path) + os.sep for path in site.getsitepackages())
     for extra in sys.path:
         if extra.endswith(("site-packages", "dist-packages")):
             prefixes.add(os.path.abspath(extra) + os.sep)
@@ -185,23 +187,18 @@ def creator_frame(depth: int = 2) -> FrameType | None:
 _name_counters: dict[str, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
 _names_taken: dict[str, int] = defaultdict(int)
 
-#: Span of a call -> the name its result is bound to, per source file. A span is
-#: ``(line, end line, column, end column)``, as ``CodeType.co_positions()`` gives it.
-_Span = tuple[int, int, int, int]
-_names_by_file: dict[str, dict[_Span, str]] = {}
 #: (code, instruction offset) -> the name read there: one AST lookup per creating call.
 _names_by_call: dict[tuple[CodeType, int], str | None] = {}
-#: Code without a file (the ``-c`` program) -> its source's names.
-_names_by_code: dict[CodeType, dict[_Span, str]] = {}
+#: Code without a file (the ``-c`` program) -> its source, read for names when first needed.
+_source_by_code: dict[CodeType, str] = {}
 
 
 def add_source(code: CodeType, source: str) -> None:
     """Read names in ``code`` (and the functions in it) from ``source``: code with no file."""
-    names = _names_in(source)
     pending = [code]
     while pending:
         current = pending.pop()
-        _names_by_code[current] = names
+        _source_by_code[current] = source
         pending += [const for const in current.co_consts if isinstance(const, CodeType)]
 
 
@@ -224,9 +221,13 @@ def assigned_name(frame: FrameType | None) -> str | None:
     name = None
     span = _span_of(code, frame.f_lasti)
     if span is not None:
-        names = _names_by_code.get(code)
-        if names is None:
-            names = _names_of_file(code.co_filename, frame.f_globals)
+        from . import sourcenames  # ast: loaded when the first primitive is named
+
+        source = _source_by_code.get(code)
+        if source is None:
+            names = sourcenames.names_of_file(code.co_filename, frame.f_globals)
+        else:
+            names = sourcenames.names_in(source)
         name = names.get(span)
     _names_by_call[key] = name
     return name
@@ -240,16 +241,16 @@ def creation_column(frame: FrameType | None) -> int:
     return 0 if span is None else span[2]
 
 
-_spans: dict[tuple[CodeType, int], _Span | None] = {}
+_spans: dict[tuple[CodeType, int], Span | None] = {}
 
 
-def _span_of(code: CodeType, offset: int) -> _Span | None:
+def _span_of(code: CodeType, offset: int) -> Span | None:
     key = (code, offset)
     try:
         return _spans[key]
     except KeyError:
         pass
-    span: _Span | None = None
+    span: Span | None = None
     if offset >= 0:
         position = next(itertools.islice(code.co_positions(), offset // 2, None), None)
         if position is not None:
@@ -258,79 +259,6 @@ def _span_of(code: CodeType, offset: int) -> _Span | None:
                 span = (line, end_line, column, -1 if end_column is None else end_column)
     _spans[key] = span
     return span
-
-
-def statement_line(filename: str, name: str, module_globals: dict[str, object]) -> int:
-    """The first line of ``filename`` that assigns a call's result to ``name`` (0 if none)."""
-    names = _names_of_file(filename, module_globals)
-    return min((span[0] for span, bound in names.items() if bound == name), default=0)
-
-
-def _names_of_file(filename: str, module_globals: dict[str, object]) -> dict[_Span, str]:
-    names = _names_by_file.get(filename)
-    if names is None:
-        source = "".join(linecache.getlines(filename, module_globals))
-        names = _names_by_file[filename] = _names_in(source)
-    return names
-
-
-def _names_in(source: str) -> dict[_Span, str]:
-    """Every call in ``source`` whose result is assigned to a name: its span -> the name."""
-    for attempt in range(2):
-        try:
-            tree = ast.parse(source)
-            break
-        except (SyntaxError, ValueError, RecursionError):
-            return {}
-        except SystemError:
-            # CPython 3.11's AST conversion keeps its recursion depth in state that threads
-            # share: another thread parsing at the same moment can fail this one ("AST
-            # constructor recursion depth mismatch"). Names are a nicety: once more, then none.
-            if attempt:
-                return {}
-    names: dict[_Span, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign):
-            _bind(node.targets[0], node.value, names)
-        elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
-            _bind(node.target, node.value, names)
-    return names
-
-
-def _bind(target: ast.expr, value: ast.expr, names: dict[_Span, str]) -> None:
-    if isinstance(target, (ast.Tuple, ast.List)):
-        # `ready, done = Event(), Event()`: pair them up, when they pair.
-        if isinstance(value, (ast.Tuple, ast.List)) and len(target.elts) == len(value.elts):
-            for each_target, each_value in zip(target.elts, value.elts, strict=True):
-                _bind(each_target, each_value, names)
-        return
-    name = _target_name(target)
-    if name is None:
-        return
-    values = [value]
-    while values:
-        current = values.pop()
-        if isinstance(current, ast.Call):
-            end_line, end_column = current.end_lineno, current.end_col_offset
-            if end_line is not None and end_column is not None:
-                names[(current.lineno, end_line, current.col_offset, end_column)] = name
-            # `cond = Condition(Lock())`: the lock made for the condition is named after it.
-            values += current.args
-            values += [keyword.value for keyword in current.keywords]
-        elif isinstance(current, ast.IfExp):  # `Lock() if one else RLock()`
-            values += [current.body, current.orelse]
-        elif isinstance(current, ast.BoolOp):  # `lock or Lock()`
-            values += current.values
-
-
-def _target_name(target: ast.expr) -> str | None:
-    while isinstance(target, (ast.Subscript, ast.Starred)):  # `locks[key] = Lock()`: locks
-        target = target.value
-    if isinstance(target, ast.Name):
-        return target.id
-    if isinstance(target, ast.Attribute):  # `self.lock = Lock()`: lock
-        return target.attr
-    return None
 
 
 def reset_names() -> None:

@@ -9,14 +9,16 @@ happen on every instrumented operation); writes happen under :data:`config_lock`
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from .records import record
 from .registry import allocate_lock
 
 
 TYPE_CHECKING = False
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .event import Sink
     from .leanholds import LeanDiagnosis
     from .tally import TallyBook

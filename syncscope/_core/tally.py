@@ -8,11 +8,14 @@ figures are computed from them only when asked (see ``_sinks.stats``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
 
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from .event import Primitive
+else:
+    Protocol = object  # a protocol is for type checkers; importing typing costs start-up
 
 
 class TallyBook(Protocol):

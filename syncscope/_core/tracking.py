@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import weakref
 from types import FrameType
-from typing import Any
 
 from .event import Primitive
 from .sites import (
@@ -27,6 +26,11 @@ from .sites import (
 )
 from .state import state
 from .tally import Tally
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Watch:

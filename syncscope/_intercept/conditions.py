@@ -17,7 +17,6 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from .._core.dispatch import emit, guard
 from .._core.event import (
@@ -50,11 +49,16 @@ from .lean import (
 from .locks import proxy_for
 
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    #: (class, method name, replacement) for every method this module wraps.
+    Wrapper = tuple[type, str, Callable[..., Any]]
+
+
 _original_rlock = saved["threading"]["RLock"]
 _getframe = sys._getframe
-
-#: (class, method name, replacement) for every method this module wraps.
-Wrapper = tuple[type, str, Callable[..., Any]]
 
 
 def watched(obj: object) -> Primitive | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from .._core.dispatch import emit, guard
 from .._core.event import Primitive, SyncEvent, wait_limit
@@ -27,6 +26,11 @@ from .._core.state import state
 from .._core.tracking import primitive_of, watch
 from .conditions import blocking_call
 from .wrapping import wrap
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 _MODULE = "concurrent.futures"

@@ -17,7 +17,11 @@ measurement: 0.37 s.
 from __future__ import annotations
 
 import time
-from typing import Any
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 #: Tries before parking on the lock.

@@ -41,7 +41,6 @@ import threading
 from _thread import get_ident
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
 
 from .._core.dispatch import guard
 from .._core.event import Op, Outcome, Primitive, perf_counter_ns, wait_limit
@@ -61,6 +60,11 @@ from .._core.state import state
 from .._core.tally import Tally, TallyBook, count_contended, site_tally
 from .._core.tracking import Watch
 from .gil import acquire_contended
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 _TIMEOUT_MAX = threading.TIMEOUT_MAX

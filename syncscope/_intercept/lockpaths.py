@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 import time
 from _thread import get_ident
-from typing import Any
 
 from .._core.context import current_parent, following
 from .._core.dispatch import emit_fresh
@@ -20,6 +19,11 @@ from .._core.sites import _machinery_files, call_site
 from .._core.state import RECORD_ACQUIRED, RECORD_RELEASED, WANTED, Records
 from .gil import acquire_contended
 from .lean import pop, trylock_first
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 _getframe = sys._getframe

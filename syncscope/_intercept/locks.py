@@ -17,7 +17,6 @@ import _thread
 import sys
 from _thread import get_ident
 from types import FrameType
-from typing import Any
 
 from .._core.dispatch import guard
 from .._core.event import Primitive, perf_counter_ns
@@ -46,6 +45,11 @@ from .lockpaths import (
     recorded_acquire,
     recorded_release,
 )
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 _original_lock = saved["threading"]["Lock"]

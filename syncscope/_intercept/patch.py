@@ -11,16 +11,20 @@ import queue
 import sys
 import warnings
 from types import FrameType
-from typing import Any
 
 from .._core.registry import PATCHED_NAMES, module, save_method, saved, saved_methods
-from .._core.sites import SYNCSCOPE_DIR, is_library_file, reset_names, statement_line
+from .._core.sites import SYNCSCOPE_DIR, is_library_file, reset_names
 from .._core.state import Options, config_lock, state
 from . import conditions as _conditions
 from . import futures as _futures
 from . import locks as _locks
 from . import queues as _queues
 from .wrapping import unwrap_all
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _outside_syncscope() -> int:
@@ -171,6 +175,8 @@ def adopt_early_imports() -> list[str]:
                 kind = lock_kinds.get(type(value))
                 if kind is None or kind[0] not in state.options.kinds:
                     continue
+                from .._core.sourcenames import statement_line  # ast: not at start-up
+
                 line = statement_line(filename, attr, mod.__dict__)
                 replacement = _locks.adopt_lock(value, *kind, attr, filename, line)
             setattr(mod, attr, replacement)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from .._core.compat import QUEUE_HAS_SHUTDOWN
 from .._core.dispatch import emit, guard
@@ -37,8 +36,15 @@ from .._core.tracking import (
     watch_new,
     watches,
 )
-from .conditions import Wrapper, blocking_call, silent, watched
+from .conditions import blocking_call, silent, watched
 from .lean import adopt_watch, hidden, touched
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .conditions import Wrapper
 
 
 _Full, _Empty = queue.Full, queue.Empty

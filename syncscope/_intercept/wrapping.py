@@ -12,9 +12,13 @@ importing wrapt takes tens of milliseconds (it brings asyncio in).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from .._core.hooks import unwrap_function, wrap_function
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 #: (owner, attribute name, the stand-in put there), oldest first.

@@ -7,14 +7,16 @@ of the hold model.
 from __future__ import annotations
 
 from types import FrameType
-from typing import TYPE_CHECKING, Any
 
 from .._core.event import Primitive, thread_name
 from .._core.holds import Hold, Snapshot, Wait
 
 
 # The findings' records are imported when a finding is made, not at start-up (see findings).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .findings import BlockedThread, HeldBy, Ref
 
 

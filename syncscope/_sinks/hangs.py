@@ -29,15 +29,18 @@ feed them when it wakes, and stops it too.
 
 from __future__ import annotations
 
-import linecache
 from collections.abc import Iterable
 from types import FrameType
-from typing import Any
 
 from .._core.event import Primitive, SyncEvent
 from .._core.holds import Life, Snapshot, Wait
 from .._core.pools import Task, size, tasks, workers
 from .traces import TRACED_KINDS, Mark, Traces
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def holders_exited(snapshot: Snapshot, wait: Wait) -> bool:
@@ -77,6 +80,8 @@ def self_deadlocks(
 
 
 def _taken_by_with(site: tuple[str, int, str]) -> bool:
+    import linecache  # here: it imports tokenize and re, and a hang is rare
+
     source = linecache.getline(site[0], site[1]).lstrip()
     return source.startswith(("with ", "async with "))
 

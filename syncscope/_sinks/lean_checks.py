@@ -15,7 +15,6 @@ from __future__ import annotations
 from _thread import get_ident
 from time import time_ns
 from types import FrameType
-from typing import TYPE_CHECKING, Any
 
 from .._core import leanholds
 from .._core.dispatch import guard
@@ -25,7 +24,10 @@ from .._core.sites import call_site, is_machinery
 from .traces import Mark
 
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .lockorder import LockOrder
     from .stats import Stats
     from .traces import Traces

@@ -19,11 +19,17 @@ from __future__ import annotations
 import datetime
 import math
 import os
-from json.encoder import encode_basestring_ascii
-from typing import Any
+
+# json.encoder's own encoder, without importing json (whose decoder imports re).
+from _json import encode_basestring_ascii
 
 from .._core.event import SyncEvent
 from .._core.output import FdWriter, format_duration
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 FORMATS = ("console", "json", "logfmt")

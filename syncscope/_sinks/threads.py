@@ -13,10 +13,14 @@ from __future__ import annotations
 import contextlib
 import threading
 from types import TracebackType
-from typing import Any
 
 from .._core.holds import Holds
 from .._core.sites import is_library_code
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class DeathHook:
