@@ -13,7 +13,6 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
 
 from ..._core.event import BLOCKING_OPS, Primitive, SyncEvent
 from . import send
@@ -25,6 +24,13 @@ from .segments import HoldSpan, PendingWait, Segment, span_id
 from .send import BATCH_SIZE, Sender, program_provider
 from .summary import Bucket, Summaries, base_attributes, summary_attributes, summary_name
 from .workers import forget_dummy_thread, give_way, quiet_loggers
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # a protocol is for type checkers; importing typing costs start-up
 
 
 _time_ns = time.time_ns
@@ -407,19 +413,24 @@ class Builder:
         trace_id, parent_id, _segment = place
         encoder = self.encoder
         if self.wire and encoder is not None:
+            # Each cached blob looked up before its pairs are made: this runs once a span.
+            known = encoder.blobs.get
             ident, thread = event.thread_id, event.thread_name
-            file, line, function = event.file, event.line, event.function
+            site = (event.file, event.line, event.function)
             blobs = (
-                encoder.cached((ident, thread), (("thread.id", ident), ("thread.name", thread))),
-                encoder.cached(
-                    (file, line, function),
+                known((ident, thread))
+                or encoder.cached((ident, thread), (("thread.id", ident), ("thread.name", thread))),
+                known(site)
+                or encoder.cached(
+                    site,
                     (
-                        ("code.function.name", function),
-                        ("code.file.path", file),
-                        ("code.line.number", line),
+                        ("code.function.name", site[2]),
+                        ("code.file.path", site[0]),
+                        ("code.line.number", site[1]),
                     ),
                 ),
-                encoder.cached(
+                known(prim)
+                or encoder.cached(
                     prim,
                     (
                         ("syncscope.kind", prim.kind),
@@ -429,7 +440,7 @@ class Builder:
                         ("syncscope.created_at", prim.created_at),
                     ),
                 ),
-                encoder.cached(constant, constant),
+                known(constant) or encoder.cached(constant, constant),
                 otlp_attributes(9, variable),
             )
             return encoder.span(name, trace_id, span_id, parent_id, start, end, blobs, links, error)
@@ -657,8 +668,6 @@ def resource_attributes(options: SpanOptions) -> dict[str, Any]:
     Not ``Resource.create()``: it runs the detectors on a thread pool, whose threads the
     program would see (and which refuses to start during interpreter shutdown).
     """
-    from urllib.parse import unquote
-
     try:
         from opentelemetry.sdk.version import __version__ as sdk_version
     except ImportError:
@@ -671,7 +680,12 @@ def resource_attributes(options: SpanOptions) -> dict[str, Any]:
     for item in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
         key, sep, value = item.partition("=")
         if sep and key.strip():
-            attributes[key.strip()] = unquote(value.strip())
+            value = value.strip()
+            if "%" in value:  # urllib.parse imports re: only for a value that needs it
+                from urllib.parse import unquote
+
+                value = unquote(value)
+            attributes[key.strip()] = value
     from_env = os.environ.get("OTEL_SERVICE_NAME")
     if from_env:
         attributes["service.name"] = from_env

@@ -22,8 +22,12 @@ from __future__ import annotations
 
 import struct
 import sys
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 _pack_double = struct.Struct("<d").pack
@@ -77,34 +81,44 @@ def any_value(value: object) -> bytes:
     return _length_delimited(1, str(value).encode("utf-8", "surrogatepass"))
 
 
-#: key -> its encoded ``KeyValue.key`` field, for the keys of the attributes made per span.
-_keys: dict[str, bytes] = {}
-#: KeyValue.value, and the AnyValue fields: a double is always 9 bytes long.
+#: (field, key) -> the encoded ``KeyValue.key`` field, and the whole field's start for a float
+#: value (its length is known: a double is always 9 bytes), for the attributes made per span.
+_keys: dict[tuple[int, str], tuple[bytes, bytes, bytes]] = {}
+#: KeyValue.value, and the AnyValue fields.
 _VALUE_FIELD = _tag(2, _LENGTH)
 _FLOAT_VALUE = _VALUE_FIELD + varint(9) + _tag(4, _FIXED64)
 _STRING_VALUE, _INT_VALUE = _tag(1, _LENGTH), _tag(3, _VARINT)
 
 
+def _key(field: int, key: str) -> tuple[bytes, bytes, bytes]:
+    if len(_keys) >= _MAX_CACHED:
+        _keys.clear()
+    field_tag = _tag(field, _LENGTH)
+    encoded_key = _length_delimited(1, key.encode("utf-8"))
+    float_body = len(encoded_key) + len(_FLOAT_VALUE) + 8
+    float_start = field_tag + varint(float_body) + encoded_key + _FLOAT_VALUE
+    found = _keys[field, key] = (field_tag, encoded_key, float_start)
+    return found
+
+
 def _attribute(field: int, key: str, value: object) -> bytes:
     """One repeated ``KeyValue`` field; floats, ints and strings without the general path."""
-    encoded_key = _keys.get(key)
-    if encoded_key is None:
-        if len(_keys) >= _MAX_CACHED:
-            _keys.clear()
-        encoded_key = _keys[key] = _length_delimited(1, key.encode("utf-8"))
+    field_tag, encoded_key, float_start = _keys.get((field, key)) or _key(field, key)
     kind = type(value)
     if kind is float:
-        body = encoded_key + _FLOAT_VALUE + _pack_double(value)
-    elif kind is int:
+        return float_start + _pack_double(value)
+    if kind is int:
         number = _INT_VALUE + varint(value)  # type: ignore[arg-type]
         body = encoded_key + _VALUE_FIELD + _ONE_BYTE[len(number)] + number
     elif kind is str:
         text = value.encode("utf-8", "surrogatepass")  # type: ignore[attr-defined]
-        string = _STRING_VALUE + varint(len(text)) + text
+        size = len(text)
+        string = _STRING_VALUE + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + text
         body = encoded_key + _VALUE_FIELD + varint(len(string)) + string
     else:
         body = encoded_key + _length_delimited(2, any_value(value))
-    return _tag(field, _LENGTH) + varint(len(body)) + body
+    size = len(body)
+    return field_tag + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + body
 
 
 def attributes(field: int, mapping: Mapping[str, object] | Iterable[tuple[str, object]]) -> bytes:
@@ -123,9 +137,9 @@ def attributes(field: int, mapping: Mapping[str, object] | Iterable[tuple[str, o
 _TRACE_ID = _tag(1, _LENGTH) + varint(16)
 _SPAN_ID = _tag(2, _LENGTH) + varint(8)
 _PARENT_ID = _tag(4, _LENGTH) + varint(8)
-_KIND_INTERNAL = _tag(6, _VARINT) + varint(1)
-_START = _tag(7, _FIXED64)
-_END = _tag(8, _FIXED64)
+# The kind (INTERNAL), the start and the end, packed in one call: each tag is one byte.
+_KIND_INTERNAL_TAG, _START_TAG, _END_TAG = 6 << 3 | _VARINT, 7 << 3 | _FIXED64, 8 << 3 | _FIXED64
+_pack_kind_start_end = struct.Struct("<BBBQBQ").pack
 #: Span.flags: the parent's is-remote bit is known (and false), as the SDK's encoder says.
 _FLAGS = _tag(16, 5) + (0x100).to_bytes(4, "little")
 _STATUS_ERROR_CODE = _tag(3, _VARINT) + varint(2)
@@ -143,19 +157,20 @@ class SpanEncoder:
         )
         self._resource = _length_delimited(1, attributes(1, resource))
         self._scope = _length_delimited(1, scope)
-        self._blobs: dict[Any, bytes] = {}
+        #: Cached attribute blobs by key (see :meth:`cached`), for a look-up without a call.
+        self.blobs: dict[Any, bytes] = {}
         self._names: dict[str, bytes] = {}
-        self._link_reasons: dict[str, bytes] = {}
+        self._link_reasons: dict[str, tuple[bytes, bytes]] = {}
 
     # -- cached pieces ---------------------------------------------------------------------
 
     def cached(self, key: Any, pairs: Iterable[tuple[str, object]]) -> bytes:
         """The attributes ``pairs`` as Span attributes, encoded once per ``key``."""
-        blob = self._blobs.get(key)
+        blob = self.blobs.get(key)
         if blob is None:
-            if len(self._blobs) >= _MAX_CACHED:
-                self._blobs.clear()
-            blob = self._blobs[key] = attributes(9, pairs)
+            if len(self.blobs) >= _MAX_CACHED:
+                self.blobs.clear()
+            blob = self.blobs[key] = attributes(9, pairs)
         return blob
 
     def _name(self, name: str) -> bytes:
@@ -167,19 +182,17 @@ class SpanEncoder:
         return encoded
 
     def _link(self, trace_id: int, span_id: int, why: str) -> bytes:
-        reason = self._link_reasons.get(why)
-        if reason is None:
-            reason = self._link_reasons[why] = attributes(4, (("syncscope.link", why),))
-        body = b"".join(
-            (
-                _LINK_TRACE_ID,
-                trace_id.to_bytes(16, "big"),
-                _LINK_SPAN_ID,
-                span_id.to_bytes(8, "big"),
-                reason,
-            )
+        # A link's length depends only on its reason: the field's start is made once a reason.
+        start_and_reason = self._link_reasons.get(why)
+        if start_and_reason is None:
+            reason = attributes(4, (("syncscope.link", why),))
+            size = len(_LINK_TRACE_ID) + 16 + len(_LINK_SPAN_ID) + 8 + len(reason)
+            start = _tag(13, _LENGTH) + varint(size) + _LINK_TRACE_ID
+            start_and_reason = self._link_reasons[why] = (start, reason)
+        start, reason = start_and_reason
+        return b"".join(
+            (start, trace_id.to_bytes(16, "big"), _LINK_SPAN_ID, span_id.to_bytes(8, "big"), reason)
         )
-        return _length_delimited(13, body)
 
     # -- spans -----------------------------------------------------------------------------
 
@@ -192,7 +205,7 @@ class SpanEncoder:
         start: int,
         end: int,
         attribute_blobs: tuple[bytes, ...],
-        links: Iterable[tuple[int, int, str]] = (),
+        links: Sequence[tuple[int, int, str]] = (),
         error: str | None = None,
     ) -> bytes:
         """One span, as a ``ScopeSpans.spans`` entry (field 2, length-delimited)."""
@@ -201,26 +214,20 @@ class SpanEncoder:
             trace_id.to_bytes(16, "big"),
             _SPAN_ID,
             span_id.to_bytes(8, "big"),
-        ]
-        if parent_id:
-            parts += (_PARENT_ID, parent_id.to_bytes(8, "big"))
-        parts += (
-            self._name(name),
-            _KIND_INTERNAL,
-            _START,
-            _pack_fixed64(start),
-            _END,
-            _pack_fixed64(end),
+            _PARENT_ID + parent_id.to_bytes(8, "big") if parent_id else b"",
+            self._names.get(name) or self._name(name),
+            _pack_kind_start_end(_KIND_INTERNAL_TAG, 1, _START_TAG, start, _END_TAG, end),
             *attribute_blobs,
-        )
-        for link in links:
-            parts.append(self._link(*link))
+        ]
+        if links:
+            parts += [self._link(*link) for link in links]
         if error is not None:
             status = _length_delimited(2, error.encode("utf-8", "surrogatepass"))
             parts.append(_length_delimited(15, status + _STATUS_ERROR_CODE))
         parts.append(_FLAGS)
         body = b"".join(parts)
-        return b"\x12" + varint(len(body)) + body
+        size = len(body)
+        return b"\x12" + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + body
 
     def request(self, spans: list[bytes]) -> bytes:
         """An ``ExportTraceServiceRequest`` carrying ``spans``."""
