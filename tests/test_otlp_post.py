@@ -337,3 +337,49 @@ def test_spans_stay_on_when_the_program_imports_logging_as_the_worker_starts(
         assert "spans are off" not in done.stderr
         assert "0 dropped" in _exit_line(done.stderr)
     assert collector.spans().count("Lock.hold lock") == 4
+
+
+URLS = [
+    "http://localhost:4317",
+    "https://collector.example:4318/v1/traces",
+    "http://127.0.0.1:14318",
+    "http://127.0.0.1:14318/",
+    "http://[::1]:4318/v1/traces?x=1#frag",
+    "http://[::1]/v1/traces",
+    "HTTP://User:Secret@Host.Example:80/a/b?c=d",
+    "http://host:/path",
+    "http://host:abc",
+    "http://host:99999",
+    "http://host?query",
+    "http://host#fragment",
+    "localhost:4317",
+    "http:///v1/traces",
+    "ftp://host:21",
+    "",
+]
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_endpoint_urls_split_as_urllib_splits_them(url: str) -> None:
+    """syncscope's own URL split (urllib.parse costs start-up) agrees with urlsplit."""
+    from urllib.parse import urlsplit
+
+    from syncscope._sinks.spans.urls import Url
+
+    expected, ours = urlsplit(url), Url(url)
+    if expected.netloc or "://" in url:
+        assert (expected.scheme, expected.netloc) == (ours.scheme, ours.netloc)
+        assert (expected.hostname, expected.path, expected.query) == (
+            ours.hostname,
+            ours.path,
+            ours.query,
+        )
+    else:
+        assert "" == ours.netloc  # not a URL with a host: rejected alike
+    try:
+        port = expected.port
+    except ValueError:
+        with pytest.raises(ValueError):
+            _ = ours.port
+    else:
+        assert port == ours.port

@@ -12,11 +12,15 @@ from __future__ import annotations
 import functools
 import sys
 import threading
-from typing import Any
 
 from .._core import context
 from .._core.hooks import when_imported
 from .wrapping import wrap
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 _active = False

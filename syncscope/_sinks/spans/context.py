@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from ..._core.hooks import unwrap_function, when_imported, wrap_function
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 Reader = Callable[[], "tuple[int, int] | None"]

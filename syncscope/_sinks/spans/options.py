@@ -10,9 +10,9 @@ import math
 import os
 import sys
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 from ..._core.records import record
+from .urls import Url
 
 
 PROTOCOLS = ("grpc", "http/protobuf")
@@ -59,7 +59,7 @@ def parse_headers(value: str | Mapping[str, str] | None) -> dict[str, str] | Non
 
 
 def _check_url(url: str, what: str) -> str:
-    parts = urlsplit(url)
+    parts = Url(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"bad {what} {url!r}: expected http://host:port or https://host:port")
     try:
@@ -97,7 +97,7 @@ def resolve_otlp(endpoint: str | None, protocol: str | None) -> tuple[str, str]:
         url = endpoint if "://" in endpoint else "http://" + endpoint
         _check_url(url, "OTLP endpoint")
         proto = chosen or _guess_protocol(url)
-        if proto == "http/protobuf" and urlsplit(url).path in ("", "/"):
+        if proto == "http/protobuf" and Url(url).path in ("", "/"):
             url = url.rstrip("/") + "/v1/traces"
         return proto, url
     if traces_env:
@@ -116,7 +116,7 @@ def resolve_otlp(endpoint: str | None, protocol: str | None) -> tuple[str, str]:
 
 
 def _guess_protocol(url: str) -> str:
-    parts = urlsplit(url)
+    parts = Url(url)
     if parts.port == 4318 or parts.path.rstrip("/").endswith("/v1/traces"):
         return "http/protobuf"
     return "grpc"
@@ -128,7 +128,7 @@ def _protocol_guessed(url: str, protocol: str | None) -> bool:
         return False
     if env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip():
         return False
-    parts = urlsplit(url)
+    parts = Url(url)
     return parts.port not in (4317, 4318) and not parts.path.rstrip("/").endswith("/v1/traces")
 
 

@@ -19,11 +19,17 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
 
 from ..._core.event import BLOCKING_OPS, Primitive, SyncEvent
 from ..._core.holds import Hold, Holds
 from .segments import HoldSpan, Link, PendingWait, Place, Segment, span_id
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # a protocol is for type checkers; importing typing costs start-up
 
 
 _time_ns = time.time_ns

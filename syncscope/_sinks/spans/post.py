@@ -33,17 +33,18 @@ import os
 import random
 import time
 from collections.abc import Mapping
-from typing import Any
-from urllib.parse import urlsplit
 
 from .options import parse_headers
+from .urls import Url
 
 
 # socket and ssl are imported by the sending thread, not at start-up.
 TYPE_CHECKING = False
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
     import ssl
+    from typing import Any
 
 
 _RETRYABLE = frozenset((429, 502, 503, 504))
@@ -73,7 +74,7 @@ def needs_the_exporter(url: str) -> str | None:
     for name in _CREDENTIAL_VARIABLES:
         if environ.get(name, "").strip():
             return f"{name} is set"
-    host = (urlsplit(url).hostname or "").lower()
+    host = (Url(url).hostname or "").lower()
     no_proxy = (environ.get("no_proxy") or environ.get("NO_PROXY") or "").strip()
     bypassed = no_proxy == "*" or any(
         host == entry or host.endswith("." + entry.lstrip("."))
@@ -122,7 +123,7 @@ class HttpSender:
     """
 
     def __init__(self, url: str, headers: Mapping[str, str] | None = None) -> None:
-        parts = urlsplit(url)
+        parts = Url(url)
         self.url = url
         self.tls = parts.scheme == "https"
         self.host = parts.hostname or "localhost"

@@ -8,9 +8,8 @@ request speaks HTTP; a gRPC server answers with HTTP/2 frames or nothing).
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from .post import ascii_host
+from .urls import Url
 
 
 # socket and ssl are imported by the sending thread when it probes, not at start-up.
@@ -34,7 +33,7 @@ def probe(
     """
     import socket
 
-    parts = urlsplit(url)
+    parts = Url(url)
     host = parts.hostname or "localhost"
     tls = parts.scheme == "https"
     port = parts.port or (443 if tls else 80)

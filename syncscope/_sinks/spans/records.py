@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import deque
 from types import CodeType
-from typing import Any
 
 from ..._core.event import SyncEvent
 from ..._core.leanholds import Uses
@@ -18,7 +17,10 @@ from ..._core.state import RECORD_ACQUIRED
 
 
 TYPE_CHECKING = False
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .pairing import SpanPairing
 
 

@@ -12,7 +12,6 @@ import os
 import sys
 import time
 from collections import deque
-from typing import Any, Protocol
 
 from ..._core.dispatch import guard
 from ..._core.registry import allocate_lock
@@ -20,7 +19,15 @@ from .options import SpanOptions
 from .otlp import EncodedSpans, SpanEncoder, accept_encoded_spans
 from .post import ExportError, HttpSender, needs_the_exporter
 from .probe import PROBE_TIMEOUT, probe
+from .urls import Url
 from .workers import INTERVAL, forget_dummy_thread, one_line, our_threads, quiet_loggers
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # a protocol is for type checkers; importing typing costs start-up
 
 
 _monotonic = time.monotonic
@@ -431,8 +438,6 @@ def import_grpc_exporter() -> None:
 
 def _url_for(url: str, protocol: str) -> str:
     """The URL for ``protocol`` once a probe found it: HTTP posts to ``/v1/traces``."""
-    from urllib.parse import urlsplit
-
-    if protocol == "http/protobuf" and urlsplit(url).path in ("", "/"):
+    if protocol == "http/protobuf" and Url(url).path in ("", "/"):
         return url.rstrip("/") + "/v1/traces"
     return url

@@ -76,7 +76,6 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Any, NoReturn
 
 from ..._core import context as program_context
 from ..._core.dispatch import guard
@@ -100,6 +99,11 @@ from .workers import (
     one_line,
     our_threads,
 )
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 
 _monotonic = time.monotonic

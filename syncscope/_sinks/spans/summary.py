@@ -6,9 +6,12 @@ nobody waited for) are folded into one span per thread, primitive and operation 
 
 from __future__ import annotations
 
-from typing import Any
-
 from .pairing import HOLD, OP
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Bucket:

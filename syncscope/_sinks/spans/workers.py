@@ -11,7 +11,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 _active_threads: dict[int, Any] = threading._active  # type: ignore[attr-defined]
