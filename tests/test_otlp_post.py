@@ -286,8 +286,8 @@ def test_the_resource_made_without_the_sdk_is_the_sdks(
     """What our spans carry as their resource is what the SDK's own detectors would say."""
     from opentelemetry.sdk import resources
 
-    from syncscope._sinks.spans.build import _version, resource_attributes
     from syncscope._sinks.spans.options import SpanOptions
+    from syncscope._sinks.spans.resource import resource_attributes, version
 
     for name in ("OTEL_RESOURCE_ATTRIBUTES", "OTEL_SERVICE_NAME"):
         monkeypatch.delenv(name, raising=False)
@@ -308,8 +308,8 @@ def test_the_resource_made_without_the_sdk_is_the_sdks(
     assert resource_attributes(options) == dict(expected.attributes)
     import importlib.metadata
 
-    assert _version() == importlib.metadata.version("syncscope")
-    assert _version("opentelemetry-sdk") == importlib.metadata.version("opentelemetry-sdk")
+    assert version() == importlib.metadata.version("syncscope")
+    assert version("opentelemetry-sdk") == importlib.metadata.version("opentelemetry-sdk")
 
 
 def test_spans_stay_on_when_the_program_imports_logging_as_the_worker_starts(
