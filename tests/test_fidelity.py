@@ -439,3 +439,38 @@ class TestTracebacks:
         assert 13 == expected.stdout.count("Traceback")
         assert expected.stdout == actual.stdout
         assert expected.stderr == actual.stderr.split("syncscope report")[0]
+
+
+class TestLibraryCode:
+    """What counts as library code (not watched unless --all): the stdlib and site-packages."""
+
+    def test_the_standard_library_and_site_packages_are_library_code(self) -> None:
+        import site
+        import sysconfig
+
+        from syncscope._core.sites import is_library_file
+
+        assert is_library_file(threading.__file__)
+        assert is_library_file(pytest.__file__)  # installed in site-packages
+        assert is_library_file(os.path.join(sysconfig.get_paths()["purelib"], "x.py"))
+        assert not is_library_file(__file__)
+        for path in site.getsitepackages():
+            assert is_library_file(os.path.join(path, "somelib", "__init__.py"))
+
+    def test_a_prefix_that_site_lists_is_not_library_code_unless_it_is_site_packages(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        """
+        On Windows site.getsitepackages() lists the prefix itself, where an embedded python's
+        program lives: only its site-packages are library code.
+        """
+        import site
+
+        from syncscope._core import sites
+
+        prefix = tmp_path / "python"
+        packages = prefix / "Lib" / "site-packages"
+        monkeypatch.setattr(site, "getsitepackages", lambda: [str(prefix), str(packages)])
+        prefixes = sites._library_prefixes()
+        assert str(packages) + os.sep in prefixes
+        assert str(prefix) + os.sep not in prefixes

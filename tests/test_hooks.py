@@ -187,6 +187,9 @@ LIGHT_MODULES = (
     "tokenize",
     "sysconfig",
     "json",
+    "zipfile",
+    "urllib.parse",
+    "ipaddress",
 )
 
 #: A program that makes, names and uses a primitive of every kind, from a thread.
@@ -229,18 +232,25 @@ class TestStartup:
             (["-q", "--otlp=http://127.0.0.1:9", "--protocol", "http/protobuf"], ("enum",)),
         ],
     )
+    @pytest.mark.parametrize("as_script", [False, True], ids=["-c", "script"])
     def test_a_run_loads_none_of_the_heavy_standard_modules(
-        self, mode: list[str], needed: tuple[str, ...]
+        self, mode: list[str], needed: tuple[str, ...], as_script: bool, tmp_path: Path
     ) -> None:
         """
         From start-up to the report at exit, a run of a program that uses every kind of
-        primitive loads none of typing, re, dataclasses, ast... unless the program does.
+        primitive loads none of typing, re, dataclasses, ast... unless the program does; run
+        as a script, its primitives' names are read from its file, and it is told from a zip.
         """
-        plain = run_python("-X", "importtime", "-c", EVERY_KIND)
+        program = ["-c", EVERY_KIND]
+        if as_script:
+            script = tmp_path / "every.py"
+            script.write_text(EVERY_KIND, encoding="utf-8")
+            program = [str(script)]
+        plain = run_python("-X", "importtime", *program)
         assert 0 == plain.returncode, plain.stderr
-        watched = run_python("-X", "importtime", "-m", "syncscope", *mode, "-c", EVERY_KIND)
+        watched = run_python("-X", "importtime", "-m", "syncscope", *mode, *program)
         assert 0 == watched.returncode, watched.stderr
-        assert "lock" in watched.stderr + watched.stdout  # it was watched, and reported
+        assert "rlock" in watched.stderr + watched.stdout  # watched, named, and reported
         added = imported_modules(watched.stderr) - imported_modules(plain.stderr)
         assert [] == sorted(added.intersection(LIGHT_MODULES).difference(needed))
 

@@ -6,8 +6,7 @@ what ``python -m syncscope -q`` used to spend before the program's first line. T
 syncscope builds at start-up (its settings and options) need no more than keyword
 construction with defaults, equality, a hash, a repr and immutability: :func:`record` makes
 those; type checkers see it as a frozen, keyword-only dataclass. The report's rows, built at
-every exit, are records too (``kw_only=False``: by position as well); the findings, built only
-when something is found, are real dataclasses.
+every exit, and the findings are records too (``kw_only=False``: by position as well).
 """
 
 from __future__ import annotations
@@ -78,8 +77,14 @@ def record(cls: type[T] | None = None, /, *, kw_only: bool = True) -> Any:
 
 
 def _make_record(cls: type[T], kw_only: bool) -> type[T]:
+    annotations = cls.__dict__.get("__annotations__")  # noqa: RUF063 (annotationlib: not loaded)
+    if annotations is None and "__annotate__" in cls.__dict__:
+        # From 3.14 on, annotations are made lazily unless the module has the future import.
+        raise TypeError(
+            f"{cls.__qualname__}: a record's module needs `from __future__ import annotations`"
+        )
     found = []
-    for name in cls.__dict__.get("__annotations__", {}):  # noqa: RUF063 (inspect: not loaded)
+    for name in annotations or {}:
         value = cls.__dict__.get(name, _REQUIRED)
         item = value if isinstance(value, Field) else Field(value)
         item.name = name
@@ -98,9 +103,10 @@ def _make_record(cls: type[T], kw_only: bool) -> type[T]:
     def __init__(self: Any, *args: Any, **values: Any) -> None:
         if args:
             if kw_only or len(args) > len(found):
-                given = len(args) + 1
+                takes = 1 if kw_only else len(found) + 1
                 raise TypeError(
-                    f"{qualname}.__init__() takes 1 positional argument but {given} were given"
+                    f"{qualname}.__init__() takes {takes} positional arguments"
+                    f" but {len(args) + 1} were given"
                 )
             for item, value in zip(found, args, strict=False):
                 if item.name in values:
@@ -113,15 +119,20 @@ def _make_record(cls: type[T], kw_only: bool) -> type[T]:
             raise TypeError(
                 f"{qualname}.__init__() got an unexpected keyword argument {min(unknown)!r}"
             )
+        missing = [
+            item.name for item in found if item.default is _REQUIRED and item.name not in values
+        ]
+        if missing:
+            raise TypeError(
+                f"{qualname}.__init__() missing {len(missing)} required argument"
+                f"{'s' if len(missing) > 1 else ''}: {', '.join(map(repr, missing))}"
+            )
         for item in found:
-            value = values.get(item.name, item.default)
-            if value is _REQUIRED:
-                raise TypeError(f"{qualname}.__init__() missing required argument: {item.name!r}")
-            object.__setattr__(self, item.name, value)
+            object.__setattr__(self, item.name, values.get(item.name, item.default))
 
     def __repr__(self: Any) -> str:
         listed = ", ".join(f"{item.name}={getattr(self, item.name)!r}" for item in shown)
-        return f"{qualname}({listed})"
+        return f"{type(self).__qualname__}({listed})"
 
     def __eq__(self: Any, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -137,7 +148,10 @@ def _make_record(cls: type[T], kw_only: bool) -> type[T]:
     def __delattr__(self: Any, name: str) -> None:
         raise AttributeError(f"cannot delete field {name!r}")
 
-    for method in (__init__, __repr__, __eq__, __hash__, __setattr__, __delattr__):
+    def __replace__(self: Any, **changes: Any) -> Any:  # copy.replace(), from 3.13 on
+        return replace(self, **changes)
+
+    for method in (__init__, __repr__, __eq__, __hash__, __setattr__, __delattr__, __replace__):
         method.__qualname__ = f"{qualname}.{method.__name__}"
         setattr(cls, method.__name__, method)
     if not kw_only:

@@ -28,11 +28,23 @@ _MACHINERY_FILES = frozenset({os.path.abspath(threading.__file__), os.path.abspa
 
 def _library_prefixes() -> tuple[str, ...]:
     # The standard library's directory and the site-packages, as sysconfig.get_paths() gives
-    # them, without importing sysconfig (its configuration data is read at start-up).
+    # them, without importing sysconfig (its configuration data is read at start-up). Only
+    # site-packages directories of site's list: on Windows it also names the prefix itself,
+    # where a program may well live (an embedded python, a venv made in the project).
     import site
 
-    prefixes = {os.path.dirname(os.path.abspath(os.__file__)) + os.sep}
-    prefixes.update(os.path.abspath(path) + os.sep for path in site.getsitepackages())
+    stdlib = getattr(os, "__file__", None)
+    if stdlib is None:  # a frozen os without a file (an embedded build): ask sysconfig
+        import sysconfig
+
+        stdlib = sysconfig.get_paths()["stdlib"] + os.sep
+    prefixes = {os.path.dirname(os.path.abspath(stdlib)) + os.sep}
+    getsitepackages = getattr(site, "getsitepackages", list)  # absent from some venvs' site
+    prefixes.update(
+        os.path.abspath(path) + os.sep
+        for path in getsitepackages()
+        if os.path.basename(path.rstrip("/" + os.sep)) in ("site-packages", "dist-packages")
+    )
     for extra in sys.path:
         if extra.endswith(("site-packages", "dist-packages")):
             prefixes.add(os.path.abspath(extra) + os.sep)

@@ -15,7 +15,6 @@ from .registry import allocate_lock
 
 
 TYPE_CHECKING = False
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 

@@ -20,8 +20,12 @@ import datetime
 import math
 import os
 
+
 # json.encoder's own encoder, without importing json (whose decoder imports re).
-from _json import encode_basestring_ascii
+try:
+    from _json import encode_basestring_ascii
+except ImportError:  # an interpreter without the C accelerator: json's fallback
+    from json.encoder import encode_basestring_ascii
 
 from .._core.event import SyncEvent
 from .._core.output import FdWriter, format_duration

@@ -15,11 +15,9 @@ from .refs import Ref, short_path
 
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a report of a run that found nothing needs no finding's class
     from typing import Any
 
-
-if TYPE_CHECKING:  # a report of a run that found nothing needs no finding's class
     from .findings import Deadlock, Hang, Inversion, SlowSpot
 
 

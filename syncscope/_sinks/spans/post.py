@@ -38,10 +38,8 @@ from .options import parse_headers
 from .urls import Url
 
 
-# socket and ssl are imported by the sending thread, not at start-up.
 TYPE_CHECKING = False
-TYPE_CHECKING = False
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # socket and ssl are imported by the sending thread, not at start-up
     import socket
     import ssl
     from typing import Any

@@ -17,7 +17,6 @@ from ..._core.state import RECORD_ACQUIRED
 
 
 TYPE_CHECKING = False
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 

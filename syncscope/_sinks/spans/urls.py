@@ -7,12 +7,19 @@ exports spans, before the program's first line).
 from __future__ import annotations
 
 
+_C0_CONTROL_OR_SPACE = "".join(map(chr, range(0x21)))
+
+
 class Url:
     """``scheme://[user@]host[:port][/path][?query][#fragment]``, split."""
 
     __slots__ = ("hostname", "netloc", "path", "port_text", "query", "scheme")
 
     def __init__(self, url: str) -> None:
+        # As urlsplit: leading controls and spaces go, and tabs and line breaks anywhere.
+        url = url.lstrip(_C0_CONTROL_OR_SPACE)
+        for unsafe in "\t\r\n":
+            url = url.replace(unsafe, "")
         scheme, sep, rest = url.partition("://")
         if not sep or not scheme.isascii() or not scheme[:1].isalpha():
             scheme, rest = "", ""
@@ -23,6 +30,8 @@ class Url:
             if found != -1:
                 end = min(end, found)
         self.netloc = rest[:end]
+        if ("[" in self.netloc) != ("]" in self.netloc):
+            raise ValueError("Invalid IPv6 URL")
         rest, _, _fragment = rest[end:].partition("#")
         self.path, _, self.query = rest.partition("?")
         host = self.netloc.rpartition("@")[2]
