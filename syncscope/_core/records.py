@@ -78,7 +78,8 @@ def record(cls: type[T] | None = None, /, *, kw_only: bool = True) -> Any:
 
 def _make_record(cls: type[T], kw_only: bool) -> type[T]:
     annotations = cls.__dict__.get("__annotations__")  # noqa: RUF063 (annotationlib: not loaded)
-    if annotations is None and "__annotate__" in cls.__dict__:
+    lazy = "__annotate_func__" in cls.__dict__ or "__annotate__" in cls.__dict__
+    if annotations is None and lazy:
         # From 3.14 on, annotations are made lazily unless the module has the future import.
         raise TypeError(
             f"{cls.__qualname__}: a record's module needs `from __future__ import annotations`"
