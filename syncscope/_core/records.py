@@ -99,6 +99,7 @@ def _make_record(cls: type[T], kw_only: bool) -> type[T]:
     names = frozenset(item.name for item in found)
     shown = tuple(item for item in found if item.repr)
     compared = tuple(item.name for item in found if item.compare)
+    required = tuple(item.name for item in found if item.default is _REQUIRED)
     qualname = cls.__qualname__
 
     def __init__(self: Any, *args: Any, **values: Any) -> None:
@@ -120,9 +121,7 @@ def _make_record(cls: type[T], kw_only: bool) -> type[T]:
             raise TypeError(
                 f"{qualname}.__init__() got an unexpected keyword argument {min(unknown)!r}"
             )
-        missing = [
-            item.name for item in found if item.default is _REQUIRED and item.name not in values
-        ]
+        missing = [name for name in required if name not in values]
         if missing:
             raise TypeError(
                 f"{qualname}.__init__() missing {len(missing)} required argument"
