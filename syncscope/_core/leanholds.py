@@ -314,12 +314,13 @@ class LeanDiagnosis(Protocol):
         primitive: Primitive,
         op: Op,
         outcome: Outcome,
-        frame: FrameType | None,
-        waiters: int | None,
+        frame: FrameType | None = None,
+        waiters: int | None = None,
     ) -> None:
         """
-        An Event, Condition or queue operation the lean path counted in place: ``frame`` is
-        its caller's, ``waiters`` how many a notify woke.
+        An Event, Condition, Barrier or queue operation the lean path counted in place, on the
+        calling thread: ``frame`` is its caller's (given for the :data:`SITED_OPS`),
+        ``waiters`` how many a notify woke.
         """
 
     def handed_off(self, primitive: Primitive) -> None:

@@ -53,18 +53,23 @@ def _library_prefixes() -> tuple[str, ...]:
 
 LIBRARY_PREFIXES = _library_prefixes()
 
-# One verdict per code object: computed once, then a dict lookup.
-_machinery_code: dict[CodeType, bool] = {}
-_library_code: dict[CodeType, bool] = {}
+# One verdict per file name: computed once, then a dict lookup. Not per code object: a code
+# object's hash is computed afresh from its constants at every lookup (measured: 9,000
+# instructions for a function's code), a string's is computed once and kept.
+#: File name -> whether it is threading's, queue's or syncscope's own (:func:`is_machinery`).
+_machinery_files: dict[str, bool] = {}
+#: File name -> whether it is library code (:func:`is_library_code`).
+_library_files: dict[str, bool] = {}
 
 
 def is_machinery(code: CodeType) -> bool:
-    verdict = _machinery_code.get(code)
+    """Whether ``code`` is threading's, queue's or syncscope's own."""
+    filename = code.co_filename
+    verdict = _machinery_files.get(filename)
     if verdict is None:
-        filename = code.co_filename
         absolute = os.path.abspath(filename) if not filename.startswith("<") else filename
         verdict = absolute in _MACHINERY_FILES or absolute.startswith(SYNCSCOPE_DIR + os.sep)
-        _machinery_code[code] = verdict
+        _machinery_files[filename] = verdict
     return verdict
 
 
@@ -89,14 +94,15 @@ def add_user_path(path: str) -> None:
     global _user_prefixes
     prefix = os.path.abspath(path) + (os.sep if os.path.isdir(path) else "")
     _user_prefixes = (*_user_prefixes, prefix)
-    _library_code.clear()
+    _library_files.clear()
 
 
 def is_library_code(code: CodeType) -> bool:
-    """:func:`is_library_file` for a code object, decided once per code object."""
-    verdict = _library_code.get(code)
+    """:func:`is_library_file` for a code object, decided once per file."""
+    filename = code.co_filename
+    verdict = _library_files.get(filename)
     if verdict is None:
-        verdict = _library_code[code] = is_library_file(code.co_filename)
+        verdict = _library_files[filename] = is_library_file(filename)
     return verdict
 
 
@@ -138,10 +144,6 @@ def site_of(frame: FrameType | None) -> tuple[str, int, str]:
     return (code.co_filename, frame.f_lineno, code.co_name)
 
 
-#: Per source file: whether its frames are the machinery (as :func:`is_machinery` says). Keyed
-#: by the file name, whose hash a string keeps, not by the code object, whose hash is computed
-#: afresh at every lookup.
-_machinery_files: dict[str, bool] = {}
 #: Instruction offset -> (code, the call site there), the last one seen at that offset: a
 #: site's line is computed once, not from the line table at every operation.
 _sites: dict[int, tuple[CodeType, tuple[str, int, str]]] = {}

@@ -43,7 +43,6 @@ from .lean import (
     semaphore_acquire_slowly,
     signal_wait,
     signalled,
-    touched,
     unpark,
 )
 from .locks import proxy_for
@@ -239,8 +238,11 @@ def _condition_wrappers() -> list[Wrapper]:
                 woken = min(n, waiting) if isinstance(n, int) else waiting
                 tally.notifies += 1
                 tally.woken += woken
-                if state.diagnosis is not None:
-                    touched(entry.primitive, "notify", "notified", woken)
+                diagnosis = state.diagnosis
+                if diagnosis is not None:  # the hang check hears of it (see _lean)
+                    diagnosis.touched(
+                        entry.primitive, "notify", "notified", _getframe().f_back, woken
+                    )
                 return None
             primitive = watched(self)
             if primitive is None:
@@ -280,8 +282,11 @@ def _condition_wrappers() -> list[Wrapper]:
                 guard.busy = False
                 tally.notifies += 1
                 tally.woken += waiting
-                if state.diagnosis is not None:
-                    touched(entry.primitive, "notify_all", "notified", waiting)
+                diagnosis = state.diagnosis
+                if diagnosis is not None:  # the hang check hears of it (see _lean)
+                    diagnosis.touched(
+                        entry.primitive, "notify_all", "notified", _getframe().f_back, waiting
+                    )
                 return None
             primitive = watched(self)
             if primitive is None:
@@ -493,8 +498,9 @@ def _event_wrappers() -> list[Wrapper]:
                 if tally is None or tally.owner is not lean:
                     tally = adopt_watch(entry, lean)
                 tally.sets += 1
-                if state.diagnosis is not None:
-                    touched(entry.primitive, "set", "set")
+                diagnosis = state.diagnosis
+                if diagnosis is not None:  # the hang check hears of it (see _lean)
+                    diagnosis.touched(entry.primitive, "set", "set", _getframe().f_back)
                 if state.options.include_library:  # its Condition is watched too: hide it
                     return hidden(set_, self)  # type: ignore[no-any-return]
                 return set_(self)
@@ -512,10 +518,11 @@ def _event_wrappers() -> list[Wrapper]:
     def clear_wrapper(self: Any) -> None:
         try:
             if state.lean is not None:  # the statistics count no clear
-                if state.diagnosis is not None:  # the hang check's evidence does
-                    primitive = primitive_of(self)
-                    if primitive is not None and not guard.busy:
-                        touched(primitive, "clear", "cleared")
+                diagnosis = state.diagnosis
+                if diagnosis is not None and not guard.busy:  # the hang check's evidence does
+                    entry = watches.get(id(self))
+                    if entry is not None:
+                        diagnosis.touched(entry.primitive, "clear", "cleared", _getframe().f_back)
                 return clear(self)
             primitive = watched(self)
             if primitive is not None:
@@ -543,8 +550,9 @@ def _event_wrappers() -> list[Wrapper]:
                     if tally is None or tally.owner is not lean:
                         tally = adopt_watch(entry, lean)
                     tally.waits += 1
-                    if state.diagnosis is not None:
-                        touched(entry.primitive, "wait", "woken")
+                    diagnosis = state.diagnosis
+                    if diagnosis is not None:  # the hang check hears of it (see _lean)
+                        diagnosis.touched(entry.primitive, "wait", "woken")
                     return True
                 tally = entry.tally
                 if tally is None or tally.owner is not lean:

@@ -36,7 +36,6 @@ are counted here too, when they end (see "waits that block" below); ``Queue.join
 
 from __future__ import annotations
 
-import sys
 import threading
 from _thread import get_ident
 from collections.abc import Callable
@@ -45,7 +44,6 @@ from types import FrameType
 from .._core.dispatch import guard
 from .._core.event import Op, Outcome, Primitive, perf_counter_ns, wait_limit
 from .._core.leanholds import (
-    SITED_OPS,
     ThreadHolds,
     local,
     permit_holders,
@@ -68,7 +66,6 @@ if TYPE_CHECKING:
 
 
 _TIMEOUT_MAX = threading.TIMEOUT_MAX
-_getframe = sys._getframe
 
 
 def adopt(proxy: Any, stats: TallyBook) -> Tally:
@@ -280,8 +277,9 @@ def handed_off(proxy: Any) -> None:
 # while the statistics are lean: an acquire that waited is counted at its call site as a
 # lock's is. With the checks on (``state.diagnosis``), a permit also notes its taker and where
 # it was taken, for the watchdog (``permit_held``), a wait is announced to it, and an Event,
-# Condition or queue operation done in place is told to the hang check (``touched``), whose
-# evidence is what happened last to each of them.
+# Condition or queue operation done in place is told to the hang check
+# (``state.diagnosis.touched``, straight from the wrapper: one call), whose evidence is what
+# happened last to each of them; a set, clear or notify gives its caller's frame.
 
 _adopting = allocate_lock()
 
@@ -333,21 +331,6 @@ def permit_held(entry: Watch, frame: FrameType | None) -> None:
     holds = local.holds or this_thread()
     entry.permits.append((holds.ident, perf_counter_ns(), code, lasti, holds))  # type: ignore[arg-type]
     permit_holders[id(entry)] = entry
-
-
-def touched(primitive: Primitive, op: Op, outcome: Outcome, waiters: int | None = None) -> None:
-    """
-    With the checks on, an Event, Condition or queue operation done on the lean path: the hang
-    check still hears of it, its evidence of what happened last (see _sinks/traces). Called
-    by the primitive's wrapper, whose caller made the operation: its frame goes along, for
-    where a set, clear or notify was made (``waiters``: how many a notify woke).
-    """
-    diagnosis = state.diagnosis
-    if diagnosis is not None:
-        # The wrapper's caller; none when C code called the wrapper (a thread's target,
-        # an atexit callback), where _getframe(2) would raise.
-        frame = _getframe(1).f_back if op in SITED_OPS else None
-        diagnosis.touched(primitive, op, outcome, frame, waiters)
 
 
 def signalled(entry: Watch) -> None:

@@ -37,7 +37,7 @@ from .._core.tracking import (
     watches,
 )
 from .conditions import blocking_call, silent, watched
-from .lean import adopt_watch, hidden, touched
+from .lean import adopt_watch, hidden
 
 
 TYPE_CHECKING = False
@@ -211,8 +211,9 @@ def wrappers() -> list[Wrapper]:
                         size = self._qsize()  # just after the put, not under the queue's lock
                         if size > tally.max_size:  # noqa: PLR1730 (no call: the hot path)
                             tally.max_size = size
-                        if state.diagnosis is not None:
-                            touched(entry.primitive, "put", "put")
+                        diagnosis = state.diagnosis
+                        if diagnosis is not None:  # the hang check hears of it (see _lean)
+                            diagnosis.touched(entry.primitive, "put", "put")
                         return None
             primitive = watched(self)
             if primitive is None:
@@ -267,8 +268,9 @@ def wrappers() -> list[Wrapper]:
                         if tally is None or tally.owner is not lean:
                             tally = adopt_watch(entry, lean)
                         tally.gets += 1
-                        if state.diagnosis is not None:
-                            touched(entry.primitive, "get", "got")
+                        diagnosis = state.diagnosis
+                        if diagnosis is not None:  # the hang check hears of it (see _lean)
+                            diagnosis.touched(entry.primitive, "get", "got")
                         return item
             primitive = watched(self)
             if primitive is None:
@@ -294,8 +296,9 @@ def wrappers() -> list[Wrapper]:
                     tally = _lean_tally(entry, lean)
                     tally.task_done += 1
                     tally.unfinished = unfinished
-                    if state.diagnosis is not None:
-                        touched(entry.primitive, "task_done", "done")
+                    diagnosis = state.diagnosis
+                    if diagnosis is not None:  # the hang check hears of it (see _lean)
+                        diagnosis.touched(entry.primitive, "task_done", "done")
                     return None
             primitive = watched(self)
             if primitive is None:
@@ -366,6 +369,11 @@ def wrappers() -> list[Wrapper]:
 
 
 _OriginalSimpleQueue: Any = saved["queue"]["SimpleQueue"]
+_simple_put = _OriginalSimpleQueue.put
+_simple_put_nowait = _OriginalSimpleQueue.put_nowait
+_simple_get = _OriginalSimpleQueue.get
+_simple_get_nowait = _OriginalSimpleQueue.get_nowait
+_simple_qsize = _OriginalSimpleQueue.qsize
 
 
 class _SimpleQueueType(type):
@@ -405,16 +413,21 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
             hide_frames(exc)  # the program's traceback, not ours
             raise
 
+    # The lean paths written out, and the original's methods called as functions rather than
+    # through super(): a SimpleQueue's own operations are as cheap as a lock's.
+
     def put(self, item: Any, block: Any = True, timeout: Any = None) -> None:
         try:
             lean = state.lean
             if lean is not None:
-                _lean_simple_put(self, lean)
-                return super().put(item, block, timeout)  # type: ignore[no-any-return]
+                entry = watches.get(id(self))
+                if entry is not None and not guard.busy:
+                    _lean_simple_put(self, entry, lean)
+                return _simple_put(self, item, block, timeout)  # type: ignore[no-any-return]
             primitive = watched(self)
             if primitive is not None:
                 _report_simple_put(self, primitive, item)
-            return super().put(item, block, timeout)  # type: ignore[no-any-return]
+            return _simple_put(self, item, block, timeout)  # type: ignore[no-any-return]
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -423,12 +436,14 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
         try:
             lean = state.lean
             if lean is not None:
-                _lean_simple_put(self, lean)
-                return super().put_nowait(item)  # type: ignore[no-any-return]
+                entry = watches.get(id(self))
+                if entry is not None and not guard.busy:
+                    _lean_simple_put(self, entry, lean)
+                return _simple_put_nowait(self, item)  # type: ignore[no-any-return]
             primitive = watched(self)
             if primitive is not None:
                 _report_simple_put(self, primitive, item)
-            return super().put_nowait(item)  # type: ignore[no-any-return]
+            return _simple_put_nowait(self, item)  # type: ignore[no-any-return]
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -436,28 +451,28 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
     def get(self, block: Any = True, timeout: Any = None) -> Any:
         try:
             lean = state.lean
-            if lean is not None and _at_once(block, timeout):
+            if lean is not None and (not block or timeout is None or _at_once(block, timeout)):
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
-                    return super().get(block, timeout)
+                    return _simple_get(self, block, timeout)
                 try:
-                    item = super().get(False)
+                    item = _simple_get(self, False)
                 except _Empty:  # it would have to wait, or fail: the event path says so
                     pass
                 else:
-                    _lean_tally(entry, lean).gets += 1
-                    if state.diagnosis is not None:
-                        touched(entry.primitive, "get", "got")
+                    tally = entry.tally
+                    if tally is None or tally.owner is not lean:
+                        tally = adopt_watch(entry, lean)
+                    tally.gets += 1
+                    diagnosis = state.diagnosis
+                    if diagnosis is not None:  # the hang check hears of it (see _lean)
+                        diagnosis.touched(entry.primitive, "get", "got")
                     return item
             primitive = watched(self)
             if primitive is None:
-                return super().get(block, timeout)
+                return _simple_get(self, block, timeout)
             return observed_get(
-                self,
-                primitive,
-                lambda: super(SimpleQueue, self).get(block, timeout),
-                block,
-                timeout,
+                self, primitive, lambda: _simple_get(self, block, timeout), block, timeout
             )
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -469,20 +484,24 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
-                    return super().get_nowait()
+                    return _simple_get_nowait(self)
                 try:
-                    item = super().get_nowait()
+                    item = _simple_get_nowait(self)
                 except _Empty:  # the event path says so
                     pass
                 else:
-                    _lean_tally(entry, lean).gets += 1
-                    if state.diagnosis is not None:
-                        touched(entry.primitive, "get", "got")
+                    tally = entry.tally
+                    if tally is None or tally.owner is not lean:
+                        tally = adopt_watch(entry, lean)
+                    tally.gets += 1
+                    diagnosis = state.diagnosis
+                    if diagnosis is not None:  # the hang check hears of it (see _lean)
+                        diagnosis.touched(entry.primitive, "get", "got")
                     return item
             primitive = watched(self)
             if primitive is None:
-                return super().get_nowait()
-            return observed_get(self, primitive, super().get_nowait, False, None)
+                return _simple_get_nowait(self)
+            return observed_get(self, primitive, lambda: _simple_get_nowait(self), False, None)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -501,18 +520,19 @@ SimpleQueue.__module__ = _OriginalSimpleQueue.__module__
 SimpleQueue.__qualname__ = _OriginalSimpleQueue.__qualname__
 
 
-def _lean_simple_put(q: Any, lean: TallyBook) -> None:
+def _lean_simple_put(q: Any, entry: Watch, lean: TallyBook) -> None:
     # Counted before the put, as the event path reports it: SimpleQueue.put never blocks.
-    entry = watches.get(id(q))
-    if entry is None or guard.busy:
-        return
-    tally = _lean_tally(entry, lean)
+    tally = entry.tally
+    if tally is None or tally.owner is not lean:
+        tally = adopt_watch(entry, lean)
     tally.puts += 1
     tally.unfinished += 1
-    size = q.qsize() + 1
-    tally.max_size = max(tally.max_size, size)
-    if state.diagnosis is not None:
-        touched(entry.primitive, "put", "put")
+    size = _simple_qsize(q) + 1
+    if size > tally.max_size:  # noqa: PLR1730 (no call: the hot path)
+        tally.max_size = size
+    diagnosis = state.diagnosis
+    if diagnosis is not None:  # the hang check hears of it (see _lean)
+        diagnosis.touched(entry.primitive, "put", "put")
 
 
 def _report_simple_put(q: Any, primitive: Primitive, item: Any) -> None:

@@ -14,23 +14,27 @@ from __future__ import annotations
 
 from _thread import get_ident
 from time import time_ns
-from types import FrameType
 
 from .._core import leanholds
 from .._core.dispatch import guard
 from .._core.event import Op, Outcome, Primitive, thread_name
 from .._core.holds import Holds, Wait, lean_chain, lean_hold_of
-from .._core.sites import call_site, is_machinery
-from .traces import Mark
+from .._core.sites import call_site
 
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from .lockorder import LockOrder
     from .stats import Stats
     from .traces import Traces
+
+
+def _nothing(*_args: object) -> None:
+    """No hang check listens."""
+
 
 #: Chains of held locks remembered as checked (a few hundred bytes each): a program that
 #: nests a new lock object each time makes a new chain each time.
@@ -54,6 +58,10 @@ class LeanChecks:
         #: Each wait's start and end: the watchdog's sign of life (see the recorder's
         #: ``_progress_now``).
         self.progress = 0
+        #: An Event, Condition, Barrier or queue operation counted in place, told to the
+        #: hang check (see ``LeanDiagnosis.touched``): straight to it, one call on every
+        #: lean operation.
+        self.touched: Callable[..., None] = traces.lean_touched if traces is not None else _nothing
         leanholds.forget()  # a new lock-order graph: no chain is known to it
 
     def new_chain(self, proxy: Any, chain: Any) -> None:
@@ -140,33 +148,6 @@ class LeanChecks:
         waiting = self._holds.waiting
         if waiting.get(wait.thread_id) is wait:
             del waiting[wait.thread_id]
-
-    def touched(
-        self,
-        primitive: Primitive,
-        op: Op,
-        outcome: Outcome,
-        frame: FrameType | None,
-        waiters: int | None,
-    ) -> None:
-        traces = self._traces
-        if traces is None:
-            return
-        # Nothing here takes a primitive syncscope watches: no guard needed.
-        ident = get_ident()
-        now = time_ns()
-        if op not in leanholds.SITED_OPS:  # where an item went in or out is not evidence
-            traces.touched(primitive, op, outcome, ident, None, now)
-            return
-        # Where a set, clear or notify was made is a hang report's evidence.
-        name = thread_name(ident)
-        while frame is not None and is_machinery(frame.f_code):
-            frame = frame.f_back
-        if frame is None:
-            mark = Mark(op, None, 0, name, now, waiters)
-        else:
-            mark = Mark(op, frame.f_code, frame.f_lasti, name, now, waiters)
-        traces.touched(primitive, op, outcome, ident, name, now, mark)
 
     def handed_off(self, primitive: Primitive) -> None:
         self._holds.handed_off(primitive)

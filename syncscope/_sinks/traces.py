@@ -17,11 +17,21 @@ counts as never touched), past :data:`MAX_THREADS` a trace's oldest thread is.
 from __future__ import annotations
 
 import contextlib
-from types import CodeType
+import threading
+from _thread import get_ident
+from time import time_ns
+from types import CodeType, FrameType
 
 from .._core.event import Primitive, SyncEvent
 from .._core.holds import Holds, Life
-from .._core.leanholds import where
+from .._core.leanholds import SITED_OPS, where
+from .._core.sites import _machinery_files, is_machinery
+
+
+#: A lean mark, as the lean path keeps it: op, code, instruction, thread name, time, waiters.
+MarkFacts = tuple[str, CodeType | None, int, str, int, int | None]
+
+_active_threads: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
 
 
 #: Primitives traced at once.
@@ -37,7 +47,9 @@ TRACED_KINDS = frozenset({"event", "condition", "queue", "barrier"})
 class Mark:
     """
     A set, clear or notify counted on the lean path: who made it, when, and where, kept as
-    the caller's code and instruction (turned into a line only when a report asks).
+    the caller's code and instruction (turned into a line only when a report asks). The lean
+    path stores it as a plain tuple (:data:`MarkFacts`: building an object there cost three
+    times the rest of the operation); :class:`Trace` hands it out as a Mark.
     """
 
     __slots__ = ("_code", "_lasti", "op", "thread_name", "time_ns", "waiters")
@@ -71,34 +83,51 @@ class Mark:
         return where(self._code, self._lasti)[2]
 
 
+def _evidence(kept: SyncEvent | MarkFacts | None) -> SyncEvent | Mark | None:
+    return Mark(*kept) if isinstance(kept, tuple) else kept
+
+
 class Trace:
     """The recent history of one primitive."""
 
     __slots__ = (
-        "cleared",
+        "_cleared",
+        "_notified",
+        "_set",
         "getter",
         "getters",
         "last_ns",
-        "notified",
         "operators",
         "putter",
         "putters",
-        "was_set",
     )
 
     def __init__(self) -> None:
         self.last_ns = 0
         #: Idents of the threads that did anything to it but wait.
         self.operators: dict[int, None] = {}
-        self.was_set: SyncEvent | Mark | None = None
-        self.cleared: SyncEvent | Mark | None = None
-        self.notified: SyncEvent | Mark | None = None
+        # The last set, clear and notify: an event, or a lean mark's facts.
+        self._set: SyncEvent | MarkFacts | None = None
+        self._cleared: SyncEvent | MarkFacts | None = None
+        self._notified: SyncEvent | MarkFacts | None = None
         #: Queues: life serial -> the life, for the threads that got and put items.
         self.getters: dict[int, Life] = {}
         self.putters: dict[int, Life] = {}
         #: The last thread to get and to put: known already when it does so again.
         self.getter: Life | None = None
         self.putter: Life | None = None
+
+    @property
+    def was_set(self) -> SyncEvent | Mark | None:
+        return _evidence(self._set)
+
+    @property
+    def cleared(self) -> SyncEvent | Mark | None:
+        return _evidence(self._cleared)
+
+    @property
+    def notified(self) -> SyncEvent | Mark | None:
+        return _evidence(self._notified)
 
 
 def _remember(into: dict[int, object], key: int, value: object) -> None:
@@ -158,13 +187,9 @@ class Traces:
         :class:`Mark`); the lean path gives none for the others, nor the thread's name
         (looked up only for a thread new to a queue).
         """
-        traces = self._traces
-        trace = traces.get(primitive)
+        trace = self._traces.get(primitive)
         if trace is None:
-            trace = traces[primitive] = Trace()
-            if len(traces) > MAX_TRACES:
-                with contextlib.suppress(Exception):
-                    del traces[next(iter(traces))]
+            trace = self._new(primitive)
         trace.last_ns = time_ns
         if outcome == "waiting":
             return
@@ -173,11 +198,11 @@ class Traces:
         ):
             _remember(trace.operators, ident, None)  # type: ignore[arg-type]
         if op == "set":
-            trace.was_set = event
+            trace._set = event  # type: ignore[assignment]
         elif op == "clear":
-            trace.cleared = event
+            trace._cleared = event  # type: ignore[assignment]
         elif op in ("notify", "notify_all"):
-            trace.notified = event
+            trace._notified = event  # type: ignore[assignment]
         elif op == "get" and outcome == "got":
             life = trace.getter
             if life is None or life.ident != ident or life.exited:  # else: known already
@@ -186,6 +211,67 @@ class Traces:
             life = trace.putter
             if life is None or life.ident != ident or life.exited:
                 trace.putter = self._role(trace.putters, ident, thread_name)
+
+    def lean_touched(
+        self,
+        primitive: Primitive,
+        op: str,
+        outcome: str,
+        frame: FrameType | None = None,
+        waiters: int | None = None,
+    ) -> None:
+        """
+        :meth:`touched` for an operation the lean path counted in place, made by the calling
+        thread, in one call (this is on every lean operation of ``-q``): ``frame`` is the
+        caller of a set, clear or notify, kept as a :class:`Mark`'s facts; ``waiters``, how
+        many a notify woke.
+        """
+        trace = self._traces.get(primitive)
+        if trace is None:
+            trace = self._new(primitive)
+        now = trace.last_ns = time_ns()
+        ident = get_ident()
+        if ident not in trace.operators and (
+            op not in ("wait", "wait_for", "join") or primitive.kind == "barrier"
+        ):
+            _remember(trace.operators, ident, None)  # type: ignore[arg-type]
+        if op == "get":
+            life = trace.getter
+            if outcome == "got" and (life is None or life.ident != ident or life.exited):
+                trace.getter = self._role(trace.getters, ident, None)
+        elif op == "put":
+            life = trace.putter
+            if outcome == "put" and (life is None or life.ident != ident or life.exited):
+                trace.putter = self._role(trace.putters, ident, None)
+        elif op in SITED_OPS:  # where it was made is a hang report's evidence
+            # The user's line: past the standard library's own callers (a Queue's Conditions).
+            while frame is not None:
+                verdict = _machinery_files.get(frame.f_code.co_filename)
+                if verdict is None:
+                    verdict = is_machinery(frame.f_code)
+                if not verdict:
+                    break
+                frame = frame.f_back
+            thread = _active_threads.get(ident)
+            name = thread._name if thread is not None else f"Thread-{ident}"  # type: ignore[attr-defined]
+            if frame is None:
+                facts: MarkFacts = (op, None, 0, name, now, waiters)
+            else:
+                facts = (op, frame.f_code, frame.f_lasti, name, now, waiters)
+            if op == "set":
+                trace._set = facts
+            elif op == "clear":
+                trace._cleared = facts
+            else:
+                trace._notified = facts
+
+    def _new(self, primitive: Primitive) -> Trace:
+        traces = self._traces
+        trace = traces[primitive] = Trace()
+        if len(traces) > MAX_TRACES:
+            with contextlib.suppress(Exception):
+                del traces[next(iter(traces))]
+        return trace
 
     def _role(self, into: dict[int, Life], ident: int, thread_name: str | None) -> Life | None:
         life = self._holds.life(ident, thread_name)
