@@ -479,6 +479,53 @@ class TestFigures:
         assert (rec.stats(barrier).waits, rec.stats(cond).waits) == (2, 1)
         assert ident_in(traces.get(primitive_of(barrier)), thread.ident)
 
+    def test_with_the_checks_on_a_queue_wait_is_announced(self) -> None:
+        """
+        Under -q, a put that waits for room and a get that waits for an item are counted in
+        place too, at their call site, and are waits the watchdog sees while they last; the
+        hang check hears who put and who got.
+        """
+        with syncscope.record(detect_deadlocks=True, events=0, echo=False) as rec:
+            assert state.diagnosis is not None
+            full, empty = queue.Queue(1), queue.Queue()
+            full.put(0)
+            waiting = rec._recorder.holds.waiting
+            traces = rec._recorder.traces
+            assert traces is not None
+            lines: list[int] = []
+
+            def put_then_get() -> None:
+                full.put(1, timeout=5)
+                lines.append(_line() - 1)
+                empty.get(timeout=5)
+                lines.append(_line() - 1)
+
+            thread = start_thread(put_then_get)
+            seen = []
+            for q, latch in ((full, full.not_full), (empty, empty.not_empty)):
+                waiting_on(latch)
+                wait = waiting[thread.ident]
+                seen.append((wait.primitive, wait.op, wait.site[1:], wait.timeout))
+                if q is full:
+                    assert full.get() == 0
+                else:
+                    empty.put(9)
+            join(thread)
+            assert thread.ident not in waiting
+            putters = traces.get(primitive_of(full)).putters.values()  # type: ignore[union-attr]
+            getters = traces.get(primitive_of(empty)).getters.values()  # type: ignore[union-attr]
+            assert thread.ident in {life.ident for life in putters}
+            assert thread.ident in {life.ident for life in getters}
+        assert seen == [
+            (primitive_of(full), "put", (lines[0], "put_then_get"), 5.0),
+            (primitive_of(empty), "get", (lines[1], "put_then_get"), 5.0),
+        ]
+        put_stats, get_stats = rec.stats(full), rec.stats(empty)
+        assert (put_stats.puts, put_stats.full_waits) == (2, 1)
+        assert [(s.line, s.puts) for s in put_stats.sites] == [(lines[0], 1)]
+        assert (get_stats.gets, get_stats.empty_waits) == (1, 1)
+        assert [(s.line, s.gets) for s in get_stats.sites] == [(lines[1], 1)]
+
     def test_a_notify_keeps_how_many_it_woke(self) -> None:
         """
         Under -q, a notify counted in place still says whether it found a waiter: a hang
@@ -535,7 +582,7 @@ class TestFigures:
         assert (holder.thread, holder.line) == (threading.current_thread().name, line)
 
     def test_a_queue_item_put_while_a_get_waits(self, lean: Recording) -> None:
-        """A get that has to wait takes the event path: its wait is counted."""
+        """A get that has to wait is counted with its wait, at its site."""
         q: queue.Queue[int] = queue.Queue()
         got: list[int] = []
         thread = start_thread(lambda: got.append(q.get(timeout=5)))

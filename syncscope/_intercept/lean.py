@@ -265,12 +265,12 @@ def handed_off(proxy: Any) -> None:
 #
 # Condition, Semaphore, Event and the queues keep their tally in their tracking entry (a
 # Watch): their wrappers (``_conditions``, ``_queues``) count an operation that does not wait
-# there, in place, and send a queue operation that waits, times out or fails down the event
-# path, which the statistics count from the events as before (a wait also needs its "waiting"
-# event: the deadlock watchdog sees waits, and the report the waits still in progress at exit).
-# Each fast path is a non-blocking attempt (a trylock, a put or get with block=False, a wait
-# that finds the event set): it cannot wait unseen. Waits for a signal (Condition, Event,
-# Barrier) stay off the event path: see the last section.
+# there, in place, and send a queue operation that fails down the event path, which the
+# statistics count from the events as before. Each fast path is a non-blocking attempt (a
+# trylock, a put or get with block=False, a wait that finds the event set): it cannot wait
+# unseen. Waits for a signal (Condition, Event, Barrier, and a queue's put or get that must
+# wait for room or an item, ``_queues._lean_wait``) stay off the event path too: see the last
+# section; with the checks on, each is announced to the watchdog before it blocks.
 #
 # Semaphores are the exception: their permits are holds, counted here by the hold model's rules
 # (``Holds.returned``, written for lean counting), so even their waits stay off the event path

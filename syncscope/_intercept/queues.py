@@ -8,8 +8,9 @@ the queue's mutex is held, so that no consumer can report getting an item before
 has reported putting it.
 
 With lean statistics (``state.lean``), a put or get that can be done at once is done without
-blocking (``block=False``) and counted in place in the queue's tally; one that would have to
-wait, or fails, goes on to the event path as before (see ``_lean``).
+blocking (``block=False``) and counted in place in the queue's tally; one that has to wait is
+made as asked and counted at its call site (``_lean_wait``); one that fails goes on to the
+event path as before (see ``_lean``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .._core.registry import save_method, saved, saved_methods
 from .._core.reprs import safe_repr
 from .._core.sites import call_site, creator_frame
 from .._core.state import state
-from .._core.tally import Tally, TallyBook
+from .._core.tally import Tally, TallyBook, site_tally
 from .._core.tracebacks import hide_frames
 from .._core.tracking import (
     Watch,
@@ -71,6 +72,81 @@ def _lean_failed(
     text = _item_text(item) if op == "put" else None
     outcome = _failure(op, exc, block, timeout)
     emit(SyncEvent(entry.primitive, op, outcome, call_site(), item=text, error=exc))
+
+
+def _lean_wait(
+    q: Any,
+    entry: Watch,
+    lean: TallyBook,
+    op: Op,
+    call: Callable[..., Any],
+    args: tuple[Any, ...],
+    timeout: Any,
+) -> Any:
+    """
+    A blocking put or get that found the queue full or empty when tried at once: make it
+    (``call(*args)``) as asked, waiting or timing out, and count it at the caller's site as
+    the event path's statistics count its events (``Stats.handle``), without them. With the
+    checks on, the wait is announced to the watchdog first and its end told to the hang
+    check, as a Condition's wait is (see ``_lean``).
+    """
+    tally = entry.tally
+    if tally is None or tally.owner is not lean:
+        tally = adopt_watch(entry, lean)
+    site_key = call_site()
+    site = site_tally(tally, *site_key)
+    diagnosis = state.diagnosis
+    wait = (
+        diagnosis.wait_begins(entry.primitive, site_key, wait_limit(True, timeout), None, op)
+        if diagnosis is not None
+        else None
+    )
+    start = perf_counter_ns()
+    guard.busy = True  # the queue's own mutex and Conditions are not the user's business
+    try:
+        result = call(*args)
+    except BaseException as exc:
+        guard.busy = False
+        waited = perf_counter_ns() - start
+        outcome = _failure(op, exc, True, timeout)
+        if outcome == "timeout":
+            tally.rejected += 1
+            site.rejected += 1
+            if op == "get":  # a get's wait counts even when it timed out; a put's does not
+                tally.empty_waits += 1
+                tally.empty_total += waited
+                site.empty_waits += 1
+                site.empty_total += waited
+        else:
+            tally.errors += 1
+        if wait is not None:
+            diagnosis.signal_ended(wait, outcome)  # type: ignore[union-attr]
+        raise
+    guard.busy = False
+    waited = perf_counter_ns() - start
+    if op == "get":
+        outcome = "got"
+        tally.gets += 1
+        site.gets += 1
+        tally.empty_waits += 1
+        tally.empty_total += waited
+        site.empty_waits += 1
+        site.empty_total += waited
+    else:
+        outcome = "put"
+        tally.puts += 1
+        site.puts += 1
+        tally.unfinished += 1
+        size = q._qsize()  # just after the put, not under the queue's lock
+        if size > tally.max_size:  # noqa: PLR1730
+            tally.max_size = size
+        tally.full_waits += 1
+        tally.full_total += waited
+        site.full_waits += 1
+        site.full_total += waited
+    if wait is not None:
+        diagnosis.signal_ended(wait, outcome)  # type: ignore[union-attr]
+    return result
 
 
 def _lean_tally(entry: Watch, lean: TallyBook) -> Tally:
@@ -192,29 +268,37 @@ def wrappers() -> list[Wrapper]:
                 if entry is None or guard.busy:
                     return put(self, item, block, timeout)
                 if not block or timeout is None or _at_once(block, timeout):
-                    try:
-                        if state.options.include_library:  # its Conditions are watched too
-                            hidden(put, self, item, False)
+                    # Full, as the event path tells (unlocked): no attempt, which would raise
+                    # and catch a Full for nothing.
+                    if not (block and 0 < self.maxsize <= self._qsize()):
+                        try:
+                            if state.options.include_library:  # its Conditions are watched too
+                                hidden(put, self, item, False)
+                            else:
+                                put(self, item, False)
+                        except _Full:  # below, outside this block: what it raises next must
+                            pass  # not be chained to this Full
+                        except BaseException as exc:
+                            _lean_failed(entry, "put", exc, block, timeout, item)
+                            raise
                         else:
-                            put(self, item, False)
-                    except _Full:  # it would have to wait, or fail: the event path says so
-                        pass
-                    except BaseException as exc:
-                        _lean_failed(entry, "put", exc, block, timeout, item)
-                        raise
-                    else:
-                        tally = entry.tally
-                        if tally is None or tally.owner is not lean:
-                            tally = adopt_watch(entry, lean)
-                        tally.puts += 1
-                        tally.unfinished += 1
-                        size = self._qsize()  # just after the put, not under the queue's lock
-                        if size > tally.max_size:  # noqa: PLR1730 (no call: the hot path)
-                            tally.max_size = size
-                        diagnosis = state.diagnosis
-                        if diagnosis is not None:  # the hang check hears of it (see _lean)
-                            diagnosis.touched(entry.primitive, "put", "put")
-                        return None
+                            tally = entry.tally
+                            if tally is None or tally.owner is not lean:
+                                tally = adopt_watch(entry, lean)
+                            tally.puts += 1
+                            tally.unfinished += 1
+                            size = self._qsize()  # just after the put, not under its lock
+                            if size > tally.max_size:  # noqa: PLR1730 (no call: the hot path)
+                                tally.max_size = size
+                            diagnosis = state.diagnosis
+                            if diagnosis is not None:  # the hang check hears of it (see _lean)
+                                diagnosis.touched(entry.primitive, "put", "put")
+                            return None
+                    if block:  # it waits, or times out: counted at its site
+                        return _lean_wait(  # type: ignore[no-any-return]
+                            self, entry, lean, "put", put, (self, item, block, timeout), timeout
+                        )
+                    # A put that fails: the event path says so.
             primitive = watched(self)
             if primitive is None:
                 return put(self, item, block, timeout)
@@ -253,25 +337,34 @@ def wrappers() -> list[Wrapper]:
                 if entry is None or guard.busy:
                     return get(self, block, timeout)
                 if not block or timeout is None or _at_once(block, timeout):
-                    try:
-                        if state.options.include_library:  # its Conditions are watched too
-                            item = hidden(get, self, False)
+                    # Empty: as for a put above; only for a get with a time limit (a poll),
+                    # where the raise would cost more than the get itself: a get without one
+                    # mostly finds an item, or waits anyway.
+                    if not block or timeout is None or self._qsize():
+                        try:
+                            if state.options.include_library:  # its Conditions are watched too
+                                item = hidden(get, self, False)
+                            else:
+                                item = get(self, False)
+                        except _Empty:  # below, as for a put
+                            pass
+                        except BaseException as exc:
+                            _lean_failed(entry, "get", exc, block, timeout, None)
+                            raise
                         else:
-                            item = get(self, False)
-                    except _Empty:  # it would have to wait, or fail: the event path says so
-                        pass
-                    except BaseException as exc:
-                        _lean_failed(entry, "get", exc, block, timeout, None)
-                        raise
-                    else:
-                        tally = entry.tally
-                        if tally is None or tally.owner is not lean:
-                            tally = adopt_watch(entry, lean)
-                        tally.gets += 1
-                        diagnosis = state.diagnosis
-                        if diagnosis is not None:  # the hang check hears of it (see _lean)
-                            diagnosis.touched(entry.primitive, "get", "got")
-                        return item
+                            tally = entry.tally
+                            if tally is None or tally.owner is not lean:
+                                tally = adopt_watch(entry, lean)
+                            tally.gets += 1
+                            diagnosis = state.diagnosis
+                            if diagnosis is not None:  # the hang check hears of it (see _lean)
+                                diagnosis.touched(entry.primitive, "get", "got")
+                            return item
+                    if block:  # it waits, or times out: counted at its site
+                        return _lean_wait(
+                            self, entry, lean, "get", get, (self, block, timeout), timeout
+                        )
+                    # A get that fails: the event path says so.
             primitive = watched(self)
             if primitive is None:
                 return get(self, block, timeout)
@@ -455,19 +548,25 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
                     return _simple_get(self, block, timeout)
-                try:
-                    item = _simple_get(self, False)
-                except _Empty:  # it would have to wait, or fail: the event path says so
-                    pass
-                else:
-                    tally = entry.tally
-                    if tally is None or tally.owner is not lean:
-                        tally = adopt_watch(entry, lean)
-                    tally.gets += 1
-                    diagnosis = state.diagnosis
-                    if diagnosis is not None:  # the hang check hears of it (see _lean)
-                        diagnosis.touched(entry.primitive, "get", "got")
-                    return item
+                if not block or _simple_qsize(self):  # else empty: as for a Queue's get
+                    try:
+                        item = _simple_get(self, False)
+                    except _Empty:  # below, as for a Queue's get
+                        pass
+                    else:
+                        tally = entry.tally
+                        if tally is None or tally.owner is not lean:
+                            tally = adopt_watch(entry, lean)
+                        tally.gets += 1
+                        diagnosis = state.diagnosis
+                        if diagnosis is not None:  # the hang check hears of it (see _lean)
+                            diagnosis.touched(entry.primitive, "get", "got")
+                        return item
+                if block:  # it waits, or times out: counted at its site
+                    return _lean_wait(
+                        self, entry, lean, "get", _simple_get, (self, block, timeout), timeout
+                    )
+                # A get that fails: the event path says so.
             primitive = watched(self)
             if primitive is None:
                 return _simple_get(self, block, timeout)
