@@ -230,10 +230,10 @@ class Traces:
         if trace is None:
             trace = self._new(primitive)
         now = trace.last_ns = time_ns()
+        if op in ("wait", "wait_for", "join") and primitive.kind != "barrier":
+            return  # a waiter is no operator (see touched): its time is all there is to keep
         ident = get_ident()
-        if ident not in trace.operators and (
-            op not in ("wait", "wait_for", "join") or primitive.kind == "barrier"
-        ):
+        if ident not in trace.operators:
             _remember(trace.operators, ident, None)  # type: ignore[arg-type]
         if op == "get":
             life = trace.getter
