@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import _thread
 import queue
+import signal
 import sys
 import threading
 import time
@@ -255,13 +256,59 @@ def _blocking_waits() -> dict[str, Any]:
     thread = start_thread(set_when_waiting)
     assert event.wait(5) is True
     join(thread)
+
+    # A put that waits for room, a get that waits for an item: both get there.
+    bounded, empty = queue.Queue(1), queue.Queue()
+    bounded.put(0)
+
+    def make_room_when_waiting() -> None:
+        waiting_on(bounded.not_full)
+        assert bounded.get() == 0
+
+    thread = start_thread(make_room_when_waiting)
+    bounded.put(1, timeout=5)
+    join(thread)
+
+    def put_when_waiting() -> None:
+        waiting_on(empty.not_empty)
+        empty.put(7)
+
+    thread = start_thread(put_when_waiting)
+    assert empty.get() == 7
+    join(thread)
     return {
         "barrier2": barrier,
         "timed barrier": timed,
         "aborted barrier": aborted,
         "cond2": cond,
         "event2": event,
+        "bounded queue": bounded,
+        "empty queue": empty,
     }
+
+
+#: What a call site counts of the operations that waited, timed out or failed: the lean path
+#: looks up the site of those only. (Not ``waits``: a wait that did not block, on a set Event
+#: or by a Barrier's last arriver, counts at its site on the event path only.)
+SITE_WAITS = (
+    "contended",
+    "timeouts",
+    "failed",
+    "wait_timeouts",
+    "full_waits",
+    "empty_waits",
+    "rejected",
+)
+
+
+def site_waits(s: PrimitiveStats) -> dict[int, tuple[Any, ...]]:
+    """Per line: the site's counts of what waited, and whether a queue's waits took time."""
+    found = {}
+    for site in s.sites:
+        counts = tuple(getattr(site, name) for name in SITE_WAITS)
+        if any(counts):
+            found[site.line] = (*counts, site.blocked_full_s > 0, site.blocked_empty_s > 0)
+    return found
 
 
 def waiting_on(cond: Any, timeout: float = 5) -> None:
@@ -285,6 +332,13 @@ class TestFigures:
         full_figures = {name: figures(full.stats(p)) for name, p in full_prims.items()}
         for name in lean_prims:
             assert lean_figures[name] == full_figures[name], name
+        # Where the waits, timeouts and failures were: the same sites, the same counts.
+        for name, p in lean_prims.items():
+            assert site_waits(lean.stats(p)) == site_waits(full.stats(full_prims[name])), name
+        assert (1, 1) == (
+            lean_figures["bounded queue"]["full_waits"],
+            lean_figures["empty queue"]["empty_waits"],
+        )
         # Not an empty comparison: every kind did something.
         assert (8, 7) == (lean_figures["sem"]["acquisitions"], lean_figures["sem"]["holds"])
         assert (4, 2, 1, 1) == tuple(
@@ -596,6 +650,62 @@ class TestFigures:
 
 
 class TestDropIn:
+    def test_a_get_waiting_for_an_item_ended_by_a_signal_handler(self) -> None:
+        """
+        A signal handler's exception ends a get waiting for an item, as Ctrl-C does: it comes
+        out as plain Python raises it, nothing chained to it, counted as an error, and the
+        watchdog no longer sees the wait.
+        """
+
+        class Interrupted(Exception):
+            pass
+
+        def handler(signum: int, frame: object) -> None:
+            raise Interrupted
+
+        main = threading.get_ident()
+        previous = signal.signal(signal.SIGUSR1, handler)
+        try:
+            with syncscope.record(detect_deadlocks=True, events=0, echo=False) as rec:
+                assert state.diagnosis is not None
+                q: queue.Queue[int] = queue.Queue()
+                waiting = rec._recorder.holds.waiting
+
+                def interrupt_when_waiting() -> None:
+                    waiting_on(q.not_empty)
+                    assert main in waiting  # announced to the watchdog
+                    signal.pthread_kill(main, signal.SIGUSR1)
+
+                thread = start_thread(interrupt_when_waiting)
+                with pytest.raises(Interrupted) as caught:
+                    q.get(timeout=10)
+                join(thread)
+                assert main not in waiting
+        finally:
+            signal.signal(signal.SIGUSR1, previous)
+        assert caught.value.__context__ is None
+        assert (rec.stats(q).errors, rec.stats(q).gets) == (1, 0)
+
+    @pytest.mark.skipif(not hasattr(queue, "ShutDown"), reason="Queue.shutdown is 3.13+")
+    def test_a_get_waiting_for_an_item_ended_by_shutdown(self) -> None:
+        main = threading.get_ident()
+        with syncscope.record(detect_deadlocks=True, events=0, echo=False) as rec:
+            assert state.diagnosis is not None
+            q: queue.Queue[int] = queue.Queue()
+            waiting = rec._recorder.holds.waiting
+
+            def shut_down_when_waiting() -> None:
+                waiting_on(q.not_empty)
+                q.shutdown()  # type: ignore[attr-defined]
+
+            thread = start_thread(shut_down_when_waiting)
+            with pytest.raises(queue.ShutDown) as caught:  # type: ignore[attr-defined]
+                q.get(timeout=10)
+            join(thread)
+            assert main not in waiting
+        assert caught.value.__context__ is None
+        assert rec.stats(q).errors == 1
+
     def test_nested_operations_stay_hidden(self, lean: Recording) -> None:
         """A watched Condition's notify_all calls notify: one notify is counted, not two."""
         cond = threading.Condition()
@@ -608,13 +718,22 @@ class TestDropIn:
         syncscope.install(lines=False, include_library=True)
         with lean_recording() as rec:
             assert state.lean is not None
-            event, q = threading.Event(), queue.Queue()
+            event, q = threading.Event(), queue.Queue(1)
             event.set()
             q.put(1)
             q.get()
+            # A get that waits for an item, a put that waits for room: their Conditions too.
+            thread = start_thread(lambda: (waiting_on(q.not_empty), q.put(2)))
+            assert q.get(timeout=5) == 2
+            join(thread)
+            q.put(3)
+            thread = start_thread(lambda: (waiting_on(q.not_full), q.get()))
+            q.put(4, timeout=5)
+            join(thread)
             conditions = [p for p in rec.primitives() if p.kind == "condition"]
-            assert [p.notifies for p in conditions] == [0] * len(conditions)
+            assert [(p.notifies, p.waits) for p in conditions] == [(0, 0)] * len(conditions)
             assert 1 == rec.stats(event).sets
+            assert (1, 1) == (rec.stats(q).empty_waits, rec.stats(q).full_waits)
 
     def test_errors_are_the_originals(self, lean: Recording) -> None:
         sem = threading.BoundedSemaphore()

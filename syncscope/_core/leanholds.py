@@ -297,7 +297,8 @@ class LeanDiagnosis(Protocol):
         """
         A blocking acquire of ``primitive`` at ``site`` is about to wait (``proxy``: its lock
         proxy, for a Lock or RLock, else None), or a wait for a signal (``op``: "wait" or
-        "wait_for" of a Condition, Event or Barrier); returns what ``wait_ends`` takes.
+        "wait_for" of a Condition, Event or Barrier, or a queue's "get" or "put" waiting for an
+        item or for room); returns what ``wait_ends`` or ``signal_ended`` takes.
         """
 
     def wait_ends(self, wait: Any, got: bool, waited_ns: int) -> None:

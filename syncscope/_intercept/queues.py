@@ -103,50 +103,56 @@ def _lean_wait(
     )
     start = perf_counter_ns()
     guard.busy = True  # the queue's own mutex and Conditions are not the user's business
+    outcome: Outcome = "error"
     try:
-        result = call(*args)
-    except BaseException as exc:
+        try:
+            result = call(*args)
+        except BaseException as exc:
+            guard.busy = False
+            waited = perf_counter_ns() - start
+            outcome = _failure(op, exc, True, timeout)
+            if outcome == "timeout":
+                tally.rejected += 1
+                site.rejected += 1
+                if op == "get":  # a get's wait counts even when it timed out; a put's does not
+                    tally.empty_waits += 1
+                    tally.empty_total += waited
+                    site.empty_waits += 1
+                    site.empty_total += waited
+            else:
+                tally.errors += 1
+            raise
         guard.busy = False
         waited = perf_counter_ns() - start
-        outcome = _failure(op, exc, True, timeout)
-        if outcome == "timeout":
-            tally.rejected += 1
-            site.rejected += 1
-            if op == "get":  # a get's wait counts even when it timed out; a put's does not
-                tally.empty_waits += 1
-                tally.empty_total += waited
-                site.empty_waits += 1
-                site.empty_total += waited
+        if op == "get":
+            outcome = "got"
+            tally.gets += 1
+            site.gets += 1
+            tally.empty_waits += 1
+            tally.empty_total += waited
+            site.empty_waits += 1
+            site.empty_total += waited
         else:
-            tally.errors += 1
+            outcome = "put"
+            tally.puts += 1
+            site.puts += 1
+            tally.unfinished += 1
+            size = _qsize(q)  # just after the put, not under the queue's lock
+            if size is not None and size > tally.max_size:
+                tally.max_size = size
+            tally.full_waits += 1
+            tally.full_total += waited
+            site.full_waits += 1
+            site.full_total += waited
+        return result
+    finally:
+        # Whatever ends it (a signal handler's exception included), the wait is over.
         if wait is not None:
             diagnosis.signal_ended(wait, outcome)  # type: ignore[union-attr]
-        raise
-    guard.busy = False
-    waited = perf_counter_ns() - start
-    if op == "get":
-        outcome = "got"
-        tally.gets += 1
-        site.gets += 1
-        tally.empty_waits += 1
-        tally.empty_total += waited
-        site.empty_waits += 1
-        site.empty_total += waited
-    else:
-        outcome = "put"
-        tally.puts += 1
-        site.puts += 1
-        tally.unfinished += 1
-        size = q._qsize()  # just after the put, not under the queue's lock
-        if size > tally.max_size:  # noqa: PLR1730
-            tally.max_size = size
-        tally.full_waits += 1
-        tally.full_total += waited
-        site.full_waits += 1
-        site.full_total += waited
-    if wait is not None:
-        diagnosis.signal_ended(wait, outcome)  # type: ignore[union-attr]
-    return result
+        else:
+            diagnosis = state.diagnosis
+            if diagnosis is not None:  # the checks began during the wait
+                diagnosis.touched(entry.primitive, op, outcome)
 
 
 def _lean_tally(entry: Watch, lean: TallyBook) -> Tally:
@@ -197,6 +203,26 @@ def _qsize(q: Any) -> int | None:
         return silent(getattr(q, "_qsize", None) or q.qsize)  # type: ignore[no-any-return]
     except Exception:
         return None
+
+
+def _is_full(q: Any) -> bool:
+    """
+    Whether a bounded queue is full, as its put tells (without its mutex: a report's guess,
+    or a hint that trying at once is no use); False when a subclass makes it raise (the real
+    put then raises as it does).
+    """
+    try:
+        return 0 < q.maxsize <= q._qsize()  # type: ignore[no-any-return]
+    except Exception:
+        return False
+
+
+def _is_empty(q: Any) -> bool:
+    """Whether a queue is empty, as :func:`_is_full` tells fullness."""
+    try:
+        return not q._qsize()
+    except Exception:
+        return False
 
 
 def _make_put_hook(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -270,7 +296,7 @@ def wrappers() -> list[Wrapper]:
                 if not block or timeout is None or _at_once(block, timeout):
                     # Full, as the event path tells (unlocked): no attempt, which would raise
                     # and catch a Full for nothing.
-                    if not (block and 0 < self.maxsize <= self._qsize()):
+                    if not (block and self.maxsize and _is_full(self)):
                         try:
                             if state.options.include_library:  # its Conditions are watched too
                                 hidden(put, self, item, False)
@@ -304,7 +330,10 @@ def wrappers() -> list[Wrapper]:
                 return put(self, item, block, timeout)
             site = call_site()
             text = _item_text(item)
-            blocks = bool(block) and 0 < self.maxsize <= (_qsize(self) or 0)
+            try:
+                blocks = bool(block) and 0 < self.maxsize <= (_qsize(self) or 0)
+            except Exception:  # a maxsize that does not compare: the real put raises
+                blocks = False
             if blocks:
                 limit = wait_limit(block, timeout)
                 emit(SyncEvent(primitive, "put", "waiting", site, timeout=limit, item=text))
@@ -340,7 +369,7 @@ def wrappers() -> list[Wrapper]:
                     # Empty: as for a put above; only for a get with a time limit (a poll),
                     # where the raise would cost more than the get itself: a get without one
                     # mostly finds an item, or waits anyway.
-                    if not block or timeout is None or self._qsize():
+                    if not block or timeout is None or not _is_empty(self):
                         try:
                             if state.options.include_library:  # its Conditions are watched too
                                 item = hidden(get, self, False)

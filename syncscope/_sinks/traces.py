@@ -183,9 +183,9 @@ class Traces:
     ) -> None:
         """
         Record an operation on the thread that made it: ``event`` is kept for a set, clear or
-        notify (where it was made is a hang report's evidence: the lean path gives a
-        :class:`Mark`); the lean path gives none for the others, nor the thread's name
-        (looked up only for a thread new to a queue).
+        notify (where it was made is a hang report's evidence). The lean path's waits for a
+        signal come here too, with no event and no thread name (looked up only for a thread
+        new to a queue); its operations counted in place go to :meth:`lean_touched`.
         """
         trace = self._traces.get(primitive)
         if trace is None:
