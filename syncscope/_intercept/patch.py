@@ -19,6 +19,7 @@ from . import conditions as _conditions
 from . import futures as _futures
 from . import locks as _locks
 from . import queues as _queues
+from . import simplequeue as _simplequeue
 from .wrapping import unwrap_all
 
 
@@ -49,7 +50,7 @@ def _replacements() -> dict[tuple[str, str], Any]:
     return {
         ("threading", "Lock"): _locks.Lock,
         ("threading", "RLock"): _locks.RLock,
-        ("queue", "SimpleQueue"): _queues.SimpleQueue,
+        ("queue", "SimpleQueue"): _simplequeue.SimpleQueue,
     }
 
 

@@ -1,6 +1,6 @@
 """
-Queue, LifoQueue, PriorityQueue (methods wrapped on the class) and SimpleQueue (a subclass of
-the C type, handed out only to the user's code).
+Queue, LifoQueue, PriorityQueue: their methods wrapped on the class; and what SimpleQueue (a
+subclass of the C type, in ``_simplequeue``) shares with them.
 
 A queue reports queue operations ("61 put to queue by Thread-1"), never the traffic of the
 mutex and Conditions inside it. A successful put is reported from inside ``_put``, that is while
@@ -9,7 +9,7 @@ has reported putting it.
 
 With lean statistics (``state.lean``), a put or get that can be done at once is done without
 blocking (``block=False``) and counted in place in the queue's tally; one that has to wait is
-made as asked and counted at its call site (``_lean_wait``); one that fails goes on to the
+made as asked and counted at its call site (``lean_wait``); one that fails goes on to the
 event path as before (see ``_lean``).
 """
 
@@ -22,18 +22,15 @@ from collections.abc import Callable
 from .._core.compat import QUEUE_HAS_SHUTDOWN
 from .._core.dispatch import emit, guard
 from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
-from .._core.registry import save_method, saved, saved_methods
+from .._core.registry import save_method, saved_methods
 from .._core.reprs import safe_repr
-from .._core.sites import call_site, creator_frame
+from .._core.sites import call_site
 from .._core.state import state
 from .._core.tally import Tally, TallyBook, site_tally
 from .._core.tracebacks import hide_frames
 from .._core.tracking import (
     Watch,
-    new_primitive,
     primitive_of,
-    should_watch,
-    watch,
     watch_new,
     watches,
 )
@@ -53,7 +50,7 @@ _ShutDown = getattr(queue, "ShutDown", None)
 _TIMEOUT_MAX = threading.TIMEOUT_MAX
 
 
-def _at_once(block: Any, timeout: Any) -> bool:
+def at_once(block: Any, timeout: Any) -> bool:
     """
     Whether a put or get with these arguments may first be tried with ``block=False``: when it
     can be done at once, the real call does it whatever the timeout, unless it rejects the
@@ -69,12 +66,12 @@ def _lean_failed(
     entry: Watch, op: Op, exc: BaseException, block: Any, timeout: Any, item: Any
 ) -> None:
     """A put or get tried at once failed otherwise than full or empty: the event path's report."""
-    text = _item_text(item) if op == "put" else None
+    text = item_text(item) if op == "put" else None
     outcome = _failure(op, exc, block, timeout)
     emit(SyncEvent(entry.primitive, op, outcome, call_site(), item=text, error=exc))
 
 
-def _lean_wait(
+def lean_wait(
     q: Any,
     entry: Watch,
     lean: TallyBook,
@@ -181,7 +178,7 @@ class _PendingPut:
             raise
 
 
-def _item_text(item: Any) -> str | None:
+def item_text(item: Any) -> str | None:
     return None if state.options.hide_items else safe_repr(item, state.options.item_repr_limit)
 
 
@@ -293,7 +290,7 @@ def wrappers() -> list[Wrapper]:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
                     return put(self, item, block, timeout)
-                if not block or timeout is None or _at_once(block, timeout):
+                if not block or timeout is None or at_once(block, timeout):
                     # Full, as the event path tells (unlocked): no attempt, which would raise
                     # and catch a Full for nothing.
                     if not (block and self.maxsize and _is_full(self)):
@@ -321,7 +318,7 @@ def wrappers() -> list[Wrapper]:
                                 diagnosis.touched(entry.primitive, "put", "put")
                             return None
                     if block:  # it waits, or times out: counted at its site
-                        return _lean_wait(  # type: ignore[no-any-return]
+                        return lean_wait(  # type: ignore[no-any-return]
                             self, entry, lean, "put", put, (self, item, block, timeout), timeout
                         )
                     # A put that fails: the event path says so.
@@ -329,7 +326,7 @@ def wrappers() -> list[Wrapper]:
             if primitive is None:
                 return put(self, item, block, timeout)
             site = call_site()
-            text = _item_text(item)
+            text = item_text(item)
             try:
                 blocks = bool(block) and 0 < self.maxsize <= (_qsize(self) or 0)
             except Exception:  # a maxsize that does not compare: the real put raises
@@ -365,7 +362,7 @@ def wrappers() -> list[Wrapper]:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
                     return get(self, block, timeout)
-                if not block or timeout is None or _at_once(block, timeout):
+                if not block or timeout is None or at_once(block, timeout):
                     # Empty: as for a put above; only for a get with a time limit (a poll),
                     # where the raise would cost more than the get itself: a get without one
                     # mostly finds an item, or waits anyway.
@@ -390,7 +387,7 @@ def wrappers() -> list[Wrapper]:
                                 diagnosis.touched(entry.primitive, "get", "got")
                             return item
                     if block:  # it waits, or times out: counted at its site
-                        return _lean_wait(
+                        return lean_wait(
                             self, entry, lean, "get", get, (self, block, timeout), timeout
                         )
                     # A get that fails: the event path says so.
@@ -490,195 +487,6 @@ def wrappers() -> list[Wrapper]:
     return result
 
 
-_OriginalSimpleQueue: Any = saved["queue"]["SimpleQueue"]
-_simple_put = _OriginalSimpleQueue.put
-_simple_put_nowait = _OriginalSimpleQueue.put_nowait
-_simple_get = _OriginalSimpleQueue.get
-_simple_get_nowait = _OriginalSimpleQueue.get_nowait
-_simple_qsize = _OriginalSimpleQueue.qsize
-
-
-class _SimpleQueueType(type):
-    # Library callers get the original C type: isinstance(x, queue.SimpleQueue) must still
-    # hold for their queues while queue.SimpleQueue is this subclass.
-    def __instancecheck__(cls, obj: object) -> bool:
-        if cls is SimpleQueue:
-            return isinstance(obj, _OriginalSimpleQueue)
-        return super().__instancecheck__(obj)
-
-    def __subclasscheck__(cls, sub: type) -> bool:
-        if cls is SimpleQueue:
-            return issubclass(sub, _OriginalSimpleQueue)
-        return super().__subclasscheck__(sub)
-
-
-class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ignore[misc]
-    """
-    Instrumented stand-in for ``queue.SimpleQueue``.
-
-    The standard library's own callers (``ThreadPoolExecutor``...) get the original C type.
-    """
-
-    __slots__ = ()
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        try:
-            frame = creator_frame(2)
-            if not should_watch("queue", frame):
-                if cls is SimpleQueue:
-                    return _OriginalSimpleQueue(*args, **kwargs)
-                return super().__new__(cls, *args, **kwargs)
-            obj = super().__new__(cls, *args, **kwargs)
-            watch(obj, new_primitive("queue", cls.__name__, frame))
-            return obj
-        except BaseException as exc:
-            hide_frames(exc)  # the program's traceback, not ours
-            raise
-
-    # The lean paths written out, and the original's methods called as functions rather than
-    # through super(): a SimpleQueue's own operations are as cheap as a lock's.
-
-    def put(self, item: Any, block: Any = True, timeout: Any = None) -> None:
-        try:
-            lean = state.lean
-            if lean is not None:
-                entry = watches.get(id(self))
-                if entry is not None and not guard.busy:
-                    _lean_simple_put(self, entry, lean)
-                return _simple_put(self, item, block, timeout)  # type: ignore[no-any-return]
-            primitive = watched(self)
-            if primitive is not None:
-                _report_simple_put(self, primitive, item)
-            return _simple_put(self, item, block, timeout)  # type: ignore[no-any-return]
-        except BaseException as exc:
-            hide_frames(exc)  # the program's traceback, not ours
-            raise
-
-    def put_nowait(self, item: Any) -> None:
-        try:
-            lean = state.lean
-            if lean is not None:
-                entry = watches.get(id(self))
-                if entry is not None and not guard.busy:
-                    _lean_simple_put(self, entry, lean)
-                return _simple_put_nowait(self, item)  # type: ignore[no-any-return]
-            primitive = watched(self)
-            if primitive is not None:
-                _report_simple_put(self, primitive, item)
-            return _simple_put_nowait(self, item)  # type: ignore[no-any-return]
-        except BaseException as exc:
-            hide_frames(exc)  # the program's traceback, not ours
-            raise
-
-    def get(self, block: Any = True, timeout: Any = None) -> Any:
-        try:
-            lean = state.lean
-            if lean is not None and (not block or timeout is None or _at_once(block, timeout)):
-                entry = watches.get(id(self))
-                if entry is None or guard.busy:
-                    return _simple_get(self, block, timeout)
-                if not block or _simple_qsize(self):  # else empty: as for a Queue's get
-                    try:
-                        item = _simple_get(self, False)
-                    except _Empty:  # below, as for a Queue's get
-                        pass
-                    else:
-                        tally = entry.tally
-                        if tally is None or tally.owner is not lean:
-                            tally = adopt_watch(entry, lean)
-                        tally.gets += 1
-                        diagnosis = state.diagnosis
-                        if diagnosis is not None:  # the hang check hears of it (see _lean)
-                            diagnosis.touched(entry.primitive, "get", "got")
-                        return item
-                if block:  # it waits, or times out: counted at its site
-                    return _lean_wait(
-                        self, entry, lean, "get", _simple_get, (self, block, timeout), timeout
-                    )
-                # A get that fails: the event path says so.
-            primitive = watched(self)
-            if primitive is None:
-                return _simple_get(self, block, timeout)
-            return observed_get(
-                self, primitive, lambda: _simple_get(self, block, timeout), block, timeout
-            )
-        except BaseException as exc:
-            hide_frames(exc)  # the program's traceback, not ours
-            raise
-
-    def get_nowait(self) -> Any:
-        try:
-            lean = state.lean
-            if lean is not None:
-                entry = watches.get(id(self))
-                if entry is None or guard.busy:
-                    return _simple_get_nowait(self)
-                try:
-                    item = _simple_get_nowait(self)
-                except _Empty:  # the event path says so
-                    pass
-                else:
-                    tally = entry.tally
-                    if tally is None or tally.owner is not lean:
-                        tally = adopt_watch(entry, lean)
-                    tally.gets += 1
-                    diagnosis = state.diagnosis
-                    if diagnosis is not None:  # the hang check hears of it (see _lean)
-                        diagnosis.touched(entry.primitive, "get", "got")
-                    return item
-            primitive = watched(self)
-            if primitive is None:
-                return _simple_get_nowait(self)
-            return observed_get(self, primitive, lambda: _simple_get_nowait(self), False, None)
-        except BaseException as exc:
-            hide_frames(exc)  # the program's traceback, not ours
-            raise
-
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        # The original's own refusal, word for word (the subclass would name itself).
-        try:
-            raise TypeError(f"cannot pickle '{_ORIGINAL_NAME}' object")
-        except BaseException as exc:
-            hide_frames(exc)  # the program's traceback, not ours
-            raise
-
-
-_ORIGINAL_NAME = f"{_OriginalSimpleQueue.__module__}.{_OriginalSimpleQueue.__qualname__}"
-SimpleQueue.__module__ = _OriginalSimpleQueue.__module__
-SimpleQueue.__qualname__ = _OriginalSimpleQueue.__qualname__
-
-
-def _lean_simple_put(q: Any, entry: Watch, lean: TallyBook) -> None:
-    # Counted before the put, as the event path reports it: SimpleQueue.put never blocks.
-    tally = entry.tally
-    if tally is None or tally.owner is not lean:
-        tally = adopt_watch(entry, lean)
-    tally.puts += 1
-    tally.unfinished += 1
-    size = _simple_qsize(q) + 1
-    if size > tally.max_size:  # noqa: PLR1730 (no call: the hot path)
-        tally.max_size = size
-    diagnosis = state.diagnosis
-    if diagnosis is not None:  # the hang check hears of it (see _lean)
-        diagnosis.touched(entry.primitive, "put", "put")
-
-
-def _report_simple_put(q: Any, primitive: Primitive, item: Any) -> None:
-    # SimpleQueue.put never blocks nor fails: report before it, so the get comes after.
-    emit(
-        SyncEvent(
-            primitive,
-            "put",
-            "put",
-            call_site(),
-            None,
-            item=_item_text(item),
-            item_id=id(item),
-            qsize=q.qsize() + 1,
-        )
-    )
-
-
 def observed_get(
     q: Any, primitive: Primitive, call: Callable[[], Any], block: Any, timeout: Any
 ) -> Any:
@@ -698,7 +506,7 @@ def observed_get(
         raise
     guard.busy = False
     waited_ns = perf_counter_ns() - start if blocks else None
-    text = _item_text(item)
+    text = item_text(item)
     emit(
         SyncEvent(
             primitive, "get", "got", site, waited_ns, item=text, item_id=id(item), qsize=_qsize(q)

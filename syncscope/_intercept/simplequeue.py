@@ -1,0 +1,221 @@
+"""
+SimpleQueue: a subclass of the C type, handed out only to the user's code.
+
+``queue.SimpleQueue`` is C: its methods cannot be replaced on the class, so the user's code gets
+this subclass instead, whose methods count or report as a Queue's wrappers do (``_queues``)
+and call the C type's own as functions. The standard library's own callers
+(``ThreadPoolExecutor``...) keep the original type, which ``isinstance`` still matches.
+"""
+
+from __future__ import annotations
+
+import queue
+
+from .._core.dispatch import emit, guard
+from .._core.event import Primitive, SyncEvent
+from .._core.registry import saved
+from .._core.sites import call_site, creator_frame
+from .._core.state import state
+from .._core.tally import TallyBook
+from .._core.tracebacks import hide_frames
+from .._core.tracking import Watch, new_primitive, should_watch, watch, watches
+from .conditions import watched
+from .lean import adopt_watch
+from .queues import at_once, item_text, lean_wait, observed_get
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+_Empty = queue.Empty
+
+
+_OriginalSimpleQueue: Any = saved["queue"]["SimpleQueue"]
+_simple_put = _OriginalSimpleQueue.put
+_simple_put_nowait = _OriginalSimpleQueue.put_nowait
+_simple_get = _OriginalSimpleQueue.get
+_simple_get_nowait = _OriginalSimpleQueue.get_nowait
+_simple_qsize = _OriginalSimpleQueue.qsize
+
+
+class _SimpleQueueType(type):
+    # Library callers get the original C type: isinstance(x, queue.SimpleQueue) must still
+    # hold for their queues while queue.SimpleQueue is this subclass.
+    def __instancecheck__(cls, obj: object) -> bool:
+        if cls is SimpleQueue:
+            return isinstance(obj, _OriginalSimpleQueue)
+        return super().__instancecheck__(obj)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        if cls is SimpleQueue:
+            return issubclass(sub, _OriginalSimpleQueue)
+        return super().__subclasscheck__(sub)
+
+
+class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ignore[misc]
+    """
+    Instrumented stand-in for ``queue.SimpleQueue``.
+
+    The standard library's own callers (``ThreadPoolExecutor``...) get the original C type.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            frame = creator_frame(2)
+            if not should_watch("queue", frame):
+                if cls is SimpleQueue:
+                    return _OriginalSimpleQueue(*args, **kwargs)
+                return super().__new__(cls, *args, **kwargs)
+            obj = super().__new__(cls, *args, **kwargs)
+            watch(obj, new_primitive("queue", cls.__name__, frame))
+            return obj
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
+
+    # The lean paths written out, and the original's methods called as functions rather than
+    # through super(): a SimpleQueue's own operations are as cheap as a lock's.
+
+    def put(self, item: Any, block: Any = True, timeout: Any = None) -> None:
+        try:
+            lean = state.lean
+            if lean is not None:
+                entry = watches.get(id(self))
+                if entry is not None and not guard.busy:
+                    _lean_simple_put(self, entry, lean)
+                return _simple_put(self, item, block, timeout)  # type: ignore[no-any-return]
+            primitive = watched(self)
+            if primitive is not None:
+                _report_simple_put(self, primitive, item)
+            return _simple_put(self, item, block, timeout)  # type: ignore[no-any-return]
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
+
+    def put_nowait(self, item: Any) -> None:
+        try:
+            lean = state.lean
+            if lean is not None:
+                entry = watches.get(id(self))
+                if entry is not None and not guard.busy:
+                    _lean_simple_put(self, entry, lean)
+                return _simple_put_nowait(self, item)  # type: ignore[no-any-return]
+            primitive = watched(self)
+            if primitive is not None:
+                _report_simple_put(self, primitive, item)
+            return _simple_put_nowait(self, item)  # type: ignore[no-any-return]
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
+
+    def get(self, block: Any = True, timeout: Any = None) -> Any:
+        try:
+            lean = state.lean
+            if lean is not None and (not block or timeout is None or at_once(block, timeout)):
+                entry = watches.get(id(self))
+                if entry is None or guard.busy:
+                    return _simple_get(self, block, timeout)
+                if not block or _simple_qsize(self):  # else empty: as for a Queue's get
+                    try:
+                        item = _simple_get(self, False)
+                    except _Empty:  # below, as for a Queue's get
+                        pass
+                    else:
+                        tally = entry.tally
+                        if tally is None or tally.owner is not lean:
+                            tally = adopt_watch(entry, lean)
+                        tally.gets += 1
+                        diagnosis = state.diagnosis
+                        if diagnosis is not None:  # the hang check hears of it (see _lean)
+                            diagnosis.touched(entry.primitive, "get", "got")
+                        return item
+                if block:  # it waits, or times out: counted at its site
+                    return lean_wait(
+                        self, entry, lean, "get", _simple_get, (self, block, timeout), timeout
+                    )
+                # A get that fails: the event path says so.
+            primitive = watched(self)
+            if primitive is None:
+                return _simple_get(self, block, timeout)
+            return observed_get(
+                self, primitive, lambda: _simple_get(self, block, timeout), block, timeout
+            )
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
+
+    def get_nowait(self) -> Any:
+        try:
+            lean = state.lean
+            if lean is not None:
+                entry = watches.get(id(self))
+                if entry is None or guard.busy:
+                    return _simple_get_nowait(self)
+                try:
+                    item = _simple_get_nowait(self)
+                except _Empty:  # the event path says so
+                    pass
+                else:
+                    tally = entry.tally
+                    if tally is None or tally.owner is not lean:
+                        tally = adopt_watch(entry, lean)
+                    tally.gets += 1
+                    diagnosis = state.diagnosis
+                    if diagnosis is not None:  # the hang check hears of it (see _lean)
+                        diagnosis.touched(entry.primitive, "get", "got")
+                    return item
+            primitive = watched(self)
+            if primitive is None:
+                return _simple_get_nowait(self)
+            return observed_get(self, primitive, lambda: _simple_get_nowait(self), False, None)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # The original's own refusal, word for word (the subclass would name itself).
+        try:
+            raise TypeError(f"cannot pickle '{_ORIGINAL_NAME}' object")
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
+
+
+_ORIGINAL_NAME = f"{_OriginalSimpleQueue.__module__}.{_OriginalSimpleQueue.__qualname__}"
+SimpleQueue.__module__ = _OriginalSimpleQueue.__module__
+SimpleQueue.__qualname__ = _OriginalSimpleQueue.__qualname__
+
+
+def _lean_simple_put(q: Any, entry: Watch, lean: TallyBook) -> None:
+    # Counted before the put, as the event path reports it: SimpleQueue.put never blocks.
+    tally = entry.tally
+    if tally is None or tally.owner is not lean:
+        tally = adopt_watch(entry, lean)
+    tally.puts += 1
+    tally.unfinished += 1
+    size = _simple_qsize(q) + 1
+    if size > tally.max_size:  # noqa: PLR1730 (no call: the hot path)
+        tally.max_size = size
+    diagnosis = state.diagnosis
+    if diagnosis is not None:  # the hang check hears of it (see _lean)
+        diagnosis.touched(entry.primitive, "put", "put")
+
+
+def _report_simple_put(q: Any, primitive: Primitive, item: Any) -> None:
+    # SimpleQueue.put never blocks nor fails: report before it, so the get comes after.
+    emit(
+        SyncEvent(
+            primitive,
+            "put",
+            "put",
+            call_site(),
+            None,
+            item=item_text(item),
+            item_id=id(item),
+            qsize=q.qsize() + 1,
+        )
+    )
