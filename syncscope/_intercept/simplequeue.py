@@ -21,7 +21,7 @@ from .._core.tracebacks import hide_frames
 from .._core.tracking import Watch, new_primitive, should_watch, watch, watches
 from .conditions import watched
 from .lean import adopt_watch
-from .queues import at_once, item_text, lean_wait, observed_get
+from .queues import at_once, item_text, lean_got, lean_wait, observed_get
 
 
 TYPE_CHECKING = False
@@ -125,13 +125,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                     except _Empty:  # below, as for a Queue's get
                         pass
                     else:
-                        tally = entry.tally
-                        if tally is None or tally.owner is not lean:
-                            tally = adopt_watch(entry, lean)
-                        tally.gets += 1
-                        diagnosis = state.diagnosis
-                        if diagnosis is not None:  # the hang check hears of it (see _lean)
-                            diagnosis.touched(entry.primitive, "get", "got")
+                        lean_got(entry, lean)
                         return item
                 if block:  # it waits, or times out: counted at its site
                     return lean_wait(
@@ -160,13 +154,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                 except _Empty:  # the event path says so
                     pass
                 else:
-                    tally = entry.tally
-                    if tally is None or tally.owner is not lean:
-                        tally = adopt_watch(entry, lean)
-                    tally.gets += 1
-                    diagnosis = state.diagnosis
-                    if diagnosis is not None:  # the hang check hears of it (see _lean)
-                        diagnosis.touched(entry.primitive, "get", "got")
+                    lean_got(entry, lean)
                     return item
             primitive = watched(self)
             if primitive is None:
