@@ -112,9 +112,21 @@ def user_frame(depth: int = 2) -> FrameType | None:
         frame: FrameType | None = _getframe(depth)
     except ValueError:
         return None
-    while frame is not None and is_machinery(frame.f_code):
+    return past_machinery(frame)
+
+
+def past_machinery(frame: FrameType | None) -> FrameType | None:
+    """``frame``, or the first of its callers outside threading, queue and syncscope."""
+    verdicts = _machinery_files  # is_machinery's cache, looked at first: one call the less
+    while frame is not None:
+        code = frame.f_code
+        verdict = verdicts.get(code.co_filename)
+        if verdict is None:
+            verdict = is_machinery(code)
+        if not verdict:
+            return frame
         frame = frame.f_back
-    return frame
+    return None
 
 
 def owner_frame(frame: FrameType | None) -> FrameType | None:

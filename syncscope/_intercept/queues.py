@@ -87,9 +87,7 @@ def lean_wait(
     checks on, the wait is announced to the watchdog first and its end told to the hang
     check, as a Condition's wait is (see ``_lean``).
     """
-    tally = entry.tally
-    if tally is None or tally.owner is not lean:
-        tally = adopt_watch(entry, lean)
+    tally = _lean_tally(entry, lean)
     site_key = call_site()
     site = site_tally(tally, *site_key)
     diagnosis = state.diagnosis

@@ -17,22 +17,18 @@ counts as never touched), past :data:`MAX_THREADS` a trace's oldest thread is.
 from __future__ import annotations
 
 import contextlib
-import threading
 from _thread import get_ident
 from time import time_ns
 from types import CodeType, FrameType
 
-from .._core.event import Primitive, SyncEvent
+from .._core.event import Primitive, SyncEvent, thread_name
 from .._core.holds import Holds, Life
 from .._core.leanholds import SITED_OPS, where
-from .._core.sites import _machinery_files, is_machinery
+from .._core.sites import past_machinery
 
 
 #: A lean mark, as the lean path keeps it: op, code, instruction, thread name, time, waiters.
 MarkFacts = tuple[str, CodeType | None, int, str, int, int | None]
-
-_active_threads: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
-
 
 #: Primitives traced at once.
 MAX_TRACES = 10_000
@@ -245,15 +241,8 @@ class Traces:
                 trace.putter = self._role(trace.putters, ident, None)
         elif op in SITED_OPS:  # where it was made is a hang report's evidence
             # The user's line: past the standard library's own callers (a Queue's Conditions).
-            while frame is not None:
-                verdict = _machinery_files.get(frame.f_code.co_filename)
-                if verdict is None:
-                    verdict = is_machinery(frame.f_code)
-                if not verdict:
-                    break
-                frame = frame.f_back
-            thread = _active_threads.get(ident)
-            name = thread._name if thread is not None else f"Thread-{ident}"  # type: ignore[attr-defined]
+            frame = past_machinery(frame)
+            name = thread_name(ident)
             if frame is None:
                 facts: MarkFacts = (op, None, 0, name, now, waiters)
             else:
