@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import unittest
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -734,6 +735,37 @@ class TestDropIn:
             assert [(p.notifies, p.waits) for p in conditions] == [(0, 0)] * len(conditions)
             assert 1 == rec.stats(event).sets
             assert (1, 1) == (rec.stats(q).empty_waits, rec.stats(q).full_waits)
+
+    def test_a_queue_that_cannot_tell_its_size_fails_as_without_syncscope(self) -> None:
+        """
+        A maxsize that does not compare, a _qsize that raises: the program's error is plain
+        Python's, raised from queue.py (not from a check of syncscope's), and counted.
+        """
+
+        class Sizeless(queue.Queue[int]):
+            def _qsize(self) -> int:
+                raise RuntimeError("no size")
+
+        def failures() -> list[tuple[str, str, list[str]]]:
+            found = []
+            for call in (
+                lambda: queue.Queue(maxsize=None).put(1),
+                lambda: queue.Queue(maxsize="3").put(1),
+                lambda: Sizeless().get(timeout=0.01),
+            ):  # type: ignore[arg-type]
+                try:
+                    call()
+                except Exception as exc:
+                    frames = [f.name for f in traceback.extract_tb(exc.__traceback__)][1:]
+                    found.append((type(exc).__name__, str(exc), frames))
+            return found
+
+        plain = failures()
+        assert [name for name, _, _ in plain] == ["TypeError", "TypeError", "RuntimeError"]
+        with lean_recording() as rec:
+            assert state.lean is not None
+            assert failures() == plain
+            assert [p.errors for p in rec.primitives() if p.kind == "queue"] == [1, 1, 1]
 
     def test_errors_are_the_originals(self, lean: Recording) -> None:
         sem = threading.BoundedSemaphore()
