@@ -640,3 +640,90 @@ def test_no_use_is_counted_in_place_without_the_gil(
         assert {} == records.taken
     finally:
         syncscope.uninstall()
+
+
+def _dangling(spans: list[Any]) -> list[tuple[str, str]]:
+    """(span name, link reason) of every link to a span that did not arrive."""
+    ids = {(span.trace_id, span.span_id) for span in spans}
+    return [
+        (span.name, str(span.attributes.get("syncscope.links", "")))
+        for span in spans
+        for link in span.links
+        if (link.trace_id, link.span_id) not in ids
+    ]
+
+
+class TestLinksUnderPressure:
+    """
+    A link goes to a span that is sent: under pressure, operations nobody waited on are
+    summed up, and what would have linked to them links to nothing instead.
+    """
+
+    def test_no_link_to_a_put_summed_up(self, tmp_path: Path, receiver: Any) -> None:
+        """
+        Puts past the span allowance with nobody waiting are summed up. A get while a putter
+        waits for room is kept (it lets the putter in), and does not link to the put of its
+        item, which was not sent.
+        """
+        source = """\
+            import queue, sys, threading, time
+            q = queue.LifoQueue(5000)
+            for item in range(5000):
+                q.put(item)
+            putter = threading.Thread(target=q.put, args=(-1,), name="putter")
+            putter.start()
+            deadline = time.monotonic() + 10
+            while not q.not_full._waiters:  # until the putter waits for room
+                if time.monotonic() > deadline:
+                    sys.exit("the putter never waited")
+                time.sleep(0.001)
+            print(q.get())  # the last put, summed up
+            putter.join(10)
+        """
+        args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
+        result = _run(tmp_path, source, *SPANS_ALONE, *args)
+        assert 0 == result.returncode, result.stderr
+        assert "4999" == result.stdout.strip()
+        line = span_line(result.stderr)
+        assert 0 == line["dropped"], line
+        assert line["aggregated"] > 0, line
+        spans = receiver.wait_for_spans(line["sent"])
+        (get,) = [s for s in spans if s.name == "LifoQueue.get q"]
+        assert 12 == get.attributes["code.line.number"]
+        assert [] == _dangling(spans)
+
+    def test_a_wait_links_to_the_notify_that_woke_it(self, tmp_path: Path, receiver: Any) -> None:
+        """
+        Notifies after the one that woke the waiter, before it runs again, woke nobody: the
+        wait links to the one that woke it, on line 12.
+        """
+        source = """\
+            import threading
+            cond = threading.Condition()
+            ready = threading.Event()
+            def waiter():
+                with cond:
+                    ready.set()
+                    cond.wait(10)
+            thread = threading.Thread(target=waiter, name="waiter")
+            thread.start()
+            ready.wait(10)
+            with cond:
+                cond.notify()
+                cond.notify()
+                cond.notify_all()
+            thread.join(10)
+        """
+        args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
+        result = _run(tmp_path, source, *SPANS_ALONE, *args)
+        assert 0 == result.returncode, result.stderr
+        line = span_line(result.stderr)
+        spans = receiver.wait_for_spans(line["sent"])
+        by_id = {span.span_id: span for span in spans}
+        (wait,) = [s for s in spans if s.name == "Condition.wait cond"]
+        (link,) = wait.links
+        notify = by_id[link.span_id]
+        assert ("Condition.notify cond", 12) == (
+            notify.name,
+            notify.attributes["code.line.number"],
+        )

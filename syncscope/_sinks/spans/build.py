@@ -43,6 +43,10 @@ class Owner(send.Owner, Protocol):
 
     #: When the run ended (time_ns), once it has.
     close_ns: int
+    #: Spans given up after the pairing linked to them (see SpanSink.given_up).
+    given_up: set[int]
+
+    def give_up(self, span_id: int) -> None: ...
 
 
 class _ThreadSpan:
@@ -161,15 +165,22 @@ class Builder:
                 # The collector is behind (or gone): a summary, rather than build to drop.
                 self.summaries.add(record)
                 self.sink.stats.aggregated_late += 1  # this thread's own count: no lock
+                self.sink.give_up(record[2] if kind == OP else record[1].span_id)
                 continue
+            given_up = self.sink.given_up
             if kind == OP:
-                self._op(record[1], record[2], record[3], record[4], keep)
+                links = record[4]
+                if links and given_up:
+                    links = _sent_only(links, given_up)
+                self._op(record[1], record[2], record[3], links, keep)
             elif kind == HOLD:
                 self._hold(record[1], record[2], record[3], keep)
             elif kind == FINDING:
-                self._finding(record[1], record[2], record[3], record[4])
+                self._finding(record[1], record[2], _sent_only(record[3], given_up), record[4])
             else:
-                self._wait_at_exit(record[1])
+                pending = record[1]
+                pending.links = _sent_only(pending.links, given_up)
+                self._wait_at_exit(pending)
             if len(self.out) >= BATCH_SIZE:
                 self.ship()
         self.ship()
@@ -616,6 +627,13 @@ def _clock(time_ns: int) -> str:
     """Wall-clock time of day, to the millisecond: a part's title says when it was."""
     seconds, ns = divmod(time_ns, 1_000_000_000)
     return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{ns // 1_000_000:03d}"
+
+
+def _sent_only(
+    links: tuple[tuple[int, int, str], ...], given_up: set[int]
+) -> tuple[tuple[int, int, str], ...]:
+    """``links`` but those to spans given up after they were linked to (see the sink)."""
+    return tuple(link for link in links if link[1] not in given_up)
 
 
 def _link_attributes(links: Sequence[tuple[int, int, str]]) -> dict[str, Any]:

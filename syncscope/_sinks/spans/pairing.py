@@ -46,6 +46,8 @@ _NOTABLE = frozenset({"timeout", "error", "broken", "busy", "aborted"})
 _SIGNALS = frozenset(
     {"notify", "notify_all", "set", "put", "get", "task_done", "release", "abort", "reset"}
 )
+#: Signals whose event says how many waiters they woke (``SyncEvent.waiters``).
+_NOTIFIES = frozenset({"notify", "notify_all"})
 #: An operation that took this long blocked, whether or not it said it would (ns).
 _BLOCKED_NS = 100_000
 #: Links of one wait to the holders in its way, at most.
@@ -99,6 +101,8 @@ class SpanPairing:
     span matters: the operation blocked, failed,
     or woke or let in a thread that waited; the hold made another thread wait. Under
     pressure the sink gives up the others, folded into summary spans, never these.
+    ``append`` returns False for a record that will not be a span (summed up or dropped):
+    no later span links to it then.
 
     A new trace part begins after ``max_trace_spans`` spans at a moment when no thread holds
     anything, so that no hold and no link from a wait to its holder crosses the cut (a
@@ -111,7 +115,7 @@ class SpanPairing:
         self,
         rand: Callable[[int], int],
         max_trace_spans: int,
-        append: Callable[[tuple[Any, ...]], None],
+        append: Callable[[tuple[Any, ...]], bool | None],
         fold: Folder | None = None,
         pressed: Callable[[], bool] | None = None,
         counts: Any = None,
@@ -253,12 +257,14 @@ class SpanPairing:
         # have woken a thread waiting for it: those are never given up for a summary. (Not every
         # lock use while a thread waits: the running thread may take the lock a thousand
         # times while a waiter waits for the GIL; the holds in a waiter's way are marked when
-        # it links to them.)
+        # it links to them.) A notify says how many it woke, counted as it happened: one that
+        # woke nobody is no signal, whatever waits the pairing has not seen end yet.
+        woke = event.waiters if op in _NOTIFIES else None
         keep: bool | str = (
             pending is not None
             or (event.waited_ns or 0) >= _BLOCKED_NS
             or outcome in _NOTABLE
-            or (op in _SIGNALS and prim.id in self._waiters)
+            or (op in _SIGNALS and (prim.id in self._waiters if woke is None else woke > 0))
         )
         links: tuple[Link, ...] = ()
         if pending is not None:
@@ -299,7 +305,8 @@ class SpanPairing:
             # for a quiet moment) leaves some waits' holders in the part before: a link there
             # would leave the tree Jaeger draws. The link stays within its part.
             links = tuple(link for link in links if link[0] == place[0])
-        self._append((OP, event, new_span_id, place, links, keep))
+        # Not sent (summed up or dropped): nothing may link to it later.
+        sent = self._append((OP, event, new_span_id, place, links, keep)) is not False
         event.trace_id, event.span_id = place[0], new_span_id
 
         if op == "acquire":
@@ -311,13 +318,22 @@ class SpanPairing:
                     if prim.id in self._waiters:
                         self._late_holder(hold, ident)
         elif op in ("notify", "notify_all", "set", "task_done"):
-            remember(self._signals, prim.id, (place[0], new_span_id, op))
+            if woke == 0:
+                pass  # a waiter woken earlier links to the notify that woke it, not to this one
+            elif sent:
+                remember(self._signals, prim.id, (place[0], new_span_id, op))
+            else:
+                self._signals.pop(prim.id, None)
         elif op == "clear":
             self._signals.pop(prim.id, None)
         elif op == "put" and outcome == "put":
-            self._remember_put(prim, event.item_id, place[0], new_span_id)
+            if sent:
+                self._remember_put(prim, event.item_id, place[0], new_span_id)
         elif op == "get" and outcome == "got":
-            remember(self._room, prim.id, (place[0], new_span_id, "room"))
+            if sent:
+                remember(self._room, prim.id, (place[0], new_span_id, "room"))
+            else:
+                self._room.pop(prim.id, None)
         if op in ("wait", "wait_for") and prim.kind == "condition" and prim.lock is not None:
             if ident in holds.parked:
                 self._drop_stale(prim.lock, event)
@@ -403,8 +419,10 @@ class SpanPairing:
         hold.span = None  # ended once, whatever ends it again
         self._closed(span.place)
         self.holding -= 1
-        remember(self._last_hold, span.prim.id, (span.trace_id, span.span_id))
-        self._append((HOLD, span, event, reason, span.contended or event is None))
+        if self._append((HOLD, span, event, reason, span.contended or event is None)) is False:
+            self._last_hold.pop(span.prim.id, None)  # not sent: nothing may link to it
+        else:
+            remember(self._last_hold, span.prim.id, (span.trace_id, span.span_id))
 
     def _late_holder(self, hold: Hold, ident: int) -> None:
         """

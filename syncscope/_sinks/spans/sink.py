@@ -126,6 +126,8 @@ CONDITION_WAITS = frozenset({"wait", "wait_for"})
 GRACE = 0.3
 #: Spans shorter than ``min_span_ms`` kept a while (unbuilt) in case a longer one links to them.
 MAX_PARKED = 4096
+#: Span ids given up (see SpanSink.given_up) remembered at most.
+MAX_GIVEN_UP = 65_536
 #: Signals whose default action ends the process: caught (when the program leaves them alone)
 #: to flush first.
 FATAL_SIGNALS = tuple(
@@ -173,6 +175,10 @@ class SpanSink:
         self._summaries = Summaries()
         self._min_ns = int(options.min_span_ms * 1_000_000)
         self._parked: dict[int, tuple[Any, ...]] = {}
+        #: Spans given up after the pairing made them link targets (a short one that waited
+        #: too long among the parked, one summed up at build time): links to them are left
+        #: out when built. Forgotten past MAX_GIVEN_UP (a link that far back is rare).
+        self.given_up: set[int] = set()
         self._ring_at = min(BATCH_SIZE, self._capacity)
         # Unpaired events are many times a span's size: past this many the program's thread
         # pairs them itself (see handle).
@@ -330,12 +336,15 @@ class SpanSink:
     def _pressed_by_backlog(self) -> bool:
         return len(self._records) >= self._soft or len(self._events) >= BACKLOG
 
-    def _append(self, record: tuple[Any, ...]) -> None:
-        """One span record from the pairing (under the lock): filter, fold, keep or drop it."""
+    def _append(self, record: tuple[Any, ...]) -> bool:
+        """
+        One span record from the pairing (under the lock): filter, fold, keep or drop it.
+        False when it will not be a span (summed up or dropped), for the pairing's links.
+        """
         keep = record[-1]
         if self._min_ns and record[0] <= HOLD and _duration(record) < self._min_ns:
             self._park(record)
-            return
+            return True  # sent after all if a span links to it (else counted as left out)
         records = self._records
         count = len(records)
         if not keep:
@@ -343,11 +352,11 @@ class SpanSink:
                 # A summary, rather than a span that nobody waited on.
                 self._summaries.add(record)
                 self.stats.aggregated += 1
-                return
+                return False
             self._allowance -= 1
         if count >= self._hard:
             self.stats.buffer_dropped += 1
-            return
+            return False
         if self._parked and record[0] == OP and record[4]:
             # Short spans that this one links to go out after all.
             for _trace, target, _why in record[4]:
@@ -358,15 +367,24 @@ class SpanSink:
         if len(records) == self._ring_at:
             with contextlib.suppress(RuntimeError):  # already rung
                 self._doorbell.release()
+        return True
 
     def _park(self, record: tuple[Any, ...]) -> None:
         """Keep a short span a while, unbuilt, in case a longer one links to it."""
         parked = self._parked
         if len(parked) >= MAX_PARKED:
+            self.give_up(next(iter(parked)))
             del parked[next(iter(parked))]
             self.stats.filtered += 1
         span_id = record[2] if record[0] == OP else record[1].span_id
         parked[span_id] = record
+
+    def give_up(self, span_id: int) -> None:
+        """The span ``span_id`` will not be sent: leave links to it out (see ``given_up``)."""
+        given_up = self.given_up
+        if len(given_up) >= MAX_GIVEN_UP:
+            given_up.clear()
+        given_up.add(span_id)
 
     # -- findings ----------------------------------------------------------------------------
 
