@@ -97,6 +97,21 @@ class Uses:
         self.gone = False
 
 
+class OpUses(Uses):
+    """
+    One thread's operations of one kind on an Event, Condition or queue that neither waited
+    nor let anyone in, counted in place as :class:`Uses` are (see
+    ``_intercept/counted``). ``first`` is a record as a lock's, its lock None.
+    """
+
+    __slots__ = ("op", "prim")
+
+    def __init__(self, first: tuple[Any, ...], prim: Any, op: str) -> None:
+        super().__init__(first)
+        self.prim = prim
+        self.op = op
+
+
 class _Token:
     """Lives in the thread's local storage: its end, on the ending thread, marks the exit."""
 

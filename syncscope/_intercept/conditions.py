@@ -1,5 +1,6 @@
 """
-Condition, Semaphore, BoundedSemaphore, Event and Barrier: their methods wrapped on the class.
+Condition, Semaphore, BoundedSemaphore and Barrier: their methods wrapped on the class (Event's
+are in ``events``, built the same way).
 
 With lean statistics (``state.lean``), an operation that does not wait is counted in place in
 its primitive's tally, first thing in each wrapper; everything else goes on to the event path
@@ -33,6 +34,7 @@ from .._core.sites import call_site
 from .._core.state import state
 from .._core.tracebacks import hide_frames
 from .._core.tracking import primitive_of, watch_new, watches
+from .counted import count_op, may_count
 from .lean import (
     adopt_watch,
     barrier_wait,
@@ -110,7 +112,6 @@ def wrappers() -> list[Wrapper]:
     result: list[Wrapper] = []
     result += _condition_wrappers()
     result += _semaphore_wrappers()
-    result += _event_wrappers()
     result += _barrier_wrappers()
     return result
 
@@ -244,6 +245,20 @@ def _condition_wrappers() -> list[Wrapper]:
                         entry.primitive, "notify", "notified", _getframe().f_back, woken
                     )
                 return None
+            records = state.records
+            if records is not None and records.counting:
+                entry = watches.get(id(self))
+                if entry is None:  # not watched (a library's own): nothing to report
+                    return notify(self, n)
+                if not getattr(self, "_waiters", 1) and may_count():
+                    counted = entry.primitive  # nobody to wake: counted in place (see counted)
+                    try:
+                        notify(self, n)
+                    except BaseException as exc:
+                        emit(SyncEvent(counted, "notify", "error", call_site(), error=exc))
+                        raise
+                    count_op(counted, "notify", records)
+                    return None
             primitive = watched(self)
             if primitive is None:
                 return notify(self, n)
@@ -288,6 +303,23 @@ def _condition_wrappers() -> list[Wrapper]:
                         entry.primitive, "notify_all", "notified", _getframe().f_back, waiting
                     )
                 return None
+            records = state.records
+            if records is not None and records.counting:
+                entry = watches.get(id(self))
+                if entry is None:  # not watched (a library's own): nothing to report
+                    return notify_all(self)
+                if not getattr(self, "_waiters", 1) and may_count():
+                    counted = entry.primitive  # nobody to wake: counted in place (see counted)
+                    guard.busy = True
+                    try:
+                        notify_all(self)  # it calls notify(): that one stays silent
+                    except BaseException as exc:
+                        guard.busy = False
+                        emit(SyncEvent(counted, "notify_all", "error", call_site(), error=exc))
+                        raise
+                    guard.busy = False
+                    count_op(counted, "notify_all", records)
+                    return None
             primitive = watched(self)
             if primitive is None:
                 return notify_all(self)
@@ -472,118 +504,6 @@ def _semaphore_wrappers() -> list[Wrapper]:
         (sem, "release", make_release(release, is_bounded=False)),
         (bounded, "__init__", bounded_init_),
         (bounded, "release", make_release(bounded_release, is_bounded=True)),
-    ]
-
-
-def _event_wrappers() -> list[Wrapper]:
-    cls = threading.Event
-    init, set_, clear, wait = cls.__init__, cls.set, cls.clear, cls.wait
-
-    def __init__(self: Any) -> None:
-        try:
-            watch_new(self, "event")
-            init(self)
-        except BaseException as exc:
-            hide_frames(exc)  # the program's traceback, not ours
-            raise
-
-    def set_wrapper(self: Any) -> None:
-        try:
-            lean = state.lean
-            if lean is not None:
-                entry = watches.get(id(self))
-                if entry is None or guard.busy:
-                    return set_(self)
-                tally = entry.tally
-                if tally is None or tally.owner is not lean:
-                    tally = adopt_watch(entry, lean)
-                tally.sets += 1
-                diagnosis = state.diagnosis
-                if diagnosis is not None:  # the hang check hears of it (see _lean)
-                    diagnosis.touched(entry.primitive, "set", "set", _getframe().f_back)
-                if state.options.include_library:  # its Condition is watched too: hide it
-                    return hidden(set_, self)  # type: ignore[no-any-return]
-                return set_(self)
-            primitive = watched(self)
-            if primitive is not None:
-                # Before the real set: the waiters it wakes report after it.
-                emit(SyncEvent(primitive, "set", "set", call_site()))
-                silent(lambda: set_(self))
-                return None
-            return set_(self)
-        except BaseException as exc:
-            hide_frames(exc)  # the program's traceback, not ours
-            raise
-
-    def clear_wrapper(self: Any) -> None:
-        try:
-            if state.lean is not None:  # the statistics count no clear
-                diagnosis = state.diagnosis
-                if diagnosis is not None and not guard.busy:  # the hang check's evidence does
-                    entry = watches.get(id(self))
-                    if entry is not None:
-                        diagnosis.touched(entry.primitive, "clear", "cleared", _getframe().f_back)
-                return clear(self)
-            primitive = watched(self)
-            if primitive is not None:
-                emit(SyncEvent(primitive, "clear", "cleared", call_site()))
-                silent(lambda: clear(self))
-                return None
-            return clear(self)
-        except BaseException as exc:
-            hide_frames(exc)  # the program's traceback, not ours
-            raise
-
-    def wait_wrapper(self: Any, timeout: Any = None) -> Any:
-        try:
-            lean = state.lean
-            if lean is not None:
-                entry = watches.get(id(self))
-                if entry is None or guard.busy:
-                    return wait(self, timeout)
-                # Set: it returns at once, whatever the timeout. Cleared meanwhile, the attempt
-                # fails at once and the event path below waits as asked.
-                if self._flag and (
-                    hidden(wait, self, 0) if state.options.include_library else wait(self, 0)
-                ):
-                    tally = entry.tally
-                    if tally is None or tally.owner is not lean:
-                        tally = adopt_watch(entry, lean)
-                    tally.waits += 1
-                    diagnosis = state.diagnosis
-                    if diagnosis is not None:  # the hang check hears of it (see _lean)
-                        diagnosis.touched(entry.primitive, "wait", "woken")
-                    return True
-                tally = entry.tally
-                if tally is None or tally.owner is not lean:
-                    tally = adopt_watch(entry, lean)
-                return signal_wait(
-                    entry.primitive, tally, "wait", wait, (self, timeout), wait_limit(True, timeout)
-                )
-            primitive = watched(self)
-            if primitive is None:
-                return wait(self, timeout)
-            site = call_site()
-            if self.is_set():
-                result = silent(lambda: wait(self, timeout))
-                emit(SyncEvent(primitive, "wait", "set" if result else "timeout", site, 0))
-                return result
-            emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
-            result, waited = blocking_call(primitive, "wait", site, lambda: wait(self, timeout))
-            emit(SyncEvent(primitive, "wait", "woken" if result else "timeout", site, waited))
-            return result
-        except BaseException as exc:
-            hide_frames(exc)  # the program's traceback, not ours
-            raise
-
-    set_wrapper.__name__ = set_wrapper.__qualname__ = "set"
-    clear_wrapper.__name__ = clear_wrapper.__qualname__ = "clear"
-    wait_wrapper.__name__ = wait_wrapper.__qualname__ = "wait"
-    return [
-        (cls, "__init__", __init__),
-        (cls, "set", set_wrapper),
-        (cls, "clear", clear_wrapper),
-        (cls, "wait", wait_wrapper),
     ]
 
 

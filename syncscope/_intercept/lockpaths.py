@@ -302,12 +302,16 @@ def new_uses(holds: ThreadHolds, proxy: Any, record: tuple[Any, ...], records: R
     """The first use of ``proxy`` by the thread of ``holds`` counted in place."""
     uses = holds.uses
     if len(uses) >= MAX_USES:
-        # Only this thread writes its counts: what the worker has summed can go.
-        for other_proxy, other in list(uses.items()):
-            if other.summed == other.count:
-                del uses[other_proxy]
-                other.gone = True
+        forget_summed(uses)
     use = Uses(record)
     records.counted.append(use)  # first: never in the thread's uses but not the worker's
     uses[proxy] = use
     return use
+
+
+def forget_summed(uses: dict[Any, Uses]) -> None:
+    """Forget a thread's counts that the worker has summed (only that thread writes them)."""
+    for key, other in list(uses.items()):
+        if other.summed == other.count:
+            del uses[key]
+            other.gone = True

@@ -16,6 +16,7 @@ from .._core.registry import PATCHED_NAMES, module, save_method, saved, saved_me
 from .._core.sites import SYNCSCOPE_DIR, is_library_file, reset_names
 from .._core.state import Options, config_lock, state
 from . import conditions as _conditions
+from . import events as _events
 from . import futures as _futures
 from . import locks as _locks
 from . import queues as _queues
@@ -55,7 +56,7 @@ def _replacements() -> dict[tuple[str, str], Any]:
 
 
 def _patch_methods() -> None:
-    for cls, name, wrapper in _conditions.wrappers() + _queues.wrappers():
+    for cls, name, wrapper in _conditions.wrappers() + _events.wrappers() + _queues.wrappers():
         original = save_method(cls, name)
         functools.update_wrapper(wrapper, original)
         type.__setattr__(cls, name, wrapper)

@@ -35,6 +35,7 @@ from .._core.tracking import (
     watches,
 )
 from .conditions import blocking_call, silent, watched
+from .counted import count_op, countable
 from .lean import adopt_watch, hidden
 
 
@@ -231,6 +232,37 @@ def _is_empty(q: Any) -> bool:
         return False
 
 
+#: What :func:`_counted_attempt` returns when the attempt found the queue full or empty.
+_NOTHING = object()
+
+
+def _counted_attempt(
+    q: Any, primitive: Primitive, call: Callable[..., Any], args: tuple[Any, ...]
+) -> Any:
+    """
+    A put or get that is to be counted in place, made without blocking: its result (True for
+    a put), or _NOTHING when the queue was full or empty after all (the event path then does
+    as asked). An error is the event path's error event, and raised.
+    """
+    try:
+        if state.options.include_library:  # its Conditions are watched too: hide them
+            result = hidden(call, q, *args, False)
+        else:
+            result = call(q, *args, False)
+    except (_Full, _Empty):
+        return _NOTHING  # the event path's own attempt raises afresh, unchained to this one
+    except BaseException as exc:
+        op: Op = "put" if args else "get"
+        item = item_text(args[0]) if args else None
+        emit(
+            SyncEvent(
+                primitive, op, _failure(op, exc, False, None), call_site(3), item=item, error=exc
+            )
+        )
+        raise
+    return True if args else result
+
+
 def _make_put_hook(original: Callable[..., Any]) -> Callable[..., Any]:
     def _put(self: Any, item: Any) -> None:
         try:
@@ -331,6 +363,17 @@ def wrappers() -> list[Wrapper]:
                             self, entry, lean, "put", put, (self, item, block, timeout), timeout
                         )
                     # A put that fails: the event path says so.
+            records = state.records
+            if (
+                records is not None
+                and records.counting
+                and not self.not_empty._waiters
+                and not (self.maxsize and _is_full(self))
+            ):
+                counted = countable(self)  # no getter to wake: counted in place (see counted)
+                if counted is not None and _counted_attempt(self, counted, put, (item,)):
+                    count_op(counted, "put", records)
+                    return None
             primitive = watched(self)
             if primitive is None:
                 return put(self, item, block, timeout)
@@ -400,6 +443,19 @@ def wrappers() -> list[Wrapper]:
                             self, entry, lean, "get", get, (self, block, timeout), timeout
                         )
                     # A get that fails: the event path says so.
+            records = state.records
+            if (
+                records is not None
+                and records.counting
+                and not self.not_full._waiters
+                and not _is_empty(self)
+            ):
+                counted = countable(self)  # no putter to let in: counted in place
+                if counted is not None:
+                    got = _counted_attempt(self, counted, get, ())
+                    if got is not _NOTHING:
+                        count_op(counted, "get", records)
+                        return got
             primitive = watched(self)
             if primitive is None:
                 return get(self, block, timeout)

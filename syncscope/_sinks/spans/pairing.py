@@ -22,6 +22,9 @@ from collections.abc import Callable
 
 from ..._core.event import BLOCKING_OPS, Primitive, SyncEvent
 from ..._core.holds import Hold, Holds
+from .light import BLOCKED_NS as _BLOCKED_NS
+from .light import LIGHT_KINDS as _LIGHT_KINDS
+from .light import Folder, LightHolds
 from .segments import HoldSpan, Link, PendingWait, Place, Segment, span_id
 
 
@@ -48,8 +51,6 @@ _SIGNALS = frozenset(
 )
 #: Signals whose event says how many waiters they woke (``SyncEvent.waiters``).
 _NOTIFIES = frozenset({"notify", "notify_all"})
-#: An operation that took this long blocked, whether or not it said it would (ns).
-_BLOCKED_NS = 100_000
 #: Links of one wait to the holders in its way, at most.
 MAX_LINKS = 8
 #: Remembered puts waiting for their get, per process (oldest forgotten first).
@@ -57,24 +58,6 @@ MAX_PUTS = 100_000
 #: Primitives whose last hold and last signal are remembered, for links (oldest forgotten
 #: first): a program may make a lock or an Event per task, and they are keyed by id, not held.
 MAX_REMEMBERED = 10_000
-
-#: Kinds whose uncontended uses are folded without the hold model under pressure (see
-#: SpanPairing's "light holds").
-_LIGHT_KINDS = frozenset({"lock", "rlock"})
-
-
-class Folder(Protocol):
-    """Where spans that do not matter are counted under pressure (``summary.Summaries``)."""
-
-    def fold(self, place: Any, prim: Any, op: str, event: Any, start: int, end: int) -> None: ...
-
-    def fold_uses(
-        self, place: Any, prim: Any, acquire: Any, uses: list[tuple[int, int]]
-    ) -> None: ...
-
-    def fold_counted(
-        self, place: Any, prim: Any, acquire: Any, count: int, held_ns: int, start: int, end: int
-    ) -> None: ...
 
 
 def remember(memory: dict[int, Any], key: int, value: Any) -> None:
@@ -88,7 +71,7 @@ def _never() -> bool:
     return False
 
 
-class SpanPairing:
+class SpanPairing(LightHolds):
     """
     The pairing state of one span sink. :meth:`pair` takes events in the order they happened
     and calls ``append`` with one record per span:
@@ -486,182 +469,6 @@ class SpanPairing:
             del self._puts[key]
         return found
 
-    # -- light holds -----------------------------------------------------------------------------
-
-    # Under pressure, an acquire of a Lock or RLock that did not block, which nobody waits
-    # for, is counted into its summary and the lock held lightly (``_light``), outside the
-    # model; its owner's release, still under pressure, counts the hold: nothing is made.
-    # Any other event on it (a wait for it, a Condition's wait over it, a release by another
-    # thread, a re-entry), a finding or the end first make it the model's hold with the span
-    # it would have had: what is kept (waits, holds in their way, links) is the same.
-
-    def _light_acquire(self, event: SyncEvent) -> bool:
-        """An uncontended acquire under pressure: counted, and the lock held lightly."""
-        if event.op != "acquire":
-            return False
-        waited = event.waited_ns or 0
-        return self.acquired_lightly(event.primitive, event.thread_id, event.depth, waited, event)
-
-    def acquired_lightly(
-        self,
-        prim: Primitive,
-        ident: int,
-        depth: int | None,
-        waited: int,
-        acquire: Any,
-        released: int | None = None,
-    ) -> bool:
-        """
-        Thread ``ident`` took ``prim`` (to ``depth``, after ``waited`` ns): True if that made a
-        light hold (counted), else False and nothing changed. ``acquire`` is its event, or
-        what stands for it (``thread_id``, ``time_ns``, and ``event()`` when it is needed).
-        ``released``: the time of the owner's last release, the very next thing paired (a
-        record's): the hold is counted too, as ``released_lightly`` would, in one go.
-        """
-        if (
-            (depth is not None and depth != 1)
-            or self._fold is None
-            or prim.kind not in _LIGHT_KINDS
-            or prim in self._light
-            or waited >= _BLOCKED_NS
-            or ident in self._pending
-            or prim in self.holds.owner
-            or not self._pressed()
-        ):
-            return False
-        if prim.id in self._waiters:
-            for pending in self._pending.values():  # a waiter to link to this hold: a span
-                if pending.prim is prim and not pending.links:
-                    return False
-        waiting = self.holds.waiting
-        if waiting:
-            waiting.pop(ident, None)
-        seg = self.segment
-        if seg.count + 1 < self._max_trace_spans:  # no cut at either span: place() inlined
-            seg.count += 2
-            place = seg.places.get(ident)
-            if place is None:
-                place = seg.places[ident] = (seg.trace_id, span_id(self._rand), seg)
-            hold_place = place
-        else:
-            place = self.place(ident, None)
-            hold_place = self.place(ident, None)
-        end = acquire.time_ns
-        self._fold.fold(place, prim, "acquire", acquire, end - waited, end)
-        if released is not None:  # held and let go: opened and closed, held and not
-            self._last_hold.pop(prim.id, None)
-            self._fold.fold(hold_place, prim, "hold", acquire, end, released)
-            self._counts.aggregated += 2
-            return True
-        self._counts.aggregated += 1
-        if hold_place[2] is not None:
-            hold_place[2].opened += 1
-        self.holding += 1
-        self._light[prim] = (acquire, hold_place)
-        return True
-
-    def _light_release(self, event: SyncEvent) -> bool:
-        """An event on a lightly held lock: True if it was its light release (see below)."""
-        prim = event.primitive
-        if (
-            event.op == "release"
-            and event.outcome == "released"
-            and self.released_lightly(prim, event.thread_id, event.depth, event.time_ns)
-        ):
-            return True
-        self._materialize(prim)  # anything else makes the hold the model's first
-        return False
-
-    def room_for_uses(self) -> int:
-        """How many uses ``used_lightly_again`` may count before a cut may be due."""
-        return max((self._max_trace_spans - 1 - self.segment.count) // 2, 0)
-
-    def used_lightly_again(
-        self, prim: Primitive, ident: int, acquire: Any, uses: list[tuple[int, int]]
-    ) -> int:
-        """
-        More uses of ``prim`` by thread ``ident`` (``(acquired, released)`` times), next in
-        the buffer after one ``acquired_lightly(..., released)`` counted: nothing happened in
-        between, so each is counted as that one was while the pressure lasts and no cut is
-        due. How many were counted (the rest are paired one by one).
-        """
-        seg = self.segment
-        place = seg.places.get(ident)
-        fold = self._fold
-        if place is None or fold is None:
-            return 0
-        done = 0
-        limit = self._max_trace_spans
-        pressed = self._pressed
-        for _ in uses:
-            if seg.count + 1 >= limit or not pressed():  # a cut due, or the pressure gone
-                break
-            seg.count += 2
-            done += 1
-        if done:
-            fold.fold_uses(place, prim, acquire, uses[:done])
-            self._counts.aggregated += 2 * done
-        return done
-
-    def counted_uses(
-        self, prim: Primitive, acquire: Any, count: int, held_ns: int, start: int, end: int
-    ) -> None:
-        """
-        ``count`` uses of ``prim`` that nobody waited for, by the thread of ``acquire`` (the
-        first one's stand-in), counted in place between ``start`` and ``end`` (ns) and held
-        ``held_ns`` in all: summed up as their acquires and holds would have been.
-        """
-        fold = self._fold
-        assert fold is not None  # counting in place only happens when folding does
-        # One summary's worth towards a cut, not 2 * count: spans make parts, and a cut due by
-        # count alone would come while holds are open (see place).
-        place = self.place(acquire.thread_id, None)
-        # A wait that begins after these links to nothing rather than to an older hold.
-        self._last_hold.pop(prim.id, None)
-        fold.fold_counted(place, prim, acquire, count, held_ns, start, end)
-        self._counts.aggregated += 2 * count
-
-    def released_lightly(self, prim: Primitive, ident: int, depth: int | None, end: int) -> bool:
-        """
-        Thread ``ident`` releases ``prim`` to ``depth`` at ``end``: True if that is the owner's
-        last release of a light hold under pressure (counted), else False and nothing changed.
-        """
-        light = self._light.get(prim)
-        if light is None:
-            return False
-        acquire, place = light
-        if ident != acquire.thread_id or (depth is not None and depth != 0) or not self._pressed():
-            return False
-        del self._light[prim]
-        waiting = self.holds.waiting
-        if waiting:
-            waiting.pop(ident, None)
-        if place[2] is not None:
-            place[2].closed += 1
-        self.holding -= 1
-        # No span of this hold: a wait that begins now links to nothing rather than to it.
-        self._last_hold.pop(prim.id, None)
-        fold = self._fold
-        fold.fold(place, prim, "hold", acquire, acquire.time_ns, end)  # type: ignore[union-attr]
-        self._counts.aggregated += 1
-        return True
-
-    def _materialize(self, prim: Primitive) -> None:
-        """A lightly held lock becomes the model's hold, with its span, from its acquire."""
-        acquire, place = self._light.pop(prim)
-        if type(acquire) is not SyncEvent:  # a record's stand-in: its event, made now
-            acquire = acquire.event()
-        hold = self.holds.acquired(acquire)
-        assert hold is not None  # a Lock or RLock at depth 1
-        held = hold.held
-        if len(held) > 1 and held[-2].since_ns > hold.since_ns:
-            held.sort(key=_since)  # in the order they were taken, as if made then
-        hold.span = HoldSpan(hold, acquire, place, span_id(self._rand))
-
-    def _materialize_all(self) -> None:
-        for prim in list(self._light):
-            self._materialize(prim)
-
     # -- findings ------------------------------------------------------------------------------
 
     def finding(self, title: str, attributes: dict[str, Any], threads: tuple[int, ...]) -> None:
@@ -704,7 +511,3 @@ class SpanPairing:
                 self._closed(hold.span.place)
                 self.holding -= 1
             hold.span = None
-
-
-def _since(hold: Hold) -> int:
-    return hold.since_ns

@@ -11,7 +11,7 @@ from collections import deque
 from types import CodeType
 
 from ..._core.event import SyncEvent
-from ..._core.leanholds import Uses
+from ..._core.leanholds import OpUses, Uses
 from ..._core.leanholds import where as site_at
 from ..._core.state import RECORD_ACQUIRED
 
@@ -191,7 +191,8 @@ def _more_uses(
 
 def sum_counted(pairing: SpanPairing, counted: deque[Uses]) -> None:
     """
-    Sum up what each thread counted in place since last time (see ``_core/state.Records``),
+    Sum up what each thread counted in place since last time (see ``_core/state.Records``
+    and ``_intercept/counted``),
     and forget the counts of threads that ended, or that forgot them, once all is summed.
     """
     for _ in range(len(counted)):
@@ -204,14 +205,17 @@ def sum_counted(pairing: SpanPairing, counted: deque[Uses]) -> None:
             held_ns = use.held_ns
             end = use.last_ns
             first = use.first
-            pairing.counted_uses(
-                first[1]._syncscope_primitive,
-                Acquired(first),
-                new,
-                held_ns - use.summed_ns,
-                use.since_ns,
-                end,
-            )
+            if type(use) is OpUses:
+                pairing.counted_ops(use.prim, use.op, Acquired(first), new, use.since_ns, end)
+            else:
+                pairing.counted_uses(
+                    first[1]._syncscope_primitive,
+                    Acquired(first),
+                    new,
+                    held_ns - use.summed_ns,
+                    use.since_ns,
+                    end,
+                )
             use.summed = count
             use.summed_ns = held_ns
         if not over:

@@ -2,9 +2,10 @@
 OpenTelemetry spans: the sink, and the model of the spans it makes.
 
 The package: ``options`` (what to export where), ``pairing`` (events into span records,
-over the one hold model), ``build`` (records into spans), ``send`` (export and its
-accounting), ``context`` (the program's current span, carried into threads and tasks),
-``otlp`` (OTLP's wire format by hand), ``exporters`` (Jaeger file, console).
+over the one hold model; ``light``: what it sums up under pressure), ``build`` (records into
+spans), ``send`` (export and its accounting), ``context`` (the program's current span,
+carried into threads and tasks), ``otlp`` (OTLP's wire format by hand), ``exporters``
+(Jaeger file, console).
 
 Split in two halves so that the traced program never waits for OpenTelemetry:
 
@@ -40,8 +41,8 @@ The span model, as it reads in Jaeger:
 * Point operations (``notify``, ``set``, ``clear``, non-blocking ``put``/``get``,
   ``task_done``...) are spans of 1 ns, so that waits can link to them.
 * Links: a wait for a lock or semaphore links to the hold spans of the threads that held it
-  when the wait began; a ``Condition.wait``/``Event.wait`` links to the last notify/set before
-  it woke; a ``Queue.get`` to the put of the same item; a ``Queue.join`` to the last
+  when the wait began; a ``Condition.wait``/``Event.wait`` links to the notify/set that woke
+  it; a ``Queue.get`` to the put of the same item; a ``Queue.join`` to the last
   ``task_done``.
 * When the program has a current OpenTelemetry span (also one carried into a thread it
   started, or into a thread-pool task it submitted), ours are children of that span instead.
@@ -51,13 +52,12 @@ The span model, as it reads in Jaeger:
   counterpart in the previous trace.
 * Under pressure (the worker behind: events or spans piling up for it; the collector behind;
   or past 2,000 of them, more than 500 a second on average), spans that do not matter (an
-  operation that did not block, a hold nobody waited for) are folded into summary spans, one per
-  thread, primitive and operation per interval (see ``summary``); spans of operations that
-  blocked and of holds that made others wait are kept. An uncontended Lock or RLock use is
-  then only counted, without a span record (see ``pairing``'s light holds), and with spans
-  alone counted in place by the proxies (``_core/state.Records.taken``); a wait that
-  begins just after such a hold ended links to nothing rather than to a span that is not
-  sent. ``min_span_ms`` filters before anything is buffered.
+  operation that neither blocked nor woke a thread, a hold nobody waited for) are folded into
+  summary spans, one per thread, primitive and operation per interval (see ``summary``); the
+  others are kept. With spans alone, such uses of a Lock or RLock and such Event, Condition
+  and queue operations are only counted then, by the program's threads in place
+  (``_intercept/lockpaths``, ``_intercept/counted``) or by the pairing (``light``). No span
+  links to one that is not sent. ``min_span_ms`` filters before anything is buffered.
 * Findings of the diagnosis (deadlock, hang, inversion, slow spot) become error spans under
   the run span, linked to the waits and holds involved; those waits are errors too, and so is
   every wait still blocked at exit.
@@ -175,9 +175,8 @@ class SpanSink:
         self._summaries = Summaries()
         self._min_ns = int(options.min_span_ms * 1_000_000)
         self._parked: dict[int, tuple[Any, ...]] = {}
-        #: Spans given up after the pairing made them link targets (a short one that waited
-        #: too long among the parked, one summed up at build time): links to them are left
-        #: out when built. Forgotten past MAX_GIVEN_UP (a link that far back is rare).
+        #: Spans given up after the pairing linked to them (parked too long, summed up at build
+        #: time): links to them are left out. Forgotten past MAX_GIVEN_UP (rarely linked to).
         self.given_up: set[int] = set()
         self._ring_at = min(BATCH_SIZE, self._capacity)
         # Unpaired events are many times a span's size: past this many the program's thread

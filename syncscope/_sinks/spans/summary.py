@@ -109,6 +109,15 @@ class Summaries:
         for bucket in (acquires, holds):
             bucket.end = max(bucket.end, end)
 
+    def fold_ops(
+        self, place: Any, prim: Any, op: str, event: Any, count: int, start: int, end: int
+    ) -> None:
+        """``count`` operations ``op`` counted in place from ``start`` to ``end``, none waited."""
+        self.fold(place, prim, op, event, start, start)
+        bucket = self.buckets[(place[0], place[1], prim.id, op)]
+        bucket.count += count - 1
+        bucket.end = max(bucket.end, end)
+
     def take(self) -> list[Bucket]:
         buckets = list(self.buckets.values())
         self.buckets = {}

@@ -1,0 +1,171 @@
+"""
+Event: its methods wrapped on the class, as ``conditions`` wraps Condition's: the lean
+statistics first in each wrapper, then the operations counted in place for spans alone (see
+``counted``), then the event path.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from .._core.dispatch import emit, guard
+from .._core.event import SyncEvent, wait_limit
+from .._core.sites import call_site
+from .._core.state import state
+from .._core.tracebacks import hide_frames
+from .._core.tracking import watch_new, watches
+from .conditions import blocking_call, silent, watched
+from .counted import count_op, countable
+from .lean import adopt_watch, hidden, signal_wait
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .conditions import Wrapper
+
+
+_getframe = sys._getframe
+
+
+def wrappers() -> list[Wrapper]:
+    cls = threading.Event
+    init, set_, clear, wait = cls.__init__, cls.set, cls.clear, cls.wait
+
+    def __init__(self: Any) -> None:
+        try:
+            watch_new(self, "event")
+            init(self)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
+
+    def set_wrapper(self: Any) -> None:
+        try:
+            lean = state.lean
+            if lean is not None:
+                entry = watches.get(id(self))
+                if entry is None or guard.busy:
+                    return set_(self)
+                tally = entry.tally
+                if tally is None or tally.owner is not lean:
+                    tally = adopt_watch(entry, lean)
+                tally.sets += 1
+                diagnosis = state.diagnosis
+                if diagnosis is not None:  # the hang check hears of it (see _lean)
+                    diagnosis.touched(entry.primitive, "set", "set", _getframe().f_back)
+                if state.options.include_library:  # its Condition is watched too: hide it
+                    return hidden(set_, self)  # type: ignore[no-any-return]
+                return set_(self)
+            records = state.records
+            if records is not None and records.counting and not self._cond._waiters:
+                counted = countable(self)  # nobody to wake: counted in place (see counted)
+                if counted is not None:
+                    if state.options.include_library:  # its Condition is watched too: hide it
+                        hidden(set_, self)
+                    else:
+                        set_(self)
+                    count_op(counted, "set", records)
+                    return None
+            primitive = watched(self)
+            if primitive is not None:
+                # Before the real set: the waiters it wakes report after it.
+                emit(SyncEvent(primitive, "set", "set", call_site()))
+                silent(lambda: set_(self))
+                return None
+            return set_(self)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
+
+    def clear_wrapper(self: Any) -> None:
+        try:
+            if state.lean is not None:  # the statistics count no clear
+                diagnosis = state.diagnosis
+                if diagnosis is not None and not guard.busy:  # the hang check's evidence does
+                    entry = watches.get(id(self))
+                    if entry is not None:
+                        diagnosis.touched(entry.primitive, "clear", "cleared", _getframe().f_back)
+                return clear(self)
+            records = state.records
+            if records is not None and records.counting:
+                counted = countable(self)  # counted in place (see counted)
+                if counted is not None:
+                    if state.options.include_library:  # its Condition is watched too: hide it
+                        hidden(clear, self)
+                    else:
+                        clear(self)
+                    count_op(counted, "clear", records)
+                    return None
+            primitive = watched(self)
+            if primitive is not None:
+                emit(SyncEvent(primitive, "clear", "cleared", call_site()))
+                silent(lambda: clear(self))
+                return None
+            return clear(self)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
+
+    def wait_wrapper(self: Any, timeout: Any = None) -> Any:
+        try:
+            lean = state.lean
+            if lean is not None:
+                entry = watches.get(id(self))
+                if entry is None or guard.busy:
+                    return wait(self, timeout)
+                # Set: it returns at once, whatever the timeout. Cleared meanwhile, the attempt
+                # fails at once and the event path below waits as asked.
+                if self._flag and (
+                    hidden(wait, self, 0) if state.options.include_library else wait(self, 0)
+                ):
+                    tally = entry.tally
+                    if tally is None or tally.owner is not lean:
+                        tally = adopt_watch(entry, lean)
+                    tally.waits += 1
+                    diagnosis = state.diagnosis
+                    if diagnosis is not None:  # the hang check hears of it (see _lean)
+                        diagnosis.touched(entry.primitive, "wait", "woken")
+                    return True
+                tally = entry.tally
+                if tally is None or tally.owner is not lean:
+                    tally = adopt_watch(entry, lean)
+                return signal_wait(
+                    entry.primitive, tally, "wait", wait, (self, timeout), wait_limit(True, timeout)
+                )
+            records = state.records
+            if records is not None and records.counting and self._flag:
+                counted = countable(self)  # set: it returns at once, counted in place
+                if counted is not None and (
+                    hidden(wait, self, 0) if state.options.include_library else wait(self, 0)
+                ):
+                    count_op(counted, "wait", records)
+                    return True
+                # Cleared meanwhile: the event path below waits as asked.
+            primitive = watched(self)
+            if primitive is None:
+                return wait(self, timeout)
+            site = call_site()
+            if self.is_set():
+                result = silent(lambda: wait(self, timeout))
+                emit(SyncEvent(primitive, "wait", "set" if result else "timeout", site, 0))
+                return result
+            emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
+            result, waited = blocking_call(primitive, "wait", site, lambda: wait(self, timeout))
+            emit(SyncEvent(primitive, "wait", "woken" if result else "timeout", site, waited))
+            return result
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
+
+    set_wrapper.__name__ = set_wrapper.__qualname__ = "set"
+    clear_wrapper.__name__ = clear_wrapper.__qualname__ = "clear"
+    wait_wrapper.__name__ = wait_wrapper.__qualname__ = "wait"
+    return [
+        (cls, "__init__", __init__),
+        (cls, "set", set_wrapper),
+        (cls, "clear", clear_wrapper),
+        (cls, "wait", wait_wrapper),
+    ]
