@@ -6,9 +6,13 @@ place, each one a span or in a summary's count, while those that wake a thread s
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from .test_spans import _run, span_line
 from .test_spans_whole import (
@@ -41,7 +45,16 @@ class TestLinksUnderPressure:
     summed up, and what would have linked to them links to nothing instead.
     """
 
-    def test_no_link_to_a_put_summed_up(self, tmp_path: Path, receiver: Any) -> None:
+    @pytest.mark.parametrize(
+        "mode",
+        [
+            pytest.param(("-q",), id="events"),  # summed up by the pairing
+            pytest.param(SPANS_ALONE, id="spans-alone"),  # counted in place by the thread
+        ],
+    )
+    def test_no_link_to_a_put_summed_up(
+        self, tmp_path: Path, receiver: Any, mode: tuple[str, ...]
+    ) -> None:
         """
         Puts past the span allowance with nobody waiting are summed up. A get while a putter
         waits for room is kept (it lets the putter in), and does not link to the put of its
@@ -52,7 +65,8 @@ class TestLinksUnderPressure:
             q = queue.LifoQueue(5000)
             for item in range(5000):
                 q.put(item)
-            putter = threading.Thread(target=q.put, args=(-1,), name="putter")
+            putter = threading.Thread(target=q.put, args=(-1, True, 10), name="putter")
+            putter.daemon = True
             putter.start()
             deadline = time.monotonic() + 10
             while not q.not_full._waiters:  # until the putter waits for room
@@ -63,7 +77,7 @@ class TestLinksUnderPressure:
             putter.join(10)
         """
         args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
-        result = _run(tmp_path, source, *SPANS_ALONE, *args)
+        result = _run(tmp_path, source, *mode, *args)
         assert 0 == result.returncode, result.stderr
         assert "4999" == result.stdout.strip()
         line = span_line(result.stderr)
@@ -71,7 +85,7 @@ class TestLinksUnderPressure:
         assert line["aggregated"] > 0, line
         spans = receiver.wait_for_spans(line["sent"])
         (get,) = [s for s in spans if s.name == "LifoQueue.get q"]
-        assert 12 == get.attributes["code.line.number"]
+        assert 13 == get.attributes["code.line.number"]
         assert [] == _dangling(spans)
 
     def test_a_wait_links_to_the_notify_that_woke_it(self, tmp_path: Path, receiver: Any) -> None:
@@ -200,16 +214,21 @@ class TestOperationsCountedInPlace:
             waiter = threading.Thread(target=waits, name="waiter")
             waiter.start()
             until_waiting(event._cond._waiters)
+            on = []  # counting in place as each of them happened
             until_counting()
+            on.append(state.records.counting)
             event.set()  # sets
             ready.wait(10)
             until_counting()
             with cond:
+                on.append(state.records.counting)
                 cond.notify()  # notifies
             until_waiting(q.not_empty._waiters)
             until_counting()
+            on.append(state.records.counting)
             q.put(1)  # puts
             waiter.join(10)
+            assert [True, True, True] == on, on
             """
         )
         _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
@@ -243,3 +262,168 @@ class TestOperationsCountedInPlace:
         _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
         (notify,) = [s for s in spans if s.name == "Condition.notify cond"]
         assert "error" == notify.attributes["syncscope.outcome"]
+
+
+# A program run with and without syncscope: until_counting() does nothing without it.
+AS_WITHOUT = """\
+import queue, sys, threading
+from syncscope._core.state import state
+busy = threading.Lock()
+def until_counting():
+    if state.records is None:
+        return
+    spun = 0
+    while not state.records.counting:
+        with busy:
+            spun += 1
+        if spun > 5_000_000:
+            sys.exit("never counted in place")
+def attempt(what, call):
+    until_counting()
+    try:
+        print(what, "->", call())
+    except Exception as exc:
+        print(what, "->", type(exc).__name__, exc)
+"""
+
+
+def test_counted_operations_behave_as_without_syncscope(tmp_path: Path, http_receiver: Any) -> None:
+    """
+    While counting in place, a put or get with a timeout it rejects raises its error, and a
+    put on a queue that filled after syncscope looked (its size read without the mutex says
+    room) waits or raises Full as asked: the item is not lost.
+    """
+    body = """\
+        class Filling(queue.Queue):
+            def _qsize(self):  # room, when asked without the queue's mutex
+                return len(self.queue) if self.mutex.locked() else 0
+        q = queue.Queue(5)
+        attempt("put timeout=-1", lambda: q.put(1, timeout=-1))
+        attempt("put timeout='soon'", lambda: q.put(1, timeout="soon"))
+        q.put(2)
+        attempt("get timeout=-1", lambda: q.get(timeout=-1))
+        attempt("get timeout='soon'", lambda: q.get(timeout="soon"))
+        attempt("get", q.get)
+        full = Filling(1)
+        full.put("b")
+        attempt("put, filled meanwhile", lambda: full.put("a", timeout=0.01))
+        attempt("put_nowait, filled meanwhile", lambda: full.put_nowait("a"))
+        attempt("get", full.get)
+        attempt("get, emptied", lambda: full.get(timeout=0.01))
+    """
+    source = AS_WITHOUT + textwrap.dedent(body)
+    args = [f"--otlp={http_receiver.endpoint}", "--protocol", "http/protobuf"]
+    result = _run(tmp_path, source, *SPANS_ALONE, *args)
+    assert 0 == result.returncode, result.stderr
+    script = tmp_path / "prog.py"
+    plain = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert 0 == plain.returncode, plain.stderr
+    assert plain.stdout == result.stdout
+    assert "put, filled meanwhile -> Full" in result.stdout
+
+
+class TestMarksInOrder:
+    """What a counted get, set or clear changes for later links, in order with the events."""
+
+    def test_a_counted_get_takes_its_put(self, tmp_path: Path, http_receiver: Any) -> None:
+        """The same object put again: the get it wakes links to the later put, not the first."""
+        body = """\
+            q = queue.Queue()
+            q.put(7)  # first
+            until_counting()
+            assert 7 == q.get()
+            def getter():
+                q.get(timeout=10)
+            thread = threading.Thread(target=getter, name="getter")
+            thread.start()
+            deadline = time.monotonic() + 10
+            while not q.not_empty._waiters:
+                if time.monotonic() > deadline:
+                    sys.exit("the getter never waited")
+                time.sleep(0.001)
+            q.put(7)  # wakes
+            thread.join(10)
+        """
+        body = UNTIL_COUNTING + "import queue\n" + textwrap.dedent(body)
+        _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
+        program = (COUNTED_PRELUDE + body).splitlines()
+        (get,) = [s for s in spans if s.name == "Queue.get q" and s.links]
+        (link,) = get.links
+        (put,) = [s for s in spans if s.span_id == link.span_id]
+        assert _line_of(program, "# wakes") == put.attributes["code.line.number"]
+
+    def test_a_counted_clear_comes_before_the_set_after_it(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        """
+        A clear counted in place, then a set that wakes a waiter: the worker sums the clear
+        after it has paired the set, and the wait still links to the set.
+        """
+        body = """\
+            sink = next(s for s in state.sinks if type(s).__name__ == "SpanSink")
+            event = threading.Event()
+            cleared = threading.Event()
+            def waiter():
+                until_counting()
+                event.clear()
+                cleared.set()
+                event.wait(10)
+            thread = threading.Thread(target=waiter, name="waiter")
+            thread.start()
+            cleared.wait(10)
+            deadline = time.monotonic() + 10
+            while not event._cond._waiters:
+                if time.monotonic() > deadline:
+                    sys.exit("the waiter never waited")
+                time.sleep(0.001)
+            sys.setswitchinterval(100)  # the woken waiter waits for the GIL until we block
+            event.set()  # wakes
+            with event._cond:  # and then for its lock
+                with sink._lock:  # as the worker would: pair what came, then sum the counts
+                    sink._pair_waiting()
+                    sink._sum_counted()
+            sys.setswitchinterval(0.005)
+            thread.join(10)
+        """
+        body = UNTIL_COUNTING + textwrap.dedent(body)
+        _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
+        program = (COUNTED_PRELUDE + body).splitlines()
+        (wait,) = [s for s in spans if s.name == "Event.wait event"]
+        (link,) = wait.links
+        (set_,) = [s for s in spans if s.span_id == link.span_id]
+        assert _line_of(program, "# wakes") == set_.attributes["code.line.number"]
+
+    def test_a_failed_notify_is_no_signal(self, tmp_path: Path, http_receiver: Any) -> None:
+        """A notify that raised woke nobody: the wait links to the one that woke it."""
+        body = """\
+            cond = threading.Condition()
+            ready = threading.Event()
+            def waiter():
+                with cond:
+                    ready.set()
+                    cond.wait(10)
+            def notify_unowned():
+                try:
+                    cond.notify()
+                except RuntimeError:
+                    pass
+                else:
+                    sys.exit("notify without the lock did not raise")
+            thread = threading.Thread(target=waiter, name="waiter")
+            thread.start()
+            ready.wait(10)
+            with cond:
+                cond.notify()  # wakes
+                other = threading.Thread(target=notify_unowned)
+                other.start()
+                other.join(10)
+            thread.join(10)
+        """
+        _line, spans, _uses = _counted_run(tmp_path, http_receiver, textwrap.dedent(body))
+        program = (COUNTED_PRELUDE + textwrap.dedent(body)).splitlines()
+        (wait,) = [s for s in spans if s.name == "Condition.wait cond"]
+        (link,) = wait.links
+        (notify,) = [s for s in spans if s.span_id == link.span_id]
+        assert _line_of(program, "# wakes") == notify.attributes["code.line.number"]

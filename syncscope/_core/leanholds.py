@@ -61,7 +61,8 @@ class ThreadHolds:
         #: The proxy this thread took last and still holds, or None.
         self.top: Any = None
         self.exited = False
-        #: Proxy -> this thread's :class:`Uses` of it counted in place (spans under pressure).
+        #: Proxy -> this thread's :class:`Uses` of it counted in place (spans under pressure);
+        #: (primitive, operation) -> its :class:`OpUses`.
         self.uses: dict[Any, Uses] = {}
 
     def thread_name(self) -> str:
@@ -93,7 +94,7 @@ class Uses:
         #: When the first use not summed yet began (ns): the thread sets it when it counts a
         #: use with nothing left to sum, so a summary does not cover the time before it.
         self.since_ns = first[3]
-        #: Set by the thread when it forgets these (see ``_intercept/lockpaths.new_uses``).
+        #: Set by the thread when it forgets these (see ``_intercept/lockpaths.forget_summed``).
         self.gone = False
 
 

@@ -99,8 +99,8 @@ class Records:
         #: takes the record out first and puts it in the buffer, where it would have been
         #: (``claim``; the owner's side is ``_intercept/lockpaths.counted_release``).
         self.taken: dict[Any, tuple[Any, ...]] = {}
-        #: The uses counted in place (``_core/leanholds.Uses``), which the sink's worker sums;
-        #: None where uses are not counted in place.
+        #: The uses and operations counted in place (``_core/leanholds.Uses``, ``OpUses``),
+        #: which the sink's worker sums; None where nothing is counted in place.
         self.counted = counted
         self.counting = False
         #: Uses that may still be recorded before ``counting`` turns itself on (the sink sets

@@ -3,8 +3,9 @@ Condition, Semaphore, BoundedSemaphore and Barrier: their methods wrapped on the
 are in ``events``, built the same way).
 
 With lean statistics (``state.lean``), an operation that does not wait is counted in place in
-its primitive's tally, first thing in each wrapper; everything else goes on to the event path
-below it (see ``_lean``).
+its primitive's tally, first thing in each wrapper; with spans alone under pressure, a notify
+with nobody waiting is counted in place (see ``counted``); everything else goes on to the
+event path below it (see ``_lean``).
 
 These are Python classes, so their methods are replaced on the class itself: ``isinstance``,
 subclasses (the user's and the standard library's), pickling and ``copy`` keep working, and

@@ -9,8 +9,9 @@ sums the counts into the summary spans their spans would have been folded into
 the event path, as before.
 
 Whether anyone waits is read from the primitive's own waiters before the operation, without
-its lock: a thread that begins to wait in between is woken by a counted operation, and its
-wait (a span: it waited) links to nothing. A free-threaded build does not count in place.
+its lock: a thread about to wait (its wait already an event, not yet among the waiters) may
+be woken by a counted operation, and its wait (a span: it waited) then links to nothing, or to
+an older signal. A free-threaded build does not count in place.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 _getframe = sys._getframe
 _time_ns = time.time_ns
+#: Counted operations that leave a mark in the buffer (see count_op).
+_MARKED = frozenset({"get", "set", "clear"})
 
 
 def may_count() -> bool:
@@ -55,11 +58,15 @@ def countable(obj: object) -> Primitive | None:
     return None if entry is None else entry.primitive
 
 
-def count_op(primitive: Primitive, op: str, records: Records) -> None:
+def count_op(primitive: Primitive, op: str, records: Records, item_id: int | None = None) -> None:
     """
     Count one ``op`` on ``primitive`` by this thread, done (called by the wrapper the
-    program called).
+    program called). A get, a set or a clear also leaves a mark in the sink's buffer, in
+    order with the events: what later spans link to changes there (a get takes its item's
+    put, ``item_id``, and the room it made; a set or a clear, the Event's last set).
     """
+    if op in _MARKED:
+        records.buffer.append((primitive, op, item_id))
     holds = lean_local.holds or this_thread()
     now = _time_ns()
     use = holds.uses.get((primitive, op))

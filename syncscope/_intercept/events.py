@@ -60,7 +60,12 @@ def wrappers() -> list[Wrapper]:
                     return hidden(set_, self)  # type: ignore[no-any-return]
                 return set_(self)
             records = state.records
-            if records is not None and records.counting and not self._cond._waiters:
+            if (
+                records is not None
+                and records.counting
+                and not self._cond._waiters
+                and len(records.buffer) < records.capacity  # room for its mark (see counted)
+            ):
                 counted = countable(self)  # nobody to wake: counted in place (see counted)
                 if counted is not None:
                     if state.options.include_library:  # its Condition is watched too: hide it
@@ -90,7 +95,11 @@ def wrappers() -> list[Wrapper]:
                         diagnosis.touched(entry.primitive, "clear", "cleared", _getframe().f_back)
                 return clear(self)
             records = state.records
-            if records is not None and records.counting:
+            if (
+                records is not None
+                and records.counting
+                and len(records.buffer) < records.capacity  # room for its mark (see counted)
+            ):
                 counted = countable(self)  # counted in place (see counted)
                 if counted is not None:
                     if state.options.include_library:  # its Condition is watched too: hide it

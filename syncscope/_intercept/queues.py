@@ -10,7 +10,8 @@ has reported putting it.
 With lean statistics (``state.lean``), a put or get that can be done at once is done without
 blocking (``block=False``) and counted in place in the queue's tally; one that has to wait is
 made as asked and counted at its call site (``lean_wait``); one that fails goes on to the
-event path as before (see ``_lean``).
+event path as before (see ``_lean``). With spans alone under pressure, a put with no getter
+waiting and a get with no putter waiting are counted in place (see ``counted``).
 """
 
 from __future__ import annotations
@@ -240,9 +241,9 @@ def _counted_attempt(
     q: Any, primitive: Primitive, call: Callable[..., Any], args: tuple[Any, ...]
 ) -> Any:
     """
-    A put or get that is to be counted in place, made without blocking: its result (True for
-    a put), or _NOTHING when the queue was full or empty after all (the event path then does
-    as asked). An error is the event path's error event, and raised.
+    A put or get that is to be counted in place, made without blocking: its result (None for
+    a put, the item for a get), or _NOTHING when the queue was full or empty after all (the
+    event path then does as asked). An error is the event path's error event, and raised.
     """
     try:
         if state.options.include_library:  # its Conditions are watched too: hide them
@@ -260,7 +261,7 @@ def _counted_attempt(
             )
         )
         raise
-    return True if args else result
+    return result
 
 
 def _make_put_hook(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -367,13 +368,18 @@ def wrappers() -> list[Wrapper]:
             if (
                 records is not None
                 and records.counting
+                and at_once(block, timeout)  # else the real put checks the timeout: its error
                 and not self.not_empty._waiters
                 and not (self.maxsize and _is_full(self))
             ):
                 counted = countable(self)  # no getter to wake: counted in place (see counted)
-                if counted is not None and _counted_attempt(self, counted, put, (item,)):
+                if (
+                    counted is not None
+                    and _counted_attempt(self, counted, put, (item,)) is not _NOTHING
+                ):
                     count_op(counted, "put", records)
                     return None
+                # Full after all (filled meanwhile): the event path below does as asked.
             primitive = watched(self)
             if primitive is None:
                 return put(self, item, block, timeout)
@@ -447,15 +453,18 @@ def wrappers() -> list[Wrapper]:
             if (
                 records is not None
                 and records.counting
+                and at_once(block, timeout)  # else the real get checks the timeout: its error
                 and not self.not_full._waiters
                 and not _is_empty(self)
+                and len(records.buffer) < records.capacity  # room for its mark (see counted)
             ):
                 counted = countable(self)  # no putter to let in: counted in place
                 if counted is not None:
                     got = _counted_attempt(self, counted, get, ())
                     if got is not _NOTHING:
-                        count_op(counted, "get", records)
+                        count_op(counted, "get", records, id(got))
                         return got
+                    # Empty after all: the event path below does as asked.
             primitive = watched(self)
             if primitive is None:
                 return get(self, block, timeout)

@@ -44,7 +44,7 @@ class Owner(send.Owner, Protocol):
     #: When the run ended (time_ns), once it has.
     close_ns: int
     #: Spans given up after the pairing linked to them (see SpanSink.given_up).
-    given_up: set[int]
+    given_up: dict[int, None]
 
     def give_up(self, span_id: int) -> None: ...
 
@@ -630,7 +630,7 @@ def _clock(time_ns: int) -> str:
 
 
 def _sent_only(
-    links: tuple[tuple[int, int, str], ...], given_up: set[int]
+    links: tuple[tuple[int, int, str], ...], given_up: dict[int, None]
 ) -> tuple[tuple[int, int, str], ...]:
     """``links`` but those to spans given up after they were linked to (see the sink)."""
     return tuple(link for link in links if link[1] not in given_up)

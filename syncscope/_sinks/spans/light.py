@@ -75,6 +75,8 @@ class LightHolds:
 
         def place(self, ident: int, parent: tuple[int, int] | None) -> Place: ...
 
+        def _take_put(self, prim: Primitive, item_id: int | None) -> tuple[int, int] | None: ...
+
     # Under pressure, an acquire of a Lock or RLock that did not block, which nobody waits
     # for, is counted into its summary and the lock held lightly (``_light``), outside the
     # model; its owner's release, still under pressure, counts the hold: nothing is made.
@@ -219,14 +221,20 @@ class LightHolds:
         fold = self._fold
         assert fold is not None  # counting in place only happens when folding does
         place = self.place(first.thread_id, None)
-        if op in ("set", "clear"):
-            # Not sent: a wait that finds the Event set links to nothing rather than to an
-            # older set.
-            self._signals.pop(prim.id, None)
-        elif op == "get":
-            self._room.pop(prim.id, None)
         fold.fold_ops(place, prim, op, first, count, start, end)
         self._counts.aggregated += count
+
+    def counted_mark(self, prim: Primitive, op: str, item_id: int | None) -> None:
+        """
+        The mark of a get, set or clear counted in place, in its place among the events: it
+        is not sent, so what would link to it links to nothing (a wait that finds the Event
+        set, a put let in by the room a get made), and a get takes its item's put.
+        """
+        if op == "get":
+            self._take_put(prim, item_id)
+            self._room.pop(prim.id, None)
+        else:
+            self._signals.pop(prim.id, None)
 
     def released_lightly(self, prim: Primitive, ident: int, depth: int | None, end: int) -> bool:
         """

@@ -16,6 +16,7 @@ lines need the ids at once), and only makes small records: the builder turns the
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -58,6 +59,28 @@ MAX_PUTS = 100_000
 #: Primitives whose last hold and last signal are remembered, for links (oldest forgotten
 #: first): a program may make a lock or an Event per task, and they are keyed by id, not held.
 MAX_REMEMBERED = 10_000
+
+
+def links_of(record: tuple[Any, ...]) -> tuple[Link, ...]:
+    """The links of a span record (an OP's, a FINDING's, a WAIT_AT_EXIT's; a HOLD has none)."""
+    kind = record[0]
+    if kind == OP:
+        return record[4]  # type: ignore[no-any-return]
+    if kind == FINDING:
+        return record[3]  # type: ignore[no-any-return]
+    if kind == WAIT_AT_EXIT:
+        return record[1].links  # type: ignore[no-any-return]
+    return ()
+
+
+def duration(record: tuple[Any, ...]) -> int:
+    """How long the span of an OP or HOLD record lasts, in ns (a hold open at exit: for ever)."""
+    if record[0] == OP:
+        return record[1].waited_ns or 0
+    release = record[2]
+    if release is None:
+        return sys.maxsize
+    return int(release.time_ns - record[1].event.time_ns)
 
 
 def remember(memory: dict[int, Any], key: int, value: Any) -> None:
@@ -241,8 +264,8 @@ class SpanPairing(LightHolds):
         # lock use while a thread waits: the running thread may take the lock a thousand
         # times while a waiter waits for the GIL; the holds in a waiter's way are marked when
         # it links to them.) A notify says how many it woke, counted as it happened: one that
-        # woke nobody is no signal, whatever waits the pairing has not seen end yet.
-        woke = event.waiters if op in _NOTIFIES else None
+        # woke nobody (or failed) is no signal, whatever waits the pairing has not seen end.
+        woke = (event.waiters if outcome == "notified" else 0) if op in _NOTIFIES else None
         keep: bool | str = (
             pending is not None
             or (event.waited_ns or 0) >= _BLOCKED_NS

@@ -70,6 +70,8 @@ class Acquired:
     What stands for an acquire's event while the pairing holds the lock lightly (under
     pressure, see ``SpanPairing.acquired_lightly``): its event is made only if the hold
     becomes a span after all, and its summary reads the rest from the record when built.
+    It stands for the first of the operations counted in place (``OpUses``) in a summary
+    too, which reads only its thread and call site.
     """
 
     __slots__ = ("record", "thread_id", "time_ns")
@@ -104,9 +106,10 @@ class Acquired:
 def drain(pairing: SpanPairing, buffer: deque[tuple[Any, ...]], count: int) -> None:
     """
     Pair the first ``count`` items of the sink's ``buffer``: events as ``(event, parent)``,
-    and records. A record's event is made only when the pairing needs one: not for a use of a
-    lock held lightly under pressure (its acquire and its release only counted; in one go
-    when the release is the next item, as it mostly is).
+    records, and the marks of operations counted in place (``_intercept/counted``). A
+    record's event is made only when the pairing needs one: not for a use of a lock held
+    lightly under pressure (its acquire and its release only counted; in one go when the
+    release is the next item, as it mostly is).
     """
     pop = buffer.popleft
     pair = pairing.pair
@@ -118,6 +121,8 @@ def drain(pairing: SpanPairing, buffer: deque[tuple[Any, ...]], count: int) -> N
         left -= 1
         if len(item) == 2:
             pair(item[0], item[1])
+        elif len(item) == 3:
+            pairing.counted_mark(*item)
         elif item[2] == RECORD_ACQUIRED:
             prim = item[1]._syncscope_primitive
             ident = item[0].ident

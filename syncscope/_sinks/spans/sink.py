@@ -87,7 +87,7 @@ from . import context
 from .build import SLICE, Builder
 from .exitline import exit_line
 from .options import SpanOptions
-from .pairing import HOLD, OP, SpanPairing
+from .pairing import HOLD, OP, SpanPairing, duration, links_of
 from .records import drain, sum_counted
 from .send import BATCH_SIZE, Sender, SpanCounts, import_grpc_exporter, sends_itself
 from .summary import Summaries
@@ -177,7 +177,7 @@ class SpanSink:
         self._parked: dict[int, tuple[Any, ...]] = {}
         #: Spans given up after the pairing linked to them (parked too long, summed up at build
         #: time): links to them are left out. Forgotten past MAX_GIVEN_UP (rarely linked to).
-        self.given_up: set[int] = set()
+        self.given_up: dict[int, None] = {}
         self._ring_at = min(BATCH_SIZE, self._capacity)
         # Unpaired events are many times a span's size: past this many the program's thread
         # pairs them itself (see handle).
@@ -341,7 +341,7 @@ class SpanSink:
         False when it will not be a span (summed up or dropped), for the pairing's links.
         """
         keep = record[-1]
-        if self._min_ns and record[0] <= HOLD and _duration(record) < self._min_ns:
+        if self._min_ns and record[0] <= HOLD and duration(record) < self._min_ns:
             self._park(record)
             return True  # sent after all if a span links to it (else counted as left out)
         records = self._records
@@ -356,9 +356,9 @@ class SpanSink:
         if count >= self._hard:
             self.stats.buffer_dropped += 1
             return False
-        if self._parked and record[0] == OP and record[4]:
+        if self._parked:
             # Short spans that this one links to go out after all.
-            for _trace, target, _why in record[4]:
+            for _trace, target, _why in links_of(record):
                 parked = self._parked.pop(target, None)
                 if parked is not None:
                     records.append(parked)
@@ -382,8 +382,8 @@ class SpanSink:
         """The span ``span_id`` will not be sent: leave links to it out (see ``given_up``)."""
         given_up = self.given_up
         if len(given_up) >= MAX_GIVEN_UP:
-            given_up.clear()
-        given_up.add(span_id)
+            given_up.pop(next(iter(given_up), 0), None)  # the oldest (the builder gives up too)
+        given_up[span_id] = None
 
     # -- findings ----------------------------------------------------------------------------
 
@@ -499,6 +499,8 @@ class SpanSink:
             self._capacity = self._soft = self._hard = sys.maxsize
             self._pairing.finish()
             self.stats.filtered += len(self._parked)
+            for span_id in self._parked:
+                self.give_up(span_id)
             self._parked = {}
             self._closing = True
         with contextlib.suppress(RuntimeError):
@@ -578,8 +580,9 @@ class SpanSink:
 
     def _count_in_place(self) -> None:
         """
-        Whether the proxies count uses nobody waits for in place (see ``Records.taken``):
-        from when the pressure is on until a quarter of a second's allowance is back.
+        Whether the program's threads count in place what nobody waits for (see
+        ``Records.taken``, ``_intercept/counted``): from when the pressure is on until a
+        quarter of a second's allowance is back.
         """
         lean = self._lean
         if lean is None or lean.counted is None:  # not where uses are counted in place
@@ -653,16 +656,6 @@ class SpanSink:
         records = state.records
         if records is not None and records.buffer is self._events:
             state.records = None
-
-
-def _duration(record: tuple[Any, ...]) -> int:
-    """How long the span of an OP or HOLD record lasts, in ns (a hold open at exit: for ever)."""
-    if record[0] == OP:
-        return record[1].waited_ns or 0
-    release = record[2]
-    if release is None:
-        return sys.maxsize
-    return int(release.time_ns - record[1].event.time_ns)
 
 
 def _before_the_program(options: SpanOptions) -> None:
