@@ -66,7 +66,10 @@ def count_op(primitive: Primitive, op: str, records: Records, item_id: int | Non
     put, ``item_id``, and the room it made; a set or a clear, the Event's last set).
     """
     if op in _MARKED:
-        records.buffer.append((primitive, op, item_id))
+        buffer = records.buffer
+        buffer.append((primitive, op, item_id))
+        if not len(buffer) % records.ring_at:  # a batch waits: wake the worker, as records do
+            records.ring()
     holds = lean_local.holds or this_thread()
     now = _time_ns()
     use = holds.uses.get((primitive, op))
