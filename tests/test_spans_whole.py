@@ -640,4 +640,3 @@ def test_no_use_is_counted_in_place_without_the_gil(
         assert {} == records.taken
     finally:
         syncscope.uninstall()
-
