@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .test_spans import _run, span_line
+from .test_spans import SPAN_LINE, _run, span_line
 from .test_spans_whole import (
     COUNTED_PRELUDE,
     SPANS_ALONE,
@@ -427,3 +427,49 @@ class TestMarksInOrder:
         (link,) = wait.links
         (notify,) = [s for s in spans if s.span_id == link.span_id]
         assert _line_of(program, "# wakes") == notify.attributes["code.line.number"]
+
+
+def test_counts_in_place_after_installing_again(tmp_path: Path, http_receiver: Any) -> None:
+    """
+    syncscope installed, uninstalled and installed again in one process (as a test suite
+    does): what the threads count in place the second time is summed up too, for a lock
+    made before and an Event, not lost in the counters of the first installation.
+    """
+    source = f"""\
+        import sys, threading, time
+        import syncscope
+        from syncscope._core.state import state
+        lock = None
+        for _ in range(2):
+            syncscope.install(
+                lines=False, report=False, detect_deadlocks=False, spans=True,
+                endpoint="{http_receiver.endpoint}", protocol="http/protobuf",
+            )
+            lock = lock or threading.Lock()  # the first installation's, used again
+            event = threading.Event()
+            (sink,) = [s for s in state.sinks if type(s).__name__ == "SpanSink"]
+            sink._allowance = -10**15  # past the allowance for good: counting in place
+            sets = 0
+            deadline = time.monotonic() + 10
+            while not state.records.counting:
+                if time.monotonic() > deadline:
+                    sys.exit("never counted in place")
+                event.set()
+                sets += 1
+            for _ in range(3000):
+                event.set()
+                lock.acquire()
+                lock.release()
+            print(sets + 3000 + 2 * 3000)  # sets, then each lock use's acquire and hold
+            sys.stdout.flush()
+            syncscope.uninstall()
+    """
+    script = tmp_path / "prog.py"
+    script.write_text(textwrap.dedent(source), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert 0 == result.returncode, result.stderr
+    lines = [SPAN_LINE.fullmatch(x) for x in result.stderr.splitlines() if "spans:" in x]
+    aggregated = [int(match["aggregated"].replace(",", "")) for match in lines if match]
+    assert [int(x) for x in result.stdout.split()] == aggregated

@@ -81,11 +81,24 @@ class Uses:
     (``summed``, ``summed_ns``), so that each use is summed up once.
     """
 
-    __slots__ = ("count", "first", "gone", "held_ns", "last_ns", "since_ns", "summed", "summed_ns")
+    __slots__ = (
+        "count",
+        "counted_in",
+        "first",
+        "gone",
+        "held_ns",
+        "last_ns",
+        "since_ns",
+        "summed",
+        "summed_ns",
+    )
 
-    def __init__(self, first: tuple[Any, ...]) -> None:
+    def __init__(self, first: tuple[Any, ...], counted_in: Any) -> None:
         #: The record of the first use's acquire: its thread, lock and call site.
         self.first = first
+        #: The sink's ``Records.counted`` these are summed from: a thread that finds them in
+        #: another (syncscope installed again) starts new ones, or its counts would be lost.
+        self.counted_in = counted_in
         self.count = 0
         self.held_ns = 0
         self.last_ns = first[3]
@@ -107,8 +120,8 @@ class OpUses(Uses):
 
     __slots__ = ("op", "prim")
 
-    def __init__(self, first: tuple[Any, ...], prim: Any, op: str) -> None:
-        super().__init__(first)
+    def __init__(self, first: tuple[Any, ...], counted_in: Any, prim: Any, op: str) -> None:
+        super().__init__(first, counted_in)
         self.prim = prim
         self.op = op
 

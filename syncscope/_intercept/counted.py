@@ -73,7 +73,7 @@ def count_op(primitive: Primitive, op: str, records: Records, item_id: int | Non
     holds = lean_local.holds or this_thread()
     now = _time_ns()
     use = holds.uses.get((primitive, op))
-    if use is None:
+    if use is None or use.counted_in is not records.counted:
         use = _first(holds, primitive, op, now, records)
     if use.count == use.summed:  # the first since the worker summed: its start
         use.since_ns = now
@@ -94,7 +94,7 @@ def _first(holds: ThreadHolds, primitive: Primitive, op: str, now: int, records:
     uses = holds.uses
     if len(uses) >= MAX_USES:
         forget_summed(uses)
-    use = OpUses((holds, None, op, now, where, lasti, None), primitive, op)
+    use = OpUses((holds, None, op, now, where, lasti, None), records.counted, primitive, op)
     records.counted.append(use)  # first: never in the thread's uses but not the worker's
     uses[primitive, op] = use
     return use

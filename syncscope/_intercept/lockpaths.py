@@ -288,7 +288,7 @@ def counted_release(proxy: Any, records: Records) -> bool:
     lock.release()
     now = _time_ns()  # only this thread writes its counts: no hurry now
     use = holds.uses.get(proxy)
-    if use is None:
+    if use is None or use.counted_in is not records.counted:
         use = new_uses(holds, proxy, record, records)
     if use.count == use.summed:  # the first use since the worker summed: its start
         use.since_ns = record[3]
@@ -303,7 +303,7 @@ def new_uses(holds: ThreadHolds, proxy: Any, record: tuple[Any, ...], records: R
     uses = holds.uses
     if len(uses) >= MAX_USES:
         forget_summed(uses)
-    use = Uses(record)
+    use = Uses(record, records.counted)
     records.counted.append(use)  # first: never in the thread's uses but not the worker's
     uses[proxy] = use
     return use
