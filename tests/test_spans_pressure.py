@@ -473,3 +473,52 @@ def test_counts_in_place_after_installing_again(tmp_path: Path, http_receiver: A
     lines = [SPAN_LINE.fullmatch(x) for x in result.stderr.splitlines() if "spans:" in x]
     aggregated = [int(match["aggregated"].replace(",", "")) for match in lines if match]
     assert [int(x) for x in result.stdout.split()] == aggregated
+
+
+def test_with_the_library_watched_its_hidden_locks_are_not_counted(
+    tmp_path: Path, http_receiver: Any
+) -> None:
+    """
+    With ``--all`` (the standard library's primitives watched too), an Event's or a queue's
+    own Condition and lock, hidden inside the operation that is reported, are neither spans
+    nor counted in place while counting is on: each operation is reported once.
+    """
+    source = """\
+        import queue, sys, threading
+        from syncscope._core.state import state
+        (sink,) = [s for s in state.sinks if type(s).__name__ == "SpanSink"]
+        sink._allowance = -10**15  # past the allowance for good: counting in place
+        busy = threading.Lock()
+        while not state.records.counting:
+            with busy:
+                pass
+        event = threading.Event()
+        q = queue.Queue()
+        for n in range(100):
+            event.set()
+            event.wait()
+            q.put(n)
+            q.get()
+    """
+    args = [f"--otlp={http_receiver.endpoint}", "--protocol", "http/protobuf"]
+    result = _run(tmp_path, source, "--all", *SPANS_ALONE, *args)
+    assert 0 == result.returncode, result.stderr
+    line = span_line(result.stderr)
+    spans = http_receiver.wait_for_spans(line["sent"])
+    counted: dict[str, int] = {}
+    for span in spans:
+        name = span.name.split(" x ")[0]
+        counted[name] = counted.get(name, 0) + int(
+            span.attributes.get("syncscope.summary.count", 1)
+        )  # type: ignore[call-overload]
+    operations = {
+        name: n
+        for name, n in counted.items()
+        if not name.startswith(("run ", "thread ", "Lock.acquire busy", "Lock.hold busy"))
+    }
+    assert {
+        "Event.set event": 100,
+        "Event.wait event": 100,
+        "Queue.put q": 100,
+        "Queue.get q": 100,
+    } == operations

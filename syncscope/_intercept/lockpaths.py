@@ -11,12 +11,12 @@ import time
 from _thread import get_ident
 
 from .._core.context import current_parent, following
-from .._core.dispatch import emit_fresh
+from .._core.dispatch import emit_fresh, guard
 from .._core.event import Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
 from .._core.leanholds import ThreadHolds, Uses, this_thread
 from .._core.leanholds import local as lean_local
 from .._core.sites import _machinery_files, call_site
-from .._core.state import RECORD_ACQUIRED, RECORD_RELEASED, WANTED, Records
+from .._core.state import RECORD_ACQUIRED, RECORD_RELEASED, WANTED, Records, state
 from .gil import acquire_contended
 from .lean import pop, trylock_first
 
@@ -223,6 +223,8 @@ def counted_acquire(proxy: Any, records: Records) -> bool:
     """A blocking acquire without a time limit: True if it took the lock, to be counted."""
     if following.reader is not None and program_span():
         return False  # under the program's own span: its child, recorded
+    if state.options.include_library and guard.busy:
+        return False  # a library's lock inside an operation we report (hidden): not its own
     lock = proxy._syncscope_lock
     reentrant = proxy._reentrant
     if reentrant and lock._is_owned():
