@@ -17,7 +17,7 @@ from ..._core.event import BLOCKING_OPS, Primitive, SyncEvent
 from . import send
 from .otlp import SpanEncoder
 from .otlp import attributes as otlp_attributes
-from .pairing import FINDING, HOLD, OP
+from .pairing import FINDING, HOLD, OP, span_id_of
 from .resource import resource_attributes, version
 from .segments import HoldSpan, PendingWait, Segment, span_id
 from .send import BATCH_SIZE, Sender, program_provider
@@ -165,14 +165,11 @@ class Builder:
                 # The collector is behind (or gone): a summary, rather than build to drop.
                 self.summaries.add(record)
                 self.sink.stats.aggregated_late += 1  # this thread's own count: no lock
-                self.sink.give_up(record[2] if kind == OP else record[1].span_id)
+                self.sink.give_up(span_id_of(record))
                 continue
             given_up = self.sink.given_up
             if kind == OP:
-                links = record[4]
-                if links and given_up:
-                    links = _sent_only(links, given_up)
-                self._op(record[1], record[2], record[3], links, keep)
+                self._op(record[1], record[2], record[3], _sent_only(record[4], given_up), keep)
             elif kind == HOLD:
                 self._hold(record[1], record[2], record[3], keep)
             elif kind == FINDING:
@@ -633,6 +630,8 @@ def _sent_only(
     links: tuple[tuple[int, int, str], ...], given_up: dict[int, None]
 ) -> tuple[tuple[int, int, str], ...]:
     """``links`` but those to spans given up after they were linked to (see the sink)."""
+    if not links or not given_up:
+        return links
     return tuple(link for link in links if link[1] not in given_up)
 
 

@@ -61,6 +61,11 @@ MAX_PUTS = 100_000
 MAX_REMEMBERED = 10_000
 
 
+def span_id_of(record: tuple[Any, ...]) -> int:
+    """The span id of an OP or HOLD record."""
+    return record[2] if record[0] == OP else record[1].span_id  # type: ignore[no-any-return]
+
+
 def links_of(record: tuple[Any, ...]) -> tuple[Link, ...]:
     """The links of a span record (an OP's, a FINDING's, a WAIT_AT_EXIT's; a HOLD has none)."""
     kind = record[0]

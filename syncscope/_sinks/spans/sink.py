@@ -87,7 +87,7 @@ from . import context
 from .build import SLICE, Builder
 from .exitline import exit_line
 from .options import SpanOptions
-from .pairing import HOLD, OP, SpanPairing, duration, links_of
+from .pairing import HOLD, SpanPairing, duration, links_of, span_id_of
 from .records import drain, sum_counted
 from .send import BATCH_SIZE, Sender, SpanCounts, import_grpc_exporter, sends_itself
 from .summary import Summaries
@@ -375,8 +375,7 @@ class SpanSink:
             self.give_up(next(iter(parked)))
             del parked[next(iter(parked))]
             self.stats.filtered += 1
-        span_id = record[2] if record[0] == OP else record[1].span_id
-        parked[span_id] = record
+        parked[span_id_of(record)] = record
 
     def give_up(self, span_id: int) -> None:
         """The span ``span_id`` will not be sent: leave links to it out (see ``given_up``)."""
