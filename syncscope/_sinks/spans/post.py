@@ -11,8 +11,9 @@ POST with a length and one answer, which a socket does.
 
 What is kept of the exporter's behaviour (opentelemetry-exporter-otlp-proto-http 1.x), read from
 its source: the same variables, ``OTEL_EXPORTER_OTLP_TRACES_*`` first, then
-``OTEL_EXPORTER_OTLP_*``: ``HEADERS`` (added to ``--otlp-headers``, which win), ``TIMEOUT`` (in
-seconds, 10 by default: one export, retries included), ``COMPRESSION`` (gzip, deflate or none),
+``OTEL_EXPORTER_OTLP_*``: ``HEADERS`` (added to those given to ``install()``, which win),
+``TIMEOUT`` (in seconds, 10 by default: one export, retries included), ``COMPRESSION`` (gzip,
+deflate or none),
 ``CERTIFICATE`` (the CA for https), ``CLIENT_CERTIFICATE``/``CLIENT_KEY``; its headers
 (``Content-Type: application/x-protobuf``, its ``User-Agent``); a kept-alive connection retried
 once at once when it went stale; retries of 429, 502, 503 and 504 and of connection errors,
@@ -51,10 +52,13 @@ _DEFAULT_TIMEOUT = 10.0
 _JITTER = 0.2
 _USER_AGENT = "OTel-OTLP-Exporter-Python/syncscope"
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
-_CREDENTIAL_VARIABLES = (
-    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
-    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER",
-)
+_CREDENTIAL_VARIABLES = {
+    protocol: (
+        f"OTEL_PYTHON_EXPORTER_OTLP_{kind}_CREDENTIAL_PROVIDER",
+        f"OTEL_PYTHON_EXPORTER_OTLP_{kind}_TRACES_CREDENTIAL_PROVIDER",
+    )
+    for protocol, kind in (("http/protobuf", "HTTP"), ("grpc", "GRPC"))
+}
 
 
 def _env(name: str) -> str | None:
@@ -66,12 +70,18 @@ def _env(name: str) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
-def needs_the_exporter(url: str) -> str | None:
-    """Why the SDK's HTTP exporter must send to ``url`` rather than :class:`HttpSender`, if so."""
+def needs_the_exporter(url: str, protocol: str = "http/protobuf") -> str | None:
+    """
+    Why the SDK's exporter for ``protocol`` must send to ``url`` rather than our own sender
+    (:class:`HttpSender`, ``grpcsend.GrpcSender``), if so. A gRPC channel finds its proxy
+    itself, in the same variables, whoever makes it.
+    """
     environ = os.environ
-    for name in _CREDENTIAL_VARIABLES:
+    for name in _CREDENTIAL_VARIABLES.get(protocol, ()):
         if environ.get(name, "").strip():
             return f"{name} is set"
+    if protocol == "grpc":
+        return None
     host = (Url(url).hostname or "").lower()
     no_proxy = (environ.get("no_proxy") or environ.get("NO_PROXY") or "").strip()
     bypassed = no_proxy == "*" or any(

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import _thread
 import contextlib
-import os
 import sys
 import time
 from collections import deque
 
 from ..._core.dispatch import guard
 from ..._core.registry import allocate_lock
+from .grpcsend import GrpcSender, import_grpc
 from .options import SpanOptions
 from .otlp import EncodedSpans, SpanEncoder, accept_encoded_spans
 from .post import ExportError, HttpSender, needs_the_exporter
@@ -31,6 +31,8 @@ else:
 
 
 _monotonic = time.monotonic
+#: Senders of our own, which take encoded request bodies (``send``), not SDK spans.
+OWN_SENDERS = (HttpSender, GrpcSender)
 #: Spans per OTLP export request.
 BATCH_SIZE = 512
 #: Seconds between two probes of an endpoint that did not answer.
@@ -103,25 +105,27 @@ class Owner(Protocol):
     abandoned: bool
 
 
-def sends_itself(options: SpanOptions) -> bool:
+def sends_itself(options: SpanOptions, protocol: str | None = None) -> bool:
     """
     Whether our spans are encoded by hand (see Builder: when our OTLP exporter is all that
-    takes them) and nothing calls for the SDK's HTTP exporter: over HTTP our own sender sends
-    them then (see ``post``), and the SDK is imported only if the program sets a provider.
+    takes them) and nothing calls for the SDK's exporter of ``protocol`` (the one chosen by
+    default): our own sender sends them then (see ``post`` and ``grpcsend``), and the SDK is
+    imported only if the program sets a provider.
     """
     return (
         options.jaeger_file is None
         and "console" not in options.exporters
         and options.endpoint is not None
-        and needs_the_exporter(options.endpoint) is None
+        and needs_the_exporter(options.endpoint, protocol or options.protocol) is None
     )
 
 
 def make_otlp_exporter(options: SpanOptions, protocol: str | None = None, own: bool = False) -> Any:
     """
     The exporter for ``protocol``: with ``own`` (the spans come encoded already), our own
-    :class:`~.post.HttpSender` for HTTP unless the SDK's exporter is needed for what it alone
-    does (see ``post``); else the SDK's OTLP exporter, which takes our encoded batches too.
+    sender (:class:`~.post.HttpSender`, :class:`~.grpcsend.GrpcSender`) unless the SDK's
+    exporter is needed for what it alone does (see ``post.needs_the_exporter``); else the
+    SDK's OTLP exporter, which takes our encoded batches too.
     """
     protocol, url = protocol or options.protocol, options.endpoint
     assert url is not None
@@ -129,8 +133,9 @@ def make_otlp_exporter(options: SpanOptions, protocol: str | None = None, own: b
         url = _url_for(url, protocol)
     headers = dict(options.headers) if options.headers is not None else None
     exporter: Any
-    if protocol != "grpc" and own and needs_the_exporter(url) is None:
-        exporter = HttpSender(url, headers)
+    if own and needs_the_exporter(url, protocol) is None:
+        sender = GrpcSender if protocol == "grpc" else HttpSender
+        exporter = sender(url, headers)
     elif protocol == "grpc":
         import_grpc_exporter()
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -261,7 +266,7 @@ class Sender:
     # -- the endpoint ------------------------------------------------------------------------
 
     def _connect(self, timeout: float = PROBE_TIMEOUT) -> None:
-        """Probe the endpoint; make the exporter once it answers."""
+        """Probe the endpoint: is anyone there, and (when it was guessed) with what protocol."""
         options = self.sink.options
         assert options.endpoint is not None
         self._probed_at = _monotonic()
@@ -274,11 +279,19 @@ class Sender:
         self.dead = why
         if why is None:
             self._answered_at = self._probed_at
-        if why is not None or self.exporter is not None:
-            return
+            if self.exporter is None:
+                self.protocol = protocol
+                self.target = f"{_url_for(options.endpoint, protocol)} ({protocol})"
+
+    def _make_exporter(self) -> None:
+        """
+        Make the exporter for the protocol the probe found, when there is a first batch to
+        send: a run that makes no span does not wait at exit for gRPC to load.
+        """
         try:
-            self.protocol = protocol
-            self.exporter = make_otlp_exporter(options, protocol, own=self.encoder is not None)
+            self.exporter = make_otlp_exporter(
+                self.sink.options, self.protocol, own=self.encoder is not None
+            )
             self.target = self.exporter._syncscope_target
         except Exception as exc:
             self.dead = f"cannot make the OTLP exporter: {one_line(exc)}"
@@ -351,10 +364,12 @@ class Sender:
                 # Quiet a while: is the endpoint still there? Asked now, that costs one
                 # connection; found out by the export, its retries until the flush timeout.
                 self._connect()
+            if self.dead is None and self.exporter is None:
+                self._make_exporter()
             if self.dead is not None or self.exporter is None:
                 return False, self.dead or "no exporter"
-            if type(self.exporter) is HttpSender:
-                if self._post(batch):
+            if type(self.exporter) in OWN_SENDERS:
+                if self._send(batch):
                     return True, None
                 error = self.post_error
             else:
@@ -375,8 +390,8 @@ class Sender:
             forget_dummy_thread()
         return self._failed(error)
 
-    def _post(self, batch: list[Any]) -> bool:
-        """Send an encoded batch with our own HTTP sender; else say why in ``post_error``."""
+    def _send(self, batch: list[Any]) -> bool:
+        """Send an encoded batch with our own sender; else say why in ``post_error``."""
         if self.encoder is None or type(batch[0]) is not bytes:
             self.post_error = "spans not encoded for OTLP"
             return False
@@ -417,23 +432,52 @@ class Sender:
                 self.exporter.shutdown()
 
 
+def import_before_the_program(options: SpanOptions) -> None:
+    """
+    Import, on the installing thread, the one part of OpenTelemetry that starts threads at
+    import, when the SDK's gRPC exporter may send (our own sender needs none of it): the
+    SDK's logs module, which that exporter imports, runs ``Resource.create()`` in a class
+    body, on a thread pool. Imported on the worker, its threads would show in the program's
+    ``threading.enumerate()``, and once the program has ended (a short program, the worker
+    still importing) the pool refuses to start at all.
+    """
+    if (
+        "otlp" in options.exporters
+        and (options.protocol == "grpc" or options.protocol_guessed)
+        and not sends_itself(options, "grpc")
+    ):
+        import opentelemetry.sdk._logs  # noqa: F401
+
+
+def preload(options: SpanOptions) -> None:
+    """
+    Import what the worker needs, on the worker (see import_before_the_program for the exception).
+    Only the exporter a protocol was chosen for: when it is guessed, the sender imports the
+    one the probe finds (see send). The resource is made without ``Resource.create()`` (see
+    build), for the same reason as above.
+    """
+    own = sends_itself(options)
+    if not own:
+        import opentelemetry.sdk.resources
+        import opentelemetry.sdk.trace
+        import opentelemetry.sdk.trace.export
+        import opentelemetry.trace
+
+    # Our own senders import what they need once the probe found someone there (gRPC: about
+    # 125 ms, not spent on a collector that is down).
+    if "otlp" in options.exporters and not options.protocol_guessed and not own:
+        if options.protocol == "grpc":
+            import_grpc_exporter()
+        else:
+            import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
+    if options.jaeger_file is not None or "console" in options.exporters:
+        from . import exporters  # noqa: F401
+
+
 def import_grpc_exporter() -> None:
-    """
-    Import the gRPC exporter with gRPC's C core logging only errors.
-
-    Otherwise it writes an INFO line to standard error whenever a collector goes away. The
-    variable is read once, when gRPC starts: it is set only for that moment, only when the
-    program has not imported gRPC itself, and only when the user did not set it.
-    """
-    if "grpc" in sys.modules or "GRPC_VERBOSITY" in os.environ:
-        import opentelemetry.exporter.otlp.proto.grpc.trace_exporter
-
-        return
-    os.environ["GRPC_VERBOSITY"] = "ERROR"
-    try:
-        import opentelemetry.exporter.otlp.proto.grpc.trace_exporter  # noqa: F401
-    finally:
-        os.environ.pop("GRPC_VERBOSITY", None)
+    """Import the SDK's gRPC exporter, gRPC first with its C core quiet (see import_grpc)."""
+    import_grpc()
+    import opentelemetry.exporter.otlp.proto.grpc.trace_exporter  # noqa: F401
 
 
 def _url_for(url: str, protocol: str) -> str:

@@ -89,7 +89,7 @@ from .exitline import exit_line
 from .options import SpanOptions
 from .pairing import HOLD, SpanPairing, duration, links_of, span_id_of
 from .records import drain, sum_counted
-from .send import BATCH_SIZE, Sender, SpanCounts, import_grpc_exporter, sends_itself
+from .send import BATCH_SIZE, Sender, SpanCounts, import_before_the_program, preload
 from .summary import Summaries
 from .workers import (
     INTERVAL,
@@ -211,7 +211,7 @@ class SpanSink:
         # Read on every event: the program's current span (none until OpenTelemetry is
         # loaded, by the program or by the worker: see follow_when_loaded).
         self._current_span_of: context.Reader = context.no_span
-        _before_the_program(options)
+        import_before_the_program(options)
         # OpenTelemetry is imported on the worker, after the program has started (see
         # _worker_main): the program's first line does not wait for it.
         self._builder: Builder | None = None
@@ -619,7 +619,7 @@ class SpanSink:
     def _make_builder(self) -> Builder | None:
         """Import OpenTelemetry and make the builder (and the exporting thread it starts)."""
         try:
-            _preload(self.options)
+            preload(self.options)
             builder = Builder(self)
         except Exception as exc:
             with self._lock:
@@ -655,37 +655,3 @@ class SpanSink:
         records = state.records
         if records is not None and records.buffer is self._events:
             state.records = None
-
-
-def _before_the_program(options: SpanOptions) -> None:
-    """
-    Import, on the installing thread, the one part of OpenTelemetry that starts threads at
-    import: the SDK's logs module (which the gRPC exporter imports) runs ``Resource.create()``
-    in a class body, on a thread pool. Imported on the worker, its threads would show in the
-    program's ``threading.enumerate()``, and once the program has ended (a short program, the
-    worker still importing) the pool refuses to start at all.
-    """
-    if "otlp" in options.exporters and (options.protocol == "grpc" or options.protocol_guessed):
-        import opentelemetry.sdk._logs  # noqa: F401
-
-
-def _preload(options: SpanOptions) -> None:
-    """
-    Import what the worker needs, on the worker (see _before_the_program for the exception).
-    Only the exporter a protocol was chosen for: when it is guessed, the sender imports the
-    one the probe finds (see send). The resource is made without ``Resource.create()`` (see
-    build), for the same reason as above.
-    """
-    if not sends_itself(options):
-        import opentelemetry.sdk.resources
-        import opentelemetry.sdk.trace
-        import opentelemetry.sdk.trace.export
-        import opentelemetry.trace
-
-    if "otlp" in options.exporters and not options.protocol_guessed:
-        if options.protocol == "grpc":
-            import_grpc_exporter()
-        elif not sends_itself(options):
-            import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
-    if options.jaeger_file is not None or "console" in options.exporters:
-        from . import exporters  # noqa: F401

@@ -1,0 +1,274 @@
+"""
+OTLP over gRPC sent by syncscope itself (``_sinks/spans/grpcsend.py``), against a real gRPC
+server on loopback that keeps each request as it came: what reaches the collector (the spans,
+the metadata from the variables and ``--otlp-headers``, the user agent), retries after the
+server's RetryInfo, a refusal said with its code, TLS with the CA given, and that neither the
+SDK's gRPC exporter nor the SDK is imported (nor gRPC at all for a collector that is down).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from tests.conftest import run_syncscope
+
+
+PROGRAM = """
+import threading
+lock = threading.Lock()
+def work():
+    with lock:
+        pass
+t = threading.Thread(target=work)
+t.start()
+t.join(timeout=30)
+print("done")
+"""
+
+SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+
+class Collector:
+    """A loopback OTLP/gRPC server that keeps every request (raw) and answers as scripted."""
+
+    def __init__(self, credentials: grpc.ServerCredentials | None = None) -> None:
+        self.lock = threading.Lock()
+        #: Scripted answers, first first: (code, RetryInfo delay in seconds or None).
+        self.answers: list[tuple[grpc.StatusCode, float | None]] = []
+        #: (metadata, body, code) of every request, as it came.
+        self.received: list[tuple[dict[str, str], bytes, grpc.StatusCode]] = []
+        handler = grpc.method_handlers_generic_handler(
+            SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(self._export)}
+        )
+        self.executor = futures.ThreadPoolExecutor(max_workers=4)
+        self.server = grpc.server(self.executor, options=[("grpc.so_reuseport", 0)])
+        self.server.add_generic_rpc_handlers((handler,))
+        if credentials is None:
+            self.port = self.server.add_insecure_port("127.0.0.1:0")
+        else:
+            self.port = self.server.add_secure_port("127.0.0.1:0", credentials)
+        self.server.start()
+
+    def _export(self, body: bytes, context: grpc.ServicerContext) -> bytes:
+        metadata = {key: value for key, value in context.invocation_metadata()}
+        with self.lock:
+            code, delay = self.answers.pop(0) if self.answers else (grpc.StatusCode.OK, None)
+            self.received.append((metadata, body, code))
+        if code is not grpc.StatusCode.OK:
+            if delay is not None:
+                info = error_details_pb2.RetryInfo()
+                info.retry_delay.FromNanoseconds(round(delay * 1e9))
+                context.set_trailing_metadata(
+                    (("google.rpc.retryinfo-bin", info.SerializeToString()),)
+                )
+            context.abort(code, "refused by the test")
+        return b""  # an empty ExportTraceServiceResponse
+
+    def spans(self) -> list[str]:
+        names = []
+        for _metadata, body, code in self.received:
+            if code is not grpc.StatusCode.OK:
+                continue
+            request = ExportTraceServiceRequest.FromString(body)
+            for resource_spans in request.resource_spans:
+                for scope_spans in resource_spans.scope_spans:
+                    names += [span.name for span in scope_spans.spans]
+        return names
+
+    def close(self) -> None:
+        self.server.stop(grace=None).wait(timeout=10)
+        self.executor.shutdown(wait=False)
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    server = Collector()
+    yield server
+    server.close()
+
+
+def _run(tmp_path: Path, url: str, *extra: str, env: dict[str, str] | None = None) -> Any:
+    script = tmp_path / "prog.py"
+    script.write_text(PROGRAM)
+    base = {"PYTHONPROFILEIMPORTTIME": "1"}
+    done = run_syncscope(
+        "-q", "--no-report", f"--otlp={url}", *extra, str(script), env={**base, **(env or {})}
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "done\n"
+    return done
+
+
+def _exit_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.startswith("syncscope: spans:")]
+    assert len(lines) == 1, stderr[-2000:]
+    return lines[0]
+
+
+def _made(line: str) -> int:
+    found = re.search(r"spans: ([\d,]+) made", line)
+    assert found is not None, line
+    return int(found.group(1).replace(",", ""))
+
+
+def _imported(stderr: str) -> set[str]:
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def test_spans_go_out_on_our_own_channel_with_the_headers(
+    tmp_path: Path, collector: Collector
+) -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-team=locks,Authorization=Bearer%20abc",
+        "OTEL_EXPORTER_OTLP_HEADERS": "x-ignored=1",
+        "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+    }
+    url = f"http://127.0.0.1:{collector.port}"
+    done = _run(tmp_path, url, "--protocol", "grpc", env=env)
+    line = _exit_line(done.stderr)
+    made = _made(line)
+    assert f"{made:,} sent to {url} (grpc), 0 dropped" in line
+    names = collector.spans()
+    assert len(names) == made
+    assert "Lock.acquire lock" in names and "Lock.hold lock" in names
+    metadata = collector.received[0][0]
+    # The traces variable wins over the general one; names in lower case, as gRPC wants.
+    assert metadata["x-team"] == "locks"
+    assert metadata["authorization"] == "Bearer abc"
+    assert "x-ignored" not in metadata
+    assert metadata["user-agent"].startswith("OTel-OTLP-Exporter-Python/syncscope")
+    # Sent without the SDK's gRPC exporter (and its logs module before the program), and
+    # built without the SDK.
+    imported = _imported(done.stderr)
+    assert "syncscope._sinks.spans.grpcsend" in imported and "grpc" in imported
+    assert not imported & {
+        "opentelemetry.exporter.otlp.proto.grpc",
+        "opentelemetry.sdk._logs",
+        "opentelemetry.sdk.trace",
+        "opentelemetry.trace",
+    }
+
+
+def test_headers_given_replace_the_variables(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the exporter: headers given to install() replace the variables' headers."""
+    from syncscope._sinks.spans.grpcsend import GrpcSender
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-team=locks")
+    sender = GrpcSender(f"http://127.0.0.1:{collector.port}", {"X-Given": "yes"})
+    try:
+        sender.send(ExportTraceServiceRequest().SerializeToString())
+    finally:
+        sender.shutdown()
+    (metadata, body, code), *_ = collector.received
+    assert grpc.StatusCode.OK == code and b"" == body
+    assert metadata["x-given"] == "yes" and "x-team" not in metadata
+
+
+def test_the_servers_retry_info_is_honoured(tmp_path: Path, collector: Collector) -> None:
+    # Three refusals in a row: with the usual back-off (about 1, 2 and 4 seconds) the export
+    # would not fit in its timeout of 3 seconds; with the server's delay of 0 it does.
+    collector.answers = [
+        (grpc.StatusCode.UNAVAILABLE, 0.0),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, 0.0),
+        (grpc.StatusCode.UNAVAILABLE, 0.0),
+    ]
+    url = f"http://127.0.0.1:{collector.port}"
+    env = {"OTEL_EXPORTER_OTLP_TIMEOUT": "3"}
+    done = _run(tmp_path, url, "--protocol", "grpc", env=env)
+    line = _exit_line(done.stderr)
+    codes = [code for *_rest, code in collector.received]
+    assert codes[:4] == [
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.OK,
+    ]
+    # The same request four times: the spans arrive once.
+    assert len({body for _metadata, body, _code in collector.received[:4]}) == 1
+    assert len(collector.spans()) == _made(line)
+    assert "0 dropped" in line and "failed" not in line, line
+
+
+def test_a_refusal_is_said_with_its_code(tmp_path: Path, collector: Collector) -> None:
+    collector.answers = [(grpc.StatusCode.INVALID_ARGUMENT, None)] * 50
+    url = f"http://127.0.0.1:{collector.port}"
+    done = _run(tmp_path, url, "--protocol", "grpc")
+    line = _exit_line(done.stderr)
+    where = f"127.0.0.1:{collector.port}"
+    found = re.search(r"in (\d+) failed exports?: gRPC INVALID_ARGUMENT from ([^:]+:\d+)", line)
+    assert found is not None, line
+    assert where == found.group(2)
+    assert collector.spans() == []
+    # Not a code the exporter retries: each export asked once.
+    assert int(found.group(1)) == len(collector.received)
+
+
+def test_a_collector_that_is_down_costs_no_grpc_import(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    done = _run(tmp_path, f"http://127.0.0.1:{port}", "--protocol", "grpc")
+    line = _exit_line(done.stderr)
+    assert f"connection refused by 127.0.0.1:{port}" in line, line
+    imported = _imported(done.stderr)
+    assert "grpc" not in imported and "opentelemetry.sdk._logs" not in imported
+
+
+def test_a_credential_provider_leaves_sending_to_the_exporter(
+    tmp_path: Path, collector: Collector
+) -> None:
+    """Only the SDK's exporter loads credential providers: it is used then, and says why not."""
+    env = {
+        "OTEL_PYTHON_EXPORTER_OTLP_GRPC_CREDENTIAL_PROVIDER": "no-such-provider",
+        "OTEL_EXPORTER_OTLP_INSECURE": "false",  # credentials are looked for only then
+    }
+    url = f"http://127.0.0.1:{collector.port}"
+    done = _run(tmp_path, url, "--protocol", "grpc", env=env)
+    line = _exit_line(done.stderr)
+    assert "cannot make the OTLP exporter" in line and "no-such-provider" in line, line
+    assert "opentelemetry.exporter.otlp.proto.grpc.trace_exporter" in _imported(done.stderr)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_tls_with_the_ca_given(tmp_path: Path) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+    server = Collector(credentials)
+    try:
+        url = f"https://127.0.0.1:{server.port}"
+        env = {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": str(cert)}
+        done = _run(tmp_path, url, "--protocol", "grpc", env=env)
+        line = _exit_line(done.stderr)
+        assert "0 dropped" in line and "failed" not in line, line
+        assert "Lock.hold lock" in server.spans()
+    finally:
+        server.close()
