@@ -1,6 +1,7 @@
 """
-A minimal OTLP/HTTP trace receiver for the benchmarks: accepts ``POST /v1/traces``, optionally
-counts the spans in each request, and answers 200 with an empty ExportTraceServiceResponse.
+A minimal OTLP trace receiver for the benchmarks, over HTTP (``POST /v1/traces``) or gRPC (the
+``TraceService/Export`` method): optionally counts the spans in each request, and answers with
+an empty ExportTraceServiceResponse.
 
 It runs in its own process, so that parsing requests does not compete with the benchmark (or
 with anything else in the parent) for the parent's GIL:
@@ -15,6 +16,7 @@ from __future__ import annotations
 import gzip
 import multiprocessing
 import zlib
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized
@@ -22,7 +24,11 @@ from types import TracebackType
 
 
 def _serve(
-    conn: Connection, count_spans: bool, spans: Synchronized, requests: Synchronized
+    conn: Connection,
+    count_spans: bool,
+    spans: Synchronized,
+    requests: Synchronized,
+    protocol: str = "http/protobuf",
 ) -> None:
     # Imported here: only the receiver's process needs protobuf.
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -32,6 +38,23 @@ def _serve(
 
     empty_response = ExportTraceServiceResponse().SerializeToString()
 
+    def count(body: bytes) -> None:
+        if count_spans:
+            request = ExportTraceServiceRequest.FromString(body)
+            received = sum(
+                len(scope_spans.spans)
+                for resource_spans in request.resource_spans
+                for scope_spans in resource_spans.scope_spans
+            )
+            with spans.get_lock():
+                spans.value += received
+        with requests.get_lock():
+            requests.value += 1
+
+    if protocol == "grpc":
+        _serve_grpc(conn, count, empty_response)
+        return
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: the exporter reuses its connection
 
@@ -40,22 +63,12 @@ def _serve(
             if self.path.split("?")[0] != "/v1/traces":
                 self._answer(404, b"")
                 return
-            if count_spans:
-                encoding = self.headers.get("Content-Encoding", "").lower()
-                if encoding == "gzip":
-                    body = gzip.decompress(body)
-                elif encoding == "deflate":
-                    body = zlib.decompress(body)
-                request = ExportTraceServiceRequest.FromString(body)
-                received = sum(
-                    len(scope_spans.spans)
-                    for resource_spans in request.resource_spans
-                    for scope_spans in resource_spans.scope_spans
-                )
-                with spans.get_lock():
-                    spans.value += received
-            with requests.get_lock():
-                requests.value += 1
+            encoding = self.headers.get("Content-Encoding", "").lower()
+            if encoding == "gzip":
+                body = gzip.decompress(body)
+            elif encoding == "deflate":
+                body = zlib.decompress(body)
+            count(body)
             # Counted before answering: once the exporter has its answer, the count includes it.
             self._answer(200, empty_response)
 
@@ -87,10 +100,31 @@ def _serve(
     server.serve_forever()
 
 
+def _serve_grpc(conn: Connection, count: Callable[[bytes], None], response: bytes) -> None:
+    from concurrent import futures
+
+    import grpc
+
+    def export(body: bytes, context: object) -> bytes:
+        count(body)  # counted before answering, as over HTTP
+        return response
+
+    handler = grpc.method_handlers_generic_handler(
+        "opentelemetry.proto.collector.trace.v1.TraceService",
+        {"Export": grpc.unary_unary_rpc_method_handler(export)},  # bytes in, bytes out
+    )
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    conn.send(port)
+    server.wait_for_termination()
+
+
 class Receiver:
     """The receiver's process; ``spans`` and ``requests`` count what it has received so far."""
 
-    def __init__(self, count_spans: bool = True) -> None:
+    def __init__(self, count_spans: bool = True, protocol: str = "http/protobuf") -> None:
         # spawn: a fresh interpreter, not a fork of the parent's threads and memory.
         context = multiprocessing.get_context("spawn")
         self._spans = context.Value("q", 0)
@@ -98,7 +132,7 @@ class Receiver:
         parent_end, child_end = context.Pipe(duplex=False)
         self._process = context.Process(
             target=_serve,
-            args=(child_end, count_spans, self._spans, self._requests),
+            args=(child_end, count_spans, self._spans, self._requests, protocol),
             daemon=True,
         )
         self._process.start()

@@ -42,6 +42,8 @@ CODE = "import time; print(time.time_ns())"
 #: For --instructions' count to the first line: the program ends there, at once (posix._exit:
 #: no exit handler runs, not even the one syncscope puts on os._exit to flush spans).
 FIRST_LINE_CODE = "import posix; posix._exit(0)"
+#: For the runners whose program makes spans: one use of a Lock, then the same line.
+LOCK_CODE = "import threading, time; threading.Lock().acquire(); print(time.time_ns())"
 
 
 def _dead_endpoint() -> str:
@@ -52,7 +54,7 @@ def _dead_endpoint() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def _runners(live: str | None) -> dict[str, list[str]]:
+def _runners(live: dict[str, str]) -> dict[str, list[str]]:
     python = [sys.executable]
     syncscope = [sys.executable, "-m", "syncscope"]
     runners = {
@@ -62,15 +64,22 @@ def _runners(live: str | None) -> dict[str, list[str]]:
         "syncscope --format json": [*syncscope, "--format", "json"],
         "syncscope -q --otlp dead": [*syncscope, "-q", f"--otlp={_dead_endpoint()}"],
     }
-    if live is not None:
-        runners["syncscope -q --otlp live"] = [
-            *syncscope,
-            "-q",
-            f"--otlp={live}",
-            "--protocol",
-            "http/protobuf",
-        ]
+    for protocol, endpoint in live.items():
+        short = "grpc" if protocol == "grpc" else "http"
+        otlp = [*syncscope, "-q", f"--otlp={endpoint}", "--protocol", protocol]
+        runners[f"syncscope -q --otlp {short}"] = otlp
+        # A program that makes spans: the run waits at exit for them to be sent.
+        runners[f"  ... one Lock, {short}"] = [*otlp, "-c", LOCK_CODE]
     return runners
+
+
+def _with_code(command: list[str], code: str) -> list[str]:
+    """The command with ``-c code``; a runner with code of its own keeps it, but for FIRST_LINE."""
+    if "-c" not in command:
+        return [*command, "-c", code]
+    if code == CODE:
+        return command
+    return [*command[: command.index("-c")], "-c", code]
 
 
 def _cpu() -> float:
@@ -84,7 +93,7 @@ def _run(command: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     spawned = time.time_ns()
     started = time.perf_counter()
     result = subprocess.run(
-        [*command, "-c", CODE], check=False, env=env, capture_output=True, text=True, timeout=120
+        _with_code(command, CODE), check=False, env=env, capture_output=True, text=True, timeout=120
     )
     total = time.perf_counter() - started
     cpu = _cpu() - cpu
@@ -99,7 +108,12 @@ def _instructions(command: list[str], env: dict[str, str], code: str = CODE) -> 
     with tempfile.TemporaryDirectory() as directory:
         out = os.path.join(directory, "callgrind.out")
         subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command, "-c", code],
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                *_with_code(command, code),
+            ],
             env=env,
             check=True,
             capture_output=True,
@@ -126,17 +140,18 @@ def main() -> None:
 
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    receiver: Any = None
+    receivers: dict[str, Any] = {}
     if not args.no_live:
         sys.path.insert(0, str(HERE))
-        try:
-            from _receiver import Receiver
+        for protocol in ("grpc", "http/protobuf"):
+            try:
+                from _receiver import Receiver
 
-            receiver = Receiver(count_spans=False)
-        except Exception as exc:  # no protobuf: the live run is left out, and said so
-            print(f"(no live receiver: {exc})")
+                receivers[protocol] = Receiver(count_spans=False, protocol=protocol)
+            except Exception as exc:  # no protobuf or gRPC: left out, and said so
+                print(f"(no live {protocol} receiver: {exc})")
     try:
-        runners = _runners(receiver.endpoint if receiver is not None else None)
+        runners = _runners({name: receiver.endpoint for name, receiver in receivers.items()})
         for command in runners.values():
             _run(command, env)  # writes the .pyc files; not timed
         best: dict[str, list[float]] = {name: [float("inf")] * 3 for name in runners}
@@ -155,7 +170,7 @@ def main() -> None:
                 for name, command in runners.items()
             }
     finally:
-        if receiver is not None:
+        for receiver in receivers.values():
             receiver.stop()
 
     plain = best["python"]
