@@ -1,9 +1,11 @@
 """
-OTLP over gRPC sent by syncscope itself (``_sinks/spans/grpcsend.py``), against a real gRPC
-server on loopback that keeps each request as it came: what reaches the collector (the spans,
-the metadata from the variables and ``--otlp-headers``, the user agent), retries after the
-server's RetryInfo, a refusal said with its code, TLS with the CA given, and that neither the
-SDK's gRPC exporter nor the SDK is imported (nor gRPC at all for a collector that is down).
+OTLP over gRPC sent by syncscope itself on HTTP/2 (``_sinks/spans/grpcsend.py``), against a
+real gRPC server (grpcio's) on loopback that keeps each request as it came: what reaches the
+collector (the spans, the metadata from the variables or given to ``install()``, the user
+agent, gzip), large requests past HTTP/2's flow-control windows, one connection kept and made
+anew when the collector restarts, retries after the server's RetryInfo, a refusal said with
+its code, TLS with the CA given, and that neither the SDK's gRPC exporter, nor the SDK, nor
+grpc is imported in the traced program (nor anything for a collector that is down).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 class Collector:
     """A loopback OTLP/gRPC server that keeps every request (raw) and answers as scripted."""
 
-    def __init__(self, credentials: grpc.ServerCredentials | None = None) -> None:
+    def __init__(self, credentials: grpc.ServerCredentials | None = None, port: int = 0) -> None:
         self.lock = threading.Lock()
         #: Scripted answers, first first: (code, RetryInfo delay in seconds or None).
         self.answers: list[tuple[grpc.StatusCode, float | None]] = []
@@ -57,13 +59,16 @@ class Collector:
         self.server = grpc.server(self.executor, options=[("grpc.so_reuseport", 0)])
         self.server.add_generic_rpc_handlers((handler,))
         if credentials is None:
-            self.port = self.server.add_insecure_port("127.0.0.1:0")
+            self.port = self.server.add_insecure_port(f"127.0.0.1:{port}")
         else:
-            self.port = self.server.add_secure_port("127.0.0.1:0", credentials)
+            self.port = self.server.add_secure_port(f"127.0.0.1:{port}", credentials)
         self.server.start()
 
     def _export(self, body: bytes, context: grpc.ServicerContext) -> bytes:
         metadata = {key: value for key, value in context.invocation_metadata()}
+        # Who asked ("ipv4:127.0.0.1:40000"): one client port per connection.
+        metadata["peer"] = context.peer()
+        metadata["peer-host"] = context.peer().split(":")[1]
         with self.lock:
             code, delay = self.answers.pop(0) if self.answers else (grpc.StatusCode.OK, None)
             self.received.append((metadata, body, code))
@@ -154,11 +159,14 @@ def test_spans_go_out_on_our_own_channel_with_the_headers(
     assert metadata["authorization"] == "Bearer abc"
     assert "x-ignored" not in metadata
     assert metadata["user-agent"].startswith("OTel-OTLP-Exporter-Python/syncscope")
-    # Sent without the SDK's gRPC exporter (and its logs module before the program), and
-    # built without the SDK.
+    # Sent without the SDK's gRPC exporter (and its logs module before the program) and
+    # without grpc, and built without the SDK.
     imported = _imported(done.stderr)
-    assert "syncscope._sinks.spans.grpcsend" in imported and "grpc" in imported
+    assert "syncscope._sinks.spans.http2" in imported
     assert not imported & {
+        "grpc",
+        "h2",
+        "hpack",
         "opentelemetry.exporter.otlp.proto.grpc",
         "opentelemetry.sdk._logs",
         "opentelemetry.sdk.trace",
@@ -230,7 +238,60 @@ def test_a_collector_that_is_down_costs_no_grpc_import(tmp_path: Path) -> None:
     line = _exit_line(done.stderr)
     assert f"connection refused by 127.0.0.1:{port}" in line, line
     imported = _imported(done.stderr)
-    assert "grpc" not in imported and "opentelemetry.sdk._logs" not in imported
+    assert not imported & {"syncscope._sinks.spans.http2", "grpc", "opentelemetry.sdk._logs"}
+
+
+def test_large_requests_pass_the_flow_control_windows_on_one_connection(
+    collector: Collector,
+) -> None:
+    """HTTP/2 lets 64 KiB through until the server opens its windows: a 1 MiB request waits
+    for that, arrives whole, and the next requests share the connection."""
+    from syncscope._sinks.spans.grpcsend import GrpcSender
+
+    bodies = [bytes(range(256)) * 4096, b"second", b"third" * 30_000]
+    sender = GrpcSender(f"http://127.0.0.1:{collector.port}")
+    try:
+        for body in bodies:
+            sender.send(body)
+    finally:
+        sender.shutdown()
+    assert bodies == [body for _metadata, body, _code in collector.received]
+    assert {"127.0.0.1"} == {metadata["peer-host"] for metadata, *_ in collector.received}
+    assert 1 == len({metadata["peer"] for metadata, *_ in collector.received})
+
+
+def test_a_collector_that_restarted_is_connected_to_again(collector: Collector) -> None:
+    """The kept connection dies with the collector; the next export makes a new one."""
+    from syncscope._sinks.spans.grpcsend import GrpcSender
+
+    sender = GrpcSender(f"http://127.0.0.1:{collector.port}")
+    again = None
+    try:
+        sender.send(b"before")
+        port = collector.port
+        collector.close()
+        again = Collector(port=port)
+        sender.send(b"after")
+    finally:
+        sender.shutdown()
+        if again is not None:
+            again.close()
+    assert [b"before"] == [body for _metadata, body, _code in collector.received]
+    assert again is not None and [b"after"] == [body for _m, body, _c in again.received]
+
+
+def test_a_proxy_or_credential_provider_leaves_sending_to_the_exporter(
+    tmp_path: Path, collector: Collector
+) -> None:
+    """gRPC's core finds proxies in the environment; our sender steps aside, as over HTTP."""
+    url = f"http://127.0.0.1:{collector.port}"
+    env = {"grpc_proxy": "http://127.0.0.1:9", "no_grpc_proxy": "example.org"}
+    done = _run(tmp_path, url, "--protocol", "grpc", env=env)
+    assert "opentelemetry.exporter.otlp.proto.grpc.trace_exporter" in _imported(done.stderr)
+    env["no_grpc_proxy"] = "127.0.0.1"
+    done = _run(tmp_path, url, "--protocol", "grpc", env=env)
+    assert "opentelemetry.exporter.otlp.proto.grpc" not in _imported(done.stderr)
+    assert "0 dropped" in _exit_line(done.stderr)
 
 
 def test_a_credential_provider_leaves_sending_to_the_exporter(

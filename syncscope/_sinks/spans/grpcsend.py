@@ -1,27 +1,29 @@
 """
-OTLP over gRPC with our encoded request bodies, sent on a bare gRPC channel.
+OTLP over gRPC with our encoded request bodies: one unary call on HTTP/2 (see ``http2``).
 
 Why not the SDK's gRPC exporter (the default protocol, and Jaeger's): our spans are encoded
-already (see ``otlp``), and a gRPC channel takes bytes as they are when it is given no
-serializer. The exporter would parse them back into protobuf messages only to serialize them
-again, and loading it costs the program about 270 ms of CPU on its interpreter (the SDK's
-trace, metrics, logs and resources modules, then gRPC); worse, its logs module starts threads
-at import, so it had to be imported before the program's first line (about 95 ms of every
-start-up). This module imports nothing but ``grpc`` (about 125 ms, most of it ``asyncio``,
-which gRPC's core needs), on the sending thread, once the program runs.
+already (see ``otlp``), and a gRPC call is one HTTP/2 POST of the request, framed with a
+5-byte prefix, answered with a status in the trailers. The exporter would parse our requests
+back into protobuf messages only to serialize them again, and loading it costs the program
+about 270 ms of CPU on its interpreter (the SDK's trace, metrics, logs and resources modules,
+then gRPC, whose import alone is 125 ms, most of it ``asyncio``); worse, its logs module starts
+threads at import, so it had to be imported before the program's first line. Our HTTP/2
+client costs a few milliseconds, on the sending thread, once there is a span to send.
 
 What is kept of the exporter's behaviour (opentelemetry-exporter-otlp-proto-grpc 1.x), read from
 its source: the same variables, ``OTEL_EXPORTER_OTLP_TRACES_*`` first, then
 ``OTEL_EXPORTER_OTLP_*``: ``HEADERS`` (when ``install()`` is given none), ``TIMEOUT`` (in
 seconds, 10 by default: one export, retries included), ``COMPRESSION`` (gzip or none),
-``INSECURE``, ``CERTIFICATE`` with ``CLIENT_KEY`` and ``CLIENT_CERTIFICATE`` (``https``, or
-not insecure: TLS); the channel's user agent; retries of the codes it retries (or those of
+``INSECURE``, ``CERTIFICATE`` with ``CLIENT_CERTIFICATE``/``CLIENT_KEY`` (TLS for ``https``,
+or when not insecure); its user agent; retries of the codes it retries (or those of
 ``OTEL_PYTHON_EXPORTER_OTLP_GRPC_RETRYABLE_ERROR_CODES``) after ``2**n`` seconds (20% jitter)
-or the server's ``RetryInfo``, at most 6 attempts, never past the timeout; a new channel after
-the first ``UNAVAILABLE``; ``shutdown`` cuts a back-off short and closes the channel.
+or the server's ``RetryInfo``, at most 6 attempts, never past the timeout; a connection that
+fails is made anew; ``shutdown`` cuts a back-off short. HTTP statuses and connection errors
+become gRPC codes as gRPC's own clients map them (a refused connection is ``UNAVAILABLE``).
 
 What it does not do, and when the exporter is used instead (see ``post.needs_the_exporter``):
-the exporter's credential provider entry points.
+proxies (gRPC honours ``grpc_proxy``, ``https_proxy`` and friends) and the exporter's
+credential provider entry points.
 """
 
 from __future__ import annotations
@@ -30,22 +32,43 @@ import _thread
 import contextlib
 import os
 import random
-import sys
 import time
 from collections.abc import Mapping
 
 from .options import parse_headers
+from .post import ExportError, ascii_host, describe_os_error, tls_context, variable
 from .urls import Url
 
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
+if TYPE_CHECKING:  # socket and ssl are imported by the sending thread, not at start-up
+    import socket
+
+    from .http2 import Connection
 
 
 #: The one method an OTLP trace receiver serves.
-EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-#: The exporter's retryable codes, by name (grpc is imported by the sending thread only).
+EXPORT_PATH = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+#: gRPC's status codes, by number (the exporter names them so in its variable).
+CODES = (
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+)
 _RETRYABLE = frozenset(
     (
         "CANCELLED",
@@ -57,6 +80,17 @@ _RETRYABLE = frozenset(
         "DATA_LOSS",
     )
 )
+#: An HTTP status without a gRPC one, as gRPC's clients read it.
+_HTTP_TO_CODE = {
+    400: "INTERNAL",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "UNIMPLEMENTED",
+    429: "UNAVAILABLE",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "UNAVAILABLE",
+}
 _RETRYABLE_VARIABLE = "OTEL_PYTHON_EXPORTER_OTLP_GRPC_RETRYABLE_ERROR_CODES"
 _MAX_ATTEMPTS = 6
 _DEFAULT_TIMEOUT = 10.0
@@ -64,212 +98,233 @@ _JITTER = 0.2
 _USER_AGENT = "OTel-OTLP-Exporter-Python/syncscope"
 
 
-def _variable(name: str) -> str | None:
-    """``OTEL_EXPORTER_OTLP_TRACES_<name>``, else ``OTEL_EXPORTER_OTLP_<name>``, else None."""
-    environ = os.environ
-    for full in (f"OTEL_EXPORTER_OTLP_TRACES_{name}", f"OTEL_EXPORTER_OTLP_{name}"):
-        if full in environ:
-            return environ[full]
-    return None
+class _CallFailed(Exception):
+    """One attempt that failed: its gRPC code, why in one line, the server's delay if any."""
 
-
-def import_grpc() -> Any:
-    """
-    ``grpc``, imported with gRPC's C core logging only errors.
-
-    Otherwise it writes an INFO line to standard error whenever a collector goes away. The
-    variable is read once, when gRPC starts: it is set only for that moment, only when the
-    program has not imported gRPC itself, and only when the user did not set it.
-    """
-    if "grpc" in sys.modules or "GRPC_VERBOSITY" in os.environ:
-        import grpc  # type: ignore[import-untyped]  # grpcio ships no type hints
-
-        return grpc
-    os.environ["GRPC_VERBOSITY"] = "ERROR"
-    try:
-        import grpc
-    finally:
-        os.environ.pop("GRPC_VERBOSITY", None)
-    return grpc
+    def __init__(self, code: str, why: str, delay: float | None = None) -> None:
+        super().__init__(why)
+        self.code = code
+        self.delay = delay
 
 
 class GrpcSender:
     """
     Sends encoded ``ExportTraceServiceRequest`` bodies to one OTLP/gRPC endpoint, over one
-    channel. Used by one thread at a time; :meth:`shutdown` may come from another.
-    Raises what the channel's options or credentials make of bad settings (ValueError,
-    OSError for a certificate file that is not there), said by the caller once.
+    kept HTTP/2 connection. Used by one thread at a time; :meth:`shutdown` may come from another.
+    Raises ValueError for settings the exporter would refuse, said by the caller once.
     """
 
     def __init__(self, url: str, headers: Mapping[str, str] | None = None) -> None:
-        from .post import ExportError  # the error HttpSender raises: the caller takes both
-
-        self._error = ExportError
-        self.grpc = grpc = import_grpc()
         parts = Url(url)
-        self.target = parts.netloc or url
-        self.insecure = _insecure(parts.scheme)
-        self.credentials = None if self.insecure else _credentials(grpc)
-        timeout = _variable("TIMEOUT")
+        self.tls = not _insecure(parts.scheme)
+        self.host = parts.hostname or "localhost"
+        self.port = parts.port or 443  # as gRPC: a target without a port is on 443
+        self.where = f"{self.host}:{self.port}"
+        netloc_host = f"[{self.host}]" if ":" in self.host else self.host
+        timeout = variable("TIMEOUT")
         try:
             self.timeout = float(timeout) if timeout is not None else _DEFAULT_TIMEOUT
         except ValueError:
             self.timeout = _DEFAULT_TIMEOUT
-        compression = (_variable("COMPRESSION") or "none").strip().lower()
+        compression = (variable("COMPRESSION") or "none").lower()
         if compression not in ("gzip", "none"):
             raise ValueError(f"unsupported OTLP compression {compression!r} for gRPC")
-        self.compression = (
-            grpc.Compression.Gzip if compression == "gzip" else grpc.Compression.NoCompression
-        )
+        self.gzip = compression == "gzip"
         if headers is None:
             with contextlib.suppress(ValueError):  # the exporter skips what it cannot parse
-                headers = parse_headers(_variable("HEADERS"))
-        # gRPC metadata keys are lower case; the channel refuses others.
-        self.metadata = tuple((key.lower(), value) for key, value in (headers or {}).items())
-        self.retryable = _retryable_codes(grpc)
-        self._channel: Any = None
-        self._export: Any = None
-        self._open()
+                headers = parse_headers(variable("HEADERS"))
+        self.retryable = _retryable_codes()
+        self._head = [
+            (":method", "POST"),
+            (":scheme", "https" if self.tls else "http"),
+            (":path", EXPORT_PATH),
+            (":authority", f"{netloc_host}:{self.port}"),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+            ("user-agent", _USER_AGENT),
+            ("grpc-accept-encoding", "identity,gzip"),
+            *((("grpc-encoding", "gzip"),) if self.gzip else ()),
+            # gRPC metadata keys are lower case; reserved names are not the caller's.
+            *(
+                (key.lower(), value)
+                for key, value in (headers or {}).items()
+                if not key.startswith(":") and key.lower() not in _RESERVED
+            ),
+        ]
+        self._sock: socket.socket | None = None
+        self._connection: Connection | None = None
         self._closed = False
         # Released by shutdown(): ends a back-off at once.
         self._stop = _thread.allocate_lock()
         self._stop.acquire()
-
-    def _open(self) -> None:
-        grpc = self.grpc
-        options = [("grpc.primary_user_agent", _USER_AGENT)]
-        if self.credentials is None:
-            channel = grpc.insecure_channel(
-                self.target, options=options, compression=self.compression
-            )
-        else:
-            channel = grpc.secure_channel(
-                self.target, self.credentials, options=options, compression=self.compression
-            )
-        self._channel = channel
-        # No serializers: the request goes out as the bytes given, the answer comes as bytes.
-        self._export = channel.unary_unary(EXPORT_METHOD)
 
     # -- one export ----------------------------------------------------------------------------
 
     def send(self, body: bytes) -> None:
         """Send one request body; retry as the exporter does; ExportError says why it failed."""
         if self._closed:
-            raise self._error("the sender is shut down")
+            raise ExportError("the sender is shut down")
+        message = _framed(body, self.gzip)
         deadline = time.monotonic() + self.timeout
         error = "no attempt made"
         for attempt in range(_MAX_ATTEMPTS):
             backoff = 2**attempt * random.uniform(1 - _JITTER, 1 + _JITTER)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
             try:
-                self._export(body, metadata=self.metadata, timeout=remaining)
+                self._call(message, deadline)
                 return
-            except self.grpc.RpcError as exc:
-                code = _code_name(exc)
-                error = _describe(exc, code, self.target)
-                hinted = _retry_delay(exc)
-                if hinted is not None:
-                    backoff = hinted
-                if code == "UNAVAILABLE" and attempt == 0 and not self._closed:
-                    self._reopen()  # the exporter's way back to a collector that restarted
-                if code not in self.retryable:
-                    raise self._error(error) from None
+            except _CallFailed as failed:
+                error = str(failed)
+                if failed.delay is not None:
+                    backoff = failed.delay
+                if failed.code not in self.retryable:
+                    raise ExportError(error) from None
             if self._closed:
                 break
             if attempt + 1 == _MAX_ATTEMPTS or backoff > deadline - time.monotonic():
                 break
             if self._stop.acquire(timeout=backoff):
                 break  # shut down meanwhile
-        raise self._error(error)
+        raise ExportError(error)
 
-    def _reopen(self) -> None:
-        with contextlib.suppress(Exception):
-            self._channel.close()
-        self._open()
+    def _call(self, message: bytes, deadline: float) -> None:
+        """One attempt: on the kept connection, then (once, at once) on a new one."""
+        reused = self._connection is not None
+        try:
+            self._call_once(message, deadline)
+        except OSError as exc:
+            self._drop()
+            if not reused or self._closed or deadline - time.monotonic() <= 0:
+                raise self._unreachable(exc) from None
+            try:
+                self._call_once(message, deadline)
+            except OSError as again:
+                self._drop()
+                raise self._unreachable(again) from None
+
+    def _unreachable(self, exc: OSError) -> _CallFailed:
+        """A connection that failed, as gRPC codes it: UNAVAILABLE, or DEADLINE_EXCEEDED."""
+        code = "DEADLINE_EXCEEDED" if isinstance(exc, TimeoutError) else "UNAVAILABLE"
+        return _CallFailed(code, describe_os_error(exc, self.host, self.port))
+
+    def _failed(self, code: str, message: str, delay: float | None = None) -> _CallFailed:
+        return _CallFailed(
+            code, f"gRPC {code} from {self.where}" + (f": {message}" if message else ""), delay
+        )
+
+    def _call_once(self, message: bytes, deadline: float) -> None:
+        from .http2 import StreamReset
+
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"timed out after {self.timeout:g} s")
+        if self._connection is None:
+            self._connect(remaining)
+        connection = self._connection
+        assert connection is not None
+        timeout_ms = max(int(remaining * 1000), 1)
+        head = [*self._head, ("grpc-timeout", f"{timeout_ms}m")]
+        try:
+            answer = connection.request(head, message, deadline)
+        except StreamReset as exc:
+            raise self._failed("UNAVAILABLE", str(exc)) from None
+        finally:
+            if self._connection is not None and not self._connection.usable:
+                self._drop()
+        failure = _failure(dict(answer))
+        if failure is not None:
+            raise self._failed(*failure)
+
+    def _connect(self, timeout: float) -> None:
+        import socket
+
+        from .http2 import Connection
+
+        sock = socket.create_connection((ascii_host(self.host), self.port), timeout=timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.tls:
+                context = tls_context()
+                context.set_alpn_protocols(["h2"])
+                sock = context.wrap_socket(sock, server_hostname=self.host)
+                if sock.selected_alpn_protocol() != "h2":
+                    raise self._failed("UNAVAILABLE", "the server does not speak HTTP/2 over TLS")
+            self._connection = Connection(sock)
+        except BaseException:
+            sock.close()
+            raise
+        self._sock = sock
+
+    def _drop(self) -> None:
+        sock, self._sock, self._connection = self._sock, None, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
 
     def shutdown(self) -> None:
-        """No more exports: end a back-off and close the channel (from any thread)."""
+        """No more exports: end a back-off and close the connection (from any thread)."""
         self._closed = True
         with contextlib.suppress(RuntimeError):  # released already
             self._stop.release()
-        with contextlib.suppress(Exception):
-            self._channel.close()
+        sock = self._sock
+        if sock is not None:
+            import socket
+
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            self._drop()
 
 
-def _insecure(scheme: str) -> bool:
-    """As the exporter decides: https never is; else the variables say; else http is."""
-    if scheme == "https":
-        return False
-    environ = os.environ
-    for name in ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"):
-        if name in environ:
-            return environ[name].strip().lower() == "true"
-    return scheme == "http"
+#: Headers that are gRPC's or HTTP/2's own, never taken from the user's.
+_RESERVED = frozenset(
+    ("content-type", "te", "user-agent", "grpc-timeout", "grpc-encoding", "connection", "host")
+)
 
 
-def _credentials(grpc: Any) -> Any:
-    """
-    TLS credentials as the exporter makes them: the CA, client key and certificate of
-    ``OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`` and its fellows if it is set, else of
-    ``OTEL_EXPORTER_OTLP_CERTIFICATE`` and its fellows, else the system's CAs.
-    """
-    environ = os.environ
-    for prefix in ("OTEL_EXPORTER_OTLP_TRACES_", "OTEL_EXPORTER_OTLP_"):
-        if environ.get(prefix + "CERTIFICATE"):
-            return grpc.ssl_channel_credentials(
-                root_certificates=_read(environ.get(prefix + "CERTIFICATE")),
-                private_key=_read(environ.get(prefix + "CLIENT_KEY")),
-                certificate_chain=_read(environ.get(prefix + "CLIENT_CERTIFICATE")),
-            )
-    return grpc.ssl_channel_credentials()
+def _framed(body: bytes, gzip: bool) -> bytes:
+    """The gRPC length-prefixed message: a compressed flag, a 4-byte length, the bytes."""
+    if gzip:
+        import gzip as gzip_module
+
+        body = gzip_module.compress(body, mtime=0)
+    return (b"\x01" if gzip else b"\x00") + len(body).to_bytes(4, "big") + body
 
 
-def _read(path: str | None) -> bytes | None:
-    if not path:
+def _failure(headers: dict[str, str]) -> tuple[str, str, float | None] | None:
+    """None when the answer says OK; else its code, message and delay, as gRPC reads them."""
+    status = headers.get(":status", "")
+    grpc_status = headers.get("grpc-status")
+    if grpc_status is None:
+        http = int(status) if status.isdigit() else 0
+        code = "UNKNOWN" if http == 200 else _HTTP_TO_CODE.get(http, "UNKNOWN")
+        return code, f"HTTP {status or '?'} without a gRPC status", None
+    number = int(grpc_status) if grpc_status.isdigit() else 2
+    code = CODES[number] if number < len(CODES) else "UNKNOWN"
+    if code == "OK":
         return None
-    with open(path, "rb") as file:
-        return file.read()
+    message = _percent_decoded(headers.get("grpc-message", "")).strip()
+    return code, message.split("\n")[0], _retry_delay(headers)
 
 
-def _retryable_codes(grpc: Any) -> frozenset[str]:
-    value = os.environ.get(_RETRYABLE_VARIABLE, "").strip()
-    if not value:
-        return _RETRYABLE
-    names = frozenset(part.strip().upper() for part in value.split(",") if part.strip())
-    unknown = sorted(names.difference(code.name for code in grpc.StatusCode))
-    if unknown:
-        raise ValueError(f"unknown gRPC status {unknown[0]!r} in {_RETRYABLE_VARIABLE}")
-    return names
+def _percent_decoded(text: str) -> str:
+    if "%" not in text:
+        return text
+    from urllib.parse import unquote  # only for an error's message
+
+    return unquote(text)
 
 
-def _code_name(exc: Any) -> str:
-    with contextlib.suppress(Exception):
-        return str(exc.code().name)
-    return "UNKNOWN"
-
-
-def _describe(exc: Any, code: str, target: str) -> str:
-    details = ""
-    with contextlib.suppress(Exception):
-        details = (exc.details() or "").strip().splitlines()[0]
-    return f"gRPC {code} from {target}" + (f": {details}" if details else "")
-
-
-def _retry_delay(exc: Any) -> float | None:
+def _retry_delay(headers: dict[str, str]) -> float | None:
     """The server's ``google.rpc.RetryInfo`` delay in seconds, if its trailers carry one."""
-    try:
-        trailers = exc.trailing_metadata() or ()
-    except Exception:
+    value = headers.get("google.rpc.retryinfo-bin")
+    if value is None:
         return None
-    for key, value in trailers:
-        if key == "google.rpc.retryinfo-bin" and isinstance(value, bytes):
-            try:
-                return _duration_seconds(_field(value, 1) or b"")
-            except ValueError:
-                return None  # not a RetryInfo we can read: the usual back-off
-    return None
+    import binascii
+
+    try:
+        data = binascii.a2b_base64(value + "=" * (-len(value) % 4))
+        return _duration_seconds(_field(data, 1) or b"")
+    except (ValueError, binascii.Error):
+        return None  # not a RetryInfo we can read: the usual back-off
 
 
 def _duration_seconds(data: bytes) -> float:
@@ -320,3 +375,25 @@ def _varint(data: bytes, position: int) -> tuple[int, int]:
             return result, position
         shift += 7
     raise ValueError("truncated varint")
+
+
+def _insecure(scheme: str) -> bool:
+    """As the exporter decides: https never is; else the variables say; else http is."""
+    if scheme == "https":
+        return False
+    environ = os.environ
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"):
+        if name in environ:
+            return environ[name].strip().lower() == "true"
+    return scheme == "http"
+
+
+def _retryable_codes() -> frozenset[str]:
+    value = os.environ.get(_RETRYABLE_VARIABLE, "").strip()
+    if not value:
+        return _RETRYABLE
+    names = frozenset(part.strip().upper() for part in value.split(",") if part.strip())
+    unknown = sorted(names.difference(CODES))
+    if unknown:
+        raise ValueError(f"unknown gRPC status {unknown[0]!r} in {_RETRYABLE_VARIABLE}")
+    return names

@@ -51,7 +51,13 @@ _MAX_ATTEMPTS = 6
 _DEFAULT_TIMEOUT = 10.0
 _JITTER = 0.2
 _USER_AGENT = "OTel-OTLP-Exporter-Python/syncscope"
-_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+#: Where each protocol's exporter finds a proxy (``requests``; gRPC's core), and who goes
+#: around it.
+_PROXY_VARIABLES = {
+    "http/protobuf": ("http_proxy", "https_proxy", "all_proxy"),
+    "grpc": ("grpc_proxy", "https_proxy", "http_proxy"),
+}
+_NO_PROXY_VARIABLES = {"http/protobuf": ("no_proxy",), "grpc": ("no_grpc_proxy", "no_proxy")}
 _CREDENTIAL_VARIABLES = {
     protocol: (
         f"OTEL_PYTHON_EXPORTER_OTLP_{kind}_CREDENTIAL_PROVIDER",
@@ -61,7 +67,7 @@ _CREDENTIAL_VARIABLES = {
 }
 
 
-def _env(name: str) -> str | None:
+def variable(name: str) -> str | None:
     """``OTEL_EXPORTER_OTLP_TRACES_<name>``, else ``OTEL_EXPORTER_OTLP_<name>``, else None."""
     environ = os.environ
     value = environ.get(f"OTEL_EXPORTER_OTLP_TRACES_{name}") or environ.get(
@@ -73,25 +79,23 @@ def _env(name: str) -> str | None:
 def needs_the_exporter(url: str, protocol: str = "http/protobuf") -> str | None:
     """
     Why the SDK's exporter for ``protocol`` must send to ``url`` rather than our own sender
-    (:class:`HttpSender`, ``grpcsend.GrpcSender``), if so. A gRPC channel finds its proxy
-    itself, in the same variables, whoever makes it.
+    (:class:`HttpSender`, ``grpcsend.GrpcSender``), if so: a credential provider, or a proxy.
     """
     environ = os.environ
     for name in _CREDENTIAL_VARIABLES.get(protocol, ()):
         if environ.get(name, "").strip():
             return f"{name} is set"
-    if protocol == "grpc":
-        return None
     host = (Url(url).hostname or "").lower()
-    no_proxy = (environ.get("no_proxy") or environ.get("NO_PROXY") or "").strip()
-    bypassed = no_proxy == "*" or any(
-        host == entry or host.endswith("." + entry.lstrip("."))
-        for entry in (part.strip().lower() for part in no_proxy.split(","))
-        if entry
-    )
-    if bypassed:
-        return None
-    for name in _PROXY_VARIABLES:
+    for name in _NO_PROXY_VARIABLES.get(protocol, ()):
+        no_proxy = (environ.get(name) or environ.get(name.upper()) or "").strip()
+        bypassed = no_proxy == "*" or any(
+            host == entry or host.endswith("." + entry.lstrip("."))
+            for entry in (part.strip().lower() for part in no_proxy.split(","))
+            if entry
+        )
+        if bypassed:
+            return None
+    for name in _PROXY_VARIABLES.get(protocol, ()):
         if (environ.get(name) or environ.get(name.upper()) or "").strip():
             return f"a proxy is set ({name})"
     return None
@@ -113,10 +117,10 @@ def tls_context() -> ssl.SSLContext:
     """
     import ssl
 
-    context = ssl.create_default_context(cafile=_env("CERTIFICATE"))
-    client_cert = _env("CLIENT_CERTIFICATE")
+    context = ssl.create_default_context(cafile=variable("CERTIFICATE"))
+    client_cert = variable("CLIENT_CERTIFICATE")
     if client_cert is not None:
-        context.load_cert_chain(client_cert, _env("CLIENT_KEY"))
+        context.load_cert_chain(client_cert, variable("CLIENT_KEY"))
     return context
 
 
@@ -140,16 +144,16 @@ class HttpSender:
         netloc_host = f"[{self.host}]" if ":" in self.host else self.host
         default_port = self.port == (443 if self.tls else 80)
         host_header = netloc_host if default_port else f"{netloc_host}:{self.port}"
-        timeout = _env("TIMEOUT")
+        timeout = variable("TIMEOUT")
         try:
             self.timeout = float(timeout) if timeout is not None else _DEFAULT_TIMEOUT
         except ValueError:
             self.timeout = _DEFAULT_TIMEOUT
-        compression = (_env("COMPRESSION") or "none").lower()
+        compression = (variable("COMPRESSION") or "none").lower()
         self.compression = compression if compression in ("gzip", "deflate") else None
         merged = {"content-type": "application/x-protobuf", "user-agent": _USER_AGENT}
         with contextlib.suppress(ValueError):  # the exporter skips what it cannot parse too
-            merged.update(parse_headers(_env("HEADERS")) or {})
+            merged.update(parse_headers(variable("HEADERS")) or {})
         merged.update({key.lower(): value for key, value in (headers or {}).items()})
         if self.compression is not None:
             merged.setdefault("content-encoding", self.compression)
@@ -179,7 +183,7 @@ class HttpSender:
             try:
                 status, reason, retry_after = self._post(data, deadline)
             except OSError as exc:
-                error = _describe(exc, self.host, self.port)
+                error = describe_os_error(exc, self.host, self.port)
             else:
                 if 200 <= status < 400:
                     return
@@ -336,7 +340,7 @@ def _retry_after(value: str | None) -> float | None:
     return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
-def _describe(exc: OSError, host: str, port: int) -> str:
+def describe_os_error(exc: OSError, host: str, port: int) -> str:
     import socket
 
     where = f"{host}:{port}"

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import os
 import sys
 import time
 from collections import deque
 
 from ..._core.dispatch import guard
 from ..._core.registry import allocate_lock
-from .grpcsend import GrpcSender, import_grpc
+from .grpcsend import GrpcSender
 from .options import SpanOptions
 from .otlp import EncodedSpans, SpanEncoder, accept_encoded_spans
 from .post import ExportError, HttpSender, needs_the_exporter
@@ -475,9 +476,22 @@ def preload(options: SpanOptions) -> None:
 
 
 def import_grpc_exporter() -> None:
-    """Import the SDK's gRPC exporter, gRPC first with its C core quiet (see import_grpc)."""
-    import_grpc()
-    import opentelemetry.exporter.otlp.proto.grpc.trace_exporter  # noqa: F401
+    """
+    Import the SDK's gRPC exporter with gRPC's C core logging only errors.
+
+    Otherwise it writes an INFO line to standard error whenever a collector goes away. The
+    variable is read once, when gRPC starts: it is set only for that moment, only when the
+    program has not imported gRPC itself, and only when the user did not set it.
+    """
+    if "grpc" in sys.modules or "GRPC_VERBOSITY" in os.environ:
+        import opentelemetry.exporter.otlp.proto.grpc.trace_exporter
+
+        return
+    os.environ["GRPC_VERBOSITY"] = "ERROR"
+    try:
+        import opentelemetry.exporter.otlp.proto.grpc.trace_exporter  # noqa: F401
+    finally:
+        os.environ.pop("GRPC_VERBOSITY", None)
 
 
 def _url_for(url: str, protocol: str) -> str:
