@@ -93,7 +93,7 @@ class Runner:
     writes: str | None = None
 
     def command(
-        self, workload: Path, scale: str, tmp: Path, endpoint: str
+        self, workload: Path, scale: str, tmp: Path, endpoint: str, protocol: str = "grpc"
     ) -> tuple[list[str], dict[str, str]]:
         """The full command line, and what it adds to the environment."""
         program = [str(workload), scale]
@@ -116,7 +116,7 @@ class Runner:
                 return [*SYNCSCOPE, *json_lines, *program], {}
             case "syncscope spans":
                 # Every span exported, nothing else; flushed before the process exits.
-                otlp = [f"--otlp={endpoint}", "--protocol", "http/protobuf"]
+                otlp = [f"--otlp={endpoint}", "--protocol", protocol]
                 quiet = ["-q", "--no-report", "--no-deadlock-detection"]
                 return [*SYNCSCOPE, *quiet, *otlp, *program], {}
             case "viztracer":
@@ -212,7 +212,7 @@ def run_once(
     with tempfile.TemporaryDirectory() as tmp:
         endpoint = receiver.endpoint if receiver is not None else ""
         command, env = runner.command(
-            WORKLOAD_DIR / f"{workload}.py", str(args.scale), Path(tmp), endpoint
+            WORKLOAD_DIR / f"{workload}.py", str(args.scale), Path(tmp), endpoint, args.protocol
         )
         spans_before = receiver.spans if runner.spans else 0
         start = time.perf_counter()
@@ -380,6 +380,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--scale", type=float, default=1.0, help="passed to each workload")
     parser.add_argument(
+        "--protocol",
+        choices=("grpc", "http/protobuf"),
+        default="grpc",
+        help="OTLP protocol of the spans runner (default: grpc, as --otlp's default endpoint)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="--repeat 1 --scale 0.1: to check that all run"
     )
     parser.add_argument(
@@ -428,7 +434,7 @@ def main() -> None:
         sys.path.insert(0, str(HERE))  # for _receiver, also when run from elsewhere
         from _receiver import Receiver
 
-        receiver = Receiver(count_spans=True)
+        receiver = Receiver(count_spans=True, protocol=args.protocol)
 
     load_before = load_average()
     started = time.strftime("%Y-%m-%d %H:%M:%S %z")
@@ -507,6 +513,7 @@ def results_json(
         "repeat": args.repeat,
         "scale": args.scale,
         "all": args.all,
+        "protocol": args.protocol,
         "workloads": {workload: WORKLOADS[workload] for workload in cells},
         "results": results,
         "skipped": skipped,
