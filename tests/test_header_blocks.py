@@ -114,3 +114,32 @@ def test_what_hpack_encodes_decodes_back(
 def test_bad_blocks_are_refused(block: str) -> None:
     with pytest.raises(HeaderBlockError):
         HeaderDecoder().decode(bytes.fromhex(block))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.sampled_from([b"x-a", b"x-b", b"grpc-message"]), st.binary(max_size=80)),
+            min_size=1,
+            max_size=6,
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_the_table_is_sized_on_the_bytes_sent(blocks: list[list[tuple[bytes, bytes]]]) -> None:
+    """
+    Values that are not UTF-8 take the room their bytes take, as in the server's table:
+    counted once decoded, entries would go early, and a later block that names one would not
+    decode (or decode to another header).
+    """
+    encoder, ours, theirs = hpack.Encoder(), HeaderDecoder(), hpack.Decoder()
+    for headers in blocks:
+        block = encoder.encode(headers, huffman=True)
+        decoded = ours.decode(block)
+        assert [(k.decode(), v.decode("utf-8", "replace")) for k, v in headers] == decoded
+        theirs.decode(block, raw=True)
+        their_entries = list(theirs.header_table.dynamic_entries)  # (name, value) as bytes
+        assert sum(len(name) + len(value) + 32 for name, value in their_entries) == ours.size
+        assert len(their_entries) == len(ours.dynamic)

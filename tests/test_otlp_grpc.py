@@ -191,6 +191,26 @@ def test_headers_given_replace_the_variables(
     assert metadata["x-given"] == "yes" and "x-team" not in metadata
 
 
+def test_headers_the_variable_cannot_give_are_skipped_not_all(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the exporter's liberal parser: a bad part goes, the others stay; a name HTTP/2
+    refuses is not sent (the server would reset every call)."""
+    from syncscope._sinks.spans.grpcsend import GrpcSender
+
+    monkeypatch.setenv(
+        "OTEL_EXPORTER_OTLP_HEADERS", "a=1,bad,x y=2,Authorization=Bearer%20abc,b=c=d"
+    )
+    sender = GrpcSender(f"http://127.0.0.1:{collector.port}", {})  # {}: the variables' then
+    try:
+        sender.send(ExportTraceServiceRequest().SerializeToString())
+    finally:
+        sender.shutdown()
+    metadata = collector.received[0][0]
+    assert ("1", "Bearer abc", "c=d") == (metadata["a"], metadata["authorization"], metadata["b"])
+    assert not {"bad", "x y", "x"} & set(metadata)
+
+
 def test_the_servers_retry_info_is_honoured(tmp_path: Path, collector: Collector) -> None:
     # Three refusals in a row: with the usual back-off (about 1, 2 and 4 seconds) the export
     # would not fit in its timeout of 3 seconds; with the server's delay of 0 it does.

@@ -12,14 +12,19 @@ client costs a few milliseconds, on the sending thread, once there is a span to 
 
 What is kept of the exporter's behaviour (opentelemetry-exporter-otlp-proto-grpc 1.x), read from
 its source: the same variables, ``OTEL_EXPORTER_OTLP_TRACES_*`` first, then
-``OTEL_EXPORTER_OTLP_*``: ``HEADERS`` (when ``install()`` is given none), ``TIMEOUT`` (in
-seconds, 10 by default: one export, retries included), ``COMPRESSION`` (gzip or none),
+``OTEL_EXPORTER_OTLP_*``: ``HEADERS`` (when ``install()`` is given none; parsed liberally, a
+part that does not parse skipped, the others kept), ``TIMEOUT`` (in seconds, 10 by default,
+0 meaning the next variable: one export, retries included), ``COMPRESSION`` (gzip or none),
 ``INSECURE``, ``CERTIFICATE`` with ``CLIENT_CERTIFICATE``/``CLIENT_KEY`` (TLS for ``https``,
-or when not insecure); its user agent; retries of the codes it retries (or those of
-``OTEL_PYTHON_EXPORTER_OTLP_GRPC_RETRYABLE_ERROR_CODES``) after ``2**n`` seconds (20% jitter)
-or the server's ``RetryInfo``, at most 6 attempts, never past the timeout; a connection that
-fails is made anew; ``shutdown`` cuts a back-off short. HTTP statuses and connection errors
-become gRPC codes as gRPC's own clients map them (a refused connection is ``UNAVAILABLE``).
+or when not insecure; each variable read on its own, where the exporter takes the three from
+the traces variables only when the traces certificate is set); its user agent's product
+(``OTel-OTLP-Exporter-Python/syncscope``, with no gRPC version); retries of the codes it
+retries (or those of ``OTEL_PYTHON_EXPORTER_OTLP_GRPC_RETRYABLE_ERROR_CODES``) after ``2**n``
+seconds (20% jitter) or the server's ``RetryInfo``, at most 6 attempts, never past the
+timeout; a connection that fails is made anew; ``shutdown`` cuts a back-off or a handshake
+short. HTTP statuses, stream resets and connection errors become gRPC codes as gRPC's own
+clients map them (a refused connection is ``UNAVAILABLE``, a refused stream goes again at
+once); a header name or value HTTP/2 refuses is not sent.
 
 What it does not do, and when the exporter is used instead (see ``post.needs_the_exporter``):
 proxies (gRPC honours ``grpc_proxy``, ``https_proxy`` and friends) and the exporter's
@@ -35,7 +40,6 @@ import random
 import time
 from collections.abc import Mapping
 
-from .options import parse_headers
 from .post import ExportError, ascii_host, describe_os_error, tls_context, variable
 from .urls import Url
 
@@ -121,18 +125,13 @@ class GrpcSender:
         self.port = parts.port or 443  # as gRPC: a target without a port is on 443
         self.where = f"{self.host}:{self.port}"
         netloc_host = f"[{self.host}]" if ":" in self.host else self.host
-        timeout = variable("TIMEOUT")
-        try:
-            self.timeout = float(timeout) if timeout is not None else _DEFAULT_TIMEOUT
-        except ValueError:
-            self.timeout = _DEFAULT_TIMEOUT
+        self.timeout = _timeout()
         compression = (variable("COMPRESSION") or "none").lower()
         if compression not in ("gzip", "none"):
             raise ValueError(f"unsupported OTLP compression {compression!r} for gRPC")
         self.gzip = compression == "gzip"
-        if headers is None:
-            with contextlib.suppress(ValueError):  # the exporter skips what it cannot parse
-                headers = parse_headers(variable("HEADERS"))
+        if not headers:  # as the exporter: none given (or none at all), the variables'
+            headers = _parsed_liberally(variable("HEADERS") or "")
         self.retryable = _retryable_codes()
         self._head = [
             (":method", "POST"),
@@ -144,11 +143,12 @@ class GrpcSender:
             ("user-agent", _USER_AGENT),
             ("grpc-accept-encoding", "identity,gzip"),
             *((("grpc-encoding", "gzip"),) if self.gzip else ()),
-            # gRPC metadata keys are lower case; reserved names are not the caller's.
+            # gRPC metadata keys are lower case; reserved names are not the caller's, and a
+            # name or value HTTP/2 refuses would have the server reset every call.
             *(
                 (key.lower(), value)
-                for key, value in (headers or {}).items()
-                if not key.startswith(":") and key.lower() not in _RESERVED
+                for key, value in headers.items()
+                if _valid_header(key, value) and key.lower() not in _RESERVED
             ),
         ]
         self._sock: socket.socket | None = None
@@ -221,12 +221,15 @@ class GrpcSender:
             self._connect(remaining)
         connection = self._connection
         assert connection is not None
-        timeout_ms = max(int(remaining * 1000), 1)
-        head = [*self._head, ("grpc-timeout", f"{timeout_ms}m")]
+        head = [*self._head, ("grpc-timeout", grpc_timeout(remaining))]
         try:
             answer = connection.request(head, message, deadline)
         except StreamReset as exc:
-            raise self._failed("UNAVAILABLE", str(exc)) from None
+            code = _RESET_TO_CODE.get(exc.code, "INTERNAL")
+            # A stream the server refused before it took any of it may go again at once.
+            raise self._failed(
+                code, str(exc), 0.0 if exc.code == _REFUSED_STREAM else None
+            ) from None
         finally:
             if self._connection is not None and not self._connection.usable:
                 self._drop()
@@ -240,19 +243,27 @@ class GrpcSender:
         from .http2 import Connection
 
         sock = socket.create_connection((ascii_host(self.host), self.port), timeout=timeout)
+        # Kept at once, so that shutdown() can cut a TLS handshake or the preface short; a
+        # shutdown() that came before it did not see it, but is seen here.
+        self._sock = sock
         try:
+            if self._closed:
+                raise ConnectionAbortedError("the sender is shut down")
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.tls:
                 context = tls_context()
                 context.set_alpn_protocols(["h2"])
                 sock = context.wrap_socket(sock, server_hostname=self.host)
+                self._sock = sock
                 if sock.selected_alpn_protocol() != "h2":
                     raise self._failed("UNAVAILABLE", "the server does not speak HTTP/2 over TLS")
+            if self._closed:
+                raise ConnectionAbortedError("the sender is shut down")
             self._connection = Connection(sock)
         except BaseException:
+            self._sock = None
             sock.close()
             raise
-        self._sock = sock
 
     def _drop(self) -> None:
         sock, self._sock, self._connection = self._sock, None, None
@@ -274,6 +285,16 @@ class GrpcSender:
             self._drop()
 
 
+#: What gRPC makes of an RST_STREAM's error code (doc/PROTOCOL-HTTP2.md); others: INTERNAL.
+_REFUSED_STREAM = 0x7
+_RESET_TO_CODE = {
+    _REFUSED_STREAM: "UNAVAILABLE",
+    0x8: "CANCELLED",  # CANCEL
+    0xB: "RESOURCE_EXHAUSTED",  # ENHANCE_YOUR_CALM
+    0xC: "PERMISSION_DENIED",  # INADEQUATE_SECURITY
+}
+#: The characters of an HTTP header name (RFC 9110's token), upper case folded.
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
 #: Headers that are gRPC's or HTTP/2's own, never taken from the user's.
 _RESERVED = frozenset(
     ("content-type", "te", "user-agent", "grpc-timeout", "grpc-encoding", "connection", "host")
@@ -397,3 +418,53 @@ def _retryable_codes() -> frozenset[str]:
     if unknown:
         raise ValueError(f"unknown gRPC status {unknown[0]!r} in {_RETRYABLE_VARIABLE}")
     return names
+
+
+def grpc_timeout(seconds: float) -> str:
+    """
+    The ``grpc-timeout`` header: at most 8 digits, in the finest unit they fit (a server
+    refuses more: grpc-go answers INTERNAL).
+    """
+    for unit, per_second in (("m", 1000), ("S", 1), ("M", 1 / 60), ("H", 1 / 3600)):
+        value = max(int(seconds * per_second), 1)
+        if value < 100_000_000:
+            return f"{value}{unit}"
+    return "99999999H"
+
+
+def _timeout() -> float:
+    """Seconds for one export, as the exporter reads them: 0 or nothing means the next one."""
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
+        try:
+            value = float(os.environ.get(name, "") or 0)
+        except ValueError:
+            continue
+        if value > 0:
+            return value
+    return _DEFAULT_TIMEOUT
+
+
+def _parsed_liberally(value: str) -> dict[str, str]:
+    """
+    ``k=v,k2=v2`` as the exporter parses its variable: a part it cannot read is skipped, the
+    others kept (names in lower case, both percent-decoded).
+    """
+    headers = {}
+    for part in value.split(","):
+        key, sep, val = part.partition("=")
+        if "%" in part:
+            from urllib.parse import unquote
+
+            key, val = unquote(key), unquote(val)
+        key, val = key.strip().lower(), val.strip()
+        if sep and _valid_header(key, val):
+            headers[key] = val
+    return headers
+
+
+def _valid_header(name: str, value: str) -> bool:
+    return (
+        bool(name)
+        and set(name.lower()) <= _TOKEN
+        and not any((ord(char) < 0x20 and char != "\t") or ord(char) == 0x7F for char in value)
+    )

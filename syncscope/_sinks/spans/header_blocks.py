@@ -105,8 +105,10 @@ class HeaderDecoder:
     """Decodes one connection's header blocks, in order: they share the dynamic table."""
 
     def __init__(self, limit: int = DEFAULT_TABLE_SIZE) -> None:
-        #: Newest first.
-        self.dynamic: list[tuple[str, str]] = []
+        #: Newest first: each header, with the lengths of its name and value in bytes as
+        #: they came (what the RFC sizes entries by: a name or value that is not UTF-8 does
+        #: not keep its length once decoded).
+        self.dynamic: list[tuple[tuple[str, str], int, int]] = []
         self.size = 0
         self.limit = limit
         self.max_size = limit
@@ -118,11 +120,11 @@ class HeaderDecoder:
             first = block[position]
             if first & 0x80:  # indexed
                 index, position = _integer(block, position, 7)
-                headers.append(self._entry(index))
+                headers.append(self._entry(index)[0])
             elif first & 0x40:  # literal, added to the table
-                header, position = self._literal(block, position, 6)
-                self._add(header)
-                headers.append(header)
+                entry, position = self._literal(block, position, 6)
+                self._add(entry)
+                headers.append(entry[0])
             elif first & 0x20:  # dynamic table size update
                 size, position = _integer(block, position, 5)
                 if size > self.limit:
@@ -130,42 +132,46 @@ class HeaderDecoder:
                 self.max_size = size
                 self._evict(0)
             else:  # literal without indexing, or never indexed
-                header, position = self._literal(block, position, 4)
-                headers.append(header)
+                entry, position = self._literal(block, position, 4)
+                headers.append(entry[0])
         return headers
 
-    def _literal(self, block: bytes, position: int, bits: int) -> tuple[tuple[str, str], int]:
+    def _literal(
+        self, block: bytes, position: int, bits: int
+    ) -> tuple[tuple[tuple[str, str], int, int], int]:
+        """A literal header with its lengths (as in ``dynamic``), and where the block goes on."""
         index, position = _integer(block, position, bits)
         if index:
-            name = self._entry(index)[0]
+            (name, _value), name_length, _value_length = self._entry(index)
         else:
-            name, position = _string(block, position)
-        value, position = _string(block, position)
-        return (name, value), position
+            name, position, name_length = _string(block, position)
+        value, position, value_length = _string(block, position)
+        return ((name, value), name_length, value_length), position
 
-    def _entry(self, index: int) -> tuple[str, str]:
+    def _entry(self, index: int) -> tuple[tuple[str, str], int, int]:
         if 0 < index <= len(STATIC_TABLE):
-            return STATIC_TABLE[index - 1]
+            name, value = STATIC_TABLE[index - 1]
+            return (name, value), len(name), len(value)  # ASCII, all of them
         at = index - len(STATIC_TABLE) - 1
         if index == 0 or at >= len(self.dynamic):
             raise HeaderBlockError(f"no header at index {index}")
         return self.dynamic[at]
 
-    def _add(self, header: tuple[str, str]) -> None:
-        size = _entry_size(header)
+    def _add(self, entry: tuple[tuple[str, str], int, int]) -> None:
+        size = _size(entry)
         self._evict(size)
         if size <= self.max_size:  # a larger entry empties the table and is not added
-            self.dynamic.insert(0, header)
+            self.dynamic.insert(0, entry)
             self.size += size
 
     def _evict(self, room: int) -> None:
         while self.dynamic and self.size + room > self.max_size:
-            self.size -= _entry_size(self.dynamic.pop())
+            self.size -= _size(self.dynamic.pop())
 
 
-def _entry_size(header: tuple[str, str]) -> int:
-    name, value = header
-    return len(name.encode("utf-8")) + len(value.encode("utf-8")) + 32
+def _size(entry: tuple[tuple[str, str], int, int]) -> int:
+    """An entry's size in the table (RFC 7541 4.1): its name's and value's bytes, and 32."""
+    return entry[1] + entry[2] + 32
 
 
 def _integer(block: bytes, position: int, bits: int) -> tuple[int, int]:
@@ -189,7 +195,8 @@ def _integer(block: bytes, position: int, bits: int) -> tuple[int, int]:
             return value, position
 
 
-def _string(block: bytes, position: int) -> tuple[str, int]:
+def _string(block: bytes, position: int) -> tuple[str, int, int]:
+    """A string, where the block goes on, and the string's length in bytes once decoded."""
     if position >= len(block):
         raise HeaderBlockError("the block ends before a string")
     huffman = block[position] & 0x80
@@ -199,7 +206,7 @@ def _string(block: bytes, position: int) -> tuple[str, int]:
         raise HeaderBlockError("a string runs past the block")
     raw = block[position:end]
     data = _huffman_decoded(raw) if huffman else raw
-    return data.decode("utf-8", "replace"), end
+    return data.decode("utf-8", "replace"), end, len(data)
 
 
 def _huffman_decoded(data: bytes) -> bytes:

@@ -6,7 +6,7 @@ Why by hand: the ``h2`` library brings ``dataclasses``, ``inspect``, ``typing`` 
 with it, about 50 ms of the program's CPU more than this module, for a state machine of which
 a unary call uses a corner. What a client must do is done: the preface and settings, settings
 and pings acknowledged, the server's flow-control windows kept (a request waits for
-``WINDOW_UPDATE`` past them) and ours given back as answers arrive, frames no larger than the
+``WINDOW_UPDATE`` past them) and ours opened again once half used, frames no larger than the
 server allows, padding and priority fields skipped, header blocks continued, ``RST_STREAM``
 and ``GOAWAY`` said. The server's header blocks are decoded by ``header_blocks``; ours are
 encoded as literals without indexing, after a dynamic table size update to 0, so that no
@@ -69,6 +69,9 @@ class Connection:
         self.going_away = False
         self._buffer = bytearray()
         self._first_block = True
+        #: Bytes the server sent that our windows have not been opened again for.
+        self._consumed = 0
+        self._stream_consumed = 0
         settings = _setting(_ENABLE_PUSH, 0)
         sock.sendall(PREFACE + _frame(SETTINGS, 0, 0, settings))
 
@@ -87,6 +90,7 @@ class Connection:
         stream = self.stream = self.next_stream
         self.next_stream += 2
         self.stream_window = self.initial_window
+        self._stream_consumed = 0
         block = self._encode(headers)
         self._send_headers(stream, block, end_stream=not body)
         answer: list[tuple[str, str]] = []
@@ -106,7 +110,7 @@ class Connection:
             )
             sent += room
         if sent < len(body):  # answered before the whole request went: the rest is not needed
-            self.sock.sendall(_frame(RST_STREAM, 0, stream, bytes(4)))  # NO_ERROR
+            self._control(_frame(RST_STREAM, 0, stream, bytes(4)))  # NO_ERROR
         while not ended:
             ended = self._read(stream, answer, deadline)
         self.stream = 0
@@ -142,7 +146,7 @@ class Connection:
         kind, flags, on, payload = self._frame_in(deadline)
         if kind == DATA:
             ended = on == stream and bool(flags & END_STREAM)
-            self._give_back(len(payload), on if on == stream and not ended else 0)
+            self._give_back(len(payload), on == stream and not ended)
             return ended
         if kind == HEADERS:
             ended = on == stream and bool(flags & END_STREAM)  # on HEADERS, not CONTINUATION
@@ -161,11 +165,11 @@ class Connection:
         if kind == SETTINGS:
             if not flags & ACK:
                 self._apply_settings(payload)
-                self.sock.sendall(_frame(SETTINGS, ACK, 0, b""))
+                self._control(_frame(SETTINGS, ACK, 0, b""))
             return False
         if kind == PING:
             if not flags & ACK:
-                self.sock.sendall(_frame(PING, ACK, 0, payload[:8]))
+                self._control(_frame(PING, ACK, 0, payload[:8]))
             return False
         if kind == WINDOW_UPDATE:
             increment = int.from_bytes(payload[:4], "big") & _MAX_WINDOW
@@ -230,18 +234,35 @@ class Connection:
                 self.max_frame = max(16_384, min(value, 16_777_215))
             # HEADER_TABLE_SIZE is for an encoder's dynamic table, which ours never uses.
 
-    def _give_back(self, length: int, stream: int) -> None:
+    def _give_back(self, length: int, on_stream: bool) -> None:
         """
-        What the server sent counts against our windows: open them again by as much (the
-        connection's, and ``stream``'s while it is open).
+        What the server sent counts against our windows: open them again once half is used
+        (the connection's, and the open stream's): a gRPC answer of a few bytes costs no write.
         """
-        if length <= 0:
-            return
-        update = length.to_bytes(4, "big")
-        frames = _frame(WINDOW_UPDATE, 0, 0, update)
-        if stream:
-            frames += _frame(WINDOW_UPDATE, 0, stream, update)
-        self.sock.sendall(frames)
+        self._consumed += length
+        if on_stream:
+            self._stream_consumed += length
+        frames = b""
+        if self._consumed >= _DEFAULT_WINDOW // 2:
+            frames += _frame(WINDOW_UPDATE, 0, 0, self._consumed.to_bytes(4, "big"))
+            self._consumed = 0
+        if on_stream and self._stream_consumed >= _DEFAULT_WINDOW // 2:
+            update = self._stream_consumed.to_bytes(4, "big")
+            frames += _frame(WINDOW_UPDATE, 0, self.stream, update)
+            self._stream_consumed = 0
+        if frames:
+            self._control(frames)
+
+    def _control(self, frames: bytes) -> None:
+        """
+        Acknowledgements and window updates, written while an answer is read: a server that
+        closed after its answer (and a GOAWAY) refuses them, and the answer is still to be read
+        from our side of the socket. The connection is not used again.
+        """
+        try:
+            self.sock.sendall(frames)
+        except OSError:
+            self.going_away = True
 
 
 def _frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:

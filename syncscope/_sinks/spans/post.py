@@ -86,19 +86,28 @@ def needs_the_exporter(url: str, protocol: str = "http/protobuf") -> str | None:
         if environ.get(name, "").strip():
             return f"{name} is set"
     host = (Url(url).hostname or "").lower()
-    for name in _NO_PROXY_VARIABLES.get(protocol, ()):
-        no_proxy = (environ.get(name) or environ.get(name.upper()) or "").strip()
-        bypassed = no_proxy == "*" or any(
-            host == entry or host.endswith("." + entry.lstrip("."))
-            for entry in (part.strip().lower() for part in no_proxy.split(","))
-            if entry
-        )
-        if bypassed:
-            return None
+    # The first of the no-proxy variables that is set is the one that counts (for gRPC,
+    # no_grpc_proxy, then no_proxy).
+    no_proxy = next(
+        (value for name in _NO_PROXY_VARIABLES.get(protocol, ()) if (value := _either(name))), ""
+    )
+    bypassed = no_proxy == "*" or any(
+        host == entry or host.endswith("." + entry.lstrip("."))
+        for entry in (part.strip().lower() for part in no_proxy.split(","))
+        if entry
+    )
+    if bypassed:
+        return None
     for name in _PROXY_VARIABLES.get(protocol, ()):
-        if (environ.get(name) or environ.get(name.upper()) or "").strip():
+        if _either(name):
             return f"a proxy is set ({name})"
     return None
+
+
+def _either(name: str) -> str:
+    """A proxy variable, in lower case or upper, stripped; "" when unset."""
+    environ = os.environ
+    return (environ.get(name) or environ.get(name.upper()) or "").strip()
 
 
 def ascii_host(host: str) -> Any:

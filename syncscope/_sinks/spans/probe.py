@@ -36,7 +36,8 @@ def probe(
     parts = Url(url)
     host = parts.hostname or "localhost"
     tls = parts.scheme == "https"
-    port = parts.port or (443 if tls else 80)
+    # As the senders: gRPC's default port is 443 whatever the scheme (see grpcsend).
+    port = parts.port or (443 if tls or protocol == "grpc" else 80)
     where = f"{host}:{port}"
     try:
         sock = socket.create_connection((ascii_host(host), port), timeout=timeout)
