@@ -2,8 +2,9 @@
 syncscope's gRPC sender on its own HTTP/2 client (``_sinks/spans/grpcsend.py``, ``http2.py``)
 against a loopback server scripted frame by frame, for what a real gRPC server does only now
 and then: a stream reset (with gRPC's codes for it, and a refused stream tried again at once),
-a kept connection the server went away from between two exports, the ``grpc-timeout`` header
-of a long timeout, and a shutdown while the TLS handshake is stalled.
+a kept connection the server went away from between two exports, settings that shrink the
+stream's window while a request is under way, the ``grpc-timeout`` header of a long timeout,
+and a shutdown while the TLS handshake is stalled.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from syncscope._sinks.spans.post import ExportError
 
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-DATA, HEADERS, RST_STREAM, SETTINGS, GOAWAY = 0, 1, 3, 4, 7
+DATA, HEADERS, RST_STREAM, SETTINGS, GOAWAY, WINDOW_UPDATE = 0, 1, 3, 4, 7, 8
 END_STREAM, END_HEADERS = 0x1, 0x4
 PROTOCOL_ERROR, REFUSED_STREAM = 0x1, 0x7
 
@@ -60,8 +61,13 @@ def ok_then_go_away(stream: int, encoder: hpack.Encoder) -> tuple[bytes, bool]:
 class ScriptedServer:
     """Answers each gRPC request in turn as its script says; keeps what it was sent."""
 
-    def __init__(self, answers: list[Answer]) -> None:
+    def __init__(self, answers: list[Answer], window: int | None = None) -> None:
         self.answers = answers
+        #: With a window: the stream's initial window the server's SETTINGS give, each DATA
+        #: frame given back (stream and connection) once read; the most the client ever had
+        #: in flight past what it was allowed is kept in ``overrun``.
+        self.window = window
+        self.overrun = 0
         #: (connection number, request headers, message without its 5-byte prefix)
         self.requests: list[tuple[int, dict[str, str], bytes]] = []
         self.connections = 0
@@ -87,9 +93,16 @@ class ScriptedServer:
         with conn, conn.makefile("rb") as reader:
             if reader.read(24) != PREFACE:
                 return
-            conn.sendall(frame(SETTINGS, 0, 0, b""))
+            settings = (
+                b""
+                if self.window is None
+                else (4).to_bytes(2, "big") + (self.window.to_bytes(4, "big"))
+            )
+            conn.sendall(frame(SETTINGS, 0, 0, settings))
             headers: dict[str, str] = {}
             body = b""
+            stream_window = connection_window = 65_535
+            acked = False  # our settings are in force once the client acknowledged them
             while True:
                 head = reader.read(9)
                 if len(head) < 9:
@@ -100,8 +113,24 @@ class ScriptedServer:
                 payload = reader.read(length)
                 if kind == HEADERS:
                     headers = {str(k): str(v) for k, v in decoder.decode(payload)}
+                elif kind == SETTINGS and flags & 0x1 and self.window is not None:
+                    stream_window += self.window - 65_535
+                    acked = True
                 elif kind == DATA:
                     body += payload
+                    stream_window -= length
+                    connection_window -= length
+                    # Before the acknowledgement the client may go by the default window.
+                    over = -min(stream_window if acked else 0, connection_window)
+                    self.overrun = max(self.overrun, over)
+                    if self.window is not None and length:
+                        update = length.to_bytes(4, "big")
+                        conn.sendall(
+                            frame(WINDOW_UPDATE, 0, 0, update)
+                            + frame(WINDOW_UPDATE, 0, stream, update)
+                        )
+                        stream_window += length
+                        connection_window += length
                 if kind in (HEADERS, DATA) and flags & END_STREAM:
                     with self.lock:
                         self.requests.append((number, headers, body[5:]))
@@ -112,17 +141,18 @@ class ScriptedServer:
                         conn.shutdown(socket.SHUT_RDWR)
                         return
                     headers, body = {}, b""
+                    stream_window = 65_535 if self.window is None else self.window
 
     def close(self) -> None:
         self.listener.close()
 
 
 @pytest.fixture
-def script() -> Iterator[Callable[[list[Answer]], ScriptedServer]]:
+def script() -> Iterator[Callable[..., ScriptedServer]]:
     servers: list[ScriptedServer] = []
 
-    def make(answers: list[Answer]) -> ScriptedServer:
-        servers.append(ScriptedServer(answers))
+    def make(answers: list[Answer], window: int | None = None) -> ScriptedServer:
+        servers.append(ScriptedServer(answers, window))
         return servers[-1]
 
     yield make
@@ -131,7 +161,7 @@ def script() -> Iterator[Callable[[list[Answer]], ScriptedServer]]:
 
 
 def test_a_reset_stream_takes_grpcs_code_and_is_not_retried(
-    script: Callable[[list[Answer]], ScriptedServer],
+    script: Callable[..., ScriptedServer],
 ) -> None:
     """gRPC reads a PROTOCOL_ERROR reset as INTERNAL, which the exporter does not retry."""
     server = script([reset(PROTOCOL_ERROR), ok])
@@ -145,7 +175,7 @@ def test_a_reset_stream_takes_grpcs_code_and_is_not_retried(
 
 
 def test_a_refused_stream_goes_again_at_once(
-    script: Callable[[list[Answer]], ScriptedServer], monkeypatch: pytest.MonkeyPatch
+    script: Callable[..., ScriptedServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The usual back-off before a second attempt is 0.8 to 1.2 s: past this timeout.
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "0.75")
@@ -159,7 +189,7 @@ def test_a_refused_stream_goes_again_at_once(
 
 
 def test_a_connection_the_server_left_is_made_anew(
-    script: Callable[[list[Answer]], ScriptedServer], monkeypatch: pytest.MonkeyPatch
+    script: Callable[..., ScriptedServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After a GOAWAY on the kept connection, the next export connects again: nothing lost,
     nothing sent twice. The long timeout goes out in a unit that fits gRPC's 8 digits."""
@@ -174,6 +204,29 @@ def test_a_connection_the_server_left_is_made_anew(
     assert [(1, b"first"), (2, b"second")] == [(n, body) for n, _h, body in server.requests]
     timeouts = [headers["grpc-timeout"] for _n, headers, _body in server.requests]
     assert all(value.endswith("S") and len(value) <= 9 for value in timeouts), timeouts
+
+
+@pytest.mark.parametrize("window", [1_000, 200_000])
+def test_a_request_keeps_within_the_servers_windows(
+    script: Callable[..., ScriptedServer], window: int
+) -> None:
+    """
+    A server whose SETTINGS shrink (or widen) the stream window after the request began:
+    the client never sends past what it is allowed, waits for WINDOW_UPDATE, and the request
+    arrives whole, twice on one connection.
+    """
+    server = script([ok, ok], window=window)
+    body = bytes(range(256)) * 800  # 204,800 bytes: past the connection's first 65,535
+    sender = GrpcSender(f"http://127.0.0.1:{server.port}")
+    try:
+        sender.send(body)
+        sender.send(body[::-1])
+    finally:
+        sender.shutdown()
+    assert [(1, body), (1, body[::-1])] == [(n, got) for n, _h, got in server.requests]
+    # What was sent before the settings were known went by the default (RFC 9113 6.9.2);
+    # nothing went past a window after that, nor ever past the connection's.
+    assert 0 == server.overrun
 
 
 def test_grpc_timeout_fits_eight_digits() -> None:
