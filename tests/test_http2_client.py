@@ -9,6 +9,8 @@ and a shutdown while the TLS handshake is stalled.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -227,6 +229,36 @@ def test_a_request_keeps_within_the_servers_windows(
     # What was sent before the settings were known went by the default (RFC 9113 6.9.2);
     # nothing went past a window after that, nor ever past the connection's.
     assert 0 == server.overrun
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", "answers HTTP/1.x"),
+        (bytes.fromhex("15030100020246"), "speaks TLS: give the endpoint as https://"),
+    ],
+    ids=["HTTP/1.1", "TLS"],
+)
+def test_a_server_that_does_not_speak_http2_is_said_so(answer: bytes, said: str) -> None:
+    """What the first bytes of the answer to our preface tell, instead of a bad frame."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                with conn:
+                    conn.recv(65_536)
+                    conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    sender = GrpcSender(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    try:
+        with pytest.raises(ExportError, match=re.escape(said)):
+            sender.send(b"spans")
+    finally:
+        sender.shutdown()
+        listener.close()
 
 
 def test_grpc_timeout_fits_eight_digits() -> None:

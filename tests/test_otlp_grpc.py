@@ -10,6 +10,7 @@ grpc is imported in the traced program (nor anything for a collector that is dow
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import socket
@@ -298,6 +299,37 @@ def test_a_collector_that_restarted_is_connected_to_again(collector: Collector) 
             again.close()
     assert [b"before"] == [body for _metadata, body, _code in collector.received]
     assert again is not None and [b"after"] == [body for _m, body, _c in again.received]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        bytes.fromhex("15030100020246"),  # a TLS alert (protocol version), as OpenSSL's
+        b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+    ],
+    ids=["TLS alert", "Go's answer"],
+)
+def test_plain_to_a_tls_collector_is_said_once(tmp_path: Path, answer: bytes) -> None:
+    """http:// to a collector that wants TLS: the probe says so, rather than a protocol
+    mismatch or an export that fails until the flush timeout."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                with conn:
+                    conn.recv(65_536)
+                    conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        port = listener.getsockname()[1]
+        done = _run(tmp_path, f"http://127.0.0.1:{port}", "--protocol", "grpc")
+    finally:
+        listener.close()
+    line = _exit_line(done.stderr)
+    assert f"127.0.0.1:{port} speaks TLS: give the endpoint as https://" in line, line
 
 
 def test_a_proxy_or_credential_provider_leaves_sending_to_the_exporter(

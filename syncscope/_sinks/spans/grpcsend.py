@@ -188,9 +188,14 @@ class GrpcSender:
 
     def _call(self, message: bytes, deadline: float) -> None:
         """One attempt: on the kept connection, then (once, at once) on a new one."""
+        from .http2 import NotHttp2
+
         reused = self._connection is not None
         try:
             self._call_once(message, deadline)
+        except NotHttp2 as exc:  # no use asking again: said at once, as gRPC says it
+            self._drop()
+            raise _CallFailed("INTERNAL", f"{exc} ({self.where})") from None
         except OSError as exc:
             self._drop()
             if not reused or self._closed or deadline - time.monotonic() <= 0:

@@ -15,6 +15,7 @@ table of ours has to be kept.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from .header_blocks import HeaderBlockError, HeaderDecoder
@@ -47,6 +48,10 @@ class StreamReset(Exception):
         self.code = code
 
 
+class NotHttp2(ConnectionError):
+    """The server's first bytes are not HTTP/2: HTTP/1.x, or TLS to a plain connection."""
+
+
 class Connection:
     """
     One HTTP/2 client connection on a connected socket (TLS already negotiated to ``h2``).
@@ -69,6 +74,10 @@ class Connection:
         self.going_away = False
         self._buffer = bytearray()
         self._first_block = True
+        #: Whether the server has sent anything yet (its first bytes tell what it speaks),
+        #: and why it does not speak HTTP/2, when they say so.
+        self._spoke = False
+        self._spoke_not_http2 = ""
         #: Bytes the server sent that our windows have not been opened again for.
         self._consumed = 0
         self._stream_consumed = 0
@@ -91,9 +100,31 @@ class Connection:
         self.next_stream += 2
         self.stream_window = self.initial_window
         self._stream_consumed = 0
-        block = self._encode(headers)
-        self._send_headers(stream, block, end_stream=not body)
         answer: list[tuple[str, str]] = []
+        try:
+            sent, ended = self._send(stream, headers, body, answer, deadline)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise self._explained(exc) from None
+        if sent < len(body):  # answered before the whole request went: the rest is not needed
+            self._control(_frame(RST_STREAM, 0, stream, bytes(4)))  # NO_ERROR
+        while not ended:
+            ended = self._read(stream, answer, deadline)
+        self.stream = 0
+        return answer
+
+    # -- frames out ----------------------------------------------------------------------------
+
+    def _send(
+        self,
+        stream: int,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        answer: list[tuple[str, str]],
+        deadline: float,
+    ) -> tuple[int, bool]:
+        """The request's frames, within the windows; how much of the body went, and whether
+        the server answered (and ended the stream) before all of it did."""
+        self._send_headers(stream, self._encode(headers), end_stream=not body)
         ended = False
         view = memoryview(body)
         sent = 0
@@ -109,14 +140,26 @@ class Connection:
                 _frame(DATA, END_STREAM if last else 0, stream, bytes(view[sent : sent + room]))
             )
             sent += room
-        if sent < len(body):  # answered before the whole request went: the rest is not needed
-            self._control(_frame(RST_STREAM, 0, stream, bytes(4)))  # NO_ERROR
-        while not ended:
-            ended = self._read(stream, answer, deadline)
-        self.stream = 0
-        return answer
+        return sent, ended
 
-    # -- frames out ----------------------------------------------------------------------------
+    def _explained(self, exc: OSError) -> OSError:
+        """
+        The server closed while we were sending: what it said first, if it said anything,
+        tells whether it speaks HTTP/2 at all (a TLS server sends an alert and closes).
+        """
+        if not self._spoke:
+            with contextlib.suppress(OSError):
+                self.sock.settimeout(0.2)
+                while len(self._buffer) < 9:
+                    data = self.sock.recv(65_536)
+                    if not data:
+                        break
+                    self._buffer += data
+            with contextlib.suppress(NotHttp2):
+                self._first_words(bytes(self._buffer[:9]))
+            if self._spoke_not_http2:
+                return NotHttp2(self._spoke_not_http2)
+        return exc
 
     def _encode(self, headers: Sequence[tuple[str, str]]) -> bytes:
         out = bytearray()
@@ -192,12 +235,27 @@ class Connection:
 
     def _frame_in(self, deadline: float) -> tuple[int, int, int, bytes]:
         head = self._take(9, deadline)
+        if not self._spoke:
+            self._first_words(head)
         length = int.from_bytes(head[:3], "big")
         if length > _MAX_INBOUND_FRAME:
             raise ConnectionError(f"HTTP/2: a frame of {length} bytes, past the size allowed")
         kind, flags = head[3], head[4]
         on = int.from_bytes(head[5:9], "big") & _MAX_WINDOW
         return kind, flags, on, self._take(length, deadline)
+
+    def _first_words(self, head: bytes) -> None:
+        """The server's first bytes: raise NotHttp2 if they are not HTTP/2 at all."""
+        if len(head) < 2:
+            return
+        self._spoke = True
+        if head.startswith(b"HTTP/"):
+            self._spoke_not_http2 = "the server answers HTTP/1.x, not HTTP/2 (gRPC)"
+        elif head[0] in (0x15, 0x16) and head[1] == 0x03:  # a TLS record: alert, handshake
+            self._spoke_not_http2 = "the server speaks TLS: give the endpoint as https://"
+        else:
+            return
+        raise NotHttp2(self._spoke_not_http2)
 
     def _take(self, size: int, deadline: float) -> bytes:
         buffer = self._buffer

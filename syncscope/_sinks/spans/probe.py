@@ -69,6 +69,8 @@ def probe(
         sock.close()
     if speaks_http1 is None:
         return protocol, None  # no verdict: try as configured
+    if speaks_http1 == "tls":
+        return protocol, f"{where} speaks TLS: give the endpoint as https://"
     found = "http/protobuf" if speaks_http1 else "grpc"
     if guessed or found == protocol:
         return found, None
@@ -76,12 +78,19 @@ def probe(
     return protocol, f"protocol mismatch: {where} {said}; try {_HINT[found]}"
 
 
-def _answers_http1(sock: socket.socket, host: str, timeout: float) -> bool | None:
-    """True for an HTTP/1 answer, False for another (or the door shut), None for silence."""
+def _answers_http1(sock: socket.socket, host: str, timeout: float) -> bool | str | None:
+    """
+    True for an HTTP/1 answer, "tls" for a TLS record (a TLS server's alert), False for
+    another answer (or the door shut), None for silence.
+    """
     try:
         sock.settimeout(timeout)
         sock.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
         answer = sock.recv(4096)
+        if len(answer) > 1 and answer[0] in (0x15, 0x16) and answer[1] == 0x03:
+            return "tls"
+        if b"an HTTP request to an HTTPS server" in answer:  # Go's TLS servers answer so
+            return "tls"
         if answer.startswith(b"HTTP/"):
             # Read the answer to its end: a server whose reply is cut short complains.
             while sock.recv(4096):
