@@ -240,13 +240,16 @@ def test_a_request_keeps_within_the_servers_windows(
     ids=["HTTP/1.1", "TLS"],
 )
 def test_a_server_that_does_not_speak_http2_is_said_so(answer: bytes, said: str) -> None:
-    """What the first bytes of the answer to our preface tell, instead of a bad frame."""
+    """What the first bytes of the answer to our preface tell, instead of a bad frame; said
+    at once, from the first connection: asking again would not change the answer."""
     listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
 
     def serve() -> None:
         with contextlib.suppress(OSError):
             while True:
                 conn, _ = listener.accept()
+                accepted.append(1)
                 with conn:
                     conn.recv(65_536)
                     conn.sendall(answer)
@@ -259,6 +262,7 @@ def test_a_server_that_does_not_speak_http2_is_said_so(answer: bytes, said: str)
     finally:
         sender.shutdown()
         listener.close()
+    assert [1] == accepted
 
 
 def test_grpc_timeout_fits_eight_digits() -> None:

@@ -306,8 +306,10 @@ def test_a_collector_that_restarted_is_connected_to_again(collector: Collector) 
     [
         bytes.fromhex("15030100020246"),  # a TLS alert (protocol version), as OpenSSL's
         b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 48\r\n\r\n"
+        b"The plain HTTP request was sent to HTTPS port\r\n",
     ],
-    ids=["TLS alert", "Go's answer"],
+    ids=["TLS alert", "Go's answer", "nginx's answer"],
 )
 def test_plain_to_a_tls_collector_is_said_once(tmp_path: Path, answer: bytes) -> None:
     """http:// to a collector that wants TLS: the probe says so, rather than a protocol

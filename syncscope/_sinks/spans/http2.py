@@ -257,6 +257,14 @@ class Connection:
             return
         raise NotHttp2(self._spoke_not_http2)
 
+    def _last_words(self) -> None:
+        """
+        The server closed before a whole frame came: what it sent, if anything, may say it
+        does not speak HTTP/2 (a TLS alert is 7 bytes, shorter than a frame's head).
+        """
+        if not self._spoke:
+            self._first_words(bytes(self._buffer[:9]))
+
     def _take(self, size: int, deadline: float) -> bytes:
         buffer = self._buffer
         while len(buffer) < size:
@@ -264,8 +272,13 @@ class Connection:
             if remaining <= 0:
                 raise TimeoutError("no answer in time")
             self.sock.settimeout(remaining)
-            data = self.sock.recv(65_536)
+            try:
+                data = self.sock.recv(65_536)
+            except ConnectionResetError:
+                self._last_words()
+                raise
             if not data:
+                self._last_words()
                 raise ConnectionResetError("the server closed the connection")
             buffer += data
         taken = bytes(buffer[:size])

@@ -89,7 +89,8 @@ def _answers_http1(sock: socket.socket, host: str, timeout: float) -> bool | str
         answer = sock.recv(4096)
         if len(answer) > 1 and answer[0] in (0x15, 0x16) and answer[1] == 0x03:
             return "tls"
-        if b"an HTTP request to an HTTPS server" in answer:  # Go's TLS servers answer so
+        # What Go's TLS servers and nginx answer a plain request with.
+        if b"an HTTP request to an HTTPS server" in answer or b"sent to HTTPS port" in answer:
             return "tls"
         if answer.startswith(b"HTTP/"):
             # Read the answer to its end: a server whose reply is cut short complains.
