@@ -542,13 +542,13 @@ def wrappers() -> list[Wrapper]:
         (cls, "join", join_wrapper),
     ]
     if QUEUE_HAS_SHUTDOWN:
-        shutdown = cls.shutdown  # type: ignore[attr-defined]
+        shutdown = cls.shutdown  # type: ignore[attr-defined, unused-ignore]  # 3.13+
 
         def shutdown_wrapper(self: Any, immediate: Any = False) -> None:
             try:
                 primitive = watched(self)
                 if primitive is None:
-                    return shutdown(self, immediate)  # type: ignore[no-any-return]
+                    return shutdown(self, immediate)  # type: ignore[no-any-return, unused-ignore]
                 site = call_site()
                 silent(lambda: shutdown(self, immediate))
                 emit(SyncEvent(primitive, "shutdown", "shutdown", site, immediate=bool(immediate)))

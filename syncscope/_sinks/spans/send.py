@@ -452,10 +452,11 @@ def import_before_the_program(options: SpanOptions) -> None:
 
 def preload(options: SpanOptions) -> None:
     """
-    Import what the worker needs, on the worker (see import_before_the_program for the exception).
-    Only the exporter a protocol was chosen for: when it is guessed, the sender imports the
-    one the probe finds (see send). The resource is made without ``Resource.create()`` (see
-    build), for the same reason as above.
+    Import what the worker needs, on the worker (see import_before_the_program for the
+    exception): the SDK and its exporter for the protocol chosen, only when they are to send
+    (our own senders need nothing that costs). With a guessed protocol, the exporter for the
+    one the probe finds is made by the sender (``Sender._make_exporter``). The resource is made
+    without ``Resource.create()`` (see build), for the same reason as above.
     """
     own = sends_itself(options)
     if not own:
@@ -464,8 +465,6 @@ def preload(options: SpanOptions) -> None:
         import opentelemetry.sdk.trace.export
         import opentelemetry.trace
 
-    # Our own senders import what they need once the probe found someone there (gRPC: about
-    # 125 ms, not spent on a collector that is down).
     if "otlp" in options.exporters and not options.protocol_guessed and not own:
         if options.protocol == "grpc":
             import_grpc_exporter()
