@@ -387,3 +387,35 @@ def test_tls_with_the_ca_given(tmp_path: Path) -> None:
         assert "Lock.hold lock" in server.spans()
     finally:
         server.close()
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"grpc_proxy": "http://127.0.0.1:9"}, "a proxy is set (grpc_proxy)"),
+        ({"HTTPS_PROXY": "http://127.0.0.1:9"}, "a proxy is set (https_proxy)"),
+        ({"grpc_proxy": "http://127.0.0.1:9", "no_grpc_proxy": "127.0.0.1"}, None),
+        ({"https_proxy": "http://127.0.0.1:9", "no_proxy": "127.0.0.1"}, None),
+        # gRPC reads no_grpc_proxy when it is set, and no_proxy only when it is not.
+        (
+            {
+                "grpc_proxy": "http://127.0.0.1:9",
+                "no_grpc_proxy": "example.org",
+                "no_proxy": "127.0.0.1",
+            },
+            "a proxy is set (grpc_proxy)",
+        ),
+        ({}, None),
+    ],
+)
+def test_which_proxy_variables_hand_grpc_to_the_exporter(
+    env: dict[str, str], expected: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syncscope._sinks.spans.post import needs_the_exporter
+
+    for name in ("grpc_proxy", "https_proxy", "http_proxy", "no_grpc_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert expected == needs_the_exporter("http://127.0.0.1:4317", "grpc")
