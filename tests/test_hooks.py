@@ -18,6 +18,7 @@ from syncscope._core import hooks
 from syncscope._core.hooks import unwrap_function, when_imported, wrap_function
 
 from .conftest import run_python, run_syncscope
+from .support.otlp_runs import imported_modules
 
 
 @pytest.fixture
@@ -210,15 +211,6 @@ EVERY_KIND = (
     "assert event.wait(timeout=10) and q.get(timeout=10) == 1\n"
     "worker.join(timeout=10)\n"
 )
-
-
-def imported_modules(stderr: str) -> set[str]:
-    """The modules ``python -X importtime`` says were imported."""
-    return {
-        line.rsplit("|", 1)[1].strip()
-        for line in stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
 
 
 class TestStartup:

@@ -19,7 +19,7 @@ import hpack
 import pytest
 
 from syncscope._sinks.spans.grpcsend import GrpcSender, grpc_timeout
-from syncscope._sinks.spans.post import ExportError
+from syncscope._sinks.spans.transport import ExportError
 
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"

@@ -19,27 +19,19 @@ import threading
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tests.conftest import run_syncscope
+from tests.support.otlp import abort_with_retry_info
+from tests.support.otlp_runs import (
+    imported_modules,
+    run_with_otlp,
+    spans_exit_line,
+    spans_made,
+)
 
-
-PROGRAM = """
-import threading
-lock = threading.Lock()
-def work():
-    with lock:
-        pass
-t = threading.Thread(target=work)
-t.start()
-t.join(timeout=30)
-print("done")
-"""
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
@@ -74,13 +66,7 @@ class Collector:
             code, delay = self.answers.pop(0) if self.answers else (grpc.StatusCode.OK, None)
             self.received.append((metadata, body, code))
         if code is not grpc.StatusCode.OK:
-            if delay is not None:
-                info = error_details_pb2.RetryInfo()
-                info.retry_delay.FromNanoseconds(round(delay * 1e9))
-                context.set_trailing_metadata(
-                    (("google.rpc.retryinfo-bin", info.SerializeToString()),)
-                )
-            context.abort(code, "refused by the test")
+            abort_with_retry_info(context, code, "refused by the test", delay)
         return b""  # an empty ExportTraceServiceResponse
 
     def spans(self) -> list[str]:
@@ -106,38 +92,6 @@ def collector() -> Iterator[Collector]:
     server.close()
 
 
-def _run(tmp_path: Path, url: str, *extra: str, env: dict[str, str] | None = None) -> Any:
-    script = tmp_path / "prog.py"
-    script.write_text(PROGRAM)
-    base = {"PYTHONPROFILEIMPORTTIME": "1"}
-    done = run_syncscope(
-        "-q", "--no-report", f"--otlp={url}", *extra, str(script), env={**base, **(env or {})}
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == "done\n"
-    return done
-
-
-def _exit_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.startswith("syncscope: spans:")]
-    assert len(lines) == 1, stderr[-2000:]
-    return lines[0]
-
-
-def _made(line: str) -> int:
-    found = re.search(r"spans: ([\d,]+) made", line)
-    assert found is not None, line
-    return int(found.group(1).replace(",", ""))
-
-
-def _imported(stderr: str) -> set[str]:
-    return {
-        line.rsplit("|", 1)[1].strip()
-        for line in stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
-
-
 def test_spans_go_out_on_our_own_channel_with_the_headers(
     tmp_path: Path, collector: Collector
 ) -> None:
@@ -147,9 +101,9 @@ def test_spans_go_out_on_our_own_channel_with_the_headers(
         "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
     }
     url = f"http://127.0.0.1:{collector.port}"
-    done = _run(tmp_path, url, "--protocol", "grpc", env=env)
-    line = _exit_line(done.stderr)
-    made = _made(line)
+    done = run_with_otlp(tmp_path, url, "--protocol", "grpc", env=env)
+    line = spans_exit_line(done.stderr)
+    made = spans_made(line)
     assert f"{made:,} sent to {url} (grpc), 0 dropped" in line
     names = collector.spans()
     assert len(names) == made
@@ -162,7 +116,7 @@ def test_spans_go_out_on_our_own_channel_with_the_headers(
     assert metadata["user-agent"].startswith("OTel-OTLP-Exporter-Python/syncscope")
     # Sent without the SDK's gRPC exporter (and its logs module before the program) and
     # without grpc, and built without the SDK.
-    imported = _imported(done.stderr)
+    imported = imported_modules(done.stderr)
     assert "syncscope._sinks.spans.http2" in imported
     assert not imported & {
         "grpc",
@@ -222,8 +176,8 @@ def test_the_servers_retry_info_is_honoured(tmp_path: Path, collector: Collector
     ]
     url = f"http://127.0.0.1:{collector.port}"
     env = {"OTEL_EXPORTER_OTLP_TIMEOUT": "3"}
-    done = _run(tmp_path, url, "--protocol", "grpc", env=env)
-    line = _exit_line(done.stderr)
+    done = run_with_otlp(tmp_path, url, "--protocol", "grpc", env=env)
+    line = spans_exit_line(done.stderr)
     codes = [code for *_rest, code in collector.received]
     assert codes[:4] == [
         grpc.StatusCode.UNAVAILABLE,
@@ -233,15 +187,15 @@ def test_the_servers_retry_info_is_honoured(tmp_path: Path, collector: Collector
     ]
     # The same request four times: the spans arrive once.
     assert len({body for _metadata, body, _code in collector.received[:4]}) == 1
-    assert len(collector.spans()) == _made(line)
+    assert len(collector.spans()) == spans_made(line)
     assert "0 dropped" in line and "failed" not in line, line
 
 
 def test_a_refusal_is_said_with_its_code(tmp_path: Path, collector: Collector) -> None:
     collector.answers = [(grpc.StatusCode.INVALID_ARGUMENT, None)] * 50
     url = f"http://127.0.0.1:{collector.port}"
-    done = _run(tmp_path, url, "--protocol", "grpc")
-    line = _exit_line(done.stderr)
+    done = run_with_otlp(tmp_path, url, "--protocol", "grpc")
+    line = spans_exit_line(done.stderr)
     where = f"127.0.0.1:{collector.port}"
     found = re.search(r"in (\d+) failed exports?: gRPC INVALID_ARGUMENT from ([^:]+:\d+)", line)
     assert found is not None, line
@@ -255,10 +209,10 @@ def test_a_collector_that_is_down_costs_no_grpc_import(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    done = _run(tmp_path, f"http://127.0.0.1:{port}", "--protocol", "grpc")
-    line = _exit_line(done.stderr)
+    done = run_with_otlp(tmp_path, f"http://127.0.0.1:{port}", "--protocol", "grpc")
+    line = spans_exit_line(done.stderr)
     assert f"connection refused by 127.0.0.1:{port}" in line, line
-    imported = _imported(done.stderr)
+    imported = imported_modules(done.stderr)
     assert not imported & {"syncscope._sinks.spans.http2", "grpc", "opentelemetry.sdk._logs"}
 
 
@@ -327,10 +281,10 @@ def test_plain_to_a_tls_collector_is_said_once(tmp_path: Path, answer: bytes) ->
     threading.Thread(target=serve, daemon=True).start()
     try:
         port = listener.getsockname()[1]
-        done = _run(tmp_path, f"http://127.0.0.1:{port}", "--protocol", "grpc")
+        done = run_with_otlp(tmp_path, f"http://127.0.0.1:{port}", "--protocol", "grpc")
     finally:
         listener.close()
-    line = _exit_line(done.stderr)
+    line = spans_exit_line(done.stderr)
     assert f"127.0.0.1:{port} speaks TLS: give the endpoint as https://" in line, line
 
 
@@ -340,12 +294,12 @@ def test_a_proxy_or_credential_provider_leaves_sending_to_the_exporter(
     """gRPC's core finds proxies in the environment; our sender steps aside, as over HTTP."""
     url = f"http://127.0.0.1:{collector.port}"
     env = {"grpc_proxy": "http://127.0.0.1:9", "no_grpc_proxy": "example.org"}
-    done = _run(tmp_path, url, "--protocol", "grpc", env=env)
-    assert "opentelemetry.exporter.otlp.proto.grpc.trace_exporter" in _imported(done.stderr)
+    done = run_with_otlp(tmp_path, url, "--protocol", "grpc", env=env)
+    assert "opentelemetry.exporter.otlp.proto.grpc.trace_exporter" in imported_modules(done.stderr)
     env["no_grpc_proxy"] = "127.0.0.1"
-    done = _run(tmp_path, url, "--protocol", "grpc", env=env)
-    assert "opentelemetry.exporter.otlp.proto.grpc" not in _imported(done.stderr)
-    assert "0 dropped" in _exit_line(done.stderr)
+    done = run_with_otlp(tmp_path, url, "--protocol", "grpc", env=env)
+    assert "opentelemetry.exporter.otlp.proto.grpc" not in imported_modules(done.stderr)
+    assert "0 dropped" in spans_exit_line(done.stderr)
 
 
 def test_a_credential_provider_leaves_sending_to_the_exporter(
@@ -357,10 +311,10 @@ def test_a_credential_provider_leaves_sending_to_the_exporter(
         "OTEL_EXPORTER_OTLP_INSECURE": "false",  # credentials are looked for only then
     }
     url = f"http://127.0.0.1:{collector.port}"
-    done = _run(tmp_path, url, "--protocol", "grpc", env=env)
-    line = _exit_line(done.stderr)
+    done = run_with_otlp(tmp_path, url, "--protocol", "grpc", env=env)
+    line = spans_exit_line(done.stderr)
     assert "cannot make the OTLP exporter" in line and "no-such-provider" in line, line
-    assert "opentelemetry.exporter.otlp.proto.grpc.trace_exporter" in _imported(done.stderr)
+    assert "opentelemetry.exporter.otlp.proto.grpc.trace_exporter" in imported_modules(done.stderr)
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
@@ -381,8 +335,8 @@ def test_tls_with_the_ca_given(tmp_path: Path) -> None:
     try:
         url = f"https://127.0.0.1:{server.port}"
         env = {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": str(cert)}
-        done = _run(tmp_path, url, "--protocol", "grpc", env=env)
-        line = _exit_line(done.stderr)
+        done = run_with_otlp(tmp_path, url, "--protocol", "grpc", env=env)
+        line = spans_exit_line(done.stderr)
         assert "0 dropped" in line and "failed" not in line, line
         assert "Lock.hold lock" in server.spans()
     finally:

@@ -23,19 +23,11 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.conftest import run_syncscope
-
-
-PROGRAM = """
-import threading
-lock = threading.Lock()
-def work():
-    with lock:
-        pass
-t = threading.Thread(target=work)
-t.start()
-t.join(timeout=30)
-print("done")
-"""
+from tests.support.otlp_runs import (
+    imported_modules,
+    run_with_otlp,
+    spans_exit_line,
+)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -108,32 +100,6 @@ def collector() -> Iterator[Collector]:
     server.thread.join(timeout=10)
 
 
-def _run(tmp_path: Path, url: str, *extra: str, env: dict[str, str] | None = None) -> Any:
-    script = tmp_path / "prog.py"
-    script.write_text(PROGRAM)
-    base = {"PYTHONPROFILEIMPORTTIME": "1"}
-    done = run_syncscope(
-        "-q", "--no-report", f"--otlp={url}", *extra, str(script), env={**base, **(env or {})}
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == "done\n"
-    return done
-
-
-def _exit_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.startswith("syncscope: spans:")]
-    assert len(lines) == 1, stderr[-2000:]
-    return lines[0]
-
-
-def _imported(stderr: str) -> set[str]:
-    return {
-        line.rsplit("|", 1)[1].strip()
-        for line in stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
-
-
 def test_spans_go_out_with_the_variables_headers_and_gzip(
     tmp_path: Path, collector: Collector
 ) -> None:
@@ -143,8 +109,8 @@ def test_spans_go_out_with_the_variables_headers_and_gzip(
         "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
     }
     url = f"http://127.0.0.1:{collector.port}"
-    done = _run(tmp_path, url, "--protocol", "http/protobuf", env=env)
-    line = _exit_line(done.stderr)
+    done = run_with_otlp(tmp_path, url, "--protocol", "http/protobuf", env=env)
+    line = spans_exit_line(done.stderr)
     made = int(re.search(r"spans: ([\d,]+) made", line).group(1).replace(",", ""))  # type: ignore[union-attr]
     assert f"{made:,} sent to {url}/v1/traces (http/protobuf), 0 dropped" in line
     names = collector.spans()
@@ -160,7 +126,7 @@ def test_spans_go_out_with_the_variables_headers_and_gzip(
     assert "x-ignored" not in lowered  # the traces variable wins over the general one
     assert lowered["user-agent"].startswith("OTel-OTLP-Exporter-Python")
     # Sent without the SDK's exporter and its HTTP stack, and built without the SDK.
-    imported = _imported(done.stderr)
+    imported = imported_modules(done.stderr)
     assert "syncscope._sinks.spans.post" in imported
     assert not imported & {"requests", "urllib3", "opentelemetry.exporter.otlp.proto.http"}
     assert not imported & {"opentelemetry.trace", "opentelemetry.sdk.trace"}
@@ -188,7 +154,7 @@ def test_batches_share_one_connection_or_open_another(
         "-q", "--no-report", f"--otlp={url}", "--protocol", "http/protobuf", str(script)
     )
     assert done.returncode == 0, done.stderr
-    line = _exit_line(done.stderr)
+    line = spans_exit_line(done.stderr)
     made = int(re.search(r"spans: ([\d,]+) made", line).group(1).replace(",", ""))  # type: ignore[union-attr]
     assert f"{made:,} sent" in line and "0 dropped" in line, line
     assert len(collector.spans()) == made
@@ -204,8 +170,8 @@ def test_unavailable_is_retried_after_the_servers_hint(
 ) -> None:
     collector.answers = [(503, {"Retry-After": "0"}), (429, {"Retry-After": "0"})]
     url = f"http://127.0.0.1:{collector.port}/v1/traces"
-    done = _run(tmp_path, url, "--protocol", "http/protobuf")
-    line = _exit_line(done.stderr)
+    done = run_with_otlp(tmp_path, url, "--protocol", "http/protobuf")
+    line = spans_exit_line(done.stderr)
     statuses = [status for *_rest, status in collector.received]
     assert statuses[:3] == [503, 429, 200]
     # The same request three times: the spans arrive once.
@@ -218,8 +184,8 @@ def test_unavailable_is_retried_after_the_servers_hint(
 def test_a_refusal_is_said_with_its_status(tmp_path: Path, collector: Collector) -> None:
     collector.answers = [(400, {})] * 50
     url = f"http://127.0.0.1:{collector.port}/v1/traces"
-    done = _run(tmp_path, url, "--protocol", "http/protobuf")
-    line = _exit_line(done.stderr)
+    done = run_with_otlp(tmp_path, url, "--protocol", "http/protobuf")
+    line = spans_exit_line(done.stderr)
     assert re.search(r"in \d+ failed exports?: HTTP 400 Bad Request", line), line
     assert collector.spans() == []
     assert all(status == 400 for *_rest, status in collector.received)  # 400 is not retried
@@ -232,13 +198,15 @@ def test_a_proxy_in_the_environment_leaves_sending_to_the_exporter(
     # loopback host is exempted with NO_PROXY here, so the spans still arrive directly.
     env = {"HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "example.org"}
     url = f"http://127.0.0.1:{collector.port}/v1/traces"
-    done = _run(tmp_path, url, "--protocol", "http/protobuf", env={**env, "HTTP_PROXY": ""})
-    imported = _imported(done.stderr)
+    done = run_with_otlp(
+        tmp_path, url, "--protocol", "http/protobuf", env={**env, "HTTP_PROXY": ""}
+    )
+    imported = imported_modules(done.stderr)
     assert "opentelemetry.exporter.otlp.proto.http" in imported
     env["NO_PROXY"] = "127.0.0.1"
-    done = _run(tmp_path, url, "--protocol", "http/protobuf", env=env)
-    assert "opentelemetry.exporter.otlp.proto.http" not in _imported(done.stderr)
-    assert "0 dropped" in _exit_line(done.stderr)
+    done = run_with_otlp(tmp_path, url, "--protocol", "http/protobuf", env=env)
+    assert "opentelemetry.exporter.otlp.proto.http" not in imported_modules(done.stderr)
+    assert "0 dropped" in spans_exit_line(done.stderr)
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
@@ -261,8 +229,8 @@ def test_https_with_the_ca_given(tmp_path: Path) -> None:
     try:
         url = f"https://127.0.0.1:{server.port}/v1/traces"
         env = {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": str(cert)}
-        done = _run(tmp_path, url, "--protocol", "http/protobuf", env=env)
-        line = _exit_line(done.stderr)
+        done = run_with_otlp(tmp_path, url, "--protocol", "http/protobuf", env=env)
+        line = spans_exit_line(done.stderr)
         assert "0 dropped" in line and "failed" not in line, line
         assert "Lock.hold lock" in server.spans()
     finally:
@@ -335,7 +303,7 @@ def test_spans_stay_on_when_the_program_imports_logging_as_the_worker_starts(
         )
         assert done.returncode == 0, done.stderr
         assert "spans are off" not in done.stderr
-        assert "0 dropped" in _exit_line(done.stderr)
+        assert "0 dropped" in spans_exit_line(done.stderr)
     assert collector.spans().count("Lock.hold lock") == 4
 
 

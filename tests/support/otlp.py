@@ -347,6 +347,17 @@ class _OtlpReceiver(Generic[_StatusT]):
 # gRPC
 
 
+def abort_with_retry_info(
+    context: grpc.ServicerContext, code: grpc.StatusCode, why: str, retry_after: float | None
+) -> None:
+    """End the call with ``code``, the server's delay (RetryInfo) in its trailers if given."""
+    if retry_after is not None:
+        info = error_details_pb2.RetryInfo()
+        info.retry_delay.FromNanoseconds(round(retry_after * 1e9))
+        context.set_trailing_metadata((("google.rpc.retryinfo-bin", info.SerializeToString()),))
+    context.abort(code, why)
+
+
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self, receiver: OtlpGrpcReceiver) -> None:
         self._receiver = receiver
@@ -357,13 +368,7 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         failure = self._receiver._take_failure()
         if failure is not None:
             code, retry_after = failure
-            if retry_after is not None:
-                info = error_details_pb2.RetryInfo()
-                info.retry_delay.FromNanoseconds(round(retry_after * 1e9))
-                context.set_trailing_metadata(
-                    (("google.rpc.retryinfo-bin", info.SerializeToString()),)
-                )
-            context.abort(code, "receiver set to fail")
+            abort_with_retry_info(context, code, "receiver set to fail", retry_after)
         self._receiver._record(request)
         return ExportTraceServiceResponse()
 

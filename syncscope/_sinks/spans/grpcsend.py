@@ -33,21 +33,24 @@ credential provider entry points.
 
 from __future__ import annotations
 
-import _thread
-import contextlib
 import os
-import random
 import time
 from collections.abc import Mapping
 
-from .post import ExportError, ascii_host, describe_os_error, tls_context, variable
+from .transport import (
+    DEFAULT_TIMEOUT,
+    USER_AGENT,
+    Transport,
+    ascii_host,
+    describe_os_error,
+    tls_context,
+    variable,
+)
 from .urls import Url
 
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # socket and ssl are imported by the sending thread, not at start-up
-    import socket
-
+if TYPE_CHECKING:  # http2 is imported by the sending thread, once there is a span to send
     from .http2 import Connection
 
 
@@ -96,10 +99,6 @@ _HTTP_TO_CODE = {
     504: "UNAVAILABLE",
 }
 _RETRYABLE_VARIABLE = "OTEL_PYTHON_EXPORTER_OTLP_GRPC_RETRYABLE_ERROR_CODES"
-_MAX_ATTEMPTS = 6
-_DEFAULT_TIMEOUT = 10.0
-_JITTER = 0.2
-_USER_AGENT = "OTel-OTLP-Exporter-Python/syncscope"
 
 
 class _CallFailed(Exception):
@@ -111,7 +110,7 @@ class _CallFailed(Exception):
         self.delay = delay
 
 
-class GrpcSender:
+class GrpcSender(Transport):
     """
     Sends encoded ``ExportTraceServiceRequest`` bodies to one OTLP/gRPC endpoint, over one
     kept HTTP/2 connection. Used by one thread at a time; :meth:`shutdown` may come from another.
@@ -121,8 +120,8 @@ class GrpcSender:
     def __init__(self, url: str, headers: Mapping[str, str] | None = None) -> None:
         parts = Url(url)
         self.tls = not _insecure(parts.scheme)
-        self.host = parts.hostname or "localhost"
-        self.port = parts.port or 443  # as gRPC: a target without a port is on 443
+        # As gRPC: a target without a port is on 443.
+        super().__init__(parts.hostname or "localhost", parts.port or 443)
         self.where = f"{self.host}:{self.port}"
         netloc_host = f"[{self.host}]" if ":" in self.host else self.host
         self.timeout = _timeout()
@@ -140,7 +139,7 @@ class GrpcSender:
             (":authority", f"{netloc_host}:{self.port}"),
             ("content-type", "application/grpc"),
             ("te", "trailers"),
-            ("user-agent", _USER_AGENT),
+            ("user-agent", USER_AGENT),
             ("grpc-accept-encoding", "identity,gzip"),
             *((("grpc-encoding", "gzip"),) if self.gzip else ()),
             # gRPC metadata keys are lower case; reserved names are not the caller's, and a
@@ -151,40 +150,23 @@ class GrpcSender:
                 if _valid_header(key, value) and key.lower() not in _RESERVED
             ),
         ]
-        self._sock: socket.socket | None = None
         self._connection: Connection | None = None
-        self._closed = False
-        # Released by shutdown(): ends a back-off at once.
-        self._stop = _thread.allocate_lock()
-        self._stop.acquire()
 
     # -- one export ----------------------------------------------------------------------------
 
     def send(self, body: bytes) -> None:
         """Send one request body; retry as the exporter does; ExportError says why it failed."""
-        if self._closed:
-            raise ExportError("the sender is shut down")
         message = _framed(body, self.gzip)
         deadline = time.monotonic() + self.timeout
-        error = "no attempt made"
-        for attempt in range(_MAX_ATTEMPTS):
-            backoff = 2**attempt * random.uniform(1 - _JITTER, 1 + _JITTER)
+
+        def attempt() -> tuple[str, bool, float | None] | None:
             try:
                 self._call(message, deadline)
-                return
             except _CallFailed as failed:
-                error = str(failed)
-                if failed.delay is not None:
-                    backoff = failed.delay
-                if failed.code not in self.retryable:
-                    raise ExportError(error) from None
-            if self._closed:
-                break
-            if attempt + 1 == _MAX_ATTEMPTS or backoff > deadline - time.monotonic():
-                break
-            if self._stop.acquire(timeout=backoff):
-                break  # shut down meanwhile
-        raise ExportError(error)
+                return str(failed), failed.code in self.retryable, failed.delay
+            return None
+
+        self.retried(attempt, deadline)
 
     def _call(self, message: bytes, deadline: float) -> None:
         """One attempt: on the kept connection, then (once, at once) on a new one."""
@@ -271,23 +253,8 @@ class GrpcSender:
             raise
 
     def _drop(self) -> None:
-        sock, self._sock, self._connection = self._sock, None, None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.close()
-
-    def shutdown(self) -> None:
-        """No more exports: end a back-off and close the connection (from any thread)."""
-        self._closed = True
-        with contextlib.suppress(RuntimeError):  # released already
-            self._stop.release()
-        sock = self._sock
-        if sock is not None:
-            import socket
-
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            self._drop()
+        self._connection = None
+        super()._drop()
 
 
 #: What gRPC makes of an RST_STREAM's error code (doc/PROTOCOL-HTTP2.md); others: INTERNAL.
@@ -446,7 +413,7 @@ def _timeout() -> float:
             continue
         if value > 0:
             return value
-    return _DEFAULT_TIMEOUT
+    return DEFAULT_TIMEOUT
 
 
 def _parsed_liberally(value: str) -> dict[str, str]:

@@ -27,15 +27,22 @@ provider entry points.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import math
 import os
-import random
 import time
 from collections.abc import Mapping
 
 from .options import parse_headers
+from .transport import (
+    DEFAULT_TIMEOUT,
+    USER_AGENT,
+    Transport,
+    ascii_host,
+    describe_os_error,
+    tls_context,
+    variable,
+)
 from .urls import Url
 
 
@@ -43,14 +50,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # socket and ssl are imported by the sending thread, not at start-up
     import socket
     import ssl
-    from typing import Any
 
 
 _RETRYABLE = frozenset((429, 502, 503, 504))
-_MAX_ATTEMPTS = 6
-_DEFAULT_TIMEOUT = 10.0
-_JITTER = 0.2
-_USER_AGENT = "OTel-OTLP-Exporter-Python/syncscope"
 #: Where each protocol's exporter finds a proxy (``requests``; gRPC's core), and who goes
 #: around it.
 _PROXY_VARIABLES = {
@@ -65,15 +67,6 @@ _CREDENTIAL_VARIABLES = {
     )
     for protocol, kind in (("http/protobuf", "HTTP"), ("grpc", "GRPC"))
 }
-
-
-def variable(name: str) -> str | None:
-    """``OTEL_EXPORTER_OTLP_TRACES_<name>``, else ``OTEL_EXPORTER_OTLP_<name>``, else None."""
-    environ = os.environ
-    value = environ.get(f"OTEL_EXPORTER_OTLP_TRACES_{name}") or environ.get(
-        f"OTEL_EXPORTER_OTLP_{name}"
-    )
-    return value.strip() if value and value.strip() else None
 
 
 def needs_the_exporter(url: str, protocol: str = "http/protobuf") -> str | None:
@@ -110,34 +103,7 @@ def _either(name: str) -> str:
     return (environ.get(name) or environ.get(name.upper()) or "").strip()
 
 
-def ascii_host(host: str) -> Any:
-    """
-    The host as bytes when it is ASCII: ``getaddrinfo`` encodes a str with the ``idna`` codec,
-    whose import (with ``stringprep`` and ``unicodedata``) would cost the program 6 ms.
-    (``Any``: ``getaddrinfo`` takes bytes, though ``create_connection`` is typed for str.)
-    """
-    return host.encode("ascii") if host.isascii() else host
-
-
-def tls_context() -> ssl.SSLContext:
-    """
-    The TLS context for the endpoint, as the exporters make it: the system's CAs, or
-    ``OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE``; the client's certificate and key if given.
-    """
-    import ssl
-
-    context = ssl.create_default_context(cafile=variable("CERTIFICATE"))
-    client_cert = variable("CLIENT_CERTIFICATE")
-    if client_cert is not None:
-        context.load_cert_chain(client_cert, variable("CLIENT_KEY"))
-    return context
-
-
-class ExportError(Exception):
-    """An export that did not go through: why, in one line."""
-
-
-class HttpSender:
+class HttpSender(Transport):
     """
     POSTs encoded ``ExportTraceServiceRequest`` bodies to one OTLP/HTTP endpoint, over one
     kept-alive connection. Used by one thread at a time; :meth:`shutdown` may come from another.
@@ -147,20 +113,19 @@ class HttpSender:
         parts = Url(url)
         self.url = url
         self.tls = parts.scheme == "https"
-        self.host = parts.hostname or "localhost"
-        self.port = parts.port or (443 if self.tls else 80)
+        super().__init__(parts.hostname or "localhost", parts.port or (443 if self.tls else 80))
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         netloc_host = f"[{self.host}]" if ":" in self.host else self.host
         default_port = self.port == (443 if self.tls else 80)
         host_header = netloc_host if default_port else f"{netloc_host}:{self.port}"
         timeout = variable("TIMEOUT")
         try:
-            self.timeout = float(timeout) if timeout is not None else _DEFAULT_TIMEOUT
+            self.timeout = float(timeout) if timeout is not None else DEFAULT_TIMEOUT
         except ValueError:
-            self.timeout = _DEFAULT_TIMEOUT
+            self.timeout = DEFAULT_TIMEOUT
         compression = (variable("COMPRESSION") or "none").lower()
         self.compression = compression if compression in ("gzip", "deflate") else None
-        merged = {"content-type": "application/x-protobuf", "user-agent": _USER_AGENT}
+        merged = {"content-type": "application/x-protobuf", "user-agent": USER_AGENT}
         with contextlib.suppress(ValueError):  # the exporter skips what it cannot parse too
             merged.update(parse_headers(variable("HEADERS")) or {})
         merged.update({key.lower(): value for key, value in (headers or {}).items()})
@@ -172,42 +137,24 @@ class HttpSender:
         lines += [f"{key}: {value}" for key, value in merged.items()]
         self._head = "\r\n".join(lines).encode("latin-1", "replace")
         self._context: ssl.SSLContext | None = None
-        self._sock: socket.socket | None = None
-        self._closed = False
-        # Released by shutdown(): ends a back-off at once.
-        self._stop = _thread.allocate_lock()
-        self._stop.acquire()
 
     # -- one export ----------------------------------------------------------------------------
 
     def send(self, body: bytes) -> None:
         """Send one request body; retry as the exporter does; ExportError says why it failed."""
-        if self._closed:
-            raise ExportError("the sender is shut down")
         data = self._compress(body)
         deadline = time.monotonic() + self.timeout
-        error = "no attempt made"
-        for attempt in range(_MAX_ATTEMPTS):
-            backoff = 2**attempt * random.uniform(1 - _JITTER, 1 + _JITTER)
+
+        def attempt() -> tuple[str, bool, float | None] | None:
             try:
                 status, reason, retry_after = self._post(data, deadline)
             except OSError as exc:
-                error = describe_os_error(exc, self.host, self.port)
-            else:
-                if 200 <= status < 400:
-                    return
-                error = f"HTTP {status} {reason}".strip()
-                if status not in _RETRYABLE:
-                    raise ExportError(error)
-                if retry_after is not None:
-                    backoff = retry_after
-            if self._closed:
-                break
-            if attempt + 1 == _MAX_ATTEMPTS or backoff > deadline - time.monotonic():
-                break
-            if self._stop.acquire(timeout=backoff):
-                break  # shut down meanwhile
-        raise ExportError(error)
+                return describe_os_error(exc, self.host, self.port), True, None
+            if 200 <= status < 400:
+                return None
+            return f"HTTP {status} {reason}".strip(), status in _RETRYABLE, retry_after
+
+        self.retried(attempt, deadline)
 
     def _compress(self, body: bytes) -> bytes:
         if self.compression == "gzip":
@@ -272,25 +219,6 @@ class HttpSender:
             self._context = tls_context()
         return self._context
 
-    def _drop(self) -> None:
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.close()
-
-    def shutdown(self) -> None:
-        """No more exports: end a back-off and close the connection (from any thread)."""
-        self._closed = True
-        with contextlib.suppress(RuntimeError):  # released already
-            self._stop.release()
-        sock = self._sock
-        if sock is not None:
-            import socket
-
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            self._drop()
-
 
 def _read_head(reader: object) -> tuple[int, str, dict[str, str], bool]:
     """The status, the reason, the headers (lower-cased names) and whether it is HTTP/1.0."""
@@ -347,20 +275,3 @@ def _retry_after(value: str | None) -> float | None:
     except ValueError:
         return None
     return max(seconds, 0.0) if math.isfinite(seconds) else None
-
-
-def describe_os_error(exc: OSError, host: str, port: int) -> str:
-    import socket
-
-    where = f"{host}:{port}"
-    if isinstance(exc, ConnectionRefusedError):
-        return f"connection refused by {where}"
-    if isinstance(exc, TimeoutError):
-        return f"no answer from {where} in time"
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve {host}: {exc.strerror or exc}"
-    text = str(exc).strip().splitlines()
-    detail = text[0] if text else type(exc).__name__
-    if type(exc).__module__ == "ssl" or type(exc).__name__.startswith("SSL"):
-        return f"TLS with {where} failed: {detail}"
-    return f"{type(exc).__name__} from {where}: {detail}"

@@ -8,7 +8,7 @@ request speaks HTTP; a gRPC server answers with HTTP/2 frames or nothing).
 
 from __future__ import annotations
 
-from .post import ascii_host
+from .transport import ascii_host
 from .urls import Url
 
 
@@ -53,7 +53,7 @@ def probe(
         if tls:
             import ssl
 
-            from .post import tls_context
+            from .transport import tls_context
 
             context = tls_context()
             try:

@@ -18,8 +18,9 @@ from ..._core.registry import allocate_lock
 from .grpcsend import GrpcSender
 from .options import SpanOptions
 from .otlp import EncodedSpans, SpanEncoder, accept_encoded_spans
-from .post import ExportError, HttpSender, needs_the_exporter
+from .post import HttpSender, needs_the_exporter
 from .probe import PROBE_TIMEOUT, probe
+from .transport import ExportError
 from .urls import Url
 from .workers import INTERVAL, forget_dummy_thread, one_line, our_threads, quiet_loggers
 
