@@ -373,3 +373,32 @@ def test_which_proxy_variables_hand_grpc_to_the_exporter(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert expected == needs_the_exporter("http://127.0.0.1:4317", "grpc")
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        (
+            {"OTEL_EXPORTER_OTLP_COMPRESSION": "deflate"},
+            "unsupported OTLP compression 'deflate' for gRPC",
+        ),
+        (
+            {"OTEL_PYTHON_EXPORTER_OTLP_GRPC_RETRYABLE_ERROR_CODES": "UNAVAILABLE,NOPE"},
+            "unknown gRPC status 'NOPE' in OTEL_PYTHON_EXPORTER_OTLP_GRPC_RETRYABLE_ERROR_CODES",
+        ),
+    ],
+    ids=["compression", "retryable codes"],
+)
+def test_a_bad_setting_is_said_in_the_exit_line(
+    tmp_path: Path, collector: Collector, env: dict[str, str], said: str
+) -> None:
+    """The program runs as it would; its spans are counted as refused, and why is said once."""
+    done = run_with_otlp(
+        tmp_path, f"http://127.0.0.1:{collector.port}", "--protocol", "grpc", env=env
+    )
+    line = spans_exit_line(done.stderr)
+    made = spans_made(line)
+    assert f"{made:,} endpoint refused: cannot make the OTLP exporter" in line, line
+    assert said in line, line
+    assert [] == collector.received
+    assert "Traceback" not in done.stderr
