@@ -162,3 +162,85 @@ class TestSharedOutputIsNotBuffered:
             os.close(own)
         assert not FdWriter(2, owns_fd=False, buffered=True).buffered
         assert not FdWriter(os.open(os.devnull, os.O_WRONLY), owns_fd=True, buffered=True).buffered
+
+
+#: fcntl's F_SETPIPE_SZ (Linux): a pipe of one page fills after a few lines.
+_SET_PIPE_SIZE = 1031
+
+
+class TestWrittenAtOnceWhileThreadsRun:
+    """
+    While the program runs threads, a line written at once keeps the GIL (see
+    _core/gil_write); it must never wait for a reader with it.
+    """
+
+    def test_a_pipe_the_program_drains_itself(self, tmp_path: Path) -> None:
+        """
+        The program's standard error is a one-page pipe that a thread of its own drains, as
+        output-capturing libraries do: a write that waited for room holding the GIL would
+        keep that thread from running for ever. Every line arrives, whole.
+        """
+        long_name = "a_lock_with_a_name_long_enough_to_fill_a_pipe_quickly_" + "x" * 100
+        script = tmp_path / "program.py"
+        script.write_text(
+            "import fcntl, os, re, threading\n"
+            "read_end, write_end = os.pipe()\n"
+            f"fcntl.fcntl(write_end, {_SET_PIPE_SIZE}, 4096)\n"
+            "saved = os.dup(2)\n"
+            "os.dup2(write_end, 2)\n"
+            "os.close(write_end)\n"
+            "chunks = []\n"
+            "def drain():\n"
+            "    with open(read_end, 'rb', buffering=0) as pipe:\n"
+            "        for chunk in iter(lambda: pipe.read(65536), b''):\n"
+            "            chunks.append(chunk)\n"
+            "reader = threading.Thread(target=drain)\n"
+            "reader.start()\n"
+            f"{long_name} = threading.Lock()\n"
+            "def work():\n"
+            "    for _ in range(2000):\n"
+            f"        with {long_name}:\n"
+            "            pass\n"
+            "workers = [threading.Thread(target=work) for _ in range(2)]\n"
+            "for w in workers:\n"
+            "    w.start()\n"
+            "for w in workers:\n"
+            "    w.join(60)\n"
+            "os.dup2(saved, 2)  # the pipe's last write end closes: the reader sees its end\n"
+            "reader.join(60)\n"
+            "text = b''.join(chunks).decode()\n"
+            "lines = text.splitlines()\n"
+            "whole = r'lock a_lock_\\w+ (acquired|released|wait) by Thread-\\d+ \\(work\\)'\n"
+            "whole += r'( after .+)?'\n"
+            "print(sum(' acquired by Thread-' in l for l in lines),\n"
+            "      sum(' released by Thread-' in l for l in lines),\n"
+            "      [l for l in lines if not re.fullmatch(whole, l)][:3])\n"
+        )
+        result = run_syncscope("--no-deadlock-detection", str(script), timeout=120)
+        assert 0 == result.returncode, result.stderr
+        assert "4000 4000 []" == result.stdout.strip()
+
+    def test_a_full_pipe_is_not_waited_on(self) -> None:
+        from syncscope._core.gil_write import gil_writer
+
+        read_end, write_end = os.pipe()
+        try:
+            os.set_blocking(write_end, False)
+            try:
+                while True:  # fill it
+                    os.write(write_end, b"x" * 4096)
+            except BlockingIOError:
+                pass
+            os.set_blocking(write_end, True)
+            write = gil_writer(write_end)
+            assert write is not None
+            assert -1 == write(b"line\n")  # full: not written, and at once
+            assert os.read(read_end, 1 << 20)  # all it holds: room for a line again
+            assert 5 == write(b"line\n")
+            os.close(read_end)
+            read_end = -1
+            assert -1 == write(b"line\n")  # nobody reads: os.write says so (BrokenPipeError)
+        finally:
+            os.close(write_end)
+            if read_end != -1:
+                os.close(read_end)

@@ -9,9 +9,10 @@ in the order they were appended. Measured on a short four-thread program writing
 one ``os.write`` per line took more than half of the whole run: each write gives up the GIL,
 and the program's threads queue behind it. Output shared with the program's own (standard
 error, a terminal, the program's standard output) is written at once, as before: a line must
-not come after what the program printed after it. Whatever was buffered is written when the
-writer closes, before ``os._exit`` ends the process, and before a fork (the child does not write
-it twice).
+not come after what the program printed after it; while the program runs other threads, such a
+line is written keeping the GIL when that cannot wait (see ``gil_write``). Whatever was
+buffered is written when the writer closes, before ``os._exit`` ends the process, and before a
+fork (the child does not write it twice).
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import atexit
 import contextlib
 import os
 import stat
+import threading
 import weakref
 
 from .fork import reset_after_fork
+from .gil_write import LONGEST, gil_writer
 from .registry import allocate_lock
 
 
@@ -36,6 +39,9 @@ if TYPE_CHECKING:
 FLUSH_INTERVAL = 0.05
 #: Bytes buffered after which the thread that appends rings for a write at once.
 FLUSH_SIZE = 1 << 16
+
+#: The program's threads (started by ``threading`` or seen by it), by ident.
+_threads = threading._active  # type: ignore[attr-defined]
 
 
 def format_duration(ns: int) -> str:
@@ -67,6 +73,9 @@ class FdWriter:
         self._now = allocate_lock()
         self._now.acquire()
         self._flusher: _Flusher | None = None
+        #: How to write a line keeping the GIL (see gil_write): None until the program runs
+        #: a second thread, False when there is no way.
+        self._keeping_gil: Any = None
         if self._pending is not None:
             _buffered.add(self)
             _hook_exit()
@@ -94,6 +103,9 @@ class FdWriter:
         """Write ``data``, a whole line or block ending with its newline."""
         pending = self._pending
         if pending is None:
+            if self._keeping_gil is None and len(_threads) > 1:
+                # Found out before our lock is taken: ctypes' import must not wait under it.
+                self._keeping_gil = gil_writer(self._fd) or False
             with self._lock:
                 self._write(data)
             return
@@ -136,6 +148,13 @@ class FdWriter:
         if self.broken:
             return
         try:
+            keeping_gil = self._keeping_gil
+            if keeping_gil and len(data) <= LONGEST and len(_threads) > 1:
+                written = keeping_gil(data)
+                if written == len(data):
+                    return
+                if written > 0:  # a full disk, a signal: os.write goes on, and says so
+                    data = data[written:]
             written = os.write(self._fd, data)
             while written < len(data):  # only a non-blocking or interrupted output splits
                 data = data[written:]
