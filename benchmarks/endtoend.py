@@ -111,6 +111,10 @@ class Runner:
                 # The runner's default (a line per operation, deadlock and order checks, no
                 # report), the lines going to a file rather than to a terminal.
                 return [*SYNCSCOPE, "-o", str(tmp / "lines.log"), *program], {}
+            case "syncscope lines to stderr":
+                # The runner's default as a user first runs it: each line written at once to
+                # standard error, here a pipe this script drains, as a terminal or `| tee` is.
+                return [*SYNCSCOPE, *program], {}
             case "syncscope json":
                 json_lines = ["--format", "json", "-o", str(tmp / "lines.log")]
                 return [*SYNCSCOPE, *json_lines, *program], {}
@@ -142,6 +146,7 @@ RUNNERS = (
     Runner("syncscope stats", "stats", ("syncscope",)),
     Runner("syncscope -q", "-q", ("syncscope",)),
     Runner("syncscope lines", "lines", ("syncscope",), writes="lines.log"),
+    Runner("syncscope lines to stderr", "lines to stderr", ("syncscope",)),
     Runner("syncscope json", "json", ("syncscope",), writes="lines.log"),
     Runner(
         "syncscope spans",
