@@ -7,6 +7,8 @@ as well is written a line at a time, as before.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import subprocess
 import sys
@@ -14,6 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
+from syncscope._core.gil_write import gil_writer
 from syncscope._core.output import FdWriter
 
 from .conftest import run_python, run_syncscope
@@ -167,33 +172,50 @@ class TestSharedOutputIsNotBuffered:
 #: fcntl's F_SETPIPE_SZ (Linux): a pipe of one page fills after a few lines.
 _SET_PIPE_SIZE = 1031
 
+#: The program's standard error, drained by a thread of its own: a one-page pipe, or a
+#: terminal (a pty), made before its workers start.
+_OWN_STDERR = {
+    "pipe": (f"read_end, write_end = os.pipe()\nfcntl.fcntl(write_end, {_SET_PIPE_SIZE}, 4096)\n"),
+    "terminal": "read_end, write_end = os.openpty()\n",
+}
+
 
 class TestWrittenAtOnceWhileThreadsRun:
     """
-    While the program runs threads, a line written at once keeps the GIL (see
-    _core/gil_write); it must never wait for a reader with it.
+    While the program runs threads, a line written at once keeps the GIL when the kernel can
+    write it without waiting (see _core/gil_write); it must never wait with the GIL held.
     """
 
-    def test_a_pipe_the_program_drains_itself(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize(
+        ("stderr", "program_writes"),
+        [("pipe", False), ("pipe", True), ("terminal", False), ("terminal", True)],
+    )
+    def test_output_the_program_drains_itself(
+        self, tmp_path: Path, stderr: str, program_writes: bool
+    ) -> None:
         """
-        The program's standard error is a one-page pipe that a thread of its own drains, as
-        output-capturing libraries do: a write that waited for room holding the GIL would
-        keep that thread from running for ever. Every line arrives, whole.
+        The program's standard error is a pipe or a terminal a thread of its own drains, as
+        output-capturing libraries do, and with ``program_writes`` a thread of the program
+        writes 4 KiB blocks (what a pipe takes whole) to it too: it can fill the pipe at any
+        moment, between a look at the room left and a write. A write that waited for room
+        holding the GIL would keep the reader from running for ever. Every line arrives, whole.
         """
         long_name = "a_lock_with_a_name_long_enough_to_fill_a_pipe_quickly_" + "x" * 100
         script = tmp_path / "program.py"
         script.write_text(
-            "import fcntl, os, re, threading\n"
-            "read_end, write_end = os.pipe()\n"
-            f"fcntl.fcntl(write_end, {_SET_PIPE_SIZE}, 4096)\n"
-            "saved = os.dup(2)\n"
+            "import fcntl, os, re, threading\n" + _OWN_STDERR[stderr] + "saved = os.dup(2)\n"
             "os.dup2(write_end, 2)\n"
             "os.close(write_end)\n"
             "chunks = []\n"
             "def drain():\n"
-            "    with open(read_end, 'rb', buffering=0) as pipe:\n"
-            "        for chunk in iter(lambda: pipe.read(65536), b''):\n"
-            "            chunks.append(chunk)\n"
+            "    while True:\n"
+            "        try:\n"
+            "            chunk = os.read(read_end, 65536)\n"
+            "        except OSError:  # a terminal's end: EIO\n"
+            "            return\n"
+            "        if not chunk:\n"
+            "            return\n"
+            "        chunks.append(chunk)\n"
             "reader = threading.Thread(target=drain)\n"
             "reader.start()\n"
             f"{long_name} = threading.Lock()\n"
@@ -201,46 +223,57 @@ class TestWrittenAtOnceWhileThreadsRun:
             "    for _ in range(2000):\n"
             f"        with {long_name}:\n"
             "            pass\n"
+            "def write_blocks():\n"
+            "    for _ in range(100):\n"
+            "        os.write(2, b'-' * 4095 + b'\\n')\n"
             "workers = [threading.Thread(target=work) for _ in range(2)]\n"
+            f"if {program_writes}:\n"
+            "    workers.append(threading.Thread(target=write_blocks))\n"
             "for w in workers:\n"
             "    w.start()\n"
             "for w in workers:\n"
             "    w.join(60)\n"
-            "os.dup2(saved, 2)  # the pipe's last write end closes: the reader sees its end\n"
+            "os.dup2(saved, 2)  # the last write end closes: the reader sees its end\n"
             "reader.join(60)\n"
-            "text = b''.join(chunks).decode()\n"
-            "lines = text.splitlines()\n"
+            "text = b''.join(chunks).decode().replace('\\r', '')\n"
+            "lines = [l for l in text.splitlines() if not l.startswith('-')]\n"
             "whole = r'lock a_lock_\\w+ (acquired|released|wait) by Thread-\\d+ \\(work\\)'\n"
             "whole += r'( after .+)?'\n"
             "print(sum(' acquired by Thread-' in l for l in lines),\n"
             "      sum(' released by Thread-' in l for l in lines),\n"
-            "      [l for l in lines if not re.fullmatch(whole, l)][:3])\n"
+            "      [l for l in lines if not re.fullmatch(whole, l)][:3],\n"
+            "      text.count('-' * 4095))\n"
         )
         result = run_syncscope("--no-deadlock-detection", str(script), timeout=120)
         assert 0 == result.returncode, result.stderr
-        assert "4000 4000 []" == result.stdout.strip()
+        blocks = 100 if program_writes else 0
+        assert f"4000 4000 [] {blocks}" == result.stdout.strip()
 
-    def test_a_full_pipe_is_not_waited_on(self) -> None:
-        from syncscope._core.gil_write import gil_writer
-
+    def test_a_pipe_that_cannot_take_a_line_now(self) -> None:
+        """Full, the pipe is not written and not waited on; a terminal is not written so."""
         read_end, write_end = os.pipe()
         try:
+            write = gil_writer(write_end)
+            if write is None:
+                pytest.skip("no pwritev2 through ctypes here: os.write writes every line")
             os.set_blocking(write_end, False)
-            try:
+            with contextlib.suppress(BlockingIOError):
                 while True:  # fill it
                     os.write(write_end, b"x" * 4096)
-            except BlockingIOError:
-                pass
             os.set_blocking(write_end, True)
-            write = gil_writer(write_end)
-            assert write is not None
-            assert -1 == write(b"line\n")  # full: not written, and at once
+            assert -errno.EAGAIN == write(b"line\n")  # full: not written, and at once
             assert os.read(read_end, 1 << 20)  # all it holds: room for a line again
             assert 5 == write(b"line\n")
             os.close(read_end)
             read_end = -1
-            assert -1 == write(b"line\n")  # nobody reads: os.write says so (BrokenPipeError)
+            assert -errno.EPIPE == write(b"line\n")  # nobody reads: os.write says so
         finally:
             os.close(write_end)
             if read_end != -1:
                 os.close(read_end)
+        leader, follower = os.openpty()
+        try:
+            assert gil_writer(follower) is None  # a terminal may keep a write waiting
+        finally:
+            os.close(leader)
+            os.close(follower)

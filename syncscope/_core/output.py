@@ -21,13 +21,14 @@ from __future__ import annotations
 import _thread
 import atexit
 import contextlib
+import errno
 import os
 import stat
 import threading
 import weakref
 
 from .fork import reset_after_fork
-from .gil_write import LONGEST, gil_writer
+from .gil_write import LONGEST, UNSUPPORTED, gil_writer
 from .registry import allocate_lock
 
 
@@ -56,7 +57,9 @@ def format_duration(ns: int) -> str:
 class FdWriter:
     """structlog's "logger": writes each rendered line whole, under our own lock."""
 
-    def __init__(self, fd: int, owns_fd: bool, buffered: bool = False) -> None:
+    def __init__(
+        self, fd: int, owns_fd: bool, buffered: bool = False, keep_gil: bool = False
+    ) -> None:
         self._fd = fd
         self._owns_fd = owns_fd
         self._lock = allocate_lock()  # the original: never instrumented
@@ -74,9 +77,9 @@ class FdWriter:
         self._now = allocate_lock()
         self._now.acquire()
         self._flusher: _Flusher | None = None
-        #: How to write a line keeping the GIL (see gil_write): None until the program runs
-        #: a second thread, False when there is no way.
-        self._keeping_gil: Any = None
+        #: How to write a line at once keeping the GIL (see gil_write), when asked (the
+        #: lines): looked up now, while the program has not started its threads.
+        self._keeping_gil: Any = (keep_gil and self._pending is None and gil_writer(fd)) or None
         if self._pending is not None:
             _buffered.add(self)
             _hook_exit()
@@ -104,7 +107,7 @@ class FdWriter:
         """Write ``data``, a whole line or block ending with its newline."""
         pending = self._pending
         if pending is None:
-            if len(_threads) > 1 and len(data) <= LONGEST:
+            if self._keeping_gil is not None and len(_threads) > 1 and len(data) <= LONGEST:
                 data = self._write_keeping_gil(data)
                 if not data:
                     return
@@ -127,20 +130,21 @@ class FdWriter:
     def _write_keeping_gil(self, data: bytes) -> bytes:
         """Write ``data`` keeping the GIL if it can be (see gil_write); return what is left."""
         keeping_gil = self._keeping_gil
-        if keeping_gil is None:  # before our lock is taken: ctypes' import must not wait under it
-            keeping_gil = self._keeping_gil = gil_writer(self._fd) or False
-        if not keeping_gil or self.broken:
+        if keeping_gil is None or self.broken:
             return data
         if self._owns_fd:  # close() closes it, under our lock: not while a line is written
             with self._lock:
-                written = -1 if self.broken else keeping_gil(data)
+                written = -errno.EBADF if self.broken else keeping_gil(data)
         else:
             # The GIL keeps the other threads out of the write, and a line goes out whole: no
             # lock to take (measured on the realistic benchmark, the lock cost 5-10%).
             written = keeping_gil(data)
-        # Not written, or a part (a full disk, a signal): the rest goes to os.write, which
-        # says what went wrong.
-        return data[written:] if written > 0 else data
+        if written >= 0:
+            return data[written:]  # a part: the rest goes to os.write
+        if -written in UNSUPPORTED:  # a terminal now (dup2), an old kernel: never again
+            self._keeping_gil = None
+        # Not written (it would wait, or failed): os.write waits, or says what went wrong.
+        return data
 
     def flush(self, timeout: float = -1) -> None:
         """

@@ -250,12 +250,13 @@ class ConsoleSink:
     ) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        # A line written at once keeps the GIL when it can (see _core/gil_write).
         if output is None:
-            self._writer = FdWriter(2, owns_fd=False)
+            self._writer = FdWriter(2, owns_fd=False, keep_gil=True)
         else:
             fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
             # Buffered, when asked (the runner), unless the program writes to it too.
-            self._writer = FdWriter(fd, owns_fd=True, buffered=buffered)
+            self._writer = FdWriter(fd, owns_fd=True, buffered=buffered, keep_gil=True)
         self.fd = self._writer._fd
         self._fmt = fmt
         self._json = fmt == "json"
