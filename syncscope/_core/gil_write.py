@@ -6,9 +6,9 @@ them takes it, and the thread that wrote waits for it to come back: up to the sw
 (5 ms), while it may hold the lock or the permit its line is about. Measured with the lines
 on standard error, a pipe drained by another process (``benchmarks/endtoend.py``, "lines to
 stderr", best of 3, ratios to plain python), before and with the writes made through
-``ctypes.PyDLL``, which keeps the GIL over the call: the job queue (48,000 lines) 2.1x -> 1.5x,
-the bounded buffer 2.9x -> 2.0x, the short realistic program 5.7x -> 3.3x, four threads on
-one Lock (800,000 lines) 122x -> 66x.
+``ctypes.PyDLL``, which keeps the GIL over the call: the job queue (48,000 lines) 2.1x -> 1.6x,
+the bounded buffer 2.8x -> 1.8x, the short realistic program (20,000 lines) 6.5x -> 3.5x, four
+threads on one Lock (800,000 lines) 78x -> 64x.
 
 A write that keeps the GIL must never wait: every thread, signal handlers included, would wait
 with it, and a pipe whose reader is a thread of the same program would never drain. Polling
