@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from syncscope._core.gil_write import gil_writer
+from syncscope._core.gil_write import UNSUPPORTED, gil_writer
 from syncscope._core.output import FdWriter
 
 from .conftest import run_python, run_syncscope
@@ -250,12 +251,19 @@ class TestWrittenAtOnceWhileThreadsRun:
         assert f"4000 4000 [] {blocks}" == result.stdout.strip()
 
     def test_a_pipe_that_cannot_take_a_line_now(self) -> None:
-        """Full, the pipe is not written and not waited on; a terminal is not written so."""
+        """
+        Full, the pipe is not written and not waited on; a terminal or a socket is never
+        written so.
+        """
         read_end, write_end = os.pipe()
         try:
             write = gil_writer(write_end)
             if write is None:
                 pytest.skip("no pwritev2 through ctypes here: os.write writes every line")
+            first = write(b"line\n")
+            if -first in UNSUPPORTED:
+                pytest.skip("this kernel cannot write a pipe without waiting (Linux 6.4+)")
+            assert 5 == first
             os.set_blocking(write_end, False)
             with contextlib.suppress(BlockingIOError):
                 while True:  # fill it
@@ -277,3 +285,6 @@ class TestWrittenAtOnceWhileThreadsRun:
         finally:
             os.close(leader)
             os.close(follower)
+        one, other = socket.socketpair()
+        with one, other:
+            assert gil_writer(one.fileno()) is None  # a socket may take part of a line
