@@ -1,8 +1,7 @@
 """
 The one way syncscope writes text: whole lines, under a lock of its own (or the GIL, see
 ``gil_write``), so that lines from two threads never interleave and a broken output never
-breaks the program. Lines, findings and the
-exit report all go through a :class:`FdWriter`.
+breaks the program. Lines, findings and the exit report all go through a :class:`FdWriter`.
 
 A writer to a file of its own (the runner's ``-o FILE``) buffers: a program's threads append
 their lines, and a thread of ours writes them out at most :data:`FLUSH_INTERVAL` seconds later,
