@@ -14,7 +14,6 @@ import contextlib
 import re
 import shutil
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator
 from concurrent import futures
@@ -28,6 +27,7 @@ from tests.support.otlp import abort_with_retry_info
 from tests.support.otlp_runs import (
     imported_modules,
     run_with_otlp,
+    self_signed_certificate,
     spans_exit_line,
     spans_made,
 )
@@ -319,17 +319,7 @@ def test_a_credential_provider_leaves_sending_to_the_exporter(
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 def test_tls_with_the_ca_given(tmp_path: Path) -> None:
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    key, cert = self_signed_certificate(tmp_path)
     credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
     server = Collector(credentials)
     try:

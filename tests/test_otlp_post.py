@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import ssl
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from tests.conftest import run_syncscope
 from tests.support.otlp_runs import (
     imported_modules,
     run_with_otlp,
+    self_signed_certificate,
     spans_exit_line,
 )
 
@@ -211,17 +211,7 @@ def test_a_proxy_in_the_environment_leaves_sending_to_the_exporter(
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 def test_https_with_the_ca_given(tmp_path: Path) -> None:
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    key, cert = self_signed_certificate(tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server = Collector(context)

@@ -128,7 +128,7 @@ class FdWriter:
 
     def _write_keeping_gil(self, data: bytes) -> bytes:
         """Write ``data`` keeping the GIL if it can be (see gil_write); return what is left."""
-        keeping_gil = self._keeping_gil
+        keeping_gil = self._keeping_gil  # looked at again: another thread may have ended it
         if keeping_gil is None or self.broken:
             return data
         if self._owns_fd:  # close() closes it, under our lock: not while a line is written

@@ -59,3 +59,19 @@ def imported_modules(stderr: str) -> set[str]:
         for line in stderr.splitlines()
         if line.startswith("import time:") and "|" in line
     }
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A key and a certificate for 127.0.0.1, made by the openssl command: (key, cert)."""
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return key, cert
