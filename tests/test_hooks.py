@@ -280,13 +280,25 @@ class TestStartup:
         assert 0 == result.returncode, result.stderr
         assert "[]" == result.stdout.strip()
 
-    def test_otlp_exporters_load_after_the_program_starts(self) -> None:
+    def test_otlp_exporters_load_after_the_program_starts(self, tmp_path: Path) -> None:
         """
         --otlp over HTTP: the SDK and the exporter are the span worker's, not start-up's; the
         options are read without argparse.
+
+        The worker may import them as soon as the program starts, on its own thread: on a
+        loaded machine the interpreter can hand it the GIL (after its switch interval) before
+        the program's first line. A switch interval longer than the test keeps that from
+        deciding the outcome: what is seen is what start-up itself imported.
         """
+        (tmp_path / "sitecustomize.py").write_text("import sys\nsys.setswitchinterval(1000)\n")
         result = run_syncscope(
-            "-q", "--otlp=http://127.0.0.1:9", "--protocol", "http/protobuf", "-c", PROBE
+            "-q",
+            "--otlp=http://127.0.0.1:9",
+            "--protocol",
+            "http/protobuf",
+            "-c",
+            PROBE,
+            env={"PYTHONPATH": str(tmp_path)},
         )
         assert 0 == result.returncode, result.stderr
         assert "[]" == result.stdout.strip()
