@@ -7,6 +7,7 @@ event path's, and the primitives must stay drop-ins.
 from __future__ import annotations
 
 import _thread
+import operator
 import queue
 import signal
 import sys
@@ -624,6 +625,28 @@ class TestFigures:
             ready = threading.Event()
             _thread.start_new_thread(ready.set, ())
             assert ready.wait(timeout=5)
+
+    @pytest.mark.parametrize("kind", ["Semaphore", "BoundedSemaphore"])
+    def test_a_permit_taken_from_c_code(self, kind: str) -> None:
+        """
+        Under -q a semaphore's acquire called with no Python caller takes its permit: it was
+        undone with "call stack is not deep enough" (where it was taken is looked up).
+        """
+        failed: list[object] = []
+        with syncscope.record(detect_deadlocks=True, events=0, echo=False):
+            semaphore = getattr(threading, kind)(1)
+            done = _thread.allocate_lock()
+            done.acquire()
+            # list(map(operator.call, ...)) calls each from C: no Python frame on the thread.
+            calls = map(operator.call, [semaphore.acquire, done.release])
+            hook, sys.unraisablehook = sys.unraisablehook, failed.append
+            try:
+                _thread.start_new_thread(list, (calls,))
+                assert done.acquire(timeout=5)
+            finally:
+                sys.unraisablehook = hook
+            assert not failed
+            assert not semaphore.acquire(blocking=False)  # the thread has the only permit
 
     def test_an_rlock_hold_is_among_the_longest(self) -> None:
         """Under -q an RLock's outermost hold, like a Lock's, is listed with where it was taken."""

@@ -192,6 +192,29 @@ class TestOperationsCountedInPlace:
             assert {"MainThread": 500} == _counts(spans, name), name
         assert uses == sum(_counts(spans, "Lock.acquire busy").values())
 
+    def test_an_operation_called_from_c_code(self, tmp_path: Path, http_receiver: Any) -> None:
+        """
+        A set counted in place with no Python caller (a thread's target, started with
+        _thread) happens and is counted: it raised "call stack is not deep enough".
+        """
+        body = UNTIL_COUNTING + textwrap.dedent(
+            """\
+            import _thread, operator
+            event = threading.Event()
+            until_counting()
+            done = _thread.allocate_lock()
+            done.acquire()
+            failed = []
+            sys.unraisablehook = failed.append
+            # list(map(operator.call, ...)) calls each from C: no Python frame on the thread.
+            _thread.start_new_thread(list, (map(operator.call, [event.set, done.release]),))
+            assert done.acquire(timeout=10), failed
+            assert event.is_set() and not failed, failed
+            """
+        )
+        _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
+        assert [1] == list(_counts(spans, "Event.set event").values())
+
     def test_what_wakes_a_thread_is_a_span_it_links_to(
         self, tmp_path: Path, http_receiver: Any
     ) -> None:

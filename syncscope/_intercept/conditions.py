@@ -383,7 +383,9 @@ def _semaphore_wrappers() -> list[Wrapper]:
                         if state.diagnosis is None:
                             entry.permits.append((get_ident(), perf_counter_ns()))
                         else:  # a hold the watchdog reads: where it was taken (see _lean)
-                            permit_held(entry, _getframe(1))
+                            # Not _getframe(1): called from C (a thread's target), there
+                            # is no caller, and f_back is None.
+                            permit_held(entry, _getframe().f_back)
                         tally.acquisitions += 1
                     except BaseException:  # a signal handler's exception: acquire() raises
                         release(self)

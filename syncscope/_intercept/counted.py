@@ -83,12 +83,14 @@ def count_op(primitive: Primitive, op: str, records: Records, item_id: int | Non
 
 def _first(holds: ThreadHolds, primitive: Primitive, op: str, now: int, records: Records) -> OpUses:
     """The first ``op`` on ``primitive`` counted by this thread: where it happened."""
-    frame = _getframe(3)  # this, count_op, the wrapper, the caller
-    code = frame.f_code
-    if _machinery_files.get(code.co_filename) is False:
-        where: Any = code
+    try:
+        frame = _getframe(3)  # this, count_op, the wrapper, the caller
+    except ValueError:  # no caller: the wrapper was called from C (a thread's target)
+        frame = None
+    if frame is not None and _machinery_files.get(frame.f_code.co_filename) is False:
+        where: Any = frame.f_code
         lasti = frame.f_lasti
-    else:  # the standard library's own code, or a file not seen yet
+    else:  # the standard library's own code, a file not seen yet, or no caller at all
         where = call_site(4)
         lasti = -1
     uses = holds.uses
