@@ -28,7 +28,7 @@ import os
 import threading
 import time
 import weakref
-from types import CodeType, FrameType
+from types import CodeType
 
 from .event import Op, Outcome, Primitive, SyncEvent
 
@@ -42,9 +42,6 @@ else:
 
 _active_threads: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
 
-#: Operations whose caller the hang check keeps as evidence (where the last set, clear or
-#: notify was made): the lean path hands their frame to ``LeanDiagnosis.touched``.
-SITED_OPS = frozenset({"set", "clear", "notify", "notify_all"})
 #: Threads that ended with lean holds still held, kept (bounded) so they read "(exited)".
 MAX_LINGERING = 1_000
 
@@ -339,18 +336,17 @@ class LeanDiagnosis(Protocol):
         ``wait_ends`` and then ``touched`` would do, in one call.
         """
 
-    def touched(
-        self,
-        primitive: Primitive,
-        op: Op,
-        outcome: Outcome,
-        frame: FrameType | None = None,
-        waiters: int | None = None,
-    ) -> None:
+    def touched(self, primitive: Primitive, op: Op, outcome: Outcome) -> None:
         """
         An Event, Condition, Barrier or queue operation the lean path counted in place, on the
-        calling thread: ``frame`` is its caller's (given for the :data:`SITED_OPS`),
-        ``waiters`` how many a notify woke.
+        calling thread; not a set, clear or notify (see :meth:`marked`).
+        """
+
+    def marked(self, primitive: Primitive, op: Op, waiters: int | None = None) -> None:
+        """
+        A set, clear, notify or notify_all counted in place, called straight from its wrapper,
+        whose caller is kept as where it was made (the hang check's evidence of what happened
+        last); ``waiters``: how many a notify woke.
         """
 
     def handed_off(self, primitive: Primitive) -> None:

@@ -242,9 +242,7 @@ def _condition_wrappers() -> list[Wrapper]:
                 tally.woken += woken
                 diagnosis = state.diagnosis
                 if diagnosis is not None:  # the hang check hears of it (see _lean)
-                    diagnosis.touched(
-                        entry.primitive, "notify", "notified", _getframe().f_back, woken
-                    )
+                    diagnosis.marked(entry.primitive, "notify", woken)
                 return None
             records = state.records
             if records is not None and records.counting:
@@ -300,9 +298,7 @@ def _condition_wrappers() -> list[Wrapper]:
                 tally.woken += waiting
                 diagnosis = state.diagnosis
                 if diagnosis is not None:  # the hang check hears of it (see _lean)
-                    diagnosis.touched(
-                        entry.primitive, "notify_all", "notified", _getframe().f_back, waiting
-                    )
+                    diagnosis.marked(entry.primitive, "notify_all", waiting)
                 return None
             records = state.records
             if records is not None and records.counting:

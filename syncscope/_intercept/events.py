@@ -6,7 +6,6 @@ statistics first in each wrapper, then the operations counted in place for spans
 
 from __future__ import annotations
 
-import sys
 import threading
 
 from .._core.dispatch import emit, guard
@@ -25,9 +24,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .conditions import Wrapper
-
-
-_getframe = sys._getframe
 
 
 def wrappers() -> list[Wrapper]:
@@ -55,7 +51,7 @@ def wrappers() -> list[Wrapper]:
                 tally.sets += 1
                 diagnosis = state.diagnosis
                 if diagnosis is not None:  # the hang check hears of it (see _lean)
-                    diagnosis.touched(entry.primitive, "set", "set", _getframe().f_back)
+                    diagnosis.marked(entry.primitive, "set")
                 if state.options.include_library:  # its Condition is watched too: hide it
                     return hidden(set_, self)  # type: ignore[no-any-return]
                 return set_(self)
@@ -92,7 +88,7 @@ def wrappers() -> list[Wrapper]:
                 if diagnosis is not None and not guard.busy:  # the hang check's evidence does
                     entry = watches.get(id(self))
                     if entry is not None:
-                        diagnosis.touched(entry.primitive, "clear", "cleared", _getframe().f_back)
+                        diagnosis.marked(entry.primitive, "clear")
                 return clear(self)
             records = state.records
             if (

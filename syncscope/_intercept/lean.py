@@ -559,4 +559,4 @@ def _wait_ended(
         if wait is not None:
             diagnosis.signal_ended(wait, outcome)
         else:  # the checks began during the wait
-            diagnosis.touched(primitive, op, outcome, None, None)
+            diagnosis.touched(primitive, op, outcome)
