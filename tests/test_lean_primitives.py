@@ -21,8 +21,10 @@ from typing import Any
 import pytest
 
 import syncscope
+from syncscope._core import leanholds
 from syncscope._core.state import state
 from syncscope._core.tracking import primitive_of
+from syncscope._intercept.lean import hidden
 from syncscope._sinks.figures import PrimitiveStats
 from syncscope.testing import Recording
 
@@ -647,6 +649,47 @@ class TestFigures:
                 sys.unraisablehook = hook
             assert not failed
             assert not semaphore.acquire(blocking=False)  # the thread has the only permit
+
+    @pytest.mark.parametrize("lock", ["Lock", "RLock"])
+    def test_a_wait_under_the_guard_gives_the_hold_back(self, lock: str) -> None:
+        """
+        With the library's primitives watched (--all), a Condition's wait inside another
+        operation (as an Event's wait is, counted as one) parks its lock's hold as a wait the
+        wrapper sees does: the waiter holds nothing after it. The hold was left on the
+        waiter's chain while the notifier took the lock, and never came off (false lock-order
+        inversions followed, and a chain looping on itself, walked at every acquire).
+        """
+
+        def chain() -> list[str]:
+            holds = leanholds.threads.get(threading.get_ident())
+            found = leanholds.chain_of(holds) if holds is not None else []
+            return [proxy._syncscope_primitive.name for proxy in found]
+
+        seen: list[list[str]] = []
+        syncscope.install(lines=False, include_library=True)
+        try:
+            with syncscope.record(detect_deadlocks=True, events=0, echo=False):
+                assert state.diagnosis is not None
+                cond = threading.Condition(getattr(threading, lock)())
+                waiting = threading.Event()
+
+                def notifier() -> None:
+                    assert waiting.wait(timeout=5)
+                    with cond:
+                        seen.append(chain())  # the notifier's: the Condition's lock alone
+                        cond.notify()
+
+                thread = start_thread(notifier)
+                with cond:
+                    waiting.set()
+                    assert hidden(cond.wait, 5)  # unseen by the wrapper, as in Event.wait
+                    seen.append(chain())
+                seen.append(chain())
+                join(thread)
+                name = cond._lock._syncscope_primitive.name
+        finally:
+            syncscope.uninstall()
+        assert [[name], [name], []] == seen
 
     def test_an_rlock_hold_is_among_the_longest(self) -> None:
         """Under -q an RLock's outermost hold, like a Lock's, is listed with where it was taken."""

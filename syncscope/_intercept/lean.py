@@ -206,6 +206,22 @@ def unpark(lock: Any, stats: TallyBook | None) -> None:
             push(lock, None, False)  # taken back where it was first taken
 
 
+def parked_to_wait(proxy: Any) -> bool:
+    """
+    A Condition gives ``proxy`` up to wait (its ``_release_save``): whether the proxy's lean
+    hold was parked here, to resume when the lock is taken back. The wait wrapper parks it
+    first (then nothing is left to park here), but not a wait it does not see: one under the
+    guard, as in an Event's wait with ``--all``. Left held, the hold was still on its thread's
+    chain while another thread took the lock: the chain came apart (a hold never given back,
+    an inversion where there was none, a chain looping on itself, walked at every acquire).
+    """
+    stats = state.lean
+    if stats is None or not proxy._syncscope_since:
+        return False
+    park(proxy, stats)
+    return True
+
+
 # -- lean holds: the chain of each thread's holds (see _core/leanholds) -----------------------
 
 

@@ -35,7 +35,9 @@ from .lean import (
     hold_ended,
     longest_hold,
     nested,
+    parked_to_wait,
     pop,
+    unpark,
 )
 from .lockpaths import (
     counted_acquire,
@@ -333,15 +335,20 @@ class _LockProxy(_Proxy):
         return True
 
     # Condition's own fallbacks too, done on the wrapped lock: giving the lock up to wait and
-    # taking it back are part of the wait, not operations of their own.
-    def _release_save(self) -> None:
+    # taking it back are part of the wait, not operations of their own. The state saved is
+    # whether a lean hold was parked (Condition hands it back as it is).
+    def _release_save(self) -> bool:
         records = state.records
         if records is not None and records.taken:  # a hold counted in place goes in first
             records.claim(self._syncscope_primitive)
+        parked = parked_to_wait(self)
         self._syncscope_lock.release()
+        return parked
 
     def _acquire_restore(self, saved_state: Any) -> None:
         self._syncscope_lock.acquire()
+        if saved_state is True:
+            unpark(self, state.lean)
 
 
 class _RLockProxy(_Proxy):
@@ -484,14 +491,20 @@ class _RLockProxy(_Proxy):
     def _is_owned(self) -> bool:
         return self._syncscope_lock._is_owned()  # type: ignore[no-any-return]
 
+    # The RLock's own state, and whether a lean hold was parked (see _LockProxy._release_save).
     def _release_save(self) -> Any:
         records = state.records
         if records is not None and records.taken:  # a hold counted in place goes in first
             records.claim(self._syncscope_primitive)
-        return self._syncscope_lock._release_save()
+        lock = self._syncscope_lock
+        parked = lock._is_owned() and parked_to_wait(self)  # not owned: the next line raises
+        return (lock._release_save(), parked)
 
     def _acquire_restore(self, saved_state: Any) -> None:
-        self._syncscope_lock._acquire_restore(saved_state)
+        own, parked = saved_state
+        self._syncscope_lock._acquire_restore(own)
+        if parked:
+            unpark(self, state.lean)
 
     def _recursion_count(self) -> int:
         return self._syncscope_lock._recursion_count()  # type: ignore[no-any-return]

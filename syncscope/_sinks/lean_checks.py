@@ -20,6 +20,7 @@ from .._core.dispatch import guard
 from .._core.event import Op, Outcome, Primitive, thread_name
 from .._core.holds import Holds, Wait, lean_chain, lean_hold_of
 from .._core.sites import call_site
+from .lockorder import MAX_DEPTH
 
 
 TYPE_CHECKING = False
@@ -78,7 +79,8 @@ class LeanChecks:
             holds = proxy._syncscope_holder
             if lockorder is None or holds is None:
                 return
-            held = [*self._holds.held.get(holds.ident, ()), *lean_chain(holds)]
+            # The lock-order check reads where the innermost holds were taken, no more.
+            held = [*self._holds.held.get(holds.ident, ()), *lean_chain(holds, MAX_DEPTH)]
             if len(held) > 1:
                 taken = held[-1]
                 lockorder.taking(taken.primitive, taken.thread_name, call_site(), held)
