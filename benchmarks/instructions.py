@@ -69,6 +69,9 @@ MODES: dict[str, dict[str, object] | None] = {
     "console lines": {"format": "console", "output": os.devnull},
     "json lines": {"format": "json", "output": os.devnull},
     "logfmt lines": {"format": "logfmt", "output": os.devnull},
+    # The runner's default, `python -m syncscope prog.py`: lines and the deadlock and
+    # lock-order checks, the lines here to the null device.
+    "runner default": {"format": "console", "output": os.devnull, "detect_deadlocks": True},
     # As the runner writes to `-o FILE`: appended to a buffer that a thread of syncscope's
     # writes out (not counted with --program-thread). The file is a temporary one.
     "console lines to a file": {"format": "console", "output": "{tmp}", "buffer_output": True},
