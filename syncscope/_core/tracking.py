@@ -65,16 +65,37 @@ def should_watch(kind: str, frame: FrameType | None) -> bool:
         return False
     if state.options.include_library:
         return True
+    if frame is not None and not frame.f_code.co_filename.startswith("<"):
+        return not is_library_code(frame.f_code)  # a file's code is its own owner
     frame = owner_frame(frame)
     return frame is not None and not is_library_code(frame.f_code)
 
 
+#: (code, instruction) of a creating call in a file -> the name read there, where the call is
+#: and its column: a program that makes an object with a lock of its own per request reads
+#: them once (each read again cost a third of the creation).
+_creations: dict[tuple[Any, int], tuple[str | None, tuple[str, int, str], int]] = {}
+
+
 def new_primitive(kind: str, type_name: str, frame: FrameType | None) -> Primitive:
     # Named from the creating statement, even generated; placed where its owner created it.
-    name = unique_name(assigned_name(frame), kind)
-    owner = owner_frame(frame)
-    file, line, function = site_of(owner)
-    return Primitive(kind, type_name, name, file, line, function, creation_column(owner))
+    if frame is not None and not frame.f_code.co_filename.startswith("<"):
+        key = (frame.f_code, frame.f_lasti)
+        known = _creations.get(key)
+        if known is None:  # a file's code is its own owner (see owner_frame)
+            known = _creations[key] = (
+                assigned_name(frame),
+                site_of(frame),
+                creation_column(frame),
+            )
+        wanted, (file, line, function), column = known
+    else:  # generated code belongs to whoever called it: looked at each time
+        wanted = assigned_name(frame)
+        owner = owner_frame(frame)
+        file, line, function = site_of(owner)
+        column = creation_column(owner)
+    name = unique_name(wanted, kind)
+    return Primitive(kind, type_name, name, file, line, function, column)
 
 
 def watch(obj: object, primitive: Primitive) -> None:
