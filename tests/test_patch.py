@@ -8,6 +8,7 @@ import sys
 import threading
 import types
 import warnings
+from typing import Any
 
 import pytest
 
@@ -205,3 +206,39 @@ def test_a_failing_output_does_not_stop_uninstall() -> None:
     syncscope.uninstall()
     assert ["fine"] == closed
     assert not syncscope.is_installed()
+
+
+def test_the_same_code_in_two_files_is_placed_in_each(tmp_path: Any) -> None:
+    """
+    Two files with the same class, word for word: each lock is placed in its own file. Code
+    in two files compares equal; kept by it, where a creation is was the first file's for
+    both, and the two locks one class for the lock-order check.
+    """
+    source = (
+        "import threading\n\n"
+        "class Store:\n"
+        "    def __init__(self):\n"
+        "        self.lock = threading.Lock()\n"
+    )
+    for name in ("store_a", "store_b"):
+        (tmp_path / f"{name}.py").write_text(source)
+    sys.path.insert(0, str(tmp_path))
+    syncscope.install(lines=False)
+    try:
+        import store_a  # type: ignore[import-not-found]
+        import store_b  # type: ignore[import-not-found]
+
+        assert store_a.Store.__init__.__code__ == store_b.Store.__init__.__code__
+        first, second = store_a.Store(), store_b.Store()
+        places = [
+            syncscope._api.describe_primitive(store.lock).created_at  # type: ignore[union-attr]
+            for store in (first, second)
+        ]
+    finally:
+        syncscope.uninstall()
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("store_a", None)
+        sys.modules.pop("store_b", None)
+    assert [
+        os.path.join(str(tmp_path), f"{name}.py:5") for name in ("store_a", "store_b")
+    ] == places

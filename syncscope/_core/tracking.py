@@ -71,24 +71,28 @@ def should_watch(kind: str, frame: FrameType | None) -> bool:
     return frame is not None and not is_library_code(frame.f_code)
 
 
-#: (code, instruction) of a creating call in a file -> the name read there, where the call is
-#: and its column: a program that makes an object with a lock of its own per request reads
-#: them once (each read again cost a third of the creation).
-_creations: dict[tuple[Any, int], tuple[str | None, tuple[str, int, str], int]] = {}
+#: (id of the code, instruction) of a creating call in a file -> the code, the name read
+#: there, where the call is and its column: a program that makes an object with a lock of its
+#: own per request reads them once (each read again cost a third of the creation). By the
+#: code's id, the code kept to check it: equal code in two files (the same class in each)
+#: compares equal, whatever its file.
+_creations: dict[tuple[int, int], tuple[Any, str | None, tuple[str, int, str], int]] = {}
 
 
 def new_primitive(kind: str, type_name: str, frame: FrameType | None) -> Primitive:
     # Named from the creating statement, even generated; placed where its owner created it.
     if frame is not None and not frame.f_code.co_filename.startswith("<"):
-        key = (frame.f_code, frame.f_lasti)
+        code = frame.f_code
+        key = (id(code), frame.f_lasti)
         known = _creations.get(key)
-        if known is None:  # a file's code is its own owner (see owner_frame)
+        if known is None or known[0] is not code:  # a file's code is its own owner
             known = _creations[key] = (
+                code,
                 assigned_name(frame),
                 site_of(frame),
                 creation_column(frame),
             )
-        wanted, (file, line, function), column = known
+        _code, wanted, (file, line, function), column = known
     else:  # generated code belongs to whoever called it: looked at each time
         wanted = assigned_name(frame)
         owner = owner_frame(frame)
