@@ -177,6 +177,65 @@ class TestChains:
         d.release()
         assert held(lean) == []
 
+    def test_a_chain_left_by_a_release_below_is_checked_as_it_is(self, lean: Recording) -> None:
+        """
+        x then y under z and the gate g, y then x under g: guarded by g. Then g is given back
+        from between z and x, and y taken: the chain is z, x, y, without g, and must be
+        checked as such (x's key still named g until recomputed): the inversion is unguarded.
+        """
+        z = threading.Lock()
+        g = threading.Lock()
+        x = threading.Lock()
+        y = threading.Lock()
+        with z, g, x, y:
+            pass
+        with g, y, x:
+            pass
+        assert (len(lean.inversions), len(lean.guarded_inversions)) == (0, 1)
+        z.acquire()
+        g.acquire()
+        x.acquire()
+        g.release()  # from the middle of the chain
+        with y:
+            pass
+        x.release()
+        z.release()
+        assert len(lean.inversions) == 1
+
+    def test_a_wait_for_whose_predicate_takes_the_lock_again(self, lean: Recording) -> None:
+        """
+        The predicate of a wait_for takes the Condition's RLock again: the hold is one, on
+        the chain once. It was pushed a second time, below itself: the next release walked
+        the chain for ever (the program hung under -q).
+        """
+        lock = threading.RLock()
+        cond = threading.Condition(lock)
+        other = threading.Lock()
+
+        def ready() -> bool:
+            with lock:
+                return True
+
+        other.acquire()
+        with cond:
+            assert cond.wait_for(ready, timeout=5)
+            assert held(lean) == ["other", "lock"]
+            other.release()  # out of order: walks the chain
+            assert held(lean) == ["lock"]
+        assert held(lean) == []
+
+    def test_a_wait_for_true_at_once_on_a_lock_not_held(self, lean: Recording) -> None:
+        """
+        CPython's wait_for returns a predicate true at once without the lock held: nothing
+        is held after it. A hold was pushed for the lock nobody had taken.
+        """
+        cond = threading.Condition(threading.Lock())
+        assert cond.wait_for(lambda: True)
+        assert held(lean) == []
+        with cond:
+            assert held(lean) == ["cond"]
+        assert held(lean) == []
+
     def test_random_sequences_match_a_plain_list(self, lean: Recording) -> None:
         """Whatever the order of acquires and releases, the chain is what is held."""
         rng = random.Random(7)

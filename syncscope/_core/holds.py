@@ -467,23 +467,15 @@ class Holds:
         return held
 
 
-def lean_chain(holds: leanholds.ThreadHolds, whole: int | None = None) -> list[Hold]:
+def lean_chain(holds: leanholds.ThreadHolds, innermost: int = 10_000) -> list[Hold]:
     """
-    The lean holds of one thread, oldest first, as the model's holds. With ``whole``, only
-    that many of the newest are made whole (with the event that took them: where, when, by
-    whom), the older ones are of their primitive alone: all a lock-order check reads of
-    them. A thread that holds hundreds at once (as_completed takes every future's Condition)
-    made each of its acquires build them all: 200 futures took 30 s under ``-q --all``.
+    The lean holds of one thread, oldest first, as the model's holds: the ``innermost``
+    (newest) of them at most. A thread that holds thousands at once (as_completed takes
+    every future's Condition) would make each of its acquires cost as much as all of them.
     """
-    proxies = leanholds.chain_of(holds)  # newest first
     held: list[Hold] = []
-    for index in range(len(proxies) - 1, -1, -1):
-        proxy = proxies[index]
-        if whole is None or index < whole:
-            hold = Hold(proxy._syncscope_primitive, leanholds.lean_event(proxy, holds), held)
-        else:
-            hold = Hold.__new__(Hold)  # its primitive alone: reading more fails loudly
-            hold.primitive = proxy._syncscope_primitive
+    for proxy in reversed(leanholds.chain_of(holds, innermost)):
+        hold = Hold(proxy._syncscope_primitive, leanholds.lean_event(proxy, holds), held)
         hold.exited = holds.exited
         held.append(hold)
     return held

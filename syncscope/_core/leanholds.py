@@ -49,7 +49,7 @@ MAX_LINGERING = 1_000
 class ThreadHolds:
     """One thread's lean holds: the top of its chain, newest first."""
 
-    __slots__ = ("__weakref__", "exited", "ident", "name", "top", "uses")
+    __slots__ = ("__weakref__", "exited", "ident", "name", "stale", "top", "uses")
 
     def __init__(self, ident: int, name: str) -> None:
         self.ident = ident
@@ -57,6 +57,9 @@ class ThreadHolds:
         self.name = name
         #: The proxy this thread took last and still holds, or None.
         self.top: Any = None
+        #: A hold was taken out of the chain below others: their chain keys still name it,
+        #: recomputed at the next push (see ``unlink``).
+        self.stale = False
         self.exited = False
         #: Proxy -> this thread's :class:`Uses` of it counted in place (spans under pressure);
         #: (primitive, operation) -> its :class:`OpUses`.
@@ -183,9 +186,13 @@ def unlink(proxy: Any, holds: ThreadHolds) -> None:
     """
     above = None
     current = holds.top
+    steps = 0
     while current is not None and current is not proxy:
         above = current
         current = current._syncscope_below
+        steps += 1
+        if steps > 10_000:  # as chain_of: a chain looping on itself must not hang a release
+            return
     if current is None:
         return
     below = proxy._syncscope_below
@@ -193,9 +200,11 @@ def unlink(proxy: Any, holds: ThreadHolds) -> None:
         holds.top = below
     else:
         above._syncscope_below = below
-        # The chain keys above it named it: recompute them, or a chain that was never checked
-        # could pass for one that was.
-        rechain(holds)
+        # The chain keys above it named it: recomputed before the next push reads one, or a
+        # chain that was never checked could pass for one that was. Not now: a thread giving
+        # back hundreds of locks in the order it took them (as_completed) would recompute
+        # them all at each.
+        holds.stale = True
 
 
 def rechain(holds: ThreadHolds) -> None:
@@ -207,11 +216,11 @@ def rechain(holds: ThreadHolds) -> None:
         proxy._syncscope_chain = chain
 
 
-def chain_of(holds: ThreadHolds) -> list[Any]:
-    """The proxies ``holds`` holds, newest first."""
+def chain_of(holds: ThreadHolds, most: int = 10_000) -> list[Any]:
+    """The proxies ``holds`` holds, newest first: ``most`` of them at most."""
     proxies: list[Any] = []
     current = holds.top
-    while current is not None and len(proxies) < 10_000:
+    while current is not None and len(proxies) < most:
         proxies.append(current)
         current = current._syncscope_below
     return proxies

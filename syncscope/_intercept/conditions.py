@@ -147,7 +147,7 @@ def _condition_wrappers() -> list[Wrapper]:
                 if tally is None or tally.owner is not lean:
                     tally = adopt_watch(entry, lean)
                 lock = self._lock
-                park(lock, lean)
+                parked = park(lock, lean)
                 try:
                     return signal_wait(
                         entry.primitive,
@@ -158,20 +158,20 @@ def _condition_wrappers() -> list[Wrapper]:
                         wait_limit(True, timeout),
                     )
                 finally:
-                    unpark(lock, lean)
+                    unpark(lock, lean, parked)
             primitive = watched(self)
             if primitive is None or not silent(self._is_owned):
                 return wait(self, timeout)  # not watched, or the real wait raises RuntimeError
             site = call_site()
             emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
             lean, lock = state.lean, self._lock
-            park(lock, lean)
+            parked = park(lock, lean)
             try:
                 notified, waited = blocking_call(
                     primitive, "wait", site, lambda: wait(self, timeout)
                 )
             finally:
-                unpark(lock, lean)
+                unpark(lock, lean, parked)
             emit(SyncEvent(primitive, "wait", "woken" if notified else "timeout", site, waited))
             return notified
         except BaseException as exc:
@@ -189,7 +189,7 @@ def _condition_wrappers() -> list[Wrapper]:
                 if tally is None or tally.owner is not lean:
                     tally = adopt_watch(entry, lean)
                 lock = self._lock
-                park(lock, lean)
+                parked = park(lock, lean)
                 try:
                     return signal_wait(
                         entry.primitive,
@@ -200,7 +200,7 @@ def _condition_wrappers() -> list[Wrapper]:
                         wait_limit(True, timeout),
                     )
                 finally:
-                    unpark(lock, lean)
+                    unpark(lock, lean, parked)
             primitive = watched(self)
             if primitive is None:
                 return wait_for(self, predicate, timeout)
@@ -208,13 +208,13 @@ def _condition_wrappers() -> list[Wrapper]:
             limit = wait_limit(True, timeout)
             emit(SyncEvent(primitive, "wait_for", "waiting", site, timeout=limit))
             lean, lock = state.lean, self._lock
-            park(lock, lean)
+            parked = park(lock, lean)
             try:
                 result, waited = blocking_call(
                     primitive, "wait_for", site, lambda: wait_for(self, predicate, timeout)
                 )
             finally:
-                unpark(lock, lean)
+                unpark(lock, lean, parked)
             emit(SyncEvent(primitive, "wait_for", "woken" if result else "timeout", site, waited))
             return result
         except BaseException as exc:

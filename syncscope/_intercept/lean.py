@@ -49,6 +49,7 @@ from .._core.leanholds import (
     ThreadHolds,
     local,
     permit_holders,
+    rechain,
     seen_chains,
     this_thread,
     unlink,
@@ -193,17 +194,31 @@ def longest_hold(proxy: Any, tally: Tally, held: int, holds: ThreadHolds) -> Non
         book.longest_hold(proxy._syncscope_primitive, held, holds.thread_name(), lean_site(proxy))
 
 
-def park(lock: Any, stats: TallyBook | None) -> None:
-    """A Condition on ``lock`` starts waiting: its lock's hold stops (and resumes on unpark)."""
-    if stats is not None and hasattr(lock, "_syncscope_since"):
+def park(lock: Any, stats: TallyBook | None) -> bool:
+    """
+    A Condition on ``lock`` starts waiting: its lock's hold stops, to resume on
+    :func:`unpark`. Whether there was a lean hold to stop.
+    """
+    if stats is not None and getattr(lock, "_syncscope_since", None):
         hold_ended(lock)
+        return True
+    return False
 
 
-def unpark(lock: Any, stats: TallyBook | None) -> None:
-    if stats is not None and hasattr(lock, "_syncscope_since"):
-        lock._syncscope_since = perf_counter_ns()
-        if state.diagnosis is not None:
-            push(lock, None, False)  # taken back where it was first taken
+def unpark(lock: Any, stats: TallyBook | None, parked: bool = True) -> None:
+    """
+    The hold :func:`park` stopped (``parked``) resumes. Not a hold never parked (a wait_for
+    whose predicate was true at once, on a lock not held), nor one taken again meanwhile
+    (its predicate took the RLock again): each was pushed a second time, and its thread's
+    chain looped on itself (a release then walked it for ever).
+    """
+    if not parked or stats is None or not hasattr(lock, "_syncscope_since"):
+        return
+    if lock._syncscope_since or lock._syncscope_holder is not None:
+        return  # on again already
+    lock._syncscope_since = perf_counter_ns()
+    if state.diagnosis is not None:
+        push(lock, None, False)  # taken back where it was first taken
 
 
 def parked_to_wait(proxy: Any) -> bool:
@@ -244,13 +259,19 @@ def push(proxy: Any, frame: FrameType | None, ordered: bool) -> None:
 
 def nested(proxy: Any, below: Any, ordered: bool) -> None:
     """``proxy`` was pushed on ``below``: its chain's key, checked for order if new."""
-    # A chain's key: the ids of the primitives in it, oldest first, as nested pairs.
-    prev = (
-        below._syncscope_chain
-        if below._syncscope_below is not None
-        else below._syncscope_primitive.id
-    )
-    chain = proxy._syncscope_chain = (prev, proxy._syncscope_primitive.id)
+    holds = proxy._syncscope_holder
+    if holds is not None and holds.stale:  # a hold below was taken out (see unlink)
+        holds.stale = False
+        rechain(holds)
+        chain = proxy._syncscope_chain
+    else:
+        # A chain's key: the ids of the primitives in it, oldest first, as nested pairs.
+        prev = (
+            below._syncscope_chain
+            if below._syncscope_below is not None
+            else below._syncscope_primitive.id
+        )
+        chain = proxy._syncscope_chain = (prev, proxy._syncscope_primitive.id)
     if ordered and chain not in seen_chains:
         diagnosis = state.diagnosis
         if diagnosis is not None:

@@ -79,7 +79,7 @@ class LeanChecks:
             holds = proxy._syncscope_holder
             if lockorder is None or holds is None:
                 return
-            # The lock-order check reads where the innermost holds were taken, no more.
+            # The innermost holds only, as the lock-order check reads (see MAX_DEPTH).
             held = [*self._holds.held.get(holds.ident, ()), *lean_chain(holds, MAX_DEPTH)]
             if len(held) > 1:
                 taken = held[-1]
