@@ -272,6 +272,9 @@ class TestWrittenAtOnceWhileThreadsRun:
             assert -errno.EAGAIN == write(b"line\n")  # full: not written, and at once
             assert os.read(read_end, 1 << 20)  # all it holds: room for a line again
             assert 5 == write(b"line\n")
+            # Only a bytes is written so (the call reads its contents at their address).
+            assert -errno.EAGAIN == write(bytearray(b"line\n"))  # type: ignore[arg-type]
+            assert b"line\n" == os.read(read_end, 1 << 20)
             os.close(read_end)
             read_end = -1
             assert -errno.EPIPE == write(b"line\n")  # nobody reads: os.write says so

@@ -114,6 +114,8 @@ def gil_writer(fd: int) -> Callable[[bytes], int] | None:
     pwritev2, get_errno, iovec, contents, no_offset = call
 
     def write_keeping_gil(data: bytes) -> int:
+        if type(data) is not bytes:  # the address below is a bytes' contents only
+            return -errno.EAGAIN  # os.write, then
         # A vector of its own per call: another thread may be in here too (no lock is taken).
         # It points into ``data``, which this call keeps alive (CPython never moves an object).
         written: int = pwritev2(fd, iovec(id(data) + contents, len(data)), 1, no_offset, NOWAIT)
