@@ -202,6 +202,26 @@ class TestChains:
         z.release()
         assert len(lean.inversions) == 1
 
+    def test_a_guard_held_far_out_still_guards(self, lean: Recording) -> None:
+        """
+        x then y, and y then x, each under g with 50 locks taken between: guarded by g, held
+        further out than the innermost holds the order check reads whole.
+        """
+        g = threading.Lock()
+        x = threading.Lock()
+        y = threading.Lock()
+        one = [threading.Lock() for _ in range(50)]
+        two = [threading.Lock() for _ in range(50)]  # another line: no guard of their own
+        for first, second, fillers in ((x, y, one), (y, x, two)):
+            with g:
+                for filler in fillers:
+                    filler.acquire()
+                with first, second:
+                    pass
+                for filler in reversed(fillers):
+                    filler.release()
+        assert (len(lean.inversions), len(lean.guarded_inversions)) == (0, 1)
+
     def test_a_wait_for_whose_predicate_takes_the_lock_again(self, lean: Recording) -> None:
         """
         The predicate of a wait_for takes the Condition's RLock again: the hold is one, on

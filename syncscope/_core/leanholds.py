@@ -42,6 +42,9 @@ else:
 
 _active_threads: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
 
+#: Steps past which a release stops looking for its hold in its holder's chain: far beyond
+#: any chain a thread holds (a release gives up only on a chain looping on itself).
+MAX_WALK = 10_000_000
 #: Threads that ended with lean holds still held, kept (bounded) so they read "(exited)".
 MAX_LINGERING = 1_000
 
@@ -191,7 +194,7 @@ def unlink(proxy: Any, holds: ThreadHolds) -> None:
         above = current
         current = current._syncscope_below
         steps += 1
-        if steps > 10_000:  # as chain_of: a chain looping on itself must not hang a release
+        if steps > MAX_WALK:  # a chain looping on itself must not hang a release
             return
     if current is None:
         return

@@ -33,6 +33,16 @@ if TYPE_CHECKING:
     from .traces import Traces
 
 
+def _outer(holds: leanholds.ThreadHolds) -> Callable[[], list[Any]]:
+    """The primitives of ``holds``'s lean holds beyond the innermost :data:`MAX_DEPTH`."""
+
+    def outer() -> list[Any]:
+        further = leanholds.chain_of(holds)[MAX_DEPTH:]  # newest first
+        return [proxy._syncscope_primitive for proxy in reversed(further)]
+
+    return outer
+
+
 def _nothing(*_args: object) -> None:
     """No hang check listens."""
 
@@ -79,11 +89,14 @@ class LeanChecks:
             holds = proxy._syncscope_holder
             if lockorder is None or holds is None:
                 return
-            # The innermost holds only, as the lock-order check reads (see MAX_DEPTH).
+            # The innermost holds whole (the order check reads their sites, see MAX_DEPTH),
+            # the ones further out as primitives, only if a guard is worked out.
             held = [*self._holds.held.get(holds.ident, ()), *lean_chain(holds, MAX_DEPTH)]
             if len(held) > 1:
                 taken = held[-1]
-                lockorder.taking(taken.primitive, taken.thread_name, call_site(), held)
+                lockorder.taking(
+                    taken.primitive, taken.thread_name, call_site(), held, _outer(holds)
+                )
         finally:
             guard.busy = was_busy
 

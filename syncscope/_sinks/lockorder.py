@@ -103,14 +103,26 @@ class LockOrder:
         """A fork while another thread updated the graph leaves our lock held in the child."""
         self._lock = allocate_lock()
 
-    def taking(self, primitive: Primitive, thread: str, site: Site, held: list[Hold]) -> None:
+    def taking(
+        self,
+        primitive: Primitive,
+        thread: str,
+        site: Site,
+        held: list[Hold],
+        outer: Callable[[], list[Primitive]] | None = None,
+    ) -> None:
         """
         A thread holding ``held`` takes ``primitive`` at ``site``: called when a blocking
         acquire starts to wait (so a deadlock's own order counts too) and when one succeeds.
         A non-blocking attempt (a trylock) is no order: it cannot deadlock, as in lockdep.
+        ``outer``: the primitives held further out than ``held`` (the lean path gives the
+        innermost holds whole, and these only if a guard is to be worked out: a thread that
+        holds thousands at once would make each acquire cost as much as all of them).
         """
         if primitive.kind == "semaphore":
             return
+        if outer is not None:
+            outer = _once(outer)
         key = (primitive.file, primitive.line, primitive.column)
         after = self._after
         handoff = self._handoff
@@ -125,7 +137,7 @@ class LockOrder:
             # Guards are kept by creation line (the graph's keys add the column).
             guards = self._guards.get((other_key[:2], key[:2])) if self._guards else None
             if guards:
-                self._narrow(guards, held, other_key[:2], key[:2])
+                self._narrow(guards, held, outer, other_key[:2], key[:2])
             if other_key == key:
                 pairs = self._pairs
                 if (other.id, primitive.id) not in pairs and (
@@ -135,7 +147,7 @@ class LockOrder:
                 continue
             known = after.get(other_key)
             if known is None or key not in known:
-                self._new_edge(before, primitive, thread, site, other_key, key, held)
+                self._new_edge(before, primitive, thread, site, other_key, key, held, outer)
 
     def _taken(self, before: Hold, primitive: Primitive, thread: str, site: Site) -> Taken:
         from .findings import Ref, Taken
@@ -158,6 +170,7 @@ class LockOrder:
         before_key: Key,
         key: Key,
         held: list[Hold],
+        outer: Callable[[], list[Primitive]] | None,
     ) -> None:
         # Before our lock is taken: an import never waits under it.
         from .findings import Inversion, Ref
@@ -169,7 +182,7 @@ class LockOrder:
             edge = known[key] = self._taken(before, primitive, thread, site)
             guards = {
                 (p.file, p.line): p
-                for p in (hold.primitive for hold in held)
+                for p in _primitives(held, outer)
                 if p is not primitive and p is not before.primitive and p.kind != "semaphore"
             }
             guards.pop(before_key[:2], None)
@@ -205,10 +218,15 @@ class LockOrder:
         return None if not common else next(iter(common.values()))
 
     def _narrow(
-        self, guards: dict[Line, Primitive], held: list[Hold], first: Line, then: Line
+        self,
+        guards: dict[Line, Primitive],
+        held: list[Hold],
+        outer: Callable[[], list[Primitive]] | None,
+        first: Line,
+        then: Line,
     ) -> None:
         """Another sighting of the edge ``first`` -> ``then`` with ``held``: narrow its guards."""
-        now = {(h.primitive.file, h.primitive.line) for h in held}
+        now = {(p.file, p.line) for p in _primitives(held, outer)}
         gone = [k for k in guards if k not in now]
         if not gone:
             return
@@ -281,3 +299,21 @@ class LockOrder:
             reverse[0], Ref.of(reverse[1]), reverse[2], Ref.of(reverse[3]), reverse[4], ()
         )
         self._found(Inversion((earlier, edge), same_site=True))
+
+
+def _primitives(held: list[Hold], outer: Callable[[], list[Primitive]] | None) -> list[Primitive]:
+    """What is held: ``held``'s primitives and those further out."""
+    found = [hold.primitive for hold in held]
+    return found if outer is None else [*outer(), *found]
+
+
+def _once(call: Callable[[], list[Primitive]]) -> Callable[[], list[Primitive]]:
+    """``call``, called once at most: each edge of one acquire may ask."""
+    kept: list[list[Primitive]] = []
+
+    def once() -> list[Primitive]:
+        if not kept:
+            kept.append(call())
+        return kept[0]
+
+    return once
