@@ -5,7 +5,10 @@ deadlock watchdog and the lock-order check must find what they find on the event
 
 from __future__ import annotations
 
+import _thread
+import operator
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -95,6 +98,63 @@ class TestSameFindingsAsTheEventPath:
         assert inversion_sites(rec) == [
             sorted([("a", lines + 5, "b", lines + 6), ("b", lines + 10, "a", lines + 11)])
         ]
+
+    @pytest.mark.parametrize("recording", [lean_recording, full_recording])
+    def test_a_condition_taken_with_with_is_placed_at_the_with(
+        self, recording: Callable[[], Any]
+    ) -> None:
+        """
+        A Condition taken with `with cond:` is placed at the user's line, not in threading's
+        Condition.__enter__ (as under -q it was, both when first taken and after).
+        """
+
+        def program() -> None:
+            cond = threading.Condition()
+            lock = threading.Lock()
+
+            def one() -> None:
+                with cond:  # noqa: SIM117 (each on its own line: the test reads the lines)
+                    with lock:
+                        pass
+
+            def two() -> None:
+                with lock:  # noqa: SIM117
+                    with cond:
+                        pass
+
+            for target in (one, two, one, two):
+                join(start_thread(target))
+
+        with recording() as rec:
+            program()
+        first = program.__code__.co_firstlineno
+        assert inversion_sites(rec) == [
+            sorted(
+                [("cond", first + 5, "lock", first + 6), ("lock", first + 10, "cond", first + 11)]
+            )
+        ]
+
+    @pytest.mark.parametrize("kind", ["Lock", "RLock"])
+    def test_a_lock_taken_from_c_code(self, kind: str, lean: Recording) -> None:
+        """
+        A lock already counted, acquired with no Python caller (a thread's target): taken.
+        Where it was taken was looked up with sys._getframe(1), which raised there.
+        """
+        lock = getattr(threading, kind)()
+        with lock:
+            pass
+        done = _thread.allocate_lock()
+        done.acquire()
+        failed: list[object] = []
+        hook, sys.unraisablehook = sys.unraisablehook, failed.append
+        try:
+            # list(map(operator.call, ...)) calls each from C: no Python frame on the thread.
+            _thread.start_new_thread(list, (map(operator.call, [lock.acquire, done.release]),))
+            assert done.acquire(timeout=5), failed
+        finally:
+            sys.unraisablehook = hook
+        assert not failed
+        assert not lock.acquire(blocking=False)  # the other thread has it
 
     def test_lean_and_event_paths_agree(self) -> None:
         with lean_recording() as lean:

@@ -56,7 +56,7 @@ from .._core.leanholds import (
 )
 from .._core.leanholds import site_of as lean_site
 from .._core.registry import allocate_lock
-from .._core.sites import call_site, creator_frame
+from .._core.sites import call_site, creator_frame, past_machinery
 from .._core.state import state
 from .._core.tally import Tally, TallyBook, count_contended, site_tally
 from .._core.tracking import Watch
@@ -136,7 +136,8 @@ def _acquired(proxy: Any, tally: Tally, site: Tally | None, ordered: bool) -> No
     if not proxy._syncscope_since:  # an RLock's outermost acquire, or any Lock's
         proxy._syncscope_since = perf_counter_ns()
         if state.diagnosis is not None:
-            push(proxy, creator_frame(1), ordered)
+            # Where it was taken: past threading's own frames (a Condition's __enter__).
+            push(proxy, past_machinery(creator_frame(1)), ordered)
     tally.acquisitions += 1
     if site is not None:
         site.acquisitions += 1

@@ -23,7 +23,8 @@ from .._core.event import Primitive, perf_counter_ns
 from .._core.leanholds import local as lean_local
 from .._core.leanholds import this_thread
 from .._core.registry import saved
-from .._core.sites import creator_frame, unique_name
+from .._core.sites import _machinery_files as verdicts
+from .._core.sites import creator_frame, past_machinery, unique_name
 from .._core.state import state
 from .._core.tally import Tally
 from .._core.tracebacks import hide_frames
@@ -164,9 +165,20 @@ class _LockProxy(_Proxy):
                             below = self._syncscope_below = holds.top
                             holds.top = self
                             self._syncscope_holder = holds
-                            frame = _getframe(1)
-                            self._syncscope_code = frame.f_code
-                            self._syncscope_lasti = frame.f_lasti
+                            try:  # where it was taken, past threading's own frames
+                                frame: FrameType | None = _getframe(1)
+                            except ValueError:  # called from C: no caller
+                                frame = None
+                            if (
+                                frame is not None
+                                and verdicts.get(frame.f_code.co_filename) is not False
+                            ):
+                                frame = past_machinery(frame)
+                            if frame is None:
+                                self._syncscope_code = None
+                            else:
+                                self._syncscope_code = frame.f_code
+                                self._syncscope_lasti = frame.f_lasti
                             if below is not None:
                                 nested(self, below, blocking)
                     except BaseException:  # a signal handler's exception: acquire() raises
@@ -209,9 +221,20 @@ class _LockProxy(_Proxy):
                             below = self._syncscope_below = holds.top
                             holds.top = self
                             self._syncscope_holder = holds
-                            frame = _getframe(1)
-                            self._syncscope_code = frame.f_code
-                            self._syncscope_lasti = frame.f_lasti
+                            try:  # where it was taken, past threading's own frames
+                                frame: FrameType | None = _getframe(1)
+                            except ValueError:  # called from C: no caller
+                                frame = None
+                            if (
+                                frame is not None
+                                and verdicts.get(frame.f_code.co_filename) is not False
+                            ):
+                                frame = past_machinery(frame)
+                            if frame is None:
+                                self._syncscope_code = None
+                            else:
+                                self._syncscope_code = frame.f_code
+                                self._syncscope_lasti = frame.f_lasti
                             if below is not None:
                                 nested(self, below, True)
                     except BaseException:
@@ -371,9 +394,20 @@ class _RLockProxy(_Proxy):
                                 below = self._syncscope_below = holds.top
                                 holds.top = self
                                 self._syncscope_holder = holds
-                                frame = _getframe(1)
-                                self._syncscope_code = frame.f_code
-                                self._syncscope_lasti = frame.f_lasti
+                                try:  # where it was taken, past threading's own frames
+                                    frame: FrameType | None = _getframe(1)
+                                except ValueError:  # called from C: no caller
+                                    frame = None
+                                if (
+                                    frame is not None
+                                    and verdicts.get(frame.f_code.co_filename) is not False
+                                ):
+                                    frame = past_machinery(frame)
+                                if frame is None:
+                                    self._syncscope_code = None
+                                else:
+                                    self._syncscope_code = frame.f_code
+                                    self._syncscope_lasti = frame.f_lasti
                                 if below is not None:
                                     nested(self, below, bool(blocking))
                         tally.acquisitions += 1
@@ -416,9 +450,20 @@ class _RLockProxy(_Proxy):
                                 below = self._syncscope_below = holds.top
                                 holds.top = self
                                 self._syncscope_holder = holds
-                                frame = _getframe(1)
-                                self._syncscope_code = frame.f_code
-                                self._syncscope_lasti = frame.f_lasti
+                                try:  # where it was taken, past threading's own frames
+                                    frame: FrameType | None = _getframe(1)
+                                except ValueError:  # called from C: no caller
+                                    frame = None
+                                if (
+                                    frame is not None
+                                    and verdicts.get(frame.f_code.co_filename) is not False
+                                ):
+                                    frame = past_machinery(frame)
+                                if frame is None:
+                                    self._syncscope_code = None
+                                else:
+                                    self._syncscope_code = frame.f_code
+                                    self._syncscope_lasti = frame.f_lasti
                                 if below is not None:
                                     nested(self, below, True)
                         tally.acquisitions += 1
