@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import _thread
 import sys
+import threading
 from _thread import get_ident
 from types import FrameType
 
@@ -23,8 +24,7 @@ from .._core.event import Primitive, perf_counter_ns
 from .._core.leanholds import local as lean_local
 from .._core.leanholds import this_thread
 from .._core.registry import saved
-from .._core.sites import _machinery_files as verdicts
-from .._core.sites import creator_frame, past_machinery, unique_name
+from .._core.sites import creator_frame, unique_name
 from .._core.state import state
 from .._core.tally import Tally
 from .._core.tracebacks import hide_frames
@@ -165,15 +165,12 @@ class _LockProxy(_Proxy):
                             below = self._syncscope_below = holds.top
                             holds.top = self
                             self._syncscope_holder = holds
-                            try:  # where it was taken, past threading's own frames
+                            try:
                                 frame: FrameType | None = _getframe(1)
                             except ValueError:  # called from C: no caller
                                 frame = None
-                            if (
-                                frame is not None
-                                and verdicts.get(frame.f_code.co_filename) is not False
-                            ):
-                                frame = past_machinery(frame)
+                            if frame is not None and frame.f_code is CONDITION_ENTER:
+                                frame = frame.f_back  # `with cond:`: the with's line
                             if frame is None:
                                 self._syncscope_code = None
                             else:
@@ -221,15 +218,12 @@ class _LockProxy(_Proxy):
                             below = self._syncscope_below = holds.top
                             holds.top = self
                             self._syncscope_holder = holds
-                            try:  # where it was taken, past threading's own frames
+                            try:
                                 frame: FrameType | None = _getframe(1)
                             except ValueError:  # called from C: no caller
                                 frame = None
-                            if (
-                                frame is not None
-                                and verdicts.get(frame.f_code.co_filename) is not False
-                            ):
-                                frame = past_machinery(frame)
+                            if frame is not None and frame.f_code is CONDITION_ENTER:
+                                frame = frame.f_back  # `with cond:`: the with's line
                             if frame is None:
                                 self._syncscope_code = None
                             else:
@@ -394,15 +388,12 @@ class _RLockProxy(_Proxy):
                                 below = self._syncscope_below = holds.top
                                 holds.top = self
                                 self._syncscope_holder = holds
-                                try:  # where it was taken, past threading's own frames
+                                try:
                                     frame: FrameType | None = _getframe(1)
                                 except ValueError:  # called from C: no caller
                                     frame = None
-                                if (
-                                    frame is not None
-                                    and verdicts.get(frame.f_code.co_filename) is not False
-                                ):
-                                    frame = past_machinery(frame)
+                                if frame is not None and frame.f_code is CONDITION_ENTER:
+                                    frame = frame.f_back  # `with cond:`: the with's line
                                 if frame is None:
                                     self._syncscope_code = None
                                 else:
@@ -450,15 +441,12 @@ class _RLockProxy(_Proxy):
                                 below = self._syncscope_below = holds.top
                                 holds.top = self
                                 self._syncscope_holder = holds
-                                try:  # where it was taken, past threading's own frames
+                                try:
                                     frame: FrameType | None = _getframe(1)
                                 except ValueError:  # called from C: no caller
                                     frame = None
-                                if (
-                                    frame is not None
-                                    and verdicts.get(frame.f_code.co_filename) is not False
-                                ):
-                                    frame = past_machinery(frame)
+                                if frame is not None and frame.f_code is CONDITION_ENTER:
+                                    frame = frame.f_back  # `with cond:`: the with's line
                                 if frame is None:
                                     self._syncscope_code = None
                                 else:
@@ -587,6 +575,13 @@ def _wrap_new(lock: Any, kind: str, type_name: str, frame: FrameType | None) -> 
         return lock
     primitive = new_primitive(kind, type_name, frame)
     return _RLockProxy(lock, primitive) if kind == "rlock" else _LockProxy(lock, primitive)
+
+
+#: Condition.__enter__'s code: a Condition taken with `with cond:` takes its lock from there,
+#: and the hold is placed at the with, as the event path places it (the fast paths below
+#: compare the caller's code with it, a look past every machinery frame cost 1,300
+#: instructions a Lock pair under -q).
+CONDITION_ENTER = threading.Condition.__enter__.__code__
 
 
 class _StandInMeta(type):
