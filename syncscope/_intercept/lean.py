@@ -231,11 +231,7 @@ def parked_to_wait(proxy: Any) -> bool:
     chain while another thread took the lock: the chain came apart (a hold never given back,
     an inversion where there was none, a chain looping on itself, walked at every acquire).
     """
-    stats = state.lean
-    if stats is None or not proxy._syncscope_since:
-        return False
-    park(proxy, stats)
-    return True
+    return park(proxy, state.lean)
 
 
 # -- lean holds: the chain of each thread's holds (see _core/leanholds) -----------------------

@@ -169,8 +169,6 @@ class _LockProxy(_Proxy):
                                 frame: FrameType | None = _getframe(1)
                             except ValueError:  # called from C: no caller
                                 frame = None
-                            if frame is not None and frame.f_code is CONDITION_ENTER:
-                                frame = frame.f_back  # `with cond:`: the with's line
                             if frame is None:
                                 self._syncscope_code = None
                             else:
@@ -392,8 +390,6 @@ class _RLockProxy(_Proxy):
                                     frame: FrameType | None = _getframe(1)
                                 except ValueError:  # called from C: no caller
                                     frame = None
-                                if frame is not None and frame.f_code is CONDITION_ENTER:
-                                    frame = frame.f_back  # `with cond:`: the with's line
                                 if frame is None:
                                     self._syncscope_code = None
                                 else:
@@ -577,10 +573,10 @@ def _wrap_new(lock: Any, kind: str, type_name: str, frame: FrameType | None) -> 
     return _RLockProxy(lock, primitive) if kind == "rlock" else _LockProxy(lock, primitive)
 
 
-#: Condition.__enter__'s code: a Condition taken with `with cond:` takes its lock from there,
-#: and the hold is placed at the with, as the event path places it (the fast paths below
-#: compare the caller's code with it, a look past every machinery frame cost 1,300
-#: instructions a Lock pair under -q).
+#: Condition.__enter__'s code: a Condition taken with `with cond:` takes its lock's __enter__
+#: from there, and the hold is placed at the with, as the event path places it (the __enter__
+#: fast paths compare the caller's code with it: a look past every machinery frame cost 1,300
+#: instructions a Lock pair under -q). Condition.acquire is the lock's own acquire, bound.
 CONDITION_ENTER = threading.Condition.__enter__.__code__
 
 
