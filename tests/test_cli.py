@@ -275,6 +275,9 @@ def test_ctrl_c_never_leaves_a_lock_held(tmp_path: Path) -> None:
         tmp_path,
         """
         import _thread, os, signal, threading
+        # Ctrl-C as a terminal gives it, even when the suite runs in the background (whose
+        # children start with SIGINT ignored, and python leaves it so).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         lock = threading.Lock()
         started = _thread.allocate_lock()
         started.acquire()
