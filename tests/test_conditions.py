@@ -65,15 +65,68 @@ class TestCondition:
         ] == capture.messages()
 
     def test_wait_timeout_and_wait_for(self, capture: Capture) -> None:
-        """A timed-out wait and a satisfied wait_for are reported with their outcome."""
+        """A timed-out wait and wait_for, and a woken wait_for, are reported with their outcome."""
         capture.install()
         cond = threading.Condition()
+        ready: list[int] = []
+
+        def notifier() -> None:
+            with cond:  # only once the main thread's wait_for has let the lock go
+                ready.append(1)
+                cond.notify()
+
         with cond:
             assert cond.wait(0.001) is False
-            assert cond.wait_for(lambda: True, timeout=1) is True
-        outcomes = [(e["op"], e["outcome"]) for e in capture.events()]
-        assert ("wait", "timeout") in outcomes
-        assert ("wait_for", "woken") in outcomes
+            assert cond.wait_for(lambda: False, timeout=0.001) is False
+            thread = start_thread(notifier)
+            assert cond.wait_for(lambda: ready, timeout=5) == [1]
+        join(thread)
+        outcomes = [(e["op"], e["outcome"]) for e in capture.events() if e["thread"] != thread.name]
+        assert [
+            ("acquire", "acquired"),
+            ("wait", "waiting"),
+            ("wait", "timeout"),
+            ("wait_for", "waiting"),
+            ("wait_for", "timeout"),
+            ("wait_for", "waiting"),
+            ("wait_for", "woken"),
+            ("release", "released"),
+        ] == outcomes
+
+    def test_wait_for_predicate_is_the_programs_code(self, capture: Capture) -> None:
+        """
+        The predicate runs as the program's code, with the lock held: its operations are
+        reported (they were hidden inside the wait_for), a wait_for true at once waits for
+        nothing, and each wait between two calls of the predicate is the wait_for's.
+        """
+        capture.install()
+        cond = threading.Condition()
+        flag = threading.Event()
+
+        def notifier() -> None:
+            with cond:
+                flag.set()
+                cond.notify()
+
+        with cond:
+            assert cond.wait_for(lambda: True, timeout=5) is True
+            thread = start_thread(notifier)
+            assert cond.wait_for(lambda: flag.wait(0), timeout=5) is True
+        join(thread)
+        mine = [
+            (e["kind"], e["op"], e["outcome"])
+            for e in capture.events()
+            if e["thread"] != thread.name
+        ]
+        assert [
+            ("condition", "acquire", "acquired"),
+            ("event", "wait", "waiting"),  # the predicate's first call
+            ("event", "wait", "timeout"),
+            ("condition", "wait_for", "waiting"),
+            ("condition", "wait_for", "woken"),
+            ("event", "wait", "set"),  # its second, the lock held again
+            ("condition", "release", "released"),
+        ] == mine
 
     def test_notify_on_an_unowned_condition(self, capture: Capture) -> None:
         """RuntimeError as without syncscope, and no spurious acquire from the ownership test."""

@@ -54,6 +54,13 @@ BUGS: dict[str, tuple[str, ...]] = {
         '"producer" waits for lock state_lock at condition_deadlock.py:27 in producer',
         'held by "consumer"',
     ),
+    "predicate_deadlock": (
+        "syncscope: deadlock: 2 threads wait for each other and will never go on",
+        '"reporter" waits for lock totals_lock at predicate_deadlock.py:20 in all_counted',
+        "holds condition ready, taken at predicate_deadlock.py:26 in reporter",
+        '"counter" waits for condition ready at predicate_deadlock.py:34 in counter',
+        "lock-order inversion between condition ready and lock totals_lock",
+    ),
     "queue_worker_died": (
         "syncscope: hang: 1 thread blocked for good",
         '"MainThread" waits for every task of queue jobs at queue_worker_died.py:27',
@@ -116,6 +123,19 @@ class TestBugs:
         # Found while it lasts, not at exit: the waits it names are short.
         waited = [float(s) for s in re.findall(r"\(for ([\d.]+) s\)", err)]
         assert waited, err
+
+    def test_a_predicate_deadlock_with_the_lines(self) -> None:
+        """
+        The runner's default, a line per operation: a wait_for's predicate is the program's
+        code, its lock's wait is printed, and the deadlock through it is found as with -q.
+        """
+        result = run_syncscope("--deadlock-exit", "predicate_deadlock.py", cwd=PROGRAMS, timeout=60)
+        assert DEADLOCK_EXIT_STATUS == result.returncode, result.stderr
+        lines = result.stderr.splitlines()
+        assert "condition ready acquired by reporter" in lines
+        assert "lock totals_lock wait by reporter" in lines
+        for needle in BUGS["predicate_deadlock"]:
+            assert needle in result.stderr, f"{needle!r} missing from:\n{result.stderr}"
 
     def test_exit_report_lists_a_live_finding_once(self, tmp_path: Path) -> None:
         """The exit report lists the deadlock printed while running in one line, not again."""

@@ -108,6 +108,22 @@ def silent(call: Callable[[], Any]) -> Any:
         guard.busy = False
 
 
+#: ``Condition.wait_for``'s code. wait_for is not wrapped: CPython's runs the predicate, the
+#: program's own code, with the lock held, and calls ``self.wait`` between, so the predicate's
+#: operations are reported (and a lock it waits for is seen: a deadlock through a predicate),
+#: the lock is held while it runs, and each wait is reported as the wait_for's.
+_WAIT_FOR = threading.Condition.wait_for.__code__
+
+
+def _wait_op() -> Op:
+    """The op a Condition's wait reports: "wait_for" when ``Condition.wait_for`` called it."""
+    try:
+        caller = _getframe(2)  # this, the wait wrapper, its caller
+    except ValueError:  # called from C
+        return "wait"
+    return "wait_for" if caller.f_code is _WAIT_FOR else "wait"
+
+
 def wrappers() -> list[Wrapper]:
     """Build the replacement methods, each closing over the original it wraps."""
     result: list[Wrapper] = []
@@ -119,7 +135,7 @@ def wrappers() -> list[Wrapper]:
 
 def _condition_wrappers() -> list[Wrapper]:
     cls = threading.Condition
-    init, wait, wait_for = cls.__init__, cls.wait, cls.wait_for
+    init, wait = cls.__init__, cls.wait
     notify, notify_all = cls.notify, cls.notify_all
 
     def __init__(self: Any, lock: Any = None) -> None:
@@ -152,7 +168,7 @@ def _condition_wrappers() -> list[Wrapper]:
                     return signal_wait(
                         entry.primitive,
                         tally,
-                        "wait",
+                        _wait_op(),
                         wait,
                         (self, timeout),
                         wait_limit(True, timeout),
@@ -163,60 +179,16 @@ def _condition_wrappers() -> list[Wrapper]:
             if primitive is None or not silent(self._is_owned):
                 return wait(self, timeout)  # not watched, or the real wait raises RuntimeError
             site = call_site()
-            emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
+            op = _wait_op()
+            emit(SyncEvent(primitive, op, "waiting", site, timeout=wait_limit(True, timeout)))
             lean, lock = state.lean, self._lock
             parked = park(lock, lean)
             try:
-                notified, waited = blocking_call(
-                    primitive, "wait", site, lambda: wait(self, timeout)
-                )
+                notified, waited = blocking_call(primitive, op, site, lambda: wait(self, timeout))
             finally:
                 unpark(lock, lean, parked)
-            emit(SyncEvent(primitive, "wait", "woken" if notified else "timeout", site, waited))
+            emit(SyncEvent(primitive, op, "woken" if notified else "timeout", site, waited))
             return notified
-        except BaseException as exc:
-            hide_frames(exc)  # the program's traceback, not ours
-            raise
-
-    def wait_for_(self: Any, predicate: Any, timeout: Any = None) -> Any:
-        try:
-            lean = state.lean
-            if lean is not None:
-                entry = watches.get(id(self))
-                if entry is None or guard.busy:
-                    return wait_for(self, predicate, timeout)
-                tally = entry.tally
-                if tally is None or tally.owner is not lean:
-                    tally = adopt_watch(entry, lean)
-                lock = self._lock
-                parked = park(lock, lean)
-                try:
-                    return signal_wait(
-                        entry.primitive,
-                        tally,
-                        "wait_for",
-                        wait_for,
-                        (self, predicate, timeout),
-                        wait_limit(True, timeout),
-                    )
-                finally:
-                    unpark(lock, lean, parked)
-            primitive = watched(self)
-            if primitive is None:
-                return wait_for(self, predicate, timeout)
-            site = call_site()
-            limit = wait_limit(True, timeout)
-            emit(SyncEvent(primitive, "wait_for", "waiting", site, timeout=limit))
-            lean, lock = state.lean, self._lock
-            parked = park(lock, lean)
-            try:
-                result, waited = blocking_call(
-                    primitive, "wait_for", site, lambda: wait_for(self, predicate, timeout)
-                )
-            finally:
-                unpark(lock, lean, parked)
-            emit(SyncEvent(primitive, "wait_for", "woken" if result else "timeout", site, waited))
-            return result
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -336,7 +308,6 @@ def _condition_wrappers() -> list[Wrapper]:
     return [
         (cls, "__init__", __init__),
         (cls, "wait", wait_),
-        (cls, "wait_for", wait_for_),
         (cls, "notify", notify_),
         (cls, "notify_all", notify_all_),
     ]
