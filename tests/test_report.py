@@ -194,6 +194,41 @@ class TestRunner:
         rows = [line.split()[0] for line in lines[start + 2 :] if line.startswith("  q")]
         assert {"quiet_a", "quiet_b"} == set(rows)
 
+    def test_a_wait_is_not_where_a_lock_was_taken(self, tmp_path: Path) -> None:
+        """
+        A Condition held across its wait: "mostly taken at" names the with, or, under -q
+        (which does not look up an uncontended acquire's site), nothing; never the wait.
+        """
+        program = script(
+            tmp_path,
+            """
+            import threading
+            cond = threading.Condition()
+            waiting = threading.Event()
+            ready = []
+            def notifier():
+                waiting.wait(5)
+                with cond:
+                    ready.append(1)
+                    cond.notify()
+            thread = threading.Thread(target=notifier)
+            thread.start()
+            with cond:  # line 13
+                waiting.set()
+                while not ready:
+                    cond.wait(5)  # line 16
+            thread.join(5)
+            """,
+        )
+        for args in (["-q"], ["-o", os.devnull, "--report"]):
+            result = run_syncscope(*args, str(program))
+            assert 0 == result.returncode, result.stderr
+            taken = [line for line in result.stderr.splitlines() if "mostly taken at" in line]
+            assert "prog.py:16" not in "".join(taken), result.stderr
+            if "-q" not in args:
+                assert 1 == len(taken), result.stderr
+                assert taken[0].endswith("prog.py:13 in <module>"), result.stderr
+
     def test_report_switches(self, tmp_path: Path) -> None:
         """No report with lines (unless --report); none with -q --no-report."""
         program = script(tmp_path, "import threading\nwith threading.Lock():\n    pass\n")

@@ -234,6 +234,18 @@ class PrimitiveStats:
             key=lambda s: (s.total_wait_s, s.total_hold_s, s.blocked_full_s, s.operations),
         )
 
+    def top_taken_site(self) -> SiteStats | None:
+        """
+        Where it was mostly taken: of the sites that took it, the one it was held longest
+        from, else the one that took it most. A wait's site is not one of them (under ``-q``
+        the sites of uncontended acquires are not looked up: a Condition's wait was its only
+        site, and the report said the lock was mostly taken there).
+        """
+        taken = [site for site in self.sites if site.acquisitions]
+        if not taken:
+            return None
+        return max(taken, key=lambda s: (s.total_hold_s, s.acquisitions))
+
     @classmethod
     def of(
         cls,

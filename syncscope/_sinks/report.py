@@ -191,9 +191,9 @@ class Report:
                     f"{site.contended:,} of {p.contended:,} waits, "
                     f"{_duration(site.total_wait_s)} in all"
                 )
-            elif site is not None and p.holds:
+            elif p.holds and (taken := p.top_taken_site()) is not None:
                 row.append(
-                    f"    mostly taken at {short_path(site.file)}:{site.line} in {site.function}"
+                    f"    mostly taken at {short_path(taken.file)}:{taken.line} in {taken.function}"
                 )
             for holder in p.made_wait:
                 row.append(
