@@ -134,6 +134,55 @@ class TestSameFindingsAsTheEventPath:
             )
         ]
 
+    @pytest.mark.parametrize("recording", [lean_recording, full_recording])
+    def test_a_hold_across_a_wait_stays_where_it_was_taken(
+        self, recording: Callable[[], Any]
+    ) -> None:
+        """
+        The waiter's hold goes on after its wait where the waiter took it, not where the
+        notifier took the lock meanwhile (under -q, the notifier's line, in the waiter's
+        inversion and in who made others wait).
+        """
+
+        def program() -> None:
+            cond = threading.Condition()
+            lock = threading.Lock()
+            waiting = threading.Event()
+            ready: list[int] = []
+
+            def waiter() -> None:
+                with cond:
+                    waiting.set()
+                    while not ready:
+                        cond.wait(5)
+                    with lock:
+                        pass
+
+            def notifier() -> None:
+                waiting.wait(5)
+                with cond:
+                    ready.append(1)
+                    cond.notify()
+
+            def two() -> None:
+                with lock:  # noqa: SIM117 (each on its own line: the test reads the lines)
+                    with cond:
+                        pass
+
+            thread = start_thread(waiter)
+            join(start_thread(notifier))
+            join(thread)
+            join(start_thread(two))
+
+        with recording() as rec:
+            program()
+        first = program.__code__.co_firstlineno
+        assert inversion_sites(rec) == [
+            sorted(
+                [("cond", first + 7, "lock", first + 11), ("lock", first + 21, "cond", first + 22)]
+            )
+        ]
+
     @pytest.mark.parametrize("kind", ["Lock", "RLock"])
     def test_a_lock_taken_from_c_code(self, kind: str, lean: Recording) -> None:
         """

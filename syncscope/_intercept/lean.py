@@ -67,6 +67,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    #: What :func:`park` hands back for a hold it stopped: where the hold was taken (the
+    #: code and instruction), which other threads' acquires overwrite while it waits.
+    Parked = tuple[Any, int]
+
 
 _TIMEOUT_MAX = threading.TIMEOUT_MAX
 
@@ -195,41 +199,44 @@ def longest_hold(proxy: Any, tally: Tally, held: int, holds: ThreadHolds) -> Non
         book.longest_hold(proxy._syncscope_primitive, held, holds.thread_name(), lean_site(proxy))
 
 
-def park(lock: Any, stats: TallyBook | None) -> bool:
+def park(lock: Any, stats: TallyBook | None) -> Parked | None:
     """
     A Condition on ``lock`` starts waiting: its lock's hold stops, to resume on
-    :func:`unpark`. Whether there was a lean hold to stop.
+    :func:`unpark`. Where the stopped hold was taken, or None when there was none.
     """
     if stats is not None and getattr(lock, "_syncscope_since", None):
+        parked = (lock._syncscope_code, lock._syncscope_lasti)
         hold_ended(lock)
-        return True
-    return False
+        return parked
+    return None
 
 
-def unpark(lock: Any, stats: TallyBook | None, parked: bool = True) -> None:
+def unpark(lock: Any, stats: TallyBook | None, parked: Parked | None) -> None:
     """
-    The hold :func:`park` stopped (``parked``) resumes. Not a hold never parked (a wait_for
-    whose predicate was true at once, on a lock not held), nor one taken again meanwhile
-    (its predicate took the RLock again): each was pushed a second time, and its thread's
-    chain looped on itself (a release then walked it for ever).
+    The hold :func:`park` stopped (``parked``) resumes, where it was taken (the notifier
+    took the lock meanwhile, at its own line). Not a hold never parked (a wait on a lock not
+    held), nor one taken again meanwhile (by a predicate, with the RLock): each was pushed a
+    second time, and its thread's chain looped on itself (a release then walked it for ever).
     """
-    if not parked or stats is None or not hasattr(lock, "_syncscope_since"):
+    if parked is None or stats is None or not hasattr(lock, "_syncscope_since"):
         return
     if lock._syncscope_since or lock._syncscope_holder is not None:
         return  # on again already
     lock._syncscope_since = perf_counter_ns()
+    lock._syncscope_code, lock._syncscope_lasti = parked
     if state.diagnosis is not None:
         push(lock, None, False)  # taken back where it was first taken
 
 
-def parked_to_wait(proxy: Any) -> bool:
+def parked_to_wait(proxy: Any) -> Parked | None:
     """
-    A Condition gives ``proxy`` up to wait (its ``_release_save``): whether the proxy's lean
-    hold was parked here, to resume when the lock is taken back. The wait wrapper parks it
-    first (then nothing is left to park here), but not a wait it does not see: one under the
-    guard, as in an Event's wait with ``--all``. Left held, the hold was still on its thread's
-    chain while another thread took the lock: the chain came apart (a hold never given back,
-    an inversion where there was none, a chain looping on itself, walked at every acquire).
+    A Condition gives ``proxy`` up to wait (its ``_release_save``): the proxy's lean hold
+    parked here (see :func:`park`), to resume when the lock is taken back, or None. The wait
+    wrapper parks it first (then nothing is left to park here), but not a wait it does not
+    see: one under the guard, as in an Event's wait with ``--all``. Left held, the hold was
+    still on its thread's chain while another thread took the lock: the chain came apart (a
+    hold never given back, an inversion where there was none, a chain looping on itself,
+    walked at every acquire).
     """
     return park(proxy, state.lean)
 

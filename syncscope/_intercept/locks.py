@@ -351,19 +351,19 @@ class _LockProxy(_Proxy):
 
     # Condition's own fallbacks too, done on the wrapped lock: giving the lock up to wait and
     # taking it back are part of the wait, not operations of their own. The state saved is
-    # whether a lean hold was parked (Condition hands it back as it is).
-    def _release_save(self) -> bool:
+    # the lean hold parked, if any (Condition hands it back as it is: see _lean.park).
+    def _release_save(self) -> Any:
         records = state.records
         if records is not None and records.taken:  # a hold counted in place goes in first
             records.claim(self._syncscope_primitive)
         parked = parked_to_wait(self)
         self._syncscope_lock.release()
-        return parked
+        return parked  # the hold parked here, if any: handed back to _acquire_restore
 
     def _acquire_restore(self, saved_state: Any) -> None:
         self._syncscope_lock.acquire()
-        if saved_state is True:
-            unpark(self, state.lean)
+        if saved_state is not None:
+            unpark(self, state.lean, saved_state)
 
 
 class _RLockProxy(_Proxy):
@@ -520,20 +520,21 @@ class _RLockProxy(_Proxy):
     def _is_owned(self) -> bool:
         return self._syncscope_lock._is_owned()  # type: ignore[no-any-return]
 
-    # The RLock's own state, and whether a lean hold was parked (see _LockProxy._release_save).
+    # The RLock's own state, and the lean hold parked, if any (see _LockProxy._release_save).
     def _release_save(self) -> Any:
         records = state.records
         if records is not None and records.taken:  # a hold counted in place goes in first
             records.claim(self._syncscope_primitive)
         lock = self._syncscope_lock
-        parked = lock._is_owned() and parked_to_wait(self)  # not owned: the next line raises
+        # Not owned: the next line raises.
+        parked = parked_to_wait(self) if lock._is_owned() else None
         return (lock._release_save(), parked)
 
     def _acquire_restore(self, saved_state: Any) -> None:
         own, parked = saved_state
         self._syncscope_lock._acquire_restore(own)
-        if parked:
-            unpark(self, state.lean)
+        if parked is not None:
+            unpark(self, state.lean, parked)
 
     def _recursion_count(self) -> int:
         return self._syncscope_lock._recursion_count()  # type: ignore[no-any-return]
