@@ -50,6 +50,22 @@ class TestCauses:
         [line] = causes(snapshot.waiting[1], snapshot, recorder.traces)
         assert "came before it waited (it found no waiter)" in line
 
+    def test_a_notify_that_woke_a_wait_was_not_lost(self, recorder: Recorder) -> None:
+        """
+        The last notify woke this thread's wait before this one (a wait_for, or a loop
+        around wait, whose predicate stayed false): nothing was lost, nothing came since.
+        """
+        done = primitive("condition", "done")
+        recorder.handle(waiting(done, "wait_for", thread=1, at=at(1)))
+        recorder.handle(event(done, "notify_all", "notified", thread=2, waiters=1, at=at(1.2)))
+        recorder.handle(event(done, "wait_for", "woken", thread=1, at=at(1.3)))
+        recorder.handle(waiting(done, "wait_for", thread=1, at=at(1.4)))
+        snapshot = recorder.holds.snapshot()
+        assert recorder.traces is not None
+        [line] = causes(snapshot.waiting[1], snapshot, recorder.traces)
+        assert "came before it waited and woke 1 waiter; nothing has notified" in line
+        assert "lost" not in line
+
     def test_idle_consumers_are_no_hang(self, recorder: Recorder) -> None:
         """A get on a queue nobody put into yet has no cause: a pool waiting for work."""
         jobs = primitive("queue", "jobs")

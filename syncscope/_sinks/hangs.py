@@ -226,11 +226,13 @@ def causes(wait: Wait, snapshot: Snapshot, traces: Traces) -> tuple[str, ...]:
         if notified is None:
             return (f"nobody has notified {label}",)
         if notified.time_ns <= wait.since_ns:
-            woke = " (it found no waiter)" if not notified.waiters else ""
-            return (
-                f'the last notify, at {_at(notified)} by "{notified.thread_name}", came '
-                f"before it waited{woke}: the wake-up was lost",
-            )
+            last = f'the last notify, at {_at(notified)} by "{notified.thread_name}", came before it waited'
+            if notified.waiters:
+                # It woke a wait, maybe this thread's own before this one (a wait_for, a
+                # while loop around wait): nothing was lost, nothing notified since.
+                woke = "1 waiter" if notified.waiters == 1 else f"{notified.waiters} waiters"
+                return (f"{last} and woke {woke}; nothing has notified {label} since",)
+            return (f"{last} (it found no waiter): the wake-up was lost",)
         return ()
     if kind == "queue":
         if trace is None:
