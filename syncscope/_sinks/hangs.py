@@ -226,7 +226,10 @@ def causes(wait: Wait, snapshot: Snapshot, traces: Traces) -> tuple[str, ...]:
         if notified is None:
             return (f"nobody has notified {label}",)
         if notified.time_ns <= wait.since_ns:
-            last = f'the last notify, at {_at(notified)} by "{notified.thread_name}", came before it waited'
+            last = (
+                f'the last notify, at {_at(notified)} by "{notified.thread_name}", '
+                "came before it waited"
+            )
             if notified.waiters:
                 # It woke a wait, maybe this thread's own before this one (a wait_for, a
                 # while loop around wait): nothing was lost, nothing notified since.
