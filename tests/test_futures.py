@@ -85,8 +85,8 @@ class TestManyFutures:
 
     def test_the_report_counts_only_the_programs_uses(self, tmp_path: Path) -> None:
         """
-        With --all, each future's Condition is watched: every one is used as often as the
-        next (the program does the same to each), however late it finishes. syncscope's
+        With --all, each future's Condition is watched: each is counted for the program's
+        own uses of it (three or four, as it finished before as_completed looked or after). syncscope's
         look at the first future not done, at each step of as_completed, was counted as a
         use (41,001 uses of 200 Conditions, 207 of one), and scanned all futures from the
         first at each step: 8,000 futures took 20 times as long as plain python.
@@ -121,5 +121,8 @@ class TestManyFutures:
             and p["created_at"].startswith(os.path.dirname(futures_base.__file__))
         ]
         assert 200 == len(conditions)
+        # The program's own uses of each (the worker's, as_completed's): three or four, as it
+        # was done before as_completed looked at it or not, on the event path as here; what
+        # syncscope's look and result()'s wait take inside are not uses.
         uses = {p["acquisitions"] for p in conditions}
-        assert 1 == len(uses), sorted(p["acquisitions"] for p in conditions)
+        assert uses <= {3, 4}, sorted(p["acquisitions"] for p in conditions)

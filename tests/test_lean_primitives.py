@@ -7,7 +7,9 @@ event path's, and the primitives must stay drop-ins.
 from __future__ import annotations
 
 import _thread
+import json
 import operator
+import os
 import queue
 import signal
 import sys
@@ -16,6 +18,7 @@ import time
 import traceback
 import unittest
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +31,8 @@ from syncscope._intercept.lean import hidden
 from syncscope._sinks.figures import PrimitiveStats
 from syncscope.testing import Recording
 
-from .conftest import Latch, join, start_thread
+from .conftest import Latch, join, run_syncscope, start_thread
+from .support.process import script
 from .test_lean import full_recording, lean_recording
 
 
@@ -933,3 +937,104 @@ LeanSimpleQueueTests = _lean(
         {"queue": queue, "setUp": _simple_queue_setup},
     )
 )
+
+
+ALL_OPERATIONS = """
+import queue
+import threading
+
+event = threading.Event()
+event.set()
+event.wait()
+event.clear()
+event.wait(0)
+sem = threading.Semaphore(2)
+sem.acquire()
+sem.release()
+sem.acquire(timeout=0.01)
+sem.release(2)
+with sem:
+    pass
+bounded = threading.BoundedSemaphore(1)
+bounded.acquire()
+bounded.release()
+try:
+    bounded.release()
+except ValueError:
+    pass
+cond = threading.Condition()
+with cond:
+    cond.notify()
+    cond.notify_all()
+    cond.wait(0)
+    cond.wait_for(lambda: True)
+barrier = threading.Barrier(1)
+barrier.wait()
+barrier.reset()
+barrier.abort()
+q = queue.Queue(1)
+q.put(1)
+q.get()
+q.task_done()
+q.join()
+q.put_nowait(2)
+q.get_nowait()
+q.task_done()
+try:
+    q.get(timeout=0.001)
+except queue.Empty:
+    pass
+q.put(3)
+try:
+    q.put(4, timeout=0.001)
+except queue.Full:
+    pass
+lifo = queue.LifoQueue()
+lifo.put(1)
+lifo.get()
+simple = queue.SimpleQueue()
+simple.put(1)
+simple.get()
+"""
+
+
+class TestAllAsTheEventPath:
+    def test_the_librarys_locks_inside_an_operation_are_the_operations(
+        self, tmp_path: Path
+    ) -> None:
+        """
+        With --all, the locks inside an Event, Semaphore, Barrier or Queue are watched too;
+        what the operation does to them is the operation's, never counted as uses of their
+        own: under -q as on the event path (-q counted every one, the lean fast path not
+        reading the guard).
+        """
+        program = script(tmp_path, ALL_OPERATIONS)
+        figures = []
+        for args in (["-q"], ["-o", os.devnull]):
+            out = tmp_path / "report.json"
+            result = run_syncscope(*args, "--all", "--report-json", str(out), str(program))
+            assert 0 == result.returncode, result.stderr
+            figures.append(
+                sorted(
+                    (p["kind"], Path(p["created_at"]).name, p.get("acquisitions"), p.get("waits"))
+                    for p in json.loads(out.read_text())["primitives"]
+                )
+            )
+        lean, events = figures
+        assert events == lean
+        assert [] == [p for p in lean if p[1].startswith(("threading.py", "queue.py"))]
+
+    @pytest.mark.parametrize("recording", [lean_recording, full_recording])
+    def test_a_barriers_action_is_the_programs_code(self, recording: Callable[[], Any]) -> None:
+        """The action the last thread runs inside its wait: its operations are reported."""
+        with recording() as rec:
+            lock = threading.Lock()
+
+            def action() -> None:
+                with lock:
+                    pass
+
+            barrier = threading.Barrier(1, action=action)
+            assert 0 == barrier.wait(timeout=5)
+        assert 1 == rec.stats(lock).acquisitions
+        assert 1 == rec.stats(barrier).waits

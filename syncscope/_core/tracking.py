@@ -65,10 +65,15 @@ def should_watch(kind: str, frame: FrameType | None) -> bool:
         return False
     if state.options.include_library:
         return True
+    return not library_owned(frame)
+
+
+def library_owned(frame: FrameType | None) -> bool:
+    """Whether what ``frame`` creates is the standard library's or a package's own."""
     if frame is not None and not frame.f_code.co_filename.startswith("<"):
-        return not is_library_code(frame.f_code)  # a file's code is its own owner
+        return is_library_code(frame.f_code)  # a file's code is its own owner
     frame = owner_frame(frame)
-    return frame is not None and not is_library_code(frame.f_code)
+    return frame is None or is_library_code(frame.f_code)
 
 
 #: (id of the code, instruction) of a creating call in a file -> the code, the name read

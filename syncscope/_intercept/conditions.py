@@ -31,10 +31,10 @@ from .._core.event import (
     wait_limit,
 )
 from .._core.registry import saved
-from .._core.sites import call_site
+from .._core.sites import call_site, creator_frame
 from .._core.state import state
 from .._core.tracebacks import hide_frames
-from .._core.tracking import primitive_of, watch_new, watches
+from .._core.tracking import library_owned, primitive_of, watch_new, watches
 from .counted import count_op, may_count
 from .lean import (
     adopt_watch,
@@ -145,7 +145,8 @@ def _condition_wrappers() -> list[Wrapper]:
                 # A watched Condition's lock reports as the Condition: "condition acquired by ...".
                 # Condition copies lock.acquire/release onto itself, so wrapping the lock is the
                 # only way to see cond.acquire() and `with cond:`.
-                lock = proxy_for(_original_rlock() if lock is None else lock, primitive)
+                library = state.options.include_library and library_owned(creator_frame(1))
+                lock = proxy_for(_original_rlock() if lock is None else lock, primitive, library)
                 primitive.lock = getattr(lock, "_syncscope_primitive", None)
             init(self, lock)
         except BaseException as exc:
@@ -345,7 +346,11 @@ def _semaphore_wrappers() -> list[Wrapper]:
                 if tally is None or tally.owner is not lean:
                     tally = adopt_watch(entry, lean)
                 # A permit at once: a hold begins (Semaphore.acquire checks no timeout then).
-                if (blocking or timeout is None) and acquire(self, False):
+                if (blocking or timeout is None) and (
+                    hidden(acquire, self, False)  # its Condition is watched too: hide it
+                    if state.options.include_library
+                    else acquire(self, False)
+                ):
                     try:
                         if state.diagnosis is None:
                             entry.permits.append((get_ident(), perf_counter_ns()))
@@ -477,14 +482,34 @@ def _semaphore_wrappers() -> list[Wrapper]:
     ]
 
 
+def _programs_own(action: Callable[[], Any]) -> Callable[[], Any]:
+    """
+    A Barrier's action, run as the program's code: the last thread to arrive runs it inside
+    the wait (under the guard, where nothing is reported), but what it does is the program's
+    own, to be reported and seen by the checks (a lock it waits for, an order it takes).
+    """
+
+    def run_action() -> Any:
+        was_busy = guard.busy
+        guard.busy = False
+        try:
+            return action()
+        finally:
+            guard.busy = was_busy
+
+    return run_action
+
+
 def _barrier_wrappers() -> list[Wrapper]:
     cls = threading.Barrier
     init, wait, abort, reset = cls.__init__, cls.wait, cls.abort, cls.reset
 
     def __init__(self: Any, parties: Any, action: Any = None, timeout: Any = None) -> None:
         try:
-            watch_new(self, "barrier")
+            primitive = watch_new(self, "barrier")
             init(self, parties, action, timeout)
+            if primitive is not None and action is not None:
+                self._action = _programs_own(action)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise

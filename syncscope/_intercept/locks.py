@@ -28,7 +28,7 @@ from .._core.sites import creator_frame, unique_name
 from .._core.state import state
 from .._core.tally import Tally
 from .._core.tracebacks import hide_frames
-from .._core.tracking import new_primitive, should_watch
+from .._core.tracking import library_owned, new_primitive, should_watch
 from .gil import acquire_contended
 from .lean import (
     acquire_slowly,
@@ -77,6 +77,7 @@ class _Proxy:
         "_syncscope_code",
         "_syncscope_holder",
         "_syncscope_lasti",
+        "_syncscope_library",
         "_syncscope_lock",
         "_syncscope_primitive",
         "_syncscope_since",
@@ -84,7 +85,9 @@ class _Proxy:
     )
     _reentrant = False
 
-    def __init__(self, lock: Any = None, primitive: Primitive | None = None) -> None:
+    def __init__(
+        self, lock: Any = None, primitive: Primitive | None = None, library: bool = False
+    ) -> None:
         if lock is None or primitive is None:
             # type(lock)() refuses as type(raw_lock)() does: CPython's
             # test_threading.test_disallow_instantiation checks type(threading.Lock())().
@@ -104,11 +107,19 @@ class _Proxy:
         self._syncscope_chain: Any = None
         self._syncscope_code: Any = None
         self._syncscope_lasti = 0
+        #: Made by the standard library or a package (watched with ``--all``): what it does
+        #: inside another watched operation (an Event's set takes its Condition's lock, a
+        #: put its queue's mutex) is that operation's, as on the event path. The lean fast
+        #: paths do not read the guard (a thread-local, on every acquire): such a lock takes
+        #: the slow path, which does.
+        self._syncscope_library = library
 
     def _acquire(self, blocking: Any, timeout: Any) -> Any:
         """An acquire to count as lean statistics do when they may wait, or to report."""
         stats = state.lean
         if stats is not None:
+            if self._syncscope_library and guard.busy:  # part of another operation
+                return self._syncscope_lock.acquire(blocking, timeout)
             tally = self._syncscope_tally
             if tally is None or tally.owner is not stats:
                 tally = adopt(self, stats)
@@ -154,7 +165,12 @@ class _LockProxy(_Proxy):
     def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
         try:
             tally = self._syncscope_tally
-            if tally is not None and tally.owner is state.lean and timeout == -1:
+            if (
+                tally is not None
+                and tally.owner is state.lean
+                and timeout == -1
+                and not self._syncscope_library
+            ):
                 lock = self._syncscope_lock
                 if lock.acquire(False):  # uncontended: count it, stamp the hold, done
                     try:
@@ -205,7 +221,7 @@ class _LockProxy(_Proxy):
     def __enter__(self) -> Any:
         try:
             tally = self._syncscope_tally
-            if tally is not None and tally.owner is state.lean:
+            if tally is not None and tally.owner is state.lean and not self._syncscope_library:
                 lock = self._syncscope_lock
                 if lock.acquire(False):
                     try:
@@ -375,7 +391,12 @@ class _RLockProxy(_Proxy):
     def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
         try:
             tally = self._syncscope_tally
-            if tally is not None and tally.owner is state.lean and timeout == -1:
+            if (
+                tally is not None
+                and tally.owner is state.lean
+                and timeout == -1
+                and not self._syncscope_library
+            ):
                 lock = self._syncscope_lock
                 if lock.acquire(False):  # uncontended, or reentered
                     try:
@@ -426,7 +447,7 @@ class _RLockProxy(_Proxy):
     def __enter__(self) -> Any:
         try:
             tally = self._syncscope_tally
-            if tally is not None and tally.owner is state.lean:
+            if tally is not None and tally.owner is state.lean and not self._syncscope_library:
                 lock = self._syncscope_lock
                 if lock.acquire(False):
                     try:
@@ -556,14 +577,17 @@ def adopt_lock(lock: Any, kind: str, type_name: str, name: str, file: str, line:
     return _RLockProxy(lock, primitive) if kind == "rlock" else _LockProxy(lock, primitive)
 
 
-def proxy_for(lock: Any, primitive: Primitive) -> Any:
-    """Wrap a raw Lock or RLock so its operations are reported as ``primitive``'s."""
+def proxy_for(lock: Any, primitive: Primitive, library: bool = False) -> Any:
+    """
+    Wrap a raw Lock or RLock so its operations are reported as ``primitive``'s (``library``:
+    made by the standard library or a package, see ``_Proxy._syncscope_library``).
+    """
     if type(lock) in PROXY_TYPES:
         return lock
     if type(lock) is _LockType:
-        return _LockProxy(lock, primitive)
+        return _LockProxy(lock, primitive, library)
     if hasattr(lock, "_release_save") and hasattr(lock, "_recursion_count"):
-        return _RLockProxy(lock, primitive)
+        return _RLockProxy(lock, primitive, library)
     return lock  # a lock-like object of the user's own: leave it alone
 
 
@@ -571,7 +595,9 @@ def _wrap_new(lock: Any, kind: str, type_name: str, frame: FrameType | None) -> 
     if not should_watch(kind, frame):
         return lock
     primitive = new_primitive(kind, type_name, frame)
-    return _RLockProxy(lock, primitive) if kind == "rlock" else _LockProxy(lock, primitive)
+    library = state.options.include_library and library_owned(frame)
+    proxy = _RLockProxy if kind == "rlock" else _LockProxy
+    return proxy(lock, primitive, library)
 
 
 #: Condition.__enter__'s code: a Condition taken with `with cond:` takes its lock's __enter__
