@@ -86,10 +86,10 @@ class TestManyFutures:
     def test_the_report_counts_only_the_programs_uses(self, tmp_path: Path) -> None:
         """
         With --all, each future's Condition is watched: each is counted for the program's
-        own uses of it (three or four, as it finished before as_completed looked or after). syncscope's
-        look at the first future not done, at each step of as_completed, was counted as a
-        use (41,001 uses of 200 Conditions, 207 of one), and scanned all futures from the
-        first at each step: 8,000 futures took 20 times as long as plain python.
+        own uses of it (three or four, as it finished before as_completed looked or after).
+        syncscope's look at the first future not done, at each step of as_completed, was
+        counted as a use (41,001 uses of 200 Conditions, 207 of one), and scanned all futures
+        from the first at each step: 8,000 futures took 20 times as long as plain python.
         """
         program = tmp_path / "fanout.py"
         program.write_text(

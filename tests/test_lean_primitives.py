@@ -1038,3 +1038,38 @@ class TestAllAsTheEventPath:
             assert 0 == barrier.wait(timeout=5)
         assert 1 == rec.stats(lock).acquisitions
         assert 1 == rec.stats(barrier).waits
+
+    @pytest.mark.parametrize("recording", [lean_recording, full_recording])
+    def test_a_queues_own_code_inside_put_and_get(self, recording: Callable[[], Any]) -> None:
+        """
+        A subclass's _put and _get, and a PriorityQueue's comparisons of the program's items,
+        run inside put and get: what they do is reported in both modes (the lines hid it).
+        """
+
+        class Audited(queue.Queue):  # type: ignore[type-arg]
+            def _put(self, item: Any) -> None:
+                with lock:
+                    super()._put(item)
+
+            def _get(self) -> Any:
+                with lock:
+                    return super()._get()
+
+        class Job:
+            def __init__(self, rank: int) -> None:
+                self.rank = rank
+
+            def __lt__(self, other: Job) -> bool:
+                with lock:
+                    return self.rank < other.rank
+
+        with recording() as rec:
+            lock = threading.Lock()
+            audited = Audited()
+            audited.put(1)
+            assert 1 == audited.get(timeout=5)
+            jobs: queue.PriorityQueue[Job] = queue.PriorityQueue()
+            jobs.put(Job(2))
+            jobs.put(Job(1))  # compared with Job(2) once to place it; the get compares none
+            assert 1 == jobs.get(timeout=5).rank
+        assert 3 == rec.stats(lock).acquisitions  # _put, _get, the one comparison

@@ -25,7 +25,7 @@ from .._core.dispatch import emit, guard
 from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
 from .._core.registry import save_method, saved_methods
 from .._core.reprs import safe_repr
-from .._core.sites import call_site
+from .._core.sites import call_site, is_library_code
 from .._core.state import state
 from .._core.tally import Tally, TallyBook, site_tally
 from .._core.tracebacks import hide_frames
@@ -264,10 +264,18 @@ def _counted_attempt(
     return result
 
 
-def _make_put_hook(original: Callable[..., Any]) -> Callable[..., Any]:
+def _make_put_hook(original: Callable[..., Any], programs_own: bool) -> Callable[..., Any]:
     def _put(self: Any, item: Any) -> None:
         try:
-            original(self, item)
+            if programs_own:  # run inside put, the program's own code (see _runs_programs)
+                was_busy = guard.busy
+                guard.busy = False
+                try:
+                    original(self, item)
+                finally:
+                    guard.busy = was_busy
+            else:
+                original(self, item)
             pending = getattr(guard, "pending_put", None)
             if pending is None or pending.queue is not self:
                 return
@@ -301,15 +309,54 @@ def _make_put_hook(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def hook_put(cls: type) -> None:
-    """Report puts from inside ``_put`` of ``cls`` (or of the class it inherits it from)."""
+    """
+    Report puts from inside ``_put`` of ``cls`` (or of the class it inherits it from); a
+    ``_get`` of the program's own, run inside get, runs as the program's code.
+    """
     owner = next((c for c in cls.__mro__ if "_put" in vars(c)), None)
-    if owner is None or (owner, "_put") in saved_methods:
-        return
-    original = save_method(owner, "_put")
-    hook = _make_put_hook(original)
-    hook.__qualname__ = f"{owner.__qualname__}._put"
-    hook.__wrapped__ = original  # type: ignore[attr-defined]
-    type.__setattr__(owner, "_put", hook)
+    if owner is not None and (owner, "_put") not in saved_methods:
+        original = save_method(owner, "_put")
+        hook = _make_put_hook(original, _runs_programs(owner, original))
+        hook.__qualname__ = f"{owner.__qualname__}._put"
+        hook.__wrapped__ = original  # type: ignore[attr-defined]
+        type.__setattr__(owner, "_put", hook)
+    owner = next((c for c in cls.__mro__ if "_get" in vars(c)), None)
+    if owner is not None and (owner, "_get") not in saved_methods:
+        original = vars(owner)["_get"]
+        if _runs_programs(owner, original):
+            save_method(owner, "_get")
+            hook = _make_get_hook(original)
+            hook.__qualname__ = f"{owner.__qualname__}._get"
+            hook.__wrapped__ = original  # type: ignore[attr-defined]
+            type.__setattr__(owner, "_get", hook)
+
+
+def _runs_programs(owner: type, method: object) -> bool:
+    """
+    Whether ``method`` of ``owner``, called inside a put or a get, under the guard, runs the
+    program's code: a subclass's own ``_put`` or ``_get``, or PriorityQueue's, which compare
+    the program's items (their ``__lt__``). What that code does is the program's, reported
+    (the lines hid it, ``-q`` counted it).
+    """
+    if owner is queue.PriorityQueue:
+        return True
+    code = getattr(method, "__code__", None)
+    return code is not None and not is_library_code(code)
+
+
+def _make_get_hook(original: Callable[..., Any]) -> Callable[..., Any]:
+    def _get(self: Any) -> Any:
+        was_busy = guard.busy
+        guard.busy = False
+        try:
+            return original(self)
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
+        finally:
+            guard.busy = was_busy
+
+    return _get
 
 
 def wrappers() -> list[Wrapper]:
