@@ -93,6 +93,27 @@ class TestCondition:
             ("release", "released"),
         ] == outcomes
 
+    def test_wait_for_through_a_subclass_wait(self, capture: Capture) -> None:
+        """A subclass's wait calling super().wait(), called by wait_for: a wait_for's wait."""
+
+        class Traced(threading.Condition):
+            def wait(self, timeout: float | None = None) -> bool:
+                return super().wait(timeout)
+
+        capture.install()
+        cond = Traced()
+        with cond:
+            assert cond.wait_for(lambda: False, timeout=0.001) is False
+            assert cond.wait(0.001) is False
+        waits = [(e["op"], e["outcome"]) for e in capture.events() if e["op"] != "acquire"]
+        assert [
+            ("wait_for", "waiting"),
+            ("wait_for", "timeout"),
+            ("wait", "waiting"),
+            ("wait", "timeout"),
+            ("release", "released"),
+        ] == waits
+
     def test_wait_for_predicate_is_the_programs_code(self, capture: Capture) -> None:
         """
         The predicate runs as the program's code, with the lock held: its operations are

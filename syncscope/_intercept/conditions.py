@@ -121,7 +121,13 @@ def _wait_op() -> Op:
         caller = _getframe(2)  # this, the wait wrapper, its caller
     except ValueError:  # called from C
         return "wait"
-    return "wait_for" if caller.f_code is _WAIT_FOR else "wait"
+    if caller.f_code is _WAIT_FOR:
+        return "wait_for"
+    # A subclass's wait calling super().wait(), called by wait_for.
+    outer = caller.f_back
+    if caller.f_code.co_name == "wait" and outer is not None and outer.f_code is _WAIT_FOR:
+        return "wait_for"
+    return "wait"
 
 
 def wrappers() -> list[Wrapper]:
