@@ -126,3 +126,59 @@ class TestManyFutures:
         # syncscope's look and result()'s wait take inside are not uses.
         uses = {p["acquisitions"] for p in conditions}
         assert uses <= {3, 4}, sorted(p["acquisitions"] for p in conditions)
+
+
+AS_COMPLETED_WAITING_ON_EACH = """import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+gate = threading.Event()
+
+
+def work(n):
+    assert gate.wait(30)
+    return n
+
+
+def open_gate(futures):
+    # Once as_completed waits on every future (its waiter on each), let them finish.
+    deadline = time.monotonic() + 30
+    while not all(f._waiters for f in futures) and time.monotonic() < deadline:
+        time.sleep(0.002)
+    gate.set()
+
+
+with ThreadPoolExecutor(max_workers=1) as pool:
+    futures = [pool.submit(work, n) for n in range(5)]
+    threading.Thread(target=open_gate, args=(futures,)).start()
+    print(sorted(f.result() for f in as_completed(futures)))
+"""
+
+
+def _figures(report: Path) -> list[tuple[object, ...]]:
+    return sorted(
+        (p["kind"], Path(p["created_at"]).name, p.get("acquisitions"), p.get("waits"))
+        for p in json.loads(report.read_text())["primitives"]
+    )
+
+
+class TestAllAsTheEventPath:
+    def test_as_completed_counts_the_same_with_q_and_the_lines(self, tmp_path: Path) -> None:
+        """
+        With --all, as_completed waiting on five futures at once: the same primitives and
+        counts under -q as on the event path. An Event's clear inside as_completed's wait
+        let the guard down for what followed (a fifth use of a future's Condition).
+        """
+        program = tmp_path / "waiting_on_each.py"
+        program.write_text(AS_COMPLETED_WAITING_ON_EACH)
+        figures = []
+        for args in (["-q"], ["-o", os.devnull]):
+            report = tmp_path / "report.json"
+            result = run_python(
+                "-m", "syncscope", *args, "--all", "--report-json", str(report), str(program)
+            )
+            assert 0 == result.returncode, result.stderr
+            assert "[0, 1, 2, 3, 4]" == result.stdout.strip()
+            figures.append(_figures(report))
+        lean, events = figures
+        assert events == lean

@@ -196,6 +196,26 @@ class TestQueue:
             q.put(2)
         assert ["put", "shutdown", "shutdown"] == [e["outcome"] for e in capture.events()]
 
+    def test_a_put_inside_a_subclasss_put(self, capture: Capture) -> None:
+        """A subclass's _put that puts to another queue: both puts are reported."""
+        capture.install()
+        log: queue.Queue[object] = queue.Queue()
+
+        class Audited(queue.Queue):  # type: ignore[type-arg]
+            def _put(self, item: object) -> None:
+                log.put(("audit", item))
+                super()._put(item)
+
+        audited = Audited()
+        audited.put(1)
+        audited.put(2)
+        assert [
+            "('audit', 1) put to queue log by MainThread",
+            "1 put to queue audited by MainThread",
+            "('audit', 2) put to queue log by MainThread",
+            "2 put to queue audited by MainThread",
+        ] == capture.messages()
+
 
 class TestSimpleQueue:
     def test_put_and_get(self, capture: Capture) -> None:

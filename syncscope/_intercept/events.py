@@ -89,7 +89,7 @@ def wrappers() -> list[Wrapper]:
                     entry = watches.get(id(self))
                     if entry is not None:
                         diagnosis.marked(entry.primitive, "clear")
-                if state.options.include_library:  # its Condition is watched too: hide it
+                if state.options.include_library and not guard.busy:  # its Condition too
                     return hidden(clear, self)  # type: ignore[no-any-return]
                 return clear(self)
             records = state.records

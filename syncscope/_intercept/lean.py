@@ -346,11 +346,12 @@ def hidden(call: Callable[..., Any], *args: Any) -> Any:
     to them is part of the operation, as on the event path. Without ``include_library`` the
     library's primitives are not watched: the lean paths call the original straight away.
     """
+    was_busy = guard.busy
     guard.busy = True
     try:
         return call(*args)
     finally:
-        guard.busy = False
+        guard.busy = was_busy
 
 
 def permit_taken(entry: Watch, tally: Tally, site: Tally | None = None) -> None:

@@ -110,8 +110,8 @@ class _Proxy:
         #: Made by the standard library or a package (watched with ``--all``): what it does
         #: inside another watched operation (an Event's set takes its Condition's lock, a
         #: put its queue's mutex) is that operation's, as on the event path. The lean fast
-        #: paths do not read the guard (a thread-local, on every acquire): such a lock takes
-        #: the slow path, which does.
+        #: paths read the guard (a thread-local) for such a lock only: under it, the lock is
+        #: taken as it is, unseen.
         self._syncscope_library = library
 
     def _acquire(self, blocking: Any, timeout: Any) -> Any:
@@ -169,7 +169,7 @@ class _LockProxy(_Proxy):
                 tally is not None
                 and tally.owner is state.lean
                 and timeout == -1
-                and not self._syncscope_library
+                and not (self._syncscope_library and guard.busy)
             ):
                 lock = self._syncscope_lock
                 if lock.acquire(False):  # uncontended: count it, stamp the hold, done
@@ -221,7 +221,11 @@ class _LockProxy(_Proxy):
     def __enter__(self) -> Any:
         try:
             tally = self._syncscope_tally
-            if tally is not None and tally.owner is state.lean and not self._syncscope_library:
+            if (
+                tally is not None
+                and tally.owner is state.lean
+                and not (self._syncscope_library and guard.busy)
+            ):
                 lock = self._syncscope_lock
                 if lock.acquire(False):
                     try:
@@ -395,7 +399,7 @@ class _RLockProxy(_Proxy):
                 tally is not None
                 and tally.owner is state.lean
                 and timeout == -1
-                and not self._syncscope_library
+                and not (self._syncscope_library and guard.busy)
             ):
                 lock = self._syncscope_lock
                 if lock.acquire(False):  # uncontended, or reentered
@@ -447,7 +451,11 @@ class _RLockProxy(_Proxy):
     def __enter__(self) -> Any:
         try:
             tally = self._syncscope_tally
-            if tally is not None and tally.owner is state.lean and not self._syncscope_library:
+            if (
+                tally is not None
+                and tally.owner is state.lean
+                and not (self._syncscope_library and guard.busy)
+            ):
                 lock = self._syncscope_lock
                 if lock.acquire(False):
                     try:

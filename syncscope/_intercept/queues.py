@@ -440,18 +440,21 @@ def wrappers() -> list[Wrapper]:
                 limit = wait_limit(block, timeout)
                 emit(SyncEvent(primitive, "put", "waiting", site, timeout=limit, item=text))
             start = perf_counter_ns() if blocks else None
+            # A put made inside a subclass's _put (the program's code) has one of its own:
+            # the outer one is put back for its own _put to report.
+            outer = guard.pending_put
             guard.pending_put = _PendingPut(self, site, text, id(item), start)
             guard.busy = True
             try:
                 put(self, item, block, timeout)
             except BaseException as exc:
                 guard.busy = False
-                guard.pending_put = None
+                guard.pending_put = outer
                 outcome = _failure("put", exc, block, timeout)
                 emit(SyncEvent(primitive, "put", outcome, site, item=text, error=exc))
                 raise
             guard.busy = False
-            guard.pending_put = None
+            guard.pending_put = outer
             deferred, guard.deferred = guard.deferred, None
             if deferred is not None:
                 raise deferred
