@@ -196,7 +196,7 @@ class TestRunner:
 
     def test_a_wait_is_not_where_a_lock_was_taken(self, tmp_path: Path) -> None:
         """
-        A Condition held across its wait: "mostly taken at" names the with, or, under -q
+        A Condition held across its wait: "mostly taken at" names a with, or, under -q
         (which does not look up an uncontended acquire's site), nothing; never the wait.
         """
         program = script(
@@ -226,8 +226,11 @@ class TestRunner:
             taken = [line for line in result.stderr.splitlines() if "mostly taken at" in line]
             assert "prog.py:16" not in "".join(taken), result.stderr
             if "-q" not in args:
+                # One of the two withs, whichever held it longer (the timing decides).
                 assert 1 == len(taken), result.stderr
-                assert taken[0].endswith("prog.py:13 in <module>"), result.stderr
+                assert taken[0].endswith(("prog.py:13 in <module>", "prog.py:8 in notifier")), (
+                    result.stderr
+                )
 
     def test_report_switches(self, tmp_path: Path) -> None:
         """No report with lines (unless --report); none with -q --no-report."""
