@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from .event import Sink, SyncEvent
 from .state import counters, state
@@ -28,6 +29,20 @@ class _Guard(threading.local):
 
 # A raw ``_thread._local`` subclass would do too; ``threading.local`` is the same C type.
 guard = _Guard()
+
+
+def as_program(call: Callable[..., Any], *args: Any) -> Any:
+    """
+    ``call(*args)``: the program's own code, run inside one of the operations we watch (a
+    Barrier's action, a queue subclass's ``_put``), with the guard down as it was found: what
+    it does is the program's, reported and seen by the checks.
+    """
+    was_busy = guard.busy
+    guard.busy = False
+    try:
+        return call(*args)
+    finally:
+        guard.busy = was_busy
 
 
 def emit(event: SyncEvent) -> None:

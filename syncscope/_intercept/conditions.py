@@ -16,11 +16,12 @@ Each wrapper is a plain function with the wrapped one's signature: measured here
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 from collections.abc import Callable
 
-from .._core.dispatch import emit, guard
+from .._core.dispatch import as_program, emit, guard
 from .._core.event import (
     Op,
     Outcome,
@@ -488,24 +489,6 @@ def _semaphore_wrappers() -> list[Wrapper]:
     ]
 
 
-def _programs_own(action: Callable[[], Any]) -> Callable[[], Any]:
-    """
-    A Barrier's action, run as the program's code: the last thread to arrive runs it inside
-    the wait (under the guard, where nothing is reported), but what it does is the program's
-    own, to be reported and seen by the checks (a lock it waits for, an order it takes).
-    """
-
-    def run_action() -> Any:
-        was_busy = guard.busy
-        guard.busy = False
-        try:
-            return action()
-        finally:
-            guard.busy = was_busy
-
-    return run_action
-
-
 def _barrier_wrappers() -> list[Wrapper]:
     cls = threading.Barrier
     init, wait, abort, reset = cls.__init__, cls.wait, cls.abort, cls.reset
@@ -515,7 +498,9 @@ def _barrier_wrappers() -> list[Wrapper]:
             primitive = watch_new(self, "barrier")
             init(self, parties, action, timeout)
             if primitive is not None and action is not None:
-                self._action = _programs_own(action)
+                # The last thread to arrive runs it inside the wait, under the guard: it is
+                # the program's own code all the same (see as_program).
+                self._action = functools.partial(as_program, action)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 
 from .._core.compat import QUEUE_HAS_SHUTDOWN
-from .._core.dispatch import emit, guard
+from .._core.dispatch import as_program, emit, guard
 from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
 from .._core.registry import save_method, saved_methods
 from .._core.reprs import safe_repr
@@ -268,12 +268,7 @@ def _make_put_hook(original: Callable[..., Any], programs_own: bool) -> Callable
     def _put(self: Any, item: Any) -> None:
         try:
             if programs_own:  # run inside put, the program's own code (see _runs_programs)
-                was_busy = guard.busy
-                guard.busy = False
-                try:
-                    original(self, item)
-                finally:
-                    guard.busy = was_busy
+                as_program(original, self, item)
             else:
                 original(self, item)
             pending = getattr(guard, "pending_put", None)
@@ -346,15 +341,11 @@ def _runs_programs(owner: type, method: object) -> bool:
 
 def _make_get_hook(original: Callable[..., Any]) -> Callable[..., Any]:
     def _get(self: Any) -> Any:
-        was_busy = guard.busy
-        guard.busy = False
         try:
-            return original(self)
+            return as_program(original, self)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
-        finally:
-            guard.busy = was_busy
 
     return _get
 
