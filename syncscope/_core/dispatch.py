@@ -11,10 +11,14 @@ import contextlib
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from .event import Sink, SyncEvent
 from .state import counters, state
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class _Guard(threading.local):
