@@ -221,6 +221,24 @@ class TestSameFindingsAsTheEventPath:
             pass
         assert len(lean.inversions) == 1
 
+    def test_a_lock_left_held_by_an_earlier_recording_is_not_held_in_the_next(self) -> None:
+        """
+        Each recording's model starts empty, as the event path's does: a lock a test left
+        held is not under every lock the next test takes (its inversions, its deadlocks).
+        """
+        with lean_recording() as first:
+            left = threading.Lock()
+            left.acquire()
+            assert ["left"] == held(first)
+        try:
+            with lean_recording() as second:
+                inner = threading.Lock()
+                with inner:
+                    assert ["inner"] == held(second)
+                assert [] == held(second)
+        finally:
+            left.release()
+
     def test_a_trylock_adds_no_order(self, lean: Recording) -> None:
         a, b = threading.Lock(), threading.Lock()
         with a:
