@@ -16,11 +16,21 @@ from .registry import allocate_lock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Protocol
 
-    from .event import Sink
+    from .event import Sink, SyncEvent
     from .leanholds import LeanDiagnosis
     from .tally import TallyBook
+
+    class LockLines(Protocol):
+        """The lines the Lock and RLock proxies write on the lean path (``_sinks/lines``)."""
+
+        def acquired(self, proxy: Any) -> None: ...
+
+        def released(self, proxy: Any, depth: int | None) -> None: ...
+
+        def said(self, event: SyncEvent) -> None: ...
+
 
 #: Every kind syncscope can watch, by the word it prints.
 ALL_KINDS: frozenset[str] = frozenset(
@@ -130,7 +140,17 @@ class Records:
 
 
 class _State:
-    __slots__ = ("active", "diagnosis", "installed", "lean", "options", "records", "sinks")
+    __slots__ = (
+        "active",
+        "diagnosis",
+        "in_place",
+        "installed",
+        "lean",
+        "lines",
+        "options",
+        "records",
+        "sinks",
+    )
 
     def __init__(self) -> None:
         #: True while at least one sink listens: the hot path reads only this.
@@ -141,6 +161,13 @@ class _State:
         #: The statistics, when they are all that listens: lock proxies then count in place
         #: of reporting events (see _lean).
         self.lean: TallyBook | None = None
+        #: With ``lean``, the log lines of the Lock and RLock operations counted in place:
+        #: the proxies write them from the lean paths (see ``_sinks/lines.LockLines``).
+        self.lines: LockLines | None = None
+        #: ``lean``, for the class-based primitives (Condition, Semaphore, Event, Barrier, the
+        #: queues), unless ``lines`` is set: then they report events, which write their
+        #: lines and feed the same statistics and checks.
+        self.in_place: TallyBook | None = None
         #: With ``lean``, when ``-q``'s deadlock and lock-order checks listen too: what the
         #: lock proxies tell of waits and new chains of held locks (see _core/leanholds).
         self.diagnosis: LeanDiagnosis | None = None
@@ -169,16 +196,26 @@ counters = _Counters()
 def set_sinks(sinks: tuple[Sink, ...]) -> None:
     # Lean first off, last on: a proxy that sees it set can rely on the sinks it goes with.
     state.lean = None
+    state.in_place = None
+    state.lines = None
     state.diagnosis = None
     state.records = None
     state.sinks = sinks
     state.active = bool(sinks)
     sink = sinks[0] if len(sinks) == 1 else None
+    lines = None
+    if len(sinks) == 2:  # the lines and the diagnosis: lean if the lines can be (LockLines)
+        lock_lines = getattr(sinks[0], "lock_lines", None)
+        lines = lock_lines() if lock_lines is not None else None
+        if lines is not None:
+            sink = sinks[1]
     lean_stats = getattr(sink, "lean_stats", None)
-    stats = lean_stats() if lean_stats is not None else None
+    stats = lean_stats(lines is not None) if lean_stats is not None else None
     if stats is not None:
         lean_diagnosis = getattr(sink, "lean_diagnosis", None)
         state.diagnosis = lean_diagnosis() if lean_diagnosis is not None else None
+        state.lines = lines
+        state.in_place = stats if lines is None else None
     state.lean = stats
     lean_records = getattr(sink, "lean_records", None)
     state.records = lean_records() if lean_records is not None else None

@@ -2,8 +2,9 @@
 Condition, Semaphore, BoundedSemaphore and Barrier: their methods wrapped on the class (Event's
 are in ``events``, built the same way).
 
-With lean statistics (``state.lean``), an operation that does not wait is counted in place in
-its primitive's tally, first thing in each wrapper; with spans alone under pressure, a notify
+With lean statistics (``state.in_place``: not with the lines, which need an event of each),
+an operation that does not wait is counted in place in its primitive's tally, first thing in
+each wrapper; with spans alone under pressure, a notify
 with nobody waiting is counted in place (see ``counted``); everything else goes on to the
 event path below it (see ``_lean``).
 
@@ -162,7 +163,7 @@ def _condition_wrappers() -> list[Wrapper]:
 
     def wait_(self: Any, timeout: Any = None) -> Any:
         try:
-            lean = state.lean
+            lean = state.in_place
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy or not silent(self._is_owned):
@@ -203,7 +204,7 @@ def _condition_wrappers() -> list[Wrapper]:
 
     def notify_(self: Any, n: Any = 1) -> None:
         try:
-            lean = state.lean
+            lean = state.in_place
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
@@ -257,7 +258,7 @@ def _condition_wrappers() -> list[Wrapper]:
 
     def notify_all_(self: Any) -> None:
         try:
-            lean = state.lean
+            lean = state.in_place
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
@@ -344,7 +345,7 @@ def _semaphore_wrappers() -> list[Wrapper]:
 
     def acquire_(self: Any, blocking: Any = True, timeout: Any = None) -> Any:
         try:
-            lean = state.lean
+            lean = state.in_place
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or (state.options.include_library and guard.busy):
@@ -410,7 +411,7 @@ def _semaphore_wrappers() -> list[Wrapper]:
     def make_release(original: Callable[..., Any], is_bounded: bool) -> Callable[..., Any]:
         def release_(self: Any, n: Any = 1) -> None:
             try:
-                lean = state.lean
+                lean = state.in_place
                 if lean is not None:
                     entry = watches.get(id(self))
                     if entry is None or (state.options.include_library and guard.busy):
@@ -507,7 +508,7 @@ def _barrier_wrappers() -> list[Wrapper]:
 
     def wait_wrapper(self: Any, timeout: Any = None) -> Any:
         try:
-            lean = state.lean
+            lean = state.in_place
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:

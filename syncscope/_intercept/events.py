@@ -40,7 +40,7 @@ def wrappers() -> list[Wrapper]:
 
     def set_wrapper(self: Any) -> None:
         try:
-            lean = state.lean
+            lean = state.in_place
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
@@ -83,7 +83,7 @@ def wrappers() -> list[Wrapper]:
 
     def clear_wrapper(self: Any) -> None:
         try:
-            if state.lean is not None:  # the statistics count no clear
+            if state.in_place is not None:  # the statistics count no clear
                 diagnosis = state.diagnosis
                 if diagnosis is not None and not guard.busy:  # the hang check's evidence does
                     entry = watches.get(id(self))
@@ -118,7 +118,7 @@ def wrappers() -> list[Wrapper]:
 
     def wait_wrapper(self: Any, timeout: Any = None) -> Any:
         try:
-            lean = state.lean
+            lean = state.in_place
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:

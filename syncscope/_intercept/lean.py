@@ -44,7 +44,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from .._core.dispatch import guard
-from .._core.event import Op, Outcome, Primitive, perf_counter_ns, wait_limit
+from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
 from .._core.leanholds import (
     ThreadHolds,
     local,
@@ -85,9 +85,10 @@ def adopt(proxy: Any, stats: TallyBook) -> Tally:
 def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any:
     """
     An acquire that may wait (or that was given a timeout): acquire as asked, and count the
-    wait, the timeout or the failure at the caller's site.
+    wait, the timeout or the failure at the caller's site; with the lines, say each.
     """
     lock = proxy._syncscope_lock
+    lines = state.lines
     if timeout != -1 and not trylock_first(blocking, timeout):
         return lock.acquire(blocking, timeout)  # raises as the real acquire does
     # A trylock or a timed acquire cannot deadlock for ever: no lock order (see _lockorder).
@@ -95,28 +96,34 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
     if lock.acquire(False):
         try:
             _acquired(proxy, tally, None, ordered)
+            if lines is not None:
+                lines.acquired(proxy)
         except BaseException:  # a signal handler's exception: acquire() raises, lock free
             lock.release()
             raise
         return True
-    file, line, function = call_site()
-    site = site_tally(tally, file, line, function)
+    where = call_site()
+    site = site_tally(tally, *where)
+    primitive = proxy._syncscope_primitive
+    limit = wait_limit(blocking, timeout)
     if not blocking:
         tally.failed += 1
         site.failed += 1
+        if lines is not None:
+            lines.said(SyncEvent(primitive, "acquire", "busy", where, None, limit))
         return False
     diagnosis = state.diagnosis
-    wait = (
-        diagnosis.wait_begins(
-            proxy._syncscope_primitive, (file, line, function), wait_limit(blocking, timeout), proxy
-        )
-        if diagnosis
-        else None
-    )
+    wait = diagnosis.wait_begins(primitive, where, limit, proxy) if diagnosis else None
+    if lines is not None:
+        lines.said(SyncEvent(primitive, "acquire", "waiting", where, None, limit))
     start = perf_counter_ns()
     got = False
     try:
         got = acquire_contended(lock, timeout)
+    except BaseException as exc:
+        if lines is not None:
+            lines.said(SyncEvent(primitive, "acquire", "error", where, timeout=limit, error=exc))
+        raise
     finally:
         waited = perf_counter_ns() - start
         if wait is not None:
@@ -126,6 +133,9 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
             _acquired(proxy, tally, site, ordered)
             count_contended(tally, site, waited)
             tally.owner_changes += 1  # it waited for another thread: a hand-off
+            if lines is not None:
+                depth = lock._recursion_count() if proxy._reentrant else None
+                lines.said(SyncEvent(primitive, "acquire", "acquired", where, waited, limit, depth))
         except BaseException:  # a signal handler's exception: acquire() raises, lock free
             lock.release()
             raise
@@ -133,6 +143,8 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
         tally.timeouts += 1
         site.timeouts += 1
         count_contended(tally, site, waited)
+        if lines is not None:
+            lines.said(SyncEvent(primitive, "acquire", "timeout", where, waited, limit))
     return got
 
 

@@ -25,6 +25,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from .._core.state import LockLines
+
 
 _getframe = sys._getframe
 #: Locks one thread keeps counted uses of, past which it forgets those already summed.
@@ -97,6 +99,23 @@ def observed_release(proxy: Any, reentrant: bool, owned: bool) -> None:
         emit_fresh(SyncEvent(primitive, "release", "released", site, None, None, depth))
     finally:
         lock.release()
+
+
+def said_release(proxy: Any, lines: LockLines) -> None:
+    """
+    A release on the lean path with the lines listening (``state.lines``): its line, then the
+    real release, whatever happens meanwhile (see observed_release). One that raises (not the
+    owner's) is an event, as it is without the lean path.
+    """
+    lock = proxy._syncscope_lock
+    reentrant = proxy._reentrant
+    if not (lock._is_owned() if reentrant else lock.locked()):
+        return observed_release(proxy, reentrant, False)
+    try:
+        lines.released(proxy, lock._recursion_count() - 1 if reentrant else None)
+    finally:
+        lock.release()
+    return None
 
 
 # -- the record path: the span sink alone listens (state.records) -----------------------------

@@ -38,6 +38,7 @@ from .lean import (
     nested,
     parked_to_wait,
     pop,
+    trylock_first,
     unpark,
 )
 from .lockpaths import (
@@ -47,7 +48,9 @@ from .lockpaths import (
     observed_release,
     recorded_acquire,
     recorded_release,
+    said_release,
 )
+from .standins import StandInMeta, look_like
 
 
 TYPE_CHECKING = False
@@ -123,7 +126,9 @@ class _Proxy:
             tally = self._syncscope_tally
             if tally is None or tally.owner is not stats:
                 tally = adopt(self, stats)
-            return acquire_slowly(self, tally, blocking, timeout)
+            if state.lines is None or timeout == -1 or trylock_first(blocking, timeout):
+                return acquire_slowly(self, tally, blocking, timeout)
+            # Arguments the real acquire refuses, with the lines: its error, as an event.
         if not state.active or guard.busy:
             return self._syncscope_lock.acquire(blocking, timeout)
         return observed_acquire(
@@ -192,6 +197,8 @@ class _LockProxy(_Proxy):
                                 self._syncscope_lasti = frame.f_lasti
                             if below is not None:
                                 nested(self, below, blocking)
+                        if state.lines is not None:  # the lines too: this one's (see _lean)
+                            state.lines.acquired(self)
                     except BaseException:  # a signal handler's exception: acquire() raises
                         lock.release()
                         raise
@@ -249,6 +256,8 @@ class _LockProxy(_Proxy):
                                 self._syncscope_lasti = frame.f_lasti
                             if below is not None:
                                 nested(self, below, True)
+                        if state.lines is not None:
+                            state.lines.acquired(self)
                     except BaseException:
                         lock.release()
                         raise
@@ -294,6 +303,8 @@ class _LockProxy(_Proxy):
                     self._syncscope_lock.release()
                     raise
             if state.lean is not None:
+                if state.lines is not None:
+                    return said_release(self, state.lines)
                 self._syncscope_lock.release()
                 return None
             records = state.records
@@ -337,6 +348,8 @@ class _LockProxy(_Proxy):
                     self._syncscope_lock.release()
                     raise
             if state.lean is not None:
+                if state.lines is not None:
+                    return said_release(self, state.lines)
                 self._syncscope_lock.release()
                 return None
             records = state.records
@@ -423,6 +436,8 @@ class _RLockProxy(_Proxy):
                                 if below is not None:
                                     nested(self, below, bool(blocking))
                         tally.acquisitions += 1
+                        if state.lines is not None:
+                            state.lines.acquired(self)
                     except BaseException:
                         lock.release()
                         raise
@@ -480,6 +495,8 @@ class _RLockProxy(_Proxy):
                                 if below is not None:
                                     nested(self, below, True)
                         tally.acquisitions += 1
+                        if state.lines is not None:
+                            state.lines.acquired(self)
                     except BaseException:
                         lock.release()
                         raise
@@ -507,6 +524,8 @@ class _RLockProxy(_Proxy):
                     self._syncscope_lock.release()
                     raise
             if state.lean is not None:
+                if state.lines is not None:
+                    return said_release(self, state.lines)
                 self._syncscope_lock.release()
                 return None
             records = state.records
@@ -531,6 +550,8 @@ class _RLockProxy(_Proxy):
                     self._syncscope_lock.release()
                     raise
             if state.lean is not None:
+                if state.lines is not None:
+                    return said_release(self, state.lines)
                 self._syncscope_lock.release()
                 return None
             records = state.records
@@ -615,49 +636,7 @@ def _wrap_new(lock: Any, kind: str, type_name: str, frame: FrameType | None) -> 
 CONDITION_ENTER = threading.Condition.__enter__.__code__
 
 
-class _StandInMeta(type):
-    """
-    The metaclass of the Lock and RLock stand-ins.
-
-    A stand-in is a class, not a function: a class does not bind as a method, so
-    ``class Map: lock_class = threading.Lock`` then ``self.lock_class()`` works as it does with
-    the builtin (werkzeug does this). ``isinstance`` against it answers for the raw lock type.
-    """
-
-    _syncscope_original: Any
-    _syncscope_type: Any
-
-    def __instancecheck__(cls, obj: object) -> bool:
-        return isinstance(obj, cls._syncscope_type)
-
-    def __subclasscheck__(cls, sub: type) -> bool:
-        return issubclass(sub, cls._syncscope_type)
-
-    def __repr__(cls) -> str:
-        return repr(cls._syncscope_original)
-
-    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> Any:
-        # Neither the lock type nor the factory functions can be subclassed (CPython's
-        # test_lock_no_subclass): neither can the stand-ins.
-        for base in bases:
-            if isinstance(base, _StandInMeta):
-                original = base._syncscope_original
-                raise TypeError(
-                    f"type '{original.__module__}.{original.__qualname__}' is not an "
-                    "acceptable base type"
-                )
-        return super().__new__(mcs, name, bases, namespace)
-
-
-def _look_like(stand_in: Any, original: Any) -> None:
-    """Give a stand-in the original's names, so introspection sees the original."""
-    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
-        value = getattr(original, attribute, None)
-        if value is not None:
-            type.__setattr__(stand_in, attribute, value)
-
-
-class RLock(metaclass=_StandInMeta):
+class RLock(metaclass=StandInMeta):
     """Instrumented stand-in for ``threading.RLock``."""
 
     __slots__ = ()
@@ -672,7 +651,7 @@ class RLock(metaclass=_StandInMeta):
             raise
 
 
-class Lock(metaclass=_StandInMeta):
+class Lock(metaclass=StandInMeta):
     """Instrumented stand-in for ``threading.Lock`` (a function before 3.13, then a class)."""
 
     __slots__ = ()
@@ -687,5 +666,5 @@ class Lock(metaclass=_StandInMeta):
             raise
 
 
-_look_like(RLock, _original_rlock)
-_look_like(Lock, _original_lock)
+look_like(RLock, _original_rlock)
+look_like(Lock, _original_lock)

@@ -27,7 +27,10 @@ try:
 except ImportError:  # an interpreter without the C accelerator: json's fallback
     from json.encoder import encode_basestring_ascii
 
-from .._core.event import SyncEvent
+from _thread import get_ident
+
+from .._core.dispatch import guard, sink_failed
+from .._core.event import SyncEvent, thread_name
 from .._core.output import FdWriter, format_duration
 
 
@@ -271,6 +274,7 @@ class ConsoleSink:
         #: (primitive, its name, thread name, op, outcome, depth, permits) -> the console
         #: line, encoded, of an acquire or release that neither waited nor failed.
         self._console_lines: dict[tuple[object, ...], bytes] = {}
+        self._lock_lines: LockLines | None = None
         if fmt == "console":
             self.handle = self._console_line  # type: ignore[method-assign]
         elif fmt == "json":
@@ -452,6 +456,18 @@ class ConsoleSink:
             line += f" {key}={_logfmt_value(value)}"
         return line
 
+    def lock_lines(self) -> LockLines | None:
+        """
+        What the Lock and RLock proxies write with when they count in place (the lean paths
+        of ``-q``'s statistics and checks, taken with the lines too): console lines only,
+        which need no call site.
+        """
+        if self._fmt != "console":
+            return None
+        if self._lock_lines is None:
+            self._lock_lines = LockLines(self)
+        return self._lock_lines
+
     def note(self, message: str, **fields: Any) -> None:
         """Write a line that is not an operation (a slow spot...), among the others."""
         if self._fmt == "console":
@@ -477,3 +493,60 @@ def _structlog_logger(fmt: str, writer: FdWriter) -> Any:
             key_order=["timestamp", "event"], drop_missing=True
         )
     return structlog.wrap_logger(writer, processors=[renderer], context_class=dict).bind()
+
+
+class LockLines:
+    """
+    The console lines of the Lock and RLock operations that the lean paths count in place,
+    written by the proxies straight away: the statistics and checks are counted in place,
+    and an uncontended acquire's or a release's line is kept, encoded, by primitive, name,
+    thread name and depth (renaming either makes a new one), and written with one write. No
+    event is made, no call site looked up, nothing dispatched: a line costs a lookup and a
+    write. What waited, timed out or failed is an event for this sink alone (:meth:`said`).
+    """
+
+    __slots__ = ("_console", "_lines", "_write")
+
+    def __init__(self, console: ConsoleSink) -> None:
+        self._console = console
+        self._write = console._writer.write
+        #: Shared with the console's own kept lines: same key, same line.
+        self._lines = console._console_lines
+
+    def _line(self, primitive: Any, op: str, outcome: str, depth: int | None) -> None:
+        ident = get_ident()
+        key = (primitive, primitive.name, thread_name(ident), op, outcome, depth, None)
+        try:
+            data = self._lines.get(key)
+            if data is None:
+                event = SyncEvent(primitive, op, outcome, _NO_SITE, None, None, depth)  # type: ignore[arg-type]
+                data = (describe(event) + "\n").encode("utf-8", "backslashreplace")
+                if len(self._lines) >= _CACHE_LIMIT:
+                    self._lines.clear()
+                self._lines[key] = data
+            self._write(data)
+        except Exception as exc:  # a line must never break the program it describes
+            sink_failed(self._console, exc)
+
+    def acquired(self, proxy: Any) -> None:
+        """``proxy`` was acquired at once (an RLock's depth is read from it)."""
+        depth = proxy._syncscope_lock._recursion_count() if proxy._reentrant else None
+        self._line(proxy._syncscope_primitive, "acquire", "acquired", depth)
+
+    def released(self, proxy: Any, depth: int | None) -> None:
+        """``proxy`` is about to be released by its owner, to ``depth`` (an RLock's)."""
+        self._line(proxy._syncscope_primitive, "release", "released", depth)
+
+    def said(self, event: SyncEvent) -> None:
+        """An operation's event for its line alone: the statistics and checks count it."""
+        was_busy = guard.busy
+        guard.busy = True
+        try:
+            self._console.handle(event)
+        except Exception as exc:
+            sink_failed(self._console, exc)
+        finally:
+            guard.busy = was_busy
+
+
+_NO_SITE = ("", 0, "")

@@ -95,6 +95,11 @@ class Recorder:
         self.holds = Holds(track_exits=options.detect_deadlocks, lean=options.detect_deadlocks)
         self.traces = Traces(self.holds) if options.detect_deadlocks else None
         self.stats: Stats | None = Stats() if options.stats else None
+        #: Where the lean paths count (see lean_stats): the statistics, or, when only the
+        #: checks listen, a book nobody reports, whose counts are the watchdog's sign of life.
+        self._book = self.stats
+        if self._book is None and options.detect_deadlocks:
+            self._book = Stats()
         self.lockorder = (
             LockOrder(self._inversion, self.holds.handoff) if options.detect_deadlocks else None
         )
@@ -141,22 +146,25 @@ class Recorder:
         # closes this sink, and the file must say what was found, nothing included.
         self._write_json()
 
-    def lean_stats(self) -> Stats | None:
+    def lean_stats(self, lines: bool = False) -> Stats | None:
         """
-        The statistics, when the proxies may count in place of reporting events (see _lean):
-        when they are all this sink keeps, or they and the deadlock and lock-order checks
-        (which then get their holds from the proxies: see :meth:`lean_diagnosis`). Anything
-        that needs every event or its call site (long holds and waits, the kept events)
-        rules it out.
+        Where the proxies count when they may count in place of reporting events (see
+        _lean): the statistics, or the book kept for the checks alone (the deadlock and
+        lock-order checks then get their holds from the proxies: see
+        :meth:`lean_diagnosis`). Anything that needs every event or its call site (long
+        holds and waits, the kept events) rules it out; with the ``lines`` (the proxies
+        write theirs, see ``_sinks/lines.LockLines``), so do the statistics: their report
+        names where each lock was mostly taken, which the lean path does not look up.
         """
         if (
-            self.stats is None
+            self._book is None
+            or (lines and self.stats is not None)
             or self.events is not None
             or self._long_hold_ns is not None
             or self._long_wait_ns is not None
         ):
             return None
-        return self.stats
+        return self._book
 
     def lean_diagnosis(self) -> LeanChecks | None:
         """What the lock proxies call on the lean path when the checks listen (see _lean)."""
@@ -168,11 +176,11 @@ class Recorder:
 
     def _progress_now(self) -> int:
         """Operations seen so far: events, and what the lean paths counted in place."""
-        stats = self.stats
+        book = self._book
         lean = self._lean_checks
         return (
             self.progress
-            + (stats.operations() if stats is not None else 0)
+            + (book.operations() if book is not None else 0)
             + (lean.progress if lean is not None else 0)
         )
 

@@ -1,0 +1,53 @@
+"""
+The Lock and RLock stand-ins' class machinery: ``threading.Lock`` and ``threading.RLock`` are
+replaced by classes (see ``locks``) that look like the originals to introspection.
+"""
+
+from __future__ import annotations
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+class StandInMeta(type):
+    """
+    The metaclass of the Lock and RLock stand-ins.
+
+    A stand-in is a class, not a function: a class does not bind as a method, so
+    ``class Map: lock_class = threading.Lock`` then ``self.lock_class()`` works as it does with
+    the builtin (werkzeug does this). ``isinstance`` against it answers for the raw lock type.
+    """
+
+    _syncscope_original: Any
+    _syncscope_type: Any
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, cls._syncscope_type)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, cls._syncscope_type)
+
+    def __repr__(cls) -> str:
+        return repr(cls._syncscope_original)
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> Any:
+        # Neither the lock type nor the factory functions can be subclassed (CPython's
+        # test_lock_no_subclass): neither can the stand-ins.
+        for base in bases:
+            if isinstance(base, StandInMeta):
+                original = base._syncscope_original
+                raise TypeError(
+                    f"type '{original.__module__}.{original.__qualname__}' is not an "
+                    "acceptable base type"
+                )
+        return super().__new__(mcs, name, bases, namespace)
+
+
+def look_like(stand_in: Any, original: Any) -> None:
+    """Give a stand-in the original's names, so introspection sees the original."""
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        value = getattr(original, attribute, None)
+        if value is not None:
+            type.__setattr__(stand_in, attribute, value)
