@@ -18,12 +18,22 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Protocol
 
-    from .event import Sink, SyncEvent
+    from .event import Op, Outcome, Sink, SyncEvent
     from .leanholds import LeanDiagnosis
     from .tally import TallyBook
 
-    class LockLines(Protocol):
-        """The lines the Lock and RLock proxies write on the lean path (``_sinks/lines``)."""
+    class LeanLines(Protocol):
+        """The lines the primitives write on the lean path (``_sinks/lines.LeanLines``)."""
+
+        def line(
+            self,
+            primitive: Any,
+            op: Op,
+            outcome: Outcome,
+            depth: int | None = None,
+            permits: int | None = None,
+            waiters: int | None = None,
+        ) -> None: ...
 
         def acquired(self, proxy: Any) -> None: ...
 
@@ -148,6 +158,7 @@ class _State:
         "lean",
         "lines",
         "options",
+        "queues_in_place",
         "records",
         "sinks",
     )
@@ -161,13 +172,15 @@ class _State:
         #: The statistics, when they are all that listens: lock proxies then count in place
         #: of reporting events (see _lean).
         self.lean: TallyBook | None = None
-        #: With ``lean``, the log lines of the Lock and RLock operations counted in place:
-        #: the proxies write them from the lean paths (see ``_sinks/lines.LockLines``).
-        self.lines: LockLines | None = None
-        #: ``lean``, for the class-based primitives (Condition, Semaphore, Event, Barrier, the
-        #: queues), unless ``lines`` is set: then they report events, which write their
-        #: lines and feed the same statistics and checks.
+        #: With ``lean``, the log lines of the operations counted in place: the primitives
+        #: write them from the lean paths (see ``_sinks/lines.LeanLines``).
+        self.lines: LeanLines | None = None
+        #: ``lean``, for the class-based primitives (Condition, Semaphore, Event, Barrier).
         self.in_place: TallyBook | None = None
+        #: ``lean``, for the queues, unless ``lines`` is set: then they report events, which
+        #: write their lines and feed the same statistics and checks (a put's line is
+        #: written under the queue's lock, which the lean path does not take).
+        self.queues_in_place: TallyBook | None = None
         #: With ``lean``, when ``-q``'s deadlock and lock-order checks listen too: what the
         #: lock proxies tell of waits and new chains of held locks (see _core/leanholds).
         self.diagnosis: LeanDiagnosis | None = None
@@ -197,6 +210,7 @@ def set_sinks(sinks: tuple[Sink, ...]) -> None:
     # Lean first off, last on: a proxy that sees it set can rely on the sinks it goes with.
     state.lean = None
     state.in_place = None
+    state.queues_in_place = None
     state.lines = None
     state.diagnosis = None
     state.records = None
@@ -204,9 +218,9 @@ def set_sinks(sinks: tuple[Sink, ...]) -> None:
     state.active = bool(sinks)
     sink = sinks[0] if len(sinks) == 1 else None
     lines = None
-    if len(sinks) == 2:  # the lines and the diagnosis: lean if the lines can be (LockLines)
-        lock_lines = getattr(sinks[0], "lock_lines", None)
-        lines = lock_lines() if lock_lines is not None else None
+    if len(sinks) == 2:  # the lines and the diagnosis: lean if the lines can be (LeanLines)
+        lean_lines = getattr(sinks[0], "lean_lines", None)
+        lines = lean_lines() if lean_lines is not None else None
         if lines is not None:
             sink = sinks[1]
     lean_stats = getattr(sink, "lean_stats", None)
@@ -215,7 +229,8 @@ def set_sinks(sinks: tuple[Sink, ...]) -> None:
         lean_diagnosis = getattr(sink, "lean_diagnosis", None)
         state.diagnosis = lean_diagnosis() if lean_diagnosis is not None else None
         state.lines = lines
-        state.in_place = stats if lines is None else None
+        state.in_place = stats
+        state.queues_in_place = stats if lines is None else None
     state.lean = stats
     lean_records = getattr(sink, "lean_records", None)
     state.records = lean_records() if lean_records is not None else None

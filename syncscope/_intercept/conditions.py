@@ -2,9 +2,9 @@
 Condition, Semaphore, BoundedSemaphore and Barrier: their methods wrapped on the class (Event's
 are in ``events``, built the same way).
 
-With lean statistics (``state.in_place``: not with the lines, which need an event of each),
-an operation that does not wait is counted in place in its primitive's tally, first thing in
-each wrapper; with spans alone under pressure, a notify
+With lean statistics (``state.in_place``), an operation that does not wait is counted in
+place in its primitive's tally, first thing in each wrapper, and with the lines says so itself
+(``state.lines``); with spans alone under pressure, a notify
 with nobody waiting is counted in place (see ``counted``); everything else goes on to the
 event path below it (see ``_lean``).
 
@@ -224,6 +224,8 @@ def _condition_wrappers() -> list[Wrapper]:
                 diagnosis = state.diagnosis
                 if diagnosis is not None:  # the hang check hears of it (see _lean)
                     diagnosis.marked(entry.primitive, "notify", woken)
+                if state.lines is not None:  # under the lock: before the woken say so
+                    state.lines.line(entry.primitive, "notify", "notified", waiters=woken)
                 return None
             records = state.records
             if records is not None and records.counting:
@@ -280,6 +282,8 @@ def _condition_wrappers() -> list[Wrapper]:
                 diagnosis = state.diagnosis
                 if diagnosis is not None:  # the hang check hears of it (see _lean)
                     diagnosis.marked(entry.primitive, "notify_all", waiting)
+                if state.lines is not None:
+                    state.lines.line(entry.primitive, "notify_all", "notified", waiters=waiting)
                 return None
             records = state.records
             if records is not None and records.counting:
@@ -367,6 +371,8 @@ def _semaphore_wrappers() -> list[Wrapper]:
                             # is no caller, and f_back is None.
                             permit_held(entry, _getframe().f_back)
                         tally.acquisitions += 1
+                        if state.lines is not None:
+                            state.lines.line(entry.primitive, "acquire", "acquired")
                     except BaseException:  # a signal handler's exception: acquire() raises
                         release(self)
                         raise
@@ -444,9 +450,16 @@ def _semaphore_wrappers() -> list[Wrapper]:
                                     permits_returned(entry, tally, n)
                         elif state.diagnosis is not None:  # no permit out: a signal
                             signalled(entry)
-                        if state.options.include_library:  # its Condition is watched too
-                            return hidden(original, self, n)  # type: ignore[no-any-return]
-                        return original(self, n)  # type: ignore[no-any-return]
+                        lines = state.lines
+                        try:  # said first: a waiter it wakes says so after it
+                            if lines is not None:
+                                lines.line(entry.primitive, "release", "released", permits=n)
+                        finally:
+                            if state.options.include_library:  # its Condition is watched too
+                                hidden(original, self, n)
+                            else:
+                                original(self, n)
+                        return None
                     # A release that raises: the event path says so.
                 primitive = watched(self)
                 if primitive is None:

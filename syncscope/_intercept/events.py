@@ -52,6 +52,8 @@ def wrappers() -> list[Wrapper]:
                 diagnosis = state.diagnosis
                 if diagnosis is not None:  # the hang check hears of it (see _lean)
                     diagnosis.marked(entry.primitive, "set")
+                if state.lines is not None:  # before the real set: the waiters say so after
+                    state.lines.line(entry.primitive, "set", "set")
                 if state.options.include_library:  # its Condition is watched too: hide it
                     return hidden(set_, self)  # type: ignore[no-any-return]
                 return set_(self)
@@ -84,11 +86,14 @@ def wrappers() -> list[Wrapper]:
     def clear_wrapper(self: Any) -> None:
         try:
             if state.in_place is not None:  # the statistics count no clear
-                diagnosis = state.diagnosis
-                if diagnosis is not None and not guard.busy:  # the hang check's evidence does
+                diagnosis, lines = state.diagnosis, state.lines
+                if (diagnosis is not None or lines is not None) and not guard.busy:
                     entry = watches.get(id(self))
                     if entry is not None:
-                        diagnosis.marked(entry.primitive, "clear")
+                        if diagnosis is not None:  # the hang check's evidence counts it
+                            diagnosis.marked(entry.primitive, "clear")
+                        if lines is not None:
+                            lines.line(entry.primitive, "clear", "cleared")
                 if state.options.include_library and not guard.busy:  # its Condition too
                     return hidden(clear, self)  # type: ignore[no-any-return]
                 return clear(self)
@@ -135,6 +140,8 @@ def wrappers() -> list[Wrapper]:
                     diagnosis = state.diagnosis
                     if diagnosis is not None:  # the hang check hears of it (see _lean)
                         diagnosis.touched(entry.primitive, "wait", "woken")
+                    if state.lines is not None:
+                        state.lines.line(entry.primitive, "wait", "set")
                     return True
                 tally = entry.tally
                 if tally is None or tally.owner is not lean:

@@ -447,27 +447,35 @@ def semaphore_acquire_slowly(
     given a timeout (the real acquire raises): acquire as asked, and count the wait, the
     timeout, the failure or the error at the caller's site, as the event path's statistics do.
     """
-    file, line, function = call_site()
-    site = site_tally(tally, file, line, function)
+    where = call_site()
+    site = site_tally(tally, *where)
+    primitive = entry.primitive
+    lines = state.lines
+    limit = wait_limit(blocking, timeout)
     if not blocking and timeout is None:  # the attempt was the whole call
         tally.failed += 1
         site.failed += 1
+        if lines is not None:
+            lines.said(SyncEvent(primitive, "acquire", "busy", where))
         return False
     diagnosis = state.diagnosis
     wait = (
-        diagnosis.wait_begins(
-            entry.primitive, (file, line, function), wait_limit(blocking, timeout), None
-        )
+        diagnosis.wait_begins(primitive, where, limit, None)
         if diagnosis is not None and blocking
         else None
     )
+    if lines is not None and blocking:
+        lines.said(SyncEvent(primitive, "acquire", "waiting", where, timeout=limit))
     start = perf_counter_ns()
     guard.busy = True  # the semaphore's own Condition is not the user's business
     got = False
     try:
         got = acquire(sem, blocking, timeout)
-    except BaseException:
+    except BaseException as exc:
         tally.errors += 1
+        if lines is not None:  # a blocking acquire's error says how long it waited
+            waited_ns = perf_counter_ns() - start if blocking else None
+            lines.said(SyncEvent(primitive, "acquire", "error", where, waited_ns, error=exc))
         raise
     finally:
         guard.busy = False
@@ -477,6 +485,8 @@ def semaphore_acquire_slowly(
     if got:
         try:
             permit_taken(entry, tally, site)
+            if lines is not None:
+                lines.said(SyncEvent(primitive, "acquire", "acquired", where, waited, limit))
         except BaseException:  # a signal handler's exception: acquire() raises, permit back
             release(sem)
             raise
@@ -487,9 +497,13 @@ def semaphore_acquire_slowly(
         tally.timeouts += 1
         site.timeouts += 1
         count_contended(tally, site, waited)
+        if lines is not None:
+            lines.said(SyncEvent(primitive, "acquire", "timeout", where, waited))
     else:
         tally.failed += 1
         site.failed += 1
+        if lines is not None:
+            lines.said(SyncEvent(primitive, "acquire", "busy", where))
     return got
 
 
@@ -514,25 +528,30 @@ def signal_wait(
     A Condition or Event wait (``op``: "wait" or "wait_for"): ``call(*args)``, with nothing it
     does counted (the event path's ``blocking_call``), and its wait counted at the caller's site.
     """
-    file, line, function = call_site()
-    site = site_tally(tally, file, line, function)
+    where = call_site()
+    site = site_tally(tally, *where)
     diagnosis = state.diagnosis
-    wait = (
-        diagnosis.wait_begins(primitive, (file, line, function), limit, None, op)
-        if diagnosis is not None
-        else None
-    )
+    wait = diagnosis.wait_begins(primitive, where, limit, None, op) if diagnosis else None
+    lines = state.lines
+    if lines is not None:
+        lines.said(SyncEvent(primitive, op, "waiting", where, timeout=limit))
     start = perf_counter_ns()
     guard.busy = True
     try:
         result = call(*args)
-    except BaseException:
+    except BaseException as exc:
         guard.busy = False
-        _wait_ended(primitive, tally, site, op, "error", perf_counter_ns() - start, wait)
+        waited = perf_counter_ns() - start
+        _wait_ended(primitive, tally, site, op, "error", waited, wait)
+        if lines is not None:
+            lines.said(SyncEvent(primitive, op, "error", where, waited, error=exc))
         raise
     guard.busy = False
+    waited = perf_counter_ns() - start
     outcome: Outcome = "woken" if result else "timeout"
-    _wait_ended(primitive, tally, site, op, outcome, perf_counter_ns() - start, wait)
+    _wait_ended(primitive, tally, site, op, outcome, waited, wait)
+    if lines is not None:
+        lines.said(SyncEvent(primitive, op, outcome, where, waited))
     return result
 
 
@@ -547,12 +566,19 @@ def barrier_wait(
     take itself for the last and wait unannounced, unseen by the watchdog).
     """
     diagnosis = state.diagnosis
+    lines = state.lines
     wait = None
     where = None
-    if diagnosis is not None:
+    if diagnosis is not None or lines is not None:
         where = call_site()
         limit = wait_limit(True, barrier._timeout if timeout is None else timeout)
-        wait = diagnosis.wait_begins(primitive, where, limit, None, "wait")
+        if diagnosis is not None:
+            wait = diagnosis.wait_begins(primitive, where, limit, None, "wait")
+        if lines is not None:
+            arrivals = barrier.n_waiting + 1  # as the event path reads it: unlocked
+            lines.said(
+                SyncEvent(primitive, "wait", "waiting", where, None, limit, arrivals=arrivals)
+            )
     start = perf_counter_ns()
     guard.busy = True  # the barrier's Condition, and the action the last arriver runs
     try:
@@ -561,15 +587,10 @@ def barrier_wait(
         guard.busy = False
         waited = perf_counter_ns() - start
         outcome: Outcome = "broken" if isinstance(exc, threading.BrokenBarrierError) else "error"
-        _wait_ended(
-            primitive,
-            tally,
-            site_tally(tally, *(where or call_site())),
-            "wait",
-            outcome,
-            waited,
-            wait,
-        )
+        where = where or call_site()
+        _wait_ended(primitive, tally, site_tally(tally, *where), "wait", outcome, waited, wait)
+        if lines is not None:
+            lines.said(SyncEvent(primitive, "wait", outcome, where, waited, error=exc))
         raise
     guard.busy = False
     waited = perf_counter_ns() - start
@@ -577,6 +598,9 @@ def barrier_wait(
     if index != barrier._parties - 1:  # it waited for the others
         site = site_tally(tally, *(where or call_site()))
     _wait_ended(primitive, tally, site, "wait", "passed", waited, wait)
+    if lines is not None:
+        where = where or call_site()
+        lines.said(SyncEvent(primitive, "wait", "passed", where, waited, arrivals=index))
     return index
 
 

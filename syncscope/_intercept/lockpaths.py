@@ -25,7 +25,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .._core.state import LockLines
+    from .._core.state import LeanLines
 
 
 _getframe = sys._getframe
@@ -101,7 +101,7 @@ def observed_release(proxy: Any, reentrant: bool, owned: bool) -> None:
         lock.release()
 
 
-def said_release(proxy: Any, lines: LockLines) -> None:
+def said_release(proxy: Any, lines: LeanLines) -> None:
     """
     A release on the lean path with the lines listening (``state.lines``): its line, then the
     real release, whatever happens meanwhile (see observed_release). One that raises (not the

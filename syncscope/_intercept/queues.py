@@ -7,7 +7,7 @@ mutex and Conditions inside it. A successful put is reported from inside ``_put`
 the queue's mutex is held, so that no consumer can report getting an item before the producer
 has reported putting it.
 
-With lean statistics (``state.in_place``: not with the lines, whose put is said under the
+With lean statistics (``state.queues_in_place``: not with the lines, whose put is said under the
 queue's lock, see above), a put or get that can be done at once is done without
 blocking (``block=False``) and counted in place in the queue's tally; one that has to wait is
 made as asked and counted at its call site (``lean_wait``); one that fails goes on to the
@@ -366,7 +366,7 @@ def wrappers() -> list[Wrapper]:
 
     def put_wrapper(self: Any, item: Any, block: Any = True, timeout: Any = None) -> None:
         try:
-            lean = state.in_place
+            lean = state.queues_in_place
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
@@ -457,7 +457,7 @@ def wrappers() -> list[Wrapper]:
 
     def get_wrapper(self: Any, block: Any = True, timeout: Any = None) -> Any:
         try:
-            lean = state.in_place
+            lean = state.queues_in_place
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
@@ -517,7 +517,7 @@ def wrappers() -> list[Wrapper]:
 
     def task_done_wrapper(self: Any) -> None:
         try:
-            lean = state.in_place
+            lean = state.queues_in_place
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:

@@ -82,7 +82,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
 
     def put(self, item: Any, block: Any = True, timeout: Any = None) -> None:
         try:
-            lean = state.in_place
+            lean = state.queues_in_place
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is not None and not guard.busy:
@@ -98,7 +98,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
 
     def put_nowait(self, item: Any) -> None:
         try:
-            lean = state.in_place
+            lean = state.queues_in_place
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is not None and not guard.busy:
@@ -114,7 +114,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
 
     def get(self, block: Any = True, timeout: Any = None) -> Any:
         try:
-            lean = state.in_place
+            lean = state.queues_in_place
             if lean is not None and (not block or timeout is None or at_once(block, timeout)):
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
@@ -144,7 +144,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
 
     def get_nowait(self) -> Any:
         try:
-            lean = state.in_place
+            lean = state.queues_in_place
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:

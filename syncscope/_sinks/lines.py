@@ -38,6 +38,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from .._core.event import Op, Outcome
+
 
 FORMATS = ("console", "json", "logfmt")
 
@@ -274,7 +276,7 @@ class ConsoleSink:
         #: (primitive, its name, thread name, op, outcome, depth, permits) -> the console
         #: line, encoded, of an acquire or release that neither waited nor failed.
         self._console_lines: dict[tuple[object, ...], bytes] = {}
-        self._lock_lines: LockLines | None = None
+        self._lean_lines: LeanLines | None = None
         if fmt == "console":
             self.handle = self._console_line  # type: ignore[method-assign]
         elif fmt == "json":
@@ -456,7 +458,7 @@ class ConsoleSink:
             line += f" {key}={_logfmt_value(value)}"
         return line
 
-    def lock_lines(self) -> LockLines | None:
+    def lean_lines(self) -> LeanLines | None:
         """
         What the Lock and RLock proxies write with when they count in place (the lean paths
         of ``-q``'s statistics and checks, taken with the lines too): console lines only,
@@ -464,9 +466,9 @@ class ConsoleSink:
         """
         if self._fmt != "console":
             return None
-        if self._lock_lines is None:
-            self._lock_lines = LockLines(self)
-        return self._lock_lines
+        if self._lean_lines is None:
+            self._lean_lines = LeanLines(self)
+        return self._lean_lines
 
     def note(self, message: str, **fields: Any) -> None:
         """Write a line that is not an operation (a slow spot...), among the others."""
@@ -495,14 +497,16 @@ def _structlog_logger(fmt: str, writer: FdWriter) -> Any:
     return structlog.wrap_logger(writer, processors=[renderer], context_class=dict).bind()
 
 
-class LockLines:
+class LeanLines:
     """
-    The console lines of the Lock and RLock operations that the lean paths count in place,
-    written by the proxies straight away: the statistics and checks are counted in place,
-    and an uncontended acquire's or a release's line is kept, encoded, by primitive, name,
-    thread name and depth (renaming either makes a new one), and written with one write. No
-    event is made, no call site looked up, nothing dispatched: a line costs a lookup and a
-    write. What waited, timed out or failed is an event for this sink alone (:meth:`said`).
+    The console lines of the operations that the lean paths count in place (the statistics
+    and checks counted there, see ``_core/state.set_sinks``), written by the primitives
+    straight away. A line that the operation's primitive, name, thread name and figures
+    decide (an acquire or release that did not wait, a notify, a set) is kept, encoded
+    (renaming the primitive or the thread makes a new one), and written with one write: no
+    event is made, no call site looked up, nothing dispatched. What waited, timed out or
+    failed is an event for this sink alone (:meth:`said`). Console lines only: they name no
+    call site, and the lean paths pass none.
     """
 
     __slots__ = ("_console", "_lines", "_write")
@@ -510,16 +514,27 @@ class LockLines:
     def __init__(self, console: ConsoleSink) -> None:
         self._console = console
         self._write = console._writer.write
-        #: Shared with the console's own kept lines: same key, same line.
-        self._lines = console._console_lines
+        #: (primitive, its name, thread name, op, outcome, depth, permits, waiters) -> line.
+        self._lines: dict[tuple[object, ...], bytes] = {}
 
-    def _line(self, primitive: Any, op: str, outcome: str, depth: int | None) -> None:
+    def line(
+        self,
+        primitive: Any,
+        op: Op,
+        outcome: Outcome,
+        depth: int | None = None,
+        permits: int | None = None,
+        waiters: int | None = None,
+    ) -> None:
+        """The line of an operation that neither waited nor failed."""
         ident = get_ident()
-        key = (primitive, primitive.name, thread_name(ident), op, outcome, depth, None)
+        key = (primitive, primitive.name, thread_name(ident), op, outcome, depth, permits, waiters)
         try:
             data = self._lines.get(key)
             if data is None:
-                event = SyncEvent(primitive, op, outcome, _NO_SITE, None, None, depth)  # type: ignore[arg-type]
+                event = SyncEvent(
+                    primitive, op, outcome, _NO_SITE, None, None, depth, permits, waiters
+                )
                 data = (describe(event) + "\n").encode("utf-8", "backslashreplace")
                 if len(self._lines) >= _CACHE_LIMIT:
                     self._lines.clear()
@@ -529,13 +544,13 @@ class LockLines:
             sink_failed(self._console, exc)
 
     def acquired(self, proxy: Any) -> None:
-        """``proxy`` was acquired at once (an RLock's depth is read from it)."""
+        """Lock or RLock ``proxy`` was acquired at once (an RLock's depth is read from it)."""
         depth = proxy._syncscope_lock._recursion_count() if proxy._reentrant else None
-        self._line(proxy._syncscope_primitive, "acquire", "acquired", depth)
+        self.line(proxy._syncscope_primitive, "acquire", "acquired", depth)
 
     def released(self, proxy: Any, depth: int | None) -> None:
-        """``proxy`` is about to be released by its owner, to ``depth`` (an RLock's)."""
-        self._line(proxy._syncscope_primitive, "release", "released", depth)
+        """Lock or RLock ``proxy`` is about to be released by its owner, to ``depth``."""
+        self.line(proxy._syncscope_primitive, "release", "released", depth)
 
     def said(self, event: SyncEvent) -> None:
         """An operation's event for its line alone: the statistics and checks count it."""
@@ -549,4 +564,5 @@ class LockLines:
             guard.busy = was_busy
 
 
+#: Where a lean line says its operation was made: nowhere (console lines name no site).
 _NO_SITE = ("", 0, "")

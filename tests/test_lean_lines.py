@@ -1,8 +1,8 @@
 """
-The lines with the checks (the runner's default): Lock and RLock operations take the lean
-path, which writes their lines itself (``_sinks/lines.LockLines``), and the other primitives
-report events as before. The lines must be the event path's, line for line, and the locks
-must stay drop-ins.
+The lines with the checks (the runner's default): the lean path counts each operation in
+place and writes its line itself (``_sinks/lines.LeanLines``), but for the queues, which
+report events as before. The lines must be the event path's, line for line, and the
+primitives must stay drop-ins.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def wait_for_line(path: Path, line: str, timeout: float = 5) -> None:
 
 
 def program(path: Path) -> None:
-    """Every kind of Lock and RLock line, and the primitives around them."""
+    """Every kind of line the lean path writes, and the queues' around them."""
     lock, rlock = threading.Lock(), threading.RLock()
     cond, sem, jobs = threading.Condition(), threading.Semaphore(1), queue.Queue()
     with lock:
@@ -74,9 +74,65 @@ def program(path: Path) -> None:
             pass
     finally:
         threading.current_thread().name = "MainThread"
+
+    # A Condition: notified with nobody waiting, a wait that times out, a wait woken.
     with cond:
         cond.notify()
-        cond.wait(0)
+        cond.notify_all()
+        assert cond.wait(0) is False
+    ready = []
+
+    def wait_ready() -> None:
+        with cond:
+            assert cond.wait_for(lambda: ready, 5)
+
+    waiter = start_thread(wait_ready, name="waiter")
+    wait_for_line(path, "condition cond wait_for by waiter")
+    with cond:
+        ready.append(1)
+        cond.notify_all()
+    join(waiter)
+
+    # An Event: set, waited on set, cleared, waited on in vain, waited on and set.
+    flag, go = threading.Event(), threading.Event()
+    flag.set()
+    assert flag.wait()
+    flag.clear()
+    assert flag.wait(0) is False
+    setter = start_thread(lambda: go.wait(5), name="setter")
+    wait_for_line(path, "event go wait by setter")
+    go.set()
+    join(setter)
+
+    # A Semaphore: taken and given back, refused, timed out, two permits, a wait, errors.
+    with sem:
+        assert sem.acquire(False) is False
+        assert sem.acquire(timeout=0.001) is False
+    with pytest.raises(ValueError):
+        sem.acquire(False, 1)
+    with pytest.raises(ValueError):
+        threading.BoundedSemaphore(1).release()
+    pair = threading.Semaphore(0)
+    pair.release(2)
+    pair.acquire()
+    pair.acquire()
+    sem.acquire()
+    taker = start_thread(sem.acquire, name="permit taker")
+    wait_for_line(path, "semaphore sem wait by permit taker")
+    sem.release()
+    join(taker)
+    sem.release()  # the permit the taker kept, given back for it
+
+    # A Barrier: the first waits (its "passed" and the last's may come in either order),
+    # then one that breaks alone.
+    gate = threading.Barrier(2)
+    first = start_thread(lambda: gate.wait(5), name="first")
+    wait_for_line(path, "barrier gate wait by first (1 arrived)")
+    gate.wait(5)
+    join(first)
+    with pytest.raises(threading.BrokenBarrierError):
+        threading.Barrier(2).wait(0.001)
+
     with sem:
         jobs.put(61)
     jobs.get()
@@ -101,9 +157,24 @@ def test_the_lean_lines_are_the_event_paths(tmp_path: Path) -> None:
     # A long-hold threshold needs every event: the event path, as before the lean lines.
     full = run(tmp_path, "full", long_hold_ms=1e9)
     assert ("True", "False") == (lean[0], full[0])
-    assert full[1:] == lean[1:]
-    assert "lock acquired by renamed" in lean
-    assert "lock release failed by MainThread: RuntimeError: release unlocked lock" in lean
+    # The two threads a Barrier lets go say so in whichever order they run.
+    assert sorted(full[1:]) == sorted(lean[1:])
+    assert [line for line in full[1:] if "passed" not in line] == [
+        line for line in lean[1:] if "passed" not in line
+    ]
+    for line in (
+        "lock acquired by renamed",
+        "lock release failed by MainThread: RuntimeError: release unlocked lock",
+        "condition cond notified by MainThread (nobody waiting)",
+        "condition cond woken by waiter",
+        "event flag wait by MainThread (already set)",
+        "event flag cleared by MainThread",
+        "semaphore pair released 2 by MainThread",
+        "semaphore sem acquired by permit taker",
+        "barrier gate wait by MainThread (2 arrived)",
+        "61 put to queue jobs by MainThread",
+    ):
+        assert line in lean, line
 
 
 def test_json_lines_take_the_event_path(tmp_path: Path) -> None:
@@ -113,14 +184,14 @@ def test_json_lines_take_the_event_path(tmp_path: Path) -> None:
     assert state.lean is None
 
 
-def test_the_other_primitives_report_events(tmp_path: Path) -> None:
+def test_the_queues_report_events(tmp_path: Path) -> None:
     """Their lines are in order only on the event path (a put's is written under its lock)."""
     syncscope.install(format="console", output=str(tmp_path / "x.log"), detect_deadlocks=True)
-    assert state.lean is not None
-    assert state.in_place is None
+    assert state.in_place is not None
+    assert state.queues_in_place is None
 
 
-def _with_lock_lines(cls: type) -> type:
+def _with_lean_lines(cls: type) -> type:
     """A CPython test class run with the lines and the checks listening."""
 
     def setUp(self: Any) -> None:
@@ -152,12 +223,24 @@ def _patched(name: str) -> Any:
     return staticmethod(create)
 
 
-LinesLockTests = _with_lock_lines(
+LinesLockTests = _with_lean_lines(
     type("L", (lock_tests.LockTests,), {"locktype": _patched("Lock")})
 )
-LinesRLockTests = _with_lock_lines(
+LinesRLockTests = _with_lean_lines(
     type("R", (lock_tests.RLockTests,), {"locktype": _patched("RLock")})
 )
-LinesConditionTests = _with_lock_lines(
+LinesConditionTests = _with_lean_lines(
     type("C", (lock_tests.ConditionTests,), {"condtype": _patched("Condition")})
+)
+LinesEventTests = _with_lean_lines(
+    type("E", (lock_tests.EventTests,), {"eventtype": _patched("Event")})
+)
+LinesSemaphoreTests = _with_lean_lines(
+    type("S", (lock_tests.SemaphoreTests,), {"semtype": _patched("Semaphore")})
+)
+LinesBoundedSemaphoreTests = _with_lean_lines(
+    type("B", (lock_tests.BoundedSemaphoreTests,), {"semtype": _patched("BoundedSemaphore")})
+)
+LinesBarrierTests = _with_lean_lines(
+    type("Ba", (lock_tests.BarrierTests,), {"barriertype": _patched("Barrier")})
 )
