@@ -1,8 +1,7 @@
 """
 The lines with the checks (the runner's default): the lean path counts each operation in
-place and writes its line itself (``_sinks/lines.LeanLines``), but for the queues, which
-report events as before. The lines must be the event path's, line for line, and the
-primitives must stay drop-ins.
+place and writes its line itself (``_sinks/lines.LeanLines``). The lines must be the event
+path's, line for line, and the primitives must stay drop-ins.
 """
 
 from __future__ import annotations
@@ -133,9 +132,50 @@ def program(path: Path) -> None:
     with pytest.raises(threading.BrokenBarrierError):
         threading.Barrier(2).wait(0.001)
 
+    # Queues: at once, refused, timed out, a get woken by a put, a put let in by a get.
     with sem:
         jobs.put(61)
-    jobs.get()
+    assert 61 == jobs.get()
+    jobs.task_done()
+    jobs.join()
+    small = queue.Queue(1)
+    small.put_nowait("a")
+    with pytest.raises(queue.Full):
+        small.put_nowait("b")
+    with pytest.raises(queue.Full):
+        small.put("b", timeout=0.001)
+    assert "a" == small.get_nowait()
+    with pytest.raises(queue.Empty):
+        small.get_nowait()
+    with pytest.raises(queue.Empty):
+        small.get(timeout=0.001)
+    getter = start_thread(small.get, name="getter")
+    wait_for_line(path, "queue small empty, get waits by getter")
+    small.put("c")
+    join(getter)
+    small.put("d")
+    putter = start_thread(lambda: small.put("e"), name="putter")
+    wait_for_line(path, "queue small full, put of 'e' waits by putter")
+    assert "d" == small.get()
+    join(putter)
+    stack, ranked, simple = queue.LifoQueue(), queue.PriorityQueue(), queue.SimpleQueue()
+    stack.put([1, 2])
+    stack.get()
+    ranked.put((2, "b"))
+    ranked.put((1, "a"))
+    assert (1, "a") == ranked.get()
+    simple.put(None)
+    simple.put_nowait(3)
+    assert simple.get() is None
+    assert 3 == simple.get_nowait()
+    with pytest.raises(queue.Empty):
+        simple.get(timeout=0.001)
+    with pytest.raises(queue.Empty):
+        simple.get_nowait()
+    waiting = start_thread(simple.get, name="simple getter")
+    wait_for_line(path, "queue simple empty, get waits by simple getter")
+    simple.put(4)
+    join(waiting)
 
 
 def run(tmp_path: Path, label: str, **options: Any) -> list[str]:
@@ -173,6 +213,13 @@ def test_the_lean_lines_are_the_event_paths(tmp_path: Path) -> None:
         "semaphore sem acquired by permit taker",
         "barrier gate wait by MainThread (2 arrived)",
         "61 put to queue jobs by MainThread",
+        "task done on queue jobs by MainThread (0 unfinished)",
+        "'b' not put to queue small by MainThread: timed out",
+        "nothing got from queue small by MainThread: queue empty",
+        "'c' got from queue small by getter",
+        "'e' put to queue small by putter",
+        "(1, 'a') got from queue ranked by MainThread",
+        "4 got from queue simple by simple getter",
     ):
         assert line in lean, line
 
@@ -184,11 +231,16 @@ def test_json_lines_take_the_event_path(tmp_path: Path) -> None:
     assert state.lean is None
 
 
-def test_the_queues_report_events(tmp_path: Path) -> None:
-    """Their lines are in order only on the event path (a put's is written under its lock)."""
-    syncscope.install(format="console", output=str(tmp_path / "x.log"), detect_deadlocks=True)
-    assert state.in_place is not None
-    assert state.queues_in_place is None
+def test_with_the_statistics_the_event_path(tmp_path: Path) -> None:
+    """
+    Their report names where each lock was mostly taken, which the lean path does not look
+    up: the lines with --report keep the event path.
+    """
+    syncscope.install(
+        format="console", output=str(tmp_path / "x.log"), detect_deadlocks=True, stats=True
+    )
+    assert state.lines is None
+    assert state.lean is None
 
 
 def _with_lean_lines(cls: type) -> type:

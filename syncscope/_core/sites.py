@@ -160,6 +160,8 @@ def site_of(frame: FrameType | None) -> tuple[str, int, str]:
 #: site's line is computed once, not from the line table at every operation.
 _sites: dict[int, tuple[CodeType, tuple[str, int, str]]] = {}
 _UNKNOWN_SITE = ("<unknown>", 0, "<unknown>")
+#: The site of an event made for a console line only, which names none (see LeanLines).
+NO_SITE = ("", 0, "")
 
 
 def call_site(depth: int = 2) -> tuple[str, int, str]:

@@ -153,12 +153,10 @@ class _State:
     __slots__ = (
         "active",
         "diagnosis",
-        "in_place",
         "installed",
         "lean",
         "lines",
         "options",
-        "queues_in_place",
         "records",
         "sinks",
     )
@@ -175,12 +173,6 @@ class _State:
         #: With ``lean``, the log lines of the operations counted in place: the primitives
         #: write them from the lean paths (see ``_sinks/lines.LeanLines``).
         self.lines: LeanLines | None = None
-        #: ``lean``, for the class-based primitives (Condition, Semaphore, Event, Barrier).
-        self.in_place: TallyBook | None = None
-        #: ``lean``, for the queues, unless ``lines`` is set: then they report events, which
-        #: write their lines and feed the same statistics and checks (a put's line is
-        #: written under the queue's lock, which the lean path does not take).
-        self.queues_in_place: TallyBook | None = None
         #: With ``lean``, when ``-q``'s deadlock and lock-order checks listen too: what the
         #: lock proxies tell of waits and new chains of held locks (see _core/leanholds).
         self.diagnosis: LeanDiagnosis | None = None
@@ -209,8 +201,6 @@ counters = _Counters()
 def set_sinks(sinks: tuple[Sink, ...]) -> None:
     # Lean first off, last on: a proxy that sees it set can rely on the sinks it goes with.
     state.lean = None
-    state.in_place = None
-    state.queues_in_place = None
     state.lines = None
     state.diagnosis = None
     state.records = None
@@ -229,8 +219,6 @@ def set_sinks(sinks: tuple[Sink, ...]) -> None:
         lean_diagnosis = getattr(sink, "lean_diagnosis", None)
         state.diagnosis = lean_diagnosis() if lean_diagnosis is not None else None
         state.lines = lines
-        state.in_place = stats
-        state.queues_in_place = stats if lines is None else None
     state.lean = stats
     lean_records = getattr(sink, "lean_records", None)
     state.records = lean_records() if lean_records is not None else None

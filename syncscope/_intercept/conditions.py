@@ -2,11 +2,10 @@
 Condition, Semaphore, BoundedSemaphore and Barrier: their methods wrapped on the class (Event's
 are in ``events``, built the same way).
 
-With lean statistics (``state.in_place``), an operation that does not wait is counted in
-place in its primitive's tally, first thing in each wrapper, and with the lines says so itself
-(``state.lines``); with spans alone under pressure, a notify
-with nobody waiting is counted in place (see ``counted``); everything else goes on to the
-event path below it (see ``_lean``).
+With lean statistics (``state.lean``), an operation that does not wait is counted in place in
+its primitive's tally, first thing in each wrapper, and with the lines says so itself
+(``state.lines``); with spans alone under pressure, a notify with nobody waiting is counted in
+place (see ``counted``); everything else goes on to the event path below it (see ``_lean``).
 
 These are Python classes, so their methods are replaced on the class itself: ``isinstance``,
 subclasses (the user's and the standard library's), pickling and ``copy`` keep working, and
@@ -163,7 +162,7 @@ def _condition_wrappers() -> list[Wrapper]:
 
     def wait_(self: Any, timeout: Any = None) -> Any:
         try:
-            lean = state.in_place
+            lean = state.lean
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy or not silent(self._is_owned):
@@ -204,7 +203,7 @@ def _condition_wrappers() -> list[Wrapper]:
 
     def notify_(self: Any, n: Any = 1) -> None:
         try:
-            lean = state.in_place
+            lean = state.lean
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
@@ -260,7 +259,7 @@ def _condition_wrappers() -> list[Wrapper]:
 
     def notify_all_(self: Any) -> None:
         try:
-            lean = state.in_place
+            lean = state.lean
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
@@ -349,7 +348,7 @@ def _semaphore_wrappers() -> list[Wrapper]:
 
     def acquire_(self: Any, blocking: Any = True, timeout: Any = None) -> Any:
         try:
-            lean = state.in_place
+            lean = state.lean
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or (state.options.include_library and guard.busy):
@@ -417,7 +416,7 @@ def _semaphore_wrappers() -> list[Wrapper]:
     def make_release(original: Callable[..., Any], is_bounded: bool) -> Callable[..., Any]:
         def release_(self: Any, n: Any = 1) -> None:
             try:
-                lean = state.in_place
+                lean = state.lean
                 if lean is not None:
                     entry = watches.get(id(self))
                     if entry is None or (state.options.include_library and guard.busy):
@@ -521,7 +520,7 @@ def _barrier_wrappers() -> list[Wrapper]:
 
     def wait_wrapper(self: Any, timeout: Any = None) -> Any:
         try:
-            lean = state.in_place
+            lean = state.lean
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:

@@ -40,7 +40,7 @@ def wrappers() -> list[Wrapper]:
 
     def set_wrapper(self: Any) -> None:
         try:
-            lean = state.in_place
+            lean = state.lean
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
@@ -85,7 +85,7 @@ def wrappers() -> list[Wrapper]:
 
     def clear_wrapper(self: Any) -> None:
         try:
-            if state.in_place is not None:  # the statistics count no clear
+            if state.lean is not None:  # the statistics count no clear
                 diagnosis, lines = state.diagnosis, state.lines
                 if (diagnosis is not None or lines is not None) and not guard.busy:
                     entry = watches.get(id(self))
@@ -123,7 +123,7 @@ def wrappers() -> list[Wrapper]:
 
     def wait_wrapper(self: Any, timeout: Any = None) -> Any:
         try:
-            lean = state.in_place
+            lean = state.lean
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:

@@ -7,12 +7,13 @@ mutex and Conditions inside it. A successful put is reported from inside ``_put`
 the queue's mutex is held, so that no consumer can report getting an item before the producer
 has reported putting it.
 
-With lean statistics (``state.queues_in_place``: not with the lines, whose put is said under the
-queue's lock, see above), a put or get that can be done at once is done without
+With lean statistics (``state.lean``), a put or get that can be done at once is done without
 blocking (``block=False``) and counted in place in the queue's tally; one that has to wait is
 made as asked and counted at its call site (``lean_wait``); one that fails goes on to the
-event path as before (see ``_lean``). With spans alone under pressure, a put with no getter
-waiting and a get with no putter waiting are counted in place (see ``counted``).
+event path as before (see ``_lean``). With the lines (``state.lines``), each says its line as
+the event path does, a put's from inside ``_put`` (``_PendingPut.lines``). With spans alone
+under pressure, a put with no getter waiting and a get with no putter waiting are counted in
+place (see ``counted``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .._core.dispatch import as_program, emit, guard
 from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
 from .._core.registry import save_method, saved_methods
 from .._core.reprs import safe_repr
-from .._core.sites import call_site, is_library_code
+from .._core.sites import NO_SITE, call_site, is_library_code
 from .._core.state import state
 from .._core.tally import Tally, TallyBook, site_tally
 from .._core.tracebacks import hide_frames
@@ -45,6 +46,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from .._core.state import LeanLines
     from .conditions import Wrapper
 
 
@@ -99,7 +101,19 @@ def lean_wait(
         if diagnosis is not None
         else None
     )
+    lines = state.lines
+    text = None
+    outer = guard.pending_put
+    if lines is not None:  # its lines, as the event path says them (see put_wrapper)
+        primitive, limit = entry.primitive, wait_limit(True, timeout)
+        if op == "put":
+            text = item_text(args[1])
+            lines.said(SyncEvent(primitive, op, "waiting", site_key, None, limit, item=text))
+        else:
+            lines.said(SyncEvent(primitive, op, "waiting", site_key, None, limit))
     start = perf_counter_ns()
+    if lines is not None and op == "put":  # its line said under the queue's lock, by _put
+        guard.pending_put = _PendingPut(q, site_key, text, id(args[1]), start, lines)
     guard.busy = True  # the queue's own mutex and Conditions are not the user's business
     outcome: Outcome = "error"
     try:
@@ -107,8 +121,14 @@ def lean_wait(
             result = call(*args)
         except BaseException as exc:
             guard.busy = False
+            guard.pending_put = outer
             waited = perf_counter_ns() - start
             outcome = _failure(op, exc, True, timeout)
+            if lines is not None:  # a put's failure says no time, as on the event path
+                failed = None if op == "put" else waited
+                lines.said(
+                    SyncEvent(entry.primitive, op, outcome, site_key, failed, item=text, error=exc)
+                )
             if outcome == "timeout":
                 tally.rejected += 1
                 site.rejected += 1
@@ -121,9 +141,13 @@ def lean_wait(
                 tally.errors += 1
             raise
         guard.busy = False
+        guard.pending_put = outer
         waited = perf_counter_ns() - start
         if op == "get":
             outcome = "got"
+            if lines is not None:
+                text = item_text(result)
+                lines.said(SyncEvent(entry.primitive, op, "got", site_key, waited, item=text))
             tally.gets += 1
             site.gets += 1
             tally.empty_waits += 1
@@ -142,6 +166,9 @@ def lean_wait(
             tally.full_total += waited
             site.full_waits += 1
             site.full_total += waited
+        deferred, guard.deferred = guard.deferred, None
+        if deferred is not None:  # from saying it (see _make_put_hook), once counted
+            raise deferred
         return result
     finally:
         # Whatever ends it (a signal handler's exception included), the wait is over.
@@ -153,8 +180,11 @@ def lean_wait(
                 diagnosis.touched(entry.primitive, op, outcome)
 
 
-def lean_got(entry: Watch, lean: TallyBook) -> None:
-    """A get done at once on the lean path: counted in place, told to the hang check."""
+def lean_got(entry: Watch, lean: TallyBook, item: Any) -> None:
+    """
+    A get of ``item`` done at once on the lean path: counted in place, told to the hang
+    check, and said with the lines.
+    """
     tally = entry.tally
     if tally is None or tally.owner is not lean:
         tally = adopt_watch(entry, lean)
@@ -162,6 +192,13 @@ def lean_got(entry: Watch, lean: TallyBook) -> None:
     diagnosis = state.diagnosis
     if diagnosis is not None:  # the hang check hears of it (see _lean)
         diagnosis.touched(entry.primitive, "get", "got")
+    if state.lines is not None:
+        said_got(state.lines, entry, item)
+
+
+def said_got(lines: LeanLines, entry: Watch, item: Any) -> None:
+    """The line of a get done at once (after it, as on the event path)."""
+    lines.said(SyncEvent(entry.primitive, "get", "got", NO_SITE, item=item_text(item)))
 
 
 def _lean_tally(entry: Watch, lean: TallyBook) -> Tally:
@@ -174,10 +211,16 @@ def _lean_tally(entry: Watch, lean: TallyBook) -> Tally:
 class _PendingPut:
     """A put in progress on this thread, waiting for ``_put`` to say it happened."""
 
-    __slots__ = ("item", "item_id", "queue", "site", "start")
+    __slots__ = ("item", "item_id", "lines", "queue", "site", "start")
 
     def __init__(
-        self, q: Any, site: tuple[str, int, str], text: str | None, item_id: int, start: int | None
+        self,
+        q: Any,
+        site: tuple[str, int, str],
+        text: str | None,
+        item_id: int,
+        start: int | None,
+        lines: LeanLines | None = None,
     ) -> None:
         try:
             self.queue = q
@@ -185,6 +228,8 @@ class _PendingPut:
             self.item = text
             self.item_id = item_id
             self.start = start
+            #: A put counted in place, whose line alone is to be said (see LeanLines).
+            self.lines = lines
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -281,18 +326,20 @@ def _make_put_hook(original: Callable[..., Any], programs_own: bool) -> Callable
                 return
             try:
                 waited = None if pending.start is None else perf_counter_ns() - pending.start
-                emit(
-                    SyncEvent(
-                        primitive,
-                        "put",
-                        "put",
-                        pending.site,
-                        waited,
-                        item=pending.item,
-                        item_id=pending.item_id,
-                        qsize=self._qsize(),
-                    )
+                event = SyncEvent(
+                    primitive,
+                    "put",
+                    "put",
+                    pending.site,
+                    waited,
+                    item=pending.item,
+                    item_id=pending.item_id,
+                    qsize=self._qsize(),
                 )
+                if pending.lines is not None:  # counted in place: its line only
+                    pending.lines.said(event)
+                else:
+                    emit(event)
             except BaseException as exc:
                 # The item is in the deque: put() must still count it and wake a getter, or the
                 # queue is left inconsistent. The exception is raised once put() has returned.
@@ -366,7 +413,7 @@ def wrappers() -> list[Wrapper]:
 
     def put_wrapper(self: Any, item: Any, block: Any = True, timeout: Any = None) -> None:
         try:
-            lean = state.queues_in_place
+            lean = state.lean
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
@@ -375,17 +422,27 @@ def wrappers() -> list[Wrapper]:
                     # Full, as the event path tells (unlocked): no attempt, which would raise
                     # and catch a Full for nothing.
                     if not (block and self.maxsize and _is_full(self)):
+                        lines, outer = state.lines, guard.pending_put
+                        if lines is not None:  # its line said under the queue's lock, by _put
+                            text = item_text(item)
+                            pending = _PendingPut(self, NO_SITE, text, id(item), None, lines)
+                            guard.pending_put = pending
                         try:
                             if state.options.include_library:  # its Conditions are watched too
                                 hidden(put, self, item, False)
                             else:
                                 put(self, item, False)
                         except _Full:  # below, outside this block: what it raises next must
-                            pass  # not be chained to this Full
+                            guard.pending_put = outer  # not be chained to this Full
                         except BaseException as exc:
+                            guard.pending_put = outer
                             _lean_failed(entry, "put", exc, block, timeout, item)
                             raise
                         else:
+                            guard.pending_put = outer
+                            deferred, guard.deferred = guard.deferred, None
+                            if deferred is not None:  # from saying it (see _make_put_hook)
+                                raise deferred
                             tally = entry.tally
                             if tally is None or tally.owner is not lean:
                                 tally = adopt_watch(entry, lean)
@@ -457,7 +514,7 @@ def wrappers() -> list[Wrapper]:
 
     def get_wrapper(self: Any, block: Any = True, timeout: Any = None) -> Any:
         try:
-            lean = state.queues_in_place
+            lean = state.lean
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
@@ -485,6 +542,8 @@ def wrappers() -> list[Wrapper]:
                             diagnosis = state.diagnosis
                             if diagnosis is not None:  # the hang check hears of it (see _lean)
                                 diagnosis.touched(entry.primitive, "get", "got")
+                            if state.lines is not None:
+                                said_got(state.lines, entry, item)
                             return item
                     if block:  # it waits, or times out: counted at its site
                         return lean_wait(
@@ -517,13 +576,18 @@ def wrappers() -> list[Wrapper]:
 
     def task_done_wrapper(self: Any) -> None:
         try:
-            lean = state.queues_in_place
+            lean = state.lean
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
                     return task_done(self)
                 unfinished = self.unfinished_tasks - 1
                 if unfinished >= 0:  # else the real one raises ValueError: the event path
+                    if state.lines is not None:  # before: a join it lets go says so after
+                        done = SyncEvent(
+                            entry.primitive, "task_done", "done", NO_SITE, unfinished=unfinished
+                        )
+                        state.lines.said(done)
                     if state.options.include_library:  # its Condition is watched too
                         hidden(task_done, self)
                     else:

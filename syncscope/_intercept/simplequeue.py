@@ -14,7 +14,7 @@ import queue
 from .._core.dispatch import emit, guard
 from .._core.event import Primitive, SyncEvent
 from .._core.registry import saved
-from .._core.sites import call_site, creator_frame
+from .._core.sites import NO_SITE, call_site, creator_frame
 from .._core.state import state
 from .._core.tally import TallyBook
 from .._core.tracebacks import hide_frames
@@ -82,11 +82,11 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
 
     def put(self, item: Any, block: Any = True, timeout: Any = None) -> None:
         try:
-            lean = state.queues_in_place
+            lean = state.lean
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is not None and not guard.busy:
-                    _lean_simple_put(self, entry, lean)
+                    _lean_simple_put(self, entry, lean, item)
                 return _simple_put(self, item, block, timeout)  # type: ignore[no-any-return]
             primitive = watched(self)
             if primitive is not None:
@@ -98,11 +98,11 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
 
     def put_nowait(self, item: Any) -> None:
         try:
-            lean = state.queues_in_place
+            lean = state.lean
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is not None and not guard.busy:
-                    _lean_simple_put(self, entry, lean)
+                    _lean_simple_put(self, entry, lean, item)
                 return _simple_put_nowait(self, item)  # type: ignore[no-any-return]
             primitive = watched(self)
             if primitive is not None:
@@ -114,7 +114,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
 
     def get(self, block: Any = True, timeout: Any = None) -> Any:
         try:
-            lean = state.queues_in_place
+            lean = state.lean
             if lean is not None and (not block or timeout is None or at_once(block, timeout)):
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
@@ -125,7 +125,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                     except _Empty:  # below, as for a Queue's get
                         pass
                     else:
-                        lean_got(entry, lean)
+                        lean_got(entry, lean, item)
                         return item
                 if block:  # it waits, or times out: counted at its site
                     return lean_wait(
@@ -144,7 +144,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
 
     def get_nowait(self) -> Any:
         try:
-            lean = state.queues_in_place
+            lean = state.lean
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
@@ -154,7 +154,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                 except _Empty:  # the event path says so
                     pass
                 else:
-                    lean_got(entry, lean)
+                    lean_got(entry, lean, item)
                     return item
             primitive = watched(self)
             if primitive is None:
@@ -178,8 +178,8 @@ SimpleQueue.__module__ = _OriginalSimpleQueue.__module__
 SimpleQueue.__qualname__ = _OriginalSimpleQueue.__qualname__
 
 
-def _lean_simple_put(q: Any, entry: Watch, lean: TallyBook) -> None:
-    # Counted before the put, as the event path reports it: SimpleQueue.put never blocks.
+def _lean_simple_put(q: Any, entry: Watch, lean: TallyBook, item: Any) -> None:
+    # Counted (and said) before the put, as the event path reports it: it never blocks.
     tally = entry.tally
     if tally is None or tally.owner is not lean:
         tally = adopt_watch(entry, lean)
@@ -191,6 +191,9 @@ def _lean_simple_put(q: Any, entry: Watch, lean: TallyBook) -> None:
     diagnosis = state.diagnosis
     if diagnosis is not None:  # the hang check hears of it (see _lean)
         diagnosis.touched(entry.primitive, "put", "put")
+    lines = state.lines
+    if lines is not None:
+        lines.said(SyncEvent(entry.primitive, "put", "put", NO_SITE, item=item_text(item)))
 
 
 def _report_simple_put(q: Any, primitive: Primitive, item: Any) -> None:

@@ -32,6 +32,7 @@ from _thread import get_ident
 from .._core.dispatch import guard, sink_failed
 from .._core.event import SyncEvent, thread_name
 from .._core.output import FdWriter, format_duration
+from .._core.sites import NO_SITE
 
 
 TYPE_CHECKING = False
@@ -533,7 +534,7 @@ class LeanLines:
             data = self._lines.get(key)
             if data is None:
                 event = SyncEvent(
-                    primitive, op, outcome, _NO_SITE, None, None, depth, permits, waiters
+                    primitive, op, outcome, NO_SITE, None, None, depth, permits, waiters
                 )
                 data = (describe(event) + "\n").encode("utf-8", "backslashreplace")
                 if len(self._lines) >= _CACHE_LIMIT:
@@ -562,7 +563,3 @@ class LeanLines:
             sink_failed(self._console, exc)
         finally:
             guard.busy = was_busy
-
-
-#: Where a lean line says its operation was made: nowhere (console lines name no site).
-_NO_SITE = ("", 0, "")
