@@ -127,6 +127,9 @@ def program(path: Path) -> None:
     gate = threading.Barrier(2)
     first = start_thread(lambda: gate.wait(5), name="first")
     wait_for_line(path, "barrier gate wait by first (1 arrived)")
+    deadline = time.monotonic() + 5  # its line comes just before it arrives: until it has
+    while gate.n_waiting < 1 and time.monotonic() < deadline:
+        time.sleep(0.001)
     gate.wait(5)
     join(first)
     with pytest.raises(threading.BrokenBarrierError):
@@ -180,7 +183,8 @@ def program(path: Path) -> None:
 
 def run(tmp_path: Path, label: str, **options: Any) -> list[str]:
     path = tmp_path / f"{label}.log"
-    syncscope.install(format="console", output=str(path), detect_deadlocks=True, **options)
+    options.setdefault("detect_deadlocks", True)
+    syncscope.install(format="console", output=str(path), **options)
     try:
         lean = state.lines is not None
         program(path)
@@ -202,6 +206,10 @@ def test_the_lean_lines_are_the_event_paths(tmp_path: Path) -> None:
     assert [line for line in full[1:] if "passed" not in line] == [
         line for line in lean[1:] if "passed" not in line
     ]
+    # The lines alone (install() from the program's code) count in a book of their own.
+    alone = run(tmp_path, "alone", detect_deadlocks=False)
+    assert "True" == alone[0]
+    assert sorted(full[1:]) == sorted(alone[1:])
     for line in (
         "lock acquired by renamed",
         "lock release failed by MainThread: RuntimeError: release unlocked lock",

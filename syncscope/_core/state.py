@@ -206,13 +206,15 @@ def set_sinks(sinks: tuple[Sink, ...]) -> None:
     state.records = None
     state.sinks = sinks
     state.active = bool(sinks)
-    sink = sinks[0] if len(sinks) == 1 else None
+    sink: object = sinks[0] if len(sinks) == 1 else None
     lines = None
-    if len(sinks) == 2:  # the lines and the diagnosis: lean if the lines can be (LeanLines)
-        lean_lines = getattr(sinks[0], "lean_lines", None)
-        lines = lean_lines() if lean_lines is not None else None
+    # The lines, alone or with the diagnosis: lean if the lines can be said there (LeanLines),
+    # counted in the diagnosis' book or in one the lines keep and nobody reads.
+    lean_lines = getattr(sinks[0], "lean_lines", None) if 0 < len(sinks) <= 2 else None
+    if lean_lines is not None:
+        lines = lean_lines()
         if lines is not None:
-            sink = sinks[1]
+            sink = sinks[1] if len(sinks) == 2 else lines
     lean_stats = getattr(sink, "lean_stats", None)
     stats = lean_stats(lines is not None) if lean_stats is not None else None
     if stats is not None:

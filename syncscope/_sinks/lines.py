@@ -510,13 +510,25 @@ class LeanLines:
     call site, and the lean paths pass none.
     """
 
-    __slots__ = ("_console", "_lines", "_write")
+    __slots__ = ("_book", "_console", "_lines", "_write")
 
     def __init__(self, console: ConsoleSink) -> None:
         self._console = console
         self._write = console._writer.write
         #: (primitive, its name, thread name, op, outcome, depth, permits, waiters) -> line.
         self._lines: dict[tuple[object, ...], bytes] = {}
+        self._book: Any = None
+
+    def lean_stats(self, lines: bool) -> Any:
+        """
+        Where the primitives count when the lines are all that listens: a book nobody reads
+        (see ``_core/state.set_sinks``), made once.
+        """
+        if self._book is None:
+            from .stats import Stats
+
+            self._book = Stats()
+        return self._book
 
     def line(
         self,
