@@ -20,7 +20,7 @@ import syncscope
 from syncscope._core.state import state
 from syncscope._intercept.locks import PROXY_TYPES
 
-from .conftest import join, start_thread
+from .conftest import join, run_syncscope, start_thread
 
 
 lock_tests = pytest.importorskip("test.lock_tests", reason="CPython's test package is missing")
@@ -34,6 +34,10 @@ def wait_for_line(path: Path, line: str, timeout: float = 5) -> None:
             return
         time.sleep(0.001)
     raise AssertionError(f"{line!r} was not written in time")
+
+
+class Seconds(float):
+    """A timeout of a type of its own, as numpy's float64 is."""
 
 
 def program(path: Path) -> None:
@@ -55,6 +59,8 @@ def program(path: Path) -> None:
         rlock.release()
     with pytest.raises(ValueError):
         lock.acquire(False, 1)
+    assert lock.acquire(timeout=Seconds(1.0))  # a timeout a trylock cannot go before
+    lock.release()
     # A wait for the lock: announced, then acquired after it.
     lock.acquire()
 
@@ -259,6 +265,111 @@ def test_with_the_statistics_the_event_path(tmp_path: Path) -> None:
     )
     assert state.lines is None
     assert state.lean is None
+
+
+def test_a_timeout_of_another_type_ends_its_hold(tmp_path: Path) -> None:
+    """
+    A valid timeout a trylock cannot be tried before (a float subclass) is counted and said
+    on the lean path: its hold ends at its release, and is under no later lock.
+    """
+    program = tmp_path / "prog.py"
+    program.write_text(
+        "import threading\n"
+        "class Seconds(float): pass\n"
+        "a, b, c = threading.Lock(), threading.Lock(), threading.Lock()\n"
+        "a.acquire(timeout=Seconds(1.0))\n"
+        "a.release()\n"
+        "with b:\n"
+        "    with c:\n"
+        "        pass\n"
+        "def other():\n"
+        "    with c:\n"
+        "        with a:\n"
+        "            pass\n"
+        "t = threading.Thread(target=other)\n"
+        "t.start()\n"
+        "t.join(5)\n"
+    )
+    result = run_syncscope("-o", str(tmp_path / "lines.log"), str(program))
+    assert 0 == result.returncode, result.stderr
+    assert "inversion" not in result.stderr, result.stderr
+    assert "lock a acquired by MainThread" in (tmp_path / "lines.log").read_text()
+
+
+def test_a_librarys_locks_are_not_said_inside_an_operation(tmp_path: Path) -> None:
+    """With --all, what an Event, Semaphore or Queue does to its own locks stays unsaid."""
+
+    def operations() -> None:
+        flag, sem, jobs = threading.Event(), threading.Semaphore(), queue.Queue()
+        flag.set()
+        flag.clear()
+        with sem:
+            jobs.put(1)
+        jobs.get()
+        jobs.task_done()
+
+    said = {}
+    for label, options in (("lean", {}), ("full", {"long_hold_ms": 1e9})):
+        path = tmp_path / f"{label}.log"
+        syncscope.install(
+            format="console",
+            output=str(path),
+            detect_deadlocks=True,
+            include_library=True,
+            **options,  # type: ignore[arg-type]
+        )
+        try:
+            operations()
+        finally:
+            syncscope.uninstall()
+        said[label] = [re.sub(r"#\d+\b", "", line) for line in path.read_text().splitlines()]
+    assert said["full"] == said["lean"]
+    assert not [line for line in said["lean"] if line.startswith("lock ")], said["lean"]
+
+
+class Interrupted:
+    """A Ctrl-C landing in the writing of the first line that ``which`` picks (simulated)."""
+
+    def __init__(self, which: str) -> None:
+        self.which = which
+        self.fired = False
+        lines = state.lines
+        assert lines is not None
+        self.lines = lines
+        self.write = lines._write
+
+    def __enter__(self) -> Interrupted:
+        def write(data: bytes) -> None:
+            if not self.fired and self.which in data.decode():
+                self.fired = True
+                raise KeyboardInterrupt
+            self.write(data)
+
+        self.lines._write = write  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.lines._write = self.write  # type: ignore[method-assign]
+
+
+def test_a_ctrl_c_in_a_line_leaves_no_hold_nor_wait(tmp_path: Path) -> None:
+    """The line comes first: an interrupt in it leaves no hold, permit or wait behind."""
+    syncscope.install(format="console", output=str(tmp_path / "x.log"), detect_deadlocks=True)
+    recorder = state.sinks[-1]
+    lock, sem, cond = threading.Lock(), threading.Semaphore(), threading.Condition()
+    for primitive in (lock, sem):
+        with primitive:  # adopted: the next acquire takes the fast path
+            pass
+        with Interrupted("acquired"), pytest.raises(KeyboardInterrupt):
+            primitive.acquire()
+    assert not lock.locked()
+    assert sem.acquire(False)  # its permit was given back
+    sem.release()
+    with cond, Interrupted(" wait by "), pytest.raises(KeyboardInterrupt):
+        cond.wait(5)
+    snapshot = recorder.holds.snapshot()  # type: ignore[attr-defined]
+    assert {} == snapshot.held
+    assert {} == snapshot.waiting
 
 
 def _with_lean_lines(cls: type) -> type:

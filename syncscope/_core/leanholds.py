@@ -232,14 +232,17 @@ def chain_of(holds: ThreadHolds, most: int = 10_000) -> list[Any]:
 def forget() -> None:
     """
     A new diagnosis begins: no chain is known to it yet, and no hold either (as a new hold
-    model knows none): a lock left held under an earlier one (a test's recording, and the
-    next test's) is not under each lock its thread takes next. Its release, if it comes,
-    finds it in no chain.
+    model knows none): a lock or a permit left held under an earlier one (a test's
+    recording, and the next test's) is not under each lock its thread takes next. Its
+    release, if it comes, finds it in no chain.
     """
     seen_chains.clear()
     for holds in list(threads.values()):
         holds.top = None
     lingering.clear()
+    for watch in list(permit_holders.values()):  # a semaphore's permits: holds too
+        watch.permits = []
+    permit_holders.clear()
 
 
 def after_fork_in_child() -> None:

@@ -223,8 +223,9 @@ def _condition_wrappers() -> list[Wrapper]:
                 diagnosis = state.diagnosis
                 if diagnosis is not None:  # the hang check hears of it (see _lean)
                     diagnosis.marked(entry.primitive, "notify", woken)
-                if state.lines is not None:  # under the lock: before the woken say so
-                    state.lines.line(entry.primitive, "notify", "notified", waiters=woken)
+                lines = state.lines
+                if lines is not None:  # under the lock: before the woken say so
+                    lines.line(entry.primitive, "notify", "notified", waiters=woken)
                 return None
             records = state.records
             if records is not None and records.counting:
@@ -281,8 +282,9 @@ def _condition_wrappers() -> list[Wrapper]:
                 diagnosis = state.diagnosis
                 if diagnosis is not None:  # the hang check hears of it (see _lean)
                     diagnosis.marked(entry.primitive, "notify_all", waiting)
-                if state.lines is not None:
-                    state.lines.line(entry.primitive, "notify_all", "notified", waiters=waiting)
+                lines = state.lines
+                if lines is not None:
+                    lines.line(entry.primitive, "notify_all", "notified", waiters=waiting)
                 return None
             records = state.records
             if records is not None and records.counting:
@@ -363,6 +365,9 @@ def _semaphore_wrappers() -> list[Wrapper]:
                     else acquire(self, False)
                 ):
                     try:
+                        lines = state.lines
+                        if lines is not None:  # first: a Ctrl-C in it leaves no permit
+                            lines.line(entry.primitive, "acquire", "acquired")
                         if state.diagnosis is None:
                             entry.permits.append((get_ident(), perf_counter_ns()))
                         else:  # a hold the watchdog reads: where it was taken (see _lean)
@@ -370,8 +375,6 @@ def _semaphore_wrappers() -> list[Wrapper]:
                             # is no caller, and f_back is None.
                             permit_held(entry, _getframe().f_back)
                         tally.acquisitions += 1
-                        if state.lines is not None:
-                            state.lines.line(entry.primitive, "acquire", "acquired")
                     except BaseException:  # a signal handler's exception: acquire() raises
                         release(self)
                         raise

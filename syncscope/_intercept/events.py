@@ -52,8 +52,9 @@ def wrappers() -> list[Wrapper]:
                 diagnosis = state.diagnosis
                 if diagnosis is not None:  # the hang check hears of it (see _lean)
                     diagnosis.marked(entry.primitive, "set")
-                if state.lines is not None:  # before the real set: the waiters say so after
-                    state.lines.line(entry.primitive, "set", "set")
+                lines = state.lines
+                if lines is not None:  # before the real set: the waiters say so after
+                    lines.line(entry.primitive, "set", "set")
                 if state.options.include_library:  # its Condition is watched too: hide it
                     return hidden(set_, self)  # type: ignore[no-any-return]
                 return set_(self)
@@ -140,8 +141,9 @@ def wrappers() -> list[Wrapper]:
                     diagnosis = state.diagnosis
                     if diagnosis is not None:  # the hang check hears of it (see _lean)
                         diagnosis.touched(entry.primitive, "wait", "woken")
-                    if state.lines is not None:
-                        state.lines.line(entry.primitive, "wait", "set")
+                    lines = state.lines
+                    if lines is not None:
+                        lines.line(entry.primitive, "wait", "set")
                     return True
                 tally = entry.tally
                 if tally is None or tally.owner is not lean:

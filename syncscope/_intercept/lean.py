@@ -67,6 +67,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from .._core.state import LeanLines
+
     #: What :func:`park` hands back for a hold it stopped: where the hold was taken (the
     #: code and instruction), which other threads' acquires overwrite while it waits.
     Parked = tuple[Any, int]
@@ -85,19 +87,22 @@ def adopt(proxy: Any, stats: TallyBook) -> Tally:
 def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any:
     """
     An acquire that may wait (or that was given a timeout): acquire as asked, and count the
-    wait, the timeout or the failure at the caller's site; with the lines, say each.
+    wait, the timeout or the failure at the caller's site; with the lines, say each. Each
+    line comes before what a Ctrl-C in it would leave half done (a hold, a wait announced).
     """
     lock = proxy._syncscope_lock
     lines = state.lines
     if timeout != -1 and not trylock_first(blocking, timeout):
+        if lines is not None:
+            return _acquire_as_asked(proxy, tally, lines, blocking, timeout)
         return lock.acquire(blocking, timeout)  # raises as the real acquire does
     # A trylock or a timed acquire cannot deadlock for ever: no lock order (see _lockorder).
     ordered = bool(blocking) and timeout == -1
     if lock.acquire(False):
         try:
-            _acquired(proxy, tally, None, ordered)
             if lines is not None:
                 lines.acquired(proxy)
+            _acquired(proxy, tally, None, ordered)
         except BaseException:  # a signal handler's exception: acquire() raises, lock free
             lock.release()
             raise
@@ -112,10 +117,10 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
         if lines is not None:
             lines.said(SyncEvent(primitive, "acquire", "busy", where, None, limit))
         return False
-    diagnosis = state.diagnosis
-    wait = diagnosis.wait_begins(primitive, where, limit, proxy) if diagnosis else None
     if lines is not None:
         lines.said(SyncEvent(primitive, "acquire", "waiting", where, None, limit))
+    diagnosis = state.diagnosis
+    wait = diagnosis.wait_begins(primitive, where, limit, proxy) if diagnosis else None
     start = perf_counter_ns()
     got = False
     try:
@@ -130,12 +135,12 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
             diagnosis.wait_ends(wait, got, waited)  # type: ignore[union-attr]
     if got:
         try:
-            _acquired(proxy, tally, site, ordered)
-            count_contended(tally, site, waited)
-            tally.owner_changes += 1  # it waited for another thread: a hand-off
             if lines is not None:
                 depth = lock._recursion_count() if proxy._reentrant else None
                 lines.said(SyncEvent(primitive, "acquire", "acquired", where, waited, limit, depth))
+            _acquired(proxy, tally, site, ordered)
+            count_contended(tally, site, waited)
+            tally.owner_changes += 1  # it waited for another thread: a hand-off
         except BaseException:  # a signal handler's exception: acquire() raises, lock free
             lock.release()
             raise
@@ -145,6 +150,46 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
         count_contended(tally, site, waited)
         if lines is not None:
             lines.said(SyncEvent(primitive, "acquire", "timeout", where, waited, limit))
+    return got
+
+
+def _acquire_as_asked(
+    proxy: Any, tally: Tally, lines: LeanLines, blocking: Any, timeout: Any
+) -> Any:
+    """
+    With the lines, an acquire whose timeout a trylock cannot be tried before (one of
+    another type than int or float, or one the real acquire refuses): made as asked, said
+    and counted as the event path says it (no lock order: it has a time limit).
+    """
+    lock = proxy._syncscope_lock
+    primitive = proxy._syncscope_primitive
+    where = call_site()
+    limit = wait_limit(blocking, timeout)
+    start = perf_counter_ns()
+    try:
+        got = lock.acquire(blocking, timeout)
+    except BaseException as exc:
+        lines.said(SyncEvent(primitive, "acquire", "error", where, timeout=limit, error=exc))
+        raise
+    waited = perf_counter_ns() - start if blocking else None
+    site = site_tally(tally, *where)
+    if got:
+        try:
+            depth = lock._recursion_count() if proxy._reentrant else None
+            lines.said(SyncEvent(primitive, "acquire", "acquired", where, waited, limit, depth))
+            _acquired(proxy, tally, site, False)
+        except BaseException:  # a signal handler's exception: acquire() raises, lock free
+            lock.release()
+            raise
+    else:
+        outcome: Outcome = "timeout" if blocking else "busy"
+        if blocking:
+            tally.timeouts += 1
+            site.timeouts += 1
+        else:
+            tally.failed += 1
+            site.failed += 1
+        lines.said(SyncEvent(primitive, "acquire", outcome, where, waited, limit))
     return got
 
 
@@ -458,14 +503,14 @@ def semaphore_acquire_slowly(
         if lines is not None:
             lines.said(SyncEvent(primitive, "acquire", "busy", where))
         return False
+    if lines is not None and blocking:  # first: a Ctrl-C in it leaves no wait announced
+        lines.said(SyncEvent(primitive, "acquire", "waiting", where, timeout=limit))
     diagnosis = state.diagnosis
     wait = (
         diagnosis.wait_begins(primitive, where, limit, None)
         if diagnosis is not None and blocking
         else None
     )
-    if lines is not None and blocking:
-        lines.said(SyncEvent(primitive, "acquire", "waiting", where, timeout=limit))
     start = perf_counter_ns()
     guard.busy = True  # the semaphore's own Condition is not the user's business
     got = False
@@ -484,9 +529,9 @@ def semaphore_acquire_slowly(
             diagnosis.wait_ends(wait, got, waited)  # type: ignore[union-attr]
     if got:
         try:
-            permit_taken(entry, tally, site)
-            if lines is not None:
+            if lines is not None:  # first: a Ctrl-C in it leaves no permit counted
                 lines.said(SyncEvent(primitive, "acquire", "acquired", where, waited, limit))
+            permit_taken(entry, tally, site)
         except BaseException:  # a signal handler's exception: acquire() raises, permit back
             release(sem)
             raise
@@ -530,11 +575,11 @@ def signal_wait(
     """
     where = call_site()
     site = site_tally(tally, *where)
+    lines = state.lines
+    if lines is not None:  # first: a Ctrl-C in it leaves no wait announced
+        lines.said(SyncEvent(primitive, op, "waiting", where, timeout=limit))
     diagnosis = state.diagnosis
     wait = diagnosis.wait_begins(primitive, where, limit, None, op) if diagnosis else None
-    lines = state.lines
-    if lines is not None:
-        lines.said(SyncEvent(primitive, op, "waiting", where, timeout=limit))
     start = perf_counter_ns()
     guard.busy = True
     try:
@@ -572,13 +617,13 @@ def barrier_wait(
     if diagnosis is not None or lines is not None:
         where = call_site()
         limit = wait_limit(True, barrier._timeout if timeout is None else timeout)
-        if diagnosis is not None:
-            wait = diagnosis.wait_begins(primitive, where, limit, None, "wait")
-        if lines is not None:
+        if lines is not None:  # first: a Ctrl-C in it leaves no wait announced
             arrivals = barrier.n_waiting + 1  # as the event path reads it: unlocked
             lines.said(
                 SyncEvent(primitive, "wait", "waiting", where, None, limit, arrivals=arrivals)
             )
+        if diagnosis is not None:
+            wait = diagnosis.wait_begins(primitive, where, limit, None, "wait")
     start = perf_counter_ns()
     guard.busy = True  # the barrier's Condition, and the action the last arriver runs
     try:

@@ -25,8 +25,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .._core.state import LeanLines
-
 
 _getframe = sys._getframe
 #: Locks one thread keeps counted uses of, past which it forgets those already summed.
@@ -101,13 +99,17 @@ def observed_release(proxy: Any, reentrant: bool, owned: bool) -> None:
         lock.release()
 
 
-def said_release(proxy: Any, lines: LeanLines) -> None:
+def said_release(proxy: Any) -> None:
     """
     A release on the lean path with the lines listening (``state.lines``): its line, then the
     real release, whatever happens meanwhile (see observed_release). One that raises (not the
-    owner's) is an event, as it is without the lean path.
+    owner's) is an event, as it is without the lean path; a library's lock inside another
+    operation (``--all``) is released unseen, as it was taken.
     """
     lock = proxy._syncscope_lock
+    lines = state.lines
+    if lines is None or (proxy._syncscope_library and guard.busy):
+        return lock.release()  # type: ignore[no-any-return]
     reentrant = proxy._reentrant
     if not (lock._is_owned() if reentrant else lock.locked()):
         return observed_release(proxy, reentrant, False)

@@ -38,7 +38,6 @@ from .lean import (
     nested,
     parked_to_wait,
     pop,
-    trylock_first,
     unpark,
 )
 from .lockpaths import (
@@ -126,9 +125,7 @@ class _Proxy:
             tally = self._syncscope_tally
             if tally is None or tally.owner is not stats:
                 tally = adopt(self, stats)
-            if state.lines is None or timeout == -1 or trylock_first(blocking, timeout):
-                return acquire_slowly(self, tally, blocking, timeout)
-            # Arguments the real acquire refuses, with the lines: its error, as an event.
+            return acquire_slowly(self, tally, blocking, timeout)
         if not state.active or guard.busy:
             return self._syncscope_lock.acquire(blocking, timeout)
         return observed_acquire(
@@ -179,6 +176,9 @@ class _LockProxy(_Proxy):
                 lock = self._syncscope_lock
                 if lock.acquire(False):  # uncontended: count it, stamp the hold, done
                     try:
+                        lines = state.lines
+                        if lines is not None:  # said first: a Ctrl-C in it leaves no hold
+                            lines.acquired(self)
                         self._syncscope_since = perf_counter_ns()
                         tally.acquisitions += 1
                         if state.diagnosis is not None:  # _lean.push, written out
@@ -197,8 +197,6 @@ class _LockProxy(_Proxy):
                                 self._syncscope_lasti = frame.f_lasti
                             if below is not None:
                                 nested(self, below, blocking)
-                        if state.lines is not None:  # the lines too: this one's (see _lean)
-                            state.lines.acquired(self)
                     except BaseException:  # a signal handler's exception: acquire() raises
                         lock.release()
                         raise
@@ -236,6 +234,9 @@ class _LockProxy(_Proxy):
                 lock = self._syncscope_lock
                 if lock.acquire(False):
                     try:
+                        lines = state.lines
+                        if lines is not None:
+                            lines.acquired(self)
                         self._syncscope_since = perf_counter_ns()
                         tally.acquisitions += 1
                         if state.diagnosis is not None:
@@ -256,8 +257,6 @@ class _LockProxy(_Proxy):
                                 self._syncscope_lasti = frame.f_lasti
                             if below is not None:
                                 nested(self, below, True)
-                        if state.lines is not None:
-                            state.lines.acquired(self)
                     except BaseException:
                         lock.release()
                         raise
@@ -304,7 +303,7 @@ class _LockProxy(_Proxy):
                     raise
             if state.lean is not None:
                 if state.lines is not None:
-                    return said_release(self, state.lines)
+                    return said_release(self)
                 self._syncscope_lock.release()
                 return None
             records = state.records
@@ -349,7 +348,7 @@ class _LockProxy(_Proxy):
                     raise
             if state.lean is not None:
                 if state.lines is not None:
-                    return said_release(self, state.lines)
+                    return said_release(self)
                 self._syncscope_lock.release()
                 return None
             records = state.records
@@ -417,6 +416,9 @@ class _RLockProxy(_Proxy):
                 lock = self._syncscope_lock
                 if lock.acquire(False):  # uncontended, or reentered
                     try:
+                        lines = state.lines
+                        if lines is not None:
+                            lines.acquired(self)
                         if not self._syncscope_since:  # the outermost acquire
                             self._syncscope_since = perf_counter_ns()
                             if state.diagnosis is not None:  # _lean.push, written out
@@ -436,8 +438,6 @@ class _RLockProxy(_Proxy):
                                 if below is not None:
                                     nested(self, below, bool(blocking))
                         tally.acquisitions += 1
-                        if state.lines is not None:
-                            state.lines.acquired(self)
                     except BaseException:
                         lock.release()
                         raise
@@ -474,6 +474,9 @@ class _RLockProxy(_Proxy):
                 lock = self._syncscope_lock
                 if lock.acquire(False):
                     try:
+                        lines = state.lines
+                        if lines is not None:
+                            lines.acquired(self)
                         if not self._syncscope_since:  # the outermost acquire
                             self._syncscope_since = perf_counter_ns()
                             if state.diagnosis is not None:  # _lean.push, written out
@@ -495,8 +498,6 @@ class _RLockProxy(_Proxy):
                                 if below is not None:
                                     nested(self, below, True)
                         tally.acquisitions += 1
-                        if state.lines is not None:
-                            state.lines.acquired(self)
                     except BaseException:
                         lock.release()
                         raise
@@ -525,7 +526,7 @@ class _RLockProxy(_Proxy):
                     raise
             if state.lean is not None:
                 if state.lines is not None:
-                    return said_release(self, state.lines)
+                    return said_release(self)
                 self._syncscope_lock.release()
                 return None
             records = state.records
@@ -551,7 +552,7 @@ class _RLockProxy(_Proxy):
                     raise
             if state.lean is not None:
                 if state.lines is not None:
-                    return said_release(self, state.lines)
+                    return said_release(self)
                 self._syncscope_lock.release()
                 return None
             records = state.records

@@ -95,22 +95,22 @@ def lean_wait(
     tally = _lean_tally(entry, lean)
     site_key = call_site()
     site = site_tally(tally, *site_key)
+    lines = state.lines
+    text = None
+    outer = guard.pending_put
+    if lines is not None:  # first (a Ctrl-C in it leaves no wait announced), as the event
+        primitive, limit = entry.primitive, wait_limit(True, timeout)  # path says it
+        if op == "put":
+            text = item_text(args[1])
+            lines.said(SyncEvent(primitive, op, "waiting", site_key, None, limit, item=text))
+        else:
+            lines.said(SyncEvent(primitive, op, "waiting", site_key, None, limit))
     diagnosis = state.diagnosis
     wait = (
         diagnosis.wait_begins(entry.primitive, site_key, wait_limit(True, timeout), None, op)
         if diagnosis is not None
         else None
     )
-    lines = state.lines
-    text = None
-    outer = guard.pending_put
-    if lines is not None:  # its lines, as the event path says them (see put_wrapper)
-        primitive, limit = entry.primitive, wait_limit(True, timeout)
-        if op == "put":
-            text = item_text(args[1])
-            lines.said(SyncEvent(primitive, op, "waiting", site_key, None, limit, item=text))
-        else:
-            lines.said(SyncEvent(primitive, op, "waiting", site_key, None, limit))
     start = perf_counter_ns()
     if lines is not None and op == "put":  # its line said under the queue's lock, by _put
         guard.pending_put = _PendingPut(q, site_key, text, id(args[1]), start, lines)
@@ -192,8 +192,9 @@ def lean_got(entry: Watch, lean: TallyBook, item: Any) -> None:
     diagnosis = state.diagnosis
     if diagnosis is not None:  # the hang check hears of it (see _lean)
         diagnosis.touched(entry.primitive, "get", "got")
-    if state.lines is not None:
-        said_got(state.lines, entry, item)
+    lines = state.lines
+    if lines is not None:
+        said_got(lines, entry, item)
 
 
 def said_got(lines: LeanLines, entry: Watch, item: Any) -> None:
@@ -440,9 +441,6 @@ def wrappers() -> list[Wrapper]:
                             raise
                         else:
                             guard.pending_put = outer
-                            deferred, guard.deferred = guard.deferred, None
-                            if deferred is not None:  # from saying it (see _make_put_hook)
-                                raise deferred
                             tally = entry.tally
                             if tally is None or tally.owner is not lean:
                                 tally = adopt_watch(entry, lean)
@@ -454,6 +452,10 @@ def wrappers() -> list[Wrapper]:
                             diagnosis = state.diagnosis
                             if diagnosis is not None:  # the hang check hears of it (see _lean)
                                 diagnosis.touched(entry.primitive, "put", "put")
+                            if lines is not None:
+                                deferred, guard.deferred = guard.deferred, None
+                                if deferred is not None:  # from saying it (see _make_put_hook)
+                                    raise deferred
                             return None
                     if block:  # it waits, or times out: counted at its site
                         return lean_wait(  # type: ignore[no-any-return]
@@ -542,8 +544,9 @@ def wrappers() -> list[Wrapper]:
                             diagnosis = state.diagnosis
                             if diagnosis is not None:  # the hang check hears of it (see _lean)
                                 diagnosis.touched(entry.primitive, "get", "got")
-                            if state.lines is not None:
-                                said_got(state.lines, entry, item)
+                            lines = state.lines
+                            if lines is not None:
+                                said_got(lines, entry, item)
                             return item
                     if block:  # it waits, or times out: counted at its site
                         return lean_wait(
@@ -583,11 +586,12 @@ def wrappers() -> list[Wrapper]:
                     return task_done(self)
                 unfinished = self.unfinished_tasks - 1
                 if unfinished >= 0:  # else the real one raises ValueError: the event path
-                    if state.lines is not None:  # before: a join it lets go says so after
+                    lines = state.lines
+                    if lines is not None:  # before: a join it lets go says so after
                         done = SyncEvent(
                             entry.primitive, "task_done", "done", NO_SITE, unfinished=unfinished
                         )
-                        state.lines.said(done)
+                        lines.said(done)
                     if state.options.include_library:  # its Condition is watched too
                         hidden(task_done, self)
                     else:
