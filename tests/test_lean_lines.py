@@ -336,6 +336,7 @@ class Interrupted:
         lines = state.lines
         assert lines is not None
         self.lines = lines
+        self.writer = lines._console._writer
         self.write = lines._write
 
     def __enter__(self) -> Interrupted:
@@ -345,11 +346,13 @@ class Interrupted:
                 raise KeyboardInterrupt
             self.write(data)
 
-        self.lines._write = write  # type: ignore[method-assign]
+        # Both ways a line is written: kept bytes, and an event's line through the console.
+        self.lines._write = self.writer.write = write  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.lines._write = self.write  # type: ignore[method-assign]
+        del self.writer.write
 
 
 def test_a_ctrl_c_in_a_line_leaves_no_hold_nor_wait(tmp_path: Path) -> None:
