@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     class LeanLines(Protocol):
         """The lines the primitives write on the lean path (``_sinks/lines.LeanLines``)."""
 
+        fields: bool
+
         def line(
             self,
             primitive: Any,
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
             depth: int | None = None,
             permits: int | None = None,
             waiters: int | None = None,
+            waited: int | None = None,
         ) -> None: ...
 
         def acquired(self, proxy: Any) -> None: ...

@@ -143,7 +143,7 @@ def wrappers() -> list[Wrapper]:
                         diagnosis.touched(entry.primitive, "wait", "woken")
                     lines = state.lines
                     if lines is not None:
-                        lines.line(entry.primitive, "wait", "set")
+                        lines.line(entry.primitive, "wait", "set", waited=0)
                     return True
                 tally = entry.tally
                 if tally is None or tally.owner is not lean:

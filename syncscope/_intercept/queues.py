@@ -146,8 +146,7 @@ def lean_wait(
         if op == "get":
             outcome = "got"
             if lines is not None:
-                text = item_text(result)
-                lines.said(SyncEvent(entry.primitive, op, "got", site_key, waited, item=text))
+                said_got(lines, q, entry, result, waited)
             tally.gets += 1
             site.gets += 1
             tally.empty_waits += 1
@@ -180,7 +179,7 @@ def lean_wait(
                 diagnosis.touched(entry.primitive, op, outcome)
 
 
-def lean_got(entry: Watch, lean: TallyBook, item: Any) -> None:
+def lean_got(q: Any, entry: Watch, lean: TallyBook, item: Any) -> None:
     """
     A get of ``item`` done at once on the lean path: counted in place, told to the hang
     check, and said with the lines.
@@ -194,12 +193,13 @@ def lean_got(entry: Watch, lean: TallyBook, item: Any) -> None:
         diagnosis.touched(entry.primitive, "get", "got")
     lines = state.lines
     if lines is not None:
-        said_got(lines, entry, item)
+        said_got(lines, q, entry, item)
 
 
-def said_got(lines: LeanLines, entry: Watch, item: Any) -> None:
-    """The line of a get done at once (after it, as on the event path)."""
-    lines.said(SyncEvent(entry.primitive, "get", "got", NO_SITE, item=item_text(item)))
+def said_got(lines: LeanLines, q: Any, entry: Watch, item: Any, waited: int | None = None) -> None:
+    """The line of a get (after it, as on the event path), the queue's size if it says it."""
+    text, qsize = item_text(item), _qsize(q) if lines.fields else None
+    lines.said(SyncEvent(entry.primitive, "get", "got", NO_SITE, waited, item=text, qsize=qsize))
 
 
 def _lean_tally(entry: Watch, lean: TallyBook) -> Tally:
@@ -546,7 +546,7 @@ def wrappers() -> list[Wrapper]:
                                 diagnosis.touched(entry.primitive, "get", "got")
                             lines = state.lines
                             if lines is not None:
-                                said_got(lines, entry, item)
+                                said_got(lines, self, entry, item)
                             return item
                     if block:  # it waits, or times out: counted at its site
                         return lean_wait(

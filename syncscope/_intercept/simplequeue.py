@@ -125,7 +125,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                     except _Empty:  # below, as for a Queue's get
                         pass
                     else:
-                        lean_got(entry, lean, item)
+                        lean_got(self, entry, lean, item)
                         return item
                 if block:  # it waits, or times out: counted at its site
                     return lean_wait(
@@ -154,7 +154,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                 except _Empty:  # the event path says so
                     pass
                 else:
-                    lean_got(entry, lean, item)
+                    lean_got(self, entry, lean, item)
                     return item
             primitive = watched(self)
             if primitive is None:
@@ -193,7 +193,8 @@ def _lean_simple_put(q: Any, entry: Watch, lean: TallyBook, item: Any) -> None:
         diagnosis.touched(entry.primitive, "put", "put")
     lines = state.lines
     if lines is not None:
-        lines.said(SyncEvent(entry.primitive, "put", "put", NO_SITE, item=item_text(item)))
+        text, qsize = item_text(item), size if lines.fields else None
+        lines.said(SyncEvent(entry.primitive, "put", "put", NO_SITE, item=text, qsize=qsize))
 
 
 def _report_simple_put(q: Any, primitive: Primitive, item: Any) -> None:

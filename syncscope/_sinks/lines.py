@@ -32,7 +32,7 @@ from _thread import get_ident
 from .._core.dispatch import guard, sink_failed
 from .._core.event import SyncEvent, thread_name
 from .._core.output import FdWriter, format_duration
-from .._core.sites import NO_SITE
+from .._core.sites import NO_SITE, call_site
 
 
 TYPE_CHECKING = False
@@ -461,12 +461,9 @@ class ConsoleSink:
 
     def lean_lines(self) -> LeanLines | None:
         """
-        What the Lock and RLock proxies write with when they count in place (the lean paths
-        of ``-q``'s statistics and checks, taken with the lines too): console lines only,
-        which need no call site.
+        What the primitives write their lines with when they count in place (the lean paths
+        of ``-q``'s statistics and checks, taken with the lines too).
         """
-        if self._fmt != "console":
-            return None
         if self._lean_lines is None:
             self._lean_lines = LeanLines(self)
         return self._lean_lines
@@ -500,17 +497,17 @@ def _structlog_logger(fmt: str, writer: FdWriter) -> Any:
 
 class LeanLines:
     """
-    The console lines of the operations that the lean paths count in place (the statistics
-    and checks counted there, see ``_core/state.set_sinks``), written by the primitives
-    straight away. A line that the operation's primitive, name, thread name and figures
-    decide (an acquire or release that did not wait, a notify, a set) is kept, encoded
-    (renaming the primitive or the thread makes a new one), and written with one write: no
-    event is made, no call site looked up, nothing dispatched. What waited, timed out or
-    failed is an event for this sink alone (:meth:`said`). Console lines only: they name no
-    call site, and the lean paths pass none.
+    The lines of the operations that the lean paths count in place (the statistics and
+    checks counted there, see ``_core/state.set_sinks``), written by the primitives
+    straight away. A console line that the operation's primitive, name, thread name and
+    figures decide (an acquire or release that did not wait, a notify, a set) is kept,
+    encoded (renaming the primitive or the thread makes a new one), and written with one
+    write: no event is made, no call site looked up, nothing dispatched. Everything else is
+    an event for this sink alone (:meth:`said`), and so is every JSON or logfmt line, which
+    names its call site: an event made without one (``NO_SITE``) has it looked up here.
     """
 
-    __slots__ = ("_book", "_console", "_lines", "_write")
+    __slots__ = ("_book", "_console", "_lines", "_write", "console", "fields")
 
     def __init__(self, console: ConsoleSink) -> None:
         self._console = console
@@ -518,6 +515,10 @@ class LeanLines:
         #: (primitive, its name, thread name, op, outcome, depth, permits, waiters) -> line.
         self._lines: dict[tuple[object, ...], bytes] = {}
         self._book: Any = None
+        #: Console lines: their words only.
+        self.console = console._fmt == "console"
+        #: JSON or logfmt lines: every field of the event path's (a queue's size too).
+        self.fields = not self.console
 
     def lean_stats(self, lines: bool) -> Any:
         """
@@ -538,8 +539,16 @@ class LeanLines:
         depth: int | None = None,
         permits: int | None = None,
         waiters: int | None = None,
+        waited: int | None = None,
     ) -> None:
-        """The line of an operation that neither waited nor failed."""
+        """
+        The line of an operation that neither waited nor failed (``waited``: 0 for a wait
+        that found its Event set, which the JSON says).
+        """
+        if not self.console:
+            return self.said(
+                SyncEvent(primitive, op, outcome, NO_SITE, waited, None, depth, permits, waiters)
+            )
         ident = get_ident()
         key = (primitive, primitive.name, thread_name(ident), op, outcome, depth, permits, waiters)
         try:
@@ -570,6 +579,8 @@ class LeanLines:
         was_busy = guard.busy
         guard.busy = True
         try:
+            if not event.file and not self.console:  # made without its site: looked up
+                event.file, event.line, event.function = call_site()
             self._console.handle(event)
         except Exception as exc:
             sink_failed(self._console, exc)
