@@ -30,7 +30,7 @@ except ImportError:  # an interpreter without the C accelerator: json's fallback
 from _thread import get_ident
 
 from .._core.dispatch import guard, sink_failed
-from .._core.event import SyncEvent, thread_name
+from .._core.event import SyncEvent, thread_name, time_ns
 from .._core.output import FdWriter, format_duration
 from .._core.sites import NO_SITE, call_site
 
@@ -266,6 +266,8 @@ class ConsoleSink:
         self.fd = self._writer._fd
         self._fmt = fmt
         self._json = fmt == "json"
+        #: What a JSON or logfmt line begins with, before its timestamp (see :meth:`tail`).
+        self.stamp = b'{"timestamp": "' if self._json else b"timestamp="
         self._logger: Any = None  # structlog's, for notes: made at the first one
         self._timestamp = _Timestamps().text
         #: (primitive, its name, op, outcome, thread id, thread name, file, line, function)
@@ -345,18 +347,30 @@ class ConsoleSink:
             tails = self._json_tails
             tail = tails.get(key)
             if tail is None:
-                fixed = self._fixed_part(event, True)
-                rest = "".join(
-                    f', "{name}": {_json_value(value)}' for name, value in self._varying(event)
-                )
-                message = encode_basestring_ascii(describe(event))
-                tail = f'", {fixed}{rest}, "event": {message}}}\n'.encode()
+                tail = self.tail(event)
                 if len(tails) >= _CACHE_LIMIT:
                     tails.clear()
                 tails[key] = tail
             self._writer.write(b'{"timestamp": "' + self._timestamp(event.time_ns).encode() + tail)
         else:
             self._writer.msg(self._json_line(event))
+
+    def tail(self, event: SyncEvent) -> bytes:
+        """
+        The JSON or logfmt line of ``event`` after its timestamp (after :attr:`stamp`),
+        encoded: what a line kept for the same fields is made of.
+        """
+        if self._json:
+            fixed = self._fixed_part(event, True)
+            rest = "".join(
+                f', "{name}": {_json_value(value)}' for name, value in self._varying(event)
+            )
+            message = encode_basestring_ascii(describe(event))
+            return f'", {fixed}{rest}, "event": {message}}}\n'.encode()
+        line = f" event={_logfmt_value(describe(event))} " + self._fixed_part(event, False)
+        for key, value in self._varying(event):
+            line += f" {key}={_logfmt_value(value)}"
+        return (line + "\n").encode("utf-8", "backslashreplace")
 
     def _fixed_part(self, event: SyncEvent, json: bool) -> str:
         primitive = event.primitive
@@ -502,18 +516,21 @@ class LeanLines:
     straight away. A console line that the operation's primitive, name, thread name and
     figures decide (an acquire or release that did not wait, a notify, a set) is kept,
     encoded (renaming the primitive or the thread makes a new one), and written with one
-    write: no event is made, no call site looked up, nothing dispatched. Everything else is
-    an event for this sink alone (:meth:`said`), and so is every JSON or logfmt line, which
-    names its call site: an event made without one (``NO_SITE``) has it looked up here.
+    write: no event is made, no call site looked up, nothing dispatched; a JSON or logfmt
+    one is kept by call site too, after its timestamp. Everything else is an event for this
+    sink alone (:meth:`said`): one made without its site (``NO_SITE``) has it looked up here
+    when the lines name it.
     """
 
-    __slots__ = ("_book", "_console", "_lines", "_write", "console", "fields")
+    __slots__ = ("_book", "_console", "_lines", "_tails", "_write", "console", "fields")
 
     def __init__(self, console: ConsoleSink) -> None:
         self._console = console
         self._write = console._writer.write
         #: (primitive, its name, thread name, op, outcome, depth, permits, waiters) -> line.
         self._lines: dict[tuple[object, ...], bytes] = {}
+        #: The same, the waited time and the call site too -> a JSON or logfmt line's tail.
+        self._tails: dict[tuple[object, ...], bytes] = {}
         self._book: Any = None
         #: Console lines: their words only.
         self.console = console._fmt == "console"
@@ -545,11 +562,26 @@ class LeanLines:
         The line of an operation that neither waited nor failed (``waited``: 0 for a wait
         that found its Event set, which the JSON says).
         """
-        if not self.console:
-            return self.said(
-                SyncEvent(primitive, op, outcome, NO_SITE, waited, None, depth, permits, waiters)
-            )
         ident = get_ident()
+        if not self.console:  # JSON or logfmt: kept after its timestamp, by call site too
+            site = call_site()
+            name = thread_name(ident)
+            kept = (primitive, primitive.name, ident, name, op, outcome, depth, permits, waiters)
+            try:
+                tail = self._tails.get((kept, waited, site))
+                if tail is None:
+                    event = SyncEvent(
+                        primitive, op, outcome, site, waited, None, depth, permits, waiters
+                    )
+                    tail = self._console.tail(event)
+                    if len(self._tails) >= _CACHE_LIMIT:
+                        self._tails.clear()
+                    self._tails[kept, waited, site] = tail
+                stamp = self._console._timestamp(time_ns()).encode()
+                self._write(self._console.stamp + stamp + tail)
+            except Exception as exc:  # a line must never break the program it describes
+                sink_failed(self._console, exc)
+            return
         key = (primitive, primitive.name, thread_name(ident), op, outcome, depth, permits, waiters)
         try:
             data = self._lines.get(key)
