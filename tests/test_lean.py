@@ -176,6 +176,35 @@ class TestFigures:
             figures(full.stats(p)) for p in full_prims
         ]
 
+    def test_a_timeout_of_another_type_counts_as_on_the_event_path(self) -> None:
+        """
+        A timeout a trylock cannot be tried before (a float subclass, numpy's float64) is
+        counted, and its hold too: it was made as asked, uncounted, under -q.
+        """
+
+        class Seconds(float):
+            pass
+
+        def program() -> Any:
+            lock = threading.Lock()
+            assert lock.acquire(timeout=Seconds(1.0))
+            assert not lock.acquire(timeout=Seconds(0.001))
+            with pytest.raises(ValueError):
+                lock.acquire(timeout=Seconds(-5.0))
+            lock.release()
+            return lock
+
+        def figures(s: PrimitiveStats) -> tuple[int, ...]:
+            return (s.acquisitions, s.holds, s.contended, s.timeouts, s.failed, s.errors)
+
+        with lean_recording() as lean:
+            assert state.lean is not None
+            lean_lock = program()
+        with full_recording() as full:
+            full_lock = program()
+        assert figures(full.stats(full_lock)) == figures(lean.stats(lean_lock))
+        assert (1, 1, 1) == figures(lean.stats(lean_lock))[:2] + figures(lean.stats(lean_lock))[3:4]
+
 
 class TestDropIn:
     def test_errors_are_the_originals(self, lean: Recording) -> None:

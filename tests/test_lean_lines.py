@@ -41,6 +41,32 @@ class Seconds(float):
     """A timeout of a type of its own, as numpy's float64 is."""
 
 
+class Stamped(queue.Queue):  # type: ignore[type-arg]
+    """A queue whose own _put calls queue.Queue's (whose _put is hooked too)."""
+
+    def _put(self, item: Any) -> None:
+        super()._put(item)
+
+
+class Counted(queue.Queue):  # type: ignore[type-arg]
+    """A queue whose size is read under a lock of its own: part of each put and get."""
+
+    def _init(self, maxsize: int) -> None:
+        super()._init(maxsize)
+        self.size_lock = threading.Lock()
+
+    def _qsize(self) -> int:
+        with self.size_lock:
+            return super()._qsize()
+
+
+class Padded(queue.SimpleQueue):  # type: ignore[type-arg]
+    """A SimpleQueue whose qsize() says more than it holds."""
+
+    def qsize(self) -> int:
+        return 100 + super().qsize()
+
+
 def program(path: Path) -> None:
     """Every kind of line the lean path writes, and the queues' around them."""
     lock, rlock = threading.Lock(), threading.RLock()
@@ -186,6 +212,17 @@ def program(path: Path) -> None:
     wait_for_line(path, "queue simple empty, get waits by simple_getter")
     simple.put(4)
     join(waiting)
+    # Queues of the program's own: a _put calling the hooked one, a size read under a lock,
+    # a qsize() of its own.
+    stamped, counted, padded = Stamped(), Counted(2), Padded()
+    stamped.put(5)
+    stamped.get()
+    counted.put(6)
+    counted.get()
+    with pytest.raises(queue.Empty):
+        counted.get(timeout=0.001)
+    padded.put(7)
+    padded.get()
 
 
 def run(tmp_path: Path, label: str, fmt: str = "console", **options: Any) -> list[str]:

@@ -353,7 +353,9 @@ def _semaphore_wrappers() -> list[Wrapper]:
             lean = state.lean
             if lean is not None:
                 entry = watches.get(id(self))
-                if entry is None or (state.options.include_library and guard.busy):
+                if entry is None or (
+                    (state.options.include_library or state.lines is not None) and guard.busy
+                ):
                     return acquire(self, blocking, timeout)
                 tally = entry.tally
                 if tally is None or tally.owner is not lean:
@@ -376,7 +378,7 @@ def _semaphore_wrappers() -> list[Wrapper]:
                             permit_held(entry, _getframe().f_back)
                         tally.acquisitions += 1
                     except BaseException:  # a signal handler's exception: acquire() raises
-                        release(self)
+                        hidden(release, self)  # the permit back, unseen as it was taken
                         raise
                     return True
                 return semaphore_acquire_slowly(
@@ -422,7 +424,9 @@ def _semaphore_wrappers() -> list[Wrapper]:
                 lean = state.lean
                 if lean is not None:
                     entry = watches.get(id(self))
-                    if entry is None or (state.options.include_library and guard.busy):
+                    if entry is None or (
+                        (state.options.include_library or state.lines is not None) and guard.busy
+                    ):
                         return original(self, n)  # type: ignore[no-any-return]
                     if (n == 1 or (isinstance(n, int) and n > 1)) and (
                         not is_bounded or self._value + n <= self._initial_value

@@ -48,13 +48,13 @@ def wrappers() -> list[Wrapper]:
                 tally = entry.tally
                 if tally is None or tally.owner is not lean:
                     tally = adopt_watch(entry, lean)
+                lines = state.lines
+                if lines is not None:  # before the real set (the waiters say so after), and
+                    lines.line(entry.primitive, "set", "set")  # before it is counted (Ctrl-C)
                 tally.sets += 1
                 diagnosis = state.diagnosis
                 if diagnosis is not None:  # the hang check hears of it (see _lean)
                     diagnosis.marked(entry.primitive, "set")
-                lines = state.lines
-                if lines is not None:  # before the real set: the waiters say so after
-                    lines.line(entry.primitive, "set", "set")
                 if state.options.include_library:  # its Condition is watched too: hide it
                     return hidden(set_, self)  # type: ignore[no-any-return]
                 return set_(self)
@@ -91,10 +91,10 @@ def wrappers() -> list[Wrapper]:
                 if (diagnosis is not None or lines is not None) and not guard.busy:
                     entry = watches.get(id(self))
                     if entry is not None:
+                        if lines is not None:  # first: a Ctrl-C in it leaves nothing marked
+                            lines.line(entry.primitive, "clear", "cleared")
                         if diagnosis is not None:  # the hang check's evidence counts it
                             diagnosis.marked(entry.primitive, "clear")
-                        if lines is not None:
-                            lines.line(entry.primitive, "clear", "cleared")
                 if state.options.include_library and not guard.busy:  # its Condition too
                     return hidden(clear, self)  # type: ignore[no-any-return]
                 return clear(self)

@@ -93,9 +93,7 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
     lock = proxy._syncscope_lock
     lines = state.lines
     if timeout != -1 and not trylock_first(blocking, timeout):
-        if lines is not None:
-            return _acquire_as_asked(proxy, tally, lines, blocking, timeout)
-        return lock.acquire(blocking, timeout)  # raises as the real acquire does
+        return _acquire_as_asked(proxy, tally, lines, blocking, timeout)
     # A trylock or a timed acquire cannot deadlock for ever: no lock order (see _lockorder).
     ordered = bool(blocking) and timeout == -1
     if lock.acquire(False):
@@ -154,43 +152,51 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
 
 
 def _acquire_as_asked(
-    proxy: Any, tally: Tally, lines: LeanLines, blocking: Any, timeout: Any
+    proxy: Any, tally: Tally, lines: LeanLines | None, blocking: Any, timeout: Any
 ) -> Any:
     """
-    With the lines, an acquire whose timeout a trylock cannot be tried before (one of
-    another type than int or float, or one the real acquire refuses): made as asked, said
-    and counted as the event path says it (no lock order: it has a time limit).
+    An acquire whose timeout a trylock cannot be tried before (one of another type than int
+    or float, as numpy's float64, or one the real acquire refuses): made as asked, counted
+    as the event path's statistics count its events (the time it took as a wait, whatever
+    it was), and said with the lines. No lock order: it has a time limit.
     """
     lock = proxy._syncscope_lock
     primitive = proxy._syncscope_primitive
     where = call_site()
+    site = site_tally(tally, *where)
     limit = wait_limit(blocking, timeout)
     start = perf_counter_ns()
     try:
         got = lock.acquire(blocking, timeout)
     except BaseException as exc:
-        lines.said(SyncEvent(primitive, "acquire", "error", where, timeout=limit, error=exc))
+        tally.errors += 1
+        if lines is not None:
+            lines.said(SyncEvent(primitive, "acquire", "error", where, timeout=limit, error=exc))
         raise
     waited = perf_counter_ns() - start if blocking else None
-    site = site_tally(tally, *where)
     if got:
         try:
-            depth = lock._recursion_count() if proxy._reentrant else None
-            lines.said(SyncEvent(primitive, "acquire", "acquired", where, waited, limit, depth))
+            if lines is not None:  # first: a Ctrl-C in it leaves no hold
+                depth = lock._recursion_count() if proxy._reentrant else None
+                lines.said(SyncEvent(primitive, "acquire", "acquired", where, waited, limit, depth))
             _acquired(proxy, tally, site, False)
+            if waited is not None:
+                count_contended(tally, site, waited)
         except BaseException:  # a signal handler's exception: acquire() raises, lock free
             lock.release()
             raise
+        return True
+    if waited is not None:
+        tally.timeouts += 1
+        site.timeouts += 1
+        count_contended(tally, site, waited)
     else:
+        tally.failed += 1
+        site.failed += 1
+    if lines is not None:
         outcome: Outcome = "timeout" if blocking else "busy"
-        if blocking:
-            tally.timeouts += 1
-            site.timeouts += 1
-        else:
-            tally.failed += 1
-            site.failed += 1
         lines.said(SyncEvent(primitive, "acquire", outcome, where, waited, limit))
-    return got
+    return False
 
 
 def _acquired(proxy: Any, tally: Tally, site: Tally | None, ordered: bool) -> None:
@@ -533,7 +539,7 @@ def semaphore_acquire_slowly(
                 lines.said(SyncEvent(primitive, "acquire", "acquired", where, waited, limit))
             permit_taken(entry, tally, site)
         except BaseException:  # a signal handler's exception: acquire() raises, permit back
-            release(sem)
+            hidden(release, sem)  # unseen, as it was taken
             raise
         if blocking:
             count_contended(tally, site, waited)

@@ -103,12 +103,13 @@ def said_release(proxy: Any) -> None:
     """
     A release on the lean path with the lines listening (``state.lines``): its line, then the
     real release, whatever happens meanwhile (see observed_release). One that raises (not the
-    owner's) is an event, as it is without the lean path; a library's lock inside another
-    operation (``--all``) is released unseen, as it was taken.
+    owner's) is an event, as it is without the lean path; a lock released inside another
+    operation (a library's with ``--all``, a program's in a queue subclass's ``_qsize``) is
+    released unseen, as it was taken.
     """
     lock = proxy._syncscope_lock
     lines = state.lines
-    if lines is None or (proxy._syncscope_library and guard.busy):
+    if lines is None or guard.busy:  # inside another operation: taken unseen (see _Proxy)
         return lock.release()  # type: ignore[no-any-return]
     reentrant = proxy._reentrant
     if not (lock._is_owned() if reentrant else lock.locked()):

@@ -112,15 +112,18 @@ class _Proxy:
         #: Made by the standard library or a package (watched with ``--all``): what it does
         #: inside another watched operation (an Event's set takes its Condition's lock, a
         #: put its queue's mutex) is that operation's, as on the event path. The lean fast
-        #: paths read the guard (a thread-local) for such a lock only: under it, the lock is
-        #: taken as it is, unseen.
+        #: paths read the guard (a thread-local) for such a lock only, or with the lines
+        #: for any lock (whose lines the event path leaves out there): under it, the lock
+        #: is taken as it is, unseen.
         self._syncscope_library = library
 
     def _acquire(self, blocking: Any, timeout: Any) -> Any:
         """An acquire to count as lean statistics do when they may wait, or to report."""
         stats = state.lean
         if stats is not None:
-            if self._syncscope_library and guard.busy:  # part of another operation
+            # Part of another operation (hidden inside it, as on the event path, for a library's
+            # lock, and with the lines for any: the lean fast paths skip the thread-local read).
+            if (self._syncscope_library or state.lines is not None) and guard.busy:
                 return self._syncscope_lock.acquire(blocking, timeout)
             tally = self._syncscope_tally
             if tally is None or tally.owner is not stats:
@@ -171,7 +174,7 @@ class _LockProxy(_Proxy):
                 tally is not None
                 and tally.owner is state.lean
                 and timeout == -1
-                and not (self._syncscope_library and guard.busy)
+                and not ((self._syncscope_library or state.lines is not None) and guard.busy)
             ):
                 lock = self._syncscope_lock
                 if lock.acquire(False):  # uncontended: count it, stamp the hold, done
@@ -229,7 +232,7 @@ class _LockProxy(_Proxy):
             if (
                 tally is not None
                 and tally.owner is state.lean
-                and not (self._syncscope_library and guard.busy)
+                and not ((self._syncscope_library or state.lines is not None) and guard.busy)
             ):
                 lock = self._syncscope_lock
                 if lock.acquire(False):
@@ -411,7 +414,7 @@ class _RLockProxy(_Proxy):
                 tally is not None
                 and tally.owner is state.lean
                 and timeout == -1
-                and not (self._syncscope_library and guard.busy)
+                and not ((self._syncscope_library or state.lines is not None) and guard.busy)
             ):
                 lock = self._syncscope_lock
                 if lock.acquire(False):  # uncontended, or reentered
@@ -469,7 +472,7 @@ class _RLockProxy(_Proxy):
             if (
                 tally is not None
                 and tally.owner is state.lean
-                and not (self._syncscope_library and guard.busy)
+                and not ((self._syncscope_library or state.lines is not None) and guard.busy)
             ):
                 lock = self._syncscope_lock
                 if lock.acquire(False):

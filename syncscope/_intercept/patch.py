@@ -19,6 +19,7 @@ from . import conditions as _conditions
 from . import events as _events
 from . import futures as _futures
 from . import locks as _locks
+from . import queuehooks as _queuehooks
 from . import queues as _queues
 from . import simplequeue as _simplequeue
 from .wrapping import unwrap_all
@@ -61,7 +62,7 @@ def _patch_methods() -> None:
         functools.update_wrapper(wrapper, original)
         type.__setattr__(cls, name, wrapper)
     for cls in (queue.Queue, queue.LifoQueue, queue.PriorityQueue):
-        _queues.hook_put(cls)
+        _queuehooks.hook_put(cls)
 
 
 def _restore_methods() -> list[str]:

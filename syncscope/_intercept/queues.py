@@ -11,7 +11,7 @@ With lean statistics (``state.lean``), a put or get that can be done at once is 
 blocking (``block=False``) and counted in place in the queue's tally; one that has to wait is
 made as asked and counted at its call site (``lean_wait``); one that fails goes on to the
 event path as before (see ``_lean``). With the lines (``state.lines``), each says its line as
-the event path does, a put's from inside ``_put`` (``_PendingPut.lines``). With spans alone
+the event path does, a put's from inside ``_put`` (``PendingPut.lines``). With spans alone
 under pressure, a put with no getter waiting and a get with no putter waiting are counted in
 place (see ``counted``).
 """
@@ -23,23 +23,22 @@ import threading
 from collections.abc import Callable
 
 from .._core.compat import QUEUE_HAS_SHUTDOWN
-from .._core.dispatch import as_program, emit, guard
+from .._core.dispatch import emit, guard
 from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
-from .._core.registry import save_method, saved_methods
 from .._core.reprs import safe_repr
-from .._core.sites import NO_SITE, call_site, is_library_code
+from .._core.sites import NO_SITE, call_site
 from .._core.state import state
 from .._core.tally import Tally, TallyBook, site_tally
 from .._core.tracebacks import hide_frames
 from .._core.tracking import (
     Watch,
-    primitive_of,
     watch_new,
     watches,
 )
 from .conditions import blocking_call, silent, watched
 from .counted import count_op, countable
 from .lean import adopt_watch, hidden
+from .queuehooks import PendingPut, hook_put
 
 
 TYPE_CHECKING = False
@@ -113,7 +112,7 @@ def lean_wait(
     )
     start = perf_counter_ns()
     if lines is not None and op == "put":  # its line said under the queue's lock, by _put
-        guard.pending_put = _PendingPut(q, site_key, text, id(args[1]), start, lines)
+        guard.pending_put = PendingPut(q, site_key, text, id(args[1]), start, lines)
     guard.busy = True  # the queue's own mutex and Conditions are not the user's business
     outcome: Outcome = "error"
     try:
@@ -166,7 +165,7 @@ def lean_wait(
             site.full_waits += 1
             site.full_total += waited
         deferred, guard.deferred = guard.deferred, None
-        if deferred is not None:  # from saying it (see _make_put_hook), once counted
+        if deferred is not None:  # from saying it (see queuehooks), once counted
             raise deferred
         return result
     finally:
@@ -209,33 +208,6 @@ def _lean_tally(entry: Watch, lean: TallyBook) -> Tally:
     return tally
 
 
-class _PendingPut:
-    """A put in progress on this thread, waiting for ``_put`` to say it happened."""
-
-    __slots__ = ("item", "item_id", "lines", "queue", "site", "start")
-
-    def __init__(
-        self,
-        q: Any,
-        site: tuple[str, int, str],
-        text: str | None,
-        item_id: int,
-        start: int | None,
-        lines: LeanLines | None = None,
-    ) -> None:
-        try:
-            self.queue = q
-            self.site = site
-            self.item = text
-            self.item_id = item_id
-            self.start = start
-            #: A put counted in place, whose line alone is to be said (see LeanLines).
-            self.lines = lines
-        except BaseException as exc:
-            hide_frames(exc)  # the program's traceback, not ours
-            raise
-
-
 def item_text(item: Any) -> str | None:
     return None if state.options.hide_items else safe_repr(item, state.options.item_repr_limit)
 
@@ -267,6 +239,8 @@ def _is_full(q: Any) -> bool:
     put then raises as it does).
     """
     try:
+        if state.lines is not None:  # read unseen, as the event path reads it (see _qsize)
+            return bool(hidden(lambda: 0 < q.maxsize <= q._qsize()))
         return 0 < q.maxsize <= q._qsize()  # type: ignore[no-any-return]
     except Exception:
         return False
@@ -275,6 +249,8 @@ def _is_full(q: Any) -> bool:
 def _is_empty(q: Any) -> bool:
     """Whether a queue is empty, as :func:`_is_full` tells fullness."""
     try:
+        if state.lines is not None:  # read unseen, as the event path reads it (see _qsize)
+            return not hidden(q._qsize)
         return not q._qsize()
     except Exception:
         return False
@@ -311,94 +287,6 @@ def _counted_attempt(
     return result
 
 
-def _make_put_hook(original: Callable[..., Any], programs_own: bool) -> Callable[..., Any]:
-    def _put(self: Any, item: Any) -> None:
-        try:
-            if programs_own:  # run inside put, the program's own code (see _runs_programs)
-                as_program(original, self, item)
-            else:
-                original(self, item)
-            pending = getattr(guard, "pending_put", None)
-            if pending is None or pending.queue is not self:
-                return
-            guard.pending_put = None  # a subclass's _put calling super()._put reports once
-            primitive = primitive_of(self)
-            if primitive is None:
-                return
-            try:
-                waited = None if pending.start is None else perf_counter_ns() - pending.start
-                event = SyncEvent(
-                    primitive,
-                    "put",
-                    "put",
-                    pending.site,
-                    waited,
-                    item=pending.item,
-                    item_id=pending.item_id,
-                    qsize=self._qsize(),
-                )
-                if pending.lines is not None:  # counted in place: its line only
-                    pending.lines.said(event)
-                else:
-                    emit(event)
-            except BaseException as exc:
-                # The item is in the deque: put() must still count it and wake a getter, or the
-                # queue is left inconsistent. The exception is raised once put() has returned.
-                guard.deferred = exc
-        except BaseException as exc:
-            hide_frames(exc)  # the program's traceback, not ours
-            raise
-
-    return _put
-
-
-def hook_put(cls: type) -> None:
-    """
-    Report puts from inside ``_put`` of ``cls`` (or of the class it inherits it from); a
-    ``_get`` of the program's own, run inside get, runs as the program's code.
-    """
-    owner = next((c for c in cls.__mro__ if "_put" in vars(c)), None)
-    if owner is not None and (owner, "_put") not in saved_methods:
-        original = save_method(owner, "_put")
-        hook = _make_put_hook(original, _runs_programs(owner, original))
-        hook.__qualname__ = f"{owner.__qualname__}._put"
-        hook.__wrapped__ = original  # type: ignore[attr-defined]
-        type.__setattr__(owner, "_put", hook)
-    owner = next((c for c in cls.__mro__ if "_get" in vars(c)), None)
-    if owner is not None and (owner, "_get") not in saved_methods:
-        original = vars(owner)["_get"]
-        if _runs_programs(owner, original):
-            save_method(owner, "_get")
-            hook = _make_get_hook(original)
-            hook.__qualname__ = f"{owner.__qualname__}._get"
-            hook.__wrapped__ = original  # type: ignore[attr-defined]
-            type.__setattr__(owner, "_get", hook)
-
-
-def _runs_programs(owner: type, method: object) -> bool:
-    """
-    Whether ``method`` of ``owner``, called inside a put or a get, under the guard, runs the
-    program's code: a subclass's own ``_put`` or ``_get``, or PriorityQueue's, which compare
-    the program's items (their ``__lt__``). What that code does is the program's, reported
-    (the lines hid it, ``-q`` counted it).
-    """
-    if owner is queue.PriorityQueue:
-        return True
-    code = getattr(method, "__code__", None)
-    return code is not None and not is_library_code(code)
-
-
-def _make_get_hook(original: Callable[..., Any]) -> Callable[..., Any]:
-    def _get(self: Any) -> Any:
-        try:
-            return as_program(original, self)
-        except BaseException as exc:
-            hide_frames(exc)  # the program's traceback, not ours
-            raise
-
-    return _get
-
-
 def wrappers() -> list[Wrapper]:
     cls = queue.Queue
     init, put, get, task_done, join = cls.__init__, cls.put, cls.get, cls.task_done, cls.join
@@ -426,10 +314,15 @@ def wrappers() -> list[Wrapper]:
                         lines, outer = state.lines, guard.pending_put
                         if lines is not None:  # its line said under the queue's lock, by _put
                             text = item_text(item)
-                            pending = _PendingPut(self, NO_SITE, text, id(item), None, lines)
+                            # Its site now: inside _put, a subclass's own _put is a caller.
+                            site = call_site() if lines.fields else NO_SITE
+                            pending = PendingPut(self, site, text, id(item), None, lines)
                             guard.pending_put = pending
                         try:
-                            if state.options.include_library:  # its Conditions are watched too
+                            # What it does inside is the put's, unseen, as on the event path,
+                            # for the library's primitives (--all) and, with the lines, for
+                            # the program's (in a subclass's _qsize).
+                            if lines is not None or state.options.include_library:
                                 hidden(put, self, item, False)
                             else:
                                 put(self, item, False)
@@ -446,7 +339,8 @@ def wrappers() -> list[Wrapper]:
                                 tally = adopt_watch(entry, lean)
                             tally.puts += 1
                             tally.unfinished += 1
-                            size = self._qsize()  # just after the put, not under its lock
+                            # Just after the put, not under its lock.
+                            size = self._qsize() if lines is None else hidden(self._qsize)
                             if size > tally.max_size:  # noqa: PLR1730 (no call: the hot path)
                                 tally.max_size = size
                             diagnosis = state.diagnosis
@@ -454,7 +348,7 @@ def wrappers() -> list[Wrapper]:
                                 diagnosis.touched(entry.primitive, "put", "put")
                             if lines is not None:
                                 deferred, guard.deferred = guard.deferred, None
-                                if deferred is not None:  # from saying it (see _make_put_hook)
+                                if deferred is not None:  # from saying it (see queuehooks)
                                     raise deferred
                             return None
                     if block:  # it waits, or times out: counted at its site
@@ -494,7 +388,7 @@ def wrappers() -> list[Wrapper]:
             # A put made inside a subclass's _put (the program's code) has one of its own:
             # the outer one is put back for its own _put to report.
             outer = guard.pending_put
-            guard.pending_put = _PendingPut(self, site, text, id(item), start)
+            guard.pending_put = PendingPut(self, site, text, id(item), start)
             guard.busy = True
             try:
                 put(self, item, block, timeout)
@@ -527,7 +421,8 @@ def wrappers() -> list[Wrapper]:
                     # mostly finds an item, or waits anyway.
                     if not block or timeout is None or not _is_empty(self):
                         try:
-                            if state.options.include_library:  # its Conditions are watched too
+                            # Unseen inside, as a put's (see put_wrapper).
+                            if state.lines is not None or state.options.include_library:
                                 item = hidden(get, self, False)
                             else:
                                 item = get(self, False)
@@ -592,7 +487,7 @@ def wrappers() -> list[Wrapper]:
                             entry.primitive, "task_done", "done", NO_SITE, unfinished=unfinished
                         )
                         lines.said(done)
-                    if state.options.include_library:  # its Condition is watched too
+                    if lines is not None or state.options.include_library:  # see put
                         hidden(task_done, self)
                     else:
                         task_done(self)

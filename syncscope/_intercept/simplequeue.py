@@ -179,7 +179,13 @@ SimpleQueue.__qualname__ = _OriginalSimpleQueue.__qualname__
 
 
 def _lean_simple_put(q: Any, entry: Watch, lean: TallyBook, item: Any) -> None:
-    # Counted (and said) before the put, as the event path reports it: it never blocks.
+    # Said and counted before the put, as the event path reports it: it never blocks. Said
+    # first: a Ctrl-C in it leaves nothing counted.
+    lines = state.lines
+    if lines is not None:
+        qsize = q.qsize() + 1 if lines.fields else None  # as the event path reads it
+        text = item_text(item)
+        lines.said(SyncEvent(entry.primitive, "put", "put", NO_SITE, item=text, qsize=qsize))
     tally = entry.tally
     if tally is None or tally.owner is not lean:
         tally = adopt_watch(entry, lean)
@@ -191,10 +197,6 @@ def _lean_simple_put(q: Any, entry: Watch, lean: TallyBook, item: Any) -> None:
     diagnosis = state.diagnosis
     if diagnosis is not None:  # the hang check hears of it (see _lean)
         diagnosis.touched(entry.primitive, "put", "put")
-    lines = state.lines
-    if lines is not None:
-        text, qsize = item_text(item), size if lines.fields else None
-        lines.said(SyncEvent(entry.primitive, "put", "put", NO_SITE, item=text, qsize=qsize))
 
 
 def _report_simple_put(q: Any, primitive: Primitive, item: Any) -> None:
