@@ -178,6 +178,48 @@ def lean_wait(
                 diagnosis.touched(entry.primitive, op, outcome)
 
 
+def said_put(
+    q: Any,
+    entry: Watch,
+    lean: TallyBook,
+    lines: LeanLines,
+    put: Callable[..., Any],
+    item: Any,
+    block: Any,
+    timeout: Any,
+) -> bool:
+    """
+    The lean put at once, with the lines: True if made (counted, and said from inside
+    ``_put``, under the queue's lock), False if the queue was full. What it does inside is
+    the put's, unseen, as on the event path (a program's lock in a subclass's ``_qsize``).
+    """
+    outer = guard.pending_put
+    site = call_site() if lines.fields else NO_SITE  # now: in _put, a subclass's is a caller
+    guard.pending_put = PendingPut(q, site, item_text(item), id(item), None, lines)
+    try:
+        hidden(put, q, item, False)
+    except _Full:
+        return False
+    except BaseException as exc:
+        guard.pending_put = outer
+        _lean_failed(entry, "put", exc, block, timeout, item)
+        raise
+    finally:
+        guard.pending_put = outer
+    tally = _lean_tally(entry, lean)
+    tally.puts += 1
+    tally.unfinished += 1
+    size = hidden(q._qsize)  # just after the put, not under its lock
+    tally.max_size = max(tally.max_size, size)
+    diagnosis = state.diagnosis
+    if diagnosis is not None:  # the hang check hears of it (see _lean)
+        diagnosis.touched(entry.primitive, "put", "put")
+    deferred, guard.deferred = guard.deferred, None
+    if deferred is not None:  # from saying it (see queuehooks), once counted
+        raise deferred
+    return True
+
+
 def lean_got(q: Any, entry: Watch, lean: TallyBook, item: Any) -> None:
     """
     A get of ``item`` done at once on the lean path: counted in place, told to the hang
@@ -311,46 +353,34 @@ def wrappers() -> list[Wrapper]:
                     # Full, as the event path tells (unlocked): no attempt, which would raise
                     # and catch a Full for nothing.
                     if not (block and self.maxsize and _is_full(self)):
-                        lines, outer = state.lines, guard.pending_put
-                        if lines is not None:  # its line said under the queue's lock, by _put
-                            text = item_text(item)
-                            # Its site now: inside _put, a subclass's own _put is a caller.
-                            site = call_site() if lines.fields else NO_SITE
-                            pending = PendingPut(self, site, text, id(item), None, lines)
-                            guard.pending_put = pending
-                        try:
-                            # What it does inside is the put's, unseen, as on the event path,
-                            # for the library's primitives (--all) and, with the lines, for
-                            # the program's (in a subclass's _qsize).
-                            if lines is not None or state.options.include_library:
-                                hidden(put, self, item, False)
-                            else:
-                                put(self, item, False)
-                        except _Full:  # below, outside this block: what it raises next must
-                            guard.pending_put = outer  # not be chained to this Full
-                        except BaseException as exc:
-                            guard.pending_put = outer
-                            _lean_failed(entry, "put", exc, block, timeout, item)
-                            raise
+                        lines = state.lines
+                        if lines is not None:  # the same, said: see said_put
+                            if said_put(self, entry, lean, lines, put, item, block, timeout):
+                                return None
                         else:
-                            guard.pending_put = outer
-                            tally = entry.tally
-                            if tally is None or tally.owner is not lean:
-                                tally = adopt_watch(entry, lean)
-                            tally.puts += 1
-                            tally.unfinished += 1
-                            # Just after the put, not under its lock.
-                            size = self._qsize() if lines is None else hidden(self._qsize)
-                            if size > tally.max_size:  # noqa: PLR1730 (no call: the hot path)
-                                tally.max_size = size
-                            diagnosis = state.diagnosis
-                            if diagnosis is not None:  # the hang check hears of it (see _lean)
-                                diagnosis.touched(entry.primitive, "put", "put")
-                            if lines is not None:
-                                deferred, guard.deferred = guard.deferred, None
-                                if deferred is not None:  # from saying it (see queuehooks)
-                                    raise deferred
-                            return None
+                            try:
+                                if state.options.include_library:  # its Conditions: watched
+                                    hidden(put, self, item, False)
+                                else:
+                                    put(self, item, False)
+                            except _Full:  # below, outside this block: what it raises next
+                                pass  # must not be chained to this Full
+                            except BaseException as exc:
+                                _lean_failed(entry, "put", exc, block, timeout, item)
+                                raise
+                            else:
+                                tally = entry.tally
+                                if tally is None or tally.owner is not lean:
+                                    tally = adopt_watch(entry, lean)
+                                tally.puts += 1
+                                tally.unfinished += 1
+                                size = self._qsize()  # just after the put, not under its lock
+                                if size > tally.max_size:  # noqa: PLR1730 (no call: hot path)
+                                    tally.max_size = size
+                                diagnosis = state.diagnosis
+                                if diagnosis is not None:  # the hang check hears (see _lean)
+                                    diagnosis.touched(entry.primitive, "put", "put")
+                                return None
                     if block:  # it waits, or times out: counted at its site
                         return lean_wait(  # type: ignore[no-any-return]
                             self, entry, lean, "put", put, (self, item, block, timeout), timeout
