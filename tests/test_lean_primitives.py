@@ -25,9 +25,9 @@ import pytest
 
 import syncscope
 from syncscope._core import leanholds
+from syncscope._core.dispatch import hidden
 from syncscope._core.state import state
 from syncscope._core.tracking import primitive_of
-from syncscope._intercept.lean import hidden
 from syncscope._sinks.figures import PrimitiveStats
 from syncscope.testing import Recording
 

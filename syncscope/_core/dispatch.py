@@ -49,6 +49,21 @@ def as_program(call: Callable[..., Any], *args: Any) -> Any:
         guard.busy = was_busy
 
 
+def hidden(call: Callable[..., Any], *args: Any) -> Any:
+    """
+    ``call(*args)``: an original whose own primitives may be watched too (``--all``), or
+    the program's (a queue subclass's ``_qsize``), run inside one of the operations we
+    watch, with the guard up: what it does is part of the operation, unseen, as on the event
+    path. The other way round from :func:`as_program`.
+    """
+    was_busy = guard.busy
+    guard.busy = True
+    try:
+        return call(*args)
+    finally:
+        guard.busy = was_busy
+
+
 def emit(event: SyncEvent) -> None:
     """Hand ``event`` to every sink. Nothing a sink does is recorded, and no sink error escapes."""
     was_busy = guard.busy

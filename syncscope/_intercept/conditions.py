@@ -21,7 +21,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from .._core.dispatch import as_program, emit, guard
+from .._core.dispatch import as_program, emit, guard, hidden
 from .._core.event import (
     Op,
     Outcome,
@@ -40,7 +40,6 @@ from .counted import count_op, may_count
 from .lean import (
     adopt_watch,
     barrier_wait,
-    hidden,
     park,
     permit_held,
     permits_returned,

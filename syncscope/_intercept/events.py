@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from .._core.dispatch import emit, guard
+from .._core.dispatch import emit, guard, hidden
 from .._core.event import SyncEvent, wait_limit
 from .._core.sites import call_site
 from .._core.state import state
@@ -16,7 +16,7 @@ from .._core.tracebacks import hide_frames
 from .._core.tracking import watch_new, watches
 from .conditions import blocking_call, silent, watched
 from .counted import count_op, countable
-from .lean import adopt_watch, hidden, signal_wait
+from .lean import adopt_watch, signal_wait
 
 
 TYPE_CHECKING = False

@@ -43,7 +43,7 @@ from _thread import get_ident
 from collections.abc import Callable
 from types import FrameType
 
-from .._core.dispatch import guard
+from .._core.dispatch import guard, hidden
 from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
 from .._core.leanholds import (
     ThreadHolds,
@@ -401,20 +401,6 @@ def adopt_watch(entry: Watch, stats: TallyBook) -> Tally:
             entry.permits = []
             entry.tally = tally
         return tally
-
-
-def hidden(call: Callable[..., Any], *args: Any) -> Any:
-    """
-    Call an original whose own primitives are watched too (``include_library``): what it does
-    to them is part of the operation, as on the event path. Without ``include_library`` the
-    library's primitives are not watched: the lean paths call the original straight away.
-    """
-    was_busy = guard.busy
-    guard.busy = True
-    try:
-        return call(*args)
-    finally:
-        guard.busy = was_busy
 
 
 def permit_taken(entry: Watch, tally: Tally, site: Tally | None = None) -> None:

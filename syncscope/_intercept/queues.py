@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 
 from .._core.compat import QUEUE_HAS_SHUTDOWN
-from .._core.dispatch import emit, guard
+from .._core.dispatch import emit, guard, hidden
 from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
 from .._core.reprs import safe_repr
 from .._core.sites import NO_SITE, call_site
@@ -37,7 +37,7 @@ from .._core.tracking import (
 )
 from .conditions import blocking_call, silent, watched
 from .counted import count_op, countable
-from .lean import adopt_watch, hidden
+from .lean import adopt_watch
 from .queuehooks import PendingPut, hook_put
 
 
@@ -96,7 +96,8 @@ def lean_wait(
     site = site_tally(tally, *site_key)
     lines = state.lines
     text = None
-    outer = guard.pending_put
+    said_in_put = lines is not None and op == "put"  # its line, said by _put (see below)
+    outer = guard.pending_put if said_in_put else None
     if lines is not None:  # first (a Ctrl-C in it leaves no wait announced), as the event
         primitive, limit = entry.primitive, wait_limit(True, timeout)  # path says it
         if op == "put":
@@ -111,7 +112,7 @@ def lean_wait(
         else None
     )
     start = perf_counter_ns()
-    if lines is not None and op == "put":  # its line said under the queue's lock, by _put
+    if said_in_put:  # its line said under the queue's lock, by _put
         guard.pending_put = PendingPut(q, site_key, text, id(args[1]), start, lines)
     guard.busy = True  # the queue's own mutex and Conditions are not the user's business
     outcome: Outcome = "error"
@@ -120,7 +121,8 @@ def lean_wait(
             result = call(*args)
         except BaseException as exc:
             guard.busy = False
-            guard.pending_put = outer
+            if said_in_put:
+                guard.pending_put = outer
             waited = perf_counter_ns() - start
             outcome = _failure(op, exc, True, timeout)
             if lines is not None:  # a put's failure says no time, as on the event path
@@ -140,7 +142,8 @@ def lean_wait(
                 tally.errors += 1
             raise
         guard.busy = False
-        guard.pending_put = outer
+        if said_in_put:
+            guard.pending_put = outer
         waited = perf_counter_ns() - start
         if op == "get":
             outcome = "got"
@@ -164,9 +167,10 @@ def lean_wait(
             tally.full_total += waited
             site.full_waits += 1
             site.full_total += waited
-        deferred, guard.deferred = guard.deferred, None
-        if deferred is not None:  # from saying it (see queuehooks), once counted
-            raise deferred
+        if said_in_put:
+            deferred, guard.deferred = guard.deferred, None
+            if deferred is not None:  # from saying it (see queuehooks), once counted
+                raise deferred
         return result
     finally:
         # Whatever ends it (a signal handler's exception included), the wait is over.
@@ -201,7 +205,6 @@ def said_put(
     except _Full:
         return False
     except BaseException as exc:
-        guard.pending_put = outer
         _lean_failed(entry, "put", exc, block, timeout, item)
         raise
     finally:
