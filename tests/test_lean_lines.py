@@ -484,3 +484,39 @@ LinesBoundedSemaphoreTests = _with_lean_lines(
 LinesBarrierTests = _with_lean_lines(
     type("Ba", (lock_tests.BarrierTests,), {"barriertype": _patched("Barrier")})
 )
+
+
+@pytest.mark.parametrize("path", ["lean", "event"])
+def test_a_release_of_true_permits_writes_a_json_number(tmp_path: Path, path: str) -> None:
+    """
+    ``Semaphore.release(True)`` releases one permit, as does an int subclass with its own repr
+    (numpy's integers): the JSON line says a number, not the Python repr of what was passed.
+    """
+    program = tmp_path / "program.py"
+    program.write_text(
+        "import threading\n"
+        "class Two(int):\n"
+        "    def __repr__(self):\n"
+        "        return 'Two(2)'\n"
+        "sem = threading.Semaphore(0)\n"
+        "sem.release(True)\n"
+        "sem.release(Two(2))\n"
+        "for _ in range(3):\n"
+        "    sem.acquire()\n"
+        "try:\n"
+        "    sem.release('x')\n"
+        "except TypeError:\n"
+        "    pass\n"
+    )
+    output = tmp_path / "lines.json"
+    report = ["--report"] if path == "event" else []  # the report keeps the event path
+    result = run_syncscope("--format", "json", "-o", str(output), *report, str(program))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    releases = [line for line in lines if line["op"] == "release"]
+    assert [(line["outcome"], line.get("count")) for line in releases] == [
+        ("released", 1),
+        ("released", 2),
+        ("error", None),
+    ]
+    assert type(releases[0]["count"]) is int

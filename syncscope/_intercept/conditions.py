@@ -17,6 +17,7 @@ Each wrapper is a plain function with the wrapped one's signature: measured here
 from __future__ import annotations
 
 import functools
+import operator
 import sys
 import threading
 from collections.abc import Callable
@@ -113,6 +114,19 @@ def silent(call: Callable[[], Any]) -> Any:
 #: operations are reported (and a lock it waits for is seen: a deadlock through a predicate),
 #: the lock is held while it runs, and each wait is reported as the wait_for's.
 _WAIT_FOR = threading.Condition.wait_for.__code__
+
+
+def as_count(n: Any) -> int | None:
+    """
+    The permits a release was given, as its line says them: an int (``True`` is 1, an int
+    subclass or numpy's integer its value), or None for what is not one (the release fails).
+    """
+    if type(n) is int:
+        return n
+    try:
+        return operator.index(n)
+    except Exception:
+        return None
 
 
 def _wait_op() -> Op:
@@ -458,7 +472,9 @@ def _semaphore_wrappers() -> list[Wrapper]:
                         lines = state.lines
                         try:  # said first: a waiter it wakes says so after it
                             if lines is not None:
-                                lines.line(entry.primitive, "release", "released", permits=n)
+                                lines.line(
+                                    entry.primitive, "release", "released", permits=as_count(n)
+                                )
                         finally:
                             if state.options.include_library:  # its Condition is watched too
                                 hidden(original, self, n)
@@ -480,13 +496,17 @@ def _semaphore_wrappers() -> list[Wrapper]:
                     try:
                         silent(lambda: original(self, n))
                     except BaseException as exc:
-                        emit(SyncEvent(primitive, "release", "error", site, permits=n, error=exc))
+                        emit(
+                            SyncEvent(
+                                primitive, "release", "error", site, permits=as_count(n), error=exc
+                            )
+                        )
                         raise
                     return None
                 # Say "released" first: a waiter woken by this release reports after it; and
                 # release whatever happens while saying it.
                 try:
-                    emit(SyncEvent(primitive, "release", "released", site, permits=n))
+                    emit(SyncEvent(primitive, "release", "released", site, permits=as_count(n)))
                 finally:
                     silent(lambda: original(self, n))
                 return None
