@@ -110,8 +110,18 @@ class FdWriter:
                 data = self._write_keeping_gil(data)
                 if not data:
                     return
-            with self._lock:
-                self._write(data)
+            with self._lock:  # _write(), written out: this runs for every line
+                if self.broken:
+                    return
+                try:
+                    written = os.write(self._fd, data)
+                except InterruptedError:
+                    return
+                except OSError:
+                    self.broken = True  # see _write
+                    return
+                if written < len(data):
+                    self._write(data[written:])
             return
         with self._lock:
             if self._closed or self.broken:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         """The lines the primitives write on the lean path (``_sinks/lines.LeanLines``)."""
 
         fields: bool
+        console: bool
 
         def line(
             self,
@@ -36,11 +37,21 @@ if TYPE_CHECKING:
             permits: int | None = None,
             waiters: int | None = None,
             waited: int | None = None,
+            site: tuple[str, int, str] | None = None,
+        ) -> None: ...
+
+        def item(
+            self,
+            primitive: Any,
+            op: Op,
+            outcome: Outcome,
+            text: str | None,
+            site: tuple[str, int, str] = ...,
+            waited: int | None = None,
+            qsize: int | None = None,
         ) -> None: ...
 
         def acquired(self, proxy: Any) -> None: ...
-
-        def released(self, proxy: Any, depth: int | None) -> None: ...
 
         def said(self, event: SyncEvent) -> None: ...
 

@@ -113,10 +113,10 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
         tally.failed += 1
         site.failed += 1
         if lines is not None:
-            lines.said(SyncEvent(primitive, "acquire", "busy", where, None, limit))
+            lines.line(primitive, "acquire", "busy", site=where)
         return False
     if lines is not None:
-        lines.said(SyncEvent(primitive, "acquire", "waiting", where, None, limit))
+        lines.line(primitive, "acquire", "waiting", site=where)
     diagnosis = state.diagnosis
     wait = diagnosis.wait_begins(primitive, where, limit, proxy) if diagnosis else None
     start = perf_counter_ns()
@@ -135,7 +135,7 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
         try:
             if lines is not None:
                 depth = lock._recursion_count() if proxy._reentrant else None
-                lines.said(SyncEvent(primitive, "acquire", "acquired", where, waited, limit, depth))
+                lines.line(primitive, "acquire", "acquired", depth, waited=waited, site=where)
             _acquired(proxy, tally, site, ordered)
             count_contended(tally, site, waited)
             tally.owner_changes += 1  # it waited for another thread: a hand-off
@@ -147,7 +147,7 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
         site.timeouts += 1
         count_contended(tally, site, waited)
         if lines is not None:
-            lines.said(SyncEvent(primitive, "acquire", "timeout", where, waited, limit))
+            lines.line(primitive, "acquire", "timeout", waited=waited, site=where)
     return got
 
 
@@ -178,7 +178,7 @@ def _acquire_as_asked(
         try:
             if lines is not None:  # first: a Ctrl-C in it leaves no hold
                 depth = lock._recursion_count() if proxy._reentrant else None
-                lines.said(SyncEvent(primitive, "acquire", "acquired", where, waited, limit, depth))
+                lines.line(primitive, "acquire", "acquired", depth, waited=waited, site=where)
             _acquired(proxy, tally, site, False)
             if waited is not None:
                 count_contended(tally, site, waited)
@@ -195,7 +195,7 @@ def _acquire_as_asked(
         site.failed += 1
     if lines is not None:
         outcome: Outcome = "timeout" if blocking else "busy"
-        lines.said(SyncEvent(primitive, "acquire", outcome, where, waited, limit))
+        lines.line(primitive, "acquire", outcome, waited=waited, site=where)
     return False
 
 
@@ -493,10 +493,10 @@ def semaphore_acquire_slowly(
         tally.failed += 1
         site.failed += 1
         if lines is not None:
-            lines.said(SyncEvent(primitive, "acquire", "busy", where))
+            lines.line(primitive, "acquire", "busy", site=where)
         return False
     if lines is not None and blocking:  # first: a Ctrl-C in it leaves no wait announced
-        lines.said(SyncEvent(primitive, "acquire", "waiting", where, timeout=limit))
+        lines.line(primitive, "acquire", "waiting", site=where)
     diagnosis = state.diagnosis
     wait = (
         diagnosis.wait_begins(primitive, where, limit, None)
@@ -522,7 +522,7 @@ def semaphore_acquire_slowly(
     if got:
         try:
             if lines is not None:  # first: a Ctrl-C in it leaves no permit counted
-                lines.said(SyncEvent(primitive, "acquire", "acquired", where, waited, limit))
+                lines.line(primitive, "acquire", "acquired", waited=waited, site=where)
             permit_taken(entry, tally, site)
         except BaseException:  # a signal handler's exception: acquire() raises, permit back
             hidden(release, sem)  # unseen, as it was taken
@@ -535,12 +535,12 @@ def semaphore_acquire_slowly(
         site.timeouts += 1
         count_contended(tally, site, waited)
         if lines is not None:
-            lines.said(SyncEvent(primitive, "acquire", "timeout", where, waited))
+            lines.line(primitive, "acquire", "timeout", waited=waited, site=where)
     else:
         tally.failed += 1
         site.failed += 1
         if lines is not None:
-            lines.said(SyncEvent(primitive, "acquire", "busy", where))
+            lines.line(primitive, "acquire", "busy", site=where)
     return got
 
 
@@ -569,7 +569,7 @@ def signal_wait(
     site = site_tally(tally, *where)
     lines = state.lines
     if lines is not None:  # first: a Ctrl-C in it leaves no wait announced
-        lines.said(SyncEvent(primitive, op, "waiting", where, timeout=limit))
+        lines.line(primitive, op, "waiting", site=where)
     diagnosis = state.diagnosis
     wait = diagnosis.wait_begins(primitive, where, limit, None, op) if diagnosis else None
     start = perf_counter_ns()
@@ -588,7 +588,7 @@ def signal_wait(
     outcome: Outcome = "woken" if result else "timeout"
     _wait_ended(primitive, tally, site, op, outcome, waited, wait)
     if lines is not None:
-        lines.said(SyncEvent(primitive, op, outcome, where, waited))
+        lines.line(primitive, op, outcome, waited=waited, site=where)
     return result
 
 

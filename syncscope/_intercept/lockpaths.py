@@ -115,7 +115,8 @@ def said_release(proxy: Any) -> None:
     if not (lock._is_owned() if reentrant else lock.locked()):
         return observed_release(proxy, reentrant, False)
     try:
-        lines.released(proxy, lock._recursion_count() - 1 if reentrant else None)
+        depth = lock._recursion_count() - 1 if reentrant else None
+        lines.line(proxy._syncscope_primitive, "release", "released", depth)
     finally:
         lock.release()
     return None

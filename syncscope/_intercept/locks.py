@@ -181,7 +181,7 @@ class _LockProxy(_Proxy):
                     try:
                         lines = state.lines
                         if lines is not None:  # said first: a Ctrl-C in it leaves no hold
-                            lines.acquired(self)
+                            lines.line(self._syncscope_primitive, "acquire", "acquired")
                         self._syncscope_since = perf_counter_ns()
                         tally.acquisitions += 1
                         if state.diagnosis is not None:  # _lean.push, written out
@@ -239,7 +239,7 @@ class _LockProxy(_Proxy):
                     try:
                         lines = state.lines
                         if lines is not None:
-                            lines.acquired(self)
+                            lines.line(self._syncscope_primitive, "acquire", "acquired")
                         self._syncscope_since = perf_counter_ns()
                         tally.acquisitions += 1
                         if state.diagnosis is not None:
@@ -421,7 +421,12 @@ class _RLockProxy(_Proxy):
                     try:
                         lines = state.lines
                         if lines is not None:
-                            lines.acquired(self)
+                            lines.line(
+                                self._syncscope_primitive,
+                                "acquire",
+                                "acquired",
+                                lock._recursion_count(),
+                            )
                         if not self._syncscope_since:  # the outermost acquire
                             self._syncscope_since = perf_counter_ns()
                             if state.diagnosis is not None:  # _lean.push, written out
@@ -479,7 +484,12 @@ class _RLockProxy(_Proxy):
                     try:
                         lines = state.lines
                         if lines is not None:
-                            lines.acquired(self)
+                            lines.line(
+                                self._syncscope_primitive,
+                                "acquire",
+                                "acquired",
+                                lock._recursion_count(),
+                            )
                         if not self._syncscope_since:  # the outermost acquire
                             self._syncscope_since = perf_counter_ns()
                             if state.diagnosis is not None:  # _lean.push, written out

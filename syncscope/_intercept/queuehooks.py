@@ -68,20 +68,23 @@ def _make_put_hook(original: Callable[..., Any], programs_own: bool) -> Callable
                 return
             try:
                 waited = None if pending.start is None else perf_counter_ns() - pending.start
-                event = SyncEvent(
-                    primitive,
-                    "put",
-                    "put",
-                    pending.site,
-                    waited,
-                    item=pending.item,
-                    item_id=pending.item_id,
-                    qsize=self._qsize(),
-                )
-                if pending.lines is not None:  # counted in place: its line only
-                    pending.lines.said(event)
+                lines = pending.lines
+                if lines is not None:  # counted in place: its line only
+                    qsize = self._qsize() if lines.fields else None
+                    lines.item(primitive, "put", "put", pending.item, pending.site, waited, qsize)
                 else:
-                    emit(event)
+                    emit(
+                        SyncEvent(
+                            primitive,
+                            "put",
+                            "put",
+                            pending.site,
+                            waited,
+                            item=pending.item,
+                            item_id=pending.item_id,
+                            qsize=self._qsize(),
+                        )
+                    )
             except BaseException as exc:
                 # The item is in the deque: put() must still count it and wake a getter, or the
                 # queue is left inconsistent. The exception is raised once put() has returned.

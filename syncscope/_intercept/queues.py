@@ -99,12 +99,9 @@ def lean_wait(
     said_in_put = lines is not None and op == "put"  # its line, said by _put (see below)
     outer = guard.pending_put if said_in_put else None
     if lines is not None:  # first (a Ctrl-C in it leaves no wait announced), as the event
-        primitive, limit = entry.primitive, wait_limit(True, timeout)  # path says it
-        if op == "put":
-            text = item_text(args[1])
-            lines.said(SyncEvent(primitive, op, "waiting", site_key, None, limit, item=text))
-        else:
-            lines.said(SyncEvent(primitive, op, "waiting", site_key, None, limit))
+        primitive = entry.primitive  # path says it
+        text = item_text(args[1]) if op == "put" else None
+        lines.item(primitive, op, "waiting", text, site_key)
     diagnosis = state.diagnosis
     wait = (
         diagnosis.wait_begins(entry.primitive, site_key, wait_limit(True, timeout), None, op)
@@ -243,7 +240,7 @@ def lean_got(q: Any, entry: Watch, lean: TallyBook, item: Any) -> None:
 def said_got(lines: LeanLines, q: Any, entry: Watch, item: Any, waited: int | None = None) -> None:
     """The line of a get (after it, as on the event path), the queue's size if it says it."""
     text, qsize = item_text(item), _qsize(q) if lines.fields else None
-    lines.said(SyncEvent(entry.primitive, "get", "got", NO_SITE, waited, item=text, qsize=qsize))
+    lines.item(entry.primitive, "get", "got", text, NO_SITE, waited, qsize)
 
 
 def _lean_tally(entry: Watch, lean: TallyBook) -> Tally:

@@ -185,7 +185,7 @@ def _lean_simple_put(q: Any, entry: Watch, lean: TallyBook, item: Any) -> None:
     if lines is not None:
         qsize = q.qsize() + 1 if lines.fields else None  # as the event path reads it
         text = item_text(item)
-        lines.said(SyncEvent(entry.primitive, "put", "put", NO_SITE, item=text, qsize=qsize))
+        lines.item(entry.primitive, "put", "put", text, NO_SITE, None, qsize)
     tally = entry.tally
     if tally is None or tally.owner is not lean:
         tally = adopt_watch(entry, lean)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import math
 import os
+import threading
 
 
 # json.encoder's own encoder, without importing json (whose decoder imports re).
@@ -30,7 +31,7 @@ except ImportError:  # an interpreter without the C accelerator: json's fallback
 from _thread import get_ident
 
 from .._core.dispatch import guard, sink_failed
-from .._core.event import SyncEvent, thread_name, time_ns
+from .._core.event import SyncEvent, time_ns
 from .._core.output import FdWriter, format_duration
 from .._core.sites import NO_SITE, call_site
 
@@ -181,6 +182,10 @@ def event_fields(event: SyncEvent) -> dict[str, Any]:
 
 #: Kept renderings: past this many, the cache starts afresh (a program with ever new threads).
 _CACHE_LIMIT = 4096
+#: Where a queue's item goes in its kept console words (see LeanLines.item).
+_ITEM = "\x00item\x00"
+#: The program's threads by ident (threading's own).
+_threads = threading._active  # type: ignore[attr-defined]
 
 
 def _json_value(value: object) -> str:
@@ -522,15 +527,32 @@ class LeanLines:
     when the lines name it.
     """
 
-    __slots__ = ("_book", "_console", "_lines", "_tails", "_write", "console", "fields")
+    __slots__ = (
+        "_book",
+        "_console",
+        "_items",
+        "_lines",
+        "_stamp",
+        "_tails",
+        "_timestamp",
+        "_write",
+        "console",
+        "fields",
+    )
 
     def __init__(self, console: ConsoleSink) -> None:
         self._console = console
         self._write = console._writer.write
+        #: A JSON or logfmt line's start, and how its timestamp is written.
+        self._stamp = console.stamp
+        self._timestamp = console._timestamp
         #: (primitive, its name, thread name, op, outcome, depth, permits, waiters) -> line.
         self._lines: dict[tuple[object, ...], bytes] = {}
         #: The same, the waited time and the call site too -> a JSON or logfmt line's tail.
         self._tails: dict[tuple[object, ...], bytes] = {}
+        #: (primitive, its name, thread name, op, outcome) -> a queue item's console line, in
+        #: two: the words before the item, and after it.
+        self._items: dict[tuple[object, ...], tuple[str, str | None]] = {}
         self._book: Any = None
         #: Console lines: their words only.
         self.console = console._fmt == "console"
@@ -557,18 +579,40 @@ class LeanLines:
         permits: int | None = None,
         waiters: int | None = None,
         waited: int | None = None,
+        site: tuple[str, int, str] | None = None,
     ) -> None:
         """
-        The line of an operation that neither waited nor failed (``waited``: 0 for a wait
-        that found its Event set, which the JSON says).
+        The line of an operation that did not fail: its words are decided by the arguments,
+        and by the time it ``waited`` (0 for a wait that found its Event set, which the JSON
+        says; a console line says a time waited after the words it is kept for). The JSON's
+        call site is looked up unless the caller knows it (``site``).
         """
         ident = get_ident()
+        thread = _threads.get(ident)  # thread_name(), written out
+        name = thread._name if thread is not None else f"Thread-{ident}"
         if not self.console:  # JSON or logfmt: kept after its timestamp, by call site too
-            site = call_site()
-            name = thread_name(ident)
-            kept = (primitive, primitive.name, ident, name, op, outcome, depth, permits, waiters)
+            if waited:  # a time of its own on each line: nothing to keep
+                self.said(
+                    SyncEvent(primitive, op, outcome, site or NO_SITE, waited, None, depth, permits)
+                )
+                return
+            if site is None:
+                site = call_site()
+            kept = (
+                primitive,
+                primitive.name,
+                ident,
+                name,
+                op,
+                outcome,
+                depth,
+                permits,
+                waiters,
+                waited,
+                site,
+            )
             try:
-                tail = self._tails.get((kept, waited, site))
+                tail = self._tails.get(kept)
                 if tail is None:
                     event = SyncEvent(
                         primitive, op, outcome, site, waited, None, depth, permits, waiters
@@ -576,13 +620,12 @@ class LeanLines:
                     tail = self._console.tail(event)
                     if len(self._tails) >= _CACHE_LIMIT:
                         self._tails.clear()
-                    self._tails[kept, waited, site] = tail
-                stamp = self._console._timestamp(time_ns()).encode()
-                self._write(self._console.stamp + stamp + tail)
+                    self._tails[kept] = tail
+                self._write(self._stamp + self._timestamp(time_ns()).encode() + tail)
             except Exception as exc:  # a line must never break the program it describes
                 sink_failed(self._console, exc)
             return
-        key = (primitive, primitive.name, thread_name(ident), op, outcome, depth, permits, waiters)
+        key = (primitive, primitive.name, name, op, outcome, depth, permits, waiters)
         try:
             data = self._lines.get(key)
             if data is None:
@@ -593,7 +636,48 @@ class LeanLines:
                 if len(self._lines) >= _CACHE_LIMIT:
                     self._lines.clear()
                 self._lines[key] = data
+            if waited and outcome != "waiting":  # describe()'s rule: the time comes last
+                data = data[:-1] + f" after {format_duration(waited)}\n".encode()
             self._write(data)
+        except Exception as exc:  # a line must never break the program it describes
+            sink_failed(self._console, exc)
+
+    def item(
+        self,
+        primitive: Any,
+        op: Op,
+        outcome: Outcome,
+        text: str | None,
+        site: tuple[str, int, str] = NO_SITE,
+        waited: int | None = None,
+        qsize: int | None = None,
+    ) -> None:
+        """
+        The line of a queue's put or get that did not fail (or of one that waits), of an
+        item said as ``text``: a console line is its kept words with the item between them;
+        a JSON or logfmt one is an event's (:meth:`said`).
+        """
+        if not self.console:
+            self.said(SyncEvent(primitive, op, outcome, site, waited, item=text, qsize=qsize))
+            return
+        ident = get_ident()
+        thread = _threads.get(ident)  # thread_name(), written out
+        name = thread._name if thread is not None else f"Thread-{ident}"
+        key = (primitive, primitive.name, name, op, outcome)
+        try:
+            words = self._items.get(key)
+            if words is None:
+                marked = describe(SyncEvent(primitive, op, outcome, NO_SITE, item=_ITEM))
+                head, found, tail = marked.partition(_ITEM)
+                words = (head, tail) if found else (marked, None)  # a get's wait: no item
+                if len(self._items) >= _CACHE_LIMIT:
+                    self._items.clear()
+                self._items[key] = words
+            before, after = words
+            line = before if after is None else f"{before}{'item' if text is None else text}{after}"
+            if waited and outcome != "waiting":  # describe()'s rule: the time comes last
+                line += f" after {format_duration(waited)}"
+            self._write((line + "\n").encode("utf-8", "backslashreplace"))
         except Exception as exc:  # a line must never break the program it describes
             sink_failed(self._console, exc)
 
@@ -601,10 +685,6 @@ class LeanLines:
         """Lock or RLock ``proxy`` was acquired at once (an RLock's depth is read from it)."""
         depth = proxy._syncscope_lock._recursion_count() if proxy._reentrant else None
         self.line(proxy._syncscope_primitive, "acquire", "acquired", depth)
-
-    def released(self, proxy: Any, depth: int | None) -> None:
-        """Lock or RLock ``proxy`` is about to be released by its owner, to ``depth``."""
-        self.line(proxy._syncscope_primitive, "release", "released", depth)
 
     def said(self, event: SyncEvent) -> None:
         """An operation's event for its line alone: the statistics and checks count it."""
