@@ -328,17 +328,22 @@ class TestRendering:
 
 
 def test_timestamps_are_datetimes_to_the_microsecond() -> None:
-    """The kept second and the cheap fraction give datetime's text, rounding and carry alike."""
+    """
+    The kept second and the fraction give datetime's text of the time to the microsecond,
+    rounded down as ``datetime.now()`` reads the clock; a line gets the same text after its
+    start.
+    """
     import datetime
     import random
 
     from syncscope._sinks.lines import _Timestamps
 
-    text = _Timestamps().text
+    stamps = _Timestamps(b'{"timestamp": "')
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
     pick = random.Random(13)
     base = 1_764_543_953_000_000_000
     times = [base + pick.randrange(3_000_000_000) for _ in range(20_000)]
-    # Near whole microseconds and whole seconds, where the float's rounding decides.
+    # Near whole microseconds and whole seconds.
     times += [
         base + s * 1_000_000_000 + us * 1000 + d
         for s in range(3)
@@ -348,4 +353,8 @@ def test_timestamps_are_datetimes_to_the_microsecond() -> None:
     times += [0, 1, 999, 1_000_000, 5 * 10**17, -1, -1_500_000_000, -1_500_000_000_400]
     times.sort()
     for ns in times:
-        assert datetime.datetime.fromtimestamp(ns / 1e9, datetime.UTC).isoformat() == text(ns)
+        expected = (epoch + datetime.timedelta(microseconds=ns // 1000)).isoformat()
+        assert expected == stamps.text(ns), ns
+        assert f'{{"timestamp": "{expected}", "x": 1}}'.encode() == stamps.line(ns, b'", "x": 1}')
+    now = datetime.datetime.now(datetime.UTC)
+    assert now.isoformat() == stamps.text(int(now.timestamp()) * 10**9 + now.microsecond * 1000)

@@ -17,9 +17,7 @@ asyncio among it).
 from __future__ import annotations
 
 import datetime
-import math
 import os
-import threading
 
 
 # json.encoder's own encoder, without importing json (whose decoder imports re).
@@ -28,129 +26,30 @@ try:
 except ImportError:  # an interpreter without the C accelerator: json's fallback
     from json.encoder import encode_basestring_ascii
 
-from _thread import get_ident
 
-from .._core.dispatch import guard, sink_failed
-from .._core.event import SyncEvent, time_ns
-from .._core.output import FdWriter, format_duration
-from .._core.sites import NO_SITE, call_site
+from .._core.event import SyncEvent
+from .._core.output import FdWriter
+from .words import CACHE_LIMIT, describe
 
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .._core.event import Op, Outcome
+    from .leanlines import LeanLines
 
 
 FORMATS = ("console", "json", "logfmt")
 
 _UTC = datetime.UTC
-
-
-def describe(event: SyncEvent) -> str:
-    """The event in the article's words: ``<what> <happened> by <thread>``."""
-    primitive = event.primitive
-    label = primitive.label
-    thread = event.thread_name
-    op, outcome = event.op, event.outcome
-    waited_ns = event.waited_ns
-    waited = f" after {format_duration(waited_ns)}" if waited_ns and outcome != "waiting" else ""
-    if op == "acquire" and outcome == "acquired":  # the commonest two first
-        depth = event.depth
-        if depth and depth > 1:
-            return f"{label} acquired by {thread} (depth {depth}){waited}"
-        return f"{label} acquired by {thread}{waited}"
-    if op == "release" and outcome == "released":
-        if event.depth and primitive.kind == "rlock":
-            return f"{label} released by {thread} (depth {event.depth})"
-        if event.permits and event.permits > 1 and primitive.kind == "semaphore":
-            return f"{label} released {event.permits} by {thread}"
-        return f"{label} released by {thread}"
-    if primitive.kind == "queue":
-        return _describe_queue(event, label, thread, waited)
-    if outcome == "waiting":
-        arrived = f" ({event.arrivals} arrived)" if primitive.kind == "barrier" else ""
-        return f"{label} {op if op == 'wait_for' else 'wait'} by {thread}{arrived}"
-    if outcome == "error":
-        return f"{label} {op} failed by {thread}: {event.error_text}"
-    if op == "acquire":
-        if outcome == "busy":
-            return f"{label} busy, acquire failed by {thread}"
-        return f"{label} acquire timed out by {thread}{waited}"
-    if op == "release":
-        if primitive.kind == "rlock" and event.depth:
-            return f"{label} released by {thread} (depth {event.depth})"
-        if primitive.kind == "semaphore" and event.permits and event.permits > 1:
-            return f"{label} released {event.permits} by {thread}"
-        return f"{label} released by {thread}"
-    if op in ("wait", "wait_for"):
-        if outcome == "woken":
-            return f"{label} woken by {thread}{waited}"
-        if outcome == "set":
-            return f"{label} wait by {thread} (already set)"
-        if outcome == "passed":
-            return f"{label} passed by {thread}{waited}"
-        if outcome == "broken":
-            return f"{label} broken for {thread}{waited}"
-        return f"{label} {op} timed out by {thread}{waited}"
-    if op == "notify":
-        woken = "" if event.waiters == 1 else f" ({_waiters(event.waiters)})"
-        return f"{label} notified by {thread}{woken}"
-    if op == "notify_all":
-        return f"{label} notified all by {thread} ({_waiters(event.waiters)})"
-    return f"{label} {outcome} by {thread}"
-
-
-def _describe_queue(event: SyncEvent, label: str, thread: str, waited: str) -> str:
-    op, outcome = event.op, event.outcome
-    item = event.item if event.item is not None else "item"
-    if op == "put":
-        if outcome == "put":
-            return f"{item} put to {label} by {thread}{waited}"
-        if outcome == "waiting":
-            return f"{label} full, put of {item} waits by {thread}"
-        if outcome == "full":
-            return f"{item} not put to {label} by {thread}: queue full"
-        if outcome == "timeout":
-            return f"{item} not put to {label} by {thread}: timed out{waited}"
-        return f"{item} not put to {label} by {thread}: {event.error_text}"
-    if op == "get":
-        if outcome == "got":
-            return f"{item} got from {label} by {thread}{waited}"
-        if outcome == "waiting":
-            return f"{label} empty, get waits by {thread}"
-        if outcome == "empty":
-            return f"nothing got from {label} by {thread}: queue empty"
-        if outcome == "timeout":
-            return f"nothing got from {label} by {thread}: timed out{waited}"
-        return f"nothing got from {label} by {thread}: {event.error_text}"
-    if op == "task_done":
-        if outcome == "error":
-            return f"task done on {label} failed by {thread}: {event.error_text}"
-        return f"task done on {label} by {thread} ({event.unfinished} unfinished)"
-    if op == "join":
-        if outcome == "waiting":
-            return f"{label} join waits by {thread} ({event.unfinished} unfinished)"
-        if outcome == "joined":
-            return f"{label} joined by {thread}{waited}"
-        return f"{label} join failed by {thread}: {event.error_text}"
-    if op == "shutdown":
-        return f"{label} shut down by {thread}{' (immediate)' if event.immediate else ''}"
-    return f"{label} {op} {outcome} by {thread}"
-
-
-def _waiters(count: int | None) -> str:
-    if not count:
-        return "nobody waiting"
-    return "1 waiter" if count == 1 else f"{count} waiters"
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=_UTC)
 
 
 def event_fields(event: SyncEvent) -> dict[str, Any]:
     """The structured fields of an event, as the json and logfmt outputs show them."""
     primitive = event.primitive
     fields: dict[str, Any] = {
-        "timestamp": datetime.datetime.fromtimestamp(event.time_ns / 1e9, _UTC).isoformat(),
+        "timestamp": iso_time(event.time_ns),
         "kind": primitive.kind,
         "type": primitive.type_name,
         "name": primitive.name,
@@ -180,14 +79,6 @@ def event_fields(event: SyncEvent) -> dict[str, Any]:
     return fields
 
 
-#: Kept renderings: past this many, the cache starts afresh (a program with ever new threads).
-_CACHE_LIMIT = 4096
-#: Where a queue's item goes in its kept console words (see LeanLines.item).
-_ITEM = "\x00item\x00"
-#: The program's threads by ident (threading's own).
-_threads = threading._active  # type: ignore[attr-defined]
-
-
 def _json_value(value: object) -> str:
     """One field's value as ``json.dumps`` writes it (the fields are str, int and float)."""
     if isinstance(value, str):
@@ -195,52 +86,56 @@ def _json_value(value: object) -> str:
     return repr(value)
 
 
+def iso_time(ns: int) -> str:
+    """
+    ``ns`` since the epoch as ``datetime.now(UTC).isoformat()`` writes a time: to the
+    microsecond, rounded down (exactly: no float in between).
+    """
+    return (_EPOCH + datetime.timedelta(microseconds=ns // 1000)).isoformat()
+
+
 class _Timestamps:
     """
-    ``datetime.fromtimestamp(ns / 1e9, UTC).isoformat()``, exactly, with the part up to the
-    second rendered once a second.
+    A time in nanoseconds as ``datetime.now(UTC).isoformat()`` writes it (to the microsecond,
+    rounded down, as the clock is read there), with the part up to the second rendered once a
+    second.
     """
 
-    __slots__ = ("last",)
+    __slots__ = ("last", "start")
 
-    def __init__(self) -> None:
-        #: The last second rendered and its text with the dot after it, as one tuple: threads
-        #: share it, and another thread may replace it between any two of this one's steps.
-        self.last = (-1.0, "")
+    def __init__(self, start: bytes) -> None:
+        #: What a line begins with, before its timestamp (see :meth:`line`).
+        self.start = start
+        #: The last second rendered, its text with the dot after it, and that text after the
+        #: line's start, encoded, as one tuple: threads share it, and another thread may
+        #: replace it between any two of this one's steps.
+        self.last: tuple[int, str, bytes] = (-(1 << 62), "", b"")
 
     def text(self, ns: int) -> str:
-        # datetime's own rounding: the float's fraction of a second, to the microsecond, half
-        # to even. For a time after 1970 the float's floor is modf's whole part, and the
-        # fraction the same exact difference: the usual case, within a second already
-        # rendered and not on a whole microsecond, as cheaply as Python allows.
-        seconds = ns / 1e9
-        second = seconds // 1.0
-        micro = round((seconds - second) * 1e6)
+        us = ns // 1000
+        second = us // 1_000_000
+        micro = us - second * 1_000_000
         last = self.last
-        if last[0] == second and 0 < micro < 1_000_000:
-            return last[1] + str(1_000_000 + micro)[1:] + "+00:00"
-        return self._text(ns)
-
-    def _text(self, ns: int) -> str:
-        """:meth:`text` for any time: the micro carried into the second when it rounds up."""
-        fraction, second = math.modf(ns / 1e9)
-        micro = round(fraction * 1e6)
-        if micro >= 1_000_000:
-            micro -= 1_000_000
-            second += 1.0
-        elif micro < 0:
-            micro += 1_000_000
-            second -= 1.0
-        last = self.last
-        if last[0] == second:
-            text = last[1]
-        else:
-            text = datetime.datetime.fromtimestamp(second, _UTC).isoformat()[:-6] + "."
-            if second >= 0:  # before 1970 the floor is not modf's whole part: never kept
-                self.last = (second, text)
+        if last[0] != second:
+            last = self._second(second)
         if micro:
-            return f"{text}{micro:06d}+00:00"
-        return text[:-1] + "+00:00"
+            return f"{last[1]}{micro:06d}+00:00"
+        return last[1][:-1] + "+00:00"  # datetime leaves out a fraction of none
+
+    def line(self, ns: int, tail: bytes) -> bytes:
+        """A line at ``ns``: the start, the timestamp, then ``tail``, in one go."""
+        us = ns // 1000
+        second = us // 1_000_000
+        micro = us - second * 1_000_000
+        last = self.last
+        if last[0] == second and micro:
+            return b"%s%06d+00:00%s" % (last[2], micro, tail)
+        return self.start + self.text(ns).encode() + tail
+
+    def _second(self, second: int) -> tuple[int, str, bytes]:
+        text = iso_time(second * 1_000_000_000)[:-6] + "."
+        self.last = last = (second, text, self.start + text.encode())
+        return last
 
 
 def _logfmt_value(value: object) -> str:
@@ -274,7 +169,8 @@ class ConsoleSink:
         #: What a JSON or logfmt line begins with, before its timestamp (see :meth:`tail`).
         self.stamp = b'{"timestamp": "' if self._json else b"timestamp="
         self._logger: Any = None  # structlog's, for notes: made at the first one
-        self._timestamp = _Timestamps().text
+        self._timestamps = _Timestamps(self.stamp)
+        self._timestamp = self._timestamps.text
         #: (primitive, its name, op, outcome, thread id, thread name, file, line, function)
         #: -> the fields from ``kind`` to ``function``, rendered.
         self._fixed: dict[tuple[object, ...], str] = {}
@@ -312,7 +208,7 @@ class ConsoleSink:
             data = lines.get(key)
             if data is None:
                 data = (describe(event) + "\n").encode("utf-8", "backslashreplace")
-                if len(lines) >= _CACHE_LIMIT:
+                if len(lines) >= CACHE_LIMIT:
                     lines.clear()
                 lines[key] = data
             self._writer.write(data)
@@ -353,10 +249,10 @@ class ConsoleSink:
             tail = tails.get(key)
             if tail is None:
                 tail = self.tail(event)
-                if len(tails) >= _CACHE_LIMIT:
+                if len(tails) >= CACHE_LIMIT:
                     tails.clear()
                 tails[key] = tail
-            self._writer.write(b'{"timestamp": "' + self._timestamp(event.time_ns).encode() + tail)
+            self._writer.write(self._timestamps.line(event.time_ns, tail))
         else:
             self._writer.msg(self._json_line(event))
 
@@ -410,7 +306,7 @@ class ConsoleSink:
                 fixed = ", ".join(f'"{key}": {_json_value(value)}' for key, value in fields.items())
             else:
                 fixed = " ".join(f"{key}={_logfmt_value(value)}" for key, value in fields.items())
-            if len(self._fixed) >= _CACHE_LIMIT:
+            if len(self._fixed) >= CACHE_LIMIT:
                 self._fixed.clear()
             self._fixed[key] = fixed
         return fixed
@@ -484,6 +380,8 @@ class ConsoleSink:
         of ``-q``'s statistics and checks, taken with the lines too).
         """
         if self._lean_lines is None:
+            from .leanlines import LeanLines  # here: lines.py is its own module's base
+
             self._lean_lines = LeanLines(self)
         return self._lean_lines
 
@@ -512,189 +410,3 @@ def _structlog_logger(fmt: str, writer: FdWriter) -> Any:
             key_order=["timestamp", "event"], drop_missing=True
         )
     return structlog.wrap_logger(writer, processors=[renderer], context_class=dict).bind()
-
-
-class LeanLines:
-    """
-    The lines of the operations that the lean paths count in place (the statistics and
-    checks counted there, see ``_core/state.set_sinks``), written by the primitives
-    straight away. A console line that the operation's primitive, name, thread name and
-    figures decide (an acquire or release that did not wait, a notify, a set) is kept,
-    encoded (renaming the primitive or the thread makes a new one), and written with one
-    write: no event is made, no call site looked up, nothing dispatched; a JSON or logfmt
-    one is kept by call site too, after its timestamp. Everything else is an event for this
-    sink alone (:meth:`said`): one made without its site (``NO_SITE``) has it looked up here
-    when the lines name it.
-    """
-
-    __slots__ = (
-        "_book",
-        "_console",
-        "_items",
-        "_lines",
-        "_stamp",
-        "_tails",
-        "_timestamp",
-        "_write",
-        "console",
-        "fields",
-    )
-
-    def __init__(self, console: ConsoleSink) -> None:
-        self._console = console
-        self._write = console._writer.write
-        #: A JSON or logfmt line's start, and how its timestamp is written.
-        self._stamp = console.stamp
-        self._timestamp = console._timestamp
-        #: (primitive, its name, thread name, op, outcome, depth, permits, waiters) -> line.
-        self._lines: dict[tuple[object, ...], bytes] = {}
-        #: The same, the waited time and the call site too -> a JSON or logfmt line's tail.
-        self._tails: dict[tuple[object, ...], bytes] = {}
-        #: (primitive, its name, thread name, op, outcome) -> a queue item's console line, in
-        #: two: the words before the item, and after it.
-        self._items: dict[tuple[object, ...], tuple[str, str | None]] = {}
-        self._book: Any = None
-        #: Console lines: their words only.
-        self.console = console._fmt == "console"
-        #: JSON or logfmt lines: every field of the event path's (a queue's size too).
-        self.fields = not self.console
-
-    def lean_stats(self, lines: bool) -> Any:
-        """
-        Where the primitives count when the lines are all that listens: a book nobody reads
-        (see ``_core/state.set_sinks``), made once.
-        """
-        if self._book is None:
-            from .stats import Stats
-
-            self._book = Stats()
-        return self._book
-
-    def line(
-        self,
-        primitive: Any,
-        op: Op,
-        outcome: Outcome,
-        depth: int | None = None,
-        permits: int | None = None,
-        waiters: int | None = None,
-        waited: int | None = None,
-        site: tuple[str, int, str] | None = None,
-    ) -> None:
-        """
-        The line of an operation that did not fail: its words are decided by the arguments,
-        and by the time it ``waited`` (0 for a wait that found its Event set, which the JSON
-        says; a console line says a time waited after the words it is kept for). The JSON's
-        call site is looked up unless the caller knows it (``site``).
-        """
-        ident = get_ident()
-        thread = _threads.get(ident)  # thread_name(), written out
-        name = thread._name if thread is not None else f"Thread-{ident}"
-        if not self.console:  # JSON or logfmt: kept after its timestamp, by call site too
-            if waited:  # a time of its own on each line: nothing to keep
-                self.said(
-                    SyncEvent(primitive, op, outcome, site or NO_SITE, waited, None, depth, permits)
-                )
-                return
-            if site is None:
-                site = call_site()
-            kept = (
-                primitive,
-                primitive.name,
-                ident,
-                name,
-                op,
-                outcome,
-                depth,
-                permits,
-                waiters,
-                waited,
-                site,
-            )
-            try:
-                tail = self._tails.get(kept)
-                if tail is None:
-                    event = SyncEvent(
-                        primitive, op, outcome, site, waited, None, depth, permits, waiters
-                    )
-                    tail = self._console.tail(event)
-                    if len(self._tails) >= _CACHE_LIMIT:
-                        self._tails.clear()
-                    self._tails[kept] = tail
-                self._write(self._stamp + self._timestamp(time_ns()).encode() + tail)
-            except Exception as exc:  # a line must never break the program it describes
-                sink_failed(self._console, exc)
-            return
-        key = (primitive, primitive.name, name, op, outcome, depth, permits, waiters)
-        try:
-            data = self._lines.get(key)
-            if data is None:
-                event = SyncEvent(
-                    primitive, op, outcome, NO_SITE, None, None, depth, permits, waiters
-                )
-                data = (describe(event) + "\n").encode("utf-8", "backslashreplace")
-                if len(self._lines) >= _CACHE_LIMIT:
-                    self._lines.clear()
-                self._lines[key] = data
-            if waited and outcome != "waiting":  # describe()'s rule: the time comes last
-                data = data[:-1] + f" after {format_duration(waited)}\n".encode()
-            self._write(data)
-        except Exception as exc:  # a line must never break the program it describes
-            sink_failed(self._console, exc)
-
-    def item(
-        self,
-        primitive: Any,
-        op: Op,
-        outcome: Outcome,
-        text: str | None,
-        site: tuple[str, int, str] = NO_SITE,
-        waited: int | None = None,
-        qsize: int | None = None,
-    ) -> None:
-        """
-        The line of a queue's put or get that did not fail (or of one that waits), of an
-        item said as ``text``: a console line is its kept words with the item between them;
-        a JSON or logfmt one is an event's (:meth:`said`).
-        """
-        if not self.console:
-            self.said(SyncEvent(primitive, op, outcome, site, waited, item=text, qsize=qsize))
-            return
-        ident = get_ident()
-        thread = _threads.get(ident)  # thread_name(), written out
-        name = thread._name if thread is not None else f"Thread-{ident}"
-        key = (primitive, primitive.name, name, op, outcome)
-        try:
-            words = self._items.get(key)
-            if words is None:
-                marked = describe(SyncEvent(primitive, op, outcome, NO_SITE, item=_ITEM))
-                head, found, tail = marked.partition(_ITEM)
-                words = (head, tail) if found else (marked, None)  # a get's wait: no item
-                if len(self._items) >= _CACHE_LIMIT:
-                    self._items.clear()
-                self._items[key] = words
-            before, after = words
-            line = before if after is None else f"{before}{'item' if text is None else text}{after}"
-            if waited and outcome != "waiting":  # describe()'s rule: the time comes last
-                line += f" after {format_duration(waited)}"
-            self._write((line + "\n").encode("utf-8", "backslashreplace"))
-        except Exception as exc:  # a line must never break the program it describes
-            sink_failed(self._console, exc)
-
-    def acquired(self, proxy: Any) -> None:
-        """Lock or RLock ``proxy`` was acquired at once (an RLock's depth is read from it)."""
-        depth = proxy._syncscope_lock._recursion_count() if proxy._reentrant else None
-        self.line(proxy._syncscope_primitive, "acquire", "acquired", depth)
-
-    def said(self, event: SyncEvent) -> None:
-        """An operation's event for its line alone: the statistics and checks count it."""
-        was_busy = guard.busy
-        guard.busy = True
-        try:
-            if not event.file and not self.console:  # made without its site: looked up
-                event.file, event.line, event.function = call_site()
-            self._console.handle(event)
-        except Exception as exc:
-            sink_failed(self._console, exc)
-        finally:
-            guard.busy = was_busy

@@ -1,0 +1,244 @@
+"""
+The lines of the operations that the lean paths count in place: written by the primitives
+straight away, without an event, a call-site lookup or a dispatch where the line can be said
+without (see ``_core/state.set_sinks``, and ``lines.py`` for the lines themselves).
+"""
+
+from __future__ import annotations
+
+import threading
+
+
+# json.encoder's own encoder, without importing json (whose decoder imports re).
+try:
+    from _json import encode_basestring_ascii
+except ImportError:  # an interpreter without the C accelerator: json's fallback
+    from json.encoder import encode_basestring_ascii
+
+from _thread import get_ident
+
+from .._core.dispatch import guard, sink_failed
+from .._core.event import SyncEvent, time_ns
+from .._core.output import format_duration
+from .._core.sites import NO_SITE, call_site
+from .words import CACHE_LIMIT, describe
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .._core.event import Op, Outcome
+
+
+#: Where a queue's item goes in its kept words (see LeanLines.item).
+_ITEM = "\x00item\x00"
+#: The program's threads by ident (threading's own).
+_threads = threading._active  # type: ignore[attr-defined]
+
+
+class LeanLines:
+    """
+    The lines of the operations that the lean paths count in place (the statistics and
+    checks counted there, see ``_core/state.set_sinks``), written by the primitives
+    straight away. A console line that the operation's primitive, name, thread name and
+    figures decide (an acquire or release that did not wait, a notify, a set) is kept,
+    encoded (renaming the primitive or the thread makes a new one), and written with one
+    write: no event is made, no call site looked up, nothing dispatched; a JSON or logfmt
+    one is kept by call site too, after its timestamp. Everything else is an event for this
+    sink alone (:meth:`said`): one made without its site (``NO_SITE``) has it looked up here
+    when the lines name it.
+    """
+
+    __slots__ = (
+        "_book",
+        "_console",
+        "_items",
+        "_json",
+        "_lines",
+        "_stamped",
+        "_tails",
+        "_write",
+        "console",
+        "fields",
+    )
+
+    def __init__(self, console: Any) -> None:
+        # ``console``: the ConsoleSink (lines.py) whose lines these are, which makes this
+        # object (typed loosely: lines.py imports this module, not the other way round).
+        self._console = console
+        self._write = console._writer.write
+        #: A JSON or logfmt line: its start and timestamp, then the rest.
+        self._stamped = console._timestamps.line
+        #: (primitive, its name, thread name, op, outcome, depth, permits, waiters) -> line.
+        self._lines: dict[tuple[object, ...], bytes] = {}
+        #: The same, the waited time and the call site too -> a JSON or logfmt line's tail.
+        self._tails: dict[tuple[object, ...], bytes] = {}
+        #: (primitive, its name, [thread id,] thread name, op, outcome[, call site]) -> the
+        #: JSON fields up to ``function`` (or nothing: console lines), and a queue item's
+        #: words, in two: before the item, and after it (None: the words say no item).
+        self._items: dict[tuple[object, ...], tuple[str, str, str | None]] = {}
+        self._book: Any = None
+        #: Console lines: their words only.
+        self.console = console._fmt == "console"
+        #: JSON or logfmt lines: every field of the event path's (a queue's size too).
+        self.fields = not self.console
+        self._json = console._json
+
+    def lean_stats(self, lines: bool) -> Any:
+        """
+        Where the primitives count when the lines are all that listens: a book nobody reads
+        (see ``_core/state.set_sinks``), made once.
+        """
+        if self._book is None:
+            from .stats import Stats
+
+            self._book = Stats()
+        return self._book
+
+    def line(
+        self,
+        primitive: Any,
+        op: Op,
+        outcome: Outcome,
+        depth: int | None = None,
+        permits: int | None = None,
+        waiters: int | None = None,
+        waited: int | None = None,
+        site: tuple[str, int, str] | None = None,
+    ) -> None:
+        """
+        The line of an operation that did not fail: its words are decided by the arguments,
+        and by the time it ``waited`` (0 for a wait that found its Event set, which the JSON
+        says; a console line says a time waited after the words it is kept for). The JSON's
+        call site is looked up unless the caller knows it (``site``).
+        """
+        ident = get_ident()
+        thread = _threads.get(ident)  # thread_name(), written out
+        name = thread._name if thread is not None else f"Thread-{ident}"
+        if not self.console:  # JSON or logfmt: kept after its timestamp, by call site too
+            if waited:  # a time of its own on each line: nothing to keep
+                self.said(
+                    SyncEvent(primitive, op, outcome, site or NO_SITE, waited, None, depth, permits)
+                )
+                return
+            if site is None:
+                site = call_site()
+            kept = (
+                primitive,
+                primitive.name,
+                ident,
+                name,
+                op,
+                outcome,
+                depth,
+                permits,
+                waiters,
+                waited,
+                site,
+            )
+            try:
+                tail = self._tails.get(kept)
+                if tail is None:
+                    event = SyncEvent(
+                        primitive, op, outcome, site, waited, None, depth, permits, waiters
+                    )
+                    tail = self._console.tail(event)
+                    if len(self._tails) >= CACHE_LIMIT:
+                        self._tails.clear()
+                    self._tails[kept] = tail
+                self._write(self._stamped(time_ns(), tail))
+            except Exception as exc:  # a line must never break the program it describes
+                sink_failed(self._console, exc)
+            return
+        key = (primitive, primitive.name, name, op, outcome, depth, permits, waiters)
+        try:
+            data = self._lines.get(key)
+            if data is None:
+                event = SyncEvent(
+                    primitive, op, outcome, NO_SITE, None, None, depth, permits, waiters
+                )
+                data = (describe(event) + "\n").encode("utf-8", "backslashreplace")
+                if len(self._lines) >= CACHE_LIMIT:
+                    self._lines.clear()
+                self._lines[key] = data
+            if waited and outcome != "waiting":  # describe()'s rule: the time comes last
+                data = data[:-1] + f" after {format_duration(waited)}\n".encode()
+            self._write(data)
+        except Exception as exc:  # a line must never break the program it describes
+            sink_failed(self._console, exc)
+
+    def item(
+        self,
+        primitive: Any,
+        op: Op,
+        outcome: Outcome,
+        text: str | None,
+        site: tuple[str, int, str] = NO_SITE,
+        waited: int | None = None,
+        qsize: int | None = None,
+    ) -> None:
+        """
+        The line of a queue's put or get that did not fail (or of one that waits), of an
+        item said as ``text``: its kept words with the item between them; a JSON line's
+        fields up to ``function`` kept too (by call site), a logfmt line an event's.
+        """
+        json = self._json
+        if not (self.console or json):
+            self.said(SyncEvent(primitive, op, outcome, site, waited, item=text, qsize=qsize))
+            return
+        ident = get_ident()
+        thread = _threads.get(ident)  # thread_name(), written out
+        name = thread._name if thread is not None else f"Thread-{ident}"
+        if json:
+            if not site[0]:  # made without its site: looked up
+                site = call_site()
+            key: tuple[object, ...] = (primitive, primitive.name, ident, name, op, outcome, site)
+        else:
+            key = (primitive, primitive.name, name, op, outcome)
+        try:
+            words = self._items.get(key)
+            if words is None:
+                event = SyncEvent(primitive, op, outcome, site, item=_ITEM)
+                marked = describe(event)
+                head, found, tail = marked.partition(_ITEM)
+                fixed = f'", {self._console._fixed_part(event, True)}' if json else ""
+                words = (fixed, head, tail) if found else (fixed, marked, None)  # a get's wait
+                if len(self._items) >= CACHE_LIMIT:
+                    self._items.clear()
+                self._items[key] = words
+            fixed, before, after = words
+            said = before if after is None else f"{before}{'item' if text is None else text}{after}"
+            if waited and outcome != "waiting":  # describe()'s rule: the time comes last
+                said += f" after {format_duration(waited)}"
+            if not json:
+                self._write((said + "\n").encode("utf-8", "backslashreplace"))
+                return
+            # The fields after ``function`` as _json_line() writes them.
+            rest = "" if waited is None else f', "waited_ms": {round(waited / 1e6, 3)!r}'
+            if text is not None:
+                rest += f', "item": {encode_basestring_ascii(text)}'
+            if qsize is not None:
+                rest += f', "qsize": {qsize!r}'
+            line = f'{fixed}{rest}, "event": {encode_basestring_ascii(said)}}}\n'
+            self._write(self._stamped(time_ns(), line.encode()))
+        except Exception as exc:  # a line must never break the program it describes
+            sink_failed(self._console, exc)
+
+    def acquired(self, proxy: Any) -> None:
+        """Lock or RLock ``proxy`` was acquired at once (an RLock's depth is read from it)."""
+        depth = proxy._syncscope_lock._recursion_count() if proxy._reentrant else None
+        self.line(proxy._syncscope_primitive, "acquire", "acquired", depth)
+
+    def said(self, event: SyncEvent) -> None:
+        """An operation's event for its line alone: the statistics and checks count it."""
+        was_busy = guard.busy
+        guard.busy = True
+        try:
+            if not event.file and not self.console:  # made without its site: looked up
+                event.file, event.line, event.function = call_site()
+            self._console.handle(event)
+        except Exception as exc:
+            sink_failed(self._console, exc)
+        finally:
+            guard.busy = was_busy
