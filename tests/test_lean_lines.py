@@ -10,6 +10,8 @@ import json
 import os
 import queue
 import re
+import signal
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -520,3 +522,45 @@ def test_a_release_of_true_permits_writes_a_json_number(tmp_path: Path, path: st
         ("error", None),
     ]
     assert type(releases[0]["count"]) is int
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer")
+@pytest.mark.parametrize("fmt", ["console", "json"])
+def test_a_signal_handler_that_takes_a_lock_while_a_line_is_written(
+    tmp_path: Path, fmt: str
+) -> None:
+    """
+    A signal handler runs between any two bytecodes, so also while a line is written, under
+    the writer's lock: a watched lock taken there says its line through the same writer, which
+    must not wait for itself (it did: the program hung). Every kind of line is written while
+    a timer interrupts the program every 100 µs.
+    """
+    program = tmp_path / "program.py"
+    program.write_text(
+        textwrap.dedent(
+            """
+            import queue, signal, threading
+            handlers_lock = threading.Lock()
+            def handler(signum, frame):
+                with handlers_lock:
+                    pass
+            signal.signal(signal.SIGALRM, handler)
+            signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
+            jobs, lock, flag = queue.Queue(), threading.Lock(), threading.Event()
+            for i in range(4000):
+                jobs.put_nowait(i)
+                jobs.get_nowait()
+                with lock:
+                    pass
+                flag.wait(0)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            print("done")
+            """
+        )
+    )
+    result = run_syncscope("--format", fmt, str(program), timeout=120)
+    assert (0, "done\n") == (result.returncode, result.stdout), result.stderr[-2000:]
+    if fmt == "json":  # every line whole
+        for line in result.stderr.splitlines():
+            if line.startswith("{"):
+                json.loads(line)

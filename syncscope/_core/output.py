@@ -28,7 +28,7 @@ import weakref
 
 from .fork import reset_after_fork
 from .gil_write import LONGEST, UNSUPPORTED, gil_writer
-from .registry import allocate_lock
+from .registry import allocate_lock, allocate_rlock
 
 
 TYPE_CHECKING = False
@@ -61,7 +61,9 @@ class FdWriter:
     ) -> None:
         self._fd = fd
         self._owns_fd = owns_fd
-        self._lock = allocate_lock()  # the original: never instrumented
+        # The original: never instrumented. Reentrant: a signal handler that runs while this
+        # thread writes a line may use a watched lock, whose line comes here too.
+        self._lock = allocate_rlock()
         #: Held while buffered lines are written out (the program's threads may append
         #: meanwhile, under ``_lock``): whoever takes the buffer first writes it first.
         self._writing = allocate_lock()

@@ -84,3 +84,4 @@ def save_method(cls: type, name: str) -> Any:
 
 # Raw primitives for syncscope's own use: never instrumented, whatever is installed.
 allocate_lock = saved["threading"]["Lock"]
+allocate_rlock = saved["threading"]["RLock"]

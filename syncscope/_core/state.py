@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .tally import TallyBook
 
     class LeanLines(Protocol):
-        """The lines the primitives write on the lean path (``_sinks/lines.LeanLines``)."""
+        """The lines the primitives write on the lean path (``_sinks/leanlines.LeanLines``)."""
 
         fields: bool
         console: bool
@@ -185,7 +185,7 @@ class _State:
         #: of reporting events (see _lean).
         self.lean: TallyBook | None = None
         #: With ``lean``, the log lines of the operations counted in place: the primitives
-        #: write them from the lean paths (see ``_sinks/lines.LeanLines``).
+        #: write them from the lean paths (see ``_sinks/leanlines.LeanLines``).
         self.lines: LeanLines | None = None
         #: With ``lean``, when ``-q``'s deadlock and lock-order checks listen too: what the
         #: lock proxies tell of waits and new chains of held locks (see _core/leanholds).

@@ -119,7 +119,17 @@ class LeanLines:
         if not self.console:  # JSON or logfmt: kept after its timestamp, by call site too
             if waited:  # a time of its own on each line: nothing to keep
                 self.said(
-                    SyncEvent(primitive, op, outcome, site or NO_SITE, waited, None, depth, permits)
+                    SyncEvent(
+                        primitive,
+                        op,
+                        outcome,
+                        site or NO_SITE,
+                        waited,
+                        None,
+                        depth,
+                        permits,
+                        waiters,
+                    )
                 )
                 return
             if site is None:

@@ -153,7 +153,7 @@ class Recorder:
         lock-order checks then get their holds from the proxies: see
         :meth:`lean_diagnosis`). Anything that needs every event or its call site (long
         holds and waits, the kept events) rules it out; with the ``lines`` (the proxies
-        write theirs, see ``_sinks/lines.LeanLines``), so do the statistics: their report
+        write theirs, see ``_sinks/leanlines.LeanLines``), so do the statistics: their report
         names where each lock was mostly taken, which the lean path does not look up.
         """
         if (
