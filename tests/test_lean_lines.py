@@ -525,15 +525,16 @@ def test_a_release_of_true_permits_writes_a_json_number(tmp_path: Path, path: st
 
 
 @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer")
-@pytest.mark.parametrize("fmt", ["console", "json"])
+@pytest.mark.parametrize(("fmt", "to_file"), [("console", False), ("json", False), ("json", True)])
 def test_a_signal_handler_that_takes_a_lock_while_a_line_is_written(
-    tmp_path: Path, fmt: str
+    tmp_path: Path, fmt: str, to_file: bool
 ) -> None:
     """
     A signal handler runs between any two bytecodes, so also while a line is written, under
     the writer's lock: a watched lock taken there says its line through the same writer, which
-    must not wait for itself (it did: the program hung). Every kind of line is written while
-    a timer interrupts the program every 100 µs.
+    must not wait for itself (it did: the program hung), nor lose a line (a buffered file's
+    lines are taken out while the handler may add one). Every kind of line is written while
+    a timer interrupts the program every 100 us.
     """
     program = tmp_path / "program.py"
     program.write_text(
@@ -541,16 +542,25 @@ def test_a_signal_handler_that_takes_a_lock_while_a_line_is_written(
             """
             import queue, signal, threading
             handlers_lock = threading.Lock()
+            running = []
             def handler(signum, frame):
-                with handlers_lock:
-                    pass
+                if running:  # a signal during the handler: not into its own lock again
+                    return
+                running.append(1)
+                try:
+                    with handlers_lock:
+                        pass
+                finally:
+                    running.clear()
             signal.signal(signal.SIGALRM, handler)
             signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
-            jobs, lock, flag = queue.Queue(), threading.Lock(), threading.Event()
+            jobs = queue.Queue()
+            totals = threading.Lock()
+            flag = threading.Event()
             for i in range(4000):
                 jobs.put_nowait(i)
                 jobs.get_nowait()
-                with lock:
+                with totals:
                     pass
                 flag.wait(0)
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -558,9 +568,18 @@ def test_a_signal_handler_that_takes_a_lock_while_a_line_is_written(
             """
         )
     )
-    result = run_syncscope("--format", fmt, str(program), timeout=120)
+    output = tmp_path / "lines.log"
+    to = ["-o", str(output)] if to_file else []
+    result = run_syncscope("--format", fmt, *to, str(program), timeout=120)
     assert (0, "done\n") == (result.returncode, result.stdout), result.stderr[-2000:]
+    written = output.read_text() if to_file else result.stderr
+    lines = written.splitlines()
     if fmt == "json":  # every line whole
-        for line in result.stderr.splitlines():
-            if line.startswith("{"):
-                json.loads(line)
+        lines = [json.loads(line)["event"] for line in lines if line.startswith("{")]
+    for words in (
+        "put to queue jobs by MainThread",
+        "got from queue jobs by MainThread",
+        "lock totals acquired by MainThread",
+        "event flag wait timed out by MainThread",
+    ):
+        assert 4000 == sum(words in line for line in lines), words

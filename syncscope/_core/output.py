@@ -133,7 +133,12 @@ class FdWriter:
             self._pending_size += len(data)
             full = self._pending_size >= FLUSH_SIZE
             if self._flusher is None:
-                self._flusher = _Flusher(self)
+                flusher = _Flusher(self)
+                # A signal handler's line may have made one meanwhile (the lock is reentrant):
+                # no call between the test and the store, so no handler runs between them.
+                if self._flusher is None:
+                    self._flusher = flusher
+                    flusher.start()
         if was_empty or full:
             with contextlib.suppress(RuntimeError):  # already rung
                 (self._now if full else self._bell).release()
@@ -168,10 +173,13 @@ class FdWriter:
             if not self._lock.acquire(timeout=timeout):
                 return
             try:
+                # What is there now, no more: a signal handler may append a line of its own
+                # between any two of these steps (the lock is reentrant).
                 pending = self._pending
-                data = b"".join(pending)
-                pending.clear()
-                self._pending_size = 0
+                taken = len(pending)
+                data = b"".join(pending[:taken])
+                del pending[:taken]
+                self._pending_size -= len(data)
             finally:
                 self._lock.release()
             if data:
@@ -246,6 +254,8 @@ class _Flusher:
         self._stopping = False
         self._done = allocate_lock()
         self._done.acquire()
+
+    def start(self) -> None:
         # A raw thread: threading would show it to the program (threading.enumerate()).
         _thread.start_new_thread(self._run, ())
 
