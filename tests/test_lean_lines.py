@@ -254,6 +254,11 @@ def same(line: str, fmt: str) -> str:
     return re.sub(r"#\d+\b", "", line)
 
 
+def untimed(lines: list[str]) -> list[str]:
+    """``lines`` without the time waited that some say (whether one waited can vary)."""
+    return [line.replace(" after ?", "") for line in lines]
+
+
 def by_thread(lines: list[str]) -> dict[str, list[str]]:
     """Each thread's lines, in order."""
     threads: dict[str, list[str]] = {}
@@ -270,8 +275,8 @@ def test_json_and_logfmt_lines_are_the_event_paths(tmp_path: Path, fmt: str) -> 
     lean = run(tmp_path, "lean", fmt)
     full = run(tmp_path, "full", fmt, long_hold_ms=1e9)
     assert ("True", "False") == (lean[0], full[0])
-    assert sorted(full[1:]) == sorted(lean[1:])
-    assert by_thread(full[1:]) == by_thread(lean[1:])
+    assert sorted(untimed(full[1:])) == sorted(untimed(lean[1:]))
+    assert by_thread(untimed(full[1:])) == by_thread(untimed(lean[1:]))
     # Each operation's call site, looked up where the lean path made it without one.
     assert not [line for line in lean[1:] if '"file": ""' in line or " file= " in line]
     assert any(re.search(r"function\W+program", line) for line in lean[1:])
@@ -284,13 +289,14 @@ def test_the_lean_lines_are_the_event_paths(tmp_path: Path) -> None:
     assert ("True", "False") == (lean[0], full[0])
     # The same lines, each thread's in the same order: between threads, what the program
     # does not order (the two threads a Barrier lets go, a get and the put it lets in) may
-    # be said in either order, on either path.
-    assert sorted(full[1:]) == sorted(lean[1:])
-    assert by_thread(full[1:]) == by_thread(lean[1:])
+    # be said in either order, on either path; an acquire may have waited in one run only.
+    assert sorted(untimed(full[1:])) == sorted(untimed(lean[1:]))
+    assert by_thread(untimed(full[1:])) == by_thread(untimed(lean[1:]))
     # The lines alone (install() from the program's code) count in a book of their own.
     alone = run(tmp_path, "alone", detect_deadlocks=False)
     assert "True" == alone[0]
-    assert sorted(full[1:]) == sorted(alone[1:])
+    assert sorted(untimed(full[1:])) == sorted(untimed(alone[1:]))
+    # The waits the program orders say their time on either path (below).
     for line in (
         "lock acquired by renamed",
         "lock release failed by MainThread: RuntimeError: release unlocked lock",
@@ -530,11 +536,11 @@ def test_a_signal_handler_that_takes_a_lock_while_a_line_is_written(
     tmp_path: Path, fmt: str, to_file: bool
 ) -> None:
     """
-    A signal handler runs between any two bytecodes, so also while a line is written, under
-    the writer's lock: a watched lock taken there says its line through the same writer, which
-    must not wait for itself (it did: the program hung), nor lose a line (a buffered file's
-    lines are taken out while the handler may add one). Every kind of line is written while
-    a timer interrupts the program every 100 us.
+    A signal handler runs where CPython checks for one (at calls, in loops), so also while a
+    line is written, under the writer's lock: a watched lock taken there says its line through
+    the same writer, which must not wait for itself (it did: the program hung writing to
+    standard error). Every kind of line is written, each one once, while a timer interrupts
+    the program every 100 us.
     """
     program = tmp_path / "program.py"
     program.write_text(

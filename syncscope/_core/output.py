@@ -129,8 +129,9 @@ class FdWriter:
             if self._closed or self.broken:
                 return
             was_empty = not pending
+            size = len(data)  # first: a handler's line may come in at a call (see flush)
             pending.append(data)
-            self._pending_size += len(data)
+            self._pending_size += size
             full = self._pending_size >= FLUSH_SIZE
             if self._flusher is None:
                 flusher = _Flusher(self)
@@ -173,8 +174,8 @@ class FdWriter:
             if not self._lock.acquire(timeout=timeout):
                 return
             try:
-                # What is there now, no more: a signal handler may append a line of its own
-                # between any two of these steps (the lock is reentrant).
+                # What is there now, no more: a signal handler (run at a call) may append a
+                # line of its own between these steps (the lock is reentrant).
                 pending = self._pending
                 taken = len(pending)
                 data = b"".join(pending[:taken])
