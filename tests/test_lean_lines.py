@@ -576,7 +576,8 @@ def test_a_signal_handler_that_takes_a_lock_while_a_line_is_written(
     )
     output = tmp_path / "lines.log"
     to = ["-o", str(output)] if to_file else []
-    result = run_syncscope("--format", fmt, *to, str(program), timeout=120)
+    # Within pytest-timeout's limit: a hang fails this test, its program killed, not the run.
+    result = run_syncscope("--format", fmt, *to, str(program), timeout=60)
     assert (0, "done\n") == (result.returncode, result.stdout), result.stderr[-2000:]
     written = output.read_text() if to_file else result.stderr
     lines = written.splitlines()
