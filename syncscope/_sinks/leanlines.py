@@ -6,8 +6,6 @@ without (see ``_core/state.set_sinks``, and ``lines.py`` for the lines themselve
 
 from __future__ import annotations
 
-import threading
-
 
 # json.encoder's own encoder, without importing json (whose decoder imports re).
 try:
@@ -18,10 +16,9 @@ except ImportError:  # an interpreter without the C accelerator: json's fallback
 from _thread import get_ident
 
 from .._core.dispatch import guard, sink_failed
-from .._core.event import SyncEvent, time_ns
-from .._core.output import format_duration
+from .._core.event import SyncEvent, _active_threads, time_ns
 from .._core.sites import NO_SITE, call_site
-from .words import CACHE_LIMIT, describe
+from .words import CACHE_LIMIT, describe, time_waited
 
 
 TYPE_CHECKING = False
@@ -33,8 +30,6 @@ if TYPE_CHECKING:
 
 #: Where a queue's item goes in its kept words (see LeanLines.item).
 _ITEM = "\x00item\x00"
-#: The program's threads by ident (threading's own).
-_threads = threading._active  # type: ignore[attr-defined]
 
 
 class LeanLines:
@@ -114,7 +109,7 @@ class LeanLines:
         call site is looked up unless the caller knows it (``site``).
         """
         ident = get_ident()
-        thread = _threads.get(ident)  # thread_name(), written out
+        thread = _active_threads.get(ident)  # thread_name(), written out
         name = thread._name if thread is not None else f"Thread-{ident}"
         if not self.console:  # JSON or logfmt: kept after its timestamp, by call site too
             if waited:  # a time of its own on each line: nothing to keep
@@ -172,8 +167,8 @@ class LeanLines:
                 if len(self._lines) >= CACHE_LIMIT:
                     self._lines.clear()
                 self._lines[key] = data
-            if waited and outcome != "waiting":  # describe()'s rule: the time comes last
-                data = data[:-1] + f" after {format_duration(waited)}\n".encode()
+            if waited:  # said last, as describe() says it
+                data = data[:-1] + f"{time_waited(waited, outcome)}\n".encode()
             self._write(data)
         except Exception as exc:  # a line must never break the program it describes
             sink_failed(self._console, exc)
@@ -198,7 +193,7 @@ class LeanLines:
             self.said(SyncEvent(primitive, op, outcome, site, waited, item=text, qsize=qsize))
             return
         ident = get_ident()
-        thread = _threads.get(ident)  # thread_name(), written out
+        thread = _active_threads.get(ident)  # thread_name(), written out
         name = thread._name if thread is not None else f"Thread-{ident}"
         if json:
             if not site[0]:  # made without its site: looked up
@@ -219,8 +214,7 @@ class LeanLines:
                 self._items[key] = words
             fixed, before, after = words
             said = before if after is None else f"{before}{'item' if text is None else text}{after}"
-            if waited and outcome != "waiting":  # describe()'s rule: the time comes last
-                said += f" after {format_duration(waited)}"
+            said += time_waited(waited, outcome)  # last, as describe() says it
             if not json:
                 self._write((said + "\n").encode("utf-8", "backslashreplace"))
                 return

@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 CACHE_LIMIT = 4096
 
 
+def time_waited(waited_ns: int | None, outcome: str) -> str:
+    """What a line says last of the time it waited: nothing for none, nor while it waits."""
+    return f" after {format_duration(waited_ns)}" if waited_ns and outcome != "waiting" else ""
+
+
 def describe(event: SyncEvent) -> str:
     """The event in the article's words: ``<what> <happened> by <thread>``."""
     primitive = event.primitive
@@ -24,7 +29,7 @@ def describe(event: SyncEvent) -> str:
     thread = event.thread_name
     op, outcome = event.op, event.outcome
     waited_ns = event.waited_ns
-    waited = f" after {format_duration(waited_ns)}" if waited_ns and outcome != "waiting" else ""
+    waited = time_waited(waited_ns, outcome)
     if op == "acquire" and outcome == "acquired":  # the commonest two first
         depth = event.depth
         if depth and depth > 1:
