@@ -23,6 +23,7 @@ writes the ``.pyc`` files: without them every run would compile the tools' Pytho
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import json
 import os
@@ -91,6 +92,9 @@ class Runner:
     #: A file (glob pattern in the run's directory) the runner must leave, not empty: what it
     #: wrote. Its size goes into the JSON.
     writes: str | None = None
+    #: A file in the run's directory that the program's standard error goes to (``2> FILE``),
+    #: instead of a pipe this script drains.
+    stderr_to: str | None = None
 
     def command(
         self, workload: Path, scale: str, tmp: Path, endpoint: str, protocol: str = "grpc"
@@ -111,7 +115,7 @@ class Runner:
                 # The runner's default (a line per operation, deadlock and order checks, no
                 # report), the lines going to a file rather than to a terminal.
                 return [*SYNCSCOPE, "-o", str(tmp / "lines.log"), *program], {}
-            case "syncscope lines to stderr":
+            case "syncscope lines to stderr" | "syncscope lines 2> file":
                 # The runner's default as a user first runs it: each line written at once to
                 # standard error, here a pipe this script drains, as a terminal or `| tee` is.
                 return [*SYNCSCOPE, *program], {}
@@ -147,6 +151,13 @@ RUNNERS = (
     Runner("syncscope -q", "-q", ("syncscope",)),
     Runner("syncscope lines", "lines", ("syncscope",), writes="lines.log"),
     Runner("syncscope lines to stderr", "lines to stderr", ("syncscope",)),
+    Runner(
+        "syncscope lines 2> file",
+        "lines, 2> file",
+        ("syncscope",),
+        writes="stderr.log",
+        stderr_to="stderr.log",
+    ),
     Runner("syncscope json", "json", ("syncscope",), writes="lines.log"),
     Runner(
         "syncscope spans",
@@ -220,22 +231,28 @@ def run_once(
             WORKLOAD_DIR / f"{workload}.py", str(args.scale), Path(tmp), endpoint, args.protocol
         )
         spans_before = receiver.spans if runner.spans else 0
-        start = time.perf_counter()
-        try:
-            # cwd: anything a tool writes next to itself lands in the temporary directory.
-            done = subprocess.run(
-                command,
-                capture_output=True,
-                text=True,
-                timeout=args.timeout,
-                cwd=tmp,
-                env=clean_env(env),
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            cell.error = f"timeout {args.timeout:g} s"
-            return
-        seconds = time.perf_counter() - start
+        stderr_to = Path(tmp) / runner.stderr_to if runner.stderr_to else None
+        with contextlib.ExitStack() as files:
+            stderr = files.enter_context(stderr_to.open("w")) if stderr_to else subprocess.PIPE
+            start = time.perf_counter()
+            try:
+                # cwd: anything a tool writes next to itself lands in the temporary directory.
+                done = subprocess.run(
+                    command,
+                    stdout=subprocess.PIPE,
+                    stderr=stderr,
+                    text=True,
+                    timeout=args.timeout,
+                    cwd=tmp,
+                    env=clean_env(env),
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                cell.error = f"timeout {args.timeout:g} s"
+                return
+            seconds = time.perf_counter() - start
+        if stderr_to is not None:
+            done.stderr = stderr_to.read_text(errors="replace")
         written = sorted(Path(tmp).glob(runner.writes)) if runner.writes else []
         output_bytes = sum(path.stat().st_size for path in written)
     output = done.stdout.strip().splitlines()

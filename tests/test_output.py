@@ -19,7 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from syncscope._core.gil_write import UNSUPPORTED, gil_writer
+from syncscope._core.gil_write import (
+    LOCAL_FILESYSTEMS,
+    UNSUPPORTED,
+    _c_call,
+    filesystem_of,
+    gil_writer,
+)
 from syncscope._core.output import FdWriter
 
 from .conftest import run_python, run_syncscope
@@ -249,6 +255,99 @@ class TestWrittenAtOnceWhileThreadsRun:
         assert 0 == result.returncode, result.stderr
         blocks = 100 if program_writes else 0
         assert f"4000 4000 [] {blocks}" == result.stdout.strip()
+
+    def test_standard_error_redirected_to_a_file(self, tmp_path: Path) -> None:
+        """
+        ``2> log``: while two threads take a lock, the main thread writes lines of its own to
+        the same file between its own lock uses; every line arrives whole, and the main
+        thread's in the order it wrote them and said its lock uses.
+        """
+        script = _program(
+            tmp_path,
+            "workers = [threading.Thread(target=work, args=(2000,)) for _ in range(2)]\n"
+            "for w in workers:\n"
+            "    w.start()\n"
+            "for i in range(50):\n"
+            "    work(1)\n"
+            # One write: print() to standard error writes the text and its newline apart.
+            "    os.write(2, f'program {i}\\n'.encode())\n"
+            "for w in workers:\n"
+            "    w.join(60)\n",
+        )
+        log = tmp_path / "stderr.log"
+        env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+        env.pop("PYTHONPATH", None)
+        with log.open("wb") as stderr:
+            result = subprocess.run(
+                [sys.executable, "-m", "syncscope", "--no-deadlock-detection", str(script)],
+                cwd=tempfile.gettempdir(),
+                env=env,
+                stderr=stderr,
+                timeout=120,
+                check=False,
+            )
+        text = log.read_text()
+        assert 0 == result.returncode, text[-2000:]
+        lines = text.splitlines()
+        # A contended acquire says it waits too: only the acquired and released are counted.
+        ops = [line.split()[1] for line in lines if line.startswith("lock ") and "(work)" in line]
+        assert (4000, 4000) == (ops.count("acquired"), ops.count("released")), lines[:5]
+        main = [
+            line
+            for line in lines
+            if line.startswith("program")
+            or ("MainThread" in line and line.split()[1] in ("acquired", "released"))
+        ]
+        expected = []
+        for i in range(50):
+            expected += ["acquired", "released", f"program {i}"]
+        assert expected == [
+            line if line.startswith("program") else line.split()[1] for line in main
+        ]
+
+    def test_a_local_file_is_written_keeping_the_gil(self, tmp_path: Path) -> None:
+        """
+        A regular file on a local filesystem is written at its position, shared with the
+        program's own writes to it, and at its end when it was opened to append.
+        """
+        if filesystem_of(os.stat(tmp_path).st_dev) not in LOCAL_FILESYSTEMS:
+            pytest.skip(f"{tmp_path} is not on a filesystem known to be local")
+        if _c_call() is None:
+            pytest.skip("no pwritev2 through ctypes here: os.write writes every line")
+        path = tmp_path / "log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+        try:
+            write = gil_writer(fd)
+            assert write is not None
+            assert 5 == write(b"one.\n")
+            os.write(fd, b"the program's\n")
+            assert 5 == write(b"two.\n")
+        finally:
+            os.close(fd)
+        assert "one.\nthe program's\ntwo.\n" == path.read_text()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            write = gil_writer(fd)
+            assert write is not None
+            assert 7 == write(b"three.\n")
+        finally:
+            os.close(fd)
+        assert path.read_text().endswith("two.\nthree.\n")
+
+    def test_which_filesystem_a_file_is_on(self, tmp_path: Path) -> None:
+        """Read from mountinfo by the file's device, optional fields or not."""
+        mountinfo = tmp_path / "mountinfo"
+        mountinfo.write_text(
+            "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+            "40 22 0:45 / /net rw,relatime shared:20 master:3 - nfs4 server:/ rw,vers=4.2\n"
+            "41 22 0:46 / /mnt/fuse rw,nosuid - fuse.sshfs host: rw,user_id=0\n"
+        )
+        assert "ext4" == filesystem_of(os.makedev(8, 1), str(mountinfo))
+        assert "nfs4" == filesystem_of(os.makedev(0, 45), str(mountinfo))
+        assert "fuse.sshfs" == filesystem_of(os.makedev(0, 46), str(mountinfo))
+        assert filesystem_of(os.makedev(8, 2), str(mountinfo)) is None
+        assert filesystem_of(os.makedev(8, 1), str(tmp_path / "missing")) is None
+        assert not {"nfs4", "fuse.sshfs", "cifs", "9p"} & LOCAL_FILESYSTEMS
 
     def test_a_pipe_that_cannot_take_a_line_now(self) -> None:
         """

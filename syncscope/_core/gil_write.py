@@ -17,10 +17,19 @@ the write; a terminal polls writable with less room than a line). So the kernel 
 wait: ``pwritev2`` with ``RWF_NOWAIT`` writes a line a pipe or ``/dev/null`` can take at once
 (a pipe takes a line of at most a page whole or not at all) and fails with ``EAGAIN``
 otherwise. A named FIFO, and a pipe before Linux 6.4, answer ``EOPNOTSUPP``: the writer stops
-trying. A terminal (which can keep a write waiting with less room than a line), a regular file
-(whose writes may wait on a disk, NFS, FUSE) and a socket (a TCP socket may take part of a
-line) are never written so. Anything not written so goes to ``os.write``, which waits and says
-what went wrong as before.
+trying. A terminal (which can keep a write waiting with less room than a line) and a socket
+(a TCP socket may take part of a line) are never written so.
+
+A regular file on a local filesystem (standard error redirected, ``2> log``) is written so too,
+without ``RWF_NOWAIT``, which Linux does not take for a buffered write to one (ext4 on 6.18
+answers ``EOPNOTSUPP``): such a write copies into the page cache and waits on nothing that
+needs a thread of the program; at worst on the disk, when the system is short of memory.
+Measured on the bounded buffer with its lines to a file as standard error (80,000 lines, four
+threads): 2.48 s with ``os.write``, 1.63 s so, 1.23 s under plain python. A file on any other
+filesystem (NFS, CIFS, FUSE, whose server may even be a thread of the program), or on one not
+found in ``/proc/self/mountinfo``, is written with ``os.write``.
+
+Anything not written so goes to ``os.write``, which waits and says what went wrong as before.
 
 The price is a call through ctypes, about 5,500 instructions a line against 1,100 for
 ``os.write`` (counted with callgrind on 3.11), paid only while the program has a second thread
@@ -46,6 +55,11 @@ if TYPE_CHECKING:
 #: Longest line written keeping the GIL: what a pipe takes whole (POSIX's PIPE_BUF on Linux).
 LONGEST = 4096
 NOWAIT = 8  # RWF_NOWAIT
+#: Filesystems whose regular files are written keeping the GIL: local ones, whose writes never
+#: wait for a process or a thread (not NFS, CIFS, FUSE).
+LOCAL_FILESYSTEMS = frozenset(
+    {"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "tmpfs", "ramfs", "overlay", "zfs"}
+)
 #: What the file answers when it cannot be written without waiting in any case (a terminal,
 #: a regular file, a kernel before 4.14): EOPNOTSUPP, then EINVAL and ENOSYS for older ones.
 UNSUPPORTED = frozenset({errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
@@ -95,18 +109,25 @@ def _c_call() -> CCall | None:
 def gil_writer(fd: int) -> Callable[[bytes], int] | None:
     """
     A function that writes a line of at most :data:`LONGEST` bytes to ``fd`` keeping the GIL
-    and never waiting: it returns the bytes written, or minus the error number (``-EAGAIN``:
-    not now; one of :data:`UNSUPPORTED`: never for this file). None when the file is not one
-    that could be written so (a terminal, a regular file, a socket) or there is no such way
-    here.
+    and never waiting on the program: it returns the bytes written, or minus the error number
+    (``-EAGAIN``: not now; one of :data:`UNSUPPORTED`: never for this file). None when the
+    file is not one that could be written so (a terminal, a socket, a regular file on a
+    filesystem not known to be local) or there is no such way here.
     """
     try:
-        mode = os.fstat(fd).st_mode
+        status = os.fstat(fd)
     except OSError:
         return None
+    mode = status.st_mode
+    if stat.S_ISREG(mode):
+        if filesystem_of(status.st_dev) not in LOCAL_FILESYSTEMS:
+            return None
+        flags = 0  # a local file's buffered write: RWF_NOWAIT is refused (see above)
     # Not a socket: a TCP socket may take part of a line, and the rest, written later, could
     # come after another thread's line (measured in review: 10 of 8,000 lines cut so).
-    if not (stat.S_ISFIFO(mode) or (stat.S_ISCHR(mode) and not os.isatty(fd))):
+    elif stat.S_ISFIFO(mode) or (stat.S_ISCHR(mode) and not os.isatty(fd)):
+        flags = NOWAIT
+    else:
         return None
     call = _c_call()
     if call is None:
@@ -118,7 +139,26 @@ def gil_writer(fd: int) -> Callable[[bytes], int] | None:
             return -errno.EAGAIN  # os.write, then
         # A vector of its own per call: another thread may be in here too (no lock is taken).
         # It points into ``data``, which this call keeps alive (CPython never moves an object).
-        written: int = pwritev2(fd, iovec(id(data) + contents, len(data)), 1, no_offset, NOWAIT)
+        written: int = pwritev2(fd, iovec(id(data) + contents, len(data)), 1, no_offset, flags)
         return written if written >= 0 else -get_errno()
 
     return write_keeping_gil
+
+
+def filesystem_of(device: int, mountinfo: str = "/proc/self/mountinfo") -> str | None:
+    """
+    The type of the filesystem mounted from ``device`` (a file's ``st_dev``) as ``mountinfo``
+    lists it, or None if it is not there (a btrfs subvolume's own device, no ``/proc``).
+    """
+    wanted = f"{os.major(device)}:{os.minor(device)}"
+    try:
+        with open(mountinfo, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                # "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=..."
+                fields = line.split()
+                if len(fields) > 3 and fields[2] == wanted and "-" in fields[3:]:
+                    after = fields.index("-", 3) + 1
+                    return fields[after] if after < len(fields) else None
+    except (OSError, ValueError):
+        return None
+    return None
