@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import os
 import queue
+import select
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -104,6 +106,50 @@ def run_python(
         timeout=timeout,
         check=False,
     )
+
+
+def run_on_terminal(args: list[str], timeout: float = 60) -> str:
+    """
+    Run ``python -m syncscope ARGS`` with a terminal (a pty) as its standard output and
+    error, as a user at a terminal does; return what it wrote there, once it has ended.
+    """
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    env.pop("PYTHONPATH", None)
+    leader, follower = os.openpty()
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "syncscope", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=follower,
+            stderr=follower,
+            cwd=tempfile.gettempdir(),
+            env=env,
+        )
+    finally:
+        os.close(follower)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            ready, _, _ = select.select([leader], [], [], max(deadline - time.monotonic(), 0))
+            if not ready:
+                raise TimeoutError(f"syncscope {args} still writing after {timeout} s")
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child's side is closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        status = child.wait(timeout=max(deadline - time.monotonic(), 1))
+    finally:
+        os.close(leader)
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    text = b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+    assert 0 == status, text[-2000:]
+    return text
 
 
 class Latch:

@@ -69,6 +69,10 @@ if TYPE_CHECKING:
 
     from .._core.state import LeanLines
 
+    #: A Barrier.wait's waiting event not said yet: the barrier, the event, what says it, and
+    #: the one it stands in front of (a signal handler's wait inside another's).
+    PendingArrival = tuple[Any, SyncEvent, Callable[[SyncEvent], None], object]
+
     #: What :func:`park` hands back for a hold it stopped: where the hold was taken (the
     #: code and instruction), which other threads' acquires overwrite while it waits.
     Parked = tuple[Any, int]
@@ -606,14 +610,15 @@ def barrier_wait(
     lines = state.lines
     wait = None
     where = None
+    pending = None
     if diagnosis is not None or lines is not None:
         where = call_site()
         limit = wait_limit(True, barrier._timeout if timeout is None else timeout)
-        if lines is not None:  # first: a Ctrl-C in it leaves no wait announced
-            arrivals = barrier.n_waiting + 1  # as the event path reads it: unlocked
-            lines.said(
-                SyncEvent(primitive, "wait", "waiting", where, None, limit, arrivals=arrivals)
-            )
+        if lines is not None:  # said once arrived, with the arrivals counted (see arrived)
+            arrivals = barrier.n_waiting + 1  # read unlocked: said if it never arrives
+            waiting = SyncEvent(primitive, "wait", "waiting", where, None, limit, arrivals=arrivals)
+            outer = guard.pending_arrival
+            pending = guard.pending_arrival = (barrier, waiting, lines.said, outer)
         if diagnosis is not None:
             wait = diagnosis.wait_begins(primitive, where, limit, None, "wait")
     start = perf_counter_ns()
@@ -622,6 +627,8 @@ def barrier_wait(
         index = call(barrier, timeout)
     except BaseException as exc:
         guard.busy = False
+        if pending is not None:
+            not_arrived(pending)
         waited = perf_counter_ns() - start
         outcome: Outcome = "broken" if isinstance(exc, threading.BrokenBarrierError) else "error"
         where = where or call_site()
@@ -630,6 +637,8 @@ def barrier_wait(
             lines.said(SyncEvent(primitive, "wait", outcome, where, waited, error=exc))
         raise
     guard.busy = False
+    if pending is not None:
+        not_arrived(pending)
     waited = perf_counter_ns() - start
     site = None
     if index != barrier._parties - 1:  # it waited for the others
@@ -639,6 +648,33 @@ def barrier_wait(
         where = where or call_site()
         lines.said(SyncEvent(primitive, "wait", "passed", where, waited, arrivals=index))
     return index
+
+
+def arrived(barrier: Any) -> None:
+    """
+    A Barrier's ``_wait`` or ``_release`` begins: this thread has arrived, under the barrier's
+    lock, so its waiting line or event (``guard.pending_arrival``) says exactly how many
+    have (read outside the lock, two threads arriving at once could both say the same).
+    """
+    pending: PendingArrival | None = guard.pending_arrival  # type: ignore[assignment]
+    if pending is None or pending[0] is not barrier:  # not watched, or not this wait's
+        return
+    guard.pending_arrival = None
+    _, waiting, say, _ = pending
+    waiting.arrivals = barrier._count
+    say(waiting)
+
+
+def not_arrived(pending: PendingArrival) -> None:
+    """
+    A Barrier's wait ended without arriving (a broken barrier, a subclass that waits its own
+    way): its waiting line or event is said now, with the arrivals read before it began.
+    Called as every wait ends, arrived or not: the pending wait it came inside is back.
+    """
+    unsaid = guard.pending_arrival is pending
+    guard.pending_arrival = pending[3]
+    if unsaid:
+        pending[2](pending[1])
 
 
 def _wait_ended(
