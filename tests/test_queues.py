@@ -5,15 +5,18 @@ from __future__ import annotations
 import copy
 import os
 import queue
+import re
 import threading
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import syncscope
+from syncscope._intercept.queuehooks import renders_in_c
 
-from .conftest import Capture, SignalSink, add_sink, join, start_thread
+from .conftest import Capture, SignalSink, add_sink, join, run_on_terminal, start_thread
 
 
 class TestQueue:
@@ -65,6 +68,82 @@ class TestQueue:
                 seen_put.add(event["item"])
             elif event["outcome"] == "got":
                 assert event["item"] in seen_put, f"{event['item']} got before it was put"
+
+    @pytest.mark.parametrize(
+        "options", [[], ["--report"], ["--format", "json"]], ids=["lean", "event", "json"]
+    )
+    def test_a_put_let_in_by_a_get_is_said_after_it(
+        self, tmp_path: Path, options: list[str]
+    ) -> None:
+        """
+        A producer and a consumer share a Queue(1), their lines on a terminal (whose writes
+        give the GIL away): read in order, the lines never show the queue holding more than
+        one item, or less than none. The get's line was said once the get had returned: the
+        put it let in could be said first (871 of 3,000 times).
+        """
+        script = tmp_path / "handoff.py"
+        script.write_text(
+            "import queue, threading\n"
+            "q = queue.Queue(1)\n"
+            "def produce():\n"
+            "    for n in range(2000):\n"
+            "        q.put((n, 'job'), timeout=30)\n"
+            "def consume():\n"
+            "    for _ in range(2000):\n"
+            "        q.get(timeout=30)\n"
+            "threads = [threading.Thread(target=produce), threading.Thread(target=consume)]\n"
+            "for t in threads:\n"
+            "    t.start()\n"
+            "for t in threads:\n"
+            "    t.join(60)\n"
+        )
+        text = run_on_terminal(["--no-deadlock-detection", *options, str(script)])
+        said = re.findall(r"\(\d+, 'job'\) (put to|got from) queue q by", text)
+        assert 4000 == len(said), text[-2000:]
+        size = 0
+        for number, verb in enumerate(said):
+            size += 1 if verb == "put to" else -1
+            assert 0 <= size <= 1, f"line {number}: the queue holds {size}"
+
+    def test_an_item_of_the_programs_class_is_said_after_its_get(self, capture: Capture) -> None:
+        """
+        An item whose text could run the program's code (a class of its own, a str subclass,
+        a tuple holding one) is not rendered under the queue's lock: its get is said once
+        done, as before, and says it.
+        """
+        capture.install()
+
+        class Job:
+            def __repr__(self) -> str:  # the program's code: never called by syncscope
+                return "job"
+
+        class Name(str):
+            pass
+
+        q = queue.Queue()
+        for item in (Job(), Name("x"), (1, Job())):
+            q.put(item)
+        for _ in range(3):
+            q.get()
+        got = [e["item"] for e in capture.events() if e["outcome"] == "got"]
+        assert ["<Job object>", "'x'", "(1, <Job object>)"] == got
+
+    def test_which_items_render_in_c(self) -> None:
+        """Numbers, strings, and containers of them; nothing the program defines."""
+
+        class Job:
+            pass
+
+        class Count(int):
+            pass
+
+        assert renders_in_c(61)
+        assert renders_in_c((3, "job", b"x", None, 1.5))
+        assert renders_in_c({"a": [1, 2, {3}]})
+        assert not renders_in_c(Job())
+        assert not renders_in_c(Count(1))
+        assert not renders_in_c((1, Job()))
+        assert not renders_in_c({"a": Job()})
 
     def test_blocking_get_reports_the_wait(self, capture: Capture, signals: SignalSink) -> None:
         """A get on an empty queue says it waits, then how long it waited."""

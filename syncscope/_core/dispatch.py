@@ -27,6 +27,8 @@ class _Guard(threading.local):
     busy = False
     #: A Queue.put in progress, for the hook in ``_put`` to report (see _queues).
     pending_put: object = None
+    #: A Queue.get in progress, for the hook in ``_get`` to report (see _queues).
+    pending_get: object = None
     #: A Barrier.wait's waiting event, for the hook in ``_wait`` or ``_release`` to say
     #: with the arrivals counted under the barrier's lock (see _intercept/lean.arrived).
     pending_arrival: object = None

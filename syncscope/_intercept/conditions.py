@@ -37,12 +37,11 @@ from .._core.sites import call_site, creator_frame
 from .._core.state import state
 from .._core.tracebacks import hide_frames
 from .._core.tracking import library_owned, primitive_of, watch_new, watches
+from .arrivals import arrived, not_arrived
 from .counted import count_op, may_count
 from .lean import (
     adopt_watch,
-    arrived,
     barrier_wait,
-    not_arrived,
     park,
     permit_held,
     permits_returned,

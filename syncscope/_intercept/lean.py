@@ -60,6 +60,7 @@ from .._core.sites import call_site, creator_frame, past_machinery
 from .._core.state import state
 from .._core.tally import Tally, TallyBook, count_contended, site_tally
 from .._core.tracking import Watch
+from .arrivals import not_arrived
 from .gil import acquire_contended
 
 
@@ -68,10 +69,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .._core.state import LeanLines
-
-    #: A Barrier.wait's waiting event not said yet: the barrier, the event, what says it, and
-    #: the one it stands in front of (a signal handler's wait inside another's).
-    PendingArrival = tuple[Any, SyncEvent, Callable[[SyncEvent], None], object]
 
     #: What :func:`park` hands back for a hold it stopped: where the hold was taken (the
     #: code and instruction), which other threads' acquires overwrite while it waits.
@@ -648,33 +645,6 @@ def barrier_wait(
         where = where or call_site()
         lines.said(SyncEvent(primitive, "wait", "passed", where, waited, arrivals=index))
     return index
-
-
-def arrived(barrier: Any) -> None:
-    """
-    A Barrier's ``_wait`` or ``_release`` begins: this thread has arrived, under the barrier's
-    lock, so its waiting line or event (``guard.pending_arrival``) says exactly how many
-    have (read outside the lock, two threads arriving at once could both say the same).
-    """
-    pending: PendingArrival | None = guard.pending_arrival  # type: ignore[assignment]
-    if pending is None or pending[0] is not barrier:  # not watched, or not this wait's
-        return
-    guard.pending_arrival = None
-    _, waiting, say, _ = pending
-    waiting.arrivals = barrier._count
-    say(waiting)
-
-
-def not_arrived(pending: PendingArrival) -> None:
-    """
-    A Barrier's wait ended without arriving (a broken barrier, a subclass that waits its own
-    way): its waiting line or event is said now, with the arrivals read before it began.
-    Called as every wait ends, arrived or not: the pending wait it came inside is back.
-    """
-    unsaid = guard.pending_arrival is pending
-    guard.pending_arrival = pending[3]
-    if unsaid:
-        pending[2](pending[1])
 
 
 def _wait_ended(

@@ -1,8 +1,10 @@
 """
 A queue's own ``_put`` and ``_get``, hooked: the line of a put is said from inside ``_put``,
-that is while the queue's mutex is held, so that no get of the item is said before it; and a
-subclass's own ``_put`` or ``_get`` (or PriorityQueue's, which compare the program's items)
-runs as the program's code, though inside a put or get.
+that is while the queue's mutex is held, so that no get of the item is said before it; the
+line of a get from inside ``_get``, so that no put the get let in is said before it (when its
+item's text can be made there, see :func:`renders_in_c`); and a subclass's own ``_put`` or
+``_get`` (or PriorityQueue's, which compare the program's items) runs as the program's code,
+though inside a put or get.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import queue
 from collections.abc import Callable
 
 from .._core.dispatch import as_program, emit, guard
-from .._core.event import SyncEvent, perf_counter_ns
+from .._core.event import Primitive, SyncEvent, perf_counter_ns
 from .._core.registry import save_method, saved_methods
-from .._core.sites import is_library_code
+from .._core.reprs import safe_repr
+from .._core.sites import NO_SITE, is_library_code
+from .._core.state import state
 from .._core.tracebacks import hide_frames
 from .._core.tracking import primitive_of
 
@@ -23,6 +27,13 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .._core.state import LeanLines
+
+    #: A get in progress on this thread whose line or event ``_get`` says under the queue's
+    #: lock if its item renders in C (see :func:`renders_in_c`), else the get once done: the
+    #: queue, its primitive, the lean path's lines (None: the event path's event), the call
+    #: site (the event path's), when a get that waits began (else None), and the get in
+    #: progress it came inside, back in ``guard.pending_get`` once it is said.
+    PendingGet = tuple[Any, Primitive, LeanLines | None, tuple[str, int, str], int | None, object]
 
 
 class PendingPut:
@@ -50,6 +61,64 @@ class PendingPut:
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
+
+
+def item_text(item: Any) -> str | None:
+    """A queue item as the lines say it (see ``_core/reprs``), or None if items are hidden."""
+    return None if state.options.hide_items else safe_repr(item, state.options.item_repr_limit)
+
+
+#: Types whose text ``safe_repr`` makes without a call the program could have written.
+_PLAIN = frozenset({int, float, complex, bool, type(None), str, bytes, bytearray})
+_PLAIN_CONTAINERS = frozenset({tuple, list, set, frozenset})
+
+
+def renders_in_c(item: Any, depth: int = 3) -> bool:
+    """
+    Whether ``item``'s text (``safe_repr``'s, to its depth and length) is made by C code
+    alone: numbers, strings, and tuples, lists, sets and dicts of them. Only such an item is
+    said under the queue's lock: anything else (a dataclass's fields, an object whose class
+    answers ``isinstance`` in Python) could run the program's code, which may want the lock.
+    """
+    cls = type(item)
+    if cls in _PLAIN:
+        return True
+    if depth <= 0:
+        return True  # not rendered past its depth ("\u2026")
+    if cls in _PLAIN_CONTAINERS:
+        return all(renders_in_c(part, depth - 1) for part in list(item)[:7])
+    if cls is dict:
+        return all(
+            renders_in_c(key, depth - 1) and renders_in_c(value, depth - 1)
+            for key, value in list(item.items())[:6]
+        )
+    return False
+
+
+def said_in_get(pending: PendingGet, item: Any) -> None:
+    """
+    The line (lean path) or event (event path) of the get ``pending`` describes, with the
+    ``item`` it got, said by ``_get`` under the queue's lock.
+    """
+    q, primitive, lines, site, start, _ = pending
+    waited = None if start is None else perf_counter_ns() - start
+    if lines is not None:
+        qsize = _size(q) if lines.fields else None
+        lines.item(primitive, "get", "got", item_text(item), NO_SITE, waited, qsize)
+        return
+    text = item_text(item)
+    emit(
+        SyncEvent(
+            primitive, "get", "got", site, waited, item=text, item_id=id(item), qsize=_size(q)
+        )
+    )
+
+
+def _size(q: Any) -> int | None:
+    try:
+        return q._qsize()  # type: ignore[no-any-return]
+    except Exception:
+        return None
 
 
 def _make_put_hook(original: Callable[..., Any], programs_own: bool) -> Callable[..., Any]:
@@ -110,13 +179,11 @@ def hook_put(cls: type) -> None:
         type.__setattr__(owner, "_put", hook)
     owner = next((c for c in cls.__mro__ if "_get" in vars(c)), None)
     if owner is not None and (owner, "_get") not in saved_methods:
-        original = vars(owner)["_get"]
-        if _runs_programs(owner, original):
-            save_method(owner, "_get")
-            hook = _make_get_hook(original)
-            hook.__qualname__ = f"{owner.__qualname__}._get"
-            hook.__wrapped__ = original  # type: ignore[attr-defined]
-            type.__setattr__(owner, "_get", hook)
+        original = save_method(owner, "_get")
+        hook = _make_get_hook(original, _runs_programs(owner, original))
+        hook.__qualname__ = f"{owner.__qualname__}._get"
+        hook.__wrapped__ = original  # type: ignore[attr-defined]
+        type.__setattr__(owner, "_get", hook)
 
 
 def _runs_programs(owner: type, method: object) -> bool:
@@ -132,10 +199,24 @@ def _runs_programs(owner: type, method: object) -> bool:
     return code is not None and not is_library_code(code)
 
 
-def _make_get_hook(original: Callable[..., Any]) -> Callable[..., Any]:
+def _make_get_hook(original: Callable[..., Any], programs_own: bool) -> Callable[..., Any]:
     def _get(self: Any) -> Any:
         try:
-            return as_program(original, self)
+            # Run inside get, the program's own code (see _runs_programs).
+            item = as_program(original, self) if programs_own else original(self)
+            pending: PendingGet | None = guard.pending_get  # type: ignore[assignment]
+            if pending is None or pending[0] is not self:
+                return item
+            if type(item) not in _PLAIN and not renders_in_c(item):
+                return item  # said by the get once done
+            guard.pending_get = pending[5]  # said: once, if a subclass's _get calls super()'s
+            try:
+                said_in_get(pending, item)
+            except BaseException as exc:
+                # The item is out of the deque: get() must still return and wake a putter.
+                # The exception is raised once get() has returned (see raise_deferred).
+                guard.deferred = exc
+            return item
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise

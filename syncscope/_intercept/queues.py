@@ -25,7 +25,6 @@ from collections.abc import Callable
 from .._core.compat import QUEUE_HAS_SHUTDOWN
 from .._core.dispatch import emit, guard, hidden
 from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
-from .._core.reprs import safe_repr
 from .._core.sites import NO_SITE, call_site
 from .._core.state import state
 from .._core.tally import Tally, TallyBook, site_tally
@@ -38,7 +37,7 @@ from .._core.tracking import (
 from .conditions import blocking_call, silent, watched
 from .counted import count_op, countable
 from .lean import adopt_watch
-from .queuehooks import PendingPut, hook_put
+from .queuehooks import PendingPut, hook_put, item_text
 
 
 TYPE_CHECKING = False
@@ -97,7 +96,8 @@ def lean_wait(
     lines = state.lines
     text = None
     said_in_put = lines is not None and op == "put"  # its line, said by _put (see below)
-    outer = guard.pending_put if said_in_put else None
+    said_in_get = lines is not None and op == "get"  # by _get, if it can be (see queuehooks)
+    outer = guard.pending_put if said_in_put else guard.pending_get if said_in_get else None
     if lines is not None:  # first (a Ctrl-C in it leaves no wait announced), as the event
         primitive = entry.primitive  # path says it
         text = item_text(args[1]) if op == "put" else None
@@ -109,8 +109,12 @@ def lean_wait(
         else None
     )
     start = perf_counter_ns()
+    pending_get = None
     if said_in_put:  # its line said under the queue's lock, by _put
         guard.pending_put = PendingPut(q, site_key, text, id(args[1]), start, lines)
+    elif said_in_get:
+        pending_get = (q, entry.primitive, lines, site_key, start, outer)
+        guard.pending_get = pending_get
     guard.busy = True  # the queue's own mutex and Conditions are not the user's business
     outcome: Outcome = "error"
     try:
@@ -120,6 +124,8 @@ def lean_wait(
             guard.busy = False
             if said_in_put:
                 guard.pending_put = outer
+            elif said_in_get:
+                guard.pending_get = outer
             waited = perf_counter_ns() - start
             outcome = _failure(op, exc, True, timeout)
             if lines is not None:  # a put's failure says no time, as on the event path
@@ -139,12 +145,15 @@ def lean_wait(
                 tally.errors += 1
             raise
         guard.busy = False
+        unsaid = pending_get is not None and guard.pending_get is pending_get
         if said_in_put:
             guard.pending_put = outer
+        elif said_in_get:
+            guard.pending_get = outer
         waited = perf_counter_ns() - start
         if op == "get":
             outcome = "got"
-            if lines is not None:
+            if lines is not None and (pending_get is None or unsaid):
                 said_got(lines, q, entry, result, waited)
             tally.gets += 1
             site.gets += 1
@@ -164,10 +173,8 @@ def lean_wait(
             tally.full_total += waited
             site.full_waits += 1
             site.full_total += waited
-        if said_in_put:
-            deferred, guard.deferred = guard.deferred, None
-            if deferred is not None:  # from saying it (see queuehooks), once counted
-                raise deferred
+        if said_in_put or said_in_get:
+            raise_deferred()  # from saying it (see queuehooks), once counted
         return result
     finally:
         # Whatever ends it (a signal handler's exception included), the wait is over.
@@ -248,10 +255,6 @@ def _lean_tally(entry: Watch, lean: TallyBook) -> Tally:
     if tally is None or tally.owner is not lean:
         tally = adopt_watch(entry, lean)
     return tally
-
-
-def item_text(item: Any) -> str | None:
-    return None if state.options.hide_items else safe_repr(item, state.options.item_repr_limit)
 
 
 def _failure(op: str, exc: BaseException, block: Any, timeout: Any) -> Outcome:
@@ -450,9 +453,20 @@ def wrappers() -> list[Wrapper]:
                     # where the raise would cost more than the get itself: a get without one
                     # mostly finds an item, or waits anyway.
                     if not block or timeout is None or not _is_empty(self):
+                        lines = state.lines
+                        pending = None
                         try:
                             # Unseen inside, as a put's (see put_wrapper).
-                            if state.lines is not None or state.options.include_library:
+                            if lines is not None:  # said by _get if it can be (see queuehooks)
+                                outer = guard.pending_get
+                                pending = (self, entry.primitive, lines, NO_SITE, None, outer)
+                                guard.pending_get = pending
+                                try:
+                                    item = hidden(get, self, False)
+                                finally:
+                                    unsaid = guard.pending_get is pending
+                                    guard.pending_get = outer
+                            elif state.options.include_library:
                                 item = hidden(get, self, False)
                             else:
                                 item = get(self, False)
@@ -469,9 +483,10 @@ def wrappers() -> list[Wrapper]:
                             diagnosis = state.diagnosis
                             if diagnosis is not None:  # the hang check hears of it (see _lean)
                                 diagnosis.touched(entry.primitive, "get", "got")
-                            lines = state.lines
-                            if lines is not None:
-                                said_got(lines, self, entry, item)
+                            if pending is not None and lines is not None:
+                                if unsaid:
+                                    said_got(lines, self, entry, item)
+                                raise_deferred()
                             return item
                     if block:  # it waits, or times out: counted at its site
                         return lean_wait(
@@ -606,19 +621,42 @@ def observed_get(
         emit(SyncEvent(primitive, "get", "waiting", site, timeout=wait_limit(block, timeout)))
     guard.busy = True  # the queue's own mutex and Conditions are not the user's business
     start = perf_counter_ns()
+    # Its event emitted by _get, under the queue's lock, if it can be (see queuehooks).
+    outer = guard.pending_get
+    pending = (q, primitive, None, site, start if blocks else None, outer)
+    guard.pending_get = pending
     try:
         item = call()
     except BaseException as exc:
         guard.busy = False
+        guard.pending_get = outer
         outcome = _failure("get", exc, block, timeout)
         emit(SyncEvent(primitive, "get", outcome, site, perf_counter_ns() - start, error=exc))
         raise
     guard.busy = False
-    waited_ns = perf_counter_ns() - start if blocks else None
-    text = item_text(item)
-    emit(
-        SyncEvent(
-            primitive, "get", "got", site, waited_ns, item=text, item_id=id(item), qsize=_qsize(q)
+    unsaid = guard.pending_get is pending
+    guard.pending_get = outer
+    if unsaid:
+        waited_ns = perf_counter_ns() - start if blocks else None
+        text = item_text(item)
+        emit(
+            SyncEvent(
+                primitive,
+                "get",
+                "got",
+                site,
+                waited_ns,
+                item=text,
+                item_id=id(item),
+                qsize=_qsize(q),
+            )
         )
-    )
+    raise_deferred()
     return item
+
+
+def raise_deferred() -> None:
+    """Raise what saying a put or get from inside ``_put`` or ``_get`` raised (a Ctrl-C)."""
+    deferred, guard.deferred = guard.deferred, None
+    if deferred is not None:
+        raise deferred

@@ -21,7 +21,8 @@ from .._core.tracebacks import hide_frames
 from .._core.tracking import Watch, new_primitive, should_watch, watch, watches
 from .conditions import watched
 from .lean import adopt_watch
-from .queues import at_once, item_text, lean_got, lean_wait, observed_get
+from .queuehooks import item_text
+from .queues import at_once, lean_got, lean_wait, observed_get
 
 
 TYPE_CHECKING = False
