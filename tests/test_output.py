@@ -194,11 +194,18 @@ class TestWrittenAtOnceWhileThreadsRun:
     """
 
     @pytest.mark.parametrize(
-        ("stderr", "program_writes"),
-        [("pipe", False), ("pipe", True), ("terminal", False), ("terminal", True)],
+        ("stderr", "program_writes", "started_on"),
+        [
+            ("pipe", False, "pipe"),
+            ("pipe", True, "pipe"),
+            ("terminal", False, "pipe"),
+            ("terminal", True, "pipe"),
+            ("pipe", False, "file"),
+            ("terminal", False, "file"),
+        ],
     )
     def test_output_the_program_drains_itself(
-        self, tmp_path: Path, stderr: str, program_writes: bool
+        self, tmp_path: Path, stderr: str, program_writes: bool, started_on: str
     ) -> None:
         """
         The program's standard error is a pipe or a terminal a thread of its own drains, as
@@ -206,6 +213,9 @@ class TestWrittenAtOnceWhileThreadsRun:
         writes 4 KiB blocks (what a pipe takes whole) to it too: it can fill the pipe at any
         moment, between a look at the room left and a write. A write that waited for room
         holding the GIL would keep the reader from running for ever. Every line arrives, whole.
+        The program may start with its standard error a file (``2> log``), which is written
+        keeping the GIL without asking the kernel not to wait: once the pipe is put in its
+        place, a write so would wait for the reader for ever.
         """
         long_name = "a_lock_with_a_name_long_enough_to_fill_a_pipe_quickly_" + "x" * 100
         script = tmp_path / "program.py"
@@ -251,7 +261,23 @@ class TestWrittenAtOnceWhileThreadsRun:
             "      [l for l in lines if not re.fullmatch(whole, l)][:3],\n"
             "      text.count('-' * 4095))\n"
         )
-        result = run_syncscope("--no-deadlock-detection", str(script), timeout=120)
+        if started_on == "file":
+            env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+            env.pop("PYTHONPATH", None)
+            with (tmp_path / "stderr.log").open("wb") as first_stderr:
+                result = subprocess.run(
+                    [sys.executable, "-m", "syncscope", "--no-deadlock-detection", str(script)],
+                    cwd=tempfile.gettempdir(),
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=first_stderr,
+                    text=True,
+                    timeout=120,
+                    check=False,
+                )
+            result.stderr = (tmp_path / "stderr.log").read_text(errors="replace")
+        else:
+            result = run_syncscope("--no-deadlock-detection", str(script), timeout=120)
         assert 0 == result.returncode, result.stderr
         blocks = 100 if program_writes else 0
         assert f"4000 4000 [] {blocks}" == result.stdout.strip()
@@ -333,6 +359,21 @@ class TestWrittenAtOnceWhileThreadsRun:
         finally:
             os.close(fd)
         assert path.read_text().endswith("two.\nthree.\n")
+        # The lines' writer takes it so (standard error redirected to a file, unbuffered).
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            assert FdWriter(fd, owns_fd=False, keep_gil=True)._keeping_gil is not None
+            write = gil_writer(fd)
+            assert write is not None
+            assert 6 == write(b"four.\n")
+            # Pointed at a pipe: not written so any more (a reader of the program's may drain it).
+            read_end, write_end = os.pipe()
+            os.dup2(write_end, fd)
+            assert -errno.EOPNOTSUPP == write(b"five.\n")
+            os.close(read_end)
+            os.close(write_end)
+        finally:
+            os.close(fd)
 
     def test_which_filesystem_a_file_is_on(self, tmp_path: Path) -> None:
         """Read from mountinfo by the file's device, optional fields or not."""

@@ -29,9 +29,6 @@ class _Guard(threading.local):
     pending_put: object = None
     #: A Queue.get in progress, for the hook in ``_get`` to report (see _queues).
     pending_get: object = None
-    #: A Barrier.wait's waiting event, for the hook in ``_wait`` or ``_release`` to say
-    #: with the arrivals counted under the barrier's lock (see _intercept/lean.arrived).
-    pending_arrival: object = None
     #: An exception to raise once the operation in progress is complete (see _queues).
     deferred: BaseException | None = None
 

@@ -37,7 +37,6 @@ from .._core.sites import call_site, creator_frame
 from .._core.state import state
 from .._core.tracebacks import hide_frames
 from .._core.tracking import library_owned, primitive_of, watch_new, watches
-from .arrivals import arrived, not_arrived
 from .counted import count_op, may_count
 from .lean import (
     adopt_watch,
@@ -532,7 +531,6 @@ def _semaphore_wrappers() -> list[Wrapper]:
 def _barrier_wrappers() -> list[Wrapper]:
     cls = threading.Barrier
     init, wait, abort, reset = cls.__init__, cls.wait, cls.abort, cls.reset
-    wait_released, release = cls._wait, cls._release  # type: ignore[attr-defined]
 
     def __init__(self: Any, parties: Any, action: Any = None, timeout: Any = None) -> None:
         try:
@@ -562,40 +560,14 @@ def _barrier_wrappers() -> list[Wrapper]:
                 return wait(self, timeout)
             site = call_site()
             limit = wait_limit(True, self._timeout if timeout is None else timeout)
-            # Emitted once arrived, with the arrivals counted (see arrived); read here, unlocked,
-            # for a wait that never arrives.
-            waiting = SyncEvent(
-                primitive, "wait", "waiting", site, timeout=limit, arrivals=self.n_waiting + 1
-            )
-            pending = guard.pending_arrival = (self, waiting, emit, guard.pending_arrival)
-            guard.busy = True
-            start = perf_counter_ns()
-            try:
-                index = wait(self, timeout)
-            except BaseException as exc:
-                guard.busy = False
-                waited = perf_counter_ns() - start
-                not_arrived(pending)
-                emit(SyncEvent(primitive, "wait", _error_outcome(exc), site, waited, error=exc))
-                raise
-            guard.busy = False
-            waited = perf_counter_ns() - start
-            not_arrived(pending)
+            arrivals = self.n_waiting + 1
+            emit(SyncEvent(primitive, "wait", "waiting", site, timeout=limit, arrivals=arrivals))
+            index, waited = blocking_call(primitive, "wait", site, lambda: wait(self, timeout))
             emit(SyncEvent(primitive, "wait", "passed", site, waited, arrivals=index))
             return index
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
-
-    # Called by wait under the barrier's lock once this thread has arrived: the last arriver
-    # calls _release, the others _wait.
-    def _wait(self: Any, timeout: Any) -> Any:
-        arrived(self)
-        return wait_released(self, timeout)
-
-    def _release(self: Any) -> Any:
-        arrived(self)
-        return release(self)
 
     def abort_wrapper(self: Any) -> None:
         try:
@@ -627,8 +599,6 @@ def _barrier_wrappers() -> list[Wrapper]:
     return [
         (cls, "__init__", __init__),
         (cls, "wait", wait_wrapper),
-        (cls, "_wait", _wait),
-        (cls, "_release", _release),
         (cls, "abort", abort_wrapper),
         (cls, "reset", reset_wrapper),
     ]

@@ -60,7 +60,6 @@ from .._core.sites import call_site, creator_frame, past_machinery
 from .._core.state import state
 from .._core.tally import Tally, TallyBook, count_contended, site_tally
 from .._core.tracking import Watch
-from .arrivals import not_arrived
 from .gil import acquire_contended
 
 
@@ -607,15 +606,14 @@ def barrier_wait(
     lines = state.lines
     wait = None
     where = None
-    pending = None
     if diagnosis is not None or lines is not None:
         where = call_site()
         limit = wait_limit(True, barrier._timeout if timeout is None else timeout)
-        if lines is not None:  # said once arrived, with the arrivals counted (see arrived)
-            arrivals = barrier.n_waiting + 1  # read unlocked: said if it never arrives
-            waiting = SyncEvent(primitive, "wait", "waiting", where, None, limit, arrivals=arrivals)
-            outer = guard.pending_arrival
-            pending = guard.pending_arrival = (barrier, waiting, lines.said, outer)
+        if lines is not None:  # first: a Ctrl-C in it leaves no wait announced
+            arrivals = barrier.n_waiting + 1  # as the event path reads it: unlocked
+            lines.said(
+                SyncEvent(primitive, "wait", "waiting", where, None, limit, arrivals=arrivals)
+            )
         if diagnosis is not None:
             wait = diagnosis.wait_begins(primitive, where, limit, None, "wait")
     start = perf_counter_ns()
@@ -624,8 +622,6 @@ def barrier_wait(
         index = call(barrier, timeout)
     except BaseException as exc:
         guard.busy = False
-        if pending is not None:
-            not_arrived(pending)
         waited = perf_counter_ns() - start
         outcome: Outcome = "broken" if isinstance(exc, threading.BrokenBarrierError) else "error"
         where = where or call_site()
@@ -634,8 +630,6 @@ def barrier_wait(
             lines.said(SyncEvent(primitive, "wait", outcome, where, waited, error=exc))
         raise
     guard.busy = False
-    if pending is not None:
-        not_arrived(pending)
     waited = perf_counter_ns() - start
     site = None
     if index != barrier._parties - 1:  # it waited for the others
