@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import queue
 import re
@@ -16,7 +17,15 @@ from hypothesis import strategies as st
 import syncscope
 from syncscope._intercept.queuehooks import renders_in_c
 
-from .conftest import Capture, SignalSink, add_sink, join, run_on_terminal, start_thread
+from .conftest import (
+    Capture,
+    SignalSink,
+    add_sink,
+    join,
+    run_on_terminal,
+    run_syncscope,
+    start_thread,
+)
 
 
 class TestQueue:
@@ -127,6 +136,93 @@ class TestQueue:
             q.get()
         got = [e["item"] for e in capture.events() if e["outcome"] == "got"]
         assert ["<Job object>", "'x'", "(1, <Job object>)"] == got
+
+    def test_a_subclass_that_wraps_its_items_says_what_the_get_returns(
+        self, capture: Capture
+    ) -> None:
+        """
+        A subclass's _put stores each item wrapped and its _get unwraps it, through the base
+        class's: the get is said with the item the program gets, not the stored one.
+        """
+        capture.install()
+
+        class Wrapping(queue.Queue):  # type: ignore[type-arg]
+            def _put(self, item: object) -> None:
+                super()._put(("wrapped", item))
+
+            def _get(self) -> object:
+                return super()._get()[1]
+
+        q = Wrapping()
+        q.put(5)
+        assert 5 == q.get()
+        got = [e for e in capture.events() if e["outcome"] == "got"]
+        assert ["5"] == [e["item"] for e in got]
+
+    def test_a_subclasss_get_is_said_at_the_programs_call(self, tmp_path: Path) -> None:
+        """JSON names the program's line that called get, not the subclass's _get."""
+        script = tmp_path / "passing.py"
+        script.write_text(
+            "import queue\n"
+            "class Passing(queue.Queue):\n"
+            "    def _get(self):\n"
+            "        item = super()._get()\n"
+            "        return item\n"
+            "def main():\n"
+            "    q = Passing()\n"
+            "    q.put(7)\n"
+            "    q.get()\n"
+            "main()\n"
+        )
+        result = run_syncscope("--format", "json", "--no-deadlock-detection", str(script))
+        assert 0 == result.returncode, result.stderr
+        got = [
+            json.loads(line)
+            for line in result.stderr.splitlines()
+            if line.startswith("{") and '"got"' in line
+        ]
+        assert [(9, "main")] == [(line["line"], line["function"]) for line in got], got
+
+    @pytest.mark.parametrize("options", [[], ["--report"]], ids=["lean", "event"])
+    def test_a_signal_handlers_get_is_not_the_waiting_gets(
+        self, tmp_path: Path, options: list[str]
+    ) -> None:
+        """
+        The main thread waits in a get; a signal handler puts and gets an item of its own on
+        the same queue (unseen: it runs inside the wait). The wait is said with the item it
+        got at last, not with the handler's.
+        """
+        script = tmp_path / "handler.py"
+        script.write_text(
+            "import _thread, queue, signal, threading, time\n"
+            "q = queue.Queue()\n"
+            "handled = _thread.allocate_lock()\n"
+            "handled.acquire()\n"
+            "def on_usr1(signum, frame):\n"
+            "    q.put_nowait('from-handler')\n"
+            "    q.get_nowait()\n"
+            "    handled.release()\n"
+            "signal.signal(signal.SIGUSR1, on_usr1)\n"
+            "main = threading.get_ident()\n"
+            "def helper():\n"
+            "    deadline = time.monotonic() + 30\n"
+            "    while not q.not_empty._waiters and time.monotonic() < deadline:\n"
+            "        time.sleep(0.001)  # until the main thread waits\n"
+            "    signal.pthread_kill(main, signal.SIGUSR1)\n"
+            "    handled.acquire(timeout=30)\n"
+            "    q.put('real')\n"
+            "t = threading.Thread(target=helper, name='helper')\n"
+            "t.start()\n"
+            "print(q.get(timeout=60))\n"
+            "t.join(60)\n"
+        )
+        result = run_syncscope("--no-deadlock-detection", *options, str(script))
+        assert 0 == result.returncode, result.stderr
+        assert "real" == result.stdout.strip()
+        said = [line for line in result.stderr.splitlines() if "got from queue q" in line]
+        assert ["'real' got from queue q by MainThread"] == [
+            line.split(" after ")[0] for line in said
+        ], said
 
     def test_which_items_render_in_c(self) -> None:
         """Numbers, strings, and containers of them; nothing the program defines."""

@@ -146,8 +146,9 @@ def gil_writer(fd: int) -> Callable[[bytes], int] | None:
     return write_keeping_gil
 
 
-#: statx(2)'s flags and mask: the file ``fd`` is open on, its inode number (and type).
-_AT_EMPTY_PATH = 0x1000
+#: statx(2)'s flags and mask: the file ``fd`` is open on (AT_EMPTY_PATH), as the kernel has
+#: it without asking a network filesystem's server (AT_STATX_DONT_SYNC); its type and inode.
+_AT_EMPTY_PATH = 0x1000 | 0x4000
 _STATX_TYPE_AND_INO = 0x1 | 0x100
 
 
@@ -159,6 +160,8 @@ def _file_writer(fd: int, call: CCall) -> Callable[[bytes], int] | None:
     ``fd`` elsewhere (``os.dup2`` of a pipe that a thread of its own drains, as output-capturing
     libraries do), and a write there keeping the GIL could wait for that thread for ever. Not
     the same file any more: ``EOPNOTSUPP``, and the writer writes with ``os.write`` from then on.
+    This narrows the danger rather than removing it: a ``dup2`` made by another thread between
+    the look and the write, onto a pipe that is full at that moment, would still be waited on.
     """
     pwritev2, get_errno, iovec, contents, no_offset = call
     try:

@@ -10,6 +10,7 @@ dataclasses and named tuples are rendered field by field; anything else is shown
 
 from __future__ import annotations
 
+from itertools import islice
 from types import FunctionType
 
 
@@ -67,11 +68,11 @@ def _render(obj: Any, limit: int, depth: int) -> str:
         ]
         return f"{cls.__qualname__}({', '.join(values)})"
     if cls in (tuple, list, set, frozenset):
-        return _sequence(cls, list(obj)[: _MAX_ITEMS + 1], len(obj), limit, depth)
+        return _sequence(cls, list(islice(obj, _MAX_ITEMS + 1)), len(obj), limit, depth)
     if cls is dict:
         pairs = [
             f"{_render(key, limit, depth - 1)}: {_render(value, limit, depth - 1)}"
-            for key, value in list(obj.items())[:_MAX_ITEMS]
+            for key, value in list(islice(obj.items(), _MAX_ITEMS))
         ]
         more = ", \u2026" if len(obj) > _MAX_ITEMS else ""
         return "{" + ", ".join(pairs) + more + "}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Callable
+from itertools import islice
 
 from .._core.dispatch import as_program, emit, guard
 from .._core.event import Primitive, SyncEvent, perf_counter_ns
@@ -85,12 +86,12 @@ def renders_in_c(item: Any, depth: int = 3) -> bool:
         return True
     if depth <= 0:
         return True  # not rendered past its depth ("\u2026")
-    if cls in _PLAIN_CONTAINERS:
-        return all(renders_in_c(part, depth - 1) for part in list(item)[:7])
+    if cls in _PLAIN_CONTAINERS:  # the parts safe_repr shows, not a copy of them all
+        return all(renders_in_c(part, depth - 1) for part in islice(item, 7))
     if cls is dict:
         return all(
             renders_in_c(key, depth - 1) and renders_in_c(value, depth - 1)
-            for key, value in list(item.items())[:6]
+            for key, value in islice(item.items(), 6)
         )
     return False
 
@@ -202,16 +203,19 @@ def _runs_programs(owner: type, method: object) -> bool:
 def _make_get_hook(original: Callable[..., Any], programs_own: bool) -> Callable[..., Any]:
     def _get(self: Any) -> Any:
         try:
-            # Run inside get, the program's own code (see _runs_programs).
-            item = as_program(original, self) if programs_own else original(self)
             pending: PendingGet | None = guard.pending_get  # type: ignore[assignment]
             if pending is None or pending[0] is not self:
-                return item
-            if type(item) not in _PLAIN and not renders_in_c(item):
-                return item  # said by the get once done
-            guard.pending_get = pending[5]  # said: once, if a subclass's _get calls super()'s
+                # Run inside get, the program's own code (see _runs_programs).
+                return as_program(original, self) if programs_own else original(self)
+            # Taken by the outermost _get: a subclass's calling super()._get() returns what
+            # the subclass's returns, which is what the get gets.
+            guard.pending_get = pending[5]
+            item = as_program(original, self) if programs_own else original(self)
             try:
-                said_in_get(pending, item)
+                if type(item) in _PLAIN or renders_in_c(item):
+                    said_in_get(pending, item)
+                else:
+                    guard.pending_get = pending  # said by the get once done
             except BaseException as exc:
                 # The item is out of the deque: get() must still return and wake a putter.
                 # The exception is raised once get() has returned (see raise_deferred).

@@ -447,7 +447,7 @@ def wrappers() -> list[Wrapper]:
             if lean is not None:
                 entry = watches.get(id(self))
                 if entry is None or guard.busy:
-                    return get(self, block, timeout)
+                    return unseen_get(get, self, block, timeout)
                 if not block or timeout is None or at_once(block, timeout):
                     # Empty: as for a put above; only for a get with a time limit (a poll),
                     # where the raise would cost more than the get itself: a get without one
@@ -511,7 +511,7 @@ def wrappers() -> list[Wrapper]:
                     # Empty after all: the event path below does as asked.
             primitive = watched(self)
             if primitive is None:
-                return get(self, block, timeout)
+                return unseen_get(get, self, block, timeout)
             return observed_get(self, primitive, lambda: get(self, block, timeout), block, timeout)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -653,6 +653,21 @@ def observed_get(
         )
     raise_deferred()
     return item
+
+
+def unseen_get(get: Callable[..., Any], q: Any, block: Any, timeout: Any) -> Any:
+    """
+    A get not reported (a library's queue, or one made inside an operation: a signal handler's
+    while this thread waits in a get of its own): the get in progress is not its to say.
+    """
+    pending = guard.pending_get
+    if pending is None:
+        return get(q, block, timeout)
+    guard.pending_get = None
+    try:
+        return get(q, block, timeout)
+    finally:
+        guard.pending_get = pending
 
 
 def raise_deferred() -> None:
