@@ -67,18 +67,45 @@ def run_syncscope(
     timeout: float = 60,
     env: dict[str, str] | None = None,
     merge_stderr: bool = False,
+    stderr_to: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m syncscope ARGS`` in a subprocess, as a user would."""
-    return run_python(
-        "-m",
-        "syncscope",
-        *args,
-        input=input,
-        cwd=cwd,
-        timeout=timeout,
-        env=env,
-        merge_stderr=merge_stderr,
-    )
+    """
+    Run ``python -m syncscope ARGS`` in a subprocess, as a user would; with ``stderr_to``,
+    its standard error is that file (``2> FILE``), read back into the result's ``stderr``.
+    """
+    if stderr_to is None:
+        return run_python(
+            "-m",
+            "syncscope",
+            *args,
+            input=input,
+            cwd=cwd,
+            timeout=timeout,
+            env=env,
+            merge_stderr=merge_stderr,
+        )
+    with stderr_to.open("wb") as stderr:
+        result = subprocess.run(
+            [sys.executable, "-m", "syncscope", *args],
+            input=input,
+            cwd=tempfile.gettempdir() if cwd is None else cwd,
+            env=_test_env(env),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    result.stderr = stderr_to.read_text(errors="replace")
+    return result
+
+
+def _test_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a program the tests run: the installed syncscope, never the checkout."""
+    full_env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    full_env.pop("PYTHONPATH", None)
+    full_env.update(env or {})
+    return full_env
 
 
 def run_python(
@@ -89,16 +116,13 @@ def run_python(
     env: dict[str, str] | None = None,
     merge_stderr: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
-    full_env.pop("PYTHONPATH", None)
-    full_env.update(env or {})
     return subprocess.run(
         [sys.executable, *args],
         input=input,
         # Not the checkout: `python -m` puts the working directory first on sys.path, and the
         # tests must run the installed syncscope.
         cwd=tempfile.gettempdir() if cwd is None else cwd,
-        env=full_env,
+        env=_test_env(env),
         capture_output=not merge_stderr,
         stdout=subprocess.PIPE if merge_stderr else None,
         stderr=subprocess.STDOUT if merge_stderr else None,
@@ -113,8 +137,7 @@ def run_on_terminal(args: list[str], timeout: float = 60) -> str:
     Run ``python -m syncscope ARGS`` with a terminal (a pty) as its standard output and
     error, as a user at a terminal does; return what it wrote there, once it has ended.
     """
-    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
-    env.pop("PYTHONPATH", None)
+    env = _test_env()
     leader, follower = os.openpty()
     try:
         child = subprocess.Popen(

@@ -261,23 +261,8 @@ class TestWrittenAtOnceWhileThreadsRun:
             "      [l for l in lines if not re.fullmatch(whole, l)][:3],\n"
             "      text.count('-' * 4095))\n"
         )
-        if started_on == "file":
-            env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
-            env.pop("PYTHONPATH", None)
-            with (tmp_path / "stderr.log").open("wb") as first_stderr:
-                result = subprocess.run(
-                    [sys.executable, "-m", "syncscope", "--no-deadlock-detection", str(script)],
-                    cwd=tempfile.gettempdir(),
-                    env=env,
-                    stdout=subprocess.PIPE,
-                    stderr=first_stderr,
-                    text=True,
-                    timeout=120,
-                    check=False,
-                )
-            result.stderr = (tmp_path / "stderr.log").read_text(errors="replace")
-        else:
-            result = run_syncscope("--no-deadlock-detection", str(script), timeout=120)
+        first = tmp_path / "stderr.log" if started_on == "file" else None
+        result = run_syncscope("--no-deadlock-detection", str(script), timeout=120, stderr_to=first)
         assert 0 == result.returncode, result.stderr
         blocks = 100 if program_writes else 0
         assert f"4000 4000 [] {blocks}" == result.stdout.strip()
@@ -301,18 +286,8 @@ class TestWrittenAtOnceWhileThreadsRun:
             "    w.join(60)\n",
         )
         log = tmp_path / "stderr.log"
-        env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
-        env.pop("PYTHONPATH", None)
-        with log.open("wb") as stderr:
-            result = subprocess.run(
-                [sys.executable, "-m", "syncscope", "--no-deadlock-detection", str(script)],
-                cwd=tempfile.gettempdir(),
-                env=env,
-                stderr=stderr,
-                timeout=120,
-                check=False,
-            )
-        text = log.read_text()
+        result = run_syncscope("--no-deadlock-detection", str(script), timeout=120, stderr_to=log)
+        text = result.stderr
         assert 0 == result.returncode, text[-2000:]
         lines = text.splitlines()
         # A contended acquire says it waits too: only the acquired and released are counted.
