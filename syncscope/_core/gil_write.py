@@ -34,10 +34,12 @@ found in ``/proc/self/mountinfo`` (a btrfs subvolume's own device), is written w
 Anything not written so goes to ``os.write``, which waits and says what went wrong as before.
 
 The price is a call through ctypes, about 5,500 instructions a line against 1,100 for
-``os.write`` (counted with callgrind on 3.11), paid only while the program has a second thread
-(idle or not). Without ctypes, without ``pwritev2`` (not Linux, a C library before glibc 2.26),
-on another Python than CPython, without a GIL (a free-threaded build), on a 32-bit build, or
-where a ``bytes`` is laid out otherwise, ``os.write`` alone writes.
+``os.write`` (counted with callgrind on 3.11; a regular file's line makes two calls, the look
+and the write: 1.2-1.5 µs a line, against 0.35 µs for ``os.write``), paid only while the
+program has a second thread (idle or not). Without ctypes, without ``pwritev2`` (not Linux,
+a C library before glibc 2.26), on another Python than CPython, without a GIL (a free-threaded
+build), on a 32-bit build, or where a ``bytes`` is laid out otherwise, ``os.write`` alone
+writes.
 """
 
 from __future__ import annotations
