@@ -221,9 +221,7 @@ def said_put(
     diagnosis = state.diagnosis
     if diagnosis is not None:  # the hang check hears of it (see _lean)
         diagnosis.touched(entry.primitive, "put", "put")
-    deferred, guard.deferred = guard.deferred, None
-    if deferred is not None:  # from saying it (see queuehooks), once counted
-        raise deferred
+    raise_deferred()  # from saying it (see queuehooks), once counted
     return True
 
 
@@ -433,9 +431,7 @@ def wrappers() -> list[Wrapper]:
                 raise
             guard.busy = False
             guard.pending_put = outer
-            deferred, guard.deferred = guard.deferred, None
-            if deferred is not None:
-                raise deferred
+            raise_deferred()
             return None
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
