@@ -9,8 +9,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 import textwrap
 import threading
+import warnings
 import zipfile
 from pathlib import Path
 from typing import ClassVar
@@ -69,6 +71,25 @@ class TestStandInsDoNotBind:
 
                 class Sub(base):  # type: ignore[valid-type,misc]
                     pass
+
+    def test_warnings_at_the_callers_line(self) -> None:
+        """RLock's warning for arguments (3.13 on) is the original's, at the caller's line."""
+        original = threading.RLock
+        syncscope.install(output=os.devnull)
+        given = {}
+        for name, factory in (("original", original), ("stand-in", threading.RLock)):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                rlock = factory(1)  # both warn here, or neither does
+            given[name] = [(w.category, str(w.message), w.filename, w.lineno) for w in caught]
+            with rlock, rlock:
+                assert rlock._is_owned()
+        assert given["original"] == given["stand-in"]
+        if sys.version_info >= (3, 13):
+            assert [DeprecationWarning] == [category for category, *_ in given["stand-in"]]
+            assert {__file__} == {filename for _, _, filename, _ in given["stand-in"]}
+        assert isinstance(rlock, threading.RLock)
+        assert "_RLockProxy" == type(rlock).__name__  # watched: made by the stand-in
 
     def test_cpython_threading_introspection(self) -> None:
         """CPython's checks of threading.__all__, type(Lock())() and subclassing pass."""
