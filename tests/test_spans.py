@@ -6,7 +6,6 @@ import itertools
 import json
 import re
 import socket
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -510,81 +509,6 @@ def test_program_spans_and_tracer_provider(tmp_path: Path, mode: tuple[str, ...]
     # Before the request: our own trace, run span, thread span.
     outside = sorted(s.name for s in ours if s.trace_id != request.trace_id)
     assert ["Lock.acquire lock", "Lock.hold lock", "run app.py", "thread MainThread"] == outside
-
-
-PROGRAM_WITH_INHERITED_CONTEXT = """\
-import contextvars, sys, threading
-from concurrent.futures import ThreadPoolExecutor
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-provider = TracerProvider()
-provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=sys.argv[1])))
-trace.set_tracer_provider(provider)
-tracer = trace.get_tracer("app")
-if not getattr(sys.flags, "thread_inherit_context", 0):
-    # Before 3.14, what -X thread_inherit_context=1 does (the default without the GIL): a
-    # thread runs in a copy of the context of the thread that made it.
-    init, bootstrap = threading.Thread.__init__, threading.Thread._bootstrap_inner
-
-    def __init__(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        self._maker_context = contextvars.copy_context()
-
-    def _bootstrap_inner(self):
-        self._maker_context.run(bootstrap, self)
-
-    threading.Thread.__init__ = __init__
-    threading.Thread._bootstrap_inner = _bootstrap_inner
-lock = threading.Lock()
-
-
-def work():
-    with lock:
-        pass
-
-
-with ThreadPoolExecutor(1, thread_name_prefix="pool") as pool:
-    with tracer.start_as_current_span("first"):
-        pool.submit(work).result(5)  # the worker is started here, in this span's context
-    with tracer.start_as_current_span("second"):
-        pool.submit(work).result(5)
-"""
-
-
-def test_pool_tasks_under_their_own_parents_when_threads_inherit_context(
-    tmp_path: Path,
-) -> None:
-    """A pool worker started in a span's context: each task's spans are its submitter's."""
-    script = write_program(tmp_path, PROGRAM_WITH_INHERITED_CONTEXT, "app.py")
-    inherit = ("-X", "thread_inherit_context=1") if sys.version_info >= (3, 14) else ()
-    with OtlpHttpReceiver() as receiver:
-        result = subprocess.run(
-            [
-                sys.executable,
-                *inherit,
-                "-m",
-                "syncscope",
-                "-q",
-                f"--otlp=http://127.0.0.1:{_free_port()}",
-                str(script),
-                receiver.traces_endpoint,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=environment(),
-            check=False,
-        )
-        assert 0 == result.returncode, result.stderr
-        spans = receiver.wait_for_spans(2 + 2 * 2)
-    ids = {span.name: span.span_id for span in spans if span.scope_name == "app"}
-    tasks = [s for s in spans if s.attributes.get("thread.name") == "pool_0" and "lock" in s.name]
-    assert {"first": 2, "second": 2} == {
-        name: sum(s.parent_span_id == span_id for s in tasks) for name, span_id in ids.items()
-    }
 
 
 class TestJaegerFile:

@@ -34,11 +34,6 @@ class _TaskParent(threading.local):
 task_parent = _TaskParent()
 #: id(Thread) -> (weak reference to it, the span current where it was started).
 _thread_parents: dict[int, tuple[weakref.ref[Any], Parent]] = {}
-#: The same for a pool's worker threads, whose tasks carry their own parents. From 3.14 a
-#: thread may run in a copy of its starter's context (``sys.flags.thread_inherit_context``,
-#: on by default without the GIL): a worker then reads, in every task it runs, the span that
-#: was current where it was started, which is no task's parent.
-_worker_parents: dict[int, tuple[weakref.ref[Any], Parent]] = {}
 
 
 class _Following:
@@ -72,22 +67,12 @@ def current_parent() -> Parent | None:
     if reader is None:
         return None
     try:
-        return parent_on(threading.get_ident(), reader())
+        parent = reader()
+        if parent is None and following.propagated:
+            parent = inherited_parent(threading.get_ident())
     except Exception:  # a foreign runtime context: no parent rather than a broken program
         return None
-
-
-def parent_on(ident: int, current: Parent | None) -> Parent | None:
-    """
-    The parent of an operation of this thread (``ident``), whose context has ``current`` as
-    the program's current span: that span, else the one its thread or task inherited.
-    """
-    if following.propagated:
-        if current is None:
-            return inherited_parent(ident)
-        if _worker_parents and current == _started_under(ident):
-            return task_parent.value  # a pool worker's inherited context: see _worker_parents
-    return current
+    return parent
 
 
 def inherited_parent(ident: int) -> Parent | None:
@@ -102,27 +87,14 @@ def inherited_parent(ident: int) -> Parent | None:
     return None
 
 
-def _started_under(ident: int) -> Parent | None:
-    """The span current where the pool worker ``ident`` was started, if it is one."""
-    thread = _active_threads.get(ident)
-    entry = _worker_parents.get(id(thread))
-    if entry is not None and entry[0]() is thread:
-        return entry[1]
-    return None
-
-
-def remember_thread(thread: Any, parent: Parent, *, pool_worker: bool = False) -> None:
-    """
-    ``thread`` is started under ``parent``: its operations will be the parent's children;
-    a pool worker's are its tasks' instead.
-    """
+def remember_thread(thread: Any, parent: Parent) -> None:
+    """``thread`` is started under ``parent``: its operations will be the parent's children."""
     key = id(thread)
-    parents = _worker_parents if pool_worker else _thread_parents
 
     def forget(_ref: object, key: int = key) -> None:
-        parents.pop(key, None)
+        _thread_parents.pop(key, None)
 
-    parents[key] = (weakref.ref(thread, forget), parent)
+    _thread_parents[key] = (weakref.ref(thread, forget), parent)
     following.propagated = True
 
 

@@ -29,8 +29,8 @@ _hook_registered = False
 
 def _start(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     parent = context.current_parent()
-    if parent is not None:
-        context.remember_thread(instance, parent, pool_worker=_is_pool_worker(instance))
+    if parent is not None and not _is_pool_worker(instance):
+        context.remember_thread(instance, parent)
     return wrapped(*args, **kwargs)
 
 
