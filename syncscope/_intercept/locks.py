@@ -50,7 +50,7 @@ from .lockpaths import (
     recorded_release,
     said_release,
 )
-from .standins import StandInMeta, look_like
+from .standins import StandInMeta, look_like, warning_text
 
 
 TYPE_CHECKING = False
@@ -651,21 +651,9 @@ def _wrap_new(lock: Any, kind: str, type_name: str, frame: FrameType | None) -> 
 CONDITION_ENTER = threading.Condition.__enter__.__code__
 
 
-def _arguments_warning(factory: Any) -> str | None:
-    """
-    What ``threading.RLock`` warns of when it is given arguments (from 3.13 on), read from its
-    code; None where it does not warn.
-    """
-    code = getattr(factory, "__code__", None)
-    constants = code.co_consts if code is not None else ()
-    texts = (text for text in constants if isinstance(text, str))
-    return next((text for text in texts if text.startswith("Passing arguments")), None)
-
-
-#: The original gives its warning at its caller's line (``stacklevel=2``): called from here,
-#: that would be our line, and the default filters (which show a DeprecationWarning raised in
-#: ``__main__``) would hide it. The stand-in gives it at the program's line instead.
-_RLOCK_ARGUMENTS_WARNING = _arguments_warning(_original_rlock)
+#: RLock's warning when given arguments (3.13 on). It warns at its caller's line: called from
+#: here, ours, which the default filters hide. The stand-in warns at the program's line.
+_RLOCK_ARGUMENTS_WARNING = warning_text(_original_rlock, "Passing arguments")
 
 
 class RLock(metaclass=StandInMeta):
@@ -677,14 +665,11 @@ class RLock(metaclass=StandInMeta):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         try:
-            if (args or kwargs) and _RLOCK_ARGUMENTS_WARNING is not None:
+            make = _original_rlock
+            if (args or kwargs) and _RLOCK_ARGUMENTS_WARNING is not None:  # made as it makes it
                 warnings.warn(_RLOCK_ARGUMENTS_WARNING, DeprecationWarning, stacklevel=2)
-                # Then what the original makes after its warning.
                 make = threading._CRLock or threading._PyRLock  # type: ignore[attr-defined]
-                lock = make(*args, **kwargs)
-            else:
-                lock = _original_rlock(*args, **kwargs)
-            return _wrap_new(lock, "rlock", "RLock", creator_frame(2))
+            return _wrap_new(make(*args, **kwargs), "rlock", "RLock", creator_frame(2))
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise

@@ -51,3 +51,9 @@ def look_like(stand_in: Any, original: Any) -> None:
         value = getattr(original, attribute, None)
         if value is not None:
             type.__setattr__(stand_in, attribute, value)
+
+
+def warning_text(original: Any, start: str) -> str | None:
+    """The text of a warning ``original`` gives that begins with ``start``, read from its code."""
+    constants = getattr(getattr(original, "__code__", None), "co_consts", ())
+    return next((c for c in constants if isinstance(c, str) and c.startswith(start)), None)
