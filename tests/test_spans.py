@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import re
 import socket
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -509,6 +511,121 @@ def test_program_spans_and_tracer_provider(tmp_path: Path, mode: tuple[str, ...]
     # Before the request: our own trace, run span, thread span.
     outside = sorted(s.name for s in ours if s.trace_id != request.trace_id)
     assert ["Lock.acquire lock", "Lock.hold lock", "run app.py", "thread MainThread"] == outside
+
+
+PROGRAM_WITH_POOL_TASKS = """\
+import contextvars, sys, threading
+from concurrent.futures import ThreadPoolExecutor
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=sys.argv[1])))
+trace.set_tracer_provider(provider)
+tracer = trace.get_tracer("app")
+if sys.argv[2] == "inherit" and not getattr(sys.flags, "thread_inherit_context", 0):
+    # Before 3.14, what -X thread_inherit_context=1 does (the default without the GIL): a
+    # thread runs in a copy of the context of the thread that started it.
+    init, bootstrap = threading.Thread.__init__, threading.Thread._bootstrap_inner
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self._maker_context = contextvars.copy_context()
+
+    def _bootstrap_inner(self):
+        self._maker_context.run(bootstrap, self)
+
+    threading.Thread.__init__ = __init__
+    threading.Thread._bootstrap_inner = _bootstrap_inner
+lock = threading.Lock()
+
+
+def work():
+    with lock:
+        pass
+
+
+def start_thread():
+    thread = threading.Thread(target=work, name="started")
+    thread.start()
+    thread.join(5)
+
+
+def inner_pool():
+    with ThreadPoolExecutor(1, thread_name_prefix="inner") as inner:
+        inner.submit(work).result(5)
+
+
+def work_in(span):
+    with trace.use_span(span):
+        work()
+
+
+with ThreadPoolExecutor(1, thread_name_prefix="pool") as pool:
+    with tracer.start_as_current_span("first") as first:
+        pool.submit(work).result(5)  # the worker is started here, under this span
+    with tracer.start_as_current_span("second"):
+        pool.submit(work).result(5)
+    with tracer.start_as_current_span("third"):
+        pool.submit(start_thread).result(5)
+    with tracer.start_as_current_span("fourth"):
+        pool.submit(inner_pool).result(5)
+    if sys.argv[2] == "plain":  # a task that makes the worker's first span its own
+        with tracer.start_as_current_span("fifth"):
+            pool.submit(work_in, first).result(5)
+"""
+
+
+@pytest.mark.parametrize("context", ["plain", "inherit"])
+def test_pool_tasks_and_their_threads_under_their_submitters_spans(
+    tmp_path: Path, context: str
+) -> None:
+    """
+    A pool task's operations go under the span it was submitted under, and so do those of a
+    thread or a pool it starts; also when threads run in a copy of their starter's context
+    (3.14's thread_inherit_context), where a pool's worker finds, in every task, the span
+    current where it was started.
+    """
+    script = write_program(tmp_path, PROGRAM_WITH_POOL_TASKS, "app.py")
+    flag = "1" if context == "inherit" else "0"
+    python = [sys.executable, "-X", f"thread_inherit_context={flag}"]
+    with OtlpHttpReceiver() as receiver:
+        result = subprocess.run(
+            [
+                *(python if sys.version_info >= (3, 14) else [sys.executable]),
+                "-m",
+                "syncscope",
+                "-q",
+                f"--otlp=http://127.0.0.1:{_free_port()}",
+                str(script),
+                receiver.traces_endpoint,
+                context,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=environment(),
+            check=False,
+        )
+        assert 0 == result.returncode, result.stderr
+        programs = 5 if context == "plain" else 4
+        spans = receiver.wait_for_spans(programs + 2 * (programs + 1))
+    names = {span.span_id: span.name for span in spans if span.scope_name == "app"}
+    uses = [s for s in spans if s.name in ("Lock.acquire lock", "Lock.hold lock")]
+    under = collections.Counter(
+        (names.get(s.parent_span_id or ""), s.attributes["thread.name"]) for s in uses
+    )
+    expected = {
+        ("first", "pool_0"): 2,
+        ("second", "pool_0"): 2,
+        ("third", "started"): 2,
+        ("fourth", "inner_0"): 2,
+    }
+    if context == "plain":  # the span the task made current is its parent
+        expected["first", "pool_0"] += 2
+    assert expected == dict(under)
 
 
 class TestJaegerFile:

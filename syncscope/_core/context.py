@@ -26,18 +26,23 @@ _active_threads: dict[int, Any] = threading._active  # type: ignore[attr-defined
 
 
 class _TaskParent(threading.local):
-    """The parent of the pool task running on this thread (set while the task runs)."""
+    """The pool task running on this thread (set while the task runs)."""
 
+    #: The parent the task carries: the program's span where it was submitted.
     value: Parent | None = None
+    #: The span the worker's context held as the task began (see ``_Following.inherited``).
+    read: Parent | None = None
 
 
 task_parent = _TaskParent()
-#: id(Thread) -> (weak reference to it, the span current where it was started).
-_thread_parents: dict[int, tuple[weakref.ref[Any], Parent]] = {}
+#: id(Thread) -> (weak reference to it, the span current where it was started (None for a
+#: pool's worker, whose tasks carry their own), the span its starter's context held if that
+#: was another (see ``_Following.inherited``)).
+_thread_parents: dict[int, tuple[weakref.ref[Any], Parent | None, Parent | None]] = {}
 
 
 class _Following:
-    __slots__ = ("propagated", "reader")
+    __slots__ = ("inherited", "propagated", "reader")
 
     def __init__(self) -> None:
         #: Reads the program's current span as (trace id, span id), or None; None when no
@@ -45,6 +50,12 @@ class _Following:
         self.reader: Callable[[], Parent | None] | None = None
         #: Set once a parent was carried into a thread or task: only then are they looked up.
         self.propagated = False
+        #: Set once a thread was started whose starter's context held a span that is not its
+        #: parent: a pool's worker started under a span, or a thread started by a task. From
+        #: 3.14 a thread may run in a copy of its starter's context
+        #: (``sys.flags.thread_inherit_context``, on by default without the GIL), and then it
+        #: finds that span current, not its parent: such a read is taken for the parent.
+        self.inherited = False
 
 
 following = _Following()
@@ -67,12 +78,29 @@ def current_parent() -> Parent | None:
     if reader is None:
         return None
     try:
-        parent = reader()
-        if parent is None and following.propagated:
-            parent = inherited_parent(threading.get_ident())
+        return parent_on(threading.get_ident(), reader())
     except Exception:  # a foreign runtime context: no parent rather than a broken program
         return None
-    return parent
+
+
+def parent_on(ident: int, current: Parent | None) -> Parent | None:
+    """
+    The parent of an operation of this thread (``ident``), whose context holds ``current`` as
+    the program's current span: that span, unless it is only what the thread's or task's
+    context inherited (see ``_Following.inherited``); else what the thread or task carries.
+    """
+    if not following.propagated:
+        return current
+    if current is None:
+        return inherited_parent(ident)
+    task = task_parent.value
+    if task is not None:
+        return task if current == task_parent.read else current
+    if following.inherited:
+        entry = _entry(ident)
+        if entry is not None and entry[2] == current:
+            return entry[1]
+    return current
 
 
 def inherited_parent(ident: int) -> Parent | None:
@@ -80,30 +108,55 @@ def inherited_parent(ident: int) -> Parent | None:
     parent = task_parent.value
     if parent is not None:
         return parent
+    entry = _entry(ident)
+    return None if entry is None else entry[1]
+
+
+def _entry(ident: int) -> tuple[weakref.ref[Any], Parent | None, Parent | None] | None:
     thread = _active_threads.get(ident)
     entry = _thread_parents.get(id(thread))
-    if entry is not None and entry[0]() is thread:
-        return entry[1]
-    return None
+    return entry if entry is not None and entry[0]() is thread else None
 
 
-def remember_thread(thread: Any, parent: Parent) -> None:
-    """``thread`` is started under ``parent``: its operations will be the parent's children."""
+def starting(thread: Any, pool_worker: bool) -> None:
+    """
+    ``thread`` is about to be started by this one: its operations will be the children of
+    this thread's parent, or, for a pool's worker, of each task's.
+    """
+    reader = following.reader
+    if reader is None:
+        return
+    try:
+        read = reader()
+        parent = None if pool_worker else parent_on(threading.get_ident(), read)
+    except Exception:  # a foreign runtime context: nothing carried
+        return
+    if read == parent:
+        read = None  # found in its context or not, the same parent
+    if parent is None and read is None:
+        return
     key = id(thread)
 
     def forget(_ref: object, key: int = key) -> None:
         _thread_parents.pop(key, None)
 
-    _thread_parents[key] = (weakref.ref(thread, forget), parent)
+    _thread_parents[key] = (weakref.ref(thread, forget), parent, read)
     following.propagated = True
+    if read is not None:
+        following.inherited = True
 
 
 def run_under(parent: Parent, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a pool task with ``parent`` as its inherited parent."""
     following.propagated = True
-    previous = task_parent.value
+    previous, previous_read = task_parent.value, task_parent.read
+    try:  # what the worker's context holds before the task's code runs (None unless inherited)
+        reader = following.reader
+        task_parent.read = reader() if reader is not None else None
+    except Exception:  # a foreign runtime context
+        task_parent.read = None
     task_parent.value = parent
     try:
         return fn(*args, **kwargs)
     finally:
-        task_parent.value = previous
+        task_parent.value, task_parent.read = previous, previous_read

@@ -28,9 +28,7 @@ _hook_registered = False
 
 
 def _start(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    parent = context.current_parent()
-    if parent is not None and not _is_pool_worker(instance):
-        context.remember_thread(instance, parent)
+    context.starting(instance, _is_pool_worker(instance))
     return wrapped(*args, **kwargs)
 
 

@@ -260,8 +260,8 @@ class SpanSink:
         if self._stopped:
             return
         parent = self._current_span_of()
-        if parent is None and program_context.following.propagated:
-            parent = program_context.inherited_parent(event.thread_id)
+        if program_context.following.propagated:  # then carried into threads and tasks
+            parent = program_context.parent_on(event.thread_id, parent)
         if self._ids_now:
             with self._lock:
                 if not self._stopped:
