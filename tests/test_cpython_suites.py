@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
+import time
 import unittest
 from typing import Any, ClassVar
 
 import pytest
 
 import syncscope
+from syncscope._core.state import state
 from syncscope._intercept.locks import PROXY_TYPES
 
 
@@ -36,7 +39,11 @@ class Instrumented:
         syncscope.install(**self.install_options, include_library=True)
         probe = threading.Lock()
         assert type(probe) in PROXY_TYPES, "threading.Lock() did not give an instrumented lock"
+        self.installed()
         super().setUp()  # type: ignore[misc]
+
+    def installed(self) -> None:
+        """Installed, before the test case's own set-up."""
 
     def tearDown(self) -> None:
         super().tearDown()  # type: ignore[misc]
@@ -127,3 +134,71 @@ class IdleRLockTests(Idle, lock_tests.RLockTests):
 
 class IdleConditionTests(Idle, lock_tests.ConditionTests):
     condtype = _patched(threading, "Condition")
+
+
+class Counting(Instrumented):
+    """
+    Spans alone, past the span allowance from the start: what nobody waits for is counted in
+    place (a busy program's steady state), the rest recorded or reported.
+    """
+
+    install_options: ClassVar[dict[str, Any]] = {
+        "lines": False,
+        "report": False,
+        "detect_deadlocks": False,
+        "spans": True,
+        "exporter": "none",
+    }
+
+    def installed(self) -> None:
+        (sink,) = [sink for sink in state.sinks if type(sink).__name__ == "SpanSink"]
+        sink._allowance = -(10**15)  # type: ignore[attr-defined]  # spent: the worker keeps counting
+        records = state.records
+        assert records is not None and records.counted is not None, "nothing counted in place"
+        records.counting = True
+        # The sink's threads, started by install, run before the test case counts threads
+        # (CPython's tests wait for the threads they start to end, by their count).
+        wanted = {"SpareThread._run", "SpanSink._worker_main"}
+        deadline = time.monotonic() + 10
+        while not wanted <= _running():
+            assert time.monotonic() < deadline, "the span sink's threads did not start"
+            time.sleep(0.001)
+
+
+def _running() -> set[str]:
+    """The qualified names of the functions every thread is running, at any depth."""
+    names = set()
+    for frame in sys._current_frames().values():
+        walked: Any = frame
+        while walked is not None:
+            names.add(walked.f_code.co_qualname)
+            walked = walked.f_back
+    return names
+
+
+class CountingLockTests(Counting, lock_tests.LockTests):
+    locktype = _patched(threading, "Lock")
+
+
+class CountingRLockTests(Counting, lock_tests.RLockTests):
+    locktype = _patched(threading, "RLock")
+
+
+class CountingEventTests(Counting, lock_tests.EventTests):
+    eventtype = _patched(threading, "Event")
+
+
+class CountingConditionTests(Counting, lock_tests.ConditionTests):
+    condtype = _patched(threading, "Condition")
+
+
+class CountingSemaphoreTests(Counting, lock_tests.SemaphoreTests):
+    semtype = _patched(threading, "Semaphore")
+
+
+class CountingBoundedSemaphoreTests(Counting, lock_tests.BoundedSemaphoreTests):
+    semtype = _patched(threading, "BoundedSemaphore")
+
+
+class CountingQueueTests(Counting, test_queue.QueueTest, unittest.TestCase):
+    queue = queue

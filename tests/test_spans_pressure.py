@@ -337,6 +337,17 @@ def test_counted_operations_behave_as_without_syncscope(tmp_path: Path, http_rec
         attempt("put_nowait, filled meanwhile", lambda: full.put_nowait("a"))
         attempt("get", full.get)
         attempt("get, emptied", lambda: full.get(timeout=0.01))
+        sem = threading.BoundedSemaphore(2)
+        attempt("acquire", sem.acquire)
+        attempt("acquire timeout=1", lambda: sem.acquire(timeout=1))
+        attempt("acquire, none left, timeout=0.01", lambda: sem.acquire(timeout=0.01))
+        attempt("acquire, none left, blocking=False", lambda: sem.acquire(False))
+        attempt("acquire blocking=False timeout=1", lambda: sem.acquire(False, 1))
+        attempt("release", sem.release)
+        attempt("release", sem.release)
+        attempt("release, one too many", sem.release)
+        attempt("acquire timeout=-1", lambda: sem.acquire(timeout=-1))
+        attempt("release 2, one too many", lambda: sem.release(2))
     """
     source = AS_WITHOUT + textwrap.dedent(body)
     args = [f"--otlp={http_receiver.endpoint}", "--protocol", "http/protobuf"]
@@ -349,6 +360,106 @@ def test_counted_operations_behave_as_without_syncscope(tmp_path: Path, http_rec
     assert 0 == plain.returncode, plain.stderr
     assert plain.stdout == result.stdout
     assert "put, filled meanwhile -> Full" in result.stdout
+    assert "release, one too many -> ValueError" in result.stdout
+
+
+class TestPermitsCountedInPlace:
+    """
+    Past the allowance, a semaphore's permit taken at once while nobody waits is counted in
+    place, as a lock's use is: whatever else then happens to the semaphore still finds the
+    permit's hold, and every acquire and hold is a span or in a summary's count.
+    """
+
+    def test_each_acquire_and_hold_is_a_span_or_counted(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        body = UNTIL_COUNTING + textwrap.dedent(
+            """\
+            from syncscope._core.leanholds import local
+            sem = threading.BoundedSemaphore(2)
+            until_counting()
+            for _ in range(500):
+                with sem:
+                    sem.acquire()
+                    sem.release()
+            counted = [key for key in local.holds.uses if type(key).__name__ == "Watch"]
+            assert counted, "no permit counted in place"
+            """
+        )
+        _line, spans, uses = _counted_run(tmp_path, http_receiver, body)
+        assert {"MainThread": 1000} == _counts(spans, "BoundedSemaphore.acquire sem")
+        assert {"MainThread": 1000} == _counts(spans, "BoundedSemaphore.hold sem")
+        assert uses == sum(_counts(spans, "Lock.acquire busy").values())
+
+    def test_a_counted_permit_that_makes_a_thread_wait_is_a_span(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        body = UNTIL_COUNTING + textwrap.dedent(
+            """\
+            from syncscope._core.tracking import watches
+            sem = threading.Semaphore(1)
+            until_counting()
+            sem.acquire()  # counted: its record waits
+            assert state.records.taken.get(watches[id(sem)].primitive), "not counted in place"
+            def waiter():
+                with sem:
+                    pass
+            thread = threading.Thread(target=waiter, name="waiter")
+            thread.start()
+            deadline = time.monotonic() + 10
+            while not sem._cond._waiters:  # until the waiter waits
+                if time.monotonic() > deadline:
+                    sys.exit("the waiter never waited")
+                time.sleep(0.001)
+            sem.release()
+            thread.join(10)
+            """
+        )
+        _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
+        (hold,) = [
+            s
+            for s in spans
+            if s.name == "Semaphore.hold sem" and s.attributes["thread.name"] == "MainThread"
+        ]
+        (waited,) = [
+            s
+            for s in spans
+            if s.name == "Semaphore.acquire sem" and s.attributes["thread.name"] == "waiter"
+        ]
+        assert hold.span_id in {link.span_id for link in waited.links}
+        assert hold.start_ns <= waited.start_ns < hold.end_ns <= waited.end_ns
+        assert {"MainThread": 1, "waiter": 1} == _counts(spans, "Semaphore.hold sem")
+        assert {"MainThread": 1, "waiter": 1} == _counts(spans, "Semaphore.acquire sem")
+
+    def test_permits_held_at_exit_and_given_back_by_another_thread(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        body = UNTIL_COUNTING + textwrap.dedent(
+            """\
+            from syncscope._core.tracking import watches
+            kept = threading.Semaphore(2)
+            handed = threading.Semaphore(1)
+            until_counting()
+            kept.acquire()
+            kept.acquire()
+            handed.acquire()
+            for sem in (kept, handed):
+                assert state.records.taken.get(watches[id(sem)].primitive), "not counted"
+            thread = threading.Thread(target=handed.release, name="releaser")
+            thread.start()
+            thread.join(10)
+            assert handed.acquire(timeout=10)  # the permit it gave back
+            handed.release()
+            """
+        )
+        _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
+        kept = [s for s in spans if s.name == "Semaphore.hold kept"]
+        assert 2 == len(kept)
+        assert {"held at exit"} == {s.attributes["syncscope.outcome"] for s in kept}
+        assert {"MainThread": 2} == _counts(spans, "Semaphore.hold handed")
+        assert {"MainThread": 2} == _counts(spans, "Semaphore.acquire handed")
+        # The releaser's release ended the permit it gave back: a hold, not a span of its own.
+        assert not [s for s in spans if s.attributes.get("thread.name") == "releaser"]
 
 
 class TestMarksInOrder:

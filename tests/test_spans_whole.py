@@ -10,6 +10,7 @@ import re
 import signal
 import sys
 import textwrap
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -486,6 +487,78 @@ class TestCountedInPlace:
         assert COUNTED_LINE == at_exit.attributes["code.line.number"]
         assert "held at exit" == at_exit.attributes["syncscope.outcome"]
         assert uses == sum(_counts(spans, "Lock.acquire busy").values())
+
+
+class TestThePermitsRace:
+    """
+    A semaphore's permit counted in place: its owner's release or whoever else needs its hold
+    has its record, exactly one of them, and claimed records go into the buffer oldest first.
+    """
+
+    @staticmethod
+    def _semaphore() -> tuple[Any, Any, Any, Any]:
+        from collections import deque
+
+        from syncscope import get_original
+        from syncscope._core.event import Primitive
+        from syncscope._core.state import Records
+        from syncscope._core.tracking import Watch
+
+        records = Records(deque(), 1_000, 1_000, lambda: None, deque())
+        records.counting = True
+        semaphore = get_original("threading", "Semaphore")(2)
+        primitive = Primitive("semaphore", "Semaphore", "sem", __file__, 1, "<module>")
+        entry = Watch(primitive, weakref.ref(semaphore))
+        return records, semaphore, entry, primitive
+
+    @staticmethod
+    def _take(semaphore: Any, entry: Any, records: Any) -> bool:
+        from syncscope import get_original
+        from syncscope._intercept.counted import permit_taken
+
+        original = get_original("threading", "Semaphore")
+        return permit_taken(semaphore, entry, original.acquire, original.release, records)
+
+    @staticmethod
+    def _give_back(semaphore: Any, records: Any) -> bool:
+        from syncscope import get_original
+        from syncscope._intercept.counted import permit_returned
+
+        release = get_original("threading", "Semaphore").release
+        return permit_returned(semaphore, release, records, False)
+
+    def test_the_owner_counts_when_nothing_else_happened(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from syncscope._core import tracking
+
+        records, semaphore, entry, primitive = self._semaphore()
+        monkeypatch.setitem(tracking.watches, id(semaphore), entry)
+        assert self._take(semaphore, entry, records)
+        assert 1 == semaphore._value
+        assert 1 == len(records.taken[primitive])
+        assert self._give_back(semaphore, records)
+        assert 2 == semaphore._value
+        assert (0, [], 1) == (len(records.buffer), records.taken[primitive], len(records.counted))
+        (use,) = records.counted
+        assert 1 == use.count
+
+    def test_a_claim_takes_the_records_oldest_first_and_the_release_is_not_counted(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from syncscope._core import tracking
+
+        records, semaphore, entry, primitive = self._semaphore()
+        monkeypatch.setitem(tracking.watches, id(semaphore), entry)
+        assert self._take(semaphore, entry, records)
+        assert self._take(semaphore, entry, records)
+        first, second = records.taken[primitive]
+        records.claim(primitive)
+        assert [first, second] == list(records.buffer)
+        assert primitive not in records.taken
+        assert not self._give_back(semaphore, records)  # the usual path records it
+        assert 0 == semaphore._value
+        assert not records.counted
 
 
 class TestTheRecordsRace:

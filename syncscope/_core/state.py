@@ -8,6 +8,7 @@ happen on every instrumented operation); writes happen under :data:`config_lock`
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 
 from .records import record
@@ -132,7 +133,8 @@ class Records:
         #: (a wait for it, a Condition's wait over it, a release by another thread, the end)
         #: takes the record out first and puts it in the buffer, where it would have been
         #: (``claim``; the owner's side is ``_intercept/lockpaths.counted_release``).
-        self.taken: dict[Any, tuple[Any, ...]] = {}
+        #: A semaphore's are a list of records, one per permit out (see _intercept/counted).
+        self.taken: dict[Any, Any] = {}
         #: The uses and operations counted in place (``_core/leanholds.Uses``, ``OpUses``),
         #: which the sink's worker sums; None where nothing is counted in place.
         self.counted = counted
@@ -158,7 +160,17 @@ class Records:
             if waits and self.counting:
                 taken.setdefault(primitive, WANTED)
             return
-        if record is not WANTED:
+        if type(record) is list:  # a semaphore's permits out (see _intercept/counted)
+            out = taken.pop(primitive, None)
+            if type(out) is list:
+                claimed = []
+                while out:
+                    try:
+                        claimed.append(out.pop(0))  # unless its owner gave it back
+                    except IndexError:
+                        break
+                self.buffer.extend(sorted(claimed, key=operator.itemgetter(3)))
+        elif record is not WANTED:
             del taken[primitive]
             self.buffer.append(record)
 

@@ -48,6 +48,11 @@ class Watch:
         #: (thread ident, perf_counter_ns() when taken).
         self.permits: list[tuple[int, int]] = []
 
+    @property
+    def _syncscope_primitive(self) -> Primitive:
+        """The primitive, as a record's lock proxy gives it: a semaphore's records carry this."""
+        return self.primitive
+
 
 #: id(instance) -> its Watch. Read on every operation of a class-based primitive.
 watches: dict[int, Watch] = {}

@@ -37,7 +37,7 @@ from .._core.sites import call_site, creator_frame
 from .._core.state import state
 from .._core.tracebacks import hide_frames
 from .._core.tracking import library_owned, primitive_of, watch_new, watches
-from .counted import count_op, may_count
+from .counted import count_op, may_count, permit_returned, permit_taken
 from .lean import (
     adopt_watch,
     barrier_wait,
@@ -397,6 +397,16 @@ def _semaphore_wrappers() -> list[Wrapper]:
                 return semaphore_acquire_slowly(
                     self, entry, tally, acquire, release, blocking, timeout
                 )
+            records = state.records
+            if (
+                records is not None
+                and records.counting
+                and records.counted is not None
+                and blocking
+            ):
+                entry = watches.get(id(self))  # the span sink alone, under pressure: see counted
+                if entry is not None and permit_taken(self, entry, acquire, release, records):
+                    return True
             primitive = watched(self)
             if primitive is None:
                 return acquire(self, blocking, timeout)
@@ -482,6 +492,14 @@ def _semaphore_wrappers() -> list[Wrapper]:
                                 original(self, n)
                         return None
                     # A release that raises: the event path says so.
+                records = state.records
+                if (
+                    records is not None
+                    and records.taken
+                    and n == 1
+                    and permit_returned(self, original, records, is_bounded)
+                ):
+                    return None  # a permit counted in place, given back: see counted
                 primitive = watched(self)
                 if primitive is None:
                     return original(self, n)  # type: ignore[no-any-return]

@@ -12,6 +12,14 @@ Whether anyone waits is read from the primitive's own waiters before the operati
 its lock: a thread about to wait (its wait already an event, not yet among the waiters) may
 be woken by a counted operation, and its wait (a span: it waited) then links to nothing, or to
 an older signal. A free-threaded build does not count in place.
+
+A semaphore's permit is a hold, as a lock's use is: a permit taken at once while nobody waits
+records nothing, its record waiting in ``Records.taken`` (a list per semaphore, one record
+per permit out) until its taker gives it back with nobody waiting, which counts the use as a
+lock's is counted (``_intercept/lockpaths``); whatever else happens to the semaphore first
+(a wait for a permit, a release that wakes someone or comes from another thread, the end)
+takes the records out into the buffer (``Records.claim``), and the permits go on as
+recorded ones. Each record leaves the list by one atomic list operation, on either side.
 """
 
 from __future__ import annotations
@@ -20,16 +28,18 @@ import sys
 import time
 
 from .._core.context import following
-from .._core.dispatch import guard
+from .._core.dispatch import guard, hidden
 from .._core.leanholds import OpUses, ThreadHolds, this_thread
 from .._core.leanholds import local as lean_local
 from .._core.sites import _machinery_files, call_site
-from .._core.tracking import watches
-from .lockpaths import MAX_USES, forget_summed, program_span
+from .._core.state import RECORD_ACQUIRED, state
+from .._core.tracking import Watch, watches
+from .lockpaths import MAX_USES, forget_summed, new_uses, program_span
 
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from .._core.event import Primitive
@@ -100,3 +110,92 @@ def _first(holds: ThreadHolds, primitive: Primitive, op: str, now: int, records:
     records.counted.append(use)  # first: never in the thread's uses but not the worker's
     uses[primitive, op] = use
     return use
+
+
+def permit_taken(
+    semaphore: Any,
+    entry: Watch,
+    acquire: Callable[..., Any],
+    release: Callable[..., Any],
+    records: Records,
+) -> bool:
+    """
+    A blocking acquire of a semaphore: True if it took a permit at once, nobody waiting, its
+    hold counted in place (see above); False if it took nothing (the event path does as asked).
+    """
+    if semaphore._cond._waiters or not may_count():
+        return False  # it would take a permit someone waits for: an event
+    frame = _getframe(2)  # this, acquire, the caller
+    code = frame.f_code
+    if _machinery_files.get(code.co_filename) is False:
+        where: Any = code
+        lasti = frame.f_lasti
+    else:  # the standard library's own code, or a file not seen yet
+        where = call_site(3)
+        lasti = -1
+    holds = lean_local.holds or this_thread()
+    if not (
+        hidden(acquire, semaphore, False)  # its Condition is watched too: hide it
+        if state.options.include_library
+        else acquire(semaphore, False)
+    ):
+        return False
+    try:
+        record = (holds, entry, RECORD_ACQUIRED, _time_ns(), where, lasti, None)
+        taken = records.taken
+        out = taken.get(entry.primitive)
+        if type(out) is not list:
+            out = taken.setdefault(entry.primitive, [])
+        out.append(record)
+        if taken.get(entry.primitive) is not out:  # claimed meanwhile: into the buffer
+            try:
+                out.remove(record)
+            except ValueError:  # the claimer took it
+                pass
+            else:
+                records.buffer.append(record)
+    except BaseException:  # a signal handler's exception: acquire() raises, permit back
+        hidden(release, semaphore)
+        raise
+    return True
+
+
+def permit_returned(
+    semaphore: Any, release: Callable[..., Any], records: Records, bounded: bool
+) -> bool:
+    """
+    A release of one permit: True if it gave back a permit whose hold was counted in place,
+    nobody waiting (released, then counted); else False, nothing done.
+    """
+    holds = lean_local.holds
+    entry = watches.get(id(semaphore))
+    if holds is None or entry is None or semaphore._cond._waiters:
+        return False
+    out = records.taken.get(entry.primitive)
+    if type(out) is not list:
+        return False
+    for record in reversed(out):  # the thread's newest permit
+        if record[0] is holds:
+            break
+    else:
+        return False
+    if bounded and semaphore._value + 1 > semaphore._initial_value:
+        return False  # the release raises: the event path says so
+    try:
+        out.remove(record)
+    except ValueError:  # claimed meanwhile: a release of a recorded permit
+        return False
+    if state.options.include_library:  # its Condition is watched too: hide it
+        hidden(release, semaphore)
+    else:
+        release(semaphore)
+    now = _time_ns()  # only this thread writes its counts: no hurry now
+    use = holds.uses.get(entry)
+    if use is None or use.counted_in is not records.counted:
+        use = new_uses(holds, entry, record, records)
+    if use.count == use.summed:  # the first use since the worker summed: its start
+        use.since_ns = record[3]
+    use.count += 1
+    use.held_ns += now - record[3]
+    use.last_ns = now
+    return True
