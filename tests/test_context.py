@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import threading
+import types
 from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 import syncscope
 
@@ -64,3 +69,37 @@ class TestWrappers:
         finally:
             syncscope.uninstall()
         assert ORIGINAL_SUBMIT is vars(ThreadPoolExecutor)["submit"]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("concurrent.futures.interpreter") is not None,
+    reason="Python's own InterpreterPoolExecutor runs its tasks in other interpreters",
+)
+def test_an_interpreter_pools_tasks_go_as_submitted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    A task of 3.14's InterpreterPoolExecutor runs in an interpreter of its own, where nothing
+    is watched: it is not wrapped to carry the program's span (before 3.14, a stand-in).
+    """
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from syncscope._core import context
+
+    module = types.ModuleType("concurrent.futures.interpreter")
+
+    class InterpreterPoolExecutor(ThreadPoolExecutor):
+        pass
+
+    module.InterpreterPoolExecutor = InterpreterPoolExecutor  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    syncscope.install(lines=False, spans=True, exporter="none")
+    tracer = TracerProvider().get_tracer("test")
+    try:
+        with tracer.start_as_current_span("request"):
+            assert context.current_parent() is not None  # our spans follow the program's
+            with ThreadPoolExecutor(1) as threads, InterpreterPoolExecutor(1) as interpreters:
+                carried = threads.submit(lambda: context.task_parent.value).result(10)
+                sent = interpreters.submit(lambda: context.task_parent.value).result(10)
+    finally:
+        syncscope.uninstall()
+    assert carried is not None
+    assert sent is None

@@ -34,11 +34,19 @@ def _start(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 
 def _submit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     parent = context.current_parent()
-    if parent is None or not args:
+    if parent is None or not args or _runs_elsewhere(instance):
         return wrapped(*args, **kwargs)
     fn, *rest = args
     task = functools.wraps(fn)(functools.partial(context.run_under, parent, fn))
     return wrapped(task, *rest, **kwargs)
+
+
+def _runs_elsewhere(pool: Any) -> bool:
+    # 3.14's InterpreterPoolExecutor runs each task in an interpreter of its own, where nothing
+    # is watched: a task is sent there as it was submitted (ours would import syncscope there).
+    module = sys.modules.get("concurrent.futures.interpreter")
+    other = getattr(module, "InterpreterPoolExecutor", None)
+    return other is not None and isinstance(pool, other)
 
 
 def _is_pool_worker(thread: Any) -> bool:
