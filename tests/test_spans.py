@@ -527,7 +527,11 @@ trace.set_tracer_provider(provider)
 tracer = trace.get_tracer("app")
 if sys.argv[2] == "inherit" and not getattr(sys.flags, "thread_inherit_context", 0):
     # Before 3.14, what -X thread_inherit_context=1 does (the default without the GIL): a
-    # thread runs in a copy of the context of the thread that started it.
+    # thread runs in a copy of the context of the thread that started it; and syncscope is
+    # told so, as it reads it from that flag.
+    from syncscope._core import context
+
+    context.INHERITS = True
     init, bootstrap = threading.Thread.__init__, threading.Thread._bootstrap_inner
 
     def __init__(self, *args, **kwargs):
@@ -575,6 +579,16 @@ with ThreadPoolExecutor(1, thread_name_prefix="pool") as pool:
     if sys.argv[2] == "plain":  # a task that makes the worker's first span its own
         with tracer.start_as_current_span("fifth"):
             pool.submit(work_in, first).result(5)
+if sys.argv[2] == "plain":  # a worker whose initializer makes a span current for good
+    from opentelemetry import context
+
+    with tracer.start_as_current_span("worker-init") as init:
+        pass
+    def attach():
+        context.attach(trace.set_span_in_context(init))
+    with ThreadPoolExecutor(1, thread_name_prefix="init", initializer=attach) as pool:
+        with tracer.start_as_current_span("sixth"):
+            pool.submit(work).result(5)
 """
 
 
@@ -610,8 +624,7 @@ def test_pool_tasks_and_their_threads_under_their_submitters_spans(
             check=False,
         )
         assert 0 == result.returncode, result.stderr
-        programs = 5 if context == "plain" else 4
-        spans = receiver.wait_for_spans(programs + 2 * (programs + 1))
+        spans = receiver.wait_for_spans(4 + 8 if context == "inherit" else 7 + 12)
     names = {span.span_id: span.name for span in spans if span.scope_name == "app"}
     uses = [s for s in spans if s.name in ("Lock.acquire lock", "Lock.hold lock")]
     under = collections.Counter(
@@ -623,8 +636,9 @@ def test_pool_tasks_and_their_threads_under_their_submitters_spans(
         ("third", "started"): 2,
         ("fourth", "inner_0"): 2,
     }
-    if context == "plain":  # the span the task made current is its parent
+    if context == "plain":  # the span current in the task's context is its parent
         expected["first", "pool_0"] += 2
+        expected["worker-init", "init_0"] = 2
     assert expected == dict(under)
 
 

@@ -10,6 +10,7 @@ back. The program's own context is never changed.
 
 from __future__ import annotations
 
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -35,6 +36,10 @@ class _TaskParent(threading.local):
 
 
 task_parent = _TaskParent()
+#: Whether a thread runs in a copy of its starter's context (3.14's
+#: ``sys.flags.thread_inherit_context``, on by default without the GIL): only then may a
+#: thread find a span current that is not its parent (see ``_Following.inherited``).
+INHERITS = bool(getattr(sys.flags, "thread_inherit_context", 0))
 #: id(Thread) -> (weak reference to it, the span current where it was started (None for a
 #: pool's worker, whose tasks carry their own), the span its starter's context held if that
 #: was another (see ``_Following.inherited``)).
@@ -78,9 +83,12 @@ def current_parent() -> Parent | None:
     if reader is None:
         return None
     try:
-        return parent_on(threading.get_ident(), reader())
+        current = reader()
+        if following.propagated:
+            return parent_on(threading.get_ident(), current)
     except Exception:  # a foreign runtime context: no parent rather than a broken program
         return None
+    return current
 
 
 def parent_on(ident: int, current: Parent | None) -> Parent | None:
@@ -131,8 +139,8 @@ def starting(thread: Any, pool_worker: bool) -> None:
         parent = None if pool_worker else parent_on(threading.get_ident(), read)
     except Exception:  # a foreign runtime context: nothing carried
         return
-    if read == parent:
-        read = None  # found in its context or not, the same parent
+    if read == parent or not INHERITS:
+        read = None  # the thread will not find it, or it is its parent anyway
     if parent is None and read is None:
         return
     key = id(thread)
@@ -150,9 +158,9 @@ def run_under(parent: Parent, fn: Callable[..., Any], *args: Any, **kwargs: Any)
     """Run a pool task with ``parent`` as its inherited parent."""
     following.propagated = True
     previous, previous_read = task_parent.value, task_parent.read
-    try:  # what the worker's context holds before the task's code runs (None unless inherited)
+    try:  # what the worker's context inherited, as the task begins
         reader = following.reader
-        task_parent.read = reader() if reader is not None else None
+        task_parent.read = reader() if INHERITS and reader is not None else None
     except Exception:  # a foreign runtime context
         task_parent.read = None
     task_parent.value = parent
