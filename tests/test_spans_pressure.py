@@ -6,6 +6,7 @@ place, each one a span or in a summary's count, while those that wake a thread s
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -430,6 +431,66 @@ class TestPermitsCountedInPlace:
         assert hold.start_ns <= waited.start_ns < hold.end_ns <= waited.end_ns
         assert {"MainThread": 1, "waiter": 1} == _counts(spans, "Semaphore.hold sem")
         assert {"MainThread": 1, "waiter": 1} == _counts(spans, "Semaphore.acquire sem")
+
+    def test_a_permit_taken_from_c_code(self, tmp_path: Path, http_receiver: Any) -> None:
+        """An acquire with no Python caller (a thread's target) takes its permit, counted."""
+        body = UNTIL_COUNTING + textwrap.dedent(
+            """\
+            import _thread, operator
+            sem = threading.Semaphore(1)
+            until_counting()
+            done = _thread.allocate_lock()
+            done.acquire()
+            failed = []
+            sys.unraisablehook = failed.append
+            # list(map(operator.call, ...)) calls each from C: no Python frame on the thread.
+            _thread.start_new_thread(list, (map(operator.call, [sem.acquire, done.release]),))
+            assert done.acquire(timeout=10), failed
+            assert not failed and not sem.acquire(False), failed  # that thread has it
+            """
+        )
+        _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
+        counts = _counts(spans, "Semaphore.acquire sem")
+        assert 1 == counts.pop("MainThread")  # its attempt, which failed
+        assert [1] == list(counts.values())  # the permit that thread took
+
+    def test_counts_exact_while_threads_switch_all_the_time(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        """
+        Threads taking and giving back permits, some attempts failing (each an event, which
+        claims the permits out), switched every microsecond: each acquire and hold is a span
+        or in a summary's count, once.
+        """
+        body = UNTIL_COUNTING + textwrap.dedent(
+            """\
+            import json
+            sem = threading.BoundedSemaphore(3)
+            until_counting()
+            taken = {}
+            def worker():
+                got = 0
+                for i in range(2000):
+                    if sem.acquire(blocking=bool(i % 3)):
+                        got += 1
+                        sem.release()
+                taken[threading.current_thread().name] = got
+            sys.setswitchinterval(1e-6)
+            threads = [threading.Thread(target=worker, name=f"w{n}") for n in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+            sys.setswitchinterval(0.005)
+            assert 3 == sem._value and 4 == len(taken), (sem._value, taken)
+            with open(__file__ + ".json", "w") as file:
+                json.dump(taken, file)
+            """
+        )
+        _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
+        taken = json.loads((tmp_path / "prog.py.json").read_text())
+        assert taken == _counts(spans, "BoundedSemaphore.hold sem")
+        assert dict.fromkeys(taken, 2000) == _counts(spans, "BoundedSemaphore.acquire sem")
 
     def test_permits_held_at_exit_and_given_back_by_another_thread(
         self, tmp_path: Path, http_receiver: Any

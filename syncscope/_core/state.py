@@ -8,7 +8,6 @@ happen on every instrumented operation); writes happen under :data:`config_lock`
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 
 from .records import record
@@ -163,13 +162,16 @@ class Records:
         if type(record) is list:  # a semaphore's permits out (see _intercept/counted)
             out = taken.pop(primitive, None)
             if type(out) is list:
-                claimed = []
-                while out:
+                # Oldest first, each read, deleted and appended with nothing in between that
+                # lets another thread run: its owner gives back no record that is in the
+                # buffer, and none that is not comes after its release's event.
+                while True:
                     try:
-                        claimed.append(out.pop(0))  # unless its owner gave it back
+                        permit = out[0]
                     except IndexError:
                         break
-                self.buffer.extend(sorted(claimed, key=operator.itemgetter(3)))
+                    del out[0]
+                    self.buffer.append(permit)
         elif record is not WANTED:
             del taken[primitive]
             self.buffer.append(record)

@@ -24,6 +24,7 @@ recorded ones. Each record leaves the list by one atomic list operation, on eith
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
@@ -125,12 +126,14 @@ def permit_taken(
     """
     if semaphore._cond._waiters or not may_count():
         return False  # it would take a permit someone waits for: an event
-    frame = _getframe(2)  # this, acquire, the caller
-    code = frame.f_code
-    if _machinery_files.get(code.co_filename) is False:
-        where: Any = code
+    try:
+        frame: Any = _getframe(2)  # this, acquire, the caller
+    except ValueError:  # no caller: acquire was called from C (a thread's target)
+        frame = None
+    if frame is not None and _machinery_files.get(frame.f_code.co_filename) is False:
+        where: Any = frame.f_code
         lasti = frame.f_lasti
-    else:  # the standard library's own code, or a file not seen yet
+    else:  # the standard library's own code, a file not seen yet, or no caller at all
         where = call_site(3)
         lasti = -1
     holds = lean_local.holds or this_thread()
@@ -140,8 +143,9 @@ def permit_taken(
         else acquire(semaphore, False)
     ):
         return False
+    record = (holds, entry, RECORD_ACQUIRED, _time_ns(), where, lasti, None)
+    out: Any = None
     try:
-        record = (holds, entry, RECORD_ACQUIRED, _time_ns(), where, lasti, None)
         taken = records.taken
         out = taken.get(entry.primitive)
         if type(out) is not list:
@@ -155,6 +159,9 @@ def permit_taken(
             else:
                 records.buffer.append(record)
     except BaseException:  # a signal handler's exception: acquire() raises, permit back
+        if out is not None:  # no hold, unless a claimer has put it in the buffer already
+            with contextlib.suppress(ValueError):
+                out.remove(record)
         hidden(release, semaphore)
         raise
     return True
@@ -185,10 +192,20 @@ def permit_returned(
         out.remove(record)
     except ValueError:  # claimed meanwhile: a release of a recorded permit
         return False
-    if state.options.include_library:  # its Condition is watched too: hide it
+    except BaseException:  # a signal handler's exception as the record left: give it back
         hidden(release, semaphore)
-    else:
-        release(semaphore)
+        raise
+    try:
+        try:  # the last permit out: its list goes (subscripts: no other thread runs between)
+            if not out and records.taken[entry.primitive] is out:
+                del records.taken[entry.primitive]
+        except KeyError:  # claimed meanwhile, with nothing of this thread's in it
+            pass
+    finally:
+        if state.options.include_library:  # its Condition is watched too: hide it
+            hidden(release, semaphore)
+        else:
+            release(semaphore)
     now = _time_ns()  # only this thread writes its counts: no hurry now
     use = holds.uses.get(entry)
     if use is None or use.counted_in is not records.counted:
