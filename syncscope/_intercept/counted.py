@@ -35,7 +35,7 @@ from .._core.leanholds import local as lean_local
 from .._core.sites import _machinery_files, call_site
 from .._core.state import RECORD_ACQUIRED, state
 from .._core.tracking import Watch, watches
-from .lockpaths import MAX_USES, forget_summed, new_uses, program_span
+from .lockpaths import MAX_USES, count_use, forget_summed, program_span
 
 
 TYPE_CHECKING = False
@@ -94,16 +94,7 @@ def count_op(primitive: Primitive, op: str, records: Records, item_id: int | Non
 
 def _first(holds: ThreadHolds, primitive: Primitive, op: str, now: int, records: Records) -> OpUses:
     """The first ``op`` on ``primitive`` counted by this thread: where it happened."""
-    try:
-        frame = _getframe(3)  # this, count_op, the wrapper, the caller
-    except ValueError:  # no caller: the wrapper was called from C (a thread's target)
-        frame = None
-    if frame is not None and _machinery_files.get(frame.f_code.co_filename) is False:
-        where: Any = frame.f_code
-        lasti = frame.f_lasti
-    else:  # the standard library's own code, a file not seen yet, or no caller at all
-        where = call_site(4)
-        lasti = -1
+    where, lasti = _caller(3)  # this, count_op, the wrapper, the caller
     uses = holds.uses
     if len(uses) >= MAX_USES:
         forget_summed(uses)
@@ -126,16 +117,7 @@ def permit_taken(
     """
     if semaphore._cond._waiters or not may_count():
         return False  # it would take a permit someone waits for: an event
-    try:
-        frame: Any = _getframe(2)  # this, acquire, the caller
-    except ValueError:  # no caller: acquire was called from C (a thread's target)
-        frame = None
-    if frame is not None and _machinery_files.get(frame.f_code.co_filename) is False:
-        where: Any = frame.f_code
-        lasti = frame.f_lasti
-    else:  # the standard library's own code, a file not seen yet, or no caller at all
-        where = call_site(3)
-        lasti = -1
+    where, lasti = _caller(2)  # this, acquire, the caller
     holds = lean_local.holds or this_thread()
     if not (
         hidden(acquire, semaphore, False)  # its Condition is watched too: hide it
@@ -206,13 +188,20 @@ def permit_returned(
             hidden(release, semaphore)
         else:
             release(semaphore)
-    now = _time_ns()  # only this thread writes its counts: no hurry now
-    use = holds.uses.get(entry)
-    if use is None or use.counted_in is not records.counted:
-        use = new_uses(holds, entry, record, records)
-    if use.count == use.summed:  # the first use since the worker summed: its start
-        use.since_ns = record[3]
-    use.count += 1
-    use.held_ns += now - record[3]
-    use.last_ns = now
+    count_use(holds, entry, record, records)
     return True
+
+
+def _caller(depth: int) -> tuple[Any, int]:
+    """
+    Where the frame ``depth`` frames above the caller of this is, as a record has it: its
+    code and instruction; or, for the standard library's own code, a file not seen yet, or
+    no frame at all (the operation called from C, a thread's target), its call site and -1.
+    """
+    try:
+        frame = _getframe(depth + 1)
+    except ValueError:
+        frame = None
+    if frame is not None and _machinery_files.get(frame.f_code.co_filename) is False:
+        return frame.f_code, frame.f_lasti
+    return call_site(depth + 2), -1

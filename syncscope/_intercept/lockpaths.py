@@ -311,6 +311,7 @@ def counted_release(proxy: Any, records: Records) -> bool:
         return False
     del taken[prim]
     lock.release()
+    # count_use, written out: a lock's release under pressure takes this path every time.
     now = _time_ns()  # only this thread writes its counts: no hurry now
     use = holds.uses.get(proxy)
     if use is None or use.counted_in is not records.counted:
@@ -321,6 +322,23 @@ def counted_release(proxy: Any, records: Records) -> bool:
     use.held_ns += now - record[3]
     use.last_ns = now
     return True
+
+
+def count_use(holds: ThreadHolds, key: Any, record: tuple[Any, ...], records: Records) -> None:
+    """
+    A use counted in place ended now: the thread of ``holds`` counts it, for ``key`` (what
+    ``record``'s acquire took: a lock's proxy, a semaphore's Watch). Only that thread writes
+    its counts.
+    """
+    now = _time_ns()
+    use = holds.uses.get(key)
+    if use is None or use.counted_in is not records.counted:
+        use = new_uses(holds, key, record, records)
+    if use.count == use.summed:  # the first use since the worker summed: its start
+        use.since_ns = record[3]
+    use.count += 1
+    use.held_ns += now - record[3]
+    use.last_ns = now
 
 
 def new_uses(holds: ThreadHolds, proxy: Any, record: tuple[Any, ...], records: Records) -> Uses:
