@@ -45,7 +45,7 @@ WAIT_AT_EXIT = 2
 FINDING = 3
 
 #: Outcomes that make an operation's span matter, whether it blocked or not.
-_NOTABLE = frozenset({"timeout", "error", "broken", "busy", "aborted"})
+_NOTABLE = frozenset({"timeout", "error", "broken", "busy", "aborted", "full", "empty"})
 #: Operations that may wake a thread waiting on the same primitive.
 _SIGNALS = frozenset(
     {"notify", "notify_all", "set", "put", "get", "task_done", "release", "abort", "reset"}
