@@ -1,6 +1,7 @@
 """
-What the span allowance keeps and counts: failed ``*_nowait`` calls are never summed up.
-Real programs, a real OTLP receiver.
+What the span allowance keeps and counts: failed ``*_nowait`` calls are never summed up, and
+a trace part is cut after that many spans, not operations. Real programs, a real OTLP
+receiver.
 """
 
 from __future__ import annotations
@@ -67,3 +68,38 @@ def test_failed_nowait_calls_are_spans_past_the_allowance(tmp_path: Path, receiv
     )
     assert 3000 == outcomes[("Queue.get", "empty")], outcomes
     assert 3000 == outcomes[("Queue.put", "full")], outcomes
+
+
+MANY_USES = """\
+import threading
+lock = threading.Lock()
+def work():
+    for _ in range(30_000):
+        with lock:
+            pass
+thread = threading.Thread(target=work)
+thread.start()
+thread.join(timeout=60)
+"""
+
+
+def test_a_part_is_cut_after_that_many_spans_not_operations(tmp_path: Path, receiver: Any) -> None:
+    """
+    Uses summed up count as their summary span, not as the spans they would have been: every
+    part but the last has at least ``--spans-per-trace`` spans, as its run span says.
+    """
+    _, spans = _spans(tmp_path, receiver, MANY_USES, "--spans-per-trace=1000")
+    parts: dict[str, list[Any]] = collections.defaultdict(list)
+    for span in spans:
+        parts[span.trace_id].append(span)
+    assert any(s.attributes.get("syncscope.outcome") == "summary" for s in spans)
+    runs = sorted(
+        (s for s in spans if s.name.startswith("run prog.py")),
+        key=lambda s: s.attributes["syncscope.trace_part"],
+    )
+    assert len(parts) == len(runs)
+    for index, run in enumerate(runs):
+        made = [s for s in parts[run.trace_id] if not s.name.startswith(("run ", "thread "))]
+        assert len(made) == run.attributes["syncscope.spans"]
+        if index < len(runs) - 1:
+            assert len(made) >= 1000, [len(parts[r.trace_id]) for r in runs]

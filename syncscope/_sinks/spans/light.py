@@ -12,6 +12,8 @@ apart: it reads and writes the pairing's state.
 
 from __future__ import annotations
 
+import sys
+
 from ..._core.event import Primitive, SyncEvent
 from ..._core.holds import Hold
 from .segments import HoldSpan, span_id
@@ -73,7 +75,7 @@ class LightHolds:
 
     if TYPE_CHECKING:
 
-        def place(self, ident: int, parent: tuple[int, int] | None) -> Place: ...
+        def place(self, ident: int, parent: tuple[int, int] | None, spans: int = 1) -> Place: ...
 
         def _take_put(self, prim: Primitive, item_id: int | None) -> tuple[int, int] | None: ...
 
@@ -125,16 +127,19 @@ class LightHolds:
         waiting = self.holds.waiting
         if waiting:
             waiting.pop(ident, None)
+        # The acquire is folded, and the hold too when released: no span of the part (the
+        # summary counts as one, see Summaries.fold); a hold still open may become one.
+        hold_spans = 0 if released is not None else 1
         seg = self.segment
         if seg.count + 1 < self._max_trace_spans:  # no cut at either span: place() inlined
-            seg.count += 2
+            seg.count += hold_spans
             place = seg.places.get(ident)
             if place is None:
                 place = seg.places[ident] = (seg.trace_id, span_id(self._rand), seg)
             hold_place = place
         else:
-            place = self.place(ident, None)
-            hold_place = self.place(ident, None)
+            place = self.place(ident, None, 0)
+            hold_place = self.place(ident, None, hold_spans)
         end = acquire.time_ns
         self._fold.fold(place, prim, "acquire", acquire, end - waited, end)
         if released is not None:  # held and let go: opened and closed, held and not
@@ -162,8 +167,8 @@ class LightHolds:
         return False
 
     def room_for_uses(self) -> int:
-        """How many uses ``used_lightly_again`` may count before a cut may be due."""
-        return max((self._max_trace_spans - 1 - self.segment.count) // 2, 0)
+        """How many uses ``used_lightly_again`` may count: none when a cut may be due."""
+        return sys.maxsize if self.segment.count + 1 < self._max_trace_spans else 0
 
     def used_lightly_again(
         self, prim: Primitive, ident: int, acquire: Any, uses: list[tuple[int, int]]
@@ -179,13 +184,13 @@ class LightHolds:
         fold = self._fold
         if place is None or fold is None:
             return 0
+        if seg.count + 1 >= self._max_trace_spans:  # a cut may be due: one by one
+            return 0
         done = 0
-        limit = self._max_trace_spans
         pressed = self._pressed
-        for _ in uses:
-            if seg.count + 1 >= limit or not pressed():  # a cut due, or the pressure gone
+        for _ in uses:  # folded: no spans of the part
+            if not pressed():  # the pressure gone
                 break
-            seg.count += 2
             done += 1
         if done:
             fold.fold_uses(place, prim, acquire, uses[:done])
@@ -202,9 +207,8 @@ class LightHolds:
         """
         fold = self._fold
         assert fold is not None  # counting in place only happens when folding does
-        # One summary's worth towards a cut, not 2 * count: spans make parts, and a cut due by
-        # count alone would come while holds are open (see place).
-        place = self.place(acquire.thread_id, None)
+        # Folded: no spans of the part (the summary counts as one, see Summaries.fold).
+        place = self.place(acquire.thread_id, None, 0)
         # A wait that begins after these links to nothing rather than to an older hold.
         self._last_hold.pop(prim.id, None)
         fold.fold_counted(place, prim, acquire, count, held_ns, start, end)
@@ -220,7 +224,7 @@ class LightHolds:
         """
         fold = self._fold
         assert fold is not None  # counting in place only happens when folding does
-        place = self.place(first.thread_id, None)
+        place = self.place(first.thread_id, None, 0)
         fold.fold_ops(place, prim, op, first, count, start, end)
         self._counts.aggregated += count
 
@@ -253,6 +257,7 @@ class LightHolds:
             waiting.pop(ident, None)
         if place[2] is not None:
             place[2].closed += 1
+            place[2].count -= 1  # counted as the span it might have become: folded instead
         self.holding -= 1
         # No span of this hold: a wait that begins now links to nothing rather than to it.
         self._last_hold.pop(prim.id, None)

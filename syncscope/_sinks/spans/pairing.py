@@ -165,8 +165,12 @@ class SpanPairing(LightHolds):
 
     # -- places --------------------------------------------------------------------------------
 
-    def place(self, ident: int, parent: tuple[int, int] | None) -> Place:
-        """Trace id and parent span id for a new span of thread ``ident``; counts it."""
+    def place(self, ident: int, parent: tuple[int, int] | None, spans: int = 1) -> Place:
+        """
+        Trace id and parent span id for a new span of thread ``ident``; counts it in its
+        part, unless it is folded into a summary (``spans`` 0: the summary is counted as one
+        span, see ``Summaries.fold``).
+        """
         if parent is not None:
             return parent[0], parent[1], None
         seg = self.segment
@@ -174,7 +178,7 @@ class SpanPairing(LightHolds):
             self._quiet() or seg.count >= 2 * self._max_trace_spans
         ):
             seg = self._rotate()
-        seg.count += 1
+        seg.count += spans
         place = seg.places.get(ident)
         if place is None:
             place = seg.places[ident] = (seg.trace_id, span_id(self._rand), seg)

@@ -40,8 +40,11 @@ class Summaries:
 
     def add(self, record: tuple[Any, ...]) -> None:
         """Fold one OP or HOLD record (never a wait at exit: that one is always kept)."""
+        place = record[3] if record[0] == OP else record[1].place
+        if place[2] is not None:  # counted as a span of its part: a summary's now
+            place[2].count -= 1
         if record[0] == OP:
-            event, place = record[1], record[3]
+            event = record[1]
             end = event.time_ns
             self.fold(place, event.primitive, event.op, event, end - (event.waited_ns or 0), end)
         else:
@@ -60,6 +63,8 @@ class Summaries:
         bucket = self.buckets.get(key)
         if bucket is None:
             bucket = self.buckets[key] = Bucket(event, prim, op, place, start, end)
+            if place[2] is not None:  # one span of its part (a cut counts spans)
+                place[2].count += 1
         else:
             bucket.start = min(bucket.start, start)
             bucket.end = max(bucket.end, end)
