@@ -9,6 +9,7 @@ import random
 from collections import deque
 from typing import Any
 
+from syncscope._core.leanholds import ThreadHolds
 from syncscope._core.state import RECORD_ACQUIRED, RECORD_RELEASED
 from syncscope._sinks.spans.pairing import HOLD, OP, WAIT_AT_EXIT, SpanPairing
 from syncscope._sinks.spans.records import drain
@@ -181,16 +182,6 @@ def _key(event: Any) -> tuple[Any, ...]:
     return (event.thread_id, event.time_ns, event.op, event.outcome, event.file, event.line)
 
 
-class _Holds:
-    """The part of a thread's lean ``ThreadHolds`` a record carries: who."""
-
-    def __init__(self, ident: int) -> None:
-        self.ident = ident
-
-    def thread_name(self) -> str:
-        return f"T{self.ident}"
-
-
 class _Proxy:
     def __init__(self, prim: Any) -> None:
         self._syncscope_primitive = prim
@@ -204,13 +195,15 @@ def _as_records(events: list[Any]) -> list[tuple[Any, ...]]:
     items: list[tuple[Any, ...]] = []
     # One proxy a lock, one ThreadHolds a thread, as the proxies record them.
     proxies: dict[int, _Proxy] = {}
-    threads: dict[int, _Holds] = {}
+    threads: dict[int, ThreadHolds] = {}
     for item in events:
         if item.outcome in ("acquired", "released") and not item.waited_ns:
             op = RECORD_ACQUIRED if item.outcome == "acquired" else RECORD_RELEASED
             site = (item.file, item.line, item.function)
             proxy = proxies.setdefault(item.primitive.id, _Proxy(item.primitive))
-            holds = threads.setdefault(item.thread_id, _Holds(item.thread_id))
+            holds = threads.setdefault(
+                item.thread_id, ThreadHolds(item.thread_id, f"T{item.thread_id}")
+            )
             items.append((holds, proxy, op, item.time_ns, site, -1, item.depth))
         else:
             items.append((item, None))

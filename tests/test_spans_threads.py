@@ -1,5 +1,7 @@
 """
-What the span allowance keeps and counts: failed ``*_nowait`` calls are never summed up, and
+Spans of threads whose idents were another's, and what the span allowance keeps and counts:
+a thread that reuses an ended thread's ident is a thread of its own in the trace, a lock the
+ended thread left held is still its hold, failed ``*_nowait`` calls are never summed up, and
 a trace part is cut after that many spans, not operations. Real programs, a real OTLP
 receiver.
 """
@@ -37,6 +39,107 @@ def _spans(tmp_path: Path, receiver: Any, source: str, *args: str) -> tuple[str,
     spans = receiver.wait_for_spans(line["sent"])
     assert line["sent"] == len(spans)
     return result.stdout, spans
+
+
+SEQUENTIAL = """\
+import threading
+lock = threading.Lock()
+def work():
+    with lock:
+        pass
+idents = {}
+for n in range(20):  # one after the other: an ended thread's ident is free for the next
+    thread = threading.Thread(target=work, name=f"worker-{n}")
+    thread.start()
+    thread.join(timeout=10)
+    idents.setdefault(thread.ident, []).append(thread.name)
+shared = [names for names in idents.values() if len(names) > 1]
+print(" ".join(shared[0]) if shared else "no ident was reused")
+"""
+
+
+def test_a_thread_with_an_ended_threads_ident_is_a_thread_of_its_own(
+    tmp_path: Path, receiver: Any
+) -> None:
+    """Each thread has its own span, named after it, and only its own operations under it."""
+    stdout, spans = _spans(tmp_path, receiver, SEQUENTIAL)
+    if stdout.startswith("no ident"):
+        pytest.skip("this platform gave no thread an ended thread's ident")
+    sharing = stdout.split()
+    threads = collections.Counter(span.name for span in spans if span.name.startswith("thread "))
+    for n in range(20):
+        assert 1 == threads[f"thread worker-{n}"], threads
+    by_id = {span.span_id: span for span in spans}
+    for span in spans:
+        if span.name.startswith("Lock."):
+            parent = by_id[span.parent_span_id]
+            assert f"thread {span.attributes['thread.name']}" == parent.name
+    uses = [s for s in spans if s.name == "Lock.acquire lock"]
+    assert set(sharing) <= {str(s.attributes["thread.name"]) for s in uses}
+
+
+LEFT_HELD = """\
+import sys, threading, time
+def taker(lock):
+    lock.acquire()  # never released: the thread ends holding it
+def blocked(lock, go, wait):
+    go.wait(timeout=10)
+    if wait:
+        lock.acquire()  # waits for ever
+for attempt in range(50):  # until a thread gets the ident of the one that ended
+    lock = threading.Lock()
+    first = threading.Thread(target=taker, args=(lock,), name=f"taker-{attempt}")
+    first.start()
+    first.join(timeout=10)
+    go, wait = threading.Event(), []
+    second = threading.Thread(
+        target=blocked, args=(lock, go, wait), name=f"blocked-{attempt}", daemon=True
+    )
+    second.start()
+    if second.ident == first.ident:
+        wait.append(True)
+        go.set()
+        break
+    go.set()
+    second.join(timeout=10)
+else:
+    sys.exit("no thread got an ended thread's ident")
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:  # until it waits, its wait begun
+    frame = sys._current_frames().get(second.ident)
+    if frame is not None and frame.f_code.co_name == "acquire_contended":
+        break
+    time.sleep(0.001)
+else:
+    sys.exit("the waiter never blocked")
+print(attempt)
+"""
+
+
+def test_a_lock_left_held_by_an_ended_thread_is_its_hold_whoever_waits(
+    tmp_path: Path, receiver: Any
+) -> None:
+    """
+    A thread ends holding a lock, and the thread that gets its ident waits for the lock: the
+    wait links to the ended thread's hold, which is an error (it made a thread wait), and the
+    waiter is a thread of its own.
+    """
+    stdout, spans = _spans(tmp_path, receiver, LEFT_HELD)
+    attempt = int(stdout)
+    (wait,) = [s for s in spans if s.attributes.get("syncscope.outcome") == "still waiting at exit"]
+    assert f"blocked-{attempt}" == wait.attributes["thread.name"]
+    by_id = {span.span_id: span for span in spans}
+    (hold,) = [by_id[link.span_id] for link in wait.links]
+    assert hold.name.startswith("Lock.hold lock")  # "lock#2" on a second attempt
+    assert f"taker-{attempt}" == hold.attributes["thread.name"]
+    assert "held at exit" == hold.attributes["syncscope.outcome"]
+    assert hold.attributes["syncscope.made_others_wait"] is True
+    assert ERROR == hold.status_code
+    assert f"thread blocked-{attempt}" == by_id[wait.parent_span_id].name
+    assert f"thread taker-{attempt}" == by_id[hold.parent_span_id].name
+    others = [s for s in spans if s.name.startswith("Lock.hold lock") and s is not hold]
+    assert attempt == len(others)  # the earlier attempts' locks, held by nobody's wait
+    assert all(ERROR != s.status_code for s in others)
 
 
 FAILED_ATTEMPTS = """\

@@ -184,6 +184,8 @@ class SyncEvent:
         immediate: a queue's ``shutdown(immediate=True)``.
         trace_id, span_id: the span the operation belongs to, when spans are made with ids
             that log lines must carry: set by the span pairing, which sees the event first.
+        life: the thread's ``threading.Thread`` when it has one, else None: a thread ident
+            is reused once its thread has ended, and this tells the two threads apart.
     """
 
     __slots__ = (
@@ -195,6 +197,7 @@ class SyncEvent:
         "immediate",
         "item",
         "item_id",
+        "life",
         "line",
         "op",
         "outcome",
@@ -252,6 +255,7 @@ class SyncEvent:
         self.thread_id = ident = get_ident()
         thread = _active_threads.get(ident)  # thread_name(), written out
         self.thread_name = thread._name if thread is not None else f"Thread-{ident}"
+        self.life = thread
         self.time_ns = time_ns()
         self.trace_id: int | None = None
         self.span_id: int | None = None

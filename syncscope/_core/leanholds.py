@@ -52,12 +52,14 @@ MAX_LINGERING = 1_000
 class ThreadHolds:
     """One thread's lean holds: the top of its chain, newest first."""
 
-    __slots__ = ("__weakref__", "exited", "ident", "name", "stale", "top", "uses")
+    __slots__ = ("__weakref__", "exited", "ident", "life", "name", "stale", "top", "uses")
 
-    def __init__(self, ident: int, name: str) -> None:
+    def __init__(self, ident: int, name: str, life: Any = None) -> None:
         self.ident = ident
         #: The thread's name when first seen (kept for when it has exited).
         self.name = name
+        #: Its ``threading.Thread``, if it has one: ``SyncEvent.life``, for its records.
+        self.life = life
         #: The proxy this thread took last and still holds, or None.
         self.top: Any = None
         #: A hold was taken out of the chain below others: their chain keys still name it,
@@ -161,7 +163,8 @@ def this_thread() -> ThreadHolds:
         return holds
     ident = _thread.get_ident()
     thread = _active_threads.get(ident)
-    holds = ThreadHolds(ident, thread._name if thread is not None else f"Thread-{ident}")  # type: ignore[attr-defined]
+    name = thread._name if thread is not None else f"Thread-{ident}"  # type: ignore[attr-defined]
+    holds = ThreadHolds(ident, name, thread)
     token = _Token()
     key = id(token)
 
@@ -319,6 +322,7 @@ def acquired_event(
         "error",
         "trace_id",
         "span_id",
+        "life",  # not known: the pairing takes it for the thread that has the ident now
     ):
         setattr(event, name, None)
     event.immediate = False

@@ -58,6 +58,7 @@ def event(
     )
     result.thread_id = thread
     result.thread_name = f"T{thread}"
+    result.life = None  # a made-up thread: not the Thread that made the event
     result.time_ns = next(_clock) if at is None else at
     return result
 

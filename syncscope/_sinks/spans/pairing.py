@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ..._core.event import BLOCKING_OPS, Primitive, SyncEvent
-from ..._core.holds import Hold, Holds
+from ..._core.holds import Hold, Holds, Life
 from .light import BLOCKED_NS as _BLOCKED_NS
 from .light import LIGHT_KINDS as _LIGHT_KINDS
 from .light import Folder, LightHolds
@@ -162,6 +162,42 @@ class SpanPairing(LightHolds):
         self.holding = 0
         #: Parts that were cut, whose thread and run spans have not gone out yet.
         self.cut: list[Segment] = []
+        #: Thread ident -> the ``threading.Thread`` whose events it was last seen in.
+        self._lives: dict[int, Any] = {}
+
+    # -- thread lives --------------------------------------------------------------------------
+
+    def seen(self, ident: int, life: Any) -> None:
+        """
+        An event or record of thread ``life`` (its ``SyncEvent.life``; None: not known), whose
+        ident is ``ident``: if another thread had that ident, that one has ended (an ident is
+        reused once its thread is gone), and the new one is a thread of its own.
+        """
+        if life is None:
+            return
+        known = self._lives.get(ident)
+        if known is life:
+            return
+        self._lives[ident] = life
+        if known is not None:
+            self._ended(ident, known)
+
+    def _ended(self, ident: int, life: Any) -> None:
+        """
+        Thread ``life`` has ended, and its ident is another thread's now: its holds stay,
+        marked exited (a wait for one links to it, whoever waits); its place goes, so that
+        the next thread's spans go under a thread span of its own.
+        """
+        for prim in [p for p, (acquire, _) in self._light.items() if acquire.thread_id == ident]:
+            self._materialize(prim)  # held lightly: a hold of the model, marked below
+        pending = self._pending.pop(ident, None)
+        if pending is not None:  # its end was never seen
+            self._unwait(pending)
+        self.holds.exited(Life(ident, getattr(life, "_name", f"Thread-{ident}")))
+        seg = self.segment
+        seg.places.pop(ident, None)
+        if ident in seg.previous_places:  # nor is it the thread of the part before
+            seg.previous_places = {k: v for k, v in seg.previous_places.items() if k != ident}
 
     # -- places --------------------------------------------------------------------------------
 
@@ -233,6 +269,9 @@ class SpanPairing(LightHolds):
 
     def pair(self, event: SyncEvent, parent: tuple[int, int] | None) -> None:
         """Pair one event; set its ``trace_id`` and ``span_id`` (for the log lines)."""
+        life = event.life
+        if life is not None and self._lives.get(event.thread_id) is not life:
+            self.seen(event.thread_id, life)
         prim = event.primitive
         light = self._light
         if light:
@@ -467,7 +506,7 @@ class SpanPairing(LightHolds):
         links = []
         for hold in holders:
             span = hold.span
-            if span is not None and hold.thread_id != ident:
+            if span is not None and (hold.thread_id != ident or hold.exited):
                 span.contended = True
                 links.append((span.trace_id, span.span_id, "holder"))
                 if len(links) == MAX_LINKS:
@@ -537,6 +576,12 @@ class SpanPairing(LightHolds):
         holds = self.holds
         for held in list(holds.held.values()):
             for hold in list(held):
+                self._end(hold, None, "held at exit")
+        # Holds of threads that ended holding them, their idents another's since (see seen).
+        for hold in list(holds.owner.values()):
+            self._end(hold, None, "held at exit")
+        for permits in list(holds.permits.values()):
+            for hold in list(permits):
                 self._end(hold, None, "held at exit")
         for hold in list(holds.parked.values()):  # given up to wait, and still waiting
             if hold.span is not None:

@@ -60,6 +60,7 @@ def event_of(record: tuple[Any, ...]) -> SyncEvent:
     event.depth = depth
     event.thread_id = holds.ident
     event.thread_name = holds.thread_name()
+    event.life = holds.life
     event.time_ns = time_ns
     event.trace_id = event.span_id = None
     return event
@@ -115,15 +116,20 @@ def drain(pairing: SpanPairing, buffer: deque[tuple[Any, ...]], count: int) -> N
     pair = pairing.pair
     acquired_lightly = pairing.acquired_lightly
     released_lightly = pairing.released_lightly
+    seen = pairing.seen
     left = count
     while left > 0:
         item = pop()
         left -= 1
         if len(item) == 2:
             pair(item[0], item[1])
-        elif len(item) == 3:
+            continue
+        if len(item) == 3:
             pairing.counted_mark(*item)
-        elif item[2] == RECORD_ACQUIRED:
+            continue
+        holds = item[0]
+        seen(holds.ident, holds.life)  # a thread of its own, if its ident was another's
+        if item[2] == RECORD_ACQUIRED:
             prim = item[1]._syncscope_primitive
             ident = item[0].ident
             depth = item[6]
@@ -135,7 +141,7 @@ def drain(pairing: SpanPairing, buffer: deque[tuple[Any, ...]], count: int) -> N
                     and after[1] is item[1]
                     and after[2] != RECORD_ACQUIRED
                     and not after[6]
-                    and after[0].ident == ident
+                    and after[0] is holds
                     and acquired_lightly(prim, ident, depth, 0, stand_in, after[3])
                 ):
                     pop()
