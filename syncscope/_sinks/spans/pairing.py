@@ -542,10 +542,19 @@ class SpanPairing(LightHolds):
 
     # -- findings ------------------------------------------------------------------------------
 
-    def finding(self, title: str, attributes: dict[str, Any], threads: tuple[int, ...]) -> None:
+    def finding(
+        self,
+        title: str,
+        attributes: dict[str, Any],
+        threads: tuple[int, ...],
+        locks: frozenset[int] | None = None,
+    ) -> None:
         """
         A finding (deadlock, hang, inversion, slow spot) about ``threads``: their waits become
         error spans, and the finding's own error span links to those waits and their holds.
+        ``locks``: an inversion's (primitive ids), found as the thread in ``threads`` took the
+        last of them: only its holds of those, which made nobody wait (yet), and the last hold
+        of each lock before, in the same part (the other order's, most often).
         Appends ``(FINDING, title, attributes, links, segment, True)``.
         """
         self._materialize_all()
@@ -557,10 +566,16 @@ class SpanPairing(LightHolds):
                 links.append((pending.place[0], pending.span_id, "blocked"))
             for hold in self.holds.held.get(ident, ()):
                 span = hold.span
-                if span is not None:
+                if span is None or (locks is not None and hold.primitive.id not in locks):
+                    continue
+                if locks is None:
                     span.contended = True
-                    links.append((span.trace_id, span.span_id, "holds"))
+                links.append((span.trace_id, span.span_id, "holds"))
         segment = self.segment
+        for lock in sorted(locks or ()):
+            last = self._last_hold.get(lock)
+            if last is not None and last[0] == segment.trace_id:
+                links.append((last[0], last[1], "held before"))
         self._append((FINDING, title, attributes, tuple(links[: 4 * MAX_LINKS]), segment, True))
 
     # -- the end -------------------------------------------------------------------------------

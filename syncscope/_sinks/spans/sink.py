@@ -403,6 +403,10 @@ class SpanSink:
             full = title
         threads = getattr(finding, "threads", ())
         idents = tuple(t.ident for t in threads if getattr(t, "ident", None) is not None)
+        locks = None
+        if kind == "Inversion":  # found on the thread whose acquire closed the cycle
+            idents = (_thread.get_ident(),)
+            locks = frozenset(ref.id for ref in getattr(finding, "locks", ()))
         waited = [t.waiting_ns for t in threads if getattr(t, "waiting_ns", None)]
         waited.append(getattr(finding, "duration_ns", 0) or 0)
         now = _time_ns()
@@ -416,7 +420,7 @@ class SpanSink:
             if not self._stopped:
                 # What happened before it first: the waits it names may not be paired yet.
                 self._pair_waiting()
-                self._pairing.finding(title, attributes, idents)
+                self._pairing.finding(title, attributes, idents, locks)
         with contextlib.suppress(RuntimeError):
             self._doorbell.release()
 

@@ -1,0 +1,72 @@
+"""
+Findings in the trace, against a real OTLP receiver: a lock-order inversion is an error span
+that links to the holds that made it, the closing thread's and the other order's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.otlp import OtlpHttpReceiver
+
+from .test_spans import _run, span_line
+
+
+ERROR = 2  # the OTLP status code
+
+INVERSION = """\
+import threading
+first = threading.Lock()
+second = threading.Lock()
+def forward():
+    with first:
+        with second:
+            pass
+def backward():
+    with second:
+        with first:
+            pass
+for target in (forward, backward):  # one after the other: the orders can deadlock, they do not
+    thread = threading.Thread(target=target, name=target.__name__)
+    thread.start()
+    thread.join(timeout=10)
+"""
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    with OtlpHttpReceiver() as server:
+        yield server
+
+
+@pytest.mark.parametrize("mode", [["-q"], []], ids=["quiet", "lines"])
+def test_an_inversion_links_to_the_holds_of_both_orders(
+    tmp_path: Path, receiver: Any, mode: list[str]
+) -> None:
+    args = [*mode, f"--otlp={receiver.endpoint}", "--protocol", "http/protobuf"]
+    result = _run(tmp_path, INVERSION, *args)
+    assert 0 == result.returncode, result.stderr
+    line = span_line(result.stderr)
+    spans = receiver.wait_for_spans(line["sent"])
+    (finding,) = [s for s in spans if s.attributes.get("syncscope.finding") == "inversion"]
+    assert ERROR == finding.status_code
+    by_id = {span.span_id: span for span in spans}
+    linked = {
+        (by_id[link.span_id].name, by_id[link.span_id].attributes["thread.name"]): link
+        for link in finding.links
+    }
+    assert {
+        ("Lock.hold first", "forward"),
+        ("Lock.hold second", "forward"),
+        ("Lock.hold first", "backward"),
+        ("Lock.hold second", "backward"),
+    } == set(linked)
+    for (_, thread), link in linked.items():
+        why = "holds" if thread == "backward" else "held before"
+        assert why == link.attributes["syncscope.link"]
+    for span in spans:  # nobody waited: no hold says it made anyone wait
+        assert "syncscope.made_others_wait" not in span.attributes
