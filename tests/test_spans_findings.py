@@ -70,3 +70,80 @@ def test_an_inversion_links_to_the_holds_of_both_orders(
         assert why == link.attributes["syncscope.link"]
     for span in spans:  # nobody waited: no hold says it made anyone wait
         assert "syncscope.made_others_wait" not in span.attributes
+
+
+UNDER_LOAD = (
+    """\
+import threading
+busy = threading.Lock()
+for _ in range(20_000):  # past the span allowance: what nobody waits on is summed up
+    with busy:
+        pass
+"""
+    + INVERSION
+)
+
+
+@pytest.mark.parametrize("mode", [["-q"], []], ids=["quiet", "lines"])
+def test_an_inversions_links_lead_to_spans_sent_under_load(
+    tmp_path: Path, receiver: Any, mode: list[str]
+) -> None:
+    """Past the allowance the holds it links to, which made nobody wait, are still sent."""
+    args = [*mode, f"--otlp={receiver.endpoint}", "--protocol", "http/protobuf"]
+    result = _run(tmp_path, UNDER_LOAD, *args)
+    assert 0 == result.returncode, result.stderr
+    line = span_line(result.stderr)
+    assert line["aggregated"] > 0, line  # the pressure was on
+    spans = receiver.wait_for_spans(line["sent"])
+    (finding,) = [s for s in spans if s.attributes.get("syncscope.finding") == "inversion"]
+    by_id = {span.span_id: span for span in spans}
+    assert all(link.span_id in by_id for link in finding.links)
+    holds = {
+        by_id[link.span_id].name
+        for link in finding.links
+        if link.attributes["syncscope.link"] == "holds"
+    }
+    assert {"Lock.hold first", "Lock.hold second"} == holds
+
+
+PER_OBJECT = """\
+import threading
+def make_a():
+    return threading.Lock()
+def make_b():
+    return threading.Lock()
+a1, b1, a2, b2 = make_a(), make_b(), make_a(), make_b()
+def forward():
+    with a1:
+        with b1:
+            pass
+def backward():
+    with b2:
+        with a2:
+            pass
+for target in (forward, backward):
+    thread = threading.Thread(target=target, name=target.__name__)
+    thread.start()
+    thread.join(timeout=10)
+"""
+
+
+def test_an_inversion_of_locks_made_at_two_places_links_all_four_holds(
+    tmp_path: Path, receiver: Any
+) -> None:
+    """The cycle is of creation sites: each order's two locks are other objects."""
+    args = ["-q", f"--otlp={receiver.endpoint}", "--protocol", "http/protobuf"]
+    result = _run(tmp_path, PER_OBJECT, *args)
+    assert 0 == result.returncode, result.stderr
+    spans = receiver.wait_for_spans(span_line(result.stderr)["sent"])
+    (finding,) = [s for s in spans if s.attributes.get("syncscope.finding") == "inversion"]
+    by_id = {span.span_id: span for span in spans}
+    linked = {
+        (
+            by_id[link.span_id].attributes["syncscope.name"],
+            by_id[link.span_id].attributes["thread.name"],
+        )
+        for link in finding.links
+    }
+    assert {"forward", "backward"} == {thread for _, thread in linked}
+    assert 4 == len(linked), linked

@@ -473,7 +473,8 @@ class SpanPairing(LightHolds):
         hold.span = None  # ended once, whatever ends it again
         self._closed(span.place)
         self.holding -= 1
-        if self._append((HOLD, span, event, reason, span.contended or event is None)) is False:
+        keep = span.contended or span.kept or event is None
+        if self._append((HOLD, span, event, reason, keep)) is False:
             self._last_hold.pop(span.prim.id, None)  # not sent: nothing may link to it
         else:
             remember(self._last_hold, span.prim.id, (span.trace_id, span.span_id))
@@ -570,8 +571,11 @@ class SpanPairing(LightHolds):
                     continue
                 if locks is None:
                     span.contended = True
+                else:
+                    span.kept = True  # linked to: sent, though it made nobody wait
                 links.append((span.trace_id, span.span_id, "holds"))
         segment = self.segment
+        segment.count += 1  # the finding's own span
         for lock in sorted(locks or ()):
             last = self._last_hold.get(lock)
             if last is not None and last[0] == segment.trace_id:

@@ -77,6 +77,7 @@ class HoldSpan:
         "contended",
         "event",
         "ident",
+        "kept",
         "parent_id",
         "prim",
         "segment",
@@ -87,6 +88,8 @@ class HoldSpan:
     def __init__(self, hold: Hold, event: SyncEvent, place: Place, span_id: int) -> None:
         #: Another thread waited for it: the span is never given up for a summary.
         self.contended = False
+        #: A finding links to it (an inversion's, nobody having waited): never given up either.
+        self.kept = False
         self.prim = hold.primitive
         self.event = event
         self.ident = hold.thread_id

@@ -406,7 +406,8 @@ class SpanSink:
         locks = None
         if kind == "Inversion":  # found on the thread whose acquire closed the cycle
             idents = (_thread.get_ident(),)
-            locks = frozenset(ref.id for ref in getattr(finding, "locks", ()))
+            edges = getattr(finding, "edges", ())
+            locks = frozenset(ref.id for edge in edges for ref in (edge.first, edge.then))
         waited = [t.waiting_ns for t in threads if getattr(t, "waiting_ns", None)]
         waited.append(getattr(finding, "duration_ns", 0) or 0)
         now = _time_ns()
