@@ -18,6 +18,7 @@ import pytest
 from tests.support.otlp import OtlpHttpReceiver
 
 from .test_spans import _run, span_line
+from .test_spans_whole import COUNTED_PRELUDE, SPANS_ALONE
 
 
 SPANS = ("-q", "--protocol", "http/protobuf")
@@ -206,3 +207,150 @@ def test_a_part_is_cut_after_that_many_spans_not_operations(tmp_path: Path, rece
         assert len(made) == run.attributes["syncscope.spans"]
         if index < len(runs) - 1:
             assert len(made) >= 1000, [len(parts[r.trace_id]) for r in runs]
+
+
+LATE_RECORD = """\
+import queue
+empty = queue.Queue()
+
+def second(lock):
+    for _ in range(3):
+        try:
+            empty.get_nowait()  # a failed get: a span, whatever the pressure
+        except queue.Empty:
+            pass
+    lock.acquire(False)  # the lock the ended thread left held: its record goes in now
+    for _ in range(3):
+        try:
+            empty.get_nowait()
+        except queue.Empty:
+            pass
+
+for attempt in range(200):  # until a thread gets the ident of one that left a use counted
+    lock = threading.Lock()
+    first = threading.Thread(target=take_counted, args=(lock,), name=f"taker-{attempt}")
+    first.start()
+    first.join(timeout=10)
+    if lock._syncscope_primitive not in state.records.taken:
+        continue
+    then = threading.Thread(target=second, args=(lock,), name=f"second-{attempt}")
+    then.start()
+    then.join(timeout=10)
+    if then.ident == first.ident:
+        break
+else:
+    sys.exit("no thread got the ident of one that left a use counted in place")
+print(attempt)
+"""
+
+
+def test_a_late_record_of_an_ended_thread_stays_its_own(tmp_path: Path, receiver: Any) -> None:
+    """
+    A thread ends holding a lock whose use was counted in place; the thread that gets its
+    ident takes the lock, which brings the ended thread's record in only then: that hold is
+    the ended thread's, and the new thread's operations stay under one thread span.
+    """
+    stdout, spans = _spans(tmp_path, receiver, COUNTED_PRELUDE + LATE_RECORD, *SPANS_ALONE)
+    attempt = int(stdout.split()[-1])
+    by_id = {span.span_id: span for span in spans}
+    threads = collections.Counter(span.name for span in spans if span.name.startswith("thread "))
+    assert 1 == threads[f"thread second-{attempt}"], threads
+    (hold,) = [
+        s
+        for s in spans
+        if s.name.startswith("Lock.hold lock")
+        and s.attributes.get("thread.name") == f"taker-{attempt}"
+    ]
+    assert "held at exit" == hold.attributes["syncscope.outcome"]
+    assert f"thread taker-{attempt}" == by_id[hold.parent_span_id].name
+    mine = [
+        s
+        for s in spans
+        if s.attributes.get("thread.name") == f"second-{attempt}" and "syncscope.op" in s.attributes
+    ]
+    assert 7 == len(mine)  # six failed gets and the failed acquire
+    assert {f"thread second-{attempt}"} == {by_id[s.parent_span_id].name for s in mine}
+
+
+LATE_RECORD_WHILE_WAITING = """\
+gate = threading.Lock()
+gate.acquire()  # held for ever: the second thread waits for it until the end
+for attempt in range(200):
+    lock = threading.Lock()
+    first = threading.Thread(target=take_counted, args=(lock,), name=f"taker-{attempt}")
+    first.start()
+    first.join(timeout=10)
+    if lock._syncscope_primitive not in state.records.taken:
+        continue
+    then = threading.Thread(target=gate.acquire, name=f"blocked-{attempt}", daemon=True)
+    then.start()
+    if then.ident == first.ident:
+        break
+    gate.release()  # another ident: let it go, and try again
+    then.join(timeout=10)
+    gate.acquire()
+else:
+    sys.exit("no thread got the ident of one that left a use counted in place")
+wait_until_blocked(then)
+print(attempt)
+"""
+
+
+def test_a_late_record_at_the_end_leaves_the_new_threads_wait(
+    tmp_path: Path, receiver: Any
+) -> None:
+    """The ended thread's counted use comes in at the end, while the thread that has its
+    ident waits: that wait is still a wait at exit, under its own thread span."""
+    source = COUNTED_PRELUDE + LATE_RECORD_WHILE_WAITING
+    stdout, spans = _spans(tmp_path, receiver, source, *SPANS_ALONE)
+    attempt = int(stdout.split()[-1])
+    by_id = {span.span_id: span for span in spans}
+    (wait,) = [s for s in spans if s.attributes.get("syncscope.outcome") == "still waiting at exit"]
+    assert f"blocked-{attempt}" == wait.attributes["thread.name"]
+    assert f"thread blocked-{attempt}" == by_id[wait.parent_span_id].name
+    (hold,) = [
+        s
+        for s in spans
+        if s.name.startswith("Lock.hold lock")
+        and s.attributes.get("thread.name") == f"taker-{attempt}"
+    ]
+    assert f"thread taker-{attempt}" == by_id[hold.parent_span_id].name
+
+
+SUMMED_AFTER_THE_END = """\
+import queue
+empty = queue.Queue()
+mine = threading.Lock()
+
+def work():
+    try:
+        empty.get_nowait()  # a span: the thread is placed before its uses are summed
+    except queue.Empty:
+        pass
+    for _ in range(2000):  # counted in place (the pressure is on), summed up after its end
+        with mine:
+            pass
+
+take_counted(threading.Lock())  # the pressure on
+idents = {}
+for n in range(30):
+    thread = threading.Thread(target=work, name=f"w-{n}")
+    thread.start()
+    thread.join(timeout=10)
+    idents.setdefault(thread.ident, []).append(n)
+print(sum(len(names) > 1 for names in idents.values()))
+"""
+
+
+def test_uses_summed_after_a_threads_end_go_under_its_span(tmp_path: Path, receiver: Any) -> None:
+    """Each thread's counted uses are in summaries under its own thread span, even when the
+    worker sums them up after the thread ended and its ident went to the next one."""
+    source = COUNTED_PRELUDE + SUMMED_AFTER_THE_END
+    stdout, spans = _spans(tmp_path, receiver, source, *SPANS_ALONE)
+    if int(stdout.split()[-1]) == 0:
+        pytest.skip("this platform gave no thread an ended thread's ident")
+    by_id = {span.span_id: span for span in spans}
+    mine = [s for s in spans if s.attributes.get("syncscope.name") == "mine"]
+    assert 30 * 2000 * 2 == sum(int(s.attributes.get("syncscope.summary.count", 1)) for s in mine)
+    for span in mine:
+        assert f"thread {span.attributes['thread.name']}" == by_id[span.parent_span_id].name

@@ -16,8 +16,10 @@ lines need the ids at once), and only makes small records: the builder turns the
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 
@@ -164,23 +166,85 @@ class SpanPairing(LightHolds):
         self.cut: list[Segment] = []
         #: Thread ident -> the ``threading.Thread`` whose events it was last seen in.
         self._lives: dict[int, Any] = {}
+        #: Threads ended by ``seen``, and where their spans went in the part then: an item of
+        #: theirs that comes late (a use counted in place, summed or claimed after their end)
+        #: goes there, and does not bring them back to life.
+        self._ended_places: weakref.WeakKeyDictionary[Any, Place | None] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # -- thread lives --------------------------------------------------------------------------
 
-    def seen(self, ident: int, life: Any) -> None:
+    def seen(self, ident: int, life: Any) -> bool:
         """
         An event or record of thread ``life`` (its ``SyncEvent.life``; None: not known), whose
         ident is ``ident``: if another thread had that ident, that one has ended (an ident is
-        reused once its thread is gone), and the new one is a thread of its own.
+        reused once its thread is gone), and the new one is a thread of its own. True when
+        ``life`` is a thread that has ended: the item came late (see :meth:`pair_late`).
         """
         if life is None:
-            return
+            return False
         known = self._lives.get(ident)
         if known is life:
-            return
+            return False
+        if life in self._ended_places:
+            return True
         self._lives[ident] = life
         if known is not None:
             self._ended(ident, known)
+        return False
+
+    def pair_late(self, event: SyncEvent, parent: tuple[int, int] | None) -> None:
+        """
+        Pair an event of a thread that has ended, whose ident is another's now (a hold it
+        left counted in place, claimed since): under its own thread span, and a hold it makes
+        is its own, exited, not the thread's that has the ident now.
+        """
+        ident, life = event.thread_id, event.life
+        seg = self.segment
+        now_life, now_place = self._lives.get(ident), seg.places.pop(ident, None)
+        ended = self._ended_places.get(life)
+        if ended is not None and ended[2] is seg:
+            seg.places[ident] = ended
+        self._lives[ident] = life  # for this one event
+        holds = self.holds
+        held = holds.held.get(ident)
+        before = len(held) if held is not None else 0
+        # What the thread with the ident now is doing is not the late event's to end.
+        pending, waiting = self._pending.pop(ident, None), holds.waiting.pop(ident, None)
+        try:
+            self.pair(event, parent)
+        finally:
+            if pending is not None:
+                self._pending[ident] = pending
+            if waiting is not None:
+                holds.waiting[ident] = waiting
+            self._lives[ident] = now_life
+            late = seg.places.pop(ident, None)
+            if late is not None:
+                self._ended_places[life] = late
+            if now_place is not None:
+                seg.places[ident] = now_place
+            held = self.holds.held.get(ident)
+            if held is not None:
+                for hold in held[before:]:
+                    if hold.event.life is life:
+                        held.remove(hold)
+                        hold.exited = True
+
+    def place_of(self, ident: int, life: Any) -> Place:
+        """
+        :meth:`place` (not counted: folded) for what thread ``life`` counted in place and the
+        worker sums up now, when that thread may have ended and its ident be another's.
+        """
+        if life is not None and self._lives.get(ident) is not life:
+            if life in self._ended_places:
+                place = self._ended_places[life]
+                if place is not None:
+                    return place
+            else:
+                self.seen(ident, life)  # its first item: a thread of its own
+        return self.place(ident, None, 0)
 
     def _ended(self, ident: int, life: Any) -> None:
         """
@@ -195,6 +259,8 @@ class SpanPairing(LightHolds):
             self._unwait(pending)
         self.holds.exited(Life(ident, getattr(life, "_name", f"Thread-{ident}")))
         seg = self.segment
+        with contextlib.suppress(TypeError):  # a Thread is weakly referenceable; be safe
+            self._ended_places[life] = seg.places.get(ident)
         seg.places.pop(ident, None)
         if ident in seg.previous_places:  # nor is it the thread of the part before
             seg.previous_places = {k: v for k, v in seg.previous_places.items() if k != ident}
@@ -270,8 +336,12 @@ class SpanPairing(LightHolds):
     def pair(self, event: SyncEvent, parent: tuple[int, int] | None) -> None:
         """Pair one event; set its ``trace_id`` and ``span_id`` (for the log lines)."""
         life = event.life
-        if life is not None and self._lives.get(event.thread_id) is not life:
-            self.seen(event.thread_id, life)
+        if (
+            life is not None
+            and self._lives.get(event.thread_id) is not life
+            and self.seen(event.thread_id, life)
+        ):
+            return self.pair_late(event, parent)
         prim = event.primitive
         light = self._light
         if light:

@@ -88,6 +88,10 @@ class Acquired:
         return event_of(self.record)
 
     @property
+    def life(self) -> Any:
+        return self.record[0].life
+
+    @property
     def thread_name(self) -> str:
         return self.record[0].thread_name()  # type: ignore[no-any-return]
 
@@ -128,7 +132,10 @@ def drain(pairing: SpanPairing, buffer: deque[tuple[Any, ...]], count: int) -> N
             pairing.counted_mark(*item)
             continue
         holds = item[0]
-        seen(holds.ident, holds.life)  # a thread of its own, if its ident was another's
+        # A thread of its own, if its ident was another's; if it has ended, the record is late.
+        if seen(holds.ident, holds.life):
+            pairing.pair_late(event_of(item), None)
+            continue
         if item[2] == RECORD_ACQUIRED:
             prim = item[1]._syncscope_primitive
             ident = item[0].ident
