@@ -50,6 +50,59 @@ def _source_of(filename: str, module_globals: dict[str, object]) -> str | bytes:
         return "".join(linecache.getlines(filename, module_globals))
 
 
+#: Per source file: its lines as a report quotes them, read once (None: not readable here).
+_lines_by_file: dict[str, list[str] | None] = {}
+
+
+def source_line(filename: str, line: int) -> str:
+    """
+    Line ``line`` of ``filename``, stripped, as a traceback quotes it ("" when unknown).
+
+    Read here rather than with ``linecache``, whose first use imports ``tokenize`` and ``re``:
+    a report is written on the program's thread that found it, and while another thread
+    runs, each file operation of those imports gave that thread the GIL for a switch interval
+    (5 ms): about 150 of them, up to 300 ms, before a thread could go on waiting for a lock.
+    """
+    if filename not in _lines_by_file:
+        _lines_by_file[filename] = _read_lines(filename)
+    lines = _lines_by_file[filename]
+    if lines is None:  # a module in a zip, -c or interactive code: as tracebacks do
+        import linecache
+
+        return linecache.getline(filename, line).strip()
+    return lines[line - 1].strip() if 0 < line <= len(lines) else ""
+
+
+def _read_lines(filename: str) -> list[str] | None:
+    if filename.startswith("<"):
+        return None
+    try:
+        with open(filename, "rb") as file:
+            data = file.read()
+        return data.decode(_declared_encoding(data)).splitlines()
+    except (OSError, ValueError, LookupError):  # UnicodeDecodeError is a ValueError
+        return None
+
+
+def _declared_encoding(data: bytes) -> str:
+    """A source file's encoding (PEP 263): a coding comment on line 1 or 2, else UTF-8."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    for raw in data.split(b"\n", 2)[:2]:
+        text = raw.strip()
+        if not text.startswith(b"#"):
+            if text:
+                break  # code first: a comment after it declares nothing
+            continue
+        at = text.find(b"coding")
+        if at >= 0 and text[at + 6 : at + 7] in (b":", b"="):
+            name = text[at + 7 :].lstrip().split(maxsplit=1)
+            if name:
+                word = bytes(c for c in name[0] if chr(c).isalnum() or chr(c) in "-_.")
+                return word.decode("ascii")
+    return "utf-8"
+
+
 def names_in(source: str) -> dict[Span, str]:
     """Every call in ``source`` whose result is assigned to a name: its span -> the name."""
     names = _names_by_source.get(source)

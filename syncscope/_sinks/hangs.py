@@ -80,10 +80,9 @@ def self_deadlocks(
 
 
 def _taken_by_with(site: tuple[str, int, str]) -> bool:
-    import linecache  # here: it imports tokenize and re, and a hang is rare
+    from .._core.sourcenames import source_line  # here: a hang is rare
 
-    source = linecache.getline(site[0], site[1]).lstrip()
-    return source.startswith(("with ", "async with "))
+    return source_line(site[0], site[1]).startswith(("with ", "async with "))
 
 
 def _taken_by_a_caller(frame: FrameType | None, wait: Wait, site: tuple[str, int, str]) -> bool:

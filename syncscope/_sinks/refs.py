@@ -100,12 +100,12 @@ def _library(code: CodeType) -> bool:
 
 def format_stack(frames: tuple[Frame, ...], indent: str) -> list[str]:
     """The frames as ``traceback`` prints them, most recent call last."""
-    import linecache  # here: it imports tokenize and re, and only findings show stacks
+    from .._core.sourcenames import source_line  # here: only findings show stacks
 
     lines = []
     for file, line, function in frames:
         lines.append(f'{indent}File "{file}", line {line}, in {function}')
-        source = linecache.getline(file, line).strip()
+        source = source_line(file, line)
         if source:
             lines.append(f"{indent}  {source}")
     return lines
