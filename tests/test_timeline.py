@@ -178,3 +178,67 @@ class TestOptions:
         trace = Trace(load(tmp_path / "t.json"))
         assert "MainThread" in trace.threads.values()
         assert "syncscope-data" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+SAME_NAME_SAME_IDENT = """\
+import sys, threading, time
+lock = threading.Lock()
+gate = threading.Lock()
+def leave_it_held():
+    lock.acquire()  # never released: the thread ends holding it
+def wait_for_it():
+    with lock:  # the lock the ended thread left held
+        pass
+for attempt in range(50):  # until a thread gets the ident of the one that ended
+    first = threading.Thread(target=leave_it_held, name="worker")
+    first.start()
+    first.join(timeout=10)
+    second = threading.Thread(target=wait_for_it, name="worker")
+    second.start()
+    if second.ident == first.ident:
+        break
+    lock.release()  # another ident: let it in, and try again
+    second.join(timeout=10)
+    lock = threading.Lock()
+else:
+    sys.exit("no thread got an ended thread's ident")
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:  # until it waits
+    frame = sys._current_frames().get(second.ident)
+    if frame is not None and frame.f_code.co_name == "acquire_contended":
+        break
+    time.sleep(0.001)
+lock.release()  # the main thread lets it in
+second.join(timeout=10)
+print(attempt)
+"""
+
+
+def _ts(event: dict[str, Any]) -> float:
+    return float(event["ts"])
+
+
+def test_a_thread_with_an_ended_threads_ident_and_name_has_its_own_track(
+    tmp_path: Path,
+) -> None:
+    """
+    Two threads named alike, the second with the ident of the first, which ended holding a
+    lock the second waits for: two tracks, and the wait names the first as its holder.
+    """
+    program = tmp_path / "reuse.py"
+    program.write_text(SAME_NAME_SAME_IDENT, encoding="utf-8")
+    result = run("-q", "--timeline", "t.json", program, cwd=tmp_path)
+    assert 0 == result.returncode, result.stderr
+    trace = Trace(load(tmp_path / "t.json"))
+    attempt = int(result.stdout)
+    # The last attempt's (the earlier ones' second threads, with other idents, waited too).
+    wait = max((w for w in trace.waits if w["name"].startswith("wait for lock")), key=_ts)
+    # The hold of the thread that ended holding the lock: on another track, across the wait.
+    (held,) = [
+        s for s in trace.slices
+        if s["cat"] == "hold" and s["name"] == wait["name"].replace("wait for", "hold")
+        and s["tid"] != wait["tid"] and s["ts"] < wait["ts"] < s["ts"] + s["dur"]
+    ]  # fmt: skip
+    assert "worker" == trace.threads[wait["tid"]] == trace.threads[held["tid"]]
+    assert "worker" == wait["args"]["holder"]
+    assert 2 + 2 * attempt <= len([t for t in trace.threads.values() if t == "worker"])

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..._core.event import SyncEvent
-from ..._core.holds import CONDITION_WAITS, Hold, Holds
+from ..._core.holds import CONDITION_WAITS, Hold, Holds, Life
 
 
 #: Operations whose "waiting" event opens a wait slice.
@@ -169,6 +169,10 @@ class _Replay:
         self.holds = Holds()
         self.tracks: dict[tuple[int, str], Track] = {}
         self.track_of_ident: dict[int, Track] = {}
+        #: The thread's ``threading.Thread`` (``SyncEvent.life``) -> its track, and ident ->
+        #: the Thread that has it now: an ident goes to the next thread once one has ended.
+        self.track_of_life: dict[object, Track] = {}
+        self.life_of_ident: dict[int, object] = {}
         #: id(Hold) -> (the Hold, its open slice).
         self.open_holds: dict[int, tuple[Hold, Slice]] = {}
         #: thread ident -> (its "waiting" event, the open wait slice, holder names).
@@ -190,15 +194,48 @@ class _Replay:
     # -- tracks ------------------------------------------------------------------------------
 
     def track(self, event: SyncEvent) -> Track:
-        key = (event.thread_id, event.thread_name)
-        track = self.tracks.get(key)
+        """
+        The track of the event's thread: by its Thread, so that a thread with the ident of
+        one that ended (and maybe its name too) has a track of its own; by ident and name
+        for a thread threading does not know.
+        """
+        ident, life = event.thread_id, event.life
+        if life is None:
+            key = (ident, event.thread_name)
+            track = self.tracks.get(key) or self.track_of_ident.get(ident)
+        else:
+            track = self.track_of_life.get(life)
+            if track is None:
+                ended = self.life_of_ident.get(ident)
+                if ended is not None:
+                    self.ended(ident, ended)
+                self.life_of_ident[ident] = life
+            elif self.life_of_ident.get(ident) is not life:  # a late event of one that ended
+                track.last_ns = max(track.last_ns, event.time_ns)
+                return track
+            key = (ident, f"{event.thread_name}#{len(self.tracks)}")
         if track is None:
-            track = Track(len(self.tracks) + 1, event.thread_id, event.thread_name, event.time_ns)
+            track = Track(len(self.tracks) + 1, ident, event.thread_name, event.time_ns)
             self.tracks[key] = track
             self.out.tracks.append(track)
-        self.track_of_ident[event.thread_id] = track
+            if life is not None:
+                self.track_of_life[life] = track
+        self.track_of_ident[ident] = track
         track.last_ns = event.time_ns
         return track
+
+    def ended(self, ident: int, life: object) -> None:
+        """
+        Thread ``life`` has ended and its ident is another's now: what it holds stays held,
+        by it (a wait for it has it as holder); a wait of its whose end was not seen ends.
+        """
+        self.holds.exited(Life(ident, getattr(life, "_name", f"Thread-{ident}")))
+        opened = self.open_waits.pop(ident, None)
+        if opened is not None:
+            node = opened[1]
+            node.end_ns = max(node.track.last_ns, node.start_ns)
+            node.args["outcome"] = "unknown"
+            self.out.slices.append(node)
 
     # -- building blocks ---------------------------------------------------------------------
 
@@ -257,7 +294,7 @@ class _Replay:
             wait = holds.begin_wait(event)
             args: dict[str, Any] = {"site": site_text(event)}
             blocker = wait.blocker
-            if blocker is not None and blocker.thread_id != event.thread_id:
+            if blocker is not None and (blocker.thread_id != event.thread_id or blocker.exited):
                 args["holder"] = blocker.thread_name
                 args["holder_site"] = "{}:{} in {}".format(*blocker.site)
             elif op == "acquire" and prim.kind == "semaphore":
