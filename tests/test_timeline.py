@@ -242,3 +242,49 @@ def test_a_thread_with_an_ended_threads_ident_and_name_has_its_own_track(
     assert "worker" == trace.threads[wait["tid"]] == trace.threads[held["tid"]]
     assert "worker" == wait["args"]["holder"]
     assert 2 + 2 * attempt <= len([t for t in trace.threads.values() if t == "worker"])
+
+
+DEADLOCK_THEN_OS_EXIT = """\
+import os, sys, threading, time
+a, b = threading.Lock(), threading.Lock()
+both = threading.Barrier(2, timeout=10)
+def left():
+    with a:
+        both.wait()
+        with b:
+            pass
+def right():
+    with b:
+        both.wait()
+        with a:
+            pass
+threads = [threading.Thread(target=left, name="left", daemon=True),
+           threading.Thread(target=right, name="right", daemon=True)]
+for thread in threads:
+    thread.start()
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:  # until both wait for each other
+    frames = [sys._current_frames().get(t.ident) for t in threads]
+    if all(f is not None and f.f_code.co_name == "acquire_contended" for f in frames):
+        break
+    time.sleep(0.001)
+print("bailing out", flush=True)
+os._exit(3)
+"""
+
+
+def test_os_exit_writes_the_timeline_and_the_report(tmp_path: Path) -> None:
+    """A program that ends itself with os._exit still gets both files, whole."""
+    program = tmp_path / "bail.py"
+    program.write_text(DEADLOCK_THEN_OS_EXIT, encoding="utf-8")
+    result = run("-q", "--timeline", "t.json", "--html", "r.html", program, cwd=tmp_path)
+    assert 3 == result.returncode, result.stderr
+    assert "bailing out\n" == result.stdout
+    trace = Trace(load(tmp_path / "t.json"))
+    waiting = {
+        trace.threads[w["tid"]]: w["name"]
+        for w in trace.waits
+        if w["args"].get("outcome") == "still waiting at exit"
+    }
+    assert {"left": "wait for lock b", "right": "wait for lock a"} == waiting
+    assert "</html>" in (tmp_path / "r.html").read_text(encoding="utf-8")

@@ -19,9 +19,11 @@ the wait it ended.
 
 from __future__ import annotations
 
+import _thread
+import contextlib
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..._core.dispatch import guard
 from ..._core.event import SyncEvent
@@ -36,6 +38,8 @@ _time_ns = time.time_ns
 
 #: Buckets of the aggregated counters over the run.
 BUCKETS = 1000
+#: Seconds ``os._exit`` waits for the files (written whole or not at all: see write_trace).
+EXIT_WRITE_SECONDS = 10.0
 
 
 def check_path(path: str | None) -> None:
@@ -64,6 +68,42 @@ class TimelineSink:
             recorder.listeners.append(self._heard)
         self._append = self.events.append
         self._max = options.max_recorded
+        self._hook_exit()
+
+    def _hook_exit(self) -> None:
+        """Wrap ``os._exit`` while open: a program that ends with it still gets its files."""
+        self._os_exit = original = os._exit
+        sink = self
+
+        def _exit(status: int) -> NoReturn:
+            with contextlib.suppress(BaseException):  # the program ends as it asked, whatever
+                sink.close_within(EXIT_WRITE_SECONDS)
+            original(status)
+
+        _exit.__wrapped__ = original  # type: ignore[attr-defined]
+        self._exit_wrapper = _exit
+        os._exit = _exit
+
+    def _unhook_exit(self) -> None:
+        if getattr(os, "_exit", None) is self._exit_wrapper:
+            os._exit = self._os_exit
+
+    def close_within(self, seconds: float) -> None:
+        """
+        :meth:`close`, waited for ``seconds`` at most, on a thread of its own: ``os._exit``
+        may be called from a thread interrupted anywhere, and must not wait for ever.
+        """
+        done = _thread.allocate_lock()
+        done.acquire()
+
+        def write() -> None:
+            try:
+                self.close()
+            finally:
+                done.release()
+
+        _thread.start_new_thread(write, ())
+        done.acquire(timeout=seconds)
 
     def _heard(self, finding: object) -> None:
         self.findings.append((_time_ns(), finding))
@@ -78,6 +118,7 @@ class TimelineSink:
         if self._closed:
             return
         self._closed = True
+        self._unhook_exit()
         end_ns = _time_ns()
         if os.getpid() != self.pid:
             return  # a forked child: the parent writes the files
