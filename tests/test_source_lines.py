@@ -74,3 +74,13 @@ class TestSourceLine:
 
     def test_no_such_file(self, tmp_path: Path) -> None:
         assert "" == source_line(str(tmp_path / "gone.py"), 1)
+
+    def test_only_pythons_line_ends_count(self, tmp_path: Path) -> None:
+        """A form feed, \\x1c or \\u2028 ends no line, for Python as for a traceback."""
+        import linecache
+
+        path = tmp_path / "feeds.py"
+        path.write_text("a = 1\n\x0c\nb = '\u2028'  # \x1c\r\nc = 3\rd = 4\n", encoding="utf-8")
+        for line in range(1, 6):
+            assert linecache.getline(str(path), line).strip() == source_line(str(path), line)
+        assert "d = 4" == source_line(str(path), 5)

@@ -79,9 +79,12 @@ def _read_lines(filename: str) -> list[str] | None:
     try:
         with open(filename, "rb") as file:
             data = file.read()
-        return data.decode(_declared_encoding(data)).splitlines()
+        text = data.decode(_declared_encoding(data))
     except (OSError, ValueError, LookupError):  # UnicodeDecodeError is a ValueError
         return None
+    # Python's own line ends only: str.splitlines() also ends a line at a form feed, \x1c,
+    # \u2028..., which would move every line after one.
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def _declared_encoding(data: bytes) -> str:
