@@ -288,3 +288,54 @@ def test_os_exit_writes_the_timeline_and_the_report(tmp_path: Path) -> None:
     }
     assert {"left": "wait for lock b", "right": "wait for lock a"} == waiting
     assert "</html>" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+BUSY_THEN_OS_EXIT = """\
+import os, threading
+going = threading.Event()
+def spin(lock):
+    while True:
+        with lock:
+            going.set()
+for n in range(4):
+    threading.Thread(target=spin, args=(threading.Lock(),), daemon=True).start()
+going.wait(timeout=10)
+for _ in range(2000):  # the threads at work
+    with threading.Lock():
+        pass
+os._exit(7)
+"""
+
+
+def test_os_exit_while_threads_are_busy_writes_the_run_up_to_it(tmp_path: Path) -> None:
+    """The operations after os._exit was called are not the run's: the files come out, and
+    no slice begins after the run's end."""
+    program = tmp_path / "busy.py"
+    program.write_text(BUSY_THEN_OS_EXIT, encoding="utf-8")
+    result = run("-q", "--timeline", "t.json", "--html", "r.html", program, cwd=tmp_path)
+    assert 7 == result.returncode, result.stderr
+    trace = Trace(load(tmp_path / "t.json"))
+    end_us = trace.data["metadata"]["duration_ms"] * 1000
+    assert trace.slices
+    assert all(s["ts"] <= end_us + 1 for s in trace.slices)
+    assert "</html>" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+AT_EXIT_OS_EXIT = """\
+import atexit, os, threading
+def bail():
+    os._exit(4)
+atexit.register(bail)  # ends the process at interpreter shutdown
+with threading.Lock():
+    pass
+"""
+
+
+def test_os_exit_at_interpreter_shutdown_writes_the_files(tmp_path: Path) -> None:
+    """No new thread can start then (3.12): the files are written on the calling one."""
+    program = tmp_path / "atexit_bail.py"
+    program.write_text(AT_EXIT_OS_EXIT, encoding="utf-8")
+    result = run("-q", "--timeline", "t.json", program, cwd=tmp_path)
+    assert 4 == result.returncode, result.stderr
+    trace = Trace(load(tmp_path / "t.json"))
+    assert "MainThread" in trace.threads.values()

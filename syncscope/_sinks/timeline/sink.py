@@ -49,6 +49,10 @@ def check_path(path: str | None) -> None:
             pass
 
 
+def _after_the_end(event: SyncEvent) -> None:
+    """What a sink that closed does with an event: nothing (it is not the run's)."""
+
+
 class TimelineSink:
     """Keeps the events for the timeline; builds and writes the files at close."""
 
@@ -102,7 +106,11 @@ class TimelineSink:
             finally:
                 done.release()
 
-        _thread.start_new_thread(write, ())
+        try:
+            _thread.start_new_thread(write, ())
+        except RuntimeError:  # at interpreter shutdown (3.12): on this thread, then
+            self.close()
+            return
         done.acquire(timeout=seconds)
 
     def _heard(self, finding: object) -> None:
@@ -118,6 +126,7 @@ class TimelineSink:
         if self._closed:
             return
         self._closed = True
+        self._append = _after_the_end  # the events to replay stop here, whatever comes
         self._unhook_exit()
         end_ns = _time_ns()
         if os.getpid() != self.pid:
