@@ -339,3 +339,58 @@ def test_os_exit_at_interpreter_shutdown_writes_the_files(tmp_path: Path) -> Non
     assert 4 == result.returncode, result.stderr
     trace = Trace(load(tmp_path / "t.json"))
     assert "MainThread" in trace.threads.values()
+
+
+RAW_THREAD_SAME_IDENT = """\
+import _thread, sys, threading, time
+lock = threading.Lock()
+done = threading.Event()
+def leave_it_held():
+    lock.acquire()  # never released: the thread ends holding it
+def wait_for_it():  # a thread threading does not know
+    with lock:
+        pass
+    done.set()
+for attempt in range(50):
+    first = threading.Thread(target=leave_it_held, name="worker")
+    first.start()
+    first.join(timeout=10)
+    idents = []
+    _thread.start_new_thread(lambda: idents.append(_thread.get_ident()) or wait_for_it(), ())
+    deadline = time.monotonic() + 10
+    while not idents and time.monotonic() < deadline:
+        time.sleep(0.001)
+    if idents and idents[0] == first.ident:
+        break
+    lock.release()  # another ident: let it in, and try again
+    done.wait(timeout=10)
+    done.clear()
+    lock = threading.Lock()
+else:
+    sys.exit("no thread got an ended thread's ident")
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:  # until it waits
+    frame = sys._current_frames().get(idents[0])
+    if frame is not None and frame.f_code.co_name == "acquire_contended":
+        break
+    time.sleep(0.001)
+lock.release()
+done.wait(timeout=10)
+print(attempt)
+"""
+
+
+def test_a_raw_thread_with_an_ended_threads_ident_has_its_own_track(tmp_path: Path) -> None:
+    program = tmp_path / "raw.py"
+    program.write_text(RAW_THREAD_SAME_IDENT, encoding="utf-8")
+    result = run("-q", "--timeline", "t.json", program, cwd=tmp_path)
+    assert 0 == result.returncode, result.stderr
+    trace = Trace(load(tmp_path / "t.json"))
+    wait = max((w for w in trace.waits if w["name"].startswith("wait for lock")), key=_ts)
+    (held,) = [
+        s for s in trace.slices
+        if s["cat"] == "hold" and s["name"] == wait["name"].replace("wait for", "hold")
+        and s["tid"] != wait["tid"] and s["ts"] < wait["ts"] < s["ts"] + s["dur"]
+    ]  # fmt: skip
+    assert "worker" == trace.threads[held["tid"]] == wait["args"]["holder"]
+    assert "worker" != trace.threads[wait["tid"]]

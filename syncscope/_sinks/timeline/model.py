@@ -167,7 +167,6 @@ class _Replay:
         self.out = Timeline()
         self.end_ns = end_ns
         self.holds = Holds()
-        self.tracks: dict[tuple[int, str], Track] = {}
         self.track_of_ident: dict[int, Track] = {}
         #: The thread's ``threading.Thread`` (``SyncEvent.life``) -> its track, and ident ->
         #: the Thread that has it now: an ident goes to the next thread once one has ended.
@@ -197,29 +196,23 @@ class _Replay:
         """
         The track of the event's thread: by its Thread, so that a thread with the ident of
         one that ended (and maybe its name too) has a track of its own; by ident and name
-        for a thread threading does not know.
+        for a thread threading does not know. A new thread on an ident ends the one before.
         """
-        ident, life = event.thread_id, event.life
-        if life is None:
-            key = (ident, event.thread_name)
-            track = self.tracks.get(key) or self.track_of_ident.get(ident)
-        else:
-            track = self.track_of_life.get(life)
-            if track is None:
-                ended = self.life_of_ident.get(ident)
-                if ended is not None:
-                    self.ended(ident, ended)
-                self.life_of_ident[ident] = life
-            elif self.life_of_ident.get(ident) is not life:  # a late event of one that ended
-                track.last_ns = max(track.last_ns, event.time_ns)
-                return track
-            key = (ident, f"{event.thread_name}#{len(self.tracks)}")
+        ident = event.thread_id
+        # A thread threading does not know (started with _thread): its ident and name.
+        life = event.life if event.life is not None else (ident, event.thread_name)
+        track = self.track_of_life.get(life)
         if track is None:
-            track = Track(len(self.tracks) + 1, ident, event.thread_name, event.time_ns)
-            self.tracks[key] = track
+            ended = self.life_of_ident.get(ident)
+            if ended is not None:
+                self.ended(ident, ended)
+            self.life_of_ident[ident] = life
+            track = Track(len(self.out.tracks) + 1, ident, event.thread_name, event.time_ns)
+            self.track_of_life[life] = track
             self.out.tracks.append(track)
-            if life is not None:
-                self.track_of_life[life] = track
+        elif self.life_of_ident.get(ident) != life:  # a late event of a thread that ended
+            track.last_ns = max(track.last_ns, event.time_ns)
+            return track
         self.track_of_ident[ident] = track
         track.last_ns = event.time_ns
         return track
@@ -229,7 +222,8 @@ class _Replay:
         Thread ``life`` has ended and its ident is another's now: what it holds stays held,
         by it (a wait for it has it as holder); a wait of its whose end was not seen ends.
         """
-        self.holds.exited(Life(ident, getattr(life, "_name", f"Thread-{ident}")))
+        name = life[1] if isinstance(life, tuple) else getattr(life, "_name", f"Thread-{ident}")
+        self.holds.exited(Life(ident, name))
         opened = self.open_waits.pop(ident, None)
         if opened is not None:
             node = opened[1]
