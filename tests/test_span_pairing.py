@@ -326,3 +326,22 @@ class TestRecordPath:
         assert [] == spans
         assert 4 == aggregated
         assert [("acquire", 2), ("hold", 2)] == [(b[4], b[5]) for b in folded]
+
+
+class TestPartCounts:
+    """A part counts its spans: a summary is one, whoever folded what into it."""
+
+    def test_buckets_merged_into_one_count_as_one_span(self) -> None:
+        from syncscope._sinks.spans.segments import Segment
+
+        segment = Segment(0, None, random.Random(1).getrandbits)
+        place = (segment.trace_id, 7, segment)
+        lock = primitive()
+        sink_side, builder_side = Summaries(), Summaries()
+        sink_side.fold(place, lock, "acquire", acquired(lock), 1, 2)
+        builder_side.fold(place, lock, "acquire", acquired(lock), 3, 4)
+        assert 2 == segment.count  # one bucket each, one summary span each so far
+        builder_side.merge(sink_side.take())
+        (bucket,) = builder_side.take()
+        assert 2 == bucket.count
+        assert 1 == segment.count  # one summary span

@@ -46,6 +46,10 @@ class Owner(send.Owner, Protocol):
     #: Spans given up after the pairing linked to them (see SpanSink.given_up).
     given_up: dict[int, None]
 
+    @property
+    def lock(self) -> Any:
+        """The pairing's lock: a part's span count changes under it (see Summaries)."""
+
     def give_up(self, span_id: int) -> None: ...
 
 
@@ -163,7 +167,8 @@ class Builder:
             keep = record[-1]
             if not keep and remote is not None and remote.full():
                 # The collector is behind (or gone): a summary, rather than build to drop.
-                self.summaries.add(record)
+                with self.sink.lock:  # it counts in its part as the pairing does
+                    self.summaries.add(record)
                 self.sink.stats.aggregated_late += 1  # this thread's own count: no lock
                 self.sink.give_up(span_id_of(record))
                 continue
@@ -197,7 +202,8 @@ class Builder:
         """The summary spans of the sink's buckets and the builder's own, then ship."""
         self._choose()
         summaries = self.summaries
-        summaries.merge(buckets)
+        with self.sink.lock:  # merged buckets count in their parts as the pairing's do
+            summaries.merge(buckets)
         for bucket in summaries.take():
             trace_id, parent_id, segment = bucket.place
             start, end = bucket.start, max(bucket.end, bucket.start + 1)

@@ -291,6 +291,11 @@ class SpanSink:
             with contextlib.suppress(RuntimeError):  # already rung
                 self._doorbell.release()
 
+    @property
+    def lock(self) -> Any:
+        """The lock the pairing runs under (the builder takes it to change a part's count)."""
+        return self._lock
+
     def lean_records(self) -> Records | None:
         """
         Where the Lock and RLock proxies may record what they do, when this sink is all that

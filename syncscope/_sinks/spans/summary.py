@@ -135,6 +135,8 @@ class Summaries:
             if bucket is None:
                 self.buckets[key] = other
                 continue
+            if other.place[2] is not None:  # counted as a span of its part: one with this
+                other.place[2].count -= 1
             bucket.count += other.count
             bucket.total_ns += other.total_ns
             bucket.start = min(bucket.start, other.start)
