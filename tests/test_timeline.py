@@ -218,6 +218,21 @@ def _ts(event: dict[str, Any]) -> float:
     return float(event["ts"])
 
 
+def _last_wait_and_the_ended_threads_hold(trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """
+    The last attempt's wait for a lock (the earlier attempts' second threads, with other
+    idents, waited too), and the hold of the thread that ended holding that lock: on another
+    track, across the wait's start.
+    """
+    wait = max((w for w in trace.waits if w["name"].startswith("wait for lock")), key=_ts)
+    (held,) = [
+        s for s in trace.slices
+        if s["cat"] == "hold" and s["name"] == wait["name"].replace("wait for", "hold")
+        and s["tid"] != wait["tid"] and s["ts"] < wait["ts"] < s["ts"] + s["dur"]
+    ]  # fmt: skip
+    return wait, held
+
+
 def test_a_thread_with_an_ended_threads_ident_and_name_has_its_own_track(
     tmp_path: Path,
 ) -> None:
@@ -231,14 +246,7 @@ def test_a_thread_with_an_ended_threads_ident_and_name_has_its_own_track(
     assert 0 == result.returncode, result.stderr
     trace = Trace(load(tmp_path / "t.json"))
     attempt = int(result.stdout)
-    # The last attempt's (the earlier ones' second threads, with other idents, waited too).
-    wait = max((w for w in trace.waits if w["name"].startswith("wait for lock")), key=_ts)
-    # The hold of the thread that ended holding the lock: on another track, across the wait.
-    (held,) = [
-        s for s in trace.slices
-        if s["cat"] == "hold" and s["name"] == wait["name"].replace("wait for", "hold")
-        and s["tid"] != wait["tid"] and s["ts"] < wait["ts"] < s["ts"] + s["dur"]
-    ]  # fmt: skip
+    wait, held = _last_wait_and_the_ended_threads_hold(trace)
     assert "worker" == trace.threads[wait["tid"]] == trace.threads[held["tid"]]
     assert "worker" == wait["args"]["holder"]
     assert 2 + 2 * attempt <= len([t for t in trace.threads.values() if t == "worker"])
@@ -386,11 +394,6 @@ def test_a_raw_thread_with_an_ended_threads_ident_has_its_own_track(tmp_path: Pa
     result = run("-q", "--timeline", "t.json", program, cwd=tmp_path)
     assert 0 == result.returncode, result.stderr
     trace = Trace(load(tmp_path / "t.json"))
-    wait = max((w for w in trace.waits if w["name"].startswith("wait for lock")), key=_ts)
-    (held,) = [
-        s for s in trace.slices
-        if s["cat"] == "hold" and s["name"] == wait["name"].replace("wait for", "hold")
-        and s["tid"] != wait["tid"] and s["ts"] < wait["ts"] < s["ts"] + s["dur"]
-    ]  # fmt: skip
+    wait, held = _last_wait_and_the_ended_threads_hold(trace)
     assert "worker" == trace.threads[held["tid"]] == wait["args"]["holder"]
     assert "worker" != trace.threads[wait["tid"]]
