@@ -43,18 +43,25 @@ def receiver() -> Iterator[Any]:
         yield server
 
 
-@pytest.mark.parametrize("mode", [["-q"], []], ids=["quiet", "lines"])
-def test_an_inversion_links_to_the_holds_of_both_orders(
-    tmp_path: Path, receiver: Any, mode: list[str]
-) -> None:
+def _inversion(
+    tmp_path: Path, receiver: Any, source: str, *mode: str
+) -> tuple[dict[str, Any], list[Any], Any, dict[str, Any]]:
+    """Run ``source`` with spans: the exit line, the spans, the inversion's span, spans by id."""
     args = [*mode, f"--otlp={receiver.endpoint}", "--protocol", "http/protobuf"]
-    result = _run(tmp_path, INVERSION, *args)
+    result = _run(tmp_path, source, *args)
     assert 0 == result.returncode, result.stderr
     line = span_line(result.stderr)
     spans = receiver.wait_for_spans(line["sent"])
     (finding,) = [s for s in spans if s.attributes.get("syncscope.finding") == "inversion"]
+    return line, spans, finding, {span.span_id: span for span in spans}
+
+
+@pytest.mark.parametrize("mode", [["-q"], []], ids=["quiet", "lines"])
+def test_an_inversion_links_to_the_holds_of_both_orders(
+    tmp_path: Path, receiver: Any, mode: list[str]
+) -> None:
+    _, spans, finding, by_id = _inversion(tmp_path, receiver, INVERSION, *mode)
     assert ERROR == finding.status_code
-    by_id = {span.span_id: span for span in spans}
     linked = {
         (by_id[link.span_id].name, by_id[link.span_id].attributes["thread.name"]): link
         for link in finding.links
@@ -89,14 +96,8 @@ def test_an_inversions_links_lead_to_spans_sent_under_load(
     tmp_path: Path, receiver: Any, mode: list[str]
 ) -> None:
     """Past the allowance the holds it links to, which made nobody wait, are still sent."""
-    args = [*mode, f"--otlp={receiver.endpoint}", "--protocol", "http/protobuf"]
-    result = _run(tmp_path, UNDER_LOAD, *args)
-    assert 0 == result.returncode, result.stderr
-    line = span_line(result.stderr)
+    line, _, finding, by_id = _inversion(tmp_path, receiver, UNDER_LOAD, *mode)
     assert line["aggregated"] > 0, line  # the pressure was on
-    spans = receiver.wait_for_spans(line["sent"])
-    (finding,) = [s for s in spans if s.attributes.get("syncscope.finding") == "inversion"]
-    by_id = {span.span_id: span for span in spans}
     assert all(link.span_id in by_id for link in finding.links)
     holds = {
         by_id[link.span_id].name
@@ -132,12 +133,7 @@ def test_an_inversion_of_locks_made_at_two_places_links_all_four_holds(
     tmp_path: Path, receiver: Any
 ) -> None:
     """The cycle is of creation sites: each order's two locks are other objects."""
-    args = ["-q", f"--otlp={receiver.endpoint}", "--protocol", "http/protobuf"]
-    result = _run(tmp_path, PER_OBJECT, *args)
-    assert 0 == result.returncode, result.stderr
-    spans = receiver.wait_for_spans(span_line(result.stderr)["sent"])
-    (finding,) = [s for s in spans if s.attributes.get("syncscope.finding") == "inversion"]
-    by_id = {span.span_id: span for span in spans}
+    _, _, finding, by_id = _inversion(tmp_path, receiver, PER_OBJECT, "-q")
     linked = {
         (
             by_id[link.span_id].attributes["syncscope.name"],

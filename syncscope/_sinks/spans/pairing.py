@@ -237,13 +237,10 @@ class SpanPairing(LightHolds):
         :meth:`place` (not counted: folded) for what thread ``life`` counted in place and the
         worker sums up now, when that thread may have ended and its ident be another's.
         """
-        if life is not None and self._lives.get(ident) is not life:
-            if life in self._ended_places:
-                place = self._ended_places[life]
-                if place is not None:
-                    return place
-            else:
-                self.seen(ident, life)  # its first item: a thread of its own
+        if self.seen(ident, life):  # its thread has ended: where its spans went then
+            place = self._ended_places.get(life)
+            if place is not None:
+                return place
         return self.place(ident, None, 0)
 
     def _ended(self, ident: int, life: Any) -> None:

@@ -167,7 +167,6 @@ class _Replay:
         self.out = Timeline()
         self.end_ns = end_ns
         self.holds = Holds()
-        self.track_of_ident: dict[int, Track] = {}
         #: The thread's ``threading.Thread`` (``SyncEvent.life``) -> its track, and ident ->
         #: the Thread that has it now: an ident goes to the next thread once one has ended.
         self.track_of_life: dict[object, Track] = {}
@@ -213,7 +212,6 @@ class _Replay:
         elif self.life_of_ident.get(ident) != life:  # a late event of a thread that ended
             track.last_ns = max(track.last_ns, event.time_ns)
             return track
-        self.track_of_ident[ident] = track
         track.last_ns = event.time_ns
         return track
 
