@@ -275,6 +275,11 @@ def test_a_late_record_of_an_ended_thread_stays_its_own(tmp_path: Path, receiver
 LATE_RECORD_WHILE_WAITING = """\
 gate = threading.Lock()
 gate.acquire()  # held for ever: the second thread waits for it until the end
+
+def through_the_gate():
+    with gate:  # let through only when an attempt failed (and then gives it back)
+        pass
+
 for attempt in range(200):
     lock = threading.Lock()
     first = threading.Thread(target=take_counted, args=(lock,), name=f"taker-{attempt}")
@@ -282,7 +287,7 @@ for attempt in range(200):
     first.join(timeout=10)
     if lock._syncscope_primitive not in state.records.taken:
         continue
-    then = threading.Thread(target=gate.acquire, name=f"blocked-{attempt}", daemon=True)
+    then = threading.Thread(target=through_the_gate, name=f"blocked-{attempt}", daemon=True)
     then.start()
     if then.ident == first.ident:
         break
