@@ -280,6 +280,9 @@ def through_the_gate():
     with gate:  # let through only when an attempt failed (and then gives it back)
         pass
 
+# Counting on first: the taker leaves nothing in the buffer before its counted hold, which
+# comes in only when claimed at the end, after the waiter that got its ident began waiting.
+take_counted(threading.Lock())
 for attempt in range(200):
     lock = threading.Lock()
     first = threading.Thread(target=take_counted, args=(lock,), name=f"taker-{attempt}")

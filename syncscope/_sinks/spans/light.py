@@ -77,7 +77,7 @@ class LightHolds:
 
         def place(self, ident: int, parent: tuple[int, int] | None, spans: int = 1) -> Place: ...
 
-        def place_of(self, ident: int, life: Any) -> Place: ...
+        def place_of(self, ident: int, life: Any, time_ns: int) -> Place: ...
 
         def _take_put(self, prim: Primitive, item_id: int | None) -> tuple[int, int] | None: ...
 
@@ -210,7 +210,7 @@ class LightHolds:
         fold = self._fold
         assert fold is not None  # counting in place only happens when folding does
         # Folded: no spans of the part (the summary counts as one, see Summaries.fold).
-        place = self.place_of(acquire.thread_id, acquire.life)
+        place = self.place_of(acquire.thread_id, acquire.life, start)
         # A wait that begins after these links to nothing rather than to an older hold.
         self._last_hold.pop(prim.id, None)
         fold.fold_counted(place, prim, acquire, count, held_ns, start, end)
@@ -226,7 +226,7 @@ class LightHolds:
         """
         fold = self._fold
         assert fold is not None  # counting in place only happens when folding does
-        place = self.place_of(first.thread_id, first.life)
+        place = self.place_of(first.thread_id, first.life, start)
         fold.fold_ops(place, prim, op, first, count, start, end)
         self._counts.aggregated += count
 

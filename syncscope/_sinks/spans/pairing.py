@@ -164,8 +164,10 @@ class SpanPairing(LightHolds):
         self.holding = 0
         #: Parts that were cut, whose thread and run spans have not gone out yet.
         self.cut: list[Segment] = []
-        #: Thread ident -> the ``threading.Thread`` whose events it was last seen in.
+        #: Thread ident -> the ``threading.Thread`` whose events it was last seen in, and the
+        #: time of that thread's first item here.
         self._lives: dict[int, Any] = {}
+        self._first_ns: dict[int, int] = {}
         #: Threads ended by ``seen``, and where their spans went in the part then: an item of
         #: theirs that comes late (a use counted in place, summed or claimed after their end)
         #: goes there, and does not bring them back to life.
@@ -175,12 +177,15 @@ class SpanPairing(LightHolds):
 
     # -- thread lives --------------------------------------------------------------------------
 
-    def seen(self, ident: int, life: Any) -> bool:
+    def seen(self, ident: int, life: Any, time_ns: int) -> bool:
         """
         An event or record of thread ``life`` (its ``SyncEvent.life``; None: not known), whose
-        ident is ``ident``: if another thread had that ident, that one has ended (an ident is
-        reused once its thread is gone), and the new one is a thread of its own. True when
-        ``life`` is a thread that has ended: the item came late (see :meth:`pair_late`).
+        ident is ``ident``, made at ``time_ns``: if another thread had that ident, that one has
+        ended (an ident is reused once its thread is gone), and the new one is a thread of its
+        own. True when ``life`` is a thread that has ended: the item came late (see
+        :meth:`pair_late`): made before the first item of the thread with the ident now (two
+        threads with one ident never overlap), a hold it left counted in place and claimed
+        only now, its thread never seen before.
         """
         if life is None:
             return False
@@ -189,7 +194,12 @@ class SpanPairing(LightHolds):
             return False
         if life in self._ended_places:
             return True
+        if known is not None and time_ns < self._first_ns[ident]:
+            with contextlib.suppress(TypeError):  # a Thread is weakly referenceable; be safe
+                self._ended_places[life] = None
+            return True
         self._lives[ident] = life
+        self._first_ns[ident] = time_ns
         if known is not None:
             self._ended(ident, known)
         return False
@@ -232,12 +242,13 @@ class SpanPairing(LightHolds):
                         held.remove(hold)
                         hold.exited = True
 
-    def place_of(self, ident: int, life: Any) -> Place:
+    def place_of(self, ident: int, life: Any, time_ns: int) -> Place:
         """
-        :meth:`place` (not counted: folded) for what thread ``life`` counted in place and the
-        worker sums up now, when that thread may have ended and its ident be another's.
+        :meth:`place` (not counted: folded) for what thread ``life`` counted in place from
+        ``time_ns`` and the worker sums up now, when that thread may have ended and its ident
+        be another's.
         """
-        if self.seen(ident, life):  # its thread has ended: where its spans went then
+        if self.seen(ident, life, time_ns):  # its thread has ended: where its spans went then
             place = self._ended_places.get(life)
             if place is not None:
                 return place
@@ -336,7 +347,7 @@ class SpanPairing(LightHolds):
         if (
             life is not None
             and self._lives.get(event.thread_id) is not life
-            and self.seen(event.thread_id, life)
+            and self.seen(event.thread_id, life, event.time_ns)
         ):
             return self.pair_late(event, parent)
         prim = event.primitive

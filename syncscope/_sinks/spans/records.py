@@ -133,7 +133,7 @@ def drain(pairing: SpanPairing, buffer: deque[tuple[Any, ...]], count: int) -> N
             continue
         holds = item[0]
         # A thread of its own, if its ident was another's; if it has ended, the record is late.
-        if seen(holds.ident, holds.life):
+        if seen(holds.ident, holds.life, item[3]):
             pairing.pair_late(event_of(item), None)
             continue
         if item[2] == RECORD_ACQUIRED:
