@@ -868,7 +868,9 @@ def _split(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 class TestInProcess:
-    def test_install_and_uninstall_restore_the_hooks(self, tmp_path: Path) -> None:
+    def test_install_and_uninstall_restore_the_hooks(
+        self, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    ) -> None:
         """install(spans=True) writes spans, and uninstall puts every hooked method back."""
         import threading
         from concurrent.futures import ThreadPoolExecutor
@@ -883,7 +885,15 @@ class TestInProcess:
             vars(TracerProvider)["shutdown"],
         )
         trace_file = tmp_path / "trace.json"
-        syncscope.install(lines=False, spans=True, exporter="none", jaeger_file=str(trace_file))
+        # The flush waits for the worker: 5 s by default, which three suites at once on two
+        # cores once outlasted (the file was left empty); this test is about the hooks.
+        syncscope.install(
+            lines=False,
+            spans=True,
+            exporter="none",
+            jaeger_file=str(trace_file),
+            flush_timeout=120,
+        )
         lock = threading.Lock()
         with lock:
             pass
@@ -894,7 +904,9 @@ class TestInProcess:
             vars(ThreadPoolExecutor)["submit"],
             vars(TracerProvider)["shutdown"],
         )
-        (trace,) = json.loads(trace_file.read_text())["data"]
+        written = trace_file.read_text()
+        assert written, capfd.readouterr().err  # the exit line says why nothing was written
+        (trace,) = json.loads(written)["data"]
         names = sorted(span["operationName"] for span in trace["spans"])
         assert ["Lock.acquire lock", "Lock.hold lock", "run ", "thread MainThread"] == [
             name if not name.startswith("run ") else "run " for name in names
