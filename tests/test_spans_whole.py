@@ -6,6 +6,7 @@ protocol of an endpoint is found when its port does not say, and a fatal signal 
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import sys
@@ -219,7 +220,8 @@ class TestEndpoint:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigterm_flushes(tmp_path: Path, receiver: Any) -> None:
-    """A program killed by SIGTERM, which it leaves alone, sends its spans, then dies of it."""
+    """A program killed by SIGTERM, which it leaves alone, sends its spans and writes its
+    timeline (one handler for both: neither takes the signal from the other), then dies of it."""
     source = """\
         import sys, threading
         lock = threading.Lock()
@@ -230,8 +232,11 @@ def test_sigterm_flushes(tmp_path: Path, receiver: Any) -> None:
     """
     script = write_program(tmp_path, source, "prog.py")
     process = Interactive(
-        ["-q", f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol, str(script)]
-    )
+        [
+            "-q", f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol,
+            "--timeline", str(tmp_path / "t.json"), str(script),
+        ]
+    )  # fmt: skip
     try:
         process.wait_for("stdout", "ready")
         process.process.send_signal(signal.SIGTERM)
@@ -243,6 +248,8 @@ def test_sigterm_flushes(tmp_path: Path, receiver: Any) -> None:
     assert (4, 4, 0) == (line["made"], line["sent"], line["dropped"]), line
     names = sorted(span.name for span in receiver.wait_for_spans(4))
     assert ["Lock.acquire lock", "Lock.hold lock", "run prog.py", "thread MainThread"] == names
+    timeline = json.loads((tmp_path / "t.json").read_text(encoding="utf-8"))
+    assert "hold lock" in {event["name"] for event in timeline["traceEvents"]}
 
 
 def test_put_on_a_full_queue_links_to_the_get_that_made_room(tmp_path: Path, receiver: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ import pytest
 import syncscope
 from syncscope._sinks.timeline.model import replay
 from syncscope._sinks.timeline.sink import TimelineOptions, trace_events
+
+from .spans_programs import Interactive
 
 
 HERE = Path(__file__).parent
@@ -347,6 +350,57 @@ def test_os_exit_at_interpreter_shutdown_writes_the_files(tmp_path: Path) -> Non
     assert 4 == result.returncode, result.stderr
     trace = Trace(load(tmp_path / "t.json"))
     assert "MainThread" in trace.threads.values()
+
+
+DEADLOCK_THEN_HANG = """\
+import threading
+a, b = threading.Lock(), threading.Lock()
+both = threading.Barrier(2, timeout=10)
+def left():
+    with a:
+        both.wait()
+        with b:
+            pass
+def right():
+    with b:
+        both.wait()
+        with a:
+            pass
+threads = [threading.Thread(target=left, name="left"),
+           threading.Thread(target=right, name="right")]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()  # for ever: the program hangs until someone stops it
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_writes_the_files_then_dies_of_it(tmp_path: Path) -> None:
+    """A hung program stopped with SIGTERM (``timeout``, ``kill``, a CI time limit), which it
+    leaves alone, still gets both files, whole, showing the waits that hung; then it dies of
+    the signal, as it would have."""
+    program = tmp_path / "hang.py"
+    program.write_text(DEADLOCK_THEN_HANG, encoding="utf-8")
+    timeline, html = tmp_path / "t.json", tmp_path / "r.html"
+    process = Interactive(["-q", "--timeline", str(timeline), "--html", str(html), str(program)])
+    try:
+        process.wait_for("stderr", "syncscope: deadlock:")
+        process.process.send_signal(signal.SIGTERM)
+        result = process.finish()
+    finally:
+        process.kill()
+    assert -signal.SIGTERM == result.returncode, result.stderr
+    trace = Trace(load(timeline))
+    waiting = {
+        trace.threads[w["tid"]]: w["name"]
+        for w in trace.waits
+        if w["args"].get("outcome") == "still waiting at exit"
+    }
+    assert {"left": "wait for lock b", "right": "wait for lock a"} == {
+        name: wait for name, wait in waiting.items() if name != "MainThread"
+    }
+    assert "</html>" in html.read_text(encoding="utf-8")
 
 
 RAW_THREAD_SAME_IDENT = """\

@@ -71,13 +71,12 @@ import _thread
 import contextlib
 import os
 import random
-import signal
 import sys
-import threading
 import time
 from collections import deque
 
 from ..._core import context as program_context
+from ..._core import fatal
 from ..._core.dispatch import guard
 from ..._core.event import SyncEvent
 from ..._core.fork import reset_after_fork
@@ -128,11 +127,6 @@ GRACE = 0.3
 MAX_PARKED = 4096
 #: Span ids given up (see SpanSink.given_up) remembered at most.
 MAX_GIVEN_UP = 65_536
-#: Signals whose default action ends the process: caught (when the program leaves them alone)
-#: to flush first.
-FATAL_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
 
 
 #: Longest the worker waits for the program to start before it sets up anyway.
@@ -433,7 +427,7 @@ class SpanSink:
     # -- exits that skip atexit ---------------------------------------------------------------
 
     def _hook_exits(self) -> None:
-        """Wrap ``os._exit``; catch fatal signals the program has not taken (main thread only)."""
+        """Wrap ``os._exit``, and flush before a fatal signal (see _core.fatal)."""
         self._os_exit = original = os._exit
         sink = self
 
@@ -445,45 +439,12 @@ class SpanSink:
         _exit.__wrapped__ = original  # type: ignore[attr-defined]
         self._exit_wrapper = _exit
         os._exit = _exit
-        self._signals: dict[int, Any] = {}
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for number in FATAL_SIGNALS:
-            with contextlib.suppress(Exception):
-                if signal.getsignal(number) is signal.SIG_DFL:
-                    signal.signal(number, self._fatal_signal)
-                    self._signals[number] = signal.SIG_DFL
+        fatal.close_on_fatal_signal(self.close, self.options.flush_timeout + GRACE)
 
     def _unhook_exits(self) -> None:
         if getattr(os, "_exit", None) is getattr(self, "_exit_wrapper", None):
             os._exit = self._os_exit
-        for number, previous in getattr(self, "_signals", {}).items():
-            with contextlib.suppress(Exception):
-                if signal.getsignal(number) == self._fatal_signal:
-                    signal.signal(number, previous)
-        self._signals = {}
-
-    def _fatal_signal(self, number: int, frame: Any) -> None:
-        """
-        Flush, then die of the signal as the program would have. The flush runs on a thread
-        of its own, waited for within the flush timeout: the handler may have interrupted
-        this thread inside the sink, holding the sink's lock.
-        """
-        done = allocate_lock()
-        done.acquire()
-
-        def flush() -> None:
-            try:
-                with contextlib.suppress(BaseException):
-                    self.close()
-            finally:
-                done.release()
-
-        with contextlib.suppress(BaseException):
-            _thread.start_new_thread(flush, ())
-            done.acquire(timeout=max(self.options.flush_timeout, 0.0) + GRACE)
-        signal.signal(number, signal.SIG_DFL)
-        os.kill(os.getpid(), number)
+        fatal.forget(self.close)
 
     # -- closing -----------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from ..._core import fatal
 from ..._core.dispatch import guard
 from ..._core.event import SyncEvent
 from .model import DEFAULT_MAX_TRACE_EVENTS, TimelineOptions, finding_text, finding_threads
@@ -75,7 +76,10 @@ class TimelineSink:
         self._hook_exit()
 
     def _hook_exit(self) -> None:
-        """Wrap ``os._exit`` while open: a program that ends with it still gets its files."""
+        """
+        Wrap ``os._exit`` while open, and write before a fatal signal (see _core.fatal): a
+        program that ends with either still gets its files.
+        """
         self._os_exit = original = os._exit
         sink = self
 
@@ -87,10 +91,12 @@ class TimelineSink:
         _exit.__wrapped__ = original  # type: ignore[attr-defined]
         self._exit_wrapper = _exit
         os._exit = _exit
+        fatal.close_on_fatal_signal(self.close, EXIT_WRITE_SECONDS)
 
     def _unhook_exit(self) -> None:
         if getattr(os, "_exit", None) is self._exit_wrapper:
             os._exit = self._os_exit
+        fatal.forget(self.close)
 
     def close_within(self, seconds: float) -> None:
         """
