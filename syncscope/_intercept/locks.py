@@ -18,7 +18,7 @@ import sys
 import threading
 import warnings
 from _thread import get_ident
-from types import FrameType
+from types import CodeType, FrameType
 
 from .._core.dispatch import guard
 from .._core.event import Primitive, perf_counter_ns
@@ -171,16 +171,16 @@ class _LockProxy(_Proxy):
     def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
         try:
             tally = self._syncscope_tally
+            lines = state.lines
             if (
                 tally is not None
                 and tally.owner is state.lean
                 and timeout == -1
-                and not ((self._syncscope_library or state.lines is not None) and guard.busy)
+                and not ((self._syncscope_library or lines is not None) and guard.busy)
             ):
                 lock = self._syncscope_lock
                 if lock.acquire(False):  # uncontended: count it, stamp the hold, done
                     try:
-                        lines = state.lines
                         if lines is not None:  # said first: a Ctrl-C in it leaves no hold
                             lines.line(self._syncscope_primitive, "acquire", "acquired")
                         self._syncscope_since = perf_counter_ns()
@@ -230,15 +230,15 @@ class _LockProxy(_Proxy):
     def __enter__(self) -> Any:
         try:
             tally = self._syncscope_tally
+            lines = state.lines
             if (
                 tally is not None
                 and tally.owner is state.lean
-                and not ((self._syncscope_library or state.lines is not None) and guard.busy)
+                and not ((self._syncscope_library or lines is not None) and guard.busy)
             ):
                 lock = self._syncscope_lock
                 if lock.acquire(False):
                     try:
-                        lines = state.lines
                         if lines is not None:
                             lines.line(self._syncscope_primitive, "acquire", "acquired")
                         self._syncscope_since = perf_counter_ns()
@@ -252,13 +252,16 @@ class _LockProxy(_Proxy):
                                 frame: FrameType | None = _getframe(1)
                             except ValueError:  # called from C: no caller
                                 frame = None
-                            if frame is not None and frame.f_code is CONDITION_ENTER:
-                                frame = frame.f_back  # `with cond:`: the with's line
                             if frame is None:
                                 self._syncscope_code = None
                             else:
-                                self._syncscope_code = frame.f_code
-                                self._syncscope_lasti = frame.f_lasti
+                                code: CodeType | None = frame.f_code
+                                if code is CONDITION_ENTER:  # `with cond:`: the with's line
+                                    frame = frame.f_back
+                                    code = frame.f_code if frame is not None else None
+                                self._syncscope_code = code
+                                if frame is not None:
+                                    self._syncscope_lasti = frame.f_lasti
                             if below is not None:
                                 nested(self, below, True)
                     except BaseException:
@@ -411,16 +414,16 @@ class _RLockProxy(_Proxy):
     def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
         try:
             tally = self._syncscope_tally
+            lines = state.lines
             if (
                 tally is not None
                 and tally.owner is state.lean
                 and timeout == -1
-                and not ((self._syncscope_library or state.lines is not None) and guard.busy)
+                and not ((self._syncscope_library or lines is not None) and guard.busy)
             ):
                 lock = self._syncscope_lock
                 if lock.acquire(False):  # uncontended, or reentered
                     try:
-                        lines = state.lines
                         if lines is not None:
                             lines.line(
                                 self._syncscope_primitive,
@@ -475,15 +478,15 @@ class _RLockProxy(_Proxy):
     def __enter__(self) -> Any:
         try:
             tally = self._syncscope_tally
+            lines = state.lines
             if (
                 tally is not None
                 and tally.owner is state.lean
-                and not ((self._syncscope_library or state.lines is not None) and guard.busy)
+                and not ((self._syncscope_library or lines is not None) and guard.busy)
             ):
                 lock = self._syncscope_lock
                 if lock.acquire(False):
                     try:
-                        lines = state.lines
                         if lines is not None:
                             lines.line(
                                 self._syncscope_primitive,
@@ -502,13 +505,16 @@ class _RLockProxy(_Proxy):
                                     frame: FrameType | None = _getframe(1)
                                 except ValueError:  # called from C: no caller
                                     frame = None
-                                if frame is not None and frame.f_code is CONDITION_ENTER:
-                                    frame = frame.f_back  # `with cond:`: the with's line
                                 if frame is None:
                                     self._syncscope_code = None
                                 else:
-                                    self._syncscope_code = frame.f_code
-                                    self._syncscope_lasti = frame.f_lasti
+                                    code: CodeType | None = frame.f_code
+                                    if code is CONDITION_ENTER:  # `with cond:`: the with's line
+                                        frame = frame.f_back
+                                        code = frame.f_code if frame is not None else None
+                                    self._syncscope_code = code
+                                    if frame is not None:
+                                        self._syncscope_lasti = frame.f_lasti
                                 if below is not None:
                                     nested(self, below, True)
                         tally.acquisitions += 1
