@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -393,6 +394,50 @@ class TestWhoMadeOthersWait:
         [figures] = Report.of(recorder).primitives
         assert 1 == figures.in_progress
         assert "1 wait still in progress at exit, the longest for " in Report.of(recorder).text()
+
+    def test_a_deadlocked_lock_tops_the_table(self, recorder: Recorder) -> None:
+        """Locks come by time spent waiting for them, and a wait still in progress (a
+        deadlock's) has waited so far: its lock comes before one whose waits all ended
+        sooner, and a table cut short keeps it."""
+        busy_run(recorder)  # hot_lock: 40 ms waited, all the waits over
+        stuck = primitive("lock", "stuck_lock", line=8)
+        now = time.time_ns()
+        recorder.handle(acquired(stuck, thread=7, line=60, at=now - 200 * MS))
+        recorder.handle(waiting(stuck, thread=8, line=61, at=now - 100 * MS))
+        text = Report.of(recorder).text(top=1)
+        lines = text.splitlines()
+        start = lines.index("Locks, by time spent waiting for them:")
+        row, note = lines[start + 2 : start + 4]
+        assert row.split()[:2] == ["stuck_lock", "lock"], text
+        assert note.startswith("    1 wait still in progress at exit, the longest for "), text
+        assert "hot_lock" not in text.split("Waiting for a signal")[0], text
+        primitives = Report.of(recorder).to_dict()["primitives"]
+        assert ["stuck_lock", "hot_lock"] == [p["name"] for p in primitives[:2]]
+
+    def test_signal_waits_in_progress_are_not_lock_waits(self, recorder: Recorder) -> None:
+        """A thread still waiting for a notify or a set at exit (a hang) is said under the
+        waits for a signal, not as a wait for the Condition's lock; an Event that no wait
+        ever ended is listed there too."""
+        cond = primitive("condition", "cond", line=3)
+        ready = primitive("event", "ready", line=4)
+        now = time.time_ns()
+        recorder.handle(acquired(cond, thread=1, line=20, at=now - 50 * MS))
+        recorder.handle(waiting(cond, "wait", thread=1, line=21, at=now - 40 * MS))
+        recorder.handle(waiting(ready, "wait", thread=2, line=30, at=now - 30 * MS))
+        report = Report.of(recorder)
+        text = report.text()
+        locks, signals = text.split(
+            "Waiting for a signal (Condition.wait, Event.wait, Barrier.wait):"
+        )
+        assert "cond" in locks and "still in progress" not in locks, text
+        rows = signals.strip().splitlines()
+        assert [rows[1].split()[0], rows[3].split()[0]] == ["cond", "ready"], text
+        for note in (rows[2], rows[4]):
+            assert note.startswith("    1 wait still in progress at exit, the longest for "), text
+        figures = {p.name: p for p in report.primitives}
+        assert (0, 1) == (figures["cond"].in_progress, figures["cond"].signal_waits_in_progress)
+        assert figures["cond"].signal_waits_in_progress_max_s >= 0.04
+        assert 1 == report.to_dict()["primitives"][0]["signal_waits_in_progress"]
 
 
 class TestJsonAlwaysWritten:

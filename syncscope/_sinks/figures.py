@@ -199,9 +199,13 @@ class PrimitiveStats:
     #: Its longest holds, longest first.
     longest_holds: tuple[Holder, ...] = field(default=(), repr=False)
     #: Waits for it still in progress when the report was made (Ctrl-C, a deadlock's exit),
-    #: and the longest of them so far.
+    #: and the longest of them so far: to acquire it, or to put to or get from it.
     in_progress: int = 0
     in_progress_max_s: float = 0.0
+    #: The same for waits for a signal (Condition, Event and Barrier waits, ``Queue.join``):
+    #: a thread that waits for ever for a notify is a hang, not a wait for the lock.
+    signal_waits_in_progress: int = 0
+    signal_waits_in_progress_max_s: float = 0.0
 
     @property
     def name(self) -> str:
@@ -354,4 +358,7 @@ class PrimitiveStats:
         if self.in_progress:
             data["in_progress"] = self.in_progress
             data["in_progress_max_s"] = self.in_progress_max_s
+        if self.signal_waits_in_progress:
+            data["signal_waits_in_progress"] = self.signal_waits_in_progress
+            data["signal_waits_in_progress_max_s"] = self.signal_waits_in_progress_max_s
         return data

@@ -210,10 +210,7 @@ class Report:
                     )
                 )
             if p.in_progress:
-                row.append(
-                    f"    {p.in_progress:,} wait{'s' if p.in_progress != 1 else ''} still in "
-                    f"progress at exit, the longest for {_duration(p.in_progress_max_s)}"
-                )
+                row.append(_still_waiting(p.in_progress, p.in_progress_max_s))
         lines = ["", "Locks, by time spent waiting for them:"]
         lines += _render(table, right=range(3, 9), notes=notes)
         lines += _more(rows, top, lambda p: p.contended > 0, "contended")
@@ -223,11 +220,15 @@ class Report:
         rows = [
             p
             for p in self.primitives
-            if p.kind in _WAIT_KINDS and (p.waits or p.notifies or p.sets)
+            if p.kind in _WAIT_KINDS
+            and (p.waits or p.notifies or p.sets or p.signal_waits_in_progress)
         ]
         if not rows:
             return []
-        rows.sort(key=lambda p: (p.total_waited_s, p.waits), reverse=True)
+        rows.sort(
+            key=lambda p: (p.total_waited_s + p.signal_waits_in_progress_max_s, p.waits),
+            reverse=True,
+        )
         table = [
             (
                 "name",
@@ -240,8 +241,13 @@ class Report:
                 "signals",
             )
         ]
+        notes: dict[int, list[str]] = {}
         for p in rows[:top]:
             signals = p.sets if p.kind == "event" else p.notifies
+            if p.signal_waits_in_progress:
+                notes[len(table)] = [
+                    _still_waiting(p.signal_waits_in_progress, p.signal_waits_in_progress_max_s)
+                ]
             table.append(
                 (
                     _name(p),
@@ -255,7 +261,7 @@ class Report:
                 )
             )
         lines = ["", "Waiting for a signal (Condition.wait, Event.wait, Barrier.wait):"]
-        lines += _render(table, right=range(3, 8))
+        lines += _render(table, right=range(3, 8), notes=notes)
         lines += _more(rows, top, lambda p: p.total_waited_s > 0, "that waited")
         return lines
 
@@ -299,36 +305,61 @@ class Report:
         return lines
 
 
+#: The operations of a wait for a signal, as against a wait to acquire, put or get.
+_SIGNAL_WAITS = frozenset({"wait", "wait_for", "join"})
+
+
 def _with_waits_in_progress(stats: list[PrimitiveStats], recorder: Any) -> list[PrimitiveStats]:
     """Count the waits still in progress (the program ended while they waited)."""
     holds = getattr(recorder, "holds", None)
     if holds is None or not holds.waiting:
         return stats
     now = time.time_ns()
-    pending: dict[int, tuple[Any, int, int]] = {}
+    # primitive id -> the primitive, then (count, longest ns) of lock waits and signal waits
+    pending: dict[int, tuple[Any, list[int]]] = {}
     for wait in list(holds.waiting.values()):
         primitive = wait.primitive
-        count, longest = pending.get(primitive.id, (None, 0, 0))[1:]
-        pending[primitive.id] = (primitive, count + 1, max(longest, now - wait.since_ns))
+        counts = pending.setdefault(primitive.id, (primitive, [0, 0, 0, 0]))[1]
+        at = 2 if wait.op in _SIGNAL_WAITS else 0
+        counts[at] += 1
+        counts[at + 1] = max(counts[at + 1], now - wait.since_ns)
     result = []
     for figures in stats:
         found = pending.pop(figures.primitive.id, None)
         if found is not None:
-            figures = replace(  # noqa: PLW2901 (the same row, with its waits in progress)
-                figures, in_progress=found[1], in_progress_max_s=round(found[2] / 1e9, 9)
-            )
+            figures = replace(figures, **_in_progress(found[1]))  # noqa: PLW2901 (the same row)
         result.append(figures)
-    for primitive, count, longest in pending.values():
-        result.append(
-            PrimitiveStats(
-                Ref.of(primitive), in_progress=count, in_progress_max_s=round(longest / 1e9, 9)
-            )
-        )
+    for primitive, counts in pending.values():
+        result.append(PrimitiveStats(Ref.of(primitive), **_in_progress(counts)))
     return result
 
 
+def _in_progress(counts: list[int]) -> dict[str, Any]:
+    waits, longest, signal_waits, signal_longest = counts
+    return {
+        "in_progress": waits,
+        "in_progress_max_s": round(longest / 1e9, 9),
+        "signal_waits_in_progress": signal_waits,
+        "signal_waits_in_progress_max_s": round(signal_longest / 1e9, 9),
+    }
+
+
+def _still_waiting(count: int, longest_s: float) -> str:
+    return (
+        f"    {count:,} wait{'s' if count != 1 else ''} still in progress at exit, the longest "
+        f"for {_duration(longest_s)}"
+    )
+
+
 def _cost(p: PrimitiveStats) -> tuple[float, ...]:
-    return (p.total_wait_s, p.blocked_full_s, p.max_hold_s, p.total_waited_s, p.acquisitions)
+    # A wait still in progress (a deadlock's) counts for as long as it has waited so far.
+    return (
+        p.total_wait_s + p.in_progress_max_s,
+        p.blocked_full_s,
+        p.max_hold_s,
+        p.total_waited_s + p.signal_waits_in_progress_max_s,
+        p.acquisitions,
+    )
 
 
 def _count(number: int, noun: str) -> str:
