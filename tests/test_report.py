@@ -400,6 +400,7 @@ class TestWhoMadeOthersWait:
         deadlock's) has waited so far: its lock comes before one whose waits all ended
         sooner, and a table cut short keeps it."""
         busy_run(recorder)  # hot_lock: 40 ms waited, all the waits over
+        contended = Report.of(recorder).to_dict()["summary"]["contended"]
         stuck = primitive("lock", "stuck_lock", line=8)
         now = time.time_ns()
         recorder.handle(acquired(stuck, thread=7, line=60, at=now - 200 * MS))
@@ -411,8 +412,9 @@ class TestWhoMadeOthersWait:
         assert row.split()[:2] == ["stuck_lock", "lock"], text
         assert note.startswith("    1 wait still in progress at exit, the longest for "), text
         assert "hot_lock" not in text.split("Waiting for a signal")[0], text
-        primitives = Report.of(recorder).to_dict()["primitives"]
-        assert ["stuck_lock", "hot_lock"] == [p["name"] for p in primitives[:2]]
+        data = Report.of(recorder).to_dict()
+        assert ["stuck_lock", "hot_lock"] == [p["name"] for p in data["primitives"][:2]]
+        assert contended + 1 == data["summary"]["contended"]  # waited for, though no wait ended
 
     def test_signal_waits_in_progress_are_not_lock_waits(self, recorder: Recorder) -> None:
         """A thread still waiting for a notify or a set at exit (a hang) is said under the

@@ -77,7 +77,8 @@ class Report:
             "duration_s": round(self.duration_s, 6),
             "summary": {
                 "primitives": len(self.primitives),
-                "contended": sum(1 for p in self.primitives if p.contended),
+                # A lock waited for at exit (a deadlock's) is contended, though no wait ended.
+                "contended": sum(1 for p in self.primitives if p.contended or p.in_progress),
                 "inversions": sum(1 for i in self.inversions if i.guarded_by is None),
                 "guarded_inversions": sum(1 for i in self.inversions if i.guarded_by is not None),
                 "deadlocks": len(self.deadlocks),
@@ -213,7 +214,7 @@ class Report:
                 row.append(_still_waiting(p.in_progress, p.in_progress_max_s))
         lines = ["", "Locks, by time spent waiting for them:"]
         lines += _render(table, right=range(3, 9), notes=notes)
-        lines += _more(rows, top, lambda p: p.contended > 0, "contended")
+        lines += _more(rows, top, lambda p: p.contended > 0 or p.in_progress > 0, "contended")
         return lines
 
     def _waits_table(self, top: int) -> list[str]:
