@@ -18,7 +18,7 @@ import sys
 import threading
 import warnings
 from _thread import get_ident
-from types import CodeType, FrameType
+from types import FrameType
 
 from .._core.dispatch import guard
 from .._core.event import Primitive, perf_counter_ns
@@ -252,16 +252,13 @@ class _LockProxy(_Proxy):
                                 frame: FrameType | None = _getframe(1)
                             except ValueError:  # called from C: no caller
                                 frame = None
+                            if frame is not None and frame.f_code is CONDITION_ENTER:
+                                frame = frame.f_back  # `with cond:`: the with's line
                             if frame is None:
                                 self._syncscope_code = None
                             else:
-                                code: CodeType | None = frame.f_code
-                                if code is CONDITION_ENTER:  # `with cond:`: the with's line
-                                    frame = frame.f_back
-                                    code = frame.f_code if frame is not None else None
-                                self._syncscope_code = code
-                                if frame is not None:
-                                    self._syncscope_lasti = frame.f_lasti
+                                self._syncscope_code = frame.f_code
+                                self._syncscope_lasti = frame.f_lasti
                             if below is not None:
                                 nested(self, below, True)
                     except BaseException:
@@ -505,16 +502,13 @@ class _RLockProxy(_Proxy):
                                     frame: FrameType | None = _getframe(1)
                                 except ValueError:  # called from C: no caller
                                     frame = None
+                                if frame is not None and frame.f_code is CONDITION_ENTER:
+                                    frame = frame.f_back  # `with cond:`: the with's line
                                 if frame is None:
                                     self._syncscope_code = None
                                 else:
-                                    code: CodeType | None = frame.f_code
-                                    if code is CONDITION_ENTER:  # `with cond:`: the with's line
-                                        frame = frame.f_back
-                                        code = frame.f_code if frame is not None else None
-                                    self._syncscope_code = code
-                                    if frame is not None:
-                                        self._syncscope_lasti = frame.f_lasti
+                                    self._syncscope_code = frame.f_code
+                                    self._syncscope_lasti = frame.f_lasti
                                 if below is not None:
                                     nested(self, below, True)
                         tally.acquisitions += 1
