@@ -19,6 +19,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 
 
@@ -30,13 +31,17 @@ if TYPE_CHECKING:
 FATAL_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
-#: Seconds waited past the outputs' own, for the thread that closes them to start and end.
+#: Seconds waited past the outputs' own, for the threads that close them to start and end.
 GRACE = 0.3
+
+_monotonic = time.monotonic
 
 #: The outputs to close, in the order they asked, with the seconds each may take.
 _closers: list[tuple[Callable[[], None], float]] = []
 #: Signal -> what it was before it was caught here (the default action).
 _caught: dict[int, Any] = {}
+#: The signal being handled, once one is: the outputs are closing.
+_closing: list[int] = []
 
 
 def close_on_fatal_signal(close: Callable[[], None], seconds: float) -> None:
@@ -64,28 +69,50 @@ def forget(close: Callable[[], None]) -> None:
 
 def _fatal_signal(number: int, frame: Any) -> None:
     """
-    Close every output, then die of the signal. They close on a thread of their own, waited
-    for within their seconds: the handler may have interrupted this thread inside one of them,
-    holding its lock.
+    Close every output, then die of the signal. Each closes on a thread of its own, all
+    waited for within the longest time any of them gave: the handler may have interrupted this
+    thread inside one of them, holding its lock, and that one must not keep the others from
+    closing. A second signal while they close (``timeout`` sends one more) changes nothing:
+    the first ends the process.
     """
+    if _closing:
+        return
+    _closing.append(number)
     closers = list(_closers)
-    done = _thread.allocate_lock()
-    done.acquire()
-
-    def close_all() -> None:
-        try:
-            for close, _seconds in reversed(closers):  # the last to open closes first
-                with contextlib.suppress(BaseException):
-                    close()
-        finally:
-            done.release()
-
-    with contextlib.suppress(BaseException):
-        _thread.start_new_thread(close_all, ())
-        done.acquire(timeout=sum(seconds for _close, seconds in closers) + GRACE)
+    deadline = _monotonic() + max((seconds for _close, seconds in closers), default=0.0) + GRACE
+    pending = [_close_apart(close) for close, _seconds in closers]
+    for done in pending:
+        if done is not None:
+            with contextlib.suppress(BaseException):
+                done.acquire(timeout=max(deadline - _monotonic(), 0.0))
     with contextlib.suppress(BaseException):
         from .output import flush_all  # the lines said up to now, buffered: out first
 
         flush_all()
     signal.signal(number, signal.SIG_DFL)
     os.kill(os.getpid(), number)
+
+
+def _close_apart(close: Callable[[], None]) -> Any:
+    """
+    Start ``close`` on a thread of its own: the lock it releases when done, or None when it
+    ran here, as no thread can start at interpreter shutdown (3.12: the main thread waiting
+    for the program's threads to end).
+    """
+    done = _thread.allocate_lock()
+    done.acquire()
+
+    def run() -> None:
+        try:
+            with contextlib.suppress(BaseException):
+                close()
+        finally:
+            done.release()
+
+    try:
+        _thread.start_new_thread(run, ())
+    except RuntimeError:
+        with contextlib.suppress(BaseException):
+            close()
+        return None
+    return done
