@@ -441,6 +441,29 @@ class TestWhoMadeOthersWait:
         assert figures["cond"].signal_waits_in_progress_max_s >= 0.04
         assert 1 == report.to_dict()["primitives"][0]["signal_waits_in_progress"]
 
+    def test_an_idle_consumer_is_no_contention_and_a_join_never_done_is_said(
+        self, recorder: Recorder
+    ) -> None:
+        """A worker blocked in get() at exit is idle, not contention: the queue neither ranks
+        first nor counts as contended; a Queue.join() still waiting is said under the queue."""
+        busy_run(recorder)
+        before = Report.of(recorder).to_dict()["summary"]["contended"]
+        idle = primitive("queue", "idle_jobs", line=9)
+        tasks = primitive("queue", "tasks", line=10)
+        now = time.time_ns()
+        recorder.handle(waiting(idle, "get", thread=7, line=70, at=now - 500 * MS))
+        recorder.handle(event(tasks, "put", "put", qsize=1, at=now - 400 * MS))
+        recorder.handle(waiting(tasks, "join", thread=8, line=71, at=now - 300 * MS))
+        report = Report.of(recorder)
+        data = report.to_dict()
+        assert before == data["summary"]["contended"]
+        assert "hot_lock" == data["primitives"][0]["name"]
+        queues = report.text().split("Queues (")[1].splitlines()
+        row = next(i for i, line in enumerate(queues) if line.startswith("  tasks "))
+        assert queues[row + 1].startswith("    1 join still in progress at exit, the longest "), (
+            queues
+        )
+
 
 class TestJsonAlwaysWritten:
     def test_program_ending_with_os_exit(self, tmp_path: Path) -> None:

@@ -78,7 +78,7 @@ class Report:
             "summary": {
                 "primitives": len(self.primitives),
                 # A lock waited for at exit (a deadlock's) is contended, though no wait ended.
-                "contended": sum(1 for p in self.primitives if p.contended or p.in_progress),
+                "contended": sum(1 for p in self.primitives if p.contended or _lock_waited(p)),
                 "inversions": sum(1 for i in self.inversions if i.guarded_by is None),
                 "guarded_inversions": sum(1 for i in self.inversions if i.guarded_by is not None),
                 "deadlocks": len(self.deadlocks),
@@ -214,7 +214,7 @@ class Report:
                 row.append(_still_waiting(p.in_progress, p.in_progress_max_s))
         lines = ["", "Locks, by time spent waiting for them:"]
         lines += _render(table, right=range(3, 9), notes=notes)
-        lines += _more(rows, top, lambda p: p.contended > 0 or p.in_progress > 0, "contended")
+        lines += _more(rows, top, lambda p: p.contended > 0 or _lock_waited(p), "contended")
         return lines
 
     def _waits_table(self, top: int) -> list[str]:
@@ -263,12 +263,16 @@ class Report:
             )
         lines = ["", "Waiting for a signal (Condition.wait, Event.wait, Barrier.wait):"]
         lines += _render(table, right=range(3, 8), notes=notes)
-        lines += _more(rows, top, lambda p: p.total_waited_s > 0, "that waited")
+        lines += _more(
+            rows, top, lambda p: p.total_waited_s > 0 or p.signal_waits_in_progress, "that waited"
+        )
         return lines
 
     def _queues_table(self, top: int) -> list[str]:
         rows = [
-            p for p in self.primitives if p.kind == "queue" and (p.puts or p.gets or p.rejected)
+            p
+            for p in self.primitives
+            if p.kind == "queue" and (p.puts or p.gets or p.rejected or p.signal_waits_in_progress)
         ]
         if not rows:
             return []
@@ -286,7 +290,14 @@ class Report:
                 "unfinished",
             )
         ]
+        notes: dict[int, list[str]] = {}
         for p in rows[:top]:
+            if p.signal_waits_in_progress:  # Queue.join(): tasks never done
+                notes[len(table)] = [
+                    _still_waiting(
+                        p.signal_waits_in_progress, p.signal_waits_in_progress_max_s, "join"
+                    )
+                ]
             table.append(
                 (
                     _name(p),
@@ -301,7 +312,7 @@ class Report:
                 )
             )
         lines = ["", "Queues (blocked full: producers waited for room; empty: consumers idle):"]
-        lines += _render(table, right=range(3, 9))
+        lines += _render(table, right=range(3, 9), notes=notes)
         lines += _more(rows, top, lambda p: p.blocked_full_s > 0, "blocked full")
         return lines
 
@@ -345,17 +356,22 @@ def _in_progress(counts: list[int]) -> dict[str, Any]:
     }
 
 
-def _still_waiting(count: int, longest_s: float) -> str:
+def _still_waiting(count: int, longest_s: float, noun: str = "wait") -> str:
     return (
-        f"    {count:,} wait{'s' if count != 1 else ''} still in progress at exit, the longest "
+        f"    {count:,} {noun}{'s' if count != 1 else ''} still in progress at exit, the longest "
         f"for {_duration(longest_s)}"
     )
 
 
+def _lock_waited(p: PrimitiveStats) -> bool:
+    """A lock some thread still waited for at exit (not a queue's idle consumer)."""
+    return p.in_progress > 0 and p.kind in _LOCK_KINDS
+
+
 def _cost(p: PrimitiveStats) -> tuple[float, ...]:
-    # A wait still in progress (a deadlock's) counts for as long as it has waited so far.
+    # A wait for a lock still in progress (a deadlock's) counts for as long as it has waited.
     return (
-        p.total_wait_s + p.in_progress_max_s,
+        p.total_wait_s + (p.in_progress_max_s if p.kind in _LOCK_KINDS else 0.0),
         p.blocked_full_s,
         p.max_hold_s,
         p.total_waited_s + p.signal_waits_in_progress_max_s,
