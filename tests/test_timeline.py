@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 
 import syncscope
+from syncscope._core.event import SyncEvent
 from syncscope._sinks.timeline.model import replay
 from syncscope._sinks.timeline.sink import TimelineOptions, trace_events
 
 from .spans_programs import Interactive
+from .support.events import acquired, primitive, released, waiting
 
 
 HERE = Path(__file__).parent
@@ -440,6 +442,34 @@ lock.release()
 done.wait(timeout=10)
 print(attempt)
 """
+
+
+def test_raw_threads_alike_on_one_ident_are_told_apart_by_time() -> None:
+    """
+    Threads started with ``_thread`` are known by ident and name alone, and the name is made
+    of the ident ("Thread-<ident>"): a second one on an ident is told from the first by
+    coming after the thread that took the ident between them. The first program run that
+    needed two attempts to get an ident reused took the second for the first, come late:
+    the Thread between them was never ended, and the wait lost its holder.
+    """
+    first_lock, lock = primitive("lock", "first"), primitive("lock", "lock")
+    worker = object()  # a Thread: its own life
+
+    def on(event: SyncEvent, thread_id: int, name: str, life: object) -> SyncEvent:
+        event.thread_id, event.thread_name, event.life = thread_id, name, life
+        return event
+
+    events = [
+        on(acquired(first_lock, at=1_000), 5, "Thread-5", None),  # the first raw thread
+        on(released(first_lock, at=2_000), 5, "Thread-5", None),
+        on(acquired(lock, at=3_000), 5, "worker", worker),  # ends holding it
+        on(waiting(lock, at=4_000), 5, "Thread-5", None),  # a second raw thread
+    ]
+    timeline = replay(events, 0, 10_000)
+    assert ["Thread-5", "worker", "Thread-5"] == [t.name for t in timeline.tracks]
+    [wait] = [s for s in timeline.slices if s.cat == "wait"]
+    assert timeline.tracks[2] is wait.track
+    assert "worker" == wait.args["holder"]
 
 
 def test_a_raw_thread_with_an_ended_threads_ident_has_its_own_track(tmp_path: Path) -> None:

@@ -201,17 +201,28 @@ class _Replay:
         # A thread threading does not know (started with _thread): its ident and name.
         life = event.life if event.life is not None else (ident, event.thread_name)
         track = self.track_of_life.get(life)
+        owner = self.life_of_ident.get(ident)
+        if track is not None and owner != life:
+            # Another thread took the ident since: this is a late event of a thread that
+            # ended; or, for one threading does not know (its ident and name alike, as
+            # "Thread-<ident>"), a new such thread, told apart by time alone: made after the
+            # first event of the thread it follows.
+            owner_track = self.track_of_life.get(owner)
+            if not (
+                isinstance(life, tuple)
+                and owner_track is not None
+                and event.time_ns >= owner_track.first_ns
+            ):
+                track.last_ns = max(track.last_ns, event.time_ns)
+                return track
+            track = None
         if track is None:
-            ended = self.life_of_ident.get(ident)
-            if ended is not None:
-                self.ended(ident, ended)
+            if owner is not None:
+                self.ended(ident, owner)
             self.life_of_ident[ident] = life
             track = Track(len(self.out.tracks) + 1, ident, event.thread_name, event.time_ns)
             self.track_of_life[life] = track
             self.out.tracks.append(track)
-        elif self.life_of_ident.get(ident) != life:  # a late event of a thread that ended
-            track.last_ns = max(track.last_ns, event.time_ns)
-            return track
         track.last_ns = event.time_ns
         return track
 
