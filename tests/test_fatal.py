@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -116,3 +118,85 @@ def test_sigterm_at_interpreter_shutdown_writes_the_timeline(tmp_path: Path) -> 
     trace = json.loads(timeline.read_text(encoding="utf-8"))
     names = {event["name"] for event in trace["traceEvents"]}
     assert {"hold lock guard", "Event.wait never"} <= names, sorted(names)
+
+
+def test_a_signal_in_an_import_still_writes_the_timeline(tmp_path: Path) -> None:
+    """The signal may come while the program's thread holds the import lock (in an import,
+    in a finder): what the timeline's writing imports is imported first, on that thread, so
+    that the thread writing it does not wait for the lock for ever."""
+    program = tmp_path / "importing.py"
+    program.write_text(
+        "import _imp, threading\n"
+        "guard = threading.Lock()\n"
+        "with guard:\n"
+        "    pass\n"
+        "_imp.acquire_lock()  # as an import in progress holds it\n"
+        'print("ready", flush=True)\n'
+        "threading.Event().wait(60)\n",
+        encoding="utf-8",
+    )
+    timeline, html = tmp_path / "t.json.gz", tmp_path / "r.html"
+    process = Interactive(["-q", "--timeline", str(timeline), "--html", str(html), str(program)])
+    try:
+        process.wait_for("stdout", "ready")
+        process.process.send_signal(signal.SIGTERM)
+        result = process.finish()
+    finally:
+        process.kill()
+    assert -signal.SIGTERM == result.returncode, result.stderr
+    with gzip.open(timeline, "rt", encoding="utf-8") as file:
+        names = {event["name"] for event in json.load(file)["traceEvents"]}
+    assert "hold lock guard" in names
+    assert "</html>" in html.read_text(encoding="utf-8")
+
+
+def test_a_child_forked_while_the_outputs_close_dies_of_the_signal(tmp_path: Path) -> None:
+    """A child forked by another thread while the parent closes its outputs is not closing
+    anything: a signal it leaves alone ends it as it would any process."""
+    program = tmp_path / "fork.py"
+    program.write_text(
+        "import os, signal\n"
+        "from syncscope._core import fatal\n"
+        "fatal.close_on_fatal_signal(lambda: None, 1.0)\n"
+        "fatal._closing.append(signal.SIGTERM)  # the parent is closing its outputs\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    os._exit(0)  # not reached: the child dies of the signal\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print(os.waitstatus_to_exitcode(status))\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, str(program)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert 0 == result.returncode, result.stderr
+    assert str(-signal.SIGTERM) == result.stdout.strip(), result.stderr
+
+
+def test_no_thread_to_close_on_leaves_the_outputs_and_dies(tmp_path: Path) -> None:
+    """When no thread can start (a thread limit reached) and the interpreter is not shutting
+    down, the signalled thread may hold an output's lock: closing there could wait for ever.
+    The outputs are left as they are, and the process dies of the signal."""
+    program = closers_program(
+        tmp_path,
+        """\
+import _thread
+held = threading.Lock()
+held.acquire()  # the signalled thread holds the output's lock
+def close():
+    held.acquire()  # for ever, on the signalled thread
+def no_thread(*args, **kwargs):
+    raise RuntimeError("can't start new thread")
+fatal.close_on_fatal_signal(close, 1.0)
+_thread.start_new_thread = no_thread
+""",
+    )
+    process = Interactive(["-q", "--no-report", str(program)])
+    try:
+        process.wait_for("stdout", "ready")
+        process.process.send_signal(signal.SIGTERM)
+        result = process.finish()
+    finally:
+        process.kill()
+    assert -signal.SIGTERM == result.returncode, result.stderr

@@ -441,28 +441,36 @@ class TestWhoMadeOthersWait:
         assert figures["cond"].signal_waits_in_progress_max_s >= 0.04
         assert 1 == report.to_dict()["primitives"][0]["signal_waits_in_progress"]
 
-    def test_an_idle_consumer_is_no_contention_and_a_join_never_done_is_said(
+    def test_an_idle_consumer_is_no_contention_but_a_stuck_producer_is(
         self, recorder: Recorder
     ) -> None:
-        """A worker blocked in get() at exit is idle, not contention: the queue neither ranks
-        first nor counts as contended; a Queue.join() still waiting is said under the queue."""
+        """A worker blocked in get() at exit is idle: its queue neither ranks first nor counts
+        as contended. A producer blocked in put() on a queue that stays full is stuck, as a
+        deadlocked lock's waiter is: it does both. A Queue.join() still waiting is said too."""
         busy_run(recorder)
         before = Report.of(recorder).to_dict()["summary"]["contended"]
         idle = primitive("queue", "idle_jobs", line=9)
-        tasks = primitive("queue", "tasks", line=10)
+        full = primitive("queue", "full_pipe", line=10)
+        tasks = primitive("queue", "tasks", line=11)
         now = time.time_ns()
-        recorder.handle(waiting(idle, "get", thread=7, line=70, at=now - 500 * MS))
+        recorder.handle(waiting(idle, "get", thread=7, line=70, at=now - 900 * MS))
+        recorder.handle(event(full, "put", "put", qsize=1, at=now - 800 * MS))
+        recorder.handle(waiting(full, "put", thread=8, line=71, at=now - 700 * MS))
         recorder.handle(event(tasks, "put", "put", qsize=1, at=now - 400 * MS))
-        recorder.handle(waiting(tasks, "join", thread=8, line=71, at=now - 300 * MS))
+        recorder.handle(waiting(tasks, "join", thread=9, line=72, at=now - 300 * MS))
         report = Report.of(recorder)
         data = report.to_dict()
-        assert before == data["summary"]["contended"]
-        assert "hot_lock" == data["primitives"][0]["name"]
+        assert before + 1 == data["summary"]["contended"]
+        assert ["full_pipe", "hot_lock"] == [p["name"] for p in data["primitives"][:2]]
         queues = report.text().split("Queues (")[1].splitlines()
-        row = next(i for i, line in enumerate(queues) if line.startswith("  tasks "))
-        assert queues[row + 1].startswith("    1 join still in progress at exit, the longest "), (
-            queues
-        )
+        notes = {
+            line.split()[0]: queues[i + 1]
+            for i, line in enumerate(queues[:-1])
+            if line.startswith("  ") and not line.startswith("    ")
+        }
+        assert notes["full_pipe"].startswith("    1 put still in progress at exit"), queues
+        assert notes["tasks"].startswith("    1 join still in progress at exit"), queues
+        assert "still in progress" not in notes.get("idle_jobs", ""), queues
 
 
 class TestJsonAlwaysWritten:

@@ -36,17 +36,25 @@ GRACE = 0.3
 
 _monotonic = time.monotonic
 
-#: The outputs to close, in the order they asked, with the seconds each may take.
-_closers: list[tuple[Callable[[], None], float]] = []
+#: The outputs to close, in the order they asked: (close, the seconds it may take, what it
+#: imports to close or None).
+_closers: list[tuple[Callable[[], None], float, Callable[[], None] | None]] = []
 #: Signal -> what it was before it was caught here (the default action).
 _caught: dict[int, Any] = {}
 #: The signal being handled, once one is: the outputs are closing.
 _closing: list[int] = []
 
 
-def close_on_fatal_signal(close: Callable[[], None], seconds: float) -> None:
-    """Call ``close`` (waited for ``seconds`` at most) before a fatal signal ends the process."""
-    _closers.append((close, max(seconds, 0.0)))
+def close_on_fatal_signal(
+    close: Callable[[], None], seconds: float, imports: Callable[[], None] | None = None
+) -> None:
+    """
+    Call ``close`` (waited for ``seconds`` at most) before a fatal signal ends the process.
+    ``imports``: imports the modules ``close`` needs, called first on the signalled thread. It
+    may hold the import lock (the signal came in an import, or in a finder): a closing
+    thread that imported a module not yet loaded would wait for it for ever.
+    """
+    _closers.append((close, max(seconds, 0.0), imports))
     if not _caught and threading.current_thread() is threading.main_thread():
         for number in FATAL_SIGNALS:
             with contextlib.suppress(Exception):
@@ -69,19 +77,22 @@ def forget(close: Callable[[], None]) -> None:
 
 def _fatal_signal(number: int, frame: Any) -> None:
     """
-    Close every output, then die of the signal. Each closes on a thread of its own, all
-    waited for within the longest time any of them gave: the handler may have interrupted this
-    thread inside one of them, holding its lock, and that one must not keep the others from
-    closing. A second signal while they close (``timeout`` sends one more) changes nothing:
-    the first ends the process.
+    Close every output, then die of the signal. Each closes on a thread of its own, waited
+    for within its own time: the handler may have interrupted this thread inside one of them,
+    holding its lock, and that one must not keep the others from closing. A second signal
+    while they close (``timeout`` sends one more) changes nothing: the first ends the process.
     """
     if _closing:
         return
     _closing.append(number)
     closers = list(_closers)
-    deadline = _monotonic() + max((seconds for _close, seconds in closers), default=0.0) + GRACE
-    pending = [_close_apart(close) for close, _seconds in closers]
-    for done in pending:
+    for _close, _seconds, imports in closers:
+        if imports is not None:
+            with contextlib.suppress(BaseException):
+                imports()
+    now = _monotonic()
+    pending = [(_close_apart(close), now + seconds + GRACE) for close, seconds, _ in closers]
+    for done, deadline in pending:
         if done is not None:
             with contextlib.suppress(BaseException):
                 done.acquire(timeout=max(deadline - _monotonic(), 0.0))
@@ -95,9 +106,8 @@ def _fatal_signal(number: int, frame: Any) -> None:
 
 def _close_apart(close: Callable[[], None]) -> Any:
     """
-    Start ``close`` on a thread of its own: the lock it releases when done, or None when it
-    ran here, as no thread can start at interpreter shutdown (3.12: the main thread waiting
-    for the program's threads to end).
+    Start ``close`` on a thread of its own: the lock it releases when done, or None when no
+    thread could start.
     """
     done = _thread.allocate_lock()
     done.acquire()
@@ -112,7 +122,16 @@ def _close_apart(close: Callable[[], None]) -> Any:
     try:
         _thread.start_new_thread(run, ())
     except RuntimeError:
-        with contextlib.suppress(BaseException):
-            close()
+        # At interpreter shutdown (3.12: the main thread waits in threading's own code for
+        # the program's threads, holding nothing of ours), close here. Otherwise (no thread
+        # left to start) this thread may hold the output's lock: closing here could wait for
+        # ever, and the process would not die of the signal.
+        if getattr(threading, "_SHUTTING_DOWN", False):
+            with contextlib.suppress(BaseException):
+                close()
         return None
     return done
+
+
+if hasattr(os, "register_at_fork"):  # a child forked while the parent closed is not closing
+    os.register_at_fork(after_in_child=_closing.clear)

@@ -199,7 +199,8 @@ class PrimitiveStats:
     #: Its longest holds, longest first.
     longest_holds: tuple[Holder, ...] = field(default=(), repr=False)
     #: Waits for it still in progress when the report was made (Ctrl-C, a deadlock's exit),
-    #: and the longest of them so far: to acquire it, or to put to or get from it.
+    #: and the longest of them so far: to acquire it, or to put into it (a consumer idle in a
+    #: queue's get() keeps no one from going on: not counted).
     in_progress: int = 0
     in_progress_max_s: float = 0.0
     #: The same for waits for a signal (Condition, Event and Barrier waits, ``Queue.join``):

@@ -78,7 +78,7 @@ class Report:
             "summary": {
                 "primitives": len(self.primitives),
                 # A lock waited for at exit (a deadlock's) is contended, though no wait ended.
-                "contended": sum(1 for p in self.primitives if p.contended or _lock_waited(p)),
+                "contended": sum(1 for p in self.primitives if p.contended or p.in_progress),
                 "inversions": sum(1 for i in self.inversions if i.guarded_by is None),
                 "guarded_inversions": sum(1 for i in self.inversions if i.guarded_by is not None),
                 "deadlocks": len(self.deadlocks),
@@ -214,7 +214,7 @@ class Report:
                 row.append(_still_waiting(p.in_progress, p.in_progress_max_s))
         lines = ["", "Locks, by time spent waiting for them:"]
         lines += _render(table, right=range(3, 9), notes=notes)
-        lines += _more(rows, top, lambda p: p.contended > 0 or _lock_waited(p), "contended")
+        lines += _more(rows, top, lambda p: p.contended > 0 or p.in_progress > 0, "contended")
         return lines
 
     def _waits_table(self, top: int) -> list[str]:
@@ -272,7 +272,8 @@ class Report:
         rows = [
             p
             for p in self.primitives
-            if p.kind == "queue" and (p.puts or p.gets or p.rejected or p.signal_waits_in_progress)
+            if p.kind == "queue"
+            and (p.puts or p.gets or p.rejected or p.in_progress or p.signal_waits_in_progress)
         ]
         if not rows:
             return []
@@ -292,12 +293,15 @@ class Report:
         ]
         notes: dict[int, list[str]] = {}
         for p in rows[:top]:
+            row = notes[len(table)] = []
+            if p.in_progress:  # puts into a queue that stayed full
+                row.append(_still_waiting(p.in_progress, p.in_progress_max_s, "put"))
             if p.signal_waits_in_progress:  # Queue.join(): tasks never done
-                notes[len(table)] = [
+                row.append(
                     _still_waiting(
                         p.signal_waits_in_progress, p.signal_waits_in_progress_max_s, "join"
                     )
-                ]
+                )
             table.append(
                 (
                     _name(p),
@@ -330,6 +334,8 @@ def _with_waits_in_progress(stats: list[PrimitiveStats], recorder: Any) -> list[
     # primitive id -> the primitive, then (count, longest ns) of lock waits and signal waits
     pending: dict[int, tuple[Any, list[int]]] = {}
     for wait in list(holds.waiting.values()):
+        if wait.op == "get":  # a queue's idle consumer: no one is kept from going on
+            continue
         primitive = wait.primitive
         counts = pending.setdefault(primitive.id, (primitive, [0, 0, 0, 0]))[1]
         at = 2 if wait.op in _SIGNAL_WAITS else 0
@@ -363,15 +369,11 @@ def _still_waiting(count: int, longest_s: float, noun: str = "wait") -> str:
     )
 
 
-def _lock_waited(p: PrimitiveStats) -> bool:
-    """A lock some thread still waited for at exit (not a queue's idle consumer)."""
-    return p.in_progress > 0 and p.kind in _LOCK_KINDS
-
-
 def _cost(p: PrimitiveStats) -> tuple[float, ...]:
-    # A wait for a lock still in progress (a deadlock's) counts for as long as it has waited.
+    # A wait still in progress (a deadlock's, a put into a queue that stays full) counts for
+    # as long as it has waited.
     return (
-        p.total_wait_s + (p.in_progress_max_s if p.kind in _LOCK_KINDS else 0.0),
+        p.total_wait_s + p.in_progress_max_s,
         p.blocked_full_s,
         p.max_hold_s,
         p.total_waited_s + p.signal_waits_in_progress_max_s,

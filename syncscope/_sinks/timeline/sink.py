@@ -91,7 +91,17 @@ class TimelineSink:
         _exit.__wrapped__ = original  # type: ignore[attr-defined]
         self._exit_wrapper = _exit
         os._exit = _exit
-        fatal.close_on_fatal_signal(self.close, EXIT_WRITE_SECONDS)
+        fatal.close_on_fatal_signal(self.close, EXIT_WRITE_SECONDS, self._imports)
+
+    def _imports(self) -> None:
+        """Import what writing the files needs (see _core.fatal): not before, for start-up."""
+        import json  # noqa: F401
+
+        if (self.options.timeline or "").endswith(".gz"):
+            import gzip  # noqa: F401
+        if self.options.html:
+            from .. import report  # noqa: F401
+            from . import html, page  # noqa: F401
 
     def _unhook_exit(self) -> None:
         if getattr(os, "_exit", None) is self._exit_wrapper:
