@@ -194,6 +194,15 @@ class Interactive:
             self.process.returncode, "".join(self.seen["stdout"]), "".join(self.seen["stderr"])
         )
 
+    def signalled_when(self, stream: str, text: str, number: int) -> Run:
+        """Once ``text`` is on ``stream``, send signal ``number``; how the run ended."""
+        try:
+            self.wait_for(stream, text)
+            self.process.send_signal(number)
+            return self.finish()
+        finally:
+            self.kill()
+
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()

@@ -49,12 +49,7 @@ fatal.close_on_fatal_signal(blocked, 1.0)  # the last to ask: it used to close f
 """,
     )
     process = Interactive(["-q", "--no-report", str(program)])
-    try:
-        process.wait_for("stdout", "ready")
-        process.process.send_signal(signal.SIGTERM)
-        result = process.finish()
-    finally:
-        process.kill()
+    result = process.signalled_when("stdout", "ready", signal.SIGTERM)
     assert -signal.SIGTERM == result.returncode, result.stderr
     assert "closed" == written.read_text(encoding="utf-8")
 
@@ -108,12 +103,7 @@ def test_sigterm_at_interpreter_shutdown_writes_the_timeline(tmp_path: Path) -> 
     program.write_text(HUNG_AT_SHUTDOWN, encoding="utf-8")
     timeline = tmp_path / "t.json"
     process = Interactive(["-q", "--timeline", str(timeline), str(program)])
-    try:
-        process.wait_for("stdout", "shutting down")
-        process.process.send_signal(signal.SIGTERM)
-        result = process.finish()
-    finally:
-        process.kill()
+    result = process.signalled_when("stdout", "shutting down", signal.SIGTERM)
     assert -signal.SIGTERM == result.returncode, result.stderr
     trace = json.loads(timeline.read_text(encoding="utf-8"))
     names = {event["name"] for event in trace["traceEvents"]}
@@ -137,12 +127,7 @@ def test_a_signal_in_an_import_still_writes_the_timeline(tmp_path: Path) -> None
     )
     timeline, html = tmp_path / "t.json.gz", tmp_path / "r.html"
     process = Interactive(["-q", "--timeline", str(timeline), "--html", str(html), str(program)])
-    try:
-        process.wait_for("stdout", "ready")
-        process.process.send_signal(signal.SIGTERM)
-        result = process.finish()
-    finally:
-        process.kill()
+    result = process.signalled_when("stdout", "ready", signal.SIGTERM)
     assert -signal.SIGTERM == result.returncode, result.stderr
     with gzip.open(timeline, "rt", encoding="utf-8") as file:
         names = {event["name"] for event in json.load(file)["traceEvents"]}
@@ -193,10 +178,5 @@ _thread.start_new_thread = no_thread
 """,
     )
     process = Interactive(["-q", "--no-report", str(program)])
-    try:
-        process.wait_for("stdout", "ready")
-        process.process.send_signal(signal.SIGTERM)
-        result = process.finish()
-    finally:
-        process.kill()
+    result = process.signalled_when("stdout", "ready", signal.SIGTERM)
     assert -signal.SIGTERM == result.returncode, result.stderr

@@ -237,12 +237,7 @@ def test_sigterm_flushes(tmp_path: Path, receiver: Any) -> None:
             "--timeline", str(tmp_path / "t.json"), str(script),
         ]
     )  # fmt: skip
-    try:
-        process.wait_for("stdout", "ready")
-        process.process.send_signal(signal.SIGTERM)
-        run = process.finish()
-    finally:
-        process.kill()
+    run = process.signalled_when("stdout", "ready", signal.SIGTERM)
     assert -signal.SIGTERM == run.returncode, run.stderr
     line = span_line(run.stderr)
     assert (4, 4, 0) == (line["made"], line["sent"], line["dropped"]), line

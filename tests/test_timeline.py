@@ -386,12 +386,7 @@ def test_sigterm_writes_the_files_then_dies_of_it(tmp_path: Path) -> None:
     program.write_text(DEADLOCK_THEN_HANG, encoding="utf-8")
     timeline, html = tmp_path / "t.json", tmp_path / "r.html"
     process = Interactive(["-q", "--timeline", str(timeline), "--html", str(html), str(program)])
-    try:
-        process.wait_for("stderr", "syncscope: deadlock:")
-        process.process.send_signal(signal.SIGTERM)
-        result = process.finish()
-    finally:
-        process.kill()
+    result = process.signalled_when("stderr", "syncscope: deadlock:", signal.SIGTERM)
     assert -signal.SIGTERM == result.returncode, result.stderr
     trace = Trace(load(timeline))
     waiting = {

@@ -149,6 +149,9 @@ else:
     Op = Outcome = str
 #: Operations that may block, and so may begin with a ``waiting`` event.
 BLOCKING_OPS: frozenset[str] = frozenset({"acquire", "wait", "wait_for", "get", "put", "join"})
+#: Of those, the waits for a signal (Condition, Event, Barrier, ``Queue.join``), as against
+#: a wait to acquire, put or get.
+SIGNAL_WAITS: frozenset[str] = frozenset({"wait", "wait_for", "join"})
 
 
 def wait_limit(blocking: object, timeout: object) -> float | None:

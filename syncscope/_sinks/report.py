@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from .._core.event import SIGNAL_WAITS
 from .._core.output import format_duration
 from .._core.records import record, replace
 from .figures import PrimitiveStats
@@ -321,10 +322,6 @@ class Report:
         return lines
 
 
-#: The operations of a wait for a signal, as against a wait to acquire, put or get.
-_SIGNAL_WAITS = frozenset({"wait", "wait_for", "join"})
-
-
 def _with_waits_in_progress(stats: list[PrimitiveStats], recorder: Any) -> list[PrimitiveStats]:
     """Count the waits still in progress (the program ended while they waited)."""
     holds = getattr(recorder, "holds", None)
@@ -338,7 +335,7 @@ def _with_waits_in_progress(stats: list[PrimitiveStats], recorder: Any) -> list[
             continue
         primitive = wait.primitive
         counts = pending.setdefault(primitive.id, (primitive, [0, 0, 0, 0]))[1]
-        at = 2 if wait.op in _SIGNAL_WAITS else 0
+        at = 2 if wait.op in SIGNAL_WAITS else 0
         counts[at] += 1
         counts[at + 1] = max(counts[at + 1], now - wait.since_ns)
     result = []

@@ -21,7 +21,7 @@ free-threaded build, counts of concurrent operations may come out a little low.
 
 from __future__ import annotations
 
-from .._core.event import Primitive, SyncEvent
+from .._core.event import SIGNAL_WAITS, Primitive, SyncEvent
 from .._core.holds import Hold
 from .._core.tally import Tally, count_contended
 
@@ -168,7 +168,7 @@ class Stats:
                 tally.empty_total += waited
                 site.empty_waits += 1
                 site.empty_total += waited
-        elif op in ("wait", "wait_for", "join"):
+        elif op in SIGNAL_WAITS:
             tally.waits += 1
             site.waits += 1
             if outcome == "timeout":

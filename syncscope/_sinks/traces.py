@@ -22,7 +22,7 @@ from _thread import get_ident
 from time import time_ns
 from types import CodeType, FrameType
 
-from .._core.event import Primitive, SyncEvent, _active_threads
+from .._core.event import SIGNAL_WAITS, Primitive, SyncEvent, _active_threads
 from .._core.holds import Holds, Life
 from .._core.leanholds import where
 from .._core.sites import _machinery_files, past_machinery
@@ -192,9 +192,7 @@ class Traces:
         trace.last_ns = time_ns
         if outcome == "waiting":
             return
-        if ident not in trace.operators and (
-            op not in ("wait", "wait_for", "join") or primitive.kind == "barrier"
-        ):
+        if ident not in trace.operators and (op not in SIGNAL_WAITS or primitive.kind == "barrier"):
             _remember(trace.operators, ident, None)  # type: ignore[arg-type]
         if op == "set":
             trace._set = event  # type: ignore[assignment]
@@ -221,7 +219,7 @@ class Traces:
         if trace is None:
             trace = self._new(primitive)
         trace.last_ns = time_ns()
-        if op in ("wait", "wait_for", "join") and primitive.kind != "barrier":
+        if op in SIGNAL_WAITS and primitive.kind != "barrier":
             return  # a waiter is no operator (see touched): its time is all there is to keep
         ident = get_ident()
         if ident not in trace.operators:
