@@ -622,6 +622,37 @@ class TestFigures:
             assert notified is not None
             assert (notified.op, notified.waiters) == ("notify_all", 0)
 
+    def test_a_mark_made_through_the_standard_librarys_code_names_the_programs_line(
+        self,
+    ) -> None:
+        """
+        Under -q, a set or notify made from code in threading's or queue's files is kept at
+        the program's line that called that code, before and after marks made straight from
+        the program (which the hang check knows at once, as the last user code it saw).
+        """
+        # A helper whose code is threading's own, as far as its file name goes.
+        helper: dict[str, Any] = {}
+        exec(compile("def relay(call):\n    call()\n", threading.__file__, "exec"), helper)
+        with syncscope.record(detect_deadlocks=True, events=0, echo=False) as rec:
+            flag, cond = threading.Event(), threading.Condition()
+            traces = rec._recorder.traces
+            assert traces is not None
+
+            def kept(primitive: object, attribute: str) -> tuple[str, int]:
+                mark = getattr(traces.get(primitive_of(primitive)), attribute)
+                return mark.op, mark.line
+
+            flag.set()
+            assert kept(flag, "was_set") == ("set", sys._getframe().f_lineno - 1)
+            helper["relay"](flag.clear)
+            assert kept(flag, "cleared") == ("clear", sys._getframe().f_lineno - 1)
+            with cond:
+                helper["relay"](cond.notify)
+            assert kept(cond, "notified") == ("notify", sys._getframe().f_lineno - 1)
+            with cond:
+                cond.notify_all()
+            assert kept(cond, "notified") == ("notify_all", sys._getframe().f_lineno - 1)
+
     def test_a_set_called_from_c_code(self) -> None:
         """
         Under -q an Event's set called with no Python caller (a thread's target, started with
