@@ -260,7 +260,7 @@ class Traces:
         if frame is None:
             facts: MarkFacts = (op, None, 0, name, now, waiters)
         else:
-            code = frame.f_code
+            code: CodeType | None = frame.f_code
             # The user's line: past the standard library's own callers (a Queue's
             # Conditions). The last code found the user's is known at once.
             if code is not self._user_code:
