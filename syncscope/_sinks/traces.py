@@ -260,16 +260,18 @@ class Traces:
         if frame is None:
             facts: MarkFacts = (op, None, 0, name, now, waiters)
         else:
-            code: CodeType | None = frame.f_code
+            code = frame.f_code
             # The user's line: past the standard library's own callers (a Queue's
             # Conditions). The last code found the user's is known at once.
-            if code is not self._user_code:
-                if _machinery_files.get(code.co_filename) is False:
-                    self._user_code = code
+            if code is self._user_code or _machinery_files.get(code.co_filename) is False:
+                self._user_code = code
+                facts = (op, code, frame.f_lasti, name, now, waiters)
+            else:
+                user = past_machinery(frame)
+                if user is None:
+                    facts = (op, None, 0, name, now, waiters)
                 else:
-                    frame = past_machinery(frame)
-                    code = None if frame is None else frame.f_code
-            facts = (op, code, 0 if frame is None else frame.f_lasti, name, now, waiters)
+                    facts = (op, user.f_code, user.f_lasti, name, now, waiters)
         if op == "set":
             trace._set = facts
         elif op == "clear":
