@@ -125,6 +125,11 @@ def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+#: How many times, and every how many seconds, :meth:`Interactive.signal` sends its signal.
+SIGNALS = 6
+SIGNAL_EVERY = 5.0
+
+
 @dataclass
 class Run:
     returncode: int
@@ -194,11 +199,36 @@ class Interactive:
             self.process.returncode, "".join(self.seen["stdout"]), "".join(self.seen["stderr"])
         )
 
+    def signal(self, number: int, until: str | None = None) -> None:
+        """
+        Send signal ``number``, and again every few seconds until the process has ended (with
+        ``until``: until it has said that on stdout). CPython runs a Python signal handler on
+        the main thread, between two bytecodes: a signal that comes just before that thread
+        blocks in a lock's wait is handled when the wait ends (a race every Python handler
+        has, ``timeout`` and ``kill`` see it too), and a second signal wakes the wait. A
+        handler already at work ignores the second.
+        """
+        for _ in range(SIGNALS):
+            self.process.send_signal(number)
+            try:
+                if until is None:
+                    self.process.wait(SIGNAL_EVERY)
+                else:
+                    self.wait_for("stdout", until, timeout=SIGNAL_EVERY)
+                return
+            except (subprocess.TimeoutExpired, AssertionError):
+                if self.process.poll() is not None:
+                    if until is None:
+                        return
+                    raise
+        if until is not None:
+            raise AssertionError(f"no {until!r} on stdout after {SIGNALS} signals: {self.seen}")
+
     def signalled_when(self, stream: str, text: str, number: int) -> Run:
         """Once ``text`` is on ``stream``, send signal ``number``; how the run ended."""
         try:
             self.wait_for(stream, text)
-            self.process.send_signal(number)
+            self.signal(number)
             return self.finish()
         finally:
             self.kill()

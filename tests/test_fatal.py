@@ -75,8 +75,7 @@ fatal.close_on_fatal_signal(writes, 30.0)
     process = Interactive(["-q", "--no-report", str(program)])
     try:
         process.wait_for("stdout", "ready")
-        process.process.send_signal(signal.SIGTERM)
-        process.wait_for("stdout", "closing")
+        process.signal(signal.SIGTERM, until="closing")
         process.process.send_signal(signal.SIGTERM)
         result = process.finish()  # closes stdin: the close goes on
     finally:
