@@ -125,6 +125,10 @@ def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+class NotYet(AssertionError):
+    """:meth:`Interactive.wait_for` timed out, the stream still open."""
+
+
 #: How many times, and every how many seconds, :meth:`Interactive.signal` sends its signal.
 SIGNALS = 6
 SIGNAL_EVERY = 5.0
@@ -152,6 +156,8 @@ class Interactive:
         )
         self.lines: _queue.SimpleQueue[tuple[str, str | None]] = _queue.SimpleQueue()
         self.seen = {"stdout": [], "stderr": []}  # type: dict[str, list[str]]
+        #: The streams whose end has been read.
+        self.ended: set[str] = set()
         for name in ("stdout", "stderr"):
             _thread.start_new_thread(self._read, (name,))
 
@@ -165,15 +171,14 @@ class Interactive:
     def wait_for(self, stream: str, text: str, timeout: float = 20) -> None:
         """Read lines until one on ``stream`` contains ``text``."""
         while True:
+            if stream in self.ended:
+                raise AssertionError(f"{stream} ended without {text!r}: {self.seen}")
             try:
                 name, line = self.lines.get(timeout=timeout)
             except _queue.Empty:
-                raise AssertionError(
-                    f"no {text!r} on {stream} in {timeout} s: {self.seen}"
-                ) from None
+                raise NotYet(f"no {text!r} on {stream} in {timeout} s: {self.seen}") from None
             if line is None:
-                if name == stream:
-                    raise AssertionError(f"{stream} ended without {text!r}: {self.seen}")
+                self.ended.add(name)
                 continue
             self.seen[name].append(line)
             if name == stream and text in line:
@@ -188,11 +193,10 @@ class Interactive:
         assert self.process.stdin is not None
         self.process.stdin.close()
         self.process.wait(timeout)
-        ended = set()
-        while len(ended) < 2:
+        while len(self.ended) < 2:
             name, line = self.lines.get(timeout=timeout)
             if line is None:
-                ended.add(name)
+                self.ended.add(name)
             else:
                 self.seen[name].append(line)
         return Run(
@@ -206,7 +210,8 @@ class Interactive:
         the main thread, between two bytecodes: a signal that comes just before that thread
         blocks in a lock's wait is handled when the wait ends (a race every Python handler
         has, ``timeout`` and ``kill`` see it too), and a second signal wakes the wait. A
-        handler already at work ignores the second.
+        handler already at work ignores the second (that a first signal alone ends the
+        process is ``test_fatal.test_one_signal_ends_a_program_running_python_code``'s).
         """
         for _ in range(SIGNALS):
             self.process.send_signal(number)
@@ -216,13 +221,11 @@ class Interactive:
                 else:
                     self.wait_for("stdout", until, timeout=SIGNAL_EVERY)
                 return
-            except (subprocess.TimeoutExpired, AssertionError):
-                if self.process.poll() is not None:
-                    if until is None:
-                        return
-                    raise
-        if until is not None:
-            raise AssertionError(f"no {until!r} on stdout after {SIGNALS} signals: {self.seen}")
+            except (subprocess.TimeoutExpired, NotYet):
+                continue
+        waited = SIGNALS * SIGNAL_EVERY
+        said = f"no {until!r} on stdout" if until is not None else "still running"
+        raise AssertionError(f"{said} {waited:.0f} s after {SIGNALS} signals: {self.seen}")
 
     def signalled_when(self, stream: str, text: str, number: int) -> Run:
         """Once ``text`` is on ``stream``, send signal ``number``; how the run ended."""

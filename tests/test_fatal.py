@@ -54,6 +54,32 @@ fatal.close_on_fatal_signal(blocked, 1.0)  # the last to ask: it used to close f
     assert "closed" == written.read_text(encoding="utf-8")
 
 
+def test_one_signal_ends_a_program_running_python_code(tmp_path: Path) -> None:
+    """One signal is enough: the outputs close and the process dies of it. (The other tests
+    send it again while the process lives, for the race CPython has when the signal comes the
+    instant before the main thread blocks; a main thread running Python code has no such race,
+    so a handler that closed without ending the process fails here.)"""
+    written = tmp_path / "written"
+    program = tmp_path / "spins.py"
+    program.write_text(
+        "from syncscope._core import fatal\n"
+        f"fatal.close_on_fatal_signal(lambda: open({str(written)!r}, 'w').write('closed'), 5.0)\n"
+        'print("ready", flush=True)\n'
+        "while True:  # Python code: the handler runs at the next bytecode\n"
+        "    pass\n",
+        encoding="utf-8",
+    )
+    process = Interactive(["-q", "--no-report", str(program)])
+    try:
+        process.wait_for("stdout", "ready")
+        process.process.send_signal(signal.SIGTERM)
+        result = process.finish()
+    finally:
+        process.kill()
+    assert -signal.SIGTERM == result.returncode, result.stderr
+    assert "closed" == written.read_text(encoding="utf-8")
+
+
 def test_a_second_signal_while_closing_does_not_cut_the_close_short(tmp_path: Path) -> None:
     """``timeout`` and process managers may signal again: the first signal's close goes on,
     and the process dies of the signal when it is done."""

@@ -263,11 +263,14 @@ class Traces:
             code = frame.f_code
             # The user's line: past the standard library's own callers (a Queue's
             # Conditions). The last code found the user's is known at once.
-            if code is self._user_code or _machinery_files.get(code.co_filename) is False:
-                self._user_code = code
+            if code is self._user_code:
                 facts = (op, code, frame.f_lasti, name, now, waiters)
             else:
-                user = past_machinery(frame)
+                if _machinery_files.get(code.co_filename) is False:
+                    self._user_code = code  # written on a change only: threads share it
+                    user: FrameType | None = frame
+                else:
+                    user = past_machinery(frame)
                 if user is None:
                     facts = (op, None, 0, name, now, waiters)
                 else:
