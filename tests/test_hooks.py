@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from importlib.machinery import PathFinder
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +46,48 @@ class TestWhenImported:
         assert hooked_later.last
         assert "_HookLoader" not in type(hooked_later.__loader__).__name__
         assert hooked_later.__spec__.loader is hooked_later.__loader__
-        # Out of every later import's way once nothing else waits (an earlier test's install
-        # may have left a hook waiting for a module that was never imported).
+        # Out of every later import's way: the finder finds nothing for it any more.
         assert "hooked_later" not in hooks._waiting
-        assert (hooks._finder in sys.meta_path) == bool(hooks._waiting)
+        assert hooks._finder.find_spec("hooked_later", None) is None
         del sys.modules["hooked_later"]
         import hooked_later  # again: the hook does not run twice
 
         assert 1 == len(seen)
         del sys.modules["hooked_later"]
+
+    def test_an_import_going_through_the_finders_meanwhile_finds_its_module(
+        self, module_dir: Path
+    ) -> None:
+        """
+        A hooked module's import completes while another import goes through
+        ``sys.meta_path`` (on another thread, or nested as here, from a finder of the
+        program's): the other import still reaches the path finder and finds its module.
+        Taking the hook's finder out of the list moved the finders after it, and the other
+        import skipped one ("cannot import name" for a module of syncscope's own, once, in a
+        suite run with spans on).
+        """
+        write_module(module_dir, "hooked_meanwhile")
+        write_module(module_dir, "found_meanwhile")
+        seen: list[Any] = []
+        when_imported("hooked_meanwhile", seen.append)
+
+        class Nested:
+            """Imports the hooked module while asked for the other: finds nothing itself."""
+
+            def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
+                if fullname == "found_meanwhile":
+                    import hooked_meanwhile  # type: ignore[import-not-found]  # noqa: F401
+
+        nested = Nested()
+        sys.meta_path.insert(sys.meta_path.index(PathFinder), nested)  # just before it
+        try:
+            import found_meanwhile  # type: ignore[import-not-found]
+        finally:
+            sys.meta_path.remove(nested)
+            sys.modules.pop("hooked_meanwhile", None)
+            sys.modules.pop("found_meanwhile", None)
+        assert found_meanwhile.last
+        assert 1 == len(seen)
 
     def test_runs_at_once_when_already_imported(self) -> None:
         seen: list[Any] = []

@@ -8,8 +8,9 @@ never import.
 
 * :func:`when_imported` runs a callback once a module is imported: at once when it is already,
   else right after its import completes (a finder at the front of ``sys.meta_path`` that
-  wraps the module's loader). The callback runs on the importing thread, under the import
-  lock of that module; an error in it is swallowed (the import must not fail because of us).
+  wraps the module's loader; it stays there, finding nothing, once nothing waits). The
+  callback runs on the importing thread, under the import lock of that module; an error in
+  it is swallowed (the import must not fail because of us).
 * :func:`wrap_function` puts a wrapper with wrapt's signature
   (``wrapper(wrapped, instance, args, kwargs)``) on a plain function, a class's method or a
   module's function; :func:`unwrap_function` takes it off again, if it is still on top.
@@ -73,10 +74,10 @@ class _HookLoader:
         with contextlib.suppress(AttributeError, TypeError):
             module.__loader__ = self.loader
         self.loader.exec_module(module)
+        # The finder stays in sys.meta_path, idle (one dict lookup an import): taken out, it
+        # moved the finders after it while another thread's import went through the list,
+        # which then skipped one (the path finder: a module of the program's not found).
         callbacks = _waiting.pop(self.name, ())
-        if not _waiting:  # nothing left to wait for: out of every later import's way
-            with contextlib.suppress(ValueError):
-                sys.meta_path.remove(_finder)
         for callback in callbacks:
             _run(callback, sys.modules.get(self.name, module))
 
