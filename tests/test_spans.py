@@ -912,6 +912,42 @@ class TestInProcess:
             name if not name.startswith("run ") else "run " for name in names
         ]
 
+    def test_an_import_failing_once_with_the_ast_depth_error_does_not_turn_spans_off(
+        self, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """
+        CPython 3.11 shares the AST builder's recursion depth between threads: the worker's
+        imports failed with "AST constructor recursion depth mismatch" once in a suite run
+        while the program's thread named its first lock, and the spans were off for the run.
+        The worker imports once more.
+        """
+        import threading
+
+        import syncscope
+        from syncscope._sinks.spans import send
+
+        imports, failed = send._imports, []
+
+        def fails_once(options: Any) -> None:
+            if not failed:
+                failed.append(True)
+                raise SystemError("AST constructor recursion depth mismatch (before=36, after=125)")
+            imports(options)
+
+        monkeypatch.setattr(send, "_imports", fails_once)
+        trace_file = tmp_path / "trace.json"
+        syncscope.install(
+            lines=False, spans=True, exporter="none", jaeger_file=str(trace_file), flush_timeout=120
+        )
+        lock = threading.Lock()
+        with lock:
+            pass
+        syncscope.uninstall()
+        assert failed
+        assert "spans are off" not in capfd.readouterr().err
+        (trace,) = json.loads(trace_file.read_text())["data"]
+        assert "Lock.hold lock" in {span["operationName"] for span in trace["spans"]}
+
     def test_bad_arguments_raise_before_patching(self) -> None:
         """A bad span argument is a ValueError, and nothing is installed."""
         import syncscope

@@ -459,6 +459,17 @@ def preload(options: SpanOptions) -> None:
     one the probe finds is made by the sender (``Sender._make_exporter``). The resource is made
     without ``Resource.create()`` (see build), for the same reason as above.
     """
+    try:
+        _imports(options)
+    except SystemError:
+        # CPython 3.11 keeps the AST builder's recursion depth in state that threads share: an
+        # import here that builds an AST while the program's thread builds one (syncscope
+        # naming the program's first lock) can fail with "AST constructor recursion depth
+        # mismatch", and the spans were off for the run. Imports can be made again: once more.
+        _imports(options)
+
+
+def _imports(options: SpanOptions) -> None:
     own = sends_itself(options)
     if not own:
         import opentelemetry.sdk.resources
