@@ -352,7 +352,9 @@ def test_timestamps_are_datetimes_to_the_microsecond() -> None:
     ]
     times += [0, 1, 999, 1_000_000, 5 * 10**17, -1, -1_500_000_000, -1_500_000_000_400]
     times.sort()
-    for ns in times:
+    shuffled = times[:]  # threads stamp out of order: a line of the second before the last
+    pick.shuffle(shuffled)
+    for ns in times + shuffled:
         expected = (epoch + datetime.timedelta(microseconds=ns // 1000)).isoformat()
         assert expected == stamps.text(ns), ns
         assert f'{{"timestamp": "{expected}", "x": 1}}'.encode() == stamps.line(ns, b'", "x": 1}')

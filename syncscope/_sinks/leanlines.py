@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
 #: Where a queue's item goes in its kept words (see LeanLines.item).
 _ITEM = "\x00item\x00"
+#: The depth of the frame a line's call site is looked up from: the caller of the primitive's
+#: code that says the line. That code is always syncscope's, and a frame looked at costs a
+#: frame object and its checks (1,700 instructions a line).
+_PAST_CALLER = 3
 
 
 class LeanLines:
@@ -127,8 +131,8 @@ class LeanLines:
                     )
                 )
                 return
-            if site is None:
-                site = call_site()
+            if site is None:  # from past this method's caller, always syncscope's own
+                site = call_site(_PAST_CALLER)
             kept = (
                 primitive,
                 primitive.name,
@@ -196,8 +200,8 @@ class LeanLines:
         thread = _active_threads.get(ident)  # thread_name(), written out
         name = thread._name if thread is not None else f"Thread-{ident}"
         if json:
-            if not site[0]:  # made without its site: looked up
-                site = call_site()
+            if not site[0]:  # made without its site: looked up past the caller, as above
+                site = call_site(_PAST_CALLER)
             key: tuple[object, ...] = (primitive, primitive.name, ident, name, op, outcome, site)
         else:
             key = (primitive, primitive.name, name, op, outcome)

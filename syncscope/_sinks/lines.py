@@ -106,17 +106,16 @@ class _Timestamps:
     def __init__(self, start: bytes) -> None:
         #: What a line begins with, before its timestamp (see :meth:`line`).
         self.start = start
-        #: The last second rendered, its text with the dot after it, and that text after the
-        #: line's start, encoded, as one tuple: threads share it, and another thread may
-        #: replace it between any two of this one's steps.
+        #: The last second rendered (its first nanosecond), its text with the dot after it,
+        #: and that text after the line's start, encoded, as one tuple: threads share it, and
+        #: another thread may replace it between any two of this one's steps.
         self.last: tuple[int, str, bytes] = (-(1 << 62), "", b"")
 
     def text(self, ns: int) -> str:
-        us = ns // 1000
-        second = us // 1_000_000
-        micro = us - second * 1_000_000
+        second = ns // 1_000_000_000
+        micro = (ns - second * 1_000_000_000) // 1000
         last = self.last
-        if last[0] != second:
+        if last[0] != second * 1_000_000_000:
             last = self._second(second)
         if micro:
             return f"{last[1]}{micro:06d}+00:00"
@@ -124,17 +123,17 @@ class _Timestamps:
 
     def line(self, ns: int, tail: bytes) -> bytes:
         """A line at ``ns``: the start, the timestamp, then ``tail``, in one go."""
-        us = ns // 1000
-        second = us // 1_000_000
-        micro = us - second * 1_000_000
         last = self.last
-        if last[0] == second and micro:
-            return b"%s%06d+00:00%s" % (last[2], micro, tail)
+        # Into the second last rendered, counted from its start: a time since the epoch is
+        # a two-digit int, whose division and remainder cost more than the rest of the line.
+        into = ns - last[0]
+        if 1000 <= into < 1_000_000_000:  # not its first microsecond, which has no fraction
+            return b"%s%06d+00:00%s" % (last[2], into // 1000, tail)
         return self.start + self.text(ns).encode() + tail
 
     def _second(self, second: int) -> tuple[int, str, bytes]:
         text = iso_time(second * 1_000_000_000)[:-6] + "."
-        self.last = last = (second, text, self.start + text.encode())
+        self.last = last = (second * 1_000_000_000, text, self.start + text.encode())
         return last
 
 
