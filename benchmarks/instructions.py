@@ -69,6 +69,10 @@ MODES: dict[str, dict[str, object] | None] = {
     "console lines": {"format": "console", "output": os.devnull},
     "json lines": {"format": "json", "output": os.devnull},
     "logfmt lines": {"format": "logfmt", "output": os.devnull},
+    # The same to standard error, as the runner writes them by default: here a pipe that
+    # this script drains (as a terminal or `| less`), not a file of syncscope's own.
+    "console lines to stderr": {"format": "console"},
+    "json lines to stderr": {"format": "json"},
     # The runner's default, `python -m syncscope prog.py`: lines and the deadlock and
     # lock-order checks, the lines here to the null device.
     "runner default": {"format": "console", "output": os.devnull, "detect_deadlocks": True},

@@ -112,6 +112,24 @@ class FdWriter:
                 data = self._write_keeping_gil(data)
                 if not data:
                     return
+            if not self._owns_fd and len(data) <= LONGEST:
+                # No lock, as when the GIL is kept: nothing closes an fd not ours under a line,
+                # and the kernel writes a line of at most a page whole, whoever else writes (a
+                # pipe takes it whole or waits, a terminal and a file write under locks of
+                # their own). The lock, a `with` of 2,000 instructions, was a fifth of a line.
+                if self.broken:
+                    return
+                try:
+                    written = os.write(self._fd, data)
+                except InterruptedError:
+                    return
+                except OSError:
+                    self.broken = True  # see _write
+                    return
+                if written < len(data):  # a non-blocking output, or a signal: the rest after
+                    with self._lock:
+                        self._write(data[written:])
+                return
             with self._lock:  # _write(), written out: this runs for every line
                 if self.broken:
                     return
