@@ -439,6 +439,35 @@ def test_a_ctrl_c_in_a_line_leaves_no_hold_nor_wait(tmp_path: Path) -> None:
     assert {} == snapshot.waiting
 
 
+def test_a_ctrl_c_in_a_queues_line_comes_once_the_put_or_get_is_made(tmp_path: Path) -> None:
+    """
+    A put's or get's line is said inside the queue's ``_put`` or ``_get``, under its lock: a
+    Ctrl-C there is raised by the put or get once it is made and counted, as in any line
+    said after its operation. The item is in the queue (or out of it), and nothing is lost.
+    """
+    syncscope.install(format="console", output=str(tmp_path / "x.log"), detect_deadlocks=True)
+    q: queue.Queue[int] = queue.Queue()
+    q.put(0)
+    assert 0 == q.get()  # adopted: the next put and get take the fast path
+    with Interrupted("61 put to"), pytest.raises(KeyboardInterrupt):
+        q.put(61)
+    assert 1 == q.qsize()
+    q.put(62)  # said, and not interrupted again
+    with Interrupted("61 got from"), pytest.raises(KeyboardInterrupt):
+        q.get()
+    assert 62 == q.get(timeout=5)
+    assert q.empty()
+    syncscope.uninstall()
+    said = (tmp_path / "x.log").read_text().splitlines()
+    # The interrupted lines are not written: the Ctrl-C came in their write.
+    assert [line.split(" by ")[0] for line in said if "queue q" in line] == [
+        "0 put to queue q",
+        "0 got from queue q",
+        "62 put to queue q",
+        "62 got from queue q",
+    ]
+
+
 def _with_lean_lines(cls: type) -> type:
     """A CPython test class run with the lines and the checks listening."""
 

@@ -202,7 +202,8 @@ def said_put(
     the put's, unseen, as on the event path (a program's lock in a subclass's ``_qsize``).
     """
     outer = guard.pending_put
-    site = call_site() if lines.fields else NO_SITE  # now: in _put, a subclass's is a caller
+    # Now: in _put, a subclass's is a caller. From past put()'s wrapper, this function's caller.
+    site = call_site(3) if lines.fields else NO_SITE
     guard.pending_put = PendingPut(q, site, item_text(item), id(item), None, lines)
     try:
         hidden(put, q, item, False)
@@ -213,15 +214,19 @@ def said_put(
         raise
     finally:
         guard.pending_put = outer
-    tally = _lean_tally(entry, lean)
+    tally = entry.tally  # _lean_tally(), written out
+    if tally is None or tally.owner is not lean:
+        tally = adopt_watch(entry, lean)
     tally.puts += 1
     tally.unfinished += 1
     size = hidden(q._qsize)  # just after the put, not under its lock
-    tally.max_size = max(tally.max_size, size)
+    if size > tally.max_size:  # noqa: PLR1730 (no call: hot path)
+        tally.max_size = size
     diagnosis = state.diagnosis
     if diagnosis is not None:  # the hang check hears of it (see _lean)
         diagnosis.touched(entry.primitive, "put", "put")
-    raise_deferred()  # from saying it (see queuehooks), once counted
+    if guard.deferred is not None:  # from saying it (see queuehooks), once counted
+        raise_deferred()
     return True
 
 
@@ -482,7 +487,8 @@ def wrappers() -> list[Wrapper]:
                             if pending is not None and lines is not None:
                                 if unsaid:
                                     said_got(lines, self, entry, item)
-                                raise_deferred()
+                                if guard.deferred is not None:  # see said_put
+                                    raise_deferred()
                             return item
                     if block:  # it waits, or times out: counted at its site
                         return lean_wait(

@@ -218,7 +218,8 @@ class LeanLines:
                 self._items[key] = words
             fixed, before, after = words
             said = before if after is None else f"{before}{'item' if text is None else text}{after}"
-            said += time_waited(waited, outcome)  # last, as describe() says it
+            if waited:  # last, as describe() says it
+                said += time_waited(waited, outcome)
             if not json:
                 self._write((said + "\n").encode("utf-8", "backslashreplace"))
                 return
