@@ -192,7 +192,7 @@ def _condition_wrappers() -> list[Wrapper]:
                         _wait_op(),
                         wait,
                         (self, timeout),
-                        wait_limit(True, timeout),
+                        timeout,
                     )
                 finally:
                     unpark(lock, lean, parked)

@@ -149,7 +149,7 @@ def wrappers() -> list[Wrapper]:
                 if tally is None or tally.owner is not lean:
                     tally = adopt_watch(entry, lean)
                 return signal_wait(
-                    entry.primitive, tally, "wait", wait, (self, timeout), wait_limit(True, timeout)
+                    entry.primitive, tally, "wait", wait, (self, timeout), timeout
                 )
             records = state.records
             if records is not None and records.counting and self._flag:

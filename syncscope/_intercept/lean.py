@@ -559,19 +559,22 @@ def signal_wait(
     op: Op,
     call: Callable[..., Any],
     args: tuple[Any, ...],
-    limit: float | None,
+    timeout: Any,
 ) -> Any:
     """
     A Condition or Event wait (``op``: "wait" or "wait_for"): ``call(*args)``, with nothing it
     does counted (the event path's ``blocking_call``), and its wait counted at the caller's site.
+    ``timeout`` is the wait's, as given: how long it may last, told to the checks if they listen.
     """
-    where = call_site()
+    where = call_site(3)  # from past the wrapper that calls this: a frame less to look at
     site = site_tally(tally, *where)
     lines = state.lines
     if lines is not None:  # first: a Ctrl-C in it leaves no wait announced
         lines.line(primitive, op, "waiting", site=where)
     diagnosis = state.diagnosis
-    wait = diagnosis.wait_begins(primitive, where, limit, None, op) if diagnosis else None
+    wait = None
+    if diagnosis is not None:
+        wait = diagnosis.wait_begins(primitive, where, wait_limit(True, timeout), None, op)
     start = perf_counter_ns()
     guard.busy = True
     try:

@@ -582,8 +582,11 @@ class _RLockProxy(_Proxy):
             hide_frames(exc)  # the program's traceback, not ours
             raise
 
-    def _is_owned(self) -> bool:
-        return self._syncscope_lock._is_owned()  # type: ignore[no-any-return]
+    @property
+    def _is_owned(self) -> Any:
+        # The RLock's own, bound: a Condition keeps it (Condition.__init__) and calls it in
+        # every notify and wait, where a method of ours cost a Python call each time.
+        return self._syncscope_lock._is_owned
 
     # The RLock's own state, and the lean hold parked, if any (see _LockProxy._release_save).
     def _release_save(self) -> Any:
