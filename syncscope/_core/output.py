@@ -112,29 +112,7 @@ class FdWriter:
                 data = self._write_keeping_gil(data)
                 if not data:
                     return
-            if not self._owns_fd and len(data) <= LONGEST:
-                # No lock, as when the GIL is kept: nothing closes an fd not ours under a line,
-                # and the kernel writes a line of at most a page whole, whoever else writes (a
-                # pipe takes it whole or waits, a terminal and a file write under locks of
-                # their own). The lock, a `with` of 2,000 instructions, was a fifth of a line.
-                if self.broken:
-                    return
-                try:
-                    written = os.write(self._fd, data)
-                except InterruptedError:
-                    return
-                except OSError:
-                    self.broken = True  # see _write
-                    return
-                if written < len(data):  # a non-blocking output, or a signal: the rest after
-                    with self._lock:
-                        self._write(data[written:])
-                return
-            # _write(), written out: this runs for every line. The lock is taken by calls, not
-            # by `with`, whose protocol cost a line 1,000 instructions more (3.11).
-            lock = self._lock
-            lock.acquire()
-            try:
+            with self._lock:  # _write(), written out: this runs for every line
                 if self.broken:
                     return
                 try:
@@ -146,12 +124,8 @@ class FdWriter:
                     return
                 if written < len(data):
                     self._write(data[written:])
-            finally:
-                lock.release()
             return
-        lock = self._lock
-        lock.acquire()  # by calls, as above
-        try:
+        with self._lock:
             if self._closed or self.broken:
                 return
             was_empty = not pending
@@ -166,8 +140,6 @@ class FdWriter:
                 if self._flusher is None:
                     self._flusher = flusher
                     flusher.start()
-        finally:
-            lock.release()
         if was_empty or full:
             with contextlib.suppress(RuntimeError):  # already rung
                 (self._now if full else self._bell).release()
