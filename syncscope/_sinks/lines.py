@@ -109,7 +109,8 @@ class _Timestamps:
         #: The last second rendered (its first nanosecond), its text with the dot after it,
         #: and that text after the line's start, encoded, as one tuple: threads share it, and
         #: another thread may replace it between any two of this one's steps.
-        self.last: tuple[int, str, bytes] = (-(1 << 62), "", b"")
+        # Its first second: none a clock gives, so far off that no time falls into it.
+        self.last: tuple[int, str, bytes] = (-(1 << 80), "", b"")
 
     def text(self, ns: int) -> str:
         second = ns // 1_000_000_000
