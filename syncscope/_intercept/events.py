@@ -148,9 +148,7 @@ def wrappers() -> list[Wrapper]:
                 tally = entry.tally
                 if tally is None or tally.owner is not lean:
                     tally = adopt_watch(entry, lean)
-                return signal_wait(
-                    entry.primitive, tally, "wait", wait, (self, timeout), timeout
-                )
+                return signal_wait(entry.primitive, tally, "wait", wait, (self, timeout), timeout)
             records = state.records
             if records is not None and records.counting and self._flag:
                 counted = countable(self)  # set: it returns at once, counted in place
