@@ -568,13 +568,12 @@ def signal_wait(
     """
     where = call_site(3)  # from past the wrapper that calls this: a frame less to look at
     site = site_tally(tally, *where)
+    diagnosis = state.diagnosis
+    limit = None if diagnosis is None else wait_limit(True, timeout)  # before any line
     lines = state.lines
     if lines is not None:  # first: a Ctrl-C in it leaves no wait announced
         lines.line(primitive, op, "waiting", site=where)
-    diagnosis = state.diagnosis
-    wait = None
-    if diagnosis is not None:
-        wait = diagnosis.wait_begins(primitive, where, wait_limit(True, timeout), None, op)
+    wait = diagnosis.wait_begins(primitive, where, limit, None, op) if diagnosis else None
     start = perf_counter_ns()
     guard.busy = True
     try:

@@ -108,8 +108,8 @@ class _Timestamps:
         self.start = start
         #: The last second rendered (its first nanosecond), its text with the dot after it,
         #: and that text after the line's start, encoded, as one tuple: threads share it, and
-        #: another thread may replace it between any two of this one's steps.
-        # Its first second: none a clock gives, so far off that no time falls into it.
+        #: another thread may replace it between any two of this one's steps. At first a
+        #: second so far off that no time a clock gives falls into it.
         self.last: tuple[int, str, bytes] = (-(1 << 80), "", b"")
 
     def text(self, ns: int) -> str:
