@@ -162,6 +162,10 @@ _sites: dict[int, tuple[CodeType, tuple[str, int, str]]] = {}
 _UNKNOWN_SITE = ("<unknown>", 0, "<unknown>")
 #: The site of an event made for a console line only, which names none (see LeanLines).
 NO_SITE = ("", 0, "")
+#: The depth to look up a call site from in code that syncscope's own code calls (a line said
+#: for a wrapper, a wait counted for it): that caller's caller, one frame object and its checks
+#: (1,700 instructions) less than the default.
+PAST_OUR_CALLER = 3
 
 
 def call_site(depth: int = 2) -> tuple[str, int, str]:

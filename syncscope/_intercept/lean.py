@@ -56,7 +56,7 @@ from .._core.leanholds import (
 )
 from .._core.leanholds import site_of as lean_site
 from .._core.registry import allocate_lock
-from .._core.sites import call_site, creator_frame, past_machinery
+from .._core.sites import PAST_OUR_CALLER, call_site, creator_frame, past_machinery
 from .._core.state import state
 from .._core.tally import Tally, TallyBook, count_contended, site_tally
 from .._core.tracking import Watch
@@ -566,7 +566,7 @@ def signal_wait(
     does counted (the event path's ``blocking_call``), and its wait counted at the caller's site.
     ``timeout`` is the wait's, as given: how long it may last, told to the checks if they listen.
     """
-    where = call_site(3)  # from past the wrapper that calls this: a frame less to look at
+    where = call_site(PAST_OUR_CALLER)  # this function's caller is a wrapper
     site = site_tally(tally, *where)
     diagnosis = state.diagnosis
     limit = None if diagnosis is None else wait_limit(True, timeout)  # before any line

@@ -15,7 +15,7 @@ from .._core.dispatch import emit_fresh, guard
 from .._core.event import Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
 from .._core.leanholds import ThreadHolds, Uses, this_thread
 from .._core.leanholds import local as lean_local
-from .._core.sites import _machinery_files, call_site
+from .._core.sites import PAST_OUR_CALLER, _machinery_files, call_site
 from .._core.state import RECORD_ACQUIRED, RECORD_RELEASED, WANTED, Records, state
 from .gil import acquire_contended
 from .lean import pop, trylock_first
@@ -163,7 +163,7 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
             where: Any = code
             lasti = frame.f_lasti
         else:  # threading's own code (a Condition's __enter__), or a file not seen yet
-            where = call_site(3)
+            where = call_site(PAST_OUR_CALLER)
             lasti = -1
         if records.taken:  # an RLock re-entered while its hold is counted: that goes first
             records.claim(proxy._syncscope_primitive)
@@ -207,7 +207,7 @@ def recorded_release(proxy: Any, records: Records) -> None:
             where: Any = code
             lasti = frame.f_lasti
         else:
-            where = call_site(3)
+            where = call_site(PAST_OUR_CALLER)
             lasti = -1
         buffer.append(
             (
@@ -260,7 +260,7 @@ def counted_acquire(proxy: Any, records: Records) -> bool:
         where: Any = code
         lasti = frame.f_lasti
     else:  # threading's own code (a Condition's __enter__), or a file not seen yet
-        where = call_site(3)
+        where = call_site(PAST_OUR_CALLER)
         lasti = -1
     holds = lean_local.holds or this_thread()
     if not lock.acquire(False):

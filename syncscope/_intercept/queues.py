@@ -25,7 +25,7 @@ from collections.abc import Callable
 from .._core.compat import QUEUE_HAS_SHUTDOWN
 from .._core.dispatch import emit, guard, hidden
 from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
-from .._core.sites import NO_SITE, call_site
+from .._core.sites import NO_SITE, PAST_OUR_CALLER, call_site
 from .._core.state import state
 from .._core.tally import Tally, TallyBook, site_tally
 from .._core.tracebacks import hide_frames
@@ -202,8 +202,8 @@ def said_put(
     the put's, unseen, as on the event path (a program's lock in a subclass's ``_qsize``).
     """
     outer = guard.pending_put
-    # Now: in _put, a subclass's is a caller. From past put()'s wrapper, this function's caller.
-    site = call_site(3) if lines.fields else NO_SITE
+    # Now: in _put, a subclass's is a caller. This function's caller is put()'s wrapper.
+    site = call_site(PAST_OUR_CALLER) if lines.fields else NO_SITE
     guard.pending_put = PendingPut(q, site, item_text(item), id(item), None, lines)
     try:
         hidden(put, q, item, False)
@@ -326,11 +326,8 @@ def _counted_attempt(
     except BaseException as exc:
         op: Op = "put" if args else "get"
         item = item_text(args[0]) if args else None
-        emit(
-            SyncEvent(
-                primitive, op, _failure(op, exc, False, None), call_site(3), item=item, error=exc
-            )
-        )
+        outcome = _failure(op, exc, False, None)
+        emit(SyncEvent(primitive, op, outcome, call_site(PAST_OUR_CALLER), item=item, error=exc))
         raise
     return result
 

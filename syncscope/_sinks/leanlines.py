@@ -17,7 +17,7 @@ from _thread import get_ident
 
 from .._core.dispatch import guard, sink_failed
 from .._core.event import SyncEvent, _active_threads, time_ns
-from .._core.sites import NO_SITE, call_site
+from .._core.sites import NO_SITE, PAST_OUR_CALLER, call_site
 from .words import CACHE_LIMIT, describe, time_waited
 
 
@@ -30,10 +30,6 @@ if TYPE_CHECKING:
 
 #: Where a queue's item goes in its kept words (see LeanLines.item).
 _ITEM = "\x00item\x00"
-#: The depth of the frame a line's call site is looked up from: the caller of the primitive's
-#: code that says the line. That code is always syncscope's, and a frame looked at costs a
-#: frame object and its checks (1,700 instructions a line).
-_PAST_CALLER = 3
 
 
 class LeanLines:
@@ -132,7 +128,7 @@ class LeanLines:
                 )
                 return
             if site is None:  # from past this method's caller, always syncscope's own
-                site = call_site(_PAST_CALLER)
+                site = call_site(PAST_OUR_CALLER)
             kept = (
                 primitive,
                 primitive.name,
@@ -201,7 +197,7 @@ class LeanLines:
         name = thread._name if thread is not None else f"Thread-{ident}"
         if json:
             if not site[0]:  # made without its site: looked up past the caller, as above
-                site = call_site(_PAST_CALLER)
+                site = call_site(PAST_OUR_CALLER)
             key: tuple[object, ...] = (primitive, primitive.name, ident, name, op, outcome, site)
         else:
             key = (primitive, primitive.name, name, op, outcome)
