@@ -577,7 +577,7 @@ class TestTheRecordsRace:
         from syncscope import get_original
         from syncscope._core.event import Primitive
         from syncscope._core.state import Records
-        from syncscope._intercept.locks import adopt_lock
+        from syncscope._intercept.lockfactories import adopt_lock
 
         records = Records(deque(), 1_000, 1_000, lambda: None, deque())
         records.counting = True

@@ -49,7 +49,7 @@ from .lean import (
     signalled,
     unpark,
 )
-from .locks import proxy_for
+from .lockfactories import proxy_for
 
 
 TYPE_CHECKING = False

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import time
 
+from .interrupts import take
+
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,14 +31,19 @@ _YIELDS = 3
 _sleep = time.sleep
 
 
-def acquire_contended(lock: Any, timeout: Any = -1) -> bool:
+def acquire_contended(lock: Any, timeout: Any = -1) -> Any:
     """
     ``lock.acquire(True, timeout)``, for a lock whose non-blocking attempt just failed; when
-    the wait has no time limit, a few turns of the GIL to the others come first.
+    the wait has no time limit, a few turns of the GIL to the others come first. Its answer
+    comes back as :func:`_interrupts.take`'s does: no Ctrl-C between it and the caller.
     """
     if timeout == -1:
         for _ in range(_YIELDS):
             _sleep(0)
-            if lock.acquire(False):
+            if take(lock, False):
                 return True
-    return bool(lock.acquire(True, timeout))
+    # Not take(): this frame stays the innermost one while the thread waits, as a profiler
+    # or a look at sys._current_frames() sees it.
+    for got in map(lock.acquire, (True,), (timeout,)):
+        return got
+    raise AssertionError("map() over one item gave none")  # not reached

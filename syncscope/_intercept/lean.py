@@ -61,6 +61,7 @@ from .._core.state import state
 from .._core.tally import Tally, TallyBook, count_contended, site_tally
 from .._core.tracking import Watch
 from .gil import acquire_contended
+from .interrupts import take
 
 
 TYPE_CHECKING = False
@@ -96,15 +97,19 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
         return _acquire_as_asked(proxy, tally, lines, blocking, timeout)
     # A trylock or a timed acquire cannot deadlock for ever: no lock order (see _lockorder).
     ordered = bool(blocking) and timeout == -1
-    if lock.acquire(False):
-        try:
+    got = False
+    try:
+        for got in proxy._syncscope_attempts:  # noqa: B007 (one item: see _interrupts)
+            break
+        if got:
             if lines is not None:
                 lines.acquired(proxy)
             _acquired(proxy, tally, None, ordered)
-        except BaseException:  # a signal handler's exception: acquire() raises, lock free
+            return True
+    except BaseException:  # a signal handler's exception: acquire() raises, lock free
+        if got:
             lock.release()
-            raise
-        return True
+        raise
     where = call_site()
     site = site_tally(tally, *where)
     primitive = proxy._syncscope_primitive
@@ -121,28 +126,31 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
     wait = diagnosis.wait_begins(primitive, where, limit, proxy) if diagnosis else None
     start = perf_counter_ns()
     got = False
-    try:
-        got = acquire_contended(lock, timeout)
-    except BaseException as exc:
-        if lines is not None:
-            lines.said(SyncEvent(primitive, "acquire", "error", where, timeout=limit, error=exc))
-        raise
-    finally:
-        waited = perf_counter_ns() - start
-        if wait is not None:
-            diagnosis.wait_ends(wait, got, waited)  # type: ignore[union-attr]
-    if got:
+    try:  # from the acquire on, a signal handler's exception: acquire() raises, lock free
         try:
+            got = acquire_contended(lock, timeout)
+        except BaseException as exc:
+            if lines is not None:
+                lines.said(
+                    SyncEvent(primitive, "acquire", "error", where, timeout=limit, error=exc)
+                )
+            raise
+        finally:
+            waited = perf_counter_ns() - start
+            if wait is not None:
+                diagnosis.wait_ends(wait, got, waited)  # type: ignore[union-attr]
+        if got:
             if lines is not None:
                 depth = lock._recursion_count() if proxy._reentrant else None
                 lines.line(primitive, "acquire", "acquired", depth, waited=waited, site=where)
             _acquired(proxy, tally, site, ordered)
             count_contended(tally, site, waited)
             tally.owner_changes += 1  # it waited for another thread: a hand-off
-        except BaseException:  # a signal handler's exception: acquire() raises, lock free
+    except BaseException:
+        if got:
             lock.release()
-            raise
-    else:
+        raise
+    if not got:
         tally.timeouts += 1
         site.timeouts += 1
         count_contended(tally, site, waited)
@@ -166,26 +174,30 @@ def _acquire_as_asked(
     site = site_tally(tally, *where)
     limit = wait_limit(blocking, timeout)
     start = perf_counter_ns()
-    try:
-        got = lock.acquire(blocking, timeout)
-    except BaseException as exc:
-        tally.errors += 1
-        if lines is not None:
-            lines.said(SyncEvent(primitive, "acquire", "error", where, timeout=limit, error=exc))
-        raise
-    waited = perf_counter_ns() - start if blocking else None
-    if got:
+    got = False
+    try:  # from the acquire on, a signal handler's exception: acquire() raises, lock free
         try:
+            got = take(lock, blocking, timeout)
+        except BaseException as exc:
+            tally.errors += 1
+            if lines is not None:
+                lines.said(
+                    SyncEvent(primitive, "acquire", "error", where, timeout=limit, error=exc)
+                )
+            raise
+        waited = perf_counter_ns() - start if blocking else None
+        if got:
             if lines is not None:  # first: a Ctrl-C in it leaves no hold
                 depth = lock._recursion_count() if proxy._reentrant else None
                 lines.line(primitive, "acquire", "acquired", depth, waited=waited, site=where)
             _acquired(proxy, tally, site, False)
             if waited is not None:
                 count_contended(tally, site, waited)
-        except BaseException:  # a signal handler's exception: acquire() raises, lock free
+            return True
+    except BaseException:
+        if got:
             lock.release()
-            raise
-        return True
+        raise
     if waited is not None:
         tally.timeouts += 1
         site.timeouts += 1

@@ -18,6 +18,7 @@ from .._core.leanholds import local as lean_local
 from .._core.sites import PAST_OUR_CALLER, _machinery_files, call_site
 from .._core.state import RECORD_ACQUIRED, RECORD_RELEASED, WANTED, Records, state
 from .gil import acquire_contended
+from .interrupts import take
 from .lean import pop, trylock_first
 
 
@@ -40,11 +41,12 @@ def observed_acquire(
     plain = blocking is True and timeout == -1
     limit = None if plain else wait_limit(blocking, timeout)
     waited = None
+    got = False
     # The events are made with their fields in order: positional arguments cost less. The
     # guard is down here (see _Proxy._acquire), so the events go out with emit_fresh.
     try:
         if plain or trylock_first(blocking, timeout):
-            got = lock.acquire(False)
+            got = take(lock, False)
             if not got:
                 emit_fresh(SyncEvent(primitive, "acquire", "waiting", site, None, limit))
                 start = perf_counter_ns()
@@ -52,22 +54,21 @@ def observed_acquire(
                 waited = perf_counter_ns() - start
         else:
             start = perf_counter_ns()
-            got = lock.acquire(blocking, timeout)
+            got = take(lock, blocking, timeout)
             if blocking:
                 waited = perf_counter_ns() - start
-    except BaseException as exc:
-        emit_fresh(SyncEvent(primitive, "acquire", "error", site, timeout=limit, error=exc))
-        raise
-    if got:
-        try:
+        if got:
             depth = lock._recursion_count() if reentrant else None
             emit_fresh(SyncEvent(primitive, "acquire", "acquired", site, waited, limit, depth))
-        except BaseException:
+    except BaseException as exc:
+        if got:
             # An exception in our code after the real acquire (a signal handler's): the
             # caller sees acquire() raise, so it must not be left holding the lock.
             lock.release()
-            raise
-    else:
+        else:
+            emit_fresh(SyncEvent(primitive, "acquire", "error", site, timeout=limit, error=exc))
+        raise
+    if not got:
         outcome: Outcome = "timeout" if blocking else "busy"
         emit_fresh(SyncEvent(primitive, "acquire", outcome, site, waited, limit))
     return got
@@ -142,13 +143,16 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
     buffer = records.buffer
     count = len(buffer)
     lock = proxy._syncscope_lock
+    got = False
     if (
-        timeout != -1
-        or not blocking
-        or count >= records.capacity
-        or (following.reader is not None and program_span())
-        or not lock.acquire(False)
+        timeout == -1
+        and blocking
+        and count < records.capacity
+        and not (following.reader is not None and program_span())
     ):
+        for got in proxy._syncscope_attempts:  # noqa: B007 (one item: see _interrupts)
+            break
+    if not got:
         if records.counted is not None:  # whoever holds it now: its hold goes in first
             records.claim(proxy._syncscope_primitive, waits=True)
         if count >= records.capacity and records.counted is not None:
@@ -263,7 +267,9 @@ def counted_acquire(proxy: Any, records: Records) -> bool:
         where = call_site(PAST_OUR_CALLER)
         lasti = -1
     holds = lean_local.holds or this_thread()
-    if not lock.acquire(False):
+    for got in proxy._syncscope_attempts:  # noqa: B007 (one item: see _interrupts)
+        break
+    if not got:
         return False  # it waits: an event, after the holder's record (see claim)
     try:
         record = (holds, proxy, RECORD_ACQUIRED, _time_ns(), where, lasti, 1 if reentrant else None)

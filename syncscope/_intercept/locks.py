@@ -1,10 +1,10 @@
 """
-Lock and RLock: proxies around the C locks, and the factories that hand them out.
+Lock and RLock: proxies around the C locks.
 
 ``_thread.lock`` cannot be subclassed and cannot be patched, so ``threading.Lock`` and
-``threading.RLock`` are replaced by factories. A lock created by the user's code comes back
-wrapped in a proxy; one created by the standard library or a package comes back raw, with no
-cost at all.
+``threading.RLock`` are replaced by factories (see _lockfactories). A lock created by the
+user's code comes back wrapped in a proxy; one created by the standard library or a package
+comes back raw, with no cost at all.
 
 The proxies are plain ``__slots__`` classes rather than ``wrapt`` object proxies: measured
 here, a wrapt proxy costs several times a plain method call on every acquire and release, and
@@ -13,10 +13,8 @@ this is the hottest path of a threaded program.
 
 from __future__ import annotations
 
-import _thread
 import sys
 import threading
-import warnings
 from _thread import get_ident
 from types import FrameType
 
@@ -25,12 +23,11 @@ from .._core.event import Primitive, perf_counter_ns
 from .._core.leanholds import local as lean_local
 from .._core.leanholds import this_thread
 from .._core.registry import saved
-from .._core.sites import creator_frame, unique_name
 from .._core.state import state
 from .._core.tally import Tally
 from .._core.tracebacks import hide_frames
-from .._core.tracking import library_owned, new_primitive, should_watch
 from .gil import acquire_contended
+from .interrupts import attempts, owned_answers, take
 from .lean import (
     acquire_slowly,
     adopt,
@@ -50,7 +47,6 @@ from .lockpaths import (
     recorded_release,
     said_release,
 )
-from .standins import StandInMeta, look_like, warning_text
 
 
 TYPE_CHECKING = False
@@ -58,9 +54,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-_original_lock = saved["threading"]["Lock"]
 _original_rlock = saved["threading"]["RLock"]
-_LockType = _thread.LockType
 _getframe = sys._getframe
 
 
@@ -75,6 +69,7 @@ class _Proxy:
 
     __slots__ = (
         "__weakref__",
+        "_syncscope_attempts",
         "_syncscope_below",
         "_syncscope_chain",
         "_syncscope_code",
@@ -82,6 +77,7 @@ class _Proxy:
         "_syncscope_lasti",
         "_syncscope_library",
         "_syncscope_lock",
+        "_syncscope_owned",
         "_syncscope_primitive",
         "_syncscope_since",
         "_syncscope_tally",
@@ -97,6 +93,10 @@ class _Proxy:
             cls = type(self)
             raise TypeError(f"cannot create '{cls.__module__}.{cls.__name__}' instances")
         self._syncscope_lock = lock
+        #: The fast paths' non-blocking acquires, one per item (see _interrupts).
+        self._syncscope_attempts = attempts(lock)
+        #: Whether this thread may release it, one answer per item (see _interrupts).
+        self._syncscope_owned = owned_answers(lock, self._reentrant)
         self._syncscope_primitive = primitive
         #: perf_counter_ns() when the current hold began under lean statistics, else 0.
         self._syncscope_since = 0
@@ -125,13 +125,13 @@ class _Proxy:
             # Part of another operation (hidden inside it, as on the event path, for a library's
             # lock, and with the lines for any: the lean fast paths skip the thread-local read).
             if (self._syncscope_library or state.lines is not None) and guard.busy:
-                return self._syncscope_lock.acquire(blocking, timeout)
+                return take(self._syncscope_lock, blocking, timeout)
             tally = self._syncscope_tally
             if tally is None or tally.owner is not stats:
                 tally = adopt(self, stats)
             return acquire_slowly(self, tally, blocking, timeout)
         if not state.active or guard.busy:
-            return self._syncscope_lock.acquire(blocking, timeout)
+            return take(self._syncscope_lock, blocking, timeout)
         return observed_acquire(
             self._syncscope_lock, self._syncscope_primitive, self._reentrant, blocking, timeout
         )
@@ -179,7 +179,9 @@ class _LockProxy(_Proxy):
                 and not ((self._syncscope_library or lines is not None) and guard.busy)
             ):
                 lock = self._syncscope_lock
-                if lock.acquire(False):  # uncontended: count it, stamp the hold, done
+                for got in self._syncscope_attempts:  # noqa: B007 (one item: see _interrupts)
+                    break
+                if got:  # uncontended: count it, stamp the hold, done
                     try:
                         if lines is not None:  # said first: a Ctrl-C in it leaves no hold
                             lines.line(self._syncscope_primitive, "acquire", "acquired")
@@ -217,8 +219,9 @@ class _LockProxy(_Proxy):
             if state.lean is None and (not state.active or guard.busy):
                 lock = self._syncscope_lock
                 if timeout == -1 and blocking:  # see _gil: no convoy behind a preempted holder
-                    return lock.acquire(False) or acquire_contended(lock)
-                return lock.acquire(blocking, timeout)
+                    for got in self._syncscope_attempts:  # one item: see _interrupts
+                        return got or acquire_contended(lock)
+                return take(lock, blocking, timeout)
             if records is not None:  # the span sink alone: see recorded_acquire
                 return recorded_acquire(self, records, blocking, timeout)
             return self._acquire(blocking, timeout)
@@ -237,7 +240,9 @@ class _LockProxy(_Proxy):
                 and not ((self._syncscope_library or lines is not None) and guard.busy)
             ):
                 lock = self._syncscope_lock
-                if lock.acquire(False):
+                for got in self._syncscope_attempts:  # noqa: B007 (one item: see _interrupts)
+                    break
+                if got:
                     try:
                         if lines is not None:
                             lines.line(self._syncscope_primitive, "acquire", "acquired")
@@ -270,7 +275,8 @@ class _LockProxy(_Proxy):
                 return True  # the span sink alone, under pressure: see counted_acquire
             if state.lean is None and (not state.active or guard.busy):
                 lock = self._syncscope_lock
-                return lock.acquire(False) or acquire_contended(lock)
+                for got in self._syncscope_attempts:  # one item: see _interrupts
+                    return got or acquire_contended(lock)
             if records is not None:
                 return recorded_acquire(self, records, True, -1)
             return self._acquire(True, -1)
@@ -306,10 +312,20 @@ class _LockProxy(_Proxy):
                     self._syncscope_lock.release()
                     raise
             if state.lean is not None:
-                if state.lines is not None:
-                    return said_release(self)
-                self._syncscope_lock.release()
-                return None
+                lines = state.lines
+                if lines is None:
+                    self._syncscope_lock.release()
+                    return None
+                if not guard.busy:  # said_release, written out: see _interrupts
+                    for owned in self._syncscope_owned:  # one item: see _interrupts
+                        if owned:
+                            try:
+                                lines.line(self._syncscope_primitive, "release", "released")
+                            finally:
+                                self._syncscope_lock.release()
+                            return None
+                        break
+                return said_release(self)
             records = state.records
             if records is not None and records.taken and counted_release(self, records):
                 return None  # the span sink alone, a use counted in place: see counted_release
@@ -351,10 +367,20 @@ class _LockProxy(_Proxy):
                     self._syncscope_lock.release()
                     raise
             if state.lean is not None:
-                if state.lines is not None:
-                    return said_release(self)
-                self._syncscope_lock.release()
-                return None
+                lines = state.lines
+                if lines is None:
+                    self._syncscope_lock.release()
+                    return None
+                if not guard.busy:  # said_release, written out: see _interrupts
+                    for owned in self._syncscope_owned:  # one item: see _interrupts
+                        if owned:
+                            try:
+                                lines.line(self._syncscope_primitive, "release", "released")
+                            finally:
+                                self._syncscope_lock.release()
+                            return None
+                        break
+                return said_release(self)
             records = state.records
             if records is not None and records.taken and counted_release(self, records):
                 return None  # the span sink alone, a use counted in place: see counted_release
@@ -379,9 +405,10 @@ class _LockProxy(_Proxy):
     def _is_owned(self) -> bool:
         # Condition's own fallback, done on the wrapped lock: without it, Condition would probe
         # with acquire(False) through the proxy and every notify() would show a failed acquire.
-        lock = self._syncscope_lock
-        if lock.acquire(False):
-            lock.release()
+        for got in self._syncscope_attempts:  # noqa: B007 (one item: see _interrupts)
+            break
+        if got:
+            self._syncscope_lock.release()
             return False
         return True
 
@@ -419,7 +446,9 @@ class _RLockProxy(_Proxy):
                 and not ((self._syncscope_library or lines is not None) and guard.busy)
             ):
                 lock = self._syncscope_lock
-                if lock.acquire(False):  # uncontended, or reentered
+                for got in self._syncscope_attempts:  # noqa: B007 (one item: see _interrupts)
+                    break
+                if got:  # uncontended, or reentered
                     try:
                         if lines is not None:
                             lines.line(
@@ -463,8 +492,9 @@ class _RLockProxy(_Proxy):
             if state.lean is None and (not state.active or guard.busy):
                 lock = self._syncscope_lock
                 if timeout == -1 and blocking:  # see _gil: no convoy behind a preempted holder
-                    return lock.acquire(False) or acquire_contended(lock)
-                return lock.acquire(blocking, timeout)
+                    for got in self._syncscope_attempts:  # one item: see _interrupts
+                        return got or acquire_contended(lock)
+                return take(lock, blocking, timeout)
             if records is not None:  # the span sink alone: see recorded_acquire
                 return recorded_acquire(self, records, blocking, timeout)
             return self._acquire(blocking, timeout)
@@ -482,7 +512,9 @@ class _RLockProxy(_Proxy):
                 and not ((self._syncscope_library or lines is not None) and guard.busy)
             ):
                 lock = self._syncscope_lock
-                if lock.acquire(False):
+                for got in self._syncscope_attempts:  # noqa: B007 (one item: see _interrupts)
+                    break
+                if got:
                     try:
                         if lines is not None:
                             lines.line(
@@ -521,7 +553,8 @@ class _RLockProxy(_Proxy):
                 return True  # the span sink alone, under pressure: see counted_acquire
             if state.lean is None and (not state.active or guard.busy):
                 lock = self._syncscope_lock
-                return lock.acquire(False) or acquire_contended(lock)
+                for got in self._syncscope_attempts:  # one item: see _interrupts
+                    return got or acquire_contended(lock)
             if records is not None:
                 return recorded_acquire(self, records, True, -1)
             return self._acquire(True, -1)
@@ -532,17 +565,32 @@ class _RLockProxy(_Proxy):
     def release(self) -> None:
         # Only the owner's outermost release ends the hold (another thread's release raises).
         try:
-            if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
+            if self._syncscope_since:
+                lock = self._syncscope_lock
                 try:
-                    hold_ended(self)
+                    if lock._recursion_count() == 1:
+                        hold_ended(self)
                 except BaseException:  # Ctrl-C before the real release: release still
-                    self._syncscope_lock.release()
+                    if lock._is_owned():
+                        lock.release()
                     raise
             if state.lean is not None:
-                if state.lines is not None:
-                    return said_release(self)
-                self._syncscope_lock.release()
-                return None
+                lines = state.lines
+                if lines is None:
+                    self._syncscope_lock.release()
+                    return None
+                if not guard.busy:  # said_release, written out: see _interrupts
+                    for owned in self._syncscope_owned:  # one item: see _interrupts
+                        if owned:
+                            lock = self._syncscope_lock
+                            try:
+                                depth = lock._recursion_count() - 1
+                                lines.line(self._syncscope_primitive, "release", "released", depth)
+                            finally:
+                                lock.release()
+                            return None
+                        break
+                return said_release(self)
             records = state.records
             if records is not None and records.taken and counted_release(self, records):
                 return None  # the span sink alone, a use counted in place: see counted_release
@@ -558,17 +606,32 @@ class _RLockProxy(_Proxy):
 
     def __exit__(self, *exc_info: object) -> None:
         try:
-            if self._syncscope_since and self._syncscope_lock._recursion_count() == 1:
+            if self._syncscope_since:
+                lock = self._syncscope_lock
                 try:
-                    hold_ended(self)
+                    if lock._recursion_count() == 1:
+                        hold_ended(self)
                 except BaseException:  # Ctrl-C before the real release: release still
-                    self._syncscope_lock.release()
+                    if lock._is_owned():
+                        lock.release()
                     raise
             if state.lean is not None:
-                if state.lines is not None:
-                    return said_release(self)
-                self._syncscope_lock.release()
-                return None
+                lines = state.lines
+                if lines is None:
+                    self._syncscope_lock.release()
+                    return None
+                if not guard.busy:  # said_release, written out: see _interrupts
+                    for owned in self._syncscope_owned:  # one item: see _interrupts
+                        if owned:
+                            lock = self._syncscope_lock
+                            try:
+                                depth = lock._recursion_count() - 1
+                                lines.line(self._syncscope_primitive, "release", "released", depth)
+                            finally:
+                                lock.release()
+                            return None
+                        break
+                return said_release(self)
             records = state.records
             if records is not None and records.taken and counted_release(self, records):
                 return None  # the span sink alone, a use counted in place: see counted_release
@@ -614,37 +677,6 @@ class _RLockProxy(_Proxy):
 
 
 PROXY_TYPES = (_LockProxy, _RLockProxy)
-LOCK_TYPE = _LockType
-RLOCK_TYPE = type(_original_rlock())
-
-
-def adopt_lock(lock: Any, kind: str, type_name: str, name: str, file: str, line: int) -> Any:
-    """A proxy for a lock created before install, named ``name``, made at ``file:line``."""
-    primitive = Primitive(kind, type_name, unique_name(name, kind), file, line, "<module>")
-    return _RLockProxy(lock, primitive) if kind == "rlock" else _LockProxy(lock, primitive)
-
-
-def proxy_for(lock: Any, primitive: Primitive, library: bool = False) -> Any:
-    """
-    Wrap a raw Lock or RLock so its operations are reported as ``primitive``'s (``library``:
-    made by the standard library or a package, see ``_Proxy._syncscope_library``).
-    """
-    if type(lock) in PROXY_TYPES:
-        return lock
-    if type(lock) is _LockType:
-        return _LockProxy(lock, primitive, library)
-    if hasattr(lock, "_release_save") and hasattr(lock, "_recursion_count"):
-        return _RLockProxy(lock, primitive, library)
-    return lock  # a lock-like object of the user's own: leave it alone
-
-
-def _wrap_new(lock: Any, kind: str, type_name: str, frame: FrameType | None) -> Any:
-    if not should_watch(kind, frame):
-        return lock
-    primitive = new_primitive(kind, type_name, frame)
-    library = state.options.include_library and library_owned(frame)
-    proxy = _RLockProxy if kind == "rlock" else _LockProxy
-    return proxy(lock, primitive, library)
 
 
 #: Condition.__enter__'s code: a Condition taken with `with cond:` takes its lock's __enter__
@@ -652,46 +684,3 @@ def _wrap_new(lock: Any, kind: str, type_name: str, frame: FrameType | None) -> 
 #: fast paths compare the caller's code with it: a look past every machinery frame cost 1,300
 #: instructions a Lock pair under -q). Condition.acquire is the lock's own acquire, bound.
 CONDITION_ENTER = threading.Condition.__enter__.__code__
-
-
-#: RLock's warning when given arguments (3.13 on). It warns at its caller's line: called from
-#: here, ours, which the default filters hide. The stand-in warns at the program's line.
-_RLOCK_ARGUMENTS_WARNING = warning_text(_original_rlock, "Passing arguments")
-
-
-class RLock(metaclass=StandInMeta):
-    """Instrumented stand-in for ``threading.RLock``."""
-
-    __slots__ = ()
-    _syncscope_original = _original_rlock
-    _syncscope_type = type(_original_rlock())
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        try:
-            make = _original_rlock
-            if (args or kwargs) and _RLOCK_ARGUMENTS_WARNING is not None:  # made as it makes it
-                warnings.warn(_RLOCK_ARGUMENTS_WARNING, DeprecationWarning, stacklevel=2)
-                make = threading._CRLock or threading._PyRLock  # type: ignore[attr-defined]
-            return _wrap_new(make(*args, **kwargs), "rlock", "RLock", creator_frame(2))
-        except BaseException as exc:
-            hide_frames(exc)  # the program's traceback, not ours
-            raise
-
-
-class Lock(metaclass=StandInMeta):
-    """Instrumented stand-in for ``threading.Lock`` (a function before 3.13, then a class)."""
-
-    __slots__ = ()
-    _syncscope_original = _original_lock
-    _syncscope_type = _LockType
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return _wrap_new(_original_lock(*args, **kwargs), "lock", "Lock", creator_frame(2))
-        except BaseException as exc:
-            hide_frames(exc)  # the program's traceback, not ours
-            raise
-
-
-look_like(RLock, _original_rlock)
-look_like(Lock, _original_lock)

@@ -18,6 +18,7 @@ from .._core.state import Options, config_lock, state
 from . import conditions as _conditions
 from . import events as _events
 from . import futures as _futures
+from . import lockfactories as _lockfactories
 from . import locks as _locks
 from . import queuehooks as _queuehooks
 from . import queues as _queues
@@ -50,8 +51,8 @@ class SyncscopeWarning(RuntimeWarning):
 
 def _replacements() -> dict[tuple[str, str], Any]:
     return {
-        ("threading", "Lock"): _locks.Lock,
-        ("threading", "RLock"): _locks.RLock,
+        ("threading", "Lock"): _lockfactories.Lock,
+        ("threading", "RLock"): _lockfactories.RLock,
         ("queue", "SimpleQueue"): _simplequeue.SimpleQueue,
     }
 
@@ -164,7 +165,10 @@ def adopt_early_imports() -> list[str]:
         id(saved[module_name][name]): replacement
         for (module_name, name), replacement in _replacements().items()
     }
-    lock_kinds = {_locks.LOCK_TYPE: ("lock", "Lock"), _locks.RLOCK_TYPE: ("rlock", "RLock")}
+    lock_kinds = {
+        _lockfactories.LOCK_TYPE: ("lock", "Lock"),
+        _lockfactories.RLOCK_TYPE: ("rlock", "RLock"),
+    }
     taken = []
     for mod_name, mod in list(sys.modules.items()):
         filename = getattr(mod, "__file__", None)
@@ -181,7 +185,7 @@ def adopt_early_imports() -> list[str]:
                 from .._core.sourcenames import statement_line  # ast: not at start-up
 
                 line = statement_line(filename, attr, mod.__dict__)
-                replacement = _locks.adopt_lock(value, *kind, attr, filename, line)
+                replacement = _lockfactories.adopt_lock(value, *kind, attr, filename, line)
             setattr(mod, attr, replacement)
             _adopted.append((mod, attr, value))
             taken.append(f"{mod_name}.{attr}")

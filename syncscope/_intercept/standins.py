@@ -1,6 +1,6 @@
 """
 The Lock and RLock stand-ins' class machinery: ``threading.Lock`` and ``threading.RLock`` are
-replaced by classes (see ``locks``) that look like the originals to introspection.
+replaced by classes (see ``lockfactories``) that look like the originals to introspection.
 """
 
 from __future__ import annotations

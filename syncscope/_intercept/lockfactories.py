@@ -1,0 +1,106 @@
+"""
+Where the Lock and RLock proxies (see _locks) come from: the stand-ins for ``threading.Lock``
+and ``threading.RLock``, which make the real lock and hand it out wrapped when the program's
+code made it, raw when the standard library or a package did; and the proxies for a lock
+made before syncscope was installed, or handed to a Condition.
+"""
+
+from __future__ import annotations
+
+import _thread
+import threading
+import warnings
+from types import FrameType
+
+from .._core.event import Primitive
+from .._core.registry import saved
+from .._core.sites import creator_frame, unique_name
+from .._core.state import state
+from .._core.tracebacks import hide_frames
+from .._core.tracking import library_owned, new_primitive, should_watch
+from .locks import PROXY_TYPES, _LockProxy, _RLockProxy
+from .standins import StandInMeta, look_like, warning_text
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+_original_lock = saved["threading"]["Lock"]
+_original_rlock = saved["threading"]["RLock"]
+_LockType = _thread.LockType
+LOCK_TYPE = _LockType
+RLOCK_TYPE = type(_original_rlock())
+
+
+def adopt_lock(lock: Any, kind: str, type_name: str, name: str, file: str, line: int) -> Any:
+    """A proxy for a lock created before install, named ``name``, made at ``file:line``."""
+    primitive = Primitive(kind, type_name, unique_name(name, kind), file, line, "<module>")
+    return _RLockProxy(lock, primitive) if kind == "rlock" else _LockProxy(lock, primitive)
+
+
+def proxy_for(lock: Any, primitive: Primitive, library: bool = False) -> Any:
+    """
+    Wrap a raw Lock or RLock so its operations are reported as ``primitive``'s (``library``:
+    made by the standard library or a package, see ``_Proxy._syncscope_library``).
+    """
+    if type(lock) in PROXY_TYPES:
+        return lock
+    if type(lock) is _LockType:
+        return _LockProxy(lock, primitive, library)
+    if hasattr(lock, "_release_save") and hasattr(lock, "_recursion_count"):
+        return _RLockProxy(lock, primitive, library)
+    return lock  # a lock-like object of the user's own: leave it alone
+
+
+def _wrap_new(lock: Any, kind: str, type_name: str, frame: FrameType | None) -> Any:
+    if not should_watch(kind, frame):
+        return lock
+    primitive = new_primitive(kind, type_name, frame)
+    library = state.options.include_library and library_owned(frame)
+    proxy = _RLockProxy if kind == "rlock" else _LockProxy
+    return proxy(lock, primitive, library)
+
+
+#: RLock's warning when given arguments (3.13 on). It warns at its caller's line: called from
+#: here, ours, which the default filters hide. The stand-in warns at the program's line.
+_RLOCK_ARGUMENTS_WARNING = warning_text(_original_rlock, "Passing arguments")
+
+
+class RLock(metaclass=StandInMeta):
+    """Instrumented stand-in for ``threading.RLock``."""
+
+    __slots__ = ()
+    _syncscope_original = _original_rlock
+    _syncscope_type = type(_original_rlock())
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            make = _original_rlock
+            if (args or kwargs) and _RLOCK_ARGUMENTS_WARNING is not None:  # made as it makes it
+                warnings.warn(_RLOCK_ARGUMENTS_WARNING, DeprecationWarning, stacklevel=2)
+                make = threading._CRLock or threading._PyRLock  # type: ignore[attr-defined]
+            return _wrap_new(make(*args, **kwargs), "rlock", "RLock", creator_frame(2))
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
+
+
+class Lock(metaclass=StandInMeta):
+    """Instrumented stand-in for ``threading.Lock`` (a function before 3.13, then a class)."""
+
+    __slots__ = ()
+    _syncscope_original = _original_lock
+    _syncscope_type = _LockType
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return _wrap_new(_original_lock(*args, **kwargs), "lock", "Lock", creator_frame(2))
+        except BaseException as exc:
+            hide_frames(exc)  # the program's traceback, not ours
+            raise
+
+
+look_like(RLock, _original_rlock)
+look_like(Lock, _original_lock)

@@ -1,0 +1,166 @@
+"""
+A Ctrl-C cannot leave the program's lock held between the real acquire and the wrapper
+knowing it has the lock (see _intercept/interrupts), checked where it is decided: in the
+bytecode this Python compiles the wrappers to.
+
+CPython runs a pending signal handler only at certain instructions: after a call, at a
+function's start, at a jump backward. So from the instruction that takes the lock (a for
+loop's next item, or the return of ``take``) to the first such instruction on the path where
+the lock was taken, the path must either return the answer to the program, or reach that
+instruction inside a ``try`` whose handler releases the lock (or the instruction must be the
+call to ``release`` itself). A timing test would need thousands of interrupts landing within
+a few instructions (``benchmarks/interrupts.py`` does that); this one fails at once when the
+compiler or an edit lays the code out otherwise.
+"""
+
+from __future__ import annotations
+
+import dis
+from types import FunctionType
+from typing import Any
+
+import pytest
+
+from syncscope._intercept import gil, interrupts, lean, lockpaths, locks
+
+
+#: The instructions where CPython may run a signal handler (3.11 to 3.13).
+SIGNAL_CHECKS = ("CALL", "PRECALL", "RESUME", "JUMP_BACKWARD", "POP_JUMP_BACKWARD")
+#: What an acquire's answer is called in the wrappers.
+ANSWERS = ("got", "owned")
+
+ACQUIRES = {
+    "Lock.acquire": locks._LockProxy.acquire,
+    "Lock.__enter__": locks._LockProxy.__enter__,
+    "Lock._is_owned": locks._LockProxy._is_owned,
+    "RLock.acquire": locks._RLockProxy.acquire,
+    "RLock.__enter__": locks._RLockProxy.__enter__,
+    "Proxy._acquire": locks._Proxy._acquire,
+    "acquire_slowly": lean.acquire_slowly,
+    "_acquire_as_asked": lean._acquire_as_asked,
+    "observed_acquire": lockpaths.observed_acquire,
+    "recorded_acquire": lockpaths.recorded_acquire,
+    "counted_acquire": lockpaths.counted_acquire,
+    "acquire_contended": gil.acquire_contended,
+    "take": interrupts.take,
+}
+#: The releases that say their line first: whether the thread may release comes as an item.
+RELEASES = {
+    "Lock.release": locks._LockProxy.release,
+    "Lock.__exit__": locks._LockProxy.__exit__,
+    "RLock.release": locks._RLockProxy.release,
+    "RLock.__exit__": locks._RLockProxy.__exit__,
+}
+
+
+def _starts(instructions: list[dis.Instruction]) -> list[int]:
+    """Where the lock is taken: a for loop's next item from the attempts (or from a map of
+    the lock's acquire), or the return of a call to take() or acquire_contended()."""
+    found = []
+    for n, ins in enumerate(instructions):
+        before = {i.argval for i in instructions[max(0, n - 12) : n] if isinstance(i.argval, str)}
+        items = {"_syncscope_attempts", "_syncscope_owned", "map"}
+        calls = {"take", "acquire_contended"}
+        wanted = items if ins.opname == "FOR_ITER" else calls if ins.opname == "CALL" else set()
+        if wanted & before:
+            found.append(n + 1)
+    return found
+
+
+def _signal_checks(instructions: list[dis.Instruction], n: int) -> list[dis.Instruction]:
+    """The first instructions that may run a signal handler, or that return, on every path
+    where the lock was taken (the answer true) from instruction ``n`` on."""
+    at = {ins.offset: k for k, ins in enumerate(instructions)}
+    ends: list[dis.Instruction] = []
+    pending: list[tuple[int, Any]] = [(n, "got")]  # the answer: stored, or on the stack
+    seen: set[int] = set()
+    while pending:
+        n, last_loaded = pending.pop()
+        while n not in seen:
+            seen.add(n)
+            ins = instructions[n]
+            name = ins.opname
+            if name.startswith(SIGNAL_CHECKS) or name.startswith("RETURN"):
+                ends.append(ins)
+                break
+            if name.startswith("LOAD_FAST"):  # LOAD_FAST_CHECK, LOAD_FAST_LOAD_FAST (a pair)
+                last_loaded = ins.argval[-1] if isinstance(ins.argval, tuple) else ins.argval
+            if name in ("JUMP_FORWARD", "JUMP", "JUMP_NO_INTERRUPT"):
+                n = at[ins.argval]
+            elif "JUMP" in name and "_IF_" in name:
+                if last_loaded not in ANSWERS:  # a test of something else: either way
+                    pending.append((at[ins.argval], last_loaded))
+                    n += 1
+                else:  # a test of the answer: the lock was taken
+                    n = at[ins.argval] if "IF_TRUE" in name else n + 1
+            else:
+                n += 1
+    return ends
+
+
+def _handler(code_function: FunctionType, offset: int) -> list[Any]:
+    """What the innermost handler for ``offset`` loads and calls, up to its re-raise."""
+    bytecode = dis.Bytecode(code_function)
+    table = bytecode.exception_entries  # type: ignore[attr-defined]
+    entries = [e for e in table if e.start <= offset < e.end]
+    if not entries:
+        return []
+    target = max(entries, key=lambda e: e.start).target
+    loaded = []
+    for ins in bytecode:
+        if ins.offset < target:
+            continue
+        if ins.opname == "RERAISE":
+            break
+        loaded.append(ins.argval)
+    return loaded
+
+
+def _check(function: FunctionType) -> None:
+    instructions = list(dis.get_instructions(function))
+    starts = _starts(instructions)
+    assert starts, "no acquire found: the test no longer sees the code it checks"
+    for start in starts:
+        for end in _signal_checks(instructions, start):
+            if end.opname.startswith("RETURN"):
+                continue  # the answer goes back to the caller, unchecked
+            index = instructions.index(end)
+            just_before = [i.argval for i in instructions[max(0, index - 4) : index]]
+            if "release" in just_before:
+                continue  # the first call is the release itself
+            handler = _handler(function, end.offset)
+            assert "release" in handler, (
+                f"a signal handler may run at offset {end.offset} ({end.opname}, line "
+                f"{end.positions.lineno if end.positions else '?'}) with the lock taken and "
+                f"no handler that releases it"
+            )
+
+
+@pytest.mark.parametrize("name", list(ACQUIRES))
+def test_no_signal_between_the_acquire_and_its_try(name: str) -> None:
+    _check(ACQUIRES[name])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", list(RELEASES))
+def test_a_release_said_first_happens_whatever_comes_in_its_line(name: str) -> None:
+    _check(RELEASES[name])  # type: ignore[arg-type]
+
+
+def test_the_check_finds_the_gap_it_looks_for() -> None:
+    """The old way, ``if lock.acquire(False): try:``, has a signal check outside the try."""
+
+    def old_way(lock: Any) -> bool:
+        for got in map(lock.acquire, (False,)):  # noqa: B007 (one item)
+            break
+        if got:
+            lock.locked()  # a call before the try: a Ctrl-C here leaves the lock held
+            try:
+                lock.locked()
+            except BaseException:
+                lock.release()
+                raise
+            return True
+        return False
+
+    with pytest.raises(AssertionError, match="no handler that releases it"):
+        _check(old_way)  # type: ignore[arg-type]
