@@ -359,6 +359,35 @@ class TestHang:
         assert hang.after_ns >= 0.3e9
 
     @endless
+    def test_a_hang_is_reported_when_seen_again_alike(self) -> None:
+        """
+        A thread just woken that the OS has not run yet looks blocked where it was, for one
+        look: a hang is reported at its second sighting, not at its first.
+        """
+        with syncscope.record(hang_timeout=1e-9, echo=False) as rec:
+            watchdog = rec._recorder.watchdog
+            assert watchdog is not None
+            watchdog.stop()  # only the looks below
+            ready = threading.Event()
+            blocked = _Blocked(op="wait")
+            add_sink(blocked)
+            waiter = start_thread(ready.wait, name="waiter")
+            blocked.latch.wait()
+            for _ in range(1000):  # until a look sees every thread blocked, once
+                watchdog.check()
+                if watchdog._hang_sighting is not None:
+                    break
+            assert [] == rec.hangs
+            for _ in range(1000):  # the waiter may still move into its wait: then alike
+                watchdog.check()
+                if rec.hangs:
+                    break
+            [hang] = rec.hangs
+            ready.set()
+            join(waiter)
+        assert ["waiter"] == [thread.name for thread in hang.threads]
+
+    @endless
     def test_timer_is_no_hang(self) -> None:
         """A threading.Timer waits with a timeout: whoever waits for it is not hung."""
         with syncscope.record(hang_timeout=1e-9, echo=False) as rec:
@@ -378,6 +407,7 @@ class TestHang:
             join(timer)
             watchdog.check()
             watchdog.check()
+            watchdog.check()  # a hang is reported when seen twice alike
             [hang] = rec.hangs  # with the timer gone, nobody can set the event
             ready.set()
             join(waiter)

@@ -23,7 +23,8 @@ looks at who waits for what:
 * **Hang**: no event at all for ``hang_timeout`` seconds, at least one thread waiting in a
   watched operation without a timeout, and every other thread also blocked (in a watched
   wait, or somewhere inside ``threading``, ``queue`` or ``concurrent.futures``, such as
-  ``Thread.join``), and none of them with a timeout.
+  ``Thread.join``), and none of them with a timeout; seen alike at two checks in a row (a
+  thread just woken may not have run yet).
 
 When the program ends (the sink is closed) one last look reports any cycle still in place,
 grace or not, so that the exit report never says "no deadlock" while one is.
@@ -251,6 +252,8 @@ class Watchdog:
         self._last_progress = -1
         self._progress_since = _perf_counter_ns()
         self._hang_reported = False
+        #: What the threads of a hang seen at the last check were blocked in (see _sighting).
+        self._hang_sighting: tuple[Any, ...] | None = None
         #: Tells threads that are not the program's (a test runner's timer): they neither
         #: release its locks nor feed its waiters, so they are left out of the checks.
         self.bystander: Callable[[int], bool] | None = None
@@ -275,6 +278,7 @@ class Watchdog:
                     if self.errors == 1:
                         _warn(f"the deadlock watchdog failed: {exc!r}")
         finally:
+            self.ident = None  # a thread started from now on may be given the same ident
             self._stopped.release()
 
     def after_fork_in_child(self) -> None:
@@ -318,23 +322,32 @@ class Watchdog:
         if self._traces is not None and not final and self._on_deadlock is not None:
             found += self._check_running(snapshot, now, frames)
         quiet_ns = mono - self._progress_since
+        sighting = None
         if (
             self._on_hang is not None
             and self._hang_timeout_ns
             and not self._hang_reported
             and quiet_ns >= self._hang_timeout_ns
         ):
-            hang = self._check_hang(snapshot, current_frames(), now, quiet_ns)
-            if hang is not None:
+            frames_now = current_frames()
+            hang = self._check_hang(snapshot, frames_now, now, quiet_ns)
+            sighting = None if hang is None else _sighting(hang, snapshot, frames_now)
+            # Seen twice alike, a check apart: a thread just woken that the OS has not run
+            # yet (a busy machine) looks blocked where it was, for one look.
+            confirmed = final or (sighting is not None and sighting == self._hang_sighting)
+            if hang is not None and confirmed:
+                sighting = None
                 self._hang_reported = True
                 for wait in snapshot.waiting.values():
                     wait.reported = True
                 self._on_hang(hang)
+        self._hang_sighting = sighting
         if (
             self._on_hang is not None
             and self._traces is not None
             and self._hang_timeout_ns
             and not final
+            and sighting is None  # every thread blocked, seen once: the rule above's
         ):
             hang = self._check_hang_running(snapshot, now, frames)
             if hang is not None:
@@ -571,6 +584,16 @@ class Watchdog:
             for thread in threads
         ]
         return Hang(quiet_ns, tuple(threads), holds)
+
+
+def _sighting(hang: Hang, snapshot: Snapshot, frames: dict[int, FrameType]) -> tuple[Any, ...]:
+    """A hang's threads and what each is blocked in: its wait, and where its frame stands."""
+    seen = []
+    for thread in hang.threads:
+        frame = frames.get(thread.ident)
+        where = None if frame is None else (frame.f_code, frame.f_lasti)
+        seen.append((thread.ident, snapshot.waiting.get(thread.ident), where))
+    return tuple(seen)
 
 
 def _in_machinery(frame: FrameType, wait: Wait | None) -> bool:
