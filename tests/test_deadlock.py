@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import linecache
 import re
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -362,8 +364,17 @@ class TestHang:
     def test_a_hang_is_reported_when_seen_again_alike(self) -> None:
         """
         A thread just woken that the OS has not run yet looks blocked where it was, for one
-        look: a hang is reported at its second sighting, not at its first.
+        look: a hang is reported when a second look sees every thread blocked alike, not at
+        its first sighting, nor when a thread blocked outside syncscope's view has moved
+        from one wait to another meanwhile (no event says so).
         """
+        first = threading.Event()  # created before record(): unwatched, as a library's
+        second = threading.Event()
+
+        def mover() -> None:
+            first.wait()
+            second.wait()
+
         with syncscope.record(hang_timeout=1e-9, echo=False) as rec:
             watchdog = rec._recorder.watchdog
             assert watchdog is not None
@@ -371,21 +382,22 @@ class TestHang:
             ready = threading.Event()
             blocked = _Blocked(op="wait")
             add_sink(blocked)
+            moving = start_thread(mover, name="mover")
             waiter = start_thread(ready.wait, name="waiter")
             blocked.latch.wait()
-            for _ in range(1000):  # until a look sees every thread blocked, once
-                watchdog.check()
-                if watchdog._hang_sighting is not None:
-                    break
-            assert [] == rec.hangs
-            for _ in range(1000):  # the waiter may still move into its wait: then alike
-                watchdog.check()
-                if rec.hangs:
-                    break
+            _look_until(watchdog, lambda: watchdog._hang_sighting is not None)
+            assert [] == rec.hangs  # seen once
+            first.set()
+            _until_blocked_in(moving, mover.__code__, 2)  # in second.wait()
+            watchdog.check()
+            assert [] == rec.hangs  # blocked again, elsewhere: not alike
+            _look_until(watchdog, lambda: bool(rec.hangs))
             [hang] = rec.hangs
             ready.set()
+            second.set()
             join(waiter)
-        assert ["waiter"] == [thread.name for thread in hang.threads]
+            join(moving)
+        assert ["waiter", "mover"] == [thread.name for thread in hang.threads]
 
     @endless
     def test_timer_is_no_hang(self) -> None:
@@ -644,3 +656,33 @@ def test_current_frames_leaves_the_collector_as_it_found_it() -> None:
             assert sys._getframe() is frames[threading.get_ident()].f_back
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def _look_until(watchdog: Any, done: Any, timeout: float = 10) -> None:
+    """Let ``watchdog`` look until ``done()``, for ``timeout`` seconds at most."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "never came"
+        watchdog.check()
+
+
+def _until_blocked_in(thread: threading.Thread, code: Any, line: int) -> None:
+    """Until ``thread`` waits for the lock of a Condition.wait called ``line`` lines into
+    ``code``: blocked in C, where no frame of its stack moves."""
+    deadline = time.monotonic() + 10
+    while True:
+        assert time.monotonic() < deadline, f"{thread.name} never blocked there"
+        frame = sys._current_frames().get(thread.ident or 0)
+        stack = []
+        while frame is not None:
+            stack.append(frame)
+            frame = frame.f_back
+        inner = stack[0] if stack else None
+        if (
+            inner is not None
+            and inner.f_code.co_filename == threading.__file__
+            and "waiter.acquire()" in linecache.getline(inner.f_code.co_filename, inner.f_lineno)
+            and any(f.f_code is code and f.f_lineno == code.co_firstlineno + line for f in stack)
+        ):
+            return
+        time.sleep(0.001)

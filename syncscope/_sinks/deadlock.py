@@ -334,7 +334,7 @@ class Watchdog:
             sighting = None if hang is None else _sighting(hang, snapshot, frames_now)
             # Seen twice alike, a check apart: a thread just woken that the OS has not run
             # yet (a busy machine) looks blocked where it was, for one look.
-            confirmed = final or (sighting is not None and sighting == self._hang_sighting)
+            confirmed = final or not confirm or sighting == self._hang_sighting
             if hang is not None and confirmed:
                 sighting = None
                 self._hang_reported = True
@@ -587,12 +587,18 @@ class Watchdog:
 
 
 def _sighting(hang: Hang, snapshot: Snapshot, frames: dict[int, FrameType]) -> tuple[Any, ...]:
-    """A hang's threads and what each is blocked in: its wait, and where its frame stands."""
+    """
+    A hang's threads and what each is blocked in: its wait, and where each frame of its stack
+    stands (an unwatched wait that ended and one begun elsewhere differ by their callers).
+    """
     seen = []
     for thread in hang.threads:
-        frame = frames.get(thread.ident)
-        where = None if frame is None else (frame.f_code, frame.f_lasti)
-        seen.append((thread.ident, snapshot.waiting.get(thread.ident), where))
+        frame: FrameType | None = frames.get(thread.ident)
+        stack = []
+        while frame is not None:
+            stack.append((frame.f_code, frame.f_lasti))
+            frame = frame.f_back
+        seen.append((thread.ident, snapshot.waiting.get(thread.ident), tuple(stack)))
     return tuple(seen)
 
 
