@@ -43,9 +43,13 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+#: False for ever, for every proxy's attempts: its items are only read.
+_NOT_BLOCKING = repeat(False)
+
+
 def attempts(lock: Any) -> Iterator[Any]:
     """Endless: each item is ``lock.acquire(False)``, made as the item is asked for."""
-    return map(lock.acquire, repeat(False))
+    return map(lock.acquire, _NOT_BLOCKING)
 
 
 def owned_answers(lock: Any, reentrant: bool) -> Iterator[Any]:

@@ -29,8 +29,7 @@ if TYPE_CHECKING:
 
 _original_lock = saved["threading"]["Lock"]
 _original_rlock = saved["threading"]["RLock"]
-_LockType = _thread.LockType
-LOCK_TYPE = _LockType
+LOCK_TYPE = _thread.LockType
 RLOCK_TYPE = type(_original_rlock())
 
 
@@ -47,7 +46,7 @@ def proxy_for(lock: Any, primitive: Primitive, library: bool = False) -> Any:
     """
     if type(lock) in PROXY_TYPES:
         return lock
-    if type(lock) is _LockType:
+    if type(lock) is LOCK_TYPE:
         return _LockProxy(lock, primitive, library)
     if hasattr(lock, "_release_save") and hasattr(lock, "_recursion_count"):
         return _RLockProxy(lock, primitive, library)
@@ -73,7 +72,7 @@ class RLock(metaclass=StandInMeta):
 
     __slots__ = ()
     _syncscope_original = _original_rlock
-    _syncscope_type = type(_original_rlock())
+    _syncscope_type = RLOCK_TYPE
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -92,7 +91,7 @@ class Lock(metaclass=StandInMeta):
 
     __slots__ = ()
     _syncscope_original = _original_lock
-    _syncscope_type = _LockType
+    _syncscope_type = LOCK_TYPE
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         try:
