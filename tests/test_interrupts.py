@@ -11,16 +11,25 @@ instruction inside a ``try`` whose handler releases the lock (or the instruction
 call to ``release`` itself). A timing test would need thousands of interrupts landing within
 a few instructions (``benchmarks/interrupts.py`` does that); this one fails at once when the
 compiler or an edit lays the code out otherwise.
+
+A Ctrl-C that lands while a wrapper notes the hold (once the lock is taken, or before it is
+released) must leave no hold behind in the model the watchdog reads: the last tests raise it
+there, as a signal handler does where a C call returns.
 """
 
 from __future__ import annotations
 
 import dis
-from types import FunctionType
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FunctionType, ModuleType
 from typing import Any
 
 import pytest
 
+import syncscope
+from syncscope._core.state import state
 from syncscope._intercept import gil, interrupts, lean, lockpaths, locks
 
 
@@ -35,7 +44,7 @@ ACQUIRES = {
     "Lock._is_owned": locks._LockProxy._is_owned,
     "RLock.acquire": locks._RLockProxy.acquire,
     "RLock.__enter__": locks._RLockProxy.__enter__,
-    "Proxy._acquire": locks._Proxy._acquire,
+    "slow_acquire": lockpaths.slow_acquire,
     "acquire_slowly": lean.acquire_slowly,
     "_acquire_as_asked": lean._acquire_as_asked,
     "observed_acquire": lockpaths.observed_acquire,
@@ -164,3 +173,106 @@ def test_the_check_finds_the_gap_it_looks_for() -> None:
 
     with pytest.raises(AssertionError, match="no handler that releases it"):
         _check(old_way)  # type: ignore[arg-type]
+
+
+@contextmanager
+def _interrupted(module: ModuleType, name: str) -> Iterator[None]:
+    """
+    A Ctrl-C at the next return of ``module``'s call ``name`` (simulated): raised as the
+    call returns, where CPython runs a pending signal handler.
+    """
+    real = getattr(module, name)
+    armed = [True]
+
+    def call(*args: Any) -> Any:
+        result = real(*args)
+        if armed:
+            armed.clear()
+            raise KeyboardInterrupt
+        return result
+
+    setattr(module, name, call)
+    try:
+        yield
+    finally:
+        setattr(module, name, real)
+    assert not armed, f"{module.__name__}.{name} was not called: the test missed its spot"
+
+
+def _enter(lock: Any) -> None:
+    lock.__enter__()
+
+
+def _timed(lock: Any) -> None:
+    lock.acquire(timeout=5)  # acquire_slowly: a trylock first, then the hold noted
+
+
+#: How an acquire takes the lock, and the module whose call to nested() it makes once the
+#: hold is on the thread's chain (over a lock held below it).
+ACQUIRED_WAYS: dict[str, tuple[Callable[[Any], Any], ModuleType]] = {
+    "acquire()": (lambda lock: lock.acquire(), locks),
+    "with": (_enter, locks),
+    "acquire(timeout=5)": (_timed, lean),
+}
+
+
+def _free_everywhere(lock: Any, recorder: Any, name: str = "lock") -> None:
+    """``lock`` is free, and no thread holds anything in the watchdog's model, also after
+    the lock is used again the usual way (the next hold is noted whole)."""
+    assert not (lock._is_owned() if lock._reentrant else lock.locked())
+    assert {} == recorder.holds.snapshot().held
+    below = threading.Lock()
+    with below, lock:
+        held = recorder.holds.snapshot().held[threading.get_ident()]
+        assert [hold.primitive.name for hold in held] == ["below", name]
+    assert {} == recorder.holds.snapshot().held
+
+
+@pytest.mark.parametrize("way", list(ACQUIRED_WAYS))
+@pytest.mark.parametrize("kind", ["Lock", "RLock"])
+def test_a_ctrl_c_as_the_hold_is_noted_leaves_no_hold(kind: str, way: str) -> None:
+    syncscope.install(lines=False, stats=True, detect_deadlocks=True)
+    recorder = state.sinks[-1]
+    lock = getattr(threading, kind)()
+    other = threading.Lock()
+    with lock:  # adopted: the next acquire takes the fast path
+        pass
+    take, module = ACQUIRED_WAYS[way]
+    with other:
+        with _interrupted(module, "nested"), pytest.raises(KeyboardInterrupt):
+            take(lock)
+        held = recorder.holds.snapshot().held[threading.get_ident()]
+        assert [hold.primitive.name for hold in held] == ["other"]
+    _free_everywhere(lock, recorder)
+
+
+@pytest.mark.parametrize("way", ["release()", "with"])
+@pytest.mark.parametrize("kind", ["Lock", "RLock"])
+def test_a_ctrl_c_as_the_hold_ends_leaves_no_hold(kind: str, way: str) -> None:
+    syncscope.install(lines=False, stats=True, detect_deadlocks=True)
+    recorder = state.sinks[-1]
+    lock = getattr(threading, kind)()
+    with lock:  # adopted: the next acquire takes the fast path
+        pass
+    # The Lock's release notes the end itself; the RLock's calls hold_ended.
+    module = locks if kind == "Lock" else lean
+    lock.acquire()
+    with _interrupted(module, "perf_counter_ns"), pytest.raises(KeyboardInterrupt):
+        if way == "with":
+            lock.__exit__(None, None, None)
+        else:
+            lock.release()
+    _free_everywhere(lock, recorder)
+
+
+def test_a_ctrl_c_in_an_inner_acquire_of_an_rlock_leaves_the_outer_hold() -> None:
+    syncscope.install(lines=False, stats=True, detect_deadlocks=True)
+    recorder = state.sinks[-1]
+    rlock = threading.RLock()
+    with rlock:
+        with _interrupted(lean, "_acquired"), pytest.raises(KeyboardInterrupt):
+            rlock.acquire(timeout=5)
+        assert 1 == rlock._recursion_count()
+        held = recorder.holds.snapshot().held[threading.get_ident()]
+        assert [hold.primitive.name for hold in held] == ["rlock"]
+    _free_everywhere(rlock, recorder, "rlock")

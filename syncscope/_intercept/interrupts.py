@@ -30,6 +30,12 @@ What remains:
 * a tracer or profiler written in Python (a debugger, ``sys.setprofile``, a pure-Python
   coverage tracer) runs Python code between any two instructions: a KeyboardInterrupt raised
   there can land anywhere.
+
+A Ctrl-C may also cut short what a wrapper notes about the hold (its stamp, its place in the
+thread's chain of holds) once the lock is taken or before it is released. The handler that
+releases the lock then forgets the hold first (``_lean.forget_hold``), in a ``try`` whose
+``finally`` releases: else the next acquire would find the old stamp, and the watchdog would
+name as holder a thread that let go.
 """
 
 from __future__ import annotations

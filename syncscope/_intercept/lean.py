@@ -1,13 +1,12 @@
 """
 Lean statistics: when the statistics are all that listens, lock proxies count in place.
 
-Reporting an event costs a record, a call-site lookup and a trip through the sinks: over a
-microsecond, against 80 ns for a bare acquire+release. With only the statistics listening
-(``state.lean`` set), a Lock or RLock proxy does what lock_stat and mutrace do instead: a
-non-blocking attempt first, and when it succeeds (no contention) it only bumps its primitive's
-tally and stamps the time the hold began. Everything else (a wait, a timeout, a failed
-non-blocking attempt) comes here, where the call site is looked up and the contention counted
-as the event path would.
+An event costs a record, a call-site lookup and a trip through the sinks: over a microsecond,
+against 80 ns for a bare acquire+release. With only the statistics listening (``state.lean``),
+a Lock or RLock proxy does what lock_stat and mutrace do: a non-blocking attempt first, and
+when it succeeds it only bumps its primitive's tally and stamps the time the hold began. The
+rest (a wait, a timeout, a failed attempt) comes here, where the call site is looked up and
+the contention counted as the event path would.
 
 What it counts is the one hold model's rules (``_core.holds``), inlined: a hold begins at the
 acquire that takes the lock (an RLock's outermost), ends at the release that frees it, and a
@@ -15,25 +14,21 @@ Condition's wait cuts it in two (``park``/``unpark`` below); ``tests/test_lean.p
 figures to the event path's, which goes through the model, on the same program.
 
 The figures are the event path's, with two differences, both for acquisitions that did not
-wait: they are counted for their primitive but not for their call site (per-site figures cover
-the operations that waited, timed out or failed, which is where the report looks), and they
-are not checked for a change of owner (``owner_changes`` counts the hand-offs to a waiting
-thread).
-
-The fast paths themselves are in the proxies (``_locks``), inline: a function call would cost
-more than everything they do.
+wait: they count for their primitive, not for their call site (per-site figures cover what
+waited, timed out or failed, where the report looks), and they are not checked for a change
+of owner (``owner_changes`` counts the hand-offs to a waiting thread). The fast paths are in
+the proxies (``_locks``), inline: a function call would cost more than everything they do.
 
 The class-based primitives (Condition, Semaphore, BoundedSemaphore, Event, the queues) count in
-place too, in their wrappers (``_conditions``, ``_queues``): see the section below. The same two
-differences hold for them (what did not wait counts for its primitive only), and two more: a
-queue's ``max_size`` is read just after each lean put, outside the queue's lock, and operations
-made inside another primitive's methods that did not wait (a Queue subclass's ``_put`` setting
-an Event) are counted where the event path, busy with the outer operation, leaves them out
-(inside one that waited, they are left out on both paths); the library's own
-(``include_library``) stay out on both paths. Condition, Event and Barrier waits that block,
-and a queue's put or get that has to wait (``_queues.lean_wait``), are counted in place too,
-when they end (see "waits that block" below); ``Queue.join``, ``shutdown`` and Barrier's
-``abort``/``reset`` always take the event path: they are rare.
+place too, in their wrappers (``_conditions``, ``_queues``): see below. The same two
+differences hold for them, and two more: a queue's ``max_size`` is read just after each lean
+put, outside the queue's lock, and operations made inside another primitive's methods that did
+not wait (a Queue subclass's ``_put`` setting an Event) are counted where the event path, busy
+with the outer operation, leaves them out (inside one that waited, both leave them out); the
+library's own (``include_library``) stay out on both paths. Condition, Event and Barrier
+waits that block, and a queue's put or get that has to wait (``_queues.lean_wait``), are
+counted in place too, when they end (see "waits that block" below); ``Queue.join``,
+``shutdown`` and Barrier's ``abort``/``reset`` always take the event path: they are rare.
 """
 
 from __future__ import annotations
@@ -98,7 +93,7 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
     # A trylock or a timed acquire cannot deadlock for ever: no lock order (see _lockorder).
     ordered = bool(blocking) and timeout == -1
     got = False
-    try:
+    try:  # from each acquire on, a signal handler's exception: acquire() raises, lock free
         for got in proxy._syncscope_attempts:  # noqa: B007 (one item: see _interrupts)
             break
         if got:
@@ -106,27 +101,21 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
                 lines.acquired(proxy)
             _acquired(proxy, tally, None, ordered)
             return True
-    except BaseException:  # a signal handler's exception: acquire() raises, lock free
-        if got:
-            lock.release()
-        raise
-    where = call_site()
-    site = site_tally(tally, *where)
-    primitive = proxy._syncscope_primitive
-    limit = wait_limit(blocking, timeout)
-    if not blocking:
-        tally.failed += 1
-        site.failed += 1
+        where = call_site()
+        site = site_tally(tally, *where)
+        primitive = proxy._syncscope_primitive
+        limit = wait_limit(blocking, timeout)
+        if not blocking:
+            tally.failed += 1
+            site.failed += 1
+            if lines is not None:
+                lines.line(primitive, "acquire", "busy", site=where)
+            return False
         if lines is not None:
-            lines.line(primitive, "acquire", "busy", site=where)
-        return False
-    if lines is not None:
-        lines.line(primitive, "acquire", "waiting", site=where)
-    diagnosis = state.diagnosis
-    wait = diagnosis.wait_begins(primitive, where, limit, proxy) if diagnosis else None
-    start = perf_counter_ns()
-    got = False
-    try:  # from the acquire on, a signal handler's exception: acquire() raises, lock free
+            lines.line(primitive, "acquire", "waiting", site=where)
+        diagnosis = state.diagnosis
+        wait = diagnosis.wait_begins(primitive, where, limit, proxy) if diagnosis else None
+        start = perf_counter_ns()
         try:
             got = acquire_contended(lock, timeout)
         except BaseException as exc:
@@ -148,7 +137,10 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
             tally.owner_changes += 1  # it waited for another thread: a hand-off
     except BaseException:
         if got:
-            lock.release()
+            try:
+                forget_hold(proxy)  # first: no other thread's hold begins meanwhile
+            finally:
+                lock.release()
         raise
     if not got:
         tally.timeouts += 1
@@ -196,7 +188,10 @@ def _acquire_as_asked(
             return True
     except BaseException:
         if got:
-            lock.release()
+            try:
+                forget_hold(proxy)
+            finally:
+                lock.release()
         raise
     if waited is not None:
         tally.timeouts += 1
@@ -377,6 +372,19 @@ def handed_off(proxy: Any) -> None:
     diagnosis = state.diagnosis
     if diagnosis is not None:
         diagnosis.handed_off(proxy._syncscope_primitive)
+
+
+def forget_hold(proxy: Any) -> None:
+    """
+    A Ctrl-C came as this thread's hold of ``proxy`` was noted, as it began or ended, and the
+    caller releases the lock next: the hold is forgotten as if never taken (its stamp, its
+    place in its holder's chain), uncounted. Not at an RLock's inner level: its hold goes on.
+    """
+    if proxy._reentrant and proxy._syncscope_lock._recursion_count() != 1:
+        return
+    proxy._syncscope_since = 0
+    if proxy._syncscope_holder is not None:
+        pop(proxy)
 
 
 # -- the class-based primitives ----------------------------------------------------------------

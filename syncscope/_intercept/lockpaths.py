@@ -19,7 +19,7 @@ from .._core.sites import PAST_OUR_CALLER, _machinery_files, call_site
 from .._core.state import RECORD_ACQUIRED, RECORD_RELEASED, WANTED, Records, state
 from .gil import acquire_contended
 from .interrupts import take
-from .lean import pop, trylock_first
+from .lean import acquire_slowly, adopt, pop, trylock_first
 
 
 TYPE_CHECKING = False
@@ -33,17 +33,46 @@ MAX_USES = 256
 _time_ns = time.time_ns
 
 
+def slow_acquire(proxy: Any, blocking: Any, timeout: Any) -> Any:
+    """
+    A proxy's acquire past its fast paths: one to count as lean statistics do when they may
+    wait, or one to report as events.
+    """
+    stats = state.lean
+    if stats is not None:
+        # Part of another operation (hidden inside it, as on the event path, for a library's
+        # lock, and with the lines for any: the lean fast paths skip the thread-local read).
+        if (proxy._syncscope_library or state.lines is not None) and guard.busy:
+            return take(proxy._syncscope_lock, blocking, timeout)
+        tally = proxy._syncscope_tally
+        if tally is None or tally.owner is not stats:
+            tally = adopt(proxy, stats)
+        return acquire_slowly(proxy, tally, blocking, timeout)
+    if not state.active or guard.busy:
+        return take(proxy._syncscope_lock, blocking, timeout)
+    return observed_acquire(
+        proxy._syncscope_lock, proxy._syncscope_primitive, proxy._reentrant, blocking, timeout
+    )
+
+
+def reported_release(proxy: Any) -> None:
+    """A proxy's release to report as an event."""
+    lock = proxy._syncscope_lock
+    owned = lock._is_owned() if proxy._reentrant else lock.locked()
+    return observed_release(proxy, proxy._reentrant, owned)
+
+
 def observed_acquire(
     lock: Any, primitive: Primitive, reentrant: bool, blocking: Any, timeout: Any
 ) -> Any:
-    site = call_site(4)  # call_site, this, _acquire, acquire or __enter__, the caller
+    site = call_site(4)  # call_site, this, slow_acquire, acquire or __enter__, the caller
     # The usual call, acquire() or `with`, decided without a call; any other by the helpers.
     plain = blocking is True and timeout == -1
     limit = None if plain else wait_limit(blocking, timeout)
     waited = None
     got = False
     # The events are made with their fields in order: positional arguments cost less. The
-    # guard is down here (see _Proxy._acquire), so the events go out with emit_fresh.
+    # guard is down here (see slow_acquire), so the events go out with emit_fresh.
     try:
         if plain or trylock_first(blocking, timeout):
             got = take(lock, False)
@@ -78,7 +107,7 @@ def observed_release(proxy: Any, reentrant: bool, owned: bool) -> None:
     lock = proxy._syncscope_lock
     primitive = proxy._syncscope_primitive
     if not owned:  # the real release raises RuntimeError: report that, not a release
-        site = call_site(4)  # call_site, this, _release, release or __exit__, the caller
+        site = call_site(4)  # call_site, this, reported_release, release or __exit__, its caller
         try:
             lock.release()
         except BaseException as exc:
@@ -89,7 +118,7 @@ def observed_release(proxy: Any, reentrant: bool, owned: bool) -> None:
     # and release whatever happens meanwhile (a Ctrl-C landing in our code must not leave the
     # lock held: the with statement that called us will not call __exit__ again).
     try:
-        site = call_site(4)  # call_site, this, _release, release or __exit__, the caller
+        site = call_site(4)  # call_site, this, reported_release, release or __exit__, its caller
         depth = lock._recursion_count() - 1 if reentrant else None
         if not depth:
             proxy._syncscope_since = 0  # a hold lean statistics began ends unseen by them

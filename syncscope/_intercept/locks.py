@@ -29,8 +29,7 @@ from .._core.tracebacks import hide_frames
 from .gil import acquire_contended
 from .interrupts import attempts, owned_answers, take
 from .lean import (
-    acquire_slowly,
-    adopt,
+    forget_hold,
     hold_ended,
     longest_hold,
     nested,
@@ -41,11 +40,11 @@ from .lean import (
 from .lockpaths import (
     counted_acquire,
     counted_release,
-    observed_acquire,
-    observed_release,
     recorded_acquire,
     recorded_release,
+    reported_release,
     said_release,
+    slow_acquire,
 )
 
 
@@ -118,30 +117,6 @@ class _Proxy:
         #: is taken as it is, unseen.
         self._syncscope_library = library
 
-    def _acquire(self, blocking: Any, timeout: Any) -> Any:
-        """An acquire to count as lean statistics do when they may wait, or to report."""
-        stats = state.lean
-        if stats is not None:
-            # Part of another operation (hidden inside it, as on the event path, for a library's
-            # lock, and with the lines for any: the lean fast paths skip the thread-local read).
-            if (self._syncscope_library or state.lines is not None) and guard.busy:
-                return take(self._syncscope_lock, blocking, timeout)
-            tally = self._syncscope_tally
-            if tally is None or tally.owner is not stats:
-                tally = adopt(self, stats)
-            return acquire_slowly(self, tally, blocking, timeout)
-        if not state.active or guard.busy:
-            return take(self._syncscope_lock, blocking, timeout)
-        return observed_acquire(
-            self._syncscope_lock, self._syncscope_primitive, self._reentrant, blocking, timeout
-        )
-
-    def _release(self) -> None:
-        """A release to report as an event."""
-        lock = self._syncscope_lock
-        owned = lock._is_owned() if self._reentrant else lock.locked()
-        return observed_release(self, self._reentrant, owned)
-
     def _at_fork_reinit(self) -> None:
         self._syncscope_lock._at_fork_reinit()
         self._syncscope_since = 0
@@ -204,7 +179,10 @@ class _LockProxy(_Proxy):
                             if below is not None:
                                 nested(self, below, blocking)
                     except BaseException:  # a signal handler's exception: acquire() raises
-                        lock.release()
+                        try:
+                            forget_hold(self)  # first: no other thread's hold begins meanwhile
+                        finally:
+                            lock.release()
                         raise
                     return True
             records = state.records
@@ -224,7 +202,7 @@ class _LockProxy(_Proxy):
                 return take(lock, blocking, timeout)
             if records is not None:  # the span sink alone: see recorded_acquire
                 return recorded_acquire(self, records, blocking, timeout)
-            return self._acquire(blocking, timeout)
+            return slow_acquire(self, blocking, timeout)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -267,7 +245,10 @@ class _LockProxy(_Proxy):
                             if below is not None:
                                 nested(self, below, True)
                     except BaseException:
-                        lock.release()
+                        try:
+                            forget_hold(self)
+                        finally:
+                            lock.release()
                         raise
                     return True
             records = state.records
@@ -279,7 +260,7 @@ class _LockProxy(_Proxy):
                     return got or acquire_contended(lock)
             if records is not None:
                 return recorded_acquire(self, records, True, -1)
-            return self._acquire(True, -1)
+            return slow_acquire(self, True, -1)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -309,7 +290,10 @@ class _LockProxy(_Proxy):
                             self._syncscope_holder = holds
                             pop(self)
                 except BaseException:  # Ctrl-C before the real release: release still
-                    self._syncscope_lock.release()
+                    try:
+                        forget_hold(self)
+                    finally:
+                        self._syncscope_lock.release()
                     raise
             if state.lean is not None:
                 lines = state.lines
@@ -334,7 +318,7 @@ class _LockProxy(_Proxy):
                 return None
             if records is not None:  # the span sink alone: see recorded_release
                 return recorded_release(self, records)
-            return self._release()
+            return reported_release(self)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -364,7 +348,10 @@ class _LockProxy(_Proxy):
                             self._syncscope_holder = holds
                             pop(self)
                 except BaseException:  # Ctrl-C before the real release: release still
-                    self._syncscope_lock.release()
+                    try:
+                        forget_hold(self)
+                    finally:
+                        self._syncscope_lock.release()
                     raise
             if state.lean is not None:
                 lines = state.lines
@@ -389,7 +376,7 @@ class _LockProxy(_Proxy):
                 return None
             if records is not None:  # the span sink alone: see recorded_release
                 return recorded_release(self, records)
-            return self._release()
+            return reported_release(self)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -477,7 +464,10 @@ class _RLockProxy(_Proxy):
                                     nested(self, below, bool(blocking))
                         tally.acquisitions += 1
                     except BaseException:
-                        lock.release()
+                        try:
+                            forget_hold(self)
+                        finally:
+                            lock.release()
                         raise
                     return True
             records = state.records
@@ -497,7 +487,7 @@ class _RLockProxy(_Proxy):
                 return take(lock, blocking, timeout)
             if records is not None:  # the span sink alone: see recorded_acquire
                 return recorded_acquire(self, records, blocking, timeout)
-            return self._acquire(blocking, timeout)
+            return slow_acquire(self, blocking, timeout)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -545,7 +535,10 @@ class _RLockProxy(_Proxy):
                                     nested(self, below, True)
                         tally.acquisitions += 1
                     except BaseException:
-                        lock.release()
+                        try:
+                            forget_hold(self)
+                        finally:
+                            lock.release()
                         raise
                     return True
             records = state.records
@@ -557,7 +550,7 @@ class _RLockProxy(_Proxy):
                     return got or acquire_contended(lock)
             if records is not None:
                 return recorded_acquire(self, records, True, -1)
-            return self._acquire(True, -1)
+            return slow_acquire(self, True, -1)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -572,7 +565,10 @@ class _RLockProxy(_Proxy):
                         hold_ended(self)
                 except BaseException:  # Ctrl-C before the real release: release still
                     if lock._is_owned():
-                        lock.release()
+                        try:
+                            forget_hold(self)
+                        finally:
+                            lock.release()
                     raise
             if state.lean is not None:
                 lines = state.lines
@@ -599,7 +595,7 @@ class _RLockProxy(_Proxy):
                 return None
             if records is not None:  # the span sink alone: see recorded_release
                 return recorded_release(self, records)
-            return self._release()
+            return reported_release(self)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -613,7 +609,10 @@ class _RLockProxy(_Proxy):
                         hold_ended(self)
                 except BaseException:  # Ctrl-C before the real release: release still
                     if lock._is_owned():
-                        lock.release()
+                        try:
+                            forget_hold(self)
+                        finally:
+                            lock.release()
                     raise
             if state.lean is not None:
                 lines = state.lines
@@ -640,7 +639,7 @@ class _RLockProxy(_Proxy):
                 return None
             if records is not None:  # the span sink alone: see recorded_release
                 return recorded_release(self, records)
-            return self._release()
+            return reported_release(self)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
