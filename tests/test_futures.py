@@ -5,14 +5,19 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import _base as futures_base
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 import syncscope
 
-from .conftest import run_python
+from .conftest import Capture, run_python
 
 
 ORIGINALS = (
@@ -22,6 +27,10 @@ ORIGINALS = (
     concurrent.futures.wait,
     concurrent.futures.as_completed,
 )
+
+
+#: Future.result's own code: a thread with it on its stack waits for a Future.
+RESULT_CODE = futures_base.Future.result.__code__
 
 
 def current() -> tuple[object, ...]:
@@ -64,6 +73,60 @@ class TestPatching:
             pool.shutdown()
         assert not waiter.is_alive()
         del rec  # nothing to assert on the recording: the patch must not break the result
+
+    def test_a_wait_that_raises_says_how_it_ended(self, capture: Capture) -> None:
+        """
+        ``result()`` raising is not a failed wait: its TimeoutError is a timeout, and the
+        task's own exception or the Future's cancellation wakes it (the Future is done).
+        """
+        capture.install()
+        main = threading.get_ident()
+
+        def once_main_waits(then: Any) -> threading.Thread:
+            def run() -> None:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:  # until main waits inside result()
+                    frame = sys._current_frames().get(main)
+                    while frame is not None and frame.f_code is not RESULT_CODE:
+                        frame = frame.f_back
+                    if frame is not None:
+                        then()
+                        return
+                    time.sleep(0.001)
+
+            thread = threading.Thread(target=run)
+            thread.start()
+            return thread
+
+        never: concurrent.futures.Future[int] = concurrent.futures.Future()
+        with pytest.raises(TimeoutError):
+            never.result(timeout=0.01)
+        failing: concurrent.futures.Future[int] = concurrent.futures.Future()
+        helper = once_main_waits(lambda: failing.set_exception(ValueError("boom")))
+        with pytest.raises(ValueError, match="boom"):
+            failing.result(timeout=30)
+        helper.join(timeout=30)
+        cancelled: concurrent.futures.Future[int] = concurrent.futures.Future()
+        helper = once_main_waits(cancelled.cancel)
+        with pytest.raises(concurrent.futures.CancelledError):
+            cancelled.result(timeout=30)
+        helper.join(timeout=30)
+        with pytest.raises(TimeoutError):
+            for _ in concurrent.futures.as_completed([never], timeout=0.01):
+                pass
+        syncscope.uninstall()
+        ends = [
+            (e["primitive_id"], e["outcome"], "error" in e)
+            for e in capture.events()
+            if e["kind"] == "future" and e["outcome"] != "waiting"
+        ]
+        assert [
+            (ends[0][0], "timeout", False),
+            (ends[1][0], "woken", False),
+            (ends[2][0], "woken", False),
+            (ends[0][0], "timeout", False),  # as_completed's, on the same Future
+        ] == ends
+        assert 3 == len({end[0] for end in ends})
 
     def test_patched_in_a_program(self) -> None:
         """Imported after install, Future.result is wrapped (by the post-import hook)."""

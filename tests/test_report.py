@@ -195,6 +195,56 @@ class TestRunner:
         rows = [line.split()[0] for line in lines[start + 2 :] if line.startswith("  q")]
         assert {"quiet_a", "quiet_b"} == set(rows)
 
+    def test_futures_waited_for_are_in_both_reports(self, tmp_path: Path) -> None:
+        """
+        A Future's waits are listed under the waits for a signal, in the text as in the
+        JSON: one that timed out (counted as a timeout, not a failure), and one still in
+        progress at exit (a daemon thread in ``result()``), which the text used to leave out.
+        A Future made by the program itself is named ``future``, at its first wait.
+        """
+        program = script(
+            tmp_path,
+            """
+            import concurrent.futures, sys, threading, time
+            never = concurrent.futures.Future()
+            try:
+                never.result(timeout=0.01)
+            except TimeoutError:
+                pass
+            waiter = threading.Thread(target=never.result, daemon=True)
+            waiter.start()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # until it waits inside result()
+                frame = sys._current_frames().get(waiter.ident)
+                names = set()
+                while frame is not None:
+                    names.add(frame.f_code.co_name)
+                    frame = frame.f_back
+                if "wait" in names:
+                    break
+                time.sleep(0.001)
+            print("waiting" if "wait" in names else "never waited")
+            """,
+        )
+        out = tmp_path / "report.json"
+        result = run_syncscope("-q", "--report-json", str(out), str(program))
+        assert (0, "waiting\n") == (result.returncode, result.stdout), result.stderr
+        lines = result.stderr.splitlines()
+        start = lines.index(
+            "Waiting for a signal (Condition.wait, Event.wait, Barrier.wait, Future.result):"
+        )
+        row = lines[start + 2].split()
+        assert ["future", "future", "1", "1"] == [row[0], row[1], row[3], row[4]], result.stderr
+        assert row[2].endswith("prog.py:5"), result.stderr
+        assert lines[start + 3].startswith("    1 wait still in progress at exit"), result.stderr
+        (figures,) = [p for p in json.loads(out.read_text())["primitives"] if p["kind"] == "future"]
+        assert (1, 1, 1) == (
+            figures["waits"],
+            figures["wait_timeouts"],
+            figures["signal_waits_in_progress"],
+        )
+        assert figures["total_waited_s"] > 0
+
     def test_a_wait_is_not_where_a_lock_was_taken(self, tmp_path: Path) -> None:
         """
         A Condition held across its wait: "mostly taken at" names a with, or, under -q
@@ -429,7 +479,7 @@ class TestWhoMadeOthersWait:
         report = Report.of(recorder)
         text = report.text()
         locks, signals = text.split(
-            "Waiting for a signal (Condition.wait, Event.wait, Barrier.wait):"
+            "Waiting for a signal (Condition.wait, Event.wait, Barrier.wait, Future.result):"
         )
         assert "cond" in locks and "still in progress" not in locks, text
         rows = signals.strip().splitlines()

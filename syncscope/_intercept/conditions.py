@@ -76,25 +76,28 @@ def blocking_call(
     op: Op,
     site: tuple[str, int, str],
     call: Callable[[], Any],
+    outcome_of: Callable[[BaseException], Outcome] | None = None,
 ) -> tuple[Any, int]:
-    """Run a blocking original with nothing nested recorded; report and re-raise its errors."""
+    """
+    Run a blocking original with nothing nested recorded; report and re-raise its errors,
+    as ``outcome_of`` says what each ended (else: a broken barrier, or an error).
+    """
     guard.busy = True
     start = perf_counter_ns()
     try:
         result = call()
     except BaseException as exc:
         guard.busy = False
-        emit(
-            SyncEvent(
-                primitive, op, _error_outcome(exc), site, perf_counter_ns() - start, error=exc
-            )
-        )
+        waited = perf_counter_ns() - start
+        outcome = (outcome_of or error_outcome)(exc)
+        failed = exc if outcome in ("error", "broken") else None
+        emit(SyncEvent(primitive, op, outcome, site, waited, error=failed))
         raise
     guard.busy = False
     return result, perf_counter_ns() - start
 
 
-def _error_outcome(exc: BaseException) -> Outcome:
+def error_outcome(exc: BaseException) -> Outcome:
     if isinstance(exc, threading.BrokenBarrierError):
         return "broken"
     return "error"

@@ -18,13 +18,13 @@ import sys
 from collections.abc import Callable, Iterator
 
 from .._core.dispatch import emit, guard
-from .._core.event import Primitive, SyncEvent, wait_limit
+from .._core.event import Outcome, Primitive, SyncEvent, wait_limit
 from .._core.hooks import when_imported
 from .._core.pools import register
 from .._core.sites import call_site, is_library_file
 from .._core.state import state
 from .._core.tracking import primitive_of, watch
-from .conditions import blocking_call, silent
+from .conditions import blocking_call, error_outcome, silent
 from .wrapping import wrap
 
 
@@ -111,13 +111,39 @@ def _future_wait(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         return wrapped(*args, **kwargs)
     timeout = args[0] if args else kwargs.get("timeout")
     emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
-    result, waited = blocking_call(primitive, "wait", site, lambda: wrapped(*args, **kwargs))
+    result, waited = blocking_call(
+        primitive, "wait", site, lambda: wrapped(*args, **kwargs), _ended_by(instance)
+    )
     emit(SyncEvent(primitive, "wait", "woken", site, waited))
     return result
 
 
 #: A Future's states once it is done (concurrent.futures._base's, the same since 3.2).
 _DONE_STATES = frozenset({"CANCELLED", "CANCELLED_AND_NOTIFIED", "FINISHED"})
+_CANCELLED_STATES = frozenset({"CANCELLED", "CANCELLED_AND_NOTIFIED"})
+
+
+def _ended_by(future: Any) -> Callable[[BaseException], Outcome]:
+    """
+    What a wait on ``future`` that raised ended as: woken when the Future is done and the
+    exception is its outcome (the task's own, or its cancellation), timed out on
+    ``result(timeout)``'s TimeoutError, else failed (a Ctrl-C).
+    """
+
+    def outcome(exc: BaseException) -> Outcome:
+        cancelled = sys.modules["concurrent.futures._base"].CancelledError  # imported: in use
+        if exc is getattr(future, "_exception", None) or (
+            isinstance(exc, cancelled) and getattr(future, "_state", None) in _CANCELLED_STATES
+        ):
+            return "woken"
+        return "timeout" if isinstance(exc, TimeoutError) else error_outcome(exc)
+
+    return outcome
+
+
+def _timed_out(exc: BaseException) -> Outcome:
+    """``wait()`` and ``as_completed()`` raise only TimeoutError of their own."""
+    return "timeout" if isinstance(exc, TimeoutError) else error_outcome(exc)
 
 
 def _done(future: Any) -> bool:
@@ -158,7 +184,7 @@ def _wait_many(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     timeout = args[1] if len(args) > 1 else kwargs.get("timeout")
     emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
     result, waited = blocking_call(
-        primitive, "wait", site, lambda: wrapped(futures, *args[1:], **kwargs)
+        primitive, "wait", site, lambda: wrapped(futures, *args[1:], **kwargs), _timed_out
     )
     emit(SyncEvent(primitive, "wait", "woken", site, waited))
     return result
@@ -190,7 +216,7 @@ def _completing(
             continue
         emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
         try:
-            done, waited = blocking_call(primitive, "wait", site, lambda: next(inner))
+            done, waited = blocking_call(primitive, "wait", site, lambda: next(inner), _timed_out)
         except StopIteration:
             return
         emit(SyncEvent(primitive, "wait", "woken", site, waited))

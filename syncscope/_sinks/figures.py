@@ -47,6 +47,7 @@ _KIND_FIGURES: dict[str, tuple[str, ...]] = {
     "condition": (*_LOCK_FIGURES, *_WAIT_FIGURES, "notifies", "woken"),
     "event": (*_WAIT_FIGURES, "sets"),
     "barrier": (*_WAIT_FIGURES, "broken"),
+    "future": _WAIT_FIGURES,  # result(), exception(), wait(), as_completed()
     "queue": (
         "puts",
         "gets",

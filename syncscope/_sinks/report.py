@@ -28,7 +28,9 @@ __all__ = ["FORMAT", "Report"]
 FORMAT = "syncscope-report/1"
 
 _LOCK_KINDS = ("lock", "rlock", "semaphore", "condition")
-_WAIT_KINDS = ("condition", "event", "barrier")
+_WAIT_KINDS = ("condition", "event", "barrier", "future")
+#: What the waits for a signal are, in the table's title.
+_SIGNAL_WAITS = "Condition.wait, Event.wait, Barrier.wait, Future.result"
 _PREFIX = "syncscope: "
 
 
@@ -259,10 +261,10 @@ class Report:
                     f"{p.wait_timeouts:,}",
                     _duration(p.total_waited_s),
                     _duration(p.max_waited_s),
-                    f"{signals:,}" if p.kind != "barrier" else "-",
+                    "-" if p.kind in ("barrier", "future") else f"{signals:,}",
                 )
             )
-        lines = ["", "Waiting for a signal (Condition.wait, Event.wait, Barrier.wait):"]
+        lines = ["", f"Waiting for a signal ({_SIGNAL_WAITS}):"]
         lines += _render(table, right=range(3, 8), notes=notes)
         lines += _more(
             rows, top, lambda p: p.total_waited_s > 0 or p.signal_waits_in_progress, "that waited"
