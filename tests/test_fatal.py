@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import run_syncscope
 from .spans_programs import Interactive
 
 
@@ -205,3 +206,37 @@ _thread.start_new_thread = no_thread
     process = Interactive(["-q", "--no-report", str(program)])
     result = process.signalled_when("stdout", "ready", signal.SIGTERM)
     assert -signal.SIGTERM == result.returncode, result.stderr
+
+
+def test_the_program_sees_the_signal_at_its_default(tmp_path: Path) -> None:
+    """
+    While syncscope catches SIGTERM for its outputs, the program sees it at its default: one
+    that installs its own handler only over the default one still does, its handler is the one
+    that runs, and ``signal.signal`` gives the default back. The program's handler stays
+    after it, and the functions' names and tracebacks are the originals' (as under python).
+    """
+    program = tmp_path / "graceful.py"
+    program.write_text(
+        "import os, signal\n"
+        "print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)\n"
+        "def graceful(number, frame):\n"
+        "    print('graceful')\n"
+        "if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:\n"
+        "    print(signal.signal(signal.SIGTERM, graceful) is signal.SIG_DFL)\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "print(signal.getsignal(signal.SIGTERM) is graceful)\n"
+        "print(signal.signal.__name__, signal.getsignal.__module__)\n"
+        "try:\n"
+        "    signal.signal(signal.SIGTERM, 'no handler')\n"
+        "except TypeError as exc:\n"
+        "    print(type(exc).__name__, exc.__traceback__.tb_next is None)\n",
+        encoding="utf-8",
+    )
+    plain = subprocess.run(
+        [sys.executable, str(program)], capture_output=True, text=True, timeout=60, check=False
+    )
+    timeline = tmp_path / "t.json"
+    result = run_syncscope("-q", "--timeline", str(timeline), str(program))
+    assert (0, plain.stdout) == (result.returncode, result.stdout), result.stderr
+    assert result.stdout.startswith("True\nTrue\ngraceful\nTrue\n"), result.stdout
+    assert timeline.exists()

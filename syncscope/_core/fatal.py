@@ -9,18 +9,24 @@ each within the seconds it gave, then the process dies of the signal as it would
 same exit status, no ``atexit``). One handler for all of them: an output that hooked the signal
 for itself alone would leave the next one to find it taken.
 
-A program that sets its own handler later replaces this one, as it would the default.
+A program that sets its own handler later replaces this one, as it would the default. The
+program sees the signal at its default meanwhile: ``signal.getsignal()`` says ``SIG_DFL``, and
+``signal.signal()`` gives ``SIG_DFL`` back as the handler it replaced (a program that installs
+its own handler only over the default one would otherwise leave it out).
 """
 
 from __future__ import annotations
 
 import _thread
 import contextlib
+import functools
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable
+
+from .tracebacks import hide_frames
 
 
 TYPE_CHECKING = False
@@ -35,6 +41,9 @@ FATAL_SIGNALS = tuple(
 GRACE = 0.3
 
 _monotonic = time.monotonic
+#: The originals, which see this module's handler as it is.
+_getsignal = signal.getsignal
+_setsignal = signal.signal
 
 #: The outputs to close, in the order they asked: (close, the seconds it may take, what it
 #: imports to close or None).
@@ -58,9 +67,11 @@ def close_on_fatal_signal(
     if not _caught and threading.current_thread() is threading.main_thread():
         for number in FATAL_SIGNALS:
             with contextlib.suppress(Exception):
-                if signal.getsignal(number) is signal.SIG_DFL:
-                    signal.signal(number, _fatal_signal)
+                if _getsignal(number) is signal.SIG_DFL:
+                    _setsignal(number, _fatal_signal)
                     _caught[number] = signal.SIG_DFL
+        if _caught:
+            signal.getsignal, signal.signal = getsignal, set_signal
 
 
 def forget(close: Callable[[], None]) -> None:
@@ -70,9 +81,36 @@ def forget(close: Callable[[], None]) -> None:
         return
     for number, previous in list(_caught.items()):
         with contextlib.suppress(Exception):  # not the main thread: leave it caught
-            if signal.getsignal(number) is _fatal_signal:
-                signal.signal(number, previous)
+            if _getsignal(number) is _fatal_signal:
+                _setsignal(number, previous)
             del _caught[number]
+    if not _caught and signal.getsignal is getsignal:
+        signal.getsignal, signal.signal = _getsignal, _setsignal
+
+
+def _as_the_program_set_it(number: Any, handler: Any) -> Any:
+    """``handler`` of signal ``number`` as the program set it: this module's is the default."""
+    if handler is _fatal_signal:
+        return _caught.get(number, signal.SIG_DFL)
+    return handler
+
+
+@functools.wraps(_getsignal)
+def getsignal(signalnum: Any) -> Any:
+    try:
+        return _as_the_program_set_it(signalnum, _getsignal(signalnum))
+    except BaseException as exc:
+        hide_frames(exc)  # the program's traceback, not ours
+        raise
+
+
+@functools.wraps(_setsignal)
+def set_signal(signalnum: Any, handler: Any) -> Any:
+    try:
+        return _as_the_program_set_it(signalnum, _setsignal(signalnum, handler))
+    except BaseException as exc:
+        hide_frames(exc)
+        raise
 
 
 def _fatal_signal(number: int, frame: Any) -> None:
@@ -100,7 +138,7 @@ def _fatal_signal(number: int, frame: Any) -> None:
         from .output import flush_all  # the lines said up to now, buffered: out first
 
         flush_all()
-    signal.signal(number, signal.SIG_DFL)
+    _setsignal(number, signal.SIG_DFL)
     os.kill(os.getpid(), number)
 
 
