@@ -240,3 +240,28 @@ def test_the_program_sees_the_signal_at_its_default(tmp_path: Path) -> None:
     assert (0, plain.stdout) == (result.returncode, result.stdout), result.stderr
     assert result.stdout.startswith("True\nTrue\ngraceful\nTrue\n"), result.stdout
     assert timeline.exists()
+
+
+def test_a_handler_saved_and_put_back_still_writes_the_outputs(tmp_path: Path) -> None:
+    """
+    ``old = signal.signal(SIGTERM, h)`` then ``signal.signal(SIGTERM, old)``: the program puts
+    back the default it was given, and the signal still ends it after the outputs are written.
+    """
+    program = tmp_path / "save_restore.py"
+    program.write_text(
+        "import os, signal, threading\n"
+        "lock = threading.Lock()\n"
+        "with lock:\n"
+        "    pass\n"
+        "old = signal.signal(signal.SIGTERM, lambda number, frame: None)\n"
+        "signal.signal(signal.SIGTERM, old)\n"
+        "print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "threading.Event().wait(30)\n",
+        encoding="utf-8",
+    )
+    timeline = tmp_path / "t.json"
+    result = run_syncscope("-q", "--timeline", str(timeline), str(program))
+    assert (-signal.SIGTERM, "True\n") == (result.returncode, result.stdout), result.stderr
+    trace = json.loads(timeline.read_text(encoding="utf-8"))
+    assert "hold lock" in {event["name"] for event in trace["traceEvents"]}

@@ -77,7 +77,8 @@ class TestPatching:
     def test_a_wait_that_raises_says_how_it_ended(self, capture: Capture) -> None:
         """
         ``result()`` raising is not a failed wait: its TimeoutError is a timeout, and the
-        task's own exception or the Future's cancellation wakes it (the Future is done).
+        task's own exception or the Future's cancellation wakes it (the Future is done). A
+        ``wait()`` that returns short of what it was asked for timed out.
         """
         capture.install()
         main = threading.get_ident()
@@ -114,6 +115,7 @@ class TestPatching:
         with pytest.raises(TimeoutError):
             for _ in concurrent.futures.as_completed([never], timeout=0.01):
                 pass
+        assert (set(), {never}) == concurrent.futures.wait([never], timeout=0.01)
         syncscope.uninstall()
         ends = [
             (e["primitive_id"], e["outcome"], "error" in e)
@@ -125,6 +127,7 @@ class TestPatching:
             (ends[1][0], "woken", False),
             (ends[2][0], "woken", False),
             (ends[0][0], "timeout", False),  # as_completed's, on the same Future
+            (ends[0][0], "timeout", False),  # wait()'s, which returns the Future not done
         ] == ends
         assert 3 == len({end[0] for end in ends})
 

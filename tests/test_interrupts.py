@@ -176,15 +176,19 @@ def test_the_check_finds_the_gap_it_looks_for() -> None:
 
 
 @contextmanager
-def _interrupted(module: ModuleType, name: str) -> Iterator[None]:
+def _interrupted(module: ModuleType, name: str, before: bool = False) -> Iterator[None]:
     """
     A Ctrl-C at the next return of ``module``'s call ``name`` (simulated): raised as the
-    call returns, where CPython runs a pending signal handler.
+    call returns, where CPython runs a pending signal handler; or, ``before``, as it begins
+    (a Python function's start, or a loop's turn in it, checks for signals too).
     """
     real = getattr(module, name)
     armed = [True]
 
     def call(*args: Any) -> Any:
+        if armed and before:
+            armed.clear()
+            raise KeyboardInterrupt
         result = real(*args)
         if armed:
             armed.clear()
@@ -246,9 +250,10 @@ def test_a_ctrl_c_as_the_hold_is_noted_leaves_no_hold(kind: str, way: str) -> No
     _free_everywhere(lock, recorder)
 
 
+@pytest.mark.parametrize("spot", ["perf_counter_ns", "get_ident"])
 @pytest.mark.parametrize("way", ["release()", "with"])
 @pytest.mark.parametrize("kind", ["Lock", "RLock"])
-def test_a_ctrl_c_as_the_hold_ends_leaves_no_hold(kind: str, way: str) -> None:
+def test_a_ctrl_c_as_the_hold_ends_leaves_no_hold(kind: str, way: str, spot: str) -> None:
     syncscope.install(lines=False, stats=True, detect_deadlocks=True)
     recorder = state.sinks[-1]
     lock = getattr(threading, kind)()
@@ -257,7 +262,7 @@ def test_a_ctrl_c_as_the_hold_ends_leaves_no_hold(kind: str, way: str) -> None:
     # The Lock's release notes the end itself; the RLock's calls hold_ended.
     module = locks if kind == "Lock" else lean
     lock.acquire()
-    with _interrupted(module, "perf_counter_ns"), pytest.raises(KeyboardInterrupt):
+    with _interrupted(module, spot), pytest.raises(KeyboardInterrupt):
         if way == "with":
             lock.__exit__(None, None, None)
         else:
@@ -276,3 +281,22 @@ def test_a_ctrl_c_in_an_inner_acquire_of_an_rlock_leaves_the_outer_hold() -> Non
         held = recorder.holds.snapshot().held[threading.get_ident()]
         assert [hold.primitive.name for hold in held] == ["rlock"]
     _free_everywhere(rlock, recorder, "rlock")
+
+
+@pytest.mark.parametrize("kind", ["Lock", "RLock"])
+def test_a_ctrl_c_in_a_release_out_of_order_leaves_no_hold(kind: str) -> None:
+    """Released before a lock taken after it: taken out of the chain's middle (unlink)."""
+    syncscope.install(lines=False, stats=True, detect_deadlocks=True)
+    recorder = state.sinks[-1]
+    lock = getattr(threading, kind)()
+    above = threading.Lock()
+    with lock:  # adopted: the next acquire takes the fast path
+        pass
+    lock.acquire()
+    above.acquire()
+    with _interrupted(lean, "unlink", before=True), pytest.raises(KeyboardInterrupt):
+        lock.release()
+    held = recorder.holds.snapshot().held[threading.get_ident()]
+    assert [hold.primitive.name for hold in held] == ["above"]
+    above.release()
+    _free_everywhere(lock, recorder)

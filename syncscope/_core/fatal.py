@@ -84,8 +84,11 @@ def forget(close: Callable[[], None]) -> None:
             if _getsignal(number) is _fatal_signal:
                 _setsignal(number, previous)
             del _caught[number]
-    if not _caught and signal.getsignal is getsignal:
-        signal.getsignal, signal.signal = _getsignal, _setsignal
+    if not _caught:
+        if signal.getsignal is getsignal:
+            signal.getsignal = _getsignal
+        if signal.signal is set_signal:
+            signal.signal = _setsignal
 
 
 def _as_the_program_set_it(number: Any, handler: Any) -> Any:
@@ -107,6 +110,10 @@ def getsignal(signalnum: Any) -> Any:
 @functools.wraps(_setsignal)
 def set_signal(signalnum: Any, handler: Any) -> Any:
     try:
+        if isinstance(handler, int) and handler == signal.SIG_DFL and signalnum in _caught:
+            # The default, as the program sees it (``old = signal(...)``, then ``signal(old)``
+            # back): this module's handler, which ends in the default action.
+            handler = _fatal_signal
         return _as_the_program_set_it(signalnum, _setsignal(signalnum, handler))
     except BaseException as exc:
         hide_frames(exc)

@@ -37,6 +37,8 @@ _MODULE = "concurrent.futures"
 #: (owner, name, original) of everything patched, to restore.
 _patched: list[tuple[Any, str, Any]] = []
 _hooked = False
+#: concurrent.futures' CancelledError, once patched.
+_cancelled: type[BaseException] = BaseException
 
 
 def install() -> None:
@@ -57,7 +59,9 @@ def uninstall() -> None:
 def _patch(module: Any) -> None:
     if not state.installed or _patched:
         return
+    global _cancelled
     base = sys.modules["concurrent.futures._base"]
+    _cancelled = base.CancelledError
     from concurrent.futures import thread  # imported by concurrent.futures on demand
 
     targets: list[tuple[Any, str, Callable[..., Any]]] = [
@@ -131,9 +135,8 @@ def _ended_by(future: Any) -> Callable[[BaseException], Outcome]:
     """
 
     def outcome(exc: BaseException) -> Outcome:
-        cancelled = sys.modules["concurrent.futures._base"].CancelledError  # imported: in use
         if exc is getattr(future, "_exception", None) or (
-            isinstance(exc, cancelled) and getattr(future, "_state", None) in _CANCELLED_STATES
+            isinstance(exc, _cancelled) and getattr(future, "_state", None) in _CANCELLED_STATES
         ):
             return "woken"
         return "timeout" if isinstance(exc, TimeoutError) else error_outcome(exc)
@@ -142,8 +145,25 @@ def _ended_by(future: Any) -> Callable[[BaseException], Outcome]:
 
 
 def _timed_out(exc: BaseException) -> Outcome:
-    """``wait()`` and ``as_completed()`` raise only TimeoutError of their own."""
+    """``as_completed()`` raises only TimeoutError of its own."""
     return "timeout" if isinstance(exc, TimeoutError) else error_outcome(exc)
+
+
+def _wait_ended(result: Any, timeout: Any, return_when: Any) -> Outcome:
+    """
+    How a ``wait()`` that returned ``result`` (done, not done) ended: timed out when it
+    returned short of what ``return_when`` asked (it raises nothing then), else woken.
+    """
+    done, not_done = result
+    if timeout is None or not not_done:
+        return "woken"
+    if return_when == "FIRST_COMPLETED":
+        return "woken" if done else "timeout"
+    if return_when == "FIRST_EXCEPTION" and any(
+        getattr(future, "_exception", None) is not None for future in done
+    ):
+        return "woken"
+    return "timeout"
 
 
 def _done(future: Any) -> bool:
@@ -184,9 +204,10 @@ def _wait_many(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     timeout = args[1] if len(args) > 1 else kwargs.get("timeout")
     emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
     result, waited = blocking_call(
-        primitive, "wait", site, lambda: wrapped(futures, *args[1:], **kwargs), _timed_out
+        primitive, "wait", site, lambda: wrapped(futures, *args[1:], **kwargs)
     )
-    emit(SyncEvent(primitive, "wait", "woken", site, waited))
+    return_when = args[2] if len(args) > 2 else kwargs.get("return_when", "ALL_COMPLETED")
+    emit(SyncEvent(primitive, "wait", _wait_ended(result, timeout, return_when), site, waited))
     return result
 
 

@@ -114,8 +114,8 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
         if lines is not None:
             lines.line(primitive, "acquire", "waiting", site=where)
         diagnosis = state.diagnosis
+        start = perf_counter_ns()  # first: a Ctrl-C at it leaves no wait begun
         wait = diagnosis.wait_begins(primitive, where, limit, proxy) if diagnosis else None
-        start = perf_counter_ns()
         try:
             got = acquire_contended(lock, timeout)
         except BaseException as exc:
@@ -353,16 +353,16 @@ def nested(proxy: Any, below: Any, ordered: bool) -> None:
 
 
 def pop(proxy: Any) -> None:
-    """``proxy``'s hold ends: out of its holder's chain (a release, or a Condition's wait)."""
+    """``proxy``'s hold ends: out of its holder's chain (a release, or a Condition's wait). The
+    holder is forgotten last: a Ctrl-C in the walk leaves it for ``forget_hold``."""
     holds = proxy._syncscope_holder
-    proxy._syncscope_holder = None
     if holds is None:
         return
     if holds.top is proxy:
         holds.top = proxy._syncscope_below
     else:
         unlink(proxy, holds)
-    proxy._syncscope_below = None
+    proxy._syncscope_below = proxy._syncscope_holder = None
     if holds.ident != get_ident():
         handed_off(proxy)
 
@@ -376,9 +376,8 @@ def handed_off(proxy: Any) -> None:
 
 def forget_hold(proxy: Any) -> None:
     """
-    A Ctrl-C came as this thread's hold of ``proxy`` was noted, as it began or ended, and the
-    caller releases the lock next: the hold is forgotten as if never taken (its stamp, its
-    place in its holder's chain), uncounted. Not at an RLock's inner level: its hold goes on.
+    A Ctrl-C came as a hold of ``proxy`` was noted, and the caller releases the lock next: the
+    hold (not its acquire) goes uncounted, stamp and chain forgotten; not an RLock's inner one.
     """
     if proxy._reentrant and proxy._syncscope_lock._recursion_count() != 1:
         return
@@ -518,12 +517,12 @@ def semaphore_acquire_slowly(
     if lines is not None and blocking:  # first: a Ctrl-C in it leaves no wait announced
         lines.line(primitive, "acquire", "waiting", site=where)
     diagnosis = state.diagnosis
+    start = perf_counter_ns()  # first: a Ctrl-C at it leaves no wait begun
     wait = (
         diagnosis.wait_begins(primitive, where, limit, None)
         if diagnosis is not None and blocking
         else None
     )
-    start = perf_counter_ns()
     guard.busy = True  # the semaphore's own Condition is not the user's business
     got = False
     try:
@@ -593,8 +592,8 @@ def signal_wait(
     lines = state.lines
     if lines is not None:  # first: a Ctrl-C in it leaves no wait announced
         lines.line(primitive, op, "waiting", site=where)
+    start = perf_counter_ns()  # first: a Ctrl-C at it leaves no wait begun
     wait = diagnosis.wait_begins(primitive, where, limit, None, op) if diagnosis else None
-    start = perf_counter_ns()
     guard.busy = True
     try:
         result = call(*args)
@@ -636,9 +635,9 @@ def barrier_wait(
             lines.said(
                 SyncEvent(primitive, "wait", "waiting", where, None, limit, arrivals=arrivals)
             )
-        if diagnosis is not None:
-            wait = diagnosis.wait_begins(primitive, where, limit, None, "wait")
-    start = perf_counter_ns()
+    start = perf_counter_ns()  # first: a Ctrl-C at it leaves no wait begun
+    if diagnosis is not None and where is not None:  # where: looked up for it above
+        wait = diagnosis.wait_begins(primitive, where, limit, None, "wait")
     guard.busy = True  # the barrier's Condition, and the action the last arriver runs
     try:
         index = call(barrier, timeout)

@@ -282,12 +282,11 @@ class _LockProxy(_Proxy):
                             if holds is not None:  # a lean hold knows where it was taken
                                 longest_hold(self, tally, held, holds)
                     if holds is not None:  # _lean.pop, written out
-                        self._syncscope_holder = None
+                        # The holder goes last: a Ctrl-C before (at get_ident) is forgotten.
                         if holds.top is self and holds.ident == get_ident():
                             holds.top = self._syncscope_below
-                            self._syncscope_below = None
+                            self._syncscope_below = self._syncscope_holder = None
                         else:
-                            self._syncscope_holder = holds
                             pop(self)
                 except BaseException:  # Ctrl-C before the real release: release still
                     try:
@@ -340,12 +339,10 @@ class _LockProxy(_Proxy):
                             if holds is not None:  # a lean hold knows where it was taken
                                 longest_hold(self, tally, held, holds)
                     if holds is not None:
-                        self._syncscope_holder = None
                         if holds.top is self and holds.ident == get_ident():
                             holds.top = self._syncscope_below
-                            self._syncscope_below = None
+                            self._syncscope_below = self._syncscope_holder = None
                         else:
-                            self._syncscope_holder = holds
                             pop(self)
                 except BaseException:  # Ctrl-C before the real release: release still
                     try:

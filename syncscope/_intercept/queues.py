@@ -103,12 +103,12 @@ def lean_wait(
         text = item_text(args[1]) if op == "put" else None
         lines.item(primitive, op, "waiting", text, site_key)
     diagnosis = state.diagnosis
+    start = perf_counter_ns()  # first: a Ctrl-C at it leaves no wait begun
     wait = (
         diagnosis.wait_begins(entry.primitive, site_key, wait_limit(True, timeout), None, op)
         if diagnosis is not None
         else None
     )
-    start = perf_counter_ns()
     pending_get = None
     if said_in_put:  # its line said under the queue's lock, by _put
         guard.pending_put = PendingPut(q, site_key, text, id(args[1]), start, lines)
