@@ -59,6 +59,9 @@ RELEASES = {
     "Lock.__exit__": locks._LockProxy.__exit__,
     "RLock.release": locks._RLockProxy.release,
     "RLock.__exit__": locks._RLockProxy.__exit__,
+    "said_release": lockpaths.said_release,
+    "reported_release": lockpaths.reported_release,
+    "recorded_release": lockpaths.recorded_release,
 }
 
 

@@ -25,8 +25,9 @@ What remains:
 * a function's start checks for signals before its first instruction: a Ctrl-C landing as
   ``__exit__`` or ``release()`` begins escapes with the lock still held. Only a SIGINT handler
   of syncscope's own, putting the KeyboardInterrupt off until the release, could close that;
-* the span sink's record paths (``recorded_release``, ``counted_release``) and a release
-  inside another operation still make a call before the ``try`` that releases;
+* the span sink's counted path (``counted_release``, under pressure) and a release inside
+  another operation still make a call before the ``try`` that releases; the record and event
+  paths (``recorded_release``, ``reported_release``) add a function's start of their own;
 * a tracer or profiler written in Python (a debugger, ``sys.setprofile``, a pure-Python
   coverage tracer) runs Python code between any two instructions: a KeyboardInterrupt raised
   there can land anywhere.

@@ -56,10 +56,19 @@ def slow_acquire(proxy: Any, blocking: Any, timeout: Any) -> Any:
 
 
 def reported_release(proxy: Any) -> None:
-    """A proxy's release to report as an event."""
-    lock = proxy._syncscope_lock
-    owned = lock._is_owned() if proxy._reentrant else lock.locked()
-    return observed_release(proxy, proxy._reentrant, owned)
+    """
+    A proxy's release to report as an event. Whether this thread may release comes as an
+    item, and the release is said in a ``try`` whose ``finally`` releases (see _interrupts).
+    """
+    for owned in proxy._syncscope_owned:  # noqa: B007 (one item: see _interrupts)
+        break
+    if owned:
+        try:
+            said_released(proxy, proxy._reentrant, 4)  # call_site, it, this, release, caller
+        finally:
+            proxy._syncscope_lock.release()
+        return None
+    return refused_release(proxy)
 
 
 def observed_acquire(
@@ -103,36 +112,38 @@ def observed_acquire(
     return got
 
 
-def observed_release(proxy: Any, reentrant: bool, owned: bool) -> None:
-    lock = proxy._syncscope_lock
-    primitive = proxy._syncscope_primitive
-    if not owned:  # the real release raises RuntimeError: report that, not a release
-        site = call_site(4)  # call_site, this, reported_release, release or __exit__, its caller
-        try:
-            lock.release()
-        except BaseException as exc:
-            emit_fresh(SyncEvent(primitive, "release", "error", site, error=exc))
-            raise
-        return
-    # Say "released" before the real release, or another thread's "acquired" can come first;
-    # and release whatever happens meanwhile (a Ctrl-C landing in our code must not leave the
-    # lock held: the with statement that called us will not call __exit__ again).
+def refused_release(proxy: Any) -> None:
+    """
+    A release by a thread that may not release: the real one raises RuntimeError, reported
+    as such, not as a release.
+    """
+    site = call_site(4)  # call_site, this, the release path, release or __exit__, its caller
     try:
-        site = call_site(4)  # call_site, this, reported_release, release or __exit__, its caller
-        depth = lock._recursion_count() - 1 if reentrant else None
-        if not depth:
-            proxy._syncscope_since = 0  # a hold lean statistics began ends unseen by them
-            if proxy._syncscope_holder is not None:
-                pop(proxy)
-        emit_fresh(SyncEvent(primitive, "release", "released", site, None, None, depth))
-    finally:
-        lock.release()
+        proxy._syncscope_lock.release()
+    except BaseException as exc:
+        emit_fresh(SyncEvent(proxy._syncscope_primitive, "release", "error", site, error=exc))
+        raise
+
+
+def said_released(proxy: Any, reentrant: bool, depth: int) -> None:
+    """
+    The release event of a release the thread may make, said before the real one (or another
+    thread's "acquired" could come first), which the caller makes whatever happens here (a
+    Ctrl-C in our code must not leave the lock held). ``depth``: ``call_site``'s, from here.
+    """
+    site = call_site(depth)
+    held = proxy._syncscope_lock._recursion_count() - 1 if reentrant else None
+    if not held:
+        proxy._syncscope_since = 0  # a hold lean statistics began ends unseen by them
+        if proxy._syncscope_holder is not None:
+            pop(proxy)
+    emit_fresh(SyncEvent(proxy._syncscope_primitive, "release", "released", site, None, None, held))
 
 
 def said_release(proxy: Any) -> None:
     """
     A release on the lean path with the lines listening (``state.lines``): its line, then the
-    real release, whatever happens meanwhile (see observed_release). One that raises (not the
+    real release, whatever happens meanwhile (see said_released). One that raises (not the
     owner's) is an event, as it is without the lean path; a lock released inside another
     operation (a library's with ``--all``, a program's in a queue subclass's ``_qsize``) is
     released unseen, as it was taken.
@@ -141,15 +152,16 @@ def said_release(proxy: Any) -> None:
     lines = state.lines
     if lines is None or guard.busy:  # inside another operation: taken unseen (see _Proxy)
         return lock.release()  # type: ignore[no-any-return]
-    reentrant = proxy._reentrant
-    if not (lock._is_owned() if reentrant else lock.locked()):
-        return observed_release(proxy, reentrant, False)
-    try:
-        depth = lock._recursion_count() - 1 if reentrant else None
-        lines.line(proxy._syncscope_primitive, "release", "released", depth)
-    finally:
-        lock.release()
-    return None
+    for owned in proxy._syncscope_owned:  # noqa: B007 (one item: see _interrupts)
+        break
+    if owned:
+        try:
+            depth = lock._recursion_count() - 1 if proxy._reentrant else None
+            lines.line(proxy._syncscope_primitive, "release", "released", depth)
+        finally:
+            lock.release()
+        return None
+    return refused_release(proxy)
 
 
 # -- the record path: the span sink alone listens (state.records) -----------------------------
@@ -225,15 +237,19 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
 def recorded_release(proxy: Any, records: Records) -> None:
     lock = proxy._syncscope_lock
     reentrant = proxy._reentrant
-    owned = lock._is_owned() if reentrant else lock.locked()
-    taken = records.taken
-    if taken and owned and taken.get(proxy._syncscope_primitive) is WANTED:
-        del taken[proxy._syncscope_primitive]  # this hold was recorded: nothing is wanted
-    buffer = records.buffer
-    count = len(buffer)
-    if not owned or count >= records.capacity or (following.reader is not None and program_span()):
-        return observed_release(proxy, reentrant, owned)
+    for owned in proxy._syncscope_owned:  # noqa: B007 (one item: see _interrupts)
+        break
+    if not owned:  # the real release raises: an event
+        return refused_release(proxy)
     try:  # recorded before the real release, which happens whatever happens meanwhile
+        taken = records.taken
+        if taken and taken.get(proxy._syncscope_primitive) is WANTED:
+            del taken[proxy._syncscope_primitive]  # this hold was recorded: nothing is wanted
+        buffer = records.buffer
+        count = len(buffer)
+        if count >= records.capacity or (following.reader is not None and program_span()):
+            said_released(proxy, reentrant, 4)  # an event: the buffer is full, or in a span
+            return None
         frame = _getframe(2)  # this, release or __exit__, the caller
         code = frame.f_code
         if _machinery_files.get(code.co_filename) is False:
