@@ -80,11 +80,17 @@ with open(sys.argv[3], "w") as out:
     json.dump({"interrupts": count, "loops": loops, "held": held, "where": where}, out)
 """
 
+_NOWHERE = "--otlp=http://127.0.0.1:9"
 RUNNERS = {
     "python": [],
     "-q": ["-m", "syncscope", "-q", "--no-report"],
     "lines": ["-m", "syncscope", "--no-report", "-o", os.devnull],
     "json": ["-m", "syncscope", "--no-report", "--format", "json", "-o", os.devnull],
+    # The span sink alone, exporting to a loopback port nothing listens on (the exports fail
+    # and are counted): the record path, and under pressure the counted one.
+    "spans": ["-m", "syncscope", "-q", "--no-report", "--no-deadlock-detection", _NOWHERE],
+    # Lines and spans together: every operation an event (the event path).
+    "lines+spans": ["-m", "syncscope", "--no-report", "-o", os.devnull, _NOWHERE],
 }
 
 

@@ -131,6 +131,19 @@ class TestPatching:
         ] == ends
         assert 3 == len({end[0] for end in ends})
 
+    def test_the_futures_given_by_keyword(self) -> None:
+        """``wait(fs=...)`` and ``as_completed(fs=...)`` work as without syncscope, and
+        without any future they fail as python's do."""
+        syncscope.install(lines=False, detect_deadlocks=True)
+        done: concurrent.futures.Future[int] = concurrent.futures.Future()
+        done.set_result(1)
+        pending: concurrent.futures.Future[int] = concurrent.futures.Future()
+        assert ({done}, {pending}) == concurrent.futures.wait(fs=[done, pending], timeout=0.01)
+        assert [done] == list(concurrent.futures.as_completed(fs=[done], timeout=5))
+        for call in (concurrent.futures.wait, concurrent.futures.as_completed):
+            with pytest.raises(TypeError, match="fs"):
+                call()
+
     def test_patched_in_a_program(self) -> None:
         """Imported after install, Future.result is wrapped (by the post-import hook)."""
         code = (

@@ -192,12 +192,20 @@ def _first_pending(
     return len(futures), None
 
 
+def _futures_given(args: Any, kwargs: Any) -> tuple[list[Any], Any]:
+    """The futures a ``wait()`` or ``as_completed()`` was given (``fs``), as a list, and the
+    keyword arguments without them: they go to the original by position."""
+    if args:
+        return list(args[0]), kwargs
+    rest = dict(kwargs)
+    return list(rest.pop("fs")), rest
+
+
 def _wait_many(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    if not _active():
+    if not _active() or not (args or "fs" in kwargs):  # none given: the original says so
         return wrapped(*args, **kwargs)
     site = call_site()
-    futures = args[0] if args else kwargs.get("fs", ())
-    futures = list(futures)
+    futures, kwargs = _futures_given(args, kwargs)
     _index, primitive = _first_pending(futures, site)
     if primitive is None:
         return wrapped(futures, *args[1:], **kwargs)
@@ -212,10 +220,10 @@ def _wait_many(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 
 
 def _as_completed(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    if not _active():
+    if not _active() or not (args or "fs" in kwargs):
         return wrapped(*args, **kwargs)
     site = call_site()
-    futures = list(args[0] if args else kwargs.get("fs", ()))
+    futures, kwargs = _futures_given(args, kwargs)
     timeout = args[1] if len(args) > 1 else kwargs.get("timeout")
     return _completing(wrapped(futures, *args[1:], **kwargs), futures, site, timeout)
 

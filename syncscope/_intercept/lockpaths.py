@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import time
-from _thread import get_ident
 
 from .._core.context import current_parent, following
 from .._core.dispatch import emit_fresh, guard
@@ -338,15 +337,13 @@ def counted_acquire(proxy: Any, records: Records) -> bool:
 def counted_release(proxy: Any, records: Records) -> bool:
     """A release: True if it ended a use counted in place (the lock released, then counted)."""
     lock = proxy._syncscope_lock
-    if proxy._reentrant:
-        if lock._recursion_count() != 1:
-            return False  # not the last release, or not the owner's: the usual path
-        ident = 0
-    else:
-        ident = get_ident()
+    reentrant = proxy._reentrant
+    if reentrant and lock._recursion_count() != 1:
+        return False  # not the last release, or not the owner's: the usual path
     taken = records.taken
     prim = proxy._syncscope_primitive
-    # From here to the release, no call returns before it (see above).
+    # From here to the release, no call returns before it (see above; a Lock's taker is told
+    # by its ThreadHolds, read from the thread's local storage without a call).
     try:
         record = taken[prim]
     except KeyError:
@@ -354,7 +351,7 @@ def counted_release(proxy: Any, records: Records) -> bool:
     if record is WANTED:
         return False
     holds = record[0]
-    if ident and (holds.ident != ident or holds.exited):
+    if not reentrant and holds is not lean_local.holds:
         # Released by another thread (a Lock as a signal; one with the ident of the thread
         # that took it and ended): the hold goes into the buffer, and this release after it.
         del taken[prim]
