@@ -19,8 +19,11 @@ there, as a signal handler does where a C call returns.
 
 from __future__ import annotations
 
+import _thread
 import dis
+import signal
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FunctionType, ModuleType
@@ -303,3 +306,66 @@ def test_a_ctrl_c_in_a_release_out_of_order_leaves_no_hold(kind: str) -> None:
     assert [hold.primitive.name for hold in held] == ["above"]
     above.release()
     _free_everywhere(lock, recorder)
+
+
+MODES: dict[str, dict[str, Any]] = {
+    "-q": {"lines": False, "stats": True, "detect_deadlocks": True},
+    "lines": {"format": "console", "output": "/dev/null"},
+    "spans": {"lines": False, "spans": True, "exporter": "none"},
+}
+
+
+@pytest.fixture
+def python_handles_ctrl_c() -> Iterator[None]:
+    """SIGINT at python's own handler, as a terminal's Ctrl-C finds it (a background run
+    starts with it ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("python_handles_ctrl_c")
+@pytest.mark.parametrize("way", ["release", "__exit__"])
+@pytest.mark.parametrize("kind", ["Lock", "RLock"])
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a_ctrl_c_as_a_release_begins_comes_after_it(mode: str, kind: str, way: str) -> None:
+    """
+    A Ctrl-C pending as ``release()`` or ``__exit__`` begins (python runs its handler at a
+    function's start) is put off until the release is under way: the program gets its
+    KeyboardInterrupt, at its own line, and the lock is free.
+    """
+    syncscope.install(**MODES[mode])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # as the program sees it
+    lock = getattr(threading, kind)()
+    with lock:  # adopted: the next acquire takes the fast path
+        pass
+    lock.acquire()
+    with pytest.raises(KeyboardInterrupt) as interrupted:
+        # Made pending as an item, which no signal check follows: python handles it at the
+        # next check, the release's start (a test and a jump do not check).
+        for _ in map(_thread.interrupt_main, [signal.SIGINT]):
+            if way == "release":
+                lock.release()
+            else:
+                lock.__exit__(None, None, None)
+    assert not (lock._is_owned() if kind == "RLock" else lock.locked())
+    frames = [frame.f_code.co_filename for frame, _ in traceback.walk_tb(interrupted.tb)]
+    assert __file__ in frames
+    syncscope.uninstall()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.usefixtures("python_handles_ctrl_c")
+def test_the_program_sets_its_own_ctrl_c_handler() -> None:
+    """The program's own SIGINT handler replaces syncscope's; python's, set back, does not."""
+    syncscope.install(lines=False, stats=True, detect_deadlocks=True)
+    ours = signal.getsignal.__wrapped__(signal.SIGINT)  # type: ignore[attr-defined]
+    assert ours is not signal.default_int_handler
+
+    def handler(signum: int, frame: Any) -> None:
+        pass
+
+    assert signal.signal(signal.SIGINT, handler) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is handler
+    assert signal.signal(signal.SIGINT, signal.default_int_handler) is handler
+    assert signal.getsignal.__wrapped__(signal.SIGINT) is ours  # type: ignore[attr-defined]

@@ -10,23 +10,20 @@ same exit status, no ``atexit``). One handler for all of them: an output that ho
 for itself alone would leave the next one to find it taken.
 
 A program that sets its own handler later replaces this one, as it would the default. The
-program sees the signal at its default meanwhile: ``signal.getsignal()`` says ``SIG_DFL``, and
-``signal.signal()`` gives ``SIG_DFL`` back as the handler it replaced (a program that installs
-its own handler only over the default one would otherwise leave it out).
+program sees the signal at its default meanwhile (see ``signals``).
 """
 
 from __future__ import annotations
 
 import _thread
 import contextlib
-import functools
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable
 
-from .tracebacks import hide_frames
+from . import signals
 
 
 TYPE_CHECKING = False
@@ -41,9 +38,8 @@ FATAL_SIGNALS = tuple(
 GRACE = 0.3
 
 _monotonic = time.monotonic
-#: The originals, which see this module's handler as it is.
-_getsignal = signal.getsignal
-_setsignal = signal.signal
+_getsignal = signals.getsignal_original
+_setsignal = signals.signal_original
 
 #: The outputs to close, in the order they asked: (close, the seconds it may take, what it
 #: imports to close or None).
@@ -70,8 +66,7 @@ def close_on_fatal_signal(
                 if _getsignal(number) is signal.SIG_DFL:
                     _setsignal(number, _fatal_signal)
                     _caught[number] = signal.SIG_DFL
-        if _caught:
-            signal.getsignal, signal.signal = getsignal, set_signal
+                    signals.stand_in(number, _fatal_signal, signal.SIG_DFL)
 
 
 def forget(close: Callable[[], None]) -> None:
@@ -84,40 +79,7 @@ def forget(close: Callable[[], None]) -> None:
             if _getsignal(number) is _fatal_signal:
                 _setsignal(number, previous)
             del _caught[number]
-    if not _caught:
-        if signal.getsignal is getsignal:
-            signal.getsignal = _getsignal
-        if signal.signal is set_signal:
-            signal.signal = _setsignal
-
-
-def _as_the_program_set_it(number: Any, handler: Any) -> Any:
-    """``handler`` of signal ``number`` as the program set it: this module's is the default."""
-    if handler is _fatal_signal:
-        return _caught.get(number, signal.SIG_DFL)
-    return handler
-
-
-@functools.wraps(_getsignal)
-def getsignal(signalnum: Any) -> Any:
-    try:
-        return _as_the_program_set_it(signalnum, _getsignal(signalnum))
-    except BaseException as exc:
-        hide_frames(exc)  # the program's traceback, not ours
-        raise
-
-
-@functools.wraps(_setsignal)
-def set_signal(signalnum: Any, handler: Any) -> Any:
-    try:
-        if isinstance(handler, int) and handler == signal.SIG_DFL and signalnum in _caught:
-            # The default, as the program sees it (``old = signal(...)``, then ``signal(old)``
-            # back): this module's handler, which ends in the default action.
-            handler = _fatal_signal
-        return _as_the_program_set_it(signalnum, _setsignal(signalnum, handler))
-    except BaseException as exc:
-        hide_frames(exc)
-        raise
+            signals.stand_down(number)
 
 
 def _fatal_signal(number: int, frame: Any) -> None:

@@ -20,14 +20,21 @@ thread may release the same way (:func:`owned_answers`), then says it in a ``try
 Measured with ``benchmarks/interrupts.py`` (thousands of Ctrl-Cs landing in a loop of
 ``with lock:``), no acquire leaves the lock held any more.
 
+A function's start checks for signals before its first instruction too: a Ctrl-C landing as
+``__exit__`` or ``release()`` begins would escape with the lock still held, and so would one
+at the start of the release paths they call, or at a call the span sink's counted release
+makes before it releases. While syncscope is installed (and the program leaves SIGINT to
+python's ``default_int_handler``), its own handler (:func:`hold_off_interrupts`) puts the
+KeyboardInterrupt off when it lands in one of these functions: it raises SIGINT again
+(``_thread.interrupt_main``), which python handles at its next check, past the release; the
+program gets its KeyboardInterrupt a few instructions later, at its own line, as with the C
+lock. The program sees ``default_int_handler`` (see ``_core/signals``). Waits are not put
+off: a blocking acquire is made in ``take()`` or ``acquire_contended()``, outside them.
+
 What remains:
 
-* a function's start checks for signals before its first instruction: a Ctrl-C landing as
-  ``__exit__`` or ``release()`` begins escapes with the lock still held. Only a SIGINT handler
-  of syncscope's own, putting the KeyboardInterrupt off until the release, could close that;
-* the span sink's counted path (``counted_release``, under pressure) and a release inside
-  another operation still make a call before the ``try`` that releases; the record and event
-  paths (``recorded_release``, ``reported_release``) add a function's start of their own;
+* a release inside another operation (a Condition's, a semaphore's) still makes a call before
+  the ``try`` that releases;
 * a tracer or profiler written in Python (a debugger, ``sys.setprofile``, a pure-Python
   coverage tracer) runs Python code between any two instructions: a KeyboardInterrupt raised
   there can land anywhere.
@@ -41,12 +48,18 @@ name as holder a thread that let go.
 
 from __future__ import annotations
 
+import _thread
+import signal
+import threading
 from itertools import repeat
+
+from .._core import signals
 
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
+    from types import CodeType, FrameType
     from typing import Any
 
 
@@ -75,3 +88,43 @@ def take(lock: Any, blocking: Any = True, timeout: Any = -1) -> Any:
     for got in map(lock.acquire, (blocking,), (timeout,)):
         return got
     raise AssertionError("map() over one item gave none")  # not reached
+
+
+#: The code of the functions a Ctrl-C is put off in (see above).
+_windows: frozenset[CodeType] = frozenset()
+
+
+def hold_off_interrupts(codes: Iterable[CodeType]) -> None:
+    """
+    Put a Ctrl-C off while the main thread runs one of ``codes`` (see above), when the program
+    leaves SIGINT to python's handler. From the main thread; elsewhere, nothing.
+    """
+    global _windows
+    _windows = frozenset(codes)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signals.getsignal_original(signal.SIGINT) is signal.default_int_handler:
+        signals.signal_original(signal.SIGINT, _interrupt)
+        signals.stand_in(signal.SIGINT, _interrupt, signal.default_int_handler)
+
+
+def let_interrupts_through() -> None:
+    """Python's handler back, if it is still ours (from the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signals.getsignal_original(signal.SIGINT) is _interrupt:
+        signals.signal_original(signal.SIGINT, signal.default_int_handler)
+    signals.stand_down(signal.SIGINT)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGINT: KeyboardInterrupt, as python's handler raises it, unless it lands in a window."""
+    if frame is not None and frame.f_code in _windows:
+        # Once more, at python's next check: past the release. As an item, which no check
+        # follows: a call's return would run this handler again at once, here.
+        for _ in map(_thread.interrupt_main, _SIGINT):
+            return
+    signal.default_int_handler(signum, frame)
+
+
+_SIGINT = (signal.SIGINT,)

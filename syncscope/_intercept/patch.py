@@ -10,7 +10,7 @@ import os
 import queue
 import sys
 import warnings
-from types import FrameType
+from types import CodeType, FrameType
 
 from .._core.registry import PATCHED_NAMES, module, save_method, saved, saved_methods
 from .._core.sites import SYNCSCOPE_DIR, is_library_file, reset_names
@@ -18,7 +18,9 @@ from .._core.state import Options, config_lock, state
 from . import conditions as _conditions
 from . import events as _events
 from . import futures as _futures
+from . import interrupts as _interrupts
 from . import lockfactories as _lockfactories
+from . import lockpaths as _lockpaths
 from . import locks as _locks
 from . import queuehooks as _queuehooks
 from . import queues as _queues
@@ -100,6 +102,7 @@ def install(options: Options) -> None:
             setattr(module(module_name), name, replacement)
         state.installed = True
         _futures.install()
+        _interrupts.hold_off_interrupts(_release_windows())
     early = [name for name in _early_imports() if name not in _warned_early]
     _warned_early.update(early)
     if early:
@@ -110,6 +113,22 @@ def install(options: Options) -> None:
             SyncscopeWarning,
             stacklevel=_outside_syncscope(),
         )
+
+
+def _release_windows() -> list[CodeType]:
+    """
+    The functions a Ctrl-C is put off in (see _interrupts): from their start to the real
+    release, the lock is held and no ``try`` gives it back yet.
+    """
+    proxies = (_locks._LockProxy, _locks._RLockProxy)
+    methods = [m.__code__ for p in proxies for m in (p.release, p.__exit__)]
+    paths = (
+        _lockpaths.counted_release,
+        _lockpaths.recorded_release,
+        _lockpaths.reported_release,
+        _lockpaths.said_release,
+    )
+    return methods + [path.__code__ for path in paths]
 
 
 def uninstall() -> None:
@@ -128,6 +147,7 @@ def uninstall() -> None:
         unwrap_all()  # first: the wrappers sit on top of what _restore_methods puts back
         not_ours += _restore_methods()
         _restore_adopted()
+        _interrupts.let_interrupts_through()
         state.installed = False
     if not_ours:
         warnings.warn(
