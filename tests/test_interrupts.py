@@ -312,6 +312,15 @@ MODES: dict[str, dict[str, Any]] = {
     "-q": {"lines": False, "stats": True, "detect_deadlocks": True},
     "lines": {"format": "console", "output": "/dev/null"},
     "spans": {"lines": False, "spans": True, "exporter": "none"},
+    # The span sink alone under pressure: its uses counted in place (counted_release).
+    "spans, counted": {"lines": False, "spans": True, "exporter": "none"},
+    # Two outputs: every operation an event (reported_release).
+    "lines and spans": {
+        "format": "console",
+        "output": "/dev/null",
+        "spans": True,
+        "exporter": "none",
+    },
 }
 
 
@@ -339,7 +348,13 @@ def test_a_ctrl_c_as_a_release_begins_comes_after_it(mode: str, kind: str, way: 
     lock = getattr(threading, kind)()
     with lock:  # adopted: the next acquire takes the fast path
         pass
+    if mode == "spans, counted":
+        records = state.records
+        assert records is not None
+        records.counting = True
     lock.acquire()
+    if mode == "spans, counted":
+        assert records.taken, "the use is not counted in place: the test misses its path"
     with pytest.raises(KeyboardInterrupt) as interrupted:
         # Made pending as an item, which no signal check follows: python handles it at the
         # next check, the release's start (a test and a jump do not check).

@@ -63,10 +63,10 @@ def close_on_fatal_signal(
     if not _caught and threading.current_thread() is threading.main_thread():
         for number in FATAL_SIGNALS:
             with contextlib.suppress(Exception):
-                if _getsignal(number) is signal.SIG_DFL:
+                if _getsignal(number) == signals.SIG_DFL:
                     _setsignal(number, _fatal_signal)
-                    _caught[number] = signal.SIG_DFL
-                    signals.stand_in(number, _fatal_signal, signal.SIG_DFL)
+                    _caught[number] = signals.SIG_DFL
+                    signals.stand_in(number, _fatal_signal, signal.SIG_DFL)  # as python says it
 
 
 def forget(close: Callable[[], None]) -> None:
@@ -107,7 +107,7 @@ def _fatal_signal(number: int, frame: Any) -> None:
         from .output import flush_all  # the lines said up to now, buffered: out first
 
         flush_all()
-    _setsignal(number, signal.SIG_DFL)
+    _setsignal(number, signals.SIG_DFL)
     os.kill(os.getpid(), number)
 
 

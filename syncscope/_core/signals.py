@@ -7,45 +7,71 @@ While one stands in, ``signal.getsignal()`` says the program's own, and ``signal
 gives the program's own back as the handler it replaced; a program that sets its own again
 (``old = signal.signal(...)``, then ``signal.signal(old)``) gets syncscope's back in its place.
 A program that installs a handler only over the default one would otherwise leave it out.
+
+syncscope itself uses the C module's functions (:data:`getsignal_original`,
+:data:`signal_original`: a handler as it is, SIG_DFL and SIG_IGN as ints). The ``signal``
+module imports ``enum``, which costs start-up: its functions are wrapped once the program
+imports it (see ``hooks.when_imported``).
 """
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]
 import functools
-import signal
+import sys
 
+from .hooks import when_imported
 from .tracebacks import hide_frames
 
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
     from typing import Any
 
 
-#: The originals, which see syncscope's handlers as they are.
-getsignal_original = signal.getsignal
-signal_original = signal.signal
+#: The C module's, which see syncscope's handlers as they are.
+getsignal_original: Callable[[int], Any] = _signal.getsignal
+signal_original: Callable[[int, Any], Any] = _signal.signal
+#: The default action, as the C module's functions take it (not the ``signal`` module's enum).
+SIG_DFL: int = _signal.SIG_DFL
 
 #: Signal -> (syncscope's handler, the program's own it stands in for).
 _stand_ins: dict[int, tuple[Any, Any]] = {}
+#: The ``signal`` module's own (getsignal, signal), once seen.
+_originals: list[Any] = []
 
 
 def stand_in(number: int, ours: Any, theirs: Any) -> None:
     """``ours`` (already set) handles ``number`` in place of ``theirs``, which the program sees."""
     _stand_ins[number] = (ours, theirs)
-    signal.getsignal, signal.signal = getsignal, set_signal
+    when_imported("signal", _wrap)
 
 
 def stand_down(number: int) -> None:
     """No handler of syncscope's stands in for ``number`` any more; the last puts back the
-    original functions (unless something else has replaced them since)."""
+    module's functions (unless something else has replaced them since)."""
     _stand_ins.pop(number, None)
-    if _stand_ins:
+    module = sys.modules.get("signal")
+    if _stand_ins or not _originals or module is None:
         return
-    if signal.getsignal is getsignal:
-        signal.getsignal = getsignal_original
-    if signal.signal is set_signal:
-        signal.signal = signal_original
+    ours = (getsignal, set_signal)
+    for name, mine, original in zip(("getsignal", "signal"), ours, _originals, strict=True):
+        if getattr(module, name) is mine:
+            setattr(module, name, original)
+
+
+def _wrap(module: ModuleType) -> None:
+    if not _stand_ins or module.getsignal is getsignal:
+        return
+    if not _originals:
+        own_getsignal, own_signal = module.getsignal, module.signal
+        _originals[:] = [own_getsignal, own_signal]
+        functools.update_wrapper(getsignal, own_getsignal)
+        functools.update_wrapper(set_signal, own_signal)
+    setattr(module, "getsignal", getsignal)  # noqa: B010 (a module's attribute: mypy)
+    setattr(module, "signal", set_signal)  # noqa: B010
 
 
 def _stand_in(number: Any) -> tuple[Any, Any] | None:
@@ -64,22 +90,20 @@ def _same(handler: Any, theirs: Any) -> bool:
     return isinstance(handler, int) and isinstance(theirs, int) and handler == theirs
 
 
-@functools.wraps(getsignal_original)
 def getsignal(signalnum: Any) -> Any:
     try:
-        return _as_the_program_set_it(signalnum, getsignal_original(signalnum))
+        return _as_the_program_set_it(signalnum, _originals[0](signalnum))
     except BaseException as exc:
         hide_frames(exc)  # the program's traceback, not ours
         raise
 
 
-@functools.wraps(signal_original)
 def set_signal(signalnum: Any, handler: Any) -> Any:
     try:
         entry = _stand_in(signalnum)
         if entry is not None and _same(handler, entry[1]):
             handler = entry[0]  # the program's own, as it sees it: ours stands in again
-        return _as_the_program_set_it(signalnum, signal_original(signalnum, handler))
+        return _as_the_program_set_it(signalnum, _originals[1](signalnum, handler))
     except BaseException as exc:
         hide_frames(exc)
         raise

@@ -48,8 +48,8 @@ name as holder a thread that let go.
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # not signal: it imports enum, start-up
 import _thread
-import signal
 import threading
 from itertools import repeat
 
@@ -103,18 +103,29 @@ def hold_off_interrupts(codes: Iterable[CodeType]) -> None:
     _windows = frozenset(codes)
     if threading.current_thread() is not threading.main_thread():
         return
-    if signals.getsignal_original(signal.SIGINT) is signal.default_int_handler:
-        signals.signal_original(signal.SIGINT, _interrupt)
-        signals.stand_in(signal.SIGINT, _interrupt, signal.default_int_handler)
+    try:  # ValueError: not the interpreter's main thread after all (threading imported late)
+        if signals.getsignal_original(_SIGINT) is _signal.default_int_handler:
+            signals.signal_original(_SIGINT, _interrupt)
+            signals.stand_in(_SIGINT, _interrupt, _signal.default_int_handler)
+    except ValueError:
+        pass
 
 
 def let_interrupts_through() -> None:
-    """Python's handler back, if it is still ours (from the main thread)."""
+    """
+    Python's handler back, if it is still ours. From another thread it cannot be: ours then
+    stays, and does what python's does.
+    """
+    global _windows
+    _windows = frozenset()
     if threading.current_thread() is not threading.main_thread():
         return
-    if signals.getsignal_original(signal.SIGINT) is _interrupt:
-        signals.signal_original(signal.SIGINT, signal.default_int_handler)
-    signals.stand_down(signal.SIGINT)
+    try:
+        if signals.getsignal_original(_SIGINT) is _interrupt:
+            signals.signal_original(_SIGINT, _signal.default_int_handler)
+            signals.stand_down(_SIGINT)
+    except ValueError:
+        pass
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -122,9 +133,14 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     if frame is not None and frame.f_code in _windows:
         # Once more, at python's next check: past the release. As an item, which no check
         # follows: a call's return would run this handler again at once, here.
-        for _ in map(_thread.interrupt_main, _SIGINT):
+        for _ in map(_thread.interrupt_main, _AGAIN):  # type: ignore[arg-type]
             return
-    signal.default_int_handler(signum, frame)
+    try:
+        _signal.default_int_handler(signum, frame)
+    except BaseException as exc:
+        exc.__traceback__ = None  # raised again bare: the program's frames only, as python's
+        raise
 
 
-_SIGINT = (signal.SIGINT,)
+_SIGINT: int = _signal.SIGINT
+_AGAIN = (_SIGINT,)
