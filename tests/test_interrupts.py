@@ -384,3 +384,9 @@ def test_the_program_sets_its_own_ctrl_c_handler() -> None:
     assert signal.getsignal(signal.SIGINT) is handler
     assert signal.signal(signal.SIGINT, signal.default_int_handler) is handler
     assert signal.getsignal.__wrapped__(signal.SIGINT) is ours  # type: ignore[attr-defined]
+    signal.signal(signal.SIGINT, handler)
+    syncscope.uninstall()  # the program's own stays, and python's is python's again
+    assert signal.getsignal(signal.SIGINT) is handler
+    assert signal.signal(signal.SIGINT, signal.default_int_handler) is handler
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert not hasattr(signal.getsignal, "__wrapped__")

@@ -123,9 +123,9 @@ def let_interrupts_through() -> None:
     try:
         if signals.getsignal_original(_SIGINT) is _interrupt:
             signals.signal_original(_SIGINT, _signal.default_int_handler)
-            signals.stand_down(_SIGINT)
     except ValueError:
-        pass
+        return
+    signals.stand_down(_SIGINT)  # also when the program has set its own meanwhile
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
