@@ -211,25 +211,34 @@ AS_COMPLETED_WAITING_ON_EACH = """import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-gate = threading.Event()
+gates = [threading.Event() for _ in range(5)]
 
 
 def work(n):
-    assert gate.wait(30)
+    assert gates[n].wait(30)
     return n
 
 
-def open_gate(futures):
-    # Once as_completed waits on every future (its waiter on each), let them finish.
+def until(condition):
     deadline = time.monotonic() + 30
-    while not all(f._waiters for f in futures) and time.monotonic() < deadline:
+    while not condition() and time.monotonic() < deadline:
         time.sleep(0.002)
-    gate.set()
+
+
+def open_gates(futures):
+    # One future finishes at a time, each while as_completed waits for it, and nothing here
+    # takes a lock: the same steps in every run, however the threads are scheduled.
+    until(lambda: all(f._waiters for f in futures))
+    waiter = futures[-1]._waiters[0]
+    for gate, future in zip(gates, futures):
+        until(lambda: waiter.event._cond._waiters)
+        gate.set()
+        until(lambda: not future._waiters)  # as_completed has taken it
 
 
 with ThreadPoolExecutor(max_workers=1) as pool:
     futures = [pool.submit(work, n) for n in range(5)]
-    threading.Thread(target=open_gate, args=(futures,)).start()
+    threading.Thread(target=open_gates, args=(futures,)).start()
     print(sorted(f.result() for f in as_completed(futures)))
 """
 
@@ -246,7 +255,9 @@ class TestAllAsTheEventPath:
         """
         With --all, as_completed waiting on five futures at once: the same primitives and
         counts under -q as on the event path. An Event's clear inside as_completed's wait
-        let the guard down for what followed (a fifth use of a future's Condition).
+        let the guard down for what followed (a fifth use of a future's Condition). The
+        futures finish one at a time, each while as_completed waits: when two finished
+        together, as_completed took its lock once less, in either mode.
         """
         program = tmp_path / "waiting_on_each.py"
         program.write_text(AS_COMPLETED_WAITING_ON_EACH)

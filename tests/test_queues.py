@@ -194,7 +194,7 @@ class TestQueue:
         """
         script = tmp_path / "handler.py"
         script.write_text(
-            "import _thread, queue, signal, threading, time\n"
+            "import _thread, queue, signal, sys, threading, time\n"
             "q = queue.Queue()\n"
             "handled = _thread.allocate_lock()\n"
             "handled.acquire()\n"
@@ -206,10 +206,16 @@ class TestQueue:
             "main = threading.get_ident()\n"
             "def helper():\n"
             "    deadline = time.monotonic() + 30\n"
-            "    while not q.not_empty._waiters and time.monotonic() < deadline:\n"
-            "        time.sleep(0.001)  # until the main thread waits\n"
+            "    # Until the main thread waits, and has let the queue's lock go: before that, the\n"
+            "    # handler's put would wait for the lock its own thread holds.\n"
+            "    while not (q.not_empty._waiters and not q.mutex.locked()):\n"
+            "        if time.monotonic() > deadline:\n"
+            "            print('the main thread did not wait in 30 s', file=sys.stderr)\n"
+            "            break\n"
+            "        time.sleep(0.001)\n"
             "    signal.pthread_kill(main, signal.SIGUSR1)\n"
-            "    handled.acquire(timeout=30)\n"
+            "    if not handled.acquire(timeout=30):\n"
+            "        print('the handler did not run in 30 s', file=sys.stderr)\n"
             "    q.put('real')\n"
             "t = threading.Thread(target=helper, name='helper')\n"
             "t.start()\n"
@@ -218,7 +224,7 @@ class TestQueue:
         )
         result = run_syncscope("--no-deadlock-detection", *options, str(script))
         assert 0 == result.returncode, result.stderr
-        assert "real" == result.stdout.strip()
+        assert "real" == result.stdout.strip(), result.stderr
         said = [line for line in result.stderr.splitlines() if "got from queue q" in line]
         assert ["'real' got from queue q by MainThread"] == [
             line.split(" after ")[0] for line in said
