@@ -20,7 +20,6 @@ from .._core.reprs import safe_repr
 from .._core.sites import NO_SITE, is_library_code
 from .._core.state import state
 from .._core.tracebacks import hide_frames
-from .._core.tracking import primitive_of
 
 
 TYPE_CHECKING = False
@@ -36,37 +35,37 @@ if TYPE_CHECKING:
     #: progress it came inside, back in ``guard.pending_get`` once it is said.
     PendingGet = tuple[Any, Primitive, LeanLines | None, tuple[str, int, str], int | None, object]
 
-
-class PendingPut:
-    """A put in progress on this thread, waiting for ``_put`` to say it happened."""
-
-    __slots__ = ("item", "item_id", "lines", "queue", "site", "start")
-
-    def __init__(
-        self,
-        q: Any,
-        site: tuple[str, int, str],
-        text: str | None,
-        item_id: int,
-        start: int | None,
-        lines: LeanLines | None = None,
-    ) -> None:
-        try:
-            self.queue = q
-            self.site = site
-            self.item = text
-            self.item_id = item_id
-            self.start = start
-            #: A put counted in place, whose line alone is to be said (see LeanLines).
-            self.lines = lines
-        except BaseException as exc:
-            hide_frames(exc)  # the program's traceback, not ours
-            raise
+    #: A put in progress on this thread, for ``_put`` to say once the item is in: the queue,
+    #: its primitive, the call site, the item's text and id, when a put that waits began
+    #: (else None), and the lean path's lines, whose line alone is said (None: the event
+    #: path's event). A tuple: an object of a class took 2,500 instructions to make.
+    PendingPut = tuple[
+        Any, Primitive, tuple[str, int, str], str | None, int, int | None, LeanLines | None
+    ]
 
 
 def item_text(item: Any) -> str | None:
     """A queue item as the lines say it (see ``_core/reprs``), or None if items are hidden."""
-    return None if state.options.hide_items else safe_repr(item, state.options.item_repr_limit)
+    options = state.options
+    if options.hide_items:
+        return None
+    limit = options.item_repr_limit
+    cls = type(item)
+    # safe_repr's text without its two calls, for most items: a number, or a string short
+    # enough that safe_repr would not cut it before rendering it.
+    if cls in _NUMBERS or (cls in _TEXTS and len(item) <= limit):
+        try:
+            text = repr(item)
+        except Exception:  # an int too long to print: safe_repr says so
+            pass
+        else:
+            if len(text) <= limit:
+                return text
+    return safe_repr(item, limit)
+
+
+_NUMBERS = frozenset({int, float, bool, type(None)})
+_TEXTS = frozenset({str, bytes, bytearray})
 
 
 #: Types whose text ``safe_repr`` makes without a call the program could have written.
@@ -129,29 +128,26 @@ def _make_put_hook(original: Callable[..., Any], programs_own: bool) -> Callable
                 as_program(original, self, item)
             else:
                 original(self, item)
-            pending = getattr(guard, "pending_put", None)
-            if pending is None or pending.queue is not self:
+            pending: PendingPut | None = guard.pending_put  # type: ignore[assignment]
+            if pending is None or pending[0] is not self:
                 return
             guard.pending_put = None  # a subclass's _put calling super()._put reports once
-            primitive = primitive_of(self)
-            if primitive is None:
-                return
+            _, primitive, site, text, item_id, start, lines = pending
             try:
-                waited = None if pending.start is None else perf_counter_ns() - pending.start
-                lines = pending.lines
+                waited = None if start is None else perf_counter_ns() - start
                 if lines is not None:  # counted in place: its line only
                     qsize = self._qsize() if lines.fields else None
-                    lines.item(primitive, "put", "put", pending.item, pending.site, waited, qsize)
+                    lines.item(primitive, "put", "put", text, site, waited, qsize)
                 else:
                     emit(
                         SyncEvent(
                             primitive,
                             "put",
                             "put",
-                            pending.site,
+                            site,
                             waited,
-                            item=pending.item,
-                            item_id=pending.item_id,
+                            item=text,
+                            item_id=item_id,
                             qsize=self._qsize(),
                         )
                     )

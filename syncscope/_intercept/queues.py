@@ -11,7 +11,7 @@ With lean statistics (``state.lean``), a put or get that can be done at once is 
 blocking (``block=False``) and counted in place in the queue's tally; one that has to wait is
 made as asked and counted at its call site (``lean_wait``); one that fails goes on to the
 event path as before (see ``_lean``). With the lines (``state.lines``), each says its line as
-the event path does, a put's from inside ``_put`` (``PendingPut.lines``). With spans alone
+the event path does, a put's from inside ``_put`` (``guard.pending_put``). With spans alone
 under pressure, a put with no getter waiting and a get with no putter waiting are counted in
 place (see ``counted``).
 """
@@ -37,7 +37,7 @@ from .._core.tracking import (
 from .conditions import blocking_call, silent, watched
 from .counted import count_op, countable
 from .lean import adopt_watch
-from .queuehooks import PendingPut, hook_put, item_text
+from .queuehooks import hook_put, item_text
 
 
 TYPE_CHECKING = False
@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 
 
 _Full, _Empty = queue.Full, queue.Empty
+#: The standard library's queues: inside their put and get runs none of the program's code
+#: but PriorityQueue's comparisons, which the ``_put`` and ``_get`` hooks run as the program's.
+#: Without ``--all``, nothing watched is used in there, and nothing needs hiding (``hidden``).
+_STANDARD = frozenset({queue.Queue, queue.LifoQueue, queue.PriorityQueue})
 _ShutDown = getattr(queue, "ShutDown", None)
 _TIMEOUT_MAX = threading.TIMEOUT_MAX
 
@@ -111,7 +115,7 @@ def lean_wait(
     )
     pending_get = None
     if said_in_put:  # its line said under the queue's lock, by _put
-        guard.pending_put = PendingPut(q, site_key, text, id(args[1]), start, lines)
+        guard.pending_put = (q, entry.primitive, site_key, text, id(args[1]), start, lines)
     elif said_in_get:
         pending_get = (q, entry.primitive, lines, site_key, start, outer)
         guard.pending_get = pending_get
@@ -204,9 +208,13 @@ def said_put(
     outer = guard.pending_put
     # Now: in _put, a subclass's is a caller. This function's caller is put()'s wrapper.
     site = call_site(PAST_OUR_CALLER) if lines.fields else NO_SITE
-    guard.pending_put = PendingPut(q, site, item_text(item), id(item), None, lines)
+    guard.pending_put = (q, entry.primitive, site, item_text(item), id(item), None, lines)
+    standard = type(q) in _STANDARD and not state.options.include_library
     try:
-        hidden(put, q, item, False)
+        if standard:
+            put(q, item, False)
+        else:
+            hidden(put, q, item, False)
     except _Full:
         return False
     except BaseException as exc:
@@ -219,7 +227,7 @@ def said_put(
         tally = adopt_watch(entry, lean)
     tally.puts += 1
     tally.unfinished += 1
-    size = hidden(q._qsize)  # just after the put, not under its lock
+    size = q._qsize() if standard else hidden(q._qsize)  # just after the put, unlocked
     if size > tally.max_size:  # noqa: PLR1730 (no call: hot path)
         tally.max_size = size
     diagnosis = state.diagnosis
@@ -280,6 +288,11 @@ def _qsize(q: Any) -> int | None:
         return None
 
 
+def _may_run_watched(q: Any) -> bool:
+    """Whether a watched primitive may be used inside ``q``'s methods (see _STANDARD)."""
+    return type(q) not in _STANDARD or state.options.include_library
+
+
 def _is_full(q: Any) -> bool:
     """
     Whether a bounded queue is full, as its put tells (without its mutex: a report's guess,
@@ -287,8 +300,8 @@ def _is_full(q: Any) -> bool:
     put then raises as it does).
     """
     try:
-        if state.lines is not None:  # read unseen, as the event path reads it (see _qsize)
-            return bool(hidden(lambda: 0 < q.maxsize <= q._qsize()))
+        if state.lines is not None and _may_run_watched(q):  # read unseen, as the event
+            return bool(hidden(lambda: 0 < q.maxsize <= q._qsize()))  # path reads it
         return 0 < q.maxsize <= q._qsize()  # type: ignore[no-any-return]
     except Exception:
         return False
@@ -297,7 +310,7 @@ def _is_full(q: Any) -> bool:
 def _is_empty(q: Any) -> bool:
     """Whether a queue is empty, as :func:`_is_full` tells fullness."""
     try:
-        if state.lines is not None:  # read unseen, as the event path reads it (see _qsize)
+        if state.lines is not None and _may_run_watched(q):  # read unseen (see _is_full)
             return not hidden(q._qsize)
         return not q._qsize()
     except Exception:
@@ -421,7 +434,7 @@ def wrappers() -> list[Wrapper]:
             # A put made inside a subclass's _put (the program's code) has one of its own:
             # the outer one is put back for its own _put to report.
             outer = guard.pending_put
-            guard.pending_put = PendingPut(self, site, text, id(item), start)
+            guard.pending_put = (self, primitive, site, text, id(item), start, None)
             guard.busy = True
             try:
                 put(self, item, block, timeout)
@@ -459,8 +472,12 @@ def wrappers() -> list[Wrapper]:
                                 outer = guard.pending_get
                                 pending = (self, entry.primitive, lines, NO_SITE, None, outer)
                                 guard.pending_get = pending
+                                standard = type(self) in _STANDARD
                                 try:
-                                    item = hidden(get, self, False)
+                                    if standard and not state.options.include_library:
+                                        item = get(self, False)
+                                    else:
+                                        item = hidden(get, self, False)
                                 finally:
                                     unsaid = guard.pending_get is pending
                                     guard.pending_get = outer
