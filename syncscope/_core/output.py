@@ -134,16 +134,30 @@ class FdWriter:
             finally:
                 self._lock.release()
             return
+        # Appended without our lock: a list's append is atomic, and between the test of
+        # ``_closed`` and the append nothing lets another thread run (no call), so close()
+        # writes every line appended before it. The size is a hint for ringing the flusher,
+        # counted again by each flush.
+        if self._closed or self.broken:
+            return
+        was_empty = not pending
+        pending.append(data)
+        self._pending_size += len(data)
+        full = self._pending_size >= FLUSH_SIZE
+        if self._flusher is None:
+            self._start_flusher()
+        if was_empty or full:
+            rung = self._now if full else self._bell
+            # Rung once: while the flusher waits for the GIL, every line of a full buffer comes
+            # here, and a release of a lock already released raises (5,000 instructions).
+            if rung.locked():
+                with contextlib.suppress(RuntimeError):  # rung meanwhile, by another thread
+                    rung.release()
+
+    def _start_flusher(self) -> None:
         for _ in self._takes:
             break
         try:
-            if self._closed or self.broken:
-                return
-            was_empty = not pending
-            size = len(data)  # first: a handler's line may come in at a call (see flush)
-            pending.append(data)
-            self._pending_size += size
-            full = self._pending_size >= FLUSH_SIZE
             if self._flusher is None:
                 flusher = _Flusher(self)
                 # A signal handler's line may have made one meanwhile (the lock is reentrant):
@@ -153,13 +167,6 @@ class FdWriter:
                     flusher.start()
         finally:
             self._lock.release()
-        if was_empty or full:
-            rung = self._now if full else self._bell
-            # Rung once: while the flusher waits for the GIL, every line of a full buffer comes
-            # here, and a release of a lock already released raises (5,000 instructions).
-            if rung.locked():
-                with contextlib.suppress(RuntimeError):  # rung meanwhile, by another thread
-                    rung.release()
 
     def _write_keeping_gil(self, data: bytes) -> bytes:
         """Write ``data`` keeping the GIL if it can be (see gil_write); return what is left."""
@@ -197,7 +204,7 @@ class FdWriter:
                 taken = len(pending)
                 data = b"".join(pending[:taken])
                 del pending[:taken]
-                self._pending_size -= len(data)
+                self._pending_size = sum(map(len, pending))  # appended meanwhile
             finally:
                 self._lock.release()
             if data:
