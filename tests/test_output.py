@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,6 +127,41 @@ class TestEveryLineArrives:
                 assert 0 == process.wait(timeout=30)
             finally:
                 process.kill()
+
+    def test_a_line_appended_as_a_flush_writes_is_written_soon(self, tmp_path: Path) -> None:
+        """
+        A line appended while the flusher writes the buffer out (after it took the lines
+        there, before it cut them off) finds the buffer not empty and rings nothing: the
+        flusher writes it in its next round all the same. Once, nothing more was written
+        until the writer closed.
+        """
+        out = tmp_path / "lines.log"
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        writer = FdWriter(fd, owns_fd=True, buffered=True)
+
+        class Gap(list[bytes]):
+            """Appends, as another thread can, once the flush has taken its lines."""
+
+            late = True
+
+            def __getitem__(self, index: Any) -> Any:
+                taken = super().__getitem__(index)
+                if isinstance(index, slice) and self.late:
+                    self.late = False
+                    writer.write(b"late\n")
+                return taken
+
+        writer._pending = Gap()
+        try:
+            writer.write(b"first\n")
+            # Written within two flush intervals (0.05 s each); allow a loaded machine 30 s.
+            deadline = time.monotonic() + 30
+            while out.read_bytes() != b"first\nlate\n" and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert b"first\nlate\n" == out.read_bytes()
+            assert not writer._pending
+        finally:
+            writer.close()
 
     def test_the_api_without_uninstall(self, tmp_path: Path) -> None:
         """install(buffer_output=True) and nothing else: the lines are written at exit."""

@@ -23,6 +23,7 @@ import contextlib
 import errno
 import os
 import stat
+import sys
 import threading
 import weakref
 from itertools import repeat
@@ -42,6 +43,7 @@ FLUSH_INTERVAL = 0.05
 #: Bytes buffered after which the thread that appends rings for a write at once.
 FLUSH_SIZE = 1 << 16
 
+_gil_enabled = getattr(sys, "_is_gil_enabled", lambda: True)
 #: The program's threads (started by ``threading`` or seen by it), by ident.
 _threads = threading._active  # type: ignore[attr-defined]
 
@@ -73,6 +75,8 @@ class FdWriter:
         #: meanwhile, under ``_lock``): whoever takes the buffer first writes it first.
         self._writing = allocate_lock()
         self.broken = False
+        #: Whether a GIL orders the threads, which the buffered lines then rely on.
+        self._gil = _gil_enabled()
         #: Lines appended and not yet written; None: every line is written at once.
         self._pending: list[bytes] | None = [] if buffered and not shares_output(fd) else None
         self._pending_size = 0
@@ -134,14 +138,24 @@ class FdWriter:
             finally:
                 self._lock.release()
             return
-        # Appended without our lock: a list's append is atomic, and between the test of
-        # ``_closed`` and the append nothing lets another thread run (no call), so close()
-        # writes every line appended before it. The size is a hint for ringing the flusher,
-        # counted again by each flush.
-        if self._closed or self.broken:
-            return
-        was_empty = not pending
-        pending.append(data)
+        # Appended without our lock, under the GIL: a list's append is atomic, and between
+        # the test of ``_closed`` and the append nothing lets another thread run (no call),
+        # so close() writes every line appended before it. Without a GIL, under our lock,
+        # which close() takes. A line appended while a flush writes rings nothing (the buffer
+        # was not empty): the flusher looks again (see _Flusher). The size is a hint for
+        # ringing the flusher, counted again by each flush.
+        locked = not self._gil
+        if locked:
+            for _ in self._takes:
+                break
+        try:
+            if self._closed or self.broken:
+                return
+            was_empty = not pending
+            pending.append(data)
+        finally:
+            if locked:
+                self._lock.release()
         self._pending_size += len(data)
         full = self._pending_size >= FLUSH_SIZE
         if self._flusher is None:
@@ -286,14 +300,19 @@ class _Flusher:
 
     def _run(self) -> None:
         try:
+            left = False
             while not self._stopping:
-                self._bell.acquire()  # the first line is buffered
+                if not left:
+                    self._bell.acquire()  # the first line is buffered
                 # Let more lines come for a while, unless the buffer fills or the writer closes.
                 self._now.acquire(timeout=FLUSH_INTERVAL)
                 writer = self._writer()
                 if writer is None or self._stopping:
                     return
                 writer.flush()
+                # Lines appended as the flush wrote found the buffer not empty and rang
+                # nothing: written in the next round, without waiting for a ring.
+                left = bool(writer._pending)
                 del writer
         finally:
             self._done.release()
