@@ -49,11 +49,10 @@ if TYPE_CHECKING:
 
 
 _Full, _Empty = queue.Full, queue.Empty
-#: The standard library's queues: inside their put and get runs none of the program's code
-#: but PriorityQueue's comparisons, which the ``_put`` and ``_get`` hooks run as the program's.
-#: Without ``--all``, nothing watched is used in there but by a signal handler or a finalizer
-#: that runs meanwhile, hidden as on the event path by the guard set in place, without the
-#: call to ``hidden`` (3,300 instructions a put or get, the guard alone 1,500).
+#: The standard library's queues. Without ``--all``, nothing of the program's runs in their
+#: put and get but PriorityQueue's comparisons (run as the program's by the hooks) and a
+#: signal handler or finalizer, which the guard, set in place, hides as on the event path
+#: (``hidden`` would cost 3,300 instructions a put or get; the guard alone costs 1,500).
 _STANDARD = frozenset({queue.Queue, queue.LifoQueue, queue.PriorityQueue})
 _ShutDown = getattr(queue, "ShutDown", None)
 _TIMEOUT_MAX = threading.TIMEOUT_MAX
@@ -211,12 +210,13 @@ def said_put(
     # Now: in _put, a subclass's is a caller. This function's caller is put()'s wrapper.
     site = call_site(PAST_OUR_CALLER) if lines.fields else NO_SITE
     guard.pending_put = (q, entry.primitive, site, item_text(item), id(item), None, lines)
-    standard = type(q) in _STANDARD and not state.options.include_library
+    size = None
     try:
-        if standard:  # the guard is down: put_wrapper tested it
-            guard.busy = True
+        if type(q) in _STANDARD and not state.options.include_library:
+            guard.busy = True  # down: put_wrapper tested it
             try:
                 put(q, item, False)
+                size = q._qsize()  # just after the put, not under its lock
             finally:
                 guard.busy = False
         else:
@@ -233,7 +233,8 @@ def said_put(
         tally = adopt_watch(entry, lean)
     tally.puts += 1
     tally.unfinished += 1
-    size = q._qsize() if standard else hidden(q._qsize)  # just after the put, unlocked
+    if size is None:
+        size = hidden(q._qsize)  # just after the put, not under its lock
     if size > tally.max_size:  # noqa: PLR1730 (no call: hot path)
         tally.max_size = size
     diagnosis = state.diagnosis
@@ -294,11 +295,6 @@ def _qsize(q: Any) -> int | None:
         return None
 
 
-def _may_run_watched(q: Any) -> bool:
-    """Whether a watched primitive may be used inside ``q``'s methods (see _STANDARD)."""
-    return type(q) not in _STANDARD or state.options.include_library
-
-
 def _is_full(q: Any) -> bool:
     """
     Whether a bounded queue is full, as its put tells (without its mutex: a report's guess,
@@ -306,8 +302,8 @@ def _is_full(q: Any) -> bool:
     put then raises as it does).
     """
     try:
-        if state.lines is not None and _may_run_watched(q):  # read unseen, as the event
-            return bool(hidden(lambda: 0 < q.maxsize <= q._qsize()))  # path reads it
+        if state.lines is not None:  # read unseen, as the event path reads it (see _qsize)
+            return bool(hidden(lambda: 0 < q.maxsize <= q._qsize()))
         return 0 < q.maxsize <= q._qsize()  # type: ignore[no-any-return]
     except Exception:
         return False
@@ -316,7 +312,7 @@ def _is_full(q: Any) -> bool:
 def _is_empty(q: Any) -> bool:
     """Whether a queue is empty, as :func:`_is_full` tells fullness."""
     try:
-        if state.lines is not None and _may_run_watched(q):  # read unseen (see _is_full)
+        if state.lines is not None:  # read unseen, as the event path reads it (see _qsize)
             return not hidden(q._qsize)
         return not q._qsize()
     except Exception:
