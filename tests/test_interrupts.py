@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import _thread
 import dis
+import os
+import queue
 import signal
 import threading
 import traceback
@@ -32,8 +34,9 @@ from typing import Any
 import pytest
 
 import syncscope
+from syncscope._core.dispatch import guard
 from syncscope._core.state import state
-from syncscope._intercept import gil, interrupts, lean, lockpaths, locks
+from syncscope._intercept import gil, interrupts, lean, lockpaths, locks, queues
 
 
 #: The instructions where CPython may run a signal handler (3.11 to 3.13).
@@ -254,6 +257,22 @@ def test_a_ctrl_c_as_the_hold_is_noted_leaves_no_hold(kind: str, way: str) -> No
         held = recorder.holds.snapshot().held[threading.get_ident()]
         assert [hold.primitive.name for hold in held] == ["other"]
     _free_everywhere(lock, recorder)
+
+
+def test_a_ctrl_c_as_a_reported_get_begins_leaves_the_guard_down() -> None:
+    """
+    On the event path (the lines with the report), a Ctrl-C at the get's first timing left
+    the guard up for its thread for good: every later operation of the thread went unseen.
+    """
+    syncscope.install(output=os.devnull, report=True, detect_deadlocks=False)
+    assert state.lean is None  # the event path
+    q = queue.Queue()
+    q.put(1)
+    with _interrupted(queues, "perf_counter_ns"), pytest.raises(KeyboardInterrupt):
+        q.get()
+    assert not guard.busy
+    assert guard.pending_get is None
+    assert 1 == q.get(timeout=10)  # the item is still there: the get never began
 
 
 @pytest.mark.parametrize("spot", ["perf_counter_ns", "get_ident"])

@@ -641,12 +641,12 @@ def observed_get(
     blocks = bool(block) and not _qsize(q)
     if blocks:
         emit(SyncEvent(primitive, "get", "waiting", site, timeout=wait_limit(block, timeout)))
-    guard.busy = True  # the queue's own mutex and Conditions are not the user's business
-    start = perf_counter_ns()
+    start = perf_counter_ns()  # before the guard goes up: a Ctrl-C at a call left it up
     # Its event emitted by _get, under the queue's lock, if it can be (see queuehooks).
     outer = guard.pending_get
     pending = (q, primitive, None, site, start if blocks else None, outer)
     guard.pending_get = pending
+    guard.busy = True  # the queue's own mutex and Conditions are not the user's business
     try:
         item = call()
     except BaseException as exc:
