@@ -72,7 +72,7 @@ class FdWriter:
         #: a ``with`` (whose exit parses its three arguments): 700 instructions a line.
         self._takes = map(self._lock.acquire, repeat(True))
         #: Held while buffered lines are written out (the program's threads may append
-        #: meanwhile, under ``_lock``): whoever takes the buffer first writes it first.
+        #: meanwhile, see write): whoever takes the buffer first writes it first.
         self._writing = allocate_lock()
         self.broken = False
         #: Whether a GIL orders the threads, which the buffered lines then rely on.
