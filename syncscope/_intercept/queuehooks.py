@@ -64,12 +64,10 @@ def item_text(item: Any) -> str | None:
     return safe_repr(item, limit)
 
 
-_NUMBERS = frozenset({int, float, bool, type(None)})
+_NUMBERS = frozenset({int, float, complex, bool, type(None)})
 _TEXTS = frozenset({str, bytes, bytearray})
-
-
 #: Types whose text ``safe_repr`` makes without a call the program could have written.
-_PLAIN = frozenset({int, float, complex, bool, type(None), str, bytes, bytearray})
+_PLAIN = _NUMBERS | _TEXTS
 _PLAIN_CONTAINERS = frozenset({tuple, list, set, frozenset})
 
 
