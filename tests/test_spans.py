@@ -513,6 +513,42 @@ def test_program_spans_and_tracer_provider(tmp_path: Path, mode: tuple[str, ...]
     assert ["Lock.acquire lock", "Lock.hold lock", "run app.py", "thread MainThread"] == outside
 
 
+def test_program_provider_behind_a_slow_collector_gets_every_span_once(tmp_path: Path) -> None:
+    """
+    Our spans go through the program's TracerProvider: at exit they are waited for (up to
+    --flush-timeout), however slow its collector, though the --otlp endpoint is down; the
+    export is not cut short, so no span is lost, none is sent twice (the exporter's retry
+    of a cut connection), and none is said to be refused by the endpoint they never went to.
+    """
+    with OtlpHttpReceiver() as receiver:
+        # Longer than the grace at exit before syncscope asks whether the endpoint is down.
+        receiver.reply_slowly_to("thread MainThread", 2 * _spans.GRACE + 0.5)
+        script = write_program(tmp_path, PROGRAM_WITH_TRACER, "app.py")
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "syncscope",
+                "-q",
+                "--flush-timeout=60",
+                f"--otlp=http://127.0.0.1:{_free_port()}",
+                str(script),
+                receiver.traces_endpoint,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=environment(),
+            check=False,
+        )
+        assert 0 == result.returncode, result.stderr
+        assert [] == _span_lines(result.stderr)
+        spans = receiver.wait_for_spans(1 + 4 * 2 + 2)
+    assert 1 + 4 * 2 + 2 == len(spans), sorted(span.name for span in spans)
+    assert 1 + 4 * 2 + 2 == len({span.span_id for span in spans})
+    assert {"request", "run app.py", "thread MainThread"} <= {span.name for span in spans}
+
+
 PROGRAM_WITH_POOL_TASKS = """\
 import contextvars, sys, threading
 from concurrent.futures import ThreadPoolExecutor

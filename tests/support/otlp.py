@@ -210,6 +210,7 @@ class _OtlpReceiver(Generic[_StatusT]):
         self._spans: list[ReceivedSpan] = []
         self._rejected = 0
         self._failure: tuple[_StatusT, float | None] | None = None
+        self._slow: tuple[str, float] | None = None
         self._port: int | None = None
         self._running = False
 
@@ -335,12 +336,23 @@ class _OtlpReceiver(Generic[_StatusT]):
                 self._rejected += 1
             return self._failure
 
+    def reply_slowly_to(self, span_name: str, seconds: float) -> None:
+        """
+        A slow collector: hold the answer to an export that holds ``span_name`` for
+        ``seconds`` (after its spans are received), as one behind on its work would.
+        """
+        with self._lock:
+            self._slow = (span_name, seconds)
+
     def _record(self, request: ExportTraceServiceRequest) -> None:
         decoded = decode_request(request)
         with self._lock:
             self._export_requests.append(request)
             self._spans.extend(decoded)
+            slow = self._slow
         self._wakeups.put(None)
+        if slow is not None and any(span.name == slow[0] for span in decoded):
+            time.sleep(slow[1])
 
 
 # --------------------------------------------------------------------------

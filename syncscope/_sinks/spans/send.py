@@ -234,7 +234,11 @@ class Sender:
         """
         At exit, with spans still going out: why the endpoint cannot take them, if it cannot
         (asked on the closing thread while the sending one may be stuck in retries).
+        Spans that go to the program's TracerProvider do not go to the endpoint: a dead one
+        is no reason to cut their export short.
         """
+        if self.provider_hooked:
+            return None
         if not self.otlp or (self.exporter is None and self.dead is None):
             return self.dead
         options = self.sink.options
