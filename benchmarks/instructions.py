@@ -184,6 +184,10 @@ def main() -> None:
         sys.exit("instructions.py: valgrind is not installed")
     modes = args.modes.split(",") if args.modes else list(MODES)
     names = args.workloads.split(",") if args.workloads else list(WORKLOADS)
+    for kind, asked, known in (("mode", modes, MODES), ("workload", names, WORKLOADS)):
+        unknown = [name for name in asked if name not in known]
+        if unknown:
+            sys.exit(f"instructions.py: no {kind} {unknown[0]!r}; known: {', '.join(known)}")
     if "bare" not in modes:
         modes.insert(0, "bare")
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
