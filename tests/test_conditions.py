@@ -344,43 +344,6 @@ class TestEvent:
         with pytest.raises(TypeError):
             pickle.dumps(event)
 
-    def test_its_own_condition_looks_and_fails_as_the_original(self) -> None:
-        """
-        The Condition inside an Event (the standard library's own, not watched) runs the
-        original methods, and is still a threading.Condition to isinstance, repr, copy and
-        pickle: pickling fails as without syncscope, at each protocol.
-        """
-        plain = threading.Event()
-        expected = []
-        for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
-            with pytest.raises(Exception) as failure:
-                pickle.dumps(plain, protocol)
-            expected.append((type(failure.value), str(failure.value)))
-        syncscope.install(output=os.devnull)
-        event = threading.Event()
-        inner = event._cond  # type: ignore[attr-defined]
-        assert isinstance(inner, threading.Condition)
-        assert type(inner).__name__ == "Condition"
-        assert type(inner).__module__ == "threading"
-        assert repr(inner).startswith("<Condition(<unlocked _thread.lock object")
-        assert syncscope._api.describe_primitive(inner) is None
-        assert type(inner).wait is not threading.Condition.wait  # the original, not ours
-        duplicate = copy.copy(inner)
-        assert type(duplicate) is threading.Condition
-        assert duplicate._lock is inner._lock  # type: ignore[attr-defined]
-        got = []
-        for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
-            with pytest.raises(Exception) as failure:
-                pickle.dumps(event, protocol)
-            got.append((type(failure.value), str(failure.value)))
-        assert expected == got
-        # It still works: a set wakes a waiter.
-        waiter = threading.Thread(target=event.wait, args=(30,))
-        waiter.start()
-        event.set()
-        waiter.join(30)
-        assert not waiter.is_alive()
-
 
 class TestBarrier:
     def test_parties_meet(self, capture: Capture) -> None:

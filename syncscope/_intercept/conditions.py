@@ -16,7 +16,6 @@ Each wrapper is a plain function with the wrapped one's signature: measured here
 
 from __future__ import annotations
 
-import copyreg
 import functools
 import operator
 import sys
@@ -161,40 +160,10 @@ def _condition_wrappers() -> list[Wrapper]:
     cls = threading.Condition
     init, wait = cls.__init__, cls.wait
     notify, notify_all = cls.notify, cls.notify_all
-    # What a Condition nobody watches becomes: the standard library's own, in every Event,
-    # Semaphore, Barrier and queue. Its wait and notify are the originals, so the put, get,
-    # set or release of what owns it pays no wrapper of ours (counted with callgrind on 3.11:
-    # 700 instructions a notify, 2,300 an Event's set, 1,800 a queue's put and get). A
-    # subclass under the same names:
-    # isinstance, the repr and the methods of a subclass of its own hold; copy and pickle
-    # see the original class (pickle fails on its lock, as it does without syncscope).
-
-    def __reduce_ex__(self: Any, protocol: Any) -> Any:
-        # What object.__reduce_ex__ gives at protocols 0 and 1, with the original class.
-        return (copyreg._reconstructor, (cls, object, None), self.__getstate__())  # type: ignore[attr-defined]
-
-    unwatched = type(
-        cls.__name__,
-        (cls,),
-        {
-            "__slots__": (),
-            "__module__": cls.__module__,
-            "__qualname__": cls.__qualname__,
-            "wait": wait,
-            "notify": notify,
-            "notify_all": notify_all,
-            "__reduce_ex__": __reduce_ex__,
-        },
-    )
 
     def __init__(self: Any, lock: Any = None) -> None:
         try:
             primitive = watch_new(self, "condition")
-            if primitive is None:
-                if type(self) is cls and id(self) not in watches:
-                    self.__class__ = unwatched
-            elif type(self) is unwatched:  # made again, by code whose Conditions are watched
-                self.__class__ = cls
             if primitive is not None:
                 # A watched Condition's lock reports as the Condition: "condition acquired by ...".
                 # Condition copies lock.acquire/release onto itself, so wrapping the lock is the
