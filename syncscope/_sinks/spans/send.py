@@ -189,6 +189,8 @@ class Sender:
         self.limit = max(options.buffer_size // 8, BATCH_SIZE)
         self.hard_limit = 4 * max(options.buffer_size, BATCH_SIZE)
         self.in_flight = 0
+        #: Whether the batch going out is encoded for the endpoint (not the program's provider).
+        self.sending_encoded = False
         self.doorbell = allocate_lock()
         self.doorbell.acquire()
         self.done = allocate_lock()
@@ -235,9 +237,10 @@ class Sender:
         At exit, with spans still going out: why the endpoint cannot take them, if it cannot
         (asked on the closing thread while the sending one may be stuck in retries).
         Spans that go to the program's TracerProvider do not go to the endpoint: a dead one
-        is no reason to cut their export short.
+        is no reason to cut their export short, unless spans encoded for it (built before the
+        program set its provider) are still to go.
         """
-        if self.provider_hooked:
+        if self.provider_hooked and not self._endpoint_bound():
             return None
         if not self.otlp or (self.exporter is None and self.dead is None):
             return self.dead
@@ -246,6 +249,13 @@ class Sender:
         with contextlib.suppress(Exception):
             self.dead = probe(options.endpoint, self.protocol, False, PROBE_TIMEOUT / 2)[1]
         return self.dead
+
+    def _endpoint_bound(self) -> bool:
+        """Whether spans encoded for the endpoint are waiting or going out."""
+        with self.lock:
+            return (self.sending_encoded and bool(self.in_flight)) or any(
+                bool(batch) and type(batch[0]) is bytes for batch in self.batches
+            )
 
     def abandon(self, refused: bool = False) -> None:
         """
@@ -330,6 +340,7 @@ class Sender:
                             batch = batch + self.batches.popleft()
                         self.queued -= len(batch)
                         self.in_flight = len(batch)
+                        self.sending_encoded = type(batch[0]) is bytes
                     ok, error = self._export(batch)
                     with self.lock:
                         # After abandon() the batch was counted as unsent already.
