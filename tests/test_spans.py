@@ -463,6 +463,30 @@ with tracer.start_as_current_span("request"):
 """
 
 
+def _run_with_tracer(
+    tmp_path: Path, receiver: OtlpHttpReceiver, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """PROGRAM_WITH_TRACER under syncscope, its provider exporting to ``receiver``, and
+    ``--otlp`` pointing at a port nobody listens on."""
+    script = write_program(tmp_path, PROGRAM_WITH_TRACER, "app.py")
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "syncscope",
+            *options,
+            f"--otlp=http://127.0.0.1:{_free_port()}",
+            str(script),
+            receiver.traces_endpoint,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment(),
+        check=False,
+    )
+
+
 @pytest.mark.parametrize(
     "mode",
     [
@@ -474,25 +498,7 @@ with tracer.start_as_current_span("request"):
 def test_program_spans_and_tracer_provider(tmp_path: Path, mode: tuple[str, ...]) -> None:
     """Our spans go to the program's TracerProvider, under its current span, across threads."""
     with OtlpHttpReceiver() as receiver:
-        script = write_program(tmp_path, PROGRAM_WITH_TRACER, "app.py")
-        import subprocess
-
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "syncscope",
-                *mode,
-                f"--otlp=http://127.0.0.1:{_free_port()}",
-                str(script),
-                receiver.traces_endpoint,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=environment(),
-            check=False,
-        )
+        result = _run_with_tracer(tmp_path, receiver, *mode)
         assert 0 == result.returncode, result.stderr
         assert [] == _span_lines(result.stderr)
         assert "Traceback" not in result.stderr
@@ -523,24 +529,7 @@ def test_program_provider_behind_a_slow_collector_gets_every_span_once(tmp_path:
     with OtlpHttpReceiver() as receiver:
         # Longer than the grace at exit before syncscope asks whether the endpoint is down.
         receiver.reply_slowly_to("thread MainThread", 2 * _spans.GRACE + 0.5)
-        script = write_program(tmp_path, PROGRAM_WITH_TRACER, "app.py")
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "syncscope",
-                "-q",
-                "--flush-timeout=60",
-                f"--otlp=http://127.0.0.1:{_free_port()}",
-                str(script),
-                receiver.traces_endpoint,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=environment(),
-            check=False,
-        )
+        result = _run_with_tracer(tmp_path, receiver, "-q", "--flush-timeout=60")
         assert 0 == result.returncode, result.stderr
         assert [] == _span_lines(result.stderr)
         spans = receiver.wait_for_spans(1 + 4 * 2 + 2)
