@@ -78,7 +78,8 @@ def _span_lines(stderr: str) -> list[str]:
 
 
 SPAN_LINE = re.compile(
-    r"syncscope: spans: (?P<made>[\d,]+) made, (?P<sent>[\d,]+) sent to (?P<target>.*?), "
+    r"syncscope: spans: (?P<made>[\d,]+) made, (?P<sent>[\d,]+) sent to (?P<target>.*?)"
+    r"(?: and (?P<provided>[\d,]+) to the program's TracerProvider)?, "
     r"(?P<dropped>[\d,]+) dropped(?: \((?P<why>[^)]*(?:\)[^)]*)*)\))?"
     r"(?:; (?P<aggregated>[\d,]+) operations nobody waited on summed up in "
     r"(?P<summaries>[\d,]+) summary spans)?(?:; (?P<filtered>[\d,]+) spans under .* left out)?"
@@ -96,7 +97,7 @@ def span_line(stderr: str) -> dict[str, Any]:
             found[key] = value or ""
         else:
             found[key] = int((value or "0").replace(",", ""))
-    assert found["made"] == found["sent"] + found["dropped"], line
+    assert found["made"] == found["sent"] + found["provided"] + found["dropped"], line
     return found
 
 
@@ -536,6 +537,78 @@ def test_program_provider_behind_a_slow_collector_gets_every_span_once(tmp_path:
     assert 1 + 4 * 2 + 2 == len(spans), sorted(span.name for span in spans)
     assert 1 + 4 * 2 + 2 == len({span.span_id for span in spans})
     assert {"request", "run app.py", "thread MainThread"} <= {span.name for span in spans}
+
+
+PROGRAM_SETS_ITS_PROVIDER_LATE = """\
+import sys, threading
+lock = threading.Lock()
+
+
+def work():
+    with lock:
+        pass
+
+
+def in_thread(name):
+    thread = threading.Thread(target=work, name=name)
+    thread.start()
+    thread.join(5)
+
+
+in_thread("before")
+sys.stdin.readline()  # the test goes on once the "before" thread's spans reached --otlp
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=sys.argv[1])))
+trace.set_tracer_provider(provider)
+in_thread("after")
+"""
+
+
+def test_exit_line_counts_the_spans_sent_to_the_endpoint_and_to_the_program_provider(
+    tmp_path: Path,
+) -> None:
+    """
+    A program that sets its TracerProvider while it runs: the spans sent before went to
+    --otlp, those after to the provider; the exit line names both and counts each apart.
+    """
+    script = write_program(tmp_path, PROGRAM_SETS_ITS_PROVIDER_LATE, "app.py")
+    with OtlpHttpReceiver() as endpoint, OtlpHttpReceiver() as programs:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "syncscope",
+                "-q",
+                f"--otlp={endpoint.endpoint}",
+                "--protocol=http/protobuf",
+                str(script),
+                programs.traces_endpoint,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment(),
+        )
+        try:
+            before = endpoint.wait_for_spans(2, timeout=60)
+            _out, err = process.communicate("go\n", timeout=120)
+        finally:
+            process.kill()
+            process.wait(timeout=60)
+        assert 0 == process.returncode, err
+        line = span_line(err)
+        sent = endpoint.spans()
+        provided = [span for span in programs.spans() if span.scope_name == "syncscope"]
+    assert ["Lock.acquire lock", "Lock.hold lock"] == sorted(s.name for s in before)
+    assert f"{endpoint.endpoint}/v1/traces (http/protobuf)" == line["target"]
+    assert (len(sent), len(provided), 0) == (line["sent"], line["provided"], line["dropped"])
+    assert {"Lock.acquire lock", "thread after", "run app.py"} <= {s.name for s in provided}
 
 
 PROGRAM_WITH_POOL_TASKS = """\

@@ -21,9 +21,10 @@ def exit_line(
     lost += stats.unbuilt + refused
     if setup_error is not None:
         parts.append(f"spans are off: {setup_error}")
-    elif lost or (remote is not None and remote.otlp and not remote.provider_hooked):
-        where = f" to {remote.target}" if remote is not None else ""
-        text = f"spans: {made:,} made, {stats.exported:,} sent{where}, {lost:,} dropped"
+    elif lost or (
+        remote is not None and remote.otlp and (stats.exported or not remote.provider_hooked)
+    ):
+        text = f"spans: {made:,} made, {_sent(stats, remote)}, {lost:,} dropped"
         why = []
         if stats.buffer_dropped or stats.queue_dropped:
             why.append(f"{stats.buffer_dropped + stats.queue_dropped:,} buffer full")
@@ -56,3 +57,14 @@ def exit_line(
     if not parts:
         return None
     return "syncscope: " + "; ".join(parts) + "\n"
+
+
+def _sent(stats: SpanCounts, remote: Sender | None) -> str:
+    """How many went where: to the endpoint, and to the program's provider once it had one."""
+    if remote is None or not remote.otlp:
+        sent = f"{stats.exported + stats.provided:,} sent"
+        return sent + " to the program's TracerProvider" if stats.provided else sent
+    sent = f"{stats.exported:,} sent to {remote.target}"
+    if stats.provided:
+        sent += f" and {stats.provided:,} to the program's TracerProvider"
+    return sent

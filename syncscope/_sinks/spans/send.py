@@ -48,8 +48,9 @@ class SpanCounts:
     What became of the spans: each is counted once, in one of these.
 
     Spans made = ``shipped`` (built and handed to the exporters) + ``buffer_dropped`` +
-    ``unbuilt``; of the shipped ones, each is ``exported``, ``queue_dropped``, failed
-    (``failed_spans``) or ``unsent``. Operations folded into summary spans (``aggregated``,
+    ``unbuilt``; of the shipped ones, each is ``exported`` (to the endpoint), ``provided``
+    (to the program's TracerProvider), ``queue_dropped``, failed (``failed_spans``) or
+    ``unsent``. Operations folded into summary spans (``aggregated``,
     into ``summaries`` spans) and spans shorter than ``--min-span-ms`` (``filtered``) are not
     spans made: they are said apart.
     """
@@ -64,6 +65,7 @@ class SpanCounts:
         "failed_spans",
         "file_dropped",
         "filtered",
+        "provided",
         "queue_dropped",
         "refused_spans",
         "shipped",
@@ -83,6 +85,7 @@ class SpanCounts:
         self.buffer_dropped = 0
         self.shipped = 0
         self.exported = 0
+        self.provided = 0
         self.queue_dropped = 0
         self.failed_exports = 0
         self.failed_spans = 0
@@ -197,6 +200,8 @@ class Sender:
         self.done.acquire()
         self.finishing = False
         self.provider_hooked = False
+        #: Whether the batch going out went to the program's provider (see _count).
+        self.via_provider = False
         self.post_error = ""
         # Not this thread: the sender is made on the installing thread, the program's own, whose
         # logging must stay as it was. The sending thread counts itself in. A thread the sink
@@ -364,14 +369,15 @@ class Sender:
         processor = provider._active_span_processor
         if not self.provider_hooked:
             self.provider_hooked = True
-            self.target = "the program's TracerProvider"
             self.provider = provider
         return processor
 
     def _export(self, batch: list[Any]) -> tuple[bool, str | None]:
+        self.via_provider = False
         try:
             processor = self._provider_processor()
             if processor is not None and type(batch[0]) is not bytes:
+                self.via_provider = True
                 for span in batch:
                     processor.on_end(span)
                 return True, None
@@ -429,7 +435,9 @@ class Sender:
 
     def _count(self, batch: list[Any], ok: bool, error: str | None) -> None:
         stats = self.sink.stats
-        if ok:
+        if ok and self.via_provider:
+            stats.provided += len(batch)
+        elif ok:
             stats.exported += len(batch)
         elif self.dead is not None:  # refused, not answered, wrong protocol: said once
             stats.refused_spans += len(batch)
