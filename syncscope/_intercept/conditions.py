@@ -16,11 +16,11 @@ Each wrapper is a plain function with the wrapped one's signature: measured here
 
 from __future__ import annotations
 
-import functools
 import operator
 import sys
 import threading
 from collections.abc import Callable
+from functools import partial
 
 from .._core.dispatch import as_program, emit, guard, hidden
 from .._core.event import (
@@ -103,11 +103,14 @@ def error_outcome(exc: BaseException) -> Outcome:
     return "error"
 
 
-def silent(call: Callable[[], Any]) -> Any:
-    """Run an original with nothing nested recorded."""
+def silent(call: Callable[..., Any], *args: Any) -> Any:
+    """
+    ``call(*args)``, an original, with nothing nested recorded. Not a lambda: a wrapper
+    whose arguments a closure captures makes a cell of each on every call, fast path or not.
+    """
     guard.busy = True
     try:
-        return call()
+        return call(*args)
     finally:
         guard.busy = False
 
@@ -208,7 +211,7 @@ def _condition_wrappers() -> list[Wrapper]:
             lean, lock = state.lean, self._lock
             parked = park(lock, lean)
             try:
-                notified, waited = blocking_call(primitive, op, site, lambda: wait(self, timeout))
+                notified, waited = blocking_call(primitive, op, site, partial(wait, self, timeout))
             finally:
                 unpark(lock, lean, parked)
             emit(SyncEvent(primitive, op, "woken" if notified else "timeout", site, waited))
@@ -263,7 +266,7 @@ def _condition_wrappers() -> list[Wrapper]:
             site = call_site()
             waiting = len(getattr(self, "_waiters", ()))
             try:
-                silent(lambda: notify(self, n))
+                silent(notify, self, n)
             except BaseException as exc:
                 emit(SyncEvent(primitive, "notify", "error", site, error=exc))
                 raise
@@ -325,7 +328,7 @@ def _condition_wrappers() -> list[Wrapper]:
             site = call_site()
             waiting = len(getattr(self, "_waiters", ()))
             try:
-                silent(lambda: notify_all(self))  # it calls notify(): that one stays silent
+                silent(notify_all, self)  # it calls notify(): that one stays silent
             except BaseException as exc:
                 emit(SyncEvent(primitive, "notify_all", "error", site, error=exc))
                 raise
@@ -417,15 +420,15 @@ def _semaphore_wrappers() -> list[Wrapper]:
             limit = wait_limit(blocking, timeout)
             waited = None
             if blocking:
-                got = silent(lambda: acquire(self, False))
+                got = silent(acquire, self, False)
                 if not got:
                     emit(SyncEvent(primitive, "acquire", "waiting", site, timeout=limit))
                     got, waited = blocking_call(
-                        primitive, "acquire", site, lambda: acquire(self, True, timeout)
+                        primitive, "acquire", site, partial(acquire, self, True, timeout)
                     )
             else:
                 try:
-                    got = silent(lambda: acquire(self, blocking, timeout))
+                    got = silent(acquire, self, blocking, timeout)
                 except BaseException as exc:
                     emit(SyncEvent(primitive, "acquire", "error", site, error=exc))
                     raise
@@ -433,7 +436,7 @@ def _semaphore_wrappers() -> list[Wrapper]:
                 try:
                     emit(SyncEvent(primitive, "acquire", "acquired", site, waited, timeout=limit))
                 except BaseException:  # acquire() raises: give the permit back
-                    silent(lambda: release(self))
+                    silent(release, self)
                     raise
             else:
                 emit(
@@ -515,7 +518,7 @@ def _semaphore_wrappers() -> list[Wrapper]:
                     will_succeed = False
                 if not will_succeed:  # let the real release raise, and report that
                     try:
-                        silent(lambda: original(self, n))
+                        silent(original, self, n)
                     except BaseException as exc:
                         emit(
                             SyncEvent(
@@ -529,7 +532,7 @@ def _semaphore_wrappers() -> list[Wrapper]:
                 try:
                     emit(SyncEvent(primitive, "release", "released", site, permits=as_count(n)))
                 finally:
-                    silent(lambda: original(self, n))
+                    silent(original, self, n)
                 return None
             except BaseException as exc:
                 hide_frames(exc)  # the program's traceback, not ours
@@ -560,7 +563,7 @@ def _barrier_wrappers() -> list[Wrapper]:
             if primitive is not None and action is not None:
                 # The last thread to arrive runs it inside the wait, under the guard: it is
                 # the program's own code all the same (see as_program).
-                self._action = functools.partial(as_program, action)
+                self._action = partial(as_program, action)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -583,7 +586,7 @@ def _barrier_wrappers() -> list[Wrapper]:
             limit = wait_limit(True, self._timeout if timeout is None else timeout)
             arrivals = self.n_waiting + 1
             emit(SyncEvent(primitive, "wait", "waiting", site, timeout=limit, arrivals=arrivals))
-            index, waited = blocking_call(primitive, "wait", site, lambda: wait(self, timeout))
+            index, waited = blocking_call(primitive, "wait", site, partial(wait, self, timeout))
             emit(SyncEvent(primitive, "wait", "passed", site, waited, arrivals=index))
             return index
         except BaseException as exc:
@@ -596,7 +599,7 @@ def _barrier_wrappers() -> list[Wrapper]:
             if primitive is None:
                 return abort(self)
             emit(SyncEvent(primitive, "abort", "aborted", call_site()))
-            silent(lambda: abort(self))
+            silent(abort, self)
             return None
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -608,7 +611,7 @@ def _barrier_wrappers() -> list[Wrapper]:
             if primitive is None:
                 return reset(self)
             emit(SyncEvent(primitive, "reset", "reset", call_site()))
-            silent(lambda: reset(self))
+            silent(reset, self)
             return None
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours

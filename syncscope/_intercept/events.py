@@ -7,6 +7,7 @@ statistics first in each wrapper, then the operations counted in place for spans
 from __future__ import annotations
 
 import threading
+from functools import partial
 
 from .._core.dispatch import emit, guard, hidden
 from .._core.event import SyncEvent, wait_limit
@@ -77,7 +78,7 @@ def wrappers() -> list[Wrapper]:
             if primitive is not None:
                 # Before the real set: the waiters it wakes report after it.
                 emit(SyncEvent(primitive, "set", "set", call_site()))
-                silent(lambda: set_(self))
+                silent(set_, self)
                 return None
             return set_(self)
         except BaseException as exc:
@@ -115,7 +116,7 @@ def wrappers() -> list[Wrapper]:
             primitive = watched(self)
             if primitive is not None:
                 emit(SyncEvent(primitive, "clear", "cleared", call_site()))
-                silent(lambda: clear(self))
+                silent(clear, self)
                 return None
             return clear(self)
         except BaseException as exc:
@@ -163,11 +164,11 @@ def wrappers() -> list[Wrapper]:
                 return wait(self, timeout)
             site = call_site()
             if self.is_set():
-                result = silent(lambda: wait(self, timeout))
+                result = silent(wait, self, timeout)
                 emit(SyncEvent(primitive, "wait", "set" if result else "timeout", site, 0))
                 return result
             emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
-            result, waited = blocking_call(primitive, "wait", site, lambda: wait(self, timeout))
+            result, waited = blocking_call(primitive, "wait", site, partial(wait, self, timeout))
             emit(SyncEvent(primitive, "wait", "woken" if result else "timeout", site, waited))
             return result
         except BaseException as exc:

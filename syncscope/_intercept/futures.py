@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from functools import partial
 
 from .._core.dispatch import emit, guard
 from .._core.event import Outcome, Primitive, SyncEvent, wait_limit
@@ -116,7 +117,7 @@ def _future_wait(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     timeout = args[0] if args else kwargs.get("timeout")
     emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
     result, waited = blocking_call(
-        primitive, "wait", site, lambda: wrapped(*args, **kwargs), _ended_by(instance)
+        primitive, "wait", site, partial(wrapped, *args, **kwargs), _ended_by(instance)
     )
     emit(SyncEvent(primitive, "wait", "woken", site, waited))
     return result
@@ -212,7 +213,7 @@ def _wait_many(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     timeout = args[1] if len(args) > 1 else kwargs.get("timeout")
     emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
     result, waited = blocking_call(
-        primitive, "wait", site, lambda: wrapped(futures, *args[1:], **kwargs)
+        primitive, "wait", site, partial(wrapped, futures, *args[1:], **kwargs)
     )
     return_when = args[2] if len(args) > 2 else kwargs.get("return_when", "ALL_COMPLETED")
     emit(SyncEvent(primitive, "wait", _wait_ended(result, timeout, return_when), site, waited))
@@ -245,7 +246,7 @@ def _completing(
             continue
         emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
         try:
-            done, waited = blocking_call(primitive, "wait", site, lambda: next(inner), _timed_out)
+            done, waited = blocking_call(primitive, "wait", site, partial(next, inner), _timed_out)
         except StopIteration:
             return
         emit(SyncEvent(primitive, "wait", "woken", site, waited))

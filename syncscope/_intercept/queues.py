@@ -21,6 +21,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
+from functools import partial
 
 from .._core.compat import QUEUE_HAS_SHUTDOWN
 from .._core.dispatch import emit, guard, hidden
@@ -534,7 +535,7 @@ def wrappers() -> list[Wrapper]:
             primitive = watched(self)
             if primitive is None:
                 return unseen_get(get, self, block, timeout)
-            return observed_get(self, primitive, lambda: get(self, block, timeout), block, timeout)
+            return observed_get(self, primitive, partial(get, self, block, timeout), block, timeout)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -571,7 +572,7 @@ def wrappers() -> list[Wrapper]:
             site = call_site()
             if self.unfinished_tasks <= 0:  # the real one raises ValueError: report that
                 try:
-                    silent(lambda: task_done(self))
+                    silent(task_done, self)
                 except BaseException as exc:
                     emit(SyncEvent(primitive, "task_done", "error", site, error=exc))
                     raise
@@ -582,7 +583,7 @@ def wrappers() -> list[Wrapper]:
                     primitive, "task_done", "done", site, unfinished=self.unfinished_tasks - 1
                 )
             )
-            silent(lambda: task_done(self))
+            silent(task_done, self)
             return None
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -599,7 +600,7 @@ def wrappers() -> list[Wrapper]:
                 emit(
                     SyncEvent(primitive, "join", "waiting", site, unfinished=self.unfinished_tasks)
                 )
-            _, waited = blocking_call(primitive, "join", site, lambda: join(self))
+            _, waited = blocking_call(primitive, "join", site, partial(join, self))
             emit(SyncEvent(primitive, "join", "joined", site, waited if blocks else None))
             return None
         except BaseException as exc:
@@ -622,7 +623,7 @@ def wrappers() -> list[Wrapper]:
                 if primitive is None:
                     return shutdown(self, immediate)  # type: ignore[no-any-return, unused-ignore]
                 site = call_site()
-                silent(lambda: shutdown(self, immediate))
+                silent(shutdown, self, immediate)
                 emit(SyncEvent(primitive, "shutdown", "shutdown", site, immediate=bool(immediate)))
                 return None
             except BaseException as exc:

@@ -10,6 +10,7 @@ and call the C type's own as functions. The standard library's own callers
 from __future__ import annotations
 
 import queue
+from functools import partial
 
 from .._core.dispatch import emit, guard
 from .._core.event import Primitive, SyncEvent
@@ -137,7 +138,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
             if primitive is None:
                 return _simple_get(self, block, timeout)
             return observed_get(
-                self, primitive, lambda: _simple_get(self, block, timeout), block, timeout
+                self, primitive, partial(_simple_get, self, block, timeout), block, timeout
             )
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -160,7 +161,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
             primitive = watched(self)
             if primitive is None:
                 return _simple_get_nowait(self)
-            return observed_get(self, primitive, lambda: _simple_get_nowait(self), False, None)
+            return observed_get(self, primitive, partial(_simple_get_nowait, self), False, None)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
