@@ -34,6 +34,7 @@ import _thread
 import contextlib
 import itertools
 import weakref
+from functools import partial
 
 from . import leanholds
 from .event import Primitive, SyncEvent, thread_name
@@ -342,13 +343,14 @@ class Holds:
         life = Life(ident, name if name is not None else thread_name(ident))
         token = local.token = _Token(life)
         key = id(token)
-
-        def ended(_ref: object, key: int = key, life: Life = life) -> None:
-            self._watch.pop(key, None)
-            self.exited(life)
-
-        self._watch[key] = weakref.ref(token, ended)
+        # Not a closure: a cell of self would be made on every call, the common one too.
+        self._watch[key] = weakref.ref(token, partial(self._token_dropped, key, life))
         return life
+
+    def _token_dropped(self, key: int, life: Life, _ref: object) -> None:
+        """The thread of ``life`` has ended: its thread-local token is gone."""
+        self._watch.pop(key, None)
+        self.exited(life)
 
     def exited(self, life: Life) -> None:
         """

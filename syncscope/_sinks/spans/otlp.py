@@ -219,8 +219,10 @@ class SpanEncoder:
             _pack_kind_start_end(_KIND_INTERNAL_TAG, 1, _START_TAG, start, _END_TAG, end),
             *attribute_blobs,
         ]
-        if links:
-            parts += [self._link(*link) for link in links]
+        if links:  # a loop, not a comprehension: that would make a cell of self every span
+            link_of = self._link
+            for link in links:
+                parts.append(link_of(*link))
         if error is not None:
             status = _length_delimited(2, error.encode("utf-8", "surrogatepass"))
             parts.append(_length_delimited(15, status + _STATUS_ERROR_CODE))

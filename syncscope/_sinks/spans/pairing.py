@@ -436,7 +436,7 @@ class SpanPairing(LightHolds):
             # A part cut while threads held locks (past twice its size, the cut does not wait
             # for a quiet moment) leaves some waits' holders in the part before: a link there
             # would leave the tree Jaeger draws. The link stays within its part.
-            links = tuple(link for link in links if link[0] == place[0])
+            links = _within(links, place[0])
         # Not sent (summed up or dropped): nothing may link to it later.
         sent = self._append((OP, event, new_span_id, place, links, keep)) is not False
         event.trace_id, event.span_id = place[0], new_span_id
@@ -685,3 +685,11 @@ class SpanPairing(LightHolds):
                 self._closed(hold.span.place)
                 self.holding -= 1
             hold.span = None
+
+
+def _within(links: tuple[Link, ...], trace_id: int) -> tuple[Link, ...]:
+    """
+    The links into trace ``trace_id``. Not written in pair(): a comprehension there makes a
+    closure cell of what it reads, on every event paired.
+    """
+    return tuple(link for link in links if link[0] == trace_id)
