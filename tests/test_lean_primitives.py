@@ -891,6 +891,52 @@ class TestDropIn:
         assert (0, 1) == (s.acquisitions, s.errors)
 
 
+def test_no_wrapper_makes_a_closure_cell_on_its_calls(lean: Recording) -> None:
+    """
+    Python makes a closure cell of every argument a nested function or comprehension reads,
+    on every call, whichever branch then runs: on a wrapper that made the lean path pay for
+    its event path's lambdas (1,700 instructions a Semaphore acquire+release). Each wrapper
+    installed on a class-based primitive, and the helpers they call on every operation,
+    capture nothing.
+    """
+    from syncscope._core.holds import Holds
+    from syncscope._intercept import queuefill, queuehooks
+    from syncscope._sinks.spans import build, otlp, pairing
+
+    classes = (
+        threading.Semaphore,
+        threading.BoundedSemaphore,
+        threading.Event,
+        threading.Condition,
+        threading.Barrier,
+        queue.Queue,
+        queue.LifoQueue,
+        queue.PriorityQueue,
+        queue.SimpleQueue,
+    )
+    functions = {
+        f"{cls.__name__}.{name}": getattr(method, "__func__", method)
+        for cls in classes
+        for name, method in vars(cls).items()
+        if "syncscope" in getattr(getattr(method, "__code__", None), "co_filename", "")
+    }
+    assert {"Semaphore.acquire", "Event.set", "Queue.get", "Condition.notify"} <= set(functions)
+    functions |= {
+        "Holds.life": Holds.life,
+        "Holds.returned": Holds.returned,
+        "is_full": queuefill.is_full,
+        "renders_in_c": queuehooks.renders_in_c,
+        "SpanPairing.pair": pairing.SpanPairing.pair,
+        "SpanEncoder.span": otlp.SpanEncoder.span,
+        "_sent_only": build._sent_only,
+    }
+    assert {} == {
+        name: function.__code__.co_cellvars
+        for name, function in functions.items()
+        if function.__code__.co_cellvars
+    }
+
+
 def ident_in(trace: Any, ident: int | None) -> bool:
     """Whether the thread ``ident`` is among those that did something to a traced primitive."""
     return trace is not None and ident in trace.operators

@@ -310,9 +310,11 @@ class Holds:
                 self.handed_off(primitive)
                 return []
             for _ in range(event.permits or 1):
-                mine = next(
-                    (h for h in reversed(permits) if h.thread_id == ident and not h.exited), None
-                )
+                mine = None  # a loop: a generator would make a cell of ident every release
+                for hold in reversed(permits):
+                    if hold.thread_id == ident and not hold.exited:
+                        mine = hold
+                        break
                 if mine is None:
                     self.handed_off(primitive)  # given for another thread, or out of nothing
                     if not permits:

@@ -83,13 +83,17 @@ def renders_in_c(item: Any, depth: int = 3) -> bool:
         return True
     if depth <= 0:
         return True  # not rendered past its depth ("\u2026")
+    # Loops, not generators: those would make a cell of depth on every call.
     if cls in _PLAIN_CONTAINERS:  # the parts safe_repr shows, not a copy of them all
-        return all(renders_in_c(part, depth - 1) for part in islice(item, 7))
+        for part in islice(item, 7):  # noqa: SIM110 (see above)
+            if not renders_in_c(part, depth - 1):
+                return False
+        return True
     if cls is dict:
-        return all(
-            renders_in_c(key, depth - 1) and renders_in_c(value, depth - 1)
-            for key, value in islice(item.items(), 6)
-        )
+        for key, value in islice(item.items(), 6):
+            if not (renders_in_c(key, depth - 1) and renders_in_c(value, depth - 1)):
+                return False
+        return True
     return False
 
 

@@ -38,6 +38,7 @@ from .._core.tracking import (
 from .conditions import blocking_call, silent, watched
 from .counted import count_op, countable
 from .lean import adopt_watch
+from .queuefill import is_empty, is_full, queued
 from .queuehooks import hook_put, item_text
 
 
@@ -172,7 +173,7 @@ def lean_wait(
             tally.puts += 1
             site.puts += 1
             tally.unfinished += 1
-            size = _qsize(q)  # just after the put, not under the queue's lock
+            size = queued(q)  # just after the put, not under the queue's lock
             if size is not None and size > tally.max_size:
                 tally.max_size = size
             tally.full_waits += 1
@@ -265,7 +266,7 @@ def lean_got(q: Any, entry: Watch, lean: TallyBook, item: Any) -> None:
 
 def said_got(lines: LeanLines, q: Any, entry: Watch, item: Any, waited: int | None = None) -> None:
     """The line of a get (after it, as on the event path), the queue's size if it says it."""
-    text, qsize = item_text(item), _qsize(q) if lines.fields else None
+    text, qsize = item_text(item), queued(q) if lines.fields else None
     lines.item(entry.primitive, "get", "got", text, NO_SITE, waited, qsize)
 
 
@@ -284,40 +285,6 @@ def _failure(op: str, exc: BaseException, block: Any, timeout: Any) -> Outcome:
     if _ShutDown is not None and isinstance(exc, _ShutDown):
         return "shutdown"
     return "error"
-
-
-def _qsize(q: Any) -> int | None:
-    # Without the queue's mutex: qsize() would take the very lock the queue's users contend
-    # for, once more per operation. The size is a report, not a decision.
-    # (SimpleQueue has no _qsize; its qsize() takes no Python-level lock.)
-    try:
-        return silent(getattr(q, "_qsize", None) or q.qsize)  # type: ignore[no-any-return]
-    except Exception:
-        return None
-
-
-def _is_full(q: Any) -> bool:
-    """
-    Whether a bounded queue is full, as its put tells (without its mutex: a report's guess,
-    or a hint that trying at once is no use); False when a subclass makes it raise (the real
-    put then raises as it does).
-    """
-    try:
-        if state.lines is not None:  # read unseen, as the event path reads it (see _qsize)
-            return bool(hidden(lambda: 0 < q.maxsize <= q._qsize()))
-        return 0 < q.maxsize <= q._qsize()  # type: ignore[no-any-return]
-    except Exception:
-        return False
-
-
-def _is_empty(q: Any) -> bool:
-    """Whether a queue is empty, as :func:`_is_full` tells fullness."""
-    try:
-        if state.lines is not None:  # read unseen, as the event path reads it (see _qsize)
-            return not hidden(q._qsize)
-        return not q._qsize()
-    except Exception:
-        return False
 
 
 #: What :func:`_counted_attempt` returns when the attempt found the queue full or empty.
@@ -371,7 +338,7 @@ def wrappers() -> list[Wrapper]:
                 if not block or timeout is None or at_once(block, timeout):
                     # Full, as the event path tells (unlocked): no attempt, which would raise
                     # and catch a Full for nothing.
-                    if not (block and self.maxsize and _is_full(self)):
+                    if not (block and self.maxsize and is_full(self)):
                         lines = state.lines
                         if lines is not None:  # the same, said: see said_put
                             if said_put(self, entry, lean, lines, put, item, block, timeout):
@@ -411,7 +378,7 @@ def wrappers() -> list[Wrapper]:
                 and records.counting
                 and at_once(block, timeout)  # else the real put checks the timeout: its error
                 and not self.not_empty._waiters
-                and not (self.maxsize and _is_full(self))
+                and not (self.maxsize and is_full(self))
             ):
                 counted = countable(self)  # no getter to wake: counted in place (see counted)
                 if (
@@ -427,7 +394,7 @@ def wrappers() -> list[Wrapper]:
             site = call_site()
             text = item_text(item)
             try:
-                blocks = bool(block) and 0 < self.maxsize <= (_qsize(self) or 0)
+                blocks = bool(block) and 0 < self.maxsize <= (queued(self) or 0)
             except Exception:  # a maxsize that does not compare: the real put raises
                 blocks = False
             if blocks:
@@ -466,7 +433,7 @@ def wrappers() -> list[Wrapper]:
                     # Empty: as for a put above; only for a get with a time limit (a poll),
                     # where the raise would cost more than the get itself: a get without one
                     # mostly finds an item, or waits anyway.
-                    if not block or timeout is None or not _is_empty(self):
+                    if not block or timeout is None or not is_empty(self):
                         lines = state.lines
                         pending = None
                         try:
@@ -522,7 +489,7 @@ def wrappers() -> list[Wrapper]:
                 and records.counting
                 and at_once(block, timeout)  # else the real get checks the timeout: its error
                 and not self.not_full._waiters
-                and not _is_empty(self)
+                and not is_empty(self)
                 and len(records.buffer) < records.capacity  # room for its mark (see counted)
             ):
                 counted = countable(self)  # no putter to let in: counted in place
@@ -639,7 +606,7 @@ def observed_get(
 ) -> Any:
     """Run a get (``call``) of any queue kind, and report it: waiting, got, or why not."""
     site = call_site()
-    blocks = bool(block) and not _qsize(q)
+    blocks = bool(block) and not queued(q)
     if blocks:
         emit(SyncEvent(primitive, "get", "waiting", site, timeout=wait_limit(block, timeout)))
     start = perf_counter_ns()  # before the guard goes up: a Ctrl-C at a call left it up
@@ -671,7 +638,7 @@ def observed_get(
                 waited_ns,
                 item=text,
                 item_id=id(item),
-                qsize=_qsize(q),
+                qsize=queued(q),
             )
         )
     raise_deferred()

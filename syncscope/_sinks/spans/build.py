@@ -191,10 +191,10 @@ class Builder:
         return self.SpanContext(trace_id, span_id, False, self.sampled)
 
     def _links(self, links: tuple[tuple[int, int, str], ...]) -> list[Any]:
-        return [
-            self.Link(self._context(trace_id, span_id), {"syncscope.link": why})
-            for trace_id, span_id, why in links
-        ]
+        made = []  # a loop: a comprehension would make a cell of self every span
+        for trace, span, why in links:
+            made.append(self.Link(self._context(trace, span), {"syncscope.link": why}))
+        return made
 
     # Summaries, findings, trace parts --------------------------------------------------------
 
@@ -638,6 +638,13 @@ def _sent_only(
     """``links`` but those to spans given up after they were linked to (see the sink)."""
     if not links or not given_up:
         return links
+    return _kept(links, given_up)
+
+
+def _kept(
+    links: tuple[tuple[int, int, str], ...], given_up: dict[int, None]
+) -> tuple[tuple[int, int, str], ...]:
+    # Apart from _sent_only: a comprehension there makes a cell of given_up every record.
     return tuple(link for link in links if link[1] not in given_up)
 
 
