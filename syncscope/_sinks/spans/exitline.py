@@ -1,7 +1,7 @@
 """
 The exit line: what became of the spans, said once on standard error at exit when they went
-to an OTLP endpoint or any were lost (how many were made, sent, dropped and why, and how many
-operations were summed up instead).
+to an OTLP endpoint or any were lost (how many were made, sent and where, dropped and why,
+and how many operations were summed up instead).
 """
 
 from __future__ import annotations
@@ -17,14 +17,19 @@ def exit_line(
     parts = []
     made = stats.shipped + stats.buffer_dropped + stats.unbuilt
     refused = stats.refused_spans
+    otlp = remote is not None and remote.otlp
+    local = _local_targets(options)
+    # With no endpoint and no file of their own, spans made before the program set its
+    # TracerProvider went nowhere.
+    nowhere = 0 if otlp or local else stats.exported
     lost = stats.buffer_dropped + stats.queue_dropped + stats.failed_spans + stats.unsent
-    lost += stats.unbuilt + refused
+    lost += stats.unbuilt + refused + nowhere
     if setup_error is not None:
         parts.append(f"spans are off: {setup_error}")
     elif lost or (
         remote is not None and remote.otlp and (stats.exported or not remote.provider_hooked)
     ):
-        text = f"spans: {made:,} made, {_sent(stats, remote)}, {lost:,} dropped"
+        text = f"spans: {made:,} made, {_sent(stats, remote, local)}, {lost:,} dropped"
         why = []
         if stats.buffer_dropped or stats.queue_dropped:
             why.append(f"{stats.buffer_dropped + stats.queue_dropped:,} buffer full")
@@ -41,6 +46,8 @@ def exit_line(
                 f"{stats.unsent + stats.unbuilt:,} timed out after the "
                 f"{options.flush_timeout:g} s flush timeout"
             )
+        if nowhere:
+            why.append(f"{nowhere:,} made before the program set its TracerProvider")
         if why:
             text += f" ({'; '.join(why)})"
         aggregated = stats.aggregated + stats.aggregated_late
@@ -59,12 +66,30 @@ def exit_line(
     return "syncscope: " + "; ".join(parts) + "\n"
 
 
-def _sent(stats: SpanCounts, remote: Sender | None) -> str:
-    """How many went where: to the endpoint, and to the program's provider once it had one."""
-    if remote is None or not remote.otlp:
-        sent = f"{stats.exported + stats.provided:,} sent"
-        return sent + " to the program's TracerProvider" if stats.provided else sent
-    sent = f"{stats.exported:,} sent to {remote.target}"
+def _local_targets(options: SpanOptions) -> list[str]:
+    """Where every span built goes on syncscope's own thread: the Jaeger file, the console."""
+    local = [] if options.jaeger_file is None else [options.jaeger_file]
+    if "console" in options.exporters:
+        local.append("the console")
+    return local
+
+
+def _sent(stats: SpanCounts, remote: Sender | None, local: list[str]) -> str:
+    """
+    How many went where: to the endpoint and to the program's provider (once it had one),
+    each counted apart; without an endpoint, to the file or console, which take them all.
+    """
+    provided = f"{stats.provided:,} sent to the program's TracerProvider"
+    if remote is not None and remote.otlp:
+        if stats.provided and not stats.exported:
+            return provided
+        sent = f"{stats.exported:,} sent to {remote.target}"
+        if stats.provided:
+            sent += f" and {stats.provided:,} to the program's TracerProvider"
+        return sent
+    if not local:
+        return provided
+    written = f"{stats.exported + stats.provided:,} written to {' and '.join(local)}"
     if stats.provided:
-        sent += f" and {stats.provided:,} to the program's TracerProvider"
-    return sent
+        written += f", {stats.provided:,} of them also sent to the program's TracerProvider"
+    return written

@@ -427,6 +427,8 @@ class Sender:
         return True
 
     def _failed(self, error: str) -> tuple[bool, str | None]:
+        if self.via_provider:  # the program's provider failed: the endpoint has no part
+            return False, error
         if self.otlp:  # gone away, or never listened: find out now, not batch after batch
             self._connect()
             if self.dead is not None:
@@ -439,7 +441,8 @@ class Sender:
             stats.provided += len(batch)
         elif ok:
             stats.exported += len(batch)
-        elif self.dead is not None:  # refused, not answered, wrong protocol: said once
+        elif self.dead is not None and not self.via_provider:
+            # Refused, not answered, wrong protocol: said once.
             stats.refused_spans += len(batch)
             stats.failed_first = stats.failed_first or error
         else:
