@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 
 
 def queued(q: Any) -> int | None:
-    """The size, read unseen; None when it cannot be read. (SimpleQueue has no ``_qsize``;
-    its ``qsize()`` takes no Python-level lock.)"""
+    """
+    The size, read unseen; None when it cannot be read. (SimpleQueue has no ``_qsize``; its
+    ``qsize()`` takes no Python-level lock.)
+    """
     try:
         return silent(getattr(q, "_qsize", None) or q.qsize)  # type: ignore[no-any-return]
     except Exception:

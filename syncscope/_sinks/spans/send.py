@@ -48,11 +48,11 @@ class SpanCounts:
     What became of the spans: each is counted once, in one of these.
 
     Spans made = ``shipped`` (built and handed to the exporters) + ``buffer_dropped`` +
-    ``unbuilt``; of the shipped ones, each is ``exported`` (to the endpoint), ``provided``
-    (to the program's TracerProvider), ``queue_dropped``, failed (``failed_spans``) or
-    ``unsent``. Operations folded into summary spans (``aggregated``,
-    into ``summaries`` spans) and spans shorter than ``--min-span-ms`` (``filtered``) are not
-    spans made: they are said apart.
+    ``unbuilt``; of the shipped ones, each is ``exported`` (to the endpoint; without one, to
+    the file or console alone), ``provided`` (to the program's TracerProvider),
+    ``queue_dropped``, failed (``failed_spans``) or ``unsent``. Operations folded into summary
+    spans (``aggregated``, into ``summaries`` spans) and spans shorter than ``--min-span-ms``
+    (``filtered``) are not spans made: they are said apart.
     """
 
     __slots__ = (
