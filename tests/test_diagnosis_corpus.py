@@ -73,6 +73,13 @@ BUGS: dict[str, tuple[str | tuple[str, ...], ...]] = {
         '"worker" died of ZeroDivisionError',
         "at queue_worker_died.py:18 in worker",
     ),
+    "queue_producer_died": (
+        "syncscope: hang: 1 thread blocked for good",
+        '"consumer" waits for an item from queue items at queue_producer_died.py:23 in consumer',
+        'every thread that put into queue items has exited: "producer"',
+        '"producer" died of ValueError',
+        "at queue_producer_died.py:17 in producer",
+    ),
     "lost_notify": (
         "syncscope: hang: 1 thread blocked for good",
         '"waiter" waits for a notify on condition done at lost_notify.py:24 in waiter',

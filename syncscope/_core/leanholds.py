@@ -369,6 +369,12 @@ class LeanDiagnosis(Protocol):
         calling thread; not a set, clear or notify (see :meth:`marked`).
         """
 
+    def put(self, primitive: Primitive) -> None:
+        """:meth:`touched` for a queue's put (``op`` "put", ``outcome`` "put")."""
+
+    def got(self, primitive: Primitive) -> None:
+        """:meth:`touched` for a queue's get that got an item (``op`` "get", ``outcome`` "got")."""
+
     def marked(self, primitive: Primitive, op: Op, waiters: int | None = None) -> None:
         """
         A set, clear, notify or notify_all counted in place, called straight from its wrapper,

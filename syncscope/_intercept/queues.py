@@ -241,7 +241,7 @@ def said_put(
         tally.max_size = size
     diagnosis = state.diagnosis
     if diagnosis is not None:  # the hang check hears of it (see _lean)
-        diagnosis.touched(entry.primitive, "put", "put")
+        diagnosis.put(entry.primitive)
     if guard.deferred is not None:  # from saying it (see queuehooks), once counted
         raise_deferred()
     return True
@@ -258,7 +258,7 @@ def lean_got(q: Any, entry: Watch, lean: TallyBook, item: Any) -> None:
     tally.gets += 1
     diagnosis = state.diagnosis
     if diagnosis is not None:  # the hang check hears of it (see _lean)
-        diagnosis.touched(entry.primitive, "get", "got")
+        diagnosis.got(entry.primitive)
     lines = state.lines
     if lines is not None:
         said_got(lines, q, entry, item)
@@ -365,7 +365,7 @@ def wrappers() -> list[Wrapper]:
                                     tally.max_size = size
                                 diagnosis = state.diagnosis
                                 if diagnosis is not None:  # the hang check hears (see _lean)
-                                    diagnosis.touched(entry.primitive, "put", "put")
+                                    diagnosis.put(entry.primitive)
                                 return None
                     if block:  # it waits, or times out: counted at its site
                         return lean_wait(  # type: ignore[no-any-return]
@@ -471,7 +471,7 @@ def wrappers() -> list[Wrapper]:
                             tally.gets += 1
                             diagnosis = state.diagnosis
                             if diagnosis is not None:  # the hang check hears of it (see _lean)
-                                diagnosis.touched(entry.primitive, "get", "got")
+                                diagnosis.got(entry.primitive)
                             if pending is not None and lines is not None:
                                 if unsaid:
                                     said_got(lines, self, entry, item)

@@ -198,7 +198,7 @@ def _lean_simple_put(q: Any, entry: Watch, lean: TallyBook, item: Any) -> None:
         tally.max_size = size
     diagnosis = state.diagnosis
     if diagnosis is not None:  # the hang check hears of it (see _lean)
-        diagnosis.touched(entry.primitive, "put", "put")
+        diagnosis.put(entry.primitive)
 
 
 def _report_simple_put(q: Any, primitive: Primitive, item: Any) -> None:

@@ -73,6 +73,9 @@ class LeanChecks:
         #: hang check (see ``LeanDiagnosis.touched``): straight to it, one call on every
         #: lean operation.
         self.touched: Callable[..., None] = traces.lean_touched if traces is not None else _nothing
+        #: A queue's put, and a get that got an item: the same, for those.
+        self.put: Callable[[Primitive], None] = traces.lean_put if traces is not None else _nothing
+        self.got: Callable[[Primitive], None] = traces.lean_got if traces is not None else _nothing
         #: A set, clear or notify counted in place: the same, for those (see ``lean_marked``).
         self.marked: Callable[..., None] = traces.lean_marked if traces is not None else _nothing
         leanholds.forget()  # a new lock-order graph: no chain is known to it

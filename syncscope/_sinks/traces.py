@@ -235,6 +235,35 @@ class Traces:
             if outcome == "put" and (life is None or life.ident != ident or life.exited):
                 trace.putter = self._role(trace.putters, ident, None)
 
+    def lean_put(self, primitive: Primitive) -> None:
+        """
+        :meth:`lean_touched` for a put into a queue, the calling thread's: with nothing to
+        decide from its words (on every lean put of ``-q``).
+        """
+        trace = self._traces.get(primitive)
+        if trace is None:
+            trace = self._new(primitive)
+        trace.last_ns = time_ns()
+        ident = get_ident()
+        if ident not in trace.operators:
+            _remember(trace.operators, ident, None)  # type: ignore[arg-type]
+        life = trace.putter
+        if life is None or life.ident != ident or life.exited:
+            trace.putter = self._role(trace.putters, ident, None)
+
+    def lean_got(self, primitive: Primitive) -> None:
+        """:meth:`lean_put` for a get that got an item."""
+        trace = self._traces.get(primitive)
+        if trace is None:
+            trace = self._new(primitive)
+        trace.last_ns = time_ns()
+        ident = get_ident()
+        if ident not in trace.operators:
+            _remember(trace.operators, ident, None)  # type: ignore[arg-type]
+        life = trace.getter
+        if life is None or life.ident != ident or life.exited:
+            trace.getter = self._role(trace.getters, ident, None)
+
     def lean_marked(self, primitive: Primitive, op: str, waiters: int | None = None) -> None:
         """
         A set, clear or notify (``op``) the lean path counted in place, made by the calling
