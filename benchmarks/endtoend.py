@@ -5,6 +5,7 @@ wall-clock ratios to plain python measured side by side in the same run.
     python benchmarks/endtoend.py                       # the table: workloads x runners
     python benchmarks/endtoend.py --quick               # one short run of each, to check
     python benchmarks/endtoend.py --workloads jobs --runners "syncscope -q,yappi"
+    python benchmarks/endtoend.py --workloads primitives   # each other primitive, bound by it
     python benchmarks/endtoend.py --json out.json       # and the figures as JSON
     python benchmarks/endtoend.py --json benchmarks/baseline-endtoend.json   # new baseline
     python benchmarks/endtoend.py --baseline benchmarks/baseline-endtoend.json
@@ -48,8 +49,26 @@ WORKLOADS = {
     "bounded_buffer": "bounded buffer on a Condition",
     "realistic": "short realistic program",
     "fanout": "ThreadPoolExecutor fan-out",
+    "rlock_loop": "4 threads, one RLock taken twice over",
+    "semaphore_loop": "4 threads, one BoundedSemaphore(2)",
+    "queue_pingpong": "a Queue(16) between two threads",
+    "simplequeue_pingpong": "a SimpleQueue between two threads",
+    "condition_turns": "two threads taking turns on a Condition",
+    "event_turns": "two threads taking turns with two Events",
 }
 DEFAULT_WORKLOADS = ("one_lock", "counter", "jobs", "bounded_buffer", "realistic")
+#: Names that stand for several workloads in --workloads: each other primitive alone, bound by it.
+WORKLOAD_GROUPS = {
+    "default": DEFAULT_WORKLOADS,
+    "primitives": (
+        "rlock_loop",
+        "semaphore_loop",
+        "queue_pingpong",
+        "simplequeue_pingpong",
+        "condition_turns",
+        "event_turns",
+    ),
+}
 SYNCSCOPE = [sys.executable, "-m", "syncscope"]
 
 
@@ -393,7 +412,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--workloads",
         default=",".join(DEFAULT_WORKLOADS),
-        help=f"comma-separated, from {','.join(WORKLOADS)} (default: all but fanout)",
+        help=f"comma-separated, from {','.join(WORKLOADS)}, or a group: default (the first"
+        " five), primitives (each other primitive alone)",
     )
     parser.add_argument(
         "--runners",
@@ -421,7 +441,8 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.quick:
         args.repeat, args.scale = 1, 0.1
-    args.workloads = [name.strip() for name in args.workloads.split(",") if name.strip()]
+    names = [name.strip() for name in args.workloads.split(",") if name.strip()]
+    args.workloads = [each for name in names for each in WORKLOAD_GROUPS.get(name, (name,))]
     for name in args.workloads:
         if name not in WORKLOADS:
             parser.error(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
