@@ -57,7 +57,8 @@ WORKLOADS = {
     "event_turns": "two threads taking turns with two Events",
 }
 DEFAULT_WORKLOADS = ("one_lock", "counter", "jobs", "bounded_buffer", "realistic")
-#: Names that stand for several workloads in --workloads: each other primitive alone, bound by it.
+#: Names that stand for several workloads in --workloads: the default rows, and a workload
+#: bound by each other primitive alone.
 WORKLOAD_GROUPS = {
     "default": DEFAULT_WORKLOADS,
     "primitives": (
@@ -442,7 +443,10 @@ def parse_args() -> argparse.Namespace:
     if args.quick:
         args.repeat, args.scale = 1, 0.1
     names = [name.strip() for name in args.workloads.split(",") if name.strip()]
-    args.workloads = [each for name in names for each in WORKLOAD_GROUPS.get(name, (name,))]
+    # Each once, in the order first named ("default,one_lock" runs one_lock once).
+    args.workloads = list(
+        dict.fromkeys(each for name in names for each in WORKLOAD_GROUPS.get(name, (name,)))
+    )
     for name in args.workloads:
         if name not in WORKLOADS:
             parser.error(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")

@@ -1,8 +1,8 @@
 """
 Two threads taking turns on a Condition, 20,000 turns each at scale 1: each waits for its
-turn, takes it and hands it over with ``notify``. Every turn wakes the other thread: a
-Condition's worst case. The turns are counted at the end. (``event_turns`` does the same
-with two Events.)
+turn, takes it and hands it over with ``notify``, which wakes the other when it is waiting
+(else it finds its turn on taking the lock): a Condition's worst case. The turns are
+counted at the end. (``event_turns`` does the same with two Events.)
 
     python condition_turns.py [SCALE]
 """

@@ -1,8 +1,8 @@
 """
 Two threads taking turns with two Events, 20,000 turns each at scale 1: the first sets the
 second's Event and waits for its own; the second wakes, clears its Event and sets the
-first's. Every turn wakes the other thread. The turns are counted at the end.
-(``condition_turns`` does the same on a Condition.)
+first's, which wakes and clears it in turn. Each waits for the other once a turn. The
+turns are counted at the end. (``condition_turns`` does the same on a Condition.)
 
     python event_turns.py [SCALE]
 """

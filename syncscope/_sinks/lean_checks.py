@@ -70,10 +70,10 @@ class LeanChecks:
         #: ``_progress_now``).
         self.progress = 0
         #: An Event, Condition, Barrier or queue operation counted in place, told to the
-        #: hang check (see ``LeanDiagnosis.touched``): straight to it, one call on every
-        #: lean operation.
+        #: hang check (see ``LeanDiagnosis.touched``): straight to it, one call on each.
         self.touched: Callable[..., None] = traces.lean_touched if traces is not None else _nothing
-        #: A queue's put, and a get that got an item: the same, for those.
+        #: A queue's put, and a get that got an item: the same, each through an entry of its
+        #: own, which has nothing to decide (about 520 instructions fewer on every one).
         self.put: Callable[[Primitive], None] = traces.lean_put if traces is not None else _nothing
         self.got: Callable[[Primitive], None] = traces.lean_got if traces is not None else _nothing
         #: A set, clear or notify counted in place: the same, for those (see ``lean_marked``).

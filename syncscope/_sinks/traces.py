@@ -186,7 +186,8 @@ class Traces:
         Record an operation on the thread that made it: ``event`` is kept for a set, clear or
         notify (where it was made is a hang report's evidence). The lean path's waits for a
         signal come here too, with no event and no thread name (looked up only for a thread
-        new to a queue); its operations counted in place go to :meth:`lean_touched`.
+        new to a queue); its operations counted in place go to :meth:`lean_touched`, or to
+        :meth:`lean_put` and :meth:`lean_got` for a queue's.
         """
         trace = self._traces.get(primitive)
         if trace is None:
@@ -214,8 +215,9 @@ class Traces:
     def lean_touched(self, primitive: Primitive, op: str, outcome: str) -> None:
         """
         :meth:`touched` for an operation the lean path counted in place, made by the calling
-        thread, in one call (this is on every lean operation of ``-q``). Not a set, clear or
-        notify: those are :meth:`lean_marked`.
+        thread, in one call (this is on most lean operations of ``-q``). Not a set, clear or
+        notify: those are :meth:`lean_marked`; nor a queue's put or a get that got an item:
+        :meth:`lean_put` and :meth:`lean_got`.
         """
         trace = self._traces.get(primitive)
         if trace is None:
@@ -237,8 +239,9 @@ class Traces:
 
     def lean_put(self, primitive: Primitive) -> None:
         """
-        :meth:`lean_touched` for a put into a queue, the calling thread's: with nothing to
-        decide from its words (on every lean put of ``-q``).
+        :meth:`lean_touched` for a put into a queue, made by the calling thread. An entry of
+        its own, with nothing to decide from the operation's words: about 520 instructions
+        fewer on every lean put of ``-q`` (callgrind, 3.11).
         """
         trace = self._traces.get(primitive)
         if trace is None:
