@@ -1002,6 +1002,72 @@ LeanFailingQueueTests = _lean(
 )
 
 
+def _program_made(
+    cls: type, checks: bool, attribute: str, make: Callable[..., Any], own_lock: str
+) -> type:
+    """
+    A CPython test class whose primitives are the program's own (``make``, a function of this
+    file, is the test's ``attribute`` that makes them), with the statistics, and ``-q``'s checks
+    with ``checks``, listening. Their own Conditions and lock (``own_lock``) are the standard
+    library's, unwatched, so the wrappers do the originals' steps themselves on that plain lock
+    (see ``OwnCondition`` in ``_conditions``).
+    """
+
+    def setUp(self: Any) -> None:
+        syncscope.install(lines=False, detect_deadlocks=checks)
+        self._recording = None if checks else lean_recording()
+        if self._recording is not None:
+            self._recording.__enter__()
+        else:
+            # The watchdog's thread running before these tests count threads (one more
+            # later would be one left behind); it says who it is once it runs.
+            (watchdog,) = [s.watchdog for s in state.sinks if hasattr(s, "watchdog")]
+            deadline = time.monotonic() + 5
+            while watchdog.ident is None and time.monotonic() < deadline:
+                time.sleep(0.001)
+        assert state.lean is not None
+        assert (state.diagnosis is not None) is checks
+        cls.setUp(self)
+        setattr(self, attribute, make)  # after: a queue test's setUp sets its own
+        probe = make()
+        assert primitive_of(probe) is not None, "the program's primitive is not watched"
+        assert type(operator.attrgetter(own_lock)(probe)) is _thread.LockType, "its lock is"
+
+    def tearDown(self: Any) -> None:
+        cls.tearDown(self)
+        if self._recording is not None:
+            self._recording.__exit__(None, None, None)
+        syncscope.uninstall()
+
+    name = ("Checked" if checks else "Counted") + cls.__name__
+    return type(name, (cls,), {"setUp": setUp, "tearDown": tearDown})
+
+
+def _made_here(module: Any, name: str) -> Callable[..., Any]:
+    def create(*args: Any, **kwargs: Any) -> Any:
+        return getattr(module, name)(*args, **kwargs)
+
+    return create
+
+
+for _checks in (False, True):
+    for _test, _attribute, _module, _name, _own_lock in (
+        (lock_tests.SemaphoreTests, "semtype", threading, "Semaphore", "_cond._lock"),
+        (lock_tests.BoundedSemaphoreTests, "semtype", threading, "BoundedSemaphore", "_cond._lock"),
+        (lock_tests.EventTests, "eventtype", threading, "Event", "_cond._lock"),
+        (test_queue.QueueTest, "type2test", queue, "Queue", "mutex"),
+        (test_queue.LifoQueueTest, "type2test", queue, "LifoQueue", "mutex"),
+    ):
+        _class = _program_made(
+            type(_name + "Tests", (_test, unittest.TestCase), {"queue": queue}),
+            _checks,
+            _attribute,
+            _made_here(_module, _name),
+            _own_lock,
+        )
+        globals()[_class.__name__] = _class
+
+
 def _simple_queue_setup(self: Any) -> None:
     self.type2test = queue.SimpleQueue
     test_queue.BaseSimpleQueueTest.setUp(self)

@@ -50,6 +50,7 @@ from .lean import (
     unpark,
 )
 from .lockfactories import proxy_for
+from .ownsteps import OwnCondition, PlainLock
 
 
 TYPE_CHECKING = False
@@ -380,11 +381,20 @@ def _semaphore_wrappers() -> list[Wrapper]:
                 if tally is None or tally.owner is not lean:
                     tally = adopt_watch(entry, lean)
                 # A permit at once: a hold begins (Semaphore.acquire checks no timeout then).
-                if (blocking or timeout is None) and (
-                    hidden(acquire, self, False)  # its Condition is watched too: hide it
-                    if state.options.include_library
-                    else acquire(self, False)
-                ):
+                got = False
+                if blocking or timeout is None:
+                    cond = self._cond
+                    lock = cond._lock
+                    if type(lock) is PlainLock and type(cond) is OwnCondition:
+                        with lock:  # acquire(False)'s own steps, written out (see _ownsteps)
+                            if self._value != 0:
+                                self._value -= 1
+                                got = True
+                    elif state.options.include_library:
+                        got = hidden(acquire, self, False)  # its Condition is watched: hide it
+                    else:
+                        got = acquire(self, False)
+                if got:
                     try:
                         lines = state.lines
                         if lines is not None:  # first: a Ctrl-C in it leaves no permit
@@ -492,9 +502,21 @@ def _semaphore_wrappers() -> list[Wrapper]:
                                     entry.primitive, "release", "released", permits=as_count(n)
                                 )
                         finally:
-                            if state.options.include_library:  # its Condition is watched too
+                            cond = self._cond
+                            lock = cond._lock
+                            done = False
+                            if n == 1 and type(lock) is PlainLock and type(cond) is OwnCondition:
+                                with lock:  # release(1)'s own steps, written out (see _ownsteps)
+                                    if not is_bounded or self._value + 1 <= self._initial_value:
+                                        self._value += 1
+                                        if cond._waiters:  # notify() wakes nobody without
+                                            cond.notify()
+                                        done = True
+                            if done:
+                                pass
+                            elif state.options.include_library:  # its Condition is watched
                                 hidden(original, self, n)
-                            else:
+                            else:  # a release(n), or one too many: the real one raises
                                 original(self, n)
                         return None
                     # A release that raises: the event path says so.

@@ -18,6 +18,7 @@ from .._core.tracking import watch_new, watches
 from .conditions import blocking_call, silent, watched
 from .counted import count_op, countable
 from .lean import adopt_watch, signal_wait
+from .ownsteps import OwnCondition, PlainLock
 
 
 TYPE_CHECKING = False
@@ -56,6 +57,14 @@ def wrappers() -> list[Wrapper]:
                 diagnosis = state.diagnosis
                 if diagnosis is not None:  # the hang check hears of it (see _lean)
                     diagnosis.marked(entry.primitive, "set")
+                cond = self._cond
+                lock = cond._lock
+                if type(lock) is PlainLock and type(cond) is OwnCondition:
+                    with lock:  # Event.set's own steps, written out (see _ownsteps)
+                        self._flag = True
+                        if cond._waiters:  # notify_all() wakes nobody without
+                            cond.notify_all()
+                    return None
                 if state.options.include_library:  # its Condition is watched too: hide it
                     return hidden(set_, self)  # type: ignore[no-any-return]
                 return set_(self)
@@ -96,6 +105,12 @@ def wrappers() -> list[Wrapper]:
                             lines.line(entry.primitive, "clear", "cleared")
                         if diagnosis is not None:  # the hang check's evidence counts it
                             diagnosis.marked(entry.primitive, "clear")
+                cond = self._cond
+                lock = cond._lock
+                if type(lock) is PlainLock and type(cond) is OwnCondition:
+                    with lock:  # Event.clear's own steps, written out (see _ownsteps)
+                        self._flag = False
+                    return None
                 if state.options.include_library and not guard.busy:  # its Condition too
                     return hidden(clear, self)  # type: ignore[no-any-return]
                 return clear(self)
@@ -132,9 +147,18 @@ def wrappers() -> list[Wrapper]:
                     return wait(self, timeout)
                 # Set: it returns at once, whatever the timeout. Cleared meanwhile, the attempt
                 # fails at once and the event path below waits as asked.
-                if self._flag and (
-                    hidden(wait, self, 0) if state.options.include_library else wait(self, 0)
-                ):
+                signaled = False
+                if self._flag:
+                    cond = self._cond
+                    lock = cond._lock
+                    if type(lock) is PlainLock and type(cond) is OwnCondition:
+                        with lock:  # Event.wait's own steps, written out (see _ownsteps)
+                            signaled = self._flag
+                    elif state.options.include_library:  # its Condition is watched: hide it
+                        signaled = hidden(wait, self, 0)
+                    else:
+                        signaled = wait(self, 0)
+                if signaled:
                     tally = entry.tally
                     if tally is None or tally.owner is not lean:
                         tally = adopt_watch(entry, lean)

@@ -38,6 +38,14 @@ from .._core.tracking import (
 from .conditions import blocking_call, silent, watched
 from .counted import count_op, countable
 from .lean import adopt_watch
+from .ownsteps import (
+    LAST_IN_FIRST_OUT,
+    NO_ITEM,
+    PlainLock,
+    get_in_place,
+    put_in_place,
+    task_done_in_place,
+)
 from .queuefill import is_empty, is_full, queued
 from .queuehooks import hook_put, item_text
 
@@ -345,7 +353,13 @@ def wrappers() -> list[Wrapper]:
                                 return None
                         else:
                             try:
-                                if state.options.include_library:  # its Conditions: watched
+                                if (
+                                    type(self) in LAST_IN_FIRST_OUT
+                                    and type(self.mutex) is PlainLock
+                                ):
+                                    if not put_in_place(self, item):
+                                        put(self, item, False)  # Full, or ShutDown
+                                elif state.options.include_library:  # its Conditions: watched
                                     hidden(put, self, item, False)
                                 else:
                                     put(self, item, False)
@@ -458,7 +472,13 @@ def wrappers() -> list[Wrapper]:
                             elif state.options.include_library:
                                 item = hidden(get, self, False)
                             else:
-                                item = get(self, False)
+                                lifo = LAST_IN_FIRST_OUT.get(type(self))
+                                if lifo is None or type(self.mutex) is not PlainLock:
+                                    item = get(self, False)
+                                else:
+                                    item = get_in_place(self, lifo)
+                                    if item is NO_ITEM:
+                                        item = get(self, False)  # Empty, or ShutDown
                         except _Empty:  # below, as for a put
                             pass
                         except BaseException as exc:
@@ -524,8 +544,10 @@ def wrappers() -> list[Wrapper]:
                         lines.said(done)
                     if lines is not None or state.options.include_library:  # see put
                         hidden(task_done, self)
-                    else:
+                    elif type(self) not in _STANDARD or type(self.mutex) is not PlainLock:
                         task_done(self)
+                    elif not task_done_in_place(self):
+                        task_done(self)  # one too many: it raises
                     tally = _lean_tally(entry, lean)
                     tally.task_done += 1
                     tally.unfinished = unfinished
