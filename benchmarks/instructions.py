@@ -47,6 +47,7 @@ WORKLOADS: dict[str, tuple[str, str]] = {
     "Queue put_nowait+get_nowait": ("p = queue.Queue(4)", "p.put_nowait(1); p.get_nowait()"),
     "Queue put+get+task_done": ("p = queue.Queue()", "p.put(1); p.get(); p.task_done()"),
     "LifoQueue put+get": ("p = queue.LifoQueue()", "p.put(1); p.get()"),
+    "PriorityQueue put+get": ("p = queue.PriorityQueue()", "p.put(1); p.get()"),
     "SimpleQueue put+get": ("p = queue.SimpleQueue()", "p.put(1); p.get()"),
     # A get or put that would wait: it times out at once (the blocking path, no other thread).
     "Queue get(timeout=0) (empty)": (
