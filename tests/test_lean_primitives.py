@@ -837,6 +837,27 @@ class TestDropIn:
             assert 1 == rec.stats(event).sets
             assert (1, 1) == (rec.stats(q).empty_waits, rec.stats(q).full_waits)
 
+    def test_a_release_of_one_that_is_no_int_is_the_original_s(self) -> None:
+        """
+        ``release(1.0)`` is the original's, not a ``release(1)`` done in place: on 3.11 it
+        raises TypeError from threading.py (after counting the permit), later the count
+        becomes a float. The lean path gives the same outcome and the same count.
+        """
+
+        def outcome() -> tuple[str | None, str, list[str]]:
+            sem = threading.Semaphore(0)
+            try:
+                sem.release(1.0)
+            except Exception as exc:
+                frames = [f.name for f in traceback.extract_tb(exc.__traceback__)][1:]
+                return type(exc).__name__, repr(sem._value), frames  # type: ignore[attr-defined]
+            return None, repr(sem._value), []  # type: ignore[attr-defined]
+
+        plain = outcome()
+        with lean_recording():
+            assert state.lean is not None
+            assert outcome() == plain
+
     def test_a_queue_that_cannot_tell_its_size_fails_as_without_syncscope(self) -> None:
         """
         A maxsize that does not compare, a _qsize that raises: the program's error is plain
@@ -1003,18 +1024,23 @@ LeanFailingQueueTests = _lean(
 
 
 def _program_made(
-    cls: type, checks: bool, attribute: str, make: Callable[..., Any], own_lock: str
+    cls: type, mode: str, attribute: str, make: Callable[..., Any], own_lock: str
 ) -> type:
     """
     A CPython test class whose primitives are the program's own (``make``, a function of this
-    file, is the test's ``attribute`` that makes them), with the statistics, and ``-q``'s checks
-    with ``checks``, listening. Their own Conditions and lock (``own_lock``) are the standard
-    library's, unwatched, so the wrappers do the originals' steps themselves on that plain lock
-    (see ``OwnCondition`` in ``_conditions``).
+    file, is the test's ``attribute`` that makes them), with the statistics (``mode``
+    "Counted"), ``-q``'s checks too ("Checked") or the lines and the checks ("Said")
+    listening. Their own Conditions and lock (``own_lock``) are the standard library's,
+    unwatched, so the wrappers take the originals' steps themselves on that plain lock (see
+    ``_intercept/ownsteps.py``).
     """
+    checks = mode != "Counted"
 
     def setUp(self: Any) -> None:
-        syncscope.install(lines=False, detect_deadlocks=checks)
+        if mode == "Said":
+            syncscope.install(format="console", output=os.devnull, detect_deadlocks=True)
+        else:
+            syncscope.install(lines=False, detect_deadlocks=checks)
         self._recording = None if checks else lean_recording()
         if self._recording is not None:
             self._recording.__enter__()
@@ -1027,6 +1053,7 @@ def _program_made(
                 time.sleep(0.001)
         assert state.lean is not None
         assert (state.diagnosis is not None) is checks
+        assert (state.lines is not None) is (mode == "Said")
         cls.setUp(self)
         setattr(self, attribute, make)  # after: a queue test's setUp sets its own
         probe = make()
@@ -1039,8 +1066,7 @@ def _program_made(
             self._recording.__exit__(None, None, None)
         syncscope.uninstall()
 
-    name = ("Checked" if checks else "Counted") + cls.__name__
-    return type(name, (cls,), {"setUp": setUp, "tearDown": tearDown})
+    return type(mode + cls.__name__, (cls,), {"setUp": setUp, "tearDown": tearDown})
 
 
 def _made_here(module: Any, name: str) -> Callable[..., Any]:
@@ -1050,7 +1076,7 @@ def _made_here(module: Any, name: str) -> Callable[..., Any]:
     return create
 
 
-for _checks in (False, True):
+for _mode in ("Counted", "Checked", "Said"):
     for _test, _attribute, _module, _name, _own_lock in (
         (lock_tests.SemaphoreTests, "semtype", threading, "Semaphore", "_cond._lock"),
         (lock_tests.BoundedSemaphoreTests, "semtype", threading, "BoundedSemaphore", "_cond._lock"),
@@ -1058,14 +1084,16 @@ for _checks in (False, True):
         (test_queue.QueueTest, "type2test", queue, "Queue", "mutex"),
         (test_queue.LifoQueueTest, "type2test", queue, "LifoQueue", "mutex"),
     ):
-        _class = _program_made(
-            type(_name + "Tests", (_test, unittest.TestCase), {"queue": queue}),
-            _checks,
-            _attribute,
-            _made_here(_module, _name),
-            _own_lock,
-        )
-        globals()[_class.__name__] = _class
+        # With the lines, a queue's put and get go through its _put and _get (see _queues).
+        if _mode != "Said" or _module is threading:
+            _class = _program_made(
+                type(_name + "Tests", (_test, unittest.TestCase), {"queue": queue}),
+                _mode,
+                _attribute,
+                _made_here(_module, _name),
+                _own_lock,
+            )
+            globals()[_class.__name__] = _class
 
 
 def _simple_queue_setup(self: Any) -> None:

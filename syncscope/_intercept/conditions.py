@@ -49,8 +49,8 @@ from .lean import (
     signalled,
     unpark,
 )
-from .lockfactories import proxy_for
-from .ownsteps import OwnCondition, PlainLock
+from .lockfactories import LOCK_TYPE, proxy_for
+from .ownsteps import OwnCondition
 
 
 TYPE_CHECKING = False
@@ -385,7 +385,7 @@ def _semaphore_wrappers() -> list[Wrapper]:
                 if blocking or timeout is None:
                     cond = self._cond
                     lock = cond._lock
-                    if type(lock) is PlainLock and type(cond) is OwnCondition:
+                    if type(lock) is LOCK_TYPE and type(cond) is OwnCondition:
                         with lock:  # acquire(False)'s own steps, written out (see _ownsteps)
                             if self._value != 0:
                                 self._value -= 1
@@ -505,19 +505,23 @@ def _semaphore_wrappers() -> list[Wrapper]:
                             cond = self._cond
                             lock = cond._lock
                             done = False
-                            if n == 1 and type(lock) is PlainLock and type(cond) is OwnCondition:
+                            if (
+                                type(n) is int
+                                and n == 1
+                                and type(lock) is LOCK_TYPE
+                                and type(cond) is OwnCondition
+                            ):
                                 with lock:  # release(1)'s own steps, written out (see _ownsteps)
                                     if not is_bounded or self._value + 1 <= self._initial_value:
                                         self._value += 1
                                         if cond._waiters:  # notify() wakes nobody without
                                             cond.notify()
                                         done = True
-                            if done:
-                                pass
-                            elif state.options.include_library:  # its Condition is watched
-                                hidden(original, self, n)
-                            else:  # a release(n), or one too many: the real one raises
-                                original(self, n)
+                            if not done:  # a release(n), one too many (the real one raises)
+                                if state.options.include_library:  # its Condition is watched
+                                    hidden(original, self, n)
+                                else:
+                                    original(self, n)
                         return None
                     # A release that raises: the event path says so.
                 records = state.records

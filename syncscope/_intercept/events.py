@@ -18,7 +18,8 @@ from .._core.tracking import watch_new, watches
 from .conditions import blocking_call, silent, watched
 from .counted import count_op, countable
 from .lean import adopt_watch, signal_wait
-from .ownsteps import OwnCondition, PlainLock
+from .lockfactories import LOCK_TYPE
+from .ownsteps import OwnCondition
 
 
 TYPE_CHECKING = False
@@ -59,7 +60,7 @@ def wrappers() -> list[Wrapper]:
                     diagnosis.marked(entry.primitive, "set")
                 cond = self._cond
                 lock = cond._lock
-                if type(lock) is PlainLock and type(cond) is OwnCondition:
+                if type(lock) is LOCK_TYPE and type(cond) is OwnCondition:
                     with lock:  # Event.set's own steps, written out (see _ownsteps)
                         self._flag = True
                         if cond._waiters:  # notify_all() wakes nobody without
@@ -107,7 +108,7 @@ def wrappers() -> list[Wrapper]:
                             diagnosis.marked(entry.primitive, "clear")
                 cond = self._cond
                 lock = cond._lock
-                if type(lock) is PlainLock and type(cond) is OwnCondition:
+                if type(lock) is LOCK_TYPE and type(cond) is OwnCondition:
                     with lock:  # Event.clear's own steps, written out (see _ownsteps)
                         self._flag = False
                     return None
@@ -151,7 +152,7 @@ def wrappers() -> list[Wrapper]:
                 if self._flag:
                     cond = self._cond
                     lock = cond._lock
-                    if type(lock) is PlainLock and type(cond) is OwnCondition:
+                    if type(lock) is LOCK_TYPE and type(cond) is OwnCondition:
                         with lock:  # Event.wait's own steps, written out (see _ownsteps)
                             signaled = self._flag
                     elif state.options.include_library:  # its Condition is watched: hide it

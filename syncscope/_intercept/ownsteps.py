@@ -1,24 +1,25 @@
 """
-The originals' own steps, done by the lean wrappers themselves.
+The originals' own steps, taken by the lean wrappers themselves.
 
 Semaphore, Event, Queue and LifoQueue are Python code in CPython: each operation runs the
-original's frame, its Condition's ``__enter__`` and ``__exit__``, and a ``notify`` (with its
-``_is_owned``) that mostly wakes nobody. Their Conditions and lock are made by the standard
-library, so unless ``--all`` watches them the lock is a plain ``_thread.lock``. On that lock, an
-operation that does not wait is a few steps: the lean wrappers (``_conditions``, ``_events``,
-``_queues``) take them themselves, the same steps under the same lock, and call ``notify`` only
-when someone waits (the original's does nothing otherwise). That costs less than the frames
-it saves, and less than all the counting the wrappers do (``benchmarks/README.md``, tenth
-round). Anything else (an operation that waits or fails, a subclass, a PriorityQueue, a watched
-lock) calls the original, which also raises what it raises, from where it raises it.
+original's frame and its Condition's ``__enter__`` and ``__exit__``, and a release, a set, a
+put, a get or a ``task_done`` a ``notify`` too (with its ``_is_owned``), which mostly wakes
+nobody. Their Conditions and lock are made by the standard library, so unless ``--all``
+watches them the lock is a plain ``_thread.lock``. On that lock an operation that does not
+wait is a few steps: the lean wrappers (``_conditions``, ``_events``, ``_queues``) take them
+themselves, the same steps under the same lock, and call ``notify`` only when someone waits
+(the original's does nothing otherwise). That costs less than the frames it saves, and less
+than all the counting the wrappers do (``benchmarks/README.md``, tenth round). An operation
+that waits or fails, a watched lock, and a queue other than those below call the original,
+which also raises what it raises, from where it raises it.
 
 The semaphores' and the Event's steps are written out in their wrappers, as the lock proxies'
-fast paths are; the queues' are here.
+fast paths are; the queues' are here. A subclass of Semaphore or Event takes them too (they are
+its base class's steps), and so does a PriorityQueue's ``task_done``, which touches no item.
 """
 
 from __future__ import annotations
 
-import _thread
 import queue
 import threading
 
@@ -30,16 +31,16 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-#: The Condition a Semaphore, an Event or a Queue makes for itself.
+#: The Condition a Semaphore, an Event or a Queue makes for itself (its lock's type is
+#: ``_lockfactories.LOCK_TYPE`` unless ``--all`` watches it: then it is a proxy).
 OwnCondition: type[Any] = threading.Condition
-#: Its lock's type, unless ``--all`` watches it (then it is a proxy).
-PlainLock = _thread.LockType
 
 #: The queues whose put and get are done here, each with whether it is last in, first out. A
 #: Queue's and a LifoQueue's ``_put``, ``_get`` and ``_qsize`` only call their container's
 #: (``queue``) ``append``, ``popleft`` or ``pop``, and ``len``: nothing of the program runs in
 #: them and nothing raises. (PriorityQueue's comparisons can: its traceback keeps the real
-#: put's frame.)
+#: put's frame.) The class's ``_put``, ``_get`` and ``_qsize`` are taken to be the standard
+#: library's: one monkeypatched onto ``queue.Queue`` itself is not called here.
 LAST_IN_FIRST_OUT: dict[type, bool] = {queue.Queue: False, queue.LifoQueue: True}
 
 #: What :func:`get_in_place` hands back when the queue is empty.

@@ -38,10 +38,10 @@ from .._core.tracking import (
 from .conditions import blocking_call, silent, watched
 from .counted import count_op, countable
 from .lean import adopt_watch
+from .lockfactories import LOCK_TYPE
 from .ownsteps import (
     LAST_IN_FIRST_OUT,
     NO_ITEM,
-    PlainLock,
     get_in_place,
     put_in_place,
     task_done_in_place,
@@ -355,7 +355,7 @@ def wrappers() -> list[Wrapper]:
                             try:
                                 if (
                                     type(self) in LAST_IN_FIRST_OUT
-                                    and type(self.mutex) is PlainLock
+                                    and type(self.mutex) is LOCK_TYPE
                                 ):
                                     if not put_in_place(self, item):
                                         put(self, item, False)  # Full, or ShutDown
@@ -469,16 +469,16 @@ def wrappers() -> list[Wrapper]:
                                 finally:
                                     unsaid = guard.pending_get is pending
                                     guard.pending_get = outer
-                            elif state.options.include_library:
-                                item = hidden(get, self, False)
                             else:
                                 lifo = LAST_IN_FIRST_OUT.get(type(self))
-                                if lifo is None or type(self.mutex) is not PlainLock:
-                                    item = get(self, False)
-                                else:
+                                if lifo is not None and type(self.mutex) is LOCK_TYPE:
                                     item = get_in_place(self, lifo)
                                     if item is NO_ITEM:
                                         item = get(self, False)  # Empty, or ShutDown
+                                elif state.options.include_library:  # its Conditions: watched
+                                    item = hidden(get, self, False)
+                                else:
+                                    item = get(self, False)
                         except _Empty:  # below, as for a put
                             pass
                         except BaseException as exc:
@@ -544,7 +544,7 @@ def wrappers() -> list[Wrapper]:
                         lines.said(done)
                     if lines is not None or state.options.include_library:  # see put
                         hidden(task_done, self)
-                    elif type(self) not in _STANDARD or type(self.mutex) is not PlainLock:
+                    elif type(self) not in _STANDARD or type(self.mutex) is not LOCK_TYPE:
                         task_done(self)
                     elif not task_done_in_place(self):
                         task_done(self)  # one too many: it raises
