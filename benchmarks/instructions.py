@@ -44,6 +44,7 @@ WORKLOADS: dict[str, tuple[str, str]] = {
     "Event wait(0) (clear)": ("p = threading.Event()", "p.wait(0)"),
     "Barrier(1) wait": ("p = threading.Barrier(1)", "p.wait()"),
     "Queue put+get": ("p = queue.Queue()", "p.put(1); p.get()"),
+    "Queue(4) put+get": ("p = queue.Queue(4)", "p.put(1); p.get()"),
     "Queue put_nowait+get_nowait": ("p = queue.Queue(4)", "p.put_nowait(1); p.get_nowait()"),
     "Queue put+get+task_done": ("p = queue.Queue()", "p.put(1); p.get(); p.task_done()"),
     "LifoQueue put+get": ("p = queue.LifoQueue()", "p.put(1); p.get()"),

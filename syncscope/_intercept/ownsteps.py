@@ -47,22 +47,26 @@ LAST_IN_FIRST_OUT: dict[type, bool] = {queue.Queue: False, queue.LifoQueue: True
 NO_ITEM = object()
 
 
-def put_in_place(q: Any, item: Any) -> bool:
-    """``put(item, False)``; False, having done nothing, when the real put must say why not."""
+def put_in_place(q: Any, item: Any) -> int | None:
+    """
+    ``put(item, False)``: the queue's size after it, or None, having done nothing, when the
+    real put must say why not (full, shut down, a ``maxsize`` that is no int).
+    """
     with q.mutex:
         if QUEUE_HAS_SHUTDOWN and q.is_shutdown:
-            return False
+            return None
         maxsize = q.maxsize
         if type(maxsize) is not int:  # one that does not compare: the real put raises
-            return False
-        if maxsize > 0 and len(q.queue) >= maxsize:
-            return False
+            return None
+        size = len(q.queue)
+        if 0 < maxsize <= size:
+            return None
         q.queue.append(item)
         q.unfinished_tasks += 1
         not_empty = q.not_empty
         if not_empty._waiters:  # notify() wakes nobody without
             not_empty.notify()
-    return True
+    return size + 1
 
 
 def get_in_place(q: Any, lifo: bool) -> Any:

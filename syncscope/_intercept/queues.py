@@ -344,25 +344,26 @@ def wrappers() -> list[Wrapper]:
                 if entry is None or guard.busy:
                     return put(self, item, block, timeout)
                 if not block or timeout is None or at_once(block, timeout):
+                    lines = state.lines
+                    in_place = (
+                        lines is None
+                        and type(self) in LAST_IN_FIRST_OUT
+                        and type(self.mutex) is LOCK_TYPE
+                    )
                     # Full, as the event path tells (unlocked): no attempt, which would raise
-                    # and catch a Full for nothing.
-                    if not (block and self.maxsize and is_full(self)):
-                        lines = state.lines
+                    # and catch a Full for nothing. (A put in place finds that out itself.)
+                    if in_place or not (block and self.maxsize and is_full(self)):
                         if lines is not None:  # the same, said: see said_put
                             if said_put(self, entry, lean, lines, put, item, block, timeout):
                                 return None
                         else:
                             try:
-                                if (
-                                    type(self) in LAST_IN_FIRST_OUT
-                                    and type(self.mutex) is LOCK_TYPE
-                                ):
-                                    if not put_in_place(self, item):
-                                        put(self, item, False)  # Full, or ShutDown
-                                elif state.options.include_library:  # its Conditions: watched
-                                    hidden(put, self, item, False)
-                                else:
-                                    put(self, item, False)
+                                size = put_in_place(self, item) if in_place else None
+                                if size is None:  # full or shut down: the real put raises
+                                    if state.options.include_library:  # its Conditions too
+                                        hidden(put, self, item, False)
+                                    else:
+                                        put(self, item, False)
                             except _Full:  # below, outside this block: what it raises next
                                 pass  # must not be chained to this Full
                             except BaseException as exc:
@@ -374,7 +375,8 @@ def wrappers() -> list[Wrapper]:
                                     tally = adopt_watch(entry, lean)
                                 tally.puts += 1
                                 tally.unfinished += 1
-                                size = self._qsize()  # just after the put, not under its lock
+                                if size is None:  # just after the put, not under its lock
+                                    size = self._qsize()
                                 if size > tally.max_size:  # noqa: PLR1730 (no call: hot path)
                                     tally.max_size = size
                                 diagnosis = state.diagnosis
