@@ -22,13 +22,14 @@ the proxies (``_locks``), inline: a function call would cost more than everythin
 The class-based primitives (Condition, Semaphore, BoundedSemaphore, Event, the queues) count in
 place too, in their wrappers (``_conditions``, ``_queues``): see below. The same two
 differences hold for them, and two more: a queue's ``max_size`` is read just after each lean
-put, outside the queue's lock, and operations made inside another primitive's methods that did
-not wait (a Queue subclass's ``_put`` setting an Event) are counted where the event path, busy
-with the outer operation, leaves them out (inside one that waited, both leave them out); the
-library's own (``include_library``) stay out on both paths. Condition, Event and Barrier
-waits that block, and a queue's put or get that has to wait (``_queues.lean_wait``), are
-counted in place too, when they end (see "waits that block" below); ``Queue.join``,
-``shutdown`` and Barrier's ``abort``/``reset`` always take the event path: they are rare.
+put, outside the queue's lock (by a put done in place, ``_ownsteps``, under it), and operations
+made inside another primitive's methods that did not wait (a Queue subclass's ``_put`` setting
+an Event) are counted where the event path, busy with the outer operation, leaves them out
+(inside one that waited, both leave them out); the library's own (``include_library``) stay out
+on both paths. Condition, Event and Barrier waits that block, and a queue's put or get that has
+to wait (``_queues.lean_wait``), are counted in place too, when they end (see "waits that
+block" below); ``Queue.join``, ``shutdown`` and Barrier's ``abort``/``reset`` always take the
+event path: they are rare.
 """
 
 from __future__ import annotations
