@@ -80,6 +80,13 @@ BUGS: dict[str, tuple[str | tuple[str, ...], ...]] = {
         '"producer" died of ValueError',
         "at queue_producer_died.py:17 in producer",
     ),
+    "simplequeue_producer_died": (
+        "syncscope: hang: 1 thread blocked for good",
+        '"consumer" waits for an item from queue items at simplequeue_producer_died.py:26 in',
+        'every thread that put into queue items has exited: "starter", "producer"',
+        '"producer" died of ValueError',
+        "at simplequeue_producer_died.py:20 in producer",
+    ),
     "lost_notify": (
         "syncscope: hang: 1 thread blocked for good",
         '"waiter" waits for a notify on condition done at lost_notify.py:24 in waiter',

@@ -27,7 +27,7 @@ import syncscope
 from syncscope._core import leanholds
 from syncscope._core.dispatch import hidden
 from syncscope._core.state import state
-from syncscope._core.tracking import primitive_of
+from syncscope._core.tracking import primitive_of, watches
 from syncscope._sinks.figures import PrimitiveStats
 from syncscope.testing import Recording
 
@@ -858,6 +858,28 @@ class TestDropIn:
             assert state.lean is not None
             assert outcome() == plain
 
+    def test_a_simple_queue_made_past_its_stand_ins_new_works_unwatched(self) -> None:
+        """
+        The C type's own ``__new__`` called on the stand-in class makes a queue that never
+        went through ours (its entry's slot is empty): it works as the original, uncounted.
+        """
+        original = syncscope.get_original("queue", "SimpleQueue")
+        with lean_recording() as rec:
+            assert state.lean is not None
+            made = queue.SimpleQueue()
+            past = original.__new__(queue.SimpleQueue)
+            assert type(past) is not original
+            past.put(1)
+            past.put_nowait(2)
+            assert (1, 2) == (past.get(), past.get_nowait())
+            with pytest.raises(queue.Empty):
+                past.get(timeout=0)
+            for n in (3, 4):  # the first counts through the slow path, the second in place
+                made.put(n)
+                assert n == made.get()
+        assert primitive_of(past) is None
+        assert (2, 2) == (rec.stats(made).puts, rec.stats(made).gets)
+
     def test_a_queue_that_cannot_tell_its_size_fails_as_without_syncscope(self) -> None:
         """
         A maxsize that does not compare, a _qsize that raises: the program's error is plain
@@ -1024,7 +1046,7 @@ LeanFailingQueueTests = _lean(
 
 
 def _program_made(
-    cls: type, mode: str, attribute: str, make: Callable[..., Any], own_lock: str
+    cls: type, mode: str, attribute: str, make: Callable[..., Any], own_lock: str | None
 ) -> type:
     """
     A CPython test class whose primitives are the program's own (``make``, a function of this
@@ -1032,7 +1054,8 @@ def _program_made(
     "Counted"), ``-q``'s checks too ("Checked") or the lines and the checks ("Said")
     listening. Their own Conditions and lock (``own_lock``) are the standard library's,
     unwatched, so the wrappers take the originals' steps themselves on that plain lock (see
-    ``_intercept/ownsteps.py``).
+    ``_intercept/ownsteps.py``). A SimpleQueue (``own_lock`` None) has no lock: its wrappers
+    count in place when it carries its entry and is not the library's.
     """
     checks = mode != "Counted"
 
@@ -1058,7 +1081,11 @@ def _program_made(
         setattr(self, attribute, make)  # after: a queue test's setUp sets its own
         probe = make()
         assert primitive_of(probe) is not None, "the program's primitive is not watched"
-        assert type(operator.attrgetter(own_lock)(probe)) is _thread.LockType, "its lock is"
+        if own_lock is None:
+            entry = probe._syncscope_watch
+            assert entry is watches[id(probe)] and not entry.library, "it is not the program's"
+        else:
+            assert type(operator.attrgetter(own_lock)(probe)) is _thread.LockType, "its lock is"
 
     def tearDown(self: Any) -> None:
         cls.tearDown(self)
@@ -1099,6 +1126,26 @@ for _mode in ("Counted", "Checked", "Said"):
 def _simple_queue_setup(self: Any) -> None:
     self.type2test = queue.SimpleQueue
     test_queue.BaseSimpleQueueTest.setUp(self)
+
+
+def _program_simple_queue_setup(self: Any) -> None:
+    self.type2test = _made_here(queue, "SimpleQueue")  # setUp makes its queue with it
+    test_queue.BaseSimpleQueueTest.setUp(self)
+
+
+for _mode in ("Counted", "Checked", "Said"):
+    _class = _program_made(
+        type(
+            "SimpleQueueTests",
+            (test_queue.BaseSimpleQueueTest, unittest.TestCase),
+            {"queue": queue, "setUp": _program_simple_queue_setup},
+        ),
+        _mode,
+        "type2test",
+        _made_here(queue, "SimpleQueue"),
+        None,
+    )
+    globals()[_class.__name__] = _class
 
 
 LeanSimpleQueueTests = _lean(

@@ -7,6 +7,8 @@ that holds only a weak reference to them: nothing is added to their ``__dict__``
 ``pickle`` and ``vars()`` see exactly what they would see without syncscope, and nothing keeps
 them alive. The side table's entry also keeps what the lean statistics count in place for
 the instance (its tally, a semaphore's permits: see ``_intercept.lean``), which dies with it.
+A SimpleQueue is the one exception: it is our subclass's instance, which carries its entry in
+a slot (a look-up by ``id()`` cost more than the C type's own operations).
 """
 
 from __future__ import annotations
@@ -36,10 +38,13 @@ if TYPE_CHECKING:
 class Watch:
     """One watched class-based instance: its Primitive, and what lean statistics keep of it."""
 
-    __slots__ = ("permits", "primitive", "ref", "tally")
+    __slots__ = ("library", "permits", "primitive", "ref", "tally")
 
-    def __init__(self, primitive: Primitive, ref: weakref.ref[Any]) -> None:
+    def __init__(self, primitive: Primitive, ref: weakref.ref[Any], library: bool = False) -> None:
         self.primitive = primitive
+        #: Made by the standard library or a package (watched with ``--all``), as a lock
+        #: proxy's ``_syncscope_library``: read where a wrapper reads the guard only for those.
+        self.library = library
         #: A weak reference whose callback removes the entry when the instance dies.
         self.ref = ref
         #: Its tally in the lean statistics, once it has been counted there (see lean).
@@ -112,13 +117,15 @@ def new_primitive(kind: str, type_name: str, frame: FrameType | None) -> Primiti
     return Primitive(kind, type_name, name, file, line, function, column)
 
 
-def watch(obj: object, primitive: Primitive) -> None:
+def watch(obj: object, primitive: Primitive, library: bool = False) -> Watch:
+    """Watch ``obj`` as ``primitive``: its entry in :data:`watches`, until it dies."""
     key = id(obj)
 
     def forget(_ref: object, key: int = key) -> None:
         watches.pop(key, None)
 
-    watches[key] = Watch(primitive, weakref.ref(obj, forget))
+    entry = watches[key] = Watch(primitive, weakref.ref(obj, forget), library)
+    return entry
 
 
 def watch_new(obj: object, kind: str, depth: int = 3) -> Primitive | None:
