@@ -880,6 +880,74 @@ class TestDropIn:
         assert primitive_of(past) is None
         assert (2, 2) == (rec.stats(made).puts, rec.stats(made).gets)
 
+    def test_a_simple_queue_subclass_s_attribute_hooks_are_left_alone(self) -> None:
+        """
+        A subclass that refuses new attributes, or hides the ones that begin with ``_``, is
+        made and counted as any other: syncscope keeps nothing on it through its hooks.
+        """
+
+        with lean_recording() as rec:
+            assert state.lean is not None
+
+            class Frozen(queue.SimpleQueue[int]):  # of the stand-in, now installed
+                def __setattr__(self, name: str, value: object) -> None:
+                    raise AttributeError(f"{type(self).__name__} is frozen")
+
+            class Private(queue.SimpleQueue[int]):
+                def __getattribute__(self, name: str) -> Any:
+                    if name.startswith("_"):
+                        raise AttributeError(name)
+                    return super().__getattribute__(name)
+
+            made = [Frozen(), Private()]
+            for q in made:
+                for n in (1, 2):
+                    q.put(n)
+                    assert n == q.get()
+        assert [(2, 2)] * 2 == [(rec.stats(q).puts, rec.stats(q).gets) for q in made]
+
+    def test_the_library_s_simple_queue_is_not_counted_inside_syncscope_s_own_work(
+        self,
+    ) -> None:
+        """
+        With ``--all``, a SimpleQueue the standard library made (a ThreadPoolExecutor's) is
+        watched; used by syncscope's own machinery (with its guard up) it is not counted,
+        while the program's use of it is.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        syncscope.install(lines=False, include_library=True)
+        try:
+            with lean_recording() as rec:
+                assert state.lean is not None
+                pool = ThreadPoolExecutor(1)  # its workers start at the first submit
+                work = pool._work_queue
+                hidden(work.put, None)
+                assert hidden(work.get) is None
+                work.put(None)
+                assert work.get() is None
+            pool.shutdown(wait=True)  # its own put, after the recording
+        finally:
+            syncscope.uninstall()
+        assert (1, 1) == (rec.stats(work).puts, rec.stats(work).gets)
+
+    def test_a_get_that_waits_inside_another_operation_leaves_its_guard_up(self) -> None:
+        """
+        A program's SimpleQueue get that has to wait, made while syncscope's guard is up
+        (inside another operation, as a lock class of the program's built on a queue is),
+        leaves the guard as it found it: what the outer operation does next stays unseen.
+        """
+        from syncscope._core.dispatch import guard
+
+        def get_then_guard(q: queue.SimpleQueue[int]) -> bool:
+            with pytest.raises(queue.Empty):
+                q.get(timeout=0.001)
+            return guard.busy
+
+        with lean_recording():
+            assert state.lean is not None
+            assert hidden(get_then_guard, queue.SimpleQueue()) is True
+
     def test_a_queue_that_cannot_tell_its_size_fails_as_without_syncscope(self) -> None:
         """
         A maxsize that does not compare, a _qsize that raises: the program's error is plain

@@ -7,8 +7,9 @@ that holds only a weak reference to them: nothing is added to their ``__dict__``
 ``pickle`` and ``vars()`` see exactly what they would see without syncscope, and nothing keeps
 them alive. The side table's entry also keeps what the lean statistics count in place for
 the instance (its tally, a semaphore's permits: see ``_intercept.lean``), which dies with it.
-A SimpleQueue is the one exception: it is our subclass's instance, which carries its entry in
-a slot (a look-up by ``id()`` cost more than the C type's own operations).
+A SimpleQueue is the one exception: an instance of our stand-in class carries its entry in a
+slot as well (a look-up by ``id()`` cost more than the C type's own operations); a program's
+subclass's is looked up here, as its attribute hooks are the program's.
 """
 
 from __future__ import annotations

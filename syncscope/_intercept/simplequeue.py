@@ -19,7 +19,7 @@ from .._core.sites import NO_SITE, call_site, creator_frame
 from .._core.state import state
 from .._core.tally import TallyBook
 from .._core.tracebacks import hide_frames
-from .._core.tracking import Watch, library_owned, new_primitive, should_watch, watch
+from .._core.tracking import Watch, library_owned, new_primitive, should_watch, watch, watches
 from .conditions import watched
 from .lean import adopt_watch
 from .queuehooks import item_text
@@ -63,9 +63,9 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
     The standard library's own callers (``ThreadPoolExecutor``...) get the original C type.
     """
 
-    # Its entry in the side table (``_core.tracking``), None when not watched: read on every
-    # operation, where a look-up by id() cost 540 instructions (callgrind, 3.11) and the
-    # C type's own operations cost about 400.
+    # Its entry in the side table (``_core.tracking``), kept by an instance of this class
+    # itself, not of a subclass (see _entry): read on every operation, where a look-up by
+    # id() cost 540 instructions (callgrind, 3.11) and the C type's own operations about 400.
     __slots__ = ("_syncscope_watch",)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
@@ -74,12 +74,12 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
             if not should_watch("queue", frame):
                 if cls is SimpleQueue:
                     return _OriginalSimpleQueue(*args, **kwargs)
-                obj = super().__new__(cls, *args, **kwargs)
-                obj._syncscope_watch = None
-                return obj
+                return super().__new__(cls, *args, **kwargs)
             obj = super().__new__(cls, *args, **kwargs)
             library = state.options.include_library and library_owned(frame)
-            obj._syncscope_watch = watch(obj, new_primitive("queue", cls.__name__, frame), library)
+            entry = watch(obj, new_primitive("queue", cls.__name__, frame), library)
+            if cls is SimpleQueue:  # no __setattr__ of the program's to go through
+                obj._syncscope_watch = entry
             return obj
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -92,10 +92,13 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
         try:
             lean = state.lean
             if lean is not None:
-                try:  # _entry, written out
-                    entry = self._syncscope_watch
-                except AttributeError:
-                    entry = None
+                if type(self) is SimpleQueue:  # _entry, written out
+                    try:
+                        entry = self._syncscope_watch
+                    except AttributeError:
+                        entry = None
+                else:
+                    entry = watches.get(id(self))
                 if entry is not None:
                     tally = entry.tally
                     if (  # the statistics alone, on the program's queue: _lean_simple_put's
@@ -143,10 +146,13 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
         try:
             lean = state.lean
             if lean is not None and (not block or timeout is None or at_once(block, timeout)):
-                try:  # _entry, written out
-                    entry = self._syncscope_watch
-                except AttributeError:
-                    entry = None
+                if type(self) is SimpleQueue:  # _entry, written out
+                    try:
+                        entry = self._syncscope_watch
+                    except AttributeError:
+                        entry = None
+                else:
+                    entry = watches.get(id(self))
                 if entry is None or ((entry.library or state.lines is not None) and guard.busy):
                     return _simple_get(self, block, timeout)
                 if not block or _simple_qsize(self):  # else empty: as for a Queue's get
@@ -165,6 +171,8 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                                 diagnosis.got(entry.primitive)
                         return item
                 if block:  # it waits, or times out: counted at its site
+                    if guard.busy:  # inside another operation's: as it is (lean_wait's
+                        return _simple_get(self, block, timeout)  # guard is its own)
                     return lean_wait(
                         self, entry, lean, "get", _simple_get, (self, block, timeout), timeout
                     )
@@ -216,11 +224,19 @@ SimpleQueue.__qualname__ = _OriginalSimpleQueue.__qualname__
 
 
 def _entry(q: SimpleQueue) -> Watch | None:
-    """Its entry; None when not watched, or made by the C type's own ``__new__``, not ours."""
-    try:
-        return q._syncscope_watch  # type: ignore[no-any-return]
-    except AttributeError:
-        return None
+    """
+    Its entry; None when not watched. In its slot for an instance of the stand-in class, by
+    id() for a subclass's: reading the slot would run the program's attribute hooks (a
+    ``__getattribute__`` or ``__getattr__`` of the subclass's), and writing it its
+    ``__setattr__``. Not in the slot either for a queue made by the C type's own ``__new__``
+    called on the stand-in class, which is not watched.
+    """
+    if type(q) is SimpleQueue:
+        try:
+            return q._syncscope_watch  # type: ignore[no-any-return]
+        except AttributeError:
+            return None
+    return watches.get(id(q))
 
 
 def _guarded(entry: Watch) -> bool:
