@@ -153,7 +153,8 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                         entry = None
                 else:
                     entry = watches.get(id(self))
-                if entry is None or ((entry.library or state.lines is not None) and guard.busy):
+                lines = state.lines
+                if entry is None or ((entry.library or lines is not None) and guard.busy):
                     return _simple_get(self, block, timeout)
                 if not block or _simple_qsize(self):  # else empty: as for a Queue's get
                     try:
@@ -162,7 +163,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                         pass
                     else:
                         tally = entry.tally
-                        if tally is None or tally.owner is not lean or state.lines is not None:
+                        if tally is None or tally.owner is not lean or lines is not None:
                             lean_got(self, entry, lean, item)
                         else:  # the statistics alone: lean_got's steps, written out
                             tally.gets += 1
