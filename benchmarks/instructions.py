@@ -49,6 +49,12 @@ WORKLOADS: dict[str, tuple[str, str]] = {
     "Queue put+get+task_done": ("p = queue.Queue()", "p.put(1); p.get(); p.task_done()"),
     "LifoQueue put+get": ("p = queue.LifoQueue()", "p.put(1); p.get()"),
     "PriorityQueue put+get": ("p = queue.PriorityQueue()", "p.put(1); p.get()"),
+    # Tuples of numbers and strings order in C (done in place); a list's items are not known to.
+    "PriorityQueue of 8 tuples put+get": (
+        "p = queue.PriorityQueue()\nfor i in range(8): p.put((i, 'job'))",
+        "p.put((3, 'job')); p.get()",
+    ),
+    "PriorityQueue put+get (lists)": ("p = queue.PriorityQueue()", "p.put([1]); p.get()"),
     "SimpleQueue put+get": ("p = queue.SimpleQueue()", "p.put(1); p.get()"),
     # A get or put that would wait: it times out at once (the blocking path, no other thread).
     "Queue get(timeout=0) (empty)": (

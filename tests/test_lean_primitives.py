@@ -858,6 +858,124 @@ class TestDropIn:
             assert state.lean is not None
             assert outcome() == plain
 
+    def test_a_priority_queue_compares_as_the_original_whatever_its_items(self) -> None:
+        """
+        A PriorityQueue's put and get are done in place only while its heap holds items of
+        one kind that orders in C. An item that does not (a str among ints, the program's
+        own class, a tuple holding one) goes through the real put, and the heap through the
+        real get until it empties: what the comparisons raise, and from where, is the
+        original's, and so is the order the items come out in.
+        """
+
+        class Touchy:
+            armed = False
+
+            def __lt__(self, other: object) -> bool:
+                if Touchy.armed:
+                    raise ValueError("compared")
+                return False
+
+        def outcomes() -> list[object]:
+            found: list[object] = []
+            q: queue.PriorityQueue[Any] = queue.PriorityQueue()
+
+            def step(call: Callable[[], object]) -> None:
+                try:
+                    found.append(call())
+                except Exception as exc:
+                    tb = traceback.extract_tb(exc.__traceback__)
+                    frames = [f.name for f in tb if f.filename != __file__]
+                    found.append((type(exc).__name__, str(exc), frames, q.qsize()))
+
+            Touchy.armed = False
+            for item in (3, 1, 2, "one"):  # the str: TypeError from heappush, and it stays in
+                step(lambda item=item: q.put(item))
+            for _ in range(4):  # the str still compares, with what is left
+                step(q.get)
+            for item in (2, 1, Touchy()):  # Touchy last, below 1: it compares with its parent
+                step(lambda item=item: q.put(item))
+            Touchy.armed = True
+            step(q.get)  # 1 out, Touchy sifted down, compared with 2: ValueError in _get
+            Touchy.armed = False
+            while not q.empty():
+                step(lambda: type(q.get()).__name__)
+            for item in ((1, "b"), (1, "a"), (1, Touchy())):  # compared on their 2nd element
+                step(lambda item=item: q.put(item))
+            Touchy.armed = True
+            step(q.get)
+            Touchy.armed = False
+            while not q.empty():
+                step(lambda: type(q.get()[1]).__name__)
+            for item in ((1, "a"), (2, 5), (1, 7)):  # (2, 5) compares; 7 and "a" do not
+                step(lambda item=item: q.put(item))
+            while not q.empty():
+                step(lambda: q.get()[1])
+            for _ in range(3):  # tuples that compare on the program's code
+                step(lambda: q.put((1, Touchy())))
+            Touchy.armed = True
+            step(q.get)
+            Touchy.armed = False
+            while not q.empty():
+                step(lambda: q.get()[0])
+            for item in (5.5, 4.5):  # empty: in place again, and in order
+                step(lambda item=item: q.put(item))
+            step(q.get)
+            step(q.get)
+            return found
+
+        plain = outcomes()
+        raised = [o[0] for o in plain if isinstance(o, tuple) and len(o) == 4]
+        assert ["TypeError"] * 3 + ["ValueError"] * 2 + ["TypeError", "ValueError"] == raised
+        with lean_recording() as rec:
+            assert state.lean is not None
+            assert outcomes() == plain
+            (stats,) = [p for p in rec.primitives() if p.kind == "queue"]
+        assert (16, 7) == (stats.puts, stats.errors)  # the puts and gets that raised
+
+    def test_a_priority_queue_used_while_not_installed_is_compared_as_the_original(
+        self,
+    ) -> None:
+        """
+        Items put while syncscope is not installed go in unseen: a heap of one kind when it
+        was uninstalled may be mixed when it is installed again, so its gets are the real
+        ones until it empties.
+        """
+
+        class Touchy:
+            armed = False
+
+            def __lt__(self, other: object) -> bool:
+                if Touchy.armed:
+                    raise ValueError("compared")
+                return False
+
+        def outcome(q: queue.PriorityQueue[Any]) -> tuple[str, list[str]]:
+            Touchy.armed = True
+            try:
+                q.get()
+            except ValueError as exc:
+                return str(exc), [f.name for f in traceback.extract_tb(exc.__traceback__)][1:]
+            finally:
+                Touchy.armed = False
+            raise AssertionError("the heap was not compared")
+
+        plain: queue.PriorityQueue[Any] = queue.PriorityQueue()
+        for item in (1, 2, Touchy()):
+            plain.put(item)
+        try:
+            syncscope.install(lines=False, detect_deadlocks=True, output=os.devnull)
+            assert state.lean is not None
+            q: queue.PriorityQueue[Any] = queue.PriorityQueue()
+            q.put(1)
+            q.put(2)  # one kind, in place
+            syncscope.uninstall()
+            q.put(Touchy())  # unseen
+            syncscope.install(lines=False, detect_deadlocks=True, output=os.devnull)
+            assert state.lean is not None and primitive_of(q) is not None
+            assert outcome(q) == outcome(plain)
+        finally:
+            syncscope.uninstall()
+
     def test_a_simple_queue_made_past_its_stand_ins_new_works_unwatched(self) -> None:
         """
         The C type's own ``__new__`` called on the stand-in class makes a queue that never
@@ -1178,6 +1296,7 @@ for _mode in ("Counted", "Checked", "Said"):
         (lock_tests.EventTests, "eventtype", threading, "Event", "_cond._lock"),
         (test_queue.QueueTest, "type2test", queue, "Queue", "mutex"),
         (test_queue.LifoQueueTest, "type2test", queue, "LifoQueue", "mutex"),
+        (test_queue.PriorityQueueTest, "type2test", queue, "PriorityQueue", "mutex"),
     ):
         # With the lines, a queue's put and get go through its _put and _get (see _queues).
         if _mode != "Said" or _module is threading:

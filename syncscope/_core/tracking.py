@@ -35,11 +35,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    #: What :func:`~syncscope._intercept.ownsteps.heap_kind` says of an item: its type, or
+    #: its elements' types for a tuple.
+    HeapKind = type | tuple[type, ...]
+
 
 class Watch:
     """One watched class-based instance: its Primitive, and what lean statistics keep of it."""
 
-    __slots__ = ("library", "permits", "primitive", "ref", "tally")
+    __slots__ = ("heap_kind", "library", "permits", "primitive", "ref", "tally")
 
     def __init__(self, primitive: Primitive, ref: weakref.ref[Any], library: bool = False) -> None:
         self.primitive = primitive
@@ -53,6 +57,9 @@ class Watch:
         #: A semaphore's permits taken under lean statistics and not given back, oldest first:
         #: (thread ident, perf_counter_ns() when taken).
         self.permits: list[tuple[int, int]] = []
+        #: A PriorityQueue's: the kind (``ownsteps.heap_kind``) of every item in its heap,
+        #: kept under its mutex; None when not known to be one kind that orders in C alone.
+        self.heap_kind: HeapKind | None = None
 
     @property
     def _syncscope_primitive(self) -> Primitive:

@@ -1,10 +1,10 @@
 """
 The originals' own steps, taken by the lean wrappers themselves.
 
-Semaphore, Event, Queue and LifoQueue are Python code in CPython: each operation runs the
-original's frame and its Condition's ``__enter__`` and ``__exit__``, and a release, a set, a
-put, a get or a ``task_done`` a ``notify`` too (with its ``_is_owned``), which mostly wakes
-nobody. Their Conditions and lock are made by the standard library, so unless ``--all``
+Semaphore, Event and the queues but SimpleQueue are Python code in CPython: each operation
+runs the original's frame and its Condition's ``__enter__`` and ``__exit__``, and a release, a
+set, a put, a get or a ``task_done`` a ``notify`` too (with its ``_is_owned``), which mostly
+wakes nobody. Their Conditions and lock are made by the standard library, so unless ``--all``
 watches them the lock is a plain ``_thread.lock``. On that lock an operation that does not
 wait is a few steps: the lean wrappers (``_conditions``, ``_events``, ``_queues``) take them
 themselves, the same steps under the same lock, and call ``notify`` only when someone waits
@@ -15,48 +15,84 @@ which also raises what it raises, from where it raises it.
 
 The semaphores' and the Event's steps are written out in their wrappers, as the lock proxies'
 fast paths are; the queues' are here. A subclass of Semaphore or Event takes them too (they are
-its base class's steps), and so does a PriorityQueue's ``task_done``, which touches no item.
+its base class's steps).
 
 The steps are those of CPython 3.11 to 3.13, which the tests run them against. 3.14 cannot be
 run here: its source (3.14.0rc1's ``threading.py`` and ``queue.py``) was read against 3.13's,
-and the methods taken here are the same, line for line; its ``Condition`` also binds its lock's
-``locked``, which the lock proxies have.
+and the methods taken here are the same, line for line (PriorityQueue's ``_put`` and ``_get``
+too); its ``Condition`` also binds its lock's ``locked``, which the lock proxies have.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from heapq import heappop, heappush
 
 from .._core.compat import QUEUE_HAS_SHUTDOWN
 
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
+
+    from .._core.tracking import HeapKind, Watch
 
 
 #: The Condition a Semaphore, an Event or a Queue makes for itself (its lock's type is
 #: ``_lockfactories.LOCK_TYPE`` unless ``--all`` watches it: then it is a proxy).
 OwnCondition: type[Any] = threading.Condition
 
-#: The queues whose put and get are done here, each with whether it is last in, first out. A
-#: Queue's and a LifoQueue's ``_put``, ``_get`` and ``_qsize`` only call their container's
-#: (``queue``) ``append``, ``popleft`` or ``pop``, and ``len``: nothing of the program runs in
-#: them and nothing raises. (PriorityQueue's comparisons can: its traceback keeps the real
-#: put's frame.) The class's ``_put``, ``_get`` and ``_qsize`` are taken to be the standard
-#: library's: one monkeypatched onto ``queue.Queue`` itself is not called here.
-LAST_IN_FIRST_OUT: dict[type, bool] = {queue.Queue: False, queue.LifoQueue: True}
+#: The queues whose put and get are done here, each with how: ``put(item, False)``'s steps,
+#: which return the queue's size after it, or None, having done nothing, when the real put
+#: must do it or say why not (full, shut down, a ``maxsize`` that is no int); and
+#: ``get(False)``'s, which return :data:`NO_ITEM` when the real get must. Both also take the
+#: queue's entry. A Queue's and a LifoQueue's ``_put``, ``_get`` and ``_qsize`` only call
+#: their container's (``queue``) ``append``, ``popleft`` or ``pop``, and ``len``: nothing of
+#: the program runs in them and nothing raises. A PriorityQueue's ``heappush`` and ``heappop``
+#: compare its items, which may run the program's ``__lt__`` or raise (its traceback keeps the
+#: real put's frame): they are done here only while every item in its heap is of one kind that
+#: orders in C alone (:func:`heap_kind`), which its entry's ``heap_kind`` keeps, by the real
+#: put and get otherwise. The class's ``_put``, ``_get`` and ``_qsize`` are taken to be the
+#: standard library's: one monkeypatched onto ``queue.Queue`` itself is not called here, and
+#: items a program pushes onto a PriorityQueue's ``queue`` list itself are taken to be of its
+#: heap's kind.
+IN_PLACE: dict[type, tuple[Callable[[Any, Any, Watch], int | None], Callable[[Any, Watch], Any]]]
 
-#: What :func:`get_in_place` hands back when the queue is empty.
+#: What a get in place hands back when the real get must do it: the queue is empty (the real
+#: get says so), or a PriorityQueue's heap may hold items that do not order in C.
 NO_ITEM = object()
 
+#: Types whose instances compare with one another in C and never raise.
+_ORDERED_IN_C = frozenset({int, float, str, bytes})
+#: The types of the items :func:`heap_kind` may find of a kind: those, and tuples.
+MAY_ORDER_IN_C = _ORDERED_IN_C | {tuple}
 
-def put_in_place(q: Any, item: Any) -> int | None:
+
+def heap_kind(item: Any) -> HeapKind | None:
     """
-    ``put(item, False)``: the queue's size after it, or None, having done nothing, when the
-    real put must say why not (full, shut down, a ``maxsize`` that is no int).
+    What a PriorityQueue's item is, if items of that kind order among themselves in C alone
+    and never raise: an int, a float, a str or bytes (its type), or a tuple of those (their
+    types: two such tuples compare element by element, in C). None for any other item.
     """
+    cls = type(item)
+    if cls in _ORDERED_IN_C:
+        return cls
+    if cls is tuple:
+        kinds = tuple(map(type, item))
+        if _ORDERED_IN_C.issuperset(kinds):
+            return kinds
+    return None
+
+
+def heap_kind_after(before: HeapKind | None, item: Any, size: int) -> HeapKind | None:
+    """A PriorityQueue's ``heap_kind`` once ``item`` is pushed: ``size`` items now."""
+    kind = heap_kind(item)
+    return kind if size == 1 or kind == before else None
+
+
+def _put_in_deque(q: Any, item: Any, _entry: Watch) -> int | None:
     with q.mutex:
         if QUEUE_HAS_SHUTDOWN and q.is_shutdown:
             return None
@@ -74,17 +110,75 @@ def put_in_place(q: Any, item: Any) -> int | None:
     return size + 1
 
 
-def get_in_place(q: Any, lifo: bool) -> Any:
-    """``get(False)`` (``lifo``: the queue's in :data:`LAST_IN_FIRST_OUT`); :data:`NO_ITEM` when
-    it is empty."""
+def _put_in_heap(q: Any, item: Any, entry: Watch) -> int | None:
+    # _put_in_deque's steps, pushed onto the heap if the item is of the heap's kind: a call
+    # for the steps both take cost a tenth of a Queue's put and get.
+    cls = type(item)  # heap_kind's first steps, written out: most items are of a class
+    kind: HeapKind | None = cls
+    if cls not in _ORDERED_IN_C:
+        if cls is not tuple:
+            return None
+        kind = heap_kind(item)
+        if kind is None:
+            return None
+    with q.mutex:
+        if QUEUE_HAS_SHUTDOWN and q.is_shutdown:
+            return None
+        maxsize = q.maxsize
+        if type(maxsize) is not int:
+            return None
+        size = len(q.queue)
+        if 0 < maxsize <= size or (size and kind != entry.heap_kind):
+            return None
+        heappush(q.queue, item)
+        entry.heap_kind = kind
+        q.unfinished_tasks += 1
+        not_empty = q.not_empty
+        if not_empty._waiters:
+            not_empty.notify()
+    return size + 1
+
+
+def _get_first(q: Any, _entry: Watch) -> Any:
     with q.mutex:
         if not len(q.queue):
             return NO_ITEM
-        item = q.queue.pop() if lifo else q.queue.popleft()
+        item = q.queue.popleft()
         not_full = q.not_full
         if not_full._waiters:
             not_full.notify()
     return item
+
+
+def _get_last(q: Any, _entry: Watch) -> Any:
+    with q.mutex:  # _get_first's steps, from the other end
+        if not len(q.queue):
+            return NO_ITEM
+        item = q.queue.pop()
+        not_full = q.not_full
+        if not_full._waiters:
+            not_full.notify()
+    return item
+
+
+def _get_least(q: Any, entry: Watch) -> Any:
+    if entry.heap_kind is None:  # checked again under the lock: not taken for nothing
+        return NO_ITEM
+    with q.mutex:  # _get_first's steps, from a heap of one kind
+        if not len(q.queue) or entry.heap_kind is None:
+            return NO_ITEM
+        item = heappop(q.queue)
+        not_full = q.not_full
+        if not_full._waiters:
+            not_full.notify()
+    return item
+
+
+IN_PLACE = {
+    queue.Queue: (_put_in_deque, _get_first),
+    queue.LifoQueue: (_put_in_deque, _get_last),
+    queue.PriorityQueue: (_put_in_heap, _get_least),
+}
 
 
 def task_done_in_place(q: Any) -> bool:

@@ -15,6 +15,7 @@ from types import CodeType, FrameType
 from .._core.registry import PATCHED_NAMES, module, save_method, saved, saved_methods
 from .._core.sites import SYNCSCOPE_DIR, is_library_file, reset_names
 from .._core.state import Options, config_lock, state
+from .._core.tracking import watches
 from . import conditions as _conditions
 from . import events as _events
 from . import futures as _futures
@@ -146,6 +147,8 @@ def uninstall() -> None:
         _futures.uninstall()
         unwrap_all()  # first: the wrappers sit on top of what _restore_methods puts back
         not_ours += _restore_methods()
+        for entry in watches.copy().values():  # items go into heaps unseen till installed again
+            entry.heap_kind = None
         _restore_adopted()
         _interrupts.let_interrupts_through()
         state.installed = False

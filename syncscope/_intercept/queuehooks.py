@@ -4,7 +4,8 @@ that is while the queue's mutex is held, so that no get of the item is said befo
 line of a get from inside ``_get``, so that no put the get let in is said before it (when its
 item's text can be made there, see :func:`renders_in_c`); and a subclass's own ``_put`` or
 ``_get`` (or PriorityQueue's, which compare the program's items) runs as the program's code,
-though inside a put or get.
+though inside a put or get. PriorityQueue's ``_put`` also keeps the kind of the items in its
+heap, which its put and get done in place need (see ``ownsteps.IN_PLACE``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from .._core.reprs import safe_repr
 from .._core.sites import NO_SITE, is_library_code
 from .._core.state import state
 from .._core.tracebacks import hide_frames
+from .._core.tracking import watches
+from .ownsteps import MAY_ORDER_IN_C, heap_kind_after
 
 
 TYPE_CHECKING = False
@@ -123,13 +126,26 @@ def _size(q: Any) -> int | None:
         return None
 
 
-def _make_put_hook(original: Callable[..., Any], programs_own: bool) -> Callable[..., Any]:
+def _make_put_hook(
+    original: Callable[..., Any], programs_own: bool, heap: bool
+) -> Callable[..., Any]:
     def _put(self: Any, item: Any) -> None:
         try:
+            # A PriorityQueue's (``heap``): the kind of its items kept, under its mutex, for
+            # the gets in place (see ownsteps.IN_PLACE).
+            entry = watches.get(id(self)) if heap else None
+            if entry is not None:
+                before = entry.heap_kind
+                if before is None and len(self.queue):
+                    entry = None  # mixed, and so it stays: nothing to keep
+                else:
+                    entry.heap_kind = None  # unknown if the push raises: its item is in
             if programs_own:  # run inside put, the program's own code (see _runs_programs)
                 as_program(original, self, item)
             else:
                 original(self, item)
+            if entry is not None and type(item) in MAY_ORDER_IN_C:  # else None, as it is
+                entry.heap_kind = heap_kind_after(before, item, len(self.queue))
             pending: PendingPut | None = guard.pending_put  # type: ignore[assignment]
             if pending is None or pending[0] is not self:
                 return
@@ -172,7 +188,9 @@ def hook_put(cls: type) -> None:
     owner = next((c for c in cls.__mro__ if "_put" in vars(c)), None)
     if owner is not None and (owner, "_put") not in saved_methods:
         original = save_method(owner, "_put")
-        hook = _make_put_hook(original, _runs_programs(owner, original))
+        hook = _make_put_hook(
+            original, _runs_programs(owner, original), owner is queue.PriorityQueue
+        )
         hook.__qualname__ = f"{owner.__qualname__}._put"
         hook.__wrapped__ = original  # type: ignore[attr-defined]
         type.__setattr__(owner, "_put", hook)

@@ -39,13 +39,7 @@ from .conditions import blocking_call, silent, watched
 from .counted import count_op, countable
 from .lean import adopt_watch
 from .lockfactories import LOCK_TYPE
-from .ownsteps import (
-    LAST_IN_FIRST_OUT,
-    NO_ITEM,
-    get_in_place,
-    put_in_place,
-    task_done_in_place,
-)
+from .ownsteps import IN_PLACE, NO_ITEM, task_done_in_place
 from .queuefill import is_empty, is_full, queued
 from .queuehooks import hook_put, item_text
 
@@ -346,9 +340,7 @@ def wrappers() -> list[Wrapper]:
                 if not block or timeout is None or at_once(block, timeout):
                     lines = state.lines
                     in_place = (
-                        lines is None
-                        and type(self) in LAST_IN_FIRST_OUT
-                        and type(self.mutex) is LOCK_TYPE
+                        lines is None and type(self) in IN_PLACE and type(self.mutex) is LOCK_TYPE
                     )
                     # Full, as the event path tells (unlocked): no attempt, which would raise
                     # and catch a Full for nothing. (A put in place finds that out itself.)
@@ -358,8 +350,10 @@ def wrappers() -> list[Wrapper]:
                                 return None
                         else:
                             try:
-                                size = put_in_place(self, item) if in_place else None
-                                if size is None:  # full or shut down: the real put raises
+                                size = (
+                                    IN_PLACE[type(self)][0](self, item, entry) if in_place else None
+                                )
+                                if size is None:  # the real put does it, or says why not
                                     if state.options.include_library:  # its Conditions too
                                         hidden(put, self, item, False)
                                     else:
@@ -472,11 +466,11 @@ def wrappers() -> list[Wrapper]:
                                     unsaid = guard.pending_get is pending
                                     guard.pending_get = outer
                             else:
-                                lifo = LAST_IN_FIRST_OUT.get(type(self))
-                                if lifo is not None and type(self.mutex) is LOCK_TYPE:
-                                    item = get_in_place(self, lifo)
-                                    if item is NO_ITEM:
-                                        item = get(self, False)  # Empty, or ShutDown
+                                in_place = IN_PLACE.get(type(self))
+                                if in_place is not None and type(self.mutex) is LOCK_TYPE:
+                                    item = in_place[1](self, entry)
+                                    if item is NO_ITEM:  # Empty, ShutDown, or a heap's
+                                        item = get(self, False)  # items unknown
                                 elif state.options.include_library:  # its Conditions: watched
                                     item = hidden(get, self, False)
                                 else:
