@@ -541,6 +541,55 @@ class TestFigures:
         assert (rec.stats(barrier).waits, rec.stats(cond).waits) == (2, 1)
         assert ident_in(traces.get(primitive_of(barrier)), thread.ident)
 
+    @pytest.mark.parametrize("events", [0, 10], ids=["lean", "event path"])
+    def test_with_the_checks_on_a_poll_that_finds_nothing_is_heard(self, events: int) -> None:
+        """
+        Under -q, a put or get asked not to wait that finds the queue full or empty counts as
+        rejected at its call site, on the lean path as on the event path, and the hang check
+        hears who made it: a thread that polls a queue is one that may still feed it.
+        """
+        with syncscope.record(detect_deadlocks=True, events=events, echo=False) as rec:
+            assert (state.lean is not None) is (events == 0)
+            full, empty = queue.Queue(1), queue.Queue()
+            simple: queue.SimpleQueue[int] = queue.SimpleQueue()
+            full.put(0)
+            polled: list[int] = []
+
+            def poll() -> None:
+                polled.append(_line() + 2)  # the calls' lines: each lambda's, then call()'s
+                for call, raised in (
+                    (lambda: full.put_nowait(1), queue.Full),
+                    (lambda: full.put(1, block=False), queue.Full),
+                    (empty.get_nowait, queue.Empty),  # its get's caller: queue.py, then here
+                    (lambda: empty.get(False), queue.Empty),
+                    (simple.get_nowait, queue.Empty),
+                    (lambda: simple.get(block=False), queue.Empty),
+                ):
+                    try:
+                        call()
+                    except raised as exc:
+                        assert exc.__context__ is None  # nothing chained to it
+                    else:
+                        raise AssertionError(f"{raised.__name__} not raised")
+
+            thread = start_thread(poll)
+            join(thread)
+            traces = rec._recorder.traces
+            assert traces is not None
+            for q in (full, empty, simple):
+                assert traces.operated(thread.ident or 0, primitive_of(q))  # type: ignore[arg-type]
+        first = polled[0]
+        here = ("poll", first + 8)
+        assert {
+            name: sorted((s.function, s.line, s.rejected) for s in rec.stats(q).sites if s.rejected)
+            for name, q in (("full", full), ("empty", empty), ("simple", simple))
+        } == {
+            "full": [("<lambda>", first, 1), ("<lambda>", first + 1, 1)],
+            "empty": sorted([("<lambda>", first + 3, 1), (*here, 1)]),
+            "simple": sorted([("<lambda>", first + 5, 1), (*here, 1)]),
+        }
+        assert [rec.stats(q).rejected for q in (full, empty, simple)] == [2, 2, 2]
+
     def test_with_the_checks_on_a_queue_wait_is_announced(self) -> None:
         """
         Under -q, a put that waits for room and a get that waits for an item are counted in
@@ -975,6 +1024,42 @@ class TestDropIn:
             assert outcome(q) == outcome(plain)
         finally:
             syncscope.uninstall()
+
+    def test_a_poll_that_finds_nothing_raises_as_the_original(self) -> None:
+        """
+        A put or get asked not to wait that finds the queue full or empty raises what the
+        original raises, from where it raises it, nothing chained to it; the lean path counts
+        it without trying again.
+        """
+
+        def polls() -> list[tuple[str, list[tuple[str, int]], object]]:
+            full, empty = queue.Queue(1), queue.LifoQueue()
+            prio, simple = queue.PriorityQueue(), queue.SimpleQueue()  # type: ignore[var-annotated]
+            full.put(0)
+            found = []
+            for call in (
+                lambda: full.put_nowait(1),
+                lambda: full.put(1, False),
+                empty.get_nowait,
+                lambda: empty.get(block=False),
+                prio.get_nowait,
+                simple.get_nowait,
+                lambda: simple.get(False),
+            ):
+                try:
+                    call()
+                except (queue.Full, queue.Empty) as exc:
+                    tb = traceback.extract_tb(exc.__traceback__)
+                    frames = [(f.name, f.lineno or 0) for f in tb if f.filename != __file__]
+                    found.append((type(exc).__name__, frames, exc.__context__))
+            return found
+
+        plain = polls()
+        assert len(plain) == 7
+        with lean_recording() as rec:
+            assert state.lean is not None
+            assert polls() == plain
+        assert [p.rejected for p in rec.primitives()] == [2, 2, 1, 2]
 
     def test_a_simple_queue_made_past_its_stand_ins_new_works_unwatched(self) -> None:
         """

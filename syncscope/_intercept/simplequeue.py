@@ -23,7 +23,7 @@ from .._core.tracking import Watch, library_owned, new_primitive, should_watch, 
 from .conditions import watched
 from .lean import adopt_watch
 from .queuehooks import item_text
-from .queues import at_once, lean_got, lean_wait, observed_get
+from .queues import at_once, lean_got, lean_rejected, lean_wait, observed_get
 
 
 TYPE_CHECKING = False
@@ -159,8 +159,11 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                 if not block or _simple_qsize(self):  # else empty: as for a Queue's get
                     try:
                         item = _simple_get(self, False)
-                    except _Empty:  # below, as for a Queue's get
-                        pass
+                    except _Empty:
+                        if not block and lines is None:  # counted here, raised as it is
+                            lean_rejected(entry, lean, "get", "empty")
+                            raise
+                        # Below, as for a Queue's get.
                     else:
                         tally = entry.tally
                         if tally is None or tally.owner is not lean or lines is not None:
@@ -197,8 +200,11 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                     return _simple_get_nowait(self)
                 try:
                     item = _simple_get_nowait(self)
-                except _Empty:  # the event path says so
-                    pass
+                except _Empty:
+                    if state.lines is None:  # counted here, raised as it is
+                        lean_rejected(entry, lean, "get", "empty")
+                        raise
+                    # The event path says so.
                 else:
                     lean_got(self, entry, lean, item)
                     return item
