@@ -91,7 +91,7 @@ def lean_rejected(entry: Watch, lean: TallyBook, op: Op, outcome: Outcome) -> No
     an empty queue cost 7 to 20 times the bare one that way).
     """
     tally = _lean_tally(entry, lean)
-    site = site_tally(tally, *call_site())
+    site = site_tally(tally, *call_site(PAST_OUR_CALLER))  # the wrapper's caller, first
     tally.rejected += 1
     site.rejected += 1
     diagnosis = state.diagnosis
