@@ -53,6 +53,7 @@ WORKLOADS = {
     "semaphore_loop": "4 threads, one BoundedSemaphore(2)",
     "queue_pingpong": "a Queue(16) between two threads",
     "simplequeue_pingpong": "a SimpleQueue between two threads",
+    "priority_pingpong": "a PriorityQueue(16) between two threads",
     "condition_turns": "two threads taking turns on a Condition",
     "event_turns": "two threads taking turns with two Events",
 }
@@ -66,6 +67,7 @@ WORKLOAD_GROUPS = {
         "semaphore_loop",
         "queue_pingpong",
         "simplequeue_pingpong",
+        "priority_pingpong",
         "condition_turns",
         "event_turns",
     ),

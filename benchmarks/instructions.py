@@ -56,6 +56,19 @@ WORKLOADS: dict[str, tuple[str, str]] = {
     ),
     "PriorityQueue put+get (lists)": ("p = queue.PriorityQueue()", "p.put([1]); p.get()"),
     "SimpleQueue put+get": ("p = queue.SimpleQueue()", "p.put(1); p.get()"),
+    # A poll that finds nothing: a get or put asked not to wait raises at once.
+    "Queue get_nowait (empty)": (
+        "p = queue.Queue()",
+        "try: p.get_nowait()\n        except queue.Empty: pass",
+    ),
+    "Queue put_nowait (full)": (
+        "p = queue.Queue(1); p.put(0)",
+        "try: p.put_nowait(1)\n        except queue.Full: pass",
+    ),
+    "SimpleQueue get_nowait (empty)": (
+        "p = queue.SimpleQueue()",
+        "try: p.get_nowait()\n        except queue.Empty: pass",
+    ),
     # A get or put that would wait: it times out at once (the blocking path, no other thread).
     "Queue get(timeout=0) (empty)": (
         "p = queue.Queue()",
