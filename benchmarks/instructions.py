@@ -55,6 +55,10 @@ WORKLOADS: dict[str, tuple[str, str]] = {
         "p.put((3, 'job')); p.get()",
     ),
     "PriorityQueue put+get (lists)": ("p = queue.PriorityQueue()", "p.put([1]); p.get()"),
+    "PriorityQueue put+get (tuples holding an object)": (
+        "p = queue.PriorityQueue(); task = object()",
+        "p.put((1, 0, task)); p.get()",
+    ),
     "SimpleQueue put+get": ("p = queue.SimpleQueue()", "p.put(1); p.get()"),
     # A poll that finds nothing: a get or put asked not to wait raises at once.
     "Queue get_nowait (empty)": (

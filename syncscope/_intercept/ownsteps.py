@@ -66,8 +66,17 @@ NO_ITEM = object()
 
 #: Types whose instances compare with one another in C and never raise.
 _ORDERED_IN_C = frozenset({int, float, str, bytes})
-#: The types of the items :func:`heap_kind` may find of a kind: those, and tuples.
-MAY_ORDER_IN_C = _ORDERED_IN_C | {tuple}
+
+
+class _Mixed:
+    """The kind of a heap that has held an item of no kind: see :data:`MIXED`."""
+
+
+#: A PriorityQueue's ``heap_kind`` once an item of no kind (the program's class, a tuple
+#: holding one) went into it: not known, as None, and its put and get look at no item's
+#: kind again (until syncscope is installed again). Queues of the program's objects, the
+#: common case, pay that look (about 3,000 instructions a put+get for a tuple) only once.
+MIXED: type = _Mixed
 
 
 def heap_kind(item: Any) -> HeapKind | None:
@@ -89,6 +98,8 @@ def heap_kind(item: Any) -> HeapKind | None:
 def heap_kind_after(before: HeapKind | None, item: Any, size: int) -> HeapKind | None:
     """A PriorityQueue's ``heap_kind`` once ``item`` is pushed: ``size`` items now."""
     kind = heap_kind(item)
+    if kind is None:
+        return MIXED
     return kind if size == 1 or kind == before else None
 
 
@@ -113,13 +124,17 @@ def _put_in_deque(q: Any, item: Any, _entry: Watch) -> int | None:
 def _put_in_heap(q: Any, item: Any, entry: Watch) -> int | None:
     # _put_in_deque's steps, pushed onto the heap if the item is of the heap's kind: a call
     # for the steps both take cost a tenth of a Queue's put and get.
+    if entry.heap_kind is MIXED:
+        return None
     cls = type(item)  # heap_kind's first steps, written out: most items are of a class
     kind: HeapKind | None = cls
     if cls not in _ORDERED_IN_C:
-        if cls is not tuple:
-            return None
-        kind = heap_kind(item)
+        kind = heap_kind(item) if cls is tuple else None
         if kind is None:
+            # Unlocked: MIXED only rules the steps here out. A put in place on the empty
+            # heap meanwhile may write its kind over it: right then, and the real put's
+            # hook, under the lock, makes it MIXED again.
+            entry.heap_kind = MIXED
             return None
     with q.mutex:
         if QUEUE_HAS_SHUTDOWN and q.is_shutdown:
@@ -162,10 +177,12 @@ def _get_last(q: Any, _entry: Watch) -> Any:
 
 
 def _get_least(q: Any, entry: Watch) -> Any:
-    if entry.heap_kind is None:  # checked again under the lock: not taken for nothing
+    kind = entry.heap_kind
+    if kind is None or kind is MIXED:  # checked again under the lock: not taken for nothing
         return NO_ITEM
     with q.mutex:  # _get_first's steps, from a heap of one kind
-        if not len(q.queue) or entry.heap_kind is None:
+        kind = entry.heap_kind
+        if not len(q.queue) or kind is None or kind is MIXED:
             return NO_ITEM
         item = heappop(q.queue)
         not_full = q.not_full

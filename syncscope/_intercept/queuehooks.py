@@ -22,7 +22,7 @@ from .._core.sites import NO_SITE, is_library_code
 from .._core.state import state
 from .._core.tracebacks import hide_frames
 from .._core.tracking import watches
-from .ownsteps import MAY_ORDER_IN_C, heap_kind_after
+from .ownsteps import MIXED, heap_kind_after
 
 
 TYPE_CHECKING = False
@@ -136,15 +136,15 @@ def _make_put_hook(
             entry = watches.get(id(self)) if heap else None
             if entry is not None:
                 before = entry.heap_kind
-                if before is None and len(self.queue):
-                    entry = None  # mixed, and so it stays: nothing to keep
+                if before is MIXED or (before is None and len(self.queue)):
+                    entry = None  # not known, and so it stays: nothing to keep
                 else:
                     entry.heap_kind = None  # unknown if the push raises: its item is in
             if programs_own:  # run inside put, the program's own code (see _runs_programs)
                 as_program(original, self, item)
             else:
                 original(self, item)
-            if entry is not None and type(item) in MAY_ORDER_IN_C:  # else None, as it is
+            if entry is not None:
                 entry.heap_kind = heap_kind_after(before, item, len(self.queue))
             pending: PendingPut | None = guard.pending_put  # type: ignore[assignment]
             if pending is None or pending[0] is not self:
