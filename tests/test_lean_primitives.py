@@ -912,8 +912,9 @@ class TestDropIn:
         A PriorityQueue's put and get are done in place only while its heap holds items of
         one kind that orders in C. An item that does not (a str among ints, the program's
         own class, a tuple holding one) goes through the real put, and the heap through the
-        real get until it empties: what the comparisons raise, and from where, is the
-        original's, and so is the order the items come out in.
+        real get (until it empties, after a str among ints; for good, after an item of no
+        kind): what the comparisons raise, and from where, is the original's, and so is the
+        order the items come out in.
         """
 
         class Touchy:
@@ -1038,7 +1039,7 @@ class TestDropIn:
         """
         Items put while syncscope is not installed go in unseen: a heap of one kind when it
         was uninstalled may be mixed when it is installed again, so its gets are the real
-        ones until it empties.
+        ones.
         """
 
         class Touchy:
