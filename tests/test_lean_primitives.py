@@ -33,7 +33,7 @@ from syncscope.testing import Recording
 
 from .conftest import Latch, join, run_syncscope, start_thread
 from .support.process import script
-from .test_lean import full_recording, lean_recording
+from .test_lean import full_recording, lean_recording, wait_until_blocked
 
 
 lock_tests = pytest.importorskip("test.lock_tests", reason="CPython's test package is missing")
@@ -986,6 +986,54 @@ class TestDropIn:
             counted = [(p.puts, p.errors) for p in rec.primitives() if p.kind == "queue"]
         # The puts that did not raise, the puts and gets that did.
         assert [(5, 3), (5, 1), (3, 1), (2, 1), (3, 1)] == counted
+
+    def test_a_priority_queue_put_that_waits_through_an_uninstall_vouches_for_nothing(
+        self,
+    ) -> None:
+        """
+        A put done in place that waits for the queue's lock while syncscope is uninstalled
+        still puts its item, but what it finds of the heap's kind is not trusted once
+        syncscope is installed again: items may have gone in unseen meanwhile.
+        """
+
+        class Touchy:
+            armed = False
+
+            def __lt__(self, other: object) -> bool:
+                if Touchy.armed:
+                    raise ValueError("compared")
+                return False
+
+        def scenario(use: bool) -> tuple[str, list[str]]:
+            if use:
+                syncscope.install(lines=False, detect_deadlocks=True, output=os.devnull)
+                assert state.lean is not None
+            q: queue.PriorityQueue[Any] = queue.PriorityQueue()
+            with q.mutex:  # the program holds the queue's lock: the put waits for it
+                thread = start_thread(q.put, 1)
+                # In the in-place put, or in the original's Condition.__enter__.
+                wait_until_blocked(thread, "_put_in_heap" if use else "__enter__")
+                if use:
+                    syncscope.uninstall()
+            join(thread)
+            q.put(2)
+            q.put(Touchy())  # unseen
+            if use:
+                syncscope.install(lines=False, detect_deadlocks=True, output=os.devnull)
+            Touchy.armed = True
+            try:
+                q.get()  # Touchy sifted down past 1, compared with 2
+            except ValueError as exc:
+                return str(exc), [f.name for f in traceback.extract_tb(exc.__traceback__)][1:]
+            finally:
+                Touchy.armed = False
+            raise AssertionError("the heap was not compared")
+
+        plain = scenario(False)
+        try:
+            assert scenario(True) == plain
+        finally:
+            syncscope.uninstall()
 
     def test_a_priority_queue_s_puts_on_the_event_path_keep_its_heap_s_kind(self) -> None:
         """

@@ -181,6 +181,7 @@ class _State:
     __slots__ = (
         "active",
         "diagnosis",
+        "epoch",
         "installed",
         "lean",
         "lines",
@@ -193,6 +194,11 @@ class _State:
         #: True while at least one sink listens: the hot path reads only this.
         self.active = False
         self.installed = False
+        #: Counts installs and uninstalls: what is kept of a primitive while the hooks are in
+        #: (a PriorityQueue heap's kind) is not trusted under another count, as items may have
+        #: gone in unseen meanwhile. Moved on after an install's hooks go in and before an
+        #: uninstall's come out.
+        self.epoch = 0
         self.options = Options()
         self.sinks: tuple[Sink, ...] = ()
         #: The statistics, when they are all that listens: lock proxies then count in place

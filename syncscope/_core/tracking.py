@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 class Watch:
     """One watched class-based instance: its Primitive, and what lean statistics keep of it."""
 
-    __slots__ = ("heap_kind", "library", "permits", "primitive", "ref", "tally")
+    __slots__ = ("heap_epoch", "heap_kind", "library", "permits", "primitive", "ref", "tally")
 
     def __init__(self, primitive: Primitive, ref: weakref.ref[Any], library: bool = False) -> None:
         self.primitive = primitive
@@ -59,7 +59,9 @@ class Watch:
         self.permits: list[tuple[int, int]] = []
         #: A PriorityQueue's: the kind (``ownsteps.heap_kind``) of every item in its heap,
         #: kept under its mutex; None when not known to be one kind that orders in C alone.
+        #: Trusted only under the ``state.epoch`` it was found in (``heap_epoch``).
         self.heap_kind: HeapKind | None = None
+        self.heap_epoch = 0
 
     @property
     def _syncscope_primitive(self) -> Primitive:

@@ -30,6 +30,7 @@ import threading
 from heapq import heappop, heappush
 
 from .._core.compat import QUEUE_HAS_SHUTDOWN
+from .._core.state import state
 
 
 TYPE_CHECKING = False
@@ -56,8 +57,9 @@ OwnCondition: type[Any] = threading.Condition
 #: orders in C alone (:func:`heap_kind`), which its entry's ``heap_kind`` keeps, by the real
 #: put and get otherwise. The class's ``_put``, ``_get`` and ``_qsize`` are taken to be the
 #: standard library's: one monkeypatched onto ``queue.Queue`` itself is not called here, and
-#: items a program pushes onto a PriorityQueue's ``queue`` list itself are taken to be of its
-#: heap's kind.
+#: items a program pushes onto a PriorityQueue's ``queue`` list itself, or puts through a
+#: ``copy.copy`` of it (which shares its heap, not its entry), are taken to be of its heap's
+#: kind.
 IN_PLACE: dict[type, tuple[Callable[[Any, Any, Watch], int | None], Callable[[Any, Watch], Any]]]
 
 #: What a get in place hands back when the real get must do it: the queue is empty (the real
@@ -74,8 +76,9 @@ class _Mixed:
 
 #: A PriorityQueue's ``heap_kind`` once an item of no kind (the program's class, a tuple
 #: holding one) went into it: not known, as None, and its put and get look at no item's
-#: kind again (until syncscope is installed again). Queues of the program's objects, the
-#: common case, pay that look (about 3,000 instructions a put+get for a tuple) only once.
+#: kind again (until syncscope is installed again: see ``State.epoch``). Queues of the
+#: program's objects, the common case, pay that look (about 3,000 instructions a put+get for
+#: a tuple) only once.
 MIXED: type = _Mixed
 
 
@@ -124,7 +127,10 @@ def _put_in_deque(q: Any, item: Any, _entry: Watch) -> int | None:
 def _put_in_heap(q: Any, item: Any, entry: Watch) -> int | None:
     # _put_in_deque's steps, pushed onto the heap if the item is of the heap's kind: a call
     # for the steps both take cost a tenth of a Queue's put and get.
-    if entry.heap_kind is MIXED:
+    # The kind found under another epoch (an uninstall meanwhile, even while this waits
+    # for the lock) is not trusted: items may have gone in unseen.
+    epoch = state.epoch
+    if entry.heap_kind is MIXED and entry.heap_epoch == epoch:
         return None
     cls = type(item)  # heap_kind's first steps, written out: most items are of a class
     kind: HeapKind | None = cls
@@ -134,7 +140,7 @@ def _put_in_heap(q: Any, item: Any, entry: Watch) -> int | None:
             # Unlocked: MIXED only rules the steps here out. A put in place on the empty
             # heap meanwhile may write its kind over it: right then, and the real put's
             # hook, under the lock, makes it MIXED again.
-            entry.heap_kind = MIXED
+            entry.heap_kind, entry.heap_epoch = MIXED, epoch
             return None
     with q.mutex:
         if QUEUE_HAS_SHUTDOWN and q.is_shutdown:
@@ -143,10 +149,13 @@ def _put_in_heap(q: Any, item: Any, entry: Watch) -> int | None:
         if type(maxsize) is not int:
             return None
         size = len(q.queue)
-        if 0 < maxsize <= size or (size and kind != entry.heap_kind):
+        if 0 < maxsize <= size:
             return None
+        if size and (kind != entry.heap_kind or entry.heap_epoch != epoch):
+            return None
+        # Before the push: a Ctrl-C between the two leaves the heap empty or of this kind.
+        entry.heap_kind, entry.heap_epoch = kind, epoch
         heappush(q.queue, item)
-        entry.heap_kind = kind
         q.unfinished_tasks += 1
         not_empty = q.not_empty
         if not_empty._waiters:
@@ -177,12 +186,14 @@ def _get_last(q: Any, _entry: Watch) -> Any:
 
 
 def _get_least(q: Any, entry: Watch) -> Any:
-    kind = entry.heap_kind
-    if kind is None or kind is MIXED:  # checked again under the lock: not taken for nothing
+    kind = entry.heap_kind  # checked again under the lock: not taken for nothing
+    if kind is None or kind is MIXED or entry.heap_epoch != state.epoch:
         return NO_ITEM
     with q.mutex:  # _get_first's steps, from a heap of one kind
         kind = entry.heap_kind
-        if not len(q.queue) or kind is None or kind is MIXED:
+        if kind is None or kind is MIXED or entry.heap_epoch != state.epoch:
+            return NO_ITEM
+        if not len(q.queue):
             return NO_ITEM
         item = heappop(q.queue)
         not_full = q.not_full

@@ -15,7 +15,6 @@ from types import CodeType, FrameType
 from .._core.registry import PATCHED_NAMES, module, save_method, saved, saved_methods
 from .._core.sites import SYNCSCOPE_DIR, is_library_file, reset_names
 from .._core.state import Options, config_lock, state
-from .._core.tracking import watches
 from . import conditions as _conditions
 from . import events as _events
 from . import futures as _futures
@@ -102,6 +101,7 @@ def install(options: Options) -> None:
         for (module_name, name), replacement in _replacements().items():
             setattr(module(module_name), name, replacement)
         state.installed = True
+        state.epoch += 1  # after the hooks went in (see State.epoch)
         _futures.install()
         _interrupts.hold_off_interrupts(_release_windows())
     early = [name for name in _early_imports() if name not in _warned_early]
@@ -138,6 +138,7 @@ def uninstall() -> None:
         if not state.installed:
             return
         not_ours = []
+        state.epoch += 1  # before the hooks come out (see State.epoch)
         for (module_name, name), replacement in _replacements().items():
             mod = module(module_name)
             if getattr(mod, name) is replacement:
@@ -147,8 +148,6 @@ def uninstall() -> None:
         _futures.uninstall()
         unwrap_all()  # first: the wrappers sit on top of what _restore_methods puts back
         not_ours += _restore_methods()
-        for entry in watches.copy().values():  # items go into heaps unseen till installed again
-            entry.heap_kind = None
         _restore_adopted()
         _interrupts.let_interrupts_through()
         state.installed = False

@@ -135,7 +135,8 @@ def _make_put_hook(
             # the gets in place (see ownsteps.IN_PLACE).
             entry = watches.get(id(self)) if heap else None
             if entry is not None:
-                before = entry.heap_kind
+                epoch = state.epoch  # see ownsteps._put_in_heap
+                before = entry.heap_kind if entry.heap_epoch == epoch else None
                 if before is MIXED or (before is None and len(self.queue)):
                     entry = None  # not known, and so it stays: nothing to keep
                 else:
@@ -145,7 +146,8 @@ def _make_put_hook(
             else:
                 original(self, item)
             if entry is not None:
-                entry.heap_kind = heap_kind_after(before, item, len(self.queue))
+                after = heap_kind_after(before, item, len(self.queue))
+                entry.heap_kind, entry.heap_epoch = after, epoch
             pending: PendingPut | None = guard.pending_put  # type: ignore[assignment]
             if pending is None or pending[0] is not self:
                 return
