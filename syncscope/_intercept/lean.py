@@ -27,7 +27,7 @@ made inside another primitive's methods that did not wait (a Queue subclass's ``
 an Event) are counted where the event path, busy with the outer operation, leaves them out
 (inside one that waited, both leave them out); the library's own (``include_library``) stay out
 on both paths. Condition, Event and Barrier waits that block, and a queue's put or get that has
-to wait (``_queues.lean_wait``), are counted in place too, when they end (see "waits that
+to wait (``_queuelean.lean_wait``), are counted in place too, when they end (see "waits that
 block" below); ``Queue.join``, ``shutdown`` and Barrier's ``abort``/``reset`` always take the
 event path: they are rare.
 """
@@ -395,7 +395,7 @@ def forget_hold(proxy: Any) -> None:
 # statistics count from the events as before. Each fast path is a non-blocking attempt (a
 # trylock, a put or get with block=False, a wait that finds the event set): it cannot wait
 # unseen. Waits for a signal (Condition, Event, Barrier, and a queue's put or get that must
-# wait for room or an item, ``_queues.lean_wait``) stay off the event path too: see the last
+# wait for room or an item, ``_queuelean.lean_wait``) stay off the event path too: see the last
 # section; with the checks on, each is announced to the watchdog before it blocks.
 #
 # Semaphores are the exception: their permits are holds, counted here by the hold model's rules

@@ -23,7 +23,8 @@ from .._core.tracking import Watch, library_owned, new_primitive, should_watch, 
 from .conditions import watched
 from .lean import adopt_watch
 from .queuehooks import item_text
-from .queues import at_once, lean_got, lean_rejected, lean_wait, observed_get
+from .queuelean import lean_got, lean_rejected, lean_wait
+from .queues import at_once, observed_get
 
 
 TYPE_CHECKING = False
