@@ -800,6 +800,29 @@ class TestFigures:
         assert s.blocked_empty_s > 0
 
 
+class Touchy:
+    """A PriorityQueue item of the program's: its comparisons are Python, and raise if armed."""
+
+    armed = False
+
+    def __lt__(self, other: object) -> bool:
+        if Touchy.armed:
+            raise ValueError("compared")
+        return False
+
+
+def compared_on_get(q: queue.PriorityQueue[Any]) -> tuple[str, list[str]]:
+    """What a get that compares a Touchy raises: its message, and the frames it went through."""
+    Touchy.armed = True
+    try:
+        q.get()
+    except ValueError as exc:
+        return str(exc), [f.name for f in traceback.extract_tb(exc.__traceback__)][1:]
+    finally:
+        Touchy.armed = False
+    raise AssertionError("the heap was not compared")
+
+
 class TestDropIn:
     def test_a_get_waiting_for_an_item_ended_by_a_signal_handler(self) -> None:
         """
@@ -917,14 +940,6 @@ class TestDropIn:
         order the items come out in.
         """
 
-        class Touchy:
-            armed = False
-
-            def __lt__(self, other: object) -> bool:
-                if Touchy.armed:
-                    raise ValueError("compared")
-                return False
-
         def outcomes() -> list[object]:
             found: list[object] = []
 
@@ -996,14 +1011,6 @@ class TestDropIn:
         syncscope is installed again: items may have gone in unseen meanwhile.
         """
 
-        class Touchy:
-            armed = False
-
-            def __lt__(self, other: object) -> bool:
-                if Touchy.armed:
-                    raise ValueError("compared")
-                return False
-
         def scenario(use: bool) -> tuple[str, list[str]]:
             if use:
                 syncscope.install(lines=False, detect_deadlocks=True, output=os.devnull)
@@ -1020,14 +1027,7 @@ class TestDropIn:
             q.put(Touchy())  # unseen
             if use:
                 syncscope.install(lines=False, detect_deadlocks=True, output=os.devnull)
-            Touchy.armed = True
-            try:
-                q.get()  # Touchy sifted down past 1, compared with 2
-            except ValueError as exc:
-                return str(exc), [f.name for f in traceback.extract_tb(exc.__traceback__)][1:]
-            finally:
-                Touchy.armed = False
-            raise AssertionError("the heap was not compared")
+            return compared_on_get(q)  # Touchy sifted down past 1, compared with 2
 
         plain = scenario(False)
         try:
@@ -1042,27 +1042,9 @@ class TestDropIn:
         gets made on the lean path afterwards compare as the original.
         """
 
-        class Touchy:
-            armed = False
-
-            def __lt__(self, other: object) -> bool:
-                if Touchy.armed:
-                    raise ValueError("compared")
-                return False
-
         def fill(q: queue.PriorityQueue[Any], *items: object) -> None:
             for item in items:
                 q.put(item)
-
-        def outcome(q: queue.PriorityQueue[Any]) -> tuple[str, list[str]]:
-            Touchy.armed = True
-            try:
-                q.get()  # Touchy sifted down past 1, compared with 2
-            except ValueError as exc:
-                return str(exc), [f.name for f in traceback.extract_tb(exc.__traceback__)][1:]
-            finally:
-                Touchy.armed = False
-            raise AssertionError("the heap was not compared")
 
         plain: queue.PriorityQueue[Any] = queue.PriorityQueue()
         fill(plain, 1, 2, 3, Touchy())
@@ -1077,7 +1059,7 @@ class TestDropIn:
                 fill(q, Touchy())
             with lean_recording():
                 assert state.lean is not None
-                assert outcome(q) == outcome(plain)
+                assert compared_on_get(q) == compared_on_get(plain)
         finally:
             syncscope.uninstall()
 
@@ -1089,24 +1071,6 @@ class TestDropIn:
         was uninstalled may be mixed when it is installed again, so its gets are the real
         ones.
         """
-
-        class Touchy:
-            armed = False
-
-            def __lt__(self, other: object) -> bool:
-                if Touchy.armed:
-                    raise ValueError("compared")
-                return False
-
-        def outcome(q: queue.PriorityQueue[Any]) -> tuple[str, list[str]]:
-            Touchy.armed = True
-            try:
-                q.get()
-            except ValueError as exc:
-                return str(exc), [f.name for f in traceback.extract_tb(exc.__traceback__)][1:]
-            finally:
-                Touchy.armed = False
-            raise AssertionError("the heap was not compared")
 
         plain: queue.PriorityQueue[Any] = queue.PriorityQueue()
         for item in (1, 2, Touchy()):
@@ -1121,7 +1085,7 @@ class TestDropIn:
             q.put(Touchy())  # unseen
             syncscope.install(lines=False, detect_deadlocks=True, output=os.devnull)
             assert state.lean is not None and primitive_of(q) is not None
-            assert outcome(q) == outcome(plain)
+            assert compared_on_get(q) == compared_on_get(plain)
         finally:
             syncscope.uninstall()
 
