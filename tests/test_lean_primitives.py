@@ -1035,6 +1035,68 @@ class TestDropIn:
         finally:
             syncscope.uninstall()
 
+    def test_a_priority_queue_put_about_to_lock_through_a_reinstall_trusts_nothing(
+        self,
+    ) -> None:
+        """
+        A put done in place that is about to take the queue's lock when syncscope is
+        uninstalled, items put unseen and syncscope installed again, judges the heap's kind
+        by the install it finds under the lock: its item goes in through the real put,
+        whose comparisons raise from where they raise.
+        """
+        from syncscope._intercept import ownsteps
+
+        def put_5(q: queue.PriorityQueue[Any], trace: Any = None) -> object:
+            sys.settrace(trace)
+            try:
+                q.put(5)
+            except TypeError as exc:
+                return str(exc), [f.name for f in traceback.extract_tb(exc.__traceback__)][1:]
+            finally:
+                sys.settrace(None)
+            return "put"
+
+        plain: queue.PriorityQueue[Any] = queue.PriorityQueue()
+        for item in (1, Touchy(), Touchy()):
+            plain.put(item)
+        expected = put_5(plain)
+        assert expected != "put"  # int < Touchy: no __gt__, it raises
+
+        lines = Path(ownsteps.__file__).read_text().splitlines()
+        at_lock, go = Latch(), Latch()
+
+        def tracer(frame: Any, event: str, arg: Any) -> Any:
+            if frame.f_code is not ownsteps._put_in_heap.__code__:
+                return None
+
+            def local(frame: Any, event: str, arg: Any) -> Any:
+                if event == "line" and lines[frame.f_lineno - 1].strip() == "with q.mutex:":
+                    at_lock.set()
+                    go.wait()  # the thread switch that lets the others run here
+                return local
+
+            return local
+
+        options: dict[str, Any] = {"lines": False, "detect_deadlocks": True, "output": os.devnull}
+        syncscope.install(**options)
+        try:
+            assert state.lean is not None
+            q: queue.PriorityQueue[Any] = queue.PriorityQueue()
+            q.put(1)  # in place: a heap of ints
+            found: list[object] = []
+            thread = start_thread(lambda: found.append(put_5(q, tracer)))
+            at_lock.wait()
+            syncscope.uninstall()
+            q.put(Touchy())
+            q.put(Touchy())  # unseen
+            syncscope.install(**options)
+            go.set()
+            join(thread)
+            assert found == [expected]
+        finally:
+            go.set()
+            syncscope.uninstall()
+
     def test_a_priority_queue_s_puts_on_the_event_path_keep_its_heap_s_kind(self) -> None:
         """
         A put the event path makes (a recording that keeps events, the lines, spans) goes

@@ -197,7 +197,7 @@ class _State:
         #: Counts installs and uninstalls: what is kept of a primitive while the hooks are in
         #: (a PriorityQueue heap's kind) is not trusted under another count, as items may have
         #: gone in unseen meanwhile. Moved on after an install's hooks go in and before an
-        #: uninstall's come out.
+        #: uninstall's come out: odd while they are in.
         self.epoch = 0
         self.options = Options()
         self.sinks: tuple[Sink, ...] = ()

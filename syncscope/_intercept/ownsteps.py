@@ -127,10 +127,7 @@ def _put_in_deque(q: Any, item: Any, _entry: Watch) -> int | None:
 def _put_in_heap(q: Any, item: Any, entry: Watch) -> int | None:
     # _put_in_deque's steps, pushed onto the heap if the item is of the heap's kind: a call
     # for the steps both take cost a tenth of a Queue's put and get.
-    # The kind found under another epoch (an uninstall meanwhile, even while this waits
-    # for the lock) is not trusted: items may have gone in unseen.
-    epoch = state.epoch
-    if entry.heap_kind is MIXED and entry.heap_epoch == epoch:
+    if entry.heap_kind is MIXED and entry.heap_epoch == state.epoch:
         return None
     cls = type(item)  # heap_kind's first steps, written out: most items are of a class
     kind: HeapKind | None = cls
@@ -140,9 +137,14 @@ def _put_in_heap(q: Any, item: Any, entry: Watch) -> int | None:
             # Unlocked: MIXED only rules the steps here out. A put in place on the empty
             # heap meanwhile may write its kind over it: right then, and the real put's
             # hook, under the lock, makes it MIXED again.
-            entry.heap_kind, entry.heap_epoch = MIXED, epoch
+            entry.heap_kind, entry.heap_epoch = MIXED, state.epoch
             return None
     with q.mutex:
+        # Read under the lock, which a put the hook did not see (syncscope uninstalled
+        # meanwhile) took too; odd while the hooks are in (see State.epoch).
+        epoch = state.epoch
+        if not epoch & 1:
+            return None
         if QUEUE_HAS_SHUTDOWN and q.is_shutdown:
             return None
         maxsize = q.maxsize
@@ -189,9 +191,9 @@ def _get_least(q: Any, entry: Watch) -> Any:
     kind = entry.heap_kind  # checked again under the lock: not taken for nothing
     if kind is None or kind is MIXED or entry.heap_epoch != state.epoch:
         return NO_ITEM
-    with q.mutex:  # _get_first's steps, from a heap of one kind
-        kind = entry.heap_kind
-        if kind is None or kind is MIXED or entry.heap_epoch != state.epoch:
+    with q.mutex:  # _get_first's steps, from a heap of one kind (see _put_in_heap)
+        kind, epoch = entry.heap_kind, state.epoch
+        if kind is None or kind is MIXED or entry.heap_epoch != epoch or not epoch & 1:
             return NO_ITEM
         if not len(q.queue):
             return NO_ITEM

@@ -11,10 +11,10 @@ With lean statistics (``state.lean``), a put or get that can be done at once is 
 blocking (``block=False``) and counted in place in the queue's tally; one that has to wait is
 made as asked and counted at its call site, and a poll (``block=False``) that finds the queue
 full or empty is counted there and raises as it is (``_queuelean``); one that fails otherwise
-goes on to the event path as before (see ``_lean``). With the lines (``state.lines``), each says its line as
-the event path does, a put's from inside ``_put`` (``guard.pending_put``). With spans alone
-under pressure, a put with no getter waiting and a get with no putter waiting are counted in
-place (see ``counted``).
+goes on to the event path as before (see ``_lean``). With the lines (``state.lines``), each
+says its line as the event path does, a put's from inside ``_put`` (``guard.pending_put``).
+With spans alone under pressure, a put with no getter waiting and a get with no putter
+waiting are counted in place (see ``counted``).
 """
 
 from __future__ import annotations
