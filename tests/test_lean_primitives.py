@@ -7,6 +7,7 @@ event path's, and the primitives must stay drop-ins.
 from __future__ import annotations
 
 import _thread
+import inspect
 import json
 import operator
 import os
@@ -823,6 +824,38 @@ def compared_on_get(q: queue.PriorityQueue[Any]) -> tuple[str, list[str]]:
     raise AssertionError("the heap was not compared")
 
 
+def paused_at_lock(function: Callable[..., Any], at_lock: Latch, go: Latch) -> Any:
+    """
+    A trace function that stops the thread it traces where ``function`` (one of
+    ``ownsteps``') is about to take the queue's lock, until ``go``: a thread switch there.
+    """
+    lines = Path(inspect.getsourcefile(function) or "").read_text().splitlines()
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        if frame.f_code is not function.__code__:
+            return None
+
+        def local(frame: Any, event: str, arg: Any) -> Any:
+            line = lines[frame.f_lineno - 1].split("#")[0].strip()
+            if event == "line" and line == "with q.mutex:":
+                at_lock.set()
+                go.wait()
+            return local
+
+        return local
+
+    return tracer
+
+
+def traced(trace: Any, call: Callable[[], Any]) -> Any:
+    """``call()`` with ``trace`` on, on this thread."""
+    sys.settrace(trace)
+    try:
+        return call()
+    finally:
+        sys.settrace(None)
+
+
 class TestDropIn:
     def test_a_get_waiting_for_an_item_ended_by_a_signal_handler(self) -> None:
         """
@@ -1046,14 +1079,11 @@ class TestDropIn:
         """
         from syncscope._intercept import ownsteps
 
-        def put_5(q: queue.PriorityQueue[Any], trace: Any = None) -> object:
-            sys.settrace(trace)
+        def put_5(q: queue.PriorityQueue[Any]) -> object:
             try:
                 q.put(5)
             except TypeError as exc:
                 return str(exc), [f.name for f in traceback.extract_tb(exc.__traceback__)][1:]
-            finally:
-                sys.settrace(None)
             return "put"
 
         plain: queue.PriorityQueue[Any] = queue.PriorityQueue()
@@ -1062,21 +1092,8 @@ class TestDropIn:
         expected = put_5(plain)
         assert expected != "put"  # int < Touchy: no __gt__, it raises
 
-        lines = Path(ownsteps.__file__).read_text().splitlines()
         at_lock, go = Latch(), Latch()
-
-        def tracer(frame: Any, event: str, arg: Any) -> Any:
-            if frame.f_code is not ownsteps._put_in_heap.__code__:
-                return None
-
-            def local(frame: Any, event: str, arg: Any) -> Any:
-                if event == "line" and lines[frame.f_lineno - 1].strip() == "with q.mutex:":
-                    at_lock.set()
-                    go.wait()  # the thread switch that lets the others run here
-                return local
-
-            return local
-
+        tracer = paused_at_lock(ownsteps._put_in_heap, at_lock, go)
         options: dict[str, Any] = {"lines": False, "detect_deadlocks": True, "output": os.devnull}
         syncscope.install(**options)
         try:
@@ -1084,7 +1101,7 @@ class TestDropIn:
             q: queue.PriorityQueue[Any] = queue.PriorityQueue()
             q.put(1)  # in place: a heap of ints
             found: list[object] = []
-            thread = start_thread(lambda: found.append(put_5(q, tracer)))
+            thread = start_thread(lambda: found.append(traced(tracer, lambda: put_5(q))))
             at_lock.wait()
             syncscope.uninstall()
             q.put(Touchy())
@@ -1095,6 +1112,62 @@ class TestDropIn:
             assert found == [expected]
         finally:
             go.set()
+            syncscope.uninstall()
+
+    def test_priority_queue_operations_caught_by_an_uninstall_trust_no_kind(self) -> None:
+        """
+        While syncscope is uninstalled, a put and a get done in place that were about to
+        take the queue's lock when it happened still run, but neither trusts the heap's kind
+        (items go in unseen meanwhile): the get compares as the original's.
+        """
+        from syncscope._intercept import ownsteps
+
+        plain: queue.PriorityQueue[Any] = queue.PriorityQueue()
+        for item in (5, Touchy(), Touchy()):
+            plain.put(item)
+        expected = compared_on_get(plain)
+
+        options: dict[str, Any] = {"lines": False, "detect_deadlocks": True, "output": os.devnull}
+        put_at, put_go, get_at, get_go = Latch(), Latch(), Latch(), Latch()
+        syncscope.install(**options)
+        try:
+            assert state.lean is not None
+            q: queue.PriorityQueue[Any] = queue.PriorityQueue()
+            q.put(1)
+            assert q.get() == 1  # in place: an empty heap of ints
+            got: list[object] = []
+
+            def get() -> None:
+                try:
+                    q.get()
+                except ValueError as exc:
+                    tb = traceback.extract_tb(exc.__traceback__)
+                    got.append((str(exc), [f.name for f in tb][1:]))
+
+            getter = start_thread(
+                lambda: traced(paused_at_lock(ownsteps._get_least, get_at, get_go), get)
+            )
+            get_at.wait()
+            putter = start_thread(
+                lambda: traced(
+                    paused_at_lock(ownsteps._put_in_heap, put_at, put_go), lambda: q.put(5)
+                )
+            )
+            put_at.wait()
+            syncscope.uninstall()
+            put_go.set()
+            join(putter)  # its 5 in, while syncscope is uninstalled
+            q.put(Touchy())
+            q.put(Touchy())  # unseen
+            Touchy.armed = True
+            get_go.set()
+            join(getter)
+            Touchy.armed = False
+            assert got == [expected]
+        finally:
+            Touchy.armed = False
+            put_go.set()
+            get_go.set()
             syncscope.uninstall()
 
     def test_a_priority_queue_s_puts_on_the_event_path_keep_its_heap_s_kind(self) -> None:
