@@ -42,7 +42,7 @@ def lean_failed(
 ) -> None:
     """A put or get tried at once failed otherwise than full or empty: the event path's report."""
     text = item_text(item) if op == "put" else None
-    outcome = failure(op, exc, block, timeout)
+    outcome = failed_outcome(op, exc, block, timeout)
     emit(SyncEvent(entry.primitive, op, outcome, call_site(), item=text, error=exc))
 
 
@@ -115,7 +115,7 @@ def lean_wait(
             elif said_in_get:
                 guard.pending_get = outer
             waited = perf_counter_ns() - start
-            outcome = failure(op, exc, True, timeout)
+            outcome = failed_outcome(op, exc, True, timeout)
             if lines is not None:  # a put's failure says no time, as on the event path
                 failed = None if op == "put" else waited
                 lines.said(
@@ -258,7 +258,8 @@ def lean_tally(entry: Watch, lean: TallyBook) -> Tally:
     return tally
 
 
-def failure(op: str, exc: BaseException, block: Any, timeout: Any) -> Outcome:
+def failed_outcome(op: str, exc: BaseException, block: Any, timeout: Any) -> Outcome:
+    """What a put or get (``op``) asked with ``block`` and ``timeout`` that raised ``exc`` is."""
     if isinstance(exc, _Full):
         return "full" if not block or timeout is None else "timeout"
     if isinstance(exc, _Empty):

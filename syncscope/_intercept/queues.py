@@ -43,7 +43,7 @@ from .queuefill import is_empty, is_full, queued
 from .queuehooks import hook_put, item_text
 from .queuelean import (
     STANDARD,
-    failure,
+    failed_outcome,
     lean_failed,
     lean_rejected,
     lean_tally,
@@ -100,7 +100,7 @@ def _counted_attempt(
     except BaseException as exc:
         op: Op = "put" if args else "get"
         item = item_text(args[0]) if args else None
-        outcome = failure(op, exc, False, None)
+        outcome = failed_outcome(op, exc, False, None)
         emit(SyncEvent(primitive, op, outcome, call_site(PAST_OUR_CALLER), item=item, error=exc))
         raise
     return result
@@ -214,7 +214,7 @@ def wrappers() -> list[Wrapper]:
             except BaseException as exc:
                 guard.busy = False
                 guard.pending_put = outer
-                outcome = failure("put", exc, block, timeout)
+                outcome = failed_outcome("put", exc, block, timeout)
                 emit(SyncEvent(primitive, "put", outcome, site, item=text, error=exc))
                 raise
             guard.busy = False
@@ -434,7 +434,7 @@ def observed_get(
     except BaseException as exc:
         guard.busy = False
         guard.pending_get = outer
-        outcome = failure("get", exc, block, timeout)
+        outcome = failed_outcome("get", exc, block, timeout)
         emit(SyncEvent(primitive, "get", outcome, site, perf_counter_ns() - start, error=exc))
         raise
     guard.busy = False
