@@ -56,6 +56,7 @@ WORKLOADS = {
     "priority_pingpong": "a PriorityQueue(16) between two threads",
     "condition_turns": "two threads taking turns on a Condition",
     "event_turns": "two threads taking turns with two Events",
+    "barrier_phases": "four threads working in phases on a Barrier",
 }
 DEFAULT_WORKLOADS = ("one_lock", "counter", "jobs", "bounded_buffer", "realistic")
 #: Names that stand for several workloads in --workloads: the default rows, and a workload
@@ -70,6 +71,7 @@ WORKLOAD_GROUPS = {
         "priority_pingpong",
         "condition_turns",
         "event_turns",
+        "barrier_phases",
     ),
 }
 SYNCSCOPE = [sys.executable, "-m", "syncscope"]
