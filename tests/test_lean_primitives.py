@@ -1381,6 +1381,33 @@ class TestDropIn:
             assert failures() == plain
             assert [p.errors for p in rec.primitives() if p.kind == "queue"] == [1, 1, 1]
 
+    def test_a_wait_on_a_condition_another_thread_holds(self, lean: Recording) -> None:
+        """
+        A wait on a Condition whose lock another thread holds raises the original's
+        RuntimeError. It is no wait, and the holder's hold goes on: it ends at its release,
+        counted once.
+        """
+        cond = threading.Condition()
+        taken, done = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with cond:
+                taken.set()
+                done.wait(5)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert taken.wait(5)
+            with pytest.raises(RuntimeError, match="cannot wait on un-acquired lock"):
+                cond.wait(0)
+        finally:
+            done.set()
+            holder.join(5)
+        assert not holder.is_alive()
+        s = lean.stats(cond)
+        assert (0, 0, 1, 1) == (s.waits, s.errors, s.acquisitions, s.holds)
+
     def test_errors_are_the_originals(self, lean: Recording) -> None:
         sem = threading.BoundedSemaphore()
         with pytest.raises(ValueError, match="can't specify timeout for non-blocking acquire"):

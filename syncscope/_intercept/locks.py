@@ -403,7 +403,8 @@ class _LockProxy(_Proxy):
         records = state.records
         if records is not None and records.taken:  # a hold counted in place goes in first
             records.claim(self._syncscope_primitive)
-        parked = parked_to_wait(self)
+        # Mostly parked already by the wait wrapper: then nothing to park, and no call.
+        parked = parked_to_wait(self) if self._syncscope_since else None
         self._syncscope_lock.release()
         return parked  # the hold parked here, if any: handed back to _acquire_restore
 
@@ -654,7 +655,7 @@ class _RLockProxy(_Proxy):
             records.claim(self._syncscope_primitive)
         lock = self._syncscope_lock
         # Not owned: the next line raises.
-        parked = parked_to_wait(self) if lock._is_owned() else None
+        parked = parked_to_wait(self) if self._syncscope_since and lock._is_owned() else None
         return (lock._release_save(), parked)
 
     def _acquire_restore(self, saved_state: Any) -> None:
