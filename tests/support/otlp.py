@@ -15,6 +15,7 @@ import base64
 import contextlib
 import gzip
 import json
+import random
 import socketserver
 import threading
 import time
@@ -199,6 +200,23 @@ def parse_json_request(body: bytes) -> ExportTraceServiceRequest:
 
 _StatusT = TypeVar("_StatusT")
 
+#: Where the kernel's ephemeral ports begin when it does not say (Linux's default).
+_EPHEMERAL_LOW = 32768
+#: The lowest port a receiver takes on its own: above the well-known services' usual ports.
+_LOWEST_PORT = 20000
+
+
+def _ports_below_ephemeral(tries: int = 20) -> list[int]:
+    """``tries`` ports at random between 20000 and the ephemeral range (none if it begins lower)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as ports:
+            low = int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):  # not Linux
+        low = _EPHEMERAL_LOW
+    if low - _LOWEST_PORT < tries:
+        return []
+    return random.sample(range(_LOWEST_PORT, low), tries)
+
 
 class _OtlpReceiver(Generic[_StatusT]):
     """Bookkeeping shared by both transports; subclasses bind and serve."""
@@ -220,9 +238,21 @@ class _OtlpReceiver(Generic[_StatusT]):
         """Start serving. After a ``stop()`` this rebinds the same port, so the endpoint holds."""
         if self._running:
             raise RuntimeError(f"{type(self).__name__} is already running")
-        self._port = self._serve(self._port or 0)
+        self._port = self._serve_first() if self._port is None else self._serve(self._port)
         self._running = True
         return self
+
+    def _serve_first(self) -> int:
+        """
+        Serve on a port below the kernel's ephemeral range: none the kernel hands out by itself
+        (to a ``bind`` to port 0 or an outgoing connection), so that the port this receiver
+        frees at ``stop()`` is still free at ``start()``. An ephemeral one was once taken
+        meanwhile, by another suite's receiver, with both running at once.
+        """
+        for port in _ports_below_ephemeral():
+            with contextlib.suppress(OSError):  # taken: the next
+                return self._serve(port)
+        return self._serve(0)
 
     def stop(self) -> None:
         """Stop serving and close the listening socket: new connections are refused."""
