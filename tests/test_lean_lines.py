@@ -162,11 +162,23 @@ def program(path: Path) -> None:
     gate = threading.Barrier(2)
     first = start_thread(lambda: gate.wait(5), name="first")
     wait_for_line(path, "barrier gate wait by first (1 arrived)")
-    deadline = time.monotonic() + 5  # its line comes just before it arrives: until it has
-    while gate.n_waiting < 1 and time.monotonic() < deadline:
-        time.sleep(0.001)
+    arrived(gate)  # its line comes just before it arrives: until it has
     gate.wait(5)
     join(first)
+    # The same call, made by the same thread last and then first: each says its count.
+    turns = threading.Barrier(2)
+
+    def other_turns() -> None:
+        turns.wait(5)
+        arrived(turns)
+        turns.wait(5)
+
+    other = start_thread(other_turns, name="other")
+    for turn in range(2):
+        if turn == 0:
+            arrived(turns)
+        turns.wait(5)
+    join(other)
     with pytest.raises(threading.BrokenBarrierError):
         threading.Barrier(2).wait(0.001)
 
@@ -176,6 +188,12 @@ def program(path: Path) -> None:
     assert 61 == jobs.get()
     jobs.task_done()
     jobs.join()
+    jobs.put(62)
+    jobs.put(63)
+    jobs.get()
+    jobs.get()
+    for _ in range(2):  # one call, two counts
+        jobs.task_done()
     small = queue.Queue(1)
     small.put_nowait("a")
     with pytest.raises(queue.Full):
@@ -225,6 +243,13 @@ def program(path: Path) -> None:
         counted.get(timeout=0.001)
     padded.put(7)
     padded.get()
+
+
+def arrived(barrier: threading.Barrier) -> None:
+    """Until another thread waits at ``barrier`` (or 5 s have passed)."""
+    deadline = time.monotonic() + 5
+    while barrier.n_waiting < 1 and time.monotonic() < deadline:
+        time.sleep(0.001)
 
 
 def run(tmp_path: Path, label: str, fmt: str = "console", **options: Any) -> list[str]:
@@ -307,6 +332,11 @@ def test_the_lean_lines_are_the_event_paths(tmp_path: Path) -> None:
         "semaphore pair released 2 by MainThread",
         "semaphore sem acquired by permit_taker after ?",
         "barrier gate wait by MainThread (2 arrived)",
+        "barrier turns wait by MainThread (2 arrived)",
+        "barrier turns wait by MainThread (1 arrived)",
+        "barrier turns wait by other (1 arrived)",
+        "barrier turns wait by other (2 arrived)",
+        "task done on queue jobs by MainThread (1 unfinished)",
         "61 put to queue jobs by MainThread",
         "task done on queue jobs by MainThread (0 unfinished)",
         "'b' not put to queue small by MainThread: timed out",

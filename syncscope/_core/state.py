@@ -38,6 +38,8 @@ if TYPE_CHECKING:
             waiters: int | None = None,
             waited: int | None = None,
             site: tuple[str, int, str] | None = None,
+            arrivals: int | None = None,
+            unfinished: int | None = None,
         ) -> None: ...
 
         def item(

@@ -633,9 +633,7 @@ def barrier_wait(
         limit = wait_limit(True, barrier._timeout if timeout is None else timeout)
         if lines is not None:  # first: a Ctrl-C in it leaves no wait announced
             arrivals = barrier.n_waiting + 1  # as the event path reads it: unlocked
-            lines.said(
-                SyncEvent(primitive, "wait", "waiting", where, None, limit, arrivals=arrivals)
-            )
+            lines.line(primitive, "wait", "waiting", site=where, arrivals=arrivals)
     start = perf_counter_ns()  # first: a Ctrl-C at it leaves no wait begun
     if diagnosis is not None and where is not None:  # where: looked up for it above
         wait = diagnosis.wait_begins(primitive, where, limit, None, "wait")
@@ -659,7 +657,7 @@ def barrier_wait(
     _wait_ended(primitive, tally, site, "wait", "passed", waited, wait)
     if lines is not None:
         where = where or call_site()
-        lines.said(SyncEvent(primitive, "wait", "passed", where, waited, arrivals=index))
+        lines.line(primitive, "wait", "passed", waited=waited, site=where, arrivals=index)
     return index
 
 

@@ -330,10 +330,7 @@ def wrappers() -> list[Wrapper]:
                 if unfinished >= 0:  # else the real one raises ValueError: the event path
                     lines = state.lines
                     if lines is not None:  # before: a join it lets go says so after
-                        done = SyncEvent(
-                            entry.primitive, "task_done", "done", NO_SITE, unfinished=unfinished
-                        )
-                        lines.said(done)
+                        lines.line(entry.primitive, "task_done", "done", unfinished=unfinished)
                     if lines is not None or state.options.include_library:  # see put
                         hidden(task_done, self)
                     elif type(self) not in STANDARD or type(self.mutex) is not LOCK_TYPE:

@@ -65,7 +65,8 @@ class LeanLines:
         self._write = console._writer.write
         #: A JSON or logfmt line: its start and timestamp, then the rest.
         self._stamped = console._timestamps.line
-        #: (primitive, its name, thread name, op, outcome, depth, permits, waiters) -> line.
+        #: (primitive, its name, thread name, op, outcome, depth, permits, waiters,
+        #: arrivals, unfinished) -> line.
         self._lines: dict[tuple[object, ...], bytes] = {}
         #: The same, the waited time and the call site too -> a JSON or logfmt line's tail.
         self._tails: dict[tuple[object, ...], bytes] = {}
@@ -101,12 +102,15 @@ class LeanLines:
         waiters: int | None = None,
         waited: int | None = None,
         site: tuple[str, int, str] | None = None,
+        arrivals: int | None = None,
+        unfinished: int | None = None,
     ) -> None:
         """
         The line of an operation that did not fail: its words are decided by the arguments,
         and by the time it ``waited`` (0 for a wait that found its Event set, which the JSON
         says; a console line says a time waited after the words it is kept for). The JSON's
-        call site is looked up unless the caller knows it (``site``).
+        call site is looked up unless the caller knows it (``site``). A Barrier's wait gives
+        its ``arrivals``, a queue's ``task_done`` its tasks ``unfinished`` (the event's).
         """
         ident = get_ident()
         thread = _active_threads.get(ident)  # thread_name(), written out
@@ -124,6 +128,8 @@ class LeanLines:
                         depth,
                         permits,
                         waiters,
+                        arrivals,
+                        unfinished,
                     )
                 )
                 return
@@ -141,12 +147,24 @@ class LeanLines:
                 waiters,
                 waited,
                 site,
+                arrivals,
+                unfinished,
             )
             try:
                 tail = self._tails.get(kept)
                 if tail is None:
                     event = SyncEvent(
-                        primitive, op, outcome, site, waited, None, depth, permits, waiters
+                        primitive,
+                        op,
+                        outcome,
+                        site,
+                        waited,
+                        None,
+                        depth,
+                        permits,
+                        waiters,
+                        arrivals,
+                        unfinished,
                     )
                     tail = self._console.tail(event)
                     if len(self._tails) >= CACHE_LIMIT:
@@ -156,12 +174,33 @@ class LeanLines:
             except Exception as exc:  # a line must never break the program it describes
                 sink_failed(self._console, exc)
             return
-        key = (primitive, primitive.name, name, op, outcome, depth, permits, waiters)
+        key = (
+            primitive,
+            primitive.name,
+            name,
+            op,
+            outcome,
+            depth,
+            permits,
+            waiters,
+            arrivals,
+            unfinished,
+        )
         try:
             data = self._lines.get(key)
             if data is None:
                 event = SyncEvent(
-                    primitive, op, outcome, NO_SITE, None, None, depth, permits, waiters
+                    primitive,
+                    op,
+                    outcome,
+                    NO_SITE,
+                    None,
+                    None,
+                    depth,
+                    permits,
+                    waiters,
+                    arrivals,
+                    unfinished,
                 )
                 data = (describe(event) + "\n").encode("utf-8", "backslashreplace")
                 if len(self._lines) >= CACHE_LIMIT:
