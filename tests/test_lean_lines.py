@@ -307,6 +307,33 @@ def test_json_and_logfmt_lines_are_the_event_paths(tmp_path: Path, fmt: str) -> 
     assert any(re.search(r"function\W+program", line) for line in lean[1:])
 
 
+def test_a_json_lines_time_is_the_same_in_its_field_and_its_words(tmp_path: Path) -> None:
+    """The comparison above leaves times out: here each timed line says one time twice."""
+    path = tmp_path / "timed.log"
+    syncscope.install(format="json", output=str(path), detect_deadlocks=True)
+    try:
+        assert state.lines is not None  # the lean path
+        program(path)
+    finally:
+        syncscope.uninstall()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    # An error's words, and a refused get's or put's, say no time.
+    untold = ("error", "empty", "full")
+    timed = [
+        fields for fields in lines if fields.get("waited_ms") and fields["outcome"] not in untold
+    ]
+    # Waits woken, an acquire that waited, the Barrier's, a get woken by a put...
+    assert len({(fields["name"], fields["op"]) for fields in timed}) >= 5, timed
+    ms = {"\u00b5s": 1e-3, "ms": 1.0, "s": 1e3}
+    for fields in timed:
+        said = re.search(r" after ([\d.]+) (\u00b5s|ms|s)$", fields["event"])
+        assert said is not None, fields
+        number, unit = said.groups()
+        # Each rounded its own way: to the microsecond, and to the words' last digit.
+        slack = 0.0011 if unit == "\u00b5s" else 0.051 * ms[unit]
+        assert abs(float(number) * ms[unit] - fields["waited_ms"]) <= slack, fields
+
+
 def test_the_lean_lines_are_the_event_paths(tmp_path: Path) -> None:
     lean = run(tmp_path, "lean")
     # A long-hold threshold needs every event: the event path, as before the lean lines.

@@ -53,6 +53,7 @@ class LeanLines:
         "_lines",
         "_stamped",
         "_tails",
+        "_timed",
         "_write",
         "console",
         "fields",
@@ -70,6 +71,9 @@ class LeanLines:
         self._lines: dict[tuple[object, ...], bytes] = {}
         #: The same, the waited time and the call site too -> a JSON or logfmt line's tail.
         self._tails: dict[tuple[object, ...], bytes] = {}
+        #: The same key for a JSON line with a time waited (the time left out of the key) ->
+        #: its parts before the time, between the time and the words, and its words.
+        self._timed: dict[tuple[object, ...], tuple[str, str, str]] = {}
         #: (primitive, its name, [thread id,] thread name, op, outcome[, call site]) -> the
         #: JSON fields up to ``function`` (or nothing: console lines), and a queue item's
         #: words, in two: before the item, and after it (None: the words say no item).
@@ -116,7 +120,7 @@ class LeanLines:
         thread = _active_threads.get(ident)  # thread_name(), written out
         name = thread._name if thread is not None else f"Thread-{ident}"
         if not self.console:  # JSON or logfmt: kept after its timestamp, by call site too
-            if waited:  # a time of its own on each line: nothing to keep
+            if waited and not self._json:  # logfmt: a time of its own on each line
                 self.said(
                     SyncEvent(
                         primitive,
@@ -145,12 +149,42 @@ class LeanLines:
                 depth,
                 permits,
                 waiters,
-                waited,
+                None if waited else waited,
                 site,
                 arrivals,
                 unfinished,
             )
             try:
+                if waited:  # a JSON line with a time, said twice: its parts around it kept
+                    parts = self._timed.get(kept)
+                    if parts is None:
+                        event = SyncEvent(
+                            primitive,
+                            op,
+                            outcome,
+                            site,
+                            None,
+                            None,
+                            depth,
+                            permits,
+                            waiters,
+                            arrivals,
+                            unfinished,
+                        )
+                        count = event.count
+                        parts = (
+                            f'", {self._console._fixed_part(event, True)}, "waited_ms": ',
+                            ("" if count is None else f', "count": {count!r}') + ', "event": ',
+                            describe(event),  # without its time, which comes last
+                        )
+                        if len(self._timed) >= CACHE_LIMIT:
+                            self._timed.clear()
+                        self._timed[kept] = parts
+                    head, middle, words = parts
+                    said = encode_basestring_ascii(words + time_waited(waited, outcome))
+                    line = f"{head}{round(waited / 1e6, 3)!r}{middle}{said}}}\n"
+                    self._write(self._stamped(time_ns(), line.encode()))
+                    return
                 tail = self._tails.get(kept)
                 if tail is None:
                     event = SyncEvent(
