@@ -121,21 +121,8 @@ class LeanLines:
         name = thread._name if thread is not None else f"Thread-{ident}"
         if not self.console:  # JSON or logfmt: kept after its timestamp, by call site too
             if waited and not self._json:  # logfmt: a time of its own on each line
-                self.said(
-                    SyncEvent(
-                        primitive,
-                        op,
-                        outcome,
-                        site or NO_SITE,
-                        waited,
-                        None,
-                        depth,
-                        permits,
-                        waiters,
-                        arrivals,
-                        unfinished,
-                    )
-                )
+                counts = (depth, permits, waiters, arrivals, unfinished)
+                self.said(SyncEvent(primitive, op, outcome, site or NO_SITE, waited, None, *counts))
                 return
             if site is None:  # from past this method's caller, always syncscope's own
                 site = call_site(PAST_OUR_CALLER)
@@ -149,7 +136,7 @@ class LeanLines:
                 depth,
                 permits,
                 waiters,
-                None if waited else waited,
+                None if waited else waited,  # a timed line's time: not in its key
                 site,
                 arrivals,
                 unfinished,
@@ -158,19 +145,8 @@ class LeanLines:
                 if waited:  # a JSON line with a time, said twice: its parts around it kept
                     parts = self._timed.get(kept)
                     if parts is None:
-                        event = SyncEvent(
-                            primitive,
-                            op,
-                            outcome,
-                            site,
-                            None,
-                            None,
-                            depth,
-                            permits,
-                            waiters,
-                            arrivals,
-                            unfinished,
-                        )
+                        counts = (depth, permits, waiters, arrivals, unfinished)
+                        event = SyncEvent(primitive, op, outcome, site, None, None, *counts)
                         count = event.count
                         parts = (
                             f'", {self._console._fixed_part(event, True)}, "waited_ms": ',
@@ -187,19 +163,8 @@ class LeanLines:
                     return
                 tail = self._tails.get(kept)
                 if tail is None:
-                    event = SyncEvent(
-                        primitive,
-                        op,
-                        outcome,
-                        site,
-                        waited,
-                        None,
-                        depth,
-                        permits,
-                        waiters,
-                        arrivals,
-                        unfinished,
-                    )
+                    counts = (depth, permits, waiters, arrivals, unfinished)
+                    event = SyncEvent(primitive, op, outcome, site, waited, None, *counts)
                     tail = self._console.tail(event)
                     if len(self._tails) >= CACHE_LIMIT:
                         self._tails.clear()
@@ -223,19 +188,8 @@ class LeanLines:
         try:
             data = self._lines.get(key)
             if data is None:
-                event = SyncEvent(
-                    primitive,
-                    op,
-                    outcome,
-                    NO_SITE,
-                    None,
-                    None,
-                    depth,
-                    permits,
-                    waiters,
-                    arrivals,
-                    unfinished,
-                )
+                counts = (depth, permits, waiters, arrivals, unfinished)
+                event = SyncEvent(primitive, op, outcome, NO_SITE, None, None, *counts)
                 data = (describe(event) + "\n").encode("utf-8", "backslashreplace")
                 if len(self._lines) >= CACHE_LIMIT:
                     self._lines.clear()
