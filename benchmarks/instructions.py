@@ -82,6 +82,24 @@ WORKLOADS: dict[str, tuple[str, str]] = {
         "p = queue.Queue(1); p.put(0)",
         "try: p.put(1, timeout=0)\n        except queue.Full: pass",
     ),
+    # A primitive made and dropped, as a program makes one per object or per request: made in
+    # a function compiled with the script's file name, so that its creation site is a file's
+    # (the loop's own code is a string's, whose creations are looked at afresh each time).
+    **{
+        f"{kind}() made": (
+            f"exec(compile('def make():\\n    p = {module}.{kind}()\\n    return p\\n', "
+            "__file__, 'exec'))",
+            "make()",
+        )
+        for module, kind in (
+            ("threading", "Lock"),
+            ("threading", "RLock"),
+            ("threading", "Event"),
+            ("threading", "Condition"),
+            ("threading", "Semaphore"),
+            ("queue", "Queue"),
+        )
+    },
 }
 
 #: mode -> the options syncscope.install is given (None: not installed).

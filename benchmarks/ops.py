@@ -131,6 +131,20 @@ def condition_round_trip() -> Callable[[], None]:
     return run
 
 
+def made(kind: str) -> Workload:
+    """A primitive made and dropped, as a program makes one per object or per request."""
+
+    def workload() -> Callable[[], None]:
+        make = getattr(threading, kind)  # after install(), which replaces threading.Lock
+
+        def run() -> None:
+            make()
+
+        return run
+
+    return workload
+
+
 WORKLOADS: dict[str, tuple[Workload, int]] = {
     "Lock acquire+release": (lock_pair, 200_000),
     "Lock with": (lock_with, 200_000),
@@ -140,6 +154,9 @@ WORKLOADS: dict[str, tuple[Workload, int]] = {
     "Queue put+get": (queue_put_get, 50_000),
     "Condition notify (under with)": (condition_notify, 100_000),
     "Condition wait/notify round trip": (condition_round_trip, 5_000),
+    "Lock() made": (made("Lock"), 100_000),
+    "Event() made": (made("Event"), 50_000),
+    "Condition() made": (made("Condition"), 50_000),
 }
 
 MODES: dict[str, dict[str, Any] | None] = {
@@ -233,7 +250,12 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="FILE", help="compare with a saved JSON run")
     parser.add_argument("--margin", type=float, default=0.25, help="worse by more than this")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--workloads", help="comma-separated workloads (default: all)")
     args = parser.parse_args()
+    names = args.workloads.split(",") if args.workloads else list(WORKLOADS)
+    unknown = [name for name in names if name not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload {unknown[0]!r}; known: {', '.join(WORKLOADS)}")
 
     results: dict[str, dict[str, dict[str, float]]] = {}
     received = 0
@@ -242,7 +264,8 @@ def main() -> None:
             live = MODES[name]
             assert live is not None
             live["endpoint"] = receiver.endpoint
-        for name, (workload, number) in WORKLOADS.items():
+        for name in names:
+            workload, number = WORKLOADS[name]
             row: dict[str, dict[str, float]] = {}
             bare, _ = measure(workload, number, None, args.repeat)
             for mode, options in MODES.items():
