@@ -11,7 +11,6 @@ import re
 import signal
 import sys
 import textwrap
-import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -504,13 +503,13 @@ class TestThePermitsRace:
         from syncscope import get_original
         from syncscope._core.event import Primitive
         from syncscope._core.state import Records
-        from syncscope._core.tracking import Watch
+        from syncscope._core.tracking import new_watch
 
         records = Records(deque(), 1_000, 1_000, lambda: None, deque())
         records.counting = True
         semaphore = get_original("threading", "Semaphore")(2)
         primitive = Primitive("semaphore", "Semaphore", "sem", __file__, 1, "<module>")
-        entry = Watch(primitive, weakref.ref(semaphore))
+        entry = new_watch(semaphore, primitive)
         return records, semaphore, entry, primitive
 
     @staticmethod

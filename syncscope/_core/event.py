@@ -77,8 +77,9 @@ class Primitive:
         self.function = function
         self.column = column
         self.lock: Primitive | None = None
-        self._label = label(kind, name)
-        self._label_of = name  # the name the label was made from: it may be renamed
+        # Made when first asked for: most primitives a program makes are never reported.
+        self._label = ""
+        self._label_of: str | None = None  # the name the label was made from: it may be renamed
 
     @property
     def label(self) -> str:

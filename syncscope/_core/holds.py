@@ -487,7 +487,7 @@ def lean_chain(holds: leanholds.ThreadHolds, innermost: int = 10_000) -> list[Ho
 
 def lean_permits(watch: Any) -> list[Hold]:
     """A semaphore's permits taken on the lean path, as the model's holds, oldest first."""
-    if watch.ref() is None:  # the semaphore is gone
+    if watch() is None:  # the semaphore is gone
         return []
     primitive = watch.primitive
     holds: list[Hold] = []

@@ -22,6 +22,8 @@ _getframe = sys._getframe
 
 # The package's directory (this module is one level below it).
 SYNCSCOPE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: What the file names of syncscope's own code begin with.
+OWN_PREFIX = SYNCSCOPE_DIR + os.sep
 # Frames in these files are the machinery, never the place a user called from.
 _MACHINERY_FILES = frozenset({os.path.abspath(threading.__file__), os.path.abspath(queue.__file__)})
 
@@ -59,7 +61,7 @@ LIBRARY_PREFIXES = _library_prefixes()
 #: File name -> whether it is threading's, queue's or syncscope's own (:func:`is_machinery`).
 _machinery_files: dict[str, bool] = {}
 #: File name -> whether it is library code (:func:`is_library_code`).
-_library_files: dict[str, bool] = {}
+library_files: dict[str, bool] = {}
 
 
 def is_machinery(code: CodeType) -> bool:
@@ -68,7 +70,7 @@ def is_machinery(code: CodeType) -> bool:
     verdict = _machinery_files.get(filename)
     if verdict is None:
         absolute = os.path.abspath(filename) if not filename.startswith("<") else filename
-        verdict = absolute in _MACHINERY_FILES or absolute.startswith(SYNCSCOPE_DIR + os.sep)
+        verdict = absolute in _MACHINERY_FILES or absolute.startswith(OWN_PREFIX)
         _machinery_files[filename] = verdict
     return verdict
 
@@ -82,7 +84,7 @@ def is_library_file(filename: str) -> bool:
     absolute = os.path.abspath(filename)
     if _user_prefixes and absolute.startswith(_user_prefixes):
         return False
-    return absolute.startswith(LIBRARY_PREFIXES) or absolute.startswith(SYNCSCOPE_DIR + os.sep)
+    return absolute.startswith(LIBRARY_PREFIXES) or absolute.startswith(OWN_PREFIX)
 
 
 # Installed packages that are the user's all the same (the package run with ``-m``).
@@ -94,15 +96,15 @@ def add_user_path(path: str) -> None:
     global _user_prefixes
     prefix = os.path.abspath(path) + (os.sep if os.path.isdir(path) else "")
     _user_prefixes = (*_user_prefixes, prefix)
-    _library_files.clear()
+    library_files.clear()
 
 
 def is_library_code(code: CodeType) -> bool:
     """:func:`is_library_file` for a code object, decided once per file."""
     filename = code.co_filename
-    verdict = _library_files.get(filename)
+    verdict = library_files.get(filename)
     if verdict is None:
-        verdict = _library_files[filename] = is_library_file(filename)
+        verdict = library_files[filename] = is_library_file(filename)
     return verdict
 
 
@@ -211,7 +213,7 @@ def creator_frame(depth: int = 2) -> FrameType | None:
         frame: FrameType | None = _getframe(depth)
     except ValueError:
         return None
-    while frame is not None and frame.f_code.co_filename.startswith(SYNCSCOPE_DIR + os.sep):
+    while frame is not None and frame.f_code.co_filename.startswith(OWN_PREFIX):
         frame = frame.f_back
     return frame
 

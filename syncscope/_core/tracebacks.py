@@ -12,13 +12,9 @@ Python shows them. A ``try`` costs nothing until something is raised.
 
 from __future__ import annotations
 
-import os
 from types import TracebackType
 
-from .sites import SYNCSCOPE_DIR
-
-
-_OWN_DIR = SYNCSCOPE_DIR + os.sep
+from .sites import OWN_PREFIX
 
 
 def hide_frames(exc: BaseException) -> None:
@@ -32,7 +28,7 @@ def without_own_frames(tb: TracebackType | None) -> TracebackType | None:
     last: TracebackType | None = None
     while tb is not None:
         following = tb.tb_next
-        if not tb.tb_frame.f_code.co_filename.startswith(_OWN_DIR):
+        if not tb.tb_frame.f_code.co_filename.startswith(OWN_PREFIX):
             if last is None:
                 head = tb
             else:

@@ -23,6 +23,7 @@ from .sites import (
     creation_column,
     creator_frame,
     is_library_code,
+    library_files,
     owner_frame,
     site_of,
     unique_name,
@@ -40,28 +41,39 @@ if TYPE_CHECKING:
     HeapKind = type | tuple[type, ...]
 
 
-class Watch:
-    """One watched class-based instance: its Primitive, and what lean statistics keep of it."""
+class Watch(weakref.ref):  # type: ignore[type-arg]
+    """
+    One watched class-based instance (made by :func:`new_watch`): a weak reference to it,
+    its Primitive, and what lean statistics keep of it. Calling it gives the instance, or
+    None once it is gone; its callback removes it from :data:`watches`. One object for the
+    three an instance used to cost (the entry, its weak reference, the callback's closure).
+    """
 
-    __slots__ = ("heap_epoch", "heap_kind", "library", "permits", "primitive", "ref", "tally")
+    __slots__ = ("heap_epoch", "heap_kind", "key", "library", "permits", "primitive", "tally")
 
-    def __init__(self, primitive: Primitive, ref: weakref.ref[Any], library: bool = False) -> None:
-        self.primitive = primitive
-        #: Made by the standard library or a package (watched with ``--all``), as a lock
-        #: proxy's ``_syncscope_library``: read where a wrapper reads the guard only for those.
-        self.library = library
-        #: A weak reference whose callback removes the entry when the instance dies.
-        self.ref = ref
-        #: Its tally in the lean statistics, once it has been counted there (see lean).
-        self.tally: Tally | None = None
-        #: A semaphore's permits taken under lean statistics and not given back, oldest first:
-        #: (thread ident, perf_counter_ns() when taken).
-        self.permits: list[tuple[int, int]] = []
-        #: A PriorityQueue's: the kind (``ownsteps.heap_kind``) of every item in its heap,
-        #: kept under its mutex; None when not known to be one kind that orders in C alone.
-        #: Trusted only under the ``state.epoch`` it was found in (``heap_epoch``).
-        self.heap_kind: HeapKind | None = None
-        self.heap_epoch = 0
+    # Compared and hashed as itself, not as its instance (a weak reference's way), as the
+    # entry it was: a semaphore's is a key of the counts made in place (``Uses``), looked up
+    # whether or not the semaphore still lives.
+    __hash__ = object.__hash__
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+
+    #: The key of its entry in :data:`watches`: the instance's id.
+    key: int
+    primitive: Primitive
+    #: Made by the standard library or a package (watched with ``--all``), as a lock proxy's
+    #: ``_syncscope_library``: read where a wrapper reads the guard only for those.
+    library: bool
+    #: Its tally in the lean statistics, once it has been counted there (see lean).
+    tally: Tally | None
+    #: A semaphore's permits taken under lean statistics and not given back, oldest first:
+    #: (thread ident, perf_counter_ns() when taken).
+    permits: list[tuple[int, int]]
+    #: A PriorityQueue's: the kind (``ownsteps.heap_kind``) of every item in its heap, kept
+    #: under its mutex; None when not known to be one kind that orders in C alone. Trusted
+    #: only under the ``state.epoch`` it was found in (``heap_epoch``).
+    heap_kind: HeapKind | None
+    heap_epoch: int
 
     @property
     def _syncscope_primitive(self) -> Primitive:
@@ -86,6 +98,28 @@ def should_watch(kind: str, frame: FrameType | None) -> bool:
     if state.options.include_library:
         return True
     return not library_owned(frame)
+
+
+def watched_new(kind: str, type_name: str, frame: FrameType | None) -> Primitive | None:
+    """
+    The Primitive of a new primitive of ``kind`` created from ``frame``, or None when it is not
+    watched: :func:`should_watch`, then :func:`new_primitive`, in one call (a program that
+    makes a lock per object or an Event per request pays this each time).
+    """
+    options = state.options
+    if not state.installed or kind not in options.kinds:
+        return None
+    if not options.include_library:
+        # library_owned(), its common case written out: a file's code is its own owner.
+        if frame is None or frame.f_code.co_filename.startswith("<"):
+            if library_owned(frame):
+                return None
+        else:
+            code = frame.f_code
+            verdict = library_files.get(code.co_filename)
+            if verdict if verdict is not None else is_library_code(code):
+                return None
+    return new_primitive(kind, type_name, frame)
 
 
 def library_owned(frame: FrameType | None) -> bool:
@@ -129,13 +163,26 @@ def new_primitive(kind: str, type_name: str, frame: FrameType | None) -> Primiti
 
 def watch(obj: object, primitive: Primitive, library: bool = False) -> Watch:
     """Watch ``obj`` as ``primitive``: its entry in :data:`watches`, until it dies."""
-    key = id(obj)
-
-    def forget(_ref: object, key: int = key) -> None:
-        watches.pop(key, None)
-
-    entry = watches[key] = Watch(primitive, weakref.ref(obj, forget), library)
+    entry = watches[id(obj)] = new_watch(obj, primitive, library)
     return entry
+
+
+def new_watch(obj: object, primitive: Primitive, library: bool = False) -> Watch:
+    """A :class:`Watch` of ``obj`` (its fields set here: an ``__init__`` is a call more)."""
+    entry = Watch(obj, _forget)
+    entry.key = id(obj)
+    entry.primitive = primitive
+    entry.library = library
+    entry.tally = None
+    entry.permits = []
+    entry.heap_kind = None
+    entry.heap_epoch = 0
+    return entry
+
+
+def _forget(entry: Watch) -> None:
+    """A watched instance died: its entry goes (its id may be another's from now on)."""
+    watches.pop(entry.key, None)
 
 
 def watch_new(obj: object, kind: str, depth: int = 3) -> Primitive | None:

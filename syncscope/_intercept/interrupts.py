@@ -12,13 +12,15 @@ and STORE_FAST stores what it gave, and neither checks for signals (CPython 3.11
 Nor does a return from a Python function to the Python function that called it.
 
 So the wrappers acquire as ``for got in attempts: break``, then at once ``if got: try:`` (a
-forward jump and a test do not check either); or through :func:`take`, whose answer comes
-back as a return, when the caller has nothing to do before the program has it, or stores it
-inside a ``try`` whose handler releases. A release that says its line first asks whether the
-thread may release the same way (:func:`owned_answers`), then says it in a ``try`` whose
-``finally`` releases. tests/test_interrupts.py checks the bytecode of each of these paths.
-Measured with ``benchmarks/interrupts.py`` (thousands of Ctrl-Cs landing in a loop of
-``with lock:``), no acquire leaves the lock held any more.
+forward jump and a test do not check either); ``attempts`` is the proxy's
+``_syncscope_attempts``, endless, each item ``lock.acquire(False)``, made as it is asked for.
+Or they acquire through :func:`take`, whose answer comes back as a return, when the caller has
+nothing to do before the program has it, or stores it inside a ``try`` whose handler releases.
+A release that says its line first asks whether the thread may release the same way (the
+proxy's ``_syncscope_owned``), then says it in a ``try`` whose ``finally`` releases.
+tests/test_interrupts.py checks the bytecode of each of these paths. Measured with
+``benchmarks/interrupts.py`` (thousands of Ctrl-Cs landing in a loop of ``with lock:``), no
+acquire leaves the lock held any more.
 
 A function's start checks for signals before its first instruction too: a Ctrl-C landing as
 ``__exit__`` or ``release()`` begins would escape with the lock still held, and so would one
@@ -58,26 +60,13 @@ from .._core import signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable
     from types import CodeType, FrameType
     from typing import Any
 
 
 #: False for ever, for every proxy's attempts: its items are only read.
-_NOT_BLOCKING = repeat(False)
-
-
-def attempts(lock: Any) -> Iterator[Any]:
-    """Endless: each item is ``lock.acquire(False)``, made as the item is asked for."""
-    return map(lock.acquire, _NOT_BLOCKING)
-
-
-def owned_answers(lock: Any, reentrant: bool) -> Iterator[Any]:
-    """
-    Endless: each item whether this thread may release ``lock`` (held, for a Lock, which
-    has no owner; owned by this thread, for an RLock), asked as the item is asked for.
-    """
-    return iter(lock._is_owned if reentrant else lock.locked, None)
+NOT_BLOCKING = repeat(False)
 
 
 def take(lock: Any, blocking: Any = True, timeout: Any = -1) -> Any:

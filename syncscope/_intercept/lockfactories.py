@@ -17,7 +17,7 @@ from .._core.registry import saved
 from .._core.sites import creator_frame, unique_name
 from .._core.state import state
 from .._core.tracebacks import hide_frames
-from .._core.tracking import library_owned, new_primitive, should_watch
+from .._core.tracking import library_owned, watched_new
 from .locks import PROXY_TYPES, _LockProxy, _RLockProxy
 from .standins import StandInMeta, look_like, warning_text
 
@@ -54,9 +54,9 @@ def proxy_for(lock: Any, primitive: Primitive, library: bool = False) -> Any:
 
 
 def _wrap_new(lock: Any, kind: str, type_name: str, frame: FrameType | None) -> Any:
-    if not should_watch(kind, frame):
+    primitive = watched_new(kind, type_name, frame)
+    if primitive is None:
         return lock
-    primitive = new_primitive(kind, type_name, frame)
     library = state.options.include_library and library_owned(frame)
     proxy = _RLockProxy if kind == "rlock" else _LockProxy
     return proxy(lock, primitive, library)

@@ -27,7 +27,7 @@ from .._core.state import state
 from .._core.tally import Tally
 from .._core.tracebacks import hide_frames
 from .gil import acquire_contended
-from .interrupts import attempts, owned_answers, take
+from .interrupts import NOT_BLOCKING, take
 from .lean import (
     forget_hold,
     hold_ended,
@@ -92,10 +92,11 @@ class _Proxy:
             cls = type(self)
             raise TypeError(f"cannot create '{cls.__module__}.{cls.__name__}' instances")
         self._syncscope_lock = lock
-        #: The fast paths' non-blocking acquires, one per item (see _interrupts).
-        self._syncscope_attempts = attempts(lock)
-        #: Whether this thread may release it, one answer per item (see _interrupts).
-        self._syncscope_owned = owned_answers(lock, self._reentrant)
+        #: The fast paths' non-blocking acquires, endless, one per item (see _interrupts).
+        self._syncscope_attempts = map(lock.acquire, NOT_BLOCKING)
+        #: Whether this thread may release it, one answer per item (see _interrupts): held,
+        #: for a Lock, which has no owner; owned by this thread, for an RLock.
+        self._syncscope_owned = iter(lock._is_owned if self._reentrant else lock.locked, None)
         self._syncscope_primitive = primitive
         #: perf_counter_ns() when the current hold began under lean statistics, else 0.
         self._syncscope_since = 0

@@ -6,14 +6,13 @@ every original back, exactly, by identity.
 from __future__ import annotations
 
 import functools
-import os
 import queue
 import sys
 import warnings
 from types import CodeType, FrameType
 
 from .._core.registry import PATCHED_NAMES, module, save_method, saved, saved_methods
-from .._core.sites import SYNCSCOPE_DIR, is_library_file, reset_names
+from .._core.sites import OWN_PREFIX, is_library_file, reset_names
 from .._core.state import Options, config_lock, state
 from . import conditions as _conditions
 from . import events as _events
@@ -37,7 +36,7 @@ def _outside_syncscope() -> int:
     """The ``stacklevel`` of the first caller outside syncscope: where a warning belongs."""
     frame: FrameType | None = sys._getframe(1)
     level = 1
-    while frame is not None and frame.f_code.co_filename.startswith(SYNCSCOPE_DIR + os.sep):
+    while frame is not None and frame.f_code.co_filename.startswith(OWN_PREFIX):
         frame = frame.f_back
         level += 1
     return level
