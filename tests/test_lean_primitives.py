@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 import unittest
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -912,6 +913,40 @@ class TestDropIn:
             assert main not in waiting
         assert caught.value.__context__ is None
         assert rec.stats(q).errors == 1
+
+    @pytest.mark.parametrize(
+        ("make", "use"),
+        [
+            (threading.Event, lambda p: p.set()),
+            (threading.Condition, lambda p: p.acquire() and p.release()),
+            (threading.BoundedSemaphore, lambda p: p.acquire() and p.release()),
+            (lambda: threading.Barrier(1), lambda p: p.wait(timeout=5)),
+            (queue.Queue, lambda p: p.put(1) or p.get(timeout=5)),
+        ],
+        ids=["Event", "Condition", "BoundedSemaphore", "Barrier", "Queue"],
+    )
+    def test_a_primitive_dropped_is_collected_and_forgotten(
+        self, lean: Recording, make: Callable[[], Any], use: Callable[[Any], object]
+    ) -> None:
+        """
+        syncscope keeps no reference to a class-based primitive it watches: one made, used and
+        dropped is collected, and its entry goes with it, so that a program that makes one per
+        request does not grow; the one made next is a primitive of its own, even where it
+        takes the address of the one before.
+        """
+        before = len(watches)
+        seen = []
+        for _ in range(200):
+            made = make()
+            primitive = primitive_of(made)
+            assert primitive is not None, "a primitive the program made is watched"
+            assert primitive not in seen, "a new primitive, not the one before at its address"
+            seen.append(primitive)
+            use(made)
+            gone = weakref.ref(made)
+            del made
+            assert gone() is None, "nothing of syncscope's keeps it alive"
+        assert len(watches) <= before + 1, "the entries of the dropped ones are gone"
 
     def test_nested_operations_stay_hidden(self, lean: Recording) -> None:
         """A watched Condition's notify_all calls notify: one notify is counted, not two."""
