@@ -319,7 +319,10 @@ def test_counted_operations_behave_as_without_syncscope(tmp_path: Path, http_rec
     """
     While counting in place, a put or get with a timeout it rejects raises its error, and a
     put on a queue that filled after syncscope looked (its size read without the mutex says
-    room) waits or raises Full as asked: the item is not lost.
+    room) waits or raises Full as asked: the item is not lost. A LifoQueue's and a
+    PriorityQueue's puts and gets, done by the original's own steps where they can, give the
+    same items in the same order and fail where and as the originals do (items that do not
+    compare, a full queue, an empty one).
     """
     body = """\
         class Filling(queue.Queue):
@@ -338,6 +341,28 @@ def test_counted_operations_behave_as_without_syncscope(tmp_path: Path, http_rec
         attempt("put_nowait, filled meanwhile", lambda: full.put_nowait("a"))
         attempt("get", full.get)
         attempt("get, emptied", lambda: full.get(timeout=0.01))
+        lifo = queue.LifoQueue(2)
+        for n in (3, 1, 2):
+            attempt(f"lifo put {n}", lambda n=n: lifo.put_nowait(n))
+        for _ in range(3):
+            attempt("lifo get", lifo.get_nowait)
+        class Job:
+            def __init__(self, n):
+                self.n = n
+            def __lt__(self, other):
+                return self.n < other.n
+            def __repr__(self):
+                return f"Job({self.n})"
+        heap = queue.PriorityQueue()
+        for item in (5, 1, 3, (0, "a tuple among ints"), 4, Job(2), 0):
+            attempt(f"priority put {item!r}", lambda item=item: heap.put(item))
+        for _ in range(8):
+            attempt("priority get", heap.get_nowait)
+        jobs = queue.PriorityQueue()
+        for item in (Job(2), Job(0), (1, "a tuple among jobs"), Job(1)):
+            attempt(f"jobs put {item!r}", lambda item=item: jobs.put(item))
+        for _ in range(5):
+            attempt("jobs get", jobs.get_nowait)
         sem = threading.BoundedSemaphore(2)
         attempt("acquire", sem.acquire)
         attempt("acquire timeout=1", lambda: sem.acquire(timeout=1))
@@ -362,6 +387,8 @@ def test_counted_operations_behave_as_without_syncscope(tmp_path: Path, http_rec
     assert plain.stdout == result.stdout
     assert "put, filled meanwhile -> Full" in result.stdout
     assert "release, one too many -> ValueError" in result.stdout
+    assert "lifo get -> 1" in result.stdout and "lifo put 2 -> Full" in result.stdout
+    assert "priority put (0, 'a tuple among ints') -> TypeError" in result.stdout
 
 
 class TestPermitsCountedInPlace:

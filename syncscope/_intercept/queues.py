@@ -89,8 +89,22 @@ def _counted_attempt(
     A put or get that is to be counted in place, made without blocking: its result (None for
     a put, the item for a get), or _NOTHING when the queue was full or empty after all (the
     event path then does as asked). An error is the event path's error event, and raised.
+    The original's own steps (``ownsteps``) make it where they can, as on the lean path: a
+    Queue's put and get cost three times as much through the original's frames.
     """
     try:
+        steps = IN_PLACE.get(type(q))
+        if steps is not None and type(q.mutex) is LOCK_TYPE:  # a library's lock: unwatched
+            entry = watches.get(id(q))
+            if entry is not None:
+                if args:
+                    if steps[0](q, args[0], entry) is not None:
+                        return None
+                else:
+                    item = steps[1](q, entry)
+                    if item is not NO_ITEM:
+                        return item
+            # Full, empty, or not for these steps: the original says which, or does it.
         if state.options.include_library:  # its Conditions are watched too: hide them
             result = hidden(call, q, *args, False)
         else:
