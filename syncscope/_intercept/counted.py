@@ -36,6 +36,7 @@ from .._core.sites import _machinery_files, call_site
 from .._core.state import RECORD_ACQUIRED, state
 from .._core.tracking import Watch, watches
 from .lockpaths import MAX_USES, count_use, forget_summed, program_span
+from .ownsteps import give_permit, take_permit
 
 
 TYPE_CHECKING = False
@@ -119,11 +120,14 @@ def permit_taken(
         return False  # it would take a permit someone waits for: an event
     where, lasti = _caller(2)  # this, acquire, the caller
     holds = lean_local.holds or this_thread()
-    if not (
-        hidden(acquire, semaphore, False)  # its Condition is watched too: hide it
-        if state.options.include_library
-        else acquire(semaphore, False)
-    ):
+    got = take_permit(semaphore)  # the original's own steps, where they can
+    if got is None:
+        got = (
+            hidden(acquire, semaphore, False)  # its Condition is watched too: hide it
+            if state.options.include_library
+            else acquire(semaphore, False)
+        )
+    if not got:
         return False
     record = (holds, entry, RECORD_ACQUIRED, _time_ns(), where, lasti, None)
     out: Any = None
@@ -184,7 +188,9 @@ def permit_returned(
         except KeyError:  # claimed meanwhile, with nothing of this thread's in it
             pass
     finally:
-        if state.options.include_library:  # its Condition is watched too: hide it
+        if give_permit(semaphore, bounded):  # the original's own steps, where they can
+            pass
+        elif state.options.include_library:  # its Condition is watched too: hide it
             hidden(release, semaphore)
         else:
             release(semaphore)

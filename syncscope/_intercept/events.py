@@ -19,7 +19,7 @@ from .conditions import blocking_call, silent, watched
 from .counted import count_op, countable
 from .lean import adopt_watch, signal_wait
 from .lockfactories import LOCK_TYPE
-from .ownsteps import OwnCondition
+from .ownsteps import OwnCondition, clear_flag, flag_now, set_flag
 
 
 TYPE_CHECKING = False
@@ -78,7 +78,9 @@ def wrappers() -> list[Wrapper]:
             ):
                 counted = countable(self)  # nobody to wake: counted in place (see counted)
                 if counted is not None:
-                    if state.options.include_library:  # its Condition is watched too: hide it
+                    if set_flag(self):  # the original's own steps, where they can
+                        pass
+                    elif state.options.include_library:  # its Condition is watched: hide it
                         hidden(set_, self)
                     else:
                         set_(self)
@@ -123,7 +125,9 @@ def wrappers() -> list[Wrapper]:
             ):
                 counted = countable(self)  # counted in place (see counted)
                 if counted is not None:
-                    if state.options.include_library:  # its Condition is watched too: hide it
+                    if clear_flag(self):  # the original's own steps, where they can
+                        pass
+                    elif state.options.include_library:  # its Condition is watched: hide it
                         hidden(clear, self)
                     else:
                         clear(self)
@@ -178,11 +182,17 @@ def wrappers() -> list[Wrapper]:
             records = state.records
             if records is not None and records.counting and self._flag:
                 counted = countable(self)  # set: it returns at once, counted in place
-                if counted is not None and (
-                    hidden(wait, self, 0) if state.options.include_library else wait(self, 0)
-                ):
-                    count_op(counted, "wait", records)
-                    return True
+                if counted is not None:
+                    still = flag_now(self)  # the original's own steps, where they can
+                    if still is None:
+                        still = (
+                            hidden(wait, self, 0)
+                            if state.options.include_library
+                            else wait(self, 0)
+                        )
+                    if still:
+                        count_op(counted, "wait", records)
+                        return True
                 # Cleared meanwhile: the event path below waits as asked.
             primitive = watched(self)
             if primitive is None:
