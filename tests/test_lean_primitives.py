@@ -955,9 +955,16 @@ class TestDropIn:
             cond.notify_all()
         assert (1, 0) == (lean.stats(cond).notifies, lean.stats(cond).woken)
 
-    def test_internals_of_the_library_are_not_counted(self) -> None:
-        """With every primitive watched, an Event's own Condition is not the user's."""
-        syncscope.install(lines=False, include_library=True)
+    @pytest.mark.parametrize(
+        "kinds", [None, ("event", "queue", "condition")], ids=["every kind", "no lock"]
+    )
+    def test_internals_of_the_library_are_not_counted(self, kinds: Any) -> None:
+        """
+        With every primitive watched, an Event's own Condition is not the user's. Without the
+        locks among the kinds, a queue's mutex is a plain lock under watched Conditions: its
+        put and get, done in place, still wake a waiter through them unseen.
+        """
+        syncscope.install(lines=False, include_library=True, kinds=kinds)
         with lean_recording() as rec:
             assert state.lean is not None
             event, q = threading.Event(), queue.Queue(1)

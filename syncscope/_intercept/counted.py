@@ -120,6 +120,7 @@ def permit_taken(
         return False  # it would take a permit someone waits for: an event
     where, lasti = _caller(2)  # this, acquire, the caller
     holds = lean_local.holds or this_thread()
+    now = _time_ns()  # before: no call between the permit taken and the try that gives it back
     got = take_permit(semaphore)  # the original's own steps, where they can
     if got is None:
         got = (
@@ -129,7 +130,7 @@ def permit_taken(
         )
     if not got:
         return False
-    record = (holds, entry, RECORD_ACQUIRED, _time_ns(), where, lasti, None)
+    record = (holds, entry, RECORD_ACQUIRED, now, where, lasti, None)
     out: Any = None
     try:
         taken = records.taken

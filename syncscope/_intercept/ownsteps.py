@@ -1,5 +1,5 @@
 """
-The originals' own steps, taken by the lean wrappers themselves.
+The originals' own steps, taken by syncscope's wrappers themselves.
 
 Semaphore, Event and the queues but SimpleQueue are Python code in CPython: each operation
 runs the original's frame and its Condition's ``__enter__`` and ``__exit__``, and a release, a
@@ -16,9 +16,10 @@ which also raises what it raises, from where it raises it.
 The semaphores' and the Event's steps are written out in their lean wrappers, as the lock
 proxies' fast paths are (a call to the functions below costs about 400 instructions, 4-8% of
 those operations under the statistics), and are here for the span sink's operations counted
-in place (``counted``), where a call costs less than the original's frames it saves; the
-queues' are here. A subclass of Semaphore or Event takes them too (they are its base class's
-steps).
+in place (``counted`` for a semaphore's, ``events`` for an Event's), where a call costs less
+than the original's frames it saves; the queues' are here, for both. A subclass of Semaphore
+or Event takes them too (they are its base class's steps). A queue takes its steps only while
+its Conditions are not watched either (``queues.in_place_ok``).
 
 The steps are those of CPython 3.11 to 3.13, which the tests run them against. 3.14 cannot be
 run here: its source (3.14.0rc1's ``threading.py`` and ``queue.py``) was read against 3.13's,

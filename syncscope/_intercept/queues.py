@@ -78,6 +78,16 @@ def at_once(block: Any, timeout: Any) -> bool:
     return type(timeout) in (int, float) and 0 <= timeout <= _TIMEOUT_MAX
 
 
+def in_place_ok(q: Any) -> bool:
+    """
+    Whether a put or get may take the original's own steps (``ownsteps``): the queue's lock
+    is a plain lock, and its Conditions are not watched either (``--all`` without the locks
+    among the kinds watches them over a plain lock), else the waiter a step wakes through
+    one would be seen woken by the library's Condition.
+    """
+    return type(q.mutex) is LOCK_TYPE and not state.options.include_library
+
+
 #: What :func:`_counted_attempt` returns when the attempt found the queue full or empty.
 _NOTHING = object()
 
@@ -94,7 +104,7 @@ def _counted_attempt(
     """
     try:
         steps = IN_PLACE.get(type(q))
-        if steps is not None and type(q.mutex) is LOCK_TYPE:  # a library's lock: unwatched
+        if steps is not None and in_place_ok(q):
             entry = watches.get(id(q))
             if entry is not None:
                 if args:
@@ -142,8 +152,11 @@ def wrappers() -> list[Wrapper]:
                     return put(self, item, block, timeout)
                 if not block or timeout is None or at_once(block, timeout):
                     lines = state.lines
-                    in_place = (
-                        lines is None and type(self) in IN_PLACE and type(self.mutex) is LOCK_TYPE
+                    in_place = (  # in_place_ok(), written out: a call costs more
+                        lines is None
+                        and type(self) in IN_PLACE
+                        and type(self.mutex) is LOCK_TYPE
+                        and not state.options.include_library
                     )
                     # Full, as the event path tells (unlocked): no attempt, which would raise
                     # and catch a Full for nothing. (A put in place finds that out itself.)
@@ -274,7 +287,11 @@ def wrappers() -> list[Wrapper]:
                                     guard.pending_get = outer
                             else:
                                 in_place = IN_PLACE.get(type(self))
-                                if in_place is not None and type(self.mutex) is LOCK_TYPE:
+                                if (  # in_place_ok(), written out
+                                    in_place is not None
+                                    and type(self.mutex) is LOCK_TYPE
+                                    and not state.options.include_library
+                                ):
                                     item = in_place[1](self, entry)
                                     if item is NO_ITEM:  # Empty, ShutDown, or a heap's
                                         item = get(self, False)  # items unknown
