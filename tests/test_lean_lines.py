@@ -11,6 +11,7 @@ import os
 import queue
 import re
 import signal
+import sys
 import textwrap
 import threading
 import time
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 import syncscope
+from syncscope._core.event import SyncEvent
 from syncscope._core.state import state
 from syncscope._intercept.locks import PROXY_TYPES
 
@@ -678,3 +680,71 @@ def test_a_signal_handler_that_takes_a_lock_while_a_line_is_written(
         "event flag wait timed out by MainThread",
     ):
         assert 4000 == sum(words in line for line in lines), words
+
+
+class RenamedMidLine(threading.Thread):
+    """
+    A thread that another renames while its lines are being kept (simulated): while armed,
+    each read of its name for an operation's event says ``intruder``, and is counted.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.armed = False
+        self.renames = 0
+        super().__init__(*args, **kwargs)
+
+    @property
+    def _name(self) -> str:
+        if self.armed and sys._getframe(1).f_code is SyncEvent.__init__.__code__:
+            self.renames += 1
+            return "intruder"
+        return self._real_name
+
+    @_name.setter
+    def _name(self, name: str) -> None:
+        self._real_name = name
+
+
+@pytest.mark.parametrize("fmt", ["console", "json"])
+def test_a_kept_line_says_the_thread_name_it_is_kept_for(tmp_path: Path, fmt: str) -> None:
+    """
+    A kept line is keyed by the thread's name and says it: a rename between two reads of the
+    name must not keep the new name's line under the old one, said to every later operation.
+    """
+    path = tmp_path / "lines.log"
+    syncscope.install(format=fmt, output=str(path), detect_deadlocks=True)
+    try:
+        assert state.lines is not None  # the lean path
+        lock, jobs = threading.Lock(), queue.Queue[int]()
+
+        def operations() -> None:
+            for _ in range(2):  # adopted: the next ones take the fast path
+                with lock:
+                    jobs.put(61)
+                jobs.get()
+            thread = threading.current_thread()
+            assert isinstance(thread, RenamedMidLine)
+            thread.name = "worker"  # lines not kept yet: the next ones read the name
+            for armed in (True, False):  # renamed while the lines are kept, then not
+                thread.armed = armed
+                with lock:
+                    jobs.put(62)
+                jobs.get()
+
+        worker = RenamedMidLine(target=operations, name="warmup", daemon=True)
+        worker.start()
+        join(worker)
+    finally:
+        syncscope.uninstall()
+    # An acquire's, a release's, a put's and a get's: each line kept once, the rename in it.
+    assert 4 == worker.renames, "the rename was not simulated as meant: the test proves nothing"
+    lines = path.read_text().splitlines()
+    if fmt == "json":
+        fields = [json.loads(line) for line in lines]
+        lines = [f"{line['event']} [{line['thread']}]" for line in fields]
+    said = [line for line in lines if "by warmup" not in line]
+    assert 8 == len(said), lines
+    assert not [line for line in said if "intruder" in line], said
+    assert all("by worker" in line for line in said), said
+    if fmt == "json":  # the field too
+        assert all(line.endswith("[worker]") for line in said), said

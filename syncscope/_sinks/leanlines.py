@@ -40,7 +40,9 @@ class LeanLines:
     figures decide (an acquire or release that did not wait, a notify, a set) is kept,
     encoded (renaming the primitive or the thread makes a new one), and written with one
     write: no event is made, no call site looked up, nothing dispatched; a JSON or logfmt
-    one is kept by call site too, after its timestamp. Everything else is an event for this
+    one is kept by call site too, after its timestamp. The thread's name is read once, for
+    the key and the line it keeps (read again, a rename in between would keep the new name's
+    line under the old one). Everything else is an event for this
     sink alone (:meth:`said`): one made without its site (``NO_SITE``) has it looked up here
     when the lines name it.
     """
@@ -147,6 +149,7 @@ class LeanLines:
                     if parts is None:
                         counts = (depth, permits, waiters, arrivals, unfinished)
                         event = SyncEvent(primitive, op, outcome, site, None, None, *counts)
+                        event.thread_name = name  # the name in its key (see the class)
                         count = event.count
                         parts = (
                             f'", {self._console._fixed_part(event, True)}, "waited_ms": ',
@@ -165,6 +168,7 @@ class LeanLines:
                 if tail is None:
                     counts = (depth, permits, waiters, arrivals, unfinished)
                     event = SyncEvent(primitive, op, outcome, site, waited, None, *counts)
+                    event.thread_name = name
                     tail = self._console.tail(event)
                     if len(self._tails) >= CACHE_LIMIT:
                         self._tails.clear()
@@ -190,6 +194,7 @@ class LeanLines:
             if data is None:
                 counts = (depth, permits, waiters, arrivals, unfinished)
                 event = SyncEvent(primitive, op, outcome, NO_SITE, None, None, *counts)
+                event.thread_name = name
                 data = (describe(event) + "\n").encode("utf-8", "backslashreplace")
                 if len(self._lines) >= CACHE_LIMIT:
                     self._lines.clear()
@@ -232,6 +237,7 @@ class LeanLines:
             words = self._items.get(key)
             if words is None:
                 event = SyncEvent(primitive, op, outcome, site, item=_ITEM)
+                event.thread_name = name
                 marked = describe(event)
                 head, found, tail = marked.partition(_ITEM)
                 fixed = f'", {self._console._fixed_part(event, True)}' if json else ""
