@@ -23,6 +23,7 @@ import pytest
 import syncscope
 from syncscope._core.event import SyncEvent
 from syncscope._core.state import state
+from syncscope._core.tracking import watches
 from syncscope._intercept.locks import PROXY_TYPES
 
 from .conftest import join, run_syncscope, start_thread
@@ -518,6 +519,9 @@ def test_a_ctrl_c_in_a_queues_line_comes_once_the_put_or_get_is_made(tmp_path: P
         q.get()
     assert 62 == q.get(timeout=5)
     assert q.empty()
+    tally = watches[id(q)].tally  # each counted once made, the interrupted ones too
+    assert tally is not None
+    assert (3, 3) == (tally.puts, tally.gets)
     syncscope.uninstall()
     said = (tmp_path / "x.log").read_text().splitlines()
     # The interrupted lines are not written: the Ctrl-C came in their write.

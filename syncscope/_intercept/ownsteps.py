@@ -64,8 +64,11 @@ OwnCondition: type[Any] = threading.Condition
 #: standard library's: one monkeypatched onto ``queue.Queue`` itself is not called here, and
 #: items a program pushes onto a PriorityQueue's ``queue`` list itself, or puts through a
 #: ``copy.copy`` of it (which shares its heap, not its entry), are taken to be of its heap's
-#: kind.
-IN_PLACE: dict[type, tuple[Callable[[Any, Any, Watch], int | None], Callable[[Any, Watch], Any]]]
+#: kind. With the lines, each also takes ``say`` and what it says (``what``): called under
+#: the queue's lock once the put or get is made, ``say(what, size)`` after a put,
+#: ``say(what, item)`` after a get, it says the operation's line there, as the hooks of the
+#: real ``_put`` and ``_get`` do (see ``queuelean.say_put``).
+IN_PLACE: dict[type, tuple[Callable[..., int | None], Callable[..., Any]]]
 
 #: What a get in place hands back when the real get must do it: the queue is empty (the real
 #: get says so), or a PriorityQueue's heap may hold items that do not order in C.
@@ -111,7 +114,9 @@ def heap_kind_after(before: HeapKind | None, item: Any, size: int) -> HeapKind |
     return kind if size == 1 or kind == before else None
 
 
-def _put_in_deque(q: Any, item: Any, _entry: Watch) -> int | None:
+def _put_in_deque(
+    q: Any, item: Any, _entry: Watch, say: Any = None, what: Any = None
+) -> int | None:
     with q.mutex:
         if QUEUE_HAS_SHUTDOWN and q.is_shutdown:
             return None
@@ -126,10 +131,12 @@ def _put_in_deque(q: Any, item: Any, _entry: Watch) -> int | None:
         not_empty = q.not_empty
         if not_empty._waiters:  # notify() wakes nobody without
             not_empty.notify()
+        if say is not None:
+            say(what, size + 1)
     return size + 1
 
 
-def _put_in_heap(q: Any, item: Any, entry: Watch) -> int | None:
+def _put_in_heap(q: Any, item: Any, entry: Watch, say: Any = None, what: Any = None) -> int | None:
     # _put_in_deque's steps, pushed onto the heap if the item is of the heap's kind: a call
     # for the steps both take cost a tenth of a Queue's put and get.
     if entry.heap_kind is MIXED and entry.heap_epoch == state.epoch:
@@ -167,10 +174,12 @@ def _put_in_heap(q: Any, item: Any, entry: Watch) -> int | None:
         not_empty = q.not_empty
         if not_empty._waiters:
             not_empty.notify()
+        if say is not None:
+            say(what, size + 1)
     return size + 1
 
 
-def _get_first(q: Any, _entry: Watch) -> Any:
+def _get_first(q: Any, _entry: Watch, say: Any = None, what: Any = None) -> Any:
     with q.mutex:
         if not len(q.queue):
             return NO_ITEM
@@ -178,10 +187,12 @@ def _get_first(q: Any, _entry: Watch) -> Any:
         not_full = q.not_full
         if not_full._waiters:
             not_full.notify()
+        if say is not None:
+            say(what, item)
     return item
 
 
-def _get_last(q: Any, _entry: Watch) -> Any:
+def _get_last(q: Any, _entry: Watch, say: Any = None, what: Any = None) -> Any:
     with q.mutex:  # _get_first's steps, from the other end
         if not len(q.queue):
             return NO_ITEM
@@ -189,10 +200,12 @@ def _get_last(q: Any, _entry: Watch) -> Any:
         not_full = q.not_full
         if not_full._waiters:
             not_full.notify()
+        if say is not None:
+            say(what, item)
     return item
 
 
-def _get_least(q: Any, entry: Watch) -> Any:
+def _get_least(q: Any, entry: Watch, say: Any = None, what: Any = None) -> Any:
     kind = entry.heap_kind  # checked again under the lock: not taken for nothing
     if kind is None or kind is MIXED or entry.heap_epoch != state.epoch:
         return NO_ITEM
@@ -206,6 +219,8 @@ def _get_least(q: Any, entry: Watch) -> Any:
         not_full = q.not_full
         if not_full._waiters:
             not_full.notify()
+        if say is not None:
+            say(what, item)
     return item
 
 

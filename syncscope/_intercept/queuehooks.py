@@ -70,7 +70,7 @@ def item_text(item: Any) -> str | None:
 _NUMBERS = frozenset({int, float, complex, bool, type(None)})
 _TEXTS = frozenset({str, bytes, bytearray})
 #: Types whose text ``safe_repr`` makes without a call the program could have written.
-_PLAIN = _NUMBERS | _TEXTS
+PLAIN = _NUMBERS | _TEXTS
 _PLAIN_CONTAINERS = frozenset({tuple, list, set, frozenset})
 
 
@@ -82,7 +82,7 @@ def renders_in_c(item: Any, depth: int = 3) -> bool:
     answers ``isinstance`` in Python) could run the program's code, which may want the lock.
     """
     cls = type(item)
-    if cls in _PLAIN:
+    if cls in PLAIN:
         return True
     if depth <= 0:
         return True  # not rendered past its depth ("\u2026")
@@ -230,7 +230,7 @@ def _make_get_hook(original: Callable[..., Any], programs_own: bool) -> Callable
             guard.pending_get = pending[5]
             item = as_program(original, self) if programs_own else original(self)
             try:
-                if type(item) in _PLAIN or renders_in_c(item):
+                if type(item) in PLAIN or renders_in_c(item):
                     said_in_get(pending, item)
                 else:
                     guard.pending_get = pending  # said by the get once done

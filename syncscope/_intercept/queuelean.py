@@ -17,15 +17,20 @@ from .._core.state import state
 from .._core.tally import Tally, TallyBook, site_tally
 from .._core.tracking import Watch
 from .lean import adopt_watch
+from .lockfactories import LOCK_TYPE
+from .ownsteps import IN_PLACE
 from .queuefill import queued
-from .queuehooks import item_text
+from .queuehooks import PLAIN, item_text, renders_in_c
 
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from .._core.event import Primitive
     from .._core.state import LeanLines
+
+    Site = tuple[str, int, str]
 
 
 _Full, _Empty = queue.Full, queue.Empty
@@ -192,8 +197,15 @@ def said_put(
     outer = guard.pending_put
     # Now: in _put, a subclass's is a caller. This function's caller is put()'s wrapper.
     site = call_site(PAST_OUR_CALLER) if lines.fields else NO_SITE
-    guard.pending_put = (q, entry.primitive, site, item_text(item), id(item), None, lines)
+    text = item_text(item)
     size = None
+    in_place = IN_PLACE.get(type(q))
+    if in_place is not None and type(q.mutex) is LOCK_TYPE and not state.options.include_library:
+        # The original's own steps, its line said under the queue's lock (see say_put).
+        size = in_place[0](q, item, entry, say_put, (lines, entry.primitive, text, site))
+        if size is not None:
+            return _put_counted(entry, lean, size)
+    guard.pending_put = (q, entry.primitive, site, text, id(item), None, lines)
     try:
         if type(q) in STANDARD and not state.options.include_library:
             guard.busy = True  # down: put_wrapper tested it
@@ -211,13 +223,18 @@ def said_put(
         raise
     finally:
         guard.pending_put = outer
+    if size is None:
+        size = hidden(q._qsize)  # just after the put, not under its lock
+    return _put_counted(entry, lean, size)
+
+
+def _put_counted(entry: Watch, lean: TallyBook, size: int) -> bool:
+    """:func:`said_put`'s put, made, counted: ``size`` items after it."""
     tally = entry.tally  # lean_tally(), written out
     if tally is None or tally.owner is not lean:
         tally = adopt_watch(entry, lean)
     tally.puts += 1
     tally.unfinished += 1
-    if size is None:
-        size = hidden(q._qsize)  # just after the put, not under its lock
     if size > tally.max_size:  # noqa: PLR1730 (no call: hot path)
         tally.max_size = size
     diagnosis = state.diagnosis
@@ -226,6 +243,33 @@ def said_put(
     if guard.deferred is not None:  # from saying it (see queuehooks), once counted
         raise_deferred()
     return True
+
+
+def say_put(what: tuple[LeanLines, Primitive, str | None, Site], size: int) -> None:
+    """
+    The line of a put made by the original's own steps (``ownsteps``), said by them under the
+    queue's lock once the item is in, as the hook of the real ``_put`` says it: before any get
+    of it can say its own. What the line raises (a Ctrl-C) is raised by the put once counted.
+    """
+    lines, primitive, text, site = what
+    try:
+        lines.item(primitive, "put", "put", text, site, None, size if lines.fields else None)
+    except BaseException as exc:
+        guard.deferred = exc
+
+
+def say_got(what: tuple[LeanLines, Primitive, Any], item: Any) -> None:
+    """
+    :func:`say_put` for a get: its line said under the queue's lock if the item's text is
+    made by C code alone (see ``queuehooks.renders_in_c``), else by the get once done.
+    """
+    if type(item) in PLAIN or renders_in_c(item):
+        lines, primitive, q = what
+        qsize = len(q.queue) if lines.fields else None  # a standard queue's _qsize()
+        try:
+            lines.item(primitive, "get", "got", item_text(item), NO_SITE, None, qsize)
+        except BaseException as exc:
+            guard.deferred = exc
 
 
 def lean_got(q: Any, entry: Watch, lean: TallyBook, item: Any) -> None:

@@ -40,7 +40,7 @@ from .lean import adopt_watch
 from .lockfactories import LOCK_TYPE
 from .ownsteps import IN_PLACE, NO_ITEM, task_done_in_place
 from .queuefill import is_empty, is_full, queued
-from .queuehooks import hook_put, item_text
+from .queuehooks import PLAIN, hook_put, item_text, renders_in_c
 from .queuelean import (
     STANDARD,
     failed_outcome,
@@ -51,6 +51,7 @@ from .queuelean import (
     raise_deferred,
     said_got,
     said_put,
+    say_got,
 )
 
 
@@ -265,40 +266,47 @@ def wrappers() -> list[Wrapper]:
                     # mostly finds an item, or waits anyway.
                     if not block or timeout is None or not is_empty(self):
                         lines = state.lines
-                        pending = None
+                        pending: tuple[Any, ...] | None = None
+                        in_place = IN_PLACE.get(type(self))
+                        if in_place is not None and (
+                            type(self.mutex) is not LOCK_TYPE or state.options.include_library
+                        ):
+                            in_place = None  # not in_place_ok(), written out
                         try:
                             # Unseen inside, as a put's (see put_wrapper).
-                            if lines is not None:  # said by _get if it can be (see queuehooks)
-                                outer = guard.pending_get
-                                pending = (self, entry.primitive, lines, NO_SITE, None, outer)
-                                guard.pending_get = pending
-                                standard = type(self) in STANDARD
-                                try:
-                                    if standard and not state.options.include_library:
-                                        guard.busy = True  # down: tested above
-                                        try:
-                                            item = get(self, False)
-                                        finally:
-                                            guard.busy = False
-                                    else:
-                                        item = hidden(get, self, False)
-                                finally:
-                                    unsaid = guard.pending_get is pending
-                                    guard.pending_get = outer
+                            if lines is not None:
+                                item = NO_ITEM
+                                if in_place is not None:
+                                    # The original's own steps, the line said in them if it
+                                    # can be (see queuelean.say_got), else once done.
+                                    pending = (lines, entry.primitive, self)
+                                    item = in_place[1](self, entry, say_got, pending)
+                                    unsaid = not (type(item) in PLAIN or renders_in_c(item))
+                                if item is NO_ITEM:  # said by _get if it can be (see queuehooks)
+                                    outer = guard.pending_get
+                                    pending = (self, entry.primitive, lines, NO_SITE, None, outer)
+                                    guard.pending_get = pending
+                                    standard = type(self) in STANDARD
+                                    try:
+                                        if standard and not state.options.include_library:
+                                            guard.busy = True  # down: tested above
+                                            try:
+                                                item = get(self, False)
+                                            finally:
+                                                guard.busy = False
+                                        else:
+                                            item = hidden(get, self, False)
+                                    finally:
+                                        unsaid = guard.pending_get is pending
+                                        guard.pending_get = outer
+                            elif in_place is not None:
+                                item = in_place[1](self, entry)
+                                if item is NO_ITEM:  # Empty, ShutDown, or a heap's
+                                    item = get(self, False)  # items unknown
+                            elif state.options.include_library:  # its Conditions: watched
+                                item = hidden(get, self, False)
                             else:
-                                in_place = IN_PLACE.get(type(self))
-                                if (  # in_place_ok(), written out
-                                    in_place is not None
-                                    and type(self.mutex) is LOCK_TYPE
-                                    and not state.options.include_library
-                                ):
-                                    item = in_place[1](self, entry)
-                                    if item is NO_ITEM:  # Empty, ShutDown, or a heap's
-                                        item = get(self, False)  # items unknown
-                                elif state.options.include_library:  # its Conditions: watched
-                                    item = hidden(get, self, False)
-                                else:
-                                    item = get(self, False)
+                                item = get(self, False)
                         except _Empty:
                             if not block and lines is None:  # counted here, raised as it is
                                 lean_rejected(entry, lean, "get", "empty")
