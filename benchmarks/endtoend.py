@@ -6,6 +6,7 @@ wall-clock ratios to plain python measured side by side in the same run.
     python benchmarks/endtoend.py --quick               # one short run of each, to check
     python benchmarks/endtoend.py --workloads jobs --runners "syncscope -q,yappi"
     python benchmarks/endtoend.py --workloads primitives   # each other primitive, bound by it
+    python benchmarks/endtoend.py --workloads programs     # more programs users run
     python benchmarks/endtoend.py --json out.json       # and the figures as JSON
     python benchmarks/endtoend.py --json benchmarks/baseline-endtoend.json   # new baseline
     python benchmarks/endtoend.py --baseline benchmarks/baseline-endtoend.json
@@ -49,6 +50,9 @@ WORKLOADS = {
     "bounded_buffer": "bounded buffer on a Condition",
     "realistic": "short realistic program",
     "fanout": "ThreadPoolExecutor fan-out",
+    "pipeline": "three-stage pipeline on Queue(100)s",
+    "server": "request server: two queues, cache and counts locks",
+    "lru_cache": "LRU cache on an RLock, 4 threads",
     "rlock_loop": "4 threads, one RLock taken twice over",
     "semaphore_loop": "4 threads, one BoundedSemaphore(2)",
     "queue_pingpong": "a Queue(16) between two threads",
@@ -59,10 +63,11 @@ WORKLOADS = {
     "barrier_phases": "four threads working in phases on a Barrier",
 }
 DEFAULT_WORKLOADS = ("one_lock", "counter", "jobs", "bounded_buffer", "realistic")
-#: Names that stand for several workloads in --workloads: the default rows, and a workload
-#: bound by each other primitive alone.
+#: Names that stand for several workloads in --workloads: the default rows, more programs of
+#: the kinds users run, and a workload bound by each other primitive alone.
 WORKLOAD_GROUPS = {
     "default": DEFAULT_WORKLOADS,
+    "programs": ("fanout", "pipeline", "server", "lru_cache"),
     "primitives": (
         "rlock_loop",
         "semaphore_loop",
@@ -418,7 +423,8 @@ def parse_args() -> argparse.Namespace:
         "--workloads",
         default=",".join(DEFAULT_WORKLOADS),
         help=f"comma-separated, from {','.join(WORKLOADS)}, or a group: default (the first"
-        " five), primitives (each other primitive alone)",
+        " five), programs (more programs of the kinds users run), primitives (each other primitive"
+        " alone)",
     )
     parser.add_argument(
         "--runners",

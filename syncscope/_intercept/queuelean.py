@@ -190,9 +190,10 @@ def said_put(
     timeout: Any,
 ) -> bool:
     """
-    The lean put at once, with the lines: True if made (counted, and said from inside
-    ``_put``, under the queue's lock), False if the queue was full. What it does inside is
-    the put's, unseen, as on the event path (a program's lock in a subclass's ``_qsize``).
+    The lean put at once, with the lines: True if made (counted, and said under the queue's
+    lock, by the original's own steps or from inside its ``_put``), False if the queue was
+    full. What it does inside is the put's, unseen, as on the event path (a program's lock
+    in a subclass's ``_qsize``).
     """
     outer = guard.pending_put
     # Now: in _put, a subclass's is a caller. This function's caller is put()'s wrapper.
@@ -202,7 +203,11 @@ def said_put(
     in_place = IN_PLACE.get(type(q))
     if in_place is not None and type(q.mutex) is LOCK_TYPE and not state.options.include_library:
         # The original's own steps, its line said under the queue's lock (see say_put).
-        size = in_place[0](q, item, entry, say_put, (lines, entry.primitive, text, site))
+        try:
+            size = in_place[0](q, item, entry, say_put, (lines, entry.primitive, text, site))
+        except BaseException as exc:  # a signal handler's: as from the real put
+            lean_failed(entry, "put", exc, block, timeout, item)
+            raise
         if size is not None:
             return _put_counted(entry, lean, size)
     guard.pending_put = (q, entry.primitive, site, text, id(item), None, lines)
