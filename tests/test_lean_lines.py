@@ -24,6 +24,7 @@ import syncscope
 from syncscope._core.event import SyncEvent
 from syncscope._core.state import state
 from syncscope._core.tracking import watches
+from syncscope._intercept import queuelean, queues
 from syncscope._intercept.locks import PROXY_TYPES
 
 from .conftest import join, run_syncscope, start_thread
@@ -531,6 +532,137 @@ def test_a_ctrl_c_in_a_queues_line_comes_once_the_put_or_get_is_made(tmp_path: P
         "62 put to queue q",
         "62 got from queue q",
     ]
+
+
+def test_a_get_is_said_once_while_another_thread_changes_its_item(tmp_path: Path) -> None:
+    """
+    Whether a get's line can be said under the queue's lock depends on its item (a list of
+    numbers can, a list holding an object cannot): decided once, a list another thread
+    changes meanwhile is said once, never twice nor not at all.
+    """
+    path = tmp_path / "lines.log"
+    count = 3000
+    box: list[Any] = [1, 2]
+    stop = threading.Event()
+
+    def change() -> None:
+        thing = object()
+        while not stop.is_set():
+            box.append(thing)
+            box.pop()
+
+    interval = sys.getswitchinterval()
+    syncscope.install(format="console", output=str(path), detect_deadlocks=True)
+    try:
+        assert state.lines is not None  # the lean path
+        q: queue.Queue[list[Any]] = queue.Queue()
+        changer = start_thread(change, name="changer")
+        sys.setswitchinterval(1e-6)  # the changer runs between any two steps of a get
+        try:
+            for _ in range(count):
+                q.put(box)
+                assert q.get() is box
+        finally:
+            sys.setswitchinterval(interval)
+            stop.set()
+            join(changer)
+    finally:
+        syncscope.uninstall()
+    lines = path.read_text().splitlines()
+    said = [line for line in lines if " got from queue q by " in line]
+    assert count == len(said), (len(said), count)
+    assert count == len([line for line in lines if " put to queue q by " in line])
+
+
+def test_a_ctrl_c_as_a_get_decides_where_to_say_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    A Ctrl-C landing while a get made in place looks at its item (to say its line under the
+    queue's lock or after it) comes once the get is made and counted, its line said: the
+    item is not lost, and no failed get is said.
+    """
+    real = queuelean.renders_in_c
+    armed = [False]
+
+    def interrupted(item: Any, depth: int = 3) -> bool:
+        if armed[0]:
+            armed[0] = False
+            raise KeyboardInterrupt
+        return real(item, depth)
+
+    path = tmp_path / "lines.log"
+    syncscope.install(format="console", output=str(path), detect_deadlocks=True)
+    try:
+        monkeypatch.setattr(queuelean, "renders_in_c", interrupted)
+        q: queue.Queue[list[int]] = queue.Queue()
+        q.put([1, 2])
+        q.put([3, 4])
+        armed[0] = True
+        with pytest.raises(KeyboardInterrupt):
+            q.get()
+        assert not armed[0], "the interrupt was not simulated: the test proves nothing"
+        assert [3, 4] == q.get(timeout=5)
+        tally = watches[id(q)].tally
+        assert tally is not None
+        assert (2, 2) == (tally.puts, tally.gets)
+    finally:
+        syncscope.uninstall()
+    said = [re.sub(r"#\d+\b", "", line) for line in path.read_text().splitlines()]
+    assert [
+        "[1, 2] put to queue q by MainThread",
+        "[3, 4] put to queue q by MainThread",
+        "[1, 2] got from queue q by MainThread",
+        "[3, 4] got from queue q by MainThread",
+    ] == said
+
+
+@pytest.mark.parametrize("op", ["put", "get"])
+def test_a_handler_inside_a_put_or_get_made_in_place_is_unseen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, op: str
+) -> None:
+    """
+    What a signal handler or a finalizer does while a put or get made in place runs, under
+    the queue's lock, is the operation's, unseen, as inside the real put and get (and on the
+    event path): here a handler that takes a lock runs as the line is said (simulated).
+    """
+    ran = []
+
+    def with_handler(say: Any) -> Any:
+        def say_with_handler(what: Any, done: Any) -> None:
+            with handlers_lock:  # the handler, landing here
+                ran.append(1)
+            say(what, done)
+
+        return say_with_handler
+
+    path = tmp_path / "lines.log"
+    syncscope.install(format="console", output=str(path), detect_deadlocks=True)
+    try:
+        handlers_lock = threading.Lock()
+        with handlers_lock:  # adopted: the handler's takes the lean path
+            pass
+        if op == "put":
+            monkeypatch.setattr(queuelean, "say_put", with_handler(queuelean.say_put))
+        else:
+            monkeypatch.setattr(queues, "say_got", with_handler(queues.say_got))
+        q: queue.Queue[int] = queue.Queue()
+        q.put(61)
+        assert 61 == q.get(timeout=5)
+        with handlers_lock:  # outside any put or get: said
+            pass
+    finally:
+        syncscope.uninstall()
+    assert [1] == ran, "the handler did not run inside the operation: the test proves nothing"
+    said = [re.sub(r"#\d+\b", "", line) for line in path.read_text().splitlines()]
+    assert [
+        "lock handlers_lock acquired by MainThread",
+        "lock handlers_lock released by MainThread",
+        "61 put to queue q by MainThread",
+        "61 got from queue q by MainThread",
+        "lock handlers_lock acquired by MainThread",
+        "lock handlers_lock released by MainThread",
+    ] == said
 
 
 def _with_lean_lines(cls: type) -> type:

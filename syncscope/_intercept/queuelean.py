@@ -202,12 +202,16 @@ def said_put(
     size = None
     in_place = IN_PLACE.get(type(q))
     if in_place is not None and type(q.mutex) is LOCK_TYPE and not state.options.include_library:
-        # The original's own steps, its line said under the queue's lock (see say_put).
+        # The original's own steps, its line said under the queue's lock (see say_put). What
+        # a signal handler or a finalizer does inside is the put's, unseen, as in the real one.
+        guard.busy = True  # down: put_wrapper tested it
         try:
             size = in_place[0](q, item, entry, say_put, (lines, entry.primitive, text, site))
         except BaseException as exc:  # a signal handler's: as from the real put
+            guard.busy = False
             lean_failed(entry, "put", exc, block, timeout, item)
             raise
+        guard.busy = False
         if size is not None:
             return _put_counted(entry, lean, size)
     guard.pending_put = (q, entry.primitive, site, text, id(item), None, lines)
@@ -263,18 +267,22 @@ def say_put(what: tuple[LeanLines, Primitive, str | None, Site], size: int) -> N
         guard.deferred = exc
 
 
-def say_got(what: tuple[LeanLines, Primitive, Any], item: Any) -> None:
+def say_got(what: list[Any], item: Any) -> None:
     """
     :func:`say_put` for a get: its line said under the queue's lock if the item's text is
     made by C code alone (see ``queuehooks.renders_in_c``), else by the get once done.
+    ``what``: the lines, the queue's primitive, the queue, and whether the line was said, set
+    here for the get to read: decided once, under the lock (looked at again after it, an item
+    another thread changes meanwhile would be said twice, or not at all).
     """
-    if type(item) in PLAIN or renders_in_c(item):
-        lines, primitive, q = what
-        qsize = len(q.queue) if lines.fields else None  # a standard queue's _qsize()
-        try:
+    try:
+        if type(item) in PLAIN or renders_in_c(item):
+            what[3] = True  # first: a line its write interrupts is not said again
+            lines, primitive, q, _ = what
+            qsize = len(q.queue) if lines.fields else None  # a standard queue's _qsize()
             lines.item(primitive, "get", "got", item_text(item), NO_SITE, None, qsize)
-        except BaseException as exc:
-            guard.deferred = exc
+    except BaseException as exc:  # raised once the get is counted, as from the hook
+        guard.deferred = exc
 
 
 def lean_got(q: Any, entry: Watch, lean: TallyBook, item: Any) -> None:

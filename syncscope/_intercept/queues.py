@@ -40,7 +40,7 @@ from .lean import adopt_watch
 from .lockfactories import LOCK_TYPE
 from .ownsteps import IN_PLACE, NO_ITEM, task_done_in_place
 from .queuefill import is_empty, is_full, queued
-from .queuehooks import PLAIN, hook_put, item_text, renders_in_c
+from .queuehooks import hook_put, item_text
 from .queuelean import (
     STANDARD,
     failed_outcome,
@@ -266,7 +266,7 @@ def wrappers() -> list[Wrapper]:
                     # mostly finds an item, or waits anyway.
                     if not block or timeout is None or not is_empty(self):
                         lines = state.lines
-                        pending: tuple[Any, ...] | None = None
+                        pending: object = None
                         in_place = IN_PLACE.get(type(self))
                         if in_place is not None and (
                             type(self.mutex) is not LOCK_TYPE or state.options.include_library
@@ -278,10 +278,16 @@ def wrappers() -> list[Wrapper]:
                                 item = NO_ITEM
                                 if in_place is not None:
                                     # The original's own steps, the line said in them if it
-                                    # can be (see queuelean.say_got), else once done.
-                                    pending = (lines, entry.primitive, self)
-                                    item = in_place[1](self, entry, say_got, pending)
-                                    unsaid = not (type(item) in PLAIN or renders_in_c(item))
+                                    # can be (see queuelean.say_got), else once done; what a
+                                    # signal handler does inside is unseen, as in the real get.
+                                    said = [lines, entry.primitive, self, False]
+                                    guard.busy = True  # down: tested above
+                                    try:
+                                        item = in_place[1](self, entry, say_got, said)
+                                    finally:
+                                        guard.busy = False
+                                    pending = said
+                                    unsaid = not said[3]
                                 if item is NO_ITEM:  # said by _get if it can be (see queuehooks)
                                     outer = guard.pending_get
                                     pending = (self, entry.primitive, lines, NO_SITE, None, outer)
