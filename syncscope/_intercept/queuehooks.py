@@ -5,7 +5,9 @@ line of a get from inside ``_get``, so that no put the get let in is said before
 item's text can be made there, see :func:`renders_in_c`); and a subclass's own ``_put`` or
 ``_get`` (or PriorityQueue's, which compare the program's items) runs as the program's code,
 though inside a put or get. PriorityQueue's ``_put`` also keeps the kind of the items in its
-heap, which its put and get done in place need (see ``ownsteps.IN_PLACE``).
+heap, which its put and get done in place need (see ``ownsteps.IN_PLACE``). A put or get
+made in the original's own steps says its line there, under the same lock (see
+``queuelean.say_put``).
 """
 
 from __future__ import annotations

@@ -3,16 +3,18 @@ Queue, LifoQueue, PriorityQueue: their methods wrapped on the class; and what Si
 subclass of the C type, in ``_simplequeue``) shares with them.
 
 A queue reports queue operations ("61 put to queue by Thread-1"), never the traffic of the
-mutex and Conditions inside it. A successful put is reported from inside ``_put``, that is while
-the queue's mutex is held, so that no consumer can report getting an item before the producer
-has reported putting it.
+mutex and Conditions inside it. A successful put is reported while the queue's mutex is held
+(from inside ``_put``, or in the original's own steps), so that no consumer can report getting
+an item before the producer has reported putting it.
 
 With lean statistics (``state.lean``), a put or get that can be done at once is done without
 blocking (``block=False``) and counted in place in the queue's tally; one that has to wait is
 made as asked and counted at its call site, and a poll (``block=False``) that finds the queue
 full or empty is counted there and raises as it is (``_queuelean``); one that fails otherwise
 goes on to the event path as before (see ``_lean``). With the lines (``state.lines``), each
-says its line as the event path does, a put's from inside ``_put`` (``guard.pending_put``).
+says its line as the event path does: a put's and a get's under the queue's lock, in the
+original's own steps (``queuelean.say_put``, ``say_got``) or, where those are not taken, from
+inside ``_put`` and ``_get`` (``guard.pending_put``, ``pending_get``).
 With spans alone under pressure, a put with no getter waiting and a get with no putter
 waiting are counted in place (see ``counted``).
 """
