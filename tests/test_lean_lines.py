@@ -15,12 +15,14 @@ import sys
 import textwrap
 import threading
 import time
+import unittest
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import syncscope
+from syncscope._core import sites
 from syncscope._core.event import SyncEvent
 from syncscope._core.state import state
 from syncscope._core.tracking import watches
@@ -31,6 +33,7 @@ from .conftest import join, run_syncscope, start_thread
 
 
 lock_tests = pytest.importorskip("test.lock_tests", reason="CPython's test package is missing")
+test_queue = pytest.importorskip("test.test_queue", reason="CPython's test package is missing")
 
 
 def wait_for_line(path: Path, line: str, timeout: float = 5) -> None:
@@ -690,6 +693,37 @@ def _with_lean_lines(cls: type) -> type:
     return type(f"Lines{cls.__name__}", (cls,), {"setUp": setUp, "tearDown": tearDown})
 
 
+def _with_lean_queue_lines(cls: type) -> type:
+    """
+    A CPython queue test class run with the lines and the checks listening, its queues watched
+    as the program's own rather than with ``--all``: their puts and gets take the lean path,
+    in the originals' own steps (``ownsteps``), which ``--all`` turns off.
+    """
+
+    def setUp(self: Any) -> None:
+        self.user_prefixes = sites._user_prefixes
+        sites.add_user_path(test_queue.__file__)
+        syncscope.install(format="console", output=os.devnull, detect_deadlocks=True)
+        watchdog = state.sinks[-1].watchdog  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 5
+        while watchdog.ident is None and time.monotonic() < deadline:
+            time.sleep(0.001)  # see _with_lean_lines
+        assert state.lines is not None
+        assert not state.options.include_library
+        assert not sites.is_library_file(test_queue.__file__)
+        cls.setUp(self)
+
+    def tearDown(self: Any) -> None:
+        try:
+            cls.tearDown(self)
+        finally:
+            syncscope.uninstall()
+            sites._user_prefixes = self.user_prefixes
+            sites.library_files.clear()
+
+    return type(f"Lines{cls.__name__}", (cls,), {"setUp": setUp, "tearDown": tearDown})
+
+
 def _patched(name: str) -> Any:
     def create(*args: Any, **kwargs: Any) -> Any:
         return getattr(threading, name)(*args, **kwargs)
@@ -717,6 +751,15 @@ LinesBoundedSemaphoreTests = _with_lean_lines(
 )
 LinesBarrierTests = _with_lean_lines(
     type("Ba", (lock_tests.BarrierTests,), {"barriertype": _patched("Barrier")})
+)
+LinesQueueTests = _with_lean_queue_lines(
+    type("Q", (test_queue.QueueTest, unittest.TestCase), {"queue": queue})
+)
+LinesLifoQueueTests = _with_lean_queue_lines(
+    type("LQ", (test_queue.LifoQueueTest, unittest.TestCase), {"queue": queue})
+)
+LinesPriorityQueueTests = _with_lean_queue_lines(
+    type("PQ", (test_queue.PriorityQueueTest, unittest.TestCase), {"queue": queue})
 )
 
 

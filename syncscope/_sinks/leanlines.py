@@ -42,9 +42,9 @@ class LeanLines:
     write: no event is made, no call site looked up, nothing dispatched; a JSON or logfmt
     one is kept by call site too, after its timestamp. The thread's name is read once, for
     the key and the line it keeps (read again, a rename in between would keep the new name's
-    line under the old one). Everything else is an event for this
-    sink alone (:meth:`said`): one made without its site (``NO_SITE``) has it looked up here
-    when the lines name it.
+    line under the old one). Everything else is an event for this sink alone
+    (:meth:`said`): one made without its site (``NO_SITE``) has it looked up here when the
+    lines name it.
     """
 
     __slots__ = (
