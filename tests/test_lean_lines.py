@@ -701,9 +701,17 @@ def _with_lean_queue_lines(cls: type) -> type:
     """
 
     def setUp(self: Any) -> None:
-        self.user_prefixes = sites._user_prefixes
+        prefixes = sites._user_prefixes
+
+        def forget_user_path() -> None:
+            sites._user_prefixes = prefixes
+            sites.library_files.clear()
+
+        # Cleanups: run after tearDown, and even when setUp fails past them.
+        self.addCleanup(forget_user_path)
         sites.add_user_path(test_queue.__file__)
         syncscope.install(format="console", output=os.devnull, detect_deadlocks=True)
+        self.addCleanup(syncscope.uninstall)
         watchdog = state.sinks[-1].watchdog  # type: ignore[attr-defined]
         deadline = time.monotonic() + 5
         while watchdog.ident is None and time.monotonic() < deadline:
@@ -713,15 +721,7 @@ def _with_lean_queue_lines(cls: type) -> type:
         assert not sites.is_library_file(test_queue.__file__)
         cls.setUp(self)
 
-    def tearDown(self: Any) -> None:
-        try:
-            cls.tearDown(self)
-        finally:
-            syncscope.uninstall()
-            sites._user_prefixes = self.user_prefixes
-            sites.library_files.clear()
-
-    return type(f"Lines{cls.__name__}", (cls,), {"setUp": setUp, "tearDown": tearDown})
+    return type(f"Lines{cls.__name__}", (cls,), {"setUp": setUp})
 
 
 def _patched(name: str) -> Any:
