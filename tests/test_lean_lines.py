@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 
 import syncscope
-from syncscope._core import sites
 from syncscope._core.event import SyncEvent
 from syncscope._core.state import state
 from syncscope._core.tracking import watches
@@ -30,6 +29,7 @@ from syncscope._intercept import queuelean, queues
 from syncscope._intercept.locks import PROXY_TYPES
 
 from .conftest import join, run_syncscope, start_thread
+from .support.programs_own import watch_as_programs_own
 
 
 lock_tests = pytest.importorskip("test.lock_tests", reason="CPython's test package is missing")
@@ -701,24 +701,15 @@ def _with_lean_queue_lines(cls: type) -> type:
     """
 
     def setUp(self: Any) -> None:
-        prefixes = sites._user_prefixes
-
-        def forget_user_path() -> None:
-            sites._user_prefixes = prefixes
-            sites.library_files.clear()
-
-        # Cleanups: run after tearDown, and even when setUp fails past them.
-        self.addCleanup(forget_user_path)
-        sites.add_user_path(test_queue.__file__)
+        watch_as_programs_own(self, test_queue.__file__)
         syncscope.install(format="console", output=os.devnull, detect_deadlocks=True)
-        self.addCleanup(syncscope.uninstall)
+        self.addCleanup(syncscope.uninstall)  # before forgetting the path: cleanups run last first
         watchdog = state.sinks[-1].watchdog  # type: ignore[attr-defined]
         deadline = time.monotonic() + 5
         while watchdog.ident is None and time.monotonic() < deadline:
             time.sleep(0.001)  # see _with_lean_lines
         assert state.lines is not None
         assert not state.options.include_library
-        assert not sites.is_library_file(test_queue.__file__)
         cls.setUp(self)
 
     return type(f"Lines{cls.__name__}", (cls,), {"setUp": setUp})

@@ -35,6 +35,7 @@ from syncscope.testing import Recording
 
 from .conftest import Latch, join, run_syncscope, start_thread
 from .support.process import script
+from .support.programs_own import watch_as_programs_own
 from .test_lean import full_recording, lean_recording, wait_until_blocked
 
 
@@ -1546,6 +1547,24 @@ def _lean(cls: type) -> type:
     return type(f"Lean{cls.__name__}", (cls,), {"setUp": setUp, "tearDown": tearDown})
 
 
+def _lean_in_place(cls: type) -> type:
+    """
+    A CPython queue test class run under ``-q`` (the statistics and the checks), its queues
+    watched as the program's own rather than with ``--all``: their puts and gets take the
+    originals' own steps (``ownsteps``), which ``--all`` turns off.
+    """
+
+    def setUp(self: Any) -> None:
+        watch_as_programs_own(self, test_queue.__file__)
+        syncscope.install(lines=False, stats=True, detect_deadlocks=True)
+        self.addCleanup(syncscope.uninstall)  # before forgetting the path: cleanups run last first
+        assert state.lean is not None
+        assert not state.options.include_library
+        cls.setUp(self)
+
+    return type(f"InPlace{cls.__name__}", (cls,), {"setUp": setUp})
+
+
 def _patched(module: Any, name: str) -> Callable[..., Any]:
     def create(*args: Any, **kwargs: Any) -> Any:
         return getattr(module, name)(*args, **kwargs)
@@ -1581,6 +1600,15 @@ LeanPriorityQueueTests = _lean(
 )
 LeanFailingQueueTests = _lean(
     type("FQ", (test_queue.FailingQueueTest, unittest.TestCase), {"queue": queue})
+)
+InPlaceQueueTests = _lean_in_place(
+    type("Q", (test_queue.QueueTest, unittest.TestCase), {"queue": queue})
+)
+InPlaceLifoQueueTests = _lean_in_place(
+    type("LQ", (test_queue.LifoQueueTest, unittest.TestCase), {"queue": queue})
+)
+InPlacePriorityQueueTests = _lean_in_place(
+    type("PQ", (test_queue.PriorityQueueTest, unittest.TestCase), {"queue": queue})
 )
 
 
