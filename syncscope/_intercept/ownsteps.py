@@ -19,7 +19,7 @@ those operations under the statistics), and are here for the span sink's operati
 in place (``counted`` for a semaphore's, ``events`` for an Event's), where a call costs less
 than the original's frames it saves; the queues' are here, for both. A subclass of Semaphore
 or Event takes them too (they are its base class's steps). A queue takes its steps only while
-its Conditions are not watched either (``queues.in_place_ok``).
+its Conditions are not watched either (:func:`in_place_ok`).
 
 The steps are those of CPython 3.11 to 3.13, which the tests run them against. 3.14 cannot be
 run here: its source (3.14.0rc1's ``threading.py`` and ``queue.py``) was read against 3.13's,
@@ -112,6 +112,16 @@ def heap_kind_after(before: HeapKind | None, item: Any, size: int) -> HeapKind |
     if kind is None:
         return MIXED
     return kind if size == 1 or kind == before else None
+
+
+def in_place_ok(q: Any) -> bool:
+    """
+    Whether a put or get may take the original's own steps (``ownsteps``): the queue's lock
+    is a plain lock, and its Conditions are not watched either (``--all`` without the locks
+    among the kinds watches them over a plain lock), else the waiter a step wakes through
+    one would be seen woken by the library's Condition.
+    """
+    return type(q.mutex) is LOCK_TYPE and not state.options.include_library
 
 
 def _put_in_deque(

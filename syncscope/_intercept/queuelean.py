@@ -17,8 +17,7 @@ from .._core.state import state
 from .._core.tally import Tally, TallyBook, site_tally
 from .._core.tracking import Watch
 from .lean import adopt_watch
-from .lockfactories import LOCK_TYPE
-from .ownsteps import IN_PLACE
+from .ownsteps import IN_PLACE, in_place_ok
 from .queuefill import queued
 from .queuehooks import PLAIN, item_text, renders_in_c
 
@@ -201,7 +200,7 @@ def said_put(
     text = item_text(item)
     size = None
     in_place = IN_PLACE.get(type(q))
-    if in_place is not None and type(q.mutex) is LOCK_TYPE and not state.options.include_library:
+    if in_place is not None and in_place_ok(q):
         # The original's own steps, its line said under the queue's lock (see say_put). What
         # a signal handler or a finalizer does inside is the put's, unseen, as in the real one.
         guard.busy = True  # down: put_wrapper tested it

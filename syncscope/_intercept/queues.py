@@ -40,7 +40,7 @@ from .conditions import blocking_call, silent, watched
 from .counted import count_op, countable
 from .lean import adopt_watch
 from .lockfactories import LOCK_TYPE
-from .ownsteps import IN_PLACE, NO_ITEM, task_done_in_place
+from .ownsteps import IN_PLACE, NO_ITEM, in_place_ok, task_done_in_place
 from .queuefill import is_empty, is_full, queued
 from .queuehooks import hook_put, item_text
 from .queuelean import (
@@ -79,16 +79,6 @@ def at_once(block: Any, timeout: Any) -> bool:
     if not block or timeout is None:
         return True
     return type(timeout) in (int, float) and 0 <= timeout <= _TIMEOUT_MAX
-
-
-def in_place_ok(q: Any) -> bool:
-    """
-    Whether a put or get may take the original's own steps (``ownsteps``): the queue's lock
-    is a plain lock, and its Conditions are not watched either (``--all`` without the locks
-    among the kinds watches them over a plain lock), else the waiter a step wakes through
-    one would be seen woken by the library's Condition.
-    """
-    return type(q.mutex) is LOCK_TYPE and not state.options.include_library
 
 
 #: What :func:`_counted_attempt` returns when the attempt found the queue full or empty.
