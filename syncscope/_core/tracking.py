@@ -14,11 +14,16 @@ subclass's is looked up here, as its attribute hooks are the program's.
 
 from __future__ import annotations
 
+import queue
+import threading
 import weakref
+from sys import _getframe
 from types import FrameType
 
 from .event import Primitive
 from .sites import (
+    OWN_PREFIX,
+    _names_taken,
     assigned_name,
     creation_column,
     creator_frame,
@@ -84,6 +89,21 @@ class Watch(weakref.ref):  # type: ignore[type-arg]
 #: id(instance) -> its Watch. Read on every operation of a class-based primitive.
 watches: dict[int, Watch] = {}
 
+#: The standard classes whose ``__init__`` the wrappers watch: made as themselves, no
+#: subclass's ``__init__`` stands between their maker and them.
+STANDARD_CLASSES = frozenset(
+    {
+        threading.Condition,
+        threading.Semaphore,
+        threading.BoundedSemaphore,
+        threading.Event,
+        threading.Barrier,
+        queue.Queue,
+        queue.LifoQueue,
+        queue.PriorityQueue,
+    }
+)
+
 
 def primitive_of(obj: object) -> Primitive | None:
     """The Primitive of a watched class-based instance; None when it is not watched."""
@@ -100,15 +120,23 @@ def should_watch(kind: str, frame: FrameType | None) -> bool:
     return not library_owned(frame)
 
 
-def watched_new(kind: str, type_name: str, frame: FrameType | None) -> Primitive | None:
+def watched_new(kind: str, type_name: str, depth: int) -> Primitive | None:
     """
-    The Primitive of a new primitive of ``kind`` created from ``frame``, or None when it is not
-    watched: :func:`should_watch`, then :func:`new_primitive`, in one call (a program that
-    makes a lock per object or an Event per request pays this each time).
+    The Primitive of a new primitive of ``kind`` made by the caller ``depth`` frames up (past
+    syncscope's own frames, as :func:`~syncscope._core.sites.creator_frame` finds it), or None
+    when it is not watched: :func:`should_watch`, then :func:`new_primitive`, in one call, each
+    written out for a file's code (a program that makes a lock per object or an Event per
+    request pays this each time).
     """
     options = state.options
     if not state.installed or kind not in options.kinds:
         return None
+    try:
+        frame: FrameType | None = _getframe(depth)
+    except ValueError:
+        frame = None
+    while frame is not None and frame.f_code.co_filename.startswith(OWN_PREFIX):
+        frame = frame.f_back
     if not options.include_library:
         # library_owned(), its common case written out: a file's code is its own owner.
         if frame is None or frame.f_code.co_filename.startswith("<"):
@@ -142,22 +170,27 @@ def new_primitive(kind: str, type_name: str, frame: FrameType | None) -> Primiti
     # Named from the creating statement, even generated; placed where its owner created it.
     if frame is not None and not frame.f_code.co_filename.startswith("<"):
         code = frame.f_code
-        key = (id(code), frame.f_lasti)
-        known = _creations.get(key)
+        known = _creations.get((id(code), frame.f_lasti))
         if known is None or known[0] is not code:  # a file's code is its own owner
-            known = _creations[key] = (
+            known = _creations[id(code), frame.f_lasti] = (
                 code,
                 assigned_name(frame),
                 site_of(frame),
                 creation_column(frame),
             )
-        _code, wanted, (file, line, function), column = known
+        wanted = known[1]
+        file, line, function = known[2]
+        column = known[3]
     else:  # generated code belongs to whoever called it: looked at each time
         wanted = assigned_name(frame)
         owner = owner_frame(frame)
         file, line, function = site_of(owner)
         column = creation_column(owner)
-    name = unique_name(wanted, kind)
+    if wanted is None:
+        name = unique_name(wanted, kind)
+    else:  # unique_name(), written out for its common case
+        taken = _names_taken[wanted] = _names_taken.get(wanted, 0) + 1
+        name = wanted if taken == 1 else f"{wanted}#{taken}"
     return Primitive(kind, type_name, name, file, line, function, column)
 
 
@@ -189,23 +222,31 @@ def watch_new(obj: object, kind: str, depth: int = 3) -> Primitive | None:
     """
     Decide whether a class-based primitive being initialised is watched, and register it.
 
-    Called at the start of a wrapped ``__init__``. A nested ``__init__`` (``BoundedSemaphore``
-    calling ``Semaphore.__init__``, a user subclass calling ``super().__init__``) finds the
-    object already registered and leaves it as it is.
+    Called at the start of a wrapped ``__init__`` (``depth`` 3: its caller made it). A nested
+    ``__init__`` (``BoundedSemaphore`` calling ``Semaphore.__init__``, a user subclass calling
+    ``super().__init__``) finds the object already registered and leaves it as it is.
     """
-    if id(obj) in watches:
+    key = id(obj)
+    if key in watches:
         return None
-    frame = creator_frame(depth)
-    if not should_watch(kind, frame):
-        return None
-    # A user subclass's __init__ calling super().__init__(): name it where it is created.
-    while (
-        frame is not None
-        and frame.f_code.co_name == "__init__"
-        and frame.f_back is not None
-        and frame.f_locals.get("self") is obj
-    ):
-        frame = frame.f_back
-    primitive = new_primitive(kind, type(obj).__name__, frame)
-    watch(obj, primitive)
+    made = type(obj)
+    if made in STANDARD_CLASSES:  # no subclass's __init__ to look past: decided in one call
+        primitive = watched_new(kind, made.__name__, depth)
+        if primitive is None:
+            return None
+    else:
+        frame = creator_frame(depth)
+        if not should_watch(kind, frame):
+            return None
+        # A user subclass's __init__ calling super().__init__(): name it where it is created
+        # (``f_locals`` makes a dict of the frame's locals before 3.13: subclasses only).
+        while (
+            frame is not None
+            and frame.f_code.co_name == "__init__"
+            and frame.f_back is not None
+            and frame.f_locals.get("self") is obj
+        ):
+            frame = frame.f_back
+        primitive = new_primitive(kind, made.__name__, frame)
+    watches[key] = new_watch(obj, primitive)  # watch(), written out
     return primitive

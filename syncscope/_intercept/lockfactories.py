@@ -10,7 +10,6 @@ from __future__ import annotations
 import _thread
 import threading
 import warnings
-from types import FrameType
 
 from .._core.event import Primitive
 from .._core.registry import saved
@@ -53,11 +52,12 @@ def proxy_for(lock: Any, primitive: Primitive, library: bool = False) -> Any:
     return lock  # a lock-like object of the user's own: leave it alone
 
 
-def _wrap_new(lock: Any, kind: str, type_name: str, frame: FrameType | None) -> Any:
-    primitive = watched_new(kind, type_name, frame)
+def _wrap_new(lock: Any, kind: str, type_name: str) -> Any:
+    """``lock``, made by the caller of the stand-in's ``__new__``: in a proxy if watched."""
+    primitive = watched_new(kind, type_name, 3)  # this, __new__, its caller
     if primitive is None:
         return lock
-    library = state.options.include_library and library_owned(frame)
+    library = state.options.include_library and library_owned(creator_frame(3))
     proxy = _RLockProxy if kind == "rlock" else _LockProxy
     return proxy(lock, primitive, library)
 
@@ -80,7 +80,7 @@ class RLock(metaclass=StandInMeta):
             if (args or kwargs) and _RLOCK_ARGUMENTS_WARNING is not None:  # made as it makes it
                 warnings.warn(_RLOCK_ARGUMENTS_WARNING, DeprecationWarning, stacklevel=2)
                 make = threading._CRLock or threading._PyRLock  # type: ignore[attr-defined]
-            return _wrap_new(make(*args, **kwargs), "rlock", "RLock", creator_frame(2))
+            return _wrap_new(make(*args, **kwargs), "rlock", "RLock")
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -95,7 +95,7 @@ class Lock(metaclass=StandInMeta):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         try:
-            return _wrap_new(_original_lock(*args, **kwargs), "lock", "Lock", creator_frame(2))
+            return _wrap_new(_original_lock(*args, **kwargs), "lock", "Lock")
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
