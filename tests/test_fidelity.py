@@ -169,6 +169,37 @@ class TestNamesFromTheSource:
         assert 0 == result.returncode, result.stdout
         assert self.EXPECTED == _names(result.stdout)
 
+    def test_made_in_an_objects_own_init(self, tmp_path: Path) -> None:
+        """
+        A standard class made in an ``__init__`` is named after the attribute, a program's
+        subclass after where it is made, past its own ``__init__`` and its ``super()`` call.
+        """
+        script = tmp_path / "made_in_init.py"
+        script.write_text(
+            textwrap.dedent(
+                """\
+                import threading
+                class Gate(threading.Event):
+                    def __init__(self, open_=False):
+                        super().__init__()
+                        if open_:
+                            self.set()
+                class Box:
+                    def __init__(self):
+                        self.cond = threading.Condition()
+                        self.entry = Gate(open_=True)
+                box = Box()
+                with box.cond:
+                    box.cond.notify()
+                box.entry.wait(5)
+                """
+            ),
+            encoding="utf-8",
+        )
+        result = run_syncscope("--format", "json", str(script), merge_stderr=True)
+        assert 0 == result.returncode, result.stdout
+        assert ["entry", "cond"] == _names(result.stdout)
+
     def test_inversion_between_two_locks_of_one_line(self, tmp_path: Path) -> None:
         """Two locks created on one line are two lock classes: their inversion is named right."""
         script = tmp_path / "inversion.py"
