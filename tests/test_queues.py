@@ -23,6 +23,7 @@ from .conftest import (
     add_sink,
     join,
     run_on_terminal,
+    run_python,
     run_syncscope,
     start_thread,
 )
@@ -481,3 +482,70 @@ def test_queues_created_before_install_still_work() -> None:
     join(thread)
     syncscope.uninstall()
     assert 2 == before.get_nowait()
+
+
+#: A program that gives a queue a ``_put``, ``_get`` and ``_qsize`` of its own, on the instance,
+#: as pebble's ``waitforqueues`` does with ``_put`` to hear of every put: its put and get must
+#: run them, however syncscope makes them.
+OWN_METHODS_PROGRAM = """\
+import queue, sys, threading
+from types import MethodType
+
+kind = getattr(queue, sys.argv[1])
+heard = threading.Condition(threading.Lock())
+
+def put_heard(self, item):
+    self._class_put(item)
+    with heard:
+        heard.notify_all()
+
+q = kind()
+q._class_put = q._put
+q._put = MethodType(put_heard, q)  # pebble's waitforqueues
+ready = threading.Event()
+
+def producer():
+    ready.wait(10)
+    q.put(7)
+
+thread = threading.Thread(target=producer)
+with heard:
+    thread.start()
+    ready.set()
+    told = heard.wait(10)  # the producer's put tells, once this waits
+thread.join(10)
+print("told", told)
+got = []
+q._get = MethodType(lambda self: ("own", kind._get(self)), q)
+print("got", q.get_nowait(), q.get(timeout=1) if q.qsize() else "nothing left")
+q.put(8)
+q._qsize = MethodType(lambda self: 0, q)  # says empty: the get must find nothing
+try:
+    q.get_nowait()
+except queue.Empty:
+    print("empty, as its own _qsize says")
+del q._get, q._qsize
+print("left", q.get_nowait())
+"""
+
+
+@pytest.mark.parametrize("kind", ["Queue", "LifoQueue", "PriorityQueue"])
+@pytest.mark.parametrize(
+    "mode",
+    [["-q"], ["--no-report"], ["--format", "json", "--no-report"], ["-o", "{tmp}/lines"]],
+    ids=["-q", "lines", "json", "lines to a file"],
+)
+def test_a_queues_own_methods_set_on_it_run(kind: str, mode: list[str], tmp_path: Path) -> None:
+    """
+    A ``_put``, ``_get`` or ``_qsize`` set on a queue runs in its put and get, as without
+    syncscope (put and get done in the original's own steps would skip them, and pebble's
+    ``waitforqueues`` would wait for ever for a put it never hears of).
+    """
+    program = tmp_path / "own_methods.py"
+    program.write_text(OWN_METHODS_PROGRAM, encoding="utf-8")
+    plain = run_python(str(program), kind)
+    told = "told True\ngot ('own', 7) nothing left\nempty, as its own _qsize says\nleft 8\n"
+    assert (0, told) == (plain.returncode, plain.stdout), plain.stderr
+    options = [option.format(tmp=tmp_path) for option in mode]
+    result = run_syncscope(*options, str(program), kind)
+    assert (0, plain.stdout) == (result.returncode, result.stdout), result.stderr

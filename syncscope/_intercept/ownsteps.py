@@ -61,7 +61,8 @@ OwnCondition: type[Any] = threading.Condition
 #: real put's frame): they are done here only while every item in its heap is of one kind that
 #: orders in C alone (:func:`heap_kind`), which its entry's ``heap_kind`` keeps, by the real
 #: put and get otherwise. The class's ``_put``, ``_get`` and ``_qsize`` are taken to be the
-#: standard library's: one monkeypatched onto ``queue.Queue`` itself is not called here, and
+#: standard library's (one set on the instance is not: :func:`own_put`, :func:`own_get`): one
+#: monkeypatched onto ``queue.Queue`` itself is not called here, and
 #: items a program pushes onto a PriorityQueue's ``queue`` list itself, or puts through a
 #: ``copy.copy`` of it (which shares its heap, not its entry), are taken to be of its heap's
 #: kind. With the lines, each also takes ``say`` and what it says (``what``): called under
@@ -114,14 +115,45 @@ def heap_kind_after(before: HeapKind | None, item: Any, size: int) -> HeapKind |
     return kind if size == 1 or kind == before else None
 
 
-def in_place_ok(q: Any) -> bool:
+def in_place_ok(q: Any, put: bool) -> bool:
     """
-    Whether a put or get may take the original's own steps (``ownsteps``): the queue's lock
-    is a plain lock, and its Conditions are not watched either (``--all`` without the locks
-    among the kinds watches them over a plain lock), else the waiter a step wakes through
-    one would be seen woken by the library's Condition.
+    Whether a put (``put``) or a get may take the original's own steps (``ownsteps``): the
+    queue's lock is a plain lock, and its Conditions are not watched either (``--all``
+    without the locks among the kinds watches them over a plain lock), else the waiter a step
+    wakes through one would be seen woken by the library's Condition; and the queue has none
+    of the methods those steps stand in for of its own (:func:`own_put`, :func:`own_get`).
     """
-    return type(q.mutex) is LOCK_TYPE and not state.options.include_library
+    return (
+        type(q.mutex) is LOCK_TYPE
+        and not state.options.include_library
+        and not (own_put(q) if put else own_get(q))
+    )
+
+
+# Whether a queue has methods of its own, set on the instance, that its steps here would not
+# run: a program that wraps them so (pebble's ``waitforqueues`` wraps ``_put`` to hear of
+# every put) must have them run, by the original. Asked of the bound methods, not of
+# ``q.__dict__``: before 3.13 that makes a dict of the instance's attributes, on which every
+# later look-up of them is slower (270 ns a put+get, measured on 3.11). One that is no method
+# has no ``__func__`` (a try costs nothing until it catches; ``type()`` calls cost more).
+
+
+def own_put(q: Any) -> bool:
+    """Whether ``q`` has a ``_put`` or a ``_qsize`` of its own, which a put's steps skip."""
+    cls = type(q)
+    try:
+        return q._put.__func__ is not cls._put or q._qsize.__func__ is not cls._qsize
+    except AttributeError:
+        return True
+
+
+def own_get(q: Any) -> bool:
+    """Whether ``q`` has a ``_get`` or a ``_qsize`` of its own, which a get's steps skip."""
+    cls = type(q)
+    try:
+        return q._get.__func__ is not cls._get or q._qsize.__func__ is not cls._qsize
+    except AttributeError:
+        return True
 
 
 def _put_in_deque(
