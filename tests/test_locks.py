@@ -177,6 +177,19 @@ class TestDropIn:
                 operation(ours)
             assert _outcome(expected) == _outcome(actual)
 
+    def test_the_factory_pickles_by_its_name(self, factory_name: str) -> None:
+        """
+        ``threading.Lock`` itself pickles while replaced (a spawned ``Manager()`` pickles its
+        registry, which holds it), comes back as itself, and as the original where syncscope
+        is not installed.
+        """
+        syncscope.install(output=os.devnull)
+        factory = getattr(threading, factory_name)
+        data = pickle.dumps(factory)
+        assert factory is pickle.loads(data)
+        syncscope.uninstall()
+        assert syncscope.get_original("threading", factory_name) is pickle.loads(data)
+
     def test_dropped_lock_is_collected(self, factory_name: str) -> None:
         """syncscope keeps no reference to the locks it watches."""
         syncscope.install(output=os.devnull)

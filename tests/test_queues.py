@@ -549,3 +549,39 @@ def test_a_queues_own_methods_set_on_it_run(kind: str, mode: list[str], tmp_path
     options = [option.format(tmp=tmp_path) for option in mode]
     result = run_syncscope(*options, str(program), kind)
     assert (0, plain.stdout) == (result.returncode, result.stdout), result.stderr
+
+
+def test_simple_queue_itself_pickles_by_its_name() -> None:
+    """``queue.SimpleQueue`` itself pickles while replaced, as itself, and as the original."""
+    import pickle
+
+    syncscope.install(output=os.devnull)
+    try:
+        data = pickle.dumps(queue.SimpleQueue)
+        assert queue.SimpleQueue is pickle.loads(data)
+    finally:
+        syncscope.uninstall()
+    assert syncscope.get_original("queue", "SimpleQueue") is pickle.loads(data)
+
+
+#: A Manager of a spawned context: its registry, which holds ``threading.Lock``,
+#: ``threading.RLock`` and the queues, is pickled for its server process.
+MANAGER_PROGRAM = """import multiprocessing
+
+if __name__ == "__main__":
+    with multiprocessing.get_context("spawn").Manager() as manager:
+        lock, items = manager.Lock(), manager.Queue()
+        with lock:
+            items.put(61)
+        print("got", items.get(timeout=10))
+"""
+
+
+def test_a_spawned_manager_starts(tmp_path: Path) -> None:
+    """A spawned ``Manager()`` starts under syncscope as under python (its pickle refused)."""
+    program = tmp_path / "manager.py"
+    program.write_text(MANAGER_PROGRAM, encoding="utf-8")
+    plain = run_python(str(program))
+    assert (0, "got 61\n") == (plain.returncode, plain.stdout), plain.stderr
+    result = run_syncscope("-q", "--no-report", str(program))
+    assert (0, plain.stdout) == (result.returncode, result.stdout), result.stderr

@@ -9,6 +9,7 @@ and call the C type's own as functions. The standard library's own callers
 
 from __future__ import annotations
 
+import copyreg
 import queue
 from functools import partial
 
@@ -25,6 +26,7 @@ from .lean import adopt_watch
 from .queuehooks import item_text
 from .queuelean import lean_got, lean_rejected, lean_wait
 from .queues import at_once, observed_get
+from .standins import pickled_by_name
 
 
 TYPE_CHECKING = False
@@ -68,6 +70,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
     # itself, not of a subclass (see _entry): read on every operation, where a look-up by
     # id() cost 540 instructions (callgrind, 3.11) and the C type's own operations about 400.
     __slots__ = ("_syncscope_watch",)
+    _syncscope_public = "queue:SimpleQueue"  # see standins.pickled_by_name
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -229,6 +232,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
 _ORIGINAL_NAME = f"{_OriginalSimpleQueue.__module__}.{_OriginalSimpleQueue.__qualname__}"
 SimpleQueue.__module__ = _OriginalSimpleQueue.__module__
 SimpleQueue.__qualname__ = _OriginalSimpleQueue.__qualname__
+copyreg.pickle(_SimpleQueueType, pickled_by_name)
 
 
 def _entry(q: SimpleQueue) -> Watch | None:

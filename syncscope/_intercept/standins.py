@@ -5,6 +5,9 @@ replaced by classes (see ``lockfactories``) that look like the originals to intr
 
 from __future__ import annotations
 
+import copyreg
+import sys
+
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -57,3 +60,25 @@ def warning_text(original: Any, start: str) -> str | None:
     """The text of a warning ``original`` gives that begins with ``start``, read from its code."""
     constants = getattr(getattr(original, "__code__", None), "co_consts", ())
     return next((c for c in constants if isinstance(c, str) and c.startswith(start)), None)
+
+
+def pickled_by_name(cls: Any) -> str | tuple[Any, ...]:
+    """
+    How pickle saves a class of the stand-ins' metaclasses (registered with ``copyreg``). A
+    stand-in looks like its original (``_thread.allocate_lock``), and pickle, which saves a
+    class by that name, refuses one that the name does not find (a ``Manager()`` of a
+    spawned or forkserver ``multiprocessing`` context pickles ``threading.Lock`` in its
+    registry): it is saved by the public name it stands in for (``threading:Lock``), looked
+    up where it is unpickled (the stand-in again under syncscope, the original elsewhere).
+    One its own name finds (``threading.RLock``, a program's subclass) is saved by that name,
+    as pickle saves it.
+    """
+    public = cls.__dict__.get("_syncscope_public")
+    if public is None or getattr(sys.modules.get(cls.__module__), cls.__qualname__, None) is cls:
+        return cls.__qualname__  # type: ignore[no-any-return]
+    import pkgutil  # here: only a pickle of a stand-in needs it
+
+    return (pkgutil.resolve_name, (public,))
+
+
+copyreg.pickle(StandInMeta, pickled_by_name)
