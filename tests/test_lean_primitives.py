@@ -1859,3 +1859,95 @@ class TestAllAsTheEventPath:
             jobs.put(Job(1))  # compared with Job(2) once to place it; the get compares none
             assert 1 == jobs.get(timeout=5).rank
         assert 3 == rec.stats(lock).acquisitions  # _put, _get, the one comparison
+
+
+#: The step each in-place put and get blocks in while the queue's mutex is held elsewhere.
+_STEPS = {
+    ("Queue", "put"): "_put_in_deque",
+    ("LifoQueue", "put"): "_put_in_deque",
+    ("PriorityQueue", "put"): "_put_in_heap",
+    ("Queue", "get"): "_get_first",
+    ("LifoQueue", "get"): "_get_last",
+    ("PriorityQueue", "get"): "_get_least",
+}
+
+
+@pytest.mark.parametrize("mode", ["-q", "lines"])
+@pytest.mark.parametrize(("kind", "op"), sorted(_STEPS))
+def test_a_method_set_while_a_put_or_get_waits_for_the_queues_lock_is_run(
+    mode: str, kind: str, op: str, tmp_path: Path
+) -> None:
+    """
+    pebble's ``waitforqueues`` sets ``q._put`` under ``q.mutex``; the original put looks its
+    ``_put`` up once it holds that lock, so a put already waiting for it calls the new one.
+    So must a put or get made in the original's steps (asked before the lock, it missed it).
+    """
+    if mode == "-q":
+        syncscope.install(lines=False, stats=True, detect_deadlocks=True, report=False)
+    else:
+        syncscope.install(format="console", output=str(tmp_path / "lines.log"))
+    try:
+        q = getattr(queue, kind)()
+        if op == "get":
+            q.put(1)
+        heard: list[object] = []
+        got: list[object] = []
+        class_put, class_get = q._put, q._get
+
+        def own_put(item: object) -> None:
+            heard.append(item)
+            class_put(item)
+
+        def own_get() -> object:
+            item = class_get()
+            heard.append(item)
+            return item
+
+        with q.mutex:
+            if op == "put":
+                thread = start_thread(q.put, 7)
+            else:
+                thread = start_thread(lambda: got.append(q.get(timeout=5)))
+            wait_until_blocked(thread, _STEPS[kind, op])
+            if op == "put":
+                q._put = own_put  # type: ignore[method-assign]
+            else:
+                q._get = own_get  # type: ignore[method-assign]
+        join(thread)
+        expected = ([7], []) if op == "put" else ([1], [1])
+        assert expected == (heard, got)
+    finally:
+        syncscope.uninstall()
+
+
+def _given_anothers_methods(cls: type[queue.Queue[int]]) -> list[object]:
+    """Puts and gets on a queue given another's ``_put``, then its ``_get``: what each holds."""
+    q, other = cls(), cls()
+    q._put = other._put  # type: ignore[method-assign]
+    q.put(5)
+    seen: list[object] = [list(q.queue), list(other.queue)]
+    del q._put
+    q.put(8)
+    other.put(9)
+    q._get = other._get  # type: ignore[method-assign]
+    seen += [q.get_nowait(), list(q.queue), list(other.queue)]
+    return seen
+
+
+@pytest.mark.parametrize("mode", ["-q", "lines"])
+@pytest.mark.parametrize("kind", ["Queue", "LifoQueue", "PriorityQueue"])
+def test_a_queue_given_anothers_put_and_get_puts_and_gets_there(
+    mode: str, kind: str, tmp_path: Path
+) -> None:
+    """``q._put = other._put`` is a method of the class, bound to another queue: it runs."""
+    cls = getattr(queue, kind)
+    expected = _given_anothers_methods(cls)
+    assert [[], [5]] == expected[:2]  # the put went to the other queue
+    if mode == "-q":
+        syncscope.install(lines=False, stats=True, detect_deadlocks=True, report=False)
+    else:
+        syncscope.install(format="console", output=str(tmp_path / "lines.log"))
+    try:
+        assert expected == _given_anothers_methods(cls)
+    finally:
+        syncscope.uninstall()

@@ -115,34 +115,39 @@ def heap_kind_after(before: HeapKind | None, item: Any, size: int) -> HeapKind |
     return kind if size == 1 or kind == before else None
 
 
-def in_place_ok(q: Any, put: bool) -> bool:
+def in_place_ok(q: Any) -> bool:
     """
-    Whether a put (``put``) or a get may take the original's own steps (``ownsteps``): the
-    queue's lock is a plain lock, and its Conditions are not watched either (``--all``
-    without the locks among the kinds watches them over a plain lock), else the waiter a step
-    wakes through one would be seen woken by the library's Condition; and the queue has none
-    of the methods those steps stand in for of its own (:func:`own_put`, :func:`own_get`).
+    Whether a put or get may take the original's own steps (``ownsteps``): the queue's lock
+    is a plain lock, and its Conditions are not watched either (``--all`` without the locks
+    among the kinds watches them over a plain lock), else the waiter a step wakes through
+    one would be seen woken by the library's Condition. (Whether the queue has methods of its
+    own, each step asks under the queue's lock: :func:`own_put`, :func:`own_get`.)
     """
-    return (
-        type(q.mutex) is LOCK_TYPE
-        and not state.options.include_library
-        and not (own_put(q) if put else own_get(q))
-    )
+    return type(q.mutex) is LOCK_TYPE and not state.options.include_library
 
 
 # Whether a queue has methods of its own, set on the instance, that its steps here would not
 # run: a program that wraps them so (pebble's ``waitforqueues`` wraps ``_put`` to hear of
-# every put) must have them run, by the original. Asked of the bound methods, not of
+# every put) must have them run, by the original. Asked by each step once it holds the
+# queue's lock, as the original looks them up there: pebble sets ``_put`` under that lock,
+# and a put already waiting for it must call the new one. Asked of the bound methods, not of
 # ``q.__dict__``: before 3.13 that makes a dict of the instance's attributes, on which every
-# later look-up of them is slower (270 ns a put+get, measured on 3.11). One that is no method
-# has no ``__func__`` (a try costs nothing until it catches; ``type()`` calls cost more).
+# later look-up of them is slower (270 ns a put+get, measured on 3.11). The class's method
+# bound to another queue (``q._put = other._put``) is one of its own too; one that is no
+# bound method has no ``__func__`` (a try costs nothing until it catches).
 
 
 def own_put(q: Any) -> bool:
     """Whether ``q`` has a ``_put`` or a ``_qsize`` of its own, which a put's steps skip."""
     cls = type(q)
     try:
-        return q._put.__func__ is not cls._put or q._qsize.__func__ is not cls._qsize
+        put, qsize = q._put, q._qsize
+        return not (
+            put.__func__ is cls._put
+            and put.__self__ is q
+            and qsize.__func__ is cls._qsize
+            and qsize.__self__ is q
+        )
     except AttributeError:
         return True
 
@@ -151,7 +156,13 @@ def own_get(q: Any) -> bool:
     """Whether ``q`` has a ``_get`` or a ``_qsize`` of its own, which a get's steps skip."""
     cls = type(q)
     try:
-        return q._get.__func__ is not cls._get or q._qsize.__func__ is not cls._qsize
+        get, qsize = q._get, q._qsize
+        return not (
+            get.__func__ is cls._get
+            and get.__self__ is q
+            and qsize.__func__ is cls._qsize
+            and qsize.__self__ is q
+        )
     except AttributeError:
         return True
 
@@ -164,6 +175,8 @@ def _put_in_deque(
             return None
         maxsize = q.maxsize
         if type(maxsize) is not int:  # one that does not compare: the real put raises
+            return None
+        if own_put(q):  # the real put runs them
             return None
         size = len(q.queue)
         if 0 < maxsize <= size:
@@ -204,6 +217,9 @@ def _put_in_heap(q: Any, item: Any, entry: Watch, say: Any = None, what: Any = N
         maxsize = q.maxsize
         if type(maxsize) is not int:
             return None
+        if own_put(q):  # the real put runs them, and what they push is of no known kind
+            entry.heap_kind, entry.heap_epoch = MIXED, epoch
+            return None
         size = len(q.queue)
         if 0 < maxsize <= size:
             return None
@@ -223,7 +239,7 @@ def _put_in_heap(q: Any, item: Any, entry: Watch, say: Any = None, what: Any = N
 
 def _get_first(q: Any, _entry: Watch, say: Any = None, what: Any = None) -> Any:
     with q.mutex:
-        if not len(q.queue):
+        if not len(q.queue) or own_get(q):  # the real get says it is empty, or runs them
             return NO_ITEM
         item = q.queue.popleft()
         not_full = q.not_full
@@ -236,7 +252,7 @@ def _get_first(q: Any, _entry: Watch, say: Any = None, what: Any = None) -> Any:
 
 def _get_last(q: Any, _entry: Watch, say: Any = None, what: Any = None) -> Any:
     with q.mutex:  # _get_first's steps, from the other end
-        if not len(q.queue):
+        if not len(q.queue) or own_get(q):
             return NO_ITEM
         item = q.queue.pop()
         not_full = q.not_full
@@ -255,7 +271,7 @@ def _get_least(q: Any, entry: Watch, say: Any = None, what: Any = None) -> Any:
         kind, epoch = entry.heap_kind, state.epoch
         if kind is None or kind is MIXED or entry.heap_epoch != epoch or not epoch & 1:
             return NO_ITEM
-        if not len(q.queue):
+        if not len(q.queue) or own_get(q):
             return NO_ITEM
         item = heappop(q.queue)
         not_full = q.not_full

@@ -200,7 +200,7 @@ def said_put(
     text = item_text(item)
     size = None
     in_place = IN_PLACE.get(type(q))
-    if in_place is not None and in_place_ok(q, True):
+    if in_place is not None and in_place_ok(q):
         # The original's own steps, its line said under the queue's lock (see say_put). What
         # a signal handler or a finalizer does inside is the put's, unseen, as in the real one.
         guard.busy = True  # down: put_wrapper tested it

@@ -40,7 +40,7 @@ from .conditions import blocking_call, silent, watched
 from .counted import count_op, countable
 from .lean import adopt_watch
 from .lockfactories import LOCK_TYPE
-from .ownsteps import IN_PLACE, NO_ITEM, in_place_ok, own_get, task_done_in_place
+from .ownsteps import IN_PLACE, NO_ITEM, in_place_ok, task_done_in_place
 from .queuefill import is_empty, is_full, queued
 from .queuehooks import hook_put, item_text
 from .queuelean import (
@@ -97,7 +97,7 @@ def _counted_attempt(
     """
     try:
         steps = IN_PLACE.get(type(q))
-        if steps is not None and in_place_ok(q, bool(args)):
+        if steps is not None and in_place_ok(q):
             entry = watches.get(id(q))
             if entry is not None:
                 if args:
@@ -145,19 +145,12 @@ def wrappers() -> list[Wrapper]:
                     return put(self, item, block, timeout)
                 if not block or timeout is None or at_once(block, timeout):
                     lines = state.lines
-                    cls = type(self)
-                    try:
-                        in_place = (  # in_place_ok(), written out: a call costs more
-                            lines is None
-                            and cls in IN_PLACE
-                            and type(self.mutex) is LOCK_TYPE
-                            and not state.options.include_library
-                            # not own_put(), written out
-                            and self._put.__func__ is cls._put
-                            and self._qsize.__func__ is cls._qsize
-                        )
-                    except AttributeError:  # one of its own that is no method
-                        in_place = False
+                    in_place = (  # in_place_ok(), written out: a call costs more
+                        lines is None
+                        and type(self) in IN_PLACE
+                        and type(self.mutex) is LOCK_TYPE
+                        and not state.options.include_library
+                    )
                     # Full, as the event path tells (unlocked): no attempt, which would raise
                     # and catch a Full for nothing. (A put in place finds that out itself.)
                     if in_place or not (block and self.maxsize and is_full(self)):
@@ -268,9 +261,7 @@ def wrappers() -> list[Wrapper]:
                         pending: object = None
                         in_place = IN_PLACE.get(type(self))
                         if in_place is not None and (
-                            type(self.mutex) is not LOCK_TYPE
-                            or state.options.include_library
-                            or own_get(self)
+                            type(self.mutex) is not LOCK_TYPE or state.options.include_library
                         ):
                             in_place = None  # not in_place_ok(), written out
                         try:
