@@ -17,13 +17,10 @@ from __future__ import annotations
 import queue
 import threading
 import weakref
-from sys import _getframe
 from types import FrameType
 
 from .event import Primitive
 from .sites import (
-    OWN_PREFIX,
-    _names_taken,
     assigned_name,
     creation_column,
     creator_frame,
@@ -120,23 +117,15 @@ def should_watch(kind: str, frame: FrameType | None) -> bool:
     return not library_owned(frame)
 
 
-def watched_new(kind: str, type_name: str, depth: int) -> Primitive | None:
+def watched_new(kind: str, type_name: str, frame: FrameType | None) -> Primitive | None:
     """
-    The Primitive of a new primitive of ``kind`` made by the caller ``depth`` frames up (past
-    syncscope's own frames, as :func:`~syncscope._core.sites.creator_frame` finds it), or None
-    when it is not watched: :func:`should_watch`, then :func:`new_primitive`, in one call, each
-    written out for a file's code (a program that makes a lock per object or an Event per
-    request pays this each time).
+    The Primitive of a new primitive of ``kind`` created from ``frame``, or None when it is not
+    watched: :func:`should_watch`, then :func:`new_primitive`, in one call (a program that
+    makes a lock per object or an Event per request pays this each time).
     """
     options = state.options
     if not state.installed or kind not in options.kinds:
         return None
-    try:
-        frame: FrameType | None = _getframe(depth)
-    except ValueError:
-        frame = None
-    while frame is not None and frame.f_code.co_filename.startswith(OWN_PREFIX):
-        frame = frame.f_back
     if not options.include_library:
         # library_owned(), its common case written out: a file's code is its own owner.
         if frame is None or frame.f_code.co_filename.startswith("<"):
@@ -170,27 +159,22 @@ def new_primitive(kind: str, type_name: str, frame: FrameType | None) -> Primiti
     # Named from the creating statement, even generated; placed where its owner created it.
     if frame is not None and not frame.f_code.co_filename.startswith("<"):
         code = frame.f_code
-        known = _creations.get((id(code), frame.f_lasti))
+        key = (id(code), frame.f_lasti)
+        known = _creations.get(key)
         if known is None or known[0] is not code:  # a file's code is its own owner
-            known = _creations[id(code), frame.f_lasti] = (
+            known = _creations[key] = (
                 code,
                 assigned_name(frame),
                 site_of(frame),
                 creation_column(frame),
             )
-        wanted = known[1]
-        file, line, function = known[2]
-        column = known[3]
+        _code, wanted, (file, line, function), column = known
     else:  # generated code belongs to whoever called it: looked at each time
         wanted = assigned_name(frame)
         owner = owner_frame(frame)
         file, line, function = site_of(owner)
         column = creation_column(owner)
-    if wanted is None:
-        name = unique_name(wanted, kind)
-    else:  # unique_name(), written out for its common case
-        taken = _names_taken[wanted] = _names_taken.get(wanted, 0) + 1
-        name = wanted if taken == 1 else f"{wanted}#{taken}"
+    name = unique_name(wanted, kind)
     return Primitive(kind, type_name, name, file, line, function, column)
 
 
@@ -226,12 +210,11 @@ def watch_new(obj: object, kind: str, depth: int = 3) -> Primitive | None:
     ``__init__`` (``BoundedSemaphore`` calling ``Semaphore.__init__``, a user subclass calling
     ``super().__init__``) finds the object already registered and leaves it as it is.
     """
-    key = id(obj)
-    if key in watches:
+    if id(obj) in watches:
         return None
     made = type(obj)
     if made in STANDARD_CLASSES:  # no subclass's __init__ to look past: decided in one call
-        primitive = watched_new(kind, made.__name__, depth)
+        primitive = watched_new(kind, made.__name__, creator_frame(depth))
         if primitive is None:
             return None
     else:
@@ -248,5 +231,5 @@ def watch_new(obj: object, kind: str, depth: int = 3) -> Primitive | None:
         ):
             frame = frame.f_back
         primitive = new_primitive(kind, made.__name__, frame)
-    watches[key] = new_watch(obj, primitive)  # watch(), written out
+    watch(obj, primitive)
     return primitive

@@ -10,6 +10,7 @@ from __future__ import annotations
 import _thread
 import threading
 import warnings
+from types import FrameType
 
 from .._core.event import Primitive
 from .._core.registry import saved
@@ -52,12 +53,11 @@ def proxy_for(lock: Any, primitive: Primitive, library: bool = False) -> Any:
     return lock  # a lock-like object of the user's own: leave it alone
 
 
-def _wrap_new(lock: Any, kind: str, type_name: str) -> Any:
-    """``lock``, made by the caller of the stand-in's ``__new__``: in a proxy if watched."""
-    primitive = watched_new(kind, type_name, 3)  # this, __new__, its caller
+def _wrap_new(lock: Any, kind: str, type_name: str, frame: FrameType | None) -> Any:
+    primitive = watched_new(kind, type_name, frame)
     if primitive is None:
         return lock
-    library = state.options.include_library and library_owned(creator_frame(3))
+    library = state.options.include_library and library_owned(frame)
     proxy = _RLockProxy if kind == "rlock" else _LockProxy
     return proxy(lock, primitive, library)
 
@@ -81,7 +81,7 @@ class RLock(metaclass=StandInMeta):
             if (args or kwargs) and _RLOCK_ARGUMENTS_WARNING is not None:  # made as it makes it
                 warnings.warn(_RLOCK_ARGUMENTS_WARNING, DeprecationWarning, stacklevel=2)
                 make = threading._CRLock or threading._PyRLock  # type: ignore[attr-defined]
-            return _wrap_new(make(*args, **kwargs), "rlock", "RLock")
+            return _wrap_new(make(*args, **kwargs), "rlock", "RLock", creator_frame(2))
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -97,7 +97,7 @@ class Lock(metaclass=StandInMeta):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         try:
-            return _wrap_new(_original_lock(*args, **kwargs), "lock", "Lock")
+            return _wrap_new(_original_lock(*args, **kwargs), "lock", "Lock", creator_frame(2))
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
