@@ -9,6 +9,7 @@ import queue
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -549,6 +550,106 @@ def test_a_queues_own_methods_set_on_it_run(kind: str, mode: list[str], tmp_path
     options = [option.format(tmp=tmp_path) for option in mode]
     result = run_syncscope(*options, str(program), kind)
     assert (0, plain.stdout) == (result.returncode, result.stdout), result.stderr
+
+
+#: The same methods of the program's, set on the queue's class itself (as a test's
+#: ``mock.patch.object(queue.Queue, "_put", ...)`` does), once syncscope is in.
+CLASS_METHODS_PROGRAM = """\
+import queue, sys, threading
+
+kind = getattr(queue, sys.argv[1])
+heard = threading.Condition(threading.Lock())
+class_put, class_get, class_qsize = kind._put, kind._get, kind._qsize
+
+def put_heard(self, item):
+    class_put(self, item)
+    with heard:
+        heard.notify_all()
+
+kind._put = put_heard
+q = kind()
+ready = threading.Event()
+
+def producer():
+    ready.wait(10)
+    q.put(7)
+
+thread = threading.Thread(target=producer)
+with heard:
+    thread.start()
+    ready.set()
+    told = heard.wait(10)  # the producer's put tells, once this waits
+thread.join(10)
+print("told", told)
+kind._get = lambda self: ("own", class_get(self))
+print("got", q.get_nowait(), q.get(timeout=1) if q.qsize() else "nothing left")
+q.put(8)
+kind._qsize = lambda self: 0  # says empty: the get must find nothing
+try:
+    q.get_nowait()
+except queue.Empty:
+    print("empty, as its own _qsize says")
+kind._put, kind._get, kind._qsize = class_put, class_get, class_qsize
+print("left", q.get_nowait())
+"""
+
+
+@pytest.mark.parametrize("kind", ["Queue", "LifoQueue", "PriorityQueue"])
+@pytest.mark.parametrize(
+    "mode",
+    [["-q"], ["--no-report"], ["--format", "json", "--no-report"], ["-o", "{tmp}/lines"]],
+    ids=["-q", "lines", "json", "lines to a file"],
+)
+def test_a_queue_classs_own_methods_run(kind: str, mode: list[str], tmp_path: Path) -> None:
+    """
+    A ``_put``, ``_get`` or ``_qsize`` the program sets on the queue's class runs in its
+    put and get, as without syncscope: the original's own steps are taken only while the
+    class's methods are those syncscope left there.
+    """
+    program = tmp_path / "class_methods.py"
+    program.write_text(CLASS_METHODS_PROGRAM, encoding="utf-8")
+    plain = run_python(str(program), kind)
+    told = "told True\ngot ('own', 7) nothing left\nempty, as its own _qsize says\nleft 8\n"
+    assert (0, told) == (plain.returncode, plain.stdout), plain.stderr
+    options = [option.format(tmp=tmp_path) for option in mode]
+    result = run_syncscope(*options, str(program), kind)
+    assert (0, plain.stdout) == (result.returncode, result.stdout), result.stderr
+    assert "Warning" not in result.stderr  # the program put the class's methods back
+
+
+@pytest.mark.parametrize("kind", [queue.Queue, queue.LifoQueue, queue.PriorityQueue])
+@pytest.mark.parametrize(
+    "options",
+    [{"lines": False, "report": False}, {"output": os.devnull}, {"lines": False, "stats": True}],
+    ids=["diagnosis", "lines", "statistics"],
+)
+def test_a_put_the_class_had_before_install_runs(
+    kind: type[queue.Queue[int]], options: dict[str, Any]
+) -> None:
+    """
+    A ``_put`` the program set on the class before syncscope was installed (a test patching
+    it, then a fixture installing syncscope) runs in every put, as the original's would.
+    """
+    heard: list[int] = []
+    class_put = kind._put
+
+    def put_heard(self: queue.Queue[int], item: int) -> None:
+        heard.append(item)
+        class_put(self, item)  # type: ignore[arg-type]
+
+    kind._put = put_heard  # type: ignore[method-assign]
+    try:
+        syncscope.install(**options)
+        try:
+            q = kind()
+            q.put(1)
+            q.put_nowait(2)
+            items = sorted([q.get_nowait(), q.get(timeout=5)])
+        finally:
+            syncscope.uninstall()
+    finally:
+        kind._put = class_put  # type: ignore[method-assign]
+    assert ([1, 2], [1, 2]) == (heard, items)
 
 
 def test_simple_queue_itself_pickles_by_its_name() -> None:

@@ -60,15 +60,14 @@ OwnCondition: type[Any] = threading.Condition
 #: compare its items, which may run the program's ``__lt__`` or raise (its traceback keeps the
 #: real put's frame): they are done here only while every item in its heap is of one kind that
 #: orders in C alone (:func:`heap_kind`), which its entry's ``heap_kind`` keeps, by the real
-#: put and get otherwise. The class's ``_put``, ``_get`` and ``_qsize`` are taken to be the
-#: standard library's (one set on the instance is not: :func:`own_put`, :func:`own_get`): one
-#: monkeypatched onto ``queue.Queue`` itself is not called here, and
-#: items a program pushes onto a PriorityQueue's ``queue`` list itself, or puts through a
-#: ``copy.copy`` of it (which shares its heap, not its entry), are taken to be of its heap's
-#: kind. With the lines, each also takes ``say`` and what it says (``what``): called under
-#: the queue's lock once the put or get is made, ``say(what, size)`` after a put,
-#: ``say(what, item)`` after a get, it says the operation's line there, as the hooks of the
-#: real ``_put`` and ``_get`` do (see ``queuelean.say_put``).
+#: put and get otherwise. Only while the queue's ``_put``, ``_get`` and ``_qsize`` are the
+#: standard library's (none set on the instance or the class: :func:`own_put`,
+#: :func:`own_get`). Items a program pushes onto a PriorityQueue's ``queue`` list itself, or
+#: puts through a ``copy.copy`` of it (which shares its heap, not its entry), are taken to be
+#: of its heap's kind. With the lines, each also takes ``say`` and what it says (``what``):
+#: called under the queue's lock once the put or get is made, ``say(what, size)`` after a
+#: put, ``say(what, item)`` after a get, it says the operation's line there, as the hooks of
+#: the real ``_put`` and ``_get`` do (see ``queuelean.say_put``).
 IN_PLACE: dict[type, tuple[Callable[..., int | None], Callable[..., Any]]]
 
 #: What a get in place hands back when the real get must do it: the queue is empty (the real
@@ -126,44 +125,67 @@ def in_place_ok(q: Any) -> bool:
     return type(q.mutex) is LOCK_TYPE and not state.options.include_library
 
 
-# Whether a queue has methods of its own, set on the instance, that its steps here would not
-# run: a program that wraps them so (pebble's ``waitforqueues`` wraps ``_put`` to hear of
-# every put) must have them run, by the original. Asked by each step once it holds the
-# queue's lock, as the original looks them up there: pebble sets ``_put`` under that lock,
-# and a put already waiting for it must call the new one. Asked of the bound methods, not of
-# ``q.__dict__``: before 3.13 that makes a dict of the instance's attributes, on which every
-# later look-up of them is slower (270 ns a put+get, measured on 3.11). The class's method
-# bound to another queue (``q._put = other._put``) is one of its own too; one that is no
-# bound method has no ``__func__`` (a try costs nothing until it catches).
+#: The methods a standard queue's put and get call, ``_put``, ``_get`` and ``_qsize``, as
+#: syncscope left them on its class when installed (its hooks of ``_put`` and ``_get``, which
+#: the steps here do the work of, and the original ``_qsize``); a class is left out whose
+#: methods were not the standard library's then. See :func:`own_put`.
+LEFT_METHODS: dict[type, tuple[Any, Any, Any]] = {}
+
+
+def note_left_methods() -> None:
+    """Fill :data:`LEFT_METHODS`, once syncscope's hooks are in (see ``patch``)."""
+    LEFT_METHODS.clear()
+    for cls in IN_PLACE:
+        put, get, qsize = cls._put, cls._get, cls._qsize  # type: ignore[attr-defined]
+        originals = (getattr(put, "__wrapped__", None), getattr(get, "__wrapped__", None), qsize)
+        if all(
+            getattr(method, "__module__", None) == "queue"
+            and getattr(method, "__qualname__", None) == f"{cls.__qualname__}.{name}"
+            for method, name in zip(originals, ("_put", "_get", "_qsize"), strict=True)
+        ):
+            LEFT_METHODS[cls] = (put, get, qsize)
+
+
+# Whether a queue has methods of its own, which its steps here would not run: a program that
+# wraps them (pebble's ``waitforqueues`` sets a ``_put`` on the instance to hear of every
+# put; a test may patch one onto the class) must have them run, by the original. Asked by
+# each step once it holds the queue's lock, as the original looks them up there: pebble
+# sets ``_put`` under that lock, and a put already waiting for it must call the new one.
+# Asked of the bound methods, not of ``q.__dict__``: before 3.13 that makes a dict of the
+# instance's attributes, on which every later look-up of them is slower (270 ns a put+get,
+# measured on 3.11). The class's method bound to another queue (``q._put = other._put``) is
+# one of its own too; one that is no bound method has no ``__func__`` (a try costs nothing
+# until it catches), and a class whose methods are not those syncscope left is not in
+# LEFT_METHODS.
 
 
 def own_put(q: Any) -> bool:
     """Whether ``q`` has a ``_put`` or a ``_qsize`` of its own, which a put's steps skip."""
-    cls = type(q)
     try:
+        left_put, _, left_qsize = LEFT_METHODS[type(q)]
         put, qsize = q._put, q._qsize
         return not (
-            put.__func__ is cls._put
+            put.__func__ is left_put
             and put.__self__ is q
-            and qsize.__func__ is cls._qsize
+            and qsize.__func__ is left_qsize
             and qsize.__self__ is q
         )
-    except AttributeError:
+    except (KeyError, AttributeError):
         return True
 
 
 def own_get(q: Any) -> bool:
     """Whether ``q`` has a ``_get`` or a ``_qsize`` of its own, which a get's steps skip."""
-    cls = type(q)
     try:
+        _, left_get, left_qsize = LEFT_METHODS[type(q)]
         get, qsize = q._get, q._qsize
         return not (
-            get.__func__ is cls._get
+            get.__func__ is left_get
             and get.__self__ is q
-            and qsize.__func__ is cls._qsize
+            and qsize.__func__ is left_qsize
             and qsize.__self__ is q
         )
-    except AttributeError:
+    except (KeyError, AttributeError):
         return True
 
 

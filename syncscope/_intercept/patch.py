@@ -21,6 +21,7 @@ from . import interrupts as _interrupts
 from . import lockfactories as _lockfactories
 from . import lockpaths as _lockpaths
 from . import locks as _locks
+from . import ownsteps as _ownsteps
 from . import queuehooks as _queuehooks
 from . import queues as _queues
 from . import simplequeue as _simplequeue
@@ -65,6 +66,7 @@ def _patch_methods() -> None:
         type.__setattr__(cls, name, wrapper)
     for cls in (queue.Queue, queue.LifoQueue, queue.PriorityQueue):
         _queuehooks.hook_put(cls)
+    _ownsteps.note_left_methods()
 
 
 def _restore_methods() -> list[str]:
@@ -147,6 +149,7 @@ def uninstall() -> None:
         _futures.uninstall()
         unwrap_all()  # first: the wrappers sit on top of what _restore_methods puts back
         not_ours += _restore_methods()
+        _ownsteps.LEFT_METHODS.clear()
         _restore_adopted()
         _interrupts.let_interrupts_through()
         state.installed = False
