@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import queue
 import sys
 import textwrap
 import threading
@@ -41,14 +42,20 @@ class TestStandInsDoNotBind:
         assert not lock.locked()
 
     def test_stand_ins_look_like_the_originals(self) -> None:
-        """__module__, __name__, __qualname__ and repr are the originals'."""
-        lock, rlock = threading.Lock, threading.RLock
+        """
+        __name__, __doc__ and repr are the originals'; __module__ and __qualname__ name where
+        the stand-in is found (``threading.Lock``), which pickle, cloudpickle and dill need.
+        """
+        originals = (threading.Lock, threading.RLock, queue.SimpleQueue)
         syncscope.install(output=os.devnull)
-        for original, stand_in in ((lock, threading.Lock), (rlock, threading.RLock)):
+        stand_ins = (threading.Lock, threading.RLock, queue.SimpleQueue)
+        paths = ("threading.Lock", "threading.RLock", "queue.SimpleQueue")
+        for original, stand_in, path in zip(originals, stand_ins, paths, strict=True):
             assert original is not stand_in
-            for attribute in ("__module__", "__name__", "__qualname__"):
+            for attribute in ("__name__", "__doc__"):
                 assert getattr(original, attribute) == getattr(stand_in, attribute)
             assert repr(original) == repr(stand_in)
+            assert path == f"{stand_in.__module__}.{stand_in.__qualname__}"
 
     def test_isinstance_against_the_stand_ins(self) -> None:
         """isinstance() against the stand-ins answers for raw and instrumented locks."""
@@ -105,6 +112,61 @@ class TestStandInsDoNotBind:
         )
         assert 0 == result.returncode, result.stdout
         assert "OK" in result.stdout
+
+
+#: A program that sends work to another process with cloudpickle (as joblib, loky and dask
+#: do): a function of its ``__main__``, pickled by value with the globals it uses, which are
+#: the stand-ins under syncscope; a ``defaultdict(threading.Lock)``; the classes themselves.
+CLOUDPICKLE_PROGRAM = """\
+import pickle, subprocess, sys, threading
+from collections import defaultdict
+from queue import SimpleQueue
+from threading import Lock
+
+import cloudpickle
+
+def work():
+    lock, q = Lock(), SimpleQueue()
+    with lock:
+        q.put(61)
+    return q.get(timeout=5)
+
+locks = defaultdict(threading.Lock)
+data = cloudpickle.dumps((work, locks, threading.Lock, SimpleQueue))
+loader = (
+    "import pickle, queue, sys, threading\\n"
+    "work, locks, lock, simple = pickle.loads(sys.stdin.buffer.read())\\n"
+    "print('there', work(), type(locks['a']).__name__, lock is threading.Lock,"
+    " simple is queue.SimpleQueue)"
+)
+there = subprocess.run(
+    [sys.executable, "-c", loader], input=data, capture_output=True, timeout=60
+)
+print(there.returncode, there.stdout.decode().strip(), there.stderr.decode()[-300:])
+work, locks, lock, simple = pickle.loads(data)
+print("here", work(), lock is threading.Lock, simple is SimpleQueue)
+"""
+
+
+class TestCloudpickle:
+    """Work pickled with cloudpickle under syncscope loads and runs in another process."""
+
+    def test_main_functions_and_factories_pickle_by_name(self, tmp_path: Path) -> None:
+        """
+        A ``__main__`` function that makes a ``Lock`` and a ``SimpleQueue`` (from their
+        ``from`` imports), a ``defaultdict(threading.Lock)`` and the two classes pickle, load
+        in a plain python process and run there, and load back here as the stand-ins: the
+        stand-ins are found by their ``__module__`` and ``__qualname__``. With the originals'
+        names cloudpickle pickled them by value and failed.
+        """
+        pytest.importorskip("cloudpickle")
+        program = tmp_path / "send_work.py"
+        program.write_text(CLOUDPICKLE_PROGRAM, encoding="utf-8")
+        plain = run_python(str(program))
+        expected = "0 there 61 lock True True \nhere 61 True True\n"
+        assert (0, expected) == (plain.returncode, plain.stdout), plain.stderr
+        result = run_syncscope("-q", str(program))
+        assert (0, plain.stdout) == (result.returncode, result.stdout), result.stderr
 
 
 @pytest.mark.skipif(importlib.util.find_spec("flask") is None, reason="flask is not installed")

@@ -410,7 +410,7 @@ class TestSimpleQueue:
         with pytest.raises(queue.Empty):
             simple.get_nowait()
         assert ["put", "got", "empty"] == [e["outcome"] for e in capture.events()]
-        assert repr(simple).startswith("<_queue.SimpleQueue object at")
+        assert f"<_queue.SimpleQueue object at {id(simple):#x}>" == repr(simple)
 
     def test_isinstance_copy_and_pickle(self) -> None:
         """isinstance holds for ours and the library's; copy and pickle fail as on the original."""

@@ -73,7 +73,7 @@ class RLock(metaclass=StandInMeta):
     __slots__ = ()
     _syncscope_original = _original_rlock
     _syncscope_type = RLOCK_TYPE
-    _syncscope_public = "threading:RLock"  # see standins.pickled_by_name
+    _syncscope_public = "threading:RLock"  # see standins.look_like
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -93,7 +93,7 @@ class Lock(metaclass=StandInMeta):
     __slots__ = ()
     _syncscope_original = _original_lock
     _syncscope_type = LOCK_TYPE
-    _syncscope_public = "threading:Lock"  # see standins.pickled_by_name
+    _syncscope_public = "threading:Lock"  # see standins.look_like
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         try:

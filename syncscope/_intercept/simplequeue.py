@@ -26,7 +26,7 @@ from .lean import adopt_watch
 from .queuehooks import item_text
 from .queuelean import lean_got, lean_rejected, lean_wait
 from .queues import at_once, observed_get
-from .standins import pickled_by_name
+from .standins import look_like, pickled_by_name
 
 
 TYPE_CHECKING = False
@@ -58,6 +58,9 @@ class _SimpleQueueType(type):
             return issubclass(sub, _OriginalSimpleQueue)
         return super().__subclasscheck__(sub)
 
+    def __repr__(cls) -> str:
+        return repr(_OriginalSimpleQueue) if cls is SimpleQueue else super().__repr__()
+
 
 class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ignore[misc]
     """
@@ -70,7 +73,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
     # itself, not of a subclass (see _entry): read on every operation, where a look-up by
     # id() cost 540 instructions (callgrind, 3.11) and the C type's own operations about 400.
     __slots__ = ("_syncscope_watch",)
-    _syncscope_public = "queue:SimpleQueue"  # see standins.pickled_by_name
+    _syncscope_public = "queue:SimpleQueue"  # see standins.look_like
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -220,6 +223,12 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
             hide_frames(exc)  # the program's traceback, not ours
             raise
 
+    def __repr__(self) -> str:
+        # The original's: its class is named where it is found (see standins.look_like).
+        if type(self) is SimpleQueue:
+            return f"<{_ORIGINAL_NAME} object at {id(self):#x}>"
+        return object.__repr__(self)
+
     def __reduce_ex__(self, protocol: Any) -> Any:
         # The original's own refusal, word for word (the subclass would name itself).
         try:
@@ -230,8 +239,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
 
 
 _ORIGINAL_NAME = f"{_OriginalSimpleQueue.__module__}.{_OriginalSimpleQueue.__qualname__}"
-SimpleQueue.__module__ = _OriginalSimpleQueue.__module__
-SimpleQueue.__qualname__ = _OriginalSimpleQueue.__qualname__
+look_like(SimpleQueue, _OriginalSimpleQueue)  # queue.SimpleQueue: found where it stands
 copyreg.pickle(_SimpleQueueType, pickled_by_name)
 
 

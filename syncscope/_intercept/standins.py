@@ -49,11 +49,24 @@ class StandInMeta(type):
 
 
 def look_like(stand_in: Any, original: Any) -> None:
-    """Give a stand-in the original's names, so introspection sees the original."""
-    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+    """
+    Give a stand-in the original's name, doc and repr (its metaclass's ``__repr__``), and
+    the public path it stands at (``_syncscope_public``) as its ``__module__`` and
+    ``__qualname__``: ``threading.Lock``, where the original says ``_thread.allocate_lock``
+    (3.13: ``_thread.lock``), and ``queue.SimpleQueue`` for ``_queue.SimpleQueue``. Those
+    two name where a class is found: pickle, cloudpickle (joblib, loky, dask) and dill look
+    a class up by them and save it by name if that finds it, by value otherwise, which for a
+    stand-in fails (cloudpickle: ``cannot set '__doc__' attribute of immutable type``) or
+    makes a class that does not work in the process that loads it. The public path finds the
+    stand-in while syncscope is installed, and the original wherever it is not.
+    """
+    for attribute in ("__name__", "__doc__"):
         value = getattr(original, attribute, None)
         if value is not None:
             type.__setattr__(stand_in, attribute, value)
+    module, _, qualname = stand_in._syncscope_public.partition(":")
+    type.__setattr__(stand_in, "__module__", module)
+    type.__setattr__(stand_in, "__qualname__", qualname)
 
 
 def warning_text(original: Any, start: str) -> str | None:
@@ -64,14 +77,13 @@ def warning_text(original: Any, start: str) -> str | None:
 
 def pickled_by_name(cls: Any) -> str | tuple[Any, ...]:
     """
-    How pickle saves a class of the stand-ins' metaclasses (registered with ``copyreg``). A
-    stand-in looks like its original (``_thread.allocate_lock``), and pickle, which saves a
-    class by that name, refuses one that the name does not find (a ``Manager()`` of a
-    spawned or forkserver ``multiprocessing`` context pickles ``threading.Lock`` in its
-    registry): it is saved by the public name it stands in for (``threading:Lock``), looked
+    How pickle saves a class of the stand-ins' metaclasses (registered with ``copyreg``).
+    One its own name finds (a stand-in while installed, see :func:`look_like`, a program's
+    subclass) is saved by that name, as pickle saves it; pickle refuses one the name does
+    not find (a ``Manager()`` of a spawned or forkserver ``multiprocessing`` context pickles
+    ``threading.Lock`` in its registry): a stand-in kept past uninstall (``from threading
+    import Lock``) is saved by the public name it stands in for (``threading:Lock``), looked
     up where it is unpickled (the stand-in again under syncscope, the original elsewhere).
-    One its own name finds (``threading.RLock``, a program's subclass) is saved by that name,
-    as pickle saves it.
     """
     public = cls.__dict__.get("_syncscope_public")
     if public is None or getattr(sys.modules.get(cls.__module__), cls.__qualname__, None) is cls:
