@@ -314,6 +314,48 @@ class TestRunner:
         assert 1 == err.count("syncscope: possible deadlock")
         assert "deadlock: " not in err.replace("possible deadlock: ", "")
 
+    def test_an_order_taken_in_a_finalizer_says_so(self, tmp_path: Path) -> None:
+        """
+        An order taken in a ``__del__`` that ran under another lock (filelock's case: a lock
+        object released by its finalizer inside the fork gate) is reported, with a word on
+        the finalizer under that edge alone, so that a user can weigh it.
+        """
+        program = script(
+            tmp_path,
+            """
+            import threading
+
+            registry = threading.Lock()
+
+            class Handle:
+                def __init__(self):
+                    self.lock = threading.Lock()
+
+                def close(self):
+                    with self.lock:
+                        with registry:
+                            pass
+
+                def __del__(self):
+                    with self.lock:
+                        pass
+
+            handle = Handle()
+            handle.close()
+            with registry:
+                handle = None  # the last reference: __del__ runs here, under registry
+            print("done")
+            """,
+        )
+        result = run_syncscope("-q", str(program))
+        assert (0, "done\n") == (result.returncode, result.stdout), result.stderr
+        err = result.stderr
+        assert "lock-order inversion between lock and lock registry" in err
+        in_close, in_finalizer = err.split("  MainThread took ")[1:3]
+        assert in_close.startswith("lock at ") and "finalizer" not in in_close
+        assert in_finalizer.startswith("lock registry at ")
+        assert re.search(r"\(inside a finalizer, __del__ at \S*prog\.py:\d+ in __del__: ", err)
+
     def test_repository_example(self) -> None:
         """examples/deadlock_order.py: reported by name, in the exit report with -q."""
         result = run_syncscope("-q", str(REPO / "examples" / "deadlock_order.py"))

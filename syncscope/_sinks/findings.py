@@ -129,6 +129,16 @@ class Inversion:
                 f"then {edge.then.label} at {where(edge.then_site)}"
             )
             lines += format_stack(edge.stack, "      ")
+            finalizer = next((f for f in reversed(edge.stack) if f[2] == "__del__"), None)
+            if finalizer is not None:
+                # A finalizer runs on whichever thread frees its object (the last reference
+                # dropped, or the collector), inside whatever that thread holds: an order
+                # the program never wrote, often harmless. Said so that a user can weigh it.
+                lines.append(
+                    f"      (inside a finalizer, __del__ at {where(finalizer)}: it runs on "
+                    "whichever thread frees its object, under whatever that thread holds; a "
+                    "lock only that object reached cannot be held by another thread then)"
+                )
         if not self.same_site:
             lines.append(
                 "  created at: " + ", ".join(f"{ref.label} {ref.created_at}" for ref in locks)
