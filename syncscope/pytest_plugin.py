@@ -168,6 +168,7 @@ def _start(config: pytest.Config) -> None:
     enabled = bool(_setting(config, "syncscope")) or files.timeline or files.html
     if not (enabled or fail_on_inversion or fail_on_deadlock or max_wait_ms is not None):
         return
+    files = _distributed(config, files)
     session = _Session(fail_on_inversion, fail_on_deadlock, max_wait_ms, files)
     session.fail_on_guarded = bool(_setting(config, "syncscope_fail_on_guarded_inversion"))
     config.stash[_SESSION_KEY] = session
@@ -221,6 +222,28 @@ def _timeout_timer(ident: int) -> bool:
 
     thread = getattr(threading, "_active", {}).get(ident)
     return thread is not None and thread.name.startswith("pytest_timeout ")
+
+
+def _distributed(config: pytest.Config, files: _Files) -> _Files:
+    """
+    The files of this process under pytest-xdist. Its workers run the tests, each with a
+    session of its own that sends its report to the controller (see ``_Session``): each
+    writes its own session timeline and HTML report, the worker's id before the extension
+    (``timeline-gw0.json``), where all would write one file; the controller, which runs no
+    test, writes none. Told at start-up, before the code under test is imported (xdist tells
+    its worker the id in the environment, the controller its ``-n`` in the arguments).
+    """
+    import os
+
+    if files.per_test:  # one file a test, named by the test: already apart
+        return files
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        return _Files(_with_slug(files.timeline, worker), _with_slug(files.html, worker), False)
+    namespace = getattr(config, "known_args_namespace", config.option)  # as in _setting
+    if getattr(namespace, "numprocesses", None) not in (None, 0, "0"):
+        return _Files(None, None, False)
+    return files
 
 
 class _Files:
@@ -305,6 +328,9 @@ class _Session:
         #: Test id -> the findings that fail it, as they are found. Not read back from the
         #: recorder's lists: those stop growing (slow spots past 1,000), the session does not.
         self._failures: dict[str, list[Any]] = {}
+        #: Under pytest-xdist, in the controller: each worker's report and findings (None for
+        #: a worker that ended without sending them), by the worker's id.
+        self._workers: dict[str, dict[str, Any] | None] = {}
         self.recorder.listeners.append(self._heard)
         with config_lock:
             set_sinks((*state.sinks, *self._sinks))
@@ -387,13 +413,45 @@ class _Session:
                 problems.append(finding.text())
         return problems
 
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """In a pytest-xdist worker: hand the report to the controller, which prints it."""
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is not None:
+            from syncscope.report import Report
+
+            workeroutput["syncscope"] = {
+                "report": Report.of(self.recorder).text(),
+                "found_in": _found_in(self.recorder),
+            }
+
+    @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without it
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """In the pytest-xdist controller: a worker's report, kept for the summary."""
+        worker = str(node.workerinput["workerid"])
+        self._workers[worker] = getattr(node, "workeroutput", {}).get("syncscope")
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from syncscope.report import Report
 
         terminalreporter.section("syncscope")
-        for line in Report.of(self.recorder).text().splitlines():
-            terminalreporter.write_line(line)
-        found_in = _found_in(self.recorder)
+        if self._workers:  # the tests ran there: this process's report would be empty
+            found_in = []
+            for worker in sorted(self._workers, key=lambda name: (len(name), name)):
+                output = self._workers[worker]
+                if output is None:
+                    terminalreporter.write_line(
+                        f"syncscope: worker {worker} ended without sending its report"
+                    )
+                    continue
+                terminalreporter.write_line(f"syncscope, worker {worker}:")
+                for line in output["report"].splitlines():
+                    terminalreporter.write_line(line)
+                terminalreporter.write_line("")
+                found_in += output["found_in"]
+        else:
+            for line in Report.of(self.recorder).text().splitlines():
+                terminalreporter.write_line(line)
+            found_in = _found_in(self.recorder)
         if found_in:
             terminalreporter.write_line("")
             terminalreporter.write_line("syncscope: found during")

@@ -327,3 +327,69 @@ def test_timeline_per_test(pytester: pytest.Pytester) -> None:
     reads = json.loads((pytester.path / "out" / written[0]).read_text())
     holds = [e for e in reads["traceEvents"] if e.get("ph") == "X" and e["name"].startswith("hold")]
     assert 2 == len(holds)
+
+
+XDIST_SUITE = """
+    import threading
+
+    cache_lock = threading.Lock()
+    store_lock = threading.Lock()
+
+    def test_both_orders():
+        with cache_lock:
+            with store_lock:
+                pass
+        with store_lock:
+            with cache_lock:
+                pass
+
+    def test_one():
+        with cache_lock:
+            pass
+
+    def test_two():
+        with store_lock:
+            pass
+
+    def test_three():
+        pass
+"""
+
+
+def test_under_xdist(pytester: pytest.Pytester) -> None:
+    """
+    Under pytest-xdist the tests run in its workers: each sends its report to the controller,
+    which prints them all and the tests' findings; a finding fails its test in the worker;
+    each worker writes its own session timeline, and the controller none.
+    """
+    import json
+
+    pytest.importorskip("xdist")
+    pytester.makepyfile(XDIST_SUITE)
+    result = run(
+        pytester,
+        *("-n", "2", "--syncscope", "--syncscope-fail-on-inversion"),
+        "--syncscope-timeline=out/trace.json",
+    )
+    result.assert_outcomes(passed=3, failed=1)
+    out = result.stdout.str()
+    assert 2 == out.count("syncscope report: ")
+    result.stdout.fnmatch_lines(
+        [
+            "*= syncscope =*",
+            "syncscope, worker gw0:",
+            "syncscope report: *",
+            "syncscope, worker gw1:",
+            "syncscope report: *",
+            "syncscope: found during",
+            "  *::test_both_orders: inversion: possible deadlock: lock-order inversion between *",
+            "FAILED *::test_both_orders - syncscope: possible deadlock*",
+        ]
+    )
+    written = sorted(p.name for p in (pytester.path / "out").iterdir())
+    assert ["trace-gw0.json", "trace-gw1.json"] == written
+    holds = set()
+    for name in written:
+        trace = json.loads((pytester.path / "out" / name).read_text())
+        holds |= {e["name"] for e in trace["traceEvents"] if e.get("ph") == "X"}
+    assert {"hold lock cache_lock", "hold lock store_lock"} <= holds
