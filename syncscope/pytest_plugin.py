@@ -168,8 +168,9 @@ def _start(config: pytest.Config) -> None:
     enabled = bool(_setting(config, "syncscope")) or files.timeline or files.html
     if not (enabled or fail_on_inversion or fail_on_deadlock or max_wait_ms is not None):
         return
-    files = _distributed(config, files)
-    session = _Session(fail_on_inversion, fail_on_deadlock, max_wait_ms, files)
+    # With pytest-xdist, who writes which file is known at pytest_configure (see _Session).
+    xdist = config.pluginmanager.hasplugin("xdist")
+    session = _Session(fail_on_inversion, fail_on_deadlock, max_wait_ms, files, xdist)
     session.fail_on_guarded = bool(_setting(config, "syncscope_fail_on_guarded_inversion"))
     config.stash[_SESSION_KEY] = session
     config.pluginmanager.register(session, "syncscope-session")
@@ -226,22 +227,21 @@ def _timeout_timer(ident: int) -> bool:
 
 def _distributed(config: pytest.Config, files: _Files) -> _Files:
     """
-    The files of this process under pytest-xdist. Its workers run the tests, each with a
-    session of its own that sends its report to the controller (see ``_Session``): each
-    writes its own session timeline and HTML report, the worker's id before the extension
-    (``timeline-gw0.json``), where all would write one file; the controller, which runs no
-    test, writes none. Told at start-up, before the code under test is imported (xdist tells
-    its worker the id in the environment, the controller its ``-n`` in the arguments).
+    The files of this process under pytest-xdist, told at ``pytest_configure``: its workers
+    run the tests, each with a session of its own that sends its report to the controller
+    (see ``_Session``). Each worker writes its own files, its id before each extension
+    (``timeline-gw0.json``), where all would write one; the controller, which runs no test,
+    writes none. Not told by the environment (``PYTEST_XDIST_WORKER`` is inherited by a
+    pytest that a test runs), nor by ``-n`` (xdist runs the tests itself with ``-n auto
+    --pdb``, and in workers with ``--tx`` alone).
     """
-    import os
-
-    if files.per_test:  # one file a test, named by the test: already apart
-        return files
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker:
-        return _Files(_with_slug(files.timeline, worker), _with_slug(files.html, worker), False)
-    namespace = getattr(config, "known_args_namespace", config.option)  # as in _setting
-    if getattr(namespace, "numprocesses", None) not in (None, 0, "0"):
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        worker = str(workerinput["workerid"])
+        return _Files(
+            _with_slug(files.timeline, worker), _with_slug(files.html, worker), files.per_test
+        )
+    if getattr(config.option, "dist", "no") != "no":
         return _Files(None, None, False)
     return files
 
@@ -283,6 +283,7 @@ class _Session:
         fail_on_deadlock: bool,
         max_wait_ms: float | None,
         files: _Files,
+        xdist: bool = False,
     ) -> None:
         from syncscope import _api
         from syncscope._core.state import config_lock, set_sinks, state
@@ -321,10 +322,10 @@ class _Session:
             self.recorder.watchdog.bystander = _timeout_timer
         self.files = files
         self._sinks: tuple[Any, ...] = (self.recorder,)
-        if (files.timeline or files.html) and not files.per_test:
-            from syncscope._sinks.timeline.sink import timeline_sink
-
-            self._sinks += (timeline_sink(files.timeline, files.html, self._sinks, "pytest"),)
+        #: pytest-xdist is loaded: the files are decided at pytest_configure (_distributed).
+        self._files_pending = xdist
+        if not xdist:
+            self._sinks += self._timeline(files)
         #: Test id -> the findings that fail it, as they are found. Not read back from the
         #: recorder's lists: those stop growing (slow spots past 1,000), the session does not.
         self._failures: dict[str, list[Any]] = {}
@@ -334,6 +335,31 @@ class _Session:
         self.recorder.listeners.append(self._heard)
         with config_lock:
             set_sinks((*state.sinks, *self._sinks))
+
+    def _timeline(self, files: _Files) -> tuple[Any, ...]:
+        """The session's timeline sink, if its files are asked for (not one a test)."""
+        if (files.timeline or files.html) and not files.per_test:
+            from syncscope._sinks.timeline.sink import timeline_sink
+
+            try:  # the sink makes its files now: a bad path is said at start, in one line
+                return (timeline_sink(files.timeline, files.html, self._sinks, "pytest"),)
+            except OSError as exc:
+                message = f"syncscope: cannot write to {exc.filename!r}: {exc.strerror}"
+                raise pytest.UsageError(message) from None
+        return ()
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        if not self._files_pending:
+            return
+        from syncscope._core.state import config_lock, set_sinks, state
+
+        self._files_pending = False
+        self.files = _distributed(config, self.files)
+        timeline = self._timeline(self.files)
+        if timeline:
+            self._sinks += timeline
+            with config_lock:
+                set_sinks((*state.sinks, *timeline))
 
     def stop(self) -> None:
         from syncscope import _api

@@ -354,7 +354,7 @@ class TestRunner:
         in_close, in_finalizer = err.split("  MainThread took ")[1:3]
         assert in_close.startswith("lock at ") and "finalizer" not in in_close
         assert in_finalizer.startswith("lock registry at ")
-        assert re.search(r"\(inside a finalizer, __del__ at \S*prog\.py:\d+ in __del__: ", err)
+        assert re.search(r"\(first seen inside a finalizer, __del__ at \S*prog\.py:\d+: ", err)
 
     def test_repository_example(self) -> None:
         """examples/deadlock_order.py: reported by name, in the exit report with -q."""

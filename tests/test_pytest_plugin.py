@@ -356,19 +356,27 @@ XDIST_SUITE = """
 """
 
 
-def test_under_xdist(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize(
+    "workers", [["-n", "2"], ["--dist", "load", "--tx", "2*popen"]], ids=["-n 2", "--tx"]
+)
+def test_under_xdist(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: list[str]
+) -> None:
     """
     Under pytest-xdist the tests run in its workers: each sends its report to the controller,
     which prints them all and the tests' findings; a finding fails its test in the worker;
-    each worker writes its own session timeline, and the controller none.
+    each worker writes its own session timeline, and the controller none. Told by xdist, not
+    by the environment a test's pytest inherits (this suite may run in a worker).
     """
     import json
 
     pytest.importorskip("xdist")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw7")  # as in a worker of an outer run
     pytester.makepyfile(XDIST_SUITE)
     result = run(
         pytester,
-        *("-n", "2", "--syncscope", "--syncscope-fail-on-inversion"),
+        *workers,
+        *("--syncscope", "--syncscope-fail-on-inversion"),
         "--syncscope-timeline=out/trace.json",
     )
     result.assert_outcomes(passed=3, failed=1)
@@ -393,3 +401,30 @@ def test_under_xdist(pytester: pytest.Pytester) -> None:
         trace = json.loads((pytester.path / "out" / name).read_text())
         holds |= {e["name"] for e in trace["traceEvents"] if e.get("ph") == "X"}
     assert {"hold lock cache_lock", "hold lock store_lock"} <= holds
+
+
+def test_xdist_running_the_tests_itself(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``-n auto`` that xdist makes no worker of: the session's files, as without xdist."""
+    pytest.importorskip("xdist")
+    monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "0")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw7")  # as in a worker of an outer run
+    pytester.makepyfile(INVERSION_SUITE)
+    result = run(pytester, "-n", "auto", "--syncscope-timeline=trace.json")
+    result.assert_outcomes(passed=3)
+    assert ["trace.json"] == sorted(p.name for p in pytester.path.glob("trace*"))
+    assert "hold lock cache_lock" in (pytester.path / "trace.json").read_text()
+    assert "syncscope, worker" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("xdist", [[], ["-p", "no:xdist"]], ids=["xdist loaded", "no xdist"])
+def test_a_timeline_that_cannot_be_written(pytester: pytest.Pytester, xdist: list[str]) -> None:
+    """A timeline in a folder that does not exist: one line at start, and a usage error."""
+    pytester.makepyfile(INVERSION_SUITE)
+    result = run(pytester, *xdist, "--syncscope-timeline=missing/trace.json")
+    assert pytest.ExitCode.USAGE_ERROR == result.ret
+    result.stderr.fnmatch_lines(
+        ["ERROR: syncscope: cannot write to 'missing/trace.json': No such file or directory"]
+    )
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()

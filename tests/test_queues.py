@@ -412,6 +412,22 @@ class TestSimpleQueue:
         assert ["put", "got", "empty"] == [e["outcome"] for e in capture.events()]
         assert f"<_queue.SimpleQueue object at {id(simple):#x}>" == repr(simple)
 
+        class Named:
+            def __repr__(self) -> str:
+                return "named"
+
+        class Sub(queue.SimpleQueue, Named):  # type: ignore[type-arg]
+            pass
+
+        class Plain(queue.SimpleQueue):  # type: ignore[type-arg]
+            pass
+
+        plain = Plain()
+        assert ("named", f"<{__name__}.{Plain.__qualname__} object at {id(plain):#x}>") == (
+            repr(Sub()),
+            repr(plain),
+        )
+
     def test_isinstance_copy_and_pickle(self) -> None:
         """isinstance holds for ours and the library's; copy and pickle fail as on the original."""
         import pickle
@@ -623,13 +639,19 @@ def test_a_queue_classs_own_methods_run(kind: str, mode: list[str], tmp_path: Pa
     [{"lines": False, "report": False}, {"output": os.devnull}, {"lines": False, "stats": True}],
     ids=["diagnosis", "lines", "statistics"],
 )
+@pytest.mark.parametrize("wrapped", ["function", "functools.wraps", "wrapt"])
 def test_a_put_the_class_had_before_install_runs(
-    kind: type[queue.Queue[int]], options: dict[str, Any]
+    kind: type[queue.Queue[int]], options: dict[str, Any], wrapped: str
 ) -> None:
     """
     A ``_put`` the program set on the class before syncscope was installed (a test patching
-    it, then a fixture installing syncscope) runs in every put, as the original's would.
+    it, then a fixture installing syncscope; an instrumentation wrapping it, which copies
+    the original's names) runs in every put, as the original's would.
     """
+    import functools
+
+    import wrapt
+
     heard: list[int] = []
     class_put = kind._put
 
@@ -637,6 +659,14 @@ def test_a_put_the_class_had_before_install_runs(
         heard.append(item)
         class_put(self, item)  # type: ignore[arg-type]
 
+    def heard_put(wrapped_put: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        heard.append(args[-1])  # (item,) called on the queue, (queue, item) on the class
+        return wrapped_put(*args, **kwargs)
+
+    if wrapped == "functools.wraps":
+        put_heard = functools.wraps(class_put)(put_heard)
+    elif wrapped == "wrapt":
+        put_heard = wrapt.FunctionWrapper(class_put, heard_put)
     kind._put = put_heard  # type: ignore[method-assign]
     try:
         syncscope.install(**options)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import queue
 import threading
 from heapq import heappop, heappush
+from types import FunctionType
 
 from .._core.compat import QUEUE_HAS_SHUTDOWN
 from .._core.state import state
@@ -138,12 +139,23 @@ def note_left_methods() -> None:
     for cls in IN_PLACE:
         put, get, qsize = cls._put, cls._get, cls._qsize  # type: ignore[attr-defined]
         originals = (getattr(put, "__wrapped__", None), getattr(get, "__wrapped__", None), qsize)
-        if all(
-            getattr(method, "__module__", None) == "queue"
-            and getattr(method, "__qualname__", None) == f"{cls.__qualname__}.{name}"
-            for method, name in zip(originals, ("_put", "_get", "_qsize"), strict=True)
-        ):
+        if all(_standard(method) for method in originals):
             LEFT_METHODS[cls] = (put, get, qsize)
+
+
+def _standard(method: Any) -> bool:
+    """
+    Whether ``method`` is the standard library's own: a function written in ``queue.py``.
+    Not by its names, which a wrapper of the program's copies (``functools.wraps``, wrapt's
+    ``FunctionWrapper``, as instrumentations patch).
+    """
+    code = getattr(method, "__code__", None)
+    return (
+        type(method) is FunctionType
+        and code is not None
+        and code.co_filename == queue.__file__
+        and not hasattr(method, "__wrapped__")
+    )
 
 
 # Whether a queue has methods of its own, which its steps here would not run: a program that

@@ -227,7 +227,8 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
         # The original's: its class is named where it is found (see standins.look_like).
         if type(self) is SimpleQueue:
             return f"<{_ORIGINAL_NAME} object at {id(self):#x}>"
-        return object.__repr__(self)
+        # A subclass's: what follows in its order (a mixin's), as it returns it.
+        return super().__repr__()  # type: ignore[no-any-return]
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         # The original's own refusal, word for word (the subclass would name itself).

@@ -50,23 +50,25 @@ class StandInMeta(type):
 
 def look_like(stand_in: Any, original: Any) -> None:
     """
-    Give a stand-in the original's name, doc and repr (its metaclass's ``__repr__``), and
-    the public path it stands at (``_syncscope_public``) as its ``__module__`` and
-    ``__qualname__``: ``threading.Lock``, where the original says ``_thread.allocate_lock``
+    Give a stand-in the original's doc and repr (its metaclass's ``__repr__``), and the
+    public path it stands at (``_syncscope_public``) as its ``__module__``, ``__qualname__``
+    and ``__name__``: ``threading.Lock``, where the original says ``_thread.allocate_lock``
     (3.13: ``_thread.lock``), and ``queue.SimpleQueue`` for ``_queue.SimpleQueue``. Those
-    two name where a class is found: pickle, cloudpickle (joblib, loky, dask) and dill look
-    a class up by them and save it by name if that finds it, by value otherwise, which for a
+    name where a class is found: pickle, cloudpickle (joblib, loky, dask) and dill look a
+    class up by them and save it by name if that finds it, by value otherwise, which for a
     stand-in fails (cloudpickle: ``cannot set '__doc__' attribute of immutable type``) or
     makes a class that does not work in the process that loads it. The public path finds the
-    stand-in while syncscope is installed, and the original wherever it is not.
+    stand-in while syncscope is installed, and the original wherever it is not. (A stand-in
+    kept past uninstall, ``from threading import Lock``, is found by none of them: plain
+    pickle saves it as :func:`pickled_by_name` says, cloudpickle still by value.)
     """
-    for attribute in ("__name__", "__doc__"):
-        value = getattr(original, attribute, None)
-        if value is not None:
-            type.__setattr__(stand_in, attribute, value)
+    doc = getattr(original, "__doc__", None)
+    if doc is not None:
+        type.__setattr__(stand_in, "__doc__", doc)
     module, _, qualname = stand_in._syncscope_public.partition(":")
     type.__setattr__(stand_in, "__module__", module)
     type.__setattr__(stand_in, "__qualname__", qualname)
+    type.__setattr__(stand_in, "__name__", qualname)
 
 
 def warning_text(original: Any, start: str) -> str | None:

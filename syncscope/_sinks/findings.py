@@ -133,11 +133,15 @@ class Inversion:
             if finalizer is not None:
                 # A finalizer runs on whichever thread frees its object (the last reference
                 # dropped, or the collector), inside whatever that thread holds: an order
-                # the program never wrote, often harmless. Said so that a user can weigh it.
+                # the program never wrote, often harmless. Said so that a user can weigh it;
+                # an edge keeps its first sighting's stack, so "first seen" (later sightings
+                # of the order may be on a live object).
+                file, line, _ = finalizer
                 lines.append(
-                    f"      (inside a finalizer, __del__ at {where(finalizer)}: it runs on "
-                    "whichever thread frees its object, under whatever that thread holds; a "
-                    "lock only that object reached cannot be held by another thread then)"
+                    f"      (first seen inside a finalizer, __del__ at {short_path(file)}:"
+                    f"{line}: it runs on whichever thread frees its object, under whatever "
+                    "that thread holds; a lock only that object reached cannot be held by "
+                    "another thread then)"
                 )
         if not self.same_site:
             lines.append(
