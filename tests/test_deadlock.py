@@ -175,6 +175,41 @@ class TestFrames:
             lock.release()
             join(forever)
 
+    def test_a_look_keeps_no_frame_alive(self) -> None:
+        """
+        A look at every thread's frame (the deadlock checks, while a thread waits) leaves
+        none of them alive: a function's locals are freed when it returns, as without
+        syncscope, not at the next collection (cheroot's suite: a socket its test closed
+        warned unclosed in a later test, a finalizer ran late and on another thread).
+        """
+        import gc
+        import weakref
+
+        class Resource:
+            pass
+
+        def work(rec: Any) -> weakref.ref[Resource]:
+            resource = Resource()
+            rec._recorder.check_now()  # a look while `resource` is this frame's local
+            return weakref.ref(resource)
+
+        with syncscope.record(echo=False) as rec:
+            lock = threading.Lock()
+            blocked = _Blocked()
+            add_sink(blocked)
+            lock.acquire()
+            waiter = start_thread(acquire_with_timeout, lock, 10.0)
+            blocked.latch.wait()
+            gc.disable()  # freed by its count of references alone, or not at all
+            try:
+                ref = work(rec)
+                alive = ref() is not None
+            finally:
+                gc.enable()
+                lock.release()
+                join(waiter)
+        assert not alive
+
     def test_machinery_frames(self) -> None:
         """A thread whose innermost frame is in threading is blocked; user code is not."""
         assert not blocked_outside(sys._getframe())

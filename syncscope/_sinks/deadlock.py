@@ -316,42 +316,51 @@ class Watchdog:
             return found
         snapshot = self._holds.snapshot()
         now = _time_ns()  # the events' clock, for how long things have been held and waited
+        # Every thread's frame, read from sys._current_frames() when needed. Emptied before
+        # returning: the dict holds this very frame, which holds the dict, and the cycle kept
+        # every thread's frames and their locals alive until the next collection (a socket
+        # a test had closed warned unclosed, a finalizer ran late and on another thread).
         frames: dict[int, FrameType] = {}
-        if self._on_deadlock is not None:
-            found = self._check_deadlocks(snapshot, now, confirm, frames, final)
-        if self._traces is not None and not final and self._on_deadlock is not None:
-            found += self._check_running(snapshot, now, frames)
-        quiet_ns = mono - self._progress_since
-        sighting = None
-        if (
-            self._on_hang is not None
-            and self._hang_timeout_ns
-            and not self._hang_reported
-            and quiet_ns >= self._hang_timeout_ns
-        ):
-            frames_now = current_frames()
-            hang = self._check_hang(snapshot, frames_now, now, quiet_ns)
-            sighting = None if hang is None else _sighting(hang, snapshot, frames_now)
-            # Seen twice alike, a check apart: a thread just woken that the OS has not run
-            # yet (a busy machine) looks blocked where it was, for one look.
-            confirmed = final or not confirm or sighting == self._hang_sighting
-            if hang is not None and confirmed:
-                sighting = None
-                self._hang_reported = True
-                for wait in snapshot.waiting.values():
-                    wait.reported = True
-                self._on_hang(hang)
-        self._hang_sighting = sighting
-        if (
-            self._on_hang is not None
-            and self._traces is not None
-            and self._hang_timeout_ns
-            and not final
-            and sighting is None  # every thread blocked, seen once: the rule above's
-        ):
-            hang = self._check_hang_running(snapshot, now, frames)
-            if hang is not None:
-                self._on_hang(hang)
+        frames_now: dict[int, FrameType] = {}
+        try:
+            if self._on_deadlock is not None:
+                found = self._check_deadlocks(snapshot, now, confirm, frames, final)
+            if self._traces is not None and not final and self._on_deadlock is not None:
+                found += self._check_running(snapshot, now, frames)
+            quiet_ns = mono - self._progress_since
+            sighting = None
+            if (
+                self._on_hang is not None
+                and self._hang_timeout_ns
+                and not self._hang_reported
+                and quiet_ns >= self._hang_timeout_ns
+            ):
+                frames_now.update(current_frames())
+                hang = self._check_hang(snapshot, frames_now, now, quiet_ns)
+                sighting = None if hang is None else _sighting(hang, snapshot, frames_now)
+                # Seen twice alike, a check apart: a thread just woken that the OS has not run
+                # yet (a busy machine) looks blocked where it was, for one look.
+                confirmed = final or not confirm or sighting == self._hang_sighting
+                if hang is not None and confirmed:
+                    sighting = None
+                    self._hang_reported = True
+                    for wait in snapshot.waiting.values():
+                        wait.reported = True
+                    self._on_hang(hang)
+            self._hang_sighting = sighting
+            if (
+                self._on_hang is not None
+                and self._traces is not None
+                and self._hang_timeout_ns
+                and not final
+                and sighting is None  # every thread blocked, seen once: the rule above's
+            ):
+                hang = self._check_hang_running(snapshot, now, frames)
+                if hang is not None:
+                    self._on_hang(hang)
+        finally:
+            frames.clear()
+            frames_now.clear()
         return found
 
     def _check_deadlocks(
