@@ -476,3 +476,45 @@ def test_a_raw_thread_with_an_ended_threads_ident_has_its_own_track(tmp_path: Pa
     wait, held = _last_wait_and_the_ended_threads_hold(trace)
     assert "worker" == trace.threads[held["tid"]] == wait["args"]["holder"]
     assert "worker" != trace.threads[wait["tid"]]
+
+
+#: Polls that time out, each in a call with a local: their ``Empty``'s traceback holds that
+#: call's frame, and the local with it, for as long as the exception is kept.
+POLLS_PROGRAM = """\
+import gc, queue, weakref
+gc.disable()  # freed by its count of references alone, or not at all
+q = queue.Queue()
+
+class Big:
+    pass
+
+refs = []
+
+def poll():
+    big = Big()
+    refs.append(weakref.ref(big))
+    try:
+        q.get(timeout=0.001)
+    except queue.Empty:
+        pass
+
+for _ in range(3):
+    poll()
+print("alive after the polls:", sum(ref() is not None for ref in refs))
+"""
+
+
+@pytest.mark.parametrize("mode", [["-q"], ["--no-report"]], ids=["-q", "lines"])
+def test_the_timeline_keeps_no_error_alive(mode: list[str], tmp_path: Path) -> None:
+    """
+    The timeline keeps each operation until the run ends, and of an error its text only: the
+    exception would keep the frames it went through alive, and their locals.
+    """
+    from .conftest import run_python, run_syncscope
+
+    program = tmp_path / "polls.py"
+    program.write_text(POLLS_PROGRAM, encoding="utf-8")
+    plain = run_python(str(program))
+    assert (0, "alive after the polls: 0\n") == (plain.returncode, plain.stdout), plain.stderr
+    result = run_syncscope(*mode, "--timeline", str(tmp_path / "t.json"), str(program))
+    assert (0, plain.stdout) == (result.returncode, result.stdout), result.stderr

@@ -50,6 +50,31 @@ def check_path(path: str | None) -> None:
             pass
 
 
+class _ErrorText:
+    """What the timeline shows of an operation's error (see :func:`_without_error`)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _without_error(event: SyncEvent) -> SyncEvent:
+    """
+    A copy of ``event`` that keeps its error's text, not the error: kept until the run's end,
+    the exception's traceback would keep the frames it went through alive, and their locals
+    (a queue's ``Empty`` at every poll), as the program would not.
+    """
+    import copy
+
+    kept = copy.copy(event)
+    kept.error = _ErrorText(repr(event.error)[:200])  # type: ignore[assignment]
+    return kept
+
+
 def _after_the_end(event: SyncEvent) -> None:
     """What a sink that closed does with an event: nothing (it is not the run's)."""
 
@@ -134,6 +159,8 @@ class TimelineSink:
 
     def handle(self, event: SyncEvent) -> None:
         if len(self.events) < self._max:
+            if event.error is not None:
+                event = _without_error(event)
             self._append(event)
         else:
             self.dropped += 1
