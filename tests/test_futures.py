@@ -272,3 +272,59 @@ class TestAllAsTheEventPath:
             figures.append(_figures(report))
         lean, events = figures
         assert events == lean
+
+
+#: A Future's exception raised by result() and caught: freed when the Future goes, without a
+#: collection (``Future.result()`` lets go of its own ``self`` for that; dramatiq's suite
+#: checks it), and its traceback the original's.
+RAISED_PROGRAM = """\
+import concurrent.futures, gc, threading, traceback, weakref
+
+class Boom(Exception):
+    pass
+
+gc.disable()  # freed by its count of references alone, or not at all
+refs = []
+done = concurrent.futures.Future()
+done.set_exception(Boom())
+go = threading.Event()
+
+def task():
+    go.wait(10)
+    raise Boom()
+
+with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    waited = pool.submit(task)
+    go.set()
+    for future in (done, waited):
+        try:
+            future.result(timeout=10)
+        except Boom as exc:
+            refs.append(weakref.ref(exc))
+            frames = traceback.extract_tb(exc.__traceback__)
+            print([frame.name for frame in frames if "syncscope" in frame.filename])
+    del done, waited, future
+print("alive:", [ref() is not None for ref in refs])
+"""
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [["-q"], ["--no-report"], ["-q", "--jaeger-file", "{tmp}/spans.json"]],
+    ids=["-q", "lines", "spans"],
+)
+def test_a_raised_exception_is_freed_with_its_future(mode: list[str], tmp_path: Path) -> None:
+    """
+    The exception a Future's result() raised is freed with the Future, as without syncscope:
+    the wrappers' frames, callers of result()'s, let go of the Future; and they are not in
+    its traceback.
+    """
+    from .conftest import run_syncscope
+
+    program = tmp_path / "raised.py"
+    program.write_text(RAISED_PROGRAM, encoding="utf-8")
+    plain = run_python(str(program))
+    assert (0, "[]\n[]\nalive: [False, False]\n") == (plain.returncode, plain.stdout), plain.stderr
+    options = [option.format(tmp=tmp_path) for option in mode]
+    result = run_syncscope(*options, str(program))
+    assert (0, plain.stdout) == (result.returncode, result.stdout), result.stderr

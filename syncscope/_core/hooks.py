@@ -124,18 +124,41 @@ def wrap_function(owner: Any, name: str, wrapper: Callable[..., Any]) -> Callabl
     if isinstance(owner, type):
 
         def method(self: Any, /, *args: Any, **kwargs: Any) -> Any:
-            return wrapper(original.__get__(self, type(self)), self, args, kwargs)
+            try:
+                return wrapper(original.__get__(self, type(self)), self, args, kwargs)
+            except BaseException as exc:
+                _hide_frames(exc)
+                raise
+            finally:
+                self = None  # see _hide_frames
 
         stand_in = method
     else:
 
         def function(*args: Any, **kwargs: Any) -> Any:
-            return wrapper(original, None, args, kwargs)
+            try:
+                return wrapper(original, None, args, kwargs)
+            except BaseException as exc:
+                _hide_frames(exc)
+                raise
 
         stand_in = function
     functools.update_wrapper(stand_in, original)
     setattr(owner, name, stand_in)
     return stand_in
+
+
+def _hide_frames(exc: BaseException) -> None:
+    """
+    The program's traceback, without the frames of the stand-in and the wrapper, as the
+    original's. They stay its frames' callers (``f_back``) all the same: a wrapper that
+    holds the instance lets go of it before it returns or raises, as ``Future.result()``
+    sets its own ``self`` to None (the Future holds the exception, whose traceback holds
+    the frames: the cycle kept the exception alive until a collection).
+    """
+    from .tracebacks import hide_frames  # here: only an exception needs it
+
+    hide_frames(exc)
 
 
 def unwrap_function(owner: Any, name: str, stand_in: Callable[..., Any]) -> bool:

@@ -94,6 +94,9 @@ def blocking_call(
         outcome = (outcome_of or error_outcome)(exc)
         failed = exc if outcome in ("error", "broken") else None
         emit(SyncEvent(primitive, op, outcome, site, waited, error=failed))
+        # This frame is in the exception's traceback, or its frames' caller: it keeps neither
+        # the exception nor what holds it (a Future's result()), or the cycle lives on.
+        del call, outcome_of, failed
         raise
     guard.busy = False
     return result, perf_counter_ns() - start

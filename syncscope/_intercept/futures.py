@@ -108,19 +108,24 @@ def _submit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 
 
 def _future_wait(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    if not _active() or _done(instance):
-        return wrapped(*args, **kwargs)
-    site = call_site()
-    primitive = _primitive(instance, site)
-    if primitive is None:
-        return wrapped(*args, **kwargs)
-    timeout = args[0] if args else kwargs.get("timeout")
-    emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
-    result, waited = blocking_call(
-        primitive, "wait", site, partial(wrapped, *args, **kwargs), _ended_by(instance)
-    )
-    emit(SyncEvent(primitive, "wait", "woken", site, waited))
-    return result
+    try:
+        if not _active() or _done(instance):
+            return wrapped(*args, **kwargs)
+        site = call_site()
+        primitive = _primitive(instance, site)
+        if primitive is None:
+            return wrapped(*args, **kwargs)
+        timeout = args[0] if args else kwargs.get("timeout")
+        emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
+        result, waited = blocking_call(
+            primitive, "wait", site, partial(wrapped, *args, **kwargs), _ended_by(instance)
+        )
+        emit(SyncEvent(primitive, "wait", "woken", site, waited))
+        return result
+    finally:
+        # This frame calls result(), whose frame is in the traceback of the exception the
+        # Future holds: let go of the Future (see _core.hooks._hide_frames).
+        wrapped = instance = None
 
 
 #: A Future's states once it is done (concurrent.futures._base's, the same since 3.2).
