@@ -382,7 +382,6 @@ def test_under_xdist(
     result.assert_outcomes(passed=3, failed=1)
     out = result.stdout.str()
     assert 2 == out.count("syncscope report: ")
-    assert 'File "<string>"' not in out  # xdist's launcher is not the test's stack
     result.stdout.fnmatch_lines(
         [
             "*= syncscope =*",

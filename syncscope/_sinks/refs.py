@@ -71,23 +71,13 @@ def stack_of(frame: FrameType | None, limit: int = STACK_LIMIT) -> tuple[Frame, 
         frame = innermost
     users: list[Frame] = []
     others: list[Frame] = []
-    # Code of no file (``<string>``) that called a library which called the user's files is
-    # the process's launcher, not the user's: execnet's in a pytest-xdist worker, a
-    # ``python -c`` that runs a script. Left out.
-    in_a_file = called_by_library = False
     while frame is not None and len(users) < limit:
         code = frame.f_code
         entry = (code.co_filename, frame.f_lineno, code.co_name)
         if not _library(code):
-            if not code.co_filename.startswith("<"):
-                in_a_file = True
-                users.append(entry)
-            elif not called_by_library:
-                users.append(entry)
-        else:
-            called_by_library = in_a_file
-            if len(others) < limit:
-                others.append(entry)
+            users.append(entry)
+        elif len(others) < limit:
+            others.append(entry)
         frame = frame.f_back
     frames = users or others
     frames.reverse()
