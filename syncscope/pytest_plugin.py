@@ -168,9 +168,7 @@ def _start(config: pytest.Config) -> None:
     enabled = bool(_setting(config, "syncscope")) or files.timeline or files.html
     if not (enabled or fail_on_inversion or fail_on_deadlock or max_wait_ms is not None):
         return
-    # With pytest-xdist, who writes which file is known at pytest_configure (see _Session).
-    xdist = config.pluginmanager.hasplugin("xdist")
-    session = _Session(fail_on_inversion, fail_on_deadlock, max_wait_ms, files, xdist)
+    session = _Session(fail_on_inversion, fail_on_deadlock, max_wait_ms, files)
     session.fail_on_guarded = bool(_setting(config, "syncscope_fail_on_guarded_inversion"))
     config.stash[_SESSION_KEY] = session
     config.pluginmanager.register(session, "syncscope-session")
@@ -241,7 +239,9 @@ def _distributed(config: pytest.Config, files: _Files) -> _Files:
         return _Files(
             _with_slug(files.timeline, worker), _with_slug(files.html, worker), files.per_test
         )
-    if getattr(config.option, "dist", "no") != "no":
+    # xdist's own test of a controller: with --dist but no worker (-n, --tx), it runs the
+    # tests itself (`addopts = --dist loadgroup`, -n given in CI only).
+    if getattr(config.option, "dist", "no") != "no" and getattr(config.option, "tx", None):
         return _Files(None, None, False)
     return files
 
@@ -283,7 +283,6 @@ class _Session:
         fail_on_deadlock: bool,
         max_wait_ms: float | None,
         files: _Files,
-        xdist: bool = False,
     ) -> None:
         from syncscope import _api
         from syncscope._core.state import config_lock, set_sinks, state
@@ -322,10 +321,14 @@ class _Session:
             self.recorder.watchdog.bystander = _timeout_timer
         self.files = files
         self._sinks: tuple[Any, ...] = (self.recorder,)
-        #: pytest-xdist is loaded: the files are decided at pytest_configure (_distributed).
-        self._files_pending = xdist
-        if not xdist:
-            self._sinks += self._timeline(files)
+        #: The session's timeline, recording from now on; which files it writes, if any, is
+        #: told at pytest_configure (see _distributed).
+        self._timeline: Any = None
+        if (files.timeline or files.html) and not files.per_test:
+            from syncscope._sinks.timeline.sink import timeline_sink
+
+            self._timeline = timeline_sink(None, None, self._sinks, "pytest")
+            self._sinks += (self._timeline,)
         #: Test id -> the findings that fail it, as they are found. Not read back from the
         #: recorder's lists: those stop growing (slow spots past 1,000), the session does not.
         self._failures: dict[str, list[Any]] = {}
@@ -336,30 +339,14 @@ class _Session:
         with config_lock:
             set_sinks((*state.sinks, *self._sinks))
 
-    def _timeline(self, files: _Files) -> tuple[Any, ...]:
-        """The session's timeline sink, if its files are asked for (not one a test)."""
-        if (files.timeline or files.html) and not files.per_test:
-            from syncscope._sinks.timeline.sink import timeline_sink
-
-            try:  # the sink makes its files now: a bad path is said at start, in one line
-                return (timeline_sink(files.timeline, files.html, self._sinks, "pytest"),)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self.files = files = _distributed(config, self.files)
+        if self._timeline is not None:
+            try:  # the files are made now: a bad path is said before any test, in one line
+                self._timeline.write_to(files.timeline, files.html)
             except OSError as exc:
                 message = f"syncscope: cannot write to {exc.filename!r}: {exc.strerror}"
                 raise pytest.UsageError(message) from None
-        return ()
-
-    def pytest_configure(self, config: pytest.Config) -> None:
-        if not self._files_pending:
-            return
-        from syncscope._core.state import config_lock, set_sinks, state
-
-        self._files_pending = False
-        self.files = _distributed(config, self.files)
-        timeline = self._timeline(self.files)
-        if timeline:
-            self._sinks += timeline
-            with config_lock:
-                set_sinks((*state.sinks, *timeline))
 
     def stop(self) -> None:
         from syncscope import _api

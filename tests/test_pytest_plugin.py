@@ -357,7 +357,13 @@ XDIST_SUITE = """
 
 
 @pytest.mark.parametrize(
-    "workers", [["-n", "2"], ["--dist", "load", "--tx", "2*popen"]], ids=["-n 2", "--tx"]
+    "workers",
+    [
+        ["-n", "2"],
+        ["--dist", "load", "--tx", "2*popen"],
+        ["-p", "syncscope.pytest_plugin", "-p", "xdist.plugin", "-n", "2"],
+    ],
+    ids=["-n 2", "--tx", "plugins by module"],
 )
 def test_under_xdist(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: list[str]
@@ -372,12 +378,16 @@ def test_under_xdist(
 
     pytest.importorskip("xdist")
     monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw7")  # as in a worker of an outer run
+    if "xdist.plugin" in workers:  # loaded by their modules' names: xdist is "xdist.plugin"
+        monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     pytester.makepyfile(XDIST_SUITE)
-    result = run(
-        pytester,
+    result = pytester.runpytest_subprocess(
+        *([] if "xdist.plugin" in workers else _plugin()),
+        *("-p", "no:cacheprovider"),
         *workers,
         *("--syncscope", "--syncscope-fail-on-inversion"),
         "--syncscope-timeline=out/trace.json",
+        timeout=60,
     )
     result.assert_outcomes(passed=3, failed=1)
     out = result.stdout.str()
@@ -403,18 +413,35 @@ def test_under_xdist(
     assert {"hold lock cache_lock", "hold lock store_lock"} <= holds
 
 
+@pytest.mark.parametrize(
+    "itself", [["-n", "auto"], ["--dist", "loadgroup"], []], ids=["-n auto", "--dist", "no -n"]
+)
 def test_xdist_running_the_tests_itself(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, itself: list[str]
 ) -> None:
-    """``-n auto`` that xdist makes no worker of: the session's files, as without xdist."""
+    """
+    xdist installed, running the tests itself (``-n auto`` that makes no worker, ``--dist``
+    in ``addopts`` without ``-n``, no option): the session's file, as without xdist, with
+    what the conftest did at import, before pytest configured.
+    """
     pytest.importorskip("xdist")
     monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "0")
     monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw7")  # as in a worker of an outer run
+    pytester.makeconftest(
+        """
+        import threading
+
+        conf_lock = threading.Lock()
+        with conf_lock:
+            pass
+        """
+    )
     pytester.makepyfile(INVERSION_SUITE)
-    result = run(pytester, "-n", "auto", "--syncscope-timeline=trace.json")
+    result = run(pytester, *itself, "--syncscope-timeline=trace.json")
     result.assert_outcomes(passed=3)
     assert ["trace.json"] == sorted(p.name for p in pytester.path.glob("trace*"))
-    assert "hold lock cache_lock" in (pytester.path / "trace.json").read_text()
+    trace = (pytester.path / "trace.json").read_text()
+    assert "hold lock cache_lock" in trace and "hold lock conf_lock" in trace
     assert "syncscope, worker" not in result.stdout.str()
 
 

@@ -100,6 +100,17 @@ class TimelineSink:
         self._max = options.max_recorded
         self._hook_exit()
 
+    def write_to(self, timeline: str | None, html: str | None) -> None:
+        """
+        Write these files at close instead (a pytest-xdist worker's own, or none in its
+        controller, told once the sink records: see ``pytest_plugin``).
+        """
+        from dataclasses import replace
+
+        check_path(timeline)
+        check_path(html)
+        self.options = replace(self.options, timeline=timeline, html=html)
+
     def _hook_exit(self) -> None:
         """
         Wrap ``os._exit`` while open, and write before a fatal signal (see _core.fatal): a
