@@ -504,11 +504,20 @@ print("alive after the polls:", sum(ref() is not None for ref in refs))
 """
 
 
-@pytest.mark.parametrize("mode", [["-q"], ["--no-report"]], ids=["-q", "lines"])
-def test_the_timeline_keeps_no_error_alive(mode: list[str], tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "mode",
+    [
+        ["-q", "--timeline", "{tmp}/t.json"],
+        ["--no-report", "--timeline", "{tmp}/t.json"],
+        ["-q", "--jaeger-file", "{tmp}/spans.json"],
+    ],
+    ids=["timeline, -q", "timeline, lines", "spans"],
+)
+def test_kept_events_keep_no_error_alive(mode: list[str], tmp_path: Path) -> None:
     """
-    The timeline keeps each operation until the run ends, and of an error its text only: the
-    exception would keep the frames it went through alive, and their locals.
+    The timeline keeps each operation until the run ends, the spans until paired (on their
+    worker), and of an error its text only: the exception would keep the frames it went
+    through alive, and their locals, freed later and on another thread.
     """
     from .conftest import run_python, run_syncscope
 
@@ -516,5 +525,6 @@ def test_the_timeline_keeps_no_error_alive(mode: list[str], tmp_path: Path) -> N
     program.write_text(POLLS_PROGRAM, encoding="utf-8")
     plain = run_python(str(program))
     assert (0, "alive after the polls: 0\n") == (plain.returncode, plain.stdout), plain.stderr
-    result = run_syncscope(*mode, "--timeline", str(tmp_path / "t.json"), str(program))
+    options = [option.format(tmp=tmp_path) for option in mode]
+    result = run_syncscope(*options, str(program))
     assert (0, plain.stdout) == (result.returncode, result.stdout), result.stderr

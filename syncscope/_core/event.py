@@ -278,6 +278,8 @@ class SyncEvent:
         error = self.error
         if error is None:
             return self.outcome
+        if isinstance(error, ErrorText):  # kept by a sink (see without_error)
+            return error.line
         text = str(error)
         return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
@@ -308,3 +310,38 @@ def thread_name(ident: int) -> str:
     if thread is not None:
         return thread._name  # type: ignore[no-any-return]
     return f"Thread-{ident}"
+
+
+class ErrorText:
+    """
+    An operation's error as a sink that keeps the event shows it (see :func:`without_error`):
+    its ``repr`` and its line (``SyncEvent.error_text``).
+    """
+
+    __slots__ = ("line", "text")
+
+    def __init__(self, text: str, line: str) -> None:
+        self.text = text
+        self.line = line
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def without_error(event: SyncEvent) -> SyncEvent:
+    """
+    A copy of ``event`` that keeps its error's text, not the error, for a sink that keeps it
+    past the operation (the timeline until the end, the spans until paired): the exception's
+    traceback would keep the frames it went through alive, and their locals (a poll's
+    ``Empty``), and free them later, on another thread, as the program would not.
+    """
+    import copy
+
+    error = event.error
+    try:
+        text, line = repr(error)[:200], event.error_text
+    except Exception:  # the program's __repr__ or __str__ raised: its type, then
+        text = line = type(error).__name__
+    kept = copy.copy(event)
+    kept.error = ErrorText(text, line)  # type: ignore[assignment]
+    return kept

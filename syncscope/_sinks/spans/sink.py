@@ -78,7 +78,7 @@ from collections import deque
 from ..._core import context as program_context
 from ..._core import fatal
 from ..._core.dispatch import guard
-from ..._core.event import SyncEvent
+from ..._core.event import SyncEvent, without_error
 from ..._core.fork import reset_after_fork
 from ..._core.registry import allocate_lock
 from ..._core.state import Records, state
@@ -253,6 +253,8 @@ class SpanSink:
     def handle(self, event: SyncEvent) -> None:
         if self._stopped:
             return
+        if event.error is not None:  # kept until paired, maybe on the worker
+            event = without_error(event)
         parent = self._current_span_of()
         if program_context.following.propagated:  # then carried into threads and tasks
             parent = program_context.parent_on(event.thread_id, parent)

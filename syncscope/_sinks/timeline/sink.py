@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..._core import fatal
 from ..._core.dispatch import guard
-from ..._core.event import SyncEvent
+from ..._core.event import SyncEvent, without_error
 from .model import DEFAULT_MAX_TRACE_EVENTS, TimelineOptions, finding_text, finding_threads
 
 
@@ -48,31 +48,6 @@ def check_path(path: str | None) -> None:
     if path:
         with open(path, "ab"):
             pass
-
-
-class _ErrorText:
-    """What the timeline shows of an operation's error (see :func:`_without_error`)."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-def _without_error(event: SyncEvent) -> SyncEvent:
-    """
-    A copy of ``event`` that keeps its error's text, not the error: kept until the run's end,
-    the exception's traceback would keep the frames it went through alive, and their locals
-    (a queue's ``Empty`` at every poll), as the program would not.
-    """
-    import copy
-
-    kept = copy.copy(event)
-    kept.error = _ErrorText(repr(event.error)[:200])  # type: ignore[assignment]
-    return kept
 
 
 def _after_the_end(event: SyncEvent) -> None:
@@ -171,7 +146,7 @@ class TimelineSink:
     def handle(self, event: SyncEvent) -> None:
         if len(self.events) < self._max:
             if event.error is not None:
-                event = _without_error(event)
+                event = without_error(event)
             self._append(event)
         else:
             self.dropped += 1
