@@ -328,3 +328,36 @@ def test_a_raised_exception_is_freed_with_its_future(mode: list[str], tmp_path: 
     options = [option.format(tmp=tmp_path) for option in mode]
     result = run_syncscope(*options, str(program))
     assert (0, plain.stdout) == (result.returncode, result.stdout), result.stderr
+
+
+@pytest.mark.parametrize(
+    "options", [{"output": os.devnull}, {"lines": False, "report": False}], ids=["lines", "-q"]
+)
+def test_as_completed_keeps_no_future_it_gave_out(options: dict[str, Any]) -> None:
+    """
+    A future ``as_completed`` yielded is the program's alone: dropped, it is freed with its
+    result while the iteration goes on (CPython's test_free_reference_yielded_future).
+    """
+    import gc
+    import weakref
+
+    gc.disable()  # freed by its count of references alone, or not at all
+    syncscope.install(**options)
+    try:
+        pending: list[concurrent.futures.Future[object]]
+        pending = [concurrent.futures.Future() for _ in range(4)]
+        done: concurrent.futures.Future[object] = concurrent.futures.Future()
+        done.set_result(object())
+        futures = [*pending, done]
+        del done
+        alive = []
+        with pytest.raises(concurrent.futures.TimeoutError):
+            for future in concurrent.futures.as_completed(futures, timeout=0):
+                futures.remove(future)
+                ref = weakref.ref(future)
+                del future
+                alive.append(ref() is not None)
+    finally:
+        syncscope.uninstall()
+        gc.enable()
+    assert [False] == alive

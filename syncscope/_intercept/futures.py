@@ -193,7 +193,7 @@ def _first_pending(
     """
     for index in range(start, len(futures)):
         future = futures[index]
-        if not _done(future):
+        if future is not None and not _done(future):  # None: one as_completed gave out
             return index, _primitive(future, site)
     return len(futures), None
 
@@ -237,22 +237,37 @@ def _as_completed(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 def _completing(
     inner: Iterator[Any], futures: list[Any], site: tuple[str, int, str], timeout: Any
 ) -> Iterator[Any]:
-    """``as_completed``'s iterator, each blocking ``next`` reported as a wait."""
+    """
+    ``as_completed``'s iterator, each blocking ``next`` reported as a wait. It keeps no
+    future it gave out, as the original does not: the program may drop it and its result
+    (CPython's ``test_free_reference_yielded_future``).
+    """
     first = 0  # the futures before it are done
+    index_of: dict[int, int] | None = None
     while True:
         primitive = None
         if _active():
             first, primitive = _first_pending(futures, site, first)
         if primitive is None:
             try:
-                yield next(inner)
+                out = [next(inner)]
             except StopIteration:
                 return
-            continue
-        emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
-        try:
-            done, waited = blocking_call(primitive, "wait", site, partial(next, inner), _timed_out)
-        except StopIteration:
-            return
-        emit(SyncEvent(primitive, "wait", "woken", site, waited))
-        yield done
+        else:
+            limit = wait_limit(True, timeout)
+            emit(SyncEvent(primitive, "wait", "waiting", site, timeout=limit))
+            try:
+                done, waited = blocking_call(
+                    primitive, "wait", site, partial(next, inner), _timed_out
+                )
+            except StopIteration:
+                return
+            emit(SyncEvent(primitive, "wait", "woken", site, waited))
+            out = [done]
+            del done
+        if index_of is None:
+            index_of = {id(future): index for index, future in enumerate(futures)}
+        index = index_of.get(id(out[0]))
+        if index is not None:
+            futures[index] = None
+        yield out.pop()  # held by the program alone
