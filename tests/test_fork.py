@@ -11,7 +11,7 @@ import pytest
 
 import syncscope
 
-from .conftest import run_python, run_syncscope
+from .conftest import run_syncscope
 from .support.process import script
 
 
@@ -98,32 +98,3 @@ class TestRunner:
         assert "child exit 0" == head
         # Closing waited for the parent's watchdog thread: 1.4 s. Now a child ends in a blink.
         assert float(seconds.removesuffix(" s")) < 1.0, result.stdout
-
-
-#: A program of one thread that forks, then says how many threads the kernel counts in it.
-ONE_THREAD_FORKS = """\
-import os
-
-pid = os.fork()
-if pid == 0:
-    os._exit(0)
-os.waitpid(pid, 0)
-with open("/proc/self/status") as status:
-    print([line.split()[1] for line in status if line.startswith("Threads:")][0])
-"""
-
-
-@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux's /proc")
-def test_a_program_that_never_waits_has_no_thread_of_ours(tmp_path: Path) -> None:
-    """
-    Until a thread waits, the deadlock checks have no thread: a program of one thread is
-    one at its fork (no "multi-threaded" DeprecationWarning from 3.12 on), as without
-    syncscope.
-    """
-    program = tmp_path / "forks.py"
-    program.write_text(ONE_THREAD_FORKS, encoding="utf-8")
-    plain = run_python("-W", "always", str(program))
-    assert (0, "1\n") == (plain.returncode, plain.stdout), plain.stderr
-    result = run_syncscope("-q", str(program), env={**os.environ, "PYTHONWARNINGS": "always"})
-    assert (0, "1\n") == (result.returncode, result.stdout), result.stderr
-    assert "multi-threaded" not in result.stderr

@@ -264,26 +264,7 @@ class Watchdog:
         self._stopped = allocate_lock()
         self._stopped.acquire()
         self._running = True
-        # The thread starts at the first wait (wake): until a thread waits there is nothing
-        # to check, and a program that never waits has no thread of syncscope's. Its
-        # wake-ups cost CPU while the program sleeps (tqdm's suite skips its timing tests
-        # when a sleep costs any), and Python warns at os.fork() (3.12 on) in a process of
-        # more than one thread.
-        self._started = False
-        self._start_lock = allocate_lock()
-
-    def wake(self) -> None:
-        """A thread begins to wait: start checking, if not yet."""
-        if self._started or not self._running:
-            return
-        with self._start_lock:
-            if self._started or not self._running:
-                return
-            try:
-                _thread.start_new_thread(self._run, ())
-            except RuntimeError:  # at interpreter shutdown (3.12 on): the last look remains
-                return
-            self._started = True
+        _thread.start_new_thread(self._run, ())
 
     def _run(self) -> None:
         guard.busy = True  # nothing this thread does is recorded
@@ -303,21 +284,15 @@ class Watchdog:
     def after_fork_in_child(self) -> None:
         """In a forked child, where the thread does not exist: stopped, and nothing to wait for."""
         self._running = False
-        self._started = False
         self.ident = None
         self._stop = allocate_lock()
         self._stopped = allocate_lock()
-        self._start_lock = allocate_lock()
 
     def stop(self) -> None:
         """Stop the thread and wait (briefly) for it; harmless from the watchdog itself."""
-        with self._start_lock:  # no thread starts once stopped
-            if not self._running:
-                return
-            self._running = False
-            started = self._started
-        if not started:
+        if not self._running:
             return
+        self._running = False
         self._stop.release()
         if _thread.get_ident() != self.ident:
             self._stopped.acquire(timeout=2 * self._interval + 1)

@@ -78,8 +78,6 @@ class LeanChecks:
         self.got: Callable[[Primitive], None] = traces.lean_got if traces is not None else _nothing
         #: A set, clear or notify counted in place: the same, for those (see ``lean_marked``).
         self.marked: Callable[..., None] = traces.lean_marked if traces is not None else _nothing
-        #: Told of every wait begun: the deadlock watchdog's thread starts at the first.
-        self.wake: Callable[[], None] = _nothing
         leanholds.forget()  # a new lock-order graph: no chain is known to it
 
     def new_chain(self, proxy: Any, chain: Any) -> None:
@@ -126,7 +124,6 @@ class LeanChecks:
             wait = self._holds.waiting[ident] = Wait(
                 primitive, op, site, ident, name, now, timeout, None
             )
-            self.wake()
             return wait
         was_busy = guard.busy
         guard.busy = True
@@ -136,7 +133,6 @@ class LeanChecks:
             wait = holds.waiting[ident] = Wait(
                 primitive, op, site, ident, name, now, timeout, blocker
             )
-            self.wake()
             if self._lockorder is not None and timeout is None:
                 held = holds.held_by(ident)
                 if held:

@@ -172,8 +172,6 @@ class Recorder:
             return None
         if self._lean_checks is None:
             self._lean_checks = LeanChecks(self.holds, self.lockorder, self.stats, self.traces)
-            if self.watchdog is not None:
-                self._lean_checks.wake = self.watchdog.wake
         return self._lean_checks
 
     def _progress_now(self) -> int:
@@ -259,8 +257,6 @@ class Recorder:
     def _begin_wait(self, event: SyncEvent) -> None:
         holds = self.holds
         holds.begin_wait(event)
-        if self.watchdog is not None:
-            self.watchdog.wake()
         if event.op == "acquire":
             held = holds.held.get(event.thread_id)
             if held and self.lockorder is not None and event.timeout is None:
