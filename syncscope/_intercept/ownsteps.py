@@ -149,11 +149,9 @@ def _standard(method: Any) -> bool:
     Not by its names, which a wrapper of the program's copies (``functools.wraps``, wrapt's
     ``FunctionWrapper``, as instrumentations patch).
     """
-    code = getattr(method, "__code__", None)
     return (
         type(method) is FunctionType
-        and code is not None
-        and code.co_filename == queue.__file__
+        and method.__code__.co_filename == queue.__file__
         and not hasattr(method, "__wrapped__")
     )
 
