@@ -16,6 +16,8 @@ import pytest
 
 import syncscope
 from syncscope._core.holds import Holds
+from syncscope._core.ourthreads import Ticker
+from syncscope._core.state import state
 from syncscope._settings import DEADLOCK_EXIT_STATUS
 from syncscope._sinks.deadlock import blocked_outside, cycles, stuck_threads
 from syncscope._sinks.findings import Deadlock, Hang, short_path, stack_of
@@ -366,6 +368,60 @@ class TestRealDeadlock:
         assert [] == rec.deadlocks
 
 
+class TestIdle:
+    @endless
+    @pytest.mark.parametrize("lean", [False, True], ids=["events", "lean"])
+    def test_sleeps_while_nothing_waits_for_good_and_such_a_wait_wakes_it(self, lean: bool) -> None:
+        """
+        While no thread waits without a timeout (nothing could be reported) the watchdog
+        takes no turn: a program that sleeps or measures its own CPU time, beside a monitor
+        thread in ``Event.wait(10)``, shares the process with a thread that takes none. The
+        first wait without a timeout wakes it, so a deadlock after a quiet spell is still
+        found. Alike on the event path and on -q's lean path (no events kept).
+        """
+        # Made before record(): the originals, whose waits are not the watchdog's to see.
+        found = threading.Event()
+        both = threading.Barrier(2)
+        events = 0 if lean else 10
+        with syncscope.record(echo=False, events=events, detect_deadlocks=True) as rec:
+            watchdog = rec._recorder.watchdog
+            assert watchdog is not None
+            assert lean == (state.diagnosis is not None)
+            rec._recorder.listeners.append(
+                lambda finding: found.set() if isinstance(finding, Deadlock) else None
+            )
+            waiting = rec._recorder.holds.waiting
+            _until_idle(watchdog)
+            idles = watchdog.idles
+            signal = threading.Event()
+            timed = start_thread(signal.wait, 10)
+            _until(lambda: timed.ident in waiting, "the wait never began")
+            lock_a = threading.Lock()
+            lock_b = threading.Lock()
+            for _ in range(100):  # operations that wait for nothing wake nothing
+                with lock_a:
+                    pass
+            assert _asleep(watchdog)
+            assert idles == watchdog.idles, "woken by a wait with a timeout"
+            untimed = start_thread(signal.wait)
+            _until(lambda: not _asleep(watchdog), "a wait without a timeout did not wake it")
+            signal.set()
+            join(timed)
+            join(untimed)
+            _until_idle(watchdog)
+            first = start_thread(cross, lock_a, lock_b, both, name="first")
+            second = start_thread(cross, lock_b, lock_a, both, name="second")
+            found.wait(timeout=10)
+            lock_a._syncscope_lock.release()  # type: ignore[attr-defined]
+            join(second)
+            lock_b._syncscope_lock.release()  # type: ignore[attr-defined]
+            join(first)
+            assert found.is_set(), "the deadlock was not found"
+            _until_idle(watchdog)  # nothing waits again: back to sleep
+        assert 1 == len(rec.deadlocks)
+        assert {"first", "second"} == {thread.name for thread in rec.deadlocks[0].threads}
+
+
 class TestHang:
     @endless
     def test_event_nobody_sets(self) -> None:
@@ -699,6 +755,27 @@ def _look_until(watchdog: Any, done: Any, timeout: float = 10) -> None:
     while not done():
         assert time.monotonic() < deadline, "never came"
         watchdog.check()
+
+
+def _asleep(watchdog: Any) -> bool:
+    """Whether ``watchdog`` sleeps until a wait begins (see Watchdog._idle)."""
+    frame = sys._current_frames().get(watchdog.ident or 0)
+    return (
+        watchdog._holds.wake is not None
+        and frame is not None
+        and frame.f_code is Ticker._idle.__code__
+    )
+
+
+def _until(done: Any, failure: str) -> None:
+    deadline = time.monotonic() + 10
+    while not done():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.001)
+
+
+def _until_idle(watchdog: Any) -> None:
+    _until(lambda: _asleep(watchdog), "the watchdog never went to sleep")
 
 
 def _until_blocked_in(thread: threading.Thread, code: Any, line: int) -> None:

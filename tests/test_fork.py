@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import select
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,10 +48,8 @@ class TestInProcess:
             recorder = rec._recorder
             assert recorder.watchdog is not None
             watchdog = recorder.watchdog
-            answer = in_child(
-                lambda: (watchdog._running, recorder.close(), watchdog._stopped.locked())
-            )
-        assert "(False, None, False)" == answer
+            answer = in_child(lambda: (watchdog.stopped, recorder.close(), watchdog.stopped))
+        assert "(True, None, True)" == answer
 
     def test_locks_held_at_the_fork_are_free_in_the_child(self) -> None:
         """A lock of ours held by another thread at the fork is free in the child."""
@@ -98,3 +98,99 @@ class TestRunner:
         assert "child exit 0" == head
         # Closing waited for the parent's watchdog thread: 1.4 s. Now a child ends in a blink.
         assert float(seconds.removesuffix(" s")) < 1.0, result.stdout
+
+
+#: A single-threaded program that forks, then deadlocks two threads of its own, in turns.
+FORK_THEN_DEADLOCK = """
+    import os
+    import sys
+    import threading
+    import warnings
+
+    warnings.simplefilter("always")
+    lock = threading.Lock()
+    for _ in range(3):
+        with lock:
+            print("a line from the parent")
+        pid = os.fork()
+        if pid == 0:
+            with lock:
+                pass
+            os._exit(0)
+        os.waitpid(pid, 0)
+    print("forked", flush=True)
+
+    first, second = threading.Lock(), threading.Lock()
+    both = threading.Barrier(2)
+
+    def cross(a, b):
+        with a:
+            both.wait()
+            with b:
+                pass
+
+    threads = [
+        threading.Thread(target=cross, args=pair, daemon=True)
+        for pair in ((first, second), (second, first))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()  # for ever: --deadlock-exit ends it
+"""
+
+MULTI_THREADED_FORK = """
+    import os
+    import threading
+    import warnings
+
+    warnings.simplefilter("always")
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, args=(30,))
+    thread.start()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    stop.set()
+    thread.join(30)
+"""
+
+FORK_WARNS = "is multi-threaded, use of fork() may lead to deadlocks"
+
+
+class TestForkWarning:
+    """
+    3.12+ warns at a fork when the process has more than one thread: a single-threaded
+    program must not be told so because of syncscope's threads (see _core/ourthreads).
+    """
+
+    @pytest.mark.parametrize(
+        "mode", [["-q"], [], ["-o", "lines.txt"]], ids=["checks", "lines", "lines-to-file"]
+    )
+    def test_a_single_threaded_program_forks_without_a_warning(
+        self, tmp_path: Path, mode: list[str]
+    ) -> None:
+        """No warning, and the watchdog is back after the forks: the deadlock is found."""
+        program = script(tmp_path, FORK_THEN_DEADLOCK)
+        args = [arg if arg != "lines.txt" else str(tmp_path / arg) for arg in mode]
+        result = run_syncscope("--deadlock-exit", *args, str(program), timeout=60)
+        assert FORK_WARNS not in result.stderr
+        assert "forked" in result.stdout
+        assert 3 == result.returncode, result.stderr  # the deadlock, after the forks
+        assert "syncscope: deadlock: 2 threads wait for each other" in result.stderr
+        if mode == ["-o", "lines.txt"]:
+            lines = (tmp_path / "lines.txt").read_text().splitlines()
+            # The parent's three holds and the three children's, each written once.
+            assert 6 == lines.count("lock acquired by MainThread"), lines
+
+    @pytest.mark.skipif(sys.version_info < (3, 12), reason="the warning is 3.12+")
+    def test_a_multi_threaded_program_is_warned_as_without_syncscope(self, tmp_path: Path) -> None:
+        program = script(tmp_path, MULTI_THREADED_FORK)
+        plain = subprocess.run(
+            [sys.executable, str(program)], check=True, capture_output=True, text=True, timeout=60
+        )
+        assert FORK_WARNS in plain.stderr
+        result = run_syncscope("-q", str(program), timeout=60)
+        assert 0 == result.returncode, result.stderr
+        assert FORK_WARNS in result.stderr

@@ -43,6 +43,7 @@ from .registry import allocate_lock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -213,6 +214,10 @@ class Holds:
         self.held: dict[int, list[Hold]] = {}
         #: thread id -> the operation it is blocked in.
         self.waiting: dict[int, Wait] = {}
+        #: Set while the deadlock watchdog sleeps because no thread waits without a timeout
+        #: (nothing it could report): such a wait calls it as it begins, and the watchdog looks
+        #: again (see deadlock.Watchdog._idle).
+        self.wake: Callable[[], None] | None = None
         #: Locks, rlocks and Condition locks -> their holder's hold.
         self.owner: dict[Primitive, Hold] = {}
         #: Semaphores -> the permits taken and not given back, oldest first.
@@ -231,6 +236,11 @@ class Holds:
         #: Lives that ended, the most recent last (bounded: a program may run many threads).
         self.ended: dict[int, Life] = {}
 
+    def waits_for_good(self) -> bool:
+        """Whether a thread waits without a timeout: only such waits make deadlocks and hangs."""
+        # A copy: the program's threads add and remove waits meanwhile.
+        return any(wait.timeout is None for wait in list(self.waiting.values()))
+
     def after_fork_in_child(self) -> None:
         """A fork while another thread changed the permits leaves their lock held in the child."""
         self._permits_lock = allocate_lock()
@@ -240,6 +250,9 @@ class Holds:
     def begin_wait(self, event: SyncEvent) -> Wait:
         blocker = self.owner.get(event.primitive) if event.op == "acquire" else None
         wait = self.waiting[event.thread_id] = Wait.of(event, blocker)
+        wake = self.wake  # read once: the watchdog may clear it meanwhile
+        if wake is not None and wait.timeout is None:
+            wake()
         return wait
 
     def acquired(self, event: SyncEvent) -> Hold | None:

@@ -17,7 +17,6 @@ fork (the child does not write it twice).
 
 from __future__ import annotations
 
-import _thread
 import atexit
 import contextlib
 import errno
@@ -28,6 +27,7 @@ import threading
 import weakref
 from itertools import repeat
 
+from . import ourthreads
 from .fork import reset_after_fork
 from .gil_write import LONGEST, UNSUPPORTED, gil_writer
 from .registry import allocate_lock, allocate_rlock
@@ -92,6 +92,7 @@ class FdWriter:
         self._keeping_gil: Any = (keep_gil and self._pending is None and gil_writer(fd)) or None
         if self._pending is not None:
             _buffered.add(self)
+            ourthreads.steps_aside_for_forks(self)
             _hook_exit()
         reset_after_fork(self)
 
@@ -167,6 +168,20 @@ class FdWriter:
             if rung.locked():
                 with contextlib.suppress(RuntimeError):  # rung meanwhile, by another thread
                     rung.release()
+
+    def step_aside(self) -> ourthreads.Started | None:
+        """
+        Before a single-threaded program's fork: end the flusher (see ourthreads; what was
+        buffered is written already, see _before_fork); the next line starts another.
+        """
+        flusher = self._flusher
+        if flusher is None:
+            return None
+        self._flusher = None
+        flusher.stop()
+        for rung in (self._bell, self._now):
+            rung.acquire(False)  # rung by stop(): silent again for the next flusher
+        return flusher.thread
 
     def _start_flusher(self) -> None:
         for _ in self._takes:
@@ -255,6 +270,7 @@ class FdWriter:
         if self._pending is not None:
             flusher = self._flusher
             if flusher is not None:
+                self._flusher = None
                 flusher.stop()
             _buffered.discard(self)
             if not _buffered:
@@ -291,31 +307,27 @@ class _Flusher:
         self._bell = writer._bell
         self._now = writer._now
         self._stopping = False
-        self._done = allocate_lock()
-        self._done.acquire()
+        self.thread: ourthreads.Started
 
     def start(self) -> None:
-        # A raw thread: threading would show it to the program (threading.enumerate()).
-        _thread.start_new_thread(self._run, ())
+        # One of ours: threading would show it to the program (threading.enumerate()).
+        self.thread = ourthreads.start(self._run)
 
     def _run(self) -> None:
-        try:
-            left = False
-            while not self._stopping:
-                if not left:
-                    self._bell.acquire()  # the first line is buffered
-                # Let more lines come for a while, unless the buffer fills or the writer closes.
-                self._now.acquire(timeout=FLUSH_INTERVAL)
-                writer = self._writer()
-                if writer is None or self._stopping:
-                    return
-                writer.flush()
-                # Lines appended as the flush wrote found the buffer not empty and rang
-                # nothing: written in the next round, without waiting for a ring.
-                left = bool(writer._pending)
-                del writer
-        finally:
-            self._done.release()
+        left = False
+        while not self._stopping:
+            if not left:
+                self._bell.acquire()  # the first line is buffered
+            # Let more lines come for a while, unless the buffer fills or the writer closes.
+            self._now.acquire(timeout=FLUSH_INTERVAL)
+            writer = self._writer()
+            if writer is None or self._stopping:
+                return
+            writer.flush()
+            # Lines appended as the flush wrote found the buffer not empty and rang
+            # nothing: written in the next round, without waiting for a ring.
+            left = bool(writer._pending)
+            del writer
 
     def stop(self) -> None:
         """End the thread (the writer has written what was left), waiting a little for it."""
@@ -323,7 +335,7 @@ class _Flusher:
         for rung in (self._bell, self._now):
             with contextlib.suppress(RuntimeError):  # already rung
                 rung.release()
-        self._done.acquire(timeout=1.0)
+        self.thread.done.acquire(timeout=1.0)
 
 
 # -- writing the buffers out before the process ends or forks ---------------------------------

@@ -1,9 +1,9 @@
 """
 Deadlocks that happen, and hangs: a watchdog thread that reads the hold tracker's state.
 
-The watchdog is started with ``_thread.start_new_thread``, so ``threading.enumerate()`` does
-not see it and the program's shutdown never waits for it. Every :data:`INTERVAL` seconds it
-looks at who waits for what:
+The watchdog is a thread of ours (see _core/ourthreads): ``threading.enumerate()`` does not
+see it and the program's shutdown never waits for it. Every :data:`INTERVAL` seconds while
+a thread waits without a timeout it looks at who waits for what (and sleeps while none does):
 
 * **Deadlock**: the threads blocked in an acquire (lock, rlock, semaphore, Condition lock)
   whose every holder is itself such a thread. They can never go on. Left out: waits with a
@@ -32,7 +32,6 @@ grace or not, so that the exit report never says "no deadlock" while one is.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import os
 import threading
@@ -41,11 +40,10 @@ from collections.abc import Callable, Container
 from types import FrameType
 
 from .._core.compat import current_frames
-from .._core.dispatch import guard
 from .._core.event import Primitive
 from .._core.holds import Holds, Snapshot, Wait
+from .._core.ourthreads import Ticker
 from .._core.pools import size as pool_size
-from .._core.registry import allocate_lock
 from .._core.sites import SYNCSCOPE_DIR, is_machinery
 from .blocked import (
     blocked_thread,
@@ -247,7 +245,6 @@ class Watchdog:
         self._on_deadlock = on_deadlock
         self._on_hang = on_hang
         self._hang_timeout_ns = int(hang_timeout * 1e9)
-        self._interval = interval
         self._suspects: set[Wait] = set()
         self._last_progress = -1
         self._progress_since = _perf_counter_ns()
@@ -258,44 +255,57 @@ class Watchdog:
         #: release its locks nor feed its waiters, so they are left out of the checks.
         self.bystander: Callable[[int], bool] | None = None
         self.errors = 0
-        self.ident: int | None = None
-        self._stop = allocate_lock()
-        self._stop.acquire()
-        self._stopped = allocate_lock()
-        self._stopped.acquire()
-        self._running = True
-        _thread.start_new_thread(self._run, ())
+        #: Sleeps seen by the last look (see _look).
+        self._idles_seen = 0
+        self._ticker = Ticker(self._look, holds.waits_for_good, self._arm, interval)
+        self._ticker.start()
 
-    def _run(self) -> None:
-        guard.busy = True  # nothing this thread does is recorded
-        self.ident = _thread.get_ident()
+    @property
+    def ident(self) -> int | None:
+        """The watchdog's thread while it runs."""
+        return self._ticker.ident
+
+    @property
+    def idles(self) -> int:
+        """
+        How often the thread slept: no thread waited without a timeout, so there was nothing
+        to report (every finding needs such a wait, see the module's docstring and ``hangs``).
+        Rather than wake five times a second for nothing, it sleeps until such a wait begins
+        (``holds.wake``): a program that waits for nothing or only with timeouts (a monitor
+        thread's ``Event.wait(10)``) while it measures its own CPU time shares its process
+        with a thread that takes none.
+        """
+        return self._ticker.idles
+
+    def _arm(self, wake: Callable[[], None] | None) -> None:
+        self._holds.wake = wake
+
+    def _look(self) -> None:
+        if self._idles_seen != self._ticker.idles:  # the first look since a sleep
+            self._idles_seen = self._ticker.idles
+            # The program went on while this thread slept: quiet since now, at the most.
+            self._suspects = set()
+            self._hang_sighting = None
+            self._last_progress = self._progress()
+            self._progress_since = _perf_counter_ns()
         try:
-            while not self._stop.acquire(timeout=self._interval):
-                try:
-                    self.check()
-                except Exception as exc:  # a detector must never take the program down
-                    self.errors += 1
-                    if self.errors == 1:
-                        _warn(f"the deadlock watchdog failed: {exc!r}")
-        finally:
-            self.ident = None  # a thread started from now on may be given the same ident
-            self._stopped.release()
+            self.check()
+        except Exception as exc:  # a detector must never take the program down
+            self.errors += 1
+            if self.errors == 1:
+                _warn(f"the deadlock watchdog failed: {exc!r}")
 
     def after_fork_in_child(self) -> None:
         """In a forked child, where the thread does not exist: stopped, and nothing to wait for."""
-        self._running = False
-        self.ident = None
-        self._stop = allocate_lock()
-        self._stopped = allocate_lock()
+        self._ticker.after_fork_in_child()
 
     def stop(self) -> None:
         """Stop the thread and wait (briefly) for it; harmless from the watchdog itself."""
-        if not self._running:
-            return
-        self._running = False
-        self._stop.release()
-        if _thread.get_ident() != self.ident:
-            self._stopped.acquire(timeout=2 * self._interval + 1)
+        self._ticker.stop()
+
+    @property
+    def stopped(self) -> bool:
+        return self._ticker.stopped
 
     # -- the checks --------------------------------------------------------------------------
 

@@ -121,9 +121,11 @@ class LeanChecks:
             traces = self._traces
             if traces is not None:
                 traces.touched(primitive, op, "waiting", ident, name, now)
-            wait = self._holds.waiting[ident] = Wait(
-                primitive, op, site, ident, name, now, timeout, None
-            )
+            holds = self._holds
+            wait = holds.waiting[ident] = Wait(primitive, op, site, ident, name, now, timeout, None)
+            wake = holds.wake  # read once: the watchdog may clear it meanwhile
+            if wake is not None and timeout is None:
+                wake()
             return wait
         was_busy = guard.busy
         guard.busy = True
@@ -133,6 +135,9 @@ class LeanChecks:
             wait = holds.waiting[ident] = Wait(
                 primitive, op, site, ident, name, now, timeout, blocker
             )
+            wake = holds.wake  # read once: the watchdog may clear it meanwhile
+            if wake is not None and timeout is None:
+                wake()
             if self._lockorder is not None and timeout is None:
                 held = holds.held_by(ident)
                 if held:

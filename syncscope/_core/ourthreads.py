@@ -1,0 +1,254 @@
+"""
+syncscope's own threads: started raw, so that ``threading.enumerate()`` does not show them to
+the program and its shutdown never waits for them; asleep while they have nothing to do; and
+out of the way of a single-threaded program's ``os.fork()``.
+
+From 3.12 on, ``os.fork()`` warns "This process is multi-threaded, use of fork() may lead to
+deadlocks in the child" when the OS counts more than one thread in the process. A program
+with one thread of its own, forked under syncscope, would get that warning for a thread of
+ours, at every fork (fasteners' and loguru's suites, through ``multiprocessing``). So before a
+fork made by the program's only thread, each thread of ours started here that can steps aside:
+it ends, and the fork waits (briefly) until the OS no longer counts it. It comes back when it
+is next needed, not in the parent's after-fork hook: 3.13 counts the threads after those run.
+A program with threads of its own gets the warning as it would without syncscope.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import os
+import sys
+import time
+import weakref
+
+from .compat import current_frames
+from .dispatch import guard
+from .registry import allocate_lock
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+
+#: Longest a fork waits for the OS to let a thread that stepped aside go, in seconds.
+GONE_WITHIN = 0.05
+
+#: The idents of the threads of ours running now (started by :func:`start`).
+_ours: set[int] = set()
+
+
+class Started:
+    """One thread of ours: its ident once it runs, and a way to wait for it to be gone."""
+
+    __slots__ = ("_handle", "_native", "done", "ident")
+
+    def __init__(self) -> None:
+        self.ident: int | None = None
+        self._native: int | None = None
+        self._handle: Any = None
+        #: Released as the thread's Python part ends.
+        self.done = allocate_lock()
+        self.done.acquire()
+
+    def gone(self, timeout: float = GONE_WITHIN) -> None:
+        """After ``done``: until the OS thread is gone too, for ``timeout`` seconds at most."""
+        if self._handle is not None:  # 3.13+: a join waits for the OS thread itself
+            with contextlib.suppress(Exception):
+                self._handle.join(timeout)
+            return
+        # Before 3.13 a thread of ``_thread`` cannot be joined: look for its task (Linux).
+        task = f"/proc/self/task/{self._native}"
+        deadline = time.monotonic() + timeout
+        while os.path.exists(task) and time.monotonic() < deadline:
+            time.sleep(0.0001)
+
+
+def start(run: Callable[[], None]) -> Started:
+    """Run ``run`` on a thread of ours."""
+    started = Started()
+
+    def thread() -> None:
+        ident = started.ident = _thread.get_ident()
+        started._native = _thread.get_native_id()
+        _ours.add(ident)
+        try:
+            run()
+        finally:
+            _ours.discard(ident)
+            started.ident = None  # a thread started from now on may be given the same ident
+            started.done.release()
+
+    joinable = getattr(_thread, "start_joinable_thread", None)
+    if joinable is not None:
+        started._handle = joinable(thread, daemon=True)
+    else:
+        _thread.start_new_thread(thread, ())
+    return started
+
+
+def only_program_thread() -> bool:
+    """Whether the calling thread is the program's only one, the threads of ours aside."""
+    me = _thread.get_ident()
+    return all(ident == me or ident in _ours for ident in current_frames())
+
+
+# -- stepping aside for a fork ----------------------------------------------------------------
+
+#: What may step aside: objects with a ``step_aside()`` that ends their thread and returns it
+#: (None: it had none running), to be started again when next needed.
+_asiders: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def steps_aside_for_forks(obj: Any) -> None:
+    _asiders.add(obj)
+
+
+def _before_fork() -> None:
+    if not _asiders or not only_program_thread():
+        return
+    ended = []
+    for obj in list(_asiders):
+        with contextlib.suppress(Exception):  # a fork must never fail because of us
+            started = obj.step_aside()
+            if started is not None:
+                ended.append(started)
+    for started in ended:
+        started.gone()
+
+
+# The warning came with 3.12: before, a thread of ours has nothing to step aside for.
+if hasattr(os, "register_at_fork") and sys.version_info >= (3, 12):
+    os.register_at_fork(before=_before_fork)
+
+
+# -- a thread that looks at something at intervals --------------------------------------------
+
+
+class Ticker:
+    """
+    A thread of ours that calls ``look()`` every ``interval`` seconds while ``wanted()``, and
+    sleeps otherwise, taking no turn and no CPU, until :meth:`wake` (``arm`` is told where to
+    ring: ``arm(self.wake)`` while it sleeps, ``arm(None)`` once woken). It steps aside for a
+    single-threaded program's fork (see the module's docstring) and comes back at the next
+    :meth:`wake`.
+    """
+
+    def __init__(
+        self,
+        look: Callable[[], None],
+        wanted: Callable[[], bool],
+        arm: Callable[[Callable[[], None] | None], None],
+        interval: float,
+    ) -> None:
+        self._look = look
+        self._wanted = wanted
+        self._arm = arm
+        self._interval = interval
+        #: Sleeps counted: how often there was nothing to look at.
+        self.idles = 0
+        #: Not stopped (``stop``); may be aside for a fork meanwhile.
+        self.running = True
+        #: Stepped aside for a fork: the next wake() starts the thread again.
+        self._aside = False
+        #: Serializes starting again, stepping aside and stopping.
+        self._turn = allocate_lock()
+        self._thread: Started | None = None
+
+    def start(self) -> None:
+        """Start the thread (once)."""
+        self._thread = self._start()
+        steps_aside_for_forks(self)
+
+    @property
+    def ident(self) -> int | None:
+        """The thread's ident while it runs (None before and after)."""
+        return self._thread.ident if self._thread is not None else None
+
+    def _start(self) -> Started:
+        # Released to end the thread (stop, step aside) and, with _wake, to end a sleep.
+        self._stop = allocate_lock()
+        self._stop.acquire()
+        self._wake = allocate_lock()
+        self._wake.acquire()
+        return start(self._run)
+
+    def _run(self) -> None:
+        guard.busy = True  # nothing this thread does is recorded
+        stop = self._stop
+        while True:
+            if not self._wanted():
+                self._idle()
+            if stop.acquire(timeout=self._interval):
+                break
+            self._look()
+
+    def _idle(self) -> None:
+        self.idles += 1
+        self._arm(self.wake)
+        try:
+            if not self._wanted():  # wanted before ``arm``: nobody rang
+                self._wake.acquire()
+        finally:
+            self._arm(None)
+
+    def wake(self) -> None:
+        """Look again from now on (from any thread); start the thread again if it stepped aside."""
+        self._arm(None)  # once is enough
+        if self._aside:
+            with self._turn:
+                if self._aside and self.running:
+                    self._aside = False
+                    self._thread = self._start()
+            return
+        with contextlib.suppress(RuntimeError):  # another thread woke it first
+            self._wake.release()
+
+    def _end(self) -> None:
+        for lock in (self._stop, self._wake):
+            with contextlib.suppress(RuntimeError):  # already released
+                lock.release()
+
+    def step_aside(self) -> Started | None:
+        """Before a fork: end the thread (see the module's docstring); wake() starts it again."""
+        with self._turn:
+            thread = self._thread
+            if not self.running or self._aside or thread is None:
+                return None
+            if thread.ident == _thread.get_ident():
+                return None
+            self._aside = True
+            self._end()
+            thread.done.acquire(timeout=1.0)
+            self._arm(self.wake)
+            return thread
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child, where the thread does not exist: stopped, nothing to wait for."""
+        self.running = False
+        self._aside = False
+        self._arm(None)
+        self._turn = allocate_lock()
+        self._thread = None
+
+    def stop(self) -> None:
+        """End the thread and wait (briefly) for it; harmless from the thread itself."""
+        with self._turn:
+            if not self.running:
+                return
+            self.running = False
+            self._arm(None)
+            thread = self._thread
+            if self._aside or thread is None:
+                return
+            self._end()
+        if _thread.get_ident() != thread.ident:
+            thread.done.acquire(timeout=2 * self._interval + 1)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the thread is over, not to start again."""
+        thread = self._thread
+        return not self.running and (thread is None or not thread.done.locked())
