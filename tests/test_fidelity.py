@@ -518,9 +518,27 @@ _TRACEBACKS = textwrap.dedent(
         signal.setitimer(signal.ITIMER_REAL, 0.05)  # it can only end by the interrupt
         block()
 
-    import sys
+    import dataclasses, sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    @dataclasses.dataclass(frozen=True)
+    class FrozenError(Exception):  # refuses every attribute's assignment, __traceback__'s too
+        code: int
+
+    class FailingQueue(queue.Queue):
+        def _get(self):
+            raise FrozenError(1)
+
+    def fail():
+        raise FrozenError(2)
+
     held = threading.Lock()
     held.acquire()
+    failing = FailingQueue()
+    failing.put(1)
+    show(failing.get)
+    with ThreadPoolExecutor(1) as pool:
+        show(pool.submit(fail).result)
     show(lambda: queue.Queue().get(timeout=0.01))
     show(lambda: queue.LifoQueue(1).put_nowait(1) or queue.LifoQueue(1).get_nowait())
     show(lambda: queue.SimpleQueue().get(timeout=0.01))
@@ -550,7 +568,8 @@ class TestTracebacks:
         expected = run_python(str(script))
         actual = run_syncscope(*args, str(script))
         assert 1 == expected.returncode == actual.returncode
-        assert 13 == expected.stdout.count("Traceback")
+        assert 15 == expected.stdout.count("Traceback")
+        assert 2 == expected.stdout.count("FrozenError: ")
         assert expected.stdout == actual.stdout
         assert expected.stderr == actual.stderr.split("syncscope report")[0]
 

@@ -17,9 +17,14 @@ from types import TracebackType
 from .sites import OWN_PREFIX
 
 
+_with_traceback = BaseException.with_traceback
+
+
 def hide_frames(exc: BaseException) -> None:
     """Drop syncscope's frames from ``exc``'s traceback, wherever they are in it."""
-    exc.__traceback__ = without_own_frames(exc.__traceback__)
+    # Through BaseException's own setter, as CPython sets a traceback: a frozen dataclass's
+    # or attrs' exception refuses ``exc.__traceback__ = ...`` (its ``__setattr__`` raises).
+    _with_traceback(exc, without_own_frames(exc.__traceback__))
 
 
 def without_own_frames(tb: TracebackType | None) -> TracebackType | None:
