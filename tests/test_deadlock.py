@@ -391,8 +391,9 @@ class TestIdle:
                 lambda finding: found.set() if isinstance(finding, Deadlock) else None
             )
             waiting = rec._recorder.holds.waiting
+            ticker = watchdog._ticker
             _until_idle(watchdog)
-            idles = watchdog.idles
+            looks = ticker.looks
             signal = threading.Event()
             timed = start_thread(signal.wait, 10)
             _until(lambda: timed.ident in waiting, "the wait never began")
@@ -401,10 +402,11 @@ class TestIdle:
             for _ in range(100):  # operations that wait for nothing wake nothing
                 with lock_a:
                     pass
-            assert _asleep(watchdog)
-            assert idles == watchdog.idles, "woken by a wait with a timeout"
+            # Awake, it would look every 0.2 s: a quiet spell of a second shows it sleeps.
+            threading.Event().wait(1.0)
+            assert looks == ticker.looks, "it looked while only a timed wait was on"
             untimed = start_thread(signal.wait)
-            _until(lambda: not _asleep(watchdog), "a wait without a timeout did not wake it")
+            _until(lambda: ticker.looks > looks, "a wait without a timeout did not wake it")
             signal.set()
             join(timed)
             join(untimed)

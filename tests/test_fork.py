@@ -156,6 +156,69 @@ MULTI_THREADED_FORK = """
     thread.join(30)
 """
 
+#: A hang (the lock's holder has ended) during which a signal handler forks: the watchdog
+#: must not step aside from the wait it has to look at.
+FORK_FROM_A_HANDLER = """
+    import os
+    import signal
+    import threading
+
+    lock = threading.Lock()
+    holder = threading.Thread(target=lock.acquire)  # takes the lock and ends
+    holder.start()
+    holder.join()
+
+    def on_alarm(signum, frame):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print("forked from the handler", flush=True)
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)  # before or during the wait: found either way
+    lock.acquire()
+"""
+
+#: After a fork, the first wait to wake the watchdog comes at interpreter shutdown, where
+#: 3.12 starts no thread: the program's acquire must go on all the same.
+FORK_THEN_WAIT_AT_EXIT = """
+    import atexit
+    import os
+    import sys
+    import threading
+
+    lock = threading.Lock()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+    def in_at_exit():
+        for frame in sys._current_frames().values():
+            while frame is not None:
+                if frame.f_code is at_exit.__code__:
+                    return True
+                frame = frame.f_back
+        return False
+
+    def holder():
+        with lock:
+            taken.set()
+            while not in_at_exit():  # until the main thread waits for the lock, at exit
+                never.wait(0.001)
+
+    taken, never = threading.Event(), threading.Event()
+
+    def at_exit():
+        lock.acquire()
+        print("acquired at exit", flush=True)
+
+    threading.Thread(target=holder, daemon=True).start()
+    assert taken.wait(30)
+    atexit.register(at_exit)
+"""
+
 FORK_WARNS = "is multi-threaded, use of fork() may lead to deadlocks"
 
 
@@ -194,3 +257,19 @@ class TestForkWarning:
         result = run_syncscope("-q", str(program), timeout=60)
         assert 0 == result.returncode, result.stderr
         assert FORK_WARNS in result.stderr
+
+    def test_a_fork_from_a_handler_during_a_wait_hides_no_hang(self, tmp_path: Path) -> None:
+        program = script(tmp_path, FORK_FROM_A_HANDLER)
+        result = run_syncscope(
+            "-q", "--hang-timeout", "1", "--deadlock-exit", str(program), timeout=60
+        )
+        assert "forked from the handler" in result.stdout
+        assert 3 == result.returncode, result.stderr
+        assert "syncscope: hang:" in result.stderr
+
+    def test_a_wait_at_exit_after_a_fork_goes_on(self, tmp_path: Path) -> None:
+        program = script(tmp_path, FORK_THEN_WAIT_AT_EXIT)
+        result = run_syncscope("-q", str(program), timeout=60)
+        assert 0 == result.returncode, result.stderr
+        assert "acquired at exit" in result.stdout
+        assert "Traceback" not in result.stderr

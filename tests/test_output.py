@@ -163,6 +163,29 @@ class TestEveryLineArrives:
         finally:
             writer.close()
 
+    def test_lines_after_the_flusher_stepped_aside_for_a_fork(self, tmp_path: Path) -> None:
+        """
+        Before a single-threaded program's fork the flusher ends (see _core/ourthreads): a
+        line buffered just before is written then, and the lines after it by the next
+        flusher, soon, not when the writer closes.
+        """
+        out = tmp_path / "lines.log"
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        writer = FdWriter(fd, owns_fd=True, buffered=True)
+        try:
+            writer.write(b"before\n")  # rings the flusher, which lets lines gather a while
+            assert writer.step_aside() is not None
+            assert b"before\n" == out.read_bytes()
+            expected = b"before\n" + b"".join(b"after %d\n" % n for n in range(100))
+            for n in range(100):
+                writer.write(b"after %d\n" % n)
+            deadline = time.monotonic() + 30  # within a flush interval; a loaded machine: 30 s
+            while out.read_bytes() != expected and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert expected == out.read_bytes()
+        finally:
+            writer.close()
+
     def test_the_api_without_uninstall(self, tmp_path: Path) -> None:
         """install(buffer_output=True) and nothing else: the lines are written at exit."""
         out = tmp_path / "lines.log"

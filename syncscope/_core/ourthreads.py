@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 #: Longest a fork waits for the OS to let a thread that stepped aside go, in seconds.
 GONE_WITHIN = 0.05
+#: Longest a Ticker sleeps when nothing wakes it, in seconds.
+BACKSTOP = 5.0
 
 #: The idents of the threads of ours running now (started by :func:`start`).
 _ours: set[int] = set()
@@ -43,25 +45,28 @@ _ours: set[int] = set()
 class Started:
     """One thread of ours: its ident once it runs, and a way to wait for it to be gone."""
 
-    __slots__ = ("_handle", "_native", "done", "ident")
+    __slots__ = ("_handle", "_native", "done", "finished", "ident")
 
     def __init__(self) -> None:
         self.ident: int | None = None
         self._native: int | None = None
         self._handle: Any = None
-        #: Released as the thread's Python part ends.
+        #: Released as the thread's Python part ends (and taken again by who waits for it).
         self.done = allocate_lock()
         self.done.acquire()
+        #: Whether the thread's Python part is over.
+        self.finished = False
 
     def gone(self, timeout: float = GONE_WITHIN) -> None:
         """After ``done``: until the OS thread is gone too, for ``timeout`` seconds at most."""
-        if self._handle is not None:  # 3.13+: a join waits for the OS thread itself
+        deadline = time.monotonic() + timeout
+        if self._handle is not None:  # 3.13+: joined, the OS thread has ended
             with contextlib.suppress(Exception):
                 self._handle.join(timeout)
-            return
-        # Before 3.13 a thread of ``_thread`` cannot be joined: look for its task (Linux).
+        # Ended is not yet uncounted: the kernel lets a thread's task go (and counts one thread
+        # less, which is what the fork's warning reads) a moment after a join returns. Before
+        # 3.13 a thread of ``_thread`` cannot be joined at all. Linux only; elsewhere, no wait.
         task = f"/proc/self/task/{self._native}"
-        deadline = time.monotonic() + timeout
         while os.path.exists(task) and time.monotonic() < deadline:
             time.sleep(0.0001)
 
@@ -79,6 +84,7 @@ def start(run: Callable[[], None]) -> Started:
         finally:
             _ours.discard(ident)
             started.ident = None  # a thread started from now on may be given the same ident
+            started.finished = True
             started.done.release()
 
     joinable = getattr(_thread, "start_joinable_thread", None)
@@ -98,19 +104,21 @@ def only_program_thread() -> bool:
 # -- stepping aside for a fork ----------------------------------------------------------------
 
 #: What may step aside: objects with a ``step_aside()`` that ends their thread and returns it
-#: (None: it had none running), to be started again when next needed.
-_asiders: weakref.WeakSet[Any] = weakref.WeakSet()
+#: (None: it had none running, or keeps it), to be started again when next needed. The
+#: writers go last: a watchdog's last look, as it ends, may write a finding.
+_lookers: weakref.WeakSet[Any] = weakref.WeakSet()
+_writers: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def steps_aside_for_forks(obj: Any) -> None:
-    _asiders.add(obj)
+def steps_aside_for_forks(obj: Any, writer: bool = False) -> None:
+    (_writers if writer else _lookers).add(obj)
 
 
 def _before_fork() -> None:
-    if not _asiders or not only_program_thread():
+    if not (_lookers or _writers) or not only_program_thread():
         return
     ended = []
-    for obj in list(_asiders):
+    for obj in [*_lookers, *_writers]:
         with contextlib.suppress(Exception):  # a fork must never fail because of us
             started = obj.step_aside()
             if started is not None:
@@ -131,9 +139,9 @@ class Ticker:
     """
     A thread of ours that calls ``look()`` every ``interval`` seconds while ``wanted()``, and
     sleeps otherwise, taking no turn and no CPU, until :meth:`wake` (``arm`` is told where to
-    ring: ``arm(self.wake)`` while it sleeps, ``arm(None)`` once woken). It steps aside for a
-    single-threaded program's fork (see the module's docstring) and comes back at the next
-    :meth:`wake`.
+    ring: ``arm(self.wake)`` while it sleeps, ``arm(None)`` once woken), or :data:`BACKSTOP`
+    seconds. It steps aside for a single-threaded program's fork (see the module's docstring)
+    and comes back at the next :meth:`wake`.
     """
 
     def __init__(
@@ -147,8 +155,9 @@ class Ticker:
         self._wanted = wanted
         self._arm = arm
         self._interval = interval
-        #: Sleeps counted: how often there was nothing to look at.
+        #: Sleeps and looks, counted.
         self.idles = 0
+        self.looks = 0
         #: Not stopped (``stop``); may be aside for a fork meanwhile.
         self.running = True
         #: Stepped aside for a fork: the next wake() starts the thread again.
@@ -168,42 +177,55 @@ class Ticker:
         return self._thread.ident if self._thread is not None else None
 
     def _start(self) -> Started:
-        # Released to end the thread (stop, step aside) and, with _wake, to end a sleep.
-        self._stop = allocate_lock()
-        self._stop.acquire()
-        self._wake = allocate_lock()
-        self._wake.acquire()
-        return start(self._run)
+        # Each thread its own pair: one that outlived a step aside (see step_aside) must not
+        # take its successor's wake, nor miss its own end. ``stop`` is released to end the
+        # thread, ``wake`` (too) to end a sleep.
+        stop = allocate_lock()
+        stop.acquire()
+        wake = allocate_lock()
+        wake.acquire()
+        self._stop, self._wake = stop, wake
+        return start(lambda: self._run(stop, wake))
 
-    def _run(self) -> None:
+    def _run(self, stop: Any, wake: Any) -> None:
         guard.busy = True  # nothing this thread does is recorded
-        stop = self._stop
-        while True:
+        while stop.locked():
             if not self._wanted():
-                self._idle()
+                self._idle(stop, wake)
+                continue  # woken: wanted now, or ended, or the backstop (then asleep again)
             if stop.acquire(timeout=self._interval):
                 break
+            self.looks += 1
             self._look()
 
-    def _idle(self) -> None:
+    def _idle(self, stop: Any, wake: Any) -> None:
         self.idles += 1
         self._arm(self.wake)
         try:
             if not self._wanted():  # wanted before ``arm``: nobody rang
-                self._wake.acquire()
+                # A backstop: a wake lost for whatever reason costs a few seconds, not all.
+                wake.acquire(timeout=BACKSTOP)
         finally:
-            self._arm(None)
+            if stop.locked():  # still this thread's to arm (see step_aside)
+                self._arm(None)
 
     def wake(self) -> None:
-        """Look again from now on (from any thread); start the thread again if it stepped aside."""
+        """
+        Look again from now on (from any thread), starting the thread again if it stepped
+        aside. Never raises: it runs in the program's wait (at interpreter shutdown, 3.12
+        starts no thread).
+        """
         self._arm(None)  # once is enough
         if self._aside:
-            with self._turn:
-                if self._aside and self.running:
-                    self._aside = False
-                    self._thread = self._start()
+            try:
+                with self._turn:
+                    if self._aside and self.running:
+                        self._thread = self._start()
+                        self._aside = False
+            except Exception:  # no thread to be had: the next wait tries again
+                self._arm(self.wake)
             return
-        with contextlib.suppress(RuntimeError):  # another thread woke it first
+        with contextlib.suppress(RuntimeError):  # released already: another thread woke it
             self._wake.release()
 
     def _end(self) -> None:
@@ -212,17 +234,28 @@ class Ticker:
                 lock.release()
 
     def step_aside(self) -> Started | None:
-        """Before a fork: end the thread (see the module's docstring); wake() starts it again."""
+        """
+        Before a fork: end the thread (see the module's docstring); wake() starts it again.
+        Not while a wait it must look at is on (a signal handler's fork, during a wait of the
+        forking thread): the thread then stays, and so does the fork's warning.
+        """
         with self._turn:
             thread = self._thread
-            if not self.running or self._aside or thread is None:
+            if not self.running or self._aside or thread is None or self._wanted():
                 return None
             if thread.ident == _thread.get_ident():
                 return None
             self._aside = True
-            self._end()
-            thread.done.acquire(timeout=1.0)
-            self._arm(self.wake)
+            try:
+                self._end()
+                thread.done.acquire(timeout=1.0)
+            finally:
+                self._arm(self.wake)
+            if self._wanted():  # begun meanwhile: its wake found the thread ending
+                self._arm(None)
+                self._thread = self._start()
+                self._aside = False
+                return None
             return thread
 
     def after_fork_in_child(self) -> None:
@@ -251,4 +284,4 @@ class Ticker:
     def stopped(self) -> bool:
         """Whether the thread is over, not to start again."""
         thread = self._thread
-        return not self.running and (thread is None or not thread.done.locked())
+        return not self.running and (thread is None or thread.finished)

@@ -92,7 +92,7 @@ class FdWriter:
         self._keeping_gil: Any = (keep_gil and self._pending is None and gil_writer(fd)) or None
         if self._pending is not None:
             _buffered.add(self)
-            ourthreads.steps_aside_for_forks(self)
+            ourthreads.steps_aside_for_forks(self, writer=True)
             _hook_exit()
         reset_after_fork(self)
 
@@ -181,6 +181,9 @@ class FdWriter:
         flusher.stop()
         for rung in (self._bell, self._now):
             rung.acquire(False)  # rung by stop(): silent again for the next flusher
+        # A line appended since _before_fork's flush (a watchdog's finding, as it ended), which
+        # the flusher, stopping, left: written now, not at exit.
+        self.flush(timeout=1.0)
         return flusher.thread
 
     def _start_flusher(self) -> None:
@@ -193,7 +196,15 @@ class FdWriter:
                 # no call between the test and the store, so no handler runs between them.
                 if self._flusher is None:
                     self._flusher = flusher
-                    flusher.start()
+                    try:
+                        flusher.start()
+                    except Exception:  # no thread to be had (3.12's shutdown): close() writes
+                        self._flusher = None
+                        return
+                    # Lines left by a flusher that stepped aside rang no bell: ring it.
+                    if self._pending and self._bell.locked():
+                        with contextlib.suppress(RuntimeError):
+                            self._bell.release()
         finally:
             self._lock.release()
 
