@@ -95,7 +95,7 @@ class TestExitedHolders:
         lock = primitive("lock", "gone")
         hold = recorder.holds.acquired(acquired(lock, thread=5, at=at(1)))
         assert hold is not None
-        hold.exited = True
+        hold.exited = at(1.5)
         recorder.handle(waiting(lock, thread=1, at=at(2)))
         snapshot = recorder.holds.snapshot()
         assert holders_exited(snapshot, snapshot.waiting[1])
@@ -103,3 +103,36 @@ class TestExitedHolders:
         assert recorder.traces is not None
         [line] = causes(snapshot.waiting[1], snapshot, recorder.traces)
         assert 'it is held by "T5", which has exited' in line
+
+    def test_for_good_since_the_holder_exited_not_since_the_wait_began(
+        self, recorder: Recorder
+    ) -> None:
+        """
+        A reader-writer lock's first reader takes the writers' lock and exits; the last
+        reader, still reading, will release it. A writer waiting since before the exit is
+        blocked for good (as far as anyone can tell) only from the exit on.
+        """
+        lock = primitive("lock", "c_resource")
+        hold = recorder.holds.acquired(acquired(lock, thread=5, at=at(1)))
+        assert hold is not None
+        recorder.handle(waiting(lock, thread=1, at=at(2)))
+        hold.exited = at(10)
+        snapshot = recorder.holds.snapshot()
+        assert at(10) == holders_exited(snapshot, snapshot.waiting[1])
+        assert recorder.traces is not None
+        assert [] == hang_subjects(snapshot, recorder.traces, at(11), at(2))
+        assert [1] == hang_subjects(snapshot, recorder.traces, at(12), at(2))
+
+    def test_a_lock_released_by_another_thread_is_a_signal(self, recorder: Recorder) -> None:
+        """Released before by another thread than its taker: whoever took it, anyone may
+        release it, and its taker's exit says nothing."""
+        lock = primitive("lock", "c_resource")
+        recorder.holds.handed_off(lock)
+        hold = recorder.holds.acquired(acquired(lock, thread=5, at=at(1)))
+        assert hold is not None
+        hold.exited = at(1.5)
+        recorder.handle(waiting(lock, thread=1, at=at(2)))
+        snapshot = recorder.holds.snapshot()
+        assert 0 == holders_exited(snapshot, snapshot.waiting[1])
+        assert recorder.traces is not None
+        assert [] == hang_subjects(snapshot, recorder.traces, at(60), at(2))

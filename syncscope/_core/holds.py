@@ -33,6 +33,7 @@ from __future__ import annotations
 import _thread
 import contextlib
 import itertools
+import time
 import weakref
 from functools import partial
 
@@ -88,8 +89,9 @@ class Hold:
         self.site_tally: Any = None
         #: The span of this hold, set by the span pairing (if any).
         self.span: Any = None
-        #: Its thread has ended without giving it back (with ``track_exits``).
-        self.exited = False
+        #: When its thread ended without giving it back (with ``track_exits``; ``time_ns``,
+        #: the events' clock); 0 while it runs.
+        self.exited = 0
 
     @property
     def thread_name(self) -> str:
@@ -112,7 +114,7 @@ class Life:
 
     Attributes:
         serial: unique in the process.
-        exited: it has ended.
+        exited: when it ended (``time.time_ns``); 0 while it runs.
         error: for a thread that died of an exception: its text and the innermost user site
             it was raised at (set by the diagnosis sink's ``threading.excepthook``).
     """
@@ -125,7 +127,7 @@ class Life:
         self.ident = ident
         self.name = name
         self.serial = next(self._serials)
-        self.exited = False
+        self.exited = 0
         self.error: tuple[str, Site | None] | None = None
 
     def __repr__(self) -> str:
@@ -372,14 +374,14 @@ class Holds:
         Thread ``life`` has ended (called on it, as it ends): its holds stay where they are
         held, marked ``exited``; its ident starts afresh for the next thread to get it.
         """
-        life.exited = True
+        now = life.exited = time.time_ns()
         ident = life.ident
         held = self.held.pop(ident, None)
         for hold in held or ():
-            hold.exited = True
+            hold.exited = now
         parked = self.parked.pop(ident, None)
         if parked is not None:
-            parked.exited = True
+            parked.exited = now
         self.waiting.pop(ident, None)
         ended = self.ended
         ended[life.serial] = life

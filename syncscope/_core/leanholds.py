@@ -65,7 +65,8 @@ class ThreadHolds:
         #: A hold was taken out of the chain below others: their chain keys still name it,
         #: recomputed at the next push (see ``unlink``).
         self.stale = False
-        self.exited = False
+        #: When the thread ended (``time.time_ns``, the events' clock); 0 while it runs.
+        self.exited = 0
         #: Proxy -> this thread's :class:`Uses` of it counted in place (spans under pressure);
         #: (primitive, operation) -> its :class:`OpUses`.
         self.uses: dict[Any, Uses] = {}
@@ -170,7 +171,7 @@ def this_thread() -> ThreadHolds:
 
     def ended(_ref: object, key: int = key, holds: ThreadHolds = holds) -> None:
         _watch.pop(key, None)
-        holds.exited = True
+        holds.exited = time.time_ns()
         if threads.get(holds.ident) is holds:
             del threads[holds.ident]
         if holds.top is not None:
@@ -254,7 +255,7 @@ def after_fork_in_child() -> None:
     for ident in list(threads):
         if ident != me:
             holds = threads.pop(ident)
-            holds.exited = True
+            holds.exited = time.time_ns()
     lingering.clear()
 
 

@@ -22,7 +22,9 @@ feed them when it wakes, and stops it too.
 * **Pool starvation**: every worker of a saturated ``ThreadPoolExecutor`` waiting without a
   timeout for a Future whose task is still queued on that same pool, for the grace period.
 * **Hang**: threads blocked without a timeout on a signal nothing has touched for the hang
-  timeout, or on a lock or semaphore whose holders have all exited. A queue's waiters count
+  timeout, or on a lock or semaphore whose holders have all exited, the last of them the hang
+  timeout ago (not one ever released by another thread than its taker's: a signal, which a
+  running thread may still give). A queue's waiters count
   only with a cause: a ``get`` whose producers have all exited, a ``put`` or ``join`` whose
   consumers have (or that nobody ever took from); idle consumers are a pool waiting for work.
 """
@@ -43,16 +45,22 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def holders_exited(snapshot: Snapshot, wait: Wait) -> bool:
-    """An acquire waiting for a primitive whose every holder has exited."""
-    if wait.op != "acquire":
-        return False
+def holders_exited(snapshot: Snapshot, wait: Wait) -> int:
+    """
+    For an acquire waiting for a primitive whose every holder has exited: when the last of
+    them did (``time_ns``); else 0. Not for a primitive some thread released that another
+    had taken: a signal, which any thread may give, its taker's exit or not.
+    """
     primitive = wait.primitive
+    if wait.op != "acquire" or primitive in snapshot.handoff:
+        return 0
     if primitive.kind == "semaphore":
         permits = snapshot.permits.get(primitive, ())
-        return bool(permits) and all(hold.exited for hold in permits)
+        if not permits or not all(hold.exited for hold in permits):
+            return 0
+        return max(hold.exited for hold in permits)
     hold = snapshot.owner.get(primitive)
-    return hold is not None and hold.exited
+    return hold.exited if hold is not None else 0
 
 
 def self_deadlocks(
@@ -155,8 +163,11 @@ def hang_subjects(snapshot: Snapshot, traces: Traces, now: int, timeout_ns: int)
             if wait.primitive.kind == "queue" and not causes(wait, snapshot, traces):
                 continue
             found.append(ident)
-        elif holders_exited(snapshot, wait):
-            found.append(ident)
+        else:
+            # Blocked for good since the last holder exited, not since the wait began.
+            exited = holders_exited(snapshot, wait)
+            if exited and now - exited >= timeout_ns:
+                found.append(ident)
     return found
 
 

@@ -240,7 +240,7 @@ class SpanPairing(LightHolds):
                 for hold in held[before:]:
                     if hold.event.life is life:
                         held.remove(hold)
-                        hold.exited = True
+                        hold.exited = time.time_ns()
 
     def place_of(self, ident: int, life: Any, time_ns: int) -> Place:
         """
