@@ -573,6 +573,32 @@ class TestTracebacks:
         assert expected.stdout == actual.stdout
         assert expected.stderr == actual.stderr.split("syncscope report")[0]
 
+    def test_an_exception_with_an_exceptions_attribute_of_its_own(self, tmp_path: Path) -> None:
+        """Only an ExceptionGroup's ``exceptions`` are exceptions: a program's own attribute of
+        that name (strings here) is no chain to follow."""
+        script = tmp_path / "errors.py"
+        script.write_text(
+            textwrap.dedent(
+                """\
+                import threading
+
+                class ValidationErrors(Exception):
+                    def __init__(self, *problems):
+                        super().__init__(f"{len(problems)} problems")
+                        self.exceptions = list(problems)
+
+                with threading.Lock():
+                    raise ValidationErrors("name is empty", "age is negative")
+                """
+            ),
+            encoding="utf-8",
+        )
+        expected = run_python(str(script))
+        actual = run_syncscope("-q", str(script))
+        assert 1 == expected.returncode == actual.returncode
+        assert "ValidationErrors: 2 problems" in expected.stderr
+        assert expected.stderr == actual.stderr.split("syncscope report")[0]
+
 
 class TestLibraryCode:
     """What counts as library code (not watched unless --all): the stdlib and site-packages."""

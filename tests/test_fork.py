@@ -219,6 +219,41 @@ FORK_THEN_WAIT_AT_EXIT = """
     atexit.register(at_exit)
 """
 
+#: After a fork, two threads deadlock once the main thread has returned, as the interpreter
+#: shuts down (3.12 starts no thread then: the watchdog must be back already).
+FORK_THEN_DEADLOCK_AT_EXIT = """
+    import os
+    import sys
+    import threading
+
+    a, b = threading.Lock(), threading.Lock()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    main = threading.main_thread().ident
+    both, never = threading.Barrier(2), threading.Event()
+
+    def shutting_down():
+        frame = sys._current_frames().get(main)
+        while frame is not None:
+            if frame.f_code is threading._shutdown.__code__:
+                return True
+            frame = frame.f_back
+        return False
+
+    def cross(x, y):
+        with x:
+            while not shutting_down():
+                never.wait(0.001)
+            both.wait()
+            with y:
+                pass
+
+    threading.Thread(target=cross, args=(a, b)).start()
+    threading.Thread(target=cross, args=(b, a)).start()
+"""
+
 FORK_WARNS = "is multi-threaded, use of fork() may lead to deadlocks"
 
 
@@ -273,3 +308,9 @@ class TestForkWarning:
         assert 0 == result.returncode, result.stderr
         assert "acquired at exit" in result.stdout
         assert "Traceback" not in result.stderr
+
+    def test_a_deadlock_at_exit_after_a_fork_is_found(self, tmp_path: Path) -> None:
+        program = script(tmp_path, FORK_THEN_DEADLOCK_AT_EXIT)
+        result = run_syncscope("-q", "--deadlock-exit", str(program), timeout=60)
+        assert 3 == result.returncode, result.stderr
+        assert "syncscope: deadlock: 2 threads wait for each other" in result.stderr

@@ -136,3 +136,6 @@ class TestExitedHolders:
         assert 0 == holders_exited(snapshot, snapshot.waiting[1])
         assert recorder.traces is not None
         assert [] == hang_subjects(snapshot, recorder.traces, at(60), at(2))
+        # Reported otherwise (every thread blocked), the cause still says who took it.
+        [line] = causes(snapshot.waiting[1], snapshot, recorder.traces)
+        assert 'it is held by "T5", which has exited' in line

@@ -127,9 +127,23 @@ def _before_fork() -> None:
         started.gone()
 
 
-# The warning came with 3.12: before, a thread of ours has nothing to step aside for.
+def _after_fork_in_parent() -> None:
+    """3.12: back at once (see below)."""
+    for obj in list(_lookers):
+        with contextlib.suppress(Exception):
+            obj.come_back()
+
+
+# The warning came with 3.12: before, a thread of ours has nothing to step aside for. 3.12
+# counts the threads before the parent's after-fork hooks run, and starts no thread once the
+# interpreter shuts down: a watchdog waiting for the next wait to come back would not come
+# back for a deadlock at exit. There it comes back in the hook. 3.13 counts them after the
+# hooks, and starts threads at exit: there it comes back at the next wait (see Ticker.wake).
 if hasattr(os, "register_at_fork") and sys.version_info >= (3, 12):
-    os.register_at_fork(before=_before_fork)
+    if sys.version_info < (3, 13):
+        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent)
+    else:
+        os.register_at_fork(before=_before_fork)
 
 
 # -- a thread that looks at something at intervals --------------------------------------------
@@ -227,6 +241,11 @@ class Ticker:
             return
         with contextlib.suppress(RuntimeError):  # released already: another thread woke it
             self._wake.release()
+
+    def come_back(self) -> None:
+        """After a fork it stepped aside for: start the thread again now, if it is to run."""
+        if self._aside:
+            self.wake()
 
     def _end(self) -> None:
         for lock in (self._stop, self._wake):

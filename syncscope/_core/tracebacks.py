@@ -56,4 +56,5 @@ def hide_frames_in_chain(exc: BaseException) -> None:
         seen.add(id(current))
         hide_frames(current)
         pending += [e for e in (current.__cause__, current.__context__) if e is not None]
-        pending += getattr(current, "exceptions", ())  # an ExceptionGroup's members
+        if isinstance(current, BaseExceptionGroup):  # its members; not any ``exceptions``
+            pending += [e for e in current.exceptions if isinstance(e, BaseException)]

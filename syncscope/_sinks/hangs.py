@@ -49,10 +49,18 @@ def holders_exited(snapshot: Snapshot, wait: Wait) -> int:
     """
     For an acquire waiting for a primitive whose every holder has exited: when the last of
     them did (``time_ns``); else 0. Not for a primitive some thread released that another
-    had taken: a signal, which any thread may give, its taker's exit or not.
+    had taken: a signal, which any thread may give, its taker's exit or not (the cause a
+    report gives still says who took it, see :func:`last_holder_exit`).
     """
+    if wait.primitive in snapshot.handoff:
+        return 0
+    return last_holder_exit(snapshot, wait)
+
+
+def last_holder_exit(snapshot: Snapshot, wait: Wait) -> int:
+    """:func:`holders_exited`, signals or not."""
     primitive = wait.primitive
-    if wait.op != "acquire" or primitive in snapshot.handoff:
+    if wait.op != "acquire":
         return 0
     if primitive.kind == "semaphore":
         permits = snapshot.permits.get(primitive, ())
@@ -272,7 +280,7 @@ def _all_exited(found: Iterable[Life], did: str) -> tuple[str, ...]:
 
 
 def _exited_holders(wait: Wait, snapshot: Snapshot) -> tuple[str, ...]:
-    if not holders_exited(snapshot, wait):
+    if not last_holder_exit(snapshot, wait):
         return ()
     primitive = wait.primitive
     if primitive.kind == "semaphore":
