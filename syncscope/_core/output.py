@@ -179,8 +179,12 @@ class FdWriter:
             return None
         self._flusher = None
         flusher.stop()
-        for rung in (self._bell, self._now):
-            rung.acquire(False)  # rung by stop(): silent again for the next flusher
+        # Bells of its own for the next flusher: this one, should it outlive stop()'s wait,
+        # must not take their rings (only the forking thread runs: no line rings meanwhile).
+        self._bell = allocate_lock()
+        self._bell.acquire()
+        self._now = allocate_lock()
+        self._now.acquire()
         # A line appended since _before_fork's flush (a watchdog's finding, as it ended), which
         # the flusher, stopping, left: written now, not at exit.
         self.flush(timeout=1.0)
