@@ -8,9 +8,10 @@ deadlocks in the child" when the OS counts more than one thread in the process. 
 with one thread of its own, forked under syncscope, would get that warning for a thread of
 ours, at every fork (fasteners' and loguru's suites, through ``multiprocessing``). So before a
 fork made by the program's only thread, each thread of ours started here that can steps aside:
-it ends, and the fork waits (briefly) until the OS no longer counts it. It comes back when it
-is next needed, not in the parent's after-fork hook: 3.13 counts the threads after those run.
-A program with threads of its own gets the warning as it would without syncscope.
+it ends, and the fork waits (briefly) until the OS no longer counts it. It comes back after
+the fork: on 3.12 in the parent's after-fork hook (3.12 counts the threads before those run,
+and starts no thread at exit), from 3.13 when it is next needed (3.13 counts them after the
+hooks). A program with threads of its own gets the warning as it would without syncscope.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ class Ticker:
     sleeps otherwise, taking no turn and no CPU, until :meth:`wake` (``arm`` is told where to
     ring: ``arm(self.wake)`` while it sleeps, ``arm(None)`` once woken), or :data:`BACKSTOP`
     seconds. It steps aside for a single-threaded program's fork (see the module's docstring)
-    and comes back at the next :meth:`wake`.
+    and comes back at :meth:`come_back` or the next :meth:`wake`.
     """
 
     def __init__(
@@ -231,13 +232,18 @@ class Ticker:
         """
         self._arm(None)  # once is enough
         if self._aside:
+            # Not waiting for the turn: whoever has it starts the thread (another wait), or
+            # stops it; or this very thread has it, interrupted there by a signal handler.
+            if not self._turn.acquire(False):
+                return
             try:
-                with self._turn:
-                    if self._aside and self.running:
-                        self._thread = self._start()
-                        self._aside = False
+                if self._aside and self.running:
+                    self._thread = self._start()
+                    self._aside = False
             except Exception:  # no thread to be had: the next wait tries again
                 self._arm(self.wake)
+            finally:
+                self._turn.release()
             return
         with contextlib.suppress(RuntimeError):  # released already: another thread woke it
             self._wake.release()
