@@ -9,9 +9,9 @@ with one thread of its own, forked under syncscope, would get that warning for a
 ours, at every fork (fasteners' and loguru's suites, through ``multiprocessing``). So before a
 fork made by the program's only thread, each thread of ours started here that can steps aside:
 it ends, and the fork waits (briefly) until the OS no longer counts it. It comes back after
-the fork: on 3.12 in the parent's after-fork hook (3.12 counts the threads before those run,
-and starts no thread at exit), from 3.13 when it is next needed (3.13 counts them after the
-hooks). A program with threads of its own gets the warning as it would without syncscope.
+the fork: in the parent's after-fork hook where CPython counts the threads before those hooks
+run (3.12, and 3.14.1 on), or else when it is next needed (3.13 and 3.14.0 count them after
+the hooks). A program with threads of its own gets the warning as it would without syncscope.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def _before_fork() -> None:
 
 
 def _after_fork_in_parent() -> None:
-    """3.12: back at once (see below)."""
+    """Back at once, where the threads were counted before this hook (see below)."""
     for obj in list(_lookers):
         with contextlib.suppress(Exception):
             obj.come_back()
@@ -138,10 +138,14 @@ def _after_fork_in_parent() -> None:
 # The warning came with 3.12: before, a thread of ours has nothing to step aside for. 3.12
 # counts the threads before the parent's after-fork hooks run, and starts no thread once the
 # interpreter shuts down: a watchdog waiting for the next wait to come back would not come
-# back for a deadlock at exit. There it comes back in the hook. 3.13 counts them after the
-# hooks, and starts threads at exit: there it comes back at the next wait (see Ticker.wake).
+# back for a deadlock at exit. There it comes back in the hook. 3.13.0 counts them after the
+# hooks (measured), and starts threads at exit: there it comes back at the next wait (see
+# Ticker.wake). CPython's gh-137109 counts them before the hooks again, from 3.14.1 on (read
+# in its source and the 3.14 backport, not run here): there, back in the hook. Its backport
+# to 3.13 is not relied on: the next wait is right whichever way a 3.13 counts.
+COUNTS_BEFORE_HOOKS = sys.version_info < (3, 13) or sys.version_info >= (3, 14, 1)
 if hasattr(os, "register_at_fork") and sys.version_info >= (3, 12):
-    if sys.version_info < (3, 13):
+    if COUNTS_BEFORE_HOOKS:
         os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent)
     else:
         os.register_at_fork(before=_before_fork)
