@@ -490,6 +490,130 @@ class TestCountedInPlace:
         assert uses == sum(_counts(spans, "Lock.acquire busy").values())
 
 
+    def test_reentries_inside_a_counted_hold_are_counted_with_it(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        body = """\
+            from syncscope._core.leanholds import local
+            r = threading.RLock()
+            take_counted(r)
+            for _ in range(300):
+                with r:
+                    r.acquire()
+                    assert 3 == r._recursion_count()
+                    r.release()
+            (use,) = [use for key, use in local.holds.uses.items() if key is r]
+            assert 600 == use.reentered, use.reentered  # counted in place, not recorded
+            assert 0 == use.count  # the hold itself is not over
+            r.release()
+            assert not r._is_owned()
+        """
+        _line, spans, uses = _counted_run(tmp_path, http_receiver, body)
+        assert {"MainThread": 1} == _counts(spans, "RLock.hold r")
+        assert {"MainThread": 601} == _counts(spans, "RLock.acquire r")
+        assert uses == sum(_counts(spans, "Lock.acquire busy").values())
+
+    def test_a_reentered_counted_hold_that_makes_a_thread_wait_is_a_span(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        """The waiter claims the hold while it is re-entered: the inner release is no end."""
+        body = """\
+            r = threading.RLock()
+            def waiter():
+                with r:
+                    pass
+            take_counted(r)
+            r.acquire()  # re-entered, counted with the hold
+            thread = threading.Thread(target=waiter, name="waiter")
+            thread.start()
+            wait_until_blocked(thread)
+            r.release()  # the inner one, once the hold was claimed: r is still held
+            assert r._is_owned() and thread.is_alive()
+            r.release()
+            thread.join(10)
+            assert not thread.is_alive()
+        """
+        _line, spans, uses = _counted_run(tmp_path, http_receiver, body)
+        (hold,) = [
+            s
+            for s in spans
+            if s.name == "RLock.hold r" and s.attributes["thread.name"] == "MainThread"
+        ]
+        (waited,) = [
+            s
+            for s in spans
+            if s.name == "RLock.acquire r" and s.attributes["thread.name"] == "waiter"
+        ]
+        assert hold.span_id in {link.span_id for link in waited.links}
+        assert hold.start_ns <= waited.start_ns < hold.end_ns <= waited.end_ns
+        assert {"MainThread": 1, "waiter": 1} == _counts(spans, "RLock.hold r")
+        assert {"MainThread": 2, "waiter": 1} == _counts(spans, "RLock.acquire r")
+        assert uses == sum(_counts(spans, "Lock.acquire busy").values())
+
+    def test_a_condition_wait_inside_a_reentered_counted_hold(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        body = """\
+            r = threading.RLock()
+            cond = threading.Condition(r)
+            ready = threading.Event()
+            def waiter():
+                take_counted(r)
+                r.acquire()  # re-entered, counted with the hold
+                ready.set()
+                assert cond.wait(10)  # gives up both levels, and takes both back
+                assert 2 == r._recursion_count()
+                r.release()
+                r.release()
+                assert not r._is_owned()
+            thread = threading.Thread(target=waiter, name="waiter")
+            thread.start()
+            ready.wait(10)
+            with cond:
+                cond.notify()
+            thread.join(10)
+            assert not thread.is_alive()
+        """
+        _line, spans, uses = _counted_run(tmp_path, http_receiver, body)
+        (wait,) = [s for s in spans if s.name == "Condition.wait cond"]
+        (notify,) = [s for s in spans if s.name == "Condition.notify cond"]
+        assert {notify.span_id} == {link.span_id for link in wait.links}
+        assert {"waiter": 2, "MainThread": 1} == _counts(spans, "RLock.hold r")
+        assert {"waiter": 2, "MainThread": 1} == _counts(spans, "RLock.acquire r")
+        assert uses == sum(_counts(spans, "Lock.acquire busy").values())
+
+    def test_reentries_counted_exactly_while_threads_switch_all_the_time(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        """
+        Threads entering one RLock twice over, switched every microsecond: its holds are
+        claimed by waiters, counted in place or recorded by turns; each acquire and hold is a
+        span or in a summary's count, once.
+        """
+        body = """\
+            r = threading.RLock()
+            take_counted(busy)
+            busy.release()
+            def worker():
+                for _ in range(2000):
+                    with r:
+                        with r:
+                            pass
+            sys.setswitchinterval(1e-6)
+            threads = [threading.Thread(target=worker, name=f"w{n}") for n in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+            sys.setswitchinterval(0.005)
+            assert not any(thread.is_alive() for thread in threads)
+        """
+        _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
+        names = [f"w{n}" for n in range(4)]
+        assert dict.fromkeys(names, 2000) == _counts(spans, "RLock.hold r")
+        assert dict.fromkeys(names, 4000) == _counts(spans, "RLock.acquire r")
+
+
 class TestThePermitsRace:
     """
     A semaphore's permit counted in place: its owner's release or whoever else needs its hold

@@ -94,9 +94,11 @@ class Uses:
         "gone",
         "held_ns",
         "last_ns",
+        "reentered",
         "since_ns",
         "summed",
         "summed_ns",
+        "summed_reentered",
     )
 
     def __init__(self, first: tuple[Any, ...], counted_in: Any) -> None:
@@ -110,6 +112,9 @@ class Uses:
         self.last_ns = first[3]
         self.summed = 0
         self.summed_ns = 0
+        #: An RLock's re-entries inside these uses, and how many of them the worker summed.
+        self.reentered = 0
+        self.summed_reentered = 0
         #: When the first use not summed yet began (ns): the thread sets it when it counts a
         #: use with nothing left to sum, so a summary does not cover the time before it.
         self.since_ns = first[3]

@@ -299,7 +299,7 @@ def counted_acquire(proxy: Any, records: Records) -> bool:
     lock = proxy._syncscope_lock
     reentrant = proxy._reentrant
     if reentrant and lock._is_owned():
-        return False  # re-entered: recorded, after the hold's record
+        return counted_reentry(proxy, lock, records)
     # What can be, before the acquire: the less this thread does holding the lock, the less
     # often the interpreter hands the GIL to another thread that then finds it taken.
     frame = _getframe(2)  # this, acquire or __enter__, the caller
@@ -334,14 +334,54 @@ def counted_acquire(proxy: Any, records: Records) -> bool:
     return True
 
 
+def counted_reentry(proxy: Any, lock: Any, records: Records) -> bool:
+    """
+    An RLock re-entered by its owner: True if it took it, counted with the hold around it.
+
+    Only inside a hold this thread counts in place: the re-entry is no span of its own (the
+    hold is), and the pairing would only fold it into the summary's acquires. Recorded
+    otherwise, after the hold's record.
+    """
+    holds = lean_local.holds
+    record = records.taken.get(proxy._syncscope_primitive)
+    if holds is None or record is None or record is WANTED or record[0] is not holds:
+        return False
+    for got in proxy._syncscope_attempts:  # noqa: B007 (one item: see _interrupts)
+        break
+    if not got:  # owned: taken at once, unless the count overflows (the usual path says)
+        return False
+    try:
+        use = holds.uses.get(proxy)
+        if use is None or use.counted_in is not records.counted:
+            use = new_uses(holds, proxy, record, records)
+        if use.count == use.summed and use.reentered == use.summed_reentered:
+            use.since_ns = record[3]  # nothing left to sum: these begin with the hold
+        use.reentered += 1
+        use.last_ns = _time_ns()
+    except BaseException:  # a signal handler's exception: acquire() raises, not re-entered
+        lock.release()
+        raise
+    return True
+
+
 def counted_release(proxy: Any, records: Records) -> bool:
     """A release: True if it ended a use counted in place (the lock released, then counted)."""
     lock = proxy._syncscope_lock
     reentrant = proxy._reentrant
-    if reentrant and lock._recursion_count() != 1:
-        return False  # not the last release, or not the owner's: the usual path
     taken = records.taken
     prim = proxy._syncscope_primitive
+    if reentrant:
+        depth = lock._recursion_count()  # 0: not the owner's, the real release raises
+        if depth != 1:
+            if depth < 2:
+                return False
+            # An inner release inside a hold this thread counts in place: nothing to say (an
+            # inner release ends no hold, and its re-entry was counted or recorded).
+            record = taken.get(prim)
+            if record is None or record is WANTED or record[0] is not lean_local.holds:
+                return False
+            lock.release()
+            return True
     # From here to the release, no call returns before it (see above; a Lock's taker is told
     # by its ThreadHolds, read from the thread's local storage without a call).
     try:
@@ -403,6 +443,6 @@ def new_uses(holds: ThreadHolds, proxy: Any, record: tuple[Any, ...], records: R
 def forget_summed(uses: dict[Any, Uses]) -> None:
     """Forget a thread's counts that the worker has summed (only that thread writes them)."""
     for key, other in list(uses.items()):
-        if other.summed == other.count:
+        if other.summed == other.count and other.summed_reentered == other.reentered:
             del uses[key]
             other.gone = True

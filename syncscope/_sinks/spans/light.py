@@ -200,21 +200,32 @@ class LightHolds:
         return done
 
     def counted_uses(
-        self, prim: Primitive, acquire: Any, count: int, held_ns: int, start: int, end: int
+        self,
+        prim: Primitive,
+        acquire: Any,
+        count: int,
+        held_ns: int,
+        start: int,
+        end: int,
+        reentered: int = 0,
     ) -> None:
         """
         ``count`` uses of ``prim`` that nobody waited for, by the thread of ``acquire`` (the
         first one's stand-in), counted in place between ``start`` and ``end`` (ns) and held
-        ``held_ns`` in all: summed up as their acquires and holds would have been.
+        ``held_ns`` in all: summed up as their acquires and holds would have been; and
+        ``reentered`` re-entries of an RLock inside such uses, as more acquires.
         """
         fold = self._fold
         assert fold is not None  # counting in place only happens when folding does
         # Folded: no spans of the part (the summary counts as one, see Summaries.fold).
         place = self.place_of(acquire.thread_id, acquire.life, start)
-        # A wait that begins after these links to nothing rather than to an older hold.
-        self._last_hold.pop(prim.id, None)
-        fold.fold_counted(place, prim, acquire, count, held_ns, start, end)
-        self._counts.aggregated += 2 * count
+        if count:
+            # A wait that begins after these links to nothing rather than to an older hold.
+            self._last_hold.pop(prim.id, None)
+            fold.fold_counted(place, prim, acquire, count, held_ns, start, end)
+        if reentered:
+            fold.fold_ops(place, prim, "acquire", acquire, reentered, start, end)
+        self._counts.aggregated += 2 * count + reentered
 
     def counted_ops(
         self, prim: Primitive, op: str, first: Any, count: int, start: int, end: int

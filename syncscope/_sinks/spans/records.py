@@ -218,8 +218,10 @@ def sum_counted(pairing: SpanPairing, counted: deque[Uses]) -> None:
         # Read before the count: once its thread has ended, the count read after is its last.
         over = use.gone or use.first[0].exited
         count = use.count  # read once: the thread may count on meanwhile
+        reentered = use.reentered
         new = count - use.summed
-        if new:
+        new_reentries = reentered - use.summed_reentered
+        if new or new_reentries:
             held_ns = use.held_ns
             end = use.last_ns
             first = use.first
@@ -233,8 +235,10 @@ def sum_counted(pairing: SpanPairing, counted: deque[Uses]) -> None:
                     held_ns - use.summed_ns,
                     use.since_ns,
                     end,
+                    new_reentries,
                 )
             use.summed = count
             use.summed_ns = held_ns
+            use.summed_reentered = reentered
         if not over:
             counted.append(use)
