@@ -285,9 +285,10 @@ class Settings:
         group="diagnosis",
         type=_seconds,
         metavar="SECONDS",
-        help="report a cycle through a plain Lock or a semaphore while other threads run, a "
-        "thread waiting for a Lock it holds, or one waiting for a signal while holding the "
-        "lock the signallers wait for, once it has lasted SECONDS (default 1)",
+        help="report a cycle through a plain Lock or a semaphore while other threads run, or "
+        "a thread waiting for a Lock it holds, once it has lasted SECONDS (default 1); one "
+        "waiting for a signal while holding the lock the signallers wait for, once it has "
+        "lasted half the hang timeout, or SECONDS if longer",
     )
     long_hold_ms: float | None = _option(
         None,

@@ -424,6 +424,86 @@ class TestIdle:
         assert {"first", "second"} == {thread.name for thread in rec.deadlocks[0].threads}
 
 
+#: A waits on an Event holding L, B waits for L; the Event is set by a callback that a third
+#: thread fires on a reply it reads from standard input (a socket's, in real life): that
+#: thread runs, and nothing in its code names the Event.
+CALLBACK_SETTER = """\
+    import sys, threading
+    L = threading.Lock()
+    listeners = []
+    ready = threading.Event()
+
+    def worker_a():
+        ev = threading.Event()
+        listeners.append(ev.set)
+        with L:
+            ready.set()
+            ev.wait()
+
+    def worker_b():
+        ready.wait()
+        with L:
+            pass
+
+    def on_reply():
+        sys.stdin.readline()
+        for callback in listeners:
+            callback()
+
+    threads = [threading.Thread(target=f, name=f.__name__) for f in (worker_a, worker_b, on_reply)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    print("waiting", flush=True)
+    for thread in threads:
+        thread.join()
+    print("all done", flush=True)
+"""
+
+
+class TestHeldWhileWaiting:
+    """
+    A signal awaited under a lock its signallers wait for, while other threads run: a
+    deadlock once it has lasted half the hang timeout, not the grace (a running thread may
+    give the signal without naming it).
+    """
+
+    def test_a_callback_fired_by_a_running_thread_is_no_deadlock(self, tmp_path: Path) -> None:
+        from .spans_programs import Interactive, NotYet
+
+        program = script(tmp_path, CALLBACK_SETTER)
+        # Half the hang timeout: 3 s; the grace, 1 s, is past when the reply comes.
+        run = Interactive(["-q", "--deadlock-exit", "--hang-timeout", "6", str(program)])
+        try:
+            run.wait_for("stdout", "waiting")
+            with pytest.raises(NotYet):
+                run.wait_for("stderr", "deadlock:", timeout=1.8)
+            run.send("reply\n")
+            result = run.finish()
+        finally:
+            run.process.kill()
+        assert 0 == result.returncode, result.stderr
+        assert "all done" in result.stdout
+        assert "no lock-order inversion, no deadlock, no hang" in result.stderr
+
+    def test_found_once_it_has_lasted_half_the_hang_timeout(self, tmp_path: Path) -> None:
+        from .spans_programs import Interactive
+
+        program = script(tmp_path, CALLBACK_SETTER)
+        run = Interactive(["-q", "--deadlock-exit", "--hang-timeout", "6", str(program)])
+        try:
+            run.wait_for("stdout", "waiting")
+            run.wait_for("stderr", "deadlock:", timeout=30)  # no reply ever comes
+            run.process.wait(30)  # ended by --deadlock-exit, its input still open
+            result = run.finish()
+        finally:
+            run.process.kill()
+        assert DEADLOCK_EXIT_STATUS == result.returncode, result.stderr
+        assert 'deadlock: "worker_a" waits on event ev while holding lock L' in result.stderr
+        waited = [float(s) for s in re.findall(r"\(for ([\d.]+) s\)", result.stderr)]
+        assert waited and min(waited) >= 3.0, result.stderr
+
+
 class TestHang:
     @endless
     def test_event_nobody_sets(self) -> None:

@@ -489,7 +489,6 @@ class TestCountedInPlace:
         assert "held at exit" == at_exit.attributes["syncscope.outcome"]
         assert uses == sum(_counts(spans, "Lock.acquire busy").values())
 
-
     def test_reentries_inside_a_counted_hold_are_counted_with_it(
         self, tmp_path: Path, http_receiver: Any
     ) -> None:

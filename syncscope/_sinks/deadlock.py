@@ -245,6 +245,11 @@ class Watchdog:
         self._on_deadlock = on_deadlock
         self._on_hang = on_hang
         self._hang_timeout_ns = int(hang_timeout * 1e9)
+        #: How long a signal awaited under a lock its signallers wait for must last, with
+        #: none of the running threads seen to feed it: half the hang timeout, the grace if
+        #: longer. A running thread may give the signal without naming it (a callback fired
+        #: by a reply it waits for on a socket): a second of it is no deadlock.
+        self._held_ns = max(self._grace_ns, self._hang_timeout_ns // 2)
         self._suspects: set[Wait] = set()
         self._last_progress = -1
         self._progress_since = _perf_counter_ns()
@@ -510,7 +515,7 @@ class Watchdog:
         """Threads waiting for a signal, holding a lock those who could give it wait for."""
         assert self._traces is not None
         found: list[Deadlock] = []
-        candidates = held_while_waiting(snapshot, self._traces, now, self._grace_ns)
+        candidates = held_while_waiting(snapshot, self._traces, now, self._held_ns)
         if not candidates:
             return found
         if not frames:
@@ -518,7 +523,7 @@ class Watchdog:
         for ident, blocked in candidates:
             group = [ident, *blocked]
             primitive = snapshot.waiting[ident].primitive
-            if not self._unrelated_run(snapshot, frames, set(group), {primitive}, self._grace_ns):
+            if not self._unrelated_run(snapshot, frames, set(group), {primitive}, self._held_ns):
                 continue
             deadlock = self._report(snapshot, now, group, frames, len(group), kind="held")
             if deadlock is not None:

@@ -124,8 +124,8 @@ def held_while_waiting(
 ) -> list[tuple[int, list[int]]]:
     """
     Threads waiting without a timeout for a signal while holding locks that other threads
-    wait for without a timeout, each with those threads; all for at least the grace, and the
-    signal untouched for as long.
+    wait for without a timeout, each with those threads; all for at least ``grace_ns``, and
+    the signal untouched for as long.
     """
     waiting = snapshot.waiting
     found = []
