@@ -32,7 +32,7 @@ feed them when it wakes, and stops it too.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from types import FrameType
+from types import CodeType, FrameType
 
 from .._core.event import Primitive, SyncEvent
 from .._core.holds import Life, Snapshot, Wait
@@ -113,10 +113,19 @@ def _taken_by_a_caller(frame: FrameType | None, wait: Wait, site: tuple[str, int
     frame = frame.f_back
     while frame is not None:
         code = frame.f_code
-        if code.co_filename == site[0] and code.co_name == site[2]:
+        if code.co_filename == site[0] and code.co_name == site[2] and _has_line(code, site[1]):
             return True
         frame = frame.f_back
     return False
+
+
+def _has_line(code: CodeType, line: int) -> bool:
+    """
+    Whether ``line`` is one of ``code``'s: two functions of one file may share a name (each
+    class's ``__init__``), and a lock one took, handed to a thread that releases it, is no
+    mutex its namesake up the stack holds.
+    """
+    return any(number == line for _, _, number in code.co_lines())
 
 
 def held_while_waiting(
