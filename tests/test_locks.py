@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import copyreg
 import gc
 import os
 import pickle
 import signal
 import threading
 import weakref
+from typing import Any
 
 import pytest
 
@@ -137,6 +139,24 @@ def _line_of(text: str) -> int:
     raise AssertionError(text)
 
 
+class _Holder:
+    """An object of the program's holding a lock, pickled by value."""
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+        self.value = 10
+
+
+#: The locks _remade made, by factory name.
+_REMADE: list[str] = []
+
+
+def _remade(factory_name: str) -> Any:
+    """What the program's reducer makes a lock again with."""
+    _REMADE.append(factory_name)
+    return syncscope.get_original("threading", factory_name)()
+
+
 @pytest.mark.parametrize("factory_name", ["Lock", "RLock"])
 class TestDropIn:
     def test_argument_errors_pass_through(self, factory_name: str) -> None:
@@ -176,6 +196,39 @@ class TestDropIn:
             with pytest.raises(Exception) as actual:
                 operation(ours)
             assert _outcome(expected) == _outcome(actual)
+
+    def test_a_reducer_registered_for_the_lock_type_applies(
+        self, factory_name: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """
+        copy and pickle use a reducer the program registered for the lock's own type
+        (``copyreg.pickle(_thread.LockType, ...)``, as serializers do) on the proxy too.
+        """
+        lock_type = type(syncscope.get_original("threading", factory_name)())
+        reducer = lambda lock: (_remade, (factory_name,))  # noqa: E731
+        monkeypatch.setitem(copyreg.dispatch_table, lock_type, reducer)
+        syncscope.install(output=os.devnull)
+        holder = _Holder(getattr(threading, factory_name)())
+        for operation in (copy.deepcopy, lambda obj: pickle.loads(pickle.dumps(obj))):
+            _REMADE.clear()
+            again = operation(holder)
+            assert 10 == again.value
+            assert [factory_name] == _REMADE  # by the program's reducer
+            assert type(again.lock) is lock_type
+
+    def test_dill_pickles_it_as_it_pickles_the_original(self, factory_name: str) -> None:
+        """dill knows the locks by their type: the proxies are pickled the same way."""
+        dill = pytest.importorskip("dill")
+        syncscope.install(output=os.devnull)
+        lock = getattr(threading, factory_name)()
+        lock.acquire()
+        try:
+            again = dill.loads(dill.dumps({"lock": lock}))["lock"]
+        finally:
+            lock.release()
+        assert isinstance(again, type(syncscope.get_original("threading", factory_name)()))
+        if factory_name == "Lock":  # held when pickled: held again (an RLock, by its owner)
+            assert again.locked()
 
     def test_the_factory_pickles_by_its_name(self, factory_name: str) -> None:
         """

@@ -128,8 +128,16 @@ class _Proxy:
         return type(self._syncscope_lock)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        # copy and pickle fail exactly as they do on the lock itself.
-        return self._syncscope_lock.__reduce_ex__(protocol)
+        # copy and pickle look a reducer up by type(), the proxy's: one the program registered
+        # for the lock's own type (copyreg.pickle(_thread.LockType, ...)) applies here too.
+        # Without one, they fail exactly as they do on the lock itself.
+        import copyreg  # loaded at interpreter start-up: a dict lookup
+
+        lock = self._syncscope_lock
+        reducer = copyreg.dispatch_table.get(type(lock))
+        if reducer is not None:
+            return reducer(self)
+        return lock.__reduce_ex__(protocol)
 
     def __repr__(self) -> str:
         return repr(self._syncscope_lock)
@@ -682,3 +690,18 @@ PROXY_TYPES = (_LockProxy, _RLockProxy)
 #: fast paths compare the caller's code with it: a look past every machinery frame cost 1,300
 #: instructions a Lock pair under -q). Condition.acquire is the lock's own acquire, bound.
 CONDITION_ENTER = threading.Condition.__enter__.__code__
+
+
+def teach_dill(module: Any) -> None:
+    """
+    dill pickles locks by their type (``Pickler.dispatch``, ``_thread.LockType`` and
+    ``_thread.RLock``), which a proxy's is not: the same for the proxies, unless dill knows
+    them already. The copy it makes is a new lock, made by ``threading.Lock()`` as without us.
+    """
+    import _thread  # syncscope replaces threading's names, never _thread's
+
+    dispatch = module.Pickler.dispatch
+    for proxy, original in ((_LockProxy, _thread.LockType), (_RLockProxy, _thread.RLock)):
+        save = dispatch.get(original)
+        if save is not None:
+            dispatch.setdefault(proxy, save)

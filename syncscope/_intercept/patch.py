@@ -11,6 +11,7 @@ import sys
 import warnings
 from types import CodeType, FrameType
 
+from .._core.hooks import when_imported
 from .._core.registry import PATCHED_NAMES, module, save_method, saved, saved_methods
 from .._core.sites import OWN_PREFIX, is_library_file, reset_names
 from .._core.state import Options, config_lock, state
@@ -104,6 +105,7 @@ def install(options: Options) -> None:
         state.installed = True
         state.epoch += 1  # after the hooks went in (see State.epoch)
         _futures.install()
+        when_imported("dill._dill", _locks.teach_dill)
         _interrupts.hold_off_interrupts(_release_windows())
     early = [name for name in _early_imports() if name not in _warned_early]
     _warned_early.update(early)
