@@ -485,5 +485,7 @@ def _found_in(recorder: Any) -> list[str]:
             context = getattr(finding, "context", None)
             if context is not None:
                 headline = finding.text().split("\n", 1)[0].removeprefix("syncscope: ")
-                lines.append(f"{context}: {kind}: {headline}")
+                if not headline.startswith(f"{kind}:"):  # "deadlock: ..." says so itself
+                    headline = f"{kind}: {headline}"
+                lines.append(f"{context}: {headline}")
     return lines

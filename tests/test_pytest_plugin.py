@@ -137,6 +137,8 @@ def test_fail_on_deadlock(pytester: pytest.Pytester, timeout: list[str]) -> None
     result.stdout.fnmatch_lines(
         [
             "syncscope: deadlock: 2 threads wait for each other and will never go on",
+            "syncscope: found during",
+            "  *::test_deadlocks: deadlock: 2 threads wait for each other and will never go on",
             "FAILED *::test_deadlocks - syncscope: deadlock*",
         ]
     )
