@@ -504,6 +504,81 @@ class TestHeldWhileWaiting:
         assert waited and min(waited) >= 3.0, result.stderr
 
 
+#: A thread waits on an Event that the main thread sets once a reply it reads from standard
+#: input comes (a socket's, in real life): nothing in the main thread's code names the Event.
+LATE_REPLY = """\
+    import sys, threading
+
+    class Service:
+        def __init__(self):
+            self.ready = threading.Event()
+
+        def on_message(self, data):
+            self.ready.set()
+
+    svc = Service()
+
+    def waiter():
+        svc.ready.wait()
+        print("waiter went on", flush=True)
+
+    thread = threading.Thread(target=waiter, name="waiter")
+    thread.start()
+    print("waiting", flush=True)
+    svc.on_message(sys.stdin.readline())
+    thread.join()
+"""
+
+
+class TestHangOver:
+    """A hang reported while other threads run, whose waits end after all: said so."""
+
+    @pytest.mark.parametrize(
+        "mode", [pytest.param(["-q"], id="lean"), pytest.param([], id="events")]
+    )
+    def test_a_hang_whose_waits_end_is_said_over(self, tmp_path: Path, mode: list[str]) -> None:
+        from .spans_programs import Interactive
+
+        program = script(tmp_path, LATE_REPLY)
+        out = tmp_path / "report.json"
+        args = [*mode, "--report", "--hang-timeout", "1", "--report-json", str(out)]
+        run = Interactive([*args, str(program)])
+        try:
+            run.wait_for("stdout", "waiting")
+            run.wait_for("stderr", "syncscope: hang: 1 thread blocked for good")
+            run.send("reply\n")
+            run.wait_for("stderr", 'syncscope: hang over: "waiter" went on after')
+            result = run.finish()
+        finally:
+            run.process.kill()
+        assert 0 == result.returncode, result.stderr
+        assert "waiter went on" in result.stdout
+        assert "no deadlock, 1 hang (1 over)" in result.stderr
+        assert "over: its waits ended after" in result.stderr
+        (hang,) = json.loads(out.read_text())["hangs"]
+        assert hang["over_after_s"] >= 1.0  # it waited past the hang timeout
+
+    def test_a_hang_still_on_at_exit_is_not_over(self, tmp_path: Path) -> None:
+        from .spans_programs import Interactive
+
+        never = LATE_REPLY.replace('name="waiter"', 'name="waiter", daemon=True')
+        never = never.replace("svc.on_message(sys.stdin.readline())", "sys.stdin.readline()")
+        program = script(tmp_path, never.replace("thread.join()\n", ""))
+        out = tmp_path / "report.json"
+        run = Interactive(["-q", "--hang-timeout", "1", "--report-json", str(out), str(program)])
+        try:
+            run.wait_for("stdout", "waiting")
+            run.wait_for("stderr", "syncscope: hang: 1 thread blocked for good")
+            result = run.finish()  # its input closed: the program ends, the waiter waiting
+        finally:
+            run.process.kill()
+        assert 0 == result.returncode, result.stderr
+        assert "no deadlock, 1 hang\n" in result.stderr
+        assert "hang over" not in result.stderr
+        (hang,) = json.loads(out.read_text())["hangs"]
+        assert hang["over_after_s"] is None
+
+
 class TestHang:
     @endless
     def test_event_nobody_sets(self) -> None:

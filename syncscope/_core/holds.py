@@ -151,6 +151,7 @@ class Wait:
 
     __slots__ = (
         "blocker",
+        "ended_ns",
         "op",
         "primitive",
         "reported",
@@ -186,6 +187,8 @@ class Wait:
         self.blocker = blocker
         #: Set once a deadlock or hang report has named this wait.
         self.reported = False
+        #: When it ended (``time.time_ns``), once it has: read of a reported one only.
+        self.ended_ns = 0
 
     @classmethod
     def of(cls, event: SyncEvent, blocker: Hold | None) -> Wait:
@@ -382,7 +385,9 @@ class Holds:
         parked = self.parked.pop(ident, None)
         if parked is not None:
             parked.exited = now
-        self.waiting.pop(ident, None)
+        wait = self.waiting.pop(ident, None)
+        if wait is not None:
+            wait.ended_ns = now
         ended = self.ended
         ended[life.serial] = life
         if len(ended) > MAX_HANDOFF:

@@ -237,6 +237,7 @@ class Watchdog:
         interval: float = INTERVAL,
         grace: float = 1.0,
         traces: Traces | None = None,
+        on_hang_over: Callable[[Hang, int], None] | None = None,
     ) -> None:
         self._holds = holds
         self._grace_ns = int(grace * 1e9)
@@ -254,6 +255,10 @@ class Watchdog:
         self._last_progress = -1
         self._progress_since = _perf_counter_ns()
         self._hang_reported = False
+        #: Hangs reported whose waits are followed, and who hears when they all end after all
+        #: (with how long the longest lasted): a wait longer than the hang timeout.
+        self._following: list[Hang] = []
+        self._on_hang_over = on_hang_over
         #: What the threads of a hang seen at the last check were blocked in (see _sighting).
         self._hang_sighting: tuple[Any, ...] | None = None
         #: Tells threads that are not the program's (a test runner's timer): they neither
@@ -262,7 +267,7 @@ class Watchdog:
         self.errors = 0
         #: Sleeps seen by the last look (see _look).
         self._idles_seen = 0
-        self._ticker = Ticker(self._look, holds.waits_for_good, self._arm, interval)
+        self._ticker = Ticker(self._look, self._wanted, self._arm, interval)
         self._ticker.start()
 
     @property
@@ -314,6 +319,24 @@ class Watchdog:
 
     # -- the checks --------------------------------------------------------------------------
 
+    def _wanted(self) -> bool:
+        """Whether to look at intervals: a wait without a timeout, or a hang to follow."""
+        return bool(self._following) or self._holds.waits_for_good()
+
+    def _follow(self) -> None:
+        """Say of each reported hang whose waits all ended that it is over."""
+        waiting = self._holds.waiting
+        still = []
+        for hang in self._following:
+            if any(waiting.get(wait.thread_id) is wait for wait in hang.waits):
+                still.append(hang)
+                continue
+            now = _time_ns()  # for a wait whose end was not stamped (see LeanChecks._ended)
+            ended = max(wait.ended_ns or now for wait in hang.waits)
+            if self._on_hang_over is not None:
+                self._on_hang_over(hang, ended - min(wait.since_ns for wait in hang.waits))
+        self._following = still
+
     def check(self, confirm: bool = True, final: bool = False) -> list[Deadlock]:
         """
         One look; returns (and reports) new deadlocks. ``confirm=False`` reports one at once
@@ -321,6 +344,8 @@ class Watchdog:
         for the grace period either.
         """
         found: list[Deadlock] = []
+        if self._following:
+            self._follow()
         mono = _perf_counter_ns()
         progress = self._progress()
         if progress != self._last_progress:
@@ -362,6 +387,8 @@ class Watchdog:
                     for wait in snapshot.waiting.values():
                         wait.reported = True
                     self._on_hang(hang)
+                    if hang.waits:
+                        self._following.append(hang)
             self._hang_sighting = sighting
             if (
                 self._on_hang is not None
@@ -373,6 +400,7 @@ class Watchdog:
                 hang = self._check_hang_running(snapshot, now, frames)
                 if hang is not None:
                     self._on_hang(hang)
+                    self._following.append(hang)
         finally:
             frames.clear()
             frames_now.clear()
@@ -558,7 +586,9 @@ class Watchdog:
             threads.append(replace(thread, cause=causes(wait, snapshot, self._traces)))
         threads.sort(key=lambda thread: -(thread.waiting_ns or 0))
         oldest = max(thread.waiting_ns or 0 for thread in threads)
-        return Hang(oldest, tuple(threads), held_by(snapshot, frames, now), others_run=True)
+        waits = tuple(snapshot.waiting[ident] for ident in subjects)
+        holds = held_by(snapshot, frames, now)
+        return Hang(oldest, tuple(threads), holds, others_run=True, waits=waits)
 
     def _all_blocked(
         self, frames: dict[int, FrameType], waiting: dict[int, Wait], stuck: Container[int]
@@ -607,7 +637,7 @@ class Watchdog:
             else thread
             for thread in threads
         ]
-        return Hang(quiet_ns, tuple(threads), holds)
+        return Hang(quiet_ns, tuple(threads), holds, waits=tuple(waiting[i] for i in subjects))
 
 
 def _sighting(hang: Hang, snapshot: Snapshot, frames: dict[int, FrameType]) -> tuple[Any, ...]:

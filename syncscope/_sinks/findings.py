@@ -345,6 +345,19 @@ class Hang:
     context: str | None = field(default=None, compare=False)
     #: Other threads of the program still ran (none of them ever fed these waiters).
     others_run: bool = False
+    #: The waits it names (``_core.holds.Wait``), followed to see whether they end after all.
+    waits: tuple[Any, ...] = field(default=(), compare=False, repr=False)
+    #: Set when every wait it names ended after all: how long the longest of them lasted.
+    over_after_ns: int | None = field(default=None, compare=False)
+
+    def over_text(self) -> str:
+        """What is said when its waits end after all."""
+        names = ", ".join(dict.fromkeys(f'"{t.name}"' for t in self.threads if t.waits_for))
+        took = format_duration(self.over_after_ns or 0)
+        return (
+            f"syncscope: hang over: {names} went on after {took}: a wait longer than the hang "
+            "timeout, not blocked for good"
+        )
 
     def text(self) -> str:
         took = format_duration(self.after_ns)
@@ -378,6 +391,9 @@ class Hang:
             "threads": [thread.to_dict() for thread in self.threads],
             "holds": [held.to_dict() for held in self.holds],
             "others_run": self.others_run,
+            "over_after_s": (
+                None if self.over_after_ns is None else rounded_seconds(self.over_after_ns)
+            ),
             "context": self.context,
         }
 

@@ -173,6 +173,8 @@ class LeanChecks:
         waiting = self._holds.waiting
         if waiting.get(wait.thread_id) is wait:
             del waiting[wait.thread_id]
+        if wait.reported:  # when a reported hang went on (see deadlock.Watchdog._follow)
+            wait.ended_ns = time_ns()
 
     def handed_off(self, primitive: Primitive) -> None:
         self._holds.handed_off(primitive)

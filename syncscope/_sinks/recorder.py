@@ -139,6 +139,7 @@ class Recorder:
                 hang_timeout=options.hang_timeout,
                 grace=options.deadlock_grace,
                 traces=self.traces,
+                on_hang_over=self._hang_over,
             )
             self._hook = hook_thread_deaths(self.holds)
         reset_after_fork(self)
@@ -212,6 +213,8 @@ class Recorder:
             self._begin_wait(event)
             return
         wait = holds.waiting.pop(event.thread_id, None) if holds.waiting else None
+        if wait is not None:
+            wait.ended_ns = event.time_ns
         stats = self.stats
         if op == "acquire" and outcome == "acquired":  # the hot path: keep it short
             hold = holds.acquired(event)
@@ -384,6 +387,21 @@ class Recorder:
         finally:  # threads blocked for good: --deadlock-exit ends the program as for a deadlock
             if exiting and self.options.deadlock_exit is not None:
                 self._abort(self.options.deadlock_exit)
+
+    def _hang_over(self, hang: Hang, over_ns: int) -> None:
+        """Every wait a reported hang named ended after all: said, and kept with the hang."""
+        from .._core.records import replace
+
+        with self._lock:
+            for index, kept in enumerate(self.hangs):
+                if kept.waits is hang.waits:  # the one reported (stamped with its context)
+                    hang = self.hangs[index] = replace(kept, over_after_ns=over_ns)
+                    break
+            else:
+                return
+        self._write_json()
+        if self.options.echo:
+            self._write_finding("hang over", hang.over_text, hang.to_dict)
 
     def _write_finding(
         self, finding: str, text: Callable[[], str], data: Callable[[], dict[str, Any]]

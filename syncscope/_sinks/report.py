@@ -108,7 +108,7 @@ class Report:
         found = [
             _count(len(self.inversions) - guarded, "lock-order inversion"),
             _count(len(self.deadlocks), "deadlock"),
-            _count(len(self.hangs), "hang"),
+            _count(len(self.hangs), "hang") + _over(self.hangs),
         ]
         if guarded:
             found.append(_count(guarded, "guarded lock order"))
@@ -143,6 +143,12 @@ class Report:
                         lines.append(f"  {text.splitlines()[0]} (written in full when found)")
                     else:
                         lines += ["  " + line for line in text.splitlines()]
+                    over = getattr(finding, "over_after_ns", None)
+                    if over is not None:
+                        lines.append(
+                            f"    over: its waits ended after {format_duration(over)} (a wait "
+                            "longer than the hang timeout, not blocked for good)"
+                        )
         if self.slow:
             total = len(self.slow) + self.slow_dropped
             lines += ["", f"Slow spots ({total}):"]
@@ -418,3 +424,9 @@ def _render(
         if notes and index in notes:
             lines += notes[index]
     return lines
+
+
+def _over(hangs: tuple[Any, ...]) -> str:
+    """How many of ``hangs`` ended after all, for the headline: "" when none did."""
+    over = sum(1 for hang in hangs if hang.over_after_ns is not None)
+    return f" ({over} over)" if over else ""
