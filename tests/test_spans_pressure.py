@@ -193,6 +193,38 @@ class TestOperationsCountedInPlace:
             assert {"MainThread": 500} == _counts(spans, name), name
         assert uses == sum(_counts(spans, "Lock.acquire busy").values())
 
+    def test_a_simplequeue_with_items_counts_its_puts_and_gets(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        """
+        A SimpleQueue tells no waiters: a put into one that has items (no getter can be
+        waiting) and a get that takes one at once are counted where the program made them,
+        each in a summary's count or a span; the items come out in order.
+        """
+        body = UNTIL_COUNTING + textwrap.dedent(
+            """\
+            import queue
+            from syncscope._core.leanholds import local
+            q = queue.SimpleQueue()
+            q.put(-1)
+            until_counting()
+            got = []
+            for n in range(500):
+                q.put(n)
+                got.append(q.get_nowait() if n % 2 else q.get())
+            assert got == list(range(-1, 499)), got
+            ops = {key[1]: use for key, use in local.holds.uses.items() if isinstance(key, tuple)}
+            assert {"put", "get"} <= set(ops), ops  # counted in place
+            # Each counted at the program's line, not in syncscope's wrapper.
+            assert ops["put"].first[4].co_filename == __file__, ops["put"].first
+            assert ops["get"].first[4].co_filename == __file__, ops["get"].first
+            """
+        )
+        _line, spans, uses = _counted_run(tmp_path, http_receiver, body)
+        assert {"MainThread": 501} == _counts(spans, "SimpleQueue.put q")
+        assert {"MainThread": 500} == _counts(spans, "SimpleQueue.get q")
+        assert uses == sum(_counts(spans, "Lock.acquire busy").values())
+
     def test_an_operation_called_from_c_code(self, tmp_path: Path, http_receiver: Any) -> None:
         """
         A set counted in place with no Python caller (a thread's target, started with

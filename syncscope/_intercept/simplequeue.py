@@ -22,6 +22,7 @@ from .._core.tally import TallyBook
 from .._core.tracebacks import hide_frames
 from .._core.tracking import Watch, library_owned, new_primitive, should_watch, watch, watches
 from .conditions import watched
+from .counted import count_op, may_count
 from .lean import adopt_watch
 from .queuehooks import item_text
 from .queuelean import lean_got, lean_rejected, lean_wait
@@ -32,6 +33,8 @@ from .standins import look_like, pickled_by_name
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from .._core.state import Records
 
 
 _Empty = queue.Empty
@@ -125,6 +128,10 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                     elif not (_guarded(entry) and guard.busy):
                         _lean_simple_put(self, entry, lean, item)
                 return _simple_put(self, item, block, timeout)  # type: ignore[no-any-return]
+            counted = _counted_put(self, item)
+            if counted is not None:  # count_op here: it names the wrapper's caller
+                count_op(counted[1], "put", counted[0])
+                return None
             primitive = watched(self)
             if primitive is not None:
                 _report_simple_put(self, primitive, item)
@@ -141,6 +148,10 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                 if entry is not None and not (_guarded(entry) and guard.busy):
                     _lean_simple_put(self, entry, lean, item)
                 return _simple_put_nowait(self, item)  # type: ignore[no-any-return]
+            counted = _counted_put(self, item)
+            if counted is not None:
+                count_op(counted[1], "put", counted[0])
+                return None
             primitive = watched(self)
             if primitive is not None:
                 _report_simple_put(self, primitive, item)
@@ -188,6 +199,11 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                         self, entry, lean, "get", _simple_get, (self, block, timeout), timeout
                     )
                 # A get that fails: the event path says so.
+            if at_once(block, timeout):
+                counted = _counted_get(self)
+                if counted is not None:
+                    count_op(counted[1], "get", counted[0], id(counted[2]))
+                    return counted[2]
             primitive = watched(self)
             if primitive is None:
                 return _simple_get(self, block, timeout)
@@ -215,6 +231,10 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                 else:
                     lean_got(self, entry, lean, item)
                     return item
+            counted = _counted_get(self)
+            if counted is not None:
+                count_op(counted[1], "get", counted[0], id(counted[2]))
+                return counted[2]
             primitive = watched(self)
             if primitive is None:
                 return _simple_get_nowait(self)
@@ -267,6 +287,49 @@ def _guarded(entry: Watch) -> bool:
     event path leaves out there). The guard, a thread-local, is read only then.
     """
     return entry.library or state.lines is not None
+
+
+def _counted_put(q: Any, item: Any) -> tuple[Records, Primitive] | None:
+    """
+    With the span sink alone, under pressure, a put into a queue that has items is counted
+    in place (see ``counted``): made here, and the wrapper counts it (the records and the
+    queue's primitive). A getter waits only on an empty SimpleQueue, which tells no waiters:
+    a put into an empty one may wake one, and stays an event (None: not made).
+    """
+    records = state.records
+    if records is None or not records.counting or not _simple_qsize(q) or not may_count():
+        return None
+    entry = _entry(q)
+    if entry is None:
+        return None
+    _simple_put(q, item)  # never blocks, never fails
+    return records, entry.primitive
+
+
+def _counted_get(q: Any) -> tuple[Records, Primitive, Any] | None:
+    """
+    With the span sink alone, under pressure, a get that takes an item at once is counted
+    in place with its mark (see ``counted``; nothing waits for room in a SimpleQueue): made
+    here, with its item, and the wrapper counts it. None: not made (not counting, empty, not
+    watched): the event path does as asked.
+    """
+    records = state.records
+    if (
+        records is None
+        or not records.counting
+        or not _simple_qsize(q)
+        or len(records.buffer) >= records.capacity  # no room for its mark
+        or not may_count()
+    ):
+        return None
+    entry = _entry(q)
+    if entry is None:
+        return None
+    try:
+        item = _simple_get_nowait(q)
+    except _Empty:  # taken meanwhile
+        return None
+    return records, entry.primitive, item
 
 
 def _lean_simple_put(q: Any, entry: Watch, lean: TallyBook, item: Any) -> None:
