@@ -155,9 +155,8 @@ class Records:
         thread runs in between (see ``_intercept/lockpaths``, the owner's side).
         """
         taken = self.taken
-        try:
-            record = taken[primitive]
-        except KeyError:
+        record = taken.get(primitive)  # not a KeyError: most claims find nothing
+        if record is None:
             if waits and self.counting:
                 taken.setdefault(primitive, WANTED)
             return
