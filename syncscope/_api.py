@@ -120,8 +120,8 @@ def install(
         deadlock_grace: with ``detect_deadlocks``, how long a cycle through a plain Lock or
             a semaphore must last while other threads run before it is reported (also a
             thread waiting for a Lock it holds), in seconds; one waiting for a signal while
-            holding the lock the signallers wait for must last half the hang timeout, or
-            this if longer.
+            holding the lock the signallers wait for must last half the hang timeout (5 s
+            when hangs are not checked), or this if longer.
         long_hold_ms: report every hold of a lock, rlock, semaphore or Condition lock that
             lasts at least this long.
         long_wait_ms: report every wait for a lock, rlock, semaphore, Condition lock or for

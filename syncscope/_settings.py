@@ -288,7 +288,7 @@ class Settings:
         help="report a cycle through a plain Lock or a semaphore while other threads run, or "
         "a thread waiting for a Lock it holds, once it has lasted SECONDS (default 1); one "
         "waiting for a signal while holding the lock the signallers wait for, once it has "
-        "lasted half the hang timeout, or SECONDS if longer",
+        "lasted half the hang timeout (5 s with --hang-timeout 0), or SECONDS if longer",
     )
     long_hold_ms: float | None = _option(
         None,

@@ -468,12 +468,21 @@ class TestHeldWhileWaiting:
     give the signal without naming it).
     """
 
-    def test_a_callback_fired_by_a_running_thread_is_no_deadlock(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize(
+        "hang_timeout",
+        [
+            pytest.param("6", id="half-of-6"),  # 3 s; the grace, 1 s, is past at the reply
+            pytest.param("0", id="hangs-off"),  # half the default, 5 s
+        ],
+    )
+    def test_a_callback_fired_by_a_running_thread_is_no_deadlock(
+        self, tmp_path: Path, hang_timeout: str
+    ) -> None:
         from .spans_programs import Interactive, NotYet
 
         program = script(tmp_path, CALLBACK_SETTER)
-        # Half the hang timeout: 3 s; the grace, 1 s, is past when the reply comes.
-        run = Interactive(["-q", "--deadlock-exit", "--hang-timeout", "6", str(program)])
+        args = ["-q", "--deadlock-exit", "--hang-timeout", hang_timeout, str(program)]
+        run = Interactive(args)
         try:
             run.wait_for("stdout", "waiting")
             with pytest.raises(NotYet):
@@ -484,7 +493,8 @@ class TestHeldWhileWaiting:
             run.process.kill()
         assert 0 == result.returncode, result.stderr
         assert "all done" in result.stdout
-        assert "no lock-order inversion, no deadlock, no hang" in result.stderr
+        assert "no lock-order inversion, no deadlock" in result.stderr
+        assert "deadlock:" not in result.stderr
 
     def test_found_once_it_has_lasted_half_the_hang_timeout(self, tmp_path: Path) -> None:
         from .spans_programs import Interactive
@@ -530,6 +540,24 @@ LATE_REPLY = """\
 """
 
 
+#: Every thread blocked twice over: on a first Event, which a signal handler sets through a
+#: callback (SIGUSR1), then on a second one until a Ctrl-C.
+INTERRUPTED_HANG = """\
+    import signal, threading
+
+    first, second = threading.Event(), threading.Event()
+    callbacks = [first.set]
+    signal.signal(signal.SIGUSR1, lambda *args: callbacks[0]())
+    print("phase 1", flush=True)
+    try:
+        first.wait()
+        print("phase 2", flush=True)
+        second.wait()
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+"""
+
+
 class TestHangOver:
     """A hang reported while other threads run, whose waits end after all: said so."""
 
@@ -557,6 +585,52 @@ class TestHangOver:
         assert "over: its waits ended after" in result.stderr
         (hang,) = json.loads(out.read_text())["hangs"]
         assert hang["over_after_s"] >= 1.0  # it waited past the hang timeout
+
+    def test_a_hang_ended_by_ctrl_c_is_not_over(self, tmp_path: Path) -> None:
+        """Interrupted, a hang ends without going on: not said over, counted as a hang."""
+        import signal
+
+        from .spans_programs import Interactive
+
+        program = script(tmp_path, INTERRUPTED_HANG)
+        out = tmp_path / "report.json"
+        run = Interactive(["-q", "--hang-timeout", "1", "--report-json", str(out), str(program)])
+        try:
+            run.wait_for("stdout", "phase 1")
+            run.wait_for("stderr", "syncscope: hang: no progress")
+            run.process.send_signal(signal.SIGINT)
+            run.wait_for("stdout", "interrupted")
+            result = run.finish()
+        finally:
+            run.process.kill()
+        assert 0 == result.returncode, result.stderr
+        assert "hang over" not in result.stderr
+        assert "no deadlock, 1 hang\n" in result.stderr
+        (hang,) = json.loads(out.read_text())["hangs"]
+        assert hang["over_after_s"] is None
+
+    def test_after_a_hang_of_every_thread_is_over_the_next_is_reported(
+        self, tmp_path: Path
+    ) -> None:
+        import signal
+
+        from .spans_programs import Interactive
+
+        program = script(tmp_path, INTERRUPTED_HANG)
+        run = Interactive(["-q", "--hang-timeout", "1", str(program)])
+        try:
+            run.wait_for("stdout", "phase 1")
+            run.wait_for("stderr", "syncscope: hang: no progress")
+            run.process.send_signal(signal.SIGUSR1)  # its handler sets the first Event
+            run.wait_for("stdout", "phase 2")
+            run.wait_for("stderr", 'syncscope: hang over: "MainThread" went on after')
+            run.wait_for("stderr", "syncscope: hang: no progress")  # the second
+            run.process.send_signal(signal.SIGINT)
+            result = run.finish()
+        finally:
+            run.process.kill()
+        assert 0 == result.returncode, result.stderr
+        assert "no deadlock, 2 hangs (1 over)" in result.stderr
 
     def test_a_hang_still_on_at_exit_is_not_over(self, tmp_path: Path) -> None:
         from .spans_programs import Interactive

@@ -512,6 +512,56 @@ class TestCountedInPlace:
         assert {"MainThread": 601} == _counts(spans, "RLock.acquire r")
         assert uses == sum(_counts(spans, "Lock.acquire busy").values())
 
+    def test_a_reentry_that_raises_is_not_counted(self, tmp_path: Path, http_receiver: Any) -> None:
+        """
+        A signal handler's exception landing in the re-entry, wherever a call returns in it
+        (raised here by a profile function, at each in turn): acquire() raises, the RLock is
+        not re-entered, and no re-entry is counted.
+        """
+        body = """\
+            from syncscope._core.leanholds import local
+            from syncscope._intercept import lockpaths
+
+            class Interrupt(Exception):
+                pass
+
+            armed = 0
+
+            def profile(frame, event, arg):
+                global armed
+                if armed and event == "c_return" and frame.f_code is reentry:
+                    armed -= 1
+                    if not armed:
+                        raise Interrupt
+
+            def reentered():
+                return sum(use.reentered for key, use in local.holds.uses.items() if key is r)
+
+            reentry = lockpaths.counted_reentry.__code__
+            r = threading.RLock()
+            take_counted(r)
+            for n in range(1, 20):  # the n-th call to return in it raises
+                armed = n
+                sys.setprofile(profile)
+                try:
+                    r.acquire()
+                except Interrupt:
+                    sys.setprofile(None)
+                    assert 1 == r._recursion_count() and 0 == reentered(), n
+                    continue
+                sys.setprofile(None)
+                assert 2 == r._recursion_count() and 1 == reentered(), n  # past the last
+                r.release()
+                break
+            else:
+                sys.exit("the profile function raised every time")
+            r.release()
+        """
+        _line, spans, uses = _counted_run(tmp_path, http_receiver, body)
+        assert {"MainThread": 2} == _counts(spans, "RLock.acquire r")
+        assert {"MainThread": 1} == _counts(spans, "RLock.hold r")
+        assert uses == sum(_counts(spans, "Lock.acquire busy").values())
+
     def test_a_reentered_counted_hold_that_makes_a_thread_wait_is_a_span(
         self, tmp_path: Path, http_receiver: Any
     ) -> None:

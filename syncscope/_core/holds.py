@@ -187,7 +187,8 @@ class Wait:
         self.blocker = blocker
         #: Set once a deadlock or hang report has named this wait.
         self.reported = False
-        #: When it ended (``time.time_ns``), once it has: read of a reported one only.
+        #: When it ended and its thread went on (``time.time_ns``); -1: it ended otherwise
+        #: (an exception, its thread's end); 0 while it lasts. Kept for reported ones only.
         self.ended_ns = 0
 
     @classmethod
@@ -387,7 +388,7 @@ class Holds:
             parked.exited = now
         wait = self.waiting.pop(ident, None)
         if wait is not None:
-            wait.ended_ns = now
+            wait.ended_ns = -1  # it did not go on: its thread ended
         ended = self.ended
         ended[life.serial] = life
         if len(ended) > MAX_HANDOFF:

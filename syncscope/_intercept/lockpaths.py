@@ -351,13 +351,14 @@ def counted_reentry(proxy: Any, lock: Any, records: Records) -> bool:
     if not got:  # owned: taken at once, unless the count overflows (the usual path says)
         return False
     try:
+        now = _time_ns()
         use = holds.uses.get(proxy)
         if use is None or use.counted_in is not records.counted:
             use = new_uses(holds, proxy, record, records)
         if use.count == use.summed and use.reentered == use.summed_reentered:
             use.since_ns = record[3]  # nothing left to sum: these begin with the hold
-        use.reentered += 1
-        use.last_ns = _time_ns()
+        use.last_ns = now
+        use.reentered += 1  # last: counted only if acquire() returns
     except BaseException:  # a signal handler's exception: acquire() raises, not re-entered
         lock.release()
         raise

@@ -73,6 +73,9 @@ if TYPE_CHECKING:
 
 #: Seconds between two checks.
 INTERVAL = 0.2
+#: The default hang timeout (``--hang-timeout``), in ns: half of it is how long a signal
+#: awaited under a lock its signallers wait for must last, when hangs are not checked.
+HANG_TIMEOUT_NS = 10_000_000_000
 
 _perf_counter_ns = time.perf_counter_ns
 _time_ns = time.time_ns
@@ -248,9 +251,10 @@ class Watchdog:
         self._hang_timeout_ns = int(hang_timeout * 1e9)
         #: How long a signal awaited under a lock its signallers wait for must last, with
         #: none of the running threads seen to feed it: half the hang timeout, the grace if
-        #: longer. A running thread may give the signal without naming it (a callback fired
-        #: by a reply it waits for on a socket): a second of it is no deadlock.
-        self._held_ns = max(self._grace_ns, self._hang_timeout_ns // 2)
+        #: longer (the default's half when hangs are not checked). A running thread may give
+        #: the signal without naming it (a callback fired by a reply it waits for on a
+        #: socket): a second of it is no deadlock.
+        self._held_ns = max(self._grace_ns, (self._hang_timeout_ns or HANG_TIMEOUT_NS) // 2)
         self._suspects: set[Wait] = set()
         self._last_progress = -1
         self._progress_since = _perf_counter_ns()
@@ -324,17 +328,25 @@ class Watchdog:
         return bool(self._following) or self._holds.waits_for_good()
 
     def _follow(self) -> None:
-        """Say of each reported hang whose waits all ended that it is over."""
+        """
+        Say of each reported hang whose waits all went on that it is over. One that ended
+        otherwise (a Ctrl-C, a thread's end, an end not seen) is only no longer followed. A
+        hang of every thread, once ended, lets the next be reported.
+        """
         waiting = self._holds.waiting
         still = []
         for hang in self._following:
             if any(waiting.get(wait.thread_id) is wait for wait in hang.waits):
                 still.append(hang)
                 continue
-            now = _time_ns()  # for a wait whose end was not stamped (see LeanChecks._ended)
-            ended = max(wait.ended_ns or now for wait in hang.waits)
-            if self._on_hang_over is not None:
-                self._on_hang_over(hang, ended - min(wait.since_ns for wait in hang.waits))
+            if not hang.others_run:
+                self._hang_reported = False
+                self._hang_sighting = None
+                self._progress_since = _perf_counter_ns()
+            ends = [wait.ended_ns for wait in hang.waits]
+            if self._on_hang_over is not None and all(end > 0 for end in ends):
+                over_ns = max(ends) - min(wait.since_ns for wait in hang.waits)
+                self._on_hang_over(hang, over_ns)
         self._following = still
 
     def check(self, confirm: bool = True, final: bool = False) -> list[Deadlock]:

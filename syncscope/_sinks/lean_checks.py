@@ -147,7 +147,7 @@ class LeanChecks:
             guard.busy = was_busy
 
     def wait_ends(self, wait: Wait, got: bool, waited_ns: int) -> None:
-        self._ended(wait)
+        self._ended(wait, got)
         blocker = wait.blocker
         if got and blocker is not None and waited_ns and self._stats is not None:
             was_busy = guard.busy
@@ -162,19 +162,22 @@ class LeanChecks:
         A wait for a signal (``wait_begins`` with an op other than "acquire") ended: the
         watchdog's and the hang check's side of its end (``wait_ends`` and ``touched`` in one).
         """
-        self._ended(wait)
+        self._ended(wait, outcome != "error")
         traces = self._traces
         if traces is not None:  # no primitive syncscope watches is taken: no guard needed
             traces.touched(wait.primitive, wait.op, outcome, wait.thread_id, None, time_ns())
 
-    def _ended(self, wait: Wait) -> None:
-        """``wait`` is over: a sign of life, and no longer among the watchdog's waits."""
+    def _ended(self, wait: Wait, went_on: bool) -> None:
+        """
+        ``wait`` is over: a sign of life, and no longer among the watchdog's waits;
+        ``went_on``: as asked (not ended by an exception, a Ctrl-C's included).
+        """
         self.progress += 1
         waiting = self._holds.waiting
         if waiting.get(wait.thread_id) is wait:
             del waiting[wait.thread_id]
-        if wait.reported:  # when a reported hang went on (see deadlock.Watchdog._follow)
-            wait.ended_ns = time_ns()
+        if wait.reported:  # see deadlock.Watchdog._follow
+            wait.ended_ns = time_ns() if went_on else -1
 
     def handed_off(self, primitive: Primitive) -> None:
         self._holds.handed_off(primitive)

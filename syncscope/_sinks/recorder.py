@@ -213,8 +213,8 @@ class Recorder:
             self._begin_wait(event)
             return
         wait = holds.waiting.pop(event.thread_id, None) if holds.waiting else None
-        if wait is not None:
-            wait.ended_ns = event.time_ns
+        if wait is not None and wait.reported:  # see deadlock.Watchdog._follow
+            wait.ended_ns = -1 if outcome == "error" else event.time_ns
         stats = self.stats
         if op == "acquire" and outcome == "acquired":  # the hot path: keep it short
             hold = holds.acquired(event)
