@@ -168,7 +168,11 @@ def _start(config: pytest.Config) -> None:
     enabled = bool(_setting(config, "syncscope")) or files.timeline or files.html
     if not (enabled or fail_on_inversion or fail_on_deadlock or max_wait_ms is not None):
         return
-    session = _Session(fail_on_inversion, fail_on_deadlock, max_wait_ms, files)
+    # Each finding is in the summary, in full; written when found too only with -s: else
+    # pytest's capture takes it into the test's own output (a test reading its standard
+    # error with capfd would fail), shown only if the test fails.
+    echo = getattr(config.option, "capture", "fd") == "no"
+    session = _Session(fail_on_inversion, fail_on_deadlock, max_wait_ms, files, echo)
     session.fail_on_guarded = bool(_setting(config, "syncscope_fail_on_guarded_inversion"))
     config.stash[_SESSION_KEY] = session
     config.pluginmanager.register(session, "syncscope-session")
@@ -283,6 +287,7 @@ class _Session:
         fail_on_deadlock: bool,
         max_wait_ms: float | None,
         files: _Files,
+        echo: bool = False,
     ) -> None:
         from syncscope import _api
         from syncscope._core.state import config_lock, set_sinks, state
@@ -316,7 +321,7 @@ class _Session:
                     "modules put in an object or a class before then is not watched "
                     "(python -m syncscope -m pytest installs before anything is imported)"
                 )
-        self.recorder = Recorder(DiagnosisOptions(stats=True, long_wait_ms=max_wait_ms))
+        self.recorder = Recorder(DiagnosisOptions(stats=True, long_wait_ms=max_wait_ms, echo=echo))
         if self.recorder.watchdog is not None:
             self.recorder.watchdog.bystander = _timeout_timer
         self.files = files

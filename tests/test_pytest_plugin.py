@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib.metadata
+import textwrap
+from pathlib import Path
 
 import pytest
+
+from .conftest import run_syncscope
 
 
 pytest_plugins = ["pytester"]
@@ -142,6 +146,56 @@ def test_fail_on_deadlock(pytester: pytest.Pytester, timeout: list[str]) -> None
             "FAILED *::test_deadlocks - syncscope: deadlock*",
         ]
     )
+
+
+#: A test that finds an inversion and reads its own standard error, expecting nothing there.
+READS_ITS_STDERR = """
+    import threading
+
+    def test_both_orders(capfd):
+        a, b = threading.Lock(), threading.Lock()
+
+        def take(first, second):
+            with first:
+                with second:
+                    pass
+
+        for args in ((a, b), (b, a)):
+            thread = threading.Thread(target=take, args=args)
+            thread.start()
+            thread.join(10)
+        assert capfd.readouterr().err == ""
+"""
+
+
+def test_findings_stay_out_of_the_tests_own_output(pytester: pytest.Pytester) -> None:
+    """
+    A finding is not written into the test's captured output (a test that reads its
+    standard error passes as without syncscope); the summary has it in full.
+    """
+    pytester.makepyfile(READS_ITS_STDERR)
+    result = run(pytester, "--syncscope")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "Lock-order inversions (1):",
+            "  possible deadlock: lock-order inversion between lock a and lock b",
+            "    (these orders form a cycle: *",
+        ]
+    )
+
+
+def test_under_the_runner_a_captured_finding_is_in_the_report_in_full(tmp_path: Path) -> None:
+    """
+    ``python -m syncscope -q -m pytest``: a finding written when found went into pytest's
+    capture of the test; the exit report, written where pytest's capture does not reach,
+    has it in full rather than pointing back to it.
+    """
+    (tmp_path / "test_it.py").write_text(textwrap.dedent(READS_ITS_STDERR))
+    result = run_syncscope("-q", "-m", "pytest", "-p", "no:cacheprovider", cwd=tmp_path)
+    report = result.stderr[result.stderr.index("syncscope report:") :]
+    assert "(written in full when found)" not in report, report
+    assert "(these orders form a cycle: threads running them" in report, report
 
 
 def test_max_wait(pytester: pytest.Pytester) -> None:

@@ -128,6 +128,8 @@ class Recorder:
         self._pid = os.getpid()
         self._lock = allocate_lock()
         self._closed = False
+        #: The files the findings were written to when found (see _out_file).
+        self._written_to: set[tuple[int, int] | None] = set()
         self.watchdog: Watchdog | None = None
         self._lean_checks: LeanChecks | None = None
         if options.detect_deadlocks:
@@ -407,10 +409,19 @@ class Recorder:
         self, finding: str, text: Callable[[], str], data: Callable[[], dict[str, Any]]
     ) -> None:
         """:meth:`_write`, and if the finding cannot be put into words, at least that it was."""
+        self._written_to.add(self._out_file())
         try:
             self._write(text(), finding, data)
         except Exception as exc:
             self._cannot_write(f"a {finding}", exc)
+
+    def _out_file(self) -> tuple[int, int] | None:
+        """What file the findings' stream is now (a test runner's capture may swap it)."""
+        try:
+            info = os.fstat(self._out._fd)
+        except (OSError, AttributeError):
+            return None
+        return info.st_dev, info.st_ino
 
     def _cannot_write(self, what: str, exc: Exception) -> None:
         self._out.msg(f"syncscope: found {what}, but could not write it out: {exc!r}")
@@ -496,7 +507,11 @@ class Recorder:
                 try:
                     from .report import Report
 
-                    report = Report.of(self, echoed=self.options.echo)
+                    # In full unless every finding written when found went where this
+                    # goes: pytest's capture of a test's output takes what a test's
+                    # findings wrote, and shows it only if the test fails.
+                    echoed = self.options.echo and self._written_to <= {self._out_file()}
+                    report = Report.of(self, echoed=echoed)
                     self._write(report.text(), "report", report.to_dict)
                 except Exception as exc:  # the JSON report may still get out
                     self._out.msg(f"syncscope: cannot write the report: {exc!r}")
