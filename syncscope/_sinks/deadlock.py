@@ -58,6 +58,7 @@ from .hangs import (
     hang_subjects,
     held_while_waiting,
     self_deadlocks,
+    signal_fed,
     starved_pools,
 )
 from .traces import Traces
@@ -560,10 +561,13 @@ class Watchdog:
             return found
         if not frames:
             frames.update(current_frames())
+        fed = signal_fed({snapshot.waiting[ident].primitive for ident, _ in candidates})
         for ident, blocked in candidates:
             group = [ident, *blocked]
             primitive = snapshot.waiting[ident].primitive
-            if not self._unrelated_run(snapshot, frames, set(group), {primitive}, self._held_ns):
+            if primitive in fed or not self._unrelated_run(
+                snapshot, frames, set(group), {primitive}, self._held_ns
+            ):
                 continue
             deadlock = self._report(snapshot, now, group, frames, len(group), kind="held")
             if deadlock is not None:
@@ -583,7 +587,12 @@ class Watchdog:
             return None
         if not frames:
             frames.update(current_frames())
-        subjects = [ident for ident in subjects if ident in frames]
+        fed = signal_fed({snapshot.waiting[ident].primitive for ident in subjects})
+        subjects = [
+            ident
+            for ident in subjects
+            if ident in frames and snapshot.waiting[ident].primitive not in fed
+        ]
         primitives = {snapshot.waiting[ident].primitive for ident in subjects}
         if not subjects or not self._unrelated_run(
             snapshot, frames, set(subjects), primitives, self._hang_timeout_ns
@@ -639,6 +648,9 @@ class Watchdog:
                 others.append(ident)  # not one inside syncscope (check_deadlocks()'s caller)
         if not subjects or all(waiting[ident].reported for ident in subjects):
             return None  # nobody waits, or a deadlock report already named them
+        fed = signal_fed({waiting[ident].primitive for ident in subjects})
+        if fed and any(waiting[ident].primitive in fed for ident in subjects):
+            return None  # a signal may end it: the program waits for one, maybe
         threads = [blocked_thread(ident, snapshot, frames.get(ident), now) for ident in subjects]
         threads.sort(key=lambda thread: -(thread.waiting_ns or 0))
         threads += [outside_thread(ident, snapshot, frames[ident], now) for ident in others]

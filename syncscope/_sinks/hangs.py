@@ -223,6 +223,28 @@ def could_feed(
     return False
 
 
+def signal_fed(primitives: Iterable[Primitive]) -> set[Primitive]:
+    """
+    Those of ``primitives`` a signal handler of the program's names (the variable or
+    attribute each was assigned to): a thread waiting for one may be woken by a signal
+    (``stop.set()`` on SIGTERM, the usual way to wait for the end), however long it waits.
+    """
+    import _signal  # type: ignore[import-not-found]
+
+    from .._core.signals import getsignal_original  # here: a hang is rare
+
+    names: set[str] = set()
+    for number in range(1, _signal.NSIG):
+        try:
+            handler = getsignal_original(number)
+        except (ValueError, OSError):
+            continue
+        code = getattr(getattr(handler, "__func__", handler), "__code__", None)
+        if code is not None:
+            names.update(code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars)
+    return {p for p in primitives if _variable(p) in names} if names else set()
+
+
 def _variable(primitive: Primitive) -> str | None:
     """The variable or attribute a primitive was assigned to, when its name says."""
     name = primitive.name.split("#", 1)[0]
