@@ -155,8 +155,9 @@ class Records:
         thread runs in between (see ``_intercept/lockpaths``, the owner's side).
         """
         taken = self.taken
-        record = taken.get(primitive)  # not a KeyError: most claims find nothing
-        if record is None:
+        try:
+            record = taken[primitive]
+        except KeyError:
             if waits and self.counting:
                 taken.setdefault(primitive, WANTED)
             return
