@@ -171,7 +171,9 @@ def _start(config: pytest.Config) -> None:
     # Each finding is in the summary, in full; written when found too only with -s: else
     # pytest's capture takes it into the test's own output (a test reading its standard
     # error with capfd would fail), shown only if the test fails.
-    echo = getattr(config.option, "capture", "fd") == "no"
+    namespace = getattr(config, "known_args_namespace", None)  # see _setting
+    capture = getattr(namespace, "capture", None) or getattr(config.option, "capture", "fd")
+    echo = capture == "no"
     session = _Session(fail_on_inversion, fail_on_deadlock, max_wait_ms, files, echo)
     session.fail_on_guarded = bool(_setting(config, "syncscope_fail_on_guarded_inversion"))
     config.stash[_SESSION_KEY] = session
@@ -340,6 +342,8 @@ class _Session:
         #: Under pytest-xdist, in the controller: each worker's report and findings (None for
         #: a worker that ended without sending them), by the worker's id.
         self._workers: dict[str, dict[str, Any] | None] = {}
+        #: Set once the terminal summary is written.
+        self._summarized = False
         self.recorder.listeners.append(self._heard)
         with config_lock:
             set_sinks((*state.sinks, *self._sinks))
@@ -406,6 +410,12 @@ class _Session:
         """A listener of the recorder: keep a finding that fails the test it was found in."""
         from syncscope._sinks.findings import Deadlock, Inversion, SlowSpot
 
+        if self._summarized and not self.recorder.options.echo:
+            # Found after the summary (the last look, at the end of the session): said now.
+            kind = type(finding).__name__.lower()
+            text, data = getattr(finding, "text", None), getattr(finding, "to_dict", None)
+            if text is not None and data is not None:
+                self.recorder._write_finding(kind, text, data)
         context = getattr(finding, "context", None)
         if context is None:
             return
@@ -451,6 +461,7 @@ class _Session:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from syncscope.report import Report
 
+        self._summarized = True  # what is found from now on is not in it: see _heard
         terminalreporter.section("syncscope")
         if self._workers:  # the tests ran there: this process's report would be empty
             found_in = []

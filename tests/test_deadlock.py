@@ -558,6 +558,28 @@ INTERRUPTED_HANG = """\
 """
 
 
+class TestSignalFed:
+    def test_syncscope_s_own_signal_handlers_feed_nothing(self, tmp_path: Path) -> None:
+        """
+        With spans, syncscope's own handler for fatal signals stands in, and its code names
+        a ``done`` too: a hang on the program's ``done`` is a hang all the same.
+        """
+        program = script(
+            tmp_path,
+            """\
+            import threading
+            done = threading.Event()
+            threading.Thread(target=done.wait, daemon=True).start()
+            done.wait()
+            """,
+        )
+        jaeger = tmp_path / "spans.json"
+        args = ["-q", "--hang-timeout", "1", "--deadlock-exit", f"--jaeger-file={jaeger}"]
+        result = run_syncscope(*args, str(program), timeout=30)
+        assert DEADLOCK_EXIT_STATUS == result.returncode, result.stderr
+        assert "syncscope: hang:" in result.stderr
+
+
 class TestHangOver:
     """A hang reported while other threads run, whose waits end after all: said so."""
 
@@ -631,6 +653,31 @@ class TestHangOver:
             run.process.kill()
         assert 0 == result.returncode, result.stderr
         assert "no deadlock, 2 hangs (1 over)" in result.stderr
+
+    def test_after_a_hang_of_every_thread_partly_ends_the_next_is_reported(
+        self, tmp_path: Path
+    ) -> None:
+        """A thread of the first hang waits for good: the next hang is reported all the same."""
+        import signal
+
+        from .spans_programs import Interactive
+
+        stuck = "threading.Thread(target=threading.Event().wait, daemon=True).start()\n    "
+        source = INTERRUPTED_HANG.replace('print("phase 1"', stuck + 'print("phase 1"')
+        program = script(tmp_path, source)
+        run = Interactive(["-q", "--hang-timeout", "1", str(program)])
+        try:
+            run.wait_for("stdout", "phase 1")
+            run.wait_for("stderr", "syncscope: hang: no progress")
+            run.process.send_signal(signal.SIGUSR1)
+            run.wait_for("stdout", "phase 2")
+            run.wait_for("stderr", "syncscope: hang: no progress")  # the second
+            run.process.send_signal(signal.SIGINT)
+            result = run.finish()
+        finally:
+            run.process.kill()
+        assert 0 == result.returncode, result.stderr
+        assert "no deadlock, 2 hangs\n" in result.stderr
 
     def test_a_hang_still_on_at_exit_is_not_over(self, tmp_path: Path) -> None:
         from .spans_programs import Interactive

@@ -185,6 +185,18 @@ def test_findings_stay_out_of_the_tests_own_output(pytester: pytest.Pytester) ->
     )
 
 
+@pytest.mark.parametrize("no_capture", [["-s"], ["--capture=no"]], ids=["-s", "capture-no"])
+def test_with_capture_off_findings_are_written_when_found(
+    pytester: pytest.Pytester, no_capture: list[str]
+) -> None:
+    """Nothing captures the tests' output: each finding is also written when found."""
+    pytester.makepyfile(READS_ITS_STDERR.replace('assert capfd.readouterr().err == ""', ""))
+    result = run(pytester, "--syncscope", *no_capture)
+    result.assert_outcomes(passed=1)
+    live = "syncscope: possible deadlock: lock-order inversion between lock a and lock b"
+    assert live in result.stderr.str()
+
+
 def test_under_the_runner_a_captured_finding_is_in_the_report_in_full(tmp_path: Path) -> None:
     """
     ``python -m syncscope -q -m pytest``: a finding written when found went into pytest's
@@ -196,6 +208,60 @@ def test_under_the_runner_a_captured_finding_is_in_the_report_in_full(tmp_path: 
     report = result.stderr[result.stderr.index("syncscope report:") :]
     assert "(written in full when found)" not in report, report
     assert "(these orders form a cycle: threads running them" in report, report
+
+
+def test_a_deadlock_found_after_the_summary_is_said(pytester: pytest.Pytester) -> None:
+    """
+    Threads a test left behind deadlock once the summary is written: the session's last
+    look finds the cycle, and says it (the summary could not).
+    """
+    pytester.makeconftest(
+        """
+        import sys, time
+        import pytest
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_unconfigure(config):
+            import test_left_behind as suite
+            suite.go.set()  # the summary is written: now they deadlock
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                frames = sys._current_frames()
+                tops = [frames.get(t.ident) for t in suite.threads]
+                inside = [f is not None and "syncscope" in f.f_code.co_filename for f in tops]
+                if len(suite.passed) == 2 and all(inside):
+                    return  # both past the barrier, blocked in their second acquire
+                time.sleep(0.01)
+        """
+    )
+    pytester.makepyfile(
+        test_left_behind="""
+        import threading
+
+        go = threading.Event()
+        both = threading.Barrier(2)
+        threads = []
+        passed = []
+
+        def one(first, second):
+            go.wait()
+            with first:
+                both.wait()
+                passed.append(1)
+                with second:
+                    pass
+
+        def test_leaves_threads_behind():
+            a, b = threading.Lock(), threading.Lock()
+            for pair in ((a, b), (b, a)):
+                thread = threading.Thread(target=one, args=pair, daemon=True)
+                threads.append(thread)
+                thread.start()
+        """
+    )
+    result = run(pytester, "--syncscope")
+    result.assert_outcomes(passed=1)
+    assert "syncscope: deadlock: 2 threads wait for each other" in result.stderr.str()
 
 
 def test_max_wait(pytester: pytest.Pytester) -> None:

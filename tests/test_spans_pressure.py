@@ -214,10 +214,13 @@ class TestOperationsCountedInPlace:
                 got.append(q.get_nowait() if n % 2 else q.get())
             assert got == list(range(-1, 499)), got
             ops = {key[1]: use for key, use in local.holds.uses.items() if isinstance(key, tuple)}
-            assert {"put", "get"} <= set(ops), ops  # counted in place
-            # Each counted at the program's line, not in syncscope's wrapper.
-            assert ops["put"].first[4].co_filename == __file__, ops["put"].first
-            assert ops["get"].first[4].co_filename == __file__, ops["get"].first
+            # Counted in place, at the program's line (not in syncscope's wrapper); a put
+            # from 3.13 only, where a getter waits only on an empty SimpleQueue.
+            counted = ("put", "get") if sys.version_info >= (3, 13) else ("get",)
+            assert set(counted) <= set(ops), ops
+            assert "put" in counted or "put" not in ops, ops
+            for op in counted:
+                assert ops[op].first[4].co_filename == __file__, ops[op].first
             """
         )
         _line, spans, uses = _counted_run(tmp_path, http_receiver, body)

@@ -78,7 +78,8 @@ def _stand_in(number: Any) -> tuple[Any, Any] | None:
     return _stand_ins.get(number) if isinstance(number, int) else None
 
 
-def _as_the_program_set_it(number: Any, handler: Any) -> Any:
+def as_the_program_set_it(number: Any, handler: Any) -> Any:
+    """``handler`` as the program sees it: its own where one of ours stands in for it."""
     entry = _stand_in(number)
     return entry[1] if entry is not None and handler is entry[0] else handler
 
@@ -92,7 +93,7 @@ def _same(handler: Any, theirs: Any) -> bool:
 
 def getsignal(signalnum: Any) -> Any:
     try:
-        return _as_the_program_set_it(signalnum, _originals[0](signalnum))
+        return as_the_program_set_it(signalnum, _originals[0](signalnum))
     except BaseException as exc:
         hide_frames(exc)  # the program's traceback, not ours
         raise
@@ -103,7 +104,7 @@ def set_signal(signalnum: Any, handler: Any) -> Any:
         entry = _stand_in(signalnum)
         if entry is not None and _same(handler, entry[1]):
             handler = entry[0]  # the program's own, as it sees it: ours stands in again
-        return _as_the_program_set_it(signalnum, _originals[1](signalnum, handler))
+        return as_the_program_set_it(signalnum, _originals[1](signalnum, handler))
     except BaseException as exc:
         hide_frames(exc)
         raise

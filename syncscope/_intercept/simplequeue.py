@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copyreg
 import queue
+import sys
 from functools import partial
 
 from .._core.dispatch import emit, guard
@@ -289,15 +290,27 @@ def _guarded(entry: Watch) -> bool:
     return entry.library or state.lines is not None
 
 
+#: From 3.13 a SimpleQueue's put hands its item straight to a getter that waits: a getter
+#: waits only while the queue is empty. Before, the put appends it and lets one getter go,
+#: which takes it later: a second put then finds items while another getter still waits.
+_PUT_HANDS_OVER = sys.version_info >= (3, 13)
+
+
 def _counted_put(q: Any, item: Any) -> tuple[Records, Primitive] | None:
     """
     With the span sink alone, under pressure, a put into a queue that has items is counted
-    in place (see ``counted``): made here, and the wrapper counts it (the records and the
-    queue's primitive). A getter waits only on an empty SimpleQueue, which tells no waiters:
-    a put into an empty one may wake one, and stays an event (None: not made).
+    in place (see ``counted``), from 3.13: made here, and the wrapper counts it (the records
+    and the queue's primitive). The queue tells no waiters: a put into an empty one may wake
+    one, and stays an event (None: not made), as does every put before 3.13.
     """
     records = state.records
-    if records is None or not records.counting or not _simple_qsize(q) or not may_count():
+    if (
+        not _PUT_HANDS_OVER
+        or records is None
+        or not records.counting
+        or not _simple_qsize(q)
+        or not may_count()
+    ):
         return None
     entry = _entry(q)
     if entry is None:

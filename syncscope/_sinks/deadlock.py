@@ -332,18 +332,20 @@ class Watchdog:
         """
         Say of each reported hang whose waits all went on that it is over. One that ended
         otherwise (a Ctrl-C, a thread's end, an end not seen) is only no longer followed. A
-        hang of every thread, once ended, lets the next be reported.
+        hang of every thread lets the next be reported once any of its waits has ended (the
+        waits still on stay reported: the same hang is not reported again).
         """
         waiting = self._holds.waiting
         still = []
         for hang in self._following:
-            if any(waiting.get(wait.thread_id) is wait for wait in hang.waits):
-                still.append(hang)
-                continue
-            if not hang.others_run:
+            on = [waiting.get(wait.thread_id) is wait for wait in hang.waits]
+            if self._hang_reported and not hang.others_run and not all(on):
                 self._hang_reported = False
                 self._hang_sighting = None
                 self._progress_since = _perf_counter_ns()
+            if any(on):
+                still.append(hang)
+                continue
             ends = [wait.ended_ns for wait in hang.waits]
             if self._on_hang_over is not None and all(end > 0 for end in ends):
                 over_ns = max(ends) - min(wait.since_ns for wait in hang.waits)

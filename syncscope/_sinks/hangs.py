@@ -231,16 +231,18 @@ def signal_fed(primitives: Iterable[Primitive]) -> set[Primitive]:
     """
     import _signal  # type: ignore[import-not-found]
 
-    from .._core.signals import getsignal_original  # here: a hang is rare
+    from .._core import signals  # here: a hang is rare
+    from .._core.sites import SYNCSCOPE_DIR
 
     names: set[str] = set()
     for number in range(1, _signal.NSIG):
         try:
-            handler = getsignal_original(number)
+            handler = signals.getsignal_original(number)
         except (ValueError, OSError):
             continue
+        handler = signals.as_the_program_set_it(number, handler)  # not ours standing in
         code = getattr(getattr(handler, "__func__", handler), "__code__", None)
-        if code is not None:
+        if code is not None and not code.co_filename.startswith(SYNCSCOPE_DIR):
             names.update(code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars)
     return {p for p in primitives if _variable(p) in names} if names else set()
 

@@ -22,7 +22,7 @@ for thread in workers:
     thread.start()
 signal.alarm(3)  # longer than the hang timeout
 stop.wait()
-for thread in workers:
+for _ in workers:
     jobs.put(None)
 for thread in workers:
     thread.join()
