@@ -19,9 +19,10 @@ from syncscope._core.holds import Holds
 from syncscope._core.ourthreads import Ticker
 from syncscope._core.state import state
 from syncscope._settings import DEADLOCK_EXIT_STATUS
-from syncscope._sinks.deadlock import blocked_outside, cycles, stuck_threads
+from syncscope._sinks.deadlock import cycles, stuck_threads
 from syncscope._sinks.findings import Deadlock, Hang, short_path, stack_of
 from syncscope._sinks.recorder import DiagnosisOptions, Recorder
+from syncscope._sinks.standing import blocked_outside
 
 from .conftest import Latch, add_sink, join, run_syncscope, start_thread
 from .support.events import acquired, primitive, released, waiting

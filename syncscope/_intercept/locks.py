@@ -690,18 +690,3 @@ PROXY_TYPES = (_LockProxy, _RLockProxy)
 #: fast paths compare the caller's code with it: a look past every machinery frame cost 1,300
 #: instructions a Lock pair under -q). Condition.acquire is the lock's own acquire, bound.
 CONDITION_ENTER = threading.Condition.__enter__.__code__
-
-
-def teach_dill(module: Any) -> None:
-    """
-    dill pickles locks by their type (``Pickler.dispatch``, ``_thread.LockType`` and
-    ``_thread.RLock``), which a proxy's is not: the same for the proxies, unless dill knows
-    them already. The copy it makes is a new lock, made by ``threading.Lock()`` as without us.
-    """
-    import _thread  # syncscope replaces threading's names, never _thread's
-
-    dispatch = module.Pickler.dispatch
-    for proxy, original in ((_LockProxy, _thread.LockType), (_RLockProxy, _thread.RLock)):
-        save = dispatch.get(original)
-        if save is not None:
-            dispatch.setdefault(proxy, save)

@@ -23,6 +23,7 @@ from . import lockfactories as _lockfactories
 from . import lockpaths as _lockpaths
 from . import locks as _locks
 from . import ownsteps as _ownsteps
+from . import picklers as _picklers
 from . import queuehooks as _queuehooks
 from . import queues as _queues
 from . import simplequeue as _simplequeue
@@ -105,7 +106,7 @@ def install(options: Options) -> None:
         state.installed = True
         state.epoch += 1  # after the hooks went in (see State.epoch)
         _futures.install()
-        when_imported("dill._dill", _locks.teach_dill)
+        when_imported("dill._dill", _picklers.teach_dill)
         _interrupts.hold_off_interrupts(_release_windows())
     early = [name for name in _early_imports() if name not in _warned_early]
     _warned_early.update(early)
