@@ -485,7 +485,7 @@ class TestHeldWhileWaiting:
         args = ["-q", "--deadlock-exit", "--hang-timeout", hang_timeout, str(program)]
         run = Interactive(args)
         try:
-            run.wait_for("stdout", "waiting")
+            _read_until(run, "stdout", "waiting")
             with pytest.raises(NotYet):
                 run.wait_for("stderr", "deadlock:", timeout=1.8)
             run.send("reply\n")
@@ -503,8 +503,8 @@ class TestHeldWhileWaiting:
         program = script(tmp_path, CALLBACK_SETTER)
         run = Interactive(["-q", "--deadlock-exit", "--hang-timeout", "6", str(program)])
         try:
-            run.wait_for("stdout", "waiting")
-            run.wait_for("stderr", "deadlock:", timeout=30)  # no reply ever comes
+            _read_until(run, "stdout", "waiting")
+            _read_until(run, "stderr", "deadlock:", timeout=30)  # no reply ever comes
             run.process.wait(30)  # ended by --deadlock-exit, its input still open
             result = run.finish()
         finally:
@@ -513,6 +513,45 @@ class TestHeldWhileWaiting:
         assert 'deadlock: "worker_a" waits on event ev while holding lock L' in result.stderr
         waited = [float(s) for s in re.findall(r"\(for ([\d.]+) s\)", result.stderr)]
         assert waited and min(waited) >= 3.0, result.stderr
+
+
+def _read_until(run: Any, stream: str, text: str, count: int = 1, timeout: float = 20) -> None:
+    """
+    Read ``run``'s output until ``count`` lines of ``stream`` contain ``text``, the lines read
+    already included (its two streams are read by two threads: their lines interleave as
+    they come, not as they were written).
+    """
+    import queue
+
+    deadline = time.monotonic() + timeout
+    while sum(text in line for line in run.seen[stream]) < count:
+        left = deadline - time.monotonic()
+        if left <= 0 or stream in run.ended:
+            raise AssertionError(f"not {count} x {text!r} on {stream}: {run.seen}")
+        try:
+            name, line = run.lines.get(timeout=left)
+        except queue.Empty:
+            continue
+        if line is None:
+            run.ended.add(name)
+        else:
+            run.seen[name].append(line)
+
+
+def _signal_until(run: Any, number: int, stream: str, text: str, count: int = 1) -> None:
+    """
+    Send signal ``number`` until ``stream`` says ``text`` (``count`` times in all): the OS may
+    give a process's signal to a thread other than the main one, which then does not wake
+    from its wait to run the handler (see ``Interactive.signal``).
+    """
+    for _ in range(6):
+        run.process.send_signal(number)
+        try:
+            _read_until(run, stream, text, count, timeout=5)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError(f"no {text!r} on {stream} after 6 signals: {run.seen}")
 
 
 #: A thread waits on an Event that the main thread sets once a reply it reads from standard
@@ -595,10 +634,10 @@ class TestHangOver:
         args = [*mode, "--report", "--hang-timeout", "1", "--report-json", str(out)]
         run = Interactive([*args, str(program)])
         try:
-            run.wait_for("stdout", "waiting")
-            run.wait_for("stderr", "syncscope: hang: 1 thread blocked for good")
+            _read_until(run, "stdout", "waiting")
+            _read_until(run, "stderr", "syncscope: hang: 1 thread blocked for good")
             run.send("reply\n")
-            run.wait_for("stderr", 'syncscope: hang over: "waiter" went on after')
+            _read_until(run, "stderr", 'syncscope: hang over: "waiter" went on after')
             result = run.finish()
         finally:
             run.process.kill()
@@ -619,10 +658,9 @@ class TestHangOver:
         out = tmp_path / "report.json"
         run = Interactive(["-q", "--hang-timeout", "1", "--report-json", str(out), str(program)])
         try:
-            run.wait_for("stdout", "phase 1")
-            run.wait_for("stderr", "syncscope: hang: no progress")
-            run.process.send_signal(signal.SIGINT)
-            run.wait_for("stdout", "interrupted")
+            _read_until(run, "stdout", "phase 1")
+            _read_until(run, "stderr", "syncscope: hang: no progress")
+            _signal_until(run, signal.SIGINT, "stdout", "interrupted")
             result = run.finish()
         finally:
             run.process.kill()
@@ -642,13 +680,13 @@ class TestHangOver:
         program = script(tmp_path, INTERRUPTED_HANG)
         run = Interactive(["-q", "--hang-timeout", "1", str(program)])
         try:
-            run.wait_for("stdout", "phase 1")
-            run.wait_for("stderr", "syncscope: hang: no progress")
-            run.process.send_signal(signal.SIGUSR1)  # its handler sets the first Event
-            run.wait_for("stdout", "phase 2")
-            run.wait_for("stderr", 'syncscope: hang over: "MainThread" went on after')
-            run.wait_for("stderr", "syncscope: hang: no progress")  # the second
-            run.process.send_signal(signal.SIGINT)
+            _read_until(run, "stdout", "phase 1")
+            _read_until(run, "stderr", "syncscope: hang: no progress")
+            # Its handler sets the first Event.
+            _signal_until(run, signal.SIGUSR1, "stdout", "phase 2")
+            _read_until(run, "stderr", 'syncscope: hang over: "MainThread" went on after')
+            _read_until(run, "stderr", "syncscope: hang: no progress", count=2)  # the second
+            _signal_until(run, signal.SIGINT, "stdout", "interrupted")
             result = run.finish()
         finally:
             run.process.kill()
@@ -668,12 +706,11 @@ class TestHangOver:
         program = script(tmp_path, source)
         run = Interactive(["-q", "--hang-timeout", "1", str(program)])
         try:
-            run.wait_for("stdout", "phase 1")
-            run.wait_for("stderr", "syncscope: hang: no progress")
-            run.process.send_signal(signal.SIGUSR1)
-            run.wait_for("stdout", "phase 2")
-            run.wait_for("stderr", "syncscope: hang: no progress")  # the second
-            run.process.send_signal(signal.SIGINT)
+            _read_until(run, "stdout", "phase 1")
+            _read_until(run, "stderr", "syncscope: hang: no progress")
+            _signal_until(run, signal.SIGUSR1, "stdout", "phase 2")
+            _read_until(run, "stderr", "syncscope: hang: no progress", count=2)  # the second
+            _signal_until(run, signal.SIGINT, "stdout", "interrupted")
             result = run.finish()
         finally:
             run.process.kill()
@@ -689,8 +726,8 @@ class TestHangOver:
         out = tmp_path / "report.json"
         run = Interactive(["-q", "--hang-timeout", "1", "--report-json", str(out), str(program)])
         try:
-            run.wait_for("stdout", "waiting")
-            run.wait_for("stderr", "syncscope: hang: 1 thread blocked for good")
+            _read_until(run, "stdout", "waiting")
+            _read_until(run, "stderr", "syncscope: hang: 1 thread blocked for good")
             result = run.finish()  # its input closed: the program ends, the waiter waiting
         finally:
             run.process.kill()
