@@ -585,6 +585,9 @@ LATE_REPLY = """\
 INTERRUPTED_HANG = """\
     import signal, threading
 
+    # Ctrl-C raises KeyboardInterrupt whatever this process was started with (a shell's
+    # background job starts with SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     first, second = threading.Event(), threading.Event()
     callbacks = [first.set]
     signal.signal(signal.SIGUSR1, lambda *args: callbacks[0]())
