@@ -214,12 +214,9 @@ class TestOperationsCountedInPlace:
                 got.append(q.get_nowait() if n % 2 else q.get())
             assert got == list(range(-1, 499)), got
             ops = {key[1]: use for key, use in local.holds.uses.items() if isinstance(key, tuple)}
-            # Counted in place, at the program's line (not in syncscope's wrapper); a put
-            # from 3.13 only, where a getter waits only on an empty SimpleQueue.
-            counted = ("put", "get") if sys.version_info >= (3, 13) else ("get",)
-            assert set(counted) <= set(ops), ops
-            assert "put" in counted or "put" not in ops, ops
-            for op in counted:
+            # Counted in place, at the program's line (not in syncscope's wrapper).
+            assert {"put", "get"} <= set(ops), ops
+            for op in ("put", "get"):
                 assert ops[op].first[4].co_filename == __file__, ops[op].first
             """
         )
@@ -227,6 +224,58 @@ class TestOperationsCountedInPlace:
         assert {"MainThread": 501} == _counts(spans, "SimpleQueue.put q")
         assert {"MainThread": 500} == _counts(spans, "SimpleQueue.get q")
         assert uses == sum(_counts(spans, "Lock.acquire busy").values())
+
+    def test_puts_while_getters_wait_on_a_simplequeue_are_spans_they_link_to(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        """
+        Two getters wait on a SimpleQueue, then two puts: before 3.13 the first lets a
+        getter go without handing it the item, and the second finds it still there. Each
+        put is a span, and each get links to the put of its item: a put is counted in place
+        only while none of the program's gets waits in the queue.
+        """
+        body = UNTIL_COUNTING + textwrap.dedent(
+            """\
+            import queue
+            q = queue.SimpleQueue()
+            got = {}
+            def getter():
+                got[threading.current_thread().name] = q.get(timeout=10)
+            getters = [threading.Thread(target=getter, name=f"getter-{n}") for n in (1, 2)]
+            for thread in getters:
+                thread.start()
+            deadline = time.monotonic() + 10
+            while len(q._syncscope_watch.waiting_gets) < 2:  # both getters in their get
+                if time.monotonic() > deadline:
+                    sys.exit("the getters never got to wait")
+                time.sleep(0.001)
+            until_counting()
+            q.put("first")  # puts first
+            q.put("second")  # puts second
+            for thread in getters:
+                thread.join(10)
+            assert sorted(got.values()) == ["first", "second"], got
+            print(*(got[f"getter-{n}"] for n in (1, 2)))
+            """
+        )
+        _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
+        by_id = {span.span_id: span for span in spans}
+        program = (COUNTED_PRELUDE + body).splitlines()
+        puts = {
+            _line_of(program, "# puts first"): "first",
+            _line_of(program, "# puts second"): "second",
+        }
+        put_spans = [s for s in spans if s.name.startswith("SimpleQueue.put q")]
+        assert sorted(puts) == sorted(s.attributes["code.line.number"] for s in put_spans)
+        gets = [s for s in spans if s.name == "SimpleQueue.get q"]
+        assert ["getter-1", "getter-2"] == sorted(str(s.attributes["thread.name"]) for s in gets)
+        for get in gets:
+            (link,) = get.links
+            put = by_id[link.span_id]
+            assert put.attributes["code.line.number"] in puts
+        linked = {by_id[get.links[0].span_id].attributes["code.line.number"] for get in gets}
+        assert sorted(puts) == sorted(linked)  # each get links to its own item's put
+        assert [] == _dangling(spans)
 
     def test_an_operation_called_from_c_code(self, tmp_path: Path, http_receiver: Any) -> None:
         """

@@ -51,7 +51,16 @@ class Watch(weakref.ref):  # type: ignore[type-arg]
     three an instance used to cost (the entry, its weak reference, the callback's closure).
     """
 
-    __slots__ = ("heap_epoch", "heap_kind", "key", "library", "permits", "primitive", "tally")
+    __slots__ = (
+        "heap_epoch",
+        "heap_kind",
+        "key",
+        "library",
+        "permits",
+        "primitive",
+        "tally",
+        "waiting_gets",
+    )
 
     # Compared and hashed as itself, not as its instance (a weak reference's way), as the
     # entry it was: a semaphore's is a key of the counts made in place (``Uses``), looked up
@@ -76,6 +85,10 @@ class Watch(weakref.ref):  # type: ignore[type-arg]
     #: only under the ``state.epoch`` it was found in (``heap_epoch``).
     heap_kind: HeapKind | None
     heap_epoch: int
+    #: A SimpleQueue's: one item for each of the program's gets that may be waiting in it
+    #: now (appended and popped, which free-threaded builds do atomically as well); None for
+    #: every other kind.
+    waiting_gets: list[int] | None
 
     @property
     def _syncscope_primitive(self) -> Primitive:
@@ -194,6 +207,7 @@ def new_watch(obj: object, primitive: Primitive, library: bool = False) -> Watch
     entry.permits = []
     entry.heap_kind = None
     entry.heap_epoch = 0
+    entry.waiting_gets = None
     return entry
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copyreg
 import queue
-import sys
 from functools import partial
 
 from .._core.dispatch import emit, guard
@@ -89,6 +88,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
             obj = super().__new__(cls, *args, **kwargs)
             library = state.options.include_library and library_owned(frame)
             entry = watch(obj, new_primitive("queue", cls.__name__, frame), library)
+            entry.waiting_gets = []  # see _counted_put
             if cls is SimpleQueue:  # no __setattr__ of the program's to go through
                 obj._syncscope_watch = entry
             return obj
@@ -208,9 +208,16 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
             primitive = watched(self)
             if primitive is None:
                 return _simple_get(self, block, timeout)
-            return observed_get(
-                self, primitive, partial(_simple_get, self, block, timeout), block, timeout
-            )
+            get = partial(_simple_get, self, block, timeout)
+            entry = _entry(self) if block else None
+            waiting = entry.waiting_gets if entry is not None else None
+            if waiting is None:
+                return observed_get(self, primitive, get, block, timeout)
+            waiting.append(0)  # its puts are not counted meanwhile (see _counted_put)
+            try:
+                return observed_get(self, primitive, get, block, timeout)
+            finally:
+                waiting.pop()
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -290,30 +297,21 @@ def _guarded(entry: Watch) -> bool:
     return entry.library or state.lines is not None
 
 
-#: From 3.13 a SimpleQueue's put hands its item straight to a getter that waits: a getter
-#: waits only while the queue is empty. Before, the put appends it and lets one getter go,
-#: which takes it later: a second put then finds items while another getter still waits.
-_PUT_HANDS_OVER = sys.version_info >= (3, 13)
-
-
 def _counted_put(q: Any, item: Any) -> tuple[Records, Primitive] | None:
     """
-    With the span sink alone, under pressure, a put into a queue that has items is counted
-    in place (see ``counted``), from 3.13: made here, and the wrapper counts it (the records
-    and the queue's primitive). The queue tells no waiters: a put into an empty one may wake
-    one, and stays an event (None: not made), as does every put before 3.13.
+    With the span sink alone, under pressure, a put into a queue that has items while none
+    of the program's gets may wait in it is counted in place (see ``counted``): made here,
+    and the wrapper counts it (the records and the queue's primitive). The queue tells no
+    waiters, hence the gets' own count (``Watch.waiting_gets``): before 3.13 a put lets a
+    getter go without handing it the item, and a second put finds items while another
+    getter still waits for its own. A put that may wake a getter stays an event (None: not
+    made), its span the one the getter's links to.
     """
     records = state.records
-    if (
-        not _PUT_HANDS_OVER
-        or records is None
-        or not records.counting
-        or not _simple_qsize(q)
-        or not may_count()
-    ):
+    if records is None or not records.counting or not _simple_qsize(q) or not may_count():
         return None
     entry = _entry(q)
-    if entry is None:
+    if entry is None or entry.waiting_gets:
         return None
     _simple_put(q, item)  # never blocks, never fails
     return records, entry.primitive
