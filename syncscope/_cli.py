@@ -306,6 +306,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     # atexit runs last-registered first: this one must be the very last thing to run.
     atexit.register(_exit_like_python)
+    # Before the program (or its test runner) can put another file on fd 2.
+    from ._core.output import keep_starting_stderr
+
+    keep_starting_stderr()
     try:
         _api.install_settings(_settings(options, own, program))
     except OSError as exc:

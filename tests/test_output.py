@@ -465,3 +465,67 @@ class TestWrittenAtOnceWhileThreadsRun:
         one, other = socket.socketpair()
         with one, other:
             assert gil_writer(one.fileno()) is None  # a socket may take part of a line
+
+
+#: A program that takes two locks in both orders: a finding, written when found.
+BOTH_ORDERS = """
+import threading
+a, b = threading.Lock(), threading.Lock()
+with a:
+    with b:
+        pass
+with b:
+    with a:
+        pass
+"""
+LIVE = "syncscope: possible deadlock: lock-order inversion between lock a and lock b"
+
+
+class TestFindingsToTheStartingStderr:
+    """
+    A finding goes to the standard error ``python -m syncscope`` started with when another
+    file was put on fd 2 (a test runner's capture), as long as that one is still open where
+    syncscope kept it; else to fd 2, as before.
+    """
+
+    def test_fd2_swapped_the_finding_goes_where_syncscope_started(self, tmp_path: Path) -> None:
+        body = f"""
+import os
+swapped = os.open({str(tmp_path / "swapped.txt")!r}, os.O_WRONLY | os.O_CREAT, 0o644)
+os.dup2(swapped, 2)
+{BOTH_ORDERS}
+"""
+        stderr = tmp_path / "stderr.txt"
+        result = run_syncscope("-q", str(_program(tmp_path, body)), stderr_to=stderr)
+        assert 0 == result.returncode, result.stderr
+        assert 1 == result.stderr.count(LIVE), result.stderr
+        assert "syncscope report:" in result.stderr
+        assert "" == (tmp_path / "swapped.txt").read_text()
+
+    def test_a_program_that_closed_it_and_reused_its_number_gets_nothing(
+        self, tmp_path: Path
+    ) -> None:
+        """
+        The program closes every fd past 2 and puts a file of its own at each number up to
+        127 (among them the one syncscope kept), then another file on fd 2: the finding goes
+        to fd 2, nothing into the program's files.
+        """
+        body = f"""
+import os
+os.closerange(3, 128)
+mine = os.open({str(tmp_path / "mine.txt")!r}, os.O_WRONLY | os.O_CREAT, 0o644)
+for number in range(3, 128):
+    if number != mine:
+        os.dup2(mine, number)
+swapped = os.open({str(tmp_path / "swapped.txt")!r}, os.O_WRONLY | os.O_CREAT, 0o644)
+os.dup2(swapped, 2)
+{BOTH_ORDERS}
+"""
+        stderr = tmp_path / "stderr.txt"
+        result = run_syncscope(
+            "-q", "--no-report", str(_program(tmp_path, body)), stderr_to=stderr
+        )
+        assert 0 == result.returncode, result.stderr
+        assert "" == (tmp_path / "mine.txt").read_text()
+        assert LIVE in (tmp_path / "swapped.txt").read_text()
+        assert LIVE not in result.stderr

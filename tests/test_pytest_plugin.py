@@ -210,6 +210,29 @@ def test_under_the_runner_a_captured_finding_is_in_the_report_in_full(tmp_path: 
     assert "(these orders form a cycle: threads running them" in report, report
 
 
+def test_under_the_runner_a_finding_goes_where_the_runner_started_not_into_the_capture(
+    tmp_path: Path,
+) -> None:
+    """
+    ``python -m syncscope -q -m pytest 2> FILE``: a finding made while pytest captures the
+    test's fd 2 is written to the standard error syncscope started with, when found, not
+    into the capture: the test that reads its own standard error passes as without
+    syncscope, and the report points back to it.
+    """
+    (tmp_path / "test_it.py").write_text(textwrap.dedent(READS_ITS_STDERR))
+    stderr_file = tmp_path / "stderr.txt"
+    result = run_syncscope(
+        "-q", "-m", "pytest", "-p", "no:cacheprovider", cwd=tmp_path, stderr_to=stderr_file
+    )
+    assert 0 == result.returncode, result.stdout + result.stderr
+    assert "1 passed" in result.stdout, result.stdout
+    live = "syncscope: possible deadlock: lock-order inversion between lock a and lock b"
+    assert 1 == result.stderr.count(live), result.stderr
+    report = result.stderr[result.stderr.index("syncscope report:") :]
+    assert live not in report, report  # written once, when found
+    assert "(written in full when found)" in report, report
+
+
 def test_a_deadlock_found_after_the_summary_is_said(pytester: pytest.Pytester) -> None:
     """
     Threads a test left behind deadlock once the summary is written: the session's last

@@ -313,6 +313,69 @@ def shares_output(fd: int) -> bool:
     return False
 
 
+class StartingStderr:
+    """
+    A duplicate of the standard error ``python -m syncscope`` started with, for its findings
+    and report: a test runner's capture (pytest's, under ``python -m syncscope -m pytest``)
+    puts a file of its own on fd 2 while a test runs, where a finding would become part of
+    what the test reads of its own output, and would not show while the test hangs. Kept
+    only of a terminal, a device or a regular file: a duplicate of a pipe's end would keep
+    whoever reads the pipe waiting for its end after the program closed its own.
+    """
+
+    def __init__(self) -> None:
+        self.fd: int | None = None
+        self._file: tuple[int, int] | None = None
+        try:
+            info = os.fstat(2)
+            if not (stat.S_ISCHR(info.st_mode) or stat.S_ISREG(info.st_mode)):
+                return
+            try:  # a number out of the way of those the program opens next; not inherited
+                import fcntl
+
+                self.fd = fcntl.fcntl(2, fcntl.F_DUPFD_CLOEXEC, _STARTING_STDERR_FD)
+            except (ImportError, OSError):
+                self.fd = os.dup(2)
+            self._file = (info.st_dev, info.st_ino)
+        except OSError:
+            self.fd = None
+
+    def instead_of_fd2(self) -> int | None:
+        """
+        The duplicate, when fd 2 is another file now (or closed) and the duplicate still is
+        the file it was (a program that closed it may have opened another under its number);
+        else None: fd 2 it is.
+        """
+        fd = self.fd
+        if fd is None:
+            return None
+        try:
+            kept = os.fstat(fd)
+        except OSError:
+            return None
+        if (kept.st_dev, kept.st_ino) != self._file:
+            return None
+        try:
+            now = os.fstat(2)
+        except OSError:
+            return fd
+        return None if (now.st_dev, now.st_ino) == self._file else fd
+
+
+#: The lowest number the duplicate of the starting standard error takes, when it can.
+_STARTING_STDERR_FD = 64
+#: Kept by ``python -m syncscope`` before the program starts; None elsewhere (the pytest
+#: plugin and ``syncscope.testing`` start while a capture may already be in place).
+starting_stderr: StartingStderr | None = None
+
+
+def keep_starting_stderr() -> None:
+    """Keep the standard error syncscope starts with (see :class:`StartingStderr`)."""
+    global starting_stderr
+    if starting_stderr is None:
+        starting_stderr = StartingStderr()
+
+
 class _Flusher:
     """A thread of ours that writes a writer's buffered lines, a short while after the first."""
 

@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from .._core import output
 from .._core.dispatch import close_sinks, guard
 from .._core.event import SyncEvent
 from .._core.fork import reset_after_fork
@@ -125,6 +126,9 @@ class Recorder:
             self._out = console._writer  # one lock for both: our blocks never split a line
         else:
             self._out = stderr_writer()
+        #: A writer to the standard error syncscope started with, once fd 2 was found to be
+        #: another file (see _text_out).
+        self._starting_out: FdWriter | None = None
         self._pid = os.getpid()
         self._lock = allocate_lock()
         self._closed = False
@@ -415,10 +419,27 @@ class Recorder:
         except Exception as exc:
             self._cannot_write(f"a {finding}", exc)
 
+    def _text_out(self) -> FdWriter:
+        """
+        Where a finding's or the report's text goes now: standard error; or, when the
+        program or its test runner put another file on fd 2 (a capture), the one
+        ``python -m syncscope`` started with (see ``StartingStderr``).
+        """
+        starting = output.starting_stderr
+        if self._out._fd != 2 or starting is None:
+            return self._out
+        fd = starting.instead_of_fd2()
+        if fd is None:
+            return self._out
+        out = self._starting_out
+        if out is None or out._fd != fd:
+            out = self._starting_out = FdWriter(fd, owns_fd=False)
+        return out
+
     def _out_file(self) -> tuple[int, int] | None:
         """What file the findings' stream is now (a test runner's capture may swap it)."""
         try:
-            info = os.fstat(self._out._fd)
+            info = os.fstat(self._text_out()._fd)
         except (OSError, AttributeError):
             return None
         return info.st_dev, info.st_ino
@@ -444,7 +465,7 @@ class Recorder:
                 details=data(),
             )
         else:
-            self._out.msg(text)
+            self._text_out().msg(text)
 
     def _abort(self, status: int) -> None:
         """After a deadlock: close every output (so the report and spans get out), then exit."""
