@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Iterator
 
 import pytest
 
-from syncscope._sinks.hangs import causes, hang_subjects, held_while_waiting, holders_exited
+from syncscope._core.event import Primitive
+from syncscope._core.tracking import watch, watches
+from syncscope._sinks.hangs import (
+    _handler_reach,
+    causes,
+    hang_subjects,
+    held_while_waiting,
+    holders_exited,
+)
 from syncscope._sinks.recorder import DiagnosisOptions, Recorder
 
 from .support.events import acquired, event, primitive, waiting
@@ -139,3 +149,83 @@ class TestExitedHolders:
         # Reported otherwise (every thread blocked), the cause still says who took it.
         [line] = causes(snapshot.waiting[1], snapshot, recorder.traces)
         assert 'it is held by "T5", which has exited' in line
+
+
+def _request_stop() -> None:
+    """A function of the program's a handler calls by its global name."""
+    stopping.set()
+
+
+stopping = threading.Event()
+
+
+def _calls_request_stop(number: int, frame: object) -> None:
+    _request_stop()
+
+
+def _sets(event: threading.Event, number: int, frame: object) -> None:
+    event.set()
+
+
+class _Server:
+    def __init__(self, done: threading.Event) -> None:
+        self.finished = done  # the handler's code names it "finished", not "done"
+
+    def on_signal(self, number: int, frame: object) -> None:
+        self.finished.set()
+
+    def __call__(self, number: int, frame: object) -> None:
+        self.finished.set()
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"the program's attribute hook ran for {name}")
+
+
+class TestSignalHandlerReach:
+    """
+    What a signal handler of the program's reaches (``signal_fed``): what its code names,
+    what it was handed, and what the program's functions it calls name.
+    """
+
+    @pytest.fixture
+    def done(self) -> Iterator[tuple[threading.Event, Primitive]]:
+        event = threading.Event()
+        known = primitive("event", "done")
+        watch(event, known)
+        yield event, known
+        watches.pop(id(event), None)
+
+    def _reach(self, handler: object) -> tuple[set[str], set[Primitive]]:
+        names: set[str] = set()
+        given: set[Primitive] = set()
+        _handler_reach(handler, names, given)
+        return names, given
+
+    def test_handed_through_a_partial(self, done: tuple[threading.Event, Primitive]) -> None:
+        event, known = done
+        names, given = self._reach(functools.partial(_sets, event))
+        assert {known} == given
+        assert "event" in names
+
+    def test_held_by_a_bound_method_s_object(self, done: tuple[threading.Event, Primitive]) -> None:
+        event, known = done
+        names, given = self._reach(_Server(event).on_signal)
+        assert {known} == given
+        assert "finished" in names
+
+    def test_held_by_a_callable_object(self, done: tuple[threading.Event, Primitive]) -> None:
+        event, known = done
+        names, given = self._reach(_Server(event))
+        assert {known} == given
+        assert "finished" in names
+
+    def test_named_by_a_function_it_calls(self) -> None:
+        names, given = self._reach(_calls_request_stop)
+        assert "stopping" in names
+        assert set() == given
+
+    def test_handlers_that_are_no_code_of_the_program_s(self) -> None:
+        import signal
+
+        for handler in (signal.SIG_DFL, signal.SIG_IGN, None, print):
+            assert (set(), set()) == self._reach(handler)

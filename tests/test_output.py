@@ -522,9 +522,7 @@ os.dup2(swapped, 2)
 {BOTH_ORDERS}
 """
         stderr = tmp_path / "stderr.txt"
-        result = run_syncscope(
-            "-q", "--no-report", str(_program(tmp_path, body)), stderr_to=stderr
-        )
+        result = run_syncscope("-q", "--no-report", str(_program(tmp_path, body)), stderr_to=stderr)
         assert 0 == result.returncode, result.stderr
         assert "" == (tmp_path / "mine.txt").read_text()
         assert LIVE in (tmp_path / "swapped.txt").read_text()

@@ -32,6 +32,7 @@ feed them when it wakes, and stops it too.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import suppress
 from types import CodeType, FrameType
 
 from .._core.event import Primitive, SyncEvent
@@ -225,26 +226,69 @@ def could_feed(
 
 def signal_fed(primitives: Iterable[Primitive]) -> set[Primitive]:
     """
-    Those of ``primitives`` a signal handler of the program's names (the variable or
-    attribute each was assigned to): a thread waiting for one may be woken by a signal
-    (``stop.set()`` on SIGTERM, the usual way to wait for the end), however long it waits.
+    Those of ``primitives`` a signal handler of the program's reaches (see
+    :func:`_handler_reach`): a thread waiting for one may be woken by a signal (``stop.set()``
+    on SIGTERM, the usual way to wait for the end), however long it waits.
     """
     import _signal  # type: ignore[import-not-found]
 
     from .._core import signals  # here: a hang is rare
-    from .._core.sites import SYNCSCOPE_DIR
 
     names: set[str] = set()
+    given: set[Primitive] = set()
     for number in range(1, _signal.NSIG):
         try:
             handler = signals.getsignal_original(number)
         except (ValueError, OSError):
             continue
         handler = signals.as_the_program_set_it(number, handler)  # not ours standing in
-        code = getattr(getattr(handler, "__func__", handler), "__code__", None)
-        if code is not None and not code.co_filename.startswith(SYNCSCOPE_DIR):
+        _handler_reach(handler, names, given)
+    return {p for p in primitives if p in given or _variable(p) in names}
+
+
+def _handler_reach(handler: object, names: set[str], given: set[Primitive]) -> None:
+    """
+    Add to ``names`` what a signal handler's code names (the variables or attributes the
+    primitives it may use were assigned to), and that of the program's functions it calls by
+    their global name (``request_stop()``, which sets ``stop``); and to ``given`` the watched
+    primitives it was handed: a ``functools.partial``'s arguments, a bound method's or a
+    callable object's attributes. Read without running the program's code (no attribute
+    hook of its own is called from the watchdog's thread).
+    """
+    from functools import partial
+    from types import FunctionType, MethodType
+
+    from .._core.sites import SYNCSCOPE_DIR
+    from .._core.tracking import primitive_of
+
+    handed: list[object] = []
+    if isinstance(handler, partial):
+        handed += (*handler.args, *handler.keywords.values())
+        handler = handler.func
+    owner: object = None
+    if isinstance(handler, MethodType):
+        owner, handler = handler.__self__, handler.__func__
+    elif not isinstance(handler, FunctionType):  # an object with a __call__ of its class's
+        owner = handler
+        handler = next(
+            (k.__dict__["__call__"] for k in type(handler).__mro__ if "__call__" in k.__dict__),
+            None,
+        )
+    if owner is not None:
+        with suppress(AttributeError, TypeError):  # no __dict__: its slots go unread
+            handed += object.__getattribute__(owner, "__dict__").values()
+    given.update(p for p in map(primitive_of, handed) if p is not None)
+    if not isinstance(handler, FunctionType):
+        return
+    calls = [handler]
+    for name in handler.__code__.co_names:  # the functions it calls, one level down
+        called = handler.__globals__.get(name)
+        if isinstance(called, FunctionType):
+            calls.append(called)
+    for function in calls:
+        code = function.__code__
+        if not code.co_filename.startswith(SYNCSCOPE_DIR):
             names.update(code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars)
-    return {p for p in primitives if _variable(p) in names} if names else set()
 
 
 def _variable(primitive: Primitive) -> str | None:
