@@ -299,19 +299,23 @@ def _guarded(entry: Watch) -> bool:
 
 def _counted_put(q: Any, item: Any) -> tuple[Records, Primitive] | None:
     """
-    With the span sink alone, under pressure, a put into a queue that has items while none
-    of the program's gets may wait in it is counted in place (see ``counted``): made here,
-    and the wrapper counts it (the records and the queue's primitive). The queue tells no
-    waiters, hence the gets' own count (``Watch.waiting_gets``): before 3.13 a put lets a
-    getter go without handing it the item, and a second put finds items while another
-    getter still waits for its own. A put that may wake a getter stays an event (None: not
-    made), its span the one the getter's links to.
+    With the span sink alone, under pressure, a put into a queue that has items, as many at
+    least as the program's gets that may wait in it, is counted in place (see ``counted``):
+    made here, and the wrapper counts it (the records and the queue's primitive). The queue
+    tells no waiters, hence the gets' own count (``Watch.waiting_gets``): each waiting get
+    takes one of the items there or to come, in turn; before 3.13 a put lets a getter go
+    without handing it the item, and a second put finds items while another getter still
+    waits for its own. A put whose item may go to a getter that waits stays an event (None:
+    not made), its span the one the getter's links to.
     """
     records = state.records
-    if records is None or not records.counting or not _simple_qsize(q) or not may_count():
+    if records is None or not records.counting or not may_count():
         return None
     entry = _entry(q)
-    if entry is None or entry.waiting_gets:
+    if entry is None:
+        return None
+    size = _simple_qsize(q)
+    if not size or entry.waiting_gets is None or len(entry.waiting_gets) > size:
         return None
     _simple_put(q, item)  # never blocks, never fails
     return records, entry.primitive
