@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn
 
 
+#: ``os.write`` as it is at syncscope's import: a program may replace it while it runs
+#: (blockbuster raises on a blocking write made on an asyncio loop's thread), and a line
+#: written for it must not go through its replacement.
+_os_write = os.write
 #: Longest a buffered line waits before it is written, in seconds.
 FLUSH_INTERVAL = 0.05
 #: Bytes buffered after which the thread that appends rings for a write at once.
@@ -128,7 +132,7 @@ class FdWriter:
                 if self.broken:
                     return
                 try:
-                    written = os.write(self._fd, data)
+                    written = _os_write(self._fd, data)
                 except InterruptedError:
                     return
                 except OSError:
@@ -260,10 +264,10 @@ class FdWriter:
         if self.broken:
             return
         try:
-            written = os.write(self._fd, data)
+            written = _os_write(self._fd, data)
             while written < len(data):  # only a non-blocking or interrupted output splits
                 data = data[written:]
-                written = os.write(self._fd, data)
+                written = _os_write(self._fd, data)
         except InterruptedError:
             pass
         except OSError:

@@ -13,6 +13,10 @@ from __future__ import annotations
 import _ast as ast
 from collections import deque
 
+# Read with os's original functions, kept by sites at syncscope's import (this module is
+# imported later, when a program may have replaced them: see sites.read_file).
+from .sites import read_file
+
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,8 +46,7 @@ def names_of_file(filename: str, module_globals: dict[str, object]) -> dict[Span
 
 def _source_of(filename: str, module_globals: dict[str, object]) -> str | bytes:
     try:
-        with open(filename, "rb") as file:
-            return file.read()
+        return read_file(filename)
     except (OSError, ValueError):
         import linecache  # a module in a zip, or source only its loader has: as tracebacks do
 
@@ -77,8 +80,7 @@ def _read_lines(filename: str) -> list[str] | None:
     if filename.startswith("<"):
         return None
     try:
-        with open(filename, "rb") as file:
-            data = file.read()
+        data = read_file(filename)
         text = data.decode(_declared_encoding(data))
     except (OSError, ValueError, LookupError):  # UnicodeDecodeError is a ValueError
         return None
