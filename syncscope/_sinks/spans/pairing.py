@@ -101,6 +101,14 @@ def _never() -> bool:
     return False
 
 
+def _weak(life: Any) -> Callable[[], Any]:
+    """A weak reference to a thread's life (a ``threading.Thread``), or one that holds it."""
+    try:
+        return weakref.ref(life)
+    except TypeError:  # not weakly referenceable (a Thread always is): held, as before
+        return lambda: life
+
+
 class SpanPairing(LightHolds):
     """
     The pairing state of one span sink. :meth:`pair` takes events in the order they happened
@@ -164,9 +172,11 @@ class SpanPairing(LightHolds):
         self.holding = 0
         #: Parts that were cut, whose thread and run spans have not gone out yet.
         self.cut: list[Segment] = []
-        #: Thread ident -> the ``threading.Thread`` whose events it was last seen in, and the
-        #: time of that thread's first item here.
-        self._lives: dict[int, Any] = {}
+        #: Thread ident -> a weak reference to the ``threading.Thread`` whose events it was
+        #: last seen in (weak: a thread that ended, and all it refers to, is not kept alive
+        #: here until its ident is reused; an item of its keeps it), and the time of that
+        #: thread's first item here.
+        self._lives: dict[int, Callable[[], Any]] = {}
         self._first_ns: dict[int, int] = {}
         #: Threads ended by ``seen``, and where their spans went in the part then: an item of
         #: theirs that comes late (a use counted in place, summed or claimed after their end)
@@ -189,18 +199,19 @@ class SpanPairing(LightHolds):
         """
         if life is None:
             return False
-        known = self._lives.get(ident)
+        known_ref = self._lives.get(ident)
+        known = known_ref() if known_ref is not None else None
         if known is life:
             return False
         if life in self._ended_places:
             return True
-        if known is not None and time_ns < self._first_ns[ident]:
+        if known_ref is not None and time_ns < self._first_ns[ident]:
             with contextlib.suppress(TypeError):  # a Thread is weakly referenceable; be safe
                 self._ended_places[life] = None
             return True
-        self._lives[ident] = life
+        self._lives[ident] = _weak(life)
         self._first_ns[ident] = time_ns
-        if known is not None:
+        if known_ref is not None:  # ended, whether or not its Thread is gone already
             self._ended(ident, known)
         return False
 
@@ -216,7 +227,7 @@ class SpanPairing(LightHolds):
         ended = self._ended_places.get(life)
         if ended is not None and ended[2] is seg:
             seg.places[ident] = ended
-        self._lives[ident] = life  # for this one event
+        self._lives[ident] = _weak(life)  # for this one event
         holds = self.holds
         held = holds.held.get(ident)
         before = len(held) if held is not None else 0
@@ -229,7 +240,10 @@ class SpanPairing(LightHolds):
                 self._pending[ident] = pending
             if waiting is not None:
                 holds.waiting[ident] = waiting
-            self._lives[ident] = now_life
+            if now_life is not None:
+                self._lives[ident] = now_life
+            else:
+                self._lives.pop(ident, None)
             late = seg.places.pop(ident, None)
             if late is not None:
                 self._ended_places[life] = late
@@ -258,7 +272,8 @@ class SpanPairing(LightHolds):
         """
         Thread ``life`` has ended, and its ident is another thread's now: its holds stay,
         marked exited (a wait for one links to it, whoever waits); its place goes, so that
-        the next thread's spans go under a thread span of its own.
+        the next thread's spans go under a thread span of its own. ``life`` is None when its
+        Thread is gone already (then it left no hold: a hold's event keeps it).
         """
         for prim in [p for p, (acquire, _) in self._light.items() if acquire.thread_id == ident]:
             self._materialize(prim)  # held lightly: a hold of the model, marked below
@@ -344,12 +359,12 @@ class SpanPairing(LightHolds):
     def pair(self, event: SyncEvent, parent: tuple[int, int] | None) -> None:
         """Pair one event; set its ``trace_id`` and ``span_id`` (for the log lines)."""
         life = event.life
-        if (
-            life is not None
-            and self._lives.get(event.thread_id) is not life
-            and self.seen(event.thread_id, life, event.time_ns)
-        ):
-            return self.pair_late(event, parent)
+        if life is not None:
+            known = self._lives.get(event.thread_id)
+            if (known is None or known() is not life) and self.seen(
+                event.thread_id, life, event.time_ns
+            ):
+                return self.pair_late(event, parent)
         prim = event.primitive
         light = self._light
         if light:
