@@ -55,6 +55,12 @@ BUGS: dict[str, tuple[str | tuple[str, ...], ...]] = {
         '"producer" waits for lock state_lock at condition_deadlock.py:27 in producer',
         'held by "consumer"',
     ),
+    "held_wait_everyone_blocked": (
+        'syncscope: deadlock: "MainThread" waits on event stopped while holding rlock _lock, '
+        "which the threads that could wake it wait for",
+        '"refresh" waits for rlock _lock at held_wait_everyone_blocked.py:23 in _refresh',
+        'held by "MainThread"',
+    ),
     "predicate_deadlock": (
         "syncscope: deadlock: 2 threads wait for each other and will never go on",
         '"reporter" waits for lock totals_lock at predicate_deadlock.py:20 in all_counted',

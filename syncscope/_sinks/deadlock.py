@@ -508,8 +508,12 @@ class Watchdog:
         for ident, blocked in candidates:
             group = [ident, *blocked]
             primitive = snapshot.waiting[ident].primitive
-            if primitive in fed or not self._unrelated_run(
-                snapshot, frames, set(group), {primitive}, self._held_ns
+            # None: nothing else runs, so nothing else could give the signal either: the
+            # same deadlock, not a hang to report at the full hang timeout.
+            if (
+                primitive in fed
+                or self._unrelated_run(snapshot, frames, set(group), {primitive}, self._held_ns)
+                is False
             ):
                 continue
             deadlock = self._report(snapshot, now, group, frames, len(group), kind="held")
