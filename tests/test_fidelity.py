@@ -633,3 +633,91 @@ class TestLibraryCode:
         prefixes = sites._library_prefixes()
         assert str(packages) + os.sep in prefixes
         assert str(prefix) + os.sep not in prefixes
+
+
+class TestThePatchedStandardLibrary:
+    """
+    A program (or its test tool: blockbuster, pyfakefs, ``mock.patch``) may replace ``os``
+    functions and file reads while it runs: making, naming and saying a primitive does not
+    call its replacements (anyio's thread tests failed under syncscope only: blockbuster's
+    ``os.path.abspath`` raised out of ``threading.Event()``).
+    """
+
+    PROGRAM = """\
+        import builtins, io, os, sys, threading
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+        def refuse(name):
+            def refused(*args, **kwargs):
+                raise RuntimeError(f"blocking call to {name}")
+            return refused
+
+        for owner, name in [(os.path, "abspath"), (os, "getcwd"), (os, "read"),
+                            (os, "write"), (builtins, "open"), (io, "open")]:
+            setattr(owner, name, refuse(name))
+        import made_here  # a file syncscope has not seen: its primitives are new to it
+        print(made_here.use())
+        """
+    MADE_HERE = """\
+        import queue, threading
+
+        def use():
+            started = threading.Event()
+            lock = threading.Lock()
+            jobs = queue.Queue()
+            with lock:
+                jobs.put(1)
+            started.set()
+            return jobs.get() + started.is_set()
+        """
+
+    @pytest.mark.parametrize("mode", [(), ("-q",), ("-q", "--otlp", "http://127.0.0.1:9")])
+    def test_primitives_made_and_said_without_the_program_s_replacements(
+        self, tmp_path: Path, mode: tuple[str, ...]
+    ) -> None:
+        (tmp_path / "made_here.py").write_text(textwrap.dedent(self.MADE_HERE))
+        script = tmp_path / "program.py"
+        script.write_text(textwrap.dedent(self.PROGRAM))
+        plain = run_python(str(script))
+        assert (0, "2\n") == (plain.returncode, plain.stdout), plain.stderr
+        result = run_syncscope(*mode, "--no-report", str(script))
+        assert (0, "2\n") == (result.returncode, result.stdout), result.stderr
+        if not mode:  # the lines, written with the os.write syncscope started with
+            assert "event started set by MainThread" in result.stderr, result.stderr
+
+
+class TestEndedThreadsAreNotKept:
+    """A thread that has ended, and what it refers to, is freed as without syncscope."""
+
+    PROGRAM = """\
+        import gc, queue, sys, threading, time, weakref
+
+        class Worker(threading.Thread):
+            def __init__(self, jobs):
+                super().__init__()
+                self.jobs = jobs
+                self.payload = bytearray(10)  # an event loop, say
+
+            def run(self):
+                self.jobs.get()
+
+        jobs = queue.Queue()
+        worker = Worker(jobs)
+        worker.start()
+        jobs.put(1)
+        worker.join(10)
+        gone = weakref.ref(worker)
+        del worker
+        deadline = time.monotonic() + 10
+        while gone() is not None and time.monotonic() < deadline:
+            gc.collect()
+            time.sleep(0.01)  # the span worker pairs what it recorded meanwhile
+        print("freed" if gone() is None else "kept")
+        """
+
+    @pytest.mark.parametrize("mode", [("-q",), ("-q", "--otlp", "http://127.0.0.1:9")])
+    def test_a_thread_that_ended_is_freed(self, tmp_path: Path, mode: tuple[str, ...]) -> None:
+        script = tmp_path / "program.py"
+        script.write_text(textwrap.dedent(self.PROGRAM))
+        result = run_syncscope(*mode, "--no-report", str(script))
+        assert (0, "freed\n") == (result.returncode, result.stdout), result.stderr
