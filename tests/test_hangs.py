@@ -229,3 +229,70 @@ class TestSignalHandlerReach:
 
         for handler in (signal.SIG_DFL, signal.SIG_IGN, None, print):
             assert (set(), set()) == self._reach(handler)
+
+
+class _Hooked:
+    """A callable handler whose class hooks every attribute read (a proxy, a tracer)."""
+
+    def __init__(self, done: threading.Event) -> None:
+        object.__setattr__(self, "finished", done)
+
+    def __getattribute__(self, name: str) -> object:
+        raise AssertionError(f"the program's __getattribute__ ran for {name}")
+
+    def __call__(self, number: int, frame: object) -> None:
+        self.finished.set()  # type: ignore[attr-defined]  (never called here)
+
+
+class _OwnDict:
+    """A handler's instance whose class defines __dict__ itself."""
+
+    @property
+    def __dict__(self) -> dict[str, object]:  # type: ignore[override]
+        raise AssertionError("the program's __dict__ property ran")
+
+    def on_signal(self, number: int, frame: object) -> None:
+        pass
+
+
+class _App:
+    """A server whose handler is a bound method naming one of its primitives only."""
+
+    def __init__(self, done: threading.Event, jobs: threading.Event) -> None:
+        self.finished = done
+        self.jobs = jobs
+
+    def on_signal(self, number: int, frame: object) -> None:
+        self.request_stop()
+
+    def request_stop(self) -> None:
+        self.finished.set()
+
+
+class TestSignalHandlerReachRunsNoProgramCode:
+    def test_no_attribute_hook_runs(self) -> None:
+        event = threading.Event()
+        known = primitive("event", "done")
+        watch(event, known)
+        try:
+            names: set[str] = set()
+            given: set[Primitive] = set()
+            _handler_reach(_Hooked(event), names, given)
+            assert {known} == given
+            _handler_reach(_OwnDict().on_signal, names, given)  # its __dict__ unread
+        finally:
+            watches.pop(id(event), None)
+
+    def test_only_what_the_handler_names_of_its_instance(self) -> None:
+        done, jobs = threading.Event(), threading.Event()
+        known, other = primitive("event", "done"), primitive("event", "queue_ready")
+        watch(done, known)
+        watch(jobs, other)
+        try:
+            names: set[str] = set()
+            given: set[Primitive] = set()
+            _handler_reach(_App(done, jobs).on_signal, names, given)
+            assert {known} == given  # through self.request_stop(); jobs is not reached
+        finally:
+            watches.pop(id(done), None)
+            watches.pop(id(jobs), None)

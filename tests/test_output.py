@@ -490,40 +490,79 @@ class TestFindingsToTheStartingStderr:
 
     def test_fd2_swapped_the_finding_goes_where_syncscope_started(self, tmp_path: Path) -> None:
         body = f"""
-import os
-swapped = os.open({str(tmp_path / "swapped.txt")!r}, os.O_WRONLY | os.O_CREAT, 0o644)
-os.dup2(swapped, 2)
+import os, tempfile
+capture = tempfile.TemporaryFile()  # a capture's file, as pytest's: no name
+os.dup2(capture.fileno(), 2)
 {BOTH_ORDERS}
+capture.seek(0)
+print("captured:", repr(capture.read().decode()))
 """
         stderr = tmp_path / "stderr.txt"
         result = run_syncscope("-q", str(_program(tmp_path, body)), stderr_to=stderr)
         assert 0 == result.returncode, result.stderr
         assert 1 == result.stderr.count(LIVE), result.stderr
         assert "syncscope report:" in result.stderr
-        assert "" == (tmp_path / "swapped.txt").read_text()
+        assert "captured: ''" in result.stdout, result.stdout
+
+    def test_a_program_s_own_log_on_fd2_keeps_its_findings(self, tmp_path: Path) -> None:
+        """
+        A daemon puts its own log on fd 2 and forks: the finding goes to that log, not to
+        the standard error syncscope started with, which the child does not hold open.
+        """
+        log, stderr = tmp_path / "daemon.log", tmp_path / "stderr.txt"
+        body = f"""
+import os
+def holding(path):
+    start = os.stat(path)
+    found = []
+    for number in range(3, 1024):
+        try:
+            info = os.fstat(number)
+        except OSError:
+            continue
+        if (info.st_dev, info.st_ino) == (start.st_dev, start.st_ino):
+            found.append(number)
+    return found
+log = os.open({str(log)!r}, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+os.dup2(log, 2)
+pid = os.fork()
+if pid:
+    os.waitpid(pid, 0)
+    raise SystemExit(0)
+print("child holds:", holding({str(stderr)!r}), flush=True)
+{BOTH_ORDERS}
+os._exit(0)
+"""
+        result = run_syncscope("-q", "--no-report", str(_program(tmp_path, body)), stderr_to=stderr)
+        assert 0 == result.returncode, result.stderr
+        assert "child holds: []" in result.stdout, result.stdout
+        assert LIVE in log.read_text()
+        assert LIVE not in result.stderr
 
     def test_a_program_that_closed_it_and_reused_its_number_gets_nothing(
         self, tmp_path: Path
     ) -> None:
         """
         The program closes every fd past 2 and puts a file of its own at each number up to
-        127 (among them the one syncscope kept), then another file on fd 2: the finding goes
-        to fd 2, nothing into the program's files.
+        127 (among them the one syncscope kept), then a capture's file on fd 2: the finding
+        goes to fd 2, nothing into the program's files.
         """
         body = f"""
-import os
+import os, tempfile
 os.closerange(3, 128)
+capture = tempfile.TemporaryFile()  # a capture's file, as pytest's: no name
 mine = os.open({str(tmp_path / "mine.txt")!r}, os.O_WRONLY | os.O_CREAT, 0o644)
 for number in range(3, 128):
-    if number != mine:
+    if number not in (mine, capture.fileno()):
         os.dup2(mine, number)
-swapped = os.open({str(tmp_path / "swapped.txt")!r}, os.O_WRONLY | os.O_CREAT, 0o644)
-os.dup2(swapped, 2)
+os.dup2(capture.fileno(), 2)
 {BOTH_ORDERS}
+capture.seek(0)
+print("captured:", repr(capture.read().decode()))
 """
         stderr = tmp_path / "stderr.txt"
         result = run_syncscope("-q", "--no-report", str(_program(tmp_path, body)), stderr_to=stderr)
         assert 0 == result.returncode, result.stderr
         assert "" == (tmp_path / "mine.txt").read_text()
-        assert LIVE in (tmp_path / "swapped.txt").read_text()
+        assert LIVE in result.stdout, result.stdout  # in the capture, where fd 2 pointed
         assert LIVE not in result.stderr

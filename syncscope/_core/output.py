@@ -343,15 +343,43 @@ class StartingStderr:
             self._file = (info.st_dev, info.st_ino)
         except OSError:
             self.fd = None
+        self._pid = os.getpid()
+        if self.fd is not None:
+            reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        """
+        A forked child (a daemon detaching from its terminal, a worker) writes to its own fd 2:
+        the copy is closed there, if it still is the file kept, so that a daemon does not hold
+        on to the terminal it left.
+        """
+        fd, self.fd = self.fd, None
+        if fd is None:
+            return
+        try:
+            kept = os.fstat(fd)
+        except OSError:
+            return
+        if (kept.st_dev, kept.st_ino) == self._file:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def instead_of_fd2(self) -> int | None:
         """
-        The duplicate, when fd 2 is another file now (or closed) and the duplicate still is
-        the file it was (a program that closed it may have opened another under its number);
-        else None: fd 2 it is.
+        The duplicate, when fd 2 is now a capture's unnamed temporary file, in the process
+        that kept it, and the duplicate still is the file it was (a program that closed it
+        may have opened another under its number); else None: fd 2 it is.
         """
         fd = self.fd
-        if fd is None:
+        if fd is None or os.getpid() != self._pid:
+            return None
+        try:
+            now = os.fstat(2)
+        except OSError:
+            return None  # closed: as before, nothing is written
+        # A capture's file: a temporary file with no name (pytest's, unittest-style fd
+        # captures); a file of the program's own (a daemon's log) keeps its findings.
+        if not stat.S_ISREG(now.st_mode) or now.st_nlink != 0:
             return None
         try:
             kept = os.fstat(fd)
@@ -359,10 +387,6 @@ class StartingStderr:
             return None
         if (kept.st_dev, kept.st_ino) != self._file:
             return None
-        try:
-            now = os.fstat(2)
-        except OSError:
-            return fd
         return None if (now.st_dev, now.st_ino) == self._file else fd
 
 

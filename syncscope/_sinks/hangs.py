@@ -242,18 +242,53 @@ def signal_fed(primitives: Iterable[Primitive]) -> set[Primitive]:
         except (ValueError, OSError):
             continue
         handler = signals.as_the_program_set_it(number, handler)  # not ours standing in
-        _handler_reach(handler, names, given)
+        with suppress(Exception):  # a handler we cannot read must not stop the watchdog
+            _handler_reach(handler, names, given)
     return {p for p in primitives if p in given or _variable(p) in names}
+
+
+#: A class's own namespace and order, read without a metaclass's hooks.
+_class_dict = type.__dict__["__dict__"].__get__
+_class_mro = type.__dict__["__mro__"].__get__
+
+
+def _class_attr(cls: type, name: str) -> object:
+    """``name`` as ``cls`` or a base defines it (None if none does), no hook of theirs run."""
+    for klass in _class_mro(cls):
+        namespace = _class_dict(klass)
+        if name in namespace:
+            return namespace[name]
+    return None
+
+
+def _instance_dict(obj: object) -> dict[str, object]:
+    """
+    ``obj.__dict__`` when it is the one Python makes for instances (a copy); empty when its
+    class has none, or defines ``__dict__`` itself (a property of the program's: not run).
+    """
+    from types import GetSetDescriptorType
+
+    found = _class_attr(type(obj), "__dict__")
+    if type(found) is not GetSetDescriptorType:
+        return {}
+    try:
+        namespace = found.__get__(obj, type(obj))
+    except (AttributeError, TypeError):
+        return {}
+    return namespace.copy() if type(namespace) is dict else {}
 
 
 def _handler_reach(handler: object, names: set[str], given: set[Primitive]) -> None:
     """
     Add to ``names`` what a signal handler's code names (the variables or attributes the
     primitives it may use were assigned to), and that of the program's functions it calls by
-    their global name (``request_stop()``, which sets ``stop``); and to ``given`` the watched
-    primitives it was handed: a ``functools.partial``'s arguments, a bound method's or a
-    callable object's attributes. Read without running the program's code (no attribute
-    hook of its own is called from the watchdog's thread).
+    their global name (``request_stop()``, which sets ``stop``) or as methods of its instance
+    (``self.request_stop()``); and to ``given`` the watched primitives it was handed: a
+    ``functools.partial``'s arguments, and those attributes of a bound method's or a callable
+    object's instance its code names (``self.finished.set()``: the instance's ``finished``,
+    whatever the Event is called). Read by exact types and class namespaces, without running
+    the program's code (no ``__getattribute__``, ``__getattr__``, ``__class__`` or
+    ``__dict__`` property of its own is called from the watchdog's thread).
     """
     from functools import partial
     from types import FunctionType, MethodType
@@ -262,33 +297,40 @@ def _handler_reach(handler: object, names: set[str], given: set[Primitive]) -> N
     from .._core.tracking import primitive_of
 
     handed: list[object] = []
-    if isinstance(handler, partial):
+    if type(handler) is partial:  # exact: a subclass's attributes may be the program's code
         handed += (*handler.args, *handler.keywords.values())
         handler = handler.func
     owner: object = None
-    if isinstance(handler, MethodType):
+    if type(handler) is MethodType:
         owner, handler = handler.__self__, handler.__func__
-    elif not isinstance(handler, FunctionType):  # an object with a __call__ of its class's
+    elif type(handler) is not FunctionType:  # an object with a __call__ of its class's
         owner = handler
-        handler = next(
-            (k.__dict__["__call__"] for k in type(handler).__mro__ if "__call__" in k.__dict__),
-            None,
-        )
-    if owner is not None:
-        with suppress(AttributeError, TypeError):  # no __dict__: its slots go unread
-            handed += object.__getattribute__(owner, "__dict__").values()
+        handler = _class_attr(type(handler), "__call__")
     given.update(p for p in map(primitive_of, handed) if p is not None)
-    if not isinstance(handler, FunctionType):
+    if type(handler) is not FunctionType:
         return
     calls = [handler]
     for name in handler.__code__.co_names:  # the functions it calls, one level down
         called = handler.__globals__.get(name)
-        if isinstance(called, FunctionType):
+        if type(called) is FunctionType:
             calls.append(called)
+        if owner is not None:  # self.request_stop(): a method of its instance's class
+            method = _class_attr(type(owner), name)
+            if type(method) is FunctionType:
+                calls.append(method)
+    named: set[str] = set()
     for function in calls:
         code = function.__code__
         if not code.co_filename.startswith(SYNCSCOPE_DIR):
-            names.update(code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars)
+            named.update(code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars)
+    names |= named
+    if owner is not None:  # only what the handler's code names of its instance
+        attributes = _instance_dict(owner)
+        given.update(
+            p
+            for p in (primitive_of(attributes[key]) for key in named & attributes.keys())
+            if p is not None
+        )
 
 
 def _variable(primitive: Primitive) -> str | None:

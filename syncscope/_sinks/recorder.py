@@ -348,7 +348,7 @@ class Recorder:
                 duration_ms=round(spot.duration_ns / 1e6, 3),
             )
         else:
-            self._out.msg(f"syncscope: {text}")
+            self._text_out().msg(f"syncscope: {text}")
 
     def _inversion(self, inversion: Inversion) -> None:
         inversion = self._stamp(inversion)
