@@ -30,6 +30,7 @@ from itertools import repeat
 from . import ourthreads
 from .fork import reset_after_fork
 from .gil_write import LONGEST, UNSUPPORTED, gil_writer
+from .originals import write as os_write  # not a replacement of the program's
 from .registry import allocate_lock, allocate_rlock
 
 
@@ -38,10 +39,6 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn
 
 
-#: ``os.write`` as it is at syncscope's import: a program may replace it while it runs
-#: (blockbuster raises on a blocking write made on an asyncio loop's thread), and a line
-#: written for it must not go through its replacement.
-_os_write = os.write
 #: Longest a buffered line waits before it is written, in seconds.
 FLUSH_INTERVAL = 0.05
 #: Bytes buffered after which the thread that appends rings for a write at once.
@@ -132,7 +129,7 @@ class FdWriter:
                 if self.broken:
                     return
                 try:
-                    written = _os_write(self._fd, data)
+                    written = os_write(self._fd, data)
                 except InterruptedError:
                     return
                 except OSError:
@@ -264,10 +261,10 @@ class FdWriter:
         if self.broken:
             return
         try:
-            written = _os_write(self._fd, data)
+            written = os_write(self._fd, data)
             while written < len(data):  # only a non-blocking or interrupted output splits
                 data = data[written:]
-                written = _os_write(self._fd, data)
+                written = os_write(self._fd, data)
         except InterruptedError:
             pass
         except OSError:

@@ -12,6 +12,8 @@ import threading
 from collections import defaultdict
 from types import CodeType, FrameType
 
+from .originals import absolute as absolute_path
+
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,44 +21,6 @@ if TYPE_CHECKING:
 
 
 _getframe = sys._getframe
-
-# os's path functions as they are now, at syncscope's import: a program may replace the module
-# attributes while it runs (blockbuster, as anyio's tests use it, makes os.path.abspath and
-# os.getcwd raise on an asyncio loop's thread; pyfakefs and mock.patch replace them too), and
-# making a primitive must not call the program's replacement. posixpath.abspath itself looks
-# os.getcwd up at each call, so the absolute path is made here from the originals.
-_getcwd = os.getcwd
-_isabs = os.path.isabs
-_join = os.path.join
-_normpath = os.path.normpath
-
-
-def _absolute(filename: str) -> str:
-    """os.path.abspath(filename) without looking anything up in os at call time."""
-    return _normpath(filename if _isabs(filename) else _join(_getcwd(), filename))
-
-
-# The same for reading a source file to name a primitive (sourcenames, imported later): not
-# open().read(), whose read method blockbuster replaces on the file classes.
-_os_open = os.open
-_os_read = os.read
-_os_close = os.close
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
-
-
-def read_file(filename: str) -> bytes:
-    """The bytes of ``filename``, read with the original ``os`` functions."""
-    fd = _os_open(filename, _READ_FLAGS)
-    try:
-        chunks: list[bytes] = []
-        while True:
-            chunk = _os_read(fd, 1 << 20)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-    finally:
-        _os_close(fd)
-
 
 # The package's directory (this module is one level below it).
 SYNCSCOPE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -107,7 +71,7 @@ def is_machinery(code: CodeType) -> bool:
     filename = code.co_filename
     verdict = _machinery_files.get(filename)
     if verdict is None:
-        absolute = _absolute(filename) if not filename.startswith("<") else filename
+        absolute = absolute_path(filename) if not filename.startswith("<") else filename
         verdict = absolute in _MACHINERY_FILES or absolute.startswith(OWN_PREFIX)
         _machinery_files[filename] = verdict
     return verdict
@@ -119,7 +83,7 @@ def is_library_file(filename: str) -> bool:
         return True
     if filename.startswith("<"):  # -c code, stdin, exec'd strings: the user's
         return False
-    absolute = _absolute(filename)
+    absolute = absolute_path(filename)
     if _user_prefixes and absolute.startswith(_user_prefixes):
         return False
     return absolute.startswith(LIBRARY_PREFIXES) or absolute.startswith(OWN_PREFIX)

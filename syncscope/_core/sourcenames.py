@@ -13,9 +13,9 @@ from __future__ import annotations
 import _ast as ast
 from collections import deque
 
-# Read with os's original functions, kept by sites at syncscope's import (this module is
-# imported later, when a program may have replaced them: see sites.read_file).
-from .sites import read_file
+# Read with os's functions as they were at syncscope's import (this module is imported
+# later, when a program may have replaced them).
+from .originals import read_file
 
 
 TYPE_CHECKING = False

@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterator
 from types import FrameType
 
 from .._core.compat import current_frames
@@ -477,18 +477,9 @@ class Watchdog:
         heartbeat) is a thread that keeps running.
         """
         assert self._traces is not None
-        bystander = self.bystander
         running = False
-        for ident, frame in frames.items():
-            if (
-                ident in skip
-                or ident == self.ident
-                or (bystander is not None and bystander(ident))
-                or standing(frame, snapshot.waiting.get(ident)) != RUNNING
-            ):
-                continue
+        for ident, frame, wait in self._running_others(snapshot, frames, skip):
             running = True
-            wait = snapshot.waiting.get(ident)
             if long_timed(frame, wait, within_ns) or could_feed(
                 ident, frame, snapshot, self._traces, primitives, in_machinery(frame, wait)
             ):
@@ -503,18 +494,22 @@ class Watchdog:
         in a short wait of the machinery (a heartbeat's ``wait(0.1)``, a ``join(0.5)``
         loop), whatever it names.
         """
+        return any(
+            not in_machinery(frame, wait)
+            for _ident, frame, wait in self._running_others(snapshot, frames, skip)
+        )
+
+    def _running_others(
+        self, snapshot: Snapshot, frames: dict[int, FrameType], skip: set[int]
+    ) -> Iterator[tuple[int, FrameType, Wait | None]]:
+        """The program's running threads besides ``skip``: ident, frame, wait (if any)."""
         bystander = self.bystander
         for ident, frame in frames.items():
-            if (
-                ident in skip
-                or ident == self.ident
-                or (bystander is not None and bystander(ident))
-                or standing(frame, snapshot.waiting.get(ident)) != RUNNING
-            ):
+            if ident in skip or ident == self.ident or (bystander is not None and bystander(ident)):
                 continue
-            if not in_machinery(frame, snapshot.waiting.get(ident)):
-                return True
-        return False
+            wait = snapshot.waiting.get(ident)
+            if standing(frame, wait) == RUNNING:
+                yield ident, frame, wait
 
     def _check_running(
         self, snapshot: Snapshot, now: int, frames: dict[int, FrameType]

@@ -28,7 +28,7 @@ from ..._core.holds import Hold, Holds, Life
 from .light import BLOCKED_NS as _BLOCKED_NS
 from .light import LIGHT_KINDS as _LIGHT_KINDS
 from .light import Folder, LightHolds
-from .segments import HoldSpan, Link, PendingWait, Place, Segment, span_id
+from .segments import HoldSpan, Link, PendingWait, Place, Segment, span_id, weak_life
 
 
 TYPE_CHECKING = False
@@ -101,14 +101,6 @@ def _never() -> bool:
     return False
 
 
-def _weak(life: Any) -> Callable[[], Any]:
-    """A weak reference to a thread's life (a ``threading.Thread``), or one that holds it."""
-    try:
-        return weakref.ref(life)
-    except TypeError:  # not weakly referenceable (a Thread always is): held, as before
-        return lambda: life
-
-
 class SpanPairing(LightHolds):
     """
     The pairing state of one span sink. :meth:`pair` takes events in the order they happened
@@ -172,10 +164,8 @@ class SpanPairing(LightHolds):
         self.holding = 0
         #: Parts that were cut, whose thread and run spans have not gone out yet.
         self.cut: list[Segment] = []
-        #: Thread ident -> a weak reference to the ``threading.Thread`` whose events it was
-        #: last seen in (weak: a thread that ended, and all it refers to, is not kept alive
-        #: here until its ident is reused; an item of its keeps it), and the time of that
-        #: thread's first item here.
+        #: Thread ident -> the ``threading.Thread`` it was last seen in, weakly (one that ended
+        #: is not kept alive here), and the time of that thread's first item here.
         self._lives: dict[int, Callable[[], Any]] = {}
         self._first_ns: dict[int, int] = {}
         #: Threads ended by ``seen``, and where their spans went in the part then: an item of
@@ -209,7 +199,7 @@ class SpanPairing(LightHolds):
             with contextlib.suppress(TypeError):  # a Thread is weakly referenceable; be safe
                 self._ended_places[life] = None
             return True
-        self._lives[ident] = _weak(life)
+        self._lives[ident] = weak_life(life)
         self._first_ns[ident] = time_ns
         if known_ref is not None:  # ended, whether or not its Thread is gone already
             self._ended(ident, known)
@@ -227,7 +217,7 @@ class SpanPairing(LightHolds):
         ended = self._ended_places.get(life)
         if ended is not None and ended[2] is seg:
             seg.places[ident] = ended
-        self._lives[ident] = _weak(life)  # for this one event
+        self._lives[ident] = weak_life(life)  # for this one event
         holds = self.holds
         held = holds.held.get(ident)
         before = len(held) if held is not None else 0
@@ -272,8 +262,7 @@ class SpanPairing(LightHolds):
         """
         Thread ``life`` has ended, and its ident is another thread's now: its holds stay,
         marked exited (a wait for one links to it, whoever waits); its place goes, so that
-        the next thread's spans go under a thread span of its own. ``life`` is None when its
-        Thread is gone already (then it left no hold: a hold's event keeps it).
+        the next thread's spans go under a thread span of its own (None: its Thread is gone).
         """
         for prim in [p for p, (acquire, _) in self._light.items() if acquire.thread_id == ident]:
             self._materialize(prim)  # held lightly: a hold of the model, marked below
