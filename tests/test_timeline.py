@@ -8,13 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import syncscope
-from syncscope._core.event import SyncEvent
+from syncscope._core.event import SyncEvent, ThreadLife
 from syncscope._sinks.timeline.model import replay
 from syncscope._sinks.timeline.sink import TimelineOptions, trace_events
 
@@ -448,7 +449,7 @@ def test_raw_threads_alike_on_one_ident_are_told_apart_by_time() -> None:
     the Thread between them was never ended, and the wait lost its holder.
     """
     first_lock, lock = primitive("lock", "first"), primitive("lock", "lock")
-    worker = object()  # a Thread: its own life
+    worker = ThreadLife(5, threading.Thread(name="worker"))  # a Thread's life
 
     def on(event: SyncEvent, thread_id: int, name: str, life: object) -> SyncEvent:
         event.thread_id, event.thread_name, event.life = thread_id, name, life

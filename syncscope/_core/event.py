@@ -7,9 +7,11 @@ sink listens the interception code never gets here: it checks ``state.active`` f
 
 from __future__ import annotations
 
+import _thread
 import itertools
 import threading
 import time
+import weakref
 
 
 TYPE_CHECKING = False
@@ -25,6 +27,47 @@ time_ns = time.time_ns
 perf_counter_ns = time.perf_counter_ns
 
 _ids = itertools.count(1)
+
+
+class ThreadLife:
+    """
+    One thread's life, as its events and records name it (``SyncEvent.life``): made at the
+    first event of a thread ``threading`` knows, one per thread (a new thread on an ident
+    gets a new one). It refers to the ``threading.Thread`` weakly: events a sink keeps for a
+    while (the spans' worker pairs them later) do not keep a thread that has ended alive,
+    nor whatever it refers to (an event loop, its tasks).
+    """
+
+    __slots__ = ("__weakref__", "ident", "name", "thread")
+
+    def __init__(self, ident: int, thread: threading.Thread) -> None:
+        self.ident = ident
+        #: Its name at its first event, for when its Thread is gone.
+        self.name: str = thread._name  # type: ignore[attr-defined]
+        self.thread = weakref.ref(thread)
+
+    def thread_name(self) -> str:
+        """Its name now, or as it was last seen."""
+        thread = self.thread()
+        return thread._name if thread is not None else self.name  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"<ThreadLife {self.thread_name()} {self.ident}>"
+
+
+# The raw C type: threading.local's stand-in, if any, is not syncscope's to use.
+_lives = _thread._local()
+
+
+def thread_life(ident: int, thread: threading.Thread | None) -> ThreadLife | None:
+    """The calling thread's life (``ident`` and ``thread`` are its own); None: not known."""
+    if thread is None:
+        return None
+    try:
+        return _lives.life  # type: ignore[no-any-return]
+    except AttributeError:
+        life = _lives.life = ThreadLife(ident, thread)
+        return life
 
 
 class Primitive:
@@ -188,8 +231,8 @@ class SyncEvent:
         immediate: a queue's ``shutdown(immediate=True)``.
         trace_id, span_id: the span the operation belongs to, when spans are made with ids
             that log lines must carry: set by the span pairing, which sees the event first.
-        life: the thread's ``threading.Thread`` when it has one, else None: a thread ident
-            is reused once its thread has ended, and this tells the two threads apart.
+        life: the thread's :class:`ThreadLife` when ``threading`` knows it, else None: a
+            thread ident is reused once its thread has ended, and this tells the two apart.
     """
 
     __slots__ = (
@@ -259,7 +302,7 @@ class SyncEvent:
         self.thread_id = ident = get_ident()
         thread = _active_threads.get(ident)  # thread_name(), written out
         self.thread_name = thread._name if thread is not None else f"Thread-{ident}"
-        self.life = thread
+        self.life = thread_life(ident, thread)
         self.time_ns = time_ns()
         self.trace_id: int | None = None
         self.span_id: int | None = None

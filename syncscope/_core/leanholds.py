@@ -30,7 +30,7 @@ import time
 import weakref
 from types import CodeType
 
-from .event import Op, Outcome, Primitive, SyncEvent
+from .event import Op, Outcome, Primitive, SyncEvent, thread_life
 
 
 TYPE_CHECKING = False
@@ -58,7 +58,7 @@ class ThreadHolds:
         self.ident = ident
         #: The thread's name when first seen (kept for when it has exited).
         self.name = name
-        #: Its ``threading.Thread``, if it has one: ``SyncEvent.life``, for its records.
+        #: Its life, if ``threading`` knows it: ``SyncEvent.life``, for its records.
         self.life = life
         #: The proxy this thread took last and still holds, or None.
         self.top: Any = None
@@ -170,7 +170,7 @@ def this_thread() -> ThreadHolds:
     ident = _thread.get_ident()
     thread = _active_threads.get(ident)
     name = thread._name if thread is not None else f"Thread-{ident}"  # type: ignore[attr-defined]
-    holds = ThreadHolds(ident, name, thread)
+    holds = ThreadHolds(ident, name, thread_life(ident, thread))
     token = _Token()
     key = id(token)
 

@@ -269,7 +269,7 @@ class SpanPairing(LightHolds):
         pending = self._pending.pop(ident, None)
         if pending is not None:  # its end was never seen
             self._unwait(pending)
-        self.holds.exited(Life(ident, getattr(life, "_name", f"Thread-{ident}")))
+        self.holds.exited(Life(ident, life.thread_name() if life else f"Thread-{ident}"))
         seg = self.segment
         with contextlib.suppress(TypeError):  # a Thread is weakly referenceable; be safe
             self._ended_places[life] = seg.places.get(ident)

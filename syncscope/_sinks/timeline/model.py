@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..._core.event import SyncEvent
+from ..._core.event import SyncEvent, ThreadLife
 from ..._core.holds import CONDITION_WAITS, Hold, Holds, Life
 
 
@@ -167,10 +167,10 @@ class _Replay:
         self.out = Timeline()
         self.end_ns = end_ns
         self.holds = Holds()
-        #: The thread's ``threading.Thread`` (``SyncEvent.life``) -> its track, and ident ->
-        #: the Thread that has it now: an ident goes to the next thread once one has ended.
-        self.track_of_life: dict[object, Track] = {}
-        self.life_of_ident: dict[int, object] = {}
+        #: The thread's life (``SyncEvent.life``) -> its track, and ident -> the life that
+        #: has it now: an ident goes to the next thread once one has ended.
+        self.track_of_life: dict[ThreadLife | tuple[int, str], Track] = {}
+        self.life_of_ident: dict[int, ThreadLife | tuple[int, str]] = {}
         #: id(Hold) -> (the Hold, its open slice).
         self.open_holds: dict[int, tuple[Hold, Slice]] = {}
         #: thread ident -> (its "waiting" event, the open wait slice, holder names).
@@ -193,7 +193,7 @@ class _Replay:
 
     def track(self, event: SyncEvent) -> Track:
         """
-        The track of the event's thread: by its Thread, so that a thread with the ident of
+        The track of the event's thread: by its life, so that a thread with the ident of
         one that ended (and maybe its name too) has a track of its own; by ident and name
         for a thread threading does not know. A new thread on an ident ends the one before.
         """
@@ -207,7 +207,7 @@ class _Replay:
             # ended; or, for one threading does not know (its ident and name alike, as
             # "Thread-<ident>"), a new such thread, told apart by time alone: made after the
             # first event of the thread it follows.
-            owner_track = self.track_of_life.get(owner)
+            owner_track = self.track_of_life.get(owner) if owner is not None else None
             if not (
                 isinstance(life, tuple)
                 and owner_track is not None
@@ -226,12 +226,12 @@ class _Replay:
         track.last_ns = event.time_ns
         return track
 
-    def ended(self, ident: int, life: object) -> None:
+    def ended(self, ident: int, life: ThreadLife | tuple[int, str]) -> None:
         """
         Thread ``life`` has ended and its ident is another's now: what it holds stays held,
         by it (a wait for it has it as holder); a wait of its whose end was not seen ends.
         """
-        name = life[1] if isinstance(life, tuple) else getattr(life, "_name", f"Thread-{ident}")
+        name = life[1] if isinstance(life, tuple) else life.thread_name()
         self.holds.exited(Life(ident, name))
         opened = self.open_waits.pop(ident, None)
         if opened is not None:
