@@ -61,12 +61,6 @@ BUGS: dict[str, tuple[str | tuple[str, ...], ...]] = {
         '"refresh" waits for rlock _lock at held_wait_everyone_blocked.py:23 in _refresh',
         'held by "MainThread"',
     ),
-    "queue_producer_blocked": (
-        "syncscope: hang: 1 thread blocked for good",
-        '"worker" waits for an item from queue jobs at queue_producer_blocked.py:34 in worker',
-        'every thread that put into queue jobs is blocked: "MainThread" waits for future at '
-        "queue_producer_blocked.py:45 in main",
-    ),
     "predicate_deadlock": (
         "syncscope: deadlock: 2 threads wait for each other and will never go on",
         '"reporter" waits for lock totals_lock at predicate_deadlock.py:20 in all_counted',

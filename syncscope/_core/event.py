@@ -198,6 +198,16 @@ BLOCKING_OPS: frozenset[str] = frozenset({"acquire", "wait", "wait_for", "get", 
 SIGNAL_WAITS: frozenset[str] = frozenset({"wait", "wait_for", "join"})
 
 
+def tries_only(blocking: object, timeout: object) -> bool:
+    """
+    Whether an acquire with these arguments is a mere attempt: non-blocking, or blocking with
+    a timeout of 0, which CPython's Lock, RLock and Semaphore treat as a trylock (it never
+    waits). Such an attempt that fails is "busy", not a wait that timed out: it is no
+    contention, and no wait begins.
+    """
+    return not blocking or (type(timeout) in (int, float) and timeout == 0)
+
+
 def wait_limit(blocking: object, timeout: object) -> float | None:
     """
     How long a call with these arguments may block, in seconds: None for as long as it takes,

@@ -430,6 +430,15 @@ class Holds:
         hold.held.append(hold)
         return hold
 
+    def forget(self, primitive: Primitive) -> None:
+        """
+        ``primitive`` was made free without a release (``_at_fork_reinit()`` in a forked
+        child, after a fork handler took it in the parent): whoever held it no longer does.
+        """
+        hold = self.owner.get(primitive)
+        if hold is not None:
+            self._drop(hold)
+
     def _drop(self, hold: Hold) -> None:
         if self.owner.get(hold.primitive) is hold:
             del self.owner[hold.primitive]

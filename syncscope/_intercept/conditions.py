@@ -31,6 +31,7 @@ from .._core.event import (
     SyncEvent,
     get_ident,
     perf_counter_ns,
+    tries_only,
     wait_limit,
 )
 from .._core.registry import saved
@@ -439,7 +440,9 @@ def _semaphore_wrappers() -> list[Wrapper]:
             waited = None
             if blocking:
                 got = silent(acquire, self, False)
-                if not got:
+                if not got and tries_only(blocking, timeout):
+                    pass  # acquire(timeout=0) never waits: the attempt was the whole call
+                elif not got:
                     emit(SyncEvent(primitive, "acquire", "waiting", site, timeout=limit))
                     got, waited = blocking_call(
                         primitive, "acquire", site, partial(acquire, self, True, timeout)
@@ -458,7 +461,13 @@ def _semaphore_wrappers() -> list[Wrapper]:
                     raise
             else:
                 emit(
-                    SyncEvent(primitive, "acquire", "timeout" if blocking else "busy", site, waited)
+                    SyncEvent(
+                        primitive,
+                        "acquire",
+                        "busy" if tries_only(blocking, timeout) else "timeout",
+                        site,
+                        waited,
+                    )
                 )
             return got
         except BaseException as exc:

@@ -41,6 +41,7 @@ from types import FrameType
 
 from .._core.dispatch import guard, hidden
 from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
+from .._core.event import tries_only
 from .._core.leanholds import (
     ThreadHolds,
     local,
@@ -106,7 +107,7 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
         site = site_tally(tally, *where)
         primitive = proxy._syncscope_primitive
         limit = wait_limit(blocking, timeout)
-        if not blocking:
+        if tries_only(blocking, timeout):  # acquire(timeout=0) is the trylock just made
             tally.failed += 1
             site.failed += 1
             if lines is not None:
@@ -509,7 +510,8 @@ def semaphore_acquire_slowly(
     primitive = entry.primitive
     lines = state.lines
     limit = wait_limit(blocking, timeout)
-    if not blocking and timeout is None:  # the attempt was the whole call
+    # The attempt was the whole call: acquire(False), or acquire(timeout=0), which never waits.
+    if (not blocking and timeout is None) or (blocking and tries_only(blocking, timeout)):
         tally.failed += 1
         site.failed += 1
         if lines is not None:

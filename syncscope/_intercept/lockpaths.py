@@ -11,7 +11,14 @@ import time
 
 from .._core.context import current_parent, following
 from .._core.dispatch import emit_fresh, guard
-from .._core.event import Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
+from .._core.event import (
+    Outcome,
+    Primitive,
+    SyncEvent,
+    perf_counter_ns,
+    tries_only,
+    wait_limit,
+)
 from .._core.leanholds import ThreadHolds, Uses, this_thread
 from .._core.leanholds import local as lean_local
 from .._core.sites import PAST_OUR_CALLER, _machinery_files, call_site
@@ -84,7 +91,9 @@ def observed_acquire(
     try:
         if plain or trylock_first(blocking, timeout):
             got = take(lock, False)
-            if not got:
+            if not got and not plain and tries_only(blocking, timeout):
+                pass  # acquire(timeout=0): the trylock just made was the whole call
+            elif not got:
                 emit_fresh(SyncEvent(primitive, "acquire", "waiting", site, None, limit))
                 start = perf_counter_ns()
                 got = acquire_contended(lock, timeout)
@@ -106,7 +115,7 @@ def observed_acquire(
             emit_fresh(SyncEvent(primitive, "acquire", "error", site, timeout=limit, error=exc))
         raise
     if not got:
-        outcome: Outcome = "timeout" if blocking else "busy"
+        outcome: Outcome = "busy" if tries_only(blocking, timeout) else "timeout"
         emit_fresh(SyncEvent(primitive, "acquire", outcome, site, waited, limit))
     return got
 

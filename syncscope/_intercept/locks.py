@@ -21,7 +21,7 @@ from types import FrameType
 from .._core.dispatch import guard
 from .._core.event import Primitive, perf_counter_ns
 from .._core.leanholds import local as lean_local
-from .._core.leanholds import this_thread
+from .._core.leanholds import this_thread, unlink
 from .._core.registry import saved
 from .._core.state import state
 from .._core.tally import Tally
@@ -121,7 +121,14 @@ class _Proxy:
     def _at_fork_reinit(self) -> None:
         self._syncscope_lock._at_fork_reinit()
         self._syncscope_since = 0
+        # Free now (logging's fork idiom: taken before fork, reinitialised in the child): out of
+        # its holder's chain, or each lock the child takes is seen under it (false inversions).
+        if self._syncscope_holder is not None:
+            unlink(self, self._syncscope_holder)
         self._syncscope_holder = self._syncscope_below = None
+        for sink in state.sinks:  # and out of the event path's model of who holds what
+            if hasattr(getattr(sink, "holds", None), "forget"):
+                sink.holds.forget(self._syncscope_primitive)
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:  # isinstance(proxy, type(original_lock)) stays true

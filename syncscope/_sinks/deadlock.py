@@ -52,14 +52,12 @@ from .blocked import (
     outside_thread,
 )
 from .hangs import (
-    blocked_producers,
     causes,
     could_feed,
     hang_subjects,
     held_while_waiting,
     self_deadlocks,
     signal_fed,
-    stalled_consumers,
     starved_pools,
 )
 from .standing import (
@@ -486,19 +484,6 @@ class Watchdog:
                 return False
         return True if running else None
 
-    def _program_code_runs(
-        self, snapshot: Snapshot, frames: dict[int, FrameType], skip: set[int]
-    ) -> bool:
-        """
-        Whether a thread besides ``skip`` runs the program's own code: not blocked, and not
-        in a short wait of the machinery (a heartbeat's ``wait(0.1)``, a ``join(0.5)``
-        loop), whatever it names.
-        """
-        return any(
-            not in_machinery(frame, wait)
-            for _ident, frame, wait in self._running_others(snapshot, frames, skip)
-        )
-
     def _running_others(
         self, snapshot: Snapshot, frames: dict[int, FrameType], skip: set[int]
     ) -> Iterator[tuple[int, FrameType, Wait | None]]:
@@ -548,15 +533,10 @@ class Watchdog:
 
         assert self._traces is not None
         subjects = hang_subjects(snapshot, self._traces, now, self._hang_timeout_ns)
-        stalled = stalled_consumers(snapshot, self._traces, now, self._hang_timeout_ns, subjects)
-        if not subjects and not stalled:
+        if not subjects:
             return None
         if not frames:
             frames.update(current_frames())
-        if stalled and not self._program_code_runs(snapshot, frames, {*subjects, *stalled}):
-            subjects += stalled
-        if not subjects:
-            return None
         fed = signal_fed({snapshot.waiting[ident].primitive for ident in subjects})
         subjects = [
             ident
@@ -564,13 +544,6 @@ class Watchdog:
             if ident in frames and snapshot.waiting[ident].primitive not in fed
         ]
         primitives = {snapshot.waiting[ident].primitive for ident in subjects}
-        # A stalled consumer's producers: a thread that could feed their waits could let
-        # them put again.
-        primitives |= {
-            blocked.primitive
-            for ident in subjects
-            for blocked in blocked_producers(snapshot.waiting[ident], snapshot, self._traces)
-        }
         if not subjects or not self._unrelated_run(
             snapshot, frames, set(subjects), primitives, self._hang_timeout_ns
         ):

@@ -27,9 +27,6 @@ feed them when it wakes, and stops it too.
   running thread may still give). A queue's waiters count
   only with a cause: a ``get`` whose producers have all exited, a ``put`` or ``join`` whose
   consumers have (or that nobody ever took from); idle consumers are a pool waiting for work.
-  A ``get`` whose producers are all blocked for good themselves (an event loop's thread in
-  ``Future.result()``) counts too, while no thread runs the program's own code: what they
-  wait for may be fed by a thread the rules cannot tie to it.
 """
 
 from __future__ import annotations
@@ -180,8 +177,7 @@ def hang_subjects(snapshot: Snapshot, traces: Traces, now: int, timeout_ns: int)
             if last is not None and now - last < timeout_ns:
                 continue
             # A queue's idle consumers (a pool waiting for work) are no hang by themselves:
-            # only with a cause (its producers, or its consumers, have all exited; for
-            # producers blocked themselves, see stalled_consumers).
+            # only with a cause (its producers, or its consumers, have all exited).
             if wait.primitive.kind == "queue" and not _exited_cause(wait, traces):
                 continue
             found.append(ident)
@@ -191,62 +187,6 @@ def hang_subjects(snapshot: Snapshot, traces: Traces, now: int, timeout_ns: int)
             if exited and now - exited >= timeout_ns:
                 found.append(ident)
     return found
-
-
-def stalled_consumers(
-    snapshot: Snapshot, traces: Traces, now: int, timeout_ns: int, found: Iterable[int]
-) -> list[int]:
-    """
-    Besides ``found``: the threads blocked without a timeout, for the hang timeout, on a get
-    from a queue nothing touched for that long, whose producers are all blocked for good
-    themselves (see :func:`blocked_producers`). What their producers wait for may be fed by
-    a thread the rules cannot tie to it (a Future another thread completes after a long
-    computation): the watchdog reports them only while no thread runs the program's own
-    code (a heartbeat's short waits are no such code).
-    """
-    skip = set(found)
-    stalled = []
-    for ident, wait in snapshot.waiting.items():
-        if (
-            ident in skip
-            or wait.reported
-            or wait.timeout is not None
-            or wait.primitive.kind != "queue"
-            or now - wait.since_ns < timeout_ns
-        ):
-            continue
-        last = traces.last_ns(wait.primitive)
-        if last is not None and now - last < timeout_ns:
-            continue
-        if blocked_producers(wait, snapshot, traces, now, timeout_ns):
-            stalled.append(ident)
-    return stalled
-
-
-def blocked_producers(
-    wait: Wait, snapshot: Snapshot, traces: Traces, now: int | None = None, timeout_ns: int = 0
-) -> list[Wait]:
-    """
-    For a get from a queue: the waits of the threads that ever put into it, when none of
-    them can put again, each having exited or being blocked without a timeout (for the hang
-    timeout, when ``now`` is given), one at least blocked (all exited is the other cause);
-    else none. A running thread that could feed those waits may still let them put: the
-    hang check asks of them too (see ``Watchdog``).
-    """
-    trace = traces.get(wait.primitive) if wait.op == "get" else None
-    if trace is None or not trace.putters:
-        return []
-    waits = []
-    for life in trace.putters.values():
-        if life.exited or life.ident == wait.thread_id:  # the getter itself puts nothing now
-            continue
-        other = snapshot.waiting.get(life.ident)
-        if other is None or other.timeout is not None:
-            return []
-        if now is not None and now - other.since_ns < timeout_ns:
-            return []
-        waits.append(other)
-    return waits
 
 
 def could_feed(
@@ -435,19 +375,7 @@ def causes(wait: Wait, snapshot: Snapshot, traces: Traces) -> tuple[str, ...]:
             return (f"{last} (it found no waiter): the wake-up was lost",)
         return ()
     if kind == "queue":
-        exited = _exited_cause(wait, traces)
-        if exited or wait.op != "get":
-            return exited
-        blocked = blocked_producers(wait, snapshot, traces)
-        if not blocked:
-            return ()
-        return (
-            f"every thread that put into {label} is blocked: "
-            + ", ".join(
-                f'"{w.thread_name}" waits for {w.primitive.label} at {_where(w.site)}'
-                for w in blocked
-            ),
-        )
+        return _exited_cause(wait, traces)
     return ()
 
 
