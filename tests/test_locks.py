@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import copyreg
 import gc
+import json
 import os
 import pickle
 import signal
 import threading
 import weakref
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +19,8 @@ import pytest
 import syncscope
 from syncscope._intercept.locks import PROXY_TYPES
 
-from .conftest import Capture, SignalSink, add_sink, join, start_thread
+from .conftest import Capture, SignalSink, add_sink, join, run_syncscope, start_thread
+from .support.process import script
 
 
 original_lock = syncscope.get_original("threading", "Lock")
@@ -470,3 +473,37 @@ def _this_line() -> int:
     import sys
 
     return sys._getframe(1).f_lineno
+
+
+class TestAcquireWithTimeoutZero:
+    """
+    ``acquire(timeout=0)`` is a try-lock in CPython (it never waits): a lock or semaphore
+    found taken is busy, as with ``acquire(False)``, not a wait that timed out, and no
+    contention.
+    """
+
+    PROGRAM = """
+        import threading
+        lock = threading.Lock()
+        probe = threading.Semaphore(0)
+        lock.acquire()
+        print(lock.acquire(timeout=0), probe.acquire(timeout=0), lock.acquire(True, 0.0))
+        lock.release()
+        """
+
+    def test_the_lines_say_busy(self, tmp_path: Path) -> None:
+        result = run_syncscope(str(script(tmp_path, self.PROGRAM)))
+        assert (0, "False False False\n") == (result.returncode, result.stdout), result.stderr
+        lines = result.stderr.splitlines()
+        assert 2 == lines.count("lock busy, acquire failed by MainThread"), lines
+        assert 1 == lines.count("semaphore probe busy, acquire failed by MainThread"), lines
+        assert not [line for line in lines if "wait" in line or "timed out" in line], lines
+
+    def test_no_contention_under_q(self, tmp_path: Path) -> None:
+        result = run_syncscope(
+            "-q", "--report-json", str(tmp_path / "r.json"), str(script(tmp_path, self.PROGRAM))
+        )
+        assert (0, "False False False\n") == (result.returncode, result.stdout), result.stderr
+        report = json.loads((tmp_path / "r.json").read_text())
+        lock = next(p for p in report["primitives"] if p["name"] == "lock")
+        assert (0, 0, 2) == (lock["contended"], lock["timeouts"], lock["failed"]), lock

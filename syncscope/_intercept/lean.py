@@ -40,8 +40,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from .._core.dispatch import guard, hidden
-from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
-from .._core.event import tries_only
+from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns, tries_only, wait_limit
 from .._core.leanholds import (
     ThreadHolds,
     local,
