@@ -257,6 +257,40 @@ FORK_THEN_DEADLOCK_AT_EXIT = """
 FORK_WARNS = "is multi-threaded, use of fork() may lead to deadlocks"
 
 
+class TestLocksReinitialisedInTheChild:
+    """
+    logging's fork idiom: a lock taken before the fork, released in the parent, made new by
+    ``_at_fork_reinit()`` in the child. The child holds it no more: the locks it takes then
+    are not taken under it (a false lock-order inversion), whichever way holds are kept.
+    """
+
+    PROGRAM = """
+        import os, threading
+        a = threading.RLock()
+        b = threading.Lock()
+        os.register_at_fork(
+            before=a.acquire, after_in_parent=a.release, after_in_child=a._at_fork_reinit
+        )
+        pid = os.fork()
+        if pid == 0:
+            with b:  # a is free here
+                with a:  # b, then a: the only order the program ever takes them in
+                    pass
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        print("child exit", os.waitstatus_to_exitcode(status), a._is_owned())
+        """
+
+    @pytest.mark.parametrize("mode", [("-q",), ("--report",)], ids=["lean", "events"])
+    def test_no_false_inversion(self, tmp_path: Path, mode: tuple[str, ...]) -> None:
+        program = script(tmp_path, self.PROGRAM)
+        result = run_syncscope(*mode, str(program), timeout=30)
+        assert 0 == result.returncode, result.stderr
+        assert "child exit 0 False" == result.stdout.strip()
+        assert "inversion between" not in result.stderr, result.stderr
+        assert "no lock-order inversion" in result.stderr, result.stderr
+
+
 class TestForkWarning:
     """
     3.12+ warns at a fork when the process has more than one thread: a single-threaded

@@ -44,7 +44,7 @@ from .registry import allocate_lock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from typing import Any
 
 
@@ -431,10 +431,7 @@ class Holds:
         return hold
 
     def forget(self, primitive: Primitive) -> None:
-        """
-        ``primitive`` was made free without a release (``_at_fork_reinit()`` in a forked
-        child, after a fork handler took it in the parent): whoever held it no longer does.
-        """
+        """``primitive`` was made free without a release: whoever held it no longer does."""
         hold = self.owner.get(primitive)
         if hold is not None:
             self._drop(hold)
@@ -592,3 +589,15 @@ class Snapshot:
             # a thread that has exited (its ident may be another thread's now).
             return None
         return (hold.thread_id,)
+
+
+def freed_without_release(primitive: Primitive, sinks: Iterable[object]) -> None:
+    """
+    ``primitive`` was made free without a release (``_at_fork_reinit()`` in a forked child,
+    after a fork handler took it in the parent: logging's idiom): the hold model of each of
+    ``sinks`` that keeps one forgets its hold.
+    """
+    for sink in sinks:
+        holds = getattr(sink, "holds", None)
+        if isinstance(holds, Holds):
+            holds.forget(primitive)

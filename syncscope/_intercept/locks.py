@@ -20,6 +20,7 @@ from types import FrameType
 
 from .._core.dispatch import guard
 from .._core.event import Primitive, perf_counter_ns
+from .._core.holds import freed_without_release
 from .._core.leanholds import local as lean_local
 from .._core.leanholds import this_thread, unlink
 from .._core.registry import saved
@@ -126,9 +127,7 @@ class _Proxy:
         if self._syncscope_holder is not None:
             unlink(self, self._syncscope_holder)
         self._syncscope_holder = self._syncscope_below = None
-        for sink in state.sinks:  # and out of the event path's model of who holds what
-            if hasattr(getattr(sink, "holds", None), "forget"):
-                sink.holds.forget(self._syncscope_primitive)
+        freed_without_release(self._syncscope_primitive, state.sinks)  # the event path's model
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:  # isinstance(proxy, type(original_lock)) stays true
