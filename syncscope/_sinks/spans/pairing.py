@@ -164,8 +164,8 @@ class SpanPairing(LightHolds):
         self.holding = 0
         #: Parts that were cut, whose thread and run spans have not gone out yet.
         self.cut: list[Segment] = []
-        #: Thread ident -> the ``threading.Thread`` it was last seen in, weakly (one that ended
-        #: is not kept alive here), and the time of that thread's first item here.
+        #: Thread ident -> the life (``SyncEvent.life``) it was last seen in, weakly (one that
+        #: ended is not kept here), and the time of that thread's first item here.
         self._lives: dict[int, Callable[[], Any]] = {}
         self._first_ns: dict[int, int] = {}
         #: Threads ended by ``seen``, and where their spans went in the part then: an item of
@@ -196,7 +196,7 @@ class SpanPairing(LightHolds):
         if life in self._ended_places:
             return True
         if known_ref is not None and time_ns < self._first_ns[ident]:
-            with contextlib.suppress(TypeError):  # a Thread is weakly referenceable; be safe
+            with contextlib.suppress(TypeError):  # a life is weakly referenceable; None is not
                 self._ended_places[life] = None
             return True
         self._lives[ident] = weak_life(life)
@@ -271,7 +271,7 @@ class SpanPairing(LightHolds):
             self._unwait(pending)
         self.holds.exited(Life(ident, life.thread_name() if life else f"Thread-{ident}"))
         seg = self.segment
-        with contextlib.suppress(TypeError):  # a Thread is weakly referenceable; be safe
+        with contextlib.suppress(TypeError):  # a life is weakly referenceable; None is not
             self._ended_places[life] = seg.places.get(ident)
         seg.places.pop(ident, None)
         if ident in seg.previous_places:  # nor is it the thread of the part before

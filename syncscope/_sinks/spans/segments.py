@@ -130,8 +130,8 @@ class PendingWait:
 
 
 def weak_life(life: Any) -> Callable[[], Any]:
-    """A weak reference to a thread's life (its ``threading.Thread``), or one that holds it."""
+    """A weak reference to a thread's life (``SyncEvent.life``), or one that holds it."""
     try:
         return weakref.ref(life)
-    except TypeError:  # not weakly referenceable (a Thread always is): held, as before
+    except TypeError:  # not weakly referenceable (a ThreadLife always is): held
         return lambda: life
