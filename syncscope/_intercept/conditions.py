@@ -440,9 +440,8 @@ def _semaphore_wrappers() -> list[Wrapper]:
             waited = None
             if blocking:
                 got = silent(acquire, self, False)
-                if not got and tries_only(blocking, timeout):
-                    pass  # acquire(timeout=0) never waits: the attempt was the whole call
-                elif not got:
+                # acquire(timeout=0) never waits: the attempt was the whole call.
+                if not got and not tries_only(blocking, timeout):
                     emit(SyncEvent(primitive, "acquire", "waiting", site, timeout=limit))
                     got, waited = blocking_call(
                         primitive, "acquire", site, partial(acquire, self, True, timeout)

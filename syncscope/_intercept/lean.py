@@ -509,8 +509,9 @@ def semaphore_acquire_slowly(
     primitive = entry.primitive
     lines = state.lines
     limit = wait_limit(blocking, timeout)
-    # The attempt was the whole call: acquire(False), or acquire(timeout=0), which never waits.
-    if (not blocking and timeout is None) or (blocking and tries_only(blocking, timeout)):
+    # The attempt was the whole call: acquire(False), or acquire(timeout=0), which never waits
+    # (acquire(False, timeout) raises, below).
+    if tries_only(blocking, timeout) and (blocking or timeout is None):
         tally.failed += 1
         site.failed += 1
         if lines is not None:

@@ -91,9 +91,8 @@ def observed_acquire(
     try:
         if plain or trylock_first(blocking, timeout):
             got = take(lock, False)
-            if not got and not plain and tries_only(blocking, timeout):
-                pass  # acquire(timeout=0): the trylock just made was the whole call
-            elif not got:
+            # acquire(timeout=0) waits for nothing: the trylock just made was the whole call.
+            if not got and (plain or not tries_only(blocking, timeout)):
                 emit_fresh(SyncEvent(primitive, "acquire", "waiting", site, None, limit))
                 start = perf_counter_ns()
                 got = acquire_contended(lock, timeout)

@@ -28,7 +28,7 @@ from ..._core.holds import Hold, Holds, Life
 from .light import BLOCKED_NS as _BLOCKED_NS
 from .light import LIGHT_KINDS as _LIGHT_KINDS
 from .light import Folder, LightHolds
-from .segments import HoldSpan, Link, PendingWait, Place, Segment, span_id, weak_life
+from .segments import HoldSpan, Link, PendingWait, Place, Segment, span_id
 
 
 TYPE_CHECKING = False
@@ -166,7 +166,7 @@ class SpanPairing(LightHolds):
         self.cut: list[Segment] = []
         #: Thread ident -> the life (``SyncEvent.life``) it was last seen in, weakly (one that
         #: ended is not kept here), and the time of that thread's first item here.
-        self._lives: dict[int, Callable[[], Any]] = {}
+        self._lives: dict[int, weakref.ref[Any]] = {}
         self._first_ns: dict[int, int] = {}
         #: Threads ended by ``seen``, and where their spans went in the part then: an item of
         #: theirs that comes late (a use counted in place, summed or claimed after their end)
@@ -199,7 +199,7 @@ class SpanPairing(LightHolds):
             with contextlib.suppress(TypeError):  # a life is weakly referenceable; None is not
                 self._ended_places[life] = None
             return True
-        self._lives[ident] = weak_life(life)
+        self._lives[ident] = weakref.ref(life)
         self._first_ns[ident] = time_ns
         if known_ref is not None:  # ended, whether or not its Thread is gone already
             self._ended(ident, known)
@@ -217,7 +217,7 @@ class SpanPairing(LightHolds):
         ended = self._ended_places.get(life)
         if ended is not None and ended[2] is seg:
             seg.places[ident] = ended
-        self._lives[ident] = weak_life(life)  # for this one event
+        self._lives[ident] = weakref.ref(life)  # for this one event
         holds = self.holds
         held = holds.held.get(ident)
         before = len(held) if held is not None else 0

@@ -6,16 +6,10 @@ and trace ids, drawn at random.
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Callable
 
 from ..._core.event import Primitive, SyncEvent
 from ..._core.holds import Hold
-
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 
 _time_ns = time.time_ns
@@ -127,11 +121,3 @@ class PendingWait:
         self.start_event = start_event
         #: Set when a finding (a deadlock, a hang) names this wait: its span is an error.
         self.error: str | None = None
-
-
-def weak_life(life: Any) -> Callable[[], Any]:
-    """A weak reference to a thread's life (``SyncEvent.life``), or one that holds it."""
-    try:
-        return weakref.ref(life)
-    except TypeError:  # not weakly referenceable (a ThreadLife always is): held
-        return lambda: life
