@@ -189,6 +189,10 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config, "workerinput", None) is not None:  # a pytest-xdist worker
+        from syncscope._sinks.harness import find_xdist_receivers
+
+        find_xdist_receivers()  # the runner's threads, left out of the watchdog's checks
     _start(config)  # when loaded too late for the hook above
 
 
@@ -211,22 +215,7 @@ def syncscope_recorder(request: pytest.FixtureRequest) -> Iterator[Recording]:
     # Under --syncscope the session's recorder already writes each finding once.
     echo = _SESSION_KEY not in request.config.stash
     with record(echo=echo) as recording:
-        watchdog = recording._recorder.watchdog
-        if watchdog is not None:
-            watchdog.bystander = _timeout_timer
         yield recording
-
-
-def _timeout_timer(ident: int) -> bool:
-    """
-    Whether a thread is pytest-timeout's timer (its ``thread`` method): it waits with a
-    timeout, so it would count as a thread that runs, and no deadlock through a Lock would be
-    reported while it is there; but all it will ever do is end the run.
-    """
-    import threading
-
-    thread = getattr(threading, "_active", {}).get(ident)
-    return thread is not None and thread.name.startswith("pytest_timeout ")
 
 
 def _distributed(config: pytest.Config, files: _Files) -> _Files:
@@ -324,8 +313,6 @@ class _Session:
                     "(python -m syncscope -m pytest installs before anything is imported)"
                 )
         self.recorder = Recorder(DiagnosisOptions(stats=True, long_wait_ms=max_wait_ms, echo=echo))
-        if self.recorder.watchdog is not None:
-            self.recorder.watchdog.bystander = _timeout_timer
         self.files = files
         self._sinks: tuple[Any, ...] = (self.recorder,)
         #: The session's timeline, recording from now on; which files it writes, if any, is

@@ -428,6 +428,65 @@ def test_recorder_fixture_under_pytest_timeout(pytester: pytest.Pytester) -> Non
     result.assert_outcomes(passed=1)
 
 
+XDIST_DEADLOCK = """
+    import _thread
+    import threading
+
+    from syncscope._core.state import config_lock, set_sinks, state
+
+
+    class Blocked:
+        \"\"\"Opens its latch once two acquires have started to wait.\"\"\"
+
+        def __init__(self):
+            self.left = 2
+            self.latch = _thread.allocate_lock()  # not watched
+            self.latch.acquire()
+
+        def handle(self, event):
+            if event.outcome == "waiting" and event.op == "acquire":
+                self.left -= 1
+                if self.left == 0:
+                    self.latch.release()
+
+        def close(self):
+            pass
+
+
+    def test_deadlock_seen_at_once(syncscope_recorder):
+        blocked = Blocked()
+        with config_lock:
+            set_sinks((*state.sinks, blocked))
+        left, right = threading.Lock(), threading.Lock()
+        both = threading.Barrier(2)
+
+        def cross(first, second):
+            first.acquire()
+            both.wait(timeout=5)
+            second.acquire()  # never: they deadlock
+
+        for pair in ((left, right), (right, left)):
+            threading.Thread(target=cross, args=pair, daemon=True).start()
+        assert blocked.latch.acquire(timeout=30)
+        syncscope_recorder.check_deadlocks()
+        assert 1 == len(syncscope_recorder.deadlocks)
+"""
+
+
+@pytest.mark.parametrize("workers", [["-n", "2"], []], ids=["-n 2", "no xdist"])
+def test_runner_threads_left_out(pytester: pytest.Pytester, workers: list[str]) -> None:
+    """
+    In a pytest-xdist worker, execnet's receiver (blocked reading the controller's messages)
+    is the runner's, not the test's: a deadlock through Locks is found at once, as without
+    xdist, not only after the grace period a running thread's chance to release a Lock earns.
+    """
+    if workers:
+        pytest.importorskip("xdist")
+    pytester.makepyfile(XDIST_DEADLOCK)
+    result = run(pytester, *workers)
+    result.assert_outcomes(passed=1)
+
+
 def test_summary_names_the_test_of_each_finding(pytester: pytest.Pytester) -> None:
     """Without any fail-on option, the summary still says during which test it was found."""
     pytester.makepyfile(INVERSION_SUITE)

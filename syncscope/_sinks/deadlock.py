@@ -60,6 +60,7 @@ from .hangs import (
     signal_fed,
     starved_pools,
 )
+from .harness import harness_thread
 from .standing import (
     OUTSIDE,
     RUNNING,
@@ -207,9 +208,9 @@ class Watchdog:
         self._on_hang_over = on_hang_over
         #: What the threads of a hang seen at the last check were blocked in (see _sighting).
         self._hang_sighting: tuple[Any, ...] | None = None
-        #: Tells threads that are not the program's (a test runner's timer): they neither
-        #: release its locks nor feed its waiters, so they are left out of the checks.
-        self.bystander: Callable[[int], bool] | None = None
+        #: Tells threads that are not the program's (a test runner's): they neither release
+        #: its locks nor feed its waiters, so they are left out of the checks.
+        self.bystander: Callable[[int], bool] | None = harness_thread
         self.errors = 0
         #: Sleeps seen by the last look (see _look).
         self._idles_seen = 0
