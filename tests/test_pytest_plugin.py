@@ -395,40 +395,7 @@ def test_recorder_fixture(pytester: pytest.Pytester, option: list[str]) -> None:
     result.assert_outcomes(passed=2)
 
 
-def test_recorder_fixture_under_pytest_timeout(pytester: pytest.Pytester) -> None:
-    """The fixture's check_deadlocks() finds a Lock deadlock beside pytest-timeout's timer."""
-    pytester.makepyfile(
-        """
-        import threading
-
-        def test_deadlocks(syncscope_recorder):
-            left = threading.Lock()
-            right = threading.Lock()
-            both = threading.Barrier(2)
-
-            def cross(first, second):
-                with first:
-                    both.wait(timeout=5)
-                    with second:
-                        pass
-
-            threads = [
-                threading.Thread(target=cross, args=(left, right), daemon=True),
-                threading.Thread(target=cross, args=(right, left), daemon=True),
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=0.3)  # they deadlock: go on without them
-            syncscope_recorder.check_deadlocks()
-            assert 1 == len(syncscope_recorder.deadlocks)
-        """
-    )
-    result = run(pytester, "--timeout=60", "--timeout-method=thread")
-    result.assert_outcomes(passed=1)
-
-
-XDIST_DEADLOCK = """
+DEADLOCK_SEEN_AT_ONCE = """
     import _thread
     import threading
 
@@ -473,17 +440,22 @@ XDIST_DEADLOCK = """
 """
 
 
-@pytest.mark.parametrize("workers", [["-n", "2"], []], ids=["-n 2", "no xdist"])
-def test_runner_threads_left_out(pytester: pytest.Pytester, workers: list[str]) -> None:
+@pytest.mark.parametrize(
+    "runner",
+    [["-n", "2"], ["--timeout=60", "--timeout-method=thread"], []],
+    ids=["-n 2", "pytest-timeout", "alone"],
+)
+def test_runner_threads_left_out(pytester: pytest.Pytester, runner: list[str]) -> None:
     """
-    In a pytest-xdist worker, execnet's receiver (blocked reading the controller's messages)
-    is the runner's, not the test's: a deadlock through Locks is found at once, as without
-    xdist, not only after the grace period a running thread's chance to release a Lock earns.
+    The fixture's check_deadlocks() finds a deadlock through Locks at once beside the test
+    runner's own threads, as without them: in a pytest-xdist worker execnet's receiver
+    (blocked reading the controller's messages), pytest-timeout's timer. Neither is a thread
+    of the test that runs and may still release a Lock (which would earn the grace period).
     """
-    if workers:
+    if "-n" in runner:
         pytest.importorskip("xdist")
-    pytester.makepyfile(XDIST_DEADLOCK)
-    result = run(pytester, *workers)
+    pytester.makepyfile(DEADLOCK_SEEN_AT_ONCE)
+    result = run(pytester, *runner)
     result.assert_outcomes(passed=1)
 
 
