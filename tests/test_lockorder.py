@@ -190,6 +190,62 @@ class TestSameSite:
         [inversion] = recorder.inversions
         assert ["node0", "node1"] == [ref.name for ref in inversion.locks]
 
+    def test_a_ring_of_one_class(self, recorder: Recorder) -> None:
+        """
+        Three objects of one class taken around a ring (the dining philosophers' forks, made
+        in one list): no pair in both orders, but a cycle, found when its last pair closes it.
+        """
+        forks = [primitive("lock", f"fork{n}", line=5) for n in range(3)]
+        nest(recorder, forks[0], forks[1], thread=1, line=10)
+        nest(recorder, forks[1], forks[2], thread=2, line=10)
+        assert [] == recorder.inversions
+        nest(recorder, forks[2], forks[0], thread=3, line=10)
+        [inversion] = recorder.inversions
+        assert inversion.same_site and inversion.guarded_by is None
+        assert ["fork0", "fork1", "fork2"] == [ref.name for ref in inversion.locks]
+        assert ["T1", "T2", "T3"] == [edge.thread for edge in inversion.edges]
+        assert inversion.edges[-1].stack  # the order that closed it
+        text = inversion.text()
+        assert "3 locks created at " in text
+        assert (
+            ":5 are taken in orders that form a cycle (lock fork0, lock fork1, lock fork2)" in text
+        )
+        nest(recorder, forks[1], forks[0], thread=4, line=20)
+        assert 1 == len(recorder.inversions)  # once per class
+
+    def test_a_ring_in_one_order(self, recorder: Recorder) -> None:
+        """The lower-numbered fork first, always: a chain, no cycle."""
+        forks = [primitive("lock", f"fork{n}", line=5) for n in range(4)]
+        for n in range(4):
+            low, high = sorted((n, (n + 1) % 4))
+            nest(recorder, forks[low], forks[high], thread=n + 1, line=10)
+        assert [] == recorder.inversions
+
+    def test_a_ring_under_a_gate(self, recorder: Recorder) -> None:
+        """Each philosopher asks the waiter first: a guarded cycle, named so."""
+        waiter = primitive("lock", "waiter", line=2)
+        forks = [primitive("lock", f"fork{n}", line=5) for n in range(3)]
+        for n in range(3):
+            nest_under(recorder, waiter, forks[n], forks[(n + 1) % 3], thread=n + 1)
+        [inversion] = recorder.inversions
+        assert inversion.same_site
+        assert inversion.guarded_by is not None and "waiter" == inversion.guarded_by.name
+        assert "are taken in orders that form a cycle, always under lock waiter" in (
+            inversion.text()
+        )
+
+    def test_a_ring_past_the_search(
+        self, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A search for a cycle looks at MAX_SEARCH objects at most: a longer ring is missed."""
+        monkeypatch.setattr("syncscope._sinks.lockorder.MAX_SEARCH", 2)
+        forks = [primitive("lock", f"fork{n}", line=5) for n in range(4)]
+        for n in range(4):
+            nest(recorder, forks[n], forks[(n + 1) % 4], thread=n + 1, line=10)
+        assert [] == recorder.inversions
+        nest(recorder, forks[1], forks[0], thread=9, line=20)  # a pair in both orders: found
+        assert 1 == len(recorder.inversions)
+
     def test_only_the_innermost_holds_count(self, recorder: Recorder) -> None:
         """
         Past MAX_DEPTH holds only the innermost are looked at, as in the kernel's lockdep, so
@@ -355,6 +411,52 @@ class TestRunner:
         assert in_close.startswith("lock at ") and "finalizer" not in in_close
         assert in_finalizer.startswith("lock registry at ")
         assert re.search(r"\(first seen inside a finalizer, __del__ at \S*prog\.py:\d+: ", err)
+
+    def test_dining_philosophers(self, tmp_path: Path) -> None:
+        """
+        The dining philosophers, each in turn (nothing deadlocks): their forks, made in one
+        list, are taken around a ring. A run under -q names the cycle; the same program with
+        the lower-numbered fork taken first is told nothing.
+        """
+        source = """
+            import threading
+
+            forks = [threading.Lock() for _ in range(5)]
+
+            def dine(seat):
+                left, right = forks[seat], forks[(seat + 1) % 5]
+                ORDER
+                with left:
+                    with right:
+                        pass
+
+            for seat in range(5):
+                thread = threading.Thread(target=dine, args=(seat,), name=f"philosopher-{seat}")
+                thread.start()
+                thread.join(timeout=10)
+            print("done")
+            """
+        ring = script(tmp_path, source.replace("ORDER", "pass"), "ring.py")
+        result = run_syncscope("-q", str(ring))
+        assert (0, "done\n") == (result.returncode, result.stdout), result.stderr
+        err = result.stderr
+        assert "syncscope: possible deadlock: 5 locks created at " in err
+        assert (
+            "ring.py:4 are taken in orders that form a cycle (lock#1, lock#2, lock#3, lock#4, "
+            "lock#5)\n"
+        ) in err
+        assert re.search(
+            r"philosopher-4 took lock#5 at \S*ring\.py:9 in dine, then lock#1 at ", err
+        )
+        assert "1 lock-order inversion, no deadlock, no hang" in err
+        ordered = script(
+            tmp_path,
+            source.replace("ORDER", "left, right = sorted((left, right), key=forks.index)"),
+            "ordered.py",
+        )
+        result = run_syncscope("-q", str(ordered))
+        assert (0, "done\n") == (result.returncode, result.stdout), result.stderr
+        assert "no lock-order inversion, no deadlock, no hang" in result.stderr
 
     def test_repository_example(self) -> None:
         """examples/deadlock_order.py: reported by name, in the exit report with -q."""

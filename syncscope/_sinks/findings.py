@@ -99,8 +99,9 @@ class Inversion:
         if self.guarded_by is not None:
             names = ", ".join(ref.label for ref in locks[:-1]) + f" and {locks[-1].label}"
             gate = self.guarded_by.label
+            orders = "in both orders" if len(locks) == 2 else "in orders that form a cycle"
             head = (
-                f"syncscope: guarded lock order: {names} are taken in both orders, always "
+                f"syncscope: guarded lock order: {names} are taken {orders}, always "
                 f"under {gate} (cannot deadlock while every path takes {gate} first)"
             )
             lines = [head]
@@ -110,11 +111,18 @@ class Inversion:
                     f"then {edge.then.label} at {where(edge.then_site)}"
                 )
             return "\n".join(lines)
-        if self.same_site:
+        if self.same_site and len(locks) == 2:
             head = (
                 f"syncscope: possible deadlock: two {locks[0].kind}s created at "
                 f"{locks[0].created_at} are taken in both orders ({locks[0].label}, "
                 f"{locks[1].label})"
+            )
+        elif self.same_site:  # around a ring: the dining philosophers' forks
+            head = (
+                f"syncscope: possible deadlock: {len(locks)} {locks[0].kind}s created at "
+                f"{locks[0].created_at} are taken in orders that form a cycle ("
+                + ", ".join(ref.label for ref in locks)
+                + ")"
             )
         else:
             names = ", ".join(ref.label for ref in locks[:-1]) + f" and {locks[-1].label}"

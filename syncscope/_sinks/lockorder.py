@@ -20,16 +20,21 @@ Decisions:
   with a timeout: it can wait, but not for ever, and backing off when it times out is the
   other usual way.
 * Two locks of one class (created at the same line) nested in each other add no class edge.
-  When two *objects* of one class are taken in both orders (``a.lock`` then ``b.lock`` in one
-  place, ``b.lock`` then ``a.lock`` in another: the classic transfer between two accounts),
+  When *objects* of one class are taken in orders that form a cycle (``a.lock`` then
+  ``b.lock`` in one place, ``b.lock`` then ``a.lock`` in another: the classic transfer between
+  two accounts; or around a ring, as the dining philosophers take their forks from one list),
   that is reported as a same-site inversion. Object pairs are remembered up to a limit, by
-  their places only: the stack is shown for the second order, the one that closed the cycle.
+  their places only: the stack is shown for the order that closed the cycle. A cycle is
+  looked for past a new pair among at most ``MAX_SEARCH`` objects.
 
 * **Guarded** inversions: each edge keeps the classes of the other locks held every time it
   was seen (the first time's, narrowed by each later one). When the edges of a cycle were all
   seen under one common lock, the cycle cannot deadlock while every path takes that gate
   first: it is reported as guarded, apart from the others. Should a later occurrence run
-  without the gate, the cycle is reported again, unguarded.
+  without the gate, the cycle is reported again, unguarded. An object pair keeps the locks
+  held the first time it was seen only (a pair seen again costs one lookup, nothing more):
+  the dining philosophers who each take the waiter's lock before their forks are a guarded
+  cycle.
 
 The hot path (an acquire while holding another lock) costs one dictionary lookup per held lock
 once the edge is known; a new edge takes a lock of our own, captures a short stack and searches
@@ -62,14 +67,16 @@ Line = tuple[str, int]
 #: Past this, pairs are only looked up: one taken in the reverse order of a remembered pair
 #: is still found, new pairs are no longer remembered.
 MAX_PAIRS = 20_000
+#: Objects of one class a search for a cycle through a new pair looks at, at most.
+MAX_SEARCH = 1_000
 #: Holds of a thread looked at when it takes one more: its innermost ones.
 MAX_DEPTH = 48
 
 #: Where a lock was taken: file, line, function (findings.Site).
 Site = tuple[str, int, str]
 #: A remembered pair: the thread, the held lock and where it was taken, the lock taken and
-#: where; the stack is taken only when an inversion is reported.
-Pair = tuple[str, Primitive, Site, Primitive, Site]
+#: where, the other locks held then; the stack is taken only when an inversion is reported.
+Pair = tuple[str, Primitive, Site, Primitive, Site, tuple[Primitive, ...]]
 
 
 def stack_of(frame: FrameType) -> tuple[tuple[str, int, str], ...]:
@@ -92,6 +99,8 @@ class LockOrder:
         self._after: dict[Key, dict[Key, Taken]] = {}
         #: (id of the held object, id of the taken object) -> first time, for one-class pairs.
         self._pairs: dict[tuple[int, int], Pair] = {}
+        #: id of a held object -> the objects of its class taken while holding it.
+        self._pairs_after: dict[int, list[int]] = {}
         self._reported: set[frozenset[Key]] = set()
         #: (held class, taken class) -> the classes (and a lock of each) held at every sighting.
         self._guards: dict[tuple[Line, Line], dict[Line, Primitive]] = {}
@@ -143,7 +152,7 @@ class LockOrder:
                 if (other.id, primitive.id) not in pairs and (
                     len(pairs) < MAX_PAIRS or (primitive.id, other.id) in pairs
                 ):
-                    self._same_site(before, primitive, thread, site, key)
+                    self._same_site(before, primitive, thread, site, key, held, outer)
                 continue
             known = after.get(other_key)
             if known is None or key not in known:
@@ -274,31 +283,92 @@ class LockOrder:
         return None
 
     def _same_site(
-        self, before: Hold, primitive: Primitive, thread: str, site: Site, key: Key
+        self,
+        before: Hold,
+        primitive: Primitive,
+        thread: str,
+        site: Site,
+        key: Key,
+        held: list[Hold],
+        outer: Callable[[], list[Primitive]] | None,
     ) -> None:
         cycle = frozenset((key,))
         if cycle in self._reported:
             return  # reported once per class: its further pairs need not be remembered
         first, then = before.primitive.id, primitive.id
+        guards = tuple(
+            p
+            for p in _primitives(held, outer)
+            if p is not primitive
+            and p is not before.primitive
+            and p.kind != "semaphore"
+            and (p.file, p.line, p.column) != key
+        )
         with self._lock:
             pairs = self._pairs
             if (first, then) in pairs:
                 return
             reverse = pairs.get((then, first))
-            if reverse is None:
-                if len(pairs) < MAX_PAIRS:
-                    pairs[(first, then)] = (thread, before.primitive, before.site, primitive, site)
-                return
+            if reverse is not None:
+                path = [reverse]
+            else:
+                if len(pairs) >= MAX_PAIRS:
+                    return
+                pairs[(first, then)] = (
+                    thread,
+                    before.primitive,
+                    before.site,
+                    primitive,
+                    site,
+                    guards,
+                )
+                self._pairs_after.setdefault(first, []).append(then)
+                found = self._pair_path(then, first)
+                if found is None:
+                    return
+                path = found
             if cycle in self._reported:
                 return
             self._reported.add(cycle)
         from .findings import Inversion, Ref, Taken
 
         edge = self._taken(before, primitive, thread, site)
-        earlier = Taken(
-            reverse[0], Ref.of(reverse[1]), reverse[2], Ref.of(reverse[3]), reverse[4], ()
+        earlier = tuple(Taken(p[0], Ref.of(p[1]), p[2], Ref.of(p[3]), p[4], ()) for p in path)
+        gate = next((p for p in guards if all(p in pair[5] for pair in path)), None)
+        self._found(
+            Inversion(
+                (*earlier, edge),
+                same_site=True,
+                guarded_by=None if gate is None else Ref.of(gate),
+            )
         )
-        self._found(Inversion((earlier, edge), same_site=True))
+
+    def _pair_path(self, start: int, goal: int) -> list[Pair] | None:
+        """
+        The shortest chain of remembered pairs from the object ``start`` to ``goal``, looking
+        at ``MAX_SEARCH`` objects at most. Called under our lock.
+        """
+        after = self._pairs_after
+        came_from: dict[int, int | None] = {start: None}
+        todo = deque([start])
+        while todo and len(came_from) <= MAX_SEARCH:
+            node = todo.popleft()
+            for following in after.get(node, ()):
+                if following in came_from:
+                    continue
+                came_from[following] = node
+                if following == goal:
+                    path = []
+                    step: int | None = following
+                    while step is not None:
+                        previous = came_from[step]
+                        if previous is not None:
+                            path.append(self._pairs[(previous, step)])
+                        step = previous
+                    path.reverse()
+                    return path
+                todo.append(following)
+        return None
 
 
 def _primitives(held: list[Hold], outer: Callable[[], list[Primitive]] | None) -> list[Primitive]:
