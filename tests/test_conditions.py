@@ -186,6 +186,51 @@ class TestCondition:
         assert [True] == result
         assert not cond._is_owned()
 
+    @pytest.mark.parametrize(
+        "options",
+        [{"output": os.devnull}, {"lines": False, "stats": True, "detect_deadlocks": True}],
+        ids=["lines", "-q"],
+    )
+    def test_a_lock_of_the_programs_own_class(self, options: dict[str, object]) -> None:
+        """
+        A Condition over a lock without ``_is_owned`` tries it with ``acquire(False)`` as
+        often as the original does: a watched wait asked it first whether it was held, one
+        try more.
+        """
+        original_lock = syncscope.get_original("threading", "Lock")
+
+        class Counting:
+            def __init__(self) -> None:
+                self.inner = original_lock()
+                self.calls: list[tuple[object, ...]] = []
+
+            def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+                self.calls.append(("acquire", blocking, timeout))
+                return self.inner.acquire(blocking, timeout)
+
+            def release(self) -> None:
+                self.calls.append(("release",))
+                self.inner.release()
+
+            __enter__ = acquire
+
+            def __exit__(self, *exc_info: object) -> None:
+                self.release()
+
+        def calls_made() -> tuple[list[tuple[object, ...]], bool]:
+            lock = Counting()
+            cond = threading.Condition(lock)
+            with cond:
+                cond.notify()
+                notified = cond.wait(0)
+            with pytest.raises(RuntimeError, match="un-acquired lock"):
+                cond.wait(0)
+            return lock.calls, notified
+
+        expected = calls_made()  # the original's
+        syncscope.install(**options)
+        assert expected == calls_made()
+
     def test_wait_releases_a_twice_held_rlock(self, signals: SignalSink) -> None:
         """wait() on an RLock held twice releases it fully, so another thread can take it."""
         syncscope.install(output=os.devnull)

@@ -103,6 +103,21 @@ def blocking_call(
     return result, perf_counter_ns() - start
 
 
+#: Condition's own ``_is_owned``, for a lock that has none: it tries the lock with
+#: ``acquire(False)`` and gives it back if that succeeds.
+_PROBING_IS_OWNED = threading.Condition._is_owned
+
+
+def _probes(is_owned: Any) -> bool:
+    """
+    Whether a Condition's ``_is_owned`` would try its lock (a lock of the program's own
+    class, without ``_is_owned``): asked before a wait, that would be one try of the
+    program's lock more than the original makes. Such a wait is not asked: if the lock is
+    not held, the real wait raises, and the wait is said to have failed.
+    """
+    return getattr(is_owned, "__func__", None) is _PROBING_IS_OWNED
+
+
 def error_outcome(exc: BaseException) -> Outcome:
     if isinstance(exc, threading.BrokenBarrierError):
         return "broken"
@@ -194,8 +209,11 @@ def _condition_wrappers() -> list[Wrapper]:
                     return wait(self, timeout)
                 is_owned = self._is_owned
                 # An RLock's own, in C, runs nothing watched: no guard (1,650 instructions a wait).
-                if not (is_owned() if type(is_owned) is BuiltinMethodType else silent(is_owned)):
-                    return wait(self, timeout)  # the real wait raises RuntimeError
+                if type(is_owned) is BuiltinMethodType:
+                    if not is_owned():
+                        return wait(self, timeout)  # the real wait raises RuntimeError
+                elif not _probes(is_owned) and not silent(is_owned):
+                    return wait(self, timeout)
                 tally = entry.tally
                 if tally is None or tally.owner is not lean:
                     tally = adopt_watch(entry, lean)
@@ -213,7 +231,7 @@ def _condition_wrappers() -> list[Wrapper]:
                 finally:
                     unpark(lock, lean, parked)
             primitive = watched(self)
-            if primitive is None or not silent(self._is_owned):
+            if primitive is None or not (_probes(self._is_owned) or silent(self._is_owned)):
                 return wait(self, timeout)  # not watched, or the real wait raises RuntimeError
             site = call_site()
             op = _wait_op()
