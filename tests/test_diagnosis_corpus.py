@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,32 @@ BUGS: dict[str, tuple[str | tuple[str, ...], ...]] = {
         '"worker" waits for event start_signal at lost_wakeup_join_watchdog.py:15 in worker',
         "nobody has set event start_signal",
     ),
+    "future_held_lock": (
+        "syncscope: deadlock: 2 threads wait for each other and will never go on",
+        '"pool_0" waits for lock cache_lock at future_held_lock.py:17 in fill',
+        'held by "MainThread"',
+        '"MainThread" waits for the result of future fill() at future_held_lock.py:24 in <module>',
+        'run by "pool_0"',
+        "holds lock cache_lock, taken at future_held_lock.py:22 in <module>",
+    ),
+    "queue_join_missed_task_done": (
+        "syncscope: hang: 1 thread blocked for good",
+        '"MainThread" waits for every task of queue jobs at queue_join_missed_task_done.py:27',
+        'every thread that took from queue jobs waits for an item from it ("worker")',
+        "a task_done() was missed",
+    ),
+    "join_holding_lock": (
+        "syncscope: deadlock: 2 threads wait for each other and will never go on",
+        '"worker" waits for lock stats_lock at join_holding_lock.py:17 in worker',
+        'held by "controller"',
+        '"controller" waits for the end of thread worker at join_holding_lock.py:24 in controller',
+        "holds lock stats_lock, taken at join_holding_lock.py:22 in controller",
+    ),
+    "semaphore_signal_never_released": (
+        "syncscope: hang: 1 thread blocked for good",
+        '"consumer" waits for semaphore result_ready at semaphore_signal_never_released.py:21',
+        "no thread holds a permit of semaphore result_ready: only a release() lets it go on",
+    ),
     "pool_starvation": (
         "syncscope: deadlock: pool starvation: 2 busy workers, each waiting for a task queued "
         "behind it on the same pool",
@@ -154,6 +181,16 @@ class TestBugs:
         # Found while it lasts, not at exit: the waits it names are short.
         waited = [float(s) for s in re.findall(r"\(for ([\d.]+) s\)", err)]
         assert waited, err
+
+    @pytest.mark.skipif(sys.version_info >= (3, 13), reason="3.13 joins at exit in C")
+    def test_the_interpreter_s_end_joins_a_thread_blocked_on_its_lock(self) -> None:
+        """The end of the program joins a non-daemon thread waiting for a lock main holds."""
+        status, err = _run("exit_joins_a_blocked_thread")
+        assert DEADLOCK_EXIT_STATUS == status, err
+        assert "syncscope: deadlock: 2 threads wait for each other" in err
+        assert '"worker" waits for lock db_lock at exit_joins_a_blocked_thread.py:18' in err
+        assert '"MainThread" waits for the end of thread worker' in err
+        assert "holds lock db_lock, taken at exit_joins_a_blocked_thread.py:24 in <module>" in err
 
     def test_a_predicate_deadlock_with_the_lines(self) -> None:
         """

@@ -105,7 +105,7 @@ def blocking_call(
 
 #: Condition's own ``_is_owned``, for a lock that has none: it tries the lock with
 #: ``acquire(False)`` and gives it back if that succeeds.
-_PROBING_IS_OWNED = threading.Condition._is_owned
+_PROBING_IS_OWNED = threading.Condition._is_owned  # type: ignore[attr-defined]
 
 
 def _probes(is_owned: Any) -> bool:

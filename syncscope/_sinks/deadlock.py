@@ -54,6 +54,7 @@ from .blocked import (
 from .hangs import (
     causes,
     could_feed,
+    future_runner,
     hang_subjects,
     held_while_waiting,
     self_deadlocks,
@@ -62,11 +63,13 @@ from .hangs import (
 )
 from .harness import harness_thread
 from .standing import (
+    JOINS,
     OUTSIDE,
     RUNNING,
     WAITING,
     in_machinery,
     long_timed,
+    machinery_timeout,
     standing,
 )
 from .traces import Traces
@@ -90,17 +93,30 @@ _perf_counter_ns = time.perf_counter_ns
 _time_ns = time.time_ns
 
 
-def stuck_threads(snapshot: Snapshot, bounded: Callable[[int], bool]) -> dict[int, tuple[int, ...]]:
+def stuck_threads(
+    snapshot: Snapshot,
+    bounded: Callable[[int], bool],
+    runner: Callable[[Wait], int | None] | None = None,
+) -> dict[int, tuple[int, ...]]:
     """
     The threads that can never go on, each with the threads that hold what it waits for.
 
     A greatest fixed point: start from every thread blocked in an acquire that others hold,
+    and (given ``runner``) every thread waiting on a Future whose task another thread runs,
     drop those with a holder that is not itself stuck (it may release), until nothing moves;
     then drop waits with a timeout (``bounded``) and repeat.
     """
     holders: dict[int, tuple[int, ...]] = {}
-    for ident in snapshot.waiting:
+    for ident, wait in snapshot.waiting.items():
         found = snapshot.holders(ident)
+        if (
+            found is None
+            and runner is not None
+            and wait.timeout is None
+            and (wait.primitive.kind == "future" or wait.op == "join")
+        ):
+            running = runner(wait)  # the worker running its task, the thread it joins
+            found = None if running is None or running == ident else (running,)
         if found is not None:
             holders[ident] = found
     stuck = set(holders)
@@ -165,6 +181,8 @@ def ownerless(primitive: Primitive, snapshot: Snapshot) -> bool:
     """
     if primitive.kind == "semaphore":
         return True
+    if primitive.kind in ("future", "thread"):
+        return False  # only the worker running its task completes it; only a thread ends
     hold = snapshot.owner.get(primitive)
     # An RLock's acquire reports its depth, a Lock's none (a Condition's lock is either).
     return hold is None or hold.event.depth is None
@@ -199,6 +217,9 @@ class Watchdog:
         #: socket): a second of it is no deadlock.
         self._held_ns = max(self._grace_ns, (self._hang_timeout_ns or HANG_TIMEOUT_NS) // 2)
         self._suspects: set[Wait] = set()
+        #: Threads blocked in ``Thread.join()`` without a timeout, seen as waits on the thread
+        #: they join (see _joins): (joiner, joined thread's ident) -> the wait, and its target.
+        self._join_waits: dict[tuple[int, int], Wait] = {}
         self._last_progress = -1
         self._progress_since = _perf_counter_ns()
         self._hang_reported = False
@@ -371,6 +392,18 @@ class Watchdog:
         frames: dict[int, FrameType],
         final: bool = False,
     ) -> list[Deadlock]:
+        original = snapshot
+        joins = self._joins(snapshot, frames)
+        if joins:
+            # The cycle checks see each join as a wait on the joined thread, which goes on
+            # only when that thread ends; the other checks do not (they know no such wait).
+            snapshot = Snapshot(
+                snapshot.held,
+                {**snapshot.waiting, **{ident: wait for ident, (wait, _) in joins.items()}},
+                snapshot.owner,
+                snapshot.permits,
+                snapshot.handoff,
+            )
         waiting = snapshot.waiting
 
         def bounded(ident: int) -> bool:
@@ -380,16 +413,29 @@ class Watchdog:
                 return True  # gone: not blocked any more
             return waiting[ident].timeout is not None
 
-        stuck = stuck_threads(snapshot, bounded)
+        def runner(wait: Wait) -> int | None:
+            joined = joins.get(wait.thread_id)
+            if joined is not None and joined[0] is wait:
+                return joined[1]
+            if not frames:
+                frames.update(current_frames())
+            return future_runner(wait, frames)
+
+        stuck = stuck_threads(snapshot, bounded, runner)
         suspects = {waiting[ident] for ident in stuck}
         confirmed = suspects if not confirm else suspects & self._suspects
         self._suspects = suspects
         found = []
-        for group in cycles(stuck, lambda ident: waiting[ident].since_ns):
+        for whole in cycles(stuck, lambda ident: waiting[ident].since_ns):
+            cycle_length = _cycle_length(whole, stuck)
+            # A join behind the deadlock (the main thread joining one of its threads) is no
+            # news: said only when it is part of the cycle.
+            group = whole[:cycle_length] + [
+                ident for ident in whole[cycle_length:] if waiting[ident].op != "join"
+            ]
             waits = [waiting[ident] for ident in group]
             if any(wait not in confirmed for wait in waits) or all(w.reported for w in waits):
                 continue
-            cycle_length = _cycle_length(group, stuck)
             loose = [w for w in waits[:cycle_length] if ownerless(w.primitive, snapshot)]
             note = None
             if loose and not final and not self._all_blocked(frames, waiting, stuck):
@@ -405,6 +451,7 @@ class Watchdog:
                 found.append(deadlock)
         if not frames:
             frames.update(current_frames())
+        snapshot = original
         grace = 0 if final else self._grace_ns
         for ident in self_deadlocks(snapshot, frames, now, grace):
             deadlock = self._report(snapshot, now, [ident], frames, 1, kind="self")
@@ -428,6 +475,43 @@ class Watchdog:
             deadlock = self._report(snapshot, now, group, frames, len(group), "pool", note)
             if deadlock is not None:
                 found.append(deadlock)
+        return found
+
+    def _joins(
+        self, snapshot: Snapshot, frames: dict[int, FrameType]
+    ) -> dict[int, tuple[Wait, int]]:
+        """
+        The threads blocked in ``Thread.join()`` without a timeout on a thread that is itself
+        waiting in a watched operation: joiner -> (a wait for the joined thread's end, its
+        ident). Each kept from look to look while it lasts, so that a cycle through it is
+        confirmed at its second sighting as any other.
+        """
+        found: dict[int, tuple[Wait, int]] = {}
+        if not any(wait.op == "acquire" for wait in snapshot.waiting.values()):
+            self._join_waits.clear()
+            return found
+        if not frames:
+            frames.update(current_frames())
+        kept: dict[tuple[int, int], Wait] = {}
+        frame: FrameType | None = None
+        for ident, frame in frames.items():
+            if ident in snapshot.waiting or ident == self.ident:
+                continue
+            joined = _joined_thread(frame)
+            if joined is None or joined.ident is None or joined.ident not in snapshot.waiting:
+                continue
+            key = (ident, joined.ident)
+            wait = self._join_waits.get(key)
+            if wait is None:
+                wait = _join_wait(ident, joined, frame)
+                if wait is None:
+                    continue
+            kept[key] = wait
+            found[ident] = (wait, joined.ident)
+        # This frame is among ``frames`` (read from here): a local naming a frame would keep
+        # it, and every caller's locals, alive until the next collection.
+        frame = joined = None
+        self._join_waits = kept
         return found
 
     def _report(
@@ -455,6 +539,16 @@ class Watchdog:
             for wait in waits:  # not reported after all: the next look tries again
                 wait.reported = False
             raise
+        if kind == "cycle":
+            from .._core.records import replace
+
+            # A Future's waiter waits for the worker running its task: the next in the cycle.
+            threads = tuple(
+                replace(thread, held_by=(threads[(index + 1) % cycle].name,))
+                if index < cycle and not thread.held_by and waits[index].primitive.kind == "future"
+                else thread
+                for index, thread in enumerate(threads)
+            )
         deadlock = Deadlock(threads, cycle, kind=kind, note=note)
         if self._on_deadlock is not None:
             self._on_deadlock(deadlock)
@@ -645,3 +739,47 @@ def _cycle_length(group: list[int], stuck: dict[int, tuple[int, ...]]) -> int:
 def _warn(message: str) -> None:
     with contextlib.suppress(OSError):
         os.write(2, f"syncscope: {message}\n".encode("utf-8", "backslashreplace"))
+
+
+def _joined_thread(frame: FrameType) -> Any:
+    """
+    The Thread whose ``join()`` (no timeout) the innermost frame ``frame`` is in, or None:
+    ``join`` itself (3.13 joins in C) or ``_wait_for_tstate_lock`` (3.11, 3.12).
+    """
+    import threading
+
+    code = frame.f_code
+    if code.co_filename != threading.__file__:
+        return None
+    if code.co_name == "_shutdown":
+        # The interpreter's end joins each non-daemon thread through its tstate lock (3.11,
+        # 3.12; 3.13 joins them in C, unseen).
+        try:
+            lock = frame.f_locals.get("lock")
+        except Exception:
+            return None
+        if lock is None:
+            return None
+        active = getattr(threading, "_active", {})
+        return next(
+            (t for t in list(active.values()) if getattr(t, "_tstate_lock", None) is lock),
+            None,
+        )
+    if code.co_name not in JOINS or machinery_timeout(frame) is not None:
+        return None
+    try:
+        thread = frame.f_locals.get("self")
+    except Exception:
+        return None
+    return thread if isinstance(thread, threading.Thread) else None
+
+
+def _join_wait(ident: int, thread: Any, frame: FrameType) -> Wait | None:
+    """A wait of thread ``ident`` for ``thread``'s end, at the program's line that joins."""
+    from .._core.event import thread_name
+    from .._core.sites import past_machinery
+
+    caller = past_machinery(frame) or frame  # the interpreter's end has no caller of ours
+    site = (caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name)
+    primitive = Primitive("thread", type(thread).__name__, thread.name, *site)
+    return Wait(primitive, "join", site, ident, thread_name(ident), _time_ns(), None, None)

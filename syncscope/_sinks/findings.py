@@ -203,7 +203,8 @@ class BlockedThread:
                 head += f", which it took itself at {where(own)}"
             elif self.held_by:
                 holders = ", ".join(f'"{name}"' for name in self.held_by)
-                head += f", held by {holders}"
+                run = self.waits_for.kind in ("future", "thread")
+                head += f", run by {holders}" if run else f", held by {holders}"
                 if self.holders_exited:
                     head += " (exited)"
             if behind:
@@ -250,6 +251,7 @@ _WAIT_VERBS = {
     ("condition", "wait_for"): "waits for a notify on",
     ("barrier", "wait"): "waits at",
     ("future", "wait"): "waits for the result of",
+    ("thread", "join"): "waits for the end of",
 }
 
 
@@ -300,7 +302,7 @@ class Deadlock:
             lines += thread.lines(behind=index >= self.cycle)
         refs: dict[int, Ref] = {}
         for thread in self.threads:
-            if thread.waits_for is not None:
+            if thread.waits_for is not None and thread.waits_for.kind != "thread":
                 refs.setdefault(thread.waits_for.id, thread.waits_for)
             for ref, _, _ in thread.holds:
                 refs.setdefault(ref.id, ref)

@@ -31,6 +31,7 @@ feed them when it wakes, and stops it too.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from contextlib import suppress
 from types import CodeType, FrameType
@@ -178,13 +179,22 @@ def hang_subjects(snapshot: Snapshot, traces: Traces, now: int, timeout_ns: int)
                 continue
             # A queue's idle consumers (a pool waiting for work) are no hang by themselves:
             # only with a cause (its producers, or its consumers, have all exited).
-            if wait.primitive.kind == "queue" and not _exited_cause(wait, traces):
+            if (
+                wait.primitive.kind == "queue"
+                and not _exited_cause(wait, traces)
+                and not _stalled_join(wait, snapshot, traces)
+            ):
                 continue
             found.append(ident)
         else:
             # Blocked for good since the last holder exited, not since the wait began.
             exited = holders_exited(snapshot, wait)
             if exited and now - exited >= timeout_ns:
+                found.append(ident)
+            elif _unheld_semaphore(wait, snapshot):
+                # A semaphore as a signal (no permit out: only a release lets it go on),
+                # waited on for the hang timeout: as an Event nobody set, if nothing running
+                # could still release it (the caller's check).
                 found.append(ident)
     return found
 
@@ -208,18 +218,39 @@ def could_feed(
     primitives = tuple(primitives)
     if any(traces.operated(ident, primitive) for primitive in primitives):
         return True
-    if in_machinery:
+    if in_machinery and (frame is None or _joining(frame)):
         return False
-    creators = {(p.file, p.function) for p in primitives}
+    # In a short timed wait (a worker's ``while not stop.wait(0.1)`` loop), a function's code
+    # that names one of them may still feed it when the loop ends; a module's code waiting so
+    # (the main thread's poll) names everything it created, and counts as a heartbeat.
+    creators = set() if in_machinery else {(p.file, p.function) for p in primitives}
     names = {_variable(p) for p in primitives} - {None}
     while frame is not None:
         code = frame.f_code
+        if in_machinery and code.co_name == "<module>":
+            frame = frame.f_back
+            continue
         if (code.co_filename, code.co_name) in creators:
             return True
         if names and not names.isdisjoint(
             (*code.co_names, *code.co_varnames, *code.co_freevars, *code.co_cellvars)
         ):
             return True  # its code names it (``done.set()`` after a long computation)
+        frame = frame.f_back
+    return False
+
+
+def _joining(frame: FrameType | None) -> bool:
+    """Whether the thread is in ``Thread.join()`` (a watchdog's ``join(0.5)`` loop)."""
+    import threading
+
+    while frame is not None:
+        code = frame.f_code
+        if code.co_filename == threading.__file__ and code.co_name in (
+            "join",
+            "_wait_for_tstate_lock",
+        ):
+            return True
         frame = frame.f_back
     return False
 
@@ -375,8 +406,39 @@ def causes(wait: Wait, snapshot: Snapshot, traces: Traces) -> tuple[str, ...]:
             return (f"{last} (it found no waiter): the wake-up was lost",)
         return ()
     if kind == "queue":
-        return _exited_cause(wait, traces)
+        return _exited_cause(wait, traces) or _stalled_join(wait, snapshot, traces)
     return ()
+
+
+def _stalled_join(wait: Wait, snapshot: Snapshot, traces: Traces) -> tuple[str, ...]:
+    """
+    A ``join()``'s cause when every live thread that took from the queue waits, for good, for
+    an item from that same queue: it is empty, each has done with what it took, and the
+    unfinished tasks' ``task_done()`` calls were never made (a path that skipped one).
+    """
+    if wait.op != "join":
+        return ()
+    trace = traces.get(wait.primitive)
+    if trace is None:
+        return ()
+    live = [life for life in trace.getters.values() if not life.exited]
+    if not live:
+        return ()
+    for life in live:
+        theirs = snapshot.waiting.get(life.ident)
+        if (
+            theirs is None
+            or theirs.primitive is not wait.primitive
+            or theirs.op != "get"
+            or theirs.timeout is not None
+        ):
+            return ()
+    names = ", ".join(f'"{life.name}"' for life in live)
+    label = wait.primitive.label
+    return (
+        f"every thread that took from {label} waits for an item from it ({names}): it is "
+        f"empty, and a task_done() was missed for tasks taken earlier",
+    )
 
 
 def _exited_cause(wait: Wait, traces: Traces) -> tuple[str, ...]:
@@ -405,7 +467,19 @@ def _all_exited(found: Iterable[Life], did: str) -> tuple[str, ...]:
     return tuple(lines)
 
 
+def _unheld_semaphore(wait: Wait, snapshot: Snapshot) -> bool:
+    """An acquire of a semaphore no thread holds a permit of: it waits for a release alone."""
+    return (
+        wait.op == "acquire"
+        and wait.primitive.kind == "semaphore"
+        and not snapshot.permits.get(wait.primitive)
+    )
+
+
 def _exited_holders(wait: Wait, snapshot: Snapshot) -> tuple[str, ...]:
+    if _unheld_semaphore(wait, snapshot):
+        label = wait.primitive.label
+        return (f"no thread holds a permit of {label}: only a release() lets it go on",)
     if not last_holder_exit(snapshot, wait):
         return ()
     primitive = wait.primitive
@@ -425,6 +499,38 @@ def _where(site: tuple[str, int, str] | None) -> str:
 
 def _at(event: SyncEvent | Mark) -> str:
     return _where((event.file, event.line, event.function))
+
+
+def future_runner(wait: Wait, frames: dict[int, FrameType]) -> int | None:
+    """
+    The pool worker running the task of the Future ``wait`` waits on (None: not a Future of a
+    watched pool, not running, or its worker not found): found among the pool's workers'
+    frames, as the ``_WorkItem.run`` frame whose ``self.future`` is that Future.
+    """
+    if wait.primitive.kind != "future":
+        return None
+    task = tasks.get(wait.primitive)
+    if task is None:
+        return None
+    future = task.future()
+    pool = task.pool()
+    if future is None or pool is None or getattr(future, "_state", None) != "RUNNING":
+        return None
+    for ident in workers(pool):
+        frame = frames.get(ident)
+        while frame is not None:
+            code = frame.f_code
+            if code.co_name == "run" and code.co_filename.endswith(_WORK_ITEM_FILE):
+                with suppress(Exception):
+                    if getattr(frame.f_locals.get("self"), "future", None) is future:
+                        return ident
+                break
+            frame = frame.f_back
+    return None
+
+
+#: Where a ThreadPoolExecutor's ``_WorkItem.run`` is.
+_WORK_ITEM_FILE = os.path.join("concurrent", "futures", "thread.py")
 
 
 def starved_pools(

@@ -93,7 +93,7 @@ def in_machinery(frame: FrameType, wait: Wait | None) -> bool:
 
 
 #: The machinery frames of Thread.join (3.11, 3.12; 3.13 joins in C under ``join``).
-_JOINS = frozenset({"join", "_wait_for_tstate_lock"})
+JOINS = frozenset({"join", "_wait_for_tstate_lock"})
 
 
 def long_timed(frame: FrameType, wait: Wait | None, within_ns: int) -> bool:
@@ -108,7 +108,7 @@ def long_timed(frame: FrameType, wait: Wait | None, within_ns: int) -> bool:
             machinery = is_machinery(frame.f_code)
         except OSError:
             return False
-        if machinery and frame.f_code.co_name in _JOINS:
+        if machinery and frame.f_code.co_name in JOINS:
             return False
         timeout = machinery_timeout(frame) if machinery else None
     return timeout is not None and timeout * 1e9 >= within_ns
