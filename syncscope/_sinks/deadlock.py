@@ -62,14 +62,13 @@ from .hangs import (
     starved_pools,
 )
 from .harness import harness_thread
+from .joins import Joins, with_joins
 from .standing import (
-    JOINS,
     OUTSIDE,
     RUNNING,
     WAITING,
     in_machinery,
     long_timed,
-    machinery_timeout,
     standing,
 )
 from .traces import Traces
@@ -217,9 +216,8 @@ class Watchdog:
         #: socket): a second of it is no deadlock.
         self._held_ns = max(self._grace_ns, (self._hang_timeout_ns or HANG_TIMEOUT_NS) // 2)
         self._suspects: set[Wait] = set()
-        #: Threads blocked in ``Thread.join()`` without a timeout, seen as waits on the thread
-        #: they join (see _joins): (joiner, joined thread's ident) -> the wait, and its target.
-        self._join_waits: dict[tuple[int, int], Wait] = {}
+        #: Threads blocked in ``Thread.join()`` for good, seen as waits (see joins).
+        self._joins = Joins()
         self._last_progress = -1
         self._progress_since = _perf_counter_ns()
         self._hang_reported = False
@@ -393,17 +391,10 @@ class Watchdog:
         final: bool = False,
     ) -> list[Deadlock]:
         original = snapshot
-        joins = self._joins(snapshot, frames)
-        if joins:
-            # The cycle checks see each join as a wait on the joined thread, which goes on
-            # only when that thread ends; the other checks do not (they know no such wait).
-            snapshot = Snapshot(
-                snapshot.held,
-                {**snapshot.waiting, **{ident: wait for ident, (wait, _) in joins.items()}},
-                snapshot.owner,
-                snapshot.permits,
-                snapshot.handoff,
-            )
+        joins = self._joins.seen(snapshot, frames, self.ident)
+        # The cycle checks see each join as a wait on the joined thread, which goes on only
+        # when that thread ends; the other checks do not (they know no such wait).
+        snapshot = with_joins(snapshot, joins)
         waiting = snapshot.waiting
 
         def bounded(ident: int) -> bool:
@@ -475,43 +466,6 @@ class Watchdog:
             deadlock = self._report(snapshot, now, group, frames, len(group), "pool", note)
             if deadlock is not None:
                 found.append(deadlock)
-        return found
-
-    def _joins(
-        self, snapshot: Snapshot, frames: dict[int, FrameType]
-    ) -> dict[int, tuple[Wait, int]]:
-        """
-        The threads blocked in ``Thread.join()`` without a timeout on a thread that is itself
-        waiting in a watched operation: joiner -> (a wait for the joined thread's end, its
-        ident). Each kept from look to look while it lasts, so that a cycle through it is
-        confirmed at its second sighting as any other.
-        """
-        found: dict[int, tuple[Wait, int]] = {}
-        if not any(wait.op == "acquire" for wait in snapshot.waiting.values()):
-            self._join_waits.clear()
-            return found
-        if not frames:
-            frames.update(current_frames())
-        kept: dict[tuple[int, int], Wait] = {}
-        frame: FrameType | None = None
-        for ident, frame in frames.items():
-            if ident in snapshot.waiting or ident == self.ident:
-                continue
-            joined = _joined_thread(frame)
-            if joined is None or joined.ident is None or joined.ident not in snapshot.waiting:
-                continue
-            key = (ident, joined.ident)
-            wait = self._join_waits.get(key)
-            if wait is None:
-                wait = _join_wait(ident, joined, frame)
-                if wait is None:
-                    continue
-            kept[key] = wait
-            found[ident] = (wait, joined.ident)
-        # This frame is among ``frames`` (read from here): a local naming a frame would keep
-        # it, and every caller's locals, alive until the next collection.
-        frame = joined = None
-        self._join_waits = kept
         return found
 
     def _report(
@@ -739,47 +693,3 @@ def _cycle_length(group: list[int], stuck: dict[int, tuple[int, ...]]) -> int:
 def _warn(message: str) -> None:
     with contextlib.suppress(OSError):
         os.write(2, f"syncscope: {message}\n".encode("utf-8", "backslashreplace"))
-
-
-def _joined_thread(frame: FrameType) -> Any:
-    """
-    The Thread whose ``join()`` (no timeout) the innermost frame ``frame`` is in, or None:
-    ``join`` itself (3.13 joins in C) or ``_wait_for_tstate_lock`` (3.11, 3.12).
-    """
-    import threading
-
-    code = frame.f_code
-    if code.co_filename != threading.__file__:
-        return None
-    if code.co_name == "_shutdown":
-        # The interpreter's end joins each non-daemon thread through its tstate lock (3.11,
-        # 3.12; 3.13 joins them in C, unseen).
-        try:
-            lock = frame.f_locals.get("lock")
-        except Exception:
-            return None
-        if lock is None:
-            return None
-        active = getattr(threading, "_active", {})
-        return next(
-            (t for t in list(active.values()) if getattr(t, "_tstate_lock", None) is lock),
-            None,
-        )
-    if code.co_name not in JOINS or machinery_timeout(frame) is not None:
-        return None
-    try:
-        thread = frame.f_locals.get("self")
-    except Exception:
-        return None
-    return thread if isinstance(thread, threading.Thread) else None
-
-
-def _join_wait(ident: int, thread: Any, frame: FrameType) -> Wait | None:
-    """A wait of thread ``ident`` for ``thread``'s end, at the program's line that joins."""
-    from .._core.event import thread_name
-    from .._core.sites import past_machinery
-
-    caller = past_machinery(frame) or frame  # the interpreter's end has no caller of ours
-    site = (caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name)
-    primitive = Primitive("thread", type(thread).__name__, thread.name, *site)
-    return Wait(primitive, "join", site, ident, thread_name(ident), _time_ns(), None, None)
