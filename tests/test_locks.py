@@ -175,6 +175,44 @@ class TestDropIn:
                 ours.acquire(*args, **kwargs)
             assert _outcome(expected) == _outcome(actual)
 
+    @pytest.mark.parametrize("mode", ["statistics", "lines", "events"])
+    def test_a_blocking_of_no_int_is_taken_as_the_original_takes_it(
+        self, factory_name: str, mode: str
+    ) -> None:
+        """
+        ``acquire(blocking)`` with None, a float, a str or an int too big: before 3.12 the
+        original raises TypeError or OverflowError and takes nothing, from 3.12 it takes the
+        truth value. The proxy does the same, on a free lock too, used before or not.
+        """
+        installs = {
+            "statistics": {"lines": False, "stats": True},
+            "lines": {"output": os.devnull},
+            "events": {"output": os.devnull, "detect_deadlocks": False},
+        }
+        for blocking in (None, 0.0, 1.0, "x", [], 2**40, 2**70, 1, 0, True):
+            original = syncscope.get_original("threading", factory_name)()
+            try:
+                expected: Any = original.acquire(blocking)
+            except Exception as exc:
+                expected = _outcome(pytest.ExceptionInfo.from_exc_info((type(exc), exc, None)))
+            syncscope.install(**installs[mode])
+            try:
+                for used_before in (False, True):
+                    ours = getattr(threading, factory_name)()
+                    if used_before:
+                        ours.acquire()
+                        ours.release()
+                    try:
+                        actual: Any = ours.acquire(blocking)
+                    except Exception as exc:
+                        info = pytest.ExceptionInfo.from_exc_info((type(exc), exc, None))
+                        actual = _outcome(info)
+                    assert (blocking, expected) == (blocking, actual)
+                    held = ours._is_owned() if factory_name == "RLock" else ours.locked()
+                    assert held is (expected is True)
+            finally:
+                syncscope.uninstall()
+
     def test_identity_repr_and_isinstance(self, factory_name: str) -> None:
         """repr, isinstance and the with-statement result match the original."""
         original = syncscope.get_original("threading", factory_name)()

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # not signal: it imports enum, start-up
 import _thread
+import sys
 import threading
 from itertools import repeat
 
@@ -77,6 +78,26 @@ def take(lock: Any, blocking: Any = True, timeout: Any = -1) -> Any:
     for got in map(lock.acquire, (blocking,), (timeout,)):
         return got
     raise AssertionError("map() over one item gave none")  # not reached
+
+
+#: Before 3.12 ``_thread.lock.acquire`` and ``RLock.acquire`` take ``blocking`` as a C int
+#: (None, a float or a str raise TypeError, a huge int OverflowError); from 3.12 on, as a
+#: truth value. The proxies try ``acquire(False)`` first and then wait without passing
+#: ``blocking`` on: for anything but True and False, they call ``check_blocking`` first.
+BLOCKING_IS_INT = sys.version_info < (3, 12)
+
+
+def check_blocking(lock: Any, blocking: Any, timeout: Any) -> None:
+    """
+    Raise what ``lock.acquire(blocking, timeout)`` would raise for its ``blocking``: the same
+    call on a new lock of its type parses the arguments as it would, and takes nothing of the
+    program's.
+    """
+    if type(blocking) is int and -0x80000000 <= blocking <= 0x7FFFFFFF:
+        return  # a C int: taken as it is
+    probe = _thread.allocate_lock() if type(lock) is _thread.LockType else type(lock)()
+    if probe.acquire(blocking, timeout):
+        probe.release()
 
 
 #: The code of the functions a Ctrl-C is put off in (see above).

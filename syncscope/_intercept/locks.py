@@ -28,16 +28,8 @@ from .._core.state import state
 from .._core.tally import Tally
 from .._core.tracebacks import hide_frames
 from .gil import acquire_contended
-from .interrupts import NOT_BLOCKING, take
-from .lean import (
-    forget_hold,
-    hold_ended,
-    longest_hold,
-    nested,
-    parked_to_wait,
-    pop,
-    unpark,
-)
+from .interrupts import BLOCKING_IS_INT, NOT_BLOCKING, check_blocking, take
+from .lean import forget_hold, hold_ended, longest_hold, nested, parked_to_wait, pop, unpark
 from .lockpaths import (
     counted_acquire,
     counted_release,
@@ -160,6 +152,8 @@ class _LockProxy(_Proxy):
 
     def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
         try:
+            if blocking is not True and blocking is not False and BLOCKING_IS_INT:
+                check_blocking(self._syncscope_lock, blocking, timeout)  # raises as the lock
             tally = self._syncscope_tally
             lines = state.lines
             if (
@@ -437,6 +431,8 @@ class _RLockProxy(_Proxy):
 
     def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
         try:
+            if blocking is not True and blocking is not False and BLOCKING_IS_INT:
+                check_blocking(self._syncscope_lock, blocking, timeout)  # raises as the lock
             tally = self._syncscope_tally
             lines = state.lines
             if (
