@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import syncscope
+from syncscope._core.event import Primitive
 from syncscope._sinks.findings import Inversion
 from syncscope._sinks.recorder import DiagnosisOptions, Recorder
 
@@ -517,6 +518,75 @@ class TestGuarded:
         assert guarded.guarded_by is not None
         assert unguarded.guarded_by is None
         assert "possible deadlock: lock-order inversion between" in unguarded.text()
+
+    def test_two_locks_made_on_one_line_without_the_gate_once(self, recorder: Recorder) -> None:
+        """
+        ``a, b = Lock(), Lock()``: two classes on one line, whose two orders are two edges
+        with guards of their own. ``a`` -> ``b`` without the gate, ``b`` -> ``a`` under it:
+        an inversion that can deadlock, not a guarded one (the second order's guards were
+        taken for the first's too).
+        """
+        gate = primitive("lock", "g", line=1)
+        a = Primitive("lock", "Lock", "a", FILE, 2, "setup", column=0)
+        b = Primitive("lock", "Lock", "b", FILE, 2, "setup", column=22)
+        nest(recorder, a, b, thread=1, line=10)
+        nest_under(recorder, gate, b, a, thread=2)
+        [inversion] = recorder.inversions
+        assert inversion.guarded_by is None
+        assert "possible deadlock: lock-order inversion between" in inversion.text()
+
+    def test_two_locks_made_on_one_line_under_the_gate(self, recorder: Recorder) -> None:
+        """Both orders of two locks made on one line, always under the gate: guarded."""
+        gate = primitive("lock", "g", line=1)
+        a = Primitive("lock", "Lock", "a", FILE, 2, "setup", column=0)
+        b = Primitive("lock", "Lock", "b", FILE, 2, "setup", column=22)
+        nest_under(recorder, gate, a, b, thread=1)
+        nest_under(recorder, gate, b, a, thread=2)
+        [inversion] = recorder.inversions
+        assert inversion.guarded_by is not None
+        assert "g" == inversion.guarded_by.name
+
+    def test_a_gate_made_on_the_line_of_a_lock_it_guards(self, recorder: Recorder) -> None:
+        """``g, a = Lock(), Lock()``: the gate is a class of its own, and still guards."""
+        gate = Primitive("lock", "Lock", "g", FILE, 1, "setup", column=0)
+        a = Primitive("lock", "Lock", "a", FILE, 1, "setup", column=22)
+        b = primitive("lock", "b", line=3)
+        nest_under(recorder, gate, a, b, thread=1)
+        nest_under(recorder, gate, b, a, thread=2)
+        [inversion] = recorder.inversions
+        assert inversion.guarded_by is not None
+        assert "g" == inversion.guarded_by.name
+
+    def test_locks_made_on_one_line_in_a_program(self, tmp_path: Path) -> None:
+        """The same end to end: x -> y in a thread, y -> x in main under a lock it holds."""
+        result = run_syncscope(
+            "-q",
+            str(
+                script(
+                    tmp_path,
+                    """
+                import threading
+                g = threading.Lock()
+                x, y = threading.Lock(), threading.Lock()
+                g.acquire()
+                def a():
+                    with x:
+                        with y:
+                            pass
+                t = threading.Thread(target=a)
+                t.start()
+                t.join()
+                with y:
+                    with x:
+                        pass
+                    """,
+                )
+            ),
+        )
+        assert "possible deadlock: lock-order inversion between lock x and lock y" in (
+            result.stderr
+        ), result.stderr
+        assert "guarded lock order" not in result.stderr
 
     def test_different_gates_guard_nothing(self, recorder: Recorder) -> None:
         """Each order under a gate of its own: no common lock, an ordinary inversion."""

@@ -60,8 +60,6 @@ if TYPE_CHECKING:
 
 
 Key = tuple[str, int, int]
-#: A creation line: what guards are kept by.
-Line = tuple[str, int]
 
 #: Object pairs of one class remembered for same-site inversions (each a few hundred bytes).
 #: Past this, pairs are only looked up: one taken in the reverse order of a remembered pair
@@ -103,7 +101,12 @@ class LockOrder:
         self._pairs_after: dict[int, list[int]] = {}
         self._reported: set[frozenset[Key]] = set()
         #: (held class, taken class) -> the classes (and a lock of each) held at every sighting.
-        self._guards: dict[tuple[Line, Line], dict[Line, Primitive]] = {}
+        #: By class, as the graph's edges are: two locks made on one line (``a, b = Lock(),
+        #: Lock()``) are two classes, and the guards of ``a`` -> ``b`` are not those of
+        #: ``b`` -> ``a``.
+        self._guards: dict[tuple[Key, Key], dict[Key, Primitive]] = {}
+        #: id of an edge's record (kept in ``_after`` for good) -> its (held, taken) classes.
+        self._edge_keys: dict[int, tuple[Key, Key]] = {}
         #: Cycles reported as guarded -> their edges, to report again should the guard fail.
         self._guarded: dict[frozenset[Key], tuple[Taken, ...]] = {}
         self._lock = allocate_lock()
@@ -143,10 +146,9 @@ class LockOrder:
             if other is primitive or other.kind == "semaphore" or other in handoff:
                 continue
             other_key = (other.file, other.line, other.column)
-            # Guards are kept by creation line (the graph's keys add the column).
-            guards = self._guards.get((other_key[:2], key[:2])) if self._guards else None
+            guards = self._guards.get((other_key, key)) if self._guards else None
             if guards:
-                self._narrow(guards, held, outer, other_key[:2], key[:2])
+                self._narrow(guards, held, outer, other_key, key)
             if other_key == key:
                 pairs = self._pairs
                 if (other.id, primitive.id) not in pairs and (
@@ -189,14 +191,15 @@ class LockOrder:
             if key in known:
                 return
             edge = known[key] = self._taken(before, primitive, thread, site)
+            self._edge_keys[id(edge)] = (before_key, key)
             guards = {
-                (p.file, p.line): p
+                (p.file, p.line, p.column): p
                 for p in _primitives(held, outer)
                 if p is not primitive and p is not before.primitive and p.kind != "semaphore"
             }
-            guards.pop(before_key[:2], None)
-            guards.pop(key[:2], None)
-            self._guards[(before_key[:2], key[:2])] = guards
+            guards.pop(before_key, None)
+            guards.pop(key, None)
+            self._guards[(before_key, key)] = guards
             found = self._path(key, before_key)
             if found is None:
                 return
@@ -213,12 +216,11 @@ class LockOrder:
 
     def _gate(self, edges: tuple[Taken, ...]) -> Primitive | None:
         """A lock held at every sighting of every edge, if there is one."""
-        common: dict[Line, Primitive] | None = None
+        common: dict[Key, Primitive] | None = None
         for taken in edges:
-            empty: dict[Line, Primitive] = {}
-            guards = self._guards.get(
-                ((taken.first.file, taken.first.line), (taken.then.file, taken.then.line)), empty
-            )
+            empty: dict[Key, Primitive] = {}
+            keys = self._edge_keys.get(id(taken))
+            guards = empty if keys is None else self._guards.get(keys, empty)
             common = (
                 dict(guards) if common is None else {k: p for k, p in common.items() if k in guards}
             )
@@ -228,14 +230,14 @@ class LockOrder:
 
     def _narrow(
         self,
-        guards: dict[Line, Primitive],
+        guards: dict[Key, Primitive],
         held: list[Hold],
         outer: Callable[[], list[Primitive]] | None,
-        first: Line,
-        then: Line,
+        first: Key,
+        then: Key,
     ) -> None:
         """Another sighting of the edge ``first`` -> ``then`` with ``held``: narrow its guards."""
-        now = {(p.file, p.line) for p in _primitives(held, outer)}
+        now = {(p.file, p.line, p.column) for p in _primitives(held, outer)}
         gone = [k for k in guards if k not in now]
         if not gone:
             return
@@ -245,10 +247,7 @@ class LockOrder:
                 guards.pop(k, None)
             for cycle, edges in list(self._guarded.items()):
                 if (
-                    any(
-                        (e.first.file, e.first.line) == first and (e.then.file, e.then.line) == then
-                        for e in edges
-                    )
+                    any(self._edge_keys.get(id(e)) == (first, then) for e in edges)
                     and self._gate(edges) is None
                 ):
                     del self._guarded[cycle]
