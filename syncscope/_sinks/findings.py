@@ -287,9 +287,12 @@ class Deadlock:
                 f"holding {held}, which the threads that could wake it wait for"
             )
         elif self.kind == "pool":
+            workers = (
+                "1 busy worker, waiting" if count == 1 else f"{count} busy workers, each waiting"
+            )
             head = (
-                f"syncscope: deadlock: pool starvation: {count} busy workers, each waiting "
-                "for a task queued behind it on the same pool"
+                f"syncscope: deadlock: pool starvation: {workers} for a task queued behind it "
+                "on the same pool"
             )
         elif count == 1:
             head = "syncscope: deadlock: a thread waits for a lock it holds itself"
