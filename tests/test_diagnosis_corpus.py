@@ -138,6 +138,12 @@ BUGS: dict[str, tuple[str | tuple[str, ...], ...]] = {
         '"controller" waits for the end of thread worker at join_holding_lock.py:24 in controller',
         "holds lock stats_lock, taken at join_holding_lock.py:22 in controller",
     ),
+    "join_chain_holding_lock": (
+        "syncscope: deadlock: 3 threads wait for each other and will never go on",
+        '"C" waits for lock L at join_chain_holding_lock.py:6 in c',
+        '"MainThread" waits for the end of thread B at join_chain_holding_lock.py:11',
+        '"B" waits for the end of thread C at join_chain_holding_lock.py:8 in b',
+    ),
     "semaphore_signal_never_released": (
         "syncscope: hang: 1 thread blocked for good",
         '"consumer" waits for semaphore result_ready at semaphore_signal_never_released.py:21',

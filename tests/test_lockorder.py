@@ -214,6 +214,18 @@ class TestSameSite:
         nest(recorder, forks[1], forks[0], thread=4, line=20)
         assert 1 == len(recorder.inversions)  # once per class
 
+    def test_a_ring_one_thread_made_alone(self, recorder: Recorder) -> None:
+        """
+        One thread walks a list hand over hand, rotates it, and walks it again: its pairs
+        form a ring, but no other thread takes them. Not reported; a second thread is.
+        """
+        nodes = [primitive("lock", f"node{n}", line=5) for n in range(3)]
+        for n in range(3):
+            nest(recorder, nodes[n], nodes[(n + 1) % 3], thread=1, line=10)
+        assert [] == recorder.inversions
+        nest(recorder, nodes[1], nodes[0], thread=2, line=20)  # a pair in both orders
+        assert 1 == len(recorder.inversions)
+
     def test_a_ring_in_one_order(self, recorder: Recorder) -> None:
         """The lower-numbered fork first, always: a chain, no cycle."""
         forks = [primitive("lock", f"fork{n}", line=5) for n in range(4)]

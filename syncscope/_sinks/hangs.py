@@ -473,6 +473,10 @@ def _unheld_semaphore(wait: Wait, snapshot: Snapshot) -> bool:
         wait.op == "acquire"
         and wait.primitive.kind == "semaphore"
         and not snapshot.permits.get(wait.primitive)
+        # Released by a thread that had not taken it: a signal some thread does give (a
+        # producer's), maybe to another waiter first; semaphores are not traced, so when it
+        # was last given is not known: not a signal nobody gives.
+        and wait.primitive not in snapshot.handoff
     )
 
 

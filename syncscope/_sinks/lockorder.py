@@ -25,7 +25,9 @@ Decisions:
   two accounts; or around a ring, as the dining philosophers take their forks from one list),
   that is reported as a same-site inversion. Object pairs are remembered up to a limit, by
   their places only: the stack is shown for the order that closed the cycle. A cycle is
-  looked for past a new pair among at most ``MAX_SEARCH`` objects.
+  looked for past a new pair among at most ``MAX_SEARCH`` objects; a ring of three or more
+  whose pairs one thread took alone is not reported (hand over hand down a list whose order
+  it changed in between: nobody else walks it).
 
 * **Guarded** inversions: each edge keeps the classes of the other locks held every time it
   was seen (the first time's, narrowed by each later one). When the edges of a cycle were all
@@ -323,8 +325,8 @@ class LockOrder:
                 )
                 self._pairs_after.setdefault(first, []).append(then)
                 found = self._pair_path(then, first)
-                if found is None:
-                    return
+                if found is None or all(pair[0] == thread for pair in found):
+                    return  # a ring one thread made alone: a list walked in two orders, in turn
                 path = found
             if cycle in self._reported:
                 return
