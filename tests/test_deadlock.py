@@ -19,7 +19,7 @@ from syncscope._core.holds import Holds
 from syncscope._core.ourthreads import Ticker
 from syncscope._core.state import state
 from syncscope._settings import DEADLOCK_EXIT_STATUS
-from syncscope._sinks.deadlock import cycles, stuck_threads
+from syncscope._sinks.cycles import cycles, stuck_threads
 from syncscope._sinks.findings import Deadlock, Hang, short_path, stack_of
 from syncscope._sinks.recorder import DiagnosisOptions, Recorder
 from syncscope._sinks.standing import blocked_outside

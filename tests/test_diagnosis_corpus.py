@@ -140,9 +140,9 @@ BUGS: dict[str, tuple[str | tuple[str, ...], ...]] = {
     ),
     "join_chain_holding_lock": (
         "syncscope: deadlock: 3 threads wait for each other and will never go on",
-        '"C" waits for lock L at join_chain_holding_lock.py:6 in c',
-        '"MainThread" waits for the end of thread B at join_chain_holding_lock.py:11',
-        '"B" waits for the end of thread C at join_chain_holding_lock.py:8 in b',
+        '"C" waits for lock L at join_chain_holding_lock.py:11 in c',
+        '"MainThread" waits for the end of thread B at join_chain_holding_lock.py:25',
+        '"B" waits for the end of thread C at join_chain_holding_lock.py:18 in b',
     ),
     "semaphore_signal_never_released": (
         "syncscope: hang: 1 thread blocked for good",
@@ -185,7 +185,7 @@ class TestBugs:
             assert found(needle, err), f"{needle!r} missing from:\n{err}"
         assert f"syncscope: ending the program with status {DEADLOCK_EXIT_STATUS}" in err
         # Found while it lasts, not at exit: the waits it names are short.
-        waited = [float(s) for s in re.findall(r"\(for ([\d.]+) s\)", err)]
+        waited = [float(s) for s in re.findall(r"\(for ([\d.]+) m?s\)", err)]
         assert waited, err
 
     @pytest.mark.skipif(sys.version_info >= (3, 13), reason="3.13 joins at exit in C")

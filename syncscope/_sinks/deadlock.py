@@ -51,6 +51,7 @@ from .blocked import (
     loose_note,
     outside_thread,
 )
+from .cycles import cycle_length, cycles, stuck_threads
 from .hangs import (
     causes,
     could_feed,
@@ -62,7 +63,7 @@ from .hangs import (
     starved_pools,
 )
 from .harness import harness_thread
-from .joins import Joins, with_joins
+from .joins import THREADLIKE, Joins, run_by, with_joins
 from .standing import (
     OUTSIDE,
     RUNNING,
@@ -89,88 +90,10 @@ INTERVAL = 0.2
 HANG_TIMEOUT_NS = 10_000_000_000
 
 _perf_counter_ns = time.perf_counter_ns
+Frames = dict[int, FrameType]
+#: A cycle's waits, and those of its waits any thread may end (a Lock's, a semaphore's).
+Waits = tuple[list[Wait], list[Wait]]
 _time_ns = time.time_ns
-
-
-def stuck_threads(
-    snapshot: Snapshot,
-    bounded: Callable[[int], bool],
-    runner: Callable[[Wait], int | None] | None = None,
-) -> dict[int, tuple[int, ...]]:
-    """
-    The threads that can never go on, each with the threads that hold what it waits for.
-
-    A greatest fixed point: start from every thread blocked in an acquire that others hold,
-    and (given ``runner``) every thread waiting on a Future whose task another thread runs,
-    drop those with a holder that is not itself stuck (it may release), until nothing moves;
-    then drop waits with a timeout (``bounded``) and repeat.
-    """
-    holders: dict[int, tuple[int, ...]] = {}
-    for ident, wait in snapshot.waiting.items():
-        found = snapshot.holders(ident)
-        if (
-            found is None
-            and runner is not None
-            and wait.timeout is None
-            and (wait.primitive.kind == "future" or wait.op == "join")
-        ):
-            running = runner(wait)  # the worker running its task, the thread it joins
-            found = None if running is None or running == ident else (running,)
-        if found is not None:
-            holders[ident] = found
-    stuck = set(holders)
-    checked_bounds = False
-    while True:
-        changed = True
-        while changed:
-            changed = False
-            for ident in list(stuck):
-                if any(holder not in stuck for holder in holders[ident]):
-                    stuck.discard(ident)
-                    changed = True
-        if checked_bounds or not stuck:
-            break
-        checked_bounds = True
-        timed = {ident for ident in stuck if bounded(ident)}
-        if not timed:
-            break
-        stuck -= timed
-    return {ident: holders[ident] for ident in stuck}
-
-
-def cycles(stuck: dict[int, tuple[int, ...]], order: Callable[[int], Any]) -> list[list[int]]:
-    """
-    Split the stuck threads into deadlocks: each list starts with its cycle (each thread
-    waiting for the next, the last for the first), then the threads blocked behind it.
-    """
-    result = []
-    remaining = set(stuck)
-
-    def step(ident: int) -> int:
-        return next(holder for holder in stuck[ident] if holder in stuck)
-
-    while remaining:
-        start = min(remaining, key=order)
-        path: list[int] = []
-        seen: dict[int, int] = {}
-        node = start
-        while node not in seen:
-            seen[node] = len(path)
-            path.append(node)
-            node = step(node)
-        cycle = path[seen[node] :]
-        members = set(cycle)
-        behind = []
-        for ident in sorted(remaining - members, key=order):
-            chain, node = {ident}, step(ident)
-            while node not in members and node not in chain:
-                chain.add(node)
-                node = step(node)
-            if node in members:
-                behind.append(ident)
-        result.append(cycle + behind)
-        remaining -= members | set(behind)
-    return result
 
 
 def ownerless(primitive: Primitive, snapshot: Snapshot) -> bool:
@@ -180,7 +103,7 @@ def ownerless(primitive: Primitive, snapshot: Snapshot) -> bool:
     """
     if primitive.kind == "semaphore":
         return True
-    if primitive.kind in ("future", "thread"):
+    if primitive.kind in THREADLIKE:
         return False  # only the worker running its task completes it; only a thread ends
     hold = snapshot.owner.get(primitive)
     # An RLock's acquire reports its depth, a Lock's none (a Condition's lock is either).
@@ -216,8 +139,7 @@ class Watchdog:
         #: socket): a second of it is no deadlock.
         self._held_ns = max(self._grace_ns, (self._hang_timeout_ns or HANG_TIMEOUT_NS) // 2)
         self._suspects: set[Wait] = set()
-        #: Threads blocked in ``Thread.join()`` for good, seen as waits (see joins).
-        self._joins = Joins()
+        self._joins = Joins()  # threads blocked in Thread.join() for good, seen as waits
         self._last_progress = -1
         self._progress_since = _perf_counter_ns()
         self._hang_reported = False
@@ -418,26 +340,28 @@ class Watchdog:
         self._suspects = suspects
         found = []
         for whole in cycles(stuck, lambda ident: waiting[ident].since_ns):
-            cycle_length = _cycle_length(whole, stuck)
+            length = cycle_length(whole, stuck)
             # A join behind the deadlock (the main thread joining one of its threads) is no
             # news: said only when it is part of the cycle.
-            group = whole[:cycle_length] + [
-                ident for ident in whole[cycle_length:] if waiting[ident].op != "join"
+            group = whole[:length] + [
+                ident for ident in whole[length:] if waiting[ident].op != "join"
             ]
             waits = [waiting[ident] for ident in group]
             if any(wait not in confirmed for wait in waits) or all(w.reported for w in waits):
                 continue
-            loose = [w for w in waits[:cycle_length] if ownerless(w.primitive, snapshot)]
+            loose = [w for w in waits[:length] if ownerless(w.primitive, snapshot)]
             note = None
             if loose and not final and not self._all_blocked(frames, waiting, stuck):
                 # A Lock or a semaphore is held by whoever took it last, but any thread may
                 # release it: while others run, the cycle is a deadlock once it has lasted the
                 # grace period with none of its waits ended.
-                newest = max(w.since_ns for w in waits[:cycle_length])
+                newest = max(w.since_ns for w in waits[:length])
                 if now - newest < self._grace_ns:
                     continue
+                if self._releasable(snapshot, frames, group, (waits, loose)):
+                    continue  # a running thread that names the Lock may release it yet
                 note = loose_note(loose, now - newest)
-            deadlock = self._report(snapshot, now, group, frames, cycle_length, note=note)
+            deadlock = self._report(snapshot, now, group, frames, length, note=note)
             if deadlock is not None:
                 found.append(deadlock)
         if not frames:
@@ -494,19 +418,24 @@ class Watchdog:
                 wait.reported = False
             raise
         if kind == "cycle":
-            from .._core.records import replace
-
-            # A Future's waiter waits for the worker running its task: the next in the cycle.
-            threads = tuple(
-                replace(thread, held_by=(threads[(index + 1) % cycle].name,))
-                if index < cycle and not thread.held_by and waits[index].primitive.kind == "future"
-                else thread
-                for index, thread in enumerate(threads)
-            )
+            threads = run_by(threads, waits, cycle)
         deadlock = Deadlock(threads, cycle, kind=kind, note=note)
         if self._on_deadlock is not None:
             self._on_deadlock(deadlock)
         return deadlock
+
+    def _releasable(
+        self, snapshot: Snapshot, frames: Frames, group: list[int], waits: Waits
+    ) -> bool:
+        """
+        Whether a cycle of ``waits`` through a join or a Future, whose first ``loose`` waits
+        are for primitives any thread may release, may still be fed by a running thread.
+        """
+        cycle, loose = waits
+        if self._traces is None or not any(w.primitive.kind in THREADLIKE for w in cycle):
+            return False
+        ties = {w.primitive for w in loose}
+        return self._unrelated_run(snapshot, frames, set(group), ties, self._grace_ns) is False
 
     def _unrelated_run(
         self,
@@ -677,17 +606,6 @@ def _sighting(hang: Hang, snapshot: Snapshot, frames: dict[int, FrameType]) -> t
             frame = frame.f_back
         seen.append((thread.ident, snapshot.waiting.get(thread.ident), tuple(stack)))
     return tuple(seen)
-
-
-def _cycle_length(group: list[int], stuck: dict[int, tuple[int, ...]]) -> int:
-    """How many of ``group`` (cycle first) form the cycle."""
-    first = group[0]
-    length = 1
-    node = next(h for h in stuck[first] if h in stuck)
-    while node != first and length < len(group):
-        length += 1
-        node = next(h for h in stuck[node] if h in stuck)
-    return length
 
 
 def _warn(message: str) -> None:

@@ -14,6 +14,7 @@ from types import FrameType
 from .._core.compat import current_frames
 from .._core.event import Primitive, thread_name
 from .._core.holds import Snapshot, Wait
+from .._core.records import replace
 from .._core.sites import past_machinery
 from .standing import JOINS, machinery_timeout
 
@@ -21,6 +22,11 @@ from .standing import JOINS, machinery_timeout
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from .findings import BlockedThread
+
+#: The kinds of waits that end when a thread's work does: a Future's, a join's.
+THREADLIKE = frozenset({"future", "thread"})
 
 #: Joiner -> (its wait for the joined thread's end, the joined thread's ident).
 Seen = dict[int, tuple[Wait, int]]
@@ -37,7 +43,8 @@ class Joins:
     def seen(self, snapshot: Snapshot, frames: dict[int, FrameType], skip: int | None) -> Seen:
         """
         The threads (but ``skip``) blocked in ``Thread.join()`` without a timeout on a thread
-        that is itself waiting in a watched operation, when some thread waits for a lock.
+        that is itself waiting in a watched operation, or joining one that does, when some
+        thread waits for a lock.
         """
         found: Seen = {}
         if not any(wait.op == "acquire" for wait in snapshot.waiting.values()):
@@ -45,17 +52,33 @@ class Joins:
             return found
         if not frames:
             frames.update(current_frames())
-        kept: dict[tuple[int, int], Wait] = {}
+        # Joiner -> the joined thread, for every join without a timeout; kept are those that
+        # lead, join after join, to a thread in a watched wait (A joins B, which joins C,
+        # which waits for a lock A holds).
+        joining: dict[int, Any] = {}
         frame: FrameType | None = None
         joined: Any = None
         for ident, frame in frames.items():
             if ident in snapshot.waiting or ident == skip:
                 continue
             joined = joined_thread(frame)
-            if joined is None or joined.ident is None or joined.ident not in snapshot.waiting:
-                continue
+            if joined is not None and joined.ident is not None:
+                joining[ident] = joined
+        leads: set[int] = set()
+        changed = True
+        while changed:
+            changed = False
+            for ident, joined in joining.items():
+                if ident not in leads and (
+                    joined.ident in snapshot.waiting or joined.ident in leads
+                ):
+                    leads.add(ident)
+                    changed = True
+        kept: dict[tuple[int, int], Wait] = {}
+        for ident in leads:
+            joined = joining[ident]
             key = (ident, joined.ident)
-            wait = self._waits.get(key) or join_wait(ident, joined, frame)
+            wait = self._waits.get(key) or join_wait(ident, joined, frames[ident])
             kept[key] = wait
             found[ident] = (wait, joined.ident)
         # This frame is among ``frames`` (read from here): a local naming a frame would keep
@@ -71,6 +94,16 @@ def with_joins(snapshot: Snapshot, joins: Seen) -> Snapshot:
         return snapshot
     waiting = {**snapshot.waiting, **{ident: wait for ident, (wait, _) in joins.items()}}
     return Snapshot(snapshot.held, waiting, snapshot.owner, snapshot.permits, snapshot.handoff)
+
+
+def run_by(threads: tuple[BlockedThread, ...], waits: list[Wait], cycle: int) -> Any:
+    """A deadlock's ``threads``, each waiting on a Future held by the next in the cycle."""
+    return tuple(
+        replace(thread, held_by=(threads[(index + 1) % cycle].name,))
+        if index < cycle and not thread.held_by and waits[index].primitive.kind == "future"
+        else thread
+        for index, thread in enumerate(threads)
+    )
 
 
 def joined_thread(frame: FrameType) -> Any:

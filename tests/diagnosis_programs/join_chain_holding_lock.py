@@ -1,11 +1,25 @@
 """Bug: main holds L and joins B; B joins C; C waits for L. A 3-thread cycle through two joins."""
-import threading, time
-L = threading.Lock(); started = threading.Event()
+
+import threading
+
+L = threading.Lock()
+started = threading.Event()
+
+
 def c():
     started.set()
-    with L: pass
+    with L:
+        pass
+
+
 def b():
-    tc = threading.Thread(target=c, name="C", daemon=True); tc.start(); tc.join()
+    tc = threading.Thread(target=c, name="C", daemon=True)
+    tc.start()
+    tc.join()
+
+
 tb = threading.Thread(target=b, name="B", daemon=True)
 with L:
-    tb.start(); started.wait(); time.sleep(1.2); tb.join()
+    tb.start()
+    started.wait()
+    tb.join()
