@@ -21,7 +21,7 @@ def _plugin() -> list[str]:
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess(*_plugin(), "-p", "no:cacheprovider", *args, timeout=60)
+    return pytester.runpytest_subprocess(*_plugin(), "-p", "no:cacheprovider", *args, timeout=110)
 
 
 INVERSION_SUITE = """
@@ -563,7 +563,7 @@ def test_under_xdist(
         *workers,
         *("--syncscope", "--syncscope-fail-on-inversion"),
         "--syncscope-timeline=out/trace.json",
-        timeout=60,
+        timeout=110,
     )
     result.assert_outcomes(passed=3, failed=1)
     out = result.stdout.str()
