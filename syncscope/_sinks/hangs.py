@@ -32,6 +32,7 @@ feed them when it wakes, and stops it too.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable
 from contextlib import suppress
 from types import CodeType, FrameType
@@ -39,6 +40,7 @@ from types import CodeType, FrameType
 from .._core.event import Primitive, SyncEvent
 from .._core.holds import Life, Snapshot, Wait
 from .._core.pools import Task, size, tasks, workers
+from .standing import JOINS
 from .traces import TRACED_KINDS, Mark, Traces
 
 
@@ -242,14 +244,9 @@ def could_feed(
 
 def _joining(frame: FrameType | None) -> bool:
     """Whether the thread is in ``Thread.join()`` (a watchdog's ``join(0.5)`` loop)."""
-    import threading
-
     while frame is not None:
         code = frame.f_code
-        if code.co_filename == threading.__file__ and code.co_name in (
-            "join",
-            "_wait_for_tstate_lock",
-        ):
+        if code.co_filename == threading.__file__ and code.co_name in JOINS:
             return True
         frame = frame.f_back
     return False
