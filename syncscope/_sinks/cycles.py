@@ -25,9 +25,9 @@ def stuck_threads(
     The threads that can never go on, each with the threads that hold what it waits for.
 
     A greatest fixed point: start from every thread blocked in an acquire that others hold,
-    and (given ``runner``) every thread waiting on a Future whose task another thread runs,
-    drop those with a holder that is not itself stuck (it may release), until nothing moves;
-    then drop waits with a timeout (``bounded``) and repeat.
+    and (given ``runner``) every thread waiting on a Future whose task another thread runs or
+    joining another thread, drop those with a holder that is not itself stuck (it may
+    release), until nothing moves; then drop waits with a timeout (``bounded``) and repeat.
     """
     holders: dict[int, tuple[int, ...]] = {}
     for ident, wait in snapshot.waiting.items():

@@ -90,9 +90,6 @@ INTERVAL = 0.2
 HANG_TIMEOUT_NS = 10_000_000_000
 
 _perf_counter_ns = time.perf_counter_ns
-Frames = dict[int, FrameType]
-#: A cycle's waits, and those of its waits any thread may end (a Lock's, a semaphore's).
-Waits = tuple[list[Wait], list[Wait]]
 _time_ns = time.time_ns
 
 
@@ -358,7 +355,7 @@ class Watchdog:
                 newest = max(w.since_ns for w in waits[:length])
                 if now - newest < self._grace_ns:
                     continue
-                if self._releasable(snapshot, frames, group, (waits, loose)):
+                if self._releasable(snapshot, frames, group, waits, loose):
                     continue  # a running thread that names the Lock may release it yet
                 note = loose_note(loose, now - newest)
             deadlock = self._report(snapshot, now, group, frames, length, note=note)
@@ -425,13 +422,17 @@ class Watchdog:
         return deadlock
 
     def _releasable(
-        self, snapshot: Snapshot, frames: Frames, group: list[int], waits: Waits
+        self,
+        snapshot: Snapshot,
+        frames: dict[int, FrameType],
+        group: list[int],
+        cycle: list[Wait],
+        loose: list[Wait],
     ) -> bool:
         """
-        Whether a cycle of ``waits`` through a join or a Future, whose first ``loose`` waits
-        are for primitives any thread may release, may still be fed by a running thread.
+        Whether a cycle of waits through a join or a Future, whose ``loose`` waits are for
+        primitives any thread may release, may still be fed by a running thread.
         """
-        cycle, loose = waits
         if self._traces is None or not any(w.primitive.kind in THREADLIKE for w in cycle):
             return False
         ties = {w.primitive for w in loose}
