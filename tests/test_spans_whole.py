@@ -6,6 +6,7 @@ protocol of an endpoint is found when its port does not say, and a fatal signal 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -854,6 +855,112 @@ class TestTheRecordsRace:
         assert [proxy] == [record[1] for record in records.buffer]
         assert {} == records.taken
         assert proxy._syncscope_lock.locked()  # the usual path releases it, and records that
+
+    @pytest.mark.parametrize("switch_at", [1, 2, 3])
+    def test_a_claim_switched_out_where_a_call_returns_leaves_one_account(
+        self, switch_at: int
+    ) -> None:
+        """
+        The interpreter may hand the GIL to another thread where a call returns: the owner
+        releasing there, inside the claim of its record (after the claim's first, second or
+        third call), finds the record there or gone, never both ways, and the claim raises
+        nothing into the waiting thread.
+        """
+        import dis
+        import itertools
+        import threading
+
+        from syncscope._core.state import RECORD_ACQUIRED, Records
+        from syncscope._intercept.lockpaths import counted_release
+
+        code = Records.claim.__code__
+        instructions = list(dis.get_instructions(code))
+        after_calls = {
+            later.offset
+            for earlier, later in itertools.pairwise(instructions)
+            if earlier.opname.startswith("CALL")
+        }
+        records, proxy = self._lock()
+        taken, go, done = threading.Event(), threading.Event(), threading.Event()
+        counted: list[bool] = []
+
+        def owner() -> None:
+            assert self._acquire(proxy, records)
+            taken.set()
+            go.wait(10)
+            counted.append(counted_release(proxy, records))
+            if not counted[-1]:  # the usual path would release it, recorded
+                proxy._syncscope_lock.release()
+            done.set()
+
+        returns = 0
+
+        def instruction(offset: int) -> None:
+            nonlocal returns
+            if offset in after_calls:
+                returns += 1
+                if returns == switch_at:
+                    go.set()  # the owner runs now, as another thread would
+                    done.wait(10)
+
+        thread = threading.Thread(target=owner)
+        thread.start()
+        assert taken.wait(10)
+        with _each_instruction(code, instruction):
+            records.claim(proxy._syncscope_primitive, waits=True)
+        go.set()
+        thread.join(10)
+        assert not thread.is_alive()
+        assert not proxy._syncscope_lock.locked()
+        recorded = [r for r in records.buffer if r[1] is proxy and r[2] == RECORD_ACQUIRED]
+        # Counted by its owner and not in the buffer, or in the buffer once and not counted.
+        assert (counted, len(recorded)) in [([True], 0), ([False], 1)]
+        assert {} == records.taken
+
+
+@contextlib.contextmanager
+def _each_instruction(code: Any, call: Any) -> Iterator[None]:
+    """``call(offset)`` before each instruction of ``code`` that this thread runs."""
+    import threading
+
+    me = threading.get_ident()
+    if sys.version_info < (3, 12):
+
+        def step(frame: Any, event: str, _arg: Any) -> Any:
+            if event == "opcode":
+                call(frame.f_lasti)
+            return step
+
+        def enter(frame: Any, _event: str, _arg: Any) -> Any:
+            if frame.f_code is not code:
+                return None
+            frame.f_trace_opcodes = True
+            return step
+
+        sys.settrace(enter)
+        try:
+            yield
+        finally:
+            sys.settrace(None)
+        return
+    monitoring = sys.monitoring  # settrace's opcode events are not sent to a new frame here
+    tool = next(n for n in range(6) if monitoring.get_tool(n) is None)
+    monitoring.use_tool_id(tool, "syncscope tests")
+    try:
+
+        def instruction(seen: Any, offset: int) -> None:
+            if seen is code and threading.get_ident() == me:
+                call(offset)
+
+        monitoring.register_callback(tool, monitoring.events.INSTRUCTION, instruction)
+        monitoring.set_local_events(tool, code, monitoring.events.INSTRUCTION)
+        try:
+            yield
+        finally:
+            monitoring.set_local_events(tool, code, 0)
+            monitoring.register_callback(tool, monitoring.events.INSTRUCTION, None)
+    finally:
+        monitoring.free_tool_id(tool)
 
 
 def test_no_use_is_counted_in_place_without_the_gil(

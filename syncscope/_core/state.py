@@ -151,17 +151,19 @@ class Records:
         before what happens, and its release will be recorded. ``waits``: the caller found
         the lock taken, and marks it WANTED if its holder has not put its record there yet.
 
-        Read and deleted with subscripts, the append right after: under the GIL no other
-        thread runs in between (see ``_intercept/lockpaths``, the owner's side).
+        Read and deleted with subscripts, the append right after, and no call in between:
+        under the GIL no other thread runs there (see ``_intercept/lockpaths``, the owner's
+        side). A call would let the owner take the record between the read and the delete,
+        and the delete would raise KeyError in the program's thread, or take the record of
+        the thread that took the lock next.
         """
         taken = self.taken
-        try:
-            record = taken[primitive]
-        except KeyError:
-            if waits and self.counting:
-                taken.setdefault(primitive, WANTED)
+        if waits and self.counting and primitive not in taken:
+            taken.setdefault(primitive, WANTED)  # unless the holder's record came meanwhile
+        if primitive not in taken:
             return
-        if type(record) is list:  # a semaphore's permits out (see _intercept/counted)
+        record = taken[primitive]
+        if record.__class__ is list:  # a semaphore's permits out (see _intercept/counted)
             out = taken.pop(primitive, None)
             if type(out) is list:
                 # Oldest first, each read, deleted and appended with nothing in between that

@@ -250,8 +250,10 @@ def recorded_release(proxy: Any, records: Records) -> None:
         return refused_release(proxy)
     try:  # recorded before the real release, which happens whatever happens meanwhile
         taken = records.taken
-        if taken and taken.get(proxy._syncscope_primitive) is WANTED:
-            del taken[proxy._syncscope_primitive]  # this hold was recorded: nothing is wanted
+        prim = proxy._syncscope_primitive
+        # Subscripts, no call in between: another thread's release of a Lock gets no KeyError.
+        if taken and prim in taken and taken[prim] is WANTED:
+            del taken[prim]  # this hold was recorded: nothing is wanted
         buffer = records.buffer
         count = len(buffer)
         if count >= records.capacity or (following.reader is not None and program_span()):
