@@ -15,7 +15,7 @@ from syncscope._sinks.spans.pairing import HOLD, OP, WAIT_AT_EXIT, SpanPairing
 from syncscope._sinks.spans.records import drain
 from syncscope._sinks.spans.summary import Summaries, summary_name
 
-from .support.events import acquired, event, primitive, released, waiting
+from .support.events import FILE, acquired, event, primitive, released, waiting
 
 
 def _pairing(max_spans: int = 10_000) -> tuple[SpanPairing, list[tuple[Any, ...]]]:
@@ -345,3 +345,51 @@ class TestPartCounts:
         (bucket,) = builder_side.take()
         assert 2 == bucket.count
         assert 1 == segment.count  # one summary span
+
+
+class TestThreadsOfOneIdent:
+    """A thread that ended and the thread that got its ident are two threads in the trace."""
+
+    def test_uses_counted_by_an_ended_thread_are_not_the_new_threads(self) -> None:
+        """
+        A thread counts its uses in place and ends; the next thread gets its ident, and the
+        worker pairs that one's records before it sums the first one's counts: those go under
+        a thread of their own, named after it, not into the new thread's summary.
+        """
+        import threading
+
+        from syncscope._core.event import ThreadLife
+        from syncscope._core.leanholds import Uses
+        from syncscope._sinks.spans.records import sum_counted
+
+        ident = 4242
+        ended_thread, new_thread = threading.Thread(name="ended"), threading.Thread(name="new")
+        ended = ThreadHolds(ident, "ended", ThreadLife(ident, ended_thread))
+        new = ThreadHolds(ident, "new", ThreadLife(ident, new_thread))
+        ended.exited = 2_000
+        proxy = _Proxy(primitive("rlock"))
+        site = (FILE, 3, "work")
+        summaries = Summaries()
+        counts = type("Counts", (), {"aggregated": 0})()
+        pairing = SpanPairing(
+            random.Random(1).getrandbits, 10_000, lambda _: None, summaries, lambda: True, counts
+        )
+        buffer = deque(
+            [
+                (new, proxy, RECORD_ACQUIRED, 3_000, site, -1, 1),
+                (new, proxy, RECORD_RELEASED, 3_100, site, -1, 0),
+            ]
+        )
+        drain(pairing, buffer, len(buffer))
+        use = Uses((ended, proxy, RECORD_ACQUIRED, 1_000, site, -1, 1), None)
+        use.count, use.held_ns, use.last_ns = 5, 500, 1_900
+        sum_counted(pairing, deque([use]))
+        by_thread: dict[str, dict[str, int]] = {}
+        places: dict[str, set[int]] = {}
+        for bucket in summaries.take():
+            name = bucket.event.thread_name
+            by_thread.setdefault(name, {})[bucket.op] = bucket.count
+            places.setdefault(name, set()).add(bucket.place[1])
+        assert {"acquire": 5, "hold": 5} == by_thread["ended"]
+        assert {"acquire": 1, "hold": 1} == by_thread["new"]
+        assert places["ended"].isdisjoint(places["new"])

@@ -72,6 +72,9 @@ class ThreadHolds:
         self.uses: dict[Any, Uses] = {}
 
     def thread_name(self) -> str:
+        life = self.life
+        if life is not None:  # its own Thread, not whichever has its ident now
+            return life.thread_name()  # type: ignore[no-any-return]
         thread = None if self.exited else _active_threads.get(self.ident)
         return thread._name if thread is not None else self.name  # type: ignore[attr-defined]
 

@@ -246,18 +246,6 @@ class SpanPairing(LightHolds):
                         held.remove(hold)
                         hold.exited = time.time_ns()
 
-    def place_of(self, ident: int, life: Any, time_ns: int) -> Place:
-        """
-        :meth:`place` (not counted: folded) for what thread ``life`` counted in place from
-        ``time_ns`` and the worker sums up now, when that thread may have ended and its ident
-        be another's.
-        """
-        if self.seen(ident, life, time_ns):  # its thread has ended: where its spans went then
-            place = self._ended_places.get(life)
-            if place is not None:
-                return place
-        return self.place(ident, None, 0)
-
     def _ended(self, ident: int, life: Any) -> None:
         """
         Thread ``life`` has ended, and its ident is another thread's now: its holds stay,
