@@ -393,3 +393,35 @@ class TestThreadsOfOneIdent:
         assert {"acquire": 5, "hold": 5} == by_thread["ended"]
         assert {"acquire": 1, "hold": 1} == by_thread["new"]
         assert places["ended"].isdisjoint(places["new"])
+
+    def test_a_wait_of_an_ended_thread_paired_late_ends_with_its_acquire(self) -> None:
+        """
+        A thread waits for a lock, gets it and ends; the next thread gets its ident, and the
+        worker pairs that one's first item before the first one's wait: the late wait ends
+        with its own late acquire, as one blocked acquire of the thread that made it, and
+        nothing is left "still waiting at exit".
+        """
+        import threading
+
+        from syncscope._core.event import ThreadLife
+
+        ident = 4243
+        ended = ThreadLife(ident, threading.Thread(name="ended"))
+        new = ThreadLife(ident, threading.Thread(name="new"))
+        pairing, records = _pairing()
+        lock, other = primitive("lock", "a"), primitive("lock", "b")
+        first = [acquired(other, thread=ident, at=3_000), released(other, thread=ident, at=3_100)]
+        late = [
+            waiting(lock, thread=ident, at=1_000),
+            acquired(lock, thread=ident, at=1_500, waited_ns=500),
+            released(lock, thread=ident, at=1_600),
+        ]
+        for event_, life in [*((e, new) for e in first), *((e, ended) for e in late)]:
+            event_.life = life
+            pairing.pair(event_, None)
+        pairing.finish()
+        assert WAIT_AT_EXIT not in {r[0] for r in records}
+        ops = [r for r in records if r[0] == OP]
+        # The late acquire waited: kept, under the ended thread's span, not the new thread's.
+        assert [("b", False), ("a", True)] == [(r[1].primitive.name, r[-1]) for r in ops]
+        assert ops[0][3][1] != ops[1][3][1]

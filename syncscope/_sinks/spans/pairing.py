@@ -174,6 +174,8 @@ class SpanPairing(LightHolds):
         self._ended_places: weakref.WeakKeyDictionary[Any, Place | None] = (
             weakref.WeakKeyDictionary()
         )
+        #: A wait begun by such a thread's late item, till its end: (PendingWait, Wait) or None.
+        self._late_waits: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     # -- thread lives --------------------------------------------------------------------------
 
@@ -221,11 +223,19 @@ class SpanPairing(LightHolds):
         holds = self.holds
         held = holds.held.get(ident)
         before = len(held) if held is not None else 0
-        # What the thread with the ident now is doing is not the late event's to end.
+        # What the ident's thread now does is not the late one's to end, nor the reverse.
         pending, waiting = self._pending.pop(ident, None), holds.waiting.pop(ident, None)
+        late_pending, late_waiting = self._late_waits.pop(life, (None, None))
+        if late_pending is not None:
+            self._pending[ident] = late_pending
+        if late_waiting is not None:
+            holds.waiting[ident] = late_waiting
         try:
             self.pair(event, parent)
         finally:
+            late_wait = self._pending.pop(ident, None), holds.waiting.pop(ident, None)
+            if late_wait[0] is not None or late_wait[1] is not None:
+                self._late_waits[life] = late_wait
             if pending is not None:
                 self._pending[ident] = pending
             if waiting is not None:
@@ -657,10 +667,12 @@ class SpanPairing(LightHolds):
     def finish(self) -> None:
         """The run ended: every wait still blocked and every hold still open becomes a span."""
         self._materialize_all()
-        for pending in self._pending.values():
+        late = [wait for wait, _ in self._late_waits.values() if wait is not None]
+        for pending in [*self._pending.values(), *late]:  # a late one: its end never came
             self._closed(pending.place)
             self._append((WAIT_AT_EXIT, pending, True))
         self._pending.clear()
+        self._late_waits.clear()
         self._waiters.clear()
         holds = self.holds
         for held in list(holds.held.values()):
