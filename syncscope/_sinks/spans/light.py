@@ -23,7 +23,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, Protocol
-    from weakref import WeakKeyDictionary
 
     from ..._core.holds import Holds
     from .segments import Link, PendingWait, Place, Segment
@@ -67,7 +66,6 @@ class LightHolds:
     _counts: Any
     _max_trace_spans: int
     _rand: Callable[[int], int]
-    _ended_places: WeakKeyDictionary[Any, Place | None]
     _last_hold: dict[int, tuple[int, int]]
     _signals: dict[int, Link]
     _room: dict[int, Link]
@@ -79,7 +77,7 @@ class LightHolds:
 
         def place(self, ident: int, parent: tuple[int, int] | None, spans: int = 1) -> Place: ...
 
-        def seen(self, ident: int, life: Any, time_ns: int) -> bool: ...
+        def place_of(self, ident: int, life: Any, time_ns: int) -> Place: ...
 
         def _take_put(self, prim: Primitive, item_id: int | None) -> tuple[int, int] | None: ...
 
@@ -228,20 +226,6 @@ class LightHolds:
         if reentered:
             fold.fold_ops(place, prim, "acquire", acquire, reentered, start, end)
         self._counts.aggregated += 2 * count + reentered
-
-    def place_of(self, ident: int, life: Any, time_ns: int) -> Place:
-        """
-        :meth:`place` (not counted: folded) for what thread ``life`` counted in place from
-        ``time_ns`` and the worker sums up now, when that thread may have ended and its ident
-        be another's.
-        """
-        if self.seen(ident, life, time_ns):  # its thread has ended: where its spans went then
-            place = self._ended_places.get(life)
-            if place is None:  # none went anywhere: a thread span of its own, not the ident's
-                seg = self.segment
-                place = self._ended_places[life] = (seg.trace_id, span_id(self._rand), seg)
-            return place
-        return self.place(ident, None, 0)
 
     def counted_ops(
         self, prim: Primitive, op: str, first: Any, count: int, start: int, end: int

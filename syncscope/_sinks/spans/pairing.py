@@ -16,18 +16,17 @@ lines need the ids at once), and only makes small records: the builder turns the
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable
 
 from ..._core.event import BLOCKING_OPS, Primitive, SyncEvent
-from ..._core.holds import Hold, Holds, Life
+from ..._core.holds import Hold, Holds
 from .light import BLOCKED_NS as _BLOCKED_NS
 from .light import LIGHT_KINDS as _LIGHT_KINDS
 from .light import Folder, LightHolds
+from .lives import ThreadLives
 from .segments import HoldSpan, Link, PendingWait, Place, Segment, span_id
 
 
@@ -101,7 +100,7 @@ def _never() -> bool:
     return False
 
 
-class SpanPairing(LightHolds):
+class SpanPairing(ThreadLives, LightHolds):
     """
     The pairing state of one span sink. :meth:`pair` takes events in the order they happened
     and calls ``append`` with one record per span:
@@ -164,116 +163,7 @@ class SpanPairing(LightHolds):
         self.holding = 0
         #: Parts that were cut, whose thread and run spans have not gone out yet.
         self.cut: list[Segment] = []
-        #: Thread ident -> the life (``SyncEvent.life``) it was last seen in, weakly (one that
-        #: ended is not kept here), and the time of that thread's first item here.
-        self._lives: dict[int, weakref.ref[Any]] = {}
-        self._first_ns: dict[int, int] = {}
-        #: Threads ended by ``seen``, and where their spans went in the part then: an item of
-        #: theirs that comes late (a use counted in place, summed or claimed after their end)
-        #: goes there, and does not bring them back to life.
-        self._ended_places: weakref.WeakKeyDictionary[Any, Place | None] = (
-            weakref.WeakKeyDictionary()
-        )
-        #: A wait begun by such a thread's late item, till its end: (PendingWait, Wait) or None.
-        self._late_waits: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-
-    # -- thread lives --------------------------------------------------------------------------
-
-    def seen(self, ident: int, life: Any, time_ns: int) -> bool:
-        """
-        An event or record of thread ``life`` (its ``SyncEvent.life``; None: not known), whose
-        ident is ``ident``, made at ``time_ns``: if another thread had that ident, that one has
-        ended (an ident is reused once its thread is gone), and the new one is a thread of its
-        own. True when ``life`` is a thread that has ended: the item came late (see
-        :meth:`pair_late`): made before the first item of the thread with the ident now (two
-        threads with one ident never overlap), a hold it left counted in place and claimed
-        only now, its thread never seen before.
-        """
-        if life is None:
-            return False
-        known_ref = self._lives.get(ident)
-        known = known_ref() if known_ref is not None else None
-        if known is life:
-            return False
-        if life in self._ended_places:
-            return True
-        if known_ref is not None and time_ns < self._first_ns[ident]:
-            with contextlib.suppress(TypeError):  # a life is weakly referenceable; None is not
-                self._ended_places[life] = None
-            return True
-        self._lives[ident] = weakref.ref(life)
-        self._first_ns[ident] = time_ns
-        if known_ref is not None:  # ended, whether or not its Thread is gone already
-            self._ended(ident, known)
-        return False
-
-    def pair_late(self, event: SyncEvent, parent: tuple[int, int] | None) -> None:
-        """
-        Pair an event of a thread that has ended, whose ident is another's now (a hold it
-        left counted in place, claimed since): under its own thread span, and a hold it makes
-        is its own, exited, not the thread's that has the ident now.
-        """
-        ident, life = event.thread_id, event.life
-        seg = self.segment
-        now_life, now_place = self._lives.get(ident), seg.places.pop(ident, None)
-        ended = self._ended_places.get(life)
-        if ended is not None and ended[2] is seg:
-            seg.places[ident] = ended
-        self._lives[ident] = weakref.ref(life)  # for this one event
-        holds = self.holds
-        held = holds.held.get(ident)
-        before = len(held) if held is not None else 0
-        # What the ident's thread now does is not the late one's to end, nor the reverse.
-        pending, waiting = self._pending.pop(ident, None), holds.waiting.pop(ident, None)
-        late_pending, late_waiting = self._late_waits.pop(life, (None, None))
-        if late_pending is not None:
-            self._pending[ident] = late_pending
-        if late_waiting is not None:
-            holds.waiting[ident] = late_waiting
-        try:
-            self.pair(event, parent)
-        finally:
-            late_wait = self._pending.pop(ident, None), holds.waiting.pop(ident, None)
-            if late_wait[0] is not None or late_wait[1] is not None:
-                self._late_waits[life] = late_wait
-            if pending is not None:
-                self._pending[ident] = pending
-            if waiting is not None:
-                holds.waiting[ident] = waiting
-            if now_life is not None:
-                self._lives[ident] = now_life
-            else:
-                self._lives.pop(ident, None)
-            late = seg.places.pop(ident, None)
-            if late is not None:
-                self._ended_places[life] = late
-            if now_place is not None:
-                seg.places[ident] = now_place
-            held = self.holds.held.get(ident)
-            if held is not None:
-                for hold in held[before:]:
-                    if hold.event.life is life:
-                        held.remove(hold)
-                        hold.exited = time.time_ns()
-
-    def _ended(self, ident: int, life: Any) -> None:
-        """
-        Thread ``life`` has ended, and its ident is another thread's now: its holds stay,
-        marked exited (a wait for one links to it, whoever waits); its place goes, so that
-        the next thread's spans go under a thread span of its own (None: its Thread is gone).
-        """
-        for prim in [p for p, (acquire, _) in self._light.items() if acquire.thread_id == ident]:
-            self._materialize(prim)  # held lightly: a hold of the model, marked below
-        pending = self._pending.pop(ident, None)
-        if pending is not None:  # its end was never seen
-            self._unwait(pending)
-        self.holds.exited(Life(ident, life.thread_name() if life else f"Thread-{ident}"))
-        seg = self.segment
-        with contextlib.suppress(TypeError):  # a life is weakly referenceable; None is not
-            self._ended_places[life] = seg.places.get(ident)
-        seg.places.pop(ident, None)
-        if ident in seg.previous_places:  # nor is it the thread of the part before
-            seg.previous_places = {k: v for k, v in seg.previous_places.items() if k != ident}
+        ThreadLives.__init__(self)
 
     # -- places --------------------------------------------------------------------------------
 
