@@ -425,3 +425,37 @@ class TestThreadsOfOneIdent:
         # The late acquire waited: kept, under the ended thread's span, not the new thread's.
         assert [("b", False), ("a", True)] == [(r[1].primitive.name, r[-1]) for r in ops]
         assert ops[0][3][1] != ops[1][3][1]
+
+    def test_a_wait_paired_before_the_next_threads_first_item_ends_late(self) -> None:
+        """
+        A thread's wait is paired; the next thread with its ident comes (the first one has
+        ended) before the wait's end: the end, late, still ends that wait, which links to the
+        hold it waited for, and is kept as a blocked acquire of the thread that made it.
+        """
+        import threading
+
+        from syncscope._core.event import ThreadLife
+
+        ident = 4244
+        ended = ThreadLife(ident, threading.Thread(name="ended"))
+        new = ThreadLife(ident, threading.Thread(name="new"))
+        pairing, records = _pairing()
+        lock, other = primitive("lock", "a"), primitive("lock", "b")
+        sequence = [
+            (acquired(lock, thread=1, at=500), None),
+            (waiting(lock, thread=ident, at=1_000), ended),
+            (released(lock, thread=1, at=1_200), None),
+            (acquired(other, thread=ident, at=3_000), new),
+            (released(other, thread=ident, at=3_100), new),
+            (acquired(lock, thread=ident, at=1_500, waited_ns=500), ended),
+            (released(lock, thread=ident, at=1_600), ended),
+        ]
+        for event_, life in sequence:
+            event_.life = life
+            pairing.pair(event_, None)
+        pairing.finish()
+        assert WAIT_AT_EXIT not in {r[0] for r in records}
+        holder = next(r[1] for r in records if r[0] == HOLD and r[1].event.thread_id == 1)
+        (wait,) = [r for r in records if r[0] == OP and r[1].primitive is lock and r[4]]
+        assert wait[-1] is True
+        assert ((holder.trace_id, holder.span_id, "holder"),) == wait[4]

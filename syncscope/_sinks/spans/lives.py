@@ -61,7 +61,7 @@ class ThreadLives:
         self._ended_places: weakref.WeakKeyDictionary[Any, Place | None] = (
             weakref.WeakKeyDictionary()
         )
-        #: A wait begun by such a thread's late item, till its end: (PendingWait, Wait) or None.
+        #: An ended thread's wait whose end is still to come, late: (PendingWait, Wait) or None.
         self._late_waits: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     def seen(self, ident: int, life: Any, time_ns: int) -> bool:
@@ -149,8 +149,13 @@ class ThreadLives:
         """
         for prim in [p for p, (acquire, _) in self._light.items() if acquire.thread_id == ident]:
             self._materialize(prim)  # held lightly: a hold of the model, marked below
+        # A wait it began ends with an item still to come, late (see pair_late), if at all.
         pending = self._pending.pop(ident, None)
-        if pending is not None:  # its end was never seen
+        if life is not None:
+            waiting = self.holds.waiting.pop(ident, None)
+            if pending is not None or waiting is not None:
+                self._late_waits[life] = (pending, waiting)
+        elif pending is not None:  # its Thread is gone: nothing to keep it by
             self._unwait(pending)
         self.holds.exited(Life(ident, life.thread_name() if life else f"Thread-{ident}"))
         seg = self.segment
