@@ -459,3 +459,55 @@ class TestThreadsOfOneIdent:
         (wait,) = [r for r in records if r[0] == OP and r[1].primitive is lock and r[4]]
         assert wait[-1] is True
         assert ((holder.trace_id, holder.span_id, "holder"),) == wait[4]
+
+    def test_an_ended_threads_late_use_that_cuts_the_trace_keeps_its_place_to_itself(
+        self,
+    ) -> None:
+        """
+        A late record of a thread that ended (its ident another's now) comes when the part is
+        full, and its pairing cuts the trace: its place in the new part is its own, not the
+        place the thread with the ident takes next, whose uses are then counted in its name.
+        """
+        import threading
+
+        from syncscope._core.event import ThreadLife
+
+        ident = 4242
+        ended_thread, new_thread = threading.Thread(name="ended"), threading.Thread(name="new")
+        ended = ThreadHolds(ident, "ended", ThreadLife(ident, ended_thread))
+        new = ThreadHolds(ident, "new", ThreadLife(ident, new_thread))
+        ended.exited = 2_000
+        proxy, other = _Proxy(primitive("rlock", "r")), _Proxy(primitive("lock", "other"))
+        site = (FILE, 3, "work")
+        summaries = Summaries()
+        counts = type("Counts", (), {"aggregated": 0})()
+        pairing = SpanPairing(
+            random.Random(1).getrandbits, 4, lambda _: None, summaries, lambda: True, counts
+        )
+
+        def use(holds: ThreadHolds, lock: Any, at: int) -> deque[tuple[Any, ...]]:
+            depth = 1 if lock is proxy else None
+            return deque(
+                [
+                    (holds, lock, RECORD_ACQUIRED, at, site, -1, depth),
+                    (holds, lock, RECORD_RELEASED, at + 50, site, -1, 0 if depth else None),
+                ]
+            )
+
+        for holds, lock, at in ((new, proxy, 3_000), (new, other, 3_100)):
+            drain(pairing, use(holds, lock, at), 2)  # four summaries: the part is full
+        drain(pairing, use(ended, proxy, 1_000), 2)  # late: it cuts the trace
+        assert 1 == pairing.segment.index
+        for at in (3_200, 3_400):
+            drain(pairing, use(new, proxy, at), 2)
+        by_thread: dict[tuple[str, str], int] = {}
+        for bucket in summaries.take():
+            if bucket.prim is proxy._syncscope_primitive:
+                key = (bucket.event.thread_name, bucket.op)
+                by_thread[key] = by_thread.get(key, 0) + bucket.count
+        assert {
+            ("ended", "acquire"): 1,
+            ("ended", "hold"): 1,
+            ("new", "acquire"): 3,
+            ("new", "hold"): 3,
+        } == by_thread

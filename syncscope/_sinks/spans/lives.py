@@ -129,7 +129,11 @@ class ThreadLives:
                 self._lives[ident] = now_life
             else:
                 self._lives.pop(ident, None)
-            late = seg.places.pop(ident, None)
+            # The event may have cut the trace: its place is then the new part's, and leaving
+            # it there would put the thread with the ident now under the ended one.
+            late = self.segment.places.pop(ident, None)
+            if self.segment is not seg:
+                seg.places.pop(ident, None)
             if late is not None:
                 self._ended_places[life] = late
             if now_place is not None:
