@@ -917,6 +917,70 @@ class TestTheRecordsRace:
         assert (counted, len(recorded)) in [([True], 0), ([False], 1)]
         assert {} == records.taken
 
+    @pytest.mark.parametrize("where", ["counted_reentry", "counted_release"])
+    @pytest.mark.parametrize("switch_at", [1, 2, 3, 4])
+    def test_a_claim_where_a_reentry_or_an_inner_release_calls_leaves_one_account(
+        self, where: str, switch_at: int
+    ) -> None:
+        """
+        ``with r: with r: pass`` on an RLock whose hold is counted in place, a waiter
+        claiming the hold where a call returns inside the re-entry or the releases: each
+        acquire is recorded or counted, once, and the one hold too.
+        """
+        import dis
+        import itertools
+        import threading
+
+        from syncscope import get_original
+        from syncscope._core.leanholds import this_thread
+        from syncscope._core.state import RECORD_ACQUIRED, WANTED
+        from syncscope._intercept import lockpaths
+        from syncscope._intercept.lockfactories import adopt_lock
+
+        records, _lock = self._lock()
+        proxy = adopt_lock(get_original("threading", "RLock")(), "rlock", "RLock", "r", __file__, 1)
+        prim = proxy._syncscope_primitive
+        code = getattr(lockpaths, where).__code__
+        after_calls = {
+            later.offset
+            for earlier, later in itertools.pairwise(dis.get_instructions(code))
+            if earlier.opname.startswith("CALL")
+        }
+        returns = 0
+
+        def instruction(offset: int) -> None:
+            nonlocal returns
+            if offset in after_calls:
+                returns += 1
+                if returns == switch_at:  # a waiter runs now, as another thread would
+                    waiter = threading.Thread(target=records.claim, args=(prim, True))
+                    waiter.start()
+                    waiter.join(10)
+                    assert not waiter.is_alive()
+
+        def acquire() -> None:  # as the proxy's __enter__ does
+            if not self._acquire(proxy, records):
+                assert lockpaths.recorded_acquire(proxy, records, True, -1)
+
+        def release() -> None:  # as the proxy's __exit__ does
+            if not (records.taken and lockpaths.counted_release(proxy, records)):
+                lockpaths.recorded_release(proxy, records)
+
+        this_thread()
+        with _each_instruction(code, instruction):
+            acquire()
+            acquire()
+            release()
+            release()
+        assert returns >= switch_at
+        assert not proxy._syncscope_lock._is_owned()
+        depths = [r[6] for r in records.buffer if r[1] is proxy and r[2] == RECORD_ACQUIRED]
+        uses = [(use.count, use.reentered) for use in records.counted]
+        acquires = len(depths) + sum(count + reentered for count, reentered in uses)
+        holds = depths.count(1) + sum(count for count, _ in uses)
+        assert (2, 1) == (acquires, holds), (depths, uses)
+        assert records.taken in ({}, {prim: WANTED})
+
 
 @contextlib.contextmanager
 def _each_instruction(code: Any, call: Any) -> Iterator[None]:
