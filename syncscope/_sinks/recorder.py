@@ -21,6 +21,7 @@ from collections.abc import Callable
 from .._core import output
 from .._core.dispatch import close_sinks, guard
 from .._core.event import SyncEvent
+from .._core.files import check_writable, takes_rewrites, whole_file
 from .._core.fork import reset_after_fork
 from .._core.holds import CONDITION_WAITS, Hold, Holds, Wait
 from .._core.output import FdWriter
@@ -90,8 +91,7 @@ class Recorder:
         self.options = options
         if options.report_json:
             # A bad path is an error now, not at exit when nothing can be done about it.
-            with open(options.report_json, "w", encoding="utf-8"):
-                pass
+            check_writable(options.report_json, empty=True)
         # Thread exits matter to a watchdog looking at a live program: the ident is reused.
         self.holds = Holds(track_exits=options.detect_deadlocks, lean=options.detect_deadlocks)
         self.traces = Traces(self.holds) if options.detect_deadlocks else None
@@ -536,22 +536,22 @@ class Recorder:
                     self._write(report.text(), "report", report.to_dict)
                 except Exception as exc:  # the JSON report may still get out
                     self._out.msg(f"syncscope: cannot write the report: {exc!r}")
-            self._write_json()
+            self._write_json(final=True)
         finally:
             guard.busy = was_busy
 
-    def _write_json(self) -> None:
+    def _write_json(self, final: bool = False) -> None:
         path = self.options.report_json
         if not path or os.getpid() != self._pid:
+            return
+        if not final and not takes_rewrites(path):  # a pipe's reader takes one: the last
             return
         from .report import Report
 
         try:
             data = Report.of(self).to_json()
-            temporary = f"{path}.{os.getpid()}.tmp"
-            with open(temporary, "w", encoding="utf-8") as file:
+            with whole_file(path) as name, open(name, "w", encoding="utf-8") as file:
                 file.write(data)
-            os.replace(temporary, path)
         except Exception as exc:  # not only OSError: a finding must never be lost to it
             self._out.msg(f"syncscope: cannot write the JSON report to {path!r}: {exc}")
 

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, StatusCode
 
+from ..._core.files import check_writable, takes_rewrites, whole_file
 from ..._core.registry import allocate_lock
 
 
@@ -147,8 +148,7 @@ class JaegerJsonFileExporter(SpanExporter):
         self._processes: dict[tuple[str, str], dict[str, Any]] = {}
         self._written = False
         # Fail now, not at exit, when the file cannot be written.
-        with open(self.path, "a", encoding="utf-8"):
-            pass
+        check_writable(self.path)
 
     def _process_key(self, span: ReadableSpan) -> tuple[str, str]:
         attributes = dict(span.resource.attributes)
@@ -195,14 +195,13 @@ class JaegerJsonFileExporter(SpanExporter):
         """Write the file now, with every span collected so far."""
         with self._lock:
             document = self._document()
-        temporary = f"{self.path}.tmp{os.getpid()}"
-        with open(temporary, "w", encoding="utf-8") as file:
+        with whole_file(self.path) as name, open(name, "w", encoding="utf-8") as file:
             file.write(document)
-        os.replace(temporary, self.path)
         self._written = True
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        self.write()
+        if takes_rewrites(self.path):  # a pipe's reader takes one file: the last, at shutdown
+            self.write()
         return True
 
     def shutdown(self) -> None:

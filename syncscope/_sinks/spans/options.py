@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Mapping
 
+from ..._core.files import check_writable
 from ..._core.records import record
 from .urls import Url
 
@@ -194,8 +195,7 @@ def span_options(
             raise ValueError(f"bad {name} {count!r}: expected a whole number >= 1")
     if jaeger_file is not None:
         try:
-            with open(jaeger_file, "a", encoding="utf-8"):
-                pass
+            check_writable(jaeger_file)
         except OSError as exc:
             raise ValueError(
                 f"cannot write the Jaeger file {jaeger_file!r}: {exc.strerror or exc}"

@@ -8,9 +8,9 @@ small). The page's script and style are in ``_html_page.py``; this module picks 
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING, Any
 
+from ..._core.files import whole_file
 from .model import Instant, Slice
 
 
@@ -139,7 +139,5 @@ def write_html(
     path: str, timeline: Timeline, recorder: Recorder | None, options: TimelineOptions
 ) -> None:
     text = render(page_data(timeline, recorder, options))
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w", encoding="utf-8") as file:
+    with whole_file(path) as name, open(name, "w", encoding="utf-8") as file:
         file.write(text)
-    os.replace(temporary, path)

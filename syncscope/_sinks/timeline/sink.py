@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ..._core import fatal
 from ..._core.dispatch import guard
 from ..._core.event import SyncEvent, without_error
+from ..._core.files import check_writable, whole_file
 from .model import DEFAULT_MAX_TRACE_EVENTS, TimelineOptions, finding_text, finding_threads
 
 
@@ -46,8 +47,7 @@ EXIT_WRITE_SECONDS = 10.0
 def check_path(path: str | None) -> None:
     """A bad path is an error at start, not at exit when nothing can be done about it."""
     if path:
-        with open(path, "ab"):
-            pass
+        check_writable(path)
 
 
 def _after_the_end(event: SyncEvent) -> None:
@@ -441,16 +441,15 @@ def write_trace(path: str, timeline: Timeline, options: TimelineOptions) -> None
     import json
 
     data = json.dumps(trace_events(timeline, options), separators=(",", ":"))
-    temporary = f"{path}.{os.getpid()}.tmp"
-    if path.endswith(".gz"):
-        import gzip
+    with whole_file(path) as name:
+        if path.endswith(".gz"):
+            import gzip
 
-        with gzip.open(temporary, "wt", encoding="utf-8", compresslevel=6) as file:
-            file.write(data)
-    else:
-        with open(temporary, "w", encoding="utf-8") as file:
-            file.write(data)
-    os.replace(temporary, path)
+            with gzip.open(name, "wt", encoding="utf-8", compresslevel=6) as file:
+                file.write(data)
+        else:
+            with open(name, "w", encoding="utf-8") as file:
+                file.write(data)
 
 
 def timeline_sink(
