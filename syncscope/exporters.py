@@ -11,7 +11,8 @@ Both are ordinary OpenTelemetry ``SpanExporter``\\ s, so they also work with a
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(JaegerJsonFileExporter("trace.json")))
 
-The file is written when the exporter shuts down (or on ``force_flush``). The Jaeger UI opens
+The file is written when the exporter shuts down (or on ``force_flush``, unless the path is a
+FIFO, a device or a stream such as ``/dev/stdout``, which get the file once). The Jaeger UI opens
 it without a server: *Search*, then *Upload*/*JSON File* (or drop the file on the page).
 
 .. versionadded:: 0.1.0

@@ -1,7 +1,8 @@
 """
-Whole files syncscope writes at the end (the JSON report, the timeline, the HTML page, the
-Jaeger file): written under a temporary name and put in place in one rename, so that nobody
-reads half of one, except where the path is not a file of its own to replace.
+Whole files syncscope writes (the JSON report, the timeline, the HTML page, the Jaeger file),
+and where their path really leads: a regular file is replaced in one rename, never seen half
+written; a device (``/dev/null``), a FIFO or one of the process's own streams (``/dev/stdout``)
+is written into, once, at the end, and never renamed over.
 """
 
 from __future__ import annotations
@@ -10,63 +11,115 @@ import contextlib
 import errno
 import os
 import stat
+import time
 
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Iterator
+#: How long the last write waits for a FIFO's reader to open it (seconds): less than the
+#: spans' default flush timeout (5 s), within which the Jaeger file's failure is said.
+FIFO_WAIT_SECONDS = 3.0
+
+#: What a path leads to: a regular file (or none yet), one of the process's open files
+#: through /proc or /dev/fd, a FIFO, a character device.
+REPLACE, STREAM, FIFO, DEVICE = "replace", "stream", "fifo", "device"
 
 
-@contextlib.contextmanager
-def whole_file(path: str) -> Iterator[str]:
+def destination(path: str) -> tuple[str, str]:
     """
-    The name to write ``path``'s new content under: a temporary file beside it, renamed to
-    ``path`` once written (removed if the writing fails). A path that names anything but a
-    regular file is written in place: a rename would put a file where a device (``/dev/null``,
-    as root), a pipe (``/dev/stdout``, a FIFO) or a symbolic link was.
+    What ``path`` leads to, and the path to write there: a symbolic link is followed, so
+    that the link stays and its target is replaced. OSError for anything else (a directory,
+    a socket, a block device), or a path that cannot be looked at.
     """
+    current = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit of links followed
+        if current.startswith(("/proc/", "/dev/fd/")):
+            return STREAM, path  # /dev/stdout: the file or pipe the process writes to
+        try:
+            link = os.readlink(current)
+        except OSError:  # not a link (or nothing there)
+            break
+        current = os.path.normpath(os.path.join(os.path.dirname(current), link))
     try:
-        in_place = not stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:  # not there yet, or not to be looked at: the writing says what is wrong
-        in_place = False
-    if in_place:
-        yield path
-        return
-    temporary = f"{path}.{os.getpid()}.tmp"
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+        mode = os.stat(current).st_mode
+    except FileNotFoundError:
+        return REPLACE, current
+    if stat.S_ISREG(mode):
+        return REPLACE, current
+    if stat.S_ISFIFO(mode):
+        return FIFO, current
+    if stat.S_ISCHR(mode):
+        return DEVICE, current
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    raise OSError(errno.ENXIO, "not a file, a FIFO or a character device", path)
 
 
 def check_writable(path: str, empty: bool = False) -> None:
     """
     Raise OSError now, at start, if ``path`` cannot be written at exit; ``empty``: and empty
-    the regular file there now. A device or a FIFO is only asked: opening a FIFO to try would
-    wait for its reader, and closing it would end what that reader reads.
+    the regular file there now. A device, a FIFO or a stream is only asked: opening a FIFO
+    to try would wait for its reader, and closing it would end what that reader reads.
     """
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:  # not there yet, or not to be looked at: the open says what is wrong
-        mode = 0
-    if mode and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
-        if not os.access(path, os.W_OK):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
-        return
-    with open(path, "wb" if empty else "ab"):
-        pass
+    kind, where = destination(path)
+    if kind == REPLACE:
+        with open(where, "wb" if empty else "ab"):
+            pass
+    elif not os.access(where, os.W_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
 
 
 def takes_rewrites(path: str) -> bool:
     """
     Whether ``path`` may be written whole more than once (a report kept up to date while the
-    program runs): a regular file, or none yet. A reader of a pipe or a FIFO would read each
-    version after the other, and wait for ever once it has read the first.
+    program runs): a regular file, or none yet. A pipe's reader would read each version after
+    the other, and a stream would get them all.
     """
     try:
-        return stat.S_ISREG(os.stat(path).st_mode)
+        return destination(path)[0] == REPLACE
     except OSError:
-        return True
+        return False
+
+
+def write_whole(path: str, text: str, compress: bool = False) -> None:
+    """Write ``text`` (gzipped: ``compress``) as the whole of what ``path`` leads to."""
+    data = text.encode("utf-8")
+    if compress:
+        import gzip
+
+        data = gzip.compress(data, compresslevel=6)
+    kind, where = destination(path)
+    if kind == REPLACE:
+        temporary = f"{where}.{os.getpid()}.tmp"
+        try:
+            with open(temporary, "wb") as file:
+                file.write(data)
+            os.replace(temporary, where)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        return
+    fd = _open_fifo(where) if kind == FIFO else os.open(where, os.O_WRONLY | os.O_APPEND)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _open_fifo(path: str) -> int:
+    """A FIFO opened for writing once a reader has it open, within FIFO_WAIT_SECONDS."""
+    deadline = time.monotonic() + FIFO_WAIT_SECONDS
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: nobody reads it yet
+                raise
+            if time.monotonic() > deadline:
+                waited = f"no reader of the FIFO within {FIFO_WAIT_SECONDS:g} s"
+                raise OSError(errno.ENXIO, waited, path) from None
+            time.sleep(0.02)
+            continue
+        os.set_blocking(fd, True)
+        return fd

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from .._core import output
 from .._core.dispatch import close_sinks, guard
 from .._core.event import SyncEvent
-from .._core.files import check_writable, takes_rewrites, whole_file
+from .._core.files import check_writable, takes_rewrites, write_whole
 from .._core.fork import reset_after_fork
 from .._core.holds import CONDITION_WAITS, Hold, Holds, Wait
 from .._core.output import FdWriter
@@ -550,8 +550,7 @@ class Recorder:
 
         try:
             data = Report.of(self).to_json()
-            with whole_file(path) as name, open(name, "w", encoding="utf-8") as file:
-                file.write(data)
+            write_whole(path, data)
         except Exception as exc:  # not only OSError: a finding must never be lost to it
             self._out.msg(f"syncscope: cannot write the JSON report to {path!r}: {exc}")
 

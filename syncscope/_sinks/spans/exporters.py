@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, StatusCode
 
-from ..._core.files import check_writable, takes_rewrites, whole_file
+from ..._core.files import check_writable, takes_rewrites, write_whole
 from ..._core.registry import allocate_lock
 
 
@@ -131,7 +131,8 @@ class JaegerJsonFileExporter(SpanExporter):
     :attr:`dropped` instead.
 
     Args:
-        path: the file to write; replaced atomically.
+        path: the file to write: a regular file is replaced atomically; a FIFO, a device or
+            ``/dev/stdout`` is written into, at shutdown only.
         max_spans: how many spans to keep at most.
 
     .. versionadded:: 0.1.0
@@ -195,8 +196,7 @@ class JaegerJsonFileExporter(SpanExporter):
         """Write the file now, with every span collected so far."""
         with self._lock:
             document = self._document()
-        with whole_file(self.path) as name, open(name, "w", encoding="utf-8") as file:
-            file.write(document)
+        write_whole(self.path, document)
         self._written = True
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -205,7 +205,13 @@ class JaegerJsonFileExporter(SpanExporter):
         return True
 
     def shutdown(self) -> None:
-        self.write()
+        try:
+            self.write()
+        except OSError as exc:  # said: whoever shuts the SDK down may swallow it
+            line = f"syncscope: cannot write the Jaeger file {self.path!r}: {exc.strerror or exc}"
+            with contextlib.suppress(OSError):
+                os.write(2, line.encode("utf-8", "replace") + b"\n")
+            raise
 
 
 class ConsoleSpanExporter(SpanExporter):

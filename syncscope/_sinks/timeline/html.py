@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..._core.files import whole_file
+from ..._core.files import write_whole
 from .model import Instant, Slice
 
 
@@ -139,5 +139,4 @@ def write_html(
     path: str, timeline: Timeline, recorder: Recorder | None, options: TimelineOptions
 ) -> None:
     text = render(page_data(timeline, recorder, options))
-    with whole_file(path) as name, open(name, "w", encoding="utf-8") as file:
-        file.write(text)
+    write_whole(path, text)

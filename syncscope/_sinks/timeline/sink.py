@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ..._core import fatal
 from ..._core.dispatch import guard
 from ..._core.event import SyncEvent, without_error
-from ..._core.files import check_writable, whole_file
+from ..._core.files import check_writable, write_whole
 from .model import DEFAULT_MAX_TRACE_EVENTS, TimelineOptions, finding_text, finding_threads
 
 
@@ -441,15 +441,7 @@ def write_trace(path: str, timeline: Timeline, options: TimelineOptions) -> None
     import json
 
     data = json.dumps(trace_events(timeline, options), separators=(",", ":"))
-    with whole_file(path) as name:
-        if path.endswith(".gz"):
-            import gzip
-
-            with gzip.open(name, "wt", encoding="utf-8", compresslevel=6) as file:
-                file.write(data)
-        else:
-            with open(name, "w", encoding="utf-8") as file:
-                file.write(data)
+    write_whole(path, data, compress=path.endswith(".gz"))
 
 
 def timeline_sink(
