@@ -38,6 +38,10 @@ def destination(path: str) -> tuple[str, str]:
         except OSError:  # not a link (or nothing there)
             break
         current = os.path.normpath(os.path.join(os.path.dirname(current), link))
+    else:
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+    if current == os.path.abspath(path):
+        current = path  # no link followed: named as the user named it, in errors too
     try:
         mode = os.stat(current).st_mode
     except FileNotFoundError:
