@@ -296,6 +296,12 @@ class FdWriter:
                 os.close(self._fd)
 
 
+def say(message: str) -> None:
+    """``syncscope: message`` on standard error at once, whatever the program made of sys.stderr."""
+    with contextlib.suppress(OSError):
+        os_write(2, f"syncscope: {message}\n".encode("utf-8", "backslashreplace"))
+
+
 def shares_output(fd: int) -> bool:
     """Whether ``fd`` is a terminal or the file of the process's standard output or error."""
     try:

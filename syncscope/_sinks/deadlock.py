@@ -32,8 +32,6 @@ grace or not, so that the exit report never says "no deadlock" while one is.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
 from collections.abc import Callable, Container, Iterator
 from types import FrameType
@@ -42,6 +40,7 @@ from .._core.compat import current_frames
 from .._core.event import Primitive
 from .._core.holds import Holds, Snapshot, Wait
 from .._core.ourthreads import Ticker
+from .._core.output import say
 from .._core.pools import size as pool_size
 from .._core.sites import SYNCSCOPE_DIR
 from .blocked import (
@@ -188,7 +187,7 @@ class Watchdog:
         except Exception as exc:  # a detector must never take the program down
             self.errors += 1
             if self.errors == 1:
-                _warn(f"the deadlock watchdog failed: {exc!r}")
+                say(f"the deadlock watchdog failed: {exc!r}")
 
     def after_fork_in_child(self) -> None:
         """In a forked child, where the thread does not exist: stopped, and nothing to wait for."""
@@ -607,8 +606,3 @@ def _sighting(hang: Hang, snapshot: Snapshot, frames: dict[int, FrameType]) -> t
             frame = frame.f_back
         seen.append((thread.ident, snapshot.waiting.get(thread.ident), tuple(stack)))
     return tuple(seen)
-
-
-def _warn(message: str) -> None:
-    with contextlib.suppress(OSError):
-        os.write(2, f"syncscope: {message}\n".encode("utf-8", "backslashreplace"))

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, StatusCode
 
 from ..._core.files import check_writable, takes_rewrites, write_whole
+from ..._core.output import say
 from ..._core.registry import allocate_lock
 
 
@@ -208,9 +209,7 @@ class JaegerJsonFileExporter(SpanExporter):
         try:
             self.write()
         except OSError as exc:  # said: whoever shuts the SDK down may swallow it
-            line = f"syncscope: cannot write the Jaeger file {self.path!r}: {exc.strerror or exc}"
-            with contextlib.suppress(OSError):
-                os.write(2, line.encode("utf-8", "replace") + b"\n")
+            say(f"cannot write the Jaeger file {self.path!r}: {exc.strerror or exc}")
             raise
 
 
