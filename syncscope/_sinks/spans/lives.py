@@ -109,22 +109,13 @@ class ThreadLives:
         held = holds.held.get(ident)
         before = len(held) if held is not None else 0
         # What the ident's thread now does is not the late one's to end, nor the reverse.
-        pending, waiting = self._pending.pop(ident, None), holds.waiting.pop(ident, None)
-        late_pending, late_waiting = self._late_waits.pop(life, (None, None))
-        if late_pending is not None:
-            self._pending[ident] = late_pending
-        if late_waiting is not None:
-            holds.waiting[ident] = late_waiting
+        now_waits = self._swap_waits(ident, self._late_waits.pop(life, (None, None)))
         try:
             self.pair(event, parent)
         finally:
-            late_wait = self._pending.pop(ident, None), holds.waiting.pop(ident, None)
-            if late_wait[0] is not None or late_wait[1] is not None:
-                self._late_waits[life] = late_wait
-            if pending is not None:
-                self._pending[ident] = pending
-            if waiting is not None:
-                holds.waiting[ident] = waiting
+            late_waits = self._swap_waits(ident, now_waits)
+            if late_waits[0] is not None or late_waits[1] is not None:
+                self._late_waits[life] = late_waits
             if now_life is not None:
                 self._lives[ident] = now_life
             else:
@@ -144,6 +135,20 @@ class ThreadLives:
                     if hold.event.life is life:
                         held.remove(hold)
                         hold.exited = time.time_ns()
+
+    def _swap_waits(self, ident: int, waits: tuple[Any, Any]) -> tuple[Any, Any]:
+        """
+        Make ``waits`` (a PendingWait and the model's Wait, either None) thread ``ident``'s;
+        return what it had.
+        """
+        holds = self.holds
+        had = self._pending.pop(ident, None), holds.waiting.pop(ident, None)
+        pending, waiting = waits
+        if pending is not None:
+            self._pending[ident] = pending
+        if waiting is not None:
+            holds.waiting[ident] = waiting
+        return had
 
     def _ended(self, ident: int, life: Any) -> None:
         """
