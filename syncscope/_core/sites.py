@@ -79,6 +79,13 @@ def is_machinery(code: CodeType) -> bool:
 
 def is_library_file(filename: str) -> bool:
     """True for files of the standard library, installed packages and syncscope itself."""
+    verdict = library_files.get(filename)
+    if verdict is None:  # decided once per file name: a path made absolute costs 3 us
+        verdict = library_files[filename] = _in_library(filename)
+    return verdict
+
+
+def _in_library(filename: str) -> bool:
     if filename.startswith("<frozen"):
         return True
     if filename.startswith("<"):  # -c code, stdin, exec'd strings: the user's
@@ -106,7 +113,7 @@ def is_library_code(code: CodeType) -> bool:
     filename = code.co_filename
     verdict = library_files.get(filename)
     if verdict is None:
-        verdict = library_files[filename] = is_library_file(filename)
+        verdict = library_files[filename] = _in_library(filename)
     return verdict
 
 
