@@ -250,6 +250,79 @@ def _figures(report: Path) -> list[tuple[object, ...]]:
     )
 
 
+NAMED_AT_SUBMIT = """import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+gate = threading.Event()
+
+
+def work():
+    assert gate.wait(30)
+    return 7
+
+
+def submit(pool):
+    return pool.submit(work), pool.submit(int)  # line 14
+
+
+def open_gate(future):
+    deadline = time.monotonic() + 30  # once result() below waits for it
+    while not future._condition._waiters and time.monotonic() < deadline:
+        time.sleep(0.002)
+    gate.set()
+
+
+with ThreadPoolExecutor(max_workers=1) as pool:
+    future, other = submit(pool)
+    opener = threading.Thread(target=open_gate, args=(future,))
+    opener.start()
+    print(future.result(timeout=30))
+    opener.join(timeout=30)
+"""
+
+
+class TestSubmittedFutures:
+    def test_a_future_waited_on_is_named_after_its_task_where_it_was_submitted(
+        self, tmp_path: Path
+    ) -> None:
+        """
+        A Future the program submitted is reported, once waited on, as its function, made
+        where it was submitted (not where it was waited on); one that nobody waited on is
+        not reported. Its name and place are kept at the submit, its Primitive made at the
+        first wait.
+        """
+        program = tmp_path / "named.py"
+        program.write_text(NAMED_AT_SUBMIT, encoding="utf-8")
+        report = tmp_path / "report.json"
+        result = run_python("-m", "syncscope", "-q", "--report-json", str(report), str(program))
+        assert (0, "7\n") == (result.returncode, result.stdout), result.stderr
+        futures = [p for p in json.loads(report.read_text())["primitives"] if p["kind"] == "future"]
+        assert [("work()", "named.py:14", 1)] == [
+            (p["name"], Path(p["created_at"]).name, p["waits"]) for p in futures
+        ]
+
+    def test_what_is_kept_of_a_submitted_task_goes_with_its_future(self) -> None:
+        """
+        A long-running program submits without end: what syncscope keeps of each task (its
+        name, its pool, where it was submitted) goes when the program drops the Future,
+        waited on or not.
+        """
+        import gc
+
+        from syncscope._core import pools
+
+        with syncscope.record(), ThreadPoolExecutor(max_workers=1) as pool:
+            futures = [pool.submit(int, n) for n in range(3)]
+            assert [0, 1, 2] == [f.result(timeout=30) for f in futures]
+            kept = {id(f) for f in futures} & set(pools.submitted)
+            assert len(kept) == 3
+        del futures
+        gc.collect()
+        assert not kept & set(pools.submitted)
+        assert not [t for t in pools.tasks.values() if t.key in kept]
+
+
 class TestAllAsTheEventPath:
     def test_as_completed_counts_the_same_with_q_and_the_lines(self, tmp_path: Path) -> None:
         """

@@ -8,45 +8,91 @@ only: a Future or an executor the program dropped is forgotten with it.
 
 from __future__ import annotations
 
-import contextlib
 import weakref
 
 from .event import Primitive
+from .registry import allocate_lock
+from .tracking import watch
 
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    Site = tuple[str, int, str]
 
-class Task:
-    """A submitted task: its Future (weakly), its pool (weakly), what it runs."""
 
-    __slots__ = ("function", "future", "pool")
+class Task(weakref.ref):  # type: ignore[type-arg]
+    """
+    A submitted task: a weak reference to its Future (forgotten with it), its pool (weakly),
+    what it runs and where it was submitted; the Future's Primitive once made (see
+    :func:`primitive_for`). One object per submit, and no Primitive until the Future is waited
+    on: a program that submits many small tasks pays the garbage collector for each object
+    kept per task (four of them, made at submit, doubled the cost of the collections).
+    """
 
-    def __init__(self, future: Any, pool: Any, function: str) -> None:
-        self.future = weakref.ref(future)
-        self.pool = weakref.ref(pool)
-        self.function = function
+    __slots__ = ("function", "key", "pool", "primitive", "site")
+
+    key: int  # the Future's id
+    pool: weakref.ref[Any]
+    function: str
+    site: Site
+    primitive: Primitive | None
+
+    def future(self) -> Any:
+        """The Future, None once it is gone."""
+        return self()
 
     def queued(self) -> bool:
         """Not started yet (still in its pool's queue)."""
-        future = self.future()
+        future = self()
         return future is not None and not future.running() and not future.done()
 
 
-#: The Future's Primitive -> its task, while the Future lives.
+#: id(Future) -> its task, while the Future lives (its id is not reused before: a weak
+#: reference's callback runs before the object's memory is freed).
+submitted: dict[int, Task] = {}
+#: The Future's Primitive -> its task, once the Primitive is made.
 tasks: dict[Primitive, Task] = {}
+#: Two threads' first waits on one Future make one Primitive.
+_making = allocate_lock()
 
 
-def register(primitive: Primitive, future: Any, pool: Any, function: str) -> None:
-    def forget(_ref: object, primitive: Primitive = primitive) -> None:
-        with contextlib.suppress(Exception):
-            del tasks[primitive]
+def _forget(task: Task) -> None:
+    """A Future died: its task goes."""
+    submitted.pop(task.key, None)
+    if task.primitive is not None:
+        tasks.pop(task.primitive, None)
 
-    task = Task(future, pool, function)
-    task.future = weakref.ref(future, forget)
-    tasks[primitive] = task
+
+def register(future: Any, pool: Any, function: str, site: Site) -> None:
+    """The program's code submitted ``future`` to ``pool``, to run ``function``, at ``site``."""
+    task = Task(future, _forget)  # its fields set here: an ``__init__`` is a call more
+    task.key = id(future)
+    task.pool = weakref.ref(pool)  # without a callback: the pool's one reference, shared
+    task.function = function
+    task.site = site
+    task.primitive = None
+    submitted[task.key] = task
+
+
+def primitive_for(future: Any) -> Primitive | None:
+    """
+    The Primitive of a Future the program's code submitted, made at its first call (named
+    after the function, created where it was submitted) and watched as the Future; None
+    for a Future not submitted by the program's code.
+    """
+    task = submitted.get(id(future))
+    if task is None or task() is not future:
+        return None
+    with _making:
+        primitive = task.primitive
+        if primitive is None:
+            primitive = Primitive("future", type(future).__name__, f"{task.function}()", *task.site)
+            watch(future, primitive)
+            tasks[primitive] = task
+            task.primitive = primitive
+    return primitive
 
 
 def workers(pool: Any) -> tuple[int, ...]:

@@ -21,7 +21,7 @@ from functools import partial
 from .._core.dispatch import emit, guard
 from .._core.event import Outcome, Primitive, SyncEvent, wait_limit
 from .._core.hooks import when_imported
-from .._core.pools import register
+from .._core.pools import primitive_for, register
 from .._core.sites import call_site, is_library_file
 from .._core.state import state
 from .._core.tracking import primitive_of, watch
@@ -85,7 +85,7 @@ def _active() -> bool:
 
 
 def _primitive(future: Any, site: tuple[str, int, str]) -> Primitive | None:
-    primitive = primitive_of(future)
+    primitive = primitive_of(future) or primitive_for(future)
     if primitive is None and not is_library_file(site[0]):
         primitive = Primitive("future", type(future).__name__, "future", *site)
         watch(future, primitive)
@@ -101,9 +101,7 @@ def _submit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         return future
     fn = args[0] if args else kwargs.get("fn")
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-    primitive = Primitive("future", type(future).__name__, f"{name}()", *site)
-    watch(future, primitive)
-    register(primitive, future, instance, name)
+    register(future, instance, name, site)  # its Primitive is made at its first wait
     return future
 
 
