@@ -52,6 +52,7 @@ from .lean import (
     unpark,
 )
 from .lockfactories import LOCK_TYPE, proxy_for
+from .lockfactories import RLock as StandInRLock
 from .ownsteps import OwnCondition
 
 
@@ -188,7 +189,16 @@ def _condition_wrappers() -> list[Wrapper]:
     def __init__(self: Any, lock: Any = None) -> None:
         try:
             primitive = watch_new(self, "condition")
-            if primitive is not None:
+            if primitive is None:
+                if (
+                    lock is None
+                    and threading.RLock is StandInRLock
+                    and not state.options.include_library
+                ):
+                    # The RLock threading's own code would make through the stand-in, made
+                    # here: the library's, never watched (a Future makes one per task).
+                    lock = _original_rlock()
+            else:
                 # A watched Condition's lock reports as the Condition: "condition acquired by ...".
                 # Condition copies lock.acquire/release onto itself, so wrapping the lock is the
                 # only way to see cond.acquire() and `with cond:`.
