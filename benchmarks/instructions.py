@@ -98,8 +98,15 @@ WORKLOADS: dict[str, tuple[str, str]] = {
             ("threading", "Condition"),
             ("threading", "Semaphore"),
             ("queue", "Queue"),
+            ("concurrent.futures", "Future"),
         )
     },
+    # A task's Future, as a pool makes and completes it, without the pool's thread: its
+    # Condition is the standard library's (unwatched), what it costs is the wrappers'.
+    "Future set_result+result": (
+        "from concurrent.futures import Future",
+        "p = Future(); p.set_result(1); p.result()",
+    ),
 }
 
 #: mode -> the options syncscope.install is given (None: not installed).
@@ -139,7 +146,7 @@ MODES: dict[str, dict[str, object] | None] = {
 }
 
 PROGRAM = """
-import os, queue, sys, threading
+import concurrent.futures, os, queue, sys, threading
 import syncscope
 options, n = {options!r}, {iterations}
 if options is not None:
