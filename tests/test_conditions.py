@@ -272,6 +272,42 @@ class TestCondition:
         assert type(flagged._lock) in PROXY_TYPES
 
 
+class TestLibraryConditions:
+    @pytest.mark.parametrize("watch_library", [False, True], ids=["default", "--all"])
+    def test_a_library_condition_takes_threading_rlock_as_the_program_left_it(
+        self, monkeypatch: pytest.MonkeyPatch, watch_library: bool
+    ) -> None:
+        """
+        A Condition made without a lock makes one with ``threading.RLock``, whatever the
+        program put there after syncscope (its own RLock, another tool's): also a Condition
+        of the standard library's (a Future's), whose RLock syncscope makes at once when
+        ``threading.RLock`` is its own.
+        """
+        from concurrent.futures import Future
+
+        original = syncscope.get_original("threading", "RLock")
+        syncscope.install(lines=False, stats=True, include_library=watch_library)
+        try:
+            ours = Future()._condition._lock  # made by syncscope's stand-in, or as it would
+            assert isinstance(ours, type(original()))
+            assert (type(ours) in PROXY_TYPES) is watch_library  # --all: watched, else raw
+            made: list[object] = []
+
+            def program_rlock() -> object:
+                lock = original()
+                made.append(lock)
+                return lock
+
+            monkeypatch.setattr(threading, "RLock", program_rlock)
+            theirs = Future()._condition._lock
+            monkeypatch.undo()
+        finally:
+            syncscope.uninstall()
+        # Theirs, made once; with --all wrapped as the Condition's, as any lock it is given.
+        assert 1 == len(made)
+        assert made[0] is (theirs._syncscope_lock if watch_library else theirs)
+
+
 class TestSemaphore:
     def test_acquire_release_and_contention(self, capture: Capture, signals: SignalSink) -> None:
         """A semaphore reports acquires, waits and releases, in that order."""

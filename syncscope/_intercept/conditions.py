@@ -189,21 +189,22 @@ def _condition_wrappers() -> list[Wrapper]:
     def __init__(self: Any, lock: Any = None) -> None:
         try:
             primitive = watch_new(self, "condition")
-            if primitive is None:
-                if (
-                    lock is None
-                    and threading.RLock is StandInRLock
-                    and not state.options.include_library
+            if lock is None:
+                make = threading.RLock  # the program may have put its own there
+                if make is StandInRLock and (
+                    primitive is not None or not state.options.include_library
                 ):
-                    # The RLock threading's own code would make through the stand-in, made
-                    # here: the library's, never watched (a Future makes one per task).
+                    # What the stand-in would make, made here: wrapped below for a watched
+                    # Condition, else the library's, never watched (a Future makes one).
                     lock = _original_rlock()
-            else:
+                elif primitive is not None:
+                    lock = make()
+            if primitive is not None:
                 # A watched Condition's lock reports as the Condition: "condition acquired by ...".
                 # Condition copies lock.acquire/release onto itself, so wrapping the lock is the
                 # only way to see cond.acquire() and `with cond:`.
                 library = state.options.include_library and library_owned(creator_frame(1))
-                lock = proxy_for(_original_rlock() if lock is None else lock, primitive, library)
+                lock = proxy_for(lock, primitive, library)
                 primitive.lock = getattr(lock, "_syncscope_primitive", None)
             init(self, lock)
         except BaseException as exc:
