@@ -11,7 +11,6 @@ from __future__ import annotations
 import weakref
 
 from .event import Primitive
-from .registry import allocate_lock
 from .tracking import watch
 
 
@@ -54,13 +53,16 @@ class Task(weakref.ref):  # type: ignore[type-arg]
 submitted: dict[int, Task] = {}
 #: The Future's Primitive -> its task, once the Primitive is made.
 tasks: dict[Primitive, Task] = {}
-#: Two threads' first waits on one Future make one Primitive.
-_making = allocate_lock()
+#: id(Future) -> its Primitive, once made: two threads' first waits on one Future make one
+#: (dict.setdefault decides, atomically: a lock here could be held by a signal handler's
+#: thread or across a fork).
+_made: dict[int, Primitive] = {}
 
 
 def _forget(task: Task) -> None:
     """A Future died: its task goes."""
     submitted.pop(task.key, None)
+    _made.pop(task.key, None)
     if task.primitive is not None:
         tasks.pop(task.primitive, None)
 
@@ -85,10 +87,11 @@ def primitive_for(future: Any) -> Primitive | None:
     task = submitted.get(id(future))
     if task is None or task() is not future:
         return None
-    with _making:
-        primitive = task.primitive
-        if primitive is None:
-            primitive = Primitive("future", type(future).__name__, f"{task.function}()", *task.site)
+    primitive = task.primitive
+    if primitive is None:
+        made = Primitive("future", type(future).__name__, f"{task.function}()", *task.site)
+        primitive = _made.setdefault(task.key, made)
+        if primitive is made:
             watch(future, primitive)
             tasks[primitive] = task
             task.primitive = primitive
