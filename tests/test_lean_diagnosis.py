@@ -495,3 +495,51 @@ class TestSemaphores:
         pool.release()
         pool.release()
         assert lean._recorder.holds.snapshot().permits == {}
+
+
+class TestThreadsThatEndHolding:
+    def test_the_oldest_is_forgotten_whichever_thread_ends_meanwhile(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """
+        Past ``MAX_LINGERING`` threads that ended holding something, the oldest is forgotten
+        as the next one ends. Another thread ending meanwhile (here, at each instruction of
+        the eviction in turn) neither raises in the ending thread ("dictionary changed size
+        during iteration", printed as the thread ended) nor lets the oldest stay.
+        """
+        import dis
+        from collections import OrderedDict
+
+        from syncscope._core import leanholds
+
+        from .support.switches import each_instruction
+
+        monkeypatch.setattr(leanholds, "MAX_LINGERING", 4)
+        code = leanholds.linger.__code__
+        switched_at = []
+        for instruction in dis.get_instructions(code):
+            lingering: OrderedDict[int, Any] = OrderedDict()
+            monkeypatch.setattr(leanholds, "lingering", lingering)
+            oldest, *others = [object() for _ in range(4)]
+            for holds in (oldest, *others):
+                lingering[id(holds)] = holds
+            ending, meanwhile = object(), object()
+            switched: list[int] = []
+
+            def another_thread_ends(
+                offset: int,
+                at: int = instruction.offset,
+                switched: list[int] = switched,
+                meanwhile: object = meanwhile,
+            ) -> None:
+                if offset == at and not switched:
+                    switched.append(offset)
+                    leanholds.lingering[id(meanwhile)] = meanwhile  # its linger(), first step
+
+            with each_instruction(code, another_thread_ends):
+                leanholds.linger(ending)  # type: ignore[arg-type]
+            switched_at += switched
+            kept = list(lingering.values())
+            assert ending in kept and oldest not in kept, instruction
+            assert len(kept) <= 5, instruction  # the other thread's own call trims its own
+        assert len(switched_at) >= 5  # the instructions run on the way: not only the first

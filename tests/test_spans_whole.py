@@ -6,7 +6,6 @@ protocol of an endpoint is found when its port does not say, and a fatal signal 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import signal
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support.otlp import OtlpGrpcReceiver, OtlpHttpReceiver
+from tests.support.switches import each_instruction
 
 from .spans_programs import Interactive, write_program
 from .test_spans import _run, span_line
@@ -906,7 +906,7 @@ class TestTheRecordsRace:
         thread = threading.Thread(target=owner)
         thread.start()
         assert taken.wait(10)
-        with _each_instruction(code, instruction):
+        with each_instruction(code, instruction):
             records.claim(proxy._syncscope_primitive, waits=True)
         go.set()
         thread.join(10)
@@ -967,7 +967,7 @@ class TestTheRecordsRace:
                 lockpaths.recorded_release(proxy, records)
 
         this_thread()
-        with _each_instruction(code, instruction):
+        with each_instruction(code, instruction):
             acquire()
             acquire()
             release()
@@ -980,51 +980,6 @@ class TestTheRecordsRace:
         holds = depths.count(1) + sum(count for count, _ in uses)
         assert (2, 1) == (acquires, holds), (depths, uses)
         assert records.taken in ({}, {prim: WANTED})
-
-
-@contextlib.contextmanager
-def _each_instruction(code: Any, call: Any) -> Iterator[None]:
-    """``call(offset)`` before each instruction of ``code`` that this thread runs."""
-    import threading
-
-    me = threading.get_ident()
-    if sys.version_info < (3, 12):
-
-        def step(frame: Any, event: str, _arg: Any) -> Any:
-            if event == "opcode":
-                call(frame.f_lasti)
-            return step
-
-        def enter(frame: Any, _event: str, _arg: Any) -> Any:
-            if frame.f_code is not code:
-                return None
-            frame.f_trace_opcodes = True
-            return step
-
-        sys.settrace(enter)
-        try:
-            yield
-        finally:
-            sys.settrace(None)
-        return
-    monitoring = sys.monitoring  # settrace's opcode events are not sent to a new frame here
-    tool = next(n for n in range(6) if monitoring.get_tool(n) is None)
-    monitoring.use_tool_id(tool, "syncscope tests")
-    try:
-
-        def instruction(seen: Any, offset: int) -> None:
-            if seen is code and threading.get_ident() == me:
-                call(offset)
-
-        monitoring.register_callback(tool, monitoring.events.INSTRUCTION, instruction)
-        monitoring.set_local_events(tool, code, monitoring.events.INSTRUCTION)
-        try:
-            yield
-        finally:
-            monitoring.set_local_events(tool, code, 0)
-            monitoring.register_callback(tool, monitoring.events.INSTRUCTION, None)
-    finally:
-        monitoring.free_tool_id(tool)
 
 
 def test_no_use_is_counted_in_place_without_the_gil(

@@ -28,6 +28,7 @@ import os
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from types import CodeType
 
 from .event import Op, Outcome, Primitive, SyncEvent, thread_life
@@ -156,7 +157,7 @@ local = _Local()
 #: ident -> the ThreadHolds of the live thread with that ident.
 threads: dict[int, ThreadHolds] = {}
 #: Threads that ended holding something: id -> ThreadHolds (oldest forgotten first).
-lingering: dict[int, ThreadHolds] = {}
+lingering: OrderedDict[int, ThreadHolds] = OrderedDict()
 #: Chains of held locks already checked for order (see the module's docstring).
 seen_chains: set[Any] = set()
 #: Semaphores whose permits were taken on the lean path: id(their Watch) -> the Watch, whose
@@ -183,15 +184,28 @@ def this_thread() -> ThreadHolds:
         if threads.get(holds.ident) is holds:
             del threads[holds.ident]
         if holds.top is not None:
-            lingering[id(holds)] = holds
-            if len(lingering) > MAX_LINGERING:
-                lingering.pop(next(iter(lingering)), None)
+            linger(holds)
 
     _watch[key] = weakref.ref(token, ended)
     local.token = token
     local.holds = holds
     threads[ident] = holds
     return holds
+
+
+def linger(holds: ThreadHolds) -> None:
+    """
+    Keep ``holds``, of a thread that ended holding something, among the last
+    :data:`MAX_LINGERING`. Called as the thread ends, whichever thread ends meanwhile: the
+    oldest goes in one call (``next(iter(...))`` then a pop let another thread's insertion
+    come between them, and the ending thread printed a RuntimeError).
+    """
+    lingering[id(holds)] = holds
+    while len(lingering) > MAX_LINGERING:
+        try:
+            lingering.popitem(last=False)
+        except KeyError:  # emptied meanwhile (a new diagnosis began)
+            return
 
 
 def unlink(proxy: Any, holds: ThreadHolds) -> None:
