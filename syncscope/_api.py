@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 
 from ._core.dispatch import close_sinks, sink_failed
 from ._core.event import Primitive, Sink
+from ._core.pools import primitive_for
 from ._core.sites import site_of, unique_name, user_frame
 from ._core.state import Options, config_lock, counters, set_sinks, state
 from ._core.tracking import primitive_of, watch
@@ -314,7 +315,7 @@ def describe_primitive(obj: object) -> Primitive | None:
     """What syncscope knows of ``obj``, or None when it does not watch it."""
     if type(obj) in PROXY_TYPES:
         return obj._syncscope_primitive  # type: ignore[attr-defined, no-any-return]
-    return primitive_of(obj)
+    return primitive_of(obj) or primitive_for(obj)  # a submitted Future's, made when asked
 
 
 def _kind_of(obj: Any) -> str | None:

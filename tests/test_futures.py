@@ -434,3 +434,25 @@ def test_as_completed_keeps_no_future_it_gave_out(options: dict[str, Any]) -> No
         syncscope.uninstall()
         gc.enable()
     assert [False] == alive
+
+
+def test_a_submitted_future_can_be_named_before_it_is_waited_on() -> None:
+    """
+    ``syncscope.name()`` renames what syncscope knows of an object: a Future the program
+    submitted is known from its submit (as its function, where it was submitted), waited on
+    or not yet.
+    """
+    from syncscope._api import describe_primitive
+
+    release = threading.Event()
+    with syncscope.record(), ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(release.wait, 30)
+        try:
+            assert syncscope.name(future, "slow") is future
+            primitive = describe_primitive(future)
+        finally:
+            release.set()  # a failure here does not keep the pool's shutdown waiting
+        assert future.result(timeout=30) is True
+    assert primitive is not None
+    assert ("future", "slow") == (primitive.kind, primitive.name)
+    assert describe_primitive(future) is primitive  # its waits are the named one's
