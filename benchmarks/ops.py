@@ -131,6 +131,18 @@ def condition_round_trip() -> Callable[[], None]:
     return run
 
 
+def future_round_trip() -> Callable[[], None]:
+    """A task's Future as a pool makes and completes it, without the pool: made, set, read."""
+    from concurrent.futures import Future
+
+    def run() -> None:
+        future: Future[int] = Future()
+        future.set_result(1)
+        future.result()
+
+    return run
+
+
 def made(kind: str) -> Workload:
     """A primitive made and dropped, as a program makes one per object or per request."""
 
@@ -154,6 +166,7 @@ WORKLOADS: dict[str, tuple[Workload, int]] = {
     "Queue put+get": (queue_put_get, 50_000),
     "Condition notify (under with)": (condition_notify, 100_000),
     "Condition wait/notify round trip": (condition_round_trip, 5_000),
+    "Future made+set+result": (future_round_trip, 50_000),
     "Lock() made": (made("Lock"), 100_000),
     "Event() made": (made("Event"), 50_000),
     "Condition() made": (made("Condition"), 50_000),
