@@ -508,7 +508,6 @@ class TestThreadsThatEndHolding:
         during iteration", printed as the thread ended) nor lets the oldest stay.
         """
         import dis
-        from collections import OrderedDict
 
         from syncscope._core import leanholds
 
@@ -518,7 +517,7 @@ class TestThreadsThatEndHolding:
         code = leanholds.linger.__code__
         switched_at = []
         for instruction in dis.get_instructions(code):
-            lingering: OrderedDict[int, Any] = OrderedDict()
+            lingering: dict[int, Any] = {}
             monkeypatch.setattr(leanholds, "lingering", lingering)
             oldest, *others = [object() for _ in range(4)]
             for holds in (oldest, *others):

@@ -28,7 +28,6 @@ import os
 import threading
 import time
 import weakref
-from collections import OrderedDict
 from types import CodeType
 
 from .event import Op, Outcome, Primitive, SyncEvent, thread_life
@@ -157,7 +156,7 @@ local = _Local()
 #: ident -> the ThreadHolds of the live thread with that ident.
 threads: dict[int, ThreadHolds] = {}
 #: Threads that ended holding something: id -> ThreadHolds (oldest forgotten first).
-lingering: OrderedDict[int, ThreadHolds] = OrderedDict()
+lingering: dict[int, ThreadHolds] = {}
 #: Chains of held locks already checked for order (see the module's docstring).
 seen_chains: set[Any] = set()
 #: Semaphores whose permits were taken on the lean path: id(their Watch) -> the Watch, whose
@@ -196,16 +195,17 @@ def this_thread() -> ThreadHolds:
 def linger(holds: ThreadHolds) -> None:
     """
     Keep ``holds``, of a thread that ended holding something, among the last
-    :data:`MAX_LINGERING`. Called as the thread ends, whichever thread ends meanwhile: the
-    oldest goes in one call (``next(iter(...))`` then a pop let another thread's insertion
-    come between them, and the ending thread printed a RuntimeError).
+    :data:`MAX_LINGERING`, whichever thread ends meanwhile. The oldest go by a snapshot of
+    the keys taken in one call, each popped in one call: ``next(iter(...))`` then a pop let
+    another thread's insertion come between them, and the ending thread printed a
+    RuntimeError. (Not an OrderedDict's ``popitem``: without a GIL, an OrderedDict changed
+    by two threads at once is not safe.)
     """
     lingering[id(holds)] = holds
-    while len(lingering) > MAX_LINGERING:
-        try:
-            lingering.popitem(last=False)
-        except KeyError:  # emptied meanwhile (a new diagnosis began)
-            return
+    excess = len(lingering) - MAX_LINGERING
+    if excess > 0:
+        for key in list(lingering)[:excess]:
+            lingering.pop(key, None)
 
 
 def unlink(proxy: Any, holds: ThreadHolds) -> None:
