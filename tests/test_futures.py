@@ -317,10 +317,57 @@ class TestSubmittedFutures:
             assert [0, 1, 2] == [f.result(timeout=30) for f in futures]
             kept = {id(f) for f in futures} & set(pools.submitted)
             assert len(kept) == 3
+            waited_on = futures[0]
+            assert syncscope.name(waited_on, "first") is waited_on  # its primitive made now
+            assert id(waited_on) in pools._made
+            del waited_on
         del futures
         gc.collect()
         assert not kept & set(pools.submitted)
+        assert not kept & set(pools._made)
         assert not [t for t in pools.tasks.values() if t.key in kept]
+
+    def test_a_first_wait_stopped_halfway_is_finished_by_the_next(self) -> None:
+        """
+        A signal handler's exception (a Ctrl-C) may stop the first wait on a Future where
+        its primitive is made: the next wait finishes what it began (the Future watched as
+        that primitive, its task found by it), rather than making one more each time.
+        """
+        import dis
+        import itertools
+
+        from syncscope._api import describe_primitive
+        from syncscope._core import pools
+        from syncscope._core.tracking import primitive_of
+
+        from .support.switches import each_instruction
+
+        code = pools.primitive_for.__code__
+        instructions = list(dis.get_instructions(code))
+        after_setdefault = next(
+            later.offset
+            for earlier, later in itertools.pairwise(instructions)
+            if earlier.opname.startswith("CALL")
+            and any(i.argval == "setdefault" and i.offset < earlier.offset for i in instructions)
+        )
+
+        class Stopped(Exception):
+            pass
+
+        def stop(offset: int) -> None:
+            if offset == after_setdefault:
+                raise Stopped
+
+        with syncscope.record(), ThreadPoolExecutor(max_workers=1) as pool:
+            future = pool.submit(int, 7)
+            assert 7 == future.result(timeout=30)
+            with pytest.raises(Stopped), each_instruction(code, stop):
+                pools.primitive_for(future)
+            made = pools._made[id(future)]
+            assert primitive_of(future) is None  # stopped before it was watched
+            assert describe_primitive(future) is made
+            assert primitive_of(future) is made
+            assert pools.tasks[made].future() is future
 
 
 class TestAllAsTheEventPath:

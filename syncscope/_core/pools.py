@@ -11,7 +11,7 @@ from __future__ import annotations
 import weakref
 
 from .event import Primitive
-from .tracking import watch
+from .tracking import primitive_of, watch
 
 
 TYPE_CHECKING = False
@@ -27,7 +27,7 @@ class Task(weakref.ref):  # type: ignore[type-arg]
     what it runs and where it was submitted; the Future's Primitive once made (see
     :func:`primitive_for`). One object per submit, and no Primitive until the Future is waited
     on: a program that submits many small tasks pays the garbage collector for each object
-    kept per task (four of them, made at submit, doubled the cost of the collections).
+    kept per task (seven of them, made at submit, doubled the cost of the collections).
     """
 
     __slots__ = ("function", "key", "pool", "primitive", "site")
@@ -91,10 +91,12 @@ def primitive_for(future: Any) -> Primitive | None:
     if primitive is None:
         made = Primitive("future", type(future).__name__, f"{task.function}()", *task.site)
         primitive = _made.setdefault(task.key, made)
-        if primitive is made:
+        # Whoever finds it unfinished finishes it (again, harmlessly): its maker may have been
+        # stopped halfway (a signal handler's exception).
+        if primitive_of(future) is not primitive:
             watch(future, primitive)
-            tasks[primitive] = task
-            task.primitive = primitive
+        tasks[primitive] = task
+        task.primitive = primitive
     return primitive
 
 
