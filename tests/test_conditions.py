@@ -272,7 +272,7 @@ class TestCondition:
         assert type(flagged._lock) in PROXY_TYPES
 
 
-class TestLibraryConditions:
+class TestTheLockAConditionMakes:
     @pytest.mark.parametrize("watch_library", [False, True], ids=["default", "--all"])
     def test_a_library_condition_takes_threading_rlock_as_the_program_left_it(
         self, monkeypatch: pytest.MonkeyPatch, watch_library: bool
@@ -306,6 +306,35 @@ class TestLibraryConditions:
         # Theirs, made once; with --all wrapped as the Condition's, as any lock it is given.
         assert 1 == len(made)
         assert made[0] is (theirs._syncscope_lock if watch_library else theirs)
+
+    def test_a_watched_condition_takes_threading_rlock_as_the_program_left_it(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """
+        The program's own Condition, made without a lock after the program put an RLock of
+        its own in ``threading.RLock``: it gets that RLock (watched as the Condition), as
+        threading's Condition would; it got syncscope's original RLock.
+        """
+        original = syncscope.get_original("threading", "RLock")
+        made: list[object] = []
+
+        def program_rlock() -> object:
+            lock = original()
+            made.append(lock)
+            return lock
+
+        syncscope.install(lines=False, stats=True)
+        try:
+            monkeypatch.setattr(threading, "RLock", program_rlock)
+            condition = threading.Condition()
+            monkeypatch.undo()
+            with condition:
+                assert made[0]._is_owned()  # type: ignore[attr-defined]
+        finally:
+            syncscope.uninstall()
+        assert 1 == len(made)
+        assert type(condition._lock) in PROXY_TYPES  # type: ignore[attr-defined]
+        assert made[0] is condition._lock._syncscope_lock  # type: ignore[attr-defined]
 
 
 class TestSemaphore:

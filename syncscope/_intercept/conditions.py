@@ -198,6 +198,8 @@ def _condition_wrappers() -> list[Wrapper]:
                     # Condition, else the library's, never watched (a Future makes one).
                     lock = _original_rlock()
                 elif primitive is not None:
+                    # Made by the program's code: a lock it watches reports as itself, as one
+                    # given to the Condition does (which it may be: a factory may share one).
                     lock = make()
             if primitive is not None:
                 # A watched Condition's lock reports as the Condition: "condition acquired by ...".
