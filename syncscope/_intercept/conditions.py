@@ -34,7 +34,6 @@ from .._core.event import (
     tries_only,
     wait_limit,
 )
-from .._core.registry import saved
 from .._core.sites import call_site, creator_frame
 from .._core.state import state
 from .._core.tracebacks import hide_frames
@@ -51,8 +50,7 @@ from .lean import (
     signalled,
     unpark,
 )
-from .lockfactories import LOCK_TYPE, proxy_for
-from .lockfactories import RLock as StandInRLock
+from .lockfactories import LOCK_TYPE, condition_lock, proxy_for
 from .ownsteps import OwnCondition
 
 
@@ -64,7 +62,6 @@ if TYPE_CHECKING:
     Wrapper = tuple[type, str, Callable[..., Any]]
 
 
-_original_rlock = saved["threading"]["RLock"]
 _getframe = sys._getframe
 
 
@@ -190,17 +187,7 @@ def _condition_wrappers() -> list[Wrapper]:
         try:
             primitive = watch_new(self, "condition")
             if lock is None:
-                make = threading.RLock  # the program may have put its own there
-                if make is StandInRLock and (
-                    primitive is not None or not state.options.include_library
-                ):
-                    # What the stand-in would make, made here: wrapped below for a watched
-                    # Condition, else the library's, never watched (a Future makes one).
-                    lock = _original_rlock()
-                elif primitive is not None:
-                    # Made by the program's code: a lock it watches reports as itself, as one
-                    # given to the Condition does (which it may be: a factory may share one).
-                    lock = make()
+                lock = condition_lock(primitive is not None)
             if primitive is not None:
                 # A watched Condition's lock reports as the Condition: "condition acquired by ...".
                 # Condition copies lock.acquire/release onto itself, so wrapping the lock is the

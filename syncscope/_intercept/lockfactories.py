@@ -53,6 +53,21 @@ def proxy_for(lock: Any, primitive: Primitive, library: bool = False) -> Any:
     return lock  # a lock-like object of the user's own: leave it alone
 
 
+def condition_lock(watched: bool) -> Any:
+    """
+    The lock a Condition made without one makes, as threading's own Condition makes it with
+    ``threading.RLock`` as the program left it; None: let the Condition make it. While that is
+    our stand-in, the original RLock, made here (to be wrapped as the Condition when
+    ``watched``; else the library's, never watched: a Future makes one, and the stand-in would
+    only be told so). The program's own factory makes a watched Condition's lock: a lock it
+    watches reports as itself, as one given to the Condition does (a factory may share one).
+    """
+    make = threading.RLock  # the program may have put its own there
+    if make is RLock and (watched or not state.options.include_library):
+        return _original_rlock()
+    return make() if watched else None
+
+
 def _wrap_new(lock: Any, kind: str, type_name: str, frame: FrameType | None) -> Any:
     primitive = watched_new(kind, type_name, frame)
     if primitive is None:
