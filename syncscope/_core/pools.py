@@ -24,19 +24,18 @@ if TYPE_CHECKING:
 class Task(weakref.ref):  # type: ignore[type-arg]
     """
     A submitted task: a weak reference to its Future (forgotten with it), its pool (weakly),
-    what it runs and where it was submitted; the Future's Primitive once made (see
-    :func:`primitive_for`). One object per submit, and no Primitive until the Future is waited
+    what it runs and where it was submitted (its Primitive, once made, is in :data:`_made`:
+    see :func:`primitive_for`). One object per submit, and no Primitive until the Future is waited
     on: a program that submits many small tasks pays the garbage collector for each object
     kept per task (seven of them, made at submit, doubled the cost of the collections).
     """
 
-    __slots__ = ("function", "key", "pool", "primitive", "site")
+    __slots__ = ("function", "key", "pool", "site")
 
     key: int  # the Future's id
     pool: weakref.ref[Any]
     function: str
     site: Site
-    primitive: Primitive | None
 
     def future(self) -> Any:
         """The Future, None once it is gone."""
@@ -62,9 +61,9 @@ _made: dict[int, Primitive] = {}
 def _forget(task: Task) -> None:
     """A Future died: its task goes."""
     submitted.pop(task.key, None)
-    _made.pop(task.key, None)
-    if task.primitive is not None:
-        tasks.pop(task.primitive, None)
+    primitive = _made.pop(task.key, None)
+    if primitive is not None:
+        tasks.pop(primitive, None)
 
 
 def register(future: Any, pool: Any, function: str, site: Site) -> None:
@@ -74,7 +73,6 @@ def register(future: Any, pool: Any, function: str, site: Site) -> None:
     task.pool = weakref.ref(pool)  # without a callback: the pool's one reference, shared
     task.function = function
     task.site = site
-    task.primitive = None
     submitted[task.key] = task
 
 
@@ -87,16 +85,16 @@ def primitive_for(future: Any) -> Primitive | None:
     task = submitted.get(id(future))
     if task is None or task() is not future:
         return None
-    primitive = task.primitive
+    primitive = _made.get(task.key)
     if primitive is None:
         made = Primitive("future", type(future).__name__, f"{task.function}()", *task.site)
         primitive = _made.setdefault(task.key, made)
-        # Whoever finds it unfinished finishes it (again, harmlessly): its maker may have been
-        # stopped halfway (a signal handler's exception).
-        if primitive_of(future) is not primitive:
-            watch(future, primitive)
-        tasks[primitive] = task
-        task.primitive = primitive
+    # Finished by whoever finds it unfinished (again, harmlessly: its maker may have been
+    # stopped halfway, by a signal handler's exception): its task first, then the Future
+    # watched as it, after which the waits find it (primitive_of) and do not come here.
+    tasks[primitive] = task
+    if primitive_of(future) is not primitive:
+        watch(future, primitive)
     return primitive
 
 
