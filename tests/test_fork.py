@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import select
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import syncscope
 
 from .conftest import run_syncscope
+from .support.otlp import OtlpGrpcReceiver, OtlpHttpReceiver
 from .support.process import script
+from .test_spans import span_line
 
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork here")
@@ -256,6 +262,31 @@ FORK_THEN_DEADLOCK_AT_EXIT = """
 
 FORK_WARNS = "is multi-threaded, use of fork() may lead to deadlocks"
 
+#: Before FORK_THEN_DEADLOCK with spans: until they are set up (a fork does not wait for the
+#: span threads' imports: see ourthreads.Resumable). The sending thread makes its exporter
+#: for the first batch, the span of ``first``'s hold.
+SPANS_SET_UP = """
+    import threading
+    import time
+
+    from syncscope._core.state import state
+
+    first = threading.Lock()
+    with first:
+        pass
+    (sink,) = [sink for sink in state.sinks if type(sink).__name__ == "SpanSink"]
+
+    def set_up():
+        remote = sink.remote
+        sending = remote is None or not remote.otlp or remote.exporter or remote.dead
+        return sink._builder is not None and sending
+
+    deadline = time.monotonic() + 30
+    while not set_up():
+        assert time.monotonic() < deadline, "the spans were never set up"
+        time.sleep(0.001)
+"""
+
 
 class TestLocksReinitialisedInTheChild:
     """
@@ -315,6 +346,44 @@ class TestForkWarning:
             lines = (tmp_path / "lines.txt").read_text().splitlines()
             # The parent's three holds and the three children's, each written once.
             assert 6 == lines.count("lock acquired by MainThread"), lines
+
+    @pytest.mark.parametrize("to", ["jaeger-file", "otlp-http", "otlp-grpc"])
+    def test_a_single_threaded_program_forks_without_a_warning_with_spans(
+        self, tmp_path: Path, to: str
+    ) -> None:
+        """
+        The span worker and the sending thread step aside too, and come back: the parent's
+        spans before and after the forks, and the deadlock's, all get there.
+        """
+        program = script(
+            tmp_path, textwrap.dedent(SPANS_SET_UP) + textwrap.dedent(FORK_THEN_DEADLOCK)
+        )
+        receiver: Any = contextlib.nullcontext()
+        if to == "otlp-http":
+            receiver = OtlpHttpReceiver()
+        elif to == "otlp-grpc":
+            receiver = OtlpGrpcReceiver()
+        with receiver:
+            if to == "jaeger-file":
+                output = ["--jaeger-file", str(tmp_path / "spans.json")]
+            else:
+                protocol = "grpc" if to == "otlp-grpc" else "http/protobuf"
+                output = [f"--otlp={receiver.endpoint}", "--protocol", protocol]
+            result = run_syncscope("-q", "--deadlock-exit", *output, str(program), timeout=60)
+            assert FORK_WARNS not in result.stderr
+            assert "forked" in result.stdout
+            assert 3 == result.returncode, result.stderr  # the deadlock, after the forks
+            assert "syncscope: deadlock: 2 threads wait for each other" in result.stderr
+            if to == "jaeger-file":
+                data = json.loads((tmp_path / "spans.json").read_text(encoding="utf-8"))
+                names = [span["operationName"] for trace in data["data"] for span in trace["spans"]]
+            else:
+                line = span_line(result.stderr)
+                assert line["made"] == line["sent"] and 0 == line["dropped"], line
+                names = [span.name for span in receiver.wait_for_spans(line["sent"])]
+        assert 1 == names.count("Lock.hold first"), names
+        assert 3 == names.count("Lock.hold lock"), names  # the parent's: a child sends none
+        assert any(name.startswith("deadlock") for name in names), names
 
     @pytest.mark.skipif(sys.version_info < (3, 12), reason="the warning is 3.12+")
     def test_a_multi_threaded_program_is_warned_as_without_syncscope(self, tmp_path: Path) -> None:

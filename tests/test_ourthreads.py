@@ -1,7 +1,11 @@
-"""syncscope's own threads: a Ticker sleeps, wakes, steps aside for a fork and comes back."""
+"""
+syncscope's own threads: a Ticker sleeps, wakes, steps aside for a fork and comes back; a
+Resumable (the span threads) steps aside between two rounds of work and comes back to it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -121,3 +125,126 @@ class TestTicker:
         finally:
             made.stop()
         assert made.stopped
+
+
+class Worker:
+    """What a span thread is to its Resumable: rounds of work, rung by a doorbell."""
+
+    def __init__(self) -> None:
+        self.doorbell = threading.Lock()
+        self.doorbell.acquire()
+        self.rounds = 0
+        self.in_round = threading.Event()
+        self.finish_round = threading.Event()
+        self.finish_round.set()
+        self.ready = True
+        self.running = 0
+        self.most_running = 0
+        self.thread = ourthreads.Resumable(self.run, self.ring, lambda: self.ready)
+
+    def ring(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.doorbell.release()
+
+    def run(self, leaving: Callable[[], bool]) -> bool:
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            while True:
+                self.doorbell.acquire(timeout=10)
+                if leaving():
+                    return True
+                self.in_round.set()
+                self.finish_round.wait(10)
+                self.rounds += 1
+                self.in_round.clear()
+        finally:
+            self.running -= 1
+
+    def work(self) -> None:
+        """Hand it a round of work, as its owner does: back from a fork first."""
+        self.thread.resume()
+        self.ring()
+
+
+class TestResumable:
+    def test_steps_aside_and_comes_back_with_its_work_where_it_was(self) -> None:
+        worker = Worker()
+        worker.thread.start(ourthreads.LOOKS)
+        worker.work()
+        until(lambda: worker.rounds == 1, "it never worked")
+        ended = worker.thread.step_aside()
+        assert ended is not None, "the fork did not wait for it"
+        assert ended.finished and worker.thread.aside
+        assert 0 == worker.running
+        worker.work()  # the next need brings it back (where the hooks cannot: 3.13)
+        until(lambda: worker.rounds == 2, "it never came back")
+        assert not worker.thread.aside
+        worker.thread.step_aside()  # the end of the test: no thread left behind
+
+    def test_a_fork_does_not_wait_while_it_is_not_ready(self) -> None:
+        """Not while it imports: the fork goes on at once (and keeps its warning)."""
+        worker = Worker()
+        worker.thread.start(ourthreads.LOOKS)
+        worker.ready = False
+        assert worker.thread.step_aside() is None
+        until(lambda: worker.running == 0, "asked to leave, it never left")
+        worker.ready = True
+        worker.work()
+        until(lambda: worker.rounds == 1, "it never came back")
+        worker.thread.step_aside()
+
+    def test_a_thread_late_for_the_fork_and_its_successor_never_overlap(self) -> None:
+        """
+        A fork waits a second at most for a round to end. The thread started after it waits
+        for the late one's round to end before it begins its own.
+        """
+        worker = Worker()
+        worker.thread.start(ourthreads.LOOKS)
+        worker.finish_round.clear()
+        worker.work()
+        assert worker.in_round.wait(10)
+        started_at = time.monotonic()
+        assert worker.thread.step_aside() is None  # its second ran out: the fork went on
+        assert time.monotonic() - started_at >= 0.9
+        worker.thread.come_back()  # the parent's after-fork hook
+        assert not worker.thread.aside
+        worker.finish_round.set()
+        until(lambda: worker.rounds == 1, "the late round never ended")
+        worker.work()
+        until(lambda: worker.rounds == 2, "the successor never worked")
+        assert 1 == worker.most_running, "two threads ran rounds at once"
+        worker.thread.step_aside()
+
+    def test_a_resume_that_cannot_start_a_thread_raises_nothing(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """At 3.12's interpreter shutdown no thread starts: it says so, and stays aside."""
+        worker = Worker()
+        worker.thread.start(ourthreads.LOOKS)
+        assert worker.thread.step_aside() is not None
+
+        def no_thread(run: Any) -> Any:
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+
+        monkeypatch.setattr(ourthreads, "start", no_thread)
+        assert worker.thread.resume() is False
+        assert worker.thread.aside
+        monkeypatch.undo()
+        worker.work()
+        until(lambda: worker.rounds == 1, "it never came back")
+        worker.thread.step_aside()
+
+    def test_done_for_good_it_does_not_come_back(self) -> None:
+        finished = threading.Event()
+
+        def run(leaving: Callable[[], bool]) -> bool:
+            finished.set()
+            return False
+
+        thread = ourthreads.Resumable(run, lambda: None, lambda: True)
+        thread.start(ourthreads.LOOKS)
+        assert finished.wait(10)
+        until(lambda: thread.over, "it never ended")
+        assert thread.step_aside() is None
+        assert thread.resume()

@@ -25,6 +25,7 @@ import weakref
 
 from .compat import current_frames
 from .dispatch import guard
+from .fork import reset_after_fork
 from .registry import allocate_lock
 
 
@@ -104,35 +105,42 @@ def only_program_thread() -> bool:
 
 # -- stepping aside for a fork ----------------------------------------------------------------
 
-#: What may step aside: objects with a ``step_aside()`` that ends their thread and returns it
-#: (None: it had none running, or keeps it), to be started again when next needed. The
-#: writers go last: a watchdog's last look, as it ends, may write a finding.
-_lookers: weakref.WeakSet[Any] = weakref.WeakSet()
-_writers: weakref.WeakSet[Any] = weakref.WeakSet()
+#: The order in which threads of ours step aside: each after what may hand it work as it
+#: ends. A watchdog's last look may find something, which the span worker turns into spans
+#: for the sending thread; the writers write what any of them says.
+LOOKS, BUILDS, SENDS, WRITES = range(4)
+#: What may step aside, by that order: objects with a ``step_aside()`` that ends their thread
+#: and returns it (None: it had none running, or keeps it), to be started again when next
+#: needed, or after the fork by their ``come_back()``, if they have one.
+_aside_by_order: tuple[weakref.WeakSet[Any], ...] = tuple(weakref.WeakSet() for _ in range(4))
 
 
-def steps_aside_for_forks(obj: Any, writer: bool = False) -> None:
-    (_writers if writer else _lookers).add(obj)
+def steps_aside_for_forks(obj: Any, order: int = LOOKS) -> None:
+    _aside_by_order[order].add(obj)
 
 
 def _before_fork() -> None:
-    if not (_lookers or _writers) or not only_program_thread():
+    if not any(_aside_by_order) or not only_program_thread():
         return
     ended = []
-    for obj in [*_lookers, *_writers]:
-        with contextlib.suppress(Exception):  # a fork must never fail because of us
-            started = obj.step_aside()
-            if started is not None:
-                ended.append(started)
+    for objects in _aside_by_order:
+        for obj in list(objects):
+            with contextlib.suppress(Exception):  # a fork must never fail because of us
+                started = obj.step_aside()
+                if started is not None:
+                    ended.append(started)
     for started in ended:
         started.gone()
 
 
 def _after_fork_in_parent() -> None:
     """Back at once, where the threads were counted before this hook (see below)."""
-    for obj in list(_lookers):
-        with contextlib.suppress(Exception):
-            obj.come_back()
+    for objects in _aside_by_order:
+        for obj in list(objects):
+            come_back = getattr(obj, "come_back", None)
+            if come_back is not None:
+                with contextlib.suppress(Exception):
+                    come_back()
 
 
 # The warning came with 3.12: before, a thread of ours has nothing to step aside for. 3.12
@@ -314,3 +322,122 @@ class Ticker:
         """Whether the thread is over, not to start again."""
         thread = self._thread
         return not self.running and (thread is None or thread.finished)
+
+
+# -- a thread that works until it is done ------------------------------------------------------
+
+
+class Resumable:
+    """
+    A thread of ours that runs ``run(leaving)`` until its work is done, and steps aside for a
+    single-threaded program's fork between two rounds of that work.
+
+    ``run`` returns True when it left because ``leaving()`` said so (it is woken for that
+    with ``ring()``), False when it is done for good. The fork waits for it only while
+    ``ready()``: not while it imports (a module imported then may register fork hooks, whose
+    after-fork half would run without the before half). It comes back after the fork (see
+    :meth:`come_back`), or, where CPython counts the threads after the hooks, at the next
+    :meth:`resume`: its owner calls that whenever it hands the thread work. Nothing is lost
+    while it is aside, only delayed: the work waits where it was left.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[Callable[[], bool]], bool],
+        ring: Callable[[], None],
+        ready: Callable[[], bool],
+    ) -> None:
+        self._run = run
+        self._ring = ring
+        self._ready = ready
+        #: Stepped aside for a fork: the next resume() or come_back() starts it again.
+        self.aside = False
+        #: ``run`` returned False: not to start again.
+        self.over = False
+        #: Serializes starting again and stepping aside.
+        self._turn = allocate_lock()
+        #: Held while ``run`` runs: a thread that outlived a step aside (see step_aside) ends
+        #: its round before its successor begins one.
+        self._running = allocate_lock()
+        self._leave: Any = None
+        self._thread: Started | None = None
+        reset_after_fork(self)
+
+    def start(
+        self, order: int, spawn: Callable[[Callable[[], None]], Started] | None = None
+    ) -> None:
+        """
+        Start the thread (once), with ``spawn`` (a thread started earlier may be handed the
+        work: see the spans' SpareThread); a RuntimeError if no thread can be started. It
+        steps aside for forks in ``order`` (see LOOKS).
+        """
+        self._thread = self._start(spawn)
+        steps_aside_for_forks(self, order)
+
+    def _start(self, spawn: Callable[[Callable[[], None]], Started] | None = None) -> Started:
+        # Each thread its own lock to leave by: one that outlived a step aside must not take
+        # its successor's.
+        leave = allocate_lock()
+        leave.acquire()
+        started = (spawn or start)(lambda: self._main(leave))
+        self._leave = leave
+        return started
+
+    def _main(self, leave: Any) -> None:
+        with self._running:
+            if leave.locked():  # not asked to leave before it even began
+                left = self._run(lambda: not leave.locked())
+                self.over = not left
+
+    @property
+    def ident(self) -> int | None:
+        """The thread's ident while it runs (None before and after)."""
+        return self._thread.ident if self._thread is not None else None
+
+    def step_aside(self) -> Started | None:
+        """Before a fork: ask the thread to leave, and wait (a second at most) until it has."""
+        with self._turn:
+            thread = self._thread
+            if self.aside or self.over or thread is None or thread.finished:
+                return None
+            if thread.ident == _thread.get_ident():  # a fork made by this very thread
+                return None
+            self.aside = True
+            self._leave.release()
+            self._ring()
+            # Asked first, then: ``ready()`` cannot turn false once the request is seen.
+            if self._ready() and thread.done.acquire(timeout=1.0):
+                return thread
+            return None  # busy: it leaves at its next look, and the fork keeps its warning
+
+    def resume(self) -> bool:
+        """
+        Start the thread again if it stepped aside (from any thread; never waits, never
+        raises). False when it is aside still: no thread to be had (3.12's shutdown), or
+        another caller is starting it or stepping it aside right now.
+        """
+        if not self.aside:
+            return True
+        if not self._turn.acquire(False):  # see Ticker.wake
+            return False
+        try:
+            if self.aside and not self.over:
+                self._thread = self._start()
+                self.aside = False
+        except Exception:
+            return False
+        finally:
+            self._turn.release()
+        return not self.aside
+
+    def come_back(self) -> None:
+        """After a fork it stepped aside for: start the thread again now."""
+        self.resume()
+
+    def _after_fork_in_child(self) -> None:
+        # The thread does not exist in the child: over, nothing to wait for at its forks.
+        self.over = True
+        self.aside = False
+        self._thread = None
+        self._turn = allocate_lock()
+        self._running = allocate_lock()

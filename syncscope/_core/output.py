@@ -93,7 +93,7 @@ class FdWriter:
         self._keeping_gil: Any = (keep_gil and self._pending is None and gil_writer(fd)) or None
         if self._pending is not None:
             _buffered.add(self)
-            ourthreads.steps_aside_for_forks(self, writer=True)
+            ourthreads.steps_aside_for_forks(self, ourthreads.WRITES)
             _hook_exit()
         reset_after_fork(self)
 

@@ -14,6 +14,7 @@ import time
 from collections import deque
 
 from ..._core.dispatch import guard
+from ..._core.ourthreads import SENDS, Resumable
 from ..._core.registry import allocate_lock
 from .grpcsend import GrpcSender
 from .options import SpanOptions
@@ -27,6 +28,7 @@ from .workers import INTERVAL, forget_dummy_thread, one_line, our_threads, quiet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, Protocol
 else:
     Protocol = object  # a protocol is for type checkers; importing typing costs start-up
@@ -203,15 +205,21 @@ class Sender:
         #: Whether the batch going out went to the program's provider (see _count).
         self.via_provider = False
         self.post_error = ""
+        self._connected = False
         # Not this thread: the sender is made on the installing thread, the program's own, whose
         # logging must stay as it was. The sending thread counts itself in. A thread the sink
         # started early, if it has one (see SpareThread).
+        # It steps aside for a single-threaded program's fork (see _core/ourthreads).
+        #: Making the exporter, which imports: a fork does not wait for that (see Resumable).
+        self._importing = False
+        self._leaving: Callable[[], bool] = lambda: False
+        self.thread = Resumable(self._main, self.ring, lambda: not self._importing)
         spare = getattr(sink, "spare_thread", None)
         if spare is not None:
             sink.spare_thread = None  # type: ignore[attr-defined]
-            spare.start(self._main)
+            self.thread.start(SENDS, spare.run)
         else:
-            _thread.start_new_thread(self._main, ())
+            self.thread.start(SENDS)
 
     def put(self, spans: list[Any]) -> None:
         with self.lock:
@@ -227,6 +235,7 @@ class Sender:
         return self.queued + self.in_flight >= self.limit
 
     def ring(self) -> None:
+        self.thread.resume()  # back from a fork it stepped aside for, when it is not yet
         with contextlib.suppress(RuntimeError):
             self.doorbell.release()
 
@@ -235,6 +244,8 @@ class Sender:
         self.ring()
 
     def wait_done(self, deadline: float) -> bool:
+        if not self.thread.resume():  # aside, and no thread to be had: nothing will be sent
+            return False
         return bool(self.done.acquire(timeout=max(deadline - _monotonic(), 0.0)))
 
     def gone(self) -> str | None:
@@ -304,11 +315,18 @@ class Sender:
                 self.protocol = protocol
                 self.target = f"{_url_for(options.endpoint, protocol)} ({protocol})"
 
-    def _make_exporter(self) -> None:
+    def _make_exporter(self) -> bool:
         """
         Make the exporter for the protocol the probe found, when there is a first batch to
-        send: a run that makes no span does not wait at exit for gRPC to load.
+        send: a run that makes no span does not wait at exit for gRPC to load. False when it
+        was not made, the thread leaving for a fork first.
         """
+        # Importing, then asked: a fork asks, then reads ``_importing``. Under the GIL one of
+        # them sees the other: a fork never waits for an import.
+        self._importing = True
+        if self._leaving():
+            self._importing = False
+            return False
         try:
             self.exporter = make_otlp_exporter(
                 self.sink.options, self.protocol, own=self.encoder is not None
@@ -319,15 +337,30 @@ class Sender:
         finally:
             quiet_loggers()
             forget_dummy_thread()
+            self._importing = False
+        return True
 
-    def _main(self) -> None:
+    def _main(self, leaving: Callable[[], bool]) -> bool:
+        """
+        The sending thread: True when it left for a fork (what is queued waits for it to
+        come back), False when done.
+        """
         guard.busy = True
         our_threads.add(_thread.get_ident())
+        self._leaving = leaving
+        left = False
         try:
-            if self.otlp:
-                self._connect()
+            first = self.otlp and not self._connected
             while True:
-                self.doorbell.acquire(timeout=INTERVAL * 4)
+                if not first:
+                    self.doorbell.acquire(timeout=INTERVAL * 4)
+                if leaving():
+                    break
+                if first:  # before the first wait, as the thread starts
+                    first = False
+                    self._connected = True
+                    self._connect()
+                    continue
                 finishing = self.finishing
                 if self.otlp and self.dead is not None:
                     # Once more at exit, briefly; else now and then.
@@ -335,7 +368,7 @@ class Sender:
                         self._connect(timeout=0.25)
                     elif _monotonic() - self._probed_at > REPROBE_EVERY:
                         self._connect()
-                while True:
+                while not leaving():
                     with self.lock:
                         if not self.batches:
                             break
@@ -346,21 +379,33 @@ class Sender:
                         self.queued -= len(batch)
                         self.in_flight = len(batch)
                         self.sending_encoded = type(batch[0]) is bytes
-                    ok, error = self._export(batch)
+                    sent = self._export(batch)
+                    if sent is None:  # not sent: left for a fork before making the exporter
+                        with self.lock:
+                            self.batches.appendleft(batch)
+                            self.queued += len(batch)
+                            self.in_flight = 0
+                        break
+                    ok, error = sent
                     with self.lock:
                         # After abandon() the batch was counted as unsent already.
                         if self.in_flight:
                             self._count(batch, ok, error)
                         self.in_flight = 0
                     if self.sink.abandoned:
-                        return
+                        return False
+                if leaving():
+                    break
                 if finishing:
                     self._shutdown()
-                    return
+                    return False
+            left = True
+            return True
         finally:
             forget_dummy_thread()
             our_threads.discard(_thread.get_ident())  # a program's thread may get the ident
-            self.done.release()
+            if not left:
+                self.done.release()
 
     def _provider_processor(self) -> Any:
         provider = program_provider()
@@ -372,7 +417,7 @@ class Sender:
             self.provider = provider
         return processor
 
-    def _export(self, batch: list[Any]) -> tuple[bool, str | None]:
+    def _export(self, batch: list[Any]) -> tuple[bool, str | None] | None:
         self.via_provider = False
         try:
             processor = self._provider_processor()
@@ -387,8 +432,8 @@ class Sender:
                 # Quiet a while: is the endpoint still there? Asked now, that costs one
                 # connection; found out by the export, its retries until the flush timeout.
                 self._connect()
-            if self.dead is None and self.exporter is None:
-                self._make_exporter()
+            if self.dead is None and self.exporter is None and not self._make_exporter():
+                return None
             if self.dead is not None or self.exporter is None:
                 return False, self.dead or "no exporter"
             if type(self.exporter) in OWN_SENDERS:

@@ -19,12 +19,13 @@ Split in two halves so that the traced program never waits for OpenTelemetry:
   at once on the program's thread instead, under a raw lock. Nothing of OpenTelemetry is
   imported or called on the program's threads, except reading the current span once
   OpenTelemetry is loaded.
-* A worker started with ``_thread.start_new_thread`` (invisible to ``threading.enumerate()``)
-  imports OpenTelemetry and turns records into spans: written straight to OTLP's wire format
-  when syncscope's OTLP exporter is all that takes them (see ``otlp``: a tenth of the SDK's
-  cost), else ``ReadableSpan`` objects for the program's TracerProvider, the Jaeger file and
-  the console. Remote exports run on a second such thread, so a slow or dead collector only
-  ever fills (and overflows) the bounded buffers.
+* A worker of ours (``_core/ourthreads``: invisible to ``threading.enumerate()``, out of the
+  way of a single-threaded program's fork) imports OpenTelemetry and turns records into
+  spans: written straight to OTLP's wire format when syncscope's OTLP exporter is all that
+  takes them (see ``otlp``: a tenth of the SDK's cost), else ``ReadableSpan`` objects for
+  the program's TracerProvider, the Jaeger file and the console. Remote exports run on a
+  second such thread, so a slow or dead collector only ever fills (and overflows) the
+  bounded buffers.
 
 The span model, as it reads in Jaeger:
 
@@ -80,6 +81,7 @@ from ..._core import fatal
 from ..._core.dispatch import guard
 from ..._core.event import SyncEvent, without_error
 from ..._core.fork import reset_after_fork
+from ..._core.ourthreads import BUILDS, Resumable
 from ..._core.registry import allocate_lock
 from ..._core.state import Records, state
 from . import context
@@ -102,6 +104,7 @@ from .workers import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, NoReturn
 
 
@@ -172,7 +175,7 @@ class SpanSink:
         #: Spans given up after the pairing linked to them (parked too long, summed up at build
         #: time): links to them are left out. Forgotten past MAX_GIVEN_UP (rarely linked to).
         self.given_up: dict[int, None] = {}
-        self._ring_at = min(BATCH_SIZE, self._capacity)
+        self._ring_at = self._batch = min(BATCH_SIZE, self._capacity)
         # Unpaired events are many times a span's size: past this many the program's thread
         # pairs them itself (see handle).
         self._events_capacity = min(MAX_UNPAIRED, self._capacity)
@@ -216,7 +219,11 @@ class SpanSink:
         # says when, see program_starts), so that the import is never the program's wait.
         self._go = allocate_lock()
         self._go.acquire()
-        _thread.start_new_thread(self._worker_main, ())
+        # It steps aside for a single-threaded program's fork (see _core/ourthreads).
+        self._worker = Resumable(
+            self._worker_main, self._doorbell_release, lambda: self._builder is not None
+        )
+        self._worker.start(BUILDS)
         context.follow_when_loaded(self._follow)
         self._unhook_provider = context.flush_before_provider_shutdown(self.close)
         self._hook_exits()
@@ -284,8 +291,7 @@ class SpanSink:
         # pairing thousands of events themselves, under the lock.
         if len(events) >= self._ring_at and not self._rung:
             self._rung = True
-            with contextlib.suppress(RuntimeError):  # already rung
-                self._doorbell.release()
+            self._ring()
 
     @property
     def lock(self) -> Any:
@@ -315,7 +321,12 @@ class SpanSink:
         return self._lean
 
     def _ring(self) -> None:
-        """Wake the worker (the buffer has a batch waiting)."""
+        """Wake the worker (the buffer has a batch waiting), back from a fork if need be."""
+        if self._worker.aside:
+            self._worker.resume()
+        self._doorbell_release()
+
+    def _doorbell_release(self) -> None:
         with contextlib.suppress(RuntimeError):  # already rung
             self._doorbell.release()
 
@@ -365,8 +376,7 @@ class SpanSink:
                     records.append(parked)
         records.append(record)
         if len(records) == self._ring_at:
-            with contextlib.suppress(RuntimeError):  # already rung
-                self._doorbell.release()
+            self._ring()
         return True
 
     def _park(self, record: tuple[Any, ...]) -> None:
@@ -423,8 +433,7 @@ class SpanSink:
                 # What happened before it first: the waits it names may not be paired yet.
                 self._pair_waiting()
                 self._pairing.finding(title, attributes, idents, locks)
-        with contextlib.suppress(RuntimeError):
-            self._doorbell.release()
+        self._ring()
 
     # -- exits that skip atexit ---------------------------------------------------------------
 
@@ -475,9 +484,11 @@ class SpanSink:
                 self.give_up(span_id)
             self._parked = {}
             self._closing = True
-        with contextlib.suppress(RuntimeError):
-            self._doorbell.release()
-        done = self._builder_done.acquire(timeout=max(deadline - _monotonic(), 0.0))
+        self._ring()
+        # Aside for a fork with no thread to be had (3.12's shutdown): nothing to wait for.
+        done = not self._worker.aside and bool(
+            self._builder_done.acquire(timeout=max(deadline - _monotonic(), 0.0))
+        )
         remote = self.remote
         refused = False
         if remote is not None and done:
@@ -505,50 +516,75 @@ class SpanSink:
 
     # -- worker ------------------------------------------------------------------------------
 
-    def _worker_main(self) -> None:
+    def _worker_main(self, leaving: Callable[[], bool]) -> bool:
+        """The worker: True when it left for a fork (see _core/ourthreads), False when done."""
         guard.busy = True  # nothing this thread does is recorded
         our_threads.add(_thread.get_ident())
+        left = False
         try:
-            self._go.acquire(timeout=GO_TIMEOUT)
-            builder = self._builder = self._make_builder()
-            if builder is None:  # setting up failed: nothing to build, say so at exit
-                return
-            while not self.abandoned:
-                self._doorbell.acquire(timeout=INTERVAL)
-                self._rung = False
-                closing = self._closing
-                with self._lock:
-                    self._allow()
-                    self._count_in_place()
-                # In slices, giving the GIL back in between (see give_way).
-                for _ in range(len(self._events) // SLICE + 1):
-                    with self._lock:
-                        if self._stopped:
-                            break
-                        self._pair_waiting(SLICE)
-                    give_way()
-                with self._lock:
-                    self._count_in_place()  # the drain may have spent the allowance
-                    self._sum_counted()
-                    records, self._records = self._records, []
-                    buckets = self._summaries.take()
-                    parts = self._pairing.complete_parts()
-                if records:
-                    builder.build(records)
-                if buckets or builder.summaries.buckets:
-                    builder.summarize(buckets)
-                if parts:
-                    builder.finish_parts(parts)
-                if closing:
-                    builder.finish()
-                    break
-                builder.tick()
+            builder = self._builder
+            if builder is None:  # its first start
+                self._go.acquire(timeout=GO_TIMEOUT)
+                builder = self._builder = self._make_builder()
+                if builder is None:  # setting up failed: nothing to build, say so at exit
+                    return False
+            self._ring_every(self._batch)  # back from a fork (see below)
+            left = self._work(builder, leaving)
+            if left:
+                # Aside for a fork: the next event rings, and the ring brings it back, where
+                # the parent's after-fork hook cannot (3.13: see _core/ourthreads).
+                self._ring_every(1)
+            return left
         except BaseException as exc:  # the worker must never die silently
             self.setup_error = self.setup_error or f"span worker failed: {one_line(exc)}"
+            return False
         finally:
             forget_dummy_thread()
             our_threads.discard(_thread.get_ident())  # a program's thread may get the ident
-            self._builder_done.release()
+            if not left:
+                self._builder_done.release()
+
+    def _ring_every(self, count: int) -> None:
+        """Ring the worker when ``count`` events or records wait (the program's threads)."""
+        self._ring_at = count
+        if self._lean is not None:
+            self._lean.ring_at = count
+
+    def _work(self, builder: Builder, leaving: Callable[[], bool]) -> bool:
+        """Pair, build and hand over, until the end (False) or a fork's step aside (True)."""
+        while not self.abandoned:
+            self._doorbell.acquire(timeout=INTERVAL)
+            self._rung = False  # first: a ring from now on may have to bring it back
+            if leaving():  # what waits, waits for it to come back
+                return True
+            closing = self._closing
+            with self._lock:
+                self._allow()
+                self._count_in_place()
+            # In slices, giving the GIL back in between (see give_way).
+            for _ in range(len(self._events) // SLICE + 1):
+                with self._lock:
+                    if self._stopped:
+                        break
+                    self._pair_waiting(SLICE)
+                give_way()
+            with self._lock:
+                self._count_in_place()  # the drain may have spent the allowance
+                self._sum_counted()
+                records, self._records = self._records, []
+                buckets = self._summaries.take()
+                parts = self._pairing.complete_parts()
+            if records:
+                builder.build(records)
+            if buckets or builder.summaries.buckets:
+                builder.summarize(buckets)
+            if parts:
+                builder.finish_parts(parts)
+            if closing:
+                builder.finish()
+                break
+            builder.tick()
+        return False
 
     def _count_in_place(self) -> None:
         """

@@ -12,6 +12,10 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..._core import ourthreads
+from ..._core.fork import reset_after_fork
+from ..._core.registry import allocate_lock
+
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,16 +32,22 @@ class SpareThread:
     """
     A raw thread started now, to run a function given later: from 3.12 on no thread can start
     once the interpreter shuts down, and the span worker may only get to starting the sending
-    thread after a short program has ended.
+    thread after a short program has ended. Until it is given its function, it steps aside
+    for a single-threaded program's fork and comes back after it (see ``_core/ourthreads``).
     """
 
     def __init__(self) -> None:
-        from ..._core.registry import allocate_lock
-
         self._go = allocate_lock()
         self._go.acquire()
         self._target: Callable[[], None] | None = None
-        _thread.start_new_thread(self._run, ())
+        #: Given its function, or not needed after all: it no longer steps aside.
+        self._taken = False
+        self._aside = False
+        #: Serializes handing the function over, stepping aside and coming back.
+        self._turn = allocate_lock()
+        self._thread = ourthreads.start(self._run)
+        ourthreads.steps_aside_for_forks(self, ourthreads.SENDS)
+        reset_after_fork(self)
 
     def _run(self) -> None:
         self._go.acquire()
@@ -45,14 +55,46 @@ class SpareThread:
         if target is not None:
             target()
 
-    def start(self, target: Callable[[], None]) -> None:
-        self._target = target
-        self._go.release()
+    def run(self, target: Callable[[], None]) -> ourthreads.Started:
+        """Run ``target`` on the spare thread (on a new one if it stepped aside for a fork)."""
+        with self._turn:
+            self._taken = True
+            if self._aside:  # it did not come back in the parent's hook (3.13): now, then
+                return ourthreads.start(target)
+            self._target = target
+            self._go.release()
+            return self._thread
 
     def cancel(self) -> None:
         """Not needed after all: the thread ends."""
-        with contextlib.suppress(RuntimeError):
-            self._go.release()
+        with self._turn:
+            self._taken = True
+            with contextlib.suppress(RuntimeError):
+                self._go.release()
+
+    def step_aside(self) -> ourthreads.Started | None:
+        with self._turn:
+            if self._taken or self._aside:
+                return None
+            self._aside = True
+            self._go.release()  # no target: the thread ends
+            thread = self._thread
+            return thread if thread.done.acquire(timeout=1.0) else None
+
+    def come_back(self) -> None:
+        with self._turn:
+            if not self._aside or self._taken:
+                return
+            ended = self._thread
+            if not ended.finished:  # late for the fork: it is ending (and takes ``_go``)
+                ended.done.acquire(timeout=1.0)
+            if ended.finished:  # else still aside: run() starts a thread of its own
+                self._thread = ourthreads.start(self._run)
+                self._aside = False
+
+    def _after_fork_in_child(self) -> None:
+        self._taken = True  # no thread here: nothing to step aside, the child sends nothing
+        self._turn = allocate_lock()
 
 
 def give_way() -> None:
