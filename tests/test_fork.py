@@ -8,7 +8,7 @@ import os
 import select
 import subprocess
 import sys
-import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import pytest
 import syncscope
 
 from .conftest import run_syncscope
+from .spans_programs import Interactive
 from .support.otlp import OtlpGrpcReceiver, OtlpHttpReceiver
 from .support.process import script
 from .test_spans import span_line
@@ -262,30 +263,99 @@ FORK_THEN_DEADLOCK_AT_EXIT = """
 
 FORK_WARNS = "is multi-threaded, use of fork() may lead to deadlocks"
 
-#: Before FORK_THEN_DEADLOCK with spans: until they are set up (a fork does not wait for the
-#: span threads' imports: see ourthreads.Resumable). The sending thread makes its exporter
-#: for the first batch, the span of ``first``'s hold.
-SPANS_SET_UP = """
+#: FORK_THEN_DEADLOCK with spans, each fork made once the spans so far are out (the test says
+#: so on standard input) and the span threads are between two rounds of their work: a fork
+#: does not wait for them while they import or use the network (see ourthreads.Resumable).
+SPANS_FORK_THEN_DEADLOCK = """
+    import os
+    import sys
+    import threading
+    import time
+    import warnings
+
+    from syncscope._core.state import state
+
+    warnings.simplefilter("always")
+    (sink,) = [sink for sink in state.sinks if type(sink).__name__ == "SpanSink"]
+
+    def settled():
+        remote = sink.remote
+        idle = remote is None or not (remote._busy or remote.batches or remote.in_flight)
+        return sink._builder is not None and idle
+
+    lock = threading.Lock()
+    for round in range(3):
+        with lock:
+            print("a line from the parent")
+        print("round", round, flush=True)
+        sys.stdin.readline()
+        deadline = time.monotonic() + 30
+        while not settled():
+            assert time.monotonic() < deadline, "the span threads never settled"
+            time.sleep(0.001)
+        pid = os.fork()
+        if pid == 0:
+            with lock:
+                pass
+            os._exit(0)
+        os.waitpid(pid, 0)
+    print("forked", flush=True)
+
+    first, second = threading.Lock(), threading.Lock()
+    both = threading.Barrier(2)
+
+    def cross(a, b):
+        with a:
+            both.wait()
+            with b:
+                pass
+
+    threads = [
+        threading.Thread(target=cross, args=pair, daemon=True)
+        for pair in ((first, second), (second, first))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()  # for ever: --deadlock-exit ends it
+"""
+
+
+#: A fork with spans paired at once (for the lines' ids), the hold just before it maybe left
+#: for the span worker to build: it must come back for the next one, not at exit.
+SPANS_LEFT_AT_THE_FORK = """
+    import os
+    import sys
     import threading
     import time
 
     from syncscope._core.state import state
 
-    first = threading.Lock()
-    with first:
-        pass
     (sink,) = [sink for sink in state.sinks if type(sink).__name__ == "SpanSink"]
-
-    def set_up():
-        remote = sink.remote
-        sending = remote is None or not remote.otlp or remote.exporter or remote.dead
-        return sink._builder is not None and sending
-
     deadline = time.monotonic() + 30
-    while not set_up():
+    while sink._builder is None:
         assert time.monotonic() < deadline, "the spans were never set up"
         time.sleep(0.001)
+    lock = threading.Lock()
+    with lock:
+        pass
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    with lock:
+        pass
+    print("forked", flush=True)
+    sys.stdin.readline()  # the test waits for both holds' spans, which come before the end
 """
+
+
+def wait_for_named(receiver: Any, name: str, count: int, timeout: float = 60) -> None:
+    """Until ``receiver`` has ``count`` spans called ``name``."""
+    deadline = time.monotonic() + timeout
+    while sum(span.name == name for span in receiver.spans()) < count:
+        assert time.monotonic() < deadline, [span.name for span in receiver.spans()]
+        time.sleep(0.005)
 
 
 class TestLocksReinitialisedInTheChild:
@@ -347,29 +417,42 @@ class TestForkWarning:
             # The parent's three holds and the three children's, each written once.
             assert 6 == lines.count("lock acquired by MainThread"), lines
 
-    @pytest.mark.parametrize("to", ["jaeger-file", "otlp-http", "otlp-grpc"])
+    @pytest.mark.parametrize(
+        ("to", "mode"),
+        [
+            ("jaeger-file", "-q"),
+            ("otlp-http", "-q"),
+            ("otlp-grpc", "-q"),
+            ("otlp-http", "lines"),  # spans paired at once, for the lines' ids
+        ],
+    )
     def test_a_single_threaded_program_forks_without_a_warning_with_spans(
-        self, tmp_path: Path, to: str
+        self, tmp_path: Path, to: str, mode: str
     ) -> None:
         """
         The span worker and the sending thread step aside too, and come back: the parent's
         spans before and after the forks, and the deadlock's, all get there.
         """
-        program = script(
-            tmp_path, textwrap.dedent(SPANS_SET_UP) + textwrap.dedent(FORK_THEN_DEADLOCK)
-        )
+        program = script(tmp_path, SPANS_FORK_THEN_DEADLOCK)
         receiver: Any = contextlib.nullcontext()
         if to == "otlp-http":
             receiver = OtlpHttpReceiver()
         elif to == "otlp-grpc":
             receiver = OtlpGrpcReceiver()
+        lines = ["-q"] if mode == "-q" else ["-o", str(tmp_path / "lines.txt")]
         with receiver:
             if to == "jaeger-file":
                 output = ["--jaeger-file", str(tmp_path / "spans.json")]
             else:
                 protocol = "grpc" if to == "otlp-grpc" else "http/protobuf"
                 output = [f"--otlp={receiver.endpoint}", "--protocol", protocol]
-            result = run_syncscope("-q", "--deadlock-exit", *output, str(program), timeout=60)
+            run = Interactive([*lines, "--deadlock-exit", *output, str(program)])
+            for round in range(3):
+                run.wait_for("stdout", f"round {round}", timeout=60)
+                if to != "jaeger-file":  # this round's hold is out: nothing left to send
+                    wait_for_named(receiver, "Lock.hold lock", round + 1)
+                run.send("\n")
+            result = run.finish(timeout=60)
             assert FORK_WARNS not in result.stderr
             assert "forked" in result.stdout
             assert 3 == result.returncode, result.stderr  # the deadlock, after the forks
@@ -381,9 +464,32 @@ class TestForkWarning:
                 line = span_line(result.stderr)
                 assert line["made"] == line["sent"] and 0 == line["dropped"], line
                 names = [span.name for span in receiver.wait_for_spans(line["sent"])]
-        assert 1 == names.count("Lock.hold first"), names
         assert 3 == names.count("Lock.hold lock"), names  # the parent's: a child sends none
         assert any(name.startswith("deadlock") for name in names), names
+        if mode == "lines":
+            written = (tmp_path / "lines.txt").read_text().splitlines()
+            assert 6 == written.count("lock acquired by MainThread"), written
+
+    def test_span_threads_come_back_before_the_end(self, tmp_path: Path) -> None:
+        """
+        Where CPython counts threads after the parent's after-fork hooks (3.13), the span
+        worker comes back at the program's next span, whatever it left at the fork.
+        """
+        program = script(tmp_path, SPANS_LEFT_AT_THE_FORK)
+        with OtlpHttpReceiver() as receiver:
+            run = Interactive(
+                [
+                    "-o", str(tmp_path / "lines.txt"), f"--otlp={receiver.endpoint}",
+                    "--protocol", "http/protobuf", str(program),
+                ]
+            )  # fmt: skip
+            try:
+                run.wait_for("stdout", "forked", timeout=60)
+                wait_for_named(receiver, "Lock.hold lock", 2, timeout=20)
+            finally:
+                run.send("\n")
+                result = run.finish(timeout=60)
+        assert 0 == result.returncode, result.stderr
 
     @pytest.mark.skipif(sys.version_info < (3, 12), reason="the warning is 3.12+")
     def test_a_multi_threaded_program_is_warned_as_without_syncscope(self, tmp_path: Path) -> None:

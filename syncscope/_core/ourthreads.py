@@ -408,20 +408,23 @@ class Resumable:
             # Asked first, then: ``ready()`` cannot turn false once the request is seen.
             if self._ready() and thread.done.acquire(timeout=1.0):
                 return thread
-            return None  # busy: it leaves at its next look, and the fork keeps its warning
+            return None  # busy: it leaves after this round, and the fork keeps its warning
 
-    def resume(self) -> bool:
+    def resume(self, wait: bool = False) -> bool:
         """
-        Start the thread again if it stepped aside (from any thread; never waits, never
-        raises). False when it is aside still: no thread to be had (3.12's shutdown), or
-        another caller is starting it or stepping it aside right now.
+        Start the thread again if it stepped aside (from any thread; never raises). True when
+        it runs, or has no more work; False when it is aside still: no thread to be had
+        (3.12's shutdown), or (unless ``wait``, a second at most) another caller is starting
+        it or stepping it aside right now.
         """
         if not self.aside:
             return True
-        if not self._turn.acquire(False):  # see Ticker.wake
+        if not self._turn.acquire(wait, 1.0 if wait else -1):  # see Ticker.wake
             return False
         try:
-            if self.aside and not self.over:
+            if self.over:  # ended for good as it was asked to leave: nothing to come back to
+                self.aside = False
+            elif self.aside:
                 self._thread = self._start()
                 self.aside = False
         except Exception:

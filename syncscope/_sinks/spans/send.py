@@ -210,10 +210,10 @@ class Sender:
         # logging must stay as it was. The sending thread counts itself in. A thread the sink
         # started early, if it has one (see SpareThread).
         # It steps aside for a single-threaded program's fork (see _core/ourthreads).
-        #: Making the exporter, which imports: a fork does not wait for that (see Resumable).
-        self._importing = False
-        self._leaving: Callable[[], bool] = lambda: False
-        self.thread = Resumable(self._main, self.ring, lambda: not self._importing)
+        #: Probing or exporting (and making the exporter, which imports): a fork does not
+        #: wait for the network, nor for an import (see Resumable).
+        self._busy = False
+        self.thread = Resumable(self._main, self._ring_doorbell, lambda: not self._busy)
         spare = getattr(sink, "spare_thread", None)
         if spare is not None:
             sink.spare_thread = None  # type: ignore[attr-defined]
@@ -235,7 +235,11 @@ class Sender:
         return self.queued + self.in_flight >= self.limit
 
     def ring(self) -> None:
-        self.thread.resume()  # back from a fork it stepped aside for, when it is not yet
+        """Wake the sending thread (back from a fork it stepped aside for, if need be)."""
+        self.thread.resume()
+        self._ring_doorbell()
+
+    def _ring_doorbell(self) -> None:
         with contextlib.suppress(RuntimeError):
             self.doorbell.release()
 
@@ -244,7 +248,7 @@ class Sender:
         self.ring()
 
     def wait_done(self, deadline: float) -> bool:
-        if not self.thread.resume():  # aside, and no thread to be had: nothing will be sent
+        if not self.thread.resume(wait=True):  # aside, no thread to be had: nothing is sent
             return False
         return bool(self.done.acquire(timeout=max(deadline - _monotonic(), 0.0)))
 
@@ -315,18 +319,11 @@ class Sender:
                 self.protocol = protocol
                 self.target = f"{_url_for(options.endpoint, protocol)} ({protocol})"
 
-    def _make_exporter(self) -> bool:
+    def _make_exporter(self) -> None:
         """
         Make the exporter for the protocol the probe found, when there is a first batch to
-        send: a run that makes no span does not wait at exit for gRPC to load. False when it
-        was not made, the thread leaving for a fork first.
+        send: a run that makes no span does not wait at exit for gRPC to load.
         """
-        # Importing, then asked: a fork asks, then reads ``_importing``. Under the GIL one of
-        # them sees the other: a fork never waits for an import.
-        self._importing = True
-        if self._leaving():
-            self._importing = False
-            return False
         try:
             self.exporter = make_otlp_exporter(
                 self.sink.options, self.protocol, own=self.encoder is not None
@@ -337,8 +334,6 @@ class Sender:
         finally:
             quiet_loggers()
             forget_dummy_thread()
-            self._importing = False
-        return True
 
     def _main(self, leaving: Callable[[], bool]) -> bool:
         """
@@ -347,7 +342,6 @@ class Sender:
         """
         guard.busy = True
         our_threads.add(_thread.get_ident())
-        self._leaving = leaving
         left = False
         try:
             first = self.otlp and not self._connected
@@ -356,44 +350,23 @@ class Sender:
                     self.doorbell.acquire(timeout=INTERVAL * 4)
                 if leaving():
                     break
-                if first:  # before the first wait, as the thread starts
-                    first = False
-                    self._connected = True
-                    self._connect()
-                    continue
-                finishing = self.finishing
-                if self.otlp and self.dead is not None:
-                    # Once more at exit, briefly; else now and then.
-                    if finishing:
-                        self._connect(timeout=0.25)
-                    elif _monotonic() - self._probed_at > REPROBE_EVERY:
-                        self._connect()
-                while not leaving():
-                    with self.lock:
-                        if not self.batches:
-                            break
-                        batch = self.batches.popleft()
-                        # Small hand-overs go out together, up to one batch.
-                        while self.batches and len(batch) + len(self.batches[0]) <= BATCH_SIZE:
-                            batch = batch + self.batches.popleft()
-                        self.queued -= len(batch)
-                        self.in_flight = len(batch)
-                        self.sending_encoded = type(batch[0]) is bytes
-                    sent = self._export(batch)
-                    if sent is None:  # not sent: left for a fork before making the exporter
-                        with self.lock:
-                            self.batches.appendleft(batch)
-                            self.queued += len(batch)
-                            self.in_flight = 0
+                # On the network (or importing its exporter) from here: a fork does not wait
+                # for that (see ``ready``). Busy, then asked; a fork asks, then reads ``_busy``:
+                # under the GIL one of them sees the other.
+                self._busy = self.otlp
+                try:
+                    if leaving():
                         break
-                    ok, error = sent
-                    with self.lock:
-                        # After abandon() the batch was counted as unsent already.
-                        if self.in_flight:
-                            self._count(batch, ok, error)
-                        self.in_flight = 0
-                    if self.sink.abandoned:
+                    if first:  # before the first wait, as the thread starts
+                        first = False
+                        self._connected = True
+                        self._connect()
+                        continue
+                    finishing = self.finishing
+                    if not self._send_queued(finishing, leaving):
                         return False
+                finally:
+                    self._busy = False
                 if leaving():
                     break
                 if finishing:
@@ -407,6 +380,35 @@ class Sender:
             if not left:
                 self.done.release()
 
+    def _send_queued(self, finishing: bool, leaving: Callable[[], bool]) -> bool:
+        """Export what is queued, until a fork asks to leave; False once abandoned."""
+        if self.otlp and self.dead is not None:
+            # Once more at exit, briefly; else now and then.
+            if finishing:
+                self._connect(timeout=0.25)
+            elif _monotonic() - self._probed_at > REPROBE_EVERY:
+                self._connect()
+        while not leaving():
+            with self.lock:
+                if not self.batches:
+                    break
+                batch = self.batches.popleft()
+                # Small hand-overs go out together, up to one batch.
+                while self.batches and len(batch) + len(self.batches[0]) <= BATCH_SIZE:
+                    batch = batch + self.batches.popleft()
+                self.queued -= len(batch)
+                self.in_flight = len(batch)
+                self.sending_encoded = type(batch[0]) is bytes
+            ok, error = self._export(batch)
+            with self.lock:
+                # After abandon() the batch was counted as unsent already.
+                if self.in_flight:
+                    self._count(batch, ok, error)
+                self.in_flight = 0
+            if self.sink.abandoned:
+                return False
+        return True
+
     def _provider_processor(self) -> Any:
         provider = program_provider()
         if provider is None:
@@ -417,7 +419,7 @@ class Sender:
             self.provider = provider
         return processor
 
-    def _export(self, batch: list[Any]) -> tuple[bool, str | None] | None:
+    def _export(self, batch: list[Any]) -> tuple[bool, str | None]:
         self.via_provider = False
         try:
             processor = self._provider_processor()
@@ -432,8 +434,8 @@ class Sender:
                 # Quiet a while: is the endpoint still there? Asked now, that costs one
                 # connection; found out by the export, its retries until the flush timeout.
                 self._connect()
-            if self.dead is None and self.exporter is None and not self._make_exporter():
-                return None
+            if self.dead is None and self.exporter is None:
+                self._make_exporter()
             if self.dead is not None or self.exporter is None:
                 return False, self.dead or "no exporter"
             if type(self.exporter) in OWN_SENDERS:

@@ -375,7 +375,8 @@ class SpanSink:
                 if parked is not None:
                     records.append(parked)
         records.append(record)
-        if len(records) == self._ring_at:
+        # Aside for a fork (3.13), the worker may have left records: the next one rings.
+        if len(records) == self._ring_at or self._worker.aside:
             self._ring()
         return True
 
@@ -484,11 +485,11 @@ class SpanSink:
                 self.give_up(span_id)
             self._parked = {}
             self._closing = True
-        self._ring()
-        # Aside for a fork with no thread to be had (3.12's shutdown): nothing to wait for.
-        done = not self._worker.aside and bool(
-            self._builder_done.acquire(timeout=max(deadline - _monotonic(), 0.0))
-        )
+        # Back, if it stepped aside for a fork; else there is no thread to be had (say, at
+        # shutdown), and nothing to wait for.
+        back = self._worker.resume(wait=True)
+        self._doorbell_release()
+        done = back and bool(self._builder_done.acquire(timeout=max(deadline - _monotonic(), 0.0)))
         remote = self.remote
         refused = False
         if remote is not None and done:

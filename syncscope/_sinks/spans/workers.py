@@ -33,7 +33,8 @@ class SpareThread:
     A raw thread started now, to run a function given later: from 3.12 on no thread can start
     once the interpreter shuts down, and the span worker may only get to starting the sending
     thread after a short program has ended. Until it is given its function, it steps aside
-    for a single-threaded program's fork and comes back after it (see ``_core/ourthreads``).
+    for a single-threaded program's fork and comes back in the parent's after-fork hook, or
+    (3.13) when it is given its function (see ``_core/ourthreads``).
     """
 
     def __init__(self) -> None:
