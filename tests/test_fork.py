@@ -107,26 +107,8 @@ class TestRunner:
         assert float(seconds.removesuffix(" s")) < 1.0, result.stdout
 
 
-#: A single-threaded program that forks, then deadlocks two threads of its own, in turns.
-FORK_THEN_DEADLOCK = """
-    import os
-    import sys
-    import threading
-    import warnings
-
-    warnings.simplefilter("always")
-    lock = threading.Lock()
-    for _ in range(3):
-        with lock:
-            print("a line from the parent")
-        pid = os.fork()
-        if pid == 0:
-            with lock:
-                pass
-            os._exit(0)
-        os.waitpid(pid, 0)
-    print("forked", flush=True)
-
+#: After the forks: two threads of the program's own, deadlocked.
+CROSSED_AFTER_THE_FORKS = """
     first, second = threading.Lock(), threading.Lock()
     both = threading.Barrier(2)
 
@@ -145,6 +127,30 @@ FORK_THEN_DEADLOCK = """
     for thread in threads:
         thread.join()  # for ever: --deadlock-exit ends it
 """
+
+#: A single-threaded program that forks, then deadlocks two threads of its own, in turns.
+FORK_THEN_DEADLOCK = (
+    """
+    import os
+    import sys
+    import threading
+    import warnings
+
+    warnings.simplefilter("always")
+    lock = threading.Lock()
+    for _ in range(3):
+        with lock:
+            print("a line from the parent")
+        pid = os.fork()
+        if pid == 0:
+            with lock:
+                pass
+            os._exit(0)
+        os.waitpid(pid, 0)
+    print("forked", flush=True)
+"""
+    + CROSSED_AFTER_THE_FORKS
+)
 
 MULTI_THREADED_FORK = """
     import os
@@ -266,7 +272,8 @@ FORK_WARNS = "is multi-threaded, use of fork() may lead to deadlocks"
 #: FORK_THEN_DEADLOCK with spans, each fork made once the spans so far are out (the test says
 #: so on standard input) and the span threads are between two rounds of their work: a fork
 #: does not wait for them while they import or use the network (see ourthreads.Resumable).
-SPANS_FORK_THEN_DEADLOCK = """
+SPANS_FORK_THEN_DEADLOCK = (
+    """
     import os
     import sys
     import threading
@@ -300,25 +307,9 @@ SPANS_FORK_THEN_DEADLOCK = """
             os._exit(0)
         os.waitpid(pid, 0)
     print("forked", flush=True)
-
-    first, second = threading.Lock(), threading.Lock()
-    both = threading.Barrier(2)
-
-    def cross(a, b):
-        with a:
-            both.wait()
-            with b:
-                pass
-
-    threads = [
-        threading.Thread(target=cross, args=pair, daemon=True)
-        for pair in ((first, second), (second, first))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()  # for ever: --deadlock-exit ends it
 """
+    + CROSSED_AFTER_THE_FORKS
+)
 
 
 #: A fork with spans paired at once (for the lines' ids), the hold just before it maybe left
@@ -447,12 +438,15 @@ class TestForkWarning:
                 protocol = "grpc" if to == "otlp-grpc" else "http/protobuf"
                 output = [f"--otlp={receiver.endpoint}", "--protocol", protocol]
             run = Interactive([*lines, "--deadlock-exit", *output, str(program)])
-            for round in range(3):
-                run.wait_for("stdout", f"round {round}", timeout=60)
-                if to != "jaeger-file":  # this round's hold is out: nothing left to send
-                    wait_for_named(receiver, "Lock.hold lock", round + 1)
-                run.send("\n")
-            result = run.finish(timeout=60)
+            try:
+                for round in range(3):
+                    run.wait_for("stdout", f"round {round}", timeout=60)
+                    if to != "jaeger-file":  # this round's hold is out: nothing left to send
+                        wait_for_named(receiver, "Lock.hold lock", round + 1)
+                    run.send("\n")
+                result = run.finish(timeout=60)
+            finally:
+                run.process.kill()  # no process left behind by a failure (it ended else)
             assert FORK_WARNS not in result.stderr
             assert "forked" in result.stdout
             assert 3 == result.returncode, result.stderr  # the deadlock, after the forks
@@ -486,9 +480,10 @@ class TestForkWarning:
             try:
                 run.wait_for("stdout", "forked", timeout=60)
                 wait_for_named(receiver, "Lock.hold lock", 2, timeout=20)
-            finally:
                 run.send("\n")
                 result = run.finish(timeout=60)
+            finally:
+                run.process.kill()  # no process left behind by a failure (it ended else)
         assert 0 == result.returncode, result.stderr
 
     @pytest.mark.skipif(sys.version_info < (3, 12), reason="the warning is 3.12+")

@@ -138,6 +138,9 @@ class Worker:
         self.finish_round = threading.Event()
         self.finish_round.set()
         self.ready = True
+        #: Ends for good after the round going on.
+        self.last = False
+        self.runs = 0
         self.running = 0
         self.most_running = 0
         self.thread = ourthreads.Resumable(self.run, self.ring, lambda: self.ready)
@@ -147,6 +150,7 @@ class Worker:
             self.doorbell.release()
 
     def run(self, leaving: Callable[[], bool]) -> bool:
+        self.runs += 1
         self.running += 1
         self.most_running = max(self.most_running, self.running)
         try:
@@ -158,6 +162,8 @@ class Worker:
                 self.finish_round.wait(10)
                 self.rounds += 1
                 self.in_round.clear()
+                if self.last:
+                    return False
         finally:
             self.running -= 1
 
@@ -165,6 +171,19 @@ class Worker:
         """Hand it a round of work, as its owner does: back from a fork first."""
         self.thread.resume()
         self.ring()
+
+
+def count_starts(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The threads of ours started from now on, as a list that grows."""
+    started: list[object] = []
+    spawn = ourthreads.start
+
+    def counted(run: Callable[[], None]) -> ourthreads.Started:
+        started.append(run)
+        return spawn(run)
+
+    monkeypatch.setattr(ourthreads, "start", counted)
+    return started
 
 
 class TestResumable:
@@ -194,10 +213,10 @@ class TestResumable:
         until(lambda: worker.rounds == 1, "it never came back")
         worker.thread.step_aside()
 
-    def test_a_thread_late_for_the_fork_and_its_successor_never_overlap(self) -> None:
+    def test_a_thread_late_for_the_fork_is_asked_back_not_followed(self) -> None:
         """
-        A fork waits a second at most for a round to end. The thread started after it waits
-        for the late one's round to end before it begins its own.
+        A fork waits a second at most for a round to end. The thread late for it is asked
+        back after the fork: one thread runs rounds, never two.
         """
         worker = Worker()
         worker.thread.start(ourthreads.LOOKS)
@@ -210,11 +229,60 @@ class TestResumable:
         worker.thread.come_back()  # the parent's after-fork hook
         assert not worker.thread.aside
         worker.finish_round.set()
-        until(lambda: worker.rounds == 1, "the late round never ended")
+        until(lambda: worker.rounds >= 1, "the late round never ended")
+        rounds = worker.rounds  # the step aside's ring may have made one more round
         worker.work()
-        until(lambda: worker.rounds == 2, "the successor never worked")
-        assert 1 == worker.most_running, "two threads ran rounds at once"
+        until(lambda: worker.rounds > rounds, "it never worked again")
+        assert (1, 1) == (worker.runs, worker.most_running), "two threads ran rounds"
         worker.thread.step_aside()
+
+    def test_forks_during_a_long_round_leave_no_threads_behind(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """
+        A fork does not wait for a round that is not ready (an export, say); the thread is
+        asked back after it, not followed by another that would wait for it, at each fork.
+        """
+        started = count_starts(monkeypatch)
+        worker = Worker()
+        worker.thread.start(ourthreads.LOOKS)
+        worker.finish_round.clear()
+        worker.work()
+        assert worker.in_round.wait(10)
+        worker.ready = False
+        for _ in range(5):
+            assert worker.thread.step_aside() is None
+            worker.thread.come_back()  # the parent's after-fork hook
+            assert not worker.thread.aside
+        worker.ready = True
+        worker.finish_round.set()
+        until(lambda: worker.rounds >= 1, "the round never ended")
+        rounds = worker.rounds  # the step aside's ring may have made one more round
+        worker.work()
+        until(lambda: worker.rounds > rounds, "asked back, it did not go on")
+        assert 1 == len(started), "a thread was started for each fork"
+        assert (1, 1) == (worker.runs, worker.most_running)
+        worker.thread.step_aside()
+
+    def test_a_thread_late_for_the_fork_that_ends_for_good_is_not_run_again(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        started = count_starts(monkeypatch)
+        worker = Worker()
+        worker.thread.start(ourthreads.LOOKS)
+        worker.finish_round.clear()
+        worker.work()
+        assert worker.in_round.wait(10)
+        worker.ready = False
+        assert worker.thread.step_aside() is None
+        worker.thread.come_back()  # the parent's after-fork hook, the round still going on
+        worker.last = True
+        worker.finish_round.set()
+        until(lambda: worker.thread.over, "it never ended")
+        assert worker.thread.resume() is True  # nothing to come back to
+        assert not worker.thread.aside
+        assert 1 == len(started), "a thread was started to run it again"
+        assert 1 == worker.runs
 
     def test_a_resume_that_cannot_start_a_thread_raises_nothing(
         self, monkeypatch: pytest.MonkeyPatch

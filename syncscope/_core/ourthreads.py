@@ -359,7 +359,12 @@ class Resumable:
         #: Held while ``run`` runs: a thread that outlived a step aside (see step_aside) ends
         #: its round before its successor begins one.
         self._running = allocate_lock()
+        #: The lock the newest thread leaves by (released: asked to leave).
         self._leave: Any = None
+        #: The leave lock of the thread running rounds, while it does: one late for a fork is
+        #: asked back rather than followed by another (see resume). Changed under ``_handover``.
+        self._inside: Any = None
+        self._handover = allocate_lock()
         self._thread: Started | None = None
         reset_after_fork(self)
 
@@ -377,17 +382,27 @@ class Resumable:
     def _start(self, spawn: Callable[[Callable[[], None]], Started] | None = None) -> Started:
         # Each thread its own lock to leave by: one that outlived a step aside must not take
         # its successor's.
-        leave = allocate_lock()
+        leave = self._leave = allocate_lock()
         leave.acquire()
-        started = (spawn or start)(lambda: self._main(leave))
-        self._leave = leave
-        return started
+        return (spawn or start)(lambda: self._main(leave))
 
     def _main(self, leave: Any) -> None:
         with self._running:
-            if leave.locked():  # not asked to leave before it even began
-                left = self._run(lambda: not leave.locked())
-                self.over = not left
+            with self._handover:
+                self._inside = leave
+            try:
+                # Not asked to leave (before it even began), or asked back (see resume).
+                while leave.locked() and not self.over:
+                    if not self._run(lambda: not leave.locked()):
+                        self.over = True
+                        return
+                    with self._handover:
+                        if not leave.locked():  # gone, for the fork
+                            return
+            finally:
+                with self._handover:
+                    if self._inside is leave:
+                        self._inside = None
 
     @property
     def ident(self) -> int | None:
@@ -422,16 +437,25 @@ class Resumable:
         if not self._turn.acquire(wait, 1.0 if wait else -1):  # see Ticker.wake
             return False
         try:
+            if not self.aside:  # back already: another caller brought it
+                return True
             if self.over:  # ended for good as it was asked to leave: nothing to come back to
                 self.aside = False
-            elif self.aside:
-                self._thread = self._start()
-                self.aside = False
+                return True
+            with self._handover:
+                leave = self._leave
+                if self._inside is leave and leave.acquire(False):
+                    # Late for the fork, still in its round: asked back, it goes on (a fork
+                    # during every slow export would otherwise leave a thread waiting).
+                    self.aside = False
+                    return True
+            self._thread = self._start()
+            self.aside = False
         except Exception:
             return False
         finally:
             self._turn.release()
-        return not self.aside
+        return True
 
     def come_back(self) -> None:
         """After a fork it stepped aside for: start the thread again now."""
@@ -444,3 +468,5 @@ class Resumable:
         self._thread = None
         self._turn = allocate_lock()
         self._running = allocate_lock()
+        self._handover = allocate_lock()
+        self._inside = None
