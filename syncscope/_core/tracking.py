@@ -139,17 +139,22 @@ def watched_new(kind: str, type_name: str, frame: FrameType | None) -> Primitive
     options = state.options
     if not state.installed or kind not in options.kinds:
         return None
+    if frame is None or frame.f_code.co_filename.startswith("<"):
+        if not options.include_library and library_owned(frame):
+            return None
+        return new_primitive(kind, type_name, frame)
+    code = frame.f_code
     if not options.include_library:
         # library_owned(), its common case written out: a file's code is its own owner.
-        if frame is None or frame.f_code.co_filename.startswith("<"):
-            if library_owned(frame):
-                return None
-        else:
-            code = frame.f_code
-            verdict = library_files.get(code.co_filename)
-            if verdict if verdict is not None else is_library_code(code):
-                return None
-    return new_primitive(kind, type_name, frame)
+        verdict = library_files.get(code.co_filename)
+        if verdict if verdict is not None else is_library_code(code):
+            return None
+    # new_primitive(), its common case written out: a creating call seen before.
+    known = _creations.get((id(code), frame.f_lasti))
+    if known is None or known[0] is not code:
+        return new_primitive(kind, type_name, frame)
+    _code, wanted, (file, line, function), column = known
+    return Primitive(kind, type_name, unique_name(wanted, kind), file, line, function, column)
 
 
 def library_owned(frame: FrameType | None) -> bool:
