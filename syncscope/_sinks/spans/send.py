@@ -206,13 +206,13 @@ class Sender:
         self.via_provider = False
         self.post_error = ""
         self._connected = False
-        # Not this thread: the sender is made on the installing thread, the program's own, whose
-        # logging must stay as it was. The sending thread counts itself in. A thread the sink
-        # started early, if it has one (see SpareThread).
-        # It steps aside for a single-threaded program's fork (see _core/ourthreads).
         #: Probing or exporting (and making the exporter, which imports): a fork does not
         #: wait for the network, nor for an import (see Resumable).
         self._busy = False
+        # The sending thread steps aside for a single-threaded program's fork (see
+        # _core/ourthreads). Not this thread: the sender is made on the installing thread, the
+        # program's own, whose logging must stay as it was. The sending thread counts itself
+        # in. A thread the sink started early, if it has one (see SpareThread).
         self.thread = Resumable(self._main, self._ring_doorbell, lambda: not self._busy)
         spare = getattr(sink, "spare_thread", None)
         if spare is not None:
