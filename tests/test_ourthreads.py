@@ -172,6 +172,16 @@ class Worker:
         self.thread.resume()
         self.ring()
 
+    @classmethod
+    def in_a_long_round(cls) -> Worker:
+        """A worker started and in a round that lasts until ``finish_round`` is set."""
+        worker = cls()
+        worker.thread.start(ourthreads.LOOKS)
+        worker.finish_round.clear()
+        worker.work()
+        assert worker.in_round.wait(10)
+        return worker
+
 
 def count_starts(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """The threads of ours started from now on, as a list that grows."""
@@ -218,11 +228,7 @@ class TestResumable:
         A fork waits a second at most for a round to end. The thread late for it is asked
         back after the fork: one thread runs rounds, never two.
         """
-        worker = Worker()
-        worker.thread.start(ourthreads.LOOKS)
-        worker.finish_round.clear()
-        worker.work()
-        assert worker.in_round.wait(10)
+        worker = Worker.in_a_long_round()
         started_at = time.monotonic()
         assert worker.thread.step_aside() is None  # its second ran out: the fork went on
         assert time.monotonic() - started_at >= 0.9
@@ -244,11 +250,7 @@ class TestResumable:
         asked back after it, not followed by another that would wait for it, at each fork.
         """
         started = count_starts(monkeypatch)
-        worker = Worker()
-        worker.thread.start(ourthreads.LOOKS)
-        worker.finish_round.clear()
-        worker.work()
-        assert worker.in_round.wait(10)
+        worker = Worker.in_a_long_round()
         worker.ready = False
         for _ in range(5):
             assert worker.thread.step_aside() is None
@@ -268,11 +270,7 @@ class TestResumable:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         started = count_starts(monkeypatch)
-        worker = Worker()
-        worker.thread.start(ourthreads.LOOKS)
-        worker.finish_round.clear()
-        worker.work()
-        assert worker.in_round.wait(10)
+        worker = Worker.in_a_long_round()
         worker.ready = False
         assert worker.thread.step_aside() is None
         worker.thread.come_back()  # the parent's after-fork hook, the round still going on

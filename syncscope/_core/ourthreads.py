@@ -404,11 +404,6 @@ class Resumable:
                     if self._inside is leave:
                         self._inside = None
 
-    @property
-    def ident(self) -> int | None:
-        """The thread's ident while it runs (None before and after)."""
-        return self._thread.ident if self._thread is not None else None
-
     def step_aside(self) -> Started | None:
         """Before a fork: ask the thread to leave, and wait (a second at most) until it has."""
         with self._turn:

@@ -110,11 +110,7 @@ def add_user_path(path: str) -> None:
 
 def is_library_code(code: CodeType) -> bool:
     """:func:`is_library_file` for a code object, decided once per file."""
-    filename = code.co_filename
-    verdict = library_files.get(filename)
-    if verdict is None:
-        verdict = library_files[filename] = _in_library(filename)
-    return verdict
+    return is_library_file(code.co_filename)
 
 
 def user_frame(depth: int = 2) -> FrameType | None:

@@ -322,8 +322,7 @@ class SpanSink:
 
     def _ring(self) -> None:
         """Wake the worker (the buffer has a batch waiting), back from a fork if need be."""
-        if self._worker.aside:
-            self._worker.resume()
+        self._worker.resume()
         self._doorbell_release()
 
     def _doorbell_release(self) -> None:
