@@ -25,7 +25,7 @@ import stat
 import sys
 import threading
 import weakref
-from itertools import repeat
+from itertools import repeat, starmap
 
 from . import ourthreads
 from .fork import reset_after_fork
@@ -71,7 +71,7 @@ class FdWriter:
         #: Takes ``_lock`` as a ``for`` loop's next item: no Ctrl-C can land between the take
         #: and the ``try`` that lets it go (see _intercept/interrupts), and it costs less than
         #: a ``with`` (whose exit parses its three arguments): 700 instructions a line.
-        self._takes = map(self._lock.acquire, repeat(True))
+        self._takes = starmap(self._lock.acquire, repeat((True,)))
         #: Held while buffered lines are written out (the program's threads may append
         #: meanwhile, see write): whoever takes the buffer first writes it first.
         self._writing = allocate_lock()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 import threading
 from _thread import get_ident
+from itertools import starmap
 from types import FrameType
 
 from .._core.dispatch import guard
@@ -86,7 +87,7 @@ class _Proxy:
             raise TypeError(f"cannot create '{cls.__module__}.{cls.__name__}' instances")
         self._syncscope_lock = lock
         #: The fast paths' non-blocking acquires, endless, one per item (see _interrupts).
-        self._syncscope_attempts = map(lock.acquire, NOT_BLOCKING)
+        self._syncscope_attempts = starmap(lock.acquire, NOT_BLOCKING)
         #: Whether this thread may release it, one answer per item (see _interrupts): held,
         #: for a Lock, which has no owner; owned by this thread, for an RLock.
         self._syncscope_owned = iter(lock._is_owned if self._reentrant else lock.locked, None)
