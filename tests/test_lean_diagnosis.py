@@ -100,6 +100,31 @@ class TestSameFindingsAsTheEventPath:
         ]
 
     @pytest.mark.parametrize("recording", [lean_recording, full_recording])
+    def test_the_same_code_at_two_places_is_placed_at_each(
+        self, recording: Callable[[], Any]
+    ) -> None:
+        """
+        Two copies of one function, the same instructions at other lines (as a generated or
+        copied module has): each hold is placed at its own copy's line, however often the
+        lines are asked for (the lean path remembers them per code).
+        """
+        source = "def nest(outer, inner):\n    with outer:\n        with inner:\n            pass\n"
+        copies: list[Any] = []
+        for blank_lines in (10, 30):
+            namespace: dict[str, Any] = {}
+            exec(compile("\n" * blank_lines + source, __file__, "exec"), namespace)
+            copies.append(namespace["nest"])
+        here, there = copies
+        assert here.__code__.co_code == there.__code__.co_code
+        with recording() as rec:
+            a = threading.Lock()
+            b = threading.Lock()
+            for _ in range(2):  # lines asked for again, the second time round
+                join(start_thread(here, a, b))
+                join(start_thread(there, b, a))
+        assert inversion_sites(rec) == [sorted([("a", 12, "b", 13), ("b", 32, "a", 33)])]
+
+    @pytest.mark.parametrize("recording", [lean_recording, full_recording])
     def test_a_condition_taken_with_with_is_placed_at_the_with(
         self, recording: Callable[[], Any]
     ) -> None:
