@@ -77,7 +77,8 @@ def _starts(instructions: list[dis.Instruction]) -> list[int]:
     found = []
     for n, ins in enumerate(instructions):
         before = {i.argval for i in instructions[max(0, n - 12) : n] if isinstance(i.argval, str)}
-        items = {"_syncscope_attempts", "_syncscope_owned", "map"}
+        # The owned items as made at a first release (owned_items) or read from the proxy.
+        items = {"_syncscope_attempts", "_syncscope_owned", "owned_items", "map"}
         calls = {"take", "acquire_contended"}
         wanted = items if ins.opname == "FOR_ITER" else calls if ins.opname == "CALL" else set()
         if wanted & before:

@@ -61,7 +61,7 @@ from .._core import signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
     from types import CodeType, FrameType
     from typing import Any
 
@@ -71,6 +71,23 @@ if TYPE_CHECKING:
 #: fewer per lock for the garbage collector to walk) and calls the lock's ``acquire`` with the
 #: tuple as it is, 12-25 ns less an attempt on 3.11-3.13.
 NOT_BLOCKING = repeat((False,))
+
+
+#: A proxy's ``_syncscope_owned`` until a release needs it (lines, spans, events): no item,
+#: so the proxies' written-out line paths go on to ``said_release``, which makes the real one.
+#: Under ``-q`` and the statistics no release asks: a lock made is two objects fewer for the
+#: garbage collector to walk for as long as it lives.
+NOT_YET: Iterator[bool] = iter(())
+
+
+def owned_items(proxy: Any) -> Iterator[bool]:
+    """
+    ``proxy``'s ``_syncscope_owned`` made, at its first release that asks (the release paths
+    call this only then). A Ctrl-C is put off in it, as in them: the lock is held.
+    """
+    lock = proxy._syncscope_lock
+    items = proxy._syncscope_owned = iter(lock._is_owned if proxy._reentrant else lock.locked, None)
+    return items
 
 
 def take(lock: Any, blocking: Any = True, timeout: Any = -1) -> Any:

@@ -24,7 +24,7 @@ from .._core.leanholds import local as lean_local
 from .._core.sites import PAST_OUR_CALLER, _machinery_files, call_site
 from .._core.state import RECORD_ACQUIRED, RECORD_RELEASED, WANTED, Records, state
 from .gil import acquire_contended
-from .interrupts import take
+from .interrupts import NOT_YET, owned_items, take
 from .lean import acquire_slowly, adopt, pop, trylock_first
 
 
@@ -66,7 +66,10 @@ def reported_release(proxy: Any) -> None:
     A proxy's release to report as an event. Whether this thread may release comes as an
     item, and the release is said in a ``try`` whose ``finally`` releases (see _interrupts).
     """
-    for owned in proxy._syncscope_owned:  # noqa: B007 (one item: see _interrupts)
+    items = proxy._syncscope_owned
+    if items is NOT_YET:
+        items = owned_items(proxy)
+    for owned in items:  # noqa: B007 (one item: see _interrupts)
         break
     if owned:
         try:
@@ -159,7 +162,10 @@ def said_release(proxy: Any) -> None:
     lines = state.lines
     if lines is None or guard.busy:  # inside another operation: taken unseen (see _Proxy)
         return lock.release()  # type: ignore[no-any-return]
-    for owned in proxy._syncscope_owned:  # noqa: B007 (one item: see _interrupts)
+    items = proxy._syncscope_owned
+    if items is NOT_YET:
+        items = owned_items(proxy)
+    for owned in items:  # noqa: B007 (one item: see _interrupts)
         break
     if owned:
         try:
@@ -244,7 +250,10 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
 def recorded_release(proxy: Any, records: Records) -> None:
     lock = proxy._syncscope_lock
     reentrant = proxy._reentrant
-    for owned in proxy._syncscope_owned:  # noqa: B007 (one item: see _interrupts)
+    items = proxy._syncscope_owned
+    if items is NOT_YET:
+        items = owned_items(proxy)
+    for owned in items:  # noqa: B007 (one item: see _interrupts)
         break
     if not owned:  # the real release raises: an event
         return refused_release(proxy)

@@ -29,7 +29,7 @@ from .._core.state import state
 from .._core.tally import Tally
 from .._core.tracebacks import hide_frames
 from .gil import acquire_contended
-from .interrupts import BLOCKING_IS_INT, NOT_BLOCKING, check_blocking, take
+from .interrupts import BLOCKING_IS_INT, NOT_BLOCKING, NOT_YET, check_blocking, take
 from .lean import forget_hold, hold_ended, longest_hold, nested, parked_to_wait, pop, unpark
 from .lockpaths import (
     counted_acquire,
@@ -44,6 +44,7 @@ from .lockpaths import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
 
@@ -89,8 +90,9 @@ class _Proxy:
         #: The fast paths' non-blocking acquires, endless, one per item (see _interrupts).
         self._syncscope_attempts = starmap(lock.acquire, NOT_BLOCKING)
         #: Whether this thread may release it, one answer per item (see _interrupts): held,
-        #: for a Lock, which has no owner; owned by this thread, for an RLock.
-        self._syncscope_owned = iter(lock._is_owned if self._reentrant else lock.locked, None)
+        #: for a Lock, which has no owner; owned by this thread, for an RLock. Made at the
+        #: first release that asks (``owned_items``), if any does.
+        self._syncscope_owned: Iterator[bool] = NOT_YET
         self._syncscope_primitive = primitive
         #: perf_counter_ns() when the current hold began under lean statistics, else 0.
         self._syncscope_since = 0

@@ -133,7 +133,7 @@ def _release_windows() -> list[CodeType]:
         _lockpaths.reported_release,
         _lockpaths.said_release,
     )
-    return methods + [path.__code__ for path in paths]
+    return methods + [path.__code__ for path in (*paths, _interrupts.owned_items)]
 
 
 def uninstall() -> None:
