@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import re
 import threading
 from collections.abc import Iterator
@@ -607,3 +608,53 @@ class TestGuarded:
         nest_under(recorder, g2, b, a, thread=2)
         [inversion] = recorder.inversions
         assert inversion.guarded_by is None
+
+
+def graph_state(rec: Recorder) -> tuple[object, ...]:
+    """Everything the lock-order graph remembers, copied."""
+    order = rec.lockorder
+    assert order is not None
+    return (
+        dict(order._pairs),
+        {key: dict(known) for key, known in order._after.items()},
+        {key: dict(guards) for key, guards in order._guards.items()},
+        set(order._reported),
+        dict(order._guarded),
+    )
+
+
+class TestWants:
+    """
+    The lean path builds the holds of a new chain only when ``wants`` says the graph has
+    something to do with them: where it says no, taking the lock must change nothing.
+    """
+
+    @pytest.mark.parametrize("seed", range(6))
+    def test_where_it_says_no_taking_changes_nothing(self, recorder: Recorder, seed: int) -> None:
+        chooser = random.Random(seed)
+        # Objects of one class (accounts made on one line), other classes, and guards.
+        locks = [primitive(name=f"account{n}", line=10) for n in range(6)]
+        locks += [primitive(name=f"other{n}", line=20 + n) for n in range(4)]
+        held: dict[int, list[Primitive]] = {1: [], 2: [], 3: []}
+        said_no = changed_anyway = 0
+        order = recorder.lockorder
+        assert order is not None
+        for step in range(600):
+            thread = chooser.choice(list(held))
+            stack = held[thread]
+            free = [p for p in locks if not any(p in s for s in held.values())]
+            if stack and (not free or chooser.random() < 0.45):
+                recorder.handle(released(stack.pop(), thread=thread))
+                continue
+            if not free:  # the others hold every lock
+                continue
+            taken = chooser.choice(free)
+            wants = order.wants(taken, [*stack, taken])
+            before = graph_state(recorder)
+            recorder.handle(acquired(taken, thread=thread, line=100 + step))
+            stack.append(taken)
+            if not wants:
+                said_no += 1
+                changed_anyway += graph_state(recorder) != before
+        assert said_no > 50, "the sequence never took a lock with nothing new: no test"
+        assert changed_anyway == 0

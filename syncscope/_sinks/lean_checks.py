@@ -93,8 +93,17 @@ class LeanChecks:
             if lockorder is None or holds is None:
                 return
             # The innermost holds whole (the order check reads their sites, see MAX_DEPTH),
-            # the ones further out as primitives, only if a guard is worked out.
-            held = [*self._holds.held.get(holds.ident, ()), *lean_chain(holds, MAX_DEPTH)]
+            # the ones further out as primitives, only if a guard is worked out; and made
+            # only if the check has anything to do with them.
+            model = self._holds.held.get(holds.ident, ())
+            proxies = leanholds.chain_of(holds, MAX_DEPTH)  # newest first
+            primitives = [
+                *(hold.primitive for hold in model),
+                *(proxy._syncscope_primitive for proxy in reversed(proxies)),
+            ]
+            if len(primitives) < 2 or not lockorder.wants(primitives[-1], primitives):
+                return
+            held = [*model, *lean_chain(holds, MAX_DEPTH)]
             if len(held) > 1:
                 taken = held[-1]
                 lockorder.taking(

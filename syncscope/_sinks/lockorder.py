@@ -71,6 +71,9 @@ MAX_PAIRS = 20_000
 MAX_SEARCH = 1_000
 #: Holds of a thread looked at when it takes one more: its innermost ones.
 MAX_DEPTH = 48
+#: What a pair of held and taken locks adds to the graph (see LockOrder._to_do).
+_SAME_SITE = "pair of one class"
+_NEW_EDGE = "new edge"
 
 #: Where a lock was taken: file, line, function (findings.Site).
 Site = tuple[str, int, str]
@@ -138,29 +141,60 @@ class LockOrder:
         if outer is not None:
             outer = _once(outer)
         key = (primitive.file, primitive.line, primitive.column)
-        after = self._after
-        handoff = self._handoff
         # The innermost holds only, as the kernel's lockdep does (MAX_LOCK_DEPTH): a thread that
         # holds thousands (as_completed() takes every future's Condition at once) would make
         # each acquire cost as much as all of them.
         for before in held[-MAX_DEPTH:]:
-            other = before.primitive
-            if other is primitive or other.kind == "semaphore" or other in handoff:
+            to_do = self._to_do(before.primitive, primitive, key)
+            if to_do is None:
                 continue
-            other_key = (other.file, other.line, other.column)
-            guards = self._guards.get((other_key, key)) if self._guards else None
+            other_key, guards, new = to_do
             if guards:
                 self._narrow(guards, held, outer, other_key, key)
-            if other_key == key:
-                pairs = self._pairs
-                if (other.id, primitive.id) not in pairs and (
-                    len(pairs) < MAX_PAIRS or (primitive.id, other.id) in pairs
-                ):
-                    self._same_site(before, primitive, thread, site, key, held, outer)
-                continue
-            known = after.get(other_key)
-            if known is None or key not in known:
+            if new is _SAME_SITE:
+                self._same_site(before, primitive, thread, site, key, held, outer)
+            elif new is _NEW_EDGE:
                 self._new_edge(before, primitive, thread, site, other_key, key, held, outer)
+
+    def wants(self, primitive: Primitive, held: list[Primitive]) -> bool:
+        """
+        Whether :meth:`taking` would do anything for ``primitive`` taken holding ``held``
+        (primitives, oldest first, ``primitive`` last): the lean path makes the holds it
+        passes only then. Per-object locks make a new chain at almost every pair, most of
+        them pairs known already or no longer remembered (see MAX_PAIRS).
+        """
+        if primitive.kind == "semaphore":
+            return False
+        key = (primitive.file, primitive.line, primitive.column)
+        return any(self._to_do(other, primitive, key) is not None for other in held[-MAX_DEPTH:])
+
+    def _to_do(
+        self, other: Primitive, primitive: Primitive, key: Key
+    ) -> tuple[Key, dict[Key, Primitive] | None, object] | None:
+        """
+        What taking ``primitive`` (whose class is ``key``) while holding ``other`` asks of the
+        graph: None for nothing; else ``other``'s class, the guards of the pair's edge to
+        narrow (or None), and whether it is a pair of one class to look at (_SAME_SITE), an
+        edge not seen yet (_NEW_EDGE), or neither (None).
+        """
+        if other is primitive or other.kind == "semaphore" or other in self._handoff:
+            return None
+        other_key = (other.file, other.line, other.column)
+        guards = self._guards.get((other_key, key)) if self._guards else None
+        new: object = None
+        if other_key == key:
+            pairs = self._pairs
+            if (other.id, primitive.id) not in pairs and (
+                len(pairs) < MAX_PAIRS or (primitive.id, other.id) in pairs
+            ):
+                new = _SAME_SITE
+        else:
+            known = self._after.get(other_key)
+            if known is None or key not in known:
+                new = _NEW_EDGE
+        if new is None and not guards:
+            return None
+        return other_key, guards, new
 
     def _taken(self, before: Hold, primitive: Primitive, thread: str, site: Site) -> Taken:
         from .findings import Ref, Taken
