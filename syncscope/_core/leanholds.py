@@ -49,10 +49,24 @@ MAX_WALK = 10_000_000
 MAX_LINGERING = 1_000
 
 
+#: Locks one thread keeps counted uses of, past which it forgets those already summed.
+MAX_USES = 256
+
+
 class ThreadHolds:
     """One thread's lean holds: the top of its chain, newest first."""
 
-    __slots__ = ("__weakref__", "exited", "ident", "life", "name", "stale", "top", "uses")
+    __slots__ = (
+        "__weakref__",
+        "exited",
+        "ident",
+        "life",
+        "name",
+        "stale",
+        "top",
+        "uses",
+        "uses_limit",
+    )
 
     def __init__(self, ident: int, name: str, life: Any = None) -> None:
         self.ident = ident
@@ -70,6 +84,8 @@ class ThreadHolds:
         #: Proxy -> this thread's :class:`Uses` of it counted in place (spans under pressure);
         #: (primitive, operation) -> its :class:`OpUses`.
         self.uses: dict[Any, Uses] = {}
+        #: How many ``uses`` make the thread forget those summed (see lockpaths.make_room).
+        self.uses_limit = MAX_USES
 
     def thread_name(self) -> str:
         life = self.life

@@ -35,7 +35,7 @@ from .._core.leanholds import local as lean_local
 from .._core.sites import _machinery_files, call_site
 from .._core.state import RECORD_ACQUIRED, state
 from .._core.tracking import Watch, watches
-from .lockpaths import MAX_USES, count_use, forget_summed, program_span
+from .lockpaths import count_use, make_room, program_span
 from .ownsteps import give_permit, take_permit
 
 
@@ -96,9 +96,8 @@ def count_op(primitive: Primitive, op: str, records: Records, item_id: int | Non
 def _first(holds: ThreadHolds, primitive: Primitive, op: str, now: int, records: Records) -> OpUses:
     """The first ``op`` on ``primitive`` counted by this thread: where it happened."""
     where, lasti = _caller(3)  # this, count_op, the wrapper, the caller
+    make_room(holds)
     uses = holds.uses
-    if len(uses) >= MAX_USES:
-        forget_summed(uses)
     use = OpUses((holds, None, op, now, where, lasti, None), records.counted, primitive, op)
     records.counted.append(use)  # first: never in the thread's uses but not the worker's
     uses[primitive, op] = use
