@@ -7,6 +7,7 @@ place, each one a span or in a summary's count, while those that wake a thread s
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -88,6 +89,67 @@ class TestLinksUnderPressure:
         (get,) = [s for s in spans if s.name == "LifoQueue.get q"]
         assert 13 == get.attributes["code.line.number"]
         assert [] == _dangling(spans)
+
+    @pytest.mark.parametrize(
+        "mode",
+        [
+            pytest.param(("-q",), id="events"),  # summed up by the pairing
+            pytest.param(SPANS_ALONE, id="spans-alone"),  # counted in place by the thread
+        ],
+    )
+    def test_a_lock_per_object_is_summed_up_by_where_they_were_made(
+        self, tmp_path: Path, receiver: Any, mode: tuple[str, ...]
+    ) -> None:
+        """
+        Four hundred objects with a lock each, used three times: past a few locks made at one
+        line, a thread's summaries of the others made there are one per operation, which
+        says how many locks it stands for; every use is still a span or in a count.
+        """
+        source = textwrap.dedent(
+            """\
+            import threading
+            from syncscope._core.state import state
+            (sink,) = [s for s in state.sinks if type(s).__name__ == "SpanSink"]
+            sink._allowance = -10**15  # past the allowance: what nobody waits on is summed up
+            class Account:
+                def __init__(self):
+                    self.lock = threading.Lock()  # made here
+            accounts = [Account() for _ in range(400)]
+            uses = 0
+            for _ in range(3):
+                for account in accounts:
+                    with account.lock:
+                        uses += 1
+            print(uses)
+            """
+        )
+        made = _line_of(source.splitlines(), "# made here")
+        args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
+        result = _run(tmp_path, source, *mode, *args)
+        assert 0 == result.returncode, result.stderr
+        assert "1200" == result.stdout.strip()
+        line = span_line(result.stderr)
+        assert 0 == line["dropped"], line
+        spans = receiver.wait_for_spans(line["sent"])
+        accounts = [
+            s for s in spans if str(s.attributes.get("syncscope.created_at")).endswith(f":{made}")
+        ]
+        for op in ("acquire", "hold"):
+            named = [s for s in accounts if s.name.startswith(f"Lock.{op} ")]
+            assert 1200 == sum(int(s.attributes.get("syncscope.summary.count", 1)) for s in named)
+            together = [s for s in named if "syncscope.summary.primitives" in s.attributes]
+            assert together, [s.name for s in named]
+            for summary in together:
+                count = int(summary.attributes["syncscope.summary.primitives"])
+                assert re.fullmatch(
+                    rf"Lock\.{op} {count:,} made at prog\.py:{made} x [\d,]+, nobody waited"
+                    if op == "hold"
+                    else rf"Lock\.{op} {count:,} made at prog\.py:{made} x [\d,]+, none waited",
+                    summary.name,
+                ), summary.name
+                assert "syncscope.primitive_id" not in summary.attributes
+            summaries = [s for s in named if s.attributes.get("syncscope.outcome") == "summary"]
+            assert len(summaries) < 100, f"{len(summaries)} summaries of {op}s: one per lock?"
 
     def test_a_wait_links_to_the_notify_that_woke_it(self, tmp_path: Path, receiver: Any) -> None:
         """
