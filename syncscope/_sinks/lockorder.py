@@ -52,7 +52,7 @@ from types import FrameType
 
 from .._core.event import Primitive
 from .._core.holds import Hold
-from .._core.registry import allocate_lock
+from .._core.registry import allocate_lock, take_shared
 
 
 # The findings' records are imported when an order is first seen, not at start-up.
@@ -339,7 +339,8 @@ class LockOrder:
             and p.kind != "semaphore"
             and (p.file, p.line, p.column) != key
         )
-        with self._lock:
+        take_shared(self._lock)  # each new pair of a class of locks comes here
+        try:
             pairs = self._pairs
             if (first, then) in pairs:
                 return
@@ -365,6 +366,8 @@ class LockOrder:
             if cycle in self._reported:
                 return
             self._reported.add(cycle)
+        finally:
+            self._lock.release()
         from .findings import Inversion, Ref, Taken
 
         edge = self._taken(before, primitive, thread, site)
