@@ -53,6 +53,7 @@ WORKLOADS = {
     "pipeline": "three-stage pipeline on Queue(100)s",
     "server": "request server: two queues, cache and counts locks",
     "lru_cache": "LRU cache on an RLock, 4 threads",
+    "accounts": "a Lock per object: transfers between 100,000 accounts",
     "rlock_loop": "4 threads, one RLock taken twice over",
     "semaphore_loop": "4 threads, one BoundedSemaphore(2)",
     "queue_pingpong": "a Queue(16) between two threads",
@@ -67,7 +68,7 @@ DEFAULT_WORKLOADS = ("one_lock", "counter", "jobs", "bounded_buffer", "realistic
 #: the kinds users run, and a workload bound by each other primitive alone.
 WORKLOAD_GROUPS = {
     "default": DEFAULT_WORKLOADS,
-    "programs": ("fanout", "pipeline", "server", "lru_cache"),
+    "programs": ("fanout", "pipeline", "server", "lru_cache", "accounts"),
     "primitives": (
         "rlock_loop",
         "semaphore_loop",
