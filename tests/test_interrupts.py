@@ -34,9 +34,11 @@ from typing import Any
 import pytest
 
 import syncscope
+from syncscope._core import registry
 from syncscope._core.dispatch import guard
 from syncscope._core.state import state
 from syncscope._intercept import gil, interrupts, lean, lockpaths, locks, queues
+from syncscope._sinks.lockorder import LockOrder
 
 
 #: The instructions where CPython may run a signal handler (3.11 to 3.13).
@@ -58,6 +60,10 @@ ACQUIRES = {
     "counted_acquire": lockpaths.counted_acquire,
     "acquire_contended": gil.acquire_contended,
     "take": interrupts.take,
+    # syncscope's own lock that the program's threads contend for: left held, it would stop
+    # every thread that checks the lock order next.
+    "take_shared": registry.take_shared,
+    "LockOrder._same_site": LockOrder._same_site,
 }
 #: The releases that say their line first: whether the thread may release comes as an item.
 RELEASES = {
@@ -79,7 +85,7 @@ def _starts(instructions: list[dis.Instruction]) -> list[int]:
         before = {i.argval for i in instructions[max(0, n - 12) : n] if isinstance(i.argval, str)}
         # The owned items as made at a first release (owned_items) or read from the proxy.
         items = {"_syncscope_attempts", "_syncscope_owned", "owned_items", "map"}
-        calls = {"take", "acquire_contended"}
+        calls = {"take", "acquire_contended", "take_shared"}
         wanted = items if ins.opname == "FOR_ITER" else calls if ins.opname == "CALL" else set()
         if wanted & before:
             found.append(n + 1)

@@ -95,11 +95,23 @@ def take_shared(lock: Any) -> None:
     others before parking. A thread that holds it has most often only lost the GIL, and parking
     at once made a convoy: with four threads checking the lock order of per-object locks, a
     third of their samples waited on the lock-order graph's lock.
+
+    Each attempt is a ``for`` loop's next item, and the answer goes back as a return: no
+    signal handler runs between taking the lock and the caller's ``try`` that lets it go (see
+    ``_intercept/interrupts.py``). A Ctrl-C there would leave it held, and every thread that
+    checks the lock order next would wait for it for ever.
     """
-    if lock.acquire(False):
-        return
+    for got in map(lock.acquire, _ONCE_NOT_BLOCKING):
+        if got:
+            return
     for _ in range(3):
         _sleep(0)
-        if lock.acquire(False):
-            return
-    lock.acquire()
+        for got in map(lock.acquire, _ONCE_NOT_BLOCKING):
+            if got:
+                return
+    for _ in map(lock.acquire, _ONCE_BLOCKING):
+        return
+
+
+_ONCE_NOT_BLOCKING = (False,)
+_ONCE_BLOCKING = (True,)
