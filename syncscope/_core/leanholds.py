@@ -370,22 +370,12 @@ def acquired_event(
     event.op = "acquire"
     event.outcome = "acquired"
     event.file, event.line, event.function = site
-    for name in (
-        "waited_ns",
-        "timeout",
-        "permits",
-        "waiters",
-        "arrivals",
-        "unfinished",
-        "item",
-        "item_id",
-        "qsize",
-        "error",
-        "trace_id",
-        "span_id",
-        "life",  # not known: the pairing takes it for the thread that has the ident now
-    ):
-        setattr(event, name, None)
+    # Written out, not a loop of setattr(): each new lock-order chain whose check has work
+    # to do makes one per lock held.
+    event.waited_ns = event.timeout = event.permits = event.waiters = event.arrivals = None
+    event.unfinished = event.item = event.item_id = event.qsize = event.error = None
+    event.trace_id = event.span_id = None
+    event.life = None  # not known: the pairing takes it for the thread that has the ident now
     event.immediate = False
     event.depth = depth
     event.thread_id = ident

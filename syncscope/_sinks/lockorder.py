@@ -184,8 +184,10 @@ class LockOrder:
         new: object = None
         if other_key == key:
             pairs = self._pairs
-            if (other.id, primitive.id) not in pairs and (
-                len(pairs) < MAX_PAIRS or (primitive.id, other.id) in pairs
+            if (
+                (other.id, primitive.id) not in pairs
+                and (len(pairs) < MAX_PAIRS or (primitive.id, other.id) in pairs)
+                and frozenset((key,)) not in self._reported  # its own inversion: said once
             ):
                 new = _SAME_SITE
         else:
