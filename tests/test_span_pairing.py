@@ -18,6 +18,9 @@ from syncscope._sinks.spans.summary import Summaries, summary_name
 from .support.events import FILE, acquired, event, primitive, released, waiting
 
 
+FILE_NAME = FILE.rsplit("/", 1)[-1]
+
+
 def _pairing(max_spans: int = 10_000) -> tuple[SpanPairing, list[tuple[Any, ...]]]:
     records: list[tuple[Any, ...]] = []
     return SpanPairing(random.Random(1).getrandbits, max_spans, records.append), records
@@ -326,6 +329,38 @@ class TestRecordPath:
         assert [] == spans
         assert 4 == aggregated
         assert [("acquire", 2), ("hold", 2)] == [(b[4], b[5]) for b in folded]
+
+    def test_past_apart_the_primitives_made_at_one_place_are_one_summary(self) -> None:
+        """
+        Forty locks made at one line, folded by the sink and by the builder, merged: the
+        builder keeps APART of them apart, the rest in one summary per operation, and every
+        operation is counted once; a part counts one span per summary.
+        """
+        from syncscope._sinks.spans.segments import Segment
+        from syncscope._sinks.spans.summary import APART
+
+        segment = Segment(0, None, random.Random(1).getrandbits)
+        place = (segment.trace_id, 7, segment)
+        locks = [primitive(name=f"account{n}", line=25) for n in range(40)]
+        chooser = random.Random(2)
+        sink_side, builder_side = Summaries(), Summaries()
+        folded = 0
+        for side in (sink_side, builder_side):
+            for _ in range(300):
+                lock = chooser.choice(locks)
+                side.fold(place, lock, "acquire", acquired(lock), 1, 2)
+                folded += 1
+        builder_side.merge(sink_side.take())
+        buckets = builder_side.take()
+        assert folded == sum(bucket.count for bucket in buckets)
+        apart = [bucket for bucket in buckets if bucket.prims is None]
+        (together,) = [bucket for bucket in buckets if bucket.prims is not None]
+        assert APART == len(apart)
+        assert len(buckets) == segment.count
+        assert {bucket.prim.id for bucket in apart} | together.prims == {lock.id for lock in locks}
+        name = summary_name(together)
+        made = f"{len(together.prims)} made at {FILE_NAME}:25"
+        assert name == f"Lock.acquire {made} x {together.count:,}, none waited"
 
 
 class TestPartCounts:

@@ -107,7 +107,7 @@ class Summaries:
 
     def _bucket(self, place: Any, prim: Any, op: str, event: Any, start: int, end: int) -> Bucket:
         """The bucket for ``prim`` that has none of its own: a new one, or its place's."""
-        made = (place[0], place[1], prim.kind, prim.file, prim.line, prim.column, op)
+        made = _made(place, prim, op)
         apart = self.apart.get(made, 0)
         if apart < APART:
             self.apart[made] = apart + 1
@@ -181,8 +181,29 @@ class Summaries:
         return buckets
 
     def merge(self, buckets: list[Bucket]) -> None:
+        """
+        Another stage's buckets (the sink's, into the builder's), kept apart as :meth:`fold`
+        keeps them: past :data:`APART` primitives made at one place, into that place's bucket.
+        """
         for other in buckets:
             bucket = self.buckets.get(other.key)
+            if bucket is None and other.prims is None:
+                made = _made(other.place, other.prim, other.op)
+                pooled = self.buckets.get(made)
+                apart = self.apart.get(made, 0)
+                if (
+                    pooled is not None
+                    and pooled.prims is not None
+                    and other.prim.id in pooled.prims
+                ):
+                    bucket = pooled  # summed up with the others here already
+                elif apart < APART:
+                    self.apart[made] = apart + 1
+                elif pooled is not None and pooled.prims is not None:
+                    pooled.prims.add(other.prim.id)
+                    bucket = pooled
+                else:  # the first past APART: its place's bucket from now on
+                    other.key, other.prims = made, {other.prim.id}
             if bucket is None:
                 self.buckets[other.key] = other
                 continue
@@ -194,6 +215,11 @@ class Summaries:
             bucket.total_ns += other.total_ns
             bucket.start = min(bucket.start, other.start)
             bucket.end = max(bucket.end, other.end)
+
+
+def _made(place: Any, prim: Any, op: str) -> tuple[Any, ...]:
+    """The key of the bucket of ``op`` on the primitives made where ``prim`` was, in ``place``."""
+    return (place[0], place[1], prim.kind, prim.file, prim.line, prim.column, op)
 
 
 def summary_name(bucket: Bucket) -> str:
