@@ -41,19 +41,36 @@ def _dangling(spans: list[Any]) -> list[tuple[str, str]]:
     ]
 
 
+#: A test run on both paths to the spans under pressure.
+BOTH_PATHS = pytest.mark.parametrize(
+    "mode",
+    [
+        pytest.param(("-q",), id="events"),  # summed up by the pairing
+        pytest.param(SPANS_ALONE, id="spans-alone"),  # counted in place by the thread
+    ],
+)
+
+
+def _run_under_pressure(
+    tmp_path: Path, receiver: Any, source: str, mode: tuple[str, ...], output: str
+) -> tuple[dict[str, Any], list[Any]]:
+    """Run ``source`` with spans to ``receiver``: its exit line and spans, nothing dropped."""
+    args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
+    result = _run(tmp_path, source, *mode, *args)
+    assert 0 == result.returncode, result.stderr
+    assert output == result.stdout.strip()
+    line = span_line(result.stderr)
+    assert 0 == line["dropped"], line
+    return line, receiver.wait_for_spans(line["sent"])
+
+
 class TestLinksUnderPressure:
     """
     A link goes to a span that is sent: under pressure, operations nobody waited on are
     summed up, and what would have linked to them links to nothing instead.
     """
 
-    @pytest.mark.parametrize(
-        "mode",
-        [
-            pytest.param(("-q",), id="events"),  # summed up by the pairing
-            pytest.param(SPANS_ALONE, id="spans-alone"),  # counted in place by the thread
-        ],
-    )
+    @BOTH_PATHS
     def test_no_link_to_a_put_summed_up(
         self, tmp_path: Path, receiver: Any, mode: tuple[str, ...]
     ) -> None:
@@ -78,25 +95,13 @@ class TestLinksUnderPressure:
             print(q.get())  # the last put, summed up
             putter.join(10)
         """
-        args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
-        result = _run(tmp_path, source, *mode, *args)
-        assert 0 == result.returncode, result.stderr
-        assert "4999" == result.stdout.strip()
-        line = span_line(result.stderr)
-        assert 0 == line["dropped"], line
+        line, spans = _run_under_pressure(tmp_path, receiver, source, mode, "4999")
         assert line["aggregated"] > 0, line
-        spans = receiver.wait_for_spans(line["sent"])
         (get,) = [s for s in spans if s.name == "LifoQueue.get q"]
         assert 13 == get.attributes["code.line.number"]
         assert [] == _dangling(spans)
 
-    @pytest.mark.parametrize(
-        "mode",
-        [
-            pytest.param(("-q",), id="events"),  # summed up by the pairing
-            pytest.param(SPANS_ALONE, id="spans-alone"),  # counted in place by the thread
-        ],
-    )
+    @BOTH_PATHS
     def test_a_lock_per_object_is_summed_up_by_where_they_were_made(
         self, tmp_path: Path, receiver: Any, mode: tuple[str, ...]
     ) -> None:
@@ -124,13 +129,7 @@ class TestLinksUnderPressure:
             """
         )
         made = _line_of(source.splitlines(), "# made here")
-        args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
-        result = _run(tmp_path, source, *mode, *args)
-        assert 0 == result.returncode, result.stderr
-        assert "1200" == result.stdout.strip()
-        line = span_line(result.stderr)
-        assert 0 == line["dropped"], line
-        spans = receiver.wait_for_spans(line["sent"])
+        _line, spans = _run_under_pressure(tmp_path, receiver, source, mode, "1200")
         accounts = [
             s for s in spans if str(s.attributes.get("syncscope.created_at")).endswith(f":{made}")
         ]
