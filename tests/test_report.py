@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -521,6 +522,29 @@ class TestWhoMadeOthersWait:
         assert notes["full_pipe"].startswith("    1 put still in progress at exit"), queues
         assert notes["tasks"].startswith("    1 join still in progress at exit"), queues
         assert "still in progress" not in notes.get("idle_jobs", ""), queues
+
+
+class TestCollectorAtExit:
+    """
+    The exit report sums up every primitive with the cyclic collector off (a burst of
+    allocations in a big heap starts full collections); the program's setting comes back.
+    """
+
+    @pytest.mark.parametrize("collecting", [True, False])
+    def test_the_programs_setting_is_kept(self, tmp_path: Path, collecting: bool) -> None:
+        out = tmp_path / "report.json"
+        rec = Recorder(DiagnosisOptions(report_json=str(out), echo=False))
+        was = gc.isenabled()
+        try:
+            busy_run(rec)
+            if not collecting:
+                gc.disable()
+            rec.close()
+            assert collecting == gc.isenabled()
+        finally:
+            if was:
+                gc.enable()
+        assert 5 == json.loads(out.read_text())["summary"]["primitives"]
 
 
 class TestJsonAlwaysWritten:
