@@ -96,6 +96,14 @@ class LeanChecks:
             # the ones further out as primitives, only if a guard is worked out; and made
             # only if the check has anything to do with them.
             model = self._holds.held.get(holds.ident, ())
+            below = proxy._syncscope_below
+            if (  # two locks, one taken holding the other: most new chains (a lock per object)
+                not model
+                and below is not None
+                and below._syncscope_below is None
+                and not lockorder.wants_pair(below._syncscope_primitive, proxy._syncscope_primitive)
+            ):
+                return
             proxies = leanholds.chain_of(holds, MAX_DEPTH)  # newest first
             primitives = [
                 *(hold.primitive for hold in model),

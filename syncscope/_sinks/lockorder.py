@@ -168,6 +168,13 @@ class LockOrder:
         key = (primitive.file, primitive.line, primitive.column)
         return any(self._to_do(other, primitive, key) is not None for other in held[-MAX_DEPTH:])
 
+    def wants_pair(self, other: Primitive, primitive: Primitive) -> bool:
+        """:meth:`wants` for ``primitive`` taken holding ``other`` alone, the commonest chain."""
+        if primitive.kind == "semaphore":
+            return False
+        key = (primitive.file, primitive.line, primitive.column)
+        return self._to_do(other, primitive, key) is not None
+
     def _to_do(
         self, other: Primitive, primitive: Primitive, key: Key
     ) -> tuple[Key, dict[Key, Primitive] | None, object] | None:
