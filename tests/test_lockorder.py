@@ -636,7 +636,7 @@ class TestWants:
         locks = [primitive(name=f"account{n}", line=10) for n in range(6)]
         locks += [primitive(name=f"other{n}", line=20 + n) for n in range(4)]
         held: dict[int, list[Primitive]] = {1: [], 2: [], 3: []}
-        said_no = changed_anyway = 0
+        said_no = changed_anyway = pairs = 0
         order = recorder.lockorder
         assert order is not None
         for step in range(600):
@@ -650,6 +650,9 @@ class TestWants:
                 continue
             taken = chooser.choice(free)
             wants = order.wants(taken, [*stack, taken])
+            if len(stack) == 1:  # the lean path's question for a chain of two
+                pairs += 1
+                assert wants == order.wants_pair(stack[0], taken)
             before = graph_state(recorder)
             recorder.handle(acquired(taken, thread=thread, line=100 + step))
             stack.append(taken)
@@ -657,4 +660,5 @@ class TestWants:
                 said_no += 1
                 changed_anyway += graph_state(recorder) != before
         assert said_no > 50, "the sequence never took a lock with nothing new: no test"
+        assert pairs > 50, "the sequence never took a lock holding one other: no test"
         assert changed_anyway == 0
