@@ -97,26 +97,25 @@ class LeanChecks:
             # only if the check has anything to do with them.
             model = self._holds.held.get(holds.ident, ())
             below = proxy._syncscope_below
-            if (  # two locks, one taken holding the other: most new chains (a lock per object)
-                not model
-                and below is not None
-                and below._syncscope_below is None
-                and not lockorder.wants_pair(below._syncscope_primitive, proxy._syncscope_primitive)
-            ):
-                return
-            proxies = leanholds.chain_of(holds, MAX_DEPTH)  # newest first
-            primitives = [
-                *(hold.primitive for hold in model),
-                *(proxy._syncscope_primitive for proxy in reversed(proxies)),
-            ]
-            if len(primitives) < 2 or not lockorder.wants(primitives[-1], primitives):
-                return
+            whole = True  # the chain ends within MAX_DEPTH: nothing held further out
+            if not model and below is not None and below._syncscope_below is None:
+                # Two locks, one taken holding the other: most new chains (a lock per object).
+                if not lockorder.wants_pair(below._syncscope_primitive, proxy._syncscope_primitive):
+                    return
+            else:
+                proxies = leanholds.chain_of(holds, MAX_DEPTH)  # newest first
+                primitives = [
+                    *(hold.primitive for hold in model),
+                    *(proxy._syncscope_primitive for proxy in reversed(proxies)),
+                ]
+                if len(primitives) < 2 or not lockorder.wants(primitives[-1], primitives):
+                    return
+                whole = len(proxies) < MAX_DEPTH
             held = [*model, *lean_chain(holds, MAX_DEPTH)]
             if len(held) > 1:
                 taken = held[-1]
-                lockorder.taking(
-                    taken.primitive, taken.thread_name, call_site(), held, _outer(holds)
-                )
+                outer = None if whole else _outer(holds)
+                lockorder.taking(taken.primitive, taken.thread_name, call_site(), held, outer)
         finally:
             guard.busy = was_busy
 
