@@ -160,6 +160,62 @@ class TestSameFindingsAsTheEventPath:
         ]
 
     @pytest.mark.parametrize("recording", [lean_recording, full_recording])
+    def test_a_first_acquire_is_placed_at_its_call_whichever_way_it_was_asked(
+        self, recording: Callable[[], Any]
+    ) -> None:
+        """
+        A lock's first acquire (its tally adopted on the slow path, which finds its caller a
+        fixed number of frames up) is placed at its call: by `acquire()`, by `with`, and with
+        a timeout of a type the trylock cannot be tried before (a float subclass: one frame
+        more of ours). Each lock here is first taken as the outer one of a pair.
+        """
+
+        class Seconds(float):
+            pass
+
+        def program() -> None:
+            a = threading.Lock()
+            b = threading.Lock()
+            c = threading.Lock()
+            x = threading.Lock()
+
+            def one() -> None:
+                a.acquire(timeout=Seconds(5))
+                with x:
+                    pass
+                a.release()
+
+            def two() -> None:
+                b.acquire()
+                with x:
+                    pass
+                b.release()
+
+            def three() -> None:
+                with c:  # noqa: SIM117 (each on its own line: the test reads the lines)
+                    with x:
+                        pass
+
+            def four() -> None:
+                for inner in (a, b, c):
+                    with x:  # noqa: SIM117
+                        with inner:
+                            pass
+
+            for target in (one, two, three, four):
+                join(start_thread(target))
+
+        with recording() as rec:
+            program()
+        first = program.__code__.co_firstlineno
+        assert sorted(inversion_sites(rec)) == [
+            sorted(
+                [(name, first + line, "x", first + line + 1), ("x", first + 25, name, first + 26)]
+            )
+            for name, line in (("a", 7), ("b", 13), ("c", 19))
+        ]
+
+    @pytest.mark.parametrize("recording", [lean_recording, full_recording])
     def test_a_hold_across_a_wait_stays_where_it_was_taken(
         self, recording: Callable[[], Any]
     ) -> None:
