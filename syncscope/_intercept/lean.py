@@ -211,11 +211,7 @@ def _acquired(proxy: Any, tally: Tally, site: Tally | None, ordered: bool) -> No
     if not proxy._syncscope_since:  # an RLock's outermost acquire, or any Lock's
         proxy._syncscope_since = perf_counter_ns()
         if state.diagnosis is not None:
-            # Where it was taken: past threading's own frames (a Condition's __enter__). The
-            # 5 frames below are always syncscope's (creator_frame, this, acquire_slowly,
-            # slow_acquire, the proxy's method; _acquire_as_asked adds one, walked past), and
-            # walking through them made a frame object of each: 8,000 of the 54,800
-            # instructions of a lock's first acquire under -q.
+            # Where it was taken: from 5 frames up, all ours, past threading's (a Condition's).
             push(proxy, past_machinery(creator_frame(5)), ordered)
     tally.acquisitions += 1
     if site is not None:

@@ -40,7 +40,10 @@ _time_ns = time.time_ns
 def slow_acquire(proxy: Any, blocking: Any, timeout: Any) -> Any:
     """
     A proxy's acquire past its fast paths: one to count as lean statistics do when they may
-    wait, or one to report as events.
+    wait, or one to report as events. Called by the proxies' ``acquire`` and ``__enter__``
+    alone: a lean first acquire looks for their caller from 5 frames up (``lean._acquired``:
+    creator_frame, _acquired, acquire_slowly, this, the proxy's method; walking up through
+    them one at a time made a frame object of each).
     """
     stats = state.lean
     if stats is not None:
