@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from .._core import output
 from .._core.dispatch import close_sinks, guard
@@ -519,11 +519,6 @@ class Recorder:
             return  # a forked child: the parent writes the report
         was_busy = guard.busy
         guard.busy = True
-        # Summing up thousands of primitives allocates in bursts, and each burst can start a
-        # full collection of the program's heap: 0.15 s a time at a million objects, for
-        # objects of ours that make no cycles.
-        collecting = gc.isenabled()
-        gc.disable()
         try:
             if self.watchdog is not None:
                 # A cycle still in place at exit is a deadlock, grace or not: the report must
@@ -538,15 +533,15 @@ class Recorder:
                     # goes: pytest's capture of a test's output takes what a test's
                     # findings wrote, and shows it only if the test fails.
                     echoed = self.options.echo and self._written_to <= {self._out_file()}
-                    report = Report.of(self, echoed=echoed)
-                    self._write(report.text(), "report", report.to_dict)
+                    with _collector_off():
+                        report = Report.of(self, echoed=echoed)
+                        text = report.text()
+                    self._write(text, "report", report.to_dict)
                 except Exception as exc:  # the JSON report may still get out
                     self._out.msg(f"syncscope: cannot write the report: {exc!r}")
             self._write_json(final=True)
         finally:
             guard.busy = was_busy
-            if collecting:
-                gc.enable()
 
     def _write_json(self, final: bool = False) -> None:
         path = self.options.report_json
@@ -557,10 +552,28 @@ class Recorder:
         from .report import Report
 
         try:
-            data = Report.of(self).to_json()
+            with _collector_off():
+                data = Report.of(self).to_json()
             write_whole(path, data)
         except Exception as exc:  # not only OSError: a finding must never be lost to it
             self._out.msg(f"syncscope: cannot write the JSON report to {path!r}: {exc}")
+
+
+@contextlib.contextmanager
+def _collector_off() -> Iterator[None]:
+    """
+    The cyclic collector off while a report is summed up, then as it was when it began (a
+    change another thread makes meanwhile is undone). Summing up thousands of primitives
+    allocates in bursts, and each burst can start a full collection of the program's heap:
+    0.15 s a time at a million objects, for objects of ours that make no cycles.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _ns(milliseconds: float | None) -> int | None:
