@@ -981,6 +981,95 @@ class TestTheRecordsRace:
         assert (2, 1) == (acquires, holds), (depths, uses)
         assert records.taken in ({}, {prim: WANTED})
 
+    @pytest.mark.parametrize("marked", [False, True], ids=["unmarked", "marked"])
+    def test_another_thread_where_a_recorded_release_calls_sees_the_hold_end_in_order(
+        self, marked: bool
+    ) -> None:
+        """
+        A recorded hold's release (``recorded_release``), another thread stepping in where
+        each of the release's calls returns (where the interpreter may hand the GIL over): it
+        marks the lock wanted while the lock is held, or takes it and lets go once it is free.
+        The hold's release is in the buffer before that thread's acquire, each once, the lock
+        ends free, nothing is counted, and at most a waiter's mark is left. ``marked``: a
+        waiter's mark was there before the release began, which the release takes out.
+        """
+        from syncscope._core.state import RECORD_ACQUIRED, RECORD_RELEASED, WANTED
+
+        switch_at = 0
+        while True:
+            switch_at += 1
+            records, proxy, took = self._release_stepped_into(switch_at, marked)
+            if took is None:
+                break  # past the release's last call: every place was tried
+            assert not proxy._syncscope_lock.locked()
+            kinds = [record[2] for record in records.buffer if record[1] is proxy]
+            expected = [RECORD_ACQUIRED, RECORD_RELEASED] * (2 if took else 1)
+            assert expected == kinds, (switch_at, took)
+            assert not records.counted
+            prim = proxy._syncscope_primitive
+            assert records.taken in ({}, {prim: WANTED}), switch_at
+        assert switch_at > 2  # the release made calls, and the other thread stepped in at each
+
+    def _release_stepped_into(self, switch_at: int, marked: bool) -> tuple[Any, Any, bool | None]:
+        """
+        A recorded hold released, another thread stepping in where the release's
+        ``switch_at``-th call returns: the records, the proxy, and whether that thread took
+        the lock (None: the release made fewer calls).
+        """
+        import dis
+        import itertools
+        import threading
+
+        from syncscope._core.state import WANTED
+        from syncscope._intercept import lockpaths
+
+        code = lockpaths.recorded_release.__code__
+        after_calls = {
+            later.offset
+            for earlier, later in itertools.pairwise(dis.get_instructions(code))
+            if earlier.opname.startswith("CALL")
+        }
+        records, proxy = self._lock()
+        records.counting = False  # recorded, not counted: this is the release under test
+        prim = proxy._syncscope_primitive
+        assert lockpaths.recorded_acquire(proxy, records, True, -1)
+        if marked:
+            records.counting = True  # a waiter marks it only then
+            records.claim(prim, waits=True)
+            records.counting = False
+            assert {prim: WANTED} == records.taken
+        took: list[bool] = []
+
+        def other() -> None:
+            if proxy._syncscope_lock.locked():  # as a waiter that finds it taken
+                records.counting = True
+                records.claim(prim, waits=True)
+                records.counting = False
+                took.append(False)
+            else:  # free: taken and let go, recorded
+                assert lockpaths.recorded_acquire(proxy, records, True, -1)
+                lockpaths.recorded_release(proxy, records)
+                took.append(True)
+
+        returns = 0
+
+        def instruction(offset: int) -> None:
+            nonlocal returns
+            if offset in after_calls:
+                returns += 1
+                if returns == switch_at:
+                    thread = threading.Thread(target=other)
+                    thread.start()
+                    thread.join(10)
+                    assert not thread.is_alive()
+
+        with each_instruction(code, instruction):
+            lockpaths.recorded_release(proxy, records)
+        if returns < switch_at:
+            return records, proxy, None
+        assert len(took) == 1
+        return records, proxy, took[0]
+
 
 def test_no_use_is_counted_in_place_without_the_gil(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
