@@ -73,6 +73,26 @@ def semaphore_pair() -> Callable[[], None]:
     return run
 
 
+def bounded_semaphore_pair() -> Callable[[], None]:
+    semaphore = threading.BoundedSemaphore(2)
+
+    def run() -> None:
+        semaphore.acquire()
+        semaphore.release()
+
+    return run
+
+
+def barrier_wait() -> Callable[[], None]:
+    """A Barrier of one party: each wait is its last arrival, and passes at once."""
+    barrier = threading.Barrier(1)
+
+    def run() -> None:
+        barrier.wait()
+
+    return run
+
+
 def event_set_wait_clear() -> Callable[[], None]:
     event = threading.Event()
 
@@ -86,6 +106,26 @@ def event_set_wait_clear() -> Callable[[], None]:
 
 def queue_put_get() -> Callable[[], None]:
     q: queue.Queue[int] = queue.Queue()
+
+    def run() -> None:
+        q.put(1)
+        q.get()
+
+    return run
+
+
+def simple_queue_put_get() -> Callable[[], None]:
+    q: queue.SimpleQueue[int] = queue.SimpleQueue()
+
+    def run() -> None:
+        q.put(1)
+        q.get()
+
+    return run
+
+
+def priority_queue_put_get() -> Callable[[], None]:
+    q: queue.PriorityQueue[int] = queue.PriorityQueue()
 
     def run() -> None:
         q.put(1)
@@ -162,8 +202,12 @@ WORKLOADS: dict[str, tuple[Workload, int]] = {
     "Lock with": (lock_with, 200_000),
     "RLock acquire+release": (rlock_pair, 200_000),
     "Semaphore acquire+release": (semaphore_pair, 100_000),
+    "BoundedSemaphore acquire+release": (bounded_semaphore_pair, 100_000),
+    "Barrier(1) wait": (barrier_wait, 100_000),
     "Event set+wait+clear": (event_set_wait_clear, 100_000),
     "Queue put+get": (queue_put_get, 50_000),
+    "SimpleQueue put+get": (simple_queue_put_get, 100_000),
+    "PriorityQueue put+get": (priority_queue_put_get, 50_000),
     "Condition notify (under with)": (condition_notify, 100_000),
     "Condition wait/notify round trip": (condition_round_trip, 5_000),
     "Future made+set+result": (future_round_trip, 50_000),
