@@ -511,3 +511,86 @@ def test_subclasses_of_event_semaphore_and_barrier(capture: Capture) -> None:
     meeting.wait()
     names = {e["name"] for e in capture.events()}
     assert {"gate", "pool", "meeting"} == names
+
+
+class TestUnwatchedConditions:
+    """
+    A Condition syncscope does not watch (a Barrier's, an Event's, one made while Conditions
+    are not among the kinds) runs the original's methods, and looks, pickles and copies as
+    a threading.Condition does.
+    """
+
+    def test_a_barrier_on_its_own_condition_meets_and_the_condition_looks_the_same(
+        self, capture: Capture
+    ) -> None:
+        capture.install()
+        barrier = threading.Barrier(2)
+        cond = barrier._cond  # made by threading itself: not watched
+        assert syncscope._api.describe_primitive(cond) is None
+        assert isinstance(cond, threading.Condition)
+        assert "<class 'threading.Condition'>" == repr(type(cond))
+        assert "Condition" == type(cond).__qualname__
+        thread = start_thread(lambda: barrier.wait(timeout=5))
+        assert barrier.wait(timeout=5) in (0, 1)
+        join(thread)
+        assert ["passed", "passed"] == sorted(
+            e["outcome"] for e in capture.events() if e["outcome"] == "passed"
+        )
+
+    def test_pickled_and_copied_as_the_original(self) -> None:
+        """Pickling fails at its lock, as the original's does; a copy is a working Condition."""
+        syncscope.install(output=os.devnull)
+        cond = threading.Event()._cond
+        with pytest.raises(TypeError, match="lock"):
+            pickle.dumps(cond)
+        duplicate = copy.copy(cond)
+        assert type(duplicate) is threading.Condition
+        with duplicate:
+            assert duplicate.wait(0) is False
+            duplicate.notify_all()
+
+    def test_a_reducer_the_program_registered_for_conditions_is_used(self) -> None:
+        import copyreg
+
+        syncscope.install(output=os.devnull)
+        cond = threading.Event()._cond
+        copyreg.pickle(threading.Condition, lambda c: (str, ("a Condition",)))
+        try:
+            assert "a Condition" == pickle.loads(pickle.dumps(cond))
+        finally:
+            del copyreg.dispatch_table[threading.Condition]
+
+    def test_one_made_while_conditions_are_not_watched_waits_and_wakes(self) -> None:
+        """Made with Conditions not among the kinds: it works, there and after uninstall."""
+        syncscope.install(output=os.devnull, kinds=["lock"])
+        cond = threading.Condition()
+        assert syncscope._api.describe_primitive(cond) is None
+        ready = threading.Event()
+        go = [False]
+        woken: list[bool] = []
+
+        def waiter() -> None:
+            with cond:
+                ready.set()
+                woken.append(cond.wait_for(lambda: go[0], timeout=5))
+
+        thread = start_thread(waiter)
+        assert ready.wait(5)
+        with cond:  # taken once the waiter waits (it held the lock until then)
+            go[0] = True
+            cond.notify_all()
+        join(thread)
+        assert [True] == woken
+        syncscope.uninstall()
+        with cond:
+            assert cond.wait(0) is False
+
+    def test_a_subclass_and_a_watched_condition_keep_their_class(self) -> None:
+        class Mine(threading.Condition):
+            pass
+
+        syncscope.install(output=os.devnull)
+        assert type(Mine()) is Mine
+        watched = threading.Condition()
+        assert syncscope._api.describe_primitive(watched) is not None
+        assert type(watched) is threading.Condition

@@ -51,7 +51,7 @@ from .lean import (
     unpark,
 )
 from .lockfactories import LOCK_TYPE, condition_lock, proxy_for
-from .ownsteps import OwnCondition
+from .ownsteps import OwnCondition, UnwatchedCondition
 
 
 TYPE_CHECKING = False
@@ -196,6 +196,8 @@ def _condition_wrappers() -> list[Wrapper]:
                 lock = proxy_for(lock, primitive, library)
                 primitive.lock = getattr(lock, "_syncscope_primitive", None)
             init(self, lock)
+            if primitive is None and type(self) is cls and id(self) not in watches:
+                self.__class__ = UnwatchedCondition  # for good: its own methods, no wrappers
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
