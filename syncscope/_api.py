@@ -16,6 +16,7 @@ from ._core.state import Options, config_lock, counters, set_sinks, state
 from ._core.tracking import primitive_of, watch
 from ._intercept import patch as _patch
 from ._intercept.locks import PROXY_TYPES
+from ._intercept.ownsteps import watchable
 from ._settings import Settings
 
 
@@ -306,6 +307,7 @@ def name(obj: T, new_name: str) -> T:
             )
         file, line, function = site_of(user_frame(2))
         primitive = Primitive(kind, type(obj).__name__, new_name, file, line, function)
+        watchable(obj)  # a Barrier's own Condition goes through the wrappers again
         watch(obj, primitive)
     primitive.name = unique_name(new_name, primitive.kind)
     return obj

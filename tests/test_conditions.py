@@ -513,20 +513,18 @@ def test_subclasses_of_event_semaphore_and_barrier(capture: Capture) -> None:
     assert {"gate", "pool", "meeting"} == names
 
 
-class TestUnwatchedConditions:
+class TestABarriersOwnCondition:
     """
-    A Condition syncscope does not watch (a Barrier's, an Event's, one made while Conditions
-    are not among the kinds) runs the original's methods, and looks, pickles and copies as
-    a threading.Condition does.
+    A Barrier's own Condition, which syncscope does not watch, runs the original's methods,
+    and looks, pickles and copies as a threading.Condition does; named, it is watched.
     """
 
-    def test_a_barrier_on_its_own_condition_meets_and_the_condition_looks_the_same(
-        self, capture: Capture
-    ) -> None:
+    def test_a_barrier_meets_on_it_and_it_looks_the_same(self, capture: Capture) -> None:
         capture.install()
         barrier = threading.Barrier(2)
         cond = barrier._cond  # made by threading itself: not watched
         assert syncscope._api.describe_primitive(cond) is None
+        assert type(cond) is not threading.Condition  # the originals' methods, not the wrappers
         assert isinstance(cond, threading.Condition)
         assert "<class 'threading.Condition'>" == repr(type(cond))
         assert "Condition" == type(cond).__qualname__
@@ -540,7 +538,7 @@ class TestUnwatchedConditions:
     def test_pickled_and_copied_as_the_original(self) -> None:
         """Pickling fails at its lock, as the original's does; a copy is a working Condition."""
         syncscope.install(output=os.devnull)
-        cond = threading.Event()._cond
+        cond = threading.Barrier(2)._cond
         with pytest.raises(TypeError, match="lock"):
             pickle.dumps(cond)
         duplicate = copy.copy(cond)
@@ -553,43 +551,40 @@ class TestUnwatchedConditions:
         import copyreg
 
         syncscope.install(output=os.devnull)
-        cond = threading.Event()._cond
+        cond = threading.Barrier(2)._cond
         copyreg.pickle(threading.Condition, lambda c: (str, ("a Condition",)))
         try:
             assert "a Condition" == pickle.loads(pickle.dumps(cond))
         finally:
             del copyreg.dispatch_table[threading.Condition]
 
-    def test_one_made_while_conditions_are_not_watched_waits_and_wakes(self) -> None:
-        """Made with Conditions not among the kinds: it works, there and after uninstall."""
-        syncscope.install(output=os.devnull, kinds=["lock"])
-        cond = threading.Condition()
-        assert syncscope._api.describe_primitive(cond) is None
-        ready = threading.Event()
-        go = [False]
-        woken: list[bool] = []
-
-        def waiter() -> None:
-            with cond:
-                ready.set()
-                woken.append(cond.wait_for(lambda: go[0], timeout=5))
-
-        thread = start_thread(waiter)
-        assert ready.wait(5)
-        with cond:  # taken once the waiter waits (it held the lock until then)
-            go[0] = True
-            cond.notify_all()
-        join(thread)
-        assert [True] == woken
-        syncscope.uninstall()
+    def test_named_it_is_watched_and_reported(self, capture: Capture) -> None:
+        """syncscope.name() watches a library's Condition from then on: this one too."""
+        capture.install()
+        cond = syncscope.name(threading.Barrier(2)._cond, "turns")
         with cond:
+            cond.notify_all()
             assert cond.wait(0) is False
+        said = [(e["op"], e["outcome"]) for e in capture.events() if "turns" in e["event"]]
+        assert ("notify_all", "notified") in said, said
+        assert ("wait", "timeout") in said, said
 
-    def test_a_subclass_and_a_watched_condition_keep_their_class(self) -> None:
+    def test_a_barrier_made_while_installed_meets_after_uninstall(self) -> None:
+        syncscope.install(output=os.devnull)
+        barrier = threading.Barrier(2)
+        syncscope.uninstall()
+        thread = start_thread(lambda: barrier.wait(timeout=5))
+        assert barrier.wait(timeout=5) in (0, 1)
+        join(thread)
+
+    def test_other_conditions_keep_their_class(self) -> None:
+        """An Event's, a subclass, a watched one: only the Barrier's own is made otherwise."""
+
         class Mine(threading.Condition):
             pass
 
         syncscope.install(output=os.devnull)
+        assert type(threading.Event()._cond) is threading.Condition
         assert type(Mine()) is Mine
         watched = threading.Condition()
         assert syncscope._api.describe_primitive(watched) is not None

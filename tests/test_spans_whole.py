@@ -1008,6 +1008,7 @@ class TestTheRecordsRace:
             assert not records.counted
             prim = proxy._syncscope_primitive
             assert records.taken in ({}, {prim: WANTED}), switch_at
+            assert not took or records.taken == {}, switch_at  # taken since: nothing wanted
         assert switch_at > 2  # the release made calls, and the other thread stepped in at each
 
     def _release_stepped_into(self, switch_at: int, marked: bool) -> tuple[Any, Any, bool | None]:

@@ -51,7 +51,7 @@ from .lean import (
     unpark,
 )
 from .lockfactories import LOCK_TYPE, condition_lock, proxy_for
-from .ownsteps import OwnCondition, UnwatchedCondition
+from .ownsteps import OwnCondition, UnwatchedCondition, barrier_condition
 
 
 TYPE_CHECKING = False
@@ -196,8 +196,8 @@ def _condition_wrappers() -> list[Wrapper]:
                 lock = proxy_for(lock, primitive, library)
                 primitive.lock = getattr(lock, "_syncscope_primitive", None)
             init(self, lock)
-            if primitive is None and type(self) is cls and id(self) not in watches:
-                self.__class__ = UnwatchedCondition  # for good: its own methods, no wrappers
+            if primitive is not None and type(self) is UnwatchedCondition:
+                self.__class__ = cls  # type: ignore[assignment]  # a Barrier's own, watched now
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -622,6 +622,8 @@ def _barrier_wrappers() -> list[Wrapper]:
         try:
             primitive = watch_new(self, "barrier")
             init(self, parties, action, timeout)
+            if primitive_of(self._cond) is None:  # its own Condition without the wrappers
+                self._cond = barrier_condition(self._cond)
             if primitive is not None and action is not None:
                 # The last thread to arrive runs it inside the wait, under the guard: it is
                 # the program's own code all the same (see as_program).

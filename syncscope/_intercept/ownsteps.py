@@ -49,14 +49,16 @@ if TYPE_CHECKING:
 
 class UnwatchedCondition(threading.Condition):
     """
-    The class a Condition syncscope does not watch is given once made (see the Condition
-    wrappers' ``__init__``): one the standard library makes for itself, a Semaphore's, an
-    Event's, a Barrier's, a queue's, a pool's, unless ``--all`` watches them. Its ``wait``,
-    ``notify`` and ``notify_all`` are the originals, taken here, before any install: the
-    wrappers on ``threading.Condition`` would hand each to the original anyway, at the cost
-    of their frames (a ``Barrier(1).wait`` notifies twice, each ``notify_all`` calling
-    ``notify``: 440 ns of its 1,100 with the statistics). It is named as its base is, so that
-    it shows as ``threading.Condition``, and pickled and copied as one.
+    A Barrier's own Condition while syncscope does not watch it (see :func:`barrier_condition`).
+    Its ``wait``, ``notify`` and ``notify_all`` are the originals, taken here before any
+    install: the wrappers on ``threading.Condition`` would only hand each to the original, at
+    the cost of their frames (a last arrival notifies twice, each ``notify_all`` calling
+    ``notify``: 440 ns of the 1,100 the statistics added to a ``Barrier(1).wait``). It is named
+    as its base is, and pickles and copies as one. Only the Barrier's: giving any unwatched
+    Condition this class once made (``__class__``) made every other primitive's own Condition
+    slower to read (4-7% on an Event's, a queue's and a semaphore's operations: the instance's
+    attributes are no longer laid out as its class's), and a method patched on
+    ``threading.Condition`` after install (``mock.patch.object``) would no longer reach them.
     """
 
     wait = threading.Condition.wait
@@ -80,10 +82,33 @@ UnwatchedCondition.__module__ = threading.Condition.__module__
 UnwatchedCondition.__qualname__ = threading.Condition.__qualname__
 UnwatchedCondition.__name__ = threading.Condition.__name__
 
+_condition_init = threading.Condition.__init__
+
+
+def barrier_condition(cond: Any) -> Any:
+    """
+    What a Barrier just made keeps as its Condition: ``cond``, its own, made by the original
+    ``__init__``, or, while syncscope does not watch it (its lock a plain lock), an
+    :class:`UnwatchedCondition` on the same lock, made as one (not given the class afterwards:
+    see there) and initialised by the original ``__init__``, as the Barrier's was.
+    """
+    lock = getattr(cond, "_lock", None)  # read before the type is known (typing narrows)
+    if type(cond) is not threading.Condition or type(lock) is not LOCK_TYPE:
+        return cond
+    own = object.__new__(UnwatchedCondition)
+    _condition_init(own, lock)
+    return own
+
+
+def watchable(obj: Any) -> None:
+    """``obj`` is to be watched from now on: an :class:`UnwatchedCondition` becomes a Condition."""
+    if type(obj) is UnwatchedCondition:
+        obj.__class__ = threading.Condition  # type: ignore[assignment]  # reported from now on
+
+
 #: The Condition a Semaphore, an Event or a Queue makes for itself (its lock's type is
-#: ``_lockfactories.LOCK_TYPE`` unless ``--all`` watches it: then it is a proxy, and the
-#: Condition a ``threading.Condition``).
-OwnCondition: type[Any] = UnwatchedCondition
+#: ``_lockfactories.LOCK_TYPE`` unless ``--all`` watches it: then it is a proxy).
+OwnCondition: type[Any] = threading.Condition
 
 #: The queues whose put and get are done here, each with how: ``put(item, False)``'s steps,
 #: which return the queue's size after it, or None, having done nothing, when the real put
