@@ -80,7 +80,11 @@ def test_a_thread_with_an_ended_threads_ident_is_a_thread_of_its_own(
 
 
 LEFT_HELD = """\
-import sys, threading, time
+import os, sys, threading, time
+def task_gone(thread):  # its stack is the next thread's (and so its ident) once it is gone
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/self/task/{thread.native_id}") and time.monotonic() < deadline:
+        time.sleep(0.001)
 def taker(lock):
     lock.acquire()  # never released: the thread ends holding it
 def blocked(lock, go, wait):
@@ -92,6 +96,7 @@ for attempt in range(50):  # until a thread gets the ident of the one that ended
     first = threading.Thread(target=taker, args=(lock,), name=f"taker-{attempt}")
     first.start()
     first.join(timeout=10)
+    task_gone(first)
     go, wait = threading.Event(), []
     second = threading.Thread(
         target=blocked, args=(lock, go, wait), name=f"blocked-{attempt}", daemon=True

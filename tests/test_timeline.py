@@ -187,7 +187,11 @@ class TestOptions:
 
 
 SAME_NAME_SAME_IDENT = """\
-import sys, threading, time
+import os, sys, threading, time
+def task_gone(thread):  # its stack is the next thread's (and so its ident) once it is gone
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/self/task/{thread.native_id}") and time.monotonic() < deadline:
+        time.sleep(0.001)
 lock = threading.Lock()
 gate = threading.Lock()
 def leave_it_held():
@@ -199,6 +203,7 @@ for attempt in range(50):  # until a thread gets the ident of the one that ended
     first = threading.Thread(target=leave_it_held, name="worker")
     first.start()
     first.join(timeout=10)
+    task_gone(first)
     second = threading.Thread(target=wait_for_it, name="worker")
     second.start()
     if second.ident == first.ident:
@@ -402,7 +407,11 @@ def test_sigterm_writes_the_files_then_dies_of_it(tmp_path: Path) -> None:
 
 
 RAW_THREAD_SAME_IDENT = """\
-import _thread, sys, threading, time
+import _thread, os, sys, threading, time
+def task_gone(thread):  # its stack is the next thread's (and so its ident) once it is gone
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/self/task/{thread.native_id}") and time.monotonic() < deadline:
+        time.sleep(0.001)
 lock = threading.Lock()
 done = threading.Event()
 def leave_it_held():
@@ -415,6 +424,7 @@ for attempt in range(50):
     first = threading.Thread(target=leave_it_held, name="worker")
     first.start()
     first.join(timeout=10)
+    task_gone(first)
     idents = []
     _thread.start_new_thread(lambda: idents.append(_thread.get_ident()) or wait_for_it(), ())
     deadline = time.monotonic() + 10
