@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support.otlp import OtlpGrpcReceiver, OtlpHttpReceiver
-from tests.support.switches import each_instruction
+from tests.support.switches import AtCallReturn, each_instruction
 
 from .spans_programs import Interactive, write_program
 from .test_spans import _run, span_line
@@ -866,20 +866,12 @@ class TestTheRecordsRace:
         third call), finds the record there or gone, never both ways, and the claim raises
         nothing into the waiting thread.
         """
-        import dis
-        import itertools
         import threading
 
         from syncscope._core.state import RECORD_ACQUIRED, Records
         from syncscope._intercept.lockpaths import counted_release
 
         code = Records.claim.__code__
-        instructions = list(dis.get_instructions(code))
-        after_calls = {
-            later.offset
-            for earlier, later in itertools.pairwise(instructions)
-            if earlier.opname.startswith("CALL")
-        }
         records, proxy = self._lock()
         taken, go, done = threading.Event(), threading.Event(), threading.Event()
         counted: list[bool] = []
@@ -893,20 +885,14 @@ class TestTheRecordsRace:
                 proxy._syncscope_lock.release()
             done.set()
 
-        returns = 0
-
-        def instruction(offset: int) -> None:
-            nonlocal returns
-            if offset in after_calls:
-                returns += 1
-                if returns == switch_at:
-                    go.set()  # the owner runs now, as another thread would
-                    done.wait(10)
+        def owner_runs() -> None:  # as another thread would
+            go.set()
+            done.wait(10)
 
         thread = threading.Thread(target=owner)
         thread.start()
         assert taken.wait(10)
-        with each_instruction(code, instruction):
+        with each_instruction(code, AtCallReturn(code, switch_at, owner_runs)):
             records.claim(proxy._syncscope_primitive, waits=True)
         go.set()
         thread.join(10)
@@ -927,8 +913,6 @@ class TestTheRecordsRace:
         claiming the hold where a call returns inside the re-entry or the releases: each
         acquire is recorded or counted, once, and the one hold too.
         """
-        import dis
-        import itertools
         import threading
 
         from syncscope import get_original
@@ -941,22 +925,12 @@ class TestTheRecordsRace:
         proxy = adopt_lock(get_original("threading", "RLock")(), "rlock", "RLock", "r", __file__, 1)
         prim = proxy._syncscope_primitive
         code = getattr(lockpaths, where).__code__
-        after_calls = {
-            later.offset
-            for earlier, later in itertools.pairwise(dis.get_instructions(code))
-            if earlier.opname.startswith("CALL")
-        }
-        returns = 0
 
-        def instruction(offset: int) -> None:
-            nonlocal returns
-            if offset in after_calls:
-                returns += 1
-                if returns == switch_at:  # a waiter runs now, as another thread would
-                    waiter = threading.Thread(target=records.claim, args=(prim, True))
-                    waiter.start()
-                    waiter.join(10)
-                    assert not waiter.is_alive()
+        def waiter_runs() -> None:  # as another thread would
+            waiter = threading.Thread(target=records.claim, args=(prim, True))
+            waiter.start()
+            waiter.join(10)
+            assert not waiter.is_alive()
 
         def acquire() -> None:  # as the proxy's __enter__ does
             if not self._acquire(proxy, records):
@@ -967,12 +941,13 @@ class TestTheRecordsRace:
                 lockpaths.recorded_release(proxy, records)
 
         this_thread()
-        with each_instruction(code, instruction):
+        at = AtCallReturn(code, switch_at, waiter_runs)
+        with each_instruction(code, at):
             acquire()
             acquire()
             release()
             release()
-        assert returns >= switch_at
+        assert at.seen >= switch_at
         assert not proxy._syncscope_lock._is_owned()
         depths = [r[6] for r in records.buffer if r[1] is proxy and r[2] == RECORD_ACQUIRED]
         uses = [(use.count, use.reentered) for use in records.counted]
@@ -1017,19 +992,12 @@ class TestTheRecordsRace:
         ``switch_at``-th call returns: the records, the proxy, and whether that thread took
         the lock (None: the release made fewer calls).
         """
-        import dis
-        import itertools
         import threading
 
         from syncscope._core.state import WANTED
         from syncscope._intercept import lockpaths
 
         code = lockpaths.recorded_release.__code__
-        after_calls = {
-            later.offset
-            for earlier, later in itertools.pairwise(dis.get_instructions(code))
-            if earlier.opname.startswith("CALL")
-        }
         records, proxy = self._lock()
         records.counting = False  # recorded, not counted: this is the release under test
         prim = proxy._syncscope_primitive
@@ -1052,21 +1020,16 @@ class TestTheRecordsRace:
                 lockpaths.recorded_release(proxy, records)
                 took.append(True)
 
-        returns = 0
+        def other_runs() -> None:
+            thread = threading.Thread(target=other)
+            thread.start()
+            thread.join(10)
+            assert not thread.is_alive()
 
-        def instruction(offset: int) -> None:
-            nonlocal returns
-            if offset in after_calls:
-                returns += 1
-                if returns == switch_at:
-                    thread = threading.Thread(target=other)
-                    thread.start()
-                    thread.join(10)
-                    assert not thread.is_alive()
-
-        with each_instruction(code, instruction):
+        at = AtCallReturn(code, switch_at, other_runs)
+        with each_instruction(code, at):
             lockpaths.recorded_release(proxy, records)
-        if returns < switch_at:
+        if at.seen < switch_at:
             return records, proxy, None
         assert len(took) == 1
         return records, proxy, took[0]

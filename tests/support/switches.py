@@ -54,3 +54,30 @@ def each_instruction(code: Any, call: Any) -> Iterator[None]:
             monitoring.register_callback(tool, monitoring.events.INSTRUCTION, None)
     finally:
         monitoring.free_tool_id(tool)
+
+
+class AtCallReturn:
+    """
+    An ``each_instruction`` hook that runs ``act()`` where the ``nth`` call made by ``code``
+    returns (where the interpreter may hand the GIL to another thread); ``seen``: how many
+    such places this thread went past.
+    """
+
+    def __init__(self, code: Any, nth: int, act: Any) -> None:
+        import dis
+        import itertools
+
+        self.after_calls = {
+            later.offset
+            for earlier, later in itertools.pairwise(dis.get_instructions(code))
+            if earlier.opname.startswith("CALL")
+        }
+        self.nth = nth
+        self.act = act
+        self.seen = 0
+
+    def __call__(self, offset: int) -> None:
+        if offset in self.after_calls:
+            self.seen += 1
+            if self.seen == self.nth:
+                self.act()
