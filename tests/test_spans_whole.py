@@ -6,6 +6,7 @@ protocol of an endpoint is found when its port does not say, and a fatal signal 
 
 from __future__ import annotations
 
+import _thread
 import json
 import re
 import signal
@@ -184,6 +185,52 @@ class TestRecordPath:
         assert [16, 17] == sorted(s.attributes["code.line.number"] for s in rlock_acquires)
         (rlock_hold,) = by_name["RLock.hold r"]
         assert 16 == rlock_hold.attributes["code.line.number"]
+
+    def test_trylocks_and_timed_acquires_have_their_sites_and_holds(
+        self, tmp_path: Path, receiver: Any
+    ) -> None:
+        """
+        An acquire that takes the lock at its first attempt, non-blocking or with a time
+        limit, is a record too: its spans are the acquire and the hold at its line. A trylock
+        that finds the lock taken is still a span of its own, "busy".
+        """
+        source = """\
+            import threading
+            lock = threading.Lock()
+            r = threading.RLock()
+            assert lock.acquire(False)
+            lock.release()
+            assert lock.acquire(timeout=5)
+            lock.release()
+            assert r.acquire(blocking=False)
+            assert r.acquire(timeout=0)
+            r.release()
+            r.release()
+            lock.acquire()
+            assert not lock.acquire(False)
+            lock.release()
+        """
+        args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
+        result = _run(tmp_path, source, *SPANS_ALONE, *args)
+        assert 0 == result.returncode, result.stderr
+        line = span_line(result.stderr)
+        assert (0, 0) == (line["dropped"], line["aggregated"]), line
+        spans = receiver.wait_for_spans(line["sent"])
+
+        def where(name: str) -> list[tuple[Any, Any]]:
+            found = [
+                (s.attributes["code.line.number"], s.attributes["syncscope.outcome"])
+                for s in spans
+                if s.name == name
+            ]
+            return sorted(found)
+
+        acquired = "acquired"
+        busy = (13, "busy")
+        assert [(4, acquired), (6, acquired), (12, acquired), busy] == where("Lock.acquire lock")
+        assert [4, 6, 12] == [number for number, _ in where("Lock.hold lock")]
+        assert [(8, acquired), (9, acquired)] == where("RLock.acquire r")
+        assert [8] == [number for number, _ in where("RLock.hold r")]
 
 
 class TestEndpoint:
@@ -670,6 +717,83 @@ class TestCountedInPlace:
         names = [f"w{n}" for n in range(4)]
         assert dict.fromkeys(names, 2000) == _counts(spans, "RLock.hold r")
         assert dict.fromkeys(names, 4000) == _counts(spans, "RLock.acquire r")
+
+    def test_trylocks_and_timed_acquires_are_counted_in_place_too(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        """
+        A non-blocking or timed acquire that takes the lock at once is counted in place as a
+        blocking one is; a trylock that finds the lock taken is a "busy" span, and arguments
+        the lock refuses raise as they do on the lock itself, taking nothing.
+        """
+        out = tmp_path / "out.json"
+        body = f"""\
+            import json
+            lock = threading.Lock()
+            r = threading.RLock()
+            taken = {{lock: 0, r: 0}}
+
+            def counted_by(take, lock):
+                global uses
+                for _ in range(1000):
+                    while not state.records.counting:
+                        with busy:
+                            uses += 1
+                    assert take()
+                    taken[lock] += 1
+                    record = state.records.taken.get(lock._syncscope_primitive)
+                    inside = type(record) is tuple and len(record) == 7  # not WANTED
+                    lock.release()
+                    if inside:
+                        return True
+                return False
+
+            counted = {{
+                "acquire(False)": counted_by(lambda: lock.acquire(False), lock),
+                "acquire(False, -1)": counted_by(lambda: lock.acquire(False, -1), lock),
+                "acquire(timeout=5)": counted_by(lambda: lock.acquire(timeout=5), lock),
+                "acquire(True, 0)": counted_by(lambda: lock.acquire(True, 0), lock),
+                "RLock acquire(False)": counted_by(lambda: r.acquire(False), r),
+            }}
+            lock.acquire()
+            taken[lock] += 1
+            failed = lock.acquire(False)
+            lock.release()
+            errors = []
+            refused = (((False, 5), {{}}), ((), {{"timeout": -5}}), ((), {{"timeout": 1e300}}))
+            for args, kwargs in refused:
+                try:
+                    lock.acquire(*args, **kwargs)
+                except Exception as exc:
+                    errors.append(f"{{type(exc).__name__}}: {{exc}}")
+            with open({str(out)!r}, "w") as file:
+                json.dump({{"counted": counted, "failed": failed, "errors": errors,
+                           "locked": lock.locked(), "taken": taken[lock],
+                           "taken r": taken[r]}}, file)
+        """
+        _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
+        found = json.loads(out.read_text())
+        assert all(found["counted"].values()), found["counted"]
+        assert found["failed"] is False
+        assert not found["locked"]
+        expected = []
+        original = _thread.allocate_lock()
+        for args, kwargs in (((False, 5), {}), ((), {"timeout": -5}), ((), {"timeout": 1e300})):
+            with pytest.raises(Exception) as raised:
+                original.acquire(*args, **kwargs)
+            expected.append(f"{type(raised.value).__name__}: {raised.value}")
+        assert expected == found["errors"]
+        # Each use a span or in a summary's count, once; the failed trylock and the refused
+        # calls spans of their own.
+        assert {"MainThread": found["taken"]} == _counts(spans, "Lock.hold lock")
+        outcomes: dict[str, int] = {}
+        for span in spans:
+            if span.name == "Lock.acquire lock" or span.name.startswith("Lock.acquire lock x "):
+                outcome = str(span.attributes["syncscope.outcome"])
+                outcomes[outcome] = outcomes.get(outcome, 0) + _count(span)
+        assert found["taken"] == outcomes.pop("acquired", 0) + outcomes.pop("summary", 0)
+        assert {"busy": 1, "error": 3} == outcomes
+        assert {"MainThread": found["taken r"]} == _counts(spans, "RLock.hold r")
 
 
 class TestThePermitsRace:

@@ -180,13 +180,16 @@ def said_release(proxy: Any) -> None:
 
 # -- the record path: the span sink alone listens (state.records) -----------------------------
 #
-# An uncontended acquire (blocking, no time limit) and a release by the owner only append a
-# record to the span sink's ordered buffer (see _core/state.Records): the sink's worker makes
-# the event of it. An acquire's record goes in after the real acquire, a release's before the
-# real release, so the buffer has the holds in the order they happened. Everything else (an
-# acquire that has to wait, a timed or non-blocking one, a release that raises, an operation
-# under a span of the program's own, a buffer the worker has let fill up) takes the event
-# path, into the same buffer.
+# An acquire that takes the lock at its first attempt (blocking or not, with a time limit or
+# without) and a release by the owner only append a record to the span sink's ordered buffer
+# (see _core/state.Records): the sink's worker makes the event of it. An acquire's record goes
+# in after the real acquire, a release's before the real release, so the buffer has the holds
+# in the order they happened. Everything else (an acquire that has to wait, a trylock that
+# finds the lock taken, arguments the real acquire refuses, a release that raises, an
+# operation under a span of the program's own, a buffer the worker has let fill up) takes the
+# event path, into the same buffer. A trylock or a timed acquire that takes the lock at once
+# is that: on the event path its event had no wait and no time limit worth a span's word, and
+# a program that polls with acquire(False) made an event on its own thread at each.
 
 
 def program_span() -> bool:
@@ -200,8 +203,7 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
     lock = proxy._syncscope_lock
     got = False
     if (
-        timeout == -1
-        and blocking
+        (timeout == -1 or trylock_first(blocking, timeout))
         and count < records.capacity
         and not (following.reader is not None and program_span())
     ):
@@ -311,7 +313,11 @@ def recorded_release(proxy: Any, records: Records) -> None:
 
 
 def counted_acquire(proxy: Any, records: Records) -> bool:
-    """A blocking acquire without a time limit: True if it took the lock, to be counted."""
+    """
+    An acquire whose arguments the real acquire takes (see ``trylock_first``): True if its
+    first attempt took the lock, to be counted; False if it has to wait, or is a trylock that
+    failed (the record path then, then the event path).
+    """
     if following.reader is not None and program_span():
         return False  # under the program's own span: its child, recorded
     if state.options.include_library and guard.busy:

@@ -30,7 +30,16 @@ from .._core.tally import Tally
 from .._core.tracebacks import hide_frames
 from .gil import acquire_contended
 from .interrupts import BLOCKING_IS_INT, NOT_BLOCKING, NOT_YET, check_blocking, take
-from .lean import forget_hold, hold_ended, longest_hold, nested, parked_to_wait, pop, unpark
+from .lean import (
+    forget_hold,
+    hold_ended,
+    longest_hold,
+    nested,
+    parked_to_wait,
+    pop,
+    trylock_first,
+    unpark,
+)
 from .lockpaths import (
     counted_acquire,
     counted_release,
@@ -201,8 +210,7 @@ class _LockProxy(_Proxy):
             if (  # the span sink alone, under pressure: see counted_acquire
                 records is not None
                 and records.counting
-                and timeout == -1
-                and blocking
+                and (timeout == -1 or trylock_first(blocking, timeout))
                 and counted_acquire(self, records)
             ):
                 return True
@@ -486,8 +494,7 @@ class _RLockProxy(_Proxy):
             if (  # the span sink alone, under pressure: see counted_acquire
                 records is not None
                 and records.counting
-                and timeout == -1
-                and blocking
+                and (timeout == -1 or trylock_first(blocking, timeout))
                 and counted_acquire(self, records)
             ):
                 return True
