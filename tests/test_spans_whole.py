@@ -232,6 +232,34 @@ class TestRecordPath:
         assert [(8, acquired), (9, acquired)] == where("RLock.acquire r")
         assert [8] == [number for number, _ in where("RLock.hold r")]
 
+    def test_an_acquire_and_a_release_called_from_c_at_a_threads_bottom(
+        self, tmp_path: Path, receiver: Any
+    ) -> None:
+        """
+        ``_thread.start_new_thread(lock.acquire, ())``: no Python frame calls the acquire, and
+        it still takes the lock, as the release made the same way gives it back.
+        """
+        source = """\
+            import _thread, threading, time
+            lock = threading.Lock()
+            _thread.start_new_thread(lock.acquire, ())
+            deadline = time.monotonic() + 10
+            while lock.acquire(False) and time.monotonic() < deadline:
+                lock.release()  # taken here first: the thread waits for it, then takes it
+            assert lock.locked(), "the thread's acquire never took the lock"
+            _thread.start_new_thread(lock.release, ())
+            assert lock.acquire(timeout=10), "the thread's release never gave it back"
+            lock.release()
+        """
+        args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
+        result = _run(tmp_path, source, *SPANS_ALONE, *args)
+        assert 0 == result.returncode, result.stderr
+        assert "Exception" not in result.stderr, result.stderr
+        line = span_line(result.stderr)
+        spans = receiver.wait_for_spans(line["sent"])
+        holds = [s for s in spans if s.name == "Lock.hold lock"]
+        assert any(s.attributes["thread.name"] != "MainThread" for s in holds), holds
+
 
 class TestEndpoint:
     """An endpoint's protocol and death, found once."""
@@ -794,6 +822,30 @@ class TestCountedInPlace:
         assert found["taken"] == outcomes.pop("acquired", 0) + outcomes.pop("summary", 0)
         assert {"busy": 1, "error": 3} == outcomes
         assert {"MainThread": found["taken r"]} == _counts(spans, "RLock.hold r")
+
+    def test_an_acquire_called_from_c_at_a_threads_bottom_is_counted(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        """Counted in place, an acquire no Python frame calls still takes the lock."""
+        body = """\
+            import _thread
+            take_counted(busy)
+            busy.release()
+            counting_for_good()
+            lock = threading.Lock()
+            _thread.start_new_thread(lock.acquire, ())
+            deadline = time.monotonic() + 10
+            while lock.acquire(False) and time.monotonic() < deadline:
+                lock.release()  # taken here first: the thread waits for it, then takes it
+            assert lock.locked(), "the thread's acquire never took the lock"
+            _thread.start_new_thread(lock.release, ())
+            assert lock.acquire(timeout=10), "the thread's release never gave it back"
+            lock.release()
+        """
+        _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
+        holds = _counts(spans, "Lock.hold lock")
+        assert 2 <= sum(holds.values()), holds
+        assert set(holds) - {"MainThread"}, holds
 
 
 class TestThePermitsRace:

@@ -1,7 +1,8 @@
 """
-Trylocks, as code that polls writes them: four threads each make 100,000 attempts (at scale
+Trylocks, as code that polls writes them: four threads each make 400,000 attempts (at scale
 1) on one of eight Locks picked at random, with ``acquire(False)``, and move on when the lock
-is taken. About one attempt in eight finds its lock held. The successes are checked at the end.
+is taken. Some attempts find their lock held (one in eight, measured here). The successes
+are checked at the end.
 
     python trylock.py [SCALE]
 """
@@ -13,7 +14,7 @@ import threading
 THREADS = 4
 LOCKS = 8
 # Attempts per thread at scale 1.
-ATTEMPTS = 100_000
+ATTEMPTS = 400_000
 
 locks = [threading.Lock() for _ in range(LOCKS)]
 

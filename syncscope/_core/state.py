@@ -80,6 +80,8 @@ class Options:
 #: A record's operation (see :class:`Records`).
 RECORD_ACQUIRED = 0
 RECORD_RELEASED = 1
+#: A trylock (``acquire(False)``, ``acquire(timeout=0)``) that found the lock taken.
+RECORD_BUSY = 2
 
 
 #: In ``Records.taken``: a thread found the lock taken before its holder had put its record
@@ -94,11 +96,12 @@ class Records:
     of every other primitive, so that one order holds for all of them.
 
     A record is a tuple ``(holds, proxy, op, time_ns, where, lasti, depth)``: the thread's
-    lean ``ThreadHolds``, the proxy, ``RECORD_ACQUIRED`` or ``RECORD_RELEASED``, the time,
-    the caller's code object and instruction (or, for a caller that is not the program's own
-    code, its call site as ``(file, line, function)`` and -1), and an RLock's depth after the
-    operation (None for a Lock). The sink's worker turns it into the event the event path
-    would have made, or folds it straight into a summary.
+    lean ``ThreadHolds``, the proxy, ``RECORD_ACQUIRED``, ``RECORD_RELEASED`` or
+    ``RECORD_BUSY``, the time, the caller's code object and instruction (or, for a caller that
+    is not the program's own code, its call site as ``(file, line, function)`` and -1), and an
+    RLock's depth after the operation (None for a Lock, and for a busy trylock). The sink's
+    worker turns it into the event the event path would have made, or folds it straight into
+    a summary.
     """
 
     __slots__ = (

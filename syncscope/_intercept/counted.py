@@ -32,10 +32,9 @@ from .._core.context import following
 from .._core.dispatch import guard, hidden
 from .._core.leanholds import OpUses, ThreadHolds, this_thread
 from .._core.leanholds import local as lean_local
-from .._core.sites import _machinery_files, call_site
 from .._core.state import RECORD_ACQUIRED, state
 from .._core.tracking import Watch, watches
-from .lockpaths import count_use, make_room, program_span
+from .lockpaths import count_use, make_room, program_span, record_site
 from .ownsteps import give_permit, take_permit
 
 
@@ -95,7 +94,7 @@ def count_op(primitive: Primitive, op: str, records: Records, item_id: int | Non
 
 def _first(holds: ThreadHolds, primitive: Primitive, op: str, now: int, records: Records) -> OpUses:
     """The first ``op`` on ``primitive`` counted by this thread: where it happened."""
-    where, lasti = _caller(3)  # this, count_op, the wrapper, the caller
+    where, lasti = record_site(3)  # this, count_op, the wrapper, the caller
     make_room(holds)
     uses = holds.uses
     use = OpUses((holds, None, op, now, where, lasti, None), records.counted, primitive, op)
@@ -117,7 +116,7 @@ def permit_taken(
     """
     if semaphore._cond._waiters or not may_count():
         return False  # it would take a permit someone waits for: an event
-    where, lasti = _caller(2)  # this, acquire, the caller
+    where, lasti = record_site(2)  # this, acquire, the caller
     holds = lean_local.holds or this_thread()
     now = _time_ns()  # before: no call between the permit taken and the try that gives it back
     got = take_permit(semaphore)  # the original's own steps, where they can
@@ -196,18 +195,3 @@ def permit_returned(
             release(semaphore)
     count_use(holds, entry, record, records)
     return True
-
-
-def _caller(depth: int) -> tuple[Any, int]:
-    """
-    Where the frame ``depth`` frames above the caller of this is, as a record has it: its
-    code and instruction; or, for the standard library's own code, a file not seen yet, or
-    no frame at all (the operation called from C, a thread's target), its call site and -1.
-    """
-    try:
-        frame = _getframe(depth + 1)
-    except ValueError:
-        frame = None
-    if frame is not None and _machinery_files.get(frame.f_code.co_filename) is False:
-        return frame.f_code, frame.f_lasti
-    return call_site(depth + 2), -1

@@ -22,7 +22,7 @@ from .._core.event import (
 from .._core.leanholds import MAX_USES, ThreadHolds, Uses, this_thread
 from .._core.leanholds import local as lean_local
 from .._core.sites import PAST_OUR_CALLER, _machinery_files, call_site
-from .._core.state import RECORD_ACQUIRED, RECORD_RELEASED, WANTED, Records, state
+from .._core.state import RECORD_ACQUIRED, RECORD_BUSY, RECORD_RELEASED, WANTED, Records, state
 from .gil import acquire_contended
 from .interrupts import NOT_YET, owned_items, take
 from .lean import acquire_slowly, adopt, pop, trylock_first
@@ -181,15 +181,14 @@ def said_release(proxy: Any) -> None:
 # -- the record path: the span sink alone listens (state.records) -----------------------------
 #
 # An acquire that takes the lock at its first attempt (blocking or not, with a time limit or
-# without) and a release by the owner only append a record to the span sink's ordered buffer
-# (see _core/state.Records): the sink's worker makes the event of it. An acquire's record goes
-# in after the real acquire, a release's before the real release, so the buffer has the holds
-# in the order they happened. Everything else (an acquire that has to wait, a trylock that
-# finds the lock taken, arguments the real acquire refuses, a release that raises, an
-# operation under a span of the program's own, a buffer the worker has let fill up) takes the
-# event path, into the same buffer. A trylock or a timed acquire that takes the lock at once
-# is that: on the event path its event had no wait and no time limit worth a span's word, and
-# a program that polls with acquire(False) made an event on its own thread at each.
+# without), a trylock that finds it taken, and a release by the owner only append a record
+# to the span sink's ordered buffer (see _core/state.Records): the sink's worker makes the
+# event of it. An acquire's record goes in after the real acquire, a release's before the
+# real release, so the buffer has the holds in the order they happened. Everything else (an
+# acquire that has to wait, arguments the real acquire refuses, a release that raises, an
+# operation under a span of the program's own, a buffer the worker has let fill up) takes
+# the event path, into the same buffer. A program that polls with acquire(False) made an
+# event on its own thread at each attempt, 4-5 us, and ran 32x plain.
 
 
 def program_span() -> bool:
@@ -201,12 +200,13 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
     buffer = records.buffer
     count = len(buffer)
     lock = proxy._syncscope_lock
-    got = False
+    got = tried = False
     if (
         (timeout == -1 or trylock_first(blocking, timeout))
         and count < records.capacity
         and not (following.reader is not None and program_span())
     ):
+        tried = True
         for got in proxy._syncscope_attempts:  # noqa: B007 (one item: see _interrupts)
             break
     if not got:
@@ -214,14 +214,17 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
             records.claim(proxy._syncscope_primitive, waits=True)
         if count >= records.capacity and records.counted is not None:
             records.counting = True  # the worker is behind: count uses in place from now on
+        if tried and tries_only(blocking, timeout):  # a trylock: that attempt was the call
+            return busy(proxy, records)
         return observed_acquire(
             lock, proxy._syncscope_primitive, proxy._reentrant, blocking, timeout
         )
     try:
-        frame = _getframe(2)  # this, acquire or __enter__, the caller
-        code = frame.f_code
-        if _machinery_files.get(code.co_filename) is False:
-            where: Any = code
+        # The caller of acquire or __enter__; None where it was called from C at the bottom
+        # of a thread (_getframe(2) would raise there).
+        frame = _getframe(1).f_back
+        if frame is not None and _machinery_files.get(frame.f_code.co_filename) is False:
+            where: Any = frame.f_code
             lasti = frame.f_lasti
         else:  # threading's own code (a Condition's __enter__), or a file not seen yet
             where = call_site(PAST_OUR_CALLER)
@@ -250,6 +253,36 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
     return True
 
 
+def busy(proxy: Any, records: Records) -> bool:
+    """
+    A trylock that found the lock taken, on the record path: a record, which the worker makes
+    the "busy" event of (a span of its own, as on the event path). Returns False, the call's
+    answer.
+    """
+    buffer = records.buffer
+    where, lasti = record_site(3)  # this, recorded_acquire, acquire, the caller
+    holds = lean_local.holds or this_thread()
+    buffer.append((holds, proxy, RECORD_BUSY, _time_ns(), where, lasti, None))
+    if not len(buffer) % records.ring_at:
+        records.ring()
+    return False
+
+
+def record_site(depth: int) -> tuple[Any, int]:
+    """
+    Where the frame ``depth`` frames above the caller of this is, as a record has it: its
+    code and instruction; or, for the standard library's own code, a file not seen yet, or
+    no frame at all (the operation called from C, a thread's target), its call site and -1.
+    """
+    try:
+        frame = _getframe(depth + 1)
+    except ValueError:
+        frame = None
+    if frame is not None and _machinery_files.get(frame.f_code.co_filename) is False:
+        return frame.f_code, frame.f_lasti
+    return call_site(depth + 2), -1
+
+
 def recorded_release(proxy: Any, records: Records) -> None:
     lock = proxy._syncscope_lock
     reentrant = proxy._reentrant
@@ -271,10 +304,9 @@ def recorded_release(proxy: Any, records: Records) -> None:
         if count >= records.capacity or (following.reader is not None and program_span()):
             said_released(proxy, reentrant, 4)  # an event: the buffer is full, or in a span
             return None
-        frame = _getframe(2)  # this, release or __exit__, the caller
-        code = frame.f_code
-        if _machinery_files.get(code.co_filename) is False:
-            where: Any = code
+        frame = _getframe(1).f_back  # release's or __exit__'s caller (None: C, a thread's bottom)
+        if frame is not None and _machinery_files.get(frame.f_code.co_filename) is False:
+            where: Any = frame.f_code
             lasti = frame.f_lasti
         else:
             where = call_site(PAST_OUR_CALLER)
@@ -328,10 +360,11 @@ def counted_acquire(proxy: Any, records: Records) -> bool:
         return counted_reentry(proxy, lock, records)
     # What can be, before the acquire: the less this thread does holding the lock, the less
     # often the interpreter hands the GIL to another thread that then finds it taken.
-    frame = _getframe(2)  # this, acquire or __enter__, the caller
-    code = frame.f_code
-    if _machinery_files.get(code.co_filename) is False:
-        where: Any = code
+    # The caller of acquire or __enter__; None where it was called from C at the bottom of a
+    # thread (_getframe(2) would raise there).
+    frame = _getframe(1).f_back
+    if frame is not None and _machinery_files.get(frame.f_code.co_filename) is False:
+        where: Any = frame.f_code
         lasti = frame.f_lasti
     else:  # threading's own code (a Condition's __enter__), or a file not seen yet
         where = call_site(PAST_OUR_CALLER)

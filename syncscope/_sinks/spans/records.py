@@ -13,7 +13,7 @@ from types import CodeType
 from ..._core.event import SyncEvent
 from ..._core.leanholds import OpUses, Uses
 from ..._core.leanholds import where as site_at
-from ..._core.state import RECORD_ACQUIRED
+from ..._core.state import RECORD_ACQUIRED, RECORD_BUSY, RECORD_RELEASED
 
 
 TYPE_CHECKING = False
@@ -46,14 +46,19 @@ def event_of(record: tuple[Any, ...]) -> SyncEvent:
     holds, proxy, op, time_ns, where, lasti, depth = record
     event = SyncEvent.__new__(SyncEvent)
     event.primitive = proxy._syncscope_primitive
+    event.timeout = None
     if op == RECORD_ACQUIRED:
         event.op = "acquire"
         event.outcome = "acquired"
+    elif op == RECORD_BUSY:
+        event.op = "acquire"
+        event.outcome = "busy"
+        event.timeout = 0.0  # a trylock: as the event path has it (wait_limit)
     else:
         event.op = "release"
         event.outcome = "released"
     event.file, event.line, event.function = site_of(where, lasti)
-    event.waited_ns = event.timeout = event.permits = event.waiters = None
+    event.waited_ns = event.permits = event.waiters = None
     event.arrivals = event.unfinished = event.item = event.item_id = event.qsize = None
     event.error = None
     event.immediate = False
@@ -146,7 +151,7 @@ def drain(pairing: SpanPairing, buffer: deque[tuple[Any, ...]], count: int) -> N
                 if (
                     len(after) == 7
                     and after[1] is item[1]
-                    and after[2] != RECORD_ACQUIRED
+                    and after[2] == RECORD_RELEASED
                     and not after[6]
                     and after[0] is holds
                     and acquired_lightly(prim, ident, depth, 0, stand_in, after[3])
@@ -157,7 +162,9 @@ def drain(pairing: SpanPairing, buffer: deque[tuple[Any, ...]], count: int) -> N
                     continue
             if not acquired_lightly(prim, ident, depth, 0, stand_in):
                 pair(event_of(item), None)
-        elif not released_lightly(item[1]._syncscope_primitive, item[0].ident, item[6], item[3]):
+        elif item[2] == RECORD_BUSY or not released_lightly(
+            item[1]._syncscope_primitive, item[0].ident, item[6], item[3]
+        ):  # a failed trylock (a span of its own), or a release not taken lightly
             pair(event_of(item), None)
 
 
@@ -192,7 +199,7 @@ def _more_uses(
         second = buffer[1]
         if len(second) != 7 or second[1] is not proxy or second[0] is not holds or second[6]:
             break
-        if second[2] == RECORD_ACQUIRED:
+        if second[2] != RECORD_RELEASED:
             break
         taken.append(pop())
         taken.append(pop())
