@@ -244,8 +244,8 @@ class TestRecordPath:
             lock = threading.Lock()
             _thread.start_new_thread(lock.acquire, ())
             deadline = time.monotonic() + 10
-            while lock.acquire(False) and time.monotonic() < deadline:
-                lock.release()  # taken here first: the thread waits for it, then takes it
+            while not lock.locked() and time.monotonic() < deadline:
+                pass  # until the thread's acquire has taken it (no sleep: a spin on that)
             assert lock.locked(), "the thread's acquire never took the lock"
             _thread.start_new_thread(lock.release, ())
             assert lock.acquire(timeout=10), "the thread's release never gave it back"
@@ -751,12 +751,14 @@ class TestCountedInPlace:
     ) -> None:
         """
         A non-blocking or timed acquire that takes the lock at once is counted in place as a
-        blocking one is; a trylock that finds the lock taken is a "busy" span, and arguments
-        the lock refuses raise as they do on the lock itself, taking nothing.
+        blocking one is; a trylock that finds the lock taken is summed up ("found busy"), and
+        arguments the lock refuses raise as they do on the lock itself, taking nothing (spans
+        of their own).
         """
         out = tmp_path / "out.json"
         body = f"""\
             import json
+            counting_for_good()  # once counting in place, for the rest of the program
             lock = threading.Lock()
             r = threading.RLock()
             taken = {{lock: 0, r: 0}}
@@ -818,9 +820,18 @@ class TestCountedInPlace:
         for span in spans:
             if span.name == "Lock.acquire lock" or span.name.startswith("Lock.acquire lock x "):
                 outcome = str(span.attributes["syncscope.outcome"])
+                if outcome == "summary":
+                    outcome = str(span.attributes.get("syncscope.summary.outcome", "acquired"))
                 outcomes[outcome] = outcomes.get(outcome, 0) + _count(span)
-        assert found["taken"] == outcomes.pop("acquired", 0) + outcomes.pop("summary", 0)
-        assert {"busy": 1, "error": 3} == outcomes
+        assert {"acquired": found["taken"], "busy": 1, "error": 3} == outcomes
+        (busy_summary,) = [s for s in spans if s.name.endswith(", found busy")]
+        assert "Lock.acquire lock x 1, found busy" == busy_summary.name
+        assert "acquire" == busy_summary.attributes["syncscope.op"]
+        body_lines = textwrap.dedent(body).splitlines()
+        busy_line = COUNTED_PRELUDE.count("\n") + next(
+            number for number, text in enumerate(body_lines, 1) if "failed = lock" in text
+        )
+        assert busy_line == busy_summary.attributes["code.line.number"]
         assert {"MainThread": found["taken r"]} == _counts(spans, "RLock.hold r")
 
     def test_an_acquire_called_from_c_at_a_threads_bottom_is_counted(
@@ -835,8 +846,8 @@ class TestCountedInPlace:
             lock = threading.Lock()
             _thread.start_new_thread(lock.acquire, ())
             deadline = time.monotonic() + 10
-            while lock.acquire(False) and time.monotonic() < deadline:
-                lock.release()  # taken here first: the thread waits for it, then takes it
+            while not lock.locked() and time.monotonic() < deadline:
+                pass  # until the thread's acquire has taken it (no sleep: a spin on that)
             assert lock.locked(), "the thread's acquire never took the lock"
             _thread.start_new_thread(lock.release, ())
             assert lock.acquire(timeout=10), "the thread's release never gave it back"

@@ -82,6 +82,9 @@ RECORD_ACQUIRED = 0
 RECORD_RELEASED = 1
 #: A trylock (``acquire(False)``, ``acquire(timeout=0)``) that found the lock taken.
 RECORD_BUSY = 2
+#: The operation under which such trylocks are counted in place under pressure, and summed up
+#: ("Lock.acquire lock x 1,234, found busy"): no wait, no hold, nothing to link to.
+BUSY = "busy"
 
 
 #: In ``Records.taken``: a thread found the lock taken before its holder had put its record

@@ -38,7 +38,7 @@ from .._core.sites import call_site, creator_frame
 from .._core.state import state
 from .._core.tracebacks import hide_frames
 from .._core.tracking import library_owned, primitive_of, watch_new, watches
-from .counted import count_op, may_count, permit_returned, permit_taken
+from .counted import may_count, permit_returned, permit_taken
 from .lean import (
     adopt_watch,
     barrier_wait,
@@ -51,6 +51,7 @@ from .lean import (
     unpark,
 )
 from .lockfactories import LOCK_TYPE, condition_lock, proxy_for
+from .lockpaths import count_op
 from .ownsteps import OwnCondition, UnwatchedCondition, barrier_condition
 
 

@@ -30,11 +30,11 @@ import time
 
 from .._core.context import following
 from .._core.dispatch import guard, hidden
-from .._core.leanholds import OpUses, ThreadHolds, this_thread
 from .._core.leanholds import local as lean_local
+from .._core.leanholds import this_thread
 from .._core.state import RECORD_ACQUIRED, state
 from .._core.tracking import Watch, watches
-from .lockpaths import count_use, make_room, program_span, record_site
+from .lockpaths import count_use, program_span, record_site
 from .ownsteps import give_permit, take_permit
 
 
@@ -49,8 +49,6 @@ if TYPE_CHECKING:
 
 _getframe = sys._getframe
 _time_ns = time.time_ns
-#: Counted operations that leave a mark in the buffer (see count_op).
-_MARKED = frozenset({"get", "set", "clear"})
 
 
 def may_count() -> bool:
@@ -67,40 +65,6 @@ def countable(obj: object) -> Primitive | None:
         return None
     entry = watches.get(id(obj))
     return None if entry is None else entry.primitive
-
-
-def count_op(primitive: Primitive, op: str, records: Records, item_id: int | None = None) -> None:
-    """
-    Count one ``op`` on ``primitive`` by this thread, done (called by the wrapper the
-    program called). A get, a set or a clear also leaves a mark in the sink's buffer, in
-    order with the events: what later spans link to changes there (a get takes its item's
-    put, ``item_id``, and the room it made; a set or a clear, the Event's last set).
-    """
-    if op in _MARKED:
-        buffer = records.buffer
-        buffer.append((primitive, op, item_id))
-        if not len(buffer) % records.ring_at:  # a batch waits: wake the worker, as records do
-            records.ring()
-    holds = lean_local.holds or this_thread()
-    now = _time_ns()
-    use = holds.uses.get((primitive, op))
-    if use is None or use.counted_in is not records.counted:
-        use = _first(holds, primitive, op, now, records)
-    if use.count == use.summed:  # the first since the worker summed: its start
-        use.since_ns = now
-    use.count += 1
-    use.last_ns = now
-
-
-def _first(holds: ThreadHolds, primitive: Primitive, op: str, now: int, records: Records) -> OpUses:
-    """The first ``op`` on ``primitive`` counted by this thread: where it happened."""
-    where, lasti = record_site(3)  # this, count_op, the wrapper, the caller
-    make_room(holds)
-    uses = holds.uses
-    use = OpUses((holds, None, op, now, where, lasti, None), records.counted, primitive, op)
-    records.counted.append(use)  # first: never in the thread's uses but not the worker's
-    uses[primitive, op] = use
-    return use
 
 
 def permit_taken(

@@ -16,9 +16,10 @@ from .._core.state import state
 from .._core.tracebacks import hide_frames
 from .._core.tracking import watch_new, watches
 from .conditions import blocking_call, silent, watched
-from .counted import count_op, countable
+from .counted import countable
 from .lean import adopt_watch, signal_wait
 from .lockfactories import LOCK_TYPE
+from .lockpaths import count_op
 from .ownsteps import OwnCondition, clear_flag, flag_now, set_flag
 
 

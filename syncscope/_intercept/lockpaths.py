@@ -19,10 +19,18 @@ from .._core.event import (
     tries_only,
     wait_limit,
 )
-from .._core.leanholds import MAX_USES, ThreadHolds, Uses, this_thread
+from .._core.leanholds import MAX_USES, OpUses, ThreadHolds, Uses, this_thread
 from .._core.leanholds import local as lean_local
 from .._core.sites import PAST_OUR_CALLER, _machinery_files, call_site
-from .._core.state import RECORD_ACQUIRED, RECORD_BUSY, RECORD_RELEASED, WANTED, Records, state
+from .._core.state import (
+    BUSY,
+    RECORD_ACQUIRED,
+    RECORD_BUSY,
+    RECORD_RELEASED,
+    WANTED,
+    Records,
+    state,
+)
 from .gil import acquire_contended
 from .interrupts import NOT_YET, owned_items, take
 from .lean import acquire_slowly, adopt, pop, trylock_first
@@ -210,11 +218,15 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
         for got in proxy._syncscope_attempts:  # noqa: B007 (one item: see _interrupts)
             break
     if not got:
-        if records.counted is not None:  # whoever holds it now: its hold goes in first
+        trylock = tried and tries_only(blocking, timeout)  # that attempt was the whole call
+        counted = records.counted
+        # Whoever holds it now: its hold goes in first. Not for a trylock counted in place:
+        # nothing links to it, and each would make a span of a hold counted in place.
+        if counted is not None and not (trylock and records.counting):
             records.claim(proxy._syncscope_primitive, waits=True)
-        if count >= records.capacity and records.counted is not None:
+        if count >= records.capacity and counted is not None:
             records.counting = True  # the worker is behind: count uses in place from now on
-        if tried and tries_only(blocking, timeout):  # a trylock: that attempt was the call
+        if trylock:
             return busy(proxy, records)
         return observed_acquire(
             lock, proxy._syncscope_primitive, proxy._reentrant, blocking, timeout
@@ -256,9 +268,14 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
 def busy(proxy: Any, records: Records) -> bool:
     """
     A trylock that found the lock taken, on the record path: a record, which the worker makes
-    the "busy" event of (a span of its own, as on the event path). Returns False, the call's
-    answer.
+    the "busy" event of (a span of its own, as on the event path); under pressure, counted in
+    place and summed up ("Lock.acquire lock x 1,234, found busy"), as operations that did not
+    wait are. Returns False, the call's answer.
     """
+    if records.counting and records.counted is not None:
+        # count_op's _first, count_op, this, recorded_acquire, acquire, the caller.
+        count_op(proxy._syncscope_primitive, BUSY, records, site_depth=5)
+        return False
     buffer = records.buffer
     where, lasti = record_site(3)  # this, recorded_acquire, acquire, the caller
     holds = lean_local.holds or this_thread()
@@ -470,6 +487,53 @@ def counted_release(proxy: Any, records: Records) -> bool:
     use.held_ns += now - record[3]
     use.last_ns = now
     return True
+
+
+#: Counted operations that leave a mark in the buffer (see count_op).
+_MARKED = frozenset({"get", "set", "clear"})
+
+
+def count_op(
+    primitive: Primitive,
+    op: str,
+    records: Records,
+    item_id: int | None = None,
+    site_depth: int = 3,
+) -> None:
+    """
+    Count one ``op`` on ``primitive`` by this thread, done (called by the wrapper the
+    program called; ``site_depth``: the caller's frame from ``_first``'s, when it is not the
+    wrapper's caller). A get, a set or a clear also leaves a mark in the sink's buffer, in
+    order with the events: what later spans link to changes there (a get takes its item's
+    put, ``item_id``, and the room it made; a set or a clear, the Event's last set).
+    """
+    if op in _MARKED:
+        buffer = records.buffer
+        buffer.append((primitive, op, item_id))
+        if not len(buffer) % records.ring_at:  # a batch waits: wake the worker, as records do
+            records.ring()
+    holds = lean_local.holds or this_thread()
+    now = _time_ns()
+    use = holds.uses.get((primitive, op))
+    if use is None or use.counted_in is not records.counted:
+        use = _first(holds, primitive, op, now, records, site_depth)
+    if use.count == use.summed:  # the first since the worker summed: its start
+        use.since_ns = now
+    use.count += 1
+    use.last_ns = now
+
+
+def _first(
+    holds: ThreadHolds, primitive: Primitive, op: str, now: int, records: Records, depth: int
+) -> OpUses:
+    """The first ``op`` on ``primitive`` counted by this thread: where it happened."""
+    where, lasti = record_site(depth)  # this, count_op, the wrapper, the caller (3)
+    make_room(holds)
+    uses = holds.uses
+    use = OpUses((holds, None, op, now, where, lasti, None), records.counted, primitive, op)
+    records.counted.append(use)  # first: never in the thread's uses but not the worker's
+    uses[primitive, op] = use
+    return use
 
 
 def count_use(holds: ThreadHolds, key: Any, record: tuple[Any, ...], records: Records) -> None:

@@ -37,9 +37,10 @@ from .._core.tracking import (
     watches,
 )
 from .conditions import blocking_call, silent, watched
-from .counted import count_op, countable
+from .counted import countable
 from .lean import adopt_watch
 from .lockfactories import LOCK_TYPE
+from .lockpaths import count_op
 from .ownsteps import IN_PLACE, NO_ITEM, in_place_ok, task_done_in_place
 from .queuefill import is_empty, is_full, queued
 from .queuehooks import hook_put, item_text

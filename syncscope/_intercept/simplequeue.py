@@ -22,8 +22,9 @@ from .._core.tally import TallyBook
 from .._core.tracebacks import hide_frames
 from .._core.tracking import Watch, library_owned, new_primitive, should_watch, watch, watches
 from .conditions import watched
-from .counted import count_op, may_count
+from .counted import may_count
 from .lean import adopt_watch
+from .lockpaths import count_op
 from .queuehooks import item_text
 from .queuelean import lean_got, lean_rejected, lean_wait
 from .queues import at_once, observed_get

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 
+from ..._core.state import BUSY
 from .pairing import HOLD, OP
 
 
@@ -224,6 +225,8 @@ def _made(place: Any, prim: Any, op: str) -> tuple[Any, ...]:
 
 def summary_name(bucket: Bucket) -> str:
     prim = bucket.prim
+    if bucket.op == BUSY:  # trylocks that found the lock taken
+        return f"{prim.type_name}.acquire {_which(bucket)} x {bucket.count:,}, found busy"
     if bucket.op == "hold":
         tail = "nobody waited"
     elif bucket.op == "release":
@@ -265,6 +268,9 @@ def summary_attributes(bucket: Bucket) -> dict[str, Any]:
         "syncscope.summary.waited": 0,
         "syncscope.summary.total_ms": round(bucket.total_ns / 1e6, 3),
     }
+    if bucket.op == BUSY:  # trylocks: the operation is an acquire, each one found it taken
+        attributes["syncscope.op"] = "acquire"
+        attributes["syncscope.summary.outcome"] = "busy"
     if bucket.prims is not None:  # several primitives: the first one's name and id are not theirs
         attributes["syncscope.name"] = _which(bucket)
         attributes["syncscope.summary.primitives"] = len(bucket.prims)
