@@ -20,6 +20,7 @@ from .test_spans import SPAN_LINE, _run, span_line
 from .test_spans_whole import (
     COUNTED_PRELUDE,
     SPANS_ALONE,
+    _count,
     _counted_run,
     _counts,
     http_receiver,
@@ -563,6 +564,42 @@ class TestPermitsCountedInPlace:
         assert {"MainThread": 1000} == _counts(spans, "BoundedSemaphore.acquire sem")
         assert {"MainThread": 1000} == _counts(spans, "BoundedSemaphore.hold sem")
         assert uses == sum(_counts(spans, "Lock.acquire busy").values())
+
+    def test_trylocks_and_timed_acquires_of_a_permit_are_counted_too(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        """A permit taken at once by ``acquire(False)`` or with a timeout is counted as well."""
+        body = UNTIL_COUNTING + textwrap.dedent(
+            """\
+            from syncscope._core.tracking import watches
+            sem = threading.Semaphore(1)
+            until_counting()
+            counted = []
+            for take in (lambda: sem.acquire(False), lambda: sem.acquire(timeout=5)):
+                assert take()
+                counted.append(bool(state.records.taken.get(watches[id(sem)].primitive)))
+                sem.release()
+            assert all(counted), counted
+            sem.acquire()
+            assert not sem.acquire(False)  # none left: said as it was
+            try:
+                sem.acquire(False, 5)
+            except ValueError as exc:
+                print("refused:", exc)
+            sem.release()
+            """
+        )
+        _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
+        assert {"MainThread": 3} == _counts(spans, "Semaphore.hold sem")
+        outcomes = sorted(
+            str(s.attributes["syncscope.outcome"])
+            for s in spans
+            if s.name == "Semaphore.acquire sem"
+        )
+        summed = sum(_count(s) for s in spans if s.name.startswith("Semaphore.acquire sem x "))
+        assert 3 == summed + outcomes.count("acquired"), (summed, outcomes)
+        # None left: a span, as before; arguments the semaphore refuses: an error span.
+        assert ["busy", "error"] == [o for o in outcomes if o != "acquired"]
 
     def test_a_counted_permit_that_makes_a_thread_wait_is_a_span(
         self, tmp_path: Path, http_receiver: Any

@@ -448,7 +448,7 @@ def _semaphore_wrappers() -> list[Wrapper]:
                 records is not None
                 and records.counting
                 and records.counted is not None
-                and blocking
+                and (blocking or timeout is None)  # not acquire(False, 5): the real one raises
             ):
                 entry = watches.get(id(self))  # the span sink alone, under pressure: see counted
                 if entry is not None and permit_taken(self, entry, acquire, release, records):

@@ -75,8 +75,9 @@ def permit_taken(
     records: Records,
 ) -> bool:
     """
-    A blocking acquire of a semaphore: True if it took a permit at once, nobody waiting, its
-    hold counted in place (see above); False if it took nothing (the event path does as asked).
+    An acquire of a semaphore, blocking or not: True if it took a permit at once, nobody
+    waiting, its hold counted in place (see above); False if it took nothing (the event path
+    does as asked).
     """
     if semaphore._cond._waiters or not may_count():
         return False  # it would take a permit someone waits for: an event
