@@ -361,12 +361,14 @@ def recorded_release(proxy: Any, records: Records) -> None:
 # other thread can. A free-threaded build does not count in place (see the span sink).
 
 
-def counted_acquire(proxy: Any, records: Records) -> bool:
+def counted_acquire(proxy: Any, records: Records, blocking: Any = True, timeout: Any = -1) -> bool:
     """
-    An acquire whose arguments the real acquire takes (see ``trylock_first``): True if its
-    first attempt took the lock, to be counted; False if it has to wait, or is a trylock that
-    failed (the record path then, then the event path).
+    An acquire, blocking or not, with a time limit or without: True if its first attempt
+    took the lock, to be counted; False if it has to wait, is a trylock that failed (the
+    record path then, then the event path), or has arguments the real acquire refuses.
     """
+    if timeout != -1 and not trylock_first(blocking, timeout):
+        return False  # acquire(False, 5), acquire(timeout=-5): the real one raises
     if following.reader is not None and program_span():
         return False  # under the program's own span: its child, recorded
     if state.options.include_library and guard.busy:

@@ -30,16 +30,7 @@ from .._core.tally import Tally
 from .._core.tracebacks import hide_frames
 from .gil import acquire_contended
 from .interrupts import BLOCKING_IS_INT, NOT_BLOCKING, NOT_YET, check_blocking, take
-from .lean import (
-    forget_hold,
-    hold_ended,
-    longest_hold,
-    nested,
-    parked_to_wait,
-    pop,
-    trylock_first,
-    unpark,
-)
+from .lean import forget_hold, hold_ended, longest_hold, nested, parked_to_wait, pop, unpark
 from .lockpaths import (
     counted_acquire,
     counted_release,
@@ -210,8 +201,7 @@ class _LockProxy(_Proxy):
             if (  # the span sink alone, under pressure: see counted_acquire
                 records is not None
                 and records.counting
-                and (timeout == -1 or trylock_first(blocking, timeout))
-                and counted_acquire(self, records)
+                and counted_acquire(self, records, blocking, timeout)
             ):
                 return True
             if state.lean is None and (not state.active or guard.busy):
@@ -494,8 +484,7 @@ class _RLockProxy(_Proxy):
             if (  # the span sink alone, under pressure: see counted_acquire
                 records is not None
                 and records.counting
-                and (timeout == -1 or trylock_first(blocking, timeout))
-                and counted_acquire(self, records)
+                and counted_acquire(self, records, blocking, timeout)
             ):
                 return True
             if state.lean is None and (not state.active or guard.busy):
