@@ -13,6 +13,7 @@ import signal
 import sys
 import textwrap
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,13 @@ class TestRecordPath:
             lock.acquire()
             assert not lock.acquire(False)
             lock.release()
+            from decimal import Decimal
+            try:
+                lock.acquire(False, Decimal(-1))  # equal to -1: the lock refuses it all the same
+            except TypeError:
+                assert not lock.locked()
+            else:
+                raise AssertionError("acquire(False, Decimal(-1)) took the lock")
         """
         args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
         result = _run(tmp_path, source, *SPANS_ALONE, *args)
@@ -226,8 +234,10 @@ class TestRecordPath:
             return sorted(found)
 
         acquired = "acquired"
-        busy = (13, "busy")
-        assert [(4, acquired), (6, acquired), (12, acquired), busy] == where("Lock.acquire lock")
+        busy, refused = (13, "busy"), (17, "error")
+        assert [(4, acquired), (6, acquired), (12, acquired), busy, refused] == where(
+            "Lock.acquire lock"
+        )
         assert [4, 6, 12] == [number for number, _ in where("Lock.hold lock")]
         assert [(8, acquired), (9, acquired)] == where("RLock.acquire r")
         assert [8] == [number for number, _ in where("RLock.hold r")]
@@ -751,13 +761,15 @@ class TestCountedInPlace:
     ) -> None:
         """
         A non-blocking or timed acquire that takes the lock at once is counted in place as a
-        blocking one is; a trylock that finds the lock taken is summed up ("found busy"), and
-        arguments the lock refuses raise as they do on the lock itself, taking nothing (spans
-        of their own).
+        blocking one is. A trylock that finds the lock taken is still a span of its own while
+        the worker keeps up (past the allowance only), and is summed up ("found busy") once it
+        is behind. Arguments the lock refuses raise as they do on the lock itself, taking
+        nothing (spans of their own).
         """
         out = tmp_path / "out.json"
         body = f"""\
             import json
+            from decimal import Decimal
             counting_for_good()  # once counting in place, for the rest of the program
             lock = threading.Lock()
             r = threading.RLock()
@@ -769,6 +781,8 @@ class TestCountedInPlace:
                     while not state.records.counting:
                         with busy:
                             uses += 1
+                        if uses > 5_000_000:
+                            sys.exit("never counted in place")
                     assert take()
                     taken[lock] += 1
                     record = state.records.taken.get(lock._syncscope_primitive)
@@ -787,34 +801,59 @@ class TestCountedInPlace:
             }}
             lock.acquire()
             taken[lock] += 1
-            failed = lock.acquire(False)
+            (sink,) = [s for s in state.sinks if type(s).__name__ == "SpanSink"]
+            sink._soft = 10**9  # never behind for spans waiting to be built
+            while state.records.behind:
+                with busy:
+                    uses += 1
+                if uses > 5_000_000:
+                    sys.exit("still behind")
+            kept = lock.acquire(False)  # the allowance spent only: a span
+            sink._soft = 0  # behind for good: any span waiting to be built is too many
+            while not state.records.behind:
+                with busy:
+                    uses += 1
+                if uses > 5_000_000:
+                    sys.exit("never behind")
+            failed = lock.acquire(False)  # behind: summed up
             lock.release()
             errors = []
-            refused = (((False, 5), {{}}), ((), {{"timeout": -5}}), ((), {{"timeout": 1e300}}))
+            refused = (
+                ((False, 5), {{}}),
+                ((), {{"timeout": -5}}),
+                ((), {{"timeout": 1e300}}),
+                ((False, Decimal(-1)), {{}}),  # equal to -1, and no number the lock takes
+            )
             for args, kwargs in refused:
                 try:
                     lock.acquire(*args, **kwargs)
                 except Exception as exc:
                     errors.append(f"{{type(exc).__name__}}: {{exc}}")
             with open({str(out)!r}, "w") as file:
-                json.dump({{"counted": counted, "failed": failed, "errors": errors,
+                json.dump({{"counted": counted, "failed": [kept, failed], "errors": errors,
                            "locked": lock.locked(), "taken": taken[lock],
                            "taken r": taken[r]}}, file)
         """
         _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
         found = json.loads(out.read_text())
         assert all(found["counted"].values()), found["counted"]
-        assert found["failed"] is False
+        assert [False, False] == found["failed"]
         assert not found["locked"]
         expected = []
         original = _thread.allocate_lock()
-        for args, kwargs in (((False, 5), {}), ((), {"timeout": -5}), ((), {"timeout": 1e300})):
+        refused: tuple[tuple[tuple[Any, ...], dict[str, Any]], ...] = (
+            ((False, 5), {}),
+            ((), {"timeout": -5}),
+            ((), {"timeout": 1e300}),
+            ((False, Decimal(-1)), {}),
+        )
+        for args, kwargs in refused:
             with pytest.raises(Exception) as raised:
                 original.acquire(*args, **kwargs)
             expected.append(f"{type(raised.value).__name__}: {raised.value}")
         assert expected == found["errors"]
-        # Each use a span or in a summary's count, once; the failed trylock and the refused
-        # calls spans of their own.
+        # Each use a span or in a summary's count, once; the first failed trylock and the
+        # refused calls spans of their own, the second failed trylock summed up.
         assert {"MainThread": found["taken"]} == _counts(spans, "Lock.hold lock")
         outcomes: dict[str, int] = {}
         for span in spans:
@@ -823,15 +862,23 @@ class TestCountedInPlace:
                 if outcome == "summary":
                     outcome = str(span.attributes.get("syncscope.summary.outcome", "acquired"))
                 outcomes[outcome] = outcomes.get(outcome, 0) + _count(span)
-        assert {"acquired": found["taken"], "busy": 1, "error": 3} == outcomes
+        assert {"acquired": found["taken"], "busy": 2, "error": 4} == outcomes
+        (busy_span,) = [
+            s
+            for s in spans
+            if s.name == "Lock.acquire lock" and s.attributes["syncscope.outcome"] == "busy"
+        ]
         (busy_summary,) = [s for s in spans if s.name.endswith(", found busy")]
         assert "Lock.acquire lock x 1, found busy" == busy_summary.name
         assert "acquire" == busy_summary.attributes["syncscope.op"]
         body_lines = textwrap.dedent(body).splitlines()
-        busy_line = COUNTED_PRELUDE.count("\n") + next(
-            number for number, text in enumerate(body_lines, 1) if "failed = lock" in text
-        )
-        assert busy_line == busy_summary.attributes["code.line.number"]
+
+        def line_of(text: str) -> int:
+            number = next(n for n, line in enumerate(body_lines, 1) if text in line)
+            return COUNTED_PRELUDE.count("\n") + number
+
+        assert line_of("kept = lock") == busy_span.attributes["code.line.number"]
+        assert line_of("failed = lock") == busy_summary.attributes["code.line.number"]
         assert {"MainThread": found["taken r"]} == _counts(spans, "RLock.hold r")
 
     def test_an_acquire_called_from_c_at_a_threads_bottom_is_counted(

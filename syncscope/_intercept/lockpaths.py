@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 _getframe = sys._getframe
 _time_ns = time.time_ns
+#: The types a timeout of -1 (none) may have for a non-blocking attempt to stand for the call:
+#: acquire(False, Decimal(-1)) compares equal to -1, and the real acquire raises TypeError.
+_NUMBERS = (int, float)
 
 
 def slow_acquire(proxy: Any, blocking: Any, timeout: Any) -> Any:
@@ -210,7 +213,7 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
     lock = proxy._syncscope_lock
     got = tried = False
     if (
-        (timeout == -1 or trylock_first(blocking, timeout))
+        ((timeout == -1 and type(timeout) in _NUMBERS) or trylock_first(blocking, timeout))
         and count < records.capacity
         and not (following.reader is not None and program_span())
     ):
@@ -222,7 +225,7 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
         counted = records.counted
         # Whoever holds it now: its hold goes in first. Not for a trylock counted in place:
         # nothing links to it, and each would make a span of a hold counted in place.
-        if counted is not None and not (trylock and records.counting):
+        if counted is not None and not (trylock and records.behind and records.counting):
             records.claim(proxy._syncscope_primitive, waits=True)
         if count >= records.capacity and counted is not None:
             records.counting = True  # the worker is behind: count uses in place from now on
@@ -268,11 +271,12 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
 def busy(proxy: Any, records: Records) -> bool:
     """
     A trylock that found the lock taken, on the record path: a record, which the worker makes
-    the "busy" event of (a span of its own, as on the event path); under pressure, counted in
-    place and summed up ("Lock.acquire lock x 1,234, found busy"), as operations that did not
-    wait are. Returns False, the call's answer.
+    the "busy" event of (a span of its own, as on the event path). When the worker or the
+    export is behind, counted in place and summed up instead ("Lock.acquire lock x 1,234,
+    found busy"), rather than dropped later: a program polling locks fails thousands of
+    trylocks a second. Returns False, the call's answer.
     """
-    if records.counting and records.counted is not None:
+    if records.behind and records.counting and records.counted is not None:
         # count_op's _first, count_op, this, recorded_acquire, acquire, the caller.
         count_op(proxy._syncscope_primitive, BUSY, records, site_depth=5)
         return False
@@ -367,7 +371,7 @@ def counted_acquire(proxy: Any, records: Records, blocking: Any = True, timeout:
     took the lock, to be counted; False if it has to wait, is a trylock that failed (the
     record path then, then the event path), or has arguments the real acquire refuses.
     """
-    if timeout != -1 and not trylock_first(blocking, timeout):
+    if (timeout != -1 or type(timeout) not in _NUMBERS) and not trylock_first(blocking, timeout):
         return False  # acquire(False, 5), acquire(timeout=-5): the real one raises
     if following.reader is not None and program_span():
         return False  # under the program's own span: its child, recorded
