@@ -103,6 +103,31 @@ class TestAccounting:
 
 SPANS_ALONE = ("-q", "--no-report", "--no-deadlock-detection")
 
+#: A lock taken and given back by threads whose target is its acquire and its release: no
+#: Python frame calls either.
+FROM_C = """\
+import _thread, threading, time
+lock = threading.Lock()
+_thread.start_new_thread(lock.acquire, ())
+deadline = time.monotonic() + 10
+while not lock.locked() and time.monotonic() < deadline:
+    pass  # until the thread's acquire has taken it (no sleep: a spin on that)
+assert lock.locked(), "the thread's acquire never took the lock"
+_thread.start_new_thread(lock.release, ())
+assert lock.acquire(timeout=10), "the thread's release never gave it back"
+lock.release()
+"""
+
+
+def _every_span(tmp_path: Path, receiver: Any, source: str) -> list[Any]:
+    """``source`` run with spans alone: every span it made, none dropped or summed up."""
+    args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
+    result = _run(tmp_path, source, *SPANS_ALONE, *args)
+    assert 0 == result.returncode, result.stderr
+    line = span_line(result.stderr)
+    assert (0, 0) == (line["dropped"], line["aggregated"]), line
+    return receiver.wait_for_spans(line["sent"])  # type: ignore[no-any-return]
+
 
 class TestRecordPath:
     """
@@ -157,12 +182,7 @@ class TestRecordPath:
                 r.acquire()
                 r.release()
         """
-        args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
-        result = _run(tmp_path, source, *SPANS_ALONE, *args)
-        assert 0 == result.returncode, result.stderr
-        line = span_line(result.stderr)
-        assert (0, 0) == (line["dropped"], line["aggregated"]), line
-        spans = receiver.wait_for_spans(line["sent"])
+        spans = _every_span(tmp_path, receiver, source)
         by_name: dict[str, list[Any]] = {}
         for span in spans:
             by_name.setdefault(span.name, []).append(span)
@@ -218,12 +238,7 @@ class TestRecordPath:
             else:
                 raise AssertionError("acquire(False, Decimal(-1)) took the lock")
         """
-        args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
-        result = _run(tmp_path, source, *SPANS_ALONE, *args)
-        assert 0 == result.returncode, result.stderr
-        line = span_line(result.stderr)
-        assert (0, 0) == (line["dropped"], line["aggregated"]), line
-        spans = receiver.wait_for_spans(line["sent"])
+        spans = _every_span(tmp_path, receiver, source)
 
         def where(name: str) -> list[tuple[Any, Any]]:
             found = [
@@ -249,20 +264,8 @@ class TestRecordPath:
         ``_thread.start_new_thread(lock.acquire, ())``: no Python frame calls the acquire, and
         it still takes the lock, as the release made the same way gives it back.
         """
-        source = """\
-            import _thread, threading, time
-            lock = threading.Lock()
-            _thread.start_new_thread(lock.acquire, ())
-            deadline = time.monotonic() + 10
-            while not lock.locked() and time.monotonic() < deadline:
-                pass  # until the thread's acquire has taken it (no sleep: a spin on that)
-            assert lock.locked(), "the thread's acquire never took the lock"
-            _thread.start_new_thread(lock.release, ())
-            assert lock.acquire(timeout=10), "the thread's release never gave it back"
-            lock.release()
-        """
         args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
-        result = _run(tmp_path, source, *SPANS_ALONE, *args)
+        result = _run(tmp_path, FROM_C, *SPANS_ALONE, *args)
         assert 0 == result.returncode, result.stderr
         assert "Exception" not in result.stderr, result.stderr
         line = span_line(result.stderr)
@@ -414,14 +417,17 @@ from syncscope._core.state import state
 busy = threading.Lock()
 uses = 0
 
-def take_counted(lock):
+def until_counting():
     global uses
+    while not state.records.counting:
+        with busy:
+            uses += 1
+        if uses > 5_000_000:
+            sys.exit("never counted in place")
+
+def take_counted(lock):
     for _ in range(1000):
-        while not state.records.counting:
-            with busy:
-                uses += 1
-            if uses > 5_000_000:
-                sys.exit("never counted in place")
+        until_counting()
         lock.acquire()
         if lock._syncscope_primitive in state.records.taken:
             return
@@ -444,7 +450,7 @@ def counting_for_good():
     sink._allowance = -10**15
 """
 #: The line of ``lock.acquire()`` in COUNTED_PRELUDE.
-COUNTED_LINE = 15
+COUNTED_LINE = 18
 
 
 @pytest.fixture
@@ -776,13 +782,8 @@ class TestCountedInPlace:
             taken = {{lock: 0, r: 0}}
 
             def counted_by(take, lock):
-                global uses
                 for _ in range(1000):
-                    while not state.records.counting:
-                        with busy:
-                            uses += 1
-                        if uses > 5_000_000:
-                            sys.exit("never counted in place")
+                    until_counting()
                     assert take()
                     taken[lock] += 1
                     record = state.records.taken.get(lock._syncscope_primitive)
@@ -885,21 +886,7 @@ class TestCountedInPlace:
         self, tmp_path: Path, http_receiver: Any
     ) -> None:
         """Counted in place, an acquire no Python frame calls still takes the lock."""
-        body = """\
-            import _thread
-            take_counted(busy)
-            busy.release()
-            counting_for_good()
-            lock = threading.Lock()
-            _thread.start_new_thread(lock.acquire, ())
-            deadline = time.monotonic() + 10
-            while not lock.locked() and time.monotonic() < deadline:
-                pass  # until the thread's acquire has taken it (no sleep: a spin on that)
-            assert lock.locked(), "the thread's acquire never took the lock"
-            _thread.start_new_thread(lock.release, ())
-            assert lock.acquire(timeout=10), "the thread's release never gave it back"
-            lock.release()
-        """
+        body = "take_counted(busy)\nbusy.release()\ncounting_for_good()\n" + FROM_C
         _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
         holds = _counts(spans, "Lock.hold lock")
         assert 2 <= sum(holds.values()), holds
