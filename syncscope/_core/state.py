@@ -108,7 +108,6 @@ class Records:
     """
 
     __slots__ = (
-        "behind",
         "budget",
         "buffer",
         "capacity",
@@ -150,9 +149,6 @@ class Records:
         #: Uses that may still be recorded before ``counting`` turns itself on (the sink sets
         #: it from its allowance, so that counting does not wait for its worker to wake).
         self.budget = 0
-        #: The sink's worker or its export is behind (spans piling up, not only the allowance
-        #: spent): what fails without waiting (a busy trylock) is summed up then, not kept.
-        self.behind = False
 
     def claim(self, primitive: Any, waits: bool = False) -> None:
         """

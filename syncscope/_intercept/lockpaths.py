@@ -225,7 +225,7 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
         counted = records.counted
         # Whoever holds it now: its hold goes in first. Not for a trylock counted in place:
         # nothing links to it, and each would make a span of a hold counted in place.
-        if counted is not None and not (trylock and records.behind and records.counting):
+        if counted is not None and not (trylock and records.counting):
             records.claim(proxy._syncscope_primitive, waits=True)
         if count >= records.capacity and counted is not None:
             records.counting = True  # the worker is behind: count uses in place from now on
@@ -271,12 +271,14 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
 def busy(proxy: Any, records: Records) -> bool:
     """
     A trylock that found the lock taken, on the record path: a record, which the worker makes
-    the "busy" event of (a span of its own, as on the event path). When the worker or the
-    export is behind, counted in place and summed up instead ("Lock.acquire lock x 1,234,
-    found busy"), rather than dropped later: a program polling locks fails thousands of
-    trylocks a second. Returns False, the call's answer.
+    the "busy" event of (a span of its own, as on the event path). Under pressure (past the
+    allowance of spans, or the worker behind), counted in place and summed up instead
+    ("Lock.acquire lock x 1,234, found busy"), as operations nobody waited on are: a program
+    polling locks fails thousands of trylocks a second, and as spans they were dropped once
+    the worker fell behind, the sink only told so after the fact. Returns False, the call's
+    answer.
     """
-    if records.behind and records.counting and records.counted is not None:
+    if records.counting and records.counted is not None:
         # count_op's _first, count_op, this, recorded_acquire, acquire, the caller.
         count_op(proxy._syncscope_primitive, BUSY, records, site_depth=5)
         return False

@@ -595,7 +595,6 @@ class SpanSink:
         lean = self._lean
         if lean is None or lean.counted is None:  # not where uses are counted in place
             return
-        lean.behind = self._pressed_by_backlog()
         if lean.counting:
             if self._allowance >= SPANS_PER_SECOND // 4 and not self._pressed_by_backlog():
                 lean.budget = self._allowance // 2  # a use is two spans
