@@ -25,7 +25,6 @@ recorded ones. Each record leaves the list by one atomic list operation, on eith
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 
 from .._core.context import following
@@ -47,7 +46,6 @@ if TYPE_CHECKING:
     from .._core.state import Records
 
 
-_getframe = sys._getframe
 _time_ns = time.time_ns
 
 
