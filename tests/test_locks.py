@@ -11,6 +11,8 @@ import pickle
 import signal
 import threading
 import weakref
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +212,56 @@ class TestDropIn:
                     assert (blocking, expected) == (blocking, actual)
                     held = ours._is_owned() if factory_name == "RLock" else ours.locked()
                     assert held is (expected is True)
+            finally:
+                syncscope.uninstall()
+
+    @pytest.mark.parametrize("mode", ["statistics", "diagnosis", "lines", "events", "spans"])
+    def test_a_timeout_equal_to_minus_one_is_taken_as_the_original_takes_it(
+        self, factory_name: str, mode: str
+    ) -> None:
+        """
+        A timeout of -1 is no time limit only as an int or a float: ``Decimal(-1)`` and
+        ``Fraction(-1)`` compare equal to it, and the original raises TypeError and takes
+        nothing, on a free lock too. The proxy does the same on each of its paths.
+        """
+        installs: dict[str, dict[str, Any]] = {
+            "statistics": {"lines": False, "stats": True, "detect_deadlocks": False},
+            "diagnosis": {"lines": False, "stats": True},  # -q
+            "lines": {"output": os.devnull},
+            "events": {"output": os.devnull, "detect_deadlocks": False},
+            "spans": {"lines": False, "spans": True, "exporter": "none"},
+        }
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+            ((), {"timeout": Decimal(-1)}),
+            ((True, Fraction(-1)), {}),
+            ((False, Decimal(-1)), {}),
+            ((), {"timeout": -1.0}),
+            ((False, -1.0), {}),
+            ((), {"timeout": int("-1")}),
+        ]
+        for args, kwargs in calls:
+            original = syncscope.get_original("threading", factory_name)()
+            try:
+                expected: Any = original.acquire(*args, **kwargs)
+            except Exception as exc:
+                expected = _outcome(pytest.ExceptionInfo.from_exc_info((type(exc), exc, None)))
+            syncscope.install(**installs[mode])
+            try:
+                for used_before in (False, True):
+                    ours = getattr(threading, factory_name)()
+                    if used_before:
+                        ours.acquire()
+                        ours.release()
+                    try:
+                        actual: Any = ours.acquire(*args, **kwargs)
+                    except Exception as exc:
+                        info = pytest.ExceptionInfo.from_exc_info((type(exc), exc, None))
+                        actual = _outcome(info)
+                    assert (args, kwargs, expected) == (args, kwargs, actual)
+                    held = ours._is_owned() if factory_name == "RLock" else ours.locked()
+                    assert held is (expected is True)
+                    if held:
+                        ours.release()
             finally:
                 syncscope.uninstall()
 

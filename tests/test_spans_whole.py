@@ -809,6 +809,7 @@ class TestCountedInPlace:
                 ((), {{"timeout": -5}}),
                 ((), {{"timeout": 1e300}}),
                 ((False, Decimal(-1)), {{}}),  # equal to -1, and no number the lock takes
+                ((), {{"timeout": Decimal(-1)}}),  # blocking too
             )
             for args, kwargs in refused:
                 try:
@@ -832,6 +833,7 @@ class TestCountedInPlace:
             ((), {"timeout": -5}),
             ((), {"timeout": 1e300}),
             ((False, Decimal(-1)), {}),
+            ((), {"timeout": Decimal(-1)}),
         )
         for args, kwargs in refused:
             with pytest.raises(Exception) as raised:
@@ -848,7 +850,7 @@ class TestCountedInPlace:
                 if outcome == "summary":
                     outcome = str(span.attributes.get("syncscope.summary.outcome", "acquired"))
                 outcomes[outcome] = outcomes.get(outcome, 0) + _count(span)
-        assert {"acquired": found["taken"], "busy": 1, "error": 4} == outcomes
+        assert {"acquired": found["taken"], "busy": 1, "error": 5} == outcomes
         (busy_summary,) = [s for s in spans if s.name.endswith(", found busy")]
         assert "Lock.acquire lock x 1, found busy" == busy_summary.name
         assert "acquire" == busy_summary.attributes["syncscope.op"]

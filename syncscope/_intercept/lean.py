@@ -57,7 +57,7 @@ from .._core.state import state
 from .._core.tally import Tally, TallyBook, count_contended, site_tally
 from .._core.tracking import Watch
 from .gil import acquire_contended
-from .interrupts import take
+from .interrupts import NO_TIMEOUT, take
 
 
 TYPE_CHECKING = False
@@ -89,7 +89,7 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
     """
     lock = proxy._syncscope_lock
     lines = state.lines
-    if timeout != -1 and not trylock_first(blocking, timeout):
+    if timeout is not NO_TIMEOUT and not trylock_first(blocking, timeout):
         return _acquire_as_asked(proxy, tally, lines, blocking, timeout)
     # A trylock or a timed acquire cannot deadlock for ever: no lock order (see _lockorder).
     ordered = bool(blocking) and timeout == -1
@@ -223,13 +223,12 @@ def trylock_first(blocking: Any, timeout: Any) -> bool:
     Whether a non-blocking attempt may precede a blocking acquire without changing behaviour.
 
     Only for arguments the real acquire accepts: ``acquire(timeout=-100)`` must still raise
-    ValueError even when the lock is free.
+    ValueError even when the lock is free, ``acquire(timeout=Decimal(-1))`` TypeError.
     """
-    if not blocking:
+    if not blocking or type(timeout) not in (int, float):
         return False
-    if timeout == -1:
-        return True
-    return type(timeout) in (int, float) and 0 <= timeout <= _TIMEOUT_MAX
+    number: float = timeout
+    return number == -1 or 0 <= number <= _TIMEOUT_MAX
 
 
 def hold_ended(proxy: Any) -> None:

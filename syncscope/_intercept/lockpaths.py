@@ -32,7 +32,7 @@ from .._core.state import (
     state,
 )
 from .gil import acquire_contended
-from .interrupts import NOT_YET, owned_items, take
+from .interrupts import NO_TIMEOUT, NOT_YET, owned_items, take
 from .lean import acquire_slowly, adopt, pop, trylock_first
 
 
@@ -43,9 +43,6 @@ if TYPE_CHECKING:
 
 _getframe = sys._getframe
 _time_ns = time.time_ns
-#: The types a timeout of -1 (none) may have for a non-blocking attempt to stand for the call:
-#: acquire(False, Decimal(-1)) compares equal to -1, and the real acquire raises TypeError.
-_NUMBERS = (int, float)
 
 
 def slow_acquire(proxy: Any, blocking: Any, timeout: Any) -> Any:
@@ -97,7 +94,7 @@ def observed_acquire(
 ) -> Any:
     site = call_site(4)  # call_site, this, slow_acquire, acquire or __enter__, the caller
     # The usual call, acquire() or `with`, decided without a call; any other by the helpers.
-    plain = blocking is True and timeout == -1
+    plain = blocking is True and timeout is NO_TIMEOUT
     limit = None if plain else wait_limit(blocking, timeout)
     waited = None
     got = False
@@ -213,7 +210,7 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
     lock = proxy._syncscope_lock
     got = tried = False
     if (
-        ((timeout == -1 and type(timeout) in _NUMBERS) or trylock_first(blocking, timeout))
+        (timeout is NO_TIMEOUT or trylock_first(blocking, timeout))
         and count < records.capacity
         and not (following.reader is not None and program_span())
     ):
@@ -373,7 +370,7 @@ def counted_acquire(proxy: Any, records: Records, blocking: Any = True, timeout:
     took the lock, to be counted; False if it has to wait, is a trylock that failed (the
     record path then, then the event path), or has arguments the real acquire refuses.
     """
-    if (timeout != -1 or type(timeout) not in _NUMBERS) and not trylock_first(blocking, timeout):
+    if timeout is not NO_TIMEOUT and not trylock_first(blocking, timeout):
         return False  # acquire(False, 5), acquire(timeout=-5): the real one raises
     if following.reader is not None and program_span():
         return False  # under the program's own span: its child, recorded

@@ -29,7 +29,7 @@ from .._core.state import state
 from .._core.tally import Tally
 from .._core.tracebacks import hide_frames
 from .gil import acquire_contended
-from .interrupts import BLOCKING_IS_INT, NOT_BLOCKING, NOT_YET, check_blocking, take
+from .interrupts import BLOCKING_IS_INT, NO_TIMEOUT, NOT_BLOCKING, NOT_YET, check_blocking, take
 from .lean import forget_hold, hold_ended, longest_hold, nested, parked_to_wait, pop, unpark
 from .lockpaths import (
     counted_acquire,
@@ -162,7 +162,7 @@ class _LockProxy(_Proxy):
             if (
                 tally is not None
                 and tally.owner is state.lean
-                and timeout == -1
+                and timeout is NO_TIMEOUT
                 and not ((self._syncscope_library or lines is not None) and guard.busy)
             ):
                 lock = self._syncscope_lock
@@ -206,7 +206,7 @@ class _LockProxy(_Proxy):
                 return True
             if state.lean is None and (not state.active or guard.busy):
                 lock = self._syncscope_lock
-                if timeout == -1 and blocking:  # see _gil: no convoy behind a preempted holder
+                if timeout is NO_TIMEOUT and blocking:  # see _gil: no convoy behind a holder
                     for got in self._syncscope_attempts:  # one item: see _interrupts
                         return got or acquire_contended(lock)
                 return take(lock, blocking, timeout)
@@ -439,7 +439,7 @@ class _RLockProxy(_Proxy):
             if (
                 tally is not None
                 and tally.owner is state.lean
-                and timeout == -1
+                and timeout is NO_TIMEOUT
                 and not ((self._syncscope_library or lines is not None) and guard.busy)
             ):
                 lock = self._syncscope_lock
@@ -489,7 +489,7 @@ class _RLockProxy(_Proxy):
                 return True
             if state.lean is None and (not state.active or guard.busy):
                 lock = self._syncscope_lock
-                if timeout == -1 and blocking:  # see _gil: no convoy behind a preempted holder
+                if timeout is NO_TIMEOUT and blocking:  # see _gil: no convoy behind a holder
                     for got in self._syncscope_attempts:  # one item: see _interrupts
                         return got or acquire_contended(lock)
                 return take(lock, blocking, timeout)
