@@ -568,7 +568,10 @@ class TestPermitsCountedInPlace:
     def test_trylocks_and_timed_acquires_of_a_permit_are_counted_too(
         self, tmp_path: Path, http_receiver: Any
     ) -> None:
-        """A permit taken at once by ``acquire(False)`` or with a timeout is counted as well."""
+        """
+        A permit taken at once by ``acquire(False)`` or with a timeout is counted as well. A
+        trylock that finds none left is summed up, as a lock's is ("found busy").
+        """
         body = UNTIL_COUNTING + textwrap.dedent(
             """\
             from syncscope._core.tracking import watches
@@ -581,7 +584,8 @@ class TestPermitsCountedInPlace:
                 sem.release()
             assert all(counted), counted
             sem.acquire()
-            assert not sem.acquire(False)  # none left: said as it was
+            assert not sem.acquire(False)  # none left
+            assert not sem.acquire(timeout=0)  # none left, and it never waits
             try:
                 sem.acquire(False, 5)
             except ValueError as exc:
@@ -596,10 +600,19 @@ class TestPermitsCountedInPlace:
             for s in spans
             if s.name == "Semaphore.acquire sem"
         )
-        summed = sum(_count(s) for s in spans if s.name.startswith("Semaphore.acquire sem x "))
+        busy = [s for s in spans if s.name.endswith(", found busy")]
+        assert ["Semaphore.acquire sem x 2, found busy"] == [s.name for s in busy]
+        assert "busy" == busy[0].attributes["syncscope.summary.outcome"]
+        program = (COUNTED_PRELUDE + body).splitlines()
+        assert _line_of(program, "# none left") == busy[0].attributes["code.line.number"]
+        summed = sum(
+            _count(s)
+            for s in spans
+            if s.name.startswith("Semaphore.acquire sem x ") and s not in busy
+        )
         assert 3 == summed + outcomes.count("acquired"), (summed, outcomes)
-        # None left: a span, as before; arguments the semaphore refuses: an error span.
-        assert ["busy", "error"] == [o for o in outcomes if o != "acquired"]
+        # Arguments the semaphore refuses: an error span.
+        assert ["error"] == [o for o in outcomes if o != "acquired"]
 
     def test_a_counted_permit_that_makes_a_thread_wait_is_a_span(
         self, tmp_path: Path, http_receiver: Any

@@ -451,8 +451,11 @@ def _semaphore_wrappers() -> list[Wrapper]:
                 and (blocking or timeout is None)  # not acquire(False, 5): the real one raises
             ):
                 entry = watches.get(id(self))  # the span sink alone, under pressure: see counted
-                if entry is not None and permit_taken(self, entry, acquire, release, records):
-                    return True
+                if entry is not None:
+                    trylock = tries_only(blocking, timeout)
+                    answer = permit_taken(self, entry, acquire, release, records, trylock)
+                    if answer is not None:
+                        return answer
             primitive = watched(self)
             if primitive is None:
                 return acquire(self, blocking, timeout)

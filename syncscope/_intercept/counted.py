@@ -31,9 +31,9 @@ from .._core.context import following
 from .._core.dispatch import guard, hidden
 from .._core.leanholds import local as lean_local
 from .._core.leanholds import this_thread
-from .._core.state import RECORD_ACQUIRED, state
+from .._core.state import BUSY, RECORD_ACQUIRED, state
 from .._core.tracking import Watch, watches
-from .lockpaths import count_use, program_span, record_site
+from .lockpaths import count_op, count_use, program_span, record_site
 from .ownsteps import give_permit, take_permit
 
 
@@ -71,14 +71,16 @@ def permit_taken(
     acquire: Callable[..., Any],
     release: Callable[..., Any],
     records: Records,
-) -> bool:
+    trylock: bool = False,
+) -> bool | None:
     """
     An acquire of a semaphore, blocking or not: True if it took a permit at once, nobody
-    waiting, its hold counted in place (see above); False if it took nothing (the event path
-    does as asked).
+    waiting, its hold counted in place (see above); False if it is a ``trylock`` (it never
+    waits) that found none, counted in place and summed up as a lock's ("found busy"); None
+    if it took nothing, and the event path does as asked.
     """
     if semaphore._cond._waiters or not may_count():
-        return False  # it would take a permit someone waits for: an event
+        return None  # it would take a permit someone waits for: an event
     where, lasti = record_site(2)  # this, acquire, the caller
     holds = lean_local.holds or this_thread()
     now = _time_ns()  # before: no call between the permit taken and the try that gives it back
@@ -90,7 +92,11 @@ def permit_taken(
             else acquire(semaphore, False)
         )
     if not got:
-        return False
+        if trylock:  # the attempt was the whole call: its answer
+            # count_op's _first, count_op, this, acquire, the caller.
+            count_op(entry.primitive, BUSY, records, site_depth=4)
+            return False
+        return None
     record = (holds, entry, RECORD_ACQUIRED, now, where, lasti, None)
     out: Any = None
     try:
