@@ -64,13 +64,23 @@ WORKLOADS = {
     "barrier_phases": "four threads working in phases on a Barrier",
     "trylock": "4 threads polling 8 Locks with acquire(False)",
     "timed": "timed acquire, wait and get, as libraries write them",
+    "broadcast": "a Condition broadcast to eight waiters, in rounds",
 }
 DEFAULT_WORKLOADS = ("one_lock", "counter", "jobs", "bounded_buffer", "realistic")
 #: Names that stand for several workloads in --workloads: the default rows, more programs of
 #: the kinds users run, and a workload bound by each other primitive alone.
 WORKLOAD_GROUPS = {
     "default": DEFAULT_WORKLOADS,
-    "programs": ("fanout", "pipeline", "server", "lru_cache", "accounts", "trylock", "timed"),
+    "programs": (
+        "fanout",
+        "pipeline",
+        "server",
+        "lru_cache",
+        "accounts",
+        "trylock",
+        "timed",
+        "broadcast",
+    ),
     "primitives": (
         "rlock_loop",
         "semaphore_loop",
