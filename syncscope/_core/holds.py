@@ -412,8 +412,10 @@ class Holds:
         if hold is None or hold.thread_id != event.thread_id:
             return None
         del self.owner[lock]
-        with contextlib.suppress(ValueError):
+        try:  # noqa: SIM105 (not contextlib.suppress: every Condition wait comes here)
             hold.held.remove(hold)
+        except ValueError:  # gone already, by a racing stale drop
+            pass
         self.parked[event.thread_id] = hold
         return hold
 
