@@ -426,6 +426,57 @@ class TestRunner:
         assert in_finalizer.startswith("lock registry at ")
         assert re.search(r"\(first seen inside a finalizer, __del__ at \S*prog\.py:\d+: ", err)
 
+    def test_no_time_limit_however_spelled_is_ordered(self, tmp_path: Path) -> None:
+        """
+        ``acquire(timeout=-1)`` waits without a limit however -1 is spelled: an IntEnum, a
+        float subclass, an object with ``__index__`` (as numpy's ints). Its lock order is
+        checked under -q as a plain acquire's is: each pair taken in both orders is an
+        inversion.
+        """
+        program = script(
+            tmp_path,
+            """\
+            import enum
+            import threading
+
+            class Timeout(enum.IntEnum):
+                FOREVER = -1
+
+            class Seconds(float):
+                pass
+
+            class Index:
+                def __index__(self):
+                    return -1
+
+            enum_a = threading.Lock()
+            enum_b = threading.Lock()
+            float_a = threading.Lock()
+            float_b = threading.Lock()
+            index_a = threading.Lock()
+            index_b = threading.Lock()
+
+            def both_orders(a, b, forever):
+                with a:
+                    assert b.acquire(timeout=forever)
+                    b.release()
+                with b:
+                    assert a.acquire(timeout=forever)
+                    a.release()
+
+            both_orders(enum_a, enum_b, Timeout.FOREVER)
+            both_orders(float_a, float_b, Seconds(-1.0))
+            both_orders(index_a, index_b, Index())
+            print("done")
+            """,
+        )
+        result = run_syncscope("-q", str(program))
+        assert (0, "done\n") == (result.returncode, result.stdout), result.stderr
+        err = result.stderr
+        for name in ("enum", "float", "index"):
+            assert f"lock-order inversion between lock {name}_a and lock {name}_b" in err, err
+        assert "3 lock-order inversions, no deadlock, no hang" in err, err
+
     def test_dining_philosophers(self, tmp_path: Path) -> None:
         """
         The dining philosophers, each in turn (nothing deadlocks): their forks, made in one

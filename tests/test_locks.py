@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import copyreg
+import enum
 import gc
 import json
 import os
@@ -31,6 +32,26 @@ original_rlock = syncscope.get_original("threading", "RLock")
 
 def _outcome(exc_info: pytest.ExceptionInfo[BaseException]) -> tuple[type, str]:
     return type(exc_info.value), str(exc_info.value)
+
+
+class _Forever(enum.IntEnum):
+    """A timeout a program may name: an int subclass, -1 to the lock."""
+
+    FOREVER = -1
+
+
+class _MinusOne(float):
+    """A float subclass whose own conversion says otherwise: the lock reads its value."""
+
+    def __float__(self) -> float:
+        return 5.0
+
+
+class _Indexed:
+    """No int, but an ``__index__`` (as numpy's ints): the lock reads -1 through it."""
+
+    def __index__(self) -> int:
+        return -1
 
 
 class TestLockEvents:
@@ -215,14 +236,18 @@ class TestDropIn:
             finally:
                 syncscope.uninstall()
 
-    @pytest.mark.parametrize("mode", ["statistics", "diagnosis", "lines", "events", "spans"])
+    @pytest.mark.parametrize(
+        "mode", ["statistics", "diagnosis", "lines", "events", "spans", "uninstalled"]
+    )
     def test_a_timeout_equal_to_minus_one_is_taken_as_the_original_takes_it(
         self, factory_name: str, mode: str
     ) -> None:
         """
-        A timeout of -1 is no time limit only as an int or a float: ``Decimal(-1)`` and
-        ``Fraction(-1)`` compare equal to it, and the original raises TypeError and takes
-        nothing, on a free lock too. The proxy does the same on each of its paths.
+        A timeout of -1 is no time limit as the original reads it: an int's or a float's
+        own value (a subclass's too), or what ``__index__`` gives. ``Decimal(-1)`` and
+        ``Fraction(-1)`` compare equal to -1, and the original raises TypeError and takes
+        nothing, on a free lock too. The proxy does the same on each of its paths, and after
+        uninstall (made while installed, then left to the original's steps).
         """
         installs: dict[str, dict[str, Any]] = {
             "statistics": {"lines": False, "stats": True, "detect_deadlocks": False},
@@ -230,6 +255,7 @@ class TestDropIn:
             "lines": {"output": os.devnull},
             "events": {"output": os.devnull, "detect_deadlocks": False},
             "spans": {"lines": False, "spans": True, "exporter": "none"},
+            "uninstalled": {"lines": False, "stats": True},
         }
         calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
             ((), {"timeout": Decimal(-1)}),
@@ -237,7 +263,10 @@ class TestDropIn:
             ((False, Decimal(-1)), {}),
             ((), {"timeout": -1.0}),
             ((False, -1.0), {}),
-            ((), {"timeout": int("-1")}),
+            ((), {"timeout": _Forever.FOREVER}),
+            ((True, _MinusOne(-1.0)), {}),
+            ((), {"timeout": _Indexed()}),
+            ((False, _Indexed()), {}),
         ]
         for args, kwargs in calls:
             original = syncscope.get_original("threading", factory_name)()
@@ -249,6 +278,8 @@ class TestDropIn:
             try:
                 for used_before in (False, True):
                     ours = getattr(threading, factory_name)()
+                    if mode == "uninstalled":
+                        syncscope.uninstall()
                     if used_before:
                         ours.acquire()
                         ours.release()
@@ -262,6 +293,8 @@ class TestDropIn:
                     assert held is (expected is True)
                     if held:
                         ours.release()
+                    if mode == "uninstalled":
+                        syncscope.install(**installs[mode])
             finally:
                 syncscope.uninstall()
 

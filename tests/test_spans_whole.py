@@ -795,6 +795,7 @@ class TestCountedInPlace:
             counted = {{
                 "acquire(False)": counted_by(lambda: lock.acquire(False), lock),
                 "acquire(False, -1)": counted_by(lambda: lock.acquire(False, -1), lock),
+                "acquire(False, -1.0)": counted_by(lambda: lock.acquire(False, -1.0), lock),
                 "acquire(timeout=5)": counted_by(lambda: lock.acquire(timeout=5), lock),
                 "acquire(True, 0)": counted_by(lambda: lock.acquire(True, 0), lock),
                 "RLock acquire(False)": counted_by(lambda: r.acquire(False), r),

@@ -106,12 +106,6 @@ def take(lock: Any, blocking: Any = True, timeout: Any = -1) -> Any:
 #: ``blocking`` on: for anything but True and False, they call ``check_blocking`` first.
 BLOCKING_IS_INT = sys.version_info < (3, 12)
 
-#: An acquire's timeout when it has no time limit, compared with ``is``: Decimal(-1) and
-#: Fraction(-1) are equal to -1, and the real acquire refuses them (TypeError). Every int -1
-#: is this one object in CPython (small ints are cached); any other -1 (a float) takes the
-#: careful way, ``lean.trylock_first``.
-NO_TIMEOUT = -1
-
 
 def check_blocking(lock: Any, blocking: Any, timeout: Any) -> None:
     """

@@ -57,7 +57,8 @@ from .._core.state import state
 from .._core.tally import Tally, TallyBook, count_contended, site_tally
 from .._core.tracking import Watch
 from .gil import acquire_contended
-from .interrupts import NO_TIMEOUT, take
+from .interrupts import take
+from .timeouts import NO_TIMEOUT, no_time_limit, trylock_first
 
 
 TYPE_CHECKING = False
@@ -69,9 +70,6 @@ if TYPE_CHECKING:
     #: What :func:`park` hands back for a hold it stopped: where the hold was taken (the
     #: code and instruction), which other threads' acquires overwrite while it waits.
     Parked = tuple[Any, int]
-
-
-_TIMEOUT_MAX = threading.TIMEOUT_MAX
 
 
 def adopt(proxy: Any, stats: TallyBook) -> Tally:
@@ -89,10 +87,11 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
     """
     lock = proxy._syncscope_lock
     lines = state.lines
-    if timeout is not NO_TIMEOUT and not trylock_first(blocking, timeout):
+    unlimited = timeout is NO_TIMEOUT or no_time_limit(timeout)
+    if not unlimited and not trylock_first(blocking, timeout):
         return _acquire_as_asked(proxy, tally, lines, blocking, timeout)
     # A trylock or a timed acquire cannot deadlock for ever: no lock order (see _lockorder).
-    ordered = bool(blocking) and timeout == -1
+    ordered = bool(blocking) and unlimited
     got = False
     try:  # from each acquire on, a signal handler's exception: acquire() raises, lock free
         for got in proxy._syncscope_attempts:  # noqa: B007 (one item: see _interrupts)
@@ -216,19 +215,6 @@ def _acquired(proxy: Any, tally: Tally, site: Tally | None, ordered: bool) -> No
     tally.acquisitions += 1
     if site is not None:
         site.acquisitions += 1
-
-
-def trylock_first(blocking: Any, timeout: Any) -> bool:
-    """
-    Whether a non-blocking attempt may precede a blocking acquire without changing behaviour.
-
-    Only for arguments the real acquire accepts: ``acquire(timeout=-100)`` must still raise
-    ValueError even when the lock is free, ``acquire(timeout=Decimal(-1))`` TypeError.
-    """
-    if not blocking or type(timeout) not in (int, float):
-        return False
-    number: float = timeout
-    return number == -1 or 0 <= number <= _TIMEOUT_MAX
 
 
 def hold_ended(proxy: Any) -> None:

@@ -32,8 +32,9 @@ from .._core.state import (
     state,
 )
 from .gil import acquire_contended
-from .interrupts import NO_TIMEOUT, NOT_YET, owned_items, take
-from .lean import acquire_slowly, adopt, pop, trylock_first
+from .interrupts import NOT_YET, owned_items, take
+from .lean import acquire_slowly, adopt, pop
+from .timeouts import NO_TIMEOUT, no_time_limit, trylock_first
 
 
 TYPE_CHECKING = False
@@ -210,7 +211,7 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
     lock = proxy._syncscope_lock
     got = tried = False
     if (
-        (timeout is NO_TIMEOUT or trylock_first(blocking, timeout))
+        (timeout is NO_TIMEOUT or no_time_limit(timeout) or trylock_first(blocking, timeout))
         and count < records.capacity
         and not (following.reader is not None and program_span())
     ):
@@ -370,7 +371,9 @@ def counted_acquire(proxy: Any, records: Records, blocking: Any = True, timeout:
     took the lock, to be counted; False if it has to wait, is a trylock that failed (the
     record path then, then the event path), or has arguments the real acquire refuses.
     """
-    if timeout is not NO_TIMEOUT and not trylock_first(blocking, timeout):
+    if timeout is not NO_TIMEOUT and not (
+        no_time_limit(timeout) or trylock_first(blocking, timeout)
+    ):
         return False  # acquire(False, 5), acquire(timeout=-5): the real one raises
     if following.reader is not None and program_span():
         return False  # under the program's own span: its child, recorded

@@ -29,7 +29,7 @@ from .._core.state import state
 from .._core.tally import Tally
 from .._core.tracebacks import hide_frames
 from .gil import acquire_contended
-from .interrupts import BLOCKING_IS_INT, NO_TIMEOUT, NOT_BLOCKING, NOT_YET, check_blocking, take
+from .interrupts import BLOCKING_IS_INT, NOT_BLOCKING, NOT_YET, check_blocking, take
 from .lean import forget_hold, hold_ended, longest_hold, nested, parked_to_wait, pop, unpark
 from .lockpaths import (
     counted_acquire,
@@ -40,6 +40,7 @@ from .lockpaths import (
     said_release,
     slow_acquire,
 )
+from .timeouts import NO_TIMEOUT
 
 
 TYPE_CHECKING = False
