@@ -12,6 +12,7 @@ import pickle
 import signal
 import threading
 import weakref
+from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -32,6 +33,49 @@ original_rlock = syncscope.get_original("threading", "RLock")
 
 def _outcome(exc_info: pytest.ExceptionInfo[BaseException]) -> tuple[type, str]:
     return type(exc_info.value), str(exc_info.value)
+
+
+def _answer(acquire: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """What ``acquire(*args, **kwargs)`` gives: its answer, or its error's type and message."""
+    try:
+        return acquire(*args, **kwargs)
+    except Exception as exc:
+        return type(exc), str(exc)
+
+
+def _compare_acquires(
+    factory_name: str,
+    install: dict[str, Any],
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    uninstalled: bool = False,
+) -> None:
+    """
+    Each call's answer or error, and the lock's state after it, the same on the original
+    and on a free proxy made under ``install``, used before or not (``uninstalled``: then
+    left to the original's steps by ``uninstall``).
+    """
+    for args, kwargs in calls:
+        original = syncscope.get_original("threading", factory_name)()
+        expected = _answer(original.acquire, *args, **kwargs)
+        syncscope.install(**install)
+        try:
+            for used_before in (False, True):
+                ours = getattr(threading, factory_name)()
+                if uninstalled:
+                    syncscope.uninstall()
+                if used_before:
+                    ours.acquire()
+                    ours.release()
+                actual = _answer(ours.acquire, *args, **kwargs)
+                assert (args, kwargs, expected) == (args, kwargs, actual)
+                held = ours._is_owned() if factory_name == "RLock" else ours.locked()
+                assert held is (expected is True)
+                if held:
+                    ours.release()
+                if uninstalled:
+                    syncscope.install(**install)
+        finally:
+            syncscope.uninstall()
 
 
 class _Forever(enum.IntEnum):
@@ -212,29 +256,8 @@ class TestDropIn:
             "lines": {"output": os.devnull},
             "events": {"output": os.devnull, "detect_deadlocks": False},
         }
-        for blocking in (None, 0.0, 1.0, "x", [], 2**40, 2**70, 1, 0, True):
-            original = syncscope.get_original("threading", factory_name)()
-            try:
-                expected: Any = original.acquire(blocking)
-            except Exception as exc:
-                expected = _outcome(pytest.ExceptionInfo.from_exc_info((type(exc), exc, None)))
-            syncscope.install(**installs[mode])
-            try:
-                for used_before in (False, True):
-                    ours = getattr(threading, factory_name)()
-                    if used_before:
-                        ours.acquire()
-                        ours.release()
-                    try:
-                        actual: Any = ours.acquire(blocking)
-                    except Exception as exc:
-                        info = pytest.ExceptionInfo.from_exc_info((type(exc), exc, None))
-                        actual = _outcome(info)
-                    assert (blocking, expected) == (blocking, actual)
-                    held = ours._is_owned() if factory_name == "RLock" else ours.locked()
-                    assert held is (expected is True)
-            finally:
-                syncscope.uninstall()
+        blockings = (None, 0.0, 1.0, "x", [], 2**40, 2**70, 1, 0, True)
+        _compare_acquires(factory_name, installs[mode], [((b,), {}) for b in blockings])
 
     @pytest.mark.parametrize(
         "mode", ["statistics", "diagnosis", "lines", "events", "spans", "uninstalled"]
@@ -268,35 +291,8 @@ class TestDropIn:
             ((), {"timeout": _Indexed()}),
             ((False, _Indexed()), {}),
         ]
-        for args, kwargs in calls:
-            original = syncscope.get_original("threading", factory_name)()
-            try:
-                expected: Any = original.acquire(*args, **kwargs)
-            except Exception as exc:
-                expected = _outcome(pytest.ExceptionInfo.from_exc_info((type(exc), exc, None)))
-            syncscope.install(**installs[mode])
-            try:
-                for used_before in (False, True):
-                    ours = getattr(threading, factory_name)()
-                    if mode == "uninstalled":
-                        syncscope.uninstall()
-                    if used_before:
-                        ours.acquire()
-                        ours.release()
-                    try:
-                        actual: Any = ours.acquire(*args, **kwargs)
-                    except Exception as exc:
-                        info = pytest.ExceptionInfo.from_exc_info((type(exc), exc, None))
-                        actual = _outcome(info)
-                    assert (args, kwargs, expected) == (args, kwargs, actual)
-                    held = ours._is_owned() if factory_name == "RLock" else ours.locked()
-                    assert held is (expected is True)
-                    if held:
-                        ours.release()
-                    if mode == "uninstalled":
-                        syncscope.install(**installs[mode])
-            finally:
-                syncscope.uninstall()
+        uninstalled = mode == "uninstalled"
+        _compare_acquires(factory_name, installs[mode], calls, uninstalled)
 
     def test_identity_repr_and_isinstance(self, factory_name: str) -> None:
         """repr, isinstance and the with-statement result match the original."""
