@@ -56,7 +56,9 @@ def _compare_acquires(
     """
     for args, kwargs in calls:
         original = syncscope.get_original("threading", factory_name)()
+        _Indexed.reads = 0
         expected = _answer(original.acquire, *args, **kwargs)
+        reads = _Indexed.reads
         syncscope.install(**install)
         try:
             for used_before in (False, True):
@@ -66,8 +68,9 @@ def _compare_acquires(
                 if used_before:
                     ours.acquire()
                     ours.release()
+                _Indexed.reads = 0
                 actual = _answer(ours.acquire, *args, **kwargs)
-                assert (args, kwargs, expected) == (args, kwargs, actual)
+                assert (args, kwargs, expected, reads) == (args, kwargs, actual, _Indexed.reads)
                 held = ours._is_owned() if factory_name == "RLock" else ours.locked()
                 assert held is (expected is True)
                 if held:
@@ -84,6 +87,12 @@ class _Forever(enum.IntEnum):
     FOREVER = -1
 
 
+class _Zero(enum.IntEnum):
+    """A zero timeout a program may name."""
+
+    NOW = 0
+
+
 class _MinusOne(float):
     """A float subclass whose own conversion says otherwise: the lock reads its value."""
 
@@ -92,10 +101,33 @@ class _MinusOne(float):
 
 
 class _Indexed:
-    """No int, but an ``__index__`` (as numpy's ints): the lock reads -1 through it."""
+    """
+    No int, but an ``__index__`` (as numpy's ints): the lock reads -1 through it, once a
+    call (``reads``: how many times it was asked).
+    """
+
+    reads = 0
 
     def __index__(self) -> int:
+        _Indexed.reads += 1
         return -1
+
+
+class _Seconds(float):
+    """A float subclass whose methods all raise: the lock reads its value, calling none."""
+
+    def _refuse(self, *args: Any) -> Any:
+        raise AssertionError("a method of the timeout was called")
+
+    __float__ = __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __bool__ = _refuse
+    __hash__ = float.__hash__
+
+
+class _Truthless:
+    """A ``blocking`` whose truth value raises: read first, before the timeout."""
+
+    def __bool__(self) -> bool:
+        raise ZeroDivisionError("no truth value")
 
 
 class TestLockEvents:
@@ -290,9 +322,68 @@ class TestDropIn:
             ((True, _MinusOne(-1.0)), {}),
             ((), {"timeout": _Indexed()}),
             ((False, _Indexed()), {}),
+            ((), {"timeout": _Seconds(-1.0)}),
+            ((), {"timeout": _Seconds(-5.0)}),
+            ((), {"timeout": _Seconds(5.0)}),
+            ((), {"timeout": -0.9999999999}),  # -1 s to the lock: rounded away from zero
+            ((), {"timeout": -0.999999999}),
+            ((_Truthless(), -1.0), {}),
+            ((_Truthless(), _Forever.FOREVER), {}),
         ]
         uninstalled = mode == "uninstalled"
         _compare_acquires(factory_name, installs[mode], calls, uninstalled)
+
+    @pytest.mark.parametrize("mode", ["statistics", "diagnosis", "lines", "events", "spans"])
+    def test_a_timeout_of_the_programs_own_type_on_a_taken_lock(
+        self, factory_name: str, mode: str, tmp_path: Path
+    ) -> None:
+        """
+        On a lock another thread holds, a timeout of the program's own number type (an
+        IntEnum, a float subclass) is read as the lock reads it, none of its methods called:
+        a short one times out, a negative one raises, a zero one is a trylock that found the
+        lock taken ("busy"), not a wait that timed out.
+        """
+        lines = tmp_path / "lines.log"
+        installs: dict[str, dict[str, Any]] = {
+            "statistics": {"lines": False, "stats": True, "detect_deadlocks": False},
+            "diagnosis": {"lines": False, "stats": True},
+            "lines": {"output": str(lines)},
+            "events": {"output": os.devnull, "detect_deadlocks": False},
+            "spans": {"lines": False, "spans": True, "exporter": "none"},
+        }
+        timeouts = (_Seconds(0.01), _Seconds(-5.0), _Zero.NOW, _Seconds(0.0))
+        held = threading.Event()
+        done = threading.Event()
+
+        def hold(lock: Any) -> None:
+            with lock:
+                held.set()
+                done.wait(10)
+
+        original = syncscope.get_original("threading", factory_name)()
+        thread = start_thread(hold, original)
+        assert held.wait(10)
+        expected = [_answer(original.acquire, timeout=t) for t in timeouts]
+        done.set()
+        join(thread)
+        held.clear()
+        done.clear()
+        syncscope.install(**installs[mode])
+        try:
+            ours = getattr(threading, factory_name)()
+            thread = start_thread(hold, ours)
+            assert held.wait(10)
+            actual = [_answer(ours.acquire, timeout=t) for t in timeouts]
+            done.set()
+            join(thread)
+        finally:
+            syncscope.uninstall()
+        assert expected == actual
+        assert [False, ValueError, False, False] == [a if type(a) is bool else a[0] for a in actual]
+        if mode == "lines":
+            said = [line for line in lines.read_text().splitlines() if "by MainThread" in line]
+            assert 1 == sum("timed out" in line for line in said), said  # the 0.01 s one
+            assert 2 == sum("busy" in line for line in said), said  # the two of 0
 
     def test_identity_repr_and_isinstance(self, factory_name: str) -> None:
         """repr, isinstance and the with-statement result match the original."""

@@ -13,6 +13,8 @@ import threading
 import time
 import weakref
 
+from .timeouts import timeout_number
+
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -205,7 +207,7 @@ def tries_only(blocking: object, timeout: object) -> bool:
     waits). Such an attempt that fails is "busy", not a wait that timed out: it is no
     contention, and no wait begins.
     """
-    return not blocking or (type(timeout) in (int, float) and timeout == 0)
+    return not blocking or timeout_number(timeout) == 0
 
 
 def wait_limit(blocking: object, timeout: object) -> float | None:
@@ -215,9 +217,12 @@ def wait_limit(blocking: object, timeout: object) -> float | None:
     """
     if not blocking:
         return 0.0
-    if timeout is None or isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+    if isinstance(timeout, bool):
         return None
-    return None if timeout < 0 else float(timeout)
+    number = timeout_number(timeout)  # the program's own number types: none of their methods
+    if number is None:
+        return None
+    return None if number < 0 else float(number)
 
 
 class SyncEvent:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 
+from .._core.timeouts import no_time_limit
 from .interrupts import take
 
 
@@ -37,7 +38,7 @@ def acquire_contended(lock: Any, timeout: Any = -1) -> Any:
     the wait has no time limit, a few turns of the GIL to the others come first. Its answer
     comes back as :func:`_interrupts.take`'s does: no Ctrl-C between it and the caller.
     """
-    if timeout == -1:
+    if no_time_limit(timeout):  # not timeout == -1: a subclass's __eq__ is the program's
         for _ in range(_YIELDS):
             _sleep(0)
             if take(lock, False):

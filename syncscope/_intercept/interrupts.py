@@ -103,21 +103,25 @@ def take(lock: Any, blocking: Any = True, timeout: Any = -1) -> Any:
 #: Before 3.12 ``_thread.lock.acquire`` and ``RLock.acquire`` take ``blocking`` as a C int
 #: (None, a float or a str raise TypeError, a huge int OverflowError); from 3.12 on, as a
 #: truth value. The proxies try ``acquire(False)`` first and then wait without passing
-#: ``blocking`` on: for anything but True and False, they call ``check_blocking`` first.
+#: ``blocking`` on: for anything but True and False, they call ``checked_blocking`` first.
 BLOCKING_IS_INT = sys.version_info < (3, 12)
 
 
-def check_blocking(lock: Any, blocking: Any, timeout: Any) -> None:
+def checked_blocking(lock: Any, blocking: Any, timeout: Any) -> Any:
     """
-    Raise what ``lock.acquire(blocking, timeout)`` would raise for its ``blocking``: the same
-    call on a new lock of its type parses the arguments as it would, and takes nothing of the
-    program's.
+    ``blocking`` (neither True nor False) as ``lock.acquire(blocking, timeout)`` reads it,
+    once and first, as the lock's own parsing does: from 3.12 its truth value; before, a C
+    int as it is, and for anything else what the lock raises (the same call on a new lock of
+    its type parses the arguments as it would, and takes nothing of the program's).
     """
+    if not BLOCKING_IS_INT:
+        return bool(blocking)
     if type(blocking) is int and -0x80000000 <= blocking <= 0x7FFFFFFF:
-        return  # a C int: taken as it is
+        return blocking  # a C int: taken as it is
     probe = _thread.allocate_lock() if type(lock) is _thread.LockType else type(lock)()
     if probe.acquire(blocking, timeout):
         probe.release()
+    return blocking
 
 
 #: The code of the functions a Ctrl-C is put off in (see above).

@@ -55,10 +55,10 @@ from .._core.registry import allocate_lock
 from .._core.sites import PAST_OUR_CALLER, call_site, creator_frame, past_machinery
 from .._core.state import state
 from .._core.tally import Tally, TallyBook, count_contended, site_tally
+from .._core.timeouts import NO_TIMEOUT, no_time_limit, trylock_first
 from .._core.tracking import Watch
 from .gil import acquire_contended
 from .interrupts import take
-from .timeouts import NO_TIMEOUT, no_time_limit, trylock_first
 
 
 TYPE_CHECKING = False
@@ -155,10 +155,11 @@ def _acquire_as_asked(
     proxy: Any, tally: Tally, lines: LeanLines | None, blocking: Any, timeout: Any
 ) -> Any:
     """
-    An acquire whose timeout a trylock cannot be tried before (one of another type than int
-    or float, as numpy's float64, or one the real acquire refuses): made as asked, counted
+    An acquire whose timeout a trylock cannot be tried before (neither an int nor a float,
+    as numpy's int64, or one the real acquire refuses): made as asked, counted
     as the event path's statistics count its events (the time it took as a wait, whatever
-    it was), and said with the lines. No lock order: it has a time limit.
+    it was), and said with the lines. No lock order: it has a time limit (or one read
+    through the program's own ``__index__``, which only the lock calls).
     """
     lock = proxy._syncscope_lock
     primitive = proxy._syncscope_primitive

@@ -31,10 +31,10 @@ from .._core.state import (
     Records,
     state,
 )
+from .._core.timeouts import NO_TIMEOUT, no_time_limit, trylock_first
 from .gil import acquire_contended
 from .interrupts import NOT_YET, owned_items, take
 from .lean import acquire_slowly, adopt, pop
-from .timeouts import NO_TIMEOUT, no_time_limit, trylock_first
 
 
 TYPE_CHECKING = False

@@ -27,9 +27,10 @@ from .._core.leanholds import this_thread, unlink
 from .._core.registry import saved
 from .._core.state import state
 from .._core.tally import Tally
+from .._core.timeouts import NO_TIMEOUT
 from .._core.tracebacks import hide_frames
 from .gil import acquire_contended
-from .interrupts import BLOCKING_IS_INT, NOT_BLOCKING, NOT_YET, check_blocking, take
+from .interrupts import NOT_BLOCKING, NOT_YET, checked_blocking, take
 from .lean import forget_hold, hold_ended, longest_hold, nested, parked_to_wait, pop, unpark
 from .lockpaths import (
     counted_acquire,
@@ -40,7 +41,6 @@ from .lockpaths import (
     said_release,
     slow_acquire,
 )
-from .timeouts import NO_TIMEOUT
 
 
 TYPE_CHECKING = False
@@ -156,8 +156,8 @@ class _LockProxy(_Proxy):
 
     def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
         try:
-            if blocking is not True and blocking is not False and BLOCKING_IS_INT:
-                check_blocking(self._syncscope_lock, blocking, timeout)  # raises as the lock
+            if blocking is not True and blocking is not False:  # read as the lock reads it
+                blocking = checked_blocking(self._syncscope_lock, blocking, timeout)
             tally = self._syncscope_tally
             lines = state.lines
             if (
@@ -433,8 +433,8 @@ class _RLockProxy(_Proxy):
 
     def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
         try:
-            if blocking is not True and blocking is not False and BLOCKING_IS_INT:
-                check_blocking(self._syncscope_lock, blocking, timeout)  # raises as the lock
+            if blocking is not True and blocking is not False:  # read as the lock reads it
+                blocking = checked_blocking(self._syncscope_lock, blocking, timeout)
             tally = self._syncscope_tally
             lines = state.lines
             if (

@@ -1,16 +1,17 @@
 """
 An acquire's timeout as the real lock reads it. ``_thread.lock.acquire`` and
 ``RLock.acquire`` read a float's or an int's own value, a subclass's too (an ``IntEnum``,
-numpy's floats), without calling its methods, and what ``__index__`` gives for any other type
-(numpy's ints); they refuse the rest with TypeError, ``Decimal(-1)`` and ``Fraction(-1)``
-among them, though those compare equal to -1. -1 is no time limit. The proxies' paths that
-try the lock first, count in place or order locks ask here which timeout they may take as
-what; any other goes to the real acquire as it was given.
+numpy's floats), without calling its methods, and round it away from zero to whole
+nanoseconds: -1 s is no time limit. The proxies' paths that try the lock first, count in
+place, order locks or say what a call may wait for read it here the same way, and call
+nothing of the program's. Any other timeout (``Decimal(-1)`` and ``Fraction(-1)``, which
+the lock refuses though they compare equal to -1, or numpy's ints, which it reads through
+their ``__index__``) goes to the real acquire as it was given, to be read once, there.
 """
 
 from __future__ import annotations
 
-import operator
+import math
 import threading
 
 
@@ -28,7 +29,7 @@ _TIMEOUT_MAX = threading.TIMEOUT_MAX
 
 
 def timeout_number(timeout: Any) -> Any:
-    """The number the real acquire reads from ``timeout``; None for one it refuses."""
+    """The number the real acquire reads from ``timeout``, as an int or a float; else None."""
     cls = type(timeout)
     if cls is int or cls is float:
         return timeout
@@ -36,17 +37,23 @@ def timeout_number(timeout: Any) -> Any:
         return float.__float__(timeout)  # its own value: a subclass's __float__ is not asked
     if isinstance(timeout, int):
         return int.__index__(timeout)
-    if getattr(cls, "__index__", None) is None:
-        return None
-    try:
-        return operator.index(timeout)
-    except Exception:  # the real acquire raises it in its turn
-        return None
+    return None
 
 
 def no_time_limit(timeout: Any) -> bool:
     """Whether the real acquire takes ``timeout`` as no time limit."""
-    return timeout is NO_TIMEOUT or timeout_number(timeout) == -1
+    if timeout is NO_TIMEOUT:
+        return True
+    number = timeout_number(timeout)
+    if number == -1:
+        return True
+    # A float a hair above -1 rounds to -1 s (away from zero, in whole nanoseconds, as
+    # CPython's _PyTime_DoubleToDenominator does with its fraction): no limit either.
+    return (
+        type(number) is float
+        and -1.0 < number < -0.999_999_99
+        and math.floor(math.modf(number)[0] * 1e9) == -1_000_000_000
+    )
 
 
 def trylock_first(blocking: Any, timeout: Any) -> bool:
@@ -58,5 +65,7 @@ def trylock_first(blocking: Any, timeout: Any) -> bool:
     """
     if not blocking:
         return False
+    if no_time_limit(timeout):
+        return True
     number = timeout_number(timeout)
-    return number is not None and (number == -1 or 0 <= number <= _TIMEOUT_MAX)
+    return number is not None and 0 <= number <= _TIMEOUT_MAX
