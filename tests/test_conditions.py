@@ -6,6 +6,7 @@ import copy
 import os
 import pickle
 import threading
+from typing import ClassVar
 
 import pytest
 from hypothesis import given, settings
@@ -384,6 +385,53 @@ class TestSemaphore:
         syncscope.install(output=os.devnull)
         with pytest.raises(ValueError, match="can't specify timeout"):
             threading.Semaphore().acquire(False, 1)
+
+
+class _Seconds(float):
+    """A float subclass that says which of its operators a semaphore's acquire calls."""
+
+    calls: ClassVar[list[str]] = []
+
+    def __radd__(self, other: float) -> float:
+        _Seconds.calls.append("radd")
+        return float(self) + other
+
+    def __gt__(self, other: object) -> bool:
+        _Seconds.calls.append("gt")
+        return float(self) > other  # type: ignore[operator]
+
+    def __le__(self, other: object) -> bool:
+        _Seconds.calls.append("le")
+        return float(self) <= other  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("mode", ["statistics", "diagnosis", "lines", "events"])
+def test_a_semaphore_s_timeout_of_the_programs_own_type(mode: str) -> None:
+    """
+    ``Semaphore.acquire(timeout=...)`` is Python code that computes with its timeout: a
+    timeout of the program's own type has its operators called as without syncscope, also
+    when it is 0 and no permit is left (no trylock stands in for the call).
+    """
+    installs: dict[str, dict[str, object]] = {
+        "statistics": {"lines": False, "stats": True, "detect_deadlocks": False},
+        "diagnosis": {"lines": False, "stats": True},
+        "lines": {"output": os.devnull},
+        "events": {"output": os.devnull, "detect_deadlocks": False},
+    }
+
+    def calls_made(semaphore: threading.Semaphore) -> tuple[bool, list[str]]:
+        _Seconds.calls = []
+        got = semaphore.acquire(timeout=_Seconds(0.0))
+        return got, _Seconds.calls
+
+    expected = calls_made(syncscope.get_original("threading", "Semaphore")(0))
+    syncscope.install(**installs[mode])  # type: ignore[arg-type]
+    try:
+        actual = calls_made(threading.Semaphore(0))
+    finally:
+        syncscope.uninstall()
+    assert expected == actual
+    assert not expected[0] and expected[1]  # no permit; its operators were asked
 
 
 @settings(max_examples=60, deadline=None)

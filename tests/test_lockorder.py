@@ -429,9 +429,10 @@ class TestRunner:
     def test_no_time_limit_however_spelled_is_ordered(self, tmp_path: Path) -> None:
         """
         ``acquire(timeout=-1)`` waits without a limit however the program's number types
-        spell -1 (an IntEnum, a float subclass), and a float a hair above -1, which the
-        lock rounds to -1 s, too. Its lock order is checked under -q as a plain acquire's is:
-        each pair taken in both orders is an inversion.
+        spell -1 (an IntEnum, a float subclass, an ``__index__`` as numpy's ints have), and
+        a float a hair above -1, which the lock rounds to -1 s, too. Its lock order is
+        checked under -q as a plain acquire's is: each pair taken in both orders is an
+        inversion.
         """
         program = script(
             tmp_path,
@@ -445,12 +446,18 @@ class TestRunner:
             class Seconds(float):
                 pass
 
+            class Index:
+                def __index__(self):
+                    return -1
+
             enum_a = threading.Lock()
             enum_b = threading.Lock()
             float_a = threading.Lock()
             float_b = threading.Lock()
             near_a = threading.Lock()
             near_b = threading.Lock()
+            index_a = threading.Lock()
+            index_b = threading.Lock()
 
             def both_orders(a, b, forever):
                 with a:
@@ -463,15 +470,16 @@ class TestRunner:
             both_orders(enum_a, enum_b, Timeout.FOREVER)
             both_orders(float_a, float_b, Seconds(-1.0))
             both_orders(near_a, near_b, -0.9999999999)
+            both_orders(index_a, index_b, Index())
             print("done")
             """,
         )
         result = run_syncscope("-q", str(program))
         assert (0, "done\n") == (result.returncode, result.stdout), result.stderr
         err = result.stderr
-        for name in ("enum", "float", "near"):
+        for name in ("enum", "float", "near", "index"):
             assert f"lock-order inversion between lock {name}_a and lock {name}_b" in err, err
-        assert "3 lock-order inversions, no deadlock, no hang" in err, err
+        assert "4 lock-order inversions, no deadlock, no hang" in err, err
 
     def test_dining_philosophers(self, tmp_path: Path) -> None:
         """

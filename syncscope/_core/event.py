@@ -207,7 +207,7 @@ def tries_only(blocking: object, timeout: object) -> bool:
     waits). Such an attempt that fails is "busy", not a wait that timed out: it is no
     contention, and no wait begins.
     """
-    return not blocking or timeout_number(timeout) == 0
+    return not blocking or (type(timeout) in (int, float) and timeout == 0)
 
 
 def wait_limit(blocking: object, timeout: object) -> float | None:

@@ -1,17 +1,18 @@
 """
 An acquire's timeout as the real lock reads it. ``_thread.lock.acquire`` and
 ``RLock.acquire`` read a float's or an int's own value, a subclass's too (an ``IntEnum``,
-numpy's floats), without calling its methods, and round it away from zero to whole
-nanoseconds: -1 s is no time limit. The proxies' paths that try the lock first, count in
-place, order locks or say what a call may wait for read it here the same way, and call
-nothing of the program's. Any other timeout (``Decimal(-1)`` and ``Fraction(-1)``, which
-the lock refuses though they compare equal to -1, or numpy's ints, which it reads through
-their ``__index__``) goes to the real acquire as it was given, to be read once, there.
+numpy's floats), without calling its methods, any other type's through its ``__index__``
+(numpy's ints), and round it away from zero to whole nanoseconds: -1 s is no time limit.
+The lock proxies read it once as they are called (:func:`as_read`) and pass the plain number
+on; their paths that try the lock first, count in place, order locks or say what a call may
+wait for decide by it, calling nothing of the program's. A timeout the lock refuses
+(``Decimal(-1)`` and ``Fraction(-1)``, though equal to -1) goes to it as it was given.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 import threading
 
 
@@ -40,6 +41,18 @@ def timeout_number(timeout: Any) -> Any:
     return None
 
 
+def as_read(timeout: Any) -> Any:
+    """
+    A lock's ``timeout`` (neither an int nor a float) as the real acquire reads it: a
+    subclass's own value, another type's ``__index__`` (read here, once), or as it is when
+    the lock refuses it (no ``__index__``: the lock says so in its own words).
+    """
+    number = timeout_number(timeout)
+    if number is not None or getattr(type(timeout), "__index__", None) is None:
+        return timeout if number is None else number
+    return operator.index(timeout)
+
+
 def no_time_limit(timeout: Any) -> bool:
     """Whether the real acquire takes ``timeout`` as no time limit."""
     if timeout is NO_TIMEOUT:
@@ -48,7 +61,7 @@ def no_time_limit(timeout: Any) -> bool:
     if number == -1:
         return True
     # A float a hair above -1 rounds to -1 s (away from zero, in whole nanoseconds, as
-    # CPython's _PyTime_DoubleToDenominator does with its fraction): no limit either.
+    # CPython's pytime_from_double does): no limit either.
     return (
         type(number) is float
         and -1.0 < number < -0.999_999_99

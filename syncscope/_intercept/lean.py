@@ -155,11 +155,10 @@ def _acquire_as_asked(
     proxy: Any, tally: Tally, lines: LeanLines | None, blocking: Any, timeout: Any
 ) -> Any:
     """
-    An acquire whose timeout a trylock cannot be tried before (neither an int nor a float,
-    as numpy's int64, or one the real acquire refuses): made as asked, counted
-    as the event path's statistics count its events (the time it took as a wait, whatever
-    it was), and said with the lines. No lock order: it has a time limit (or one read
-    through the program's own ``__index__``, which only the lock calls).
+    An acquire whose timeout a trylock cannot be tried before (one the real acquire
+    refuses, or out of its range): made as asked, counted as the event path's statistics
+    count its events (the time it took as a wait, whatever it was), and said with the
+    lines. No lock order: it has a time limit, or raises.
     """
     lock = proxy._syncscope_lock
     primitive = proxy._syncscope_primitive

@@ -27,7 +27,7 @@ from .._core.leanholds import this_thread, unlink
 from .._core.registry import saved
 from .._core.state import state
 from .._core.tally import Tally
-from .._core.timeouts import NO_TIMEOUT
+from .._core.timeouts import NO_TIMEOUT, as_read
 from .._core.tracebacks import hide_frames
 from .gil import acquire_contended
 from .interrupts import NOT_BLOCKING, NOT_YET, checked_blocking, take
@@ -158,6 +158,8 @@ class _LockProxy(_Proxy):
         try:
             if blocking is not True and blocking is not False:  # read as the lock reads it
                 blocking = checked_blocking(self._syncscope_lock, blocking, timeout)
+            if type(timeout) is not int and type(timeout) is not float:
+                timeout = as_read(timeout)  # once: the paths below pass the plain number on
             tally = self._syncscope_tally
             lines = state.lines
             if (
@@ -435,6 +437,8 @@ class _RLockProxy(_Proxy):
         try:
             if blocking is not True and blocking is not False:  # read as the lock reads it
                 blocking = checked_blocking(self._syncscope_lock, blocking, timeout)
+            if type(timeout) is not int and type(timeout) is not float:
+                timeout = as_read(timeout)  # once: the paths below pass the plain number on
             tally = self._syncscope_tally
             lines = state.lines
             if (
