@@ -78,7 +78,7 @@ def trylock_first(blocking: Any, timeout: Any) -> bool:
     """
     if not blocking:
         return False
-    if no_time_limit(timeout):
-        return True
-    number = timeout_number(timeout)
-    return number is not None and 0 <= number <= _TIMEOUT_MAX
+    number = timeout_number(timeout)  # read once: a time limit, the common case, decides here
+    if number is None:
+        return False
+    return 0 <= number <= _TIMEOUT_MAX or no_time_limit(number)
