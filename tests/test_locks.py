@@ -10,6 +10,7 @@ import json
 import os
 import pickle
 import signal
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -81,6 +82,10 @@ def _compare_acquires(
             syncscope.uninstall()
 
 
+#: Before 3.12 the lock reads ``blocking`` as a C int, from 3.12 as a truth value.
+_BLOCKING_IS_INT = sys.version_info < (3, 12)
+
+
 class _Forever(enum.IntEnum):
     """A timeout a program may name: an int subclass, -1 to the lock."""
 
@@ -111,6 +116,20 @@ class _Indexed:
     def __index__(self) -> int:
         _Indexed.reads += 1
         return -1
+
+
+class _NoWait(_Indexed):
+    """
+    A ``blocking`` that means "do not wait" to the lock on every version: 0 through
+    ``__index__`` (read before 3.12), false (read from 3.12) only where it is read.
+    """
+
+    def __index__(self) -> int:
+        _Indexed.reads += 1
+        return 0
+
+    def __bool__(self) -> bool:
+        return _BLOCKING_IS_INT  # before 3.12 only __index__ says it: true, so taken wrongly
 
 
 class _Seconds(float):
@@ -274,22 +293,28 @@ class TestDropIn:
                 ours.acquire(*args, **kwargs)
             assert _outcome(expected) == _outcome(actual)
 
-    @pytest.mark.parametrize("mode", ["statistics", "lines", "events"])
+    @pytest.mark.parametrize("mode", ["statistics", "diagnosis", "lines", "events", "spans"])
     def test_a_blocking_of_no_int_is_taken_as_the_original_takes_it(
         self, factory_name: str, mode: str
     ) -> None:
         """
         ``acquire(blocking)`` with None, a float, a str or an int too big: before 3.12 the
         original raises TypeError or OverflowError and takes nothing, from 3.12 it takes the
-        truth value. The proxy does the same, on a free lock too, used before or not.
+        truth value. An object with ``__index__`` or an int subclass: before 3.12 the C int
+        it gives (``__index__`` read once), from 3.12 its truth value. The proxy does the
+        same, on a free lock too, used before or not.
         """
-        installs = {
-            "statistics": {"lines": False, "stats": True},
+        installs: dict[str, dict[str, Any]] = {
+            "statistics": {"lines": False, "stats": True, "detect_deadlocks": False},
+            "diagnosis": {"lines": False, "stats": True},  # -q
             "lines": {"output": os.devnull},
             "events": {"output": os.devnull, "detect_deadlocks": False},
+            "spans": {"lines": False, "spans": True, "exporter": "none"},
         }
-        blockings = (None, 0.0, 1.0, "x", [], 2**40, 2**70, 1, 0, True)
-        _compare_acquires(factory_name, installs[mode], [((b,), {}) for b in blockings])
+        blockings = (None, 0.0, 1.0, "x", [], 2**31, -(2**31) - 1, 2**40, 2**70, 1, 0, True)
+        blockings += (_Indexed(), _NoWait(), _Zero.NOW, _Forever.FOREVER)
+        calls = [((b,), {}) for b in blockings] + [((_NoWait(), 0.5), {})]
+        _compare_acquires(factory_name, installs[mode], calls)
 
     @pytest.mark.parametrize(
         "mode", ["statistics", "diagnosis", "lines", "events", "spans", "uninstalled"]
@@ -341,7 +366,9 @@ class TestDropIn:
         On a lock another thread holds, a timeout of the program's own number type (an
         IntEnum, a float subclass) is read as the lock reads it, none of its methods called:
         a short one times out, a negative one raises, a zero one is a trylock that found the
-        lock taken ("busy"), not a wait that timed out.
+        lock taken ("busy"), not a wait that timed out. A ``blocking`` the lock reads as
+        "do not wait" (before 3.12 through ``__index__``, though its truth value is true)
+        does not wait either, its ``__index__`` read once, as the lock reads it.
         """
         lines = tmp_path / "lines.log"
         installs: dict[str, dict[str, Any]] = {
@@ -351,7 +378,10 @@ class TestDropIn:
             "events": {"output": os.devnull, "detect_deadlocks": False},
             "spans": {"lines": False, "spans": True, "exporter": "none"},
         }
-        timeouts = (_Seconds(0.01), _Seconds(-5.0), _Zero.NOW, _Seconds(0.0))
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+            ((), {"timeout": t}) for t in (_Seconds(0.01), _Seconds(-5.0), _Zero.NOW, _Seconds(0.0))
+        ]
+        calls.append(((_NoWait(),), {}))
         held = threading.Event()
         done = threading.Event()
 
@@ -363,7 +393,9 @@ class TestDropIn:
         original = syncscope.get_original("threading", factory_name)()
         thread = start_thread(hold, original)
         assert held.wait(10)
-        expected = [_answer(original.acquire, timeout=t) for t in timeouts]
+        _Indexed.reads = 0
+        expected = [_answer(original.acquire, *args, **kwargs) for args, kwargs in calls]
+        reads = _Indexed.reads
         done.set()
         join(thread)
         held.clear()
@@ -373,17 +405,19 @@ class TestDropIn:
             ours = getattr(threading, factory_name)()
             thread = start_thread(hold, ours)
             assert held.wait(10)
-            actual = [_answer(ours.acquire, timeout=t) for t in timeouts]
+            _Indexed.reads = 0
+            actual = [_answer(ours.acquire, *args, **kwargs) for args, kwargs in calls]
             done.set()
             join(thread)
         finally:
             syncscope.uninstall()
-        assert expected == actual
-        assert [False, ValueError, False, False] == [a if type(a) is bool else a[0] for a in actual]
+        assert (expected, reads) == (actual, _Indexed.reads)
+        answers = [a if type(a) is bool else a[0] for a in actual]
+        assert [False, ValueError, False, False, False] == answers
         if mode == "lines":
             said = [line for line in lines.read_text().splitlines() if "by MainThread" in line]
             assert 1 == sum("timed out" in line for line in said), said  # the 0.01 s one
-            assert 2 == sum("busy" in line for line in said), said  # the two of 0
+            assert 3 == sum("busy" in line for line in said), said  # the two of 0, _NoWait
 
     def test_identity_repr_and_isinstance(self, factory_name: str) -> None:
         """repr, isinstance and the with-statement result match the original."""

@@ -54,6 +54,7 @@ import _signal  # type: ignore[import-not-found]  # not signal: it imports enum,
 import _thread
 import sys
 import threading
+from _operator import index as _index
 from itertools import repeat
 
 from .._core import signals
@@ -101,27 +102,32 @@ def take(lock: Any, blocking: Any = True, timeout: Any = -1) -> Any:
 
 
 #: Before 3.12 ``_thread.lock.acquire`` and ``RLock.acquire`` take ``blocking`` as a C int
-#: (None, a float or a str raise TypeError, a huge int OverflowError); from 3.12 on, as a
-#: truth value. The proxies try ``acquire(False)`` first and then wait without passing
-#: ``blocking`` on: for anything but True and False, they call ``checked_blocking`` first.
+#: (through ``__index__``: None, a float or a str raise TypeError, a huge int OverflowError);
+#: from 3.12 on, as a truth value. The proxies try ``acquire(False)`` first and then wait
+#: without passing ``blocking`` on: for anything but True and False, they call
+#: ``checked_blocking`` first.
 BLOCKING_IS_INT = sys.version_info < (3, 12)
 
 
-def checked_blocking(lock: Any, blocking: Any, timeout: Any) -> Any:
+def checked_blocking(blocking: Any) -> Any:
     """
     ``blocking`` (neither True nor False) as ``lock.acquire(blocking, timeout)`` reads it,
-    once and first, as the lock's own parsing does: from 3.12 its truth value; before, a C
-    int as it is, and for anything else what the lock raises (the same call on a new lock of
-    its type parses the arguments as it would, and takes nothing of the program's).
+    once and first, as the lock's own parsing does: from 3.12 its truth value; before, the C
+    int its ``__index__`` gives (an int's own value, a subclass's too), or what the lock
+    raises for it. What is given back is plain: the paths after it read it again freely.
     """
     if not BLOCKING_IS_INT:
         return bool(blocking)
-    if type(blocking) is int and -0x80000000 <= blocking <= 0x7FFFFFFF:
-        return blocking  # a C int: taken as it is
-    probe = _thread.allocate_lock() if type(lock) is _thread.LockType else type(lock)()
-    if probe.acquire(blocking, timeout):
-        probe.release()
-    return blocking
+    if type(blocking) is not int:
+        # The lock's PyLong_AsLong: an int subclass's value, another type's __index__ once,
+        # raising what the lock raises (the same TypeError, or __index__'s own error).
+        blocking = _index(blocking)
+    if -0x80000000 <= blocking <= 0x7FFFFFFF:
+        return blocking
+    # Out of a C int's range: the lock's own OverflowError (its words differ past a C long),
+    # from a new lock given the plain int, which raises before it reads the timeout.
+    _thread.allocate_lock().acquire(blocking)
+    raise AssertionError("the lock took a blocking out of its range")  # not reached
 
 
 #: The code of the functions a Ctrl-C is put off in (see above).

@@ -157,7 +157,7 @@ class _LockProxy(_Proxy):
     def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
         try:
             if blocking is not True and blocking is not False:  # read as the lock reads it
-                blocking = checked_blocking(self._syncscope_lock, blocking, timeout)
+                blocking = checked_blocking(blocking)
             if type(timeout) is not int and type(timeout) is not float:
                 timeout = as_read(timeout)  # once: the paths below pass the plain number on
             tally = self._syncscope_tally
@@ -436,7 +436,7 @@ class _RLockProxy(_Proxy):
     def acquire(self, blocking: Any = True, timeout: Any = -1) -> Any:
         try:
             if blocking is not True and blocking is not False:  # read as the lock reads it
-                blocking = checked_blocking(self._syncscope_lock, blocking, timeout)
+                blocking = checked_blocking(blocking)
             if type(timeout) is not int and type(timeout) is not float:
                 timeout = as_read(timeout)  # once: the paths below pass the plain number on
             tally = self._syncscope_tally
