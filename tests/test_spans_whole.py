@@ -803,7 +803,21 @@ class TestCountedInPlace:
             lock.acquire()
             taken[lock] += 1
             failed = lock.acquire(False)  # counting in place: summed up
+            failed_now = lock.acquire(timeout=0)  # a trylock too
             lock.release()
+            holding, done = threading.Event(), threading.Event()
+
+            def hold_r():
+                with r:
+                    holding.set()
+                    done.wait(10)
+
+            holder = threading.Thread(target=hold_r, name="holder")
+            holder.start()
+            assert holding.wait(10)
+            failed_r = r.acquire(False)  # held by another thread
+            done.set()
+            holder.join(10)
             errors = []
             refused = (
                 ((False, 5), {{}}),
@@ -818,14 +832,15 @@ class TestCountedInPlace:
                 except Exception as exc:
                     errors.append(f"{{type(exc).__name__}}: {{exc}}")
             with open({str(out)!r}, "w") as file:
-                json.dump({{"counted": counted, "failed": failed, "errors": errors,
+                json.dump({{"counted": counted, "failed": [failed, failed_now, failed_r],
+                           "errors": errors,
                            "locked": lock.locked(), "taken": taken[lock],
                            "taken r": taken[r]}}, file)
         """
         _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
         found = json.loads(out.read_text())
         assert all(found["counted"].values()), found["counted"]
-        assert found["failed"] is False
+        assert [False, False, False] == found["failed"]
         assert not found["locked"]
         expected = []
         original = _thread.allocate_lock()
@@ -851,9 +866,12 @@ class TestCountedInPlace:
                 if outcome == "summary":
                     outcome = str(span.attributes.get("syncscope.summary.outcome", "acquired"))
                 outcomes[outcome] = outcomes.get(outcome, 0) + _count(span)
-        assert {"acquired": found["taken"], "busy": 1, "error": 5} == outcomes
-        (busy_summary,) = [s for s in spans if s.name.endswith(", found busy")]
-        assert "Lock.acquire lock x 1, found busy" == busy_summary.name
+        assert {"acquired": found["taken"], "busy": 2, "error": 5} == outcomes
+        busy_summary, busy_r = sorted(
+            (s for s in spans if s.name.endswith(", found busy")), key=lambda s: s.name
+        )
+        assert "Lock.acquire lock x 2, found busy" == busy_summary.name
+        assert "RLock.acquire r x 1, found busy" == busy_r.name
         assert "acquire" == busy_summary.attributes["syncscope.op"]
         body_lines = textwrap.dedent(body).splitlines()
 
@@ -862,7 +880,9 @@ class TestCountedInPlace:
             return COUNTED_PRELUDE.count("\n") + number
 
         assert line_of("failed = lock") == busy_summary.attributes["code.line.number"]
-        assert {"MainThread": found["taken r"]} == _counts(spans, "RLock.hold r")
+        assert line_of("failed_r = r") == busy_r.attributes["code.line.number"]
+        held_r = {"MainThread": found["taken r"], "holder": 1}
+        assert held_r == _counts(spans, "RLock.hold r")
 
     def test_an_acquire_called_from_c_at_a_threads_bottom_is_counted(
         self, tmp_path: Path, http_receiver: Any

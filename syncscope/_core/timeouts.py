@@ -82,3 +82,19 @@ def trylock_first(blocking: Any, timeout: Any) -> bool:
     if number is None:
         return False
     return 0 <= number <= _TIMEOUT_MAX or no_time_limit(number)
+
+
+def attempt_first(blocking: Any, timeout: Any) -> bool:
+    """
+    Whether one non-blocking attempt may come first, the whole call if it takes the lock:
+    no time limit, blocking or not (``acquire(False)``, ``acquire(timeout=-1.0)``), or a time
+    limit the real acquire accepts (:func:`trylock_first`). The timeout is read once.
+    """
+    if timeout is NO_TIMEOUT:
+        return True
+    number = timeout_number(timeout)
+    if number is None:
+        return False
+    if blocking and 0 <= number <= _TIMEOUT_MAX:
+        return True
+    return no_time_limit(number)

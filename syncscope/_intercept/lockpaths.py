@@ -31,7 +31,7 @@ from .._core.state import (
     Records,
     state,
 )
-from .._core.timeouts import NO_TIMEOUT, no_time_limit, trylock_first
+from .._core.timeouts import NO_TIMEOUT, attempt_first, trylock_first
 from .gil import acquire_contended
 from .interrupts import NOT_YET, owned_items, take
 from .lean import acquire_slowly, adopt, pop
@@ -211,7 +211,7 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
     lock = proxy._syncscope_lock
     got = tried = False
     if (
-        (timeout is NO_TIMEOUT or no_time_limit(timeout) or trylock_first(blocking, timeout))
+        (timeout is NO_TIMEOUT or attempt_first(blocking, timeout))  # the first: no call
         and count < records.capacity
         and not (following.reader is not None and program_span())
     ):
@@ -365,24 +365,26 @@ def recorded_release(proxy: Any, records: Records) -> None:
 # other thread can. A free-threaded build does not count in place (see the span sink).
 
 
-def counted_acquire(proxy: Any, records: Records, blocking: Any = True, timeout: Any = -1) -> bool:
+def counted_acquire(
+    proxy: Any, records: Records, blocking: Any = True, timeout: Any = -1
+) -> bool | None:
     """
     An acquire, blocking or not, with a time limit or without: True if its first attempt
-    took the lock, to be counted; False if it has to wait, is a trylock that failed (the
-    record path then, then the event path), or has arguments the real acquire refuses.
+    took the lock, to be counted; False if it is a trylock whose attempt found the lock
+    taken, counted as such ("found busy"), that one attempt the whole call, as for the real
+    lock; None if it has to wait (the record path then, then the event path) or has
+    arguments the real acquire refuses.
     """
-    if timeout is not NO_TIMEOUT and not (
-        no_time_limit(timeout) or trylock_first(blocking, timeout)
-    ):
-        return False  # acquire(False, 5), acquire(timeout=-5): the real one raises
+    if timeout is not NO_TIMEOUT and not attempt_first(blocking, timeout):
+        return None  # acquire(False, 5), acquire(timeout=-5): the real one raises
     if following.reader is not None and program_span():
-        return False  # under the program's own span: its child, recorded
+        return None  # under the program's own span: its child, recorded
     if state.options.include_library and guard.busy:
-        return False  # a library's lock inside an operation we report (hidden): not its own
+        return None  # a library's lock inside an operation we report (hidden): not its own
     lock = proxy._syncscope_lock
     reentrant = proxy._reentrant
     if reentrant and lock._is_owned():
-        return counted_reentry(proxy, lock, records)
+        return counted_reentry(proxy, lock, records) or None  # False: not counted here
     # What can be, before the acquire: the less this thread does holding the lock, the less
     # often the interpreter hands the GIL to another thread that then finds it taken.
     # The caller of acquire or __enter__; None where it was called from C at the bottom of a
@@ -398,7 +400,11 @@ def counted_acquire(proxy: Any, records: Records, blocking: Any = True, timeout:
     for got in proxy._syncscope_attempts:  # noqa: B007 (one item: see _interrupts)
         break
     if not got:
-        return False  # it waits: an event, after the holder's record (see claim)
+        if tries_only(blocking, timeout) and not guard.busy and records.counted is not None:
+            # count_op's _first, count_op, this, acquire, the caller (as busy() counts it).
+            count_op(proxy._syncscope_primitive, BUSY, records, site_depth=4)
+            return False
+        return None  # it waits: an event, after the holder's record (see claim)
     try:
         record = (holds, proxy, RECORD_ACQUIRED, _time_ns(), where, lasti, 1 if reentrant else None)
         taken = records.taken

@@ -201,12 +201,10 @@ class _LockProxy(_Proxy):
                         raise
                     return True
             records = state.records
-            if (  # the span sink alone, under pressure: see counted_acquire
-                records is not None
-                and records.counting
-                and counted_acquire(self, records, blocking, timeout)
-            ):
-                return True
+            if records is not None and records.counting:  # the span sink alone, under pressure
+                answer = counted_acquire(self, records, blocking, timeout)  # see there
+                if answer is not None:
+                    return answer
             if state.lean is None and (not state.active or guard.busy):
                 lock = self._syncscope_lock
                 if timeout is NO_TIMEOUT and blocking:  # see _gil: no convoy behind a holder
@@ -486,12 +484,10 @@ class _RLockProxy(_Proxy):
                         raise
                     return True
             records = state.records
-            if (  # the span sink alone, under pressure: see counted_acquire
-                records is not None
-                and records.counting
-                and counted_acquire(self, records, blocking, timeout)
-            ):
-                return True
+            if records is not None and records.counting:  # the span sink alone, under pressure
+                answer = counted_acquire(self, records, blocking, timeout)  # see there
+                if answer is not None:
+                    return answer
             if state.lean is None and (not state.active or guard.busy):
                 lock = self._syncscope_lock
                 if timeout is NO_TIMEOUT and blocking:  # see _gil: no convoy behind a holder
