@@ -12,6 +12,7 @@ import pickle
 import signal
 import sys
 import threading
+import warnings
 import weakref
 from collections.abc import Callable
 from decimal import Decimal
@@ -130,6 +131,25 @@ class _NoWait(_Indexed):
 
     def __bool__(self) -> bool:
         return _BLOCKING_IS_INT  # before 3.12 only __index__ says it: true, so taken wrongly
+
+
+class _SubInt(int):
+    """An int subclass."""
+
+
+class _IndexGivesSubclass:
+    """An ``__index__`` that gives an int subclass, -1: the lock takes it with a warning."""
+
+    def __index__(self) -> int:
+        return _SubInt(-1)
+
+
+def _warned(acquire: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, list[Any]]:
+    """``acquire``'s answer, and the warnings it gave: their words and where they were said."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = acquire(*args, **kwargs)  # the line a warning of the lock's is said at
+    return got, [(w.category, str(w.message), w.filename, w.lineno) for w in caught]
 
 
 class _Seconds(float):
@@ -418,6 +438,41 @@ class TestDropIn:
             said = [line for line in lines.read_text().splitlines() if "by MainThread" in line]
             assert 1 == sum("timed out" in line for line in said), said  # the 0.01 s one
             assert 3 == sum("busy" in line for line in said), said  # the two of 0, _NoWait
+
+    @pytest.mark.parametrize("mode", ["statistics", "diagnosis", "lines", "events", "spans"])
+    def test_a_deprecation_warning_of_the_lock_is_said_at_the_programs_line(
+        self, factory_name: str, mode: str
+    ) -> None:
+        """
+        A timeout (and before 3.12 a ``blocking``) whose ``__index__`` gives an int subclass:
+        the lock warns (DeprecationWarning) at the line that called ``acquire``, where the
+        default filters show it to a script. The proxy's warning is the same, said there too,
+        not at a line of syncscope's.
+        """
+        installs: dict[str, dict[str, Any]] = {
+            "statistics": {"lines": False, "stats": True, "detect_deadlocks": False},
+            "diagnosis": {"lines": False, "stats": True},
+            "lines": {"output": os.devnull},
+            "events": {"output": os.devnull, "detect_deadlocks": False},
+            "spans": {"lines": False, "spans": True, "exporter": "none"},
+        }
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+            ((), {"timeout": _IndexGivesSubclass()})
+        ]
+        if _BLOCKING_IS_INT:
+            calls.append(((_IndexGivesSubclass(),), {}))
+        for args, kwargs in calls:
+            original = syncscope.get_original("threading", factory_name)()
+            expected = _warned(original.acquire, *args, **kwargs)
+            assert expected[0] is True
+            assert [__file__] == [where for _, _, where, _ in expected[1]]
+            syncscope.install(**installs[mode])
+            try:
+                ours = getattr(threading, factory_name)()
+                assert (args, expected) == (args, _warned(ours.acquire, *args, **kwargs))
+                ours.release()
+            finally:
+                syncscope.uninstall()
 
     def test_identity_repr_and_isinstance(self, factory_name: str) -> None:
         """repr, isinstance and the with-statement result match the original."""

@@ -12,8 +12,9 @@ wait for decide by it, calling nothing of the program's. A timeout the lock refu
 from __future__ import annotations
 
 import math
-import operator
 import threading
+from _operator import index as _index
+from _warnings import warn as _warn
 
 
 TYPE_CHECKING = False
@@ -50,7 +51,54 @@ def as_read(timeout: Any) -> Any:
     number = timeout_number(timeout)
     if number is not None or getattr(type(timeout), "__index__", None) is None:
         return timeout if number is None else number
-    return operator.index(timeout)
+    return index_once(timeout)
+
+
+#: Py_TPFLAGS_HEAPTYPE: a class made by a class statement, whose C name is its __name__.
+_HEAPTYPE = 1 << 9
+
+
+class _Gives:
+    """An ``__index__`` that gives a value already read: the lock's error for it, in its words."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __index__(self) -> Any:
+        return self.value
+
+
+def index_once(value: Any) -> int:
+    """
+    ``operator.index(value)`` for a lock proxy's ``acquire`` (called from a function it calls
+    with the argument), as the lock's own parsing reads it: ``__index__`` called once, the
+    same errors, and its DeprecationWarning for an int subclass given back said at the
+    program's line, as the lock's is (the C code warns at the frame that called it), not at
+    ours, where the default filters would hide it.
+    """
+    cls = type(value)
+    if issubclass(cls, int):
+        return int.__index__(value)  # an int subclass: its own value, no method of its asked
+    method = getattr(cls, "__index__", None)
+    if method is None:
+        return _index(value)  # no __index__: the lock's TypeError
+    number = method(value)
+    if type(number) is int:
+        return number
+    if not isinstance(number, int):
+        return _index(_Gives(number))  # "__index__ returned non-int": the lock's TypeError
+    cls = type(number)
+    name = cls.__name__ if cls.__flags__ & _HEAPTYPE else repr(cls)[8:-2]
+    _warn(
+        f"__index__ returned non-int (type {name[:200]}).  The ability to return an instance"
+        " of a strict subclass of int is deprecated, and may be removed in a future version"
+        " of Python.",
+        DeprecationWarning,
+        4,  # this, its caller, the proxy's acquire, the program
+    )
+    return int.__index__(number)
 
 
 def no_time_limit(timeout: Any) -> bool:

@@ -54,10 +54,10 @@ import _signal  # type: ignore[import-not-found]  # not signal: it imports enum,
 import _thread
 import sys
 import threading
-from _operator import index as _index
 from itertools import repeat
 
 from .._core import signals
+from .._core.timeouts import index_once
 
 
 TYPE_CHECKING = False
@@ -121,7 +121,7 @@ def checked_blocking(blocking: Any) -> Any:
     if type(blocking) is not int:
         # The lock's PyLong_AsLong: an int subclass's value, another type's __index__ once,
         # raising what the lock raises (the same TypeError, or __index__'s own error).
-        blocking = _index(blocking)
+        blocking = index_once(blocking)
     if -0x80000000 <= blocking <= 0x7FFFFFFF:
         return blocking
     # Out of a C int's range: the lock's own OverflowError (its words differ past a C long),

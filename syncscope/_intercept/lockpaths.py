@@ -356,7 +356,7 @@ def recorded_release(proxy: Any, records: Records) -> None:
 # ``Records.taken`` and its owner's release counts the use in the thread's ``Uses``. Whatever
 # else happens to the lock first takes the record out into the buffer (``claim``), and the
 # use goes on as a recorded one. The proxies call these first, and take their usual path
-# when they answer False.
+# when they answer False (``counted_acquire``: None; its False is the call's answer).
 #
 # The owner and a claimer race for the record. Under the GIL another thread runs, and a
 # signal handler, only where a call returns (or a function starts, or a loop jumps back):
@@ -371,9 +371,11 @@ def counted_acquire(
     """
     An acquire, blocking or not, with a time limit or without: True if its first attempt
     took the lock, to be counted; False if it is a trylock whose attempt found the lock
-    taken, counted as such ("found busy"), that one attempt the whole call, as for the real
-    lock; None if it has to wait (the record path then, then the event path) or has
-    arguments the real acquire refuses.
+    taken, that one attempt the whole call, as for the real lock (counted as "found busy",
+    but inside an operation of ours, where it is unseen); None where the proxy goes on: it
+    has to wait (the record path then, then the event path), has arguments the real acquire
+    refuses, runs under the program's own span or inside an operation we report, or
+    re-enters an RLock whose hold is not counted here.
     """
     if timeout is not NO_TIMEOUT and not attempt_first(blocking, timeout):
         return None  # acquire(False, 5), acquire(timeout=-5): the real one raises
@@ -400,9 +402,11 @@ def counted_acquire(
     for got in proxy._syncscope_attempts:  # noqa: B007 (one item: see _interrupts)
         break
     if not got:
-        if tries_only(blocking, timeout) and not guard.busy and records.counted is not None:
-            # count_op's _first, count_op, this, acquire, the caller (as busy() counts it).
-            count_op(proxy._syncscope_primitive, BUSY, records, site_depth=4)
+        # A blocking acquire without a time limit, the usual one, asks nothing more.
+        if (not blocking or timeout is not NO_TIMEOUT) and tries_only(blocking, timeout):
+            if not guard.busy:  # else inside an operation of ours: taken or not, unseen
+                # count_op's _first, count_op, this, acquire, the caller (as busy() counts).
+                count_op(proxy._syncscope_primitive, BUSY, records, site_depth=4)
             return False
         return None  # it waits: an event, after the holder's record (see claim)
     try:
