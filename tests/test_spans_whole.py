@@ -815,7 +815,11 @@ class TestCountedInPlace:
             holder = threading.Thread(target=hold_r, name="holder")
             holder.start()
             assert holding.wait(10)
-            failed_r = r.acquire(False)  # held by another thread
+
+            def poll():
+                return r.acquire(False)  # held by another thread
+
+            failed_r = poll()
             done.set()
             holder.join(10)
             errors = []
@@ -880,7 +884,14 @@ class TestCountedInPlace:
             return COUNTED_PRELUDE.count("\n") + number
 
         assert line_of("failed = lock") == busy_summary.attributes["code.line.number"]
-        assert line_of("failed_r = r") == busy_r.attributes["code.line.number"]
+        assert line_of("return r.acquire(False)") == busy_r.attributes["code.line.number"]
+        # The program's frame, not one of syncscope's that runs the same line.
+        assert ["<module>", "poll"] == [
+            s.attributes["code.function.name"] for s in (busy_summary, busy_r)
+        ]
+        assert {str(tmp_path / "prog.py")} == {
+            s.attributes["code.file.path"] for s in (busy_summary, busy_r)
+        }
         held_r = {"MainThread": found["taken r"], "holder": 1}
         assert held_r == _counts(spans, "RLock.hold r")
 
