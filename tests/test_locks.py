@@ -152,6 +152,36 @@ def _warned(acquire: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any
     return got, [(w.category, str(w.message), w.filename, w.lineno) for w in caught]
 
 
+class _StaticIndex:
+    """An ``__index__`` that is a staticmethod: the lock calls it with no argument."""
+
+    __index__ = staticmethod(lambda: -1)
+
+
+class _IndexOfTheMetaclass(type):
+    def __index__(cls) -> int:
+        return -1
+
+
+class _IndexOnlyOnTheMetaclass(metaclass=_IndexOfTheMetaclass):
+    """No ``__index__`` of its own, which is all the lock looks for: TypeError."""
+
+
+class _ClaimsToBeAnInt:
+    """Says its class is int; the lock goes by its type."""
+
+    @property
+    def __class__(self) -> type:  # type: ignore[override]
+        return int
+
+
+class _GivesAClaim:
+    """An ``__index__`` that gives what only says it is an int: TypeError, no warning."""
+
+    def __index__(self) -> Any:
+        return _ClaimsToBeAnInt()
+
+
 class _Seconds(float):
     """A float subclass whose methods all raise: the lock reads its value, calling none."""
 
@@ -344,7 +374,9 @@ class TestDropIn:
     ) -> None:
         """
         A timeout of -1 is no time limit as the original reads it: an int's or a float's
-        own value (a subclass's too), or what ``__index__`` gives. ``Decimal(-1)`` and
+        own value (a subclass's too), or what ``__index__`` gives (looked up on the type, not
+        the metaclass, and bound as the interpreter binds it; what it gives must be an int
+        by its type, not by what its ``__class__`` says). ``Decimal(-1)`` and
         ``Fraction(-1)`` compare equal to -1, and the original raises TypeError and takes
         nothing, on a free lock too. The proxy does the same on each of its paths, and after
         uninstall (made while installed, then left to the original's steps).
@@ -374,6 +406,9 @@ class TestDropIn:
             ((), {"timeout": -0.999999999}),
             ((_Truthless(), -1.0), {}),
             ((_Truthless(), _Forever.FOREVER), {}),
+            ((), {"timeout": _StaticIndex()}),
+            ((), {"timeout": _IndexOnlyOnTheMetaclass()}),
+            ((), {"timeout": _GivesAClaim()}),
         ]
         uninstalled = mode == "uninstalled"
         _compare_acquires(factory_name, installs[mode], calls, uninstalled)

@@ -49,13 +49,9 @@ def as_read(timeout: Any) -> Any:
     the lock refuses it (no ``__index__``: the lock says so in its own words).
     """
     number = timeout_number(timeout)
-    if number is not None or getattr(type(timeout), "__index__", None) is None:
+    if number is not None or _special(type(timeout), "__index__") is _MISSING:
         return timeout if number is None else number
     return index_once(timeout)
-
-
-#: Py_TPFLAGS_HEAPTYPE: a class made by a class statement, whose C name is its __name__.
-_HEAPTYPE = 1 << 9
 
 
 class _Gives:
@@ -70,31 +66,65 @@ class _Gives:
         return self.value
 
 
+_MISSING = object()
+_mro = type.__dict__["__mro__"].__get__
+_own_dict = type.__dict__["__dict__"].__get__
+
+
+def _special(cls: type, name: str) -> Any:
+    """
+    The special method ``name`` of ``cls`` as the interpreter finds it: in the own dicts of
+    the class and its bases, never through the metaclass (its ``__getattr__`` included).
+    """
+    for klass in _mro(cls):
+        found = _own_dict(klass).get(name, _MISSING)
+        if found is not _MISSING:
+            return found
+    return _MISSING
+
+
+_ORD_SAYS = "ord() expected string of length 1, but "
+
+
+def _c_name(number: int) -> str:
+    """
+    The C name of the type of ``number`` (an int subclass's), cut to 200 bytes, as the lock's
+    warnings say it: in ord's error's words, which ask nothing of ``number`` (no int subclass
+    is a str, a bytes or a bytearray). Its ``__name__`` where ord says it otherwise.
+    """
+    try:
+        ord(number)  # type: ignore[arg-type]
+    except TypeError as exc:
+        said = str(exc)
+        if said.startswith(_ORD_SAYS) and said.endswith(" found"):
+            return said[len(_ORD_SAYS) : -len(" found")]
+    return type.__dict__["__name__"].__get__(type(number))  # type: ignore[no-any-return]
+
+
 def index_once(value: Any) -> int:
     """
     ``operator.index(value)`` for a lock proxy's ``acquire`` (called from a function it calls
-    with the argument), as the lock's own parsing reads it: ``__index__`` called once, the
-    same errors, and its DeprecationWarning for an int subclass given back said at the
-    program's line, as the lock's is (the C code warns at the frame that called it), not at
-    ours, where the default filters would hide it.
+    with the argument), as the lock's own parsing reads it: ``__index__`` called once and
+    bound as the interpreter binds it, the same errors, and its DeprecationWarning for an
+    int subclass given back said at the program's line, as the lock's is (the C code warns
+    at the frame that called it), not at ours, where the default filters would hide it.
     """
     cls = type(value)
     if issubclass(cls, int):
         return int.__index__(value)  # an int subclass: its own value, no method of its asked
-    method = getattr(cls, "__index__", None)
-    if method is None:
+    index = _special(cls, "__index__")
+    if index is _MISSING:
         return _index(value)  # no __index__: the lock's TypeError
-    number = method(value)
+    bind = _special(type(index), "__get__")  # a function, a staticmethod: as the slot does
+    number = index() if bind is _MISSING else bind(index, value, cls)()
     if type(number) is int:
         return number
-    if not isinstance(number, int):
+    if not issubclass(type(number), int):  # its own type: not what its __class__ may say
         return _index(_Gives(number))  # "__index__ returned non-int": the lock's TypeError
-    cls = type(number)
-    name = cls.__name__ if cls.__flags__ & _HEAPTYPE else repr(cls)[8:-2]
     _warn(
-        f"__index__ returned non-int (type {name[:200]}).  The ability to return an instance"
-        " of a strict subclass of int is deprecated, and may be removed in a future version"
-        " of Python.",
+        f"__index__ returned non-int (type {_c_name(number)}).  The ability to return an"
+        " instance of a strict subclass of int is deprecated, and may be removed in a future"
+        " version of Python.",
         DeprecationWarning,
         4,  # this, its caller, the proxy's acquire, the program
     )
