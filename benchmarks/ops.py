@@ -63,6 +63,28 @@ def rlock_pair() -> Callable[[], None]:
     return run
 
 
+def lock_trylock_taken() -> Callable[[], None]:
+    """
+    ``acquire(False)`` on a Lock another thread took: a trylock that finds it taken, as code
+    that polls locks makes thousands a second. The taker has ended, and the lock stays taken.
+    """
+    lock = threading.Lock()
+    taken = threading.Event()
+
+    def take() -> None:
+        lock.acquire()
+        taken.set()
+
+    threading.Thread(target=take, daemon=True).start()
+    if not taken.wait(10):
+        raise RuntimeError("the lock was never taken")
+
+    def run() -> None:
+        lock.acquire(False)
+
+    return run
+
+
 def semaphore_pair() -> Callable[[], None]:
     semaphore = threading.Semaphore(2)
 
@@ -201,6 +223,7 @@ WORKLOADS: dict[str, tuple[Workload, int]] = {
     "Lock acquire+release": (lock_pair, 200_000),
     "Lock with": (lock_with, 200_000),
     "RLock acquire+release": (rlock_pair, 200_000),
+    "Lock trylock on a taken lock": (lock_trylock_taken, 200_000),
     "Semaphore acquire+release": (semaphore_pair, 100_000),
     "BoundedSemaphore acquire+release": (bounded_semaphore_pair, 100_000),
     "Barrier(1) wait": (barrier_wait, 100_000),

@@ -111,6 +111,33 @@ class TestFigures:
         assert 1 == sites[line_busy].failed
         assert 1 == sites[line_timeout].timeouts
 
+    @pytest.mark.parametrize("factory_name", ["Lock", "RLock"])
+    def test_a_failed_trylock_answers_false_counted_once_at_its_site(
+        self, lean: Recording, factory_name: str
+    ) -> None:
+        """
+        ``acquire(False)`` and ``acquire(0)`` on a lock another thread holds answer False, a
+        bool as the lock's, each counted once as failed at its line, nothing taken.
+        """
+        lock = getattr(threading, factory_name)()
+        held, done = Latch(), Latch()
+
+        def hold() -> None:
+            with lock:
+                held.set()
+                done.wait()
+
+        thread = start_thread(hold)
+        held.wait()
+        answers = [lock.acquire(False), lock.acquire(0)]
+        line = sys._getframe().f_lineno - 1
+        done.set()
+        join(thread)
+        assert [(bool, False), (bool, False)] == [(type(a), a) for a in answers]
+        s = lean.stats(lock)
+        assert (2, 1, 0) == (s.failed, s.acquisitions, s.timeouts)  # the holder's, one
+        assert 2 == {site.line: site for site in s.sites}[line].failed
+
     def test_contended_acquire(self, lean: Recording) -> None:
         """An acquire that waited for another thread counts its wait, at its site."""
         lock = threading.Lock()

@@ -101,16 +101,12 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
                 lines.acquired(proxy)
             _acquired(proxy, tally, None, ordered)
             return True
+        if tries_only(blocking, timeout):  # acquire(timeout=0) is the trylock just made
+            return trylock_failed(proxy, tally)
         where = call_site()
         site = site_tally(tally, *where)
         primitive = proxy._syncscope_primitive
         limit = wait_limit(blocking, timeout)
-        if tries_only(blocking, timeout):  # acquire(timeout=0) is the trylock just made
-            tally.failed += 1
-            site.failed += 1
-            if lines is not None:
-                lines.line(primitive, "acquire", "busy", site=where)
-            return False
         if lines is not None:
             lines.line(primitive, "acquire", "waiting", site=where)
         diagnosis = state.diagnosis
@@ -149,6 +145,23 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
         if lines is not None:
             lines.line(primitive, "acquire", "timeout", waited=waited, site=where)
     return got
+
+
+def trylock_failed(proxy: Any, tally: Tally) -> bool:
+    """
+    A trylock whose one attempt found the lock taken: counted as failed at the caller's
+    site, and said with the lines ("busy"). Returns False, the call's answer. The proxies'
+    fast paths call it after their attempt, so that no second one is made, which could
+    succeed where the call failed.
+    """
+    where = call_site()
+    site = site_tally(tally, *where)
+    tally.failed += 1
+    site.failed += 1
+    lines = state.lines
+    if lines is not None:
+        lines.line(proxy._syncscope_primitive, "acquire", "busy", site=where)
+    return False
 
 
 def _acquire_as_asked(

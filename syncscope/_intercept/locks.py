@@ -29,6 +29,7 @@ from .._core.state import state
 from .._core.tally import Tally
 from .._core.timeouts import NO_TIMEOUT, as_read
 from .._core.tracebacks import hide_frames
+from . import lean
 from .gil import acquire_contended
 from .interrupts import NOT_BLOCKING, NOT_YET, checked_blocking, take
 from .lean import forget_hold, hold_ended, longest_hold, nested, parked_to_wait, pop, unpark
@@ -200,6 +201,8 @@ class _LockProxy(_Proxy):
                             lock.release()
                         raise
                     return True
+                if not blocking:  # a trylock that found it taken: that attempt was the call
+                    return lean.trylock_failed(self, tally)
             records = state.records
             if records is not None and records.counting:  # the span sink alone, under pressure
                 answer = counted_acquire(self, records, blocking, timeout)  # see there
@@ -207,9 +210,9 @@ class _LockProxy(_Proxy):
                     return answer
             if state.lean is None and (not state.active or guard.busy):
                 lock = self._syncscope_lock
-                if timeout is NO_TIMEOUT and blocking:  # see _gil: no convoy behind a holder
+                if timeout is NO_TIMEOUT:  # blocking, see _gil: no convoy behind a holder
                     for got in self._syncscope_attempts:  # one item: see _interrupts
-                        return got or acquire_contended(lock)
+                        return got if got or not blocking else acquire_contended(lock)
                 return take(lock, blocking, timeout)
             if records is not None:  # the span sink alone: see recorded_acquire
                 return recorded_acquire(self, records, blocking, timeout)
@@ -483,6 +486,8 @@ class _RLockProxy(_Proxy):
                             lock.release()
                         raise
                     return True
+                if not blocking:  # a trylock that found it taken: that attempt was the call
+                    return lean.trylock_failed(self, tally)
             records = state.records
             if records is not None and records.counting:  # the span sink alone, under pressure
                 answer = counted_acquire(self, records, blocking, timeout)  # see there
@@ -490,9 +495,9 @@ class _RLockProxy(_Proxy):
                     return answer
             if state.lean is None and (not state.active or guard.busy):
                 lock = self._syncscope_lock
-                if timeout is NO_TIMEOUT and blocking:  # see _gil: no convoy behind a holder
+                if timeout is NO_TIMEOUT:  # blocking, see _gil: no convoy behind a holder
                     for got in self._syncscope_attempts:  # one item: see _interrupts
-                        return got or acquire_contended(lock)
+                        return got if got or not blocking else acquire_contended(lock)
                 return take(lock, blocking, timeout)
             if records is not None:  # the span sink alone: see recorded_acquire
                 return recorded_acquire(self, records, blocking, timeout)
