@@ -5,6 +5,7 @@ reporting events. The figures must be the event path's, and the locks must stay 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -25,6 +26,25 @@ from .conftest import Latch, join, start_thread
 
 
 lock_tests = pytest.importorskip("test.lock_tests", reason="CPython's test package is missing")
+
+
+@contextlib.contextmanager
+def _held_by_another_thread(lock: Any) -> Iterator[None]:
+    """``lock`` held by a thread of its own for the time of the block, let go after it."""
+    held, done = Latch(), Latch()
+
+    def hold() -> None:
+        with lock:
+            held.set()
+            done.wait()
+
+    thread = start_thread(hold)
+    held.wait()
+    try:
+        yield
+    finally:
+        done.set()
+        join(thread)
 
 
 def lean_recording() -> Any:
@@ -89,21 +109,11 @@ class TestFigures:
     def test_failed_attempt_and_timeout_count_at_their_site(self, lean: Recording) -> None:
         """A failed non-blocking acquire and a timed-out one are counted where they were made."""
         lock = threading.Lock()
-        held, done = Latch(), Latch()
-
-        def hold() -> None:
-            with lock:
-                held.set()
-                done.wait()
-
-        thread = start_thread(hold)
-        held.wait()
-        assert lock.acquire(False) is False
-        line_busy = sys._getframe().f_lineno - 1
-        assert lock.acquire(timeout=0.02) is False
-        line_timeout = sys._getframe().f_lineno - 1
-        done.set()
-        join(thread)
+        with _held_by_another_thread(lock):
+            assert lock.acquire(False) is False
+            line_busy = sys._getframe().f_lineno - 1
+            assert lock.acquire(timeout=0.02) is False
+            line_timeout = sys._getframe().f_lineno - 1
         s = lean.stats(lock)
         assert (1, 1, 1) == (s.failed, s.timeouts, s.contended)
         assert s.total_wait_s >= 0.02
@@ -120,19 +130,9 @@ class TestFigures:
         bool as the lock's, each counted once as failed at its line, nothing taken.
         """
         lock = getattr(threading, factory_name)()
-        held, done = Latch(), Latch()
-
-        def hold() -> None:
-            with lock:
-                held.set()
-                done.wait()
-
-        thread = start_thread(hold)
-        held.wait()
-        answers = [lock.acquire(False), lock.acquire(0)]
-        line = sys._getframe().f_lineno - 1
-        done.set()
-        join(thread)
+        with _held_by_another_thread(lock):
+            answers = [lock.acquire(False), lock.acquire(0)]
+            line = sys._getframe().f_lineno - 1
         assert [(bool, False), (bool, False)] == [(type(a), a) for a in answers]
         s = lean.stats(lock)
         assert (2, 1, 0) == (s.failed, s.acquisitions, s.timeouts)  # the holder's, one
