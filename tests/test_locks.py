@@ -175,6 +175,12 @@ class _ClaimsToBeAnInt:
         return int
 
 
+class _SlotIndex:
+    """An ``__index__`` that is int's own slot wrapper: called with the value, it refuses it."""
+
+    __index__ = int.__index__
+
+
 class _GivesAClaim:
     """An ``__index__`` that gives what only says it is an int: TypeError, no warning."""
 
@@ -409,6 +415,8 @@ class TestDropIn:
             ((), {"timeout": _StaticIndex()}),
             ((), {"timeout": _IndexOnlyOnTheMetaclass()}),
             ((), {"timeout": _GivesAClaim()}),
+            ((), {"timeout": _SlotIndex()}),
+            ((), {"timeout": _ClaimsToBeAnInt()}),  # as a MagicMock(spec=int) does
         ]
         uninstalled = mode == "uninstalled"
         _compare_acquires(factory_name, installs[mode], calls, uninstalled)

@@ -217,7 +217,7 @@ def wait_limit(blocking: object, timeout: object) -> float | None:
     """
     if not blocking:
         return 0.0
-    if isinstance(timeout, bool):
+    if type(timeout) is bool:
         return None
     number = timeout_number(timeout)  # the program's own number types: none of their methods
     if number is None:

@@ -35,9 +35,10 @@ def timeout_number(timeout: Any) -> Any:
     cls = type(timeout)
     if cls is int or cls is float:
         return timeout
-    if isinstance(timeout, float):
+    # Its type, as the lock's C checks: not what its __class__ says (a MagicMock(spec=int)).
+    if issubclass(cls, float):
         return float.__float__(timeout)  # its own value: a subclass's __float__ is not asked
-    if isinstance(timeout, int):
+    if issubclass(cls, int):
         return int.__index__(timeout)
     return None
 
@@ -67,6 +68,10 @@ class _Gives:
 
 
 _MISSING = object()
+#: Py_TPFLAGS_METHOD_DESCRIPTOR: a type whose objects the interpreter calls with the instance
+#: first, unbound (a function, a C method or slot wrapper), where others are bound first.
+_METHOD_DESCRIPTOR = 1 << 17
+_flags = type.__dict__["__flags__"].__get__
 _mro = type.__dict__["__mro__"].__get__
 _own_dict = type.__dict__["__dict__"].__get__
 
@@ -115,8 +120,12 @@ def index_once(value: Any) -> int:
     index = _special(cls, "__index__")
     if index is _MISSING:
         return _index(value)  # no __index__: the lock's TypeError
-    bind = _special(type(index), "__get__")  # a function, a staticmethod: as the slot does
-    number = index() if bind is _MISSING else bind(index, value, cls)()
+    kind = type(index)
+    if _flags(kind) & _METHOD_DESCRIPTOR:  # a function, int.__index__: given the value
+        number = index(value)
+    else:  # bound as the slot binds it (a staticmethod, a classmethod), or called as it is
+        bind = _special(kind, "__get__")
+        number = index() if bind is _MISSING else bind(index, value, cls)()
     if type(number) is int:
         return number
     if not issubclass(type(number), int):  # its own type: not what its __class__ may say
