@@ -156,26 +156,14 @@ def no_time_limit(timeout: Any) -> bool:
     )
 
 
-def trylock_first(blocking: Any, timeout: Any) -> bool:
-    """
-    Whether a non-blocking attempt may precede a blocking acquire without changing behaviour.
-
-    Only for arguments the real acquire accepts: ``acquire(timeout=-100)`` must still raise
-    ValueError even when the lock is free, ``acquire(timeout=Decimal(-1))`` TypeError.
-    """
-    if not blocking:
-        return False
-    number = timeout_number(timeout)  # read once: a time limit, the common case, decides here
-    if number is None:
-        return False
-    return 0 <= number <= _TIMEOUT_MAX or no_time_limit(number)
-
-
 def attempt_first(blocking: Any, timeout: Any) -> bool:
     """
-    Whether one non-blocking attempt may come first, the whole call if it takes the lock:
-    no time limit, blocking or not (``acquire(False)``, ``acquire(timeout=-1.0)``), or a time
-    limit the real acquire accepts (:func:`trylock_first`). The timeout is read once.
+    Whether one non-blocking attempt may come first without changing behaviour, the whole
+    call if it takes the lock (and, for ``acquire(False)``, if it does not): no time limit,
+    blocking or not (``acquire(False)``, ``acquire(timeout=-1.0)``), or a blocking call's
+    time limit the real acquire accepts. Only for arguments it accepts:
+    ``acquire(timeout=-100)`` must still raise ValueError even when the lock is free,
+    ``acquire(timeout=Decimal(-1))`` TypeError. The timeout is read once.
     """
     if timeout is NO_TIMEOUT:
         return True

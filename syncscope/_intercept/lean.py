@@ -55,7 +55,7 @@ from .._core.registry import allocate_lock
 from .._core.sites import PAST_OUR_CALLER, call_site, creator_frame, past_machinery
 from .._core.state import state
 from .._core.tally import Tally, TallyBook, count_contended, site_tally
-from .._core.timeouts import NO_TIMEOUT, no_time_limit, trylock_first
+from .._core.timeouts import NO_TIMEOUT, attempt_first, no_time_limit
 from .._core.tracking import Watch
 from .gil import acquire_contended
 from .interrupts import take
@@ -88,7 +88,7 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
     lock = proxy._syncscope_lock
     lines = state.lines
     unlimited = timeout is NO_TIMEOUT or no_time_limit(timeout)
-    if not unlimited and not trylock_first(blocking, timeout):
+    if not unlimited and not attempt_first(blocking, timeout):
         return _acquire_as_asked(proxy, tally, lines, blocking, timeout)
     # A trylock or a timed acquire cannot deadlock for ever: no lock order (see _lockorder).
     ordered = bool(blocking) and unlimited

@@ -31,7 +31,7 @@ from .._core.state import (
     Records,
     state,
 )
-from .._core.timeouts import NO_TIMEOUT, attempt_first, trylock_first
+from .._core.timeouts import NO_TIMEOUT, attempt_first
 from .gil import acquire_contended
 from .interrupts import NOT_YET, owned_items, take
 from .lean import acquire_slowly, adopt, pop
@@ -102,9 +102,9 @@ def observed_acquire(
     # The events are made with their fields in order: positional arguments cost less. The
     # guard is down here (see slow_acquire), so the events go out with emit_fresh.
     try:
-        if plain or trylock_first(blocking, timeout):
+        if plain or attempt_first(blocking, timeout):
             got = take(lock, False)
-            # acquire(timeout=0) waits for nothing: the trylock just made was the whole call.
+            # acquire(False), acquire(timeout=0) wait for nothing: the attempt was the call.
             if not got and (plain or not tries_only(blocking, timeout)):
                 emit_fresh(SyncEvent(primitive, "acquire", "waiting", site, None, limit))
                 start = perf_counter_ns()
