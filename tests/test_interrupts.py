@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import _thread
 import dis
+import gc
 import os
 import queue
 import signal
@@ -28,6 +29,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FunctionType, ModuleType
 from typing import Any
 
@@ -36,7 +38,7 @@ import pytest
 import syncscope
 from syncscope._core import registry
 from syncscope._core.dispatch import guard
-from syncscope._core.state import state
+from syncscope._core.state import counters, state
 from syncscope._intercept import gil, interrupts, lean, lockpaths, locks, queues
 from syncscope._sinks.lockorder import LockOrder
 
@@ -416,3 +418,106 @@ def test_the_program_sets_its_own_ctrl_c_handler() -> None:
     assert signal.signal(signal.SIGINT, signal.default_int_handler) is handler
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert not hasattr(signal.getsignal, "__wrapped__")
+
+
+class _Alarm(Exception):
+    """What the program's own SIGALRM handler raises: a timeout of its own."""
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise _Alarm
+
+
+@pytest.fixture
+def alarm_raises() -> Iterator[None]:
+    """The program's SIGALRM handler raises, as a timeout made with ``setitimer`` does."""
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+ALARM_MODES = {**MODES, "json lines": {"format": "json"}}
+
+
+@contextmanager
+def no_garbage_collection() -> Iterator[None]:
+    """
+    No collection of the garbage earlier tests left: a weakref callback it runs (a WeakSet's)
+    is where python would run the handler too, and lose its exception (unraisable), with or
+    without syncscope.
+    """
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@pytest.mark.usefixtures("alarm_raises")
+@pytest.mark.parametrize("mode", list(ALARM_MODES))
+def test_the_programs_own_handler_raises_where_python_would(mode: str, tmp_path: Path) -> None:
+    """
+    A handler of the program's own that raises lands wherever the program is, syncscope's
+    code included: as ``with lock:`` ends (python runs it at ``__exit__``'s start, before the
+    release), as the line is written. Each time, the program gets the exception, with its
+    own frames only, and the lock is free; none is taken for an output that failed.
+    """
+    options = dict(ALARM_MODES[mode])
+    if "output" in options or "format" in options:
+        options["output"] = str(tmp_path / "lines")  # a file: its writes take a while
+    syncscope.install(**options)
+    assert signal.getsignal(signal.SIGALRM) is _on_alarm  # as the program sees it
+    lock = threading.Lock()
+    with lock:
+        pass
+    if mode == "spans, counted":
+        records = state.records
+        assert records is not None
+        records.counting = True
+    failures = counters.sink_errors
+    for _ in range(60):
+        with pytest.raises(_Alarm) as raised, no_garbage_collection():
+            signal.setitimer(signal.ITIMER_REAL, 0.0002)
+            for _ in range(1_000_000):  # the alarm comes long before the end
+                with lock:
+                    pass
+        assert not lock.locked()
+        # From the program's line to its handler. (A handler run at the very start of one of
+        # the proxies' methods leaves that method's frame in between: python adds it.)
+        codes = [frame.f_code for frame, _ in traceback.walk_tb(raised.tb)]
+        assert codes[0] is test_the_programs_own_handler_raises_where_python_would.__code__
+        assert codes[-1] is _on_alarm.__code__
+    assert counters.sink_errors == failures
+    syncscope.uninstall()
+    assert signal.getsignal(signal.SIGALRM) is _on_alarm
+
+
+def test_the_programs_handlers_are_its_own_to_see() -> None:
+    """
+    While syncscope wraps the program's handlers, ``getsignal()`` and ``signal()`` say the
+    program's own: set before install or after, given back as the handler replaced; after
+    uninstall, the program's own are in place again.
+    """
+
+    def before(signum: int, frame: Any) -> None:
+        pass
+
+    def after(signum: int, frame: Any) -> None:
+        pass
+
+    previous = signal.signal(signal.SIGUSR1, before)
+    try:
+        syncscope.install(lines=False, stats=True, detect_deadlocks=True)
+        assert signal.getsignal(signal.SIGUSR1) is before
+        assert signal.getsignal.__wrapped__(signal.SIGUSR1) is not before  # type: ignore[attr-defined]
+        assert signal.signal(signal.SIGUSR1, after) is before
+        assert signal.getsignal(signal.SIGUSR1) is after
+        assert signal.signal(signal.SIGUSR1, signal.SIG_IGN) is after
+        assert signal.signal(signal.SIGUSR1, after) == signal.SIG_IGN
+        syncscope.uninstall()
+        assert signal.getsignal(signal.SIGUSR1) is after
+        assert not hasattr(signal.getsignal, "__wrapped__")
+    finally:
+        signal.signal(signal.SIGUSR1, previous)

@@ -15,6 +15,8 @@ import threading
 import weakref
 from collections.abc import Callable
 
+from .signals import raise_if_a_handlers
+
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -86,7 +88,8 @@ def current_parent() -> Parent | None:
         current = reader()
         if following.propagated:
             return parent_on(threading.get_ident(), current)
-    except Exception:  # a foreign runtime context: no parent rather than a broken program
+    except Exception as exc:  # a foreign runtime context: no parent rather than a broken program
+        raise_if_a_handlers(exc)
         return None
     return current
 
@@ -137,7 +140,8 @@ def starting(thread: Any, pool_worker: bool) -> None:
     try:
         read = reader()
         parent = None if pool_worker else parent_on(threading.get_ident(), read)
-    except Exception:  # a foreign runtime context: nothing carried
+    except Exception as exc:  # a foreign runtime context: nothing carried
+        raise_if_a_handlers(exc)
         return
     if read == parent or not INHERITS:
         read = None  # the thread will not find it, or it is its parent anyway
@@ -161,7 +165,8 @@ def run_under(parent: Parent, fn: Callable[..., Any], *args: Any, **kwargs: Any)
     try:  # what the worker's context inherited, as the task begins
         reader = following.reader
         task_parent.read = reader() if INHERITS and reader is not None else None
-    except Exception:  # a foreign runtime context
+    except Exception as exc:  # a foreign runtime context
+        raise_if_a_handlers(exc)
         task_parent.read = None
     task_parent.value = parent
     try:

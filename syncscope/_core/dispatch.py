@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterable
 
 from .event import Sink, SyncEvent
+from .signals import raise_if_a_handlers
 from .state import counters, state
 
 
@@ -114,15 +115,25 @@ def close_sinks(sinks: Iterable[Sink]) -> None:
             try:
                 stop_clock()
             except Exception as exc:
-                sink_failed(sink, exc)
+                _count_failure(sink, exc)
     for sink in sinks:
         try:
             sink.close()
         except Exception as exc:  # at exit: say it, never raise into the program's shutdown
-            sink_failed(sink, exc)
+            _count_failure(sink, exc)
 
 
 def sink_failed(sink: object, exc: Exception) -> None:
+    """
+    Count and say (the first time) that ``sink`` failed with ``exc``, caught inside an
+    operation of the program's; but an exception a signal handler of the program's raised
+    meanwhile is the program's: it goes on up (a bare ``raise``, from the caller's ``except``).
+    """
+    raise_if_a_handlers(exc)
+    _count_failure(sink, exc)
+
+
+def _count_failure(sink: object, exc: Exception) -> None:
     counters.sink_errors += 1
     if counters.first_sink_error is None:
         counters.first_sink_error = f"{type(sink).__name__}: {exc!r}"

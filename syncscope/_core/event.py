@@ -13,6 +13,7 @@ import threading
 import time
 import weakref
 
+from .signals import raise_if_a_handlers
 from .timeouts import timeout_number
 
 
@@ -398,7 +399,8 @@ def without_error(event: SyncEvent) -> SyncEvent:
     error = event.error
     try:
         text, line = repr(error)[:200], event.error_text
-    except Exception:  # the program's __repr__ or __str__ raised: its type, then
+    except Exception as exc:  # the program's __repr__ or __str__ raised: its type, then
+        raise_if_a_handlers(exc)
         text = line = type(error).__name__
     kept = copy.copy(event)
     kept.error = ErrorText(text, line)  # type: ignore[assignment]

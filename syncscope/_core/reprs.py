@@ -13,6 +13,8 @@ from __future__ import annotations
 from itertools import islice
 from types import FunctionType
 
+from .signals import raise_if_a_handlers
+
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,10 +28,14 @@ _DEPTH = 3
 
 
 def safe_repr(obj: Any, limit: int) -> str:
-    """A repr-like text of ``obj`` of at most ``limit`` characters; never raises."""
+    """
+    A repr-like text of ``obj`` of at most ``limit`` characters; never raises, but for what a
+    signal handler of the program's raises meanwhile (see ``signals.raise_if_a_handlers``).
+    """
     try:
         text = _render(obj, limit, _DEPTH)
-    except Exception:  # an int too long to print, a broken __eq__... never the program's problem
+    except Exception as exc:  # an int too long to print, a broken __eq__: not the program's
+        raise_if_a_handlers(exc)
         text = f"<{_type_name(obj)} object>"
     if len(text) > limit:
         return text[: max(limit - 1, 1)] + "\u2026"
@@ -39,7 +45,8 @@ def safe_repr(obj: Any, limit: int) -> str:
 def _type_name(obj: Any) -> str:
     try:
         return str(type(obj).__name__)
-    except Exception:
+    except Exception as exc:
+        raise_if_a_handlers(exc)
         return "object"
 
 

@@ -8,6 +8,10 @@ gives the program's own back as the handler it replaced; a program that sets its
 (``old = signal.signal(...)``, then ``signal.signal(old)``) gets syncscope's back in its place.
 A program that installs a handler only over the default one would otherwise leave it out.
 
+While syncscope is installed, a handler of the program's own runs inside a wrapper of
+syncscope's too (:func:`wrap_handlers`, for what ``_intercept/interrupts`` must put off), which
+the program never sees either: ``signal.getsignal()`` and ``signal.signal()`` say its own.
+
 syncscope itself uses the C module's functions (:data:`getsignal_original`,
 :data:`signal_original`: a handler as it is, SIG_DFL and SIG_IGN as ints). The ``signal``
 module imports ``enum``, which costs start-up: its functions are wrapped once the program
@@ -19,8 +23,11 @@ from __future__ import annotations
 import _signal  # type: ignore[import-not-found]
 import functools
 import sys
+from functools import partial
+from types import FunctionType, MethodType
 
 from .hooks import when_imported
+from .sites import OWN_PREFIX
 from .tracebacks import hide_frames
 
 
@@ -39,6 +46,10 @@ SIG_DFL: int = _signal.SIG_DFL
 
 #: Signal -> (syncscope's handler, the program's own it stands in for).
 _stand_ins: dict[int, tuple[Any, Any]] = {}
+#: Signal -> (syncscope's wrapper, the program's own handler it runs).
+_wrapped: dict[int, tuple[Any, Any]] = {}
+#: What wraps a handler of the program's as it is set (see ``wrap_handlers``), or None.
+_wrapper_for: Callable[[Any], Any] | None = None
 #: The ``signal`` module's own (getsignal, signal), once seen.
 _originals: list[Any] = []
 
@@ -53,8 +64,56 @@ def stand_down(number: int) -> None:
     """No handler of syncscope's stands in for ``number`` any more; the last puts back the
     module's functions (unless something else has replaced them since)."""
     _stand_ins.pop(number, None)
+    _unwrap_module()
+
+
+def wrap_handlers(make: Callable[[Any], Any]) -> None:
+    """
+    Run each handler of the program's (a Python callable) inside ``make(handler)``: those set
+    now, from the main thread, and those ``signal.signal()`` sets from now on.
+    """
+    global _wrapper_for
+    _wrapper_for = make
+    when_imported("signal", _wrap)
+    for number in _signal.valid_signals():
+        try:  # ValueError: not the main thread; OSError: a signal no handler may catch
+            handler = getsignal_original(number)
+            if _wants_wrapper(number, handler):
+                ours = make(handler)
+                signal_original(number, ours)
+                _wrapped[number] = (ours, handler)
+        except (ValueError, OSError):
+            pass
+
+
+def unwrap_handlers() -> None:
+    """The program's handlers back in place of the wrappers still set (from the main thread)."""
+    global _wrapper_for
+    _wrapper_for = None
+    for number, (ours, theirs) in list(_wrapped.items()):
+        try:
+            if getsignal_original(number) is ours:
+                signal_original(number, theirs)
+        except (ValueError, OSError):  # not the main thread: the wrapper stays, harmless
+            continue
+        del _wrapped[number]
+    _unwrap_module()
+
+
+def _wants_wrapper(number: Any, handler: Any) -> bool:
+    """Whether ``handler``, set for ``number``, is the program's own Python-level handler."""
+    if handler is None or isinstance(handler, int) or not callable(handler):
+        return False  # SIG_DFL, SIG_IGN, one set from C: nothing of the program's runs
+    if not isinstance(number, int):
+        return False  # signal() raises for it
+    entry = _stand_ins.get(number)
+    return entry is None or handler is not entry[0]
+
+
+def _unwrap_module() -> None:
+    """The ``signal`` module's own functions back, once syncscope has no handler in place."""
     module = sys.modules.get("signal")
-    if _stand_ins or not _originals or module is None:
+    if _stand_ins or _wrapper_for is not None or not _originals or module is None:
         return
     ours = (getsignal, set_signal)
     for name, mine, original in zip(("getsignal", "signal"), ours, _originals, strict=True):
@@ -63,7 +122,7 @@ def stand_down(number: int) -> None:
 
 
 def _wrap(module: ModuleType) -> None:
-    if not _stand_ins or module.getsignal is getsignal:
+    if not (_stand_ins or _wrapper_for is not None) or module.getsignal is getsignal:
         return
     if not _originals:
         own_getsignal, own_signal = module.getsignal, module.signal
@@ -81,6 +140,12 @@ def _stand_in(number: Any) -> tuple[Any, Any] | None:
 def as_the_program_set_it(number: Any, handler: Any) -> Any:
     """``handler`` as the program sees it: its own where one of ours stands in for it."""
     entry = _stand_in(number)
+    if entry is not None and handler is entry[0]:
+        return entry[1]
+    return _unwrapped(_wrapped.get(number) if isinstance(number, int) else None, handler)
+
+
+def _unwrapped(entry: tuple[Any, Any] | None, handler: Any) -> Any:
     return entry[1] if entry is not None and handler is entry[0] else handler
 
 
@@ -102,9 +167,81 @@ def getsignal(signalnum: Any) -> Any:
 def set_signal(signalnum: Any, handler: Any) -> Any:
     try:
         entry = _stand_in(signalnum)
+        wrapped = _wrapped.get(signalnum) if isinstance(signalnum, int) else None
+        ours = None
         if entry is not None and _same(handler, entry[1]):
             handler = entry[0]  # the program's own, as it sees it: ours stands in again
-        return as_the_program_set_it(signalnum, _originals[1](signalnum, handler))
+        elif _wrapper_for is not None and _wants_wrapper(signalnum, handler):
+            ours = _wrapper_for(handler)
+        previous = _originals[1](signalnum, handler if ours is None else ours)
+        if ours is not None:
+            _wrapped[signalnum] = (ours, handler)
+        elif wrapped is not None:
+            del _wrapped[signalnum]
+        if entry is not None and previous is entry[0]:
+            return entry[1]
+        return _unwrapped(wrapped, previous)
     except BaseException as exc:
         hide_frames(exc)
         raise
+
+
+def raise_if_a_handlers(exc: BaseException) -> None:
+    """
+    In an ``except`` clause that keeps the program going past a failure of ours: ``exc``
+    raised on (bare: no frame of this one) if a signal handler of the program's raised it.
+    """
+    if raised_by_a_handler(exc):
+        raise  # noqa: PLE0704 (called from an except clause: the exception it handles)
+
+
+def raised_by_a_handler(exc: BaseException) -> bool:
+    """
+    Whether ``exc`` came out of one of the program's signal handlers. CPython runs a pending
+    handler wherever the main thread is, in syncscope's code too (a line being written, a
+    repr made): what it raises is the program's, to go on up as from the operation itself,
+    not an output's failure to count and swallow.
+
+    Told by the traceback: a frame of a handler's code, installed now, past the frame that
+    caught it. A failure of our own has only frames of ours, so the handlers are not looked
+    at (an output that fails on every line costs no more).
+    """
+    codes = []
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not code.co_filename.startswith(OWN_PREFIX):
+            codes.append(code)
+        tb = tb.tb_next
+    if not codes:
+        return False
+    handlers = set()
+    for number in _signal.valid_signals():
+        handler = getsignal_original(number)
+        for each in (handler, as_the_program_set_it(number, handler)):
+            code = _code_of(each)
+            if code is not None:
+                handlers.add(code)
+    return any(code in handlers for code in codes)
+
+
+def _code_of(handler: Any) -> Any:
+    """The code a handler runs first: a function's, a bound method's, a partial's, or a
+    callable object's ``__call__`` (None for a C function or SIG_DFL and SIG_IGN). Read
+    by type, so nothing of the program's runs."""
+    for _ in range(8):  # a partial of a partial...: a few levels, never a loop
+        if isinstance(handler, FunctionType):
+            return handler.__code__
+        if isinstance(handler, MethodType):
+            handler = handler.__func__
+        elif isinstance(handler, partial):
+            handler = handler.func
+        else:
+            call = next(
+                (k.__dict__["__call__"] for k in type(handler).__mro__ if "__call__" in k.__dict__),
+                None,
+            )
+            if not isinstance(call, FunctionType):
+                return None
+            handler = call
+    return None

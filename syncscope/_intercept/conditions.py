@@ -34,6 +34,7 @@ from .._core.event import (
     tries_only,
     wait_limit,
 )
+from .._core.signals import raise_if_a_handlers
 from .._core.sites import call_site, creator_frame
 from .._core.state import state
 from .._core.tracebacks import hide_frames
@@ -151,7 +152,8 @@ def as_count(n: Any) -> int | None:
         return n
     try:
         return operator.index(n)
-    except Exception:
+    except Exception as exc:
+        raise_if_a_handlers(exc)
         return None
 
 
@@ -580,7 +582,8 @@ def _semaphore_wrappers() -> list[Wrapper]:
                     will_succeed = n >= 1 and (
                         not is_bounded or self._value + n <= self._initial_value
                     )
-                except Exception:
+                except Exception as exc:
+                    raise_if_a_handlers(exc)
                     will_succeed = False
                 if not will_succeed:  # let the real release raise, and report that
                     try:

@@ -58,11 +58,12 @@ from itertools import repeat
 
 from .._core import signals
 from .._core.timeouts import index_once
+from .._core.tracebacks import hide_frames
 
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from types import CodeType, FrameType
     from typing import Any
 
@@ -148,7 +149,8 @@ def hold_off_interrupts(codes: Iterable[CodeType]) -> None:
             signals.signal_original(_SIGINT, _interrupt)
             signals.stand_in(_SIGINT, _interrupt, _signal.default_int_handler)
     except ValueError:
-        pass
+        return
+    signals.wrap_handlers(_held_off)
 
 
 def let_interrupts_through() -> None:
@@ -160,6 +162,7 @@ def let_interrupts_through() -> None:
     _windows = frozenset()
     if threading.current_thread() is not threading.main_thread():
         return
+    signals.unwrap_handlers()
     try:
         if signals.getsignal_original(_SIGINT) is _interrupt:
             signals.signal_original(_SIGINT, _signal.default_int_handler)
@@ -180,6 +183,27 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     except BaseException as exc:
         exc.__traceback__ = None  # raised again bare: the program's frames only, as python's
         raise
+
+
+def _held_off(handler: Any) -> Callable[[int, FrameType | None], Any]:
+    """
+    The program's own ``handler``, run as python runs it, unless it lands in a window: then
+    once more at python's next check, past the release, as :func:`_interrupt` does. What it
+    raises (a timeout's exception from SIGALRM) would otherwise leave the lock held.
+    """
+
+    def held_off(signum: int, frame: FrameType | None) -> Any:
+        if frame is not None and frame.f_code in _windows:
+            # Once more, past the release, as an item (see _interrupt).
+            for _ in map(_thread.interrupt_main, (signum,)):  # type: ignore[arg-type]
+                return None
+        try:
+            return handler(signum, frame)
+        except BaseException as exc:
+            hide_frames(exc)  # the handler's frames, as python shows them: not this one
+            raise
+
+    return held_off
 
 
 _SIGINT: int = _signal.SIGINT

@@ -7,6 +7,7 @@ queue's users contend for, once more per operation.
 from __future__ import annotations
 
 from .._core.dispatch import hidden
+from .._core.signals import raise_if_a_handlers
 from .._core.state import state
 from .conditions import silent
 
@@ -23,7 +24,8 @@ def queued(q: Any) -> int | None:
     """
     try:
         return silent(getattr(q, "_qsize", None) or q.qsize)  # type: ignore[no-any-return]
-    except Exception:
+    except Exception as exc:
+        raise_if_a_handlers(exc)
         return None
 
 
@@ -36,7 +38,8 @@ def is_full(q: Any) -> bool:
         if state.lines is not None:  # read unseen, as the event path reads it (see queued)
             return bool(hidden(_full, q))
         return _full(q)
-    except Exception:
+    except Exception as exc:
+        raise_if_a_handlers(exc)
         return False
 
 
@@ -51,5 +54,6 @@ def is_empty(q: Any) -> bool:
         if state.lines is not None:  # read unseen, as the event path reads it (see queued)
             return not hidden(q._qsize)
         return not q._qsize()
-    except Exception:
+    except Exception as exc:
+        raise_if_a_handlers(exc)
         return False

@@ -20,6 +20,7 @@ from .._core.dispatch import as_program, emit, guard
 from .._core.event import Primitive, SyncEvent, perf_counter_ns
 from .._core.registry import save_method, saved_methods
 from .._core.reprs import safe_repr
+from .._core.signals import raise_if_a_handlers
 from .._core.sites import NO_SITE, is_library_code
 from .._core.state import state
 from .._core.tracebacks import hide_frames
@@ -61,8 +62,8 @@ def item_text(item: Any) -> str | None:
     if cls in _NUMBERS or (cls in _TEXTS and len(item) <= limit):
         try:
             text = repr(item)
-        except Exception:  # an int too long to print: safe_repr says so
-            pass
+        except Exception as exc:  # an int too long to print: safe_repr says so
+            raise_if_a_handlers(exc)
         else:
             if len(text) <= limit:
                 return text
@@ -124,7 +125,8 @@ def said_in_get(pending: PendingGet, item: Any) -> None:
 def _size(q: Any) -> int | None:
     try:
         return q._qsize()  # type: ignore[no-any-return]
-    except Exception:
+    except Exception as exc:
+        raise_if_a_handlers(exc)
         return None
 
 

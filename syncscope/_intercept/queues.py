@@ -29,6 +29,7 @@ from functools import partial
 from .._core.compat import QUEUE_HAS_SHUTDOWN
 from .._core.dispatch import emit, guard, hidden
 from .._core.event import Op, Primitive, SyncEvent, perf_counter_ns, wait_limit
+from .._core.signals import raise_if_a_handlers
 from .._core.sites import NO_SITE, PAST_OUR_CALLER, call_site
 from .._core.state import state
 from .._core.tracebacks import hide_frames
@@ -219,7 +220,8 @@ def wrappers() -> list[Wrapper]:
             text = item_text(item)
             try:
                 blocks = bool(block) and 0 < self.maxsize <= (queued(self) or 0)
-            except Exception:  # a maxsize that does not compare: the real put raises
+            except Exception as exc:  # a maxsize that does not compare: the real put raises
+                raise_if_a_handlers(exc)
                 blocks = False
             if blocks:
                 limit = wait_limit(block, timeout)

@@ -28,6 +28,7 @@ from .._core.holds import CONDITION_WAITS, Hold, Holds, Wait
 from .._core.output import FdWriter
 from .._core.records import record
 from .._core.registry import allocate_lock
+from .._core.signals import raise_if_a_handlers
 from .._core.state import config_lock, set_sinks, state
 from .deadlock import Watchdog
 from .lean_checks import LeanChecks
@@ -446,6 +447,7 @@ class Recorder:
         return info.st_dev, info.st_ino
 
     def _cannot_write(self, what: str, exc: Exception) -> None:
+        raise_if_a_handlers(exc)  # the program's, not a write's failure
         self._out.msg(f"syncscope: found {what}, but could not write it out: {exc!r}")
 
     def _write(self, text: str, finding: str, data: Callable[[], dict[str, Any]]) -> None:
