@@ -1006,6 +1006,60 @@ class TestDropIn:
             assert state.lean is not None
             assert outcome() == plain
 
+    @pytest.mark.parametrize(
+        "options",
+        [
+            {"lines": False, "stats": True, "detect_deadlocks": True},
+            {"format": "console", "output": os.devnull},
+            {"format": "json", "output": os.devnull, "spans": True, "exporter": "none"},
+        ],
+        ids=["-q", "lines", "events"],
+    )
+    def test_a_release_of_an_own_number_calls_what_the_original_calls(
+        self, options: dict[str, Any]
+    ) -> None:
+        """
+        ``release(n)`` with a number of the program's (its comparisons, ``__radd__`` and
+        ``__index__`` its own code) calls what ``Semaphore.release`` calls, in that order, and
+        no more: which path it takes, and the line that says how many, read nothing of it.
+        """
+
+        class Permits:
+            def __init__(self, calls: list[str]) -> None:
+                self.calls = calls
+
+            def __lt__(self, other: object) -> bool:
+                self.calls.append("__lt__")
+                return False
+
+            def __radd__(self, other: int) -> int:
+                self.calls.append("__radd__")
+                return other + 2
+
+            def __index__(self) -> int:
+                self.calls.append("__index__")
+                return 2
+
+            def __ge__(self, other: object) -> bool:
+                self.calls.append("__ge__")
+                return True
+
+            def __eq__(self, other: object) -> bool:
+                self.calls.append("__eq__")
+                return False
+
+            __hash__ = object.__hash__
+
+        def outcome() -> tuple[int, list[str]]:
+            calls: list[str] = []
+            sem = threading.Semaphore(0)
+            sem.release(Permits(calls))  # type: ignore[arg-type]
+            return sem._value, calls  # type: ignore[attr-defined]
+
+        plain = outcome()
+        syncscope.install(**options)
+        assert outcome() == plain
+
     def test_a_priority_queue_compares_as_the_original_whatever_its_items(self) -> None:
         """
         A PriorityQueue's put and get are done in place only while its heap holds items of

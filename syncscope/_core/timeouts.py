@@ -16,6 +16,8 @@ import threading
 from _operator import index as _index
 from _warnings import warn as _warn
 
+from .signals import raise_if_a_handlers
+
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,6 +57,27 @@ def as_read(timeout: Any) -> Any:
     return index_once(timeout)
 
 
+def count_value(n: Any) -> int | None:
+    """
+    A semaphore's ``release(n)`` as its line says it, read calling nothing of the program's
+    (``Semaphore.release`` compares and adds ``n``, never asks its ``__index__``): an int's
+    own value (``True`` is 1, a subclass's too), a C type's ``__index__`` (numpy's integers);
+    None for anything else.
+    """
+    cls = type(n)
+    if cls is int:
+        return n  # type: ignore[no-any-return]
+    if issubclass(cls, int):
+        return int.__index__(n)
+    if type(_special(cls, "__index__")) is not _SLOT_WRAPPER:
+        return None  # no __index__, or one in Python: the program's code
+    try:
+        return _index(n)
+    except Exception as exc:  # a C __index__ that fails: no count said
+        raise_if_a_handlers(exc)
+        return None
+
+
 class _Gives:
     """An ``__index__`` that gives a value already read: the lock's error for it, in its words."""
 
@@ -68,6 +91,8 @@ class _Gives:
 
 
 _MISSING = object()
+#: A C type's special method (``int.__index__``, numpy's), as a class's dict holds it.
+_SLOT_WRAPPER = type(int.__dict__["__index__"])
 #: Py_TPFLAGS_METHOD_DESCRIPTOR: a type whose objects the interpreter calls with the instance
 #: first, unbound (a function, a C method or slot wrapper), where others are bound first.
 _METHOD_DESCRIPTOR = 1 << 17

@@ -16,7 +16,6 @@ Each wrapper is a plain function with the wrapped one's signature: measured here
 
 from __future__ import annotations
 
-import operator
 import sys
 import threading
 from collections.abc import Callable
@@ -34,9 +33,9 @@ from .._core.event import (
     tries_only,
     wait_limit,
 )
-from .._core.signals import raise_if_a_handlers
 from .._core.sites import call_site, creator_frame
 from .._core.state import state
+from .._core.timeouts import count_value
 from .._core.tracebacks import hide_frames
 from .._core.tracking import library_owned, primitive_of, watch_new, watches
 from .counted import may_count, permit_returned, permit_taken
@@ -141,20 +140,6 @@ def silent(call: Callable[..., Any], *args: Any) -> Any:
 #: operations are reported (and a lock it waits for is seen: a deadlock through a predicate),
 #: the lock is held while it runs, and each wait is reported as the wait_for's.
 _WAIT_FOR = threading.Condition.wait_for.__code__
-
-
-def as_count(n: Any) -> int | None:
-    """
-    The permits a release was given, as its line says them: an int (``True`` is 1, an int
-    subclass or numpy's integer its value), or None for what is not one (the release fails).
-    """
-    if type(n) is int:
-        return n
-    try:
-        return operator.index(n)
-    except Exception as exc:
-        raise_if_a_handlers(exc)
-        return None
 
 
 def _wait_op() -> Op:
@@ -502,6 +487,9 @@ def _semaphore_wrappers() -> list[Wrapper]:
     def make_release(original: Callable[..., Any], is_bounded: bool) -> Callable[..., Any]:
         def release_(self: Any, n: Any = 1) -> None:
             try:
+                # Decided by n's value, read calling nothing of the program's (the original
+                # compares and adds n: an own number type's methods run there, once).
+                count = n if type(n) is int else count_value(n)
                 lean = state.lean
                 if lean is not None:
                     entry = watches.get(id(self))
@@ -509,8 +497,8 @@ def _semaphore_wrappers() -> list[Wrapper]:
                         (state.options.include_library or state.lines is not None) and guard.busy
                     ):
                         return original(self, n)  # type: ignore[no-any-return]
-                    if (n == 1 or (isinstance(n, int) and n > 1)) and (
-                        not is_bounded or self._value + n <= self._initial_value
+                    if (count is not None and count >= 1) and (
+                        not is_bounded or self._value + count <= self._initial_value
                     ):
                         permits = entry.permits
                         if permits:
@@ -522,27 +510,25 @@ def _semaphore_wrappers() -> list[Wrapper]:
                                     mine = permits[-1]
                                 except IndexError:  # given back meanwhile by another thread
                                     mine = None
-                                if n == 1 and mine is not None and mine[0] == get_ident():
+                                if count == 1 and mine is not None and mine[0] == get_ident():
                                     held = perf_counter_ns() - mine[1]
                                     try:
                                         permits.remove(mine)
                                     except ValueError:  # taken by a release for us meanwhile
-                                        permits_returned(entry, tally, n)
+                                        permits_returned(entry, tally, count)
                                     else:
                                         tally.holds += 1
                                         tally.hold_total += held
                                         if held > tally.hold_max:  # noqa: PLR1730 (no call)
                                             tally.hold_max = held
                                 elif mine is not None:
-                                    permits_returned(entry, tally, n)
+                                    permits_returned(entry, tally, count)
                         elif state.diagnosis is not None:  # no permit out: a signal
                             signalled(entry)
                         lines = state.lines
                         try:  # said first: a waiter it wakes says so after it
                             if lines is not None:
-                                lines.line(
-                                    entry.primitive, "release", "released", permits=as_count(n)
-                                )
+                                lines.line(entry.primitive, "release", "released", permits=count)
                         finally:
                             cond = self._cond
                             lock = cond._lock
@@ -570,7 +556,7 @@ def _semaphore_wrappers() -> list[Wrapper]:
                 if (
                     records is not None
                     and records.taken
-                    and n == 1
+                    and count == 1
                     and permit_returned(self, original, records, is_bounded)
                 ):
                     return None  # a permit counted in place, given back: see counted
@@ -578,28 +564,31 @@ def _semaphore_wrappers() -> list[Wrapper]:
                 if primitive is None:
                     return original(self, n)  # type: ignore[no-any-return]
                 site = call_site()
-                try:
-                    will_succeed = n >= 1 and (
-                        not is_bounded or self._value + n <= self._initial_value
-                    )
-                except Exception as exc:
-                    raise_if_a_handlers(exc)
-                    will_succeed = False
+                will_succeed = (count is not None and count >= 1) and (
+                    not is_bounded or self._value + count <= self._initial_value
+                )
                 if not will_succeed:  # let the real release raise, and report that
                     try:
                         silent(original, self, n)
                     except BaseException as exc:
                         emit(
                             SyncEvent(
-                                primitive, "release", "error", site, permits=as_count(n), error=exc
+                                primitive,
+                                "release",
+                                "error",
+                                site,
+                                permits=count,
+                                error=exc,
                             )
                         )
                         raise
+                    # It did not raise (a number of the program's own): said after it, then.
+                    emit(SyncEvent(primitive, "release", "released", site, permits=count))
                     return None
                 # Say "released" first: a waiter woken by this release reports after it; and
                 # release whatever happens while saying it.
                 try:
-                    emit(SyncEvent(primitive, "release", "released", site, permits=as_count(n)))
+                    emit(SyncEvent(primitive, "release", "released", site, permits=count))
                 finally:
                     silent(original, self, n)
                 return None
