@@ -16,6 +16,12 @@ and a Ctrl-C that lands between them and the program's ``with`` can leave the lo
 The figure is a count, not a time: where the interrupts land is up to the scheduler, so two
 runs differ; thousands of interrupts give a rate.
 
+With ``--handler own``, the program sets a SIGINT handler of its own that raises an exception
+of its own (as a timeout made with ``SIGALRM`` does), which python runs wherever the main
+thread is, syncscope's code included. An interrupt whose exception never reaches the program
+(caught on the way as an output's failure, or lost in a callback) is counted as lost: the
+second thread sends another one after 0.5 s without an answer.
+
 The innermost frame of each such KeyboardInterrupt's traceback is tallied: where it landed.
 syncscope takes its own frames out of the tracebacks that pass through it, so one that landed
 inside syncscope past a function's first instruction shows as the program's line; one that
@@ -34,18 +40,33 @@ from pathlib import Path
 
 
 PROGRAM = """
-import _thread, json, random, sys, threading, time
+import _thread, json, random, signal, sys, threading, time
 
 lock = threading.Lock()
-form, count = sys.argv[1], int(sys.argv[2])
+form, count, handler = sys.argv[1], int(sys.argv[2]), sys.argv[4]
 go = _thread.allocate_lock()  # raw: the handshake is not what is measured
 go.acquire()
+sent = 0
+
+
+class Interrupted(Exception):
+    pass
+
+
+def own_handler(signum, frame):
+    raise Interrupted
+
+
+if handler == "own":
+    signal.signal(signal.SIGINT, own_handler)
 
 
 def interrupter():
+    global sent
     while True:
-        go.acquire()
+        go.acquire(timeout=0.5)  # no answer: the last one was lost, send another
         time.sleep(random.uniform(0, 0.0003))
+        sent += 1
         _thread.interrupt_main()
 
 
@@ -66,7 +87,7 @@ for _ in range(count):
                     pass
                 finally:
                     lock.release()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         if lock.locked():
             held += 1
             tb = sys.exc_info()[2]
@@ -77,7 +98,8 @@ for _ in range(count):
             where[key] = where.get(key, 0) + 1
             lock.release()
 with open(sys.argv[3], "w") as out:
-    json.dump({"interrupts": count, "loops": loops, "held": held, "where": where}, out)
+    found = {"interrupts": count, "loops": loops, "held": held, "lost": sent - count}
+    json.dump({**found, "where": where}, out)
 """
 
 _NOWHERE = "--otlp=http://127.0.0.1:9"
@@ -99,25 +121,34 @@ def main() -> int:
     parser.add_argument("--interrupts", type=int, default=5000)
     parser.add_argument("--form", choices=("with", "acquire"), default="with")
     parser.add_argument("--runners", default=",".join(RUNNERS))
+    parser.add_argument(
+        "--handler",
+        choices=("python", "own"),
+        default="python",
+        help="SIGINT's handler: python's (KeyboardInterrupt) or the program's own",
+    )
     args = parser.parse_args()
     names = args.runners.split(",")
     unknown = [name for name in names if name not in RUNNERS]
     if unknown:
         parser.error(f"unknown runner {unknown[0]!r}; choose from {', '.join(RUNNERS)}")
-    print(f"{'runner':8} {'interrupts':>10} {'loops':>9} {'lock left held':>15}  where they landed")
+    print(
+        f"{'runner':11} {'interrupts':>10} {'loops':>9} {'lock left held':>15} {'lost':>5}"
+        "  where they landed"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         program = Path(tmp, "program.py")
         program.write_text(PROGRAM)
         result = Path(tmp, "result.json")
         for name in names:
             command = [sys.executable, *RUNNERS[name], str(program)]
-            command += [args.form, str(args.interrupts), str(result)]
+            command += [args.form, str(args.interrupts), str(result), args.handler]
             subprocess.run(command, check=True, timeout=3600)
             found = json.loads(result.read_text())
             where = ", ".join(f"{k} {v}" for k, v in sorted(found["where"].items()))
             print(
-                f"{name:8} {found['interrupts']:>10,} {found['loops']:>9,} "
-                f"{found['held']:>15,}  {where}"
+                f"{name:11} {found['interrupts']:>10,} {found['loops']:>9,} "
+                f"{found['held']:>15,} {found['lost']:>5,}  {where}"
             )
     return 0
 
