@@ -428,6 +428,11 @@ def _on_alarm(signum: int, frame: Any) -> None:
     raise _Alarm
 
 
+def _on_alarm_once(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)  # one-shot: no longer set as it raises
+    raise _Alarm
+
+
 @pytest.fixture
 def alarm_raises() -> Iterator[None]:
     """The program's SIGALRM handler raises, as a timeout made with ``setitimer`` does."""
@@ -456,8 +461,11 @@ def no_garbage_collection() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("alarm_raises")
+@pytest.mark.parametrize("handler", [_on_alarm, _on_alarm_once], ids=["raises", "one-shot"])
 @pytest.mark.parametrize("mode", list(ALARM_MODES))
-def test_the_programs_own_handler_raises_where_python_would(mode: str, tmp_path: Path) -> None:
+def test_the_programs_own_handler_raises_where_python_would(
+    mode: str, handler: Callable[[int, Any], None], tmp_path: Path
+) -> None:
     """
     A handler of the program's own that raises lands wherever the program is, syncscope's
     code included: as ``with lock:`` ends (python runs it at ``__exit__``'s start, before the
@@ -478,6 +486,7 @@ def test_the_programs_own_handler_raises_where_python_would(mode: str, tmp_path:
         records.counting = True
     failures = counters.sink_errors
     for _ in range(60):
+        signal.signal(signal.SIGALRM, handler)
         with pytest.raises(_Alarm) as raised, no_garbage_collection():
             signal.setitimer(signal.ITIMER_REAL, 0.0002)
             for _ in range(1_000_000):  # the alarm comes long before the end
@@ -488,8 +497,9 @@ def test_the_programs_own_handler_raises_where_python_would(mode: str, tmp_path:
         # the proxies' methods leaves that method's frame in between: python adds it.)
         codes = [frame.f_code for frame, _ in traceback.walk_tb(raised.tb)]
         assert codes[0] is test_the_programs_own_handler_raises_where_python_would.__code__
-        assert codes[-1] is _on_alarm.__code__
+        assert codes[-1] is handler.__code__
     assert counters.sink_errors == failures
+    signal.signal(signal.SIGALRM, _on_alarm)
     syncscope.uninstall()
     assert signal.getsignal(signal.SIGALRM) is _on_alarm
 
@@ -519,5 +529,71 @@ def test_the_programs_handlers_are_its_own_to_see() -> None:
         syncscope.uninstall()
         assert signal.getsignal(signal.SIGUSR1) is after
         assert not hasattr(signal.getsignal, "__wrapped__")
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def test_a_handler_put_off_writes_no_second_byte_to_the_wakeup_fd() -> None:
+    """
+    With a wakeup fd set (as asyncio sets one), a signal landing as a release begins runs its
+    handler there and then, as python's would just after it: made pending again, it would
+    write a second byte to the fd, and the event loop would run its callback twice.
+    """
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    os.set_blocking(read_end, False)
+    calls: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        calls.append(signum)
+
+    previous = signal.signal(signal.SIGUSR1, handler)
+    syncscope.install(lines=False, stats=True, detect_deadlocks=True)
+    previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)  # seen set
+    try:
+        lock = threading.Lock()
+        lock.acquire()
+        # Pending as the release begins (see test_a_ctrl_c_as_a_release_begins_comes_after_it).
+        for _ in map(_thread.interrupt_main, [signal.SIGUSR1]):  # type: ignore[arg-type]
+            lock.release()
+        for _ in range(3):  # python's next checks: a second trip would run the handler again
+            with lock:
+                pass
+        assert calls == [signal.SIGUSR1]
+        assert os.read(read_end, 100) == bytes([signal.SIGUSR1])
+        assert not lock.locked()
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        signal.signal(signal.SIGUSR1, previous)
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_an_uninstall_from_another_thread_leaves_one_wrapper() -> None:
+    """
+    An uninstall from another thread cannot give the program's handlers back (only the main
+    thread may set one): the wrappers stay, still saying the program's own, and the next
+    install on the main thread does not wrap them twice.
+    """
+    calls: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        calls.append(signum)
+
+    previous = signal.signal(signal.SIGUSR1, handler)
+    try:
+        syncscope.install(lines=False, stats=True, detect_deadlocks=True)
+        done = threading.Event()
+        elsewhere = threading.Thread(target=lambda: (syncscope.uninstall(), done.set()))
+        elsewhere.start()
+        elsewhere.join(timeout=30)
+        assert done.is_set()
+        assert signal.getsignal(signal.SIGUSR1) is handler
+        syncscope.install(lines=False, stats=True, detect_deadlocks=True)
+        assert signal.getsignal(signal.SIGUSR1) is handler
+        installed = signal.getsignal.__wrapped__(signal.SIGUSR1)  # type: ignore[attr-defined]
+        installed(signal.SIGUSR1, None)  # the wrapper: the program's handler, once
+        assert calls == [signal.SIGUSR1]
+        assert signal.signal(signal.SIGUSR1, signal.SIG_DFL) is handler
     finally:
         signal.signal(signal.SIGUSR1, previous)

@@ -34,7 +34,7 @@ from .tracebacks import hide_frames
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
+    from types import CodeType, ModuleType
     from typing import Any
 
 
@@ -50,8 +50,18 @@ _stand_ins: dict[int, tuple[Any, Any]] = {}
 _wrapped: dict[int, tuple[Any, Any]] = {}
 #: What wraps a handler of the program's as it is set (see ``wrap_handlers``), or None.
 _wrapper_for: Callable[[Any], Any] | None = None
-#: The ``signal`` module's own (getsignal, signal), once seen.
+#: The code of each handler of the program's seen raising through its wrapper: known where
+#: it is no longer set (a one-shot handler sets SIG_IGN before it raises), or where its code
+#: cannot be told from the handler (a C callable calling it, a cached function...).
+_raising_codes: set[CodeType] = set()
+#: The ``signal`` module's own (getsignal, signal, set_wakeup_fd), once seen.
 _originals: list[Any] = []
+_NAMES = ("getsignal", "signal", "set_wakeup_fd")
+#: Whether the program has set a wakeup fd through the ``signal`` module (as asyncio does):
+#: its handlers then only mark that a signal came, and a signal made pending again would
+#: write a second byte to it (see ``_intercept/interrupts``). Not known of one set before
+#: the module's functions were wrapped, or from C.
+wakeup_fd_set = False
 
 
 def stand_in(number: int, ours: Any, theirs: Any) -> None:
@@ -78,6 +88,9 @@ def wrap_handlers(make: Callable[[Any], Any]) -> None:
     for number in _signal.valid_signals():
         try:  # ValueError: not the main thread; OSError: a signal no handler may catch
             handler = getsignal_original(number)
+            entry = _wrapped.get(number)
+            if entry is not None and handler is entry[0]:
+                continue  # still wrapped: left so by an uninstall from another thread
             if _wants_wrapper(number, handler):
                 ours = make(handler)
                 signal_original(number, ours)
@@ -87,7 +100,10 @@ def wrap_handlers(make: Callable[[Any], Any]) -> None:
 
 
 def unwrap_handlers() -> None:
-    """The program's handlers back in place of the wrappers still set (from the main thread)."""
+    """
+    The program's handlers back in place of the wrappers still set; from another thread, none
+    can be: those stay, harmless, and still say the program's own.
+    """
     global _wrapper_for
     _wrapper_for = None
     for number, (ours, theirs) in list(_wrapped.items()):
@@ -113,10 +129,10 @@ def _wants_wrapper(number: Any, handler: Any) -> bool:
 def _unwrap_module() -> None:
     """The ``signal`` module's own functions back, once syncscope has no handler in place."""
     module = sys.modules.get("signal")
-    if _stand_ins or _wrapper_for is not None or not _originals or module is None:
+    if _stand_ins or _wrapped or _wrapper_for is not None or not _originals or module is None:
         return
-    ours = (getsignal, set_signal)
-    for name, mine, original in zip(("getsignal", "signal"), ours, _originals, strict=True):
+    ours = (getsignal, set_signal, set_wakeup_fd)
+    for name, mine, original in zip(_NAMES, ours, _originals, strict=True):
         if getattr(module, name) is mine:
             setattr(module, name, original)
 
@@ -125,12 +141,13 @@ def _wrap(module: ModuleType) -> None:
     if not (_stand_ins or _wrapper_for is not None) or module.getsignal is getsignal:
         return
     if not _originals:
-        own_getsignal, own_signal = module.getsignal, module.signal
-        _originals[:] = [own_getsignal, own_signal]
-        functools.update_wrapper(getsignal, own_getsignal)
-        functools.update_wrapper(set_signal, own_signal)
+        _originals[:] = [getattr(module, name) for name in _NAMES]
+        ours: tuple[Any, ...] = (getsignal, set_signal, set_wakeup_fd)
+        for mine, original in zip(ours, _originals, strict=True):
+            functools.update_wrapper(mine, original)
     setattr(module, "getsignal", getsignal)  # noqa: B010 (a module's attribute: mypy)
     setattr(module, "signal", set_signal)  # noqa: B010
+    setattr(module, "set_wakeup_fd", set_wakeup_fd)  # noqa: B010
 
 
 def _stand_in(number: Any) -> tuple[Any, Any] | None:
@@ -173,17 +190,57 @@ def set_signal(signalnum: Any, handler: Any) -> Any:
             handler = entry[0]  # the program's own, as it sees it: ours stands in again
         elif _wrapper_for is not None and _wants_wrapper(signalnum, handler):
             ours = _wrapper_for(handler)
-        previous = _originals[1](signalnum, handler if ours is None else ours)
-        if ours is not None:
+            # Known before the call: the signal module's Python code runs once the C module
+            # has set it, and a handler may run there and read it.
             _wrapped[signalnum] = (ours, handler)
-        elif wrapped is not None:
-            del _wrapped[signalnum]
+        try:
+            previous = _originals[1](signalnum, handler if ours is None else ours)
+        except BaseException:
+            _settle(signalnum, ours, wrapped)
+            raise
+        if ours is None and wrapped is not None:
+            _wrapped.pop(signalnum, None)
         if entry is not None and previous is entry[0]:
             return entry[1]
         return _unwrapped(wrapped, previous)
     except BaseException as exc:
         hide_frames(exc)
         raise
+
+
+def set_wakeup_fd(*args: Any, **kwargs: Any) -> Any:
+    global wakeup_fd_set
+    try:
+        previous = _originals[2](*args, **kwargs)
+        fd = args[0] if args else kwargs.get("fd")
+        wakeup_fd_set = not (isinstance(fd, int) and fd == -1)
+        return previous
+    except BaseException as exc:
+        hide_frames(exc)
+        raise
+
+
+def _settle(number: Any, ours: Any, wrapped: tuple[Any, Any] | None) -> None:
+    """After ``signal()`` failed: what is known of ``number``'s wrapper, as it is set now."""
+    if not isinstance(number, int):
+        return
+    try:
+        now = getsignal_original(number)
+    except (ValueError, OSError):  # nothing was set
+        now = wrapped[0] if wrapped is not None else None
+    if ours is not None and now is ours:
+        return  # set before it failed (a handler's exception past the C module's call)
+    if wrapped is not None and now is wrapped[0]:
+        _wrapped[number] = wrapped
+    elif ours is not None or wrapped is not None:
+        _wrapped.pop(number, None)
+
+
+def note_handler_raised(exc: BaseException) -> None:
+    """``exc`` goes on up from a handler of the program's (its wrapper's frame taken out)."""
+    tb = exc.__traceback__
+    if tb is not None and len(_raising_codes) < 64:  # a few handlers: never grows for ever
+        _raising_codes.add(tb.tb_frame.f_code)
 
 
 def raise_if_a_handlers(exc: BaseException) -> None:
@@ -202,9 +259,10 @@ def raised_by_a_handler(exc: BaseException) -> bool:
     repr made): what it raises is the program's, to go on up as from the operation itself,
     not an output's failure to count and swallow.
 
-    Told by the traceback: a frame of a handler's code, installed now, past the frame that
-    caught it. A failure of our own has only frames of ours, so the handlers are not looked
-    at (an output that fails on every line costs no more).
+    Told by the traceback: a frame of a handler's code (one seen raising through its wrapper,
+    or one installed now) past the frame that caught it. A failure of our own has only frames
+    of ours, so the handlers are not looked at (an output that fails on every line costs no
+    more).
     """
     codes = []
     tb = exc.__traceback__
@@ -215,6 +273,8 @@ def raised_by_a_handler(exc: BaseException) -> bool:
         tb = tb.tb_next
     if not codes:
         return False
+    if any(code in _raising_codes for code in codes):
+        return True
     handlers = set()
     for number in _signal.valid_signals():
         handler = getsignal_original(number)

@@ -33,7 +33,21 @@ program gets its KeyboardInterrupt a few instructions later, at its own line, as
 lock. The program sees ``default_int_handler`` (see ``_core/signals``). Waits are not put
 off: a blocking acquire is made in ``take()`` or ``acquire_contended()``, outside them.
 
+A handler of the program's own (one that raises an exception of its own, a timeout's
+``SIGALRM``) would leave the lock held there too: while syncscope is installed, each one the
+program sets runs inside :func:`_held_off`, which puts it off the same way (see
+``_core/signals.wrap_handlers``), unless a wakeup fd is set (asyncio's): the signal made
+pending again would write a second byte to it, and such handlers only mark the signal.
+
 What remains:
+
+* a handler of the program's runs under a frame of syncscope's (``sys._getframe(1)`` in it
+  is the wrapper), and one that lands as a proxy's method begins leaves that method's frame
+  in the traceback the program sees (python adds it before any ``try`` can take it out);
+* a handler that lands inside an import syncscope makes on the program's thread (a module
+  it loads only when first needed: ``_sinks/findings`` at the first lock taken inside
+  another) raises inside importlib, which on 3.11 can leave the import lock held, as it
+  can for the program's own imports;
 
 * a release inside another operation (a Condition's, a semaphore's) still makes a call before
   the ``try`` that releases;
@@ -193,7 +207,9 @@ def _held_off(handler: Any) -> Callable[[int, FrameType | None], Any]:
     """
 
     def held_off(signum: int, frame: FrameType | None) -> Any:
-        if frame is not None and frame.f_code in _windows:
+        # Not with a wakeup fd (asyncio's): made pending again, it would write a second byte,
+        # and the loop would run its callback twice; such handlers only mark the signal.
+        if frame is not None and frame.f_code in _windows and not signals.wakeup_fd_set:
             # Once more, past the release, as an item (see _interrupt).
             for _ in map(_thread.interrupt_main, (signum,)):  # type: ignore[arg-type]
                 return None
@@ -201,6 +217,7 @@ def _held_off(handler: Any) -> Callable[[int, FrameType | None], Any]:
             return handler(signum, frame)
         except BaseException as exc:
             hide_frames(exc)  # the handler's frames, as python shows them: not this one
+            signals.note_handler_raised(exc)
             raise
 
     return held_off
