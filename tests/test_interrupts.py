@@ -535,9 +535,9 @@ def test_the_programs_handlers_are_its_own_to_see() -> None:
 
 def test_a_handler_put_off_writes_no_second_byte_to_the_wakeup_fd() -> None:
     """
-    With a wakeup fd set (as asyncio sets one), a signal landing as a release begins runs its
-    handler there and then, as python's would just after it: made pending again, it would
-    write a second byte to the fd, and the event loop would run its callback twice.
+    With a wakeup fd set (as asyncio sets one), a signal landing as a release begins is put
+    off past it without a second byte to the fd, which would make the event loop run its
+    callback twice: the handler runs once, and the fd has one byte.
     """
     read_end, write_end = os.pipe()
     os.set_blocking(write_end, False)
@@ -597,3 +597,28 @@ def test_an_uninstall_from_another_thread_leaves_one_wrapper() -> None:
         assert signal.signal(signal.SIGUSR1, signal.SIG_DFL) is handler
     finally:
         signal.signal(signal.SIGUSR1, previous)
+
+
+@pytest.mark.usefixtures("python_handles_ctrl_c")
+def test_a_ctrl_c_put_off_with_a_wakeup_fd_leaves_the_lock_free_and_one_byte() -> None:
+    """
+    With a wakeup fd set, a Ctrl-C landing as a release begins is still put off past it (run
+    there, its KeyboardInterrupt would leave the lock held), and the fd gets one byte.
+    """
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    os.set_blocking(read_end, False)
+    syncscope.install(lines=False, stats=True, detect_deadlocks=True)
+    previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    try:
+        lock = threading.Lock()
+        lock.acquire()
+        with pytest.raises(KeyboardInterrupt):
+            for _ in map(_thread.interrupt_main, [signal.SIGINT]):
+                lock.release()
+        assert not lock.locked()
+        assert os.read(read_end, 100) == bytes([signal.SIGINT])
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        os.close(read_end)
+        os.close(write_end)

@@ -21,8 +21,11 @@ imports it (see ``hooks.when_imported``).
 from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]
+import _thread
 import functools
 import sys
+import threading
+import weakref
 from functools import partial
 from types import FunctionType, MethodType
 
@@ -46,8 +49,13 @@ SIG_DFL: int = _signal.SIG_DFL
 
 #: Signal -> (syncscope's handler, the program's own it stands in for).
 _stand_ins: dict[int, tuple[Any, Any]] = {}
-#: Signal -> (syncscope's wrapper, the program's own handler it runs).
-_wrapped: dict[int, tuple[Any, Any]] = {}
+#: Each wrapper of syncscope's -> the program's own handler it runs: known by the wrapper
+#: itself, not by its signal, so a handler or another thread running while one is being set
+#: finds whichever is in place. Weak: a wrapper no signal holds any more goes.
+_theirs: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+#: Wrappers left in place by an uninstall from another thread (only the main thread may set a
+#: handler): the ``signal`` module's functions stay wrapped to say the program's own.
+_left_wrapped = False
 #: What wraps a handler of the program's as it is set (see ``wrap_handlers``), or None.
 _wrapper_for: Callable[[Any], Any] | None = None
 #: The code of each handler of the program's seen raising through its wrapper: known where
@@ -57,11 +65,11 @@ _raising_codes: set[CodeType] = set()
 #: The ``signal`` module's own (getsignal, signal, set_wakeup_fd), once seen.
 _originals: list[Any] = []
 _NAMES = ("getsignal", "signal", "set_wakeup_fd")
-#: Whether the program has set a wakeup fd through the ``signal`` module (as asyncio does):
-#: its handlers then only mark that a signal came, and a signal made pending again would
-#: write a second byte to it (see ``_intercept/interrupts``). Not known of one set before
-#: the module's functions were wrapped, or from C.
-wakeup_fd_set = False
+#: ``warn_on_full_buffer`` as the program last set a wakeup fd through the ``signal`` module
+#: (asyncio: False), for putting the fd back after a signal is made pending again without it
+#: (see ``_intercept/interrupts``). Not known of one set before the module's functions were
+#: wrapped, or from C: python's default then.
+wakeup_warns = True
 
 
 def stand_in(number: int, ours: Any, theirs: Any) -> None:
@@ -88,13 +96,10 @@ def wrap_handlers(make: Callable[[Any], Any]) -> None:
     for number in _signal.valid_signals():
         try:  # ValueError: not the main thread; OSError: a signal no handler may catch
             handler = getsignal_original(number)
-            entry = _wrapped.get(number)
-            if entry is not None and handler is entry[0]:
-                continue  # still wrapped: left so by an uninstall from another thread
-            if _wants_wrapper(number, handler):
+            if _wants_wrapper(number, handler):  # not one still wrapped (see _left_wrapped)
                 ours = make(handler)
+                _theirs[ours] = handler
                 signal_original(number, ours)
-                _wrapped[number] = (ours, handler)
         except (ValueError, OSError):
             pass
 
@@ -104,15 +109,19 @@ def unwrap_handlers() -> None:
     The program's handlers back in place of the wrappers still set; from another thread, none
     can be: those stay, harmless, and still say the program's own.
     """
-    global _wrapper_for
+    global _wrapper_for, _left_wrapped
     _wrapper_for = None
-    for number, (ours, theirs) in list(_wrapped.items()):
+    _left_wrapped = False
+    for number in _signal.valid_signals():
         try:
-            if getsignal_original(number) is ours:
+            handler = getsignal_original(number)
+            theirs = _unwrapped(handler)
+            if theirs is not handler:
                 signal_original(number, theirs)
-        except (ValueError, OSError):  # not the main thread: the wrapper stays, harmless
-            continue
-        del _wrapped[number]
+        except ValueError:  # not the main thread: the wrapper stays, harmless
+            _left_wrapped = True
+        except OSError:
+            pass
     _unwrap_module()
 
 
@@ -120,8 +129,8 @@ def _wants_wrapper(number: Any, handler: Any) -> bool:
     """Whether ``handler``, set for ``number``, is the program's own Python-level handler."""
     if handler is None or isinstance(handler, int) or not callable(handler):
         return False  # SIG_DFL, SIG_IGN, one set from C: nothing of the program's runs
-    if not isinstance(number, int):
-        return False  # signal() raises for it
+    if not isinstance(number, int) or _unwrapped(handler) is not handler:
+        return False  # signal() raises for it; or one of our wrappers already
     entry = _stand_ins.get(number)
     return entry is None or handler is not entry[0]
 
@@ -129,7 +138,9 @@ def _wants_wrapper(number: Any, handler: Any) -> bool:
 def _unwrap_module() -> None:
     """The ``signal`` module's own functions back, once syncscope has no handler in place."""
     module = sys.modules.get("signal")
-    if _stand_ins or _wrapped or _wrapper_for is not None or not _originals or module is None:
+    if _stand_ins or _left_wrapped or _wrapper_for is not None or not _originals:
+        return
+    if module is None:
         return
     ours = (getsignal, set_signal, set_wakeup_fd)
     for name, mine, original in zip(_NAMES, ours, _originals, strict=True):
@@ -145,6 +156,7 @@ def _wrap(module: ModuleType) -> None:
         ours: tuple[Any, ...] = (getsignal, set_signal, set_wakeup_fd)
         for mine, original in zip(ours, _originals, strict=True):
             functools.update_wrapper(mine, original)
+        set_wakeup_fd.__module__ = module.__name__  # found there by pickle, as the C one
     setattr(module, "getsignal", getsignal)  # noqa: B010 (a module's attribute: mypy)
     setattr(module, "signal", set_signal)  # noqa: B010
     setattr(module, "set_wakeup_fd", set_wakeup_fd)  # noqa: B010
@@ -159,11 +171,14 @@ def as_the_program_set_it(number: Any, handler: Any) -> Any:
     entry = _stand_in(number)
     if entry is not None and handler is entry[0]:
         return entry[1]
-    return _unwrapped(_wrapped.get(number) if isinstance(number, int) else None, handler)
+    return _unwrapped(handler)
 
 
-def _unwrapped(entry: tuple[Any, Any] | None, handler: Any) -> Any:
-    return entry[1] if entry is not None and handler is entry[0] else handler
+def _unwrapped(handler: Any) -> Any:
+    """The program's own handler that ``handler`` runs, if it is a wrapper of ours."""
+    if type(handler) is not FunctionType:  # ours are; and a function hashes by identity,
+        return handler  # where a handler object's own __hash__ would be the program's code
+    return _theirs.get(handler, handler)
 
 
 def _same(handler: Any, theirs: Any) -> bool:
@@ -184,56 +199,32 @@ def getsignal(signalnum: Any) -> Any:
 def set_signal(signalnum: Any, handler: Any) -> Any:
     try:
         entry = _stand_in(signalnum)
-        wrapped = _wrapped.get(signalnum) if isinstance(signalnum, int) else None
-        ours = None
         if entry is not None and _same(handler, entry[1]):
             handler = entry[0]  # the program's own, as it sees it: ours stands in again
         elif _wrapper_for is not None and _wants_wrapper(signalnum, handler):
-            ours = _wrapper_for(handler)
             # Known before the call: the signal module's Python code runs once the C module
             # has set it, and a handler may run there and read it.
-            _wrapped[signalnum] = (ours, handler)
-        try:
-            previous = _originals[1](signalnum, handler if ours is None else ours)
-        except BaseException:
-            _settle(signalnum, ours, wrapped)
-            raise
-        if ours is None and wrapped is not None:
-            _wrapped.pop(signalnum, None)
+            ours = _wrapper_for(handler)
+            _theirs[ours] = handler
+            handler = ours
+        previous = _originals[1](signalnum, handler)
         if entry is not None and previous is entry[0]:
             return entry[1]
-        return _unwrapped(wrapped, previous)
+        return _unwrapped(previous)
     except BaseException as exc:
         hide_frames(exc)
         raise
 
 
 def set_wakeup_fd(*args: Any, **kwargs: Any) -> Any:
-    global wakeup_fd_set
+    global wakeup_warns
     try:
         previous = _originals[2](*args, **kwargs)
-        fd = args[0] if args else kwargs.get("fd")
-        wakeup_fd_set = not (isinstance(fd, int) and fd == -1)
+        wakeup_warns = kwargs.get("warn_on_full_buffer", True) is not False
         return previous
     except BaseException as exc:
         hide_frames(exc)
         raise
-
-
-def _settle(number: Any, ours: Any, wrapped: tuple[Any, Any] | None) -> None:
-    """After ``signal()`` failed: what is known of ``number``'s wrapper, as it is set now."""
-    if not isinstance(number, int):
-        return
-    try:
-        now = getsignal_original(number)
-    except (ValueError, OSError):  # nothing was set
-        now = wrapped[0] if wrapped is not None else None
-    if ours is not None and now is ours:
-        return  # set before it failed (a handler's exception past the C module's call)
-    if wrapped is not None and now is wrapped[0]:
-        _wrapped[number] = wrapped
-    elif ours is not None or wrapped is not None:
-        _wrapped.pop(number, None)
 
 
 def note_handler_raised(exc: BaseException) -> None:
@@ -262,8 +253,10 @@ def raised_by_a_handler(exc: BaseException) -> bool:
     Told by the traceback: a frame of a handler's code (one seen raising through its wrapper,
     or one installed now) past the frame that caught it. A failure of our own has only frames
     of ours, so the handlers are not looked at (an output that fails on every line costs no
-    more).
+    more). Handlers run on the main thread only: elsewhere, never.
     """
+    if _thread.get_ident() != threading.main_thread().ident:
+        return False
     codes = []
     tb = exc.__traceback__
     while tb is not None:

@@ -556,7 +556,8 @@ def _semaphore_wrappers() -> list[Wrapper]:
                 if (
                     records is not None
                     and records.taken
-                    and count == 1
+                    and type(n) is int  # the original's comparisons are the program's else
+                    and n == 1
                     and permit_returned(self, original, records, is_bounded)
                 ):
                     return None  # a permit counted in place, given back: see counted

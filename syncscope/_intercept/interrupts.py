@@ -36,8 +36,9 @@ off: a blocking acquire is made in ``take()`` or ``acquire_contended()``, outsid
 A handler of the program's own (one that raises an exception of its own, a timeout's
 ``SIGALRM``) would leave the lock held there too: while syncscope is installed, each one the
 program sets runs inside :func:`_held_off`, which puts it off the same way (see
-``_core/signals.wrap_handlers``), unless a wakeup fd is set (asyncio's): the signal made
-pending again would write a second byte to it, and such handlers only mark the signal.
+``_core/signals.wrap_handlers``). A wakeup fd (asyncio's) is taken away while the signal is
+made pending again (:func:`_again`): it would get a second byte, and the loop would run its
+callback twice.
 
 What remains:
 
@@ -68,7 +69,10 @@ import _signal  # type: ignore[import-not-found]  # not signal: it imports enum,
 import _thread
 import sys
 import threading
-from itertools import repeat
+from collections import deque
+from functools import partial
+from itertools import repeat, starmap
+from operator import call
 
 from .._core import signals
 from .._core.timeouts import index_once
@@ -188,10 +192,9 @@ def let_interrupts_through() -> None:
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGINT: KeyboardInterrupt, as python's handler raises it, unless it lands in a window."""
     if frame is not None and frame.f_code in _windows:
-        # Once more, at python's next check: past the release. As an item, which no check
-        # follows: a call's return would run this handler again at once, here.
-        for _ in map(_thread.interrupt_main, _AGAIN):  # type: ignore[arg-type]
-            return
+        # Once more, at python's next check: past the release (see _again).
+        _again(_SIGINT)
+        return
     try:
         _signal.default_int_handler(signum, frame)
     except BaseException as exc:
@@ -207,12 +210,9 @@ def _held_off(handler: Any) -> Callable[[int, FrameType | None], Any]:
     """
 
     def held_off(signum: int, frame: FrameType | None) -> Any:
-        # Not with a wakeup fd (asyncio's): made pending again, it would write a second byte,
-        # and the loop would run its callback twice; such handlers only mark the signal.
-        if frame is not None and frame.f_code in _windows and not signals.wakeup_fd_set:
-            # Once more, past the release, as an item (see _interrupt).
-            for _ in map(_thread.interrupt_main, (signum,)):  # type: ignore[arg-type]
-                return None
+        if frame is not None and frame.f_code in _windows:
+            _again(signum)  # once more, past the release
+            return None
         try:
             return handler(signum, frame)
         except BaseException as exc:
@@ -223,5 +223,23 @@ def _held_off(handler: Any) -> Callable[[int, FrameType | None], Any]:
     return held_off
 
 
+def _again(signum: int) -> None:
+    """
+    ``signum`` made pending once more, from its handler, for python's next check. Not one
+    check may come between the trip and the return to python's signal loop: the next check
+    would run the handler here, still before the release. So the trip is made as an item,
+    which no check follows (nor a return to the Python function that called this one). A
+    wakeup fd (asyncio's) is taken away around it, in the same item: the trip would write a
+    second byte, and the event loop would run its callback twice.
+    """
+    fd = _signal.set_wakeup_fd(-1)  # a check after it finds nothing yet
+    if fd == -1:
+        for _ in map(_thread.interrupt_main, (signum,)):  # type: ignore[arg-type]
+            return
+    put_back = partial(_signal.set_wakeup_fd, warn_on_full_buffer=signals.wakeup_warns)
+    steps = starmap(call, ((_thread.interrupt_main, signum), (put_back, fd)))
+    for _ in map(deque, (steps,), (0,)):  # both made in C, inside one item
+        return
+
+
 _SIGINT: int = _signal.SIGINT
-_AGAIN = (_SIGINT,)
