@@ -25,6 +25,7 @@ import gc
 import os
 import queue
 import signal
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -36,7 +37,7 @@ from typing import Any
 import pytest
 
 import syncscope
-from syncscope._core import registry
+from syncscope._core import registry, signals
 from syncscope._core.dispatch import guard
 from syncscope._core.state import counters, state
 from syncscope._intercept import gil, interrupts, lean, lockpaths, locks, queues
@@ -597,6 +598,33 @@ def test_an_uninstall_from_another_thread_leaves_one_wrapper() -> None:
         assert signal.signal(signal.SIGUSR1, signal.SIG_DFL) is handler
     finally:
         signal.signal(signal.SIGUSR1, previous)
+
+
+def test_after_an_uninstall_from_another_thread_new_handlers_are_set_as_they_are() -> None:
+    """
+    Past an uninstall from another thread, a handler the main thread sets is the program's
+    own, called from the program's frame: no wrapper of syncscope's runs it any more.
+    """
+    frames: list[Any] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        frames.append(sys._getframe(1))
+
+    previous = signal.getsignal(signal.SIGUSR2)
+    try:
+        syncscope.install(lines=False, stats=True, detect_deadlocks=True)
+        done = threading.Event()
+        elsewhere = threading.Thread(target=lambda: (syncscope.uninstall(), done.set()))
+        elsewhere.start()
+        elsewhere.join(timeout=30)
+        assert done.is_set()
+        signal.signal(signal.SIGUSR2, handler)
+        assert signals.getsignal_original(signal.SIGUSR2) is handler  # as set, in C
+        here = sys._getframe()
+        signal.raise_signal(signal.SIGUSR2)
+        assert frames == [here]
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
 
 
 @pytest.mark.usefixtures("python_handles_ctrl_c")

@@ -174,13 +174,14 @@ def hold_off_interrupts(codes: Iterable[CodeType]) -> None:
 def let_interrupts_through() -> None:
     """
     Python's handler back, if it is still ours. From another thread it cannot be: ours then
-    stays, and does what python's does.
+    stays, and does what python's does; so do the wrappers of the program's handlers, but
+    those the program sets from now on are set as they are.
     """
     global _windows
     _windows = frozenset()
+    signals.unwrap_handlers()  # from any thread: it sets what it may (see there)
     if threading.current_thread() is not threading.main_thread():
         return
-    signals.unwrap_handlers()
     try:
         if signals.getsignal_original(_SIGINT) is _interrupt:
             signals.signal_original(_SIGINT, _signal.default_int_handler)
