@@ -22,16 +22,14 @@ from _thread import get_ident
 from time import time_ns
 from types import CodeType, FrameType
 
-from .._core.event import SIGNAL_WAITS, Primitive, SyncEvent
+from .._core.event import SIGNAL_WAITS, Primitive, SyncEvent, _active_threads
 from .._core.holds import Holds, Life
-from .._core.leanholds import ThreadHolds, this_thread, where
-from .._core.leanholds import local as lean_local
+from .._core.leanholds import where
 from .._core.sites import _machinery_files, past_machinery
 
 
-#: A lean mark, as the lean path keeps it: op, code, instruction, the thread's holds (its
-#: name is read from them when a report asks), time, waiters.
-MarkFacts = tuple[str, CodeType | None, int, ThreadHolds, int, int | None]
+#: A lean mark, as the lean path keeps it: op, code, instruction, thread name, time, waiters.
+MarkFacts = tuple[str, CodeType | None, int, str, int, int | None]
 
 _getframe = sys._getframe
 
@@ -53,28 +51,23 @@ class Mark:
     times the rest of the operation); :class:`Trace` hands it out as a Mark.
     """
 
-    __slots__ = ("_code", "_holds", "_lasti", "op", "time_ns", "waiters")
+    __slots__ = ("_code", "_lasti", "op", "thread_name", "time_ns", "waiters")
 
     def __init__(
         self,
         op: str,
         code: CodeType | None,
         lasti: int,
-        holds: ThreadHolds,
+        thread_name: str,
         time_ns: int,
         waiters: int | None,
     ) -> None:
         self.op = op
         self._code = code
         self._lasti = lasti
-        self._holds = holds
+        self.thread_name = thread_name
         self.time_ns = time_ns
         self.waiters = waiters
-
-    @property
-    def thread_name(self) -> str:
-        """Its thread's name: its own Thread's, whichever thread has its ident now."""
-        return self._holds.thread_name()
 
     @property
     def file(self) -> str:
@@ -281,8 +274,7 @@ class Traces:
         it was made being a hang report's evidence. Called straight from the wrappers, it
         looks up their caller itself, and only what a mark needs: counted with callgrind on
         3.11, 1,200 instructions fewer a mark than ``touched`` given the wrapper's frame, and
-        850 to 1,150 fewer again for knowing the last user code it saw, 740 fewer again for
-        naming its thread by its lean holds (about 3,700 a mark left).
+        850 to 1,150 fewer again for knowing the last user code it saw (about 4,300 a mark left).
         """
         try:
             frame: FrameType | None = _getframe(2)  # this, the wrapper, its caller
@@ -292,12 +284,11 @@ class Traces:
         if trace is None:
             trace = self._new(primitive)
         now = trace.last_ns = time_ns()
-        # The thread as the lean holds know it (its name read only when a report asks):
-        # about 740 instructions fewer a mark than its ident and name looked up here.
-        holds: ThreadHolds = lean_local.holds or this_thread()
-        ident = holds.ident
+        ident = get_ident()
         if ident not in trace.operators:
             _remember(trace.operators, ident, None)  # type: ignore[arg-type]
+        thread = _active_threads.get(ident)  # thread_name(), written out
+        name = thread._name if thread is not None else f"Thread-{ident}"
         code: CodeType | None = None
         lasti = 0
         if frame is not None:
@@ -312,7 +303,7 @@ class Traces:
                     code = None if frame is None else frame.f_code
             if frame is not None:
                 lasti = frame.f_lasti
-        facts: MarkFacts = (op, code, lasti, holds, now, waiters)
+        facts: MarkFacts = (op, code, lasti, name, now, waiters)
         if op == "set":
             trace._set = facts
         elif op == "clear":
