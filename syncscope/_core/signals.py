@@ -107,11 +107,12 @@ def wrap_handlers(make: Callable[[Any], Any]) -> None:
 def unwrap_handlers() -> None:
     """
     The program's handlers back in place of the wrappers still set; from another thread, none
-    can be: those stay, harmless, and still say the program's own.
+    can be: those stay, harmless, and still say the program's own. So does the module's
+    wrapping then, also for one the main thread is setting meanwhile.
     """
     global _wrapper_for, _left_wrapped
     _wrapper_for = None
-    _left_wrapped = False
+    _left_wrapped = _thread.get_ident() != threading.main_thread().ident
     for number in _signal.valid_signals():
         try:
             handler = getsignal_original(number)
@@ -199,12 +200,13 @@ def getsignal(signalnum: Any) -> Any:
 def set_signal(signalnum: Any, handler: Any) -> Any:
     try:
         entry = _stand_in(signalnum)
+        make = _wrapper_for  # read once: an uninstall on another thread may clear it
         if entry is not None and _same(handler, entry[1]):
             handler = entry[0]  # the program's own, as it sees it: ours stands in again
-        elif _wrapper_for is not None and _wants_wrapper(signalnum, handler):
+        elif make is not None and _wants_wrapper(signalnum, handler):
             # Known before the call: the signal module's Python code runs once the C module
             # has set it, and a handler may run there and read it.
-            ours = _wrapper_for(handler)
+            ours = make(handler)
             _theirs[ours] = handler
             handler = ours
         previous = _originals[1](signalnum, handler)
