@@ -679,6 +679,55 @@ def test_handlers_set_as_another_thread_uninstalls_stay_the_programs() -> None:
         _uninstall_on_the_main_thread()
 
 
+@pytest.mark.parametrize("number", [signal.SIGUSR1, signal.SIGINT])
+def test_a_handler_that_uninstalls_inside_signal_signal_leaves_the_programs_handler(
+    number: int,
+) -> None:
+    """
+    A handler of the program's that uninstalls syncscope, landing inside the program's own
+    ``signal.signal()`` (the C call runs pending handlers before it sets one), leaves the
+    program's handler set, not a wrapper or a stand-in of syncscope's. A race, run many times
+    on a timer (about one run in four went wrong before): none can fail when it is right.
+    """
+    done: list[int] = []
+
+    def uninstalls(signum: int, frame: Any) -> None:
+        syncscope.uninstall()
+        done.append(signum)
+
+    def handler(signum: int, frame: Any) -> None:
+        pass
+
+    choices = (
+        (handler, signal.SIG_DFL)
+        if number != signal.SIGINT
+        else (
+            signal.default_int_handler,
+            signal.SIG_IGN,
+        )
+    )
+    previous_alarm = signal.signal(signal.SIGALRM, uninstalls)
+    previous = signal.getsignal(number)
+    shown: list[Any] = []
+    try:
+        for run in range(300):
+            syncscope.install(lines=False, stats=True)
+            done.clear()
+            signal.setitimer(signal.ITIMER_REAL, 1e-5 * (1 + run % 30))
+            turn = 0
+            while not done:
+                turn += 1
+                signal.signal(number, choices[turn % 2])
+            set_now = signals.getsignal_original(number)  # in C: what python calls
+            if turn and set_now is not choices[turn % 2] and set_now != choices[turn % 2]:
+                shown.append(set_now)
+        assert shown == []
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_alarm)
+        signal.signal(number, previous)
+
+
 @pytest.mark.usefixtures("python_handles_ctrl_c")
 def test_a_ctrl_c_put_off_with_a_wakeup_fd_leaves_the_lock_free_and_one_byte() -> None:
     """

@@ -199,6 +199,7 @@ def getsignal(signalnum: Any) -> Any:
 
 def set_signal(signalnum: Any, handler: Any) -> Any:
     try:
+        theirs = handler
         entry = _stand_in(signalnum)
         make = _wrapper_for  # read once: an uninstall on another thread may clear it
         if entry is not None and _same(handler, entry[1]):
@@ -210,12 +211,25 @@ def set_signal(signalnum: Any, handler: Any) -> Any:
             _theirs[ours] = handler
             handler = ours
         previous = _originals[1](signalnum, handler)
+        if handler is not theirs and _undone(signalnum, handler, entry):
+            # Uninstalled meanwhile, by a handler run inside the C call (it runs pending
+            # handlers before it sets one): none of ours is left to stand in, the program's own.
+            _originals[1](signalnum, theirs)
         if entry is not None and previous is entry[0]:
             return entry[1]
         return _unwrapped(previous)
     except BaseException as exc:
         hide_frames(exc)
         raise
+
+
+def _undone(number: Any, ours: Any, entry: tuple[Any, Any] | None) -> bool:
+    """Whether ``ours``, just set for ``number`` (from ``entry``, or a wrapper), stands in for
+    nothing any more: syncscope was uninstalled since it was chosen."""
+    if entry is not None and ours is entry[0]:
+        now = _stand_ins.get(number)  # another install may have stood in again since
+        return now is None or now[0] is not ours
+    return _wrapper_for is None
 
 
 def set_wakeup_fd(*args: Any, **kwargs: Any) -> Any:
