@@ -570,6 +570,15 @@ def test_a_handler_put_off_writes_no_second_byte_to_the_wakeup_fd() -> None:
         os.close(write_end)
 
 
+def _installed_then_uninstalled_from_another_thread() -> None:
+    syncscope.install(lines=False, stats=True, detect_deadlocks=True)
+    done = threading.Event()
+    elsewhere = threading.Thread(target=lambda: (syncscope.uninstall(), done.set()))
+    elsewhere.start()
+    elsewhere.join(timeout=30)
+    assert done.is_set()
+
+
 def test_an_uninstall_from_another_thread_leaves_one_wrapper() -> None:
     """
     An uninstall from another thread cannot give the program's handlers back (only the main
@@ -583,12 +592,7 @@ def test_an_uninstall_from_another_thread_leaves_one_wrapper() -> None:
 
     previous = signal.signal(signal.SIGUSR1, handler)
     try:
-        syncscope.install(lines=False, stats=True, detect_deadlocks=True)
-        done = threading.Event()
-        elsewhere = threading.Thread(target=lambda: (syncscope.uninstall(), done.set()))
-        elsewhere.start()
-        elsewhere.join(timeout=30)
-        assert done.is_set()
+        _installed_then_uninstalled_from_another_thread()
         assert signal.getsignal(signal.SIGUSR1) is handler
         syncscope.install(lines=False, stats=True, detect_deadlocks=True)
         assert signal.getsignal(signal.SIGUSR1) is handler
@@ -612,12 +616,7 @@ def test_after_an_uninstall_from_another_thread_new_handlers_are_set_as_they_are
 
     previous = signal.getsignal(signal.SIGUSR2)
     try:
-        syncscope.install(lines=False, stats=True, detect_deadlocks=True)
-        done = threading.Event()
-        elsewhere = threading.Thread(target=lambda: (syncscope.uninstall(), done.set()))
-        elsewhere.start()
-        elsewhere.join(timeout=30)
-        assert done.is_set()
+        _installed_then_uninstalled_from_another_thread()
         signal.signal(signal.SIGUSR2, handler)
         assert signals.getsignal_original(signal.SIGUSR2) is handler  # as set, in C
         here = sys._getframe()
