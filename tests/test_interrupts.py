@@ -678,53 +678,105 @@ def test_handlers_set_as_another_thread_uninstalls_stay_the_programs() -> None:
         _uninstall_on_the_main_thread()
 
 
-@pytest.mark.parametrize("number", [signal.SIGUSR1, signal.SIGINT])
-def test_a_handler_that_uninstalls_inside_signal_signal_leaves_the_programs_handler(
-    number: int,
+@contextmanager
+def _pending_in_signal_signal(number: int, before_it_sets: bool) -> Iterator[None]:
+    """
+    The next ``signal.signal()`` finds signal ``number`` pending, as one arriving then would
+    be: inside the C call, which runs pending handlers before it sets one, or just as it
+    returns, which python runs at its next check. The C function the ``signal`` module calls
+    is swapped for the one call (python's own checks run the handler, not this helper).
+    """
+    import _signal  # type: ignore[import-not-found]
+
+    real = _signal.signal
+
+    def once(signalnum: int, handler: Any) -> Any:
+        _signal.signal = real
+        if before_it_sets:
+            signal.raise_signal(number)  # its handler runs here, in the C call's own check
+            return real(signalnum, handler)
+        answer = real(signalnum, handler)
+        for _ in map(_thread.interrupt_main, [number]):  # no check until the caller's
+            return answer
+        raise AssertionError("unreachable")
+
+    _signal.signal = once
+    try:
+        yield
+    finally:
+        _signal.signal = real
+
+
+@pytest.mark.parametrize("before_it_sets", [True, False], ids=["before", "after"])
+def test_a_handler_that_uninstalls_inside_signal_signal_leaves_what_python_would(
+    before_it_sets: bool,
 ) -> None:
     """
-    A handler of the program's that uninstalls syncscope, landing inside the program's own
-    ``signal.signal()`` (the C call runs pending handlers before it sets one), leaves the
-    program's handler set, not a wrapper or a stand-in of syncscope's. A race, run many times
-    on a timer (about one run in four went wrong before): none can fail when it is right.
+    A one-shot handler of the program's that uninstalls syncscope and sets SIG_IGN, run
+    inside the program's own ``signal.signal()``: before the C call sets the new handler,
+    python's outcome is the program's new handler; just after, SIG_IGN. Neither a wrapper of
+    syncscope's nor the program's handler set again over SIG_IGN.
     """
-    done: list[int] = []
+    calls: list[int] = []
 
-    def uninstalls(signum: int, frame: Any) -> None:
+    def once(signum: int, frame: Any) -> None:
+        calls.append(signum)
         syncscope.uninstall()
-        done.append(signum)
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
 
     def handler(signum: int, frame: Any) -> None:
         pass
 
-    choices = (
-        (handler, signal.SIG_DFL)
-        if number != signal.SIGINT
-        else (
-            signal.default_int_handler,
-            signal.SIG_IGN,
-        )
-    )
-    previous_alarm = signal.signal(signal.SIGALRM, uninstalls)
-    previous = signal.getsignal(number)
-    shown: list[Any] = []
+    previous_usr1 = signal.signal(signal.SIGUSR1, once)
+    previous_usr2 = signal.getsignal(signal.SIGUSR2)
     try:
-        for run in range(300):
-            syncscope.install(lines=False, stats=True)
-            done.clear()
-            signal.setitimer(signal.ITIMER_REAL, 1e-5 * (1 + run % 30))
-            turn = 0
-            while not done:
-                turn += 1
-                signal.signal(number, choices[turn % 2])
-            set_now = signals.getsignal_original(number)  # in C: what python calls
-            if turn and set_now is not choices[turn % 2] and set_now != choices[turn % 2]:
-                shown.append(set_now)
-        assert shown == []
+        syncscope.install(lines=False, stats=True)
+        with _pending_in_signal_signal(signal.SIGUSR1, before_it_sets):
+            signal.signal(signal.SIGUSR2, handler)
+        assert calls == [signal.SIGUSR1]
+        expected = handler if before_it_sets else signal.SIG_IGN
+        assert signals.getsignal_original(signal.SIGUSR2) == expected  # in C: what runs
+        assert signal.getsignal(signal.SIGUSR2) == expected
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous_alarm)
-        signal.signal(number, previous)
+        signal.signal(signal.SIGUSR1, previous_usr1)
+        signal.signal(signal.SIGUSR2, previous_usr2)
+
+
+@pytest.mark.usefixtures("python_handles_ctrl_c")
+@pytest.mark.parametrize("again", [False, True], ids=["uninstalled", "installed again"])
+def test_a_handler_that_uninstalls_inside_signal_signal_leaves_no_stand_in(again: bool) -> None:
+    """
+    The same for SIGINT given back to python's handler, where syncscope stands in for it: a
+    handler that uninstalls inside the call leaves python's handler; one that installs again
+    leaves what that install sets for it (a wrapper, as the program's handler was in place
+    then), never python's handler bare while installed.
+    """
+
+    def reinstalls(signum: int, frame: Any) -> None:
+        syncscope.uninstall()
+        if again:
+            syncscope.install(lines=False, stats=True)
+
+    def handler(signum: int, frame: Any) -> None:
+        pass
+
+    previous_usr1 = signal.signal(signal.SIGUSR1, reinstalls)
+    try:
+        syncscope.install(lines=False, stats=True)
+        signal.signal(signal.SIGINT, handler)
+        with _pending_in_signal_signal(signal.SIGUSR1, before_it_sets=True):
+            assert signal.signal(signal.SIGINT, signal.default_int_handler) is handler
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        set_now = signals.getsignal_original(signal.SIGINT)
+        if again:
+            assert set_now is not signal.default_int_handler  # not bare: the install's own
+            assert signals.as_the_program_set_it(signal.SIGINT, set_now) is (
+                signal.default_int_handler
+            )
+        else:
+            assert set_now is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGUSR1, previous_usr1)
 
 
 @pytest.mark.usefixtures("python_handles_ctrl_c")

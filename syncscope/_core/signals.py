@@ -200,27 +200,40 @@ def getsignal(signalnum: Any) -> Any:
 def set_signal(signalnum: Any, handler: Any) -> Any:
     try:
         theirs = handler
-        entry = _stand_in(signalnum)
-        make = _wrapper_for  # read once: an uninstall on another thread may clear it
-        if entry is not None and _same(handler, entry[1]):
-            handler = entry[0]  # the program's own, as it sees it: ours stands in again
-        elif make is not None and _wants_wrapper(signalnum, handler):
-            # Known before the call: the signal module's Python code runs once the C module
-            # has set it, and a handler may run there and read it.
-            ours = make(handler)
-            _theirs[ours] = handler
-            handler = ours
+        entry, handler = _chosen(signalnum, theirs)
         previous = _originals[1](signalnum, handler)
-        if handler is not theirs and _undone(signalnum, handler, entry):
+        if (
+            handler is not theirs
+            and _undone(signalnum, handler, entry)
+            and getsignal_original(signalnum) is handler  # not one a handler set meanwhile
+        ):
             # Uninstalled meanwhile, by a handler run inside the C call (it runs pending
-            # handlers before it sets one): none of ours is left to stand in, the program's own.
-            _originals[1](signalnum, theirs)
+            # handlers before it sets one), and maybe installed again: chosen afresh.
+            _originals[1](signalnum, _chosen(signalnum, theirs)[1])
         if entry is not None and previous is entry[0]:
             return entry[1]
         return _unwrapped(previous)
     except BaseException as exc:
         hide_frames(exc)
         raise
+
+
+def _chosen(number: Any, handler: Any) -> tuple[tuple[Any, Any] | None, Any]:
+    """
+    What to set for the program's ``handler``: ours that stands in for it (the stand-in's
+    entry comes first, for the handler it replaced), its wrapper, or itself.
+    """
+    entry = _stand_in(number)
+    make = _wrapper_for  # read once: an uninstall on another thread may clear it
+    if entry is not None and _same(handler, entry[1]):
+        return entry, entry[0]  # the program's own, as it sees it: ours stands in again
+    if make is not None and _wants_wrapper(number, handler):
+        # Known before the call: the signal module's Python code runs once the C module
+        # has set it, and a handler may run there and read it.
+        ours = make(handler)
+        _theirs[ours] = handler
+        return entry, ours
+    return entry, handler
 
 
 def _undone(number: Any, ours: Any, entry: tuple[Any, Any] | None) -> bool:
