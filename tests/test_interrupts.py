@@ -779,6 +779,62 @@ def test_a_handler_that_uninstalls_inside_signal_signal_leaves_no_stand_in(again
         signal.signal(signal.SIGUSR1, previous_usr1)
 
 
+def test_signal_signal_says_the_programs_handler_where_an_install_stood_in_meanwhile() -> None:
+    """
+    A handler that uninstalls and installs syncscope again inside the program's
+    ``signal.signal()``, where the new install stands in for python's SIGINT handler: the
+    call still returns python's handler, as plain python does, not syncscope's stand-in.
+    """
+
+    def reinstalls(signum: int, frame: Any) -> None:
+        syncscope.uninstall()
+        syncscope.install(lines=False, stats=True)
+
+    def handler(signum: int, frame: Any) -> None:
+        pass
+
+    def another(signum: int, frame: Any) -> None:
+        pass
+
+    previous_usr1 = signal.signal(signal.SIGUSR1, reinstalls)
+    previous_int = signal.signal(signal.SIGINT, handler)  # no stand-in at the first install
+    try:
+        syncscope.install(lines=False, stats=True)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        with _pending_in_signal_signal(signal.SIGUSR1, before_it_sets=True):
+            assert signal.signal(signal.SIGINT, another) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) is another
+    finally:
+        signal.signal(signal.SIGUSR1, previous_usr1)
+        signal.signal(signal.SIGINT, previous_int)
+
+
+@pytest.mark.usefixtures("python_handles_ctrl_c")
+def test_a_ctrl_c_as_a_one_shot_handler_returns_reaches_the_program() -> None:
+    """
+    A one-shot handler sets its signal back to the default, which drops syncscope's wrapper
+    of it, and a Ctrl-C arrives as it returns: the program gets its KeyboardInterrupt.
+    Dropping a wrapper runs no code of syncscope's, where python would run the handler and
+    lose what it raises.
+    """
+
+    def once(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+        for _ in map(_thread.interrupt_main, [signal.SIGINT]):  # no check until it returns
+            return
+
+    previous = signal.signal(signal.SIGUSR1, once)
+    try:
+        syncscope.install(lines=False, stats=True)
+        signal.signal(signal.SIGUSR1, once)
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGUSR1)
+            for _ in range(1000):  # python's next checks, as a program's next lines
+                pass
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
 @pytest.mark.usefixtures("python_handles_ctrl_c")
 def test_a_ctrl_c_put_off_with_a_wakeup_fd_leaves_the_lock_free_and_one_byte() -> None:
     """

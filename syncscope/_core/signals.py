@@ -25,7 +25,6 @@ import _thread
 import functools
 import sys
 import threading
-import weakref
 from functools import partial
 from types import FunctionType, MethodType
 
@@ -49,10 +48,13 @@ SIG_DFL: int = _signal.SIG_DFL
 
 #: Signal -> (syncscope's handler, the program's own it stands in for).
 _stand_ins: dict[int, tuple[Any, Any]] = {}
-#: Each wrapper of syncscope's -> the program's own handler it runs: known by the wrapper
-#: itself, not by its signal, so a handler or another thread running while one is being set
-#: finds whichever is in place. Weak: a wrapper no signal holds any more goes.
-_theirs: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+#: The attribute of each wrapper of syncscope's that names the program's own handler it runs:
+#: known by the wrapper itself, not by its signal, so a handler or another thread running
+#: while one is being set finds whichever is in place. Not a weak dictionary: its callback,
+#: run as a wrapper goes, would be where python runs a pending handler, and lose what it
+#: raises. The wrapper's id beside it: a copy of the attribute (``functools.wraps``) names
+#: nothing.
+_RUNS = "_syncscope_runs"
 #: Wrappers left in place by an uninstall from another thread (only the main thread may set a
 #: handler): the ``signal`` module's functions stay wrapped to say the program's own.
 _left_wrapped = False
@@ -97,8 +99,7 @@ def wrap_handlers(make: Callable[[Any], Any]) -> None:
         try:  # ValueError: not the main thread; OSError: a signal no handler may catch
             handler = getsignal_original(number)
             if _wants_wrapper(number, handler):  # not one still wrapped (see _left_wrapped)
-                ours = make(handler)
-                _theirs[ours] = handler
+                ours = _wrapper(make, handler)
                 signal_original(number, ours)
         except (ValueError, OSError):
             pass
@@ -177,9 +178,17 @@ def as_the_program_set_it(number: Any, handler: Any) -> Any:
 
 def _unwrapped(handler: Any) -> Any:
     """The program's own handler that ``handler`` runs, if it is a wrapper of ours."""
-    if type(handler) is not FunctionType:  # ours are; and a function hashes by identity,
-        return handler  # where a handler object's own __hash__ would be the program's code
-    return _theirs.get(handler, handler)
+    if type(handler) is not FunctionType:  # ours are; and reading a function's own
+        return handler  # attributes runs none of the program's code
+    runs = handler.__dict__.get(_RUNS)
+    return runs[1] if runs is not None and runs[0] == id(handler) else handler
+
+
+def _wrapper(make: Callable[[Any], Any], handler: Any) -> Any:
+    """``make(handler)``, a wrapper of ours known by :func:`_unwrapped` to run ``handler``."""
+    ours = make(handler)
+    setattr(ours, _RUNS, (id(ours), handler))
+    return ours
 
 
 def _same(handler: Any, theirs: Any) -> bool:
@@ -212,7 +221,7 @@ def set_signal(signalnum: Any, handler: Any) -> Any:
             _originals[1](signalnum, _chosen(signalnum, theirs)[1])
         if entry is not None and previous is entry[0]:
             return entry[1]
-        return _unwrapped(previous)
+        return as_the_program_set_it(signalnum, previous)  # another install's stand-in too
     except BaseException as exc:
         hide_frames(exc)
         raise
@@ -230,9 +239,7 @@ def _chosen(number: Any, handler: Any) -> tuple[tuple[Any, Any] | None, Any]:
     if make is not None and _wants_wrapper(number, handler):
         # Known before the call: the signal module's Python code runs once the C module
         # has set it, and a handler may run there and read it.
-        ours = make(handler)
-        _theirs[ours] = handler
-        return entry, ours
+        return entry, _wrapper(make, handler)
     return entry, handler
 
 
