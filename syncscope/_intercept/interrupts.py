@@ -49,7 +49,6 @@ What remains:
   it loads only when first needed: ``_sinks/findings`` at the first lock taken inside
   another) raises inside importlib, which on 3.11 can leave the import lock held, as it
   can for the program's own imports;
-
 * a release inside another operation (a Condition's, a semaphore's) still makes a call before
   the ``try`` that releases;
 * a tracer or profiler written in Python (a debugger, ``sys.setprofile``, a pure-Python
