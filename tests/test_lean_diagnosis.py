@@ -100,6 +100,40 @@ class TestSameFindingsAsTheEventPath:
         ]
 
     @pytest.mark.parametrize("recording", [lean_recording, full_recording])
+    def test_two_locks_of_one_class_taken_in_both_orders(
+        self, recording: Callable[[], Any]
+    ) -> None:
+        """
+        The transfer between two accounts, each with a lock made at one line: a same-site
+        inversion, each pair placed where its thread took each lock (the lean path checks a
+        chain of two locks as a pair, without the holds its other chains make).
+        """
+
+        def new_lock() -> Any:
+            return threading.Lock()
+
+        def transfer(first: Any, second: Any) -> None:
+            with first:  # noqa: SIM117 (each lock on its own line: the test reads them)
+                with second:
+                    pass
+
+        with recording() as rec:
+            x, y = new_lock(), new_lock()
+            join(start_thread(transfer, x, y, name="payer"))
+            assert rec.inversions == []
+            join(start_thread(transfer, y, x, name="payee"))
+        [inversion] = rec.inversions
+        assert inversion.same_site and inversion.guarded_by is None
+        at = transfer.__code__.co_firstlineno
+        edges = sorted(
+            (edge.thread, edge.first.id, edge.first_site, edge.then.id, edge.then_site)
+            for edge in inversion.edges
+        )
+        x_id, y_id = x._syncscope_primitive.id, y._syncscope_primitive.id
+        first, then = (__file__, at + 1, "transfer"), (__file__, at + 2, "transfer")
+        assert edges == [("payee", y_id, first, x_id, then), ("payer", x_id, first, y_id, then)]
+
+    @pytest.mark.parametrize("recording", [lean_recording, full_recording])
     def test_the_same_code_at_two_places_is_placed_at_each(
         self, recording: Callable[[], Any]
     ) -> None:

@@ -92,25 +92,27 @@ class LeanChecks:
             holds = proxy._syncscope_holder
             if lockorder is None or holds is None:
                 return
+            model = self._holds.held.get(holds.ident, ())
+            below = proxy._syncscope_below
+            if not model and below is not None and below._syncscope_below is None:
+                # Two locks, one taken holding the other: most new chains (a lock per object),
+                # checked as a pair, with no holds made for them.
+                first, then = below._syncscope_primitive, proxy._syncscope_primitive
+                if lockorder.wants_pair(first, then):
+                    site = leanholds.site_of(below)
+                    lockorder.taking_pair(first, site, then, holds.thread_name(), call_site())
+                return
             # The innermost holds whole (the order check reads their sites, see MAX_DEPTH),
             # the ones further out as primitives, only if a guard is worked out; and made
             # only if the check has anything to do with them.
-            model = self._holds.held.get(holds.ident, ())
-            below = proxy._syncscope_below
-            whole = True  # the chain ends within MAX_DEPTH: nothing held further out
-            if not model and below is not None and below._syncscope_below is None:
-                # Two locks, one taken holding the other: most new chains (a lock per object).
-                if not lockorder.wants_pair(below._syncscope_primitive, proxy._syncscope_primitive):
-                    return
-            else:
-                proxies = leanholds.chain_of(holds, MAX_DEPTH)  # newest first
-                primitives = [
-                    *(hold.primitive for hold in model),
-                    *(proxy._syncscope_primitive for proxy in reversed(proxies)),
-                ]
-                if len(primitives) < 2 or not lockorder.wants(primitives[-1], primitives):
-                    return
-                whole = len(proxies) < MAX_DEPTH
+            proxies = leanholds.chain_of(holds, MAX_DEPTH)  # newest first
+            primitives = [
+                *(hold.primitive for hold in model),
+                *(proxy._syncscope_primitive for proxy in reversed(proxies)),
+            ]
+            if len(primitives) < 2 or not lockorder.wants(primitives[-1], primitives):
+                return
+            whole = len(proxies) < MAX_DEPTH  # the chain ends within it: nothing further out
             held = [*model, *lean_chain(holds, MAX_DEPTH)]
             if len(held) > 1:
                 taken = held[-1]

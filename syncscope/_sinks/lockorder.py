@@ -141,20 +141,57 @@ class LockOrder:
         if outer is not None:
             outer = _once(outer)
         key = (primitive.file, primitive.line, primitive.column)
+
+        def held_now() -> list[Primitive]:
+            return _primitives(held, outer)
+
         # The innermost holds only, as the kernel's lockdep does (MAX_LOCK_DEPTH): a thread that
         # holds thousands (as_completed() takes every future's Condition at once) would make
         # each acquire cost as much as all of them.
-        for before in held[-MAX_DEPTH:]:
-            to_do = self._to_do(before.primitive, primitive, key)
-            if to_do is None:
-                continue
-            other_key, guards, new = to_do
-            if guards:
-                self._narrow(guards, held, outer, other_key, key)
-            if new is _SAME_SITE:
-                self._same_site(before, primitive, thread, site, key, held, outer)
-            elif new is _NEW_EDGE:
-                self._new_edge(before, primitive, thread, site, other_key, key, held, outer)
+        for hold in held[-MAX_DEPTH:]:
+            before = hold.primitive
+            to_do = self._to_do(before, primitive, key)
+            if to_do is not None:
+                self._add(to_do, before, hold.site, primitive, key, thread, site, held_now)
+
+    def taking_pair(
+        self, other: Primitive, other_site: Site, primitive: Primitive, thread: str, site: Site
+    ) -> None:
+        """
+        :meth:`taking` for ``primitive`` taken holding ``other`` alone (taken at
+        ``other_site``), the commonest chain: a lock per object makes one at almost every
+        pair, and the lean path need not make the holds :meth:`taking` reads.
+        """
+        if primitive.kind == "semaphore":
+            return
+        key = (primitive.file, primitive.line, primitive.column)
+        to_do = self._to_do(other, primitive, key)
+        if to_do is not None:
+            held = [other, primitive]
+            self._add(to_do, other, other_site, primitive, key, thread, site, lambda: held)
+
+    def _add(
+        self,
+        to_do: tuple[Key, dict[Key, Primitive] | None, object],
+        before: Primitive,
+        before_site: Site,
+        primitive: Primitive,
+        key: Key,
+        thread: str,
+        site: Site,
+        held_now: Callable[[], list[Primitive]],
+    ) -> None:
+        """
+        Do what ``_to_do`` asked of the graph for ``primitive`` (of class ``key``) taken
+        holding ``before``, taken at ``before_site``; ``held_now()``: every primitive held.
+        """
+        other_key, guards, new = to_do
+        if guards:
+            self._narrow(guards, held_now, other_key, key)
+        if new is _SAME_SITE:
+            self._same_site(before, before_site, primitive, thread, site, key, held_now)
+        elif new is _NEW_EDGE:
+            self._new_edge(before, before_site, primitive, thread, site, other_key, key, held_now)
 
     def wants(self, primitive: Primitive, held: list[Primitive]) -> bool:
         """
@@ -205,13 +242,15 @@ class LockOrder:
             return None
         return other_key, guards, new
 
-    def _taken(self, before: Hold, primitive: Primitive, thread: str, site: Site) -> Taken:
+    def _taken(
+        self, before: Primitive, before_site: Site, primitive: Primitive, thread: str, site: Site
+    ) -> Taken:
         from .findings import Ref, Taken
 
         return Taken(
             thread,
-            Ref.of(before.primitive),
-            before.site,
+            Ref.of(before),
+            before_site,
             Ref.of(primitive),
             site,
             stack_of(sys._getframe(1)),
@@ -219,14 +258,14 @@ class LockOrder:
 
     def _new_edge(
         self,
-        before: Hold,
+        before: Primitive,
+        before_site: Site,
         primitive: Primitive,
         thread: str,
         site: Site,
         before_key: Key,
         key: Key,
-        held: list[Hold],
-        outer: Callable[[], list[Primitive]] | None,
+        held_now: Callable[[], list[Primitive]],
     ) -> None:
         # Before our lock is taken: an import never waits under it.
         from .findings import Inversion, Ref
@@ -235,12 +274,12 @@ class LockOrder:
             known = self._after.setdefault(before_key, {})
             if key in known:
                 return
-            edge = known[key] = self._taken(before, primitive, thread, site)
+            edge = known[key] = self._taken(before, before_site, primitive, thread, site)
             self._edge_keys[id(edge)] = (before_key, key)
             guards = {
                 (p.file, p.line, p.column): p
-                for p in _primitives(held, outer)
-                if p is not primitive and p is not before.primitive and p.kind != "semaphore"
+                for p in held_now()
+                if p is not primitive and p is not before and p.kind != "semaphore"
             }
             guards.pop(before_key, None)
             guards.pop(key, None)
@@ -276,13 +315,12 @@ class LockOrder:
     def _narrow(
         self,
         guards: dict[Key, Primitive],
-        held: list[Hold],
-        outer: Callable[[], list[Primitive]] | None,
+        held_now: Callable[[], list[Primitive]],
         first: Key,
         then: Key,
     ) -> None:
-        """Another sighting of the edge ``first`` -> ``then`` with ``held``: narrow its guards."""
-        now = {(p.file, p.line, p.column) for p in _primitives(held, outer)}
+        """Another sighting of the edge ``first`` -> ``then`` holding ``held_now()``: narrow it."""
+        now = {(p.file, p.line, p.column) for p in held_now()}
         gone = [k for k in guards if k not in now]
         if not gone:
             return
@@ -328,23 +366,23 @@ class LockOrder:
 
     def _same_site(
         self,
-        before: Hold,
+        before: Primitive,
+        before_site: Site,
         primitive: Primitive,
         thread: str,
         site: Site,
         key: Key,
-        held: list[Hold],
-        outer: Callable[[], list[Primitive]] | None,
+        held_now: Callable[[], list[Primitive]],
     ) -> None:
         cycle = frozenset((key,))
         if cycle in self._reported:
             return  # reported once per class: its further pairs need not be remembered
-        first, then = before.primitive.id, primitive.id
+        first, then = before.id, primitive.id
         guards = tuple(
             p
-            for p in _primitives(held, outer)
+            for p in held_now()
             if p is not primitive
-            and p is not before.primitive
+            and p is not before
             and p.kind != "semaphore"
             and (p.file, p.line, p.column) != key
         )
@@ -361,8 +399,8 @@ class LockOrder:
                     return
                 pairs[(first, then)] = (
                     thread,
-                    before.primitive,
-                    before.site,
+                    before,
+                    before_site,
                     primitive,
                     site,
                     guards,
@@ -379,7 +417,7 @@ class LockOrder:
             self._lock.release()
         from .findings import Inversion, Ref, Taken
 
-        edge = self._taken(before, primitive, thread, site)
+        edge = self._taken(before, before_site, primitive, thread, site)
         earlier = tuple(Taken(p[0], Ref.of(p[1]), p[2], Ref.of(p[3]), p[4], ()) for p in path)
         gate = next((p for p in guards if all(p in pair[5] for pair in path)), None)
         self._found(
