@@ -81,39 +81,45 @@ class LeanChecks:
         leanholds.forget()  # a new lock-order graph: no chain is known to it
 
     def new_chain(self, proxy: Any, chain: Any) -> None:
+        seen = leanholds.seen_chains
+        if len(seen) >= MAX_CHAINS:  # chains of per-object locks: checked again, not kept
+            seen.clear()
+        seen.add(chain)
+        lockorder = self._lockorder
+        holds = proxy._syncscope_holder
+        if lockorder is None or holds is None:
+            return
+        below = proxy._syncscope_below
+        model = self._holds.held.get(holds.ident)  # holds the event path keeps, if any
+        if not model and below is not None and below._syncscope_below is None:
+            # Two locks, one taken holding the other: most new chains (a lock per object),
+            # checked as a pair, with no holds made for them. Asking whether the pair is
+            # new reads the graph and takes nothing: only what it then does is guarded.
+            first, then = below._syncscope_primitive, proxy._syncscope_primitive
+            if lockorder.wants_pair(first, then):
+                was_busy = guard.busy
+                guard.busy = True
+                try:
+                    site = leanholds.site_of(below)
+                    lockorder.taking_pair(first, site, then, holds.thread_name(), call_site())
+                finally:
+                    guard.busy = was_busy
+            return
         was_busy = guard.busy
         guard.busy = True
         try:
-            seen = leanholds.seen_chains
-            if len(seen) >= MAX_CHAINS:  # chains of per-object locks: checked again, not kept
-                seen.clear()
-            seen.add(chain)
-            lockorder = self._lockorder
-            holds = proxy._syncscope_holder
-            if lockorder is None or holds is None:
-                return
-            model = self._holds.held.get(holds.ident, ())
-            below = proxy._syncscope_below
-            if not model and below is not None and below._syncscope_below is None:
-                # Two locks, one taken holding the other: most new chains (a lock per object),
-                # checked as a pair, with no holds made for them.
-                first, then = below._syncscope_primitive, proxy._syncscope_primitive
-                if lockorder.wants_pair(first, then):
-                    site = leanholds.site_of(below)
-                    lockorder.taking_pair(first, site, then, holds.thread_name(), call_site())
-                return
             # The innermost holds whole (the order check reads their sites, see MAX_DEPTH),
             # the ones further out as primitives, only if a guard is worked out; and made
             # only if the check has anything to do with them.
             proxies = leanholds.chain_of(holds, MAX_DEPTH)  # newest first
             primitives = [
-                *(hold.primitive for hold in model),
+                *(hold.primitive for hold in model or ()),
                 *(proxy._syncscope_primitive for proxy in reversed(proxies)),
             ]
             if len(primitives) < 2 or not lockorder.wants(primitives[-1], primitives):
                 return
             whole = len(proxies) < MAX_DEPTH  # the chain ends within it: nothing further out
-            held = [*model, *lean_chain(holds, MAX_DEPTH)]
+            held = [*(model or ()), *lean_chain(holds, MAX_DEPTH)]
             if len(held) > 1:
                 taken = held[-1]
                 outer = None if whole else _outer(holds)
