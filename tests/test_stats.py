@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import syncscope
-from syncscope._core.tally import bucket, bucket_ceiling, percentile
+from syncscope._core.tally import _INT_FIELDS, Tally, bucket, bucket_ceiling, percentile
 from syncscope._sinks import stats as _stats
 from syncscope._sinks.figures import PrimitiveStats
 from syncscope._sinks.recorder import DiagnosisOptions, Recorder
@@ -36,6 +36,12 @@ def stats_of(rec: Recorder, prim: object) -> PrimitiveStats:
     found = rec.stats.find(prim)  # type: ignore[arg-type]
     assert found is not None
     return found
+
+
+def test_a_new_tally_has_every_counter_at_zero() -> None:
+    """A primitive's tally and a call site's: each counter the figures read starts at 0."""
+    for made in (Tally(), Tally("transfer")):
+        assert {name: getattr(made, name) for name in _INT_FIELDS} == dict.fromkeys(_INT_FIELDS, 0)
 
 
 class TestHistogram:
