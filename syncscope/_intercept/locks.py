@@ -32,7 +32,16 @@ from .._core.tracebacks import hide_frames
 from . import lean
 from .gil import acquire_contended
 from .interrupts import NOT_BLOCKING, NOT_YET, checked_blocking, take
-from .lean import forget_hold, hold_ended, longest_hold, nested, parked_to_wait, pop, unpark
+from .lean import (
+    first_tally,
+    forget_hold,
+    hold_ended,
+    longest_hold,
+    nested,
+    parked_to_wait,
+    pop,
+    unpark,
+)
 from .lockpaths import (
     counted_acquire,
     counted_release,
@@ -162,10 +171,12 @@ class _LockProxy(_Proxy):
             if type(timeout) is not int and type(timeout) is not float:
                 timeout = as_read(timeout)  # once: the paths below pass the plain number on
             tally = self._syncscope_tally
+            if tally is None or tally.owner is not state.lean:  # a first operation under them
+                book = state.lean
+                tally = None if book is None else first_tally(self, book)
             lines = state.lines
             if (
                 tally is not None
-                and tally.owner is state.lean
                 and timeout is NO_TIMEOUT
                 and not ((self._syncscope_library or lines is not None) and guard.busy)
             ):
@@ -225,11 +236,12 @@ class _LockProxy(_Proxy):
     def __enter__(self) -> Any:
         try:
             tally = self._syncscope_tally
+            if tally is None or tally.owner is not state.lean:  # a first operation under them
+                book = state.lean
+                tally = None if book is None else first_tally(self, book)
             lines = state.lines
-            if (
-                tally is not None
-                and tally.owner is state.lean
-                and not ((self._syncscope_library or lines is not None) and guard.busy)
+            if tally is not None and not (
+                (self._syncscope_library or lines is not None) and guard.busy
             ):
                 lock = self._syncscope_lock
                 for got in self._syncscope_attempts:  # noqa: B007 (one item: see _interrupts)
@@ -441,10 +453,12 @@ class _RLockProxy(_Proxy):
             if type(timeout) is not int and type(timeout) is not float:
                 timeout = as_read(timeout)  # once: the paths below pass the plain number on
             tally = self._syncscope_tally
+            if tally is None or tally.owner is not state.lean:  # a first operation under them
+                book = state.lean
+                tally = None if book is None else first_tally(self, book)
             lines = state.lines
             if (
                 tally is not None
-                and tally.owner is state.lean
                 and timeout is NO_TIMEOUT
                 and not ((self._syncscope_library or lines is not None) and guard.busy)
             ):
@@ -509,11 +523,12 @@ class _RLockProxy(_Proxy):
     def __enter__(self) -> Any:
         try:
             tally = self._syncscope_tally
+            if tally is None or tally.owner is not state.lean:  # a first operation under them
+                book = state.lean
+                tally = None if book is None else first_tally(self, book)
             lines = state.lines
-            if (
-                tally is not None
-                and tally.owner is state.lean
-                and not ((self._syncscope_library or lines is not None) and guard.busy)
+            if tally is not None and not (
+                (self._syncscope_library or lines is not None) and guard.busy
             ):
                 lock = self._syncscope_lock
                 for got in self._syncscope_attempts:  # noqa: B007 (one item: see _interrupts)
