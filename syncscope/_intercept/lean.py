@@ -79,18 +79,6 @@ def adopt(proxy: Any, stats: TallyBook) -> Tally:
     return tally
 
 
-def first_tally(proxy: Any, stats: TallyBook) -> Tally | None:
-    """
-    The tally a lock proxy's fast path counts into at its first operation under ``stats``:
-    adopted there, so that a first acquire (one per lock, where a program makes a lock per
-    object) takes the fast path as the next do. None where that acquire is not to be counted,
-    being part of another operation (see ``slow_acquire``).
-    """
-    if (proxy._syncscope_library or state.lines is not None) and guard.busy:
-        return None
-    return adopt(proxy, stats)
-
-
 def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any:
     """
     An acquire that may wait (or that was given a timeout): acquire as asked, and count the

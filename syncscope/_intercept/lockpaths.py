@@ -41,9 +41,22 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from .._core.tally import Tally, TallyBook
+
 
 _getframe = sys._getframe
 _time_ns = time.time_ns
+
+
+def first_tally(proxy: Any, stats: TallyBook) -> Tally | None:
+    """
+    The tally a lock proxy's fast path counts into at its first operation under ``stats``,
+    adopted there: a first acquire (one a lock, where a program makes a lock per object)
+    then takes the fast path, as the next do. None for one inside another operation.
+    """
+    if (proxy._syncscope_library or state.lines is not None) and guard.busy:
+        return None
+    return adopt(proxy, stats)
 
 
 def slow_acquire(proxy: Any, blocking: Any, timeout: Any) -> Any:

@@ -32,19 +32,11 @@ from .._core.tracebacks import hide_frames
 from . import lean
 from .gil import acquire_contended
 from .interrupts import NOT_BLOCKING, NOT_YET, checked_blocking, take
-from .lean import (
-    first_tally,
-    forget_hold,
-    hold_ended,
-    longest_hold,
-    nested,
-    parked_to_wait,
-    pop,
-    unpark,
-)
+from .lean import forget_hold, hold_ended, longest_hold, nested, parked_to_wait, pop, unpark
 from .lockpaths import (
     counted_acquire,
     counted_release,
+    first_tally,
     recorded_acquire,
     recorded_release,
     reported_release,
@@ -100,14 +92,13 @@ class _Proxy:
         self._syncscope_lock = lock
         #: The fast paths' non-blocking acquires, endless, one per item (see _interrupts).
         self._syncscope_attempts = starmap(lock.acquire, NOT_BLOCKING)
-        #: Whether this thread may release it, one answer per item (see _interrupts): held,
-        #: for a Lock, which has no owner; owned by this thread, for an RLock. Made at the
-        #: first release that asks (``owned_items``), if any does.
+        #: Whether this thread may release it, one answer per item (see _interrupts): held, for
+        #: a Lock; owned by this thread, for an RLock. Made at the first release that asks.
         self._syncscope_owned: Iterator[bool] = NOT_YET
         self._syncscope_primitive = primitive
         #: perf_counter_ns() when the current hold began under lean statistics, else 0.
         self._syncscope_since = 0
-        #: This primitive's tally in the lean statistics, once it has been counted there.
+        #: Its tally in the lean statistics, from its first operation there (first_tally).
         self._syncscope_tally: Tally | None = None
         # Its lean hold, while the diagnosis is lean (see _core/leanholds): the holder's
         # ThreadHolds, the proxy that holder took before it, the key of that chain, and
@@ -118,11 +109,9 @@ class _Proxy:
         self._syncscope_code: Any = None
         self._syncscope_lasti = 0
         #: Made by the standard library or a package (watched with ``--all``): what it does
-        #: inside another watched operation (an Event's set takes its Condition's lock, a
-        #: put its queue's mutex) is that operation's, as on the event path. The lean fast
-        #: paths read the guard (a thread-local) for such a lock only, or with the lines
-        #: for any lock (whose lines the event path leaves out there): under it, the lock
-        #: is taken as it is, unseen.
+        #: inside another watched operation (an Event's set takes its Condition's lock, a put
+        #: its queue's mutex) is that operation's, as on the event path: the fast paths read
+        #: the guard for such a lock, or for any with the lines on, and under it take it unseen.
         self._syncscope_library = library
 
     def _at_fork_reinit(self) -> None:
@@ -172,8 +161,7 @@ class _LockProxy(_Proxy):
                 timeout = as_read(timeout)  # once: the paths below pass the plain number on
             tally = self._syncscope_tally
             if tally is None or tally.owner is not state.lean:  # a first operation under them
-                book = state.lean
-                tally = None if book is None else first_tally(self, book)
+                tally = None if state.lean is None else first_tally(self, state.lean)
             lines = state.lines
             if (
                 tally is not None
@@ -237,8 +225,7 @@ class _LockProxy(_Proxy):
         try:
             tally = self._syncscope_tally
             if tally is None or tally.owner is not state.lean:  # a first operation under them
-                book = state.lean
-                tally = None if book is None else first_tally(self, book)
+                tally = None if state.lean is None else first_tally(self, state.lean)
             lines = state.lines
             if tally is not None and not (
                 (self._syncscope_library or lines is not None) and guard.busy
@@ -454,8 +441,7 @@ class _RLockProxy(_Proxy):
                 timeout = as_read(timeout)  # once: the paths below pass the plain number on
             tally = self._syncscope_tally
             if tally is None or tally.owner is not state.lean:  # a first operation under them
-                book = state.lean
-                tally = None if book is None else first_tally(self, book)
+                tally = None if state.lean is None else first_tally(self, state.lean)
             lines = state.lines
             if (
                 tally is not None
@@ -524,8 +510,7 @@ class _RLockProxy(_Proxy):
         try:
             tally = self._syncscope_tally
             if tally is None or tally.owner is not state.lean:  # a first operation under them
-                book = state.lean
-                tally = None if book is None else first_tally(self, book)
+                tally = None if state.lean is None else first_tally(self, state.lean)
             lines = state.lines
             if tally is not None and not (
                 (self._syncscope_library or lines is not None) and guard.busy
