@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import syncscope
+from syncscope._core.records import fields
 from syncscope._core.tally import _INT_FIELDS, Tally, bucket, bucket_ceiling, percentile
 from syncscope._sinks import stats as _stats
 from syncscope._sinks.figures import PrimitiveStats
@@ -42,6 +43,31 @@ def test_a_new_tally_has_every_counter_at_zero() -> None:
     """A primitive's tally and a call site's: each counter the figures read starts at 0."""
     for made in (Tally(), Tally("transfer")):
         assert {name: getattr(made, name) for name in _INT_FIELDS} == dict.fromkeys(_INT_FIELDS, 0)
+
+
+def test_the_rows_a_report_makes_whole_are_as_made_by_keyword() -> None:
+    """
+    The report's rows are made from a dict of every field (``records.whole``), not by
+    keyword: each holds every field of its class, in order, as the keyword construction
+    does, so that it is equal, shown and written the same.
+    """
+    rows = []
+    for events in (0, 10):  # the lean path, and the event path (which places each acquire)
+        with syncscope.record(detect_deadlocks=True, events=events, echo=False) as rec:
+            lock = threading.Lock()
+            jobs: queue.Queue[int] = queue.Queue()
+            for _ in range(3):
+                with lock:
+                    jobs.put(1)
+                jobs.get()
+            rows += [rec.stats(lock), rec.stats(jobs)]
+    made = [m for row in rows for m in (row, row.primitive, *row.sites, *row.longest_holds)]
+    assert {type(m).__name__ for m in made} == {"PrimitiveStats", "Ref", "SiteStats", "Holder"}
+    for each in made:
+        assert list(vars(each)) == [item.name for item in fields(each)]
+        by_keyword = type(each)(**vars(each))
+        assert by_keyword == each and repr(by_keyword) == repr(each)
+        assert vars(by_keyword) == vars(each)
 
 
 class TestHistogram:

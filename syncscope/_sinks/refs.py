@@ -12,7 +12,7 @@ import os
 from types import CodeType, FrameType
 
 from .._core.event import Primitive, label
-from .._core.records import record
+from .._core.records import record, whole
 from .._core.sites import LIBRARY_PREFIXES, is_library_code, is_machinery
 
 
@@ -141,13 +141,17 @@ class Ref:
 
     @classmethod
     def of(cls, primitive: Primitive) -> Ref:
-        return cls(
-            primitive.name,
-            primitive.kind,
-            primitive.type_name,
-            primitive.file,
-            primitive.line,
-            primitive.id,
+        # Made whole (see records.whole): a report makes one a primitive.
+        return whole(
+            cls,
+            {
+                "name": primitive.name,
+                "kind": primitive.kind,
+                "type_name": primitive.type_name,
+                "file": primitive.file,
+                "line": primitive.line,
+                "id": primitive.id,
+            },
         )
 
     @property

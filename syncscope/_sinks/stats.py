@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from .._core.event import SIGNAL_WAITS, Primitive, SyncEvent
 from .._core.holds import Hold
+from .._core.records import whole
 from .._core.tally import Tally, count_contended
 
 
@@ -278,8 +279,20 @@ class Stats:
                     reverse=True,
                 )[:KEEP_LONGEST]
             )
+        # Made whole (see records.whole): a report of 10,000 primitives makes one each.
         longest = tuple(
-            holder(thread, file, line, function, max_s=s(ns))
+            whole(
+                holder,
+                {
+                    "thread": thread,
+                    "file": file,
+                    "line": line,
+                    "function": function,
+                    "waits": 0,
+                    "total_wait_s": 0.0,
+                    "max_s": s(ns),
+                },
+            )
             for ns, thread, file, line, function in reversed(self._longest.get(primitive, []))
         )
         return blockers, longest
