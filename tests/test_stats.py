@@ -14,7 +14,7 @@ import syncscope
 from syncscope._core.records import fields
 from syncscope._core.tally import _INT_FIELDS, Tally, bucket, bucket_ceiling, percentile
 from syncscope._sinks import stats as _stats
-from syncscope._sinks.figures import PrimitiveStats
+from syncscope._sinks.figures import PrimitiveStats, seconds
 from syncscope._sinks.recorder import DiagnosisOptions, Recorder
 
 from .conftest import Latch, add_sink, join, run_syncscope, start_thread
@@ -68,6 +68,14 @@ def test_the_rows_a_report_makes_whole_are_as_made_by_keyword() -> None:
         by_keyword = type(each)(**vars(each))
         assert by_keyword == each and repr(by_keyword) == repr(each)
         assert vars(by_keyword) == vars(each)
+
+
+@pytest.mark.parametrize("ns", [0, 1, 999, 1_000_000_007, 123_456_789_012, 2**53 + 1, 10**17 + 3])
+def test_seconds_are_rounded_to_the_nanosecond(ns: int) -> None:
+    """A count of nanoseconds as seconds, and a mean of them rounded to the nanosecond."""
+    assert seconds(ns) == round(ns / 1e9, 9)
+    assert seconds(ns + 0.4) == round(ns / 1e9, 9)
+    assert seconds(1234.5678) == 1.235e-06
 
 
 class TestHistogram:
