@@ -194,6 +194,30 @@ class TestSameFindingsAsTheEventPath:
         ]
 
     @pytest.mark.parametrize("recording", [lean_recording, full_recording])
+    def test_a_first_acquire_made_by_threadings_own_code_is_placed_past_it(
+        self, recording: Callable[[], Any]
+    ) -> None:
+        """
+        A lock first taken by threading's own code, a Thread's target or a Barrier's action
+        (run by syncscope's wrapper of the wait), is placed where the program is, past
+        threading's frames and syncscope's: at the barrier's wait, and nowhere for a thread
+        that is the acquire alone. Not at a line of threading.py or of syncscope.
+        """
+        with recording() as rec:
+            by_thread, by_action = threading.Lock(), threading.Lock()
+            taker = threading.Thread(target=by_thread.acquire)
+            taker.start()
+            join(taker)
+            threading.Barrier(1, action=by_action.acquire).wait(5)
+            wait_line = sys._getframe().f_lineno - 1
+            owners = rec._recorder.holds.snapshot().owner
+            sites = [owners[lock._syncscope_primitive].site for lock in (by_thread, by_action)]
+            by_thread.release()
+            by_action.release()
+        here = sys._getframe().f_code.co_name
+        assert sites == [("<unknown>", 0, "<unknown>"), (__file__, wait_line, here)]
+
+    @pytest.mark.parametrize("recording", [lean_recording, full_recording])
     def test_a_first_acquire_is_placed_at_its_call_whichever_way_it_was_asked(
         self, recording: Callable[[], Any]
     ) -> None:

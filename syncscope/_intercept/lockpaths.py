@@ -21,7 +21,7 @@ from .._core.event import (
 )
 from .._core.leanholds import MAX_USES, OpUses, ThreadHolds, Uses, this_thread
 from .._core.leanholds import local as lean_local
-from .._core.sites import PAST_OUR_CALLER, _machinery_files, call_site
+from .._core.sites import PAST_OUR_CALLER, _machinery_files, call_site, past_machinery
 from .._core.state import (
     BUSY,
     RECORD_ACQUIRED,
@@ -52,9 +52,17 @@ def first_tally(proxy: Any, stats: TallyBook) -> Tally | None:
     """
     The tally a lock proxy's fast path counts into at its first operation under ``stats``,
     adopted there: a first acquire (one a lock, where a program makes a lock per object)
-    then takes the fast path, as the next do. None for one inside another operation.
+    then takes the fast path, as the next do. None for one inside another operation, and
+    for one called by threading's, queue's or syncscope's own code (a Thread's target, a
+    Timer's function, a Barrier's action): the slow path places its hold past them.
     """
     if (proxy._syncscope_library or state.lines is not None) and guard.busy:
+        return None
+    try:
+        caller = _getframe(2)  # this, the proxy's method, its caller
+    except ValueError:  # called from C: no caller to place it at either way
+        return adopt(proxy, stats)
+    if past_machinery(caller) is not caller:
         return None
     return adopt(proxy, stats)
 
