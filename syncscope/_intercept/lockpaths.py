@@ -52,18 +52,20 @@ def first_tally(proxy: Any, stats: TallyBook) -> Tally | None:
     """
     The tally a lock proxy's fast path counts into at its first operation under ``stats``,
     adopted there: a first acquire (one a lock, where a program makes a lock per object)
-    then takes the fast path, as the next do. None for one inside another operation, and
-    for one called by threading's, queue's or syncscope's own code (a Thread's target, a
-    Timer's function, a Barrier's action): the slow path places its hold past them.
+    then takes the fast path, as the next do. None for one inside another operation, and,
+    where holds are placed (the diagnosis), for one called by threading's, queue's or
+    syncscope's own code (a Thread's target, a Barrier's action): the slow path places it
+    past them.
     """
     if (proxy._syncscope_library or state.lines is not None) and guard.busy:
         return None
-    try:
-        caller = _getframe(2)  # this, the proxy's method, its caller
-    except ValueError:  # called from C: no caller to place it at either way
-        return adopt(proxy, stats)
-    if past_machinery(caller) is not caller:
-        return None
+    if state.diagnosis is not None:
+        try:
+            caller = _getframe(2)  # this, the proxy's method, its caller
+        except ValueError:  # called from C: no caller to place it at either way
+            return adopt(proxy, stats)
+        if past_machinery(caller) is not caller:
+            return None
     return adopt(proxy, stats)
 
 
