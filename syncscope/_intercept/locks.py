@@ -161,7 +161,7 @@ class _LockProxy(_Proxy):
                 timeout = as_read(timeout)  # once: the paths below pass the plain number on
             tally = self._syncscope_tally
             if tally is None or tally.owner is not state.lean:  # a first operation under them
-                tally = None if state.lean is None else first_tally(self, state.lean)
+                tally = None if (book := state.lean) is None else first_tally(self, book)
             lines = state.lines
             if (
                 tally is not None
@@ -225,7 +225,7 @@ class _LockProxy(_Proxy):
         try:
             tally = self._syncscope_tally
             if tally is None or tally.owner is not state.lean:  # a first operation under them
-                tally = None if state.lean is None else first_tally(self, state.lean)
+                tally = None if (book := state.lean) is None else first_tally(self, book)
             lines = state.lines
             if tally is not None and not (
                 (self._syncscope_library or lines is not None) and guard.busy
@@ -441,7 +441,7 @@ class _RLockProxy(_Proxy):
                 timeout = as_read(timeout)  # once: the paths below pass the plain number on
             tally = self._syncscope_tally
             if tally is None or tally.owner is not state.lean:  # a first operation under them
-                tally = None if state.lean is None else first_tally(self, state.lean)
+                tally = None if (book := state.lean) is None else first_tally(self, book)
             lines = state.lines
             if (
                 tally is not None
@@ -510,7 +510,7 @@ class _RLockProxy(_Proxy):
         try:
             tally = self._syncscope_tally
             if tally is None or tally.owner is not state.lean:  # a first operation under them
-                tally = None if state.lean is None else first_tally(self, state.lean)
+                tally = None if (book := state.lean) is None else first_tally(self, book)
             lines = state.lines
             if tally is not None and not (
                 (self._syncscope_library or lines is not None) and guard.busy
