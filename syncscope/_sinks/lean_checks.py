@@ -16,7 +16,7 @@ from _thread import get_ident
 from time import time_ns
 
 from .._core import leanholds
-from .._core.dispatch import guard
+from .._core.dispatch import guard, hidden
 from .._core.event import Op, Outcome, Primitive, thread_name
 from .._core.holds import Holds, Wait, lean_chain, lean_hold_of
 from .._core.sites import call_site
@@ -97,13 +97,8 @@ class LeanChecks:
             # new reads the graph and takes nothing: only what it then does is guarded.
             first, then = below._syncscope_primitive, proxy._syncscope_primitive
             if lockorder.wants_pair(first, then):
-                was_busy = guard.busy
-                guard.busy = True
-                try:
-                    site = leanholds.site_of(below)
-                    lockorder.taking_pair(first, site, then, holds.thread_name(), call_site())
-                finally:
-                    guard.busy = was_busy
+                site, thread = leanholds.site_of(below), holds.thread_name()
+                hidden(lockorder.taking_pair, first, site, then, thread, call_site())
             return
         was_busy = guard.busy
         guard.busy = True
