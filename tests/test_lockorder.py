@@ -707,7 +707,7 @@ class TestWants:
             wants = order.wants(taken, [*stack, taken])
             if len(stack) == 1:  # the lean path's question for a chain of two
                 pairs += 1
-                assert wants == order.wants_pair(stack[0], taken)
+                assert wants == (order.wants_pair(stack[0], taken) is not None)
             before = graph_state(recorder)
             recorder.handle(acquired(taken, thread=thread, line=100 + step))
             stack.append(taken)
@@ -717,3 +717,26 @@ class TestWants:
         assert said_no > 50, "the sequence never took a lock with nothing new: no test"
         assert pairs > 50, "the sequence never took a lock holding one other: no test"
         assert changed_anyway == 0
+
+    def test_a_pair_asked_for_before_its_class_is_reported_is_not_remembered(
+        self, recorder: Recorder
+    ) -> None:
+        """
+        The lean path asks ``wants_pair`` without our lock, then hands its answer to
+        ``taking_pair``: a class whose inversion another thread reports in between has the
+        pair neither remembered nor reported a second time.
+        """
+        order = recorder.lockorder
+        assert order is not None
+        x, y, z = (primitive(name=f"account{n}", line=10) for n in range(3))
+        site = (FILE, 30, "transfer")
+        to_do = order.wants_pair(x, z)
+        assert to_do is not None  # a new pair of one class
+        nest(recorder, x, y, thread=1, line=20)
+        nest(recorder, y, x, thread=2, line=40)  # meanwhile: the class's inversion
+        [reported] = recorder.inversions
+        pairs = dict(order._pairs)
+        order.taking_pair(to_do, x, site, z, "T3", site)
+        assert [reported] == recorder.inversions
+        assert pairs == order._pairs
+        assert order.wants_pair(z, x) is None  # said once: nothing more to look at

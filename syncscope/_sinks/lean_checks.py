@@ -96,9 +96,10 @@ class LeanChecks:
             # checked as a pair, with no holds made for them. Asking whether the pair is
             # new reads the graph and takes nothing: only what it then does is guarded.
             first, then = below._syncscope_primitive, proxy._syncscope_primitive
-            if lockorder.wants_pair(first, then):
+            to_do = lockorder.wants_pair(first, then)
+            if to_do is not None:
                 site, thread = leanholds.site_of(below), holds.thread_name()
-                hidden(lockorder.taking_pair, first, site, then, thread, call_site())
+                hidden(lockorder.taking_pair, to_do, first, site, then, thread, call_site())
             return
         was_busy = guard.busy
         guard.busy = True

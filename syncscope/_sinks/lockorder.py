@@ -80,6 +80,8 @@ Site = tuple[str, int, str]
 #: A remembered pair: the thread, the held lock and where it was taken, the lock taken and
 #: where, the other locks held then; the stack is taken only when an inversion is reported.
 Pair = tuple[str, Primitive, Site, Primitive, Site, tuple[Primitive, ...]]
+#: What taking a lock holding another asks of the graph (see LockOrder._to_do).
+ToDo = tuple[Key, dict[Key, Primitive] | None, object]
 
 
 def stack_of(frame: FrameType) -> tuple[tuple[str, int, str], ...]:
@@ -155,24 +157,27 @@ class LockOrder:
                 self._add(to_do, before, hold.site, primitive, key, thread, site, held_now)
 
     def taking_pair(
-        self, other: Primitive, other_site: Site, primitive: Primitive, thread: str, site: Site
+        self,
+        to_do: ToDo,
+        other: Primitive,
+        other_site: Site,
+        primitive: Primitive,
+        thread: str,
+        site: Site,
     ) -> None:
         """
         :meth:`taking` for ``primitive`` taken holding ``other`` alone (taken at
         ``other_site``), the commonest chain: a lock per object makes one at almost every
-        pair, and the lean path need not make the holds :meth:`taking` reads.
+        pair, and the lean path need not make the holds :meth:`taking` reads. ``to_do``:
+        what :meth:`wants_pair` said (what it does is checked again under our lock).
         """
-        if primitive.kind == "semaphore":
-            return
+        held = [other, primitive]
         key = (primitive.file, primitive.line, primitive.column)
-        to_do = self._to_do(other, primitive, key)
-        if to_do is not None:
-            held = [other, primitive]
-            self._add(to_do, other, other_site, primitive, key, thread, site, lambda: held)
+        self._add(to_do, other, other_site, primitive, key, thread, site, lambda: held)
 
     def _add(
         self,
-        to_do: tuple[Key, dict[Key, Primitive] | None, object],
+        to_do: ToDo,
         before: Primitive,
         before_site: Site,
         primitive: Primitive,
@@ -205,16 +210,16 @@ class LockOrder:
         key = (primitive.file, primitive.line, primitive.column)
         return any(self._to_do(other, primitive, key) is not None for other in held[-MAX_DEPTH:])
 
-    def wants_pair(self, other: Primitive, primitive: Primitive) -> bool:
-        """:meth:`wants` for ``primitive`` taken holding ``other`` alone, the commonest chain."""
+    def wants_pair(self, other: Primitive, primitive: Primitive) -> ToDo | None:
+        """
+        :meth:`wants` for ``primitive`` taken holding ``other`` alone, the commonest chain:
+        what it asks of the graph, to give :meth:`taking_pair` (None: nothing).
+        """
         if primitive.kind == "semaphore":
-            return False
-        key = (primitive.file, primitive.line, primitive.column)
-        return self._to_do(other, primitive, key) is not None
+            return None
+        return self._to_do(other, primitive, (primitive.file, primitive.line, primitive.column))
 
-    def _to_do(
-        self, other: Primitive, primitive: Primitive, key: Key
-    ) -> tuple[Key, dict[Key, Primitive] | None, object] | None:
+    def _to_do(self, other: Primitive, primitive: Primitive, key: Key) -> ToDo | None:
         """
         What taking ``primitive`` (whose class is ``key``) while holding ``other`` asks of the
         graph: None for nothing; else ``other``'s class, the guards of the pair's edge to
@@ -228,10 +233,12 @@ class LockOrder:
         new: object = None
         if other_key == key:
             pairs = self._pairs
+            reported = self._reported
             if (
                 (other.id, primitive.id) not in pairs
                 and (len(pairs) < MAX_PAIRS or (primitive.id, other.id) in pairs)
-                and frozenset((key,)) not in self._reported  # its own inversion: said once
+                # Its own inversion: said once (most programs have none to make a set for).
+                and not (reported and frozenset((key,)) in reported)
             ):
                 new = _SAME_SITE
         else:
@@ -374,20 +381,23 @@ class LockOrder:
         key: Key,
         held_now: Callable[[], list[Primitive]],
     ) -> None:
-        cycle = frozenset((key,))
-        if cycle in self._reported:
-            return  # reported once per class: its further pairs need not be remembered
         first, then = before.id, primitive.id
-        guards = tuple(
-            p
-            for p in held_now()
-            if p is not primitive
-            and p is not before
-            and p.kind != "semaphore"
-            and (p.file, p.line, p.column) != key
-        )
+        held = held_now()
+        guards: tuple[Primitive, ...] = ()
+        if held != [before, primitive]:  # else the two alone: the commonest, looked at first
+            guards = tuple(
+                p
+                for p in held
+                if p is not primitive
+                and p is not before
+                and p.kind != "semaphore"
+                and (p.file, p.line, p.column) != key
+            )
+        reported = self._reported
         take_shared(self._lock)  # each new pair of a class of locks comes here
         try:
+            if reported and frozenset((key,)) in reported:
+                return  # reported once per class: its further pairs need not be remembered
             pairs = self._pairs
             if (first, then) in pairs:
                 return
@@ -410,9 +420,7 @@ class LockOrder:
                 if found is None or all(pair[0] == thread for pair in found):
                     return  # a ring one thread made alone: a list walked in two orders, in turn
                 path = found
-            if cycle in self._reported:
-                return
-            self._reported.add(cycle)
+            reported.add(frozenset((key,)))
         finally:
             self._lock.release()
         from .findings import Inversion, Ref, Taken
@@ -434,6 +442,8 @@ class LockOrder:
         at ``MAX_SEARCH`` objects at most. Called under our lock.
         """
         after = self._pairs_after
+        if start not in after:
+            return None  # it led nowhere yet: most objects taken after one of their class
         came_from: dict[int, int | None] = {start: None}
         todo = deque([start])
         while todo and len(came_from) <= MAX_SEARCH:
