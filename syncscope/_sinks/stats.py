@@ -256,9 +256,12 @@ class Stats:
     ) -> tuple[tuple[Holder, ...], tuple[Holder, ...]]:
         # ``figures``: the module, imported by the caller (a summary of 10,000 primitives
         # imported it twice each: a fifth of its time).
+        found = self._blockers.get(primitive)
+        kept = self._longest.get(primitive)
+        if not found and not kept:
+            return (), ()
         holder = figures.Holder
         s = figures.seconds
-        found = self._blockers.get(primitive)
         blockers = ()
         if found:
             blockers = tuple(
@@ -281,19 +284,21 @@ class Stats:
             )
         # Made whole (see records.whole): a report of 10,000 primitives makes one each.
         longest = tuple(
-            whole(
-                holder,
-                {
-                    "thread": thread,
-                    "file": file,
-                    "line": line,
-                    "function": function,
-                    "waits": 0,
-                    "total_wait_s": 0.0,
-                    "max_s": s(ns),
-                },
-            )
-            for ns, thread, file, line, function in reversed(self._longest.get(primitive, []))
+            [
+                whole(
+                    holder,
+                    {
+                        "thread": thread,
+                        "file": file,
+                        "line": line,
+                        "function": function,
+                        "waits": 0,
+                        "total_wait_s": 0.0,
+                        "max_s": s(ns),
+                    },
+                )
+                for ns, thread, file, line, function in reversed(kept or ())
+            ]
         )
         return blockers, longest
 
