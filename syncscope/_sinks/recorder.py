@@ -537,8 +537,10 @@ class Recorder:
                     echoed = self.options.echo and self._written_to <= {self._out_file()}
                     with _collector_off():
                         report = Report.of(self, echoed=echoed)
-                        text = report.text()
-                    self._write(text, "report", report.to_dict)
+                        self._write(report.text(), "report", report.to_dict)
+                        # Its rows go before the collector is back: left for after, they
+                        # were a collection's worth of new objects (20 ms for 10,000 locks).
+                        del report
                 except Exception as exc:  # the JSON report may still get out
                     self._out.msg(f"syncscope: cannot write the report: {exc!r}")
             self._write_json(final=True)
