@@ -740,3 +740,27 @@ class TestWants:
         assert [reported] == recorder.inversions
         assert pairs == order._pairs
         assert order.wants_pair(z, x) is None  # said once: nothing more to look at
+
+    def test_an_edge_made_after_its_pair_was_asked_about_is_narrowed_by_it(
+        self, recorder: Recorder
+    ) -> None:
+        """
+        The lean path asks ``wants_pair`` without our lock. When another thread makes the
+        edge meanwhile (here under a gate, and then the reverse one: a guarded cycle), the
+        answer "a new edge" is out of date; acted on, it is still one more sighting of the
+        edge, without the gate: the cycle is reported again, unguarded.
+        """
+        order = recorder.lockorder
+        assert order is not None
+        gate, a, b = (primitive("lock", name, line=n) for n, name in enumerate("gab", 1))
+        to_do = order.wants_pair(a, b)
+        assert to_do is not None  # an edge not seen yet
+        nest_under(recorder, gate, a, b, thread=1)
+        nest_under(recorder, gate, b, a, thread=2)
+        [guarded] = recorder.inversions
+        assert guarded.guarded_by is not None and "g" == guarded.guarded_by.name
+        site = (FILE, 30, "transfer")
+        order.taking_pair(to_do, a, site, b, "T3", site)
+        assert [guarded, None] == [
+            inversion if inversion.guarded_by else None for inversion in recorder.inversions
+        ]

@@ -169,7 +169,9 @@ class LockOrder:
         :meth:`taking` for ``primitive`` taken holding ``other`` alone (taken at
         ``other_site``), the commonest chain: a lock per object makes one at almost every
         pair, and the lean path need not make the holds :meth:`taking` reads. ``to_do``:
-        what :meth:`wants_pair` said (what it does is checked again under our lock).
+        what :meth:`wants_pair` said, without our lock: what it leads to is checked again
+        under it (a pair remembered meanwhile, a class reported, an edge made, whose guards
+        this sighting then narrows).
         """
         held = [other, primitive]
         key = (primitive.file, primitive.line, primitive.column)
@@ -195,8 +197,14 @@ class LockOrder:
             self._narrow(guards, held_now, other_key, key)
         if new is _SAME_SITE:
             self._same_site(before, before_site, primitive, thread, site, key, held_now)
-        elif new is _NEW_EDGE:
-            self._new_edge(before, before_site, primitive, thread, site, other_key, key, held_now)
+        elif new is _NEW_EDGE and not self._new_edge(
+            before, before_site, primitive, thread, site, other_key, key, held_now
+        ):
+            # Another thread made the edge since ``to_do`` was worked out (the lean path asks
+            # without our lock): this is one more sighting of it, whose guards it narrows.
+            made = self._guards.get((other_key, key))
+            if made:
+                self._narrow(made, held_now, other_key, key)
 
     def wants(self, primitive: Primitive, held: list[Primitive]) -> bool:
         """
@@ -273,14 +281,15 @@ class LockOrder:
         before_key: Key,
         key: Key,
         held_now: Callable[[], list[Primitive]],
-    ) -> None:
+    ) -> bool:
+        """Add the edge ``before_key`` -> ``key``; False if it was there already."""
         # Before our lock is taken: an import never waits under it.
         from .findings import Inversion, Ref
 
         with self._lock:
             known = self._after.setdefault(before_key, {})
             if key in known:
-                return
+                return False
             edge = known[key] = self._taken(before, before_site, primitive, thread, site)
             self._edge_keys[id(edge)] = (before_key, key)
             guards = {
@@ -293,17 +302,18 @@ class LockOrder:
             self._guards[(before_key, key)] = guards
             found = self._path(key, before_key)
             if found is None:
-                return
+                return True
             path, keys = found
             cycle = frozenset((before_key, key, *keys))
             if cycle in self._reported:
-                return
+                return True
             self._reported.add(cycle)
             edges = (*path, edge)
             gate = self._gate(edges)
             if gate is not None:
                 self._guarded[cycle] = edges
         self._found(Inversion(edges, guarded_by=None if gate is None else Ref.of(gate)))
+        return True
 
     def _gate(self, edges: tuple[Taken, ...]) -> Primitive | None:
         """A lock held at every sighting of every edge, if there is one."""
@@ -328,7 +338,8 @@ class LockOrder:
     ) -> None:
         """Another sighting of the edge ``first`` -> ``then`` holding ``held_now()``: narrow it."""
         now = {(p.file, p.line, p.column) for p in held_now()}
-        gone = [k for k in guards if k not in now]
+        # Its keys copied first: another thread may narrow it meanwhile, under our lock.
+        gone = [k for k in list(guards) if k not in now]
         if not gone:
             return
         lost = []
