@@ -151,40 +151,13 @@ class SiteStats:
 def _site_row(file: str, line: int, s: Tally) -> SiteStats:
     """The figures of one call site, made whole (see :meth:`PrimitiveStats.of`)."""
     row = _SITE_ROW.copy()
-    row["file"] = file
-    row["line"] = line
-    row["function"] = s.function
-    row["acquisitions"] = s.acquisitions
-    row["contended"] = s.contended
-    row["timeouts"] = s.timeouts
-    row["failed"] = s.failed
-    row["holds"] = s.holds
-    row["waits"] = s.waits
-    row["wait_timeouts"] = s.wait_timeouts
-    row["notifies"] = s.notifies
-    row["sets"] = s.sets
-    row["puts"] = s.puts
-    row["gets"] = s.gets
-    row["full_waits"] = s.full_waits
-    row["empty_waits"] = s.empty_waits
-    row["rejected"] = s.rejected
-    row["task_done"] = s.task_done
-    if s.wait_total:
-        row["total_wait_s"] = seconds(s.wait_total)
-    if s.wait_max:
-        row["max_wait_s"] = seconds(s.wait_max)
-    if s.hold_total:
-        row["total_hold_s"] = seconds(s.hold_total)
-    if s.hold_max:
-        row["max_hold_s"] = seconds(s.hold_max)
-    if s.waited_total:
-        row["total_waited_s"] = seconds(s.waited_total)
-    if s.waited_max:
-        row["max_waited_s"] = seconds(s.waited_max)
-    if s.full_total:
-        row["blocked_full_s"] = seconds(s.full_total)
-    if s.empty_total:
-        row["blocked_empty_s"] = seconds(s.empty_total)
+    row["file"], row["line"], row["function"] = file, line, s.function
+    for name in _SITE_COUNTS:
+        row[name] = getattr(s, name)
+    for name, field_name in _TIMES:
+        ns = getattr(s, name)
+        if ns:
+            row[field_name] = seconds(ns)
     return whole(SiteStats, row)
 
 
@@ -400,6 +373,36 @@ class PrimitiveStats:
         return data
 
 
+#: A site's counts, as its tally has them (a site row is made less often than a primitive's,
+#: which stores each of its own in a line of its own).
+_SITE_COUNTS = (
+    "acquisitions",
+    "contended",
+    "timeouts",
+    "failed",
+    "holds",
+    "waits",
+    "wait_timeouts",
+    "notifies",
+    "sets",
+    "puts",
+    "gets",
+    "full_waits",
+    "empty_waits",
+    "rejected",
+    "task_done",
+)
+#: A site's times: its tally's nanoseconds, and the row's field in seconds.
+_TIMES = (
+    ("wait_total", "total_wait_s"),
+    ("wait_max", "max_wait_s"),
+    ("hold_total", "total_hold_s"),
+    ("hold_max", "max_hold_s"),
+    ("waited_total", "total_waited_s"),
+    ("waited_max", "max_waited_s"),
+    ("full_total", "blocked_full_s"),
+    ("empty_total", "blocked_empty_s"),
+)
 #: Every field of a row at its default, in order: each row starts as a copy of these (see
 #: PrimitiveStats.of); a required field's mark is always replaced.
 _SITE_ROW: dict[str, Any] = {item.name: item.default for item in fields(SiteStats)}
