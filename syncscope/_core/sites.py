@@ -224,7 +224,8 @@ def creator_frame(depth: int = 2) -> FrameType | None:
 
 
 _name_counters: dict[str, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
-_names_taken: dict[str, int] = defaultdict(int)
+#: A name read from creating statements -> how many primitives were given it (unique_name).
+names_taken: dict[str, int] = defaultdict(int)
 
 #: (code, instruction offset) -> the name read there: one AST lookup per creating call.
 _names_by_call: dict[tuple[CodeType, int], str | None] = {}
@@ -303,13 +304,13 @@ def _span_of(code: CodeType, offset: int) -> Span | None:
 def reset_names() -> None:
     """Start naming afresh: each install gives ``lock``, not ``lock#7``, to its first lock."""
     _name_counters.clear()
-    _names_taken.clear()
+    names_taken.clear()
 
 
 def unique_name(wanted: str | None, kind: str) -> str:
     """``wanted`` the first time, then ``wanted#2``...; ``kind#N`` when nothing could be read."""
     if wanted is None:
         return f"{kind}#{next(_name_counters[kind])}"
-    _names_taken[wanted] += 1
-    taken = _names_taken[wanted]
+    names_taken[wanted] += 1
+    taken = names_taken[wanted]
     return wanted if taken == 1 else f"{wanted}#{taken}"

@@ -25,7 +25,7 @@ from .sites import (
     creation_column,
     creator_frame,
     is_library_code,
-    library_files,
+    names_taken,
     owner_frame,
     site_of,
     unique_name,
@@ -139,22 +139,26 @@ def watched_new(kind: str, type_name: str, frame: FrameType | None) -> Primitive
     options = state.options
     if not state.installed or kind not in options.kinds:
         return None
-    if frame is None or frame.f_code.co_filename.startswith("<"):
-        if not options.include_library and library_owned(frame):
-            return None
-        return new_primitive(kind, type_name, frame)
-    code = frame.f_code
-    if not options.include_library:
-        # library_owned(), its common case written out: a file's code is its own owner.
-        verdict = library_files.get(code.co_filename)
-        if verdict if verdict is not None else is_library_code(code):
-            return None
-    # new_primitive(), its common case written out: a creating call seen before.
-    known = _creations.get((id(code), frame.f_lasti))
-    if known is None or known[0] is not code:
-        return new_primitive(kind, type_name, frame)
-    _code, wanted, (file, line, function), column = known
-    return Primitive(kind, type_name, unique_name(wanted, kind), file, line, function, column)
+    if frame is not None:
+        # new_primitive(), its common case written out: a creating call in a file, seen
+        # before (generated code has no entry), whose entry says whose it is.
+        code = frame.f_code
+        known = _creations.get((id(code), frame.f_lasti))
+        if known is not None and known[0] is code:
+            _code, library, wanted, (file, line, function), column = known
+            # Asked again only of the library's: add_user_path turns only library files into
+            # the user's, never the other way.
+            if library and not options.include_library and is_library_code(code):
+                return None
+            if wanted is None:
+                name = unique_name(wanted, kind)
+            else:  # unique_name(), its common case written out
+                taken = names_taken[wanted] = names_taken[wanted] + 1
+                name = wanted if taken == 1 else f"{wanted}#{taken}"
+            return Primitive(kind, type_name, name, file, line, function, column)
+    if not options.include_library and library_owned(frame):
+        return None
+    return new_primitive(kind, type_name, frame)
 
 
 def library_owned(frame: FrameType | None) -> bool:
@@ -170,7 +174,7 @@ def library_owned(frame: FrameType | None) -> bool:
 #: own per request reads them once (each read again cost a third of the creation). By the
 #: code's id, the code kept to check it: equal code in two files (the same class in each)
 #: compares equal, whatever its file.
-_creations: dict[tuple[int, int], tuple[Any, str | None, tuple[str, int, str], int]] = {}
+_creations: dict[tuple[int, int], tuple[Any, bool, str | None, tuple[str, int, str], int]] = {}
 
 
 def new_primitive(kind: str, type_name: str, frame: FrameType | None) -> Primitive:
@@ -182,11 +186,12 @@ def new_primitive(kind: str, type_name: str, frame: FrameType | None) -> Primiti
         if known is None or known[0] is not code:  # a file's code is its own owner
             known = _creations[key] = (
                 code,
+                is_library_code(code),
                 assigned_name(frame),
                 site_of(frame),
                 creation_column(frame),
             )
-        _code, wanted, (file, line, function), column = known
+        _code, _library, wanted, (file, line, function), column = known
     else:  # generated code belongs to whoever called it: looked at each time
         wanted = assigned_name(frame)
         owner = owner_frame(frame)

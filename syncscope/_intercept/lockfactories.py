@@ -10,11 +10,12 @@ from __future__ import annotations
 import _thread
 import threading
 import warnings
+from sys import _getframe
 from types import FrameType
 
 from .._core.event import Primitive
 from .._core.registry import saved
-from .._core.sites import creator_frame, unique_name
+from .._core.sites import OWN_PREFIX, creator_frame, unique_name
 from .._core.state import state
 from .._core.tracebacks import hide_frames
 from .._core.tracking import library_owned, watched_new
@@ -68,15 +69,6 @@ def condition_lock(watched: bool) -> Any:
     return make() if watched else None
 
 
-def _wrap_new(lock: Any, kind: str, type_name: str, frame: FrameType | None) -> Any:
-    primitive = watched_new(kind, type_name, frame)
-    if primitive is None:
-        return lock
-    library = state.options.include_library and library_owned(frame)
-    proxy = _RLockProxy if kind == "rlock" else _LockProxy
-    return proxy(lock, primitive, library)
-
-
 #: RLock's warning when given arguments (3.13 on). It warns at its caller's line: called from
 #: here, ours, which the default filters hide. The stand-in warns at the program's line.
 _RLOCK_ARGUMENTS_WARNING = warning_text(_original_rlock, "Passing arguments")
@@ -90,13 +82,27 @@ class RLock(metaclass=StandInMeta):
     _syncscope_type = RLOCK_TYPE
     _syncscope_public = "threading:RLock"  # see standins.look_like
 
+    # Written out, as Lock's is, with no call of ours but watched_new: a program that makes a
+    # lock per object pays each (a call cost a twentieth of the lock made).
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         try:
             make = _original_rlock
             if (args or kwargs) and _RLOCK_ARGUMENTS_WARNING is not None:  # made as it makes it
                 warnings.warn(_RLOCK_ARGUMENTS_WARNING, DeprecationWarning, stacklevel=2)
                 make = threading._CRLock or threading._PyRLock  # type: ignore[attr-defined]
-            return _wrap_new(make(*args, **kwargs), "rlock", "RLock", creator_frame(2))
+            lock = make(*args, **kwargs)
+            try:  # creator_frame(), its common case written out: called by the program
+                frame: FrameType | None = _getframe(1)
+            except ValueError:
+                frame = None
+            if frame is not None and frame.f_code.co_filename.startswith(OWN_PREFIX):
+                frame = creator_frame(2)
+            primitive = watched_new("rlock", "RLock", frame)
+            if primitive is None:
+                return lock
+            if state.options.include_library:
+                return _RLockProxy(lock, primitive, library_owned(frame))
+            return _RLockProxy(lock, primitive)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
@@ -112,7 +118,19 @@ class Lock(metaclass=StandInMeta):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         try:
-            return _wrap_new(_original_lock(*args, **kwargs), "lock", "Lock", creator_frame(2))
+            lock = _original_lock(*args, **kwargs)
+            try:  # creator_frame(), its common case written out: called by the program
+                frame: FrameType | None = _getframe(1)
+            except ValueError:
+                frame = None
+            if frame is not None and frame.f_code.co_filename.startswith(OWN_PREFIX):
+                frame = creator_frame(2)
+            primitive = watched_new("lock", "Lock", frame)
+            if primitive is None:
+                return lock
+            if state.options.include_library:
+                return _LockProxy(lock, primitive, library_owned(frame))
+            return _LockProxy(lock, primitive)
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
             raise
