@@ -218,6 +218,47 @@ class TestSameFindingsAsTheEventPath:
         assert sites == [("<unknown>", 0, "<unknown>"), (__file__, wait_line, here)]
 
     @pytest.mark.parametrize("recording", [lean_recording, full_recording])
+    def test_a_lock_threadings_code_takes_holding_another_is_placed_past_it(
+        self, recording: Callable[[], Any]
+    ) -> None:
+        """
+        A lock a Barrier's action takes while the waiting thread holds another: the order's
+        second lock is placed at the barrier's wait, past threading's frames and syncscope's,
+        also when the acquire takes the fast path (its tally adopted at an earlier wait),
+        whose noted caller is syncscope's wrapper of the action.
+        """
+
+        def program() -> None:
+            outer = threading.Lock()
+            inner = threading.Lock()
+            barrier = threading.Barrier(1, action=inner.acquire)
+            barrier.wait(5)  # the action's first acquire, holding nothing
+            inner.release()
+            with outer:
+                barrier.wait(5)
+            inner.release()
+
+            def other() -> None:
+                with inner:  # noqa: SIM117 (each on its own line: the test reads the lines)
+                    with outer:
+                        pass
+
+            join(start_thread(other))
+
+        with recording() as rec:
+            program()
+        at = program.__code__.co_firstlineno
+        [inversion] = rec.inversions
+        sites = sorted(
+            (edge.first.name, edge.first_site, edge.then.name, edge.then_site)
+            for edge in inversion.edges
+        )
+        assert sites == [
+            ("inner", (__file__, at + 11, "other"), "outer", (__file__, at + 12, "other")),
+            ("outer", (__file__, at + 6, "program"), "inner", (__file__, at + 7, "program")),
+        ]
+
+    @pytest.mark.parametrize("recording", [lean_recording, full_recording])
     def test_a_first_acquire_is_placed_at_its_call_whichever_way_it_was_asked(
         self, recording: Callable[[], Any]
     ) -> None:

@@ -71,7 +71,7 @@ MAX_PAIRS = 20_000
 MAX_SEARCH = 1_000
 #: Holds of a thread looked at when it takes one more: its innermost ones.
 MAX_DEPTH = 48
-#: What a pair of held and taken locks adds to the graph (see LockOrder._to_do).
+#: What a pair of held and taken locks adds to the graph (see LockOrder.wants_pair).
 _SAME_SITE = "pair of one class"
 _NEW_EDGE = "new edge"
 
@@ -80,8 +80,8 @@ Site = tuple[str, int, str]
 #: A remembered pair: the thread, the held lock and where it was taken, the lock taken and
 #: where, the other locks held then; the stack is taken only when an inversion is reported.
 Pair = tuple[str, Primitive, Site, Primitive, Site, tuple[Primitive, ...]]
-#: What taking a lock holding another asks of the graph (see LockOrder._to_do).
-ToDo = tuple[Key, dict[Key, Primitive] | None, object]
+#: What taking a lock holding another asks of the graph (see LockOrder.wants_pair).
+ToDo = tuple[Key, Key, dict[Key, Primitive] | None, object]
 
 
 def stack_of(frame: FrameType) -> tuple[tuple[str, int, str], ...]:
@@ -142,7 +142,6 @@ class LockOrder:
             return
         if outer is not None:
             outer = _once(outer)
-        key = (primitive.file, primitive.line, primitive.column)
 
         def held_now() -> list[Primitive]:
             return _primitives(held, outer)
@@ -152,9 +151,9 @@ class LockOrder:
         # each acquire cost as much as all of them.
         for hold in held[-MAX_DEPTH:]:
             before = hold.primitive
-            to_do = self._to_do(before, primitive, key)
+            to_do = self.wants_pair(before, primitive)
             if to_do is not None:
-                self._add(to_do, before, hold.site, primitive, key, thread, site, held_now)
+                self._add(to_do, before, hold.site, primitive, thread, site, held_now)
 
     def taking_pair(
         self,
@@ -173,9 +172,12 @@ class LockOrder:
         under it (a pair remembered meanwhile, a class reported, an edge made, whose guards
         this sighting then narrows).
         """
+        _other_key, key, guards, new = to_do
+        if new is _SAME_SITE and not guards:  # the commonest: a new pair of a lock per object
+            self._same_site(other, other_site, primitive, thread, site, key, ())
+            return
         held = [other, primitive]
-        key = (primitive.file, primitive.line, primitive.column)
-        self._add(to_do, other, other_site, primitive, key, thread, site, lambda: held)
+        self._add(to_do, other, other_site, primitive, thread, site, lambda: held)
 
     def _add(
         self,
@@ -183,20 +185,30 @@ class LockOrder:
         before: Primitive,
         before_site: Site,
         primitive: Primitive,
-        key: Key,
         thread: str,
         site: Site,
         held_now: Callable[[], list[Primitive]],
     ) -> None:
         """
-        Do what ``_to_do`` asked of the graph for ``primitive`` (of class ``key``) taken
-        holding ``before``, taken at ``before_site``; ``held_now()``: every primitive held.
+        Do what ``wants_pair`` asked of the graph for ``primitive`` taken holding ``before``,
+        taken at ``before_site``; ``held_now()``: every primitive held.
         """
-        other_key, guards, new = to_do
+        other_key, key, guards, new = to_do
         if guards:
             self._narrow(guards, held_now, other_key, key)
         if new is _SAME_SITE:
-            self._same_site(before, before_site, primitive, thread, site, key, held_now)
+            held = held_now()
+            others: tuple[Primitive, ...] = ()
+            if held != [before, primitive]:  # else the two alone: the commonest
+                others = tuple(
+                    p
+                    for p in held
+                    if p is not primitive
+                    and p is not before
+                    and p.kind != "semaphore"
+                    and (p.file, p.line, p.column) != key
+                )
+            self._same_site(before, before_site, primitive, thread, site, key, others)
         elif new is _NEW_EDGE and not self._new_edge(
             before, before_site, primitive, thread, site, other_key, key, held_now
         ):
@@ -215,27 +227,24 @@ class LockOrder:
         """
         if primitive.kind == "semaphore":
             return False
-        key = (primitive.file, primitive.line, primitive.column)
-        return any(self._to_do(other, primitive, key) is not None for other in held[-MAX_DEPTH:])
+        return any(self.wants_pair(other, primitive) is not None for other in held[-MAX_DEPTH:])
 
     def wants_pair(self, other: Primitive, primitive: Primitive) -> ToDo | None:
         """
-        :meth:`wants` for ``primitive`` taken holding ``other`` alone, the commonest chain:
-        what it asks of the graph, to give :meth:`taking_pair` (None: nothing).
+        What taking ``primitive`` while holding ``other`` asks of the graph (what the lean
+        path gives :meth:`taking_pair` for the commonest chain, two locks): None for nothing;
+        else the two classes, the guards of the pair's edge to narrow (or None), and whether
+        it is a pair of one class to look at (_SAME_SITE), an edge not seen yet (_NEW_EDGE),
+        or neither (None).
         """
-        if primitive.kind == "semaphore":
+        if (
+            other is primitive
+            or primitive.kind == "semaphore"
+            or other.kind == "semaphore"
+            or other in self._handoff
+        ):
             return None
-        return self._to_do(other, primitive, (primitive.file, primitive.line, primitive.column))
-
-    def _to_do(self, other: Primitive, primitive: Primitive, key: Key) -> ToDo | None:
-        """
-        What taking ``primitive`` (whose class is ``key``) while holding ``other`` asks of the
-        graph: None for nothing; else ``other``'s class, the guards of the pair's edge to
-        narrow (or None), and whether it is a pair of one class to look at (_SAME_SITE), an
-        edge not seen yet (_NEW_EDGE), or neither (None).
-        """
-        if other is primitive or other.kind == "semaphore" or other in self._handoff:
-            return None
+        key = (primitive.file, primitive.line, primitive.column)
         other_key = (other.file, other.line, other.column)
         guards = self._guards.get((other_key, key)) if self._guards else None
         new: object = None
@@ -255,7 +264,7 @@ class LockOrder:
                 new = _NEW_EDGE
         if new is None and not guards:
             return None
-        return other_key, guards, new
+        return other_key, key, guards, new
 
     def _taken(
         self, before: Primitive, before_site: Site, primitive: Primitive, thread: str, site: Site
@@ -390,20 +399,14 @@ class LockOrder:
         thread: str,
         site: Site,
         key: Key,
-        held_now: Callable[[], list[Primitive]],
+        guards: tuple[Primitive, ...],
     ) -> None:
+        """
+        ``primitive`` taken holding ``before``, both of class ``key``, with ``guards`` (the
+        other locks held, of other classes) also held: a pair to remember, and the
+        inversions it closes to report.
+        """
         first, then = before.id, primitive.id
-        held = held_now()
-        guards: tuple[Primitive, ...] = ()
-        if held != [before, primitive]:  # else the two alone: the commonest, looked at first
-            guards = tuple(
-                p
-                for p in held
-                if p is not primitive
-                and p is not before
-                and p.kind != "semaphore"
-                and (p.file, p.line, p.column) != key
-            )
         reported = self._reported
         take_shared(self._lock)  # each new pair of a class of locks comes here
         try:
