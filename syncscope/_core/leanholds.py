@@ -31,7 +31,6 @@ import weakref
 from types import CodeType
 
 from .event import Op, Outcome, Primitive, SyncEvent, thread_life
-from .sites import call_site, is_machinery
 
 
 TYPE_CHECKING = False
@@ -336,18 +335,6 @@ def _walk_lines(code: CodeType, lasti: int) -> int:
 def site_of(proxy: Any) -> tuple[str, int, str]:
     """Where ``proxy``'s hold was taken: the caller of its acquire."""
     return where(proxy._syncscope_code, proxy._syncscope_lasti)
-
-
-def taken_at(proxy: Any) -> tuple[str, int, str]:
-    """
-    Where ``proxy``'s hold was just taken, as ``call_site()`` says it: the place noted, when
-    the program's own code took it (most holds), without a frame looked at; else past
-    threading's code and ours (a Condition's, a Barrier's), which was noted as the taker.
-    """
-    code = proxy._syncscope_code
-    if code is not None and not is_machinery(code):
-        return (code.co_filename, _line(code, proxy._syncscope_lasti), code.co_name)
-    return call_site()
 
 
 def where(code: CodeType | None, lasti: int) -> tuple[str, int, str]:

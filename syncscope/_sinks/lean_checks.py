@@ -19,6 +19,7 @@ from .._core import leanholds
 from .._core.dispatch import guard, hidden
 from .._core.event import Op, Outcome, Primitive, thread_name
 from .._core.holds import Holds, Wait, lean_chain, lean_hold_of
+from .._core.sites import call_site
 from .lockorder import MAX_DEPTH
 
 
@@ -97,8 +98,8 @@ class LeanChecks:
             first, then = below._syncscope_primitive, proxy._syncscope_primitive
             to_do = lockorder.wants_pair(first, then)
             if to_do is not None:
-                site, here = leanholds.site_of(below), leanholds.taken_at(proxy)
-                hidden(lockorder.taking_pair, to_do, first, site, then, holds.thread_name(), here)
+                site, thread = leanholds.site_of(below), holds.thread_name()
+                hidden(lockorder.taking_pair, to_do, first, site, then, thread, call_site())
             return
         was_busy = guard.busy
         guard.busy = True
@@ -118,8 +119,7 @@ class LeanChecks:
             if len(held) > 1:
                 taken = held[-1]
                 outer = None if whole else _outer(holds)
-                here = leanholds.taken_at(proxy)
-                lockorder.taking(taken.primitive, taken.thread_name, here, held, outer)
+                lockorder.taking(taken.primitive, taken.thread_name, call_site(), held, outer)
         finally:
             guard.busy = was_busy
 
