@@ -6,6 +6,8 @@ deadlock watchdog and the lock-order check must find what they find on the event
 from __future__ import annotations
 
 import _thread
+import collections
+import functools
 import operator
 import random
 import sys
@@ -257,6 +259,37 @@ class TestSameFindingsAsTheEventPath:
             ("inner", (__file__, at + 11, "other"), "outer", (__file__, at + 12, "other")),
             ("outer", (__file__, at + 6, "program"), "inner", (__file__, at + 7, "program")),
         ]
+
+    @pytest.mark.parametrize("recording", [lean_recording, full_recording])
+    def test_a_lock_taken_with_no_frame_of_the_programs_is_placed_nowhere(
+        self, recording: Callable[[], Any]
+    ) -> None:
+        """
+        A thread whose stack is threading's alone (its target a C callable calling the
+        locks) takes one lock holding another: both are placed nowhere, on either path, not
+        where the lock was taken last by another thread (the lean path's slow acquire kept
+        the place its lock had noted then).
+        """
+        with recording() as rec:
+            a, b = threading.Lock(), threading.Lock()
+            with a:  # the place a notes, which the other thread's take must not inherit
+                pass
+            # acquire(True, -1.0): a timeout that is not the default takes the slow path.
+            calls = [functools.partial(a.acquire, True, -1.0), b.acquire, b.release, a.release]
+            run_all = functools.partial(collections.deque, map(operator.call, calls), 0)
+            join(start_thread(run_all, name="from C"))
+
+            def other() -> None:
+                with b:  # noqa: SIM117 (each on its own line)
+                    with a:
+                        pass
+
+            join(start_thread(other, name="other"))
+        [inversion] = rec.inversions
+        [from_c] = [edge for edge in inversion.edges if edge.thread == "from C"]
+        nowhere = ("<unknown>", 0, "<unknown>")
+        assert (from_c.first.name, from_c.first_site) == ("a", nowhere)
+        assert (from_c.then.name, from_c.then_site) == ("b", nowhere)
 
     @pytest.mark.parametrize("recording", [lean_recording, full_recording])
     def test_a_first_acquire_is_placed_at_its_call_whichever_way_it_was_asked(

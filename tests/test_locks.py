@@ -692,6 +692,47 @@ class TestWhatIsWatched:
         join(start_thread(lambda: None))
         assert any(e["kind"] == "event" for e in capture.events())
 
+    def test_a_package_claimed_as_the_users_has_its_locks_watched(
+        self, capture: Capture, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """
+        A package's lock, made at a call first seen with ``--all`` (its creating call then
+        remembered as the library's), is watched without it once the package is claimed as
+        the user's (what ``python -m syncscope -m package`` does), and left alone again when
+        the claim is withdrawn: the remembered calls go with the verdicts.
+        """
+        from syncscope._core import sites
+
+        (tmp_path / "lockmaker.py").write_text(
+            "import threading\n\ndef make():\n    return threading.Lock()\n"
+        )
+        monkeypatch.syspath_prepend(str(tmp_path))
+        prefixes = (*sites.LIBRARY_PREFIXES, str(tmp_path) + os.sep)
+        monkeypatch.setattr(sites, "LIBRARY_PREFIXES", prefixes)
+        monkeypatch.setattr(sites, "_user_prefixes", ())
+        sites.forget_verdicts()
+        monkeypatch.delitem(sys.modules, "lockmaker", raising=False)
+        import lockmaker
+
+        try:
+            capture.install(include_library=True)
+            assert type(lockmaker.make()) in PROXY_TYPES
+            syncscope.uninstall()
+            capture.install()
+            assert type(lockmaker.make()) is type(original_lock())
+            syncscope.uninstall()
+            sites.add_user_path(lockmaker.__file__)
+            capture.install()
+            assert type(lockmaker.make()) in PROXY_TYPES
+            syncscope.uninstall()
+            sites._user_prefixes = ()
+            sites.forget_verdicts()
+            capture.install()
+            assert type(lockmaker.make()) is type(original_lock())
+        finally:
+            monkeypatch.undo()
+            sites.forget_verdicts()
+
     def test_lock_as_class_attribute(self, capture: Capture) -> None:
         """A lock stored on a class and used through instances is reported under its name."""
         capture.install()

@@ -17,6 +17,8 @@ from .originals import absolute as absolute_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .sourcenames import Span
 
 
@@ -64,6 +66,8 @@ LIBRARY_PREFIXES = _library_prefixes()
 _machinery_files: dict[str, bool] = {}
 #: File name -> whether it is library code (:func:`is_library_code`).
 library_files: dict[str, bool] = {}
+#: Caches elsewhere that keep such verdicts (tracking's creating calls): emptied with it.
+verdict_caches: list[dict[Any, Any]] = [library_files]
 
 
 def is_machinery(code: CodeType) -> bool:
@@ -105,7 +109,13 @@ def add_user_path(path: str) -> None:
     global _user_prefixes
     prefix = os.path.abspath(path) + (os.sep if os.path.isdir(path) else "")
     _user_prefixes = (*_user_prefixes, prefix)
-    library_files.clear()
+    forget_verdicts()
+
+
+def forget_verdicts() -> None:
+    """Which files are the library's is decided again: the user's paths changed."""
+    for cache in verdict_caches:
+        cache.clear()
 
 
 def is_library_code(code: CodeType) -> bool:

@@ -29,6 +29,7 @@ from .sites import (
     owner_frame,
     site_of,
     unique_name,
+    verdict_caches,
 )
 from .state import state
 from .tally import Tally
@@ -146,9 +147,7 @@ def watched_new(kind: str, type_name: str, frame: FrameType | None) -> Primitive
         known = _creations.get((id(code), frame.f_lasti))
         if known is not None and known[0] is code:
             _code, library, wanted, (file, line, function), column = known
-            # Asked again only of the library's: add_user_path turns only library files into
-            # the user's, never the other way.
-            if library and not options.include_library and is_library_code(code):
+            if library and not options.include_library:  # forgotten when verdicts change
                 return None
             if wanted is None:
                 name = unique_name(wanted, kind)
@@ -169,12 +168,13 @@ def library_owned(frame: FrameType | None) -> bool:
     return frame is None or is_library_code(frame.f_code)
 
 
-#: (id of the code, instruction) of a creating call in a file -> the code, the name read
-#: there, where the call is and its column: a program that makes an object with a lock of its
-#: own per request reads them once (each read again cost a third of the creation). By the
-#: code's id, the code kept to check it: equal code in two files (the same class in each)
-#: compares equal, whatever its file.
+#: (id of the code, instruction) of a creating call in a file -> the code, whether the file is
+#: the library's, the name read there, where the call is and its column: a program that makes
+#: an object with a lock of its own per request reads them once (each read again cost a third
+#: of the creation). By the code's id, the code kept to check it: equal code in two files (the
+#: same class in each) compares equal, whatever its file.
 _creations: dict[tuple[int, int], tuple[Any, bool, str | None, tuple[str, int, str], int]] = {}
+verdict_caches.append(_creations)  # its entries say whether their file is the library's
 
 
 def new_primitive(kind: str, type_name: str, frame: FrameType | None) -> Primitive:

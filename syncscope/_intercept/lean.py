@@ -224,7 +224,10 @@ def _acquired(proxy: Any, tally: Tally, site: Tally | None, ordered: bool) -> No
         proxy._syncscope_since = perf_counter_ns()
         if state.diagnosis is not None:
             # Where it was taken: from 5 frames up, all ours, past threading's (a Condition's).
-            push(proxy, past_machinery(creator_frame(5)), ordered)
+            frame = past_machinery(creator_frame(5))
+            if frame is None:  # nowhere, not where it was taken last: no caller of the program's
+                proxy._syncscope_code = None
+            push(proxy, frame, ordered)
     tally.acquisitions += 1
     if site is not None:
         site.acquisitions += 1
@@ -259,10 +262,7 @@ def hold_ended(proxy: Any) -> None:
 
 
 def longest_hold(proxy: Any, tally: Tally, held: int, holds: ThreadHolds) -> None:
-    """
-    A lean hold of ``holds``'s thread (which knows where it was taken) as long as the longest:
-    tell the book.
-    """
+    """A lean hold (which knows where it was taken) as long as the longest: tell the book."""
     book = tally.owner
     if book is not None:
         book.longest_hold(proxy._syncscope_primitive, held, holds.thread_name(), lean_site(proxy))

@@ -17,7 +17,7 @@ def watch_as_programs_own(test: unittest.TestCase, path: str) -> None:
 
     def forget() -> None:
         sites._user_prefixes = prefixes
-        sites.library_files.clear()
+        sites.forget_verdicts()
 
     test.addCleanup(forget)  # run after tearDown, and even when setUp fails past it
     sites.add_user_path(path)
