@@ -227,7 +227,9 @@ def _acquired(proxy: Any, tally: Tally, site: Tally | None, ordered: bool) -> No
             frame = past_machinery(creator_frame(5))
             if frame is None:  # nowhere, not where it was taken last: no caller of the program's
                 proxy._syncscope_code = None
-            push(proxy, frame, ordered)
+            else:
+                proxy._syncscope_code, proxy._syncscope_lasti = frame.f_code, frame.f_lasti
+            push(proxy, ordered)
     tally.acquisitions += 1
     if site is not None:
         site.acquisitions += 1
@@ -294,7 +296,7 @@ def unpark(lock: Any, stats: TallyBook | None, parked: Parked | None) -> None:
     lock._syncscope_since = perf_counter_ns()
     lock._syncscope_code, lock._syncscope_lasti = parked
     if state.diagnosis is not None:
-        push(lock, None, False)  # taken back where it was first taken
+        push(lock, False)  # taken back where it was first taken
 
 
 def parked_to_wait(proxy: Any) -> Parked | None:
@@ -313,19 +315,16 @@ def parked_to_wait(proxy: Any) -> Parked | None:
 # -- lean holds: the chain of each thread's holds (see _core/leanholds) -----------------------
 
 
-def push(proxy: Any, frame: FrameType | None, ordered: bool) -> None:
+def push(proxy: Any, ordered: bool) -> None:
     """
-    The calling thread now holds ``proxy``: on top of its chain. ``frame``: where it was taken
-    (None: keep the place noted before). ``ordered``: a blocking acquire with no time limit,
-    whose order counts. The proxies' fast paths do the same, written out.
+    The calling thread now holds ``proxy``, whose place the caller noted: on top of its chain.
+    ``ordered``: a blocking acquire with no time limit, whose order counts. The proxies' fast
+    paths do the same, written out.
     """
     holds = local.holds or this_thread()
     below = proxy._syncscope_below = holds.top
     holds.top = proxy
     proxy._syncscope_holder = holds
-    if frame is not None:
-        proxy._syncscope_code = frame.f_code
-        proxy._syncscope_lasti = frame.f_lasti
     if below is not None:
         nested(proxy, below, ordered)
 

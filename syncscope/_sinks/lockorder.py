@@ -197,17 +197,14 @@ class LockOrder:
         if guards:
             self._narrow(guards, held_now, other_key, key)
         if new is _SAME_SITE:
-            held = held_now()
-            others: tuple[Primitive, ...] = ()
-            if held != [before, primitive]:  # else the two alone: the commonest
-                others = tuple(
-                    p
-                    for p in held
-                    if p is not primitive
-                    and p is not before
-                    and p.kind != "semaphore"
-                    and (p.file, p.line, p.column) != key
-                )
+            others = tuple(
+                p
+                for p in held_now()
+                if p is not primitive
+                and p is not before
+                and p.kind != "semaphore"
+                and (p.file, p.line, p.column) != key
+            )
             self._same_site(before, before_site, primitive, thread, site, key, others)
         elif new is _NEW_EDGE and not self._new_edge(
             before, before_site, primitive, thread, site, other_key, key, held_now
