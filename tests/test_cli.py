@@ -179,7 +179,9 @@ class TestArticleOutput:
             assert line in lines
         # Whether the consumer ever has to wait depends on the schedule: on a loaded machine
         # it may find an integer every time. Then every notify finds nobody waiting; when it
-        # does wait, a notify finds it waiting and wakes it.
+        # does wait, a notify finds it waiting and wakes it. A consumer blocked taking the
+        # condition while the producer holds it is not waiting on it: its line says so
+        # ("condition busy, acquire waits by Thread-2"), and the notify finds nobody.
         notified = "condition notified by Thread-1"
         assert notified in lines or f"{notified} (nobody waiting)" in lines
         if "condition wait by Thread-2" in lines:

@@ -51,6 +51,31 @@ class TestCondition:
             "condition released by Thread-2",
         ] == [m.split(" after ")[0] for m in capture.messages()]
 
+    def test_an_acquire_that_waits_is_not_told_as_a_wait(
+        self, capture: Capture, signals: SignalSink
+    ) -> None:
+        """
+        A thread blocked taking a Condition says so in other words than the article's
+        ``condition wait by``, which is its wait(): a reader of the lines tells them apart.
+        """
+        capture.install()
+        add_sink(signals)
+        condition = threading.Condition()
+        blocked = signals.when(lambda e: e.op == "acquire" and e.outcome == "waiting")
+
+        def take() -> None:
+            with condition:
+                pass
+
+        with condition:
+            taker = start_thread(take, name="Thread-2")
+            blocked.wait()
+        join(taker)
+        messages = [m.split(" after ")[0] for m in capture.messages()]
+        assert "condition busy, acquire waits by Thread-2" in messages
+        assert "condition acquired by Thread-2" in messages
+        assert not any(" wait by " in m for m in messages), messages
+
     def test_notify_without_waiters_and_notify_all(self, capture: Capture) -> None:
         """notify says how many it woke; notify_all is one event, not one per notify."""
         capture.install()

@@ -62,6 +62,13 @@ class TestWording:
                 {"waiters": 2},
             ),
             ("condition integers_cond wait by T2", COND, "wait", "waiting", {}),
+            (
+                "condition integers_cond busy, acquire waits by T2",
+                COND,
+                "acquire",
+                "waiting",
+                {},
+            ),
             ("event ready wait by T2 (already set)", EVENT, "wait", "set", {}),
             (
                 "task done on queue integers_queue by T2 (0 unfinished)",

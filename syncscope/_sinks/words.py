@@ -44,6 +44,8 @@ def describe(event: SyncEvent) -> str:
     if primitive.kind == "queue":
         return _describe_queue(event, label, thread, waited)
     if outcome == "waiting":
+        if op == "acquire" and primitive.kind == "condition":  # not its wait(): the article's
+            return f"{label} busy, acquire waits by {thread}"
         arrived = f" ({event.arrivals} arrived)" if primitive.kind == "barrier" else ""
         return f"{label} {op if op == 'wait_for' else 'wait'} by {thread}{arrived}"
     if outcome == "error":
