@@ -501,6 +501,58 @@ class TestDeadlock:
             join(t1)
 
 
+def waiting_at(rec: Recording, thread: threading.Thread, timeout: float = 5) -> Any:
+    """The watchdog's record of ``thread``'s wait, once it has one (None if it has none)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = rec._recorder.holds.snapshot().waiting.get(thread.ident or 0)
+        if found is not None or time.monotonic() > deadline:
+            return found
+        threading.Event().wait(0.01)
+
+
+class TestBarrierWaits:
+    def test_an_arrival_that_waits_is_seen_where_it_waits(self, lean: Recording) -> None:
+        """
+        A thread blocked at a barrier is told to the watchdog, at the program's line, with
+        the barrier's time limit; once the barrier lets it through, it waits no more.
+        """
+        both = threading.Barrier(2, timeout=30)
+
+        def arrive() -> None:
+            both.wait()
+
+        first = start_thread(arrive)
+        try:
+            wait = waiting_at(lean, first)
+            assert wait is not None, "the first arrival's wait was not told to the watchdog"
+            assert ("both", "wait", 30) == (wait.primitive.name, wait.op, wait.timeout)
+            here = ("tests/test_lean_diagnosis.py", arrive.__code__.co_firstlineno + 1)
+            assert here == (wait.site[0][-len(here[0]) :], wait.site[1])
+        finally:
+            assert 1 == both.wait(5)  # the last arriver: let it through
+            join(first)
+        assert first.ident not in lean._recorder.holds.snapshot().waiting
+
+    def test_the_last_arriver_running_the_action_is_seen_waiting(self, lean: Recording) -> None:
+        """
+        A barrier's action is the program's code, run by the last arriver under the
+        barrier's lock, and may block: that arrival is told to the watchdog before it is
+        made, as every arrival of a barrier with an action.
+        """
+        seen: list[Any] = []
+        me = threading.current_thread()
+
+        def action() -> None:
+            seen.append(lean._recorder.holds.snapshot().waiting.get(me.ident or 0))
+
+        gate = threading.Barrier(1, action=action)
+        gate.wait(5)
+        [wait] = seen
+        assert wait is not None, "the arrival running the action was not seen waiting"
+        assert ("gate", "wait") == (wait.primitive.name, wait.op)
+
+
 class TestChains:
     def test_out_of_order_releases(self, lean: Recording) -> None:
         a = threading.Lock()

@@ -38,10 +38,10 @@ from .._core.state import state
 from .._core.timeouts import count_value
 from .._core.tracebacks import hide_frames
 from .._core.tracking import library_owned, primitive_of, watch_new, watches
+from .barrierwait import barrier_wait
 from .counted import may_count, permit_returned, permit_taken
 from .lean import (
     adopt_watch,
-    barrier_wait,
     park,
     permit_held,
     permits_returned,

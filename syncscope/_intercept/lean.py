@@ -34,7 +34,6 @@ event path: they are rare.
 
 from __future__ import annotations
 
-import threading
 from _thread import get_ident
 from collections.abc import Callable
 from types import FrameType
@@ -600,67 +599,20 @@ def signal_wait(
     except BaseException as exc:
         guard.busy = False
         waited = perf_counter_ns() - start
-        _wait_ended(primitive, tally, site, op, "error", waited, wait)
+        wait_ended(primitive, tally, site, op, "error", waited, wait)
         if lines is not None:
             lines.said(SyncEvent(primitive, op, "error", where, waited, error=exc))
         raise
     guard.busy = False
     waited = perf_counter_ns() - start
     outcome: Outcome = "woken" if result else "timeout"
-    _wait_ended(primitive, tally, site, op, outcome, waited, wait)
+    wait_ended(primitive, tally, site, op, outcome, waited, wait)
     if lines is not None:
         lines.line(primitive, op, outcome, waited=waited, site=where)
     return result
 
 
-def barrier_wait(
-    barrier: Any, primitive: Primitive, tally: Tally, call: Callable[..., Any], timeout: Any
-) -> Any:
-    """
-    A Barrier's wait. Only its last arriver (the index ``parties - 1``) did not wait: it is
-    counted for the barrier only, the others (and a broken barrier's) at their site too. With
-    the checks on, every wait is announced: whether this arrival is the last cannot be told
-    before it is made without the barrier's lock (a thread arriving as the barrier drains would
-    take itself for the last and wait unannounced, unseen by the watchdog).
-    """
-    diagnosis = state.diagnosis
-    lines = state.lines
-    wait = None
-    where = None
-    if diagnosis is not None or lines is not None:
-        where = call_site()
-        limit = wait_limit(True, barrier._timeout if timeout is None else timeout)
-        if lines is not None:  # first: a Ctrl-C in it leaves no wait announced
-            arrivals = barrier.n_waiting + 1  # as the event path reads it: unlocked
-            lines.line(primitive, "wait", "waiting", site=where, arrivals=arrivals)
-    start = perf_counter_ns()  # first: a Ctrl-C at it leaves no wait begun
-    if diagnosis is not None and where is not None:  # where: looked up for it above
-        wait = diagnosis.wait_begins(primitive, where, limit, None, "wait")
-    guard.busy = True  # the barrier's Condition, and the action the last arriver runs
-    try:
-        index = call(barrier, timeout)
-    except BaseException as exc:
-        guard.busy = False
-        waited = perf_counter_ns() - start
-        outcome: Outcome = "broken" if isinstance(exc, threading.BrokenBarrierError) else "error"
-        where = where or call_site()
-        _wait_ended(primitive, tally, site_tally(tally, *where), "wait", outcome, waited, wait)
-        if lines is not None:
-            lines.said(SyncEvent(primitive, "wait", outcome, where, waited, error=exc))
-        raise
-    guard.busy = False
-    waited = perf_counter_ns() - start
-    site = None
-    if index != barrier._parties - 1:  # it waited for the others
-        site = site_tally(tally, *(where or call_site()))
-    _wait_ended(primitive, tally, site, "wait", "passed", waited, wait)
-    if lines is not None:
-        where = where or call_site()
-        lines.line(primitive, "wait", "passed", waited=waited, site=where, arrivals=index)
-    return index
-
-
-def _wait_ended(
+def wait_ended(
     primitive: Primitive,
     tally: Tally,
     site: Tally | None,
@@ -669,6 +621,10 @@ def _wait_ended(
     waited: int,
     wait: Any,
 ) -> None:
+    """
+    A wait for a signal counted in ``tally`` (and ``site``, if given) as it ended; ``wait``:
+    what the watchdog was told when it began, or None when it was not (told of it now).
+    """
     tally.waits += 1
     if waited:
         tally.waited_total += waited

@@ -36,6 +36,7 @@ from types import FunctionType
 
 from .._core.compat import QUEUE_HAS_SHUTDOWN
 from .._core.state import state
+from .barrierwait import condition_wait
 from .lockfactories import LOCK_TYPE
 
 
@@ -61,7 +62,7 @@ class UnwatchedCondition(threading.Condition):
     ``threading.Condition`` after install (``mock.patch.object``) would no longer reach them.
     """
 
-    wait = threading.Condition.wait
+    wait = condition_wait  # the original's, telling the watchdog of a barrier's wait first
     notify = threading.Condition.notify
     notify_all = threading.Condition.notify_all
 

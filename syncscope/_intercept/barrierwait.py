@@ -1,0 +1,126 @@
+"""
+A Barrier's wait on the lean path, and when the watchdog hears of it.
+
+With the checks on (``-q``, the pytest plugin), a wait is announced to the watchdog before it
+blocks, so that a thread stuck at a barrier is seen. Whether an arrival will wait cannot be
+told before it is made without the barrier's lock: the last arriver does not wait, and a
+thread arriving as the barrier drains waits first in ``_enter``. So a barrier made by
+syncscope's wrappers, whose Condition is its own (``ownsteps.UnwatchedCondition``), tells the
+watchdog from that Condition's ``wait``, the one place CPython's Barrier blocks (3.11 to 3.13,
+and 3.14's source, read: ``_enter`` and ``_wait``), the first time the arrival gets there: a
+``Barrier(1)`` or a last arriver is not announced at all (a third of a ``Barrier(1).wait``
+under ``-q``, see ``benchmarks/README.md``). The barrier's lock is held there, briefly, by
+threads inside its methods, and by the last arriver while it runs the barrier's action,
+which is the program's code and may block: a barrier with an action announces every wait
+before it is made, as does one whose Condition syncscope watches (``--all``), or any while
+the lines are on (each says its wait first, with the number arrived).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from .._core.dispatch import guard
+from .._core.event import Outcome, Primitive, SyncEvent, perf_counter_ns, wait_limit
+from .._core.sites import call_site
+from .._core.state import state
+from .._core.tally import Tally, site_tally
+from .._core.tracebacks import hide_frames
+from .lean import wait_ended
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    #: An arrival whose wait is told to the watchdog when it blocks: the barrier's Condition,
+    #: the barrier, its time limit as given (None: the barrier's), and the wait once told.
+    Arrival = list[Any]
+
+
+class _Arrivals(threading.local):
+    #: The calling thread's arrival at a barrier not announced yet (see the module).
+    arrival: Arrival | None = None
+
+
+_arrivals = _Arrivals()
+_condition_wait = threading.Condition.wait  # the original, read before any install
+
+
+def condition_wait(self: Any, timeout: Any = None) -> Any:
+    """A Barrier's own Condition's ``wait``: its arrival, if not told yet, told first."""
+    try:
+        arrival = _arrivals.arrival
+        if arrival is not None and arrival[0] is self and arrival[4] is None:
+            diagnosis = state.diagnosis
+            if diagnosis is not None:
+                barrier, limit = arrival[2], arrival[3]
+                limit = wait_limit(True, barrier._timeout if limit is None else limit)
+                arrival[4] = diagnosis.wait_begins(arrival[1], call_site(), limit, None, "wait")
+        return _condition_wait(self, timeout)
+    except BaseException as exc:
+        hide_frames(exc)  # the program's traceback, not ours
+        raise
+
+
+condition_wait.__name__ = "wait"
+condition_wait.__qualname__ = "Condition.wait"
+
+
+def barrier_wait(
+    barrier: Any, primitive: Primitive, tally: Tally, call: Callable[..., Any], timeout: Any
+) -> Any:
+    """
+    A Barrier's wait. Only its last arriver (the index ``parties - 1``) did not wait: it is
+    counted for the barrier only, the others (and a broken barrier's) at their site too. With
+    the checks on, the wait is told to the watchdog (see the module).
+    """
+    diagnosis = state.diagnosis
+    lines = state.lines
+    wait = None
+    where = None
+    arrival = outer = None
+    if lines is not None or (
+        diagnosis is not None
+        and (barrier._action is not None or type(barrier._cond).wait is not condition_wait)
+    ):
+        where = call_site()
+        limit = wait_limit(True, barrier._timeout if timeout is None else timeout)
+        if lines is not None:  # first: a Ctrl-C in it leaves no wait announced
+            arrivals = barrier.n_waiting + 1  # as the event path reads it: unlocked
+            lines.line(primitive, "wait", "waiting", site=where, arrivals=arrivals)
+    elif diagnosis is not None:
+        outer = _arrivals.arrival  # a wait in an action: the outer one's arrival is done
+        arrival = _arrivals.arrival = [barrier._cond, primitive, barrier, timeout, None]
+    start = perf_counter_ns()  # first: a Ctrl-C at it leaves no wait begun
+    if diagnosis is not None and where is not None:  # where: looked up for it above
+        wait = diagnosis.wait_begins(primitive, where, limit, None, "wait")
+    guard.busy = True  # the barrier's Condition, and the action the last arriver runs
+    try:
+        index = call(barrier, timeout)
+    except BaseException as exc:
+        guard.busy = False
+        waited = perf_counter_ns() - start
+        if arrival is not None:
+            _arrivals.arrival = outer
+            wait = arrival[4]
+        outcome: Outcome = "broken" if isinstance(exc, threading.BrokenBarrierError) else "error"
+        where = where or call_site()
+        wait_ended(primitive, tally, site_tally(tally, *where), "wait", outcome, waited, wait)
+        if lines is not None:
+            lines.said(SyncEvent(primitive, "wait", outcome, where, waited, error=exc))
+        raise
+    guard.busy = False
+    waited = perf_counter_ns() - start
+    if arrival is not None:
+        _arrivals.arrival = outer
+        wait = arrival[4]
+    site = None
+    if index != barrier._parties - 1:  # it waited for the others
+        site = site_tally(tally, *(where or call_site()))
+    wait_ended(primitive, tally, site, "wait", "passed", waited, wait)
+    if lines is not None:
+        where = where or call_site()
+        lines.line(primitive, "wait", "passed", waited=waited, site=where, arrivals=index)
+    return index
