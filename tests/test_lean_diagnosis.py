@@ -534,6 +534,27 @@ class TestBarrierWaits:
             join(first)
         assert first.ident not in lean._recorder.holds.snapshot().waiting
 
+    def test_an_arrival_waiting_for_the_barriers_lock_is_seen(self, lean: Recording) -> None:
+        """
+        A thread that arrives while another holds the barrier's lock (the program's code,
+        here the test itself) may wait for it, outside the barrier's Condition: it is told to
+        the watchdog before it arrives.
+        """
+        both = threading.Barrier(2, timeout=30)
+
+        def arrive() -> None:
+            both.wait()
+
+        with both._cond:  # type: ignore[attr-defined]
+            first = start_thread(arrive)
+            wait = waiting_at(lean, first)
+        try:
+            assert wait is not None, "an arrival blocked on the barrier's lock was not seen"
+            assert ("both", "wait") == (wait.primitive.name, wait.op)
+        finally:
+            both.wait(5)  # first or last: the lock is free now
+            join(first)
+
     def test_the_last_arriver_running_the_action_is_seen_waiting(self, lean: Recording) -> None:
         """
         A barrier's action is the program's code, run by the last arriver under the
@@ -550,6 +571,22 @@ class TestBarrierWaits:
         gate.wait(5)
         [wait] = seen
         assert wait is not None, "the arrival running the action was not seen waiting"
+        assert ("gate", "wait") == (wait.primitive.name, wait.op)
+
+    def test_a_subclass_s_own_steps_are_run_seen_waiting(self, lean: Recording) -> None:
+        """A subclass's own steps run under the barrier's lock as an action does: the same."""
+        seen: list[Any] = []
+        me = threading.current_thread()
+
+        class Checked(threading.Barrier):
+            def _release(self) -> None:
+                seen.append(lean._recorder.holds.snapshot().waiting.get(me.ident or 0))
+                super()._release()  # type: ignore[misc]
+
+        gate = Checked(1)
+        gate.wait(5)
+        [wait] = seen
+        assert wait is not None, "the arrival running the subclass's steps was not seen waiting"
         assert ("gate", "wait") == (wait.primitive.name, wait.op)
 
 

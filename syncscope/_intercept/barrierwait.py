@@ -4,16 +4,20 @@ A Barrier's wait on the lean path, and when the watchdog hears of it.
 With the checks on (``-q``, the pytest plugin), a wait is announced to the watchdog before it
 blocks, so that a thread stuck at a barrier is seen. Whether an arrival will wait cannot be
 told before it is made without the barrier's lock: the last arriver does not wait, and a
-thread arriving as the barrier drains waits first in ``_enter``. So a barrier made by
-syncscope's wrappers, whose Condition is its own (``ownsteps.UnwatchedCondition``), tells the
-watchdog from that Condition's ``wait``, the one place CPython's Barrier blocks (3.11 to 3.13,
-and 3.14's source, read: ``_enter`` and ``_wait``), the first time the arrival gets there: a
+thread arriving as the barrier drains waits first in ``_enter``. So a barrier whose Condition
+is its own (``ownsteps.UnwatchedCondition``) tells the watchdog from that Condition's
+``wait``, where CPython's Barrier waits for the others and for a drain (3.11 to 3.13, and
+3.14's source, read: ``_enter`` and ``_wait``), the first time the arrival gets there: a
 ``Barrier(1)`` or a last arriver is not announced at all (a third of a ``Barrier(1).wait``
-under ``-q``, see ``benchmarks/README.md``). The barrier's lock is held there, briefly, by
-threads inside its methods, and by the last arriver while it runs the barrier's action,
-which is the program's code and may block: a barrier with an action announces every wait
-before it is made, as does one whose Condition syncscope watches (``--all``), or any while
-the lines are on (each says its wait first, with the number arrived).
+under ``-q``, see ``benchmarks/README.md``).
+
+An arrival may also wait for the barrier's lock, held by another thread inside the barrier's
+methods: briefly, unless the program's code runs there. So every arrival is announced before
+it is made, as before, at a barrier with an action (its last arriver runs it under the lock),
+at a subclass's (its own steps may run there), at one whose lock is taken as it arrives (the
+program's code holds it, or a signal handler's ``abort()``), at one whose Condition syncscope
+watches (``--all``), and at any while the lines are on (each says its wait first, with the
+number arrived).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class _Arrivals(threading.local):
 
 _arrivals = _Arrivals()
 _condition_wait = threading.Condition.wait  # the original, read before any install
+_BARRIER = threading.Barrier  # the class whose methods the wrappers replace
 
 
 def condition_wait(self: Any, timeout: Any = None) -> Any:
@@ -81,9 +86,15 @@ def barrier_wait(
     wait = None
     where = None
     arrival = outer = None
+    cond = barrier._cond
     if lines is not None or (
         diagnosis is not None
-        and (barrier._action is not None or type(barrier._cond).wait is not condition_wait)
+        and (
+            barrier._action is not None
+            or type(cond).wait is not condition_wait
+            or cond._lock.locked()  # this arrival may wait for it (see the module)
+            or type(barrier) is not _BARRIER
+        )
     ):
         where = call_site()
         limit = wait_limit(True, barrier._timeout if timeout is None else timeout)
@@ -91,20 +102,22 @@ def barrier_wait(
             arrivals = barrier.n_waiting + 1  # as the event path reads it: unlocked
             lines.line(primitive, "wait", "waiting", site=where, arrivals=arrivals)
     elif diagnosis is not None:
-        outer = _arrivals.arrival  # a wait in an action: the outer one's arrival is done
-        arrival = _arrivals.arrival = [barrier._cond, primitive, barrier, timeout, None]
+        arrival = [cond, primitive, barrier, timeout, None]
     start = perf_counter_ns()  # first: a Ctrl-C at it leaves no wait begun
     if diagnosis is not None and where is not None:  # where: looked up for it above
         wait = diagnosis.wait_begins(primitive, where, limit, None, "wait")
     guard.busy = True  # the barrier's Condition, and the action the last arriver runs
+    if arrival is not None:  # set last before the call: no signal handler runs in between
+        outer = _arrivals.arrival  # one from a wait this one interrupted (a signal handler's)
+        _arrivals.arrival = arrival
     try:
         index = call(barrier, timeout)
     except BaseException as exc:
         guard.busy = False
-        waited = perf_counter_ns() - start
-        if arrival is not None:
+        if arrival is not None:  # first: before any call
             _arrivals.arrival = outer
             wait = arrival[4]
+        waited = perf_counter_ns() - start
         outcome: Outcome = "broken" if isinstance(exc, threading.BrokenBarrierError) else "error"
         where = where or call_site()
         wait_ended(primitive, tally, site_tally(tally, *where), "wait", outcome, waited, wait)
@@ -112,10 +125,10 @@ def barrier_wait(
             lines.said(SyncEvent(primitive, "wait", outcome, where, waited, error=exc))
         raise
     guard.busy = False
-    waited = perf_counter_ns() - start
-    if arrival is not None:
+    if arrival is not None:  # first: before any call
         _arrivals.arrival = outer
         wait = arrival[4]
+    waited = perf_counter_ns() - start
     site = None
     if index != barrier._parties - 1:  # it waited for the others
         site = site_tally(tally, *(where or call_site()))
