@@ -6,10 +6,10 @@ blocks, so that a thread stuck at a barrier is seen. Whether an arrival will wai
 told before it is made without the barrier's lock: the last arriver does not wait, and a
 thread arriving as the barrier drains waits first in ``_enter``. So a barrier whose Condition
 is its own (``ownsteps.UnwatchedCondition``) tells the watchdog from that Condition's
-``wait``, where CPython's Barrier waits for the others and for a drain (3.11 to 3.13, and
-3.14's source, read: ``_enter`` and ``_wait``), the first time the arrival gets there: a
-``Barrier(1)`` or a last arriver is not announced at all (a third of a ``Barrier(1).wait``
-under ``-q``, see ``benchmarks/README.md``).
+``wait``, where CPython's Barrier waits for the others and for a drain (``_enter`` and
+``_wait`` in 3.11 to 3.13; 3.14's source was not read for this), the first time the arrival
+gets there: a ``Barrier(1)`` or a last arriver is not announced at all (a third of a
+``Barrier(1).wait`` under ``-q``, see ``benchmarks/README.md``).
 
 An arrival may also wait for the barrier's lock, held by another thread inside the barrier's
 methods: briefly, unless the program's code runs there. So every arrival is announced before
