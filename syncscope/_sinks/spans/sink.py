@@ -597,7 +597,9 @@ class SpanSink:
             return
         if lean.counting:
             if self._allowance >= SPANS_PER_SECOND // 4 and not self._pressed_by_backlog():
-                lean.budget = self._allowance
+                # A quarter of a second's at a time: spans summed up for the backlog they
+                # made do not spend the allowance, which would give the same again at once.
+                lean.budget = SPANS_PER_SECOND // 4
                 lean.counting = False
         else:
             lean.counting = self._pressed()
