@@ -255,55 +255,6 @@ class TestOperationsCountedInPlace:
             assert {"MainThread": 500} == _counts(spans, name), name
         assert uses == sum(_counts(spans, "Lock.acquire busy").values())
 
-    def test_the_program_s_thread_turns_counting_on_when_its_budget_is_spent(
-        self, tmp_path: Path, http_receiver: Any
-    ) -> None:
-        """
-        Past the allowance of spans nobody waited on (the ``budget`` the sink gives the
-        program's threads), operations of every kind that can be counted in place turn
-        counting on themselves, as a lock's uses do, without waiting for the sink's worker to
-        look (it cannot here: the program holds the lock it looks under). A semaphore's use
-        is two spans, an Event's set, a queue's put or get one. When the worker turns counting
-        off again, it gives a quarter of a second's allowance, not all of it: spans summed up
-        for the backlog a burst of events made do not spend it, and the program made the
-        same burst again at each look.
-        """
-        source = textwrap.dedent(
-            """\
-            import queue, threading
-            from syncscope._core.state import state
-            (sink,) = [s for s in state.sinks if type(s).__name__ == "SpanSink"]
-            records = state.records
-            sem, event, q = threading.Semaphore(), threading.Event(), queue.Queue()
-            simple = queue.SimpleQueue()
-            for name, use in (
-                ("semaphore", lambda: (sem.acquire(), sem.release())),
-                ("event", event.set),
-                ("queue", lambda: q.put(1)),
-                ("simplequeue", lambda: (simple.put(1), simple.get())),
-            ):
-                with sink.lock:
-                    records.counting = False
-                    records.budget = 10
-                    made = 0
-                    while not records.counting and made < 100:
-                        use()
-                        made += 1
-                print(name, made)
-            with sink.lock:  # what the worker gives when the pressure is off: a quarter second's
-                records.counting = True
-                sink._allowance = 2_000
-                sink._count_in_place()
-                print("given", records.counting, records.budget)
-            """
-        )
-        args = [f"--otlp={http_receiver.endpoint}", "--protocol", "http/protobuf"]
-        result = _run(tmp_path, source, *SPANS_ALONE, *args)
-        assert 0 == result.returncode, result.stderr
-        # A SimpleQueue's put and get: a span each (its put into an empty queue always is).
-        expected = ["semaphore 5", "event 10", "queue 10", "simplequeue 5", "given False 125"]
-        assert expected == result.stdout.split("\n")[:5]
-
     def test_a_simplequeue_with_items_counts_its_puts_and_gets(
         self, tmp_path: Path, http_receiver: Any
     ) -> None:

@@ -146,9 +146,8 @@ class Records:
         #: which the sink's worker sums; None where nothing is counted in place.
         self.counted = counted
         self.counting = False
-        #: Spans nobody waited on that may still be made before ``counting`` turns itself on
-        #: (the sink sets it from its allowance, so that counting does not wait for its
-        #: worker to wake): a lock's or a semaphore's use is two, any other operation one.
+        #: Uses that may still be recorded before ``counting`` turns itself on (the sink sets
+        #: it from its allowance, so that counting does not wait for its worker to wake).
         self.budget = 0
 
     def claim(self, primitive: Any, waits: bool = False) -> None:

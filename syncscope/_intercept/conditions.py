@@ -39,7 +39,7 @@ from .._core.timeouts import count_value
 from .._core.tracebacks import hide_frames
 from .._core.tracking import library_owned, primitive_of, watch_new, watches
 from .barrierwait import barrier_wait
-from .counted import may_count, permit_returned, permit_taken, spend
+from .counted import may_count, permit_returned, permit_taken
 from .lean import (
     adopt_watch,
     park,
@@ -265,7 +265,7 @@ def _condition_wrappers() -> list[Wrapper]:
                     lines.line(entry.primitive, "notify", "notified", waiters=woken)
                 return None
             records = state.records
-            if records is not None and (records.counting or spend(records, self)):
+            if records is not None and records.counting:
                 entry = watches.get(id(self))
                 if entry is None:  # not watched (a library's own): nothing to report
                     return notify(self, n)
@@ -324,7 +324,7 @@ def _condition_wrappers() -> list[Wrapper]:
                     lines.line(entry.primitive, "notify_all", "notified", waiters=waiting)
                 return None
             records = state.records
-            if records is not None and (records.counting or spend(records, self)):
+            if records is not None and records.counting:
                 entry = watches.get(id(self))
                 if entry is None:  # not watched (a library's own): nothing to report
                     return notify_all(self)
@@ -433,7 +433,7 @@ def _semaphore_wrappers() -> list[Wrapper]:
             records = state.records
             if (
                 records is not None
-                and (records.counting or spend(records, self, 2))  # a permit's use: two spans
+                and records.counting
                 and records.counted is not None
                 and (blocking or timeout is None)  # not acquire(False, 5): the real one raises
             ):

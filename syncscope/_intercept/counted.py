@@ -57,26 +57,6 @@ def may_count() -> bool:
     return not guard.busy and (following.reader is None or not program_span())
 
 
-def spend(records: Records, obj: object, spans: int = 1) -> bool:
-    """
-    An operation on ``obj`` that is counted in place under pressure goes as an event,
-    counting being off: if ``obj`` is watched, its ``spans`` are spent from the records'
-    ``budget``, and counting turns on once it is, as a lock's recorded use does
-    (``lockpaths``). Else the program made events until the sink's worker next looked (15% of
-    a busy semaphore's uses in a long run), each paid on its thread. False: this one goes as
-    an event.
-    """
-    return id(obj) in watches and spent(records, spans)
-
-
-def spent(records: Records, spans: int = 1) -> bool:
-    """:func:`spend` for an operation on an object known to be watched."""
-    records.budget -= spans  # not exact between threads: it says when, roughly
-    if records.budget <= 0 and records.counted is not None:
-        records.counting = True
-    return False
-
-
 def countable(obj: object) -> Primitive | None:
     """``obj``'s primitive if its operation may be counted in place now, else None."""
     if not may_count():

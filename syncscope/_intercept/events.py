@@ -16,7 +16,7 @@ from .._core.state import state
 from .._core.tracebacks import hide_frames
 from .._core.tracking import watch_new, watches
 from .conditions import blocking_call, silent, watched
-from .counted import countable, spend
+from .counted import countable
 from .lean import adopt_watch, signal_wait
 from .lockfactories import LOCK_TYPE
 from .lockpaths import count_op
@@ -73,7 +73,7 @@ def wrappers() -> list[Wrapper]:
             records = state.records
             if (
                 records is not None
-                and (records.counting or spend(records, self))
+                and records.counting
                 and not self._cond._waiters
                 and len(records.buffer) < records.capacity  # room for its mark (see counted)
             ):
@@ -121,7 +121,7 @@ def wrappers() -> list[Wrapper]:
             records = state.records
             if (
                 records is not None
-                and (records.counting or spend(records, self))
+                and records.counting
                 and len(records.buffer) < records.capacity  # room for its mark (see counted)
             ):
                 counted = countable(self)  # counted in place (see counted)
@@ -181,7 +181,7 @@ def wrappers() -> list[Wrapper]:
                     tally = adopt_watch(entry, lean)
                 return signal_wait(entry.primitive, tally, "wait", wait, (self, timeout), timeout)
             records = state.records
-            if records is not None and self._flag and (records.counting or spend(records, self)):
+            if records is not None and records.counting and self._flag:
                 counted = countable(self)  # set: it returns at once, counted in place
                 if counted is not None:
                     still = flag_now(self)  # the original's own steps, where they can

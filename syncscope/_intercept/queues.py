@@ -38,7 +38,7 @@ from .._core.tracking import (
     watches,
 )
 from .conditions import blocking_call, silent, watched
-from .counted import countable, spend
+from .counted import countable
 from .lean import adopt_watch
 from .lockfactories import LOCK_TYPE
 from .lockpaths import count_op
@@ -200,7 +200,7 @@ def wrappers() -> list[Wrapper]:
             records = state.records
             if (
                 records is not None
-                and (records.counting or spend(records, self))
+                and records.counting
                 and at_once(block, timeout)  # else the real put checks the timeout: its error
                 and not self.not_empty._waiters
                 and not (self.maxsize and is_full(self))
@@ -338,7 +338,7 @@ def wrappers() -> list[Wrapper]:
             records = state.records
             if (
                 records is not None
-                and (records.counting or spend(records, self))
+                and records.counting
                 and at_once(block, timeout)  # else the real get checks the timeout: its error
                 and not self.not_full._waiters
                 and not is_empty(self)

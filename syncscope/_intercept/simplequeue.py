@@ -22,7 +22,7 @@ from .._core.tally import TallyBook
 from .._core.tracebacks import hide_frames
 from .._core.tracking import Watch, library_owned, new_primitive, should_watch, watch, watches
 from .conditions import watched
-from .counted import may_count, spent
+from .counted import may_count
 from .lean import adopt_watch
 from .lockpaths import count_op
 from .queuehooks import item_text
@@ -310,11 +310,7 @@ def _counted_put(q: Any, item: Any) -> tuple[Records, Primitive] | None:
     not made), its span the one the getter's links to.
     """
     records = state.records
-    if (
-        records is None
-        or not (records.counting or (_entry(q) is not None and spent(records)))
-        or not may_count()
-    ):
+    if records is None or not records.counting or not may_count():
         return None
     entry = _entry(q)
     if entry is None:
@@ -336,7 +332,7 @@ def _counted_get(q: Any) -> tuple[Records, Primitive, Any] | None:
     records = state.records
     if (
         records is None
-        or not (records.counting or (_entry(q) is not None and spent(records)))
+        or not records.counting
         or not _simple_qsize(q)
         or len(records.buffer) >= records.capacity  # no room for its mark
         or not may_count()

@@ -317,7 +317,7 @@ class SpanSink:
                 # and where the GIL orders the owner and a claimer (see lockpaths).
                 deque() if self._pairing.folds and _gil_enabled() else None,
             )
-            self._lean.budget = self._allowance
+            self._lean.budget = self._allowance // 2  # a use is two spans
         return self._lean
 
     def _ring(self) -> None:
@@ -597,9 +597,7 @@ class SpanSink:
             return
         if lean.counting:
             if self._allowance >= SPANS_PER_SECOND // 4 and not self._pressed_by_backlog():
-                # A quarter of a second's at a time: spans summed up for the backlog they
-                # made do not spend the allowance, which would give the same again at once.
-                lean.budget = SPANS_PER_SECOND // 4
+                lean.budget = self._allowance // 2  # a use is two spans
                 lean.counting = False
         else:
             lean.counting = self._pressed()
