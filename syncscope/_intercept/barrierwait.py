@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     #: An arrival whose wait is told to the watchdog when it blocks: the barrier's Condition,
-    #: the barrier, its time limit as given (None: the barrier's), and the wait once told.
+    #: its Primitive, the barrier, its time limit as given (None: the barrier's), and the
+    #: watchdog's record of the wait once told (None until then).
     Arrival = list[Any]
 
 

@@ -51,10 +51,12 @@ if TYPE_CHECKING:
 class UnwatchedCondition(threading.Condition):
     """
     A Barrier's own Condition while syncscope does not watch it (see :func:`barrier_condition`).
-    Its ``wait``, ``notify`` and ``notify_all`` are the originals, taken here before any
-    install: the wrappers on ``threading.Condition`` would only hand each to the original, at
-    the cost of their frames (a last arrival notifies twice, each ``notify_all`` calling
-    ``notify``: 440 ns of the 1,100 the statistics added to a ``Barrier(1).wait``). It is named
+    Its ``notify`` and ``notify_all`` are the originals, taken here before any install, and
+    its ``wait`` the original's behind one step of ours (a barrier's arrival is told to the
+    watchdog there, see ``barrierwait``): the wrappers on ``threading.Condition`` would only
+    hand each to the original, at the cost of their frames (a last arrival notifies twice,
+    each ``notify_all`` calling ``notify``: 440 ns of the 1,100 the statistics added to a
+    ``Barrier(1).wait``). It is named
     as its base is, and pickles and copies as one. Only the Barrier's: giving any unwatched
     Condition this class once made (``__class__``) made every other primitive's own Condition
     slower to read (4-7% on an Event's, a queue's and a semaphore's operations: the instance's
