@@ -38,9 +38,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    #: An arrival whose wait is told to the watchdog when it blocks: the barrier's Condition,
-    #: its Primitive, the barrier, its time limit as given (None: the barrier's), and the
-    #: watchdog's record of the wait once told (None until then).
+    #: An arrival whose wait is told to the watchdog when it blocks: the barrier, its
+    #: Primitive, its time limit as given (None: the barrier's), and the watchdog's record of
+    #: the wait once told (None until then).
     Arrival = list[Any]
 
 
@@ -58,12 +58,12 @@ def condition_wait(self: Any, timeout: Any = None) -> Any:
     """A Barrier's own Condition's ``wait``: its arrival, if not told yet, told first."""
     try:
         arrival = _arrivals.arrival
-        if arrival is not None and arrival[0] is self and arrival[4] is None:
+        if arrival is not None and arrival[3] is None and arrival[0]._cond is self:
             diagnosis = state.diagnosis
             if diagnosis is not None:
-                barrier, limit = arrival[2], arrival[3]
+                barrier, primitive, limit = arrival[0], arrival[1], arrival[2]
                 limit = wait_limit(True, barrier._timeout if limit is None else limit)
-                arrival[4] = diagnosis.wait_begins(arrival[1], call_site(), limit, None, "wait")
+                arrival[3] = diagnosis.wait_begins(primitive, call_site(), limit, None, "wait")
         return _condition_wait(self, timeout)
     except BaseException as exc:
         hide_frames(exc)  # the program's traceback, not ours
@@ -103,7 +103,7 @@ def barrier_wait(
             arrivals = barrier.n_waiting + 1  # as the event path reads it: unlocked
             lines.line(primitive, "wait", "waiting", site=where, arrivals=arrivals)
     elif diagnosis is not None:
-        arrival = [cond, primitive, barrier, timeout, None]
+        arrival = [barrier, primitive, timeout, None]
     start = perf_counter_ns()  # first: a Ctrl-C at it leaves no wait begun
     if diagnosis is not None and where is not None:  # where: looked up for it above
         wait = diagnosis.wait_begins(primitive, where, limit, None, "wait")
@@ -117,7 +117,7 @@ def barrier_wait(
         guard.busy = False
         if arrival is not None:  # first: before any call
             _arrivals.arrival = outer
-            wait = arrival[4]
+            wait = arrival[3]
         waited = perf_counter_ns() - start
         outcome: Outcome = "broken" if isinstance(exc, threading.BrokenBarrierError) else "error"
         where = where or call_site()
@@ -128,7 +128,7 @@ def barrier_wait(
     guard.busy = False
     if arrival is not None:  # first: before any call
         _arrivals.arrival = outer
-        wait = arrival[4]
+        wait = arrival[3]
     waited = perf_counter_ns() - start
     site = None
     if index != barrier._parties - 1:  # it waited for the others
