@@ -437,6 +437,48 @@ class TestOperationsCountedInPlace:
         (notify,) = [s for s in spans if s.name == "Condition.notify cond"]
         assert "error" == notify.attributes["syncscope.outcome"]
 
+    def test_a_thread_that_finds_the_worker_behind_counts_in_place_from_then_on(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        """
+        A program whose threads make events faster than syncscope's worker pairs them (a
+        loaded machine): the thread that finds the buffer full pairs what waits there itself,
+        and from then on what can be counted in place is, as the worker would have it on
+        waking; before, each operation went on as an event until the worker next woke. The
+        worker cannot run here: the program keeps the GIL (a switch interval of 1,000 s).
+        Every operation is still a span or in a summary's count.
+        """
+        body = textwrap.dedent(
+            """\
+            import queue
+            event = threading.Event()
+            q = queue.Queue()
+            made = 0
+            sys.setswitchinterval(1000)
+            try:
+                while not state.records.counting:
+                    event.set()
+                    q.put(made)
+                    made += 1
+                    if made > 3 * state.records.capacity:  # two events each
+                        sys.exit("never counted in place")
+            finally:
+                sys.setswitchinterval(0.005)
+            for _ in range(500):
+                event.set()
+                q.put(made)
+                made += 1
+            assert q.qsize() == made
+            with open("made", "w") as out:  # in the test's directory
+                out.write(str(made))
+            """
+        )
+        _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
+        made = int((tmp_path / "made").read_text())
+        assert made > 500
+        assert {"MainThread": made} == _counts(spans, "Event.set event")
+        assert {"MainThread": made} == _counts(spans, "Queue.put q")
+
 
 # A program run with and without syncscope: until_counting() does nothing without it.
 AS_WITHOUT = """\

@@ -282,6 +282,9 @@ class SpanSink:
             # buffer drops and counts whole spans) or let the queue grow.
             with self._lock:
                 if not self._stopped:
+                    # Behind, as the worker would find on waking: what can be counted in
+                    # place from now on is, rather than made into more events to fold.
+                    self._count_in_place()
                     self._pair_waiting()
                     self._pairing.pair(event, parent)
             return
