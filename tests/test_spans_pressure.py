@@ -479,6 +479,43 @@ class TestOperationsCountedInPlace:
         assert {"MainThread": made} == _counts(spans, "Event.set event")
         assert {"MainThread": made} == _counts(spans, "Queue.put q")
 
+    def test_the_allowance_spent_on_the_programs_thread_turns_counting_on(
+        self, tmp_path: Path, http_receiver: Any
+    ) -> None:
+        """
+        The operations a busy program makes before counting in place begins are as many as
+        the spans allowed at once, each sent as a span: the thread turns counting on itself
+        when its allowance is spent, without waiting for the worker (which cannot run here:
+        the program keeps the GIL), and the marks of what it counts after, which wait in the
+        buffer behind those events, do not make the worker sum them up.
+        """
+        body = textwrap.dedent(
+            """\
+            event = threading.Event()
+            made = 0
+            sys.setswitchinterval(1000)
+            try:
+                while not state.records.counting:
+                    event.set()
+                    made += 1
+                    if made > state.records.capacity:
+                        sys.exit("never counted in place")
+                for _ in range(6_000):  # counted, each leaving a mark in the buffer
+                    event.set()
+            finally:
+                sys.setswitchinterval(0.005)
+            with open("made", "w") as out:  # in the test's directory
+                out.write(str(made))
+            """
+        )
+        _line, spans, _uses = _counted_run(tmp_path, http_receiver, body)
+        made = int((tmp_path / "made").read_text())
+        # Every set made before counting began is a span of its own. The one that spent the
+        # last of the allowance was counted in place; summed up alone, it is one too.
+        alone = sum(1 for s in spans if s.name == "Event.set event")
+        assert made - 1 <= alone <= made, (made, alone)
+        assert {"MainThread": made + 6_000} == _counts(spans, "Event.set event")
+
 
 # A program run with and without syncscope: until_counting() does nothing without it.
 AS_WITHOUT = """\

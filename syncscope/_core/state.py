@@ -146,9 +146,24 @@ class Records:
         #: which the sink's worker sums; None where nothing is counted in place.
         self.counted = counted
         self.counting = False
-        #: Uses that may still be recorded before ``counting`` turns itself on (the sink sets
-        #: it from its allowance, so that counting does not wait for its worker to wake).
+        #: Spans nobody waited on that may still be made before ``counting`` turns itself on:
+        #: the sink sets it from its allowance, so that counting does not wait for its worker
+        #: to wake. A lock's recorded use spends two (its acquire and its hold), an operation
+        #: of another primitive that could be counted in place one (``spent``).
         self.budget = 0
+
+    def spent(self) -> bool:
+        """
+        An operation that would be counted in place under pressure goes as an event (a span
+        nobody waited on) for now: it spends the budget, and whether counting is on with it,
+        turned on by the last of the budget, as a lock's recorded use turns it on. Called only
+        once the operation is known countable, so what stays a span anyway (a wait, a wake,
+        an error, an unwatched primitive) spends nothing.
+        """
+        self.budget -= 1  # one span; not exact between threads: it says when, roughly
+        if self.budget <= 0 and self.counted is not None:
+            self.counting = True
+        return self.counting
 
     def claim(self, primitive: Any, waits: bool = False) -> None:
         """

@@ -265,11 +265,15 @@ def _condition_wrappers() -> list[Wrapper]:
                     lines.line(entry.primitive, "notify", "notified", waiters=woken)
                 return None
             records = state.records
-            if records is not None and records.counting:
+            if records is not None:
                 entry = watches.get(id(self))
                 if entry is None:  # not watched (a library's own): nothing to report
                     return notify(self, n)
-                if not getattr(self, "_waiters", 1) and may_count():
+                if (
+                    not getattr(self, "_waiters", 1)
+                    and may_count()
+                    and (records.counting or records.spent())
+                ):
                     counted = entry.primitive  # nobody to wake: counted in place (see counted)
                     try:
                         notify(self, n)
@@ -324,11 +328,15 @@ def _condition_wrappers() -> list[Wrapper]:
                     lines.line(entry.primitive, "notify_all", "notified", waiters=waiting)
                 return None
             records = state.records
-            if records is not None and records.counting:
+            if records is not None:
                 entry = watches.get(id(self))
                 if entry is None:  # not watched (a library's own): nothing to report
                     return notify_all(self)
-                if not getattr(self, "_waiters", 1) and may_count():
+                if (
+                    not getattr(self, "_waiters", 1)
+                    and may_count()
+                    and (records.counting or records.spent())
+                ):
                     counted = entry.primitive  # nobody to wake: counted in place (see counted)
                     guard.busy = True
                     try:
@@ -433,11 +441,10 @@ def _semaphore_wrappers() -> list[Wrapper]:
             records = state.records
             if (
                 records is not None
-                and records.counting
                 and records.counted is not None
                 and (blocking or timeout is None)  # not acquire(False, 5): the real one raises
             ):
-                entry = watches.get(id(self))  # the span sink alone, under pressure: see counted
+                entry = watches.get(id(self))  # the span sink alone: see counted
                 if entry is not None:
                     trylock = tries_only(blocking, timeout)
                     answer = permit_taken(self, entry, acquire, release, records, trylock)

@@ -77,10 +77,13 @@ def permit_taken(
     An acquire of a semaphore, blocking or not: True if it took a permit at once, nobody
     waiting, its hold counted in place (see above); False if it is a ``trylock`` (it never
     waits) that found none, counted in place and summed up as a lock's ("found busy"); None
-    if it took nothing, and the event path does as asked.
+    if it took nothing, or is not to be counted in place yet (``Records.spent``), and the
+    event path does as asked.
     """
     if semaphore._cond._waiters or not may_count():
         return None  # it would take a permit someone waits for: an event
+    if not (records.counting or records.spent()):
+        return None  # not under pressure: an event, a span
     where, lasti = record_site(2)  # this, acquire, the caller
     holds = lean_local.holds or this_thread()
     now = _time_ns()  # before: no call between the permit taken and the try that gives it back

@@ -73,12 +73,11 @@ def wrappers() -> list[Wrapper]:
             records = state.records
             if (
                 records is not None
-                and records.counting
                 and not self._cond._waiters
                 and len(records.buffer) < records.capacity  # room for its mark (see counted)
             ):
                 counted = countable(self)  # nobody to wake: counted in place (see counted)
-                if counted is not None:
+                if counted is not None and (records.counting or records.spent()):
                     if set_flag(self):  # the original's own steps, where they can
                         pass
                     elif state.options.include_library:  # its Condition is watched: hide it
@@ -119,13 +118,9 @@ def wrappers() -> list[Wrapper]:
                     return hidden(clear, self)  # type: ignore[no-any-return]
                 return clear(self)
             records = state.records
-            if (
-                records is not None
-                and records.counting
-                and len(records.buffer) < records.capacity  # room for its mark (see counted)
-            ):
+            if records is not None and len(records.buffer) < records.capacity:  # its mark's room
                 counted = countable(self)  # counted in place (see counted)
-                if counted is not None:
+                if counted is not None and (records.counting or records.spent()):
                     if clear_flag(self):  # the original's own steps, where they can
                         pass
                     elif state.options.include_library:  # its Condition is watched: hide it
@@ -181,9 +176,9 @@ def wrappers() -> list[Wrapper]:
                     tally = adopt_watch(entry, lean)
                 return signal_wait(entry.primitive, tally, "wait", wait, (self, timeout), timeout)
             records = state.records
-            if records is not None and records.counting and self._flag:
+            if records is not None and self._flag:
                 counted = countable(self)  # set: it returns at once, counted in place
-                if counted is not None:
+                if counted is not None and (records.counting or records.spent()):
                     still = flag_now(self)  # the original's own steps, where they can
                     if still is None:
                         still = (

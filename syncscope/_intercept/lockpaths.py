@@ -280,7 +280,7 @@ def recorded_acquire(proxy: Any, records: Records, blocking: Any, timeout: Any) 
         )
         if not (count + 1) % records.ring_at:
             records.ring()
-        records.budget -= 1  # not exact between threads: it says when, roughly
+        records.budget -= 2  # a use is two spans; not exact between threads: it says when
         if records.budget <= 0 and records.counted is not None:
             records.counting = True  # the allowance is spent: count uses in place from now on
     except BaseException:  # a signal handler's exception: acquire() raises, lock free

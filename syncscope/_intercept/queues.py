@@ -200,7 +200,6 @@ def wrappers() -> list[Wrapper]:
             records = state.records
             if (
                 records is not None
-                and records.counting
                 and at_once(block, timeout)  # else the real put checks the timeout: its error
                 and not self.not_empty._waiters
                 and not (self.maxsize and is_full(self))
@@ -208,6 +207,7 @@ def wrappers() -> list[Wrapper]:
                 counted = countable(self)  # no getter to wake: counted in place (see counted)
                 if (
                     counted is not None
+                    and (records.counting or records.spent())
                     and _counted_attempt(self, counted, put, (item,)) is not _NOTHING
                 ):
                     count_op(counted, "put", records)
@@ -338,14 +338,13 @@ def wrappers() -> list[Wrapper]:
             records = state.records
             if (
                 records is not None
-                and records.counting
                 and at_once(block, timeout)  # else the real get checks the timeout: its error
                 and not self.not_full._waiters
                 and not is_empty(self)
                 and len(records.buffer) < records.capacity  # room for its mark (see counted)
             ):
                 counted = countable(self)  # no putter to let in: counted in place
-                if counted is not None:
+                if counted is not None and (records.counting or records.spent()):
                     got = _counted_attempt(self, counted, get, ())
                     if got is not _NOTHING:
                         count_op(counted, "get", records, id(got))

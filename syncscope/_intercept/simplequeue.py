@@ -310,13 +310,15 @@ def _counted_put(q: Any, item: Any) -> tuple[Records, Primitive] | None:
     not made), its span the one the getter's links to.
     """
     records = state.records
-    if records is None or not records.counting or not may_count():
+    if records is None or not may_count():
         return None
     entry = _entry(q)
     if entry is None:
         return None
     size = _simple_qsize(q)
     if not size or entry.waiting_gets is None or len(entry.waiting_gets) > size:
+        return None
+    if not (records.counting or records.spent()):
         return None
     _simple_put(q, item)  # never blocks, never fails
     return records, entry.primitive
@@ -332,14 +334,13 @@ def _counted_get(q: Any) -> tuple[Records, Primitive, Any] | None:
     records = state.records
     if (
         records is None
-        or not records.counting
         or not _simple_qsize(q)
         or len(records.buffer) >= records.capacity  # no room for its mark
         or not may_count()
     ):
         return None
     entry = _entry(q)
-    if entry is None:
+    if entry is None or not (records.counting or records.spent()):
         return None
     try:
         item = _simple_get_nowait(q)

@@ -320,7 +320,7 @@ class SpanSink:
                 # and where the GIL orders the owner and a claimer (see lockpaths).
                 deque() if self._pairing.folds and _gil_enabled() else None,
             )
-            self._lean.budget = self._allowance // 2  # a use is two spans
+            self._lean.budget = self._allowance
         return self._lean
 
     def _ring(self) -> None:
@@ -343,8 +343,16 @@ class SpanSink:
         Under pressure: the worker is behind (many events wait for it, or many spans for it to
         build), or the allowance of spans nobody waited on is spent (SPANS_PER_SECOND). Spans
         that do not matter become summaries then.
+
+        While the program's threads count in place, the events waiting are no such sign: they
+        are mostly the marks of what was counted, quick to go through, behind the events made
+        before counting began, which the program has paid for; those are spans as far as the
+        allowance goes, as they would have been had the worker paired them sooner.
         """
-        return self._allowance <= 0 or self._pressed_by_backlog()
+        if self._allowance <= 0 or len(self._records) >= self._soft:
+            return True
+        lean = self._lean
+        return len(self._events) >= BACKLOG and (lean is None or not lean.counting)
 
     def _pressed_by_backlog(self) -> bool:
         return len(self._records) >= self._soft or len(self._events) >= BACKLOG
@@ -600,10 +608,12 @@ class SpanSink:
             return
         if lean.counting:
             if self._allowance >= SPANS_PER_SECOND // 4 and not self._pressed_by_backlog():
-                lean.budget = self._allowance // 2  # a use is two spans
+                lean.budget = self._allowance
                 lean.counting = False
-        else:
-            lean.counting = self._pressed()
+        elif self._pressed():
+            lean.counting = True
+        else:  # what a quiet spell gave back, which the threads have not spent yet
+            lean.budget = max(lean.budget, self._allowance)
 
     def _sum_counted(self) -> None:
         """Sum up the uses counted in place since last time (under the lock)."""
