@@ -59,7 +59,7 @@ def may_count() -> bool:
 
 def countable(obj: object) -> Primitive | None:
     """``obj``'s primitive if its operation may be counted in place now, else None."""
-    if not may_count():
+    if guard.busy or (following.reader is not None and program_span()):  # may_count()
         return None
     entry = watches.get(id(obj))
     return None if entry is None else entry.primitive

@@ -200,7 +200,8 @@ def wrappers() -> list[Wrapper]:
             records = state.records
             if (
                 records is not None
-                and at_once(block, timeout)  # else the real put checks the timeout: its error
+                # Else the real put checks the timeout: its error.
+                and (not block or timeout is None or at_once(block, timeout))
                 and not self.not_empty._waiters
                 and not (self.maxsize and is_full(self))
             ):
@@ -338,7 +339,8 @@ def wrappers() -> list[Wrapper]:
             records = state.records
             if (
                 records is not None
-                and at_once(block, timeout)  # else the real get checks the timeout: its error
+                # Else the real get checks the timeout: its error.
+                and (not block or timeout is None or at_once(block, timeout))
                 and not self.not_full._waiters
                 and not is_empty(self)
                 and len(records.buffer) < records.capacity  # room for its mark (see counted)

@@ -201,7 +201,7 @@ class SimpleQueue(_OriginalSimpleQueue, metaclass=_SimpleQueueType):  # type: ig
                         self, entry, lean, "get", _simple_get, (self, block, timeout), timeout
                     )
                 # A get that fails: the event path says so.
-            if at_once(block, timeout):
+            if not block or timeout is None or at_once(block, timeout):
                 counted = _counted_get(self)
                 if counted is not None:
                     count_op(counted[1], "get", counted[0], id(counted[2]))
