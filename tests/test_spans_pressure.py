@@ -454,6 +454,7 @@ class TestOperationsCountedInPlace:
             event = threading.Event()
             q = queue.Queue()
             made = 0
+            state.records.budget = 10**9  # the allowance out of play: the buffer fills first
             sys.setswitchinterval(1000)
             try:
                 while not state.records.counting:

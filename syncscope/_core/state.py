@@ -147,20 +147,23 @@ class Records:
         self.counted = counted
         self.counting = False
         #: Spans nobody waited on that may still be made before ``counting`` turns itself on:
-        #: the sink sets it from its allowance, so that counting does not wait for its worker
-        #: to wake. A lock's recorded use spends two (its acquire and its hold), an operation
-        #: of another primitive that could be counted in place one (``spent``).
+        #: the sink sets it from its allowance (less the events waiting in ``buffer`` to spend
+        #: it), so that counting does not wait for its worker to wake. A lock's recorded use
+        #: spends two (its acquire and its hold), a semaphore's permit two, an operation of
+        #: another primitive that could be counted in place one (``spent``).
         self.budget = 0
 
-    def spent(self) -> bool:
+    def spent(self, spans: int = 1) -> bool:
         """
-        An operation that would be counted in place under pressure goes as an event (a span
-        nobody waited on) for now: it spends the budget, and whether counting is on with it,
-        turned on by the last of the budget, as a lock's recorded use turns it on. Called only
-        once the operation is known countable, so what stays a span anyway (a wait, a wake,
-        an error, an unwatched primitive) spends nothing.
+        An operation that would be counted in place under pressure goes as an event for now,
+        to make ``spans`` spans nobody waited on (a semaphore's permit two, its acquire and
+        its hold): it spends the budget, and whether counting is on with it, turned on by the
+        last of the budget, as a lock's recorded use turns it on. Called only once the
+        operation is known countable, so what stays a span anyway (a wait, a wake, an
+        unwatched primitive) spends nothing; where an error is likely (a notify without the
+        lock), only once it did not fail.
         """
-        self.budget -= 1  # one span; not exact between threads: it says when, roughly
+        self.budget -= spans  # not exact between threads: it says when, roughly
         if self.budget <= 0 and self.counted is not None:
             self.counting = True
         return self.counting

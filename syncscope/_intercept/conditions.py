@@ -265,23 +265,24 @@ def _condition_wrappers() -> list[Wrapper]:
                     lines.line(entry.primitive, "notify", "notified", waiters=woken)
                 return None
             records = state.records
+            spends = None  # what an event of it spends (see Records.spent): it woke nobody
             if records is not None:
                 entry = watches.get(id(self))
                 if entry is None:  # not watched (a library's own): nothing to report
                     return notify(self, n)
-                if (
-                    not getattr(self, "_waiters", 1)
-                    and may_count()
-                    and (records.counting or records.spent())
-                ):
-                    counted = entry.primitive  # nobody to wake: counted in place (see counted)
-                    try:
-                        notify(self, n)
-                    except BaseException as exc:
-                        emit(SyncEvent(counted, "notify", "error", call_site(), error=exc))
-                        raise
-                    count_op(counted, "notify", records)
-                    return None
+                if not getattr(self, "_waiters", 1) and may_count():
+                    if not records.counting:
+                        spends = records  # once it did not fail: an error is a span kept
+                    else:
+                        counted = entry.primitive  # nobody to wake: counted in place
+                        try:
+                            notify(self, n)
+                        except BaseException as exc:
+                            site = call_site()
+                            emit(SyncEvent(counted, "notify", "error", site, error=exc))
+                            raise
+                        count_op(counted, "notify", records)
+                        return None
             primitive = watched(self)
             if primitive is None:
                 return notify(self, n)
@@ -292,6 +293,8 @@ def _condition_wrappers() -> list[Wrapper]:
             except BaseException as exc:
                 emit(SyncEvent(primitive, "notify", "error", site, error=exc))
                 raise
+            if spends is not None:
+                spends.spent()
             woken = min(n, waiting) if isinstance(n, int) else waiting
             emit(SyncEvent(primitive, "notify", "notified", site, waiters=woken))
             return None
@@ -328,26 +331,27 @@ def _condition_wrappers() -> list[Wrapper]:
                     lines.line(entry.primitive, "notify_all", "notified", waiters=waiting)
                 return None
             records = state.records
+            spends = None  # what an event of it spends (see Records.spent): it woke nobody
             if records is not None:
                 entry = watches.get(id(self))
                 if entry is None:  # not watched (a library's own): nothing to report
                     return notify_all(self)
-                if (
-                    not getattr(self, "_waiters", 1)
-                    and may_count()
-                    and (records.counting or records.spent())
-                ):
-                    counted = entry.primitive  # nobody to wake: counted in place (see counted)
-                    guard.busy = True
-                    try:
-                        notify_all(self)  # it calls notify(): that one stays silent
-                    except BaseException as exc:
+                if not getattr(self, "_waiters", 1) and may_count():
+                    if not records.counting:
+                        spends = records  # once it did not fail: an error is a span kept
+                    else:
+                        counted = entry.primitive  # nobody to wake: counted in place
+                        guard.busy = True
+                        try:
+                            notify_all(self)  # it calls notify(): that one stays silent
+                        except BaseException as exc:
+                            guard.busy = False
+                            site = call_site()
+                            emit(SyncEvent(counted, "notify_all", "error", site, error=exc))
+                            raise
                         guard.busy = False
-                        emit(SyncEvent(counted, "notify_all", "error", call_site(), error=exc))
-                        raise
-                    guard.busy = False
-                    count_op(counted, "notify_all", records)
-                    return None
+                        count_op(counted, "notify_all", records)
+                        return None
             primitive = watched(self)
             if primitive is None:
                 return notify_all(self)
@@ -358,6 +362,8 @@ def _condition_wrappers() -> list[Wrapper]:
             except BaseException as exc:
                 emit(SyncEvent(primitive, "notify_all", "error", site, error=exc))
                 raise
+            if spends is not None:
+                spends.spent()
             emit(SyncEvent(primitive, "notify_all", "notified", site, waiters=waiting))
             return None
         except BaseException as exc:

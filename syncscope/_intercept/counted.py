@@ -82,8 +82,8 @@ def permit_taken(
     """
     if semaphore._cond._waiters or not may_count():
         return None  # it would take a permit someone waits for: an event
-    if not (records.counting or records.spent()):
-        return None  # not under pressure: an event, a span
+    if not records.counting and (not getattr(semaphore, "_value", 1) or not records.spent(2)):
+        return None  # not under pressure (or no permit to take): events, its acquire and hold
     where, lasti = record_site(2)  # this, acquire, the caller
     holds = lean_local.holds or this_thread()
     now = _time_ns()  # before: no call between the permit taken and the try that gives it back

@@ -608,12 +608,12 @@ class SpanSink:
             return
         if lean.counting:
             if self._allowance >= SPANS_PER_SECOND // 4 and not self._pressed_by_backlog():
-                lean.budget = self._allowance
+                lean.budget = self._allowance  # what waits is the marks of what was counted
                 lean.counting = False
         elif self._pressed():
             lean.counting = True
-        else:  # what a quiet spell gave back, which the threads have not spent yet
-            lean.budget = max(lean.budget, self._allowance)
+        else:  # what a quiet spell gave back, less the events waiting to spend it
+            lean.budget = max(lean.budget, self._allowance - len(self._events))
 
     def _sum_counted(self) -> None:
         """Sum up the uses counted in place since last time (under the lock)."""
