@@ -601,19 +601,34 @@ class SpanSink:
         """
         Whether the program's threads count in place what nobody waits for (see
         ``Records.taken``, ``_intercept/counted``): from when the pressure is on until a
-        quarter of a second's allowance is back.
+        quarter of a second's allowance is back, less what waits to spend it.
         """
         lean = self._lean
         if lean is None or lean.counted is None:  # not where uses are counted in place
             return
         if lean.counting:
             if self._allowance >= SPANS_PER_SECOND // 4 and not self._pressed_by_backlog():
-                lean.budget = self._allowance  # what waits is the marks of what was counted
-                lean.counting = False
+                budget = self._allowance - self._waiting_spans()
+                if budget >= SPANS_PER_SECOND // 4:
+                    lean.budget = budget
+                    lean.counting = False
         elif self._pressed():
             lean.counting = True
-        else:  # what a quiet spell gave back, less the events waiting to spend it
-            lean.budget = max(lean.budget, self._allowance - len(self._events))
+        else:  # what a quiet spell gave back, less what waits to spend it
+            lean.budget = max(lean.budget, self._allowance - self._waiting_spans())
+
+    def _waiting_spans(self) -> int:
+        """
+        The events and records waiting in the buffer, each yet to spend the allowance (a
+        wait's, kept, will not: counted all the same), but not the marks of what was counted
+        in place (see ``drain``). The events a thread made before it turned counting on are
+        there, and a thread's own counting or not says nothing of them.
+        """
+        events = self._events
+        if not events:
+            return 0
+        # list() copies the deque in one step, which no thread's append can come into.
+        return sum(1 for item in list(events) if len(item) != 3)
 
     def _sum_counted(self) -> None:
         """Sum up the uses counted in place since last time (under the lock)."""
