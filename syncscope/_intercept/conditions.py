@@ -264,22 +264,20 @@ def _condition_wrappers() -> list[Wrapper]:
                 if lines is not None:  # under the lock: before the woken say so
                     lines.line(entry.primitive, "notify", "notified", waiters=woken)
                 return None
-            records = state.records
-            spends = None  # what an event of it spends (see Records.spent): it woke nobody
+            records, spends = state.records, None  # spends: see Records.spent
             if records is not None:
                 entry = watches.get(id(self))
                 if entry is None:  # not watched (a library's own): nothing to report
                     return notify(self, n)
                 if not getattr(self, "_waiters", 1) and may_count():
                     if not records.counting:
-                        spends = records  # once it did not fail: an error is a span kept
+                        spends = records  # wakes nobody: spends once it did not fail
                     else:
                         counted = entry.primitive  # nobody to wake: counted in place
                         try:
                             notify(self, n)
                         except BaseException as exc:
-                            site = call_site()
-                            emit(SyncEvent(counted, "notify", "error", site, error=exc))
+                            emit(SyncEvent(counted, "notify", "error", call_site(), error=exc))
                             raise
                         count_op(counted, "notify", records)
                         return None
@@ -330,15 +328,14 @@ def _condition_wrappers() -> list[Wrapper]:
                 if lines is not None:
                     lines.line(entry.primitive, "notify_all", "notified", waiters=waiting)
                 return None
-            records = state.records
-            spends = None  # what an event of it spends (see Records.spent): it woke nobody
+            records, spends = state.records, None  # spends: see Records.spent
             if records is not None:
                 entry = watches.get(id(self))
                 if entry is None:  # not watched (a library's own): nothing to report
                     return notify_all(self)
                 if not getattr(self, "_waiters", 1) and may_count():
                     if not records.counting:
-                        spends = records  # once it did not fail: an error is a span kept
+                        spends = records  # wakes nobody: spends once it did not fail
                     else:
                         counted = entry.primitive  # nobody to wake: counted in place
                         guard.busy = True
@@ -346,8 +343,7 @@ def _condition_wrappers() -> list[Wrapper]:
                             notify_all(self)  # it calls notify(): that one stays silent
                         except BaseException as exc:
                             guard.busy = False
-                            site = call_site()
-                            emit(SyncEvent(counted, "notify_all", "error", site, error=exc))
+                            emit(SyncEvent(counted, "notify_all", "error", call_site(), error=exc))
                             raise
                         guard.busy = False
                         count_op(counted, "notify_all", records)
