@@ -150,7 +150,8 @@ class Records:
         #: the sink sets it from its allowance (less the events waiting in ``buffer`` to spend
         #: it), so that counting does not wait for its worker to wake. A lock's recorded use
         #: spends two (its acquire and its hold), a semaphore's permit two, an operation of
-        #: another primitive that could be counted in place one (``spent``).
+        #: another primitive that could be counted in place one (``spent``); a failed trylock,
+        #: a span kept, none.
         self.budget = 0
 
     def spent(self, spans: int = 1) -> bool:

@@ -82,12 +82,10 @@ def permit_taken(
     """
     if semaphore._cond._waiters or not may_count():
         return None  # it would take a permit someone waits for: an event
-    if not records.counting:  # events, each a span: its acquire and hold, or a failed trylock
-        value = getattr(semaphore, "_value", 1)
-        if not value and not trylock:
-            return None  # no permit to take: it waits, a span anyway
-        if not records.spent(2 if value else 1):
-            return None
+    if not records.counting and (not getattr(semaphore, "_value", 1) or not records.spent(2)):
+        # Events, its acquire and hold; with no permit to take, a wait or a failed trylock, a
+        # span kept (busy: see pairing) that spends nothing of the allowance.
+        return None
     where, lasti = record_site(2)  # this, acquire, the caller
     holds = lean_local.holds or this_thread()
     now = _time_ns()  # before: no call between the permit taken and the try that gives it back

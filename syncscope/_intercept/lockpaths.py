@@ -299,7 +299,7 @@ def busy(proxy: Any, records: Records) -> bool:
     the worker fell behind, the sink only told so after the fact. Returns False, the call's
     answer.
     """
-    if records.counted is not None and (records.counting or records.spent()):
+    if records.counting and records.counted is not None:
         # count_op's _first, count_op, this, recorded_acquire, acquire, the caller.
         count_op(proxy._syncscope_primitive, BUSY, records, site_depth=5)
         return False
