@@ -445,8 +445,9 @@ class TestOperationsCountedInPlace:
         loaded machine): the thread that finds the buffer full pairs what waits there itself,
         and from then on what can be counted in place is, as the worker would have it on
         waking; before, each operation went on as an event until the worker next woke. The
-        worker cannot run here: the program keeps the GIL (a switch interval of 1,000 s).
-        Every operation is still a span or in a summary's count.
+        program keeps the GIL (a switch interval of 1,000 s: the worker runs at most once, if
+        it was already waiting for the GIL), and the allowance is out of play. Every
+        operation is still a span or in a summary's count.
         """
         body = textwrap.dedent(
             """\
@@ -486,9 +487,9 @@ class TestOperationsCountedInPlace:
         """
         The operations a busy program makes before counting in place begins are as many as
         the spans allowed at once, each sent as a span: the thread turns counting on itself
-        when its allowance is spent, without waiting for the worker (which cannot run here:
-        the program keeps the GIL), and the marks of what it counts after, which wait in the
-        buffer behind those events, do not make the worker sum them up.
+        when its allowance is spent, without waiting for the worker (which runs at most once
+        here: the program keeps the GIL), and the marks of what it counts after, which wait
+        in the buffer behind those events, do not make the worker sum them up.
         """
         body = textwrap.dedent(
             """\
