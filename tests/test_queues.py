@@ -643,6 +643,62 @@ def test_a_queue_classs_own_methods_run(kind: str, mode: list[str], tmp_path: Pa
     assert "Warning" not in result.stderr  # the program put the class's methods back
 
 
+#: A subclass whose ``_qsize`` may only run under the queue's mutex, as the queue's own calls
+#: do: one over a structure another thread may change meanwhile would fail, or be wrong.
+STRICT_SIZE_PROGRAM = """\
+import queue, sys
+
+class Strict(getattr(queue, sys.argv[1])):
+    def _qsize(self):
+        if not self.mutex.locked():
+            raise RuntimeError("_qsize read without the mutex")
+        return len(self.queue)
+
+total = 0
+for maxsize in (0, 4):
+    q = Strict(maxsize)
+    for n in range(300):
+        q.put(n)
+        total += q.get()
+    q.put(-1)
+    total += q.get(timeout=5) + q.qsize()
+print("total", total)
+"""
+
+
+@pytest.mark.parametrize("kind", ["Queue", "LifoQueue", "PriorityQueue"])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        ["-q"],
+        ["-o", "{tmp}/lines"],
+        ["--format", "json", "-o", "{tmp}/lines"],
+        ["-q", "--no-report", "--no-deadlock-detection", "--jaeger-file", "{tmp}/spans.json"],
+    ],
+    ids=["-q", "lines", "json", "spans"],
+)
+def test_a_subclass_own_qsize_that_needs_the_mutex_does_not_break_put(
+    kind: str, mode: list[str], tmp_path: Path
+) -> None:
+    """
+    What syncscope reads of a queue's size without its mutex (the largest size a report
+    shows, whether a put would wait) must not make the program's put fail: a subclass's own
+    ``_qsize`` may raise there, where the queue's own calls never do. The largest size of
+    such a queue is then left unknown rather than read.
+    """
+    program = tmp_path / "strict_size.py"
+    program.write_text(STRICT_SIZE_PROGRAM, encoding="utf-8")
+    plain = run_python(str(program), kind)
+    assert (0, "total 89698\n") == (plain.returncode, plain.stdout), plain.stderr
+    options = [option.format(tmp=tmp_path) for option in mode]
+    result = run_syncscope(*options, str(program), kind)
+    assert (0, plain.stdout) == (result.returncode, result.stdout), result.stderr
+    if mode == ["-q"]:  # every put and get counted
+        assert re.search(r"\bq\s+Strict\s+\S*strict_size\.py:\d+\s+301\s+301\b", result.stderr), (
+            result.stderr
+        )
+
+
 @pytest.mark.parametrize("kind", [queue.Queue, queue.LifoQueue, queue.PriorityQueue])
 @pytest.mark.parametrize(
     "options",

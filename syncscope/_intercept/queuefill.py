@@ -6,6 +6,8 @@ queue's users contend for, once more per operation.
 
 from __future__ import annotations
 
+import queue
+
 from .._core.dispatch import hidden
 from .._core.signals import raise_if_a_handlers
 from .._core.state import state
@@ -15,6 +17,16 @@ from .conditions import silent
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+
+#: The standard queues' own ``_qsize`` (each ``len(self.queue)``): read without the mutex,
+#: it cannot fail and does nothing. A subclass's own (or one set on a queue) may do either.
+_FREE_SIZES = frozenset({queue.Queue._qsize, queue.LifoQueue._qsize, queue.PriorityQueue._qsize})
+
+
+def freely_sized(q: Any) -> bool:
+    """Whether ``q``'s ``_qsize`` is a standard queue's, which may be read at any time."""
+    return getattr(q._qsize, "__func__", None) in _FREE_SIZES
 
 
 def queued(q: Any) -> int | None:

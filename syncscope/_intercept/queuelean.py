@@ -18,7 +18,7 @@ from .._core.tally import Tally, TallyBook, site_tally
 from .._core.tracking import Watch
 from .lean import adopt_watch
 from .ownsteps import IN_PLACE, in_place_ok
-from .queuefill import queued
+from .queuefill import freely_sized, queued
 from .queuehooks import PLAIN, item_text, renders_in_c
 
 
@@ -219,7 +219,6 @@ def said_put(
             guard.busy = True  # down: put_wrapper tested it
             try:
                 put(q, item, False)
-                size = q._qsize()  # just after the put, not under its lock
             finally:
                 guard.busy = False
         else:
@@ -231,19 +230,19 @@ def said_put(
         raise
     finally:
         guard.pending_put = outer
-    if size is None:
-        size = hidden(q._qsize)  # just after the put, not under its lock
+    if size is None:  # just after the put, not under its lock (see put_wrapper)
+        size = q._qsize() if freely_sized(q) else queued(q)
     return _put_counted(entry, lean, size)
 
 
-def _put_counted(entry: Watch, lean: TallyBook, size: int) -> bool:
-    """:func:`said_put`'s put, made, counted: ``size`` items after it."""
+def _put_counted(entry: Watch, lean: TallyBook, size: int | None) -> bool:
+    """:func:`said_put`'s put, made, counted: ``size`` items after it (None: not known)."""
     tally = entry.tally  # lean_tally(), written out
     if tally is None or tally.owner is not lean:
         tally = adopt_watch(entry, lean)
     tally.puts += 1
     tally.unfinished += 1
-    if size > tally.max_size:  # noqa: PLR1730 (no call: hot path)
+    if size is not None and size > tally.max_size:
         tally.max_size = size
     diagnosis = state.diagnosis
     if diagnosis is not None:  # the hang check hears of it (see _lean)

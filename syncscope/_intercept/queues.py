@@ -43,7 +43,7 @@ from .lean import adopt_watch
 from .lockfactories import LOCK_TYPE
 from .lockpaths import count_op
 from .ownsteps import IN_PLACE, NO_ITEM, in_place_ok, task_done_in_place
-from .queuefill import is_empty, is_full, queued
+from .queuefill import freely_sized, is_empty, is_full, queued
 from .queuehooks import hook_put, item_text
 from .queuelean import (
     STANDARD,
@@ -185,8 +185,10 @@ def wrappers() -> list[Wrapper]:
                                 tally.puts += 1
                                 tally.unfinished += 1
                                 if size is None:  # just after the put, not under its lock
-                                    size = self._qsize()
-                                if size > tally.max_size:  # noqa: PLR1730 (no call: hot path)
+                                    # A subclass's own may fail there, or take a lock: unseen,
+                                    # and the largest size left as it is if it cannot be read.
+                                    size = self._qsize() if freely_sized(self) else queued(self)
+                                if size is not None and size > tally.max_size:
                                     tally.max_size = size
                                 diagnosis = state.diagnosis
                                 if diagnosis is not None:  # the hang check hears (see _lean)
@@ -203,7 +205,10 @@ def wrappers() -> list[Wrapper]:
                 # Else the real put checks the timeout: its error.
                 and (not block or timeout is None or at_once(block, timeout))
                 and not self.not_empty._waiters
-                and not (self.maxsize and is_full(self))
+                # A subclass's own _qsize is read without the mutex only under pressure.
+                and not (
+                    self.maxsize and (not (records.counting or freely_sized(self)) or is_full(self))
+                )
             ):
                 counted = countable(self)  # no getter to wake: counted in place (see counted)
                 if (
@@ -342,6 +347,8 @@ def wrappers() -> list[Wrapper]:
                 # Else the real get checks the timeout: its error.
                 and (not block or timeout is None or at_once(block, timeout))
                 and not self.not_full._waiters
+                # A subclass's own _qsize is read without the mutex only under pressure.
+                and (records.counting or freely_sized(self))
                 and not is_empty(self)
                 and len(records.buffer) < records.capacity  # room for its mark (see counted)
             ):
