@@ -503,6 +503,89 @@ class TestPytestProjects:
         assert "myproj.RLock" in header
 
 
+#: A program's subclasses of each primitive, each method counting its calls: what the program
+#: calls, and what the original calls of its own (a Barrier's ``_release``, a queue's ``_put``).
+SUBCLASS_CALLS_PROGRAM = """\
+import collections, queue, threading
+
+calls = collections.Counter()
+
+def counting(cls, names):
+    class Sub(cls):
+        pass
+    for name in names:
+        def counted(self, *args, _name=f"{cls.__name__}.{name}", _orig=getattr(cls, name), **kw):
+            calls[_name] += 1
+            return _orig(self, *args, **kw)
+        setattr(Sub, name, counted)
+    return Sub
+
+barrier = counting(threading.Barrier, ["_enter", "_release", "_wait", "_exit", "wait"])(1)
+event = counting(threading.Event, ["set", "clear", "wait", "is_set"])()
+cond = counting(threading.Condition, ["wait", "notify", "notify_all", "__enter__", "__exit__"])()
+sem = counting(threading.Semaphore, ["acquire", "release", "__enter__", "__exit__"])(1)
+jobs = counting(queue.Queue, ["put", "get", "_put", "_get", "task_done", "empty", "qsize"])(2)
+for n in range(40):
+    barrier.wait()
+    barrier.wait(1)
+    event.set()
+    event.wait()
+    event.wait(0)
+    event.clear()
+    event.wait(0)
+    with cond:
+        cond.notify()
+        cond.notify_all()
+        cond.wait(0)
+    with sem:
+        pass
+    sem.acquire(False)
+    sem.release()
+    jobs.put(n)
+    try:
+        jobs.put(n, timeout=0)
+        jobs.put(n, timeout=0)
+    except queue.Full:
+        pass
+    jobs.get()
+    jobs.get(timeout=1)
+    jobs.task_done()
+    jobs.task_done()
+    jobs.empty()
+    jobs.qsize()
+print(sorted(calls.items()))
+"""
+
+
+class TestSubclassesMethods:
+    @pytest.mark.parametrize(
+        "mode",
+        [
+            ["-q"],
+            ["--no-report"],
+            ["--format", "json", "-o", "{tmp}/lines"],
+            ["-q", "--no-report", "--no-deadlock-detection", "--jaeger-file", "{tmp}/spans"],
+            ["-q", "--jaeger-file", "{tmp}/spans"],
+            ["--all", "-q"],
+        ],
+        ids=["-q", "lines", "json", "spans", "-q and spans", "--all"],
+    )
+    def test_called_as_often_as_without_syncscope(self, mode: list[str], tmp_path: Path) -> None:
+        """
+        A subclass's own methods run when the program or the original calls them, and only
+        then: a subclass of Event counting its ``is_set()`` calls (a wrapper asked it on
+        each wait) or logging them must see the same calls, whatever syncscope reports.
+        """
+        program = tmp_path / "subclass_calls.py"
+        program.write_text(SUBCLASS_CALLS_PROGRAM, encoding="utf-8")
+        plain = run_python(str(program))
+        assert plain.returncode == 0, plain.stderr
+        assert "('Barrier._release', 80)" in plain.stdout, plain.stdout
+        options = [option.format(tmp=tmp_path) for option in mode]
+        result = run_syncscope(*options, str(program))
+        assert (0, plain.stdout) == (result.returncode, result.stdout), result.stderr
+
+
 _TRACEBACKS = textwrap.dedent(
     """\
     import queue, signal, threading, traceback

@@ -194,7 +194,7 @@ def wrappers() -> list[Wrapper]:
             if primitive is None:
                 return wait(self, timeout)
             site = call_site()
-            if self.is_set():
+            if self._flag:  # as the original reads it: a subclass's is_set() is not called
                 result = silent(wait, self, timeout)
                 emit(SyncEvent(primitive, "wait", "set" if result else "timeout", site, 0))
                 return result
