@@ -520,7 +520,19 @@ def counting(cls, names):
         setattr(Sub, name, counted)
     return Sub
 
+class Permits(threading.Semaphore):  # its count kept elsewhere, each read and write counted
+    @property
+    def _value(self):
+        calls["Permits._value read"] += 1
+        return self.__dict__["permits"]
+
+    @_value.setter
+    def _value(self, value):
+        calls["Permits._value written"] += 1
+        self.__dict__["permits"] = value
+
 barrier = counting(threading.Barrier, ["_enter", "_release", "_wait", "_exit", "wait"])(1)
+permits = Permits(1)
 event = counting(threading.Event, ["set", "clear", "wait", "is_set"])()
 cond = counting(threading.Condition, ["wait", "notify", "notify_all", "__enter__", "__exit__"])()
 sem = counting(threading.Semaphore, ["acquire", "release", "__enter__", "__exit__"])(1)
@@ -541,6 +553,9 @@ for n in range(40):
         pass
     sem.acquire(False)
     sem.release()
+    with permits:
+        permits.acquire(False)
+    permits.release()
     jobs.put(n)
     try:
         jobs.put(n, timeout=0)
@@ -574,7 +589,8 @@ class TestSubclassesMethods:
         """
         A subclass's own methods run when the program or the original calls them, and only
         then: a subclass of Event counting its ``is_set()`` calls (a wrapper asked it on
-        each wait) or logging them must see the same calls, whatever syncscope reports.
+        each wait) or logging them must see the same calls, whatever syncscope reports; so
+        must a Semaphore whose ``_value`` is a property (spans read it before each acquire).
         """
         program = tmp_path / "subclass_calls.py"
         program.write_text(SUBCLASS_CALLS_PROGRAM, encoding="utf-8")

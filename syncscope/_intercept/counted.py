@@ -82,7 +82,9 @@ def permit_taken(
     """
     if semaphore._cond._waiters or not may_count():
         return None  # it would take a permit someone waits for: an event
-    if not records.counting and (not getattr(semaphore, "_value", 1) or not records.spent(2)):
+    # Read from its dict: a subclass's own _value (a property) runs only where the original
+    # reads it, under the Condition's lock.
+    if not records.counting and (not semaphore.__dict__.get("_value", 1) or not records.spent(2)):
         # Events, its acquire and hold; with no permit to take, a wait or a failed trylock, a
         # span kept (busy: see pairing) that spends nothing of the allowance.
         return None
