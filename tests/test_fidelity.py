@@ -531,8 +531,20 @@ class Permits(threading.Semaphore):  # its count kept elsewhere, each read and w
         calls["Permits._value written"] += 1
         self.__dict__["permits"] = value
 
+class Sized(queue.Queue):  # its size read without the mutex, by anyone, counted
+    def _qsize(self):
+        if not self.mutex.locked():
+            calls["Sized._qsize without the mutex"] += 1
+        return len(self.queue)
+
+class Simple(queue.SimpleQueue):
+    def qsize(self):
+        calls["Simple.qsize"] += 1
+        return super().qsize()
+
 barrier = counting(threading.Barrier, ["_enter", "_release", "_wait", "_exit", "wait"])(1)
 permits = Permits(1)
+sized, simple = Sized(2), Simple()
 event = counting(threading.Event, ["set", "clear", "wait", "is_set"])()
 cond = counting(threading.Condition, ["wait", "notify", "notify_all", "__enter__", "__exit__"])()
 sem = counting(threading.Semaphore, ["acquire", "release", "__enter__", "__exit__"])(1)
@@ -568,6 +580,12 @@ for n in range(40):
     jobs.task_done()
     jobs.empty()
     jobs.qsize()
+    sized.put(n)
+    sized.put_nowait(n)
+    sized.get(timeout=1)
+    sized.get()
+    simple.put(n)
+    simple.get(timeout=1)
 print(sorted(calls.items()))
 """
 
@@ -590,7 +608,9 @@ class TestSubclassesMethods:
         A subclass's own methods run when the program or the original calls them, and only
         then: a subclass of Event counting its ``is_set()`` calls (a wrapper asked it on
         each wait) or logging them must see the same calls, whatever syncscope reports; so
-        must a Semaphore whose ``_value`` is a property (spans read it before each acquire).
+        must a Semaphore whose ``_value`` is a property (spans read it before each acquire),
+        a queue's own ``_qsize`` (never called without the mutex) and a SimpleQueue's
+        ``qsize()`` (the lines' sizes are read from the C queue).
         """
         program = tmp_path / "subclass_calls.py"
         program.write_text(SUBCLASS_CALLS_PROGRAM, encoding="utf-8")

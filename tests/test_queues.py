@@ -643,10 +643,12 @@ def test_a_queue_classs_own_methods_run(kind: str, mode: list[str], tmp_path: Pa
     assert "Warning" not in result.stderr  # the program put the class's methods back
 
 
-#: A subclass whose ``_qsize`` may only run under the queue's mutex, as the queue's own calls
-#: do: one over a structure another thread may change meanwhile would fail, or be wrong.
+#: Queues whose size only their own code may read, and only as the queue reads it: a
+#: ``_qsize`` that fails without the queue's mutex, a container of the program's behind the
+#: standard ``_qsize``, and a ``_qsize`` that takes a lock of the program's, which a put's
+#: caller holds (an unbounded put reads no size: without syncscope, nothing waits).
 STRICT_SIZE_PROGRAM = """\
-import queue, sys
+import queue, sys, threading
 
 class Strict(getattr(queue, sys.argv[1])):
     def _qsize(self):
@@ -654,14 +656,41 @@ class Strict(getattr(queue, sys.argv[1])):
             raise RuntimeError("_qsize read without the mutex")
         return len(self.queue)
 
+class Store:
+    def __init__(self, q):
+        self.q, self.items = q, []
+    def __len__(self):
+        if not self.q.mutex.locked():
+            raise RuntimeError("store read without the mutex")
+        return len(self.items)
+
+class Stored(queue.Queue):
+    def _init(self, maxsize):
+        self.queue = Store(self)
+    def _put(self, item):
+        self.queue.items.append(item)
+    def _get(self):
+        return self.queue.items.pop(0)
+
+books = threading.Lock()
+
+class Booked(queue.Queue):
+    def _qsize(self):
+        with books:
+            return len(self.queue)
+
 total = 0
-for maxsize in (0, 4):
-    q = Strict(maxsize)
+for q in (Strict(), Strict(4), Stored(), Stored(4)):
     for n in range(300):
         q.put(n)
         total += q.get()
     q.put(-1)
     total += q.get(timeout=5) + q.qsize()
+booked = Booked()
+for n in range(300):
+    with books:  # the books and the queue changed together
+        booked.put(n)
+    total += booked.get(timeout=5)
 print("total", total)
 """
 
@@ -677,26 +706,31 @@ print("total", total)
     ],
     ids=["-q", "lines", "json", "spans"],
 )
-def test_a_subclass_own_qsize_that_needs_the_mutex_does_not_break_put(
+def test_a_queue_size_only_its_own_code_reads_is_not_read(
     kind: str, mode: list[str], tmp_path: Path
 ) -> None:
     """
-    What syncscope reads of a queue's size without its mutex (the largest size a report
-    shows, whether a put would wait) must not make the program's put fail: a subclass's own
-    ``_qsize`` may raise there, where the queue's own calls never do. The largest size of
-    such a queue is then left unknown rather than read.
+    What syncscope reads of a queue's size (the largest size a report shows, the size a line
+    gives, whether a put would wait) must not make the program's put fail or hang: a
+    subclass's own ``_qsize``, or its own container, may raise without the queue's mutex, or
+    take a lock the caller holds. Syncscope does not call them; such a size is not known.
     """
     program = tmp_path / "strict_size.py"
     program.write_text(STRICT_SIZE_PROGRAM, encoding="utf-8")
     plain = run_python(str(program), kind)
-    assert (0, "total 89698\n") == (plain.returncode, plain.stdout), plain.stderr
+    assert (0, "total 224246\n") == (plain.returncode, plain.stdout), plain.stderr
     options = [option.format(tmp=tmp_path) for option in mode]
-    result = run_syncscope(*options, str(program), kind)
+    result = run_syncscope(*options, str(program), kind, timeout=30)
     assert (0, plain.stdout) == (result.returncode, result.stdout), result.stderr
-    if mode == ["-q"]:  # every put and get counted
-        assert re.search(r"\bq\s+Strict\s+\S*strict_size\.py:\d+\s+301\s+301\b", result.stderr), (
-            result.stderr
-        )
+    if mode == ["-q"]:  # every put and get counted; the books taken only by the program
+        rows = re.findall(r"\b(Strict|Stored|Booked)\s+\S+\s+(\d+)\s+(\d+)\s", result.stderr)
+        assert sorted(rows) == [
+            ("Booked", "300", "300"),
+            *[("Stored", "301", "301")] * 2,
+            *[("Strict", "301", "301")] * 2,
+        ], result.stderr
+        # 300 times by the program, 300 by Booked._qsize in the gets (as without syncscope).
+        assert re.search(r"\bbooks\s+lock\s+\S+\s+600\s", result.stderr), result.stderr
 
 
 @pytest.mark.parametrize("kind", [queue.Queue, queue.LifoQueue, queue.PriorityQueue])

@@ -2,16 +2,23 @@
 How full a queue is, read without its mutex: for a report (the size a line gives) or a hint
 (trying at once is no use), never for a decision. ``qsize()`` would take the very lock the
 queue's users contend for, once more per operation.
+
+Only what runs none of the program's code is read so: a standard queue's own ``_qsize`` over
+its own deque or list, and a SimpleQueue's (C). A subclass's ``_qsize`` (or container) may
+need the mutex, fail without it, or take a lock of the program's, which the caller may hold
+(an unbounded put never asks for the size): syncscope does not call it, and its size is not
+known. Whether a put or get is about to wait is read under the mutex for such a queue, as the
+original reads it next (:func:`full_now`, :func:`empty_now`).
 """
 
 from __future__ import annotations
 
 import queue
+from _queue import SimpleQueue as _CSimpleQueue
+from collections import deque
 
 from .._core.dispatch import hidden
 from .._core.signals import raise_if_a_handlers
-from .._core.state import state
-from .conditions import silent
 
 
 TYPE_CHECKING = False
@@ -19,53 +26,83 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-#: The standard queues' own ``_qsize`` (each ``len(self.queue)``): read without the mutex,
-#: it cannot fail and does nothing. A subclass's own (or one set on a queue) may do either.
+#: The standard queues' own ``_qsize`` (each ``len(self.queue)``), and what their ``queue`` is.
 _FREE_SIZES = frozenset({queue.Queue._qsize, queue.LifoQueue._qsize, queue.PriorityQueue._qsize})
+_CONTAINERS = frozenset({deque, list})
+_c_qsize = _CSimpleQueue.qsize
 
 
 def freely_sized(q: Any) -> bool:
-    """Whether ``q``'s ``_qsize`` is a standard queue's, which may be read at any time."""
-    return getattr(q._qsize, "__func__", None) in _FREE_SIZES
+    """
+    Whether ``q``'s size can be read at any time: its ``_qsize`` is a standard queue's (none
+    set on the queue itself, none of its class's own) over a deque or list of its own. Read
+    from the dicts, so that no property of the program's runs here.
+    """
+    held = q.__dict__
+    return (
+        "_qsize" not in held
+        and type(held.get("queue")) in _CONTAINERS
+        and getattr(type(q), "_qsize", None) in _FREE_SIZES
+    )
 
 
 def queued(q: Any) -> int | None:
-    """
-    The size, read unseen; None when it cannot be read. (SimpleQueue has no ``_qsize``; its
-    ``qsize()`` takes no Python-level lock.)
-    """
-    try:
-        return silent(getattr(q, "_qsize", None) or q.qsize)  # type: ignore[no-any-return]
-    except Exception as exc:
-        raise_if_a_handlers(exc)
-        return None
+    """The size, when it can be read without running the program's code (see above); else None."""
+    if isinstance(q, _CSimpleQueue):
+        return _c_qsize(q)
+    if freely_sized(q):
+        return len(q.queue)
+    return None
 
 
 def is_full(q: Any) -> bool:
     """
-    Whether a bounded queue is full, as its put tells; False when a subclass makes it raise
-    (the real put then raises as it does).
+    Whether a bounded queue is full, as its put tells; False when that is not known without
+    the program's code (see above), or a subclass makes it raise: the put then tries.
     """
+    size = queued(q)
     try:
-        if state.lines is not None:  # read unseen, as the event path reads it (see queued)
-            return bool(hidden(_full, q))
-        return _full(q)
-    except Exception as exc:
+        return size is not None and 0 < q.maxsize <= size
+    except Exception as exc:  # a maxsize that does not compare: the real put raises
         raise_if_a_handlers(exc)
         return False
-
-
-def _full(q: Any) -> bool:
-    # Not a lambda in is_full: that would make a cell of q on every call, lines or not.
-    return 0 < q.maxsize <= q._qsize()  # type: ignore[no-any-return]
 
 
 def is_empty(q: Any) -> bool:
-    """Whether a queue is empty, as :func:`is_full` tells fullness."""
+    """Whether a queue is empty, as :func:`is_full` tells fullness (False: not known)."""
+    return queued(q) == 0
+
+
+def full_now(q: Any) -> bool:
+    """
+    Whether a put into bounded ``q`` would wait now: :func:`is_full`, or for a queue whose
+    size only its own ``_qsize`` tells, that read under the mutex, unseen, as the put itself
+    reads it next. False when it cannot tell (the put then says what happened).
+    """
     try:
-        if state.lines is not None:  # read unseen, as the event path reads it (see queued)
-            return not hidden(q._qsize)
-        return not q._qsize()
+        if not q.maxsize > 0:  # unbounded: the put reads no size, nor does this
+            return False
+        size = queued(q)
+        if size is None:
+            size = hidden(_size_under_mutex, q)
+        return q.maxsize <= size  # type: ignore[no-any-return]
+    except Exception as exc:  # a maxsize that does not compare: the real put raises
+        raise_if_a_handlers(exc)
+        return False
+
+
+def empty_now(q: Any) -> bool:
+    """Whether a get from ``q`` would wait now, as :func:`full_now` tells a put."""
+    size = queued(q)
+    try:
+        if size is None:
+            size = hidden(_size_under_mutex, q)
+        return size == 0
     except Exception as exc:
         raise_if_a_handlers(exc)
         return False
+
+
+def _size_under_mutex(q: Any) -> int:
+    with q.mutex:
+        return q._qsize()  # type: ignore[no-any-return]

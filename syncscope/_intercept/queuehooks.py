@@ -26,6 +26,7 @@ from .._core.state import state
 from .._core.tracebacks import hide_frames
 from .._core.tracking import watches
 from .ownsteps import MIXED, heap_kind_after
+from .queuefill import queued
 
 
 TYPE_CHECKING = False
@@ -111,23 +112,15 @@ def said_in_get(pending: PendingGet, item: Any) -> None:
     q, primitive, lines, site, start, _ = pending
     waited = None if start is None else perf_counter_ns() - start
     if lines is not None:
-        qsize = _size(q) if lines.fields else None
+        qsize = queued(q) if lines.fields else None
         lines.item(primitive, "get", "got", item_text(item), NO_SITE, waited, qsize)
         return
     text = item_text(item)
     emit(
         SyncEvent(
-            primitive, "get", "got", site, waited, item=text, item_id=id(item), qsize=_size(q)
+            primitive, "get", "got", site, waited, item=text, item_id=id(item), qsize=queued(q)
         )
     )
-
-
-def _size(q: Any) -> int | None:
-    try:
-        return q._qsize()  # type: ignore[no-any-return]
-    except Exception as exc:
-        raise_if_a_handlers(exc)
-        return None
 
 
 def _make_put_hook(
@@ -160,7 +153,7 @@ def _make_put_hook(
             try:
                 waited = None if start is None else perf_counter_ns() - start
                 if lines is not None:  # counted in place: its line only
-                    qsize = self._qsize() if lines.fields else None
+                    qsize = queued(self) if lines.fields else None
                     lines.item(primitive, "put", "put", text, site, waited, qsize)
                 else:
                     emit(
@@ -172,7 +165,7 @@ def _make_put_hook(
                             waited,
                             item=text,
                             item_id=item_id,
-                            qsize=self._qsize(),
+                            qsize=queued(self),
                         )
                     )
             except BaseException as exc:

@@ -18,7 +18,7 @@ from .._core.tally import Tally, TallyBook, site_tally
 from .._core.tracking import Watch
 from .lean import adopt_watch
 from .ownsteps import IN_PLACE, in_place_ok
-from .queuefill import freely_sized, queued
+from .queuefill import queued
 from .queuehooks import PLAIN, item_text, renders_in_c
 
 
@@ -231,7 +231,7 @@ def said_put(
     finally:
         guard.pending_put = outer
     if size is None:  # just after the put, not under its lock (see put_wrapper)
-        size = q._qsize() if freely_sized(q) else queued(q)
+        size = queued(q)
     return _put_counted(entry, lean, size)
 
 

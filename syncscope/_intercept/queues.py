@@ -43,7 +43,7 @@ from .lean import adopt_watch
 from .lockfactories import LOCK_TYPE
 from .lockpaths import count_op
 from .ownsteps import IN_PLACE, NO_ITEM, in_place_ok, task_done_in_place
-from .queuefill import freely_sized, is_empty, is_full, queued
+from .queuefill import empty_now, freely_sized, full_now, is_empty, is_full, queued
 from .queuehooks import hook_put, item_text
 from .queuelean import (
     STANDARD,
@@ -185,9 +185,7 @@ def wrappers() -> list[Wrapper]:
                                 tally.puts += 1
                                 tally.unfinished += 1
                                 if size is None:  # just after the put, not under its lock
-                                    # A subclass's own may fail there, or take a lock: unseen,
-                                    # and the largest size left as it is if it cannot be read.
-                                    size = self._qsize() if freely_sized(self) else queued(self)
+                                    size = queued(self)  # None: not known (see queuefill)
                                 if size is not None and size > tally.max_size:
                                     tally.max_size = size
                                 diagnosis = state.diagnosis
@@ -205,7 +203,7 @@ def wrappers() -> list[Wrapper]:
                 # Else the real put checks the timeout: its error.
                 and (not block or timeout is None or at_once(block, timeout))
                 and not self.not_empty._waiters
-                # A subclass's own _qsize is read without the mutex only under pressure.
+                # A subclass's own _qsize is not read: unknown, tried only under pressure.
                 and not (
                     self.maxsize and (not (records.counting or freely_sized(self)) or is_full(self))
                 )
@@ -225,7 +223,7 @@ def wrappers() -> list[Wrapper]:
             site = call_site()
             text = item_text(item)
             try:
-                blocks = bool(block) and 0 < self.maxsize <= (queued(self) or 0)
+                blocks = bool(block) and full_now(self)
             except Exception as exc:  # a maxsize that does not compare: the real put raises
                 raise_if_a_handlers(exc)
                 blocks = False
@@ -347,7 +345,7 @@ def wrappers() -> list[Wrapper]:
                 # Else the real get checks the timeout: its error.
                 and (not block or timeout is None or at_once(block, timeout))
                 and not self.not_full._waiters
-                # A subclass's own _qsize is read without the mutex only under pressure.
+                # A subclass's own _qsize is not read: unknown, tried only under pressure.
                 and (records.counting or freely_sized(self))
                 and not is_empty(self)
                 and len(records.buffer) < records.capacity  # room for its mark (see counted)
@@ -465,7 +463,7 @@ def observed_get(
 ) -> Any:
     """Run a get (``call``) of any queue kind, and report it: waiting, got, or why not."""
     site = call_site()
-    blocks = bool(block) and not queued(q)
+    blocks = bool(block) and empty_now(q)
     if blocks:
         emit(SyncEvent(primitive, "get", "waiting", site, timeout=wait_limit(block, timeout)))
     start = perf_counter_ns()  # before the guard goes up: a Ctrl-C at a call left it up

@@ -354,7 +354,7 @@ def _lean_simple_put(q: Any, entry: Watch, lean: TallyBook, item: Any) -> None:
     # first: a Ctrl-C in it leaves nothing counted.
     lines = state.lines
     if lines is not None:
-        qsize = q.qsize() + 1 if lines.fields else None  # as the event path reads it
+        qsize = _simple_qsize(q) + 1 if lines.fields else None  # the C one: not a subclass's
         text = item_text(item)
         lines.item(entry.primitive, "put", "put", text, NO_SITE, None, qsize)
     tally = entry.tally
@@ -381,6 +381,6 @@ def _report_simple_put(q: Any, primitive: Primitive, item: Any) -> None:
             None,
             item=item_text(item),
             item_id=id(item),
-            qsize=q.qsize() + 1,
+            qsize=_simple_qsize(q) + 1,
         )
     )
