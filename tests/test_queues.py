@@ -679,6 +679,22 @@ class Booked(queue.Queue):
         with books:
             return len(self.queue)
 
+class Ledger(list):  # its length read under the books too
+    def __len__(self):
+        with books:
+            return super().__len__()
+
+class Ranked(queue.PriorityQueue):
+    def _init(self, maxsize):
+        self.queue = Ledger()
+
+class Other(queue.Queue):  # a mutex of its own, beside the lock its Conditions use
+    def __init__(self, maxsize=0):
+        super().__init__(maxsize)
+        self.mutex = threading.Lock()
+    def _qsize(self):
+        return len(self.queue)
+
 total = 0
 for q in (Strict(), Strict(4), Stored(), Stored(4)):
     for n in range(300):
@@ -691,6 +707,14 @@ for n in range(300):
     with books:  # the books and the queue changed together
         booked.put(n)
     total += booked.get(timeout=5)
+ranked, other = Ranked(), Other(2)
+for n in range(300):
+    with books:
+        ranked.put(n)
+    total += ranked.get(timeout=5)
+    with other.mutex:
+        other.put(n, timeout=5)
+        total += other.get(timeout=5)
 print("total", total)
 """
 
@@ -718,7 +742,7 @@ def test_a_queue_size_only_its_own_code_reads_is_not_read(
     program = tmp_path / "strict_size.py"
     program.write_text(STRICT_SIZE_PROGRAM, encoding="utf-8")
     plain = run_python(str(program), kind)
-    assert (0, "total 224246\n") == (plain.returncode, plain.stdout), plain.stderr
+    assert (0, "total 313946\n") == (plain.returncode, plain.stdout), plain.stderr
     options = [option.format(tmp=tmp_path) for option in mode]
     result = run_syncscope(*options, str(program), kind, timeout=30)
     assert (0, plain.stdout) == (result.returncode, result.stdout), result.stderr
@@ -729,8 +753,9 @@ def test_a_queue_size_only_its_own_code_reads_is_not_read(
             *[("Stored", "301", "301")] * 2,
             *[("Strict", "301", "301")] * 2,
         ], result.stderr
-        # 300 times by the program, 300 by Booked._qsize in the gets (as without syncscope).
-        assert re.search(r"\bbooks\s+lock\s+\S+\s+600\s", result.stderr), result.stderr
+        # 600 times by the program; in the gets, 300 by Booked._qsize and 300 by the Ledger's
+        # length (as without syncscope: an unbounded put reads no size).
+        assert re.search(r"\bbooks\s+lock\s+\S+\s+1,200\s", result.stderr), result.stderr
 
 
 @pytest.mark.parametrize("kind", [queue.Queue, queue.LifoQueue, queue.PriorityQueue])

@@ -38,6 +38,7 @@ from .._core.compat import QUEUE_HAS_SHUTDOWN
 from .._core.state import state
 from .barrierwait import condition_wait
 from .lockfactories import LOCK_TYPE
+from .queuefill import CONTAINERS
 
 
 TYPE_CHECKING = False
@@ -232,7 +233,13 @@ def _standard(method: Any) -> bool:
 
 
 def own_put(q: Any) -> bool:
-    """Whether ``q`` has a ``_put`` or a ``_qsize`` of its own, which a put's steps skip."""
+    """
+    Whether ``q`` has a ``_put`` or a ``_qsize`` of its own, which a put's steps skip, or a
+    container of its own (a deque's or list's subclass set as ``q.queue``), whose length the
+    steps would read where the original reads none.
+    """
+    if type(q.__dict__.get("queue")) not in CONTAINERS:
+        return True
     try:
         left_put, _, left_qsize = LEFT_METHODS[type(q)]
         put, qsize = q._put, q._qsize
@@ -247,7 +254,9 @@ def own_put(q: Any) -> bool:
 
 
 def own_get(q: Any) -> bool:
-    """Whether ``q`` has a ``_get`` or a ``_qsize`` of its own, which a get's steps skip."""
+    """Whether ``q`` has a ``_get``, a ``_qsize`` or a container of its own (see own_put)."""
+    if type(q.__dict__.get("queue")) not in CONTAINERS:
+        return True
     try:
         _, left_get, left_qsize = LEFT_METHODS[type(q)]
         get, qsize = q._get, q._qsize
@@ -333,7 +342,7 @@ def _put_in_heap(q: Any, item: Any, entry: Watch, say: Any = None, what: Any = N
 
 def _get_first(q: Any, _entry: Watch, say: Any = None, what: Any = None) -> Any:
     with q.mutex:
-        if not len(q.queue) or own_get(q):  # the real get says it is empty, or runs them
+        if own_get(q) or not len(q.queue):  # the real get says it is empty, or runs them
             return NO_ITEM
         item = q.queue.popleft()
         not_full = q.not_full
@@ -346,7 +355,7 @@ def _get_first(q: Any, _entry: Watch, say: Any = None, what: Any = None) -> Any:
 
 def _get_last(q: Any, _entry: Watch, say: Any = None, what: Any = None) -> Any:
     with q.mutex:  # _get_first's steps, from the other end
-        if not len(q.queue) or own_get(q):
+        if own_get(q) or not len(q.queue):
             return NO_ITEM
         item = q.queue.pop()
         not_full = q.not_full
@@ -365,7 +374,7 @@ def _get_least(q: Any, entry: Watch, say: Any = None, what: Any = None) -> Any:
         kind, epoch = entry.heap_kind, state.epoch
         if kind is None or kind is MIXED or entry.heap_epoch != epoch or not epoch & 1:
             return NO_ITEM
-        if not len(q.queue) or own_get(q):
+        if own_get(q) or not len(q.queue):
             return NO_ITEM
         item = heappop(q.queue)
         not_full = q.not_full

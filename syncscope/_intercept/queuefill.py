@@ -7,8 +7,8 @@ Only what runs none of the program's code is read so: a standard queue's own ``_
 its own deque or list, and a SimpleQueue's (C). A subclass's ``_qsize`` (or container) may
 need the mutex, fail without it, or take a lock of the program's, which the caller may hold
 (an unbounded put never asks for the size): syncscope does not call it, and its size is not
-known. Whether a put or get is about to wait is read under the mutex for such a queue, as the
-original reads it next (:func:`full_now`, :func:`empty_now`).
+known. Whether a put or get is about to wait is read for such a queue under the lock the
+original takes next, where it reads it next (:func:`full_now`, :func:`empty_now`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 #: The standard queues' own ``_qsize`` (each ``len(self.queue)``), and what their ``queue`` is.
 _FREE_SIZES = frozenset({queue.Queue._qsize, queue.LifoQueue._qsize, queue.PriorityQueue._qsize})
-_CONTAINERS = frozenset({deque, list})
+CONTAINERS = frozenset({deque, list})
 _c_qsize = _CSimpleQueue.qsize
 
 
@@ -41,7 +41,7 @@ def freely_sized(q: Any) -> bool:
     held = q.__dict__
     return (
         "_qsize" not in held
-        and type(held.get("queue")) in _CONTAINERS
+        and type(held.get("queue")) in CONTAINERS
         and getattr(type(q), "_qsize", None) in _FREE_SIZES
     )
 
@@ -73,36 +73,49 @@ def is_empty(q: Any) -> bool:
     return queued(q) == 0
 
 
-def full_now(q: Any) -> bool:
+def full_now(q: Any, timeout: Any) -> bool:
     """
-    Whether a put into bounded ``q`` would wait now: :func:`is_full`, or for a queue whose
-    size only its own ``_qsize`` tells, that read under the mutex, unseen, as the put itself
-    reads it next. False when it cannot tell (the put then says what happened).
+    Whether a blocking put into ``q`` (with ``timeout``) would wait now: :func:`is_full`, or
+    for a queue whose size only its own ``_qsize`` tells, that read unseen as the put reads
+    it next: under ``not_full``, and not if it reads none (unbounded, shut down, a negative
+    timeout). False when it cannot tell (the put then says what happened).
     """
     try:
         if not q.maxsize > 0:  # unbounded: the put reads no size, nor does this
             return False
         size = queued(q)
         if size is None:
-            size = hidden(_size_under_mutex, q)
-        return q.maxsize <= size  # type: ignore[no-any-return]
-    except Exception as exc:  # a maxsize that does not compare: the real put raises
+            size = hidden(_size_for_put, q, timeout)
+        return size is not None and q.maxsize <= size
+    except Exception as exc:  # a maxsize or timeout that does not compare: the put raises
         raise_if_a_handlers(exc)
         return False
 
 
-def empty_now(q: Any) -> bool:
-    """Whether a get from ``q`` would wait now, as :func:`full_now` tells a put."""
-    size = queued(q)
+def empty_now(q: Any, timeout: Any) -> bool:
+    """Whether a blocking get from ``q`` would wait now, as :func:`full_now` tells a put."""
     try:
+        size = queued(q)
         if size is None:
-            size = hidden(_size_under_mutex, q)
+            size = hidden(_size_for_get, q, timeout)
         return size == 0
     except Exception as exc:
         raise_if_a_handlers(exc)
         return False
 
 
-def _size_under_mutex(q: Any) -> int:
-    with q.mutex:
+# Queue.put's and Queue.get's own first steps (3.13's shutdown included), up to the size.
+def _size_for_put(q: Any, timeout: Any) -> int | None:
+    with q.not_full:
+        if getattr(q, "is_shutdown", False) or (timeout is not None and timeout < 0):
+            return None
+        return q._qsize()  # type: ignore[no-any-return]
+
+
+def _size_for_get(q: Any, timeout: Any) -> int | None:
+    with q.not_empty:
+        if getattr(q, "is_shutdown", False):
+            return q._qsize()  # type: ignore[no-any-return]
+        if timeout is not None and timeout < 0:
+            return None
         return q._qsize()  # type: ignore[no-any-return]

@@ -134,7 +134,12 @@ def _make_put_hook(
             if entry is not None:
                 epoch = state.epoch  # see ownsteps._put_in_heap
                 before = entry.heap_kind if entry.heap_epoch == epoch else None
-                if before is MIXED or (before is None and len(self.queue)):
+                # A container of the program's: its length is its own code, not read here.
+                if (
+                    type(self.queue) is not list
+                    or before is MIXED
+                    or (before is None and len(self.queue))
+                ):
                     entry = None  # not known, and so it stays: nothing to keep
                 else:
                     entry.heap_kind = None  # unknown if the push raises: its item is in

@@ -29,7 +29,6 @@ from functools import partial
 from .._core.compat import QUEUE_HAS_SHUTDOWN
 from .._core.dispatch import emit, guard, hidden
 from .._core.event import Op, Primitive, SyncEvent, perf_counter_ns, wait_limit
-from .._core.signals import raise_if_a_handlers
 from .._core.sites import NO_SITE, PAST_OUR_CALLER, call_site
 from .._core.state import state
 from .._core.tracebacks import hide_frames
@@ -223,10 +222,11 @@ def wrappers() -> list[Wrapper]:
             site = call_site()
             text = item_text(item)
             try:
-                blocks = bool(block) and full_now(self)
-            except Exception as exc:  # a maxsize that does not compare: the real put raises
-                raise_if_a_handlers(exc)
-                blocks = False
+                blocks = bool(block) and full_now(self, timeout)
+            except BaseException as exc:  # a Ctrl-C while it waits for the queue's lock
+                outcome = failed_outcome("put", exc, block, timeout)
+                emit(SyncEvent(primitive, "put", outcome, site, item=text, error=exc))
+                raise
             if blocks:
                 limit = wait_limit(block, timeout)
                 emit(SyncEvent(primitive, "put", "waiting", site, timeout=limit, item=text))
@@ -463,7 +463,13 @@ def observed_get(
 ) -> Any:
     """Run a get (``call``) of any queue kind, and report it: waiting, got, or why not."""
     site = call_site()
-    blocks = bool(block) and empty_now(q)
+    try:
+        blocks = bool(block) and empty_now(q, timeout)
+    except BaseException as exc:  # a Ctrl-C while it waits for the queue's lock
+        emit(
+            SyncEvent(primitive, "get", failed_outcome("get", exc, block, timeout), site, error=exc)
+        )
+        raise
     if blocks:
         emit(SyncEvent(primitive, "get", "waiting", site, timeout=wait_limit(block, timeout)))
     start = perf_counter_ns()  # before the guard goes up: a Ctrl-C at a call left it up
