@@ -65,6 +65,15 @@ def countable(obj: object) -> Primitive | None:
     return None if entry is None else entry.primitive
 
 
+def _permit_seen(semaphore: Any) -> bool:
+    """
+    Whether a permit is there, read without the lock: a hint. A ``_value`` of the class's
+    own (a property) is not read here, but only where the original reads it, under its lock;
+    nor is the semaphore's ``__dict__`` (see ``queuefill.freely_sized``).
+    """
+    return hasattr(type(semaphore), "_value") or bool(getattr(semaphore, "_value", 1))
+
+
 def permit_taken(
     semaphore: Any,
     entry: Watch,
@@ -82,9 +91,7 @@ def permit_taken(
     """
     if semaphore._cond._waiters or not may_count():
         return None  # it would take a permit someone waits for: an event
-    # Read from its dict: a subclass's own _value (a property) runs only where the original
-    # reads it, under the Condition's lock.
-    if not records.counting and (not semaphore.__dict__.get("_value", 1) or not records.spent(2)):
+    if not records.counting and (not _permit_seen(semaphore) or not records.spent(2)):
         # Events, its acquire and hold; with no permit to take, a wait or a failed trylock, a
         # span kept (busy: see pairing) that spends nothing of the allowance.
         return None

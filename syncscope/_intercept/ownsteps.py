@@ -238,7 +238,7 @@ def own_put(q: Any) -> bool:
     container of its own (a deque's or list's subclass set as ``q.queue``), whose length the
     steps would read where the original reads none.
     """
-    if type(q.__dict__.get("queue")) not in CONTAINERS:
+    if type(q.queue) not in CONTAINERS:
         return True
     try:
         left_put, _, left_qsize = LEFT_METHODS[type(q)]
@@ -254,9 +254,7 @@ def own_put(q: Any) -> bool:
 
 
 def own_get(q: Any) -> bool:
-    """Whether ``q`` has a ``_get``, a ``_qsize`` or a container of its own (see own_put)."""
-    if type(q.__dict__.get("queue")) not in CONTAINERS:
-        return True
+    """Whether ``q`` has a ``_get`` or a ``_qsize`` of its own, which a get's steps skip."""
     try:
         _, left_get, left_qsize = LEFT_METHODS[type(q)]
         get, qsize = q._get, q._qsize
@@ -342,7 +340,8 @@ def _put_in_heap(q: Any, item: Any, entry: Watch, say: Any = None, what: Any = N
 
 def _get_first(q: Any, _entry: Watch, say: Any = None, what: Any = None) -> Any:
     with q.mutex:
-        if own_get(q) or not len(q.queue):  # the real get says it is empty, or runs them
+        # Empty: the real get says so; a container or methods of its own: it runs them.
+        if type(q.queue) not in CONTAINERS or not len(q.queue) or own_get(q):
             return NO_ITEM
         item = q.queue.popleft()
         not_full = q.not_full
@@ -355,7 +354,7 @@ def _get_first(q: Any, _entry: Watch, say: Any = None, what: Any = None) -> Any:
 
 def _get_last(q: Any, _entry: Watch, say: Any = None, what: Any = None) -> Any:
     with q.mutex:  # _get_first's steps, from the other end
-        if own_get(q) or not len(q.queue):
+        if type(q.queue) not in CONTAINERS or not len(q.queue) or own_get(q):
             return NO_ITEM
         item = q.queue.pop()
         not_full = q.not_full
@@ -374,7 +373,7 @@ def _get_least(q: Any, entry: Watch, say: Any = None, what: Any = None) -> Any:
         kind, epoch = entry.heap_kind, state.epoch
         if kind is None or kind is MIXED or entry.heap_epoch != epoch or not epoch & 1:
             return NO_ITEM
-        if own_get(q) or not len(q.queue):
+        if type(q.queue) not in CONTAINERS or not len(q.queue) or own_get(q):
             return NO_ITEM
         item = heappop(q.queue)
         not_full = q.not_full
