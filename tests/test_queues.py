@@ -645,8 +645,9 @@ def test_a_queue_classs_own_methods_run(kind: str, mode: list[str], tmp_path: Pa
 
 #: Queues whose size only their own code may read, and only as the queue reads it: a
 #: ``_qsize`` that fails without the queue's mutex, a container of the program's behind the
-#: standard ``_qsize``, and a ``_qsize`` that takes a lock of the program's, which a put's
-#: caller holds (an unbounded put reads no size: without syncscope, nothing waits).
+#: standard ``_qsize``, a ``_qsize`` and a heap's ``__len__`` that take a lock of the
+#: program's, which a put's caller holds (an unbounded put reads no size: without syncscope,
+#: nothing waits), and a mutex of the program's beside the queue's own lock, held around it.
 STRICT_SIZE_PROGRAM = """\
 import queue, sys, threading
 
