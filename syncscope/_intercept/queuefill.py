@@ -56,22 +56,26 @@ def queued(q: Any) -> int | None:
     return None
 
 
-def is_full(q: Any) -> bool:
+def is_full(q: Any, unknown: bool = False) -> bool:
     """
-    Whether a bounded queue is full, as its put tells; False when that is not known without
-    the program's code (see above), or a subclass makes it raise: the put then tries.
+    Whether a bounded queue is full, as its put tells; ``unknown`` when that is not known
+    without the program's code (see above); False when a subclass makes it raise: the put
+    then tries.
     """
     size = queued(q)
+    if size is None:
+        return unknown
     try:
-        return size is not None and 0 < q.maxsize <= size
+        return 0 < q.maxsize <= size  # type: ignore[no-any-return]
     except Exception as exc:  # a maxsize that does not compare: the real put raises
         raise_if_a_handlers(exc)
         return False
 
 
-def is_empty(q: Any) -> bool:
-    """Whether a queue is empty, as :func:`is_full` tells fullness (False: not known)."""
-    return queued(q) == 0
+def is_empty(q: Any, unknown: bool = False) -> bool:
+    """Whether a queue is empty, as :func:`is_full` tells fullness."""
+    size = queued(q)
+    return unknown if size is None else size == 0
 
 
 def full_now(q: Any, timeout: Any) -> bool:
@@ -115,8 +119,6 @@ def _size_for_put(q: Any, timeout: Any) -> int | None:
 
 def _size_for_get(q: Any, timeout: Any) -> int | None:
     with q.not_empty:
-        if getattr(q, "is_shutdown", False):
-            return q._qsize()  # type: ignore[no-any-return]
-        if timeout is not None and timeout < 0:
-            return None
+        if timeout is not None and timeout < 0 and not getattr(q, "is_shutdown", False):
+            return None  # it raises ValueError first
         return q._qsize()  # type: ignore[no-any-return]

@@ -42,7 +42,7 @@ from .lean import adopt_watch
 from .lockfactories import LOCK_TYPE
 from .lockpaths import count_op
 from .ownsteps import IN_PLACE, NO_ITEM, in_place_ok, task_done_in_place
-from .queuefill import empty_now, freely_sized, full_now, is_empty, is_full, queued
+from .queuefill import empty_now, full_now, is_empty, is_full, queued
 from .queuehooks import hook_put, item_text
 from .queuelean import (
     STANDARD,
@@ -202,10 +202,8 @@ def wrappers() -> list[Wrapper]:
                 # Else the real put checks the timeout: its error.
                 and (not block or timeout is None or at_once(block, timeout))
                 and not self.not_empty._waiters
-                # A subclass's own _qsize is not read: unknown, tried only under pressure.
-                and not (
-                    self.maxsize and (not (records.counting or freely_sized(self)) or is_full(self))
-                )
+                # A size only its own code tells is not read: unknown, tried under pressure.
+                and not (self.maxsize and is_full(self, not records.counting))
             ):
                 counted = countable(self)  # no getter to wake: counted in place (see counted)
                 if (
@@ -345,9 +343,8 @@ def wrappers() -> list[Wrapper]:
                 # Else the real get checks the timeout: its error.
                 and (not block or timeout is None or at_once(block, timeout))
                 and not self.not_full._waiters
-                # A subclass's own _qsize is not read: unknown, tried only under pressure.
-                and (records.counting or freely_sized(self))
-                and not is_empty(self)
+                # A size only its own code tells is not read: unknown, tried under pressure.
+                and not is_empty(self, not records.counting)
                 and len(records.buffer) < records.capacity  # room for its mark (see counted)
             ):
                 counted = countable(self)  # no putter to let in: counted in place
