@@ -66,7 +66,7 @@ ACQUIRES = {
     # syncscope's own lock that the program's threads contend for: left held, it would stop
     # every thread that checks the lock order next.
     "take_shared": registry.take_shared,
-    "LockOrder._same_site": LockOrder._same_site,
+    "LockOrder.same_site_pair": LockOrder.same_site_pair,
 }
 #: The releases that say their line first: whether the thread may release comes as an item.
 RELEASES = {

@@ -332,6 +332,19 @@ def _walk_lines(code: CodeType, lasti: int) -> int:
     return line
 
 
+#: Where a lean hold was taken, as its proxy keeps it: the code and the instruction. What
+#: keeps it for later (a remembered pair of locks, a record hold) makes it a site only when
+#: it is read: most never are, and the line of an instruction is a walk of its code's table.
+TakenAt = tuple[CodeType | None, int]
+
+
+def as_site(place: tuple[str, int, str] | TakenAt) -> tuple[str, int, str]:
+    """``place`` as a site (file, line, function), if it is a :data:`TakenAt`."""
+    if len(place) == 2:
+        return where(*place)
+    return place
+
+
 def site_of(proxy: Any) -> tuple[str, int, str]:
     """Where ``proxy``'s hold was taken: the caller of its acquire."""
     return where(proxy._syncscope_code, proxy._syncscope_lasti)

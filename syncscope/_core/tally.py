@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from typing import Protocol
 
     from .event import Primitive
+    from .leanholds import TakenAt
 else:
     Protocol = object  # a protocol is for type checkers; importing typing costs start-up
 
@@ -24,7 +25,7 @@ class TallyBook(Protocol):
     def tally(self, primitive: Primitive) -> Tally: ...
 
     def longest_hold(
-        self, primitive: Primitive, held_ns: int, thread: str, site: tuple[str, int, str]
+        self, primitive: Primitive, held_ns: int, thread: str, site: tuple[str, int, str] | TakenAt
     ) -> None:
         """A hold of ``primitive`` as long as its longest so far: who, and where it was taken."""
 

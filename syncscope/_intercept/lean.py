@@ -49,7 +49,6 @@ from .._core.leanholds import (
     this_thread,
     unlink,
 )
-from .._core.leanholds import site_of as lean_site
 from .._core.registry import allocate_lock
 from .._core.sites import PAST_OUR_CALLER, call_site, creator_frame, past_machinery
 from .._core.state import state
@@ -266,7 +265,8 @@ def longest_hold(proxy: Any, tally: Tally, held: int, holds: ThreadHolds) -> Non
     """A lean hold (which knows where it was taken) as long as the longest: tell the book."""
     book = tally.owner
     if book is not None:
-        book.longest_hold(proxy._syncscope_primitive, held, holds.thread_name(), lean_site(proxy))
+        place = (proxy._syncscope_code, proxy._syncscope_lasti)  # a site if it is ever read
+        book.longest_hold(proxy._syncscope_primitive, held, holds.thread_name(), place)
 
 
 def park(lock: Any, stats: TallyBook | None) -> Parked | None:

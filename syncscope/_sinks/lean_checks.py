@@ -19,8 +19,8 @@ from .._core import leanholds
 from .._core.dispatch import guard, hidden
 from .._core.event import Op, Outcome, Primitive, thread_name
 from .._core.holds import Holds, Wait, lean_chain, lean_hold_of
-from .._core.sites import call_site
-from .lockorder import MAX_DEPTH
+from .._core.sites import call_site, is_machinery
+from .lockorder import MAX_DEPTH, SAME_SITE
 
 
 TYPE_CHECKING = False
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from .lockorder import LockOrder
+    from .._core.leanholds import TakenAt
+    from .lockorder import LockOrder, Site
     from .stats import Stats
     from .traces import Traces
 
@@ -41,6 +42,18 @@ def _outer(holds: leanholds.ThreadHolds) -> Callable[[], list[Any]]:
         return [proxy._syncscope_primitive for proxy in reversed(further)]
 
     return outer
+
+
+def _taken_at(proxy: Any) -> TakenAt | Site:
+    """
+    Where the thread took ``proxy``, as the order check records it (the first caller outside
+    threading, queue and syncscope): the code and instruction its lean hold keeps, unless
+    that is threading's or queue's own (a lock of the library's, with ``--all``).
+    """
+    code = proxy._syncscope_code
+    if code is not None and not is_machinery(code):
+        return code, proxy._syncscope_lasti
+    return call_site()
 
 
 def _nothing(*_args: object) -> None:
@@ -97,9 +110,26 @@ class LeanChecks:
             # new reads the graph and takes nothing: only what it then does is guarded.
             first, then = below._syncscope_primitive, proxy._syncscope_primitive
             to_do = lockorder.wants_pair(first, then)
-            if to_do is not None:
-                site, thread = leanholds.site_of(below), holds.thread_name()
-                hidden(lockorder.taking_pair, to_do, first, site, then, thread, call_site())
+            if to_do is None:
+                return
+            thread = holds.thread_name()
+            if to_do[3] is SAME_SITE and not to_do[2]:  # a new pair of a lock per object
+                # Remembered with where each was taken as the proxies keep it (a site is made
+                # only if reported): the pair is most often never seen again.
+                closing = lockorder.same_site_pair(
+                    first,
+                    (below._syncscope_code, below._syncscope_lasti),
+                    then,
+                    thread,
+                    _taken_at(proxy),
+                    to_do[1],
+                    (),
+                )
+                if closing is not None:
+                    hidden(lockorder.report_pair, closing)
+                return
+            site = leanholds.site_of(below)
+            hidden(lockorder.taking_pair, to_do, first, site, then, thread, call_site())
             return
         was_busy = guard.busy
         guard.busy = True

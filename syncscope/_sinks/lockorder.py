@@ -52,6 +52,7 @@ from types import FrameType
 
 from .._core.event import Primitive
 from .._core.holds import Hold
+from .._core.leanholds import TakenAt, as_site
 from .._core.registry import allocate_lock, take_shared
 
 
@@ -72,14 +73,20 @@ MAX_SEARCH = 1_000
 #: Holds of a thread looked at when it takes one more: its innermost ones.
 MAX_DEPTH = 48
 #: What a pair of held and taken locks adds to the graph (see LockOrder.wants_pair).
-_SAME_SITE = "pair of one class"
+SAME_SITE = "pair of one class"
 _NEW_EDGE = "new edge"
 
 #: Where a lock was taken: file, line, function (findings.Site).
 Site = tuple[str, int, str]
 #: A remembered pair: the thread, the held lock and where it was taken, the lock taken and
 #: where, the other locks held then; the stack is taken only when an inversion is reported.
-Pair = tuple[str, Primitive, Site, Primitive, Site, tuple[Primitive, ...]]
+Pair = tuple[str, Primitive, Site | TakenAt, Primitive, Site | TakenAt, tuple[Primitive, ...]]
+#: A pair that closes a cycle of pairs, to report (see LockOrder.same_site_pair): the earlier
+#: pairs, then the new one's held lock and its place, the lock taken, the thread, the place,
+#: and the other locks held.
+Closing = tuple[
+    list[Pair], Primitive, Site | TakenAt, Primitive, str, Site | TakenAt, tuple[Primitive, ...]
+]
 #: What taking a lock holding another asks of the graph (see LockOrder.wants_pair).
 ToDo = tuple[Key, Key, dict[Key, Primitive] | None, object]
 
@@ -173,8 +180,10 @@ class LockOrder:
         this sighting then narrows).
         """
         _other_key, key, guards, new = to_do
-        if new is _SAME_SITE and not guards:  # the commonest: a new pair of a lock per object
-            self._same_site(other, other_site, primitive, thread, site, key, ())
+        if new is SAME_SITE and not guards:  # the commonest: a new pair of a lock per object
+            closing = self.same_site_pair(other, other_site, primitive, thread, site, key, ())
+            if closing is not None:
+                self.report_pair(closing)
             return
         held = [other, primitive]
         self._add(to_do, other, other_site, primitive, thread, site, lambda: held)
@@ -196,7 +205,7 @@ class LockOrder:
         other_key, key, guards, new = to_do
         if guards:
             self._narrow(guards, held_now, other_key, key)
-        if new is _SAME_SITE:
+        if new is SAME_SITE:
             others = tuple(
                 p
                 for p in held_now()
@@ -205,7 +214,9 @@ class LockOrder:
                 and p.kind != "semaphore"
                 and (p.file, p.line, p.column) != key
             )
-            self._same_site(before, before_site, primitive, thread, site, key, others)
+            closing = self.same_site_pair(before, before_site, primitive, thread, site, key, others)
+            if closing is not None:
+                self.report_pair(closing)
         elif new is _NEW_EDGE and not self._new_edge(
             before, before_site, primitive, thread, site, other_key, key, held_now
         ):
@@ -231,7 +242,7 @@ class LockOrder:
         What taking ``primitive`` while holding ``other`` asks of the graph (what the lean
         path gives :meth:`taking_pair` for the commonest chain, two locks): None for nothing;
         else the two classes, the guards of the pair's edge to narrow (or None), and whether
-        it is a pair of one class to look at (_SAME_SITE), an edge not seen yet (_NEW_EDGE),
+        it is a pair of one class to look at (SAME_SITE), an edge not seen yet (_NEW_EDGE),
         or neither (None).
         """
         if (
@@ -254,7 +265,7 @@ class LockOrder:
                 # Its own inversion: said once (most programs have none to make a set for).
                 and not (reported and frozenset((key,)) in reported)
             ):
-                new = _SAME_SITE
+                new = SAME_SITE
         else:
             known = self._after.get(other_key)
             if known is None or key not in known:
@@ -388,56 +399,64 @@ class LockOrder:
                 todo.append(following)
         return None
 
-    def _same_site(
+    def same_site_pair(
         self,
         before: Primitive,
-        before_site: Site,
+        before_site: Site | TakenAt,
         primitive: Primitive,
         thread: str,
-        site: Site,
+        site: Site | TakenAt,
         key: Key,
         guards: tuple[Primitive, ...],
-    ) -> None:
+    ) -> Closing | None:
         """
         ``primitive`` taken holding ``before``, both of class ``key``, with ``guards`` (the
-        other locks held, of other classes) also held: a pair to remember, and the
-        inversions it closes to report.
+        other locks held, of other classes) also held: a pair to remember. What comes back is
+        the cycle of pairs it closes, for :meth:`report_pair`, or None. Nothing here takes a
+        primitive of the program's, or imports: the lean path calls it unguarded, and guards
+        the report alone.
         """
         first, then = before.id, primitive.id
         reported = self._reported
         take_shared(self._lock)  # each new pair of a class of locks comes here
         try:
             if reported and frozenset((key,)) in reported:
-                return  # reported once per class: its further pairs need not be remembered
+                return None  # reported once per class: its further pairs need not be remembered
             pairs = self._pairs
             if (first, then) in pairs:
-                return
+                return None
             reverse = pairs.get((then, first))
             if reverse is not None:
                 path = [reverse]
             else:
                 if len(pairs) >= MAX_PAIRS:
-                    return
-                pairs[(first, then)] = (
-                    thread,
-                    before,
-                    before_site,
-                    primitive,
-                    site,
-                    guards,
-                )
-                self._pairs_after.setdefault(first, []).append(then)
+                    return None
+                pairs[(first, then)] = (thread, before, before_site, primitive, site, guards)
+                after = self._pairs_after.get(first)
+                if after is None:
+                    self._pairs_after[first] = [then]
+                else:
+                    after.append(then)
+                if then not in self._pairs_after:
+                    return None  # it led nowhere yet: most objects taken after one of their class
                 found = self._pair_path(then, first)
                 if found is None or all(pair[0] == thread for pair in found):
-                    return  # a ring one thread made alone: a list walked in two orders, in turn
+                    return None  # a ring one thread made alone: a list walked in two orders
                 path = found
             reported.add(frozenset((key,)))
         finally:
             self._lock.release()
+        return path, before, before_site, primitive, thread, site, guards
+
+    def report_pair(self, closing: Closing) -> None:
+        """Report the same-site inversion that :meth:`same_site_pair` found."""
         from .findings import Inversion, Ref, Taken
 
-        edge = self._taken(before, before_site, primitive, thread, site)
-        earlier = tuple(Taken(p[0], Ref.of(p[1]), p[2], Ref.of(p[3]), p[4], ()) for p in path)
+        path, before, before_site, primitive, thread, site, guards = closing
+        edge = self._taken(before, as_site(before_site), primitive, thread, as_site(site))
+        earlier = tuple(
+            Taken(p[0], Ref.of(p[1]), as_site(p[2]), Ref.of(p[3]), as_site(p[4]), ()) for p in path
+        )
         gate = next((p for p in guards if all(p in pair[5] for pair in path)), None)
         self._found(
             Inversion(

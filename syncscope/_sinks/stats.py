@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from .._core.event import SIGNAL_WAITS, Primitive, SyncEvent
 from .._core.holds import Hold
+from .._core.leanholds import TakenAt, as_site
 from .._core.records import whole
 from .._core.tally import Tally, count_contended
 
@@ -53,7 +54,7 @@ class Stats:
         #: (holder's thread, where it took it) -> [waits it caused, their total ns, max ns].
         self._blockers: dict[Primitive, dict[tuple[str, str, int, str], list[int]]] = {}
         #: Per primitive, the last few record holds: (ns, thread, file, line, function).
-        self._longest: dict[Primitive, list[tuple[int, str, str, int, str]]] = {}
+        self._longest: dict[Primitive, list[tuple[int, str, tuple[str, int, str] | TakenAt]]] = {}
 
     def tally(self, primitive: Primitive) -> Tally:
         tally = self._tallies.get(primitive)
@@ -232,9 +233,11 @@ class Stats:
         site.hold_max = max(site.hold_max, held_ns)
 
     def longest_hold(
-        self, primitive: Primitive, held_ns: int, thread: str, site: tuple[str, int, str]
+        self, primitive: Primitive, held_ns: int, thread: str, site: tuple[str, int, str] | TakenAt
     ) -> None:
-        record = (held_ns, thread, *site)
+        """A hold of ``primitive`` as long as its longest: kept, with its thread and place
+        (a lean hold's place as its proxy keeps it, made a site when read)."""
+        record = (held_ns, thread, site)
         longest = self._longest.get(primitive)
         if longest is None:
             if len(self._longest) < MAX_PRIMITIVES:
@@ -297,7 +300,9 @@ class Stats:
                         "max_s": s(ns),
                     },
                 )
-                for ns, thread, file, line, function in reversed(kept or ())
+                for ns, thread, (file, line, function) in (
+                    (ns, thread, as_site(place)) for ns, thread, place in reversed(kept or ())
+                )
             ]
         )
         return blockers, longest
