@@ -252,24 +252,32 @@ class LockOrder:
             or other in self._handoff
         ):
             return None
+        if (
+            other.line == primitive.line
+            and other.file == primitive.file
+            and other.column == primitive.column
+        ):
+            # One class: no edge of the graph, so no guards either. Most often a lock per
+            # object, whose pairs are new at every transfer: asked without a class made.
+            pairs = self._pairs
+            pair = (other.id, primitive.id)
+            if len(pairs) < MAX_PAIRS:
+                if pair in pairs:
+                    return None
+            # Full: only the reverse of a pair remembered closes a cycle.
+            elif (primitive.id, other.id) not in pairs or pair in pairs:
+                return None
+            key = (primitive.file, primitive.line, primitive.column)
+            reported = self._reported
+            # Its own inversion: said once (most programs have none to make a set for).
+            if reported and frozenset((key,)) in reported:
+                return None
+            return key, key, None, SAME_SITE
         key = (primitive.file, primitive.line, primitive.column)
         other_key = (other.file, other.line, other.column)
         guards = self._guards.get((other_key, key)) if self._guards else None
-        new: object = None
-        if other_key == key:
-            pairs = self._pairs
-            reported = self._reported
-            if (
-                (other.id, primitive.id) not in pairs
-                and (len(pairs) < MAX_PAIRS or (primitive.id, other.id) in pairs)
-                # Its own inversion: said once (most programs have none to make a set for).
-                and not (reported and frozenset((key,)) in reported)
-            ):
-                new = SAME_SITE
-        else:
-            known = self._after.get(other_key)
-            if known is None or key not in known:
-                new = _NEW_EDGE
+        known = self._after.get(other_key)
+        new = _NEW_EDGE if known is None or key not in known else None
         if new is None and not guards:
             return None
         return other_key, key, guards, new
