@@ -264,6 +264,21 @@ def uninstall() -> None:
         _patch.uninstall()
 
 
+def uninstall_at_exit() -> None:
+    """
+    :func:`uninstall`, as the runner does it last at exit: then the outputs let go of what
+    they kept (``let_go``), which nothing reads any more, rather than leave it to the
+    collector's pass at the interpreter's end.
+    """
+    sinks = state.sinks
+    uninstall()
+    for sink in sinks:
+        let_go = getattr(sink, "let_go", None)
+        if let_go is not None:
+            with contextlib.suppress(Exception):  # at exit: never raise into the shutdown
+                let_go()
+
+
 def _say_lost_events() -> None:
     """An output that failed lost events (its first error was said then): say how many."""
     lost, counters.sink_errors = counters.sink_errors, 0

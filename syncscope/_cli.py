@@ -319,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _keep_order_with_program_output()
     # After the program's own atexit handlers (registered later, so run earlier): flush and
     # close every output.
-    atexit.register(_api.uninstall)
+    atexit.register(_api.uninstall_at_exit)
     _api.program_starts()
     _run_as_main(run)
 

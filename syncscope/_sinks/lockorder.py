@@ -125,6 +125,12 @@ class LockOrder:
         self._guarded: dict[frozenset[Key], tuple[Taken, ...]] = {}
         self._lock = allocate_lock()
 
+    def let_go(self) -> None:
+        """Forget the graph and the pairs (see ``Recorder.let_go``), each container swapped
+        for an empty one: a thread of the program's still reading one reads it to its end."""
+        self._after, self._pairs, self._pairs_after = {}, {}, {}
+        self._guards, self._edge_keys, self._guarded = {}, {}, {}
+
     def after_fork_in_child(self) -> None:
         """A fork while another thread updated the graph leaves our lock held in the child."""
         self._lock = allocate_lock()

@@ -53,8 +53,12 @@ class Stats:
         #: Who made others wait, as lock_stat's contending-with points: per primitive,
         #: (holder's thread, where it took it) -> [waits it caused, their total ns, max ns].
         self._blockers: dict[Primitive, dict[tuple[str, str, int, str], list[int]]] = {}
-        #: Per primitive, the last few record holds: (ns, thread, file, line, function).
+        #: Per primitive, the last few record holds: (ns, thread, where it was taken).
         self._longest: dict[Primitive, list[tuple[int, str, tuple[str, int, str] | TakenAt]]] = {}
+
+    def let_go(self) -> None:
+        """Forget every count (see ``Recorder.let_go``); a count made later starts afresh."""
+        self._tallies, self._pools, self._blockers, self._longest = {}, {}, {}, {}
 
     def tally(self, primitive: Primitive) -> Tally:
         tally = self._tallies.get(primitive)
