@@ -8,7 +8,7 @@ import contextlib
 import sys
 from collections.abc import Iterable, Mapping
 
-from ._core.dispatch import close_sinks, sink_failed
+from ._core.dispatch import close_sinks, let_go, sink_failed
 from ._core.event import Primitive, Sink
 from ._core.pools import primitive_for
 from ._core.sites import site_of, unique_name, user_frame
@@ -272,11 +272,7 @@ def uninstall_at_exit() -> None:
     """
     sinks = state.sinks
     uninstall()
-    for sink in sinks:
-        let_go = getattr(sink, "let_go", None)
-        if let_go is not None:
-            with contextlib.suppress(Exception):  # at exit: never raise into the shutdown
-                let_go()
+    let_go(sinks)
 
 
 def _say_lost_events() -> None:

@@ -346,12 +346,13 @@ class _Session:
 
     def stop(self) -> None:
         from syncscope import _api
-        from syncscope._core.dispatch import close_sinks
+        from syncscope._core.dispatch import close_sinks, let_go
         from syncscope._core.state import config_lock, set_sinks, state
 
         with config_lock:
             set_sinks(tuple(sink for sink in state.sinks if sink not in self._sinks))
         close_sinks(self._sinks)
+        let_go(self._sinks)  # the summary is written: nothing reads them any more
         if self._installed_here:
             _api.uninstall()
 
