@@ -105,14 +105,17 @@ WORKLOADS: dict[str, tuple[str, str]] = {
     # each time (a transfer between accounts, each with its lock): what the lock-order check
     # does for a chain it has not seen, its commonest case (each lock taken once alone first:
     # its first operation is not counted here; nor is a collection of the garbage collector's
-    # that so many objects would make fall in the loop of one run and not another's).
+    # that so many objects would make fall in the loop of one run and not another's). Taken
+    # in a function compiled with the script's file name, as a program's are: syncscope keeps
+    # where a lock of code made at run time (the loop's, a string's) was taken otherwise.
     "Lock pair of per-object locks (new pairs)": (
         "exec(compile('def make():\\n    p = threading.Lock()\\n    return p\\n', "
         "__file__, 'exec')); import random; made = [make() for _ in range(20_000)]; "
         "[(m.acquire(), m.release()) for m in made]; chosen = random.Random(1); "
+        "exec(compile('def pair(a, b):\\n    with a, b: pass\\n', __file__, 'exec')); "
         "pairs = iter([(made[i], made[10_000 + chosen.randrange(10_000)]) "
         "for i in range(10_000)]); import gc; gc.collect()",
-        "a, b = next(pairs)\n        with a, b: pass",
+        "pair(*next(pairs))",
     ),
     # The same once the program has taken 30,000 such pairs: what the check remembers of
     # them is full, and a new pair is only looked up (a program's steady state).
@@ -125,7 +128,7 @@ WORKLOADS: dict[str, tuple[str, str]] = {
         "for k in range(3) for i in range(10_000)]; "
         "pairs = iter([(made[i], made[10_000 + (7 * i + 3027) % 10_000]) "
         "for i in range(10_000)]); import gc; gc.collect()",
-        "a, b = next(pairs)\n        with a, b: pass",
+        "pair(*next(pairs))",
     ),
     # A task's Future, as a pool makes and completes it, without the pool's thread: its
     # Condition is the standard library's (unwatched), what it costs is the wrappers'.

@@ -881,3 +881,148 @@ def test_at_exit_the_runner_leaves_nothing_it_counted_to_the_collector() -> None
         if collecting:
             gc.enable()
     assert left == {}
+
+
+class Account:
+    """An object with a lock of its own, made at one line: a lock per object."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rlock = threading.RLock()
+        self.cond = threading.Condition(self.lock)
+
+
+def nest_with(p: Account, q: Account) -> None:
+    with p.lock:  # noqa: SIM117 (each lock on its own line)
+        with q.lock:
+            pass
+
+
+def nest_acquire(p: Account, q: Account) -> None:
+    p.lock.acquire()
+    q.lock.acquire()
+    q.lock.release()
+    p.lock.release()
+
+
+def nest_conditions(p: Account, q: Account) -> None:
+    with p.cond:  # noqa: SIM117
+        with q.cond:
+            pass
+
+
+def nest_after_a_wait(p: Account, q: Account) -> None:
+    with p.cond:
+        p.cond.wait(0)  # gives the lock up and takes it back: placed where it was first taken
+        with q.lock:
+            pass
+
+
+def nest_rlocks(p: Account, q: Account) -> None:
+    with p.rlock:  # noqa: SIM117
+        with p.rlock:
+            q.rlock.acquire()
+            q.rlock.release()
+
+
+_generated: dict[str, Any] = {}
+exec(
+    compile(
+        "def nest(p, q):\n    with p.lock:\n        with q.lock:\n            pass\n", "<x>", "exec"
+    ),
+    _generated,
+)
+
+
+def taken_alone(p: Account) -> None:
+    with p.lock:
+        pass
+
+
+@pytest.mark.parametrize(
+    "nest",
+    [nest_with, nest_acquire, nest_conditions, nest_after_a_wait, nest_rlocks, _generated["nest"]],
+)
+def test_a_pair_of_one_class_is_placed_as_the_event_path_places_it(nest: Any) -> None:
+    """
+    The lean path keeps where each lock of a pair of one class was taken as the proxies keep
+    it, and makes it a site only when the inversion is reported, after both locks were taken
+    again elsewhere: the inversion says what the event path says, each edge at the lines of
+    the pair's first sighting.
+    """
+    found = []
+    for recording in (lean_recording, full_recording):
+        with recording() as rec:
+            a, b = Account(), Account()
+            join(start_thread(nest, a, b, name="one"))
+            for _ in range(2):  # both taken again, at another line, by another thread
+                join(start_thread(taken_alone, a, name="other"))
+                join(start_thread(taken_alone, b, name="other"))
+            assert rec.inversions == []
+            join(start_thread(nest, b, a, name="two"))
+        names = {
+            proxy._syncscope_primitive.id: name
+            for name, account in (("a", a), ("b", b))
+            for proxy in (account.lock, account.rlock)
+        }
+        [inversion] = rec.inversions
+        found.append(
+            sorted(
+                (e.thread, names[e.first.id], e.first_site, names[e.then.id], e.then_site)
+                for e in inversion.edges
+            )
+        )
+    lean, full = found
+    assert lean == full
+    # At the pair's first sighting, in each order: not where the locks were taken again.
+    assert [(edge[0], edge[2][2], edge[4][2]) for edge in lean] == [
+        ("one", nest.__name__, nest.__name__),
+        ("two", nest.__name__, nest.__name__),
+    ]
+
+
+def test_a_profile_function_taking_library_locks_in_the_check_does_not_hang_it(
+    tmp_path: Any,
+) -> None:
+    """
+    A profile function of the program's runs while a thread remembers a new pair of one class
+    (under the graph's own lock): the locks of the library's it takes there (``--all``) are
+    part of that check, not checked in turn, which waited for the graph's lock for ever.
+    """
+    program = tmp_path / "profiled.py"
+    program.write_text(
+        "import queue, sys, threading\n"
+        "def profiler(frame, event, arg):\n"
+        # Inside the check of a new pair, with the graph's lock taken (its first C call).
+        "    if event == 'c_call' and frame.f_code.co_name == 'same_site_pair':\n"
+        "        sys.setprofile(None)\n"
+        "        print('in the check')\n"
+        "        a, b = queue.Queue(), queue.Queue()\n"
+        "        with a.mutex:\n"
+        "            with b.mutex:\n"
+        "                pass\n"
+        "class Node:\n"
+        "    def __init__(self):\n"
+        "        self.lock = threading.Lock()\n"
+        "def worker():\n"
+        "    first, second = Node(), Node()\n"
+        "    sys.setprofile(profiler)\n"
+        "    with first.lock:\n"
+        "        with second.lock:\n"
+        "            pass\n"
+        "    sys.setprofile(None)\n"
+        "thread = threading.Thread(target=worker, daemon=True)\n"
+        "thread.start()\n"
+        "thread.join(20)\n"
+        "print('stuck' if thread.is_alive() else 'finished')\n"
+    )
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "syncscope", "-q", "--all", "--no-report", str(program)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.stdout == "in the check\nfinished\n", done.stderr

@@ -301,9 +301,9 @@ def after_fork_in_child() -> None:
 
 
 #: (id of a code, instruction) -> the code and the instruction's line. A lean hold's line is
-#: asked for at each new lock-order chain (twice) and at each new longest hold: walking the
-#: code's line table each time cost 5.8 us in a function of 140 entries (0.1 us remembered),
-#: most of a new chain's check where a program takes two of many locks (a lock per object).
+#: asked for at each new lock-order chain but a pair of one class, and wherever a place kept
+#: for later (:data:`TakenAt`) is read: walking the code's line table each time cost 5.8 us in
+#: a function of 140 entries (0.1 us remembered).
 #: By the code's id, the code kept beside its line (so that no other code takes the id while
 #: the entry lasts) and compared; emptied when full, for code made at run time.
 _lines: dict[tuple[int, int], tuple[CodeType, int]] = {}
@@ -336,6 +336,18 @@ def _walk_lines(code: CodeType, lasti: int) -> int:
 #: keeps it for later (a remembered pair of locks, a record hold) makes it a site only when
 #: it is read: most never are, and the line of an instruction is a walk of its code's table.
 TakenAt = tuple[CodeType | None, int]
+
+
+def place_of(code: CodeType | None, lasti: int) -> tuple[str, int, str] | TakenAt:
+    """
+    Where a lean hold was taken (``code``, ``lasti``), to keep: as it is, but made a site at
+    once for code made at run time (a file name in angle brackets: ``exec``, a dataclass's
+    ``__init__``), which may be new at each call: kept, each would live as long as the pair
+    or the record that keeps it.
+    """
+    if code is None or code.co_filename[:1] == "<":
+        return where(code, lasti)
+    return code, lasti
 
 
 def as_site(place: tuple[str, int, str] | TakenAt) -> tuple[str, int, str]:

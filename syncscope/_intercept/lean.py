@@ -44,6 +44,7 @@ from .._core.leanholds import (
     ThreadHolds,
     local,
     permit_holders,
+    place_of,
     rechain,
     seen_chains,
     this_thread,
@@ -265,7 +266,7 @@ def longest_hold(proxy: Any, tally: Tally, held: int, holds: ThreadHolds) -> Non
     """A lean hold (which knows where it was taken) as long as the longest: tell the book."""
     book = tally.owner
     if book is not None:
-        place = (proxy._syncscope_code, proxy._syncscope_lasti)  # a site if it is ever read
+        place = place_of(proxy._syncscope_code, proxy._syncscope_lasti)  # a site when read
         book.longest_hold(proxy._syncscope_primitive, held, holds.thread_name(), place)
 
 

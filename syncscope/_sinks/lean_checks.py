@@ -19,6 +19,7 @@ from .._core import leanholds
 from .._core.dispatch import guard, hidden
 from .._core.event import Op, Outcome, Primitive, thread_name
 from .._core.holds import Holds, Wait, lean_chain, lean_hold_of
+from .._core.leanholds import place_of
 from .._core.sites import call_site, is_machinery
 from .lockorder import MAX_DEPTH, SAME_SITE
 
@@ -52,7 +53,7 @@ def _taken_at(proxy: Any) -> TakenAt | Site:
     """
     code = proxy._syncscope_code
     if code is not None and not is_machinery(code):
-        return code, proxy._syncscope_lasti
+        return place_of(code, proxy._syncscope_lasti)
     return call_site()
 
 
@@ -115,18 +116,26 @@ class LeanChecks:
             thread = holds.thread_name()
             if to_do[3] is SAME_SITE and not to_do[2]:  # a new pair of a lock per object
                 # Remembered with where each was taken as the proxies keep it (a site is made
-                # only if reported): the pair is most often never seen again.
-                closing = lockorder.same_site_pair(
-                    first,
-                    (below._syncscope_code, below._syncscope_lasti),
-                    then,
-                    thread,
-                    _taken_at(proxy),
-                    to_do[1],
-                    (),
-                )
-                if closing is not None:
-                    hidden(lockorder.report_pair, closing)
+                # only if reported): the pair is most often never seen again. Under the guard:
+                # a profile function or a signal handler of the program's may run while the
+                # graph's lock is held, and a lock of the library's it took (``--all``) would
+                # be checked in turn, and wait for that lock for ever.
+                was_busy = guard.busy
+                guard.busy = True
+                try:
+                    closing = lockorder.same_site_pair(
+                        first,
+                        place_of(below._syncscope_code, below._syncscope_lasti),
+                        then,
+                        thread,
+                        _taken_at(proxy),
+                        to_do[1],
+                        (),
+                    )
+                    if closing is not None:
+                        lockorder.report_pair(closing)
+                finally:
+                    guard.busy = was_busy
                 return
             site = leanholds.site_of(below)
             hidden(lockorder.taking_pair, to_do, first, site, then, thread, call_site())

@@ -426,9 +426,9 @@ class LockOrder:
         """
         ``primitive`` taken holding ``before``, both of class ``key``, with ``guards`` (the
         other locks held, of other classes) also held: a pair to remember. What comes back is
-        the cycle of pairs it closes, for :meth:`report_pair`, or None. Nothing here takes a
-        primitive of the program's, or imports: the lean path calls it unguarded, and guards
-        the report alone.
+        the cycle of pairs it closes, for :meth:`report_pair`, or None. Nothing here imports
+        or makes a site: the lean path remembers a pair of a lock per object with the places
+        its proxies keep (see ``TakenAt``), read only if reported.
         """
         first, then = before.id, primitive.id
         reported = self._reported

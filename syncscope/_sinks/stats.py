@@ -239,8 +239,10 @@ class Stats:
     def longest_hold(
         self, primitive: Primitive, held_ns: int, thread: str, site: tuple[str, int, str] | TakenAt
     ) -> None:
-        """A hold of ``primitive`` as long as its longest: kept, with its thread and place
-        (a lean hold's place as its proxy keeps it, made a site when read)."""
+        """
+        A hold of ``primitive`` as long as its longest: kept, with its thread and place (a
+        lean hold's place as its proxy keeps it, made a site when read).
+        """
         record = (held_ns, thread, site)
         longest = self._longest.get(primitive)
         if longest is None:
