@@ -264,15 +264,20 @@ def uninstall() -> None:
         _patch.uninstall()
 
 
-def uninstall_at_exit() -> None:
+def installed_sinks() -> tuple[Any, ...]:
+    """The outputs installed now (the runner's, once it has installed its settings)."""
+    return tuple(state.sinks)
+
+
+def uninstall_at_exit(own: tuple[Any, ...]) -> None:
     """
-    :func:`uninstall`, as the runner does it last at exit: then the outputs let go of what
-    they kept (``let_go``), which nothing reads any more, rather than leave it to the
-    collector's pass at the interpreter's end.
+    :func:`uninstall`, as the runner does it last at exit: then its own outputs (``own``)
+    let go of what they kept (``let_go``), which nothing reads any more, rather than leave
+    it to the collector's pass at the interpreter's end. A recording the program made
+    (``record()``, ``install()``) is the program's to read to its end: left as it is.
     """
-    sinks = state.sinks
     uninstall()
-    let_go(sinks)
+    let_go(own)
 
 
 def _say_lost_events() -> None:

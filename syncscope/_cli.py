@@ -319,7 +319,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     _keep_order_with_program_output()
     # After the program's own atexit handlers (registered later, so run earlier): flush and
     # close every output.
-    atexit.register(_api.uninstall_at_exit)
+    # The runner's own outputs only: a recording the program keeps is the program's.
+    atexit.register(_api.uninstall_at_exit, _api.installed_sinks())
     _api.program_starts()
     _run_as_main(run)
 

@@ -67,6 +67,7 @@ ACQUIRES = {
     # every thread that checks the lock order next.
     "take_shared": registry.take_shared,
     "LockOrder.same_site_pair": LockOrder.same_site_pair,
+    "LockOrder.let_go": LockOrder.let_go,
 }
 #: The releases that say their line first: whether the thread may release comes as an item.
 RELEASES = {

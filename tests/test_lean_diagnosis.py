@@ -861,6 +861,7 @@ def test_at_exit_the_runner_leaves_nothing_it_counted_to_the_collector() -> None
 
     gc.collect()
     syncscope.install(lines=False, stats=True, detect_deadlocks=True, report=False)
+    own = _api.installed_sinks()
     locks = [threading.Lock() for _ in range(200)]
     for first, then in zip(locks[::2], locks[1::2], strict=True):
         with first, then:
@@ -868,7 +869,7 @@ def test_at_exit_the_runner_leaves_nothing_it_counted_to_the_collector() -> None
     collecting = gc.isenabled()
     gc.disable()  # no collection before the look below
     try:
-        _api.uninstall_at_exit()
+        _api.uninstall_at_exit(own)
         del locks, first, then
         gc.set_debug(gc.DEBUG_SAVEALL)
         gc.collect()
@@ -1026,3 +1027,21 @@ def test_a_profile_function_taking_library_locks_in_the_check_does_not_hang_it(
         check=False,
     )
     assert done.stdout == "in the check\nfinished\n", done.stderr
+
+
+def test_at_exit_the_runner_leaves_a_recording_of_the_programs_whole() -> None:
+    """
+    The runner lets go of its own recording only: one the program made (``record()``) is
+    the program's to read to its end, a daemon thread's included.
+    """
+    from syncscope import _api
+
+    syncscope.install(lines=False, stats=True, detect_deadlocks=True, report=False)
+    own = _api.installed_sinks()
+    lock = threading.Lock()
+    with syncscope.record(echo=False) as rec:
+        with lock:
+            pass
+        _api.uninstall_at_exit(own)
+        assert rec.stats(lock).acquisitions == 1
+    assert rec.stats(lock).acquisitions == 1

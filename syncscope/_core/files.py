@@ -7,6 +7,7 @@ is written into, once, at the end, and never renamed over.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import errno
 import os
@@ -92,7 +93,8 @@ def write_whole(path: str, text: str, compress: bool = False) -> None:
         data = gzip.compress(data, compresslevel=6)
     kind, where = destination(path)
     if kind == REPLACE:
-        temporary = f"{where}.{os.getpid()}.tmp"
+        # One per thread: a late finding's report and the final one may be written at once.
+        temporary = f"{where}.{os.getpid()}.{_thread.get_ident()}.tmp"
         try:
             with open(temporary, "wb") as file:
                 file.write(data)

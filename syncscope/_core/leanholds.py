@@ -334,7 +334,8 @@ def _walk_lines(code: CodeType, lasti: int) -> int:
 
 #: Where a lean hold was taken, as its proxy keeps it: the code and the instruction. What
 #: keeps it for later (a remembered pair of locks, a record hold) makes it a site only when
-#: it is read: most never are, and the line of an instruction is a walk of its code's table.
+#: it is read (most never are, and the line of an instruction is a walk of its code's
+#: table), but for code made at run time (see :func:`place_of`).
 TakenAt = tuple[CodeType | None, int]
 
 

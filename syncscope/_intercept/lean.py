@@ -266,7 +266,7 @@ def longest_hold(proxy: Any, tally: Tally, held: int, holds: ThreadHolds) -> Non
     """A lean hold (which knows where it was taken) as long as the longest: tell the book."""
     book = tally.owner
     if book is not None:
-        place = place_of(proxy._syncscope_code, proxy._syncscope_lasti)  # a site when read
+        place = place_of(proxy._syncscope_code, proxy._syncscope_lasti)  # see place_of
         book.longest_hold(proxy._syncscope_primitive, held, holds.thread_name(), place)
 
 

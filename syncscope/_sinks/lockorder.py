@@ -126,10 +126,21 @@ class LockOrder:
         self._lock = allocate_lock()
 
     def let_go(self) -> None:
-        """Forget the graph and the pairs (see ``Recorder.let_go``), each container swapped
-        for an empty one: a thread of the program's still reading one reads it to its end."""
-        self._after, self._pairs, self._pairs_after = {}, {}, {}
-        self._guards, self._edge_keys, self._guarded = {}, {}, {}
+        """
+        Forget the graph and the pairs (see ``Recorder.let_go``). Under our lock, as every
+        change to them is made: a check of a daemon thread's in progress there reads them
+        whole, old or new, never half of each. Not past a second: a check held up in a
+        handler of the program's must not hold its exit up too (the collector frees them).
+        """
+        for got in map(self._lock.acquire, (True,), (1.0,)):  # noqa: B007 (see _interrupts)
+            break
+        if not got:
+            return
+        try:
+            self._after, self._pairs, self._pairs_after = {}, {}, {}
+            self._guards, self._edge_keys, self._guarded = {}, {}, {}
+        finally:
+            self._lock.release()
 
     def after_fork_in_child(self) -> None:
         """A fork while another thread updated the graph leaves our lock held in the child."""

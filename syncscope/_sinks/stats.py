@@ -241,7 +241,7 @@ class Stats:
     ) -> None:
         """
         A hold of ``primitive`` as long as its longest: kept, with its thread and place (a
-        lean hold's place as its proxy keeps it, made a site when read).
+        lean hold's as :func:`~syncscope._core.leanholds.place_of` gives it).
         """
         record = (held_ns, thread, site)
         longest = self._longest.get(primitive)
