@@ -117,10 +117,10 @@ class LeanChecks:
             if to_do[3] is SAME_SITE and not to_do[2]:  # a new pair of a lock per object
                 # Remembered with where each was taken as the proxies keep it (see place_of: a
                 # site made only if reported, but for code made at run time): the pair is most
-                # often never seen again. Under the guard:
-                # a profile function or a signal handler of the program's may run while the
-                # graph's lock is held, and a lock of the library's it took (``--all``) would
-                # be checked in turn, and wait for that lock for ever.
+                # often never seen again. Under the guard: a profile function or a signal
+                # handler of the program's may run while the graph's lock is held, and a lock
+                # of the library's it took (``--all``) would be checked in turn, and wait for
+                # that lock for ever.
                 was_busy = guard.busy
                 guard.busy = True
                 try:
