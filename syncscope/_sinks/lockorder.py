@@ -494,11 +494,10 @@ class LockOrder:
     def _pair_path(self, start: int, goal: int) -> list[Pair] | None:
         """
         The shortest chain of remembered pairs from the object ``start`` to ``goal``, looking
-        at ``MAX_SEARCH`` objects at most. Called under our lock.
+        at ``MAX_SEARCH`` objects at most. Called under our lock, for a ``start`` that leads
+        somewhere (see :meth:`same_site_pair`).
         """
         after = self._pairs_after
-        if start not in after:
-            return None  # it led nowhere yet: most objects taken after one of their class
         came_from: dict[int, int | None] = {start: None}
         todo = deque([start])
         while todo and len(came_from) <= MAX_SEARCH:
