@@ -691,7 +691,7 @@ class TestWants:
         locks = [primitive(name=f"account{n}", line=10) for n in range(6)]
         locks += [primitive(name=f"other{n}", line=20 + n) for n in range(4)]
         held: dict[int, list[Primitive]] = {1: [], 2: [], 3: []}
-        said_no = changed_anyway = pairs = 0
+        said_no = changed_anyway = pairs = same_class = 0
         order = recorder.lockorder
         assert order is not None
         for step in range(600):
@@ -708,6 +708,10 @@ class TestWants:
             if len(stack) == 1:  # the lean path's question for a chain of two
                 pairs += 1
                 assert wants == (order.wants_pair(stack[0], taken) is not None)
+                if stack[0].line == taken.line:  # one class: the lean path asks this instead
+                    pair = (stack[0].id, taken.id)
+                    assert wants == order.wants_same_class(stack[0], taken, pair)
+                    same_class += 1
             before = graph_state(recorder)
             recorder.handle(acquired(taken, thread=thread, line=100 + step))
             stack.append(taken)
@@ -716,6 +720,7 @@ class TestWants:
                 changed_anyway += graph_state(recorder) != before
         assert said_no > 50, "the sequence never took a lock with nothing new: no test"
         assert pairs > 50, "the sequence never took a lock holding one other: no test"
+        assert same_class > 10, "the sequence never took two of one class: no test"
         assert changed_anyway == 0
 
     def test_a_pair_asked_for_before_its_class_is_reported_is_not_remembered(

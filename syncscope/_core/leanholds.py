@@ -416,6 +416,12 @@ class LeanDiagnosis(Protocol):
     def new_chain(self, proxy: Any, chain: Any) -> None:
         """The calling thread took ``proxy`` (pushed already) holding a chain not seen yet."""
 
+    def new_pair(self, proxy: Any, below: Any, pair: tuple[int, int]) -> None:
+        """
+        The calling thread took ``proxy`` (pushed already) holding ``below`` alone, both made
+        at one place; ``pair``: their primitives' ids, ``below``'s first.
+        """
+
     def wait_begins(
         self,
         primitive: Primitive,

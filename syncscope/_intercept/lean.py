@@ -336,14 +336,25 @@ def nested(proxy: Any, below: Any, ordered: bool) -> None:
         holds.stale = False
         rechain(holds)
         chain = proxy._syncscope_chain
-    else:
+    elif below._syncscope_below is None:
         # A chain's key: the ids of the primitives in it, oldest first, as nested pairs.
-        prev = (
-            below._syncscope_chain
-            if below._syncscope_below is not None
-            else below._syncscope_primitive.id
-        )
-        chain = proxy._syncscope_chain = (prev, proxy._syncscope_primitive.id)
+        first, then = below._syncscope_primitive, proxy._syncscope_primitive
+        chain = proxy._syncscope_chain = (first.id, then.id)
+        if (
+            ordered
+            and first.line == then.line
+            and first.file == then.file
+            and first.column == then.column
+        ):
+            # Two locks made at one place (a lock per object): a pair never seen before at
+            # nearly every transfer. The order check's own memory of pairs answers it; kept
+            # among the chains seen too, such pairs only filled that set and emptied it.
+            diagnosis = state.diagnosis
+            if diagnosis is not None:
+                diagnosis.new_pair(proxy, below, chain)
+            return
+    else:
+        chain = proxy._syncscope_chain = (below._syncscope_chain, proxy._syncscope_primitive.id)
     if ordered and chain not in seen_chains:
         diagnosis = state.diagnosis
         if diagnosis is not None:

@@ -113,32 +113,11 @@ class LeanChecks:
             to_do = lockorder.wants_pair(first, then)
             if to_do is None:
                 return
-            thread = holds.thread_name()
             if to_do[3] is SAME_SITE and not to_do[2]:  # a new pair of a lock per object
-                # Remembered with where each was taken as the proxies keep it (see place_of: a
-                # site made only if reported, but for code made at run time): the pair is most
-                # often never seen again. Under the guard: a profile function or a signal
-                # handler of the program's may run while the graph's lock is held, and a lock
-                # of the library's it took (``--all``) would be checked in turn, and wait for
-                # that lock for ever.
-                was_busy = guard.busy
-                guard.busy = True
-                try:
-                    closing = lockorder.same_site_pair(
-                        first,
-                        place_of(below._syncscope_code, below._syncscope_lasti),
-                        then,
-                        thread,
-                        _taken_at(proxy),
-                        to_do[1],
-                        (),
-                    )
-                    if closing is not None:
-                        lockorder.report_pair(closing)
-                finally:
-                    guard.busy = was_busy
+                self._remember_pair(lockorder, proxy, below, holds)
                 return
             site = leanholds.site_of(below)
+            thread = holds.thread_name()
             hidden(lockorder.taking_pair, to_do, first, site, then, thread, call_site())
             return
         was_busy = guard.busy
@@ -160,6 +139,47 @@ class LeanChecks:
                 taken = held[-1]
                 outer = None if whole else _outer(holds)
                 lockorder.taking(taken.primitive, taken.thread_name, call_site(), held, outer)
+        finally:
+            guard.busy = was_busy
+
+    def new_pair(self, proxy: Any, below: Any, pair: tuple[int, int]) -> None:
+        lockorder = self._lockorder
+        holds = proxy._syncscope_holder
+        if lockorder is None or holds is None:
+            return
+        if self._holds.held.get(holds.ident):  # holds the event path keeps: the whole chain
+            self.new_chain(proxy, pair)
+        elif lockorder.wants_same_class(
+            below._syncscope_primitive, proxy._syncscope_primitive, pair
+        ):
+            self._remember_pair(lockorder, proxy, below, holds)
+
+    @staticmethod
+    def _remember_pair(lockorder: LockOrder, proxy: Any, below: Any, holds: Any) -> None:
+        """
+        A new pair of a lock per object (``proxy`` taken holding ``below`` alone): remembered
+        with where each was taken as the proxies keep it (see place_of: a site made only if
+        reported, but for code made at run time), as the pair is most often never seen again.
+        Under the guard: a profile function or a signal handler of the program's may run while
+        the graph's lock is held, and a lock of the library's it took (``--all``) would be
+        checked in turn, and wait for that lock for ever.
+        """
+        first, then = below._syncscope_primitive, proxy._syncscope_primitive
+        thread = holds.thread_name()
+        was_busy = guard.busy
+        guard.busy = True
+        try:
+            closing = lockorder.same_site_pair(
+                first,
+                place_of(below._syncscope_code, below._syncscope_lasti),
+                then,
+                thread,
+                _taken_at(proxy),
+                (then.file, then.line, then.column),
+                (),
+            )
+            if closing is not None:
+                lockorder.report_pair(closing)
         finally:
             guard.busy = was_busy
 

@@ -254,6 +254,30 @@ class LockOrder:
             return False
         return any(self.wants_pair(other, primitive) is not None for other in held[-MAX_DEPTH:])
 
+    def wants_same_class(
+        self, other: Primitive, primitive: Primitive, pair: tuple[int, int]
+    ) -> bool:
+        """
+        :meth:`wants_pair` for two locks of one class (made at one place), ``pair`` their ids:
+        whether :meth:`same_site_pair` would remember the pair or find a cycle. Most often a
+        lock per object, whose pairs are new at every transfer: asked without a class made.
+        """
+        if other is primitive or other in self._handoff:
+            return False
+        pairs = self._pairs
+        if len(pairs) < MAX_PAIRS:
+            if pair in pairs:
+                return False
+        # Full: only the reverse of a pair remembered closes a cycle.
+        elif (pair[1], pair[0]) not in pairs or pair in pairs:
+            return False
+        reported = self._reported
+        # Its own inversion: said once (most programs have none to make a set for).
+        return not (
+            reported
+            and frozenset(((primitive.file, primitive.line, primitive.column),)) in reported
+        )
+
     def wants_pair(self, other: Primitive, primitive: Primitive) -> ToDo | None:
         """
         What taking ``primitive`` while holding ``other`` asks of the graph (what the lean
@@ -274,21 +298,10 @@ class LockOrder:
             and other.file == primitive.file
             and other.column == primitive.column
         ):
-            # One class: no edge of the graph, so no guards either. Most often a lock per
-            # object, whose pairs are new at every transfer: asked without a class made.
-            pairs = self._pairs
-            pair = (other.id, primitive.id)
-            if len(pairs) < MAX_PAIRS:
-                if pair in pairs:
-                    return None
-            # Full: only the reverse of a pair remembered closes a cycle.
-            elif (primitive.id, other.id) not in pairs or pair in pairs:
+            # One class: no edge of the graph, so no guards either.
+            if not self.wants_same_class(other, primitive, (other.id, primitive.id)):
                 return None
             key = (primitive.file, primitive.line, primitive.column)
-            reported = self._reported
-            # Its own inversion: said once (most programs have none to make a set for).
-            if reported and frozenset((key,)) in reported:
-                return None
             return key, key, None, SAME_SITE
         key = (primitive.file, primitive.line, primitive.column)
         other_key = (other.file, other.line, other.column)
