@@ -130,6 +130,15 @@ WORKLOADS: dict[str, tuple[str, str]] = {
         "for i in range(10_000)]); import gc; gc.collect()",
         "pair(*next(pairs))",
     ),
+    # The same two such locks taken together again and again (a parent and a child node of
+    # one class, locked in a loop): a pair the check has seen, which it must not ask again.
+    "Lock pair of per-object locks (the same pair)": (
+        "exec(compile('def make():\\n    p = threading.Lock()\\n    return p\\n', "
+        "__file__, 'exec')); first, then = make(), make(); "
+        "exec(compile('def pair(a, b):\\n    with a, b: pass\\n', __file__, 'exec')); "
+        "pair(first, then)",
+        "pair(first, then)",
+    ),
     # A task's Future, as a pool makes and completes it, without the pool's thread: its
     # Condition is the standard library's (unwatched), what it costs is the wrappers'.
     "Future set_result+result": (

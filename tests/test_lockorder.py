@@ -710,7 +710,7 @@ class TestWants:
                 assert wants == (order.wants_pair(stack[0], taken) is not None)
                 if stack[0].line == taken.line:  # one class: the lean path asks this instead
                     pair = (stack[0].id, taken.id)
-                    assert wants == order.wants_same_class(stack[0], taken, pair)
+                    assert wants == (order.wants_same_class(stack[0], taken, pair) is True)
                     same_class += 1
             before = graph_state(recorder)
             recorder.handle(acquired(taken, thread=thread, line=100 + step))

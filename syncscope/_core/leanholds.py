@@ -14,7 +14,9 @@ Nothing else reads the chains on the hot path. They are turned into the model's 
 objects (:func:`holds_of`, :func:`hold_of`) only when someone asks: the watchdog's snapshot,
 a contended acquire naming its blocker, and the lock-order check of a chain of held locks not
 seen before (the chain's key is the ids of the locks in it, as lockdep caches a validated
-chain by its hash: a known chain adds no new order, nor narrows a guard).
+chain by its hash: a known chain adds no new order, nor narrows a guard). A pair of two locks
+made at one place (a lock per object) is kept among the chains seen only once the check's
+memory of pairs knows it for good: most are new, and most never come again.
 
 The fields a proxy carries for this (``_syncscope_holder``, ``_syncscope_below``,
 ``_syncscope_chain``, ``_syncscope_code``, ``_syncscope_lasti``) are written by the proxies'
@@ -419,7 +421,8 @@ class LeanDiagnosis(Protocol):
     def new_pair(self, proxy: Any, below: Any, pair: tuple[int, int]) -> None:
         """
         The calling thread took ``proxy`` (pushed already) holding ``below`` alone, both made
-        at one place; ``pair``: their primitives' ids, ``below``'s first.
+        at one place, a pair not among the chains seen; ``pair``: their primitives' ids,
+        ``below``'s first. Adds it to :data:`seen_chains` once the check knows it for good.
         """
 
     def wait_begins(

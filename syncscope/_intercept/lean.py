@@ -330,7 +330,10 @@ def push(proxy: Any, ordered: bool) -> None:
 
 
 def nested(proxy: Any, below: Any, ordered: bool) -> None:
-    """``proxy`` was pushed on ``below``: its chain's key, checked for order if new."""
+    """
+    ``proxy`` was pushed on ``below``: its chain's key, checked for order unless among the
+    chains seen (a pair of one place is not kept there at once: see ``LeanChecks.new_pair``).
+    """
     holds = proxy._syncscope_holder
     if holds is not None and holds.stale:  # a hold below was taken out (see unlink)
         holds.stale = False
@@ -340,19 +343,17 @@ def nested(proxy: Any, below: Any, ordered: bool) -> None:
         # A chain's key: the ids of the primitives in it, oldest first, as nested pairs.
         first, then = below._syncscope_primitive, proxy._syncscope_primitive
         chain = proxy._syncscope_chain = (first.id, then.id)
-        if (
-            ordered
-            and first.line == then.line
-            and first.file == then.file
-            and first.column == then.column
-        ):
-            # Two locks made at one place (a lock per object): a pair never seen before at
-            # nearly every transfer. The order check's own memory of pairs answers it; kept
-            # among the chains seen too, such pairs only filled that set and emptied it.
+        if ordered and chain not in seen_chains:
             diagnosis = state.diagnosis
-            if diagnosis is not None:
+            if diagnosis is None:
+                return
+            if first.line == then.line and first.file == then.file and first.column == then.column:
+                # Two locks made at one place (a lock per object): most often a pair never
+                # seen before, which the order check's own memory of pairs answers.
                 diagnosis.new_pair(proxy, below, chain)
-            return
+            else:
+                diagnosis.new_chain(proxy, chain)
+        return
     else:
         chain = proxy._syncscope_chain = (below._syncscope_chain, proxy._syncscope_primitive.id)
     if ordered and chain not in seen_chains:

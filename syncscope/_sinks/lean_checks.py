@@ -5,9 +5,10 @@ With the statistics, the deadlock watchdog and the lock-order check listening an
 else, lock proxies keep their holds themselves (see ``_core/leanholds``) and only call here for
 what is rare: an acquire that must wait (the watchdog's "who waits on whom", and the order of
 the wait, which a deadlock's own acquires make), an acquire holding a chain of locks never seen
-before (the lock-order graph, lockdep's chain cache), and a Lock released by another thread
-than its taker (a signal, not a mutex). Everything here runs on the program's thread, with
-nothing it does recorded.
+before (the lock-order graph, lockdep's chain cache; for a lock taken holding one other made
+at the same place, a pair not yet known for good, see :meth:`LeanChecks.new_pair`), and a Lock
+released by another thread than its taker (a signal, not a mutex). Everything here runs on the
+program's thread, with nothing it does recorded.
 """
 
 from __future__ import annotations
@@ -106,9 +107,10 @@ class LeanChecks:
         below = proxy._syncscope_below
         model = self._holds.held.get(holds.ident)  # holds the event path keeps, if any
         if not model and below is not None and below._syncscope_below is None:
-            # Two locks, one taken holding the other: most new chains (a lock per object),
-            # checked as a pair, with no holds made for them. Asking whether the pair is
-            # new reads the graph and takes nothing: only what it then does is guarded.
+            # Two locks, one taken holding the other (made at two places, or at one after
+            # a hold below was taken out: see new_pair for the others), checked as a pair,
+            # with no holds made for them. Asking whether the pair is new reads the graph
+            # and takes nothing: only what it then does is guarded.
             first, then = below._syncscope_primitive, proxy._syncscope_primitive
             to_do = lockorder.wants_pair(first, then)
             if to_do is None:
@@ -149,10 +151,22 @@ class LeanChecks:
             return
         if self._holds.held.get(holds.ident):  # holds the event path keeps: the whole chain
             self.new_chain(proxy, pair)
-        elif lockorder.wants_same_class(
+            return
+        wanted = lockorder.wants_same_class(
             below._syncscope_primitive, proxy._syncscope_primitive, pair
-        ):
+        )
+        if wanted:
+            # Remembered: seen again, it is known, and kept among the chains seen then.
             self._remember_pair(lockorder, proxy, below, holds)
+        elif wanted is False:
+            # Known for good: a pair taken again and again (a parent and a child node locked
+            # in a loop) asks nothing more. Not the pairs turned down for now: most of those
+            # are new pairs past what the check remembers, never seen again, which would fill
+            # the set and empty it.
+            seen = leanholds.seen_chains
+            if len(seen) >= MAX_CHAINS:
+                seen.clear()
+            seen.add(pair)
 
     @staticmethod
     def _remember_pair(lockorder: LockOrder, proxy: Any, below: Any, holds: Any) -> None:

@@ -256,21 +256,25 @@ class LockOrder:
 
     def wants_same_class(
         self, other: Primitive, primitive: Primitive, pair: tuple[int, int]
-    ) -> bool:
+    ) -> bool | None:
         """
-        :meth:`wants_pair` for two locks of one class (made at one place), ``pair`` their ids:
-        whether :meth:`same_site_pair` would remember the pair or find a cycle. Most often a
-        lock per object, whose pairs are new at every transfer: asked without a class made.
+        :meth:`wants_pair` for two locks of one class (made at one place), ``pair`` their ids,
+        asked without a class made (most often a lock per object, whose pairs are new at every
+        transfer). True: :meth:`same_site_pair` would remember the pair or find a cycle.
+        False: nothing to do, for good (the pair is remembered already, or its class's
+        inversion was said), so the lean path keeps it among the chains seen. None: nothing to
+        do now (the same lock; a lock handed between threads, which may be forgotten as one;
+        once MAX_PAIRS are remembered, a pair whose reverse is not, most often never seen
+        again), asked again next time.
         """
         if other is primitive or other in self._handoff:
-            return False
+            return None
         pairs = self._pairs
-        if len(pairs) < MAX_PAIRS:
-            if pair in pairs:
-                return False
-        # Full: only the reverse of a pair remembered closes a cycle.
-        elif (pair[1], pair[0]) not in pairs or pair in pairs:
+        if pair in pairs:
             return False
+        # Full: only the reverse of a pair remembered closes a cycle.
+        if len(pairs) >= MAX_PAIRS and (pair[1], pair[0]) not in pairs:
+            return None
         reported = self._reported
         # Its own inversion: said once (most programs have none to make a set for).
         return not (
@@ -299,7 +303,7 @@ class LockOrder:
             and other.column == primitive.column
         ):
             # One class: no edge of the graph, so no guards either.
-            if not self.wants_same_class(other, primitive, (other.id, primitive.id)):
+            if self.wants_same_class(other, primitive, (other.id, primitive.id)) is not True:
                 return None
             key = (primitive.file, primitive.line, primitive.column)
             return key, key, None, SAME_SITE
