@@ -183,7 +183,7 @@ class LeanChecks:
         was_busy = guard.busy
         guard.busy = True
         try:
-            closing = lockorder.same_site_pair(
+            lockorder.remember_pair(
                 first,
                 place_of(below._syncscope_code, below._syncscope_lasti),
                 then,
@@ -192,8 +192,6 @@ class LeanChecks:
                 (then.file, then.line, then.column),
                 (),
             )
-            if closing is not None:
-                lockorder.report_pair(closing)
         finally:
             guard.busy = was_busy
 

@@ -198,9 +198,7 @@ class LockOrder:
         """
         _other_key, key, guards, new = to_do
         if new is SAME_SITE and not guards:  # the commonest: a new pair of a lock per object
-            closing = self.same_site_pair(other, other_site, primitive, thread, site, key, ())
-            if closing is not None:
-                self.report_pair(closing)
+            self.remember_pair(other, other_site, primitive, thread, site, key, ())
             return
         held = [other, primitive]
         self._add(to_do, other, other_site, primitive, thread, site, lambda: held)
@@ -231,9 +229,7 @@ class LockOrder:
                 and p.kind != "semaphore"
                 and (p.file, p.line, p.column) != key
             )
-            closing = self.same_site_pair(before, before_site, primitive, thread, site, key, others)
-            if closing is not None:
-                self.report_pair(closing)
+            self.remember_pair(before, before_site, primitive, thread, site, key, others)
         elif new is _NEW_EDGE and not self._new_edge(
             before, before_site, primitive, thread, site, other_key, key, held_now
         ):
@@ -454,7 +450,7 @@ class LockOrder:
         """
         ``primitive`` taken holding ``before``, both of class ``key``, with ``guards`` (the
         other locks held, of other classes) also held: a pair to remember. What comes back is
-        the cycle of pairs it closes, for :meth:`report_pair`, or None. Nothing here imports
+        the cycle of pairs it closes, for :meth:`_report_pair`, or None. Nothing here imports
         or makes a site: the lean path remembers a pair of a lock per object with the places
         its proxies keep (see ``TakenAt``), read only if reported.
         """
@@ -490,7 +486,22 @@ class LockOrder:
             self._lock.release()
         return path, before, before_site, primitive, thread, site, guards
 
-    def report_pair(self, closing: Closing) -> None:
+    def remember_pair(
+        self,
+        before: Primitive,
+        before_site: Site | TakenAt,
+        primitive: Primitive,
+        thread: str,
+        site: Site | TakenAt,
+        key: Key,
+        guards: tuple[Primitive, ...],
+    ) -> None:
+        """:meth:`same_site_pair`, and the inversion it finds reported."""
+        closing = self.same_site_pair(before, before_site, primitive, thread, site, key, guards)
+        if closing is not None:
+            self._report_pair(closing)
+
+    def _report_pair(self, closing: Closing) -> None:
         """Report the same-site inversion that :meth:`same_site_pair` found."""
         from .findings import Inversion, Ref, Taken
 

@@ -292,26 +292,20 @@ class Stats:
                 )[:KEEP_LONGEST]
             )
         # Made whole (see records.whole): a report of 10,000 primitives makes one each.
-        longest = tuple(
-            [
-                whole(
-                    holder,
-                    {
-                        "thread": thread,
-                        "file": file,
-                        "line": line,
-                        "function": function,
-                        "waits": 0,
-                        "total_wait_s": 0.0,
-                        "max_s": s(ns),
-                    },
-                )
-                for ns, thread, (file, line, function) in (
-                    (ns, thread, as_site(place)) for ns, thread, place in reversed(kept or ())
-                )
-            ]
-        )
-        return blockers, longest
+        longest = []
+        for ns, thread, place in reversed(kept or ()):
+            file, line, function = as_site(place)
+            row = {
+                "thread": thread,
+                "file": file,
+                "line": line,
+                "function": function,
+                "waits": 0,
+                "total_wait_s": 0.0,
+                "max_s": s(ns),
+            }
+            longest.append(whole(holder, row))
+        return blockers, tuple(longest)
 
     def find(self, primitive: Primitive) -> PrimitiveStats | None:
         from .figures import PrimitiveStats
