@@ -183,7 +183,7 @@ class LeanChecks:
         was_busy = guard.busy
         guard.busy = True
         try:
-            lockorder.remember_pair(
+            lockorder.same_site_pair(
                 first,
                 place_of(below._syncscope_code, below._syncscope_lasti),
                 then,

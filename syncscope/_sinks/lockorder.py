@@ -81,12 +81,6 @@ Site = tuple[str, int, str]
 #: A remembered pair: the thread, the held lock and where it was taken, the lock taken and
 #: where, the other locks held then; the stack is taken only when an inversion is reported.
 Pair = tuple[str, Primitive, Site | TakenAt, Primitive, Site | TakenAt, tuple[Primitive, ...]]
-#: A pair that closes a cycle of pairs, to report (see LockOrder.same_site_pair): the earlier
-#: pairs, then the new one's held lock and its place, the lock taken, the thread, the place,
-#: and the other locks held.
-Closing = tuple[
-    list[Pair], Primitive, Site | TakenAt, Primitive, str, Site | TakenAt, tuple[Primitive, ...]
-]
 #: What taking a lock holding another asks of the graph (see LockOrder.wants_pair).
 ToDo = tuple[Key, Key, dict[Key, Primitive] | None, object]
 
@@ -198,7 +192,7 @@ class LockOrder:
         """
         _other_key, key, guards, new = to_do
         if new is SAME_SITE and not guards:  # the commonest: a new pair of a lock per object
-            self.remember_pair(other, other_site, primitive, thread, site, key, ())
+            self.same_site_pair(other, other_site, primitive, thread, site, key, ())
             return
         held = [other, primitive]
         self._add(to_do, other, other_site, primitive, thread, site, lambda: held)
@@ -229,7 +223,7 @@ class LockOrder:
                 and p.kind != "semaphore"
                 and (p.file, p.line, p.column) != key
             )
-            self.remember_pair(before, before_site, primitive, thread, site, key, others)
+            self.same_site_pair(before, before_site, primitive, thread, site, key, others)
         elif new is _NEW_EDGE and not self._new_edge(
             before, before_site, primitive, thread, site, other_key, key, held_now
         ):
@@ -446,29 +440,29 @@ class LockOrder:
         site: Site | TakenAt,
         key: Key,
         guards: tuple[Primitive, ...],
-    ) -> Closing | None:
+    ) -> None:
         """
         ``primitive`` taken holding ``before``, both of class ``key``, with ``guards`` (the
-        other locks held, of other classes) also held: a pair to remember. What comes back is
-        the cycle of pairs it closes, for :meth:`_report_pair`, or None. Nothing here imports
-        or makes a site: the lean path remembers a pair of a lock per object with the places
-        its proxies keep (see ``TakenAt``), read only if reported.
+        other locks held, of other classes) also held: a pair to remember, and the
+        inversion it closes to report. Nothing but that report imports or makes a site: the
+        lean path remembers a pair of a lock per object with the places its proxies keep (see
+        ``TakenAt``), read only if reported.
         """
         first, then = before.id, primitive.id
         reported = self._reported
         take_shared(self._lock)  # each new pair of a class of locks comes here
         try:
             if reported and frozenset((key,)) in reported:
-                return None  # reported once per class: its further pairs need not be remembered
+                return  # reported once per class: its further pairs need not be remembered
             pairs = self._pairs
             if (first, then) in pairs:
-                return None
+                return
             reverse = pairs.get((then, first))
             if reverse is not None:
                 path = [reverse]
             else:
                 if len(pairs) >= MAX_PAIRS:
-                    return None
+                    return
                 pairs[(first, then)] = (thread, before, before_site, primitive, site, guards)
                 after = self._pairs_after.get(first)
                 if after is None:
@@ -476,36 +470,16 @@ class LockOrder:
                 else:
                     after.append(then)
                 if then not in self._pairs_after:
-                    return None  # it led nowhere yet: most objects taken after one of their class
+                    return  # it led nowhere yet: most objects taken after one of their class
                 found = self._pair_path(then, first)
                 if found is None or all(pair[0] == thread for pair in found):
-                    return None  # a ring one thread made alone: a list walked in two orders
+                    return  # a ring one thread made alone: a list walked in two orders
                 path = found
             reported.add(frozenset((key,)))
         finally:
             self._lock.release()
-        return path, before, before_site, primitive, thread, site, guards
-
-    def remember_pair(
-        self,
-        before: Primitive,
-        before_site: Site | TakenAt,
-        primitive: Primitive,
-        thread: str,
-        site: Site | TakenAt,
-        key: Key,
-        guards: tuple[Primitive, ...],
-    ) -> None:
-        """:meth:`same_site_pair`, and the inversion it finds reported."""
-        closing = self.same_site_pair(before, before_site, primitive, thread, site, key, guards)
-        if closing is not None:
-            self._report_pair(closing)
-
-    def _report_pair(self, closing: Closing) -> None:
-        """Report the same-site inversion that :meth:`same_site_pair` found."""
         from .findings import Inversion, Ref, Taken
 
-        path, before, before_site, primitive, thread, site, guards = closing
         edge = self._taken(before, as_site(before_site), primitive, thread, as_site(site))
         earlier = tuple(
             Taken(p[0], Ref.of(p[1]), as_site(p[2]), Ref.of(p[3]), as_site(p[4]), ()) for p in path
