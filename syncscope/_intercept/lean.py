@@ -600,7 +600,8 @@ def signal_wait(
     where = call_site(PAST_OUR_CALLER)  # this function's caller is a wrapper
     site = site_tally(tally, *where)
     diagnosis = state.diagnosis
-    limit = None if diagnosis is None else wait_limit(True, timeout)  # before any line
+    # Before any line; None (for ever) at once, as wait_limit says of it.
+    limit = None if diagnosis is None or timeout is None else wait_limit(True, timeout)
     lines = state.lines
     if lines is not None:  # first: a Ctrl-C in it leaves no wait announced
         lines.line(primitive, op, "waiting", site=where)

@@ -212,6 +212,17 @@ class Traces:
             if life is None or life.ident != ident or life.exited:
                 trace.putter = self._role(trace.putters, ident, thread_name)
 
+    def waited(self, primitive: Primitive, now: int) -> None:
+        """
+        :meth:`touched` for a wait for a signal that begins or ends, where the waiter is no
+        operator (not a Barrier's): its time is all there is to keep. Two arguments and no
+        words to compare: about 1,000 instructions fewer on each end of every such wait.
+        """
+        trace = self._traces.get(primitive)
+        if trace is None:
+            trace = self._new(primitive)
+        trace.last_ns = now
+
     def lean_touched(self, primitive: Primitive, op: str, outcome: str) -> None:
         """
         :meth:`touched` for an operation the lean path counted in place, made by the calling
