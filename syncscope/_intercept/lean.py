@@ -103,7 +103,7 @@ def acquire_slowly(proxy: Any, tally: Tally, blocking: Any, timeout: Any) -> Any
         if tries_only(blocking, timeout):  # acquire(timeout=0) is the trylock just made
             return trylock_failed(proxy, tally)
         where = call_site()
-        site = site_tally(tally, *where)
+        site = site_tally(tally, where)
         primitive = proxy._syncscope_primitive
         limit = wait_limit(blocking, timeout)
         if lines is not None:
@@ -154,7 +154,7 @@ def trylock_failed(proxy: Any, tally: Tally) -> bool:
     succeed where the call failed.
     """
     where = call_site()
-    site = site_tally(tally, *where)
+    site = site_tally(tally, where)
     tally.failed += 1
     site.failed += 1
     lines = state.lines
@@ -175,7 +175,7 @@ def _acquire_as_asked(
     lock = proxy._syncscope_lock
     primitive = proxy._syncscope_primitive
     where = call_site()
-    site = site_tally(tally, *where)
+    site = site_tally(tally, where)
     limit = wait_limit(blocking, timeout)
     start = perf_counter_ns()
     got = False
@@ -514,7 +514,7 @@ def semaphore_acquire_slowly(
     timeout, the failure or the error at the caller's site, as the event path's statistics do.
     """
     where = call_site()
-    site = site_tally(tally, *where)
+    site = site_tally(tally, where)
     primitive = entry.primitive
     lines = state.lines
     limit = wait_limit(blocking, timeout)
@@ -598,7 +598,7 @@ def signal_wait(
     ``timeout`` is the wait's, as given: how long it may last, told to the checks if they listen.
     """
     where = call_site(PAST_OUR_CALLER)  # this function's caller is a wrapper
-    site = site_tally(tally, *where)
+    site = site_tally(tally, where)
     diagnosis = state.diagnosis
     # Before any line; None (for ever) at once, as wait_limit says of it.
     limit = None if diagnosis is None or timeout is None else wait_limit(True, timeout)

@@ -58,7 +58,7 @@ def lean_rejected(entry: Watch, lean: TallyBook, op: Op, outcome: Outcome) -> No
     an empty queue cost 7 to 20 times the bare one that way).
     """
     tally = lean_tally(entry, lean)
-    site = site_tally(tally, *call_site(PAST_OUR_CALLER))  # the wrapper's caller, first
+    site = site_tally(tally, call_site(PAST_OUR_CALLER))  # the wrapper's caller, first
     tally.rejected += 1
     site.rejected += 1
     diagnosis = state.diagnosis
@@ -84,7 +84,7 @@ def lean_wait(
     """
     tally = lean_tally(entry, lean)
     site_key = call_site()
-    site = site_tally(tally, *site_key)
+    site = site_tally(tally, site_key)
     lines = state.lines
     text = None
     said_in_put = lines is not None and op == "put"  # its line, said by _put (see below)
