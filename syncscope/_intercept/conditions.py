@@ -207,13 +207,22 @@ def _condition_wrappers() -> list[Wrapper]:
                 tally = entry.tally
                 if tally is None or tally.owner is not lean:
                     tally = adopt_watch(entry, lean)
+                # _wait_op(), its common case written out: the program's own code calls.
+                try:
+                    code = _getframe(1).f_code
+                except ValueError:  # called from C
+                    code = None
+                if code is None or (code is not _WAIT_FOR and code.co_name != "wait"):
+                    op: Op = "wait"
+                else:
+                    op = _wait_op()
                 lock = self._lock
                 parked = park(lock, lean)
                 try:
                     return signal_wait(
                         entry.primitive,
                         tally,
-                        _wait_op(),
+                        op,
                         wait,
                         (self, timeout),
                         timeout,
