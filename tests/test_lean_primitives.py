@@ -545,6 +545,39 @@ class TestFigures:
         assert ident_in(traces.get(primitive_of(barrier)), thread.ident)
 
     @pytest.mark.parametrize("events", [0, 10], ids=["lean", "event path"])
+    def test_a_wait_for_a_signal_is_its_condition_s_latest_use(self, events: int) -> None:
+        """
+        Under -q, a Condition's wait that begins, and one that ends, is the latest use the
+        hang check knows of the Condition (the program still uses it: no waiter on it is
+        hung yet), on the lean path as on the event path; the waiter is no operator of it.
+        """
+        with syncscope.record(detect_deadlocks=True, events=events, echo=False) as rec:
+            assert (state.lean is not None) is (events == 0)
+            traces = rec._recorder.traces
+            assert traces is not None
+            cond, woken = threading.Condition(), Latch()
+            made = primitive_of(cond)
+
+            def wait() -> None:
+                with cond:
+                    cond.wait(5)
+                woken.set()
+
+            before_wait = time.time_ns()
+            thread = start_thread(wait)
+            waiting_on(cond)
+            began = traces.last_ns(made)
+            with cond:
+                cond.notify()
+                notified = time.time_ns()  # the wait can end only once the lock is let go
+            woken.wait()
+            ended = traces.last_ns(made)
+            join(thread)
+        assert began is not None and began >= before_wait
+        assert ended is not None and ended >= notified
+        assert not ident_in(traces.get(made), thread.ident)
+
+    @pytest.mark.parametrize("events", [0, 10], ids=["lean", "event path"])
     def test_with_the_checks_on_a_poll_that_finds_nothing_is_heard(self, events: int) -> None:
         """
         Under -q, a put or get asked not to wait that finds the queue full or empty counts as
