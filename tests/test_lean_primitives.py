@@ -577,6 +577,26 @@ class TestFigures:
         assert ended is not None and ended >= notified
         assert not ident_in(traces.get(made), thread.ident)
 
+    def test_a_wait_called_from_c_is_counted(self) -> None:
+        """
+        Under -q, a Condition's wait run as a thread's target, called from C with no caller
+        to tell a wait from a wait_for's by, returns as the original does and is counted.
+        """
+        with syncscope.record(detect_deadlocks=True, events=0, echo=False) as rec:
+            assert state.lean is not None
+            lock = threading.Lock()
+            cond = threading.Condition(lock)  # over a Lock: owned while anyone holds it
+            # Taken here, and let go and taken back by the thread's wait(0), which times out
+            # at once: it ends holding the lock (no join for such a thread).
+            lock.acquire()
+            _thread.start_new_thread(cond.wait, (0,))
+            deadline = time.monotonic() + 5
+            while rec.stats(cond).waits < 1:
+                assert time.monotonic() < deadline, "the wait was not counted in time"
+                time.sleep(0.001)
+            figures = rec.stats(cond)
+        assert (figures.waits, figures.wait_timeouts) == (1, 1)
+
     @pytest.mark.parametrize("events", [0, 10], ids=["lean", "event path"])
     def test_with_the_checks_on_a_poll_that_finds_nothing_is_heard(self, events: int) -> None:
         """

@@ -12,7 +12,7 @@ import pytest
 
 import syncscope
 from syncscope._core.records import fields
-from syncscope._core.tally import _INT_FIELDS, Tally, bucket, bucket_ceiling, percentile
+from syncscope._core.tally import _INT_FIELDS, Tally, bucket, bucket_ceiling, percentile, site_tally
 from syncscope._sinks import stats as _stats
 from syncscope._sinks.figures import PrimitiveStats, seconds
 from syncscope._sinks.recorder import DiagnosisOptions, Recorder
@@ -43,6 +43,46 @@ def test_a_new_tally_has_every_counter_at_zero() -> None:
     """A primitive's tally and a call site's: each counter the figures read starts at 0."""
     for made in (Tally(), Tally("transfer")):
         assert {name: getattr(made, name) for name in _INT_FIELDS} == dict.fromkeys(_INT_FIELDS, 0)
+
+
+def test_threads_new_to_a_call_site_at_once_count_in_the_one_tally_kept() -> None:
+    """
+    Two threads at a primitive's new call site at once, the second looking before the first
+    stores: both end up with the tally the site keeps, and the site's next calls count in it,
+    not in one the report never reads (as a store after a look-up could leave them, where
+    threads really run at once: a free-threaded build).
+    """
+    paused, stored, done = Latch(), Latch(), Latch()
+    first: list[int] = []  # the first thread's ident, noted by itself
+
+    class Interleaving(dict[tuple[str, int], Tally]):
+        """Its stores made as the two threads interleave: the first's after the second's."""
+
+        def __setitem__(self, key: tuple[str, int], value: Tally) -> None:
+            if threading.get_ident() in first:
+                paused.set()
+                stored.wait()
+                super().__setitem__(key, value)
+            else:
+                super().__setitem__(key, value)
+                stored.set()
+                done.wait()
+
+    def first_at_the_site() -> None:
+        first.append(threading.get_ident())
+        site_tally(tally, where)
+        paused.set()  # also when nothing stored through __setitem__
+        done.set()
+
+    tally, where = Tally(), ("transfers.py", 12, "transfer")
+    tally.sites = Interleaving()
+    one = start_thread(first_at_the_site)
+    paused.wait()
+    other = start_thread(site_tally, tally, where)
+    join(one)
+    join(other)
+    [kept] = tally.sites.values()
+    assert site_tally(tally, where) is kept
 
 
 def test_the_rows_a_report_makes_whole_are_as_made_by_keyword() -> None:

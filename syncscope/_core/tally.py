@@ -170,7 +170,9 @@ def site_tally(tally: Tally, where: tuple[str, int, str]) -> Tally:
     file, line, function = where
     site = sites.get((file, line))
     if site is None:
-        site = sites[(file, line)] = Tally(function)
+        # setdefault: two threads new to a site at once keep one tally, the one kept below
+        # too (a store after a look-up could replace the other's, which it then kept).
+        site = sites.setdefault((file, line), Tally(function))
     tally.last_site = (where, site)  # one write: a thread in between reads either, whole
     return site
 

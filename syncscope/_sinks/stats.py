@@ -98,8 +98,8 @@ class Stats:
             tally = self.tally(primitive)
         key = (event.file, event.line)
         site = tally.sites.get(key)  # type: ignore[union-attr]
-        if site is None:
-            site = tally.sites[key] = Tally(event.function)  # type: ignore[index]
+        if site is None:  # one tally for threads new to the site at once (see site_tally)
+            site = tally.sites.setdefault(key, Tally(event.function))  # type: ignore[union-attr]
         tally.acquisitions += 1
         site.acquisitions += 1
         depth = event.depth
@@ -130,8 +130,8 @@ class Stats:
         sites = tally.sites
         key = (event.file, event.line)
         site = sites.get(key)  # type: ignore[union-attr]
-        if site is None:
-            site = sites[key] = Tally(event.function)  # type: ignore[index]
+        if site is None:  # one tally for threads new to the site at once (see site_tally)
+            site = sites.setdefault(key, Tally(event.function))  # type: ignore[union-attr]
         waited = event.waited_ns
         if op == "acquire":
             if outcome == "timeout":
