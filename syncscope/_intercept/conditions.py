@@ -25,8 +25,6 @@ from types import BuiltinMethodType
 from .._core.dispatch import as_program, emit, guard, hidden
 from .._core.event import (
     Op,
-    Outcome,
-    Primitive,
     SyncEvent,
     get_ident,
     perf_counter_ns,
@@ -39,6 +37,7 @@ from .._core.timeouts import count_value
 from .._core.tracebacks import hide_frames
 from .._core.tracking import library_owned, primitive_of, watch_new, watches
 from .barrierwait import barrier_wait
+from .calls import blocking_call, silent, watched
 from .counted import may_count, permit_returned, permit_taken
 from .lean import (
     adopt_watch,
@@ -66,42 +65,6 @@ if TYPE_CHECKING:
 _getframe = sys._getframe
 
 
-def watched(obj: object) -> Primitive | None:
-    """The Primitive to report ``obj``'s operation under, or None to pass straight through."""
-    if not state.active or guard.busy:
-        return None
-    return primitive_of(obj)
-
-
-def blocking_call(
-    primitive: Primitive,
-    op: Op,
-    site: tuple[str, int, str],
-    call: Callable[[], Any],
-    outcome_of: Callable[[BaseException], Outcome] | None = None,
-) -> tuple[Any, int]:
-    """
-    Run a blocking original with nothing nested recorded; report and re-raise its errors,
-    as ``outcome_of`` says what each ended (else: a broken barrier, or an error).
-    """
-    guard.busy = True
-    start = perf_counter_ns()
-    try:
-        result = call()
-    except BaseException as exc:
-        guard.busy = False
-        waited = perf_counter_ns() - start
-        outcome = (outcome_of or error_outcome)(exc)
-        failed = exc if outcome in ("error", "broken") else None
-        emit(SyncEvent(primitive, op, outcome, site, waited, error=failed))
-        # This frame is in the exception's traceback, or its frames' caller: it keeps neither
-        # the exception nor what holds it (a Future's result()), or the cycle lives on.
-        del call, outcome_of, failed
-        raise
-    guard.busy = False
-    return result, perf_counter_ns() - start
-
-
 #: Condition's own ``_is_owned``, for a lock that has none: it tries the lock with
 #: ``acquire(False)`` and gives it back if that succeeds.
 _PROBING_IS_OWNED = threading.Condition._is_owned  # type: ignore[attr-defined]
@@ -115,24 +78,6 @@ def _probes(is_owned: Any) -> bool:
     not held, the real wait raises, and the wait is said to have failed.
     """
     return getattr(is_owned, "__func__", None) is _PROBING_IS_OWNED
-
-
-def error_outcome(exc: BaseException) -> Outcome:
-    if isinstance(exc, threading.BrokenBarrierError):
-        return "broken"
-    return "error"
-
-
-def silent(call: Callable[..., Any], *args: Any) -> Any:
-    """
-    ``call(*args)``, an original, with nothing nested recorded. Not a lambda: a wrapper
-    whose arguments a closure captures makes a cell of each on every call, fast path or not.
-    """
-    guard.busy = True
-    try:
-        return call(*args)
-    finally:
-        guard.busy = False
 
 
 #: ``Condition.wait_for``'s code. wait_for is not wrapped: CPython's runs the predicate, the

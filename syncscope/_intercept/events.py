@@ -15,7 +15,7 @@ from .._core.sites import call_site
 from .._core.state import state
 from .._core.tracebacks import hide_frames
 from .._core.tracking import watch_new, watches
-from .conditions import blocking_call, silent, watched
+from .calls import blocking_call, silent, watched
 from .counted import countable
 from .lean import adopt_watch, signal_wait
 from .lockfactories import LOCK_TYPE

@@ -25,7 +25,7 @@ from .._core.pools import primitive_for, register
 from .._core.sites import call_site, is_library_file
 from .._core.state import state
 from .._core.tracking import primitive_of, watch
-from .conditions import blocking_call, error_outcome, silent
+from .calls import blocking_call, error_outcome, silent
 from .wrapping import wrap
 
 

@@ -36,7 +36,7 @@ from .._core.tracking import (
     watch_new,
     watches,
 )
-from .conditions import blocking_call, silent, watched
+from .calls import blocking_call, silent, watched
 from .counted import countable
 from .lean import adopt_watch
 from .lockfactories import LOCK_TYPE

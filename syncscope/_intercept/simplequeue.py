@@ -21,7 +21,7 @@ from .._core.state import state
 from .._core.tally import TallyBook
 from .._core.tracebacks import hide_frames
 from .._core.tracking import Watch, library_owned, new_primitive, should_watch, watch, watches
-from .conditions import watched
+from .calls import watched
 from .counted import may_count
 from .lean import adopt_watch
 from .lockpaths import count_op

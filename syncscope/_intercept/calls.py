@@ -1,0 +1,75 @@
+"""
+How the class-based primitives' wrappers (``conditions``, ``events``, ``queues``,
+``futures``, ``simplequeue``) run what they wrap: with nothing it does nested recorded
+(``silent``), or, on the event path, as a blocking call whose end and errors are reported
+(``blocking_call``); and whether an object's operation is reported at all (``watched``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from .._core.dispatch import emit, guard
+from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns
+from .._core.state import state
+from .._core.tracking import primitive_of
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def watched(obj: object) -> Primitive | None:
+    """The Primitive to report ``obj``'s operation under, or None to pass straight through."""
+    if not state.active or guard.busy:
+        return None
+    return primitive_of(obj)
+
+
+def blocking_call(
+    primitive: Primitive,
+    op: Op,
+    site: tuple[str, int, str],
+    call: Callable[[], Any],
+    outcome_of: Callable[[BaseException], Outcome] | None = None,
+) -> tuple[Any, int]:
+    """
+    Run a blocking original with nothing nested recorded; report and re-raise its errors,
+    as ``outcome_of`` says what each ended (else: a broken barrier, or an error).
+    """
+    guard.busy = True
+    start = perf_counter_ns()
+    try:
+        result = call()
+    except BaseException as exc:
+        guard.busy = False
+        waited = perf_counter_ns() - start
+        outcome = (outcome_of or error_outcome)(exc)
+        failed = exc if outcome in ("error", "broken") else None
+        emit(SyncEvent(primitive, op, outcome, site, waited, error=failed))
+        # This frame is in the exception's traceback, or its frames' caller: it keeps neither
+        # the exception nor what holds it (a Future's result()), or the cycle lives on.
+        del call, outcome_of, failed
+        raise
+    guard.busy = False
+    return result, perf_counter_ns() - start
+
+
+def error_outcome(exc: BaseException) -> Outcome:
+    if isinstance(exc, threading.BrokenBarrierError):
+        return "broken"
+    return "error"
+
+
+def silent(call: Callable[..., Any], *args: Any) -> Any:
+    """
+    ``call(*args)``, an original, with nothing nested recorded. Not a lambda: a wrapper
+    whose arguments a closure captures makes a cell of each on every call, fast path or not.
+    """
+    guard.busy = True
+    try:
+        return call(*args)
+    finally:
+        guard.busy = False
