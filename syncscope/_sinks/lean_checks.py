@@ -261,8 +261,9 @@ class LeanChecks:
         waiting = self._holds.waiting
         if waiting.get(ident) is wait:
             del waiting[ident]
+        reported = wait.reported  # read as _ended reads it: at once, before the clock
         now = time_ns()
-        if wait.reported:  # see deadlock.Watchdog._follow
+        if reported:  # see deadlock.Watchdog._follow
             wait.ended_ns = now if outcome != "error" else -1
         traces = self._traces
         if traces is not None:  # no primitive syncscope watches is taken: no guard needed
