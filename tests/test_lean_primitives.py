@@ -587,13 +587,15 @@ class TestFigures:
             lock = threading.Lock()
             cond = threading.Condition(lock)  # over a Lock: owned while anyone holds it
             # Taken here, and let go and taken back by the thread's wait(0), which times out
-            # at once: it ends holding the lock (no join for such a thread).
+            # at once: the thread ends holding the lock (no join for such a thread), let go
+            # here once it has ended, so that no hold of an exited thread is left behind.
             lock.acquire()
             _thread.start_new_thread(cond.wait, (0,))
             deadline = time.monotonic() + 5
-            while rec.stats(cond).waits < 1:
-                assert time.monotonic() < deadline, "the wait was not counted in time"
+            while not (holder := lock._syncscope_holder) or not holder.exited:  # type: ignore[attr-defined]
+                assert time.monotonic() < deadline, "the wait did not end in time"
                 time.sleep(0.001)
+            lock.release()
             figures = rec.stats(cond)
         assert (figures.waits, figures.wait_timeouts) == (1, 1)
 

@@ -7,6 +7,7 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,42 +48,23 @@ def test_a_new_tally_has_every_counter_at_zero() -> None:
 
 def test_threads_new_to_a_call_site_at_once_count_in_the_one_tally_kept() -> None:
     """
-    Two threads at a primitive's new call site at once, the second looking before the first
-    stores: both end up with the tally the site keeps, and the site's next calls count in it,
-    not in one the report never reads (as a store after a look-up could leave them, where
-    threads really run at once: a free-threaded build).
+    Two threads at a primitive's new call site at once, each looking before the other
+    stores (as threads that really run at once can, on a free-threaded build): both end up
+    with the tally the site keeps, not one the report never reads, which a store after a
+    look-up would leave the one it replaced with, and its site cache on.
     """
-    paused, stored, done = Latch(), Latch(), Latch()
-    first: list[int] = []  # the first thread's ident, noted by itself
 
-    class Interleaving(dict[tuple[str, int], Tally]):
-        """Its stores made as the two threads interleave: the first's after the second's."""
-
-        def __setitem__(self, key: tuple[str, int], value: Tally) -> None:
-            if threading.get_ident() in first:
-                paused.set()
-                stored.wait()
-                super().__setitem__(key, value)
-            else:
-                super().__setitem__(key, value)
-                stored.set()
-                done.wait()
-
-    def first_at_the_site() -> None:
-        first.append(threading.get_ident())
-        site_tally(tally, where)
-        paused.set()  # also when nothing stored through __setitem__
-        done.set()
+    class LookedBeforeAnyStore(dict[tuple[str, int], Tally]):
+        def get(self, key: tuple[str, int], default: Any = None) -> Any:
+            return None  # each look-up made before the other thread's store
 
     tally, where = Tally(), ("transfers.py", 12, "transfer")
-    tally.sites = Interleaving()
-    one = start_thread(first_at_the_site)
-    paused.wait()
-    other = start_thread(site_tally, tally, where)
-    join(one)
-    join(other)
+    tally.sites = LookedBeforeAnyStore()
+    one = site_tally(tally, where)
+    tally.last_site = (None, None)  # the other thread's call: its own look-up, not a cache hit
+    other = site_tally(tally, where)
     [kept] = tally.sites.values()
-    assert site_tally(tally, where) is kept
+    assert one is other is kept
 
 
 def test_the_rows_a_report_makes_whole_are_as_made_by_keyword() -> None:

@@ -1,8 +1,10 @@
 """
 How the class-based primitives' wrappers (``conditions``, ``events``, ``queues``,
 ``futures``, ``simplequeue``) run what they wrap: with nothing it does nested recorded
-(``silent``), or, on the event path, as a blocking call whose end and errors are reported
-(``blocking_call``); and whether an object's operation is reported at all (``watched``).
+(``silent``), or, on the event path, as a blocking call whose errors are reported, each
+with the outcome ``error_outcome`` (or the caller) gives it, and whose result comes back
+with how long it took, for the caller to report (``blocking_call``); and whether an
+object's operation is reported at all (``watched``).
 """
 
 from __future__ import annotations
