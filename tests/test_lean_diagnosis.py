@@ -137,6 +137,29 @@ class TestSameFindingsAsTheEventPath:
         assert edges == [("payee", y_id, first, x_id, then), ("payer", x_id, first, y_id, then)]
 
     @pytest.mark.parametrize("recording", [lean_recording, full_recording])
+    def test_past_the_pairs_remembered_only_a_remembered_pair_taken_reversed_is_found(
+        self, recording: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """
+        Once the check remembers as many pairs of a lock per object as it keeps, a new pair
+        is looked up and not kept: taken reversed later, it is no inversion. The reverse of
+        a pair kept before is still found.
+        """
+        monkeypatch.setattr("syncscope._sinks.lockorder.MAX_PAIRS", 2)
+        with recording() as rec:
+            nodes = [Account() for _ in range(5)]
+            for first, then in ((0, 1), (1, 2), (2, 3), (3, 4)):  # kept, kept, then not
+                join(start_thread(nest_with, nodes[first], nodes[then], name="one"))
+            join(start_thread(nest_with, nodes[3], nodes[2], name="two"))
+            assert rec.inversions == []
+            join(start_thread(nest_with, nodes[1], nodes[0], name="two"))
+        number = {node.lock._syncscope_primitive.id: n for n, node in enumerate(nodes)}
+        [inversion] = rec.inversions
+        assert inversion.same_site
+        edges = sorted((e.thread, number[e.first.id], number[e.then.id]) for e in inversion.edges)
+        assert edges == [("one", 0, 1), ("two", 1, 0)]
+
+    @pytest.mark.parametrize("recording", [lean_recording, full_recording])
     def test_a_pair_is_ordered_again_once_its_lock_is_no_longer_a_hand_off(
         self, recording: Callable[[], Any]
     ) -> None:

@@ -37,6 +37,7 @@ from .event import Op, Outcome, Primitive, SyncEvent, thread_life
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any, Protocol
 else:
     Protocol = object  # a protocol is for type checkers; importing typing costs start-up
@@ -412,8 +413,24 @@ def acquired_event(
     return event
 
 
+class PairMemory(Protocol):
+    """The lock-order check, as the lean path reads it (see :class:`LeanDiagnosis`)."""
+
+    @property
+    def full_pairs(self) -> Mapping[tuple[int, int], object] | None:
+        """Its pairs of a lock per object once it remembers no more, else None."""
+
+
 class LeanDiagnosis(Protocol):
     """What the lock proxies tell the diagnosis when its path is lean (``state.diagnosis``)."""
+
+    @property
+    def lockorder(self) -> PairMemory | None:
+        """The lock-order check, None without it."""
+
+    @property
+    def event_held(self) -> Mapping[int, Sequence[object]]:
+        """Thread id -> the holds the event path keeps for it (a longer chain than the lean's)."""
 
     def new_chain(self, proxy: Any, chain: Any) -> None:
         """The calling thread took ``proxy`` (pushed already) holding a chain not seen yet."""

@@ -349,7 +349,19 @@ def nested(proxy: Any, below: Any, ordered: bool) -> None:
                 return
             if first.line == then.line and first.file == then.file and first.column == then.column:
                 # Two locks made at one place (a lock per object): most often a pair never
-                # seen before, which the order check's own memory of pairs answers.
+                # seen before, which the order check's own memory of pairs answers. Once it
+                # remembers no more, a pair neither remembered nor reversed there (most pairs
+                # of such a program) asks nothing: read here, without a call (about 2,000
+                # instructions fewer a pair; ``LockOrder.wants_same_class`` says the same).
+                order = diagnosis.lockorder
+                full = None if order is None else order.full_pairs
+                if (
+                    full is not None
+                    and (chain[1], chain[0]) not in full
+                    and chain not in full
+                    and (holds is None or not diagnosis.event_held.get(holds.ident))
+                ):
+                    return
                 diagnosis.new_pair(proxy, below, chain)
             else:
                 diagnosis.new_chain(proxy, chain)

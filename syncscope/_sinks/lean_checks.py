@@ -79,7 +79,10 @@ class LeanChecks:
     ) -> None:
         self._holds = holds
         self._traces = traces
-        self._lockorder = lockorder
+        #: Read by the lean path without a call (see ``_intercept/lean.nested``): the order
+        #: check, and the holds the event path keeps (thread id -> its holds, oldest first).
+        self.lockorder = lockorder
+        self.event_held = holds.held
         self._stats = stats
         #: Each wait's start and end: the watchdog's sign of life (see the recorder's
         #: ``_progress_now``).
@@ -100,7 +103,7 @@ class LeanChecks:
         if len(seen) >= MAX_CHAINS:  # chains of per-object locks: checked again, not kept
             seen.clear()
         seen.add(chain)
-        lockorder = self._lockorder
+        lockorder = self.lockorder
         holds = proxy._syncscope_holder
         if lockorder is None or holds is None:
             return
@@ -145,11 +148,11 @@ class LeanChecks:
             guard.busy = was_busy
 
     def new_pair(self, proxy: Any, below: Any, pair: tuple[int, int]) -> None:
-        lockorder = self._lockorder
+        lockorder = self.lockorder
         holds = proxy._syncscope_holder
         if lockorder is None or holds is None:
             return
-        if self._holds.held.get(holds.ident):  # holds the event path keeps: the whole chain
+        if self.event_held.get(holds.ident):  # holds the event path keeps: the whole chain
             self.new_chain(proxy, pair)
             return
         wanted = lockorder.wants_same_class(
@@ -231,10 +234,10 @@ class LeanChecks:
             wake = holds.wake  # read once: the watchdog may clear it meanwhile
             if wake is not None and timeout is None:
                 wake()
-            if self._lockorder is not None and timeout is None:
+            if self.lockorder is not None and timeout is None:
                 held = holds.held_by(ident)
                 if held:
-                    self._lockorder.taking(primitive, name, site, held)
+                    self.lockorder.taking(primitive, name, site, held)
             return wait
         finally:
             guard.busy = was_busy

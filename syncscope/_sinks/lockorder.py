@@ -111,6 +111,10 @@ class LockOrder:
         self._after: dict[Key, dict[Key, Taken]] = {}
         #: (id of the held object, id of the taken object) -> first time, for one-class pairs.
         self._pairs: dict[tuple[int, int], Pair] = {}
+        #: The pairs once MAX_PAIRS are remembered, None before: then only a pair remembered
+        #: or whose reverse is has anything to ask, which the lean path reads here without a
+        #: call (see ``_intercept/lean.nested``).
+        self.full_pairs: dict[tuple[int, int], Pair] | None = None
         #: id of a held object -> the objects of its class taken while holding it.
         self._pairs_after: dict[int, list[int]] = {}
         self._reported: set[frozenset[Key]] = set()
@@ -138,6 +142,7 @@ class LockOrder:
             return
         try:
             self._after, self._pairs, self._pairs_after = {}, {}, {}
+            self.full_pairs = None
             self._guards, self._edge_keys, self._guarded = {}, {}, {}
         finally:
             self._lock.release()
@@ -470,6 +475,8 @@ class LockOrder:
                 if len(pairs) >= MAX_PAIRS:
                     return
                 pairs[(first, then)] = (thread, before, before_site, primitive, site, guards)
+                if len(pairs) >= MAX_PAIRS:
+                    self.full_pairs = pairs
                 after = self._pairs_after.get(first)
                 if after is None:
                     self._pairs_after[first] = [then]
