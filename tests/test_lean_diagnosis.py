@@ -147,9 +147,12 @@ class TestSameFindingsAsTheEventPath:
         """
         monkeypatch.setattr("syncscope._sinks.lockorder.MAX_PAIRS", 2)
         with recording() as rec:
+            assert (state.diagnosis is not None) == (recording is lean_recording)
             nodes = [Account() for _ in range(5)]
             for first, then in ((0, 1), (1, 2), (2, 3), (3, 4)):  # kept, kept, then not
                 join(start_thread(nest_with, nodes[first], nodes[then], name="one"))
+            order = rec._recorder.lockorder
+            assert order is not None and order.full_pairs is not None, "the memory is not full"
             join(start_thread(nest_with, nodes[3], nodes[2], name="two"))
             assert rec.inversions == []
             join(start_thread(nest_with, nodes[1], nodes[0], name="two"))

@@ -141,8 +141,8 @@ class LockOrder:
         if not got:
             return
         try:
+            self.full_pairs = None  # first: the lean path reads it without our lock
             self._after, self._pairs, self._pairs_after = {}, {}, {}
-            self.full_pairs = None
             self._guards, self._edge_keys, self._guarded = {}, {}, {}
         finally:
             self._lock.release()
