@@ -177,6 +177,38 @@ HOT_LOCK = """
 """
 
 
+UNIQUE_QUEUE = """
+    import queue
+
+    class Unique(queue.Queue):
+        def _init(self, maxsize):
+            self.queue = set()
+
+        def _qsize(self):
+            return len(self.queue)
+
+        def _put(self, item):
+            self.queue.add(item)
+
+        def _get(self):
+            return self.queue.pop()
+
+    jobs = queue.Queue()
+    unique = Unique()
+    for number in (1, 2, 3):
+        jobs.put(number)
+        unique.put(number)
+    for _ in range(3):
+        jobs.get()
+        unique.get()
+    idle = queue.Queue()
+    try:
+        idle.get_nowait()
+    except queue.Empty:
+        pass
+"""
+
+
 class TestRunner:
     def test_hot_lock_tops_the_exit_report(self, tmp_path: Path) -> None:
         """-q: the report is on by default, and the one hot lock among quiet ones tops it."""
@@ -301,6 +333,33 @@ class TestRunner:
         assert "hot_lock" == data["primitives"][0]["name"]
         assert data["primitives"][0]["contended"] > 0
         assert str(program) + ":4" == data["primitives"][0]["created_at"]
+
+    def test_a_size_never_read_is_not_said_to_be_zero(self, tmp_path: Path) -> None:
+        """
+        A queue whose size only its own code tells (a ``_qsize`` of its own, which syncscope
+        does not run) has no largest size to report: "-" in the table, none in the JSON,
+        where a standard queue beside it says how full it got.
+        """
+        program = script(tmp_path, UNIQUE_QUEUE)
+        out = tmp_path / "report.json"
+        result = run_syncscope("-q", "--report-json", str(out), str(program))
+        assert 0 == result.returncode, result.stderr
+        queues = {p["name"]: p for p in json.loads(out.read_text())["primitives"]}
+        assert 3 == queues["jobs"]["max_size"]
+        assert 3 == queues["unique"]["puts"]
+        assert "max_size" not in queues["unique"]
+        assert 0 == queues["idle"]["max_size"]  # nothing put: empty, as made
+        lines = result.stderr.splitlines()
+        start = lines.index(next(line for line in lines if line.startswith("Queues ")))
+        assert ["name", "type", "created", "at", "puts", "gets", "max", "size"] == (
+            lines[start + 1].split()[:8]
+        )
+        rows = {}
+        for line in lines[start + 2 :]:
+            if not line.startswith("  "):
+                break
+            rows[line.split()[0]] = line.split()[3:6]  # puts, gets, max size
+        assert {"jobs": ["3", "3", "3"], "unique": ["3", "3", "-"], "idle": ["0", "0", "0"]} == rows
 
     @pytest.mark.parametrize(
         ("args", "message"),

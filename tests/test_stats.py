@@ -41,9 +41,14 @@ def stats_of(rec: Recorder, prim: object) -> PrimitiveStats:
 
 
 def test_a_new_tally_has_every_counter_at_zero() -> None:
-    """A primitive's tally and a call site's: each counter the figures read starts at 0."""
+    """
+    A primitive's tally and a call site's: each counter the figures read starts at 0, but a
+    queue's largest size, at -1 until a size is read (one never read is not said to be 0).
+    """
     for made in (Tally(), Tally("transfer")):
-        assert {name: getattr(made, name) for name in _INT_FIELDS} == dict.fromkeys(_INT_FIELDS, 0)
+        assert {name: getattr(made, name) for name in _INT_FIELDS} == (
+            dict.fromkeys(_INT_FIELDS, 0) | {"max_size": -1}
+        )
 
 
 def test_threads_new_to_a_call_site_at_once_count_in_the_one_tally_kept() -> None:

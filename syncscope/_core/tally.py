@@ -112,7 +112,8 @@ class Tally:
         self.acquisitions = self.contended = self.owner_changes = self.timeouts = self.failed = 0
         self.wait_total = self.wait_max = self.holds = self.hold_total = self.hold_max = 0
         self.waits = self.wait_timeouts = self.waited_total = self.waited_max = self.notifies = 0
-        self.woken = self.sets = self.broken = self.puts = self.gets = self.max_size = 0
+        self.woken = self.sets = self.broken = self.puts = self.gets = 0
+        self.max_size = -1  # no size read yet (one only the queue's own code tells never is)
         self.full_waits = self.full_total = self.empty_waits = self.empty_total = self.rejected = 0
         self.task_done = self.unfinished = self.errors = self.last_owner = 0
         self.function = function

@@ -202,7 +202,8 @@ class PrimitiveStats:
     broken: int = 0
     puts: int = 0
     gets: int = 0
-    max_size: int = 0
+    #: The most items seen in the queue after a put; None when its size was never read.
+    max_size: int | None = None
     full_waits: int = 0
     blocked_full_s: float = 0.0
     empty_waits: int = 0
@@ -301,7 +302,8 @@ class PrimitiveStats:
         row["broken"] = t.broken
         row["puts"] = t.puts
         row["gets"] = t.gets
-        row["max_size"] = t.max_size
+        # Read after each put: none read after puts is a size only the queue's code tells.
+        row["max_size"] = t.max_size if t.max_size >= 0 else None if t.puts else 0
         row["full_waits"] = t.full_waits
         row["empty_waits"] = t.empty_waits
         row["rejected"] = t.rejected

@@ -321,7 +321,7 @@ class Report:
                     p.primitive.created_at,
                     f"{p.puts:,}",
                     f"{p.gets:,}",
-                    f"{p.max_size:,}",
+                    "-" if p.max_size is None else f"{p.max_size:,}",
                     _duration(p.blocked_full_s),
                     _duration(p.blocked_empty_s),
                     "-" if p.unfinished is None else f"{p.unfinished:,}",
