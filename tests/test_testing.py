@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from pathlib import Path
 
@@ -72,6 +73,7 @@ class TestQueries:
         with syncscope.record() as rec:
             cache_lock = threading.Lock()
             unused_lock = threading.Lock()
+            unused_queue = queue.Queue()
             for _ in range(3):
                 with cache_lock:
                     pass
@@ -82,6 +84,7 @@ class TestQueries:
         zero = rec.stats(unused_lock)
         assert isinstance(zero, PrimitiveStats)
         assert 0 == zero.acquisitions
+        assert 0 == rec.stats(unused_queue).max_size  # nothing put: empty, as made
         assert "cache_lock" in [p.name for p in rec.primitives()]
 
     def test_unknown_and_unwatched(self) -> None:

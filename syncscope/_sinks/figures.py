@@ -202,8 +202,9 @@ class PrimitiveStats:
     broken: int = 0
     puts: int = 0
     gets: int = 0
-    #: The most items seen in the queue after a put; None when its size was never read.
-    max_size: int | None = None
+    #: The most items seen in the queue after a put; None when puts were made and its size
+    #: was never read (0 for a queue nothing was put in, and for figures made without a tally).
+    max_size: int | None = 0
     full_waits: int = 0
     blocked_full_s: float = 0.0
     empty_waits: int = 0
