@@ -189,7 +189,12 @@ class TestSameFindingsAsTheEventPath:
             handed = [threading.Lock() for _ in range(MAX_HANDOFF + 1)]
             for lock in handed:  # trylocks, whose order is not remembered (it would fill up)
                 assert lock.acquire(blocking=False)
-            join(start_thread(lambda: [lock.release() for lock in handed], name="releasers"))
+            # Given back in the order taken, each from below the others on the taker's chain,
+            # which the lean path walks down to it: 10,000 locks took 3 s alone, more than
+            # the usual 5 s with both cores busy. (Newest first, the event path's list of
+            # holds is searched as long.) A timeout for a thread that ends, not a hang.
+            releasers = start_thread(lambda: [lock.release() for lock in handed], name="releasers")
+            join(releasers, timeout=60)
             join(start_thread(transfer, signal, other, name="payer"))
             assert rec.inversions == []
             join(start_thread(transfer, other, signal, name="payee"))
