@@ -343,28 +343,28 @@ def nested(proxy: Any, below: Any, ordered: bool) -> None:
         # A chain's key: the ids of the primitives in it, oldest first, as nested pairs.
         first, then = below._syncscope_primitive, proxy._syncscope_primitive
         chain = proxy._syncscope_chain = (first.id, then.id)
-        if ordered and chain not in seen_chains:
-            diagnosis = state.diagnosis
-            if diagnosis is None:
-                return
-            if first.line == then.line and first.file == then.file and first.column == then.column:
-                # Two locks made at one place (a lock per object): most often a pair never
-                # seen before, which the order check's own memory of pairs answers. Once it
-                # remembers no more, a pair neither remembered nor reversed there (most pairs
-                # of such a program) asks nothing: read here, without a call (about 2,000
-                # instructions fewer a pair; ``LockOrder.wants_same_class`` says the same).
-                order = diagnosis.lockorder
-                full = None if order is None else order.full_pairs
-                if (
-                    full is not None
-                    and (chain[1], chain[0]) not in full
-                    and chain not in full
-                    and (holds is None or not diagnosis.event_held.get(holds.ident))
-                ):
+        if not ordered:
+            return
+        diagnosis = state.diagnosis
+        if diagnosis is None:
+            return
+        if first.line == then.line and first.file == then.file and first.column == then.column:
+            # Two locks made at one place (a lock per object): most often a pair never seen
+            # before, which the order check's own memory of pairs answers. Once it remembers
+            # no more, a pair neither remembered nor reversed there (most pairs of such a
+            # program) asks nothing: read here, without a call (about 2,000 instructions
+            # fewer a pair; ``LockOrder.wants_same_class`` says the same), and before the
+            # chains seen, which then answer nothing more (a lookup fewer a pair).
+            order = diagnosis.lockorder
+            full = None if order is None else order.full_pairs
+            if full is not None and chain not in full and (chain[1], chain[0]) not in full:
+                event_held = diagnosis.event_held  # most often empty: no call then
+                if holds is None or not event_held or not event_held.get(holds.ident):
                     return
+            if chain not in seen_chains:
                 diagnosis.new_pair(proxy, below, chain)
-            else:
-                diagnosis.new_chain(proxy, chain)
+        elif chain not in seen_chains:
+            diagnosis.new_chain(proxy, chain)
         return
     else:
         chain = proxy._syncscope_chain = (below._syncscope_chain, proxy._syncscope_primitive.id)

@@ -248,12 +248,12 @@ class _LockProxy(_Proxy):
                                 frame: FrameType | None = _getframe(1)
                             except ValueError:  # called from C: no caller
                                 frame = None
-                            if frame is not None and frame.f_code is CONDITION_ENTER:
-                                frame = frame.f_back  # `with cond:`: the with's line
-                            if frame is None:
-                                self._syncscope_code = None
-                            else:
-                                self._syncscope_code = frame.f_code
+                            code = None if frame is None else frame.f_code  # read once
+                            if code is CONDITION_ENTER and frame is not None:  # `with cond:`
+                                frame = frame.f_back  # the with's line
+                                code = None if frame is None else frame.f_code
+                            self._syncscope_code = code
+                            if frame is not None:
                                 self._syncscope_lasti = frame.f_lasti
                             if below is not None:
                                 nested(self, below, True)
@@ -538,12 +538,12 @@ class _RLockProxy(_Proxy):
                                     frame: FrameType | None = _getframe(1)
                                 except ValueError:  # called from C: no caller
                                     frame = None
-                                if frame is not None and frame.f_code is CONDITION_ENTER:
-                                    frame = frame.f_back  # `with cond:`: the with's line
-                                if frame is None:
-                                    self._syncscope_code = None
-                                else:
-                                    self._syncscope_code = frame.f_code
+                                code = None if frame is None else frame.f_code  # read once
+                                if code is CONDITION_ENTER and frame is not None:  # `with cond:`
+                                    frame = frame.f_back  # the with's line
+                                    code = None if frame is None else frame.f_code
+                                self._syncscope_code = code
+                                if frame is not None:
                                     self._syncscope_lasti = frame.f_lasti
                                 if below is not None:
                                     nested(self, below, True)
