@@ -9,6 +9,7 @@ import _thread
 import collections
 import functools
 import gc
+import json
 import operator
 import random
 import sys
@@ -23,7 +24,7 @@ import syncscope
 from syncscope._core.state import state
 from syncscope.testing import Recording
 
-from .conftest import Latch, join, start_thread
+from .conftest import Latch, join, run_syncscope, start_thread
 
 
 def lean_recording() -> Any:
@@ -1093,6 +1094,67 @@ def test_a_profile_function_taking_library_locks_in_the_check_does_not_hang_it(
         check=False,
     )
     assert done.stdout == "in the check\nfinished\n", done.stderr
+
+
+@pytest.mark.parametrize("taker", ["profile function", "signal handler"])
+def test_the_programs_locks_taken_inside_the_check_do_not_hang_it(
+    tmp_path: Any, taker: str
+) -> None:
+    """
+    The same with locks of the program's own, which the lean path checks whatever the guard
+    says, taken in the check of a new pair (under the graph's lock) by a profile function or
+    by a signal handler that runs there: their own check waited for that lock for ever. It is
+    skipped, said in the report, and the graph's lock is free again afterwards: an inversion
+    the thread makes next is found. On the main thread, where signal handlers run.
+    """
+    take = "take_two()" if taker == "profile function" else "signal.raise_signal(signal.SIGUSR1)"
+    program = tmp_path / "profiled.py"
+    program.write_text(
+        "import signal, sys, threading\n"
+        "class Node:\n"
+        "    def __init__(self):\n"
+        "        self.lock = threading.Lock()\n"
+        "def take_two():\n"
+        "    third, fourth = Node(), Node()\n"
+        "    with third.lock:\n"
+        "        with fourth.lock:\n"
+        "            pass\n"
+        "signal.signal(signal.SIGUSR1, lambda signum, frame: take_two())\n"
+        "def profiler(frame, event, arg):\n"
+        # Inside the check of a new pair, with the graph's lock taken (its first C call).
+        "    if event == 'c_call' and frame.f_code.co_name == 'same_site_pair':\n"
+        "        sys.setprofile(None)\n"
+        "        print('in the check')\n"
+        f"        {take}\n"
+        "first, second = Node(), Node()\n"
+        "sys.setprofile(profiler)\n"
+        "with first.lock:\n"
+        "    with second.lock:\n"
+        "        pass\n"
+        "sys.setprofile(None)\n"
+        "a = threading.Lock()\n"
+        "b = threading.Lock()\n"
+        "with a:\n"
+        "    with b:\n"
+        "        pass\n"
+        "with b:\n"
+        "    with a:\n"
+        "        pass\n"
+        "print('finished')\n"
+    )
+    report = tmp_path / "report.json"
+    done = run_syncscope("-q", "--report-json", str(report), str(program), timeout=30)
+    assert (done.returncode, done.stdout) == (0, "in the check\nfinished\n"), done.stderr
+    found = json.loads(report.read_text())
+    assert found["summary"]["inversions"] == 1
+    skipped = found["order_checks_skipped"]
+    assert skipped >= 1
+    checks = "check" if skipped == 1 else "checks"
+    headline = (
+        f"1 lock-order inversion, no deadlock, no hang, {skipped} lock-order {checks} skipped "
+        "(locks taken by a profile function or signal handler inside syncscope's check)"
+    )
+    assert headline in done.stderr, done.stderr
 
 
 def test_at_exit_the_runner_leaves_a_recording_of_the_programs_whole() -> None:

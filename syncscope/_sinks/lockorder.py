@@ -46,6 +46,7 @@ the (small) class graph for a path back.
 from __future__ import annotations
 
 import sys
+from _thread import get_ident
 from collections import deque
 from collections.abc import Callable, Container
 from types import FrameType
@@ -128,6 +129,10 @@ class LockOrder:
         #: Cycles reported as guarded -> their edges, to report again should the guard fail.
         self._guarded: dict[frozenset[Key], tuple[Taken, ...]] = {}
         self._lock = allocate_lock()
+        #: The threads in a section under our lock, or about to take it (see :meth:`_enter`).
+        self._inside: set[int] = set()
+        #: Checks skipped for a thread inside such a section already: said by the report.
+        self.skipped = 0
 
     def let_go(self) -> None:
         """
@@ -150,6 +155,35 @@ class LockOrder:
     def after_fork_in_child(self) -> None:
         """A fork while another thread updated the graph leaves our lock held in the child."""
         self._lock = allocate_lock()
+        self._inside = set()
+
+    def _enter(self) -> bool:
+        """
+        Take our lock for a change to the graph; False, with nothing taken, when the calling
+        thread is in such a change already: a profile function or a signal handler of the
+        program's ran there (a profile function runs at each call and return of ours), and
+        a lock of the program's it took is checked in turn. Taking our lock again, that
+        check would wait for its own thread for ever: it is skipped, and counted. Said
+        before the lock is taken, and unsaid after it is given back (see :meth:`_leave`),
+        so that no moment of either is left open to such a handler.
+        """
+        me = get_ident()
+        inside = self._inside
+        if me in inside:
+            self.skipped += 1
+            return False
+        inside.add(me)
+        try:
+            take_shared(self._lock)
+        except BaseException:
+            inside.discard(me)
+            raise
+        return True
+
+    def _leave(self) -> None:
+        """The end of :meth:`_enter`'s change: our lock given back, then the thread let out."""
+        self._lock.release()
+        self._inside.discard(get_ident())
 
     def taking(
         self,
@@ -346,7 +380,9 @@ class LockOrder:
         # Before our lock is taken: an import never waits under it.
         from .findings import Inversion, Ref
 
-        with self._lock:
+        if not self._enter():
+            return True  # not to be narrowed either (see _enter)
+        try:
             known = self._after.setdefault(before_key, {})
             if key in known:
                 return False
@@ -372,6 +408,8 @@ class LockOrder:
             gate = self._gate(edges)
             if gate is not None:
                 self._guarded[cycle] = edges
+        finally:
+            self._leave()
         self._found(Inversion(edges, guarded_by=None if gate is None else Ref.of(gate)))
         return True
 
@@ -403,7 +441,9 @@ class LockOrder:
         if not gone:
             return
         lost = []
-        with self._lock:
+        if not self._enter():
+            return
+        try:
             for k in gone:
                 guards.pop(k, None)
             for cycle, edges in list(self._guarded.items()):
@@ -413,6 +453,8 @@ class LockOrder:
                 ):
                     del self._guarded[cycle]
                     lost.append(edges)
+        finally:
+            self._leave()
         if lost:
             from .findings import Inversion
 
@@ -461,7 +503,8 @@ class LockOrder:
         """
         first, then = before.id, primitive.id
         reported = self._reported
-        take_shared(self._lock)  # each new pair of a class of locks comes here
+        if not self._enter():  # each new pair of a class of locks comes here
+            return
         try:
             if reported and frozenset((key,)) in reported:
                 return  # reported once per class: its further pairs need not be remembered
@@ -490,7 +533,7 @@ class LockOrder:
                 path = found
             reported.add(frozenset((key,)))
         finally:
-            self._lock.release()
+            self._leave()
         self._report_pair((path, before, before_site, primitive, thread, site, guards))
 
     def _report_pair(self, closing: Closing) -> None:

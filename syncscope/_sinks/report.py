@@ -51,6 +51,9 @@ class Report:
     duration_s: float
     #: The findings were written out when found: the text lists each in one line.
     echoed: bool = False
+    #: Lock-order checks skipped: locks a profile function or a signal handler of the
+    #: program's took while its thread was inside syncscope's own check.
+    order_checks_skipped: int = 0
 
     @classmethod
     def of(cls, source: Any, echoed: bool = False) -> Report:
@@ -61,6 +64,7 @@ class Report:
         recorder = getattr(source, "_recorder", source)
         stats = recorder.stats.summary() if recorder.stats is not None else []
         stats = _with_waits_in_progress(stats, recorder)
+        order = getattr(recorder, "lockorder", None)
         return cls(
             tuple(sorted(stats, key=_cost, reverse=True)),
             tuple(recorder.inversions),
@@ -70,6 +74,7 @@ class Report:
             recorder.slow_dropped,
             recorder.duration_ns / 1e9,
             echoed=echoed,
+            order_checks_skipped=order.skipped if order is not None else 0,
         )
 
     # -- JSON ----------------------------------------------------------------------------------
@@ -94,6 +99,7 @@ class Report:
             "hangs": [h.to_dict() for h in self.hangs],
             "slow": [s.to_dict() for s in self.slow],
             "slow_dropped": self.slow_dropped,
+            "order_checks_skipped": self.order_checks_skipped,
         }
 
     def to_json(self) -> str:
@@ -114,6 +120,10 @@ class Report:
             found.append(_count(guarded, "guarded lock order"))
         if self.slow or self.slow_dropped:
             found.append(_count(len(self.slow) + self.slow_dropped, "slow spot"))
+        if self.order_checks_skipped:
+            checks = _count(self.order_checks_skipped, "lock-order check")
+            why = "locks taken by a profile function or signal handler inside syncscope's check"
+            found.append(f"{checks} skipped ({why})")
         return (
             f"syncscope report: {format_duration(int(self.duration_s * 1e9))}, "
             f"{_count(len(self.primitives), 'primitive')} used; " + ", ".join(found)
