@@ -46,6 +46,8 @@ from syncscope._sinks.lockorder import LockOrder
 
 #: The instructions where CPython may run a signal handler (3.11 to 3.13).
 SIGNAL_CHECKS = ("CALL", "PRECALL", "RESUME", "JUMP_BACKWARD", "POP_JUMP_BACKWARD")
+#: What lets the lock go: its release, or the order graph's ``_leave`` (see ``_enter``).
+RELEASED = {"release", "_leave"}
 #: What an acquire's answer is called in the wrappers.
 ANSWERS = ("got", "owned")
 
@@ -66,7 +68,11 @@ ACQUIRES = {
     # syncscope's own lock that the program's threads contend for: left held, it would stop
     # every thread that checks the lock order next.
     "take_shared": registry.take_shared,
+    "LockOrder._enter": LockOrder._enter,
+    # Its callers: _enter's answer, then their try, whose handler lets go (_leave).
     "LockOrder.same_site_pair": LockOrder.same_site_pair,
+    "LockOrder._new_edge": LockOrder._new_edge,
+    "LockOrder._narrow": LockOrder._narrow,
     "LockOrder.let_go": LockOrder.let_go,
 }
 #: The releases that say their line first: whether the thread may release comes as an item.
@@ -89,7 +95,7 @@ def _starts(instructions: list[dis.Instruction]) -> list[int]:
         before = {i.argval for i in instructions[max(0, n - 12) : n] if isinstance(i.argval, str)}
         # The owned items as made at a first release (owned_items) or read from the proxy.
         items = {"_syncscope_attempts", "_syncscope_owned", "owned_items", "map"}
-        calls = {"take", "acquire_contended", "take_shared"}
+        calls = {"take", "acquire_contended", "take_shared", "_enter"}
         wanted = items if ins.opname == "FOR_ITER" else calls if ins.opname == "CALL" else set()
         if wanted & before:
             found.append(n + 1)
@@ -155,10 +161,10 @@ def _check(function: FunctionType) -> None:
                 continue  # the answer goes back to the caller, unchecked
             index = instructions.index(end)
             just_before = [i.argval for i in instructions[max(0, index - 4) : index]]
-            if "release" in just_before:
+            if RELEASED & set(just_before):
                 continue  # the first call is the release itself
             handler = _handler(function, end.offset)
-            assert "release" in handler, (
+            assert RELEASED & set(handler), (
                 f"a signal handler may run at offset {end.offset} ({end.opname}, line "
                 f"{end.positions.lineno if end.positions else '?'}) with the lock taken and "
                 f"no handler that releases it"
