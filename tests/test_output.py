@@ -566,3 +566,72 @@ print("captured:", repr(capture.read().decode()))
         assert "" == (tmp_path / "mine.txt").read_text()
         assert LIVE in result.stdout, result.stdout  # in the capture, where fd 2 pointed
         assert LIVE not in result.stderr
+
+
+#: Where the profile function of the program below takes the program's lock, by module,
+#: function and profile event: inside the write of a finding's line (at ``os.write``, under the
+#: writer's lock until it had none); inside the spans' part of a finding (its pairing, under
+#: the sink's lock on the finding's thread until the worker paired it; or, now, as the sink is
+#: done with it on that thread); inside the pairing of an event on its thread, under the sink's
+#: lock (with lines, which carry the ids), which the other thread now waits for a second at most.
+_INSIDE = {
+    "findings on standard error": {("syncscope._core.output", "write", "c_call")},
+    "findings as spans": {
+        ("syncscope._sinks.spans.pairing", "finding", "c_call"),
+        ("syncscope._sinks.spans.sink", "on_finding", "return"),
+    },
+    "spans beside the lines": {("syncscope._sinks.spans.pairing", "pair", "c_call")},
+}
+
+
+@pytest.mark.parametrize("where", sorted(_INSIDE))
+def test_the_programs_code_run_inside_a_finding_does_not_hang_it(
+    tmp_path: Path, where: str
+) -> None:
+    """
+    Every hold is a finding here (``--long-hold-ms`` of a nanosecond). One thread holds the
+    program's lock; another's profile function, run inside syncscope's handling of a finding,
+    waits for that lock; the first then lets it go, and the finding about that hold is handled
+    before the lock is given back (so that its lines keep their order). Both waited for ever
+    while syncscope held a lock of its own across that handling.
+    """
+    args = ["--long-hold-ms", "0.000001"]
+    if where != "spans beside the lines":
+        args.append("-q")
+    if where != "findings on standard error":
+        args += ["--jaeger-file", str(tmp_path / "trace.json")]
+    body = f"""
+import sys, threading
+shared = threading.Lock()
+armed, inside = threading.Event(), threading.Event()
+def profiler(frame, event, arg):
+    if (frame.f_globals.get("__name__"), frame.f_code.co_name, event) in {_INSIDE[where]!r}:
+        sys.setprofile(None)
+        inside.set()
+        with shared:
+            pass
+def holder():
+    with shared:
+        armed.set()
+        inside.wait(20)
+def finder():
+    armed.wait(20)
+    sys.setprofile(profiler)
+    with threading.Lock():
+        pass
+    sys.setprofile(None)
+threads = [threading.Thread(target=f, daemon=True) for f in (holder, finder)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join(20)
+print("inside" if inside.is_set() else "not inside")
+print("stuck" if any(thread.is_alive() for thread in threads) else "finished")
+"""
+    program = _program(tmp_path, body)
+    result = run_syncscope(*args, "--no-report", str(program), timeout=60)
+    assert (result.returncode, result.stdout) == (0, "inside\nfinished\n"), result.stderr
+    if where != "findings on standard error":  # the findings' spans are all there
+        trace = (tmp_path / "trace.json").read_text()
+        said = result.stderr.count("syncscope: " if "-q" in args else " held ")
+        assert trace.count('"syncscope.finding.text"') == said >= 2, result.stderr

@@ -123,22 +123,31 @@ class FdWriter:
                 data = self._write_keeping_gil(data)
                 if not data:
                     return
-            for _ in self._takes:  # _write(), written out: this runs for every line
-                break
-            try:
-                if self.broken:
-                    return
+            if self._owns_fd:  # close() closes it, under our lock: not while a line is written
+                for _ in self._takes:
+                    break
                 try:
-                    written = os_write(self._fd, data)
-                except InterruptedError:
-                    return
-                except OSError:
-                    self.broken = True  # see _write
-                    return
-                if written < len(data):
-                    self._write(data[written:])
-            finally:
-                self._lock.release()
+                    self._write(data)
+                finally:
+                    self._lock.release()
+                return
+            # No lock of ours: the kernel writes a line whole (a terminal's write, a pipe's up
+            # to PIPE_BUF, a file's under its position lock), and the lines a program's events
+            # put in an order are written in it (each is written before its thread goes on).
+            # A thread that held a lock of ours here could run the program's code in it (its
+            # profile function, a signal handler), which may wait for a lock of the program's
+            # held by a thread waiting for ours: saying its release, before the release.
+            if self.broken:
+                return
+            try:
+                written = os_write(self._fd, data)
+            except InterruptedError:
+                return
+            except OSError:
+                self.broken = True  # see _write
+                return
+            if written < len(data):
+                self._write(data[written:])
             return
         # Appended without our lock, under the GIL: a list's append is atomic, and between
         # the test of ``_closed`` and the append nothing lets another thread run (no call),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import time
+from _thread import get_ident
 from collections import deque
 from collections.abc import Callable
 
@@ -94,6 +95,40 @@ def remember(memory: dict[int, Any], key: int, value: Any) -> None:
     if key not in memory and len(memory) >= MAX_REMEMBERED:
         del memory[next(iter(memory))]
     memory[key] = value
+
+
+def finding_parts(
+    finding: object,
+) -> tuple[str, dict[str, Any], tuple[int, ...], frozenset[int] | None]:
+    """
+    What :meth:`SpanPairing.finding` takes of a finding of the diagnosis (told on the thread
+    that found it): its title, its span's attributes, the threads it names, an inversion's locks.
+    """
+    kind = type(finding).__name__
+    text = getattr(finding, "text", None)
+    title = kind.lower()
+    try:
+        full = str(text() if callable(text) else finding)
+        title = full.split("\n", 1)[0].removeprefix("syncscope: ")
+    except Exception:
+        full = title
+    threads = getattr(finding, "threads", ())
+    idents = tuple(t.ident for t in threads if getattr(t, "ident", None) is not None)
+    locks = None
+    if kind == "Inversion":  # found on the thread whose acquire closed the cycle
+        idents = (get_ident(),)
+        edges = getattr(finding, "edges", ())
+        locks = frozenset(ref.id for edge in edges for ref in (edge.first, edge.then))
+    waited = [t.waiting_ns for t in threads if getattr(t, "waiting_ns", None)]
+    waited.append(getattr(finding, "duration_ns", 0) or 0)
+    now = _time_ns()
+    attributes: dict[str, Any] = {
+        "syncscope.finding": kind.lower(),
+        "syncscope.finding.text": full,
+        "syncscope.finding.since_ns": now - max(waited),
+        "syncscope.finding.at_ns": now,
+    }
+    return title, attributes, idents, locks
 
 
 def _never() -> bool:

@@ -116,10 +116,10 @@ class Acquired:
 def drain(pairing: SpanPairing, buffer: deque[tuple[Any, ...]], count: int) -> None:
     """
     Pair the first ``count`` items of the sink's ``buffer``: events as ``(event, parent)``,
-    records, and the marks of operations counted in place (``_intercept/counted``). A
-    record's event is made only when the pairing needs one: not for a use of a lock held
-    lightly under pressure (its acquire and its release only counted; in one go when the
-    release is the next item, as it mostly is).
+    records, findings as ``(title, attributes, threads, locks)`` and the marks of operations
+    counted in place (``_intercept/counted``). A record's event is made only when the pairing
+    needs one: not for a use of a lock held lightly under pressure (its acquire and its
+    release only counted; in one go when the release is the next item, as it mostly is).
     """
     pop = buffer.popleft
     pair = pairing.pair
@@ -135,6 +135,9 @@ def drain(pairing: SpanPairing, buffer: deque[tuple[Any, ...]], count: int) -> N
             continue
         if len(item) == 3:
             pairing.counted_mark(*item)
+            continue
+        if len(item) == 4:  # a finding, in its place (see the sink's on_finding)
+            pairing.finding(*item)
             continue
         holds = item[0]
         # A thread of its own, if its ident was another's; if it has ended, the record is late.

@@ -88,13 +88,14 @@ from . import context
 from .build import SLICE, Builder
 from .exitline import exit_line
 from .options import SpanOptions
-from .pairing import HOLD, SpanPairing, duration, links_of, span_id_of
+from .pairing import HOLD, SpanPairing, duration, finding_parts, links_of, span_id_of
 from .records import drain, sum_counted
 from .send import BATCH_SIZE, Sender, SpanCounts, import_before_the_program, preload
 from .summary import Summaries
 from .workers import (
     INTERVAL,
     SpareThread,
+    bounded_takes,
     forget_dummy_thread,
     give_way,
     one_line,
@@ -160,6 +161,7 @@ class SpanSink:
         self._rng = random.Random()
         self._rand = self._rng.getrandbits
         self._lock = allocate_lock()
+        self._takes_for_a_while = bounded_takes(self._lock)
         self._records: list[tuple[Any, ...]] = []
         self._capacity = max(int(options.buffer_size), 1)
         #: Past this many records waiting, spans that do not matter become summaries; those that
@@ -265,11 +267,8 @@ class SpanSink:
         parent = self._current_span_of()
         if program_context.following.propagated:  # then carried into threads and tasks
             parent = program_context.parent_on(event.thread_id, parent)
-        if self._ids_now:
-            with self._lock:
-                if not self._stopped:
-                    self._pairing.pair(event, parent)
-            return
+        if self._ids_now and self._in_place(self._pairing.pair, event, parent):
+            return  # else the worker pairs it, and its line goes without the ids
         events = self._events
         lean = self._lean
         if lean is not None and lean.taken:  # a hold counted in place it concerns goes first
@@ -277,16 +276,12 @@ class SpanSink:
             lean.claim(prim)
             if prim.lock is not None and event.op in CONDITION_WAITS:
                 lean.claim(prim.lock)
-        if len(events) >= self._events_capacity:
-            # The worker is behind: pair here, in order, rather than lose an event (the span
-            # buffer drops and counts whole spans) or let the queue grow.
-            with self._lock:
-                if not self._stopped:
-                    # Behind, as the worker would find on waking: what can be counted in
-                    # place from now on is, rather than made into more events to fold.
-                    self._count_in_place()
-                    self._pair_waiting()
-                    self._pairing.pair(event, parent)
+        # The worker is behind: pair here, in order, rather than lose an event (the span
+        # buffer drops and counts whole spans) or let the queue grow; unless the pairing is
+        # busy for too long: then the queue grows.
+        if len(events) >= self._events_capacity and self._in_place(
+            self._pair_behind, event, parent
+        ):
             return
         events.append((event, parent))  # atomic: no lock needed against the worker's popleft
         # Not ``==``: another thread may append between this append and the test, and a ring
@@ -295,6 +290,28 @@ class SpanSink:
         if len(events) >= self._ring_at and not self._rung:
             self._rung = True
             self._ring()
+
+    def _in_place(self, pair: Callable[..., None], *args: Any) -> bool:
+        """
+        ``pair(*args)`` here, under the pairing's lock, unless that is busy for too long (see
+        workers.PAIR_IN_PLACE_WAIT): whether it was.
+        """
+        for got in self._takes_for_a_while:  # see bounded_takes
+            if got:
+                try:
+                    if not self._stopped:
+                        pair(*args)
+                finally:
+                    self._lock.release()
+            return bool(got)
+        return False
+
+    def _pair_behind(self, event: SyncEvent, parent: Any) -> None:
+        # Behind, as the worker would find on waking: what can be counted in place from now
+        # on is, rather than made into more events to fold.
+        self._count_in_place()
+        self._pair_waiting()
+        self._pairing.pair(event, parent)
 
     @property
     def lock(self) -> Any:
@@ -415,35 +432,14 @@ class SpanSink:
         """
         if self._stopped:
             return
-        kind = type(finding).__name__
-        text = getattr(finding, "text", None)
-        title = kind.lower()
-        try:
-            full = str(text() if callable(text) else finding)
-            title = full.split("\n", 1)[0].removeprefix("syncscope: ")
-        except Exception:
-            full = title
-        threads = getattr(finding, "threads", ())
-        idents = tuple(t.ident for t in threads if getattr(t, "ident", None) is not None)
-        locks = None
-        if kind == "Inversion":  # found on the thread whose acquire closed the cycle
-            idents = (_thread.get_ident(),)
-            edges = getattr(finding, "edges", ())
-            locks = frozenset(ref.id for edge in edges for ref in (edge.first, edge.then))
-        waited = [t.waiting_ns for t in threads if getattr(t, "waiting_ns", None)]
-        waited.append(getattr(finding, "duration_ns", 0) or 0)
-        now = _time_ns()
-        attributes: dict[str, Any] = {
-            "syncscope.finding": kind.lower(),
-            "syncscope.finding.text": full,
-            "syncscope.finding.since_ns": now - max(waited),
-            "syncscope.finding.at_ns": now,
-        }
-        with self._lock:
-            if not self._stopped:
-                # What happened before it first: the waits it names may not be paired yet.
-                self._pair_waiting()
-                self._pairing.finding(title, attributes, idents, locks)
+        parts = finding_parts(finding)
+        if self._ids_now and self._in_place(self._pairing.finding, *parts):
+            return  # paired at once, as every event is
+        # For the worker, after what happened before it (the waits it names). Not paired here
+        # under our lock: the program's code may run in the pairing (a profile function, a
+        # signal handler) and wait for a lock of the program's, held by a thread that waits
+        # for ours to say its release (see workers.PAIR_IN_PLACE_WAIT).
+        self._events.append(parts)
         self._ring()
 
     # -- exits that skip atexit ---------------------------------------------------------------
@@ -674,6 +670,7 @@ class SpanSink:
     def _after_fork_in_child(self) -> None:
         # The worker did not survive the fork: the child records nothing.
         self._lock = allocate_lock()
+        self._takes_for_a_while = bounded_takes(self._lock)
         self._stopped = True
         self._closed = True
         self._records = []

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from itertools import repeat, starmap
 
 from ..._core import ourthreads
 from ..._core.fork import reset_after_fork
@@ -26,6 +27,12 @@ _active_threads: dict[int, Any] = threading._active  # type: ignore[attr-defined
 _sleep = time.sleep
 #: How often a worker looks for work when the program is quiet, in seconds.
 INTERVAL = 0.25
+#: Longest a program's thread waits for the pairing's lock before it leaves its event to the
+#: worker, in seconds. Whoever holds that lock may be running the program's own code in the
+#: pairing (a profile function, a signal handler, a finalizer), which may wait for a lock of
+#: the program's held by the thread that waits for ours: without the limit both wait for ever.
+#: A pairing holds it for a slice of events, milliseconds at most.
+PAIR_IN_PLACE_WAIT = 1.0
 
 
 class SpareThread:
@@ -96,6 +103,14 @@ class SpareThread:
     def _after_fork_in_child(self) -> None:
         self._taken = True  # no thread here: nothing to step aside, the child sends nothing
         self._turn = allocate_lock()
+
+
+def bounded_takes(lock: Any) -> Any:
+    """
+    ``lock``'s takes, each waiting at most PAIR_IN_PLACE_WAIT, as a ``for`` loop's next item:
+    no Ctrl-C lands between the take and the ``try`` that lets it go (see _intercept/interrupts).
+    """
+    return starmap(lock.acquire, repeat((True, PAIR_IN_PLACE_WAIT)))
 
 
 def give_way() -> None:
