@@ -2060,3 +2060,39 @@ def test_a_queue_given_anothers_put_and_get_puts_and_gets_there(
         assert expected == _given_anothers_methods(cls)
     finally:
         syncscope.uninstall()
+
+
+@pytest.mark.parametrize(
+    "inner",
+    ["threading.Event().set()", "queue.Queue().put(1)", "threading.Semaphore().acquire()"],
+)
+def test_a_first_operation_inside_another_ones_first_does_not_hang(
+    tmp_path: Path, inner: str
+) -> None:
+    """
+    The first operation on a primitive under ``-q`` points it at its tally, under a lock of
+    syncscope's; the program's code may run in there (a profile function, as here, a signal
+    handler, or a finalizer as the tally is made) and make another primitive's first
+    operation: that waited for the lock its own thread held, for ever.
+    """
+    program = tmp_path / "first.py"
+    program.write_text(
+        "import queue, sys, threading\n"
+        "def profiler(frame, event, arg):\n"
+        # In the making of the first one's tally (its first C call), under syncscope's lock.
+        "    if event == 'c_call' and frame.f_code.co_name == 'tally' and (\n"
+        "        frame.f_globals.get('__name__') == 'syncscope._sinks.stats'\n"
+        "    ):\n"
+        "        sys.setprofile(None)\n"
+        "        print('inside')\n"
+        f"        {inner}\n"
+        "first = threading.Event()\n"
+        "sys.setprofile(profiler)\n"
+        "first.set()\n"
+        "sys.setprofile(None)\n"
+        "print('finished')\n"
+    )
+    from .conftest import run_syncscope
+
+    done = run_syncscope("-q", "--no-report", str(program), timeout=30)
+    assert (done.returncode, done.stdout) == (0, "inside\nfinished\n"), done.stderr

@@ -50,7 +50,7 @@ from .._core.leanholds import (
     this_thread,
     unlink,
 )
-from .._core.registry import allocate_lock
+from .._core.registry import allocate_rlock
 from .._core.sites import PAST_OUR_CALLER, call_site, creator_frame, past_machinery
 from .._core.state import state
 from .._core.tally import Tally, TallyBook, count_contended, site_tally
@@ -428,7 +428,9 @@ def forget_hold(proxy: Any) -> None:
 # (``state.diagnosis.touched``, straight from the wrapper: one call), whose evidence is what
 # happened last to each of them; a set, clear or notify gives its caller's frame.
 
-_adopting = allocate_lock()
+#: Reentrant: the program's code may run inside (a profile function, a signal handler, a
+#: finalizer as the tally is made) and make the first operation on another primitive.
+_adopting = allocate_rlock()
 
 
 def adopt_watch(entry: Watch, stats: TallyBook) -> Tally:
