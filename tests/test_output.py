@@ -573,9 +573,15 @@ print("captured:", repr(capture.read().decode()))
 #: writer's lock until it had none); inside the spans' part of a finding (its pairing, under
 #: the sink's lock on the finding's thread until the worker paired it; or, now, as the sink is
 #: done with it on that thread); inside the pairing of an event on its thread, under the sink's
-#: lock (with lines, which carry the ids), which the other thread now waits for a second at most.
+#: lock (with lines, which carry the ids), which the other thread now waits for a second at most;
+#: inside the write of a line to a file of syncscope's own that it writes at once, under the
+#: writer's lock (``-o /dev/stderr``), which the other thread now waits for a second at most.
 _INSIDE = {
     "findings on standard error": {("syncscope._core.output", "write", "c_call")},
+    "lines to -o /dev/stderr": {
+        ("syncscope._core.output", "_write", "c_call"),
+        ("syncscope._core.output", "_write_keeping_gil", "c_call"),
+    },
     "findings as spans": {
         ("syncscope._sinks.spans.pairing", "finding", "c_call"),
         ("syncscope._sinks.spans.sink", "on_finding", "return"),
@@ -585,20 +591,22 @@ _INSIDE = {
 
 
 @pytest.mark.parametrize("where", sorted(_INSIDE))
-def test_the_programs_code_run_inside_a_finding_does_not_hang_it(
+def test_the_programs_code_run_inside_syncscope_does_not_hang_it(
     tmp_path: Path, where: str
 ) -> None:
     """
     Every hold is a finding here (``--long-hold-ms`` of a nanosecond). One thread holds the
-    program's lock; another's profile function, run inside syncscope's handling of a finding,
-    waits for that lock; the first then lets it go, and the finding about that hold is handled
-    before the lock is given back (so that its lines keep their order). Both waited for ever
-    while syncscope held a lock of its own across that handling.
+    program's lock; another's profile function, run inside syncscope's handling of a finding
+    or a line, waits for that lock; the first then lets it go, and the finding or line about
+    that is handled before the lock is given back (so that the lines keep their order). Both
+    waited for ever while syncscope held a lock of its own across that handling.
     """
     args = ["--long-hold-ms", "0.000001"]
-    if where != "spans beside the lines":
+    if where == "lines to -o /dev/stderr":
+        args += ["-o", "/dev/stderr"]
+    elif where != "spans beside the lines":
         args.append("-q")
-    if where != "findings on standard error":
+    if "spans" in where:
         args += ["--jaeger-file", str(tmp_path / "trace.json")]
     body = f"""
 import sys, threading
@@ -631,7 +639,7 @@ print("stuck" if any(thread.is_alive() for thread in threads) else "finished")
     program = _program(tmp_path, body)
     result = run_syncscope(*args, "--no-report", str(program), timeout=60)
     assert (result.returncode, result.stdout) == (0, "inside\nfinished\n"), result.stderr
-    if where != "findings on standard error":  # the findings' spans are all there
+    if "spans" in where:  # the findings' spans are all there
         trace = (tmp_path / "trace.json").read_text()
         said = result.stderr.count("syncscope: " if "-q" in args else " held ")
         assert trace.count('"syncscope.finding.text"') == said >= 2, result.stderr

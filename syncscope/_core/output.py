@@ -43,6 +43,11 @@ if TYPE_CHECKING:
 FLUSH_INTERVAL = 0.05
 #: Bytes buffered after which the thread that appends rings for a write at once.
 FLUSH_SIZE = 1 << 16
+#: Longest a line to a file of our own waits for the writer's lock, in seconds, before it is
+#: written without: whoever holds it may be running the program's code there (a profile
+#: function, a signal handler), waiting for a lock of the program's that the line's thread
+#: holds (a release is said before the release). A line holds it for one ``os.write``.
+LINE_WAIT = 1.0
 
 _gil_enabled = getattr(sys, "_is_gil_enabled", lambda: True)
 #: The program's threads (started by ``threading`` or seen by it), by ident.
@@ -72,6 +77,8 @@ class FdWriter:
         #: and the ``try`` that lets it go (see _intercept/interrupts), and it costs less than
         #: a ``with`` (whose exit parses its three arguments): 700 instructions a line.
         self._takes = starmap(self._lock.acquire, repeat((True,)))
+        #: The same, waiting at most LINE_WAIT: True if taken.
+        self._bounded_takes = starmap(self._lock.acquire, repeat((True, LINE_WAIT)))
         #: Held while buffered lines are written out (the program's threads may append
         #: meanwhile, see write): whoever takes the buffer first writes it first.
         self._writing = allocate_lock()
@@ -124,13 +131,13 @@ class FdWriter:
                 if not data:
                     return
             if self._owns_fd:  # close() closes it, under our lock: not while a line is written
-                for _ in self._takes:
-                    break
-                try:
-                    self._write(data)
-                finally:
-                    self._lock.release()
-                return
+                for got in self._bounded_takes:
+                    try:
+                        self._write(data)
+                    finally:
+                        if got:
+                            self._lock.release()
+                    return
             # No lock of ours: the kernel writes a line whole (a terminal's write, a pipe's up
             # to PIPE_BUF, a file's under its position lock), and the lines a program's events
             # put in an order are written in it (each is written before its thread goes on).
@@ -228,8 +235,13 @@ class FdWriter:
         if keeping_gil is None or self.broken:
             return data
         if self._owns_fd:  # close() closes it, under our lock: not while a line is written
-            with self._lock:
-                written = -errno.EBADF if self.broken else keeping_gil(data)
+            for got in self._bounded_takes:
+                try:
+                    written = -errno.EBADF if self.broken else keeping_gil(data)
+                finally:
+                    if got:
+                        self._lock.release()
+                break
         else:
             # The GIL keeps the other threads out of the write, and a line goes out whole: no
             # lock to take (measured on the realistic benchmark, the lock cost 5-10%).
