@@ -1,7 +1,10 @@
 """
-The one way syncscope writes text: whole lines, under a lock of its own (or the GIL, see
-``gil_write``), so that lines from two threads never interleave and a broken output never
-breaks the program. Lines, findings and the exit report all go through a :class:`FdWriter`.
+The one way syncscope writes text: whole lines, each in one write (the kernel's, or keeping the
+GIL, see ``gil_write``), so that lines from two threads never interleave, and a broken output
+never breaks the program. Lines, findings and the exit report all go through a
+:class:`FdWriter`. No lock of ours is held while the program's code may run (a profile function,
+a signal handler) on a line's way to a terminal, a pipe or a file the program writes too;
+a file of our own is closed under a lock, which a line waits for a second at most.
 
 A writer to a file of its own (the runner's ``-o FILE``) buffers: a program's threads append
 their lines, and a thread of ours writes them out at most :data:`FLUSH_INTERVAL` seconds later,
