@@ -88,7 +88,7 @@ allocate_lock = saved["threading"]["Lock"]
 allocate_rlock = saved["threading"]["RLock"]
 
 
-def take_shared(lock: Any) -> None:
+def take_shared(lock: Any, timeout: float = -1) -> bool:
     """
     Take one of syncscope's own locks that the program's threads contend for, as the lock
     proxies take a contended lock (see ``_intercept/gil.py``): a few turns of the GIL to the
@@ -100,17 +100,21 @@ def take_shared(lock: Any) -> None:
     signal handler runs between taking the lock and the caller's ``try`` that lets it go (see
     ``_intercept/interrupts.py``). A Ctrl-C there would leave it held, and every thread that
     checks the lock order next would wait for it for ever.
+
+    Whether it was taken: the last attempt waits at most ``timeout`` seconds (-1: no limit).
     """
+    got: bool
     for got in map(lock.acquire, _ONCE_NOT_BLOCKING):
         if got:
-            return
+            return got
     for _ in range(3):
         _sleep(0)
         for got in map(lock.acquire, _ONCE_NOT_BLOCKING):
             if got:
-                return
-    for _ in map(lock.acquire, _ONCE_BLOCKING):
-        return
+                return got
+    for got in map(lock.acquire, _ONCE_BLOCKING, (timeout,)):
+        return got
+    return False
 
 
 _ONCE_NOT_BLOCKING = (False,)

@@ -73,6 +73,11 @@ MAX_PAIRS = 20_000
 MAX_SEARCH = 1_000
 #: Holds of a thread looked at when it takes one more: its innermost ones.
 MAX_DEPTH = 48
+#: Longest a check waits for the graph's lock, in seconds, before it is skipped (and counted):
+#: the thread that holds it may be running the program's code there (a profile function, a
+#: signal handler, a finalizer) that waits for a lock the checking thread holds. A change to
+#: the graph holds it for microseconds.
+ORDER_WAIT = 2.0
 #: What a pair of held and taken locks adds to the graph (see LockOrder.wants_pair).
 SAME_SITE = "pair of one class"
 _NEW_EDGE = "new edge"
@@ -174,11 +179,14 @@ class LockOrder:
             return False
         inside.add(me)
         try:
-            take_shared(self._lock)
+            got = take_shared(self._lock, ORDER_WAIT)
         except BaseException:
             inside.discard(me)
             raise
-        return True
+        if not got:  # held for too long, by such a handler of another thread (see ORDER_WAIT)
+            inside.discard(me)
+            self.skipped += 1
+        return got
 
     def _leave(self) -> None:
         """The end of :meth:`_enter`'s change: our lock given back, then the thread let out."""
