@@ -1096,6 +1096,18 @@ def test_a_profile_function_taking_library_locks_in_the_check_does_not_hang_it(
     assert done.stdout == "in the check\nfinished\n", done.stderr
 
 
+#: Two locks taken in both orders: an inversion the check finds once its lock is free again.
+_AN_INVERSION = (
+    "a, b = threading.Lock(), threading.Lock()\n"
+    "with a:\n"
+    "    with b:\n"
+    "        pass\n"
+    "with b:\n"
+    "    with a:\n"
+    "        pass\n"
+)
+
+
 @pytest.mark.parametrize("taker", ["profile function", "signal handler"])
 def test_the_programs_locks_taken_inside_the_check_do_not_hang_it(
     tmp_path: Any, taker: str
@@ -1131,16 +1143,7 @@ def test_the_programs_locks_taken_inside_the_check_do_not_hang_it(
         "with first.lock:\n"
         "    with second.lock:\n"
         "        pass\n"
-        "sys.setprofile(None)\n"
-        "a = threading.Lock()\n"
-        "b = threading.Lock()\n"
-        "with a:\n"
-        "    with b:\n"
-        "        pass\n"
-        "with b:\n"
-        "    with a:\n"
-        "        pass\n"
-        "print('finished')\n"
+        "sys.setprofile(None)\n" + _AN_INVERSION + "print('finished')\n"
     )
     report = tmp_path / "report.json"
     done = run_syncscope("-q", "--report-json", str(report), str(program), timeout=30)
@@ -1218,14 +1221,7 @@ def test_a_check_waiting_on_a_handler_of_another_thread_is_skipped(tmp_path: Any
         "for thread in threads:\n"
         "    thread.join(20)\n"
         "print('inside' if inside.is_set() else 'not inside')\n"
-        "print('stuck' if any(t.is_alive() for t in threads) else 'finished')\n"
-        "a, b = threading.Lock(), threading.Lock()\n"
-        "with a:\n"
-        "    with b:\n"
-        "        pass\n"
-        "with b:\n"
-        "    with a:\n"
-        "        pass\n"
+        "print('stuck' if any(t.is_alive() for t in threads) else 'finished')\n" + _AN_INVERSION
     )
     report = tmp_path / "report.json"
     done = run_syncscope("-q", "--report-json", str(report), str(program), timeout=60)
