@@ -568,25 +568,36 @@ print("captured:", repr(capture.read().decode()))
         assert LIVE not in result.stderr
 
 
-#: Where the profile function of the program below takes the program's lock, by module,
-#: function and profile event: inside the write of a finding's line (at ``os.write``, under the
-#: writer's lock until it had none); inside the spans' part of a finding (its pairing, under
-#: the sink's lock on the finding's thread until the worker paired it; or, now, as the sink is
-#: done with it on that thread); inside the pairing of an event on its thread, under the sink's
-#: lock (with lines, which carry the ids), which the other thread now waits for a second at most;
-#: inside the write of a line to a file of syncscope's own that it writes at once, under the
-#: writer's lock (``-o /dev/stderr``), which the other thread now waits for a second at most.
-_INSIDE = {
-    "findings on standard error": {("syncscope._core.output", "write", "c_call")},
-    "lines to -o /dev/stderr": {
-        ("syncscope._core.output", "_write", "c_call"),
-        ("syncscope._core.output", "_write_keeping_gil", "c_call"),
-    },
-    "findings as spans": {
-        ("syncscope._sinks.spans.pairing", "finding", "c_call"),
-        ("syncscope._sinks.spans.sink", "on_finding", "return"),
-    },
-    "spans beside the lines": {("syncscope._sinks.spans.pairing", "pair", "c_call")},
+#: Where the profile function of the program below takes the program's lock (by module,
+#: function and profile event), and the options. Each was a lock of
+#: syncscope's held there, which the holder thread waited for; each is now taken for moments,
+#: waited for a second at most, or not at all (see registry.bounded_takes):
+_INSIDE: dict[str, tuple[set[tuple[str, str, str]], list[str]]] = {
+    # The write of a finding's line (at its os.write): no lock now.
+    "findings on standard error": ({("syncscope._core.output", "write", "c_call")}, ["-q"]),
+    # The write of a line to a file of syncscope's own, written at once (its writer's lock).
+    "lines to -o /dev/stderr": (
+        {
+            ("syncscope._core.output", "_write", "c_call"),
+            ("syncscope._core.output", "_write_keeping_gil", "c_call"),
+        },
+        ["-o", "/dev/stderr"],
+    ),
+    # The spans' part of a finding: paired by the worker now (or as the sink is done with it).
+    "findings as spans": (
+        {
+            ("syncscope._sinks.spans.pairing", "finding", "c_call"),
+            ("syncscope._sinks.spans.sink", "on_finding", "return"),
+        },
+        ["-q", "--jaeger-file", "{trace}"],
+    ),
+    # The pairing of an event on its thread (lines carry the ids), under the sink's lock.
+    "spans beside the lines": (
+        {("syncscope._sinks.spans.pairing", "pair", "c_call")},
+        ["--jaeger-file", "{trace}"],
+    ),
+    # A finding's record (the recorder's lock).
+    "a finding's record": ({("syncscope._sinks.recorder", "_slow", "c_call")}, ["-q"]),
 }
 
 
@@ -596,24 +607,21 @@ def test_the_programs_code_run_inside_syncscope_does_not_hang_it(
 ) -> None:
     """
     Every hold is a finding here (``--long-hold-ms`` of a nanosecond). One thread holds the
-    program's lock; another's profile function, run inside syncscope's handling of a finding
-    or a line, waits for that lock; the first then lets it go, and the finding or line about
-    that is handled before the lock is given back (so that the lines keep their order). Both
-    waited for ever while syncscope held a lock of its own across that handling.
+    program's lock; another's profile function, run inside syncscope's handling of an
+    operation, a finding or a line, waits for that lock; the first then lets it go, and what
+    syncscope makes of that is handled before the lock is given back (so that the lines keep
+    their order). Both waited for ever while syncscope held a lock of its own there.
     """
+    spots, options = _INSIDE[where]
+    trace = tmp_path / "trace.json"
     args = ["--long-hold-ms", "0.000001"]
-    if where == "lines to -o /dev/stderr":
-        args += ["-o", "/dev/stderr"]
-    elif where != "spans beside the lines":
-        args.append("-q")
-    if "spans" in where:
-        args += ["--jaeger-file", str(tmp_path / "trace.json")]
+    args += [option.format(trace=trace) for option in options]
     body = f"""
 import sys, threading
 shared = threading.Lock()
 armed, inside = threading.Event(), threading.Event()
 def profiler(frame, event, arg):
-    if (frame.f_globals.get("__name__"), frame.f_code.co_name, event) in {_INSIDE[where]!r}:
+    if (frame.f_globals.get("__name__"), frame.f_code.co_name, event) in {spots!r}:
         sys.setprofile(None)
         inside.set()
         with shared:
@@ -639,7 +647,6 @@ print("stuck" if any(thread.is_alive() for thread in threads) else "finished")
     program = _program(tmp_path, body)
     result = run_syncscope(*args, "--no-report", str(program), timeout=60)
     assert (result.returncode, result.stdout) == (0, "inside\nfinished\n"), result.stderr
-    if "spans" in where:  # the findings' spans are all there
-        trace = (tmp_path / "trace.json").read_text()
+    if trace.exists():  # the findings' spans are all there
         said = result.stderr.count("syncscope: " if "-q" in args else " held ")
-        assert trace.count('"syncscope.finding.text"') == said >= 2, result.stderr
+        assert trace.read_text().count('"syncscope.finding.text"') == said >= 2, result.stderr

@@ -34,7 +34,7 @@ from . import ourthreads
 from .fork import reset_after_fork
 from .gil_write import LONGEST, UNSUPPORTED, gil_writer
 from .originals import write as os_write  # not a replacement of the program's
-from .registry import allocate_lock, allocate_rlock
+from .registry import allocate_lock, allocate_rlock, bounded_takes
 
 
 TYPE_CHECKING = False
@@ -81,7 +81,7 @@ class FdWriter:
         #: a ``with`` (whose exit parses its three arguments): 700 instructions a line.
         self._takes = starmap(self._lock.acquire, repeat((True,)))
         #: The same, waiting at most LINE_WAIT: True if taken.
-        self._bounded_takes = starmap(self._lock.acquire, repeat((True, LINE_WAIT)))
+        self._bounded_takes = bounded_takes(self._lock, LINE_WAIT)
         #: Held while buffered lines are written out (the program's threads may append
         #: meanwhile, see write): whoever takes the buffer first writes it first.
         self._writing = allocate_lock()

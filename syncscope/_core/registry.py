@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from itertools import repeat, starmap
 from time import sleep as _sleep
 
 
@@ -86,6 +87,23 @@ def save_method(cls: type, name: str) -> Any:
 # Raw primitives for syncscope's own use: never instrumented, whatever is installed.
 allocate_lock = saved["threading"]["Lock"]
 allocate_rlock = saved["threading"]["RLock"]
+
+
+#: Longest a program's thread waits for one of syncscope's locks that is held only for
+#: moments, in seconds, where it may hold locks of its own (see :func:`bounded_takes`).
+MOMENTS = 1.0
+
+
+def bounded_takes(lock: Any, seconds: float = MOMENTS) -> Any:
+    """
+    ``lock``'s takes, each waiting at most ``seconds`` (True if taken), as a ``for`` loop's
+    next item: no Ctrl-C lands between the take and the ``try`` that lets it go (see
+    ``_intercept/interrupts.py``). For a lock of syncscope's that a program's thread takes
+    holding locks of its own (a release is said before the release): whoever holds ours may
+    be running the program's code there (a profile function, a signal handler, a finalizer)
+    and wait for one of those. Past ``seconds``, the caller goes on without ours.
+    """
+    return starmap(lock.acquire, repeat((True, seconds)))
 
 
 def take_shared(lock: Any, timeout: float = -1) -> bool:

@@ -27,7 +27,7 @@ from .._core.fork import reset_after_fork
 from .._core.holds import CONDITION_WAITS, Hold, Holds, Wait
 from .._core.output import FdWriter
 from .._core.records import record
-from .._core.registry import allocate_lock
+from .._core.registry import allocate_lock, bounded_takes
 from .._core.signals import raise_if_a_handlers
 from .._core.state import config_lock, set_sinks, state
 from .deadlock import Watchdog
@@ -133,6 +133,9 @@ class Recorder:
         self._starting_out: FdWriter | None = None
         self._pid = os.getpid()
         self._lock = allocate_lock()
+        #: Its takes on the program's threads, which a slow spot or an inversion is found on,
+        #: holding their locks (see bounded_takes).
+        self._takes = bounded_takes(self._lock)
         self._closed = False
         #: What it counted was let go of (see let_go): nothing to report from any more.
         self._let_go = False
@@ -202,6 +205,7 @@ class Recorder:
         fork would stay held for ever.
         """
         self._lock = allocate_lock()
+        self._takes = bounded_takes(self._lock)
         self.holds.after_fork_in_child()
         if self.lockorder is not None:
             self.lockorder.after_fork_in_child()
@@ -323,11 +327,16 @@ class Recorder:
 
     def _slow(self, spot: SlowSpot) -> None:
         spot = self._stamp(spot)
-        with self._lock:
-            if len(self.slow) < MAX_SLOW:
-                self.slow.append(spot)
-            else:
-                self.slow_dropped += 1
+        for got in self._takes:
+            try:
+                if len(self.slow) < MAX_SLOW:
+                    self.slow.append(spot)
+                else:
+                    self.slow_dropped += 1
+            finally:
+                if got:
+                    self._lock.release()
+            break
         if self.options.echo:
             try:
                 self._echo_slow(spot)
@@ -356,8 +365,13 @@ class Recorder:
 
     def _inversion(self, inversion: Inversion) -> None:
         inversion = self._stamp(inversion)
-        with self._lock:
-            self.inversions.append(inversion)
+        for got in self._takes:
+            try:
+                self.inversions.append(inversion)
+            finally:
+                if got:
+                    self._lock.release()
+            break
         self._write_json()  # now: a program may end with os._exit()
         if self.options.echo:
             self._write_finding("inversion", inversion.text, inversion.to_dict)

@@ -82,7 +82,7 @@ from ..._core.dispatch import guard
 from ..._core.event import SyncEvent, without_error
 from ..._core.fork import reset_after_fork
 from ..._core.ourthreads import BUILDS, Resumable
-from ..._core.registry import allocate_lock
+from ..._core.registry import allocate_lock, bounded_takes
 from ..._core.state import Records, state
 from . import context
 from .build import SLICE, Builder
@@ -94,8 +94,8 @@ from .send import BATCH_SIZE, Sender, SpanCounts, import_before_the_program, pre
 from .summary import Summaries
 from .workers import (
     INTERVAL,
+    PAIR_IN_PLACE_WAIT,
     SpareThread,
-    bounded_takes,
     forget_dummy_thread,
     give_way,
     one_line,
@@ -161,7 +161,7 @@ class SpanSink:
         self._rng = random.Random()
         self._rand = self._rng.getrandbits
         self._lock = allocate_lock()
-        self._takes_for_a_while = bounded_takes(self._lock)
+        self._takes_for_a_while = bounded_takes(self._lock, PAIR_IN_PLACE_WAIT)
         self._records: list[tuple[Any, ...]] = []
         self._capacity = max(int(options.buffer_size), 1)
         #: Past this many records waiting, spans that do not matter become summaries; those that
@@ -670,7 +670,7 @@ class SpanSink:
     def _after_fork_in_child(self) -> None:
         # The worker did not survive the fork: the child records nothing.
         self._lock = allocate_lock()
-        self._takes_for_a_while = bounded_takes(self._lock)
+        self._takes_for_a_while = bounded_takes(self._lock, PAIR_IN_PLACE_WAIT)
         self._stopped = True
         self._closed = True
         self._records = []

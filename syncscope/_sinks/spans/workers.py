@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from itertools import repeat, starmap
 
 from ..._core import ourthreads
 from ..._core.fork import reset_after_fork
@@ -103,14 +102,6 @@ class SpareThread:
     def _after_fork_in_child(self) -> None:
         self._taken = True  # no thread here: nothing to step aside, the child sends nothing
         self._turn = allocate_lock()
-
-
-def bounded_takes(lock: Any) -> Any:
-    """
-    ``lock``'s takes, each waiting at most PAIR_IN_PLACE_WAIT, as a ``for`` loop's next item:
-    no Ctrl-C lands between the take and the ``try`` that lets it go (see _intercept/interrupts).
-    """
-    return starmap(lock.acquire, repeat((True, PAIR_IN_PLACE_WAIT)))
 
 
 def give_way() -> None:
