@@ -2092,7 +2092,5 @@ def test_a_first_operation_inside_another_ones_first_does_not_hang(
         "sys.setprofile(None)\n"
         "print('finished')\n"
     )
-    from .conftest import run_syncscope
-
     done = run_syncscope("-q", "--no-report", str(program), timeout=30)
     assert (done.returncode, done.stdout) == (0, "inside\nfinished\n"), done.stderr
