@@ -46,11 +46,6 @@ if TYPE_CHECKING:
 FLUSH_INTERVAL = 0.05
 #: Bytes buffered after which the thread that appends rings for a write at once.
 FLUSH_SIZE = 1 << 16
-#: Longest a line to a file of our own waits for the writer's lock, in seconds, before it is
-#: written without: whoever holds it may be running the program's code there (a profile
-#: function, a signal handler), waiting for a lock of the program's that the line's thread
-#: holds (a release is said before the release). A line holds it for one ``os.write``.
-LINE_WAIT = 1.0
 
 _gil_enabled = getattr(sys, "_is_gil_enabled", lambda: True)
 #: The program's threads (started by ``threading`` or seen by it), by ident.
@@ -80,8 +75,9 @@ class FdWriter:
         #: and the ``try`` that lets it go (see _intercept/interrupts), and it costs less than
         #: a ``with`` (whose exit parses its three arguments): 700 instructions a line.
         self._takes = starmap(self._lock.acquire, repeat((True,)))
-        #: The same, waiting at most LINE_WAIT: True if taken.
-        self._bounded_takes = bounded_takes(self._lock, LINE_WAIT)
+        #: The same, for a line to a file of our own, waiting for moments only (see
+        #: bounded_takes; a line holds it for one ``os.write``): True if taken.
+        self._bounded_takes = bounded_takes(self._lock)
         #: Held while buffered lines are written out (the program's threads may append
         #: meanwhile, see write): whoever takes the buffer first writes it first.
         self._writing = allocate_lock()

@@ -136,7 +136,8 @@ class LockOrder:
         self._lock = allocate_lock()
         #: The threads in a section under our lock, or about to take it (see :meth:`_enter`).
         self._inside: set[int] = set()
-        #: Checks skipped for a thread inside such a section already: said by the report.
+        #: Checks skipped for a thread inside such a section already, or for our lock held
+        #: past ORDER_WAIT: said by the report.
         self.skipped = 0
 
     def let_go(self) -> None:
@@ -168,9 +169,10 @@ class LockOrder:
         thread is in such a change already: a profile function or a signal handler of the
         program's ran there (a profile function runs at each call and return of ours), and
         a lock of the program's it took is checked in turn. Taking our lock again, that
-        check would wait for its own thread for ever: it is skipped, and counted. Said
-        before the lock is taken, and unsaid after it is given back (see :meth:`_leave`),
-        so that no moment of either is left open to such a handler.
+        check would wait for its own thread for ever: it is skipped, and counted; so is one
+        that waited ORDER_WAIT for another thread's. Said before the lock is taken, and
+        unsaid after it is given back (see :meth:`_leave`), so that no moment of either is
+        left open to such a handler.
         """
         me = get_ident()
         inside = self._inside

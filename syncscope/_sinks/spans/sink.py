@@ -94,7 +94,6 @@ from .send import BATCH_SIZE, Sender, SpanCounts, import_before_the_program, pre
 from .summary import Summaries
 from .workers import (
     INTERVAL,
-    PAIR_IN_PLACE_WAIT,
     SpareThread,
     forget_dummy_thread,
     give_way,
@@ -161,7 +160,7 @@ class SpanSink:
         self._rng = random.Random()
         self._rand = self._rng.getrandbits
         self._lock = allocate_lock()
-        self._takes_for_a_while = bounded_takes(self._lock, PAIR_IN_PLACE_WAIT)
+        self._takes_for_a_while = bounded_takes(self._lock)
         self._records: list[tuple[Any, ...]] = []
         self._capacity = max(int(options.buffer_size), 1)
         #: Past this many records waiting, spans that do not matter become summaries; those that
@@ -294,7 +293,8 @@ class SpanSink:
     def _in_place(self, pair: Callable[..., None], *args: Any) -> bool:
         """
         ``pair(*args)`` here, under the pairing's lock, unless that is busy for too long (see
-        workers.PAIR_IN_PLACE_WAIT): whether it was.
+        bounded_takes; a pairing holds it for a slice of events, milliseconds at most): whether
+        it was. Past that the worker pairs the event, in its place among those waiting.
         """
         for got in self._takes_for_a_while:  # see bounded_takes
             if got:
@@ -438,7 +438,7 @@ class SpanSink:
         # For the worker, after what happened before it (the waits it names). Not paired here
         # under our lock: the program's code may run in the pairing (a profile function, a
         # signal handler) and wait for a lock of the program's, held by a thread that waits
-        # for ours to say its release (see workers.PAIR_IN_PLACE_WAIT).
+        # for ours to say its release (see _in_place).
         self._events.append(parts)
         self._ring()
 
@@ -670,7 +670,7 @@ class SpanSink:
     def _after_fork_in_child(self) -> None:
         # The worker did not survive the fork: the child records nothing.
         self._lock = allocate_lock()
-        self._takes_for_a_while = bounded_takes(self._lock, PAIR_IN_PLACE_WAIT)
+        self._takes_for_a_while = bounded_takes(self._lock)
         self._stopped = True
         self._closed = True
         self._records = []

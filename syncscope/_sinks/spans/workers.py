@@ -26,12 +26,6 @@ _active_threads: dict[int, Any] = threading._active  # type: ignore[attr-defined
 _sleep = time.sleep
 #: How often a worker looks for work when the program is quiet, in seconds.
 INTERVAL = 0.25
-#: Longest a program's thread waits for the pairing's lock before it leaves its event to the
-#: worker, in seconds. Whoever holds that lock may be running the program's own code in the
-#: pairing (a profile function, a signal handler, a finalizer), which may wait for a lock of
-#: the program's held by the thread that waits for ours: without the limit both wait for ever.
-#: A pairing holds it for a slice of events, milliseconds at most.
-PAIR_IN_PLACE_WAIT = 1.0
 
 
 class SpareThread:
