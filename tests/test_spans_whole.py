@@ -102,6 +102,8 @@ class TestAccounting:
 
 
 SPANS_ALONE = ("-q", "--no-report", "--no-deadlock-detection")
+#: The span names' first words of the waits for a signal.
+WAITS_FOR_A_SIGNAL = {"Condition.wait", "Event.wait", "Barrier.wait"}
 
 #: A lock taken and given back by threads whose target is its acquire and its release: no
 #: Python frame calls either.
@@ -206,6 +208,66 @@ class TestRecordPath:
         assert [16, 17] == sorted(s.attributes["code.line.number"] for s in rlock_acquires)
         (rlock_hold,) = by_name["RLock.hold r"]
         assert 16 == rlock_hold.attributes["code.line.number"]
+
+    def test_waits_for_a_signal_are_records_that_make_the_events_spans(
+        self, tmp_path: Path, receiver: Any
+    ) -> None:
+        """
+        A Condition's, an Event's and a Barrier's waits are records too, made into their
+        events by the worker: their spans say what the event path's say (with the lines on,
+        every operation is an event), a thread's name and the link to an Event's set included.
+        """
+        source = """\
+            import threading
+            cond = threading.Condition()
+            ev = threading.Event()
+            ev.set()
+            assert ev.wait(5)
+            assert not threading.Event().wait(0)
+            with cond:
+                assert not cond.wait(0)
+            threading.Barrier(1).wait(5)
+            pair = threading.Barrier(2)
+            def arrive():
+                pair.wait(5)
+            thread = threading.Thread(target=arrive, name="second")
+            thread.start()
+            pair.wait(5)
+            thread.join(5)
+        """
+        volatile = {"thread.id", "syncscope.waited_ms", "syncscope.links", "syncscope.count"}
+
+        def waits(spans: list[Any]) -> list[tuple[Any, ...]]:
+            found = []
+            for span in spans:
+                if span.name.split(" ")[0] not in WAITS_FOR_A_SIGNAL:
+                    continue
+                kept = {k: v for k, v in span.attributes.items() if k not in volatile}
+                links = str(span.attributes.get("syncscope.links", "")).split()[::2]
+                found.append((span.name, sorted(kept.items()), links))
+            return sorted(found)
+
+        by_records = waits(_every_span(tmp_path, receiver, source))
+        receiver.clear()
+        args = [f"--otlp={receiver.endpoint}", "--protocol", receiver.protocol]
+        result = _run(tmp_path, source, "-o", str(tmp_path / "lines.log"), *args)
+        assert 0 == result.returncode, result.stderr
+        by_events = waits(receiver.wait_for_spans(span_line(result.stderr)["sent"]))
+        assert by_events == by_records
+        lines = sorted(
+            (name, dict(attributes)["code.line.number"]) for name, attributes, _ in by_records
+        )
+        assert [
+            ("Barrier.wait barrier#1", 9),
+            ("Barrier.wait pair", 12),
+            ("Barrier.wait pair", 15),
+            ("Condition.wait cond", 8),
+            ("Event.wait ev", 5),
+            ("Event.wait event#1", 6),
+        ] == lines
+        assert ["set"] == next(links for name, _, links in by_records if name == "Event.wait ev")
+        threads = {dict(attributes)["thread.name"] for name, attributes, _ in by_records}
+        assert {"MainThread", "second"} == threads
 
     def test_trylocks_and_timed_acquires_have_their_sites_and_holds(
         self, tmp_path: Path, receiver: Any

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from time import time_ns
 
+from .._core.context import current_parent, following
 from .._core.dispatch import emit, guard
 from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns
+from .._core.holds import CONDITION_WAITS
+from .._core.leanholds import local as lean_local
+from .._core.leanholds import this_thread
 from .._core.state import state
 from .._core.tracking import primitive_of
 
@@ -57,6 +62,44 @@ def blocking_call(
         raise
     guard.busy = False
     return result, perf_counter_ns() - start
+
+
+def said_wait(
+    primitive: Primitive,
+    op: Op,
+    outcome: Outcome,
+    site: tuple[str, int, str],
+    waited: int | None = None,
+    timeout: float | None = None,
+    arrivals: int | None = None,
+) -> None:
+    """
+    A wait for a signal (a Condition's, an Event's, a Barrier's) begins (``outcome``
+    "waiting") or ends as asked: its event emitted, or, with the span sink all that listens
+    (``state.records``), a record of it in the sink's buffer, which its worker makes the same
+    event of (``_sinks/spans/records.wait_event_of``): ``(holds, primitive, op, outcome,
+    time_ns, site, waited, timeout, arrivals)``. No event is made and dispatched on the
+    program's thread then: two of them were most of what spans cost a wait there. As the
+    Lock's records, not under a span of the program's own (ours go under it) nor into a
+    buffer the worker has let fill up (the sink then pairs on this thread, in order).
+    """
+    records = state.records
+    if (
+        records is None
+        or len(records.buffer) >= records.capacity
+        or (following.reader is not None and current_parent() is not None)
+    ):
+        emit(SyncEvent(primitive, op, outcome, site, waited, timeout, arrivals=arrivals))
+        return
+    if records.taken:  # a hold counted in place that it concerns goes first (see the sink)
+        records.claim(primitive)
+        if primitive.lock is not None and op in CONDITION_WAITS:
+            records.claim(primitive.lock)
+    buffer = records.buffer
+    holds = lean_local.holds or this_thread()
+    buffer.append((holds, primitive, op, outcome, time_ns(), site, waited, timeout, arrivals))
+    if not len(buffer) % records.ring_at:
+        records.ring()
 
 
 def error_outcome(exc: BaseException) -> Outcome:

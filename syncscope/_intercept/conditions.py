@@ -37,7 +37,7 @@ from .._core.timeouts import count_value
 from .._core.tracebacks import hide_frames
 from .._core.tracking import library_owned, primitive_of, watch_new, watches
 from .barrierwait import barrier_wait
-from .calls import blocking_call, silent, watched
+from .calls import blocking_call, said_wait, silent, watched
 from .counted import may_count, permit_returned, permit_taken
 from .lean import (
     adopt_watch,
@@ -179,14 +179,14 @@ def _condition_wrappers() -> list[Wrapper]:
                 return wait(self, timeout)  # not watched, or the real wait raises RuntimeError
             site = call_site()
             op = _wait_op()
-            emit(SyncEvent(primitive, op, "waiting", site, timeout=wait_limit(True, timeout)))
+            said_wait(primitive, op, "waiting", site, timeout=wait_limit(True, timeout))
             lean, lock = state.lean, self._lock
             parked = park(lock, lean)
             try:
                 notified, waited = blocking_call(primitive, op, site, partial(wait, self, timeout))
             finally:
                 unpark(lock, lean, parked)
-            emit(SyncEvent(primitive, op, "woken" if notified else "timeout", site, waited))
+            said_wait(primitive, op, "woken" if notified else "timeout", site, waited)
             return notified
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours
@@ -609,9 +609,9 @@ def _barrier_wrappers() -> list[Wrapper]:
             site = call_site()
             limit = wait_limit(True, self._timeout if timeout is None else timeout)
             arrivals = self.n_waiting + 1
-            emit(SyncEvent(primitive, "wait", "waiting", site, timeout=limit, arrivals=arrivals))
+            said_wait(primitive, "wait", "waiting", site, timeout=limit, arrivals=arrivals)
             index, waited = blocking_call(primitive, "wait", site, partial(wait, self, timeout))
-            emit(SyncEvent(primitive, "wait", "passed", site, waited, arrivals=index))
+            said_wait(primitive, "wait", "passed", site, waited, arrivals=index)
             return index
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours

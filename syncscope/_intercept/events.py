@@ -15,7 +15,7 @@ from .._core.sites import call_site
 from .._core.state import state
 from .._core.tracebacks import hide_frames
 from .._core.tracking import watch_new, watches
-from .calls import blocking_call, silent, watched
+from .calls import blocking_call, said_wait, silent, watched
 from .counted import countable
 from .lean import adopt_watch, signal_wait
 from .lockfactories import LOCK_TYPE
@@ -196,11 +196,11 @@ def wrappers() -> list[Wrapper]:
             site = call_site()
             if self._flag:  # as the original reads it: a subclass's is_set() is not called
                 result = silent(wait, self, timeout)
-                emit(SyncEvent(primitive, "wait", "set" if result else "timeout", site, 0))
+                said_wait(primitive, "wait", "set" if result else "timeout", site, 0)
                 return result
-            emit(SyncEvent(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout)))
+            said_wait(primitive, "wait", "waiting", site, timeout=wait_limit(True, timeout))
             result, waited = blocking_call(primitive, "wait", site, partial(wait, self, timeout))
-            emit(SyncEvent(primitive, "wait", "woken" if result else "timeout", site, waited))
+            said_wait(primitive, "wait", "woken" if result else "timeout", site, waited)
             return result
         except BaseException as exc:
             hide_frames(exc)  # the program's traceback, not ours

@@ -2,7 +2,8 @@
 Records into events: what a Lock or RLock proxy recorded on the record path (see
 ``_core/state.Records``) becomes, on the worker, the event the event path would have made on
 the program's thread, with the same fields: its call site is resolved from the caller's code
-and instruction here, once per instruction.
+and instruction here, once per instruction. So does a wait for a signal's record (see
+``_intercept/calls.said_wait``), whose call site the wrapper looked up.
 """
 
 from __future__ import annotations
@@ -71,6 +72,29 @@ def event_of(record: tuple[Any, ...]) -> SyncEvent:
     return event
 
 
+def wait_event_of(record: tuple[Any, ...]) -> SyncEvent:
+    """The event the event path would have made of a wait's record (``calls.said_wait``)."""
+    holds, primitive, op, outcome, time_ns, site, waited, timeout, arrivals = record
+    event = SyncEvent.__new__(SyncEvent)
+    event.primitive = primitive
+    event.op = op
+    event.outcome = outcome
+    event.file, event.line, event.function = site
+    event.waited_ns = waited
+    event.timeout = timeout
+    event.arrivals = arrivals
+    event.depth = event.permits = event.waiters = None
+    event.unfinished = event.item = event.item_id = event.qsize = None
+    event.error = None
+    event.immediate = False
+    event.thread_id = holds.ident
+    event.thread_name = holds.thread_name()
+    event.life = holds.life
+    event.time_ns = time_ns
+    event.trace_id = event.span_id = None
+    return event
+
+
 class Acquired:
     """
     What stands for an acquire's event while the pairing holds the lock lightly (under
@@ -116,10 +140,11 @@ class Acquired:
 def drain(pairing: SpanPairing, buffer: deque[tuple[Any, ...]], count: int) -> None:
     """
     Pair the first ``count`` items of the sink's ``buffer``: events as ``(event, parent)``,
-    records, findings as ``(title, attributes, threads, locks)`` and the marks of operations
-    counted in place (``_intercept/counted``). A record's event is made only when the pairing
-    needs one: not for a use of a lock held lightly under pressure (its acquire and its
-    release only counted; in one go when the release is the next item, as it mostly is).
+    records of locks and of waits, findings as ``(title, attributes, threads, locks)`` and
+    the marks of operations counted in place (``_intercept/counted``). A record's event is
+    made only when the pairing needs one: not for a use of a lock held lightly under pressure
+    (its acquire and its release only counted; in one go when the release is the next item,
+    as it mostly is).
     """
     pop = buffer.popleft
     pair = pairing.pair
@@ -138,6 +163,9 @@ def drain(pairing: SpanPairing, buffer: deque[tuple[Any, ...]], count: int) -> N
             continue
         if len(item) == 4:  # a finding, in its place (see the sink's on_finding)
             pairing.finding(*item)
+            continue
+        if len(item) == 9:  # a wait's beginning or end (see _intercept/calls.said_wait)
+            pair(wait_event_of(item), None)
             continue
         holds = item[0]
         # A thread of its own, if its ident was another's; if it has ended, the record is late.

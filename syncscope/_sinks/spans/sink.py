@@ -13,12 +13,13 @@ Split in two halves so that the traced program never waits for OpenTelemetry:
   appends the event to a bounded queue; when this sink is all that listens, a Lock or RLock's
   uncontended acquire and release append a compact record to the same queue instead, with
   no event made (see ``lean_records``; the worker makes the event of it, or under pressure
-  only counts it); the worker pairs the events up (a wait with its end,
-  an acquire with its release), draws random span and trace ids and makes one small record
-  per span. When log lines are written too, they carry the span ids, so the pairing happens
-  at once on the program's thread instead, under a raw lock. Nothing of OpenTelemetry is
-  imported or called on the program's threads, except reading the current span once
-  OpenTelemetry is loaded.
+  only counts it), and so do the beginning and the end of a Condition's, an Event's or a
+  Barrier's wait (``_intercept/calls.said_wait``); the worker pairs the events up (a wait
+  with its end, an acquire with its release), draws random span and trace ids and makes one
+  small record per span. When log lines are written too, they carry the span ids, so the
+  pairing happens at once on the program's thread instead, under a raw lock. Nothing of
+  OpenTelemetry is imported or called on the program's threads, except reading the current
+  span once OpenTelemetry is loaded.
 * A worker of ours (``_core/ourthreads``: invisible to ``threading.enumerate()``, out of the
   way of a single-threaded program's fork) imports OpenTelemetry and turns records into
   spans: written straight to OTLP's wire format when syncscope's OTLP exporter is all that
