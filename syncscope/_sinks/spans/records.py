@@ -45,9 +45,8 @@ def site_of(where: Any, lasti: int) -> Site:
 def event_of(record: tuple[Any, ...]) -> SyncEvent:
     """The event the event path would have made of ``record``."""
     holds, proxy, op, time_ns, where, lasti, depth = record
-    event = SyncEvent.__new__(SyncEvent)
+    event = _made_by(holds, time_ns)
     event.primitive = proxy._syncscope_primitive
-    event.timeout = None
     if op == RECORD_ACQUIRED:
         event.op = "acquire"
         event.outcome = "acquired"
@@ -59,23 +58,14 @@ def event_of(record: tuple[Any, ...]) -> SyncEvent:
         event.op = "release"
         event.outcome = "released"
     event.file, event.line, event.function = site_of(where, lasti)
-    event.waited_ns = event.permits = event.waiters = None
-    event.arrivals = event.unfinished = event.item = event.item_id = event.qsize = None
-    event.error = None
-    event.immediate = False
     event.depth = depth
-    event.thread_id = holds.ident
-    event.thread_name = holds.thread_name()
-    event.life = holds.life
-    event.time_ns = time_ns
-    event.trace_id = event.span_id = None
     return event
 
 
 def wait_event_of(record: tuple[Any, ...]) -> SyncEvent:
     """The event the event path would have made of a wait's record (``calls.said_wait``)."""
     holds, primitive, op, outcome, time_ns, site, waited, timeout, arrivals = record
-    event = SyncEvent.__new__(SyncEvent)
+    event = _made_by(holds, time_ns)
     event.primitive = primitive
     event.op = op
     event.outcome = outcome
@@ -83,8 +73,18 @@ def wait_event_of(record: tuple[Any, ...]) -> SyncEvent:
     event.waited_ns = waited
     event.timeout = timeout
     event.arrivals = arrivals
-    event.depth = event.permits = event.waiters = None
-    event.unfinished = event.item = event.item_id = event.qsize = None
+    return event
+
+
+def _made_by(holds: Any, time_ns: int) -> SyncEvent:
+    """
+    An event of the thread ``holds`` stands for, made at ``time_ns``, for a record to fill in
+    (its primitive, operation, outcome and site); every other field as the event path leaves
+    it when not given.
+    """
+    event = SyncEvent.__new__(SyncEvent)
+    event.timeout = event.waited_ns = event.depth = event.permits = event.waiters = None
+    event.arrivals = event.unfinished = event.item = event.item_id = event.qsize = None
     event.error = None
     event.immediate = False
     event.thread_id = holds.ident
