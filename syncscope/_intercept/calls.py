@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from time import time_ns
 
-from .._core.context import current_parent, following
+from .._core.context import following
 from .._core.dispatch import emit, guard
 from .._core.event import Op, Outcome, Primitive, SyncEvent, perf_counter_ns
 from .._core.holds import CONDITION_WAITS
@@ -21,6 +21,7 @@ from .._core.leanholds import local as lean_local
 from .._core.leanholds import this_thread
 from .._core.state import state
 from .._core.tracking import primitive_of
+from .lockpaths import program_span
 
 
 TYPE_CHECKING = False
@@ -87,7 +88,7 @@ def said_wait(
     if (
         records is None
         or len(records.buffer) >= records.capacity
-        or (following.reader is not None and current_parent() is not None)
+        or (following.reader is not None and program_span())
     ):
         emit(SyncEvent(primitive, op, outcome, site, waited, timeout, arrivals=arrivals))
         return
