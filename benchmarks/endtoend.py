@@ -169,6 +169,11 @@ class Runner:
                 otlp = [f"--otlp={endpoint}", "--protocol", protocol]
                 quiet = ["-q", "--no-report", "--no-deadlock-detection"]
                 return [*SYNCSCOPE, *quiet, *otlp, *program], {}
+            case "syncscope -q spans":
+                # `-q --otlp`, as a user adds spans to the quiet default: the report and the
+                # deadlock and order checks listen beside the spans.
+                otlp = [f"--otlp={endpoint}", "--protocol", protocol]
+                return [*SYNCSCOPE, "-q", *otlp, *program], {}
             case "viztracer":
                 # viztracer traces every thread by default; its circular buffer keeps the last
                 # 1,000,000 entries (--tracer_entries), so the file it writes is bounded.
@@ -204,6 +209,12 @@ RUNNERS = (
     Runner(
         "syncscope spans",
         "spans",
+        ("syncscope", "opentelemetry-exporter-otlp-proto-http", "opentelemetry-proto"),
+        spans=True,
+    ),
+    Runner(
+        "syncscope -q spans",
+        "-q + spans",
         ("syncscope", "opentelemetry-exporter-otlp-proto-http", "opentelemetry-proto"),
         spans=True,
     ),
@@ -367,12 +378,13 @@ def print_results(data: dict[str, Any]) -> None:
         rows.append([data["workloads"].get(workload, workload), *cells])
     print_table(["workload", *(runner.label for runner in shown)], rows)
     for workload, row in data["results"].items():
-        spans = row.get("syncscope spans", {})
-        if spans.get("spans_received") is not None:
-            print(
-                f"syncscope spans, {workload}: {spans['spans_received']:,} spans received; "
-                f"{spans['span_note']}"
-            )
+        for runner in shown:
+            spans = row.get(runner.name) or {}
+            if runner.spans and spans.get("spans_received") is not None:
+                print(
+                    f"{runner.name}, {workload}: {spans['spans_received']:,} spans received; "
+                    f"{spans['span_note']}"
+                )
     for name, why in data["skipped"].items():
         print(f"{name}: skipped, {why}")
 
