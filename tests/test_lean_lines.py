@@ -24,7 +24,7 @@ import pytest
 import syncscope
 from syncscope._core.event import SyncEvent
 from syncscope._core.state import state
-from syncscope._core.tracking import watches
+from syncscope._core.tracking import primitive_of, watches
 from syncscope._intercept import queuelean, queues
 from syncscope._intercept.locks import PROXY_TYPES
 
@@ -395,6 +395,59 @@ def test_with_the_statistics_the_event_path(tmp_path: Path) -> None:
     )
     assert state.lines is None
     assert state.lean is None
+
+
+def per_object_lines(tmp_path: Path, label: str, **options: Any) -> tuple[str, list[str]]:
+    """
+    Locks, RLocks and semaphores made at one place (``lock#1``, ``lock#2``...), each used by
+    a worker and then by the main thread: whether the lean path wrote the lines, and the
+    lines with each primitive's label as ``P<its index>``, the same in every run.
+    """
+    path = tmp_path / f"{label}.log"
+    syncscope.install(format="console", output=str(path), detect_deadlocks=True, **options)
+    try:
+        lean = state.lines is not None
+        primitives: list[Any] = [threading.Lock() for _ in range(3)]
+        primitives += [threading.RLock() for _ in range(2)]
+        primitives += [threading.BoundedSemaphore(2) for _ in range(2)]
+
+        def use() -> None:
+            for index, primitive in enumerate(primitives):
+                if index < 3:  # a Lock
+                    with primitive:
+                        pass
+                else:  # an RLock taken again inside its hold, a semaphore's two permits
+                    with primitive, primitive:
+                        pass
+
+        worker = start_thread(use, name="worker")
+        join(worker)
+        use()
+        made = [getattr(p, "_syncscope_primitive", None) or primitive_of(p) for p in primitives]
+    finally:
+        syncscope.uninstall()
+    labels = [primitive.label for primitive in made if primitive is not None]
+    assert len(primitives) == len(labels), "a primitive was not watched: the test proves nothing"
+    lines = path.read_text().splitlines()
+    for index, name in sorted(enumerate(labels), key=lambda pair: -len(pair[1])):
+        lines = [re.sub(rf"^{re.escape(name)}\b", f"P{index}", line) for line in lines]
+    return str(lean), lines
+
+
+def test_locks_made_at_one_place_each_say_their_own_label(tmp_path: Path) -> None:
+    """
+    The lean path keeps a line's words after the primitive's label by kind, thread and
+    figures, so that a lock per object does not describe each line anew: every line must
+    still name its own primitive, thread and depth, as the event path's lines do.
+    """
+    lean = per_object_lines(tmp_path, "lean")
+    full = per_object_lines(tmp_path, "full", long_hold_ms=1e9)
+    assert ("True", "False") == (lean[0], full[0])
+    assert full[1] == lean[1]
+    assert "P0 acquired by worker" in lean[1]
+    assert "P3 acquired by MainThread (depth 2)" in lean[1]
+    assert "P6 released by MainThread" in lean[1]
+    assert len(lean[1]) == 2 * (3 * 2 + 2 * 4 + 2 * 4), lean[1]
 
 
 def test_a_timeout_of_another_type_ends_its_hold(tmp_path: Path) -> None:

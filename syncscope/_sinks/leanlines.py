@@ -53,6 +53,7 @@ class LeanLines:
         "_items",
         "_json",
         "_lines",
+        "_rests",
         "_stamped",
         "_tails",
         "_timed",
@@ -71,6 +72,9 @@ class LeanLines:
         #: (primitive, its name, thread name, op, outcome, depth, permits, waiters,
         #: arrivals, unfinished) -> line.
         self._lines: dict[tuple[object, ...], bytes] = {}
+        #: (kind, thread name, op, outcome, depth, permits, waiters, arrivals, unfinished) ->
+        #: a console line's words after its primitive's label (see _new_line).
+        self._rests: dict[tuple[object, ...], str] = {}
         #: The same, the waited time and the call site too -> a JSON or logfmt line's tail.
         self._tails: dict[tuple[object, ...], bytes] = {}
         #: The same key for a JSON line with a time waited (the time left out of the key) ->
@@ -192,18 +196,42 @@ class LeanLines:
         try:
             data = self._lines.get(key)
             if data is None:
-                counts = (depth, permits, waiters, arrivals, unfinished)
-                event = SyncEvent(primitive, op, outcome, NO_SITE, None, None, *counts)
-                event.thread_name = name
-                data = (describe(event) + "\n").encode("utf-8", "backslashreplace")
-                if len(self._lines) >= CACHE_LIMIT:
-                    self._lines.clear()
-                self._lines[key] = data
+                data = self._new_line(key, primitive, op, outcome, name)
             if waited:  # said last, as describe() says it
                 data = data[:-1] + f"{time_waited(waited, outcome)}\n".encode()
             self._write(data)
         except Exception as exc:  # a line must never break the program it describes
             sink_failed(self._console, exc)
+
+    def _new_line(
+        self, key: tuple[Any, ...], primitive: Any, op: Op, outcome: Outcome, name: str
+    ) -> bytes:
+        """
+        The console line of ``key`` (see :meth:`line`), kept. Its words after the primitive's
+        label are the same for every primitive of a kind, so they are kept by kind, thread
+        and figures: a lock per object (``lock#1``, ``lock#2``...) makes each line new, and
+        describing each anew cost more than the rest of its line.
+        """
+        label = primitive.label
+        words_key = (primitive.kind, *key[2:])  # the thread's name, op, outcome, figures
+        rest = self._rests.get(words_key)
+        if rest is None:
+            event = SyncEvent(primitive, op, outcome, NO_SITE, None, None, *key[5:])
+            event.thread_name = name
+            words = describe(event)
+            if primitive.kind == "queue" or not words.startswith(label):
+                rest = words  # not said after its label: not kept by kind
+                label = ""
+            else:
+                rest = words[len(label) :]
+                if len(self._rests) >= CACHE_LIMIT:
+                    self._rests.clear()
+                self._rests[words_key] = rest
+        data = f"{label}{rest}\n".encode("utf-8", "backslashreplace")
+        if len(self._lines) >= CACHE_LIMIT:
+            self._lines.clear()
+        self._lines[key] = data
+        return data
 
     def item(
         self,
